@@ -290,6 +290,9 @@ struct RomeText {
     forms: Vec<String>,
     /// Folded words of the full text.
     words: Vec<String>,
+    /// Whether this is the code's label (preferred over an appellation of
+    /// the same rank: it names the job the code is about).
+    is_label: bool,
 }
 
 /// All reference data, indexed. Build once ([`Referentials::global`]) and
@@ -353,7 +356,10 @@ impl Referentials {
         let mut rome_texts = Vec::with_capacity(romes.len() * 10);
         for (i, r) in romes.iter().enumerate() {
             let mut seen = HashSet::new();
-            for text in std::iter::once(&r.label).chain(r.appellations.iter()) {
+            for (n, text) in std::iter::once(&r.label)
+                .chain(r.appellations.iter())
+                .enumerate()
+            {
                 let folded = fold(text);
                 if !seen.insert(folded.clone()) {
                     continue;
@@ -366,6 +372,7 @@ impl Referentials {
                     text: text.clone(),
                     forms,
                     words,
+                    is_label: n == 0,
                 });
             }
         }
@@ -432,7 +439,8 @@ impl Referentials {
     ///   the string is both);
     /// - otherwise a name prefix, insensitive to case, accents, hyphens and
     ///   apostrophes, with or without the leading article ("abergement"
-    ///   finds "L'Abergement-Clémenciat"). Exact name matches come first, then
+    ///   finds "L'Abergement-Clémenciat"); a leading "St"/"Ste" word also
+    ///   searches "Saint"/"Sainte". Exact name matches come first, then
     ///   shorter names, then alphabetical order, then INSEE order.
     pub fn search_communes(&self, q: &str, limit: usize) -> Vec<&Commune> {
         let q = q.trim();
@@ -458,16 +466,25 @@ impl Referentials {
         if fq.is_empty() {
             return Vec::new();
         }
-        let start = self
-            .names
-            .partition_point(|(n, _)| n.as_str() < fq.as_str());
+        // "St Etienne", "Ste Foy": the usual abbreviations of Saint(e).
+        let mut queries = vec![fq.clone()];
+        for (abbr, full) in [("st ", "saint "), ("ste ", "sainte ")] {
+            if let Some(rest) = fq.strip_prefix(abbr) {
+                queries.push(format!("{full}{rest}"));
+            }
+        }
         let mut hits: Vec<(bool, usize, &str, usize)> = Vec::new();
         let mut seen = HashSet::new();
-        for (name, i) in self.names[start..].iter() {
-            if !name.starts_with(fq.as_str()) {
-                break;
+        for fq in &queries {
+            let start = self
+                .names
+                .partition_point(|(n, _)| n.as_str() < fq.as_str());
+            for (name, i) in self.names[start..].iter() {
+                if !name.starts_with(fq.as_str()) {
+                    break;
+                }
+                hits.push((name.len() != fq.len(), name.len(), name.as_str(), *i));
             }
-            hits.push((name.len() != fq.len(), name.len(), name.as_str(), *i));
         }
         // Best key first, then keep one entry per commune.
         hits.sort_unstable();
@@ -518,7 +535,8 @@ impl Referentials {
     ///   domicile" is also "agent a domicile" and "agente a domicile"). Rank:
     ///   exact match > text starting with the query > every query word is a
     ///   prefix of a word of the text ("carist", "aide domicile") > the query
-    ///   is a substring. Ties: shorter text, then code order.
+    ///   is a substring. Ties: a code's label before its appellations, then
+    ///   shorter text, then code order.
     pub fn suggest_rome(&self, q: &str, limit: usize) -> Vec<RomeSuggestion> {
         let q = q.trim();
         if limit == 0 || q.is_empty() {
@@ -546,13 +564,13 @@ impl Referentials {
         if fq.is_empty() || qwords.is_empty() {
             return out;
         }
-        // Best (rank, text length, text index) per ROME index.
-        let mut best: HashMap<usize, (u8, usize, usize)> = HashMap::new();
+        // Best (rank, not the label, text length, text index) per ROME index.
+        let mut best: HashMap<usize, (u8, bool, usize, usize)> = HashMap::new();
         for (ti, t) in self.rome_texts.iter().enumerate() {
             let Some(rank) = rank_text(t, &fq, &qwords) else {
                 continue;
             };
-            let key = (rank, t.text.chars().count(), ti);
+            let key = (rank, !t.is_label, t.text.chars().count(), ti);
             best.entry(t.rome)
                 .and_modify(|k| {
                     if key < *k {
@@ -561,11 +579,13 @@ impl Referentials {
                 })
                 .or_insert(key);
         }
-        let mut ranked: Vec<((u8, usize, usize), usize)> =
+        let mut ranked: Vec<((u8, bool, usize, usize), usize)> =
             best.into_iter().map(|(r, k)| (k, r)).collect();
-        ranked.sort_unstable_by(|(ka, ra), (kb, rb)| (ka.0, ka.1, ra).cmp(&(kb.0, kb.1, rb)));
+        ranked.sort_unstable_by(|(ka, ra), (kb, rb)| {
+            (ka.0, ka.1, ka.2, ra).cmp(&(kb.0, kb.1, kb.2, rb))
+        });
         for (k, ri) in ranked.into_iter().take(limit) {
-            let (Some(r), Some(t)) = (self.romes.get(ri), self.rome_texts.get(k.2)) else {
+            let (Some(r), Some(t)) = (self.romes.get(ri), self.rome_texts.get(k.3)) else {
                 continue;
             };
             out.push(RomeSuggestion {
@@ -953,6 +973,9 @@ mod tests {
         assert!(r().search_communes("saint", 0).is_empty());
         assert!(r().search_communes("   ", 10).is_empty());
         assert!(r().search_communes("zzzzqx", 10).is_empty());
+        // Saint abbreviations.
+        let hits = r().search_communes("St-Étienne", 3);
+        assert_eq!(hits.first().map(|c| c.insee.as_str()), Some("42218"));
     }
 
     #[test]
@@ -1061,6 +1084,8 @@ mod tests {
         assert_eq!(s.first().map(|s| s.code.as_str()), Some("K1304"));
         let s = r().suggest_rome("Électricien", 10);
         assert!(!s.is_empty());
+        // Codes whose label starts with the query come before appellations.
+        assert!(fold(&s[0].label).starts_with("electricien"), "{s:?}");
         assert!(
             s.iter().all(|s| fold(&s.matched).contains("electricien")),
             "{s:?}"
