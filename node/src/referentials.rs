@@ -396,7 +396,16 @@ impl Referentials {
     #[allow(clippy::expect_used)]
     pub fn global() -> &'static Referentials {
         GLOBAL.get_or_init(|| {
-            Referentials::load().expect("embedded referential data (node/data/*.csv.gz) is corrupt")
+            let started = std::time::Instant::now();
+            let r = Referentials::load()
+                .expect("embedded referential data (node/data/*.csv.gz) is corrupt");
+            tracing::debug!(
+                communes = r.communes.len(),
+                rome_codes = r.romes.len(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "referentials loaded"
+            );
+            r
         })
     }
 
@@ -926,6 +935,15 @@ mod tests {
         assert_eq!(hits.first().map(|c| c.insee.as_str()), Some("41018"));
         let hits = r().search_communes("41000", 10);
         assert_eq!(hits.first().map(|c| c.insee.as_str()), Some("41018"));
+    }
+
+    #[test]
+    fn distances_between_real_communes() {
+        let point = |insee: &str| r().commune(insee).and_then(|c| c.point).expect(insee);
+        let d = geo::haversine_km(point("41018"), point("45234"));
+        assert!((d - 56.0).abs() < 3.0, "Blois–Orléans {d}");
+        let d = geo::haversine_km(point("75056"), point("13055"));
+        assert!((d - 661.0).abs() < 10.0, "Paris–Marseille {d}");
     }
 
     #[test]
