@@ -1,0 +1,135 @@
+//! The append-only audit log: every read of a candidate record, search or
+//! export, and every change, with who, when, what and why. The database
+//! refuses UPDATE and DELETE on the table (triggers in the migrations).
+//! Entries name records by their opaque id, never by personal data, so an
+//! erasure leaves no personal trace here.
+
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use crate::auth::{Role, User};
+use crate::db::Db;
+use crate::error::Result;
+use crate::server::AppState;
+use crate::util::now_ms;
+
+/// One audit entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEntry {
+    /// Sequence number.
+    pub id: i64,
+    /// Unix ms.
+    pub at: i64,
+    /// Who (user id), if a user.
+    pub actor_id: Option<String>,
+    /// Their role at the time.
+    pub actor_role: Option<String>,
+    /// What (`candidate.read`, `candidate.search`, `candidate.erase`, …).
+    pub action: String,
+    /// On what kind of record.
+    pub target_kind: Option<String>,
+    /// Which record (opaque id).
+    pub target_id: Option<String>,
+    /// Why, as given by the user (`X-Vivier-Reason`).
+    pub reason: Option<String>,
+    /// Extra non-personal details (JSON).
+    pub details: serde_json::Value,
+}
+
+/// Append an entry. `actor` None means the node itself (sweeps, federation).
+pub async fn record(
+    db: &Db,
+    actor: Option<&User>,
+    action: &str,
+    target_kind: &str,
+    target_id: &str,
+    reason: Option<&str>,
+    details: serde_json::Value,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (at, actor_id, actor_role, action, target_kind, target_id, reason, details) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(now_ms())
+    .bind(actor.map(|u| u.id.clone()))
+    .bind(actor.map(|u| u.role.as_str().to_string()))
+    .bind(action)
+    .bind(target_kind)
+    .bind(target_id)
+    .bind(reason)
+    .bind(details.to_string())
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// Filters for listing.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Entries after this id.
+    #[serde(default)]
+    pub after: Option<i64>,
+    /// Max entries (default 100, max 1000).
+    #[serde(default)]
+    pub limit: Option<i64>,
+    /// Only this action.
+    #[serde(default)]
+    pub action: Option<String>,
+    /// Only this target id.
+    #[serde(default)]
+    pub target_id: Option<String>,
+    /// Only this actor.
+    #[serde(default)]
+    pub actor_id: Option<String>,
+}
+
+/// List entries, oldest first.
+pub async fn list(db: &Db, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let rows = sqlx::query(
+        "SELECT id, at, actor_id, actor_role, action, target_kind, target_id, reason, details FROM audit_log \
+         WHERE id > $1 AND ($2 IS NULL OR action = $2) AND ($3 IS NULL OR target_id = $3) \
+         AND ($4 IS NULL OR actor_id = $4) ORDER BY id LIMIT $5",
+    )
+    .bind(q.after.unwrap_or(0))
+    .bind(&q.action)
+    .bind(&q.target_id)
+    .bind(&q.actor_id)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let details: String = r.try_get("details")?;
+            Ok(AuditEntry {
+                id: r.try_get("id")?,
+                at: r.try_get("at")?,
+                actor_id: r.try_get("actor_id")?,
+                actor_role: r.try_get("actor_role")?,
+                action: r.try_get("action")?,
+                target_kind: r.try_get("target_kind")?,
+                target_id: r.try_get("target_id")?,
+                reason: r.try_get("reason")?,
+                details: serde_json::from_str(&details).unwrap_or(serde_json::Value::Null),
+            })
+        })
+        .collect()
+}
+
+async fn list_handler(
+    State(state): State<AppState>,
+    user: User,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<Vec<AuditEntry>>> {
+    user.require(&[Role::Admin])?;
+    Ok(Json(list(&state.db, &q).await?))
+}
+
+/// `GET /api/v1/audit` (admin only).
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api/v1/audit", get(list_handler))
+}

@@ -1,0 +1,510 @@
+//! Accounts, roles and tokens.
+//!
+//! Users have one role: `admin` (runs the node, reads the audit log),
+//! `counsellor` (conseiller: manages the candidathèque, refers candidates),
+//! `employer` (posts offers, sees only the referrals made to its own offers).
+//! Passwords are argon2id hashes; session and API tokens are random 256-bit
+//! secrets stored as SHA-256 hashes. Clients send `Authorization: Bearer
+//! <token>` (API) or the `vivier_session` cookie (web UI).
+
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use crate::db::Db;
+use crate::error::{ApiJson, Error, Result};
+use crate::server::AppState;
+use crate::util::{new_id, new_token, now_ms, sha256_hex};
+
+/// Session lifetime (web and API login).
+pub const SESSION_TTL_MS: i64 = 12 * 3600 * 1000;
+/// Cookie carrying the session token for the web UI.
+pub const SESSION_COOKIE: &str = "vivier_session";
+
+/// A user's role on this node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Node administrator.
+    Admin,
+    /// Conseiller of the mission Emploi.
+    Counsellor,
+    /// Employer posting offers.
+    Employer,
+}
+
+impl Role {
+    /// Stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Counsellor => "counsellor",
+            Role::Employer => "employer",
+        }
+    }
+
+    /// Parse the stored form.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "counsellor" => Some(Role::Counsellor),
+            "employer" => Some(Role::Employer),
+            _ => None,
+        }
+    }
+}
+
+/// An authenticated user.
+#[derive(Clone, Debug, Serialize)]
+pub struct User {
+    /// Identifier.
+    pub id: String,
+    /// Login e-mail.
+    pub email: String,
+    /// Display name.
+    pub display_name: String,
+    /// Role.
+    pub role: Role,
+    /// Employer name (employers).
+    pub employer_name: Option<String>,
+    /// Employer SIRET (employers).
+    pub employer_siret: Option<String>,
+}
+
+impl User {
+    /// Fail with `Forbidden` unless the user has one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> Result<()> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden)
+        }
+    }
+
+    /// Admin or counsellor: the node's staff, who may see candidates.
+    pub fn require_staff(&self) -> Result<()> {
+        self.require(&[Role::Admin, Role::Counsellor])
+    }
+}
+
+/// A user to create.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    /// Login e-mail.
+    pub email: String,
+    /// Display name.
+    pub display_name: String,
+    /// Role.
+    pub role: Role,
+    /// Password (at least 10 characters).
+    pub password: String,
+    /// Employer name (required for employers).
+    #[serde(default)]
+    pub employer_name: Option<String>,
+    /// Employer SIRET (14 digits).
+    #[serde(default)]
+    pub employer_siret: Option<String>,
+}
+
+/// Check an e-mail address loosely (one `@`, a dot in the domain).
+pub fn valid_email(email: &str) -> bool {
+    let mut parts = email.split('@');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(local), Some(domain), None) => {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !email.contains(' ')
+        }
+        _ => false,
+    }
+}
+
+/// Check a SIRET: 14 digits.
+pub fn valid_siret(siret: &str) -> bool {
+    siret.len() == 14 && siret.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn validate_new_user(u: &NewUser) -> Result<()> {
+    let mut errs = Vec::new();
+    if !valid_email(&u.email) {
+        errs.push(crate::error::FieldError::new("email", "not a valid e-mail address"));
+    }
+    if u.display_name.trim().is_empty() {
+        errs.push(crate::error::FieldError::new("display_name", "must not be empty"));
+    }
+    if u.password.chars().count() < 10 {
+        errs.push(crate::error::FieldError::new("password", "must be at least 10 characters"));
+    }
+    if u.role == Role::Employer && u.employer_name.as_deref().map_or(true, |n| n.trim().is_empty()) {
+        errs.push(crate::error::FieldError::new("employer_name", "required for employers"));
+    }
+    if let Some(s) = &u.employer_siret {
+        if !valid_siret(s) {
+            errs.push(crate::error::FieldError::new("employer_siret", "must be 14 digits"));
+        }
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Validation(errs))
+    }
+}
+
+/// Hash a password with argon2id (blocking; call from `spawn_blocking`).
+pub fn hash_password(password: &str) -> Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::Internal(anyhow::anyhow!("argon2: {e}")))
+}
+
+fn verify_password(password: &str, hash: &str) -> bool {
+    match PasswordHash::new(hash) {
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User> {
+    let role: String = row.try_get("role")?;
+    Ok(User {
+        id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        display_name: row.try_get("display_name")?,
+        role: Role::parse(&role)
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("unknown role {role}")))?,
+        employer_name: row.try_get("employer_name")?,
+        employer_siret: row.try_get("employer_siret")?,
+    })
+}
+
+const USER_COLUMNS: &str = "u.id, u.email, u.display_name, u.role, u.employer_name, u.employer_siret";
+
+/// Create a user (validated; duplicate e-mail is a conflict).
+pub async fn create_user(db: &Db, new: NewUser) -> Result<User> {
+    validate_new_user(&new)?;
+    let email = new.email.trim().to_lowercase();
+    let password = new.password.clone();
+    let hash = tokio::task::spawn_blocking(move || hash_password(&password)).await??;
+    let id = new_id();
+    let res = sqlx::query(
+        "INSERT INTO users (id, email, display_name, role, password_hash, employer_name, employer_siret, disabled, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8)",
+    )
+    .bind(&id)
+    .bind(&email)
+    .bind(new.display_name.trim())
+    .bind(new.role.as_str())
+    .bind(&hash)
+    .bind(&new.employer_name)
+    .bind(&new.employer_siret)
+    .bind(now_ms())
+    .execute(&db.pool)
+    .await;
+    match res {
+        Ok(_) => {}
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            return Err(Error::Conflict(format!("a user with e-mail {email} already exists")))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(User {
+        id,
+        email,
+        display_name: new.display_name.trim().to_string(),
+        role: new.role,
+        employer_name: new.employer_name,
+        employer_siret: new.employer_siret,
+    })
+}
+
+/// Find a user by e-mail.
+pub async fn user_by_email(db: &Db, email: &str) -> Result<Option<User>> {
+    let row = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS} FROM users u WHERE u.email = $1 AND u.disabled = 0"
+    ))
+    .bind(email.trim().to_lowercase())
+    .fetch_optional(&db.pool)
+    .await?;
+    row.as_ref().map(user_from_row).transpose()
+}
+
+/// Find a user by id.
+pub async fn user_by_id(db: &Db, id: &str) -> Result<Option<User>> {
+    let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1"))
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?;
+    row.as_ref().map(user_from_row).transpose()
+}
+
+/// List users.
+pub async fn list_users(db: &Db) -> Result<Vec<User>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS} FROM users u ORDER BY u.email"
+    ))
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter().map(user_from_row).collect()
+}
+
+/// Issue a token for a user. `ttl_ms` None = no expiry (API tokens).
+pub async fn issue_token(
+    db: &Db,
+    user_id: &str,
+    kind: &str,
+    label: Option<&str>,
+    ttl_ms: Option<i64>,
+) -> Result<(String, Option<i64>)> {
+    let token = new_token("viv");
+    let now = now_ms();
+    let expires = ttl_ms.map(|t| now + t);
+    sqlx::query(
+        "INSERT INTO auth_tokens (token_hash, user_id, kind, label, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(sha256_hex(token.as_bytes()))
+    .bind(user_id)
+    .bind(kind)
+    .bind(label)
+    .bind(now)
+    .bind(expires)
+    .execute(&db.pool)
+    .await?;
+    Ok((token, expires))
+}
+
+/// Check an e-mail and password; on success issue a session token.
+pub async fn login(db: &Db, email: &str, password: &str) -> Result<(String, i64, User)> {
+    let row = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.email = $1 AND u.disabled = 0"
+    ))
+    .bind(email.trim().to_lowercase())
+    .fetch_optional(&db.pool)
+    .await?;
+    // Hash even when the user does not exist, so timing does not tell.
+    let (hash, user) = match &row {
+        Some(r) => (r.try_get::<String, _>("password_hash")?, Some(user_from_row(r)?)),
+        None => (
+            "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$3Kq3lJq0r9m3m0sJj6Xl1w".to_string(),
+            None,
+        ),
+    };
+    let pw = password.to_string();
+    let ok = tokio::task::spawn_blocking(move || verify_password(&pw, &hash)).await?;
+    match (ok, user) {
+        (true, Some(user)) => {
+            let (token, expires) =
+                issue_token(db, &user.id, "session", None, Some(SESSION_TTL_MS)).await?;
+            Ok((token, expires.unwrap_or_default(), user))
+        }
+        _ => Err(Error::Unauthenticated),
+    }
+}
+
+/// Resolve a bearer or session token to its user.
+pub async fn user_for_token(db: &Db, token: &str) -> Result<Option<User>> {
+    let hash = sha256_hex(token.as_bytes());
+    let now = now_ms();
+    let row = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS} FROM auth_tokens t JOIN users u ON u.id = t.user_id \
+         WHERE t.token_hash = $1 AND u.disabled = 0 AND (t.expires_at IS NULL OR t.expires_at > $2)"
+    ))
+    .bind(&hash)
+    .bind(now)
+    .fetch_optional(&db.pool)
+    .await?;
+    row.as_ref().map(user_from_row).transpose()
+}
+
+/// Revoke a token.
+pub async fn revoke_token(db: &Db, token: &str) -> Result<()> {
+    sqlx::query("DELETE FROM auth_tokens WHERE token_hash = $1")
+        .bind(sha256_hex(token.as_bytes()))
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// The raw token of a request, from `Authorization: Bearer` or the cookie.
+pub fn token_from_headers(headers: &axum::http::HeaderMap) -> Option<String> {
+    if let Some(v) = headers.get(axum::http::header::AUTHORIZATION) {
+        let v = v.to_str().ok()?;
+        return v
+            .strip_prefix("Bearer ")
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty());
+    }
+    for cookie in headers.get_all(axum::http::header::COOKIE) {
+        let Ok(s) = cookie.to_str() else { continue };
+        for pair in s.split(';') {
+            if let Some((k, v)) = pair.trim().split_once('=') {
+                if k == SESSION_COOKIE && !v.is_empty() {
+                    return Some(v.to_string());
+                }
+            }
+        }
+    }
+    None
+}
+
+impl FromRequestParts<AppState> for User {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(user) = parts.extensions.get::<User>() {
+            return Ok(user.clone());
+        }
+        let token = token_from_headers(&parts.headers).ok_or(Error::Unauthenticated)?;
+        let user = user_for_token(&state.db, &token)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        parts.extensions.insert(user.clone());
+        Ok(user)
+    }
+}
+
+/// The "why" of a read, from the `X-Vivier-Reason` header (recorded in the
+/// audit log).
+#[derive(Clone, Debug, Default)]
+pub struct Reason(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Reason {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let r = parts
+            .headers
+            .get("x-vivier-reason")
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(500).collect::<String>())
+            .filter(|s| !s.trim().is_empty());
+        Ok(Reason(r))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginRequest {
+    email: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+struct LoginResponse {
+    token: String,
+    expires_at: i64,
+    user: User,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenRequest {
+    label: String,
+}
+
+#[derive(Serialize)]
+struct TokenResponse {
+    token: String,
+    label: String,
+}
+
+async fn login_handler(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<Json<LoginResponse>> {
+    let (token, expires_at, user) = login(&state.db, &req.email, &req.password).await?;
+    crate::audit::record(&state.db, Some(&user), "auth.login", "user", &user.id, None, serde_json::json!({}))
+        .await?;
+    Ok(Json(LoginResponse { token, expires_at, user }))
+}
+
+async fn logout_handler(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<axum::http::StatusCode> {
+    if let Some(t) = token_from_headers(&headers) {
+        revoke_token(&state.db, &t).await?;
+    }
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+async fn me_handler(user: User) -> Json<User> {
+    Json(user)
+}
+
+async fn create_token_handler(
+    State(state): State<AppState>,
+    user: User,
+    ApiJson(req): ApiJson<TokenRequest>,
+) -> Result<Json<TokenResponse>> {
+    if req.label.trim().is_empty() {
+        return Err(Error::field("label", "must not be empty"));
+    }
+    let (token, _) = issue_token(&state.db, &user.id, "api", Some(req.label.trim()), None).await?;
+    Ok(Json(TokenResponse { token, label: req.label }))
+}
+
+async fn list_users_handler(State(state): State<AppState>, user: User) -> Result<Json<Vec<User>>> {
+    user.require(&[Role::Admin])?;
+    Ok(Json(list_users(&state.db).await?))
+}
+
+async fn create_user_handler(
+    State(state): State<AppState>,
+    user: User,
+    ApiJson(new): ApiJson<NewUser>,
+) -> Result<(axum::http::StatusCode, Json<User>)> {
+    user.require(&[Role::Admin])?;
+    let created = create_user(&state.db, new).await?;
+    crate::audit::record(
+        &state.db,
+        Some(&user),
+        "user.create",
+        "user",
+        &created.id,
+        None,
+        serde_json::json!({"role": created.role}),
+    )
+    .await?;
+    Ok((axum::http::StatusCode::CREATED, Json(created)))
+}
+
+/// Routes: login, logout, me, tokens, users.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/auth/login", post(login_handler))
+        .route("/api/v1/auth/logout", post(logout_handler))
+        .route("/api/v1/auth/tokens", post(create_token_handler))
+        .route("/api/v1/me", get(me_handler))
+        .route("/api/v1/users", get(list_users_handler).post(create_user_handler))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_and_siret_checks() {
+        assert!(valid_email("conseillere@mission-emploi.fr"));
+        assert!(!valid_email("pas une adresse"));
+        assert!(!valid_email("a@b"));
+        assert!(valid_siret("12345678901234"));
+        assert!(!valid_siret("1234"));
+    }
+
+    #[test]
+    fn password_hash_roundtrip() {
+        let h = hash_password("correct horse battery").expect("hash");
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery", &h));
+        assert!(!verify_password("wrong", &h));
+    }
+}

@@ -1,0 +1,470 @@
+//! The node's configuration: one typed struct, layered as
+//! defaults → TOML file → `VIVIER_*` environment variables (`__` nests,
+//! e.g. `VIVIER_FEDERATION__MAX_CLOCK_SKEW_SECS=120`).
+//!
+//! Every field is documented in `config/node.example.toml`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Top-level keys accepted from `VIVIER_*` variables; other `VIVIER_*`
+/// variables (e.g. `VIVIER_CONFIG`, `VIVIER_USER_PASSWORD`) are not config.
+const ENV_KEYS: &[&str] = &[
+    "node_id",
+    "display_name",
+    "data_dir",
+    "listen",
+    "public_url",
+    "database_url",
+    "sqlite_synchronous",
+    "key_file",
+    "tls",
+    "federation",
+    "search",
+    "matching",
+    "retention",
+    "referrals",
+    "uploads",
+    "log_format",
+];
+
+/// The whole node configuration.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// This node's id in the network (e.g. `cd41`, `petr-montlucon`).
+    pub node_id: String,
+    /// Human name shown in the UI and in `/.well-known/vivier`.
+    pub display_name: String,
+    /// Where the database (SQLite default), the tantivy index, CV files and
+    /// the node key live.
+    pub data_dir: PathBuf,
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Base URL other nodes use to reach this one (defaults to
+    /// `http(s)://<listen>`).
+    pub public_url: Option<String>,
+    /// `sqlite://…` or `postgres://…`; default: `sqlite://<data_dir>/vivier.db`.
+    pub database_url: Option<String>,
+    /// SQLite `synchronous` pragma: `full` (default; survives power loss) or
+    /// `normal` (survives a process kill).
+    pub sqlite_synchronous: String,
+    /// The node's secret key file (created 0600 on first start);
+    /// default `<data_dir>/node.key`.
+    pub key_file: Option<PathBuf>,
+    /// TLS termination with rustls; plain HTTP is refused on non-loopback
+    /// addresses when this is absent.
+    pub tls: Option<TlsConfig>,
+    /// Federation settings.
+    pub federation: FederationConfig,
+    /// Search index settings.
+    pub search: SearchConfig,
+    /// Matching weights.
+    pub matching: MatchingWeights,
+    /// RGPD retention.
+    pub retention: RetentionConfig,
+    /// Referral flow.
+    pub referrals: ReferralConfig,
+    /// Upload limits.
+    pub uploads: UploadConfig,
+    /// `text` or `json`.
+    pub log_format: String,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The database URL may carry a password: never print it.
+        f.debug_struct("Config")
+            .field("node_id", &self.node_id)
+            .field("data_dir", &self.data_dir)
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_url),
+            )
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Certificate and key (PEM) for rustls.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    pub cert_path: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_path: PathBuf,
+}
+
+/// One trusted operator key, as configured before any membership document.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorKeyConfig {
+    /// e.g. `ed25519:1`.
+    pub key_id: String,
+    /// Unpadded base64url of the 32-byte ed25519 public key.
+    pub public_key: String,
+}
+
+/// Federation settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FederationConfig {
+    /// Operator keys this node trusts for membership documents.
+    pub operator_keys: Vec<OperatorKeyConfig>,
+    /// How many operator signatures a document needs.
+    pub operator_threshold: u32,
+    /// A membership document to load at start if none is stored yet.
+    pub membership_file: Option<PathBuf>,
+    /// Accepted clock difference for message and request timestamps.
+    pub max_clock_skew_secs: i64,
+    /// Lifetime of emitted messages.
+    pub message_ttl_days: i64,
+    /// Allow plain `http://` peers on loopback addresses (dev and tests).
+    pub allow_loopback_http: bool,
+    /// Extra root CA (PEM) trusted for peers' HTTPS (tests, private PKI).
+    pub ca_cert: Option<PathBuf>,
+    /// Messages per `PUT /federation/v1/txn/{id}`.
+    pub batch_size: i64,
+    /// First retry delay after a transient failure.
+    pub backoff_initial_secs: i64,
+    /// Longest retry delay.
+    pub backoff_max_secs: i64,
+    /// Deliveries in flight at once, all destinations together.
+    pub max_concurrent_deliveries: usize,
+    /// How often the worker looks for work when idle (ms).
+    pub poll_interval_ms: u64,
+    /// How often a node asks peers' logs for missed broadcasts.
+    pub catch_up_interval_secs: u64,
+    /// Inbound federation requests per second per peer (token bucket).
+    pub inbox_rate_per_sec: u32,
+    /// HTTP timeout for one delivery.
+    pub request_timeout_secs: u64,
+}
+
+impl Default for FederationConfig {
+    fn default() -> Self {
+        FederationConfig {
+            operator_keys: Vec::new(),
+            operator_threshold: 1,
+            membership_file: None,
+            max_clock_skew_secs: 300,
+            message_ttl_days: 30,
+            allow_loopback_http: true,
+            ca_cert: None,
+            batch_size: 50,
+            backoff_initial_secs: 30,
+            backoff_max_secs: 3600,
+            max_concurrent_deliveries: 8,
+            poll_interval_ms: 500,
+            catch_up_interval_secs: 60,
+            inbox_rate_per_sec: 200,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+/// Search index settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchConfig {
+    /// Rebuild the index at start even when it looks current.
+    pub rebuild_on_start: bool,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            rebuild_on_start: false,
+        }
+    }
+}
+
+/// Weights of the matching score (points; the score is their weighted sum,
+/// each part being a fraction in 0..=1).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MatchingWeights {
+    /// ROME relation: same code = 1, same parent = 0.75, same domain = 0.4.
+    pub rome: f64,
+    /// Text relevance (BM25 of the CV against the offer, normalised).
+    pub text: f64,
+    /// Distance: 1 at the door, 0 at the candidate's own travel limit.
+    pub distance: f64,
+    /// Availability: 1 if available by the offer's publication.
+    pub availability: f64,
+    /// Weekly hours wanted vs offered.
+    pub hours: f64,
+    /// Contract type accepted by the candidate.
+    pub contract: f64,
+    /// Vehicle when the offer needs a licence or is far from home.
+    pub vehicle: f64,
+    /// Travel limit used when a candidate has none recorded (km).
+    pub default_max_travel_km: f64,
+    /// Travel limit for candidates on public transport only (km), if lower.
+    pub public_transport_max_km: f64,
+}
+
+impl Default for MatchingWeights {
+    fn default() -> Self {
+        MatchingWeights {
+            rome: 35.0,
+            text: 20.0,
+            distance: 25.0,
+            availability: 5.0,
+            hours: 5.0,
+            contract: 5.0,
+            vehicle: 5.0,
+            default_max_travel_km: 30.0,
+            public_transport_max_km: 20.0,
+        }
+    }
+}
+
+/// RGPD retention of candidate records.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Months without activity before a record is anonymised (CNIL: 24).
+    pub inactive_months: i64,
+    /// Days before that date when the counsellor is reminded.
+    pub reminder_days: i64,
+    /// How often the retention sweep runs (seconds).
+    pub sweep_interval_secs: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            inactive_months: 24,
+            reminder_days: 30,
+            sweep_interval_secs: 3600,
+        }
+    }
+}
+
+/// Referral flow settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReferralConfig {
+    /// Days without an answer before a referral is refused with `no_answer`.
+    pub no_answer_days: i64,
+}
+
+impl Default for ReferralConfig {
+    fn default() -> Self {
+        ReferralConfig { no_answer_days: 60 }
+    }
+}
+
+/// Upload limits.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UploadConfig {
+    /// Largest CV file accepted, in bytes (10 MiB).
+    pub max_cv_bytes: usize,
+}
+
+impl Default for UploadConfig {
+    fn default() -> Self {
+        UploadConfig {
+            max_cv_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            node_id: "local".into(),
+            display_name: "Vivier (nœud local)".into(),
+            data_dir: PathBuf::from("./vivier-data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            database_url: None,
+            sqlite_synchronous: "full".into(),
+            key_file: None,
+            tls: None,
+            federation: FederationConfig::default(),
+            search: SearchConfig::default(),
+            matching: MatchingWeights::default(),
+            retention: RetentionConfig::default(),
+            referrals: ReferralConfig::default(),
+            uploads: UploadConfig::default(),
+            log_format: "text".into(),
+        }
+    }
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Parse or type error, with figment's explanation (file, key, expected).
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Load defaults, then `file` if given (it must exist), then `VIVIER_*`.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::Invalid(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            fig = fig.merge(Toml::file(path));
+        }
+        fig = fig.merge(
+            Env::prefixed("VIVIER_")
+                .filter(|k| {
+                    let first = k.as_str().split("__").next().unwrap_or("");
+                    ENV_KEYS.contains(&first.to_ascii_lowercase().as_str())
+                })
+                .split("__"),
+        );
+        let cfg: Config = fig
+            .extract()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks that do not fit serde's types.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        vivier_protocol::NodeId::parse(&self.node_id)
+            .map_err(|e| ConfigError::Invalid(format!("node_id: {e}")))?;
+        match self.sqlite_synchronous.as_str() {
+            "full" | "normal" | "extra" => {}
+            other => {
+                return Err(ConfigError::Invalid(format!(
+                    "sqlite_synchronous: expected full, normal or extra, got {other:?}"
+                )))
+            }
+        }
+        if self.tls.is_none() && !self.listen.ip().is_loopback() {
+            return Err(ConfigError::Invalid(format!(
+                "listen: {} is not a loopback address; configure [tls] cert_path and key_path \
+                 (plain HTTP is accepted only on loopback)",
+                self.listen
+            )));
+        }
+        if let Some(url) = &self.public_url {
+            url::Url::parse(url)
+                .map_err(|e| ConfigError::Invalid(format!("public_url: {e}")))?;
+        }
+        if self.federation.batch_size < 1 || self.federation.batch_size > 50 {
+            return Err(ConfigError::Invalid(
+                "federation.batch_size: must be between 1 and 50".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The database URL, defaulting to a SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(u) => u.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("vivier.db").display()
+            ),
+        }
+    }
+
+    /// The node key file path.
+    pub fn key_file(&self) -> PathBuf {
+        self.key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("node.key"))
+    }
+
+    /// Base URL as seen by others.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => {
+                let scheme = if self.tls.is_some() { "https" } else { "http" };
+                format!("{scheme}://{}", self.listen)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = Config::default();
+        c.validate().expect("defaults valid");
+        assert!(c.database_url().starts_with("sqlite://"));
+    }
+
+    #[test]
+    fn toml_unknown_field_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("n.toml");
+        std::fs::write(&p, "node_id = \"cd41\"\nnot_a_field = 1\n").expect("write");
+        let err = Config::load(Some(&p)).expect_err("must fail");
+        assert!(err.to_string().contains("not_a_field"), "{err}");
+    }
+
+    #[test]
+    fn toml_and_nested_values_load() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("n.toml");
+        std::fs::write(
+            &p,
+            "node_id = \"cd41\"\n[federation]\nmax_clock_skew_secs = 42\n[matching]\ntext = 3.5\n",
+        )
+        .expect("write");
+        let c = Config::load(Some(&p)).expect("load");
+        assert_eq!(c.node_id, "cd41");
+        assert_eq!(c.federation.max_clock_skew_secs, 42);
+        assert_eq!(c.matching.text, 3.5);
+        assert_eq!(c.federation.batch_size, 50);
+    }
+
+    #[test]
+    fn bad_node_id_and_public_listen_refused() {
+        let c = Config {
+            node_id: "Not Valid".into(),
+            ..Config::default()
+        };
+        assert!(c.validate().is_err());
+        let c = Config {
+            listen: "0.0.0.0:8080".parse().expect("addr"),
+            ..Config::default()
+        };
+        assert!(c.validate().expect_err("refused").to_string().contains("loopback"));
+    }
+
+    #[test]
+    fn redacts_password() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+    }
+}

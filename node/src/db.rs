@@ -1,0 +1,184 @@
+//! The store: one sqlx `AnyPool` over SQLite (embedded default, WAL) or
+//! PostgreSQL (chosen by the URL scheme). Queries are written once with
+//! `$1`-style placeholders and portable SQL; the schema lives in
+//! `node/migrations/{sqlite,postgres}` and is applied at start-up.
+//!
+//! Conventions: timestamps are `BIGINT` unix milliseconds, booleans are
+//! `0/1` integers, JSON documents are `TEXT`. `RowNotFound` never leaves this
+//! layer: callers get `Option`s or a domain `NotFound`.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+/// Which database engine is behind the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite file in WAL mode.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+/// A connection pool and its backend.
+#[derive(Clone, Debug)]
+pub struct Db {
+    /// The pool; share it freely.
+    pub pool: AnyPool,
+    /// The engine.
+    pub backend: Backend,
+}
+
+/// Database errors at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The URL is neither `sqlite:` nor `postgres:`.
+    #[error("database_url: unsupported scheme in {0:?} (use sqlite:// or postgres://)")]
+    Scheme(String),
+    /// Connection or query failure.
+    #[error("database: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    /// Migration failure.
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl Db {
+    /// Connect (creating the SQLite file if needed) and apply migrations.
+    /// `sqlite_synchronous` is `full` or `normal`.
+    pub async fn connect(url: &str, sqlite_synchronous: &str) -> Result<Db, DbError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(DbError::Scheme(crate::config::redact_url(url)));
+        };
+        let opts = AnyConnectOptions::from_str(url)?;
+        let pool = match backend {
+            Backend::Sqlite => {
+                let sync = sqlite_synchronous.to_ascii_uppercase();
+                // journal_mode is persistent in the file; set it once before
+                // the pool so concurrent connections agree.
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .min_connections(1)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .after_connect(move |conn, _meta| {
+                        let sync = sync.clone();
+                        Box::pin(async move {
+                            conn.execute("PRAGMA busy_timeout = 15000").await?;
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute(format!("PRAGMA synchronous = {sync}").as_str())
+                                .await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(opts)
+                    .await?
+            }
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(opts)
+                    .await?
+            }
+        };
+        let db = Db { pool, backend };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// Apply pending migrations for this backend.
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATOR.run(&self.pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATOR.run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Read a value from `node_meta`.
+    pub async fn meta(&self, key: &str) -> Result<Option<String>, sqlx::Error> {
+        sqlx::query_scalar::<_, String>("SELECT value FROM node_meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    /// Write a value to `node_meta`.
+    pub async fn set_meta(&self, key: &str, value: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO node_meta (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Close the pool (flushes SQLite's WAL on the last connection).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Convert a boolean for storage.
+pub fn b(v: bool) -> i64 {
+    i64::from(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sqlite_connects_migrates_and_roundtrips_meta() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = Db::connect(&url, "full").await.expect("connect");
+        assert_eq!(db.backend, Backend::Sqlite);
+        assert_eq!(db.meta("x").await.expect("meta"), None);
+        db.set_meta("x", "1").await.expect("set");
+        db.set_meta("x", "2").await.expect("set again");
+        assert_eq!(db.meta("x").await.expect("meta").as_deref(), Some("2"));
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&db.pool)
+            .await
+            .expect("pragma");
+        assert_eq!(mode.to_lowercase(), "wal");
+        // The audit log refuses updates and deletes.
+        sqlx::query("INSERT INTO audit_log (at, action) VALUES ($1, $2)")
+            .bind(1_i64)
+            .bind("t")
+            .execute(&db.pool)
+            .await
+            .expect("insert");
+        assert!(sqlx::query("DELETE FROM audit_log")
+            .execute(&db.pool)
+            .await
+            .is_err());
+        db.close().await;
+    }
+
+    #[test]
+    fn unknown_scheme_refused() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("rt");
+        let err = rt
+            .block_on(Db::connect("mysql://x", "full"))
+            .expect_err("refused");
+        assert!(err.to_string().contains("unsupported scheme"));
+    }
+}

@@ -1,0 +1,301 @@
+//! The node's one error type and its single HTTP mapping (RFC 9457 problem
+//! JSON with field-level messages). Internal errors are logged and answered
+//! with a generic body.
+
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// One field-level problem: which field, what is wrong, in plain words.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FieldError {
+    /// Dotted path of the field (`workplaces[1].commune_insee`).
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl FieldError {
+    /// Build one.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Every error a node operation can end with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Input failed validation; each field says why.
+    #[error("validation failed: {}", summarize(.0))]
+    Validation(Vec<FieldError>),
+    /// Malformed request that is not about one field.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No or invalid credentials.
+    #[error("authentication required")]
+    Unauthenticated,
+    /// Authenticated but not allowed.
+    #[error("forbidden")]
+    Forbidden,
+    /// The thing does not exist (or is not visible to the caller).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// State conflict (duplicate, wrong state transition…).
+    #[error("{0}")]
+    Conflict(String),
+    /// Body or file too large.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// Unsupported file or content type.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// Rate limited.
+    #[error("too many requests")]
+    TooManyRequests,
+    /// A federation refusal with its protocol error code.
+    #[error("{code}: {message}")]
+    Federation {
+        /// HTTP status to answer with.
+        status: StatusCode,
+        /// Protocol error kind (`bad_signature`, `expired`, …).
+        code: &'static str,
+        /// Human explanation.
+        message: String,
+    },
+    /// A peer answered badly or not at all.
+    #[error("peer: {0}")]
+    Peer(String),
+    /// Database failure.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Anything else; logged, answered generically.
+    #[error("internal: {0}")]
+    Internal(#[from] anyhow::Error),
+}
+
+fn summarize(errs: &[FieldError]) -> String {
+    errs.iter()
+        .map(|e| format!("{}: {}", e.field, e.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Result alias for the node.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A single-field validation error.
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::Validation(vec![FieldError::new(field, message)])
+    }
+
+    /// The HTTP status for this error (the one place that decides it).
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            Error::Validation(_) | Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Error::Forbidden => StatusCode::FORBIDDEN,
+            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Error::Federation { status, .. } => *status,
+            Error::Peer(_) => StatusCode::BAD_GATEWAY,
+            Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Short machine-readable code (also the problem `type` suffix).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Validation(_) => "validation",
+            Error::BadRequest(_) => "bad_request",
+            Error::Unauthenticated => "unauthenticated",
+            Error::Forbidden => "forbidden",
+            Error::NotFound(_) => "not_found",
+            Error::Conflict(_) => "conflict",
+            Error::PayloadTooLarge(_) => "payload_too_large",
+            Error::UnsupportedMediaType(_) => "unsupported_media_type",
+            Error::TooManyRequests => "too_many_requests",
+            Error::Federation { code, .. } => code,
+            Error::Peer(_) => "peer_error",
+            Error::Database(_) | Error::Internal(_) => "internal",
+        }
+    }
+}
+
+/// The problem document (RFC 9457).
+#[derive(Debug, Serialize)]
+pub struct Problem {
+    /// `urn:vivier:problem:<code>`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Short title.
+    pub title: String,
+    /// HTTP status.
+    pub status: u16,
+    /// Explanation.
+    pub detail: String,
+    /// Field-level errors, when any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+impl Error {
+    /// The problem body for this error (internal details never leak).
+    pub fn problem(&self) -> Problem {
+        let status = self.status_code();
+        let detail = match self {
+            Error::Database(_) | Error::Internal(_) => "internal error; see the node's logs".into(),
+            other => other.to_string(),
+        };
+        Problem {
+            type_: format!("urn:vivier:problem:{}", self.code()),
+            title: status.canonical_reason().unwrap_or("error").to_string(),
+            status: status.as_u16(),
+            detail,
+            errors: match self {
+                Error::Validation(v) => v.clone(),
+                _ => Vec::new(),
+            },
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
+        let mut resp = (status, body).into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if matches!(self, Error::Unauthenticated) {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"vivier\""),
+            );
+        }
+        resp
+    }
+}
+
+impl From<crate::search::SearchError> for Error {
+    fn from(e: crate::search::SearchError) -> Self {
+        match e {
+            crate::search::SearchError::QueryParse(msg) => {
+                Error::field("q", format!("malformed query: {msg}"))
+            }
+            other => Error::Internal(anyhow::anyhow!("search: {other}")),
+        }
+    }
+}
+
+impl From<tokio::task::JoinError> for Error {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Error::Internal(anyhow::anyhow!("task failed: {e}"))
+    }
+}
+
+/// Deserialize JSON with the path of the offending field in the error.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            Error::BadRequest(format!("malformed JSON: {inner}"))
+        } else {
+            let field = if path == "." { "body".to_string() } else { path };
+            Error::field(field, strip_location(&inner.to_string()))
+        }
+    })
+}
+
+fn strip_location(msg: &str) -> String {
+    match msg.find(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+/// A JSON body extractor whose rejections are problem documents with the
+/// failing field named.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let ct = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        if !ct.starts_with("application/json") && !ct.ends_with("+json") {
+            return Err(Error::UnsupportedMediaType(format!(
+                "expected Content-Type: application/json, got {ct:?}"
+            )));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| Error::PayloadTooLarge(e.body_text()))?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Inner {
+        n: i64,
+    }
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Outer {
+        items: Vec<Inner>,
+    }
+
+    #[test]
+    fn status_mapping_is_stable() {
+        assert_eq!(Error::field("a", "b").status_code(), StatusCode::BAD_REQUEST);
+        assert_eq!(Error::Unauthenticated.status_code(), StatusCode::UNAUTHORIZED);
+        assert_eq!(Error::Forbidden.status_code(), StatusCode::FORBIDDEN);
+        assert_eq!(Error::NotFound("offer").status_code(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            Error::Internal(anyhow::anyhow!("secret detail")).problem().detail,
+            "internal error; see the node's logs"
+        );
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        let err = parse_json::<Outer>(br#"{"items":[{"n":1},{"n":"x"}]}"#).expect_err("bad");
+        match err {
+            Error::Validation(v) => assert_eq!(v[0].field, "items[1].n"),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(matches!(
+            parse_json::<Outer>(b"{not json"),
+            Err(Error::BadRequest(_))
+        ));
+    }
+}

@@ -1,0 +1,76 @@
+//! Public look-ups of the referentials (open data, no login needed): communes
+//! for forms (`GET /api/v1/communes?q=`) and ROME codes suggested from what a
+//! counsellor or employer types (`GET /api/v1/rome?q=cariste`).
+
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::referentials::{Commune, RomeCode, RomeSuggestion};
+use crate::server::AppState;
+
+/// `?q=&limit=`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LookupQuery {
+    /// What the user typed: a name prefix, an INSEE code, a postcode, a job
+    /// title or a ROME code.
+    pub q: String,
+    /// At most this many answers (default 10, max 50).
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+fn limit(q: &LookupQuery) -> usize {
+    q.limit.unwrap_or(10).clamp(1, 50)
+}
+
+async fn communes(State(state): State<AppState>, Query(q): Query<LookupQuery>) -> Result<Json<Vec<Commune>>> {
+    if q.q.trim().is_empty() {
+        return Err(Error::field("q", "must not be empty"));
+    }
+    Ok(Json(
+        state
+            .refs
+            .search_communes(&q.q, limit(&q))
+            .into_iter()
+            .cloned()
+            .collect(),
+    ))
+}
+
+async fn commune(State(state): State<AppState>, Path(insee): Path<String>) -> Result<Json<Commune>> {
+    state
+        .refs
+        .commune(&insee)
+        .cloned()
+        .map(Json)
+        .ok_or(Error::NotFound("commune"))
+}
+
+async fn rome(State(state): State<AppState>, Query(q): Query<LookupQuery>) -> Result<Json<Vec<RomeSuggestion>>> {
+    if q.q.trim().is_empty() {
+        return Err(Error::field("q", "must not be empty"));
+    }
+    Ok(Json(state.refs.suggest_rome(&q.q, limit(&q))))
+}
+
+async fn rome_code(State(state): State<AppState>, Path(code): Path<String>) -> Result<Json<RomeCode>> {
+    state
+        .refs
+        .rome(&code)
+        .cloned()
+        .map(Json)
+        .ok_or(Error::NotFound("ROME code"))
+}
+
+/// Routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/communes", get(communes))
+        .route("/api/v1/communes/{insee}", get(commune))
+        .route("/api/v1/rome", get(rome))
+        .route("/api/v1/rome/{code}", get(rome_code))
+}

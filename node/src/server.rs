@@ -1,0 +1,301 @@
+//! Start-up, application state and the axum router.
+//!
+//! The server takes an already-bound listener and a shutdown future, so tests
+//! bind port 0 and stop cleanly (`run`). Everything long-lived (database
+//! pool, search indexes, node identity, federation workers) hangs off
+//! [`AppState`].
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::Request;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use tokio::sync::watch;
+use tower_http::trace::TraceLayer;
+use vivier_protocol::{KeyFile, KeyId, NodeId, SigningKeyPair, PROTOCOL_VERSION};
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::referentials::Referentials;
+use crate::search::SearchIndexes;
+
+/// The node's own identity: id and signing key.
+pub struct Identity {
+    /// This node's id.
+    pub node_id: NodeId,
+    /// Its current signing key.
+    pub key: SigningKeyPair,
+    /// When the key was created (unix ms), published as its validity start.
+    pub key_created_at: i64,
+}
+
+/// Everything the handlers and workers share.
+pub struct AppInner {
+    /// Configuration as loaded.
+    pub config: Config,
+    /// The store.
+    pub db: Db,
+    /// The tantivy indexes (derived from the store).
+    pub search: Arc<SearchIndexes>,
+    /// Communes and ROME codes.
+    pub refs: &'static Referentials,
+    /// Node id and key.
+    pub identity: Identity,
+    /// Federation state (membership, delivery wake-ups, HTTP client).
+    pub federation: crate::federation::Federation,
+    /// Where CV files are kept.
+    pub files_dir: PathBuf,
+    /// Tells background tasks to stop.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// Cheap-to-clone handle on [`AppInner`].
+#[derive(Clone)]
+pub struct AppState(pub Arc<AppInner>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+/// Load the node key, creating it (0600) on first start.
+pub fn load_or_create_key(config: &Config, node_id: &NodeId) -> anyhow::Result<(SigningKeyPair, bool)> {
+    let path = config.key_file();
+    if path.exists() {
+        let kf = KeyFile::read(&path).with_context(|| format!("reading node key {}", path.display()))?;
+        if let Some(id) = &kf.node_id {
+            if id != node_id {
+                anyhow::bail!(
+                    "node key {} belongs to node {id}, but this node is configured as {node_id}",
+                    path.display()
+                );
+            }
+        }
+        Ok((kf.key, false))
+    } else {
+        let key_id = KeyId::parse("ed25519:1").context("key id")?;
+        let key = SigningKeyPair::generate(key_id);
+        let kf = KeyFile {
+            node_id: Some(node_id.clone()),
+            key,
+        };
+        kf.write(&path)
+            .with_context(|| format!("writing node key {}", path.display()))?;
+        let kf = KeyFile::read(&path).context("re-reading the new node key")?;
+        Ok((kf.key, true))
+    }
+}
+
+/// Open everything a node needs and spawn its background tasks.
+pub async fn open(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<AppState> {
+    let state = open_offline(config, shutdown).await?;
+    crate::federation::start(&state).await?;
+    crate::candidates::spawn_retention_sweep(&state);
+    Ok(state)
+}
+
+/// Open the store, indexes and identity without starting any background
+/// task (for CLI commands such as `import` and `reindex`).
+pub async fn open_offline(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<AppState> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let node_id = NodeId::parse(&config.node_id).context("node_id")?;
+    let (key, created) = load_or_create_key(&config, &node_id)?;
+    let db = Db::connect(&config.database_url(), &config.sqlite_synchronous)
+        .await
+        .context("opening the database")?;
+    let key_created_at = match db.meta("key_created_at").await? {
+        Some(v) if !created => v.parse().unwrap_or(0),
+        _ => {
+            let now = crate::util::now_ms();
+            db.set_meta("key_created_at", &now.to_string()).await?;
+            now
+        }
+    };
+    tracing::info!(node_id = %node_id, key_id = %key.key_id(), public_key = %key.public_key().to_b64(), "node identity");
+
+    let refs = Referentials::global();
+    let index_dir = config.data_dir.join("index");
+    let (search, cand_rebuild, offer_rebuild) =
+        tokio::task::spawn_blocking(move || SearchIndexes::open(&index_dir)).await??;
+    let search = Arc::new(search);
+    let files_dir = config.data_dir.join("files");
+    std::fs::create_dir_all(&files_dir).context("creating files directory")?;
+
+    let federation = crate::federation::Federation::new(&config)?;
+    let state = AppState(Arc::new(AppInner {
+        identity: Identity {
+            node_id,
+            key,
+            key_created_at,
+        },
+        federation,
+        config,
+        db,
+        search,
+        refs,
+        files_dir,
+        shutdown,
+    }));
+    let rebuild_all = state.config.search.rebuild_on_start;
+    if cand_rebuild || rebuild_all {
+        let n = crate::candidates::reindex(&state, None).await?;
+        tracing::info!(documents = n, "candidate index rebuilt from the database");
+    }
+    if offer_rebuild || rebuild_all {
+        let n = crate::offers::reindex(&state, None).await?;
+        tracing::info!(documents = n, "offer index rebuilt from the database");
+    }
+    Ok(state)
+}
+
+/// What `/.well-known/vivier` publishes.
+#[derive(Serialize)]
+pub struct WellKnown {
+    /// Node id.
+    pub node_id: String,
+    /// Display name.
+    pub display_name: String,
+    /// Base URL.
+    pub base_url: String,
+    /// Protocol versions spoken.
+    pub protocol_versions: Vec<u32>,
+    /// Public keys with validity.
+    pub keys: Vec<WellKnownKey>,
+    /// Serial of the membership document this node holds.
+    pub membership_serial: Option<i64>,
+    /// Software version.
+    pub software: String,
+}
+
+/// One published key.
+#[derive(Serialize)]
+pub struct WellKnownKey {
+    /// `ed25519:1`.
+    pub key_id: String,
+    /// Unpadded base64url.
+    pub public_key: String,
+    /// Unix ms.
+    pub valid_from: i64,
+    /// Unix ms, if the key expires.
+    pub valid_until: Option<i64>,
+}
+
+async fn well_known(State(state): State<AppState>) -> Json<WellKnown> {
+    Json(WellKnown {
+        node_id: state.identity.node_id.to_string(),
+        display_name: state.config.display_name.clone(),
+        base_url: state.config.public_url(),
+        protocol_versions: vec![PROTOCOL_VERSION],
+        keys: vec![WellKnownKey {
+            key_id: state.identity.key.key_id().to_string(),
+            public_key: state.identity.key.public_key().to_b64(),
+            valid_from: state.identity.key_created_at,
+            valid_until: None,
+        }],
+        membership_serial: state.federation.membership_serial(),
+        software: format!("vivier-node {}", env!("CARGO_PKG_VERSION")),
+    })
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    database: &'static str,
+}
+
+async fn health(State(state): State<AppState>) -> (axum::http::StatusCode, Json<Health>) {
+    let ok = sqlx::query_scalar::<_, i64>("SELECT 1")
+        .fetch_one(&state.db.pool)
+        .await
+        .is_ok();
+    let code = if ok {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        code,
+        Json(Health {
+            status: if ok { "ok" } else { "degraded" },
+            database: if ok { "ok" } else { "unreachable" },
+        }),
+    )
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.config.uploads.max_cv_bytes + 1024 * 1024;
+    Router::new()
+        .route("/health", get(health))
+        .route("/.well-known/vivier", get(well_known))
+        .merge(crate::auth::routes())
+        .merge(crate::audit::routes())
+        .merge(crate::candidates::routes())
+        .merge(crate::referentials_api::routes())
+        .merge(crate::offers::routes())
+        .merge(crate::matching::routes())
+        .merge(crate::stats::routes())
+        .merge(crate::federation::routes())
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                tracing::info_span!(
+                    "request",
+                    method = %req.method(),
+                    path = %req.uri().path(),
+                    request_id = %crate::util::new_id(),
+                )
+            }),
+        )
+        .with_state(state)
+}
+
+/// Serve `state` on an already-bound listener until `shutdown` resolves.
+/// With `[tls]` configured the node terminates TLS itself (rustls).
+pub async fn run(
+    state: AppState,
+    listener: std::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    listener.set_nonblocking(true)?;
+    if let Some(tls) = &state.config.tls {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let rustls_config =
+            axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert_path, &tls.key_path)
+                .await
+                .with_context(|| {
+                    format!(
+                        "loading TLS certificate {} and key {}",
+                        tls.cert_path.display(),
+                        tls.key_path.display()
+                    )
+                })?;
+        let handle = axum_server::Handle::new();
+        let h2 = handle.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            h2.graceful_shutdown(Some(Duration::from_secs(10)));
+        });
+        axum_server::from_tcp_rustls(listener, rustls_config)
+            .handle(handle)
+            .serve(app)
+            .await?;
+    } else {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,58 @@
+//! Small shared helpers: clock, identifiers, tokens, hashing.
+
+use base64::Engine as _;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A new time-ordered identifier (UUIDv7, hyphenated).
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// A new secret token: a prefix and 32 random bytes, base64url.
+pub fn new_token(prefix: &str) -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    format!(
+        "{prefix}_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+/// Hex SHA-256 (tokens are stored hashed: they are high-entropy, so a fast
+/// hash is enough; passwords use argon2id).
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// Days since 1970-01-01 for a `YYYY-MM-DD` date.
+pub fn date_to_days(date: &str) -> Option<i64> {
+    let d = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
+    Some((d - epoch).num_days())
+}
+
+/// Today as days since 1970-01-01.
+pub fn today_days() -> i64 {
+    now_ms().div_euclid(86_400_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_tokens() {
+        assert_eq!(date_to_days("1970-01-02"), Some(1));
+        assert_eq!(date_to_days("2026-13-01"), None);
+        let t = new_token("viv");
+        assert!(t.starts_with("viv_") && t.len() > 40);
+        assert_ne!(new_token("viv"), t);
+        assert_eq!(sha256_hex(b"").len(), 64);
+    }
+}
