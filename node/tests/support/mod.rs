@@ -1,0 +1,237 @@
+//! Shared helpers for the node's HTTP tests: start a real node in-process on
+//! port 0 with its own temporary data directory, on SQLite and (when
+//! reachable) PostgreSQL in a fresh database, and talk to it over HTTP.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::TcpListener;
+
+use serde_json::Value;
+use tokio::sync::watch;
+use vivier_node::auth::{NewUser, Role};
+use vivier_node::config::Config;
+use vivier_node::server::AppState;
+
+/// Which database a test node uses.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres(String),
+}
+
+impl Backend {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+}
+
+/// The PostgreSQL admin URL for tests: `VIVIER_TEST_POSTGRES`, or the local
+/// server at 127.0.0.1:5432 (database `test`) when it accepts connections.
+/// `VIVIER_TEST_POSTGRES=off` disables PostgreSQL tests; in CI
+/// (`CI` set) an unreachable server is a failure, not a skip.
+pub fn postgres_admin_url() -> Option<String> {
+    match std::env::var("VIVIER_TEST_POSTGRES") {
+        Ok(v) if v == "off" => None,
+        Ok(v) if !v.is_empty() => Some(v),
+        _ => {
+            let reachable = std::net::TcpStream::connect_timeout(
+                &"127.0.0.1:5432".parse().unwrap(),
+                std::time::Duration::from_millis(300),
+            )
+            .is_ok();
+            if reachable {
+                Some("postgres://postgres@127.0.0.1:5432/test".to_string())
+            } else if std::env::var("CI").is_ok() {
+                panic!("CI: PostgreSQL is not reachable at 127.0.0.1:5432");
+            } else {
+                eprintln!("PostgreSQL not reachable: PostgreSQL variants skipped");
+                None
+            }
+        }
+    }
+}
+
+/// Backends to run a test on.
+pub fn backends() -> Vec<Backend> {
+    let mut v = vec![Backend::Sqlite];
+    if let Some(url) = postgres_admin_url() {
+        v.push(Backend::Postgres(url));
+    }
+    v
+}
+
+/// Create a fresh PostgreSQL database and return its URL.
+pub async fn fresh_postgres_db(admin_url: &str) -> String {
+    use sqlx::Connection;
+    let name = format!("vivier_t_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(admin_url).await.expect("connect postgres");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
+    conn.close().await.ok();
+    let mut url = url::Url::parse(admin_url).expect("url");
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+/// A running node.
+pub struct TestNode {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub dir: tempfile::TempDir,
+    pub backend: Backend,
+    shutdown: watch::Sender<bool>,
+    stop_tx: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Start a node with default config on `backend`; `tweak` may adjust the config.
+pub async fn start_node_with(backend: &Backend, tweak: impl FnOnce(&mut Config)) -> TestNode {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let mut config = Config {
+        node_id: "test-node".into(),
+        data_dir: dir.path().to_path_buf(),
+        listen: addr,
+        public_url: Some(format!("http://{addr}")),
+        ..Config::default()
+    };
+    if let Backend::Postgres(admin) = backend {
+        config.database_url = Some(fresh_postgres_db(admin).await);
+    }
+    tweak(&mut config);
+    let (tx, rx) = watch::channel(false);
+    let state = vivier_node::server::open(config, rx).await.expect("open node");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let st = state.clone();
+    let task = tokio::spawn(async move {
+        vivier_node::server::run(st, listener, async move {
+            let _ = stop_rx.await;
+        })
+        .await
+        .expect("serve");
+    });
+    TestNode {
+        base: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        state,
+        dir,
+        backend: backend.clone(),
+        shutdown: tx,
+        stop_tx: Some(stop_tx),
+        task: Some(task),
+    }
+}
+
+/// Start a node with default config.
+pub async fn start_node(backend: &Backend) -> TestNode {
+    start_node_with(backend, |_| {}).await
+}
+
+impl TestNode {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Create a user directly in the store and return an API token.
+    pub async fn user(&self, role: Role, email: &str) -> String {
+        let user = vivier_node::auth::create_user(
+            &self.state.db,
+            NewUser {
+                email: email.into(),
+                display_name: format!("Test {email}"),
+                role,
+                password: "motdepasse-solide".into(),
+                employer_name: (role == Role::Employer).then(|| "Entreprise Test".to_string()),
+                employer_siret: None,
+            },
+        )
+        .await
+        .expect("create user");
+        vivier_node::auth::issue_token(&self.state.db, &user.id, "api", Some("test"), None)
+            .await
+            .expect("token")
+            .0
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> (u16, Value) {
+        let r = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("send");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn send_json(&self, method: reqwest::Method, token: &str, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("send");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, token: &str, path: &str, body: &Value) -> (u16, Value) {
+        self.send_json(reqwest::Method::POST, token, path, body).await
+    }
+
+    pub async fn put(&self, token: &str, path: &str, body: &Value) -> (u16, Value) {
+        self.send_json(reqwest::Method::PUT, token, path, body).await
+    }
+
+    pub async fn delete(&self, token: &str, path: &str) -> (u16, Value) {
+        let r = self
+            .client
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("send");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Stop the server and background tasks.
+    pub async fn stop(mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(tx) = self.stop_tx.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+        self.state.search.shutdown();
+        self.state.db.close().await;
+    }
+}
+
+/// Poll `f` until it returns Some or `secs` pass.
+pub async fn eventually<T, F, Fut>(secs: u64, mut f: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await {
+            return Some(v);
+        }
+        if std::time::Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
