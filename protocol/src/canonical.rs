@@ -1,0 +1,397 @@
+//! Canonical JSON: strict parsing and deterministic serialisation.
+//!
+//! The canonical form is RFC 8785 (JCS) restricted to integers, which is
+//! also Matrix's "canonical JSON":
+//!
+//! * object keys sorted by Unicode code point (equivalently by UTF-8 bytes),
+//! * no insignificant whitespace,
+//! * strings are UTF-8, only `"`, `\` and control characters (U+0000–U+001F)
+//!   are escaped: `\b \f \n \r \t` use their short forms, other control
+//!   characters use `\u00xx` with lower-case hex digits,
+//! * numbers are integers in `[-(2^53-1), 2^53-1]` written in decimal
+//!   without leading zeros, `+`, fraction or exponent. Floats are forbidden.
+//!
+//! [`parse_strict`] additionally rejects duplicate object keys.
+
+use std::cell::RefCell;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+
+/// Largest integer allowed in protocol JSON (2^53 − 1).
+pub const MAX_SAFE_INTEGER: i64 = 9_007_199_254_740_991;
+/// Smallest integer allowed in protocol JSON (−(2^53 − 1)).
+pub const MIN_SAFE_INTEGER: i64 = -MAX_SAFE_INTEGER;
+
+/// Errors from strict parsing or canonicalisation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CanonicalError {
+    /// Not valid JSON (or trailing data).
+    #[error("JSON syntax error: {0}")]
+    Syntax(String),
+    /// An object contains the same key twice.
+    #[error("duplicate object key: {0:?}")]
+    DuplicateKey(String),
+    /// A number with a fraction or exponent (or `-0`).
+    #[error("floating point numbers are not allowed")]
+    Float,
+    /// An integer outside ±(2^53−1).
+    #[error("integer outside of ±(2^53-1)")]
+    IntegerOutOfRange,
+    /// Input is not UTF-8.
+    #[error("input is not valid UTF-8")]
+    NotUtf8,
+}
+
+impl CanonicalError {
+    /// Stable snake_case code for this error.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CanonicalError::Syntax(_) => "syntax",
+            CanonicalError::DuplicateKey(_) => "duplicate_key",
+            CanonicalError::Float => "float",
+            CanonicalError::IntegerOutOfRange => "integer_out_of_range",
+            CanonicalError::NotUtf8 => "not_utf8",
+        }
+    }
+}
+
+/// Deserialisation seed building a [`Value`] while enforcing the strict rules.
+/// The precise error is stashed in `err` because serde errors are stringly.
+struct Strict<'a> {
+    err: &'a RefCell<Option<CanonicalError>>,
+}
+
+impl<'a> Strict<'a> {
+    fn fail<E: de::Error>(&self, e: CanonicalError) -> E {
+        let msg = e.to_string();
+        let mut slot = self.err.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(e);
+        }
+        E::custom(msg)
+    }
+}
+
+impl<'de, 'a> DeserializeSeed<'de> for Strict<'a> {
+    type Value = Value;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, 'a> Visitor<'de> for Strict<'a> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        if !(MIN_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&v) {
+            return Err(self.fail(CanonicalError::IntegerOutOfRange));
+        }
+        Ok(Value::Number(Number::from(v)))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        if v > MAX_SAFE_INTEGER as u64 {
+            return Err(self.fail(CanonicalError::IntegerOutOfRange));
+        }
+        Ok(Value::Number(Number::from(v)))
+    }
+    fn visit_f64<E: de::Error>(self, _v: f64) -> Result<Value, E> {
+        Err(self.fail(CanonicalError::Float))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element_seed(Strict { err: self.err })? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(k) = map.next_key::<String>()? {
+            if out.contains_key(&k) {
+                return Err(self.fail(CanonicalError::DuplicateKey(k)));
+            }
+            let v = map.next_value_seed(Strict { err: self.err })?;
+            out.insert(k, v);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// Parses UTF-8 JSON strictly: rejects duplicate keys (at any depth),
+/// non-integer numbers (fractions, exponents, `-0`), integers outside
+/// ±(2^53−1), invalid UTF-8 and trailing data.
+///
+/// Note: this does *not* require the input to be in canonical form; use
+/// [`to_canonical_string`] and compare if you need that.
+pub fn parse_strict(bytes: &[u8]) -> Result<Value, CanonicalError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| CanonicalError::NotUtf8)?;
+    let err = RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_str(text);
+    let res = Strict { err: &err }.deserialize(&mut de);
+    if let Some(e) = err.borrow_mut().take() {
+        return Err(e);
+    }
+    let value = res.map_err(|e| CanonicalError::Syntax(e.to_string()))?;
+    de.end()
+        .map_err(|e| CanonicalError::Syntax(e.to_string()))?;
+    Ok(value)
+}
+
+/// Checks the number rules (integers only, within ±(2^53−1)) on an
+/// in-memory value, recursively.
+pub fn check_value(v: &Value) -> Result<(), CanonicalError> {
+    match v {
+        Value::Null | Value::Bool(_) | Value::String(_) => Ok(()),
+        Value::Number(n) => check_number(n).map(|_| ()),
+        Value::Array(a) => a.iter().try_for_each(check_value),
+        Value::Object(o) => o.values().try_for_each(check_value),
+    }
+}
+
+fn check_number(n: &Number) -> Result<i64, CanonicalError> {
+    if let Some(i) = n.as_i64() {
+        if (MIN_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&i) {
+            Ok(i)
+        } else {
+            Err(CanonicalError::IntegerOutOfRange)
+        }
+    } else if n.is_u64() {
+        Err(CanonicalError::IntegerOutOfRange)
+    } else {
+        Err(CanonicalError::Float)
+    }
+}
+
+/// Serialises a value in canonical form (see the module documentation).
+///
+/// Fails if the value contains a float or an out-of-range integer.
+pub fn to_canonical_string(v: &Value) -> Result<String, CanonicalError> {
+    let mut out = String::new();
+    write_value(&mut out, v)?;
+    Ok(out)
+}
+
+/// Serialises any `Serialize` type to canonical JSON bytes.
+pub fn canonical_bytes<T: serde::Serialize + ?Sized>(t: &T) -> Result<Vec<u8>, CanonicalError> {
+    let v = serde_json::to_value(t).map_err(|e| CanonicalError::Syntax(e.to_string()))?;
+    Ok(to_canonical_string(&v)?.into_bytes())
+}
+
+fn write_value(out: &mut String, v: &Value) -> Result<(), CanonicalError> {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(true) => out.push_str("true"),
+        Value::Bool(false) => out.push_str("false"),
+        Value::Number(n) => {
+            let i = check_number(n)?;
+            out.push_str(&i.to_string());
+        }
+        Value::String(s) => write_string(out, s),
+        Value::Array(a) => {
+            out.push('[');
+            for (i, item) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(out, item)?;
+            }
+            out.push(']');
+        }
+        Value::Object(o) => {
+            // Sort explicitly: do not rely on serde_json's map implementation.
+            let mut entries: Vec<(&String, &Value)> = o.iter().collect();
+            entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            out.push('{');
+            for (i, (k, val)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_string(out, k);
+                out.push(':');
+                write_value(out, val)?;
+            }
+            out.push('}');
+        }
+    }
+    Ok(())
+}
+
+fn write_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{08}' => out.push_str("\\b"),
+            '\u{0c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                out.push_str(&format!("\\u{:04x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn sorts_keys_and_strips_whitespace() {
+        let v = parse_strict(br#" { "b" : 1, "a" : [ true, null, "x" ], "A": {"z":0,"y":-5} } "#)
+            .unwrap();
+        assert_eq!(
+            to_canonical_string(&v).unwrap(),
+            r#"{"A":{"y":-5,"z":0},"a":[true,null,"x"],"b":1}"#
+        );
+    }
+
+    #[test]
+    fn code_point_order() {
+        let v = json!({"é": 1, "z": 2, "Z": 3, "😀": 4, "\u{e000}": 5, "aa": 6, "a": 7});
+        assert_eq!(
+            to_canonical_string(&v).unwrap(),
+            "{\"Z\":3,\"a\":7,\"aa\":6,\"z\":2,\"é\":1,\"\u{e000}\":5,\"😀\":4}"
+        );
+    }
+
+    #[test]
+    fn string_escapes() {
+        let v = json!("q\"b\\s/\u{8}\u{c}\n\r\t\u{1}\u{1f}\u{7f}é😀\u{2028}");
+        assert_eq!(
+            to_canonical_string(&v).unwrap(),
+            "\"q\\\"b\\\\s/\\b\\f\\n\\r\\t\\u0001\\u001f\u{7f}é😀\u{2028}\""
+        );
+        // agrees with serde_json's compact writer
+        assert_eq!(
+            to_canonical_string(&v).unwrap(),
+            serde_json::to_string(&v).unwrap()
+        );
+    }
+
+    #[test]
+    fn matches_serde_json_compact_on_sorted_maps() {
+        let v = parse_strict(
+            "{\"z\":{\"b\":[1,2,{\"y\":\"\\u00e9\\n\"}],\"a\":-9007199254740991},\"m\":\"\\ud83d\\ude00\"}"
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(
+            to_canonical_string(&v).unwrap(),
+            serde_json::to_string(&v).unwrap()
+        );
+    }
+
+    #[test]
+    fn rejects_duplicates_at_any_depth() {
+        assert_eq!(
+            parse_strict(br#"{"a":1,"a":2}"#),
+            Err(CanonicalError::DuplicateKey("a".into()))
+        );
+        assert_eq!(
+            parse_strict(br#"{"x":[{"b":{"c":1,"c":1}}]}"#),
+            Err(CanonicalError::DuplicateKey("c".into()))
+        );
+        // escaped form of the same key is a duplicate too
+        assert_eq!(
+            parse_strict(br#"{"a":1,"\u0061":2}"#),
+            Err(CanonicalError::DuplicateKey("a".into()))
+        );
+    }
+
+    #[test]
+    fn rejects_floats_and_big_integers() {
+        for bad in [
+            "1.0",
+            "1e3",
+            "1E3",
+            "[0.5]",
+            "{\"a\":-0.0}",
+            "-0",
+            "1.5e300",
+        ] {
+            assert_eq!(
+                parse_strict(bad.as_bytes()),
+                Err(CanonicalError::Float),
+                "{bad}"
+            );
+        }
+        for bad in [
+            "9007199254740992",
+            "-9007199254740992",
+            "18446744073709551615",
+        ] {
+            assert_eq!(
+                parse_strict(bad.as_bytes()),
+                Err(CanonicalError::IntegerOutOfRange),
+                "{bad}"
+            );
+        }
+        assert!(parse_strict(b"9007199254740991").is_ok());
+        assert!(parse_strict(b"-9007199254740991").is_ok());
+        assert_eq!(check_value(&json!(1.5)), Err(CanonicalError::Float));
+        assert_eq!(
+            check_value(&json!({"a": [u64::MAX]})),
+            Err(CanonicalError::IntegerOutOfRange)
+        );
+        assert_eq!(
+            check_value(&json!({"a": [i64::MIN]})),
+            Err(CanonicalError::IntegerOutOfRange)
+        );
+        assert!(to_canonical_string(&json!([0.1])).is_err());
+    }
+
+    #[test]
+    fn rejects_syntax_and_utf8() {
+        assert!(matches!(parse_strict(b"{"), Err(CanonicalError::Syntax(_))));
+        assert!(matches!(
+            parse_strict(b"{} x"),
+            Err(CanonicalError::Syntax(_))
+        ));
+        assert!(matches!(parse_strict(b""), Err(CanonicalError::Syntax(_))));
+        assert!(matches!(
+            parse_strict(b"\"\\ud800\""),
+            Err(CanonicalError::Syntax(_))
+        ));
+        assert_eq!(parse_strict(b"\"\xff\""), Err(CanonicalError::NotUtf8));
+    }
+
+    #[test]
+    fn canonical_bytes_of_struct() {
+        #[derive(serde::Serialize)]
+        struct S {
+            z: i64,
+            a: &'static str,
+        }
+        assert_eq!(
+            canonical_bytes(&S { z: 1, a: "à" }).unwrap(),
+            "{\"a\":\"à\",\"z\":1}".as_bytes()
+        );
+    }
+}

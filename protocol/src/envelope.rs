@@ -1,0 +1,649 @@
+//! Signed message envelopes: construction, signing and verification.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::str::FromStr;
+
+use rand_core::{OsRng, RngCore};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+use crate::canonical::{check_value, parse_strict, to_canonical_string};
+use crate::error::ProtocolError;
+use crate::keys::{b64url_decode, KeyId, NodeId, PublicKey, SigningKeyPair};
+use crate::membership::SignedMembershipDocument;
+use crate::payload::{
+    OfferClosed, OfferPayload, ReferralStatusChanged, ReferralSubmitted, ReferralWithdrawn,
+};
+
+/// Version of the envelope format implemented by this crate.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Maximum size of a serialised message, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+/// Default tolerated clock skew for [`VerifyOptions::new`] (5 minutes).
+pub const DEFAULT_MAX_SKEW_MS: i64 = 5 * 60 * 1000;
+
+/// Kind of a message, which determines the payload type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MessageKind {
+    /// `offer.published` — payload [`OfferPayload`].
+    OfferPublished,
+    /// `offer.updated` — payload [`OfferPayload`].
+    OfferUpdated,
+    /// `offer.closed` — payload [`OfferClosed`].
+    OfferClosed,
+    /// `referral.submitted` — payload [`ReferralSubmitted`].
+    ReferralSubmitted,
+    /// `referral.status_changed` — payload [`ReferralStatusChanged`].
+    ReferralStatusChanged,
+    /// `referral.withdrawn` — payload [`ReferralWithdrawn`].
+    ReferralWithdrawn,
+    /// `membership.document` — payload [`SignedMembershipDocument`].
+    MembershipDocument,
+}
+
+impl MessageKind {
+    /// All kinds.
+    pub const ALL: [MessageKind; 7] = [
+        MessageKind::OfferPublished,
+        MessageKind::OfferUpdated,
+        MessageKind::OfferClosed,
+        MessageKind::ReferralSubmitted,
+        MessageKind::ReferralStatusChanged,
+        MessageKind::ReferralWithdrawn,
+        MessageKind::MembershipDocument,
+    ];
+
+    /// The wire name, e.g. `offer.published`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::OfferPublished => "offer.published",
+            MessageKind::OfferUpdated => "offer.updated",
+            MessageKind::OfferClosed => "offer.closed",
+            MessageKind::ReferralSubmitted => "referral.submitted",
+            MessageKind::ReferralStatusChanged => "referral.status_changed",
+            MessageKind::ReferralWithdrawn => "referral.withdrawn",
+            MessageKind::MembershipDocument => "membership.document",
+        }
+    }
+}
+
+impl fmt::Display for MessageKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for MessageKind {
+    type Err = VerifyError;
+    fn from_str(s: &str) -> Result<Self, VerifyError> {
+        MessageKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| VerifyError::UnknownKind(s.to_owned()))
+    }
+}
+
+impl Serialize for MessageKind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for MessageKind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Addressee of a message: the whole network (`"*"`) or one node.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Recipient {
+    /// Broadcast to every member (`"*"`).
+    Network,
+    /// A single node.
+    Node(NodeId),
+}
+
+impl Recipient {
+    /// Wire form: `"*"` or the node id.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Recipient::Network => "*",
+            Recipient::Node(n) => n.as_str(),
+        }
+    }
+}
+
+impl fmt::Display for Recipient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Recipient {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Recipient {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s == "*" {
+            Ok(Recipient::Network)
+        } else {
+            NodeId::parse(&s)
+                .map(Recipient::Node)
+                .map_err(serde::de::Error::custom)
+        }
+    }
+}
+
+/// Signatures of an envelope: node id → key id → unpadded base64url signature.
+pub type Signatures = BTreeMap<String, BTreeMap<String, String>>;
+
+/// A message envelope. The signature covers the canonical JSON of the
+/// envelope object without its `signatures` member.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    /// Envelope format version ([`PROTOCOL_VERSION`]).
+    pub version: u32,
+    /// Message id: a UUIDv7 in lower-case hyphenated form.
+    pub id: String,
+    /// Message kind.
+    pub kind: MessageKind,
+    /// Sending (and signing) node.
+    pub sender: NodeId,
+    /// Key used by the sender.
+    pub key_id: KeyId,
+    /// Creation time, unix ms.
+    pub created_at: i64,
+    /// Expiry time, unix ms (strictly after `created_at`).
+    pub expires_at: i64,
+    /// Addressee.
+    pub recipient: Recipient,
+    /// Serial of the membership document the sender had when signing.
+    pub membership_serial: i64,
+    /// Kind-specific payload.
+    pub payload: Value,
+    /// Signatures (exactly one: `signatures[sender][key_id]`).
+    pub signatures: Signatures,
+}
+
+impl Envelope {
+    /// The exact bytes that are signed: canonical JSON of the envelope
+    /// without `signatures`.
+    pub fn signing_bytes(&self) -> Result<Vec<u8>, ProtocolError> {
+        let mut v = serde_json::to_value(self)
+            .map_err(|e| ProtocolError::InvalidArgument(e.to_string()))?;
+        if let Value::Object(o) = &mut v {
+            o.remove("signatures");
+        }
+        Ok(to_canonical_string(&v)?.into_bytes())
+    }
+}
+
+/// Typed payload of a message, one variant per [`MessageKind`].
+#[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)]
+pub enum Payload {
+    /// `offer.published`.
+    OfferPublished(OfferPayload),
+    /// `offer.updated`.
+    OfferUpdated(OfferPayload),
+    /// `offer.closed`.
+    OfferClosed(OfferClosed),
+    /// `referral.submitted`.
+    ReferralSubmitted(ReferralSubmitted),
+    /// `referral.status_changed`.
+    ReferralStatusChanged(ReferralStatusChanged),
+    /// `referral.withdrawn`.
+    ReferralWithdrawn(ReferralWithdrawn),
+    /// `membership.document`.
+    MembershipDocument(SignedMembershipDocument),
+}
+
+impl Payload {
+    /// Decodes the payload JSON of a message of the given kind.
+    pub fn from_value(kind: MessageKind, v: &Value) -> Result<Payload, serde_json::Error> {
+        fn de<T: DeserializeOwned>(v: &Value) -> Result<T, serde_json::Error> {
+            T::deserialize(v)
+        }
+        Ok(match kind {
+            MessageKind::OfferPublished => Payload::OfferPublished(de(v)?),
+            MessageKind::OfferUpdated => Payload::OfferUpdated(de(v)?),
+            MessageKind::OfferClosed => Payload::OfferClosed(de(v)?),
+            MessageKind::ReferralSubmitted => Payload::ReferralSubmitted(de(v)?),
+            MessageKind::ReferralStatusChanged => Payload::ReferralStatusChanged(de(v)?),
+            MessageKind::ReferralWithdrawn => Payload::ReferralWithdrawn(de(v)?),
+            MessageKind::MembershipDocument => Payload::MembershipDocument(de(v)?),
+        })
+    }
+
+    /// The message kind matching this payload.
+    pub fn kind(&self) -> MessageKind {
+        match self {
+            Payload::OfferPublished(_) => MessageKind::OfferPublished,
+            Payload::OfferUpdated(_) => MessageKind::OfferUpdated,
+            Payload::OfferClosed(_) => MessageKind::OfferClosed,
+            Payload::ReferralSubmitted(_) => MessageKind::ReferralSubmitted,
+            Payload::ReferralStatusChanged(_) => MessageKind::ReferralStatusChanged,
+            Payload::ReferralWithdrawn(_) => MessageKind::ReferralWithdrawn,
+            Payload::MembershipDocument(_) => MessageKind::MembershipDocument,
+        }
+    }
+}
+
+/// A freshly signed message.
+#[derive(Debug, Clone)]
+pub struct SignedMessage {
+    /// The envelope, including its signature.
+    pub envelope: Envelope,
+    /// Exact bytes to send: canonical JSON of the whole envelope.
+    pub bytes: Vec<u8>,
+}
+
+/// Signs a new message: generates a UUIDv7 id (from `created_at_ms`),
+/// builds the envelope (`expires_at = created_at_ms + ttl_ms`), checks that
+/// the payload matches `kind`, signs it and serialises it canonically.
+///
+/// Fails if `ttl_ms <= 0`, `created_at_ms < 0`, the payload cannot be
+/// canonicalised or does not match the kind, or the result exceeds
+/// [`MAX_MESSAGE_BYTES`].
+#[allow(clippy::too_many_arguments)]
+pub fn sign_message(
+    kind: MessageKind,
+    payload: &impl Serialize,
+    sender: &NodeId,
+    key: &SigningKeyPair,
+    recipient: Recipient,
+    membership_serial: i64,
+    created_at_ms: i64,
+    ttl_ms: i64,
+) -> Result<SignedMessage, ProtocolError> {
+    if ttl_ms <= 0 {
+        return Err(ProtocolError::InvalidArgument(
+            "ttl_ms must be positive".into(),
+        ));
+    }
+    if created_at_ms < 0 {
+        return Err(ProtocolError::InvalidArgument(
+            "created_at_ms must not be negative".into(),
+        ));
+    }
+    let expires_at = created_at_ms
+        .checked_add(ttl_ms)
+        .ok_or_else(|| ProtocolError::InvalidArgument("expires_at overflows".into()))?;
+    let payload =
+        serde_json::to_value(payload).map_err(|e| ProtocolError::InvalidPayload(e.to_string()))?;
+    check_value(&payload)?;
+    Payload::from_value(kind, &payload)
+        .map_err(|e| ProtocolError::InvalidPayload(e.to_string()))?;
+    let mut rnd = [0u8; 10];
+    OsRng.fill_bytes(&mut rnd);
+    let id = uuid::Builder::from_unix_timestamp_millis(created_at_ms as u64, &rnd)
+        .into_uuid()
+        .hyphenated()
+        .to_string();
+    let envelope = Envelope {
+        version: PROTOCOL_VERSION,
+        id,
+        kind,
+        sender: sender.clone(),
+        key_id: key.key_id().clone(),
+        created_at: created_at_ms,
+        expires_at,
+        recipient,
+        membership_serial,
+        payload,
+        signatures: BTreeMap::new(),
+    };
+    let signed = sign_envelope(envelope, key)?;
+    if signed.bytes.len() > MAX_MESSAGE_BYTES {
+        return Err(ProtocolError::TooLarge {
+            size: signed.bytes.len(),
+            max: MAX_MESSAGE_BYTES,
+        });
+    }
+    Ok(signed)
+}
+
+/// Low-level: signs an already built envelope with `key`, replacing its
+/// signatures by `signatures[sender][key.key_id()]`. Performs no other check
+/// (no size limit, no payload check); `envelope.key_id` is set to
+/// `key.key_id()`. Mostly useful for tests and test vectors.
+pub fn sign_envelope(
+    mut envelope: Envelope,
+    key: &SigningKeyPair,
+) -> Result<SignedMessage, ProtocolError> {
+    envelope.key_id = key.key_id().clone();
+    envelope.signatures.clear();
+    let to_sign = envelope.signing_bytes()?;
+    let sig = key.sign_b64(&to_sign);
+    envelope.signatures.insert(
+        envelope.sender.to_string(),
+        BTreeMap::from([(key.key_id().to_string(), sig)]),
+    );
+    let bytes = crate::canonical::canonical_bytes(&envelope)?;
+    Ok(SignedMessage { envelope, bytes })
+}
+
+/// Message verification failure. Serialises as
+/// `{"error": "<kind code>", "message": "<human readable>"}`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// Not strict JSON, not canonical, wrong structure or payload.
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    /// Envelope `version` is not supported.
+    #[error("unsupported protocol version {0}")]
+    UnsupportedVersion(u32),
+    /// Message exceeds the size limit.
+    #[error("message too large: {size} bytes (max {max})")]
+    TooLarge {
+        /// Received size.
+        size: usize,
+        /// Limit.
+        max: usize,
+    },
+    /// Unknown message kind.
+    #[error("unknown message kind {0:?}")]
+    UnknownKind(String),
+    /// Sender is not a member of the network.
+    #[error("unknown sender {0:?}")]
+    UnknownSender(String),
+    /// Key id not known for this sender.
+    #[error("unknown key {0:?}")]
+    UnknownKey(String),
+    /// Sender is suspended or revoked.
+    #[error("sender not active: {0}")]
+    SenderNotActive(String),
+    /// Key not valid at the message's creation time.
+    #[error("key not valid at that time: {0}")]
+    KeyNotValidAt(String),
+    /// Signature missing or invalid.
+    #[error("bad signature")]
+    BadSignature,
+    /// Message has expired.
+    #[error("message expired")]
+    Expired,
+    /// Message created in the future (beyond tolerated skew).
+    #[error("message not yet valid")]
+    NotYetValid,
+    /// Message addressed to another node.
+    #[error("wrong recipient: expected {expected:?}, got {got:?}")]
+    WrongRecipient {
+        /// Local node id.
+        expected: String,
+        /// Recipient in the message.
+        got: String,
+    },
+}
+
+impl VerifyError {
+    /// Stable snake_case code for this error.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            VerifyError::Malformed(_) => "malformed",
+            VerifyError::UnsupportedVersion(_) => "unsupported_version",
+            VerifyError::TooLarge { .. } => "too_large",
+            VerifyError::UnknownKind(_) => "unknown_kind",
+            VerifyError::UnknownSender(_) => "unknown_sender",
+            VerifyError::UnknownKey(_) => "unknown_key",
+            VerifyError::SenderNotActive(_) => "sender_not_active",
+            VerifyError::KeyNotValidAt(_) => "key_not_valid",
+            VerifyError::BadSignature => "bad_signature",
+            VerifyError::Expired => "expired",
+            VerifyError::NotYetValid => "not_yet_valid",
+            VerifyError::WrongRecipient { .. } => "wrong_recipient",
+        }
+    }
+}
+
+impl Serialize for VerifyError {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("error", self.kind())?;
+        m.serialize_entry("message", &self.to_string())?;
+        m.end()
+    }
+}
+
+/// Resolves the public key of a sender, deciding whether the sender is a
+/// known, active member and the key valid at `at_ms`.
+pub trait KeyResolver {
+    /// Returns the key, or `UnknownSender`, `UnknownKey`, `SenderNotActive`,
+    /// `KeyNotValidAt`.
+    fn resolve(
+        &self,
+        sender: &NodeId,
+        key_id: &KeyId,
+        at_ms: i64,
+    ) -> Result<PublicKey, VerifyError>;
+}
+
+impl<T: KeyResolver + ?Sized> KeyResolver for &T {
+    fn resolve(
+        &self,
+        sender: &NodeId,
+        key_id: &KeyId,
+        at_ms: i64,
+    ) -> Result<PublicKey, VerifyError> {
+        (**self).resolve(sender, key_id, at_ms)
+    }
+}
+
+/// A fixed set of keys, for tests and debugging. Keys are valid at any time.
+#[derive(Debug, Clone, Default)]
+pub struct StaticKeys {
+    /// (node, key id) → public key.
+    pub keys: HashMap<(NodeId, KeyId), PublicKey>,
+}
+
+impl StaticKeys {
+    /// An empty set.
+    pub fn new() -> StaticKeys {
+        StaticKeys::default()
+    }
+    /// Adds a key.
+    pub fn insert(&mut self, node: NodeId, key_id: KeyId, key: PublicKey) {
+        self.keys.insert((node, key_id), key);
+    }
+    /// Builder-style [`StaticKeys::insert`].
+    pub fn with(mut self, node: NodeId, key_id: KeyId, key: PublicKey) -> StaticKeys {
+        self.insert(node, key_id, key);
+        self
+    }
+}
+
+impl KeyResolver for StaticKeys {
+    fn resolve(
+        &self,
+        sender: &NodeId,
+        key_id: &KeyId,
+        _at_ms: i64,
+    ) -> Result<PublicKey, VerifyError> {
+        if let Some(k) = self.keys.get(&(sender.clone(), key_id.clone())) {
+            return Ok(*k);
+        }
+        if self.keys.keys().any(|(n, _)| n == sender) {
+            Err(VerifyError::UnknownKey(format!("{sender}/{key_id}")))
+        } else {
+            Err(VerifyError::UnknownSender(sender.to_string()))
+        }
+    }
+}
+
+/// Parameters of [`verify_message`].
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    /// Current time, unix ms.
+    pub now_ms: i64,
+    /// Tolerated clock skew, ms.
+    pub max_skew_ms: i64,
+    /// Local node: messages addressed to another node are refused.
+    /// `None` accepts any recipient. Broadcasts (`*`) are always accepted.
+    pub local_node: Option<NodeId>,
+    /// Size limit in bytes.
+    pub max_bytes: usize,
+}
+
+impl VerifyOptions {
+    /// Options with 5 minutes of skew, [`MAX_MESSAGE_BYTES`] and no
+    /// recipient check.
+    pub fn new(now_ms: i64) -> VerifyOptions {
+        VerifyOptions {
+            now_ms,
+            max_skew_ms: DEFAULT_MAX_SKEW_MS,
+            local_node: None,
+            max_bytes: MAX_MESSAGE_BYTES,
+        }
+    }
+    /// Sets the local node (builder style).
+    pub fn for_node(mut self, node: NodeId) -> VerifyOptions {
+        self.local_node = Some(node);
+        self
+    }
+}
+
+/// A message whose signature, sender and validity were checked.
+#[derive(Debug, Clone)]
+pub struct VerifiedMessage {
+    /// The decoded envelope.
+    pub envelope: Envelope,
+    /// The exact received bytes (to relay unchanged).
+    pub raw: Vec<u8>,
+}
+
+impl VerifiedMessage {
+    /// Decodes the payload into `T` (`Malformed` on mismatch).
+    pub fn payload<T: DeserializeOwned>(&self) -> Result<T, VerifyError> {
+        T::deserialize(&self.envelope.payload)
+            .map_err(|e| VerifyError::Malformed(format!("payload: {e}")))
+    }
+    /// Decodes the payload into the type of the message kind.
+    pub fn typed_payload(&self) -> Result<Payload, VerifyError> {
+        Payload::from_value(self.envelope.kind, &self.envelope.payload)
+            .map_err(|e| VerifyError::Malformed(format!("payload: {e}")))
+    }
+}
+
+/// Verifies a received message.
+///
+/// Checks, in this order: size (`too_large`) → strict JSON (`malformed`) →
+/// `version` (`unsupported_version`) → `kind` (`unknown_kind`) → structure,
+/// canonical encoding, `expires_at > created_at`, payload schema
+/// (`malformed`) → recipient (`wrong_recipient`) → key resolution at
+/// `created_at` (resolver errors) → signature `signatures[sender][key_id]`
+/// with `verify_strict` (`bad_signature`) → `created_at > now + skew`
+/// (`not_yet_valid`) → `now > expires_at + skew` (`expired`).
+pub fn verify_message(
+    raw: &[u8],
+    keys: &dyn KeyResolver,
+    opts: &VerifyOptions,
+) -> Result<VerifiedMessage, VerifyError> {
+    if raw.len() > opts.max_bytes {
+        return Err(VerifyError::TooLarge {
+            size: raw.len(),
+            max: opts.max_bytes,
+        });
+    }
+    let value = parse_strict(raw).map_err(|e| VerifyError::Malformed(e.to_string()))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| VerifyError::Malformed("envelope is not an object".into()))?;
+
+    let version = obj
+        .get("version")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| VerifyError::Malformed("missing or invalid version".into()))?;
+    if version != u64::from(PROTOCOL_VERSION) {
+        return Err(VerifyError::UnsupportedVersion(
+            u32::try_from(version).unwrap_or(u32::MAX),
+        ));
+    }
+    let kind_str = obj
+        .get("kind")
+        .and_then(Value::as_str)
+        .ok_or_else(|| VerifyError::Malformed("missing or invalid kind".into()))?;
+    let kind: MessageKind = kind_str.parse()?;
+
+    // Structure.
+    let envelope: Envelope =
+        serde_json::from_value(value.clone()).map_err(|e| VerifyError::Malformed(e.to_string()))?;
+    debug_assert_eq!(envelope.kind, kind);
+    let canonical =
+        to_canonical_string(&value).map_err(|e| VerifyError::Malformed(e.to_string()))?;
+    if canonical.as_bytes() != raw {
+        return Err(VerifyError::Malformed(
+            "message is not in canonical form".into(),
+        ));
+    }
+    match uuid::Uuid::parse_str(&envelope.id) {
+        Ok(u) if u.hyphenated().to_string() == envelope.id => {}
+        _ => {
+            return Err(VerifyError::Malformed(
+                "id is not a lower-case hyphenated UUID".into(),
+            ))
+        }
+    }
+    if envelope.expires_at <= envelope.created_at {
+        return Err(VerifyError::Malformed(
+            "expires_at must be after created_at".into(),
+        ));
+    }
+    for (node, sigs) in &envelope.signatures {
+        if node != envelope.sender.as_str() || sigs.len() != 1 {
+            return Err(VerifyError::Malformed(
+                "signatures must contain exactly the sender's signature".into(),
+            ));
+        }
+    }
+    Payload::from_value(kind, &envelope.payload)
+        .map_err(|e| VerifyError::Malformed(format!("payload: {e}")))?;
+
+    // Recipient.
+    if let (Some(local), Recipient::Node(to)) = (&opts.local_node, &envelope.recipient) {
+        if local != to {
+            return Err(VerifyError::WrongRecipient {
+                expected: local.to_string(),
+                got: to.to_string(),
+            });
+        }
+    }
+
+    // Key and signature.
+    let key = keys.resolve(&envelope.sender, &envelope.key_id, envelope.created_at)?;
+    let sig = envelope
+        .signatures
+        .get(envelope.sender.as_str())
+        .and_then(|m| m.get(envelope.key_id.as_str()))
+        .ok_or(VerifyError::BadSignature)?;
+    let sig = b64url_decode(sig).ok_or(VerifyError::BadSignature)?;
+    let mut unsigned = value;
+    if let Value::Object(o) = &mut unsigned {
+        o.remove("signatures");
+    }
+    let to_verify =
+        to_canonical_string(&unsigned).map_err(|e| VerifyError::Malformed(e.to_string()))?;
+    if !key.verify_strict(to_verify.as_bytes(), &sig) {
+        return Err(VerifyError::BadSignature);
+    }
+
+    // Time.
+    if envelope.created_at > opts.now_ms.saturating_add(opts.max_skew_ms) {
+        return Err(VerifyError::NotYetValid);
+    }
+    if opts.now_ms > envelope.expires_at.saturating_add(opts.max_skew_ms) {
+        return Err(VerifyError::Expired);
+    }
+    Ok(VerifiedMessage {
+        envelope,
+        raw: raw.to_vec(),
+    })
+}

@@ -1,0 +1,44 @@
+//! Vivier wire protocol.
+//!
+//! * [`canonical`] — strict JSON parsing and canonical serialisation,
+//! * [`keys`] — node / key identifiers, ed25519 keys, key files,
+//! * [`envelope`] — signed message envelopes, signing and verification,
+//! * [`payload`] — typed message payloads,
+//! * [`httpsig`] — RFC 9421 HTTP message signatures between nodes,
+//! * [`membership`] — operator-signed membership documents.
+//!
+//! This crate performs no network I/O; the only file I/O is
+//! [`KeyFile::read`] / [`KeyFile::write`]. The wire format is specified in
+//! the crate's `README.md`.
+
+pub mod canonical;
+pub mod envelope;
+pub mod error;
+pub mod httpsig;
+pub mod keys;
+pub mod membership;
+pub mod payload;
+
+pub use canonical::{
+    canonical_bytes, check_value, parse_strict, to_canonical_string, CanonicalError,
+};
+pub use envelope::{
+    sign_envelope, sign_message, verify_message, Envelope, KeyResolver, MessageKind, Payload,
+    Recipient, Signatures, SignedMessage, StaticKeys, VerifiedMessage, VerifyError, VerifyOptions,
+    MAX_MESSAGE_BYTES, PROTOCOL_VERSION,
+};
+pub use error::ProtocolError;
+pub use httpsig::{
+    content_digest, parse_signer, sign_request, verify_request, HttpSigError, RequestSigner,
+    SignedHeaders,
+};
+pub use keys::{KeyFile, KeyId, NodeId, PublicKey, Signature64, SigningKeyPair};
+pub use membership::{
+    check_update, Member, MemberKey, MemberKind, MemberStatus, MembershipDocument, MembershipError,
+    OperatorKey, SignedMembershipDocument, Territory, Trust, TrustAnchor,
+};
+pub use payload::{
+    CandidateProfile, ContractType, Employer, OfferClosed, OfferPayload, ReferralStatus,
+    ReferralStatusChanged, ReferralSubmitted, ReferralWithdrawn, RefusalReason, Salary,
+    SalaryPeriod, WithdrawReason, Workplace,
+};

@@ -1,0 +1,467 @@
+//! Typed payloads of the federation messages.
+//!
+//! All JSON field names are snake_case; numbers are integers only
+//! (coordinates in micro-degrees, money in cents, timestamps in unix
+//! milliseconds). Optional fields are omitted when absent (`null` is also
+//! accepted on input), empty lists may be omitted. Unknown fields are
+//! ignored on input, for forward compatibility.
+
+use serde::{Deserialize, Serialize};
+
+use crate::keys::NodeId;
+
+/// Contract type, using France Travail codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ContractType {
+    /// Contrat à durée indéterminée (`"CDI"`).
+    #[serde(rename = "CDI")]
+    Cdi,
+    /// Contrat à durée déterminée (`"CDD"`).
+    #[serde(rename = "CDD")]
+    Cdd,
+    /// Mission intérimaire (`"MIS"`).
+    #[serde(rename = "MIS")]
+    Mis,
+    /// Contrat saisonnier (`"SAI"`).
+    #[serde(rename = "SAI")]
+    Sai,
+    /// Alternance: apprentissage or professionnalisation (`"ALT"`).
+    #[serde(rename = "ALT")]
+    Alternance,
+}
+
+impl ContractType {
+    /// The wire code (`"CDI"`, `"CDD"`, `"MIS"`, `"SAI"`, `"ALT"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContractType::Cdi => "CDI",
+            ContractType::Cdd => "CDD",
+            ContractType::Mis => "MIS",
+            ContractType::Sai => "SAI",
+            ContractType::Alternance => "ALT",
+        }
+    }
+}
+
+/// Period a salary amount refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SalaryPeriod {
+    /// Hourly.
+    Hour,
+    /// Monthly.
+    Month,
+    /// Yearly.
+    Year,
+}
+
+/// Gross salary range, in euro cents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Salary {
+    /// Lower bound in cents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_cents: Option<i64>,
+    /// Upper bound in cents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_cents: Option<i64>,
+    /// Period of the amounts.
+    pub period: SalaryPeriod,
+}
+
+/// The employer of an offer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Employer {
+    /// Company name.
+    pub name: String,
+    /// SIRET (14 digits) if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub siret: Option<String>,
+}
+
+/// A place of work of an offer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Workplace {
+    /// INSEE code of the commune (5 characters, e.g. `41018`).
+    pub commune_insee: String,
+    /// Human readable label (e.g. `Blois (41)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Latitude in micro-degrees (WGS84 × 10^6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lat_micro: Option<i64>,
+    /// Longitude in micro-degrees (WGS84 × 10^6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lon_micro: Option<i64>,
+    /// Number of positions at this place.
+    pub positions: i64,
+}
+
+/// Payload of `offer.published` and `offer.updated`: the full offer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfferPayload {
+    /// Identifier of the offer, unique within the origin node.
+    pub offer_id: String,
+    /// Node that owns the offer.
+    pub origin_node: NodeId,
+    /// Title (e.g. `Agent d'entretien`).
+    pub title: String,
+    /// Free text description.
+    pub description: String,
+    /// ROME code (e.g. `K2204`).
+    pub rome_code: String,
+    /// Contract type.
+    pub contract_type: ContractType,
+    /// Contract duration in months (CDD, alternance…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_months: Option<i64>,
+    /// Weekly working hours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weekly_hours: Option<i64>,
+    /// Salary range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salary: Option<Salary>,
+    /// Required driving licence category (e.g. `B`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driving_licence: Option<String>,
+    /// Required experience in months.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experience_months: Option<i64>,
+    /// Experience requirement as free text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experience_label: Option<String>,
+    /// Employer.
+    pub employer: Employer,
+    /// Places of work.
+    #[serde(default)]
+    pub workplaces: Vec<Workplace>,
+    /// First publication time (unix ms).
+    pub published_at: i64,
+    /// Last update time (unix ms).
+    pub updated_at: i64,
+}
+
+/// Payload of `offer.closed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfferClosed {
+    /// Identifier of the closed offer.
+    pub offer_id: String,
+    /// Why it was closed (free text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Closing time (unix ms).
+    pub closed_at: i64,
+}
+
+/// Candidate profile sent with a referral (personal data: only sent with
+/// the candidate's consent, to the node owning the offer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CandidateProfile {
+    /// Opaque reference of the candidate at the referring node.
+    pub candidate_ref: String,
+    /// First name.
+    pub first_name: String,
+    /// Last name.
+    pub last_name: String,
+    /// E-mail address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Phone number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// INSEE code of the commune of residence.
+    pub commune_insee: String,
+    /// Maximum travel distance in km.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_travel_km: Option<i64>,
+    /// Driving licence categories held.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub driving_licences: Vec<String>,
+    /// Whether the candidate has a vehicle.
+    #[serde(default)]
+    pub has_vehicle: bool,
+    /// Availability date, `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available_from: Option<String>,
+    /// Desired weekly hours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weekly_hours: Option<i64>,
+    /// Accepted contract types.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contract_types: Vec<ContractType>,
+    /// Sought ROME codes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rome_codes: Vec<String>,
+    /// Sought job titles.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub job_titles: Vec<String>,
+    /// Skills.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skills: Vec<String>,
+    /// Languages.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub languages: Vec<String>,
+    /// Years of experience.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experience_years: Option<i64>,
+    /// Training level (free text or nomenclature code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_level: Option<String>,
+    /// Plain text CV.
+    #[serde(default)]
+    pub cv_text: String,
+}
+
+/// Payload of `referral.submitted`: a counsellor co-opts a candidate for
+/// an offer of another node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferralSubmitted {
+    /// Identifier of the referral (chosen by the referring node).
+    pub referral_id: String,
+    /// Offer concerned.
+    pub offer_id: String,
+    /// Node of the counsellor.
+    pub referring_node: NodeId,
+    /// Counsellor's name.
+    pub counsellor_name: String,
+    /// Counsellor's e-mail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counsellor_email: Option<String>,
+    /// Why the counsellor recommends this candidate.
+    pub endorsement: String,
+    /// The candidate.
+    pub candidate: CandidateProfile,
+    /// When the candidate consented to the transfer (unix ms).
+    pub consent_given_at: i64,
+    /// Submission time (unix ms).
+    pub submitted_at: i64,
+}
+
+/// Status of a referral, modelled on the prescriber applications of
+/// *les emplois de l'inclusion*.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReferralStatus {
+    /// Just received.
+    New,
+    /// Being examined by the employer / counsellor.
+    Processing,
+    /// Hiring in preparation (e.g. pre-hire steps).
+    PriorToHire,
+    /// Candidate hired.
+    Accepted,
+    /// Referral refused.
+    Refused,
+    /// Put on hold.
+    Postponed,
+    /// Cancelled (including a cancelled hire).
+    Cancelled,
+    /// Became obsolete (offer closed, candidate hired elsewhere…).
+    Obsolete,
+}
+
+impl ReferralStatus {
+    /// All statuses, in workflow order.
+    pub const ALL: [ReferralStatus; 8] = [
+        ReferralStatus::New,
+        ReferralStatus::Processing,
+        ReferralStatus::PriorToHire,
+        ReferralStatus::Accepted,
+        ReferralStatus::Refused,
+        ReferralStatus::Postponed,
+        ReferralStatus::Cancelled,
+        ReferralStatus::Obsolete,
+    ];
+
+    /// The wire string (snake_case).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReferralStatus::New => "new",
+            ReferralStatus::Processing => "processing",
+            ReferralStatus::PriorToHire => "prior_to_hire",
+            ReferralStatus::Accepted => "accepted",
+            ReferralStatus::Refused => "refused",
+            ReferralStatus::Postponed => "postponed",
+            ReferralStatus::Cancelled => "cancelled",
+            ReferralStatus::Obsolete => "obsolete",
+        }
+    }
+
+    /// Whether `self → next` is an allowed transition (see the table in the
+    /// crate README). A status never transitions to itself.
+    pub fn can_transition_to(self, next: ReferralStatus) -> bool {
+        use ReferralStatus::*;
+        match self {
+            New => matches!(
+                next,
+                Processing | Refused | Postponed | Cancelled | Accepted | PriorToHire | Obsolete
+            ),
+            Processing => matches!(
+                next,
+                PriorToHire | Accepted | Refused | Postponed | Cancelled | Obsolete
+            ),
+            PriorToHire => matches!(next, Accepted | Refused | Cancelled | Obsolete),
+            Postponed => matches!(
+                next,
+                Processing | PriorToHire | Accepted | Refused | Cancelled | Obsolete
+            ),
+            Accepted => matches!(next, Cancelled),
+            Refused | Cancelled | Obsolete => false,
+        }
+    }
+
+    /// No transition leaves this status (`refused`, `cancelled`, `obsolete`).
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            ReferralStatus::Refused | ReferralStatus::Cancelled | ReferralStatus::Obsolete
+        )
+    }
+
+    /// The referral awaits a decision (`new`, `processing`, `postponed`,
+    /// `prior_to_hire`).
+    pub fn is_pending(self) -> bool {
+        matches!(
+            self,
+            ReferralStatus::New
+                | ReferralStatus::Processing
+                | ReferralStatus::Postponed
+                | ReferralStatus::PriorToHire
+        )
+    }
+}
+
+/// Why a referral was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusalReason {
+    /// Candidate cannot travel to the workplace.
+    NotMobile,
+    /// Candidate lacks required skills.
+    LackingSkills,
+    /// Candidate was hired elsewhere.
+    HiredElsewhere,
+    /// Position already filled.
+    PositionFilled,
+    /// Candidate declined.
+    CandidateDeclined,
+    /// Candidate did not answer.
+    NoAnswer,
+    /// Another reason (see comment).
+    Other,
+}
+
+/// Payload of `referral.status_changed` (sent by the offer's node back to
+/// the referring node).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferralStatusChanged {
+    /// Referral concerned.
+    pub referral_id: String,
+    /// Offer concerned.
+    pub offer_id: String,
+    /// New status.
+    pub status: ReferralStatus,
+    /// Refusal reason (for `refused`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<RefusalReason>,
+    /// Contract type of the hire (for `accepted`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract_type: Option<ContractType>,
+    /// Start date of the hire, `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_date: Option<String>,
+    /// Free comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// Name of the person who changed the status.
+    pub changed_by: String,
+    /// Change time (unix ms).
+    pub changed_at: i64,
+}
+
+/// Why a referral was withdrawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WithdrawReason {
+    /// The counsellor withdrew the referral.
+    Withdrawn,
+    /// The candidate exercised their right to erasure (GDPR art. 17): the
+    /// receiver must delete the candidate's data.
+    Erasure,
+}
+
+/// Payload of `referral.withdrawn` (sent by the referring node).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferralWithdrawn {
+    /// Referral concerned.
+    pub referral_id: String,
+    /// Offer concerned.
+    pub offer_id: String,
+    /// Reason.
+    pub reason: WithdrawReason,
+    /// Withdrawal time (unix ms).
+    pub withdrawn_at: i64,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use ReferralStatus::*;
+
+    #[test]
+    fn transitions() {
+        assert!(New.can_transition_to(Processing));
+        assert!(New.can_transition_to(Accepted));
+        assert!(Processing.can_transition_to(PriorToHire));
+        assert!(PriorToHire.can_transition_to(Accepted));
+        assert!(!PriorToHire.can_transition_to(Postponed));
+        assert!(!PriorToHire.can_transition_to(Processing));
+        assert!(Postponed.can_transition_to(Processing));
+        assert!(Accepted.can_transition_to(Cancelled));
+        assert!(!Accepted.can_transition_to(Refused));
+        assert!(!Processing.can_transition_to(New));
+        for s in ReferralStatus::ALL {
+            assert!(!s.can_transition_to(s));
+            assert!(!s.can_transition_to(New));
+            let any = ReferralStatus::ALL.iter().any(|n| s.can_transition_to(*n));
+            assert_eq!(s.is_terminal(), !any, "{s:?}");
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        assert!(New.is_pending() && !Accepted.is_pending() && !Refused.is_pending());
+    }
+
+    #[test]
+    fn enums_wire_names() {
+        assert_eq!(
+            serde_json::to_string(&ContractType::Alternance).unwrap(),
+            "\"ALT\""
+        );
+        assert_eq!(
+            serde_json::to_string(&PriorToHire).unwrap(),
+            "\"prior_to_hire\""
+        );
+        assert_eq!(
+            serde_json::to_string(&RefusalReason::HiredElsewhere).unwrap(),
+            "\"hired_elsewhere\""
+        );
+        assert_eq!(
+            serde_json::to_string(&SalaryPeriod::Month).unwrap(),
+            "\"month\""
+        );
+        assert!(serde_json::from_str::<ContractType>("\"cdi\"").is_err());
+    }
+
+    #[test]
+    fn tolerant_of_missing_optionals() {
+        let c: CandidateProfile = serde_json::from_str(
+            r#"{"candidate_ref":"c1","first_name":"Zoé","last_name":"Bâ","commune_insee":"41018","email":null}"#,
+        )
+        .unwrap();
+        assert!(c.email.is_none() && c.skills.is_empty() && !c.has_vehicle);
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"candidate_ref":"c1","first_name":"Zoé","last_name":"Bâ","commune_insee":"41018","has_vehicle":false,"cv_text":""})
+        );
+    }
+}
