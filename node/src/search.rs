@@ -1,0 +1,306 @@
+//! Full-text search over the candidathèque and the offers (tantivy 0.22).
+//!
+//! The indexes are **derived data**: the database is the source of truth.
+//! [`SearchIndexes::open`] tells the caller when an index had to be
+//! (re)created — missing directory, missing/different `SCHEMA_VERSION` file,
+//! unreadable index or schema drift — so that it is rebuilt from the database
+//! (`vivier-node reindex`, or at start-up).
+//!
+//! Layout under the directory given to [`SearchIndexes::open`]:
+//!
+//! ```text
+//! <dir>/candidates/{SCHEMA_VERSION, meta.json, segments...}
+//! <dir>/offers/{SCHEMA_VERSION, meta.json, segments...}
+//! ```
+//!
+//! Design (see `DESIGN.md`, "Search traps (tantivy)"):
+//!
+//! - French analysis, registered as `"fr"`: `SimpleTokenizer` →
+//!   `RemoveLongFilter(40)` → `LowerCaser` → `Stemmer(French)` →
+//!   `AsciiFoldingFilter`. Stemming happens **before** folding, so the French
+//!   Snowball stemmer sees the accents. `"fr_exact"` is the same chain without
+//!   the stemmer (used for person and employer names).
+//! - One long-lived `IndexWriter` per index, behind a mutex. Writes
+//!   (`upsert` = `delete_term(id)` + `add_document`) only mark the index dirty;
+//!   a background committer thread commits at most every ~200 ms and then
+//!   reloads the reader (`ReloadPolicy::Manual`), so that a write is visible to
+//!   search well within one second. Merges run in tantivy's background threads
+//!   with the default merge policy; nothing on the hot path waits for them.
+//! - Geography: tantivy has no geo type. Points are indexed as `i64` fast
+//!   fields (`lat`, `lon`, micro-degrees, multi-valued for offers' workplaces)
+//!   for a bounding-box pre-filter, plus a packed `u64` fast field (`pt`, one
+//!   value per point, latitude and longitude kept together) on which the exact
+//!   haversine distance is computed for the survivors, inside the collector.
+//!   Totals and facets are therefore exact after the distance filter.
+//! - Facets: counts by ROME code over the whole filtered result set, from the
+//!   `rome` string fast field.
+
+mod analysis;
+mod candidate_index;
+mod collect;
+mod engine;
+mod offer_index;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use analysis::{analyze, register_analyzers, FR, FR_EXACT};
+pub use candidate_index::CandidateIndex;
+pub use offer_index::OfferIndex;
+
+use crate::geo::Point;
+
+/// A candidate as indexed (built by the caller from the database).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CandidateDoc {
+    pub id: String,
+    pub full_name: String,
+    pub job_titles: Vec<String>,
+    pub skills: Vec<String>,
+    pub languages: Vec<String>,
+    pub cv_text: String,
+    /// ROME codes, e.g. `"N1101"` (normalised to upper case when indexed).
+    pub rome_codes: Vec<String>,
+    pub commune_insee: String,
+    /// Home; `None` = unknown (such candidates never match a `near` filter).
+    pub point: Option<Point>,
+    /// `"B"`, `"C"`, `"CE"`... (normalised to upper case when indexed).
+    pub driving_licences: Vec<String>,
+    pub has_vehicle: bool,
+    /// Days since 1970-01-01; `None` = available now.
+    pub available_from_days: Option<i64>,
+    /// `"CDI"`, `"CDD"`, `"MIS"`, `"SAI"`, `"ALT"` (upper-cased when indexed).
+    pub contract_types: Vec<String>,
+    /// `"active"`, `"in_referral"`, `"placed"`, `"archived"` (lower-cased).
+    pub status: String,
+    pub updated_at: i64,
+}
+
+/// Result ordering.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortBy {
+    /// BM25 score (best first); ties — and queries without text — by
+    /// `updated_at`, most recent first.
+    #[default]
+    Relevance,
+    /// Nearest first (needs `near`; without it, falls back to relevance).
+    Distance,
+}
+
+/// A search in the candidathèque. All filters are combined with AND.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CandidateQuery {
+    /// tantivy query syntax over `job_titles` (boost ×2), `skills`,
+    /// `cv_text`, `full_name` and `languages`; terms are combined with AND by
+    /// default. `None`/blank = all candidates.
+    pub text: Option<String>,
+    /// Any of these ROME codes.
+    pub rome_codes: Vec<String>,
+    /// Centre and radius in km. Candidates with no known point are excluded.
+    pub near: Option<(Point, f64)>,
+    pub licence: Option<String>,
+    /// `available_from <= this` (a candidate available now always passes).
+    pub available_before_days: Option<i64>,
+    pub contract_type: Option<String>,
+    pub status: Option<String>,
+    /// Restrict to these ids (used by matching).
+    pub ids: Option<Vec<String>>,
+    pub sort: SortBy,
+    pub offset: usize,
+    pub limit: usize,
+    /// Compute an HTML snippet of the CV text for each hit.
+    pub highlight: bool,
+}
+
+impl Default for CandidateQuery {
+    fn default() -> Self {
+        CandidateQuery {
+            text: None,
+            rome_codes: Vec::new(),
+            near: None,
+            licence: None,
+            available_before_days: None,
+            contract_type: None,
+            status: None,
+            ids: None,
+            sort: SortBy::Relevance,
+            offset: 0,
+            limit: 20,
+            highlight: false,
+        }
+    }
+}
+
+/// One result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hit {
+    pub id: String,
+    /// BM25 score (0 when the query had no text).
+    pub score: f32,
+    /// Distance to the `near` centre (nearest workplace for offers).
+    pub distance_km: Option<f64>,
+    /// HTML, escaped, with `<b>` marks around the matched terms.
+    pub snippet: Option<String>,
+}
+
+/// A page of results.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SearchResults {
+    /// Exact number of matching documents (after the distance filter).
+    pub total: usize,
+    /// The requested page (`offset`, `limit`).
+    pub hits: Vec<Hit>,
+    /// ROME code → number of matching documents, over the whole result set.
+    pub facets: BTreeMap<String, u64>,
+}
+
+/// Search failures.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SearchError {
+    /// The user's query does not parse (message from tantivy's query parser;
+    /// to be shown to the user as a 400).
+    #[error("invalid search query: {0}")]
+    QueryParse(String),
+    #[error("search index error: {0}")]
+    Tantivy(String),
+    #[error("search index I/O error: {0}")]
+    Io(String),
+}
+
+impl From<tantivy::TantivyError> for SearchError {
+    fn from(e: tantivy::TantivyError) -> Self {
+        SearchError::Tantivy(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for SearchError {
+    fn from(e: std::io::Error) -> Self {
+        SearchError::Io(e.to_string())
+    }
+}
+
+impl From<tantivy::query::QueryParserError> for SearchError {
+    fn from(e: tantivy::query::QueryParserError) -> Self {
+        SearchError::QueryParse(e.to_string())
+    }
+}
+
+/// An offer as indexed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OfferDoc {
+    pub id: String,
+    pub origin_node: String,
+    pub title: String,
+    pub description: String,
+    pub rome_code: String,
+    pub contract_type: String,
+    pub employer_name: String,
+    /// All workplaces are indexed; the distance of an offer is that of its
+    /// nearest workplace.
+    pub workplaces: Vec<Point>,
+    pub driving_licence: Option<String>,
+    /// `"open"`, `"closed"`.
+    pub status: String,
+    pub updated_at: i64,
+}
+
+/// A search among offers. All filters are combined with AND.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OfferQuery {
+    /// tantivy query syntax over `title` (boost ×2), `description` and
+    /// `employer_name`; AND by default. `None`/blank = all offers.
+    pub text: Option<String>,
+    pub rome_codes: Vec<String>,
+    pub near: Option<(Point, f64)>,
+    pub contract_type: Option<String>,
+    pub status: Option<String>,
+    pub origin_node: Option<String>,
+    pub offset: usize,
+    pub limit: usize,
+    pub sort: SortBy,
+    /// Compute an HTML snippet of the description for each hit.
+    pub highlight: bool,
+}
+
+impl Default for OfferQuery {
+    fn default() -> Self {
+        OfferQuery {
+            text: None,
+            rome_codes: Vec::new(),
+            near: None,
+            contract_type: None,
+            status: None,
+            origin_node: None,
+            offset: 0,
+            limit: 20,
+            sort: SortBy::Relevance,
+            highlight: false,
+        }
+    }
+}
+
+/// Tuning knobs; [`SearchOptions::default`] is what the server uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SearchOptions {
+    /// Memory budget of each index writer, in bytes (tantivy needs at least
+    /// 15 MB per indexing thread).
+    pub writer_heap_bytes: usize,
+    /// Indexing threads per writer; `None` = tantivy's choice (one per core,
+    /// within the heap budget).
+    pub writer_threads: Option<usize>,
+    /// Minimum delay between two background commits.
+    pub commit_interval: Duration,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions {
+            writer_heap_bytes: 50_000_000,
+            writer_threads: None,
+            commit_interval: Duration::from_millis(200),
+        }
+    }
+}
+
+/// Both indexes of a node.
+pub struct SearchIndexes {
+    pub candidates: CandidateIndex,
+    pub offers: OfferIndex,
+}
+
+impl SearchIndexes {
+    /// Opens (or creates) `<dir>/candidates` and `<dir>/offers`. The two
+    /// booleans say whether the candidates / offers index was (re)created and
+    /// must be rebuilt from the database.
+    pub fn open(dir: &Path) -> Result<(SearchIndexes, bool, bool), SearchError> {
+        Self::open_with(dir, SearchOptions::default())
+    }
+
+    /// [`SearchIndexes::open`] with explicit options.
+    pub fn open_with(
+        dir: &Path,
+        options: SearchOptions,
+    ) -> Result<(SearchIndexes, bool, bool), SearchError> {
+        let (candidates, rebuild_candidates) =
+            CandidateIndex::open_with(&dir.join("candidates"), options)?;
+        let (offers, rebuild_offers) = OfferIndex::open_with(&dir.join("offers"), options)?;
+        Ok((
+            SearchIndexes { candidates, offers },
+            rebuild_candidates,
+            rebuild_offers,
+        ))
+    }
+
+    /// Stops the committers, commits pending writes and waits for merges.
+    /// Idempotent; also done on drop.
+    pub fn shutdown(&self) {
+        self.candidates.shutdown();
+        self.offers.shutdown();
+    }
+}

@@ -1,0 +1,288 @@
+//! One collector doing the whole job of a search page in a single pass:
+//! exact distance filter (haversine on the packed `pt` fast field of the
+//! bounding-box survivors), exact total, ROME facet counts over the whole
+//! filtered set, and the best `offset + limit` documents by relevance or by
+//! distance.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BinaryHeap};
+
+use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::columnar::{Column, StrColumn};
+use tantivy::{DocAddress, DocId, Score, SegmentOrdinal, SegmentReader};
+
+use super::engine::{F_PT, F_ROME, F_UPDATED_AT};
+use crate::geo::{haversine_km, Point, MAX_LAT_MICRO, MAX_LON_MICRO};
+
+/// Longitude offset bits in a packed point: `(lat + 90°) << 29 | (lon + 180°)`
+/// in micro-degrees (360e6 < 2^29, 180e6 < 2^28).
+const LON_BITS: u32 = 29;
+
+/// Packs a valid point into a `u64` (latitude and longitude together, so that
+/// multi-valued workplaces keep their pairs). `None` for an invalid point.
+pub(crate) fn pack_point(p: Point) -> Option<u64> {
+    if !p.is_valid() {
+        return None;
+    }
+    let lat = u64::try_from(p.lat_micro + MAX_LAT_MICRO).ok()?;
+    let lon = u64::try_from(p.lon_micro + MAX_LON_MICRO).ok()?;
+    Some((lat << LON_BITS) | lon)
+}
+
+/// Inverse of [`pack_point`].
+pub(crate) fn unpack_point(v: u64) -> Point {
+    let lon = (v & ((1u64 << LON_BITS) - 1)) as i64 - MAX_LON_MICRO;
+    let lat = (v >> LON_BITS) as i64 - MAX_LAT_MICRO;
+    Point {
+        lat_micro: lat,
+        lon_micro: lon,
+    }
+}
+
+/// A document of the result page.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ranked {
+    pub addr: DocAddress,
+    pub score: Score,
+    pub distance_km: Option<f64>,
+}
+
+/// The merged result of a collection.
+pub(crate) struct RankFruit {
+    pub total: usize,
+    pub facets: BTreeMap<String, u64>,
+    /// Best first, at most `keep`.
+    pub top: Vec<Ranked>,
+}
+
+pub(crate) struct RankCollector {
+    pub near: Option<(Point, f64)>,
+    pub by_distance: bool,
+    /// `offset + limit`.
+    pub keep: usize,
+    pub scoring: bool,
+}
+
+/// Heap entry: smaller is better (`k0`, then `k1`, then doc address).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Entry {
+    k0: f64,
+    k1: f64,
+    seg: SegmentOrdinal,
+    doc: DocId,
+    score: Score,
+    distance_km: Option<f64>,
+}
+
+impl Ord for Entry {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.k0
+            .total_cmp(&other.k0)
+            .then(self.k1.total_cmp(&other.k1))
+            .then(self.seg.cmp(&other.seg))
+            .then(self.doc.cmp(&other.doc))
+    }
+}
+
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Entry {}
+
+pub(crate) struct SegmentFruit {
+    total: usize,
+    facets: BTreeMap<String, u64>,
+    top: Vec<Entry>,
+}
+
+pub(crate) struct RankSegmentCollector {
+    seg: SegmentOrdinal,
+    near: Option<(Point, f64)>,
+    by_distance: bool,
+    keep: usize,
+    pt: Option<Column<u64>>,
+    updated_at: Option<Column<i64>>,
+    rome: Option<StrColumn>,
+    rome_counts: Vec<u64>,
+    total: usize,
+    /// Max-heap: the worst kept entry on top.
+    heap: BinaryHeap<Entry>,
+}
+
+impl Collector for RankCollector {
+    type Fruit = RankFruit;
+    type Child = RankSegmentCollector;
+
+    fn for_segment(
+        &self,
+        segment_local_id: SegmentOrdinal,
+        segment: &SegmentReader,
+    ) -> tantivy::Result<RankSegmentCollector> {
+        let fast = segment.fast_fields();
+        let pt = if self.near.is_some() {
+            fast.column_opt::<u64>(F_PT)?
+        } else {
+            None
+        };
+        let rome = fast.str(F_ROME)?;
+        let rome_counts = vec![0; rome.as_ref().map_or(0, |c| c.num_terms())];
+        Ok(RankSegmentCollector {
+            seg: segment_local_id,
+            near: self.near,
+            by_distance: self.by_distance,
+            keep: self.keep,
+            pt,
+            updated_at: fast.column_opt::<i64>(F_UPDATED_AT)?,
+            rome,
+            rome_counts,
+            total: 0,
+            heap: BinaryHeap::new(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        self.scoring
+    }
+
+    fn merge_fruits(&self, fruits: Vec<SegmentFruit>) -> tantivy::Result<RankFruit> {
+        let mut total = 0;
+        let mut facets: BTreeMap<String, u64> = BTreeMap::new();
+        let mut top: Vec<Entry> = Vec::new();
+        for fruit in fruits {
+            total += fruit.total;
+            for (code, n) in fruit.facets {
+                *facets.entry(code).or_insert(0) += n;
+            }
+            top.extend(fruit.top);
+        }
+        top.sort_unstable();
+        top.truncate(self.keep);
+        Ok(RankFruit {
+            total,
+            facets,
+            top: top
+                .into_iter()
+                .map(|e| Ranked {
+                    addr: DocAddress::new(e.seg, e.doc),
+                    score: e.score,
+                    distance_km: e.distance_km,
+                })
+                .collect(),
+        })
+    }
+}
+
+impl SegmentCollector for RankSegmentCollector {
+    type Fruit = SegmentFruit;
+
+    fn collect(&mut self, doc: DocId, score: Score) {
+        let mut distance_km = None;
+        if let Some((center, radius_km)) = self.near {
+            let Some(pt) = &self.pt else {
+                return;
+            };
+            let nearest = pt
+                .values_for_doc(doc)
+                .map(|v| haversine_km(center, unpack_point(v)))
+                .fold(f64::INFINITY, f64::min);
+            // Also rejects NaN and documents without any point.
+            if !(nearest <= radius_km) {
+                return;
+            }
+            distance_km = Some(nearest);
+        }
+        self.total += 1;
+        if let Some(rome) = &self.rome {
+            for ord in rome.term_ords(doc) {
+                if let Some(count) = usize::try_from(ord)
+                    .ok()
+                    .and_then(|i| self.rome_counts.get_mut(i))
+                {
+                    *count += 1;
+                }
+            }
+        }
+        if self.keep == 0 {
+            return;
+        }
+        let (k0, k1) = match (self.by_distance, distance_km) {
+            (true, Some(d)) => (d, -f64::from(score)),
+            _ => {
+                let updated = self
+                    .updated_at
+                    .as_ref()
+                    .and_then(|c| c.first(doc))
+                    .unwrap_or(0);
+                (-f64::from(score), -(updated as f64))
+            }
+        };
+        let entry = Entry {
+            k0,
+            k1,
+            seg: self.seg,
+            doc,
+            score,
+            distance_km,
+        };
+        if self.heap.len() < self.keep {
+            self.heap.push(entry);
+        } else if self.heap.peek().is_some_and(|worst| entry < *worst) {
+            self.heap.pop();
+            self.heap.push(entry);
+        }
+    }
+
+    fn harvest(self) -> SegmentFruit {
+        let mut facets = BTreeMap::new();
+        if let Some(rome) = &self.rome {
+            let mut code = String::new();
+            for (ord, &n) in self.rome_counts.iter().enumerate() {
+                if n == 0 {
+                    continue;
+                }
+                code.clear();
+                match rome.ord_to_str(ord as u64, &mut code) {
+                    Ok(true) => {
+                        facets.insert(code.clone(), n);
+                    }
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, "cannot read a ROME facet term"),
+                }
+            }
+        }
+        SegmentFruit {
+            total: self.total,
+            facets,
+            top: self.heap.into_vec(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pack_roundtrip() {
+        for p in [
+            Point::new(47_580_000, 1_330_000),
+            Point::new(-90_000_000, -180_000_000),
+            Point::new(90_000_000, 180_000_000),
+            Point::new(-21_115_000, 55_536_000),
+            Point::new(48_390_000, -4_490_000),
+        ] {
+            let packed = pack_point(p).expect("valid point");
+            assert_eq!(unpack_point(packed), p);
+        }
+        assert_eq!(pack_point(Point::new(91_000_000, 0)), None);
+    }
+}

@@ -1,0 +1,604 @@
+//! The machinery shared by both indexes: opening/creating with a schema
+//! version, the long-lived writer, the background committer, query
+//! execution (filters, geo, facets, pagination, snippets) and free-text
+//! scoring.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::{
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, RangeQuery, TermQuery,
+    TermSetQuery,
+};
+use tantivy::schema::{Field, IndexRecordOption, Schema, Value};
+use tantivy::{
+    Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, SnippetGenerator,
+    TantivyDocument, Term,
+};
+
+use super::analysis::{french_query_terms, register_analyzers, tokens};
+use super::collect::{pack_point, RankCollector, Ranked};
+use super::{Hit, SearchError, SearchOptions, SearchResults, SortBy};
+use crate::geo::{bounding_box, Point};
+
+/// Name of the file holding the schema version in each index directory.
+pub(crate) const VERSION_FILE: &str = "SCHEMA_VERSION";
+/// Present while an index created by `open` has not been fully rebuilt yet
+/// (so that a crash during the first rebuild is noticed at the next start).
+const PENDING_FILE: &str = "REBUILD_PENDING";
+/// Maximum length of a snippet, in characters.
+const SNIPPET_CHARS: usize = 200;
+/// Maximum number of distinct terms taken from a free text by `text_scores`.
+const MAX_FREE_TEXT_TERMS: usize = 256;
+/// Delay before retrying after a failed background commit.
+const COMMIT_RETRY: Duration = Duration::from_secs(2);
+
+/// Field names shared by both schemas.
+pub(crate) const F_ID: &str = "id";
+pub(crate) const F_ROME: &str = "rome";
+pub(crate) const F_LAT: &str = "lat";
+pub(crate) const F_LON: &str = "lon";
+pub(crate) const F_PT: &str = "pt";
+pub(crate) const F_UPDATED_AT: &str = "updated_at";
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+struct CommitState {
+    /// Writes not committed yet.
+    dirty: bool,
+    shutdown: bool,
+    /// The committer does not commit before this instant.
+    next_commit_at: Instant,
+}
+
+pub(crate) struct Engine {
+    name: &'static str,
+    pub(crate) index: Index,
+    reader: IndexReader,
+    writer: Mutex<Option<IndexWriter>>,
+    state: Mutex<CommitState>,
+    wake: Condvar,
+    interval: Duration,
+    id_field: Field,
+    dir: std::path::PathBuf,
+}
+
+/// Owner of an [`Engine`] and of its committer thread; shuts down on drop.
+pub(crate) struct EngineHandle {
+    pub(crate) engine: Arc<Engine>,
+    committer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for EngineHandle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Opens the index in `dir` if its `SCHEMA_VERSION` is `version` and its
+/// schema is `schema`; otherwise wipes `dir` and creates an empty index.
+/// Returns whether the index was created.
+fn open_or_create(dir: &Path, schema: &Schema, version: &str) -> Result<(Index, bool), SearchError> {
+    let current = fs::read_to_string(dir.join(VERSION_FILE)).ok();
+    if current.as_deref().map(str::trim) == Some(version) && dir.join("meta.json").is_file() {
+        match Index::open_in_dir(dir) {
+            Ok(index) if index.schema() == *schema => return Ok((index, false)),
+            Ok(_) => tracing::warn!(dir = %dir.display(), "search index schema drift; recreating"),
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "search index unreadable; recreating")
+            }
+        }
+    } else if dir.exists() {
+        tracing::info!(
+            dir = %dir.display(),
+            found = current.as_deref().map(str::trim).unwrap_or("none"),
+            expected = version,
+            "search index schema version differs; recreating"
+        );
+    }
+    if dir.exists() {
+        fs::remove_dir_all(dir)?;
+    }
+    fs::create_dir_all(dir)?;
+    fs::write(dir.join(PENDING_FILE), b"rebuild from the database pending\n")?;
+    let index = Index::create_in_dir(dir, schema.clone())?;
+    let tmp = dir.join(format!("{VERSION_FILE}.tmp"));
+    fs::write(&tmp, format!("{version}\n"))?;
+    fs::rename(&tmp, dir.join(VERSION_FILE))?;
+    Ok((index, true))
+}
+
+impl EngineHandle {
+    pub(crate) fn open(
+        dir: &Path,
+        name: &'static str,
+        schema: Schema,
+        version: &str,
+        options: SearchOptions,
+    ) -> Result<(EngineHandle, bool), SearchError> {
+        let (index, created) = open_or_create(dir, &schema, version)?;
+        let needs_rebuild = created || dir.join(PENDING_FILE).exists();
+        register_analyzers(index.tokenizers());
+        let writer: IndexWriter = match options.writer_threads {
+            Some(n) => index.writer_with_num_threads(n.max(1), options.writer_heap_bytes)?,
+            None => index.writer(options.writer_heap_bytes)?,
+        };
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let id_field = schema.get_field(F_ID)?;
+        let engine = Arc::new(Engine {
+            name,
+            index,
+            reader,
+            writer: Mutex::new(Some(writer)),
+            state: Mutex::new(CommitState {
+                dirty: false,
+                shutdown: false,
+                next_commit_at: Instant::now(),
+            }),
+            wake: Condvar::new(),
+            interval: options.commit_interval,
+            id_field,
+            dir: dir.to_path_buf(),
+        });
+        let for_thread = Arc::clone(&engine);
+        let committer = std::thread::Builder::new()
+            .name(format!("vivier-search-commit-{name}"))
+            .spawn(move || run_committer(&for_thread))?;
+        Ok((
+            EngineHandle {
+                engine,
+                committer: Mutex::new(Some(committer)),
+            },
+            needs_rebuild,
+        ))
+    }
+
+    /// Stops the committer, commits what is pending, waits for the merges and
+    /// releases the writer. Idempotent. Later writes fail.
+    pub(crate) fn shutdown(&self) {
+        let engine = &self.engine;
+        lock(&engine.state).shutdown = true;
+        engine.wake.notify_all();
+        if let Some(handle) = lock(&self.committer).take() {
+            if handle.join().is_err() {
+                tracing::error!(index = engine.name, "search committer thread panicked");
+            }
+        }
+        let writer = lock(&engine.writer).take();
+        if let Some(mut writer) = writer {
+            match writer.commit() {
+                Ok(_) => {
+                    lock(&engine.state).dirty = false;
+                    if let Err(e) = engine.reader.reload() {
+                        tracing::warn!(index = engine.name, error = %e, "search reader reload failed");
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(index = engine.name, error = %e, "final search commit failed")
+                }
+            }
+            if let Err(e) = writer.wait_merging_threads() {
+                tracing::warn!(index = engine.name, error = %e, "search merge threads failed");
+            }
+        }
+    }
+}
+
+fn run_committer(engine: &Engine) {
+    let mut state = lock(&engine.state);
+    loop {
+        if state.shutdown {
+            return;
+        }
+        if !state.dirty {
+            state = engine
+                .wake
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+            continue;
+        }
+        let now = Instant::now();
+        if now < state.next_commit_at {
+            let timeout = state.next_commit_at - now;
+            state = match engine.wake.wait_timeout(state, timeout) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+            continue;
+        }
+        drop(state);
+        if let Err(e) = engine.commit_and_reload() {
+            tracing::error!(index = engine.name, error = %e, "background search commit failed");
+            lock(&engine.state).next_commit_at = Instant::now() + COMMIT_RETRY;
+        }
+        state = lock(&engine.state);
+    }
+}
+
+/// What a search runs.
+pub(crate) struct Exec<'a> {
+    /// The full query (text AND filters).
+    pub query: Box<dyn Query>,
+    /// The text part, if any (scoring and snippets).
+    pub text: Option<&'a dyn Query>,
+    pub near: Option<(Point, f64)>,
+    pub sort: SortBy,
+    pub offset: usize,
+    pub limit: usize,
+    /// Stored text field to compute snippets from, when highlighting.
+    pub snippet_field: Option<Field>,
+}
+
+impl Engine {
+    fn closed(&self) -> SearchError {
+        SearchError::Tantivy(format!("the {} search index is shut down", self.name))
+    }
+
+    /// Runs `f` with the writer, then marks the index dirty so that the
+    /// committer picks the change up.
+    pub(crate) fn write<T>(
+        &self,
+        f: impl FnOnce(&mut IndexWriter) -> tantivy::Result<T>,
+    ) -> Result<T, SearchError> {
+        let out = {
+            let mut guard = lock(&self.writer);
+            let writer = guard.as_mut().ok_or_else(|| self.closed())?;
+            f(writer)?
+        };
+        self.mark_dirty();
+        Ok(out)
+    }
+
+    fn mark_dirty(&self) {
+        let mut state = lock(&self.state);
+        if !state.dirty {
+            state.dirty = true;
+            self.wake.notify_all();
+        }
+    }
+
+    pub(crate) fn id_term(&self, id: &str) -> Term {
+        Term::from_field_text(self.id_field, id)
+    }
+
+    /// `delete_term(id)` + `add_document`, atomically with respect to commits.
+    pub(crate) fn upsert(&self, id: &str, doc: TantivyDocument) -> Result<(), SearchError> {
+        let term = self.id_term(id);
+        self.write(move |w| {
+            w.delete_term(term);
+            w.add_document(doc).map(|_| ())
+        })
+    }
+
+    pub(crate) fn delete(&self, id: &str) -> Result<(), SearchError> {
+        let term = self.id_term(id);
+        self.write(move |w| {
+            w.delete_term(term);
+            Ok(())
+        })
+    }
+
+    /// Commits now and reloads the reader (the committer would do it within
+    /// its interval anyway).
+    pub(crate) fn commit_and_reload(&self) -> Result<(), SearchError> {
+        lock(&self.state).dirty = false;
+        let result = {
+            let mut guard = lock(&self.writer);
+            match guard.as_mut() {
+                Some(w) => w.commit().map(|_| ()),
+                None => Ok(()),
+            }
+        };
+        if let Err(e) = result {
+            lock(&self.state).dirty = true;
+            return Err(e.into());
+        }
+        lock(&self.state).next_commit_at = Instant::now() + self.interval;
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// Replaces the whole content of the index by `docs` and commits.
+    /// Holds the writer for the whole duration (concurrent writes wait);
+    /// searches keep seeing the previous content until the final commit.
+    pub(crate) fn rebuild<I>(&self, docs: I, progress: &dyn Fn(u64)) -> Result<u64, SearchError>
+    where
+        I: Iterator<Item = TantivyDocument>,
+    {
+        const PROGRESS_EVERY: u64 = 1000;
+        let count = {
+            let mut guard = lock(&self.writer);
+            let writer = guard.as_mut().ok_or_else(|| self.closed())?;
+            lock(&self.state).dirty = false;
+            let outcome = (|| -> tantivy::Result<u64> {
+                writer.delete_all_documents()?;
+                let mut n = 0u64;
+                for doc in docs {
+                    writer.add_document(doc)?;
+                    n += 1;
+                    if n % PROGRESS_EVERY == 0 {
+                        progress(n);
+                    }
+                }
+                writer.commit()?;
+                Ok(n)
+            })();
+            match outcome {
+                Ok(n) => n,
+                Err(e) => {
+                    if let Err(rollback) = writer.rollback() {
+                        tracing::error!(index = self.name, error = %rollback, "search rollback failed");
+                    }
+                    return Err(e.into());
+                }
+            }
+        };
+        progress(count);
+        lock(&self.state).next_commit_at = Instant::now() + self.interval;
+        self.reader.reload()?;
+        match fs::remove_file(self.dir.join(PENDING_FILE)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(index = self.name, docs = count, "search index rebuilt");
+        Ok(count)
+    }
+
+    pub(crate) fn searcher(&self) -> Searcher {
+        self.reader.searcher()
+    }
+
+    pub(crate) fn num_docs(&self) -> u64 {
+        self.searcher().num_docs()
+    }
+
+    pub(crate) fn contains(&self, id: &str) -> Result<bool, SearchError> {
+        let query = TermQuery::new(self.id_term(id), IndexRecordOption::Basic);
+        Ok(self.searcher().search(&query, &Count)? > 0)
+    }
+
+    fn stored_str(doc: &TantivyDocument, field: Field) -> String {
+        doc.get_all(field)
+            .filter_map(|v| v.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Runs a search: exact total and facets after the distance filter,
+    /// the requested page, snippets.
+    pub(crate) fn execute(&self, exec: Exec<'_>) -> Result<SearchResults, SearchError> {
+        let searcher = self.searcher();
+        let scoring = exec.text.is_some();
+        let collector = RankCollector {
+            near: exec.near,
+            by_distance: exec.sort == SortBy::Distance && exec.near.is_some(),
+            keep: exec.offset.saturating_add(exec.limit),
+            scoring,
+        };
+        let fruit = searcher.search(&*exec.query, &collector)?;
+        let snippets = match (exec.snippet_field, exec.text) {
+            (Some(field), Some(text)) => {
+                let mut generator = SnippetGenerator::create(&searcher, text, field)?;
+                generator.set_max_num_chars(SNIPPET_CHARS);
+                Some((field, Some(generator)))
+            }
+            (Some(field), None) => Some((field, None)),
+            (None, _) => None,
+        };
+        let mut hits = Vec::with_capacity(exec.limit.min(fruit.top.len()));
+        for ranked in fruit.top.iter().skip(exec.offset).take(exec.limit) {
+            let Ranked {
+                addr,
+                score,
+                distance_km,
+            } = *ranked;
+            let doc: TantivyDocument = searcher.doc(addr)?;
+            let id = Self::stored_str(&doc, self.id_field);
+            let snippet = snippets.as_ref().map(|(field, generator)| {
+                let html = generator
+                    .as_ref()
+                    .map(|g| g.snippet_from_doc(&doc))
+                    .filter(|s| !s.fragment().is_empty())
+                    .map(|s| s.to_html());
+                html.unwrap_or_else(|| leading_snippet(&Self::stored_str(&doc, *field)))
+            });
+            hits.push(Hit {
+                id,
+                score: if scoring { score } else { 0.0 },
+                distance_km,
+                snippet,
+            });
+        }
+        Ok(SearchResults {
+            total: fruit.total,
+            hits,
+            facets: fruit.facets,
+        })
+    }
+
+    /// BM25 scores of the documents against the analysed terms of a free
+    /// text, as an OR query over `fields` (with boosts), optionally
+    /// restricted to `ids`. No query parser: any character is fine.
+    pub(crate) fn text_scores(
+        &self,
+        fields: &[(Field, f32)],
+        text: &str,
+        ids: Option<&[String]>,
+        limit: usize,
+    ) -> Result<HashMap<String, f32>, SearchError> {
+        let terms = free_text_terms(text);
+        if terms.is_empty() || limit == 0 || ids.is_some_and(|ids| ids.is_empty()) {
+            return Ok(HashMap::new());
+        }
+        let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for &(field, boost) in fields {
+            for term in &terms {
+                let q: Box<dyn Query> = Box::new(TermQuery::new(
+                    Term::from_field_text(field, term),
+                    IndexRecordOption::WithFreqs,
+                ));
+                let q = if (boost - 1.0).abs() > f32::EPSILON {
+                    Box::new(BoostQuery::new(q, boost))
+                } else {
+                    q
+                };
+                should.push((Occur::Should, q));
+            }
+        }
+        let text_query: Box<dyn Query> = Box::new(BooleanQuery::new(should));
+        let query: Box<dyn Query> = match ids {
+            Some(ids) => Box::new(BooleanQuery::new(vec![
+                (Occur::Must, text_query),
+                (Occur::Must, self.ids_filter(ids)),
+            ])),
+            None => text_query,
+        };
+        let searcher = self.searcher();
+        let top = searcher.search(&*query, &TopDocs::with_limit(limit))?;
+        let mut out = HashMap::with_capacity(top.len());
+        for (score, addr) in top {
+            let doc: TantivyDocument = searcher.doc(addr)?;
+            out.insert(Self::stored_str(&doc, self.id_field), score);
+        }
+        Ok(out)
+    }
+
+    /// Documents whose id is one of `ids` (constant score 0).
+    pub(crate) fn ids_filter(&self, ids: &[String]) -> Box<dyn Query> {
+        filter(Box::new(TermSetQuery::new(
+            ids.iter().map(|id| self.id_term(id)),
+        )))
+    }
+
+    /// The bounding-box pre-filter of a `near` search (the exact distance is
+    /// checked by the collector).
+    pub(crate) fn bbox_filter(center: Point, radius_km: f64) -> Vec<Box<dyn Query>> {
+        let bbox = bounding_box(center, radius_km);
+        vec![
+            filter(Box::new(RangeQuery::new_i64_bounds(
+                F_LAT.to_string(),
+                std::ops::Bound::Included(bbox.min_lat),
+                std::ops::Bound::Included(bbox.max_lat),
+            ))),
+            filter(Box::new(RangeQuery::new_i64_bounds(
+                F_LON.to_string(),
+                std::ops::Bound::Included(bbox.min_lon),
+                std::ops::Bound::Included(bbox.max_lon),
+            ))),
+        ]
+    }
+}
+
+/// Wraps a filter so that it does not contribute to the score.
+pub(crate) fn filter(query: Box<dyn Query>) -> Box<dyn Query> {
+    Box::new(ConstScoreQuery::new(query, 0.0))
+}
+
+/// `text AND filters...`; `AllQuery` when there is nothing.
+pub(crate) fn conjunction(
+    text: Option<Box<dyn Query>>,
+    filters: Vec<Box<dyn Query>>,
+) -> Box<dyn Query> {
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(filters.len() + 1);
+    if let Some(text) = text {
+        clauses.push((Occur::Must, text));
+    }
+    clauses.extend(filters.into_iter().map(|f| (Occur::Must, f)));
+    match clauses.len() {
+        0 => Box::new(AllQuery),
+        1 => clauses.pop().map(|(_, q)| q).unwrap_or_else(|| Box::new(AllQuery)),
+        _ => Box::new(BooleanQuery::new(clauses)),
+    }
+}
+
+/// Exact-match filter on a raw (`STRING`) field.
+pub(crate) fn term_filter(field: Field, value: &str) -> Box<dyn Query> {
+    filter(Box::new(TermQuery::new(
+        Term::from_field_text(field, value),
+        IndexRecordOption::Basic,
+    )))
+}
+
+/// Any-of filter on a raw (`STRING`) field.
+pub(crate) fn any_of_filter(field: Field, values: &[String]) -> Box<dyn Query> {
+    filter(Box::new(TermSetQuery::new(
+        values.iter().map(|v| Term::from_field_text(field, v)),
+    )))
+}
+
+/// Indexes a point: bbox fields and the packed exact point. Invalid points
+/// are skipped (the document then has no location for this point).
+pub(crate) fn add_point(doc: &mut TantivyDocument, schema: &Schema, p: Point) -> bool {
+    let (Ok(lat), Ok(lon), Ok(pt)) = (
+        schema.get_field(F_LAT),
+        schema.get_field(F_LON),
+        schema.get_field(F_PT),
+    ) else {
+        return false;
+    };
+    let Some(packed) = pack_point(p) else {
+        tracing::warn!(?p, "invalid point not indexed");
+        return false;
+    };
+    doc.add_i64(lat, p.lat_micro);
+    doc.add_i64(lon, p.lon_micro);
+    doc.add_u64(pt, packed);
+    true
+}
+
+/// Distinct analysed terms of a free text (stop words removed, one-letter
+/// tokens dropped), most frequent first, at most [`MAX_FREE_TEXT_TERMS`].
+pub(crate) fn free_text_terms(text: &str) -> Vec<String> {
+    let mut analyzer = french_query_terms();
+    let mut freq: HashMap<String, (usize, usize)> = HashMap::new();
+    for (pos, t) in tokens(&mut analyzer, text).into_iter().enumerate() {
+        if t.chars().count() < 2 {
+            continue;
+        }
+        freq.entry(t).or_insert((0, pos)).0 += 1;
+    }
+    let mut terms: Vec<(String, (usize, usize))> = freq.into_iter().collect();
+    terms.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.1 .1.cmp(&b.1 .1)));
+    terms.truncate(MAX_FREE_TEXT_TERMS);
+    terms.into_iter().map(|(t, _)| t).collect()
+}
+
+/// The beginning of a text as an escaped HTML snippet (no highlights), for
+/// hits without matched terms in the snippet field.
+fn leading_snippet(text: &str) -> String {
+    let text = text.trim();
+    let mut cut: String = text.chars().take(SNIPPET_CHARS).collect();
+    if cut.len() < text.len() {
+        if let Some(space) = cut.rfind(char::is_whitespace) {
+            cut.truncate(space);
+        }
+        cut.push('…');
+    }
+    html_escape(&cut)
+}
+
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

@@ -1,0 +1,208 @@
+//! The offers index (local offers and offers received from the federation).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use tantivy::query::{Query, QueryParser};
+use tantivy::schema::{Field, Schema, FAST, STORED, STRING};
+use tantivy::TantivyDocument;
+
+use super::analysis::{FR, FR_EXACT};
+use super::candidate_index::{code, codes, status, text_options};
+use super::engine::{
+    add_point, any_of_filter, conjunction, term_filter, Engine, EngineHandle, Exec, F_ID, F_LAT,
+    F_LON, F_PT, F_ROME, F_UPDATED_AT,
+};
+use super::{OfferDoc, OfferQuery, SearchError, SearchOptions, SearchResults};
+
+/// Bump when the schema or the analysis changes.
+pub const OFFERS_SCHEMA_VERSION: &str = "offers-1";
+
+#[derive(Clone, Copy)]
+struct Fields {
+    id: Field,
+    origin: Field,
+    title: Field,
+    description: Field,
+    rome: Field,
+    contract: Field,
+    employer: Field,
+    licence: Field,
+    status: Field,
+    updated_at: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let fields = Fields {
+        id: b.add_text_field(F_ID, STRING | STORED),
+        origin: b.add_text_field("origin_node", STRING),
+        title: b.add_text_field("title", text_options(FR, false)),
+        description: b.add_text_field("description", text_options(FR, true)),
+        rome: b.add_text_field(F_ROME, STRING | FAST),
+        contract: b.add_text_field("contract_type", STRING),
+        employer: b.add_text_field("employer_name", text_options(FR_EXACT, false)),
+        licence: b.add_text_field("driving_licence", STRING),
+        status: b.add_text_field("status", STRING),
+        updated_at: b.add_i64_field(F_UPDATED_AT, FAST | STORED),
+    };
+    // Multi-valued: one value per workplace.
+    b.add_i64_field(F_LAT, FAST);
+    b.add_i64_field(F_LON, FAST);
+    b.add_u64_field(F_PT, FAST);
+    (b.build(), fields)
+}
+
+/// The offers index. Same life cycle as [`super::CandidateIndex`].
+pub struct OfferIndex {
+    handle: EngineHandle,
+    fields: Fields,
+    parser: QueryParser,
+}
+
+impl OfferIndex {
+    /// Opens or creates the index in `dir`; `true` = rebuild from the DB.
+    pub fn open(dir: &Path) -> Result<(OfferIndex, bool), SearchError> {
+        Self::open_with(dir, SearchOptions::default())
+    }
+
+    /// [`OfferIndex::open`] with explicit options.
+    pub fn open_with(dir: &Path, options: SearchOptions) -> Result<(OfferIndex, bool), SearchError> {
+        let (schema, fields) = schema();
+        let (handle, needs_rebuild) =
+            EngineHandle::open(dir, "offers", schema, OFFERS_SCHEMA_VERSION, options)?;
+        let mut parser = QueryParser::for_index(
+            &handle.engine.index,
+            vec![fields.title, fields.description, fields.employer],
+        );
+        parser.set_conjunction_by_default();
+        parser.set_field_boost(fields.title, 2.0);
+        Ok((
+            OfferIndex {
+                handle,
+                fields,
+                parser,
+            },
+            needs_rebuild,
+        ))
+    }
+
+    fn engine(&self) -> &Engine {
+        &self.handle.engine
+    }
+
+    fn to_document(&self, o: &OfferDoc) -> TantivyDocument {
+        let f = &self.fields;
+        let mut doc = TantivyDocument::default();
+        doc.add_text(f.id, &o.id);
+        doc.add_text(f.origin, o.origin_node.trim());
+        doc.add_text(f.title, &o.title);
+        doc.add_text(f.description, &o.description);
+        let rome = code(&o.rome_code);
+        if !rome.is_empty() {
+            doc.add_text(f.rome, rome);
+        }
+        doc.add_text(f.contract, code(&o.contract_type));
+        doc.add_text(f.employer, &o.employer_name);
+        let schema = self.engine().index.schema();
+        for p in &o.workplaces {
+            add_point(&mut doc, &schema, *p);
+        }
+        if let Some(l) = &o.driving_licence {
+            doc.add_text(f.licence, code(l));
+        }
+        doc.add_text(f.status, status(&o.status));
+        doc.add_i64(f.updated_at, o.updated_at);
+        doc
+    }
+
+    /// Adds or replaces the offer `doc.id`.
+    pub fn upsert(&self, doc: &OfferDoc) -> Result<(), SearchError> {
+        self.engine().upsert(&doc.id, self.to_document(doc))
+    }
+
+    /// Removes the offer `id` (no-op when absent).
+    pub fn delete(&self, id: &str) -> Result<(), SearchError> {
+        self.engine().delete(id)
+    }
+
+    /// Commits pending writes and reloads the reader now.
+    pub fn commit_now(&self) -> Result<(), SearchError> {
+        self.engine().commit_and_reload()
+    }
+
+    /// Replaces the whole index by `docs` and commits; returns the count.
+    pub fn rebuild(
+        &self,
+        docs: &mut dyn Iterator<Item = OfferDoc>,
+        progress: &dyn Fn(u64),
+    ) -> Result<u64, SearchError> {
+        self.engine()
+            .rebuild(docs.map(|o| self.to_document(&o)), progress)
+    }
+
+    /// Searches the offers. With `near`, the distance of an offer is that of
+    /// its nearest workplace; offers without workplace are excluded.
+    pub fn search(&self, q: &OfferQuery) -> Result<SearchResults, SearchError> {
+        let f = &self.fields;
+        let text: Option<Box<dyn Query>> = match q.text.as_deref().map(str::trim) {
+            Some(t) if !t.is_empty() => Some(self.parser.parse_query(t)?),
+            _ => None,
+        };
+        let mut filters: Vec<Box<dyn Query>> = Vec::new();
+        if !q.rome_codes.is_empty() {
+            filters.push(any_of_filter(f.rome, &codes(&q.rome_codes)));
+        }
+        if let Some((center, radius_km)) = q.near {
+            filters.extend(Engine::bbox_filter(center, radius_km));
+        }
+        if let Some(contract) = &q.contract_type {
+            filters.push(term_filter(f.contract, &code(contract)));
+        }
+        if let Some(s) = &q.status {
+            filters.push(term_filter(f.status, &status(s)));
+        }
+        if let Some(origin) = &q.origin_node {
+            filters.push(term_filter(f.origin, origin.trim()));
+        }
+        let query = conjunction(text.as_ref().map(|t| t.box_clone()), filters);
+        self.engine().execute(Exec {
+            query,
+            text: text.as_deref(),
+            near: q.near,
+            sort: q.sort,
+            offset: q.offset,
+            limit: q.limit,
+            snippet_field: q.highlight.then_some(f.description),
+        })
+    }
+
+    /// BM25 scores of offers against a free text (e.g. a candidate's job
+    /// titles, skills and CV): OR of the analysed terms over title (×2) and
+    /// description. Restricted to `ids` when given.
+    pub fn text_scores(
+        &self,
+        text: &str,
+        ids: Option<&[String]>,
+        limit: usize,
+    ) -> Result<HashMap<String, f32>, SearchError> {
+        let f = &self.fields;
+        self.engine()
+            .text_scores(&[(f.title, 2.0), (f.description, 1.0)], text, ids, limit)
+    }
+
+    /// Whether a document with this id is visible to search.
+    pub fn contains(&self, id: &str) -> Result<bool, SearchError> {
+        self.engine().contains(id)
+    }
+
+    /// Number of documents visible to search.
+    pub fn num_docs(&self) -> u64 {
+        self.engine().num_docs()
+    }
+
+    /// Stops the committer, commits, waits for merges. Idempotent.
+    pub fn shutdown(&self) {
+        self.handle.shutdown();
+    }
+}

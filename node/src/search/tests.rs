@@ -1,0 +1,712 @@
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::geo::Point;
+
+fn options() -> SearchOptions {
+    SearchOptions {
+        // Small and single-threaded: tests run in parallel on 2 cores.
+        writer_heap_bytes: 15_000_000,
+        writer_threads: Some(1),
+        commit_interval: Duration::from_millis(200),
+    }
+}
+
+fn candidates(dir: &tempfile::TempDir) -> CandidateIndex {
+    let (index, needs_rebuild) =
+        CandidateIndex::open_with(&dir.path().join("candidates"), options()).expect("open");
+    assert!(needs_rebuild, "a new index needs a rebuild");
+    index
+}
+
+fn offers(dir: &tempfile::TempDir) -> OfferIndex {
+    let (index, needs_rebuild) =
+        OfferIndex::open_with(&dir.path().join("offers"), options()).expect("open");
+    assert!(needs_rebuild);
+    index
+}
+
+fn blois() -> Point {
+    Point::from_degrees(47.58, 1.33)
+}
+fn vendome() -> Point {
+    Point::from_degrees(47.79, 1.07)
+}
+fn orleans() -> Point {
+    Point::from_degrees(47.90, 1.90)
+}
+fn montlucon() -> Point {
+    Point::from_degrees(46.34, 2.60)
+}
+
+fn cand(id: &str) -> CandidateDoc {
+    CandidateDoc {
+        id: id.to_string(),
+        full_name: format!("Candidat {id}"),
+        status: "active".to_string(),
+        ..CandidateDoc::default()
+    }
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn q(text: &str) -> CandidateQuery {
+    CandidateQuery {
+        text: Some(text.to_string()),
+        ..CandidateQuery::default()
+    }
+}
+
+fn ids(results: &SearchResults) -> Vec<String> {
+    results.hits.iter().map(|h| h.id.clone()).collect()
+}
+
+fn sorted_ids(results: &SearchResults) -> Vec<String> {
+    let mut v = ids(results);
+    v.sort();
+    v
+}
+
+/// A small candidathèque around Blois.
+fn seed(index: &CandidateIndex) {
+    let mut a = cand("a");
+    a.job_titles = strings(&["Cariste"]);
+    a.skills = strings(&["CACES 3", "gestion des stocks"]);
+    a.cv_text = "Cariste expérimenté, conduite de chariots élévateurs en entrepôt.".into();
+    a.rome_codes = strings(&["N1101"]);
+    a.point = Some(blois());
+    a.driving_licences = strings(&["B"]);
+    a.contract_types = strings(&["CDI", "MIS"]);
+    a.updated_at = 10;
+
+    let mut b = cand("b");
+    b.job_titles = strings(&["Conducteur poids lourd"]);
+    b.skills = strings(&["FIMO"]);
+    b.cv_text = "Conducteurs routiers, transport de marchandises.".into();
+    b.rome_codes = strings(&["N4101"]);
+    b.point = Some(vendome());
+    b.driving_licences = strings(&["B", "C", "CE"]);
+    b.contract_types = strings(&["CDD"]);
+    b.available_from_days = Some(20_000);
+    b.updated_at = 20;
+
+    let mut c = cand("c");
+    c.job_titles = strings(&["Électricien bâtiment"]);
+    c.cv_text = "Electricien, habilitation électrique B1V.".into();
+    c.rome_codes = strings(&["F1602"]);
+    c.point = Some(orleans());
+    c.contract_types = strings(&["CDI"]);
+    c.status = "placed".into();
+    c.updated_at = 30;
+
+    let mut d = cand("d");
+    d.job_titles = strings(&["Cuisinier"]);
+    d.skills = strings(&["cuisine traditionnelle", "HACCP"]);
+    d.cv_text = "Cuisinier en restauration collective, préparation des repas.".into();
+    d.rome_codes = strings(&["G1602"]);
+    d.point = Some(montlucon());
+    d.contract_types = strings(&["SAI"]);
+    d.available_from_days = Some(19_000);
+    d.updated_at = 40;
+
+    let mut e = cand("e");
+    e.job_titles = strings(&["Préparateur de commandes", "cariste"]);
+    e.cv_text = "Préparation de commandes et cariste occasionnel.".into();
+    e.rome_codes = strings(&["N1103", "N1101"]);
+    e.point = None;
+    e.contract_types = strings(&["MIS"]);
+    e.updated_at = 50;
+
+    for doc in [a, b, c, d, e] {
+        index.upsert(&doc).expect("upsert");
+    }
+    index.commit_now().expect("commit");
+}
+
+#[test]
+fn french_analyzer() {
+    let fr = |s: &str| analyze(FR, s);
+    assert_eq!(fr("cariste"), fr("caristes"));
+    assert_eq!(fr("cariste"), fr("CARISTE"));
+    assert_eq!(fr("électricien"), fr("electricien"));
+    assert_eq!(fr("Électriciens"), fr("electricien"));
+    assert_eq!(fr("conducteur"), fr("conducteurs"));
+    // Stemming before folding: the stemmer sees the accents.
+    assert_eq!(fr("sécurité"), vec!["secur".to_string()]);
+    // Long tokens are dropped.
+    assert!(fr(&"x".repeat(60)).is_empty());
+    // fr_exact folds and lower-cases but does not stem.
+    assert_eq!(analyze(FR_EXACT, "Hélène CARISTES"), strings(&["helene", "caristes"]));
+}
+
+#[test]
+fn french_analysis_in_search() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = candidates(&dir);
+    seed(&index);
+    for text in ["cariste", "caristes", "CARISTE"] {
+        assert_eq!(sorted_ids(&index.search(&q(text)).expect("search")), ["a", "e"], "{text}");
+    }
+    for text in ["électricien", "electricien", "ELECTRICIENS"] {
+        assert_eq!(ids(&index.search(&q(text)).expect("search")), ["c"], "{text}");
+    }
+    for text in ["conducteur", "conducteurs"] {
+        assert_eq!(ids(&index.search(&q(text)).expect("search")), ["b"], "{text}");
+    }
+    // Names: folded, not stemmed.
+    let mut f = cand("f");
+    f.full_name = "Hélène Dupré".into();
+    index.upsert(&f).expect("upsert");
+    index.commit_now().expect("commit");
+    assert_eq!(ids(&index.search(&q("helene dupre")).expect("search")), ["f"]);
+}
+
+#[test]
+fn conjunction_by_default_and_boost() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = candidates(&dir);
+    seed(&index);
+    // Both terms required: only "a" has CACES.
+    assert_eq!(ids(&index.search(&q("cariste CACES")).expect("search")), ["a"]);
+    // OR is still available explicitly.
+    assert_eq!(
+        sorted_ids(&index.search(&q("cariste OR cuisinier")).expect("search")),
+        ["a", "d", "e"]
+    );
+    // Job titles are boosted: "a" (title + CV) before "e" (title + CV too,
+    // but one of two titles), and both ahead of nothing else.
+    let r = index.search(&q("cariste")).expect("search");
+    assert!(r.hits.iter().all(|h| h.score > 0.0));
+}
+
+#[test]
+fn upsert_visible_within_a_second_without_explicit_commit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = candidates(&dir);
+    let mut doc = cand("x");
+    doc.job_titles = strings(&["Soudeur"]);
+    let start = Instant::now();
+    index.upsert(&doc).expect("upsert");
+    loop {
+        if index.contains("x").expect("contains") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "upsert not visible after 1 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(ids(&index.search(&q("soudeurs")).expect("search")), ["x"]);
+}
+
+#[test]
+fn upsert_same_id_twice_keeps_one_doc() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = candidates(&dir);
+    let mut doc = cand("x");
+    doc.job_titles = strings(&["Soudeur"]);
+    index.upsert(&doc).expect("upsert");
+    index.commit_now().expect("commit");
+    doc.job_titles = strings(&["Plombier"]);
+    index.upsert(&doc).expect("upsert");
+    // Twice within the same commit, too.
+    index.upsert(&doc).expect("upsert");
+    index.commit_now().expect("commit");
+    assert_eq!(index.num_docs(), 1);
+    assert_eq!(index.search(&q("soudeur")).expect("search").total, 0);
+    assert_eq!(ids(&index.search(&q("plombier")).expect("search")), ["x"]);
+}
+
+#[test]
+fn delete_removes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = candidates(&dir);
+    seed(&index);
+    assert!(index.contains("a").expect("contains"));
+    index.delete("a").expect("delete");
+    index.delete("does-not-exist").expect("delete");
+    index.commit_now().expect("commit");
+    assert!(!index.contains("a").expect("contains"));
+    assert_eq!(index.num_docs(), 4);
+    assert_eq!(ids(&index.search(&q("cariste")).expect("search")), ["e"]);
+}
+
+#[test]
+fn filters() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = candidates(&dir);
+    seed(&index);
+    let all = CandidateQuery::default;
+
+    let r = index
+        .search(&CandidateQuery {
+            rome_codes: strings(&["n1101", "F1602"]),
+            ..all()
+        })
+        .expect("search");
+    assert_eq!(sorted_ids(&r), ["a", "c", "e"]);
+
+    let r = index
+        .search(&CandidateQuery {
+            licence: Some("ce".into()),
+            ..all()
+        })
+        .expect("search");
+    assert_eq!(ids(&r), ["b"]);
+
+    // Available by day 19 500: "a", "c", "e" (now) and "d" (19 000), not "b".
+    let r = index
+        .search(&CandidateQuery {
+            available_before_days: Some(19_500),
+            ..all()
+        })
+        .expect("search");
+    assert_eq!(sorted_ids(&r), ["a", "c", "d", "e"]);
+
+    let r = index
+        .search(&CandidateQuery {
+            contract_type: Some("CDI".into()),
+            ..all()
+        })
+        .expect("search");
+    assert_eq!(sorted_ids(&r), ["a", "c"]);
+
+    let r = index
+        .search(&CandidateQuery {
+            status: Some("placed".into()),
+            ..all()
+        })
+        .expect("search");
+    assert_eq!(ids(&r), ["c"]);
+
+    let r = index
+        .search(&CandidateQuery {
+            ids: Some(strings(&["a", "b", "zz"])),
+            ..all()
+        })
+        .expect("search");
+    assert_eq!(sorted_ids(&r), ["a", "b"]);
+    let r = index
+        .search(&CandidateQuery {
+            ids: Some(Vec::new()),
+            ..all()
+        })
+        .expect("search");
+    assert_eq!(r.total, 0);
+
+    // Combined with text.
+    let r = index
+        .search(&CandidateQuery {
+            contract_type: Some("MIS".into()),
+            ..q("cariste")
+        })
+        .expect("search");
+    assert_eq!(sorted_ids(&r), ["a", "e"]);
+    let r = index
+        .search(&CandidateQuery {
+            licence: Some("B".into()),
+            ..q("cariste")
+        })
+        .expect("search");
+    assert_eq!(ids(&r), ["a"]);
+    // No text: all documents, most recently updated first.
+    let r = index.search(&all()).expect("search");
+    assert_eq!(ids(&r), ["e", "d", "c", "b", "a"]);
+    assert!(r.hits.iter().all(|h| h.score == 0.0 && h.distance_km.is_none()));
+}
+
+#[test]
+fn near_radius_distances_and_sort() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = candidates(&dir);
+    seed(&index);
+    // Vendôme ~30 km, Orléans ~55 km, Montluçon ~160 km from Blois; "e" has
+    // no known point.
+    let near = |radius: f64, sort: SortBy| CandidateQuery {
+        near: Some((blois(), radius)),
+        sort,
+        ..CandidateQuery::default()
+    };
+    let r = index.search(&near(40.0, SortBy::Distance)).expect("search");
+    assert_eq!(ids(&r), ["a", "b"]);
+    assert_eq!(r.total, 2);
+    let d: Vec<f64> = r.hits.iter().map(|h| h.distance_km.expect("distance")).collect();
+    assert!(d[0] < 0.01, "{d:?}");
+    assert!((25.0..35.0).contains(&d[1]), "{d:?}");
+
+    let r = index.search(&near(100.0, SortBy::Distance)).expect("search");
+    assert_eq!(ids(&r), ["a", "b", "c"]);
+    let orleans_km = r.hits[2].distance_km.expect("distance");
+    assert!((45.0..65.0).contains(&orleans_km), "{orleans_km}");
+    assert_eq!(r.facets.get("F1602"), Some(&1));
+
+    let r = index.search(&near(500.0, SortBy::Distance)).expect("search");
+    assert_eq!(ids(&r), ["a", "b", "c", "d"]);
+    assert_eq!(r.total, 4);
+
+    // Just below Orléans' distance: excluded although inside the bounding box.
+    let r = index
+        .search(&near(orleans_km - 0.5, SortBy::Distance))
+        .expect("search");
+    assert_eq!(ids(&r), ["a", "b"]);
+    assert_eq!(r.total, 2);
+    assert_eq!(r.facets.get("F1602"), None);
+
+    // Relevance order with a radius still returns distances.
+    let r = index
+        .search(&CandidateQuery {
+            near: Some((montlucon(), 10.0)),
+            ..q("cuisinier")
+        })
+        .expect("search");
+    assert_eq!(ids(&r), ["d"]);
+    assert!(r.hits[0].distance_km.expect("distance") < 0.01);
+}
+
+#[test]
+fn near_with_negative_longitudes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = candidates(&dir);
+    let brest = Point::from_degrees(48.39, -4.49);
+    let quimper = Point::from_degrees(47.996, -4.102);
+    let mut a = cand("brest");
+    a.point = Some(brest);
+    let mut b = cand("quimper");
+    b.point = Some(quimper);
+    let mut c = cand("blois");
+    c.point = Some(blois());
+    for doc in [a, b, c] {
+        index.upsert(&doc).expect("upsert");
+    }
+    index.commit_now().expect("commit");
+    let r = index
+        .search(&CandidateQuery {
+            near: Some((brest, 80.0)),
+            sort: SortBy::Distance,
+            ..CandidateQuery::default()
+        })
+        .expect("search");
+    assert_eq!(ids(&r), ["brest", "quimper"]);
+}
+
+#[test]
+fn facets_over_the_whole_result_set() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = candidates(&dir);
+    seed(&index);
+    let r = index
+        .search(&CandidateQuery {
+            limit: 1,
+            ..CandidateQuery::default()
+        })
+        .expect("search");
+    assert_eq!(r.hits.len(), 1);
+    let expected: BTreeMap<String, u64> = [
+        ("F1602", 1),
+        ("G1602", 1),
+        ("N1101", 2),
+        ("N1103", 1),
+        ("N4101", 1),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    assert_eq!(r.facets, expected);
+    let r = index.search(&q("cariste")).expect("search");
+    assert_eq!(r.facets.get("N1101"), Some(&2));
+    assert_eq!(r.facets.get("N1103"), Some(&1));
+    assert_eq!(r.facets.len(), 2);
+}
+
+#[test]
+fn pagination_and_total() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = candidates(&dir);
+    for i in 0..25 {
+        let mut doc = cand(&format!("c{i:02}"));
+        doc.job_titles = strings(&["Cariste"]);
+        doc.updated_at = i;
+        doc.rome_codes = strings(&["N1101"]);
+        index.upsert(&doc).expect("upsert");
+    }
+    index.commit_now().expect("commit");
+    let mut seen = Vec::new();
+    for page in 0..3 {
+        let r = index
+            .search(&CandidateQuery {
+                offset: page * 10,
+                limit: 10,
+                ..q("cariste")
+            })
+            .expect("search");
+        assert_eq!(r.total, 25);
+        assert_eq!(r.facets.get("N1101"), Some(&25));
+        assert_eq!(r.hits.len(), if page < 2 { 10 } else { 5 });
+        seen.extend(ids(&r));
+    }
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 25, "pages overlap: {seen:?}");
+    // Equal scores: most recently updated first.
+    assert_eq!(seen[0], "c24");
+    let r = index
+        .search(&CandidateQuery {
+            offset: 100,
+            ..q("cariste")
+        })
+        .expect("search");
+    assert_eq!((r.total, r.hits.len()), (25, 0));
+    let r = index
+        .search(&CandidateQuery {
+            limit: 0,
+            ..q("cariste")
+        })
+        .expect("search");
+    assert_eq!((r.total, r.hits.len()), (25, 0));
+}
+
+#[test]
+fn malformed_queries_are_parse_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = candidates(&dir);
+    seed(&index);
+    for bad in ["cariste AND (", "title:cariste", "job_titles:"] {
+        match index.search(&q(bad)) {
+            Err(SearchError::QueryParse(msg)) => assert!(!msg.is_empty()),
+            other => panic!("{bad}: expected a parse error, got {other:?}"),
+        }
+    }
+    // Field queries on existing fields work.
+    assert_eq!(ids(&index.search(&q("skills:caces")).expect("search")), ["a"]);
+    // Blank text = everything.
+    assert_eq!(index.search(&q("   ")).expect("search").total, 5);
+}
+
+#[test]
+fn highlight_snippets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = candidates(&dir);
+    seed(&index);
+    let r = index
+        .search(&CandidateQuery {
+            highlight: true,
+            ..q("chariots")
+        })
+        .expect("search");
+    let snippet = r.hits[0].snippet.as_deref().expect("snippet");
+    assert!(snippet.contains("<b>chariots</b>"), "{snippet}");
+    assert!(snippet.chars().count() <= 220, "{snippet}");
+    // Without text: the beginning of the CV.
+    let r = index
+        .search(&CandidateQuery {
+            highlight: true,
+            ids: Some(strings(&["a"])),
+            ..CandidateQuery::default()
+        })
+        .expect("search");
+    assert_eq!(
+        r.hits[0].snippet.as_deref(),
+        Some("Cariste expérimenté, conduite de chariots élévateurs en entrepôt.")
+    );
+    let r = index.search(&q("chariots")).expect("search");
+    assert_eq!(r.hits[0].snippet, None);
+}
+
+#[test]
+fn text_scores_rank_cariste_above_cook() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = candidates(&dir);
+    seed(&index);
+    let offer = "Cariste (H/F) : conduite de chariot élévateur, CACES R489 cat. 3 \
+                 exigé ; préparation de commandes & gestion de stock. Entrepôt logistique.";
+    let scores = index.text_scores(offer, None, 10).expect("scores");
+    let cariste = scores.get("a").copied().expect("cariste scored");
+    let cook = scores.get("d").copied().unwrap_or(0.0);
+    assert!(cariste > cook, "cariste {cariste} vs cook {cook}: {scores:?}");
+    let restricted = strings(&["d", "c"]);
+    let scores = index
+        .text_scores(offer, Some(&restricted), 10)
+        .expect("scores");
+    assert!(!scores.contains_key("a"));
+    assert!(index.text_scores("", None, 10).expect("scores").is_empty());
+    assert!(index
+        .text_scores("cariste", Some(&[]), 10)
+        .expect("scores")
+        .is_empty());
+}
+
+fn offer(id: &str, title: &str, workplaces: Vec<Point>) -> OfferDoc {
+    OfferDoc {
+        id: id.to_string(),
+        origin_node: "node-41".into(),
+        title: title.to_string(),
+        description: format!("{title} : poste à pourvoir rapidement."),
+        rome_code: "N1101".into(),
+        contract_type: "CDI".into(),
+        employer_name: "Logistique Centre".into(),
+        workplaces,
+        driving_licence: None,
+        status: "open".into(),
+        updated_at: 1,
+    }
+}
+
+#[test]
+fn offers_with_several_workplaces() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = offers(&dir);
+    let mut national = offer("national", "Caristes", vec![montlucon(), vendome()]);
+    national.origin_node = "node-03".into();
+    let local = offer("local", "Cariste", vec![orleans()]);
+    let mut cook = offer("cook", "Cuisinier", vec![blois()]);
+    cook.rome_code = "G1602".into();
+    cook.contract_type = "SAI".into();
+    cook.status = "closed".into();
+    for o in [&national, &local, &cook] {
+        index.upsert(o).expect("upsert");
+    }
+    index.commit_now().expect("commit");
+
+    let near = |p: Point, km: f64| OfferQuery {
+        near: Some((p, km)),
+        sort: SortBy::Distance,
+        ..OfferQuery::default()
+    };
+    // Near Vendôme (one workplace of the national offer).
+    let r = index.search(&near(vendome(), 10.0)).expect("search");
+    assert_eq!(ids(&r), ["national"]);
+    assert!(r.hits[0].distance_km.expect("distance") < 0.01);
+    // Near Montluçon (the other one).
+    let r = index.search(&near(montlucon(), 10.0)).expect("search");
+    assert_eq!(ids(&r), ["national"]);
+    // Near Blois: cook (0), national via Vendôme (~30), local (~55).
+    let r = index.search(&near(blois(), 100.0)).expect("search");
+    assert_eq!(ids(&r), ["cook", "national", "local"]);
+    let national_km = r.hits[1].distance_km.expect("distance");
+    assert!((25.0..35.0).contains(&national_km), "{national_km}");
+    // Between the two workplaces but far from both: Bourges.
+    let bourges = Point::from_degrees(47.08, 2.40);
+    let r = index.search(&near(bourges, 40.0)).expect("search");
+    assert_eq!(r.total, 0);
+
+    // Text, filters, facets.
+    let r = index
+        .search(&OfferQuery {
+            text: Some("cariste".into()),
+            ..OfferQuery::default()
+        })
+        .expect("search");
+    assert_eq!(sorted_ids(&r), ["local", "national"]);
+    assert_eq!(r.facets.get("N1101"), Some(&2));
+    let r = index
+        .search(&OfferQuery {
+            status: Some("open".into()),
+            ..OfferQuery::default()
+        })
+        .expect("search");
+    assert_eq!(sorted_ids(&r), ["local", "national"]);
+    let r = index
+        .search(&OfferQuery {
+            origin_node: Some("node-03".into()),
+            ..OfferQuery::default()
+        })
+        .expect("search");
+    assert_eq!(ids(&r), ["national"]);
+    let r = index
+        .search(&OfferQuery {
+            contract_type: Some("sai".into()),
+            rome_codes: strings(&["G1602"]),
+            highlight: true,
+            text: Some("cuisinier".into()),
+            ..OfferQuery::default()
+        })
+        .expect("search");
+    assert_eq!(ids(&r), ["cook"]);
+    let snippet = r.hits[0].snippet.as_deref().expect("snippet");
+    assert!(snippet.contains("<b>Cuisinier</b>"), "{snippet}");
+
+    // Scores against a candidate profile; delete; malformed query.
+    let scores = index
+        .text_scores("Cariste CACES 3, préparation de commandes", None, 10)
+        .expect("scores");
+    assert!(scores.contains_key("local") && !scores.contains_key("cook"));
+    index.delete("cook").expect("delete");
+    index.commit_now().expect("commit");
+    assert!(!index.contains("cook").expect("contains"));
+    assert_eq!(index.num_docs(), 2);
+    assert!(matches!(
+        index.search(&OfferQuery {
+            text: Some("cariste AND (".into()),
+            ..OfferQuery::default()
+        }),
+        Err(SearchError::QueryParse(_))
+    ));
+}
+
+#[test]
+fn reopen_schema_version_and_rebuild() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("candidates");
+    {
+        let index = candidates(&dir);
+        let progress_calls = std::cell::Cell::new(0u64);
+        let n = index
+            .rebuild(&mut (0..3).map(|i| cand(&format!("r{i}"))), &|n| {
+                progress_calls.set(n)
+            })
+            .expect("rebuild");
+        assert_eq!(n, 3);
+        assert_eq!(progress_calls.get(), 3);
+        assert_eq!(index.num_docs(), 3);
+        // Not committed explicitly: the drop commits.
+        index.upsert(&cand("late")).expect("upsert");
+    }
+    assert!(path.join("SCHEMA_VERSION").is_file());
+    {
+        let (index, needs_rebuild) = CandidateIndex::open_with(&path, options()).expect("open");
+        assert!(!needs_rebuild);
+        assert_eq!(index.num_docs(), 4);
+        assert!(index.contains("late").expect("contains"));
+        // Rebuild replaces everything.
+        let n = index
+            .rebuild(&mut std::iter::once(cand("only")), &|_| {})
+            .expect("rebuild");
+        assert_eq!(n, 1);
+        assert_eq!(index.num_docs(), 1);
+        assert!(!index.contains("late").expect("contains"));
+        index.shutdown();
+        assert!(index.upsert(&cand("after")).is_err());
+    }
+    // Another schema version: recreated, rebuild requested.
+    std::fs::write(path.join("SCHEMA_VERSION"), "candidates-0\n").expect("write");
+    {
+        let (index, needs_rebuild) = CandidateIndex::open_with(&path, options()).expect("open");
+        assert!(needs_rebuild);
+        assert_eq!(index.num_docs(), 0);
+    }
+    // The rebuild never happened: still requested.
+    let (_index, needs_rebuild) = CandidateIndex::open_with(&path, options()).expect("open");
+    assert!(needs_rebuild);
+}
+
+#[test]
+fn search_indexes_open_both() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (indexes, c, o) = SearchIndexes::open_with(dir.path(), options()).expect("open");
+    assert!(c && o);
+    assert!(dir.path().join("candidates/SCHEMA_VERSION").is_file());
+    assert!(dir.path().join("offers/SCHEMA_VERSION").is_file());
+    indexes.candidates.upsert(&cand("a")).expect("upsert");
+    indexes
+        .offers
+        .upsert(&offer("o", "Cariste", vec![blois()]))
+        .expect("upsert");
+    indexes.shutdown();
+    indexes.shutdown();
+    assert_eq!(indexes.candidates.num_docs(), 1);
+    assert_eq!(indexes.offers.num_docs(), 1);
+}
