@@ -50,8 +50,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use analysis::{analyze, register_analyzers, FR, FR_EXACT};
-pub use candidate_index::CandidateIndex;
-pub use offer_index::OfferIndex;
+pub use candidate_index::{CandidateIndex, CANDIDATES_SCHEMA_VERSION};
+pub use offer_index::{OfferIndex, OFFERS_SCHEMA_VERSION};
 
 use crate::geo::Point;
 

@@ -194,8 +194,8 @@ impl SegmentCollector for RankSegmentCollector {
                 .values_for_doc(doc)
                 .map(|v| haversine_km(center, unpack_point(v)))
                 .fold(f64::INFINITY, f64::min);
-            // Also rejects NaN and documents without any point.
-            if !(nearest <= radius_km) {
+            // Also rejects documents without any point (infinite) and NaN.
+            if !nearest.is_finite() || nearest > radius_km {
                 return;
             }
             distance_km = Some(nearest);

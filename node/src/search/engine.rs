@@ -323,10 +323,13 @@ impl Engine {
             let outcome = (|| -> tantivy::Result<u64> {
                 writer.delete_all_documents()?;
                 let mut n = 0u64;
+                let mut since_progress = 0u64;
                 for doc in docs {
                     writer.add_document(doc)?;
                     n += 1;
-                    if n % PROGRESS_EVERY == 0 {
+                    since_progress += 1;
+                    if since_progress == PROGRESS_EVERY {
+                        since_progress = 0;
                         progress(n);
                     }
                 }

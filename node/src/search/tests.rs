@@ -175,10 +175,55 @@ fn conjunction_by_default_and_boost() {
         sorted_ids(&index.search(&q("cariste OR cuisinier")).expect("search")),
         ["a", "d", "e"]
     );
-    // Job titles are boosted: "a" (title + CV) before "e" (title + CV too,
-    // but one of two titles), and both ahead of nothing else.
     let r = index.search(&q("cariste")).expect("search");
     assert!(r.hits.iter().all(|h| h.score > 0.0));
+}
+
+#[test]
+fn job_titles_are_boosted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = candidates(&dir);
+    // Same word, same (one-token) field length: once in the job titles, once
+    // in the skills. The job title wins thanks to the ×2 boost.
+    let mut t = cand("title");
+    t.job_titles = strings(&["soudeur"]);
+    t.skills = strings(&["peinture"]);
+    let mut s = cand("skill");
+    s.job_titles = strings(&["peintre"]);
+    s.skills = strings(&["soudeur"]);
+    index.upsert(&t).expect("upsert");
+    index.upsert(&s).expect("upsert");
+    index.commit_now().expect("commit");
+    let r = index.search(&q("soudeur")).expect("search");
+    assert_eq!(ids(&r), ["title", "skill"]);
+    assert!(r.hits[0].score > r.hits[1].score * 1.5, "{:?}", r.hits);
+}
+
+#[test]
+fn indexes_are_shareable_between_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<SearchIndexes>();
+    assert_send_sync::<CandidateIndex>();
+    assert_send_sync::<OfferIndex>();
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = candidates(&dir);
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let index = &index;
+            scope.spawn(move || {
+                for i in 0..50 {
+                    let mut doc = cand(&format!("t{t}-{}", i % 25));
+                    doc.job_titles = strings(&["Magasinier"]);
+                    index.upsert(&doc).expect("upsert");
+                    index.search(&q("magasinier")).expect("search");
+                }
+            });
+        }
+    });
+    index.commit_now().expect("commit");
+    assert_eq!(index.num_docs(), 100);
+    assert_eq!(index.search(&q("magasiniers")).expect("search").total, 100);
 }
 
 #[test]
