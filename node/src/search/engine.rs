@@ -17,8 +17,8 @@ use tantivy::query::{
 };
 use tantivy::schema::{Field, IndexRecordOption, Schema, Value};
 use tantivy::{
-    Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, SnippetGenerator,
-    TantivyDocument, Term,
+    Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, SnippetGenerator, TantivyDocument,
+    Term,
 };
 
 use super::analysis::{french_query_terms, register_analyzers, tokens};
@@ -85,7 +85,11 @@ impl Drop for EngineHandle {
 /// Opens the index in `dir` if its `SCHEMA_VERSION` is `version` and its
 /// schema is `schema`; otherwise wipes `dir` and creates an empty index.
 /// Returns whether the index was created.
-fn open_or_create(dir: &Path, schema: &Schema, version: &str) -> Result<(Index, bool), SearchError> {
+fn open_or_create(
+    dir: &Path,
+    schema: &Schema,
+    version: &str,
+) -> Result<(Index, bool), SearchError> {
     let current = fs::read_to_string(dir.join(VERSION_FILE)).ok();
     if current.as_deref().map(str::trim) == Some(version) && dir.join("meta.json").is_file() {
         match Index::open_in_dir(dir) {
@@ -107,7 +111,10 @@ fn open_or_create(dir: &Path, schema: &Schema, version: &str) -> Result<(Index, 
         fs::remove_dir_all(dir)?;
     }
     fs::create_dir_all(dir)?;
-    fs::write(dir.join(PENDING_FILE), b"rebuild from the database pending\n")?;
+    fs::write(
+        dir.join(PENDING_FILE),
+        b"rebuild from the database pending\n",
+    )?;
     let index = Index::create_in_dir(dir, schema.clone())?;
     let tmp = dir.join(format!("{VERSION_FILE}.tmp"));
     fs::write(&tmp, format!("{version}\n"))?;
@@ -520,7 +527,10 @@ pub(crate) fn conjunction(
     clauses.extend(filters.into_iter().map(|f| (Occur::Must, f)));
     match clauses.len() {
         0 => Box::new(AllQuery),
-        1 => clauses.pop().map(|(_, q)| q).unwrap_or_else(|| Box::new(AllQuery)),
+        1 => clauses
+            .pop()
+            .map(|(_, q)| q)
+            .unwrap_or_else(|| Box::new(AllQuery)),
         _ => Box::new(BooleanQuery::new(clauses)),
     }
 }

@@ -67,7 +67,10 @@ impl OfferIndex {
     }
 
     /// [`OfferIndex::open`] with explicit options.
-    pub fn open_with(dir: &Path, options: SearchOptions) -> Result<(OfferIndex, bool), SearchError> {
+    pub fn open_with(
+        dir: &Path,
+        options: SearchOptions,
+    ) -> Result<(OfferIndex, bool), SearchError> {
         let (schema, fields) = schema();
         let (handle, needs_rebuild) =
             EngineHandle::open(dir, "offers", schema, OFFERS_SCHEMA_VERSION, options)?;

@@ -138,7 +138,10 @@ fn french_analyzer() {
     // Long tokens are dropped.
     assert!(fr(&"x".repeat(60)).is_empty());
     // fr_exact folds and lower-cases but does not stem.
-    assert_eq!(analyze(FR_EXACT, "Hélène CARISTES"), strings(&["helene", "caristes"]));
+    assert_eq!(
+        analyze(FR_EXACT, "Hélène CARISTES"),
+        strings(&["helene", "caristes"])
+    );
 }
 
 #[test]
@@ -147,20 +150,35 @@ fn french_analysis_in_search() {
     let index = candidates(&dir);
     seed(&index);
     for text in ["cariste", "caristes", "CARISTE"] {
-        assert_eq!(sorted_ids(&index.search(&q(text)).expect("search")), ["a", "e"], "{text}");
+        assert_eq!(
+            sorted_ids(&index.search(&q(text)).expect("search")),
+            ["a", "e"],
+            "{text}"
+        );
     }
     for text in ["électricien", "electricien", "ELECTRICIENS"] {
-        assert_eq!(ids(&index.search(&q(text)).expect("search")), ["c"], "{text}");
+        assert_eq!(
+            ids(&index.search(&q(text)).expect("search")),
+            ["c"],
+            "{text}"
+        );
     }
     for text in ["conducteur", "conducteurs"] {
-        assert_eq!(ids(&index.search(&q(text)).expect("search")), ["b"], "{text}");
+        assert_eq!(
+            ids(&index.search(&q(text)).expect("search")),
+            ["b"],
+            "{text}"
+        );
     }
     // Names: folded, not stemmed.
     let mut f = cand("f");
     f.full_name = "Hélène Dupré".into();
     index.upsert(&f).expect("upsert");
     index.commit_now().expect("commit");
-    assert_eq!(ids(&index.search(&q("helene dupre")).expect("search")), ["f"]);
+    assert_eq!(
+        ids(&index.search(&q("helene dupre")).expect("search")),
+        ["f"]
+    );
 }
 
 #[test]
@@ -169,7 +187,10 @@ fn conjunction_by_default_and_boost() {
     let index = candidates(&dir);
     seed(&index);
     // Both terms required: only "a" has CACES.
-    assert_eq!(ids(&index.search(&q("cariste CACES")).expect("search")), ["a"]);
+    assert_eq!(
+        ids(&index.search(&q("cariste CACES")).expect("search")),
+        ["a"]
+    );
     // OR is still available explicitly.
     assert_eq!(
         sorted_ids(&index.search(&q("cariste OR cuisinier")).expect("search")),
@@ -360,7 +381,10 @@ fn filters() {
     // No text: all documents, most recently updated first.
     let r = index.search(&all()).expect("search");
     assert_eq!(ids(&r), ["e", "d", "c", "b", "a"]);
-    assert!(r.hits.iter().all(|h| h.score == 0.0 && h.distance_km.is_none()));
+    assert!(r
+        .hits
+        .iter()
+        .all(|h| h.score == 0.0 && h.distance_km.is_none()));
 }
 
 #[test]
@@ -378,17 +402,25 @@ fn near_radius_distances_and_sort() {
     let r = index.search(&near(40.0, SortBy::Distance)).expect("search");
     assert_eq!(ids(&r), ["a", "b"]);
     assert_eq!(r.total, 2);
-    let d: Vec<f64> = r.hits.iter().map(|h| h.distance_km.expect("distance")).collect();
+    let d: Vec<f64> = r
+        .hits
+        .iter()
+        .map(|h| h.distance_km.expect("distance"))
+        .collect();
     assert!(d[0] < 0.01, "{d:?}");
     assert!((25.0..35.0).contains(&d[1]), "{d:?}");
 
-    let r = index.search(&near(100.0, SortBy::Distance)).expect("search");
+    let r = index
+        .search(&near(100.0, SortBy::Distance))
+        .expect("search");
     assert_eq!(ids(&r), ["a", "b", "c"]);
     let orleans_km = r.hits[2].distance_km.expect("distance");
     assert!((45.0..65.0).contains(&orleans_km), "{orleans_km}");
     assert_eq!(r.facets.get("F1602"), Some(&1));
 
-    let r = index.search(&near(500.0, SortBy::Distance)).expect("search");
+    let r = index
+        .search(&near(500.0, SortBy::Distance))
+        .expect("search");
     assert_eq!(ids(&r), ["a", "b", "c", "d"]);
     assert_eq!(r.total, 4);
 
@@ -526,7 +558,10 @@ fn malformed_queries_are_parse_errors() {
         }
     }
     // Field queries on existing fields work.
-    assert_eq!(ids(&index.search(&q("skills:caces")).expect("search")), ["a"]);
+    assert_eq!(
+        ids(&index.search(&q("skills:caces")).expect("search")),
+        ["a"]
+    );
     // Blank text = everything.
     assert_eq!(index.search(&q("   ")).expect("search").total, 5);
 }
@@ -571,7 +606,10 @@ fn text_scores_rank_cariste_above_cook() {
     let scores = index.text_scores(offer, None, 10).expect("scores");
     let cariste = scores.get("a").copied().expect("cariste scored");
     let cook = scores.get("d").copied().unwrap_or(0.0);
-    assert!(cariste > cook, "cariste {cariste} vs cook {cook}: {scores:?}");
+    assert!(
+        cariste > cook,
+        "cariste {cariste} vs cook {cook}: {scores:?}"
+    );
     let restricted = strings(&["d", "c"]);
     let scores = index
         .text_scores(offer, Some(&restricted), 10)
