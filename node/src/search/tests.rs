@@ -793,3 +793,162 @@ fn search_indexes_open_both() {
     assert_eq!(indexes.candidates.num_docs(), 1);
     assert_eq!(indexes.offers.num_docs(), 1);
 }
+
+/// A deterministic, well spread point in the given box.
+fn pseudo_random_point(i: u64, lat0: f64, lat1: f64, lon0: f64, lon1: f64) -> Point {
+    fn mix(mut x: u64) -> u64 {
+        // splitmix64
+        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        x ^ (x >> 31)
+    }
+    let unit = |x: u64| (x >> 11) as f64 / (1u64 << 53) as f64;
+    Point::from_degrees(
+        lat0 + (lat1 - lat0) * unit(mix(2 * i)),
+        lon0 + (lon1 - lon0) * unit(mix(2 * i + 1)),
+    )
+}
+
+#[test]
+fn near_matches_brute_force() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = offers(&dir);
+    let mut all = Vec::new();
+    for i in 0..300u64 {
+        // Some offers with several workplaces, some with none.
+        let workplaces: Vec<Point> = (0..(i % 3))
+            .map(|k| pseudo_random_point(i * 3 + k, 46.0, 48.5, -1.5, 3.5))
+            .collect();
+        let o = offer(&format!("o{i:03}"), "Cariste", workplaces);
+        index.upsert(&o).expect("upsert");
+        all.push(o);
+    }
+    index.commit_now().expect("commit");
+    for (center, radius) in [(blois(), 30.0), (orleans(), 75.0), (montlucon(), 120.0)] {
+        let mut expected: Vec<(String, f64)> = all
+            .iter()
+            .filter_map(|o| {
+                o.workplaces
+                    .iter()
+                    .map(|p| crate::geo::haversine_km(center, *p))
+                    .fold(None, |m: Option<f64>, d| Some(m.map_or(d, |m| m.min(d))))
+                    .filter(|d| *d <= radius)
+                    .map(|d| (o.id.clone(), d))
+            })
+            .collect();
+        expected.sort_by(|a, b| a.1.total_cmp(&b.1));
+        assert!(!expected.is_empty());
+        let r = index
+            .search(&OfferQuery {
+                near: Some((center, radius)),
+                sort: SortBy::Distance,
+                limit: 1000,
+                ..OfferQuery::default()
+            })
+            .expect("search");
+        assert_eq!(r.total, expected.len());
+        assert_eq!(r.facets.get("N1101").copied(), Some(expected.len() as u64));
+        let got: Vec<(String, f64)> = r
+            .hits
+            .iter()
+            .map(|h| (h.id.clone(), h.distance_km.expect("distance")))
+            .collect();
+        assert_eq!(got, expected);
+    }
+}
+
+/// Rough timings on a synthetic candidathèque (`VIVIER_BENCH_DOCS`, default
+/// 50 000). Run with
+/// `cargo test -p vivier-node --release --lib search::tests::bench -- --ignored --nocapture`.
+#[test]
+#[ignore = "slow: timings on a synthetic candidathèque"]
+fn bench_synthetic_candidatheque() {
+    let n: u64 = std::env::var("VIVIER_BENCH_DOCS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50_000);
+    let titles = [
+        "Cariste",
+        "Cuisinier",
+        "Électricien",
+        "Conducteur poids lourd",
+        "Aide-soignant",
+        "Vendeur",
+        "Maçon",
+        "Agent d'entretien",
+    ];
+    let romes = [
+        "N1101", "G1602", "F1602", "N4101", "J1501", "D1106", "F1703", "K2204",
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (index, _) =
+        CandidateIndex::open_with(&dir.path().join("c"), SearchOptions::default()).expect("open");
+    let start = Instant::now();
+    let mut docs = (0..n).map(|i| {
+        let k = (i % 8) as usize;
+        let mut d = cand(&format!("cand-{i}"));
+        d.job_titles = vec![titles[k].to_string()];
+        d.rome_codes = vec![romes[k].to_string()];
+        d.skills = strings(&["travail en équipe", "ponctualité"]);
+        d.cv_text = format!(
+            "{} depuis {} ans, permis B, expérience en entreprise, CACES {} et habilitations.",
+            titles[k],
+            i % 20,
+            i % 5
+        );
+        // Spread over ~300 km around the centre of France.
+        d.point = Some(pseudo_random_point(i, 45.5, 48.5, 0.5, 4.5));
+        d.driving_licences = strings(&["B"]);
+        d.contract_types = strings(&["CDI", "MIS"]);
+        d.updated_at = i as i64;
+        d
+    });
+    let count = index.rebuild(&mut docs, &|_| {}).expect("rebuild");
+    eprintln!("rebuild {count} docs: {:?}", start.elapsed());
+
+    let queries = [
+        ("all, first page", CandidateQuery::default()),
+        ("text cariste", q("cariste")),
+        (
+            "text + near 30 km by distance",
+            CandidateQuery {
+                near: Some((blois(), 30.0)),
+                sort: SortBy::Distance,
+                highlight: true,
+                ..q("cariste CACES")
+            },
+        ),
+        (
+            "near 100 km, no text",
+            CandidateQuery {
+                near: Some((blois(), 100.0)),
+                ..CandidateQuery::default()
+            },
+        ),
+    ];
+    for (name, query) in &queries {
+        let start = Instant::now();
+        let mut total = 0;
+        for _ in 0..20 {
+            total = index.search(query).expect("search").total;
+        }
+        eprintln!("{name}: total {total}, {:?}/search", start.elapsed() / 20);
+    }
+    let start = Instant::now();
+    let offer = "Cariste H/F : conduite de chariots élévateurs, CACES R489 exigé, \
+                 préparation de commandes en entrepôt logistique, travail en équipe.";
+    let scores = index.text_scores(offer, None, 200).expect("scores");
+    eprintln!(
+        "text_scores: {} scored, {:?}",
+        scores.len(),
+        start.elapsed()
+    );
+
+    let start = Instant::now();
+    index.upsert(&cand("fresh")).expect("upsert");
+    while !index.contains("fresh").expect("contains") {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    eprintln!("upsert → visible: {:?}", start.elapsed());
+}
