@@ -26,6 +26,7 @@ pub mod matching;
 pub mod offers;
 pub mod referentials;
 pub mod referentials_api;
+pub mod referrals;
 pub mod search;
 pub mod server;
 pub mod stats;

@@ -245,6 +245,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::offers::routes())
         .merge(crate::matching::routes())
         .merge(crate::stats::routes())
+        .merge(crate::referrals::routes())
         .merge(crate::federation::routes())
         .layer(DefaultBodyLimit::max(max_body))
         .layer(

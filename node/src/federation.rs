@@ -1,0 +1,1434 @@
+//! Federation: membership, durable delivery (outbox → signed
+//! `PUT /federation/v1/txn/{id}`), the inbox, the catch-up log and the
+//! administration of all three.
+//!
+//! Delivery guarantees:
+//! - every emitted message is first written to the `outbox` in the same
+//!   transaction as the change that caused it (broadcasts also to the
+//!   `broadcast_log`, which peers read to catch up);
+//! - one worker per destination sends batches of up to `batch_size`
+//!   messages, keeps a persisted cursor (`peers.acked_seq`), backs off on
+//!   transient failures (doubling with jitter, capped, persisted, never
+//!   giving up) and parks a message refused by the peer in `dead_letters`
+//!   so the queue keeps moving;
+//! - the inbox checks the request signature before anything else, verifies
+//!   every envelope against the membership document, refuses replays with
+//!   a unique key, and answers 2xx only after the batch is committed.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use sqlx::{Any, Row, Transaction};
+use tokio::sync::{Notify, Semaphore};
+use tracing::Instrument;
+use vivier_protocol::{
+    KeyId, KeyResolver, MessageKind, NodeId, OperatorKey, Payload, PublicKey, Recipient,
+    SignedMembershipDocument, Trust, TrustAnchor, VerifiedMessage, VerifyError, VerifyOptions,
+};
+
+use crate::auth::{Role, User};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::server::AppState;
+use crate::util::now_ms;
+
+/// Largest accepted federation request body (50 messages of 256 KiB, plus
+/// framing).
+pub const MAX_TXN_BYTES: usize = 14 * 1024 * 1024;
+
+/// Shared federation state of a node.
+pub struct Federation {
+    membership: RwLock<Option<Arc<SignedMembershipDocument>>>,
+    anchor: TrustAnchor,
+    notify: Arc<Notify>,
+    client: reqwest::Client,
+    nonces: Mutex<HashMap<String, i64>>,
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+    in_flight: Mutex<HashSet<String>>,
+    semaphore: Arc<Semaphore>,
+    catch_up_now: Arc<Notify>,
+}
+
+/// A resolver used before any membership document is held: nobody is known.
+struct NoMembers;
+
+impl KeyResolver for NoMembers {
+    fn resolve(&self, sender: &NodeId, _key_id: &KeyId, _at_ms: i64) -> Result<PublicKey, VerifyError> {
+        Err(VerifyError::UnknownSender(format!(
+            "{sender} (this node holds no membership document yet)"
+        )))
+    }
+}
+
+impl Federation {
+    /// Build from the configuration (HTTP client with rustls and the
+    /// optional extra CA, the operator trust anchor).
+    pub fn new(config: &Config) -> anyhow::Result<Federation> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .timeout(Duration::from_secs(config.federation.request_timeout_secs))
+            .connect_timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("vivier-node/", env!("CARGO_PKG_VERSION")));
+        if let Some(ca) = &config.federation.ca_cert {
+            let pem = std::fs::read(ca).with_context(|| format!("reading CA {}", ca.display()))?;
+            let cert = reqwest::Certificate::from_pem(&pem).context("parsing federation.ca_cert")?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let client = builder.build().context("building the federation HTTP client")?;
+        let mut operator_keys = Vec::new();
+        for k in &config.federation.operator_keys {
+            operator_keys.push(OperatorKey {
+                key_id: KeyId::parse(&k.key_id).context("federation.operator_keys.key_id")?,
+                public_key: PublicKey::from_b64(&k.public_key)
+                    .context("federation.operator_keys.public_key")?,
+            });
+        }
+        Ok(Federation {
+            membership: RwLock::new(None),
+            anchor: TrustAnchor {
+                operator_keys,
+                threshold: config.federation.operator_threshold,
+            },
+            notify: Arc::new(Notify::new()),
+            client,
+            nonces: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashSet::new()),
+            semaphore: Arc::new(Semaphore::new(config.federation.max_concurrent_deliveries.max(1))),
+            catch_up_now: Arc::new(Notify::new()),
+        })
+    }
+
+    /// The membership document held, if any.
+    pub fn membership(&self) -> Option<Arc<SignedMembershipDocument>> {
+        self.membership.read().ok().and_then(|g| g.clone())
+    }
+
+    /// Serial of the membership document held.
+    pub fn membership_serial(&self) -> Option<i64> {
+        self.membership().map(|d| d.document.serial)
+    }
+
+    /// The HTTP client used for peers.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    fn set_membership(&self, doc: SignedMembershipDocument) {
+        if let Ok(mut g) = self.membership.write() {
+            *g = Some(Arc::new(doc));
+        }
+    }
+
+    fn trust(&self) -> Trust {
+        match self.membership() {
+            Some(d) => Trust::from_document(&d.document),
+            None => Trust::from_anchor(&self.anchor),
+        }
+    }
+
+    /// Token bucket per caller: `rate` requests per second, burst 2×rate.
+    fn allow(&self, who: &str, rate: u32) -> bool {
+        let rate = f64::from(rate.max(1));
+        let Ok(mut b) = self.buckets.lock() else { return true };
+        let now = Instant::now();
+        let entry = b.entry(who.to_string()).or_insert((rate * 2.0, now));
+        let elapsed = now.duration_since(entry.1).as_secs_f64();
+        entry.0 = (entry.0 + elapsed * rate).min(rate * 2.0);
+        entry.1 = now;
+        if entry.0 >= 1.0 {
+            entry.0 -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Remember a request nonce; false if it was seen within the window.
+    fn fresh_nonce(&self, nonce: &str, now_s: i64, window_s: i64) -> bool {
+        let Ok(mut n) = self.nonces.lock() else { return true };
+        if n.len() > 100_000 {
+            n.retain(|_, seen| now_s - *seen <= window_s * 2);
+        }
+        if n.contains_key(nonce) {
+            return false;
+        }
+        n.insert(nonce.to_string(), now_s);
+        true
+    }
+}
+
+/// Resolves keys against the held membership document.
+fn with_resolver<T>(state: &AppState, f: impl FnOnce(&dyn KeyResolver) -> T) -> T {
+    match state.federation.membership() {
+        Some(doc) => f(doc.as_ref()),
+        None => f(&NoMembers),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Membership
+
+/// What happened to an offered membership document.
+#[derive(Debug, Serialize)]
+pub struct MembershipAccepted {
+    /// The new serial.
+    pub serial: i64,
+    /// Number of active members.
+    pub active_members: usize,
+}
+
+/// Check and adopt a membership document (from the operator or a peer).
+pub async fn accept_membership(state: &AppState, bytes: &[u8], source: &str) -> Result<MembershipAccepted> {
+    let doc = SignedMembershipDocument::from_bytes(bytes).map_err(membership_error)?;
+    let current = state.federation.membership_serial();
+    state
+        .federation
+        .trust()
+        .accept(current, &doc, now_ms())
+        .map_err(membership_error)?;
+    let canonical = doc.to_bytes().map_err(membership_error)?;
+    let text = String::from_utf8(canonical).map_err(|e| Error::Internal(e.into()))?;
+    let serial = doc.document.serial;
+    let mut tx = state.db.pool.begin().await?;
+    // The serial guard makes concurrent updates safe: only a higher serial wins.
+    let updated = sqlx::query(
+        "UPDATE membership SET serial = $1, document = $2, received_at = $3 WHERE id = 1 AND serial < $1",
+    )
+    .bind(serial)
+    .bind(&text)
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if updated == 0 {
+        let exists: Option<i64> = sqlx::query_scalar("SELECT serial FROM membership WHERE id = 1")
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some(s) = exists {
+            return Err(membership_error(vivier_protocol::MembershipError::Rollback {
+                current: s,
+                offered: serial,
+            }));
+        }
+        sqlx::query("INSERT INTO membership (id, serial, document, received_at) VALUES (1, $1, $2, $3)")
+            .bind(serial)
+            .bind(&text)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+    }
+    for m in doc.document.active_members() {
+        if m.node_id != state.identity.node_id {
+            sqlx::query("INSERT INTO peers (node_id) VALUES ($1) ON CONFLICT (node_id) DO NOTHING")
+                .bind(m.node_id.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    tx.commit().await?;
+    let active = doc.document.active_members().count();
+    tracing::info!(serial, active, source, "membership document accepted");
+    state.federation.set_membership(doc);
+    state.federation.catch_up_now.notify_one();
+    wake(state);
+    Ok(MembershipAccepted {
+        serial,
+        active_members: active,
+    })
+}
+
+fn membership_error(e: vivier_protocol::MembershipError) -> Error {
+    use vivier_protocol::MembershipError as M;
+    let status = match e {
+        M::Rollback { .. } | M::SameSerial(_) => StatusCode::CONFLICT,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    Error::Federation {
+        status,
+        code: e.kind(),
+        message: e.to_string(),
+    }
+}
+
+async fn load_membership(state: &AppState) -> anyhow::Result<()> {
+    let stored: Option<String> = sqlx::query_scalar("SELECT document FROM membership WHERE id = 1")
+        .fetch_optional(&state.db.pool)
+        .await?;
+    if let Some(text) = stored {
+        let doc = SignedMembershipDocument::from_bytes(text.as_bytes())
+            .map_err(|e| anyhow::anyhow!("stored membership document: {e}"))?;
+        state.federation.set_membership(doc);
+    } else if let Some(path) = &state.config.federation.membership_file {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        accept_membership(state, &bytes, "config")
+            .await
+            .map_err(|e| anyhow::anyhow!("federation.membership_file {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Outbox
+
+fn ttl_ms(state: &AppState) -> i64 {
+    state.config.federation.message_ttl_days.max(1) * 86_400_000
+}
+
+fn sign(state: &AppState, kind: MessageKind, payload: &impl Serialize, recipient: Recipient) -> Result<vivier_protocol::SignedMessage> {
+    vivier_protocol::sign_message(
+        kind,
+        payload,
+        &state.identity.node_id,
+        &state.identity.key,
+        recipient,
+        state.federation.membership_serial().unwrap_or(0),
+        now_ms(),
+        ttl_ms(state),
+    )
+    .map_err(|e| Error::Internal(anyhow::anyhow!("signing {}: {e}", kind.as_str())))
+}
+
+async fn insert_outbox(
+    tx: &mut Transaction<'_, Any>,
+    destination: &str,
+    message_id: &str,
+    kind: MessageKind,
+    body: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO outbox (destination, message_id, kind, body, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(destination)
+    .bind(message_id)
+    .bind(kind.as_str())
+    .bind(body)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Sign a broadcast and queue it for every active member (and the catch-up
+/// log), inside the caller's transaction. Returns the message id.
+pub async fn enqueue_broadcast<T: Serialize>(
+    state: &AppState,
+    tx: &mut Transaction<'_, Any>,
+    kind: MessageKind,
+    payload: &T,
+) -> Result<String> {
+    let msg = sign(state, kind, payload, Recipient::Network)?;
+    let body = String::from_utf8(msg.bytes).map_err(|e| Error::Internal(e.into()))?;
+    let id = msg.envelope.id.clone();
+    sqlx::query("INSERT INTO broadcast_log (message_id, kind, body, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(&id)
+        .bind(kind.as_str())
+        .bind(&body)
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await?;
+    if let Some(doc) = state.federation.membership() {
+        for m in doc.document.active_members() {
+            if m.node_id != state.identity.node_id {
+                insert_outbox(tx, m.node_id.as_str(), &id, kind, &body).await?;
+            }
+        }
+    }
+    metrics::counter!("vivier_messages_emitted_total", "kind" => kind.as_str()).increment(1);
+    Ok(id)
+}
+
+/// Sign a message for one node and queue it, inside the caller's
+/// transaction. Returns the message id.
+pub async fn enqueue_direct<T: Serialize>(
+    state: &AppState,
+    tx: &mut Transaction<'_, Any>,
+    destination: &NodeId,
+    kind: MessageKind,
+    payload: &T,
+) -> Result<String> {
+    let msg = sign(state, kind, payload, Recipient::Node(destination.clone()))?;
+    let body = String::from_utf8(msg.bytes).map_err(|e| Error::Internal(e.into()))?;
+    let id = msg.envelope.id.clone();
+    insert_outbox(tx, destination.as_str(), &id, kind, &body).await?;
+    metrics::counter!("vivier_messages_emitted_total", "kind" => kind.as_str()).increment(1);
+    Ok(id)
+}
+
+/// Wake the delivery workers (call after committing outbox rows).
+pub fn wake(state: &AppState) {
+    state.federation.notify.notify_one();
+}
+
+/// Erasure of a candidate must reach every copy: withdraw every referral
+/// made for them (the receiving nodes delete the profile), and drop
+/// undelivered referral messages that carry the profile.
+pub async fn on_candidate_erased(state: &AppState, tx: &mut Transaction<'_, Any>, candidate_id: &str) -> Result<()> {
+    crate::referrals::on_candidate_erased(state, tx, candidate_id).await
+}
+
+// ---------------------------------------------------------------------------
+// Delivery
+
+#[derive(Debug, Deserialize, Serialize, Clone)]
+struct MessageResult {
+    status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+}
+
+impl MessageResult {
+    fn accepted() -> Self {
+        MessageResult {
+            status: "accepted".into(),
+            error: None,
+            message: None,
+        }
+    }
+    fn duplicate() -> Self {
+        MessageResult {
+            status: "duplicate".into(),
+            error: Some("replayed".into()),
+            message: Some("message id already received from this origin".into()),
+        }
+    }
+    fn refused(code: &str, message: String) -> Self {
+        MessageResult {
+            status: "refused".into(),
+            error: Some(code.into()),
+            message: Some(message),
+        }
+    }
+}
+
+/// The answer to a txn: one result per message id.
+#[derive(Debug, Deserialize, Serialize, Clone, Default)]
+pub struct TxnResponse {
+    results: std::collections::BTreeMap<String, MessageResult>,
+}
+
+fn jittered(ms: i64) -> i64 {
+    let j = rand::thread_rng().gen_range(0.8..1.2);
+    (ms as f64 * j) as i64
+}
+
+async fn due_destinations(state: &AppState) -> Result<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT o.destination AS destination FROM outbox o LEFT JOIN peers p ON p.node_id = o.destination \
+         WHERE o.seq > COALESCE(p.acked_seq, 0) AND COALESCE(p.next_attempt_at, 0) <= $1 \
+         GROUP BY o.destination",
+    )
+    .bind(now_ms())
+    .fetch_all(&state.db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| r.try_get::<String, _>("destination").map_err(Error::from))
+        .collect()
+}
+
+async fn delivery_supervisor(state: AppState) {
+    let mut shutdown = state.shutdown.clone();
+    let poll = Duration::from_millis(state.config.federation.poll_interval_ms.max(50));
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        match due_destinations(&state).await {
+            Ok(dests) => {
+                let doc = state.federation.membership();
+                for d in dests {
+                    let active = doc
+                        .as_ref()
+                        .and_then(|doc| NodeId::parse(&d).ok().and_then(|n| doc.document.member(&n).cloned()))
+                        .filter(|m| m.is_active());
+                    let Some(member) = active else { continue };
+                    let fresh = state
+                        .federation
+                        .in_flight
+                        .lock()
+                        .map(|mut s| s.insert(d.clone()))
+                        .unwrap_or(false);
+                    if fresh {
+                        let st = state.clone();
+                        tokio::spawn(async move {
+                            let span = tracing::info_span!("delivery", destination = %member.node_id);
+                            deliver_to(&st, &member).instrument(span).await;
+                            if let Ok(mut s) = st.federation.in_flight.lock() {
+                                s.remove(member.node_id.as_str());
+                            }
+                            st.federation.notify.notify_one();
+                        });
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "outbox scan failed"),
+        }
+        tokio::select! {
+            _ = state.federation.notify.notified() => {},
+            _ = tokio::time::sleep(poll) => {},
+            _ = shutdown.changed() => {},
+        }
+    }
+}
+
+struct OutRow {
+    seq: i64,
+    message_id: String,
+    kind: String,
+    body: String,
+}
+
+async fn deliver_to(state: &AppState, member: &vivier_protocol::Member) {
+    let Ok(_permit) = state.federation.semaphore.clone().acquire_owned().await else { return };
+    let dest = member.node_id.as_str().to_string();
+    loop {
+        if *state.shutdown.borrow() {
+            return;
+        }
+        let batch = match load_batch(state, &dest).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "loading outbox batch");
+                return;
+            }
+        };
+        if batch.is_empty() {
+            return;
+        }
+        let started = Instant::now();
+        match send_batch(state, member, &batch).await {
+            Ok(resp) => {
+                metrics::histogram!("vivier_delivery_seconds").record(started.elapsed().as_secs_f64());
+                metrics::counter!("vivier_deliveries_total", "outcome" => "ok").increment(1);
+                if let Err(e) = record_success(state, &dest, &batch, &resp).await {
+                    tracing::warn!(error = %e, "recording delivery");
+                    return;
+                }
+                tracing::debug!(messages = batch.len(), "delivered");
+            }
+            Err(e) => {
+                metrics::counter!("vivier_deliveries_total", "outcome" => "failed").increment(1);
+                tracing::info!(error = %e, "delivery failed; backing off");
+                if let Err(e2) = record_failure(state, &dest, &e).await {
+                    tracing::warn!(error = %e2, "recording delivery failure");
+                }
+                return;
+            }
+        }
+    }
+}
+
+async fn load_batch(state: &AppState, dest: &str) -> Result<Vec<OutRow>> {
+    let rows = sqlx::query(
+        "SELECT o.seq AS seq, o.message_id AS message_id, o.kind AS kind, o.body AS body FROM outbox o \
+         WHERE o.destination = $1 AND o.seq > COALESCE((SELECT acked_seq FROM peers WHERE node_id = $1), 0) \
+         ORDER BY o.seq LIMIT $2",
+    )
+    .bind(dest)
+    .bind(state.config.federation.batch_size)
+    .fetch_all(&state.db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(OutRow {
+                seq: r.try_get("seq")?,
+                message_id: r.try_get("message_id")?,
+                kind: r.try_get("kind")?,
+                body: r.try_get("body")?,
+            })
+        })
+        .collect()
+}
+
+/// Refuse peer URLs that would let a membership document point the node at
+/// arbitrary plain-HTTP hosts: HTTPS always, plain HTTP only to loopback
+/// when the configuration allows it.
+pub fn check_peer_url(state: &AppState, base: &str) -> Result<url::Url> {
+    let url = url::Url::parse(base).map_err(|e| Error::Peer(format!("bad base URL {base}: {e}")))?;
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    };
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if loopback && state.config.federation.allow_loopback_http => Ok(url),
+        _ => Err(Error::Peer(format!("refusing insecure peer URL {base}"))),
+    }
+}
+
+/// Send a signed request to a member and return the response.
+pub async fn signed_request(
+    state: &AppState,
+    member: &vivier_protocol::Member,
+    method: reqwest::Method,
+    path_and_query: &str,
+    body: Vec<u8>,
+) -> Result<reqwest::Response> {
+    let base = check_peer_url(state, &member.base_url)?;
+    let url = format!("{}{}", base.as_str().trim_end_matches('/'), path_and_query);
+    let headers = vivier_protocol::sign_request(
+        method.as_str(),
+        path_and_query,
+        &member.node_id,
+        &body,
+        &state.identity.node_id,
+        &state.identity.key,
+        now_ms() / 1000,
+    );
+    let mut req = state.federation.client.request(method, &url);
+    for (k, v) in headers.pairs() {
+        req = req.header(k, v);
+    }
+    if !body.is_empty() {
+        req = req.header("content-type", "application/json");
+    }
+    req.body(body)
+        .send()
+        .await
+        .map_err(|e| Error::Peer(format!("{url}: {e}")))
+}
+
+async fn send_batch(state: &AppState, member: &vivier_protocol::Member, batch: &[OutRow]) -> Result<TxnResponse> {
+    let (first, last) = match (batch.first(), batch.last()) {
+        (Some(f), Some(l)) => (f.seq, l.seq),
+        _ => return Ok(TxnResponse::default()),
+    };
+    let txn_id = format!("{}-{first}-{last}", state.identity.node_id);
+    let mut body = String::from("{\"messages\":[");
+    for (i, row) in batch.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(&row.body);
+    }
+    body.push_str("]}");
+    let path = format!("/federation/v1/txn/{txn_id}");
+    let resp = signed_request(state, member, reqwest::Method::PUT, &path, body.into_bytes()).await?;
+    let status = resp.status();
+    if status.is_success() {
+        resp.json::<TxnResponse>()
+            .await
+            .map_err(|e| Error::Peer(format!("bad txn response: {e}")))
+    } else {
+        let text = resp.text().await.unwrap_or_default();
+        Err(Error::Peer(format!("HTTP {status}: {}", text.chars().take(300).collect::<String>())))
+    }
+}
+
+async fn record_success(state: &AppState, dest: &str, batch: &[OutRow], resp: &TxnResponse) -> Result<()> {
+    let last = batch.last().map(|r| r.seq).unwrap_or(0);
+    let now = now_ms();
+    let mut tx = state.db.pool.begin().await?;
+    for row in batch {
+        let result = resp.results.get(&row.message_id);
+        let refused = match result {
+            Some(r) => r.status == "refused",
+            None => true,
+        };
+        if refused {
+            let err = result
+                .map(|r| format!("{}: {}", r.error.clone().unwrap_or_default(), r.message.clone().unwrap_or_default()))
+                .unwrap_or_else(|| "peer gave no result for this message".into());
+            tracing::warn!(message_id = %row.message_id, kind = %row.kind, error = %err, "message refused by peer; parked");
+            metrics::counter!("vivier_messages_parked_total").increment(1);
+            sqlx::query(
+                "INSERT INTO dead_letters (destination, message_id, kind, body, error, created_at, parked_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(dest)
+            .bind(&row.message_id)
+            .bind(&row.kind)
+            .bind(&row.body)
+            .bind(&err)
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    sqlx::query(
+        "INSERT INTO peers (node_id, acked_seq, backoff_ms, next_attempt_at, failures, last_success_at, last_contact_at, last_error) \
+         VALUES ($1, $2, 0, 0, 0, $3, $3, NULL) \
+         ON CONFLICT (node_id) DO UPDATE SET acked_seq = excluded.acked_seq, backoff_ms = 0, next_attempt_at = 0, \
+         failures = 0, last_success_at = excluded.last_success_at, last_contact_at = excluded.last_contact_at, last_error = NULL",
+    )
+    .bind(dest)
+    .bind(last)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM outbox WHERE destination = $1 AND seq <= $2")
+        .bind(dest)
+        .bind(last)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn record_failure(state: &AppState, dest: &str, err: &Error) -> Result<()> {
+    let prev: Option<i64> = sqlx::query_scalar("SELECT backoff_ms FROM peers WHERE node_id = $1")
+        .bind(dest)
+        .fetch_optional(&state.db.pool)
+        .await?;
+    let initial = state.config.federation.backoff_initial_secs.max(1) * 1000;
+    let max = state.config.federation.backoff_max_secs.max(1) * 1000;
+    let next = match prev {
+        Some(p) if p > 0 => (p * 2).min(max),
+        _ => initial.min(max),
+    };
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO peers (node_id, backoff_ms, next_attempt_at, failures, last_error) VALUES ($1, $2, $3, 1, $4) \
+         ON CONFLICT (node_id) DO UPDATE SET backoff_ms = excluded.backoff_ms, next_attempt_at = excluded.next_attempt_at, \
+         failures = peers.failures + 1, last_error = excluded.last_error",
+    )
+    .bind(dest)
+    .bind(next)
+    .bind(now + jittered(next))
+    .bind(err.to_string().chars().take(500).collect::<String>())
+    .execute(&state.db.pool)
+    .await?;
+    Ok(())
+}
+
+/// A peer was heard from (it called us, signed): reset its back-off so
+/// queued messages flow again at once.
+async fn peer_heard_from(state: &AppState, node: &str) -> Result<()> {
+    let now = now_ms();
+    let res = sqlx::query(
+        "UPDATE peers SET last_contact_at = $2, backoff_ms = 0, next_attempt_at = 0 WHERE node_id = $1 AND (next_attempt_at > $2 OR last_contact_at IS NULL OR last_contact_at < $2 - 5000)",
+    )
+    .bind(node)
+    .bind(now)
+    .execute(&state.db.pool)
+    .await?;
+    if res.rows_affected() > 0 {
+        wake(state);
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Inbox
+
+/// What to do after the inbox transaction committed.
+#[derive(Debug)]
+pub enum AfterCommit {
+    /// (Re)index one offer.
+    IndexOffer(String),
+    /// Re-index one candidate.
+    IndexCandidate(String),
+    /// Nothing.
+    Nothing,
+}
+
+/// Verify and store a batch of raw messages in one transaction (group
+/// commit); each message succeeds or fails on its own.
+pub async fn process_messages(state: &AppState, raws: &[&[u8]]) -> Result<Vec<(String, MessageResult)>> {
+    let now = now_ms();
+    let opts = VerifyOptions {
+        now_ms: now,
+        max_skew_ms: state.config.federation.max_clock_skew_secs * 1000,
+        local_node: Some(state.identity.node_id.clone()),
+        max_bytes: vivier_protocol::MAX_MESSAGE_BYTES,
+    };
+    let mut results = Vec::with_capacity(raws.len());
+    let mut verified = Vec::new();
+    for (i, raw) in raws.iter().enumerate() {
+        match with_resolver(state, |r| vivier_protocol::verify_message(raw, r, &opts)) {
+            Ok(v) => verified.push((results.len(), v)),
+            Err(e) => {
+                metrics::counter!("vivier_messages_refused_total", "error" => e.kind()).increment(1);
+                let id = message_id_hint(raw).unwrap_or_else(|| format!("#{i}"));
+                tracing::info!(message_id = %id, error = e.kind(), "message refused");
+                results.push((id, MessageResult::refused(e.kind(), e.to_string())));
+                continue;
+            }
+        }
+        results.push((String::new(), MessageResult::accepted()));
+    }
+    let mut after = Vec::new();
+    let mut newer_membership = None;
+    if !verified.is_empty() {
+        let mut tx = state.db.pool.begin().await?;
+        for (slot, msg) in &verified {
+            let id = msg.envelope.id.clone();
+            if msg.envelope.membership_serial > state.federation.membership_serial().unwrap_or(0) {
+                newer_membership = Some(msg.envelope.sender.clone());
+            }
+            let outcome = store_one(state, &mut tx, msg).await;
+            results[*slot] = match outcome {
+                Ok(Stored::New(a)) => {
+                    after.push(a);
+                    metrics::counter!("vivier_messages_received_total", "kind" => msg.envelope.kind.as_str()).increment(1);
+                    (id, MessageResult::accepted())
+                }
+                Ok(Stored::Duplicate) => (id, MessageResult::duplicate()),
+                Err(e) => {
+                    let code = match &e {
+                        Error::Federation { code, .. } => *code,
+                        Error::Database(_) | Error::Internal(_) => return Err(e),
+                        _ => "refused",
+                    };
+                    tracing::info!(message_id = %id, error = %e, "message refused");
+                    (id, MessageResult::refused(code, e.to_string()))
+                }
+            };
+        }
+        tx.commit().await?;
+    }
+    for a in after {
+        run_after_commit(state, a).await;
+    }
+    if let Some(sender) = newer_membership {
+        let st = state.clone();
+        tokio::spawn(async move {
+            if let Err(e) = fetch_membership_from(&st, &sender).await {
+                tracing::info!(peer = %sender, error = %e, "could not fetch a newer membership document");
+            }
+        });
+    }
+    Ok(results)
+}
+
+fn message_id_hint(raw: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Id {
+        id: String,
+    }
+    serde_json::from_slice::<Id>(raw).ok().map(|i| i.id.chars().take(64).collect())
+}
+
+enum Stored {
+    New(AfterCommit),
+    Duplicate,
+}
+
+async fn store_one(state: &AppState, tx: &mut Transaction<'_, Any>, msg: &VerifiedMessage) -> Result<Stored> {
+    let mut sp = tx.begin().await?;
+    let env = &msg.envelope;
+    // Keep exact bytes of broadcasts (relayable offers); personal data
+    // (referrals) is kept only in its own tables, where erasure reaches it.
+    let body = if env.recipient == Recipient::Network {
+        String::from_utf8_lossy(&msg.raw).into_owned()
+    } else {
+        String::new()
+    };
+    let inserted = sqlx::query(
+        "INSERT INTO inbox (origin, message_id, kind, body, received_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (origin, message_id) DO NOTHING",
+    )
+    .bind(env.sender.as_str())
+    .bind(&env.id)
+    .bind(env.kind.as_str())
+    .bind(&body)
+    .bind(now_ms())
+    .execute(&mut *sp)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        sp.rollback().await?;
+        return Ok(Stored::Duplicate);
+    }
+    let payload = msg.typed_payload().map_err(|e| refusal("malformed", e.to_string()))?;
+    let after = match apply(state, &mut sp, msg, payload).await {
+        Ok(a) => a,
+        Err(e) => {
+            sp.rollback().await?;
+            return Err(e);
+        }
+    };
+    sp.commit().await?;
+    Ok(Stored::New(after))
+}
+
+/// A per-message refusal with a protocol-level code.
+pub fn refusal(code: &'static str, message: impl Into<String>) -> Error {
+    Error::Federation {
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        code,
+        message: message.into(),
+    }
+}
+
+async fn apply(state: &AppState, tx: &mut Transaction<'_, Any>, msg: &VerifiedMessage, payload: Payload) -> Result<AfterCommit> {
+    let sender = &msg.envelope.sender;
+    match payload {
+        Payload::OfferPublished(offer) | Payload::OfferUpdated(offer) => {
+            if &offer.origin_node != sender {
+                return Err(refusal(
+                    "not_origin",
+                    format!("{sender} may not publish an offer of {}", offer.origin_node),
+                ));
+            }
+            if offer.origin_node == state.identity.node_id {
+                return Ok(AfterCommit::Nothing);
+            }
+            crate::offers::store_remote_offer(tx, &offer).await?;
+            Ok(AfterCommit::IndexOffer(offer.offer_id))
+        }
+        Payload::OfferClosed(closed) => {
+            if sender == &state.identity.node_id {
+                return Ok(AfterCommit::Nothing);
+            }
+            crate::offers::close_remote_offer(tx, sender.as_str(), &closed).await?;
+            Ok(AfterCommit::IndexOffer(closed.offer_id))
+        }
+        Payload::ReferralSubmitted(r) => crate::referrals::receive_submitted(state, tx, sender, r).await,
+        Payload::ReferralStatusChanged(c) => crate::referrals::receive_status_changed(state, tx, sender, c).await,
+        Payload::ReferralWithdrawn(w) => crate::referrals::receive_withdrawn(state, tx, sender, w).await,
+        Payload::MembershipDocument(_) => Ok(AfterCommit::Nothing),
+    }
+}
+
+async fn run_after_commit(state: &AppState, a: AfterCommit) {
+    let res = match &a {
+        AfterCommit::IndexOffer(id) => crate::offers::index_offer(state, id).await,
+        AfterCommit::IndexCandidate(id) => crate::candidates::index_candidate(state, id).await,
+        AfterCommit::Nothing => Ok(()),
+    };
+    if let Err(e) = res {
+        tracing::warn!(error = %e, action = ?a, "post-commit indexing failed (reindex will repair)");
+    }
+}
+
+#[derive(Deserialize)]
+struct TxnBody<'a> {
+    #[serde(borrow)]
+    messages: Vec<&'a RawValue>,
+}
+
+fn header_lookup(headers: &HeaderMap) -> impl Fn(&str) -> Option<String> + '_ {
+    move |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+}
+
+/// Authenticate a federation request: rate limit by claimed signer, then
+/// the RFC 9421 signature against the membership document, then the nonce.
+async fn authenticate(
+    state: &AppState,
+    method: &str,
+    path_and_query: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<NodeId> {
+    let lookup = header_lookup(headers);
+    let (claimed, _) = vivier_protocol::parse_signer(&lookup).map_err(|e| Error::Federation {
+        status: StatusCode::UNAUTHORIZED,
+        code: e.kind(),
+        message: e.to_string(),
+    })?;
+    if !state
+        .federation
+        .allow(claimed.as_str(), state.config.federation.inbox_rate_per_sec)
+    {
+        metrics::counter!("vivier_requests_rate_limited_total").increment(1);
+        return Err(Error::TooManyRequests);
+    }
+    let now_s = now_ms() / 1000;
+    let skew = state.config.federation.max_clock_skew_secs;
+    let signer = with_resolver(state, |r| {
+        vivier_protocol::verify_request(
+            method,
+            path_and_query,
+            &lookup,
+            body,
+            &state.identity.node_id,
+            r,
+            now_s,
+            skew,
+        )
+    })
+    .map_err(|e| Error::Federation {
+        status: StatusCode::UNAUTHORIZED,
+        code: e.kind(),
+        message: e.to_string(),
+    })?;
+    if !state.federation.fresh_nonce(&signer.nonce, now_s, skew) {
+        return Err(Error::Federation {
+            status: StatusCode::UNAUTHORIZED,
+            code: "replayed_request",
+            message: "request nonce already used".into(),
+        });
+    }
+    let _ = peer_heard_from(state, signer.node.as_str()).await;
+    Ok(signer.node)
+}
+
+async fn txn_handler(
+    State(state): State<AppState>,
+    Path(txn_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response> {
+    let path = format!("/federation/v1/txn/{txn_id}");
+    let origin = authenticate(&state, "PUT", &path, &headers, &body).await?;
+    let span = tracing::info_span!("inbox", origin = %origin, txn_id = %txn_id);
+    async move {
+        if txn_id.is_empty() || txn_id.len() > 128 {
+            return Err(Error::field("txn_id", "must be 1 to 128 characters"));
+        }
+        let stored: Option<String> =
+            sqlx::query_scalar("SELECT response FROM txn_results WHERE origin = $1 AND txn_id = $2")
+                .bind(origin.as_str())
+                .bind(&txn_id)
+                .fetch_optional(&state.db.pool)
+                .await?;
+        if let Some(resp) = stored {
+            return Ok(([("content-type", "application/json")], resp).into_response());
+        }
+        let parsed: TxnBody<'_> = serde_json::from_slice(&body)
+            .map_err(|e| Error::BadRequest(format!("txn body: expected {{\"messages\": [...]}}: {e}")))?;
+        if parsed.messages.len() > 50 {
+            return Err(Error::field("messages", "at most 50 messages per transaction"));
+        }
+        let raws: Vec<&[u8]> = parsed.messages.iter().map(|m| m.get().as_bytes()).collect();
+        let results = process_messages(&state, &raws).await?;
+        let resp = TxnResponse {
+            results: results.into_iter().collect(),
+        };
+        let text = serde_json::to_string(&resp).map_err(|e| Error::Internal(e.into()))?;
+        sqlx::query(
+            "INSERT INTO txn_results (origin, txn_id, response, at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (origin, txn_id) DO NOTHING",
+        )
+        .bind(origin.as_str())
+        .bind(&txn_id)
+        .bind(&text)
+        .bind(now_ms())
+        .execute(&state.db.pool)
+        .await?;
+        Ok(([("content-type", "application/json")], text).into_response())
+    }
+    .instrument(span)
+    .await
+}
+
+// ---------------------------------------------------------------------------
+// Catch-up log
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogQuery {
+    #[serde(default)]
+    after: Option<i64>,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct LogPage {
+    messages: Vec<Box<RawValue>>,
+    last_seq: i64,
+    more: bool,
+}
+
+async fn log_handler(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    Query(q): Query<LogQuery>,
+) -> Result<Response> {
+    let pq = uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
+    authenticate(&state, "GET", &pq, &headers, b"").await?;
+    let after = q.after.unwrap_or(0).max(0);
+    let limit = q.limit.unwrap_or(200).clamp(1, 1000);
+    let rows = sqlx::query("SELECT seq, body FROM broadcast_log WHERE seq > $1 ORDER BY seq LIMIT $2")
+        .bind(after)
+        .bind(limit + 1)
+        .fetch_all(&state.db.pool)
+        .await?;
+    let more = rows.len() as i64 > limit;
+    let mut messages = Vec::new();
+    let mut last_seq = after;
+    for r in rows.iter().take(limit as usize) {
+        let body: String = r.try_get("body")?;
+        last_seq = r.try_get("seq")?;
+        messages.push(RawValue::from_string(body).map_err(|e| Error::Internal(e.into()))?);
+    }
+    Ok(Json(LogPage {
+        messages,
+        last_seq,
+        more,
+    })
+    .into_response())
+}
+
+async fn catch_up_from(state: &AppState, member: &vivier_protocol::Member) -> Result<u64> {
+    let node = member.node_id.as_str();
+    let mut cursor: i64 = sqlx::query_scalar("SELECT log_cursor FROM peers WHERE node_id = $1")
+        .bind(node)
+        .fetch_optional(&state.db.pool)
+        .await?
+        .unwrap_or(0);
+    let mut total = 0u64;
+    loop {
+        let path = format!("/federation/v1/log?after={cursor}&limit=500");
+        let resp = signed_request(state, member, reqwest::Method::GET, &path, Vec::new()).await?;
+        if !resp.status().is_success() {
+            return Err(Error::Peer(format!("log: HTTP {}", resp.status())));
+        }
+        let page: LogPage = resp
+            .json()
+            .await
+            .map_err(|e| Error::Peer(format!("log page: {e}")))?;
+        let raws: Vec<&[u8]> = page.messages.iter().map(|m| m.get().as_bytes()).collect();
+        let results = process_messages(state, &raws).await?;
+        total += results.iter().filter(|(_, r)| r.status == "accepted").count() as u64;
+        for (id, r) in &results {
+            if r.status == "refused" {
+                tracing::info!(peer = node, message_id = %id, error = ?r.error, "catch-up message refused");
+            }
+        }
+        cursor = page.last_seq;
+        sqlx::query(
+            "INSERT INTO peers (node_id, log_cursor, last_contact_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (node_id) DO UPDATE SET log_cursor = excluded.log_cursor, last_contact_at = excluded.last_contact_at",
+        )
+        .bind(node)
+        .bind(cursor)
+        .bind(now_ms())
+        .execute(&state.db.pool)
+        .await?;
+        if !page.more {
+            break;
+        }
+    }
+    Ok(total)
+}
+
+async fn fetch_membership_from(state: &AppState, node: &NodeId) -> Result<()> {
+    let Some(doc) = state.federation.membership() else { return Ok(()) };
+    let Some(member) = doc.document.member(node).cloned() else { return Ok(()) };
+    let base = check_peer_url(state, &member.base_url)?;
+    let url = format!("{}/federation/v1/membership", base.as_str().trim_end_matches('/'));
+    let resp = state
+        .federation
+        .client
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| Error::Peer(e.to_string()))?;
+    if !resp.status().is_success() {
+        return Ok(());
+    }
+    let bytes = resp.bytes().await.map_err(|e| Error::Peer(e.to_string()))?;
+    match accept_membership(state, &bytes, node.as_str()).await {
+        Ok(_) | Err(Error::Federation { code: "same_serial", .. }) | Err(Error::Federation { code: "rollback", .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// One round of catch-up with every active peer: newer membership
+/// documents first, then missed broadcasts.
+pub async fn catch_up_round(state: &AppState) -> u64 {
+    let Some(doc) = state.federation.membership() else { return 0 };
+    let peers: Vec<_> = doc
+        .document
+        .active_members()
+        .filter(|m| m.node_id != state.identity.node_id)
+        .cloned()
+        .collect();
+    let mut total = 0;
+    for m in peers {
+        let span = tracing::info_span!("catch_up", peer = %m.node_id);
+        async {
+            if let Err(e) = fetch_membership_from(state, &m.node_id).await {
+                tracing::debug!(error = %e, "membership fetch");
+            }
+            match catch_up_from(state, &m).await {
+                Ok(n) => {
+                    if n > 0 {
+                        tracing::info!(messages = n, "caught up");
+                    }
+                    total += n;
+                }
+                Err(e) => tracing::info!(error = %e, "catch-up failed; will retry"),
+            }
+        }
+        .instrument(span)
+        .await;
+    }
+    total
+}
+
+async fn catch_up_loop(state: AppState) {
+    let mut shutdown = state.shutdown.clone();
+    let every = Duration::from_secs(state.config.federation.catch_up_interval_secs.max(1));
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        catch_up_round(&state).await;
+        tokio::select! {
+            _ = state.federation.catch_up_now.notified() => {},
+            _ = tokio::time::sleep(every) => {},
+            _ = shutdown.changed() => {},
+        }
+    }
+}
+
+/// Load the membership document and start the delivery, catch-up and
+/// referral sweep tasks.
+pub async fn start(state: &AppState) -> anyhow::Result<()> {
+    load_membership(state).await?;
+    tokio::spawn(delivery_supervisor(state.clone()));
+    tokio::spawn(catch_up_loop(state.clone()));
+    crate::referrals::spawn_sweeps(state);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Membership endpoints
+
+async fn get_membership(State(state): State<AppState>) -> Result<Response> {
+    let doc = state.federation.membership().ok_or(Error::NotFound("membership document"))?;
+    let bytes = doc.to_bytes().map_err(|e| Error::Internal(anyhow::anyhow!("{e}")))?;
+    Ok(([("content-type", "application/json")], bytes).into_response())
+}
+
+async fn post_membership(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Json<MembershipAccepted>> {
+    let who = headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("anonymous")
+        .to_string();
+    if !state.federation.allow(&format!("membership:{who}"), 5) {
+        return Err(Error::TooManyRequests);
+    }
+    Ok(Json(accept_membership(&state, &body, "push").await?))
+}
+
+// ---------------------------------------------------------------------------
+// Administration
+
+/// One peer's delivery state.
+#[derive(Debug, Serialize)]
+pub struct PeerStatus {
+    /// Node id.
+    pub node_id: String,
+    /// Display name from the membership document.
+    pub display_name: Option<String>,
+    /// `active`, `suspended`, `revoked`, or `unknown` (not in the document).
+    pub membership_status: String,
+    /// Base URL.
+    pub base_url: Option<String>,
+    /// Messages queued and not yet acknowledged.
+    pub outbox_depth: i64,
+    /// Last acknowledged outbox sequence.
+    pub acked_seq: i64,
+    /// Current back-off.
+    pub backoff_ms: i64,
+    /// Next attempt (unix ms).
+    pub next_attempt_at: i64,
+    /// Consecutive failures.
+    pub failures: i64,
+    /// Last successful delivery.
+    pub last_success_at: Option<i64>,
+    /// Last time the peer was heard from.
+    pub last_contact_at: Option<i64>,
+    /// Last error.
+    pub last_error: Option<String>,
+    /// Catch-up cursor in the peer's broadcast log.
+    pub log_cursor: i64,
+}
+
+/// The federation overview for the node admin.
+#[derive(Debug, Serialize)]
+pub struct FederationStatus {
+    /// This node.
+    pub node_id: String,
+    /// Membership serial held.
+    pub membership_serial: Option<i64>,
+    /// Peers.
+    pub peers: Vec<PeerStatus>,
+    /// Messages parked after a permanent refusal.
+    pub dead_letters: i64,
+    /// Broadcasts emitted (catch-up log length).
+    pub broadcast_log: i64,
+    /// Messages received.
+    pub inbox: i64,
+}
+
+/// Compute the overview.
+pub async fn status(state: &AppState) -> Result<FederationStatus> {
+    let doc = state.federation.membership();
+    let rows = sqlx::query(
+        "SELECT p.node_id AS node_id, p.acked_seq AS acked_seq, p.backoff_ms AS backoff_ms, p.next_attempt_at AS next_attempt_at, \
+         p.failures AS failures, p.last_success_at AS last_success_at, p.last_contact_at AS last_contact_at, \
+         p.last_error AS last_error, p.log_cursor AS log_cursor, \
+         (SELECT COUNT(*) FROM outbox o WHERE o.destination = p.node_id AND o.seq > p.acked_seq) AS depth \
+         FROM peers p ORDER BY p.node_id",
+    )
+    .fetch_all(&state.db.pool)
+    .await?;
+    let mut peers = Vec::new();
+    for r in &rows {
+        let node_id: String = r.try_get("node_id")?;
+        let member = doc
+            .as_ref()
+            .and_then(|d| NodeId::parse(&node_id).ok().and_then(|n| d.document.member(&n).cloned()));
+        peers.push(PeerStatus {
+            display_name: member.as_ref().map(|m| m.display_name.clone()),
+            membership_status: match member.as_ref().map(|m| &m.status) {
+                Some(vivier_protocol::MemberStatus::Active) => "active",
+                Some(vivier_protocol::MemberStatus::Suspended { .. }) => "suspended",
+                Some(vivier_protocol::MemberStatus::Revoked { .. }) => "revoked",
+                None => "unknown",
+            }
+            .to_string(),
+            base_url: member.map(|m| m.base_url),
+            outbox_depth: r.try_get("depth")?,
+            acked_seq: r.try_get("acked_seq")?,
+            backoff_ms: r.try_get("backoff_ms")?,
+            next_attempt_at: r.try_get("next_attempt_at")?,
+            failures: r.try_get("failures")?,
+            last_success_at: r.try_get("last_success_at")?,
+            last_contact_at: r.try_get("last_contact_at")?,
+            last_error: r.try_get("last_error")?,
+            log_cursor: r.try_get("log_cursor")?,
+            node_id,
+        });
+    }
+    let count = |sql: &'static str| async move {
+        sqlx::query_scalar::<_, i64>(sql).fetch_one(&state.db.pool).await
+    };
+    Ok(FederationStatus {
+        node_id: state.identity.node_id.to_string(),
+        membership_serial: doc.map(|d| d.document.serial),
+        peers,
+        dead_letters: count("SELECT COUNT(*) FROM dead_letters").await?,
+        broadcast_log: count("SELECT COUNT(*) FROM broadcast_log").await?,
+        inbox: count("SELECT COUNT(*) FROM inbox").await?,
+    })
+}
+
+async fn status_handler(State(state): State<AppState>, user: User) -> Result<Json<FederationStatus>> {
+    user.require(&[Role::Admin])?;
+    Ok(Json(status(&state).await?))
+}
+
+/// A parked message.
+#[derive(Debug, Serialize)]
+pub struct DeadLetter {
+    /// Id.
+    pub id: i64,
+    /// Destination node.
+    pub destination: String,
+    /// Message id.
+    pub message_id: String,
+    /// Kind.
+    pub kind: String,
+    /// Why the peer refused it.
+    pub error: String,
+    /// When it was parked.
+    pub parked_at: i64,
+}
+
+async fn dead_letters_handler(State(state): State<AppState>, user: User) -> Result<Json<Vec<DeadLetter>>> {
+    user.require(&[Role::Admin])?;
+    let rows = sqlx::query("SELECT id, destination, message_id, kind, error, parked_at FROM dead_letters ORDER BY id")
+        .fetch_all(&state.db.pool)
+        .await?;
+    let mut out = Vec::new();
+    for r in &rows {
+        out.push(DeadLetter {
+            id: r.try_get("id")?,
+            destination: r.try_get("destination")?,
+            message_id: r.try_get("message_id")?,
+            kind: r.try_get("kind")?,
+            error: r.try_get("error")?,
+            parked_at: r.try_get("parked_at")?,
+        });
+    }
+    Ok(Json(out))
+}
+
+async fn retry_dead_letter(State(state): State<AppState>, user: User, Path(id): Path<i64>) -> Result<StatusCode> {
+    user.require(&[Role::Admin])?;
+    let mut tx = state.db.pool.begin().await?;
+    let row = sqlx::query("SELECT destination, message_id, kind, body FROM dead_letters WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(Error::NotFound("dead letter"))?;
+    let dest: String = row.try_get("destination")?;
+    let mid: String = row.try_get("message_id")?;
+    let kind: String = row.try_get("kind")?;
+    let body: String = row.try_get("body")?;
+    sqlx::query(
+        "INSERT INTO outbox (destination, message_id, kind, body, created_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (destination, message_id) DO NOTHING",
+    )
+    .bind(&dest)
+    .bind(&mid)
+    .bind(&kind)
+    .bind(&body)
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?;
+    // dead_letters is not the audit log: a retried letter leaves the table.
+    sqlx::query("DELETE FROM dead_letters WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    crate::audit::record(&state.db, Some(&user), "federation.retry", "message", &mid, None, serde_json::json!({"destination": dest})).await?;
+    wake(&state);
+    Ok(StatusCode::ACCEPTED)
+}
+
+static PROMETHEUS: std::sync::OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> = std::sync::OnceLock::new();
+
+fn prometheus() -> Option<&'static metrics_exporter_prometheus::PrometheusHandle> {
+    PROMETHEUS
+        .get_or_init(|| metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().ok())
+        .as_ref()
+}
+
+/// Install the Prometheus recorder (idempotent).
+pub fn init_metrics() {
+    let _ = prometheus();
+}
+
+async fn metrics_handler(user: User) -> Result<Response> {
+    user.require(&[Role::Admin])?;
+    let text = prometheus().map(|h| h.render()).unwrap_or_default();
+    Ok(([("content-type", "text/plain; version=0.0.4")], text).into_response())
+}
+
+/// Federation routes (node-to-node and admin).
+pub fn routes() -> Router<AppState> {
+    init_metrics();
+    Router::new()
+        .route("/federation/v1/txn/{txn_id}", put(txn_handler))
+        .route("/federation/v1/log", get(log_handler))
+        .route("/federation/v1/membership", get(get_membership).post(post_membership))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_TXN_BYTES))
+        .route("/api/v1/federation/status", get(status_handler))
+        .route("/api/v1/federation/dead-letters", get(dead_letters_handler))
+        .route("/api/v1/federation/dead-letters/{id}/retry", post(retry_dead_letter))
+        .route("/metrics", get(metrics_handler))
+}
