@@ -12,8 +12,8 @@ use tantivy::TantivyDocument;
 
 use super::analysis::{FR, FR_EXACT};
 use super::engine::{
-    add_point, any_of_filter, conjunction, filter, term_filter, Engine, EngineHandle, Exec, F_ID,
-    F_LAT, F_LON, F_PT, F_ROME, F_UPDATED_AT,
+    add_point, any_of_filter, conjunction, filter, parse_text, term_filter, Engine, EngineHandle,
+    Exec, F_ID, F_LAT, F_LON, F_PT, F_ROME, F_UPDATED_AT,
 };
 use super::{CandidateDoc, CandidateQuery, SearchError, SearchOptions, SearchResults};
 
@@ -223,10 +223,7 @@ impl CandidateIndex {
     /// Searches the candidathèque.
     pub fn search(&self, q: &CandidateQuery) -> Result<SearchResults, SearchError> {
         let f = &self.fields;
-        let text: Option<Box<dyn Query>> = match q.text.as_deref().map(str::trim) {
-            Some(t) if !t.is_empty() => Some(self.parser.parse_query(t)?),
-            _ => None,
-        };
+        let text = parse_text(&self.parser, q.text.as_deref())?;
         let mut filters: Vec<Box<dyn Query>> = Vec::new();
         if !q.rome_codes.is_empty() {
             filters.push(any_of_filter(f.rome, &codes(&q.rome_codes)));

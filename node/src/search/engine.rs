@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, RangeQuery, TermQuery,
-    TermSetQuery,
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, QueryParser,
+    QueryParserError, RangeQuery, TermQuery, TermSetQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption, Schema, Value};
 use tantivy::{
@@ -507,6 +507,25 @@ impl Engine {
                 std::ops::Bound::Included(bbox.max_lon),
             ))),
         ]
+    }
+}
+
+/// Parses the user's text query (`None` for blank text). A purely negative
+/// query (`-cuisinier`) means "everything except": tantivy refuses it as
+/// such, so it is retried as `* -cuisinier`.
+pub(crate) fn parse_text(
+    parser: &QueryParser,
+    text: Option<&str>,
+) -> Result<Option<Box<dyn Query>>, SearchError> {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    match parser.parse_query(text) {
+        Ok(q) => Ok(Some(q)),
+        Err(QueryParserError::AllButQueryForbidden) => {
+            Ok(Some(parser.parse_query(&format!("* {text}"))?))
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

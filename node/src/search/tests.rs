@@ -557,6 +557,11 @@ fn malformed_queries_are_parse_errors() {
             other => panic!("{bad}: expected a parse error, got {other:?}"),
         }
     }
+    // Pure exclusion.
+    assert_eq!(
+        sorted_ids(&index.search(&q("-cariste")).expect("search")),
+        ["b", "c", "d"]
+    );
     // Field queries on existing fields work.
     assert_eq!(
         ids(&index.search(&q("skills:caces")).expect("search")),
