@@ -645,15 +645,14 @@ pub fn signature_base_for(
 /// Verifies a signed request.
 ///
 /// `headers` looks up a header by lower-case name. Checks, in order:
-/// `signature-input` present and well-formed (`missing_signature`,
-/// `malformed`) → covered components include `@method`, `@path`,
+/// `signature-input` and `signature` present and well-formed
+/// (`missing_signature`, `malformed`) → covered components include `@method`, `@path`,
 /// `content-digest`, `vivier-destination` and, when the target has a query,
 /// `@query` (`malformed`) → `vivier-destination` is `local_node`
 /// (`wrong_destination`) → `content-digest` matches the body
 /// (`digest_mismatch`) → `|now_s - created| <= max_skew_s` and `expires`
 /// not passed (`stale`) → key resolution at `now_s` (resolver error codes) →
-/// `signature` present (`missing_signature`) and valid with
-/// `verify_strict` (`bad_signature`).
+/// signature valid with `verify_strict` (`bad_signature`).
 ///
 /// Replay protection is the caller's job: remember the returned nonce for
 /// at least `2 * max_skew_s`.
@@ -669,6 +668,18 @@ pub fn verify_request(
     max_skew_s: i64,
 ) -> Result<RequestSigner, HttpSigError> {
     let input = parse_sig_input(headers)?;
+    let sig_header = headers("signature").ok_or(HttpSigError::MissingSignature)?;
+    let sigs = parse_dictionary(&sig_header)
+        .map_err(|e| HttpSigError::Malformed(format!("signature: {e}")))?;
+    let sig = match sigs.into_iter().find(|(k, _)| k == SIGNATURE_LABEL) {
+        Some((_, Member::Item(Item::Bytes(b), _))) => b,
+        Some(_) => {
+            return Err(HttpSigError::Malformed(
+                "signature is not a byte sequence".into(),
+            ))
+        }
+        None => return Err(HttpSigError::MissingSignature),
+    };
     let mut required: Vec<&str> = REQUIRED_COMPONENTS.to_vec();
     if split_target(path).1.is_some() {
         required.push("@query");
@@ -705,18 +716,6 @@ pub fn verify_request(
     let key = keys
         .resolve(&input.node, &input.key_id, now_s.saturating_mul(1000))
         .map_err(HttpSigError::Key)?;
-    let sig_header = headers("signature").ok_or(HttpSigError::MissingSignature)?;
-    let sigs = parse_dictionary(&sig_header)
-        .map_err(|e| HttpSigError::Malformed(format!("signature: {e}")))?;
-    let sig = match sigs.into_iter().find(|(k, _)| k == SIGNATURE_LABEL) {
-        Some((_, Member::Item(Item::Bytes(b), _))) => b,
-        Some(_) => {
-            return Err(HttpSigError::Malformed(
-                "signature is not a byte sequence".into(),
-            ))
-        }
-        None => return Err(HttpSigError::MissingSignature),
-    };
     let base = signature_base(&input, method, path, headers)?;
     if !key.verify_strict(base.as_bytes(), &sig) {
         return Err(HttpSigError::BadSignature);
