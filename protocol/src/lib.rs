@@ -11,6 +11,8 @@
 //! [`KeyFile::read`] / [`KeyFile::write`]. The wire format is specified in
 //! the crate's `README.md`.
 
+#![deny(missing_docs)]
+
 pub mod canonical;
 pub mod envelope;
 pub mod error;
