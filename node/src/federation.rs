@@ -823,7 +823,7 @@ enum Stored {
 }
 
 async fn store_one(state: &AppState, tx: &mut Transaction<'_, Any>, msg: &VerifiedMessage) -> Result<Stored> {
-    let mut sp = tx.begin().await?;
+    let mut sp = sqlx::Acquire::begin(&mut **tx).await?;
     let env = &msg.envelope;
     // Keep exact bytes of broadcasts (relayable offers); personal data
     // (referrals) is kept only in its own tables, where erasure reaches it.

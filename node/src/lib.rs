@@ -16,6 +16,7 @@
 pub mod audit;
 pub mod auth;
 pub mod candidates;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
