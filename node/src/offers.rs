@@ -1,0 +1,1171 @@
+//! Offers: this node's own offers (posted by employers, or by counsellors on
+//! behalf of a local employer, or imported from France Travail's JSON) and
+//! the copies of other members' offers received through the federation.
+//!
+//! - The database row is the truth (`offers.payload` holds the protocol's
+//!   [`OfferPayload`] as JSON); the tantivy offer index is derived from it
+//!   ([`index_offer`] after each commit, [`reindex`] to rebuild).
+//! - A local change writes its federation message (`offer.published`,
+//!   `offer.updated`, `offer.closed`) in the same transaction, then wakes
+//!   the delivery workers.
+//! - Network offers (origin ≠ this node) are read-only here.
+//! - Workplace coordinates always come from the communes referential; a
+//!   commune without known centre gives `lat_micro`/`lon_micro` = `None`
+//!   ("distance unknown"), never `0,0`.
+//!
+//! Endpoints (all need a logged-in user):
+//!
+//! | method | path | who |
+//! |---|---|---|
+//! | POST | `/api/v1/offers` | employer (for its own company), counsellor, admin |
+//! | GET | `/api/v1/offers` | anyone; employers see their own offers only |
+//! | GET | `/api/v1/offers/search` | anyone |
+//! | GET | `/api/v1/offers/{id}` | anyone |
+//! | PUT | `/api/v1/offers/{id}` | the owner, counsellor, admin; local offers only |
+//! | DELETE | `/api/v1/offers/{id}` (`?reason=`) | same: closes the offer |
+//! | GET | `/api/v1/offers/{id}/jobposting` | anyone: schema.org `JobPosting` JSON-LD |
+
+mod france_travail;
+mod jobposting;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use vivier_protocol::{
+    ContractType, Employer, MessageKind, OfferClosed, OfferPayload, Salary, Workplace,
+};
+
+use crate::auth::{Role, User};
+use crate::db::Db;
+use crate::error::{ApiJson, Error, FieldError, Result};
+use crate::search::{OfferDoc, OfferQuery, SortBy};
+use crate::server::AppState;
+use crate::util::now_ms;
+
+pub use france_travail::{import_france_travail_file, parse_france_travail, OfferImportReport, RejectedOffer};
+pub use jobposting::job_posting;
+
+/// Driving licence categories accepted in offers (French permis).
+pub const LICENCE_CATEGORIES: &[&str] = &[
+    "AM", "A1", "A2", "A", "B", "BE", "C1", "C1E", "C", "CE", "D1", "D1E", "D", "DE",
+];
+
+/// Whether holding `held` satisfies a requirement of `required`: the same
+/// category, or a higher one that French law conditions on it (every
+/// heavy-vehicle category requires B; `CE` includes `C`, `C1`, `C1E` and `BE`;
+/// `A` includes `A2`, `A1` and `AM`; `B` includes `AM`…).
+pub fn licence_satisfies(held: &str, required: &str) -> bool {
+    let held = held.trim().to_ascii_uppercase();
+    let required = required.trim().to_ascii_uppercase();
+    if held == required {
+        return true;
+    }
+    let implied: &[&str] = match held.as_str() {
+        "A" => &["A2", "A1", "AM"],
+        "A2" => &["A1", "AM"],
+        "A1" => &["AM"],
+        "B" => &["AM"],
+        "BE" => &["B", "AM"],
+        "C1" => &["B", "AM"],
+        "C1E" => &["C1", "BE", "B", "AM"],
+        "C" => &["C1", "B", "AM"],
+        "CE" => &["C", "C1", "C1E", "BE", "B", "AM"],
+        "D1" => &["B", "AM"],
+        "D1E" => &["D1", "BE", "B", "AM"],
+        "D" => &["D1", "B", "AM"],
+        "DE" => &["D", "D1", "D1E", "BE", "B", "AM"],
+        _ => &[],
+    };
+    implied.contains(&required.as_str())
+}
+
+/// Life cycle of an offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OfferStatus {
+    /// Published, accepting candidates.
+    Open,
+    /// Closed (filled, withdrawn or expired).
+    Closed,
+}
+
+impl OfferStatus {
+    /// Stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OfferStatus::Open => "open",
+            OfferStatus::Closed => "closed",
+        }
+    }
+
+    fn parse(s: &str) -> Option<OfferStatus> {
+        match s {
+            "open" => Some(OfferStatus::Open),
+            "closed" => Some(OfferStatus::Closed),
+            _ => None,
+        }
+    }
+}
+
+/// An offer as stored on this node. Serialised flat: the payload's fields,
+/// then `status`, `owner_user_id`, `is_local`, `created_at`, `closed_at`
+/// (the payload carries `published_at` and `updated_at`).
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredOffer {
+    /// The offer as published on the network.
+    #[serde(flatten)]
+    pub payload: OfferPayload,
+    /// Open or closed.
+    pub status: OfferStatus,
+    /// The local user who owns it (None for network offers).
+    pub owner_user_id: Option<String>,
+    /// Whether this node is the offer's origin.
+    pub is_local: bool,
+    /// When the row was first stored here (unix ms).
+    pub created_at: i64,
+    /// Last change of the row (unix ms; same as `payload.updated_at` except
+    /// after a close).
+    #[serde(skip)]
+    pub updated_at: i64,
+    /// When it was closed (unix ms).
+    pub closed_at: Option<i64>,
+}
+
+const OFFER_COLUMNS: &str =
+    "id, origin_node, owner_user_id, status, payload, is_local, created_at, updated_at, closed_at";
+
+fn offer_from_row(row: &sqlx::any::AnyRow) -> Result<StoredOffer> {
+    let payload: String = row.try_get("payload")?;
+    let payload: OfferPayload = serde_json::from_str(&payload).map_err(|e| {
+        Error::Internal(anyhow::anyhow!("stored offer payload does not parse: {e}"))
+    })?;
+    let status: String = row.try_get("status")?;
+    let is_local: i64 = row.try_get("is_local")?;
+    Ok(StoredOffer {
+        payload,
+        status: OfferStatus::parse(&status)
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("unknown offer status {status}")))?,
+        owner_user_id: row.try_get("owner_user_id")?,
+        is_local: is_local != 0,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        closed_at: row.try_get("closed_at")?,
+    })
+}
+
+/// One offer by id.
+pub async fn get_offer(db: &Db, id: &str) -> Result<Option<StoredOffer>> {
+    let row = sqlx::query(&format!("SELECT {OFFER_COLUMNS} FROM offers WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?;
+    row.as_ref().map(offer_from_row).transpose()
+}
+
+/// Several offers by id (missing ids are skipped; order not kept).
+pub async fn get_offers(db: &Db, ids: &[String]) -> Result<Vec<StoredOffer>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT {OFFER_COLUMNS} FROM offers WHERE id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        for row in q.fetch_all(&db.pool).await? {
+            out.push(offer_from_row(&row)?);
+        }
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------
+// Input and validation
+// ---------------------------------------------------------------------------
+
+/// A workplace as given by the user (coordinates come from the referential).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkplaceInput {
+    /// INSEE code of the commune.
+    pub commune_insee: String,
+    /// Label (defaults to "<commune> (<département>)").
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Positions at this place (default 1).
+    #[serde(default = "one")]
+    pub positions: i64,
+}
+
+fn one() -> i64 {
+    1
+}
+
+/// The body of `POST /api/v1/offers` and `PUT /api/v1/offers/{id}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OfferInput {
+    pub title: String,
+    pub description: String,
+    /// ROME 4.0 code, e.g. `N1101`.
+    pub rome_code: String,
+    /// `CDI`, `CDD`, `MIS`, `SAI`, `ALT`.
+    pub contract_type: ContractType,
+    /// Required for CDD and MIS.
+    #[serde(default)]
+    pub duration_months: Option<i64>,
+    /// 1..=48.
+    #[serde(default)]
+    pub weekly_hours: Option<i64>,
+    #[serde(default)]
+    pub salary: Option<Salary>,
+    /// Permis category (`B`, `C`, `CE`…).
+    #[serde(default)]
+    pub driving_licence: Option<String>,
+    #[serde(default)]
+    pub experience_months: Option<i64>,
+    #[serde(default)]
+    pub experience_label: Option<String>,
+    /// Required from counsellors and admins; ignored for employers (their
+    /// account's company is used).
+    #[serde(default)]
+    pub employer: Option<Employer>,
+    /// At least one.
+    pub workplaces: Vec<WorkplaceInput>,
+}
+
+fn blank(s: &str) -> bool {
+    s.trim().is_empty()
+}
+
+/// Validate an input and resolve its workplaces against the referential.
+/// `employer` is the company the offer is for (already decided from the
+/// user's role). Returns the payload fields (without id, origin and times).
+pub(crate) fn validate_input(
+    state: &AppState,
+    input: &OfferInput,
+    employer: &Employer,
+) -> Result<ValidOffer> {
+    let mut errs = Vec::new();
+    let title = input.title.trim().to_string();
+    if title.is_empty() {
+        errs.push(FieldError::new("title", "must not be empty"));
+    } else if title.chars().count() > 200 {
+        errs.push(FieldError::new("title", "at most 200 characters"));
+    }
+    if blank(&input.description) {
+        errs.push(FieldError::new("description", "must not be empty"));
+    }
+    let rome_code = input.rome_code.trim().to_ascii_uppercase();
+    if rome_code.is_empty() {
+        errs.push(FieldError::new("rome_code", "must not be empty"));
+    } else if !state.refs.rome_exists(&rome_code) {
+        errs.push(FieldError::new(
+            "rome_code",
+            format!("unknown ROME code {rome_code:?} (see GET /api/v1/rome?q=)"),
+        ));
+    }
+    match (input.contract_type, input.duration_months) {
+        (ContractType::Cdd | ContractType::Mis, None) => errs.push(FieldError::new(
+            "duration_months",
+            format!("required for a {} contract", input.contract_type.as_str()),
+        )),
+        (_, Some(d)) if !(1..=120).contains(&d) => {
+            errs.push(FieldError::new("duration_months", "must be between 1 and 120"))
+        }
+        _ => {}
+    }
+    if let Some(h) = input.weekly_hours {
+        if !(1..=48).contains(&h) {
+            errs.push(FieldError::new("weekly_hours", "must be between 1 and 48"));
+        }
+    }
+    if let Some(s) = &input.salary {
+        if s.min_cents.is_none() && s.max_cents.is_none() {
+            errs.push(FieldError::new("salary", "give min_cents, max_cents or both"));
+        }
+        for (name, v) in [("salary.min_cents", s.min_cents), ("salary.max_cents", s.max_cents)] {
+            if v.is_some_and(|v| v < 0) {
+                errs.push(FieldError::new(name, "must not be negative"));
+            }
+        }
+        if let (Some(min), Some(max)) = (s.min_cents, s.max_cents) {
+            if min > max {
+                errs.push(FieldError::new("salary.min_cents", "must not exceed salary.max_cents"));
+            }
+        }
+    }
+    let driving_licence = match input.driving_licence.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(l) => {
+            let l = l.to_ascii_uppercase();
+            if LICENCE_CATEGORIES.contains(&l.as_str()) {
+                Some(l)
+            } else {
+                errs.push(FieldError::new(
+                    "driving_licence",
+                    format!("unknown licence category {l:?} (one of {})", LICENCE_CATEGORIES.join(", ")),
+                ));
+                None
+            }
+        }
+    };
+    if let Some(m) = input.experience_months {
+        if !(0..=600).contains(&m) {
+            errs.push(FieldError::new("experience_months", "must be between 0 and 600"));
+        }
+    }
+    if blank(&employer.name) {
+        errs.push(FieldError::new("employer.name", "must not be empty"));
+    }
+    if let Some(siret) = &employer.siret {
+        if !crate::auth::valid_siret(siret) {
+            errs.push(FieldError::new("employer.siret", "must be 14 digits"));
+        }
+    }
+    if input.workplaces.is_empty() {
+        errs.push(FieldError::new("workplaces", "at least one workplace is required"));
+    }
+    if input.workplaces.len() > 5000 {
+        errs.push(FieldError::new("workplaces", "at most 5000 workplaces"));
+    }
+    let mut workplaces = Vec::with_capacity(input.workplaces.len());
+    for (i, w) in input.workplaces.iter().enumerate() {
+        if w.positions < 1 || w.positions > 10_000 {
+            errs.push(FieldError::new(
+                format!("workplaces[{i}].positions"),
+                "must be between 1 and 10000",
+            ));
+        }
+        match state.refs.commune(&w.commune_insee) {
+            Some(c) => workplaces.push(Workplace {
+                commune_insee: c.insee.clone(),
+                label: Some(
+                    w.label
+                        .as_deref()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .map(str::to_string)
+                        .unwrap_or_else(|| format!("{} ({})", c.name, c.departement)),
+                ),
+                lat_micro: c.point.map(|p| p.lat_micro),
+                lon_micro: c.point.map(|p| p.lon_micro),
+                positions: w.positions,
+            }),
+            None => errs.push(FieldError::new(
+                format!("workplaces[{i}].commune_insee"),
+                format!("unknown commune INSEE code {:?}", w.commune_insee),
+            )),
+        }
+    }
+    if !errs.is_empty() {
+        return Err(Error::Validation(errs));
+    }
+    Ok(ValidOffer {
+        title,
+        description: input.description.trim().to_string(),
+        rome_code,
+        contract_type: input.contract_type,
+        duration_months: input.duration_months,
+        weekly_hours: input.weekly_hours,
+        salary: input.salary.clone(),
+        driving_licence,
+        experience_months: input.experience_months,
+        experience_label: input
+            .experience_label
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+        employer: Employer {
+            name: employer.name.trim().to_string(),
+            siret: employer.siret.clone(),
+        },
+        workplaces,
+    })
+}
+
+/// A validated offer, before it gets its id, origin and times.
+#[derive(Debug, Clone)]
+pub(crate) struct ValidOffer {
+    title: String,
+    description: String,
+    rome_code: String,
+    contract_type: ContractType,
+    duration_months: Option<i64>,
+    weekly_hours: Option<i64>,
+    salary: Option<Salary>,
+    driving_licence: Option<String>,
+    experience_months: Option<i64>,
+    experience_label: Option<String>,
+    employer: Employer,
+    workplaces: Vec<Workplace>,
+}
+
+impl ValidOffer {
+    fn into_payload(
+        self,
+        offer_id: String,
+        origin: vivier_protocol::NodeId,
+        published_at: i64,
+        updated_at: i64,
+    ) -> OfferPayload {
+        OfferPayload {
+            offer_id,
+            origin_node: origin,
+            title: self.title,
+            description: self.description,
+            rome_code: self.rome_code,
+            contract_type: self.contract_type,
+            duration_months: self.duration_months,
+            weekly_hours: self.weekly_hours,
+            salary: self.salary,
+            driving_licence: self.driving_licence,
+            experience_months: self.experience_months,
+            experience_label: self.experience_label,
+            employer: self.employer,
+            workplaces: self.workplaces,
+            published_at,
+            updated_at,
+        }
+    }
+}
+
+/// The company an offer is for: an employer's own; for staff, the body's.
+fn employer_for(user: &User, input: &OfferInput) -> Result<Employer> {
+    match user.role {
+        Role::Employer => Ok(Employer {
+            name: user.employer_name.clone().unwrap_or_default(),
+            siret: user.employer_siret.clone(),
+        }),
+        Role::Admin | Role::Counsellor => input
+            .employer
+            .clone()
+            .ok_or_else(|| Error::field("employer", "required when posting on behalf of an employer")),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Local changes
+// ---------------------------------------------------------------------------
+
+fn payload_json(p: &OfferPayload) -> Result<String> {
+    serde_json::to_string(p).map_err(|e| Error::Internal(anyhow::anyhow!("offer payload: {e}")))
+}
+
+/// Insert a new local offer and its `offer.published` broadcast in one
+/// transaction (no indexing, no wake-up: callers do it after commit).
+async fn insert_local(
+    state: &AppState,
+    valid: ValidOffer,
+    owner_user_id: &str,
+    external_id: Option<&str>,
+    published_at: Option<i64>,
+) -> Result<StoredOffer> {
+    let now = now_ms();
+    let id = crate::util::new_id();
+    let published_at = published_at.unwrap_or(now);
+    let payload = valid.into_payload(id.clone(), state.identity.node_id.clone(), published_at, now);
+    let mut tx = state.db.pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO offers (id, origin_node, owner_user_id, status, payload, title, rome_code, contract_type, \
+         employer_name, created_at, updated_at, closed_at, is_local, external_id) \
+         VALUES ($1, $2, $3, 'open', $4, $5, $6, $7, $8, $9, $10, NULL, 1, $11)",
+    )
+    .bind(&id)
+    .bind(payload.origin_node.to_string())
+    .bind(owner_user_id)
+    .bind(payload_json(&payload)?)
+    .bind(&payload.title)
+    .bind(&payload.rome_code)
+    .bind(payload.contract_type.as_str())
+    .bind(&payload.employer.name)
+    .bind(now)
+    .bind(now)
+    .bind(external_id)
+    .execute(&mut *tx)
+    .await?;
+    crate::federation::enqueue_broadcast(state, &mut tx, MessageKind::OfferPublished, &payload).await?;
+    tx.commit().await?;
+    Ok(StoredOffer {
+        payload,
+        status: OfferStatus::Open,
+        owner_user_id: Some(owner_user_id.to_string()),
+        is_local: true,
+        created_at: now,
+        updated_at: now,
+        closed_at: None,
+    })
+}
+
+/// Replace a local open offer's content and broadcast `offer.updated`.
+async fn update_local(state: &AppState, existing: &StoredOffer, valid: ValidOffer) -> Result<StoredOffer> {
+    let now = now_ms().max(existing.updated_at + 1);
+    let payload = valid.into_payload(
+        existing.payload.offer_id.clone(),
+        existing.payload.origin_node.clone(),
+        existing.payload.published_at,
+        now,
+    );
+    let mut tx = state.db.pool.begin().await?;
+    let res = sqlx::query(
+        "UPDATE offers SET payload = $1, title = $2, rome_code = $3, contract_type = $4, employer_name = $5, \
+         updated_at = $6 WHERE id = $7 AND status = 'open' AND is_local = 1",
+    )
+    .bind(payload_json(&payload)?)
+    .bind(&payload.title)
+    .bind(&payload.rome_code)
+    .bind(payload.contract_type.as_str())
+    .bind(&payload.employer.name)
+    .bind(now)
+    .bind(&payload.offer_id)
+    .execute(&mut *tx)
+    .await?;
+    if res.rows_affected() == 0 {
+        return Err(Error::Conflict("the offer is closed or no longer local".into()));
+    }
+    crate::federation::enqueue_broadcast(state, &mut tx, MessageKind::OfferUpdated, &payload).await?;
+    tx.commit().await?;
+    Ok(StoredOffer {
+        payload,
+        updated_at: now,
+        ..existing.clone()
+    })
+}
+
+/// Close a local offer and broadcast `offer.closed`. Closing a closed offer
+/// changes nothing.
+async fn close_local(state: &AppState, existing: &StoredOffer, reason: Option<String>) -> Result<StoredOffer> {
+    if existing.status == OfferStatus::Closed {
+        return Ok(existing.clone());
+    }
+    let now = now_ms().max(existing.updated_at + 1);
+    let mut tx = state.db.pool.begin().await?;
+    let res = sqlx::query(
+        "UPDATE offers SET status = 'closed', closed_at = $1, updated_at = $1 \
+         WHERE id = $2 AND status = 'open' AND is_local = 1",
+    )
+    .bind(now)
+    .bind(&existing.payload.offer_id)
+    .execute(&mut *tx)
+    .await?;
+    if res.rows_affected() == 0 {
+        return Err(Error::Conflict("the offer was closed meanwhile".into()));
+    }
+    let closed = OfferClosed {
+        offer_id: existing.payload.offer_id.clone(),
+        reason,
+        closed_at: now,
+    };
+    crate::federation::enqueue_broadcast(state, &mut tx, MessageKind::OfferClosed, &closed).await?;
+    tx.commit().await?;
+    Ok(StoredOffer {
+        status: OfferStatus::Closed,
+        updated_at: now,
+        closed_at: Some(now),
+        ..existing.clone()
+    })
+}
+
+/// Create a local offer from an input on behalf of `user` (validated,
+/// broadcast, indexed).
+pub async fn create_offer(state: &AppState, user: &User, input: &OfferInput) -> Result<StoredOffer> {
+    user.require(&[Role::Admin, Role::Counsellor, Role::Employer])?;
+    let employer = employer_for(user, input)?;
+    let valid = validate_input(state, input, &employer)?;
+    let offer = insert_local(state, valid, &user.id, None, None).await?;
+    after_commit(state, &offer.payload.offer_id).await;
+    Ok(offer)
+}
+
+/// Index the offer and wake the federation workers (errors are logged: the
+/// change is committed, the index is rebuildable).
+async fn after_commit(state: &AppState, offer_id: &str) {
+    crate::federation::wake(state);
+    if let Err(e) = index_offer(state, offer_id).await {
+        tracing::warn!(offer_id, error = %e, "indexing the offer failed; run `vivier-node reindex`");
+    }
+}
+
+/// A local offer the user may change, or the reason why not.
+async fn editable(state: &AppState, user: &User, id: &str) -> Result<StoredOffer> {
+    let offer = get_offer(&state.db, id).await?.ok_or(Error::NotFound("offer"))?;
+    if !offer.is_local {
+        return Err(Error::Conflict(format!(
+            "offer {id} belongs to node {}; network offers are read-only here",
+            offer.payload.origin_node
+        )));
+    }
+    match user.role {
+        Role::Admin | Role::Counsellor => Ok(offer),
+        Role::Employer if offer.owner_user_id.as_deref() == Some(user.id.as_str()) => Ok(offer),
+        Role::Employer => Err(Error::Forbidden),
+    }
+}
+
+/// Replace a local offer's content.
+pub async fn update_offer(state: &AppState, user: &User, id: &str, input: &OfferInput) -> Result<StoredOffer> {
+    let existing = editable(state, user, id).await?;
+    if existing.status == OfferStatus::Closed {
+        return Err(Error::Conflict("the offer is closed".into()));
+    }
+    let employer = match user.role {
+        Role::Employer => employer_for(user, input)?,
+        // Staff may correct the company; by default it stays.
+        _ => input.employer.clone().unwrap_or_else(|| existing.payload.employer.clone()),
+    };
+    let valid = validate_input(state, input, &employer)?;
+    let offer = update_local(state, &existing, valid).await?;
+    after_commit(state, id).await;
+    Ok(offer)
+}
+
+/// Close a local offer.
+pub async fn close_offer(state: &AppState, user: &User, id: &str, reason: Option<String>) -> Result<StoredOffer> {
+    let existing = editable(state, user, id).await?;
+    let was_open = existing.status == OfferStatus::Open;
+    let offer = close_local(state, &existing, reason).await?;
+    if was_open {
+        after_commit(state, id).await;
+    }
+    Ok(offer)
+}
+
+// ---------------------------------------------------------------------------
+// Network offers (called by the federation inbox, inside its transaction)
+// ---------------------------------------------------------------------------
+
+/// Workplaces of a received offer with coordinates from our referential
+/// when we know the commune (the sender's otherwise, if plausible).
+fn localise_workplaces(workplaces: &[Workplace]) -> Vec<Workplace> {
+    let refs = crate::referentials::Referentials::global();
+    workplaces
+        .iter()
+        .map(|w| {
+            let mut w = w.clone();
+            match refs.commune(&w.commune_insee) {
+                Some(c) => {
+                    w.lat_micro = c.point.map(|p| p.lat_micro);
+                    w.lon_micro = c.point.map(|p| p.lon_micro);
+                }
+                None => {
+                    let valid = match (w.lat_micro, w.lon_micro) {
+                        (Some(lat), Some(lon)) => {
+                            crate::geo::Point::new(lat, lon).is_valid() && (lat, lon) != (0, 0)
+                        }
+                        _ => false,
+                    };
+                    if !valid {
+                        w.lat_micro = None;
+                        w.lon_micro = None;
+                    }
+                }
+            }
+            w
+        })
+        .collect()
+}
+
+/// Store (insert or update) an offer received from another node: status
+/// open, not local, no owner. Ignored when the stored copy is newer, or when
+/// the id is already used by an offer of another origin (including ours).
+pub async fn store_remote_offer(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    payload: &OfferPayload,
+) -> Result<()> {
+    let mut payload = payload.clone();
+    payload.workplaces = localise_workplaces(&payload.workplaces);
+    let now = now_ms();
+    let res = sqlx::query(
+        "INSERT INTO offers (id, origin_node, owner_user_id, status, payload, title, rome_code, contract_type, \
+         employer_name, created_at, updated_at, closed_at, is_local) \
+         VALUES ($1, $2, NULL, 'open', $3, $4, $5, $6, $7, $8, $9, NULL, 0) \
+         ON CONFLICT (id) DO UPDATE SET status = 'open', payload = excluded.payload, title = excluded.title, \
+         rome_code = excluded.rome_code, contract_type = excluded.contract_type, \
+         employer_name = excluded.employer_name, updated_at = excluded.updated_at, closed_at = NULL \
+         WHERE offers.origin_node = excluded.origin_node AND offers.is_local = 0 \
+         AND offers.updated_at < excluded.updated_at",
+    )
+    .bind(&payload.offer_id)
+    .bind(payload.origin_node.to_string())
+    .bind(payload_json(&payload)?)
+    .bind(&payload.title)
+    .bind(payload.rome_code.trim().to_ascii_uppercase())
+    .bind(payload.contract_type.as_str())
+    .bind(&payload.employer.name)
+    .bind(now)
+    .bind(payload.updated_at)
+    .execute(&mut **tx)
+    .await?;
+    if res.rows_affected() == 0 {
+        tracing::debug!(offer_id = %payload.offer_id, origin = %payload.origin_node, "received offer ignored (stale or foreign id)");
+    }
+    Ok(())
+}
+
+/// Close an offer received from `origin` (only if it is that node's offer).
+/// Later updates older than the close are then ignored.
+pub async fn close_remote_offer(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    origin: &str,
+    closed: &OfferClosed,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE offers SET status = 'closed', closed_at = $1, \
+         updated_at = CASE WHEN updated_at > $1 THEN updated_at ELSE $1 END \
+         WHERE id = $2 AND origin_node = $3 AND is_local = 0 AND status = 'open'",
+    )
+    .bind(closed.closed_at)
+    .bind(&closed.offer_id)
+    .bind(origin)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Index
+// ---------------------------------------------------------------------------
+
+/// The index document of an offer.
+pub fn offer_doc(o: &StoredOffer) -> OfferDoc {
+    let p = &o.payload;
+    OfferDoc {
+        id: p.offer_id.clone(),
+        origin_node: p.origin_node.to_string(),
+        title: p.title.clone(),
+        description: p.description.clone(),
+        rome_code: p.rome_code.clone(),
+        contract_type: p.contract_type.as_str().to_string(),
+        employer_name: p.employer.name.clone(),
+        workplaces: workplace_points(p).into_iter().flatten().collect(),
+        driving_licence: p.driving_licence.clone(),
+        status: o.status.as_str().to_string(),
+        updated_at: o.updated_at,
+    }
+}
+
+/// Each workplace's point, `None` when unknown.
+pub fn workplace_points(p: &OfferPayload) -> Vec<Option<crate::geo::Point>> {
+    p.workplaces
+        .iter()
+        .map(|w| match (w.lat_micro, w.lon_micro) {
+            (Some(lat), Some(lon)) => Some(crate::geo::Point::new(lat, lon)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// (Re)index one offer from the database after a commit: present → upsert
+/// (closed offers stay in the index with status `closed`), absent → delete.
+pub async fn index_offer(state: &AppState, offer_id: &str) -> Result<()> {
+    match get_offer(&state.db, offer_id).await? {
+        Some(o) => state.search.offers.upsert(&offer_doc(&o))?,
+        None => state.search.offers.delete(offer_id)?,
+    }
+    Ok(())
+}
+
+/// Rebuild the offer index from the database; returns the number indexed.
+pub async fn reindex(state: &AppState, progress: Option<&indicatif::ProgressBar>) -> anyhow::Result<u64> {
+    let rows = sqlx::query(&format!("SELECT {OFFER_COLUMNS} FROM offers ORDER BY id"))
+        .fetch_all(&state.db.pool)
+        .await?;
+    let mut docs = Vec::with_capacity(rows.len());
+    for row in &rows {
+        match offer_from_row(row) {
+            Ok(o) => docs.push(offer_doc(&o)),
+            Err(e) => tracing::warn!(error = %e, "offer skipped while reindexing"),
+        }
+    }
+    if let Some(bar) = progress {
+        bar.set_length(docs.len() as u64);
+    }
+    let bar = progress.cloned();
+    let search = state.search.clone();
+    let n = tokio::task::spawn_blocking(move || {
+        let mut it = docs.into_iter();
+        search.offers.rebuild(&mut it, &|n| {
+            if let Some(b) = &bar {
+                b.set_position(n);
+            }
+        })
+    })
+    .await??;
+    Ok(n)
+}
+
+// ---------------------------------------------------------------------------
+// HTTP
+// ---------------------------------------------------------------------------
+
+async fn create_handler(
+    State(state): State<AppState>,
+    user: User,
+    ApiJson(input): ApiJson<OfferInput>,
+) -> Result<(StatusCode, Json<StoredOffer>)> {
+    let offer = create_offer(&state, &user, &input).await?;
+    crate::audit::record(
+        &state.db,
+        Some(&user),
+        "offer.create",
+        "offer",
+        &offer.payload.offer_id,
+        None,
+        serde_json::json!({"workplaces": offer.payload.workplaces.len()}),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(offer)))
+}
+
+async fn get_handler(State(state): State<AppState>, _user: User, Path(id): Path<String>) -> Result<Json<StoredOffer>> {
+    get_offer(&state.db, &id)
+        .await?
+        .map(Json)
+        .ok_or(Error::NotFound("offer"))
+}
+
+async fn update_handler(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<OfferInput>,
+) -> Result<Json<StoredOffer>> {
+    let offer = update_offer(&state, &user, &id, &input).await?;
+    crate::audit::record(&state.db, Some(&user), "offer.update", "offer", &id, None, serde_json::json!({}))
+        .await?;
+    Ok(Json(offer))
+}
+
+/// `?reason=` of DELETE.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CloseQuery {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn close_handler(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<String>,
+    Query(q): Query<CloseQuery>,
+) -> Result<Json<StoredOffer>> {
+    let reason = q.reason.map(|r| r.chars().take(500).collect::<String>()).filter(|r| !r.trim().is_empty());
+    let offer = close_offer(&state, &user, &id, reason).await?;
+    crate::audit::record(&state.db, Some(&user), "offer.close", "offer", &id, None, serde_json::json!({}))
+        .await?;
+    Ok(Json(offer))
+}
+
+/// Filters of `GET /api/v1/offers`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// `open` (default), `closed` or `all`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// `local`, `network`, `all` (default) or a node id.
+    #[serde(default)]
+    pub origin: Option<String>,
+    /// Only this ROME code.
+    #[serde(default)]
+    pub rome: Option<String>,
+    /// Only this contract type.
+    #[serde(default)]
+    pub contract_type: Option<String>,
+    /// Only my offers (employers always).
+    #[serde(default)]
+    pub mine: Option<bool>,
+    /// Default 50, max 500.
+    #[serde(default)]
+    pub limit: Option<i64>,
+    #[serde(default)]
+    pub offset: Option<i64>,
+}
+
+/// A page of offers.
+#[derive(Debug, Serialize)]
+pub struct OfferList {
+    pub total: i64,
+    pub offers: Vec<StoredOffer>,
+}
+
+/// List offers, most recently updated first.
+pub async fn list_offers(state: &AppState, user: &User, q: &ListQuery) -> Result<OfferList> {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut binds: Vec<String> = Vec::new();
+    fn push(clauses: &mut Vec<String>, clause: &str, value: String, binds: &mut Vec<String>) {
+        binds.push(value);
+        clauses.push(clause.replace('?', &format!("${}", binds.len())));
+    }
+    match q.status.as_deref().unwrap_or("open") {
+        "all" => {}
+        s @ ("open" | "closed") => push(&mut clauses, "status = ?", s.to_string(), &mut binds),
+        _ => return Err(Error::field("status", "one of open, closed, all")),
+    }
+    match q.origin.as_deref().unwrap_or("all") {
+        "all" => {}
+        "local" => clauses.push("is_local = 1".into()),
+        "network" => clauses.push("is_local = 0".into()),
+        node => push(&mut clauses, "origin_node = ?", node.to_string(), &mut binds),
+    }
+    if let Some(r) = q.rome.as_deref().filter(|r| !r.trim().is_empty()) {
+        push(&mut clauses, "rome_code = ?", r.trim().to_ascii_uppercase(), &mut binds);
+    }
+    if let Some(c) = q.contract_type.as_deref().filter(|c| !c.trim().is_empty()) {
+        push(&mut clauses, "contract_type = ?", c.trim().to_ascii_uppercase(), &mut binds);
+    }
+    if user.role == Role::Employer || q.mine == Some(true) {
+        push(&mut clauses, "owner_user_id = ?", user.id.clone(), &mut binds);
+    }
+    let where_ = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let offset = q.offset.unwrap_or(0).max(0);
+    let count_sql = format!("SELECT COUNT(*) FROM offers {where_}");
+    let mut cq = sqlx::query_scalar::<_, i64>(&count_sql);
+    for b in &binds {
+        cq = cq.bind(b);
+    }
+    let total = cq.fetch_one(&state.db.pool).await?;
+    let n = binds.len();
+    let sql = format!(
+        "SELECT {OFFER_COLUMNS} FROM offers {where_} ORDER BY updated_at DESC, id LIMIT ${} OFFSET ${}",
+        n + 1,
+        n + 2
+    );
+    let mut lq = sqlx::query(&sql);
+    for b in &binds {
+        lq = lq.bind(b);
+    }
+    let rows = lq.bind(limit).bind(offset).fetch_all(&state.db.pool).await?;
+    let offers = rows.iter().map(offer_from_row).collect::<Result<Vec<_>>>()?;
+    Ok(OfferList { total, offers })
+}
+
+async fn list_handler(
+    State(state): State<AppState>,
+    user: User,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<OfferList>> {
+    Ok(Json(list_offers(&state, &user, &q).await?))
+}
+
+/// Parameters of `GET /api/v1/offers/search`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchParams {
+    /// Text (tantivy syntax over title ×2, description, employer; AND).
+    #[serde(default)]
+    pub q: Option<String>,
+    /// ROME code(s), comma separated.
+    #[serde(default)]
+    pub rome: Option<String>,
+    /// INSEE code of the centre of a distance search.
+    #[serde(default)]
+    pub commune: Option<String>,
+    /// Radius around `commune` (default 30 km, max 1000).
+    #[serde(default)]
+    pub radius_km: Option<f64>,
+    /// `CDI`, `CDD`, `MIS`, `SAI`, `ALT`.
+    #[serde(default)]
+    pub contract_type: Option<String>,
+    /// `local` or a node id (default: every origin).
+    #[serde(default)]
+    pub origin: Option<String>,
+    /// `open` (default), `closed`, `all`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// `relevance` (default) or `distance`.
+    #[serde(default)]
+    pub sort: Option<String>,
+    /// Default 20, max 100.
+    #[serde(default)]
+    pub limit: Option<usize>,
+    #[serde(default)]
+    pub offset: Option<usize>,
+}
+
+/// One search result.
+#[derive(Debug, Serialize)]
+pub struct OfferHit {
+    /// BM25 (0 without text).
+    pub score: f32,
+    /// Distance from the search centre to the nearest workplace.
+    pub distance_km: Option<f64>,
+    /// Description excerpt, HTML with `<b>` around the matches.
+    pub snippet: Option<String>,
+    /// The offer (with `origin_node` and `is_local`).
+    pub offer: StoredOffer,
+}
+
+/// Search results.
+#[derive(Debug, Serialize)]
+pub struct OfferSearchResults {
+    pub total: usize,
+    pub hits: Vec<OfferHit>,
+    /// ROME code → count over the whole result set.
+    pub facets: std::collections::BTreeMap<String, u64>,
+}
+
+/// Search the offers index (local and network offers).
+pub async fn search_offers(state: &AppState, p: &SearchParams) -> Result<OfferSearchResults> {
+    let mut query = OfferQuery {
+        text: p.q.clone().filter(|t| !t.trim().is_empty()),
+        rome_codes: p
+            .rome
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(|s| s.trim().to_ascii_uppercase())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        limit: p.limit.unwrap_or(20).clamp(1, 100),
+        offset: p.offset.unwrap_or(0).min(10_000),
+        highlight: true,
+        ..OfferQuery::default()
+    };
+    for code in &query.rome_codes {
+        if !state.refs.rome_exists(code) {
+            return Err(Error::field("rome", format!("unknown ROME code {code:?}")));
+        }
+    }
+    if let Some(insee) = p.commune.as_deref().filter(|c| !c.trim().is_empty()) {
+        let commune = state
+            .refs
+            .commune(insee)
+            .ok_or_else(|| Error::field("commune", format!("unknown commune INSEE code {insee:?}")))?;
+        let point = commune.point.ok_or_else(|| {
+            Error::field("commune", "this commune's centre is unknown: a distance search is impossible")
+        })?;
+        let radius = p.radius_km.unwrap_or(30.0);
+        if !radius.is_finite() || !(0.0..=1000.0).contains(&radius) {
+            return Err(Error::field("radius_km", "must be between 0 and 1000"));
+        }
+        query.near = Some((point, radius));
+    } else if p.radius_km.is_some() {
+        return Err(Error::field("commune", "required with radius_km"));
+    }
+    if let Some(c) = p.contract_type.as_deref().filter(|c| !c.trim().is_empty()) {
+        let c = c.trim().to_ascii_uppercase();
+        if !["CDI", "CDD", "MIS", "SAI", "ALT"].contains(&c.as_str()) {
+            return Err(Error::field("contract_type", "one of CDI, CDD, MIS, SAI, ALT"));
+        }
+        query.contract_type = Some(c);
+    }
+    query.origin_node = match p.origin.as_deref().map(str::trim) {
+        None | Some("") | Some("all") => None,
+        Some("local") => Some(state.identity.node_id.to_string()),
+        Some(node) => Some(node.to_string()),
+    };
+    query.status = match p.status.as_deref().unwrap_or("open") {
+        "all" => None,
+        s @ ("open" | "closed") => Some(s.to_string()),
+        _ => return Err(Error::field("status", "one of open, closed, all")),
+    };
+    query.sort = match p.sort.as_deref().unwrap_or("relevance") {
+        "relevance" => SortBy::Relevance,
+        "distance" => SortBy::Distance,
+        _ => return Err(Error::field("sort", "relevance or distance")),
+    };
+    let search = state.search.clone();
+    let results = tokio::task::spawn_blocking(move || search.offers.search(&query)).await??;
+    let ids: Vec<String> = results.hits.iter().map(|h| h.id.clone()).collect();
+    let mut by_id: std::collections::HashMap<String, StoredOffer> = get_offers(&state.db, &ids)
+        .await?
+        .into_iter()
+        .map(|o| (o.payload.offer_id.clone(), o))
+        .collect();
+    let hits = results
+        .hits
+        .into_iter()
+        .filter_map(|h| {
+            by_id.remove(&h.id).map(|offer| OfferHit {
+                score: h.score,
+                distance_km: h.distance_km.map(|d| (d * 10.0).round() / 10.0),
+                snippet: h.snippet,
+                offer,
+            })
+        })
+        .collect();
+    Ok(OfferSearchResults {
+        total: results.total,
+        hits,
+        facets: results.facets,
+    })
+}
+
+async fn search_handler(
+    State(state): State<AppState>,
+    user: User,
+    Query(p): Query<SearchParams>,
+) -> Result<Json<OfferSearchResults>> {
+    let results = search_offers(&state, &p).await?;
+    crate::audit::record(
+        &state.db,
+        Some(&user),
+        "offer.search",
+        "offer",
+        "",
+        None,
+        serde_json::json!({"results": results.total}),
+    )
+    .await?;
+    Ok(Json(results))
+}
+
+async fn jobposting_handler(
+    State(state): State<AppState>,
+    _user: User,
+    Path(id): Path<String>,
+) -> Result<([(axum::http::header::HeaderName, &'static str); 1], Json<serde_json::Value>)> {
+    let offer = get_offer(&state.db, &id).await?.ok_or(Error::NotFound("offer"))?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/ld+json")],
+        Json(job_posting(state.refs, &offer)),
+    ))
+}
+
+/// Routes of the offers API.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/offers", get(list_handler).post(create_handler))
+        .route("/api/v1/offers/search", get(search_handler))
+        .route(
+            "/api/v1/offers/{id}",
+            get(get_handler).put(update_handler).delete(close_handler),
+        )
+        .route("/api/v1/offers/{id}/jobposting", get(jobposting_handler))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn licence_implications() {
+        assert!(licence_satisfies("B", "B"));
+        assert!(licence_satisfies("ce", "B"));
+        assert!(licence_satisfies("C", "C1"));
+        assert!(!licence_satisfies("B", "C"));
+        assert!(!licence_satisfies("A", "B"));
+        assert!(licence_satisfies("A", "AM"));
+    }
+
+    #[test]
+    fn status_round_trip() {
+        for s in [OfferStatus::Open, OfferStatus::Closed] {
+            assert_eq!(OfferStatus::parse(s.as_str()), Some(s));
+        }
+    }
+}
