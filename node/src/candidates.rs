@@ -1,0 +1,1507 @@
+//! The candidathèque: consented candidate records, their CV files, RGPD
+//! erasure and retention, CSV/JSON Lines import and the search API.
+//!
+//! Storage (`node/migrations/*/0001_init.sql`): the `candidates` row keeps
+//! the columns used for filtering (names, commune, status, counsellor,
+//! consent, timestamps) and the rest of the profile as JSON in `profile`;
+//! sensitive fields live in `candidate_sensitive` (loaded only for the admin
+//! and the assigned counsellor, never sent to other nodes); CV files are
+//! stored under `<files_dir>/<candidate id>/<file id>.<ext>` and described in
+//! `candidate_files`.
+//!
+//! Consent: a record without consent is a draft — not indexed, not
+//! searchable, not matchable. The search index holds every consented,
+//! non-anonymised record whatever its status (archived and placed records
+//! stay indexed; the `status` filter selects them).
+//!
+//! Retention: see [`retention_sweep`]. Erasure: see [`erase`].
+
+mod api;
+mod import;
+mod retention;
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use vivier_protocol::ContractType;
+
+use crate::auth::{Role, User};
+use crate::db::Db;
+use crate::error::{Error, FieldError, Result};
+use crate::search::CandidateDoc;
+use crate::server::AppState;
+use crate::util::{new_id, now_ms};
+
+pub use api::routes;
+pub use import::{import_file, import_reader, ImportFormat, ImportReport, RejectedRow};
+pub use retention::{
+    renew, retention_due, retention_sweep, spawn_retention_sweep, RetentionItem, SweepReport,
+};
+
+/// Where a candidate is in their journey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CandidateStatus {
+    /// Looking for work.
+    Active,
+    /// Referred to at least one offer.
+    InReferral,
+    /// Back to work or training.
+    Placed,
+    /// No longer followed.
+    Archived,
+}
+
+impl CandidateStatus {
+    /// Stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CandidateStatus::Active => "active",
+            CandidateStatus::InReferral => "in_referral",
+            CandidateStatus::Placed => "placed",
+            CandidateStatus::Archived => "archived",
+        }
+    }
+
+    /// Parse the stored form.
+    pub fn parse(s: &str) -> Option<CandidateStatus> {
+        match s {
+            "active" => Some(CandidateStatus::Active),
+            "in_referral" => Some(CandidateStatus::InReferral),
+            "placed" => Some(CandidateStatus::Placed),
+            "archived" => Some(CandidateStatus::Archived),
+            _ => None,
+        }
+    }
+}
+
+/// How far a consent reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentScope {
+    /// Searchable and matchable on this node only.
+    Local,
+    /// May also be shared as a minimal profile inside a referral.
+    Network,
+}
+
+impl ConsentScope {
+    /// Stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsentScope::Local => "local",
+            ConsentScope::Network => "network",
+        }
+    }
+
+    /// Parse the stored form.
+    pub fn parse(s: &str) -> Option<ConsentScope> {
+        match s {
+            "local" => Some(ConsentScope::Local),
+            "network" => Some(ConsentScope::Network),
+            _ => None,
+        }
+    }
+}
+
+/// A recorded consent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    /// When (unix ms).
+    pub given_at: i64,
+    /// Who recorded it (user id; `import` for imported consents without a
+    /// counsellor).
+    pub counsellor_id: String,
+    /// Scope.
+    pub scope: ConsentScope,
+}
+
+/// Sensitive fields: optional, kept only on this node, shown only to the
+/// admin and the assigned counsellor.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sensitive {
+    /// Bénéficiaire du RSA.
+    #[serde(default)]
+    pub rsa_beneficiary: Option<bool>,
+    /// Freins périphériques (mobility, childcare, housing…).
+    #[serde(default)]
+    pub social_barriers: Vec<String>,
+    /// RQTH (reconnaissance de la qualité de travailleur handicapé).
+    #[serde(default)]
+    pub disability_recognition: Option<bool>,
+    /// Free health notes.
+    #[serde(default)]
+    pub health_notes: Option<String>,
+    /// Numéro de sécurité sociale.
+    #[serde(default)]
+    pub nir: Option<String>,
+}
+
+impl Sensitive {
+    fn is_empty(&self) -> bool {
+        self.rsa_beneficiary.is_none()
+            && self.social_barriers.is_empty()
+            && self.disability_recognition.is_none()
+            && self.health_notes.as_deref().map_or(true, |s| s.trim().is_empty())
+            && self.nir.as_deref().map_or(true, |s| s.trim().is_empty())
+    }
+}
+
+/// A stored CV file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CandidateFile {
+    /// Identifier.
+    pub id: String,
+    /// Original name (sanitised).
+    pub file_name: String,
+    /// Sniffed MIME type.
+    pub content_type: String,
+    /// Size.
+    pub size_bytes: i64,
+    /// Hex SHA-256 of the content.
+    pub sha256: String,
+    /// Unix ms.
+    pub created_at: i64,
+}
+
+/// A candidate record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub id: String,
+    pub external_id: Option<String>,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub commune_insee: String,
+    /// Centre of the home commune, from the referential.
+    pub home: Option<crate::geo::Point>,
+    pub max_travel_km: Option<i64>,
+    pub driving_licences: Vec<String>,
+    pub has_vehicle: bool,
+    pub public_transport_only: bool,
+    /// `YYYY-MM-DD`.
+    pub available_from: Option<String>,
+    pub weekly_hours: Option<i64>,
+    pub contract_types: Vec<ContractType>,
+    /// 1 to 5, validated against the ROME referential.
+    pub rome_codes: Vec<String>,
+    pub job_titles: Vec<String>,
+    pub skills: Vec<String>,
+    pub languages: Vec<String>,
+    pub experience_years: Option<i64>,
+    pub training_level: Option<String>,
+    pub cv_text: String,
+    pub counsellor_id: Option<String>,
+    pub status: CandidateStatus,
+    /// `None` = draft: not searchable, not matchable, not indexed.
+    pub consent: Option<Consent>,
+    /// Only loaded for the admin and the assigned counsellor; never leaves
+    /// the node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sensitive: Option<Sensitive>,
+    pub files: Vec<CandidateFile>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub last_activity_at: i64,
+}
+
+/// The part of the profile stored as JSON in `candidates.profile`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct StoredProfile {
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    phone: Option<String>,
+    #[serde(default)]
+    max_travel_km: Option<i64>,
+    #[serde(default)]
+    driving_licences: Vec<String>,
+    #[serde(default)]
+    has_vehicle: bool,
+    #[serde(default)]
+    public_transport_only: bool,
+    #[serde(default)]
+    available_from: Option<String>,
+    #[serde(default)]
+    weekly_hours: Option<i64>,
+    #[serde(default)]
+    contract_types: Vec<ContractType>,
+    #[serde(default)]
+    rome_codes: Vec<String>,
+    #[serde(default)]
+    job_titles: Vec<String>,
+    #[serde(default)]
+    skills: Vec<String>,
+    #[serde(default)]
+    languages: Vec<String>,
+    #[serde(default)]
+    experience_years: Option<i64>,
+    #[serde(default)]
+    training_level: Option<String>,
+    #[serde(default)]
+    cv_text: String,
+}
+
+impl StoredProfile {
+    fn of(c: &Candidate) -> StoredProfile {
+        StoredProfile {
+            email: c.email.clone(),
+            phone: c.phone.clone(),
+            max_travel_km: c.max_travel_km,
+            driving_licences: c.driving_licences.clone(),
+            has_vehicle: c.has_vehicle,
+            public_transport_only: c.public_transport_only,
+            available_from: c.available_from.clone(),
+            weekly_hours: c.weekly_hours,
+            contract_types: c.contract_types.clone(),
+            rome_codes: c.rome_codes.clone(),
+            job_titles: c.job_titles.clone(),
+            skills: c.skills.clone(),
+            languages: c.languages.clone(),
+            experience_years: c.experience_years,
+            training_level: c.training_level.clone(),
+            cv_text: c.cv_text.clone(),
+        }
+    }
+}
+
+/// Record-keeping facts that are not part of [`Candidate`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RecordMeta {
+    /// When the counsellor was reminded of the retention deadline.
+    pub retention_reminded_at: Option<i64>,
+    /// When the record was anonymised (retention).
+    pub anonymised_at: Option<i64>,
+}
+
+/// The body of POST (create) and PUT (update).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CandidateInput {
+    #[serde(default)]
+    pub external_id: Option<String>,
+    #[serde(default)]
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub commune_insee: String,
+    #[serde(default)]
+    pub max_travel_km: Option<i64>,
+    #[serde(default)]
+    pub driving_licences: Vec<String>,
+    #[serde(default)]
+    pub has_vehicle: bool,
+    #[serde(default)]
+    pub public_transport_only: bool,
+    #[serde(default)]
+    pub available_from: Option<String>,
+    #[serde(default)]
+    pub weekly_hours: Option<i64>,
+    #[serde(default)]
+    pub contract_types: Vec<ContractType>,
+    #[serde(default)]
+    pub rome_codes: Vec<String>,
+    #[serde(default)]
+    pub job_titles: Vec<String>,
+    #[serde(default)]
+    pub skills: Vec<String>,
+    #[serde(default)]
+    pub languages: Vec<String>,
+    #[serde(default)]
+    pub experience_years: Option<i64>,
+    #[serde(default)]
+    pub training_level: Option<String>,
+    /// On update, absent = keep the current CV text (e.g. from an upload).
+    #[serde(default)]
+    pub cv_text: Option<String>,
+    /// Assigned counsellor (user id); defaults to the creating counsellor.
+    #[serde(default)]
+    pub counsellor_id: Option<String>,
+    /// `active` or `archived` (the other statuses are set by referrals and
+    /// placements).
+    #[serde(default)]
+    pub status: Option<CandidateStatus>,
+    /// Record the candidate's consent now, with this scope.
+    #[serde(default)]
+    pub consent_scope: Option<ConsentScope>,
+    /// Sensitive fields; absent = unchanged, `{}` = cleared.
+    #[serde(default)]
+    pub sensitive: Option<Sensitive>,
+}
+
+/// Driving licence categories accepted (French permis).
+pub const LICENCES: &[&str] = &[
+    "AM", "A1", "A2", "A", "B1", "B", "BE", "C1", "C1E", "C", "CE", "D1", "D1E", "D", "DE",
+];
+
+fn clean_list(v: &[String], max_items: usize, max_len: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in v {
+        let s = s.trim();
+        if s.is_empty() {
+            continue;
+        }
+        let s: String = s.chars().take(max_len).collect();
+        if !out.iter().any(|o| o.eq_ignore_ascii_case(&s)) {
+            out.push(s);
+        }
+        if out.len() >= max_items {
+            break;
+        }
+    }
+    out
+}
+
+fn opt_trim(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+fn valid_phone(p: &str) -> bool {
+    let digits = p.chars().filter(char::is_ascii_digit).count();
+    (6..=20).contains(&digits)
+        && p
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '+' | '.' | '-' | '(' | ')'))
+}
+
+/// Validated, normalised input: everything but ids, timestamps, consent.
+#[derive(Debug, Clone)]
+pub(crate) struct Valid {
+    pub external_id: Option<String>,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub commune_insee: String,
+    pub max_travel_km: Option<i64>,
+    pub driving_licences: Vec<String>,
+    pub has_vehicle: bool,
+    pub public_transport_only: bool,
+    pub available_from: Option<String>,
+    pub weekly_hours: Option<i64>,
+    pub contract_types: Vec<ContractType>,
+    pub rome_codes: Vec<String>,
+    pub job_titles: Vec<String>,
+    pub skills: Vec<String>,
+    pub languages: Vec<String>,
+    pub experience_years: Option<i64>,
+    pub training_level: Option<String>,
+    pub cv_text: Option<String>,
+    pub status: Option<CandidateStatus>,
+}
+
+/// Validate the input against the referentials, with one error per field.
+/// The user-related checks (counsellor, sensitive) are done by the callers.
+pub(crate) fn validate(state: &AppState, input: &CandidateInput) -> std::result::Result<Valid, Vec<FieldError>> {
+    let mut errs = Vec::new();
+    let first_name = input.first_name.trim().to_string();
+    let last_name = input.last_name.trim().to_string();
+    if first_name.is_empty() {
+        errs.push(FieldError::new("first_name", "required"));
+    } else if first_name.chars().count() > 100 {
+        errs.push(FieldError::new("first_name", "at most 100 characters"));
+    }
+    if last_name.is_empty() {
+        errs.push(FieldError::new("last_name", "required"));
+    } else if last_name.chars().count() > 100 {
+        errs.push(FieldError::new("last_name", "at most 100 characters"));
+    }
+    let external_id = opt_trim(&input.external_id);
+    if external_id.as_deref().is_some_and(|s| s.chars().count() > 100) {
+        errs.push(FieldError::new("external_id", "at most 100 characters"));
+    }
+    let email = opt_trim(&input.email).map(|e| e.to_lowercase());
+    if let Some(e) = &email {
+        if !crate::auth::valid_email(e) {
+            errs.push(FieldError::new("email", format!("{e:?} is not a valid e-mail address")));
+        }
+    }
+    let phone = opt_trim(&input.phone);
+    if let Some(p) = &phone {
+        if !valid_phone(p) {
+            errs.push(FieldError::new("phone", "expected 6 to 20 digits (spaces, +, ., -, parentheses allowed)"));
+        }
+    }
+    let commune_insee = input.commune_insee.trim().to_uppercase();
+    if commune_insee.is_empty() {
+        errs.push(FieldError::new("commune_insee", "required"));
+    } else if state.refs.commune(&commune_insee).is_none() {
+        errs.push(FieldError::new(
+            "commune_insee",
+            format!("unknown INSEE commune code {commune_insee:?}"),
+        ));
+    }
+    if let Some(km) = input.max_travel_km {
+        if !(0..=500).contains(&km) {
+            errs.push(FieldError::new("max_travel_km", "must be between 0 and 500"));
+        }
+    }
+    let mut driving_licences = Vec::new();
+    for (i, l) in input.driving_licences.iter().enumerate() {
+        let l = l.trim().to_uppercase();
+        if l.is_empty() {
+            continue;
+        }
+        if !LICENCES.contains(&l.as_str()) {
+            errs.push(FieldError::new(
+                format!("driving_licences[{i}]"),
+                format!("unknown licence category {l:?} (expected one of {})", LICENCES.join(", ")),
+            ));
+        } else if !driving_licences.contains(&l) {
+            driving_licences.push(l);
+        }
+    }
+    let available_from = opt_trim(&input.available_from);
+    if let Some(d) = &available_from {
+        if crate::util::date_to_days(d).is_none() {
+            errs.push(FieldError::new("available_from", format!("{d:?} is not a date (YYYY-MM-DD)")));
+        }
+    }
+    if let Some(h) = input.weekly_hours {
+        if !(1..=60).contains(&h) {
+            errs.push(FieldError::new("weekly_hours", "must be between 1 and 60"));
+        }
+    }
+    if let Some(y) = input.experience_years {
+        if !(0..=60).contains(&y) {
+            errs.push(FieldError::new("experience_years", "must be between 0 and 60"));
+        }
+    }
+    let mut contract_types = Vec::new();
+    for c in &input.contract_types {
+        if !contract_types.contains(c) {
+            contract_types.push(*c);
+        }
+    }
+    let mut rome_codes: Vec<String> = Vec::new();
+    for (i, r) in input.rome_codes.iter().enumerate() {
+        let r = r.trim().to_uppercase();
+        if !state.refs.rome_exists(&r) {
+            errs.push(FieldError::new(format!("rome_codes[{i}]"), format!("unknown ROME code {r:?}")));
+        } else if !rome_codes.contains(&r) {
+            rome_codes.push(r);
+        }
+    }
+    if input.rome_codes.is_empty() {
+        errs.push(FieldError::new("rome_codes", "at least one ROME code is required"));
+    } else if input.rome_codes.len() > 5 {
+        errs.push(FieldError::new("rome_codes", "at most 5 ROME codes"));
+    }
+    let cv_text = input.cv_text.as_ref().map(|t| t.trim().to_string());
+    if cv_text.as_ref().is_some_and(|t| t.chars().count() > 200_000) {
+        errs.push(FieldError::new("cv_text", "at most 200000 characters"));
+    }
+    let training_level = opt_trim(&input.training_level);
+    if training_level.as_deref().is_some_and(|t| t.chars().count() > 100) {
+        errs.push(FieldError::new("training_level", "at most 100 characters"));
+    }
+    if let Some(s) = input.status {
+        if !matches!(s, CandidateStatus::Active | CandidateStatus::Archived) {
+            errs.push(FieldError::new(
+                "status",
+                "only active or archived can be set here (in_referral and placed follow referrals and placements)",
+            ));
+        }
+    }
+    if let Some(s) = &input.sensitive {
+        if let Some(nir) = s.nir.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+            let compact: String = nir.chars().filter(|c| !c.is_whitespace()).collect();
+            let ok = compact.len() == 15
+                && compact
+                    .chars()
+                    .enumerate()
+                    .all(|(i, c)| c.is_ascii_digit() || ((i == 5 || i == 6) && matches!(c, 'A' | 'B' | 'a' | 'b')));
+            if !ok {
+                errs.push(FieldError::new("sensitive.nir", "expected 15 characters (13 digits and a 2-digit key)"));
+            }
+        }
+    }
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    Ok(Valid {
+        external_id,
+        first_name,
+        last_name,
+        email,
+        phone,
+        commune_insee,
+        max_travel_km: input.max_travel_km,
+        driving_licences,
+        has_vehicle: input.has_vehicle,
+        public_transport_only: input.public_transport_only,
+        available_from,
+        weekly_hours: input.weekly_hours,
+        contract_types,
+        rome_codes,
+        job_titles: clean_list(&input.job_titles, 20, 200),
+        skills: clean_list(&input.skills, 100, 200),
+        languages: clean_list(&input.languages, 20, 100),
+        experience_years: input.experience_years,
+        training_level,
+        cv_text,
+        status: input.status,
+    })
+}
+
+impl Valid {
+    /// Apply to a record (new or existing).
+    fn apply(self, c: &mut Candidate, state: &AppState) {
+        c.external_id = self.external_id;
+        c.first_name = self.first_name;
+        c.last_name = self.last_name;
+        c.email = self.email;
+        c.phone = self.phone;
+        c.home = state.refs.commune(&self.commune_insee).and_then(|m| m.point);
+        c.commune_insee = self.commune_insee;
+        c.max_travel_km = self.max_travel_km;
+        c.driving_licences = self.driving_licences;
+        c.has_vehicle = self.has_vehicle;
+        c.public_transport_only = self.public_transport_only;
+        c.available_from = self.available_from;
+        c.weekly_hours = self.weekly_hours;
+        c.contract_types = self.contract_types;
+        c.rome_codes = self.rome_codes;
+        c.job_titles = self.job_titles;
+        c.skills = self.skills;
+        c.languages = self.languages;
+        c.experience_years = self.experience_years;
+        c.training_level = self.training_level;
+        if let Some(t) = self.cv_text {
+            c.cv_text = t;
+        }
+        if let Some(s) = self.status {
+            c.status = s;
+        }
+    }
+}
+
+fn empty_candidate(id: String, now: i64) -> Candidate {
+    Candidate {
+        id,
+        external_id: None,
+        first_name: String::new(),
+        last_name: String::new(),
+        email: None,
+        phone: None,
+        commune_insee: String::new(),
+        home: None,
+        max_travel_km: None,
+        driving_licences: Vec::new(),
+        has_vehicle: false,
+        public_transport_only: false,
+        available_from: None,
+        weekly_hours: None,
+        contract_types: Vec::new(),
+        rome_codes: Vec::new(),
+        job_titles: Vec::new(),
+        skills: Vec::new(),
+        languages: Vec::new(),
+        experience_years: None,
+        training_level: None,
+        cv_text: String::new(),
+        counsellor_id: None,
+        status: CandidateStatus::Active,
+        consent: None,
+        sensitive: None,
+        files: Vec::new(),
+        created_at: now,
+        updated_at: now,
+        last_activity_at: now,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Loading
+
+const COLUMNS: &str = "id, external_id, first_name, last_name, commune_insee, status, counsellor_id, \
+     profile, consent_at, consent_by, consent_scope, created_at, updated_at, last_activity_at, \
+     retention_reminded_at, anonymised_at";
+
+fn from_row(row: &sqlx::any::AnyRow) -> Result<(Candidate, RecordMeta)> {
+    let profile: String = row.try_get("profile")?;
+    let p: StoredProfile = serde_json::from_str(&profile)
+        .map_err(|e| Error::Internal(anyhow::anyhow!("candidate profile JSON: {e}")))?;
+    let status: String = row.try_get("status")?;
+    let consent_at: Option<i64> = row.try_get("consent_at")?;
+    let consent_by: Option<String> = row.try_get("consent_by")?;
+    let consent_scope: Option<String> = row.try_get("consent_scope")?;
+    let consent = match (consent_at, consent_scope.as_deref().and_then(ConsentScope::parse)) {
+        (Some(at), Some(scope)) => Some(Consent {
+            given_at: at,
+            counsellor_id: consent_by.unwrap_or_default(),
+            scope,
+        }),
+        _ => None,
+    };
+    let commune_insee: String = row.try_get("commune_insee")?;
+    let home = crate::referentials::Referentials::global()
+        .commune(&commune_insee)
+        .and_then(|c| c.point);
+    Ok((
+        Candidate {
+            id: row.try_get("id")?,
+            external_id: row.try_get("external_id")?,
+            first_name: row.try_get("first_name")?,
+            last_name: row.try_get("last_name")?,
+            email: p.email,
+            phone: p.phone,
+            commune_insee,
+            home,
+            max_travel_km: p.max_travel_km,
+            driving_licences: p.driving_licences,
+            has_vehicle: p.has_vehicle,
+            public_transport_only: p.public_transport_only,
+            available_from: p.available_from,
+            weekly_hours: p.weekly_hours,
+            contract_types: p.contract_types,
+            rome_codes: p.rome_codes,
+            job_titles: p.job_titles,
+            skills: p.skills,
+            languages: p.languages,
+            experience_years: p.experience_years,
+            training_level: p.training_level,
+            cv_text: p.cv_text,
+            counsellor_id: row.try_get("counsellor_id")?,
+            status: CandidateStatus::parse(&status).unwrap_or(CandidateStatus::Active),
+            consent,
+            sensitive: None,
+            files: Vec::new(),
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+            last_activity_at: row.try_get("last_activity_at")?,
+        },
+        RecordMeta {
+            retention_reminded_at: row.try_get("retention_reminded_at")?,
+            anonymised_at: row.try_get("anonymised_at")?,
+        },
+    ))
+}
+
+fn file_from_row(row: &sqlx::any::AnyRow) -> Result<(String, CandidateFile)> {
+    Ok((
+        row.try_get("candidate_id")?,
+        CandidateFile {
+            id: row.try_get("id")?,
+            file_name: row.try_get("file_name")?,
+            content_type: row.try_get("content_type")?,
+            size_bytes: row.try_get("size_bytes")?,
+            sha256: row.try_get("sha256")?,
+            created_at: row.try_get("created_at")?,
+        },
+    ))
+}
+
+/// Load a record with its meta (no sensitive data).
+pub(crate) async fn load(db: &Db, id: &str) -> Result<Option<(Candidate, RecordMeta)>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM candidates WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let (mut c, meta) = from_row(&row)?;
+    let files = sqlx::query(
+        "SELECT id, candidate_id, file_name, content_type, size_bytes, sha256, created_at \
+         FROM candidate_files WHERE candidate_id = $1 ORDER BY created_at, id",
+    )
+    .bind(id)
+    .fetch_all(&db.pool)
+    .await?;
+    for f in &files {
+        c.files.push(file_from_row(f)?.1);
+    }
+    Ok(Some((c, meta)))
+}
+
+/// Load the sensitive fields of a record.
+pub(crate) async fn load_sensitive(db: &Db, id: &str) -> Result<Option<Sensitive>> {
+    let data: Option<String> =
+        sqlx::query_scalar("SELECT data FROM candidate_sensitive WHERE candidate_id = $1")
+            .bind(id)
+            .fetch_optional(&db.pool)
+            .await?;
+    data.map(|d| {
+        serde_json::from_str(&d)
+            .map_err(|e| Error::Internal(anyhow::anyhow!("candidate_sensitive JSON: {e}")))
+    })
+    .transpose()
+}
+
+/// One record, for internal use (matching, referrals): no audit entry,
+/// sensitive fields not loaded. Anonymised records are returned (without
+/// consent).
+pub async fn get_candidate(db: &Db, id: &str) -> Result<Option<Candidate>> {
+    Ok(load(db, id).await?.map(|(c, _)| c))
+}
+
+/// Many records, for internal use (matching), in the order of `ids`
+/// (missing ids skipped). No audit, no sensitive fields.
+pub async fn load_candidates(db: &Db, ids: &[String]) -> Result<Vec<Candidate>> {
+    let mut by_id: HashMap<String, Candidate> = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        if chunk.is_empty() {
+            continue;
+        }
+        let placeholders = (1..=chunk.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("SELECT {COLUMNS} FROM candidates WHERE id IN ({placeholders})");
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        for row in q.fetch_all(&db.pool).await? {
+            let (c, _) = from_row(&row)?;
+            by_id.insert(c.id.clone(), c);
+        }
+        let sql = format!(
+            "SELECT id, candidate_id, file_name, content_type, size_bytes, sha256, created_at \
+             FROM candidate_files WHERE candidate_id IN ({placeholders}) ORDER BY created_at, id"
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        for row in q.fetch_all(&db.pool).await? {
+            let (cid, f) = file_from_row(&row)?;
+            if let Some(c) = by_id.get_mut(&cid) {
+                c.files.push(f);
+            }
+        }
+    }
+    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+}
+
+/// The minimal profile sent inside a referral: no sensitive field, no NIR,
+/// no internal ids.
+pub fn minimal_profile(c: &Candidate, candidate_ref: &str) -> vivier_protocol::CandidateProfile {
+    vivier_protocol::CandidateProfile {
+        candidate_ref: candidate_ref.to_string(),
+        first_name: c.first_name.clone(),
+        last_name: c.last_name.clone(),
+        email: c.email.clone(),
+        phone: c.phone.clone(),
+        commune_insee: c.commune_insee.clone(),
+        max_travel_km: c.max_travel_km,
+        driving_licences: c.driving_licences.clone(),
+        has_vehicle: c.has_vehicle,
+        available_from: c.available_from.clone(),
+        weekly_hours: c.weekly_hours,
+        contract_types: c.contract_types.clone(),
+        rome_codes: c.rome_codes.clone(),
+        job_titles: c.job_titles.clone(),
+        skills: c.skills.clone(),
+        languages: c.languages.clone(),
+        experience_years: c.experience_years,
+        training_level: c.training_level.clone(),
+        cv_text: c.cv_text.clone(),
+    }
+}
+
+/// Whether `user` may see the sensitive fields of `c`: the admin and the
+/// assigned counsellor.
+pub fn may_see_sensitive(user: &User, c: &Candidate) -> bool {
+    user.role == Role::Admin
+        || (user.role == Role::Counsellor && c.counsellor_id.as_deref() == Some(user.id.as_str()))
+}
+
+// ---------------------------------------------------------------------------
+// Index
+
+/// The index document of a record.
+pub fn to_doc(c: &Candidate) -> CandidateDoc {
+    CandidateDoc {
+        id: c.id.clone(),
+        full_name: format!("{} {}", c.first_name, c.last_name),
+        job_titles: c.job_titles.clone(),
+        skills: c.skills.clone(),
+        languages: c.languages.clone(),
+        cv_text: c.cv_text.clone(),
+        rome_codes: c.rome_codes.clone(),
+        commune_insee: c.commune_insee.clone(),
+        point: c.home,
+        driving_licences: c.driving_licences.clone(),
+        has_vehicle: c.has_vehicle,
+        available_from_days: c.available_from.as_deref().and_then(crate::util::date_to_days),
+        contract_types: c.contract_types.iter().map(|t| t.as_str().to_string()).collect(),
+        status: c.status.as_str().to_string(),
+        updated_at: c.updated_at,
+    }
+}
+
+/// Whether a record belongs in the index: consented (anonymised records
+/// have no consent).
+pub fn indexable(c: &Candidate) -> bool {
+    c.consent.is_some()
+}
+
+/// Bring the index in line with a committed record (upsert or delete).
+pub(crate) async fn sync_index(state: &AppState, c: &Candidate) -> Result<()> {
+    let search = state.search.clone();
+    if indexable(c) {
+        let doc = to_doc(c);
+        tokio::task::spawn_blocking(move || search.candidates.upsert(&doc)).await??;
+    } else {
+        let id = c.id.clone();
+        tokio::task::spawn_blocking(move || search.candidates.delete(&id)).await??;
+    }
+    Ok(())
+}
+
+/// Re-index one record from the database (deleted from the index when it
+/// is gone, a draft or anonymised). For other modules, after their commit.
+pub async fn index_candidate(state: &AppState, id: &str) -> Result<()> {
+    match get_candidate(&state.db, id).await? {
+        Some(c) => sync_index(state, &c).await,
+        None => {
+            let search = state.search.clone();
+            let id = id.to_string();
+            tokio::task::spawn_blocking(move || search.candidates.delete(&id)).await??;
+            Ok(())
+        }
+    }
+}
+
+/// Remove a record from the index and commit at once (erasure).
+pub(crate) async fn unindex_now(state: &AppState, id: &str) -> Result<()> {
+    let search = state.search.clone();
+    let id = id.to_string();
+    tokio::task::spawn_blocking(move || {
+        search.candidates.delete(&id)?;
+        search.candidates.commit_now()
+    })
+    .await??;
+    Ok(())
+}
+
+/// Rebuild the candidate index from the database: every consented,
+/// non-anonymised record. Rows are streamed page by page.
+pub async fn reindex(state: &AppState, progress: Option<&indicatif::ProgressBar>) -> anyhow::Result<u64> {
+    let total: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM candidates WHERE consent_at IS NOT NULL AND anonymised_at IS NULL",
+    )
+    .fetch_one(&state.db.pool)
+    .await?;
+    if let Some(p) = progress {
+        p.set_length(u64::try_from(total).unwrap_or(0));
+        p.set_position(0);
+    }
+    let (tx, rx) = std::sync::mpsc::sync_channel::<CandidateDoc>(2000);
+    let search = state.search.clone();
+    let bar = progress.cloned();
+    let indexer = tokio::task::spawn_blocking(move || {
+        let mut it = rx.into_iter();
+        let report = |n: u64| {
+            if let Some(b) = &bar {
+                b.set_position(n);
+            }
+        };
+        search.candidates.rebuild(&mut it, &report)
+    });
+    let mut after = String::new();
+    let produce: anyhow::Result<()> = async {
+        loop {
+            let rows = sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM candidates WHERE consent_at IS NOT NULL AND anonymised_at IS NULL \
+                 AND id > $1 ORDER BY id LIMIT 1000"
+            ))
+            .bind(&after)
+            .fetch_all(&state.db.pool)
+            .await?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in &rows {
+                let (c, _) = from_row(row).map_err(|e| anyhow::anyhow!("{e}"))?;
+                after.clone_from(&c.id);
+                if indexable(&c) {
+                    let doc = to_doc(&c);
+                    // A closed receiver means the indexer failed: its error is reported below.
+                    if tx.send(doc).is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+    .await;
+    drop(tx);
+    let n = indexer.await??;
+    produce?;
+    Ok(n)
+}
+
+// ---------------------------------------------------------------------------
+// Writes
+
+async fn check_counsellor(db: &Db, id: &str) -> Result<()> {
+    match crate::auth::user_by_id(db, id).await? {
+        Some(u) if matches!(u.role, Role::Counsellor | Role::Admin) => Ok(()),
+        Some(_) => Err(Error::field("counsellor_id", "this user is not a counsellor")),
+        None => Err(Error::field("counsellor_id", "unknown user")),
+    }
+}
+
+async fn insert_row(tx: &mut sqlx::Transaction<'_, sqlx::Any>, c: &Candidate) -> Result<()> {
+    let profile = serde_json::to_string(&StoredProfile::of(c))
+        .map_err(|e| Error::Internal(anyhow::anyhow!("profile JSON: {e}")))?;
+    let res = sqlx::query(
+        "INSERT INTO candidates (id, external_id, first_name, last_name, commune_insee, status, counsellor_id, \
+         profile, consent_at, consent_by, consent_scope, created_at, updated_at, last_activity_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+    )
+    .bind(&c.id)
+    .bind(&c.external_id)
+    .bind(&c.first_name)
+    .bind(&c.last_name)
+    .bind(&c.commune_insee)
+    .bind(c.status.as_str())
+    .bind(&c.counsellor_id)
+    .bind(profile)
+    .bind(c.consent.as_ref().map(|k| k.given_at))
+    .bind(c.consent.as_ref().map(|k| k.counsellor_id.clone()))
+    .bind(c.consent.as_ref().map(|k| k.scope.as_str().to_string()))
+    .bind(c.created_at)
+    .bind(c.updated_at)
+    .bind(c.last_activity_at)
+    .execute(&mut **tx)
+    .await;
+    match res {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(Error::field(
+            "external_id",
+            "another candidate already has this external id",
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn update_row(tx: &mut sqlx::Transaction<'_, sqlx::Any>, c: &Candidate) -> Result<()> {
+    let profile = serde_json::to_string(&StoredProfile::of(c))
+        .map_err(|e| Error::Internal(anyhow::anyhow!("profile JSON: {e}")))?;
+    let res = sqlx::query(
+        "UPDATE candidates SET external_id = $2, first_name = $3, last_name = $4, commune_insee = $5, \
+         status = $6, counsellor_id = $7, profile = $8, consent_at = $9, consent_by = $10, consent_scope = $11, \
+         updated_at = $12, last_activity_at = $13 WHERE id = $1",
+    )
+    .bind(&c.id)
+    .bind(&c.external_id)
+    .bind(&c.first_name)
+    .bind(&c.last_name)
+    .bind(&c.commune_insee)
+    .bind(c.status.as_str())
+    .bind(&c.counsellor_id)
+    .bind(profile)
+    .bind(c.consent.as_ref().map(|k| k.given_at))
+    .bind(c.consent.as_ref().map(|k| k.counsellor_id.clone()))
+    .bind(c.consent.as_ref().map(|k| k.scope.as_str().to_string()))
+    .bind(c.updated_at)
+    .bind(c.last_activity_at)
+    .execute(&mut **tx)
+    .await;
+    match res {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(Error::field(
+            "external_id",
+            "another candidate already has this external id",
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn write_sensitive(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+    s: &Sensitive,
+) -> Result<()> {
+    sqlx::query("DELETE FROM candidate_sensitive WHERE candidate_id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    if !s.is_empty() {
+        let data = serde_json::to_string(s)
+            .map_err(|e| Error::Internal(anyhow::anyhow!("sensitive JSON: {e}")))?;
+        sqlx::query("INSERT INTO candidate_sensitive (candidate_id, data) VALUES ($1, $2)")
+            .bind(id)
+            .bind(data)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Create a record. Draft unless `input.consent_scope` is given.
+pub async fn create(state: &AppState, user: &User, input: CandidateInput) -> Result<Candidate> {
+    let valid = validate(state, &input).map_err(Error::Validation)?;
+    let counsellor_id = match (&input.counsellor_id, user.role) {
+        (Some(id), _) => {
+            check_counsellor(&state.db, id).await?;
+            Some(id.clone())
+        }
+        (None, Role::Counsellor) => Some(user.id.clone()),
+        (None, _) => None,
+    };
+    let now = now_ms();
+    let mut c = empty_candidate(new_id(), now);
+    valid.apply(&mut c, state);
+    c.counsellor_id = counsellor_id;
+    if let Some(scope) = input.consent_scope {
+        c.consent = Some(Consent {
+            given_at: now,
+            counsellor_id: user.id.clone(),
+            scope,
+        });
+    }
+    if input.sensitive.is_some() && !may_see_sensitive(user, &c) {
+        return Err(Error::field(
+            "sensitive",
+            "only the admin or the assigned counsellor may record sensitive fields",
+        ));
+    }
+    let mut tx = state.db.pool.begin().await?;
+    insert_row(&mut tx, &c).await?;
+    if let Some(s) = &input.sensitive {
+        write_sensitive(&mut tx, &c.id, s).await?;
+    }
+    tx.commit().await?;
+    sync_index(state, &c).await?;
+    if may_see_sensitive(user, &c) {
+        c.sensitive = input.sensitive.filter(|s| !s.is_empty());
+    }
+    Ok(c)
+}
+
+/// Update a record (full replacement of the editable fields; `cv_text` and
+/// `sensitive` absent = unchanged).
+pub async fn update(state: &AppState, user: &User, id: &str, input: CandidateInput) -> Result<Candidate> {
+    let (mut c, meta) = load(&state.db, id).await?.ok_or(Error::NotFound("candidate"))?;
+    if meta.anonymised_at.is_some() {
+        return Err(Error::Conflict("this record was anonymised and cannot be edited".into()));
+    }
+    let valid = validate(state, &input).map_err(Error::Validation)?;
+    if let Some(cid) = &input.counsellor_id {
+        if c.counsellor_id.as_deref() != Some(cid.as_str()) {
+            check_counsellor(&state.db, cid).await?;
+        }
+        c.counsellor_id = Some(cid.clone());
+    }
+    // Sensitive rights are judged on the record before the update.
+    if input.sensitive.is_some() && !may_see_sensitive(user, &c) {
+        return Err(Error::field(
+            "sensitive",
+            "only the admin or the assigned counsellor may record sensitive fields",
+        ));
+    }
+    valid.apply(&mut c, state);
+    let now = now_ms();
+    c.updated_at = now;
+    c.last_activity_at = now;
+    if let Some(scope) = input.consent_scope {
+        if c.consent.as_ref().map(|k| k.scope) != Some(scope) {
+            c.consent = Some(Consent {
+                given_at: now,
+                counsellor_id: user.id.clone(),
+                scope,
+            });
+        }
+    }
+    let mut tx = state.db.pool.begin().await?;
+    update_row(&mut tx, &c).await?;
+    sqlx::query("UPDATE candidates SET retention_reminded_at = NULL WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    if let Some(s) = &input.sensitive {
+        write_sensitive(&mut tx, id, s).await?;
+    }
+    tx.commit().await?;
+    sync_index(state, &c).await?;
+    if may_see_sensitive(user, &c) {
+        c.sensitive = load_sensitive(&state.db, id).await?;
+    }
+    Ok(c)
+}
+
+/// Record (or change the scope of) the candidate's consent: the record
+/// becomes searchable.
+pub async fn give_consent(state: &AppState, user: &User, id: &str, scope: ConsentScope) -> Result<Candidate> {
+    let (mut c, meta) = load(&state.db, id).await?.ok_or(Error::NotFound("candidate"))?;
+    if meta.anonymised_at.is_some() {
+        return Err(Error::Conflict("this record was anonymised".into()));
+    }
+    let now = now_ms();
+    c.consent = Some(Consent {
+        given_at: now,
+        counsellor_id: user.id.clone(),
+        scope,
+    });
+    c.updated_at = now;
+    c.last_activity_at = now;
+    let mut tx = state.db.pool.begin().await?;
+    update_row(&mut tx, &c).await?;
+    tx.commit().await?;
+    sync_index(state, &c).await?;
+    Ok(c)
+}
+
+/// Withdraw the consent: back to draft, out of the index.
+pub async fn withdraw_consent(state: &AppState, id: &str) -> Result<Candidate> {
+    let (mut c, _) = load(&state.db, id).await?.ok_or(Error::NotFound("candidate"))?;
+    let now = now_ms();
+    c.consent = None;
+    c.updated_at = now;
+    c.last_activity_at = now;
+    let mut tx = state.db.pool.begin().await?;
+    update_row(&mut tx, &c).await?;
+    tx.commit().await?;
+    sync_index(state, &c).await?;
+    Ok(c)
+}
+
+/// Change the status (referrals, placements) and re-index.
+pub async fn set_status(state: &AppState, id: &str, status: CandidateStatus) -> Result<()> {
+    let now = now_ms();
+    let res = sqlx::query(
+        "UPDATE candidates SET status = $2, updated_at = $3, last_activity_at = $3 WHERE id = $1 AND anonymised_at IS NULL",
+    )
+    .bind(id)
+    .bind(status.as_str())
+    .bind(now)
+    .execute(&state.db.pool)
+    .await?;
+    if res.rows_affected() == 0 {
+        return Err(Error::NotFound("candidate"));
+    }
+    if let Some(c) = get_candidate(&state.db, id).await? {
+        sync_index(state, &c).await?;
+    }
+    Ok(())
+}
+
+/// Outcomes of a placement (sortie positive and others).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlacementOutcome {
+    CddUnder6Months,
+    Cdd6MonthsOrMore,
+    Cdi,
+    Training,
+    Apprenticeship,
+    BusinessCreation,
+    Other,
+}
+
+impl PlacementOutcome {
+    /// Stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlacementOutcome::CddUnder6Months => "cdd_under_6_months",
+            PlacementOutcome::Cdd6MonthsOrMore => "cdd_6_months_or_more",
+            PlacementOutcome::Cdi => "cdi",
+            PlacementOutcome::Training => "training",
+            PlacementOutcome::Apprenticeship => "apprenticeship",
+            PlacementOutcome::BusinessCreation => "business_creation",
+            PlacementOutcome::Other => "other",
+        }
+    }
+}
+
+/// A recorded placement.
+#[derive(Debug, Clone, Serialize)]
+pub struct Placement {
+    pub id: String,
+    pub candidate_id: String,
+    pub outcome: PlacementOutcome,
+    pub referral_id: Option<String>,
+    pub placed_at: i64,
+}
+
+/// Close the candidate as placed: writes `placements`, status `placed`.
+pub async fn record_placement(
+    state: &AppState,
+    user: &User,
+    id: &str,
+    outcome: PlacementOutcome,
+    referral_id: Option<String>,
+) -> Result<Placement> {
+    let (c, meta) = load(&state.db, id).await?.ok_or(Error::NotFound("candidate"))?;
+    if meta.anonymised_at.is_some() {
+        return Err(Error::Conflict("this record was anonymised".into()));
+    }
+    let referral_id = referral_id.map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
+    if let Some(r) = &referral_id {
+        let known: Option<String> =
+            sqlx::query_scalar("SELECT id FROM referrals WHERE id = $1 AND (candidate_id = $2 OR candidate_id IS NULL)")
+                .bind(r)
+                .bind(id)
+                .fetch_optional(&state.db.pool)
+                .await?;
+        if known.is_none() {
+            return Err(Error::field("referral_id", "no referral of this candidate has this id"));
+        }
+    }
+    let now = now_ms();
+    let p = Placement {
+        id: new_id(),
+        candidate_id: c.id.clone(),
+        outcome,
+        referral_id,
+        placed_at: now,
+    };
+    let mut tx = state.db.pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO placements (id, candidate_id, outcome, referral_id, placed_at, recorded_by) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&p.id)
+    .bind(&p.candidate_id)
+    .bind(outcome.as_str())
+    .bind(&p.referral_id)
+    .bind(now)
+    .bind(&user.id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE candidates SET status = 'placed', updated_at = $2, last_activity_at = $2, retention_reminded_at = NULL WHERE id = $1",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    if let Some(c) = get_candidate(&state.db, id).await? {
+        sync_index(state, &c).await?;
+    }
+    Ok(p)
+}
+
+fn candidate_dir(state: &AppState, id: &str) -> std::path::PathBuf {
+    state.files_dir.join(id)
+}
+
+/// Keep an uploaded CV: store the original, extract its text into
+/// `cv_text`. `bytes` must already be within the size limit.
+pub async fn attach_cv(
+    state: &AppState,
+    id: &str,
+    file_name: &str,
+    bytes: Vec<u8>,
+) -> Result<(Candidate, CandidateFile)> {
+    let (mut c, meta) = load(&state.db, id).await?.ok_or(Error::NotFound("candidate"))?;
+    if meta.anonymised_at.is_some() {
+        return Err(Error::Conflict("this record was anonymised".into()));
+    }
+    let (bytes, extracted) = tokio::task::spawn_blocking(move || {
+        let r = crate::extract::extract_text(&bytes);
+        (bytes, r)
+    })
+    .await?;
+    let (kind, text) = extracted.map_err(|e| match e {
+        crate::extract::ExtractError::Unsupported(_) => Error::UnsupportedMediaType(e.to_string()),
+        crate::extract::ExtractError::Corrupt { .. } => Error::field("file", e.to_string()),
+    })?;
+    let now = now_ms();
+    let file = CandidateFile {
+        id: new_id(),
+        file_name: sanitize_file_name(file_name, kind),
+        content_type: kind.content_type().to_string(),
+        size_bytes: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
+        sha256: crate::util::sha256_hex(&bytes),
+        created_at: now,
+    };
+    let dir = candidate_dir(state, id);
+    let path = dir.join(format!("{}.{}", file.id, kind.extension()));
+    {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            std::fs::create_dir_all(&dir)?;
+            let tmp = path.with_extension("part");
+            std::fs::write(&tmp, &bytes)?;
+            std::fs::rename(&tmp, &path)
+        })
+        .await?
+        .map_err(|e| Error::Internal(anyhow::anyhow!("storing CV file: {e}")))?;
+    }
+    c.cv_text = text.chars().take(200_000).collect();
+    c.updated_at = now;
+    c.last_activity_at = now;
+    let res: Result<()> = async {
+        let mut tx = state.db.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO candidate_files (id, candidate_id, file_name, content_type, size_bytes, sha256, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&file.id)
+        .bind(id)
+        .bind(&file.file_name)
+        .bind(&file.content_type)
+        .bind(file.size_bytes)
+        .bind(&file.sha256)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        update_row(&mut tx, &c).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+    .await;
+    if let Err(e) = res {
+        let _ = tokio::fs::remove_file(&path).await;
+        return Err(e);
+    }
+    c.files.push(file.clone());
+    sync_index(state, &c).await?;
+    Ok((c, file))
+}
+
+/// Read a stored CV file.
+pub async fn read_cv(state: &AppState, id: &str, file_id: &str) -> Result<(CandidateFile, Vec<u8>)> {
+    let (c, _) = load(&state.db, id).await?.ok_or(Error::NotFound("candidate"))?;
+    let f = c
+        .files
+        .into_iter()
+        .find(|f| f.id == file_id)
+        .ok_or(Error::NotFound("file"))?;
+    let ext = match f.content_type.as_str() {
+        "application/pdf" => "pdf",
+        "application/vnd.oasis.opendocument.text" => "odt",
+        _ => "docx",
+    };
+    let path = candidate_dir(state, id).join(format!("{}.{ext}", f.id));
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|e| Error::Internal(anyhow::anyhow!("reading CV file {}: {e}", path.display())))?;
+    Ok((f, bytes))
+}
+
+fn sanitize_file_name(name: &str, kind: crate::extract::DocKind) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or("");
+    let clean: String = base
+        .chars()
+        .filter(|c| !c.is_control() && !matches!(c, '"' | '<' | '>' | '|' | ':' | '*' | '?'))
+        .take(120)
+        .collect();
+    let clean = clean.trim().to_string();
+    if clean.is_empty() || clean.starts_with('.') {
+        format!("cv.{}", kind.extension())
+    } else {
+        clean
+    }
+}
+
+/// RGPD erasure: the record, its sensitive row, its files (database and
+/// disk), its index entry and the local copies of its profile in referrals
+/// are removed; placements keep their figure without the candidate id; the
+/// federation is told (`federation::on_candidate_erased`, same
+/// transaction). The caller writes the audit entry (opaque id only).
+pub async fn erase(state: &AppState, id: &str) -> Result<()> {
+    let exists: Option<String> = sqlx::query_scalar("SELECT id FROM candidates WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&state.db.pool)
+        .await?;
+    if exists.is_none() {
+        return Err(Error::NotFound("candidate"));
+    }
+    let mut tx = state.db.pool.begin().await?;
+    crate::federation::on_candidate_erased(state, &mut tx, id).await?;
+    purge_in_tx(&mut tx, id).await?;
+    sqlx::query("DELETE FROM candidates WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    remove_files_dir(state, id).await;
+    unindex_now(state, id).await?;
+    Ok(())
+}
+
+/// Remove everything personal attached to a record (not the row itself).
+async fn purge_in_tx(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &str) -> Result<()> {
+    sqlx::query("UPDATE referrals SET profile = NULL, candidate_id = NULL WHERE candidate_id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("UPDATE placements SET candidate_id = NULL WHERE candidate_id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM candidate_files WHERE candidate_id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM candidate_sensitive WHERE candidate_id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn remove_files_dir(state: &AppState, id: &str) {
+    let dir = candidate_dir(state, id);
+    match tokio::fs::remove_dir_all(&dir).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::error!(candidate = %id, error = %e, "could not remove the candidate's files"),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phone_and_lists() {
+        assert!(valid_phone("06 12 34 56 78"));
+        assert!(valid_phone("+33 (0)6.12.34.56.78"));
+        assert!(!valid_phone("appelez-moi"));
+        assert!(!valid_phone("123"));
+        assert_eq!(
+            clean_list(&[" a ".into(), "A".into(), "".into(), "b".into()], 10, 5),
+            vec!["a".to_string(), "b".to_string()]
+        );
+    }
+
+    #[test]
+    fn file_names_are_sanitised() {
+        use crate::extract::DocKind;
+        assert_eq!(sanitize_file_name("../../etc/passwd", DocKind::Pdf), "passwd");
+        assert_eq!(sanitize_file_name("C:\\Users\\x\\CV Léa.pdf", DocKind::Pdf), "CV Léa.pdf");
+        assert_eq!(sanitize_file_name("", DocKind::Docx), "cv.docx");
+        assert_eq!(sanitize_file_name(".hidden", DocKind::Odt), "cv.odt");
+    }
+
+    #[test]
+    fn status_and_scope_roundtrip() {
+        for s in [
+            CandidateStatus::Active,
+            CandidateStatus::InReferral,
+            CandidateStatus::Placed,
+            CandidateStatus::Archived,
+        ] {
+            assert_eq!(CandidateStatus::parse(s.as_str()), Some(s));
+            assert_eq!(
+                serde_json::to_value(s).expect("json"),
+                serde_json::Value::String(s.as_str().into())
+            );
+        }
+        assert_eq!(ConsentScope::parse("network"), Some(ConsentScope::Network));
+        assert_eq!(
+            serde_json::to_value(PlacementOutcome::Cdd6MonthsOrMore).expect("json"),
+            serde_json::json!("cdd_6_months_or_more")
+        );
+    }
+}

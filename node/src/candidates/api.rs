@@ -1,0 +1,590 @@
+//! HTTP API of the candidathèque under `/api/v1/candidates`. Every endpoint
+//! is for staff only (admin, counsellor): employers get 403, anonymous
+//! callers 401. Every read, search and file download writes an audit entry;
+//! audit details never hold personal data (the free text of a search is
+//! recorded as its length only).
+
+use axum::extract::{FromRequestParts, Multipart, Path, RawQuery, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{
+    CandidateInput, CandidateStatus, ConsentScope, PlacementOutcome, RecordMeta,
+};
+use crate::auth::{Reason, User};
+use crate::error::{ApiJson, Error, FieldError, Result};
+use crate::search::{CandidateQuery, SortBy};
+use crate::server::AppState;
+use crate::util::now_ms;
+
+/// An authenticated admin or counsellor.
+pub struct Staff(pub User);
+
+impl FromRequestParts<AppState> for Staff {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let user = User::from_request_parts(parts, state).await?;
+        user.require_staff()?;
+        Ok(Staff(user))
+    }
+}
+
+/// A record as answered by the API.
+#[derive(Serialize)]
+struct View {
+    #[serde(flatten)]
+    candidate: super::Candidate,
+    #[serde(flatten)]
+    meta: RecordMeta,
+    /// `draft` (no consent), `consented` or `anonymised`.
+    state: &'static str,
+    /// When the record will be anonymised unless there is activity.
+    retention_due_at: Option<i64>,
+}
+
+fn view(state: &AppState, c: super::Candidate, meta: RecordMeta) -> View {
+    let st = if meta.anonymised_at.is_some() {
+        "anonymised"
+    } else if c.consent.is_some() {
+        "consented"
+    } else {
+        "draft"
+    };
+    let due = meta
+        .anonymised_at
+        .is_none()
+        .then(|| super::retention::due_at(state, c.last_activity_at));
+    View {
+        candidate: c,
+        meta,
+        state: st,
+        retention_due_at: due,
+    }
+}
+
+async fn audit(
+    state: &AppState,
+    user: &User,
+    action: &str,
+    id: &str,
+    reason: Option<&str>,
+    details: serde_json::Value,
+) -> Result<()> {
+    crate::audit::record(&state.db, Some(user), action, "candidate", id, reason, details).await
+}
+
+async fn create_handler(
+    State(state): State<AppState>,
+    Staff(user): Staff,
+    ApiJson(input): ApiJson<CandidateInput>,
+) -> Result<(StatusCode, Json<View>)> {
+    let c = super::create(&state, &user, input).await?;
+    audit(&state, &user, "candidate.create", &c.id, None, json!({ "consent": c.consent.is_some() })).await?;
+    let v = view(&state, c, RecordMeta::default());
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+async fn read_handler(
+    State(state): State<AppState>,
+    Staff(user): Staff,
+    Path(id): Path<String>,
+    Reason(reason): Reason,
+) -> Result<Json<View>> {
+    let (mut c, meta) = super::load(&state.db, &id).await?.ok_or(Error::NotFound("candidate"))?;
+    let sensitive = super::may_see_sensitive(&user, &c);
+    if sensitive {
+        c.sensitive = super::load_sensitive(&state.db, &id).await?;
+    }
+    audit(&state, &user, "candidate.read", &id, reason.as_deref(), json!({ "sensitive": sensitive })).await?;
+    Ok(Json(view(&state, c, meta)))
+}
+
+async fn update_handler(
+    State(state): State<AppState>,
+    Staff(user): Staff,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<CandidateInput>,
+) -> Result<Json<View>> {
+    let c = super::update(&state, &user, &id, input).await?;
+    audit(&state, &user, "candidate.update", &id, None, json!({})).await?;
+    Ok(Json(view(&state, c, RecordMeta::default())))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsentBody {
+    scope: ConsentScope,
+}
+
+async fn consent_handler(
+    State(state): State<AppState>,
+    Staff(user): Staff,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ConsentBody>,
+) -> Result<Json<View>> {
+    let c = super::give_consent(&state, &user, &id, body.scope).await?;
+    audit(&state, &user, "candidate.consent", &id, None, json!({ "scope": body.scope })).await?;
+    Ok(Json(view(&state, c, RecordMeta::default())))
+}
+
+async fn withdraw_consent_handler(
+    State(state): State<AppState>,
+    Staff(user): Staff,
+    Path(id): Path<String>,
+) -> Result<Json<View>> {
+    let c = super::withdraw_consent(&state, &id).await?;
+    audit(&state, &user, "candidate.consent_withdrawn", &id, None, json!({})).await?;
+    Ok(Json(view(&state, c, RecordMeta::default())))
+}
+
+async fn erase_handler(
+    State(state): State<AppState>,
+    Staff(user): Staff,
+    Path(id): Path<String>,
+    Reason(reason): Reason,
+) -> Result<StatusCode> {
+    super::erase(&state, &id).await?;
+    audit(&state, &user, "candidate.erase", &id, reason.as_deref(), json!({})).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn upload_cv_handler(
+    State(state): State<AppState>,
+    Staff(user): Staff,
+    Path(id): Path<String>,
+    mut multipart: Multipart,
+) -> Result<(StatusCode, Json<serde_json::Value>)> {
+    // The record must exist before reading a large body.
+    if super::load(&state.db, &id).await?.is_none() {
+        return Err(Error::NotFound("candidate"));
+    }
+    let max = state.config.uploads.max_cv_bytes;
+    let too_big = || {
+        Error::PayloadTooLarge(format!(
+            "the CV file is larger than the limit of {} MiB",
+            max / (1024 * 1024)
+        ))
+    };
+    let map_mp = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            too_big()
+        } else {
+            Error::BadRequest(format!("multipart body: {}", e.body_text()))
+        }
+    };
+    let mut found: Option<(String, Vec<u8>)> = None;
+    while let Some(mut field) = multipart.next_field().await.map_err(map_mp)? {
+        let Some(name) = field.file_name().map(str::to_string) else {
+            continue;
+        };
+        let mut buf = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(map_mp)? {
+            if buf.len() + chunk.len() > max {
+                return Err(too_big());
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        found = Some((name, buf));
+        break;
+    }
+    let (name, bytes) = found.ok_or_else(|| Error::field("file", "no file part in the multipart body"))?;
+    let (c, file) = super::attach_cv(&state, &id, &name, bytes).await?;
+    audit(
+        &state,
+        &user,
+        "candidate.cv_upload",
+        &id,
+        None,
+        json!({ "file_id": file.id, "content_type": file.content_type, "size_bytes": file.size_bytes }),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "file": file, "cv_text": c.cv_text })),
+    ))
+}
+
+async fn download_cv_handler(
+    State(state): State<AppState>,
+    Staff(user): Staff,
+    Path((id, file_id)): Path<(String, String)>,
+    Reason(reason): Reason,
+) -> Result<Response> {
+    let (f, bytes) = super::read_cv(&state, &id, &file_id).await?;
+    audit(&state, &user, "candidate.cv_download", &id, reason.as_deref(), json!({ "file_id": f.id })).await?;
+    let ascii: String = f
+        .file_name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .collect();
+    let mut resp = (StatusCode::OK, bytes).into_response();
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&f.content_type) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{ascii}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlacementBody {
+    outcome: PlacementOutcome,
+    #[serde(default)]
+    referral_id: Option<String>,
+}
+
+async fn placement_handler(
+    State(state): State<AppState>,
+    Staff(user): Staff,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PlacementBody>,
+) -> Result<(StatusCode, Json<super::Placement>)> {
+    let p = super::record_placement(&state, &user, &id, body.outcome, body.referral_id).await?;
+    audit(&state, &user, "candidate.placement", &id, None, json!({ "outcome": p.outcome, "placement_id": p.id })).await?;
+    Ok((StatusCode::CREATED, Json(p)))
+}
+
+async fn renew_handler(
+    State(state): State<AppState>,
+    Staff(user): Staff,
+    Path(id): Path<String>,
+    Reason(reason): Reason,
+) -> Result<Json<serde_json::Value>> {
+    let due = super::renew(&state, &id).await?;
+    audit(&state, &user, "candidate.retention_renew", &id, reason.as_deref(), json!({ "due_at": due })).await?;
+    Ok(Json(json!({ "id": id, "retention_due_at": due })))
+}
+
+async fn retention_handler(
+    State(state): State<AppState>,
+    Staff(user): Staff,
+    Reason(reason): Reason,
+) -> Result<Json<serde_json::Value>> {
+    let items = super::retention_due(&state, &user, now_ms()).await?;
+    crate::audit::record(
+        &state.db,
+        Some(&user),
+        "candidate.retention_list",
+        "candidate",
+        "*",
+        reason.as_deref(),
+        json!({ "count": items.len(), "ids": items.iter().map(|i| i.id.clone()).collect::<Vec<_>>() }),
+    )
+    .await?;
+    Ok(Json(json!({
+        "inactive_months": state.config.retention.inactive_months,
+        "reminder_days": state.config.retention.reminder_days,
+        "items": items,
+    })))
+}
+
+// ---------------------------------------------------------------------------
+// Search
+
+/// Parsed search parameters.
+#[derive(Debug, Default)]
+struct SearchParams {
+    q: Option<String>,
+    rome: Vec<String>,
+    commune: Option<String>,
+    radius_km: Option<f64>,
+    licence: Option<String>,
+    available_before: Option<String>,
+    contract_type: Option<String>,
+    status: Option<String>,
+    sort: SortBy,
+    page: usize,
+    per_page: usize,
+}
+
+const DEFAULT_RADIUS_KM: f64 = 30.0;
+
+fn parse_search(state: &AppState, raw: Option<&str>) -> Result<(SearchParams, CandidateQuery)> {
+    let mut p = SearchParams {
+        page: 1,
+        per_page: 20,
+        ..SearchParams::default()
+    };
+    let mut errs = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        let v = v.trim().to_string();
+        match k.as_ref() {
+            "q" => p.q = Some(v).filter(|s| !s.is_empty()),
+            "rome" => {
+                for (i, code) in v.split(',').map(str::trim).filter(|s| !s.is_empty()).enumerate() {
+                    let code = code.to_uppercase();
+                    if !state.refs.rome_exists(&code) {
+                        errs.push(FieldError::new(format!("rome[{i}]"), format!("unknown ROME code {code:?}")));
+                    } else {
+                        p.rome.push(code);
+                    }
+                }
+            }
+            "commune" => p.commune = Some(v).filter(|s| !s.is_empty()),
+            "radius_km" => match v.parse::<f64>() {
+                Ok(r) if r.is_finite() && r > 0.0 && r <= 1000.0 => p.radius_km = Some(r),
+                _ => errs.push(FieldError::new("radius_km", "expected a number of km between 0 and 1000")),
+            },
+            "licence" => p.licence = Some(v.to_uppercase()).filter(|s| !s.is_empty()),
+            "available_before" => {
+                if crate::util::date_to_days(&v).is_none() {
+                    errs.push(FieldError::new("available_before", format!("{v:?} is not a date (YYYY-MM-DD)")));
+                }
+                p.available_before = Some(v);
+            }
+            "contract_type" => {
+                let c = v.to_uppercase();
+                if !["CDI", "CDD", "MIS", "SAI", "ALT"].contains(&c.as_str()) {
+                    errs.push(FieldError::new("contract_type", "expected CDI, CDD, MIS, SAI or ALT"));
+                }
+                p.contract_type = Some(c);
+            }
+            "status" => {
+                if CandidateStatus::parse(&v).is_none() {
+                    errs.push(FieldError::new("status", "expected active, in_referral, placed or archived"));
+                }
+                p.status = Some(v);
+            }
+            "sort" => match v.as_str() {
+                "relevance" | "" => p.sort = SortBy::Relevance,
+                "distance" => p.sort = SortBy::Distance,
+                _ => errs.push(FieldError::new("sort", "expected relevance or distance")),
+            },
+            "page" => match v.parse::<usize>() {
+                Ok(n) if (1..=10_000).contains(&n) => p.page = n,
+                _ => errs.push(FieldError::new("page", "expected a page number from 1")),
+            },
+            "per_page" => match v.parse::<usize>() {
+                Ok(n) if (1..=100).contains(&n) => p.per_page = n,
+                _ => errs.push(FieldError::new("per_page", "expected 1 to 100")),
+            },
+            other => errs.push(FieldError::new(other.to_string(), "unknown search parameter")),
+        }
+    }
+    let mut near = None;
+    match &p.commune {
+        Some(insee) => match state.refs.commune(insee) {
+            Some(c) => match c.point {
+                Some(pt) => near = Some((pt, p.radius_km.unwrap_or(DEFAULT_RADIUS_KM))),
+                None => errs.push(FieldError::new("commune", "the centre of this commune is unknown")),
+            },
+            None => errs.push(FieldError::new("commune", format!("unknown INSEE commune code {insee:?}"))),
+        },
+        None => {
+            if p.radius_km.is_some() {
+                errs.push(FieldError::new("radius_km", "needs a commune"));
+            }
+            if p.sort == SortBy::Distance {
+                errs.push(FieldError::new("sort", "sorting by distance needs a commune"));
+            }
+        }
+    }
+    if !errs.is_empty() {
+        return Err(Error::Validation(errs));
+    }
+    let q = CandidateQuery {
+        text: p.q.clone(),
+        rome_codes: p.rome.clone(),
+        near,
+        licence: p.licence.clone(),
+        available_before_days: p.available_before.as_deref().and_then(crate::util::date_to_days),
+        contract_type: p.contract_type.clone(),
+        status: p.status.clone(),
+        ids: None,
+        sort: p.sort,
+        offset: (p.page - 1) * p.per_page,
+        limit: p.per_page,
+        highlight: true,
+    };
+    Ok((p, q))
+}
+
+#[derive(Serialize)]
+struct SearchHitOut {
+    id: String,
+    score: f32,
+    distance_km: Option<f64>,
+    snippet: Option<String>,
+    first_name: String,
+    last_name: String,
+    commune_insee: String,
+    commune_name: Option<String>,
+    rome_codes: Vec<String>,
+    job_titles: Vec<String>,
+    status: CandidateStatus,
+    available_from: Option<String>,
+}
+
+async fn search_handler(
+    State(state): State<AppState>,
+    Staff(user): Staff,
+    Reason(reason): Reason,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<serde_json::Value>> {
+    let (p, q) = parse_search(&state, raw.as_deref())?;
+    let search = state.search.clone();
+    let query = q.clone();
+    let results = tokio::task::spawn_blocking(move || search.candidates.search(&query)).await??;
+    let ids: Vec<String> = results.hits.iter().map(|h| h.id.clone()).collect();
+    let records = super::load_candidates(&state.db, &ids).await?;
+    let mut hits = Vec::with_capacity(results.hits.len());
+    for h in &results.hits {
+        let Some(c) = records.iter().find(|c| c.id == h.id) else {
+            continue; // erased between the search and the load
+        };
+        hits.push(SearchHitOut {
+            id: c.id.clone(),
+            score: h.score,
+            distance_km: h.distance_km.map(|d| (d * 10.0).round() / 10.0),
+            snippet: h.snippet.clone(),
+            first_name: c.first_name.clone(),
+            last_name: c.last_name.clone(),
+            commune_insee: c.commune_insee.clone(),
+            commune_name: state.refs.commune(&c.commune_insee).map(|m| m.name.clone()),
+            rome_codes: c.rome_codes.clone(),
+            job_titles: c.job_titles.clone(),
+            status: c.status,
+            available_from: c.available_from.clone(),
+        });
+    }
+    crate::audit::record(
+        &state.db,
+        Some(&user),
+        "candidate.search",
+        "candidate",
+        "*",
+        reason.as_deref(),
+        json!({
+            // The free text may name a person: only its length is kept.
+            "q_chars": p.q.as_deref().map_or(0, |s| s.chars().count()),
+            "rome": p.rome,
+            "commune": p.commune,
+            "radius_km": q.near.map(|n| n.1),
+            "licence": p.licence,
+            "available_before": p.available_before,
+            "contract_type": p.contract_type,
+            "status": p.status,
+            "page": p.page,
+            "total": results.total,
+            "hits": ids,
+        }),
+    )
+    .await?;
+    Ok(Json(json!({
+        "total": results.total,
+        "page": p.page,
+        "per_page": p.per_page,
+        "hits": hits,
+        "facets": { "rome": results.facets },
+    })))
+}
+
+// ---------------------------------------------------------------------------
+// Listing (drafts included: search only sees consented records)
+
+async fn list_handler(
+    State(state): State<AppState>,
+    Staff(user): Staff,
+    Reason(reason): Reason,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<serde_json::Value>> {
+    let mut page: i64 = 1;
+    let mut per_page: i64 = 50;
+    let mut mine = false;
+    let mut drafts_only = false;
+    let mut errs = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes()) {
+        match k.as_ref() {
+            "page" => match v.parse::<i64>() {
+                Ok(n) if n >= 1 => page = n,
+                _ => errs.push(FieldError::new("page", "expected a page number from 1")),
+            },
+            "per_page" => match v.parse::<i64>() {
+                Ok(n) if (1..=200).contains(&n) => per_page = n,
+                _ => errs.push(FieldError::new("per_page", "expected 1 to 200")),
+            },
+            "mine" => mine = matches!(v.as_ref(), "true" | "1"),
+            "draft" => drafts_only = matches!(v.as_ref(), "true" | "1"),
+            other => errs.push(FieldError::new(other.to_string(), "unknown parameter")),
+        }
+    }
+    if !errs.is_empty() {
+        return Err(Error::Validation(errs));
+    }
+    let rows: Vec<(String, String, String, String, Option<String>, Option<i64>, i64)> = {
+        use sqlx::Row;
+        let rs = sqlx::query(
+            "SELECT id, first_name, last_name, status, counsellor_id, consent_at, updated_at FROM candidates \
+             WHERE anonymised_at IS NULL AND ($1 = 0 OR counsellor_id = $2) AND ($3 = 0 OR consent_at IS NULL) \
+             ORDER BY updated_at DESC, id LIMIT $4 OFFSET $5",
+        )
+        .bind(i64::from(mine))
+        .bind(&user.id)
+        .bind(i64::from(drafts_only))
+        .bind(per_page)
+        .bind((page - 1) * per_page)
+        .fetch_all(&state.db.pool)
+        .await?;
+        let mut v = Vec::with_capacity(rs.len());
+        for r in rs {
+            v.push((
+                r.try_get("id")?,
+                r.try_get("first_name")?,
+                r.try_get("last_name")?,
+                r.try_get("status")?,
+                r.try_get("counsellor_id")?,
+                r.try_get("consent_at")?,
+                r.try_get("updated_at")?,
+            ));
+        }
+        v
+    };
+    let items: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|(id, f, l, s, c, consent, u)| {
+            json!({ "id": id, "first_name": f, "last_name": l, "status": s, "counsellor_id": c,
+                    "state": if consent.is_some() { "consented" } else { "draft" }, "updated_at": u })
+        })
+        .collect();
+    crate::audit::record(
+        &state.db,
+        Some(&user),
+        "candidate.list",
+        "candidate",
+        "*",
+        reason.as_deref(),
+        json!({ "page": page, "ids": rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>() }),
+    )
+    .await?;
+    Ok(Json(json!({ "page": page, "per_page": per_page, "items": items })))
+}
+
+/// Routes under `/api/v1/candidates`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/candidates", get(list_handler).post(create_handler))
+        .route("/api/v1/candidates/search", get(search_handler))
+        .route("/api/v1/candidates/retention", get(retention_handler))
+        .route(
+            "/api/v1/candidates/{id}",
+            get(read_handler).put(update_handler).delete(erase_handler),
+        )
+        .route(
+            "/api/v1/candidates/{id}/consent",
+            post(consent_handler).delete(withdraw_consent_handler),
+        )
+        .route("/api/v1/candidates/{id}/cv", post(upload_cv_handler))
+        .route("/api/v1/candidates/{id}/cv/{file_id}", get(download_cv_handler))
+        .route("/api/v1/candidates/{id}/placement", post(placement_handler))
+        .route("/api/v1/candidates/{id}/renew", post(renew_handler))
+}

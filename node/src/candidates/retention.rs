@@ -1,0 +1,306 @@
+//! RGPD retention of candidate records.
+//!
+//! A record's activity clock (`last_activity_at`) is moved by every change
+//! (create, update, consent, CV upload, status change, placement) and by an
+//! explicit renewal (`POST /api/v1/candidates/{id}/renew`). Reads do not
+//! count. With `retention.inactive_months` = 24 and `reminder_days` = 30:
+//!
+//! - from 24 months − 30 days of inactivity the record is *due for review*:
+//!   the sweep sets `retention_reminded_at` once and writes a
+//!   `candidate.retention_reminder` audit entry (actor: the node); the
+//!   record appears in `GET /api/v1/candidates/retention`;
+//! - after 24 months it is **anonymised**: names, contact, external id, CV
+//!   text, free lists, files (database and disk), sensitive fields, consent
+//!   and the local copies of its referral profiles are removed, the index
+//!   entry too, the federation is told as for an erasure; the row stays
+//!   with `anonymised_at`, its commune, ROME codes, contract types, status and
+//!   timestamps, and its placements, for statistics.
+
+use std::time::Duration;
+
+use chrono::{Months, TimeZone, Utc};
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{load, remove_files_dir, unindex_now, StoredProfile};
+use crate::auth::{Role, User};
+use crate::error::{Error, Result};
+use crate::server::AppState;
+use crate::util::now_ms;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// What a sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SweepReport {
+    /// Records whose counsellor was reminded.
+    pub reminded: u64,
+    /// Records anonymised.
+    pub anonymised: u64,
+}
+
+/// `ms` shifted by `months` calendar months (negative = back).
+fn shift_months(ms: i64, months: i64) -> i64 {
+    let Some(dt) = Utc.timestamp_millis_opt(ms).single() else {
+        return ms;
+    };
+    let m = Months::new(u32::try_from(months.unsigned_abs()).unwrap_or(u32::MAX));
+    let shifted = if months >= 0 {
+        dt.checked_add_months(m)
+    } else {
+        dt.checked_sub_months(m)
+    };
+    shifted.map_or(ms, |d| d.timestamp_millis())
+}
+
+/// When a record with this last activity is anonymised.
+pub fn due_at(state: &AppState, last_activity_at: i64) -> i64 {
+    shift_months(last_activity_at, state.config.retention.inactive_months)
+}
+
+/// Records with `last_activity_at` before this are past their retention.
+fn anonymise_cutoff(state: &AppState, now: i64) -> i64 {
+    shift_months(now, -state.config.retention.inactive_months)
+}
+
+/// Records with `last_activity_at` before this are due for review.
+fn reminder_cutoff(state: &AppState, now: i64) -> i64 {
+    shift_months(
+        now + state.config.retention.reminder_days * DAY_MS,
+        -state.config.retention.inactive_months,
+    )
+}
+
+/// Run one retention pass as if the time were `now_ms`.
+pub async fn retention_sweep(state: &AppState, now_ms: i64) -> Result<SweepReport> {
+    let mut report = SweepReport::default();
+    // Anonymise first: a record past its date needs no reminder.
+    let cutoff = anonymise_cutoff(state, now_ms);
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM candidates WHERE anonymised_at IS NULL AND last_activity_at < $1 ORDER BY id",
+    )
+    .bind(cutoff)
+    .fetch_all(&state.db.pool)
+    .await?;
+    for id in ids {
+        if anonymise(state, &id, now_ms, cutoff).await? {
+            report.anonymised += 1;
+            crate::audit::record(
+                &state.db,
+                None,
+                "candidate.anonymise",
+                "candidate",
+                &id,
+                Some("retention period expired"),
+                serde_json::json!({ "inactive_months": state.config.retention.inactive_months }),
+            )
+            .await?;
+        }
+    }
+    let rcut = reminder_cutoff(state, now_ms);
+    let rows = sqlx::query(
+        "SELECT id, counsellor_id, last_activity_at FROM candidates \
+         WHERE anonymised_at IS NULL AND retention_reminded_at IS NULL AND last_activity_at < $1 ORDER BY id",
+    )
+    .bind(rcut)
+    .fetch_all(&state.db.pool)
+    .await?;
+    for row in rows {
+        let id: String = row.try_get("id")?;
+        let counsellor: Option<String> = row.try_get("counsellor_id")?;
+        let last: i64 = row.try_get("last_activity_at")?;
+        let res = sqlx::query(
+            "UPDATE candidates SET retention_reminded_at = $2 WHERE id = $1 AND retention_reminded_at IS NULL \
+             AND last_activity_at = $3",
+        )
+        .bind(&id)
+        .bind(now_ms)
+        .bind(last)
+        .execute(&state.db.pool)
+        .await?;
+        if res.rows_affected() == 1 {
+            report.reminded += 1;
+            crate::audit::record(
+                &state.db,
+                None,
+                "candidate.retention_reminder",
+                "candidate",
+                &id,
+                None,
+                serde_json::json!({ "counsellor_id": counsellor, "due_at": due_at(state, last) }),
+            )
+            .await?;
+        }
+    }
+    if report.reminded + report.anonymised > 0 {
+        tracing::info!(reminded = report.reminded, anonymised = report.anonymised, "retention sweep");
+    }
+    Ok(report)
+}
+
+/// Anonymise one record if it is still past `cutoff`. Returns whether it
+/// was.
+async fn anonymise(state: &AppState, id: &str, now: i64, cutoff: i64) -> Result<bool> {
+    let Some((c, meta)) = load(&state.db, id).await? else {
+        return Ok(false);
+    };
+    if meta.anonymised_at.is_some() || c.last_activity_at >= cutoff {
+        return Ok(false);
+    }
+    // Statistics only.
+    let kept = StoredProfile {
+        contract_types: c.contract_types.clone(),
+        rome_codes: c.rome_codes.clone(),
+        ..StoredProfile::default()
+    };
+    let profile = serde_json::to_string(&kept)
+        .map_err(|e| Error::Internal(anyhow::anyhow!("profile JSON: {e}")))?;
+    let status = match c.status {
+        super::CandidateStatus::Placed => "placed",
+        _ => "archived",
+    };
+    let mut tx = state.db.pool.begin().await?;
+    crate::federation::on_candidate_erased(state, &mut tx, id).await?;
+    sqlx::query("UPDATE referrals SET profile = NULL WHERE candidate_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM candidate_files WHERE candidate_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM candidate_sensitive WHERE candidate_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE candidates SET external_id = NULL, first_name = '', last_name = '', counsellor_id = NULL, \
+         profile = $2, status = $3, consent_at = NULL, consent_by = NULL, consent_scope = NULL, \
+         updated_at = $4, anonymised_at = $4 WHERE id = $1 AND anonymised_at IS NULL",
+    )
+    .bind(id)
+    .bind(profile)
+    .bind(status)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    remove_files_dir(state, id).await;
+    unindex_now(state, id).await?;
+    Ok(true)
+}
+
+/// Run [`retention_sweep`] every `retention.sweep_interval_secs` until
+/// `state.shutdown` changes.
+pub fn spawn_retention_sweep(state: &AppState) {
+    let state = state.clone();
+    let mut shutdown = state.shutdown.clone();
+    let every = Duration::from_secs(state.config.retention.sweep_interval_secs.max(1));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if let Err(e) = retention_sweep(&state, now_ms()).await {
+                        tracing::error!(error = %e, "retention sweep failed");
+                    }
+                }
+                changed = shutdown.changed() => {
+                    if changed.is_err() || *shutdown.borrow() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// A record due for review.
+#[derive(Debug, Clone, Serialize)]
+pub struct RetentionItem {
+    pub id: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub counsellor_id: Option<String>,
+    pub status: String,
+    pub last_activity_at: i64,
+    /// When it will be anonymised unless renewed.
+    pub due_at: i64,
+    /// When the reminder was sent (by the sweep).
+    pub reminded_at: Option<i64>,
+}
+
+/// Records due for review at `now`: the admin sees all, a counsellor those
+/// assigned to them or to nobody.
+pub async fn retention_due(state: &AppState, user: &User, now: i64) -> Result<Vec<RetentionItem>> {
+    let rcut = reminder_cutoff(state, now);
+    let rows = sqlx::query(
+        "SELECT id, first_name, last_name, counsellor_id, status, last_activity_at, retention_reminded_at \
+         FROM candidates WHERE anonymised_at IS NULL AND (last_activity_at < $1 OR retention_reminded_at IS NOT NULL) \
+         ORDER BY last_activity_at, id LIMIT 5000",
+    )
+    .bind(rcut)
+    .fetch_all(&state.db.pool)
+    .await?;
+    let mut out = Vec::new();
+    for r in rows {
+        let counsellor_id: Option<String> = r.try_get("counsellor_id")?;
+        if user.role != Role::Admin
+            && counsellor_id.as_deref().is_some_and(|c| c != user.id)
+        {
+            continue;
+        }
+        let last: i64 = r.try_get("last_activity_at")?;
+        out.push(RetentionItem {
+            id: r.try_get("id")?,
+            first_name: r.try_get("first_name")?,
+            last_name: r.try_get("last_name")?,
+            counsellor_id,
+            status: r.try_get("status")?,
+            last_activity_at: last,
+            due_at: due_at(state, last),
+            reminded_at: r.try_get("retention_reminded_at")?,
+        });
+    }
+    Ok(out)
+}
+
+/// Renew a record's retention: its activity clock restarts now.
+pub async fn renew(state: &AppState, id: &str) -> Result<i64> {
+    let now = now_ms();
+    let res = sqlx::query(
+        "UPDATE candidates SET last_activity_at = $2, retention_reminded_at = NULL WHERE id = $1 AND anonymised_at IS NULL",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(&state.db.pool)
+    .await?;
+    if res.rows_affected() == 0 {
+        return Err(Error::NotFound("candidate"));
+    }
+    Ok(due_at(state, now))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_shift_both_ways() {
+        // 2024-01-31 + 1 month = 2024-02-29 (clamped), and back.
+        let jan31 = Utc
+            .with_ymd_and_hms(2024, 1, 31, 12, 0, 0)
+            .single()
+            .map(|d| d.timestamp_millis())
+            .unwrap_or_default();
+        let feb29 = Utc
+            .with_ymd_and_hms(2024, 2, 29, 12, 0, 0)
+            .single()
+            .map(|d| d.timestamp_millis())
+            .unwrap_or_default();
+        assert_eq!(shift_months(jan31, 1), feb29);
+        assert_eq!(shift_months(feb29, -1), jan31 - 2 * DAY_MS);
+        assert_eq!(shift_months(jan31, 0), jan31);
+    }
+}
