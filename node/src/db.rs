@@ -78,6 +78,8 @@ impl Db {
                             conn.execute(format!("PRAGMA synchronous = {sync}").as_str())
                                 .await?;
                             conn.execute("PRAGMA foreign_keys = ON").await?;
+                            // Erased personal data must not linger in free pages.
+                            conn.execute("PRAGMA secure_delete = ON").await?;
                             Ok(())
                         })
                     })
@@ -124,6 +126,16 @@ impl Db {
         .bind(value)
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    /// After an erasure: on SQLite, checkpoint the WAL so that no copy of
+    /// the erased rows survives in it (secure_delete already zeroes the
+    /// freed pages of the main file).
+    pub async fn scrub(&self) -> Result<(), sqlx::Error> {
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await?;
+        }
         Ok(())
     }
 
