@@ -1,9 +1,852 @@
-//! Being written (issue 4).
-use axum::Router;
+//! Explained matching, both ways (staff only; every call is audited).
+//!
+//! - `GET /api/v1/offers/{id}/matches?limit=20&include_near_misses=false&workplace=`
+//!   ranks this node's consented, active candidates for each workplace of
+//!   an offer (local or received from the network).
+//! - `GET /api/v1/candidates/{id}/matches?limit=20&include_near_misses=false`
+//!   ranks open offers (local and network) for a candidate, each at its
+//!   best workplace for that candidate.
+//!
+//! ## Score
+//! The score is `Σ weight × part`, each part a fraction in 0..=1, weights in
+//! points from `[matching]` in the configuration ([`MatchingWeights`],
+//! defaults: rome 35, text 20, distance 25, availability 5, hours 5,
+//! contract 5, vehicle 5 — 100 in all):
+//!
+//! | part | value |
+//! |---|---|
+//! | `rome` | best relation between the candidate's ROME codes and the offer's: same code 1, same historical parent 0.75, same domain (letter + two digits) 0.4, none 0 |
+//! | `text` | BM25 of the candidate's job titles, skills and CV against the offer's title, description and ROME label, divided by the best BM25 among the candidates considered for that workplace (0 when no term matches) |
+//! | `distance` | `1 − d / limit`, `d` the great-circle distance from the centre of the home commune to the workplace's, `limit` the candidate's own maximum travel distance (`max_travel_km`, else `default_max_travel_km`; at most `public_transport_max_km` for candidates on public transport only); 0 when either centre is unknown ("distance unknown") |
+//! | `availability` | 1 if available by the offer's publication (or today, whichever is later), then −1/90 per day of delay |
+//! | `hours` | 1 − relative gap between the weekly hours wanted and offered; 1 when either is not given |
+//! | `contract` | 1 if the candidate accepts the offer's contract type (no preference = all), else 0 |
+//! | `vehicle` | 1 if the candidate has a vehicle or none is needed; a vehicle is needed when the offer requires a driving licence or the workplace is more than 10 km away |
+//! | `licence` | informative (weight 0): required licence held (or implied by a higher category) |
+//!
+//! ## Hard constraints
+//! A candidate farther than their travel limit (`beyond_travel_limit`) or
+//! without the required licence (`missing_licence`) is not listed, unless
+//! `include_near_misses=true`: then they are listed after the eligible ones,
+//! with `eligible: false` and the failing constraints named.
+//! A candidate is listed only if related to the offer at all: a ROME
+//! relation or at least one matching word.
+//!
+//! ## Pre-selection (scales to 100k candidates)
+//! For a workplace with known coordinates, the candidate index gives the
+//! active candidates whose home is within [`PRESELECT_RADIUS_KM`] (bounding
+//! box, then exact distance), those among them with a related ROME code,
+//! and the BM25 scores of the offer text restricted to them. The relevant
+//! ones are pre-ranked from these figures, at most
+//! `max(20 × limit, 1000)` are loaded from the database and scored
+//! fully. A workplace whose commune has no known centre uses ROME and text
+//! only (distance unknown). Candidates whose home commune has no known
+//! centre are only found for such workplaces.
 
+use std::collections::{HashMap, HashSet};
+
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use vivier_protocol::{OfferPayload, Workplace};
+
+use crate::auth::{Reason, User};
+use crate::candidates::{Candidate, CandidateStatus};
+use crate::config::MatchingWeights;
+use crate::error::{Error, Result};
+use crate::geo::{haversine_km, Point};
+use crate::offers::{licence_satisfies, StoredOffer};
+use crate::referentials::{Referentials, RomeRelation};
+use crate::search::{CandidateQuery, OfferQuery, SortBy};
 use crate::server::AppState;
+
+/// Largest travel radius considered when pre-selecting candidates (km).
+pub const PRESELECT_RADIUS_KM: f64 = 150.0;
+/// Beyond this distance a vehicle is needed (km).
+pub const VEHICLE_NEEDED_KM: f64 = 10.0;
+/// Most candidates (or offers) read from the index per workplace.
+const MAX_PRESELECT: usize = 200_000;
+
+/// One part of a score.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Part {
+    /// 0..=1.
+    pub value: f64,
+    /// Points for a value of 1 (from the configuration).
+    pub weight: f64,
+    /// `value × weight`, rounded to 0.1.
+    pub points: f64,
+    /// Why, in words.
+    pub detail: String,
+}
+
+impl Part {
+    fn new(value: f64, weight: f64, detail: impl Into<String>) -> Part {
+        let value = if value.is_finite() { value.clamp(0.0, 1.0) } else { 0.0 };
+        Part {
+            value: round3(value),
+            weight,
+            points: round1(value * weight),
+            detail: detail.into(),
+        }
+    }
+}
+
+fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+/// All parts of a score.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Parts {
+    pub rome: Part,
+    pub text: Part,
+    pub distance: Part,
+    pub availability: Part,
+    pub hours: Part,
+    pub contract: Part,
+    pub vehicle: Part,
+    /// Informative (weight 0); a missing licence is a hard constraint.
+    pub licence: Part,
+}
+
+/// A failed hard constraint.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Constraint {
+    /// `beyond_travel_limit` or `missing_licence`.
+    pub code: &'static str,
+    /// In words.
+    pub message: String,
+}
+
+/// The evaluation of one candidate at one workplace.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Evaluation {
+    /// Σ points, rounded to 0.1.
+    pub score: f64,
+    /// Home–workplace distance, `None` = unknown.
+    pub distance_km: Option<f64>,
+    /// The candidate's travel limit used.
+    pub travel_limit_km: f64,
+    /// No hard constraint failed.
+    pub eligible: bool,
+    pub failed_constraints: Vec<Constraint>,
+    pub parts: Parts,
+    #[serde(skip)]
+    relevant: bool,
+}
+
+/// The candidate's travel limit: own, else default; capped for public
+/// transport users.
+pub fn travel_limit_km(w: &MatchingWeights, c: &Candidate) -> f64 {
+    let mut limit = c
+        .max_travel_km
+        .map(|k| k as f64)
+        .unwrap_or(w.default_max_travel_km)
+        .max(0.0);
+    if c.public_transport_only {
+        limit = limit.min(w.public_transport_max_km);
+    }
+    limit
+}
+
+fn workplace_point(w: &Workplace) -> Option<Point> {
+    match (w.lat_micro, w.lon_micro) {
+        (Some(lat), Some(lon)) => Some(Point::new(lat, lon)),
+        _ => None,
+    }
+}
+
+/// Best ROME relation between a candidate's codes and an offer's code.
+pub fn best_relation(refs: &Referentials, codes: &[String], offer_code: &str) -> RomeRelation {
+    codes
+        .iter()
+        .map(|c| refs.rome_relation(c, offer_code))
+        .max_by_key(|r| r.strength())
+        .unwrap_or(RomeRelation::None)
+}
+
+/// Score one candidate for one workplace of an offer. `text` is the
+/// normalised text relevance (0..=1); `today` in days since 1970.
+pub fn evaluate(
+    refs: &Referentials,
+    w: &MatchingWeights,
+    offer: &OfferPayload,
+    workplace: &Workplace,
+    c: &Candidate,
+    text: f64,
+    today: i64,
+) -> Evaluation {
+    // ROME.
+    let relation = best_relation(refs, &c.rome_codes, &offer.rome_code);
+    let (rome_value, rome_detail) = match relation {
+        RomeRelation::Same => (1.0, format!("same ROME code {}", offer.rome_code)),
+        RomeRelation::SameParent => (0.75, format!("ROME code related to {} (same parent code)", offer.rome_code)),
+        RomeRelation::SameDomain => (0.4, format!("same job domain as {}", offer.rome_code)),
+        RomeRelation::None => (0.0, format!("no ROME code related to {}", offer.rome_code)),
+    };
+    let rome = Part::new(rome_value, w.rome, rome_detail);
+    let text_part = Part::new(
+        text,
+        w.text,
+        if text > 0.0 {
+            "words of the offer found in the CV, job titles or skills"
+        } else {
+            "no word of the offer in the CV"
+        },
+    );
+
+    // Distance.
+    let limit = travel_limit_km(w, c);
+    let distance_km = if c.commune_insee == workplace.commune_insee {
+        Some(0.0)
+    } else {
+        match (c.home, workplace_point(workplace)) {
+            (Some(h), Some(p)) => Some(haversine_km(h, p)),
+            _ => None,
+        }
+    };
+    let mut failed = Vec::new();
+    let limit_words = if c.public_transport_only {
+        format!("{limit:.0} km limit (public transport only)")
+    } else if c.max_travel_km.is_some() {
+        format!("own {limit:.0} km limit")
+    } else {
+        format!("default {limit:.0} km limit")
+    };
+    let distance = match distance_km {
+        Some(d) => {
+            if d > limit {
+                failed.push(Constraint {
+                    code: "beyond_travel_limit",
+                    message: format!("{d:.1} km from home, beyond the {limit_words}"),
+                });
+            }
+            let value = if limit > 0.0 { 1.0 - d / limit } else if d == 0.0 { 1.0 } else { 0.0 };
+            Part::new(value, w.distance, format!("{d:.1} km from home ({limit_words})"))
+        }
+        None => Part::new(0.0, w.distance, "distance unknown (commune centre not known)"),
+    };
+
+    // Licence (hard) and vehicle.
+    let licence = match offer.driving_licence.as_deref() {
+        None => Part::new(1.0, 0.0, "no licence required"),
+        Some(req) => {
+            if c.driving_licences.iter().any(|h| licence_satisfies(h, req)) {
+                Part::new(1.0, 0.0, format!("licence {req} required, held"))
+            } else {
+                failed.push(Constraint {
+                    code: "missing_licence",
+                    message: format!("licence {req} required, not held"),
+                });
+                Part::new(0.0, 0.0, format!("licence {req} required, not held"))
+            }
+        }
+    };
+    let needs_vehicle = offer.driving_licence.is_some() || distance_km.is_some_and(|d| d > VEHICLE_NEEDED_KM);
+    let vehicle = match (needs_vehicle, c.has_vehicle) {
+        (false, _) => Part::new(1.0, w.vehicle, "no vehicle needed"),
+        (true, true) => Part::new(1.0, w.vehicle, "has a vehicle"),
+        (true, false) => Part::new(
+            0.0,
+            w.vehicle,
+            if c.public_transport_only {
+                "vehicle needed; travels by public transport only"
+            } else {
+                "vehicle needed; has none"
+            },
+        ),
+    };
+
+    // Availability.
+    let offer_day = (offer.published_at.div_euclid(86_400_000)).max(today);
+    let availability = match c.available_from.as_deref().and_then(crate::util::date_to_days) {
+        None => Part::new(1.0, w.availability, "available now"),
+        Some(day) if day <= offer_day => Part::new(1.0, w.availability, "available"),
+        Some(day) => {
+            let late = day - offer_day;
+            Part::new(
+                1.0 - late as f64 / 90.0,
+                w.availability,
+                format!("available from {} ({late} days later)", c.available_from.as_deref().unwrap_or("")),
+            )
+        }
+    };
+
+    // Hours.
+    let hours = match (c.weekly_hours, offer.weekly_hours) {
+        (Some(want), Some(offered)) if want > 0 && offered > 0 => {
+            let gap = (want - offered).abs() as f64 / want.max(offered) as f64;
+            Part::new(1.0 - gap, w.hours, format!("wants {want} h a week, offer {offered} h"))
+        }
+        (None, _) => Part::new(1.0, w.hours, "no weekly hours preference"),
+        _ => Part::new(1.0, w.hours, "weekly hours not given by the offer"),
+    };
+
+    // Contract.
+    let ct = offer.contract_type;
+    let contract = if c.contract_types.is_empty() {
+        Part::new(1.0, w.contract, "accepts any contract type")
+    } else if c.contract_types.contains(&ct) {
+        Part::new(1.0, w.contract, format!("accepts {}", ct.as_str()))
+    } else {
+        Part::new(
+            0.0,
+            w.contract,
+            format!(
+                "wants {}, offer is {}",
+                c.contract_types.iter().map(|t| t.as_str()).collect::<Vec<_>>().join("/"),
+                ct.as_str()
+            ),
+        )
+    };
+
+    let parts = Parts {
+        rome,
+        text: text_part,
+        distance,
+        availability,
+        hours,
+        contract,
+        vehicle,
+        licence,
+    };
+    let total = [
+        &parts.rome,
+        &parts.text,
+        &parts.distance,
+        &parts.availability,
+        &parts.hours,
+        &parts.contract,
+        &parts.vehicle,
+    ]
+    .iter()
+    .map(|p| p.value * p.weight)
+    .sum::<f64>();
+    Evaluation {
+        score: round1(total),
+        distance_km: distance_km.map(round1),
+        travel_limit_km: limit,
+        eligible: failed.is_empty(),
+        failed_constraints: failed,
+        relevant: relation != RomeRelation::None || text > 0.0,
+        parts,
+    }
+}
+
+/// Order: eligible first, then score, then nearest, then id.
+fn rank_key(e: &Evaluation) -> (bool, i64, i64) {
+    (
+        !e.eligible,
+        -(e.score * 10.0).round() as i64,
+        e.distance_km.map(|d| (d * 10.0) as i64).unwrap_or(i64::MAX),
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Offer → candidates
+// ---------------------------------------------------------------------------
+
+/// `?limit=&include_near_misses=&workplace=`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchParams {
+    /// Per workplace (offer → candidates) or in all (candidate → offers);
+    /// default 20, max 200.
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// List candidates failing a hard constraint too, with the reason.
+    #[serde(default)]
+    pub include_near_misses: Option<bool>,
+    /// Only this workplace (index in the offer's `workplaces`).
+    #[serde(default)]
+    pub workplace: Option<usize>,
+}
+
+/// One ranked candidate.
+#[derive(Debug, Clone, Serialize)]
+pub struct CandidateMatch {
+    pub candidate_id: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub commune_insee: String,
+    pub commune_name: Option<String>,
+    #[serde(flatten)]
+    pub evaluation: Evaluation,
+}
+
+/// The ranking for one workplace.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkplaceMatches {
+    /// Index in the offer's `workplaces`.
+    pub index: usize,
+    pub commune_insee: String,
+    pub label: Option<String>,
+    pub positions: i64,
+    /// Whether the workplace's commune centre is known.
+    pub distance_known: bool,
+    /// Candidates scored (after pre-selection).
+    pub considered: usize,
+    /// Of those, failing a hard constraint.
+    pub excluded: usize,
+    pub matches: Vec<CandidateMatch>,
+}
+
+/// The answer of `GET /api/v1/offers/{id}/matches`.
+#[derive(Debug, Clone, Serialize)]
+pub struct OfferMatches {
+    pub offer_id: String,
+    pub origin_node: String,
+    pub title: String,
+    pub rome_code: String,
+    pub weights: MatchingWeights,
+    pub workplaces: Vec<WorkplaceMatches>,
+}
+
+fn offer_text(refs: &Referentials, p: &OfferPayload) -> String {
+    let label = refs.rome(&p.rome_code).map(|r| r.label.as_str()).unwrap_or("");
+    format!("{} {} {} {}", p.title, p.title, label, p.description)
+}
+
+/// ROME codes related to any of `codes` (for pre-selection).
+fn related_codes(refs: &Referentials, codes: &[String]) -> Vec<String> {
+    refs.rome_codes()
+        .iter()
+        .filter(|r| codes.iter().any(|c| refs.rome_relation(&r.code, c) != RomeRelation::None))
+        .map(|r| r.code.clone())
+        .collect()
+}
+
+/// Candidate ids to score for one workplace, best pre-rank first, with
+/// their raw BM25.
+fn preselect_candidates(
+    state: &AppState,
+    offer: &OfferPayload,
+    point: Option<Point>,
+    related: &[String],
+    cap: usize,
+) -> Result<(Vec<String>, HashMap<String, f32>)> {
+    let idx = &state.search.candidates;
+    let w = &state.config.matching;
+    let text = offer_text(state.refs, offer);
+    match point {
+        Some(p) => {
+            let radius = PRESELECT_RADIUS_KM.max(w.default_max_travel_km);
+            let geo = idx.search(&CandidateQuery {
+                near: Some((p, radius)),
+                status: Some("active".into()),
+                sort: SortBy::Distance,
+                limit: MAX_PRESELECT,
+                ..CandidateQuery::default()
+            })?;
+            if geo.hits.is_empty() {
+                return Ok((Vec::new(), HashMap::new()));
+            }
+            let distance: HashMap<&str, f64> = geo
+                .hits
+                .iter()
+                .map(|h| (h.id.as_str(), h.distance_km.unwrap_or(radius)))
+                .collect();
+            let rome_ids: HashSet<String> = if related.is_empty() {
+                HashSet::new()
+            } else {
+                idx.search(&CandidateQuery {
+                    near: Some((p, radius)),
+                    status: Some("active".into()),
+                    rome_codes: related.to_vec(),
+                    limit: MAX_PRESELECT,
+                    ..CandidateQuery::default()
+                })?
+                .hits
+                .into_iter()
+                .map(|h| h.id)
+                .collect()
+            };
+            let ids: Vec<String> = geo.hits.iter().map(|h| h.id.clone()).collect();
+            let bm25 = idx.text_scores(&text, Some(&ids), ids.len())?;
+            let max = bm25.values().copied().fold(0.0_f32, f32::max);
+            let mut pre: Vec<(f64, String)> = ids
+                .into_iter()
+                .filter(|id| rome_ids.contains(id) || bm25.contains_key(id))
+                .map(|id| {
+                    let t = bm25.get(&id).map(|s| f64::from(*s / max.max(f32::MIN_POSITIVE))).unwrap_or(0.0);
+                    let d = distance.get(id.as_str()).copied().unwrap_or(radius);
+                    let near = (1.0 - d / w.default_max_travel_km.max(1.0)).max(0.0);
+                    let r = if rome_ids.contains(&id) { 1.0 } else { 0.0 };
+                    (r * w.rome + t * w.text + near * w.distance, id)
+                })
+                .collect();
+            pre.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+            pre.truncate(cap);
+            Ok((pre.into_iter().map(|(_, id)| id).collect(), bm25))
+        }
+        None => {
+            let mut ids: Vec<String> = Vec::new();
+            let mut seen = HashSet::new();
+            let bm25 = idx.text_scores(&text, None, cap)?;
+            let mut by_text: Vec<(&String, &f32)> = bm25.iter().collect();
+            by_text.sort_by(|a, b| b.1.total_cmp(a.1).then_with(|| a.0.cmp(b.0)));
+            if !related.is_empty() {
+                for h in idx
+                    .search(&CandidateQuery {
+                        status: Some("active".into()),
+                        rome_codes: related.to_vec(),
+                        limit: cap,
+                        ..CandidateQuery::default()
+                    })?
+                    .hits
+                {
+                    if seen.insert(h.id.clone()) {
+                        ids.push(h.id);
+                    }
+                }
+            }
+            for (id, _) in by_text {
+                if seen.insert(id.clone()) {
+                    ids.push(id.clone());
+                }
+            }
+            ids.truncate(cap);
+            Ok((ids, bm25))
+        }
+    }
+}
+
+/// Rank this node's consented, active candidates for each workplace of an
+/// offer.
+pub async fn match_offer(state: &AppState, offer: &StoredOffer, params: &MatchParams) -> Result<OfferMatches> {
+    let limit = params.limit.unwrap_or(20).clamp(1, 200);
+    let near_misses = params.include_near_misses.unwrap_or(false);
+    let p = &offer.payload;
+    if let Some(i) = params.workplace {
+        if i >= p.workplaces.len() {
+            return Err(Error::field("workplace", format!("the offer has {} workplaces", p.workplaces.len())));
+        }
+    }
+    let related = related_codes(state.refs, std::slice::from_ref(&p.rome_code));
+    let cap = (limit * 20).max(1000);
+    let today = crate::util::today_days();
+    let w = state.config.matching.clone();
+    let mut out = Vec::new();
+    for (index, wp) in p.workplaces.iter().enumerate() {
+        if params.workplace.is_some_and(|i| i != index) {
+            continue;
+        }
+        let point = workplace_point(wp);
+        let (ids, bm25) = {
+            let state = state.clone();
+            let offer = p.clone();
+            let related = related.clone();
+            tokio::task::spawn_blocking(move || preselect_candidates(&state, &offer, point, &related, cap))
+                .await??
+        };
+        let max = bm25.values().copied().fold(0.0_f32, f32::max);
+        let candidates = crate::candidates::load_candidates(&state.db, &ids).await?;
+        let mut scored: Vec<CandidateMatch> = candidates
+            .into_iter()
+            .filter(|c| c.status == CandidateStatus::Active && c.consent.is_some())
+            .map(|c| {
+                let t = bm25
+                    .get(&c.id)
+                    .map(|s| f64::from(*s / max.max(f32::MIN_POSITIVE)))
+                    .unwrap_or(0.0);
+                let evaluation = evaluate(state.refs, &w, p, wp, &c, t, today);
+                CandidateMatch {
+                    commune_name: state.refs.commune(&c.commune_insee).map(|x| x.name.clone()),
+                    candidate_id: c.id,
+                    first_name: c.first_name,
+                    last_name: c.last_name,
+                    commune_insee: c.commune_insee,
+                    evaluation,
+                }
+            })
+            .filter(|m| m.evaluation.relevant)
+            .collect();
+        let considered = scored.len();
+        let excluded = scored.iter().filter(|m| !m.evaluation.eligible).count();
+        if !near_misses {
+            scored.retain(|m| m.evaluation.eligible);
+        }
+        scored.sort_by(|a, b| {
+            rank_key(&a.evaluation)
+                .cmp(&rank_key(&b.evaluation))
+                .then_with(|| a.candidate_id.cmp(&b.candidate_id))
+        });
+        scored.truncate(limit);
+        out.push(WorkplaceMatches {
+            index,
+            commune_insee: wp.commune_insee.clone(),
+            label: wp.label.clone(),
+            positions: wp.positions,
+            distance_known: point.is_some(),
+            considered,
+            excluded,
+            matches: scored,
+        });
+    }
+    Ok(OfferMatches {
+        offer_id: p.offer_id.clone(),
+        origin_node: p.origin_node.to_string(),
+        title: p.title.clone(),
+        rome_code: p.rome_code.clone(),
+        weights: w,
+        workplaces: out,
+    })
+}
+
+async fn offer_matches_handler(
+    State(state): State<AppState>,
+    user: User,
+    reason: Reason,
+    Path(id): Path<String>,
+    Query(params): Query<MatchParams>,
+) -> Result<Json<OfferMatches>> {
+    user.require_staff()?;
+    let offer = crate::offers::get_offer(&state.db, &id)
+        .await?
+        .ok_or(Error::NotFound("offer"))?;
+    let result = match_offer(&state, &offer, &params).await?;
+    let listed: usize = result.workplaces.iter().map(|w| w.matches.len()).sum();
+    crate::audit::record(
+        &state.db,
+        Some(&user),
+        "offer.matches",
+        "offer",
+        &id,
+        reason.0.as_deref(),
+        serde_json::json!({
+            "candidates_listed": listed,
+            "include_near_misses": params.include_near_misses.unwrap_or(false),
+        }),
+    )
+    .await?;
+    Ok(Json(result))
+}
+
+// ---------------------------------------------------------------------------
+// Candidate → offers
+// ---------------------------------------------------------------------------
+
+/// One ranked offer for a candidate (at its best workplace).
+#[derive(Debug, Clone, Serialize)]
+pub struct OfferMatch {
+    pub offer_id: String,
+    pub origin_node: String,
+    pub is_local: bool,
+    pub title: String,
+    pub employer_name: String,
+    pub rome_code: String,
+    pub contract_type: &'static str,
+    /// Index of the workplace used in the offer's `workplaces`.
+    pub workplace_index: usize,
+    pub workplace_commune_insee: String,
+    pub workplace_label: Option<String>,
+    #[serde(flatten)]
+    pub evaluation: Evaluation,
+}
+
+/// The answer of `GET /api/v1/candidates/{id}/matches`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CandidateMatches {
+    pub candidate_id: String,
+    pub travel_limit_km: f64,
+    pub considered: usize,
+    pub excluded: usize,
+    pub weights: MatchingWeights,
+    pub matches: Vec<OfferMatch>,
+}
+
+fn candidate_text(c: &Candidate) -> String {
+    let cv: String = c.cv_text.chars().take(4000).collect();
+    format!(
+        "{} {} {} {}",
+        c.job_titles.join(" "),
+        c.job_titles.join(" "),
+        c.skills.join(" "),
+        cv
+    )
+}
+
+fn preselect_offers(
+    state: &AppState,
+    c: &Candidate,
+    radius: f64,
+    related: &[String],
+    cap: usize,
+) -> Result<(Vec<String>, HashMap<String, f32>)> {
+    let idx = &state.search.offers;
+    let text = candidate_text(c);
+    let near = c.home.map(|h| (h, radius));
+    let geo_ids: Option<Vec<String>> = match near {
+        Some(_) => Some(
+            idx.search(&OfferQuery {
+                near,
+                status: Some("open".into()),
+                sort: SortBy::Distance,
+                limit: MAX_PRESELECT,
+                ..OfferQuery::default()
+            })?
+            .hits
+            .into_iter()
+            .map(|h| h.id)
+            .collect(),
+        ),
+        None => None,
+    };
+    if geo_ids.as_ref().is_some_and(|g| g.is_empty()) {
+        return Ok((Vec::new(), HashMap::new()));
+    }
+    let rome_hits = if related.is_empty() {
+        Vec::new()
+    } else {
+        idx.search(&OfferQuery {
+            near,
+            status: Some("open".into()),
+            rome_codes: related.to_vec(),
+            limit: if near.is_some() { MAX_PRESELECT } else { cap },
+            ..OfferQuery::default()
+        })?
+        .hits
+    };
+    let bm25 = match &geo_ids {
+        Some(ids) => idx.text_scores(&text, Some(ids), ids.len())?,
+        None => idx.text_scores(&text, None, cap)?,
+    };
+    let mut seen = HashSet::new();
+    let mut ids = Vec::new();
+    for h in rome_hits {
+        if seen.insert(h.id.clone()) {
+            ids.push(h.id);
+        }
+    }
+    let mut by_text: Vec<(&String, &f32)> = bm25.iter().collect();
+    by_text.sort_by(|a, b| b.1.total_cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    for (id, _) in by_text {
+        if seen.insert(id.clone()) {
+            ids.push(id.clone());
+        }
+    }
+    ids.truncate(cap);
+    Ok((ids, bm25))
+}
+
+/// Rank open offers (local and network) for a candidate.
+pub async fn match_candidate(state: &AppState, c: &Candidate, params: &MatchParams) -> Result<CandidateMatches> {
+    let limit = params.limit.unwrap_or(20).clamp(1, 200);
+    let near_misses = params.include_near_misses.unwrap_or(false);
+    let w = state.config.matching.clone();
+    let own_limit = travel_limit_km(&w, c);
+    let radius = if near_misses {
+        PRESELECT_RADIUS_KM.max(own_limit)
+    } else {
+        own_limit
+    };
+    let related = related_codes(state.refs, &c.rome_codes);
+    let cap = (limit * 20).max(1000);
+    let (ids, bm25) = {
+        let state = state.clone();
+        let c = c.clone();
+        tokio::task::spawn_blocking(move || preselect_offers(&state, &c, radius, &related, cap)).await??
+    };
+    let max = bm25.values().copied().fold(0.0_f32, f32::max);
+    let offers = crate::offers::get_offers(&state.db, &ids).await?;
+    let today = crate::util::today_days();
+    let mut scored: Vec<OfferMatch> = Vec::new();
+    for o in offers {
+        if o.status != crate::offers::OfferStatus::Open {
+            continue;
+        }
+        let t = bm25
+            .get(&o.payload.offer_id)
+            .map(|s| f64::from(*s / max.max(f32::MIN_POSITIVE)))
+            .unwrap_or(0.0);
+        let best = o
+            .payload
+            .workplaces
+            .iter()
+            .enumerate()
+            .map(|(i, wp)| (i, evaluate(state.refs, &w, &o.payload, wp, c, t, today)))
+            .min_by_key(|(i, e)| (rank_key(e), *i));
+        let Some((i, evaluation)) = best else { continue };
+        if !evaluation.relevant {
+            continue;
+        }
+        let wp = &o.payload.workplaces[i];
+        scored.push(OfferMatch {
+            workplace_index: i,
+            workplace_commune_insee: wp.commune_insee.clone(),
+            workplace_label: wp.label.clone(),
+            offer_id: o.payload.offer_id.clone(),
+            origin_node: o.payload.origin_node.to_string(),
+            is_local: o.is_local,
+            title: o.payload.title.clone(),
+            employer_name: o.payload.employer.name.clone(),
+            rome_code: o.payload.rome_code.clone(),
+            contract_type: o.payload.contract_type.as_str(),
+            evaluation,
+        });
+    }
+    let considered = scored.len();
+    let excluded = scored.iter().filter(|m| !m.evaluation.eligible).count();
+    if !near_misses {
+        scored.retain(|m| m.evaluation.eligible);
+    }
+    scored.sort_by(|a, b| {
+        rank_key(&a.evaluation)
+            .cmp(&rank_key(&b.evaluation))
+            .then_with(|| a.offer_id.cmp(&b.offer_id))
+    });
+    scored.truncate(limit);
+    Ok(CandidateMatches {
+        candidate_id: c.id.clone(),
+        travel_limit_km: own_limit,
+        considered,
+        excluded,
+        weights: w,
+        matches: scored,
+    })
+}
+
+async fn candidate_matches_handler(
+    State(state): State<AppState>,
+    user: User,
+    reason: Reason,
+    Path(id): Path<String>,
+    Query(params): Query<MatchParams>,
+) -> Result<Json<CandidateMatches>> {
+    user.require_staff()?;
+    if params.workplace.is_some() {
+        return Err(Error::field("workplace", "only for offer matches"));
+    }
+    let c = crate::candidates::get_candidate(&state.db, &id)
+        .await?
+        .filter(|c| c.consent.is_some())
+        .ok_or(Error::NotFound("candidate"))?;
+    let result = match_candidate(&state, &c, &params).await?;
+    crate::audit::record(
+        &state.db,
+        Some(&user),
+        "candidate.matches",
+        "candidate",
+        &id,
+        reason.0.as_deref(),
+        serde_json::json!({
+            "offers_listed": result.matches.len(),
+            "include_near_misses": params.include_near_misses.unwrap_or(false),
+        }),
+    )
+    .await?;
+    Ok(Json(result))
+}
 
 /// Routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/api/v1/offers/{id}/matches", get(offer_matches_handler))
+        .route("/api/v1/candidates/{id}/matches", get(candidate_matches_handler))
 }

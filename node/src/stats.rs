@@ -1,9 +1,194 @@
-//! Being written (issue 4).
-use axum::Router;
+//! `GET /api/v1/stats`: the figures French départements publish about their
+//! job platforms. Staff only (admins and counsellors; employers get 403):
+//! the figures are aggregates, but they describe the node's whole activity.
+//!
+//! - `candidates.registered`: candidate records not anonymised;
+//!   `candidates.cvs_online`: consented and `active` (visible to matching);
+//!   `candidates.by_status`.
+//! - `employers_registered`: enabled user accounts with role `employer`.
+//! - `offers.local_posted` (this node's offers since the start, open or
+//!   closed), `offers.local_open`, `offers.network_received`,
+//!   `offers.network_open`, and positions open (sum of workplaces'
+//!   positions of open offers), local and network.
+//! - `referrals`: counts by direction (`outbound`: our candidates referred
+//!   to offers; `inbound`: referrals received for our offers) and status.
+//! - `returns_to_work`: placements by outcome (`cdd_under_6_months`,
+//!   `cdd_6_months_or_more`, `cdi`, `training`, `apprenticeship`,
+//!   `business_creation`, `other`; all seven always present) and in total.
 
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::auth::User;
+use crate::error::Result;
 use crate::server::AppState;
 
-/// Routes.
+/// Outcomes of a return to work, as stored in `placements.outcome`.
+pub const OUTCOMES: &[&str] = &[
+    "cdd_under_6_months",
+    "cdd_6_months_or_more",
+    "cdi",
+    "training",
+    "apprenticeship",
+    "business_creation",
+    "other",
+];
+
+/// Candidate figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct CandidateStats {
+    pub registered: i64,
+    pub cvs_online: i64,
+    pub by_status: BTreeMap<String, i64>,
+}
+
+/// Offer figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct OfferStats {
+    pub local_posted: i64,
+    pub local_open: i64,
+    pub local_positions_open: i64,
+    pub network_received: i64,
+    pub network_open: i64,
+    pub network_positions_open: i64,
+}
+
+/// Referral figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReferralStats {
+    pub total: i64,
+    /// direction → status → count.
+    pub by_direction: BTreeMap<String, BTreeMap<String, i64>>,
+}
+
+/// Returns to work.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReturnsToWork {
+    pub total: i64,
+    pub by_outcome: BTreeMap<String, i64>,
+}
+
+/// The answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    pub node_id: String,
+    /// Unix ms.
+    pub generated_at: i64,
+    pub candidates: CandidateStats,
+    pub employers_registered: i64,
+    pub offers: OfferStats,
+    pub referrals: ReferralStats,
+    pub returns_to_work: ReturnsToWork,
+}
+
+async fn count(state: &AppState, sql: &str) -> Result<i64> {
+    Ok(sqlx::query_scalar::<_, i64>(sql).fetch_one(&state.db.pool).await?)
+}
+
+async fn grouped(state: &AppState, sql: &str) -> Result<Vec<(String, String, i64)>> {
+    let rows = sqlx::query(sql).fetch_all(&state.db.pool).await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<String, _>(0)?,
+                r.try_get::<Option<String>, _>(1)?.unwrap_or_default(),
+                r.try_get::<i64, _>(2)?,
+            ))
+        })
+        .collect()
+}
+
+/// Sum of open positions of open offers, local or network (the payload
+/// JSON holds the workplaces, so this is summed here, not in SQL).
+async fn open_positions(state: &AppState, local: bool) -> Result<i64> {
+    let rows: Vec<String> = sqlx::query_scalar(
+        "SELECT payload FROM offers WHERE status = 'open' AND is_local = $1",
+    )
+    .bind(i64::from(local))
+    .fetch_all(&state.db.pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|p| serde_json::from_str::<vivier_protocol::OfferPayload>(p).ok())
+        .map(|p| p.workplaces.iter().map(|w| w.positions.max(0)).sum::<i64>())
+        .sum())
+}
+
+/// Compute the figures.
+pub async fn compute(state: &AppState) -> Result<Stats> {
+    let mut by_status = BTreeMap::new();
+    for (status, _, n) in grouped(
+        state,
+        "SELECT status, NULL, COUNT(*) FROM candidates WHERE anonymised_at IS NULL GROUP BY status",
+    )
+    .await?
+    {
+        by_status.insert(status, n);
+    }
+    let candidates = CandidateStats {
+        registered: by_status.values().sum(),
+        cvs_online: count(
+            state,
+            "SELECT COUNT(*) FROM candidates WHERE anonymised_at IS NULL AND consent_at IS NOT NULL AND status = 'active'",
+        )
+        .await?,
+        by_status,
+    };
+    let employers_registered =
+        count(state, "SELECT COUNT(*) FROM users WHERE role = 'employer' AND disabled = 0").await?;
+    let offers = OfferStats {
+        local_posted: count(state, "SELECT COUNT(*) FROM offers WHERE is_local = 1").await?,
+        local_open: count(state, "SELECT COUNT(*) FROM offers WHERE is_local = 1 AND status = 'open'").await?,
+        local_positions_open: open_positions(state, true).await?,
+        network_received: count(state, "SELECT COUNT(*) FROM offers WHERE is_local = 0").await?,
+        network_open: count(state, "SELECT COUNT(*) FROM offers WHERE is_local = 0 AND status = 'open'").await?,
+        network_positions_open: open_positions(state, false).await?,
+    };
+    let mut by_direction: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
+    for d in ["outbound", "inbound"] {
+        by_direction.insert(d.to_string(), BTreeMap::new());
+    }
+    let mut total = 0;
+    for (direction, status, n) in grouped(
+        state,
+        "SELECT direction, status, COUNT(*) FROM referrals GROUP BY direction, status",
+    )
+    .await?
+    {
+        total += n;
+        by_direction.entry(direction).or_default().insert(status, n);
+    }
+    let mut by_outcome: BTreeMap<String, i64> = OUTCOMES.iter().map(|o| (o.to_string(), 0)).collect();
+    let mut placed = 0;
+    for (outcome, _, n) in grouped(state, "SELECT outcome, NULL, COUNT(*) FROM placements GROUP BY outcome").await? {
+        placed += n;
+        *by_outcome.entry(outcome).or_default() += n;
+    }
+    Ok(Stats {
+        node_id: state.identity.node_id.to_string(),
+        generated_at: crate::util::now_ms(),
+        candidates,
+        employers_registered,
+        offers,
+        referrals: ReferralStats { total, by_direction },
+        returns_to_work: ReturnsToWork {
+            total: placed,
+            by_outcome,
+        },
+    })
+}
+
+async fn stats_handler(State(state): State<AppState>, user: User) -> Result<Json<Stats>> {
+    user.require_staff()?;
+    Ok(Json(compute(&state).await?))
+}
+
+/// `GET /api/v1/stats`.
 pub fn routes() -> Router<AppState> {
-    Router::new()
+    Router::new().route("/api/v1/stats", get(stats_handler))
 }
