@@ -1,0 +1,1756 @@
+//! Referrals (co-optation): a counsellor vouches for a consented candidate
+//! for an offer; the node owning the offer shows the referral to the
+//! employer, whose answers flow back.
+//!
+//! One `referrals` row per referral and node, with a `direction`:
+//! - `outbound`: this node referred its candidate to another node's offer
+//!   (`candidate_id` set, no stored profile: the candidate record is here);
+//! - `inbound`: another node referred a candidate to one of this node's
+//!   offers (`profile` holds the minimal profile received, no candidate id);
+//! - `local`: this node's candidate for this node's offer (both).
+//!
+//! The status machine is [`ReferralStatus::can_transition_to`]. The offer's
+//! side sets `processing`, `prior_to_hire`, `accepted`, `refused`,
+//! `postponed`; the referring side sets `cancelled` (and `obsolete`, when
+//! the candidate is hired through another referral). Every change writes a
+//! `referral_events` row and, when the other side is another node, sends
+//! `referral.status_changed` to it through the outbox, in the same
+//! transaction. A hire writes a `placements` row on both nodes.
+//!
+//! Personal data: the minimal profile ([`crate::candidates::minimal_profile`])
+//! is the only candidate data that leaves the home node, only to the
+//! offer's origin, and only with a `network` consent. The referral id is
+//! the `candidate_ref`, so the internal candidate id never leaves.
+
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use sqlx::{Any, Row, Transaction};
+use vivier_protocol::{
+    CandidateProfile, ContractType, MessageKind, NodeId, OfferPayload, ReferralStatus,
+    ReferralStatusChanged, ReferralSubmitted, ReferralWithdrawn, RefusalReason, WithdrawReason,
+};
+
+use crate::auth::{Reason, Role, User};
+use crate::candidates::{CandidateStatus, ConsentScope, PlacementOutcome};
+use crate::error::{ApiJson, Error, FieldError, Result};
+use crate::federation::{refusal, AfterCommit};
+use crate::server::AppState;
+use crate::util::{new_id, now_ms};
+
+/// Longest endorsement note, in characters.
+pub const MAX_ENDORSEMENT_CHARS: usize = 2000;
+/// Longest status comment, in characters.
+pub const MAX_COMMENT_CHARS: usize = 2000;
+/// Actor name of changes made by the node itself (sweeps, cascades).
+pub const SYSTEM_ACTOR: &str = "system";
+const PENDING_SQL: &str = "('new', 'processing', 'prior_to_hire', 'postponed')";
+const DAY_MS: i64 = 86_400_000;
+
+// ---------------------------------------------------------------------------
+// Vocabulary
+
+/// Which side(s) of a referral this node is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// This node's candidate, another node's offer.
+    Outbound,
+    /// Another node's candidate, this node's offer.
+    Inbound,
+    /// This node's candidate and offer.
+    Local,
+}
+
+impl Direction {
+    /// Stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Outbound => "outbound",
+            Direction::Inbound => "inbound",
+            Direction::Local => "local",
+        }
+    }
+
+    /// Parse the stored form.
+    pub fn parse(s: &str) -> Option<Direction> {
+        match s {
+            "outbound" => Some(Direction::Outbound),
+            "inbound" => Some(Direction::Inbound),
+            "local" => Some(Direction::Local),
+            _ => None,
+        }
+    }
+
+    /// This node owns the offer.
+    pub fn offer_side(self) -> bool {
+        matches!(self, Direction::Inbound | Direction::Local)
+    }
+
+    /// This node holds the candidate.
+    pub fn referring_side(self) -> bool {
+        matches!(self, Direction::Outbound | Direction::Local)
+    }
+}
+
+/// Parse a status from its wire form.
+pub fn parse_status(s: &str) -> Option<ReferralStatus> {
+    ReferralStatus::ALL.into_iter().find(|x| x.as_str() == s)
+}
+
+const REASONS: [RefusalReason; 7] = [
+    RefusalReason::NotMobile,
+    RefusalReason::LackingSkills,
+    RefusalReason::HiredElsewhere,
+    RefusalReason::PositionFilled,
+    RefusalReason::CandidateDeclined,
+    RefusalReason::NoAnswer,
+    RefusalReason::Other,
+];
+
+/// Wire form of a refusal reason.
+pub fn reason_str(r: RefusalReason) -> &'static str {
+    match r {
+        RefusalReason::NotMobile => "not_mobile",
+        RefusalReason::LackingSkills => "lacking_skills",
+        RefusalReason::HiredElsewhere => "hired_elsewhere",
+        RefusalReason::PositionFilled => "position_filled",
+        RefusalReason::CandidateDeclined => "candidate_declined",
+        RefusalReason::NoAnswer => "no_answer",
+        RefusalReason::Other => "other",
+    }
+}
+
+/// Parse a refusal reason from its wire form.
+pub fn parse_reason(s: &str) -> Option<RefusalReason> {
+    REASONS.into_iter().find(|r| reason_str(*r) == s)
+}
+
+/// Parse a contract type code (`CDI`, `CDD`, `MIS`, `SAI`, `ALT`).
+pub fn parse_contract(s: &str) -> Option<ContractType> {
+    [
+        ContractType::Cdi,
+        ContractType::Cdd,
+        ContractType::Mis,
+        ContractType::Sai,
+        ContractType::Alternance,
+    ]
+    .into_iter()
+    .find(|c| c.as_str() == s)
+}
+
+/// Statuses decided by the node that owns the offer.
+pub fn set_by_offer_side(s: ReferralStatus) -> bool {
+    use ReferralStatus::*;
+    matches!(s, Processing | PriorToHire | Accepted | Refused | Postponed)
+}
+
+/// Statuses decided by the referring node.
+pub fn set_by_referring_side(s: ReferralStatus) -> bool {
+    matches!(s, ReferralStatus::Cancelled | ReferralStatus::Obsolete)
+}
+
+/// The statistics outcome of a hire.
+pub fn placement_outcome(ct: ContractType, duration_months: Option<i64>) -> PlacementOutcome {
+    match ct {
+        ContractType::Cdi => PlacementOutcome::Cdi,
+        ContractType::Cdd if duration_months.unwrap_or(0) >= 6 => PlacementOutcome::Cdd6MonthsOrMore,
+        ContractType::Cdd => PlacementOutcome::CddUnder6Months,
+        ContractType::Alternance => PlacementOutcome::Apprenticeship,
+        ContractType::Mis | ContractType::Sai => PlacementOutcome::Other,
+    }
+}
+
+fn allowed_next(s: ReferralStatus) -> String {
+    let next: Vec<&str> = ReferralStatus::ALL
+        .into_iter()
+        .filter(|n| s.can_transition_to(*n))
+        .map(ReferralStatus::as_str)
+        .collect();
+    if next.is_empty() {
+        "none (final status)".into()
+    } else {
+        next.join(", ")
+    }
+}
+
+fn transition_message(from: ReferralStatus, to: ReferralStatus) -> String {
+    format!(
+        "invalid transition: a referral that is {} cannot become {} (allowed next: {})",
+        from.as_str(),
+        to.as_str(),
+        allowed_next(from)
+    )
+}
+
+fn valid_date(s: &str) -> bool {
+    s.len() == 10 && chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()
+}
+
+fn clip(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+// ---------------------------------------------------------------------------
+// Storage
+
+/// A stored referral, as this node sees it.
+#[derive(Debug, Clone)]
+pub struct StoredReferral {
+    /// Referral id (chosen by the referring node).
+    pub id: String,
+    /// Offer id.
+    pub offer_id: String,
+    /// Node owning the offer.
+    pub offer_origin: String,
+    /// Node of the counsellor.
+    pub referring_node: String,
+    /// This node's side(s).
+    pub direction: Direction,
+    /// The candidate (referring side only; cleared on erasure).
+    pub candidate_id: Option<String>,
+    /// Minimal profile JSON (offer side only; cleared on erasure/withdrawal).
+    pub profile: Option<String>,
+    /// Counsellor's name.
+    pub counsellor_name: String,
+    /// Counsellor's user id (referring side).
+    pub counsellor_id: Option<String>,
+    /// Endorsement note.
+    pub endorsement: String,
+    /// Current status.
+    pub status: ReferralStatus,
+    /// Refusal reason.
+    pub reason: Option<String>,
+    /// Contract type of the hire.
+    pub contract_type: Option<String>,
+    /// Start date of the hire.
+    pub start_date: Option<String>,
+    /// Consent time (unix ms).
+    pub consent_given_at: Option<i64>,
+    /// Created (unix ms).
+    pub created_at: i64,
+    /// Last change (unix ms).
+    pub updated_at: i64,
+    /// Id of the `referral.submitted` message (outbound).
+    pub message_id: Option<String>,
+    /// Title of the offer, when this node holds it.
+    pub offer_title: Option<String>,
+}
+
+const COLUMNS: &str = "r.id AS id, r.offer_id AS offer_id, r.offer_origin AS offer_origin, \
+    r.referring_node AS referring_node, r.direction AS direction, r.candidate_id AS candidate_id, \
+    r.profile AS profile, r.counsellor_name AS counsellor_name, r.counsellor_id AS counsellor_id, \
+    r.endorsement AS endorsement, r.status AS status, r.reason AS reason, r.contract_type AS contract_type, \
+    r.start_date AS start_date, r.consent_given_at AS consent_given_at, r.created_at AS created_at, \
+    r.updated_at AS updated_at, r.message_id AS message_id, o.title AS offer_title";
+const FROM: &str = "referrals r LEFT JOIN offers o ON o.id = r.offer_id";
+
+fn from_row(r: &sqlx::any::AnyRow) -> Result<StoredReferral> {
+    let direction: String = r.try_get("direction")?;
+    let status: String = r.try_get("status")?;
+    Ok(StoredReferral {
+        id: r.try_get("id")?,
+        offer_id: r.try_get("offer_id")?,
+        offer_origin: r.try_get("offer_origin")?,
+        referring_node: r.try_get("referring_node")?,
+        direction: Direction::parse(&direction)
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("unknown referral direction {direction}")))?,
+        candidate_id: r.try_get("candidate_id")?,
+        profile: r.try_get("profile")?,
+        counsellor_name: r.try_get("counsellor_name")?,
+        counsellor_id: r.try_get("counsellor_id")?,
+        endorsement: r.try_get("endorsement")?,
+        status: parse_status(&status)
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("unknown referral status {status}")))?,
+        reason: r.try_get("reason")?,
+        contract_type: r.try_get("contract_type")?,
+        start_date: r.try_get("start_date")?,
+        consent_given_at: r.try_get("consent_given_at")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+        message_id: r.try_get("message_id")?,
+        offer_title: r.try_get("offer_title")?,
+    })
+}
+
+async fn load_tx(tx: &mut Transaction<'_, Any>, id: &str) -> Result<Option<StoredReferral>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM {FROM} WHERE r.id = $1"))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// One referral by id (no visibility check, no audit).
+pub async fn get_referral(state: &AppState, id: &str) -> Result<Option<StoredReferral>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM {FROM} WHERE r.id = $1"))
+        .bind(id)
+        .fetch_optional(&state.db.pool)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// What the referrals need of an offer.
+struct OfferInfo {
+    payload: OfferPayload,
+    open: bool,
+    is_local: bool,
+}
+
+async fn offer_tx(tx: &mut Transaction<'_, Any>, id: &str) -> Result<Option<OfferInfo>> {
+    let row = sqlx::query("SELECT status, payload, is_local FROM offers WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let payload: String = row.try_get("payload")?;
+    let payload: OfferPayload = serde_json::from_str(&payload)
+        .map_err(|e| Error::Internal(anyhow::anyhow!("stored offer payload: {e}")))?;
+    let status: String = row.try_get("status")?;
+    let is_local: i64 = row.try_get("is_local")?;
+    Ok(Some(OfferInfo {
+        payload,
+        open: status == "open",
+        is_local: is_local != 0,
+    }))
+}
+
+async fn offer_owner(state: &AppState, offer_id: &str) -> Result<Option<String>> {
+    let row = sqlx::query("SELECT owner_user_id, is_local FROM offers WHERE id = $1")
+        .bind(offer_id)
+        .fetch_optional(&state.db.pool)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let is_local: i64 = row.try_get("is_local")?;
+    if is_local == 0 {
+        return Ok(None);
+    }
+    Ok(row.try_get("owner_user_id")?)
+}
+
+/// A status change to apply.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// New status.
+    pub status: ReferralStatus,
+    /// Refusal reason (refused).
+    pub reason: Option<RefusalReason>,
+    /// Contract type (accepted).
+    pub contract_type: Option<ContractType>,
+    /// Start date `YYYY-MM-DD` (accepted).
+    pub start_date: Option<String>,
+    /// Free comment.
+    pub comment: Option<String>,
+}
+
+impl Change {
+    fn to(status: ReferralStatus, comment: &str) -> Change {
+        Change {
+            status,
+            reason: None,
+            contract_type: None,
+            start_date: None,
+            comment: Some(comment.to_string()),
+        }
+    }
+}
+
+/// Who makes a change.
+struct Actor<'a> {
+    name: &'a str,
+    node: &'a str,
+    user_id: Option<&'a str>,
+    at: i64,
+}
+
+async fn insert_event(
+    tx: &mut Transaction<'_, Any>,
+    referral_id: &str,
+    change: &Change,
+    actor: &Actor<'_>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO referral_events (referral_id, status, reason, contract_type, comment, actor, actor_node, at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(referral_id)
+    .bind(change.status.as_str())
+    .bind(change.reason.map(reason_str))
+    .bind(change.contract_type.map(ContractType::as_str))
+    .bind(&change.comment)
+    .bind(actor.name)
+    .bind(actor.node)
+    .bind(actor.at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Update the row, log the event and, with `notify`, tell the other node.
+/// Fails with `Conflict` on a transition the state machine refuses or when
+/// the row changed meanwhile.
+async fn write_transition(
+    state: &AppState,
+    tx: &mut Transaction<'_, Any>,
+    row: &StoredReferral,
+    change: &Change,
+    actor: &Actor<'_>,
+    notify: bool,
+) -> Result<()> {
+    if !row.status.can_transition_to(change.status) {
+        return Err(Error::Conflict(transition_message(row.status, change.status)));
+    }
+    let updated = sqlx::query(
+        "UPDATE referrals SET status = $2, reason = $3, contract_type = COALESCE($4, contract_type), \
+         start_date = COALESCE($5, start_date), updated_at = $6 WHERE id = $1 AND status = $7",
+    )
+    .bind(&row.id)
+    .bind(change.status.as_str())
+    .bind(change.reason.map(reason_str))
+    .bind(change.contract_type.map(ContractType::as_str))
+    .bind(&change.start_date)
+    .bind(now_ms())
+    .bind(row.status.as_str())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if updated == 0 {
+        return Err(Error::Conflict(
+            "the referral changed meanwhile; reload it and try again".into(),
+        ));
+    }
+    insert_event(tx, &row.id, change, actor).await?;
+    if notify {
+        let dest = match row.direction {
+            Direction::Inbound if set_by_offer_side(change.status) => Some(&row.referring_node),
+            Direction::Outbound if set_by_referring_side(change.status) => Some(&row.offer_origin),
+            _ => None,
+        };
+        if let Some(dest) = dest {
+            let dest = NodeId::parse(dest)
+                .map_err(|e| Error::Internal(anyhow::anyhow!("stored node id {dest}: {e}")))?;
+            let msg = ReferralStatusChanged {
+                referral_id: row.id.clone(),
+                offer_id: row.offer_id.clone(),
+                status: change.status,
+                reason: change.reason,
+                contract_type: change.contract_type,
+                start_date: change.start_date.clone(),
+                comment: change.comment.clone(),
+                changed_by: actor.name.to_string(),
+                changed_at: actor.at,
+            };
+            crate::federation::enqueue_direct(state, tx, &dest, MessageKind::ReferralStatusChanged, &msg)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn set_candidate_status(
+    tx: &mut Transaction<'_, Any>,
+    candidate_id: &str,
+    status: CandidateStatus,
+    only_if: &[CandidateStatus],
+) -> Result<bool> {
+    let list = only_if
+        .iter()
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let res = sqlx::query(&format!(
+        "UPDATE candidates SET status = $2, updated_at = $3, last_activity_at = $3 \
+         WHERE id = $1 AND anonymised_at IS NULL AND status IN ({list})"
+    ))
+    .bind(candidate_id)
+    .bind(status.as_str())
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(res.rows_affected() > 0)
+}
+
+async fn pending_count(tx: &mut Transaction<'_, Any>, candidate_id: &str) -> Result<i64> {
+    Ok(sqlx::query_scalar(&format!(
+        "SELECT COUNT(*) FROM referrals WHERE candidate_id = $1 AND status IN {PENDING_SQL}"
+    ))
+    .bind(candidate_id)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+/// Apply a transition and its consequences: placements on a hire (both
+/// sides), the candidate's status and the obsolescence of their other
+/// pending referrals (home side). Returns the candidate to re-index.
+async fn transition(
+    state: &AppState,
+    tx: &mut Transaction<'_, Any>,
+    row: &StoredReferral,
+    change: &Change,
+    actor: &Actor<'_>,
+    notify: bool,
+) -> Result<Option<String>> {
+    write_transition(state, tx, row, change, actor, notify).await?;
+    let home = if row.direction.referring_side() {
+        row.candidate_id.clone()
+    } else {
+        None
+    };
+    match change.status {
+        ReferralStatus::Accepted => {
+            let ct = change
+                .contract_type
+                .or_else(|| row.contract_type.as_deref().and_then(parse_contract))
+                .ok_or_else(|| Error::field("contract_type", "required when status is accepted"))?;
+            let duration = offer_tx(tx, &row.offer_id)
+                .await?
+                .and_then(|o| o.payload.duration_months);
+            sqlx::query(
+                "INSERT INTO placements (id, candidate_id, outcome, referral_id, placed_at, recorded_by) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(new_id())
+            .bind(&home)
+            .bind(placement_outcome(ct, duration).as_str())
+            .bind(&row.id)
+            .bind(actor.at)
+            .bind(actor.user_id)
+            .execute(&mut **tx)
+            .await?;
+            if let Some(cid) = &home {
+                set_candidate_status(
+                    tx,
+                    cid,
+                    CandidateStatus::Placed,
+                    &[CandidateStatus::Active, CandidateStatus::InReferral, CandidateStatus::Archived],
+                )
+                .await?;
+                let others = sqlx::query(&format!(
+                    "SELECT {COLUMNS} FROM {FROM} WHERE r.candidate_id = $1 AND r.id <> $2 AND r.status IN {PENDING_SQL}"
+                ))
+                .bind(cid)
+                .bind(&row.id)
+                .fetch_all(&mut **tx)
+                .await?;
+                let me = state.identity.node_id.to_string();
+                for o in &others {
+                    let other = from_row(o)?;
+                    let system = Actor {
+                        name: SYSTEM_ACTOR,
+                        node: &me,
+                        user_id: None,
+                        at: actor.at,
+                    };
+                    write_transition(
+                        state,
+                        tx,
+                        &other,
+                        &Change::to(ReferralStatus::Obsolete, "candidate hired through another referral"),
+                        &system,
+                        true,
+                    )
+                    .await?;
+                }
+            }
+            Ok(home)
+        }
+        ReferralStatus::Cancelled if row.status == ReferralStatus::Accepted => {
+            // A cancelled hire is not a hire: it leaves the statistics.
+            sqlx::query("DELETE FROM placements WHERE referral_id = $1")
+                .bind(&row.id)
+                .execute(&mut **tx)
+                .await?;
+            if let Some(cid) = &home {
+                let placed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM placements WHERE candidate_id = $1")
+                    .bind(cid)
+                    .fetch_one(&mut **tx)
+                    .await?;
+                if placed == 0 {
+                    let next = if pending_count(tx, cid).await? > 0 {
+                        CandidateStatus::InReferral
+                    } else {
+                        CandidateStatus::Active
+                    };
+                    set_candidate_status(tx, cid, next, &[CandidateStatus::Placed]).await?;
+                }
+            }
+            Ok(home)
+        }
+        s if !s.is_pending() => {
+            if let Some(cid) = &home {
+                if pending_count(tx, cid).await? == 0 {
+                    set_candidate_status(tx, cid, CandidateStatus::Active, &[CandidateStatus::InReferral]).await?;
+                }
+            }
+            Ok(home)
+        }
+        _ => Ok(None),
+    }
+}
+
+async fn reindex_candidate(state: &AppState, id: Option<String>) {
+    let Some(id) = id else { return };
+    let res = async {
+        if let Some(c) = crate::candidates::get_candidate(&state.db, &id).await? {
+            crate::candidates::sync_index(state, &c).await?;
+        }
+        Ok::<_, Error>(())
+    }
+    .await;
+    if let Err(e) = res {
+        tracing::warn!(candidate = %id, error = %e, "re-indexing after a referral change failed (reindex will repair)");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Views
+
+/// A referral as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReferralView {
+    /// Id.
+    pub id: String,
+    /// Offer.
+    pub offer_id: String,
+    /// Offer title, when known here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offer_title: Option<String>,
+    /// Node owning the offer.
+    pub offer_origin: String,
+    /// Node of the counsellor.
+    pub referring_node: String,
+    /// `outbound`, `inbound` or `local`.
+    pub direction: Direction,
+    /// The candidate (staff of the home node only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidate_id: Option<String>,
+    /// The minimal profile (detail view, offer side).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidate: Option<CandidateProfile>,
+    /// Counsellor's name.
+    pub counsellor_name: String,
+    /// Counsellor's user id (staff only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counsellor_id: Option<String>,
+    /// Endorsement note (detail view).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endorsement: Option<String>,
+    /// Status.
+    pub status: ReferralStatus,
+    /// Refusal reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Contract type of the hire.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contract_type: Option<String>,
+    /// Start date of the hire.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_date: Option<String>,
+    /// When the candidate consented (unix ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consent_given_at: Option<i64>,
+    /// Created (unix ms).
+    pub created_at: i64,
+    /// Last change (unix ms).
+    pub updated_at: i64,
+}
+
+fn view(r: &StoredReferral, user: &User, detail: bool) -> Result<ReferralView> {
+    let staff = user.require_staff().is_ok();
+    let candidate = match (&r.profile, detail) {
+        (Some(p), true) => Some(
+            serde_json::from_str::<CandidateProfile>(p)
+                .map_err(|e| Error::Internal(anyhow::anyhow!("stored referral profile: {e}")))?,
+        ),
+        _ => None,
+    };
+    Ok(ReferralView {
+        id: r.id.clone(),
+        offer_id: r.offer_id.clone(),
+        offer_title: r.offer_title.clone(),
+        offer_origin: r.offer_origin.clone(),
+        referring_node: r.referring_node.clone(),
+        direction: r.direction,
+        candidate_id: if staff { r.candidate_id.clone() } else { None },
+        candidate,
+        counsellor_name: r.counsellor_name.clone(),
+        counsellor_id: if staff { r.counsellor_id.clone() } else { None },
+        endorsement: detail.then(|| r.endorsement.clone()),
+        status: r.status,
+        reason: r.reason.clone(),
+        contract_type: r.contract_type.clone(),
+        start_date: r.start_date.clone(),
+        consent_given_at: r.consent_given_at,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    })
+}
+
+/// Whether `user` may see `r`: staff see every referral of this node;
+/// employers only the referrals made to their own offers.
+async fn visible(state: &AppState, user: &User, r: &StoredReferral) -> Result<bool> {
+    match user.role {
+        Role::Admin | Role::Counsellor => Ok(true),
+        Role::Employer => {
+            if !r.direction.offer_side() {
+                return Ok(false);
+            }
+            Ok(offer_owner(state, &r.offer_id).await?.as_deref() == Some(user.id.as_str()))
+        }
+    }
+}
+
+async fn visible_referral(state: &AppState, user: &User, id: &str) -> Result<StoredReferral> {
+    let r = get_referral(state, id).await?.ok_or(Error::NotFound("referral"))?;
+    if !visible(state, user, &r).await? {
+        return Err(Error::NotFound("referral"));
+    }
+    Ok(r)
+}
+
+// ---------------------------------------------------------------------------
+// Creating a referral
+
+/// `POST /api/v1/referrals`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewReferral {
+    /// Offer (local or network).
+    pub offer_id: String,
+    /// Candidate of this node.
+    pub candidate_id: String,
+    /// Why the counsellor recommends the candidate (1 to 2000 characters).
+    pub endorsement: String,
+}
+
+fn unique_violation(e: &Error) -> bool {
+    matches!(e, Error::Database(sqlx::Error::Database(d)) if d.is_unique_violation())
+}
+
+/// Refer a candidate of this node to an offer (staff).
+pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result<ReferralView> {
+    user.require_staff()?;
+    let endorsement = input.endorsement.trim().to_string();
+    let mut errs = Vec::new();
+    let n = endorsement.chars().count();
+    if n == 0 {
+        errs.push(FieldError::new("endorsement", "must not be empty: say why you recommend this candidate"));
+    } else if n > MAX_ENDORSEMENT_CHARS {
+        errs.push(FieldError::new(
+            "endorsement",
+            format!("at most {MAX_ENDORSEMENT_CHARS} characters (got {n})"),
+        ));
+    }
+    let offer = crate::offers::get_offer(&state.db, input.offer_id.trim()).await?;
+    if offer.is_none() {
+        errs.push(FieldError::new("offer_id", "no offer with this id on this node"));
+    }
+    let candidate = crate::candidates::get_candidate(&state.db, input.candidate_id.trim()).await?;
+    if candidate.is_none() {
+        errs.push(FieldError::new("candidate_id", "no candidate with this id on this node"));
+    }
+    let (Some(offer), Some(candidate)) = (offer, candidate) else {
+        return Err(Error::Validation(errs));
+    };
+    if !errs.is_empty() {
+        return Err(Error::Validation(errs));
+    }
+    let consent = candidate.consent.clone().ok_or_else(|| {
+        Error::Conflict("the candidate has not consented: record their consent before referring them".into())
+    })?;
+    if !offer.is_local && consent.scope != ConsentScope::Network {
+        return Err(Error::Conflict(format!(
+            "this offer belongs to node {}: referring the candidate there needs their consent with scope \
+             network (their consent is {})",
+            offer.payload.origin_node,
+            consent.scope.as_str()
+        )));
+    }
+    if !matches!(candidate.status, CandidateStatus::Active | CandidateStatus::InReferral) {
+        return Err(Error::Conflict(format!(
+            "the candidate is {}: only active or in_referral candidates can be referred",
+            candidate.status.as_str()
+        )));
+    }
+    if offer.status != crate::offers::OfferStatus::Open {
+        return Err(Error::Conflict("the offer is closed".into()));
+    }
+    let id = new_id();
+    let now = now_ms();
+    let direction = if offer.is_local {
+        Direction::Local
+    } else {
+        Direction::Outbound
+    };
+    let profile = crate::candidates::minimal_profile(&candidate, &id);
+    let me = state.identity.node_id.to_string();
+    let offer_id = offer.payload.offer_id.clone();
+
+    let res: Result<()> = async {
+        let mut tx = state.db.pool.begin().await?;
+        let dup: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT id FROM referrals WHERE offer_id = $1 AND candidate_id = $2 AND status IN {PENDING_SQL}"
+        ))
+        .bind(&offer_id)
+        .bind(&candidate.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(d) = dup {
+            return Err(Error::Conflict(format!(
+                "this candidate already has a pending referral for this offer ({d})"
+            )));
+        }
+        let profile_json = match direction {
+            Direction::Local => Some(
+                serde_json::to_string(&profile).map_err(|e| Error::Internal(e.into()))?,
+            ),
+            _ => None,
+        };
+        sqlx::query(
+            "INSERT INTO referrals (id, offer_id, offer_origin, referring_node, direction, candidate_id, profile, \
+             counsellor_name, counsellor_id, endorsement, status, reason, contract_type, start_date, \
+             consent_given_at, created_at, updated_at, message_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'new', NULL, NULL, NULL, $11, $12, $12, NULL)",
+        )
+        .bind(&id)
+        .bind(&offer_id)
+        .bind(offer.payload.origin_node.as_str())
+        .bind(&me)
+        .bind(direction.as_str())
+        .bind(&candidate.id)
+        .bind(&profile_json)
+        .bind(&user.display_name)
+        .bind(&user.id)
+        .bind(&endorsement)
+        .bind(consent.given_at)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let actor = Actor {
+            name: &user.display_name,
+            node: &me,
+            user_id: Some(&user.id),
+            at: now,
+        };
+        insert_event(&mut tx, &id, &Change::to(ReferralStatus::New, "referral submitted"), &actor).await?;
+        set_candidate_status(&mut tx, &candidate.id, CandidateStatus::InReferral, &[CandidateStatus::Active]).await?;
+        if direction == Direction::Outbound {
+            let msg = ReferralSubmitted {
+                referral_id: id.clone(),
+                offer_id: offer_id.clone(),
+                referring_node: state.identity.node_id.clone(),
+                counsellor_name: user.display_name.clone(),
+                counsellor_email: None,
+                endorsement: endorsement.clone(),
+                candidate: profile.clone(),
+                consent_given_at: consent.given_at,
+                submitted_at: now,
+            };
+            let mid = crate::federation::enqueue_direct(
+                state,
+                &mut tx,
+                &offer.payload.origin_node,
+                MessageKind::ReferralSubmitted,
+                &msg,
+            )
+            .await?;
+            sqlx::query("UPDATE referrals SET message_id = $2 WHERE id = $1")
+                .bind(&id)
+                .bind(&mid)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+    .await;
+    match res {
+        Ok(()) => {}
+        Err(e) if unique_violation(&e) => {
+            return Err(Error::Conflict(
+                "this candidate already has a pending referral for this offer".into(),
+            ))
+        }
+        Err(e) => return Err(e),
+    }
+    if direction == Direction::Outbound {
+        crate::federation::wake(state);
+    }
+    reindex_candidate(state, Some(candidate.id.clone())).await;
+    crate::audit::record(
+        &state.db,
+        Some(user),
+        "referral.create",
+        "referral",
+        &id,
+        None,
+        serde_json::json!({"offer_id": offer_id, "candidate_id": candidate.id, "direction": direction.as_str()}),
+    )
+    .await?;
+    let stored = get_referral(state, &id).await?.ok_or(Error::NotFound("referral"))?;
+    view(&stored, user, true)
+}
+
+// ---------------------------------------------------------------------------
+// Reading
+
+/// Filters of `GET /api/v1/referrals`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// `outbound`, `inbound` or `local`.
+    #[serde(default)]
+    pub direction: Option<String>,
+    /// A status.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// One offer.
+    #[serde(default)]
+    pub offer_id: Option<String>,
+    /// One candidate (staff).
+    #[serde(default)]
+    pub candidate_id: Option<String>,
+    /// Page size (default 50, max 500).
+    #[serde(default)]
+    pub limit: Option<i64>,
+    /// Offset.
+    #[serde(default)]
+    pub offset: Option<i64>,
+}
+
+/// A page of referrals.
+#[derive(Debug, Serialize)]
+pub struct ReferralList {
+    /// Matching referrals in all.
+    pub total: i64,
+    /// This page, newest first.
+    pub referrals: Vec<ReferralView>,
+}
+
+/// List the referrals `user` may see.
+pub async fn list(state: &AppState, user: &User, q: &ListQuery) -> Result<ReferralList> {
+    let mut conds: Vec<String> = Vec::new();
+    let mut binds: Vec<String> = Vec::new();
+    let mut add = |cond: &str, v: String| {
+        binds.push(v);
+        conds.push(cond.replace('?', &format!("${}", binds.len())));
+    };
+    if let Some(d) = q.direction.as_deref().filter(|s| !s.is_empty()) {
+        let d = Direction::parse(d)
+            .ok_or_else(|| Error::field("direction", "one of outbound, inbound, local"))?;
+        add("r.direction = ?", d.as_str().into());
+    }
+    if let Some(s) = q.status.as_deref().filter(|s| !s.is_empty()) {
+        let s = parse_status(s).ok_or_else(|| {
+            Error::field(
+                "status",
+                "one of new, processing, prior_to_hire, accepted, refused, postponed, cancelled, obsolete",
+            )
+        })?;
+        add("r.status = ?", s.as_str().into());
+    }
+    if let Some(o) = q.offer_id.as_deref().filter(|s| !s.is_empty()) {
+        add("r.offer_id = ?", o.into());
+    }
+    match user.role {
+        Role::Admin | Role::Counsellor => {
+            if let Some(c) = q.candidate_id.as_deref().filter(|s| !s.is_empty()) {
+                add("r.candidate_id = ?", c.into());
+            }
+        }
+        Role::Employer => {
+            if q.candidate_id.is_some() {
+                return Err(Error::Forbidden);
+            }
+            add(
+                "r.direction IN ('inbound', 'local') AND o.is_local = 1 AND o.owner_user_id = ?",
+                user.id.clone(),
+            );
+        }
+    }
+    let where_ = if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conds.join(" AND "))
+    };
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let offset = q.offset.unwrap_or(0).max(0);
+    let count_sql = format!("SELECT COUNT(*) FROM {FROM}{where_}");
+    let mut cq = sqlx::query_scalar::<_, i64>(&count_sql);
+    for b in &binds {
+        cq = cq.bind(b);
+    }
+    let total = cq.fetch_one(&state.db.pool).await?;
+    let page_sql = format!(
+        "SELECT {COLUMNS} FROM {FROM}{where_} ORDER BY r.created_at DESC, r.id DESC LIMIT ${} OFFSET ${}",
+        binds.len() + 1,
+        binds.len() + 2
+    );
+    let mut pq = sqlx::query(&page_sql);
+    for b in &binds {
+        pq = pq.bind(b);
+    }
+    let rows = pq.bind(limit).bind(offset).fetch_all(&state.db.pool).await?;
+    let mut referrals = Vec::with_capacity(rows.len());
+    for r in &rows {
+        referrals.push(view(&from_row(r)?, user, false)?);
+    }
+    Ok(ReferralList { total, referrals })
+}
+
+/// Read one referral with the candidate's profile (audited as
+/// `referral.read`). The employer's first read of a `new` referral marks
+/// it `processing` ("viewed") and tells the referring node.
+pub async fn read(state: &AppState, user: &User, id: &str, reason: Option<&str>) -> Result<ReferralView> {
+    let mut r = visible_referral(state, user, id).await?;
+    if user.role == Role::Employer && r.status == ReferralStatus::New {
+        let me = state.identity.node_id.to_string();
+        let mut tx = state.db.pool.begin().await?;
+        if let Some(current) = load_tx(&mut tx, id).await? {
+            if current.status == ReferralStatus::New {
+                let actor = Actor {
+                    name: &user.display_name,
+                    node: &me,
+                    user_id: Some(&user.id),
+                    at: now_ms(),
+                };
+                transition(
+                    state,
+                    &mut tx,
+                    &current,
+                    &Change::to(ReferralStatus::Processing, "viewed by the employer"),
+                    &actor,
+                    true,
+                )
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        crate::federation::wake(state);
+        r = get_referral(state, id).await?.ok_or(Error::NotFound("referral"))?;
+    }
+    crate::audit::record(
+        &state.db,
+        Some(user),
+        "referral.read",
+        "referral",
+        id,
+        reason,
+        serde_json::json!({"direction": r.direction.as_str(), "profile": r.profile.is_some()}),
+    )
+    .await?;
+    view(&r, user, true)
+}
+
+/// One entry of a referral's history.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReferralEvent {
+    /// Status entered.
+    pub status: String,
+    /// Refusal reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Contract type (hire).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contract_type: Option<String>,
+    /// Comment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// Who (display name, or `system`).
+    pub actor: String,
+    /// On which node.
+    pub actor_node: String,
+    /// When (unix ms).
+    pub at: i64,
+}
+
+/// The history of a referral, oldest first.
+pub async fn events(state: &AppState, user: &User, id: &str) -> Result<Vec<ReferralEvent>> {
+    visible_referral(state, user, id).await?;
+    let rows = sqlx::query(
+        "SELECT status, reason, contract_type, comment, actor, actor_node, at FROM referral_events \
+         WHERE referral_id = $1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(&state.db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ReferralEvent {
+                status: r.try_get("status")?,
+                reason: r.try_get("reason")?,
+                contract_type: r.try_get("contract_type")?,
+                comment: r.try_get("comment")?,
+                actor: r.try_get("actor")?,
+                actor_node: r.try_get("actor_node")?,
+                at: r.try_get("at")?,
+            })
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Status changes through the API
+
+/// `POST /api/v1/referrals/{id}/status`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusInput {
+    /// New status.
+    pub status: ReferralStatus,
+    /// Refusal reason (required for `refused`).
+    #[serde(default)]
+    pub reason: Option<RefusalReason>,
+    /// Contract type (required for `accepted`).
+    #[serde(default)]
+    pub contract_type: Option<ContractType>,
+    /// Start date `YYYY-MM-DD` (required for `accepted`).
+    #[serde(default)]
+    pub start_date: Option<String>,
+    /// Free comment (at most 2000 characters).
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+fn validate_change(input: StatusInput) -> Result<Change> {
+    let mut errs = Vec::new();
+    let s = input.status;
+    if s == ReferralStatus::Obsolete {
+        errs.push(FieldError::new(
+            "status",
+            "obsolete is set by the node itself when the candidate is hired through another referral",
+        ));
+    }
+    match (s, input.reason) {
+        (ReferralStatus::Refused, None) => errs.push(FieldError::new(
+            "reason",
+            "required when status is refused: one of not_mobile, lacking_skills, hired_elsewhere, \
+             position_filled, candidate_declined, no_answer, other",
+        )),
+        (ReferralStatus::Refused, Some(_)) | (_, None) => {}
+        (_, Some(_)) => errs.push(FieldError::new("reason", "only for status refused")),
+    }
+    if s == ReferralStatus::Accepted {
+        if input.contract_type.is_none() {
+            errs.push(FieldError::new(
+                "contract_type",
+                "required when status is accepted: one of CDI, CDD, MIS, SAI, ALT",
+            ));
+        }
+        match input.start_date.as_deref().map(str::trim) {
+            None | Some("") => errs.push(FieldError::new(
+                "start_date",
+                "required when status is accepted (YYYY-MM-DD)",
+            )),
+            Some(d) if !valid_date(d) => errs.push(FieldError::new("start_date", "must be a date YYYY-MM-DD")),
+            Some(_) => {}
+        }
+    } else {
+        if input.contract_type.is_some() {
+            errs.push(FieldError::new("contract_type", "only for status accepted"));
+        }
+        if input.start_date.is_some() {
+            errs.push(FieldError::new("start_date", "only for status accepted"));
+        }
+    }
+    let comment = input
+        .comment
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty());
+    if let Some(c) = &comment {
+        let n = c.chars().count();
+        if n > MAX_COMMENT_CHARS {
+            errs.push(FieldError::new(
+                "comment",
+                format!("at most {MAX_COMMENT_CHARS} characters (got {n})"),
+            ));
+        }
+    }
+    if !errs.is_empty() {
+        return Err(Error::Validation(errs));
+    }
+    Ok(Change {
+        status: s,
+        reason: input.reason,
+        contract_type: input.contract_type,
+        start_date: input.start_date.map(|d| d.trim().to_string()),
+        comment,
+    })
+}
+
+/// Change the status of a referral. The offer's side (its employer or
+/// this node's staff) sets processing, prior_to_hire, accepted, refused,
+/// postponed; the referring side's staff set cancelled.
+pub async fn change_status(state: &AppState, user: &User, id: &str, input: StatusInput) -> Result<ReferralView> {
+    let change = validate_change(input)?;
+    let r = visible_referral(state, user, id).await?;
+    let staff = user.require_staff().is_ok();
+    if set_by_offer_side(change.status) {
+        if !r.direction.offer_side() {
+            return Err(Error::field(
+                "status",
+                format!(
+                    "{} is decided by the node that owns the offer ({}); this node referred the candidate",
+                    change.status.as_str(),
+                    r.offer_origin
+                ),
+            ));
+        }
+    } else if change.status == ReferralStatus::Cancelled {
+        if !staff {
+            return Err(Error::Forbidden);
+        }
+        if !r.direction.referring_side() {
+            return Err(Error::field(
+                "status",
+                format!(
+                    "cancelled is decided by the node that referred the candidate ({})",
+                    r.referring_node
+                ),
+            ));
+        }
+    }
+    if !r.status.can_transition_to(change.status) {
+        return Err(Error::Conflict(transition_message(r.status, change.status)));
+    }
+    let me = state.identity.node_id.to_string();
+    let mut tx = state.db.pool.begin().await?;
+    let current = load_tx(&mut tx, id).await?.ok_or(Error::NotFound("referral"))?;
+    if !current.status.can_transition_to(change.status) {
+        return Err(Error::Conflict(transition_message(current.status, change.status)));
+    }
+    let actor = Actor {
+        name: &user.display_name,
+        node: &me,
+        user_id: Some(&user.id),
+        at: now_ms(),
+    };
+    let cand = transition(state, &mut tx, &current, &change, &actor, true).await?;
+    tx.commit().await?;
+    crate::federation::wake(state);
+    reindex_candidate(state, cand).await;
+    crate::audit::record(
+        &state.db,
+        Some(user),
+        "referral.status",
+        "referral",
+        id,
+        None,
+        serde_json::json!({
+            "from": current.status.as_str(),
+            "to": change.status.as_str(),
+            "reason": change.reason.map(reason_str),
+            "contract_type": change.contract_type.map(ContractType::as_str),
+        }),
+    )
+    .await?;
+    let stored = get_referral(state, id).await?.ok_or(Error::NotFound("referral"))?;
+    view(&stored, user, false)
+}
+
+// ---------------------------------------------------------------------------
+// Federation: receiving
+
+/// `referral.submitted` from `sender`: store an inbound referral for one of
+/// this node's open offers.
+pub async fn receive_submitted(
+    state: &AppState,
+    tx: &mut Transaction<'_, Any>,
+    sender: &NodeId,
+    r: ReferralSubmitted,
+) -> Result<AfterCommit> {
+    if &r.referring_node != sender {
+        return Err(refusal(
+            "not_referring_node",
+            format!("{sender} may not submit a referral on behalf of {}", r.referring_node),
+        ));
+    }
+    if r.referral_id.is_empty() || r.referral_id.len() > 128 {
+        return Err(refusal("malformed", "referral_id must be 1 to 128 characters"));
+    }
+    let n = r.endorsement.chars().count();
+    if n == 0 || n > MAX_ENDORSEMENT_CHARS {
+        return Err(refusal(
+            "malformed",
+            format!("endorsement must be 1 to {MAX_ENDORSEMENT_CHARS} characters"),
+        ));
+    }
+    if r.counsellor_name.trim().is_empty() {
+        return Err(refusal("malformed", "counsellor_name must not be empty"));
+    }
+    let offer = offer_tx(tx, &r.offer_id)
+        .await?
+        .ok_or_else(|| refusal("unknown_offer", format!("no offer {} here", r.offer_id)))?;
+    if !offer.is_local || offer.payload.origin_node != state.identity.node_id {
+        return Err(refusal(
+            "not_offer_origin",
+            format!("offer {} is not an offer of {}", r.offer_id, state.identity.node_id),
+        ));
+    }
+    if !offer.open {
+        return Err(refusal("offer_closed", format!("offer {} is closed", r.offer_id)));
+    }
+    let exists: Option<String> = sqlx::query_scalar("SELECT id FROM referrals WHERE id = $1")
+        .bind(&r.referral_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if exists.is_some() {
+        return Err(refusal(
+            "duplicate_referral",
+            format!("referral {} already exists", r.referral_id),
+        ));
+    }
+    let profile = serde_json::to_string(&r.candidate).map_err(|e| Error::Internal(e.into()))?;
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO referrals (id, offer_id, offer_origin, referring_node, direction, candidate_id, profile, \
+         counsellor_name, counsellor_id, endorsement, status, reason, contract_type, start_date, \
+         consent_given_at, created_at, updated_at, message_id) \
+         VALUES ($1, $2, $3, $4, 'inbound', NULL, $5, $6, NULL, $7, 'new', NULL, NULL, NULL, $8, $9, $9, NULL)",
+    )
+    .bind(&r.referral_id)
+    .bind(&r.offer_id)
+    .bind(state.identity.node_id.as_str())
+    .bind(sender.as_str())
+    .bind(&profile)
+    .bind(clip(r.counsellor_name.trim(), 200))
+    .bind(&r.endorsement)
+    .bind(r.consent_given_at)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    let actor = Actor {
+        name: &clip(r.counsellor_name.trim(), 200),
+        node: sender.as_str(),
+        user_id: None,
+        at: now,
+    };
+    insert_event(tx, &r.referral_id, &Change::to(ReferralStatus::New, "referral received"), &actor).await?;
+    Ok(AfterCommit::Nothing)
+}
+
+/// `referral.status_changed` from `sender`: the offer's origin reports the
+/// employer's answer, or the referring node cancels.
+pub async fn receive_status_changed(
+    state: &AppState,
+    tx: &mut Transaction<'_, Any>,
+    sender: &NodeId,
+    c: ReferralStatusChanged,
+) -> Result<AfterCommit> {
+    let row = load_tx(tx, &c.referral_id)
+        .await?
+        .ok_or_else(|| refusal("unknown_referral", format!("no referral {} here", c.referral_id)))?;
+    if row.offer_id != c.offer_id {
+        return Err(refusal(
+            "unknown_referral",
+            format!("referral {} is not for offer {}", c.referral_id, c.offer_id),
+        ));
+    }
+    if set_by_offer_side(c.status) {
+        if row.direction != Direction::Outbound || row.offer_origin != sender.as_str() {
+            return Err(refusal(
+                "not_offer_origin",
+                format!("only the node owning offer {} may set {}", c.offer_id, c.status.as_str()),
+            ));
+        }
+    } else if set_by_referring_side(c.status) {
+        if row.direction != Direction::Inbound || row.referring_node != sender.as_str() {
+            return Err(refusal(
+                "not_referring_node",
+                format!("only the referring node may set {}", c.status.as_str()),
+            ));
+        }
+    } else {
+        return Err(refusal("invalid_transition", transition_message(row.status, c.status)));
+    }
+    match c.status {
+        ReferralStatus::Accepted => {
+            if c.contract_type.is_none() {
+                return Err(refusal("malformed", "accepted needs contract_type"));
+            }
+            if !c.start_date.as_deref().is_some_and(valid_date) {
+                return Err(refusal("malformed", "accepted needs start_date YYYY-MM-DD"));
+            }
+        }
+        ReferralStatus::Refused if c.reason.is_none() => {
+            return Err(refusal("malformed", "refused needs a reason"));
+        }
+        _ => {}
+    }
+    if !row.status.can_transition_to(c.status) {
+        return Err(refusal("invalid_transition", transition_message(row.status, c.status)));
+    }
+    let change = Change {
+        status: c.status,
+        reason: if c.status == ReferralStatus::Refused { c.reason } else { None },
+        contract_type: if c.status == ReferralStatus::Accepted { c.contract_type } else { None },
+        start_date: if c.status == ReferralStatus::Accepted { c.start_date.clone() } else { None },
+        comment: c
+            .comment
+            .as_deref()
+            .map(|s| clip(s.trim(), MAX_COMMENT_CHARS))
+            .filter(|s| !s.is_empty()),
+    };
+    let name = clip(c.changed_by.trim(), 200);
+    let actor = Actor {
+        name: if name.is_empty() { SYSTEM_ACTOR } else { &name },
+        node: sender.as_str(),
+        user_id: None,
+        at: c.changed_at,
+    };
+    let cand = transition(state, tx, &row, &change, &actor, false).await?;
+    // Cascades (obsolete referrals) may have queued messages; the delivery
+    // workers also poll, so an early wake-up is harmless.
+    crate::federation::wake(state);
+    Ok(match cand {
+        Some(id) => AfterCommit::IndexCandidate(id),
+        None => AfterCommit::Nothing,
+    })
+}
+
+async fn forget_personal_data(tx: &mut Transaction<'_, Any>, referral_id: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE referrals SET candidate_id = NULL, profile = NULL, endorsement = '', updated_at = $2 WHERE id = $1",
+    )
+    .bind(referral_id)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("UPDATE referral_events SET comment = NULL WHERE referral_id = $1 AND actor <> $2")
+        .bind(referral_id)
+        .bind(SYSTEM_ACTOR)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// `referral.withdrawn` from the referring node: delete the profile (and,
+/// for an erasure, the endorsement and comments), cancel if still open.
+/// A withdrawal of an unknown referral is accepted and does nothing (its
+/// submission may have been dropped from the sender's outbox).
+pub async fn receive_withdrawn(
+    state: &AppState,
+    tx: &mut Transaction<'_, Any>,
+    sender: &NodeId,
+    w: ReferralWithdrawn,
+) -> Result<AfterCommit> {
+    let Some(row) = load_tx(tx, &w.referral_id).await? else {
+        tracing::debug!(referral = %w.referral_id, "withdrawal of an unknown referral: nothing to delete");
+        return Ok(AfterCommit::Nothing);
+    };
+    if row.direction != Direction::Inbound || row.referring_node != sender.as_str() {
+        return Err(refusal(
+            "not_referring_node",
+            format!("only the referring node may withdraw referral {}", w.referral_id),
+        ));
+    }
+    if row.offer_id != w.offer_id {
+        return Err(refusal(
+            "unknown_referral",
+            format!("referral {} is not for offer {}", w.referral_id, w.offer_id),
+        ));
+    }
+    let why = match w.reason {
+        WithdrawReason::Withdrawn => "withdrawn",
+        WithdrawReason::Erasure => "erasure",
+    };
+    if row.status.is_pending() {
+        let actor = Actor {
+            name: SYSTEM_ACTOR,
+            node: sender.as_str(),
+            user_id: None,
+            at: w.withdrawn_at,
+        };
+        write_transition(state, tx, &row, &Change::to(ReferralStatus::Cancelled, why), &actor, false).await?;
+    }
+    match w.reason {
+        WithdrawReason::Erasure => forget_personal_data(tx, &row.id).await?,
+        WithdrawReason::Withdrawn => {
+            sqlx::query("UPDATE referrals SET profile = NULL, updated_at = $2 WHERE id = $1")
+                .bind(&row.id)
+                .bind(now_ms())
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(AfterCommit::Nothing)
+}
+
+// ---------------------------------------------------------------------------
+// Erasure
+
+/// A candidate is being erased (inside the erasure's transaction): drop
+/// the undelivered submissions that carry their profile, tell every node
+/// that received a referral for them (`referral.withdrawn`, reason
+/// erasure), cancel what is still open and forget the personal data kept
+/// in the referrals of this node.
+pub async fn on_candidate_erased(state: &AppState, tx: &mut Transaction<'_, Any>, candidate_id: &str) -> Result<()> {
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM {FROM} WHERE r.candidate_id = $1"))
+        .bind(candidate_id)
+        .fetch_all(&mut **tx)
+        .await?;
+    let me = state.identity.node_id.to_string();
+    let now = now_ms();
+    let mut sent = false;
+    for row in &rows {
+        let r = from_row(row)?;
+        if r.direction == Direction::Outbound {
+            if let Some(mid) = &r.message_id {
+                sqlx::query("DELETE FROM outbox WHERE destination = $1 AND message_id = $2")
+                    .bind(&r.offer_origin)
+                    .bind(mid)
+                    .execute(&mut **tx)
+                    .await?;
+                sqlx::query("DELETE FROM dead_letters WHERE destination = $1 AND message_id = $2")
+                    .bind(&r.offer_origin)
+                    .bind(mid)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            let dest = NodeId::parse(&r.offer_origin)
+                .map_err(|e| Error::Internal(anyhow::anyhow!("stored node id {}: {e}", r.offer_origin)))?;
+            let msg = ReferralWithdrawn {
+                referral_id: r.id.clone(),
+                offer_id: r.offer_id.clone(),
+                reason: WithdrawReason::Erasure,
+                withdrawn_at: now,
+            };
+            crate::federation::enqueue_direct(state, tx, &dest, MessageKind::ReferralWithdrawn, &msg).await?;
+            sent = true;
+        }
+        if r.status.is_pending() {
+            let actor = Actor {
+                name: SYSTEM_ACTOR,
+                node: &me,
+                user_id: None,
+                at: now,
+            };
+            // The withdrawal tells the offer's node; no status message.
+            write_transition(state, tx, &r, &Change::to(ReferralStatus::Cancelled, "erasure"), &actor, false).await?;
+        }
+        forget_personal_data(tx, &r.id).await?;
+    }
+    if sent {
+        crate::federation::wake(state);
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// No-answer sweep
+
+/// Refuse (`no_answer`) the referrals made to this node's offers that are
+/// still `new`, `processing` or `postponed` with no change for
+/// `referrals.no_answer_days` before `now_ms`. Returns how many.
+pub async fn no_answer_sweep(state: &AppState, now_ms: i64) -> Result<u64> {
+    let days = state.config.referrals.no_answer_days;
+    if days <= 0 {
+        return Ok(0);
+    }
+    let cutoff = now_ms - days * DAY_MS;
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM referrals WHERE direction IN ('inbound', 'local') \
+         AND status IN ('new', 'processing', 'postponed') AND updated_at < $1 ORDER BY updated_at",
+    )
+    .bind(cutoff)
+    .fetch_all(&state.db.pool)
+    .await?;
+    let me = state.identity.node_id.to_string();
+    let mut done = 0u64;
+    for id in ids {
+        let mut tx = state.db.pool.begin().await?;
+        let Some(r) = load_tx(&mut tx, &id).await? else { continue };
+        let due = r.direction.offer_side()
+            && matches!(
+                r.status,
+                ReferralStatus::New | ReferralStatus::Processing | ReferralStatus::Postponed
+            )
+            && r.updated_at < cutoff;
+        if !due {
+            continue;
+        }
+        let actor = Actor {
+            name: SYSTEM_ACTOR,
+            node: &me,
+            user_id: None,
+            at: crate::util::now_ms(),
+        };
+        let change = Change {
+            status: ReferralStatus::Refused,
+            reason: Some(RefusalReason::NoAnswer),
+            contract_type: None,
+            start_date: None,
+            comment: Some(format!("no answer within {days} days")),
+        };
+        match transition(state, &mut tx, &r, &change, &actor, true).await {
+            Ok(cand) => {
+                tx.commit().await?;
+                reindex_candidate(state, cand).await;
+                done += 1;
+            }
+            Err(Error::Conflict(msg)) => {
+                tracing::debug!(referral = %id, %msg, "no-answer sweep skipped a referral");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if done > 0 {
+        crate::federation::wake(state);
+        tracing::info!(referrals = done, "referrals refused for lack of an answer");
+    }
+    Ok(done)
+}
+
+/// Start the background sweeps (no-answer, hourly); they stop with the node.
+pub fn spawn_sweeps(state: &AppState) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let mut shutdown = state.shutdown.clone();
+        let mut delay = Duration::from_secs(60);
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {},
+                res = shutdown.changed() => if res.is_err() { break },
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+            if let Err(e) = no_answer_sweep(&state, now_ms()).await {
+                tracing::warn!(error = %e, "no-answer sweep failed; will retry");
+            }
+            delay = Duration::from_secs(3600);
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------
+// HTTP
+
+async fn create_handler(
+    State(state): State<AppState>,
+    user: User,
+    ApiJson(input): ApiJson<NewReferral>,
+) -> Result<(StatusCode, Json<ReferralView>)> {
+    Ok((StatusCode::CREATED, Json(create(&state, &user, input).await?)))
+}
+
+async fn list_handler(
+    State(state): State<AppState>,
+    user: User,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<ReferralList>> {
+    Ok(Json(list(&state, &user, &q).await?))
+}
+
+async fn get_handler(
+    State(state): State<AppState>,
+    user: User,
+    reason: Reason,
+    Path(id): Path<String>,
+) -> Result<Json<ReferralView>> {
+    Ok(Json(read(&state, &user, &id, reason.0.as_deref()).await?))
+}
+
+async fn events_handler(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<ReferralEvent>>> {
+    Ok(Json(events(&state, &user, &id).await?))
+}
+
+async fn status_handler(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<StatusInput>,
+) -> Result<Json<ReferralView>> {
+    Ok(Json(change_status(&state, &user, &id, input).await?))
+}
+
+/// Routes: `/api/v1/referrals`, `/api/v1/referrals/{id}`,
+/// `/api/v1/referrals/{id}/events`, `/api/v1/referrals/{id}/status`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/referrals", get(list_handler).post(create_handler))
+        .route("/api/v1/referrals/{id}", get(get_handler))
+        .route("/api/v1/referrals/{id}/events", get(events_handler))
+        .route("/api/v1/referrals/{id}/status", post(status_handler))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vocabulary_roundtrips() {
+        for s in ReferralStatus::ALL {
+            assert_eq!(parse_status(s.as_str()), Some(s));
+            assert!(set_by_offer_side(s) != set_by_referring_side(s) || s == ReferralStatus::New);
+        }
+        for r in REASONS {
+            assert_eq!(parse_reason(reason_str(r)), Some(r));
+            assert_eq!(
+                serde_json::to_value(r).ok(),
+                Some(serde_json::Value::String(reason_str(r).into()))
+            );
+        }
+        assert_eq!(parse_contract("ALT"), Some(ContractType::Alternance));
+        assert_eq!(parse_contract("cdi"), None);
+        for d in [Direction::Outbound, Direction::Inbound, Direction::Local] {
+            assert_eq!(Direction::parse(d.as_str()), Some(d));
+        }
+    }
+
+    #[test]
+    fn outcomes_follow_the_contract() {
+        assert_eq!(placement_outcome(ContractType::Cdi, None), PlacementOutcome::Cdi);
+        assert_eq!(placement_outcome(ContractType::Cdd, Some(6)), PlacementOutcome::Cdd6MonthsOrMore);
+        assert_eq!(placement_outcome(ContractType::Cdd, Some(5)), PlacementOutcome::CddUnder6Months);
+        assert_eq!(placement_outcome(ContractType::Cdd, None), PlacementOutcome::CddUnder6Months);
+        assert_eq!(placement_outcome(ContractType::Alternance, Some(24)), PlacementOutcome::Apprenticeship);
+        assert_eq!(placement_outcome(ContractType::Mis, None), PlacementOutcome::Other);
+        assert_eq!(placement_outcome(ContractType::Sai, None), PlacementOutcome::Other);
+    }
+
+    #[test]
+    fn change_validation_names_fields() {
+        let base = StatusInput {
+            status: ReferralStatus::Refused,
+            reason: None,
+            contract_type: None,
+            start_date: None,
+            comment: None,
+        };
+        match validate_change(base.clone()) {
+            Err(Error::Validation(v)) => assert_eq!(v[0].field, "reason"),
+            other => panic!("unexpected {other:?}"),
+        }
+        let accepted = StatusInput {
+            status: ReferralStatus::Accepted,
+            start_date: Some("2026-02-30".into()),
+            ..base.clone()
+        };
+        match validate_change(accepted) {
+            Err(Error::Validation(v)) => {
+                let fields: Vec<_> = v.iter().map(|e| e.field.as_str()).collect();
+                assert_eq!(fields, vec!["contract_type", "start_date"]);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let ok = StatusInput {
+            status: ReferralStatus::Accepted,
+            contract_type: Some(ContractType::Cdi),
+            start_date: Some("2026-03-02".into()),
+            comment: Some("  ".into()),
+            ..base
+        };
+        let c = validate_change(ok).expect("valid");
+        assert!(c.comment.is_none());
+        assert!(transition_message(ReferralStatus::Refused, ReferralStatus::Accepted).contains("final status"));
+    }
+}
