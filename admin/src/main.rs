@@ -1,1 +1,5 @@
-fn main() {}
+//! The `vivier-admin` command (see `vivier_admin::cli`).
+
+fn main() {
+    vivier_admin::cli::main();
+}

@@ -1,0 +1,22 @@
+//! `vivier-admin`: the network operator's tool for membership.
+//!
+//! The operator keeps a *network directory* (default `./vivier-network`):
+//!
+//! * `operator.key` — the operator's signing key (`vivier-key-v1`, mode 0600);
+//! * `network.json` — the current signed membership document (canonical bytes);
+//! * `documents/<serial>.json` — every document ever issued.
+//!
+//! * [`network`] — the network directory and the pure document edits
+//!   (add / update / suspend / revoke / rotate-key / reactivate / operator
+//!   rotation), each producing the next signed document;
+//! * [`atomic`] — crash-safe file writes (temp file, fsync, rename);
+//! * [`remote`] — the blocking HTTP client used by `member add --from-node`,
+//!   `publish` and `status`;
+//! * [`display`] — dates and tables;
+//! * [`cli`] — the command line (clap).
+
+pub mod atomic;
+pub mod cli;
+pub mod display;
+pub mod network;
+pub mod remote;

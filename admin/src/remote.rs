@@ -1,0 +1,202 @@
+//! The HTTP client used to talk to member nodes (blocking, rustls).
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use serde::Deserialize;
+
+/// `GET /.well-known/vivier`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WellKnown {
+    /// Node id.
+    pub node_id: String,
+    /// Display name.
+    #[serde(default)]
+    pub display_name: String,
+    /// The base URL the node believes it has.
+    #[serde(default)]
+    pub base_url: String,
+    /// Protocol versions spoken.
+    #[serde(default)]
+    pub protocol_versions: Vec<u32>,
+    /// Published keys.
+    #[serde(default)]
+    pub keys: Vec<WellKnownKey>,
+    /// Serial of the membership document the node holds.
+    #[serde(default)]
+    pub membership_serial: Option<i64>,
+    /// Software.
+    #[serde(default)]
+    pub software: Option<String>,
+}
+
+/// A key published in `/.well-known/vivier`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WellKnownKey {
+    /// Key id.
+    pub key_id: String,
+    /// Unpadded base64url public key.
+    pub public_key: String,
+    /// Start of validity (unix ms).
+    #[serde(default)]
+    pub valid_from: i64,
+    /// End of validity (unix ms).
+    #[serde(default)]
+    pub valid_until: Option<i64>,
+}
+
+/// Result of pushing a document to a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublishOutcome {
+    /// 200: the node adopted the document.
+    Accepted {
+        /// Serial now held.
+        serial: i64,
+        /// Active members.
+        active_members: i64,
+    },
+    /// The node refused it with a problem document.
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// Problem kind (`rollback`, `same_serial`, `expired`, …).
+        kind: String,
+        /// Detail.
+        detail: String,
+    },
+    /// No HTTP answer (connection, TLS, timeout).
+    Unreachable(String),
+}
+
+#[derive(Deserialize)]
+struct Accepted {
+    serial: i64,
+    active_members: i64,
+}
+
+#[derive(Deserialize)]
+struct Problem {
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    detail: String,
+}
+
+/// A client for member nodes.
+pub struct Client {
+    http: reqwest::blocking::Client,
+}
+
+/// `base` + `path`, without a double slash.
+pub fn join(base: &str, path: &str) -> String {
+    format!("{}{}", base.trim_end_matches('/'), path)
+}
+
+/// An error and its causes on one line (reqwest hides the useful part —
+/// "certificate not trusted", "connection refused" — in the sources).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+impl Client {
+    /// A client trusting the web PKI plus, optionally, the CA certificates
+    /// of a PEM file (a private CA).
+    pub fn new(ca_cert: Option<&Path>, timeout: Duration) -> Result<Client> {
+        let mut b = reqwest::blocking::Client::builder()
+            .use_rustls_tls()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("vivier-admin/", env!("CARGO_PKG_VERSION")));
+        if let Some(p) = ca_cert {
+            let pem = std::fs::read(p).with_context(|| format!("reading --ca-cert {}", p.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| anyhow!("--ca-cert {}: not a PEM certificate file: {e}", p.display()))?;
+            if certs.is_empty() {
+                return Err(anyhow!(
+                    "--ca-cert {}: no certificate found in the file",
+                    p.display()
+                ));
+            }
+            for c in certs {
+                b = b.add_root_certificate(c);
+            }
+        }
+        Ok(Client {
+            http: b.build().context("building the HTTP client")?,
+        })
+    }
+
+    /// Fetches `base_url/.well-known/vivier`.
+    pub fn well_known(&self, base_url: &str) -> Result<WellKnown> {
+        let url = join(base_url, "/.well-known/vivier");
+        let r = self
+            .http
+            .get(&url)
+            .send()
+            .map_err(|e| anyhow!("GET {url}: {}", error_chain(&e)))?;
+        let status = r.status();
+        if !status.is_success() {
+            return Err(anyhow!("GET {url}: HTTP {status}"));
+        }
+        r.json::<WellKnown>()
+            .map_err(|e| anyhow!("GET {url}: not a Vivier node description: {}", error_chain(&e)))
+    }
+
+    /// `POST base_url/federation/v1/membership` with the document bytes.
+    pub fn post_membership(&self, base_url: &str, bytes: &[u8]) -> PublishOutcome {
+        let url = join(base_url, "/federation/v1/membership");
+        let r = match self
+            .http
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(bytes.to_vec())
+            .send()
+        {
+            Ok(r) => r,
+            Err(e) => return PublishOutcome::Unreachable(error_chain(&e)),
+        };
+        let status = r.status().as_u16();
+        let text = r.text().unwrap_or_default();
+        if (200..300).contains(&status) {
+            return match serde_json::from_str::<Accepted>(&text) {
+                Ok(a) => PublishOutcome::Accepted {
+                    serial: a.serial,
+                    active_members: a.active_members,
+                },
+                Err(_) => PublishOutcome::Refused {
+                    status,
+                    kind: "unexpected_answer".into(),
+                    detail: text.chars().take(200).collect(),
+                },
+            };
+        }
+        match serde_json::from_str::<Problem>(&text) {
+            Ok(p) => PublishOutcome::Refused {
+                status,
+                kind: p
+                    .kind
+                    .strip_prefix("urn:vivier:problem:")
+                    .unwrap_or(&p.kind)
+                    .to_string(),
+                detail: p.detail,
+            },
+            Err(_) => PublishOutcome::Refused {
+                status,
+                kind: format!("http_{status}"),
+                detail: text.chars().take(200).collect(),
+            },
+        }
+    }
+}
