@@ -383,7 +383,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Reason {
         let r = parts
             .headers
             .get("x-vivier-reason")
-            .and_then(|v| v.to_str().ok())
+            // UTF-8 accepted (French reasons have accents).
+            .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
             .map(|s| s.chars().take(500).collect::<String>())
             .filter(|s| !s.trim().is_empty());
         Ok(Reason(r))

@@ -1195,7 +1195,9 @@ pub async fn set_status(state: &AppState, id: &str, status: CandidateStatus) -> 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PlacementOutcome {
+    #[serde(rename = "cdd_under_6_months")]
     CddUnder6Months,
+    #[serde(rename = "cdd_6_months_or_more")]
     Cdd6MonthsOrMore,
     Cdi,
     Training,
@@ -1499,9 +1501,19 @@ mod tests {
             );
         }
         assert_eq!(ConsentScope::parse("network"), Some(ConsentScope::Network));
-        assert_eq!(
-            serde_json::to_value(PlacementOutcome::Cdd6MonthsOrMore).expect("json"),
-            serde_json::json!("cdd_6_months_or_more")
-        );
+        for o in [
+            PlacementOutcome::CddUnder6Months,
+            PlacementOutcome::Cdd6MonthsOrMore,
+            PlacementOutcome::Cdi,
+            PlacementOutcome::Training,
+            PlacementOutcome::Apprenticeship,
+            PlacementOutcome::BusinessCreation,
+            PlacementOutcome::Other,
+        ] {
+            assert_eq!(
+                serde_json::to_value(o).expect("json"),
+                serde_json::Value::String(o.as_str().into())
+            );
+        }
     }
 }

@@ -162,7 +162,9 @@ fn list(s: &str) -> Vec<String> {
         .collect()
 }
 
-fn csv_row(header: &[String], rec: &csv::StringRecord) -> std::result::Result<CandidateInput, Vec<FieldError>> {
+/// A CSV row as input, with the errors found while reading its cells
+/// (validation adds the others).
+fn csv_row(header: &[String], rec: &csv::StringRecord) -> (CandidateInput, Vec<FieldError>) {
     let mut input = CandidateInput {
         cv_text: Some(String::new()),
         ..CandidateInput::default()
@@ -238,11 +240,7 @@ fn csv_row(header: &[String], rec: &csv::StringRecord) -> std::result::Result<Ca
             _ => {}
         }
     }
-    if errs.is_empty() {
-        Ok(input)
-    } else {
-        Err(errs)
-    }
+    (input, errs)
 }
 
 fn reason(errs: &[FieldError]) -> String {
@@ -252,8 +250,8 @@ fn reason(errs: &[FieldError]) -> String {
         .join("; ")
 }
 
-/// A parsed row or a rejection.
-type Parsed = (u64, std::result::Result<CandidateInput, String>);
+/// A parsed row (with cell errors) or a rejection.
+type Parsed = (u64, std::result::Result<(CandidateInput, Vec<FieldError>), String>);
 
 fn parse_csv(reader: impl Read) -> Result<Vec<Parsed>> {
     let mut rdr = csv::ReaderBuilder::new()
@@ -298,7 +296,7 @@ fn parse_csv(reader: impl Read) -> Result<Vec<Parsed>> {
                     ));
                     continue;
                 }
-                out.push((line, csv_row(&header, &rec).map_err(|e| reason(&e))));
+                out.push((line, Ok(csv_row(&header, &rec))));
             }
             Err(e) => {
                 let line = e.position().map_or(line_guess, |p| p.line());
@@ -328,7 +326,7 @@ fn parse_jsonl(reader: impl Read) -> Result<Vec<Parsed>> {
             continue;
         }
         let parsed = crate::error::parse_json::<JsonRow>(t.as_bytes())
-            .map(CandidateInput::from)
+            .map(|r| (CandidateInput::from(r), Vec::new()))
             .map_err(|e| match e {
                 Error::Validation(errs) => reason(&errs),
                 other => other.to_string(),
@@ -398,14 +396,23 @@ pub async fn import_reader(
     let mut report = ImportReport::default();
     let mut valid: Vec<(u64, Candidate, bool)> = Vec::new(); // line, record, consent given in file
     for (line, parsed) in rows {
-        let input = match parsed {
+        let (input, cell_errs) = match parsed {
             Ok(i) => i,
             Err(r) => {
                 report.rejected.push(RejectedRow { line, reason: r });
                 continue;
             }
         };
-        match validate(state, &input) {
+        let validated = match (validate(state, &input), cell_errs.is_empty()) {
+            (Ok(v), true) => Ok(v),
+            (Ok(_), false) => Err(cell_errs),
+            (Err(mut errs), _) => {
+                let mut all = cell_errs;
+                all.append(&mut errs);
+                Err(all)
+            }
+        };
+        match validated {
             Ok(v) => {
                 let now = now_ms();
                 let mut c = empty_candidate(new_id(), now);
@@ -510,14 +517,15 @@ mod tests {
         assert_eq!(rows.len(), 3);
         let (l, r) = &rows[0];
         assert_eq!(*l, 2);
-        let i = r.as_ref().expect("ok");
+        let (i, errs) = r.as_ref().expect("ok");
+        assert!(errs.is_empty());
         assert_eq!(i.rome_codes, vec!["N1101", "N1103"]);
         assert!(i.has_vehicle);
         assert_eq!(i.contract_types.len(), 2);
         assert_eq!(i.cv_text.as_deref(), Some("Cariste\nCACES 3"));
         let (l, r) = &rows[1];
         assert_eq!(*l, 4, "the quoted newline makes the second row start on line 4");
-        let e = r.as_ref().expect_err("bad");
+        let e = reason(&r.as_ref().expect("parsed").1);
         assert!(e.contains("has_vehicle") && e.contains("weekly_hours") && e.contains("contract_types[0]"), "{e}");
         assert_eq!(rows[2].0, 5);
         assert!(rows[2].1.is_err());
