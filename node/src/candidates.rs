@@ -144,8 +144,8 @@ impl Sensitive {
         self.rsa_beneficiary.is_none()
             && self.social_barriers.is_empty()
             && self.disability_recognition.is_none()
-            && self.health_notes.as_deref().map_or(true, |s| s.trim().is_empty())
-            && self.nir.as_deref().map_or(true, |s| s.trim().is_empty())
+            && self.health_notes.as_deref().unwrap_or("").trim().is_empty()
+            && self.nir.as_deref().unwrap_or("").trim().is_empty()
     }
 }
 

@@ -179,11 +179,7 @@ pub fn docx_xml_text(xml: &[u8]) -> Result<String, quick_xml::Error> {
     let mut in_t = 0usize;
     loop {
         match reader.read_event_into(&mut buf)? {
-            Event::Start(e) => {
-                if e.name().as_ref() == b"w:t" {
-                    in_t += 1;
-                }
-            }
+            Event::Start(e) if e.name().as_ref() == b"w:t" => in_t += 1,
             Event::End(e) => match e.name().as_ref() {
                 b"w:t" => in_t = in_t.saturating_sub(1),
                 b"w:p" => out.push('\n'),
@@ -249,7 +245,9 @@ pub fn odt_xml_text(xml: &[u8]) -> Result<String, quick_xml::Error> {
                                         .min(100);
                                 }
                             }
-                            out.extend(std::iter::repeat(' ').take(n));
+                            for _ in 0..n {
+                                out.push(' ');
+                            }
                         }
                         b"tab" => out.push('\t'),
                         b"line-break" => out.push('\n'),

@@ -521,7 +521,8 @@ async fn list_handler(
     if !errs.is_empty() {
         return Err(Error::Validation(errs));
     }
-    let rows: Vec<(String, String, String, String, Option<String>, Option<i64>, i64)> = {
+    type ListRow = (String, String, String, String, Option<String>, Option<i64>, i64);
+    let rows: Vec<ListRow> = {
         use sqlx::Row;
         let rs = sqlx::query(
             "SELECT id, first_name, last_name, status, counsellor_id, consent_at, updated_at FROM candidates \
