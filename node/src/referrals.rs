@@ -594,14 +594,7 @@ async fn transition(
 
 async fn reindex_candidate(state: &AppState, id: Option<String>) {
     let Some(id) = id else { return };
-    let res = async {
-        if let Some(c) = crate::candidates::get_candidate(&state.db, &id).await? {
-            crate::candidates::sync_index(state, &c).await?;
-        }
-        Ok::<_, Error>(())
-    }
-    .await;
-    if let Err(e) = res {
+    if let Err(e) = crate::candidates::index_candidate(state, &id).await {
         tracing::warn!(candidate = %id, error = %e, "re-indexing after a referral change failed (reindex will repair)");
     }
 }
