@@ -383,13 +383,18 @@ pub async fn on_candidate_erased(state: &AppState, tx: &mut Transaction<'_, Any>
 // ---------------------------------------------------------------------------
 // Delivery
 
+/// The receiver's verdict on one message of a txn.
 #[derive(Debug, Deserialize, Serialize, Clone)]
-struct MessageResult {
-    status: String,
+pub struct MessageResult {
+    /// `accepted`, `duplicate` (already received: counts as delivered) or
+    /// `refused` (permanent: the sender parks it).
+    pub status: String,
+    /// Protocol error kind when not accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
+    pub error: Option<String>,
+    /// Human explanation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    message: Option<String>,
+    pub message: Option<String>,
 }
 
 impl MessageResult {
