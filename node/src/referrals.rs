@@ -158,7 +158,9 @@ pub fn set_by_referring_side(s: ReferralStatus) -> bool {
 pub fn placement_outcome(ct: ContractType, duration_months: Option<i64>) -> PlacementOutcome {
     match ct {
         ContractType::Cdi => PlacementOutcome::Cdi,
-        ContractType::Cdd if duration_months.unwrap_or(0) >= 6 => PlacementOutcome::Cdd6MonthsOrMore,
+        ContractType::Cdd if duration_months.unwrap_or(0) >= 6 => {
+            PlacementOutcome::Cdd6MonthsOrMore
+        }
         ContractType::Cdd => PlacementOutcome::CddUnder6Months,
         ContractType::Alternance => PlacementOutcome::Apprenticeship,
         ContractType::Mis | ContractType::Sai => PlacementOutcome::Other,
@@ -257,8 +259,9 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<StoredReferral> {
         offer_id: r.try_get("offer_id")?,
         offer_origin: r.try_get("offer_origin")?,
         referring_node: r.try_get("referring_node")?,
-        direction: Direction::parse(&direction)
-            .ok_or_else(|| Error::Internal(anyhow::anyhow!("unknown referral direction {direction}")))?,
+        direction: Direction::parse(&direction).ok_or_else(|| {
+            Error::Internal(anyhow::anyhow!("unknown referral direction {direction}"))
+        })?,
         candidate_id: r.try_get("candidate_id")?,
         profile: r.try_get("profile")?,
         counsellor_name: r.try_get("counsellor_name")?,
@@ -402,7 +405,10 @@ async fn write_transition(
     notify: bool,
 ) -> Result<()> {
     if !row.status.can_transition_to(change.status) {
-        return Err(Error::Conflict(transition_message(row.status, change.status)));
+        return Err(Error::Conflict(transition_message(
+            row.status,
+            change.status,
+        )));
     }
     let updated = sqlx::query(
         "UPDATE referrals SET status = $2, reason = $3, contract_type = COALESCE($4, contract_type), \
@@ -444,8 +450,14 @@ async fn write_transition(
                 changed_by: actor.name.to_string(),
                 changed_at: actor.at,
             };
-            crate::federation::enqueue_direct(state, tx, &dest, MessageKind::ReferralStatusChanged, &msg)
-                .await?;
+            crate::federation::enqueue_direct(
+                state,
+                tx,
+                &dest,
+                MessageKind::ReferralStatusChanged,
+                &msg,
+            )
+            .await?;
         }
     }
     Ok(())
@@ -526,7 +538,11 @@ async fn transition(
                     tx,
                     cid,
                     CandidateStatus::Placed,
-                    &[CandidateStatus::Active, CandidateStatus::InReferral, CandidateStatus::Archived],
+                    &[
+                        CandidateStatus::Active,
+                        CandidateStatus::InReferral,
+                        CandidateStatus::Archived,
+                    ],
                 )
                 .await?;
                 let others = sqlx::query(&format!(
@@ -549,7 +565,10 @@ async fn transition(
                         state,
                         tx,
                         &other,
-                        &Change::to(ReferralStatus::Obsolete, "candidate hired through another referral"),
+                        &Change::to(
+                            ReferralStatus::Obsolete,
+                            "candidate hired through another referral",
+                        ),
                         &system,
                         true,
                     )
@@ -565,10 +584,11 @@ async fn transition(
                 .execute(&mut **tx)
                 .await?;
             if let Some(cid) = &home {
-                let placed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM placements WHERE candidate_id = $1")
-                    .bind(cid)
-                    .fetch_one(&mut **tx)
-                    .await?;
+                let placed: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM placements WHERE candidate_id = $1")
+                        .bind(cid)
+                        .fetch_one(&mut **tx)
+                        .await?;
                 if placed == 0 {
                     let next = if pending_count(tx, cid).await? > 0 {
                         CandidateStatus::InReferral
@@ -583,7 +603,13 @@ async fn transition(
         s if !s.is_pending() => {
             if let Some(cid) = &home {
                 if pending_count(tx, cid).await? == 0 {
-                    set_candidate_status(tx, cid, CandidateStatus::Active, &[CandidateStatus::InReferral]).await?;
+                    set_candidate_status(
+                        tx,
+                        cid,
+                        CandidateStatus::Active,
+                        &[CandidateStatus::InReferral],
+                    )
+                    .await?;
                 }
             }
             Ok(home)
@@ -698,7 +724,9 @@ async fn visible(state: &AppState, user: &User, r: &StoredReferral) -> Result<bo
 }
 
 async fn visible_referral(state: &AppState, user: &User, id: &str) -> Result<StoredReferral> {
-    let r = get_referral(state, id).await?.ok_or(Error::NotFound("referral"))?;
+    let r = get_referral(state, id)
+        .await?
+        .ok_or(Error::NotFound("referral"))?;
     if !visible(state, user, &r).await? {
         return Err(Error::NotFound("referral"));
     }
@@ -731,7 +759,10 @@ pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result
     let mut errs = Vec::new();
     let n = endorsement.chars().count();
     if n == 0 {
-        errs.push(FieldError::new("endorsement", "must not be empty: say why you recommend this candidate"));
+        errs.push(FieldError::new(
+            "endorsement",
+            "must not be empty: say why you recommend this candidate",
+        ));
     } else if n > MAX_ENDORSEMENT_CHARS {
         errs.push(FieldError::new(
             "endorsement",
@@ -740,11 +771,17 @@ pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result
     }
     let offer = crate::offers::get_offer(&state.db, input.offer_id.trim()).await?;
     if offer.is_none() {
-        errs.push(FieldError::new("offer_id", "no offer with this id on this node"));
+        errs.push(FieldError::new(
+            "offer_id",
+            "no offer with this id on this node",
+        ));
     }
     let candidate = crate::candidates::get_candidate(&state.db, input.candidate_id.trim()).await?;
     if candidate.is_none() {
-        errs.push(FieldError::new("candidate_id", "no candidate with this id on this node"));
+        errs.push(FieldError::new(
+            "candidate_id",
+            "no candidate with this id on this node",
+        ));
     }
     let (Some(offer), Some(candidate)) = (offer, candidate) else {
         return Err(Error::Validation(errs));
@@ -753,7 +790,9 @@ pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result
         return Err(Error::Validation(errs));
     }
     let consent = candidate.consent.clone().ok_or_else(|| {
-        Error::Conflict("the candidate has not consented: record their consent before referring them".into())
+        Error::Conflict(
+            "the candidate has not consented: record their consent before referring them".into(),
+        )
     })?;
     if !offer.is_local && consent.scope != ConsentScope::Network {
         return Err(Error::Conflict(format!(
@@ -763,7 +802,10 @@ pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result
             consent.scope.as_str()
         )));
     }
-    if !matches!(candidate.status, CandidateStatus::Active | CandidateStatus::InReferral) {
+    if !matches!(
+        candidate.status,
+        CandidateStatus::Active | CandidateStatus::InReferral
+    ) {
         return Err(Error::Conflict(format!(
             "the candidate is {}: only active or in_referral candidates can be referred",
             candidate.status.as_str()
@@ -884,7 +926,9 @@ pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result
         serde_json::json!({"offer_id": offer_id, "candidate_id": candidate.id, "direction": direction.as_str()}),
     )
     .await?;
-    let stored = get_referral(state, &id).await?.ok_or(Error::NotFound("referral"))?;
+    let stored = get_referral(state, &id)
+        .await?
+        .ok_or(Error::NotFound("referral"))?;
     view(&stored, user, true)
 }
 
@@ -987,7 +1031,11 @@ pub async fn list(state: &AppState, user: &User, q: &ListQuery) -> Result<Referr
     for b in &binds {
         pq = pq.bind(b);
     }
-    let rows = pq.bind(limit).bind(offset).fetch_all(&state.db.pool).await?;
+    let rows = pq
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&state.db.pool)
+        .await?;
     let mut referrals = Vec::with_capacity(rows.len());
     for r in &rows {
         referrals.push(view(&from_row(r)?, user, false)?);
@@ -998,7 +1046,12 @@ pub async fn list(state: &AppState, user: &User, q: &ListQuery) -> Result<Referr
 /// Read one referral with the candidate's profile (audited as
 /// `referral.read`). The employer's first read of a `new` referral marks
 /// it `processing` ("viewed") and tells the referring node.
-pub async fn read(state: &AppState, user: &User, id: &str, reason: Option<&str>) -> Result<ReferralView> {
+pub async fn read(
+    state: &AppState,
+    user: &User,
+    id: &str,
+    reason: Option<&str>,
+) -> Result<ReferralView> {
     let mut r = visible_referral(state, user, id).await?;
     if user.role == Role::Employer && r.status == ReferralStatus::New {
         let me = state.identity.node_id.to_string();
@@ -1024,7 +1077,9 @@ pub async fn read(state: &AppState, user: &User, id: &str, reason: Option<&str>)
         }
         tx.commit().await?;
         crate::federation::wake(state);
-        r = get_referral(state, id).await?.ok_or(Error::NotFound("referral"))?;
+        r = get_referral(state, id)
+            .await?
+            .ok_or(Error::NotFound("referral"))?;
     }
     crate::audit::record(
         &state.db,
@@ -1139,7 +1194,9 @@ fn validate_change(input: StatusInput) -> Result<Change> {
                 "start_date",
                 "required when status is accepted (YYYY-MM-DD)",
             )),
-            Some(d) if !valid_date(d) => errs.push(FieldError::new("start_date", "must be a date YYYY-MM-DD")),
+            Some(d) if !valid_date(d) => {
+                errs.push(FieldError::new("start_date", "must be a date YYYY-MM-DD"))
+            }
             Some(_) => {}
         }
     } else {
@@ -1178,7 +1235,12 @@ fn validate_change(input: StatusInput) -> Result<Change> {
 /// Change the status of a referral. The offer's side (its employer or
 /// this node's staff) sets processing, prior_to_hire, accepted, refused,
 /// postponed; the referring side's staff set cancelled.
-pub async fn change_status(state: &AppState, user: &User, id: &str, input: StatusInput) -> Result<ReferralView> {
+pub async fn change_status(
+    state: &AppState,
+    user: &User,
+    id: &str,
+    input: StatusInput,
+) -> Result<ReferralView> {
     let change = validate_change(input)?;
     let r = visible_referral(state, user, id).await?;
     let staff = user.require_staff().is_ok();
@@ -1212,9 +1274,14 @@ pub async fn change_status(state: &AppState, user: &User, id: &str, input: Statu
     }
     let me = state.identity.node_id.to_string();
     let mut tx = state.db.pool.begin().await?;
-    let current = load_tx(&mut tx, id).await?.ok_or(Error::NotFound("referral"))?;
+    let current = load_tx(&mut tx, id)
+        .await?
+        .ok_or(Error::NotFound("referral"))?;
     if !current.status.can_transition_to(change.status) {
-        return Err(Error::Conflict(transition_message(current.status, change.status)));
+        return Err(Error::Conflict(transition_message(
+            current.status,
+            change.status,
+        )));
     }
     let actor = Actor {
         name: &user.display_name,
@@ -1241,7 +1308,9 @@ pub async fn change_status(state: &AppState, user: &User, id: &str, input: Statu
         }),
     )
     .await?;
-    let stored = get_referral(state, id).await?.ok_or(Error::NotFound("referral"))?;
+    let stored = get_referral(state, id)
+        .await?
+        .ok_or(Error::NotFound("referral"))?;
     view(&stored, user, false)
 }
 
@@ -1259,11 +1328,17 @@ pub async fn receive_submitted(
     if &r.referring_node != sender {
         return Err(refusal(
             "not_referring_node",
-            format!("{sender} may not submit a referral on behalf of {}", r.referring_node),
+            format!(
+                "{sender} may not submit a referral on behalf of {}",
+                r.referring_node
+            ),
         ));
     }
     if r.referral_id.is_empty() || r.referral_id.len() > 128 {
-        return Err(refusal("malformed", "referral_id must be 1 to 128 characters"));
+        return Err(refusal(
+            "malformed",
+            "referral_id must be 1 to 128 characters",
+        ));
     }
     let n = r.endorsement.chars().count();
     if n == 0 || n > MAX_ENDORSEMENT_CHARS {
@@ -1281,11 +1356,17 @@ pub async fn receive_submitted(
     if !offer.is_local || offer.payload.origin_node != state.identity.node_id {
         return Err(refusal(
             "not_offer_origin",
-            format!("offer {} is not an offer of {}", r.offer_id, state.identity.node_id),
+            format!(
+                "offer {} is not an offer of {}",
+                r.offer_id, state.identity.node_id
+            ),
         ));
     }
     if !offer.open {
-        return Err(refusal("offer_closed", format!("offer {} is closed", r.offer_id)));
+        return Err(refusal(
+            "offer_closed",
+            format!("offer {} is closed", r.offer_id),
+        ));
     }
     let exists: Option<String> = sqlx::query_scalar("SELECT id FROM referrals WHERE id = $1")
         .bind(&r.referral_id)
@@ -1322,7 +1403,13 @@ pub async fn receive_submitted(
         user_id: None,
         at: now,
     };
-    insert_event(tx, &r.referral_id, &Change::to(ReferralStatus::New, "referral received"), &actor).await?;
+    insert_event(
+        tx,
+        &r.referral_id,
+        &Change::to(ReferralStatus::New, "referral received"),
+        &actor,
+    )
+    .await?;
     Ok(AfterCommit::Nothing)
 }
 
@@ -1334,9 +1421,12 @@ pub async fn receive_status_changed(
     sender: &NodeId,
     c: ReferralStatusChanged,
 ) -> Result<AfterCommit> {
-    let row = load_tx(tx, &c.referral_id)
-        .await?
-        .ok_or_else(|| refusal("unknown_referral", format!("no referral {} here", c.referral_id)))?;
+    let row = load_tx(tx, &c.referral_id).await?.ok_or_else(|| {
+        refusal(
+            "unknown_referral",
+            format!("no referral {} here", c.referral_id),
+        )
+    })?;
     if row.offer_id != c.offer_id {
         return Err(refusal(
             "unknown_referral",
@@ -1347,7 +1437,11 @@ pub async fn receive_status_changed(
         if row.direction != Direction::Outbound || row.offer_origin != sender.as_str() {
             return Err(refusal(
                 "not_offer_origin",
-                format!("only the node owning offer {} may set {}", c.offer_id, c.status.as_str()),
+                format!(
+                    "only the node owning offer {} may set {}",
+                    c.offer_id,
+                    c.status.as_str()
+                ),
             ));
         }
     } else if set_by_referring_side(c.status) {
@@ -1358,7 +1452,10 @@ pub async fn receive_status_changed(
             ));
         }
     } else {
-        return Err(refusal("invalid_transition", transition_message(row.status, c.status)));
+        return Err(refusal(
+            "invalid_transition",
+            transition_message(row.status, c.status),
+        ));
     }
     match c.status {
         ReferralStatus::Accepted => {
@@ -1375,13 +1472,28 @@ pub async fn receive_status_changed(
         _ => {}
     }
     if !row.status.can_transition_to(c.status) {
-        return Err(refusal("invalid_transition", transition_message(row.status, c.status)));
+        return Err(refusal(
+            "invalid_transition",
+            transition_message(row.status, c.status),
+        ));
     }
     let change = Change {
         status: c.status,
-        reason: if c.status == ReferralStatus::Refused { c.reason } else { None },
-        contract_type: if c.status == ReferralStatus::Accepted { c.contract_type } else { None },
-        start_date: if c.status == ReferralStatus::Accepted { c.start_date.clone() } else { None },
+        reason: if c.status == ReferralStatus::Refused {
+            c.reason
+        } else {
+            None
+        },
+        contract_type: if c.status == ReferralStatus::Accepted {
+            c.contract_type
+        } else {
+            None
+        },
+        start_date: if c.status == ReferralStatus::Accepted {
+            c.start_date.clone()
+        } else {
+            None
+        },
         comment: c
             .comment
             .as_deref()
@@ -1438,7 +1550,10 @@ pub async fn receive_withdrawn(
     if row.direction != Direction::Inbound || row.referring_node != sender.as_str() {
         return Err(refusal(
             "not_referring_node",
-            format!("only the referring node may withdraw referral {}", w.referral_id),
+            format!(
+                "only the referring node may withdraw referral {}",
+                w.referral_id
+            ),
         ));
     }
     if row.offer_id != w.offer_id {
@@ -1458,7 +1573,15 @@ pub async fn receive_withdrawn(
             user_id: None,
             at: w.withdrawn_at,
         };
-        write_transition(state, tx, &row, &Change::to(ReferralStatus::Cancelled, why), &actor, false).await?;
+        write_transition(
+            state,
+            tx,
+            &row,
+            &Change::to(ReferralStatus::Cancelled, why),
+            &actor,
+            false,
+        )
+        .await?;
     }
     match w.reason {
         WithdrawReason::Erasure => forget_personal_data(tx, &row.id).await?,
@@ -1481,11 +1604,17 @@ pub async fn receive_withdrawn(
 /// that received a referral for them (`referral.withdrawn`, reason
 /// erasure), cancel what is still open and forget the personal data kept
 /// in the referrals of this node.
-pub async fn on_candidate_erased(state: &AppState, tx: &mut Transaction<'_, Any>, candidate_id: &str) -> Result<()> {
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM {FROM} WHERE r.candidate_id = $1"))
-        .bind(candidate_id)
-        .fetch_all(&mut **tx)
-        .await?;
+pub async fn on_candidate_erased(
+    state: &AppState,
+    tx: &mut Transaction<'_, Any>,
+    candidate_id: &str,
+) -> Result<()> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM {FROM} WHERE r.candidate_id = $1"
+    ))
+    .bind(candidate_id)
+    .fetch_all(&mut **tx)
+    .await?;
     let me = state.identity.node_id.to_string();
     let now = now_ms();
     let mut sent = false;
@@ -1504,15 +1633,23 @@ pub async fn on_candidate_erased(state: &AppState, tx: &mut Transaction<'_, Any>
                     .execute(&mut **tx)
                     .await?;
             }
-            let dest = NodeId::parse(&r.offer_origin)
-                .map_err(|e| Error::Internal(anyhow::anyhow!("stored node id {}: {e}", r.offer_origin)))?;
+            let dest = NodeId::parse(&r.offer_origin).map_err(|e| {
+                Error::Internal(anyhow::anyhow!("stored node id {}: {e}", r.offer_origin))
+            })?;
             let msg = ReferralWithdrawn {
                 referral_id: r.id.clone(),
                 offer_id: r.offer_id.clone(),
                 reason: WithdrawReason::Erasure,
                 withdrawn_at: now,
             };
-            crate::federation::enqueue_direct(state, tx, &dest, MessageKind::ReferralWithdrawn, &msg).await?;
+            crate::federation::enqueue_direct(
+                state,
+                tx,
+                &dest,
+                MessageKind::ReferralWithdrawn,
+                &msg,
+            )
+            .await?;
             sent = true;
         }
         if r.status.is_pending() {
@@ -1523,7 +1660,15 @@ pub async fn on_candidate_erased(state: &AppState, tx: &mut Transaction<'_, Any>
                 at: now,
             };
             // The withdrawal tells the offer's node; no status message.
-            write_transition(state, tx, &r, &Change::to(ReferralStatus::Cancelled, "erasure"), &actor, false).await?;
+            write_transition(
+                state,
+                tx,
+                &r,
+                &Change::to(ReferralStatus::Cancelled, "erasure"),
+                &actor,
+                false,
+            )
+            .await?;
         }
         forget_personal_data(tx, &r.id).await?;
     }
@@ -1556,7 +1701,9 @@ pub async fn no_answer_sweep(state: &AppState, now_ms: i64) -> Result<u64> {
     let mut done = 0u64;
     for id in ids {
         let mut tx = state.db.pool.begin().await?;
-        let Some(r) = load_tx(&mut tx, &id).await? else { continue };
+        let Some(r) = load_tx(&mut tx, &id).await? else {
+            continue;
+        };
         let due = r.direction.offer_side()
             && matches!(
                 r.status,
@@ -1628,7 +1775,10 @@ async fn create_handler(
     user: User,
     ApiJson(input): ApiJson<NewReferral>,
 ) -> Result<(StatusCode, Json<ReferralView>)> {
-    Ok((StatusCode::CREATED, Json(create(&state, &user, input).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(create(&state, &user, input).await?),
+    ))
 }
 
 async fn list_handler(
@@ -1701,13 +1851,34 @@ mod tests {
 
     #[test]
     fn outcomes_follow_the_contract() {
-        assert_eq!(placement_outcome(ContractType::Cdi, None), PlacementOutcome::Cdi);
-        assert_eq!(placement_outcome(ContractType::Cdd, Some(6)), PlacementOutcome::Cdd6MonthsOrMore);
-        assert_eq!(placement_outcome(ContractType::Cdd, Some(5)), PlacementOutcome::CddUnder6Months);
-        assert_eq!(placement_outcome(ContractType::Cdd, None), PlacementOutcome::CddUnder6Months);
-        assert_eq!(placement_outcome(ContractType::Alternance, Some(24)), PlacementOutcome::Apprenticeship);
-        assert_eq!(placement_outcome(ContractType::Mis, None), PlacementOutcome::Other);
-        assert_eq!(placement_outcome(ContractType::Sai, None), PlacementOutcome::Other);
+        assert_eq!(
+            placement_outcome(ContractType::Cdi, None),
+            PlacementOutcome::Cdi
+        );
+        assert_eq!(
+            placement_outcome(ContractType::Cdd, Some(6)),
+            PlacementOutcome::Cdd6MonthsOrMore
+        );
+        assert_eq!(
+            placement_outcome(ContractType::Cdd, Some(5)),
+            PlacementOutcome::CddUnder6Months
+        );
+        assert_eq!(
+            placement_outcome(ContractType::Cdd, None),
+            PlacementOutcome::CddUnder6Months
+        );
+        assert_eq!(
+            placement_outcome(ContractType::Alternance, Some(24)),
+            PlacementOutcome::Apprenticeship
+        );
+        assert_eq!(
+            placement_outcome(ContractType::Mis, None),
+            PlacementOutcome::Other
+        );
+        assert_eq!(
+            placement_outcome(ContractType::Sai, None),
+            PlacementOutcome::Other
+        );
     }
 
     #[test]
@@ -1744,6 +1915,9 @@ mod tests {
         };
         let c = validate_change(ok).expect("valid");
         assert!(c.comment.is_none());
-        assert!(transition_message(ReferralStatus::Refused, ReferralStatus::Accepted).contains("final status"));
+        assert!(
+            transition_message(ReferralStatus::Refused, ReferralStatus::Accepted)
+                .contains("final status")
+        );
     }
 }

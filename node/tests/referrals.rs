@@ -12,8 +12,9 @@ use support::{backends, start_node, TestNode};
 use vivier_node::auth::Role;
 use vivier_node::error::Error;
 use vivier_protocol::{
-    CandidateProfile, ContractType, Employer, NodeId, OfferPayload, ReferralStatus, ReferralStatusChanged,
-    ReferralSubmitted, ReferralWithdrawn, RefusalReason, WithdrawReason, Workplace,
+    CandidateProfile, ContractType, Employer, NodeId, OfferPayload, ReferralStatus,
+    ReferralStatusChanged, ReferralSubmitted, ReferralWithdrawn, RefusalReason, WithdrawReason,
+    Workplace,
 };
 
 const NIR: &str = "2 85 05 41 018 123 45";
@@ -34,7 +35,9 @@ fn offer_body(title: &str, contract: &str) -> Value {
 }
 
 async fn offer(node: &TestNode, employer: &str, title: &str) -> String {
-    let (st, v) = node.post(employer, "/api/v1/offers", &offer_body(title, "CDI")).await;
+    let (st, v) = node
+        .post(employer, "/api/v1/offers", &offer_body(title, "CDI"))
+        .await;
     assert_eq!(st, 201, "{v}");
     v["offer_id"].as_str().unwrap().to_string()
 }
@@ -75,7 +78,11 @@ async fn candidate_status(node: &TestNode, staff: &str, id: &str) -> String {
 fn fields(body: &Value) -> Vec<String> {
     body["errors"]
         .as_array()
-        .map(|a| a.iter().map(|e| e["field"].as_str().unwrap_or("").to_string()).collect())
+        .map(|a| {
+            a.iter()
+                .map(|e| e["field"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -119,7 +126,8 @@ async fn submit(node: &TestNode, sender: &str, r: ReferralSubmitted) -> &'static
 async fn status_changed(node: &TestNode, sender: &str, c: ReferralStatusChanged) -> &'static str {
     let mut tx = node.state.db.pool.begin().await.unwrap();
     let sender = NodeId::parse(sender).unwrap();
-    let res = vivier_node::referrals::receive_status_changed(&node.state, &mut tx, &sender, c).await;
+    let res =
+        vivier_node::referrals::receive_status_changed(&node.state, &mut tx, &sender, c).await;
     if res.is_ok() {
         tx.commit().await.unwrap();
     }
@@ -184,7 +192,13 @@ fn change(id: &str, offer: &str, status: ReferralStatus) -> ReferralStatusChange
     }
 }
 
-async fn remote_offer(node: &TestNode, origin: &str, id: &str, contract: ContractType, months: Option<i64>) {
+async fn remote_offer(
+    node: &TestNode,
+    origin: &str,
+    id: &str,
+    contract: ContractType,
+    months: Option<i64>,
+) {
     let now = vivier_node::util::now_ms();
     let p = OfferPayload {
         offer_id: id.into(),
@@ -214,7 +228,9 @@ async fn remote_offer(node: &TestNode, origin: &str, id: &str, contract: Contrac
         updated_at: now,
     };
     let mut tx = node.state.db.pool.begin().await.unwrap();
-    vivier_node::offers::store_remote_offer(&mut tx, &p).await.unwrap();
+    vivier_node::offers::store_remote_offer(&mut tx, &p)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 }
 
@@ -223,7 +239,9 @@ async fn local_referral_from_submission_to_hire() {
     for backend in backends() {
         let node = start_node(&backend).await;
         let admin = node.user(Role::Admin, "admin@mission-emploi.fr").await;
-        let staff = node.user(Role::Counsellor, "conseillere@mission-emploi.fr").await;
+        let staff = node
+            .user(Role::Counsellor, "conseillere@mission-emploi.fr")
+            .await;
         let employer = node.user(Role::Employer, "rh@logistique.fr").await;
         let stranger = node.user(Role::Employer, "rh@autre.fr").await;
         let o1 = offer(&node, &employer, "Préparateur de commandes").await;
@@ -233,13 +251,21 @@ async fn local_referral_from_submission_to_hire() {
 
         // Validation and preconditions.
         let (st, v) = node
-            .post(&staff, "/api/v1/referrals", &json!({"offer_id": o1, "candidate_id": lea, "endorsement": "  "}))
+            .post(
+                &staff,
+                "/api/v1/referrals",
+                &json!({"offer_id": o1, "candidate_id": lea, "endorsement": "  "}),
+            )
             .await;
         assert_eq!(st, 400, "{v}");
         assert_eq!(fields(&v), vec!["endorsement"]);
         let long = "x".repeat(2001);
         let (st, v) = node
-            .post(&staff, "/api/v1/referrals", &json!({"offer_id": "nope", "candidate_id": lea, "endorsement": long}))
+            .post(
+                &staff,
+                "/api/v1/referrals",
+                &json!({"offer_id": "nope", "candidate_id": lea, "endorsement": long}),
+            )
             .await;
         assert_eq!(st, 400, "{v}");
         assert_eq!(fields(&v), vec!["endorsement", "offer_id"]);
@@ -264,62 +290,123 @@ async fn local_referral_from_submission_to_hire() {
         let r2 = r2["id"].as_str().unwrap().to_string();
         assert_eq!(candidate_status(&node, &staff, &lea).await, "in_referral");
         // No message for a local offer; the stored profile is the minimal one.
-        assert!(outbox(&node).await.iter().all(|(_, k, _)| !k.starts_with("referral.")));
+        assert!(outbox(&node)
+            .await
+            .iter()
+            .all(|(_, k, _)| !k.starts_with("referral.")));
         let profile: String = sqlx::query_scalar("SELECT profile FROM referrals WHERE id = $1")
             .bind(&r1)
             .fetch_one(&node.state.db.pool)
             .await
             .unwrap();
-        assert!(profile.contains("Léa") && !profile.contains(NIR) && !profile.contains("rsa") && !profile.contains(&lea));
+        assert!(
+            profile.contains("Léa")
+                && !profile.contains(NIR)
+                && !profile.contains("rsa")
+                && !profile.contains(&lea)
+        );
 
         // The owner lists and reads; the first read marks it processing.
         let (st, list) = node.get(&employer, "/api/v1/referrals").await;
         assert_eq!(st, 200, "{list}");
         assert_eq!(list["total"], 2);
-        assert!(list["referrals"][0].get("candidate_id").is_none(), "employers never see candidate ids");
-        let (_, list) = node.get(&employer, &format!("/api/v1/referrals?offer_id={o1}")).await;
+        assert!(
+            list["referrals"][0].get("candidate_id").is_none(),
+            "employers never see candidate ids"
+        );
+        let (_, list) = node
+            .get(&employer, &format!("/api/v1/referrals?offer_id={o1}"))
+            .await;
         assert_eq!(list["total"], 1);
         let (st, list) = node.get(&stranger, "/api/v1/referrals").await;
         assert_eq!((st, list["total"].clone()), (200, json!(0)));
-        let (st, _) = node.get(&stranger, &format!("/api/v1/referrals/{r1}")).await;
+        let (st, _) = node
+            .get(&stranger, &format!("/api/v1/referrals/{r1}"))
+            .await;
         assert_eq!(st, 404, "another company's employer");
         let (st, _) = node
-            .post(&stranger, &format!("/api/v1/referrals/{r1}/status"), &json!({"status": "processing"}))
+            .post(
+                &stranger,
+                &format!("/api/v1/referrals/{r1}/status"),
+                &json!({"status": "processing"}),
+            )
             .await;
         assert_eq!(st, 404);
-        let (st, v) = node.get(&employer, &format!("/api/v1/referrals/{r1}")).await;
+        let (st, v) = node
+            .get(&employer, &format!("/api/v1/referrals/{r1}"))
+            .await;
         assert_eq!(st, 200, "{v}");
         assert_eq!(v["status"], "processing");
         assert_eq!(v["candidate"]["first_name"], "Léa");
         assert_eq!(v["candidate"]["candidate_ref"], json!(r1));
-        assert_eq!(v["endorsement"], "Très motivée, ponctuelle, je la recommande.");
+        assert_eq!(
+            v["endorsement"],
+            "Très motivée, ponctuelle, je la recommande."
+        );
         assert!(v.get("candidate_id").is_none());
-        let (_, v) = node.get(&employer, &format!("/api/v1/referrals/{r1}")).await;
+        let (_, v) = node
+            .get(&employer, &format!("/api/v1/referrals/{r1}"))
+            .await;
         assert_eq!(v["status"], "processing", "second read changes nothing");
-        let (st, audit) = node.get(&admin, &format!("/api/v1/audit?action=referral.read&target_id={r1}")).await;
+        let (st, audit) = node
+            .get(
+                &admin,
+                &format!("/api/v1/audit?action=referral.read&target_id={r1}"),
+            )
+            .await;
         assert_eq!(st, 200);
         assert_eq!(audit.as_array().unwrap().len(), 2, "{audit}");
 
         // Status changes: validation, side, state machine.
         let path = format!("/api/v1/referrals/{r1}/status");
-        let (st, v) = node.post(&employer, &path, &json!({"status": "refused"})).await;
+        let (st, v) = node
+            .post(&employer, &path, &json!({"status": "refused"}))
+            .await;
         assert_eq!(st, 400, "{v}");
         assert_eq!(fields(&v), vec!["reason"]);
-        let (st, v) = node.post(&employer, &path, &json!({"status": "refused", "reason": "too_far"})).await;
+        let (st, v) = node
+            .post(
+                &employer,
+                &path,
+                &json!({"status": "refused", "reason": "too_far"}),
+            )
+            .await;
         assert_eq!(st, 400, "{v}");
-        let (st, _) = node.post(&employer, &path, &json!({"status": "cancelled"})).await;
+        let (st, _) = node
+            .post(&employer, &path, &json!({"status": "cancelled"}))
+            .await;
         assert_eq!(st, 403, "employers do not cancel");
-        let (st, v) = node.post(&employer, &path, &json!({"status": "prior_to_hire", "comment": "Entretien mardi"})).await;
+        let (st, v) = node
+            .post(
+                &employer,
+                &path,
+                &json!({"status": "prior_to_hire", "comment": "Entretien mardi"}),
+            )
+            .await;
         assert_eq!(st, 200, "{v}");
         assert_eq!(v["status"], "prior_to_hire");
-        let (st, v) = node.post(&employer, &path, &json!({"status": "postponed"})).await;
+        let (st, v) = node
+            .post(&employer, &path, &json!({"status": "postponed"}))
+            .await;
         assert_eq!(st, 409, "{v}");
-        assert!(v["detail"].as_str().unwrap().contains("prior_to_hire cannot become postponed"), "{v}");
-        let (st, v) = node.post(&employer, &path, &json!({"status": "accepted"})).await;
+        assert!(
+            v["detail"]
+                .as_str()
+                .unwrap()
+                .contains("prior_to_hire cannot become postponed"),
+            "{v}"
+        );
+        let (st, v) = node
+            .post(&employer, &path, &json!({"status": "accepted"}))
+            .await;
         assert_eq!(st, 400);
         assert_eq!(fields(&v), vec!["contract_type", "start_date"]);
         let (st, v) = node
-            .post(&employer, &path, &json!({"status": "accepted", "contract_type": "CDI", "start_date": "2026-03-02"}))
+            .post(
+                &employer,
+                &path,
+                &json!({"status": "accepted", "contract_type": "CDI", "start_date": "2026-03-02"}),
+            )
             .await;
         assert_eq!(st, 200, "{v}");
         assert_eq!(v["status"], "accepted");
@@ -332,26 +419,52 @@ async fn local_referral_from_submission_to_hire() {
             .await
             .unwrap();
         assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0].get::<Option<String>, _>("candidate_id"), Some(lea.clone()));
+        assert_eq!(
+            rows[0].get::<Option<String>, _>("candidate_id"),
+            Some(lea.clone())
+        );
         assert_eq!(rows[0].get::<String, _>("outcome"), "cdi");
-        assert_eq!(rows[0].get::<Option<String>, _>("referral_id"), Some(r1.clone()));
+        assert_eq!(
+            rows[0].get::<Option<String>, _>("referral_id"),
+            Some(r1.clone())
+        );
         assert_eq!(candidate_status(&node, &staff, &lea).await, "placed");
         assert_eq!(status_of(&node, &r2).await, "obsolete");
-        let (st, ev) = node.get(&staff, &format!("/api/v1/referrals/{r2}/events")).await;
+        let (st, ev) = node
+            .get(&staff, &format!("/api/v1/referrals/{r2}/events"))
+            .await;
         assert_eq!(st, 200);
         let last = ev.as_array().unwrap().last().unwrap().clone();
-        assert_eq!((last["status"].clone(), last["actor"].clone()), (json!("obsolete"), json!("system")));
+        assert_eq!(
+            (last["status"].clone(), last["actor"].clone()),
+            (json!("obsolete"), json!("system"))
+        );
 
         // History of the hired referral, seen by the counsellor.
-        let (st, ev) = node.get(&staff, &format!("/api/v1/referrals/{r1}/events")).await;
+        let (st, ev) = node
+            .get(&staff, &format!("/api/v1/referrals/{r1}/events"))
+            .await;
         assert_eq!(st, 200);
-        let statuses: Vec<_> = ev.as_array().unwrap().iter().map(|e| e["status"].as_str().unwrap()).collect();
-        assert_eq!(statuses, vec!["new", "processing", "prior_to_hire", "accepted"]);
+        let statuses: Vec<_> = ev
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            statuses,
+            vec!["new", "processing", "prior_to_hire", "accepted"]
+        );
         assert_eq!(ev[1]["actor"], "Test rh@logistique.fr");
         assert_eq!(ev[1]["actor_node"], "test-node");
         assert_eq!(ev[2]["comment"], "Entretien mardi");
         assert_eq!(ev[3]["contract_type"], "CDI");
-        let (_, list) = node.get(&staff, &format!("/api/v1/referrals?candidate_id={lea}&status=accepted")).await;
+        let (_, list) = node
+            .get(
+                &staff,
+                &format!("/api/v1/referrals?candidate_id={lea}&status=accepted"),
+            )
+            .await;
         assert_eq!(list["total"], 1);
         let (st, _) = node.get(&staff, "/api/v1/referrals?status=hired").await;
         assert_eq!(st, 400);
@@ -367,7 +480,9 @@ async fn local_referral_from_submission_to_hire() {
 async fn no_answer_sweep_with_a_fake_clock() {
     for backend in backends() {
         let node = start_node(&backend).await;
-        let staff = node.user(Role::Counsellor, "conseillere@mission-emploi.fr").await;
+        let staff = node
+            .user(Role::Counsellor, "conseillere@mission-emploi.fr")
+            .await;
         let employer = node.user(Role::Employer, "rh@logistique.fr").await;
         let o = offer(&node, &employer, "Préparateur de commandes").await;
         let lea = candidate(&node, &staff, "Léa", Some("local")).await;
@@ -376,19 +491,31 @@ async fn no_answer_sweep_with_a_fake_clock() {
         let r = r["id"].as_str().unwrap().to_string();
         let now = vivier_node::util::now_ms();
         let day = 86_400_000;
-        let n = vivier_node::referrals::no_answer_sweep(&node.state, now + 59 * day).await.unwrap();
+        let n = vivier_node::referrals::no_answer_sweep(&node.state, now + 59 * day)
+            .await
+            .unwrap();
         assert_eq!(n, 0, "{backend:?}");
-        let n = vivier_node::referrals::no_answer_sweep(&node.state, now + 61 * day).await.unwrap();
+        let n = vivier_node::referrals::no_answer_sweep(&node.state, now + 61 * day)
+            .await
+            .unwrap();
         assert_eq!(n, 1);
         let (_, v) = node.get(&staff, &format!("/api/v1/referrals/{r}")).await;
         assert_eq!(v["status"], "refused");
         assert_eq!(v["reason"], "no_answer");
-        let (_, ev) = node.get(&staff, &format!("/api/v1/referrals/{r}/events")).await;
+        let (_, ev) = node
+            .get(&staff, &format!("/api/v1/referrals/{r}/events"))
+            .await;
         let last = ev.as_array().unwrap().last().unwrap().clone();
         assert_eq!(last["actor"], "system");
         assert_eq!(last["reason"], "no_answer");
-        assert_eq!(candidate_status(&node, &staff, &lea).await, "active", "no pending referral left");
-        let n = vivier_node::referrals::no_answer_sweep(&node.state, now + 200 * day).await.unwrap();
+        assert_eq!(
+            candidate_status(&node, &staff, &lea).await,
+            "active",
+            "no pending referral left"
+        );
+        let n = vivier_node::referrals::no_answer_sweep(&node.state, now + 200 * day)
+            .await
+            .unwrap();
         assert_eq!(n, 0, "refused is final");
         node.stop().await;
     }
@@ -398,7 +525,9 @@ async fn no_answer_sweep_with_a_fake_clock() {
 async fn erasure_removes_the_profile_of_a_local_referral() {
     for backend in backends() {
         let node = start_node(&backend).await;
-        let staff = node.user(Role::Counsellor, "conseillere@mission-emploi.fr").await;
+        let staff = node
+            .user(Role::Counsellor, "conseillere@mission-emploi.fr")
+            .await;
         let employer = node.user(Role::Employer, "rh@logistique.fr").await;
         let o = offer(&node, &employer, "Préparateur de commandes").await;
         let lea = candidate(&node, &staff, "Léa", Some("local")).await;
@@ -406,13 +535,17 @@ async fn erasure_removes_the_profile_of_a_local_referral() {
         let r = r["id"].as_str().unwrap().to_string();
         let (_, v) = node.get(&employer, &format!("/api/v1/referrals/{r}")).await;
         assert_eq!(v["candidate"]["first_name"], "Léa");
-        let (st, _) = node.delete(&staff, &format!("/api/v1/candidates/{lea}")).await;
+        let (st, _) = node
+            .delete(&staff, &format!("/api/v1/candidates/{lea}"))
+            .await;
         assert_eq!(st, 204, "{backend:?}");
-        let row = sqlx::query("SELECT candidate_id, profile, endorsement, status FROM referrals WHERE id = $1")
-            .bind(&r)
-            .fetch_one(&node.state.db.pool)
-            .await
-            .unwrap();
+        let row = sqlx::query(
+            "SELECT candidate_id, profile, endorsement, status FROM referrals WHERE id = $1",
+        )
+        .bind(&r)
+        .fetch_one(&node.state.db.pool)
+        .await
+        .unwrap();
         assert_eq!(row.get::<Option<String>, _>("candidate_id"), None);
         assert_eq!(row.get::<Option<String>, _>("profile"), None);
         assert_eq!(row.get::<String, _>("endorsement"), "");
@@ -420,7 +553,9 @@ async fn erasure_removes_the_profile_of_a_local_referral() {
         let (st, v) = node.get(&employer, &format!("/api/v1/referrals/{r}")).await;
         assert_eq!(st, 200);
         assert!(v.get("candidate").is_none(), "{v}");
-        let (_, ev) = node.get(&staff, &format!("/api/v1/referrals/{r}/events")).await;
+        let (_, ev) = node
+            .get(&staff, &format!("/api/v1/referrals/{r}/events"))
+            .await;
         assert_eq!(ev.as_array().unwrap().last().unwrap()["comment"], "erasure");
         node.stop().await;
     }
@@ -430,7 +565,9 @@ async fn erasure_removes_the_profile_of_a_local_referral() {
 async fn outbound_referral_to_a_network_offer() {
     for backend in backends() {
         let node = start_node(&backend).await;
-        let staff = node.user(Role::Counsellor, "conseillere@mission-emploi.fr").await;
+        let staff = node
+            .user(Role::Counsellor, "conseillere@mission-emploi.fr")
+            .await;
         remote_offer(&node, "node-a", "offer-a1", ContractType::Cdd, Some(8)).await;
         remote_offer(&node, "node-a", "offer-a2", ContractType::Cdi, None).await;
         remote_offer(&node, "node-b", "offer-b1", ContractType::Cdi, None).await;
@@ -441,7 +578,11 @@ async fn outbound_referral_to_a_network_offer() {
         assert_eq!(st, 409, "{backend:?} {v}");
         assert!(v["detail"].as_str().unwrap().contains("network"), "{v}");
         let (st, _) = node
-            .post(&staff, &format!("/api/v1/candidates/{lea}/consent"), &json!({"scope": "network"}))
+            .post(
+                &staff,
+                &format!("/api/v1/candidates/{lea}/consent"),
+                &json!({"scope": "network"}),
+            )
             .await;
         assert_eq!(st, 200);
 
@@ -457,36 +598,90 @@ async fn outbound_referral_to_a_network_offer() {
 
         // Only to the offer's origin, with the minimal profile.
         let out = outbox(&node).await;
-        let subs: Vec<_> = out.iter().filter(|(_, k, _)| k == "referral.submitted").collect();
+        let subs: Vec<_> = out
+            .iter()
+            .filter(|(_, k, _)| k == "referral.submitted")
+            .collect();
         assert_eq!(subs.len(), 3);
         let (dest, _, body) = subs[0];
         assert_eq!(dest, "node-a");
         let msg: Value = serde_json::from_str(body).unwrap();
         let text = msg.to_string();
         assert!(text.contains(&r1) && text.contains("Léa") && text.contains("Très motivée"));
-        assert!(!text.contains(NIR) && !text.contains("rsa") && !text.contains("mobilité") && !text.contains(&lea), "{text}");
+        assert!(
+            !text.contains(NIR)
+                && !text.contains("rsa")
+                && !text.contains("mobilité")
+                && !text.contains(&lea),
+            "{text}"
+        );
         assert_eq!(subs[2].0, "node-b");
 
         // Answers from the origin; a third node may not answer.
-        assert_eq!(status_changed(&node, "node-b", change(&r1, "offer-a1", ReferralStatus::Processing)).await, "not_offer_origin");
-        assert_eq!(status_changed(&node, "node-a", change("nope", "offer-a1", ReferralStatus::Processing)).await, "unknown_referral");
-        assert_eq!(status_changed(&node, "node-a", change(&r1, "offer-a1", ReferralStatus::Cancelled)).await, "not_referring_node");
-        assert_eq!(status_changed(&node, "node-a", change(&r1, "offer-a1", ReferralStatus::Processing)).await, "ok");
-        assert_eq!(status_changed(&node, "node-a", change(&r1, "offer-a1", ReferralStatus::Processing)).await, "invalid_transition");
+        assert_eq!(
+            status_changed(
+                &node,
+                "node-b",
+                change(&r1, "offer-a1", ReferralStatus::Processing)
+            )
+            .await,
+            "not_offer_origin"
+        );
+        assert_eq!(
+            status_changed(
+                &node,
+                "node-a",
+                change("nope", "offer-a1", ReferralStatus::Processing)
+            )
+            .await,
+            "unknown_referral"
+        );
+        assert_eq!(
+            status_changed(
+                &node,
+                "node-a",
+                change(&r1, "offer-a1", ReferralStatus::Cancelled)
+            )
+            .await,
+            "not_referring_node"
+        );
+        assert_eq!(
+            status_changed(
+                &node,
+                "node-a",
+                change(&r1, "offer-a1", ReferralStatus::Processing)
+            )
+            .await,
+            "ok"
+        );
+        assert_eq!(
+            status_changed(
+                &node,
+                "node-a",
+                change(&r1, "offer-a1", ReferralStatus::Processing)
+            )
+            .await,
+            "invalid_transition"
+        );
         let mut hired = change(&r1, "offer-a1", ReferralStatus::Accepted);
-        assert_eq!(status_changed(&node, "node-a", hired.clone()).await, "malformed");
+        assert_eq!(
+            status_changed(&node, "node-a", hired.clone()).await,
+            "malformed"
+        );
         hired.contract_type = Some(ContractType::Cdd);
         hired.start_date = Some("2026-04-01".into());
         assert_eq!(status_changed(&node, "node-a", hired).await, "ok");
         let (_, v) = node.get(&staff, &format!("/api/v1/referrals/{r1}")).await;
         assert_eq!(v["status"], "accepted");
         assert_eq!(v["contract_type"], "CDD");
-        let outcome: String = sqlx::query_scalar("SELECT outcome FROM placements WHERE referral_id = $1 AND candidate_id = $2")
-            .bind(&r1)
-            .bind(&lea)
-            .fetch_one(&node.state.db.pool)
-            .await
-            .unwrap();
+        let outcome: String = sqlx::query_scalar(
+            "SELECT outcome FROM placements WHERE referral_id = $1 AND candidate_id = $2",
+        )
+        .bind(&r1)
+        .bind(&lea)
+        .fetch_one(&node.state.db.pool)
+        .await
+        .unwrap();
         assert_eq!(outcome, "cdd_6_months_or_more");
         assert_eq!(candidate_status(&node, &staff, &lea).await, "placed");
         // The other pending referrals became obsolete and their origins are told.
@@ -499,26 +694,44 @@ async fn outbound_referral_to_a_network_offer() {
             .map(|(d, _, _)| d.as_str())
             .collect();
         assert_eq!(obsolete, vec!["node-a", "node-b"]);
-        let (_, ev) = node.get(&staff, &format!("/api/v1/referrals/{r1}/events")).await;
+        let (_, ev) = node
+            .get(&staff, &format!("/api/v1/referrals/{r1}/events"))
+            .await;
         let last = ev.as_array().unwrap().last().unwrap().clone();
-        assert_eq!((last["actor"].clone(), last["actor_node"].clone()), (json!("RH de A"), json!("node-a")));
+        assert_eq!(
+            (last["actor"].clone(), last["actor_node"].clone()),
+            (json!("RH de A"), json!("node-a"))
+        );
 
         // Erasure: undelivered submissions dropped, withdrawals sent, ids forgotten.
-        let (st, _) = node.delete(&staff, &format!("/api/v1/candidates/{lea}")).await;
+        let (st, _) = node
+            .delete(&staff, &format!("/api/v1/candidates/{lea}"))
+            .await;
         assert_eq!(st, 204);
         let out = outbox(&node).await;
-        assert!(out.iter().all(|(_, k, _)| k != "referral.submitted"), "profiles never leave after erasure");
+        assert!(
+            out.iter().all(|(_, k, _)| k != "referral.submitted"),
+            "profiles never leave after erasure"
+        );
         let mut w: Vec<_> = out
             .iter()
             .filter(|(_, k, _)| k == "referral.withdrawn")
             .map(|(d, _, b)| (d.clone(), b.contains("erasure")))
             .collect();
         w.sort();
-        assert_eq!(w, vec![("node-a".into(), true), ("node-a".into(), true), ("node-b".into(), true)]);
-        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM referrals WHERE candidate_id IS NOT NULL")
-            .fetch_one(&node.state.db.pool)
-            .await
-            .unwrap();
+        assert_eq!(
+            w,
+            vec![
+                ("node-a".into(), true),
+                ("node-a".into(), true),
+                ("node-b".into(), true)
+            ]
+        );
+        let left: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM referrals WHERE candidate_id IS NOT NULL")
+                .fetch_one(&node.state.db.pool)
+                .await
+                .unwrap();
         assert_eq!(left, 0);
         node.stop().await;
     }
@@ -528,24 +741,39 @@ async fn outbound_referral_to_a_network_offer() {
 async fn counsellor_cancels_an_outbound_referral() {
     for backend in backends() {
         let node = start_node(&backend).await;
-        let staff = node.user(Role::Counsellor, "conseillere@mission-emploi.fr").await;
+        let staff = node
+            .user(Role::Counsellor, "conseillere@mission-emploi.fr")
+            .await;
         remote_offer(&node, "node-a", "offer-a1", ContractType::Cdi, None).await;
         let lea = candidate(&node, &staff, "Léa", Some("network")).await;
         let (_, v) = refer(&node, &staff, "offer-a1", &lea).await;
         let r = v["id"].as_str().unwrap().to_string();
         let path = format!("/api/v1/referrals/{r}/status");
-        let (st, v) = node.post(&staff, &path, &json!({"status": "processing"})).await;
+        let (st, v) = node
+            .post(&staff, &path, &json!({"status": "processing"}))
+            .await;
         assert_eq!(st, 400, "{backend:?} the offer's node decides: {v}");
         assert_eq!(fields(&v), vec!["status"]);
-        let (st, v) = node.post(&staff, &path, &json!({"status": "cancelled", "comment": "A trouvé ailleurs"})).await;
+        let (st, v) = node
+            .post(
+                &staff,
+                &path,
+                &json!({"status": "cancelled", "comment": "A trouvé ailleurs"}),
+            )
+            .await;
         assert_eq!(st, 200, "{v}");
         assert_eq!(v["status"], "cancelled");
         let out = outbox(&node).await;
-        let (dest, _, body) = out.iter().find(|(_, k, _)| k == "referral.status_changed").unwrap();
+        let (dest, _, body) = out
+            .iter()
+            .find(|(_, k, _)| k == "referral.status_changed")
+            .unwrap();
         assert_eq!(dest, "node-a");
         assert!(body.contains("cancelled") && body.contains(&r));
         assert_eq!(candidate_status(&node, &staff, &lea).await, "active");
-        let (st, _) = node.post(&staff, &path, &json!({"status": "cancelled"})).await;
+        let (st, _) = node
+            .post(&staff, &path, &json!({"status": "cancelled"}))
+            .await;
         assert_eq!(st, 409);
         node.stop().await;
     }
@@ -555,29 +783,60 @@ async fn counsellor_cancels_an_outbound_referral() {
 async fn inbound_referrals_through_the_message_handlers() {
     for backend in backends() {
         let node = start_node(&backend).await;
-        let staff = node.user(Role::Counsellor, "conseillere@mission-emploi.fr").await;
+        let staff = node
+            .user(Role::Counsellor, "conseillere@mission-emploi.fr")
+            .await;
         let employer = node.user(Role::Employer, "rh@logistique.fr").await;
         let o = offer(&node, &employer, "Préparateur de commandes").await;
         let closed = offer(&node, &employer, "Offre pourvue").await;
-        let (st, _) = node.delete(&employer, &format!("/api/v1/offers/{closed}")).await;
+        let (st, _) = node
+            .delete(&employer, &format!("/api/v1/offers/{closed}"))
+            .await;
         assert!(st == 200 || st == 204, "{st}");
         remote_offer(&node, "node-a", "offer-a1", ContractType::Cdi, None).await;
 
         // Refusals, each with its code.
-        assert_eq!(submit(&node, "node-c", submitted("ref-1", "unknown", "node-c")).await, "unknown_offer", "{backend:?}");
-        assert_eq!(submit(&node, "node-c", submitted("ref-1", "offer-a1", "node-c")).await, "not_offer_origin");
-        assert_eq!(submit(&node, "node-c", submitted("ref-1", &closed, "node-c")).await, "offer_closed");
-        assert_eq!(submit(&node, "node-b", submitted("ref-1", &o, "node-c")).await, "not_referring_node");
+        assert_eq!(
+            submit(&node, "node-c", submitted("ref-1", "unknown", "node-c")).await,
+            "unknown_offer",
+            "{backend:?}"
+        );
+        assert_eq!(
+            submit(&node, "node-c", submitted("ref-1", "offer-a1", "node-c")).await,
+            "not_offer_origin"
+        );
+        assert_eq!(
+            submit(&node, "node-c", submitted("ref-1", &closed, "node-c")).await,
+            "offer_closed"
+        );
+        assert_eq!(
+            submit(&node, "node-b", submitted("ref-1", &o, "node-c")).await,
+            "not_referring_node"
+        );
         let mut empty = submitted("ref-1", &o, "node-c");
         empty.endorsement = String::new();
         assert_eq!(submit(&node, "node-c", empty).await, "malformed");
-        assert_eq!(submit(&node, "node-c", submitted("ref-1", &o, "node-c")).await, "ok");
-        assert_eq!(submit(&node, "node-c", submitted("ref-1", &o, "node-c")).await, "duplicate_referral");
-        assert_eq!(submit(&node, "node-c", submitted("ref-2", &o, "node-c")).await, "ok");
-        assert_eq!(submit(&node, "node-c", submitted("ref-3", &o, "node-c")).await, "ok");
+        assert_eq!(
+            submit(&node, "node-c", submitted("ref-1", &o, "node-c")).await,
+            "ok"
+        );
+        assert_eq!(
+            submit(&node, "node-c", submitted("ref-1", &o, "node-c")).await,
+            "duplicate_referral"
+        );
+        assert_eq!(
+            submit(&node, "node-c", submitted("ref-2", &o, "node-c")).await,
+            "ok"
+        );
+        assert_eq!(
+            submit(&node, "node-c", submitted("ref-3", &o, "node-c")).await,
+            "ok"
+        );
 
         // The employer sees it; reading it tells node-c "processing".
-        let (_, list) = node.get(&employer, "/api/v1/referrals?direction=inbound").await;
+        let (_, list) = node
+            .get(&employer, "/api/v1/referrals?direction=inbound")
+            .await;
         assert_eq!(list["total"], 3);
         let (st, v) = node.get(&employer, "/api/v1/referrals/ref-1").await;
         assert_eq!(st, 200);
@@ -585,7 +844,10 @@ async fn inbound_referrals_through_the_message_handlers() {
         assert_eq!(v["candidate"]["first_name"], "Zoé");
         assert_eq!(v["referring_node"], "node-c");
         let out = outbox(&node).await;
-        let sc: Vec<_> = out.iter().filter(|(_, k, _)| k == "referral.status_changed").collect();
+        let sc: Vec<_> = out
+            .iter()
+            .filter(|(_, k, _)| k == "referral.status_changed")
+            .collect();
         assert_eq!(sc.len(), 1);
         assert_eq!(sc[0].0, "node-c");
         assert!(sc[0].2.contains("processing"));
@@ -594,27 +856,65 @@ async fn inbound_referrals_through_the_message_handlers() {
         let mut hired = change("ref-1", &o, ReferralStatus::Accepted);
         hired.contract_type = Some(ContractType::Cdi);
         hired.start_date = Some("2026-04-01".into());
-        assert_eq!(status_changed(&node, "node-c", hired).await, "not_offer_origin");
-        assert_eq!(status_changed(&node, "node-b", change("ref-2", &o, ReferralStatus::Cancelled)).await, "not_referring_node");
-        assert_eq!(status_changed(&node, "node-c", change("ref-2", &o, ReferralStatus::Cancelled)).await, "ok");
+        assert_eq!(
+            status_changed(&node, "node-c", hired).await,
+            "not_offer_origin"
+        );
+        assert_eq!(
+            status_changed(
+                &node,
+                "node-b",
+                change("ref-2", &o, ReferralStatus::Cancelled)
+            )
+            .await,
+            "not_referring_node"
+        );
+        assert_eq!(
+            status_changed(
+                &node,
+                "node-c",
+                change("ref-2", &o, ReferralStatus::Cancelled)
+            )
+            .await,
+            "ok"
+        );
         assert_eq!(status_of(&node, "ref-2").await, "cancelled");
-        let (st, _) = node.post(&employer, "/api/v1/referrals/ref-2/status", &json!({"status": "processing"})).await;
+        let (st, _) = node
+            .post(
+                &employer,
+                "/api/v1/referrals/ref-2/status",
+                &json!({"status": "processing"}),
+            )
+            .await;
         assert_eq!(st, 409, "cancelled is final");
 
         // The employer refuses ref-1 and hires ref-3.
         let (st, v) = node
-            .post(&employer, "/api/v1/referrals/ref-1/status", &json!({"status": "refused", "reason": "position_filled"}))
+            .post(
+                &employer,
+                "/api/v1/referrals/ref-1/status",
+                &json!({"status": "refused", "reason": "position_filled"}),
+            )
             .await;
         assert_eq!(st, 200, "{v}");
         let (st, v) = node
-            .post(&employer, "/api/v1/referrals/ref-3/status", &json!({"status": "accepted", "contract_type": "ALT", "start_date": "2026-09-01"}))
+            .post(
+                &employer,
+                "/api/v1/referrals/ref-3/status",
+                &json!({"status": "accepted", "contract_type": "ALT", "start_date": "2026-09-01"}),
+            )
             .await;
         assert_eq!(st, 200, "{v}");
-        let row = sqlx::query("SELECT candidate_id, outcome FROM placements WHERE referral_id = 'ref-3'")
-            .fetch_one(&node.state.db.pool)
-            .await
-            .unwrap();
-        assert_eq!(row.get::<Option<String>, _>("candidate_id"), None, "no candidate id on the offer's node");
+        let row =
+            sqlx::query("SELECT candidate_id, outcome FROM placements WHERE referral_id = 'ref-3'")
+                .fetch_one(&node.state.db.pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            row.get::<Option<String>, _>("candidate_id"),
+            None,
+            "no candidate id on the offer's node"
+        );
         assert_eq!(row.get::<String, _>("outcome"), "apprenticeship");
         let out = outbox(&node).await;
         let sc: Vec<String> = out
@@ -627,7 +927,12 @@ async fn inbound_referrals_through_the_message_handlers() {
         assert!(sc[2].contains("\"ALT\"") && sc[2].contains("2026-09-01"));
         // Staff of this node see the inbound history too.
         let (_, ev) = node.get(&staff, "/api/v1/referrals/ref-3/events").await;
-        let statuses: Vec<_> = ev.as_array().unwrap().iter().map(|e| e["status"].as_str().unwrap()).collect();
+        let statuses: Vec<_> = ev
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["status"].as_str().unwrap())
+            .collect();
         assert_eq!(statuses, vec!["new", "accepted"]);
         assert_eq!(ev[0]["actor"], "Conseiller de C");
         assert_eq!(ev[0]["actor_node"], "node-c");
@@ -639,27 +944,41 @@ async fn inbound_referrals_through_the_message_handlers() {
             reason: WithdrawReason::Erasure,
             withdrawn_at: vivier_node::util::now_ms(),
         };
-        assert_eq!(withdrawn(&node, "node-b", w("ref-1")).await, "not_referring_node");
+        assert_eq!(
+            withdrawn(&node, "node-b", w("ref-1")).await,
+            "not_referring_node"
+        );
         assert_eq!(withdrawn(&node, "node-c", w("ref-1")).await, "ok");
         assert_eq!(withdrawn(&node, "node-c", w("never-delivered")).await, "ok");
-        let row = sqlx::query("SELECT profile, endorsement, status, reason FROM referrals WHERE id = 'ref-1'")
-            .fetch_one(&node.state.db.pool)
-            .await
-            .unwrap();
+        let row = sqlx::query(
+            "SELECT profile, endorsement, status, reason FROM referrals WHERE id = 'ref-1'",
+        )
+        .fetch_one(&node.state.db.pool)
+        .await
+        .unwrap();
         assert_eq!(row.get::<Option<String>, _>("profile"), None);
         assert_eq!(row.get::<String, _>("endorsement"), "");
         assert_eq!(row.get::<String, _>("status"), "refused");
-        assert_eq!(row.get::<Option<String>, _>("reason").as_deref(), Some("position_filled"));
+        assert_eq!(
+            row.get::<Option<String>, _>("reason").as_deref(),
+            Some("position_filled")
+        );
         let (_, v) = node.get(&employer, "/api/v1/referrals/ref-1").await;
         assert!(v.get("candidate").is_none());
 
         // A pending one is cancelled by the withdrawal.
-        assert_eq!(submit(&node, "node-c", submitted("ref-4", &o, "node-c")).await, "ok");
+        assert_eq!(
+            submit(&node, "node-c", submitted("ref-4", &o, "node-c")).await,
+            "ok"
+        );
         assert_eq!(withdrawn(&node, "node-c", w("ref-4")).await, "ok");
         assert_eq!(status_of(&node, "ref-4").await, "cancelled");
         let mut no_reason = change("ref-1", &o, ReferralStatus::Refused);
         no_reason.reason = Some(RefusalReason::Other);
-        assert_eq!(status_changed(&node, "node-a", no_reason).await, "not_offer_origin");
+        assert_eq!(
+            status_changed(&node, "node-a", no_reason).await,
+            "not_offer_origin"
+        );
         node.stop().await;
     }
 }
