@@ -873,7 +873,8 @@ impl Generator {
         best
     }
 
-    fn code_grade(&self, target: &str, code: &str) -> u8 {
+    /// Grade of holding `code` for a query about `target` (2, 1 or 0).
+    pub fn code_grade(&self, target: &str, code: &str) -> u8 {
         if target == code {
             return 2;
         }

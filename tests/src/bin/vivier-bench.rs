@@ -1,1 +1,152 @@
-fn main() {}
+//! `vivier-bench`: Vivier side by side with PostgreSQL and SQLite FTS5 on a
+//! synthetic candidathèque; matching latency; inbox throughput; fan-out.
+//!
+//! ```text
+//! cargo run --release -p vivier-tests --bin vivier-bench -- all --size 10000,100000
+//! ```
+//! Results: Markdown on stdout and in `target/bench/<what>-<size>.md`, JSON
+//! in `target/bench/<what>-<size>.json`, plot `target/bench/search-latency.png`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use vivier_tests::bench::engines::{self, Engine, SearchReport};
+use vivier_tests::bench::{net, out_dir, report, Corpus};
+use vivier_tests::gen::{Generator, DEFAULT_SEED};
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum What {
+    All,
+    Search,
+    Matching,
+    Inbox,
+    Fanout,
+}
+
+#[derive(Parser)]
+#[command(about = "Vivier benchmarks (see BENCHMARKS.md)")]
+struct Args {
+    what: What,
+    /// Corpus sizes, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "10000")]
+    size: Vec<u64>,
+    #[arg(long, default_value_t = DEFAULT_SEED)]
+    seed: u64,
+    /// PostgreSQL server (a database is created per run).
+    #[arg(long, env = "VIVIER_BENCH_POSTGRES", default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    postgres: String,
+    /// Skip PostgreSQL.
+    #[arg(long)]
+    no_postgres: bool,
+    /// Engines for `search` (vivier, postgres, sqlite).
+    #[arg(long, value_delimiter = ',', default_value = "vivier,postgres,sqlite")]
+    engines: Vec<String>,
+    /// Minimum duration of each timed pass per engine (seconds); at least
+    /// one full pass over the queries is always made.
+    #[arg(long, default_value_t = 3.0)]
+    min_time: f64,
+    /// Offers matched.
+    #[arg(long, default_value_t = 50)]
+    match_offers: u64,
+    /// Messages per inbox run.
+    #[arg(long, default_value_t = 2000)]
+    inbox_messages: u64,
+    /// In-process nodes for the fan-out (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "3,20")]
+    fanout_nodes: Vec<usize>,
+}
+
+fn save(name: &str, md: &str, json: &impl serde::Serialize) -> anyhow::Result<()> {
+    let dir = out_dir();
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join(format!("{name}.md")), md)?;
+    std::fs::write(dir.join(format!("{name}.json")), serde_json::to_vec_pretty(json)?)?;
+    println!("{md}");
+    println!("```json\n{}\n```\n", serde_json::to_string(json)?);
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let want = |w: What| args.what == What::All || args.what == w;
+    let pg = (!args.no_postgres).then_some(args.postgres.as_str());
+    let work = out_dir().join("work");
+    for &size in &args.size {
+        if !(want(What::Search) || want(What::Matching)) {
+            break;
+        }
+        eprintln!("== corpus of {size} candidates (seed {:#x})", args.seed);
+        let t = std::time::Instant::now();
+        let corpus = Corpus::generate(args.seed, size)?;
+        eprintln!("   generated and judged in {:.1} s ({} queries)", t.elapsed().as_secs_f64(), corpus.queries.len());
+        let mut rows: Vec<SearchReport> = Vec::new();
+        let min_time = Duration::from_secs_f64(args.min_time);
+        eprintln!("-- vivier: import + reindex");
+        let (vivier, load, _shutdown) = engines::load_vivier(&corpus, &work.join(format!("vivier-{size}"))).await?;
+        eprintln!("   {load:?}");
+        let vivier = Arc::new(vivier);
+        if want(What::Search) {
+            if args.engines.iter().any(|e| e == "vivier") {
+                rows.push(engines::measure(vivier.clone(), &corpus, load, min_time).await?);
+                eprintln!("   {:?}", rows.last().map(|r| (&r.latency_1, r.ndcg10)));
+            }
+            if args.engines.iter().any(|e| e == "sqlite") {
+                eprintln!("-- sqlite fts5: load");
+                let (e, load) = engines::load_sqlite(&corpus, &work.join(format!("sqlite-{size}"))).await?;
+                eprintln!("   {load:?}");
+                rows.push(engines::measure(Arc::new(e), &corpus, load, min_time).await?);
+                eprintln!("   {:?}", rows.last().map(|r| (&r.latency_1, r.ndcg10)));
+            }
+            if let (Some(pg), true) = (pg, args.engines.iter().any(|e| e == "postgres")) {
+                eprintln!("-- postgres: load");
+                match engines::load_postgres(&corpus, pg).await {
+                    Ok((e, load)) => {
+                        eprintln!("   {load:?}");
+                        rows.push(engines::measure(Arc::new(e), &corpus, load, min_time).await?);
+                        eprintln!("   {:?}", rows.last().map(|r| (&r.latency_1, r.ndcg10)));
+                    }
+                    Err(e) => eprintln!("   PostgreSQL skipped: {e:#}"),
+                }
+            }
+            save(&format!("search-{size}"), &report::search_table(&rows), &rows)?;
+            match report::plot(&out_dir()) {
+                Ok(p) => eprintln!("plot: {}", p.display()),
+                Err(e) => eprintln!("plot failed: {e}"),
+            }
+        }
+        if want(What::Matching) {
+            if let Engine::Vivier { state, ids } = vivier.as_ref() {
+                eprintln!("-- matching: {} offers → top 20", args.match_offers);
+                let m = net::matching(state, &corpus, ids, args.match_offers).await?;
+                save(&format!("matching-{size}"), &report::matching_table(std::slice::from_ref(&m)), &m)?;
+            }
+        }
+        if let Engine::Vivier { state, .. } = vivier.as_ref() {
+            state.search.shutdown();
+        }
+    }
+    let gen = Generator::new(args.seed)?;
+    if want(What::Inbox) {
+        eprintln!("-- inbox: {} messages per run", args.inbox_messages);
+        let mut rows = net::inbox(&gen, "sqlite (synchronous=full)", None, args.inbox_messages, &[50, 1]).await?;
+        if let Some(pg) = pg {
+            match net::inbox(&gen, "postgres", Some(pg), args.inbox_messages, &[50, 1]).await {
+                Ok(r) => rows.extend(r),
+                Err(e) => eprintln!("   PostgreSQL skipped: {e:#}"),
+            }
+        }
+        save("inbox", &report::inbox_table(&rows), &rows)?;
+    }
+    if want(What::Fanout) {
+        let mut rows = Vec::new();
+        for &n in &args.fanout_nodes {
+            eprintln!("-- fan-out to {n} in-process nodes");
+            rows.push(net::fanout(&gen, n, 20).await?);
+        }
+        save("fanout", &report::fanout_table(&rows), &rows)?;
+    }
+    Ok(())
+}

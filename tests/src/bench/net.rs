@@ -1,0 +1,346 @@
+//! Matching latency, inbox throughput and offer fan-out, through the node's
+//! own functions (`matching::match_offer`, `federation::process_messages`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::watch;
+use vivier_node::config::{Config, OperatorKeyConfig};
+use vivier_node::matching::{match_offer, MatchParams};
+use vivier_node::offers::{OfferStatus, StoredOffer};
+use vivier_node::server::AppState;
+use vivier_protocol::{
+    KeyId, Member, MemberKey, MemberKind, MemberStatus, MembershipDocument, MessageKind, NodeId,
+    OfferPayload, OperatorKey, Recipient, SignedMembershipDocument, SigningKeyPair, Territory,
+};
+
+use super::{Corpus, Latency};
+use crate::gen::Generator;
+
+/// Matching figures.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MatchingReport {
+    pub size: u64,
+    pub offers: usize,
+    pub workplaces: usize,
+    /// Per offer (all its workplaces), top 20.
+    pub latency: Latency,
+    /// Mean candidates scored per workplace (after pre-selection).
+    pub mean_considered: f64,
+    /// Share of the top 20 holding the offer's exact ROME code.
+    pub top20_same_code: f64,
+}
+
+/// An offer of the generator as stored on a node (coordinates resolved).
+pub fn stored_offer(gen: &Generator, i: u64, origin: &str) -> anyhow::Result<StoredOffer> {
+    let o = gen.offer(i);
+    let refs = vivier_node::referentials::Referentials::global();
+    let now = vivier_node::util::now_ms();
+    let workplaces: Vec<serde_json::Value> = o
+        .workplaces
+        .iter()
+        .map(|w| {
+            let c = refs.commune(&w.commune_insee);
+            let p = c.and_then(|c| c.point);
+            serde_json::json!({
+                "commune_insee": w.commune_insee,
+                "label": c.map(|c| format!("{} ({})", c.name, c.departement)),
+                "lat_micro": p.map(|p| p.lat_micro),
+                "lon_micro": p.map(|p| p.lon_micro),
+                "positions": w.positions,
+            })
+        })
+        .collect();
+    let payload: OfferPayload = serde_json::from_value(serde_json::json!({
+        "offer_id": format!("{origin}-bench-{i}"),
+        "origin_node": origin,
+        "title": o.title,
+        "description": o.description,
+        "rome_code": o.rome_code,
+        "contract_type": o.contract_type,
+        "duration_months": o.duration_months,
+        "weekly_hours": o.weekly_hours,
+        "driving_licence": o.driving_licence,
+        "experience_months": o.experience_months,
+        "employer": o.employer,
+        "workplaces": workplaces,
+        "published_at": now,
+        "updated_at": now,
+    }))?;
+    Ok(StoredOffer {
+        payload,
+        status: OfferStatus::Open,
+        owner_user_id: None,
+        is_local: true,
+        created_at: now,
+        updated_at: now,
+        closed_at: None,
+    })
+}
+
+/// Offer → top 20 for `n` generated offers, on a node loaded with the corpus.
+pub async fn matching(state: &AppState, corpus: &Corpus, ids: &HashMap<String, usize>, n: u64) -> anyhow::Result<MatchingReport> {
+    let params = MatchParams { limit: Some(20), ..MatchParams::default() };
+    // Warm-up.
+    let warm = stored_offer(&corpus.gen, 1_000_000, "bench-node")?;
+    match_offer(state, &warm, &params).await.map_err(|e| anyhow::anyhow!("match_offer: {e}"))?;
+    let mut lat = Vec::new();
+    let (mut wps, mut considered, mut listed, mut same) = (0usize, 0usize, 0usize, 0usize);
+    for i in 0..n {
+        let offer = stored_offer(&corpus.gen, i, "bench-node")?;
+        let t = Instant::now();
+        let m = match_offer(state, &offer, &params).await.map_err(|e| anyhow::anyhow!("match_offer: {e}"))?;
+        lat.push(t.elapsed());
+        for w in &m.workplaces {
+            wps += 1;
+            considered += w.considered;
+            for c in &w.matches {
+                listed += 1;
+                if let Some(idx) = ids.get(&c.candidate_id) {
+                    if corpus.candidates[*idx].rome_codes.contains(&offer.payload.rome_code) {
+                        same += 1;
+                    }
+                }
+            }
+        }
+    }
+    Ok(MatchingReport {
+        size: corpus.size,
+        offers: usize::try_from(n)?,
+        workplaces: wps,
+        latency: Latency::of(&lat),
+        mean_considered: considered as f64 / wps.max(1) as f64,
+        top20_same_code: same as f64 / listed.max(1) as f64,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Federation
+
+fn key(label: &str, id: &str) -> anyhow::Result<SigningKeyPair> {
+    let mut seed = [0u8; 32];
+    for (i, b) in label.bytes().enumerate() {
+        seed[i % 32] ^= b.wrapping_add(i as u8);
+    }
+    Ok(SigningKeyPair::from_seed(KeyId::parse(id)?, &seed))
+}
+
+fn member(node: &str, k: &SigningKeyPair, now: i64) -> anyhow::Result<Member> {
+    Ok(Member {
+        node_id: NodeId::parse(node)?,
+        display_name: format!("Mission locale {node}"),
+        kind: MemberKind::Departement,
+        territory: Territory { departements: vec!["41".into()], communes: vec![] },
+        base_url: format!("https://{node}.example"),
+        keys: vec![MemberKey {
+            key_id: k.key_id().clone(),
+            public_key: k.public_key(),
+            valid_from: now - 86_400_000,
+            valid_until: None,
+        }],
+        status: MemberStatus::Active,
+    })
+}
+
+/// A federation test bed: `receivers` offline nodes (SQLite in temp dirs, or
+/// PostgreSQL databases) holding a membership document that also lists a
+/// sending peer.
+pub struct Bed {
+    pub nodes: Vec<AppState>,
+    pub peer: NodeId,
+    pub peer_key: SigningKeyPair,
+    _dirs: Vec<tempfile::TempDir>,
+    _shutdown: watch::Sender<bool>,
+}
+
+impl Bed {
+    /// Opens the nodes and makes each adopt the same membership document.
+    pub async fn open(receivers: usize, postgres_admin: Option<&str>) -> anyhow::Result<Bed> {
+        let op = key("operator", "ed25519:op1")?;
+        let peer_key = key("bench-peer", "ed25519:1")?;
+        let (tx, rx) = watch::channel(false);
+        let mut nodes = Vec::new();
+        let mut dirs = Vec::new();
+        for i in 0..receivers {
+            let dir = tempfile::tempdir()?;
+            let mut config = Config {
+                node_id: format!("bench-recv-{i}"),
+                data_dir: dir.path().to_path_buf(),
+                ..Config::default()
+            };
+            config.federation.operator_keys = vec![OperatorKeyConfig {
+                key_id: "ed25519:op1".into(),
+                public_key: op.public_key().to_b64(),
+            }];
+            if let Some(admin) = postgres_admin {
+                config.database_url = Some(fresh_pg(admin, &format!("vivier_bench_inbox_{i}")).await?);
+            }
+            nodes.push(vivier_node::server::open_offline(config, rx.clone()).await?);
+            dirs.push(dir);
+        }
+        let now = vivier_node::util::now_ms();
+        let mut members = vec![member("bench-peer", &peer_key, now)?];
+        for n in &nodes {
+            let mut m = member(n.identity.node_id.as_str(), &n.identity.key, now)?;
+            m.keys[0].valid_from = n.identity.key_created_at - 86_400_000;
+            members.push(m);
+        }
+        let doc = MembershipDocument {
+            network_id: "vivier-bench".into(),
+            serial: 1,
+            issued_at: now - 60_000,
+            expires_at: now + 30 * 86_400_000,
+            operator_keys: vec![OperatorKey { key_id: op.key_id().clone(), public_key: op.public_key() }],
+            threshold: 1,
+            members,
+        };
+        let signed = SignedMembershipDocument::sign(doc, &[&op]).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let bytes = signed.to_bytes().map_err(|e| anyhow::anyhow!("{e}"))?;
+        for n in &nodes {
+            vivier_node::federation::accept_membership(n, &bytes, "bench")
+                .await
+                .map_err(|e| anyhow::anyhow!("membership: {e}"))?;
+        }
+        Ok(Bed {
+            nodes,
+            peer: NodeId::parse("bench-peer")?,
+            peer_key,
+            _dirs: dirs,
+            _shutdown: tx,
+        })
+    }
+
+    /// `n` signed `offer.published` broadcasts from the peer.
+    pub fn messages(&self, gen: &Generator, first: u64, n: u64) -> anyhow::Result<Vec<Vec<u8>>> {
+        let now = vivier_node::util::now_ms();
+        (first..first + n)
+            .map(|i| {
+                let offer = stored_offer(gen, i, self.peer.as_str())?;
+                let m = vivier_protocol::sign_message(
+                    MessageKind::OfferPublished,
+                    &offer.payload,
+                    &self.peer,
+                    &self.peer_key,
+                    Recipient::Network,
+                    1,
+                    now,
+                    7 * 86_400_000,
+                )
+                .map_err(|e| anyhow::anyhow!("sign: {e}"))?;
+                Ok(m.bytes)
+            })
+            .collect()
+    }
+}
+
+async fn fresh_pg(admin: &str, name: &str) -> anyhow::Result<String> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(admin).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await?;
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
+    conn.close().await.ok();
+    let mut url = url::Url::parse(admin)?;
+    url.set_path(&format!("/{name}"));
+    Ok(url.to_string())
+}
+
+/// Inbox throughput figures.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct InboxReport {
+    pub backend: String,
+    pub batch: usize,
+    pub messages: usize,
+    pub accepted: usize,
+    pub seconds: f64,
+    pub messages_per_s: f64,
+    pub batch_latency: Latency,
+}
+
+fn accepted(results: &[(String, impl Serialize)]) -> usize {
+    results
+        .iter()
+        .filter(|(_, r)| {
+            serde_json::to_value(r)
+                .ok()
+                .and_then(|v| v.get("status").and_then(|s| s.as_str()).map(|s| s == "accepted"))
+                .unwrap_or(false)
+        })
+        .count()
+}
+
+/// Signed `offer.published` messages verified and durably stored through
+/// `federation::process_messages`, in batches (one transaction per batch).
+pub async fn inbox(gen: &Generator, backend: &str, postgres_admin: Option<&str>, n: u64, batches: &[usize]) -> anyhow::Result<Vec<InboxReport>> {
+    let bed = Bed::open(1, postgres_admin).await?;
+    let node = &bed.nodes[0];
+    let mut out = Vec::new();
+    let mut first = 0;
+    for &batch in batches {
+        let count = if batch == 1 { (n / 4).max(100) } else { n };
+        let msgs = bed.messages(gen, 10_000_000 + first, count)?;
+        first += count;
+        let t = Instant::now();
+        let mut ok = 0;
+        let mut lat = Vec::new();
+        for chunk in msgs.chunks(batch) {
+            let raws: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
+            let s = Instant::now();
+            let res = vivier_node::federation::process_messages(node, &raws)
+                .await
+                .map_err(|e| anyhow::anyhow!("process_messages: {e}"))?;
+            lat.push(s.elapsed());
+            ok += accepted(&res);
+        }
+        let secs = t.elapsed().as_secs_f64();
+        out.push(InboxReport {
+            backend: backend.into(),
+            batch,
+            messages: msgs.len(),
+            accepted: ok,
+            seconds: secs,
+            messages_per_s: msgs.len() as f64 / secs,
+            batch_latency: Latency::of(&lat),
+        });
+    }
+    Ok(out)
+}
+
+/// Fan-out figures.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FanoutReport {
+    pub nodes: usize,
+    pub offers: usize,
+    /// Time for one offer to be verified and stored by every node
+    /// (receivers processing concurrently on the shared runtime).
+    pub per_offer: Latency,
+}
+
+/// One signed offer delivered to `nodes` in-process nodes (each its own
+/// SQLite store and index), through `process_messages` — the receiving
+/// side of a broadcast, without HTTP.
+pub async fn fanout(gen: &Generator, nodes: usize, offers: u64) -> anyhow::Result<FanoutReport> {
+    let bed = Arc::new(Bed::open(nodes, None).await?);
+    let msgs = bed.messages(gen, 20_000_000, offers)?;
+    let mut lat: Vec<Duration> = Vec::new();
+    for m in msgs {
+        let m = Arc::new(m);
+        let t = Instant::now();
+        let mut hs = Vec::new();
+        for i in 0..nodes {
+            let bed = bed.clone();
+            let m = m.clone();
+            hs.push(tokio::spawn(async move {
+                let raws: [&[u8]; 1] = [m.as_slice()];
+                vivier_node::federation::process_messages(&bed.nodes[i], &raws).await.map(|r| accepted(&r))
+            }));
+        }
+        for h in hs {
+            let n = h.await?.map_err(|e| anyhow::anyhow!("process_messages: {e}"))?;
+            anyhow::ensure!(n == 1, "offer refused by a receiver");
+        }
+        lat.push(t.elapsed());
+    }
+    Ok(FanoutReport { nodes, offers: lat.len(), per_offer: Latency::of(&lat) })
+}
