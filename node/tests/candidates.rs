@@ -733,12 +733,13 @@ async fn erasure_leaves_no_trace() {
             .post(&c, &format!("/api/v1/candidates/{id}/placement"), &json!({"outcome": "cdi"}))
             .await;
         assert_eq!(st, 201);
-        // A local copy of the profile in a referral.
+        // A pending referral holding a local copy of the profile (the
+        // federation withdraws it and forgets the profile).
         let now = vivier_node::util::now_ms();
         sqlx::query(
             "INSERT INTO referrals (id, offer_id, offer_origin, referring_node, direction, candidate_id, profile, \
              counsellor_name, endorsement, status, created_at, updated_at) \
-             VALUES ($1, 'offer-1', 'other-node', 'test-node', 'outgoing', $2, $3, 'C', 'motivée', 'refused', $4, $4)",
+             VALUES ($1, 'offer-1', 'other-node', 'test-node', 'outbound', $2, $3, 'C', 'Zéphyrine est motivée', 'new', $4, $4)",
         )
         .bind(vivier_node::util::new_id())
         .bind(&id)
@@ -775,6 +776,13 @@ async fn erasure_leaves_no_trace() {
             .map(|r| (r.get(0), r.get(1)))
             .collect();
         assert_eq!(placements, vec![(None, "cdi".to_string())], "the figure stays, the person goes");
+        let referral: (Option<String>, Option<String>, String) =
+            sqlx::query("SELECT candidate_id, profile, status FROM referrals")
+                .fetch_one(&node.state.db.pool)
+                .await
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .expect("referral");
+        assert_eq!(referral, (None, None, "cancelled".to_string()), "referral copy forgotten");
         // Files.
         assert!(!node.state.files_dir.join(&id).exists());
         for f in files_under(&node.state.files_dir) {
