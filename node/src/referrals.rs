@@ -1064,15 +1064,12 @@ pub async fn read(
                     user_id: Some(&user.id),
                     at: now_ms(),
                 };
-                transition(
-                    state,
-                    &mut tx,
-                    &current,
-                    &Change::to(ReferralStatus::Processing, "viewed by the employer"),
-                    &actor,
-                    true,
-                )
-                .await?;
+                let viewed = Change::to(ReferralStatus::Processing, "viewed by the employer");
+                match transition(state, &mut tx, &current, &viewed, &actor, true).await {
+                    // Someone else changed it meanwhile: the read still succeeds.
+                    Ok(_) | Err(Error::Conflict(_)) => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         tx.commit().await?;
