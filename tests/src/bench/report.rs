@@ -105,6 +105,14 @@ pub fn plot(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
     for v in series.values_mut() {
         v.sort_by_key(|x| x.0);
     }
+    // plotters draws text with ab_glyph from a TrueType font read at run time.
+    let font = ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/TTF/DejaVuSans.ttf"]
+        .iter()
+        .find_map(|p| std::fs::read(p).ok())
+        .ok_or_else(|| anyhow::anyhow!("no DejaVuSans.ttf found for the plot's text"))?;
+    let font: &'static [u8] = Box::leak(font.into_boxed_slice());
+    plotters::style::register_font("sans-serif", FontStyle::Normal, font)
+        .map_err(|_| anyhow::anyhow!("the font could not be loaded"))?;
     let path = dir.join("search-latency.png");
     let root = BitMapBackend::new(&path, (900, 560)).into_drawing_area();
     root.fill(&WHITE)?;
