@@ -23,6 +23,11 @@ struct Network {
 
 impl Network {
     async fn start(ids: &[&str]) -> Network {
+        Network::start_with(ids, "").await
+    }
+
+    /// `federation_toml` is appended to each node's `[federation]` section.
+    async fn start_with(ids: &[&str], federation_toml: &str) -> Network {
         let root = tempfile::tempdir().unwrap();
         let ca = TestCa::new(&root.path().join("ca"));
         let admin_dir = root.path().join("operator");
@@ -31,6 +36,7 @@ impl Network {
         let op = KeyFile::read(admin_dir.join("operator.key")).unwrap();
         let opts = NodeOptions {
             operator_public_key: Some(op.key.public_key().to_b64()),
+            extra_toml: federation_toml.to_string(),
             ..Default::default()
         };
         let mut nodes = Vec::new();
@@ -165,9 +171,12 @@ async fn offer_reaches_every_node_and_referral_comes_back_hired() {
     let (s, cand) = c.post(&c_counsellor, "/api/v1/candidates", &candidate_body("Karim", "41018", "network")).await;
     assert_eq!(s, 201, "{cand}");
     let cand_id = cand["id"].as_str().unwrap().to_string();
-    let (s, v) = c.get(&c_counsellor, &format!("/api/v1/offers/{offer_id}/matches")).await;
-    assert_eq!(s, 200);
-    assert!(v.to_string().contains(&cand_id), "candidate matched at C: {v}");
+    // Visible to matching once indexed (within a second).
+    wait_for(10, "candidate matched at C", || async {
+        let (s, v) = c.get(&c_counsellor, &format!("/api/v1/offers/{offer_id}/matches")).await;
+        (s == 200 && v.to_string().contains(&cand_id)).then_some(())
+    })
+    .await;
     let (s, referral) = c
         .post(
             &c_counsellor,
@@ -352,10 +361,19 @@ fn result_error(v: &Value) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_tampered_replayed_and_foreign_messages_are_refused() {
-    let mut net = Network::start(&["cd41", "petr-montlucon", "mission-tours", "cd03"]).await;
+    // A short clock-skew window lets the test build an expired message whose
+    // key was already valid when it was created.
+    let mut net = Network::start_with(&["cd41", "petr-montlucon", "mission-tours", "cd03"], "max_clock_skew_secs = 2\n").await;
     let a_admin = net.node("cd41").user("admin", "admin@cd41.fr", None);
     let b_key = node_key(net.node("petr-montlucon"));
     let d_key = node_key(net.node("cd03"));
+    // The expired message below is created 4 s ago: its key must already
+    // have been valid then.
+    let b_valid_from = net.node("petr-montlucon").well_known().await["keys"][0]["valid_from"].as_i64().unwrap();
+    let wait = b_valid_from + 4500 - chrono::Utc::now().timestamp_millis();
+    if wait > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(wait as u64)).await;
+    }
     let now = chrono::Utc::now().timestamp_millis();
     let day = 86_400_000;
     let all = Recipient::Network;
@@ -377,7 +395,7 @@ async fn forged_tampered_replayed_and_foreign_messages_are_refused() {
             let m = message("petr-montlucon", &b_key, MessageKind::OfferPublished, &offer_payload("petr-montlucon", "Agent de propreté"), all.clone(), now, day);
             String::from_utf8(m).unwrap().replace("Agent de propreté", "Agent de proprete").into_bytes()
         }),
-        ("refused:expired", message("petr-montlucon", &b_key, MessageKind::OfferPublished, &offer_payload("petr-montlucon", "Vieux"), all.clone(), now - 10 * day, day)),
+        ("refused:expired", message("petr-montlucon", &b_key, MessageKind::OfferPublished, &offer_payload("petr-montlucon", "Vieux"), all.clone(), now - 4000, 1000)),
         ("refused:unknown_sender", message("intrus", &forger, MessageKind::OfferPublished, &offer_payload("intrus", "Intrus"), all.clone(), now, day)),
         ("refused:wrong_recipient", message("petr-montlucon", &b_key, MessageKind::OfferPublished, &offer_payload("petr-montlucon", "Ailleurs"), Recipient::Node(NodeId::parse("mission-tours").unwrap()), now, day)),
         ("refused:not_origin", message("petr-montlucon", &b_key, MessageKind::OfferPublished, &offer_payload("cd03", "Usurpée"), to_a(), now, day)),
