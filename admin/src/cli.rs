@@ -28,7 +28,17 @@ use crate::remote::{Client, PublishOutcome};
 /// Typical session: `init` → `member add` (once per node) → `publish` →
 /// `status`; later `member suspend|revoke|rotate-key|update` → `publish`.
 #[derive(Debug, Parser)]
-#[command(name = "vivier-admin", version, propagate_version = true)]
+#[command(
+    name = "vivier-admin",
+    version,
+    propagate_version = true,
+    after_long_help = "Example:\n  \
+    vivier-admin init --network-id vivier-centre-val-de-loire\n  \
+    vivier-admin member add cd41 --kind departement --departement 41 --from-node https://vivier.cd41.fr\n  \
+    vivier-admin publish\n  \
+    vivier-admin status\n  \
+    vivier-admin member revoke cd41 --reason \"left the network\" && vivier-admin publish"
+)]
 pub struct Cli {
     /// Network directory holding operator.key (0600), network.json (the
     /// current signed document) and documents/<serial>.json (history).
@@ -536,7 +546,7 @@ fn build_member(a: MemberAddArgs, now: i64) -> Result<Member> {
                 valid_until: k.valid_until,
             });
         }
-        keys.retain(|k| k.valid_until.map_or(true, |u| u > now));
+        keys.retain(|k| !matches!(k.valid_until, Some(u) if u <= now));
         if keys.is_empty() {
             bail!("{from} publishes no currently valid key");
         }
@@ -549,6 +559,13 @@ fn build_member(a: MemberAddArgs, now: i64) -> Result<Member> {
             Some(u) => u,
             None => from.clone(),
         };
+        if !wk.base_url.is_empty() && wk.base_url.trim_end_matches('/') != url.trim_end_matches('/') {
+            eprintln!(
+                "note: the node describes its own base URL as {}; the document will use {url} \
+                 (check the node's public_url setting, or pass --url)",
+                wk.base_url
+            );
+        }
         for k in &keys {
             eprintln!(
                 "fetched from {from}: {} {} (compare with the node's administrator)",
@@ -718,7 +735,8 @@ pub fn render_document(doc: &SignedMembershipDocument, now: i64) -> String {
                 if !terr.is_empty() {
                     terr.push_str("; ");
                 }
-                terr.push_str(&format!("{} communes", m.territory.communes.len()));
+                let n = m.territory.communes.len();
+                terr.push_str(&format!("{n} commune{}", if n > 1 { "s" } else { "" }));
             }
             vec![
                 m.node_id.to_string(),

@@ -609,7 +609,7 @@ pub fn rotate_member_key(
     }
     let end = now.saturating_add(overlap_ms);
     for k in &mut m.keys {
-        let ends_later = k.valid_until.map_or(true, |u| u > end);
+        let ends_later = !matches!(k.valid_until, Some(u) if u <= end);
         if ends_later {
             if k.valid_from >= end {
                 bail!(

@@ -145,13 +145,13 @@ impl Client {
             .http
             .get(&url)
             .send()
-            .map_err(|e| anyhow!("GET {url}: {}", error_chain(&e)))?;
+            .map_err(|e| anyhow!("GET {url}: {}", error_chain(&e.without_url())))?;
         let status = r.status();
         if !status.is_success() {
             return Err(anyhow!("GET {url}: HTTP {status}"));
         }
         r.json::<WellKnown>()
-            .map_err(|e| anyhow!("GET {url}: not a Vivier node description: {}", error_chain(&e)))
+            .map_err(|e| anyhow!("GET {url}: not a Vivier node description: {}", error_chain(&e.without_url())))
     }
 
     /// `POST base_url/federation/v1/membership` with the document bytes.
@@ -165,7 +165,7 @@ impl Client {
             .send()
         {
             Ok(r) => r,
-            Err(e) => return PublishOutcome::Unreachable(error_chain(&e)),
+            Err(e) => return PublishOutcome::Unreachable(error_chain(&e.without_url())),
         };
         let status = r.status().as_u16();
         let text = r.text().unwrap_or_default();
