@@ -9,8 +9,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use vivier_protocol::{
     sign_message, verify_message, KeyResolver, Member, MemberKey, MemberKind, MemberStatus,
-    MessageKind, OperatorKey, Recipient, SignedMembershipDocument, StaticKeys,
-    Trust, VerifyOptions,
+    MessageKind, OperatorKey, Recipient, SignedMembershipDocument, StaticKeys, Trust,
+    VerifyOptions,
 };
 
 use crate::display::{format_duration, format_ms, now_ms, table};
@@ -234,7 +234,12 @@ pub struct MemberAddArgs {
     #[arg(long, value_name = "URL")]
     pub from_node: Option<String>,
     /// PEM file of extra CA certificate(s) for --from-node.
-    #[arg(long, env = "VIVIER_CA_CERT", value_name = "PEM", requires = "from_node")]
+    #[arg(
+        long,
+        env = "VIVIER_CA_CERT",
+        value_name = "PEM",
+        requires = "from_node"
+    )]
     pub ca_cert: Option<PathBuf>,
 }
 
@@ -438,7 +443,11 @@ fn init(nd: &NetworkDir, a: InitArgs, now: i64) -> Result<ExitCode> {
         nd.root.display(),
         format_ms(doc.document.expires_at)
     );
-    println!("operator key {}: {}", key.key_id(), nd.operator_key_path().display());
+    println!(
+        "operator key {}: {}",
+        key.key_id(),
+        nd.operator_key_path().display()
+    );
     println!("operator public key (for each node's [federation] operator_keys):");
     println!("{}", key.public_key());
     Ok(ExitCode::SUCCESS)
@@ -504,7 +513,9 @@ fn member(nd: &NetworkDir, cmd: MemberCommand, now: i64) -> Result<ExitCode> {
                 format_ms(now.saturating_add(overlap))
             );
             (
-                nd.change(now, |d| network::rotate_member_key(d, &node, key, overlap, now))?,
+                nd.change(now, |d| {
+                    network::rotate_member_key(d, &node, key, overlap, now)
+                })?,
                 what,
             )
         }
@@ -559,7 +570,8 @@ fn build_member(a: MemberAddArgs, now: i64) -> Result<Member> {
             Some(u) => u,
             None => from.clone(),
         };
-        if !wk.base_url.is_empty() && wk.base_url.trim_end_matches('/') != url.trim_end_matches('/') {
+        if !wk.base_url.is_empty() && wk.base_url.trim_end_matches('/') != url.trim_end_matches('/')
+        {
             eprintln!(
                 "note: the node describes its own base URL as {}; the document will use {url} \
                  (check the node's public_url setting, or pass --url)",
@@ -715,7 +727,11 @@ pub fn render_document(doc: &SignedMembershipDocument, now: i64) -> String {
     out.push_str(&format!("operator   {ops} (threshold {})\n", d.threshold));
     out.push_str(&format!(
         "signed by  {}\n",
-        doc.signatures.keys().cloned().collect::<Vec<_>>().join(", ")
+        doc.signatures
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
     ));
     out.push_str(&format!(
         "members    {} ({} active)\n\n",
@@ -782,7 +798,11 @@ pub fn explain_membership(kind: &str) -> &'static str {
     }
 }
 
-fn trust_from_args(keys: &[String], threshold: u32, doc: Option<&SignedMembershipDocument>) -> Result<Trust> {
+fn trust_from_args(
+    keys: &[String],
+    threshold: u32,
+    doc: Option<&SignedMembershipDocument>,
+) -> Result<Trust> {
     let mut operator_keys: Vec<OperatorKey> = Vec::new();
     for spec in keys {
         let (kid, b64) = match spec.split_once('=') {
@@ -857,7 +877,11 @@ fn verify(nd: &NetworkDir, a: VerifyArgs, now: i64) -> Result<ExitCode> {
             );
             println!(
                 "signed by {} (threshold {} of the keys trusted: {source})",
-                doc.signatures.keys().cloned().collect::<Vec<_>>().join(", "),
+                doc.signatures
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 trust.threshold
             );
             println!(
@@ -991,7 +1015,10 @@ fn publish(nd: &NetworkDir, a: RemoteArgs) -> Result<ExitCode> {
             PublishOutcome::Accepted {
                 serial,
                 active_members,
-            } => (true, format!("accepted serial {serial} ({active_members} active members)")),
+            } => (
+                true,
+                format!("accepted serial {serial} ({active_members} active members)"),
+            ),
             PublishOutcome::Refused { kind, .. } if kind == "same_serial" => {
                 (true, format!("already at serial {serial}"))
             }
@@ -1056,7 +1083,10 @@ pub fn key_match(m: &Member, published: &[crate::remote::WellKnownKey]) -> (bool
     } else {
         (
             false,
-            format!("NO ({})", problems.into_iter().collect::<Vec<_>>().join(", ")),
+            format!(
+                "NO ({})",
+                problems.into_iter().collect::<Vec<_>>().join(", ")
+            ),
         )
     }
 }
@@ -1113,7 +1143,10 @@ fn status(nd: &NetworkDir, a: RemoteArgs) -> Result<ExitCode> {
                 };
                 let (km, kstr) = key_match(m, &wk.keys);
                 bad |= !km;
-                if !wk.protocol_versions.contains(&vivier_protocol::PROTOCOL_VERSION) {
+                if !wk
+                    .protocol_versions
+                    .contains(&vivier_protocol::PROTOCOL_VERSION)
+                {
                     bad = true;
                     notes.push(format!(
                         "does not speak protocol version {}",
@@ -1146,7 +1179,15 @@ fn status(nd: &NetworkDir, a: RemoteArgs) -> Result<ExitCode> {
     print!(
         "{}",
         table(
-            &["node", "status", "reachable", "serial", "key match", "protocols", "notes"],
+            &[
+                "node",
+                "status",
+                "reachable",
+                "serial",
+                "key match",
+                "protocols",
+                "notes"
+            ],
             &rows
         )
     );
@@ -1161,7 +1202,10 @@ fn status(nd: &NetworkDir, a: RemoteArgs) -> Result<ExitCode> {
 
 /// For unit tests and callers: checks that `doc` would be accepted by a node
 /// trusting `doc`'s own operator keys.
-pub fn self_check(doc: &SignedMembershipDocument, now: i64) -> Result<(), vivier_protocol::MembershipError> {
+pub fn self_check(
+    doc: &SignedMembershipDocument,
+    now: i64,
+) -> Result<(), vivier_protocol::MembershipError> {
     Trust::from_document(&doc.document).accept(None, doc, now)
 }
 
@@ -1188,7 +1232,14 @@ mod tests {
         let mut cmd = Cli::command();
         let member = cmd.find_subcommand_mut("member").unwrap();
         let help = member.render_long_help().to_string();
-        for c in ["add", "update", "suspend", "revoke", "rotate-key", "reactivate"] {
+        for c in [
+            "add",
+            "update",
+            "suspend",
+            "revoke",
+            "rotate-key",
+            "reactivate",
+        ] {
             assert!(help.contains(c), "{c} missing from member help:\n{help}");
         }
     }
@@ -1196,17 +1247,38 @@ mod tests {
     #[test]
     fn member_add_requires_a_key_source() {
         let r = Cli::try_parse_from([
-            "vivier-admin", "member", "add", "cd41", "--name", "x", "--kind", "departement", "--url",
+            "vivier-admin",
+            "member",
+            "add",
+            "cd41",
+            "--name",
+            "x",
+            "--kind",
+            "departement",
+            "--url",
             "https://a.fr",
         ]);
         assert!(r.is_err());
         let r = Cli::try_parse_from([
-            "vivier-admin", "member", "add", "cd41", "--kind", "city_mission", "--from-node",
+            "vivier-admin",
+            "member",
+            "add",
+            "cd41",
+            "--kind",
+            "city_mission",
+            "--from-node",
             "https://a.fr",
         ]);
         assert!(r.is_ok(), "{r:?}");
         let r = Cli::try_parse_from([
-            "vivier-admin", "member", "add", "cd41", "--kind", "petr", "--public-key", "k",
+            "vivier-admin",
+            "member",
+            "add",
+            "cd41",
+            "--kind",
+            "petr",
+            "--public-key",
+            "k",
         ]);
         assert!(r.is_err(), "--name and --url required without --from-node");
     }
@@ -1237,8 +1309,12 @@ mod tests {
             valid_until: None,
         };
         assert_eq!(key_match(&m, &[wk("ed25519:1", &k)]), (true, "yes".into()));
-        assert!(key_match(&m, &[wk("ed25519:1", &other)]).1.contains("differs"));
-        assert!(key_match(&m, &[wk("ed25519:2", &k)]).1.contains("not in document"));
+        assert!(key_match(&m, &[wk("ed25519:1", &other)])
+            .1
+            .contains("differs"));
+        assert!(key_match(&m, &[wk("ed25519:2", &k)])
+            .1
+            .contains("not in document"));
         assert!(!key_match(&m, &[]).0);
     }
 
@@ -1262,8 +1338,12 @@ mod tests {
         let t = trust_from_args(&[op.public_key().to_b64()], 1, Some(&signed)).unwrap();
         assert_eq!(t.operator_keys[0].key_id.as_str(), "ed25519:7");
         t.accept(None, &signed, 2).unwrap();
-        let t = trust_from_args(&[format!("ed25519:9={}", op.public_key())], 1, Some(&signed))
-            .unwrap();
+        let t = trust_from_args(
+            &[format!("ed25519:9={}", op.public_key())],
+            1,
+            Some(&signed),
+        )
+        .unwrap();
         assert_eq!(
             t.accept(None, &signed, 2).unwrap_err().kind(),
             "insufficient_signatures"

@@ -137,8 +137,7 @@ impl NetworkDir {
             ),
             Err(e) => return Err(e).with_context(|| format!("reading {}", p.display())),
         };
-        SignedMembershipDocument::from_bytes(&bytes)
-            .map_err(|e| anyhow!("{}: {e}", p.display()))
+        SignedMembershipDocument::from_bytes(&bytes).map_err(|e| anyhow!("{}: {e}", p.display()))
     }
 
     /// Reads `operator.key` and checks that it is one of `doc`'s operator
@@ -147,10 +146,7 @@ impl NetworkDir {
         let path = self.operator_key_path();
         let kf = read_key_file(&path)?;
         if kf.node_id.is_some() {
-            bail!(
-                "{} is a node key, not an operator key",
-                path.display()
-            );
+            bail!("{} is a node key, not an operator key", path.display());
         }
         if !is_operator_key(doc, &kf.key) {
             let next = self.next_key_path();
@@ -546,7 +542,12 @@ fn reason_ok(reason: &str) -> Result<String> {
 }
 
 /// Suspends an active member.
-pub fn suspend_member(doc: &mut MembershipDocument, node: &NodeId, reason: &str, now: i64) -> Result<()> {
+pub fn suspend_member(
+    doc: &mut MembershipDocument,
+    node: &NodeId,
+    reason: &str,
+    now: i64,
+) -> Result<()> {
     let reason = reason_ok(reason)?;
     let m = member_mut(doc, node)?;
     match m.status {
@@ -559,7 +560,12 @@ pub fn suspend_member(doc: &mut MembershipDocument, node: &NodeId, reason: &str,
 }
 
 /// Revokes a member (active or suspended). Revocation is permanent.
-pub fn revoke_member(doc: &mut MembershipDocument, node: &NodeId, reason: &str, now: i64) -> Result<()> {
+pub fn revoke_member(
+    doc: &mut MembershipDocument,
+    node: &NodeId,
+    reason: &str,
+    now: i64,
+) -> Result<()> {
     let reason = reason_ok(reason)?;
     let m = member_mut(doc, node)?;
     if let MemberStatus::Revoked { .. } = m.status {
@@ -666,9 +672,15 @@ mod tests {
         let nd = init(tmp.path());
         let doc = nd.load().unwrap();
         assert_eq!(doc.document.serial, 1);
-        assert_eq!(doc.document.expires_at - doc.document.issued_at, 30 * DAY_MS);
+        assert_eq!(
+            doc.document.expires_at - doc.document.issued_at,
+            30 * DAY_MS
+        );
         assert!(doc.document.members.is_empty());
-        let mode = std::fs::metadata(nd.operator_key_path()).unwrap().permissions().mode();
+        let mode = std::fs::metadata(nd.operator_key_path())
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         assert_eq!(
             std::fs::read(nd.history_path(1)).unwrap(),
@@ -721,7 +733,10 @@ mod tests {
         assert!(check_base_url("http://vivier.cd41.fr").is_err());
         assert!(check_base_url("ftp://vivier.cd41.fr").is_err());
         assert!(check_base_url("not a url").is_err());
-        assert_eq!(check_base_url("https://vivier.cd41.fr/").unwrap(), "https://vivier.cd41.fr");
+        assert_eq!(
+            check_base_url("https://vivier.cd41.fr/").unwrap(),
+            "https://vivier.cd41.fr"
+        );
         assert!(check_base_url("http://127.0.0.1:8080").is_ok());
         assert!(check_base_url("http://localhost:8080").is_ok());
         for ok in ["41", "2A", "2b", "974", "03"] {
@@ -762,8 +777,14 @@ mod tests {
         assert!(d.member(&n).unwrap().is_active());
         assert!(revoke_member(&mut d, &n, " ", NOW).is_err());
         revoke_member(&mut d, &n, "left the network", NOW).unwrap();
-        assert!(matches!(d.member(&n).unwrap().status, MemberStatus::Revoked { at: NOW, .. }));
-        assert!(reactivate_member(&mut d, &n).unwrap_err().to_string().contains("permanent"));
+        assert!(matches!(
+            d.member(&n).unwrap().status,
+            MemberStatus::Revoked { at: NOW, .. }
+        ));
+        assert!(reactivate_member(&mut d, &n)
+            .unwrap_err()
+            .to_string()
+            .contains("permanent"));
     }
 
     #[test]
@@ -771,7 +792,8 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let nd = init(tmp.path());
         let k1 = node_key();
-        nd.change(NOW, |d| add_member(d, member("cd41", &k1))).unwrap();
+        nd.change(NOW, |d| add_member(d, member("cd41", &k1)))
+            .unwrap();
         let k2 = SigningKeyPair::generate(KeyId::parse("ed25519:2").unwrap());
         let n = NodeId::parse("cd41").unwrap();
         let nk = MemberKey {
@@ -781,7 +803,9 @@ mod tests {
             valid_until: None,
         };
         let d = nd
-            .change(NOW, |d| rotate_member_key(d, &n, nk.clone(), 7 * DAY_MS, NOW))
+            .change(NOW, |d| {
+                rotate_member_key(d, &n, nk.clone(), 7 * DAY_MS, NOW)
+            })
             .unwrap();
         let m = d.document.member(&n).unwrap();
         assert_eq!(m.keys[0].valid_until, Some(NOW + 7 * DAY_MS));
@@ -824,8 +848,11 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let tmp = tempfile::tempdir().unwrap();
         let nd = init(tmp.path());
-        std::fs::set_permissions(nd.operator_key_path(), std::fs::Permissions::from_mode(0o644))
-            .unwrap();
+        std::fs::set_permissions(
+            nd.operator_key_path(),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
         let e = nd.change(NOW, |_| Ok(())).unwrap_err().to_string();
         assert!(e.contains("chmod 600"), "{e}");
         assert!(e.contains("operator.key"), "{e}");

@@ -120,9 +120,11 @@ impl Client {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("vivier-admin/", env!("CARGO_PKG_VERSION")));
         if let Some(p) = ca_cert {
-            let pem = std::fs::read(p).with_context(|| format!("reading --ca-cert {}", p.display()))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| anyhow!("--ca-cert {}: not a PEM certificate file: {e}", p.display()))?;
+            let pem =
+                std::fs::read(p).with_context(|| format!("reading --ca-cert {}", p.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                anyhow!("--ca-cert {}: not a PEM certificate file: {e}", p.display())
+            })?;
             if certs.is_empty() {
                 return Err(anyhow!(
                     "--ca-cert {}: no certificate found in the file",
@@ -150,8 +152,12 @@ impl Client {
         if !status.is_success() {
             return Err(anyhow!("GET {url}: HTTP {status}"));
         }
-        r.json::<WellKnown>()
-            .map_err(|e| anyhow!("GET {url}: not a Vivier node description: {}", error_chain(&e.without_url())))
+        r.json::<WellKnown>().map_err(|e| {
+            anyhow!(
+                "GET {url}: not a Vivier node description: {}",
+                error_chain(&e.without_url())
+            )
+        })
     }
 
     /// `POST base_url/federation/v1/membership` with the document bytes.

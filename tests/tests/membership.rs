@@ -44,7 +44,10 @@ fn adm_ok(net: &Path, args: &[&str]) -> String {
 /// `adm` that must fail; returns stdout + stderr.
 fn adm_err(net: &Path, args: &[&str]) -> String {
     let (ok, out, err) = adm(net, args);
-    assert!(!ok, "vivier-admin {args:?} should have failed:\n{out}\n{err}");
+    assert!(
+        !ok,
+        "vivier-admin {args:?} should have failed:\n{out}\n{err}"
+    );
     format!("{out}{err}")
 }
 
@@ -74,8 +77,7 @@ async fn serial_of(node: &NodeProcess) -> Option<i64> {
 }
 
 fn current(net: &Path) -> SignedMembershipDocument {
-    SignedMembershipDocument::from_bytes(&std::fs::read(net.join("network.json")).unwrap())
-        .unwrap()
+    SignedMembershipDocument::from_bytes(&std::fs::read(net.join("network.json")).unwrap()).unwrap()
 }
 
 /// The next document after `doc`, built with the protocol crate directly.
@@ -104,10 +106,23 @@ async fn membership_lifecycle_against_real_nodes() {
     let net = root.join("network");
 
     // --- init --------------------------------------------------------------
-    let out = adm_ok(&net, &["init", "--network-id", "vivier-test", "--validity-days", "30"]);
+    let out = adm_ok(
+        &net,
+        &[
+            "init",
+            "--network-id",
+            "vivier-test",
+            "--validity-days",
+            "30",
+        ],
+    );
     let op_pk = out.lines().last().unwrap().trim().to_string();
     let op_key = KeyFile::read(net.join("operator.key")).unwrap().key;
-    assert_eq!(op_pk, op_key.public_key().to_b64(), "init prints the operator public key");
+    assert_eq!(
+        op_pk,
+        op_key.public_key().to_b64(),
+        "init prints the operator public key"
+    );
     assert_eq!(current(&net).document.serial, 1);
     // Refuses to overwrite an existing network.
     assert!(adm_err(&net, &["init", "--network-id", "x"]).contains("already exists"));
@@ -119,7 +134,11 @@ async fn membership_lifecycle_against_real_nodes() {
     };
     let members: [(&str, &str, &[&str]); 3] = [
         ("cd41", "departement", &["--departement", "41"]),
-        ("petr-montlucon", "petr", &["--departement", "03", "--commune", "03185"]),
+        (
+            "petr-montlucon",
+            "petr",
+            &["--departement", "03", "--commune", "03185"],
+        ),
         ("mission-tours", "city_mission", &["--commune", "37261"]),
     ];
     let nodes: Vec<NodeProcess> = members
@@ -127,13 +146,26 @@ async fn membership_lifecycle_against_real_nodes() {
         .map(|(id, _, _)| NodeProcess::start(root, id, Some(&ca), &opts))
         .collect();
     for n in &nodes {
-        assert_eq!(serial_of(n).await, None, "{} holds no document yet", n.node_id);
+        assert_eq!(
+            serial_of(n).await,
+            None,
+            "{} holds no document yet",
+            n.node_id
+        );
     }
 
     // --- member add --from-node ---------------------------------------------
     for ((id, kind, terr), node) in members.iter().zip(&nodes) {
         let mut args = vec![
-            "member", "add", id, "--kind", kind, "--from-node", &node.base_url, "--ca-cert", &ca_pem,
+            "member",
+            "add",
+            id,
+            "--kind",
+            kind,
+            "--from-node",
+            &node.base_url,
+            "--ca-cert",
+            &ca_pem,
         ];
         args.extend_from_slice(terr);
         adm_ok(&net, &args);
@@ -147,8 +179,14 @@ async fn membership_lifecycle_against_real_nodes() {
             .unwrap();
         let wk = node.well_known().await;
         assert_eq!(m.base_url, node.base_url);
-        assert_eq!(m.keys[0].public_key.to_b64(), wk["keys"][0]["public_key"].as_str().unwrap());
-        assert_eq!(m.keys[0].valid_from, wk["keys"][0]["valid_from"].as_i64().unwrap());
+        assert_eq!(
+            m.keys[0].public_key.to_b64(),
+            wk["keys"][0]["public_key"].as_str().unwrap()
+        );
+        assert_eq!(
+            m.keys[0].valid_from,
+            wk["keys"][0]["valid_from"].as_i64().unwrap()
+        );
     }
     let shown = adm_ok(&net, &["show"]);
     for (id, kind, _) in &members {
@@ -159,17 +197,51 @@ async fn membership_lifecycle_against_real_nodes() {
     // Input errors: duplicate node id, invalid URL, bad key, unknown member.
     let e = adm_err(
         &net,
-        &["member", "add", "cd41", "--kind", "departement", "--from-node", &nodes[0].base_url, "--ca-cert", &ca_pem],
+        &[
+            "member",
+            "add",
+            "cd41",
+            "--kind",
+            "departement",
+            "--from-node",
+            &nodes[0].base_url,
+            "--ca-cert",
+            &ca_pem,
+        ],
     );
     assert!(e.contains("duplicate node id"), "{e}");
     let e = adm_err(
         &net,
-        &["member", "add", "cd18", "--name", "CD 18", "--kind", "departement", "--url", "http://vivier.cd18.fr", "--public-key", &op_pk],
+        &[
+            "member",
+            "add",
+            "cd18",
+            "--name",
+            "CD 18",
+            "--kind",
+            "departement",
+            "--url",
+            "http://vivier.cd18.fr",
+            "--public-key",
+            &op_pk,
+        ],
     );
     assert!(e.contains("https is required"), "{e}");
     let e = adm_err(
         &net,
-        &["member", "add", "cd18", "--name", "CD 18", "--kind", "departement", "--url", "https://vivier.cd18.fr", "--public-key", "not-a-key"],
+        &[
+            "member",
+            "add",
+            "cd18",
+            "--name",
+            "CD 18",
+            "--kind",
+            "departement",
+            "--url",
+            "https://vivier.cd18.fr",
+            "--public-key",
+            "not-a-key",
+        ],
     );
     assert!(e.contains("bad key"), "{e}");
     let e = adm_err(&net, &["member", "suspend", "cd99", "--reason", "x"]);
@@ -177,13 +249,38 @@ async fn membership_lifecycle_against_real_nodes() {
     // --from-node with a node id that is not the node's.
     let e = adm_err(
         &net,
-        &["member", "add", "cd18", "--kind", "departement", "--from-node", &nodes[0].base_url, "--ca-cert", &ca_pem],
+        &[
+            "member",
+            "add",
+            "cd18",
+            "--kind",
+            "departement",
+            "--from-node",
+            &nodes[0].base_url,
+            "--ca-cert",
+            &ca_pem,
+        ],
     );
     assert!(e.contains("not cd18"), "{e}");
     // Without the CA, the node's certificate is not trusted.
-    let e = adm_err(&net, &["member", "add", "cd18", "--kind", "departement", "--from-node", &nodes[0].base_url]);
+    let e = adm_err(
+        &net,
+        &[
+            "member",
+            "add",
+            "cd18",
+            "--kind",
+            "departement",
+            "--from-node",
+            &nodes[0].base_url,
+        ],
+    );
     assert!(e.starts_with("error: "), "{e}");
-    assert_eq!(current(&net).document.serial, 4, "failed commands write nothing");
+    assert_eq!(
+        current(&net).document.serial,
+        4,
+        "failed commands write nothing"
+    );
 
     // Key file with wrong permissions.
     {
@@ -218,7 +315,10 @@ async fn membership_lifecycle_against_real_nodes() {
     let mut d = next_of(&doc4.document);
     d.issued_at = now_ms() - 10 * DAY_MS;
     d.expires_at = now_ms() - DAY_MS;
-    let expired = SignedMembershipDocument::sign(d, &[&op_key]).unwrap().to_bytes().unwrap();
+    let expired = SignedMembershipDocument::sign(d, &[&op_key])
+        .unwrap()
+        .to_bytes()
+        .unwrap();
     let (s, kind, body) = post_document(&nodes[1], expired.clone()).await;
     assert_eq!((s, kind.as_str()), (400, "expired"), "{body}");
     let f = write(&files, "expired.json", &expired);
@@ -242,11 +342,21 @@ async fn membership_lifecycle_against_real_nodes() {
         .to_bytes()
         .unwrap();
     let (s, kind, body) = post_document(&nodes[0], forged9).await;
-    assert_eq!((s, kind.as_str()), (400, "insufficient_signatures"), "{body}");
+    assert_eq!(
+        (s, kind.as_str()),
+        (400, "insufficient_signatures"),
+        "{body}"
+    );
     // A node trusting only the foreign key would not take it either: the
     // document names other operator keys without their signatures.
-    let out = adm_err(&net, &["verify", &f, "--trust-key", &foreign.public_key().to_b64()]);
-    assert!(out.contains("invalid: rotation_not_signed_by_new_keys"), "{out}");
+    let out = adm_err(
+        &net,
+        &["verify", &f, "--trust-key", &foreign.public_key().to_b64()],
+    );
+    assert!(
+        out.contains("invalid: rotation_not_signed_by_new_keys"),
+        "{out}"
+    );
 
     // Truncated.
     let full = std::fs::read(net.join("network.json")).unwrap();
@@ -256,13 +366,35 @@ async fn membership_lifecycle_against_real_nodes() {
     let f = write(&files, "truncated.json", &truncated);
     assert!(adm_err(&net, &["verify", &f]).contains("invalid: malformed"));
     // The real one verifies.
-    let out = adm_ok(&net, &["verify", net.join("network.json").to_str().unwrap()]);
-    assert!(out.starts_with("valid: network vivier-test, serial 4"), "{out}");
-    let out = adm_ok(&net, &["verify", net.join("network.json").to_str().unwrap(), "--trust-key", &op_pk]);
-    assert!(out.starts_with("valid: network vivier-test, serial 4"), "{out}");
+    let out = adm_ok(
+        &net,
+        &["verify", net.join("network.json").to_str().unwrap()],
+    );
+    assert!(
+        out.starts_with("valid: network vivier-test, serial 4"),
+        "{out}"
+    );
+    let out = adm_ok(
+        &net,
+        &[
+            "verify",
+            net.join("network.json").to_str().unwrap(),
+            "--trust-key",
+            &op_pk,
+        ],
+    );
+    assert!(
+        out.starts_with("valid: network vivier-test, serial 4"),
+        "{out}"
+    );
 
     for n in &nodes {
-        assert_eq!(serial_of(n).await, Some(4), "{} still at serial 4", n.node_id);
+        assert_eq!(
+            serial_of(n).await,
+            Some(4),
+            "{} still at serial 4",
+            n.node_id
+        );
     }
 
     // --- operator key rotation ----------------------------------------------
@@ -289,7 +421,11 @@ async fn membership_lifecycle_against_real_nodes() {
         .to_bytes()
         .unwrap();
     let (s, kind, body) = post_document(&nodes[0], only_old).await;
-    assert_eq!((s, kind.as_str()), (400, "rotation_not_signed_by_new_keys"), "{body}");
+    assert_eq!(
+        (s, kind.as_str()),
+        (400, "rotation_not_signed_by_new_keys"),
+        "{body}"
+    );
     for n in &nodes {
         assert_eq!(serial_of(n).await, Some(4));
     }
@@ -300,9 +436,15 @@ async fn membership_lifecycle_against_real_nodes() {
     assert_eq!(doc5.signatures.len(), 2);
     let new_key = KeyFile::read(net.join("operator.key")).unwrap().key;
     assert_ne!(new_key.public_key(), op_key.public_key());
-    assert_eq!(doc5.document.operator_keys[0].public_key, new_key.public_key());
     assert_eq!(
-        KeyFile::read(net.join("operator.key.old")).unwrap().key.public_key(),
+        doc5.document.operator_keys[0].public_key,
+        new_key.public_key()
+    );
+    assert_eq!(
+        KeyFile::read(net.join("operator.key.old"))
+            .unwrap()
+            .key
+            .public_key(),
         op_key.public_key()
     );
     let out = adm_ok(&net, &["publish", "--ca-cert", &ca_pem]);
@@ -316,7 +458,11 @@ async fn membership_lifecycle_against_real_nodes() {
         .to_bytes()
         .unwrap();
     let (s, kind, body) = post_document(&nodes[1], stale).await;
-    assert_eq!((s, kind.as_str()), (400, "insufficient_signatures"), "{body}");
+    assert_eq!(
+        (s, kind.as_str()),
+        (400, "insufficient_signatures"),
+        "{body}"
+    );
 
     // --- revocation -----------------------------------------------------------
     // A message signed by mission-tours' node key.
@@ -332,11 +478,23 @@ async fn membership_lifecycle_against_real_nodes() {
     let node_key = root.join("mission-tours/data/node.key");
     let msg = adm_ok(
         &net,
-        &["message", "sign", "--key", node_key.to_str().unwrap(), "--kind", "offer.closed", "--payload", &payload],
+        &[
+            "message",
+            "sign",
+            "--key",
+            node_key.to_str().unwrap(),
+            "--kind",
+            "offer.closed",
+            "--payload",
+            &payload,
+        ],
     );
     let msg_file = write(&files, "msg.json", msg.trim_end().as_bytes());
     let out = adm_ok(&net, &["message", "verify", &msg_file]);
-    assert!(out.starts_with("valid: offer.closed from mission-tours (message "), "{out}");
+    assert!(
+        out.starts_with("valid: offer.closed from mission-tours (message "),
+        "{out}"
+    );
     // One changed byte → bad signature (with an explicit key too).
     let tampered = msg.trim_end().replace("Poste pourvu", "Poste pourvU");
     let tf = write(&files, "tampered.json", tampered.as_bytes());
@@ -344,11 +502,30 @@ async fn membership_lifecycle_against_real_nodes() {
     let mt_pk = KeyFile::read(&node_key).unwrap().key.public_key().to_b64();
     let out = adm_ok(
         &net,
-        &["message", "verify", &msg_file, "--public-key", &mt_pk, "--sender", "mission-tours", "--key-id", "ed25519:1"],
+        &[
+            "message",
+            "verify",
+            &msg_file,
+            "--public-key",
+            &mt_pk,
+            "--sender",
+            "mission-tours",
+            "--key-id",
+            "ed25519:1",
+        ],
     );
     assert!(out.starts_with("valid: "), "{out}");
 
-    adm_ok(&net, &["member", "revoke", "mission-tours", "--reason", "a quitté le réseau"]);
+    adm_ok(
+        &net,
+        &[
+            "member",
+            "revoke",
+            "mission-tours",
+            "--reason",
+            "a quitté le réseau",
+        ],
+    );
     let out = adm_ok(&net, &["publish", "--ca-cert", &ca_pem]);
     assert_eq!(out.matches("accepted serial 6").count(), 3, "{out}");
     // The document cd41 now holds (serial 6, signed by the new operator key)
@@ -364,8 +541,14 @@ async fn membership_lifecycle_against_real_nodes() {
         .unwrap();
     let held_file = write(&files, "held.json", &held);
     let out = adm_ok(&net, &["verify", &held_file]);
-    assert!(out.starts_with("valid: network vivier-test, serial 6"), "{out}");
-    let out = adm_err(&net, &["message", "verify", &msg_file, "--membership", &held_file]);
+    assert!(
+        out.starts_with("valid: network vivier-test, serial 6"),
+        "{out}"
+    );
+    let out = adm_err(
+        &net,
+        &["message", "verify", &msg_file, "--membership", &held_file],
+    );
     assert!(out.starts_with("invalid: sender_not_active: "), "{out}");
     let out = adm_err(&net, &["message", "verify", &msg_file]);
     assert!(out.starts_with("invalid: sender_not_active: "), "{out}");
@@ -376,27 +559,48 @@ async fn membership_lifecycle_against_real_nodes() {
     assert_eq!(out.matches("6 (current)").count(), 3, "{out}");
     assert!(out.contains("revoked"), "{out}");
     let shown = adm_ok(&net, &["show"]);
-    assert!(shown.contains("revoked") && shown.contains("a quitté le réseau"), "{shown}");
+    assert!(
+        shown.contains("revoked") && shown.contains("a quitté le réseau"),
+        "{shown}"
+    );
     // Revocation is permanent.
     assert!(adm_err(&net, &["member", "reactivate", "mission-tours"]).contains("permanent"));
     // History of every serial is kept.
     for s in 1..=6 {
-        assert!(net.join(format!("documents/{s}.json")).exists(), "documents/{s}.json");
+        assert!(
+            net.join(format!("documents/{s}.json")).exists(),
+            "documents/{s}.json"
+        );
     }
 }
 
 #[test]
 fn help_is_complete() {
     let top = admin_ok(&["--help"]);
-    for c in ["init", "member", "operator", "renew", "show", "verify", "message", "publish", "status"] {
+    for c in [
+        "init", "member", "operator", "renew", "show", "verify", "message", "publish", "status",
+    ] {
         assert!(top.contains(c), "`{c}` missing from --help:\n{top}");
     }
     let member = admin_ok(&["member", "--help"]);
-    for c in ["add", "update", "suspend", "revoke", "rotate-key", "reactivate"] {
-        assert!(member.contains(c), "`{c}` missing from member --help:\n{member}");
+    for c in [
+        "add",
+        "update",
+        "suspend",
+        "revoke",
+        "rotate-key",
+        "reactivate",
+    ] {
+        assert!(
+            member.contains(c),
+            "`{c}` missing from member --help:\n{member}"
+        );
     }
     let message = admin_ok(&["message", "--help"]);
-    assert!(message.contains("verify") && message.contains("sign"), "{message}");
+    assert!(
+        message.contains("verify") && message.contains("sign"),
+        "{message}"
+    );
     assert!(admin_ok(&["operator", "--help"]).contains("rotate"));
     for path in [
         &["init"][..],
@@ -419,11 +623,24 @@ fn help_is_complete() {
         args.push("--help");
         let out = admin_ok(&args);
         assert!(out.contains("Usage: vivier-admin"), "{args:?}:\n{out}");
-        assert!(out.contains("--dir"), "{args:?} shows the global --dir:\n{out}");
+        assert!(
+            out.contains("--dir"),
+            "{args:?} shows the global --dir:\n{out}"
+        );
     }
     let add = admin_ok(&["member", "add", "--help"]);
-    for flag in ["--from-node", "--public-key", "--ca-cert", "--departement", "--commune", "city_mission"] {
-        assert!(add.contains(flag), "`{flag}` missing from member add --help:\n{add}");
+    for flag in [
+        "--from-node",
+        "--public-key",
+        "--ca-cert",
+        "--departement",
+        "--commune",
+        "city_mission",
+    ] {
+        assert!(
+            add.contains(flag),
+            "`{flag}` missing from member add --help:\n{add}"
+        );
     }
     // Usage errors exit non-zero with a clear message.
     let out = admin(&["member", "add", "cd41"]);
@@ -435,5 +652,8 @@ fn help_is_complete() {
 fn missing_network_is_explained() {
     let tmp = tempfile::tempdir().unwrap();
     let e = adm_err(&tmp.path().join("nope"), &["show"]);
-    assert!(e.starts_with("error: ") && e.contains("vivier-admin init"), "{e}");
+    assert!(
+        e.starts_with("error: ") && e.contains("vivier-admin init"),
+        "{e}"
+    );
 }
