@@ -880,7 +880,7 @@ pub(crate) async fn unindex_now(state: &AppState, id: &str) -> Result<()> {
     let id = id.to_string();
     tokio::task::spawn_blocking(move || {
         search.candidates.delete(&id)?;
-        search.candidates.commit_now()
+        search.candidates.purge_deleted()
     })
     .await??;
     Ok(())
@@ -1425,8 +1425,10 @@ pub async fn erase(state: &AppState, id: &str) -> Result<()> {
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
+    crate::federation::wake(state);
     remove_files_dir(state, id).await;
     unindex_now(state, id).await?;
+    state.db.scrub().await?;
     Ok(())
 }
 

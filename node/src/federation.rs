@@ -145,6 +145,10 @@ impl Federation {
         let rate = f64::from(rate.max(1));
         let Ok(mut b) = self.buckets.lock() else { return true };
         let now = Instant::now();
+        if b.len() > 10_000 {
+            // Forget callers idle for a minute: their bucket is full again.
+            b.retain(|_, (_, last)| now.duration_since(*last) < Duration::from_secs(60));
+        }
         let entry = b.entry(who.to_string()).or_insert((rate * 2.0, now));
         let elapsed = now.duration_since(entry.1).as_secs_f64();
         entry.0 = (entry.0 + elapsed * rate).min(rate * 2.0);
@@ -799,6 +803,12 @@ pub async fn process_messages(state: &AppState, raws: &[&[u8]]) -> Result<Vec<(S
             };
         }
         tx.commit().await?;
+        // Handlers may have queued answers (e.g. obsolete referrals).
+        wake(state);
+        if verified.iter().any(|(_, m)| m.envelope.kind == MessageKind::ReferralWithdrawn) {
+            // A withdrawal erased a profile: leave no copy in SQLite's WAL.
+            state.db.scrub().await?;
+        }
     }
     for a in after {
         run_after_commit(state, a).await;
@@ -1214,13 +1224,14 @@ async fn get_membership(State(state): State<AppState>) -> Result<Response> {
     Ok(([("content-type", "application/json")], bytes).into_response())
 }
 
-async fn post_membership(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Json<MembershipAccepted>> {
-    let who = headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("anonymous")
-        .to_string();
-    if !state.federation.allow(&format!("membership:{who}"), 5) {
+async fn post_membership(
+    State(state): State<AppState>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    body: Bytes,
+) -> Result<Json<MembershipAccepted>> {
+    // Anyone may push a document (it is verified against the operator
+    // keys), but not fast: rate-limited per client address.
+    if !state.federation.allow(&format!("membership:{}", peer.ip()), 5) {
         return Err(Error::TooManyRequests);
     }
     Ok(Json(accept_membership(&state, &body, "push").await?))

@@ -49,7 +49,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use analysis::{analyze, register_analyzers, FR, FR_EXACT};
+pub use analysis::{analyze, fold_gender, register_analyzers, FR, FR_EXACT};
 pub use candidate_index::{CandidateIndex, CANDIDATES_SCHEMA_VERSION};
 pub use offer_index::{OfferIndex, OFFERS_SCHEMA_VERSION};
 

@@ -19,7 +19,7 @@ use super::{CandidateDoc, CandidateQuery, SearchError, SearchOptions, SearchResu
 
 /// Bump when the schema or the analysis changes: the index is then
 /// recreated and the caller rebuilds it from the database.
-pub const CANDIDATES_SCHEMA_VERSION: &str = "candidates-1";
+pub const CANDIDATES_SCHEMA_VERSION: &str = "candidates-2";
 
 /// Sentinel of `available_from` for "available now".
 const AVAILABLE_NOW: i64 = i64::MIN;
@@ -201,6 +201,12 @@ impl CandidateIndex {
     /// Removes the candidate `id` (no-op when absent).
     pub fn delete(&self, id: &str) -> Result<(), SearchError> {
         self.engine().delete(id)
+    }
+
+    /// Erasure: commits and rewrites the segments holding deleted
+    /// candidates, so that no erased text stays on disk.
+    pub fn purge_deleted(&self) -> Result<(), SearchError> {
+        self.engine().purge_deleted()
     }
 
     /// Commits pending writes and reloads the reader now.

@@ -315,6 +315,37 @@ impl Engine {
         Ok(())
     }
 
+    /// Erasure: commit, then rewrite every segment holding deleted
+    /// documents so that their stored text leaves the disk, and remove the
+    /// old segment files. Blocks for the merge (erasures are rare).
+    pub(crate) fn purge_deleted(&self) -> Result<(), SearchError> {
+        self.commit_and_reload()?;
+        let with_deletes: Vec<_> = self
+            .index
+            .searchable_segment_metas()?
+            .into_iter()
+            .filter(|m| m.has_deletes())
+            .map(|m| m.id())
+            .collect();
+        if with_deletes.is_empty() {
+            return Ok(());
+        }
+        let merge = {
+            let mut guard = lock(&self.writer);
+            let w = guard.as_mut().ok_or_else(|| self.closed())?;
+            w.merge(&with_deletes)
+        };
+        merge.wait()?;
+        {
+            let mut guard = lock(&self.writer);
+            if let Some(w) = guard.as_mut() {
+                w.garbage_collect_files().wait()?;
+            }
+        }
+        self.reader.reload()?;
+        Ok(())
+    }
+
     /// Replaces the whole content of the index by `docs` and commits.
     /// Holds the writer for the whole duration (concurrent writes wait);
     /// searches keep seeing the previous content until the final commit.

@@ -16,7 +16,7 @@ use super::engine::{
 use super::{OfferDoc, OfferQuery, SearchError, SearchOptions, SearchResults};
 
 /// Bump when the schema or the analysis changes.
-pub const OFFERS_SCHEMA_VERSION: &str = "offers-1";
+pub const OFFERS_SCHEMA_VERSION: &str = "offers-2";
 
 #[derive(Clone, Copy)]
 struct Fields {
