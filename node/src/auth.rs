@@ -7,7 +7,9 @@
 //! secrets stored as SHA-256 hashes. Clients send `Authorization: Bearer
 //! <token>` (API) or the `vivier_session` cookie (web UI).
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -117,7 +119,10 @@ pub fn valid_email(email: &str) -> bool {
     let mut parts = email.split('@');
     match (parts.next(), parts.next(), parts.next()) {
         (Some(local), Some(domain), None) => {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !email.contains(' ')
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !email.contains(' ')
         }
         _ => false,
     }
@@ -131,20 +136,39 @@ pub fn valid_siret(siret: &str) -> bool {
 fn validate_new_user(u: &NewUser) -> Result<()> {
     let mut errs = Vec::new();
     if !valid_email(&u.email) {
-        errs.push(crate::error::FieldError::new("email", "not a valid e-mail address"));
+        errs.push(crate::error::FieldError::new(
+            "email",
+            "not a valid e-mail address",
+        ));
     }
     if u.display_name.trim().is_empty() {
-        errs.push(crate::error::FieldError::new("display_name", "must not be empty"));
+        errs.push(crate::error::FieldError::new(
+            "display_name",
+            "must not be empty",
+        ));
     }
     if u.password.chars().count() < 10 {
-        errs.push(crate::error::FieldError::new("password", "must be at least 10 characters"));
+        errs.push(crate::error::FieldError::new(
+            "password",
+            "must be at least 10 characters",
+        ));
     }
-    if u.role == Role::Employer && u.employer_name.as_deref().map_or(true, |n| n.trim().is_empty()) {
-        errs.push(crate::error::FieldError::new("employer_name", "required for employers"));
+    if u.role == Role::Employer
+        && u.employer_name
+            .as_deref()
+            .map_or(true, |n| n.trim().is_empty())
+    {
+        errs.push(crate::error::FieldError::new(
+            "employer_name",
+            "required for employers",
+        ));
     }
     if let Some(s) = &u.employer_siret {
         if !valid_siret(s) {
-            errs.push(crate::error::FieldError::new("employer_siret", "must be 14 digits"));
+            errs.push(crate::error::FieldError::new(
+                "employer_siret",
+                "must be 14 digits",
+            ));
         }
     }
     if errs.is_empty() {
@@ -185,7 +209,8 @@ fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User> {
     })
 }
 
-const USER_COLUMNS: &str = "u.id, u.email, u.display_name, u.role, u.employer_name, u.employer_siret";
+const USER_COLUMNS: &str =
+    "u.id, u.email, u.display_name, u.role, u.employer_name, u.employer_siret";
 
 /// Create a user (validated; duplicate e-mail is a conflict).
 pub async fn create_user(db: &Db, new: NewUser) -> Result<User> {
@@ -211,7 +236,9 @@ pub async fn create_user(db: &Db, new: NewUser) -> Result<User> {
     match res {
         Ok(_) => {}
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            return Err(Error::Conflict(format!("a user with e-mail {email} already exists")))
+            return Err(Error::Conflict(format!(
+                "a user with e-mail {email} already exists"
+            )))
         }
         Err(e) => return Err(e.into()),
     }
@@ -238,10 +265,12 @@ pub async fn user_by_email(db: &Db, email: &str) -> Result<Option<User>> {
 
 /// Find a user by id.
 pub async fn user_by_id(db: &Db, id: &str) -> Result<Option<User>> {
-    let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1"))
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await?;
     row.as_ref().map(user_from_row).transpose()
 }
 
@@ -291,9 +320,13 @@ pub async fn login(db: &Db, email: &str, password: &str) -> Result<(String, i64,
     .await?;
     // Hash even when the user does not exist, so timing does not tell.
     let (hash, user) = match &row {
-        Some(r) => (r.try_get::<String, _>("password_hash")?, Some(user_from_row(r)?)),
+        Some(r) => (
+            r.try_get::<String, _>("password_hash")?,
+            Some(user_from_row(r)?),
+        ),
         None => (
-            "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$3Kq3lJq0r9m3m0sJj6Xl1w".to_string(),
+            "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$3Kq3lJq0r9m3m0sJj6Xl1w"
+                .to_string(),
             None,
         ),
     };
@@ -358,7 +391,10 @@ pub fn token_from_headers(headers: &axum::http::HeaderMap) -> Option<String> {
 impl FromRequestParts<AppState> for User {
     type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         if let Some(user) = parts.extensions.get::<User>() {
             return Ok(user.clone());
         }
@@ -422,9 +458,21 @@ async fn login_handler(
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>> {
     let (token, expires_at, user) = login(&state.db, &req.email, &req.password).await?;
-    crate::audit::record(&state.db, Some(&user), "auth.login", "user", &user.id, None, serde_json::json!({}))
-        .await?;
-    Ok(Json(LoginResponse { token, expires_at, user }))
+    crate::audit::record(
+        &state.db,
+        Some(&user),
+        "auth.login",
+        "user",
+        &user.id,
+        None,
+        serde_json::json!({}),
+    )
+    .await?;
+    Ok(Json(LoginResponse {
+        token,
+        expires_at,
+        user,
+    }))
 }
 
 async fn logout_handler(
@@ -450,7 +498,10 @@ async fn create_token_handler(
         return Err(Error::field("label", "must not be empty"));
     }
     let (token, _) = issue_token(&state.db, &user.id, "api", Some(req.label.trim()), None).await?;
-    Ok(Json(TokenResponse { token, label: req.label }))
+    Ok(Json(TokenResponse {
+        token,
+        label: req.label,
+    }))
 }
 
 async fn list_users_handler(State(state): State<AppState>, user: User) -> Result<Json<Vec<User>>> {
@@ -485,7 +536,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/auth/logout", post(logout_handler))
         .route("/api/v1/auth/tokens", post(create_token_handler))
         .route("/api/v1/me", get(me_handler))
-        .route("/api/v1/users", get(list_users_handler).post(create_user_handler))
+        .route(
+            "/api/v1/users",
+            get(list_users_handler).post(create_user_handler),
+        )
 }
 
 #[cfg(test)]

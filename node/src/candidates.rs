@@ -370,8 +370,7 @@ fn opt_trim(v: &Option<String>) -> Option<String> {
 fn valid_phone(p: &str) -> bool {
     let digits = p.chars().filter(char::is_ascii_digit).count();
     (6..=20).contains(&digits)
-        && p
-            .chars()
+        && p.chars()
             .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '+' | '.' | '-' | '(' | ')'))
 }
 
@@ -403,7 +402,10 @@ pub(crate) struct Valid {
 
 /// Validate the input against the referentials, with one error per field.
 /// The user-related checks (counsellor, sensitive) are done by the callers.
-pub(crate) fn validate(state: &AppState, input: &CandidateInput) -> std::result::Result<Valid, Vec<FieldError>> {
+pub(crate) fn validate(
+    state: &AppState,
+    input: &CandidateInput,
+) -> std::result::Result<Valid, Vec<FieldError>> {
     let mut errs = Vec::new();
     let first_name = input.first_name.trim().to_string();
     let last_name = input.last_name.trim().to_string();
@@ -418,19 +420,28 @@ pub(crate) fn validate(state: &AppState, input: &CandidateInput) -> std::result:
         errs.push(FieldError::new("last_name", "at most 100 characters"));
     }
     let external_id = opt_trim(&input.external_id);
-    if external_id.as_deref().is_some_and(|s| s.chars().count() > 100) {
+    if external_id
+        .as_deref()
+        .is_some_and(|s| s.chars().count() > 100)
+    {
         errs.push(FieldError::new("external_id", "at most 100 characters"));
     }
     let email = opt_trim(&input.email).map(|e| e.to_lowercase());
     if let Some(e) = &email {
         if !crate::auth::valid_email(e) {
-            errs.push(FieldError::new("email", format!("{e:?} is not a valid e-mail address")));
+            errs.push(FieldError::new(
+                "email",
+                format!("{e:?} is not a valid e-mail address"),
+            ));
         }
     }
     let phone = opt_trim(&input.phone);
     if let Some(p) = &phone {
         if !valid_phone(p) {
-            errs.push(FieldError::new("phone", "expected 6 to 20 digits (spaces, +, ., -, parentheses allowed)"));
+            errs.push(FieldError::new(
+                "phone",
+                "expected 6 to 20 digits (spaces, +, ., -, parentheses allowed)",
+            ));
         }
     }
     let commune_insee = input.commune_insee.trim().to_uppercase();
@@ -444,7 +455,10 @@ pub(crate) fn validate(state: &AppState, input: &CandidateInput) -> std::result:
     }
     if let Some(km) = input.max_travel_km {
         if !(0..=500).contains(&km) {
-            errs.push(FieldError::new("max_travel_km", "must be between 0 and 500"));
+            errs.push(FieldError::new(
+                "max_travel_km",
+                "must be between 0 and 500",
+            ));
         }
     }
     let mut driving_licences = Vec::new();
@@ -456,7 +470,10 @@ pub(crate) fn validate(state: &AppState, input: &CandidateInput) -> std::result:
         if !LICENCES.contains(&l.as_str()) {
             errs.push(FieldError::new(
                 format!("driving_licences[{i}]"),
-                format!("unknown licence category {l:?} (expected one of {})", LICENCES.join(", ")),
+                format!(
+                    "unknown licence category {l:?} (expected one of {})",
+                    LICENCES.join(", ")
+                ),
             ));
         } else if !driving_licences.contains(&l) {
             driving_licences.push(l);
@@ -465,7 +482,10 @@ pub(crate) fn validate(state: &AppState, input: &CandidateInput) -> std::result:
     let available_from = opt_trim(&input.available_from);
     if let Some(d) = &available_from {
         if crate::util::date_to_days(d).is_none() {
-            errs.push(FieldError::new("available_from", format!("{d:?} is not a date (YYYY-MM-DD)")));
+            errs.push(FieldError::new(
+                "available_from",
+                format!("{d:?} is not a date (YYYY-MM-DD)"),
+            ));
         }
     }
     if let Some(h) = input.weekly_hours {
@@ -475,7 +495,10 @@ pub(crate) fn validate(state: &AppState, input: &CandidateInput) -> std::result:
     }
     if let Some(y) = input.experience_years {
         if !(0..=60).contains(&y) {
-            errs.push(FieldError::new("experience_years", "must be between 0 and 60"));
+            errs.push(FieldError::new(
+                "experience_years",
+                "must be between 0 and 60",
+            ));
         }
     }
     let mut contract_types = Vec::new();
@@ -488,22 +511,34 @@ pub(crate) fn validate(state: &AppState, input: &CandidateInput) -> std::result:
     for (i, r) in input.rome_codes.iter().enumerate() {
         let r = r.trim().to_uppercase();
         if !state.refs.rome_exists(&r) {
-            errs.push(FieldError::new(format!("rome_codes[{i}]"), format!("unknown ROME code {r:?}")));
+            errs.push(FieldError::new(
+                format!("rome_codes[{i}]"),
+                format!("unknown ROME code {r:?}"),
+            ));
         } else if !rome_codes.contains(&r) {
             rome_codes.push(r);
         }
     }
     if input.rome_codes.is_empty() {
-        errs.push(FieldError::new("rome_codes", "at least one ROME code is required"));
+        errs.push(FieldError::new(
+            "rome_codes",
+            "at least one ROME code is required",
+        ));
     } else if input.rome_codes.len() > 5 {
         errs.push(FieldError::new("rome_codes", "at most 5 ROME codes"));
     }
     let cv_text = input.cv_text.as_ref().map(|t| t.trim().to_string());
-    if cv_text.as_ref().is_some_and(|t| t.chars().count() > 200_000) {
+    if cv_text
+        .as_ref()
+        .is_some_and(|t| t.chars().count() > 200_000)
+    {
         errs.push(FieldError::new("cv_text", "at most 200000 characters"));
     }
     let training_level = opt_trim(&input.training_level);
-    if training_level.as_deref().is_some_and(|t| t.chars().count() > 100) {
+    if training_level
+        .as_deref()
+        .is_some_and(|t| t.chars().count() > 100)
+    {
         errs.push(FieldError::new("training_level", "at most 100 characters"));
     }
     if let Some(s) = input.status {
@@ -518,12 +553,14 @@ pub(crate) fn validate(state: &AppState, input: &CandidateInput) -> std::result:
         if let Some(nir) = s.nir.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
             let compact: String = nir.chars().filter(|c| !c.is_whitespace()).collect();
             let ok = compact.len() == 15
-                && compact
-                    .chars()
-                    .enumerate()
-                    .all(|(i, c)| c.is_ascii_digit() || ((i == 5 || i == 6) && matches!(c, 'A' | 'B' | 'a' | 'b')));
+                && compact.chars().enumerate().all(|(i, c)| {
+                    c.is_ascii_digit() || ((i == 5 || i == 6) && matches!(c, 'A' | 'B' | 'a' | 'b'))
+                });
             if !ok {
-                errs.push(FieldError::new("sensitive.nir", "expected 15 characters (13 digits and a 2-digit key)"));
+                errs.push(FieldError::new(
+                    "sensitive.nir",
+                    "expected 15 characters (13 digits and a 2-digit key)",
+                ));
             }
         }
     }
@@ -563,7 +600,10 @@ impl Valid {
         c.last_name = self.last_name;
         c.email = self.email;
         c.phone = self.phone;
-        c.home = state.refs.commune(&self.commune_insee).and_then(|m| m.point);
+        c.home = state
+            .refs
+            .commune(&self.commune_insee)
+            .and_then(|m| m.point);
         c.commune_insee = self.commune_insee;
         c.max_travel_km = self.max_travel_km;
         c.driving_licences = self.driving_licences;
@@ -625,7 +665,8 @@ fn empty_candidate(id: String, now: i64) -> Candidate {
 // ---------------------------------------------------------------------------
 // Loading
 
-const COLUMNS: &str = "id, external_id, first_name, last_name, commune_insee, status, counsellor_id, \
+const COLUMNS: &str =
+    "id, external_id, first_name, last_name, commune_insee, status, counsellor_id, \
      profile, consent_at, consent_by, consent_scope, created_at, updated_at, last_activity_at, \
      retention_reminded_at, anonymised_at";
 
@@ -637,7 +678,10 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<(Candidate, RecordMeta)> {
     let consent_at: Option<i64> = row.try_get("consent_at")?;
     let consent_by: Option<String> = row.try_get("consent_by")?;
     let consent_scope: Option<String> = row.try_get("consent_scope")?;
-    let consent = match (consent_at, consent_scope.as_deref().and_then(ConsentScope::parse)) {
+    let consent = match (
+        consent_at,
+        consent_scope.as_deref().and_then(ConsentScope::parse),
+    ) {
         (Some(at), Some(scope)) => Some(Consent {
             given_at: at,
             counsellor_id: consent_by.unwrap_or_default(),
@@ -834,8 +878,15 @@ pub fn to_doc(c: &Candidate) -> CandidateDoc {
         point: c.home,
         driving_licences: c.driving_licences.clone(),
         has_vehicle: c.has_vehicle,
-        available_from_days: c.available_from.as_deref().and_then(crate::util::date_to_days),
-        contract_types: c.contract_types.iter().map(|t| t.as_str().to_string()).collect(),
+        available_from_days: c
+            .available_from
+            .as_deref()
+            .and_then(crate::util::date_to_days),
+        contract_types: c
+            .contract_types
+            .iter()
+            .map(|t| t.as_str().to_string())
+            .collect(),
         status: c.status.as_str().to_string(),
         updated_at: c.updated_at,
     }
@@ -888,7 +939,10 @@ pub(crate) async fn unindex_now(state: &AppState, id: &str) -> Result<()> {
 
 /// Rebuild the candidate index from the database: every consented,
 /// non-anonymised record. Rows are streamed page by page.
-pub async fn reindex(state: &AppState, progress: Option<&indicatif::ProgressBar>) -> anyhow::Result<u64> {
+pub async fn reindex(
+    state: &AppState,
+    progress: Option<&indicatif::ProgressBar>,
+) -> anyhow::Result<u64> {
     let total: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM candidates WHERE consent_at IS NOT NULL AND anonymised_at IS NULL",
     )
@@ -950,7 +1004,10 @@ pub async fn reindex(state: &AppState, progress: Option<&indicatif::ProgressBar>
 async fn check_counsellor(db: &Db, id: &str) -> Result<()> {
     match crate::auth::user_by_id(db, id).await? {
         Some(u) if matches!(u.role, Role::Counsellor | Role::Admin) => Ok(()),
-        Some(_) => Err(Error::field("counsellor_id", "this user is not a counsellor")),
+        Some(_) => Err(Error::field(
+            "counsellor_id",
+            "this user is not a counsellor",
+        )),
         None => Err(Error::field("counsellor_id", "unknown user")),
     }
 }
@@ -1086,10 +1143,19 @@ pub async fn create(state: &AppState, user: &User, input: CandidateInput) -> Res
 
 /// Update a record (full replacement of the editable fields; `cv_text` and
 /// `sensitive` absent = unchanged).
-pub async fn update(state: &AppState, user: &User, id: &str, input: CandidateInput) -> Result<Candidate> {
-    let (mut c, meta) = load(&state.db, id).await?.ok_or(Error::NotFound("candidate"))?;
+pub async fn update(
+    state: &AppState,
+    user: &User,
+    id: &str,
+    input: CandidateInput,
+) -> Result<Candidate> {
+    let (mut c, meta) = load(&state.db, id)
+        .await?
+        .ok_or(Error::NotFound("candidate"))?;
     if meta.anonymised_at.is_some() {
-        return Err(Error::Conflict("this record was anonymised and cannot be edited".into()));
+        return Err(Error::Conflict(
+            "this record was anonymised and cannot be edited".into(),
+        ));
     }
     let valid = validate(state, &input).map_err(Error::Validation)?;
     if let Some(cid) = &input.counsellor_id {
@@ -1137,8 +1203,15 @@ pub async fn update(state: &AppState, user: &User, id: &str, input: CandidateInp
 
 /// Record (or change the scope of) the candidate's consent: the record
 /// becomes searchable.
-pub async fn give_consent(state: &AppState, user: &User, id: &str, scope: ConsentScope) -> Result<Candidate> {
-    let (mut c, meta) = load(&state.db, id).await?.ok_or(Error::NotFound("candidate"))?;
+pub async fn give_consent(
+    state: &AppState,
+    user: &User,
+    id: &str,
+    scope: ConsentScope,
+) -> Result<Candidate> {
+    let (mut c, meta) = load(&state.db, id)
+        .await?
+        .ok_or(Error::NotFound("candidate"))?;
     if meta.anonymised_at.is_some() {
         return Err(Error::Conflict("this record was anonymised".into()));
     }
@@ -1159,7 +1232,9 @@ pub async fn give_consent(state: &AppState, user: &User, id: &str, scope: Consen
 
 /// Withdraw the consent: back to draft, out of the index.
 pub async fn withdraw_consent(state: &AppState, id: &str) -> Result<Candidate> {
-    let (mut c, _) = load(&state.db, id).await?.ok_or(Error::NotFound("candidate"))?;
+    let (mut c, _) = load(&state.db, id)
+        .await?
+        .ok_or(Error::NotFound("candidate"))?;
     let now = now_ms();
     c.consent = None;
     c.updated_at = now;
@@ -1239,11 +1314,15 @@ pub async fn record_placement(
     outcome: PlacementOutcome,
     referral_id: Option<String>,
 ) -> Result<Placement> {
-    let (c, meta) = load(&state.db, id).await?.ok_or(Error::NotFound("candidate"))?;
+    let (c, meta) = load(&state.db, id)
+        .await?
+        .ok_or(Error::NotFound("candidate"))?;
     if meta.anonymised_at.is_some() {
         return Err(Error::Conflict("this record was anonymised".into()));
     }
-    let referral_id = referral_id.map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
+    let referral_id = referral_id
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty());
     if let Some(r) = &referral_id {
         let known: Option<String> =
             sqlx::query_scalar("SELECT id FROM referrals WHERE id = $1 AND (candidate_id = $2 OR candidate_id IS NULL)")
@@ -1252,7 +1331,10 @@ pub async fn record_placement(
                 .fetch_optional(&state.db.pool)
                 .await?;
         if known.is_none() {
-            return Err(Error::field("referral_id", "no referral of this candidate has this id"));
+            return Err(Error::field(
+                "referral_id",
+                "no referral of this candidate has this id",
+            ));
         }
     }
     let now = now_ms();
@@ -1302,7 +1384,9 @@ pub async fn attach_cv(
     file_name: &str,
     bytes: Vec<u8>,
 ) -> Result<(Candidate, CandidateFile)> {
-    let (mut c, meta) = load(&state.db, id).await?.ok_or(Error::NotFound("candidate"))?;
+    let (mut c, meta) = load(&state.db, id)
+        .await?
+        .ok_or(Error::NotFound("candidate"))?;
     if meta.anonymised_at.is_some() {
         return Err(Error::Conflict("this record was anonymised".into()));
     }
@@ -1370,8 +1454,14 @@ pub async fn attach_cv(
 }
 
 /// Read a stored CV file.
-pub async fn read_cv(state: &AppState, id: &str, file_id: &str) -> Result<(CandidateFile, Vec<u8>)> {
-    let (c, _) = load(&state.db, id).await?.ok_or(Error::NotFound("candidate"))?;
+pub async fn read_cv(
+    state: &AppState,
+    id: &str,
+    file_id: &str,
+) -> Result<(CandidateFile, Vec<u8>)> {
+    let (c, _) = load(&state.db, id)
+        .await?
+        .ok_or(Error::NotFound("candidate"))?;
     let f = c
         .files
         .into_iter()
@@ -1458,7 +1548,9 @@ async fn remove_files_dir(state: &AppState, id: &str) {
     match tokio::fs::remove_dir_all(&dir).await {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => tracing::error!(candidate = %id, error = %e, "could not remove the candidate's files"),
+        Err(e) => {
+            tracing::error!(candidate = %id, error = %e, "could not remove the candidate's files")
+        }
     }
 }
 
@@ -1482,8 +1574,14 @@ mod tests {
     #[test]
     fn file_names_are_sanitised() {
         use crate::extract::DocKind;
-        assert_eq!(sanitize_file_name("../../etc/passwd", DocKind::Pdf), "passwd");
-        assert_eq!(sanitize_file_name("C:\\Users\\x\\CV Léa.pdf", DocKind::Pdf), "CV Léa.pdf");
+        assert_eq!(
+            sanitize_file_name("../../etc/passwd", DocKind::Pdf),
+            "passwd"
+        );
+        assert_eq!(
+            sanitize_file_name("C:\\Users\\x\\CV Léa.pdf", DocKind::Pdf),
+            "CV Léa.pdf"
+        );
         assert_eq!(sanitize_file_name("", DocKind::Docx), "cv.docx");
         assert_eq!(sanitize_file_name(".hidden", DocKind::Odt), "cv.odt");
     }

@@ -4,11 +4,11 @@
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
+use crate::auth::{NewUser, Role};
+use crate::config::Config;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tokio::sync::watch;
-use crate::auth::{NewUser, Role};
-use crate::config::Config;
 
 /// A Vivier node: the candidathèque of a mission Emploi, its offers and its
 /// place in the Vivier network.
@@ -108,7 +108,9 @@ fn init_tracing(json: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("VIVIER_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tantivy=warn,hyper=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -141,7 +143,10 @@ async fn shutdown_signal() {
 /// Parse the command line and run; exits the process on error.
 pub fn main() {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -190,13 +195,21 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             )
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("created {} user {} ({})", user.role.as_str(), user.email, user.id);
+            println!(
+                "created {} user {} ({})",
+                user.role.as_str(),
+                user.email,
+                user.id
+            );
             db.close().await;
             Ok(())
         }
         Command::User(UserCommand::List) => {
             let db = open_db(&config).await?;
-            for u in crate::auth::list_users(&db).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+            for u in crate::auth::list_users(&db)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+            {
                 println!("{:<12} {:<40} {}", u.role.as_str(), u.email, u.display_name);
             }
             db.close().await;
@@ -238,9 +251,10 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             let (_tx, rx) = watch::channel(false);
             let state = crate::server::open_offline(config, rx).await?;
             let bar = progress_bar("import");
-            let report = crate::candidates::import_file(&state, &file, counsellor.as_deref(), Some(&bar))
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let report =
+                crate::candidates::import_file(&state, &file, counsellor.as_deref(), Some(&bar))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
             bar.finish_and_clear();
             for r in &report.rejected {
                 eprintln!("line {}: {}", r.line, r.reason);
@@ -263,14 +277,19 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             let (_tx, rx) = watch::channel(false);
             let state = crate::server::open_offline(config, rx).await?;
             let bar = progress_bar("import");
-            let report = crate::offers::import_france_travail_file(&state, &file, &owner, Some(&bar))
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let report =
+                crate::offers::import_france_travail_file(&state, &file, &owner, Some(&bar))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
             bar.finish_and_clear();
             for r in &report.rejected {
                 eprintln!("offer {}: {}", r.line, r.reason);
             }
-            println!("{} imported, {} rejected", report.imported, report.rejected.len());
+            println!(
+                "{} imported, {} rejected",
+                report.imported,
+                report.rejected.len()
+            );
             state.search.shutdown();
             state.db.close().await;
             Ok(())
@@ -304,7 +323,11 @@ async fn serve(mut config: Config, listen: Option<std::net::SocketAddr>) -> anyh
         .with_context(|| format!("binding {}", config.listen))?;
     let bound = listener.local_addr()?;
     if config.public_url.is_none() {
-        let scheme = if config.tls.is_some() { "https" } else { "http" };
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         config.public_url = Some(format!("{scheme}://{bound}"));
     }
     let (tx, rx) = watch::channel(false);
@@ -312,7 +335,10 @@ async fn serve(mut config: Config, listen: Option<std::net::SocketAddr>) -> anyh
     // Tests and scripts read this line to learn the port.
     println!("listening on {}", state.config.public_url());
     let _ = std::io::stdout().flush();
-    let _ = std::fs::write(state.config.data_dir.join("listening"), state.config.public_url());
+    let _ = std::fs::write(
+        state.config.data_dir.join("listening"),
+        state.config.public_url(),
+    );
     tracing::info!(addr = %bound, node_id = %state.identity.node_id, "vivier node started");
     let shutdown = async move {
         shutdown_signal().await;

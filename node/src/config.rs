@@ -369,8 +369,7 @@ impl Config {
             )));
         }
         if let Some(url) = &self.public_url {
-            url::Url::parse(url)
-                .map_err(|e| ConfigError::Invalid(format!("public_url: {e}")))?;
+            url::Url::parse(url).map_err(|e| ConfigError::Invalid(format!("public_url: {e}")))?;
         }
         if self.federation.batch_size < 1 || self.federation.batch_size > 50 {
             return Err(ConfigError::Invalid(
@@ -457,21 +456,32 @@ mod tests {
             listen: "0.0.0.0:8080".parse().expect("addr"),
             ..Config::default()
         };
-        assert!(c.validate().expect_err("refused").to_string().contains("loopback"));
+        assert!(c
+            .validate()
+            .expect_err("refused")
+            .to_string()
+            .contains("loopback"));
     }
 
     #[test]
     fn example_config_parses_and_matches_defaults() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/node.example.toml");
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/node.example.toml");
         let text = std::fs::read_to_string(&path).expect("example config");
         let parsed: Config = toml::from_str(&text).expect("example parses");
         let d = Config::default();
         assert_eq!(parsed.node_id, d.node_id);
         assert_eq!(parsed.listen, d.listen);
         assert_eq!(parsed.federation.batch_size, d.federation.batch_size);
-        assert_eq!(parsed.federation.backoff_initial_secs, d.federation.backoff_initial_secs);
+        assert_eq!(
+            parsed.federation.backoff_initial_secs,
+            d.federation.backoff_initial_secs
+        );
         assert_eq!(parsed.matching.rome, d.matching.rome);
-        assert_eq!(parsed.retention.inactive_months, d.retention.inactive_months);
+        assert_eq!(
+            parsed.retention.inactive_months,
+            d.retention.inactive_months
+        );
         assert_eq!(parsed.uploads.max_cv_bytes, d.uploads.max_cv_bytes);
     }
 

@@ -134,7 +134,9 @@ impl Db {
     /// freed pages of the main file).
     pub async fn scrub(&self) -> Result<(), sqlx::Error> {
         if self.backend == Backend::Sqlite {
-            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await?;
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await?;
         }
         Ok(())
     }

@@ -216,7 +216,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
         if inner.is_syntax() || inner.is_eof() {
             Error::BadRequest(format!("malformed JSON: {inner}"))
         } else {
-            let field = if path == "." { "body".to_string() } else { path };
+            let field = if path == "." {
+                "body".to_string()
+            } else {
+                path
+            };
             Error::field(field, strip_location(&inner.to_string()))
         }
     })
@@ -276,12 +280,23 @@ mod tests {
 
     #[test]
     fn status_mapping_is_stable() {
-        assert_eq!(Error::field("a", "b").status_code(), StatusCode::BAD_REQUEST);
-        assert_eq!(Error::Unauthenticated.status_code(), StatusCode::UNAUTHORIZED);
-        assert_eq!(Error::Forbidden.status_code(), StatusCode::FORBIDDEN);
-        assert_eq!(Error::NotFound("offer").status_code(), StatusCode::NOT_FOUND);
         assert_eq!(
-            Error::Internal(anyhow::anyhow!("secret detail")).problem().detail,
+            Error::field("a", "b").status_code(),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            Error::Unauthenticated.status_code(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(Error::Forbidden.status_code(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            Error::NotFound("offer").status_code(),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            Error::Internal(anyhow::anyhow!("secret detail"))
+                .problem()
+                .detail,
             "internal error; see the node's logs"
         );
     }

@@ -217,15 +217,13 @@ pub fn odt_xml_text(xml: &[u8]) -> Result<String, quick_xml::Error> {
         match reader.read_event_into(&mut buf)? {
             Event::Start(e) => {
                 let name = e.name();
-                if prefix(name.as_ref()) == b"text" && matches!(local(name.as_ref()), b"p" | b"h")
-                {
+                if prefix(name.as_ref()) == b"text" && matches!(local(name.as_ref()), b"p" | b"h") {
                     depth += 1;
                 }
             }
             Event::End(e) => {
                 let name = e.name();
-                if prefix(name.as_ref()) == b"text" && matches!(local(name.as_ref()), b"p" | b"h")
-                {
+                if prefix(name.as_ref()) == b"text" && matches!(local(name.as_ref()), b"p" | b"h") {
                     depth = depth.saturating_sub(1);
                     out.push('\n');
                 }
@@ -320,7 +318,10 @@ pub mod testdocs {
             <Default Extension=\"xml\" ContentType=\"application/xml\"/>\
             <Override PartName=\"/word/document.xml\" ContentType=\"application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml\"/>\
             </Types>";
-        zip_of(&[("[Content_Types].xml", ct.as_bytes()), ("word/document.xml", doc.as_bytes())])
+        zip_of(&[
+            ("[Content_Types].xml", ct.as_bytes()),
+            ("word/document.xml", doc.as_bytes()),
+        ])
     }
 
     /// A minimal ODT whose paragraphs are `paragraphs` (the first one a
@@ -347,13 +348,18 @@ pub mod testdocs {
              <office:body><office:text>{body}</office:text></office:body></office:document-content>"
         );
         zip_of(&[
-            ("mimetype", b"application/vnd.oasis.opendocument.text".as_slice()),
+            (
+                "mimetype",
+                b"application/vnd.oasis.opendocument.text".as_slice(),
+            ),
             ("content.xml", content.as_bytes()),
         ])
     }
 
     fn xml_escape(s: &str) -> String {
-        s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
     }
 
     fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
@@ -411,8 +417,10 @@ mod tests {
                 Operation::new("ET", vec![]),
             ],
         };
-        let content_id =
-            doc.add_object(Stream::new(dictionary! {}, content.encode().expect("encode")));
+        let content_id = doc.add_object(Stream::new(
+            dictionary! {},
+            content.encode().expect("encode"),
+        ));
         let page_id = doc.add_object(dictionary! {
             "Type" => "Page",
             "Parent" => pages_id,

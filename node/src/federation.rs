@@ -64,7 +64,12 @@ pub struct Federation {
 struct NoMembers;
 
 impl KeyResolver for NoMembers {
-    fn resolve(&self, sender: &NodeId, _key_id: &KeyId, _at_ms: i64) -> Result<PublicKey, VerifyError> {
+    fn resolve(
+        &self,
+        sender: &NodeId,
+        _key_id: &KeyId,
+        _at_ms: i64,
+    ) -> Result<PublicKey, VerifyError> {
         Err(VerifyError::UnknownSender(format!(
             "{sender} (this node holds no membership document yet)"
         )))
@@ -84,10 +89,13 @@ impl Federation {
             .user_agent(concat!("vivier-node/", env!("CARGO_PKG_VERSION")));
         if let Some(ca) = &config.federation.ca_cert {
             let pem = std::fs::read(ca).with_context(|| format!("reading CA {}", ca.display()))?;
-            let cert = reqwest::Certificate::from_pem(&pem).context("parsing federation.ca_cert")?;
+            let cert =
+                reqwest::Certificate::from_pem(&pem).context("parsing federation.ca_cert")?;
             builder = builder.add_root_certificate(cert);
         }
-        let client = builder.build().context("building the federation HTTP client")?;
+        let client = builder
+            .build()
+            .context("building the federation HTTP client")?;
         let mut operator_keys = Vec::new();
         for k in &config.federation.operator_keys {
             operator_keys.push(OperatorKey {
@@ -107,7 +115,9 @@ impl Federation {
             nonces: Mutex::new(HashMap::new()),
             buckets: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashSet::new()),
-            semaphore: Arc::new(Semaphore::new(config.federation.max_concurrent_deliveries.max(1))),
+            semaphore: Arc::new(Semaphore::new(
+                config.federation.max_concurrent_deliveries.max(1),
+            )),
             catch_up_now: Arc::new(Notify::new()),
         })
     }
@@ -143,7 +153,9 @@ impl Federation {
     /// Token bucket per caller: `rate` requests per second, burst 2×rate.
     fn allow(&self, who: &str, rate: u32) -> bool {
         let rate = f64::from(rate.max(1));
-        let Ok(mut b) = self.buckets.lock() else { return true };
+        let Ok(mut b) = self.buckets.lock() else {
+            return true;
+        };
         let now = Instant::now();
         if b.len() > 10_000 {
             // Forget callers idle for a minute: their bucket is full again.
@@ -163,7 +175,9 @@ impl Federation {
 
     /// Remember a request nonce; false if it was seen within the window.
     fn fresh_nonce(&self, nonce: &str, now_s: i64, window_s: i64) -> bool {
-        let Ok(mut n) = self.nonces.lock() else { return true };
+        let Ok(mut n) = self.nonces.lock() else {
+            return true;
+        };
         if n.len() > 100_000 {
             n.retain(|_, seen| now_s - *seen <= window_s * 2);
         }
@@ -196,7 +210,11 @@ pub struct MembershipAccepted {
 }
 
 /// Check and adopt a membership document (from the operator or a peer).
-pub async fn accept_membership(state: &AppState, bytes: &[u8], source: &str) -> Result<MembershipAccepted> {
+pub async fn accept_membership(
+    state: &AppState,
+    bytes: &[u8],
+    source: &str,
+) -> Result<MembershipAccepted> {
     let doc = SignedMembershipDocument::from_bytes(bytes).map_err(membership_error)?;
     let current = state.federation.membership_serial();
     state
@@ -223,17 +241,21 @@ pub async fn accept_membership(state: &AppState, bytes: &[u8], source: &str) -> 
             .fetch_optional(&mut *tx)
             .await?;
         if let Some(s) = exists {
-            return Err(membership_error(vivier_protocol::MembershipError::Rollback {
-                current: s,
-                offered: serial,
-            }));
+            return Err(membership_error(
+                vivier_protocol::MembershipError::Rollback {
+                    current: s,
+                    offered: serial,
+                },
+            ));
         }
-        sqlx::query("INSERT INTO membership (id, serial, document, received_at) VALUES (1, $1, $2, $3)")
-            .bind(serial)
-            .bind(&text)
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO membership (id, serial, document, received_at) VALUES (1, $1, $2, $3)",
+        )
+        .bind(serial)
+        .bind(&text)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
     }
     for m in doc.document.active_members() {
         if m.node_id != state.identity.node_id {
@@ -292,7 +314,12 @@ fn ttl_ms(state: &AppState) -> i64 {
     state.config.federation.message_ttl_days.max(1) * 86_400_000
 }
 
-fn sign(state: &AppState, kind: MessageKind, payload: &impl Serialize, recipient: Recipient) -> Result<vivier_protocol::SignedMessage> {
+fn sign(
+    state: &AppState,
+    kind: MessageKind,
+    payload: &impl Serialize,
+    recipient: Recipient,
+) -> Result<vivier_protocol::SignedMessage> {
     vivier_protocol::sign_message(
         kind,
         payload,
@@ -337,13 +364,15 @@ pub async fn enqueue_broadcast<T: Serialize>(
     let msg = sign(state, kind, payload, Recipient::Network)?;
     let body = String::from_utf8(msg.bytes).map_err(|e| Error::Internal(e.into()))?;
     let id = msg.envelope.id.clone();
-    sqlx::query("INSERT INTO broadcast_log (message_id, kind, body, created_at) VALUES ($1, $2, $3, $4)")
-        .bind(&id)
-        .bind(kind.as_str())
-        .bind(&body)
-        .bind(now_ms())
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO broadcast_log (message_id, kind, body, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&id)
+    .bind(kind.as_str())
+    .bind(&body)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
     if let Some(doc) = state.federation.membership() {
         for m in doc.document.active_members() {
             if m.node_id != state.identity.node_id {
@@ -380,7 +409,11 @@ pub fn wake(state: &AppState) {
 /// Erasure of a candidate must reach every copy: withdraw every referral
 /// made for them (the receiving nodes delete the profile), and drop
 /// undelivered referral messages that carry the profile.
-pub async fn on_candidate_erased(state: &AppState, tx: &mut Transaction<'_, Any>, candidate_id: &str) -> Result<()> {
+pub async fn on_candidate_erased(
+    state: &AppState,
+    tx: &mut Transaction<'_, Any>,
+    candidate_id: &str,
+) -> Result<()> {
     crate::referrals::on_candidate_erased(state, tx, candidate_id).await
 }
 
@@ -463,7 +496,11 @@ async fn delivery_supervisor(state: AppState) {
                 for d in dests {
                     let active = doc
                         .as_ref()
-                        .and_then(|doc| NodeId::parse(&d).ok().and_then(|n| doc.document.member(&n).cloned()))
+                        .and_then(|doc| {
+                            NodeId::parse(&d)
+                                .ok()
+                                .and_then(|n| doc.document.member(&n).cloned())
+                        })
                         .filter(|m| m.is_active());
                     let Some(member) = active else { continue };
                     let fresh = state
@@ -475,7 +512,8 @@ async fn delivery_supervisor(state: AppState) {
                     if fresh {
                         let st = state.clone();
                         tokio::spawn(async move {
-                            let span = tracing::info_span!("delivery", destination = %member.node_id);
+                            let span =
+                                tracing::info_span!("delivery", destination = %member.node_id);
                             deliver_to(&st, &member).instrument(span).await;
                             if let Ok(mut s) = st.federation.in_flight.lock() {
                                 s.remove(member.node_id.as_str());
@@ -503,7 +541,9 @@ struct OutRow {
 }
 
 async fn deliver_to(state: &AppState, member: &vivier_protocol::Member) {
-    let Ok(_permit) = state.federation.semaphore.clone().acquire_owned().await else { return };
+    let Ok(_permit) = state.federation.semaphore.clone().acquire_owned().await else {
+        return;
+    };
     let dest = member.node_id.as_str().to_string();
     loop {
         if *state.shutdown.borrow() {
@@ -522,7 +562,8 @@ async fn deliver_to(state: &AppState, member: &vivier_protocol::Member) {
         let started = Instant::now();
         match send_batch(state, member, &batch).await {
             Ok(resp) => {
-                metrics::histogram!("vivier_delivery_seconds").record(started.elapsed().as_secs_f64());
+                metrics::histogram!("vivier_delivery_seconds")
+                    .record(started.elapsed().as_secs_f64());
                 metrics::counter!("vivier_deliveries_total", "outcome" => "ok").increment(1);
                 if let Err(e) = record_success(state, &dest, &batch, &resp).await {
                     tracing::warn!(error = %e, "recording delivery");
@@ -568,7 +609,8 @@ async fn load_batch(state: &AppState, dest: &str) -> Result<Vec<OutRow>> {
 /// arbitrary plain-HTTP hosts: HTTPS always, plain HTTP only to loopback
 /// when the configuration allows it.
 pub fn check_peer_url(state: &AppState, base: &str) -> Result<url::Url> {
-    let url = url::Url::parse(base).map_err(|e| Error::Peer(format!("bad base URL {base}: {e}")))?;
+    let url =
+        url::Url::parse(base).map_err(|e| Error::Peer(format!("bad base URL {base}: {e}")))?;
     let loopback = match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
@@ -614,7 +656,11 @@ pub async fn signed_request(
         .map_err(|e| Error::Peer(format!("{url}: {e}")))
 }
 
-async fn send_batch(state: &AppState, member: &vivier_protocol::Member, batch: &[OutRow]) -> Result<TxnResponse> {
+async fn send_batch(
+    state: &AppState,
+    member: &vivier_protocol::Member,
+    batch: &[OutRow],
+) -> Result<TxnResponse> {
     let (first, last) = match (batch.first(), batch.last()) {
         (Some(f), Some(l)) => (f.seq, l.seq),
         _ => return Ok(TxnResponse::default()),
@@ -629,7 +675,14 @@ async fn send_batch(state: &AppState, member: &vivier_protocol::Member, batch: &
     }
     body.push_str("]}");
     let path = format!("/federation/v1/txn/{txn_id}");
-    let resp = signed_request(state, member, reqwest::Method::PUT, &path, body.into_bytes()).await?;
+    let resp = signed_request(
+        state,
+        member,
+        reqwest::Method::PUT,
+        &path,
+        body.into_bytes(),
+    )
+    .await?;
     let status = resp.status();
     if status.is_success() {
         resp.json::<TxnResponse>()
@@ -637,11 +690,19 @@ async fn send_batch(state: &AppState, member: &vivier_protocol::Member, batch: &
             .map_err(|e| Error::Peer(format!("bad txn response: {e}")))
     } else {
         let text = resp.text().await.unwrap_or_default();
-        Err(Error::Peer(format!("HTTP {status}: {}", text.chars().take(300).collect::<String>())))
+        Err(Error::Peer(format!(
+            "HTTP {status}: {}",
+            text.chars().take(300).collect::<String>()
+        )))
     }
 }
 
-async fn record_success(state: &AppState, dest: &str, batch: &[OutRow], resp: &TxnResponse) -> Result<()> {
+async fn record_success(
+    state: &AppState,
+    dest: &str,
+    batch: &[OutRow],
+    resp: &TxnResponse,
+) -> Result<()> {
     let last = batch.last().map(|r| r.seq).unwrap_or(0);
     let now = now_ms();
     let mut tx = state.db.pool.begin().await?;
@@ -653,7 +714,13 @@ async fn record_success(state: &AppState, dest: &str, batch: &[OutRow], resp: &T
         };
         if refused {
             let err = result
-                .map(|r| format!("{}: {}", r.error.clone().unwrap_or_default(), r.message.clone().unwrap_or_default()))
+                .map(|r| {
+                    format!(
+                        "{}: {}",
+                        r.error.clone().unwrap_or_default(),
+                        r.message.clone().unwrap_or_default()
+                    )
+                })
                 .unwrap_or_else(|| "peer gave no result for this message".into());
             tracing::warn!(message_id = %row.message_id, kind = %row.kind, error = %err, "message refused by peer; parked");
             metrics::counter!("vivier_messages_parked_total").increment(1);
@@ -751,7 +818,10 @@ pub enum AfterCommit {
 
 /// Verify and store a batch of raw messages in one transaction (group
 /// commit); each message succeeds or fails on its own.
-pub async fn process_messages(state: &AppState, raws: &[&[u8]]) -> Result<Vec<(String, MessageResult)>> {
+pub async fn process_messages(
+    state: &AppState,
+    raws: &[&[u8]],
+) -> Result<Vec<(String, MessageResult)>> {
     let now = now_ms();
     let opts = VerifyOptions {
         now_ms: now,
@@ -765,7 +835,8 @@ pub async fn process_messages(state: &AppState, raws: &[&[u8]]) -> Result<Vec<(S
         match with_resolver(state, |r| vivier_protocol::verify_message(raw, r, &opts)) {
             Ok(v) => verified.push((results.len(), v)),
             Err(e) => {
-                metrics::counter!("vivier_messages_refused_total", "error" => e.kind()).increment(1);
+                metrics::counter!("vivier_messages_refused_total", "error" => e.kind())
+                    .increment(1);
                 let id = message_id_hint(raw).unwrap_or_else(|| format!("#{i}"));
                 tracing::info!(message_id = %id, error = e.kind(), "message refused");
                 results.push((id, MessageResult::refused(e.kind(), e.to_string())));
@@ -805,7 +876,10 @@ pub async fn process_messages(state: &AppState, raws: &[&[u8]]) -> Result<Vec<(S
         tx.commit().await?;
         // Handlers may have queued answers (e.g. obsolete referrals).
         wake(state);
-        if verified.iter().any(|(_, m)| m.envelope.kind == MessageKind::ReferralWithdrawn) {
+        if verified
+            .iter()
+            .any(|(_, m)| m.envelope.kind == MessageKind::ReferralWithdrawn)
+        {
             // A withdrawal erased a profile: leave no copy in SQLite's WAL.
             state.db.scrub().await?;
         }
@@ -829,7 +903,9 @@ fn message_id_hint(raw: &[u8]) -> Option<String> {
     struct Id {
         id: String,
     }
-    serde_json::from_slice::<Id>(raw).ok().map(|i| i.id.chars().take(64).collect())
+    serde_json::from_slice::<Id>(raw)
+        .ok()
+        .map(|i| i.id.chars().take(64).collect())
 }
 
 enum Stored {
@@ -837,7 +913,11 @@ enum Stored {
     Duplicate,
 }
 
-async fn store_one(state: &AppState, tx: &mut Transaction<'_, Any>, msg: &VerifiedMessage) -> Result<Stored> {
+async fn store_one(
+    state: &AppState,
+    tx: &mut Transaction<'_, Any>,
+    msg: &VerifiedMessage,
+) -> Result<Stored> {
     let mut sp = sqlx::Acquire::begin(&mut **tx).await?;
     let env = &msg.envelope;
     // Keep exact bytes of broadcasts (relayable offers); personal data
@@ -863,7 +943,9 @@ async fn store_one(state: &AppState, tx: &mut Transaction<'_, Any>, msg: &Verifi
         sp.rollback().await?;
         return Ok(Stored::Duplicate);
     }
-    let payload = msg.typed_payload().map_err(|e| refusal("malformed", e.to_string()))?;
+    let payload = msg
+        .typed_payload()
+        .map_err(|e| refusal("malformed", e.to_string()))?;
     let after = match apply(state, &mut sp, msg, payload).await {
         Ok(a) => a,
         Err(e) => {
@@ -884,7 +966,12 @@ pub fn refusal(code: &'static str, message: impl Into<String>) -> Error {
     }
 }
 
-async fn apply(state: &AppState, tx: &mut Transaction<'_, Any>, msg: &VerifiedMessage, payload: Payload) -> Result<AfterCommit> {
+async fn apply(
+    state: &AppState,
+    tx: &mut Transaction<'_, Any>,
+    msg: &VerifiedMessage,
+    payload: Payload,
+) -> Result<AfterCommit> {
     let sender = &msg.envelope.sender;
     match payload {
         Payload::OfferPublished(offer) | Payload::OfferUpdated(offer) => {
@@ -907,9 +994,15 @@ async fn apply(state: &AppState, tx: &mut Transaction<'_, Any>, msg: &VerifiedMe
             crate::offers::close_remote_offer(tx, sender.as_str(), &closed).await?;
             Ok(AfterCommit::IndexOffer(closed.offer_id))
         }
-        Payload::ReferralSubmitted(r) => crate::referrals::receive_submitted(state, tx, sender, r).await,
-        Payload::ReferralStatusChanged(c) => crate::referrals::receive_status_changed(state, tx, sender, c).await,
-        Payload::ReferralWithdrawn(w) => crate::referrals::receive_withdrawn(state, tx, sender, w).await,
+        Payload::ReferralSubmitted(r) => {
+            crate::referrals::receive_submitted(state, tx, sender, r).await
+        }
+        Payload::ReferralStatusChanged(c) => {
+            crate::referrals::receive_status_changed(state, tx, sender, c).await
+        }
+        Payload::ReferralWithdrawn(w) => {
+            crate::referrals::receive_withdrawn(state, tx, sender, w).await
+        }
         Payload::MembershipDocument(_) => Ok(AfterCommit::Nothing),
     }
 }
@@ -1005,19 +1098,24 @@ async fn txn_handler(
         if txn_id.is_empty() || txn_id.len() > 128 {
             return Err(Error::field("txn_id", "must be 1 to 128 characters"));
         }
-        let stored: Option<String> =
-            sqlx::query_scalar("SELECT response FROM txn_results WHERE origin = $1 AND txn_id = $2")
-                .bind(origin.as_str())
-                .bind(&txn_id)
-                .fetch_optional(&state.db.pool)
-                .await?;
+        let stored: Option<String> = sqlx::query_scalar(
+            "SELECT response FROM txn_results WHERE origin = $1 AND txn_id = $2",
+        )
+        .bind(origin.as_str())
+        .bind(&txn_id)
+        .fetch_optional(&state.db.pool)
+        .await?;
         if let Some(resp) = stored {
             return Ok(([("content-type", "application/json")], resp).into_response());
         }
-        let parsed: TxnBody<'_> = serde_json::from_slice(&body)
-            .map_err(|e| Error::BadRequest(format!("txn body: expected {{\"messages\": [...]}}: {e}")))?;
+        let parsed: TxnBody<'_> = serde_json::from_slice(&body).map_err(|e| {
+            Error::BadRequest(format!("txn body: expected {{\"messages\": [...]}}: {e}"))
+        })?;
         if parsed.messages.len() > 50 {
-            return Err(Error::field("messages", "at most 50 messages per transaction"));
+            return Err(Error::field(
+                "messages",
+                "at most 50 messages per transaction",
+            ));
         }
         let raws: Vec<&[u8]> = parsed.messages.iter().map(|m| m.get().as_bytes()).collect();
         let results = process_messages(&state, &raws).await?;
@@ -1066,15 +1164,19 @@ async fn log_handler(
     uri: axum::http::Uri,
     Query(q): Query<LogQuery>,
 ) -> Result<Response> {
-    let pq = uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
+    let pq = uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
     authenticate(&state, "GET", &pq, &headers, b"").await?;
     let after = q.after.unwrap_or(0).max(0);
     let limit = q.limit.unwrap_or(200).clamp(1, 1000);
-    let rows = sqlx::query("SELECT seq, body FROM broadcast_log WHERE seq > $1 ORDER BY seq LIMIT $2")
-        .bind(after)
-        .bind(limit + 1)
-        .fetch_all(&state.db.pool)
-        .await?;
+    let rows =
+        sqlx::query("SELECT seq, body FROM broadcast_log WHERE seq > $1 ORDER BY seq LIMIT $2")
+            .bind(after)
+            .bind(limit + 1)
+            .fetch_all(&state.db.pool)
+            .await?;
     let more = rows.len() as i64 > limit;
     let mut messages = Vec::new();
     let mut last_seq = after;
@@ -1111,7 +1213,10 @@ async fn catch_up_from(state: &AppState, member: &vivier_protocol::Member) -> Re
             .map_err(|e| Error::Peer(format!("log page: {e}")))?;
         let raws: Vec<&[u8]> = page.messages.iter().map(|m| m.get().as_bytes()).collect();
         let results = process_messages(state, &raws).await?;
-        total += results.iter().filter(|(_, r)| r.status == "accepted").count() as u64;
+        total += results
+            .iter()
+            .filter(|(_, r)| r.status == "accepted")
+            .count() as u64;
         for (id, r) in &results {
             if r.status == "refused" {
                 tracing::info!(peer = node, message_id = %id, error = ?r.error, "catch-up message refused");
@@ -1135,10 +1240,17 @@ async fn catch_up_from(state: &AppState, member: &vivier_protocol::Member) -> Re
 }
 
 async fn fetch_membership_from(state: &AppState, node: &NodeId) -> Result<()> {
-    let Some(doc) = state.federation.membership() else { return Ok(()) };
-    let Some(member) = doc.document.member(node).cloned() else { return Ok(()) };
+    let Some(doc) = state.federation.membership() else {
+        return Ok(());
+    };
+    let Some(member) = doc.document.member(node).cloned() else {
+        return Ok(());
+    };
     let base = check_peer_url(state, &member.base_url)?;
-    let url = format!("{}/federation/v1/membership", base.as_str().trim_end_matches('/'));
+    let url = format!(
+        "{}/federation/v1/membership",
+        base.as_str().trim_end_matches('/')
+    );
     let resp = state
         .federation
         .client
@@ -1151,7 +1263,14 @@ async fn fetch_membership_from(state: &AppState, node: &NodeId) -> Result<()> {
     }
     let bytes = resp.bytes().await.map_err(|e| Error::Peer(e.to_string()))?;
     match accept_membership(state, &bytes, node.as_str()).await {
-        Ok(_) | Err(Error::Federation { code: "same_serial", .. }) | Err(Error::Federation { code: "rollback", .. }) => Ok(()),
+        Ok(_)
+        | Err(Error::Federation {
+            code: "same_serial",
+            ..
+        })
+        | Err(Error::Federation {
+            code: "rollback", ..
+        }) => Ok(()),
         Err(e) => Err(e),
     }
 }
@@ -1159,7 +1278,9 @@ async fn fetch_membership_from(state: &AppState, node: &NodeId) -> Result<()> {
 /// One round of catch-up with every active peer: newer membership
 /// documents first, then missed broadcasts.
 pub async fn catch_up_round(state: &AppState) -> u64 {
-    let Some(doc) = state.federation.membership() else { return 0 };
+    let Some(doc) = state.federation.membership() else {
+        return 0;
+    };
     let peers: Vec<_> = doc
         .document
         .active_members()
@@ -1219,8 +1340,13 @@ pub async fn start(state: &AppState) -> anyhow::Result<()> {
 // Membership endpoints
 
 async fn get_membership(State(state): State<AppState>) -> Result<Response> {
-    let doc = state.federation.membership().ok_or(Error::NotFound("membership document"))?;
-    let bytes = doc.to_bytes().map_err(|e| Error::Internal(anyhow::anyhow!("{e}")))?;
+    let doc = state
+        .federation
+        .membership()
+        .ok_or(Error::NotFound("membership document"))?;
+    let bytes = doc
+        .to_bytes()
+        .map_err(|e| Error::Internal(anyhow::anyhow!("{e}")))?;
     Ok(([("content-type", "application/json")], bytes).into_response())
 }
 
@@ -1231,7 +1357,10 @@ async fn post_membership(
 ) -> Result<Json<MembershipAccepted>> {
     // Anyone may push a document (it is verified against the operator
     // keys), but not fast: rate-limited per client address.
-    if !state.federation.allow(&format!("membership:{}", peer.ip()), 5) {
+    if !state
+        .federation
+        .allow(&format!("membership:{}", peer.ip()), 5)
+    {
         return Err(Error::TooManyRequests);
     }
     Ok(Json(accept_membership(&state, &body, "push").await?))
@@ -1303,9 +1432,11 @@ pub async fn status(state: &AppState) -> Result<FederationStatus> {
     let mut peers = Vec::new();
     for r in &rows {
         let node_id: String = r.try_get("node_id")?;
-        let member = doc
-            .as_ref()
-            .and_then(|d| NodeId::parse(&node_id).ok().and_then(|n| d.document.member(&n).cloned()));
+        let member = doc.as_ref().and_then(|d| {
+            NodeId::parse(&node_id)
+                .ok()
+                .and_then(|n| d.document.member(&n).cloned())
+        });
         peers.push(PeerStatus {
             display_name: member.as_ref().map(|m| m.display_name.clone()),
             membership_status: match member.as_ref().map(|m| &m.status) {
@@ -1329,7 +1460,9 @@ pub async fn status(state: &AppState) -> Result<FederationStatus> {
         });
     }
     let count = |sql: &'static str| async move {
-        sqlx::query_scalar::<_, i64>(sql).fetch_one(&state.db.pool).await
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(&state.db.pool)
+            .await
     };
     Ok(FederationStatus {
         node_id: state.identity.node_id.to_string(),
@@ -1341,7 +1474,10 @@ pub async fn status(state: &AppState) -> Result<FederationStatus> {
     })
 }
 
-async fn status_handler(State(state): State<AppState>, user: User) -> Result<Json<FederationStatus>> {
+async fn status_handler(
+    State(state): State<AppState>,
+    user: User,
+) -> Result<Json<FederationStatus>> {
     user.require(&[Role::Admin])?;
     Ok(Json(status(&state).await?))
 }
@@ -1363,11 +1499,16 @@ pub struct DeadLetter {
     pub parked_at: i64,
 }
 
-async fn dead_letters_handler(State(state): State<AppState>, user: User) -> Result<Json<Vec<DeadLetter>>> {
+async fn dead_letters_handler(
+    State(state): State<AppState>,
+    user: User,
+) -> Result<Json<Vec<DeadLetter>>> {
     user.require(&[Role::Admin])?;
-    let rows = sqlx::query("SELECT id, destination, message_id, kind, error, parked_at FROM dead_letters ORDER BY id")
-        .fetch_all(&state.db.pool)
-        .await?;
+    let rows = sqlx::query(
+        "SELECT id, destination, message_id, kind, error, parked_at FROM dead_letters ORDER BY id",
+    )
+    .fetch_all(&state.db.pool)
+    .await?;
     let mut out = Vec::new();
     for r in &rows {
         out.push(DeadLetter {
@@ -1382,14 +1523,19 @@ async fn dead_letters_handler(State(state): State<AppState>, user: User) -> Resu
     Ok(Json(out))
 }
 
-async fn retry_dead_letter(State(state): State<AppState>, user: User, Path(id): Path<i64>) -> Result<StatusCode> {
+async fn retry_dead_letter(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<i64>,
+) -> Result<StatusCode> {
     user.require(&[Role::Admin])?;
     let mut tx = state.db.pool.begin().await?;
-    let row = sqlx::query("SELECT destination, message_id, kind, body FROM dead_letters WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(Error::NotFound("dead letter"))?;
+    let row =
+        sqlx::query("SELECT destination, message_id, kind, body FROM dead_letters WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(Error::NotFound("dead letter"))?;
     let dest: String = row.try_get("destination")?;
     let mid: String = row.try_get("message_id")?;
     let kind: String = row.try_get("kind")?;
@@ -1411,16 +1557,30 @@ async fn retry_dead_letter(State(state): State<AppState>, user: User, Path(id): 
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    crate::audit::record(&state.db, Some(&user), "federation.retry", "message", &mid, None, serde_json::json!({"destination": dest})).await?;
+    crate::audit::record(
+        &state.db,
+        Some(&user),
+        "federation.retry",
+        "message",
+        &mid,
+        None,
+        serde_json::json!({"destination": dest}),
+    )
+    .await?;
     wake(&state);
     Ok(StatusCode::ACCEPTED)
 }
 
-static PROMETHEUS: std::sync::OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> = std::sync::OnceLock::new();
+static PROMETHEUS: std::sync::OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
+    std::sync::OnceLock::new();
 
 fn prometheus() -> Option<&'static metrics_exporter_prometheus::PrometheusHandle> {
     PROMETHEUS
-        .get_or_init(|| metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().ok())
+        .get_or_init(|| {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .ok()
+        })
         .as_ref()
 }
 
@@ -1441,10 +1601,16 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/federation/v1/txn/{txn_id}", put(txn_handler))
         .route("/federation/v1/log", get(log_handler))
-        .route("/federation/v1/membership", get(get_membership).post(post_membership))
+        .route(
+            "/federation/v1/membership",
+            get(get_membership).post(post_membership),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(MAX_TXN_BYTES))
         .route("/api/v1/federation/status", get(status_handler))
         .route("/api/v1/federation/dead-letters", get(dead_letters_handler))
-        .route("/api/v1/federation/dead-letters/{id}/retry", post(retry_dead_letter))
+        .route(
+            "/api/v1/federation/dead-letters/{id}/retry",
+            post(retry_dead_letter),
+        )
         .route("/metrics", get(metrics_handler))
 }

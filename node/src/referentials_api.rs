@@ -27,7 +27,10 @@ fn limit(q: &LookupQuery) -> usize {
     q.limit.unwrap_or(10).clamp(1, 50)
 }
 
-async fn communes(State(state): State<AppState>, Query(q): Query<LookupQuery>) -> Result<Json<Vec<Commune>>> {
+async fn communes(
+    State(state): State<AppState>,
+    Query(q): Query<LookupQuery>,
+) -> Result<Json<Vec<Commune>>> {
     if q.q.trim().is_empty() {
         return Err(Error::field("q", "must not be empty"));
     }
@@ -41,7 +44,10 @@ async fn communes(State(state): State<AppState>, Query(q): Query<LookupQuery>) -
     ))
 }
 
-async fn commune(State(state): State<AppState>, Path(insee): Path<String>) -> Result<Json<Commune>> {
+async fn commune(
+    State(state): State<AppState>,
+    Path(insee): Path<String>,
+) -> Result<Json<Commune>> {
     state
         .refs
         .commune(&insee)
@@ -50,14 +56,20 @@ async fn commune(State(state): State<AppState>, Path(insee): Path<String>) -> Re
         .ok_or(Error::NotFound("commune"))
 }
 
-async fn rome(State(state): State<AppState>, Query(q): Query<LookupQuery>) -> Result<Json<Vec<RomeSuggestion>>> {
+async fn rome(
+    State(state): State<AppState>,
+    Query(q): Query<LookupQuery>,
+) -> Result<Json<Vec<RomeSuggestion>>> {
     if q.q.trim().is_empty() {
         return Err(Error::field("q", "must not be empty"));
     }
     Ok(Json(state.refs.suggest_rome(&q.q, limit(&q))))
 }
 
-async fn rome_code(State(state): State<AppState>, Path(code): Path<String>) -> Result<Json<RomeCode>> {
+async fn rome_code(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+) -> Result<Json<RomeCode>> {
     state
         .refs
         .rome(&code)

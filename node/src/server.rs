@@ -68,10 +68,14 @@ impl std::ops::Deref for AppState {
 }
 
 /// Load the node key, creating it (0600) on first start.
-pub fn load_or_create_key(config: &Config, node_id: &NodeId) -> anyhow::Result<(SigningKeyPair, bool)> {
+pub fn load_or_create_key(
+    config: &Config,
+    node_id: &NodeId,
+) -> anyhow::Result<(SigningKeyPair, bool)> {
     let path = config.key_file();
     if path.exists() {
-        let kf = KeyFile::read(&path).with_context(|| format!("reading node key {}", path.display()))?;
+        let kf =
+            KeyFile::read(&path).with_context(|| format!("reading node key {}", path.display()))?;
         if let Some(id) = &kf.node_id {
             if id != node_id {
                 anyhow::bail!(
@@ -105,7 +109,10 @@ pub async fn open(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::Re
 
 /// Open the store, indexes and identity without starting any background
 /// task (for CLI commands such as `import` and `reindex`).
-pub async fn open_offline(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<AppState> {
+pub async fn open_offline(
+    config: Config,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<AppState> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let node_id = NodeId::parse(&config.node_id).context("node_id")?;

@@ -42,14 +42,19 @@ async fn anon(node: &TestNode, method: Method, path: &str) -> u16 {
 
 async fn audit_actions(node: &TestNode, admin: &str, target: &str) -> Vec<Value> {
     let (st, v) = node
-        .get(admin, &format!("/api/v1/audit?target_id={target}&limit=1000"))
+        .get(
+            admin,
+            &format!("/api/v1/audit?target_id={target}&limit=1000"),
+        )
         .await;
     assert_eq!(st, 200, "{v}");
     v.as_array().expect("array").clone()
 }
 
 async fn search(node: &TestNode, token: &str, qs: &str) -> Value {
-    let (st, v) = node.get(token, &format!("/api/v1/candidates/search?{qs}")).await;
+    let (st, v) = node
+        .get(token, &format!("/api/v1/candidates/search?{qs}"))
+        .await;
     assert_eq!(st, 200, "{qs}: {v}");
     v
 }
@@ -81,12 +86,20 @@ fn pdf(text_latin1: &[u8]) -> Vec<u8> {
             Operation::new("BT", vec![]),
             Operation::new("Tf", vec!["F1".into(), 14.into()]),
             Operation::new("Td", vec![72.into(), 700.into()]),
-            Operation::new("Tj", vec![Object::String(text_latin1.to_vec(), StringFormat::Literal)]),
+            Operation::new(
+                "Tj",
+                vec![Object::String(text_latin1.to_vec(), StringFormat::Literal)],
+            ),
             Operation::new("ET", vec![]),
         ],
     };
-    let content_id = doc.add_object(Stream::new(dictionary! {}, content.encode().expect("encode")));
-    let page_id = doc.add_object(dictionary! { "Type" => "Page", "Parent" => pages_id, "Contents" => content_id });
+    let content_id = doc.add_object(Stream::new(
+        dictionary! {},
+        content.encode().expect("encode"),
+    ));
+    let page_id = doc.add_object(
+        dictionary! { "Type" => "Page", "Parent" => pages_id, "Contents" => content_id },
+    );
     let pages = dictionary! {
         "Type" => "Pages", "Kids" => vec![page_id.into()], "Count" => 1,
         "Resources" => resources_id, "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
@@ -99,7 +112,13 @@ fn pdf(text_latin1: &[u8]) -> Vec<u8> {
     out
 }
 
-async fn upload(node: &TestNode, token: &str, id: &str, name: &str, bytes: Vec<u8>) -> (u16, Value) {
+async fn upload(
+    node: &TestNode,
+    token: &str,
+    id: &str,
+    name: &str,
+    bytes: Vec<u8>,
+) -> (u16, Value) {
     let form = reqwest::multipart::Form::new().part(
         "file",
         reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()),
@@ -123,27 +142,54 @@ async fn create_update_consent_withdraw() {
         let c = node.user(Role::Counsellor, "c@me.fr").await;
 
         // Draft: not indexed.
-        let id = create(&node, &c, body("Léa", "Martin", "41018", &["N1101"], "Cariste"), None).await;
+        let id = create(
+            &node,
+            &c,
+            body("Léa", "Martin", "41018", &["N1101"], "Cariste"),
+            None,
+        )
+        .await;
         let (st, v) = node.get(&c, &format!("/api/v1/candidates/{id}")).await;
         assert_eq!(st, 200);
         assert_eq!(v["state"], "draft");
         assert_eq!(v["consent"], Value::Null);
-        assert!(v["home"]["lat_micro"].as_i64().is_some(), "home from the referential: {v}");
+        assert!(
+            v["home"]["lat_micro"].as_i64().is_some(),
+            "home from the referential: {v}"
+        );
         commit(&node);
-        assert!(!node.state.search.candidates.contains(&id).expect("contains"));
+        assert!(!node
+            .state
+            .search
+            .candidates
+            .contains(&id)
+            .expect("contains"));
 
         // Consent: searchable within a second, without an explicit commit.
         let (st, v) = node
-            .post(&c, &format!("/api/v1/candidates/{id}/consent"), &json!({"scope": "network"}))
+            .post(
+                &c,
+                &format!("/api/v1/candidates/{id}/consent"),
+                &json!({"scope": "network"}),
+            )
             .await;
         assert_eq!(st, 200, "{v}");
         assert_eq!(v["consent"]["scope"], "network");
         assert!(v["consent"]["given_at"].as_i64().is_some());
         let found = eventually(2, || async {
-            node.state.search.candidates.contains(&id).expect("contains").then_some(())
+            node.state
+                .search
+                .candidates
+                .contains(&id)
+                .expect("contains")
+                .then_some(())
         })
         .await;
-        assert!(found.is_some(), "{}: consented record indexed", backend.name());
+        assert!(
+            found.is_some(),
+            "{}: consented record indexed",
+            backend.name()
+        );
 
         // Update: full replacement, cv_text kept when absent.
         let mut b = body("Léa", "Martin-Dupré", "41269", &["N1101", "N4101"], "");
@@ -171,27 +217,43 @@ async fn create_update_consent_withdraw() {
         let p = vivier_node::candidates::minimal_profile(&cand, "ref-1");
         assert_eq!(p.candidate_ref, "ref-1");
         assert_eq!(p.last_name, "Martin-Dupré");
-        let many = vivier_node::candidates::load_candidates(&node.state.db, &[id.clone(), "nope".into()])
-            .await
-            .expect("load");
+        let many =
+            vivier_node::candidates::load_candidates(&node.state.db, &[id.clone(), "nope".into()])
+                .await
+                .expect("load");
         assert_eq!(many.len(), 1);
 
         // Withdraw: back to draft, out of the index.
-        let (st, v) = node.delete(&c, &format!("/api/v1/candidates/{id}/consent")).await;
+        let (st, v) = node
+            .delete(&c, &format!("/api/v1/candidates/{id}/consent"))
+            .await;
         assert_eq!(st, 200, "{v}");
         assert_eq!(v["state"], "draft");
         commit(&node);
-        assert!(!node.state.search.candidates.contains(&id).expect("contains"));
+        assert!(!node
+            .state
+            .search
+            .candidates
+            .contains(&id)
+            .expect("contains"));
 
         // Placement: status placed, placements row.
         let (st, v) = node
-            .post(&c, &format!("/api/v1/candidates/{id}/placement"), &json!({"outcome": "cdd_6_months_or_more"}))
+            .post(
+                &c,
+                &format!("/api/v1/candidates/{id}/placement"),
+                &json!({"outcome": "cdd_6_months_or_more"}),
+            )
             .await;
         assert_eq!(st, 201, "{v}");
         let (_, v) = node.get(&c, &format!("/api/v1/candidates/{id}")).await;
         assert_eq!(v["status"], "placed");
         let (st, v) = node
-            .post(&c, &format!("/api/v1/candidates/{id}/placement"), &json!({"outcome": "found_a_job"}))
+            .post(
+                &c,
+                &format!("/api/v1/candidates/{id}/placement"),
+                &json!({"outcome": "found_a_job"}),
+            )
             .await;
         assert_eq!(st, 400, "{v}");
 
@@ -219,14 +281,25 @@ async fn validation_names_the_fields() {
             .iter()
             .map(|e| e["field"].as_str().expect("field"))
             .collect();
-        for f in ["first_name", "commune_insee", "rome_codes[1]", "email", "available_from", "driving_licences[1]"] {
+        for f in [
+            "first_name",
+            "commune_insee",
+            "rome_codes[1]",
+            "email",
+            "available_from",
+            "driving_licences[1]",
+        ] {
             assert!(fields.contains(&f), "{f} missing in {fields:?}");
         }
-        let (st, v) = node.post(&c, "/api/v1/candidates", &body("A", "B", "41018", &[], "")).await;
+        let (st, v) = node
+            .post(&c, "/api/v1/candidates", &body("A", "B", "41018", &[], ""))
+            .await;
         assert_eq!(st, 400);
         assert_eq!(v["errors"][0]["field"], "rome_codes");
         let six = ["N1101", "N4101", "F1602", "K2204", "J1501", "H2909"];
-        let (st, v) = node.post(&c, "/api/v1/candidates", &body("A", "B", "41018", &six, "")).await;
+        let (st, v) = node
+            .post(&c, "/api/v1/candidates", &body("A", "B", "41018", &six, ""))
+            .await;
         assert_eq!(st, 400);
         assert_eq!(v["errors"][0]["field"], "rome_codes");
         let mut b = body("A", "B", "41018", &["N1101"], "");
@@ -249,8 +322,21 @@ async fn each_role_gets_exactly_what_it_may() {
         let admin = node.user(Role::Admin, "admin@me.fr").await;
         let c = node.user(Role::Counsellor, "c@me.fr").await;
         let employer = node.user(Role::Employer, "boss@entreprise.fr").await;
-        let id = create(&node, &c, body("Léa", "Martin", "41018", &["N1101"], "Cariste"), Some("local")).await;
-        let (st, v) = upload(&node, &c, &id, "cv.docx", vivier_node::extract::testdocs::docx(&["Cariste"])).await;
+        let id = create(
+            &node,
+            &c,
+            body("Léa", "Martin", "41018", &["N1101"], "Cariste"),
+            Some("local"),
+        )
+        .await;
+        let (st, v) = upload(
+            &node,
+            &c,
+            &id,
+            "cv.docx",
+            vivier_node::extract::testdocs::docx(&["Cariste"]),
+        )
+        .await;
         assert_eq!(st, 201, "{v}");
         let file_id = v["file"]["id"].as_str().expect("file id").to_string();
 
@@ -270,7 +356,11 @@ async fn each_role_gets_exactly_what_it_may() {
             (Method::POST, format!("/api/v1/candidates/{id}/renew")),
         ];
         for (m, path) in &endpoints {
-            assert_eq!(anon(&node, m.clone(), path).await, 401, "anonymous {m} {path}");
+            assert_eq!(
+                anon(&node, m.clone(), path).await,
+                401,
+                "anonymous {m} {path}"
+            );
             let (st, _) = node.send_json(m.clone(), &employer, path, &json!({})).await;
             assert_eq!(st, 403, "employer {m} {path}");
         }
@@ -279,7 +369,13 @@ async fn each_role_gets_exactly_what_it_may() {
         for (who, token) in [("admin", &admin), ("counsellor", &c)] {
             let (st, v) = node.get(token, "/api/v1/candidates").await;
             assert_eq!(st, 200, "{who} list {v}");
-            let other = create(&node, token, body("Paul", "Durand", "41018", &["N1101"], ""), None).await;
+            let other = create(
+                &node,
+                token,
+                body("Paul", "Durand", "41018", &["N1101"], ""),
+                None,
+            )
+            .await;
             let (st, _) = node.get(token, "/api/v1/candidates/search?q=cariste").await;
             assert_eq!(st, 200, "{who} search");
             let (st, _) = node.get(token, "/api/v1/candidates/retention").await;
@@ -287,16 +383,33 @@ async fn each_role_gets_exactly_what_it_may() {
             let (st, _) = node.get(token, &format!("/api/v1/candidates/{id}")).await;
             assert_eq!(st, 200, "{who} read");
             let (st, v) = node
-                .put(token, &format!("/api/v1/candidates/{id}"), &body("Léa", "Martin", "41018", &["N1101"], "Cariste"))
+                .put(
+                    token,
+                    &format!("/api/v1/candidates/{id}"),
+                    &body("Léa", "Martin", "41018", &["N1101"], "Cariste"),
+                )
                 .await;
             assert_eq!(st, 200, "{who} update {v}");
             let (st, _) = node
-                .post(token, &format!("/api/v1/candidates/{id}/consent"), &json!({"scope": "local"}))
+                .post(
+                    token,
+                    &format!("/api/v1/candidates/{id}/consent"),
+                    &json!({"scope": "local"}),
+                )
                 .await;
             assert_eq!(st, 200, "{who} consent");
-            let (st, _) = node.delete(token, &format!("/api/v1/candidates/{other}/consent")).await;
+            let (st, _) = node
+                .delete(token, &format!("/api/v1/candidates/{other}/consent"))
+                .await;
             assert_eq!(st, 200, "{who} withdraw");
-            let (st, _) = upload(&node, token, &other, "cv.odt", vivier_node::extract::testdocs::odt(&["CV"])).await;
+            let (st, _) = upload(
+                &node,
+                token,
+                &other,
+                "cv.odt",
+                vivier_node::extract::testdocs::odt(&["CV"]),
+            )
+            .await;
             assert_eq!(st, 201, "{who} upload");
             let r = node
                 .client
@@ -306,13 +419,25 @@ async fn each_role_gets_exactly_what_it_may() {
                 .await
                 .expect("send");
             assert_eq!(r.status().as_u16(), 200, "{who} download");
-            let (st, _) = node.post(token, &format!("/api/v1/candidates/{other}/renew"), &json!({})).await;
+            let (st, _) = node
+                .post(
+                    token,
+                    &format!("/api/v1/candidates/{other}/renew"),
+                    &json!({}),
+                )
+                .await;
             assert_eq!(st, 200, "{who} renew");
             let (st, _) = node
-                .post(token, &format!("/api/v1/candidates/{other}/placement"), &json!({"outcome": "training"}))
+                .post(
+                    token,
+                    &format!("/api/v1/candidates/{other}/placement"),
+                    &json!({"outcome": "training"}),
+                )
                 .await;
             assert_eq!(st, 201, "{who} placement");
-            let (st, _) = node.delete(token, &format!("/api/v1/candidates/{other}")).await;
+            let (st, _) = node
+                .delete(token, &format!("/api/v1/candidates/{other}"))
+                .await;
             assert_eq!(st, 204, "{who} erase");
         }
         node.stop().await;
@@ -338,20 +463,36 @@ async fn sensitive_fields_only_for_admin_and_assigned_counsellor() {
         // Another counsellor may not write them either.
         let mut b = body("Léa", "Martin", "41018", &["N1101"], "");
         b["sensitive"] = json!({"rsa_beneficiary": false});
-        let (st, v) = node.put(&other, &format!("/api/v1/candidates/{id}"), &b).await;
+        let (st, v) = node
+            .put(&other, &format!("/api/v1/candidates/{id}"), &b)
+            .await;
         assert_eq!(st, 400, "{v}");
         assert_eq!(v["errors"][0]["field"], "sensitive");
         // Update without `sensitive` keeps them.
         let (st, _) = node
-            .put(&mine, &format!("/api/v1/candidates/{id}"), &body("Léa", "Martin", "41018", &["N1101"], ""))
+            .put(
+                &mine,
+                &format!("/api/v1/candidates/{id}"),
+                &body("Léa", "Martin", "41018", &["N1101"], ""),
+            )
             .await;
         assert_eq!(st, 200);
         let (_, v) = node.get(&mine, &format!("/api/v1/candidates/{id}")).await;
-        assert_eq!(v["sensitive"]["social_barriers"], json!(["garde d'enfants"]));
+        assert_eq!(
+            v["sensitive"]["social_barriers"],
+            json!(["garde d'enfants"])
+        );
         // Never in the referral profile.
-        let cand = vivier_node::candidates::get_candidate(&node.state.db, &id).await.expect("get").expect("some");
-        let p = serde_json::to_string(&vivier_node::candidates::minimal_profile(&cand, "r")).expect("json");
-        assert!(!p.contains("rsa") && !p.contains("nir") && !p.contains("018 123"), "{p}");
+        let cand = vivier_node::candidates::get_candidate(&node.state.db, &id)
+            .await
+            .expect("get")
+            .expect("some");
+        let p = serde_json::to_string(&vivier_node::candidates::minimal_profile(&cand, "r"))
+            .expect("json");
+        assert!(
+            !p.contains("rsa") && !p.contains("nir") && !p.contains("018 123"),
+            "{p}"
+        );
         node.stop().await;
     }
 }
@@ -362,7 +503,13 @@ async fn audit_entries_for_read_search_and_erase() {
         let node = start_node(&backend).await;
         let admin = node.user(Role::Admin, "admin@me.fr").await;
         let c = node.user(Role::Counsellor, "c@me.fr").await;
-        let id = create(&node, &c, body("Léa", "Martin", "41018", &["N1101"], "Cariste"), Some("local")).await;
+        let id = create(
+            &node,
+            &c,
+            body("Léa", "Martin", "41018", &["N1101"], "Cariste"),
+            Some("local"),
+        )
+        .await;
         let r = node
             .client
             .get(node.url(&format!("/api/v1/candidates/{id}")))
@@ -377,13 +524,26 @@ async fn audit_entries_for_read_search_and_erase() {
         assert_eq!(hit_ids(&v), vec![id.clone()]);
 
         let entries = audit_actions(&node, &admin, &id).await;
-        let read = entries.iter().find(|e| e["action"] == "candidate.read").expect("read audited");
+        let read = entries
+            .iter()
+            .find(|e| e["action"] == "candidate.read")
+            .expect("read audited");
         assert_eq!(read["reason"], "préparation d'un entretien");
         assert_eq!(read["actor_role"], "counsellor");
-        let (_, all) = node.get(&admin, "/api/v1/audit?action=candidate.search").await;
-        let s = all.as_array().expect("array").last().expect("search audited").clone();
+        let (_, all) = node
+            .get(&admin, "/api/v1/audit?action=candidate.search")
+            .await;
+        let s = all
+            .as_array()
+            .expect("array")
+            .last()
+            .expect("search audited")
+            .clone();
         assert_eq!(s["details"]["hits"], json!([id]));
-        assert!(!s.to_string().contains("Martin"), "no personal data in the audit: {s}");
+        assert!(
+            !s.to_string().contains("Martin"),
+            "no personal data in the audit: {s}"
+        );
         // Only the admin reads the audit log.
         let (st, _) = node.get(&c, "/api/v1/audit").await;
         assert_eq!(st, 403);
@@ -391,7 +551,10 @@ async fn audit_entries_for_read_search_and_erase() {
         let (st, _) = node.delete(&c, &format!("/api/v1/candidates/{id}")).await;
         assert_eq!(st, 204);
         let entries = audit_actions(&node, &admin, &id).await;
-        let erase = entries.iter().find(|e| e["action"] == "candidate.erase").expect("erase audited");
+        let erase = entries
+            .iter()
+            .find(|e| e["action"] == "candidate.erase")
+            .expect("erase audited");
         assert_eq!(erase["target_id"], json!(id));
         assert_eq!(erase["details"], json!({}));
         node.stop().await;
@@ -403,17 +566,42 @@ async fn cv_upload_extracts_pdf_docx_odt_and_refuses_others() {
     for backend in backends() {
         let node = start_node_with(&backend, |cfg| cfg.uploads.max_cv_bytes = 256 * 1024).await;
         let c = node.user(Role::Counsellor, "c@me.fr").await;
-        let id = create(&node, &c, body("Léa", "Martin", "41018", &["N1101"], ""), Some("local")).await;
+        let id = create(
+            &node,
+            &c,
+            body("Léa", "Martin", "41018", &["N1101"], ""),
+            Some("local"),
+        )
+        .await;
 
-        let (st, v) = upload(&node, &c, &id, "CV Léa.pdf", pdf(b"Cariste exp\xE9riment\xE9 CACES 3")).await;
+        let (st, v) = upload(
+            &node,
+            &c,
+            &id,
+            "CV Léa.pdf",
+            pdf(b"Cariste exp\xE9riment\xE9 CACES 3"),
+        )
+        .await;
         assert_eq!(st, 201, "{v}");
         assert_eq!(v["file"]["content_type"], "application/pdf");
-        assert!(v["cv_text"].as_str().expect("text").contains("Cariste expérimenté CACES 3"), "{v}");
+        assert!(
+            v["cv_text"]
+                .as_str()
+                .expect("text")
+                .contains("Cariste expérimenté CACES 3"),
+            "{v}"
+        );
         let pdf_id = v["file"]["id"].as_str().expect("id").to_string();
         commit(&node);
-        assert_eq!(hit_ids(&search(&node, &c, "q=experimente").await), vec![id.clone()]);
+        assert_eq!(
+            hit_ids(&search(&node, &c, "q=experimente").await),
+            vec![id.clone()]
+        );
 
-        let docx = vivier_node::extract::testdocs::docx(&["Électricienne du bâtiment", "Habilitation B1V"]);
+        let docx = vivier_node::extract::testdocs::docx(&[
+            "Électricienne du bâtiment",
+            "Habilitation B1V",
+        ]);
         // The declared name lies: the content decides.
         let (st, v) = upload(&node, &c, &id, "cv.pdf", docx.clone()).await;
         assert_eq!(st, 201, "{v}");
@@ -423,7 +611,14 @@ async fn cv_upload_extracts_pdf_docx_odt_and_refuses_others() {
         );
         assert_eq!(v["cv_text"], "Électricienne du bâtiment\nHabilitation B1V");
 
-        let (st, v) = upload(&node, &c, &id, "cv.odt", vivier_node::extract::testdocs::odt(&["Aide-soignante", "Diplôme DEAS"])).await;
+        let (st, v) = upload(
+            &node,
+            &c,
+            &id,
+            "cv.odt",
+            vivier_node::extract::testdocs::odt(&["Aide-soignante", "Diplôme DEAS"]),
+        )
+        .await;
         assert_eq!(st, 201, "{v}");
         assert_eq!(v["cv_text"], "Aide-soignante\nDiplôme DEAS");
 
@@ -445,8 +640,21 @@ async fn cv_upload_extracts_pdf_docx_odt_and_refuses_others() {
         // Other types: 415 with a clear message.
         let (st, v) = upload(&node, &c, &id, "cv.txt", b"Je suis cariste".to_vec()).await;
         assert_eq!(st, 415, "{v}");
-        assert!(v["detail"].as_str().expect("detail").contains("PDF, DOCX and ODT"), "{v}");
-        let (st, _) = upload(&node, &c, &id, "cv.doc", b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1rest".to_vec()).await;
+        assert!(
+            v["detail"]
+                .as_str()
+                .expect("detail")
+                .contains("PDF, DOCX and ODT"),
+            "{v}"
+        );
+        let (st, _) = upload(
+            &node,
+            &c,
+            &id,
+            "cv.doc",
+            b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1rest".to_vec(),
+        )
+        .await;
         assert_eq!(st, 415);
         // Too big: 413.
         let mut big = b"%PDF-1.4\n".to_vec();
@@ -487,22 +695,35 @@ async fn import_csv_and_jsonl_with_bad_rows_is_idempotent() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("candidats.csv");
         std::fs::write(&path, csv).expect("write");
-        let report = vivier_node::candidates::import_file(&node.state, &path, Some("c@me.fr"), None)
-            .await
-            .expect("import");
+        let report =
+            vivier_node::candidates::import_file(&node.state, &path, Some("c@me.fr"), None)
+                .await
+                .expect("import");
         assert_eq!(report.created, 3, "{report:?}");
         assert_eq!(report.updated, 0);
         let lines: Vec<u64> = report.rejected.iter().map(|r| r.line).collect();
         assert_eq!(lines, vec![4, 5, 6], "{report:?}");
-        assert!(report.rejected[0].reason.contains("commune_insee"), "{report:?}");
-        assert!(report.rejected[1].reason.contains("rome_codes[0]"), "{report:?}");
-        assert!(report.rejected[2].reason.contains("email") && report.rejected[2].reason.contains("contract_types[0]"));
+        assert!(
+            report.rejected[0].reason.contains("commune_insee"),
+            "{report:?}"
+        );
+        assert!(
+            report.rejected[1].reason.contains("rome_codes[0]"),
+            "{report:?}"
+        );
+        assert!(
+            report.rejected[2].reason.contains("email")
+                && report.rejected[2].reason.contains("contract_types[0]")
+        );
 
         // Again: same result, updates only.
         let again = vivier_node::candidates::import_file(&node.state, &path, Some("c@me.fr"), None)
             .await
             .expect("import");
-        assert_eq!((again.created, again.updated, again.rejected.len()), (0, 3, 3));
+        assert_eq!(
+            (again.created, again.updated, again.rejected.len()),
+            (0, 3, 3)
+        );
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM candidates")
             .fetch_one(&node.state.db.pool)
             .await
@@ -522,7 +743,10 @@ async fn import_csv_and_jsonl_with_bad_rows_is_idempotent() {
         assert_eq!((report.created, report.updated), (1, 1), "{report:?}");
         assert_eq!(report.rejected.len(), 1);
         assert_eq!(report.rejected[0].line, 4);
-        assert!(report.rejected[0].reason.contains("rome_codes"), "{report:?}");
+        assert!(
+            report.rejected[0].reason.contains("rome_codes"),
+            "{report:?}"
+        );
 
         // The imported, consented records are searchable; ML-1 kept its
         // consent, and its profile is the new row (lists replaced).
@@ -539,7 +763,11 @@ async fn import_csv_and_jsonl_with_bad_rows_is_idempotent() {
 
         // Unknown column: the whole file is refused with a clear message.
         let path = dir.path().join("bad.csv");
-        std::fs::write(&path, "first_name,last_name,commune_insee,rome_codes,age\nA,B,41018,N1101,40\n").expect("write");
+        std::fs::write(
+            &path,
+            "first_name,last_name,commune_insee,rome_codes,age\nA,B,41018,N1101,40\n",
+        )
+        .expect("write");
         let err = vivier_node::candidates::import_file(&node.state, &path, None, None)
             .await
             .expect_err("refused");
@@ -558,18 +786,45 @@ async fn search_french_filters_radius_facets_pagination() {
             b["job_titles"] = json!([]);
             b
         };
-        let mut b = mk("Alice", "41018", &["N1101"], "Cariste expérimentée, conductrice de chariot");
+        let mut b = mk(
+            "Alice",
+            "41018",
+            &["N1101"],
+            "Cariste expérimentée, conductrice de chariot",
+        );
         b["driving_licences"] = json!(["B"]);
         b["contract_types"] = json!(["CDI"]);
         b["available_from"] = json!("2026-01-15");
         let blois = create(&node, &c, b, Some("local")).await;
-        let mut b = mk("Bruno", "41269", &["N1101", "N4101"], "CARISTE et conducteur poids lourd");
+        let mut b = mk(
+            "Bruno",
+            "41269",
+            &["N1101", "N4101"],
+            "CARISTE et conducteur poids lourd",
+        );
         b["driving_licences"] = json!(["B", "C", "CE"]);
         b["contract_types"] = json!(["MIS"]);
         b["available_from"] = json!("2026-06-01");
         let vendome = create(&node, &c, b, Some("network")).await;
-        let orleans = create(&node, &c, mk("Chloé", "45234", &["F1602"], "Électricien du bâtiment, habilitations"), Some("local")).await;
-        let montlucon = create(&node, &c, mk("David", "03185", &["F1602"], "electricien industriel"), Some("local")).await;
+        let orleans = create(
+            &node,
+            &c,
+            mk(
+                "Chloé",
+                "45234",
+                &["F1602"],
+                "Électricien du bâtiment, habilitations",
+            ),
+            Some("local"),
+        )
+        .await;
+        let montlucon = create(
+            &node,
+            &c,
+            mk("David", "03185", &["F1602"], "electricien industriel"),
+            Some("local"),
+        )
+        .await;
         let draft = create(&node, &c, mk("Eve", "41018", &["N1101"], "Cariste"), None).await;
         // Visible within a second of the write.
         let all = eventually(2, || async {
@@ -577,7 +832,11 @@ async fn search_french_filters_radius_facets_pagination() {
             (v["total"] == 4).then_some(v)
         })
         .await;
-        assert!(all.is_some(), "{}: all four consented records searchable", backend.name());
+        assert!(
+            all.is_some(),
+            "{}: all four consented records searchable",
+            backend.name()
+        );
 
         let sorted = |mut v: Vec<String>| {
             v.sort();
@@ -585,24 +844,40 @@ async fn search_french_filters_radius_facets_pagination() {
         };
         // Morphology and accents.
         let v = search(&node, &c, "q=caristes").await;
-        assert_eq!(sorted(hit_ids(&v)), sorted(vec![blois.clone(), vendome.clone()]));
+        assert_eq!(
+            sorted(hit_ids(&v)),
+            sorted(vec![blois.clone(), vendome.clone()])
+        );
         assert!(!hit_ids(&v).contains(&draft));
         let v = search(&node, &c, "q=CARISTE").await;
         assert_eq!(v["total"], 2);
         let v = search(&node, &c, "q=electricien").await;
-        assert_eq!(sorted(hit_ids(&v)), sorted(vec![orleans.clone(), montlucon.clone()]));
+        assert_eq!(
+            sorted(hit_ids(&v)),
+            sorted(vec![orleans.clone(), montlucon.clone()])
+        );
         let v = search(&node, &c, "q=%C3%A9lectriciens").await;
         assert_eq!(v["total"], 2, "{v}");
         // Feminine and masculine job titles meet: "conductrice" (Blois) and
         // "conducteur" (Vendôme) are found by either, singular or plural.
         for q in ["conducteurs", "conductrices", "conducteur", "CONDUCTRICE"] {
             let v = search(&node, &c, &format!("q={q}")).await;
-            assert_eq!(sorted(hit_ids(&v)), sorted(vec![blois.clone(), vendome.clone()]), "{q}: {v}");
+            assert_eq!(
+                sorted(hit_ids(&v)),
+                sorted(vec![blois.clone(), vendome.clone()]),
+                "{q}: {v}"
+            );
         }
         // Snippet highlighted.
         let v = search(&node, &c, "q=cariste&rome=N4101").await;
         assert_eq!(hit_ids(&v), vec![vendome.clone()]);
-        assert!(v["hits"][0]["snippet"].as_str().expect("snippet").contains("<b>"), "{v}");
+        assert!(
+            v["hits"][0]["snippet"]
+                .as_str()
+                .expect("snippet")
+                .contains("<b>"),
+            "{v}"
+        );
 
         // Filters.
         let v = search(&node, &c, "rome=F1602").await;
@@ -627,7 +902,11 @@ async fn search_french_filters_radius_facets_pagination() {
         let d = v["hits"][1]["distance_km"].as_f64().expect("km");
         assert!((25.0..40.0).contains(&d), "{d}");
         let v = search(&node, &c, "commune=41018&radius_km=70&sort=distance").await;
-        assert_eq!(hit_ids(&v), vec![blois.clone(), vendome.clone(), orleans.clone()], "{v}");
+        assert_eq!(
+            hit_ids(&v),
+            vec![blois.clone(), vendome.clone(), orleans.clone()],
+            "{v}"
+        );
         let v = search(&node, &c, "commune=03185&radius_km=20").await;
         assert_eq!(hit_ids(&v), vec![montlucon.clone()]);
 
@@ -643,7 +922,15 @@ async fn search_french_filters_radius_facets_pagination() {
             let v = search(&node, &c, &format!("per_page=1&page={page}")).await;
             seen.extend(hit_ids(&v));
         }
-        assert_eq!(sorted(seen), sorted(vec![blois.clone(), vendome.clone(), orleans.clone(), montlucon.clone()]));
+        assert_eq!(
+            sorted(seen),
+            sorted(vec![
+                blois.clone(),
+                vendome.clone(),
+                orleans.clone(),
+                montlucon.clone()
+            ])
+        );
         let v = search(&node, &c, "per_page=1&page=5").await;
         assert_eq!(v["hits"], json!([]));
 
@@ -659,7 +946,9 @@ async fn search_french_filters_radius_facets_pagination() {
             ("per_page=1000", "per_page"),
             ("colour=blue", "colour"),
         ] {
-            let (st, v) = node.get(&c, &format!("/api/v1/candidates/search?{qs}")).await;
+            let (st, v) = node
+                .get(&c, &format!("/api/v1/candidates/search?{qs}"))
+                .await;
             assert_eq!(st, 400, "{qs}: {v}");
             assert_eq!(v["errors"][0]["field"], field, "{qs}: {v}");
         }
@@ -722,17 +1011,40 @@ async fn erasure_leaves_no_trace() {
         let node = start_node(&backend).await;
         let admin = node.user(Role::Admin, "admin@me.fr").await;
         let c = node.user(Role::Counsellor, "c@me.fr").await;
-        let mut b = body("Zéphyrine", "Quelquechose", "41018", &["N1101"], "Cariste licorneunique");
+        let mut b = body(
+            "Zéphyrine",
+            "Quelquechose",
+            "41018",
+            &["N1101"],
+            "Cariste licorneunique",
+        );
         b["email"] = json!("zephyrine.q@example.org");
         b["phone"] = json!("06 11 22 33 44");
         b["external_id"] = json!("EXT-ZQ-77");
         b["sensitive"] = json!({"health_notes": "notesantesecrete", "rsa_beneficiary": true});
         let id = create(&node, &c, b, Some("network")).await;
-        let keep = create(&node, &c, body("Autre", "Personne", "41018", &["N1101"], "Cariste"), Some("local")).await;
-        let (st, _) = upload(&node, &c, &id, "cv-quelquechose.docx", vivier_node::extract::testdocs::docx(&["Cariste licorneunique"])).await;
+        let keep = create(
+            &node,
+            &c,
+            body("Autre", "Personne", "41018", &["N1101"], "Cariste"),
+            Some("local"),
+        )
+        .await;
+        let (st, _) = upload(
+            &node,
+            &c,
+            &id,
+            "cv-quelquechose.docx",
+            vivier_node::extract::testdocs::docx(&["Cariste licorneunique"]),
+        )
+        .await;
         assert_eq!(st, 201);
         let (st, _) = node
-            .post(&c, &format!("/api/v1/candidates/{id}/placement"), &json!({"outcome": "cdi"}))
+            .post(
+                &c,
+                &format!("/api/v1/candidates/{id}/placement"),
+                &json!({"outcome": "cdi"}),
+            )
             .await;
         assert_eq!(st, 201);
         // A pending referral holding a local copy of the profile (the
@@ -751,13 +1063,29 @@ async fn erasure_leaves_no_trace() {
         .await
         .expect("referral");
         commit(&node);
-        assert!(node.state.search.candidates.contains(&id).expect("contains"));
+        assert!(node
+            .state
+            .search
+            .candidates
+            .contains(&id)
+            .expect("contains"));
         let v = search(&node, &c, "q=licorneunique").await;
         assert_eq!(hit_ids(&v), vec![id.clone()]);
-        let needles = ["Quelquechose", "Zéphyrine", "zephyrine.q@", "licorneunique", "notesantesecrete", "EXT-ZQ-77", "06 11 22 33 44"];
+        let needles = [
+            "Quelquechose",
+            "Zéphyrine",
+            "zephyrine.q@",
+            "licorneunique",
+            "notesantesecrete",
+            "EXT-ZQ-77",
+            "06 11 22 33 44",
+        ];
         let before = all_text(&node).await;
         for n in needles {
-            assert!(before.iter().any(|(_, s)| s.contains(n)), "{n} stored before erasure");
+            assert!(
+                before.iter().any(|(_, s)| s.contains(n)),
+                "{n} stored before erasure"
+            );
         }
         assert!(!files_under(&node.state.files_dir).is_empty());
 
@@ -767,35 +1095,62 @@ async fn erasure_leaves_no_trace() {
         // Database.
         for (table, s) in all_text(&node).await {
             for n in needles {
-                assert!(!s.contains(n), "{}: {n} still in table {table}: {s}", backend.name());
+                assert!(
+                    !s.contains(n),
+                    "{}: {n} still in table {table}: {s}",
+                    backend.name()
+                );
             }
         }
-        let placements: Vec<(Option<String>, String)> = sqlx::query("SELECT candidate_id, outcome FROM placements")
-            .fetch_all(&node.state.db.pool)
-            .await
-            .expect("placements")
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
-        assert_eq!(placements, vec![(None, "cdi".to_string())], "the figure stays, the person goes");
+        let placements: Vec<(Option<String>, String)> =
+            sqlx::query("SELECT candidate_id, outcome FROM placements")
+                .fetch_all(&node.state.db.pool)
+                .await
+                .expect("placements")
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect();
+        assert_eq!(
+            placements,
+            vec![(None, "cdi".to_string())],
+            "the figure stays, the person goes"
+        );
         let referral: (Option<String>, Option<String>, String) =
             sqlx::query("SELECT candidate_id, profile, status FROM referrals")
                 .fetch_one(&node.state.db.pool)
                 .await
                 .map(|r| (r.get(0), r.get(1), r.get(2)))
                 .expect("referral");
-        assert_eq!(referral, (None, None, "cancelled".to_string()), "referral copy forgotten");
+        assert_eq!(
+            referral,
+            (None, None, "cancelled".to_string()),
+            "referral copy forgotten"
+        );
         // Files.
         assert!(!node.state.files_dir.join(&id).exists());
         for f in files_under(&node.state.files_dir) {
             let bytes = std::fs::read(&f).expect("read");
-            assert!(!String::from_utf8_lossy(&bytes).contains("licorneunique"), "{}", f.display());
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains("licorneunique"),
+                "{}",
+                f.display()
+            );
         }
         // Index: immediately, and for search.
-        assert!(!node.state.search.candidates.contains(&id).expect("contains"));
+        assert!(!node
+            .state
+            .search
+            .candidates
+            .contains(&id)
+            .expect("contains"));
         let v = search(&node, &c, "q=licorneunique").await;
         assert_eq!(v["total"], 0);
-        assert!(node.state.search.candidates.contains(&keep).expect("contains"));
+        assert!(node
+            .state
+            .search
+            .candidates
+            .contains(&keep)
+            .expect("contains"));
         // API.
         let (st, _) = node.get(&admin, &format!("/api/v1/candidates/{id}")).await;
         assert_eq!(st, 404);
@@ -815,16 +1170,39 @@ async fn retention_sweep_reminds_then_anonymises_unless_renewed() {
         let node = start_node(&backend).await;
         let admin = node.user(Role::Admin, "admin@me.fr").await;
         let c = node.user(Role::Counsellor, "c@me.fr").await;
-        let mut b = body("Gaston", "Oublié", "41018", &["N1101"], "Cariste retenuetest");
+        let mut b = body(
+            "Gaston",
+            "Oublié",
+            "41018",
+            &["N1101"],
+            "Cariste retenuetest",
+        );
         b["email"] = json!("gaston@example.org");
         b["sensitive"] = json!({"rsa_beneficiary": true});
         b["contract_types"] = json!(["CDI"]);
         let old = create(&node, &c, b, Some("local")).await;
-        let renewed = create(&node, &c, body("Rita", "Renouvelée", "41269", &["N4101"], "Chauffeur"), Some("local")).await;
-        let (st, _) = upload(&node, &c, &old, "cv.docx", vivier_node::extract::testdocs::docx(&["retenuetest"])).await;
+        let renewed = create(
+            &node,
+            &c,
+            body("Rita", "Renouvelée", "41269", &["N4101"], "Chauffeur"),
+            Some("local"),
+        )
+        .await;
+        let (st, _) = upload(
+            &node,
+            &c,
+            &old,
+            "cv.docx",
+            vivier_node::extract::testdocs::docx(&["retenuetest"]),
+        )
+        .await;
         assert_eq!(st, 201);
         let (st, _) = node
-            .post(&c, &format!("/api/v1/candidates/{old}/placement"), &json!({"outcome": "cdd_under_6_months"}))
+            .post(
+                &c,
+                &format!("/api/v1/candidates/{old}/placement"),
+                &json!({"outcome": "cdd_under_6_months"}),
+            )
             .await;
         assert_eq!(st, 201);
         let now = vivier_node::util::now_ms();
@@ -843,18 +1221,32 @@ async fn retention_sweep_reminds_then_anonymises_unless_renewed() {
         let r = sweep(now).await.expect("sweep");
         assert_eq!((r.reminded, r.anonymised), (2, 0), "{r:?}");
         let r = sweep(now + DAY).await.expect("sweep");
-        assert_eq!((r.reminded, r.anonymised), (0, 0), "a reminder is sent once");
+        assert_eq!(
+            (r.reminded, r.anonymised),
+            (0, 0),
+            "a reminder is sent once"
+        );
         let entries = audit_actions(&node, &admin, &old).await;
-        assert!(entries.iter().any(|e| e["action"] == "candidate.retention_reminder" && e["actor_id"].is_null()));
+        assert!(entries
+            .iter()
+            .any(|e| e["action"] == "candidate.retention_reminder" && e["actor_id"].is_null()));
         // The review list.
         let (st, v) = node.get(&c, "/api/v1/candidates/retention").await;
         assert_eq!(st, 200, "{v}");
         let items = v["items"].as_array().expect("items");
         assert_eq!(items.len(), 2, "{v}");
-        assert!(items.iter().all(|i| i["reminded_at"].as_i64().is_some() && i["due_at"].as_i64().is_some()));
+        assert!(items
+            .iter()
+            .all(|i| i["reminded_at"].as_i64().is_some() && i["due_at"].as_i64().is_some()));
 
         // The counsellor renews one.
-        let (st, v) = node.post(&c, &format!("/api/v1/candidates/{renewed}/renew"), &json!({})).await;
+        let (st, v) = node
+            .post(
+                &c,
+                &format!("/api/v1/candidates/{renewed}/renew"),
+                &json!({}),
+            )
+            .await;
         assert_eq!(st, 200, "{v}");
         let (_, v) = node.get(&c, "/api/v1/candidates/retention").await;
         assert_eq!(v["items"].as_array().expect("items").len(), 1);
@@ -870,7 +1262,10 @@ async fn retention_sweep_reminds_then_anonymises_unless_renewed() {
         assert_eq!(v["email"], Value::Null);
         assert_eq!(v["cv_text"], "");
         assert_eq!(v["files"], json!([]));
-        assert!(v.get("sensitive").is_none() || v["sensitive"].is_null(), "{v}");
+        assert!(
+            v.get("sensitive").is_none() || v["sensitive"].is_null(),
+            "{v}"
+        );
         assert_eq!(v["consent"], Value::Null);
         // Statistics kept.
         assert_eq!(v["status"], "placed");
@@ -888,27 +1283,49 @@ async fn retention_sweep_reminds_then_anonymises_unless_renewed() {
                 assert!(!s.contains(needle), "{needle} still in {table}");
             }
         }
-        let sensitive: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM candidate_sensitive WHERE candidate_id = $1")
-            .bind(&old)
-            .fetch_one(&node.state.db.pool)
-            .await
-            .expect("count");
+        let sensitive: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM candidate_sensitive WHERE candidate_id = $1")
+                .bind(&old)
+                .fetch_one(&node.state.db.pool)
+                .await
+                .expect("count");
         assert_eq!(sensitive, 0);
         assert!(!node.state.files_dir.join(&old).exists());
-        assert!(!node.state.search.candidates.contains(&old).expect("contains"));
+        assert!(!node
+            .state
+            .search
+            .candidates
+            .contains(&old)
+            .expect("contains"));
         commit(&node);
-        assert!(node.state.search.candidates.contains(&renewed).expect("contains"));
+        assert!(node
+            .state
+            .search
+            .candidates
+            .contains(&renewed)
+            .expect("contains"));
         // Anonymised records cannot be edited, and are not swept again.
         let (st, _) = node
-            .put(&c, &format!("/api/v1/candidates/{old}"), &body("X", "Y", "41018", &["N1101"], ""))
+            .put(
+                &c,
+                &format!("/api/v1/candidates/{old}"),
+                &body("X", "Y", "41018", &["N1101"], ""),
+            )
             .await;
         assert_eq!(st, 409);
         let r = sweep(now + 41 * DAY).await.expect("sweep");
         assert_eq!(r.anonymised, 0, "{r:?}");
         // The reindex keeps it out.
-        let n = vivier_node::candidates::reindex(&node.state, None).await.expect("reindex");
+        let n = vivier_node::candidates::reindex(&node.state, None)
+            .await
+            .expect("reindex");
         assert_eq!(n, 1);
-        assert!(!node.state.search.candidates.contains(&old).expect("contains"));
+        assert!(!node
+            .state
+            .search
+            .candidates
+            .contains(&old)
+            .expect("contains"));
         node.stop().await;
     }
 }

@@ -49,11 +49,14 @@ fn candidate(
     })
 }
 
-const CARISTE_CV: &str = "Cariste confirmé, CACES R489 catégories 1, 3 et 5. Conduite de chariot élévateur, \
+const CARISTE_CV: &str =
+    "Cariste confirmé, CACES R489 catégories 1, 3 et 5. Conduite de chariot élévateur, \
     chargement et déchargement de camions, gestion des stocks en entrepôt logistique, inventaires.";
 
 async fn build_set(node: &TestNode) -> Set {
-    let staff = node.user(Role::Counsellor, "conseiller@mission-emploi.fr").await;
+    let staff = node
+        .user(Role::Counsellor, "conseiller@mission-emploi.fr")
+        .await;
     let people: Vec<(&'static str, Value)> = vec![
         ("alice", candidate("Alice", "Martin", "41018", Some(30), &["B"], true, false, &["N1101"], &["Cariste"], CARISTE_CV, Some(35))),
         ("bruno", candidate("Bruno", "Petit", "41269", Some(40), &["B"], true, false, &["N1101"], &["Cariste"], CARISTE_CV, Some(35))),
@@ -152,7 +155,8 @@ fn names(list: &Value) -> Vec<String> {
 async fn wait_indexed(node: &TestNode, set: &Set) {
     let n = set.ids.len() as u64;
     let ok = eventually(10, || async {
-        (node.state.search.candidates.num_docs() >= n && node.state.search.offers.num_docs() >= 3).then_some(())
+        (node.state.search.candidates.num_docs() >= n && node.state.search.offers.num_docs() >= 3)
+            .then_some(())
     })
     .await;
     assert!(ok.is_some(), "indexing did not finish");
@@ -167,7 +171,10 @@ async fn offer_matches_rank_and_explain() {
 
         // Forklift drivers around Blois.
         let (st, r) = node
-            .get(&set.staff, &format!("/api/v1/offers/{}/matches?limit=20", set.cariste_offer))
+            .get(
+                &set.staff,
+                &format!("/api/v1/offers/{}/matches?limit=20", set.cariste_offer),
+            )
             .await;
         assert_eq!(st, 200, "{r}");
         let wp = &r["workplaces"][0];
@@ -176,15 +183,30 @@ async fn offer_matches_rank_and_explain() {
         let listed = names(&wp["matches"]);
         assert_eq!(listed[0], "Alice", "{backend:?} {listed:?}\n{r:#}");
         assert!(listed.contains(&"Bruno".to_string()), "{listed:?}");
-        assert!(listed.contains(&"Fatima".to_string()), "same domain N11: {listed:?}");
-        assert!(!listed.contains(&"Chloé".to_string()), "beyond her 20 km: {listed:?}");
-        assert!(!listed.contains(&"David".to_string()), "no licence B: {listed:?}");
+        assert!(
+            listed.contains(&"Fatima".to_string()),
+            "same domain N11: {listed:?}"
+        );
+        assert!(
+            !listed.contains(&"Chloé".to_string()),
+            "beyond her 20 km: {listed:?}"
+        );
+        assert!(
+            !listed.contains(&"David".to_string()),
+            "no licence B: {listed:?}"
+        );
         for other in ["Gisèle", "Hélène", "Inès"] {
-            assert!(!listed.contains(&other.to_string()), "{other} is 150 km away: {listed:?}");
+            assert!(
+                !listed.contains(&other.to_string()),
+                "{other} is 150 km away: {listed:?}"
+            );
         }
         let pos = |n: &str| listed.iter().position(|x| x == n);
         if let Some(e) = pos("Emma") {
-            assert!(e > pos("Bruno").unwrap() && e > pos("Fatima").unwrap(), "the cook comes last: {listed:?}");
+            assert!(
+                e > pos("Bruno").unwrap() && e > pos("Fatima").unwrap(),
+                "the cook comes last: {listed:?}"
+            );
         }
         let alice = &wp["matches"][0];
         assert_eq!(alice["eligible"], true);
@@ -192,21 +214,42 @@ async fn offer_matches_rank_and_explain() {
         assert_eq!(alice["parts"]["rome"]["value"], 1.0);
         assert_eq!(alice["parts"]["rome"]["weight"], 35.0);
         assert_eq!(alice["parts"]["distance"]["value"], 1.0);
-        assert_eq!(alice["parts"]["licence"]["detail"], "licence B required, held");
-        assert!(alice["parts"]["text"]["value"].as_f64().unwrap() > 0.5, "{alice}");
+        assert_eq!(
+            alice["parts"]["licence"]["detail"],
+            "licence B required, held"
+        );
+        assert!(
+            alice["parts"]["text"]["value"].as_f64().unwrap() > 0.5,
+            "{alice}"
+        );
         assert!(alice["score"].as_f64().unwrap() > 80.0, "{alice}");
-        let bruno = wp["matches"].as_array().unwrap().iter().find(|m| m["first_name"] == "Bruno").unwrap();
+        let bruno = wp["matches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["first_name"] == "Bruno")
+            .unwrap();
         let d = bruno["distance_km"].as_f64().unwrap();
         assert!((25.0..35.0).contains(&d), "Vendôme–Blois {d}");
         assert_eq!(bruno["travel_limit_km"], 40.0);
         let dv = bruno["parts"]["distance"]["value"].as_f64().unwrap();
         assert!((0.1..0.4).contains(&dv), "{dv}");
         assert!(bruno["score"].as_f64().unwrap() < alice["score"].as_f64().unwrap());
-        let fatima = wp["matches"].as_array().unwrap().iter().find(|m| m["first_name"] == "Fatima").unwrap();
+        let fatima = wp["matches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["first_name"] == "Fatima")
+            .unwrap();
         assert_eq!(fatima["parts"]["rome"]["value"], 0.4);
         // Scores are the sum of the parts' points (±rounding).
         for m in wp["matches"].as_array().unwrap() {
-            let sum: f64 = m["parts"].as_object().unwrap().values().map(|p| p["points"].as_f64().unwrap()).sum();
+            let sum: f64 = m["parts"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|p| p["points"].as_f64().unwrap())
+                .sum();
             assert!((sum - m["score"].as_f64().unwrap()).abs() < 0.5, "{m}");
         }
         assert!(wp["excluded"].as_u64().unwrap() >= 2);
@@ -215,35 +258,57 @@ async fn offer_matches_rank_and_explain() {
         let (_, r) = node
             .get(
                 &set.staff,
-                &format!("/api/v1/offers/{}/matches?include_near_misses=true", set.cariste_offer),
+                &format!(
+                    "/api/v1/offers/{}/matches?include_near_misses=true",
+                    set.cariste_offer
+                ),
             )
             .await;
         let matches = r["workplaces"][0]["matches"].as_array().unwrap().clone();
-        let find = |n: &str| matches.iter().find(|m| m["first_name"] == n).unwrap_or_else(|| panic!("{n} missing"));
+        let find = |n: &str| {
+            matches
+                .iter()
+                .find(|m| m["first_name"] == n)
+                .unwrap_or_else(|| panic!("{n} missing"))
+        };
         let chloe = find("Chloé");
         assert_eq!(chloe["eligible"], false);
-        assert_eq!(chloe["failed_constraints"][0]["code"], "beyond_travel_limit");
+        assert_eq!(
+            chloe["failed_constraints"][0]["code"],
+            "beyond_travel_limit"
+        );
         let dc = chloe["distance_km"].as_f64().unwrap();
         assert!((50.0..62.0).contains(&dc), "Orléans–Blois {dc}");
         let david = find("David");
         assert_eq!(david["eligible"], false);
         assert_eq!(david["failed_constraints"][0]["code"], "missing_licence");
-        assert_eq!(david["parts"]["licence"]["detail"], "licence B required, not held");
+        assert_eq!(
+            david["parts"]["licence"]["detail"],
+            "licence B required, not held"
+        );
         assert_eq!(david["travel_limit_km"], 20.0, "public transport only");
         let first_ineligible = matches.iter().position(|m| m["eligible"] == false).unwrap();
-        assert!(matches[first_ineligible..].iter().all(|m| m["eligible"] == false));
+        assert!(matches[first_ineligible..]
+            .iter()
+            .all(|m| m["eligible"] == false));
         assert_eq!(matches[0]["first_name"], "Alice");
 
         // Home helpers around Montluçon.
         let (st, r) = node
-            .get(&set.staff, &format!("/api/v1/offers/{}/matches", set.aide_offer))
+            .get(
+                &set.staff,
+                &format!("/api/v1/offers/{}/matches", set.aide_offer),
+            )
             .await;
         assert_eq!(st, 200);
         let listed = names(&r["workplaces"][0]["matches"]);
         assert_eq!(listed, vec!["Gisèle", "Hélène", "Inès"], "{r:#}");
         let ines = &r["workplaces"][0]["matches"][2];
         assert_eq!(ines["parts"]["vehicle"]["value"], 0.0);
-        assert_eq!(ines["parts"]["vehicle"]["detail"], "vehicle needed; travels by public transport only");
+        assert_eq!(
+            ines["parts"]["vehicle"]["detail"],
+            "vehicle needed; travels by public transport only"
+        );
         let gisele = &r["workplaces"][0]["matches"][0];
         assert_eq!(gisele["parts"]["vehicle"]["value"], 1.0);
         assert_eq!(gisele["parts"]["hours"]["value"], 1.0);
@@ -251,7 +316,10 @@ async fn offer_matches_rank_and_explain() {
         // Staff only; audited.
         let employer = node.user(Role::Employer, "rh@logistique.fr").await;
         let (st, _) = node
-            .get(&employer, &format!("/api/v1/offers/{}/matches", set.cariste_offer))
+            .get(
+                &employer,
+                &format!("/api/v1/offers/{}/matches", set.cariste_offer),
+            )
             .await;
         assert_eq!(st, 403);
         let audited: i64 = sqlx::query_scalar(
@@ -265,7 +333,10 @@ async fn offer_matches_rank_and_explain() {
         let (st, _) = node.get(&set.staff, "/api/v1/offers/nope/matches").await;
         assert_eq!(st, 404);
         let (st, _) = node
-            .get(&set.staff, &format!("/api/v1/offers/{}/matches?workplace=3", set.cariste_offer))
+            .get(
+                &set.staff,
+                &format!("/api/v1/offers/{}/matches?workplace=3", set.cariste_offer),
+            )
             .await;
         assert_eq!(st, 400);
         node.stop().await;
@@ -280,41 +351,86 @@ async fn candidate_matches_rank_offers() {
         wait_indexed(&node, &set).await;
 
         let alice = &set.ids["alice"];
-        let (st, r) = node.get(&set.staff, &format!("/api/v1/candidates/{alice}/matches")).await;
+        let (st, r) = node
+            .get(&set.staff, &format!("/api/v1/candidates/{alice}/matches"))
+            .await;
         assert_eq!(st, 200, "{r}");
-        let offers: Vec<&str> = r["matches"].as_array().unwrap().iter().map(|m| m["offer_id"].as_str().unwrap()).collect();
+        let offers: Vec<&str> = r["matches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["offer_id"].as_str().unwrap())
+            .collect();
         assert_eq!(offers[0], set.cariste_offer, "{r:#}");
         assert!(offers.contains(&set.prep_offer.as_str()), "{offers:?}");
-        assert!(!offers.contains(&set.aide_offer.as_str()), "Montluçon is too far: {offers:?}");
+        assert!(
+            !offers.contains(&set.aide_offer.as_str()),
+            "Montluçon is too far: {offers:?}"
+        );
         let top = &r["matches"][0];
         assert_eq!(top["is_local"], true);
         assert_eq!(top["workplace_commune_insee"], "41018");
         assert_eq!(top["parts"]["rome"]["value"], 1.0);
 
         let gisele = &set.ids["gisele"];
-        let (_, r) = node.get(&set.staff, &format!("/api/v1/candidates/{gisele}/matches")).await;
-        let offers: Vec<&str> = r["matches"].as_array().unwrap().iter().map(|m| m["offer_id"].as_str().unwrap()).collect();
+        let (_, r) = node
+            .get(&set.staff, &format!("/api/v1/candidates/{gisele}/matches"))
+            .await;
+        let offers: Vec<&str> = r["matches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["offer_id"].as_str().unwrap())
+            .collect();
         assert_eq!(offers, vec![set.aide_offer.as_str()], "{r:#}");
 
         // David has no licence: the cariste offer only as a near miss.
         let david = &set.ids["david"];
-        let (_, r) = node.get(&set.staff, &format!("/api/v1/candidates/{david}/matches")).await;
-        assert!(r["matches"].as_array().unwrap().iter().all(|m| m["offer_id"] != set.cariste_offer.as_str()), "{r:#}");
         let (_, r) = node
-            .get(&set.staff, &format!("/api/v1/candidates/{david}/matches?include_near_misses=true"))
+            .get(&set.staff, &format!("/api/v1/candidates/{david}/matches"))
             .await;
-        let miss = r["matches"].as_array().unwrap().iter().find(|m| m["offer_id"] == set.cariste_offer.as_str()).expect("near miss");
+        assert!(
+            r["matches"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|m| m["offer_id"] != set.cariste_offer.as_str()),
+            "{r:#}"
+        );
+        let (_, r) = node
+            .get(
+                &set.staff,
+                &format!("/api/v1/candidates/{david}/matches?include_near_misses=true"),
+            )
+            .await;
+        let miss = r["matches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["offer_id"] == set.cariste_offer.as_str())
+            .expect("near miss");
         assert_eq!(miss["failed_constraints"][0]["code"], "missing_licence");
 
         // Closed offers are not proposed.
-        node.delete(&set.staff, &format!("/api/v1/offers/{}", set.cariste_offer)).await;
-        let (_, r) = node.get(&set.staff, &format!("/api/v1/candidates/{alice}/matches")).await;
-        assert!(r["matches"].as_array().unwrap().iter().all(|m| m["offer_id"] != set.cariste_offer.as_str()));
+        node.delete(&set.staff, &format!("/api/v1/offers/{}", set.cariste_offer))
+            .await;
+        let (_, r) = node
+            .get(&set.staff, &format!("/api/v1/candidates/{alice}/matches"))
+            .await;
+        assert!(r["matches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["offer_id"] != set.cariste_offer.as_str()));
 
         let employer = node.user(Role::Employer, "rh@logistique.fr").await;
-        let (st, _) = node.get(&employer, &format!("/api/v1/candidates/{alice}/matches")).await;
+        let (st, _) = node
+            .get(&employer, &format!("/api/v1/candidates/{alice}/matches"))
+            .await;
         assert_eq!(st, 403);
-        let (st, _) = node.get(&set.staff, "/api/v1/candidates/nope/matches").await;
+        let (st, _) = node
+            .get(&set.staff, "/api/v1/candidates/nope/matches")
+            .await;
         assert_eq!(st, 404);
         let audited: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM audit_log WHERE action = 'candidate.matches' AND target_id = $1",
@@ -336,10 +452,15 @@ async fn stats_after_a_placement() {
         let _employer = node.user(Role::Employer, "rh@logistique.fr").await;
         let alice = &set.ids["alice"];
         let (st, p) = node
-            .post(&set.staff, &format!("/api/v1/candidates/{alice}/placement"), &json!({"outcome": "cdi"}))
+            .post(
+                &set.staff,
+                &format!("/api/v1/candidates/{alice}/placement"),
+                &json!({"outcome": "cdi"}),
+            )
             .await;
         assert_eq!(st, 201, "{p}");
-        node.delete(&set.staff, &format!("/api/v1/offers/{}", set.prep_offer)).await;
+        node.delete(&set.staff, &format!("/api/v1/offers/{}", set.prep_offer))
+            .await;
         let now = vivier_node::util::now_ms();
         sqlx::query(
             "INSERT INTO referrals (id, offer_id, offer_origin, referring_node, direction, candidate_id, counsellor_name, \
@@ -368,7 +489,13 @@ async fn stats_after_a_placement() {
         assert_eq!(s["returns_to_work"]["total"], 1);
         assert_eq!(s["returns_to_work"]["by_outcome"]["cdi"], 1);
         assert_eq!(s["returns_to_work"]["by_outcome"]["training"], 0);
-        assert_eq!(s["returns_to_work"]["by_outcome"].as_object().unwrap().len(), 7);
+        assert_eq!(
+            s["returns_to_work"]["by_outcome"]
+                .as_object()
+                .unwrap()
+                .len(),
+            7
+        );
 
         let employer = node.user(Role::Employer, "rh2@logistique.fr").await;
         let (st, _) = node.get(&employer, "/api/v1/stats").await;

@@ -27,12 +27,17 @@ fn cariste_offer() -> Value {
 fn field_names(body: &Value) -> Vec<String> {
     body["errors"]
         .as_array()
-        .map(|a| a.iter().map(|e| e["field"].as_str().unwrap_or("").to_string()).collect())
+        .map(|a| {
+            a.iter()
+                .map(|e| e["field"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 async fn counsellor(node: &TestNode) -> String {
-    node.user(Role::Counsellor, "conseillere@mission-emploi.fr").await
+    node.user(Role::Counsellor, "conseillere@mission-emploi.fr")
+        .await
 }
 
 #[tokio::test]
@@ -59,10 +64,11 @@ async fn offers_crud_and_validation() {
         assert_eq!(wp["label"], "Blois (41)");
 
         // The change is in the federation outbox log (same transaction).
-        let logged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM broadcast_log WHERE kind = 'offer.published'")
-            .fetch_one(&node.state.db.pool)
-            .await
-            .unwrap();
+        let logged: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM broadcast_log WHERE kind = 'offer.published'")
+                .fetch_one(&node.state.db.pool)
+                .await
+                .unwrap();
         assert_eq!(logged, 1, "{backend:?}");
 
         // Read.
@@ -122,7 +128,9 @@ async fn offers_crud_and_validation() {
         assert_eq!(field_names(&body), vec!["employer"]);
 
         // An employer posts for its own company, whatever the body says.
-        let (st, own) = node.post(&employer, "/api/v1/offers", &cariste_offer()).await;
+        let (st, own) = node
+            .post(&employer, "/api/v1/offers", &cariste_offer())
+            .await;
         assert_eq!(st, 201, "{own}");
         let own_id = own["offer_id"].as_str().unwrap().to_string();
         assert_eq!(own["employer"]["name"], "Entreprise Test");
@@ -131,17 +139,29 @@ async fn offers_crud_and_validation() {
         let mut update = cariste_offer();
         update["title"] = json!("Cariste confirmé H/F");
         update["weekly_hours"] = json!(39);
-        let (st, _) = node.put(&other_employer, &format!("/api/v1/offers/{own_id}"), &update).await;
+        let (st, _) = node
+            .put(
+                &other_employer,
+                &format!("/api/v1/offers/{own_id}"),
+                &update,
+            )
+            .await;
         assert_eq!(st, 403);
-        let (st, _) = node.put(&employer, &format!("/api/v1/offers/{id}"), &update).await;
+        let (st, _) = node
+            .put(&employer, &format!("/api/v1/offers/{id}"), &update)
+            .await;
         assert_eq!(st, 403, "not the owner of the counsellor's offer");
-        let (st, updated) = node.put(&employer, &format!("/api/v1/offers/{own_id}"), &update).await;
+        let (st, updated) = node
+            .put(&employer, &format!("/api/v1/offers/{own_id}"), &update)
+            .await;
         assert_eq!(st, 200, "{updated}");
         assert_eq!(updated["title"], "Cariste confirmé H/F");
         assert_eq!(updated["weekly_hours"], 39);
         assert!(updated["updated_at"].as_i64().unwrap() > own["updated_at"].as_i64().unwrap());
         assert_eq!(updated["published_at"], own["published_at"]);
-        let (st, _) = node.put(&staff, &format!("/api/v1/offers/{own_id}"), &update).await;
+        let (st, _) = node
+            .put(&staff, &format!("/api/v1/offers/{own_id}"), &update)
+            .await;
         assert_eq!(st, 200, "staff may update");
 
         // List: employers see their own offers only.
@@ -154,15 +174,26 @@ async fn offers_crud_and_validation() {
         assert_eq!(list["total"], 0);
 
         // Close.
-        let (st, _) = node.delete(&other_employer, &format!("/api/v1/offers/{own_id}")).await;
+        let (st, _) = node
+            .delete(&other_employer, &format!("/api/v1/offers/{own_id}"))
+            .await;
         assert_eq!(st, 403);
-        let (st, closed) = node.delete(&employer, &format!("/api/v1/offers/{own_id}?reason=pourvue")).await;
+        let (st, closed) = node
+            .delete(
+                &employer,
+                &format!("/api/v1/offers/{own_id}?reason=pourvue"),
+            )
+            .await;
         assert_eq!(st, 200, "{closed}");
         assert_eq!(closed["status"], "closed");
         assert!(closed["closed_at"].is_i64());
-        let (st, _) = node.put(&employer, &format!("/api/v1/offers/{own_id}"), &update).await;
+        let (st, _) = node
+            .put(&employer, &format!("/api/v1/offers/{own_id}"), &update)
+            .await;
         assert_eq!(st, 409, "closed offers are not updated");
-        let (st, again) = node.delete(&employer, &format!("/api/v1/offers/{own_id}")).await;
+        let (st, again) = node
+            .delete(&employer, &format!("/api/v1/offers/{own_id}"))
+            .await;
         assert_eq!((st, again["status"].as_str()), (200, Some("closed")));
         let kinds: Vec<String> = sqlx::query_scalar("SELECT kind FROM broadcast_log ORDER BY seq")
             .fetch_all(&node.state.db.pool)
@@ -170,14 +201,22 @@ async fn offers_crud_and_validation() {
             .unwrap();
         assert_eq!(
             kinds,
-            vec!["offer.published", "offer.published", "offer.updated", "offer.updated", "offer.closed"],
+            vec![
+                "offer.published",
+                "offer.published",
+                "offer.updated",
+                "offer.updated",
+                "offer.closed"
+            ],
             "{backend:?}"
         );
         let (_, list) = node.get(&staff, "/api/v1/offers?status=closed").await;
         assert_eq!(list["total"], 1);
         let (st, _) = node.get(&staff, "/api/v1/offers/nope").await;
         assert_eq!(st, 404);
-        let (st, _) = node.post("not-a-token", "/api/v1/offers", &cariste_offer()).await;
+        let (st, _) = node
+            .post("not-a-token", "/api/v1/offers", &cariste_offer())
+            .await;
         assert_eq!(st, 401);
         node.stop().await;
     }
@@ -228,20 +267,29 @@ async fn multi_workplace_offer_search_and_jobposting() {
         let (_, r) = node.get(&staff, "/api/v1/offers/search?rome=N1101").await;
         assert_eq!(r["total"], 1);
         assert_eq!(r["hits"][0]["offer"]["offer_id"], cariste_id.as_str());
-        let (_, r) = node.get(&staff, "/api/v1/offers/search?commune=03185&radius_km=30").await;
+        let (_, r) = node
+            .get(&staff, "/api/v1/offers/search?commune=03185&radius_km=30")
+            .await;
         assert_eq!(r["total"], 1, "{r}");
         assert_eq!(r["hits"][0]["distance_km"], 0.0);
         let (_, r) = node
-            .get(&staff, "/api/v1/offers/search?commune=41269&radius_km=40&sort=distance")
+            .get(
+                &staff,
+                "/api/v1/offers/search?commune=41269&radius_km=40&sort=distance",
+            )
             .await;
         assert_eq!(r["total"], 2, "{r}");
         let d = r["hits"][0]["distance_km"].as_f64().unwrap();
         assert!((25.0..35.0).contains(&d), "Vendôme–Blois {d}");
-        let (_, r) = node.get(&staff, "/api/v1/offers/search?contract_type=CDD").await;
+        let (_, r) = node
+            .get(&staff, "/api/v1/offers/search?contract_type=CDD")
+            .await;
         assert_eq!(r["total"], 1);
         let (_, r) = node.get(&staff, "/api/v1/offers/search?origin=local").await;
         assert_eq!(r["total"], 2);
-        let (st, r) = node.get(&staff, "/api/v1/offers/search?commune=99999").await;
+        let (st, r) = node
+            .get(&staff, "/api/v1/offers/search?commune=99999")
+            .await;
         assert_eq!(st, 400);
         assert_eq!(field_names(&r), vec!["commune"]);
         let (st, _) = node.get(&staff, "/api/v1/offers/search?rome=Z0000").await;
@@ -256,7 +304,10 @@ async fn multi_workplace_offer_search_and_jobposting() {
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
-        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/ld+json"));
+        assert!(r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/ld+json"));
         let jp: Value = r.json().await.unwrap();
         assert_job_posting(&jp);
         let locations = jp["jobLocation"].as_array().expect("array of places");
@@ -271,8 +322,11 @@ async fn multi_workplace_offer_search_and_jobposting() {
         assert!(jp.get("validThrough").is_none());
 
         // Single workplace → one Place; closed → validThrough.
-        node.delete(&staff, &format!("/api/v1/offers/{cariste_id}")).await;
-        let (st, jp) = node.get(&staff, &format!("/api/v1/offers/{cariste_id}/jobposting")).await;
+        node.delete(&staff, &format!("/api/v1/offers/{cariste_id}"))
+            .await;
+        let (st, jp) = node
+            .get(&staff, &format!("/api/v1/offers/{cariste_id}/jobposting"))
+            .await;
         assert_eq!(st, 200);
         assert_job_posting(&jp);
         assert!(jp["jobLocation"].is_object());
@@ -280,7 +334,10 @@ async fn multi_workplace_offer_search_and_jobposting() {
         assert_eq!(jp["employmentType"], json!(["FULL_TIME"]));
         assert_eq!(jp["baseSalary"]["currency"], "EUR");
         assert_eq!(jp["baseSalary"]["value"]["maxValue"], 2050);
-        assert_eq!(jp["hiringOrganization"]["identifier"]["value"], "81234567800021");
+        assert_eq!(
+            jp["hiringOrganization"]["identifier"]["value"],
+            "81234567800021"
+        );
         assert!(jp["validThrough"].is_string());
         node.stop().await;
     }
@@ -292,11 +349,16 @@ fn assert_job_posting(jp: &Value) {
     assert_eq!(jp["@context"], "https://schema.org/");
     assert_eq!(jp["@type"], "JobPosting");
     for key in ["title", "description", "datePosted"] {
-        assert!(jp[key].as_str().is_some_and(|s| !s.is_empty()), "{key} in {jp}");
+        assert!(
+            jp[key].as_str().is_some_and(|s| !s.is_empty()),
+            "{key} in {jp}"
+        );
     }
     assert!(chrono::DateTime::parse_from_rfc3339(jp["datePosted"].as_str().unwrap()).is_ok());
     assert_eq!(jp["hiringOrganization"]["@type"], "Organization");
-    assert!(jp["hiringOrganization"]["name"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(jp["hiringOrganization"]["name"]
+        .as_str()
+        .is_some_and(|s| !s.is_empty()));
     let places: Vec<&Value> = match &jp["jobLocation"] {
         Value::Array(a) => a.iter().collect(),
         obj @ Value::Object(_) => vec![obj],
@@ -316,8 +378,17 @@ fn assert_job_posting(jp: &Value) {
     let types = jp["employmentType"].as_array().expect("employmentType");
     for t in types {
         assert!(
-            ["FULL_TIME", "PART_TIME", "CONTRACTOR", "TEMPORARY", "INTERN", "VOLUNTEER", "PER_DIEM", "OTHER"]
-                .contains(&t.as_str().unwrap()),
+            [
+                "FULL_TIME",
+                "PART_TIME",
+                "CONTRACTOR",
+                "TEMPORARY",
+                "INTERN",
+                "VOLUNTEER",
+                "PER_DIEM",
+                "OTHER"
+            ]
+            .contains(&t.as_str().unwrap()),
             "{t}"
         );
     }
@@ -326,7 +397,8 @@ fn assert_job_posting(jp: &Value) {
     if let Some(s) = jp.get("baseSalary") {
         assert_eq!(s["@type"], "MonetaryAmount");
         assert_eq!(s["value"]["@type"], "QuantitativeValue");
-        assert!(["HOUR", "DAY", "WEEK", "MONTH", "YEAR"].contains(&s["value"]["unitText"].as_str().unwrap()));
+        assert!(["HOUR", "DAY", "WEEK", "MONTH", "YEAR"]
+            .contains(&s["value"]["unitText"].as_str().unwrap()));
     }
     if let Some(v) = jp.get("validThrough") {
         assert!(chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).is_ok());
@@ -335,7 +407,8 @@ fn assert_job_posting(jp: &Value) {
 
 #[tokio::test]
 async fn france_travail_import() {
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/france_travail_offers.json");
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/france_travail_offers.json");
     for backend in backends() {
         let node = start_node(&backend).await;
         let staff = counsellor(&node).await;
@@ -350,27 +423,45 @@ async fn france_travail_import() {
         assert_eq!(report.imported, 3, "{report:?}");
         assert_eq!(report.rejected.len(), 1);
         assert_eq!(report.rejected[0].line, 4);
-        assert!(report.rejected[0].reason.contains("41999"), "{:?}", report.rejected);
+        assert!(
+            report.rejected[0].reason.contains("41999"),
+            "{:?}",
+            report.rejected
+        );
 
         let (_, list) = node.get(&staff, "/api/v1/offers?origin=local").await;
         assert_eq!(list["total"], 3);
         let offers = list["offers"].as_array().unwrap();
-        let by_title = |t: &str| offers.iter().find(|o| o["title"] == t).unwrap_or_else(|| panic!("{t}"));
+        let by_title = |t: &str| {
+            offers
+                .iter()
+                .find(|o| o["title"] == t)
+                .unwrap_or_else(|| panic!("{t}"))
+        };
         let cariste = by_title("Cariste H/F");
         assert_eq!(cariste["rome_code"], "N1101");
         assert_eq!(cariste["contract_type"], "CDI");
         assert_eq!(cariste["driving_licence"], "B");
         assert_eq!(cariste["weekly_hours"], 35);
         assert_eq!(cariste["experience_months"], 12);
-        assert_eq!(cariste["salary"], json!({"min_cents": 185000, "max_cents": 205000, "period": "month"}));
-        assert_eq!(cariste["employer"], json!({"name": "LOGISTIQUE VAL DE LOIRE", "siret": "81234567800021"}));
+        assert_eq!(
+            cariste["salary"],
+            json!({"min_cents": 185000, "max_cents": 205000, "period": "month"})
+        );
+        assert_eq!(
+            cariste["employer"],
+            json!({"name": "LOGISTIQUE VAL DE LOIRE", "siret": "81234567800021"})
+        );
         assert_eq!(cariste["workplaces"][0]["commune_insee"], "41018");
         assert_eq!(cariste["workplaces"][0]["positions"], 2);
         assert_eq!(cariste["published_at"], 1_741_594_542_000_i64);
         let prep = by_title("Préparateur de commandes (H/F)");
         assert_eq!(prep["contract_type"], "MIS");
         assert_eq!(prep["duration_months"], 3);
-        assert_eq!(prep["workplaces"][0]["commune_insee"], "41295", "Vineuil from its postcode");
+        assert_eq!(
+            prep["workplaces"][0]["commune_insee"], "41295",
+            "Vineuil from its postcode"
+        );
         assert_eq!(prep["salary"]["period"], "hour");
         assert_eq!(prep["experience_months"], 0);
         let aide = by_title("Aide à domicile (H/F)");
@@ -392,14 +483,21 @@ async fn france_travail_import() {
         assert_eq!(list["total"], 3);
 
         // Unknown owner.
-        let err = vivier_node::offers::import_france_travail_file(&node.state, &fixture, "nobody@nowhere.fr", None)
-            .await
-            .expect_err("unknown owner");
+        let err = vivier_node::offers::import_france_travail_file(
+            &node.state,
+            &fixture,
+            "nobody@nowhere.fr",
+            None,
+        )
+        .await
+        .expect_err("unknown owner");
         assert!(err.to_string().contains("owner"), "{err}");
 
         // Imported offers are searchable and exportable.
         let id = cariste["offer_id"].as_str().unwrap();
-        let (st, jp) = node.get(&staff, &format!("/api/v1/offers/{id}/jobposting")).await;
+        let (st, jp) = node
+            .get(&staff, &format!("/api/v1/offers/{id}/jobposting"))
+            .await;
         assert_eq!(st, 200);
         assert_job_posting(&jp);
         assert!(eventually(10, || async {
@@ -445,9 +543,13 @@ async fn network_offers_are_stored_read_only_and_closed() {
             updated_at: 2_000,
         };
         let mut tx = node.state.db.pool.begin().await.unwrap();
-        vivier_node::offers::store_remote_offer(&mut tx, &payload).await.unwrap();
+        vivier_node::offers::store_remote_offer(&mut tx, &payload)
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
-        vivier_node::offers::index_offer(&node.state, &payload.offer_id).await.unwrap();
+        vivier_node::offers::index_offer(&node.state, &payload.offer_id)
+            .await
+            .unwrap();
         let stored = vivier_node::offers::get_offer(&node.state.db, &payload.offer_id)
             .await
             .unwrap()
@@ -465,24 +567,40 @@ async fn network_offers_are_stored_read_only_and_closed() {
         newer.title = "Auxiliaire de vie à domicile".into();
         newer.updated_at = 3_000;
         let mut tx = node.state.db.pool.begin().await.unwrap();
-        vivier_node::offers::store_remote_offer(&mut tx, &stale).await.unwrap();
-        vivier_node::offers::store_remote_offer(&mut tx, &newer).await.unwrap();
+        vivier_node::offers::store_remote_offer(&mut tx, &stale)
+            .await
+            .unwrap();
+        vivier_node::offers::store_remote_offer(&mut tx, &newer)
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
-        let (st, got) = node.get(&staff, &format!("/api/v1/offers/{}", payload.offer_id)).await;
+        let (st, got) = node
+            .get(&staff, &format!("/api/v1/offers/{}", payload.offer_id))
+            .await;
         assert_eq!(st, 200);
         assert_eq!(got["title"], "Auxiliaire de vie à domicile");
         assert_eq!(got["is_local"], false);
         assert_eq!(got["origin_node"], "petr-montlucon");
 
         // Read-only here.
-        let (st, _) = node.put(&staff, &format!("/api/v1/offers/{}", payload.offer_id), &cariste_offer()).await;
+        let (st, _) = node
+            .put(
+                &staff,
+                &format!("/api/v1/offers/{}", payload.offer_id),
+                &cariste_offer(),
+            )
+            .await;
         assert_eq!(st, 409);
-        let (st, _) = node.delete(&staff, &format!("/api/v1/offers/{}", payload.offer_id)).await;
+        let (st, _) = node
+            .delete(&staff, &format!("/api/v1/offers/{}", payload.offer_id))
+            .await;
         assert_eq!(st, 409);
         let (_, list) = node.get(&staff, "/api/v1/offers?origin=network").await;
         assert_eq!(list["total"], 1);
         assert!(eventually(10, || async {
-            let (_, r) = node.get(&staff, "/api/v1/offers/search?origin=petr-montlucon").await;
+            let (_, r) = node
+                .get(&staff, "/api/v1/offers/search?origin=petr-montlucon")
+                .await;
             (r["total"] == 1).then_some(())
         })
         .await
@@ -495,15 +613,31 @@ async fn network_offers_are_stored_read_only_and_closed() {
             closed_at: 4_000,
         };
         let mut tx = node.state.db.pool.begin().await.unwrap();
-        vivier_node::offers::close_remote_offer(&mut tx, "cd41", &close).await.unwrap();
+        vivier_node::offers::close_remote_offer(&mut tx, "cd41", &close)
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
-        let o = vivier_node::offers::get_offer(&node.state.db, &payload.offer_id).await.unwrap().unwrap();
-        assert_eq!(o.status, vivier_node::offers::OfferStatus::Open, "another node cannot close it");
+        let o = vivier_node::offers::get_offer(&node.state.db, &payload.offer_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            o.status,
+            vivier_node::offers::OfferStatus::Open,
+            "another node cannot close it"
+        );
         let mut tx = node.state.db.pool.begin().await.unwrap();
-        vivier_node::offers::close_remote_offer(&mut tx, "petr-montlucon", &close).await.unwrap();
-        vivier_node::offers::store_remote_offer(&mut tx, &newer).await.unwrap();
+        vivier_node::offers::close_remote_offer(&mut tx, "petr-montlucon", &close)
+            .await
+            .unwrap();
+        vivier_node::offers::store_remote_offer(&mut tx, &newer)
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
-        let o = vivier_node::offers::get_offer(&node.state.db, &payload.offer_id).await.unwrap().unwrap();
+        let o = vivier_node::offers::get_offer(&node.state.db, &payload.offer_id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(o.status, vivier_node::offers::OfferStatus::Closed);
         assert_eq!(o.closed_at, Some(4_000));
 
@@ -513,14 +647,21 @@ async fn network_offers_are_stored_read_only_and_closed() {
         hijack.offer_id = local["offer_id"].as_str().unwrap().to_string();
         hijack.updated_at = i64::MAX / 2;
         let mut tx = node.state.db.pool.begin().await.unwrap();
-        vivier_node::offers::store_remote_offer(&mut tx, &hijack).await.unwrap();
+        vivier_node::offers::store_remote_offer(&mut tx, &hijack)
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
-        let o = vivier_node::offers::get_offer(&node.state.db, &hijack.offer_id).await.unwrap().unwrap();
+        let o = vivier_node::offers::get_offer(&node.state.db, &hijack.offer_id)
+            .await
+            .unwrap()
+            .unwrap();
         assert!(o.is_local);
         assert_eq!(o.payload.title, "Cariste H/F");
 
         // Reindex rebuilds from the database.
-        let n = vivier_node::offers::reindex(&node.state, None).await.unwrap();
+        let n = vivier_node::offers::reindex(&node.state, None)
+            .await
+            .unwrap();
         assert_eq!(n, 2);
         node.stop().await;
     }
@@ -536,7 +677,10 @@ async fn communes_and_rome_lookups() {
     assert_eq!(r[0]["name"], "Blois");
     assert_eq!(r[0]["lat_micro"], 47_581_630);
     let (_, r) = node.get(&staff, "/api/v1/communes?q=41000").await;
-    assert!(r.as_array().unwrap().iter().any(|c| c["insee"] == "41018"), "{r}");
+    assert!(
+        r.as_array().unwrap().iter().any(|c| c["insee"] == "41018"),
+        "{r}"
+    );
     let (_, r) = node.get(&staff, "/api/v1/communes?q=vendome").await;
     assert_eq!(r[0]["insee"], "41269");
     let (st, r) = node.get(&staff, "/api/v1/communes?q=zzzzqx").await;

@@ -77,8 +77,14 @@ impl Network {
     }
 
     async fn publish(&self) {
-        self.admin(&["publish", "--ca-cert", &self.ca.ca_pem.display().to_string()]);
-        let doc: Value = serde_json::from_slice(&std::fs::read(self.admin_dir.join("network.json")).unwrap()).unwrap();
+        self.admin(&[
+            "publish",
+            "--ca-cert",
+            &self.ca.ca_pem.display().to_string(),
+        ]);
+        let doc: Value =
+            serde_json::from_slice(&std::fs::read(self.admin_dir.join("network.json")).unwrap())
+                .unwrap();
         let serial = doc["document"]["serial"].as_i64().unwrap();
         for n in &self.nodes {
             wait_for(20, "membership serial", || async {
@@ -129,7 +135,10 @@ fn candidate_body(first: &str, insee: &str, scope: &str) -> Value {
 
 async fn count_offers_from(node: &NodeProcess, token: &str, origin: &str) -> i64 {
     let (s, v) = node
-        .get(token, &format!("/api/v1/offers?origin={origin}&status=all&limit=1"))
+        .get(
+            token,
+            &format!("/api/v1/offers?origin={origin}&status=all&limit=1"),
+        )
         .await;
     assert_eq!(s, 200, "{v}");
     v["total"].as_i64().unwrap()
@@ -145,16 +154,35 @@ fn list_of(v: &Value, key: &str) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offer_reaches_every_node_and_referral_comes_back_hired() {
     let net = Network::start(&["cd41", "petr-montlucon", "mission-tours"]).await;
-    let (a, b, c) = (net.node("cd41"), net.node("petr-montlucon"), net.node("mission-tours"));
-    let employer = a.user("employer", "rh@logistique-blois.fr", Some("Logistique Blois SAS"));
+    let (a, b, c) = (
+        net.node("cd41"),
+        net.node("petr-montlucon"),
+        net.node("mission-tours"),
+    );
+    let employer = a.user(
+        "employer",
+        "rh@logistique-blois.fr",
+        Some("Logistique Blois SAS"),
+    );
     let b_counsellor = b.user("counsellor", "conseil@petr.fr", None);
     let c_counsellor = c.user("counsellor", "conseil@tours.fr", None);
     let c_admin = c.user("admin", "admin@tours.fr", None);
 
     // An offer posted at A…
-    let (s, offer) = a.post(&employer, "/api/v1/offers", &offer_body("Cariste H/F", "41018")).await;
+    let (s, offer) = a
+        .post(
+            &employer,
+            "/api/v1/offers",
+            &offer_body("Cariste H/F", "41018"),
+        )
+        .await;
     assert_eq!(s, 201, "{offer}");
-    let offer_id = offer["offer_id"].as_str().or(offer["payload"]["offer_id"].as_str()).or(offer["id"].as_str()).unwrap().to_string();
+    let offer_id = offer["offer_id"]
+        .as_str()
+        .or(offer["payload"]["offer_id"].as_str())
+        .or(offer["id"].as_str())
+        .unwrap()
+        .to_string();
 
     // …is searchable and matchable at B and C.
     for (node, token) in [(b, &b_counsellor), (c, &c_counsellor)] {
@@ -163,17 +191,27 @@ async fn offer_reaches_every_node_and_referral_comes_back_hired() {
             (s == 200 && v.to_string().contains(&offer_id)).then_some(())
         })
         .await;
-        let (s, v) = node.get(token, &format!("/api/v1/offers/{offer_id}/matches")).await;
+        let (s, v) = node
+            .get(token, &format!("/api/v1/offers/{offer_id}/matches"))
+            .await;
         assert_eq!(s, 200, "matches at {}: {v}", node.node_id);
     }
 
     // A counsellor at C co-opts a candidate living near the workplace.
-    let (s, cand) = c.post(&c_counsellor, "/api/v1/candidates", &candidate_body("Karim", "41018", "network")).await;
+    let (s, cand) = c
+        .post(
+            &c_counsellor,
+            "/api/v1/candidates",
+            &candidate_body("Karim", "41018", "network"),
+        )
+        .await;
     assert_eq!(s, 201, "{cand}");
     let cand_id = cand["id"].as_str().unwrap().to_string();
     // Visible to matching once indexed (within a second).
     wait_for(10, "candidate matched at C", || async {
-        let (s, v) = c.get(&c_counsellor, &format!("/api/v1/offers/{offer_id}/matches")).await;
+        let (s, v) = c
+            .get(&c_counsellor, &format!("/api/v1/offers/{offer_id}/matches"))
+            .await;
         (s == 200 && v.to_string().contains(&cand_id)).then_some(())
     })
     .await;
@@ -190,45 +228,76 @@ async fn offer_reaches_every_node_and_referral_comes_back_hired() {
 
     // A's employer sees it, with the minimal profile and nothing sensitive.
     let seen = wait_for(20, "referral at A", || async {
-        let (s, v) = a.get(&employer, &format!("/api/v1/referrals/{referral_id}")).await;
+        let (s, v) = a
+            .get(&employer, &format!("/api/v1/referrals/{referral_id}"))
+            .await;
         (s == 200).then_some(v)
     })
     .await;
     let text = seen.to_string();
     assert!(text.contains("Karim") && text.contains("fiable"), "{text}");
-    assert!(!text.contains("185057800608436") && !text.contains("logement") && !text.contains("rsa"), "sensitive data leaked: {text}");
+    assert!(
+        !text.contains("185057800608436") && !text.contains("logement") && !text.contains("rsa"),
+        "sensitive data leaked: {text}"
+    );
 
     for (status, extra) in [
         ("prior_to_hire", json!({})),
-        ("accepted", json!({"contract_type": "CDI", "start_date": "2026-12-01"})),
+        (
+            "accepted",
+            json!({"contract_type": "CDI", "start_date": "2026-12-01"}),
+        ),
     ] {
         let mut body = json!({"status": status});
-        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-        let (s, v) = a.post(&employer, &format!("/api/v1/referrals/{referral_id}/status"), &body).await;
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let (s, v) = a
+            .post(
+                &employer,
+                &format!("/api/v1/referrals/{referral_id}/status"),
+                &body,
+            )
+            .await;
         assert_eq!(s, 200, "{status}: {v}");
     }
 
     // C sees the hire and counts a CDI.
     wait_for(20, "status at C", || async {
-        let (s, v) = c.get(&c_counsellor, &format!("/api/v1/referrals/{referral_id}")).await;
+        let (s, v) = c
+            .get(&c_counsellor, &format!("/api/v1/referrals/{referral_id}"))
+            .await;
         (s == 200 && v["status"] == "accepted").then_some(())
     })
     .await;
     let (s, stats) = c.get(&c_admin, "/api/v1/stats").await;
     assert_eq!(s, 200, "{stats}");
-    assert!(stats.to_string().contains("\"cdi\":1"), "CDI counted at C: {stats}");
+    assert!(
+        stats.to_string().contains("\"cdi\":1"),
+        "CDI counted at C: {stats}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_node_catches_up_on_a_thousand_offers() {
     let mut net = Network::start(&["cd41", "petr-montlucon"]).await;
-    let employer = net.node("cd41").user("employer", "rh@national.fr", Some("Enseigne Nationale"));
-    let b_admin = net.node("petr-montlucon").user("admin", "admin@petr.fr", None);
+    let employer = net
+        .node("cd41")
+        .user("employer", "rh@national.fr", Some("Enseigne Nationale"));
+    let b_admin = net
+        .node("petr-montlucon")
+        .user("admin", "admin@petr.fr", None);
     net.node_mut("petr-montlucon").kill();
     let a = net.node("cd41");
     let mut ids = std::collections::HashSet::new();
     for i in 0..1000 {
-        let (s, v) = a.post(&employer, "/api/v1/offers", &offer_body(&format!("Préparateur de commandes {i}"), "41018")).await;
+        let (s, v) = a
+            .post(
+                &employer,
+                "/api/v1/offers",
+                &offer_body(&format!("Préparateur de commandes {i}"), "41018"),
+            )
+            .await;
         assert_eq!(s, 201, "{v}");
         ids.insert(v.to_string());
     }
@@ -246,7 +315,11 @@ async fn killed_node_catches_up_on_a_thousand_offers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receiver_killed_mid_burst_keeps_what_it_acknowledged() {
     let mut net = Network::start(&["cd41", "petr-montlucon"]).await;
-    let employer = net.node("petr-montlucon").user("employer", "rh@montlucon.fr", Some("Aide à domicile Montluçon"));
+    let employer = net.node("petr-montlucon").user(
+        "employer",
+        "rh@montlucon.fr",
+        Some("Aide à domicile Montluçon"),
+    );
     let a_admin = net.node("cd41").user("admin", "admin@cd41.fr", None);
     let n = 300;
     let b_url = net.node("petr-montlucon").url("/api/v1/offers");
@@ -277,14 +350,35 @@ async fn receiver_killed_mid_burst_keeps_what_it_acknowledged() {
     })
     .await;
     let (_, status) = a.get(&a_admin, "/api/v1/federation/status").await;
-    assert_eq!(status["inbox"].as_i64(), Some(n), "one inbox row per message: {status}");
+    assert_eq!(
+        status["inbox"].as_i64(),
+        Some(n),
+        "one inbox row per message: {status}"
+    );
 }
 
 /// Sign a message as `sender` with `key`, optionally tampering.
-fn message(sender: &str, key: &SigningKeyPair, kind: MessageKind, payload: &Value, to: Recipient, created: i64, ttl: i64) -> Vec<u8> {
-    vivier_protocol::sign_message(kind, payload, &NodeId::parse(sender).unwrap(), key, to, 1, created, ttl)
-        .unwrap()
-        .bytes
+fn message(
+    sender: &str,
+    key: &SigningKeyPair,
+    kind: MessageKind,
+    payload: &Value,
+    to: Recipient,
+    created: i64,
+    ttl: i64,
+) -> Vec<u8> {
+    vivier_protocol::sign_message(
+        kind,
+        payload,
+        &NodeId::parse(sender).unwrap(),
+        key,
+        to,
+        1,
+        created,
+        ttl,
+    )
+    .unwrap()
+    .bytes
 }
 
 fn offer_payload(origin: &str, title: &str) -> Value {
@@ -320,7 +414,12 @@ fn offer_payload(origin: &str, title: &str) -> Value {
 }
 
 /// PUT one txn to `to`, signed (RFC 9421) by `signer`.
-async fn put_txn(to: &NodeProcess, signer: &str, key: &SigningKeyPair, messages: &[Vec<u8>]) -> (u16, Value) {
+async fn put_txn(
+    to: &NodeProcess,
+    signer: &str,
+    key: &SigningKeyPair,
+    messages: &[Vec<u8>],
+) -> (u16, Value) {
     let mut body = b"{\"messages\":[".to_vec();
     for (i, m) in messages.iter().enumerate() {
         if i > 0 {
@@ -339,7 +438,10 @@ async fn put_txn(to: &NodeProcess, signer: &str, key: &SigningKeyPair, messages:
         key,
         chrono::Utc::now().timestamp(),
     );
-    let mut req = to.client.put(to.url(&path)).header("content-type", "application/json");
+    let mut req = to
+        .client
+        .put(to.url(&path))
+        .header("content-type", "application/json");
     for (k, v) in h.pairs() {
         req = req.header(k, v);
     }
@@ -349,27 +451,39 @@ async fn put_txn(to: &NodeProcess, signer: &str, key: &SigningKeyPair, messages:
 }
 
 fn node_key(node: &NodeProcess) -> SigningKeyPair {
-    KeyFile::read(node.dir.join("data").join("node.key")).unwrap().key
+    KeyFile::read(node.dir.join("data").join("node.key"))
+        .unwrap()
+        .key
 }
 
 fn result_error(v: &Value) -> String {
     let results = v["results"].as_object().unwrap();
     assert_eq!(results.len(), 1, "{v}");
     let r = results.values().next().unwrap();
-    format!("{}:{}", r["status"].as_str().unwrap_or(""), r["error"].as_str().unwrap_or(""))
+    format!(
+        "{}:{}",
+        r["status"].as_str().unwrap_or(""),
+        r["error"].as_str().unwrap_or("")
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_tampered_replayed_and_foreign_messages_are_refused() {
     // A short clock-skew window lets the test build an expired message whose
     // key was already valid when it was created.
-    let mut net = Network::start_with(&["cd41", "petr-montlucon", "mission-tours", "cd03"], "max_clock_skew_secs = 2\n").await;
+    let mut net = Network::start_with(
+        &["cd41", "petr-montlucon", "mission-tours", "cd03"],
+        "max_clock_skew_secs = 2\n",
+    )
+    .await;
     let a_admin = net.node("cd41").user("admin", "admin@cd41.fr", None);
     let b_key = node_key(net.node("petr-montlucon"));
     let d_key = node_key(net.node("cd03"));
     // The expired message below is created 4 s ago: its key must already
     // have been valid then.
-    let b_valid_from = net.node("petr-montlucon").well_known().await["keys"][0]["valid_from"].as_i64().unwrap();
+    let b_valid_from = net.node("petr-montlucon").well_known().await["keys"][0]["valid_from"]
+        .as_i64()
+        .unwrap();
     let wait = b_valid_from + 4500 - chrono::Utc::now().timestamp_millis();
     if wait > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(wait as u64)).await;
@@ -379,10 +493,20 @@ async fn forged_tampered_replayed_and_foreign_messages_are_refused() {
     let all = Recipient::Network;
     let to_a = || Recipient::Node(NodeId::parse("cd41").unwrap());
     let a = net.node("cd41");
-    let inbox_before = a.get(&a_admin, "/api/v1/federation/status").await.1["inbox"].as_i64().unwrap();
+    let inbox_before = a.get(&a_admin, "/api/v1/federation/status").await.1["inbox"]
+        .as_i64()
+        .unwrap();
 
     // A valid message goes in once; the same again is a replay.
-    let good = message("petr-montlucon", &b_key, MessageKind::OfferPublished, &offer_payload("petr-montlucon", "Agent d'entretien"), all.clone(), now, day);
+    let good = message(
+        "petr-montlucon",
+        &b_key,
+        MessageKind::OfferPublished,
+        &offer_payload("petr-montlucon", "Agent d'entretien"),
+        all.clone(),
+        now,
+        day,
+    );
     let (s, v) = put_txn(a, "petr-montlucon", &b_key, std::slice::from_ref(&good)).await;
     assert_eq!((s, result_error(&v)), (200, "accepted:".to_string()), "{v}");
     let (_, v) = put_txn(a, "petr-montlucon", &b_key, &[good.clone()]).await;
@@ -390,15 +514,81 @@ async fn forged_tampered_replayed_and_foreign_messages_are_refused() {
 
     let forger = SigningKeyPair::generate(KeyId::parse("ed25519:1").unwrap());
     let cases: Vec<(&str, Vec<u8>)> = vec![
-        ("refused:bad_signature", message("petr-montlucon", &forger, MessageKind::OfferPublished, &offer_payload("petr-montlucon", "Faux"), all.clone(), now, day)),
+        (
+            "refused:bad_signature",
+            message(
+                "petr-montlucon",
+                &forger,
+                MessageKind::OfferPublished,
+                &offer_payload("petr-montlucon", "Faux"),
+                all.clone(),
+                now,
+                day,
+            ),
+        ),
         ("refused:bad_signature", {
-            let m = message("petr-montlucon", &b_key, MessageKind::OfferPublished, &offer_payload("petr-montlucon", "Agent de propreté"), all.clone(), now, day);
-            String::from_utf8(m).unwrap().replace("Agent de propreté", "Agent de proprete").into_bytes()
+            let m = message(
+                "petr-montlucon",
+                &b_key,
+                MessageKind::OfferPublished,
+                &offer_payload("petr-montlucon", "Agent de propreté"),
+                all.clone(),
+                now,
+                day,
+            );
+            String::from_utf8(m)
+                .unwrap()
+                .replace("Agent de propreté", "Agent de proprete")
+                .into_bytes()
         }),
-        ("refused:expired", message("petr-montlucon", &b_key, MessageKind::OfferPublished, &offer_payload("petr-montlucon", "Vieux"), all.clone(), now - 4000, 1000)),
-        ("refused:unknown_sender", message("intrus", &forger, MessageKind::OfferPublished, &offer_payload("intrus", "Intrus"), all.clone(), now, day)),
-        ("refused:wrong_recipient", message("petr-montlucon", &b_key, MessageKind::OfferPublished, &offer_payload("petr-montlucon", "Ailleurs"), Recipient::Node(NodeId::parse("mission-tours").unwrap()), now, day)),
-        ("refused:not_origin", message("petr-montlucon", &b_key, MessageKind::OfferPublished, &offer_payload("cd03", "Usurpée"), to_a(), now, day)),
+        (
+            "refused:expired",
+            message(
+                "petr-montlucon",
+                &b_key,
+                MessageKind::OfferPublished,
+                &offer_payload("petr-montlucon", "Vieux"),
+                all.clone(),
+                now - 4000,
+                1000,
+            ),
+        ),
+        (
+            "refused:unknown_sender",
+            message(
+                "intrus",
+                &forger,
+                MessageKind::OfferPublished,
+                &offer_payload("intrus", "Intrus"),
+                all.clone(),
+                now,
+                day,
+            ),
+        ),
+        (
+            "refused:wrong_recipient",
+            message(
+                "petr-montlucon",
+                &b_key,
+                MessageKind::OfferPublished,
+                &offer_payload("petr-montlucon", "Ailleurs"),
+                Recipient::Node(NodeId::parse("mission-tours").unwrap()),
+                now,
+                day,
+            ),
+        ),
+        (
+            "refused:not_origin",
+            message(
+                "petr-montlucon",
+                &b_key,
+                MessageKind::OfferPublished,
+                &offer_payload("cd03", "Usurpée"),
+                to_a(),
+                now,
+                day,
+            ),
+        ),
     ];
     for (expected, msg) in cases {
         let (s, v) = put_txn(a, "petr-montlucon", &b_key, &[msg]).await;
@@ -418,7 +608,15 @@ async fn forged_tampered_replayed_and_foreign_messages_are_refused() {
     net.admin(&["member", "revoke", "cd03", "--reason", "left the network"]);
     net.publish().await;
     let a = net.node("cd41");
-    let revoked = message("cd03", &d_key, MessageKind::OfferPublished, &offer_payload("cd03", "Après révocation"), all.clone(), chrono::Utc::now().timestamp_millis(), day);
+    let revoked = message(
+        "cd03",
+        &d_key,
+        MessageKind::OfferPublished,
+        &offer_payload("cd03", "Après révocation"),
+        all.clone(),
+        chrono::Utc::now().timestamp_millis(),
+        day,
+    );
     let (s, v) = put_txn(a, "petr-montlucon", &b_key, &[revoked.clone()]).await;
     assert_eq!(s, 200);
     assert_eq!(result_error(&v), "refused:sender_not_active", "{v}");
@@ -426,7 +624,9 @@ async fn forged_tampered_replayed_and_foreign_messages_are_refused() {
     assert_eq!(s, 401, "a revoked member's own requests are refused");
 
     // Nothing but the one good message was stored.
-    let inbox_after = a.get(&a_admin, "/api/v1/federation/status").await.1["inbox"].as_i64().unwrap();
+    let inbox_after = a.get(&a_admin, "/api/v1/federation/status").await.1["inbox"]
+        .as_i64()
+        .unwrap();
     assert_eq!(inbox_after, inbox_before + 1);
 }
 
@@ -436,18 +636,41 @@ async fn erasure_at_home_removes_the_profile_at_the_offer_node() {
     let (a, c) = (net.node("cd41"), net.node("mission-tours"));
     let employer = a.user("employer", "rh@blois.fr", Some("Entrepôts du Loir-et-Cher"));
     let counsellor = c.user("counsellor", "conseil@tours.fr", None);
-    let (s, offer) = a.post(&employer, "/api/v1/offers", &offer_body("Cariste de nuit", "41018")).await;
+    let (s, offer) = a
+        .post(
+            &employer,
+            "/api/v1/offers",
+            &offer_body("Cariste de nuit", "41018"),
+        )
+        .await;
     assert_eq!(s, 201);
-    let offer_id = offer["offer_id"].as_str().or(offer["payload"]["offer_id"].as_str()).or(offer["id"].as_str()).unwrap().to_string();
+    let offer_id = offer["offer_id"]
+        .as_str()
+        .or(offer["payload"]["offer_id"].as_str())
+        .or(offer["id"].as_str())
+        .unwrap()
+        .to_string();
     wait_for(20, "offer at C", || async {
-        let (s, _) = c.get(&counsellor, &format!("/api/v1/offers/{offer_id}")).await;
+        let (s, _) = c
+            .get(&counsellor, &format!("/api/v1/offers/{offer_id}"))
+            .await;
         (s == 200).then_some(())
     })
     .await;
-    let (_, cand) = c.post(&counsellor, "/api/v1/candidates", &candidate_body("Sophie", "37261", "network")).await;
+    let (_, cand) = c
+        .post(
+            &counsellor,
+            "/api/v1/candidates",
+            &candidate_body("Sophie", "37261", "network"),
+        )
+        .await;
     let cand_id = cand["id"].as_str().unwrap().to_string();
     let (s, referral) = c
-        .post(&counsellor, "/api/v1/referrals", &json!({"offer_id": offer_id, "candidate_id": cand_id, "endorsement": "Très motivée."}))
+        .post(
+            &counsellor,
+            "/api/v1/referrals",
+            &json!({"offer_id": offer_id, "candidate_id": cand_id, "endorsement": "Très motivée."}),
+        )
         .await;
     assert_eq!(s, 201, "{referral}");
     let rid = referral["id"].as_str().unwrap().to_string();
@@ -456,7 +679,9 @@ async fn erasure_at_home_removes_the_profile_at_the_offer_node() {
         (s == 200 && v.to_string().contains("Sophie")).then_some(())
     })
     .await;
-    let (s, v) = c.delete(&counsellor, &format!("/api/v1/candidates/{cand_id}")).await;
+    let (s, v) = c
+        .delete(&counsellor, &format!("/api/v1/candidates/{cand_id}"))
+        .await;
     assert!(s == 200 || s == 204, "{s} {v}");
     wait_for(20, "profile gone at A", || async {
         let (_, v) = a.get(&employer, &format!("/api/v1/referrals/{rid}")).await;
@@ -464,26 +689,41 @@ async fn erasure_at_home_removes_the_profile_at_the_offer_node() {
     })
     .await;
     let db = a.dir.join("data").join("vivier.db");
-    let dump = tokio::task::spawn_blocking(move || sqlite_dump(&db)).await.unwrap();
-    assert!(!dump.contains("Sophie") && !dump.contains("sophie@exemple.fr"), "profile still stored at A");
+    let dump = tokio::task::spawn_blocking(move || sqlite_dump(&db))
+        .await
+        .unwrap();
+    assert!(
+        !dump.contains("Sophie") && !dump.contains("sophie@exemple.fr"),
+        "profile still stored at A"
+    );
     let list = a.get(&employer, "/api/v1/referrals").await.1;
-    assert!(!list_of(&list, "referrals").iter().any(|r| r.to_string().contains("Sophie")));
+    assert!(!list_of(&list, "referrals")
+        .iter()
+        .any(|r| r.to_string().contains("Sophie")));
 }
 
 /// Every text value of every table of a SQLite file, concatenated.
 fn sqlite_dump(path: &Path) -> String {
     use sqlx::{Column, Connection, Row};
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let url = format!("sqlite://{}?mode=ro", path.display());
     rt.block_on(async move {
         let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        let tables: Vec<String> = sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
+        let tables: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
         let mut out = String::new();
         for t in tables {
-            for row in sqlx::query(&format!("SELECT * FROM \"{t}\"")).fetch_all(&mut conn).await.unwrap() {
+            for row in sqlx::query(&format!("SELECT * FROM \"{t}\""))
+                .fetch_all(&mut conn)
+                .await
+                .unwrap()
+            {
                 for (i, _) in row.columns().iter().enumerate() {
                     if let Ok(Some(v)) = row.try_get::<Option<String>, _>(i) {
                         out.push_str(&v);

@@ -10,7 +10,15 @@ use support::*;
 async fn starts_and_keeps_identity(opts: NodeOptions) {
     let root = tempfile::tempdir().unwrap();
     let mut node = NodeProcess::start(root.path(), "cd41", None, &opts);
-    let health: serde_json::Value = node.client.get(node.url("/health")).send().await.unwrap().json().await.unwrap();
+    let health: serde_json::Value = node
+        .client
+        .get(node.url("/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["status"], "ok", "{health}");
     let wk = node.well_known().await;
     assert_eq!(wk["node_id"], "cd41");
@@ -21,10 +29,14 @@ async fn starts_and_keeps_identity(opts: NodeOptions) {
 
     // The secret key file is private to the node's user.
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(node.dir.join("data/node.key")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(node.dir.join("data/node.key"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o077, 0, "node.key mode {mode:o}");
     // It never reaches the logs.
-    let secret: serde_json::Value = serde_json::from_slice(&std::fs::read(node.dir.join("data/node.key")).unwrap()).unwrap();
+    let secret: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(node.dir.join("data/node.key")).unwrap()).unwrap();
     assert!(!node.log().contains(secret["secret_key"].as_str().unwrap()));
 
     // Data written before a restart is there after it, with the same key.

@@ -13,9 +13,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{
-    CandidateInput, CandidateStatus, ConsentScope, PlacementOutcome, RecordMeta,
-};
+use super::{CandidateInput, CandidateStatus, ConsentScope, PlacementOutcome, RecordMeta};
 use crate::auth::{Reason, User};
 use crate::error::{ApiJson, Error, FieldError, Result};
 use crate::search::{CandidateQuery, SortBy};
@@ -28,7 +26,10 @@ pub struct Staff(pub User);
 impl FromRequestParts<AppState> for Staff {
     type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let user = User::from_request_parts(parts, state).await?;
         user.require_staff()?;
         Ok(Staff(user))
@@ -76,7 +77,16 @@ async fn audit(
     reason: Option<&str>,
     details: serde_json::Value,
 ) -> Result<()> {
-    crate::audit::record(&state.db, Some(user), action, "candidate", id, reason, details).await
+    crate::audit::record(
+        &state.db,
+        Some(user),
+        action,
+        "candidate",
+        id,
+        reason,
+        details,
+    )
+    .await
 }
 
 async fn create_handler(
@@ -85,7 +95,15 @@ async fn create_handler(
     ApiJson(input): ApiJson<CandidateInput>,
 ) -> Result<(StatusCode, Json<View>)> {
     let c = super::create(&state, &user, input).await?;
-    audit(&state, &user, "candidate.create", &c.id, None, json!({ "consent": c.consent.is_some() })).await?;
+    audit(
+        &state,
+        &user,
+        "candidate.create",
+        &c.id,
+        None,
+        json!({ "consent": c.consent.is_some() }),
+    )
+    .await?;
     let v = view(&state, c, RecordMeta::default());
     Ok((StatusCode::CREATED, Json(v)))
 }
@@ -96,12 +114,22 @@ async fn read_handler(
     Path(id): Path<String>,
     Reason(reason): Reason,
 ) -> Result<Json<View>> {
-    let (mut c, meta) = super::load(&state.db, &id).await?.ok_or(Error::NotFound("candidate"))?;
+    let (mut c, meta) = super::load(&state.db, &id)
+        .await?
+        .ok_or(Error::NotFound("candidate"))?;
     let sensitive = super::may_see_sensitive(&user, &c);
     if sensitive {
         c.sensitive = super::load_sensitive(&state.db, &id).await?;
     }
-    audit(&state, &user, "candidate.read", &id, reason.as_deref(), json!({ "sensitive": sensitive })).await?;
+    audit(
+        &state,
+        &user,
+        "candidate.read",
+        &id,
+        reason.as_deref(),
+        json!({ "sensitive": sensitive }),
+    )
+    .await?;
     Ok(Json(view(&state, c, meta)))
 }
 
@@ -129,7 +157,15 @@ async fn consent_handler(
     ApiJson(body): ApiJson<ConsentBody>,
 ) -> Result<Json<View>> {
     let c = super::give_consent(&state, &user, &id, body.scope).await?;
-    audit(&state, &user, "candidate.consent", &id, None, json!({ "scope": body.scope })).await?;
+    audit(
+        &state,
+        &user,
+        "candidate.consent",
+        &id,
+        None,
+        json!({ "scope": body.scope }),
+    )
+    .await?;
     Ok(Json(view(&state, c, RecordMeta::default())))
 }
 
@@ -139,7 +175,15 @@ async fn withdraw_consent_handler(
     Path(id): Path<String>,
 ) -> Result<Json<View>> {
     let c = super::withdraw_consent(&state, &id).await?;
-    audit(&state, &user, "candidate.consent_withdrawn", &id, None, json!({})).await?;
+    audit(
+        &state,
+        &user,
+        "candidate.consent_withdrawn",
+        &id,
+        None,
+        json!({}),
+    )
+    .await?;
     Ok(Json(view(&state, c, RecordMeta::default())))
 }
 
@@ -150,7 +194,15 @@ async fn erase_handler(
     Reason(reason): Reason,
 ) -> Result<StatusCode> {
     super::erase(&state, &id).await?;
-    audit(&state, &user, "candidate.erase", &id, reason.as_deref(), json!({})).await?;
+    audit(
+        &state,
+        &user,
+        "candidate.erase",
+        &id,
+        reason.as_deref(),
+        json!({}),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -193,7 +245,8 @@ async fn upload_cv_handler(
         found = Some((name, buf));
         break;
     }
-    let (name, bytes) = found.ok_or_else(|| Error::field("file", "no file part in the multipart body"))?;
+    let (name, bytes) =
+        found.ok_or_else(|| Error::field("file", "no file part in the multipart body"))?;
     let (c, file) = super::attach_cv(&state, &id, &name, bytes).await?;
     audit(
         &state,
@@ -217,11 +270,25 @@ async fn download_cv_handler(
     Reason(reason): Reason,
 ) -> Result<Response> {
     let (f, bytes) = super::read_cv(&state, &id, &file_id).await?;
-    audit(&state, &user, "candidate.cv_download", &id, reason.as_deref(), json!({ "file_id": f.id })).await?;
+    audit(
+        &state,
+        &user,
+        "candidate.cv_download",
+        &id,
+        reason.as_deref(),
+        json!({ "file_id": f.id }),
+    )
+    .await?;
     let ascii: String = f
         .file_name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let mut resp = (StatusCode::OK, bytes).into_response();
     let h = resp.headers_mut();
@@ -250,7 +317,15 @@ async fn placement_handler(
     ApiJson(body): ApiJson<PlacementBody>,
 ) -> Result<(StatusCode, Json<super::Placement>)> {
     let p = super::record_placement(&state, &user, &id, body.outcome, body.referral_id).await?;
-    audit(&state, &user, "candidate.placement", &id, None, json!({ "outcome": p.outcome, "placement_id": p.id })).await?;
+    audit(
+        &state,
+        &user,
+        "candidate.placement",
+        &id,
+        None,
+        json!({ "outcome": p.outcome, "placement_id": p.id }),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(p)))
 }
 
@@ -261,7 +336,15 @@ async fn renew_handler(
     Reason(reason): Reason,
 ) -> Result<Json<serde_json::Value>> {
     let due = super::renew(&state, &id).await?;
-    audit(&state, &user, "candidate.retention_renew", &id, reason.as_deref(), json!({ "due_at": due })).await?;
+    audit(
+        &state,
+        &user,
+        "candidate.retention_renew",
+        &id,
+        reason.as_deref(),
+        json!({ "due_at": due }),
+    )
+    .await?;
     Ok(Json(json!({ "id": id, "retention_due_at": due })))
 }
 
@@ -321,10 +404,18 @@ fn parse_search(state: &AppState, raw: Option<&str>) -> Result<(SearchParams, Ca
         match k.as_ref() {
             "q" => p.q = Some(v).filter(|s| !s.is_empty()),
             "rome" => {
-                for (i, code) in v.split(',').map(str::trim).filter(|s| !s.is_empty()).enumerate() {
+                for (i, code) in v
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .enumerate()
+                {
                     let code = code.to_uppercase();
                     if !state.refs.rome_exists(&code) {
-                        errs.push(FieldError::new(format!("rome[{i}]"), format!("unknown ROME code {code:?}")));
+                        errs.push(FieldError::new(
+                            format!("rome[{i}]"),
+                            format!("unknown ROME code {code:?}"),
+                        ));
                     } else {
                         p.rome.push(code);
                     }
@@ -333,25 +424,37 @@ fn parse_search(state: &AppState, raw: Option<&str>) -> Result<(SearchParams, Ca
             "commune" => p.commune = Some(v).filter(|s| !s.is_empty()),
             "radius_km" => match v.parse::<f64>() {
                 Ok(r) if r.is_finite() && r > 0.0 && r <= 1000.0 => p.radius_km = Some(r),
-                _ => errs.push(FieldError::new("radius_km", "expected a number of km between 0 and 1000")),
+                _ => errs.push(FieldError::new(
+                    "radius_km",
+                    "expected a number of km between 0 and 1000",
+                )),
             },
             "licence" => p.licence = Some(v.to_uppercase()).filter(|s| !s.is_empty()),
             "available_before" => {
                 if crate::util::date_to_days(&v).is_none() {
-                    errs.push(FieldError::new("available_before", format!("{v:?} is not a date (YYYY-MM-DD)")));
+                    errs.push(FieldError::new(
+                        "available_before",
+                        format!("{v:?} is not a date (YYYY-MM-DD)"),
+                    ));
                 }
                 p.available_before = Some(v);
             }
             "contract_type" => {
                 let c = v.to_uppercase();
                 if !["CDI", "CDD", "MIS", "SAI", "ALT"].contains(&c.as_str()) {
-                    errs.push(FieldError::new("contract_type", "expected CDI, CDD, MIS, SAI or ALT"));
+                    errs.push(FieldError::new(
+                        "contract_type",
+                        "expected CDI, CDD, MIS, SAI or ALT",
+                    ));
                 }
                 p.contract_type = Some(c);
             }
             "status" => {
                 if CandidateStatus::parse(&v).is_none() {
-                    errs.push(FieldError::new("status", "expected active, in_referral, placed or archived"));
+                    errs.push(FieldError::new(
+                        "status",
+                        "expected active, in_referral, placed or archived",
+                    ));
                 }
                 p.status = Some(v);
             }
@@ -368,7 +471,10 @@ fn parse_search(state: &AppState, raw: Option<&str>) -> Result<(SearchParams, Ca
                 Ok(n) if (1..=100).contains(&n) => p.per_page = n,
                 _ => errs.push(FieldError::new("per_page", "expected 1 to 100")),
             },
-            other => errs.push(FieldError::new(other.to_string(), "unknown search parameter")),
+            other => errs.push(FieldError::new(
+                other.to_string(),
+                "unknown search parameter",
+            )),
         }
     }
     let mut near = None;
@@ -376,16 +482,25 @@ fn parse_search(state: &AppState, raw: Option<&str>) -> Result<(SearchParams, Ca
         Some(insee) => match state.refs.commune(insee) {
             Some(c) => match c.point {
                 Some(pt) => near = Some((pt, p.radius_km.unwrap_or(DEFAULT_RADIUS_KM))),
-                None => errs.push(FieldError::new("commune", "the centre of this commune is unknown")),
+                None => errs.push(FieldError::new(
+                    "commune",
+                    "the centre of this commune is unknown",
+                )),
             },
-            None => errs.push(FieldError::new("commune", format!("unknown INSEE commune code {insee:?}"))),
+            None => errs.push(FieldError::new(
+                "commune",
+                format!("unknown INSEE commune code {insee:?}"),
+            )),
         },
         None => {
             if p.radius_km.is_some() {
                 errs.push(FieldError::new("radius_km", "needs a commune"));
             }
             if p.sort == SortBy::Distance {
-                errs.push(FieldError::new("sort", "sorting by distance needs a commune"));
+                errs.push(FieldError::new(
+                    "sort",
+                    "sorting by distance needs a commune",
+                ));
             }
         }
     }
@@ -397,7 +512,10 @@ fn parse_search(state: &AppState, raw: Option<&str>) -> Result<(SearchParams, Ca
         rome_codes: p.rome.clone(),
         near,
         licence: p.licence.clone(),
-        available_before_days: p.available_before.as_deref().and_then(crate::util::date_to_days),
+        available_before_days: p
+            .available_before
+            .as_deref()
+            .and_then(crate::util::date_to_days),
         contract_type: p.contract_type.clone(),
         status: p.status.clone(),
         ids: None,
@@ -521,7 +639,15 @@ async fn list_handler(
     if !errs.is_empty() {
         return Err(Error::Validation(errs));
     }
-    type ListRow = (String, String, String, String, Option<String>, Option<i64>, i64);
+    type ListRow = (
+        String,
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<i64>,
+        i64,
+    );
     let rows: Vec<ListRow> = {
         use sqlx::Row;
         let rs = sqlx::query(
@@ -567,7 +693,9 @@ async fn list_handler(
         json!({ "page": page, "ids": rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>() }),
     )
     .await?;
-    Ok(Json(json!({ "page": page, "per_page": per_page, "items": items })))
+    Ok(Json(
+        json!({ "page": page, "per_page": per_page, "items": items }),
+    ))
 }
 
 /// Routes under `/api/v1/candidates`.
@@ -585,7 +713,10 @@ pub fn routes() -> Router<AppState> {
             post(consent_handler).delete(withdraw_consent_handler),
         )
         .route("/api/v1/candidates/{id}/cv", post(upload_cv_handler))
-        .route("/api/v1/candidates/{id}/cv/{file_id}", get(download_cv_handler))
+        .route(
+            "/api/v1/candidates/{id}/cv/{file_id}",
+            get(download_cv_handler),
+        )
         .route("/api/v1/candidates/{id}/placement", post(placement_handler))
         .route("/api/v1/candidates/{id}/renew", post(renew_handler))
 }

@@ -180,7 +180,10 @@ fn csv_row(header: &[String], rec: &csv::StringRecord) -> (CandidateInput, Vec<F
             match v.parse::<i64>() {
                 Ok(n) => Some(n),
                 Err(_) => {
-                    errs.push(FieldError::new(name.as_str(), format!("{v:?} is not a whole number")));
+                    errs.push(FieldError::new(
+                        name.as_str(),
+                        format!("{v:?} is not a whole number"),
+                    ));
                     None
                 }
             }
@@ -190,7 +193,10 @@ fn csv_row(header: &[String], rec: &csv::StringRecord) -> (CandidateInput, Vec<F
                 "" | "0" | "false" | "non" | "no" | "n" => false,
                 "1" | "true" | "oui" | "yes" | "o" | "y" => true,
                 _ => {
-                    errs.push(FieldError::new(name.as_str(), format!("{v:?} is not a boolean (true/false, oui/non, 1/0)")));
+                    errs.push(FieldError::new(
+                        name.as_str(),
+                        format!("{v:?} is not a boolean (true/false, oui/non, 1/0)"),
+                    ));
                     false
                 }
             }
@@ -232,7 +238,10 @@ fn csv_row(header: &[String], rec: &csv::StringRecord) -> (CandidateInput, Vec<F
                     "local" => Some(ConsentScope::Local),
                     "network" => Some(ConsentScope::Network),
                     _ => {
-                        errs.push(FieldError::new("consent_scope", format!("{v:?}: expected local, network or empty")));
+                        errs.push(FieldError::new(
+                            "consent_scope",
+                            format!("{v:?}: expected local, network or empty"),
+                        ));
                         None
                     }
                 }
@@ -251,7 +260,10 @@ fn reason(errs: &[FieldError]) -> String {
 }
 
 /// A parsed row (with cell errors) or a rejection.
-type Parsed = (u64, std::result::Result<(CandidateInput, Vec<FieldError>), String>);
+type Parsed = (
+    u64,
+    std::result::Result<(CandidateInput, Vec<FieldError>), String>,
+);
 
 fn parse_csv(reader: impl Read) -> Result<Vec<Parsed>> {
     let mut rdr = csv::ReaderBuilder::new()
@@ -265,17 +277,26 @@ fn parse_csv(reader: impl Read) -> Result<Vec<Parsed>> {
         .iter()
         .map(|h| h.trim_start_matches('\u{feff}').trim().to_lowercase())
         .collect();
-    let unknown: Vec<&String> = header.iter().filter(|h| !COLUMNS.contains(&h.as_str())).collect();
+    let unknown: Vec<&String> = header
+        .iter()
+        .filter(|h| !COLUMNS.contains(&h.as_str()))
+        .collect();
     if !unknown.is_empty() {
         return Err(Error::BadRequest(format!(
             "CSV header: unknown column(s) {}; accepted columns: {}",
-            unknown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+            unknown
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             COLUMNS.join(", ")
         )));
     }
     for required in ["first_name", "last_name", "commune_insee", "rome_codes"] {
         if !header.iter().any(|h| h == required) {
-            return Err(Error::BadRequest(format!("CSV header: missing column {required}")));
+            return Err(Error::BadRequest(format!(
+                "CSV header: missing column {required}"
+            )));
         }
     }
     let mut out = Vec::new();
@@ -292,7 +313,11 @@ fn parse_csv(reader: impl Read) -> Result<Vec<Parsed>> {
                 if rec.len() != header.len() {
                     out.push((
                         line,
-                        Err(format!("expected {} fields, found {}", header.len(), rec.len())),
+                        Err(format!(
+                            "expected {} fields, found {}",
+                            header.len(),
+                            rec.len()
+                        )),
                     ));
                     continue;
                 }
@@ -301,7 +326,10 @@ fn parse_csv(reader: impl Read) -> Result<Vec<Parsed>> {
             Err(e) => {
                 let line = e.position().map_or(line_guess, |p| p.line());
                 out.push((line, Err(format!("unreadable CSV row: {e}"))));
-                if !matches!(e.kind(), csv::ErrorKind::Utf8 { .. } | csv::ErrorKind::UnequalLengths { .. }) {
+                if !matches!(
+                    e.kind(),
+                    csv::ErrorKind::Utf8 { .. } | csv::ErrorKind::UnequalLengths { .. }
+                ) {
                     break;
                 }
             }
@@ -524,16 +552,25 @@ mod tests {
         assert_eq!(i.contract_types.len(), 2);
         assert_eq!(i.cv_text.as_deref(), Some("Cariste\nCACES 3"));
         let (l, r) = &rows[1];
-        assert_eq!(*l, 4, "the quoted newline makes the second row start on line 4");
+        assert_eq!(
+            *l, 4,
+            "the quoted newline makes the second row start on line 4"
+        );
         let e = reason(&r.as_ref().expect("parsed").1);
-        assert!(e.contains("has_vehicle") && e.contains("weekly_hours") && e.contains("contract_types[0]"), "{e}");
+        assert!(
+            e.contains("has_vehicle")
+                && e.contains("weekly_hours")
+                && e.contains("contract_types[0]"),
+            "{e}"
+        );
         assert_eq!(rows[2].0, 5);
         assert!(rows[2].1.is_err());
     }
 
     #[test]
     fn csv_unknown_column_is_refused() {
-        let err = parse_csv("first_name,last_name,commune_insee,rome_codes,age\n".as_bytes()).expect_err("refused");
+        let err = parse_csv("first_name,last_name,commune_insee,rome_codes,age\n".as_bytes())
+            .expect_err("refused");
         assert!(err.to_string().contains("age"));
     }
 
@@ -541,7 +578,10 @@ mod tests {
     fn jsonl_rows() {
         let data = "{\"first_name\":\"A\",\"last_name\":\"B\",\"commune_insee\":\"41018\",\"rome_codes\":[\"N1101\"]}\n\n{\"first_name\":1}\n{\"nope\":true}\nnot json\n";
         let rows = parse_jsonl(data.as_bytes()).expect("parse");
-        assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 3, 4, 5]);
+        assert_eq!(
+            rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            vec![1, 3, 4, 5]
+        );
         assert!(rows[0].1.is_ok());
         assert!(rows[1].1.as_ref().expect_err("bad").contains("first_name"));
         assert!(rows[2].1.as_ref().expect_err("bad").contains("nope"));

@@ -133,7 +133,11 @@ pub async fn retention_sweep(state: &AppState, now_ms: i64) -> Result<SweepRepor
         }
     }
     if report.reminded + report.anonymised > 0 {
-        tracing::info!(reminded = report.reminded, anonymised = report.anonymised, "retention sweep");
+        tracing::info!(
+            reminded = report.reminded,
+            anonymised = report.anonymised,
+            "retention sweep"
+        );
     }
     Ok(report)
 }
@@ -246,9 +250,7 @@ pub async fn retention_due(state: &AppState, user: &User, now: i64) -> Result<Ve
     let mut out = Vec::new();
     for r in rows {
         let counsellor_id: Option<String> = r.try_get("counsellor_id")?;
-        if user.role != Role::Admin
-            && counsellor_id.as_deref().is_some_and(|c| c != user.id)
-        {
+        if user.role != Role::Admin && counsellor_id.as_deref().is_some_and(|c| c != user.id) {
             continue;
         }
         let last: i64 = r.try_get("last_activity_at")?;

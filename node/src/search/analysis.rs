@@ -31,7 +31,9 @@ pub fn fold_gender(word: &str) -> Option<String> {
         return None;
     }
     GENDER_ENDINGS.iter().find_map(|(fem, masc)| {
-        word.strip_suffix(fem).filter(|stem| stem.chars().count() >= 2).map(|stem| format!("{stem}{masc}"))
+        word.strip_suffix(fem)
+            .filter(|stem| stem.chars().count() >= 2)
+            .map(|stem| format!("{stem}{masc}"))
     })
 }
 

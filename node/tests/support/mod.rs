@@ -66,7 +66,9 @@ pub fn backends() -> Vec<Backend> {
 pub async fn fresh_postgres_db(admin_url: &str) -> String {
     use sqlx::Connection;
     let name = format!("vivier_t_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(admin_url).await.expect("connect postgres");
+    let mut conn = sqlx::PgConnection::connect(admin_url)
+        .await
+        .expect("connect postgres");
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut conn)
         .await
@@ -106,7 +108,9 @@ pub async fn start_node_with(backend: &Backend, tweak: impl FnOnce(&mut Config))
     }
     tweak(&mut config);
     let (tx, rx) = watch::channel(false);
-    let state = vivier_node::server::open(config, rx).await.expect("open node");
+    let state = vivier_node::server::open(config, rx)
+        .await
+        .expect("open node");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let st = state.clone();
     let task = tokio::spawn(async move {
@@ -171,7 +175,13 @@ impl TestNode {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
-    pub async fn send_json(&self, method: reqwest::Method, token: &str, path: &str, body: &Value) -> (u16, Value) {
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        token: &str,
+        path: &str,
+        body: &Value,
+    ) -> (u16, Value) {
         let r = self
             .client
             .request(method, self.url(path))
@@ -185,11 +195,13 @@ impl TestNode {
     }
 
     pub async fn post(&self, token: &str, path: &str, body: &Value) -> (u16, Value) {
-        self.send_json(reqwest::Method::POST, token, path, body).await
+        self.send_json(reqwest::Method::POST, token, path, body)
+            .await
     }
 
     pub async fn put(&self, token: &str, path: &str, body: &Value) -> (u16, Value) {
-        self.send_json(reqwest::Method::PUT, token, path, body).await
+        self.send_json(reqwest::Method::PUT, token, path, body)
+            .await
     }
 
     pub async fn delete(&self, token: &str, path: &str) -> (u16, Value) {

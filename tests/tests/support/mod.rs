@@ -52,7 +52,9 @@ impl TestCa {
         let mut params =
             rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
                 .unwrap();
-        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
         params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.ca_cert, &self.ca_key).unwrap();
@@ -103,7 +105,12 @@ fn toml_str(s: &str) -> String {
 impl NodeProcess {
     /// Start a node under `root/<node_id>` with TLS from `ca` (HTTPS) or plain
     /// HTTP on loopback when `ca` is None.
-    pub fn start(root: &Path, node_id: &str, ca: Option<&TestCa>, opts: &NodeOptions) -> NodeProcess {
+    pub fn start(
+        root: &Path,
+        node_id: &str,
+        ca: Option<&TestCa>,
+        opts: &NodeOptions,
+    ) -> NodeProcess {
         let dir = root.join(node_id);
         std::fs::create_dir_all(&dir).unwrap();
         let mut toml = format!(
@@ -125,7 +132,10 @@ impl NodeProcess {
         }
         toml.push_str("[federation]\npoll_interval_ms = 100\ncatch_up_interval_secs = 2\nbackoff_initial_secs = 1\nbackoff_max_secs = 4\n");
         if let Some(ca) = ca {
-            toml.push_str(&format!("ca_cert = {}\n", toml_str(&ca.ca_pem.display().to_string())));
+            toml.push_str(&format!(
+                "ca_cert = {}\n",
+                toml_str(&ca.ca_pem.display().to_string())
+            ));
         }
         if let Some(pk) = &opts.operator_public_key {
             toml.push_str(&format!(
@@ -152,7 +162,10 @@ impl NodeProcess {
         // Pin the port for restarts: the membership document names it.
         let port = url::Url::parse(&node.base_url).unwrap().port().unwrap();
         let mut toml = std::fs::read_to_string(&node.config_path).unwrap();
-        toml = toml.replace("listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:{port}\""));
+        toml = toml.replace(
+            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"127.0.0.1:{port}\""),
+        );
         std::fs::write(&node.config_path, toml).unwrap();
         node
     }
@@ -183,9 +196,21 @@ impl NodeProcess {
         });
         let line = rx
             .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("node {} did not start; see {}", self.node_id, self.dir.join("node.log").display()));
-        let url = line.strip_prefix("listening on ").expect("listening line").trim().to_string();
-        self.base_url = url.replace("127.0.0.1", "localhost").replace("http://localhost", "http://127.0.0.1");
+            .unwrap_or_else(|_| {
+                panic!(
+                    "node {} did not start; see {}",
+                    self.node_id,
+                    self.dir.join("node.log").display()
+                )
+            });
+        let url = line
+            .strip_prefix("listening on ")
+            .expect("listening line")
+            .trim()
+            .to_string();
+        self.base_url = url
+            .replace("127.0.0.1", "localhost")
+            .replace("http://localhost", "http://127.0.0.1");
         self.child = Some(child);
     }
 
@@ -238,20 +263,36 @@ impl NodeProcess {
 
     /// Create a user through the CLI and return an API token for it.
     pub fn user(&self, role: &str, email: &str, employer_name: Option<&str>) -> String {
-        let mut args = vec!["user", "add", "--email", email, "--name", email, "--role", role];
+        let mut args = vec![
+            "user", "add", "--email", email, "--name", email, "--role", role,
+        ];
         if let Some(n) = employer_name {
             args.push("--employer-name");
             args.push(n);
         }
         let out = self.cli(&args, &[("VIVIER_USER_PASSWORD", "motdepasse-solide")]);
-        assert!(out.status.success(), "user add: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "user add: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let out = self.cli(&["token", "--email", email], &[]);
-        assert!(out.status.success(), "token: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "token: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
 
     pub async fn get(&self, token: &str, path: &str) -> (u16, Value) {
-        let r = self.client.get(self.url(path)).bearer_auth(token).send().await.expect("send");
+        let r = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("send");
         let s = r.status().as_u16();
         (s, r.json().await.unwrap_or(Value::Null))
     }
@@ -270,7 +311,13 @@ impl NodeProcess {
     }
 
     pub async fn delete(&self, token: &str, path: &str) -> (u16, Value) {
-        let r = self.client.delete(self.url(path)).bearer_auth(token).send().await.expect("send");
+        let r = self
+            .client
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("send");
         let s = r.status().as_u16();
         (s, r.json().await.unwrap_or(Value::Null))
     }
@@ -299,12 +346,18 @@ impl Drop for NodeProcess {
 }
 
 fn unsafe_sigterm(pid: u32) {
-    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
 }
 
 /// Run `vivier-admin` with args; returns the output.
 pub fn admin(args: &[&str]) -> std::process::Output {
-    Command::new(ADMIN_BIN).args(args).output().expect("run vivier-admin")
+    Command::new(ADMIN_BIN)
+        .args(args)
+        .output()
+        .expect("run vivier-admin")
 }
 
 /// Run `vivier-admin`, assert success, return stdout.
@@ -338,8 +391,13 @@ pub fn postgres_admin_url() -> Option<String> {
 pub async fn fresh_postgres_db(admin_url: &str) -> String {
     use sqlx::Connection;
     let name = format!("vivier_e2e_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(admin_url).await.expect("connect postgres");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create db");
+    let mut conn = sqlx::PgConnection::connect(admin_url)
+        .await
+        .expect("connect postgres");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create db");
     conn.close().await.ok();
     let mut url = url::Url::parse(admin_url).unwrap();
     url.set_path(&format!("/{name}"));
