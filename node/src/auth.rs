@@ -156,7 +156,7 @@ fn validate_new_user(u: &NewUser) -> Result<()> {
     if u.role == Role::Employer
         && u.employer_name
             .as_deref()
-            .map_or(true, |n| n.trim().is_empty())
+            .is_none_or(|n| n.trim().is_empty())
     {
         errs.push(crate::error::FieldError::new(
             "employer_name",

@@ -182,19 +182,11 @@ impl Default for FederationConfig {
 }
 
 /// Search index settings.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SearchConfig {
     /// Rebuild the index at start even when it looks current.
     pub rebuild_on_start: bool,
-}
-
-impl Default for SearchConfig {
-    fn default() -> Self {
-        SearchConfig {
-            rebuild_on_start: false,
-        }
-    }
 }
 
 /// Weights of the matching score (points; the score is their weighted sum,
