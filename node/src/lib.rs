@@ -31,4 +31,5 @@ pub mod referrals;
 pub mod search;
 pub mod server;
 pub mod stats;
+pub mod ui;
 pub mod util;

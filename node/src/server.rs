@@ -254,6 +254,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::stats::routes())
         .merge(crate::referrals::routes())
         .merge(crate::federation::routes())
+        .merge(crate::ui::routes())
         .layer(DefaultBodyLimit::max(max_body))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {

@@ -1,0 +1,653 @@
+//! The web interface, in French, rendered on the server (no JavaScript).
+//!
+//! Counsellors (conseillers) search the candidathèque, create records, read
+//! a record with its explained matches and refer a candidate to an offer;
+//! employers post offers through a web form and answer the referrals made
+//! to their own offers. Every page calls the domain functions of the other
+//! modules (which enforce who may see what); the audit entries that the
+//! JSON API writes in its handlers (candidate reads, searches, matches,
+//! creations) are written here the same way.
+//!
+//! Security:
+//! - templates are auto-escaped (every template is HTML); the only value
+//!   rendered as safe is a search snippet, after [`safe_snippet`] checked
+//!   that it holds nothing but escaped text and `<b>` marks;
+//! - the session token travels in the `vivier_session` cookie (HttpOnly,
+//!   SameSite=Strict, `Secure` when the node is served over HTTPS), which
+//!   the [`User`] extractor already reads;
+//! - every POST also checks that `Origin` (or `Referer`), when present,
+//!   names this node ([`SameOrigin`]);
+//! - responses carry a strict Content-Security-Policy (no script at all).
+
+mod candidats;
+mod labels;
+mod offres;
+mod relations;
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use minijinja::{context, Environment, Value};
+use serde::Serialize;
+
+use crate::auth::{Role, User, SESSION_COOKIE};
+use crate::error::{Error, FieldError};
+use crate::server::AppState;
+
+pub use labels::safe_snippet;
+
+/// Templates, embedded in the binary.
+const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../templates/base.html")),
+    ("macros.html", include_str!("../templates/macros.html")),
+    ("erreur.html", include_str!("../templates/erreur.html")),
+    (
+        "connexion.html",
+        include_str!("../templates/connexion.html"),
+    ),
+    ("tableau.html", include_str!("../templates/tableau.html")),
+    (
+        "candidats.html",
+        include_str!("../templates/candidats.html"),
+    ),
+    (
+        "candidat_nouveau.html",
+        include_str!("../templates/candidat_nouveau.html"),
+    ),
+    ("candidat.html", include_str!("../templates/candidat.html")),
+    ("offres.html", include_str!("../templates/offres.html")),
+    ("offre.html", include_str!("../templates/offre.html")),
+    (
+        "offre_nouvelle.html",
+        include_str!("../templates/offre_nouvelle.html"),
+    ),
+    (
+        "relations.html",
+        include_str!("../templates/relations.html"),
+    ),
+    ("relation.html", include_str!("../templates/relation.html")),
+];
+
+/// The stylesheet served at `/ui/static/app.css`.
+const APP_CSS: &str = include_str!("../templates/app.css");
+
+static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+
+/// The template environment, built once: every template auto-escaped as
+/// HTML, French date filters.
+pub fn environment() -> &'static Environment<'static> {
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+        env.add_filter("date_fr", labels::date_fr);
+        env.add_filter("datetime_fr", labels::datetime_fr);
+        env.add_filter("jour_fr", labels::jour_fr);
+        env.add_filter("km", labels::km_filter);
+        for (name, source) in TEMPLATES {
+            if let Err(e) = env.add_template(name, source) {
+                tracing::error!(template = name, error = %e, "UI template does not compile");
+            }
+        }
+        env
+    })
+}
+
+/// Render a template to a string.
+pub fn render_to_string(name: &str, ctx: Value) -> Result<String, Error> {
+    environment()
+        .get_template(name)
+        .and_then(|t| t.render(ctx))
+        .map_err(|e| Error::Internal(anyhow::anyhow!("rendering {name}: {e:#}")))
+}
+
+fn render(name: &str, ctx: Value) -> Result<Response, UiError> {
+    Ok(Html(render_to_string(name, ctx)?).into_response())
+}
+
+fn render_status(status: StatusCode, name: &str, ctx: Value) -> Result<Response, UiError> {
+    Ok((status, Html(render_to_string(name, ctx)?)).into_response())
+}
+
+/// What the layout needs to know about the signed-in user.
+#[derive(Serialize)]
+struct Layout<'a> {
+    name: &'a str,
+    role: &'static str,
+    staff: bool,
+    employer: bool,
+    employer_name: Option<&'a str>,
+}
+
+/// The layout context: user, menu entry, page title, flash message.
+fn layout(user: &User, nav: &str, title: &str) -> Value {
+    let staff = user.require_staff().is_ok();
+    context! {
+        me => Layout {
+            name: &user.display_name,
+            role: labels::role(user.role),
+            staff,
+            employer: user.role == Role::Employer,
+            employer_name: user.employer_name.as_deref(),
+        },
+        nav => nav,
+        title => title,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+
+/// A page-level error: rendered as a French HTML page (or a redirect to the
+/// login page when the session is missing or expired).
+pub struct UiError(pub Error);
+
+impl From<Error> for UiError {
+    fn from(e: Error) -> Self {
+        UiError(e)
+    }
+}
+
+impl IntoResponse for UiError {
+    fn into_response(self) -> Response {
+        let status = self.0.status_code();
+        if status.is_server_error() {
+            tracing::error!(error = %self.0, "UI request failed");
+        }
+        let (title, message) = match &self.0 {
+            Error::Unauthenticated => return Redirect::to("/ui/connexion").into_response(),
+            Error::Forbidden => (
+                "Accès refusé",
+                "Votre compte ne donne pas accès à cette page.".to_string(),
+            ),
+            Error::NotFound(what) => (
+                "Introuvable",
+                format!(
+                    "{} introuvable (ou non visible avec votre compte).",
+                    labels::thing(what)
+                ),
+            ),
+            Error::Conflict(msg) => ("Action impossible", labels::conflict(msg)),
+            Error::Validation(errs) => (
+                "Données invalides",
+                errs.iter()
+                    .map(|e| {
+                        format!(
+                            "{} : {}",
+                            e.field,
+                            labels::field_message(&e.field, &e.message)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ; "),
+            ),
+            Error::BadRequest(_) => ("Requête invalide", "La requête est mal formée.".to_string()),
+            Error::PayloadTooLarge(_) => (
+                "Envoi trop volumineux",
+                "Les données envoyées sont trop volumineuses.".to_string(),
+            ),
+            Error::TooManyRequests => {
+                ("Trop de requêtes", "Réessayez dans un instant.".to_string())
+            }
+            _ => (
+                "Erreur interne",
+                "Une erreur interne est survenue ; elle est consignée dans le journal du nœud."
+                    .to_string(),
+            ),
+        };
+        let body = render_to_string(
+            "erreur.html",
+            context! { title => title, message => message, code => status.as_u16() },
+        )
+        .unwrap_or_else(|_| {
+            format!(
+                "<!doctype html><html lang=\"fr\"><title>{}</title><p>{}</p></html>",
+                status.as_u16(),
+                status.as_u16()
+            )
+        });
+        (status, Html(body)).into_response()
+    }
+}
+
+/// Result of a UI handler.
+pub type UiResult = Result<Response, UiError>;
+
+// ---------------------------------------------------------------------------
+// Extractors
+
+/// A signed-in user; anonymous visitors are redirected to `/ui/connexion`.
+pub struct Session(pub User);
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match User::from_request_parts(parts, state).await {
+            Ok(u) => Ok(Session(u)),
+            Err(e) => Err(UiError(e).into_response()),
+        }
+    }
+}
+
+/// Refuses a state-changing request whose `Origin` (or, without it,
+/// `Referer`) names another site. The SameSite=Strict cookie already keeps
+/// cross-site forms out; this is the second lock.
+pub struct SameOrigin;
+
+impl FromRequestParts<AppState> for SameOrigin {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if same_origin(&parts.headers, &state.config.public_url()) {
+            Ok(SameOrigin)
+        } else {
+            Err(UiError(Error::Forbidden).into_response())
+        }
+    }
+}
+
+/// `host[:port]` of a URL, with the scheme's default port made explicit.
+fn authority(url: &url::Url) -> Option<String> {
+    let host = url.host_str()?;
+    Some(match url.port_or_known_default() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    })
+}
+
+/// Whether the request's `Origin`/`Referer` (when any) is this node: the
+/// `Host` it was sent to, or the configured public URL.
+pub fn same_origin(headers: &HeaderMap, public_url: &str) -> bool {
+    let claimed = headers
+        .get(header::ORIGIN)
+        .or_else(|| headers.get(header::REFERER))
+        .map(|v| v.to_str().unwrap_or("invalid"));
+    let Some(claimed) = claimed else {
+        return true; // no header: old clients and privacy settings; the cookie is SameSite=Strict
+    };
+    let Ok(claimed) = url::Url::parse(claimed) else {
+        return false; // includes `Origin: null`
+    };
+    let Some(claimed_auth) = authority(&claimed) else {
+        return false;
+    };
+    if let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
+        let with_scheme = format!("{}://{host}", claimed.scheme());
+        if url::Url::parse(&with_scheme)
+            .ok()
+            .and_then(|u| authority(&u))
+            .is_some_and(|a| a.eq_ignore_ascii_case(&claimed_auth))
+        {
+            return true;
+        }
+    }
+    url::Url::parse(public_url)
+        .ok()
+        .and_then(|u| authority(&u))
+        .is_some_and(|a| a.eq_ignore_ascii_case(&claimed_auth))
+}
+
+// ---------------------------------------------------------------------------
+// Forms
+
+/// An `application/x-www-form-urlencoded` body, keeping repeated keys
+/// (checkboxes, workplace rows).
+#[derive(Debug, Default)]
+pub struct FormData(Vec<(String, String)>);
+
+impl FormData {
+    /// Parse a body.
+    pub fn parse(body: &[u8]) -> FormData {
+        FormData(
+            url::form_urlencoded::parse(body)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    /// The first value of `key`, trimmed ("" when absent).
+    pub fn get(&self, key: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.trim())
+            .unwrap_or("")
+    }
+
+    /// The first value of `key`, trimmed, `None` when absent or blank.
+    pub fn opt(&self, key: &str) -> Option<String> {
+        Some(self.get(key).to_string()).filter(|s| !s.is_empty())
+    }
+
+    /// Every value of `key`, in order, untrimmed blanks included.
+    pub fn all(&self, key: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.trim())
+            .collect()
+    }
+
+    /// Whether a checkbox `key` was ticked.
+    pub fn checked(&self, key: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == key)
+    }
+}
+
+/// Field name → French message, for the templates.
+pub type FieldErrors = BTreeMap<String, String>;
+
+/// Translate the domain's field errors for a form.
+fn field_errors(errs: &[FieldError]) -> FieldErrors {
+    let mut out = FieldErrors::new();
+    for e in errs {
+        out.entry(e.field.clone())
+            .or_insert_with(|| labels::field_message(&e.field, &e.message));
+    }
+    out
+}
+
+/// Parse an optional integer field, recording a French error.
+fn int_field(form: &FormData, key: &str, field: &str, errors: &mut FieldErrors) -> Option<i64> {
+    let raw = form.get(key);
+    if raw.is_empty() {
+        return None;
+    }
+    match raw.replace(' ', "").parse::<i64>() {
+        Ok(n) => Some(n),
+        Err(_) => {
+            errors.insert(field.to_string(), "Indiquez un nombre entier.".to_string());
+            None
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Session pages
+
+fn session_cookie(state: &AppState, token: &str, max_age_s: i64) -> String {
+    let secure = state.config.tls.is_some() || state.config.public_url().starts_with("https://");
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age={max_age_s}{}",
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> UiResult {
+    if let Some(t) = crate::auth::token_from_headers(&headers) {
+        if crate::auth::user_for_token(&state.db, &t).await?.is_some() {
+            return Ok(Redirect::to("/ui/").into_response());
+        }
+    }
+    render(
+        "connexion.html",
+        context! { title => "Connexion", email => "" },
+    )
+}
+
+async fn login_submit(
+    State(state): State<AppState>,
+    _same: SameOrigin,
+    body: axum::body::Bytes,
+) -> UiResult {
+    let form = FormData::parse(&body);
+    let email = form.get("email").to_string();
+    match crate::auth::login(&state.db, &email, form.get("password")).await {
+        Ok((token, _expires, user)) => {
+            crate::audit::record(
+                &state.db,
+                Some(&user),
+                "auth.login",
+                "user",
+                &user.id,
+                None,
+                serde_json::json!({ "via": "ui" }),
+            )
+            .await?;
+            let cookie = session_cookie(&state, &token, crate::auth::SESSION_TTL_MS / 1000);
+            let mut resp = Redirect::to("/ui/").into_response();
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                resp.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            Ok(resp)
+        }
+        Err(Error::Unauthenticated) => render_status(
+            StatusCode::UNAUTHORIZED,
+            "connexion.html",
+            context! {
+                title => "Connexion",
+                email => email,
+                error => "Adresse e-mail ou mot de passe incorrect.",
+            },
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn logout(State(state): State<AppState>, _same: SameOrigin, headers: HeaderMap) -> UiResult {
+    if let Some(t) = crate::auth::token_from_headers(&headers) {
+        crate::auth::revoke_token(&state.db, &t).await?;
+    }
+    let mut resp = Redirect::to("/ui/connexion").into_response();
+    if let Ok(v) = HeaderValue::from_str(&session_cookie(&state, "", 0)) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(resp)
+}
+
+async fn dashboard(State(state): State<AppState>, Session(user): Session) -> UiResult {
+    let base = layout(&user, "accueil", "Tableau de bord");
+    if user.require_staff().is_ok() {
+        let stats = crate::stats::compute(&state).await?;
+        let by_status: Vec<(&str, i64)> = stats
+            .candidates
+            .by_status
+            .iter()
+            .map(|(s, n)| (labels::candidate_status_str(s), *n))
+            .collect();
+        let referrals: Vec<(&str, Vec<(&str, i64)>)> = stats
+            .referrals
+            .by_direction
+            .iter()
+            .map(|(d, m)| {
+                (
+                    labels::direction_str(d),
+                    m.iter()
+                        .map(|(s, n)| (labels::referral_status_str(s), *n))
+                        .collect(),
+                )
+            })
+            .collect();
+        let outcomes: Vec<(&str, i64)> = stats
+            .returns_to_work
+            .by_outcome
+            .iter()
+            .map(|(o, n)| (labels::outcome(o), *n))
+            .collect();
+        render(
+            "tableau.html",
+            context! {
+                stats => stats,
+                by_status => by_status,
+                referrals => referrals,
+                outcomes => outcomes,
+                ..base
+            },
+        )
+    } else {
+        let offers = crate::offers::list_offers(
+            &state,
+            &user,
+            &crate::offers::ListQuery {
+                status: Some("all".into()),
+                mine: Some(true),
+                limit: Some(20),
+                ..Default::default()
+            },
+        )
+        .await?;
+        let offers: Vec<offres::OfferRow> = offers
+            .offers
+            .iter()
+            .map(|o| offres::OfferRow::of(&state, o))
+            .collect();
+        let referrals = crate::referrals::list(
+            &state,
+            &user,
+            &crate::referrals::ListQuery {
+                limit: Some(20),
+                ..Default::default()
+            },
+        )
+        .await?;
+        let referrals: Vec<relations::ReferralRow> = referrals
+            .referrals
+            .iter()
+            .map(relations::ReferralRow::of)
+            .collect();
+        render(
+            "tableau.html",
+            context! { offers => offers, referrals => referrals, ..base },
+        )
+    }
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        APP_CSS,
+    )
+        .into_response()
+}
+
+/// Security headers on every UI response.
+async fn security_headers(req: axum::extract::Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !h.contains_key(header::CACHE_CONTROL) {
+        // Pages show personal data: never kept by shared caches or history.
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    resp
+}
+
+/// Routes under `/ui`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/ui", get(|| async { Redirect::permanent("/ui/") }))
+        .route("/ui/", get(dashboard))
+        .route("/ui/static/app.css", get(stylesheet))
+        .route("/ui/connexion", get(login_page).post(login_submit))
+        .route("/ui/deconnexion", post(logout))
+        .route("/ui/candidats", get(candidats::search))
+        .route(
+            "/ui/candidats/nouveau",
+            get(candidats::new_form).post(candidats::create),
+        )
+        .route("/ui/candidats/{id}", get(candidats::record))
+        .route("/ui/candidats/{id}/proposer", post(candidats::refer))
+        .route("/ui/offres", get(offres::list))
+        .route(
+            "/ui/offres/nouvelle",
+            get(offres::new_form).post(offres::create),
+        )
+        .route("/ui/offres/{id}", get(offres::detail))
+        .route("/ui/mises-en-relation", get(relations::list))
+        .route("/ui/mises-en-relation/{id}", get(relations::detail))
+        .route(
+            "/ui/mises-en-relation/{id}/statut",
+            post(relations::change_status),
+        )
+        .layer(axum::middleware::from_fn(security_headers))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_compiles() {
+        let env = environment();
+        for (name, _) in TEMPLATES {
+            assert!(env.get_template(name).is_ok(), "template {name}");
+        }
+    }
+
+    #[test]
+    fn origin_checks() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
+        assert!(same_origin(&h, "https://vivier.example.fr"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://127.0.0.1:8080"),
+        );
+        assert!(same_origin(&h, "https://vivier.example.fr"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://evil.example"),
+        );
+        assert!(!same_origin(&h, "https://vivier.example.fr"));
+        h.insert(header::ORIGIN, HeaderValue::from_static("null"));
+        assert!(!same_origin(&h, "https://vivier.example.fr"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://vivier.example.fr"),
+        );
+        assert!(same_origin(&h, "https://vivier.example.fr/"));
+        let mut r = HeaderMap::new();
+        r.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
+        r.insert(
+            header::REFERER,
+            HeaderValue::from_static("http://127.0.0.1:8080/ui/candidats"),
+        );
+        assert!(same_origin(&r, "http://127.0.0.1:8080"));
+        r.insert(
+            header::REFERER,
+            HeaderValue::from_static("http://127.0.0.1:9999/ui/candidats"),
+        );
+        assert!(!same_origin(&r, "http://localhost"));
+    }
+
+    #[test]
+    fn form_data_keeps_repeated_keys() {
+        let f = FormData::parse(b"permis=B&permis=C&nom=+Dupont+&vide=");
+        assert_eq!(f.all("permis"), vec!["B", "C"]);
+        assert_eq!(f.get("nom"), "Dupont");
+        assert_eq!(f.opt("vide"), None);
+        assert!(f.checked("vide"));
+        assert!(!f.checked("absent"));
+    }
+}

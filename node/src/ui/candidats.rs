@@ -1,0 +1,898 @@
+//! Candidate pages (staff only): search, new record, record with its
+//! explained matches, referral to an offer.
+
+use axum::extract::{Path, Query, RawQuery, State};
+use axum::response::{IntoResponse, Redirect};
+use minijinja::context;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::labels;
+use super::{
+    field_errors, int_field, layout, render, FieldErrors, FormData, SameOrigin, Session, UiResult,
+};
+use crate::candidates::{Candidate, CandidateInput, CandidateStatus, ConsentScope};
+use crate::error::{Error, FieldError};
+use crate::search::{CandidateQuery, SortBy};
+use crate::server::AppState;
+
+const PER_PAGE: usize = 20;
+const DEFAULT_RADIUS_KM: f64 = 30.0;
+/// ROME inputs on the form (the domain accepts up to 5).
+const ROME_INPUTS: usize = 3;
+
+/// "Blois (41)" for an INSEE code.
+pub(super) fn commune_label(state: &AppState, insee: &str) -> String {
+    match state.refs.commune(insee) {
+        Some(c) => format!("{} ({})", c.name, c.departement),
+        None => insee.to_string(),
+    }
+}
+
+/// "Vouliez-vous dire : Blois (41018) ?" for what was typed.
+pub(super) fn commune_hint(state: &AppState, typed: &str) -> Option<String> {
+    let found = state.refs.search_communes(typed, 3);
+    if found.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "Vouliez-vous dire : {} ?",
+        found
+            .iter()
+            .map(|c| format!("{} ({})", c.name, c.insee))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+}
+
+// ---------------------------------------------------------------------------
+// Search
+
+/// The search form, as typed (echoed back in the form).
+#[derive(Debug, Default, Serialize)]
+struct SearchForm {
+    texte: String,
+    rome: String,
+    commune: String,
+    rayon: String,
+    permis: String,
+    disponible_avant: String,
+    contrat: String,
+    statut: String,
+    tri: String,
+}
+
+#[derive(Serialize)]
+struct HitRow {
+    id: String,
+    name: String,
+    commune: String,
+    distance_km: Option<f64>,
+    rome: Vec<String>,
+    job_titles: Vec<String>,
+    status: &'static str,
+    available_from: Option<String>,
+    /// Checked HTML (see [`labels::safe_snippet`]).
+    snippet_html: Option<minijinja::Value>,
+    /// The snippet when it failed the check: shown escaped.
+    snippet_text: Option<String>,
+}
+
+fn parse_search_form(
+    state: &AppState,
+    raw: &str,
+) -> (
+    SearchForm,
+    Option<CandidateQuery>,
+    usize,
+    FieldErrors,
+    Option<String>,
+) {
+    let mut f = SearchForm::default();
+    let mut page = 1usize;
+    for (k, v) in url::form_urlencoded::parse(raw.as_bytes()) {
+        let v = v.trim().to_string();
+        match k.as_ref() {
+            "texte" => f.texte = v,
+            "rome" => f.rome = v,
+            "commune" => f.commune = v,
+            "rayon" => f.rayon = v,
+            "permis" => f.permis = v,
+            "disponible_avant" => f.disponible_avant = v,
+            "contrat" => f.contrat = v,
+            "statut" => f.statut = v,
+            "tri" => f.tri = v,
+            "page" => page = v.parse().unwrap_or(1).clamp(1, 10_000),
+            _ => {}
+        }
+    }
+    let mut errors = FieldErrors::new();
+    let mut rome_codes = Vec::new();
+    for code in f
+        .rome
+        .split([',', ' ', ';'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let code = code.to_uppercase();
+        if state.refs.rome_exists(&code) {
+            rome_codes.push(code);
+        } else {
+            errors.insert(
+                "rome".into(),
+                format!("Code ROME inconnu : « {code} » (une lettre et quatre chiffres, par exemple N1101)."),
+            );
+        }
+    }
+    let mut near = None;
+    let mut centre = None;
+    let radius = if f.rayon.is_empty() {
+        DEFAULT_RADIUS_KM
+    } else {
+        match f.rayon.replace(',', ".").parse::<f64>() {
+            Ok(r) if r.is_finite() && r > 0.0 && r <= 1000.0 => r,
+            _ => {
+                errors.insert(
+                    "rayon".into(),
+                    "Indiquez un rayon en km, entre 1 et 1000.".into(),
+                );
+                DEFAULT_RADIUS_KM
+            }
+        }
+    };
+    if !f.commune.is_empty() {
+        let c = state
+            .refs
+            .commune(&f.commune)
+            .or_else(|| state.refs.search_communes(&f.commune, 1).into_iter().next());
+        match c {
+            Some(c) => match c.point {
+                Some(p) => {
+                    near = Some((p, radius));
+                    centre = Some(format!(
+                        "à {} km autour de {} ({})",
+                        labels::km(radius),
+                        c.name,
+                        c.insee
+                    ));
+                }
+                None => {
+                    errors.insert(
+                        "commune".into(),
+                        "Le centre de cette commune est inconnu : la distance ne peut pas être calculée."
+                            .into(),
+                    );
+                }
+            },
+            None => {
+                errors.insert(
+                    "commune".into(),
+                    "Commune inconnue : indiquez un nom, un code postal ou un code INSEE.".into(),
+                );
+            }
+        }
+    } else if !f.rayon.is_empty() {
+        errors.insert("rayon".into(), "Le rayon demande une commune.".into());
+    }
+    let licence = Some(f.permis.to_uppercase()).filter(|s| !s.is_empty());
+    if let Some(l) = &licence {
+        if !crate::candidates::LICENCES.contains(&l.as_str()) {
+            errors.insert("permis".into(), "Catégorie de permis inconnue.".into());
+        }
+    }
+    let available_before_days = if f.disponible_avant.is_empty() {
+        None
+    } else {
+        let d = labels::parse_day(&f.disponible_avant);
+        match crate::util::date_to_days(&d) {
+            Some(n) => Some(n),
+            None => {
+                errors.insert(
+                    "disponible_avant".into(),
+                    "Date invalide (jj/mm/aaaa).".into(),
+                );
+                None
+            }
+        }
+    };
+    let contract_type = Some(f.contrat.to_uppercase()).filter(|s| !s.is_empty());
+    if let Some(c) = &contract_type {
+        if crate::referrals::parse_contract(c).is_none() {
+            errors.insert("contrat".into(), "Type de contrat inconnu.".into());
+        }
+    }
+    let status = Some(f.statut.clone()).filter(|s| !s.is_empty());
+    if let Some(s) = &status {
+        if CandidateStatus::parse(s).is_none() {
+            errors.insert("statut".into(), "Statut inconnu.".into());
+        }
+    }
+    let sort = if f.tri == "distance" && near.is_some() {
+        SortBy::Distance
+    } else {
+        SortBy::Relevance
+    };
+    if !errors.is_empty() {
+        return (f, None, page, errors, centre);
+    }
+    let q = CandidateQuery {
+        text: Some(f.texte.clone()).filter(|s| !s.is_empty()),
+        rome_codes,
+        near,
+        licence,
+        available_before_days,
+        contract_type,
+        status,
+        ids: None,
+        sort,
+        offset: (page - 1) * PER_PAGE,
+        limit: PER_PAGE,
+        highlight: true,
+    };
+    (f, Some(q), page, errors, centre)
+}
+
+/// `GET /ui/candidats`: the search form and its results (audited as
+/// `candidate.search`, like the API).
+pub async fn search(
+    State(state): State<AppState>,
+    Session(user): Session,
+    RawQuery(raw): RawQuery,
+) -> UiResult {
+    user.require_staff()?;
+    let raw = raw.unwrap_or_default();
+    let (form, query, page, mut errors, centre) = parse_search_form(&state, &raw);
+    let mut rows = Vec::new();
+    let mut total = 0usize;
+    if let Some(q) = query {
+        let search = state.search.clone();
+        let query = q.clone();
+        let results = tokio::task::spawn_blocking(move || search.candidates.search(&query))
+            .await
+            .map_err(Error::from)?;
+        match results {
+            Ok(results) => {
+                total = results.total;
+                let ids: Vec<String> = results.hits.iter().map(|h| h.id.clone()).collect();
+                let records = crate::candidates::load_candidates(&state.db, &ids).await?;
+                for h in &results.hits {
+                    let Some(c) = records.iter().find(|c| c.id == h.id) else {
+                        continue;
+                    };
+                    let checked = h.snippet.as_deref().map(labels::safe_snippet);
+                    rows.push(HitRow {
+                        id: c.id.clone(),
+                        name: format!("{} {}", c.first_name, c.last_name),
+                        commune: commune_label(&state, &c.commune_insee),
+                        distance_km: h.distance_km,
+                        rome: c.rome_codes.clone(),
+                        job_titles: c.job_titles.clone(),
+                        status: labels::candidate_status(c.status),
+                        available_from: c.available_from.clone(),
+                        snippet_html: checked
+                            .clone()
+                            .flatten()
+                            .map(minijinja::Value::from_safe_string),
+                        snippet_text: match checked {
+                            Some(None) => h.snippet.clone(),
+                            _ => None,
+                        },
+                    });
+                }
+                crate::audit::record(
+                    &state.db,
+                    Some(&user),
+                    "candidate.search",
+                    "candidate",
+                    "*",
+                    None,
+                    json!({
+                        "via": "ui",
+                        // The free text may name a person: only its length is kept.
+                        "q_chars": q.text.as_deref().map_or(0, |s| s.chars().count()),
+                        "rome": q.rome_codes,
+                        "commune": Some(&form.commune).filter(|s| !s.is_empty()),
+                        "radius_km": q.near.map(|n| n.1),
+                        "licence": q.licence,
+                        "available_before_days": q.available_before_days,
+                        "contract_type": q.contract_type,
+                        "status": q.status,
+                        "page": page,
+                        "total": total,
+                        "hits": ids,
+                    }),
+                )
+                .await?;
+            }
+            Err(crate::search::SearchError::QueryParse(_)) => {
+                errors.insert(
+                    "texte".into(),
+                    "Recherche non comprise : vérifiez les guillemets et les parenthèses.".into(),
+                );
+            }
+            Err(e) => return Err(Error::from(e).into()),
+        }
+    }
+    let page_link = |p: usize| {
+        let mut s = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("texte", &form.texte),
+            ("rome", &form.rome),
+            ("commune", &form.commune),
+            ("rayon", &form.rayon),
+            ("permis", &form.permis),
+            ("disponible_avant", &form.disponible_avant),
+            ("contrat", &form.contrat),
+            ("statut", &form.statut),
+            ("tri", &form.tri),
+        ] {
+            if !v.is_empty() {
+                s.append_pair(k, v);
+            }
+        }
+        s.append_pair("page", &p.to_string());
+        format!("/ui/candidats?{}", s.finish())
+    };
+    let next = (page * PER_PAGE < total).then(|| page_link(page + 1));
+    let prev = (page > 1).then(|| page_link(page - 1));
+    let statuses: Vec<(&str, &str)> = [
+        CandidateStatus::Active,
+        CandidateStatus::InReferral,
+        CandidateStatus::Placed,
+        CandidateStatus::Archived,
+    ]
+    .iter()
+    .map(|s| (s.as_str(), labels::candidate_status(*s)))
+    .collect();
+    render(
+        "candidats.html",
+        context! {
+            form => form,
+            errors => errors,
+            rows => rows,
+            total => total,
+            page => page,
+            next => next,
+            prev => prev,
+            centre => centre,
+            licences => crate::candidates::LICENCES,
+            contracts => labels::contract_options(),
+            statuses => statuses,
+            ..layout(&user, "candidats", "Rechercher un candidat")
+        },
+    )
+}
+
+// ---------------------------------------------------------------------------
+// New record
+
+/// The new-record form, as typed.
+#[derive(Debug, Default, Serialize)]
+struct CandidateForm {
+    first_name: String,
+    last_name: String,
+    email: String,
+    phone: String,
+    commune_insee: String,
+    max_travel_km: String,
+    driving_licences: Vec<String>,
+    has_vehicle: bool,
+    public_transport_only: bool,
+    available_from: String,
+    weekly_hours: String,
+    contract_types: Vec<String>,
+    rome: Vec<String>,
+    job_titles: String,
+    skills: String,
+    languages: String,
+    experience_years: String,
+    training_level: String,
+    cv_text: String,
+    consent: String,
+}
+
+fn lines(s: &str) -> Vec<String> {
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn candidate_form_page(
+    user: &crate::auth::User,
+    form: &CandidateForm,
+    errors: &FieldErrors,
+) -> UiResult {
+    let status = if errors.is_empty() {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let resp = render(
+        "candidat_nouveau.html",
+        context! {
+            form => form,
+            errors => errors,
+            licences => crate::candidates::LICENCES,
+            contracts => labels::contract_options(),
+            ..layout(user, "nouveau", "Nouveau candidat")
+        },
+    )?;
+    Ok((status, resp).into_response())
+}
+
+/// `GET /ui/candidats/nouveau`.
+pub async fn new_form(Session(user): Session) -> UiResult {
+    user.require_staff()?;
+    let form = CandidateForm {
+        rome: vec![String::new(); ROME_INPUTS],
+        consent: "local".into(),
+        ..CandidateForm::default()
+    };
+    candidate_form_page(&user, &form, &FieldErrors::new())
+}
+
+/// `POST /ui/candidats/nouveau`: create through `candidates::create`
+/// (audited `candidate.create`), or show the form again with each error
+/// next to its field.
+pub async fn create(
+    State(state): State<AppState>,
+    Session(user): Session,
+    _same: SameOrigin,
+    body: axum::body::Bytes,
+) -> UiResult {
+    user.require_staff()?;
+    let f = FormData::parse(&body);
+    let mut rome: Vec<String> = f.all("rome").iter().map(|s| s.to_string()).collect();
+    rome.resize(ROME_INPUTS.max(rome.len()), String::new());
+    let form = CandidateForm {
+        first_name: f.get("first_name").into(),
+        last_name: f.get("last_name").into(),
+        email: f.get("email").into(),
+        phone: f.get("phone").into(),
+        commune_insee: f.get("commune_insee").into(),
+        max_travel_km: f.get("max_travel_km").into(),
+        driving_licences: f
+            .all("driving_licences")
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        has_vehicle: f.checked("has_vehicle"),
+        public_transport_only: f.checked("public_transport_only"),
+        available_from: f.get("available_from").into(),
+        weekly_hours: f.get("weekly_hours").into(),
+        contract_types: f
+            .all("contract_types")
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        rome,
+        job_titles: f.get("job_titles").into(),
+        skills: f.get("skills").into(),
+        languages: f.get("languages").into(),
+        experience_years: f.get("experience_years").into(),
+        training_level: f.get("training_level").into(),
+        cv_text: f.get("cv_text").into(),
+        consent: f.get("consent").into(),
+    };
+    let mut errors = FieldErrors::new();
+    let max_travel_km = int_field(&f, "max_travel_km", "max_travel_km", &mut errors);
+    let weekly_hours = int_field(&f, "weekly_hours", "weekly_hours", &mut errors);
+    let experience_years = int_field(&f, "experience_years", "experience_years", &mut errors);
+    let mut contract_types = Vec::new();
+    for c in &form.contract_types {
+        match crate::referrals::parse_contract(c) {
+            Some(ct) => contract_types.push(ct),
+            None => {
+                errors.insert("contract_types".into(), "Type de contrat inconnu.".into());
+            }
+        }
+    }
+    let consent_scope = match form.consent.as_str() {
+        "local" => Some(ConsentScope::Local),
+        "network" => Some(ConsentScope::Network),
+        "" | "none" => None,
+        _ => {
+            errors.insert("consent".into(), "Choix de consentement inconnu.".into());
+            None
+        }
+    };
+    // The domain numbers the ROME codes it is given; keep the form's rows.
+    let rome_typed: Vec<(usize, String)> = form
+        .rome
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| !r.trim().is_empty())
+        .map(|(i, r)| (i, r.trim().to_string()))
+        .collect();
+    let input = CandidateInput {
+        first_name: form.first_name.clone(),
+        last_name: form.last_name.clone(),
+        email: Some(form.email.clone()),
+        phone: Some(form.phone.clone()),
+        commune_insee: form.commune_insee.clone(),
+        max_travel_km,
+        driving_licences: form.driving_licences.clone(),
+        has_vehicle: form.has_vehicle,
+        public_transport_only: form.public_transport_only,
+        available_from: Some(labels::parse_day(&form.available_from)),
+        weekly_hours,
+        contract_types,
+        rome_codes: rome_typed.iter().map(|(_, r)| r.clone()).collect(),
+        job_titles: lines(&form.job_titles),
+        skills: lines(&form.skills),
+        languages: form
+            .languages
+            .split([',', '\n'])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        experience_years,
+        training_level: Some(form.training_level.clone()),
+        cv_text: Some(form.cv_text.clone()),
+        consent_scope,
+        ..CandidateInput::default()
+    };
+    let outcome = if errors.is_empty() {
+        crate::candidates::create(&state, &user, input).await
+    } else {
+        // Show every other error too, without creating anything.
+        match crate::candidates::validate(&state, &input) {
+            Ok(_) => Err(Error::Validation(Vec::new())),
+            Err(errs) => Err(Error::Validation(errs)),
+        }
+    };
+    match outcome {
+        Ok(c) => {
+            crate::audit::record(
+                &state.db,
+                Some(&user),
+                "candidate.create",
+                "candidate",
+                &c.id,
+                None,
+                json!({ "consent": c.consent.is_some(), "via": "ui" }),
+            )
+            .await?;
+            Ok(Redirect::to(&format!("/ui/candidats/{}?ok=cree", c.id)).into_response())
+        }
+        Err(Error::Validation(errs)) => {
+            let renamed: Vec<FieldError> = errs
+                .into_iter()
+                .map(|e| {
+                    // rome_codes[i] → the i-th non-empty input → its row.
+                    let field = match e
+                        .field
+                        .strip_prefix("rome_codes[")
+                        .and_then(|r| r.strip_suffix(']'))
+                        .and_then(|n| n.parse::<usize>().ok())
+                    {
+                        Some(i) => format!(
+                            "rome[{}]",
+                            rome_typed.get(i).map(|(row, _)| *row).unwrap_or(0)
+                        ),
+                        None if e.field == "rome_codes" => "rome[0]".to_string(),
+                        None => e.field.split('[').next().unwrap_or(&e.field).to_string(),
+                    };
+                    FieldError::new(field, e.message)
+                })
+                .collect();
+            for (k, v) in field_errors(&renamed) {
+                errors.entry(k).or_insert(v);
+            }
+            if let Some(msg) = errors.get_mut("commune_insee") {
+                if !form.commune_insee.is_empty() {
+                    if let Some(hint) = commune_hint(&state, &form.commune_insee) {
+                        msg.push(' ');
+                        msg.push_str(&hint);
+                    }
+                }
+            }
+            candidate_form_page(&user, &form, &errors)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Record
+
+#[derive(Deserialize)]
+pub struct Flash {
+    #[serde(default)]
+    ok: Option<String>,
+}
+
+fn flash_message(code: Option<&str>) -> Option<&'static str> {
+    match code? {
+        "cree" => Some("La fiche a été créée."),
+        "propose" => {
+            Some("La mise en relation a été créée : l'employeur la verra dans son espace.")
+        }
+        _ => None,
+    }
+}
+
+#[derive(Serialize)]
+struct MatchRow {
+    offer_id: String,
+    title: String,
+    employer: String,
+    origin: String,
+    is_local: bool,
+    contract: &'static str,
+    workplace: String,
+    score: String,
+    distance_km: Option<f64>,
+    eligible: bool,
+    constraints: Vec<String>,
+    parts: Vec<labels::Explanation>,
+}
+
+#[derive(Serialize)]
+struct RecordView {
+    id: String,
+    name: String,
+    email: Option<String>,
+    phone: Option<String>,
+    commune: String,
+    max_travel_km: Option<i64>,
+    driving_licences: Vec<String>,
+    has_vehicle: bool,
+    public_transport_only: bool,
+    available_from: Option<String>,
+    weekly_hours: Option<i64>,
+    contracts: Vec<&'static str>,
+    rome: Vec<(String, String)>,
+    job_titles: Vec<String>,
+    skills: Vec<String>,
+    languages: Vec<String>,
+    experience_years: Option<i64>,
+    training_level: Option<String>,
+    cv_text: String,
+    status: &'static str,
+    consent: Option<(&'static str, i64)>,
+    anonymised: bool,
+    sensitive: Option<crate::candidates::Sensitive>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+fn record_view(state: &AppState, c: &Candidate, anonymised: bool) -> RecordView {
+    RecordView {
+        id: c.id.clone(),
+        name: format!("{} {}", c.first_name, c.last_name),
+        email: c.email.clone(),
+        phone: c.phone.clone(),
+        commune: commune_label(state, &c.commune_insee),
+        max_travel_km: c.max_travel_km,
+        driving_licences: c.driving_licences.clone(),
+        has_vehicle: c.has_vehicle,
+        public_transport_only: c.public_transport_only,
+        available_from: c.available_from.clone(),
+        weekly_hours: c.weekly_hours,
+        contracts: c
+            .contract_types
+            .iter()
+            .map(|t| labels::contract(*t))
+            .collect(),
+        rome: c
+            .rome_codes
+            .iter()
+            .map(|r| {
+                (
+                    r.clone(),
+                    state
+                        .refs
+                        .rome(r)
+                        .map(|x| x.label.clone())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect(),
+        job_titles: c.job_titles.clone(),
+        skills: c.skills.clone(),
+        languages: c.languages.clone(),
+        experience_years: c.experience_years,
+        training_level: c.training_level.clone(),
+        cv_text: c.cv_text.clone(),
+        status: labels::candidate_status(c.status),
+        consent: c.consent.as_ref().map(|k| {
+            (
+                match k.scope {
+                    ConsentScope::Local => "local (ce nœud seulement)",
+                    ConsentScope::Network => {
+                        "réseau (peut être proposé aux offres des autres membres)"
+                    }
+                },
+                k.given_at,
+            )
+        }),
+        anonymised,
+        sensitive: c.sensitive.clone(),
+        created_at: c.created_at,
+        updated_at: c.updated_at,
+    }
+}
+
+/// The record page, with an optional error about a referral attempt.
+async fn record_page(
+    state: &AppState,
+    user: &crate::auth::User,
+    id: &str,
+    flash: Option<&'static str>,
+    refer_error: Option<(String, String)>,
+) -> UiResult {
+    user.require_staff()?;
+    let (mut c, meta) = crate::candidates::load(&state.db, id)
+        .await?
+        .ok_or(Error::NotFound("candidate"))?;
+    let sensitive = crate::candidates::may_see_sensitive(user, &c);
+    if sensitive {
+        c.sensitive = crate::candidates::load_sensitive(&state.db, id).await?;
+    }
+    crate::audit::record(
+        &state.db,
+        Some(user),
+        "candidate.read",
+        "candidate",
+        id,
+        None,
+        json!({ "sensitive": sensitive, "via": "ui" }),
+    )
+    .await?;
+    let mut matches = Vec::new();
+    let mut match_summary = None;
+    if c.consent.is_some() && meta.anonymised_at.is_none() {
+        let result = crate::matching::match_candidate(
+            state,
+            &c,
+            &crate::matching::MatchParams {
+                limit: Some(20),
+                include_near_misses: Some(false),
+                workplace: None,
+            },
+        )
+        .await?;
+        crate::audit::record(
+            &state.db,
+            Some(user),
+            "candidate.matches",
+            "candidate",
+            id,
+            None,
+            json!({ "offers_listed": result.matches.len(), "include_near_misses": false, "via": "ui" }),
+        )
+        .await?;
+        let ids: Vec<String> = result.matches.iter().map(|m| m.offer_id.clone()).collect();
+        let offers = crate::offers::get_offers(&state.db, &ids).await?;
+        for m in &result.matches {
+            let Some(o) = offers.iter().find(|o| o.payload.offer_id == m.offer_id) else {
+                continue;
+            };
+            matches.push(MatchRow {
+                offer_id: m.offer_id.clone(),
+                title: m.title.clone(),
+                employer: m.employer_name.clone(),
+                origin: if m.is_local {
+                    "offre locale".to_string()
+                } else {
+                    format!("réseau : {}", m.origin_node)
+                },
+                is_local: m.is_local,
+                contract: labels::contract(o.payload.contract_type),
+                workplace: m
+                    .workplace_label
+                    .clone()
+                    .unwrap_or_else(|| commune_label(state, &m.workplace_commune_insee)),
+                score: labels::km(m.evaluation.score),
+                distance_km: m.evaluation.distance_km,
+                eligible: m.evaluation.eligible,
+                constraints: labels::constraints(&m.evaluation),
+                parts: labels::explain(&m.evaluation, &o.payload, &c),
+            });
+        }
+        match_summary = Some((
+            result.considered,
+            result.excluded,
+            labels::km(result.travel_limit_km),
+        ));
+    }
+    let referrals = crate::referrals::list(
+        state,
+        user,
+        &crate::referrals::ListQuery {
+            candidate_id: Some(id.to_string()),
+            limit: Some(50),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let referrals: Vec<super::relations::ReferralRow> = referrals
+        .referrals
+        .iter()
+        .map(super::relations::ReferralRow::of)
+        .collect();
+    let view = record_view(state, &c, meta.anonymised_at.is_some());
+    let title = view.name.clone();
+    let (refer_offer, refer_message) = refer_error.unzip();
+    // An error about an offer not listed here is shown above the list.
+    let refer_general = match &refer_offer {
+        Some(o) if !matches.iter().any(|m| &m.offer_id == o) => refer_message.clone(),
+        _ => None,
+    };
+    render(
+        "candidat.html",
+        context! {
+            c => view,
+            matches => matches,
+            match_summary => match_summary,
+            referrals => referrals,
+            flash => flash,
+            refer_offer => refer_offer,
+            refer_message => refer_message,
+            refer_general => refer_general,
+            ..layout(user, "candidats", &title)
+        },
+    )
+}
+
+/// `GET /ui/candidats/{id}`: the record (audited `candidate.read`), its
+/// matches (audited `candidate.matches`) and its referrals.
+pub async fn record(
+    State(state): State<AppState>,
+    Session(user): Session,
+    Path(id): Path<String>,
+    Query(flash): Query<Flash>,
+) -> UiResult {
+    record_page(&state, &user, &id, flash_message(flash.ok.as_deref()), None).await
+}
+
+/// `POST /ui/candidats/{id}/proposer`: refer the candidate to an offer
+/// with a recommendation note (`referrals::create`, which audits).
+pub async fn refer(
+    State(state): State<AppState>,
+    Session(user): Session,
+    _same: SameOrigin,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> UiResult {
+    user.require_staff()?;
+    let f = FormData::parse(&body);
+    let offer_id = f.get("offer_id").to_string();
+    let back_to_offer = f.get("retour") == "offre";
+    let res = crate::referrals::create(
+        &state,
+        &user,
+        crate::referrals::NewReferral {
+            offer_id: offer_id.clone(),
+            candidate_id: id.clone(),
+            endorsement: f.get("endorsement").to_string(),
+        },
+    )
+    .await;
+    match res {
+        Ok(r) => {
+            Ok(Redirect::to(&format!("/ui/mises-en-relation/{}?ok=propose", r.id)).into_response())
+        }
+        Err(e @ (Error::Validation(_) | Error::Conflict(_))) => {
+            let msg = match &e {
+                Error::Validation(errs) => errs
+                    .iter()
+                    .map(|x| labels::field_message(&x.field, &x.message))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                Error::Conflict(m) => labels::conflict(m),
+                _ => String::new(),
+            };
+            if back_to_offer {
+                super::offres::detail_page(&state, &user, &offer_id, None, Some((id, msg))).await
+            } else {
+                record_page(&state, &user, &id, None, Some((offer_id, msg))).await
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
