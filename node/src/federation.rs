@@ -333,6 +333,21 @@ fn sign(
     .map_err(|e| Error::Internal(anyhow::anyhow!("signing {}: {e}", kind.as_str())))
 }
 
+/// Outbox and broadcast-log sequence numbers are read as cursors
+/// (`seq > acked`): they must become visible in order. SQLite has one
+/// writer at a time; on PostgreSQL, concurrent transactions could commit a
+/// higher sequence before a lower one and a cursor would skip the lower.
+/// A transaction-scoped advisory lock serialises the transactions that
+/// append to them (held until commit; re-entrant within the transaction).
+async fn lock_sequences(state: &AppState, tx: &mut Transaction<'_, Any>) -> Result<()> {
+    if state.db.backend == crate::db::Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock(7261840011)")
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 async fn insert_outbox(
     tx: &mut Transaction<'_, Any>,
     destination: &str,
@@ -361,6 +376,7 @@ pub async fn enqueue_broadcast<T: Serialize>(
     kind: MessageKind,
     payload: &T,
 ) -> Result<String> {
+    lock_sequences(state, tx).await?;
     let msg = sign(state, kind, payload, Recipient::Network)?;
     let body = String::from_utf8(msg.bytes).map_err(|e| Error::Internal(e.into()))?;
     let id = msg.envelope.id.clone();
@@ -393,6 +409,7 @@ pub async fn enqueue_direct<T: Serialize>(
     kind: MessageKind,
     payload: &T,
 ) -> Result<String> {
+    lock_sequences(state, tx).await?;
     let msg = sign(state, kind, payload, Recipient::Node(destination.clone()))?;
     let body = String::from_utf8(msg.bytes).map_err(|e| Error::Internal(e.into()))?;
     let id = msg.envelope.id.clone();
@@ -1530,6 +1547,7 @@ async fn retry_dead_letter(
 ) -> Result<StatusCode> {
     user.require(&[Role::Admin])?;
     let mut tx = state.db.pool.begin().await?;
+    lock_sequences(&state, &mut tx).await?;
     let row =
         sqlx::query("SELECT destination, message_id, kind, body FROM dead_letters WHERE id = $1")
             .bind(id)
