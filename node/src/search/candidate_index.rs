@@ -19,7 +19,7 @@ use super::{CandidateDoc, CandidateQuery, SearchError, SearchOptions, SearchResu
 
 /// Bump when the schema or the analysis changes: the index is then
 /// recreated and the caller rebuilds it from the database.
-pub const CANDIDATES_SCHEMA_VERSION: &str = "candidates-2";
+pub const CANDIDATES_SCHEMA_VERSION: &str = "candidates-3";
 
 /// Sentinel of `available_from` for "available now".
 const AVAILABLE_NOW: i64 = i64::MIN;
@@ -58,7 +58,7 @@ pub(crate) fn text_options(tokenizer: &str, stored: bool) -> TextOptions {
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let fields = Fields {
-        id: b.add_text_field(F_ID, STRING | STORED),
+        id: b.add_text_field(F_ID, STRING | STORED | FAST),
         full_name: b.add_text_field("full_name", text_options(FR_EXACT, false)),
         job_titles: b.add_text_field("job_titles", text_options(FR, false)),
         skills: b.add_text_field("skills", text_options(FR, false)),

@@ -409,6 +409,31 @@ impl Engine {
         Ok(self.searcher().search(&query, &Count)? > 0)
     }
 
+    /// Reads document ids from the `id` fast field (columnar), without
+    /// touching the compressed document store: matching pre-selects
+    /// thousands of candidates and needs only their ids.
+    fn id_reader(
+        searcher: &Searcher,
+    ) -> Result<Vec<Option<tantivy::columnar::StrColumn>>, SearchError> {
+        searcher
+            .segment_readers()
+            .iter()
+            .map(|r| r.fast_fields().str(F_ID).map_err(SearchError::from))
+            .collect()
+    }
+
+    fn read_id(
+        columns: &[Option<tantivy::columnar::StrColumn>],
+        addr: tantivy::DocAddress,
+        buf: &mut String,
+    ) -> Option<String> {
+        let col = columns.get(addr.segment_ord as usize)?.as_ref()?;
+        let ord = col.term_ords(addr.doc_id).next()?;
+        buf.clear();
+        col.ord_to_str(ord, buf).ok()?;
+        Some(buf.clone())
+    }
+
     fn stored_str(doc: &TantivyDocument, field: Field) -> String {
         doc.get_all(field)
             .filter_map(|v| v.as_str())
@@ -438,22 +463,37 @@ impl Engine {
             (None, _) => None,
         };
         let mut hits = Vec::with_capacity(exec.limit.min(fruit.top.len()));
+        let ids = Self::id_reader(&searcher)?;
+        let mut buf = String::new();
         for ranked in fruit.top.iter().skip(exec.offset).take(exec.limit) {
             let Ranked {
                 addr,
                 score,
                 distance_km,
             } = *ranked;
-            let doc: TantivyDocument = searcher.doc(addr)?;
-            let id = Self::stored_str(&doc, self.id_field);
-            let snippet = snippets.as_ref().map(|(field, generator)| {
-                let html = generator
-                    .as_ref()
-                    .map(|g| g.snippet_from_doc(&doc))
-                    .filter(|s| !s.fragment().is_empty())
-                    .map(|s| s.to_html());
-                html.unwrap_or_else(|| leading_snippet(&Self::stored_str(&doc, *field)))
-            });
+            // The document store is read only when a snippet is wanted.
+            let doc: Option<TantivyDocument> = match snippets {
+                Some(_) => Some(searcher.doc(addr)?),
+                None => None,
+            };
+            let id = match Self::read_id(&ids, addr, &mut buf) {
+                Some(id) => id,
+                None => {
+                    let d: TantivyDocument = searcher.doc(addr)?;
+                    Self::stored_str(&d, self.id_field)
+                }
+            };
+            let snippet = snippets
+                .as_ref()
+                .zip(doc.as_ref())
+                .map(|((field, generator), doc)| {
+                    let html = generator
+                        .as_ref()
+                        .map(|g| g.snippet_from_doc(doc))
+                        .filter(|s| !s.fragment().is_empty())
+                        .map(|s| s.to_html());
+                    html.unwrap_or_else(|| leading_snippet(&Self::stored_str(doc, *field)))
+                });
             hits.push(Hit {
                 id,
                 score: if scoring { score } else { 0.0 },
@@ -508,9 +548,17 @@ impl Engine {
         let searcher = self.searcher();
         let top = searcher.search(&*query, &TopDocs::with_limit(limit))?;
         let mut out = HashMap::with_capacity(top.len());
+        let ids = Self::id_reader(&searcher)?;
+        let mut buf = String::new();
         for (score, addr) in top {
-            let doc: TantivyDocument = searcher.doc(addr)?;
-            out.insert(Self::stored_str(&doc, self.id_field), score);
+            let id = match Self::read_id(&ids, addr, &mut buf) {
+                Some(id) => id,
+                None => {
+                    let doc: TantivyDocument = searcher.doc(addr)?;
+                    Self::stored_str(&doc, self.id_field)
+                }
+            };
+            out.insert(id, score);
         }
         Ok(out)
     }

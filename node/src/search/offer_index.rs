@@ -16,7 +16,7 @@ use super::engine::{
 use super::{OfferDoc, OfferQuery, SearchError, SearchOptions, SearchResults};
 
 /// Bump when the schema or the analysis changes.
-pub const OFFERS_SCHEMA_VERSION: &str = "offers-2";
+pub const OFFERS_SCHEMA_VERSION: &str = "offers-3";
 
 #[derive(Clone, Copy)]
 struct Fields {
@@ -35,7 +35,7 @@ struct Fields {
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let fields = Fields {
-        id: b.add_text_field(F_ID, STRING | STORED),
+        id: b.add_text_field(F_ID, STRING | STORED | FAST),
         origin: b.add_text_field("origin_node", STRING),
         title: b.add_text_field("title", text_options(FR, false)),
         description: b.add_text_field("description", text_options(FR, true)),
