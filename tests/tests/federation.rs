@@ -87,7 +87,7 @@ impl Network {
                 .unwrap();
         let serial = doc["document"]["serial"].as_i64().unwrap();
         for n in &self.nodes {
-            wait_for(20, "membership serial", || async {
+            wait_for(60, "membership serial", || async {
                 (n.well_known().await["membership_serial"].as_i64() == Some(serial)).then_some(())
             })
             .await;
@@ -186,7 +186,7 @@ async fn offer_reaches_every_node_and_referral_comes_back_hired() {
 
     // …is searchable and matchable at B and C.
     for (node, token) in [(b, &b_counsellor), (c, &c_counsellor)] {
-        wait_for(20, "offer searchable", || async {
+        wait_for(60, "offer searchable", || async {
             let (s, v) = node.get(token, "/api/v1/offers/search?q=cariste").await;
             (s == 200 && v.to_string().contains(&offer_id)).then_some(())
         })
@@ -208,7 +208,7 @@ async fn offer_reaches_every_node_and_referral_comes_back_hired() {
     assert_eq!(s, 201, "{cand}");
     let cand_id = cand["id"].as_str().unwrap().to_string();
     // Visible to matching once indexed (within a second).
-    wait_for(10, "candidate matched at C", || async {
+    wait_for(30, "candidate matched at C", || async {
         let (s, v) = c
             .get(&c_counsellor, &format!("/api/v1/offers/{offer_id}/matches"))
             .await;
@@ -227,7 +227,7 @@ async fn offer_reaches_every_node_and_referral_comes_back_hired() {
     let referral_id = referral["id"].as_str().unwrap().to_string();
 
     // A's employer sees it, with the minimal profile and nothing sensitive.
-    let seen = wait_for(20, "referral at A", || async {
+    let seen = wait_for(60, "referral at A", || async {
         let (s, v) = a
             .get(&employer, &format!("/api/v1/referrals/{referral_id}"))
             .await;
@@ -263,7 +263,7 @@ async fn offer_reaches_every_node_and_referral_comes_back_hired() {
     }
 
     // C sees the hire and counts a CDI.
-    wait_for(20, "status at C", || async {
+    wait_for(60, "status at C", || async {
         let (s, v) = c
             .get(&c_counsellor, &format!("/api/v1/referrals/{referral_id}"))
             .await;
@@ -650,7 +650,7 @@ async fn erasure_at_home_removes_the_profile_at_the_offer_node() {
         .or(offer["id"].as_str())
         .unwrap()
         .to_string();
-    wait_for(20, "offer at C", || async {
+    wait_for(60, "offer at C", || async {
         let (s, _) = c
             .get(&counsellor, &format!("/api/v1/offers/{offer_id}"))
             .await;
@@ -674,7 +674,7 @@ async fn erasure_at_home_removes_the_profile_at_the_offer_node() {
         .await;
     assert_eq!(s, 201, "{referral}");
     let rid = referral["id"].as_str().unwrap().to_string();
-    wait_for(20, "referral at A", || async {
+    wait_for(60, "referral at A", || async {
         let (s, v) = a.get(&employer, &format!("/api/v1/referrals/{rid}")).await;
         (s == 200 && v.to_string().contains("Sophie")).then_some(())
     })
@@ -683,7 +683,7 @@ async fn erasure_at_home_removes_the_profile_at_the_offer_node() {
         .delete(&counsellor, &format!("/api/v1/candidates/{cand_id}"))
         .await;
     assert!(s == 200 || s == 204, "{s} {v}");
-    wait_for(20, "profile gone at A", || async {
+    wait_for(60, "profile gone at A", || async {
         let (_, v) = a.get(&employer, &format!("/api/v1/referrals/{rid}")).await;
         (!v.to_string().contains("Sophie")).then_some(())
     })
