@@ -18,6 +18,40 @@ use crate::error::Error;
 use crate::offers::{OfferInput, OfferStatus, StoredOffer, WorkplaceInput};
 use crate::server::AppState;
 
+/// ROME codes suggested for an offer title: the title without the usual
+/// "H/F" marks, then, failing that, its longer words one by one.
+fn rome_suggestions(state: &AppState, title: &str) -> Vec<crate::referentials::RomeSuggestion> {
+    let cleaned: String = title
+        .split_whitespace()
+        .filter(|w| {
+            let w = w.trim_matches(|c: char| !c.is_alphanumeric() && c != '/');
+            !matches!(
+                w.to_ascii_lowercase().as_str(),
+                "h/f" | "f/h" | "hf" | "fh" | ""
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let found = state.refs.suggest_rome(&cleaned, 8);
+    if !found.is_empty() {
+        return found;
+    }
+    let mut words: Vec<&str> = cleaned
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() >= 4)
+        .collect();
+    words.sort_by_key(|w| std::cmp::Reverse(w.chars().count()));
+    let mut out: Vec<crate::referentials::RomeSuggestion> = Vec::new();
+    for w in words {
+        for s in state.refs.suggest_rome(w, 8) {
+            if out.len() < 8 && !out.iter().any(|o| o.code == s.code) {
+                out.push(s);
+            }
+        }
+    }
+    out
+}
+
 /// Workplace rows shown on an empty form.
 const DEFAULT_ROWS: usize = 3;
 const MAX_ROWS: usize = 50;
@@ -473,12 +507,11 @@ pub async fn create(
     };
     if action == "ligne" || action == "rome" {
         let suggestions = if action == "rome" {
-            let q = if form.title.is_empty() {
-                &form.rome_code
+            if form.title.is_empty() {
+                state.refs.suggest_rome(&form.rome_code, 8)
             } else {
-                &form.title
-            };
-            state.refs.suggest_rome(q, 8)
+                rome_suggestions(&state, &form.title)
+            }
         } else {
             Vec::new()
         };
@@ -656,7 +689,7 @@ pub async fn create(
                 }
             }
             let suggestions = if errors.contains_key("rome_code") && !form.title.is_empty() {
-                state.refs.suggest_rome(&form.title, 8)
+                rome_suggestions(&state, &form.title)
             } else {
                 Vec::new()
             };

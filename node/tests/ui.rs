@@ -1,0 +1,772 @@
+//! The web UI over HTTP, as a browser uses it: session cookie, plain
+//! form posts, redirects. Each test runs on every backend.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use serde_json::json;
+use support::{backends, eventually, start_node, TestNode};
+use vivier_node::auth::Role;
+
+const PASSWORD: &str = "motdepasse-solide";
+
+/// A browser-like client: no automatic redirects, so each one is checked.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+struct Page {
+    status: u16,
+    location: Option<String>,
+    set_cookie: Option<String>,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+async fn page(resp: reqwest::Response) -> Page {
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let location = headers
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string());
+    let set_cookie = headers
+        .get("set-cookie")
+        .map(|v| v.to_str().unwrap().to_string());
+    Page {
+        status,
+        location,
+        set_cookie,
+        headers,
+        body: resp.text().await.unwrap_or_default(),
+    }
+}
+
+async fn get(node: &TestNode, cookie: Option<&str>, path: &str) -> Page {
+    let mut req = browser().get(node.url(path));
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    page(req.send().await.expect("send")).await
+}
+
+async fn post(node: &TestNode, cookie: Option<&str>, path: &str, form: &[(&str, &str)]) -> Page {
+    let mut req = browser()
+        .post(node.url(path))
+        .header("origin", node.base.clone())
+        .form(form);
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    page(req.send().await.expect("send")).await
+}
+
+/// Log in through the form; returns the `Cookie` header value.
+async fn login(node: &TestNode, email: &str) -> String {
+    let p = post(
+        node,
+        None,
+        "/ui/connexion",
+        &[("email", email), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert_eq!(p.location.as_deref(), Some("/ui/"));
+    let cookie = p.set_cookie.expect("session cookie");
+    cookie.split(';').next().unwrap().to_string()
+}
+
+/// The page with the entities minijinja writes for `/` and `'` decoded.
+fn text(body: &str) -> String {
+    body.replace("&#x2f;", "/").replace("&#x27;", "'")
+}
+
+/// Text between `start` and the next occurrence of `end` after it.
+fn between<'a>(body: &'a str, start: &str, end: &str) -> &'a str {
+    let i = body
+        .find(start)
+        .unwrap_or_else(|| panic!("{start:?} not in page"));
+    let rest = &body[i..];
+    let j = rest[start.len()..]
+        .find(end)
+        .map(|j| j + start.len())
+        .unwrap_or(rest.len());
+    &rest[..j]
+}
+
+async fn audit_count(node: &TestNode, action: &str, target: Option<&str>) -> i64 {
+    sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM audit_log WHERE action = $1 AND ($2 IS NULL OR target_id = $2)",
+    )
+    .bind(action)
+    .bind(target)
+    .fetch_one(&node.state.db.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn login_logout_and_redirects() {
+    for backend in backends() {
+        let node = start_node(&backend).await;
+        node.user(Role::Counsellor, "conseillere@mission-emploi.fr")
+            .await;
+
+        // Not logged in: every page sends to the login form.
+        for path in [
+            "/ui/",
+            "/ui/candidats",
+            "/ui/candidats/nouveau",
+            "/ui/offres",
+            "/ui/offres/nouvelle",
+            "/ui/mises-en-relation",
+        ] {
+            let p = get(&node, None, path).await;
+            assert_eq!(p.status, 303, "{backend:?} {path}");
+            assert_eq!(p.location.as_deref(), Some("/ui/connexion"), "{path}");
+        }
+        let form = get(&node, None, "/ui/connexion").await;
+        assert_eq!(form.status, 200);
+        assert!(form.body.contains("<html lang=\"fr\">"));
+        assert!(form
+            .body
+            .contains("<label for=\"email\">Adresse e-mail</label>"));
+        assert!(form
+            .body
+            .contains("<label for=\"password\">Mot de passe</label>"));
+        let csp = form.headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("default-src 'none'"), "{csp}");
+
+        // Wrong password: a French error, no cookie, the e-mail kept.
+        let bad = post(
+            &node,
+            None,
+            "/ui/connexion",
+            &[
+                ("email", "conseillere@mission-emploi.fr"),
+                ("password", "mauvais-mot-de-passe"),
+            ],
+        )
+        .await;
+        assert_eq!(bad.status, 401, "{backend:?}");
+        assert!(bad.set_cookie.is_none());
+        assert!(bad
+            .body
+            .contains("Adresse e-mail ou mot de passe incorrect."));
+        assert!(bad.body.contains("value=\"conseillere@mission-emploi.fr\""));
+
+        // Right password: HttpOnly, SameSite=Strict session cookie.
+        let p = post(
+            &node,
+            None,
+            "/ui/connexion",
+            &[
+                ("email", "conseillere@mission-emploi.fr"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+        assert_eq!(p.status, 303);
+        let set = p.set_cookie.clone().expect("cookie");
+        assert!(set.starts_with("vivier_session=viv_"), "{set}");
+        assert!(set.contains("HttpOnly"), "{set}");
+        assert!(set.contains("SameSite=Strict"), "{set}");
+        let cookie = set.split(';').next().unwrap().to_string();
+        assert_eq!(audit_count(&node, "auth.login", None).await, 1);
+
+        let home = get(&node, Some(&cookie), "/ui/").await;
+        assert_eq!(home.status, 200, "{}", home.body);
+        assert!(home.body.contains("Tableau de bord"));
+        assert!(home.body.contains("href=\"/ui/candidats\""));
+        assert!(home.body.contains("CV en ligne"));
+        // The login page sends a logged-in user home.
+        let again = get(&node, Some(&cookie), "/ui/connexion").await;
+        assert_eq!(again.location.as_deref(), Some("/ui/"));
+
+        // The stylesheet.
+        let css = get(&node, None, "/ui/static/app.css").await;
+        assert_eq!(css.status, 200);
+        assert!(css.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css"));
+
+        // A cross-site POST is refused even with the cookie.
+        let forged = browser()
+            .post(node.url("/ui/deconnexion"))
+            .header("cookie", &cookie)
+            .header("origin", "https://malveillant.example")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status().as_u16(), 403);
+        assert_eq!(get(&node, Some(&cookie), "/ui/").await.status, 200);
+
+        // Logout revokes the session and clears the cookie.
+        let out = post(&node, Some(&cookie), "/ui/deconnexion", &[]).await;
+        assert_eq!(out.status, 303);
+        assert_eq!(out.location.as_deref(), Some("/ui/connexion"));
+        assert!(out.set_cookie.unwrap().contains("Max-Age=0"));
+        let after = get(&node, Some(&cookie), "/ui/").await;
+        assert_eq!(after.status, 303);
+        assert_eq!(after.location.as_deref(), Some("/ui/connexion"));
+        node.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn counsellor_creates_a_candidate_and_finds_it() {
+    for backend in backends() {
+        let node = start_node(&backend).await;
+        node.user(Role::Counsellor, "conseillere@mission-emploi.fr")
+            .await;
+        let cookie = login(&node, "conseillere@mission-emploi.fr").await;
+
+        let form = get(&node, Some(&cookie), "/ui/candidats/nouveau").await;
+        assert_eq!(form.status, 200, "{}", form.body);
+        for id in [
+            "first_name",
+            "last_name",
+            "commune_insee",
+            "rome-0",
+            "consent-local",
+            "consent-network",
+            "cv_text",
+        ] {
+            assert!(
+                form.body.contains(&format!("for=\"{id}\"")),
+                "label for {id}"
+            );
+        }
+
+        let mut fields = vec![
+            ("first_name", "Léa"),
+            ("last_name", "Martin"),
+            ("email", "lea.martin@example.fr"),
+            ("phone", "06 12 34 56 78"),
+            ("commune_insee", "99999"),
+            ("max_travel_km", "25"),
+            ("driving_licences", "B"),
+            ("has_vehicle", "1"),
+            ("weekly_hours", "35"),
+            ("contract_types", "CDI"),
+            ("contract_types", "MIS"),
+            ("rome", "N1101"),
+            ("rome", ""),
+            ("rome", ""),
+            ("job_titles", "Cariste\nPréparatrice de commandes"),
+            ("skills", "CACES 3\nGestion de stock"),
+            ("languages", "français, anglais"),
+            (
+                "cv_text",
+                "Cariste expérimentée : conduite de chariots élévateurs, CACES 3, inventaires.",
+            ),
+            ("consent", "local"),
+        ];
+        // Unknown commune: the message sits next to the field, in French.
+        let bad = post(&node, Some(&cookie), "/ui/candidats/nouveau", &fields).await;
+        assert_eq!(bad.status, 422, "{backend:?} {}", bad.body);
+        let field = between(&bad.body, "id=\"commune_insee\"", "</div>");
+        assert!(field.contains("aria-invalid=\"true\""), "{field}");
+        assert!(
+            field.contains("id=\"commune_insee-erreur\"") && field.contains("Commune inconnue"),
+            "{field}"
+        );
+        assert!(bad.body.contains("Le formulaire contient 1 erreur"));
+        // What was typed is kept.
+        assert!(bad.body.contains("value=\"Léa\""));
+        assert!(bad.body.contains("Préparatrice de commandes"));
+        assert_eq!(audit_count(&node, "candidate.create", None).await, 0);
+
+        fields[4] = ("commune_insee", "41018");
+        let ok = post(&node, Some(&cookie), "/ui/candidats/nouveau", &fields).await;
+        assert_eq!(ok.status, 303, "{}", ok.body);
+        let location = ok.location.unwrap();
+        let id = location
+            .strip_prefix("/ui/candidats/")
+            .and_then(|r| r.split('?').next())
+            .unwrap()
+            .to_string();
+        assert_eq!(audit_count(&node, "candidate.create", Some(&id)).await, 1);
+
+        let record = get(&node, Some(&cookie), &location).await;
+        assert_eq!(record.status, 200, "{}", record.body);
+        assert!(record.body.contains("Léa Martin"));
+        assert!(record.body.contains("La fiche a été créée."));
+        assert!(record.body.contains("Blois (41)"));
+        assert!(record.body.contains("N1101"));
+        assert!(record.body.contains("CDI, Intérim"));
+        // Read from the UI = audited like an API read.
+        assert_eq!(audit_count(&node, "candidate.read", Some(&id)).await, 1);
+
+        // Search: text, ROME, commune and radius, licence, contract.
+        let path =
+            "/ui/candidats?texte=chariots&rome=N1101&commune=Blois&rayon=20&permis=B&contrat=CDI";
+        let found = eventually(10, || async {
+            let p = get(&node, Some(&cookie), path).await;
+            assert_eq!(p.status, 200, "{}", p.body);
+            p.body.contains("Léa Martin").then_some(p)
+        })
+        .await
+        .expect("the new candidate is found");
+        assert!(found.body.contains(&format!("href=\"/ui/candidats/{id}\"")));
+        assert!(found.body.contains("à 0 km"), "distance shown");
+        assert!(found.body.contains("autour de Blois (41018)"));
+        // The snippet's marks are rendered as HTML.
+        assert!(found.body.contains("<b>chariots</b>"), "{}", found.body);
+        assert!(audit_count(&node, "candidate.search", None).await >= 1);
+
+        // Search errors are shown in French next to their field.
+        let p = get(&node, Some(&cookie), "/ui/candidats?rome=Z9999&rayon=abc").await;
+        assert_eq!(p.status, 200);
+        assert!(p.body.contains("Code ROME inconnu"));
+        assert!(p.body.contains("id=\"rayon-erreur\""));
+        node.stop().await;
+    }
+}
+
+fn offer_form<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut v = vec![
+        ("title", "Cariste H/F"),
+        (
+            "description",
+            "Chargement et déchargement des camions au chariot élévateur.",
+        ),
+        ("rome_code", "n1101"),
+        ("weekly_hours", "35"),
+        ("salary_min", "1 850"),
+        ("salary_max", "2050,50"),
+        ("salary_period", "month"),
+        ("driving_licence", "B"),
+        ("lieu_commune", "41018"),
+        ("lieu_postes", "2"),
+        ("lieu_commune", "37261"),
+        ("lieu_postes", "1"),
+        ("lieu_commune", ""),
+        ("lieu_postes", ""),
+    ];
+    v.extend_from_slice(extra);
+    v
+}
+
+#[tokio::test]
+async fn employer_posts_an_offer_through_the_web_form() {
+    for backend in backends() {
+        let node = start_node(&backend).await;
+        let token = node.user(Role::Employer, "rh@logistique.fr").await;
+        let cookie = login(&node, "rh@logistique.fr").await;
+
+        // Employers never reach the candidathèque.
+        for path in ["/ui/candidats", "/ui/candidats/nouveau"] {
+            let p = get(&node, Some(&cookie), path).await;
+            assert_eq!(p.status, 403, "{backend:?} {path}");
+            assert!(p.body.contains("Accès refusé"));
+        }
+        let home = get(&node, Some(&cookie), "/ui/").await;
+        assert_eq!(home.status, 200, "{}", home.body);
+        assert!(home.body.contains("Publier une offre"));
+        assert!(!home.body.contains("href=\"/ui/candidats\""));
+
+        let form = get(&node, Some(&cookie), "/ui/offres/nouvelle").await;
+        assert_eq!(form.status, 200, "{}", form.body);
+        for id in [
+            "title",
+            "description",
+            "rome_code",
+            "contract_type",
+            "duration_months",
+            "weekly_hours",
+            "salary_min",
+            "driving_licence",
+            "lieu-commune-0",
+            "lieu-postes-0",
+        ] {
+            assert!(form.body.contains(&format!("for=\"{id}\"")), "label {id}");
+        }
+
+        // ROME suggestions from the title, without JavaScript.
+        let sugg = post(
+            &node,
+            Some(&cookie),
+            "/ui/offres/nouvelle",
+            &offer_form(&[("contract_type", "CDI"), ("action", "rome")]),
+        )
+        .await;
+        assert_eq!(sugg.status, 200, "{}", sugg.body);
+        assert!(
+            sugg.body.contains("<option value=\"N1101\">"),
+            "{}",
+            sugg.body
+        );
+        // "Ajouter un lieu" adds a row and keeps the others.
+        let rows = post(
+            &node,
+            Some(&cookie),
+            "/ui/offres/nouvelle",
+            &offer_form(&[("contract_type", "CDI"), ("action", "ligne")]),
+        )
+        .await;
+        assert!(rows.body.contains("id=\"lieu-commune-3\""));
+        assert!(rows.body.contains("value=\"37261\""));
+
+        // A CDD needs a duration; an unknown commune is named on its row.
+        let bad = post(
+            &node,
+            Some(&cookie),
+            "/ui/offres/nouvelle",
+            &[
+                ("title", "Cariste H/F"),
+                ("description", "Chargement."),
+                ("rome_code", "N1101"),
+                ("contract_type", "CDD"),
+                ("lieu_commune", "41018"),
+                ("lieu_postes", "1"),
+                ("lieu_commune", "00000"),
+                ("lieu_postes", "1"),
+                ("action", "publier"),
+            ],
+        )
+        .await;
+        assert_eq!(bad.status, 422, "{}", bad.body);
+        let duration = between(&bad.body, "id=\"duration_months\"", "</div>");
+        assert!(duration.contains("Obligatoire pour un CDD"), "{duration}");
+        let row = between(&bad.body, "id=\"lieu-commune-1\"", "</td>");
+        assert!(row.contains("Commune inconnue"), "{row}");
+
+        // Published with two workplaces.
+        let ok = post(
+            &node,
+            Some(&cookie),
+            "/ui/offres/nouvelle",
+            &offer_form(&[("contract_type", "CDI"), ("action", "publier")]),
+        )
+        .await;
+        assert_eq!(ok.status, 303, "{}", ok.body);
+        let location = ok.location.unwrap();
+        let id = location
+            .strip_prefix("/ui/offres/")
+            .and_then(|r| r.split('?').next())
+            .unwrap()
+            .to_string();
+        assert_eq!(audit_count(&node, "offer.create", Some(&id)).await, 1);
+        let detail = get(&node, Some(&cookie), &location).await;
+        assert_eq!(detail.status, 200, "{}", detail.body);
+        let detail_text = text(&detail.body);
+        assert!(detail_text.contains("L'offre est publiée"));
+        assert!(detail.body.contains("Entreprise Test"));
+        assert!(detail.body.contains("Blois (41) : 2 postes"));
+        assert!(detail.body.contains("Tours (37) : 1 poste"));
+        assert!(detail
+            .body
+            .contains("de 1\u{202f}850 € à 2\u{202f}050,50 € par mois"));
+        // Employers do not see matches (candidates).
+        assert!(!detail.body.contains("Candidats correspondants"));
+
+        // It is in the API, like an API offer, and broadcast.
+        let (st, list) = node.get(&token, "/api/v1/offers").await;
+        assert_eq!(st, 200);
+        let offer = list["offers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["offer_id"] == id.as_str())
+            .cloned()
+            .expect("offer listed by the API");
+        assert_eq!(offer["rome_code"], "N1101");
+        assert_eq!(offer["contract_type"], "CDI");
+        assert_eq!(offer["employer"]["name"], "Entreprise Test");
+        assert_eq!(offer["salary"]["min_cents"], 185_000);
+        assert_eq!(offer["salary"]["max_cents"], 205_050);
+        let wps = offer["workplaces"].as_array().unwrap();
+        assert_eq!(wps.len(), 2);
+        assert_eq!(wps[0]["commune_insee"], "41018");
+        assert_eq!(wps[0]["positions"], 2);
+        assert_eq!(wps[1]["commune_insee"], "37261");
+        let logged: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM broadcast_log WHERE kind = 'offer.published'")
+                .fetch_one(&node.state.db.pool)
+                .await
+                .unwrap();
+        assert_eq!(logged, 1);
+
+        // "Mes offres" lists it.
+        let mine = get(&node, Some(&cookie), "/ui/offres").await;
+        assert!(mine.body.contains(&format!("href=\"/ui/offres/{id}\"")));
+        node.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn names_are_escaped() {
+    for backend in backends() {
+        let node = start_node(&backend).await;
+        let staff = node
+            .user(Role::Counsellor, "conseillere@mission-emploi.fr")
+            .await;
+        let cookie = login(&node, "conseillere@mission-emploi.fr").await;
+        let (st, c) = node
+            .post(
+                &staff,
+                "/api/v1/candidates",
+                &json!({
+                    "first_name": "<script>alert(1)</script>",
+                    "last_name": "\"><img src=x onerror=alert(2)>",
+                    "commune_insee": "41018",
+                    "rome_codes": ["N1101"],
+                    "job_titles": ["<b>Cariste</b>"],
+                    "cv_text": "cariste <i>chariots</i> & CACES",
+                    "consent_scope": "local"
+                }),
+            )
+            .await;
+        assert_eq!(st, 201, "{c}");
+        let id = c["id"].as_str().unwrap();
+        let record = get(&node, Some(&cookie), &format!("/ui/candidats/{id}")).await;
+        assert_eq!(record.status, 200, "{}", record.body);
+        assert!(!record.body.contains("<script>alert(1)"), "{}", record.body);
+        assert!(!record.body.contains("<img src=x"));
+        assert!(record
+            .body
+            .contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"));
+        assert!(!record.body.contains("<b>Cariste</b>"));
+
+        let found = eventually(10, || async {
+            let p = get(&node, Some(&cookie), "/ui/candidats?texte=cariste").await;
+            p.body.contains(&format!("/ui/candidats/{id}")).then_some(p)
+        })
+        .await
+        .expect("found");
+        assert!(!found.body.contains("<script>alert(1)"));
+        assert!(!found.body.contains("<img src=x"));
+        assert!(!found.body.contains("<i>chariots</i>"), "{}", found.body);
+        // Only the search module's own marks are HTML.
+        assert!(found.body.contains("<b>cariste</b>"), "{}", found.body);
+        node.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn refer_from_the_record_and_the_employer_answers() {
+    for backend in backends() {
+        let node = start_node(&backend).await;
+        let staff = node
+            .user(Role::Counsellor, "conseillere@mission-emploi.fr")
+            .await;
+        let employer = node.user(Role::Employer, "rh@logistique.fr").await;
+        node.user(Role::Employer, "rh@autre.fr").await;
+        let (st, offer) = node
+            .post(
+                &employer,
+                "/api/v1/offers",
+                &json!({
+                    "title": "Cariste H/F",
+                    "description": "Conduite de chariots élévateurs, CACES 3.",
+                    "rome_code": "N1101",
+                    "contract_type": "CDI",
+                    "weekly_hours": 35,
+                    "driving_licence": "B",
+                    "workplaces": [{"commune_insee": "41018", "positions": 1}]
+                }),
+            )
+            .await;
+        assert_eq!(st, 201, "{offer}");
+        let offer_id = offer["offer_id"].as_str().unwrap().to_string();
+        let (st, c) = node
+            .post(
+                &staff,
+                "/api/v1/candidates",
+                &json!({
+                    "first_name": "Karim",
+                    "last_name": "Benali",
+                    "commune_insee": "41018",
+                    "max_travel_km": 30,
+                    "driving_licences": ["B"],
+                    "has_vehicle": true,
+                    "weekly_hours": 35,
+                    "rome_codes": ["N1101"],
+                    "cv_text": "Cariste, chariots élévateurs, CACES 3.",
+                    "consent_scope": "local"
+                }),
+            )
+            .await;
+        assert_eq!(st, 201, "{c}");
+        let cid = c["id"].as_str().unwrap().to_string();
+        let staff_cookie = login(&node, "conseillere@mission-emploi.fr").await;
+
+        // The record lists the offer with its score explained in French.
+        let record = eventually(10, || async {
+            let p = get(&node, Some(&staff_cookie), &format!("/ui/candidats/{cid}")).await;
+            p.body.contains("Proposer pour cette offre").then_some(p)
+        })
+        .await
+        .expect("the offer is matched");
+        for words in [
+            "même code ROME (N1101)",
+            "à 0 km (limite 30 km)",
+            "permis B requis : détenu",
+            "souhaite 35 h par semaine, l'offre en propose 35",
+        ] {
+            assert!(
+                text(&record.body).contains(words),
+                "{words}: {}",
+                record.body
+            );
+        }
+        assert_eq!(audit_count(&node, "candidate.matches", Some(&cid)).await, 1);
+
+        // The offer page (staff) lists the candidate.
+        let o = get(
+            &node,
+            Some(&staff_cookie),
+            &format!("/ui/offres/{offer_id}"),
+        )
+        .await;
+        assert_eq!(o.status, 200, "{}", o.body);
+        assert!(o.body.contains("Karim Benali"));
+        assert!(o.body.contains("Offre locale"));
+
+        // An empty note is refused, next to the form.
+        let empty = post(
+            &node,
+            Some(&staff_cookie),
+            &format!("/ui/candidats/{cid}/proposer"),
+            &[("offer_id", &offer_id), ("endorsement", "  ")],
+        )
+        .await;
+        assert_eq!(empty.status, 200);
+        assert!(empty
+            .body
+            .contains("Dites pourquoi vous recommandez ce candidat."));
+
+        let referred = post(
+            &node,
+            Some(&staff_cookie),
+            &format!("/ui/candidats/{cid}/proposer"),
+            &[
+                ("offer_id", &offer_id),
+                ("endorsement", "Très fiable, CACES à jour."),
+            ],
+        )
+        .await;
+        assert_eq!(referred.status, 303, "{}", referred.body);
+        let rel = referred.location.unwrap();
+        let rid = rel
+            .strip_prefix("/ui/mises-en-relation/")
+            .and_then(|r| r.split('?').next())
+            .unwrap()
+            .to_string();
+
+        // The employer sees it, with the profile and the note.
+        let emp_cookie = login(&node, "rh@logistique.fr").await;
+        let list = get(&node, Some(&emp_cookie), "/ui/mises-en-relation").await;
+        assert!(list.body.contains(&format!("/ui/mises-en-relation/{rid}")));
+        let d = get(
+            &node,
+            Some(&emp_cookie),
+            &format!("/ui/mises-en-relation/{rid}"),
+        )
+        .await;
+        assert_eq!(d.status, 200, "{}", d.body);
+        assert!(d.body.contains("Karim Benali"));
+        assert!(d.body.contains("Très fiable, CACES à jour."));
+        // Opening it marks it "en cours d'examen".
+        assert!(text(&d.body).contains("En cours d'examen"), "{}", d.body);
+        assert!(d.body.contains("Non mobile") && d.body.contains("Poste pourvu"));
+
+        // Another employer does not see it.
+        let other = login(&node, "rh@autre.fr").await;
+        let hidden = get(&node, Some(&other), &format!("/ui/mises-en-relation/{rid}")).await;
+        assert_eq!(hidden.status, 404);
+        let hidden_list = get(&node, Some(&other), "/ui/mises-en-relation").await;
+        assert!(!hidden_list.body.contains(&rid));
+
+        // Refusal needs a reason; then the hire.
+        let no_reason = post(
+            &node,
+            Some(&emp_cookie),
+            &format!("/ui/mises-en-relation/{rid}/statut"),
+            &[("statut", "refused"), ("motif", "")],
+        )
+        .await;
+        assert_eq!(no_reason.status, 422);
+        assert!(no_reason.body.contains("Indiquez le motif du refus."));
+        let prior = post(
+            &node,
+            Some(&emp_cookie),
+            &format!("/ui/mises-en-relation/{rid}/statut"),
+            &[("statut", "prior_to_hire")],
+        )
+        .await;
+        assert_eq!(prior.status, 303, "{}", prior.body);
+        let hired = post(
+            &node,
+            Some(&emp_cookie),
+            &format!("/ui/mises-en-relation/{rid}/statut"),
+            &[
+                ("statut", "accepted"),
+                ("contrat", "CDI"),
+                ("date_debut", "05/01/2026"),
+                ("commentaire", "Bienvenue !"),
+            ],
+        )
+        .await;
+        assert_eq!(hired.status, 303, "{}", hired.body);
+        let d = get(
+            &node,
+            Some(&emp_cookie),
+            &format!("/ui/mises-en-relation/{rid}"),
+        )
+        .await;
+        assert!(d.body.contains("Embauché"));
+        assert!(
+            text(&d.body).contains("CDI, début le 05/01/2026"),
+            "{}",
+            d.body
+        );
+        assert!(d.body.contains("Avant embauche"));
+        assert!(d.body.contains("Bienvenue !"));
+
+        // The API agrees.
+        let (st, r) = node.get(&staff, &format!("/api/v1/referrals/{rid}")).await;
+        assert_eq!(st, 200);
+        assert_eq!(r["status"], "accepted");
+        assert_eq!(r["start_date"], "2026-01-05");
+        node.stop().await;
+    }
+}
+
+/// Optional: render the dashboard to PNG with headless Chromium when it is
+/// installed (never installed by the tests).
+#[tokio::test]
+async fn screenshot_with_chromium_if_installed() {
+    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    let Some(chromium) = chromium else {
+        eprintln!("Chromium not installed: screenshot skipped");
+        return;
+    };
+    let node = start_node(&support::Backend::Sqlite).await;
+    node.user(Role::Counsellor, "conseillere@mission-emploi.fr")
+        .await;
+    // Chromium cannot post the login form headless: render the login page.
+    let out = node.dir.path().join("connexion.png");
+    let status = tokio::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--window-size=1200,900",
+            &format!("--screenshot={}", out.display()),
+            &node.url("/ui/connexion"),
+        ])
+        .status()
+        .await
+        .expect("run chromium");
+    assert!(status.success());
+    let png = std::fs::read(&out).expect("png written");
+    assert!(png.starts_with(b"\x89PNG"));
+    node.stop().await;
+}
