@@ -728,6 +728,18 @@ async fn refer_from_the_record_and_the_employer_answers() {
         assert!(d.body.contains("Avant embauche"));
         assert!(d.body.contains("Bienvenue !"));
 
+        // Staff lists: offers with their origin, referrals with status.
+        let offers = get(&node, Some(&staff_cookie), "/ui/offres?origine=local").await;
+        assert_eq!(offers.status, 200, "{}", offers.body);
+        assert!(offers.body.contains(&format!("/ui/offres/{offer_id}")));
+        assert!(offers.body.contains("Locale"));
+        let rels = get(&node, Some(&staff_cookie), "/ui/mises-en-relation").await;
+        assert_eq!(rels.status, 200, "{}", rels.body);
+        assert!(rels.body.contains(&rid) && rels.body.contains("Embauché"));
+        let missing = get(&node, Some(&staff_cookie), "/ui/candidats/inconnu").await;
+        assert_eq!(missing.status, 404);
+        assert!(missing.body.contains("Candidat introuvable"));
+
         // The API agrees.
         let (st, r) = node.get(&staff, &format!("/api/v1/referrals/{rid}")).await;
         assert_eq!(st, 200);

@@ -261,14 +261,13 @@ pub fn km_filter(v: Value) -> String {
 pub fn euros(cents: i64) -> String {
     let whole = cents / 100;
     let frac = (cents % 100).abs();
-    let digits = whole.abs().to_string();
-    let mut grouped = String::new();
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push('\u{202f}');
-        }
-        grouped.push(ch);
-    }
+    let digits: Vec<char> = whole.abs().to_string().chars().rev().collect();
+    let grouped: String = digits
+        .chunks(3)
+        .map(|c| c.iter().rev().collect::<String>())
+        .rev()
+        .collect::<Vec<_>>()
+        .join("\u{202f}");
     let sign = if cents < 0 { "-" } else { "" };
     if frac == 0 {
         format!("{sign}{grouped} €")
