@@ -35,28 +35,98 @@ impl Rng {
 }
 
 const JOBS: &[(&str, &str, &str)] = &[
-    ("N1101", "Cariste", "conduite de chariot élévateur CACES R489 chargement déchargement camions entrepôt stock"),
-    ("N1103", "Préparateur de commandes", "préparation de commandes scanner palettes filmage entrepôt logistique"),
-    ("N1105", "Manutentionnaire", "manutention port de charges tri colis quai chargement"),
-    ("K1302", "Aide à domicile", "personnes âgées aide au lever toilette repas courses domicile"),
-    ("K1304", "Employé familial", "entretien du logement repassage courses garde d'enfants"),
-    ("G1602", "Commis de cuisine", "mise en place cuisson plonge hygiène HACCP restauration collective"),
-    ("G1603", "Serveur", "service en salle accueil clientèle encaissement restaurant"),
-    ("D1106", "Vendeur", "vente conseil client mise en rayon caisse magasin"),
-    ("D1507", "Employé de libre-service", "mise en rayon réassort inventaire étiquetage supermarché"),
-    ("K2204", "Agent d'entretien", "nettoyage bureaux locaux autolaveuse produits d'entretien"),
-    ("A1414", "Ouvrier agricole", "récolte vendanges taille vigne maraîchage tracteur"),
-    ("F1703", "Maçon", "maçonnerie parpaings coffrage béton chantier gros oeuvre"),
-    ("H2909", "Soudeur", "soudure MIG TIG lecture de plans atelier métallerie"),
-    ("J1501", "Aide-soignant", "soins d'hygiène patients EHPAD accompagnement"),
-    ("M1602", "Agent administratif", "accueil téléphonique saisie classement courrier bureautique"),
-    ("N4101", "Chauffeur poids lourd", "conduite poids lourd permis C livraison transport routier FIMO"),
+    (
+        "N1101",
+        "Cariste",
+        "conduite de chariot élévateur CACES R489 chargement déchargement camions entrepôt stock",
+    ),
+    (
+        "N1103",
+        "Préparateur de commandes",
+        "préparation de commandes scanner palettes filmage entrepôt logistique",
+    ),
+    (
+        "N1105",
+        "Manutentionnaire",
+        "manutention port de charges tri colis quai chargement",
+    ),
+    (
+        "K1302",
+        "Aide à domicile",
+        "personnes âgées aide au lever toilette repas courses domicile",
+    ),
+    (
+        "K1304",
+        "Employé familial",
+        "entretien du logement repassage courses garde d'enfants",
+    ),
+    (
+        "G1602",
+        "Commis de cuisine",
+        "mise en place cuisson plonge hygiène HACCP restauration collective",
+    ),
+    (
+        "G1603",
+        "Serveur",
+        "service en salle accueil clientèle encaissement restaurant",
+    ),
+    (
+        "D1106",
+        "Vendeur",
+        "vente conseil client mise en rayon caisse magasin",
+    ),
+    (
+        "D1507",
+        "Employé de libre-service",
+        "mise en rayon réassort inventaire étiquetage supermarché",
+    ),
+    (
+        "K2204",
+        "Agent d'entretien",
+        "nettoyage bureaux locaux autolaveuse produits d'entretien",
+    ),
+    (
+        "A1414",
+        "Ouvrier agricole",
+        "récolte vendanges taille vigne maraîchage tracteur",
+    ),
+    (
+        "F1703",
+        "Maçon",
+        "maçonnerie parpaings coffrage béton chantier gros oeuvre",
+    ),
+    (
+        "H2909",
+        "Soudeur",
+        "soudure MIG TIG lecture de plans atelier métallerie",
+    ),
+    (
+        "J1501",
+        "Aide-soignant",
+        "soins d'hygiène patients EHPAD accompagnement",
+    ),
+    (
+        "M1602",
+        "Agent administratif",
+        "accueil téléphonique saisie classement courrier bureautique",
+    ),
+    (
+        "N4101",
+        "Chauffeur poids lourd",
+        "conduite poids lourd permis C livraison transport routier FIMO",
+    ),
 ];
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let n: usize = std::env::var("VIVIER_BENCH_CANDIDATES").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
-    let iterations: usize = std::env::var("VIVIER_BENCH_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let n: usize = std::env::var("VIVIER_BENCH_CANDIDATES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let iterations: usize = std::env::var("VIVIER_BENCH_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
     let dir = tempfile::tempdir().expect("tempdir");
     let config = Config {
         node_id: "bench".into(),
@@ -65,7 +135,9 @@ async fn main() {
         ..Config::default()
     };
     let (_tx, rx) = watch::channel(false);
-    let state = vivier_node::server::open_offline(config, rx).await.expect("open node");
+    let state = vivier_node::server::open_offline(config, rx)
+        .await
+        .expect("open node");
     let user = vivier_node::auth::create_user(
         &state.db,
         NewUser {
@@ -132,7 +204,9 @@ async fn main() {
     tx.commit().await.expect("commit");
     let inserted = started.elapsed();
     let started = Instant::now();
-    let indexed = vivier_node::candidates::reindex(&state, None).await.expect("reindex");
+    let indexed = vivier_node::candidates::reindex(&state, None)
+        .await
+        .expect("reindex");
     let index_time = started.elapsed();
     eprintln!("{n} candidates inserted in {inserted:.1?}, {indexed} indexed in {index_time:.1?}");
 
@@ -147,7 +221,9 @@ async fn main() {
         "workplaces": [{"commune_insee": "41018", "positions": 2}]
     }))
     .expect("offer");
-    let offer = vivier_node::offers::create_offer(&state, &user, &input).await.expect("offer");
+    let offer = vivier_node::offers::create_offer(&state, &user, &input)
+        .await
+        .expect("offer");
     state.search.offers.commit_now().expect("commit");
 
     let params = MatchParams {
@@ -158,7 +234,9 @@ async fn main() {
     let mut last = None;
     for _ in 0..iterations + 2 {
         let t = Instant::now();
-        let r = vivier_node::matching::match_offer(&state, &offer, &params).await.expect("match");
+        let r = vivier_node::matching::match_offer(&state, &offer, &params)
+            .await
+            .expect("match");
         times.push(t.elapsed());
         last = Some(r);
     }
@@ -183,7 +261,9 @@ async fn main() {
         let mut times = Vec::new();
         for _ in 0..iterations {
             let t = Instant::now();
-            vivier_node::matching::match_candidate(&state, &c, &params).await.expect("reverse");
+            vivier_node::matching::match_candidate(&state, &c, &params)
+                .await
+                .expect("reverse");
             times.push(t.elapsed());
         }
         report("candidate → offers", &mut times);

@@ -87,7 +87,11 @@ pub struct Part {
 
 impl Part {
     fn new(value: f64, weight: f64, detail: impl Into<String>) -> Part {
-        let value = if value.is_finite() { value.clamp(0.0, 1.0) } else { 0.0 };
+        let value = if value.is_finite() {
+            value.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         Part {
             value: round3(value),
             weight,
@@ -190,7 +194,13 @@ pub fn evaluate(
     let relation = best_relation(refs, &c.rome_codes, &offer.rome_code);
     let (rome_value, rome_detail) = match relation {
         RomeRelation::Same => (1.0, format!("same ROME code {}", offer.rome_code)),
-        RomeRelation::SameParent => (0.75, format!("ROME code related to {} (same parent code)", offer.rome_code)),
+        RomeRelation::SameParent => (
+            0.75,
+            format!(
+                "ROME code related to {} (same parent code)",
+                offer.rome_code
+            ),
+        ),
         RomeRelation::SameDomain => (0.4, format!("same job domain as {}", offer.rome_code)),
         RomeRelation::None => (0.0, format!("no ROME code related to {}", offer.rome_code)),
     };
@@ -231,10 +241,24 @@ pub fn evaluate(
                     message: format!("{d:.1} km from home, beyond the {limit_words}"),
                 });
             }
-            let value = if limit > 0.0 { 1.0 - d / limit } else if d == 0.0 { 1.0 } else { 0.0 };
-            Part::new(value, w.distance, format!("{d:.1} km from home ({limit_words})"))
+            let value = if limit > 0.0 {
+                1.0 - d / limit
+            } else if d == 0.0 {
+                1.0
+            } else {
+                0.0
+            };
+            Part::new(
+                value,
+                w.distance,
+                format!("{d:.1} km from home ({limit_words})"),
+            )
         }
-        None => Part::new(0.0, w.distance, "distance unknown (commune centre not known)"),
+        None => Part::new(
+            0.0,
+            w.distance,
+            "distance unknown (commune centre not known)",
+        ),
     };
 
     // Licence (hard) and vehicle.
@@ -252,7 +276,8 @@ pub fn evaluate(
             }
         }
     };
-    let needs_vehicle = offer.driving_licence.is_some() || distance_km.is_some_and(|d| d > VEHICLE_NEEDED_KM);
+    let needs_vehicle =
+        offer.driving_licence.is_some() || distance_km.is_some_and(|d| d > VEHICLE_NEEDED_KM);
     let vehicle = match (needs_vehicle, c.has_vehicle) {
         (false, _) => Part::new(1.0, w.vehicle, "no vehicle needed"),
         (true, true) => Part::new(1.0, w.vehicle, "has a vehicle"),
@@ -269,7 +294,11 @@ pub fn evaluate(
 
     // Availability.
     let offer_day = (offer.published_at.div_euclid(86_400_000)).max(today);
-    let availability = match c.available_from.as_deref().and_then(crate::util::date_to_days) {
+    let availability = match c
+        .available_from
+        .as_deref()
+        .and_then(crate::util::date_to_days)
+    {
         None => Part::new(1.0, w.availability, "available now"),
         Some(day) if day <= offer_day => Part::new(1.0, w.availability, "available"),
         Some(day) => {
@@ -277,7 +306,10 @@ pub fn evaluate(
             Part::new(
                 1.0 - late as f64 / 90.0,
                 w.availability,
-                format!("available from {} ({late} days later)", c.available_from.as_deref().unwrap_or("")),
+                format!(
+                    "available from {} ({late} days later)",
+                    c.available_from.as_deref().unwrap_or("")
+                ),
             )
         }
     };
@@ -286,7 +318,11 @@ pub fn evaluate(
     let hours = match (c.weekly_hours, offer.weekly_hours) {
         (Some(want), Some(offered)) if want > 0 && offered > 0 => {
             let gap = (want - offered).abs() as f64 / want.max(offered) as f64;
-            Part::new(1.0 - gap, w.hours, format!("wants {want} h a week, offer {offered} h"))
+            Part::new(
+                1.0 - gap,
+                w.hours,
+                format!("wants {want} h a week, offer {offered} h"),
+            )
         }
         (None, _) => Part::new(1.0, w.hours, "no weekly hours preference"),
         _ => Part::new(1.0, w.hours, "weekly hours not given by the offer"),
@@ -304,7 +340,11 @@ pub fn evaluate(
             w.contract,
             format!(
                 "wants {}, offer is {}",
-                c.contract_types.iter().map(|t| t.as_str()).collect::<Vec<_>>().join("/"),
+                c.contract_types
+                    .iter()
+                    .map(|t| t.as_str())
+                    .collect::<Vec<_>>()
+                    .join("/"),
                 ct.as_str()
             ),
         )
@@ -413,7 +453,10 @@ pub struct OfferMatches {
 }
 
 fn offer_text(refs: &Referentials, p: &OfferPayload) -> String {
-    let label = refs.rome(&p.rome_code).map(|r| r.label.as_str()).unwrap_or("");
+    let label = refs
+        .rome(&p.rome_code)
+        .map(|r| r.label.as_str())
+        .unwrap_or("");
     format!("{} {} {} {}", p.title, p.title, label, p.description)
 }
 
@@ -421,17 +464,21 @@ fn offer_text(refs: &Referentials, p: &OfferPayload) -> String {
 fn related_codes(refs: &Referentials, codes: &[String]) -> Vec<String> {
     refs.rome_codes()
         .iter()
-        .filter(|r| codes.iter().any(|c| refs.rome_relation(&r.code, c) != RomeRelation::None))
+        .filter(|r| {
+            codes
+                .iter()
+                .any(|c| refs.rome_relation(&r.code, c) != RomeRelation::None)
+        })
         .map(|r| r.code.clone())
         .collect()
 }
 
 /// Short French words that carry no meaning for matching.
 const STOP_WORDS: &[&str] = &[
-    "les", "des", "une", "pour", "avec", "dans", "sur", "par", "aux", "vous", "nous", "est", "sont", "que",
-    "qui", "son", "ses", "leur", "leurs", "votre", "vos", "notre", "nos", "cette", "ces", "tout", "tous",
-    "toute", "toutes", "plus", "sans", "sous", "entre", "chez", "être", "avoir", "afin", "ainsi", "mais",
-    "donc", "car", "ans", "poste", "h/f",
+    "les", "des", "une", "pour", "avec", "dans", "sur", "par", "aux", "vous", "nous", "est",
+    "sont", "que", "qui", "son", "ses", "leur", "leurs", "votre", "vos", "notre", "nos", "cette",
+    "ces", "tout", "tous", "toute", "toutes", "plus", "sans", "sous", "entre", "chez", "être",
+    "avoir", "afin", "ainsi", "mais", "donc", "car", "ans", "poste", "h/f",
 ];
 
 /// A tantivy query matching any meaningful word of `text` (at most 40, the
@@ -452,7 +499,13 @@ fn or_query(text: &str) -> Option<String> {
     if words.is_empty() {
         None
     } else {
-        Some(words.into_iter().map(|(w, _)| w).collect::<Vec<_>>().join(" OR "))
+        Some(
+            words
+                .into_iter()
+                .map(|(w, _)| w)
+                .collect::<Vec<_>>()
+                .join(" OR "),
+        )
     }
 }
 
@@ -515,7 +568,10 @@ fn preselect_candidates(
             let mut pre: Vec<(f64, String)> = distance
                 .iter()
                 .map(|(id, d)| {
-                    let t = bm25.get(id).map(|s| f64::from(*s / max.max(f32::MIN_POSITIVE))).unwrap_or(0.0);
+                    let t = bm25
+                        .get(id)
+                        .map(|s| f64::from(*s / max.max(f32::MIN_POSITIVE)))
+                        .unwrap_or(0.0);
                     let near = (1.0 - d / w.default_max_travel_km.max(1.0)).max(0.0);
                     let r = if rome_ids.contains(id) { 1.0 } else { 0.0 };
                     (r * w.rome + t * w.text + near * w.distance, id.clone())
@@ -526,7 +582,11 @@ fn preselect_candidates(
             let ids: Vec<String> = pre.into_iter().map(|(_, id)| id).collect();
             // BM25 of the survivors that were found by ROME only (same query,
             // so the scores are on the same scale).
-            let missing: Vec<String> = ids.iter().filter(|id| !bm25.contains_key(*id)).cloned().collect();
+            let missing: Vec<String> = ids
+                .iter()
+                .filter(|id| !bm25.contains_key(*id))
+                .cloned()
+                .collect();
             if let (Some(q), false) = (&or_query, missing.is_empty()) {
                 let n = missing.len();
                 for h in idx
@@ -577,13 +637,20 @@ fn preselect_candidates(
 
 /// Rank this node's consented, active candidates for each workplace of an
 /// offer.
-pub async fn match_offer(state: &AppState, offer: &StoredOffer, params: &MatchParams) -> Result<OfferMatches> {
+pub async fn match_offer(
+    state: &AppState,
+    offer: &StoredOffer,
+    params: &MatchParams,
+) -> Result<OfferMatches> {
     let limit = params.limit.unwrap_or(20).clamp(1, 200);
     let near_misses = params.include_near_misses.unwrap_or(false);
     let p = &offer.payload;
     if let Some(i) = params.workplace {
         if i >= p.workplaces.len() {
-            return Err(Error::field("workplace", format!("the offer has {} workplaces", p.workplaces.len())));
+            return Err(Error::field(
+                "workplace",
+                format!("the offer has {} workplaces", p.workplaces.len()),
+            ));
         }
     }
     let related = related_codes(state.refs, std::slice::from_ref(&p.rome_code));
@@ -600,8 +667,10 @@ pub async fn match_offer(state: &AppState, offer: &StoredOffer, params: &MatchPa
             let state = state.clone();
             let offer = p.clone();
             let related = related.clone();
-            tokio::task::spawn_blocking(move || preselect_candidates(&state, &offer, point, &related, cap))
-                .await??
+            tokio::task::spawn_blocking(move || {
+                preselect_candidates(&state, &offer, point, &related, cap)
+            })
+            .await??
         };
         let max = bm25.values().copied().fold(0.0_f32, f32::max);
         let candidates = crate::candidates::load_candidates(&state.db, &ids).await?;
@@ -794,7 +863,11 @@ fn preselect_offers(
 }
 
 /// Rank open offers (local and network) for a candidate.
-pub async fn match_candidate(state: &AppState, c: &Candidate, params: &MatchParams) -> Result<CandidateMatches> {
+pub async fn match_candidate(
+    state: &AppState,
+    c: &Candidate,
+    params: &MatchParams,
+) -> Result<CandidateMatches> {
     let limit = params.limit.unwrap_or(20).clamp(1, 200);
     let near_misses = params.include_near_misses.unwrap_or(false);
     let w = state.config.matching.clone();
@@ -809,7 +882,8 @@ pub async fn match_candidate(state: &AppState, c: &Candidate, params: &MatchPara
     let (ids, bm25) = {
         let state = state.clone();
         let c = c.clone();
-        tokio::task::spawn_blocking(move || preselect_offers(&state, &c, radius, &related, cap)).await??
+        tokio::task::spawn_blocking(move || preselect_offers(&state, &c, radius, &related, cap))
+            .await??
     };
     let max = bm25.values().copied().fold(0.0_f32, f32::max);
     let offers = crate::offers::get_offers(&state.db, &ids).await?;
@@ -830,7 +904,9 @@ pub async fn match_candidate(state: &AppState, c: &Candidate, params: &MatchPara
             .enumerate()
             .map(|(i, wp)| (i, evaluate(state.refs, &w, &o.payload, wp, c, t, today)))
             .min_by_key(|(i, e)| (rank_key(e), *i));
-        let Some((i, evaluation)) = best else { continue };
+        let Some((i, evaluation)) = best else {
+            continue;
+        };
         if !evaluation.relevant {
             continue;
         }
@@ -906,5 +982,8 @@ async fn candidate_matches_handler(
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/offers/{id}/matches", get(offer_matches_handler))
-        .route("/api/v1/candidates/{id}/matches", get(candidate_matches_handler))
+        .route(
+            "/api/v1/candidates/{id}/matches",
+            get(candidate_matches_handler),
+        )
 }

@@ -45,7 +45,9 @@ use crate::search::{OfferDoc, OfferQuery, SortBy};
 use crate::server::AppState;
 use crate::util::now_ms;
 
-pub use france_travail::{import_france_travail_file, parse_france_travail, OfferImportReport, RejectedOffer};
+pub use france_travail::{
+    import_france_travail_file, parse_france_travail, OfferImportReport, RejectedOffer,
+};
 pub use jobposting::job_posting;
 
 /// Driving licence categories accepted in offers (French permis).
@@ -276,9 +278,10 @@ pub(crate) fn validate_input(
             "duration_months",
             format!("required for a {} contract", input.contract_type.as_str()),
         )),
-        (_, Some(d)) if !(1..=120).contains(&d) => {
-            errs.push(FieldError::new("duration_months", "must be between 1 and 120"))
-        }
+        (_, Some(d)) if !(1..=120).contains(&d) => errs.push(FieldError::new(
+            "duration_months",
+            "must be between 1 and 120",
+        )),
         _ => {}
     }
     if let Some(h) = input.weekly_hours {
@@ -288,16 +291,25 @@ pub(crate) fn validate_input(
     }
     if let Some(s) = &input.salary {
         if s.min_cents.is_none() && s.max_cents.is_none() {
-            errs.push(FieldError::new("salary", "give min_cents, max_cents or both"));
+            errs.push(FieldError::new(
+                "salary",
+                "give min_cents, max_cents or both",
+            ));
         }
-        for (name, v) in [("salary.min_cents", s.min_cents), ("salary.max_cents", s.max_cents)] {
+        for (name, v) in [
+            ("salary.min_cents", s.min_cents),
+            ("salary.max_cents", s.max_cents),
+        ] {
             if v.is_some_and(|v| v < 0) {
                 errs.push(FieldError::new(name, "must not be negative"));
             }
         }
         if let (Some(min), Some(max)) = (s.min_cents, s.max_cents) {
             if min > max {
-                errs.push(FieldError::new("salary.min_cents", "must not exceed salary.max_cents"));
+                errs.push(FieldError::new(
+                    "salary.min_cents",
+                    "must not exceed salary.max_cents",
+                ));
             }
         }
     }
@@ -310,7 +322,10 @@ pub(crate) fn validate_input(
             } else {
                 errs.push(FieldError::new(
                     "driving_licence",
-                    format!("unknown licence category {l:?} (one of {})", LICENCE_CATEGORIES.join(", ")),
+                    format!(
+                        "unknown licence category {l:?} (one of {})",
+                        LICENCE_CATEGORIES.join(", ")
+                    ),
                 ));
                 None
             }
@@ -318,7 +333,10 @@ pub(crate) fn validate_input(
     };
     if let Some(m) = input.experience_months {
         if !(0..=600).contains(&m) {
-            errs.push(FieldError::new("experience_months", "must be between 0 and 600"));
+            errs.push(FieldError::new(
+                "experience_months",
+                "must be between 0 and 600",
+            ));
         }
     }
     if blank(&employer.name) {
@@ -330,7 +348,10 @@ pub(crate) fn validate_input(
         }
     }
     if input.workplaces.is_empty() {
-        errs.push(FieldError::new("workplaces", "at least one workplace is required"));
+        errs.push(FieldError::new(
+            "workplaces",
+            "at least one workplace is required",
+        ));
     }
     if input.workplaces.len() > 5000 {
         errs.push(FieldError::new("workplaces", "at most 5000 workplaces"));
@@ -444,10 +465,9 @@ fn employer_for(user: &User, input: &OfferInput) -> Result<Employer> {
             name: user.employer_name.clone().unwrap_or_default(),
             siret: user.employer_siret.clone(),
         }),
-        Role::Admin | Role::Counsellor => input
-            .employer
-            .clone()
-            .ok_or_else(|| Error::field("employer", "required when posting on behalf of an employer")),
+        Role::Admin | Role::Counsellor => input.employer.clone().ok_or_else(|| {
+            Error::field("employer", "required when posting on behalf of an employer")
+        }),
     }
 }
 
@@ -471,7 +491,12 @@ async fn insert_local(
     let now = now_ms();
     let id = crate::util::new_id();
     let published_at = published_at.unwrap_or(now);
-    let payload = valid.into_payload(id.clone(), state.identity.node_id.clone(), published_at, now);
+    let payload = valid.into_payload(
+        id.clone(),
+        state.identity.node_id.clone(),
+        published_at,
+        now,
+    );
     let mut tx = state.db.pool.begin().await?;
     sqlx::query(
         "INSERT INTO offers (id, origin_node, owner_user_id, status, payload, title, rome_code, contract_type, \
@@ -491,7 +516,8 @@ async fn insert_local(
     .bind(external_id)
     .execute(&mut *tx)
     .await?;
-    crate::federation::enqueue_broadcast(state, &mut tx, MessageKind::OfferPublished, &payload).await?;
+    crate::federation::enqueue_broadcast(state, &mut tx, MessageKind::OfferPublished, &payload)
+        .await?;
     tx.commit().await?;
     Ok(StoredOffer {
         payload,
@@ -505,7 +531,11 @@ async fn insert_local(
 }
 
 /// Replace a local open offer's content and broadcast `offer.updated`.
-async fn update_local(state: &AppState, existing: &StoredOffer, valid: ValidOffer) -> Result<StoredOffer> {
+async fn update_local(
+    state: &AppState,
+    existing: &StoredOffer,
+    valid: ValidOffer,
+) -> Result<StoredOffer> {
     let now = now_ms().max(existing.updated_at + 1);
     let payload = valid.into_payload(
         existing.payload.offer_id.clone(),
@@ -528,9 +558,12 @@ async fn update_local(state: &AppState, existing: &StoredOffer, valid: ValidOffe
     .execute(&mut *tx)
     .await?;
     if res.rows_affected() == 0 {
-        return Err(Error::Conflict("the offer is closed or no longer local".into()));
+        return Err(Error::Conflict(
+            "the offer is closed or no longer local".into(),
+        ));
     }
-    crate::federation::enqueue_broadcast(state, &mut tx, MessageKind::OfferUpdated, &payload).await?;
+    crate::federation::enqueue_broadcast(state, &mut tx, MessageKind::OfferUpdated, &payload)
+        .await?;
     tx.commit().await?;
     Ok(StoredOffer {
         payload,
@@ -541,7 +574,11 @@ async fn update_local(state: &AppState, existing: &StoredOffer, valid: ValidOffe
 
 /// Close a local offer and broadcast `offer.closed`. Closing a closed offer
 /// changes nothing.
-async fn close_local(state: &AppState, existing: &StoredOffer, reason: Option<String>) -> Result<StoredOffer> {
+async fn close_local(
+    state: &AppState,
+    existing: &StoredOffer,
+    reason: Option<String>,
+) -> Result<StoredOffer> {
     if existing.status == OfferStatus::Closed {
         return Ok(existing.clone());
     }
@@ -575,7 +612,11 @@ async fn close_local(state: &AppState, existing: &StoredOffer, reason: Option<St
 
 /// Create a local offer from an input on behalf of `user` (validated,
 /// broadcast, indexed).
-pub async fn create_offer(state: &AppState, user: &User, input: &OfferInput) -> Result<StoredOffer> {
+pub async fn create_offer(
+    state: &AppState,
+    user: &User,
+    input: &OfferInput,
+) -> Result<StoredOffer> {
     user.require(&[Role::Admin, Role::Counsellor, Role::Employer])?;
     let employer = employer_for(user, input)?;
     let valid = validate_input(state, input, &employer)?;
@@ -595,7 +636,9 @@ async fn after_commit(state: &AppState, offer_id: &str) {
 
 /// A local offer the user may change, or the reason why not.
 async fn editable(state: &AppState, user: &User, id: &str) -> Result<StoredOffer> {
-    let offer = get_offer(&state.db, id).await?.ok_or(Error::NotFound("offer"))?;
+    let offer = get_offer(&state.db, id)
+        .await?
+        .ok_or(Error::NotFound("offer"))?;
     if !offer.is_local {
         return Err(Error::Conflict(format!(
             "offer {id} belongs to node {}; network offers are read-only here",
@@ -610,7 +653,12 @@ async fn editable(state: &AppState, user: &User, id: &str) -> Result<StoredOffer
 }
 
 /// Replace a local offer's content.
-pub async fn update_offer(state: &AppState, user: &User, id: &str, input: &OfferInput) -> Result<StoredOffer> {
+pub async fn update_offer(
+    state: &AppState,
+    user: &User,
+    id: &str,
+    input: &OfferInput,
+) -> Result<StoredOffer> {
     let existing = editable(state, user, id).await?;
     if existing.status == OfferStatus::Closed {
         return Err(Error::Conflict("the offer is closed".into()));
@@ -618,7 +666,10 @@ pub async fn update_offer(state: &AppState, user: &User, id: &str, input: &Offer
     let employer = match user.role {
         Role::Employer => employer_for(user, input)?,
         // Staff may correct the company; by default it stays.
-        _ => input.employer.clone().unwrap_or_else(|| existing.payload.employer.clone()),
+        _ => input
+            .employer
+            .clone()
+            .unwrap_or_else(|| existing.payload.employer.clone()),
     };
     let valid = validate_input(state, input, &employer)?;
     let offer = update_local(state, &existing, valid).await?;
@@ -627,7 +678,12 @@ pub async fn update_offer(state: &AppState, user: &User, id: &str, input: &Offer
 }
 
 /// Close a local offer.
-pub async fn close_offer(state: &AppState, user: &User, id: &str, reason: Option<String>) -> Result<StoredOffer> {
+pub async fn close_offer(
+    state: &AppState,
+    user: &User,
+    id: &str,
+    reason: Option<String>,
+) -> Result<StoredOffer> {
     let existing = editable(state, user, id).await?;
     let was_open = existing.status == OfferStatus::Open;
     let offer = close_local(state, &existing, reason).await?;
@@ -773,7 +829,10 @@ pub async fn index_offer(state: &AppState, offer_id: &str) -> Result<()> {
 }
 
 /// Rebuild the offer index from the database; returns the number indexed.
-pub async fn reindex(state: &AppState, progress: Option<&indicatif::ProgressBar>) -> anyhow::Result<u64> {
+pub async fn reindex(
+    state: &AppState,
+    progress: Option<&indicatif::ProgressBar>,
+) -> anyhow::Result<u64> {
     let rows = sqlx::query(&format!("SELECT {OFFER_COLUMNS} FROM offers ORDER BY id"))
         .fetch_all(&state.db.pool)
         .await?;
@@ -824,7 +883,11 @@ async fn create_handler(
     Ok((StatusCode::CREATED, Json(offer)))
 }
 
-async fn get_handler(State(state): State<AppState>, _user: User, Path(id): Path<String>) -> Result<Json<StoredOffer>> {
+async fn get_handler(
+    State(state): State<AppState>,
+    _user: User,
+    Path(id): Path<String>,
+) -> Result<Json<StoredOffer>> {
     get_offer(&state.db, &id)
         .await?
         .map(Json)
@@ -838,8 +901,16 @@ async fn update_handler(
     ApiJson(input): ApiJson<OfferInput>,
 ) -> Result<Json<StoredOffer>> {
     let offer = update_offer(&state, &user, &id, &input).await?;
-    crate::audit::record(&state.db, Some(&user), "offer.update", "offer", &id, None, serde_json::json!({}))
-        .await?;
+    crate::audit::record(
+        &state.db,
+        Some(&user),
+        "offer.update",
+        "offer",
+        &id,
+        None,
+        serde_json::json!({}),
+    )
+    .await?;
     Ok(Json(offer))
 }
 
@@ -857,10 +928,21 @@ async fn close_handler(
     Path(id): Path<String>,
     Query(q): Query<CloseQuery>,
 ) -> Result<Json<StoredOffer>> {
-    let reason = q.reason.map(|r| r.chars().take(500).collect::<String>()).filter(|r| !r.trim().is_empty());
+    let reason = q
+        .reason
+        .map(|r| r.chars().take(500).collect::<String>())
+        .filter(|r| !r.trim().is_empty());
     let offer = close_offer(&state, &user, &id, reason).await?;
-    crate::audit::record(&state.db, Some(&user), "offer.close", "offer", &id, None, serde_json::json!({}))
-        .await?;
+    crate::audit::record(
+        &state.db,
+        Some(&user),
+        "offer.close",
+        "offer",
+        &id,
+        None,
+        serde_json::json!({}),
+    )
+    .await?;
     Ok(Json(offer))
 }
 
@@ -914,16 +996,36 @@ pub async fn list_offers(state: &AppState, user: &User, q: &ListQuery) -> Result
         "all" => {}
         "local" => clauses.push("is_local = 1".into()),
         "network" => clauses.push("is_local = 0".into()),
-        node => push(&mut clauses, "origin_node = ?", node.to_string(), &mut binds),
+        node => push(
+            &mut clauses,
+            "origin_node = ?",
+            node.to_string(),
+            &mut binds,
+        ),
     }
     if let Some(r) = q.rome.as_deref().filter(|r| !r.trim().is_empty()) {
-        push(&mut clauses, "rome_code = ?", r.trim().to_ascii_uppercase(), &mut binds);
+        push(
+            &mut clauses,
+            "rome_code = ?",
+            r.trim().to_ascii_uppercase(),
+            &mut binds,
+        );
     }
     if let Some(c) = q.contract_type.as_deref().filter(|c| !c.trim().is_empty()) {
-        push(&mut clauses, "contract_type = ?", c.trim().to_ascii_uppercase(), &mut binds);
+        push(
+            &mut clauses,
+            "contract_type = ?",
+            c.trim().to_ascii_uppercase(),
+            &mut binds,
+        );
     }
     if user.role == Role::Employer || q.mine == Some(true) {
-        push(&mut clauses, "owner_user_id = ?", user.id.clone(), &mut binds);
+        push(
+            &mut clauses,
+            "owner_user_id = ?",
+            user.id.clone(),
+            &mut binds,
+        );
     }
     let where_ = if clauses.is_empty() {
         String::new()
@@ -948,8 +1050,15 @@ pub async fn list_offers(state: &AppState, user: &User, q: &ListQuery) -> Result
     for b in &binds {
         lq = lq.bind(b);
     }
-    let rows = lq.bind(limit).bind(offset).fetch_all(&state.db.pool).await?;
-    let offers = rows.iter().map(offer_from_row).collect::<Result<Vec<_>>>()?;
+    let rows = lq
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&state.db.pool)
+        .await?;
+    let offers = rows
+        .iter()
+        .map(offer_from_row)
+        .collect::<Result<Vec<_>>>()?;
     Ok(OfferList { total, offers })
 }
 
@@ -1041,12 +1150,14 @@ pub async fn search_offers(state: &AppState, p: &SearchParams) -> Result<OfferSe
         }
     }
     if let Some(insee) = p.commune.as_deref().filter(|c| !c.trim().is_empty()) {
-        let commune = state
-            .refs
-            .commune(insee)
-            .ok_or_else(|| Error::field("commune", format!("unknown commune INSEE code {insee:?}")))?;
+        let commune = state.refs.commune(insee).ok_or_else(|| {
+            Error::field("commune", format!("unknown commune INSEE code {insee:?}"))
+        })?;
         let point = commune.point.ok_or_else(|| {
-            Error::field("commune", "this commune's centre is unknown: a distance search is impossible")
+            Error::field(
+                "commune",
+                "this commune's centre is unknown: a distance search is impossible",
+            )
         })?;
         let radius = p.radius_km.unwrap_or(30.0);
         if !radius.is_finite() || !(0.0..=1000.0).contains(&radius) {
@@ -1059,7 +1170,10 @@ pub async fn search_offers(state: &AppState, p: &SearchParams) -> Result<OfferSe
     if let Some(c) = p.contract_type.as_deref().filter(|c| !c.trim().is_empty()) {
         let c = c.trim().to_ascii_uppercase();
         if !["CDI", "CDD", "MIS", "SAI", "ALT"].contains(&c.as_str()) {
-            return Err(Error::field("contract_type", "one of CDI, CDD, MIS, SAI, ALT"));
+            return Err(Error::field(
+                "contract_type",
+                "one of CDI, CDD, MIS, SAI, ALT",
+            ));
         }
         query.contract_type = Some(c);
     }
@@ -1128,8 +1242,13 @@ async fn jobposting_handler(
     State(state): State<AppState>,
     _user: User,
     Path(id): Path<String>,
-) -> Result<([(axum::http::header::HeaderName, &'static str); 1], Json<serde_json::Value>)> {
-    let offer = get_offer(&state.db, &id).await?.ok_or(Error::NotFound("offer"))?;
+) -> Result<(
+    [(axum::http::header::HeaderName, &'static str); 1],
+    Json<serde_json::Value>,
+)> {
+    let offer = get_offer(&state.db, &id)
+        .await?
+        .ok_or(Error::NotFound("offer"))?;
     Ok((
         [(axum::http::header::CONTENT_TYPE, "application/ld+json")],
         Json(job_posting(state.refs, &offer)),

@@ -87,7 +87,9 @@ pub struct Stats {
 }
 
 async fn count(state: &AppState, sql: &str) -> Result<i64> {
-    Ok(sqlx::query_scalar::<_, i64>(sql).fetch_one(&state.db.pool).await?)
+    Ok(sqlx::query_scalar::<_, i64>(sql)
+        .fetch_one(&state.db.pool)
+        .await?)
 }
 
 async fn grouped(state: &AppState, sql: &str) -> Result<Vec<(String, String, i64)>> {
@@ -106,12 +108,11 @@ async fn grouped(state: &AppState, sql: &str) -> Result<Vec<(String, String, i64
 /// Sum of open positions of open offers, local or network (the payload
 /// JSON holds the workplaces, so this is summed here, not in SQL).
 async fn open_positions(state: &AppState, local: bool) -> Result<i64> {
-    let rows: Vec<String> = sqlx::query_scalar(
-        "SELECT payload FROM offers WHERE status = 'open' AND is_local = $1",
-    )
-    .bind(i64::from(local))
-    .fetch_all(&state.db.pool)
-    .await?;
+    let rows: Vec<String> =
+        sqlx::query_scalar("SELECT payload FROM offers WHERE status = 'open' AND is_local = $1")
+            .bind(i64::from(local))
+            .fetch_all(&state.db.pool)
+            .await?;
     Ok(rows
         .iter()
         .filter_map(|p| serde_json::from_str::<vivier_protocol::OfferPayload>(p).ok())
@@ -139,14 +140,25 @@ pub async fn compute(state: &AppState) -> Result<Stats> {
         .await?,
         by_status,
     };
-    let employers_registered =
-        count(state, "SELECT COUNT(*) FROM users WHERE role = 'employer' AND disabled = 0").await?;
+    let employers_registered = count(
+        state,
+        "SELECT COUNT(*) FROM users WHERE role = 'employer' AND disabled = 0",
+    )
+    .await?;
     let offers = OfferStats {
         local_posted: count(state, "SELECT COUNT(*) FROM offers WHERE is_local = 1").await?,
-        local_open: count(state, "SELECT COUNT(*) FROM offers WHERE is_local = 1 AND status = 'open'").await?,
+        local_open: count(
+            state,
+            "SELECT COUNT(*) FROM offers WHERE is_local = 1 AND status = 'open'",
+        )
+        .await?,
         local_positions_open: open_positions(state, true).await?,
         network_received: count(state, "SELECT COUNT(*) FROM offers WHERE is_local = 0").await?,
-        network_open: count(state, "SELECT COUNT(*) FROM offers WHERE is_local = 0 AND status = 'open'").await?,
+        network_open: count(
+            state,
+            "SELECT COUNT(*) FROM offers WHERE is_local = 0 AND status = 'open'",
+        )
+        .await?,
         network_positions_open: open_positions(state, false).await?,
     };
     let mut by_direction: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
@@ -163,9 +175,15 @@ pub async fn compute(state: &AppState) -> Result<Stats> {
         total += n;
         by_direction.entry(direction).or_default().insert(status, n);
     }
-    let mut by_outcome: BTreeMap<String, i64> = OUTCOMES.iter().map(|o| (o.to_string(), 0)).collect();
+    let mut by_outcome: BTreeMap<String, i64> =
+        OUTCOMES.iter().map(|o| (o.to_string(), 0)).collect();
     let mut placed = 0;
-    for (outcome, _, n) in grouped(state, "SELECT outcome, NULL, COUNT(*) FROM placements GROUP BY outcome").await? {
+    for (outcome, _, n) in grouped(
+        state,
+        "SELECT outcome, NULL, COUNT(*) FROM placements GROUP BY outcome",
+    )
+    .await?
+    {
         placed += n;
         *by_outcome.entry(outcome).or_default() += n;
     }
@@ -175,7 +193,10 @@ pub async fn compute(state: &AppState) -> Result<Stats> {
         candidates,
         employers_registered,
         offers,
-        referrals: ReferralStats { total, by_direction },
+        referrals: ReferralStats {
+            total,
+            by_direction,
+        },
         returns_to_work: ReturnsToWork {
             total: placed,
             by_outcome,

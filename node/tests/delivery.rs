@@ -122,7 +122,9 @@ async fn refused_message_is_parked_and_the_queue_keeps_moving() {
             .await
             .unwrap();
         // Behind it, a real offer.
-        let (s, v) = a.post(&employer, "/api/v1/offers", &offer("Serveur H/F")).await;
+        let (s, v) = a
+            .post(&employer, "/api/v1/offers", &offer("Serveur H/F"))
+            .await;
         assert_eq!(s, 201, "{v}");
 
         let parked = eventually(20, || async {
@@ -132,7 +134,13 @@ async fn refused_message_is_parked_and_the_queue_keeps_moving() {
         .await
         .unwrap_or_else(|| panic!("{}: message not parked", backend.name()));
         assert_eq!(parked[0]["message_id"], poisoned.envelope.id.as_str());
-        assert!(parked[0]["error"].as_str().unwrap().contains("wrong_recipient"), "{parked}");
+        assert!(
+            parked[0]["error"]
+                .as_str()
+                .unwrap()
+                .contains("wrong_recipient"),
+            "{parked}"
+        );
         // The offer behind it arrived.
         eventually(20, || async {
             let (_, v) = b.get(&b_admin, "/api/v1/offers?origin=node-a").await;
@@ -152,11 +160,19 @@ async fn refused_message_is_parked_and_the_queue_keeps_moving() {
         let (s, _) = a.get(&employer, "/api/v1/federation/dead-letters").await;
         assert_eq!(s, 403);
         let id = parked[0]["id"].as_i64().unwrap();
-        let (s, _) = a.post(&a_admin, &format!("/api/v1/federation/dead-letters/{id}/retry"), &json!({})).await;
+        let (s, _) = a
+            .post(
+                &a_admin,
+                &format!("/api/v1/federation/dead-letters/{id}/retry"),
+                &json!({}),
+            )
+            .await;
         assert_eq!(s, 202);
         let again = eventually(20, || async {
             let (_, v) = a.get(&a_admin, "/api/v1/federation/dead-letters").await;
-            v.as_array().and_then(|l| l.first().cloned()).filter(|d| d["id"].as_i64() != Some(id))
+            v.as_array()
+                .and_then(|l| l.first().cloned())
+                .filter(|d| d["id"].as_i64() != Some(id))
         })
         .await
         .expect("retried and parked again");
@@ -180,7 +196,13 @@ async fn unreachable_peer_is_backed_off_and_messages_wait() {
         let employer = a.user(Role::Employer, "rh@a.fr").await;
         b.stop().await;
         for i in 0..3 {
-            let (s, _) = a.post(&employer, "/api/v1/offers", &offer(&format!("Serveuse {i}"))).await;
+            let (s, _) = a
+                .post(
+                    &employer,
+                    "/api/v1/offers",
+                    &offer(&format!("Serveuse {i}")),
+                )
+                .await;
             assert_eq!(s, 201);
         }
         let status = eventually(20, || async {
@@ -192,15 +214,22 @@ async fn unreachable_peer_is_backed_off_and_messages_wait() {
         let peer = &status["peers"][0];
         assert_eq!(peer["outbox_depth"], 3, "{status}");
         let backoff = peer["backoff_ms"].as_i64().unwrap();
-        assert_eq!(backoff, 30_000, "first back-off is the configured initial delay");
+        assert_eq!(
+            backoff, 30_000,
+            "first back-off is the configured initial delay"
+        );
         let now = chrono::Utc::now().timestamp_millis();
-        assert!(peer["next_attempt_at"].as_i64().unwrap() > now + 20_000, "{status}");
+        assert!(
+            peer["next_attempt_at"].as_i64().unwrap() > now + 20_000,
+            "{status}"
+        );
         assert!(peer["last_error"].as_str().is_some());
         // Persisted: the same figures are in the database.
-        let stored: i64 = sqlx::query_scalar("SELECT backoff_ms FROM peers WHERE node_id = 'node-b'")
-            .fetch_one(&a.state.db.pool)
-            .await
-            .unwrap();
+        let stored: i64 =
+            sqlx::query_scalar("SELECT backoff_ms FROM peers WHERE node_id = 'node-b'")
+                .fetch_one(&a.state.db.pool)
+                .await
+                .unwrap();
         assert_eq!(stored, 30_000);
         a.stop().await;
     }

@@ -80,14 +80,25 @@ impl Corpus {
                     }
                     c.rome_codes
                         .iter()
-                        .map(|code| code_grade.iter().find(|(k, _)| k == code).map_or(0, |x| x.1))
+                        .map(|code| {
+                            code_grade
+                                .iter()
+                                .find(|(k, _)| k == code)
+                                .map_or(0, |x| x.1)
+                        })
                         .max()
                         .unwrap_or(0)
                 })
                 .collect();
             grades.push(g);
         }
-        Ok(Corpus { gen, size, candidates, queries, grades })
+        Ok(Corpus {
+            gen,
+            size,
+            candidates,
+            queries,
+            grades,
+        })
     }
 
     /// Writes the candidates as the importer's CSV (for Vivier's import path).
@@ -112,9 +123,22 @@ pub fn quality(corpus: &Corpus, qi: usize, ranked: &[usize]) -> Option<(f64, f64
     }
     let gain = |g: u8| f64::from((1u32 << g) - 1);
     let disc = |i: usize| 1.0 / ((i + 2) as f64).log2();
-    let dcg: f64 = ranked.iter().take(10).enumerate().map(|(i, d)| gain(grades[*d]) * disc(i)).sum();
-    let ideal: Vec<u8> = std::iter::repeat(2u8).take(n2).chain(std::iter::repeat(1u8).take(n1)).take(10).collect();
-    let idcg: f64 = ideal.iter().enumerate().map(|(i, g)| gain(*g) * disc(i)).sum();
+    let dcg: f64 = ranked
+        .iter()
+        .take(10)
+        .enumerate()
+        .map(|(i, d)| gain(grades[*d]) * disc(i))
+        .sum();
+    let ideal: Vec<u8> = std::iter::repeat(2u8)
+        .take(n2)
+        .chain(std::iter::repeat(1u8).take(n1))
+        .take(10)
+        .collect();
+    let idcg: f64 = ideal
+        .iter()
+        .enumerate()
+        .map(|(i, g)| gain(*g) * disc(i))
+        .sum();
     let found = ranked.iter().take(100).filter(|d| grades[**d] > 0).count();
     let recall = found as f64 / (n1 + n2).min(100) as f64;
     Some((dcg / idcg, recall))

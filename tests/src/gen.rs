@@ -85,102 +85,384 @@ pub const PROFESSIONS: &[Profession] = &[
     Profession {
         code: "N1101",
         weight: 9.0,
-        titles_m: &["Cariste", "Cariste magasinier", "Conducteur de chariot élévateur"],
-        titles_f: &["Cariste", "Cariste magasinière", "Conductrice de chariot élévateur"],
+        titles_m: &[
+            "Cariste",
+            "Cariste magasinier",
+            "Conducteur de chariot élévateur",
+        ],
+        titles_f: &[
+            "Cariste",
+            "Cariste magasinière",
+            "Conductrice de chariot élévateur",
+        ],
         plural: "caristes",
-        skills: &["CACES 1", "CACES 3", "CACES 5", "Conduite de chariots élévateurs", "Gestion des stocks", "Chargement et déchargement de camions", "Utilisation d'un scanner RF", "Inventaire", "Gerbage et dégerbage"],
-        places: &["en entrepôt logistique", "en plateforme de distribution", "dans l'industrie agroalimentaire", "en magasin de bricolage", "en intérim logistique"],
-        phrases: &["{n} ans d'expérience en entrepôt.", "Titulaire des CACES 1, 3 et 5 à jour.", "Habitué au travail en équipe avec d'autres caristes et préparateurs.", "Approvisionnement des lignes de production et mise en stock.", "Respect strict des règles de sécurité et port des EPI.", "Chargement de semi-remorques, contrôle des palettes."],
+        skills: &[
+            "CACES 1",
+            "CACES 3",
+            "CACES 5",
+            "Conduite de chariots élévateurs",
+            "Gestion des stocks",
+            "Chargement et déchargement de camions",
+            "Utilisation d'un scanner RF",
+            "Inventaire",
+            "Gerbage et dégerbage",
+        ],
+        places: &[
+            "en entrepôt logistique",
+            "en plateforme de distribution",
+            "dans l'industrie agroalimentaire",
+            "en magasin de bricolage",
+            "en intérim logistique",
+        ],
+        phrases: &[
+            "{n} ans d'expérience en entrepôt.",
+            "Titulaire des CACES 1, 3 et 5 à jour.",
+            "Habitué au travail en équipe avec d'autres caristes et préparateurs.",
+            "Approvisionnement des lignes de production et mise en stock.",
+            "Respect strict des règles de sécurité et port des EPI.",
+            "Chargement de semi-remorques, contrôle des palettes.",
+        ],
         also: &["N1103", "N1105"],
-        training: &["CAP Opérateur logistique", "Bac pro Logistique", "Titre pro Agent magasinier", "Sans diplôme"],
+        training: &[
+            "CAP Opérateur logistique",
+            "Bac pro Logistique",
+            "Titre pro Agent magasinier",
+            "Sans diplôme",
+        ],
         licences: Licences::Usual,
-        employers: &["Logistique du Centre", "Entrepôts Martin", "ID Logistics", "Geodis", "Intermarché Base", "Leroy Merlin"],
-        queries: &["cariste", "caristes", "cariste CACES 3", "CACES 5", "conducteur chariot élévateur", "cariste magasinière", "cariste entrepôt", "chariot elevateur"],
+        employers: &[
+            "Logistique du Centre",
+            "Entrepôts Martin",
+            "ID Logistics",
+            "Geodis",
+            "Intermarché Base",
+            "Leroy Merlin",
+        ],
+        queries: &[
+            "cariste",
+            "caristes",
+            "cariste CACES 3",
+            "CACES 5",
+            "conducteur chariot élévateur",
+            "cariste magasinière",
+            "cariste entrepôt",
+            "chariot elevateur",
+        ],
     },
     Profession {
         code: "N1103",
         weight: 7.0,
-        titles_m: &["Préparateur de commandes", "Préparateur de commandes en entrepôt", "Agent logistique"],
-        titles_f: &["Préparatrice de commandes", "Préparatrice de commandes en entrepôt", "Agente logistique"],
+        titles_m: &[
+            "Préparateur de commandes",
+            "Préparateur de commandes en entrepôt",
+            "Agent logistique",
+        ],
+        titles_f: &[
+            "Préparatrice de commandes",
+            "Préparatrice de commandes en entrepôt",
+            "Agente logistique",
+        ],
         plural: "préparateurs de commandes",
-        skills: &["Préparation de commandes", "Commande vocale", "Picking", "CACES 1", "Gestion des stocks", "Emballage", "Utilisation d'un scanner RF", "Contrôle qualité"],
-        places: &["en entrepôt logistique", "en plateforme e-commerce", "en grande distribution", "en drive", "en intérim logistique"],
-        phrases: &["{n} ans d'expérience en préparation de commandes.", "Préparation de commandes en froid positif et négatif.", "Cadence élevée, travail en commande vocale.", "Titulaire du CACES 1 (transpalette électrique).", "Rigoureux dans le contrôle des colis et l'emballage."],
+        skills: &[
+            "Préparation de commandes",
+            "Commande vocale",
+            "Picking",
+            "CACES 1",
+            "Gestion des stocks",
+            "Emballage",
+            "Utilisation d'un scanner RF",
+            "Contrôle qualité",
+        ],
+        places: &[
+            "en entrepôt logistique",
+            "en plateforme e-commerce",
+            "en grande distribution",
+            "en drive",
+            "en intérim logistique",
+        ],
+        phrases: &[
+            "{n} ans d'expérience en préparation de commandes.",
+            "Préparation de commandes en froid positif et négatif.",
+            "Cadence élevée, travail en commande vocale.",
+            "Titulaire du CACES 1 (transpalette électrique).",
+            "Rigoureux dans le contrôle des colis et l'emballage.",
+        ],
         also: &["N1101", "N1105"],
-        training: &["CAP Opérateur logistique", "Bac pro Logistique", "Sans diplôme", "Brevet des collèges"],
+        training: &[
+            "CAP Opérateur logistique",
+            "Bac pro Logistique",
+            "Sans diplôme",
+            "Brevet des collèges",
+        ],
         licences: Licences::Usual,
-        employers: &["Amazon France Logistique", "Logistique du Centre", "Carrefour Supply Chain", "Geodis", "Cdiscount"],
-        queries: &["préparateur de commandes", "préparatrice de commandes", "preparateur commandes", "picking", "commande vocale", "agent logistique"],
+        employers: &[
+            "Amazon France Logistique",
+            "Logistique du Centre",
+            "Carrefour Supply Chain",
+            "Geodis",
+            "Cdiscount",
+        ],
+        queries: &[
+            "préparateur de commandes",
+            "préparatrice de commandes",
+            "preparateur commandes",
+            "picking",
+            "commande vocale",
+            "agent logistique",
+        ],
     },
     Profession {
         code: "N1105",
         weight: 4.0,
-        titles_m: &["Manutentionnaire", "Agent de manutention", "Manutentionnaire polyvalent"],
-        titles_f: &["Manutentionnaire", "Agente de manutention", "Manutentionnaire polyvalente"],
+        titles_m: &[
+            "Manutentionnaire",
+            "Agent de manutention",
+            "Manutentionnaire polyvalent",
+        ],
+        titles_f: &[
+            "Manutentionnaire",
+            "Agente de manutention",
+            "Manutentionnaire polyvalente",
+        ],
         plural: "manutentionnaires",
-        skills: &["Manutention de charges", "Chargement et déchargement", "Tri de colis", "Port de charges lourdes", "Travail en équipe"],
-        places: &["sur un quai de chargement", "en entrepôt", "dans une messagerie", "en déménagement"],
-        phrases: &["{n} ans d'expérience en manutention.", "Déchargement de conteneurs et tri de colis.", "Bonne condition physique, habitué au port de charges.", "Travail en horaires décalés et de nuit."],
+        skills: &[
+            "Manutention de charges",
+            "Chargement et déchargement",
+            "Tri de colis",
+            "Port de charges lourdes",
+            "Travail en équipe",
+        ],
+        places: &[
+            "sur un quai de chargement",
+            "en entrepôt",
+            "dans une messagerie",
+            "en déménagement",
+        ],
+        phrases: &[
+            "{n} ans d'expérience en manutention.",
+            "Déchargement de conteneurs et tri de colis.",
+            "Bonne condition physique, habitué au port de charges.",
+            "Travail en horaires décalés et de nuit.",
+        ],
         also: &["N1101", "N1103"],
         training: &["Sans diplôme", "CAP", "Brevet des collèges"],
         licences: Licences::Usual,
-        employers: &["Chronopost", "DHL Express", "La Poste Colissimo", "Déménagements Dupont"],
-        queries: &["manutentionnaire", "manutention", "agent de manutention", "tri de colis"],
+        employers: &[
+            "Chronopost",
+            "DHL Express",
+            "La Poste Colissimo",
+            "Déménagements Dupont",
+        ],
+        queries: &[
+            "manutentionnaire",
+            "manutention",
+            "agent de manutention",
+            "tri de colis",
+        ],
     },
     Profession {
         code: "K1304",
         weight: 8.0,
-        titles_m: &["Aide à domicile", "Aide ménager à domicile", "Agent à domicile"],
-        titles_f: &["Aide à domicile", "Aide ménagère à domicile", "Agente à domicile"],
+        titles_m: &[
+            "Aide à domicile",
+            "Aide ménager à domicile",
+            "Agent à domicile",
+        ],
+        titles_f: &[
+            "Aide à domicile",
+            "Aide ménagère à domicile",
+            "Agente à domicile",
+        ],
         plural: "aides à domicile",
-        skills: &["Entretien du logement", "Repassage", "Préparation des repas", "Courses", "Accompagnement des personnes âgées", "Aide au lever et au coucher", "Écoute et bienveillance"],
-        places: &["auprès de personnes âgées", "en association d'aide à domicile", "chez des particuliers employeurs", "en CCAS"],
-        phrases: &["{n} ans d'expérience comme aide à domicile.", "Intervention chez des personnes âgées et dépendantes.", "Entretien du logement, du linge et préparation des repas.", "Accompagnement aux courses et aux rendez-vous médicaux.", "Discrétion, patience et sens de l'écoute.", "Déplacements entre plusieurs domiciles dans la journée."],
+        skills: &[
+            "Entretien du logement",
+            "Repassage",
+            "Préparation des repas",
+            "Courses",
+            "Accompagnement des personnes âgées",
+            "Aide au lever et au coucher",
+            "Écoute et bienveillance",
+        ],
+        places: &[
+            "auprès de personnes âgées",
+            "en association d'aide à domicile",
+            "chez des particuliers employeurs",
+            "en CCAS",
+        ],
+        phrases: &[
+            "{n} ans d'expérience comme aide à domicile.",
+            "Intervention chez des personnes âgées et dépendantes.",
+            "Entretien du logement, du linge et préparation des repas.",
+            "Accompagnement aux courses et aux rendez-vous médicaux.",
+            "Discrétion, patience et sens de l'écoute.",
+            "Déplacements entre plusieurs domiciles dans la journée.",
+        ],
         also: &["K1302"],
-        training: &["CAP Accompagnant éducatif petite enfance", "Titre pro Assistant de vie aux familles", "Sans diplôme", "BEP Carrières sanitaires et sociales"],
+        training: &[
+            "CAP Accompagnant éducatif petite enfance",
+            "Titre pro Assistant de vie aux familles",
+            "Sans diplôme",
+            "BEP Carrières sanitaires et sociales",
+        ],
         licences: Licences::Driving,
-        employers: &["ADMR", "CCAS", "Domicile Services 41", "O2 Care Services", "Shiva"],
-        queries: &["aide à domicile", "aide a domicile", "aide ménagère", "aides à domicile", "entretien du logement repassage", "agente à domicile"],
+        employers: &[
+            "ADMR",
+            "CCAS",
+            "Domicile Services 41",
+            "O2 Care Services",
+            "Shiva",
+        ],
+        queries: &[
+            "aide à domicile",
+            "aide a domicile",
+            "aide ménagère",
+            "aides à domicile",
+            "entretien du logement repassage",
+            "agente à domicile",
+        ],
     },
     Profession {
         code: "K1302",
         weight: 6.0,
-        titles_m: &["Assistant de vie", "Auxiliaire de vie", "Assistant de vie auprès de personnes âgées"],
-        titles_f: &["Assistante de vie", "Auxiliaire de vie", "Assistante de vie auprès de personnes âgées"],
+        titles_m: &[
+            "Assistant de vie",
+            "Auxiliaire de vie",
+            "Assistant de vie auprès de personnes âgées",
+        ],
+        titles_f: &[
+            "Assistante de vie",
+            "Auxiliaire de vie",
+            "Assistante de vie auprès de personnes âgées",
+        ],
         plural: "auxiliaires de vie",
-        skills: &["Aide à la toilette", "Aide aux repas", "Transferts", "Accompagnement de personnes dépendantes", "Stimulation cognitive", "Titre ADVF"],
-        places: &["auprès de personnes âgées dépendantes", "en EHPAD", "auprès de personnes handicapées", "en service d'aide à domicile"],
-        phrases: &["{n} ans d'expérience auprès de personnes dépendantes.", "Aide à la toilette, à l'habillage et aux transferts.", "Titulaire du titre ADVF (assistant de vie aux familles).", "Accompagnement de personnes atteintes de la maladie d'Alzheimer.", "Travail en lien avec les infirmiers et les familles."],
+        skills: &[
+            "Aide à la toilette",
+            "Aide aux repas",
+            "Transferts",
+            "Accompagnement de personnes dépendantes",
+            "Stimulation cognitive",
+            "Titre ADVF",
+        ],
+        places: &[
+            "auprès de personnes âgées dépendantes",
+            "en EHPAD",
+            "auprès de personnes handicapées",
+            "en service d'aide à domicile",
+        ],
+        phrases: &[
+            "{n} ans d'expérience auprès de personnes dépendantes.",
+            "Aide à la toilette, à l'habillage et aux transferts.",
+            "Titulaire du titre ADVF (assistant de vie aux familles).",
+            "Accompagnement de personnes atteintes de la maladie d'Alzheimer.",
+            "Travail en lien avec les infirmiers et les familles.",
+        ],
         also: &["K1304"],
-        training: &["Titre pro ADVF", "DEAES", "BEP Carrières sanitaires et sociales", "Bac pro ASSP"],
+        training: &[
+            "Titre pro ADVF",
+            "DEAES",
+            "BEP Carrières sanitaires et sociales",
+            "Bac pro ASSP",
+        ],
         licences: Licences::Driving,
-        employers: &["ADMR", "EHPAD Les Tilleuls", "Petits-fils", "APF France handicap"],
-        queries: &["auxiliaire de vie", "assistante de vie", "aide à la toilette", "ADVF", "personnes âgées dépendantes"],
+        employers: &[
+            "ADMR",
+            "EHPAD Les Tilleuls",
+            "Petits-fils",
+            "APF France handicap",
+        ],
+        queries: &[
+            "auxiliaire de vie",
+            "assistante de vie",
+            "aide à la toilette",
+            "ADVF",
+            "personnes âgées dépendantes",
+        ],
     },
     Profession {
         code: "K2204",
         weight: 7.0,
-        titles_m: &["Agent d'entretien", "Agent de nettoyage industriel", "Agent de propreté"],
-        titles_f: &["Agente d'entretien", "Agente de nettoyage industriel", "Agente de propreté"],
+        titles_m: &[
+            "Agent d'entretien",
+            "Agent de nettoyage industriel",
+            "Agent de propreté",
+        ],
+        titles_f: &[
+            "Agente d'entretien",
+            "Agente de nettoyage industriel",
+            "Agente de propreté",
+        ],
         plural: "agents d'entretien",
-        skills: &["Nettoyage des locaux", "Utilisation d'autolaveuse", "Monobrosse", "Protocoles d'hygiène", "Produits d'entretien", "Vitrerie"],
-        places: &["dans des bureaux", "en milieu industriel", "en milieu hospitalier", "dans des parties communes d'immeubles", "en grande surface"],
-        phrases: &["{n} ans d'expérience dans le nettoyage.", "Utilisation de l'autolaveuse et de la monobrosse.", "Respect des protocoles d'hygiène et des dosages des produits.", "Travail tôt le matin ou en soirée, en autonomie.", "Entretien des sanitaires, vidage des poubelles, lavage des sols."],
+        skills: &[
+            "Nettoyage des locaux",
+            "Utilisation d'autolaveuse",
+            "Monobrosse",
+            "Protocoles d'hygiène",
+            "Produits d'entretien",
+            "Vitrerie",
+        ],
+        places: &[
+            "dans des bureaux",
+            "en milieu industriel",
+            "en milieu hospitalier",
+            "dans des parties communes d'immeubles",
+            "en grande surface",
+        ],
+        phrases: &[
+            "{n} ans d'expérience dans le nettoyage.",
+            "Utilisation de l'autolaveuse et de la monobrosse.",
+            "Respect des protocoles d'hygiène et des dosages des produits.",
+            "Travail tôt le matin ou en soirée, en autonomie.",
+            "Entretien des sanitaires, vidage des poubelles, lavage des sols.",
+        ],
         also: &["K2205"],
-        training: &["CAP Agent de propreté et d'hygiène", "Sans diplôme", "Titre pro Agent de propreté"],
+        training: &[
+            "CAP Agent de propreté et d'hygiène",
+            "Sans diplôme",
+            "Titre pro Agent de propreté",
+        ],
         licences: Licences::Usual,
-        employers: &["Onet", "Elior Services", "Samsic", "ISS Facility", "Atalian"],
-        queries: &["agent d'entretien", "agente d'entretien", "nettoyage", "autolaveuse", "monobrosse", "agent de nettoyage industriel"],
+        employers: &[
+            "Onet",
+            "Elior Services",
+            "Samsic",
+            "ISS Facility",
+            "Atalian",
+        ],
+        queries: &[
+            "agent d'entretien",
+            "agente d'entretien",
+            "nettoyage",
+            "autolaveuse",
+            "monobrosse",
+            "agent de nettoyage industriel",
+        ],
     },
     Profession {
         code: "K2205",
         weight: 3.0,
-        titles_m: &["Agent de propreté de locaux", "Agent de ménage", "Agent de service"],
-        titles_f: &["Agente de propreté de locaux", "Agente de ménage", "Agente de service"],
+        titles_m: &[
+            "Agent de propreté de locaux",
+            "Agent de ménage",
+            "Agent de service",
+        ],
+        titles_f: &[
+            "Agente de propreté de locaux",
+            "Agente de ménage",
+            "Agente de service",
+        ],
         plural: "agents de propreté",
-        skills: &["Ménage de bureaux", "Nettoyage des sanitaires", "Tri des déchets", "Produits d'entretien"],
+        skills: &[
+            "Ménage de bureaux",
+            "Nettoyage des sanitaires",
+            "Tri des déchets",
+            "Produits d'entretien",
+        ],
         places: &["dans des bureaux", "dans des écoles", "en collectivité"],
-        phrases: &["{n} ans d'expérience en ménage de bureaux.", "Nettoyage de locaux administratifs et d'écoles.", "Ponctuelle et autonome, habituée aux horaires coupés."],
+        phrases: &[
+            "{n} ans d'expérience en ménage de bureaux.",
+            "Nettoyage de locaux administratifs et d'écoles.",
+            "Ponctuelle et autonome, habituée aux horaires coupés.",
+        ],
         also: &["K2204"],
         training: &["Sans diplôme", "CAP Agent de propreté et d'hygiène"],
         licences: Licences::Usual,
@@ -191,16 +473,59 @@ pub const PROFESSIONS: &[Profession] = &[
         code: "F1703",
         weight: 6.0,
         titles_m: &["Maçon", "Maçon en rénovation", "Ouvrier de la maçonnerie"],
-        titles_f: &["Maçonne", "Maçonne en rénovation", "Ouvrière de la maçonnerie"],
+        titles_f: &[
+            "Maçonne",
+            "Maçonne en rénovation",
+            "Ouvrière de la maçonnerie",
+        ],
         plural: "maçons",
-        skills: &["Montage de murs en parpaings", "Coffrage", "Ferraillage", "Lecture de plans", "Enduits", "Chapes", "Pose de briques", "Rénovation du bâti ancien"],
-        places: &["en gros œuvre", "en maison individuelle", "en rénovation", "sur des chantiers de logements collectifs"],
-        phrases: &["{n} ans d'expérience en maçonnerie gros œuvre.", "Montage de murs en parpaings, briques et pierres.", "Réalisation de chapes, dalles et enduits.", "Lecture de plans et implantation.", "Travail en équipe sur chantier, respect des règles de sécurité."],
+        skills: &[
+            "Montage de murs en parpaings",
+            "Coffrage",
+            "Ferraillage",
+            "Lecture de plans",
+            "Enduits",
+            "Chapes",
+            "Pose de briques",
+            "Rénovation du bâti ancien",
+        ],
+        places: &[
+            "en gros œuvre",
+            "en maison individuelle",
+            "en rénovation",
+            "sur des chantiers de logements collectifs",
+        ],
+        phrases: &[
+            "{n} ans d'expérience en maçonnerie gros œuvre.",
+            "Montage de murs en parpaings, briques et pierres.",
+            "Réalisation de chapes, dalles et enduits.",
+            "Lecture de plans et implantation.",
+            "Travail en équipe sur chantier, respect des règles de sécurité.",
+        ],
         also: &["F1701"],
-        training: &["CAP Maçon", "BP Maçon", "Titre pro Maçon", "Bac pro Technicien du bâtiment"],
+        training: &[
+            "CAP Maçon",
+            "BP Maçon",
+            "Titre pro Maçon",
+            "Bac pro Technicien du bâtiment",
+        ],
         licences: Licences::Usual,
-        employers: &["Bouygues Bâtiment", "Maçonnerie Lefebvre", "Eiffage Construction", "Vinci Construction", "Artisan maçon"],
-        queries: &["maçon", "macon", "maçonne", "maçon rénovation", "maçons", "parpaings coffrage", "gros œuvre"],
+        employers: &[
+            "Bouygues Bâtiment",
+            "Maçonnerie Lefebvre",
+            "Eiffage Construction",
+            "Vinci Construction",
+            "Artisan maçon",
+        ],
+        queries: &[
+            "maçon",
+            "macon",
+            "maçonne",
+            "maçon rénovation",
+            "maçons",
+            "parpaings coffrage",
+            "gros œuvre",
+        ],
     },
     Profession {
         code: "F1701",
@@ -208,11 +533,24 @@ pub const PROFESSIONS: &[Profession] = &[
         titles_m: &["Coffreur", "Coffreur bancheur", "Coffreur boiseur"],
         titles_f: &["Coffreuse", "Coffreuse bancheuse", "Coffreuse boiseuse"],
         plural: "coffreurs",
-        skills: &["Coffrage bois et métallique", "Banches", "Ferraillage", "Coulage du béton", "Lecture de plans"],
+        skills: &[
+            "Coffrage bois et métallique",
+            "Banches",
+            "Ferraillage",
+            "Coulage du béton",
+            "Lecture de plans",
+        ],
         places: &["en génie civil", "en gros œuvre", "sur des ouvrages d'art"],
-        phrases: &["{n} ans d'expérience en coffrage.", "Mise en place de banches et coulage du béton.", "Travaux de génie civil et d'ouvrages d'art."],
+        phrases: &[
+            "{n} ans d'expérience en coffrage.",
+            "Mise en place de banches et coulage du béton.",
+            "Travaux de génie civil et d'ouvrages d'art.",
+        ],
         also: &["F1703"],
-        training: &["CAP Constructeur en béton armé", "Titre pro Coffreur bancheur"],
+        training: &[
+            "CAP Constructeur en béton armé",
+            "Titre pro Coffreur bancheur",
+        ],
         licences: Licences::Usual,
         employers: &["Vinci Construction", "Eiffage Génie Civil", "Razel-Bec"],
         queries: &["coffreur", "coffreur bancheur", "banches"],
@@ -220,17 +558,64 @@ pub const PROFESSIONS: &[Profession] = &[
     Profession {
         code: "N4101",
         weight: 6.0,
-        titles_m: &["Conducteur routier", "Chauffeur poids lourd", "Conducteur de poids lourd"],
-        titles_f: &["Conductrice routière", "Chauffeuse poids lourd", "Conductrice de poids lourd"],
+        titles_m: &[
+            "Conducteur routier",
+            "Chauffeur poids lourd",
+            "Conducteur de poids lourd",
+        ],
+        titles_f: &[
+            "Conductrice routière",
+            "Chauffeuse poids lourd",
+            "Conductrice de poids lourd",
+        ],
         plural: "conducteurs routiers",
-        skills: &["Permis C", "Permis CE", "FIMO", "FCO", "Carte conducteur", "Chargement et arrimage", "Transport frigorifique", "Hayon"],
-        places: &["en transport national", "en messagerie régionale", "en transport frigorifique", "en longue distance", "en benne TP"],
-        phrases: &["{n} ans d'expérience en transport routier de marchandises.", "Titulaire des permis C et CE, FIMO et FCO à jour.", "Conduite de semi-remorques en national.", "Arrimage des charges et utilisation du hayon.", "Respect des temps de conduite et de repos."],
+        skills: &[
+            "Permis C",
+            "Permis CE",
+            "FIMO",
+            "FCO",
+            "Carte conducteur",
+            "Chargement et arrimage",
+            "Transport frigorifique",
+            "Hayon",
+        ],
+        places: &[
+            "en transport national",
+            "en messagerie régionale",
+            "en transport frigorifique",
+            "en longue distance",
+            "en benne TP",
+        ],
+        phrases: &[
+            "{n} ans d'expérience en transport routier de marchandises.",
+            "Titulaire des permis C et CE, FIMO et FCO à jour.",
+            "Conduite de semi-remorques en national.",
+            "Arrimage des charges et utilisation du hayon.",
+            "Respect des temps de conduite et de repos.",
+        ],
         also: &["N4105"],
-        training: &["Titre pro Conducteur du transport routier de marchandises sur porteur", "CAP Conducteur routier", "FIMO"],
+        training: &[
+            "Titre pro Conducteur du transport routier de marchandises sur porteur",
+            "CAP Conducteur routier",
+            "FIMO",
+        ],
         licences: Licences::Heavy,
-        employers: &["Transports Perrenot", "XPO Logistics", "Transports Dupuis", "STEF", "Transports Jacky Perrenot"],
-        queries: &["conducteur routier", "conductrice routière", "chauffeur poids lourd", "permis CE", "FIMO FCO", "chauffeur PL", "conducteur poids lourd"],
+        employers: &[
+            "Transports Perrenot",
+            "XPO Logistics",
+            "Transports Dupuis",
+            "STEF",
+            "Transports Jacky Perrenot",
+        ],
+        queries: &[
+            "conducteur routier",
+            "conductrice routière",
+            "chauffeur poids lourd",
+            "permis CE",
+            "FIMO FCO",
+            "chauffeur PL",
+            "conducteur poids lourd",
+        ],
     },
     Profession {
         code: "N4105",
@@ -238,14 +623,38 @@ pub const PROFESSIONS: &[Profession] = &[
         titles_m: &["Chauffeur livreur", "Conducteur livreur", "Livreur"],
         titles_f: &["Chauffeuse livreuse", "Conductrice livreuse", "Livreuse"],
         plural: "chauffeurs livreurs",
-        skills: &["Permis B", "Livraison de colis", "Utilisation d'un terminal de livraison", "Tournées", "Relation client"],
-        places: &["en messagerie", "en livraison de colis", "en livraison de repas", "en distribution urbaine"],
-        phrases: &["{n} ans d'expérience en livraison.", "Tournées de 80 à 120 colis par jour en véhicule utilitaire.", "Bonne connaissance du secteur et sens du service client."],
+        skills: &[
+            "Permis B",
+            "Livraison de colis",
+            "Utilisation d'un terminal de livraison",
+            "Tournées",
+            "Relation client",
+        ],
+        places: &[
+            "en messagerie",
+            "en livraison de colis",
+            "en livraison de repas",
+            "en distribution urbaine",
+        ],
+        phrases: &[
+            "{n} ans d'expérience en livraison.",
+            "Tournées de 80 à 120 colis par jour en véhicule utilitaire.",
+            "Bonne connaissance du secteur et sens du service client.",
+        ],
         also: &["N4101"],
-        training: &["Titre pro Conducteur livreur sur véhicule utilitaire léger", "Sans diplôme", "CAP"],
+        training: &[
+            "Titre pro Conducteur livreur sur véhicule utilitaire léger",
+            "Sans diplôme",
+            "CAP",
+        ],
         licences: Licences::Driving,
         employers: &["DPD France", "Chronopost", "GLS", "La Poste"],
-        queries: &["chauffeur livreur", "livreur", "livreuse", "livraison de colis"],
+        queries: &[
+            "chauffeur livreur",
+            "livreur",
+            "livreuse",
+            "livraison de colis",
+        ],
     },
     Profession {
         code: "G1803",
@@ -253,14 +662,52 @@ pub const PROFESSIONS: &[Profession] = &[
         titles_m: &["Serveur", "Serveur en restauration", "Commis de salle"],
         titles_f: &["Serveuse", "Serveuse en restauration", "Commise de salle"],
         plural: "serveurs",
-        skills: &["Service en salle", "Prise de commande", "Service au plateau", "Encaissement", "Accueil de la clientèle", "Mise en place", "Service du vin"],
-        places: &["en brasserie", "en restaurant traditionnel", "en hôtellerie", "en saison estivale", "en restauration rapide"],
-        phrases: &["{n} ans d'expérience en restauration.", "Service en salle et en terrasse, prise de commande sur tablette.", "Plusieurs saisons en bord de mer et à la montagne.", "Accueil souriant, travail en coupure et le week-end.", "Service au plateau et à l'assiette, encaissement."],
+        skills: &[
+            "Service en salle",
+            "Prise de commande",
+            "Service au plateau",
+            "Encaissement",
+            "Accueil de la clientèle",
+            "Mise en place",
+            "Service du vin",
+        ],
+        places: &[
+            "en brasserie",
+            "en restaurant traditionnel",
+            "en hôtellerie",
+            "en saison estivale",
+            "en restauration rapide",
+        ],
+        phrases: &[
+            "{n} ans d'expérience en restauration.",
+            "Service en salle et en terrasse, prise de commande sur tablette.",
+            "Plusieurs saisons en bord de mer et à la montagne.",
+            "Accueil souriant, travail en coupure et le week-end.",
+            "Service au plateau et à l'assiette, encaissement.",
+        ],
         also: &[],
-        training: &["CAP Commercialisation et services en hôtel-café-restaurant", "Bac pro Cuisine et commercialisation", "Sans diplôme"],
+        training: &[
+            "CAP Commercialisation et services en hôtel-café-restaurant",
+            "Bac pro Cuisine et commercialisation",
+            "Sans diplôme",
+        ],
         licences: Licences::Usual,
-        employers: &["Brasserie du Château", "Le Bistrot", "Hôtel de la Gare", "Flunch", "Courtepaille"],
-        queries: &["serveur", "serveuse", "serveur restaurant", "serveurs", "service en salle", "commis de salle", "saisonnier serveur"],
+        employers: &[
+            "Brasserie du Château",
+            "Le Bistrot",
+            "Hôtel de la Gare",
+            "Flunch",
+            "Courtepaille",
+        ],
+        queries: &[
+            "serveur",
+            "serveuse",
+            "serveur restaurant",
+            "serveurs",
+            "service en salle",
+            "commis de salle",
+            "saisonnier serveur",
+        ],
     },
     Profession {
         code: "G1602",
@@ -268,9 +715,25 @@ pub const PROFESSIONS: &[Profession] = &[
         titles_m: &["Commis de cuisine", "Aide de cuisine", "Plongeur"],
         titles_f: &["Commise de cuisine", "Aide de cuisine", "Plongeuse"],
         plural: "commis de cuisine",
-        skills: &["Préparations froides", "Épluchage", "Plonge", "Normes HACCP", "Mise en place", "Cuisson"],
-        places: &["en restauration traditionnelle", "en restauration collective", "en cuisine centrale"],
-        phrases: &["{n} ans d'expérience en cuisine.", "Préparations froides, épluchage et mise en place.", "Respect des normes HACCP.", "Plonge et entretien de la cuisine."],
+        skills: &[
+            "Préparations froides",
+            "Épluchage",
+            "Plonge",
+            "Normes HACCP",
+            "Mise en place",
+            "Cuisson",
+        ],
+        places: &[
+            "en restauration traditionnelle",
+            "en restauration collective",
+            "en cuisine centrale",
+        ],
+        phrases: &[
+            "{n} ans d'expérience en cuisine.",
+            "Préparations froides, épluchage et mise en place.",
+            "Respect des normes HACCP.",
+            "Plonge et entretien de la cuisine.",
+        ],
         also: &[],
         training: &["CAP Cuisine", "Sans diplôme", "Bac pro Cuisine"],
         licences: Licences::Usual,
@@ -283,64 +746,337 @@ pub const PROFESSIONS: &[Profession] = &[
         titles_m: &["Comptable", "Comptable général", "Aide-comptable"],
         titles_f: &["Comptable", "Comptable générale", "Aide-comptable"],
         plural: "comptables",
-        skills: &["Comptabilité générale", "Comptabilité fournisseurs", "Rapprochements bancaires", "Déclarations de TVA", "Sage", "Excel", "Bilan", "Paie"],
-        places: &["en cabinet d'expertise comptable", "en PME", "en collectivité territoriale", "dans une association"],
-        phrases: &["{n} ans d'expérience en comptabilité.", "Saisie des factures fournisseurs et clients, lettrage.", "Rapprochements bancaires et déclarations de TVA.", "Préparation des éléments du bilan.", "Maîtrise de Sage et d'Excel (tableaux croisés dynamiques)."],
+        skills: &[
+            "Comptabilité générale",
+            "Comptabilité fournisseurs",
+            "Rapprochements bancaires",
+            "Déclarations de TVA",
+            "Sage",
+            "Excel",
+            "Bilan",
+            "Paie",
+        ],
+        places: &[
+            "en cabinet d'expertise comptable",
+            "en PME",
+            "en collectivité territoriale",
+            "dans une association",
+        ],
+        phrases: &[
+            "{n} ans d'expérience en comptabilité.",
+            "Saisie des factures fournisseurs et clients, lettrage.",
+            "Rapprochements bancaires et déclarations de TVA.",
+            "Préparation des éléments du bilan.",
+            "Maîtrise de Sage et d'Excel (tableaux croisés dynamiques).",
+        ],
         also: &[],
-        training: &["BTS Comptabilité et gestion", "DCG", "Bac pro Gestion-administration", "Licence"],
+        training: &[
+            "BTS Comptabilité et gestion",
+            "DCG",
+            "Bac pro Gestion-administration",
+            "Licence",
+        ],
         licences: Licences::Usual,
-        employers: &["Cabinet Fiducial", "In Extenso", "KPMG", "Mairie", "Crédit Agricole"],
-        queries: &["comptable", "aide-comptable", "comptabilité fournisseurs", "déclarations de TVA", "comptable Sage"],
+        employers: &[
+            "Cabinet Fiducial",
+            "In Extenso",
+            "KPMG",
+            "Mairie",
+            "Crédit Agricole",
+        ],
+        queries: &[
+            "comptable",
+            "aide-comptable",
+            "comptabilité fournisseurs",
+            "déclarations de TVA",
+            "comptable Sage",
+        ],
     },
     Profession {
         code: "M1805",
         weight: 2.0,
-        titles_m: &["Développeur informatique", "Développeur web", "Développeur full stack"],
-        titles_f: &["Développeuse informatique", "Développeuse web", "Développeuse full stack"],
+        titles_m: &[
+            "Développeur informatique",
+            "Développeur web",
+            "Développeur full stack",
+        ],
+        titles_f: &[
+            "Développeuse informatique",
+            "Développeuse web",
+            "Développeuse full stack",
+        ],
         plural: "développeurs",
-        skills: &["Java", "JavaScript", "PHP", "Python", "SQL", "React", "Git", "Symfony", "Rust", "Linux"],
-        places: &["en ESN", "en startup", "dans une collectivité", "en agence web"],
-        phrases: &["{n} ans d'expérience en développement.", "Développement d'applications web en PHP/Symfony et JavaScript.", "Conception de bases de données SQL et d'API REST.", "Méthodes agiles, intégration continue, Git.", "Reconversion après une formation de développeur web."],
+        skills: &[
+            "Java",
+            "JavaScript",
+            "PHP",
+            "Python",
+            "SQL",
+            "React",
+            "Git",
+            "Symfony",
+            "Rust",
+            "Linux",
+        ],
+        places: &[
+            "en ESN",
+            "en startup",
+            "dans une collectivité",
+            "en agence web",
+        ],
+        phrases: &[
+            "{n} ans d'expérience en développement.",
+            "Développement d'applications web en PHP/Symfony et JavaScript.",
+            "Conception de bases de données SQL et d'API REST.",
+            "Méthodes agiles, intégration continue, Git.",
+            "Reconversion après une formation de développeur web.",
+        ],
         also: &[],
-        training: &["BTS SIO", "Licence informatique", "Master informatique", "Titre pro Développeur web et web mobile"],
+        training: &[
+            "BTS SIO",
+            "Licence informatique",
+            "Master informatique",
+            "Titre pro Développeur web et web mobile",
+        ],
         licences: Licences::Usual,
-        employers: &["Capgemini", "Sopra Steria", "Agence Pixel", "Atos", "Startup locale"],
-        queries: &["développeur", "développeuse web", "developpeur java", "PHP Symfony", "développeur full stack"],
+        employers: &[
+            "Capgemini",
+            "Sopra Steria",
+            "Agence Pixel",
+            "Atos",
+            "Startup locale",
+        ],
+        queries: &[
+            "développeur",
+            "développeuse web",
+            "developpeur java",
+            "PHP Symfony",
+            "développeur full stack",
+        ],
     },
     Profession {
         code: "J1501",
         weight: 5.0,
-        titles_m: &["Aide-soignant", "Aide-soignant en EHPAD", "Aide-soignant de nuit"],
-        titles_f: &["Aide-soignante", "Aide-soignante en EHPAD", "Aide-soignante de nuit"],
+        titles_m: &[
+            "Aide-soignant",
+            "Aide-soignant en EHPAD",
+            "Aide-soignant de nuit",
+        ],
+        titles_f: &[
+            "Aide-soignante",
+            "Aide-soignante en EHPAD",
+            "Aide-soignante de nuit",
+        ],
         plural: "aides-soignants",
-        skills: &["Soins d'hygiène et de confort", "Prise des constantes", "Aide à la mobilité", "Transmissions", "DEAS"],
-        places: &["en EHPAD", "en service hospitalier", "en clinique", "en SSIAD"],
-        phrases: &["{n} ans d'expérience comme aide-soignant.", "Titulaire du DEAS.", "Soins d'hygiène et de confort, prise des constantes.", "Transmissions écrites et orales à l'équipe infirmière.", "Travail en 12 heures, de jour comme de nuit."],
+        skills: &[
+            "Soins d'hygiène et de confort",
+            "Prise des constantes",
+            "Aide à la mobilité",
+            "Transmissions",
+            "DEAS",
+        ],
+        places: &[
+            "en EHPAD",
+            "en service hospitalier",
+            "en clinique",
+            "en SSIAD",
+        ],
+        phrases: &[
+            "{n} ans d'expérience comme aide-soignant.",
+            "Titulaire du DEAS.",
+            "Soins d'hygiène et de confort, prise des constantes.",
+            "Transmissions écrites et orales à l'équipe infirmière.",
+            "Travail en 12 heures, de jour comme de nuit.",
+        ],
         also: &[],
-        training: &["DEAS", "Bac pro ASSP", "BEP Carrières sanitaires et sociales"],
+        training: &[
+            "DEAS",
+            "Bac pro ASSP",
+            "BEP Carrières sanitaires et sociales",
+        ],
         licences: Licences::Usual,
-        employers: &["CHU", "EHPAD Korian", "Clinique Saint-Joseph", "Centre hospitalier"],
-        queries: &["aide-soignant", "aide-soignante", "aide soignante EHPAD", "DEAS", "aides-soignants"],
+        employers: &[
+            "CHU",
+            "EHPAD Korian",
+            "Clinique Saint-Joseph",
+            "Centre hospitalier",
+        ],
+        queries: &[
+            "aide-soignant",
+            "aide-soignante",
+            "aide soignante EHPAD",
+            "DEAS",
+            "aides-soignants",
+        ],
     },
 ];
 
 /// Large towns (INSEE code, rounded municipal population in thousands).
 /// Paris, Lyon and Marseille are drawn at the arrondissement level.
 const BIG_TOWNS: &[(&str, u32)] = &[
-    ("75056", 2100), ("13055", 870), ("69123", 520), ("31555", 500), ("06088", 340),
-    ("44109", 320), ("34172", 300), ("67482", 290), ("33063", 260), ("59350", 235),
-    ("35238", 225), ("51454", 180), ("83137", 180), ("42218", 173), ("76351", 166),
-    ("38185", 158), ("21231", 160), ("49007", 157), ("30189", 150), ("69266", 150),
-    ("63113", 147), ("72181", 145), ("13001", 145), ("29019", 140), ("37261", 137),
-    ("80021", 134), ("87085", 130), ("74010", 130), ("66136", 120), ("57463", 120),
-    ("25056", 117), ("45234", 116), ("76540", 114), ("68224", 108), ("14118", 106),
-    ("54395", 105), ("86194", 90), ("59599", 99), ("64445", 75), ("17300", 77),
-    ("18033", 64), ("56121", 57), ("41018", 45), ("36044", 43), ("28085", 38),
+    ("75056", 2100),
+    ("13055", 870),
+    ("69123", 520),
+    ("31555", 500),
+    ("06088", 340),
+    ("44109", 320),
+    ("34172", 300),
+    ("67482", 290),
+    ("33063", 260),
+    ("59350", 235),
+    ("35238", 225),
+    ("51454", 180),
+    ("83137", 180),
+    ("42218", 173),
+    ("76351", 166),
+    ("38185", 158),
+    ("21231", 160),
+    ("49007", 157),
+    ("30189", 150),
+    ("69266", 150),
+    ("63113", 147),
+    ("72181", 145),
+    ("13001", 145),
+    ("29019", 140),
+    ("37261", 137),
+    ("80021", 134),
+    ("87085", 130),
+    ("74010", 130),
+    ("66136", 120),
+    ("57463", 120),
+    ("25056", 117),
+    ("45234", 116),
+    ("76540", 114),
+    ("68224", 108),
+    ("14118", 106),
+    ("54395", 105),
+    ("86194", 90),
+    ("59599", 99),
+    ("64445", 75),
+    ("17300", 77),
+    ("18033", 64),
+    ("56121", 57),
+    ("41018", 45),
+    ("36044", 43),
+    ("28085", 38),
 ];
 
-const FIRST_M: &[&str] = &["Lucas", "Hugo", "Louis", "Nathan", "Mohamed", "Thomas", "Kevin", "Julien", "Maxime", "Yanis", "Enzo", "Théo", "Mathis", "Karim", "Nicolas", "Alexandre", "Romain", "Sébastien", "Mamadou", "Adam", "Jérôme", "Antoine", "Rayan", "Dylan", "Christophe", "Benoît", "Loïc", "Franck", "Ibrahim", "Quentin"];
-const FIRST_F: &[&str] = &["Léa", "Manon", "Camille", "Chloé", "Emma", "Inès", "Sarah", "Laura", "Julie", "Fatima", "Nadia", "Aïcha", "Marie", "Céline", "Sandrine", "Nathalie", "Océane", "Amandine", "Élodie", "Mélanie", "Aurélie", "Jade", "Lina", "Zoé", "Clémence", "Maëlle", "Yasmine", "Sophie", "Isabelle", "Fanny"];
-const LAST: &[&str] = &["Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand", "Leroy", "Moreau", "Simon", "Laurent", "Lefèvre", "Michel", "Garcia", "David", "Bertrand", "Roux", "Vincent", "Fournier", "Morel", "Girard", "André", "Lefebvre", "Mercier", "Dupont", "Lambert", "Bonnet", "François", "Martinez", "Benali", "Diallo", "Nguyen", "Da Silva", "Rousseau", "Blanc", "Guérin", "Muller", "Henry", "Roussel", "Nicolas", "Perrin", "Morin", "Mathieu", "Clément", "Gauthier", "Dumont", "Lopez", "Fontaine", "Chevalier"];
+const FIRST_M: &[&str] = &[
+    "Lucas",
+    "Hugo",
+    "Louis",
+    "Nathan",
+    "Mohamed",
+    "Thomas",
+    "Kevin",
+    "Julien",
+    "Maxime",
+    "Yanis",
+    "Enzo",
+    "Théo",
+    "Mathis",
+    "Karim",
+    "Nicolas",
+    "Alexandre",
+    "Romain",
+    "Sébastien",
+    "Mamadou",
+    "Adam",
+    "Jérôme",
+    "Antoine",
+    "Rayan",
+    "Dylan",
+    "Christophe",
+    "Benoît",
+    "Loïc",
+    "Franck",
+    "Ibrahim",
+    "Quentin",
+];
+const FIRST_F: &[&str] = &[
+    "Léa",
+    "Manon",
+    "Camille",
+    "Chloé",
+    "Emma",
+    "Inès",
+    "Sarah",
+    "Laura",
+    "Julie",
+    "Fatima",
+    "Nadia",
+    "Aïcha",
+    "Marie",
+    "Céline",
+    "Sandrine",
+    "Nathalie",
+    "Océane",
+    "Amandine",
+    "Élodie",
+    "Mélanie",
+    "Aurélie",
+    "Jade",
+    "Lina",
+    "Zoé",
+    "Clémence",
+    "Maëlle",
+    "Yasmine",
+    "Sophie",
+    "Isabelle",
+    "Fanny",
+];
+const LAST: &[&str] = &[
+    "Martin",
+    "Bernard",
+    "Dubois",
+    "Thomas",
+    "Robert",
+    "Richard",
+    "Petit",
+    "Durand",
+    "Leroy",
+    "Moreau",
+    "Simon",
+    "Laurent",
+    "Lefèvre",
+    "Michel",
+    "Garcia",
+    "David",
+    "Bertrand",
+    "Roux",
+    "Vincent",
+    "Fournier",
+    "Morel",
+    "Girard",
+    "André",
+    "Lefebvre",
+    "Mercier",
+    "Dupont",
+    "Lambert",
+    "Bonnet",
+    "François",
+    "Martinez",
+    "Benali",
+    "Diallo",
+    "Nguyen",
+    "Da Silva",
+    "Rousseau",
+    "Blanc",
+    "Guérin",
+    "Muller",
+    "Henry",
+    "Roussel",
+    "Nicolas",
+    "Perrin",
+    "Morin",
+    "Mathieu",
+    "Clément",
+    "Gauthier",
+    "Dumont",
+    "Lopez",
+    "Fontaine",
+    "Chevalier",
+];
 const GENERIC: &[&str] = &[
     "Ponctuel, rigoureux et motivé.",
     "Disponible rapidement, y compris en horaires décalés.",
@@ -466,7 +1202,9 @@ impl Generator {
             let city = match c.insee.get(..3) {
                 Some("751") => "75056",
                 Some("132") => "13055",
-                Some("693") if c.insee.as_str() >= "69381" && c.insee.as_str() <= "69389" => "69123",
+                Some("693") if c.insee.as_str() >= "69381" && c.insee.as_str() <= "69389" => {
+                    "69123"
+                }
                 _ => continue,
             };
             arr.entry(city).or_default().push(c);
@@ -523,7 +1261,8 @@ impl Generator {
     fn cum_pick(cum: &[f64], x: f64) -> usize {
         let total = cum.last().copied().unwrap_or(0.0);
         let target = x * total;
-        cum.partition_point(|v| *v <= target).min(cum.len().saturating_sub(1))
+        cum.partition_point(|v| *v <= target)
+            .min(cum.len().saturating_sub(1))
     }
 
     /// A home commune (see the module documentation).
@@ -645,13 +1384,31 @@ impl Generator {
             c
         };
         let mut languages = vec!["français".to_string()];
-        for (l, pr) in [("anglais", 0.3), ("espagnol", 0.08), ("arabe", 0.08), ("portugais", 0.04), ("turc", 0.02)] {
+        for (l, pr) in [
+            ("anglais", 0.3),
+            ("espagnol", 0.08),
+            ("arabe", 0.08),
+            ("portugais", 0.04),
+            ("turc", 0.02),
+        ] {
             if rng.gen_bool(pr) {
                 languages.push(l.to_string());
             }
         }
-        let training_level = rng.gen_bool(0.85).then(|| pick(&mut rng, p.training).to_string());
-        let cv_text = self.cv_text(&mut rng, p, female, years, &job_titles, &skills, commune, has_vehicle, &licences);
+        let training_level = rng
+            .gen_bool(0.85)
+            .then(|| pick(&mut rng, p.training).to_string());
+        let cv_text = self.cv_text(
+            &mut rng,
+            p,
+            female,
+            years,
+            &job_titles,
+            &skills,
+            commune,
+            has_vehicle,
+            &licences,
+        );
         let email = rng.gen_bool(0.8).then(|| {
             format!(
                 "{}.{}{}@exemple.fr",
@@ -660,9 +1417,16 @@ impl Generator {
                 i
             )
         });
-        let phone = rng
-            .gen_bool(0.85)
-            .then(|| format!("0{} {:02} {:02} {:02} {:02}", *pick(&mut rng, &[6, 7]), rng.gen_range(0..100), rng.gen_range(0..100), rng.gen_range(0..100), rng.gen_range(0..100)));
+        let phone = rng.gen_bool(0.85).then(|| {
+            format!(
+                "0{} {:02} {:02} {:02} {:02}",
+                *pick(&mut rng, &[6, 7]),
+                rng.gen_range(0..100),
+                rng.gen_range(0..100),
+                rng.gen_range(0..100),
+                rng.gen_range(0..100)
+            )
+        });
         GenCandidate {
             external_id: format!("gen-{i:07}"),
             first_name,
@@ -709,12 +1473,27 @@ impl Generator {
         if years == 0 {
             s.push_str(&format!("{title} débutant{e}, sorti{e} de formation. "));
         } else {
-            let adj = if years >= 5 { format!("expérimenté{e}") } else { format!("motivé{e}") };
-            let y = if years == 1 { "1 an".to_string() } else { format!("{years} ans") };
-            s.push_str(&format!("{title} {adj}, {y} d'expérience {}. ", pick(rng, p.places)));
+            let adj = if years >= 5 {
+                format!("expérimenté{e}")
+            } else {
+                format!("motivé{e}")
+            };
+            let y = if years == 1 {
+                "1 an".to_string()
+            } else {
+                format!("{years} ans")
+            };
+            s.push_str(&format!(
+                "{title} {adj}, {y} d'expérience {}. ",
+                pick(rng, p.places)
+            ));
         }
         let n = rng.gen_range(2..=4.min(p.phrases.len()));
-        let years_text = if years == 1 { "1 an".to_string() } else { format!("{years} ans") };
+        let years_text = if years == 1 {
+            "1 an".to_string()
+        } else {
+            format!("{years} ans")
+        };
         for ph in p.phrases.choose_multiple(rng, n) {
             if ph.contains("{n}") && years == 0 {
                 continue;
@@ -732,7 +1511,11 @@ impl Generator {
             let len = rng.gen_range(1..=4);
             let kind = *pick(rng, &["CDI", "CDD", "Intérim", "Stage", "Saison"]);
             let to = (year + len).min(2025);
-            let span = if to > year { format!("{year}–{to}") } else { year.to_string() };
+            let span = if to > year {
+                format!("{year}–{to}")
+            } else {
+                year.to_string()
+            };
             s.push_str(&format!(
                 "{span} : {} ({kind}) chez {}, {}. ",
                 pick(rng, titles),
@@ -742,7 +1525,10 @@ impl Generator {
             year += len;
         }
         if rng.gen_bool(0.3) {
-            s.push_str(&format!("Je cherche à travailler avec d'autres {} dans une équipe stable. ", p.plural));
+            s.push_str(&format!(
+                "Je cherche à travailler avec d'autres {} dans une équipe stable. ",
+                p.plural
+            ));
         }
         let k = rng.gen_range(1..=3);
         for g in GENERIC.choose_multiple(rng, k) {
@@ -762,19 +1548,34 @@ impl Generator {
         let mut rng = self.rng(i, 2);
         let p = &PROFESSIONS[Self::cum_pick(&self.prof_cum, rng.gen())];
         let title = format!("{} / {}", p.titles_m[0], p.titles_f[0]);
-        let title = if p.titles_m[0] == p.titles_f[0] { p.titles_m[0].to_string() } else { title };
+        let title = if p.titles_m[0] == p.titles_f[0] {
+            p.titles_m[0].to_string()
+        } else {
+            title
+        };
         let contract = *pick(&mut rng, &["CDI", "CDI", "CDD", "CDD", "MIS", "MIS", "SAI"]);
         let employer = pick(&mut rng, p.employers).to_string();
         let big = self.big_towns();
-        let n_wp = if rng.gen_bool(0.15) { rng.gen_range(2..=5) } else { 1 };
+        let n_wp = if rng.gen_bool(0.15) {
+            rng.gen_range(2..=5)
+        } else {
+            1
+        };
         let mut workplaces = Vec::new();
         for _ in 0..n_wp {
-            let c = if rng.gen_bool(0.6) { *pick(&mut rng, &big) } else { self.commune(&mut rng) };
+            let c = if rng.gen_bool(0.6) {
+                *pick(&mut rng, &big)
+            } else {
+                self.commune(&mut rng)
+            };
             let c = match self.arr.get(c.insee.as_str()) {
                 Some(list) if !list.is_empty() => *pick(&mut rng, list),
                 _ => c,
             };
-            if workplaces.iter().any(|w: &GenWorkplace| w.commune_insee == c.insee) {
+            if workplaces
+                .iter()
+                .any(|w: &GenWorkplace| w.commune_insee == c.insee)
+            {
                 continue;
             }
             workplaces.push(GenWorkplace {
@@ -792,7 +1593,13 @@ impl Generator {
             description.push(' ');
         }
         description.push_str("Compétences attendues : ");
-        description.push_str(&p.skills.choose_multiple(&mut rng, 3).copied().collect::<Vec<_>>().join(", "));
+        description.push_str(
+            &p.skills
+                .choose_multiple(&mut rng, 3)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
         description.push_str(". Débutants acceptés si motivés. Poste à pourvoir rapidement.");
         let driving_licence = match p.licences {
             Licences::Heavy => Some("CE".to_string()),
@@ -880,10 +1687,11 @@ impl Generator {
         }
         let key = (target.to_string(), code.to_string());
         if let Ok(mut m) = self.relation.lock() {
-            *m.entry(key).or_insert_with(|| match self.refs.rome_relation(target, code) {
-                RomeRelation::None => 0,
-                _ => 1,
-            })
+            *m.entry(key)
+                .or_insert_with(|| match self.refs.rome_relation(target, code) {
+                    RomeRelation::None => 0,
+                    _ => 1,
+                })
         } else {
             0
         }
@@ -913,10 +1721,27 @@ pub fn days_to_date(days: i64) -> String {
 
 /// The CSV header of the import format (the columns written).
 pub const CSV_COLUMNS: &[&str] = &[
-    "external_id", "first_name", "last_name", "email", "phone", "commune_insee", "max_travel_km",
-    "driving_licences", "has_vehicle", "public_transport_only", "available_from", "weekly_hours",
-    "contract_types", "rome_codes", "job_titles", "skills", "languages", "experience_years",
-    "training_level", "cv_text", "consent_scope",
+    "external_id",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "commune_insee",
+    "max_travel_km",
+    "driving_licences",
+    "has_vehicle",
+    "public_transport_only",
+    "available_from",
+    "weekly_hours",
+    "contract_types",
+    "rome_codes",
+    "job_titles",
+    "skills",
+    "languages",
+    "experience_years",
+    "training_level",
+    "cv_text",
+    "consent_scope",
 ];
 
 /// One CSV record of the import format (lists `|`-separated).
@@ -978,7 +1803,10 @@ mod tests {
         let g = Generator::new(7).unwrap();
         let a = g.candidate(42);
         let b = Generator::new(7).unwrap().candidate(42);
-        assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&b).unwrap());
+        assert_eq!(
+            serde_json::to_string(&a).unwrap(),
+            serde_json::to_string(&b).unwrap()
+        );
         assert!(g.queries().len() >= 200);
         assert_eq!(days_to_date(20_454), "2026-01-01");
     }

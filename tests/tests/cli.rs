@@ -33,21 +33,43 @@ async fn import_reindex_and_automatic_rebuild() {
     let csv = root.path().join("candidats.csv");
     std::fs::write(&csv, CSV).unwrap();
     let file = csv.to_str().unwrap();
-    let o = node.cli(&["import", "candidates", file, "--counsellor", "conseil@cd41.fr"], &[]);
+    let o = node.cli(
+        &[
+            "import",
+            "candidates",
+            file,
+            "--counsellor",
+            "conseil@cd41.fr",
+        ],
+        &[],
+    );
     let (out, err) = out_text(&o);
     assert!(o.status.success(), "{out}\n{err}");
-    assert!(out.contains("3 imported (3 created, 0 updated), 2 rejected"), "{out}");
-    assert!(err.contains("line 4:") && err.contains("commune_insee"), "{err}");
+    assert!(
+        out.contains("3 imported (3 created, 0 updated), 2 rejected"),
+        "{out}"
+    );
+    assert!(
+        err.contains("line 4:") && err.contains("commune_insee"),
+        "{err}"
+    );
     assert!(err.contains("line 5:") && err.contains("email"), "{err}");
 
     // Idempotent on external_id.
     let o = node.cli(&["import", "candidates", file], &[]);
     let (out, _) = out_text(&o);
-    assert!(out.contains("3 imported (0 created, 3 updated), 2 rejected"), "{out}");
+    assert!(
+        out.contains("3 imported (0 created, 3 updated), 2 rejected"),
+        "{out}"
+    );
 
     // A file with no good row fails.
     let bad = root.path().join("bad.csv");
-    std::fs::write(&bad, "first_name,last_name,commune_insee,rome_codes\nA,B,00000,N1101\n").unwrap();
+    std::fs::write(
+        &bad,
+        "first_name,last_name,commune_insee,rome_codes\nA,B,00000,N1101\n",
+    )
+    .unwrap();
     let o = node.cli(&["import", "candidates", bad.to_str().unwrap()], &[]);
     assert!(!o.status.success());
 
@@ -64,11 +86,16 @@ async fn import_reindex_and_automatic_rebuild() {
     // The index is derived: remove it, and the node rebuilds it at start.
     std::fs::remove_dir_all(node.dir.join("data").join("index")).unwrap();
     node.restart();
-    let (s, v) = node.get(&counsellor, "/api/v1/candidates/search?q=cariste").await;
+    let (s, v) = node
+        .get(&counsellor, "/api/v1/candidates/search?q=cariste")
+        .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["total"], 3, "{v}");
     let (_, v) = node
-        .get(&counsellor, "/api/v1/candidates/search?q=cariste&commune=41018&radius_km=40")
+        .get(
+            &counsellor,
+            "/api/v1/candidates/search?q=cariste&commune=41018&radius_km=40",
+        )
         .await;
     assert_eq!(v["total"], 2, "Blois and Vendôme within 40 km: {v}");
 }
@@ -81,12 +108,17 @@ fn help_texts_are_there() {
         vec!["import", "candidates", "--help"],
         vec!["user", "add", "--help"],
     ] {
-        let o = std::process::Command::new(NODE_BIN).args(&args).output().unwrap();
+        let o = std::process::Command::new(NODE_BIN)
+            .args(&args)
+            .output()
+            .unwrap();
         assert!(o.status.success(), "{args:?}");
         assert!(!o.stdout.is_empty());
     }
     let o = std::process::Command::new(NODE_BIN)
-        .args(["user", "add", "--email", "x@y.fr", "--name", "X", "--role", "boss"])
+        .args([
+            "user", "add", "--email", "x@y.fr", "--name", "X", "--role", "boss",
+        ])
         .output()
         .unwrap();
     assert!(!o.status.success());

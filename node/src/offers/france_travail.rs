@@ -21,7 +21,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use vivier_protocol::{ContractType, Employer, Salary, SalaryPeriod};
 
-use super::{after_commit, get_offer, insert_local, update_local, validate_input, OfferInput, OfferStatus, WorkplaceInput};
+use super::{
+    after_commit, get_offer, insert_local, update_local, validate_input, OfferInput, OfferStatus,
+    WorkplaceInput,
+};
 use crate::error::{Error, Result};
 use crate::referentials::{fold, Referentials};
 use crate::server::AppState;
@@ -55,7 +58,10 @@ pub struct FtOffer {
 }
 
 fn s<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get(key).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())
+    v.get(key)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
 }
 
 fn parse_date(v: Option<&str>) -> Option<i64> {
@@ -77,7 +83,11 @@ fn first_number(text: &str) -> Option<f64> {
     let end = rest
         .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ','))
         .unwrap_or(rest.len());
-    rest[..end].replace(',', ".").trim_end_matches('.').parse().ok()
+    rest[..end]
+        .replace(',', ".")
+        .trim_end_matches('.')
+        .parse()
+        .ok()
 }
 
 /// "… - 6 Mois" → 6, "… - 15 Jour(s)" → 1, "… - 2 Semaine(s)" → 1.
@@ -145,8 +155,12 @@ fn experience_months(libelle: &str) -> Option<i64> {
         return Some(0);
     }
     let n = first_number(&f)?;
-    let after = f.split_once(|c: char| c.is_ascii_digit()).map(|(_, r)| r).unwrap_or("");
-    let after = after.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.' || c == ',' || c == ' ');
+    let after = f
+        .split_once(|c: char| c.is_ascii_digit())
+        .map(|(_, r)| r)
+        .unwrap_or("");
+    let after =
+        after.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.' || c == ',' || c == ' ');
     if after.starts_with("mois") {
         Some(n as i64)
     } else if after.starts_with("an") {
@@ -202,8 +216,13 @@ pub fn parse_france_travail(
     let rome_code = s(v, "romeCode").ok_or("romeCode: missing")?.to_string();
     let lieu = v.get("lieuTravail").ok_or("lieuTravail: missing")?;
     let commune_insee = resolve_commune(refs, lieu)?;
-    let type_contrat = s(v, "typeContrat").ok_or("typeContrat: missing")?.to_ascii_uppercase();
-    let alternance = v.get("alternance").and_then(Value::as_bool).unwrap_or(false);
+    let type_contrat = s(v, "typeContrat")
+        .ok_or("typeContrat: missing")?
+        .to_ascii_uppercase();
+    let alternance = v
+        .get("alternance")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let contract_type = if alternance {
         ContractType::Alternance
     } else {
@@ -235,16 +254,19 @@ pub fn parse_france_travail(
         .get("salaire")
         .and_then(|sa| s(sa, "libelle"))
         .and_then(parse_salary);
-    let driving_licence = v
-        .get("permis")
-        .and_then(Value::as_array)
-        .and_then(|list| {
-            list.iter()
-                .filter(|p| matches!(s(p, "exigence"), None | Some("E")))
-                .filter_map(|p| s(p, "libelle"))
-                .map(|l| l.split([' ', '-']).next().unwrap_or("").trim().to_ascii_uppercase())
-                .find(|l| super::LICENCE_CATEGORIES.contains(&l.as_str()))
-        });
+    let driving_licence = v.get("permis").and_then(Value::as_array).and_then(|list| {
+        list.iter()
+            .filter(|p| matches!(s(p, "exigence"), None | Some("E")))
+            .filter_map(|p| s(p, "libelle"))
+            .map(|l| {
+                l.split([' ', '-'])
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_uppercase()
+            })
+            .find(|l| super::LICENCE_CATEGORIES.contains(&l.as_str()))
+    });
     let experience_label = s(v, "experienceLibelle").map(str::to_string);
     let experience_months = experience_label.as_deref().and_then(experience_months);
     let entreprise = v.get("entreprise");
@@ -258,7 +280,11 @@ pub fn parse_france_travail(
             .map(|s| s.replace(' ', ""))
             .filter(|s| crate::auth::valid_siret(s)),
     };
-    let positions = v.get("nombrePostes").and_then(Value::as_i64).unwrap_or(1).max(1);
+    let positions = v
+        .get("nombrePostes")
+        .and_then(Value::as_i64)
+        .unwrap_or(1)
+        .max(1);
     let label = s(lieu, "libelle").map(str::to_string);
     Ok(FtOffer {
         external_id: format!("ft:{id}"),
@@ -354,11 +380,12 @@ async fn import_one(
         siret: None,
     });
     let valid = validate_input(state, &ft.input, &employer).map_err(describe)?;
-    let existing: Option<String> = sqlx::query_scalar("SELECT id FROM offers WHERE external_id = $1")
-        .bind(&ft.external_id)
-        .fetch_optional(&state.db.pool)
-        .await
-        .map_err(|e| describe(e.into()))?;
+    let existing: Option<String> =
+        sqlx::query_scalar("SELECT id FROM offers WHERE external_id = $1")
+            .bind(&ft.external_id)
+            .fetch_optional(&state.db.pool)
+            .await
+            .map_err(|e| describe(e.into()))?;
     let id = match existing {
         Some(id) => {
             let stored = get_offer(&state.db, &id)
@@ -368,15 +395,23 @@ async fn import_one(
             if stored.status == OfferStatus::Closed {
                 return Err(format!("already imported as offer {id}, which is closed"));
             }
-            update_local(state, &stored, valid).await.map_err(describe)?;
+            update_local(state, &stored, valid)
+                .await
+                .map_err(describe)?;
             id
         }
         None => {
-            insert_local(state, valid, &owner.id, Some(&ft.external_id), ft.published_at)
-                .await
-                .map_err(describe)?
-                .payload
-                .offer_id
+            insert_local(
+                state,
+                valid,
+                &owner.id,
+                Some(&ft.external_id),
+                ft.published_at,
+            )
+            .await
+            .map_err(describe)?
+            .payload
+            .offer_id
         }
     };
     after_commit(state, &id).await;
@@ -400,11 +435,18 @@ mod tests {
 
     #[test]
     fn libelles() {
-        assert_eq!(duration_months("Contrat à durée déterminée - 6 Mois"), Some(6));
+        assert_eq!(
+            duration_months("Contrat à durée déterminée - 6 Mois"),
+            Some(6)
+        );
         assert_eq!(duration_months("Mission intérimaire - 15 Jour(s)"), Some(1));
         assert_eq!(duration_months("Contrat à durée indéterminée"), None);
-        let s = parse_salary("Mensuel de 1850.00 Euros à 2000.00 Euros sur 12 mois").expect("salary");
-        assert_eq!((s.min_cents, s.max_cents, s.period), (Some(185_000), Some(200_000), SalaryPeriod::Month));
+        let s =
+            parse_salary("Mensuel de 1850.00 Euros à 2000.00 Euros sur 12 mois").expect("salary");
+        assert_eq!(
+            (s.min_cents, s.max_cents, s.period),
+            (Some(185_000), Some(200_000), SalaryPeriod::Month)
+        );
         let s = parse_salary("Horaire de 11.88 Euros sur 12 mois").expect("salary");
         assert_eq!((s.min_cents, s.max_cents), (Some(1_188), Some(1_188)));
         assert!(parse_salary("Selon profil").is_none());

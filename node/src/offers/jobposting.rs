@@ -76,7 +76,8 @@ pub fn job_posting(refs: &Referentials, offer: &StoredOffer) -> Value {
         .collect();
     let mut org = json!({"@type": "Organization", "name": p.employer.name});
     if let Some(siret) = &p.employer.siret {
-        org["identifier"] = json!({"@type": "PropertyValue", "propertyID": "SIRET", "value": siret});
+        org["identifier"] =
+            json!({"@type": "PropertyValue", "propertyID": "SIRET", "value": siret});
     }
     let mut doc = json!({
         "@context": "https://schema.org/",
@@ -149,10 +150,22 @@ mod tests {
 
     #[test]
     fn employment_type_mapping() {
-        assert_eq!(employment_types(ContractType::Cdi, Some(35)), vec!["FULL_TIME"]);
-        assert_eq!(employment_types(ContractType::Cdi, Some(24)), vec!["PART_TIME"]);
-        assert_eq!(employment_types(ContractType::Mis, None), vec!["FULL_TIME", "TEMPORARY"]);
-        assert_eq!(employment_types(ContractType::Alternance, Some(35)), vec!["FULL_TIME", "INTERN"]);
+        assert_eq!(
+            employment_types(ContractType::Cdi, Some(35)),
+            vec!["FULL_TIME"]
+        );
+        assert_eq!(
+            employment_types(ContractType::Cdi, Some(24)),
+            vec!["PART_TIME"]
+        );
+        assert_eq!(
+            employment_types(ContractType::Mis, None),
+            vec!["FULL_TIME", "TEMPORARY"]
+        );
+        assert_eq!(
+            employment_types(ContractType::Alternance, Some(35)),
+            vec!["FULL_TIME", "INTERN"]
+        );
         assert_eq!(euros(185_000), json!(1850));
         assert_eq!(euros(1_188), json!(11.88));
     }

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde::Serialize;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{ConnectOptions, Connection, Row};
 use tokio::sync::watch;
 use vivier_node::config::Config;
@@ -26,7 +28,10 @@ const KM_PER_DEGREE: f64 = 111.195;
 /// A loaded engine.
 pub enum Engine {
     /// Vivier's tantivy candidate index, loaded through the node's import path.
-    Vivier { state: AppState, ids: Arc<HashMap<String, usize>> },
+    Vivier {
+        state: AppState,
+        ids: Arc<HashMap<String, usize>>,
+    },
     /// PostgreSQL full-text search.
     Postgres { pool: PgPool, config: String },
     /// SQLite FTS5.
@@ -88,7 +93,11 @@ impl Engine {
                     ..CandidateQuery::default()
                 };
                 let res = state.search.candidates.search(&query)?;
-                Ok(res.hits.iter().filter_map(|h| ids.get(&h.id).copied()).collect())
+                Ok(res
+                    .hits
+                    .iter()
+                    .filter_map(|h| ids.get(&h.id).copied())
+                    .collect())
             }
             Engine::Postgres { pool, config } => {
                 let rows = match (q.near, q.radius_km) {
@@ -188,7 +197,10 @@ pub fn fts5_query(text: &str) -> String {
 /// importer's CSV (validation, DB rows in 500-row transactions, index
 /// upserts, background commits), then the index committed; then a full
 /// `reindex` from the database is timed separately.
-pub async fn load_vivier(corpus: &Corpus, dir: &Path) -> anyhow::Result<(Engine, LoadReport, watch::Sender<bool>)> {
+pub async fn load_vivier(
+    corpus: &Corpus,
+    dir: &Path,
+) -> anyhow::Result<(Engine, LoadReport, watch::Sender<bool>)> {
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir)?;
     let csv = dir.join("candidates.csv");
@@ -246,7 +258,14 @@ pub async fn load_vivier(corpus: &Corpus, dir: &Path) -> anyhow::Result<(Engine,
             report.created
         ),
     };
-    Ok((Engine::Vivier { state, ids: Arc::new(ids) }, lr, tx))
+    Ok((
+        Engine::Vivier {
+            state,
+            ids: Arc::new(ids),
+        },
+        lr,
+        tx,
+    ))
 }
 
 /// PostgreSQL: a fresh database; one table with the three text fields and
@@ -254,17 +273,36 @@ pub async fn load_vivier(corpus: &Corpus, dir: &Path) -> anyhow::Result<(Engine,
 /// B, CV C) under the `fr` configuration (`french` + `unaccent` when the
 /// extension is available), GIN index built after loading, B-tree on
 /// (lat, lon).
-pub async fn load_postgres(corpus: &Corpus, admin_url: &str) -> anyhow::Result<(Engine, LoadReport)> {
+pub async fn load_postgres(
+    corpus: &Corpus,
+    admin_url: &str,
+) -> anyhow::Result<(Engine, LoadReport)> {
     let name = format!("vivier_bench_{}", corpus.size);
-    let mut admin = sqlx::PgConnection::connect(admin_url).await.context("connecting to PostgreSQL")?;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await?;
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await?;
+    let mut admin = sqlx::PgConnection::connect(admin_url)
+        .await
+        .context("connecting to PostgreSQL")?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await?;
     admin.close().await.ok();
-    let opts = PgConnectOptions::from_str(admin_url)?.database(&name).disable_statement_logging();
-    let pool = PgPoolOptions::new().max_connections(2).connect_with(opts).await?;
-    let unaccent = sqlx::query("CREATE EXTENSION IF NOT EXISTS unaccent").execute(&pool).await.is_ok();
+    let opts = PgConnectOptions::from_str(admin_url)?
+        .database(&name)
+        .disable_statement_logging();
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(opts)
+        .await?;
+    let unaccent = sqlx::query("CREATE EXTENSION IF NOT EXISTS unaccent")
+        .execute(&pool)
+        .await
+        .is_ok();
     let config = "fr".to_string();
-    sqlx::query("CREATE TEXT SEARCH CONFIGURATION fr (COPY = french)").execute(&pool).await?;
+    sqlx::query("CREATE TEXT SEARCH CONFIGURATION fr (COPY = french)")
+        .execute(&pool)
+        .await?;
     if unaccent {
         sqlx::query("ALTER TEXT SEARCH CONFIGURATION fr ALTER MAPPING FOR hword, hword_part, word WITH unaccent, french_stem")
             .execute(&pool)
@@ -281,7 +319,9 @@ pub async fn load_postgres(corpus: &Corpus, admin_url: &str) -> anyhow::Result<(
     let t = Instant::now();
     for (chunk_i, chunk) in corpus.candidates.chunks(2000).enumerate() {
         let base = chunk_i * 2000;
-        let ids: Vec<i32> = (0..chunk.len()).map(|i| i32::try_from(base + i).unwrap_or(i32::MAX)).collect();
+        let ids: Vec<i32> = (0..chunk.len())
+            .map(|i| i32::try_from(base + i).unwrap_or(i32::MAX))
+            .collect();
         let titles: Vec<String> = chunk.iter().map(|c| c.job_titles.join(" ; ")).collect();
         let skills: Vec<String> = chunk.iter().map(|c| c.skills.join(" ; ")).collect();
         let cvs: Vec<String> = chunk.iter().map(|c| c.cv_text.clone()).collect();
@@ -302,13 +342,23 @@ pub async fn load_postgres(corpus: &Corpus, admin_url: &str) -> anyhow::Result<(
     }
     let load = t.elapsed();
     let t = Instant::now();
-    sqlx::query("CREATE INDEX cand_tsv ON cand USING gin (tsv)").execute(&pool).await?;
-    sqlx::query("CREATE INDEX cand_geo ON cand (lat, lon)").execute(&pool).await?;
+    sqlx::query("CREATE INDEX cand_tsv ON cand USING gin (tsv)")
+        .execute(&pool)
+        .await?;
+    sqlx::query("CREATE INDEX cand_geo ON cand (lat, lon)")
+        .execute(&pool)
+        .await?;
     sqlx::query("VACUUM ANALYZE cand").execute(&pool).await?;
     let index = t.elapsed();
-    let index_bytes: i64 = sqlx::query_scalar("SELECT pg_relation_size('cand_tsv')").fetch_one(&pool).await?;
-    let total_bytes: i64 = sqlx::query_scalar("SELECT pg_total_relation_size('cand')").fetch_one(&pool).await?;
-    let version: String = sqlx::query_scalar("SHOW server_version").fetch_one(&pool).await?;
+    let index_bytes: i64 = sqlx::query_scalar("SELECT pg_relation_size('cand_tsv')")
+        .fetch_one(&pool)
+        .await?;
+    let total_bytes: i64 = sqlx::query_scalar("SELECT pg_total_relation_size('cand')")
+        .fetch_one(&pool)
+        .await?;
+    let version: String = sqlx::query_scalar("SHOW server_version")
+        .fetch_one(&pool)
+        .await?;
     let lr = LoadReport {
         engine: "postgres".into(),
         load_s: load.as_secs_f64(),
@@ -338,8 +388,13 @@ pub async fn load_sqlite(corpus: &Corpus, dir: &Path) -> anyhow::Result<(Engine,
         .synchronous(SqliteSynchronous::Normal)
         .pragma("cache_size", "-65536")
         .disable_statement_logging();
-    let pool = SqlitePoolOptions::new().max_connections(2).connect_with(opts).await?;
-    sqlx::query("CREATE TABLE cand (id INTEGER PRIMARY KEY, lat REAL, lon REAL)").execute(&pool).await?;
+    let pool = SqlitePoolOptions::new()
+        .max_connections(2)
+        .connect_with(opts)
+        .await?;
+    sqlx::query("CREATE TABLE cand (id INTEGER PRIMARY KEY, lat REAL, lon REAL)")
+        .execute(&pool)
+        .await?;
     sqlx::query(
         "CREATE VIRTUAL TABLE cand_fts USING fts5(job_titles, skills, cv_text, tokenize = 'unicode61 remove_diacritics 2')",
     )
@@ -356,22 +411,30 @@ pub async fn load_sqlite(corpus: &Corpus, dir: &Path) -> anyhow::Result<(Engine,
                 .bind(c.point.map(|p| p.lon()))
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("INSERT INTO cand_fts (rowid, job_titles, skills, cv_text) VALUES (?1, ?2, ?3, ?4)")
-                .bind(id)
-                .bind(c.job_titles.join(" ; "))
-                .bind(c.skills.join(" ; "))
-                .bind(&c.cv_text)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO cand_fts (rowid, job_titles, skills, cv_text) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .bind(id)
+            .bind(c.job_titles.join(" ; "))
+            .bind(c.skills.join(" ; "))
+            .bind(&c.cv_text)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
     }
     let load = t.elapsed();
     let t = Instant::now();
-    sqlx::query("INSERT INTO cand_fts (cand_fts) VALUES ('optimize')").execute(&pool).await?;
-    sqlx::query("CREATE INDEX cand_lat ON cand (lat)").execute(&pool).await?;
+    sqlx::query("INSERT INTO cand_fts (cand_fts) VALUES ('optimize')")
+        .execute(&pool)
+        .await?;
+    sqlx::query("CREATE INDEX cand_lat ON cand (lat)")
+        .execute(&pool)
+        .await?;
     sqlx::query("ANALYZE").execute(&pool).await?;
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&pool).await?;
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&pool)
+        .await?;
     let index = t.elapsed();
     let fts_pages: i64 = sqlx::query_scalar(
         "SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name LIKE 'cand_fts%'",
@@ -394,7 +457,12 @@ pub async fn load_sqlite(corpus: &Corpus, dir: &Path) -> anyhow::Result<(Engine,
 // Measuring
 
 /// Quality pass (also the warm-up), then timed passes with 1 and 2 clients.
-pub async fn measure(engine: Arc<Engine>, corpus: &Corpus, load: LoadReport, min_time: Duration) -> anyhow::Result<SearchReport> {
+pub async fn measure(
+    engine: Arc<Engine>,
+    corpus: &Corpus,
+    load: LoadReport,
+    min_time: Duration,
+) -> anyhow::Result<SearchReport> {
     let mut errors = 0;
     let (mut nd, mut rc, mut nd_t, mut nd_g) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let t = Instant::now();
@@ -404,7 +472,11 @@ pub async fn measure(engine: Arc<Engine>, corpus: &Corpus, load: LoadReport, min
                 if let Some((n, r)) = quality(corpus, qi, &ranked) {
                     nd.push(n);
                     rc.push(r);
-                    if q.near.is_some() { nd_g.push(n) } else { nd_t.push(n) }
+                    if q.near.is_some() {
+                        nd_g.push(n)
+                    } else {
+                        nd_t.push(n)
+                    }
                 }
             }
             Err(e) => {
@@ -416,7 +488,8 @@ pub async fn measure(engine: Arc<Engine>, corpus: &Corpus, load: LoadReport, min
         }
     }
     let pass = t.elapsed();
-    let reps = ((min_time.as_secs_f64() / pass.as_secs_f64().max(1e-6)).ceil() as usize).clamp(1, 50);
+    let reps =
+        ((min_time.as_secs_f64() / pass.as_secs_f64().max(1e-6)).ceil() as usize).clamp(1, 50);
     let work: Vec<usize> = (0..reps).flat_map(|_| 0..corpus.queries.len()).collect();
     let queries = Arc::new(corpus.queries.clone());
     // One client.
@@ -450,7 +523,13 @@ pub async fn measure(engine: Arc<Engine>, corpus: &Corpus, load: LoadReport, min
         lat2.extend(h.await?);
     }
     let wall2 = t.elapsed();
-    let mean = |v: &[f64]| if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 };
+    let mean = |v: &[f64]| {
+        if v.is_empty() {
+            0.0
+        } else {
+            v.iter().sum::<f64>() / v.len() as f64
+        }
+    };
     Ok(SearchReport {
         engine: engine.name(),
         size: corpus.size,

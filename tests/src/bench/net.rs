@@ -81,17 +81,29 @@ pub fn stored_offer(gen: &Generator, i: u64, origin: &str) -> anyhow::Result<Sto
 }
 
 /// Offer → top 20 for `n` generated offers, on a node loaded with the corpus.
-pub async fn matching(state: &AppState, corpus: &Corpus, ids: &HashMap<String, usize>, n: u64) -> anyhow::Result<MatchingReport> {
-    let params = MatchParams { limit: Some(20), ..MatchParams::default() };
+pub async fn matching(
+    state: &AppState,
+    corpus: &Corpus,
+    ids: &HashMap<String, usize>,
+    n: u64,
+) -> anyhow::Result<MatchingReport> {
+    let params = MatchParams {
+        limit: Some(20),
+        ..MatchParams::default()
+    };
     // Warm-up.
     let warm = stored_offer(&corpus.gen, 1_000_000, "bench-node")?;
-    match_offer(state, &warm, &params).await.map_err(|e| anyhow::anyhow!("match_offer: {e}"))?;
+    match_offer(state, &warm, &params)
+        .await
+        .map_err(|e| anyhow::anyhow!("match_offer: {e}"))?;
     let mut lat = Vec::new();
     let (mut wps, mut considered, mut listed, mut same) = (0usize, 0usize, 0usize, 0usize);
     for i in 0..n {
         let offer = stored_offer(&corpus.gen, i, "bench-node")?;
         let t = Instant::now();
-        let m = match_offer(state, &offer, &params).await.map_err(|e| anyhow::anyhow!("match_offer: {e}"))?;
+        let m = match_offer(state, &offer, &params)
+            .await
+            .map_err(|e| anyhow::anyhow!("match_offer: {e}"))?;
         lat.push(t.elapsed());
         for w in &m.workplaces {
             wps += 1;
@@ -99,7 +111,10 @@ pub async fn matching(state: &AppState, corpus: &Corpus, ids: &HashMap<String, u
             for c in &w.matches {
                 listed += 1;
                 if let Some(idx) = ids.get(&c.candidate_id) {
-                    if corpus.candidates[*idx].rome_codes.contains(&offer.payload.rome_code) {
+                    if corpus.candidates[*idx]
+                        .rome_codes
+                        .contains(&offer.payload.rome_code)
+                    {
                         same += 1;
                     }
                 }
@@ -132,7 +147,10 @@ fn member(node: &str, k: &SigningKeyPair, now: i64) -> anyhow::Result<Member> {
         node_id: NodeId::parse(node)?,
         display_name: format!("Mission locale {node}"),
         kind: MemberKind::Departement,
-        territory: Territory { departements: vec!["41".into()], communes: vec![] },
+        territory: Territory {
+            departements: vec!["41".into()],
+            communes: vec![],
+        },
         base_url: format!("https://{node}.example"),
         keys: vec![MemberKey {
             key_id: k.key_id().clone(),
@@ -175,7 +193,8 @@ impl Bed {
                 public_key: op.public_key().to_b64(),
             }];
             if let Some(admin) = postgres_admin {
-                config.database_url = Some(fresh_pg(admin, &format!("vivier_bench_inbox_{i}")).await?);
+                config.database_url =
+                    Some(fresh_pg(admin, &format!("vivier_bench_inbox_{i}")).await?);
             }
             nodes.push(vivier_node::server::open_offline(config, rx.clone()).await?);
             dirs.push(dir);
@@ -192,11 +211,15 @@ impl Bed {
             serial: 1,
             issued_at: now - 60_000,
             expires_at: now + 30 * 86_400_000,
-            operator_keys: vec![OperatorKey { key_id: op.key_id().clone(), public_key: op.public_key() }],
+            operator_keys: vec![OperatorKey {
+                key_id: op.key_id().clone(),
+                public_key: op.public_key(),
+            }],
             threshold: 1,
             members,
         };
-        let signed = SignedMembershipDocument::sign(doc, &[&op]).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let signed =
+            SignedMembershipDocument::sign(doc, &[&op]).map_err(|e| anyhow::anyhow!("{e}"))?;
         let bytes = signed.to_bytes().map_err(|e| anyhow::anyhow!("{e}"))?;
         for n in &nodes {
             vivier_node::federation::accept_membership(n, &bytes, "bench")
@@ -238,8 +261,12 @@ impl Bed {
 async fn fresh_pg(admin: &str, name: &str) -> anyhow::Result<String> {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(admin).await?;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await?;
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut conn)
+        .await?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await?;
     conn.close().await.ok();
     let mut url = url::Url::parse(admin)?;
     url.set_path(&format!("/{name}"));
@@ -264,7 +291,11 @@ fn accepted(results: &[(String, impl Serialize)]) -> usize {
         .filter(|(_, r)| {
             serde_json::to_value(r)
                 .ok()
-                .and_then(|v| v.get("status").and_then(|s| s.as_str()).map(|s| s == "accepted"))
+                .and_then(|v| {
+                    v.get("status")
+                        .and_then(|s| s.as_str())
+                        .map(|s| s == "accepted")
+                })
                 .unwrap_or(false)
         })
         .count()
@@ -272,7 +303,13 @@ fn accepted(results: &[(String, impl Serialize)]) -> usize {
 
 /// Signed `offer.published` messages verified and durably stored through
 /// `federation::process_messages`, in batches (one transaction per batch).
-pub async fn inbox(gen: &Generator, backend: &str, postgres_admin: Option<&str>, n: u64, batches: &[usize]) -> anyhow::Result<Vec<InboxReport>> {
+pub async fn inbox(
+    gen: &Generator,
+    backend: &str,
+    postgres_admin: Option<&str>,
+    n: u64,
+    batches: &[usize],
+) -> anyhow::Result<Vec<InboxReport>> {
     let bed = Bed::open(1, postgres_admin).await?;
     let node = &bed.nodes[0];
     let mut out = Vec::new();
@@ -333,14 +370,22 @@ pub async fn fanout(gen: &Generator, nodes: usize, offers: u64) -> anyhow::Resul
             let m = m.clone();
             hs.push(tokio::spawn(async move {
                 let raws: [&[u8]; 1] = [m.as_slice()];
-                vivier_node::federation::process_messages(&bed.nodes[i], &raws).await.map(|r| accepted(&r))
+                vivier_node::federation::process_messages(&bed.nodes[i], &raws)
+                    .await
+                    .map(|r| accepted(&r))
             }));
         }
         for h in hs {
-            let n = h.await?.map_err(|e| anyhow::anyhow!("process_messages: {e}"))?;
+            let n = h
+                .await?
+                .map_err(|e| anyhow::anyhow!("process_messages: {e}"))?;
             anyhow::ensure!(n == 1, "offer refused by a receiver");
         }
         lat.push(t.elapsed());
     }
-    Ok(FanoutReport { nodes, offers: lat.len(), per_offer: Latency::of(&lat) })
+    Ok(FanoutReport {
+        nodes,
+        offers: lat.len(),
+        per_offer: Latency::of(&lat),
+    })
 }

@@ -52,7 +52,15 @@ pub fn matching_table(rows: &[MatchingReport]) -> String {
     for r in rows {
         s.push_str(&format!(
             "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} % |\n",
-            r.size, r.offers, r.workplaces, r.latency.p50_ms, r.latency.p95_ms, r.latency.p99_ms, r.latency.max_ms, r.mean_considered, r.top20_same_code * 100.0
+            r.size,
+            r.offers,
+            r.workplaces,
+            r.latency.p50_ms,
+            r.latency.p95_ms,
+            r.latency.p99_ms,
+            r.latency.max_ms,
+            r.mean_considered,
+            r.top20_same_code * 100.0
         ));
     }
     s
@@ -66,7 +74,13 @@ pub fn inbox_table(rows: &[InboxReport]) -> String {
     for r in rows {
         s.push_str(&format!(
             "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} |\n",
-            r.backend, r.batch, r.messages, r.accepted, r.messages_per_s, r.batch_latency.p50_ms, r.batch_latency.p99_ms
+            r.backend,
+            r.batch,
+            r.messages,
+            r.accepted,
+            r.messages_per_s,
+            r.batch_latency.p50_ms,
+            r.batch_latency.p99_ms
         ));
     }
     s
@@ -74,7 +88,8 @@ pub fn inbox_table(rows: &[InboxReport]) -> String {
 
 /// Fan-out as a Markdown table.
 pub fn fanout_table(rows: &[FanoutReport]) -> String {
-    let mut s = String::from("| nodes | offers | p50 ms | p95 ms | max ms |\n|---:|---:|---:|---:|---:|\n");
+    let mut s =
+        String::from("| nodes | offers | p50 ms | p95 ms | max ms |\n|---:|---:|---:|---:|---:|\n");
     for r in rows {
         s.push_str(&format!(
             "| {} | {} | {:.1} | {:.1} | {:.1} |\n",
@@ -106,26 +121,53 @@ pub fn plot(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
         v.sort_by_key(|x| x.0);
     }
     // plotters draws text with ab_glyph from a TrueType font read at run time.
-    let font = ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/TTF/DejaVuSans.ttf"]
-        .iter()
-        .find_map(|p| std::fs::read(p).ok())
-        .ok_or_else(|| anyhow::anyhow!("no DejaVuSans.ttf found for the plot's text"))?;
+    let font = [
+        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+        "/usr/share/fonts/TTF/DejaVuSans.ttf",
+    ]
+    .iter()
+    .find_map(|p| std::fs::read(p).ok())
+    .ok_or_else(|| anyhow::anyhow!("no DejaVuSans.ttf found for the plot's text"))?;
     let font: &'static [u8] = Box::leak(font.into_boxed_slice());
     plotters::style::register_font("sans-serif", FontStyle::Normal, font)
         .map_err(|_| anyhow::anyhow!("the font could not be loaded"))?;
     let path = dir.join("search-latency.png");
     let root = BitMapBackend::new(&path, (900, 560)).into_drawing_area();
     root.fill(&WHITE)?;
-    let max_size = series.values().flatten().map(|x| x.0).max().unwrap_or(10_000).max(20_000) as f64;
-    let min_size = series.values().flatten().map(|x| x.0).min().unwrap_or(10_000).max(1) as f64;
+    let max_size = series
+        .values()
+        .flatten()
+        .map(|x| x.0)
+        .max()
+        .unwrap_or(10_000)
+        .max(20_000) as f64;
+    let min_size = series
+        .values()
+        .flatten()
+        .map(|x| x.0)
+        .min()
+        .unwrap_or(10_000)
+        .max(1) as f64;
     let max_ms = series.values().flatten().map(|x| x.2).fold(1.0, f64::max) * 2.0;
-    let min_ms = series.values().flatten().map(|x| x.1).fold(f64::MAX, f64::min).clamp(0.01, 1.0) / 2.0;
+    let min_ms = series
+        .values()
+        .flatten()
+        .map(|x| x.1)
+        .fold(f64::MAX, f64::min)
+        .clamp(0.01, 1.0)
+        / 2.0;
     let mut chart = ChartBuilder::on(&root)
-        .caption("Candidate search latency vs corpus size (1 client; solid p50, dashed p95)", ("sans-serif", 20))
+        .caption(
+            "Candidate search latency vs corpus size (1 client; solid p50, dashed p95)",
+            ("sans-serif", 20),
+        )
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(60)
-        .build_cartesian_2d((min_size / 1.5..max_size * 1.5).log_scale(), (min_ms..max_ms).log_scale())?;
+        .build_cartesian_2d(
+            (min_size / 1.5..max_size * 1.5).log_scale(),
+            (min_ms..max_ms).log_scale(),
+        )?;
     chart
         .configure_mesh()
         .x_desc("candidates")
@@ -136,13 +178,28 @@ pub fn plot(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
     for (i, (engine, pts)) in series.iter().enumerate() {
         let c = colors[i % colors.len()];
         chart
-            .draw_series(LineSeries::new(pts.iter().map(|p| (p.0 as f64, p.1)), c.stroke_width(2)))?
+            .draw_series(LineSeries::new(
+                pts.iter().map(|p| (p.0 as f64, p.1)),
+                c.stroke_width(2),
+            ))?
             .label(engine.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
-        chart.draw_series(pts.iter().map(|p| Circle::new((p.0 as f64, p.1), 4, c.filled())))?;
-        chart.draw_series(DashedLineSeries::new(pts.iter().map(|p| (p.0 as f64, p.2)), 6, 4, c.stroke_width(1)))?;
+        chart.draw_series(
+            pts.iter()
+                .map(|p| Circle::new((p.0 as f64, p.1), 4, c.filled())),
+        )?;
+        chart.draw_series(DashedLineSeries::new(
+            pts.iter().map(|p| (p.0 as f64, p.2)),
+            6,
+            4,
+            c.stroke_width(1),
+        ))?;
     }
-    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
     root.present()?;
     drop(chart);
     drop(root);

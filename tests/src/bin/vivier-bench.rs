@@ -34,7 +34,11 @@ struct Args {
     #[arg(long, default_value_t = DEFAULT_SEED)]
     seed: u64,
     /// PostgreSQL server (a database is created per run).
-    #[arg(long, env = "VIVIER_BENCH_POSTGRES", default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    #[arg(
+        long,
+        env = "VIVIER_BENCH_POSTGRES",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
     postgres: String,
     /// Skip PostgreSQL.
     #[arg(long)]
@@ -61,7 +65,10 @@ fn save(name: &str, md: &str, json: &impl serde::Serialize) -> anyhow::Result<()
     let dir = out_dir();
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join(format!("{name}.md")), md)?;
-    std::fs::write(dir.join(format!("{name}.json")), serde_json::to_vec_pretty(json)?)?;
+    std::fs::write(
+        dir.join(format!("{name}.json")),
+        serde_json::to_vec_pretty(json)?,
+    )?;
     println!("{md}");
     println!("```json\n{}\n```\n", serde_json::to_string(json)?);
     Ok(())
@@ -81,11 +88,16 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("== corpus of {size} candidates (seed {:#x})", args.seed);
         let t = std::time::Instant::now();
         let corpus = Corpus::generate(args.seed, size)?;
-        eprintln!("   generated and judged in {:.1} s ({} queries)", t.elapsed().as_secs_f64(), corpus.queries.len());
+        eprintln!(
+            "   generated and judged in {:.1} s ({} queries)",
+            t.elapsed().as_secs_f64(),
+            corpus.queries.len()
+        );
         let mut rows: Vec<SearchReport> = Vec::new();
         let min_time = Duration::from_secs_f64(args.min_time);
         eprintln!("-- vivier: import + reindex");
-        let (vivier, load, _shutdown) = engines::load_vivier(&corpus, &work.join(format!("vivier-{size}"))).await?;
+        let (vivier, load, _shutdown) =
+            engines::load_vivier(&corpus, &work.join(format!("vivier-{size}"))).await?;
         eprintln!("   {load:?}");
         let vivier = Arc::new(vivier);
         if want(What::Search) {
@@ -95,7 +107,8 @@ async fn main() -> anyhow::Result<()> {
             }
             if args.engines.iter().any(|e| e == "sqlite") {
                 eprintln!("-- sqlite fts5: load");
-                let (e, load) = engines::load_sqlite(&corpus, &work.join(format!("sqlite-{size}"))).await?;
+                let (e, load) =
+                    engines::load_sqlite(&corpus, &work.join(format!("sqlite-{size}"))).await?;
                 eprintln!("   {load:?}");
                 rows.push(engines::measure(Arc::new(e), &corpus, load, min_time).await?);
                 eprintln!("   {:?}", rows.last().map(|r| (&r.latency_1, r.ndcg10)));
@@ -111,7 +124,11 @@ async fn main() -> anyhow::Result<()> {
                     Err(e) => eprintln!("   PostgreSQL skipped: {e:#}"),
                 }
             }
-            save(&format!("search-{size}"), &report::search_table(&rows), &rows)?;
+            save(
+                &format!("search-{size}"),
+                &report::search_table(&rows),
+                &rows,
+            )?;
             match report::plot(&out_dir()) {
                 Ok(p) => eprintln!("plot: {}", p.display()),
                 Err(e) => eprintln!("plot failed: {e}"),
@@ -121,7 +138,11 @@ async fn main() -> anyhow::Result<()> {
             if let Engine::Vivier { state, ids } = vivier.as_ref() {
                 eprintln!("-- matching: {} offers → top 20", args.match_offers);
                 let m = net::matching(state, &corpus, ids, args.match_offers).await?;
-                save(&format!("matching-{size}"), &report::matching_table(std::slice::from_ref(&m)), &m)?;
+                save(
+                    &format!("matching-{size}"),
+                    &report::matching_table(std::slice::from_ref(&m)),
+                    &m,
+                )?;
             }
         }
         if let Engine::Vivier { state, .. } = vivier.as_ref() {
@@ -131,7 +152,14 @@ async fn main() -> anyhow::Result<()> {
     let gen = Generator::new(args.seed)?;
     if want(What::Inbox) {
         eprintln!("-- inbox: {} messages per run", args.inbox_messages);
-        let mut rows = net::inbox(&gen, "sqlite (synchronous=full)", None, args.inbox_messages, &[50, 1]).await?;
+        let mut rows = net::inbox(
+            &gen,
+            "sqlite (synchronous=full)",
+            None,
+            args.inbox_messages,
+            &[50, 1],
+        )
+        .await?;
         if let Some(pg) = pg {
             match net::inbox(&gen, "postgres", Some(pg), args.inbox_messages, &[50, 1]).await {
                 Ok(r) => rows.extend(r),

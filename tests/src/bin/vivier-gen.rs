@@ -40,7 +40,9 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     std::fs::create_dir_all(&args.out)?;
     let gen = Generator::new(args.seed)?;
-    let cand_path = args.out.join(format!("candidates-{}.{}", args.size, args.format));
+    let cand_path = args
+        .out
+        .join(format!("candidates-{}.{}", args.size, args.format));
     let w = BufWriter::new(File::create(&cand_path)?);
     match args.format.as_str() {
         "csv" => write_csv(&gen, args.size, w)?,
@@ -85,7 +87,10 @@ fn main() -> anyhow::Result<()> {
             start = end;
         }
         w.flush()?;
-        eprintln!("wrote {} (TREC qrels: query 0 external_id grade)", qrels_path.display());
+        eprintln!(
+            "wrote {} (TREC qrels: query 0 external_id grade)",
+            qrels_path.display()
+        );
     }
     Ok(())
 }
