@@ -129,9 +129,8 @@ pub fn quality(corpus: &Corpus, qi: usize, ranked: &[usize]) -> Option<(f64, f64
         .enumerate()
         .map(|(i, d)| gain(grades[*d]) * disc(i))
         .sum();
-    let ideal: Vec<u8> = std::iter::repeat(2u8)
-        .take(n2)
-        .chain(std::iter::repeat(1u8).take(n1))
+    let ideal: Vec<u8> = std::iter::repeat_n(2u8, n2)
+        .chain(std::iter::repeat_n(1u8, n1))
         .take(10)
         .collect();
     let idcg: f64 = ideal

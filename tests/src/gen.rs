@@ -1278,7 +1278,7 @@ impl Generator {
                 x -= w;
             }
             match self.arr.get(chosen.insee.as_str()) {
-                Some(list) if !list.is_empty() => *pick(rng, list),
+                Some(list) if !list.is_empty() => pick::<&Commune>(rng, list),
                 _ => chosen,
             }
         } else {

@@ -471,7 +471,7 @@ fn result_error(v: &Value) -> String {
 async fn forged_tampered_replayed_and_foreign_messages_are_refused() {
     // A short clock-skew window lets the test build an expired message whose
     // key was already valid when it was created.
-    let mut net = Network::start_with(
+    let net = Network::start_with(
         &["cd41", "petr-montlucon", "mission-tours", "cd03"],
         "max_clock_skew_secs = 2\n",
     )
@@ -509,7 +509,7 @@ async fn forged_tampered_replayed_and_foreign_messages_are_refused() {
     );
     let (s, v) = put_txn(a, "petr-montlucon", &b_key, std::slice::from_ref(&good)).await;
     assert_eq!((s, result_error(&v)), (200, "accepted:".to_string()), "{v}");
-    let (_, v) = put_txn(a, "petr-montlucon", &b_key, &[good.clone()]).await;
+    let (_, v) = put_txn(a, "petr-montlucon", &b_key, std::slice::from_ref(&good)).await;
     assert_eq!(result_error(&v), "duplicate:replayed");
 
     let forger = SigningKeyPair::generate(KeyId::parse("ed25519:1").unwrap());
@@ -597,7 +597,7 @@ async fn forged_tampered_replayed_and_foreign_messages_are_refused() {
     }
 
     // A request not signed by a member gets nothing.
-    let (s, v) = put_txn(a, "intrus", &forger, &[good.clone()]).await;
+    let (s, v) = put_txn(a, "intrus", &forger, std::slice::from_ref(&good)).await;
     assert_eq!(s, 401, "{v}");
     // Oversized body.
     let big = vec![b' '; 15 * 1024 * 1024];
@@ -617,7 +617,7 @@ async fn forged_tampered_replayed_and_foreign_messages_are_refused() {
         chrono::Utc::now().timestamp_millis(),
         day,
     );
-    let (s, v) = put_txn(a, "petr-montlucon", &b_key, &[revoked.clone()]).await;
+    let (s, v) = put_txn(a, "petr-montlucon", &b_key, std::slice::from_ref(&revoked)).await;
     assert_eq!(s, 200);
     assert_eq!(result_error(&v), "refused:sender_not_active", "{v}");
     let (s, _) = put_txn(a, "cd03", &d_key, &[revoked]).await;
@@ -704,7 +704,7 @@ async fn erasure_at_home_removes_the_profile_at_the_offer_node() {
 
 /// Every text value of every table of a SQLite file, concatenated.
 fn sqlite_dump(path: &Path) -> String {
-    use sqlx::{Column, Connection, Row};
+    use sqlx::{Connection, Row};
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
