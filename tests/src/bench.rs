@@ -5,6 +5,7 @@
 
 pub mod engines;
 pub mod net;
+pub mod procs;
 pub mod report;
 
 use std::path::{Path, PathBuf};

@@ -22,6 +22,9 @@ enum What {
     Matching,
     Inbox,
     Fanout,
+    /// Offer fan-out across real node processes (needs
+    /// `cargo build --release -p vivier-tests --bins`).
+    Procs,
 }
 
 #[derive(Parser)]
@@ -59,6 +62,12 @@ struct Args {
     /// In-process nodes for the fan-out (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "3,20")]
     fanout_nodes: Vec<usize>,
+    /// Real node processes for `procs` (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "3,20")]
+    procs: Vec<usize>,
+    /// Offers timed per `procs` run.
+    #[arg(long, default_value_t = 20)]
+    procs_offers: usize,
 }
 
 fn save(name: &str, md: &str, json: &impl serde::Serialize) -> anyhow::Result<()> {
@@ -175,6 +184,23 @@ async fn main() -> anyhow::Result<()> {
             rows.push(net::fanout(&gen, n, 20).await?);
         }
         save("fanout", &report::fanout_table(&rows), &rows)?;
+    }
+    if want(What::Procs) {
+        let bin = vivier_tests::bench::procs::default_node_bin()?;
+        let mut rows = Vec::new();
+        for &n in &args.procs {
+            eprintln!("-- fan-out across {n} node processes");
+            rows.push(
+                vivier_tests::bench::procs::fanout_processes(
+                    &bin,
+                    &work.join(format!("procs-{n}")),
+                    n,
+                    args.procs_offers,
+                )
+                .await?,
+            );
+        }
+        save("procs", &vivier_tests::bench::procs::table(&rows), &rows)?;
     }
     Ok(())
 }

@@ -67,14 +67,20 @@ impl TestCa {
 
     /// A reqwest client trusting this CA.
     pub fn client(&self) -> reqwest::Client {
-        let pem = std::fs::read(&self.ca_pem).unwrap();
-        reqwest::Client::builder()
-            .use_rustls_tls()
-            .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap()
+        client_for(Some(&self.ca_pem))
     }
+}
+
+/// An HTTP client trusting the test CA when given.
+fn client_for(ca_pem: Option<&Path>) -> reqwest::Client {
+    let mut b = reqwest::Client::builder()
+        .use_rustls_tls()
+        .timeout(Duration::from_secs(30));
+    if let Some(p) = ca_pem {
+        let pem = std::fs::read(p).unwrap();
+        b = b.add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap());
+    }
+    b.build().unwrap()
 }
 
 /// Options for a node process.
@@ -95,6 +101,7 @@ pub struct NodeProcess {
     pub config_path: PathBuf,
     pub base_url: String,
     pub client: reqwest::Client,
+    ca_pem: Option<PathBuf>,
     child: Option<Child>,
 }
 
@@ -146,16 +153,15 @@ impl NodeProcess {
         toml.push_str(&opts.extra_toml);
         let config_path = dir.join("node.toml");
         std::fs::write(&config_path, &toml).unwrap();
-        let client = match ca {
-            Some(ca) => ca.client(),
-            None => reqwest::Client::new(),
-        };
+        let ca_pem = ca.map(|c| c.ca_pem.clone());
+        let client = client_for(ca_pem.as_deref());
         let mut node = NodeProcess {
             node_id: node_id.to_string(),
             dir,
             config_path,
             base_url: String::new(),
             client,
+            ca_pem,
             child: None,
         };
         node.spawn();
@@ -171,6 +177,9 @@ impl NodeProcess {
     }
 
     fn spawn(&mut self) {
+        // A fresh connection pool: connections kept alive to a previous
+        // process on the same port are dead.
+        self.client = client_for(self.ca_pem.as_deref());
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
