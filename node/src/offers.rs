@@ -689,6 +689,8 @@ pub async fn close_offer(
     let offer = close_local(state, &existing, reason).await?;
     if was_open {
         after_commit(state, id).await;
+        // Pending referrals to a closed offer are answered, not left hanging.
+        crate::referrals::on_offer_closed(state, id).await?;
     }
     Ok(offer)
 }

@@ -1694,6 +1694,54 @@ pub async fn no_answer_sweep(state: &AppState, now_ms: i64) -> Result<u64> {
     .bind(cutoff)
     .fetch_all(&state.db.pool)
     .await?;
+    let done = refuse_all(
+        state,
+        ids,
+        RefusalReason::NoAnswer,
+        &format!("no answer within {days} days"),
+        |r| {
+            matches!(
+                r.status,
+                ReferralStatus::New | ReferralStatus::Processing | ReferralStatus::Postponed
+            ) && r.updated_at < cutoff
+        },
+    )
+    .await?;
+    if done > 0 {
+        tracing::info!(referrals = done, "referrals refused for lack of an answer");
+    }
+    Ok(done)
+}
+
+/// An offer of this node was closed: its pending referrals are refused
+/// with `position_filled` (the referring nodes are told).
+pub async fn on_offer_closed(state: &AppState, offer_id: &str) -> Result<u64> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM referrals WHERE offer_id = $1 AND direction IN ('inbound', 'local') \
+         AND status IN ('new', 'processing', 'postponed', 'prior_to_hire') ORDER BY created_at",
+    )
+    .bind(offer_id)
+    .fetch_all(&state.db.pool)
+    .await?;
+    refuse_all(
+        state,
+        ids,
+        RefusalReason::PositionFilled,
+        "offer closed",
+        |r| r.status.is_pending(),
+    )
+    .await
+}
+
+/// Refuse, one transaction each, the offer-side referrals `ids` that still
+/// satisfy `due`, as the node itself.
+async fn refuse_all(
+    state: &AppState,
+    ids: Vec<String>,
+    reason: RefusalReason,
+    comment: &str,
+    due: impl Fn(&StoredReferral) -> bool,
+) -> Result<u64> {
     let me = state.identity.node_id.to_string();
     let mut done = 0u64;
     for id in ids {
@@ -1701,13 +1749,7 @@ pub async fn no_answer_sweep(state: &AppState, now_ms: i64) -> Result<u64> {
         let Some(r) = load_tx(&mut tx, &id).await? else {
             continue;
         };
-        let due = r.direction.offer_side()
-            && matches!(
-                r.status,
-                ReferralStatus::New | ReferralStatus::Processing | ReferralStatus::Postponed
-            )
-            && r.updated_at < cutoff;
-        if !due {
+        if !(r.direction.offer_side() && due(&r)) {
             continue;
         }
         let actor = Actor {
@@ -1718,10 +1760,10 @@ pub async fn no_answer_sweep(state: &AppState, now_ms: i64) -> Result<u64> {
         };
         let change = Change {
             status: ReferralStatus::Refused,
-            reason: Some(RefusalReason::NoAnswer),
+            reason: Some(reason),
             contract_type: None,
             start_date: None,
-            comment: Some(format!("no answer within {days} days")),
+            comment: Some(comment.to_string()),
         };
         match transition(state, &mut tx, &r, &change, &actor, true).await {
             Ok(cand) => {
@@ -1730,14 +1772,13 @@ pub async fn no_answer_sweep(state: &AppState, now_ms: i64) -> Result<u64> {
                 done += 1;
             }
             Err(Error::Conflict(msg)) => {
-                tracing::debug!(referral = %id, %msg, "no-answer sweep skipped a referral");
+                tracing::debug!(referral = %id, %msg, "referral not refused");
             }
             Err(e) => return Err(e),
         }
     }
     if done > 0 {
         crate::federation::wake(state);
-        tracing::info!(referrals = done, "referrals refused for lack of an answer");
     }
     Ok(done)
 }

@@ -477,6 +477,36 @@ async fn local_referral_from_submission_to_hire() {
 }
 
 #[tokio::test]
+async fn closing_an_offer_answers_its_pending_referrals() {
+    for backend in backends() {
+        let node = start_node(&backend).await;
+        let staff = node
+            .user(Role::Counsellor, "conseillere@mission-emploi.fr")
+            .await;
+        let employer = node.user(Role::Employer, "rh@logistique.fr").await;
+        let o = offer(&node, &employer, "Préparateur de commandes").await;
+        let lea = candidate(&node, &staff, "Léa", Some("local")).await;
+        let (st, r) = refer(&node, &staff, &o, &lea).await;
+        assert_eq!(st, 201, "{r}");
+        let r = r["id"].as_str().unwrap().to_string();
+        assert_eq!(candidate_status(&node, &staff, &lea).await, "in_referral");
+        let (st, v) = node.delete(&employer, &format!("/api/v1/offers/{o}")).await;
+        assert!(st == 200 || st == 204, "{st} {v}");
+        assert_eq!(status_of(&node, &r).await, "refused", "{backend:?}");
+        let (_, events) = node
+            .get(&staff, &format!("/api/v1/referrals/{r}/events"))
+            .await;
+        assert!(
+            events.to_string().contains("position_filled"),
+            "reason recorded: {events}"
+        );
+        // The candidate is free again for other offers.
+        assert_eq!(candidate_status(&node, &staff, &lea).await, "active");
+        node.stop().await;
+    }
+}
+
+#[tokio::test]
 async fn no_answer_sweep_with_a_fake_clock() {
     for backend in backends() {
         let node = start_node(&backend).await;
