@@ -60,7 +60,14 @@ fn write_temp(path: &Path, bytes: &[u8], mode: u32) -> io::Result<PathBuf> {
 
 /// Atomically replaces (or creates) `path` with `bytes` (file mode 0644).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let tmp = write_temp(path, bytes, 0o644)?;
+    write_atomic_mode(path, bytes, 0o644)
+}
+
+/// Atomically replaces (or creates) `path` with `bytes`, with file mode
+/// `mode` (e.g. 0600 for secrets: the temporary file is created with that
+/// mode, so the bytes are never readable by others, even briefly).
+pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let tmp = write_temp(path, bytes, mode)?;
     if let Err(e) = std::fs::rename(&tmp, path) {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
@@ -105,6 +112,19 @@ mod tests {
         write_atomic(&p, b"two, longer").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"two, longer");
         assert_eq!(entries(dir.path()), vec!["network.json"]);
+    }
+
+    #[test]
+    fn write_atomic_mode_sets_the_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("secret");
+        std::fs::write(&p, b"old").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_atomic_mode(&p, b"new", 0o600).unwrap();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(std::fs::read(&p).unwrap(), b"new");
     }
 
     #[test]

@@ -14,6 +14,7 @@ use vivier_protocol::{
 };
 
 use crate::display::{format_duration, format_ms, now_ms, table};
+use crate::keystore::{self, PassphraseSource, Protection, TerminalPassphrase};
 use crate::network::{
     self, parse_key_id, parse_node_id, parse_public_key, read_key_file, NetworkDir, DAY_MS,
 };
@@ -37,11 +38,15 @@ use crate::remote::{Client, PublishOutcome};
     vivier-admin member add cd41 --kind departement --departement 41 --from-node https://vivier.cd41.fr\n  \
     vivier-admin publish\n  \
     vivier-admin status\n  \
-    vivier-admin member revoke cd41 --reason \"left the network\" && vivier-admin publish"
+    vivier-admin member revoke cd41 --reason \"left the network\" && vivier-admin publish\n\n\
+    Passphrase-encrypted operator key (init --passphrase, operator passphrase):\n  \
+    commands that sign read the passphrase from VIVIER_OPERATOR_PASSPHRASE, else\n  \
+    prompt on the terminal (no echo), else read one line of standard input."
 )]
 pub struct Cli {
-    /// Network directory holding operator.key (0600), network.json (the
-    /// current signed document) and documents/<serial>.json (history).
+    /// Network directory holding operator.key (0600, optionally encrypted
+    /// with a passphrase), network.json (the current signed document) and
+    /// documents/<serial>.json (history).
     #[arg(
         long,
         global = true,
@@ -59,15 +64,17 @@ pub struct Cli {
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a network: an operator key pair (operator.key, mode 0600) and
-    /// the first document (serial 1, no members). Prints the operator public
-    /// key to put in each node's `[federation] operator_keys`.
+    /// Create a network: an operator key pair (operator.key, mode 0600,
+    /// encrypted with a passphrase if --passphrase) and the first document
+    /// (serial 1, no members). Prints the operator public key to put in each
+    /// node's `[federation] operator_keys`.
     Init(InitArgs),
     /// Add, update, suspend, revoke, re-key or reactivate a member; each
-    /// change writes the next signed document.
+    /// change writes the next signed document (asks for the operator key's
+    /// passphrase if it is encrypted).
     #[command(subcommand)]
     Member(MemberCommand),
-    /// Operator key management (rotation).
+    /// Operator key management (rotation, passphrase).
     #[command(subcommand)]
     Operator(OperatorCommand),
     /// Re-issue the current document unchanged with the next serial and a
@@ -105,6 +112,13 @@ pub struct InitArgs {
     /// validity period.
     #[arg(long, default_value_t = 365, value_name = "DAYS")]
     pub validity_days: i64,
+    /// Encrypt operator.key with a passphrase (Argon2id + XChaCha20-Poly1305;
+    /// format vivier-key-v1-encrypted). The passphrase comes from
+    /// VIVIER_OPERATOR_PASSPHRASE, else is asked twice on the terminal, else
+    /// read as one line of standard input. Every command that signs will
+    /// need it; a forgotten passphrase cannot be recovered.
+    #[arg(long)]
+    pub passphrase: bool,
 }
 
 /// `renew`.
@@ -132,7 +146,7 @@ pub struct VerifyArgs {
     /// Trust this operator public key (unpadded base64url, optionally
     /// prefixed by its key id: `ed25519:1=<key>`) instead of the operator
     /// keys of the network directory's network.json. Repeatable.
-    #[arg(long, value_name = "[KEY_ID=]B64")]
+    #[arg(long, value_name = "[KEY_ID=]B64", allow_hyphen_values = true)]
     pub trust_key: Vec<String>,
     /// Signatures required with --trust-key.
     #[arg(long, default_value_t = 1, requires = "trust_key")]
@@ -220,7 +234,7 @@ pub struct MemberAddArgs {
     #[arg(long = "commune", value_name = "INSEE")]
     pub communes: Vec<String>,
     /// The node's public key (unpadded base64url), as printed by the node.
-    #[arg(long, value_name = "B64")]
+    #[arg(long, value_name = "B64", allow_hyphen_values = true)]
     pub public_key: Option<String>,
     /// Key id of --public-key.
     #[arg(long, default_value = "ed25519:1", conflicts_with = "from_node")]
@@ -292,7 +306,7 @@ pub struct RotateKeyArgs {
     #[arg(value_name = "NODE_ID")]
     pub node_id: String,
     /// The new public key (unpadded base64url).
-    #[arg(long, value_name = "B64")]
+    #[arg(long, value_name = "B64", allow_hyphen_values = true)]
     pub public_key: String,
     /// Key id of the new key (must be new for this member), e.g. ed25519:2.
     #[arg(long)]
@@ -312,16 +326,41 @@ pub enum OperatorCommand {
     /// signed by both the old and the new key (nodes require both); then the
     /// new key becomes operator.key and the old one is kept as
     /// operator.key.old. Publish right after.
+    ///
+    /// If operator.key is encrypted, the new key is encrypted with the same
+    /// passphrase (and operator.key.old stays encrypted).
     Rotate(OperatorRotateArgs),
+    /// Set, change or remove the passphrase of operator.key.
+    ///
+    /// Current passphrase: VIVIER_OPERATOR_PASSPHRASE, else a prompt. New
+    /// passphrase: VIVIER_OPERATOR_NEW_PASSPHRASE, else (when the key is not
+    /// encrypted yet) VIVIER_OPERATOR_PASSPHRASE, else asked twice on the
+    /// terminal (one line of standard input when it is not a terminal). The
+    /// key itself does not change: the document and the nodes are not
+    /// affected.
+    Passphrase(OperatorPassphraseArgs),
+}
+
+/// `operator passphrase`.
+#[derive(Debug, Args)]
+pub struct OperatorPassphraseArgs {
+    /// Remove the passphrase: write operator.key unencrypted (mode 0600).
+    #[arg(long)]
+    pub remove: bool,
 }
 
 /// `operator rotate`.
 #[derive(Debug, Args)]
 pub struct OperatorRotateArgs {
-    /// The new operator key file (vivier-key-v1, 0600). Default: generate
-    /// one into operator.next.key (reused if a rotation was interrupted).
+    /// The new operator key file (vivier-key-v1 or vivier-key-v1-encrypted,
+    /// 0600). Default: generate one into operator.next.key (reused if a
+    /// rotation was interrupted).
     #[arg(long, value_name = "FILE")]
     pub new_key: Option<PathBuf>,
+    /// Encrypt the new operator key with a new passphrase (as `init
+    /// --passphrase`) even though the current one is not encrypted.
+    #[arg(long)]
+    pub passphrase: bool,
 }
 
 /// `message …`.
@@ -345,7 +384,12 @@ pub struct MessageVerifyArgs {
     pub file: PathBuf,
     /// Verify with this public key (unpadded base64url) instead of a
     /// membership document.
-    #[arg(long, value_name = "B64", conflicts_with = "membership")]
+    #[arg(
+        long,
+        value_name = "B64",
+        allow_hyphen_values = true,
+        conflicts_with = "membership"
+    )]
     pub public_key: Option<String>,
     /// With --public-key: the node the key belongs to (default: the
     /// message's sender).
@@ -412,6 +456,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Init(a) => init(&nd, a, now),
         Command::Member(m) => member(&nd, m, now),
         Command::Operator(OperatorCommand::Rotate(a)) => operator_rotate(&nd, a, now),
+        Command::Operator(OperatorCommand::Passphrase(a)) => operator_passphrase(&nd, a),
         Command::Renew(a) => renew(&nd, a, now),
         Command::Show(a) => show(&nd, a, now),
         Command::Verify(a) => verify(&nd, a, now),
@@ -436,7 +481,17 @@ fn init(nd: &NetworkDir, a: InitArgs, now: i64) -> Result<ExitCode> {
     if a.network_id.trim().is_empty() {
         bail!("--network-id must not be empty");
     }
-    let (doc, key) = nd.init(a.network_id.trim(), a.validity_days, now)?;
+    let protection = if a.passphrase {
+        // Refuse bad arguments before asking for a passphrase.
+        nd.check_new(a.validity_days)?;
+        let source = TerminalPassphrase {
+            new_from_current_env: true,
+        };
+        Protection::Passphrase(source.choose(&nd.operator_key_path())?)
+    } else {
+        Protection::Plain
+    };
+    let (doc, key) = nd.init(a.network_id.trim(), a.validity_days, &protection, now)?;
     println!(
         "network {} created in {} (serial 1, expires {})",
         doc.document.network_id,
@@ -444,21 +499,34 @@ fn init(nd: &NetworkDir, a: InitArgs, now: i64) -> Result<ExitCode> {
         format_ms(doc.document.expires_at)
     );
     println!(
-        "operator key {}: {}",
+        "operator key {}: {}{}",
         key.key_id(),
-        nd.operator_key_path().display()
+        nd.operator_key_path().display(),
+        if protection.is_encrypted() {
+            " (encrypted with the passphrase)"
+        } else {
+            ""
+        }
     );
     println!("operator public key (for each node's [federation] operator_keys):");
     println!("{}", key.public_key());
     Ok(ExitCode::SUCCESS)
 }
 
+/// The passphrase source of commands that only unlock the operator key.
+const UNLOCK: TerminalPassphrase = TerminalPassphrase {
+    new_from_current_env: false,
+};
+
 fn member(nd: &NetworkDir, cmd: MemberCommand, now: i64) -> Result<ExitCode> {
     let (doc, what) = match cmd {
         MemberCommand::Add(a) => {
             let m = build_member(a, now)?;
             let what = format!("added {} with key(s) {}", m.node_id, key_ids(&m));
-            (nd.change(now, |d| network::add_member(d, m))?, what)
+            (
+                nd.change(now, &UNLOCK, |d| network::add_member(d, m))?,
+                what,
+            )
         }
         MemberCommand::Update(a) => {
             let node = parse_node_id(&a.node_id)?;
@@ -470,28 +538,32 @@ fn member(nd: &NetworkDir, cmd: MemberCommand, now: i64) -> Result<ExitCode> {
                 communes: (!a.communes.is_empty()).then_some(a.communes),
             };
             (
-                nd.change(now, |d| network::update_member(d, &node, u))?,
+                nd.change(now, &UNLOCK, |d| network::update_member(d, &node, u))?,
                 format!("updated {node}"),
             )
         }
         MemberCommand::Suspend(a) => {
             let node = parse_node_id(&a.node_id)?;
             (
-                nd.change(now, |d| network::suspend_member(d, &node, &a.reason, now))?,
+                nd.change(now, &UNLOCK, |d| {
+                    network::suspend_member(d, &node, &a.reason, now)
+                })?,
                 format!("suspended {node}"),
             )
         }
         MemberCommand::Revoke(a) => {
             let node = parse_node_id(&a.node_id)?;
             (
-                nd.change(now, |d| network::revoke_member(d, &node, &a.reason, now))?,
+                nd.change(now, &UNLOCK, |d| {
+                    network::revoke_member(d, &node, &a.reason, now)
+                })?,
                 format!("revoked {node}"),
             )
         }
         MemberCommand::Reactivate(a) => {
             let node = parse_node_id(&a.node_id)?;
             (
-                nd.change(now, |d| network::reactivate_member(d, &node))?,
+                nd.change(now, &UNLOCK, |d| network::reactivate_member(d, &node))?,
                 format!("reactivated {node}"),
             )
         }
@@ -513,7 +585,7 @@ fn member(nd: &NetworkDir, cmd: MemberCommand, now: i64) -> Result<ExitCode> {
                 format_ms(now.saturating_add(overlap))
             );
             (
-                nd.change(now, |d| {
+                nd.change(now, &UNLOCK, |d| {
                     network::rotate_member_key(d, &node, key, overlap, now)
                 })?,
                 what,
@@ -616,7 +688,10 @@ fn build_member(a: MemberAddArgs, now: i64) -> Result<Member> {
 }
 
 fn operator_rotate(nd: &NetworkDir, a: OperatorRotateArgs, now: i64) -> Result<ExitCode> {
-    let (doc, old, new) = nd.rotate_operator(a.new_key.as_deref(), now)?;
+    let source = TerminalPassphrase {
+        new_from_current_env: !keystore::is_encrypted(&nd.operator_key_path()),
+    };
+    let (doc, old, new) = nd.rotate_operator(a.new_key.as_deref(), a.passphrase, &source, now)?;
     issued(
         nd,
         &doc,
@@ -632,12 +707,47 @@ fn operator_rotate(nd: &NetworkDir, a: OperatorRotateArgs, now: i64) -> Result<E
         nd.operator_key_path().display(),
         nd.old_key_path().display()
     );
+    if keystore::is_encrypted(&nd.operator_key_path()) {
+        println!(
+            "{} is encrypted with the passphrase",
+            nd.operator_key_path().display()
+        );
+    }
     println!("new operator public key: {}", new.public_key());
     println!(
         "nodes that already hold serial {} or later follow the rotation once they get this document; \
          configure new nodes with the new key",
         doc.document.serial - 1
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn operator_passphrase(nd: &NetworkDir, a: OperatorPassphraseArgs) -> Result<ExitCode> {
+    let path = nd.operator_key_path();
+    let source = TerminalPassphrase {
+        new_from_current_env: !keystore::is_encrypted(&path),
+    };
+    let was_encrypted = nd.set_passphrase(a.remove, &source)?;
+    if a.remove {
+        println!(
+            "{}: passphrase removed (the key is now stored unencrypted, mode 0600)",
+            path.display()
+        );
+    } else if was_encrypted {
+        println!("{}: passphrase changed", path.display());
+    } else {
+        println!("{}: now encrypted with the passphrase", path.display());
+    }
+    if !a.remove {
+        for other in [nd.old_key_path(), nd.next_key_path()] {
+            if other.exists() && !keystore::is_encrypted(&other) {
+                println!(
+                    "note: {} is still unencrypted (delete it once it is no longer needed)",
+                    other.display()
+                );
+            }
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -650,7 +760,7 @@ fn renew(nd: &NetworkDir, a: RenewArgs, now: i64) -> Result<ExitCode> {
         ),
         None => None,
     };
-    let doc = nd.change(now, |d| {
+    let doc = nd.change(now, &UNLOCK, |d| {
         if let Some(v) = validity {
             d.expires_at = d.issued_at.saturating_add(v);
         }
@@ -952,6 +1062,12 @@ fn message_verify(nd: &NetworkDir, a: MessageVerifyArgs, now: i64) -> Result<Exi
 }
 
 fn message_sign(nd: &NetworkDir, a: MessageSignArgs, now: i64) -> Result<ExitCode> {
+    if keystore::is_encrypted(&a.key) {
+        bail!(
+            "{} is an encrypted operator key; messages are signed with a node key",
+            a.key.display()
+        );
+    }
     let kf = read_key_file(&a.key)?;
     let sender = kf.node_id.clone().ok_or_else(|| {
         anyhow!(
@@ -1281,6 +1397,22 @@ mod tests {
             "k",
         ]);
         assert!(r.is_err(), "--name and --url required without --from-node");
+        // Base64url keys may start with '-'.
+        let r = Cli::try_parse_from([
+            "vivier-admin",
+            "member",
+            "add",
+            "cd41",
+            "--name",
+            "x",
+            "--kind",
+            "petr",
+            "--url",
+            "https://a.fr",
+            "--public-key",
+            "-abc",
+        ]);
+        assert!(r.is_ok(), "{r:?}");
     }
 
     #[test]

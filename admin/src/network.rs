@@ -18,6 +18,7 @@ use vivier_protocol::{
 };
 
 use crate::atomic::{create_atomic, write_atomic};
+use crate::keystore::{self, KdfParams, LoadedKey, OperatorSecret, PassphraseSource, Protection};
 
 /// One day in ms.
 pub const DAY_MS: i64 = 86_400_000;
@@ -27,6 +28,8 @@ pub const DAY_MS: i64 = 86_400_000;
 pub struct NetworkDir {
     /// Root of the directory.
     pub root: PathBuf,
+    /// Argon2id costs for operator key files encrypted from now on.
+    pub kdf: KdfParams,
 }
 
 /// Reads a key file, turning errors into messages that name the file and
@@ -49,7 +52,10 @@ pub fn read_key_file(path: &Path) -> Result<KeyFile> {
 impl NetworkDir {
     /// A network directory rooted at `root`.
     pub fn new(root: impl Into<PathBuf>) -> NetworkDir {
-        NetworkDir { root: root.into() }
+        NetworkDir {
+            root: root.into(),
+            kdf: KdfParams::DEFAULT,
+        }
     }
     /// `operator.key`.
     pub fn operator_key_path(&self) -> PathBuf {
@@ -76,14 +82,9 @@ impl NetworkDir {
         self.history_dir().join(format!("{serial}.json"))
     }
 
-    /// Creates a network: operator key `ed25519:1` and document serial 1 with
-    /// no members. Refuses to touch an existing network.
-    pub fn init(
-        &self,
-        network_id: &str,
-        validity_days: i64,
-        now: i64,
-    ) -> Result<(SignedMembershipDocument, SigningKeyPair)> {
+    /// The checks `init` makes before creating anything: a validity of at
+    /// least a day, and no network in this directory yet.
+    pub fn check_new(&self, validity_days: i64) -> Result<()> {
         if validity_days < 1 {
             bail!("--validity-days must be at least 1");
         }
@@ -96,9 +97,24 @@ impl NetworkDir {
                 );
             }
         }
+        Ok(())
+    }
+
+    /// Creates a network: operator key `ed25519:1` (written with
+    /// `protection`: plain or encrypted with a passphrase) and document
+    /// serial 1 with no members. Refuses to touch an existing network.
+    pub fn init(
+        &self,
+        network_id: &str,
+        validity_days: i64,
+        protection: &Protection,
+        now: i64,
+    ) -> Result<(SignedMembershipDocument, SigningKeyPair)> {
+        self.check_new(validity_days)?;
         std::fs::create_dir_all(&self.root)
             .with_context(|| format!("creating {}", self.root.display()))?;
-        let key = SigningKeyPair::generate(KeyId::parse("ed25519:1")?);
+        let secret = OperatorSecret::generate(KeyId::parse("ed25519:1")?);
+        let key = secret.key().clone();
         let doc = MembershipDocument {
             network_id: network_id.to_string(),
             serial: 1,
@@ -116,12 +132,7 @@ impl NetworkDir {
         let signed = SignedMembershipDocument::sign(doc, &[&key])
             .map_err(|e| anyhow!("cannot build the first document: {e}"))?;
         // The key first: a document without its key would be useless.
-        KeyFile {
-            node_id: None,
-            key: key.clone(),
-        }
-        .write(self.operator_key_path())
-        .with_context(|| format!("writing {}", self.operator_key_path().display()))?;
+        keystore::write(&self.operator_key_path(), &secret, protection, self.kdf)?;
         self.store(None, &signed)?;
         Ok((signed, key))
     }
@@ -140,18 +151,28 @@ impl NetworkDir {
         SignedMembershipDocument::from_bytes(&bytes).map_err(|e| anyhow!("{}: {e}", p.display()))
     }
 
-    /// Reads `operator.key` and checks that it is one of `doc`'s operator
-    /// keys (the keys nodes will check the next document against).
-    pub fn operator_key(&self, doc: &MembershipDocument) -> Result<SigningKeyPair> {
+    /// Reads `operator.key` (asking `source` for the passphrase if it is
+    /// encrypted) and checks that it is one of `doc`'s operator keys (the
+    /// keys nodes will check the next document against).
+    pub fn operator_key(
+        &self,
+        doc: &MembershipDocument,
+        source: &dyn PassphraseSource,
+    ) -> Result<LoadedKey> {
         let path = self.operator_key_path();
-        let kf = read_key_file(&path)?;
-        if kf.node_id.is_some() {
-            bail!("{} is a node key, not an operator key", path.display());
+        // The public part first: a foreign key is refused without asking
+        // for a passphrase.
+        let info = keystore::read_info(&path)?;
+        if let Some(n) = &info.node_id {
+            bail!(
+                "{} is a node key (node {n}), not an operator key",
+                path.display()
+            );
         }
-        if !is_operator_key(doc, &kf.key) {
+        if !is_operator_public_key(doc, &info.key_id, &info.public_key) {
             let next = self.next_key_path();
-            if let Ok(n) = KeyFile::read(&next) {
-                if is_operator_key(doc, &n.key) {
+            if let Ok(n) = keystore::read_info(&next) {
+                if n.node_id.is_none() && is_operator_public_key(doc, &n.key_id, &n.public_key) {
                     bail!(
                         "{} is not an operator key of document serial {}, but {} is: an \
                          `operator rotate` was interrupted; finish it with \
@@ -167,12 +188,19 @@ impl NetworkDir {
             bail!(
                 "{} ({} {}) is not an operator key of document serial {}",
                 path.display(),
-                kf.key.key_id(),
-                kf.key.public_key(),
+                info.key_id,
+                info.public_key,
                 doc.serial
             );
         }
-        Ok(kf.key)
+        let loaded = keystore::load(&path, source, None)?;
+        if !is_operator_key(doc, loaded.key()) {
+            bail!(
+                "{} holds a key other than the one it lists in clear;                  nothing was written",
+                path.display()
+            );
+        }
+        Ok(loaded)
     }
 
     /// Writes a new document: first `documents/<serial>.json` (created, never
@@ -214,17 +242,20 @@ impl NetworkDir {
     }
 
     /// Loads the current document, applies `edit` to the next one, signs it
-    /// with the operator key, checks it and stores it.
+    /// with the operator key (unlocked through `source` if it is
+    /// encrypted), checks it and stores it.
     pub fn change(
         &self,
         now: i64,
+        source: &dyn PassphraseSource,
         edit: impl FnOnce(&mut MembershipDocument) -> Result<()>,
     ) -> Result<SignedMembershipDocument> {
         let current = self.load()?;
-        let key = self.operator_key(&current.document)?;
         let mut next = next_document(&current.document, now)?;
+        // Edit errors (unknown member, bad URL…) come before the passphrase.
         edit(&mut next)?;
-        let signed = sign_checked(&current, next, &[&key], now)?;
+        let key = self.operator_key(&current.document, source)?;
+        let signed = sign_checked(&current, next, &[key.key()], now)?;
         self.store(Some(current.document.serial), &signed)?;
         Ok(signed)
     }
@@ -232,80 +263,118 @@ impl NetworkDir {
     /// Operator key rotation: the next document lists only `new_key` as
     /// operator key and is signed by both the current and the new key; then
     /// `operator.key` becomes the new key and the old one is kept as
-    /// `operator.key.old`.
+    /// `operator.key.old` (byte for byte: encrypted if it was).
     ///
-    /// `new_key`: a key file; otherwise `operator.next.key` is used if it
-    /// exists (an interrupted rotation), else a key is generated into it.
+    /// `new_key`: a key file (plain or encrypted); otherwise
+    /// `operator.next.key` is used if it exists (an interrupted rotation),
+    /// else a key is generated into it.
+    ///
+    /// The new `operator.key` (and a generated `operator.next.key`) is
+    /// encrypted with the current key's passphrase if the current key is
+    /// encrypted, else with the new key file's passphrase if that one is,
+    /// else with a new passphrase from `source` if `encrypt`; otherwise it
+    /// is plain.
     pub fn rotate_operator(
         &self,
         new_key: Option<&Path>,
+        encrypt: bool,
+        source: &dyn PassphraseSource,
         now: i64,
     ) -> Result<(SignedMembershipDocument, SigningKeyPair, SigningKeyPair)> {
         let current = self.load()?;
-        let old = self.operator_key(&current.document)?;
+        let old = self.operator_key(&current.document, source)?;
+        let known = old.protection.passphrase();
         let next_path = self.next_key_path();
-        let new = match new_key {
-            Some(p) => {
-                let kf = read_key_file(p)?;
-                if kf.node_id.is_some() {
-                    bail!(
-                        "{} is a node key (node {}), not an operator key",
-                        p.display(),
-                        kf.node_id.map(|n| n.to_string()).unwrap_or_default()
-                    );
-                }
-                kf.key
+        let loaded_new = match new_key {
+            Some(p) => Some(keystore::load(p, source, known)?),
+            None if next_path.exists() => Some(keystore::load(&next_path, source, known)?),
+            None => None,
+        };
+        let protection = match (&old.protection, loaded_new.as_ref().map(|l| &l.protection)) {
+            (Protection::Passphrase(_), _) => old.protection.duplicate(),
+            (Protection::Plain, Some(p @ Protection::Passphrase(_))) => p.duplicate(),
+            (Protection::Plain, _) if encrypt => {
+                Protection::Passphrase(source.choose(&self.operator_key_path())?)
             }
-            None if next_path.exists() => read_key_file(&next_path)?.key,
+            (Protection::Plain, _) => Protection::Plain,
+        };
+        let new = match loaded_new {
+            Some(l) => l.secret,
             None => {
-                let key = SigningKeyPair::generate(next_key_id(&current.document, old.key_id()));
-                KeyFile {
-                    node_id: None,
-                    key: key.clone(),
-                }
-                .write(&next_path)
-                .with_context(|| format!("writing {}", next_path.display()))?;
-                key
+                let secret =
+                    OperatorSecret::generate(next_key_id(&current.document, old.key().key_id()));
+                keystore::write(&next_path, &secret, &protection, self.kdf)?;
+                secret
             }
         };
+        let new_pair = new.key().clone();
         if current
             .document
             .operator_keys
             .iter()
-            .any(|k| k.key_id == *new.key_id() || k.public_key == new.public_key())
+            .any(|k| k.key_id == *new_pair.key_id() || k.public_key == new_pair.public_key())
         {
             bail!(
                 "the new operator key ({} {}) must differ from the current operator keys \
                  in both key id and public key",
-                new.key_id(),
-                new.public_key()
+                new_pair.key_id(),
+                new_pair.public_key()
             );
         }
         let mut next = next_document(&current.document, now)?;
         next.operator_keys = vec![OperatorKey {
-            key_id: new.key_id().clone(),
-            public_key: new.public_key(),
+            key_id: new_pair.key_id().clone(),
+            public_key: new_pair.public_key(),
         }];
         next.threshold = 1;
-        let signed = sign_checked(&current, next, &[&old, &new], now)?;
+        let signed = sign_checked(&current, next, &[old.key(), &new_pair], now)?;
         self.store(Some(current.document.serial), &signed)?;
-        KeyFile {
-            node_id: None,
-            key: old.clone(),
-        }
-        .write(self.old_key_path())
-        .with_context(|| format!("writing {}", self.old_key_path().display()))?;
-        KeyFile {
-            node_id: None,
-            key: new.clone(),
-        }
-        .write(self.operator_key_path())
-        .with_context(|| format!("writing {}", self.operator_key_path().display()))?;
+        keystore::copy_bytes(&self.old_key_path(), &old.file_bytes)?;
+        keystore::write(&self.operator_key_path(), &new, &protection, self.kdf)?;
         if next_path.exists() {
             let _ = std::fs::remove_file(&next_path);
         }
-        Ok((signed, old, new))
+        Ok((signed, old.key().clone(), new_pair))
     }
+
+    /// Sets or changes (`remove == false`: the new passphrase comes from
+    /// `source.choose`) or removes the passphrase of `operator.key`. The
+    /// current passphrase, if any, comes from `source.unlock`. Returns
+    /// whether the key was encrypted before.
+    pub fn set_passphrase(&self, remove: bool, source: &dyn PassphraseSource) -> Result<bool> {
+        let path = self.operator_key_path();
+        let info = keystore::read_info(&path)?;
+        if let Some(n) = &info.node_id {
+            bail!(
+                "{} is a node key (node {n}), not an operator key",
+                path.display()
+            );
+        }
+        if remove && !info.encrypted {
+            bail!(
+                "{} is not encrypted: there is no passphrase to remove",
+                path.display()
+            );
+        }
+        let loaded = keystore::load(&path, source, None)?;
+        let protection = if remove {
+            Protection::Plain
+        } else {
+            Protection::Passphrase(source.choose(&path)?)
+        };
+        keystore::write(&path, &loaded.secret, &protection, self.kdf)?;
+        Ok(loaded.protection.is_encrypted())
+    }
+}
+
+fn is_operator_public_key(
+    doc: &MembershipDocument,
+    key_id: &KeyId,
+    public_key: &PublicKey,
+) -> bool {
+    doc.operator_keys
+        .iter()
+        .any(|k| k.key_id == *key_id && k.public_key == *public_key)
 }
 
 fn is_operator_key(doc: &MembershipDocument, key: &SigningKeyPair) -> bool {
@@ -635,6 +704,12 @@ pub fn rotate_member_key(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::keystore::FixedPassphrase;
+
+    const NOPASS: FixedPassphrase = FixedPassphrase {
+        current: None,
+        new: None,
+    };
 
     const NOW: i64 = 1_750_000_000_000;
 
@@ -661,7 +736,7 @@ mod tests {
 
     fn init(dir: &Path) -> NetworkDir {
         let nd = NetworkDir::new(dir.join("net"));
-        nd.init("vivier-test", 30, NOW).unwrap();
+        nd.init("vivier-test", 30, &Protection::Plain, NOW).unwrap();
         nd
     }
 
@@ -686,13 +761,19 @@ mod tests {
             std::fs::read(nd.history_path(1)).unwrap(),
             std::fs::read(nd.document_path()).unwrap()
         );
-        let key = nd.operator_key(&doc.document).unwrap();
-        assert_eq!(doc.document.operator_keys[0].public_key, key.public_key());
+        let key = nd.operator_key(&doc.document, &NOPASS).unwrap();
+        assert_eq!(
+            doc.document.operator_keys[0].public_key,
+            key.key().public_key()
+        );
         // A node configured with that key accepts it.
         let trust = Trust::from_document(&doc.document);
         trust.accept(None, &doc, NOW + 1).unwrap();
         // Refuses to overwrite.
-        let e = nd.init("other", 30, NOW).unwrap_err().to_string();
+        let e = nd
+            .init("other", 30, &Protection::Plain, NOW)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("already exists"), "{e}");
         assert_eq!(nd.load().unwrap(), doc);
     }
@@ -703,7 +784,7 @@ mod tests {
         let nd = init(tmp.path());
         let k = node_key();
         let d2 = nd
-            .change(NOW + 1000, |d| add_member(d, member("cd41", &k)))
+            .change(NOW + 1000, &NOPASS, |d| add_member(d, member("cd41", &k)))
             .unwrap();
         assert_eq!(d2.document.serial, 2);
         assert_eq!(d2.document.issued_at, NOW + 1000);
@@ -712,7 +793,7 @@ mod tests {
         assert!(nd.history_path(2).exists());
         // Duplicate: nothing written.
         let e = nd
-            .change(NOW + 2000, |d| add_member(d, member("cd41", &k)))
+            .change(NOW + 2000, &NOPASS, |d| add_member(d, member("cd41", &k)))
             .unwrap_err()
             .to_string();
         assert!(e.contains("duplicate node id"), "{e}");
@@ -720,7 +801,7 @@ mod tests {
         assert!(!nd.history_path(3).exists());
         // Unknown member.
         let e = nd
-            .change(NOW + 2000, |d| {
+            .change(NOW + 2000, &NOPASS, |d| {
                 suspend_member(d, &NodeId::parse("cd18").unwrap(), "x", NOW)
             })
             .unwrap_err()
@@ -792,7 +873,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let nd = init(tmp.path());
         let k1 = node_key();
-        nd.change(NOW, |d| add_member(d, member("cd41", &k1)))
+        nd.change(NOW, &NOPASS, |d| add_member(d, member("cd41", &k1)))
             .unwrap();
         let k2 = SigningKeyPair::generate(KeyId::parse("ed25519:2").unwrap());
         let n = NodeId::parse("cd41").unwrap();
@@ -803,7 +884,7 @@ mod tests {
             valid_until: None,
         };
         let d = nd
-            .change(NOW, |d| {
+            .change(NOW, &NOPASS, |d| {
                 rotate_member_key(d, &n, nk.clone(), 7 * DAY_MS, NOW)
             })
             .unwrap();
@@ -812,7 +893,13 @@ mod tests {
         assert_eq!(m.keys[1], nk);
         // Same key id again → refused.
         assert!(nd
-            .change(NOW, |d| rotate_member_key(d, &n, nk.clone(), 0, NOW))
+            .change(NOW, &NOPASS, |d| rotate_member_key(
+                d,
+                &n,
+                nk.clone(),
+                0,
+                NOW
+            ))
             .is_err());
     }
 
@@ -821,7 +908,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let nd = init(tmp.path());
         let before = nd.load().unwrap();
-        let (doc, old, new) = nd.rotate_operator(None, NOW + 5).unwrap();
+        let (doc, old, new) = nd.rotate_operator(None, false, &NOPASS, NOW + 5).unwrap();
         assert_eq!(new.key_id().as_str(), "ed25519:2");
         assert_eq!(doc.signatures.len(), 2);
         assert_eq!(doc.document.operator_keys.len(), 1);
@@ -836,7 +923,7 @@ mod tests {
         assert_eq!(o.key.public_key(), old.public_key());
         assert!(!nd.next_key_path().exists());
         // Next change signed by the new key only, accepted after the rotation.
-        let d3 = nd.change(NOW + 20, |_| Ok(())).unwrap();
+        let d3 = nd.change(NOW + 20, &NOPASS, |_| Ok(())).unwrap();
         assert_eq!(d3.signatures.len(), 1);
         Trust::from_document(&doc.document)
             .accept(Some(2), &d3, NOW + 30)
@@ -853,7 +940,7 @@ mod tests {
             std::fs::Permissions::from_mode(0o644),
         )
         .unwrap();
-        let e = nd.change(NOW, |_| Ok(())).unwrap_err().to_string();
+        let e = nd.change(NOW, &NOPASS, |_| Ok(())).unwrap_err().to_string();
         assert!(e.contains("chmod 600"), "{e}");
         assert!(e.contains("operator.key"), "{e}");
         assert_eq!(nd.load().unwrap().document.serial, 1);
@@ -869,7 +956,7 @@ mod tests {
         }
         .write(nd.operator_key_path())
         .unwrap();
-        let e = nd.change(NOW, |_| Ok(())).unwrap_err().to_string();
+        let e = nd.change(NOW, &NOPASS, |_| Ok(())).unwrap_err().to_string();
         assert!(e.contains("is not an operator key"), "{e}");
     }
 
@@ -879,8 +966,146 @@ mod tests {
         let nd = init(tmp.path());
         // Simulate another run that already created documents/2.json.
         std::fs::write(nd.history_path(2), b"{}").unwrap();
-        let e = nd.change(NOW, |_| Ok(())).unwrap_err().to_string();
+        let e = nd.change(NOW, &NOPASS, |_| Ok(())).unwrap_err().to_string();
         assert!(e.contains("already exists"), "{e}");
         assert_eq!(nd.load().unwrap().document.serial, 1);
+    }
+
+    fn pass(current: &str) -> FixedPassphrase {
+        FixedPassphrase {
+            current: Some(current.into()),
+            new: None,
+        }
+    }
+
+    fn init_encrypted(dir: &Path, passphrase: &str) -> NetworkDir {
+        let mut nd = NetworkDir::new(dir.join("net"));
+        nd.kdf = KdfParams::INSECURE_FOR_TESTS;
+        let p = Protection::Passphrase(zeroize::Zeroizing::new(passphrase.into()));
+        nd.init("vivier-test", 30, &p, NOW).unwrap();
+        nd
+    }
+
+    #[test]
+    fn encrypted_operator_key_signs_only_with_its_passphrase() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let nd = init_encrypted(tmp.path(), "s3cret");
+        let path = nd.operator_key_path();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(keystore::is_encrypted(&path));
+        // The protocol crate's reader does not take it for a plain key.
+        assert!(KeyFile::read(&path).is_err());
+        let doc = nd.load().unwrap();
+        let info = keystore::read_info(&path).unwrap();
+        assert_eq!(doc.document.operator_keys[0].public_key, info.public_key);
+        let before = std::fs::read(&path).unwrap();
+        // No passphrase, wrong passphrase: nothing written.
+        let e = nd.change(NOW, &NOPASS, |_| Ok(())).unwrap_err().to_string();
+        assert!(e.contains("no passphrase"), "{e}");
+        let e = nd
+            .change(NOW, &pass("wrong"), |_| Ok(()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(&format!("wrong passphrase for {}", path.display())),
+            "{e}"
+        );
+        assert_eq!(nd.load().unwrap().document.serial, 1);
+        assert!(!nd.history_path(2).exists());
+        // The right one signs; the key file is not rewritten.
+        let k = node_key();
+        let d2 = nd
+            .change(NOW, &pass("s3cret"), |d| add_member(d, member("cd41", &k)))
+            .unwrap();
+        assert_eq!(d2.document.serial, 2);
+        Trust::from_document(&doc.document)
+            .accept(Some(1), &d2, NOW + 1)
+            .unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn encrypted_rotation_keeps_the_passphrase() {
+        let tmp = tempfile::tempdir().unwrap();
+        let nd = init_encrypted(tmp.path(), "pw");
+        // Wrong passphrase: nothing at all is written.
+        assert!(nd
+            .rotate_operator(None, false, &pass("nope"), NOW + 1)
+            .is_err());
+        assert_eq!(nd.load().unwrap().document.serial, 1);
+        assert!(!nd.next_key_path().exists());
+        assert!(!nd.old_key_path().exists());
+        let (doc, old, new) = nd
+            .rotate_operator(None, false, &pass("pw"), NOW + 5)
+            .unwrap();
+        assert_eq!(doc.signatures.len(), 2);
+        assert!(keystore::is_encrypted(&nd.operator_key_path()));
+        assert!(keystore::is_encrypted(&nd.old_key_path()));
+        assert!(!nd.next_key_path().exists());
+        let cur = keystore::load(&nd.operator_key_path(), &pass("pw"), None).unwrap();
+        assert_eq!(cur.key().public_key(), new.public_key());
+        let o = keystore::load(&nd.old_key_path(), &pass("pw"), None).unwrap();
+        assert_eq!(o.key().public_key(), old.public_key());
+        let d3 = nd.change(NOW + 20, &pass("pw"), |_| Ok(())).unwrap();
+        Trust::from_document(&doc.document)
+            .accept(Some(2), &d3, NOW + 30)
+            .unwrap();
+    }
+
+    #[test]
+    fn plain_rotation_can_encrypt_the_new_key() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut nd = init(tmp.path());
+        nd.kdf = KdfParams::INSECURE_FOR_TESTS;
+        let source = FixedPassphrase {
+            current: None,
+            new: Some("fresh".into()),
+        };
+        nd.rotate_operator(None, true, &source, NOW + 5).unwrap();
+        assert!(keystore::is_encrypted(&nd.operator_key_path()));
+        assert!(!keystore::is_encrypted(&nd.old_key_path()));
+        nd.change(NOW + 20, &pass("fresh"), |_| Ok(())).unwrap();
+    }
+
+    #[test]
+    fn set_change_and_remove_the_passphrase() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut nd = init(tmp.path());
+        nd.kdf = KdfParams::INSECURE_FOR_TESTS;
+        let path = nd.operator_key_path();
+        let public = keystore::read_info(&path).unwrap().public_key;
+        let e = nd.set_passphrase(true, &NOPASS).unwrap_err().to_string();
+        assert!(e.contains("not encrypted"), "{e}");
+        // Set.
+        let set = FixedPassphrase {
+            current: None,
+            new: Some("a".into()),
+        };
+        assert!(!nd.set_passphrase(false, &set).unwrap());
+        assert!(keystore::is_encrypted(&path));
+        nd.change(NOW, &pass("a"), |_| Ok(())).unwrap();
+        // Change: needs the current one.
+        let bad = FixedPassphrase {
+            current: Some("x".into()),
+            new: Some("b".into()),
+        };
+        assert!(nd.set_passphrase(false, &bad).is_err());
+        let change = FixedPassphrase {
+            current: Some("a".into()),
+            new: Some("b".into()),
+        };
+        assert!(nd.set_passphrase(false, &change).unwrap());
+        assert!(nd.change(NOW, &pass("a"), |_| Ok(())).is_err());
+        nd.change(NOW, &pass("b"), |_| Ok(())).unwrap();
+        // Remove.
+        assert!(nd.set_passphrase(true, &pass("a")).is_err());
+        assert!(keystore::is_encrypted(&path));
+        assert!(nd.set_passphrase(true, &pass("b")).unwrap());
+        assert!(!keystore::is_encrypted(&path));
+        assert_eq!(KeyFile::read(&path).unwrap().key.public_key(), public);
+        nd.change(NOW, &NOPASS, |_| Ok(())).unwrap();
+        assert_eq!(nd.load().unwrap().document.serial, 4);
     }
 }

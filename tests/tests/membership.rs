@@ -601,7 +601,12 @@ fn help_is_complete() {
         message.contains("verify") && message.contains("sign"),
         "{message}"
     );
-    assert!(admin_ok(&["operator", "--help"]).contains("rotate"));
+    let operator = admin_ok(&["operator", "--help"]);
+    assert!(
+        operator.contains("rotate") && operator.contains("passphrase"),
+        "{operator}"
+    );
+    assert!(admin_ok(&["init", "--help"]).contains("VIVIER_OPERATOR_PASSPHRASE"));
     for path in [
         &["init"][..],
         &["member", "add"],
@@ -611,6 +616,7 @@ fn help_is_complete() {
         &["member", "rotate-key"],
         &["member", "reactivate"],
         &["operator", "rotate"],
+        &["operator", "passphrase"],
         &["renew"],
         &["show"],
         &["verify"],
@@ -656,4 +662,95 @@ fn missing_network_is_explained() {
         e.starts_with("error: ") && e.contains("vivier-admin init"),
         "{e}"
     );
+}
+
+/// `init --passphrase` encrypts operator.key; signing commands need the
+/// passphrase (from VIVIER_OPERATOR_PASSPHRASE here), a wrong or missing one
+/// is refused without writing anything, and `show` needs none.
+#[test]
+fn passphrase_encrypted_operator_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let net = tmp.path().join("net");
+    let dir = net.to_str().unwrap();
+    let run = |args: &[&str], pass: Option<&str>| {
+        let mut all = vec!["--dir", dir];
+        all.extend_from_slice(args);
+        let env: Vec<(&str, &str)> = pass
+            .map(|p| ("VIVIER_OPERATOR_PASSPHRASE", p))
+            .into_iter()
+            .collect();
+        let out = admin_env(&all, &env);
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (code, out) = run(
+        &["init", "--network-id", "vivier-test", "--passphrase"],
+        Some("correct horse"),
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let key_path = net.join("operator.key");
+    let key_text = std::fs::read_to_string(&key_path).unwrap();
+    assert!(key_text.contains("vivier-key-v1-encrypted"), "{key_text}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let node_key = SigningKeyPair::generate(KeyId::parse("ed25519:1").unwrap());
+    let pk = node_key.public_key().to_b64();
+    let add = |id: &'static str| -> Vec<String> {
+        [
+            "member",
+            "add",
+            id,
+            "--name",
+            "CD",
+            "--kind",
+            "departement",
+            "--url",
+            "https://vivier.example.fr",
+            "--public-key",
+            &pk,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let cd41 = add("cd41");
+    let cd41: Vec<&str> = cd41.iter().map(String::as_str).collect();
+    // Wrong passphrase, no passphrase at all: exit 1, nothing written.
+    let (code, out) = run(&cd41, Some("wrong"));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains(&format!(
+            "error: wrong passphrase for {}",
+            key_path.display()
+        )),
+        "{out}"
+    );
+    let (code, out) = run(&cd41, None);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("VIVIER_OPERATOR_PASSPHRASE"), "{out}");
+    assert_eq!(current(&net).document.serial, 1);
+    assert!(!net.join("documents/2.json").exists());
+    // The right one signs.
+    let (code, out) = run(&cd41, Some("correct horse"));
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(current(&net).document.serial, 2);
+    // `show` needs no passphrase.
+    let (code, out) = run(&["show"], None);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("cd41"), "{out}");
+    // The document verifies against the operator key listed in it.
+    assert!(adm_ok(
+        &net,
+        &["verify", net.join("network.json").to_str().unwrap()]
+    )
+    .starts_with("valid"));
 }

@@ -430,3 +430,14 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Run `vivier-admin` with args and extra environment variables (standard
+/// input closed); returns the output.
+pub fn admin_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    Command::new(ADMIN_BIN)
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run vivier-admin")
+}
