@@ -1128,7 +1128,7 @@ pub async fn create(state: &AppState, user: &User, input: CandidateInput) -> Res
             "only the admin or the assigned counsellor may record sensitive fields",
         ));
     }
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin().await?;
     insert_row(&mut tx, &c).await?;
     if let Some(s) = &input.sensitive {
         write_sensitive(&mut tx, &c.id, s).await?;
@@ -1184,7 +1184,7 @@ pub async fn update(
             });
         }
     }
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin().await?;
     update_row(&mut tx, &c).await?;
     sqlx::query("UPDATE candidates SET retention_reminded_at = NULL WHERE id = $1")
         .bind(id)
@@ -1223,7 +1223,7 @@ pub async fn give_consent(
     });
     c.updated_at = now;
     c.last_activity_at = now;
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin().await?;
     update_row(&mut tx, &c).await?;
     tx.commit().await?;
     sync_index(state, &c).await?;
@@ -1239,7 +1239,7 @@ pub async fn withdraw_consent(state: &AppState, id: &str) -> Result<Candidate> {
     c.consent = None;
     c.updated_at = now;
     c.last_activity_at = now;
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin().await?;
     update_row(&mut tx, &c).await?;
     tx.commit().await?;
     sync_index(state, &c).await?;
@@ -1345,7 +1345,7 @@ pub async fn record_placement(
         referral_id,
         placed_at: now,
     };
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin().await?;
     sqlx::query(
         "INSERT INTO placements (id, candidate_id, outcome, referral_id, placed_at, recorded_by) \
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -1425,7 +1425,7 @@ pub async fn attach_cv(
     c.updated_at = now;
     c.last_activity_at = now;
     let res: Result<()> = async {
-        let mut tx = state.db.pool.begin().await?;
+        let mut tx = state.db.begin().await?;
         sqlx::query(
             "INSERT INTO candidate_files (id, candidate_id, file_name, content_type, size_bytes, sha256, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -1507,7 +1507,7 @@ pub async fn erase(state: &AppState, id: &str) -> Result<()> {
     if exists.is_none() {
         return Err(Error::NotFound("candidate"));
     }
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin().await?;
     crate::federation::on_candidate_erased(state, &mut tx, id).await?;
     purge_in_tx(&mut tx, id).await?;
     sqlx::query("DELETE FROM candidates WHERE id = $1")

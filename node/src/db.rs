@@ -108,6 +108,17 @@ impl Db {
         Ok(())
     }
 
+    /// Begin a write transaction. On SQLite it is `BEGIN IMMEDIATE`: the
+    /// write lock is taken at once (waiting up to `busy_timeout`), so a
+    /// transaction that reads before it writes cannot fail with
+    /// `SQLITE_BUSY` when another writer committed in between.
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
     /// Read a value from `node_meta`.
     pub async fn meta(&self, key: &str) -> Result<Option<String>, sqlx::Error> {
         sqlx::query_scalar::<_, String>("SELECT value FROM node_meta WHERE key = $1")

@@ -225,7 +225,7 @@ pub async fn accept_membership(
     let canonical = doc.to_bytes().map_err(membership_error)?;
     let text = String::from_utf8(canonical).map_err(|e| Error::Internal(e.into()))?;
     let serial = doc.document.serial;
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin().await?;
     // The serial guard makes concurrent updates safe: only a higher serial wins.
     let updated = sqlx::query(
         "UPDATE membership SET serial = $1, document = $2, received_at = $3 WHERE id = 1 AND serial < $1",
@@ -722,7 +722,7 @@ async fn record_success(
 ) -> Result<()> {
     let last = batch.last().map(|r| r.seq).unwrap_or(0);
     let now = now_ms();
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin().await?;
     for row in batch {
         let result = resp.results.get(&row.message_id);
         let refused = match result {
@@ -865,7 +865,7 @@ pub async fn process_messages(
     let mut after = Vec::new();
     let mut newer_membership = None;
     if !verified.is_empty() {
-        let mut tx = state.db.pool.begin().await?;
+        let mut tx = state.db.begin().await?;
         for (slot, msg) in &verified {
             let id = msg.envelope.id.clone();
             if msg.envelope.membership_serial > state.federation.membership_serial().unwrap_or(0) {
@@ -1546,7 +1546,7 @@ async fn retry_dead_letter(
     Path(id): Path<i64>,
 ) -> Result<StatusCode> {
     user.require(&[Role::Admin])?;
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin().await?;
     lock_sequences(&state, &mut tx).await?;
     let row =
         sqlx::query("SELECT destination, message_id, kind, body FROM dead_letters WHERE id = $1")

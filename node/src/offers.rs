@@ -497,7 +497,7 @@ async fn insert_local(
         published_at,
         now,
     );
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin().await?;
     sqlx::query(
         "INSERT INTO offers (id, origin_node, owner_user_id, status, payload, title, rome_code, contract_type, \
          employer_name, created_at, updated_at, closed_at, is_local, external_id) \
@@ -543,7 +543,7 @@ async fn update_local(
         existing.payload.published_at,
         now,
     );
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin().await?;
     let res = sqlx::query(
         "UPDATE offers SET payload = $1, title = $2, rome_code = $3, contract_type = $4, employer_name = $5, \
          updated_at = $6 WHERE id = $7 AND status = 'open' AND is_local = 1",
@@ -583,7 +583,7 @@ async fn close_local(
         return Ok(existing.clone());
     }
     let now = now_ms().max(existing.updated_at + 1);
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin().await?;
     let res = sqlx::query(
         "UPDATE offers SET status = 'closed', closed_at = $1, updated_at = $1 \
          WHERE id = $2 AND status = 'open' AND is_local = 1",

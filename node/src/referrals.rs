@@ -826,7 +826,7 @@ pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result
     let offer_id = offer.payload.offer_id.clone();
 
     let res: Result<()> = async {
-        let mut tx = state.db.pool.begin().await?;
+        let mut tx = state.db.begin().await?;
         let dup: Option<String> = sqlx::query_scalar(&format!(
             "SELECT id FROM referrals WHERE offer_id = $1 AND candidate_id = $2 AND status IN {PENDING_SQL}"
         ))
@@ -1055,7 +1055,7 @@ pub async fn read(
     let mut r = visible_referral(state, user, id).await?;
     if user.role == Role::Employer && r.status == ReferralStatus::New {
         let me = state.identity.node_id.to_string();
-        let mut tx = state.db.pool.begin().await?;
+        let mut tx = state.db.begin().await?;
         if let Some(current) = load_tx(&mut tx, id).await? {
             if current.status == ReferralStatus::New {
                 let actor = Actor {
@@ -1270,7 +1270,7 @@ pub async fn change_status(
         return Err(Error::Conflict(transition_message(r.status, change.status)));
     }
     let me = state.identity.node_id.to_string();
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin().await?;
     let current = load_tx(&mut tx, id)
         .await?
         .ok_or(Error::NotFound("referral"))?;
@@ -1745,7 +1745,7 @@ async fn refuse_all(
     let me = state.identity.node_id.to_string();
     let mut done = 0u64;
     for id in ids {
-        let mut tx = state.db.pool.begin().await?;
+        let mut tx = state.db.begin().await?;
         let Some(r) = load_tx(&mut tx, &id).await? else {
             continue;
         };

@@ -469,7 +469,7 @@ pub async fn import_reader(
         p.set_position(done);
     }
     for batch in valid.chunks(BATCH) {
-        let mut tx = state.db.pool.begin().await?;
+        let mut tx = state.db.begin().await?;
         let mut written = Vec::with_capacity(batch.len());
         for (_, c, given) in batch {
             let mut c = c.clone();

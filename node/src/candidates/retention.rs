@@ -163,7 +163,7 @@ async fn anonymise(state: &AppState, id: &str, now: i64, cutoff: i64) -> Result<
         super::CandidateStatus::Placed => "placed",
         _ => "archived",
     };
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin().await?;
     crate::federation::on_candidate_erased(state, &mut tx, id).await?;
     sqlx::query("UPDATE referrals SET profile = NULL WHERE candidate_id = $1")
         .bind(id)
