@@ -230,12 +230,9 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Reindex => {
             let (_tx, rx) = watch::channel(false);
-            let cfg = Config {
-                search: crate::config::SearchConfig {
-                    rebuild_on_start: false,
-                },
-                ..config
-            };
+            let mut cfg = config;
+            // `reindex` rebuilds below, with a progress bar.
+            cfg.search.rebuild_on_start = false;
             let state = crate::server::open_offline(cfg, rx).await?;
             let bar = progress_bar("candidats");
             let n = crate::candidates::reindex(&state, Some(&bar)).await?;

@@ -182,11 +182,41 @@ impl Default for FederationConfig {
 }
 
 /// Search index settings.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SearchConfig {
     /// Rebuild the index at start even when it looks current.
     pub rebuild_on_start: bool,
+    /// Memory budget of each index writer (MB; tantivy needs ≥ 15 per
+    /// indexing thread). Two writers: candidates and offers.
+    pub writer_heap_mb: usize,
+    /// Indexing threads per writer (0 = one per core within the budget).
+    pub writer_threads: usize,
+    /// Delay between background commits (ms): how soon a write becomes
+    /// searchable; writes never wait for it.
+    pub commit_interval_ms: u64,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            rebuild_on_start: false,
+            writer_heap_mb: 50,
+            writer_threads: 0,
+            commit_interval_ms: 200,
+        }
+    }
+}
+
+impl SearchConfig {
+    /// The search module's options.
+    pub fn options(&self) -> crate::search::SearchOptions {
+        crate::search::SearchOptions {
+            writer_heap_bytes: self.writer_heap_mb.max(15) * 1_000_000,
+            writer_threads: (self.writer_threads > 0).then_some(self.writer_threads),
+            commit_interval: std::time::Duration::from_millis(self.commit_interval_ms.max(10)),
+        }
+    }
 }
 
 /// Weights of the matching score (points; the score is their weighted sum,
@@ -475,6 +505,8 @@ mod tests {
             d.retention.inactive_months
         );
         assert_eq!(parsed.uploads.max_cv_bytes, d.uploads.max_cv_bytes);
+        assert_eq!(parsed.search.writer_heap_mb, d.search.writer_heap_mb);
+        assert_eq!(parsed.search.commit_interval_ms, d.search.commit_interval_ms);
     }
 
     #[test]

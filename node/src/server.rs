@@ -132,8 +132,10 @@ pub async fn open_offline(
 
     let refs = Referentials::global();
     let index_dir = config.data_dir.join("index");
+    let options = config.search.options();
     let (search, cand_rebuild, offer_rebuild) =
-        tokio::task::spawn_blocking(move || SearchIndexes::open(&index_dir)).await??;
+        tokio::task::spawn_blocking(move || SearchIndexes::open_with(&index_dir, options))
+            .await??;
     let search = Arc::new(search);
     let files_dir = config.data_dir.join("files");
     std::fs::create_dir_all(&files_dir).context("creating files directory")?;

@@ -188,6 +188,11 @@ impl Bed {
                 data_dir: dir.path().to_path_buf(),
                 ..Config::default()
             };
+            if receivers > 20 {
+                // Hundreds of nodes in one process: small index writers.
+                config.search.writer_heap_mb = 15;
+                config.search.writer_threads = 1;
+            }
             config.federation.operator_keys = vec![OperatorKeyConfig {
                 key_id: "ed25519:op1".into(),
                 public_key: op.public_key().to_b64(),
