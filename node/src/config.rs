@@ -506,7 +506,10 @@ mod tests {
         );
         assert_eq!(parsed.uploads.max_cv_bytes, d.uploads.max_cv_bytes);
         assert_eq!(parsed.search.writer_heap_mb, d.search.writer_heap_mb);
-        assert_eq!(parsed.search.commit_interval_ms, d.search.commit_interval_ms);
+        assert_eq!(
+            parsed.search.commit_interval_ms,
+            d.search.commit_interval_ms
+        );
     }
 
     #[test]

@@ -163,16 +163,28 @@ impl TestNode {
             .0
     }
 
-    pub async fn get(&self, token: &str, path: &str) -> (u16, Value) {
-        let r = self
+    /// One authenticated request; the JSON answer (or null) and its status.
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        token: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut req = self
             .client
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("send");
+            .request(method, self.url(path))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let r = req.send().await.expect("send");
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> (u16, Value) {
+        self.request(reqwest::Method::GET, token, path, None).await
     }
 
     pub async fn send_json(
@@ -182,38 +194,22 @@ impl TestNode {
         path: &str,
         body: &Value,
     ) -> (u16, Value) {
-        let r = self
-            .client
-            .request(method, self.url(path))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await
-            .expect("send");
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+        self.request(method, token, path, Some(body)).await
     }
 
     pub async fn post(&self, token: &str, path: &str, body: &Value) -> (u16, Value) {
-        self.send_json(reqwest::Method::POST, token, path, body)
+        self.request(reqwest::Method::POST, token, path, Some(body))
             .await
     }
 
     pub async fn put(&self, token: &str, path: &str, body: &Value) -> (u16, Value) {
-        self.send_json(reqwest::Method::PUT, token, path, body)
+        self.request(reqwest::Method::PUT, token, path, Some(body))
             .await
     }
 
     pub async fn delete(&self, token: &str, path: &str) -> (u16, Value) {
-        let r = self
-            .client
-            .delete(self.url(path))
-            .bearer_auth(token)
-            .send()
+        self.request(reqwest::Method::DELETE, token, path, None)
             .await
-            .expect("send");
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
     }
 
     /// Stop the server and background tasks.
