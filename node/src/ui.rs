@@ -1,9 +1,11 @@
 //! The web interface, in French, rendered on the server (no JavaScript).
 //!
 //! Counsellors (conseillers) search the candidathèque, create records, read
-//! a record with its explained matches and refer a candidate to an offer;
-//! employers post offers through a web form and answer the referrals made
-//! to their own offers. Every page calls the domain functions of the other
+//! a record with its explained matches and refer a candidate to an offer,
+//! upload CVs, record or withdraw consent, record a return to work and
+//! erase a record (RGPD);
+//! employers post offers through a web form, close them and answer the
+//! referrals made to their own offers. Every page calls the domain functions of the other
 //! modules (which enforce who may see what); the audit entries that the
 //! JSON API writes in its handlers (candidate reads, searches, matches,
 //! creations) are written here the same way.
@@ -20,6 +22,7 @@
 //! - responses carry a strict Content-Security-Policy (no script at all).
 
 mod candidats;
+mod fiche;
 mod labels;
 mod offres;
 mod relations;
@@ -62,6 +65,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/candidat_nouveau.html"),
     ),
     ("candidat.html", include_str!("../templates/candidat.html")),
+    (
+        "candidat_supprimer.html",
+        include_str!("../templates/candidat_supprimer.html"),
+    ),
     ("offres.html", include_str!("../templates/offres.html")),
     ("offre.html", include_str!("../templates/offre.html")),
     (
@@ -191,6 +198,10 @@ impl IntoResponse for UiError {
             Error::PayloadTooLarge(_) => (
                 "Envoi trop volumineux",
                 "Les données envoyées sont trop volumineuses.".to_string(),
+            ),
+            Error::UnsupportedMediaType(_) => (
+                "Format non pris en charge",
+                "Ce format de fichier n'est pas pris en charge (PDF, DOCX ou ODT).".to_string(),
             ),
             Error::TooManyRequests => {
                 ("Trop de requêtes", "Réessayez dans un instant.".to_string())
@@ -578,12 +589,21 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/ui/candidats/{id}", get(candidats::record))
         .route("/ui/candidats/{id}/proposer", post(candidats::refer))
+        .route("/ui/candidats/{id}/cv", post(fiche::upload_cv))
+        .route("/ui/candidats/{id}/cv/{file_id}", get(fiche::download_cv))
+        .route("/ui/candidats/{id}/consentement", post(fiche::consent))
+        .route("/ui/candidats/{id}/retour-emploi", post(fiche::placement))
+        .route(
+            "/ui/candidats/{id}/supprimer",
+            get(fiche::erase_form).post(fiche::erase),
+        )
         .route("/ui/offres", get(offres::list))
         .route(
             "/ui/offres/nouvelle",
             get(offres::new_form).post(offres::create),
         )
         .route("/ui/offres/{id}", get(offres::detail))
+        .route("/ui/offres/{id}/cloturer", post(offres::close))
         .route("/ui/mises-en-relation", get(relations::list))
         .route("/ui/mises-en-relation/{id}", get(relations::detail))
         .route(

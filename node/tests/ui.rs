@@ -749,6 +749,334 @@ async fn refer_from_the_record_and_the_employer_answers() {
     }
 }
 
+/// A multipart upload of one file through the record's CV form.
+async fn upload(
+    node: &TestNode,
+    cookie: &str,
+    cid: &str,
+    name: &str,
+    mime: &str,
+    bytes: Vec<u8>,
+) -> Page {
+    let part = reqwest::multipart::Part::bytes(bytes)
+        .file_name(name.to_string())
+        .mime_str(mime)
+        .unwrap();
+    let form = reqwest::multipart::Form::new().part("fichier", part);
+    let resp = browser()
+        .post(node.url(&format!("/ui/candidats/{cid}/cv")))
+        .header("origin", node.base.clone())
+        .header("cookie", cookie)
+        .multipart(form)
+        .send()
+        .await
+        .expect("send");
+    page(resp).await
+}
+
+#[tokio::test]
+async fn record_actions_cv_consent_return_to_work_and_erasure() {
+    for backend in backends() {
+        let node = start_node(&backend).await;
+        let staff = node
+            .user(Role::Counsellor, "conseillere@mission-emploi.fr")
+            .await;
+        let (st, c) = node
+            .post(
+                &staff,
+                "/api/v1/candidates",
+                &json!({
+                    "first_name": "Inès",
+                    "last_name": "Moreau",
+                    "commune_insee": "41018",
+                    "rome_codes": ["N1101"],
+                }),
+            )
+            .await;
+        assert_eq!(st, 201, "{c}");
+        let cid = c["id"].as_str().unwrap().to_string();
+        let cookie = login(&node, "conseillere@mission-emploi.fr").await;
+        let record_path = format!("/ui/candidats/{cid}");
+
+        let record = get(&node, Some(&cookie), &record_path).await;
+        assert_eq!(record.status, 200, "{}", record.body);
+        for words in [
+            "Déposer un CV",
+            "Consentement",
+            "Retour à l'emploi",
+            "Supprimer définitivement (RGPD)",
+            "CDD de moins de 6 mois",
+            "CDD de 6 mois ou plus",
+            "Apprentissage / professionnalisation",
+            "Création d'entreprise",
+            "enctype=\"multipart/form-data\"",
+        ] {
+            assert!(text(&record.body).contains(words), "{words}");
+        }
+
+        // A DOCX: stored, its text on the record, listed with a link.
+        let docx = vivier_node::extract::testdocs::docx(&[
+            "Inès Moreau",
+            "Préparatrice de commandes, CACES 1 et 5.",
+        ]);
+        let up = upload(
+            &node,
+            &cookie,
+            &cid,
+            "cv-ines.docx",
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            docx.clone(),
+        )
+        .await;
+        assert_eq!(up.status, 303, "{backend:?} {}", up.body);
+        assert_eq!(
+            up.location.as_deref(),
+            Some(format!("/ui/candidats/{cid}?ok=cv").as_str())
+        );
+        assert_eq!(
+            audit_count(&node, "candidate.cv_upload", Some(&cid)).await,
+            1
+        );
+        let record = get(&node, Some(&cookie), &up.location.unwrap()).await;
+        assert!(text(&record.body).contains("Le CV a été déposé"));
+        assert!(
+            record
+                .body
+                .contains("Préparatrice de commandes, CACES 1 et 5."),
+            "{}",
+            record.body
+        );
+        assert!(record.body.contains("cv-ines.docx"));
+        let link = between(
+            &text(&record.body),
+            &format!("/ui/candidats/{cid}/cv/"),
+            "\"",
+        )
+        .to_string();
+        let dl = browser()
+            .get(node.url(&link))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(dl.status().as_u16(), 200);
+        assert!(dl.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("cv-ines.docx"));
+        assert_eq!(dl.bytes().await.unwrap().to_vec(), docx);
+        assert_eq!(
+            audit_count(&node, "candidate.cv_download", Some(&cid)).await,
+            1
+        );
+
+        // A text file: 415 with the French message, nothing stored.
+        let txt = upload(
+            &node,
+            &cookie,
+            &cid,
+            "cv.txt",
+            "text/plain",
+            b"Juste du texte".to_vec(),
+        )
+        .await;
+        assert_eq!(txt.status, 415, "{}", txt.body);
+        assert!(
+            text(&txt.body).contains(
+                "Format de fichier non pris en charge : déposez un CV au format PDF, DOCX ou ODT."
+            ),
+            "{}",
+            txt.body
+        );
+        assert_eq!(
+            audit_count(&node, "candidate.cv_upload", Some(&cid)).await,
+            1
+        );
+
+        // Consent given (network), then withdrawn.
+        let given = post(
+            &node,
+            Some(&cookie),
+            &format!("/ui/candidats/{cid}/consentement"),
+            &[("action", "donner"), ("portee", "network")],
+        )
+        .await;
+        assert_eq!(given.status, 303, "{}", given.body);
+        let (_, api) = node.get(&staff, &format!("/api/v1/candidates/{cid}")).await;
+        assert_eq!(api["state"], "consented", "{api}");
+        assert_eq!(api["consent"]["scope"], "network", "{api}");
+        let record = get(&node, Some(&cookie), &given.location.unwrap()).await;
+        assert!(text(&record.body).contains("réseau (peut être proposé"));
+        assert!(record.body.contains("Retirer le consentement"));
+        assert_eq!(audit_count(&node, "candidate.consent", Some(&cid)).await, 1);
+        let withdrawn = post(
+            &node,
+            Some(&cookie),
+            &format!("/ui/candidats/{cid}/consentement"),
+            &[("action", "retirer")],
+        )
+        .await;
+        assert_eq!(withdrawn.status, 303, "{}", withdrawn.body);
+        let (_, api) = node.get(&staff, &format!("/api/v1/candidates/{cid}")).await;
+        assert_eq!(api["state"], "draft", "{api}");
+        assert_eq!(
+            audit_count(&node, "candidate.consent_withdrawn", Some(&cid)).await,
+            1
+        );
+        let record = get(&node, Some(&cookie), &withdrawn.location.unwrap()).await;
+        assert!(record.body.contains("non recueilli"));
+
+        // Return to work: a CDI, counted in the statistics.
+        let missing = post(
+            &node,
+            Some(&cookie),
+            &format!("/ui/candidats/{cid}/retour-emploi"),
+            &[("issue", "")],
+        )
+        .await;
+        assert_eq!(missing.status, 422);
+        assert!(text(&missing.body).contains("Choisissez la nature du retour à l'emploi."));
+        let placed = post(
+            &node,
+            Some(&cookie),
+            &format!("/ui/candidats/{cid}/retour-emploi"),
+            &[("issue", "cdi"), ("mise_en_relation", "")],
+        )
+        .await;
+        assert_eq!(placed.status, 303, "{}", placed.body);
+        assert_eq!(
+            audit_count(&node, "candidate.placement", Some(&cid)).await,
+            1
+        );
+        let (st, stats) = node.get(&staff, "/api/v1/stats").await;
+        assert_eq!(st, 200, "{stats}");
+        assert_eq!(stats["returns_to_work"]["by_outcome"]["cdi"], 1, "{stats}");
+        let record = get(&node, Some(&cookie), &placed.location.unwrap()).await;
+        assert!(text(&record.body).contains("Le retour à l'emploi a été enregistré."));
+        assert!(record.body.contains("En emploi ou en formation"));
+
+        // Erasure: a confirmation page, then the record is gone.
+        let confirm = get(
+            &node,
+            Some(&cookie),
+            &format!("/ui/candidats/{cid}/supprimer"),
+        )
+        .await;
+        assert_eq!(confirm.status, 200, "{}", confirm.body);
+        for words in [
+            "Supprimer définitivement la fiche de Inès Moreau",
+            "1 fichier de CV",
+            "informés de l'effacement",
+            "Supprimer définitivement (RGPD)",
+        ] {
+            assert!(
+                text(&confirm.body).contains(words),
+                "{words}: {}",
+                confirm.body
+            );
+        }
+        // Without the confirmation field, nothing happens.
+        let unconfirmed = post(
+            &node,
+            Some(&cookie),
+            &format!("/ui/candidats/{cid}/supprimer"),
+            &[],
+        )
+        .await;
+        assert_eq!(unconfirmed.status, 303);
+        let (st, _) = node.get(&staff, &format!("/api/v1/candidates/{cid}")).await;
+        assert_eq!(st, 200);
+        // A cross-site POST is refused.
+        let forged = browser()
+            .post(node.url(&format!("/ui/candidats/{cid}/supprimer")))
+            .header("cookie", &cookie)
+            .header("origin", "https://malveillant.example")
+            .form(&[("confirmer", "oui")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status().as_u16(), 403);
+        let erased = post(
+            &node,
+            Some(&cookie),
+            &format!("/ui/candidats/{cid}/supprimer"),
+            &[("confirmer", "oui")],
+        )
+        .await;
+        assert_eq!(erased.status, 303, "{}", erased.body);
+        assert_eq!(
+            erased.location.as_deref(),
+            Some("/ui/candidats?ok=supprime")
+        );
+        assert_eq!(audit_count(&node, "candidate.erase", Some(&cid)).await, 1);
+        let (st, _) = node.get(&staff, &format!("/api/v1/candidates/{cid}")).await;
+        assert_eq!(st, 404, "{backend:?}");
+        let list = get(&node, Some(&cookie), "/ui/candidats?ok=supprime").await;
+        assert_eq!(list.status, 200, "{}", list.body);
+        assert!(text(&list.body).contains("La fiche a été supprimée définitivement"));
+        let gone = get(&node, Some(&cookie), &record_path).await;
+        assert_eq!(gone.status, 404);
+        node.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn employer_closes_an_offer_from_its_page() {
+    for backend in backends() {
+        let node = start_node(&backend).await;
+        let employer = node.user(Role::Employer, "rh@logistique.fr").await;
+        node.user(Role::Employer, "rh@autre.fr").await;
+        let (st, offer) = node
+            .post(
+                &employer,
+                "/api/v1/offers",
+                &json!({
+                    "title": "Préparateur de commandes H/F",
+                    "description": "Préparation de commandes en entrepôt.",
+                    "rome_code": "N1103",
+                    "contract_type": "CDI",
+                    "workplaces": [{"commune_insee": "41018", "positions": 1}]
+                }),
+            )
+            .await;
+        assert_eq!(st, 201, "{offer}");
+        let oid = offer["offer_id"].as_str().unwrap().to_string();
+        let cookie = login(&node, "rh@logistique.fr").await;
+        let p = get(&node, Some(&cookie), &format!("/ui/offres/{oid}")).await;
+        assert_eq!(p.status, 200, "{}", p.body);
+        assert!(text(&p.body).contains("Clôturer l'offre"), "{}", p.body);
+
+        // Another employer cannot close it.
+        let other = login(&node, "rh@autre.fr").await;
+        let refused = post(
+            &node,
+            Some(&other),
+            &format!("/ui/offres/{oid}/cloturer"),
+            &[("motif", "")],
+        )
+        .await;
+        assert_eq!(refused.status, 403, "{}", refused.body);
+
+        let closed = post(
+            &node,
+            Some(&cookie),
+            &format!("/ui/offres/{oid}/cloturer"),
+            &[("motif", "Poste pourvu en interne")],
+        )
+        .await;
+        assert_eq!(closed.status, 303, "{}", closed.body);
+        assert_eq!(audit_count(&node, "offer.close", Some(&oid)).await, 1);
+        let (st, o) = node.get(&employer, &format!("/api/v1/offers/{oid}")).await;
+        assert_eq!(st, 200);
+        assert_eq!(o["status"], "closed", "{o}");
+        let p = get(&node, Some(&cookie), &closed.location.unwrap()).await;
+        assert!(text(&p.body).contains("L'offre est clôturée"), "{}", p.body);
+        assert!(p.body.contains("clôturée le"));
+        assert!(!p.body.contains("/cloturer\""), "no form on a closed offer");
+        node.stop().await;
+    }
+}
+
 /// Optional: render the dashboard to PNG with headless Chromium when it is
 /// installed (never installed by the tests).
 #[tokio::test]

@@ -241,6 +241,15 @@ pub async fn search(
 ) -> UiResult {
     user.require_staff()?;
     let raw = raw.unwrap_or_default();
+    let flash = url::form_urlencoded::parse(raw.as_bytes())
+        .find(|(k, _)| k == "ok")
+        .and_then(|(_, v)| match v.as_ref() {
+            "supprime" => Some(
+                "La fiche a été supprimée définitivement (fichiers, index et copies locales compris) ; \
+                 les nœuds du réseau qui avaient reçu une mise en relation en sont informés.",
+            ),
+            _ => None,
+        });
     let (form, query, page, mut errors, centre) = parse_search_form(&state, &raw);
     let mut rows = Vec::new();
     let mut total = 0usize;
@@ -358,6 +367,7 @@ pub async fn search(
             licences => crate::candidates::LICENCES,
             contracts => labels::contract_options(),
             statuses => statuses,
+            flash => flash,
             ..layout(&user, "candidats", "Rechercher un candidat")
         },
     )
@@ -611,6 +621,12 @@ fn flash_message(code: Option<&str>) -> Option<&'static str> {
         "propose" => {
             Some("La mise en relation a été créée : l'employeur la verra dans son espace.")
         }
+        "cv" => Some("Le CV a été déposé et son texte ajouté à la fiche."),
+        "consentement" => Some("Le consentement a été enregistré : la fiche est recherchable."),
+        "retrait" => {
+            Some("Le consentement a été retiré : la fiche redevient un brouillon, ni recherchable ni proposable.")
+        }
+        "retour" => Some("Le retour à l'emploi a été enregistré."),
         _ => None,
     }
 }
@@ -717,13 +733,16 @@ fn record_view(state: &AppState, c: &Candidate, anonymised: bool) -> RecordView 
     }
 }
 
-/// The record page, with an optional error about a referral attempt.
-async fn record_page(
+/// The record page, with an optional error about a referral attempt and
+/// an optional error about one of the record's actions (CV, consent,
+/// return to work), shown next to their forms.
+pub(super) async fn record_page(
     state: &AppState,
     user: &crate::auth::User,
     id: &str,
     flash: Option<&'static str>,
     refer_error: Option<(String, String)>,
+    action_error: Option<(&'static str, String)>,
 ) -> UiResult {
     user.require_staff()?;
     let (mut c, meta) = crate::candidates::load(&state.db, id)
@@ -815,8 +834,10 @@ async fn record_page(
         .iter()
         .map(super::relations::ReferralRow::of)
         .collect();
+    let files: Vec<super::fiche::FileRow> = c.files.iter().map(super::fiche::FileRow::of).collect();
     let view = record_view(state, &c, meta.anonymised_at.is_some());
     let title = view.name.clone();
+    let (action_form, action_message) = action_error.unzip();
     let (refer_offer, refer_message) = refer_error.unzip();
     // An error about an offer not listed here is shown above the list.
     let refer_general = match &refer_offer {
@@ -834,6 +855,11 @@ async fn record_page(
             refer_offer => refer_offer,
             refer_message => refer_message,
             refer_general => refer_general,
+            files => files,
+            outcomes => labels::outcome_options(),
+            action_form => action_form,
+            action_message => action_message,
+            max_cv_mib => state.config.uploads.max_cv_bytes / (1024 * 1024),
             ..layout(user, "candidats", &title)
         },
     )
@@ -847,7 +873,15 @@ pub async fn record(
     Path(id): Path<String>,
     Query(flash): Query<Flash>,
 ) -> UiResult {
-    record_page(&state, &user, &id, flash_message(flash.ok.as_deref()), None).await
+    record_page(
+        &state,
+        &user,
+        &id,
+        flash_message(flash.ok.as_deref()),
+        None,
+        None,
+    )
+    .await
 }
 
 /// `POST /ui/candidats/{id}/proposer`: refer the candidate to an offer
@@ -890,7 +924,7 @@ pub async fn refer(
             if back_to_offer {
                 super::offres::detail_page(&state, &user, &offer_id, None, Some((id, msg))).await
             } else {
-                record_page(&state, &user, &id, None, Some((offer_id, msg))).await
+                record_page(&state, &user, &id, None, Some((offer_id, msg)), None).await
             }
         }
         Err(e) => Err(e.into()),

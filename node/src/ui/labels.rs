@@ -126,11 +126,28 @@ pub fn outcome(o: &str) -> &'static str {
         "cdd_6_months_or_more" => "CDD de 6 mois ou plus",
         "cdi" => "CDI",
         "training" => "Formation",
-        "apprenticeship" => "Alternance",
+        "apprenticeship" => "Apprentissage / professionnalisation",
         "business_creation" => "Création d'entreprise",
         "other" => "Autre",
         _ => "Autre",
     }
+}
+
+/// The return-to-work outcomes, in the order of the form: (stored form,
+/// French label).
+pub const OUTCOMES: &[&str] = &[
+    "cdd_under_6_months",
+    "cdd_6_months_or_more",
+    "cdi",
+    "training",
+    "apprenticeship",
+    "business_creation",
+    "other",
+];
+
+/// (value, French label) for the return-to-work form.
+pub fn outcome_options() -> Vec<(&'static str, &'static str)> {
+    OUTCOMES.iter().map(|o| (*o, outcome(o))).collect()
 }
 
 pub fn salary_period(p: vivier_protocol::SalaryPeriod) -> &'static str {

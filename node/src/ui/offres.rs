@@ -386,9 +386,41 @@ pub async fn detail(
 ) -> UiResult {
     let flash = match p.ok.as_deref() {
         Some("publiee") => Some("L'offre est publiée : elle est diffusée aux membres du réseau."),
+        Some("cloturee") => Some(
+            "L'offre est clôturée : les membres du réseau en sont informés et les propositions en attente reçoivent une réponse.",
+        ),
         _ => None,
     };
     detail_page(&state, &user, &id, flash, None).await
+}
+
+/// `POST /ui/offres/{id}/cloturer` (optional `motif`): close a local open
+/// offer (`offers::close_offer`, which checks that the user is its owner or
+/// staff and broadcasts `offer.closed`), audited `offer.close` like the API.
+pub async fn close(
+    State(state): State<AppState>,
+    Session(user): Session,
+    _same: SameOrigin,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> UiResult {
+    let f = FormData::parse(&body);
+    // Same bound as the API's `?reason=`.
+    let reason = f
+        .opt("motif")
+        .map(|r| r.chars().take(500).collect::<String>());
+    crate::offers::close_offer(&state, &user, &id, reason).await?;
+    crate::audit::record(
+        &state.db,
+        Some(&user),
+        "offer.close",
+        "offer",
+        &id,
+        None,
+        json!({ "via": "ui" }),
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/ui/offres/{id}?ok=cloturee")).into_response())
 }
 
 // ---------------------------------------------------------------------------

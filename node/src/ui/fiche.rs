@@ -1,0 +1,488 @@
+//! Actions on a candidate record (staff only): CV upload and download,
+//! consent given or withdrawn, return to work, RGPD erasure. Each calls the
+//! domain function of `candidates` and writes the same audit entry as the
+//! JSON API handler (`candidates/api.rs`), with `"via": "ui"`.
+
+use axum::extract::{Multipart, Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use minijinja::context;
+use serde::Serialize;
+use serde_json::json;
+
+use super::candidats::record_page;
+use super::{layout, render, FormData, SameOrigin, Session, UiResult};
+use crate::auth::User;
+use crate::candidates::{CandidateFile, ConsentScope, PlacementOutcome};
+use crate::error::Error;
+use crate::server::AppState;
+
+/// A stored CV in the record's file list.
+#[derive(Serialize)]
+pub struct FileRow {
+    id: String,
+    name: String,
+    kind: &'static str,
+    size: String,
+    created_at: i64,
+}
+
+impl FileRow {
+    pub fn of(f: &CandidateFile) -> FileRow {
+        FileRow {
+            id: f.id.clone(),
+            name: f.file_name.clone(),
+            kind: match f.content_type.as_str() {
+                "application/pdf" => "PDF",
+                "application/vnd.oasis.opendocument.text" => "ODT",
+                _ => "DOCX",
+            },
+            size: size_fr(f.size_bytes),
+            created_at: f.created_at,
+        }
+    }
+}
+
+/// "12 Ko", "1,5 Mo".
+fn size_fr(bytes: i64) -> String {
+    if bytes < 1024 * 1024 {
+        format!("{} Ko", (bytes + 1023) / 1024)
+    } else {
+        format!("{:.1} Mo", bytes as f64 / (1024.0 * 1024.0)).replace('.', ",")
+    }
+}
+
+async fn audit(
+    state: &AppState,
+    user: &User,
+    action: &str,
+    id: &str,
+    details: serde_json::Value,
+) -> Result<(), Error> {
+    crate::audit::record(
+        &state.db,
+        Some(user),
+        action,
+        "candidate",
+        id,
+        None,
+        details,
+    )
+    .await
+}
+
+/// The record page again, with `message` next to the form `form`, under
+/// `status`.
+async fn record_with_error(
+    state: &AppState,
+    user: &User,
+    id: &str,
+    status: StatusCode,
+    form: &'static str,
+    message: String,
+) -> UiResult {
+    let page = record_page(state, user, id, None, None, Some((form, message))).await?;
+    Ok((status, page).into_response())
+}
+
+fn too_big_message(state: &AppState) -> String {
+    format!(
+        "Le fichier dépasse la taille maximale autorisée ({} Mo).",
+        state.config.uploads.max_cv_bytes / (1024 * 1024)
+    )
+}
+
+const UNSUPPORTED_MESSAGE: &str =
+    "Format de fichier non pris en charge : déposez un CV au format PDF, DOCX ou ODT.";
+
+/// `POST /ui/candidats/{id}/cv` (multipart, field `fichier`): store the CV
+/// and extract its text (`candidates::attach_cv`), audited
+/// `candidate.cv_upload`. Same size limit as the API; 415 and 413 are
+/// answered with the record page and a French message.
+pub async fn upload_cv(
+    State(state): State<AppState>,
+    Session(user): Session,
+    _same: SameOrigin,
+    Path(id): Path<String>,
+    mut multipart: Multipart,
+) -> UiResult {
+    user.require_staff()?;
+    // The record must exist before reading a large body.
+    if crate::candidates::get_candidate(&state.db, &id)
+        .await?
+        .is_none()
+    {
+        return Err(Error::NotFound("candidate").into());
+    }
+    let max = state.config.uploads.max_cv_bytes;
+    let mut found: Option<(String, Vec<u8>)> = None;
+    let mut too_big = false;
+    let mut bad_body = false;
+    'fields: loop {
+        let mut field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                too_big = e.status() == StatusCode::PAYLOAD_TOO_LARGE;
+                bad_body = !too_big;
+                break;
+            }
+        };
+        let Some(name) = field.file_name().map(str::to_string) else {
+            continue;
+        };
+        let mut buf = Vec::new();
+        loop {
+            match field.chunk().await {
+                Ok(Some(chunk)) => {
+                    if buf.len() + chunk.len() > max {
+                        too_big = true;
+                        break 'fields;
+                    }
+                    buf.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    too_big = e.status() == StatusCode::PAYLOAD_TOO_LARGE;
+                    bad_body = !too_big;
+                    break 'fields;
+                }
+            }
+        }
+        found = Some((name, buf));
+        break;
+    }
+    if too_big {
+        let msg = too_big_message(&state);
+        return record_with_error(&state, &user, &id, StatusCode::PAYLOAD_TOO_LARGE, "cv", msg)
+            .await;
+    }
+    if bad_body {
+        return Err(Error::BadRequest("multipart body".into()).into());
+    }
+    let Some((name, bytes)) = found.filter(|(n, b)| !n.is_empty() || !b.is_empty()) else {
+        return record_with_error(
+            &state,
+            &user,
+            &id,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "cv",
+            "Choisissez un fichier à déposer.".into(),
+        )
+        .await;
+    };
+    match crate::candidates::attach_cv(&state, &id, &name, bytes).await {
+        Ok((_, file)) => {
+            audit(
+                &state,
+                &user,
+                "candidate.cv_upload",
+                &id,
+                json!({ "file_id": file.id, "content_type": file.content_type,
+                        "size_bytes": file.size_bytes, "via": "ui" }),
+            )
+            .await?;
+            Ok(Redirect::to(&format!("/ui/candidats/{id}?ok=cv")).into_response())
+        }
+        Err(Error::UnsupportedMediaType(_)) => {
+            record_with_error(
+                &state,
+                &user,
+                &id,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "cv",
+                UNSUPPORTED_MESSAGE.into(),
+            )
+            .await
+        }
+        Err(Error::PayloadTooLarge(_)) => {
+            let msg = too_big_message(&state);
+            record_with_error(&state, &user, &id, StatusCode::PAYLOAD_TOO_LARGE, "cv", msg).await
+        }
+        Err(Error::Validation(_)) => {
+            record_with_error(
+                &state,
+                &user,
+                &id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "cv",
+                "Le fichier est illisible ou endommagé : son texte n'a pas pu être extrait.".into(),
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `GET /ui/candidats/{id}/cv/{file_id}`: the stored file (the session
+/// cookie is scoped to `/ui`), audited `candidate.cv_download`.
+pub async fn download_cv(
+    State(state): State<AppState>,
+    Session(user): Session,
+    Path((id, file_id)): Path<(String, String)>,
+) -> UiResult {
+    user.require_staff()?;
+    let (f, bytes) = crate::candidates::read_cv(&state, &id, &file_id).await?;
+    audit(
+        &state,
+        &user,
+        "candidate.cv_download",
+        &id,
+        json!({ "file_id": f.id, "via": "ui" }),
+    )
+    .await?;
+    let ascii: String = f
+        .file_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut resp: Response = (StatusCode::OK, bytes).into_response();
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&f.content_type) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{ascii}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+/// `POST /ui/candidats/{id}/consentement`: `action=donner` with
+/// `portee=local|network` (`candidates::give_consent`, audited
+/// `candidate.consent`) or `action=retirer`
+/// (`candidates::withdraw_consent`, audited `candidate.consent_withdrawn`).
+pub async fn consent(
+    State(state): State<AppState>,
+    Session(user): Session,
+    _same: SameOrigin,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> UiResult {
+    user.require_staff()?;
+    let f = FormData::parse(&body);
+    match f.get("action") {
+        "retirer" => {
+            crate::candidates::withdraw_consent(&state, &id).await?;
+            audit(
+                &state,
+                &user,
+                "candidate.consent_withdrawn",
+                &id,
+                json!({ "via": "ui" }),
+            )
+            .await?;
+            Ok(Redirect::to(&format!("/ui/candidats/{id}?ok=retrait")).into_response())
+        }
+        _ => {
+            let scope =
+                match f.get("portee") {
+                    "local" => ConsentScope::Local,
+                    "network" => ConsentScope::Network,
+                    _ => return record_with_error(
+                        &state,
+                        &user,
+                        &id,
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "consentement",
+                        "Choisissez la portée du consentement : ce nœud seulement ou le réseau."
+                            .into(),
+                    )
+                    .await,
+                };
+            crate::candidates::give_consent(&state, &user, &id, scope).await?;
+            audit(
+                &state,
+                &user,
+                "candidate.consent",
+                &id,
+                json!({ "scope": scope, "via": "ui" }),
+            )
+            .await?;
+            Ok(Redirect::to(&format!("/ui/candidats/{id}?ok=consentement")).into_response())
+        }
+    }
+}
+
+/// `POST /ui/candidats/{id}/retour-emploi`: `issue` (one of
+/// `labels::OUTCOMES`) and an optional `mise_en_relation`
+/// (`candidates::record_placement`, audited `candidate.placement`).
+pub async fn placement(
+    State(state): State<AppState>,
+    Session(user): Session,
+    _same: SameOrigin,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> UiResult {
+    user.require_staff()?;
+    let f = FormData::parse(&body);
+    let outcome: Option<PlacementOutcome> =
+        serde_json::from_value(serde_json::Value::String(f.get("issue").to_string())).ok();
+    let Some(outcome) = outcome else {
+        return record_with_error(
+            &state,
+            &user,
+            &id,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "retour",
+            "Choisissez la nature du retour à l'emploi.".into(),
+        )
+        .await;
+    };
+    match crate::candidates::record_placement(
+        &state,
+        &user,
+        &id,
+        outcome,
+        f.opt("mise_en_relation"),
+    )
+    .await
+    {
+        Ok(p) => {
+            audit(
+                &state,
+                &user,
+                "candidate.placement",
+                &id,
+                json!({ "outcome": p.outcome, "placement_id": p.id, "via": "ui" }),
+            )
+            .await?;
+            Ok(Redirect::to(&format!("/ui/candidats/{id}?ok=retour")).into_response())
+        }
+        Err(Error::Validation(_)) => {
+            record_with_error(
+                &state,
+                &user,
+                &id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "retour",
+                "Cette mise en relation ne concerne pas ce candidat.".into(),
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// What an erasure removes, for the confirmation page.
+#[derive(Serialize)]
+struct EraseView {
+    id: String,
+    name: String,
+    files: usize,
+    referrals: usize,
+    /// Nodes holding a referral of this candidate: they are told.
+    nodes: Vec<String>,
+    placements_kept: bool,
+}
+
+/// `GET /ui/candidats/{id}/supprimer`: what the erasure removes and who is
+/// told. The page names the candidate: audited `candidate.read`.
+pub async fn erase_form(
+    State(state): State<AppState>,
+    Session(user): Session,
+    Path(id): Path<String>,
+) -> UiResult {
+    user.require_staff()?;
+    let c = crate::candidates::get_candidate(&state.db, &id)
+        .await?
+        .ok_or(Error::NotFound("candidate"))?;
+    crate::audit::record(
+        &state.db,
+        Some(&user),
+        "candidate.read",
+        "candidate",
+        &id,
+        None,
+        json!({ "sensitive": false, "via": "ui" }),
+    )
+    .await?;
+    let referrals = crate::referrals::list(
+        &state,
+        &user,
+        &crate::referrals::ListQuery {
+            candidate_id: Some(id.clone()),
+            limit: Some(200),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let mut nodes: Vec<String> = referrals
+        .referrals
+        .iter()
+        .filter(|r| r.direction == crate::referrals::Direction::Outbound)
+        .map(|r| r.offer_origin.clone())
+        .collect();
+    nodes.sort();
+    nodes.dedup();
+    let view = EraseView {
+        id: id.clone(),
+        name: format!("{} {}", c.first_name, c.last_name),
+        files: c.files.len(),
+        referrals: referrals.referrals.len(),
+        nodes,
+        placements_kept: c.status == crate::candidates::CandidateStatus::Placed,
+    };
+    render(
+        "candidat_supprimer.html",
+        context! {
+            e => view,
+            ..layout(&user, "candidats", "Supprimer définitivement une fiche")
+        },
+    )
+}
+
+/// `POST /ui/candidats/{id}/supprimer` (`confirmer=oui`): RGPD erasure
+/// (`candidates::erase`, which tells the federation), audited
+/// `candidate.erase`; back to the search page with a confirmation.
+pub async fn erase(
+    State(state): State<AppState>,
+    Session(user): Session,
+    _same: SameOrigin,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> UiResult {
+    user.require_staff()?;
+    let f = FormData::parse(&body);
+    if f.get("confirmer") != "oui" {
+        return Ok(Redirect::to(&format!("/ui/candidats/{id}/supprimer")).into_response());
+    }
+    crate::candidates::erase(&state, &id).await?;
+    audit(
+        &state,
+        &user,
+        "candidate.erase",
+        &id,
+        json!({ "via": "ui" }),
+    )
+    .await?;
+    Ok(Redirect::to("/ui/candidats?ok=supprime").into_response())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_in_french() {
+        assert_eq!(size_fr(10), "1 Ko");
+        assert_eq!(size_fr(2048), "2 Ko");
+        assert_eq!(size_fr(3 * 1024 * 1024 / 2), "1,5 Mo");
+    }
+
+    #[test]
+    fn every_outcome_parses() {
+        for o in super::super::labels::OUTCOMES {
+            let p: PlacementOutcome =
+                serde_json::from_value(serde_json::Value::String((*o).to_string())).unwrap();
+            assert_eq!(p.as_str(), *o);
+        }
+    }
+}
