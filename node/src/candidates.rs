@@ -1013,63 +1013,49 @@ async fn check_counsellor(db: &Db, id: &str) -> Result<()> {
 }
 
 async fn insert_row(tx: &mut sqlx::Transaction<'_, sqlx::Any>, c: &Candidate) -> Result<()> {
-    let profile = serde_json::to_string(&StoredProfile::of(c))
-        .map_err(|e| Error::Internal(anyhow::anyhow!("profile JSON: {e}")))?;
-    let res = sqlx::query(
-        "INSERT INTO candidates (id, external_id, first_name, last_name, commune_insee, status, counsellor_id, \
-         profile, consent_at, consent_by, consent_scope, created_at, updated_at, last_activity_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-    )
-    .bind(&c.id)
-    .bind(&c.external_id)
-    .bind(&c.first_name)
-    .bind(&c.last_name)
-    .bind(&c.commune_insee)
-    .bind(c.status.as_str())
-    .bind(&c.counsellor_id)
-    .bind(profile)
-    .bind(c.consent.as_ref().map(|k| k.given_at))
-    .bind(c.consent.as_ref().map(|k| k.counsellor_id.clone()))
-    .bind(c.consent.as_ref().map(|k| k.scope.as_str().to_string()))
-    .bind(c.created_at)
-    .bind(c.updated_at)
-    .bind(c.last_activity_at)
-    .execute(&mut **tx)
-    .await;
-    match res {
-        Ok(_) => Ok(()),
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(Error::field(
-            "external_id",
-            "another candidate already has this external id",
-        )),
-        Err(e) => Err(e.into()),
-    }
+    write_row(tx, c, true).await
 }
 
 async fn update_row(tx: &mut sqlx::Transaction<'_, sqlx::Any>, c: &Candidate) -> Result<()> {
+    write_row(tx, c, false).await
+}
+
+/// Insert (`insert`) or update the row of `c`; the same columns either way,
+/// plus `created_at` on insert.
+async fn write_row(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    c: &Candidate,
+    insert: bool,
+) -> Result<()> {
     let profile = serde_json::to_string(&StoredProfile::of(c))
         .map_err(|e| Error::Internal(anyhow::anyhow!("profile JSON: {e}")))?;
-    let res = sqlx::query(
+    let sql = if insert {
+        "INSERT INTO candidates (id, external_id, first_name, last_name, commune_insee, status, counsellor_id, \
+         profile, consent_at, consent_by, consent_scope, updated_at, last_activity_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+    } else {
         "UPDATE candidates SET external_id = $2, first_name = $3, last_name = $4, commune_insee = $5, \
          status = $6, counsellor_id = $7, profile = $8, consent_at = $9, consent_by = $10, consent_scope = $11, \
-         updated_at = $12, last_activity_at = $13 WHERE id = $1",
-    )
-    .bind(&c.id)
-    .bind(&c.external_id)
-    .bind(&c.first_name)
-    .bind(&c.last_name)
-    .bind(&c.commune_insee)
-    .bind(c.status.as_str())
-    .bind(&c.counsellor_id)
-    .bind(profile)
-    .bind(c.consent.as_ref().map(|k| k.given_at))
-    .bind(c.consent.as_ref().map(|k| k.counsellor_id.clone()))
-    .bind(c.consent.as_ref().map(|k| k.scope.as_str().to_string()))
-    .bind(c.updated_at)
-    .bind(c.last_activity_at)
-    .execute(&mut **tx)
-    .await;
-    match res {
+         updated_at = $12, last_activity_at = $13 WHERE id = $1"
+    };
+    let mut q = sqlx::query(sql)
+        .bind(&c.id)
+        .bind(&c.external_id)
+        .bind(&c.first_name)
+        .bind(&c.last_name)
+        .bind(&c.commune_insee)
+        .bind(c.status.as_str())
+        .bind(&c.counsellor_id)
+        .bind(profile)
+        .bind(c.consent.as_ref().map(|k| k.given_at))
+        .bind(c.consent.as_ref().map(|k| k.counsellor_id.clone()))
+        .bind(c.consent.as_ref().map(|k| k.scope.as_str().to_string()))
+        .bind(c.updated_at)
+        .bind(c.last_activity_at);
+    if insert {
+        q = q.bind(c.created_at);
+    }
+    match q.execute(&mut **tx).await {
         Ok(_) => Ok(()),
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(Error::field(
             "external_id",
