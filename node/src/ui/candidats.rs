@@ -819,7 +819,7 @@ pub(super) async fn record_page(
             labels::km(result.travel_limit_km),
         ));
     }
-    let referrals = crate::referrals::list(
+    let referrals = super::relations::rows(
         state,
         user,
         &crate::referrals::ListQuery {
@@ -829,11 +829,6 @@ pub(super) async fn record_page(
         },
     )
     .await?;
-    let referrals: Vec<super::relations::ReferralRow> = referrals
-        .referrals
-        .iter()
-        .map(super::relations::ReferralRow::of)
-        .collect();
     let files: Vec<super::fiche::FileRow> = c.files.iter().map(super::fiche::FileRow::of).collect();
     let view = record_view(state, &c, meta.anonymised_at.is_some());
     let title = view.name.clone();

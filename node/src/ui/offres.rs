@@ -339,7 +339,7 @@ pub(super) async fn detail_page(
             });
         }
     }
-    let referrals = crate::referrals::list(
+    let referrals = super::relations::rows(
         state,
         user,
         &crate::referrals::ListQuery {
@@ -349,11 +349,6 @@ pub(super) async fn detail_page(
         },
     )
     .await?;
-    let referrals: Vec<super::relations::ReferralRow> = referrals
-        .referrals
-        .iter()
-        .map(super::relations::ReferralRow::of)
-        .collect();
     let view = offer_view(state, &offer);
     let title = view.title.clone();
     let (refer_candidate, refer_message) = refer_error.unzip();

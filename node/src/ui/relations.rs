@@ -60,6 +60,16 @@ fn status_detail(v: &ReferralView) -> Option<String> {
     }
 }
 
+/// The referrals `user` may see that match `q`, as display rows.
+pub async fn rows(
+    state: &crate::server::AppState,
+    user: &User,
+    q: &crate::referrals::ListQuery,
+) -> Result<Vec<ReferralRow>, Error> {
+    let list = crate::referrals::list(state, user, q).await?;
+    Ok(list.referrals.iter().map(ReferralRow::of).collect())
+}
+
 impl ReferralRow {
     pub fn of(v: &ReferralView) -> ReferralRow {
         ReferralRow {
