@@ -243,3 +243,96 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// What a hostile-input test compares before and after: the number of rows
+/// of every table that holds domain data, and a digest of their content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreSnapshot(pub Vec<(String, i64, String)>);
+
+/// Tables whose content a refused request must leave untouched (the audit
+/// log is left out: refusals may be audited).
+pub const DOMAIN_TABLES: &[&str] = &[
+    "users",
+    "candidates",
+    "candidate_sensitive",
+    "candidate_files",
+    "placements",
+    "offers",
+    "referrals",
+    "referral_events",
+    "outbox",
+    "inbox",
+    "dead_letters",
+    "broadcast_log",
+];
+
+impl TestNode {
+    /// Row counts and a content digest of every domain table.
+    pub async fn snapshot(&self) -> StoreSnapshot {
+        use sha2::{Digest, Sha256};
+        use sqlx::{Column, Row, TypeInfo, ValueRef};
+        let mut out = Vec::new();
+        for table in DOMAIN_TABLES {
+            let rows = sqlx::query(&format!("SELECT * FROM {table}"))
+                .fetch_all(&self.state.db.pool)
+                .await
+                .expect("snapshot query");
+            let mut lines: Vec<String> = rows
+                .iter()
+                .map(|r| {
+                    (0..r.columns().len())
+                        .map(|i| {
+                            let raw = r.try_get_raw(i).expect("raw");
+                            if raw.is_null() {
+                                return "∅".to_string();
+                            }
+                            let ty = raw.type_info().name().to_ascii_uppercase();
+                            if ty.contains("INT") {
+                                r.try_get::<i64, _>(i).map(|v| v.to_string())
+                            } else if ty.contains("BLOB") || ty.contains("BYTEA") {
+                                r.try_get::<Vec<u8>, _>(i).map(hex::encode)
+                            } else if ty.contains("REAL")
+                                || ty.contains("FLOAT")
+                                || ty.contains("DOUBLE")
+                            {
+                                r.try_get::<f64, _>(i).map(|v| v.to_string())
+                            } else if ty.contains("BOOL") {
+                                r.try_get::<bool, _>(i).map(|v| v.to_string())
+                            } else {
+                                r.try_get::<String, _>(i)
+                            }
+                            .unwrap_or_else(|e| format!("?{e}"))
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\u{1f}")
+                })
+                .collect();
+            lines.sort();
+            let digest = hex::encode(Sha256::digest(lines.join("\n").as_bytes()));
+            out.push((
+                table.to_string(),
+                i64::try_from(rows.len()).unwrap_or(-1),
+                digest,
+            ));
+        }
+        StoreSnapshot(out)
+    }
+
+    /// The node still answers `/health` with 200.
+    pub async fn assert_healthy(&self) {
+        let r = self
+            .client
+            .get(self.url("/health"))
+            .send()
+            .await
+            .expect("health request");
+        assert_eq!(r.status().as_u16(), 200, "node no longer healthy");
+    }
+
+    /// The node is healthy and no domain data changed since `before`.
+    pub async fn assert_alive_and_unchanged(&self, before: &StoreSnapshot) {
+        self.assert_healthy().await;
+        let after = self.snapshot().await;
+        assert_eq!(&after, before, "stored data changed");
+    }
+}
