@@ -270,7 +270,7 @@ impl TestNode {
     /// Row counts and a content digest of every domain table.
     pub async fn snapshot(&self) -> StoreSnapshot {
         use sha2::{Digest, Sha256};
-        use sqlx::{Column, Row, TypeInfo, ValueRef};
+        use sqlx::{Row, TypeInfo, ValueRef};
         let mut out = Vec::new();
         for table in DOMAIN_TABLES {
             let rows = sqlx::query(&format!("SELECT * FROM {table}"))
