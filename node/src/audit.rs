@@ -4,7 +4,7 @@
 //! Entries name records by their opaque id, never by personal data, so an
 //! erasure leaves no personal trace here.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -13,6 +13,7 @@ use sqlx::Row;
 use crate::auth::{Role, User};
 use crate::db::Db;
 use crate::error::Result;
+use crate::http::ApiQuery;
 use crate::server::AppState;
 use crate::util::now_ms;
 
@@ -89,7 +90,10 @@ pub struct AuditQuery {
 
 /// List entries, oldest first.
 pub async fn list(db: &Db, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let mut checks = crate::http::Checks::new();
+    let limit = checks.int("limit", q.limit, 100, 1, 1000);
+    checks.int("after", q.after, 0, 0, i64::MAX);
+    checks.finish()?;
     let rows = sqlx::query(
         "SELECT id, at, actor_id, actor_role, action, target_kind, target_id, reason, details FROM audit_log \
          WHERE id > $1 AND ($2 IS NULL OR action = $2) AND ($3 IS NULL OR target_id = $3) \
@@ -123,7 +127,7 @@ pub async fn list(db: &Db, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
 async fn list_handler(
     State(state): State<AppState>,
     user: User,
-    Query(q): Query<AuditQuery>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<Vec<AuditEntry>>> {
     user.require(&[Role::Admin])?;
     Ok(Json(list(&state.db, &q).await?))

@@ -1128,13 +1128,14 @@ pub async fn create(state: &AppState, user: &User, input: CandidateInput) -> Res
 }
 
 /// Update a record (full replacement of the editable fields; `cv_text` and
-/// `sensitive` absent = unchanged).
+/// `sensitive` absent = unchanged). Returns the record and the names of
+/// the fields that changed.
 pub async fn update(
     state: &AppState,
     user: &User,
     id: &str,
     input: CandidateInput,
-) -> Result<Candidate> {
+) -> Result<(Candidate, Vec<String>)> {
     let (mut c, meta) = load(&state.db, id)
         .await?
         .ok_or(Error::NotFound("candidate"))?;
@@ -1143,15 +1144,25 @@ pub async fn update(
             "this record was anonymised and cannot be edited".into(),
         ));
     }
-    let valid = validate(state, &input).map_err(Error::Validation)?;
+    // What the caller may do and see is decided on the record as it is,
+    // before any change.
+    let sees_sensitive = may_see_sensitive(user, &c);
     if let Some(cid) = &input.counsellor_id {
         if c.counsellor_id.as_deref() != Some(cid.as_str()) {
-            check_counsellor(&state.db, cid).await?;
+            // Reassignment is its own audited action, never a side effect.
+            return Err(if may_reassign(user, &c) {
+                Error::field(
+                    "counsellor_id",
+                    "the assigned counsellor is changed with POST /api/v1/candidates/{id}/counsellor, not by an update",
+                )
+            } else {
+                Error::Forbidden
+            });
         }
-        c.counsellor_id = Some(cid.clone());
     }
-    // Sensitive rights are judged on the record before the update.
-    if input.sensitive.is_some() && !may_see_sensitive(user, &c) {
+    let valid = validate(state, &input).map_err(Error::Validation)?;
+    let before = serde_json::to_value(&c).unwrap_or_default();
+    if input.sensitive.is_some() && !sees_sensitive {
         return Err(Error::field(
             "sensitive",
             "only the admin or the assigned counsellor may record sensitive fields",
@@ -1181,10 +1192,71 @@ pub async fn update(
     }
     tx.commit().await?;
     sync_index(state, &c).await?;
-    if may_see_sensitive(user, &c) {
+    let mut changed = changed_fields(&before, &serde_json::to_value(&c).unwrap_or_default());
+    if input.sensitive.is_some() {
+        changed.push("sensitive".into());
+    }
+    if sees_sensitive {
         c.sensitive = load_sensitive(&state.db, id).await?;
     }
-    Ok(c)
+    Ok((c, changed))
+}
+
+/// Names of the top-level fields that differ (bookkeeping timestamps left
+/// out): what an audit entry says changed, without the values.
+fn changed_fields(before: &serde_json::Value, after: &serde_json::Value) -> Vec<String> {
+    let (Some(b), Some(a)) = (before.as_object(), after.as_object()) else {
+        return Vec::new();
+    };
+    a.iter()
+        .filter(|(k, v)| {
+            !matches!(k.as_str(), "updated_at" | "last_activity_at") && b.get(k.as_str()) != Some(v)
+        })
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+/// Whether `user` may hand the record over to another counsellor: an
+/// admin, or the counsellor it is assigned to.
+pub fn may_reassign(user: &User, c: &Candidate) -> bool {
+    user.role == Role::Admin
+        || (user.role == Role::Counsellor && c.counsellor_id.as_deref() == Some(user.id.as_str()))
+}
+
+/// Hand a record over to another counsellor (admin, or the assigned
+/// counsellor). Returns the previous assignee. The caller audits.
+pub async fn reassign(
+    state: &AppState,
+    user: &User,
+    id: &str,
+    to: &str,
+) -> Result<(Candidate, Option<String>)> {
+    let (mut c, meta) = load(&state.db, id)
+        .await?
+        .ok_or(Error::NotFound("candidate"))?;
+    if !may_reassign(user, &c) {
+        return Err(Error::Forbidden);
+    }
+    if meta.anonymised_at.is_some() {
+        return Err(Error::Conflict("this record was anonymised".into()));
+    }
+    check_counsellor(&state.db, to).await?;
+    let previous = c.counsellor_id.clone();
+    let now = now_ms();
+    let mut tx = state.db.begin().await?;
+    sqlx::query(
+        "UPDATE candidates SET counsellor_id = $2, updated_at = $3, last_activity_at = $3 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(to)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    c.counsellor_id = Some(to.to_string());
+    c.updated_at = now;
+    c.last_activity_at = now;
+    Ok((c, previous))
 }
 
 /// Record (or change the scope of) the candidate's consent: the record

@@ -29,6 +29,7 @@ const ENV_KEYS: &[&str] = &[
     "retention",
     "referrals",
     "uploads",
+    "http",
     "log_format",
 ];
 
@@ -71,6 +72,8 @@ pub struct Config {
     pub referrals: ReferralConfig,
     /// Upload limits.
     pub uploads: UploadConfig,
+    /// Connection and request limits of the HTTP server.
+    pub http: HttpConfig,
     /// `text` or `json`.
     pub log_format: String,
 }
@@ -312,6 +315,44 @@ impl Default for UploadConfig {
     }
 }
 
+/// Connection and request limits of the HTTP server (see
+/// `crate::http::serve` and `crate::http::limits`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Open connections the node accepts in all; past it, new connections
+    /// are closed at once.
+    pub max_connections: usize,
+    /// Open connections accepted from one client address.
+    pub max_connections_per_address: usize,
+    /// Requests handled at once; past it, 503 `overloaded` with
+    /// `Retry-After`.
+    pub max_concurrent_requests: usize,
+    /// Deadline of one request, reading its body included (408 past it).
+    pub request_timeout_secs: u64,
+    /// Time a client has to send a request's headers (also closes idle
+    /// keep-alive connections).
+    pub header_read_timeout_secs: u64,
+    /// Time a client has to complete the TLS handshake.
+    pub tls_handshake_timeout_secs: u64,
+    /// Concurrent HTTP/2 streams per connection.
+    pub max_streams_per_connection: u32,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            max_connections: 2048,
+            max_connections_per_address: 256,
+            max_concurrent_requests: 512,
+            request_timeout_secs: 60,
+            header_read_timeout_secs: 10,
+            tls_handshake_timeout_secs: 10,
+            max_streams_per_connection: 64,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -330,6 +371,7 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             referrals: ReferralConfig::default(),
             uploads: UploadConfig::default(),
+            http: HttpConfig::default(),
             log_format: "text".into(),
         }
     }
@@ -491,25 +533,54 @@ mod tests {
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/node.example.toml");
         let text = std::fs::read_to_string(&path).expect("example config");
         let parsed: Config = toml::from_str(&text).expect("example parses");
-        let d = Config::default();
-        assert_eq!(parsed.node_id, d.node_id);
-        assert_eq!(parsed.listen, d.listen);
-        assert_eq!(parsed.federation.batch_size, d.federation.batch_size);
+        // The example shows the defaults, every one of them.
         assert_eq!(
-            parsed.federation.backoff_initial_secs,
-            d.federation.backoff_initial_secs
+            serde_json::to_value(&parsed).expect("json"),
+            serde_json::to_value(Config::default()).expect("json"),
+            "config/node.example.toml differs from Config::default()"
         );
-        assert_eq!(parsed.matching.rome, d.matching.rome);
-        assert_eq!(
-            parsed.retention.inactive_months,
-            d.retention.inactive_months
+        let example: toml::Value = toml::from_str(&text).expect("toml");
+        let defaults = serde_json::to_value(Config::default()).expect("json");
+        let mut missing = Vec::new();
+        documented(&defaults, &example, "", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "fields not documented in config/node.example.toml: {missing:?}"
         );
-        assert_eq!(parsed.uploads.max_cv_bytes, d.uploads.max_cv_bytes);
-        assert_eq!(parsed.search.writer_heap_mb, d.search.writer_heap_mb);
-        assert_eq!(
-            parsed.search.commit_interval_ms,
-            d.search.commit_interval_ms
-        );
+    }
+
+    /// Every key of `defaults` (JSON) appears in `example` (TOML), except
+    /// optional values that are unset by default (commented out there).
+    fn documented(
+        defaults: &serde_json::Value,
+        example: &toml::Value,
+        prefix: &str,
+        missing: &mut Vec<String>,
+    ) {
+        let Some(map) = defaults.as_object() else {
+            return;
+        };
+        for (k, v) in map {
+            let path = format!("{prefix}{k}");
+            if v.is_null() {
+                // Optional and unset: documented as a comment.
+                let commented = std::fs::read_to_string(
+                    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .join("../config/node.example.toml"),
+                )
+                .unwrap_or_default()
+                .lines()
+                .any(|l| l.starts_with(&format!("# {k} =")) || l == format!("# [{k}]"));
+                if !commented && example.get(k).is_none() {
+                    missing.push(path);
+                }
+                continue;
+            }
+            match example.get(k) {
+                None => missing.push(path),
+                Some(sub) => documented(v, sub, &format!("{path}."), missing),
+            }
+        }
     }
 
     #[test]

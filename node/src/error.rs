@@ -57,6 +57,12 @@ pub enum Error {
     /// Rate limited.
     #[error("too many requests")]
     TooManyRequests,
+    /// The node is handling as many requests as it allows; retry shortly.
+    #[error("the node is busy; retry in a moment")]
+    Overloaded,
+    /// The request (reading its body included) took longer than allowed.
+    #[error("the request took longer than {0} s and was abandoned")]
+    RequestTimeout(u64),
     /// A federation refusal with its protocol error code.
     #[error("{code}: {message}")]
     Federation {
@@ -105,6 +111,8 @@ impl Error {
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Error::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Error::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Error::Federation { status, .. } => *status,
             Error::Peer(_) => StatusCode::BAD_GATEWAY,
             Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -123,6 +131,8 @@ impl Error {
             Error::PayloadTooLarge(_) => "payload_too_large",
             Error::UnsupportedMediaType(_) => "unsupported_media_type",
             Error::TooManyRequests => "too_many_requests",
+            Error::Overloaded => "overloaded",
+            Error::RequestTimeout(_) => "request_timeout",
             Error::Federation { code, .. } => code,
             Error::Peer(_) => "peer_error",
             Error::Database(_) | Error::Internal(_) => "internal",
@@ -221,9 +231,28 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
             } else {
                 path
             };
-            Error::field(field, strip_location(&inner.to_string()))
+            let mut message = strip_location(&inner.to_string());
+            if field == "sensitive" || field.starts_with("sensitive.") {
+                // Never echo what was submitted for a sensitive field.
+                message = without_value(&message);
+            }
+            Error::field(field, message)
         }
     })
+}
+
+/// `invalid type: string "1 84 12…", expected a boolean` →
+/// `invalid type: string, expected a boolean`: serde's message without the
+/// value it quotes.
+fn without_value(msg: &str) -> String {
+    let Some(open) = msg.find(['"', '`']) else {
+        return msg.to_string();
+    };
+    let tail = msg
+        .rfind(", expected")
+        .filter(|i| *i > open)
+        .map_or("", |i| &msg[i..]);
+    format!("{}{tail}", msg[..open].trim_end())
 }
 
 fn strip_location(msg: &str) -> String {
@@ -298,6 +327,34 @@ mod tests {
                 .problem()
                 .detail,
             "internal error; see the node's logs"
+        );
+    }
+
+    #[test]
+    fn sensitive_values_are_not_echoed() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct S {
+            rsa_beneficiary: Option<bool>,
+        }
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct B {
+            sensitive: S,
+        }
+        let err = parse_json::<B>(br#"{"sensitive":{"rsa_beneficiary":"secret-value"}}"#)
+            .expect_err("bad");
+        match err {
+            Error::Validation(v) => {
+                assert_eq!(v[0].field, "sensitive.rsa_beneficiary");
+                assert!(!v[0].message.contains("secret-value"), "{}", v[0].message);
+                assert!(v[0].message.contains("expected"), "{}", v[0].message);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(
+            without_value("invalid value: integer `5`, expected a string"),
+            "invalid value: integer, expected a string"
         );
     }
 

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -40,6 +40,7 @@ use vivier_protocol::{
 use crate::auth::{Role, User};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::http::ApiQuery;
 use crate::server::AppState;
 use crate::util::now_ms;
 
@@ -1179,15 +1180,17 @@ async fn log_handler(
     State(state): State<AppState>,
     headers: HeaderMap,
     uri: axum::http::Uri,
-    Query(q): Query<LogQuery>,
+    ApiQuery(q): ApiQuery<LogQuery>,
 ) -> Result<Response> {
     let pq = uri
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
     authenticate(&state, "GET", &pq, &headers, b"").await?;
-    let after = q.after.unwrap_or(0).max(0);
-    let limit = q.limit.unwrap_or(200).clamp(1, 1000);
+    let mut checks = crate::http::Checks::new();
+    let after = checks.int("after", q.after, 0, 0, i64::MAX);
+    let limit = checks.int("limit", q.limit, 200, 1, 1000);
+    checks.finish()?;
     let rows =
         sqlx::query("SELECT seq, body FROM broadcast_log WHERE seq > $1 ORDER BY seq LIMIT $2")
             .bind(after)

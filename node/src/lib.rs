@@ -23,6 +23,7 @@ pub mod error;
 pub mod extract;
 pub mod federation;
 pub mod geo;
+pub mod http;
 pub mod matching;
 pub mod offers;
 pub mod referentials;

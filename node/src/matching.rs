@@ -49,7 +49,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -60,6 +60,7 @@ use crate::candidates::{Candidate, CandidateStatus};
 use crate::config::MatchingWeights;
 use crate::error::{Error, Result};
 use crate::geo::{haversine_km, Point};
+use crate::http::ApiQuery;
 use crate::offers::{licence_satisfies, StoredOffer};
 use crate::referentials::{Referentials, RomeRelation};
 use crate::search::{CandidateQuery, OfferQuery, SortBy};
@@ -412,6 +413,22 @@ pub struct MatchParams {
     pub workplace: Option<usize>,
 }
 
+impl MatchParams {
+    /// `limit` within 1..=200 (default 20), or a 400 naming it.
+    pub fn checked_limit(&self) -> Result<usize> {
+        let mut checks = crate::http::Checks::new();
+        let n = checks.int(
+            "limit",
+            self.limit.map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
+            20,
+            1,
+            200,
+        );
+        checks.finish()?;
+        Ok(usize::try_from(n).unwrap_or(20))
+    }
+}
+
 /// One ranked candidate.
 #[derive(Debug, Clone, Serialize)]
 pub struct CandidateMatch {
@@ -642,7 +659,7 @@ pub async fn match_offer(
     offer: &StoredOffer,
     params: &MatchParams,
 ) -> Result<OfferMatches> {
-    let limit = params.limit.unwrap_or(20).clamp(1, 200);
+    let limit = params.checked_limit()?;
     let near_misses = params.include_near_misses.unwrap_or(false);
     let p = &offer.payload;
     if let Some(i) = params.workplace {
@@ -731,7 +748,7 @@ async fn offer_matches_handler(
     user: User,
     reason: Reason,
     Path(id): Path<String>,
-    Query(params): Query<MatchParams>,
+    ApiQuery(params): ApiQuery<MatchParams>,
 ) -> Result<Json<OfferMatches>> {
     user.require_staff()?;
     let offer = crate::offers::get_offer(&state.db, &id)
@@ -868,7 +885,7 @@ pub async fn match_candidate(
     c: &Candidate,
     params: &MatchParams,
 ) -> Result<CandidateMatches> {
-    let limit = params.limit.unwrap_or(20).clamp(1, 200);
+    let limit = params.checked_limit()?;
     let near_misses = params.include_near_misses.unwrap_or(false);
     let w = state.config.matching.clone();
     let own_limit = travel_limit_km(&w, c);
@@ -951,7 +968,7 @@ async fn candidate_matches_handler(
     user: User,
     reason: Reason,
     Path(id): Path<String>,
-    Query(params): Query<MatchParams>,
+    ApiQuery(params): ApiQuery<MatchParams>,
 ) -> Result<Json<CandidateMatches>> {
     user.require_staff()?;
     if params.workplace.is_some() {

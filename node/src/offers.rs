@@ -28,8 +28,9 @@
 mod france_travail;
 mod jobposting;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -41,6 +42,7 @@ use vivier_protocol::{
 use crate::auth::{Role, User};
 use crate::db::Db;
 use crate::error::{ApiJson, Error, FieldError, Result};
+use crate::http::ApiQuery;
 use crate::search::{OfferDoc, OfferQuery, SortBy};
 use crate::server::AppState;
 use crate::util::now_ms;
@@ -928,7 +930,7 @@ async fn close_handler(
     State(state): State<AppState>,
     user: User,
     Path(id): Path<String>,
-    Query(q): Query<CloseQuery>,
+    ApiQuery(q): ApiQuery<CloseQuery>,
 ) -> Result<Json<StoredOffer>> {
     let reason = q
         .reason
@@ -1034,8 +1036,10 @@ pub async fn list_offers(state: &AppState, user: &User, q: &ListQuery) -> Result
     } else {
         format!("WHERE {}", clauses.join(" AND "))
     };
-    let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    let offset = q.offset.unwrap_or(0).max(0);
+    let mut checks = crate::http::Checks::new();
+    let limit = checks.int("limit", q.limit, 50, 1, 500);
+    let offset = checks.int("offset", q.offset, 0, 0, crate::http::params::MAX_OFFSET);
+    checks.finish()?;
     let count_sql = format!("SELECT COUNT(*) FROM offers {where_}");
     let mut cq = sqlx::query_scalar::<_, i64>(&count_sql);
     for b in &binds {
@@ -1067,7 +1071,7 @@ pub async fn list_offers(state: &AppState, user: &User, q: &ListQuery) -> Result
 async fn list_handler(
     State(state): State<AppState>,
     user: User,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<OfferList>> {
     Ok(Json(list_offers(&state, &user, &q).await?))
 }
@@ -1131,6 +1135,17 @@ pub struct OfferSearchResults {
 
 /// Search the offers index (local and network offers).
 pub async fn search_offers(state: &AppState, p: &SearchParams) -> Result<OfferSearchResults> {
+    let (limit, offset) = {
+        let mut checks = crate::http::Checks::new();
+        let as_i64 = |n: Option<usize>| n.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+        let limit = checks.int("limit", as_i64(p.limit), 20, 1, 100);
+        let offset = checks.int("offset", as_i64(p.offset), 0, 0, 10_000);
+        checks.finish()?;
+        (
+            usize::try_from(limit).unwrap_or(20),
+            usize::try_from(offset).unwrap_or(0),
+        )
+    };
     let mut query = OfferQuery {
         text: p.q.clone().filter(|t| !t.trim().is_empty()),
         rome_codes: p
@@ -1141,8 +1156,8 @@ pub async fn search_offers(state: &AppState, p: &SearchParams) -> Result<OfferSe
             .map(|s| s.trim().to_ascii_uppercase())
             .filter(|s| !s.is_empty())
             .collect(),
-        limit: p.limit.unwrap_or(20).clamp(1, 100),
-        offset: p.offset.unwrap_or(0).min(10_000),
+        limit,
+        offset,
         highlight: true,
         ..OfferQuery::default()
     };
@@ -1224,7 +1239,7 @@ pub async fn search_offers(state: &AppState, p: &SearchParams) -> Result<OfferSe
 async fn search_handler(
     State(state): State<AppState>,
     user: User,
-    Query(p): Query<SearchParams>,
+    ApiQuery(p): ApiQuery<SearchParams>,
 ) -> Result<Json<OfferSearchResults>> {
     let results = search_offers(&state, &p).await?;
     crate::audit::record(
@@ -1244,17 +1259,18 @@ async fn jobposting_handler(
     State(state): State<AppState>,
     _user: User,
     Path(id): Path<String>,
-) -> Result<(
-    [(axum::http::header::HeaderName, &'static str); 1],
-    Json<serde_json::Value>,
-)> {
+) -> Result<Response> {
     let offer = get_offer(&state.db, &id)
         .await?
         .ok_or(Error::NotFound("offer"))?;
+    // Meant to be pasted into a `<script type="application/ld+json">`: no
+    // `<`, `>` or `&` appears literally, so `</script>` cannot end it early.
+    let body = crate::util::json_for_html(&job_posting(state.refs, &offer))?;
     Ok((
         [(axum::http::header::CONTENT_TYPE, "application/ld+json")],
-        Json(job_posting(state.refs, &offer)),
-    ))
+        body,
+    )
+        .into_response())
 }
 
 /// Routes of the offers API.

@@ -2,12 +2,13 @@
 //! for forms (`GET /api/v1/communes?q=`) and ROME codes suggested from what a
 //! counsellor or employer types (`GET /api/v1/rome?q=cariste`).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::http::ApiQuery;
 use crate::referentials::{Commune, RomeCode, RomeSuggestion};
 use crate::server::AppState;
 
@@ -23,13 +24,22 @@ pub struct LookupQuery {
     pub limit: Option<usize>,
 }
 
-fn limit(q: &LookupQuery) -> usize {
-    q.limit.unwrap_or(10).clamp(1, 50)
+fn limit(q: &LookupQuery) -> Result<usize> {
+    let mut checks = crate::http::Checks::new();
+    let n = checks.int(
+        "limit",
+        q.limit.map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
+        10,
+        1,
+        50,
+    );
+    checks.finish()?;
+    Ok(usize::try_from(n).unwrap_or(10))
 }
 
 async fn communes(
     State(state): State<AppState>,
-    Query(q): Query<LookupQuery>,
+    ApiQuery(q): ApiQuery<LookupQuery>,
 ) -> Result<Json<Vec<Commune>>> {
     if q.q.trim().is_empty() {
         return Err(Error::field("q", "must not be empty"));
@@ -37,7 +47,7 @@ async fn communes(
     Ok(Json(
         state
             .refs
-            .search_communes(&q.q, limit(&q))
+            .search_communes(&q.q, limit(&q)?)
             .into_iter()
             .cloned()
             .collect(),
@@ -58,12 +68,12 @@ async fn commune(
 
 async fn rome(
     State(state): State<AppState>,
-    Query(q): Query<LookupQuery>,
+    ApiQuery(q): ApiQuery<LookupQuery>,
 ) -> Result<Json<Vec<RomeSuggestion>>> {
     if q.q.trim().is_empty() {
         return Err(Error::field("q", "must not be empty"));
     }
-    Ok(Json(state.refs.suggest_rome(&q.q, limit(&q))))
+    Ok(Json(state.refs.suggest_rome(&q.q, limit(&q)?)))
 }
 
 async fn rome_code(

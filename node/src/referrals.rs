@@ -24,7 +24,7 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -39,6 +39,7 @@ use crate::auth::{Reason, Role, User};
 use crate::candidates::{CandidateStatus, ConsentScope, PlacementOutcome};
 use crate::error::{ApiJson, Error, FieldError, Result};
 use crate::federation::{refusal, AfterCommit};
+use crate::http::ApiQuery;
 use crate::server::AppState;
 use crate::util::{new_id, now_ms};
 
@@ -1014,8 +1015,10 @@ pub async fn list(state: &AppState, user: &User, q: &ListQuery) -> Result<Referr
     } else {
         format!(" WHERE {}", conds.join(" AND "))
     };
-    let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    let offset = q.offset.unwrap_or(0).max(0);
+    let mut checks = crate::http::Checks::new();
+    let limit = checks.int("limit", q.limit, 50, 1, 500);
+    let offset = checks.int("offset", q.offset, 0, 0, crate::http::params::MAX_OFFSET);
+    checks.finish()?;
     let count_sql = format!("SELECT COUNT(*) FROM {FROM}{where_}");
     let mut cq = sqlx::query_scalar::<_, i64>(&count_sql);
     for b in &binds {
@@ -1822,7 +1825,7 @@ async fn create_handler(
 async fn list_handler(
     State(state): State<AppState>,
     user: User,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<ReferralList>> {
     Ok(Json(list(&state, &user, &q).await?))
 }

@@ -6,10 +6,8 @@
 //! [`AppState`].
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::extract::{DefaultBodyLimit, State};
@@ -241,9 +239,11 @@ async fn health(State(state): State<AppState>) -> (axum::http::StatusCode, Json<
     )
 }
 
-/// The whole HTTP application.
+/// The whole HTTP application: every adapter's routes behind the request
+/// limits of [`crate::http::limits`] (per-route body ceilings, bounded
+/// concurrency, a deadline per request).
 pub fn router(state: AppState) -> Router {
-    let max_body = state.config.uploads.max_cv_bytes + 1024 * 1024;
+    let limits = crate::http::limits::RequestLimits::new(&state.config);
     Router::new()
         .route("/health", get(health))
         .route("/.well-known/vivier", get(well_known))
@@ -257,7 +257,16 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::referrals::routes())
         .merge(crate::federation::routes())
         .merge(crate::ui::routes())
-        .layer(DefaultBodyLimit::max(max_body))
+        .route_layer(axum::middleware::from_fn_with_state(
+            limits.clone(),
+            crate::http::limits::limit_body,
+        ))
+        // The per-route ceiling above replaces axum's default of 2 MB.
+        .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state(
+            limits,
+            crate::http::limits::guard,
+        ))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
                 tracing::info_span!(
@@ -278,35 +287,13 @@ pub async fn run(
     listener: std::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    listener.set_nonblocking(true)?;
-    if let Some(tls) = &state.config.tls {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let rustls_config =
-            axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert_path, &tls.key_path)
-                .await
-                .with_context(|| {
-                    format!(
-                        "loading TLS certificate {} and key {}",
-                        tls.cert_path.display(),
-                        tls.key_path.display()
-                    )
-                })?;
-        let handle = axum_server::Handle::new();
-        let h2 = handle.clone();
-        tokio::spawn(async move {
-            shutdown.await;
-            h2.graceful_shutdown(Some(Duration::from_secs(10)));
-        });
-        axum_server::from_tcp_rustls(listener, rustls_config)
-            .handle(handle)
-            .serve(app)
-            .await?;
-    } else {
-        let listener = tokio::net::TcpListener::from_std(listener)?;
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await?;
-    }
-    Ok(())
+    let tls = match &state.config.tls {
+        Some(tls) => Some(crate::http::serve::tls_config(
+            &tls.cert_path,
+            &tls.key_path,
+        )?),
+        None => None,
+    };
+    let app = router(state.clone());
+    crate::http::serve::serve(app, listener, tls, state.config.http.clone(), shutdown).await
 }

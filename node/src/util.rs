@@ -42,9 +42,30 @@ pub fn today_days() -> i64 {
     now_ms().div_euclid(86_400_000)
 }
 
+/// JSON safe to embed in an HTML `<script>` element: `<`, `>` and `&`
+/// (which can only occur inside strings) are written as `\u003c`,
+/// `\u003e` and `\u0026`.
+pub fn json_for_html<T: serde::Serialize>(value: &T) -> crate::error::Result<String> {
+    let text = serde_json::to_string(value)
+        .map_err(|e| crate::error::Error::Internal(anyhow::anyhow!("JSON: {e}")))?;
+    Ok(text
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_for_html_escapes_markup() {
+        let v = serde_json::json!({ "d": "</script><script>alert(1)</script> & co" });
+        let s = json_for_html(&v).expect("json");
+        assert!(!s.contains('<') && !s.contains('>') && !s.contains('&'));
+        let back: serde_json::Value = serde_json::from_str(&s).expect("still JSON");
+        assert_eq!(back, v);
+    }
 
     #[test]
     fn dates_and_tokens() {

@@ -139,8 +139,42 @@ async fn update_handler(
     Path(id): Path<String>,
     ApiJson(input): ApiJson<CandidateInput>,
 ) -> Result<Json<View>> {
-    let c = super::update(&state, &user, &id, input).await?;
-    audit(&state, &user, "candidate.update", &id, None, json!({})).await?;
+    let (c, changed) = super::update(&state, &user, &id, input).await?;
+    audit(
+        &state,
+        &user,
+        "candidate.update",
+        &id,
+        None,
+        json!({ "fields": changed }),
+    )
+    .await?;
+    Ok(Json(view(&state, c, RecordMeta::default())))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReassignBody {
+    counsellor_id: String,
+}
+
+async fn reassign_handler(
+    State(state): State<AppState>,
+    Staff(user): Staff,
+    Path(id): Path<String>,
+    Reason(reason): Reason,
+    ApiJson(body): ApiJson<ReassignBody>,
+) -> Result<Json<View>> {
+    let (c, previous) = super::reassign(&state, &user, &id, body.counsellor_id.trim()).await?;
+    audit(
+        &state,
+        &user,
+        "candidate.reassign",
+        &id,
+        reason.as_deref(),
+        json!({ "from": previous, "to": c.counsellor_id }),
+    )
+    .await?;
     Ok(Json(view(&state, c, RecordMeta::default())))
 }
 
@@ -299,6 +333,10 @@ async fn download_cv_handler(
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     Ok(resp)
 }
 
@@ -616,29 +654,24 @@ async fn list_handler(
     Reason(reason): Reason,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<serde_json::Value>> {
-    let mut page: i64 = 1;
-    let mut per_page: i64 = 50;
-    let mut mine = false;
-    let mut drafts_only = false;
-    let mut errs = Vec::new();
-    for (k, v) in url::form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes()) {
-        match k.as_ref() {
-            "page" => match v.parse::<i64>() {
-                Ok(n) if n >= 1 => page = n,
-                _ => errs.push(FieldError::new("page", "expected a page number from 1")),
-            },
-            "per_page" => match v.parse::<i64>() {
-                Ok(n) if (1..=200).contains(&n) => per_page = n,
-                _ => errs.push(FieldError::new("per_page", "expected 1 to 200")),
-            },
-            "mine" => mine = matches!(v.as_ref(), "true" | "1"),
-            "draft" => drafts_only = matches!(v.as_ref(), "true" | "1"),
-            other => errs.push(FieldError::new(other.to_string(), "unknown parameter")),
-        }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct ListParams {
+        #[serde(default)]
+        page: Option<i64>,
+        #[serde(default)]
+        per_page: Option<i64>,
+        #[serde(default)]
+        mine: Option<bool>,
+        #[serde(default)]
+        draft: Option<bool>,
     }
-    if !errs.is_empty() {
-        return Err(Error::Validation(errs));
-    }
+    let q: ListParams = crate::http::params::parse_query(raw.as_deref().unwrap_or(""))?;
+    let mut checks = crate::http::Checks::new();
+    let (page, per_page, offset) = checks.page(q.page, q.per_page, 50, 200);
+    checks.finish()?;
+    let mine = q.mine.unwrap_or(false);
+    let drafts_only = q.draft.unwrap_or(false);
     type ListRow = (
         String,
         String,
@@ -659,7 +692,7 @@ async fn list_handler(
         .bind(&user.id)
         .bind(i64::from(drafts_only))
         .bind(per_page)
-        .bind((page - 1) * per_page)
+        .bind(offset)
         .fetch_all(&state.db.pool)
         .await?;
         let mut v = Vec::with_capacity(rs.len());
@@ -719,4 +752,5 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/candidates/{id}/placement", post(placement_handler))
         .route("/api/v1/candidates/{id}/renew", post(renew_handler))
+        .route("/api/v1/candidates/{id}/counsellor", post(reassign_handler))
 }
