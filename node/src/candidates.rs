@@ -898,50 +898,68 @@ pub fn indexable(c: &Candidate) -> bool {
     c.consent.is_some()
 }
 
-/// Bring the index in line with a committed record (upsert or delete).
-pub(crate) async fn sync_index(state: &AppState, c: &Candidate) -> Result<()> {
-    let search = state.search.clone();
-    if indexable(c) {
-        let doc = to_doc(c);
-        tokio::task::spawn_blocking(move || search.candidates.upsert(&doc)).await??;
-    } else {
-        let id = c.id.clone();
-        tokio::task::spawn_blocking(move || search.candidates.delete(&id)).await??;
-    }
-    Ok(())
+/// Append, in the caller's transaction, the journal entry that brings the
+/// candidate index in line with record `id` once committed.
+pub(crate) async fn journal_index(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+) -> Result<i64> {
+    crate::journal::append(tx, crate::journal::Kind::IndexCandidate, id, now_ms()).await
 }
 
-/// Re-index one record from the database (deleted from the index when it
-/// is gone, a draft or anonymised). For other modules, after their commit.
-pub async fn index_candidate(state: &AppState, id: &str) -> Result<()> {
-    match get_candidate(&state.db, id).await? {
-        Some(c) => sync_index(state, &c).await,
-        None => {
-            let search = state.search.clone();
-            let id = id.to_string();
-            tokio::task::spawn_blocking(move || search.candidates.delete(&id)).await??;
-            Ok(())
-        }
+/// Like [`journal_index`], for an erasure: the record leaves the index and
+/// the segments that held it are rewritten.
+pub(crate) async fn journal_purge(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+) -> Result<i64> {
+    crate::journal::append(tx, crate::journal::Kind::PurgeCandidate, id, now_ms()).await
+}
+
+/// After an erasure committed: wait (boundedly) until the index has
+/// applied it, so that its text has left the index when the caller
+/// answers. The journal entry is durable either way.
+pub(crate) async fn unindex_now(state: &AppState, seq: i64) {
+    crate::journal::wake(state);
+    if !crate::journal::wait_applied(state, seq, std::time::Duration::from_secs(30)).await {
+        tracing::warn!(
+            seq,
+            "erasure not yet applied to the search index; the follower will"
+        );
     }
 }
 
-/// Remove a record from the index and commit at once (erasure).
-pub(crate) async fn unindex_now(state: &AppState, id: &str) -> Result<()> {
-    let search = state.search.clone();
-    let id = id.to_string();
-    tokio::task::spawn_blocking(move || {
-        search.candidates.delete(&id)?;
-        search.candidates.purge_deleted()
-    })
-    .await??;
-    Ok(())
+/// The index documents of records `ids` (consented, not anonymised), and
+/// the ids that must leave the index (gone, drafts, anonymised).
+pub async fn index_docs(db: &Db, ids: &[String]) -> Result<(Vec<CandidateDoc>, Vec<String>)> {
+    let found = load_candidates(db, ids).await?;
+    let docs: Vec<CandidateDoc> = found.iter().filter(|c| indexable(c)).map(to_doc).collect();
+    let docs_ids: std::collections::HashSet<&str> = docs.iter().map(|d| d.id.as_str()).collect();
+    let gone = ids
+        .iter()
+        .filter(|id| !docs_ids.contains(id.as_str()))
+        .cloned()
+        .collect();
+    Ok((docs, gone))
 }
 
 /// Rebuild the candidate index from the database: every consented,
-/// non-anonymised record. Rows are streamed page by page.
+/// non-anonymised record. Rows are streamed page by page. The index then
+/// follows the journal from the head it had when the rebuild started.
 pub async fn reindex(
     state: &AppState,
     progress: Option<&indicatif::ProgressBar>,
+) -> anyhow::Result<u64> {
+    let seq = crate::journal::head(&state.db).await?;
+    reindex_at(state, progress, seq).await
+}
+
+/// [`reindex`] recording journal position `seq` (the head when the
+/// rebuild was asked for).
+pub async fn reindex_at(
+    state: &AppState,
+    progress: Option<&indicatif::ProgressBar>,
+    seq: i64,
 ) -> anyhow::Result<u64> {
     let total: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM candidates WHERE consent_at IS NOT NULL AND anonymised_at IS NULL",
@@ -962,7 +980,7 @@ pub async fn reindex(
                 b.set_position(n);
             }
         };
-        search.candidates.rebuild(&mut it, &report)
+        search.candidates.rebuild(&mut it, &report, seq)
     });
     let mut after = String::new();
     let produce: anyhow::Result<()> = async {
@@ -1119,8 +1137,9 @@ pub async fn create(state: &AppState, user: &User, input: CandidateInput) -> Res
     if let Some(s) = &input.sensitive {
         write_sensitive(&mut tx, &c.id, s).await?;
     }
+    journal_index(&mut tx, &c.id).await?;
     tx.commit().await?;
-    sync_index(state, &c).await?;
+    crate::journal::wake(state);
     if may_see_sensitive(user, &c) {
         c.sensitive = input.sensitive.filter(|s| !s.is_empty());
     }
@@ -1190,8 +1209,9 @@ pub async fn update(
     if let Some(s) = &input.sensitive {
         write_sensitive(&mut tx, id, s).await?;
     }
+    journal_index(&mut tx, id).await?;
     tx.commit().await?;
-    sync_index(state, &c).await?;
+    crate::journal::wake(state);
     let mut changed = changed_fields(&before, &serde_json::to_value(&c).unwrap_or_default());
     if input.sensitive.is_some() {
         changed.push("sensitive".into());
@@ -1283,8 +1303,9 @@ pub async fn give_consent(
     c.last_activity_at = now;
     let mut tx = state.db.begin().await?;
     update_row(&mut tx, &c).await?;
+    journal_index(&mut tx, id).await?;
     tx.commit().await?;
-    sync_index(state, &c).await?;
+    crate::journal::wake(state);
     Ok(c)
 }
 
@@ -1299,28 +1320,30 @@ pub async fn withdraw_consent(state: &AppState, id: &str) -> Result<Candidate> {
     c.last_activity_at = now;
     let mut tx = state.db.begin().await?;
     update_row(&mut tx, &c).await?;
+    journal_index(&mut tx, id).await?;
     tx.commit().await?;
-    sync_index(state, &c).await?;
+    crate::journal::wake(state);
     Ok(c)
 }
 
 /// Change the status (referrals, placements) and re-index.
 pub async fn set_status(state: &AppState, id: &str, status: CandidateStatus) -> Result<()> {
     let now = now_ms();
+    let mut tx = state.db.begin().await?;
     let res = sqlx::query(
         "UPDATE candidates SET status = $2, updated_at = $3, last_activity_at = $3 WHERE id = $1 AND anonymised_at IS NULL",
     )
     .bind(id)
     .bind(status.as_str())
     .bind(now)
-    .execute(&state.db.pool)
+    .execute(&mut *tx)
     .await?;
     if res.rows_affected() == 0 {
         return Err(Error::NotFound("candidate"));
     }
-    if let Some(c) = get_candidate(&state.db, id).await? {
-        sync_index(state, &c).await?;
-    }
+    journal_index(&mut tx, id).await?;
+    tx.commit().await?;
+    crate::journal::wake(state);
     Ok(())
 }
 
@@ -1423,10 +1446,9 @@ pub async fn record_placement(
     .bind(now)
     .execute(&mut *tx)
     .await?;
+    journal_index(&mut tx, id).await?;
     tx.commit().await?;
-    if let Some(c) = get_candidate(&state.db, id).await? {
-        sync_index(state, &c).await?;
-    }
+    crate::journal::wake(state);
     Ok(p)
 }
 
@@ -1498,6 +1520,7 @@ pub async fn attach_cv(
         .execute(&mut *tx)
         .await?;
         update_row(&mut tx, &c).await?;
+        journal_index(&mut tx, id).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -1507,7 +1530,7 @@ pub async fn attach_cv(
         return Err(e);
     }
     c.files.push(file.clone());
-    sync_index(state, &c).await?;
+    crate::journal::wake(state);
     Ok((c, file))
 }
 
@@ -1572,10 +1595,11 @@ pub async fn erase(state: &AppState, id: &str) -> Result<()> {
         .bind(id)
         .execute(&mut *tx)
         .await?;
+    let seq = journal_purge(&mut tx, id).await?;
     tx.commit().await?;
     crate::federation::wake(state);
     remove_files_dir(state, id).await;
-    unindex_now(state, id).await?;
+    unindex_now(state, seq).await;
     state.db.scrub().await?;
     Ok(())
 }

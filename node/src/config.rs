@@ -198,6 +198,9 @@ pub struct SearchConfig {
     /// Delay between background commits (ms): how soon a write becomes
     /// searchable; writes never wait for it.
     pub commit_interval_ms: u64,
+    /// How often the index follower looks for journal entries written by
+    /// other processes (ms); local writes wake it at once.
+    pub follow_interval_ms: u64,
 }
 
 impl Default for SearchConfig {
@@ -207,6 +210,7 @@ impl Default for SearchConfig {
             writer_heap_mb: 50,
             writer_threads: 0,
             commit_interval_ms: 200,
+            follow_interval_ms: 250,
         }
     }
 }

@@ -1026,13 +1026,9 @@ async fn apply(
 }
 
 async fn run_after_commit(state: &AppState, a: AfterCommit) {
-    let res = match &a {
-        AfterCommit::IndexOffer(id) => crate::offers::index_offer(state, id).await,
-        AfterCommit::IndexCandidate(id) => crate::candidates::index_candidate(state, id).await,
-        AfterCommit::Nothing => Ok(()),
-    };
-    if let Err(e) = res {
-        tracing::warn!(error = %e, action = ?a, "post-commit indexing failed (reindex will repair)");
+    // The entries were journaled in the inbox transaction.
+    if !matches!(a, AfterCommit::Nothing) {
+        crate::journal::wake(state);
     }
 }
 

@@ -24,6 +24,7 @@ pub mod extract;
 pub mod federation;
 pub mod geo;
 pub mod http;
+pub mod journal;
 pub mod matching;
 pub mod offers;
 pub mod referentials;

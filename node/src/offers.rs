@@ -4,7 +4,8 @@
 //!
 //! - The database row is the truth (`offers.payload` holds the protocol's
 //!   [`OfferPayload`] as JSON); the tantivy offer index is derived from it
-//!   ([`index_offer`] after each commit, [`reindex`] to rebuild).
+//!   (a journal entry in each change's transaction, which the index follows;
+//!   [`reindex`] to rebuild).
 //! - A local change writes its federation message (`offer.published`,
 //!   `offer.updated`, `offer.closed`) in the same transaction, then wakes
 //!   the delivery workers.
@@ -520,6 +521,7 @@ async fn insert_local(
     .await?;
     crate::federation::enqueue_broadcast(state, &mut tx, MessageKind::OfferPublished, &payload)
         .await?;
+    journal_index(&mut tx, &id).await?;
     tx.commit().await?;
     Ok(StoredOffer {
         payload,
@@ -566,6 +568,7 @@ async fn update_local(
     }
     crate::federation::enqueue_broadcast(state, &mut tx, MessageKind::OfferUpdated, &payload)
         .await?;
+    journal_index(&mut tx, &payload.offer_id).await?;
     tx.commit().await?;
     Ok(StoredOffer {
         payload,
@@ -603,6 +606,7 @@ async fn close_local(
         closed_at: now,
     };
     crate::federation::enqueue_broadcast(state, &mut tx, MessageKind::OfferClosed, &closed).await?;
+    journal_index(&mut tx, &closed.offer_id).await?;
     tx.commit().await?;
     Ok(StoredOffer {
         status: OfferStatus::Closed,
@@ -627,13 +631,19 @@ pub async fn create_offer(
     Ok(offer)
 }
 
-/// Index the offer and wake the federation workers (errors are logged: the
-/// change is committed, the index is rebuildable).
-async fn after_commit(state: &AppState, offer_id: &str) {
+/// After a commit: wake the federation workers and the index follower.
+async fn after_commit(state: &AppState, _offer_id: &str) {
     crate::federation::wake(state);
-    if let Err(e) = index_offer(state, offer_id).await {
-        tracing::warn!(offer_id, error = %e, "indexing the offer failed; run `vivier-node reindex`");
-    }
+    crate::journal::wake(state);
+}
+
+/// Append, in the caller's transaction, the journal entry that brings the
+/// offer index in line with offer `id` once committed.
+pub(crate) async fn journal_index(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+) -> Result<i64> {
+    crate::journal::append(tx, crate::journal::Kind::IndexOffer, id, now_ms()).await
 }
 
 /// A local offer the user may change, or the reason why not.
@@ -765,6 +775,8 @@ pub async fn store_remote_offer(
     .await?;
     if res.rows_affected() == 0 {
         tracing::debug!(offer_id = %payload.offer_id, origin = %payload.origin_node, "received offer ignored (stale or foreign id)");
+    } else {
+        journal_index(tx, &payload.offer_id).await?;
     }
     Ok(())
 }
@@ -786,6 +798,7 @@ pub async fn close_remote_offer(
     .bind(origin)
     .execute(&mut **tx)
     .await?;
+    journal_index(tx, &closed.offer_id).await?;
     Ok(())
 }
 
@@ -822,20 +835,35 @@ pub fn workplace_points(p: &OfferPayload) -> Vec<Option<crate::geo::Point>> {
         .collect()
 }
 
-/// (Re)index one offer from the database after a commit: present → upsert
-/// (closed offers stay in the index with status `closed`), absent → delete.
-pub async fn index_offer(state: &AppState, offer_id: &str) -> Result<()> {
-    match get_offer(&state.db, offer_id).await? {
-        Some(o) => state.search.offers.upsert(&offer_doc(&o))?,
-        None => state.search.offers.delete(offer_id)?,
-    }
-    Ok(())
+/// The index documents of offers `ids` (closed offers stay in the index
+/// with status `closed`), and the ids that must leave the index.
+pub async fn index_docs(db: &Db, ids: &[String]) -> Result<(Vec<OfferDoc>, Vec<String>)> {
+    let found = get_offers(db, ids).await?;
+    let docs: Vec<OfferDoc> = found.iter().map(offer_doc).collect();
+    let present: std::collections::HashSet<&str> = docs.iter().map(|d| d.id.as_str()).collect();
+    let gone = ids
+        .iter()
+        .filter(|id| !present.contains(id.as_str()))
+        .cloned()
+        .collect();
+    Ok((docs, gone))
 }
 
 /// Rebuild the offer index from the database; returns the number indexed.
+/// The index then follows the journal from the head it had at the start.
 pub async fn reindex(
     state: &AppState,
     progress: Option<&indicatif::ProgressBar>,
+) -> anyhow::Result<u64> {
+    let seq = crate::journal::head(&state.db).await?;
+    reindex_at(state, progress, seq).await
+}
+
+/// [`reindex`] recording journal position `seq`.
+pub async fn reindex_at(
+    state: &AppState,
+    progress: Option<&indicatif::ProgressBar>,
+    seq: i64,
 ) -> anyhow::Result<u64> {
     let rows = sqlx::query(&format!("SELECT {OFFER_COLUMNS} FROM offers ORDER BY id"))
         .fetch_all(&state.db.pool)
@@ -854,11 +882,15 @@ pub async fn reindex(
     let search = state.search.clone();
     let n = tokio::task::spawn_blocking(move || {
         let mut it = docs.into_iter();
-        search.offers.rebuild(&mut it, &|n| {
-            if let Some(b) = &bar {
-                b.set_position(n);
-            }
-        })
+        search.offers.rebuild(
+            &mut it,
+            &|n| {
+                if let Some(b) = &bar {
+                    b.set_position(n);
+                }
+            },
+            seq,
+        )
     })
     .await??;
     Ok(n)

@@ -484,7 +484,17 @@ async fn set_candidate_status(
     .bind(now_ms())
     .execute(&mut **tx)
     .await?;
-    Ok(res.rows_affected() > 0)
+    let changed = res.rows_affected() > 0;
+    if changed {
+        crate::journal::append(
+            tx,
+            crate::journal::Kind::IndexCandidate,
+            candidate_id,
+            now_ms(),
+        )
+        .await?;
+    }
+    Ok(changed)
 }
 
 async fn pending_count(tx: &mut Transaction<'_, Any>, candidate_id: &str) -> Result<i64> {
@@ -619,10 +629,11 @@ async fn transition(
     }
 }
 
+/// After a commit that may have changed a candidate's status: the journal
+/// entry was written with it; wake the index follower.
 async fn reindex_candidate(state: &AppState, id: Option<String>) {
-    let Some(id) = id else { return };
-    if let Err(e) = crate::candidates::index_candidate(state, &id).await {
-        tracing::warn!(candidate = %id, error = %e, "re-indexing after a referral change failed (reindex will repair)");
+    if id.is_some() {
+        crate::journal::wake(state);
     }
 }
 

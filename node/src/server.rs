@@ -52,6 +52,8 @@ pub struct AppInner {
     pub files_dir: PathBuf,
     /// Tells background tasks to stop.
     pub shutdown: watch::Receiver<bool>,
+    /// The index follower's wake-up and applied position.
+    pub follower: crate::journal::Follower,
 }
 
 /// Cheap-to-clone handle on [`AppInner`].
@@ -100,6 +102,7 @@ pub fn load_or_create_key(
 /// Open everything a node needs and spawn its background tasks.
 pub async fn open(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<AppState> {
     let state = open_offline(config, shutdown).await?;
+    crate::journal::spawn_follower(&state);
     crate::federation::start(&state).await?;
     crate::candidates::spawn_retention_sweep(&state);
     Ok(state)
@@ -152,6 +155,7 @@ pub async fn open_offline(
         refs,
         files_dir,
         shutdown,
+        follower: crate::journal::Follower::default(),
     }));
     let rebuild_all = state.config.search.rebuild_on_start;
     if cand_rebuild || rebuild_all {
@@ -161,6 +165,15 @@ pub async fn open_offline(
     if offer_rebuild || rebuild_all {
         let n = crate::offers::reindex(&state, None).await?;
         tracing::info!(documents = n, "offer index rebuilt from the database");
+    }
+    // Bring the indexes up to the database: whatever was committed after
+    // their last index commit (a crash, a CLI import, another process).
+    let applied = crate::journal::catch_up(&state).await?;
+    if applied > 0 {
+        tracing::info!(
+            entries = applied,
+            "search indexes caught up with the journal"
+        );
     }
     Ok(state)
 }

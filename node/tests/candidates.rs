@@ -68,8 +68,8 @@ fn hit_ids(v: &Value) -> Vec<String> {
         .collect()
 }
 
-fn commit(node: &TestNode) {
-    node.state.search.candidates.commit_now().expect("commit");
+async fn commit(node: &TestNode) {
+    node.sync_index().await;
 }
 
 fn pdf(text_latin1: &[u8]) -> Vec<u8> {
@@ -157,7 +157,7 @@ async fn create_update_consent_withdraw() {
             v["home"]["lat_micro"].as_i64().is_some(),
             "home from the referential: {v}"
         );
-        commit(&node);
+        commit(&node).await;
         assert!(!node
             .state
             .search
@@ -229,7 +229,7 @@ async fn create_update_consent_withdraw() {
             .await;
         assert_eq!(st, 200, "{v}");
         assert_eq!(v["state"], "draft");
-        commit(&node);
+        commit(&node).await;
         assert!(!node
             .state
             .search
@@ -519,7 +519,7 @@ async fn audit_entries_for_read_search_and_erase() {
             .await
             .expect("send");
         assert_eq!(r.status().as_u16(), 200);
-        commit(&node);
+        commit(&node).await;
         let v = search(&node, &c, "q=Martin&rome=N1101").await;
         assert_eq!(hit_ids(&v), vec![id.clone()]);
 
@@ -592,7 +592,7 @@ async fn cv_upload_extracts_pdf_docx_odt_and_refuses_others() {
             "{v}"
         );
         let pdf_id = v["file"]["id"].as_str().expect("id").to_string();
-        commit(&node);
+        commit(&node).await;
         assert_eq!(
             hit_ids(&search(&node, &c, "q=experimente").await),
             vec![id.clone()]
@@ -750,7 +750,7 @@ async fn import_csv_and_jsonl_with_bad_rows_is_idempotent() {
 
         // The imported, consented records are searchable; ML-1 kept its
         // consent, and its profile is the new row (lists replaced).
-        commit(&node);
+        commit(&node).await;
         let v = search(&node, &admin, "q=caristes").await;
         assert_eq!(v["total"], 0, "{v}");
         let v = search(&node, &admin, "q=caces").await;
@@ -1062,7 +1062,7 @@ async fn erasure_leaves_no_trace() {
         .execute(&node.state.db.pool)
         .await
         .expect("referral");
-        commit(&node);
+        commit(&node).await;
         assert!(node
             .state
             .search
@@ -1297,7 +1297,7 @@ async fn retention_sweep_reminds_then_anonymises_unless_renewed() {
             .candidates
             .contains(&old)
             .expect("contains"));
-        commit(&node);
+        commit(&node).await;
         assert!(node
             .state
             .search

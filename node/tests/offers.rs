@@ -547,9 +547,7 @@ async fn network_offers_are_stored_read_only_and_closed() {
             .await
             .unwrap();
         tx.commit().await.unwrap();
-        vivier_node::offers::index_offer(&node.state, &payload.offer_id)
-            .await
-            .unwrap();
+        vivier_node::journal::catch_up(&node.state).await.unwrap();
         let stored = vivier_node::offers::get_offer(&node.state.db, &payload.offer_id)
             .await
             .unwrap()

@@ -10,8 +10,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    empty_candidate, insert_row, sync_index, update_row, validate, Candidate, CandidateInput,
-    Consent, ConsentScope,
+    empty_candidate, insert_row, update_row, validate, Candidate, CandidateInput, Consent,
+    ConsentScope,
 };
 use crate::auth::Role;
 use crate::error::{Error, FieldError, Result};
@@ -470,7 +470,6 @@ pub async fn import_reader(
     }
     for batch in valid.chunks(BATCH) {
         let mut tx = state.db.begin().await?;
-        let mut written = Vec::with_capacity(batch.len());
         for (_, c, given) in batch {
             let mut c = c.clone();
             let existing = match &c.external_id {
@@ -515,12 +514,10 @@ pub async fn import_reader(
                     report.created += 1;
                 }
             }
-            written.push(c);
+            super::journal_index(&mut tx, &c.id).await?;
         }
         tx.commit().await?;
-        for c in &written {
-            sync_index(state, c).await?;
-        }
+        crate::journal::wake(state);
         done += u64::try_from(batch.len()).unwrap_or(0);
         if let Some(p) = progress {
             p.set_position(done);

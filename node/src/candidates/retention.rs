@@ -188,9 +188,10 @@ async fn anonymise(state: &AppState, id: &str, now: i64, cutoff: i64) -> Result<
     .bind(now)
     .execute(&mut *tx)
     .await?;
+    let seq = super::journal_purge(&mut tx, id).await?;
     tx.commit().await?;
     remove_files_dir(state, id).await;
-    unindex_now(state, id).await?;
+    unindex_now(state, seq).await;
     Ok(true)
 }
 

@@ -221,9 +221,30 @@ impl CandidateIndex {
         &self,
         docs: &mut dyn Iterator<Item = CandidateDoc>,
         progress: &dyn Fn(u64),
+        seq: i64,
     ) -> Result<u64, SearchError> {
         self.engine()
-            .rebuild(docs.map(|c| self.to_document(&c)), progress)
+            .rebuild(docs.map(|c| self.to_document(&c)), progress, seq)
+    }
+
+    /// Journal position applied (given to the writer).
+    pub fn applied_seq(&self) -> i64 {
+        self.engine().applied_seq()
+    }
+
+    /// Journal position recorded by the last commit.
+    pub fn committed_seq(&self) -> i64 {
+        self.engine().committed_seq()
+    }
+
+    /// Every journal entry up to `seq` has been applied.
+    pub fn mark_applied(&self, seq: i64) -> Result<(), SearchError> {
+        self.engine().mark_applied(seq)
+    }
+
+    /// Every id in the index (consistency checks).
+    pub fn all_ids(&self) -> Result<Vec<String>, SearchError> {
+        self.engine().all_ids()
     }
 
     /// Searches the candidathèque.

@@ -60,6 +60,11 @@ struct CommitState {
 
 pub(crate) struct Engine {
     name: &'static str,
+    /// Journal position of the last change given to the writer (written
+    /// into the payload of the next commit).
+    pending_seq: std::sync::atomic::AtomicI64,
+    /// Journal position recorded by the last commit (what survives a crash).
+    committed_seq: std::sync::atomic::AtomicI64,
     pub(crate) index: Index,
     reader: IndexReader,
     writer: Mutex<Option<IndexWriter>>,
@@ -142,8 +147,15 @@ impl EngineHandle {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
         let id_field = schema.get_field(F_ID)?;
+        let committed = if needs_rebuild {
+            0
+        } else {
+            seq_of_payload(index.load_metas()?.payload.as_deref())
+        };
         let engine = Arc::new(Engine {
             name,
+            pending_seq: std::sync::atomic::AtomicI64::new(committed),
+            committed_seq: std::sync::atomic::AtomicI64::new(committed),
             index,
             reader,
             writer: Mutex::new(Some(writer)),
@@ -183,7 +195,7 @@ impl EngineHandle {
         }
         let writer = lock(&engine.writer).take();
         if let Some(mut writer) = writer {
-            match writer.commit() {
+            match engine.commit_with_payload(&mut writer) {
                 Ok(_) => {
                     lock(&engine.state).dirty = false;
                     if let Err(e) = engine.reader.reload() {
@@ -199,6 +211,11 @@ impl EngineHandle {
             }
         }
     }
+}
+
+/// The journal position stored in a commit payload (0 when absent).
+fn seq_of_payload(payload: Option<&str>) -> i64 {
+    payload.and_then(|p| p.trim().parse().ok()).unwrap_or(0)
 }
 
 fn run_committer(engine: &Engine) {
@@ -274,6 +291,69 @@ impl Engine {
         }
     }
 
+    /// Commits with the journal position of what the writer holds as the
+    /// commit's payload (call with the writer lock held).
+    fn commit_with_payload(&self, writer: &mut IndexWriter) -> tantivy::Result<()> {
+        use std::sync::atomic::Ordering;
+        let seq = self.pending_seq.load(Ordering::SeqCst);
+        let mut prepared = writer.prepare_commit()?;
+        prepared.set_payload(&seq.to_string());
+        prepared.commit()?;
+        self.committed_seq.store(seq, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// The journal position the index has applied (given to the writer,
+    /// maybe not committed yet).
+    pub(crate) fn applied_seq(&self) -> i64 {
+        self.pending_seq.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The journal position the last commit recorded.
+    pub(crate) fn committed_seq(&self) -> i64 {
+        self.committed_seq.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Records that every journal entry up to `seq` has been given to the
+    /// writer; the next commit carries it.
+    pub(crate) fn mark_applied(&self, seq: i64) -> Result<(), SearchError> {
+        // Under the writer lock, so that a commit never records a position
+        // whose changes it does not hold.
+        let guard = lock(&self.writer);
+        if guard.is_none() {
+            return Err(self.closed());
+        }
+        self.pending_seq
+            .fetch_max(seq, std::sync::atomic::Ordering::SeqCst);
+        drop(guard);
+        self.mark_dirty();
+        Ok(())
+    }
+
+    /// Every document id in the index (from the `id` fast field).
+    pub(crate) fn all_ids(&self) -> Result<Vec<String>, SearchError> {
+        let searcher = self.searcher();
+        let mut out = Vec::with_capacity(usize::try_from(searcher.num_docs()).unwrap_or(0));
+        let mut buf = String::new();
+        for reader in searcher.segment_readers() {
+            let Some(col) = reader.fast_fields().str(F_ID)? else {
+                continue;
+            };
+            let alive = reader.alive_bitset();
+            for doc in 0..reader.max_doc() {
+                if alive.is_some_and(|a| !a.is_alive(doc)) {
+                    continue;
+                }
+                if let Some(ord) = col.term_ords(doc).next() {
+                    buf.clear();
+                    col.ord_to_str(ord, &mut buf)?;
+                    out.push(buf.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+
     pub(crate) fn id_term(&self, id: &str) -> Term {
         Term::from_field_text(self.id_field, id)
     }
@@ -302,7 +382,7 @@ impl Engine {
         let result = {
             let mut guard = lock(&self.writer);
             match guard.as_mut() {
-                Some(w) => w.commit().map(|_| ()),
+                Some(w) => self.commit_with_payload(w),
                 None => Ok(()),
             }
         };
@@ -349,7 +429,12 @@ impl Engine {
     /// Replaces the whole content of the index by `docs` and commits.
     /// Holds the writer for the whole duration (concurrent writes wait);
     /// searches keep seeing the previous content until the final commit.
-    pub(crate) fn rebuild<I>(&self, docs: I, progress: &dyn Fn(u64)) -> Result<u64, SearchError>
+    pub(crate) fn rebuild<I>(
+        &self,
+        docs: I,
+        progress: &dyn Fn(u64),
+        seq: i64,
+    ) -> Result<u64, SearchError>
     where
         I: Iterator<Item = TantivyDocument>,
     {
@@ -371,12 +456,18 @@ impl Engine {
                         progress(n);
                     }
                 }
-                writer.commit()?;
+                self.pending_seq
+                    .store(seq, std::sync::atomic::Ordering::SeqCst);
+                self.commit_with_payload(writer)?;
                 Ok(n)
             })();
             match outcome {
                 Ok(n) => n,
                 Err(e) => {
+                    self.pending_seq.store(
+                        self.committed_seq.load(std::sync::atomic::Ordering::SeqCst),
+                        std::sync::atomic::Ordering::SeqCst,
+                    );
                     if let Err(rollback) = writer.rollback() {
                         tracing::error!(index = self.name, error = %rollback, "search rollback failed");
                     }

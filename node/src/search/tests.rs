@@ -743,15 +743,21 @@ fn reopen_schema_version_and_rebuild() {
         let index = candidates(&dir);
         let progress_calls = std::cell::Cell::new(0u64);
         let n = index
-            .rebuild(&mut (0..3).map(|i| cand(&format!("r{i}"))), &|n| {
-                progress_calls.set(n)
-            })
+            .rebuild(
+                &mut (0..3).map(|i| cand(&format!("r{i}"))),
+                &|n| progress_calls.set(n),
+                7,
+            )
             .expect("rebuild");
         assert_eq!(n, 3);
         assert_eq!(progress_calls.get(), 3);
         assert_eq!(index.num_docs(), 3);
-        // Not committed explicitly: the drop commits.
+        // The rebuild recorded the journal position it was asked for.
+        assert_eq!((index.applied_seq(), index.committed_seq()), (7, 7));
+        // Not committed explicitly: the drop commits, with the position.
         index.upsert(&cand("late")).expect("upsert");
+        index.mark_applied(9).expect("mark");
+        assert_eq!(index.applied_seq(), 9);
     }
     assert!(path.join("SCHEMA_VERSION").is_file());
     {
@@ -759,9 +765,14 @@ fn reopen_schema_version_and_rebuild() {
         assert!(!needs_rebuild);
         assert_eq!(index.num_docs(), 4);
         assert!(index.contains("late").expect("contains"));
+        // The position survived in the commit payload.
+        assert_eq!((index.applied_seq(), index.committed_seq()), (9, 9));
+        let mut ids = index.all_ids().expect("ids");
+        ids.sort();
+        assert_eq!(ids, vec!["late", "r0", "r1", "r2"]);
         // Rebuild replaces everything.
         let n = index
-            .rebuild(&mut std::iter::once(cand("only")), &|_| {})
+            .rebuild(&mut std::iter::once(cand("only")), &|_| {}, 10)
             .expect("rebuild");
         assert_eq!(n, 1);
         assert_eq!(index.num_docs(), 1);
@@ -909,7 +920,7 @@ fn bench_synthetic_candidatheque() {
         d.updated_at = i as i64;
         d
     });
-    let count = index.rebuild(&mut docs, &|_| {}).expect("rebuild");
+    let count = index.rebuild(&mut docs, &|_| {}, 0).expect("rebuild");
     eprintln!("rebuild {count} docs: {:?}", start.elapsed());
 
     let queries = [

@@ -318,6 +318,16 @@ impl TestNode {
         StoreSnapshot(out)
     }
 
+    /// Apply every committed journal entry to the search indexes and commit
+    /// them: what was written is searchable when this returns.
+    pub async fn sync_index(&self) {
+        vivier_node::journal::catch_up(&self.state)
+            .await
+            .expect("journal catch-up");
+        self.state.search.candidates.commit_now().expect("commit");
+        self.state.search.offers.commit_now().expect("commit");
+    }
+
     /// The node still answers `/health` with 200.
     pub async fn assert_healthy(&self) {
         let r = self

@@ -1,0 +1,358 @@
+//! The journal and the index follower: the search indexes are derived from
+//! the database and follow it, so that a crash at any moment leaves
+//! index == database without a manual `reindex`.
+//!
+//! - Every change that affects an index appends a journal row **in the same
+//!   transaction** as the change ([`append`]). Rows carry ids, not data.
+//! - The follower ([`spawn_follower`]) reads the rows after the position
+//!   each index has applied, loads the current rows, updates the index and
+//!   records the position in the index's commit payload. At start-up (and
+//!   continuously, also for rows written by other processes on the same
+//!   database: a CLI import, a second node process) it resumes from that
+//!   payload.
+//! - On PostgreSQL, appends take a transaction-scoped advisory lock (held
+//!   until commit), so sequence order is commit order and a follower never
+//!   skips a lower sequence committed after a higher one.
+//! - `reindex` stays as the full rebuild: it records the journal head it
+//!   started from, and the follower re-applies what came after.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+use sqlx::AnyConnection;
+use tokio::sync::watch;
+
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::server::AppState;
+
+/// What a journal entry asks of the derived structures.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, strum::EnumString, strum::IntoStaticStr, Serialize,
+)]
+pub enum Kind {
+    /// Re-read candidate `entity_id` and upsert it in (or delete it from)
+    /// the candidate index.
+    #[strum(serialize = "index.candidate")]
+    IndexCandidate,
+    /// Erasure: delete candidate `entity_id` and rewrite the segments that
+    /// held it, so its text leaves the disk.
+    #[strum(serialize = "index.candidate.purge")]
+    PurgeCandidate,
+    /// Re-read offer `entity_id` and upsert or delete it.
+    #[strum(serialize = "index.offer")]
+    IndexOffer,
+    /// Rebuild the whole candidate index from the database.
+    #[strum(serialize = "index.candidates.rebuild")]
+    RebuildCandidates,
+    /// Rebuild the whole offer index from the database.
+    #[strum(serialize = "index.offers.rebuild")]
+    RebuildOffers,
+}
+
+impl Kind {
+    /// Stored form.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// One entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Position.
+    pub seq: i64,
+    /// What to do.
+    pub kind: Kind,
+    /// On what.
+    pub entity_id: String,
+}
+
+const LOCK_KEY: i64 = 7_261_840_012;
+
+/// Append an entry inside the caller's transaction (`&mut *tx`). Returns
+/// its sequence.
+pub async fn append(
+    conn: &mut AnyConnection,
+    kind: Kind,
+    entity_id: &str,
+    now_ms: i64,
+) -> Result<i64> {
+    if conn.backend_name().eq_ignore_ascii_case("postgresql") {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(LOCK_KEY)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO journal (kind, entity_id, created_at) VALUES ($1, $2, $3) RETURNING seq",
+    )
+    .bind(kind.as_str())
+    .bind(entity_id)
+    .bind(now_ms)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(seq)
+}
+
+/// The last sequence written (0 when the journal is empty).
+pub async fn head(db: &Db) -> Result<i64> {
+    let seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM journal")
+        .fetch_one(&db.pool)
+        .await?;
+    Ok(seq.unwrap_or(0))
+}
+
+/// Entries after `after`, oldest first.
+pub async fn read_after(db: &Db, after: i64, limit: i64) -> Result<Vec<Entry>> {
+    let rows: Vec<(i64, String, String)> = sqlx::query_as(
+        "SELECT seq, kind, entity_id FROM journal WHERE seq > $1 ORDER BY seq LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.into_iter()
+        .map(|(seq, kind, entity_id)| {
+            let kind = kind
+                .parse()
+                .map_err(|_| Error::Internal(anyhow::anyhow!("unknown journal kind {kind:?}")))?;
+            Ok(Entry {
+                seq,
+                kind,
+                entity_id,
+            })
+        })
+        .collect()
+}
+
+/// Forget entries older than `before_ms` that both indexes have committed.
+pub async fn prune(db: &Db, before_ms: i64, applied: i64) -> Result<u64> {
+    let res = sqlx::query("DELETE FROM journal WHERE created_at < $1 AND seq <= $2")
+        .bind(before_ms)
+        .bind(applied)
+        .execute(&db.pool)
+        .await?;
+    Ok(res.rows_affected())
+}
+
+/// The follower's state shared with the rest of the node.
+pub struct Follower {
+    wake: tokio::sync::Notify,
+    applied: watch::Sender<i64>,
+}
+
+impl Default for Follower {
+    fn default() -> Self {
+        Follower {
+            wake: tokio::sync::Notify::new(),
+            applied: watch::channel(0).0,
+        }
+    }
+}
+
+impl Follower {
+    /// Tell the follower that entries were committed.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// The position both indexes have applied.
+    pub fn applied(&self) -> i64 {
+        *self.applied.borrow()
+    }
+}
+
+/// Wake the follower after a commit that appended entries.
+pub fn wake(state: &AppState) {
+    state.follower.wake();
+}
+
+/// Wait until both indexes have applied `seq` (or `within` passes).
+/// Returns whether they did.
+pub async fn wait_applied(state: &AppState, seq: i64, within: Duration) -> bool {
+    let mut rx = state.follower.applied.subscribe();
+    tokio::time::timeout(within, rx.wait_for(|applied| *applied >= seq))
+        .await
+        .is_ok_and(|r| r.is_ok())
+}
+
+/// Where the indexes stand against the journal.
+#[derive(Debug, Clone, Serialize)]
+pub struct Position {
+    /// Last journal sequence written.
+    pub head: i64,
+    /// Applied by the candidate index (committed or about to be).
+    pub candidates_applied: i64,
+    /// Recorded by the candidate index's last commit.
+    pub candidates_committed: i64,
+    /// Applied by the offer index.
+    pub offers_applied: i64,
+    /// Recorded by the offer index's last commit.
+    pub offers_committed: i64,
+}
+
+/// The current position.
+pub async fn position(state: &AppState) -> Result<Position> {
+    Ok(Position {
+        head: head(&state.db).await?,
+        candidates_applied: state.search.candidates.applied_seq(),
+        candidates_committed: state.search.candidates.committed_seq(),
+        offers_applied: state.search.offers.applied_seq(),
+        offers_committed: state.search.offers.committed_seq(),
+    })
+}
+
+const BATCH: i64 = 2000;
+
+/// Apply every entry up to the current head (start-up, tests).
+pub async fn catch_up(state: &AppState) -> Result<u64> {
+    let mut applied = 0u64;
+    loop {
+        let n = apply_batch(state).await?;
+        if n == 0 {
+            return Ok(applied);
+        }
+        applied += n;
+    }
+}
+
+/// Start the follower task: applies new entries as they are committed
+/// (woken by local commits, polling for other processes' commits).
+pub fn spawn_follower(state: &AppState) {
+    let st = state.clone();
+    tokio::spawn(async move {
+        let mut shutdown = st.shutdown.clone();
+        let poll = Duration::from_millis(st.config.search.follow_interval_ms.max(10));
+        let mut failures = 0u32;
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            match apply_batch(&st).await {
+                Ok(n) if n > 0 => {
+                    failures = 0;
+                    continue;
+                }
+                Ok(_) => failures = 0,
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    tracing::error!(error = %e, failures, "index follower: applying the journal failed; retrying");
+                }
+            }
+            let pause = if failures == 0 {
+                poll
+            } else {
+                Duration::from_millis(200 * u64::from(failures.min(50)))
+            };
+            tokio::select! {
+                () = st.follower.wake.notified() => {}
+                () = tokio::time::sleep(pause) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    });
+}
+
+/// Apply the next batch of entries; returns how many were read.
+async fn apply_batch(state: &AppState) -> Result<u64> {
+    let cand_at = state.search.candidates.applied_seq();
+    let offer_at = state.search.offers.applied_seq();
+    let from = cand_at.min(offer_at);
+    let entries = read_after(&state.db, from, BATCH).await?;
+    let Some(last) = entries.last().map(|e| e.seq) else {
+        publish(state);
+        return Ok(0);
+    };
+    // What each index still has to do, in order; a rebuild makes earlier
+    // entries of its index moot.
+    let mut cand: BTreeMap<String, bool> = BTreeMap::new(); // id → purge
+    let mut offers: Vec<String> = Vec::new();
+    let mut rebuild_candidates: Option<i64> = None;
+    let mut rebuild_offers: Option<i64> = None;
+    for e in &entries {
+        match e.kind {
+            Kind::IndexCandidate | Kind::PurgeCandidate if e.seq > cand_at => {
+                let purge = e.kind == Kind::PurgeCandidate;
+                let slot = cand.entry(e.entity_id.clone()).or_insert(false);
+                *slot |= purge;
+            }
+            Kind::IndexOffer if e.seq > offer_at && !offers.contains(&e.entity_id) => {
+                offers.push(e.entity_id.clone());
+            }
+            Kind::RebuildCandidates if e.seq > cand_at => {
+                cand.clear();
+                rebuild_candidates = Some(e.seq);
+            }
+            Kind::RebuildOffers if e.seq > offer_at => {
+                offers.clear();
+                rebuild_offers = Some(e.seq);
+            }
+            _ => {}
+        }
+    }
+    if let Some(seq) = rebuild_candidates {
+        crate::candidates::reindex_at(state, None, seq).await?;
+    }
+    if let Some(seq) = rebuild_offers {
+        crate::offers::reindex_at(state, None, seq).await?;
+    }
+    if last > state.search.candidates.applied_seq() {
+        let ids: Vec<String> = cand.keys().cloned().collect();
+        let purge: Vec<String> = cand
+            .iter()
+            .filter(|(_, p)| **p)
+            .map(|(id, _)| id.clone())
+            .collect();
+        let (docs, gone) = crate::candidates::index_docs(&state.db, &ids).await?;
+        let search = state.search.clone();
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            for d in &docs {
+                search.candidates.upsert(d)?;
+            }
+            for id in &gone {
+                search.candidates.delete(id)?;
+            }
+            search.candidates.mark_applied(last)?;
+            if !purge.is_empty() {
+                search.candidates.purge_deleted()?;
+            }
+            Ok(())
+        })
+        .await??;
+    }
+    if last > state.search.offers.applied_seq() {
+        let (docs, gone) = crate::offers::index_docs(&state.db, &offers).await?;
+        let search = state.search.clone();
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            for d in &docs {
+                search.offers.upsert(d)?;
+            }
+            for id in &gone {
+                search.offers.delete(id)?;
+            }
+            search.offers.mark_applied(last)?;
+            Ok(())
+        })
+        .await??;
+    }
+    publish(state);
+    Ok(entries.len() as u64)
+}
+
+fn publish(state: &AppState) {
+    let applied = state
+        .search
+        .candidates
+        .applied_seq()
+        .min(state.search.offers.applied_seq());
+    state.follower.applied.send_if_modified(|v| {
+        if *v != applied {
+            *v = applied;
+            true
+        } else {
+            false
+        }
+    });
+}
