@@ -29,6 +29,7 @@ const ENV_KEYS: &[&str] = &[
     "retention",
     "referrals",
     "uploads",
+    "auth",
     "log_format",
 ];
 
@@ -71,6 +72,8 @@ pub struct Config {
     pub referrals: ReferralConfig,
     /// Upload limits.
     pub uploads: UploadConfig,
+    /// Account abuse limits: login throttling, passwords, API tokens.
+    pub auth: crate::auth::settings::AuthConfig,
     /// `text` or `json`.
     pub log_format: String,
 }
@@ -330,6 +333,7 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             referrals: ReferralConfig::default(),
             uploads: UploadConfig::default(),
+            auth: Default::default(),
             log_format: "text".into(),
         }
     }
@@ -393,6 +397,7 @@ impl Config {
         if let Some(url) = &self.public_url {
             url::Url::parse(url).map_err(|e| ConfigError::Invalid(format!("public_url: {e}")))?;
         }
+        self.auth.validate().map_err(ConfigError::Invalid)?;
         if self.federation.batch_size < 1 || self.federation.batch_size > 50 {
             return Err(ConfigError::Invalid(
                 "federation.batch_size: must be between 1 and 50".into(),
@@ -505,6 +510,11 @@ mod tests {
             d.retention.inactive_months
         );
         assert_eq!(parsed.uploads.max_cv_bytes, d.uploads.max_cv_bytes);
+        assert_eq!(
+            format!("{:?}", parsed.auth),
+            format!("{:?}", d.auth),
+            "[auth] in the example differs from the defaults"
+        );
         assert_eq!(parsed.search.writer_heap_mb, d.search.writer_heap_mb);
         assert_eq!(
             parsed.search.commit_interval_ms,

@@ -146,6 +146,7 @@ impl TestNode {
     pub async fn user(&self, role: Role, email: &str) -> String {
         let user = vivier_node::auth::create_user(
             &self.state.db,
+            &vivier_node::auth::PasswordPolicy::from_config(&self.state.config),
             NewUser {
                 email: email.into(),
                 display_name: format!("Test {email}"),
@@ -157,10 +158,18 @@ impl TestNode {
         )
         .await
         .expect("create user");
-        vivier_node::auth::issue_token(&self.state.db, &user.id, "api", Some("test"), None)
-            .await
-            .expect("token")
-            .0
+        let now = self.state.clock.now_ms();
+        vivier_node::auth::tokens::issue(
+            &self.state.db,
+            now,
+            &user.id,
+            vivier_node::auth::tokens::TokenKind::Api,
+            Some("test"),
+            now + 30 * 86_400_000,
+        )
+        .await
+        .expect("token")
+        .token
     }
 
     /// One authenticated request; the JSON answer (or null) and its status.
