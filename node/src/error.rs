@@ -128,9 +128,7 @@ impl Error {
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Error::TooManyRequests | Error::TooManyAttempts { .. } => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            Error::TooManyRequests | Error::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Federation { status, .. } => *status,
             Error::Peer(_) => StatusCode::BAD_GATEWAY,
             Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -331,7 +329,9 @@ mod tests {
         assert_eq!(locked.code(), "too_many_attempts");
         let resp = locked.into_response();
         assert_eq!(
-            resp.headers().get(header::RETRY_AFTER).map(|v| v.as_bytes()),
+            resp.headers()
+                .get(header::RETRY_AFTER)
+                .map(|v| v.as_bytes()),
             Some(&b"60"[..])
         );
         assert_eq!(

@@ -100,9 +100,7 @@ impl PasswordProblem {
             } => {
                 let mut s = String::from("Mot de passe trop facile à deviner");
                 if *personal {
-                    s.push_str(
-                        " : il reprend l'adresse e-mail, un nom ou le nom du nœud Vivier.",
-                    );
+                    s.push_str(" : il reprend l'adresse e-mail, un nom ou le nom du nœud Vivier.");
                 } else if let Some(w) = warning {
                     s.push_str(" : ");
                     s.push_str(warning_fr(*w));
@@ -185,7 +183,8 @@ fn hint_en(suggestions: &[Suggestion]) -> String {
 
 /// The one suggestion we give, in French.
 fn hint_fr(suggestions: &[Suggestion]) -> String {
-    let mut s = String::from("Choisissez une phrase de passe plus longue, de plusieurs mots peu courants");
+    let mut s =
+        String::from("Choisissez une phrase de passe plus longue, de plusieurs mots peu courants");
     if suggestions.contains(&Suggestion::AvoidRepeatedWordsAndCharacters) {
         s.push_str(", sans mots ni caractères répétés");
     } else if suggestions.contains(&Suggestion::AvoidSequences) {
@@ -268,13 +267,7 @@ impl PasswordPolicy {
             inputs.extend(words(e));
         }
         inputs.retain(|w| !w.trim().is_empty());
-        let lowered = password.to_lowercase();
-        let squashed: String = lowered.chars().filter(|c| c.is_alphanumeric()).collect();
-        let personal = inputs.iter().any(|w| {
-            let w = w.to_lowercase();
-            let w_squashed: String = w.chars().filter(|c| c.is_alphanumeric()).collect();
-            lowered == w || (!w_squashed.is_empty() && squashed == w_squashed)
-        });
+        let personal = is_personal(password, &inputs);
         let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
         let entropy = zxcvbn::zxcvbn(password, &refs);
         let score = u8::from(entropy.score());
@@ -293,6 +286,40 @@ impl PasswordPolicy {
         }
         Ok(())
     }
+}
+
+/// Fewest letters or digits a password must keep once the context words
+/// are taken out of it.
+const MIN_OWN_CHARS: usize = 6;
+
+/// Whether the password is (little more than) context words: what is left
+/// after taking them out has fewer than [`MIN_OWN_CHARS`] letters or digits
+/// ("ClaireMartin2024" for Claire Martin).
+fn is_personal(password: &str, inputs: &[String]) -> bool {
+    let mut rest: String = password
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .collect();
+    let mut words: Vec<String> = inputs
+        .iter()
+        .map(|w| {
+            w.to_lowercase()
+                .chars()
+                .filter(|c| c.is_alphanumeric())
+                .collect()
+        })
+        .filter(|w: &String| w.chars().count() >= 3)
+        .collect();
+    // Longest first, so "mission-emploi" goes before "mission".
+    words.sort_by_key(|w| std::cmp::Reverse(w.len()));
+    for w in &words {
+        rest = rest.replace(w.as_str(), "");
+    }
+    words
+        .iter()
+        .any(|w| password.to_lowercase().contains(w.as_str()))
+        && rest.chars().count() < MIN_OWN_CHARS
 }
 
 /// The words of a name or address (split on anything not a letter or
@@ -391,7 +418,10 @@ mod tests {
             employer_name: None,
         };
         let err = p
-            .check("jean-baptiste.delacroix-fontaine@departement41.fr", &long_owner)
+            .check(
+                "jean-baptiste.delacroix-fontaine@departement41.fr",
+                &long_owner,
+            )
             .expect_err("e-mail as password");
         assert!(err.french().contains("adresse e-mail"), "{}", err.french());
     }

@@ -149,7 +149,10 @@ impl AuthConfig {
             ("per_account_burst", l.per_account_burst),
             ("per_account_per_minute", l.per_account_per_minute),
             ("lockout_after_failures", l.lockout_after_failures),
-            ("max_concurrent_verifications", l.max_concurrent_verifications),
+            (
+                "max_concurrent_verifications",
+                l.max_concurrent_verifications,
+            ),
         ] {
             if v == 0 {
                 return Err(format!("auth.login.{name}: must be at least 1"));

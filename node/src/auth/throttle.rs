@@ -110,7 +110,8 @@ impl LoginThrottle {
     /// Take one attempt from the address's and the account's buckets, or
     /// say how long to wait.
     pub fn admit(&self, client: IpAddr, account: &str) -> Result<()> {
-        if self.checks.fetch_add(1, Ordering::Relaxed) % HOUSEKEEPING_EVERY == HOUSEKEEPING_EVERY - 1
+        if self.checks.fetch_add(1, Ordering::Relaxed) % HOUSEKEEPING_EVERY
+            == HOUSEKEEPING_EVERY - 1
         {
             self.by_address.retain_recent();
             self.by_address.shrink_to_fit();
@@ -146,7 +147,9 @@ impl LoginThrottle {
         if failures < threshold {
             return None;
         }
-        let doublings = u32::try_from(failures - threshold).unwrap_or(u32::MAX).min(30);
+        let doublings = u32::try_from(failures - threshold)
+            .unwrap_or(u32::MAX)
+            .min(30);
         let secs = self
             .config
             .lockout_initial_secs

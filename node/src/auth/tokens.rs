@@ -144,10 +144,7 @@ pub fn valid_name(name: &str) -> Result<String> {
 }
 
 /// The lifetime asked for, checked against `[auth.tokens]`, in ms.
-pub fn lifetime_ms(
-    config: &crate::auth::settings::TokenConfig,
-    days: Option<i64>,
-) -> Result<i64> {
+pub fn lifetime_ms(config: &crate::auth::settings::TokenConfig, days: Option<i64>) -> Result<i64> {
     let days = days.unwrap_or(i64::from(config.default_days));
     if days < 1 || days > i64::from(config.max_days) {
         return Err(Error::Validation(vec![FieldError::coded(
@@ -183,15 +180,7 @@ pub async fn create_api_token(
     let owner = req.owner;
     let name = valid_name(req.name)?;
     let ttl = lifetime_ms(config, req.days)?;
-    let issued = issue(
-        db,
-        now,
-        &owner.id,
-        TokenKind::Api,
-        Some(&name),
-        now + ttl,
-    )
-    .await?;
+    let issued = issue(db, now, &owner.id, TokenKind::Api, Some(&name), now + ttl).await?;
     crate::audit::record(
         db,
         actor,
@@ -212,9 +201,7 @@ fn info_from_row(r: &sqlx::any::AnyRow, now: i64) -> Result<TokenInfo> {
     Ok(TokenInfo {
         id: r.try_get("id")?,
         user_id: r.try_get("user_id")?,
-        name: r
-            .try_get::<Option<String>, _>("label")?
-            .unwrap_or_default(),
+        name: r.try_get::<Option<String>, _>("label")?.unwrap_or_default(),
         created_at: r.try_get("created_at")?,
         expires_at,
         last_used_at: r.try_get("last_used_at")?,
@@ -364,9 +351,7 @@ async fn list_handler(
         }
         _ => user.id.clone(),
     };
-    Ok(Json(
-        list(&state.db, &owner, state.clock.now_ms()).await?,
-    ))
+    Ok(Json(list(&state.db, &owner, state.clock.now_ms()).await?))
 }
 
 async fn revoke_handler(
@@ -395,7 +380,10 @@ mod tests {
 
     #[test]
     fn names_and_lifetimes_are_checked() {
-        assert_eq!(valid_name("  export nocturne ").expect("ok"), "export nocturne");
+        assert_eq!(
+            valid_name("  export nocturne ").expect("ok"),
+            "export nocturne"
+        );
         assert!(valid_name("   ").is_err());
         assert!(valid_name(&"x".repeat(101)).is_err());
         assert!(valid_name("a\u{7}b").is_err());

@@ -234,8 +234,15 @@ async fn update_handler(
     ApiJson(change): ApiJson<UserUpdate>,
 ) -> Result<Json<User>> {
     user.require(&[Role::Admin])?;
-    let updated =
-        update_user(&state.db, Some(&user), &id, &change, reason.as_deref(), "api").await?;
+    let updated = update_user(
+        &state.db,
+        Some(&user),
+        &id,
+        &change,
+        reason.as_deref(),
+        "api",
+    )
+    .await?;
     Ok(Json(updated))
 }
 
@@ -267,7 +274,9 @@ pub async fn check_current_password(
     user: &User,
     password: &str,
 ) -> Result<()> {
-    state.login.admit(client, &throttle::account_key(&user.email))?;
+    state
+        .login
+        .admit(client, &throttle::account_key(&user.email))?;
     let hash: String = sqlx::query("SELECT password_hash FROM users WHERE id = $1")
         .bind(&user.id)
         .fetch_one(&state.db.pool)
@@ -279,7 +288,10 @@ pub async fn check_current_password(
     if ok {
         Ok(())
     } else {
-        Err(Error::field("current_password", "is not the current password"))
+        Err(Error::field(
+            "current_password",
+            "is not the current password",
+        ))
     }
 }
 
