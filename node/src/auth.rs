@@ -141,6 +141,7 @@ pub fn valid_email(email: &str) -> bool {
                 && domain.contains('.')
                 && !domain.starts_with('.')
                 && !email.contains(' ')
+                && !email.chars().any(char::is_control)
         }
         _ => false,
     }
@@ -164,6 +165,17 @@ fn validate_new_user(u: &NewUser, policy: &PasswordPolicy) -> Result<()> {
             "display_name",
             "must not be empty",
         ));
+    }
+    for (field, value) in [
+        ("display_name", Some(&u.display_name)),
+        ("employer_name", u.employer_name.as_ref()),
+    ] {
+        if value.is_some_and(|v| v.chars().any(char::is_control)) {
+            errs.push(crate::error::FieldError::new(
+                field,
+                "must not contain control characters",
+            ));
+        }
     }
     let owner = PasswordOwner {
         email: &u.email,
@@ -453,6 +465,7 @@ mod tests {
         assert!(valid_email("conseillere@mission-emploi.fr"));
         assert!(!valid_email("pas une adresse"));
         assert!(!valid_email("a@b"));
+        assert!(!valid_email("nul\u{0}@exemple.fr"));
         assert!(valid_siret("12345678901234"));
         assert!(!valid_siret("1234"));
     }

@@ -474,6 +474,10 @@ async fn weak_passwords_are_refused_with_the_field_named() {
             (email, "password_too_weak"),
             ("Nouvelle Recrue 2025", "password_too_weak"),
             ("court", "password_too_short"),
+            (
+                "\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}",
+                "password_too_weak",
+            ),
             (long.as_str(), "password_too_long"),
         ] {
             let (status, body) = node
@@ -492,6 +496,23 @@ async fn weak_passwords_are_refused_with_the_field_named() {
             assert_eq!(err["field"], "password", "{body}");
             assert_eq!(err["code"], code, "{password:?}: {body}");
             assert!(!err["message"].as_str().unwrap().is_empty());
+        }
+        // NUL bytes in names (PostgreSQL would refuse them) and e-mails.
+        for (field, body) in [
+            (
+                "display_name",
+                json!({ "email": email, "display_name": "Nul\u{0}",
+                "role": "counsellor", "password": "girafe-tuba-nuage-velo" }),
+            ),
+            (
+                "email",
+                json!({ "email": "nul\u{0}@exemple.fr", "display_name": "Nul",
+                "role": "counsellor", "password": "girafe-tuba-nuage-velo" }),
+            ),
+        ] {
+            let (status, answer) = node.post(&admin, "/api/v1/users", &body).await;
+            assert_eq!(status, 400, "{backend:?}: {answer}");
+            assert_eq!(answer["errors"][0]["field"], field);
         }
         node.assert_alive_and_unchanged(&before).await;
         node.stop().await;

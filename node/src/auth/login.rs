@@ -85,7 +85,9 @@ pub async fn login(
 
     let now = state.clock.now_ms();
     let normalised = normalise_email(email);
-    let row = if normalised.len() <= MAX_EMAIL_BYTES {
+    // Too long or with control characters (PostgreSQL refuses NUL in
+    // text): no account has such an address.
+    let row = if normalised.len() <= MAX_EMAIL_BYTES && !normalised.chars().any(char::is_control) {
         sqlx::query(&format!(
             "SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.email = $1 AND u.disabled = 0"
         ))
