@@ -200,8 +200,10 @@ mod tests {
     #[test]
     fn defaults_are_valid_and_bad_values_named() {
         AuthConfig::default().validate().expect("defaults");
-        let mut c = AuthConfig::default();
-        c.trusted_proxies = vec!["nope".into()];
+        let c = AuthConfig {
+            trusted_proxies: vec!["nope".into()],
+            ..AuthConfig::default()
+        };
         assert!(c
             .validate()
             .expect_err("bad proxy")
