@@ -26,6 +26,18 @@ async fn node_with(
     start_node_with_clock(backend, clock.shared(), tweak).await
 }
 
+/// A node on a manual clock with one counsellor, [`COUNSELLOR`], whose
+/// password is [`PASSWORD`].
+async fn counsellor_node(
+    backend: &Backend,
+    tweak: impl FnOnce(&mut Config),
+) -> (ManualClock, TestNode) {
+    let clock = ManualClock::starting_now();
+    let node = node_with(backend, &clock, tweak).await;
+    node.user(Role::Counsellor, COUNSELLOR).await;
+    (clock, node)
+}
+
 /// Tests that speak through a "proxy" trust loopback's `X-Forwarded-For`.
 fn behind_proxy(c: &mut Config) {
     c.auth.trusted_proxies = vec!["127.0.0.1".into()];
@@ -98,9 +110,7 @@ async fn audit(node: &TestNode, action: &str) -> Vec<(String, String, Value)> {
 #[tokio::test]
 async fn thirty_wrong_logins_are_throttled_and_the_right_password_waits() {
     for backend in backends() {
-        let clock = ManualClock::starting_now();
-        let node = node_with(&backend, &clock, |_| {}).await;
-        node.user(Role::Counsellor, COUNSELLOR).await;
+        let (_clock, node) = counsellor_node(&backend, |_| {}).await;
         let before = node.snapshot().await;
 
         let mut statuses = Vec::new();
@@ -138,9 +148,7 @@ async fn thirty_wrong_logins_are_throttled_and_the_right_password_waits() {
 #[tokio::test]
 async fn lockout_expires_with_the_clock_doubles_and_a_success_resets_it() {
     for backend in backends() {
-        let clock = ManualClock::starting_now();
-        let node = node_with(&backend, &clock, |_| {}).await;
-        node.user(Role::Counsellor, COUNSELLOR).await;
+        let (clock, node) = counsellor_node(&backend, |_| {}).await;
 
         for _ in 0..4 {
             assert_eq!(login(&node, COUNSELLOR, "pas-le-bon").await.status, 401);
@@ -181,9 +189,7 @@ async fn lockout_expires_with_the_clock_doubles_and_a_success_resets_it() {
 #[tokio::test]
 async fn lockout_survives_a_node_restart() {
     for backend in backends() {
-        let clock = ManualClock::starting_now();
-        let node = node_with(&backend, &clock, |_| {}).await;
-        node.user(Role::Counsellor, COUNSELLOR).await;
+        let (clock, node) = counsellor_node(&backend, |_| {}).await;
         for _ in 0..5 {
             login(&node, COUNSELLOR, "mauvais-essai").await;
         }
@@ -274,9 +280,7 @@ async fn forwarded_for_from_an_untrusted_peer_does_not_reset_the_address_bucket(
 #[tokio::test]
 async fn failed_logins_and_lockouts_are_audited_with_the_address_never_the_password() {
     for backend in backends() {
-        let clock = ManualClock::starting_now();
-        let node = node_with(&backend, &clock, behind_proxy).await;
-        node.user(Role::Counsellor, COUNSELLOR).await;
+        let (_clock, node) = counsellor_node(&backend, behind_proxy).await;
         let uid = user_id(&node, COUNSELLOR).await;
 
         let secret_guess = "Secret-Tente-Par-Un-Intrus";
@@ -331,9 +335,7 @@ async fn failed_logins_and_lockouts_are_audited_with_the_address_never_the_passw
 #[tokio::test]
 async fn unknown_accounts_are_answered_exactly_like_known_ones() {
     for backend in backends() {
-        let clock = ManualClock::starting_now();
-        let node = node_with(&backend, &clock, |_| {}).await;
-        node.user(Role::Counsellor, COUNSELLOR).await;
+        let (_clock, node) = counsellor_node(&backend, |_| {}).await;
         let before = node.snapshot().await;
         for i in 0..7 {
             let known = login(&node, COUNSELLOR, "mauvais").await;
@@ -350,9 +352,7 @@ async fn unknown_accounts_are_answered_exactly_like_known_ones() {
 #[tokio::test]
 async fn hostile_login_bodies_are_refused_cleanly() {
     for backend in backends() {
-        let clock = ManualClock::starting_now();
-        let node = node_with(&backend, &clock, behind_proxy).await;
-        node.user(Role::Counsellor, COUNSELLOR).await;
+        let (_clock, node) = counsellor_node(&backend, behind_proxy).await;
         let before = node.snapshot().await;
 
         let huge_email = format!("{}@exemple.fr", "a".repeat(100_000));
@@ -427,9 +427,7 @@ async fn form_login(node: &TestNode, email: &str, password: &str) -> (u16, Optio
 #[tokio::test]
 async fn web_form_tells_the_user_in_french_and_is_locked_too() {
     for backend in backends() {
-        let clock = ManualClock::starting_now();
-        let node = node_with(&backend, &clock, |_| {}).await;
-        node.user(Role::Counsellor, COUNSELLOR).await;
+        let (_clock, node) = counsellor_node(&backend, |_| {}).await;
         for _ in 0..4 {
             let (status, _, body) = form_login(&node, COUNSELLOR, "mauvais").await;
             assert_eq!(status, 401);
@@ -792,9 +790,7 @@ async fn roles_change_only_by_an_admin_audited_and_never_the_last_admin() {
 #[tokio::test]
 async fn changing_ones_password_checks_the_current_one_and_the_policy() {
     for backend in backends() {
-        let clock = ManualClock::starting_now();
-        let node = node_with(&backend, &clock, |_| {}).await;
-        node.user(Role::Counsellor, COUNSELLOR).await;
+        let (_clock, node) = counsellor_node(&backend, |_| {}).await;
         let session = login(&node, COUNSELLOR, PASSWORD).await.body["token"]
             .as_str()
             .unwrap()
@@ -1008,6 +1004,74 @@ async fn cli_refuses_weak_passwords_and_manages_tokens() {
             )
             .await
             .status,
+            200
+        );
+        node.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn the_password_page_explains_a_weak_password_in_french() {
+    for backend in backends() {
+        let (_clock, node) = counsellor_node(&backend, |_| {}).await;
+        let r = browser()
+            .post(node.url("/ui/connexion"))
+            .header("origin", node.base.clone())
+            .form(&[("email", COUNSELLOR), ("password", PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 303);
+        let cookie = r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        let form = browser()
+            .get(node.url("/ui/mot-de-passe"))
+            .header("cookie", cookie.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(form.status().as_u16(), 200, "{backend:?}");
+        assert!(form
+            .text()
+            .await
+            .unwrap()
+            .contains("Confirmez le nouveau mot de passe"));
+        let change = |new: &'static str| {
+            browser()
+                .post(node.url("/ui/mot-de-passe"))
+                .header("origin", node.base.clone())
+                .header("cookie", cookie.clone())
+                .form(&[
+                    ("actuel", PASSWORD),
+                    ("nouveau", new),
+                    ("confirmation", new),
+                ])
+                .send()
+        };
+        let page = change("0123456789").await.unwrap();
+        assert_eq!(page.status().as_u16(), 400, "{backend:?}");
+        let body = page.text().await.unwrap();
+        assert!(
+            body.contains("Mot de passe trop facile à deviner"),
+            "{backend:?}: {body}"
+        );
+        assert!(body.contains("nouveau-erreur"), "the field is named");
+        let page = change("  hibou carton solfège rivière ").await.unwrap();
+        assert_eq!(page.status().as_u16(), 200);
+        assert!(page
+            .text()
+            .await
+            .unwrap()
+            .contains("Votre mot de passe a été changé."));
+        assert_eq!(
+            login(&node, COUNSELLOR, "  hibou carton solfège rivière ")
+                .await
+                .status,
             200
         );
         node.stop().await;

@@ -160,13 +160,20 @@ fn warning_fr(w: Warning) -> &'static str {
     }
 }
 
-/// The one suggestion we give, in English.
-fn hint_en(suggestions: &[Suggestion]) -> String {
-    let mut s = String::from("Use a longer passphrase of several uncommon words");
+/// What, beyond length, the suggestion insists on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Avoid {
+    Repeats,
+    Sequences,
+    Dates,
+    Nothing,
+}
+
+fn avoid(suggestions: &[Suggestion]) -> Avoid {
     if suggestions.contains(&Suggestion::AvoidRepeatedWordsAndCharacters) {
-        s.push_str(", without repeated words or characters");
+        Avoid::Repeats
     } else if suggestions.contains(&Suggestion::AvoidSequences) {
-        s.push_str(", without sequences such as abc or 1234");
+        Avoid::Sequences
     } else if suggestions.iter().any(|x| {
         matches!(
             x,
@@ -175,32 +182,35 @@ fn hint_en(suggestions: &[Suggestion]) -> String {
                 | Suggestion::AvoidDatesAndYearsThatAreAssociatedWithYou
         )
     }) {
-        s.push_str(", without dates or years");
+        Avoid::Dates
+    } else {
+        Avoid::Nothing
     }
-    s.push_str(" (e.g. four unrelated words).");
-    s
+}
+
+/// The one suggestion we give, in English.
+fn hint_en(suggestions: &[Suggestion]) -> String {
+    let extra = match avoid(suggestions) {
+        Avoid::Repeats => ", without repeated words or characters",
+        Avoid::Sequences => ", without sequences such as abc or 1234",
+        Avoid::Dates => ", without dates or years",
+        Avoid::Nothing => "",
+    };
+    format!("Use a longer passphrase of several uncommon words{extra} (e.g. four unrelated words).")
 }
 
 /// The one suggestion we give, in French.
 fn hint_fr(suggestions: &[Suggestion]) -> String {
-    let mut s =
-        String::from("Choisissez une phrase de passe plus longue, de plusieurs mots peu courants");
-    if suggestions.contains(&Suggestion::AvoidRepeatedWordsAndCharacters) {
-        s.push_str(", sans mots ni caractères répétés");
-    } else if suggestions.contains(&Suggestion::AvoidSequences) {
-        s.push_str(", sans suites comme « abc » ou « 1234 »");
-    } else if suggestions.iter().any(|x| {
-        matches!(
-            x,
-            Suggestion::AvoidRecentYears
-                | Suggestion::AvoidYearsThatAreAssociatedWithYou
-                | Suggestion::AvoidDatesAndYearsThatAreAssociatedWithYou
-        )
-    }) {
-        s.push_str(", sans dates ni années");
-    }
-    s.push_str(" (par exemple quatre mots sans rapport entre eux).");
-    s
+    let extra = match avoid(suggestions) {
+        Avoid::Repeats => ", sans mots ni caractères répétés",
+        Avoid::Sequences => ", sans suites comme « abc » ou « 1234 »",
+        Avoid::Dates => ", sans dates ni années",
+        Avoid::Nothing => "",
+    };
+    format!(
+        "Choisissez une phrase de passe plus longue, de plusieurs mots peu courants{extra} \
+         (par exemple quatre mots sans rapport entre eux)."
+    )
 }
 
 /// Who the password is for: words that must not make it up.

@@ -128,7 +128,10 @@ pub(super) async fn logout(
 
 pub(super) async fn password_form(Session(user): Session) -> UiResult {
     let base = layout(&user, "mot-de-passe", "Changer mon mot de passe");
-    render("mot_de_passe.html", context! { ..base })
+    render(
+        "mot_de_passe.html",
+        context! { errors => super::FieldErrors::new(), ..base },
+    )
 }
 
 pub(super) async fn password_submit(
@@ -203,6 +206,7 @@ pub(super) async fn password_submit(
         "mot_de_passe.html",
         context! {
             flash => "Votre mot de passe a été changé. Vos autres sessions ont été fermées.",
+            errors => super::FieldErrors::new(),
             ..base
         },
     )
