@@ -140,6 +140,7 @@ async fn main() {
         .expect("open node");
     let user = vivier_node::auth::create_user(
         &state.db,
+        &vivier_node::auth::PasswordPolicy::from_config(&state.config),
         NewUser {
             email: "bench@mission-emploi.fr".into(),
             display_name: "Bench".into(),

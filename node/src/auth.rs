@@ -6,10 +6,22 @@
 //! Passwords are argon2id hashes; session and API tokens are random 256-bit
 //! secrets stored as SHA-256 hashes. Clients send `Authorization: Bearer
 //! <token>` (API) or the `vivier_session` cookie (web UI).
+//!
+//! Abuse limits live in submodules: [`login`] (throttled, locked-out,
+//! audited logins), [`throttle`] (limiters, lockout store, client address),
+//! [`password`] (the one password policy), [`tokens`] (named, expiring,
+//! listable, revocable API tokens), [`users`] (admin-only, audited role and
+//! status changes; password changes), [`settings`] (`[auth]` config).
 
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
+pub mod cli;
+pub mod login;
+pub mod password;
+pub mod settings;
+pub mod throttle;
+pub mod tokens;
+pub mod users;
+
+use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
 use argon2::Argon2;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -21,7 +33,11 @@ use sqlx::Row;
 use crate::db::Db;
 use crate::error::{ApiJson, Error, Result};
 use crate::server::AppState;
-use crate::util::{new_id, new_token, now_ms, sha256_hex};
+use crate::util::{new_id, now_ms};
+
+pub use login::verify_password;
+pub use password::{PasswordOwner, PasswordPolicy};
+pub use tokens::{revoke_secret as revoke_token, user_for_token};
 
 /// Session lifetime (web and API login).
 pub const SESSION_TTL_MS: i64 = 12 * 3600 * 1000;
@@ -76,6 +92,8 @@ pub struct User {
     pub employer_name: Option<String>,
     /// Employer SIRET (employers).
     pub employer_siret: Option<String>,
+    /// Disabled accounts cannot log in and their tokens authenticate nothing.
+    pub disabled: bool,
 }
 
 impl User {
@@ -104,7 +122,7 @@ pub struct NewUser {
     pub display_name: String,
     /// Role.
     pub role: Role,
-    /// Password (at least 10 characters).
+    /// Password: checked by the node's [`PasswordPolicy`], never trimmed.
     pub password: String,
     /// Employer name (required for employers).
     #[serde(default)]
@@ -123,6 +141,7 @@ pub fn valid_email(email: &str) -> bool {
                 && domain.contains('.')
                 && !domain.starts_with('.')
                 && !email.contains(' ')
+                && !email.chars().any(char::is_control)
         }
         _ => false,
     }
@@ -133,7 +152,7 @@ pub fn valid_siret(siret: &str) -> bool {
     siret.len() == 14 && siret.bytes().all(|b| b.is_ascii_digit())
 }
 
-fn validate_new_user(u: &NewUser) -> Result<()> {
+fn validate_new_user(u: &NewUser, policy: &PasswordPolicy) -> Result<()> {
     let mut errs = Vec::new();
     if !valid_email(&u.email) {
         errs.push(crate::error::FieldError::new(
@@ -147,11 +166,24 @@ fn validate_new_user(u: &NewUser) -> Result<()> {
             "must not be empty",
         ));
     }
-    if u.password.chars().count() < 10 {
-        errs.push(crate::error::FieldError::new(
-            "password",
-            "must be at least 10 characters",
-        ));
+    for (field, value) in [
+        ("display_name", Some(&u.display_name)),
+        ("employer_name", u.employer_name.as_ref()),
+    ] {
+        if value.is_some_and(|v| v.chars().any(char::is_control)) {
+            errs.push(crate::error::FieldError::new(
+                field,
+                "must not contain control characters",
+            ));
+        }
+    }
+    let owner = PasswordOwner {
+        email: &u.email,
+        display_name: &u.display_name,
+        employer_name: u.employer_name.as_deref(),
+    };
+    if let Err(problem) = policy.check(&u.password, &owner) {
+        errs.push(problem.field_error("password"));
     }
     if u.role == Role::Employer
         && u.employer_name
@@ -187,16 +219,7 @@ pub fn hash_password(password: &str) -> Result<String> {
         .map_err(|e| Error::Internal(anyhow::anyhow!("argon2: {e}")))
 }
 
-fn verify_password(password: &str, hash: &str) -> bool {
-    match PasswordHash::new(hash) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
-    }
-}
-
-fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User> {
+pub(crate) fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User> {
     let role: String = row.try_get("role")?;
     Ok(User {
         id: row.try_get("id")?,
@@ -206,18 +229,25 @@ fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User> {
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("unknown role {role}")))?,
         employer_name: row.try_get("employer_name")?,
         employer_siret: row.try_get("employer_siret")?,
+        disabled: row.try_get::<i64, _>("disabled")? != 0,
     })
 }
 
-const USER_COLUMNS: &str =
-    "u.id, u.email, u.display_name, u.role, u.employer_name, u.employer_siret";
+pub(crate) const USER_COLUMNS: &str =
+    "u.id, u.email, u.display_name, u.role, u.employer_name, u.employer_siret, u.disabled";
 
-/// Create a user (validated; duplicate e-mail is a conflict).
-pub async fn create_user(db: &Db, new: NewUser) -> Result<User> {
-    validate_new_user(&new)?;
+/// Create a user (validated, the password by `policy`; duplicate e-mail is
+/// a conflict).
+pub async fn create_user(db: &Db, policy: &PasswordPolicy, new: NewUser) -> Result<User> {
+    let policy = policy.clone();
+    // zxcvbn and argon2 are CPU-bound: off the async threads.
+    let (new, hash) = tokio::task::spawn_blocking(move || {
+        validate_new_user(&new, &policy)?;
+        let hash = hash_password(&new.password)?;
+        Ok::<_, Error>((new, hash))
+    })
+    .await??;
     let email = new.email.trim().to_lowercase();
-    let password = new.password.clone();
-    let hash = tokio::task::spawn_blocking(move || hash_password(&password)).await??;
     let id = new_id();
     let res = sqlx::query(
         "INSERT INTO users (id, email, display_name, role, password_hash, employer_name, employer_siret, disabled, created_at) \
@@ -249,6 +279,7 @@ pub async fn create_user(db: &Db, new: NewUser) -> Result<User> {
         role: new.role,
         employer_name: new.employer_name,
         employer_siret: new.employer_siret,
+        disabled: false,
     })
 }
 
@@ -284,88 +315,6 @@ pub async fn list_users(db: &Db) -> Result<Vec<User>> {
     rows.iter().map(user_from_row).collect()
 }
 
-/// Issue a token for a user. `ttl_ms` None = no expiry (API tokens).
-pub async fn issue_token(
-    db: &Db,
-    user_id: &str,
-    kind: &str,
-    label: Option<&str>,
-    ttl_ms: Option<i64>,
-) -> Result<(String, Option<i64>)> {
-    let token = new_token("viv");
-    let now = now_ms();
-    let expires = ttl_ms.map(|t| now + t);
-    sqlx::query(
-        "INSERT INTO auth_tokens (token_hash, user_id, kind, label, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(sha256_hex(token.as_bytes()))
-    .bind(user_id)
-    .bind(kind)
-    .bind(label)
-    .bind(now)
-    .bind(expires)
-    .execute(&db.pool)
-    .await?;
-    Ok((token, expires))
-}
-
-/// Check an e-mail and password; on success issue a session token.
-pub async fn login(db: &Db, email: &str, password: &str) -> Result<(String, i64, User)> {
-    let row = sqlx::query(&format!(
-        "SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.email = $1 AND u.disabled = 0"
-    ))
-    .bind(email.trim().to_lowercase())
-    .fetch_optional(&db.pool)
-    .await?;
-    // Hash even when the user does not exist, so timing does not tell.
-    let (hash, user) = match &row {
-        Some(r) => (
-            r.try_get::<String, _>("password_hash")?,
-            Some(user_from_row(r)?),
-        ),
-        None => (
-            "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$3Kq3lJq0r9m3m0sJj6Xl1w"
-                .to_string(),
-            None,
-        ),
-    };
-    let pw = password.to_string();
-    let ok = tokio::task::spawn_blocking(move || verify_password(&pw, &hash)).await?;
-    match (ok, user) {
-        (true, Some(user)) => {
-            let (token, expires) =
-                issue_token(db, &user.id, "session", None, Some(SESSION_TTL_MS)).await?;
-            Ok((token, expires.unwrap_or_default(), user))
-        }
-        _ => Err(Error::Unauthenticated),
-    }
-}
-
-/// Resolve a bearer or session token to its user.
-pub async fn user_for_token(db: &Db, token: &str) -> Result<Option<User>> {
-    let hash = sha256_hex(token.as_bytes());
-    let now = now_ms();
-    let row = sqlx::query(&format!(
-        "SELECT {USER_COLUMNS} FROM auth_tokens t JOIN users u ON u.id = t.user_id \
-         WHERE t.token_hash = $1 AND u.disabled = 0 AND (t.expires_at IS NULL OR t.expires_at > $2)"
-    ))
-    .bind(&hash)
-    .bind(now)
-    .fetch_optional(&db.pool)
-    .await?;
-    row.as_ref().map(user_from_row).transpose()
-}
-
-/// Revoke a token.
-pub async fn revoke_token(db: &Db, token: &str) -> Result<()> {
-    sqlx::query("DELETE FROM auth_tokens WHERE token_hash = $1")
-        .bind(sha256_hex(token.as_bytes()))
-        .execute(&db.pool)
-        .await?;
-    Ok(())
-}
-
 /// The raw token of a request, from `Authorization: Bearer` or the cookie.
 pub fn token_from_headers(headers: &axum::http::HeaderMap) -> Option<String> {
     if let Some(v) = headers.get(axum::http::header::AUTHORIZATION) {
@@ -399,7 +348,7 @@ impl FromRequestParts<AppState> for User {
             return Ok(user.clone());
         }
         let token = token_from_headers(&parts.headers).ok_or(Error::Unauthenticated)?;
-        let user = user_for_token(&state.db, &token)
+        let user = user_for_token(&state.db, &token, state.clock.now_ms())
             .await?
             .ok_or(Error::Unauthenticated)?;
         parts.extensions.insert(user.clone());
@@ -441,37 +390,16 @@ struct LoginResponse {
     user: User,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TokenRequest {
-    label: String,
-}
-
-#[derive(Serialize)]
-struct TokenResponse {
-    token: String,
-    label: String,
-}
-
 async fn login_handler(
     State(state): State<AppState>,
+    throttle::ClientAddr(client): throttle::ClientAddr,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>> {
-    let (token, expires_at, user) = login(&state.db, &req.email, &req.password).await?;
-    crate::audit::record(
-        &state.db,
-        Some(&user),
-        "auth.login",
-        "user",
-        &user.id,
-        None,
-        serde_json::json!({}),
-    )
-    .await?;
+    let done = login::login(&state, client, &req.email, &req.password, login::Via::Api).await?;
     Ok(Json(LoginResponse {
-        token,
-        expires_at,
-        user,
+        token: done.session.token,
+        expires_at: done.session.expires_at,
+        user: done.user,
     }))
 }
 
@@ -489,21 +417,6 @@ async fn me_handler(user: User) -> Json<User> {
     Json(user)
 }
 
-async fn create_token_handler(
-    State(state): State<AppState>,
-    user: User,
-    ApiJson(req): ApiJson<TokenRequest>,
-) -> Result<Json<TokenResponse>> {
-    if req.label.trim().is_empty() {
-        return Err(Error::field("label", "must not be empty"));
-    }
-    let (token, _) = issue_token(&state.db, &user.id, "api", Some(req.label.trim()), None).await?;
-    Ok(Json(TokenResponse {
-        token,
-        label: req.label,
-    }))
-}
-
 async fn list_users_handler(State(state): State<AppState>, user: User) -> Result<Json<Vec<User>>> {
     user.require(&[Role::Admin])?;
     Ok(Json(list_users(&state.db).await?))
@@ -515,7 +428,7 @@ async fn create_user_handler(
     ApiJson(new): ApiJson<NewUser>,
 ) -> Result<(axum::http::StatusCode, Json<User>)> {
     user.require(&[Role::Admin])?;
-    let created = create_user(&state.db, new).await?;
+    let created = create_user(&state.db, &PasswordPolicy::from_config(&state.config), new).await?;
     crate::audit::record(
         &state.db,
         Some(&user),
@@ -534,12 +447,13 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/auth/login", post(login_handler))
         .route("/api/v1/auth/logout", post(logout_handler))
-        .route("/api/v1/auth/tokens", post(create_token_handler))
         .route("/api/v1/me", get(me_handler))
         .route(
             "/api/v1/users",
             get(list_users_handler).post(create_user_handler),
         )
+        .merge(tokens::routes())
+        .merge(users::routes())
 }
 
 #[cfg(test)]
@@ -551,6 +465,7 @@ mod tests {
         assert!(valid_email("conseillere@mission-emploi.fr"));
         assert!(!valid_email("pas une adresse"));
         assert!(!valid_email("a@b"));
+        assert!(!valid_email("nul\u{0}@exemple.fr"));
         assert!(valid_siret("12345678901234"));
         assert!(!valid_siret("1234"));
     }

@@ -1,7 +1,7 @@
 //! The `vivier-node` command line (also linked into the end-to-end test
 //! binaries, which start real node processes).
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use crate::auth::{NewUser, Role};
@@ -35,15 +35,10 @@ enum Command {
     /// Manage node users.
     #[command(subcommand)]
     User(UserCommand),
-    /// Issue an API token for a user (printed once).
-    Token {
-        /// The user's e-mail.
-        #[arg(long)]
-        email: String,
-        /// What the token is for.
-        #[arg(long, default_value = "cli")]
-        label: String,
-    },
+    /// Manage API tokens: `token create|list|revoke`. The older form
+    /// `token --email E [--label L]` still works: it is `token create` with
+    /// the default lifetime, and prints only the token.
+    Token(crate::auth::cli::TokenArgs),
     /// Rebuild the search indexes from the database.
     Reindex,
     /// Import data from files.
@@ -74,6 +69,9 @@ enum UserCommand {
     },
     /// List users.
     List,
+    /// Account changes (role, status, password, lockout), audited.
+    #[command(flatten)]
+    Account(crate::auth::cli::AccountCommand),
 }
 
 #[derive(Subcommand)]
@@ -171,19 +169,11 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             employer_name,
             employer_siret,
         }) => {
-            let password = match std::env::var("VIVIER_USER_PASSWORD") {
-                Ok(p) => p,
-                Err(_) => {
-                    eprint!("password for {email}: ");
-                    let _ = std::io::stderr().flush();
-                    let mut line = String::new();
-                    std::io::stdin().lock().read_line(&mut line)?;
-                    line.trim_end_matches(['\r', '\n']).to_string()
-                }
-            };
+            let password = crate::auth::cli::read_password(&email)?;
             let db = open_db(&config).await?;
             let user = crate::auth::create_user(
                 &db,
+                &crate::auth::PasswordPolicy::from_config(&config),
                 NewUser {
                     email,
                     display_name: name,
@@ -215,19 +205,8 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             db.close().await;
             Ok(())
         }
-        Command::Token { email, label } => {
-            let db = open_db(&config).await?;
-            let user = crate::auth::user_by_email(&db, &email)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-                .ok_or_else(|| anyhow::anyhow!("no user with e-mail {email}"))?;
-            let (token, _) = crate::auth::issue_token(&db, &user.id, "api", Some(&label), None)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("{token}");
-            db.close().await;
-            Ok(())
-        }
+        Command::Token(args) => crate::auth::cli::token(&config, args).await,
+        Command::User(UserCommand::Account(cmd)) => crate::auth::cli::account(&config, cmd).await,
         Command::Reindex => {
             let (_tx, rx) = watch::channel(false);
             let mut cfg = config;
@@ -305,7 +284,7 @@ fn progress_bar(prefix: &str) -> indicatif::ProgressBar {
     bar
 }
 
-async fn open_db(config: &Config) -> anyhow::Result<crate::db::Db> {
+pub(crate) async fn open_db(config: &Config) -> anyhow::Result<crate::db::Db> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
     Ok(crate::db::Db::connect(&config.database_url(), &config.sqlite_synchronous).await?)

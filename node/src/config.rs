@@ -30,6 +30,7 @@ const ENV_KEYS: &[&str] = &[
     "referrals",
     "uploads",
     "http",
+    "auth",
     "log_format",
 ];
 
@@ -74,6 +75,8 @@ pub struct Config {
     pub uploads: UploadConfig,
     /// Connection and request limits of the HTTP server.
     pub http: HttpConfig,
+    /// Account abuse limits: login throttling, passwords, API tokens.
+    pub auth: crate::auth::settings::AuthConfig,
     /// `text` or `json`.
     pub log_format: String,
 }
@@ -376,6 +379,7 @@ impl Default for Config {
             referrals: ReferralConfig::default(),
             uploads: UploadConfig::default(),
             http: HttpConfig::default(),
+            auth: Default::default(),
             log_format: "text".into(),
         }
     }
@@ -439,6 +443,7 @@ impl Config {
         if let Some(url) = &self.public_url {
             url::Url::parse(url).map_err(|e| ConfigError::Invalid(format!("public_url: {e}")))?;
         }
+        self.auth.validate().map_err(ConfigError::Invalid)?;
         if self.federation.batch_size < 1 || self.federation.batch_size > 50 {
             return Err(ConfigError::Invalid(
                 "federation.batch_size: must be between 1 and 50".into(),

@@ -15,6 +15,10 @@ pub struct FieldError {
     pub field: String,
     /// What is wrong with it.
     pub message: String,
+    /// Stable machine code for the problem, when it has one
+    /// (`password_too_weak`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'static str>,
 }
 
 impl FieldError {
@@ -23,6 +27,19 @@ impl FieldError {
         FieldError {
             field: field.into(),
             message: message.into(),
+            code: None,
+        }
+    }
+
+    /// Build one with a stable machine code.
+    pub fn coded(
+        field: impl Into<String>,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> FieldError {
+        FieldError {
+            code: Some(code),
+            ..FieldError::new(field, message)
         }
     }
 }
@@ -63,6 +80,13 @@ pub enum Error {
     /// The request (reading its body included) took longer than allowed.
     #[error("the request took longer than {0} s and was abandoned")]
     RequestTimeout(u64),
+    /// Too many login attempts (per client address or per account, or the
+    /// account is locked); never says which, nor whether the account exists.
+    #[error("too many login attempts; try again in {retry_after_secs} s")]
+    TooManyAttempts {
+        /// Seconds until an attempt may succeed (`Retry-After`).
+        retry_after_secs: u64,
+    },
     /// A federation refusal with its protocol error code.
     #[error("{code}: {message}")]
     Federation {
@@ -110,7 +134,7 @@ impl Error {
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Error::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Error::TooManyRequests | Error::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Error::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Error::Federation { status, .. } => *status,
@@ -133,6 +157,7 @@ impl Error {
             Error::TooManyRequests => "too_many_requests",
             Error::Overloaded => "overloaded",
             Error::RequestTimeout(_) => "request_timeout",
+            Error::TooManyAttempts { .. } => "too_many_attempts",
             Error::Federation { code, .. } => code,
             Error::Peer(_) => "peer_error",
             Error::Database(_) | Error::Internal(_) => "internal",
@@ -190,6 +215,10 @@ impl IntoResponse for Error {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Error::TooManyAttempts { retry_after_secs } = self {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
         if matches!(self, Error::Unauthenticated) {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -321,6 +350,18 @@ mod tests {
         assert_eq!(
             Error::NotFound("offer").status_code(),
             StatusCode::NOT_FOUND
+        );
+        let locked = Error::TooManyAttempts {
+            retry_after_secs: 60,
+        };
+        assert_eq!(locked.status_code(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(locked.code(), "too_many_attempts");
+        let resp = locked.into_response();
+        assert_eq!(
+            resp.headers()
+                .get(header::RETRY_AFTER)
+                .map(|v| v.as_bytes()),
+            Some(&b"60"[..])
         );
         assert_eq!(
             Error::Internal(anyhow::anyhow!("secret detail"))

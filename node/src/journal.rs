@@ -141,6 +141,9 @@ pub async fn prune(db: &Db, before_ms: i64, applied: i64) -> Result<u64> {
 pub struct Follower {
     wake: tokio::sync::Notify,
     applied: watch::Sender<i64>,
+    /// One applier at a time: two would race (the later could write rows
+    /// it read before the other's newer ones).
+    applying: tokio::sync::Mutex<()>,
 }
 
 impl Default for Follower {
@@ -148,6 +151,7 @@ impl Default for Follower {
         Follower {
             wake: tokio::sync::Notify::new(),
             applied: watch::channel(0).0,
+            applying: tokio::sync::Mutex::new(()),
         }
     }
 }
@@ -257,6 +261,7 @@ pub fn spawn_follower(state: &AppState) {
 
 /// Apply the next batch of entries; returns how many were read.
 async fn apply_batch(state: &AppState) -> Result<u64> {
+    let _one_at_a_time = state.follower.applying.lock().await;
     let cand_at = state.search.candidates.applied_seq();
     let offer_at = state.search.offers.applied_seq();
     let from = cand_at.min(offer_at);

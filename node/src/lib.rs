@@ -17,6 +17,7 @@ pub mod audit;
 pub mod auth;
 pub mod candidates;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;

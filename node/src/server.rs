@@ -54,6 +54,10 @@ pub struct AppInner {
     pub shutdown: watch::Receiver<bool>,
     /// The index follower's wake-up and applied position.
     pub follower: crate::journal::Follower,
+    /// Time, for rules that depend on it (fake in tests).
+    pub clock: crate::clock::SharedClock,
+    /// Login throttling (per address, per account).
+    pub login: crate::auth::throttle::LoginThrottle,
 }
 
 /// Cheap-to-clone handle on [`AppInner`].
@@ -101,7 +105,16 @@ pub fn load_or_create_key(
 
 /// Open everything a node needs and spawn its background tasks.
 pub async fn open(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<AppState> {
-    let state = open_offline(config, shutdown).await?;
+    open_with_clock(config, shutdown, crate::clock::SystemClock::shared()).await
+}
+
+/// [`open`], reading time from `clock` (tests pass a manual clock).
+pub async fn open_with_clock(
+    config: Config,
+    shutdown: watch::Receiver<bool>,
+    clock: crate::clock::SharedClock,
+) -> anyhow::Result<AppState> {
+    let state = open_offline_with_clock(config, shutdown, clock).await?;
     crate::journal::spawn_follower(&state);
     crate::federation::start(&state).await?;
     crate::candidates::spawn_retention_sweep(&state);
@@ -113,6 +126,15 @@ pub async fn open(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::Re
 pub async fn open_offline(
     config: Config,
     shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<AppState> {
+    open_offline_with_clock(config, shutdown, crate::clock::SystemClock::shared()).await
+}
+
+/// [`open_offline`], reading time from `clock`.
+pub async fn open_offline_with_clock(
+    config: Config,
+    shutdown: watch::Receiver<bool>,
+    clock: crate::clock::SharedClock,
 ) -> anyhow::Result<AppState> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
@@ -142,7 +164,10 @@ pub async fn open_offline(
     std::fs::create_dir_all(&files_dir).context("creating files directory")?;
 
     let federation = crate::federation::Federation::new(&config)?;
+    let login = crate::auth::throttle::LoginThrottle::new(&config, clock.clone());
     let state = AppState(Arc::new(AppInner {
+        clock,
+        login,
         identity: Identity {
             node_id,
             key,

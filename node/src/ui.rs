@@ -22,6 +22,7 @@
 //! - responses carry a strict Content-Security-Policy (no script at all).
 
 mod candidats;
+mod compte;
 mod fiche;
 mod labels;
 mod offres;
@@ -40,7 +41,7 @@ use axum::Router;
 use minijinja::{context, Environment, Value};
 use serde::Serialize;
 
-use crate::auth::{Role, User, SESSION_COOKIE};
+use crate::auth::{Role, User};
 use crate::error::{Error, FieldError};
 use crate::server::AppState;
 
@@ -56,6 +57,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/connexion.html"),
     ),
     ("tableau.html", include_str!("../templates/tableau.html")),
+    (
+        "mot_de_passe.html",
+        include_str!("../templates/mot_de_passe.html"),
+    ),
     (
         "candidats.html",
         include_str!("../templates/candidats.html"),
@@ -206,6 +211,10 @@ impl IntoResponse for UiError {
             Error::TooManyRequests => {
                 ("Trop de requêtes", "Réessayez dans un instant.".to_string())
             }
+            Error::TooManyAttempts { retry_after_secs } => (
+                "Trop de tentatives",
+                compte::too_many_attempts_fr(*retry_after_secs),
+            ),
             _ => (
                 "Erreur interne",
                 "Une erreur interne est survenue ; elle est consignée dans le journal du nœud."
@@ -338,6 +347,16 @@ impl FormData {
             .unwrap_or("")
     }
 
+    /// The first value of `key` exactly as sent ("" when absent): for
+    /// passwords, which are never trimmed.
+    pub fn raw(&self, key: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
+
     /// The first value of `key`, trimmed, `None` when absent or blank.
     pub fn opt(&self, key: &str) -> Option<String> {
         Some(self.get(key).to_string()).filter(|s| !s.is_empty())
@@ -384,79 +403,6 @@ fn int_field(form: &FormData, key: &str, field: &str, errors: &mut FieldErrors) 
             None
         }
     }
-}
-
-// ---------------------------------------------------------------------------
-// Session pages
-
-fn session_cookie(state: &AppState, token: &str, max_age_s: i64) -> String {
-    let secure = state.config.tls.is_some() || state.config.public_url().starts_with("https://");
-    format!(
-        "{SESSION_COOKIE}={token}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age={max_age_s}{}",
-        if secure { "; Secure" } else { "" }
-    )
-}
-
-async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> UiResult {
-    if let Some(t) = crate::auth::token_from_headers(&headers) {
-        if crate::auth::user_for_token(&state.db, &t).await?.is_some() {
-            return Ok(Redirect::to("/ui/").into_response());
-        }
-    }
-    render(
-        "connexion.html",
-        context! { title => "Connexion", email => "" },
-    )
-}
-
-async fn login_submit(
-    State(state): State<AppState>,
-    _same: SameOrigin,
-    body: axum::body::Bytes,
-) -> UiResult {
-    let form = FormData::parse(&body);
-    let email = form.get("email").to_string();
-    match crate::auth::login(&state.db, &email, form.get("password")).await {
-        Ok((token, _expires, user)) => {
-            crate::audit::record(
-                &state.db,
-                Some(&user),
-                "auth.login",
-                "user",
-                &user.id,
-                None,
-                serde_json::json!({ "via": "ui" }),
-            )
-            .await?;
-            let cookie = session_cookie(&state, &token, crate::auth::SESSION_TTL_MS / 1000);
-            let mut resp = Redirect::to("/ui/").into_response();
-            if let Ok(v) = HeaderValue::from_str(&cookie) {
-                resp.headers_mut().insert(header::SET_COOKIE, v);
-            }
-            Ok(resp)
-        }
-        Err(Error::Unauthenticated) => render_status(
-            StatusCode::UNAUTHORIZED,
-            "connexion.html",
-            context! {
-                title => "Connexion",
-                email => email,
-                error => "Adresse e-mail ou mot de passe incorrect.",
-            },
-        ),
-        Err(e) => Err(e.into()),
-    }
-}
-
-async fn logout(State(state): State<AppState>, _same: SameOrigin, headers: HeaderMap) -> UiResult {
-    if let Some(t) = crate::auth::token_from_headers(&headers) {
-        crate::auth::revoke_token(&state.db, &t).await?;
-    }
-    let mut resp = Redirect::to("/ui/connexion").into_response();
-    if let Ok(v) = HeaderValue::from_str(&session_cookie(&state, "", 0)) {
-        resp.headers_mut().insert(header::SET_COOKIE, v);
-    }
-    Ok(resp)
 }
 
 async fn dashboard(State(state): State<AppState>, Session(user): Session) -> UiResult {
@@ -580,8 +526,15 @@ pub fn routes() -> Router<AppState> {
         .route("/ui", get(|| async { Redirect::permanent("/ui/") }))
         .route("/ui/", get(dashboard))
         .route("/ui/static/app.css", get(stylesheet))
-        .route("/ui/connexion", get(login_page).post(login_submit))
-        .route("/ui/deconnexion", post(logout))
+        .route(
+            "/ui/connexion",
+            get(compte::login_page).post(compte::login_submit),
+        )
+        .route("/ui/deconnexion", post(compte::logout))
+        .route(
+            "/ui/mot-de-passe",
+            get(compte::password_form).post(compte::password_submit),
+        )
         .route("/ui/candidats", get(candidats::search))
         .route(
             "/ui/candidats/nouveau",
@@ -666,6 +619,7 @@ mod tests {
         let f = FormData::parse(b"permis=B&permis=C&nom=+Dupont+&vide=");
         assert_eq!(f.all("permis"), vec!["B", "C"]);
         assert_eq!(f.get("nom"), "Dupont");
+        assert_eq!(f.raw("nom"), " Dupont ");
         assert_eq!(f.opt("vide"), None);
         assert!(f.checked("vide"));
         assert!(!f.checked("absent"));

@@ -8,6 +8,7 @@ use std::net::TcpListener;
 use serde_json::Value;
 use tokio::sync::watch;
 use vivier_node::auth::{NewUser, Role};
+use vivier_node::clock::{SharedClock, SystemClock};
 use vivier_node::config::Config;
 use vivier_node::server::AppState;
 
@@ -93,6 +94,16 @@ pub struct TestNode {
 
 /// Start a node with default config on `backend`; `tweak` may adjust the config.
 pub async fn start_node_with(backend: &Backend, tweak: impl FnOnce(&mut Config)) -> TestNode {
+    start_node_with_clock(backend, SystemClock::shared(), tweak).await
+}
+
+/// [`start_node_with`], the node reading time from `clock` (a
+/// `ManualClock` lets a test move time instead of sleeping).
+pub async fn start_node_with_clock(
+    backend: &Backend,
+    clock: SharedClock,
+    tweak: impl FnOnce(&mut Config),
+) -> TestNode {
     let dir = tempfile::tempdir().expect("tempdir");
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -107,8 +118,19 @@ pub async fn start_node_with(backend: &Backend, tweak: impl FnOnce(&mut Config))
         config.database_url = Some(fresh_postgres_db(admin).await);
     }
     tweak(&mut config);
+    serve(config, dir, backend, listener, clock).await
+}
+
+async fn serve(
+    config: Config,
+    dir: tempfile::TempDir,
+    backend: &Backend,
+    listener: TcpListener,
+    clock: SharedClock,
+) -> TestNode {
+    let addr = listener.local_addr().expect("addr");
     let (tx, rx) = watch::channel(false);
-    let state = vivier_node::server::open(config, rx)
+    let state = vivier_node::server::open_with_clock(config, rx, clock)
         .await
         .expect("open node");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -146,6 +168,7 @@ impl TestNode {
     pub async fn user(&self, role: Role, email: &str) -> String {
         let user = vivier_node::auth::create_user(
             &self.state.db,
+            &vivier_node::auth::PasswordPolicy::from_config(&self.state.config),
             NewUser {
                 email: email.into(),
                 display_name: format!("Test {email}"),
@@ -157,10 +180,18 @@ impl TestNode {
         )
         .await
         .expect("create user");
-        vivier_node::auth::issue_token(&self.state.db, &user.id, "api", Some("test"), None)
-            .await
-            .expect("token")
-            .0
+        let now = self.state.clock.now_ms();
+        vivier_node::auth::tokens::issue(
+            &self.state.db,
+            now,
+            &user.id,
+            vivier_node::auth::tokens::TokenKind::Api,
+            Some("test"),
+            now + 30 * 86_400_000,
+        )
+        .await
+        .expect("token")
+        .token
     }
 
     /// One authenticated request; the JSON answer (or null) and its status.
@@ -214,6 +245,10 @@ impl TestNode {
 
     /// Stop the server and background tasks.
     pub async fn stop(mut self) {
+        self.halt().await;
+    }
+
+    async fn halt(&mut self) {
         let _ = self.shutdown.send(true);
         if let Some(tx) = self.stop_tx.take() {
             let _ = tx.send(());
@@ -223,6 +258,20 @@ impl TestNode {
         }
         self.state.search.shutdown();
         self.state.db.close().await;
+    }
+
+    /// Stop the node and start it again on the same data directory and
+    /// database (on a new port), its time read from `clock`.
+    pub async fn restart(mut self, clock: SharedClock) -> TestNode {
+        self.halt().await;
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut config = self.state.config.clone();
+        config.listen = addr;
+        config.public_url = Some(format!("http://{addr}"));
+        let backend = self.backend.clone();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
+        serve(config, dir, &backend, listener, clock).await
     }
 }
 

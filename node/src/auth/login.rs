@@ -1,0 +1,225 @@
+//! Logging in, for the API (`POST /api/v1/auth/login`) and the web form
+//! alike: throttled, locked out after repeated failures, audited.
+//!
+//! Order of checks for one attempt:
+//! 1. the client address's and the account's governor buckets (429);
+//! 2. the account's persisted lockout (429; the password is not checked);
+//! 3. the password (argon2, a bounded number at once; an unknown account
+//!    costs the same as a known one);
+//! 4. failure: counted, maybe locking the account (then 429 at once),
+//!    audited `auth.login_failed` (and `auth.lockout`); success: the count
+//!    is cleared, a session issued, audited `auth.login`.
+//!
+//! Answers never tell whether the account exists: unknown e-mails are
+//! counted, locked and answered exactly like known ones.
+
+use std::net::IpAddr;
+
+use argon2::password_hash::{PasswordHash, PasswordVerifier};
+use argon2::Argon2;
+use sqlx::Row;
+
+use super::throttle::{self, account_key, ceil_secs, normalise_email};
+use super::tokens::{self, IssuedToken, TokenKind};
+use super::{user_from_row, User, SESSION_TTL_MS, USER_COLUMNS};
+use crate::error::{Error, Result};
+use crate::server::AppState;
+
+/// An e-mail longer than this matches no account (RFC 5321 limit).
+const MAX_EMAIL_BYTES: usize = 254;
+
+/// A hash verified when the account does not exist, so that the answer
+/// takes as long as for a real account (default argon2id parameters).
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$3Kq3lJq0r9m3m0sJj6Xl1w";
+
+/// Where a login comes from, for the audit log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// `POST /api/v1/auth/login`.
+    Api,
+    /// The web form.
+    Ui,
+}
+
+impl Via {
+    fn as_str(self) -> &'static str {
+        match self {
+            Via::Api => "api",
+            Via::Ui => "ui",
+        }
+    }
+}
+
+/// A successful login.
+#[derive(Debug)]
+pub struct LoggedIn {
+    /// The session token.
+    pub session: IssuedToken,
+    /// Who.
+    pub user: User,
+}
+
+/// Check a password against a PHC hash (blocking: call from
+/// `spawn_blocking`).
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    match PasswordHash::new(hash) {
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// One login attempt from `client`.
+pub async fn login(
+    state: &AppState,
+    client: IpAddr,
+    email: &str,
+    password: &str,
+    via: Via,
+) -> Result<LoggedIn> {
+    let key = account_key(email);
+    let guard = &state.login;
+    guard.admit(client, &key)?;
+
+    let now = state.clock.now_ms();
+    let normalised = normalise_email(email);
+    // Too long or with control characters (PostgreSQL refuses NUL in
+    // text): no account has such an address.
+    let row = if normalised.len() <= MAX_EMAIL_BYTES && !normalised.chars().any(char::is_control) {
+        sqlx::query(&format!(
+            "SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.email = $1 AND u.disabled = 0"
+        ))
+        .bind(&normalised)
+        .fetch_optional(&state.db.pool)
+        .await?
+    } else {
+        None
+    };
+    let user = row.as_ref().map(user_from_row).transpose()?;
+    let (target_kind, target_id) = match &user {
+        Some(u) => ("user", u.id.clone()),
+        None => ("account", key.clone()),
+    };
+
+    if let Some(until) = throttle::locked_until(&state.db, &key, now).await? {
+        audit_failure(state, client, via, target_kind, &target_id, "locked", None).await?;
+        return Err(Error::TooManyAttempts {
+            retry_after_secs: ceil_secs(until - now),
+        });
+    }
+
+    let ok = if password.len() > state.config.auth.passwords.max_bytes {
+        // Longer than any password the node accepts: no need to hash it.
+        false
+    } else {
+        let hash = match &row {
+            Some(r) => r.try_get::<String, _>("password_hash")?,
+            None => DUMMY_HASH.to_string(),
+        };
+        let pw = password.to_string();
+        let _slot = guard.verification_slot().await?;
+        tokio::task::spawn_blocking(move || verify_password(&pw, &hash)).await?
+    };
+
+    match (ok, user) {
+        (true, Some(user)) => {
+            throttle::clear_failures(&state.db, &key).await?;
+            let session = tokens::issue(
+                &state.db,
+                now,
+                &user.id,
+                TokenKind::Session,
+                None,
+                now + SESSION_TTL_MS,
+            )
+            .await?;
+            crate::audit::record(
+                &state.db,
+                Some(&user),
+                "auth.login",
+                "user",
+                &user.id,
+                None,
+                serde_json::json!({ "address": client.to_string(), "via": via.as_str() }),
+            )
+            .await?;
+            Ok(LoggedIn { session, user })
+        }
+        _ => {
+            let failure = throttle::record_failure(&state.db, guard, &key, now).await?;
+            audit_failure(
+                state,
+                client,
+                via,
+                target_kind,
+                &target_id,
+                "bad_credentials",
+                Some(failure.failures),
+            )
+            .await?;
+            match failure.locked_until {
+                Some(until) => {
+                    crate::audit::record(
+                        &state.db,
+                        None,
+                        "auth.lockout",
+                        target_kind,
+                        &target_id,
+                        None,
+                        serde_json::json!({
+                            "address": client.to_string(),
+                            "via": via.as_str(),
+                            "failures": failure.failures,
+                            "locked_until": until,
+                        }),
+                    )
+                    .await?;
+                    tracing::warn!(client = %client, failures = failure.failures, "account locked after failed logins");
+                    Err(Error::TooManyAttempts {
+                        retry_after_secs: ceil_secs(until - now),
+                    })
+                }
+                None => Err(Error::Unauthenticated),
+            }
+        }
+    }
+}
+
+async fn audit_failure(
+    state: &AppState,
+    client: IpAddr,
+    via: Via,
+    target_kind: &str,
+    target_id: &str,
+    reason: &str,
+    failures: Option<i64>,
+) -> Result<()> {
+    crate::audit::record(
+        &state.db,
+        None,
+        "auth.login_failed",
+        target_kind,
+        target_id,
+        None,
+        serde_json::json!({
+            "address": client.to_string(),
+            "via": via.as_str(),
+            "reason": reason,
+            "failures": failures,
+        }),
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dummy_hash_is_a_valid_argon2_hash() {
+        assert!(PasswordHash::new(DUMMY_HASH).is_ok());
+        assert!(!verify_password("anything", DUMMY_HASH));
+    }
+}
