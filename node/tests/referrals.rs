@@ -172,6 +172,7 @@ fn submitted(id: &str, offer: &str, from: &str) -> ReferralSubmitted {
             experience_years: Some(3),
             training_level: None,
             cv_text: String::new(),
+            cv_text_truncated: false,
         },
         consent_given_at: 1_700_000_000_000,
         submitted_at: vivier_node::util::now_ms(),

@@ -159,6 +159,7 @@ pub fn candidate() -> CandidateProfile {
         experience_years: Some(3),
         training_level: Some("CAP".into()),
         cv_text: "Expérience :\n\t- 2021–2024 : agent d'entretien \"polyvalente\" (C:\\Dossier)\n\u{1}Fin 🎉".into(),
+        cv_text_truncated: false,
     }
 }
 
