@@ -255,7 +255,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::matching::routes())
         .merge(crate::stats::routes())
         .merge(crate::referrals::routes())
-        .merge(crate::federation::routes())
+        .merge(crate::federation::routes(&state))
         .merge(crate::ui::routes())
         .layer(DefaultBodyLimit::max(max_body))
         .layer(
