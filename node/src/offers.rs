@@ -268,9 +268,8 @@ pub(crate) fn validate_input(
                 commune_insee: commune
                     .map(|c| c.insee.clone())
                     .unwrap_or_else(|| w.commune_insee.clone()),
-                label: trimmed(w.label.as_deref()).or_else(|| {
-                    commune.map(|c| format!("{} ({})", c.name, c.departement))
-                }),
+                label: trimmed(w.label.as_deref())
+                    .or_else(|| commune.map(|c| format!("{} ({})", c.name, c.departement))),
                 lat_micro: commune.and_then(|c| c.point).map(|p| p.lat_micro),
                 lon_micro: commune.and_then(|c| c.point).map(|p| p.lon_micro),
                 positions: w.positions,

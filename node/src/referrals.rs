@@ -841,7 +841,9 @@ pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result
     };
     let cv_text_truncated = direction == Direction::Outbound
         && submitted.fit_to_message_limit().map_err(|e| {
-            Error::Internal(anyhow::anyhow!("referral {id} cannot fit in a message: {e}"))
+            Error::Internal(anyhow::anyhow!(
+                "referral {id} cannot fit in a message: {e}"
+            ))
         })?;
 
     let res: Result<()> = async {

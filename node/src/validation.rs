@@ -36,7 +36,13 @@ pub fn no_controls(errs: &mut Vec<FieldError>, field: &str, value: &str) {
 
 /// A text field: no control character; non-blank when `required`; at most
 /// `max_chars` characters.
-pub fn text(errs: &mut Vec<FieldError>, field: &str, value: &str, required: bool, max_chars: usize) {
+pub fn text(
+    errs: &mut Vec<FieldError>,
+    field: &str,
+    value: &str,
+    required: bool,
+    max_chars: usize,
+) {
     if required && value.trim().is_empty() {
         errs.push(FieldError::new(field, "must not be empty"));
         return;
@@ -90,10 +96,7 @@ pub fn identifier(errs: &mut Vec<FieldError>, field: &str, value: &str) {
             format!("must be 1 to {MAX_ID_CHARS} characters"),
         ));
     } else if value.trim() != value {
-        errs.push(FieldError::new(
-            field,
-            "must not start or end with a space",
-        ));
+        errs.push(FieldError::new(field, "must not start or end with a space"));
     } else {
         no_controls(errs, field, value);
     }
@@ -174,7 +177,13 @@ mod tests {
         identifier(&mut errs, "fine", "cd41-offre-1");
         int_in(&mut errs, "n", Some(-5), 1..=10);
         int_in(&mut errs, "none", None, 1..=10);
-        timestamp(&mut errs, "future", 9_007_199_254_740_991, 1_750_000_000_000, 300_000);
+        timestamp(
+            &mut errs,
+            "future",
+            9_007_199_254_740_991,
+            1_750_000_000_000,
+            300_000,
+        );
         timestamp(&mut errs, "old", 5, 1_750_000_000_000, 300_000);
         timestamp(&mut errs, "now", 1_750_000_000_000, 1_750_000_000_000, 0);
         date(&mut errs, "d", Some("2026-02-30"));

@@ -131,7 +131,10 @@ async fn setup(backend: &Backend, tweak: impl FnOnce(&mut Config)) -> (TestNode,
         id: HOSTILE,
         key: key(),
     };
-    let other = Peer { id: OTHER, key: key() };
+    let other = Peer {
+        id: OTHER,
+        key: key(),
+    };
     publish(&operator, &[&node], &[&hostile, &other]).await;
     (node, hostile, other)
 }
@@ -246,7 +249,12 @@ fn verdict(answer: &Value, id: &str) -> String {
 
 /// One message, alone in its batch: the answer is 200 with `expected` for
 /// it, and nothing stored changed.
-async fn refused_alone(node: &TestNode, peer: &Peer, msg: (String, Vec<u8>), expected: &str) -> Value {
+async fn refused_alone(
+    node: &TestNode,
+    peer: &Peer,
+    msg: (String, Vec<u8>),
+    expected: &str,
+) -> Value {
     let before = node.snapshot().await;
     let (status, answer) = put(node, peer, &[&msg.1]).await;
     assert_eq!(status, 200, "{}: {answer}", node.backend.name());
@@ -343,7 +351,10 @@ async fn each_bad_offer_field_is_refused_alone_and_nothing_changes() {
             let msg = broadcast(&hostile, MessageKind::OfferPublished, payload);
             let reason = refused_alone(&b, &hostile, msg, "refused:invalid_payload").await;
             assert!(
-                reason.as_str().unwrap_or("").starts_with(&format!("{field}:")),
+                reason
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with(&format!("{field}:")),
                 "{what} on {}: {reason}",
                 backend.name()
             );
@@ -364,7 +375,11 @@ async fn each_bad_offer_field_is_refused_alone_and_nothing_changes() {
         let reason = refused_alone(&b, &hostile, closed, "refused:invalid_payload").await;
         assert!(reason.as_str().unwrap().contains("closed_at"), "{reason}");
         // A member publishing another member's offer is still `not_origin`.
-        let usurped = broadcast(&hostile, MessageKind::OfferPublished, offer(OTHER, "Usurpée"));
+        let usurped = broadcast(
+            &hostile,
+            MessageKind::OfferPublished,
+            offer(OTHER, "Usurpée"),
+        );
         refused_alone(&b, &hostile, usurped, "refused:not_origin").await;
         b.stop().await;
     }
@@ -403,7 +418,11 @@ async fn a_mixed_batch_keeps_exactly_its_good_messages() {
         let huge = broadcast(&hostile, MessageKind::OfferPublished, huge);
         assert!(huge.1.len() > vivier_protocol::MAX_MESSAGE_BYTES);
         // Duplicate keys inside one message.
-        let (dup_id, dup) = broadcast(&hostile, MessageKind::OfferPublished, offer(HOSTILE, "Doublon"));
+        let (dup_id, dup) = broadcast(
+            &hostile,
+            MessageKind::OfferPublished,
+            offer(HOSTILE, "Doublon"),
+        );
         let dup = String::from_utf8(dup)
             .unwrap()
             .replacen("\"title\":", "\"title\":\"Autre\",\"title\":", 1)
@@ -456,8 +475,7 @@ async fn malformed_requests_get_a_clear_answer_and_change_nothing() {
         let (b, hostile, _) = setup(&backend, |_| {}).await;
         let before = b.snapshot().await;
         // Not JSON.
-        let (status, answer) =
-            put_body(&b, HOSTILE, &hostile.key, b"<messages/>".to_vec()).await;
+        let (status, answer) = put_body(&b, HOSTILE, &hostile.key, b"<messages/>".to_vec()).await;
         assert_eq!(status, 400, "{answer}");
         assert_eq!(answer["type"], "urn:vivier:problem:bad_request");
         // Duplicate keys in the batch itself.
@@ -470,7 +488,13 @@ async fn malformed_requests_get_a_clear_answer_and_change_nothing() {
         assert_eq!(answer["type"], "urn:vivier:problem:bad_request");
         // 51 messages.
         let many: Vec<(String, Vec<u8>)> = (0..51)
-            .map(|i| broadcast(&hostile, MessageKind::OfferPublished, offer(HOSTILE, &format!("P{i}"))))
+            .map(|i| {
+                broadcast(
+                    &hostile,
+                    MessageKind::OfferPublished,
+                    offer(HOSTILE, &format!("P{i}")),
+                )
+            })
             .collect();
         let refs: Vec<&[u8]> = many.iter().map(|m| m.1.as_slice()).collect();
         let (status, answer) = put(&b, &hostile, &refs).await;
@@ -580,17 +604,45 @@ async fn bad_referral_messages_are_refused_alone() {
         let outbound = r["id"].as_str().unwrap().to_string();
 
         // A referral for an unknown offer.
-        let msg = to_b(&hostile, MessageKind::ReferralSubmitted, submitted("nope", HOSTILE));
+        let msg = to_b(
+            &hostile,
+            MessageKind::ReferralSubmitted,
+            submitted("nope", HOSTILE),
+        );
         refused_alone(&b, &hostile, msg, "refused:unknown_offer").await;
         // Bad profiles: each field refused like the candidathèque would.
         for (pointer, value, field) in [
-            ("/candidate/commune_insee", json!("99999"), "candidate.commune_insee"),
+            (
+                "/candidate/commune_insee",
+                json!("99999"),
+                "candidate.commune_insee",
+            ),
             ("/candidate/cv_text", json!("CV\u{0}"), "candidate.cv_text"),
-            ("/candidate/rome_codes", json!(["K2204<svg>"]), "candidate.rome_codes[0]"),
-            ("/candidate/max_travel_km", json!(MAX_SAFE), "candidate.max_travel_km"),
-            ("/candidate/skills", json!(vec!["x"; 101]), "candidate.skills"),
-            ("/candidate/first_name", json!("é".repeat(101)), "candidate.first_name"),
-            ("/candidate/available_from", json!("2026-02-30"), "candidate.available_from"),
+            (
+                "/candidate/rome_codes",
+                json!(["K2204<svg>"]),
+                "candidate.rome_codes[0]",
+            ),
+            (
+                "/candidate/max_travel_km",
+                json!(MAX_SAFE),
+                "candidate.max_travel_km",
+            ),
+            (
+                "/candidate/skills",
+                json!(vec!["x"; 101]),
+                "candidate.skills",
+            ),
+            (
+                "/candidate/first_name",
+                json!("é".repeat(101)),
+                "candidate.first_name",
+            ),
+            (
+                "/candidate/available_from",
+                json!("2026-02-30"),
+                "candidate.available_from",
+            ),
             ("/endorsement", json!(""), "endorsement"),
             ("/submitted_at", json!(MAX_SAFE), "submitted_at"),
         ] {
@@ -603,7 +655,11 @@ async fn bad_referral_messages_are_refused_alone() {
             );
         }
         // Submitting on behalf of another node.
-        let msg = to_b(&hostile, MessageKind::ReferralSubmitted, submitted(&local, OTHER));
+        let msg = to_b(
+            &hostile,
+            MessageKind::ReferralSubmitted,
+            submitted(&local, OTHER),
+        );
         refused_alone(&b, &hostile, msg, "refused:not_referring_node").await;
         // A status change and a withdrawal for a referral ml-tours does
         // not own (B referred to cd41's offer).
@@ -671,19 +727,36 @@ async fn a_database_error_on_one_message_refuses_only_that_message() {
         for sql in ddl {
             sqlx::raw_sql(sql).execute(&b.state.db.pool).await.unwrap();
         }
-        let good = broadcast(&hostile, MessageKind::OfferPublished, offer(HOSTILE, "Poste sain"));
-        let trapped = broadcast(&hostile, MessageKind::OfferPublished, offer(HOSTILE, "Poste piégé"));
-        let after = broadcast(&hostile, MessageKind::OfferPublished, offer(HOSTILE, "Poste suivant"));
+        let good = broadcast(
+            &hostile,
+            MessageKind::OfferPublished,
+            offer(HOSTILE, "Poste sain"),
+        );
+        let trapped = broadcast(
+            &hostile,
+            MessageKind::OfferPublished,
+            offer(HOSTILE, "Poste piégé"),
+        );
+        let after = broadcast(
+            &hostile,
+            MessageKind::OfferPublished,
+            offer(HOSTILE, "Poste suivant"),
+        );
         let (status, answer) = put(&b, &hostile, &[&good.1, &trapped.1, &after.1]).await;
         assert_eq!(status, 200, "{}: {answer}", backend.name());
         assert_eq!(verdict(&answer, &good.0), "accepted:");
-        assert_eq!(verdict(&answer, &trapped.0), "refused:store_error", "{answer}");
+        assert_eq!(
+            verdict(&answer, &trapped.0),
+            "refused:store_error",
+            "{answer}"
+        );
         assert_eq!(verdict(&answer, &after.0), "accepted:");
-        let titles: Vec<String> =
-            sqlx::query_scalar("SELECT title FROM offers WHERE origin_node = 'ml-tours' ORDER BY title")
-                .fetch_all(&b.state.db.pool)
-                .await
-                .unwrap();
+        let titles: Vec<String> = sqlx::query_scalar(
+            "SELECT title FROM offers WHERE origin_node = 'ml-tours' ORDER BY title",
+        )
+        .fetch_all(&b.state.db.pool)
+        .await
+        .unwrap();
         assert_eq!(titles, ["Poste sain", "Poste suivant"]);
         // Its inbox row was rolled back with it: the sender may retry it.
         let inbox: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM inbox WHERE message_id = $1")
@@ -696,7 +769,11 @@ async fn a_database_error_on_one_message_refuses_only_that_message() {
 
         // A store that fails altogether: 503, so that the sender backs off.
         b.state.db.pool.close().await;
-        let next = broadcast(&hostile, MessageKind::OfferPublished, offer(HOSTILE, "Plus tard"));
+        let next = broadcast(
+            &hostile,
+            MessageKind::OfferPublished,
+            offer(HOSTILE, "Plus tard"),
+        );
         let (status, answer) = put(&b, &hostile, &[&next.1]).await;
         assert_eq!(status, 503, "{answer}");
         assert_eq!(answer["type"], "urn:vivier:problem:store_unavailable");
@@ -719,11 +796,19 @@ async fn a_flood_claiming_a_member_s_key_id_costs_that_member_nothing() {
         let mut genuine_ok = 0;
         let mut forged = Vec::new();
         for i in 0..240 {
-            let m = broadcast(&hostile, MessageKind::OfferPublished, offer(HOSTILE, "Faux"));
+            let m = broadcast(
+                &hostile,
+                MessageKind::OfferPublished,
+                offer(HOSTILE, "Faux"),
+            );
             // Claims keyid="ml-tours/ed25519:1", signed with another key.
             forged.push(put_body(&b, HOSTILE, &forger, body_of(&[&m.1])).await.0);
             if i % 30 == 29 {
-                let g = broadcast(&hostile, MessageKind::OfferPublished, offer(HOSTILE, &format!("Vrai {i}")));
+                let g = broadcast(
+                    &hostile,
+                    MessageKind::OfferPublished,
+                    offer(HOSTILE, &format!("Vrai {i}")),
+                );
                 let (s, a) = put(&b, &hostile, &[&g.1]).await;
                 assert_eq!((s, verdict(&a, &g.0)), (200, "accepted:".into()), "{a}");
                 genuine_ok += 1;
@@ -731,10 +816,11 @@ async fn a_flood_claiming_a_member_s_key_id_costs_that_member_nothing() {
         }
         assert_eq!(genuine_ok, 8);
         assert!(forged.iter().all(|s| *s == 401), "{forged:?}");
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM offers WHERE origin_node = 'ml-tours'")
-            .fetch_one(&b.state.db.pool)
-            .await
-            .unwrap();
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM offers WHERE origin_node = 'ml-tours'")
+                .fetch_one(&b.state.db.pool)
+                .await
+                .unwrap();
         assert_eq!(n, 8);
         b.stop().await;
     }
@@ -750,7 +836,11 @@ async fn unauthenticated_work_is_limited_per_client_address() {
     let forger = key();
     let mut statuses = Vec::new();
     for _ in 0..40 {
-        let m = broadcast(&hostile, MessageKind::OfferPublished, offer(HOSTILE, "Faux"));
+        let m = broadcast(
+            &hostile,
+            MessageKind::OfferPublished,
+            offer(HOSTILE, "Faux"),
+        );
         let (s, _) = put_body(&b, HOSTILE, &forger, body_of(&[&m.1])).await;
         statuses.push(s);
         if s == 429 {
@@ -823,7 +913,10 @@ async fn local_offers_that_could_not_fit_a_message_are_refused_at_creation() {
             assert_eq!(s, 400, "{field}: {v}");
             assert_eq!(v["errors"][0]["field"], field, "{v}");
             assert!(
-                v["errors"][0]["message"].as_str().unwrap().starts_with(message),
+                v["errors"][0]["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(message),
                 "{v}"
             );
         }
@@ -888,7 +981,12 @@ async fn a_referred_cv_too_long_for_a_message_arrives_cut_and_flagged() {
         .await
         .unwrap_or_else(|| panic!("{}: referral not delivered", backend.name()));
         let text = got["candidate"]["cv_text"].as_str().unwrap();
-        assert_eq!(got["candidate"]["cv_text_truncated"], true, "{}", backend.name());
+        assert_eq!(
+            got["candidate"]["cv_text_truncated"],
+            true,
+            "{}",
+            backend.name()
+        );
         assert!(cv.starts_with(text));
         let n = text.chars().count();
         assert!((100_000..150_000).contains(&n), "{n} characters kept");
@@ -903,7 +1001,11 @@ async fn a_referred_cv_too_long_for_a_message_arrives_cut_and_flagged() {
             .text()
             .await
             .unwrap();
-        assert!(page.contains("Texte du CV tronqué"), "{}", &page[..page.len().min(500)]);
+        assert!(
+            page.contains("Texte du CV tronqué"),
+            "{}",
+            &page[..page.len().min(500)]
+        );
         // Nothing parked at A: the message fitted.
         let parked: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM dead_letters")
             .fetch_one(&a.state.db.pool)

@@ -310,7 +310,13 @@ mod tests {
 
     #[test]
     fn canonical_lengths_and_truncation() {
-        for s in ["", "abc", "é😀", "a\"b\\c\n\t\u{1}\u{0}\u{1f}", "\u{7f}\u{2028}"] {
+        for s in [
+            "",
+            "abc",
+            "é😀",
+            "a\"b\\c\n\t\u{1}\u{0}\u{1f}",
+            "\u{7f}\u{2028}",
+        ] {
             let written = to_canonical_string(&Value::String(s.into())).unwrap();
             assert_eq!(canonical_str_len(s), written.len() - 2, "{s:?}");
         }

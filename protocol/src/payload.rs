@@ -551,7 +551,9 @@ mod tests {
         // A short CV is left alone and the flag stays off the wire.
         let mut r = referral_with_cv("Cariste, CACES 1 3 5.".into());
         assert!(!r.fit_to_message_limit().unwrap());
-        assert!(!serde_json::to_string(&r).unwrap().contains("cv_text_truncated"));
+        assert!(!serde_json::to_string(&r)
+            .unwrap()
+            .contains("cv_text_truncated"));
         // 150 000 'é' (300 000 bytes) with every other field at its maximum.
         let cv = "é".repeat(150_000);
         let mut r = referral_with_cv(cv.clone());

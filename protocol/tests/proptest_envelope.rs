@@ -28,14 +28,26 @@ fn build_messages() -> Vec<Vec<u8>> {
     };
     let v = |t: &dyn erased::Ser| t.value();
     let petr = || Recipient::Node(node("petr-montlucon"));
-    let doc = SignedMembershipDocument::sign(membership_doc(3, &[&op_key(1)], 1), &[&op_key(1)])
-        .unwrap();
+    let doc =
+        SignedMembershipDocument::sign(membership_doc(3, &[&op_key(1)], 1), &[&op_key(1)]).unwrap();
     vec![
-        sign(MessageKind::OfferPublished, v(&offer("Agent d'entretien")), Recipient::Network),
-        sign(MessageKind::OfferUpdated, v(&offer("Électricien ⚡")), Recipient::Network),
+        sign(
+            MessageKind::OfferPublished,
+            v(&offer("Agent d'entretien")),
+            Recipient::Network,
+        ),
+        sign(
+            MessageKind::OfferUpdated,
+            v(&offer("Électricien ⚡")),
+            Recipient::Network,
+        ),
         sign(MessageKind::OfferClosed, v(&closed()), Recipient::Network),
         sign(MessageKind::ReferralSubmitted, v(&referral()), petr()),
-        sign(MessageKind::ReferralStatusChanged, v(&status_changed()), petr()),
+        sign(
+            MessageKind::ReferralStatusChanged,
+            v(&status_changed()),
+            petr(),
+        ),
         sign(MessageKind::ReferralWithdrawn, v(&withdrawn()), petr()),
         sign(MessageKind::MembershipDocument, v(&doc), Recipient::Network),
     ]

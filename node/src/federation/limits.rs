@@ -88,11 +88,7 @@ impl Limits {
 /// Middleware for the node-to-node routes: charge the client address before
 /// anything else is done (the body is not read yet). Membership pushes are
 /// charged to their own limiter.
-pub async fn limit_by_address(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
+pub async fn limit_by_address(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

@@ -198,7 +198,10 @@ mod tests {
             .execute(&pool)
             .await
             .expect_err("unique violation");
-        assert!(!transient_db(&dup), "a constraint violation is the data's fault");
+        assert!(
+            !transient_db(&dup),
+            "a constraint violation is the data's fault"
+        );
         match classify(Error::Database(dup)) {
             Disposition::Refuse { code, message } => {
                 assert_eq!(code, "store_error");

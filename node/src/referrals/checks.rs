@@ -114,7 +114,13 @@ pub fn check_profile(state: &AppState, p: &CandidateProfile, prefix: &str) -> Ve
     if p.email.as_deref().is_some_and(|e| e.chars().count() > 254) {
         errs.push(FieldError::new(f("email"), "at most 254 characters"));
     }
-    v::text_list(&mut errs, &f("driving_licences"), &p.driving_licences, 20, 5);
+    v::text_list(
+        &mut errs,
+        &f("driving_licences"),
+        &p.driving_licences,
+        20,
+        5,
+    );
     if p.contract_types.len() > 5 {
         errs.push(FieldError::new(f("contract_types"), "at most 5 items"));
     }
@@ -179,10 +185,7 @@ pub fn check_status_changed(
     v::identifier(&mut errs, "referral_id", &c.referral_id);
     v::identifier(&mut errs, "offer_id", &c.offer_id);
     if c.status == ReferralStatus::New {
-        errs.push(FieldError::new(
-            "status",
-            "nothing transitions back to new",
-        ));
+        errs.push(FieldError::new("status", "nothing transitions back to new"));
     }
     status_fields(
         &mut errs,
@@ -192,7 +195,13 @@ pub fn check_status_changed(
         c.start_date.as_deref(),
         c.comment.as_deref(),
     );
-    v::text(&mut errs, "changed_by", &c.changed_by, false, MAX_NAME_CHARS);
+    v::text(
+        &mut errs,
+        "changed_by",
+        &c.changed_by,
+        false,
+        MAX_NAME_CHARS,
+    );
     v::timestamp(&mut errs, "changed_at", c.changed_at, now_ms, skew_ms);
     errs
 }

@@ -332,7 +332,8 @@ pub fn arb_mutation() -> impl proptest::strategy::Strategy<Value = Mutation> {
         (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Mutation::Insert(i, b)),
         any::<usize>().prop_map(Mutation::Delete),
         any::<usize>().prop_map(Mutation::Truncate),
-        (any::<usize>(), 1usize..16, any::<usize>()).prop_map(|(a, n, b)| Mutation::Splice(a, n, b)),
+        (any::<usize>(), 1usize..16, any::<usize>())
+            .prop_map(|(a, n, b)| Mutation::Splice(a, n, b)),
     ]
 }
 
