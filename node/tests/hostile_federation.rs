@@ -521,6 +521,26 @@ async fn malformed_requests_get_a_clear_answer_and_change_nothing() {
     }
 }
 
+/// The API input of a sound local offer.
+fn local_offer_input() -> Value {
+    json!({
+        "title": "Agent d'entretien",
+        "description": "Entretien des locaux.",
+        "rome_code": "K2204",
+        "contract_type": "CDI",
+        "workplaces": [{"commune_insee": "41018"}]
+    })
+}
+
+/// Post a sound local offer as `employer`; its id.
+async fn local_offer(node: &TestNode, employer: &str) -> String {
+    let (s, v) = node
+        .post(employer, "/api/v1/offers", &local_offer_input())
+        .await;
+    assert_eq!(s, 201, "{v}");
+    v["offer_id"].as_str().unwrap().to_string()
+}
+
 async fn candidate(node: &TestNode, staff: &str, cv_text: &str) -> String {
     let (s, v) = node
         .post(
@@ -571,21 +591,7 @@ async fn bad_referral_messages_are_refused_alone() {
         let (b, hostile, other) = setup(&backend, |_| {}).await;
         let employer = b.user(Role::Employer, "rh@b.fr").await;
         let staff = b.user(Role::Counsellor, "conseil@b.fr").await;
-        let (s, local) = b
-            .post(
-                &employer,
-                "/api/v1/offers",
-                &json!({
-                    "title": "Agent d'entretien",
-                    "description": "Entretien des locaux.",
-                    "rome_code": "K2204",
-                    "contract_type": "CDI",
-                    "workplaces": [{"commune_insee": "41018"}]
-                }),
-            )
-            .await;
-        assert_eq!(s, 201, "{local}");
-        let local = local["offer_id"].as_str().unwrap().to_string();
+        let local = local_offer(&b, &employer).await;
         // An offer of cd41 that B's counsellor refers a candidate to.
         let theirs = offer(OTHER, "Offre de cd41");
         let their_id = theirs["offer_id"].as_str().unwrap().to_string();
@@ -874,13 +880,7 @@ async fn local_offers_that_could_not_fit_a_message_are_refused_at_creation() {
     for backend in backends() {
         let (b, _, _) = setup(&backend, |_| {}).await;
         let employer = b.user(Role::Employer, "rh@b.fr").await;
-        let base = json!({
-            "title": "Agent d'entretien",
-            "description": "Entretien des locaux.",
-            "rome_code": "K2204",
-            "contract_type": "CDI",
-            "workplaces": [{"commune_insee": "41018"}]
-        });
+        let base = local_offer_input();
         let before = b.snapshot().await;
         let cases = [
             (
@@ -940,21 +940,7 @@ async fn a_referred_cv_too_long_for_a_message_arrives_cut_and_flagged() {
         let employer = b.user(Role::Employer, "rh@b.fr").await;
         let b_admin = b.user(Role::Admin, "admin@b.fr").await;
         let staff = a.user(Role::Counsellor, "conseil@a.fr").await;
-        let (s, o) = b
-            .post(
-                &employer,
-                "/api/v1/offers",
-                &json!({
-                    "title": "Agent d'entretien",
-                    "description": "Entretien des locaux.",
-                    "rome_code": "K2204",
-                    "contract_type": "CDI",
-                    "workplaces": [{"commune_insee": "41018"}]
-                }),
-            )
-            .await;
-        assert_eq!(s, 201, "{o}");
-        let offer_id = o["offer_id"].as_str().unwrap().to_string();
+        let offer_id = local_offer(&b, &employer).await;
         eventually(20, || async {
             let (s, _) = a.get(&staff, &format!("/api/v1/offers/{offer_id}")).await;
             (s == 200).then_some(())

@@ -26,7 +26,9 @@ fn build_messages() -> Vec<Vec<u8>> {
             .unwrap()
             .bytes
     };
-    let v = |t: &dyn erased::Ser| t.value();
+    fn v<T: serde::Serialize>(t: &T) -> Value {
+        serde_json::to_value(t).unwrap()
+    }
     let petr = || Recipient::Node(node("petr-montlucon"));
     let doc =
         SignedMembershipDocument::sign(membership_doc(3, &[&op_key(1)], 1), &[&op_key(1)]).unwrap();
@@ -51,17 +53,6 @@ fn build_messages() -> Vec<Vec<u8>> {
         sign(MessageKind::ReferralWithdrawn, v(&withdrawn()), petr()),
         sign(MessageKind::MembershipDocument, v(&doc), Recipient::Network),
     ]
-}
-
-mod erased {
-    pub trait Ser {
-        fn value(&self) -> serde_json::Value;
-    }
-    impl<T: serde::Serialize> Ser for T {
-        fn value(&self) -> serde_json::Value {
-            serde_json::to_value(self).unwrap()
-        }
-    }
 }
 
 fn opts() -> VerifyOptions {

@@ -144,9 +144,9 @@ pub fn check_content(refs: &Referentials, p: &OfferPayload) -> Vec<FieldError> {
         return errs;
     }
     for (i, w) in p.workplaces.iter().enumerate() {
-        if !refs
+        if refs
             .commune(&w.commune_insee)
-            .is_some_and(|c| c.insee == w.commune_insee)
+            .is_none_or(|c| c.insee != w.commune_insee)
         {
             let shown: String = w.commune_insee.chars().take(10).collect();
             errs.push(FieldError::new(
