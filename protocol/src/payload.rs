@@ -578,10 +578,36 @@ mod tests {
 
     #[test]
     fn envelope_overhead_bound_holds_at_the_extremes() {
-        let r = referral_with_cv(String::new());
-        let payload = crate::canonical::canonical_bytes(&r).unwrap().len();
-        let overhead = signed_len(&r) - payload;
+        // Every envelope member at its longest: 64-character ids, the
+        // longest kind, integers at -(2^53-1).
+        let payload = serde_json::to_value(referral_with_cv(String::new())).unwrap();
+        let payload_len = crate::canonical::to_canonical_string(&payload)
+            .unwrap()
+            .len();
+        let key_id = crate::KeyId::parse(&format!("ed25519:{}", "k".repeat(56))).unwrap();
+        assert_eq!(key_id.as_str().len(), 64);
+        let key = crate::SigningKeyPair::generate(key_id.clone());
+        let min = -9_007_199_254_740_991;
+        let envelope = crate::Envelope {
+            version: crate::PROTOCOL_VERSION,
+            id: "01977420-dc00-7000-8000-000000000003".into(),
+            kind: crate::MessageKind::ReferralStatusChanged,
+            sender: NodeId::parse(&"b".repeat(64)).unwrap(),
+            key_id,
+            created_at: min,
+            expires_at: min,
+            recipient: crate::Recipient::Node(NodeId::parse(&"c".repeat(64)).unwrap()),
+            membership_serial: min,
+            payload,
+            signatures: Default::default(),
+        };
+        let signed = crate::sign_envelope(envelope, &key).unwrap();
+        let overhead = signed.bytes.len() - payload_len;
         assert!(overhead <= crate::ENVELOPE_OVERHEAD_MAX, "{overhead}");
+        assert!(
+            overhead > 600,
+            "the bound is not loose by an order of magnitude: {overhead}"
+        );
     }
 
     #[test]
