@@ -274,6 +274,9 @@ pub fn proptest_config(default_cases: u32) -> proptest::test_runner::Config {
         .unwrap_or(default_cases);
     proptest::test_runner::Config {
         cases,
+        // `prop_assume!` skips the few mutations that change nothing; allow
+        // as many in proportion on long runs.
+        max_global_rejects: (cases / 2).max(1024),
         // Long runs are about finding a failure, not storing every seed.
         failure_persistence: None,
         ..proptest::test_runner::Config::default()
