@@ -16,10 +16,7 @@ use serde_json::{json, Value};
 use support::*;
 use vivier_node::auth::Role;
 use vivier_node::config::Config;
-use vivier_protocol::{
-    Envelope, KeyId, Member, MemberKey, MemberKind, MemberStatus, MembershipDocument, MessageKind,
-    NodeId, OperatorKey, Recipient, SignedMembershipDocument, SigningKeyPair, Territory,
-};
+use vivier_protocol::{Envelope, KeyId, MessageKind, NodeId, Recipient, SigningKeyPair};
 
 const HOSTILE: &str = "ml-tours";
 const OTHER: &str = "cd41";
@@ -33,97 +30,30 @@ fn key() -> SigningKeyPair {
     SigningKeyPair::generate(KeyId::parse("ed25519:1").unwrap())
 }
 
-fn member(id: &str, base_url: &str, k: &SigningKeyPair) -> Member {
-    Member {
-        node_id: NodeId::parse(id).unwrap(),
-        display_name: format!("Membre {id}"),
-        kind: MemberKind::CityMission,
-        territory: Territory {
-            departements: vec!["37".into()],
-            communes: vec![],
-        },
-        base_url: base_url.into(),
-        keys: vec![MemberKey {
-            key_id: k.key_id().clone(),
-            public_key: k.public_key(),
-            valid_from: 0,
-            valid_until: None,
-        }],
-        status: MemberStatus::Active,
-    }
-}
-
 /// A member whose key the test holds (its server does not exist).
 struct Peer {
     id: &'static str,
     key: SigningKeyPair,
 }
 
-fn config_for(id: &'static str, op: String) -> impl FnOnce(&mut Config) {
-    move |c: &mut Config| {
-        c.node_id = id.into();
-        c.federation.operator_keys = vec![vivier_node::config::OperatorKeyConfig {
-            key_id: "ed25519:1".into(),
-            public_key: op,
-        }];
-        c.federation.poll_interval_ms = 100;
-        c.federation.catch_up_interval_secs = 3600;
-    }
-}
-
 /// Publish one membership document naming `nodes` (real) and `peers`
 /// (held by the test) to every real node.
 async fn publish(operator: &SigningKeyPair, nodes: &[&TestNode], peers: &[&Peer]) {
-    let mut members: Vec<Member> = nodes
-        .iter()
-        .map(|n| {
-            member(
-                n.state.identity.node_id.as_str(),
-                &n.base,
-                &n.state.identity.key,
-            )
-        })
-        .collect();
+    let mut members: Vec<_> = nodes.iter().map(|n| member_of(n)).collect();
     // Nothing listens on the discard port: deliveries to these fail fast.
     members.extend(
         peers
             .iter()
-            .map(|p| member(p.id, "http://127.0.0.1:9", &p.key)),
+            .map(|p| member_entry(p.id, "http://127.0.0.1:9", &p.key)),
     );
-    let doc = MembershipDocument {
-        network_id: "test".into(),
-        serial: 1,
-        issued_at: now(),
-        expires_at: now() + 86_400_000,
-        operator_keys: vec![OperatorKey {
-            key_id: operator.key_id().clone(),
-            public_key: operator.public_key(),
-        }],
-        threshold: 1,
-        members,
-    };
-    let bytes = SignedMembershipDocument::sign(doc, &[operator])
-        .unwrap()
-        .to_bytes()
-        .unwrap();
-    for n in nodes {
-        let r = n
-            .client
-            .post(n.url("/federation/v1/membership"))
-            .body(bytes.clone())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
-    }
+    publish_membership(operator, nodes, members).await;
 }
 
 /// The receiving node `node-b` and two members held by the test.
 async fn setup(backend: &Backend, tweak: impl FnOnce(&mut Config)) -> (TestNode, Peer, Peer) {
     let operator = key();
-    let op = operator.public_key().to_b64();
     let node = start_node_with(backend, |c| {
-        config_for("node-b", op)(c);
+        federated("node-b", &operator)(c);
         tweak(c);
     })
     .await;
@@ -933,9 +863,8 @@ async fn local_offers_that_could_not_fit_a_message_are_refused_at_creation() {
 async fn a_referred_cv_too_long_for_a_message_arrives_cut_and_flagged() {
     for backend in backends() {
         let operator = key();
-        let op = operator.public_key().to_b64();
-        let a = start_node_with(&backend, config_for("node-a", op.clone())).await;
-        let b = start_node_with(&backend, config_for("node-b", op)).await;
+        let a = start_node_with(&backend, federated("node-a", &operator)).await;
+        let b = start_node_with(&backend, federated("node-b", &operator)).await;
         publish(&operator, &[&a, &b], &[]).await;
         let employer = b.user(Role::Employer, "rh@b.fr").await;
         let b_admin = b.user(Role::Admin, "admin@b.fr").await;
