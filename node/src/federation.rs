@@ -1054,7 +1054,8 @@ async fn apply(
     }
 }
 
-fn skew_ms(state: &AppState) -> i64 {
+/// The accepted clock difference, in ms.
+pub(crate) fn skew_ms(state: &AppState) -> i64 {
     state.config.federation.max_clock_skew_secs * 1000
 }
 

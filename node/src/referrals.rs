@@ -1311,7 +1311,7 @@ pub async fn receive_submitted(
             ),
         ));
     }
-    let skew = state.config.federation.max_clock_skew_secs * 1000;
+    let skew = crate::federation::skew_ms(state);
     let errs = checks::check_submitted(state, &r, now_ms(), skew);
     if !errs.is_empty() {
         return Err(invalid_payload(errs));
@@ -1387,7 +1387,7 @@ pub async fn receive_status_changed(
     sender: &NodeId,
     c: ReferralStatusChanged,
 ) -> Result<AfterCommit> {
-    let skew = state.config.federation.max_clock_skew_secs * 1000;
+    let skew = crate::federation::skew_ms(state);
     let errs = checks::check_status_changed(&c, now_ms(), skew);
     if !errs.is_empty() {
         return Err(invalid_payload(errs));
@@ -1514,7 +1514,7 @@ pub async fn receive_withdrawn(
     sender: &NodeId,
     w: ReferralWithdrawn,
 ) -> Result<AfterCommit> {
-    let skew = state.config.federation.max_clock_skew_secs * 1000;
+    let skew = crate::federation::skew_ms(state);
     let errs = checks::check_withdrawn(&w, now_ms(), skew);
     if !errs.is_empty() {
         return Err(invalid_payload(errs));
