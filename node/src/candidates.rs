@@ -829,14 +829,29 @@ pub async fn load_candidates(db: &Db, ids: &[String]) -> Result<Vec<Candidate>> 
 }
 
 /// The minimal profile sent inside a referral: no sensitive field, no NIR,
-/// no internal ids.
+/// no internal ids. Control characters other than tab and line breaks
+/// (possible in CV text extracted from a file) are left out, as receivers
+/// refuse them; the CV text is cut to fit the message by the referral
+/// (`ReferralSubmitted::fit_to_message_limit`, `cv_text_truncated`).
 pub fn minimal_profile(c: &Candidate, candidate_ref: &str) -> vivier_protocol::CandidateProfile {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .filter(|ch| !crate::validation::forbidden_char(*ch))
+            .collect()
+    };
+    let clean_opt = |s: &Option<String>| s.as_deref().map(clean);
+    let clean_all = |v: &[String]| {
+        v.iter()
+            .map(|s| clean(s))
+            .filter(|s| !s.trim().is_empty())
+            .collect::<Vec<_>>()
+    };
     vivier_protocol::CandidateProfile {
         candidate_ref: candidate_ref.to_string(),
-        first_name: c.first_name.clone(),
-        last_name: c.last_name.clone(),
-        email: c.email.clone(),
-        phone: c.phone.clone(),
+        first_name: clean(&c.first_name),
+        last_name: clean(&c.last_name),
+        email: clean_opt(&c.email),
+        phone: clean_opt(&c.phone),
         commune_insee: c.commune_insee.clone(),
         max_travel_km: c.max_travel_km,
         driving_licences: c.driving_licences.clone(),
@@ -845,12 +860,13 @@ pub fn minimal_profile(c: &Candidate, candidate_ref: &str) -> vivier_protocol::C
         weekly_hours: c.weekly_hours,
         contract_types: c.contract_types.clone(),
         rome_codes: c.rome_codes.clone(),
-        job_titles: c.job_titles.clone(),
-        skills: c.skills.clone(),
-        languages: c.languages.clone(),
+        job_titles: clean_all(&c.job_titles),
+        skills: clean_all(&c.skills),
+        languages: clean_all(&c.languages),
         experience_years: c.experience_years,
-        training_level: c.training_level.clone(),
-        cv_text: c.cv_text.clone(),
+        training_level: clean_opt(&c.training_level),
+        cv_text: clean(&c.cv_text),
+        cv_text_truncated: false,
     }
 }
 

@@ -159,8 +159,14 @@ pub struct FederationConfig {
     pub poll_interval_ms: u64,
     /// How often a node asks peers' logs for missed broadcasts.
     pub catch_up_interval_secs: u64,
-    /// Inbound federation requests per second per peer (token bucket).
+    /// Inbound federation requests per second per peer, charged once the
+    /// request's signature verified (burst: twice this).
     pub inbox_rate_per_sec: u32,
+    /// Node-to-node requests per second per client address, charged before
+    /// anything is verified (burst: twice this).
+    pub address_rate_per_sec: u32,
+    /// Membership documents pushed per second per client address.
+    pub membership_push_rate_per_sec: u32,
     /// HTTP timeout for one delivery.
     pub request_timeout_secs: u64,
 }
@@ -182,6 +188,8 @@ impl Default for FederationConfig {
             poll_interval_ms: 500,
             catch_up_interval_secs: 60,
             inbox_rate_per_sec: 200,
+            address_rate_per_sec: 1000,
+            membership_push_rate_per_sec: 5,
             request_timeout_secs: 30,
         }
     }

@@ -44,6 +44,12 @@ use crate::http::ApiQuery;
 use crate::server::AppState;
 use crate::util::now_ms;
 
+mod limits;
+mod refusals;
+
+pub use limits::Limits;
+pub use refusals::{invalid_payload, Disposition, STORE_UNAVAILABLE};
+
 /// Largest accepted federation request body (50 messages of 256 KiB, plus
 /// framing).
 pub const MAX_TXN_BYTES: usize = 14 * 1024 * 1024;
@@ -55,7 +61,7 @@ pub struct Federation {
     notify: Arc<Notify>,
     client: reqwest::Client,
     nonces: Mutex<HashMap<String, i64>>,
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+    limits: Limits,
     in_flight: Mutex<HashSet<String>>,
     semaphore: Arc<Semaphore>,
     catch_up_now: Arc<Notify>,
@@ -114,7 +120,7 @@ impl Federation {
             notify: Arc::new(Notify::new()),
             client,
             nonces: Mutex::new(HashMap::new()),
-            buckets: Mutex::new(HashMap::new()),
+            limits: Limits::new(&config.federation),
             in_flight: Mutex::new(HashSet::new()),
             semaphore: Arc::new(Semaphore::new(
                 config.federation.max_concurrent_deliveries.max(1),
@@ -148,29 +154,6 @@ impl Federation {
         match self.membership() {
             Some(d) => Trust::from_document(&d.document),
             None => Trust::from_anchor(&self.anchor),
-        }
-    }
-
-    /// Token bucket per caller: `rate` requests per second, burst 2×rate.
-    fn allow(&self, who: &str, rate: u32) -> bool {
-        let rate = f64::from(rate.max(1));
-        let Ok(mut b) = self.buckets.lock() else {
-            return true;
-        };
-        let now = Instant::now();
-        if b.len() > 10_000 {
-            // Forget callers idle for a minute: their bucket is full again.
-            b.retain(|_, (_, last)| now.duration_since(*last) < Duration::from_secs(60));
-        }
-        let entry = b.entry(who.to_string()).or_insert((rate * 2.0, now));
-        let elapsed = now.duration_since(entry.1).as_secs_f64();
-        entry.0 = (entry.0 + elapsed * rate).min(rate * 2.0);
-        entry.1 = now;
-        if entry.0 >= 1.0 {
-            entry.0 -= 1.0;
-            true
-        } else {
-            false
         }
     }
 
@@ -866,32 +849,42 @@ pub async fn process_messages(
     let mut after = Vec::new();
     let mut newer_membership = None;
     if !verified.is_empty() {
-        let mut tx = state.db.begin().await?;
+        let transient = |e: sqlx::Error| refusals::unavailable(&Error::Database(e));
+        let mut tx = state.db.begin().await.map_err(transient)?;
         for (slot, msg) in &verified {
             let id = msg.envelope.id.clone();
+            let kind = msg.envelope.kind.as_str();
             if msg.envelope.membership_serial > state.federation.membership_serial().unwrap_or(0) {
                 newer_membership = Some(msg.envelope.sender.clone());
             }
-            let outcome = store_one(state, &mut tx, msg).await;
-            results[*slot] = match outcome {
+            results[*slot] = match store_one(state, &mut tx, msg).await {
                 Ok(Stored::New(a)) => {
                     after.push(a);
-                    metrics::counter!("vivier_messages_received_total", "kind" => msg.envelope.kind.as_str()).increment(1);
+                    metrics::counter!("vivier_messages_received_total", "kind" => kind)
+                        .increment(1);
                     (id, MessageResult::accepted())
                 }
                 Ok(Stored::Duplicate) => (id, MessageResult::duplicate()),
-                Err(e) => {
-                    let code = match &e {
-                        Error::Federation { code, .. } => *code,
-                        Error::Database(_) | Error::Internal(_) => return Err(e),
-                        _ => "refused",
-                    };
-                    tracing::info!(message_id = %id, error = %e, "message refused");
-                    (id, MessageResult::refused(code, e.to_string()))
+                Err(Disposition::Refuse { code, message }) => {
+                    metrics::counter!("vivier_messages_refused_total", "error" => code)
+                        .increment(1);
+                    tracing::warn!(
+                        message_id = %id,
+                        sender = %msg.envelope.sender,
+                        kind,
+                        error = code,
+                        reason = %message,
+                        "message refused; the rest of the batch goes on"
+                    );
+                    (id, MessageResult::refused(code, message))
+                }
+                Err(Disposition::Transient(e)) => {
+                    tracing::warn!(message_id = %id, error = %e, "store failing: batch not stored");
+                    return Err(refusals::unavailable(&e));
                 }
             };
         }
-        tx.commit().await?;
+        tx.commit().await.map_err(transient)?;
         // Handlers may have queued answers (e.g. obsolete referrals).
         wake(state);
         if verified
@@ -899,7 +892,9 @@ pub async fn process_messages(
             .any(|(_, m)| m.envelope.kind == MessageKind::ReferralWithdrawn)
         {
             // A withdrawal erased a profile: leave no copy in SQLite's WAL.
-            state.db.scrub().await?;
+            if let Err(e) = state.db.scrub().await {
+                tracing::warn!(error = %e, "scrubbing the store after a withdrawal failed");
+            }
         }
     }
     for a in after {
@@ -931,12 +926,43 @@ enum Stored {
     Duplicate,
 }
 
+/// Store one verified message inside its own savepoint. Any error raised
+/// by this message rolls its savepoint back and refuses it alone
+/// ([`Disposition::Refuse`]); an error of the store itself
+/// ([`Disposition::Transient`]) ends the batch.
 async fn store_one(
     state: &AppState,
     tx: &mut Transaction<'_, Any>,
     msg: &VerifiedMessage,
+) -> std::result::Result<Stored, Disposition> {
+    let fatal = |e: sqlx::Error| Disposition::Transient(Error::Database(e));
+    let mut sp = sqlx::Acquire::begin(&mut **tx).await.map_err(fatal)?;
+    match store_in(state, &mut sp, msg).await {
+        Ok(Stored::New(after)) => match sp.commit().await {
+            Ok(()) => Ok(Stored::New(after)),
+            Err(e) => Err(refusals::classify(Error::Database(e))),
+        },
+        Ok(Stored::Duplicate) => {
+            sp.rollback().await.map_err(fatal)?;
+            Ok(Stored::Duplicate)
+        }
+        Err(e) => {
+            let verdict = refusals::classify(e);
+            if let Disposition::Refuse { .. } = verdict {
+                // Undo what this message wrote (on PostgreSQL this also
+                // clears the aborted state after a failed statement).
+                sp.rollback().await.map_err(fatal)?;
+            }
+            Err(verdict)
+        }
+    }
+}
+
+async fn store_in(
+    state: &AppState,
+    sp: &mut Transaction<'_, Any>,
+    msg: &VerifiedMessage,
 ) -> Result<Stored> {
-    let mut sp = sqlx::Acquire::begin(&mut **tx).await?;
     let env = &msg.envelope;
     // Keep exact bytes of broadcasts (relayable offers); personal data
     // (referrals) is kept only in its own tables, where erasure reaches it.
@@ -954,25 +980,16 @@ async fn store_one(
     .bind(env.kind.as_str())
     .bind(&body)
     .bind(now_ms())
-    .execute(&mut *sp)
+    .execute(&mut **sp)
     .await?
     .rows_affected();
     if inserted == 0 {
-        sp.rollback().await?;
         return Ok(Stored::Duplicate);
     }
     let payload = msg
         .typed_payload()
         .map_err(|e| refusal("malformed", e.to_string()))?;
-    let after = match apply(state, &mut sp, msg, payload).await {
-        Ok(a) => a,
-        Err(e) => {
-            sp.rollback().await?;
-            return Err(e);
-        }
-    };
-    sp.commit().await?;
-    Ok(Stored::New(after))
+    Ok(Stored::New(apply(state, sp, msg, payload).await?))
 }
 
 /// A per-message refusal with a protocol-level code.
@@ -1002,12 +1019,25 @@ async fn apply(
             if offer.origin_node == state.identity.node_id {
                 return Ok(AfterCommit::Nothing);
             }
+            let errs = crate::offers::validation::check_received(
+                state.refs,
+                &offer,
+                now_ms(),
+                skew_ms(state),
+            );
+            if !errs.is_empty() {
+                return Err(invalid_payload(errs));
+            }
             crate::offers::store_remote_offer(tx, &offer).await?;
             Ok(AfterCommit::IndexOffer(offer.offer_id))
         }
         Payload::OfferClosed(closed) => {
             if sender == &state.identity.node_id {
                 return Ok(AfterCommit::Nothing);
+            }
+            let errs = crate::offers::validation::check_closed(&closed, now_ms(), skew_ms(state));
+            if !errs.is_empty() {
+                return Err(invalid_payload(errs));
             }
             crate::offers::close_remote_offer(tx, sender.as_str(), &closed).await?;
             Ok(AfterCommit::IndexOffer(closed.offer_id))
@@ -1023,6 +1053,11 @@ async fn apply(
         }
         Payload::MembershipDocument(_) => Ok(AfterCommit::Nothing),
     }
+}
+
+/// The accepted clock difference, in ms.
+pub(crate) fn skew_ms(state: &AppState) -> i64 {
+    state.config.federation.max_clock_skew_secs * 1000
 }
 
 async fn run_after_commit(state: &AppState, a: AfterCommit) {
@@ -1047,8 +1082,10 @@ fn header_lookup(headers: &HeaderMap) -> impl Fn(&str) -> Option<String> + '_ {
     }
 }
 
-/// Authenticate a federation request: rate limit by claimed signer, then
-/// the RFC 9421 signature against the membership document, then the nonce.
+/// Authenticate a federation request: the RFC 9421 signature against the
+/// membership document, then the nonce, then the verified peer's rate
+/// limit (the client address was charged before the body was read, see
+/// [`limits`]; a signer's claim costs the claimed node nothing).
 async fn authenticate(
     state: &AppState,
     method: &str,
@@ -1057,18 +1094,6 @@ async fn authenticate(
     body: &[u8],
 ) -> Result<NodeId> {
     let lookup = header_lookup(headers);
-    let (claimed, _) = vivier_protocol::parse_signer(&lookup).map_err(|e| Error::Federation {
-        status: StatusCode::UNAUTHORIZED,
-        code: e.kind(),
-        message: e.to_string(),
-    })?;
-    if !state
-        .federation
-        .allow(claimed.as_str(), state.config.federation.inbox_rate_per_sec)
-    {
-        metrics::counter!("vivier_requests_rate_limited_total").increment(1);
-        return Err(Error::TooManyRequests);
-    }
     let now_s = now_ms() / 1000;
     let skew = state.config.federation.max_clock_skew_secs;
     let signer = with_resolver(state, |r| {
@@ -1095,6 +1120,10 @@ async fn authenticate(
             message: "request nonce already used".into(),
         });
     }
+    if !state.federation.limits.allow_peer(signer.node.as_str()) {
+        metrics::counter!("vivier_requests_rate_limited_total", "stage" => "peer").increment(1);
+        return Err(Error::TooManyRequests);
+    }
     let _ = peer_heard_from(state, signer.node.as_str()).await;
     Ok(signer.node)
 }
@@ -1118,7 +1147,8 @@ async fn txn_handler(
         .bind(origin.as_str())
         .bind(&txn_id)
         .fetch_optional(&state.db.pool)
-        .await?;
+        .await
+        .map_err(|e| refusals::unavailable_if_transient(e.into()))?;
         if let Some(resp) = stored {
             return Ok(([("content-type", "application/json")], resp).into_response());
         }
@@ -1146,7 +1176,8 @@ async fn txn_handler(
         .bind(&text)
         .bind(now_ms())
         .execute(&state.db.pool)
-        .await?;
+        .await
+        .map_err(|e| refusals::unavailable_if_transient(e.into()))?;
         Ok(([("content-type", "application/json")], text).into_response())
     }
     .instrument(span)
@@ -1366,19 +1397,13 @@ async fn get_membership(State(state): State<AppState>) -> Result<Response> {
     Ok(([("content-type", "application/json")], bytes).into_response())
 }
 
+/// Anyone may push a document (it is verified against the operator keys),
+/// but not fast: rate-limited per client address before the body is read
+/// ([`limits::limit_by_address`]).
 async fn post_membership(
     State(state): State<AppState>,
-    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
     body: Bytes,
 ) -> Result<Json<MembershipAccepted>> {
-    // Anyone may push a document (it is verified against the operator
-    // keys), but not fast: rate-limited per client address.
-    if !state
-        .federation
-        .allow(&format!("membership:{}", peer.ip()), 5)
-    {
-        return Err(Error::TooManyRequests);
-    }
     Ok(Json(accept_membership(&state, &body, "push").await?))
 }
 
@@ -1612,8 +1637,9 @@ async fn metrics_handler(user: User) -> Result<Response> {
     Ok(([("content-type", "text/plain; version=0.0.4")], text).into_response())
 }
 
-/// Federation routes (node-to-node and admin).
-pub fn routes() -> Router<AppState> {
+/// Federation routes (node-to-node and admin). The node-to-node routes are
+/// rate-limited per client address before their body is read.
+pub fn routes(state: &AppState) -> Router<AppState> {
     init_metrics();
     Router::new()
         .route("/federation/v1/txn/{txn_id}", put(txn_handler))
@@ -1623,6 +1649,10 @@ pub fn routes() -> Router<AppState> {
             get(get_membership).post(post_membership),
         )
         .layer(axum::extract::DefaultBodyLimit::max(MAX_TXN_BYTES))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::limit_by_address,
+        ))
         .route("/api/v1/federation/status", get(status_handler))
         .route("/api/v1/federation/dead-letters", get(dead_letters_handler))
         .route(

@@ -11,7 +11,8 @@
 //! - [`search`]: the tantivy indexes (derived from the database);
 //! - [`referentials`]: French communes and ROME codes;
 //! - [`offers`], [`matching`], [`stats`]: offers, explained matching, statistics;
-//! - [`federation`]: identity, membership, outbox, inbox, catch-up, referrals.
+//! - [`federation`]: identity, membership, outbox, inbox, catch-up, referrals;
+//! - [`validation`]: field checks shared by local input and received payloads.
 
 pub mod audit;
 pub mod auth;
@@ -36,3 +37,4 @@ pub mod server;
 pub mod stats;
 pub mod ui;
 pub mod util;
+pub mod validation;

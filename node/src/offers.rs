@@ -28,6 +28,7 @@
 
 mod france_travail;
 mod jobposting;
+pub mod validation;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -42,7 +43,7 @@ use vivier_protocol::{
 
 use crate::auth::{Role, User};
 use crate::db::Db;
-use crate::error::{ApiJson, Error, FieldError, Result};
+use crate::error::{ApiJson, Error, Result};
 use crate::http::ApiQuery;
 use crate::search::{OfferDoc, OfferQuery, SortBy};
 use crate::server::AppState;
@@ -245,192 +246,70 @@ pub struct OfferInput {
     pub workplaces: Vec<WorkplaceInput>,
 }
 
-fn blank(s: &str) -> bool {
-    s.trim().is_empty()
+fn trimmed(s: Option<&str>) -> Option<String> {
+    s.map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
-/// Validate an input and resolve its workplaces against the referential.
-/// `employer` is the company the offer is for (already decided from the
-/// user's role). Returns the payload fields (without id, origin and times).
+/// Validate an input: normalise it into a payload (trimmed texts, upper-case
+/// codes, workplaces resolved against the referential), then run the one
+/// offer validation ([`validation::check_content`], also applied to offers
+/// received from other nodes). `employer` is the company the offer is for
+/// (already decided from the user's role).
 pub(crate) fn validate_input(
     state: &AppState,
     input: &OfferInput,
     employer: &Employer,
 ) -> Result<ValidOffer> {
-    let mut errs = Vec::new();
-    let title = input.title.trim().to_string();
-    if title.is_empty() {
-        errs.push(FieldError::new("title", "must not be empty"));
-    } else if title.chars().count() > 200 {
-        errs.push(FieldError::new("title", "at most 200 characters"));
-    }
-    if blank(&input.description) {
-        errs.push(FieldError::new("description", "must not be empty"));
-    }
-    let rome_code = input.rome_code.trim().to_ascii_uppercase();
-    if rome_code.is_empty() {
-        errs.push(FieldError::new("rome_code", "must not be empty"));
-    } else if !state.refs.rome_exists(&rome_code) {
-        errs.push(FieldError::new(
-            "rome_code",
-            format!("unknown ROME code {rome_code:?} (see GET /api/v1/rome?q=)"),
-        ));
-    }
-    match (input.contract_type, input.duration_months) {
-        (ContractType::Cdd | ContractType::Mis, None) => errs.push(FieldError::new(
-            "duration_months",
-            format!("required for a {} contract", input.contract_type.as_str()),
-        )),
-        (_, Some(d)) if !(1..=120).contains(&d) => errs.push(FieldError::new(
-            "duration_months",
-            "must be between 1 and 120",
-        )),
-        _ => {}
-    }
-    if let Some(h) = input.weekly_hours {
-        if !(1..=48).contains(&h) {
-            errs.push(FieldError::new("weekly_hours", "must be between 1 and 48"));
-        }
-    }
-    if let Some(s) = &input.salary {
-        if s.min_cents.is_none() && s.max_cents.is_none() {
-            errs.push(FieldError::new(
-                "salary",
-                "give min_cents, max_cents or both",
-            ));
-        }
-        for (name, v) in [
-            ("salary.min_cents", s.min_cents),
-            ("salary.max_cents", s.max_cents),
-        ] {
-            if v.is_some_and(|v| v < 0) {
-                errs.push(FieldError::new(name, "must not be negative"));
-            }
-        }
-        if let (Some(min), Some(max)) = (s.min_cents, s.max_cents) {
-            if min > max {
-                errs.push(FieldError::new(
-                    "salary.min_cents",
-                    "must not exceed salary.max_cents",
-                ));
-            }
-        }
-    }
-    let driving_licence = match input.driving_licence.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(l) => {
-            let l = l.to_ascii_uppercase();
-            if LICENCE_CATEGORIES.contains(&l.as_str()) {
-                Some(l)
-            } else {
-                errs.push(FieldError::new(
-                    "driving_licence",
-                    format!(
-                        "unknown licence category {l:?} (one of {})",
-                        LICENCE_CATEGORIES.join(", ")
-                    ),
-                ));
-                None
-            }
-        }
-    };
-    if let Some(m) = input.experience_months {
-        if !(0..=600).contains(&m) {
-            errs.push(FieldError::new(
-                "experience_months",
-                "must be between 0 and 600",
-            ));
-        }
-    }
-    if blank(&employer.name) {
-        errs.push(FieldError::new("employer.name", "must not be empty"));
-    }
-    if let Some(siret) = &employer.siret {
-        if !crate::auth::valid_siret(siret) {
-            errs.push(FieldError::new("employer.siret", "must be 14 digits"));
-        }
-    }
-    if input.workplaces.is_empty() {
-        errs.push(FieldError::new(
-            "workplaces",
-            "at least one workplace is required",
-        ));
-    }
-    if input.workplaces.len() > 5000 {
-        errs.push(FieldError::new("workplaces", "at most 5000 workplaces"));
-    }
-    let mut workplaces = Vec::with_capacity(input.workplaces.len());
-    for (i, w) in input.workplaces.iter().enumerate() {
-        if w.positions < 1 || w.positions > 10_000 {
-            errs.push(FieldError::new(
-                format!("workplaces[{i}].positions"),
-                "must be between 1 and 10000",
-            ));
-        }
-        match state.refs.commune(&w.commune_insee) {
-            Some(c) => workplaces.push(Workplace {
-                commune_insee: c.insee.clone(),
-                label: Some(
-                    w.label
-                        .as_deref()
-                        .map(str::trim)
-                        .filter(|l| !l.is_empty())
-                        .map(str::to_string)
-                        .unwrap_or_else(|| format!("{} ({})", c.name, c.departement)),
-                ),
-                lat_micro: c.point.map(|p| p.lat_micro),
-                lon_micro: c.point.map(|p| p.lon_micro),
+    let workplaces = input
+        .workplaces
+        .iter()
+        .map(|w| {
+            let commune = state.refs.commune(&w.commune_insee);
+            Workplace {
+                commune_insee: commune
+                    .map(|c| c.insee.clone())
+                    .unwrap_or_else(|| w.commune_insee.clone()),
+                label: trimmed(w.label.as_deref())
+                    .or_else(|| commune.map(|c| format!("{} ({})", c.name, c.departement))),
+                lat_micro: commune.and_then(|c| c.point).map(|p| p.lat_micro),
+                lon_micro: commune.and_then(|c| c.point).map(|p| p.lon_micro),
                 positions: w.positions,
-            }),
-            None => errs.push(FieldError::new(
-                format!("workplaces[{i}].commune_insee"),
-                format!("unknown commune INSEE code {:?}", w.commune_insee),
-            )),
-        }
-    }
-    if !errs.is_empty() {
-        return Err(Error::Validation(errs));
-    }
-    Ok(ValidOffer {
-        title,
+            }
+        })
+        .collect();
+    let draft = OfferPayload {
+        offer_id: String::new(),
+        origin_node: state.identity.node_id.clone(),
+        title: input.title.trim().to_string(),
         description: input.description.trim().to_string(),
-        rome_code,
+        rome_code: input.rome_code.trim().to_ascii_uppercase(),
         contract_type: input.contract_type,
         duration_months: input.duration_months,
         weekly_hours: input.weekly_hours,
         salary: input.salary.clone(),
-        driving_licence,
+        driving_licence: trimmed(input.driving_licence.as_deref()).map(|l| l.to_ascii_uppercase()),
         experience_months: input.experience_months,
-        experience_label: input
-            .experience_label
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string),
+        experience_label: trimmed(input.experience_label.as_deref()),
         employer: Employer {
             name: employer.name.trim().to_string(),
             siret: employer.siret.clone(),
         },
         workplaces,
-    })
+        published_at: 0,
+        updated_at: 0,
+    };
+    let errs = validation::check_content(state.refs, &draft);
+    if !errs.is_empty() {
+        return Err(Error::Validation(errs));
+    }
+    Ok(ValidOffer(draft))
 }
 
 /// A validated offer, before it gets its id, origin and times.
 #[derive(Debug, Clone)]
-pub(crate) struct ValidOffer {
-    title: String,
-    description: String,
-    rome_code: String,
-    contract_type: ContractType,
-    duration_months: Option<i64>,
-    weekly_hours: Option<i64>,
-    salary: Option<Salary>,
-    driving_licence: Option<String>,
-    experience_months: Option<i64>,
-    experience_label: Option<String>,
-    employer: Employer,
-    workplaces: Vec<Workplace>,
-}
+pub(crate) struct ValidOffer(OfferPayload);
 
 impl ValidOffer {
     fn into_payload(
@@ -443,20 +322,9 @@ impl ValidOffer {
         OfferPayload {
             offer_id,
             origin_node: origin,
-            title: self.title,
-            description: self.description,
-            rome_code: self.rome_code,
-            contract_type: self.contract_type,
-            duration_months: self.duration_months,
-            weekly_hours: self.weekly_hours,
-            salary: self.salary,
-            driving_licence: self.driving_licence,
-            experience_months: self.experience_months,
-            experience_label: self.experience_label,
-            employer: self.employer,
-            workplaces: self.workplaces,
             published_at,
             updated_at,
+            ..self.0
         }
     }
 }

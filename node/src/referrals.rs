@@ -22,6 +22,8 @@
 //! offer's origin, and only with a `network` consent. The referral id is
 //! the `candidate_ref`, so the internal candidate id never leaves.
 
+mod checks;
+
 use std::time::Duration;
 
 use axum::extract::{Path, State};
@@ -38,7 +40,7 @@ use vivier_protocol::{
 use crate::auth::{Reason, Role, User};
 use crate::candidates::{CandidateStatus, ConsentScope, PlacementOutcome};
 use crate::error::{ApiJson, Error, FieldError, Result};
-use crate::federation::{refusal, AfterCommit};
+use crate::federation::{invalid_payload, refusal, AfterCommit};
 use crate::http::ApiQuery;
 use crate::server::AppState;
 use crate::util::{new_id, now_ms};
@@ -836,6 +838,25 @@ pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result
     let profile = crate::candidates::minimal_profile(&candidate, &id);
     let me = state.identity.node_id.to_string();
     let offer_id = offer.payload.offer_id.clone();
+    // What leaves the node: the minimal profile, its CV text cut (and
+    // flagged) when the whole message would exceed the protocol's limit.
+    let mut submitted = ReferralSubmitted {
+        referral_id: id.clone(),
+        offer_id: offer_id.clone(),
+        referring_node: state.identity.node_id.clone(),
+        counsellor_name: user.display_name.clone(),
+        counsellor_email: None,
+        endorsement: endorsement.clone(),
+        candidate: profile.clone(),
+        consent_given_at: consent.given_at,
+        submitted_at: now,
+    };
+    let cv_text_truncated = direction == Direction::Outbound
+        && submitted.fit_to_message_limit().map_err(|e| {
+            Error::Internal(anyhow::anyhow!(
+                "referral {id} cannot fit in a message: {e}"
+            ))
+        })?;
 
     let res: Result<()> = async {
         let mut tx = state.db.begin().await?;
@@ -886,23 +907,12 @@ pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result
         insert_event(&mut tx, &id, &Change::to(ReferralStatus::New, "referral submitted"), &actor).await?;
         set_candidate_status(&mut tx, &candidate.id, CandidateStatus::InReferral, &[CandidateStatus::Active]).await?;
         if direction == Direction::Outbound {
-            let msg = ReferralSubmitted {
-                referral_id: id.clone(),
-                offer_id: offer_id.clone(),
-                referring_node: state.identity.node_id.clone(),
-                counsellor_name: user.display_name.clone(),
-                counsellor_email: None,
-                endorsement: endorsement.clone(),
-                candidate: profile.clone(),
-                consent_given_at: consent.given_at,
-                submitted_at: now,
-            };
             let mid = crate::federation::enqueue_direct(
                 state,
                 &mut tx,
                 &offer.payload.origin_node,
                 MessageKind::ReferralSubmitted,
-                &msg,
+                &submitted,
             )
             .await?;
             sqlx::query("UPDATE referrals SET message_id = $2 WHERE id = $1")
@@ -935,7 +945,12 @@ pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result
         "referral",
         &id,
         None,
-        serde_json::json!({"offer_id": offer_id, "candidate_id": candidate.id, "direction": direction.as_str()}),
+        serde_json::json!({
+            "offer_id": offer_id,
+            "candidate_id": candidate.id,
+            "direction": direction.as_str(),
+            "cv_text_truncated": cv_text_truncated,
+        }),
     )
     .await?;
     let stored = get_referral(state, &id)
@@ -1184,53 +1199,18 @@ fn validate_change(input: StatusInput) -> Result<Change> {
             "obsolete is set by the node itself when the candidate is hired through another referral",
         ));
     }
-    match (s, input.reason) {
-        (ReferralStatus::Refused, None) => errs.push(FieldError::new(
-            "reason",
-            "required when status is refused: one of not_mobile, lacking_skills, hired_elsewhere, \
-             position_filled, candidate_declined, no_answer, other",
-        )),
-        (ReferralStatus::Refused, Some(_)) | (_, None) => {}
-        (_, Some(_)) => errs.push(FieldError::new("reason", "only for status refused")),
-    }
-    if s == ReferralStatus::Accepted {
-        if input.contract_type.is_none() {
-            errs.push(FieldError::new(
-                "contract_type",
-                "required when status is accepted: one of CDI, CDD, MIS, SAI, ALT",
-            ));
-        }
-        match input.start_date.as_deref().map(str::trim) {
-            None | Some("") => errs.push(FieldError::new(
-                "start_date",
-                "required when status is accepted (YYYY-MM-DD)",
-            )),
-            Some(d) if !valid_date(d) => {
-                errs.push(FieldError::new("start_date", "must be a date YYYY-MM-DD"))
-            }
-            Some(_) => {}
-        }
-    } else {
-        if input.contract_type.is_some() {
-            errs.push(FieldError::new("contract_type", "only for status accepted"));
-        }
-        if input.start_date.is_some() {
-            errs.push(FieldError::new("start_date", "only for status accepted"));
-        }
-    }
     let comment = input
         .comment
         .map(|c| c.trim().to_string())
         .filter(|c| !c.is_empty());
-    if let Some(c) = &comment {
-        let n = c.chars().count();
-        if n > MAX_COMMENT_CHARS {
-            errs.push(FieldError::new(
-                "comment",
-                format!("at most {MAX_COMMENT_CHARS} characters (got {n})"),
-            ));
-        }
-    }
+    checks::status_fields(
+        &mut errs,
+        s,
+        input.reason,
+        input.contract_type,
+        input.start_date.as_deref(),
+        comment.as_deref(),
+    );
     if !errs.is_empty() {
         return Err(Error::Validation(errs));
     }
@@ -1345,21 +1325,10 @@ pub async fn receive_submitted(
             ),
         ));
     }
-    if r.referral_id.is_empty() || r.referral_id.len() > 128 {
-        return Err(refusal(
-            "malformed",
-            "referral_id must be 1 to 128 characters",
-        ));
-    }
-    let n = r.endorsement.chars().count();
-    if n == 0 || n > MAX_ENDORSEMENT_CHARS {
-        return Err(refusal(
-            "malformed",
-            format!("endorsement must be 1 to {MAX_ENDORSEMENT_CHARS} characters"),
-        ));
-    }
-    if r.counsellor_name.trim().is_empty() {
-        return Err(refusal("malformed", "counsellor_name must not be empty"));
+    let skew = crate::federation::skew_ms(state);
+    let errs = checks::check_submitted(state, &r, now_ms(), skew);
+    if !errs.is_empty() {
+        return Err(invalid_payload(errs));
     }
     let offer = offer_tx(tx, &r.offer_id)
         .await?
@@ -1432,6 +1401,11 @@ pub async fn receive_status_changed(
     sender: &NodeId,
     c: ReferralStatusChanged,
 ) -> Result<AfterCommit> {
+    let skew = crate::federation::skew_ms(state);
+    let errs = checks::check_status_changed(&c, now_ms(), skew);
+    if !errs.is_empty() {
+        return Err(invalid_payload(errs));
+    }
     let row = load_tx(tx, &c.referral_id).await?.ok_or_else(|| {
         refusal(
             "unknown_referral",
@@ -1554,6 +1528,11 @@ pub async fn receive_withdrawn(
     sender: &NodeId,
     w: ReferralWithdrawn,
 ) -> Result<AfterCommit> {
+    let skew = crate::federation::skew_ms(state);
+    let errs = checks::check_withdrawn(&w, now_ms(), skew);
+    if !errs.is_empty() {
+        return Err(invalid_payload(errs));
+    }
     let Some(row) = load_tx(tx, &w.referral_id).await? else {
         tracing::debug!(referral = %w.referral_id, "withdrawal of an unknown referral: nothing to delete");
         return Ok(AfterCommit::Nothing);

@@ -293,7 +293,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::matching::routes())
         .merge(crate::stats::routes())
         .merge(crate::referrals::routes())
-        .merge(crate::federation::routes())
+        .merge(crate::federation::routes(&state))
         .merge(crate::ui::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             limits.clone(),

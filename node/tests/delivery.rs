@@ -9,73 +9,13 @@ mod support;
 use serde_json::json;
 use support::*;
 use vivier_node::auth::Role;
-use vivier_protocol::{
-    KeyId, Member, MemberKey, MemberKind, MemberStatus, MembershipDocument, MessageKind, NodeId,
-    OperatorKey, Recipient, SignedMembershipDocument, SigningKeyPair, Territory,
-};
-
-fn member(node: &TestNode, id: &str) -> Member {
-    Member {
-        node_id: NodeId::parse(id).unwrap(),
-        display_name: format!("Mission {id}"),
-        kind: MemberKind::CityMission,
-        territory: Territory {
-            departements: vec!["41".into()],
-            communes: vec![],
-        },
-        base_url: node.base.clone(),
-        keys: vec![MemberKey {
-            key_id: node.state.identity.key.key_id().clone(),
-            public_key: node.state.identity.key.public_key(),
-            valid_from: 0,
-            valid_until: None,
-        }],
-        status: MemberStatus::Active,
-    }
-}
+use vivier_protocol::{KeyId, MessageKind, NodeId, Recipient, SigningKeyPair};
 
 async fn two_nodes(backend: &Backend) -> (TestNode, TestNode, SigningKeyPair) {
     let operator = SigningKeyPair::generate(KeyId::parse("ed25519:1").unwrap());
-    let op_pub = operator.public_key().to_b64();
-    let tweak = |id: &'static str, pk: String| {
-        move |c: &mut vivier_node::config::Config| {
-            c.node_id = id.into();
-            c.federation.operator_keys = vec![vivier_node::config::OperatorKeyConfig {
-                key_id: "ed25519:1".into(),
-                public_key: pk,
-            }];
-            c.federation.poll_interval_ms = 100;
-            c.federation.backoff_initial_secs = 30;
-            c.federation.catch_up_interval_secs = 3600;
-        }
-    };
-    let a = start_node_with(backend, tweak("node-a", op_pub.clone())).await;
-    let b = start_node_with(backend, tweak("node-b", op_pub)).await;
-    let now = chrono::Utc::now().timestamp_millis();
-    let doc = MembershipDocument {
-        network_id: "test".into(),
-        serial: 1,
-        issued_at: now,
-        expires_at: now + 86_400_000,
-        operator_keys: vec![OperatorKey {
-            key_id: operator.key_id().clone(),
-            public_key: operator.public_key(),
-        }],
-        threshold: 1,
-        members: vec![member(&a, "node-a"), member(&b, "node-b")],
-    };
-    let signed = SignedMembershipDocument::sign(doc, &[&operator]).unwrap();
-    let bytes = signed.to_bytes().unwrap();
-    for n in [&a, &b] {
-        let r = n
-            .client
-            .post(n.url("/federation/v1/membership"))
-            .body(bytes.clone())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
-    }
+    let a = start_node_with(backend, federated("node-a", &operator)).await;
+    let b = start_node_with(backend, federated("node-b", &operator)).await;
+    publish_membership(&operator, &[&a, &b], vec![member_of(&a), member_of(&b)]).await;
     (a, b, operator)
 }
 

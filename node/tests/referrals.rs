@@ -172,6 +172,7 @@ fn submitted(id: &str, offer: &str, from: &str) -> ReferralSubmitted {
             experience_years: Some(3),
             training_level: None,
             cv_text: String::new(),
+            cv_text_truncated: false,
         },
         consent_given_at: 1_700_000_000_000,
         submitted_at: vivier_node::util::now_ms(),
@@ -696,7 +697,7 @@ async fn outbound_referral_to_a_network_offer() {
         let mut hired = change(&r1, "offer-a1", ReferralStatus::Accepted);
         assert_eq!(
             status_changed(&node, "node-a", hired.clone()).await,
-            "malformed"
+            "invalid_payload"
         );
         hired.contract_type = Some(ContractType::Cdd);
         hired.start_date = Some("2026-04-01".into());
@@ -845,7 +846,7 @@ async fn inbound_referrals_through_the_message_handlers() {
         );
         let mut empty = submitted("ref-1", &o, "node-c");
         empty.endorsement = String::new();
-        assert_eq!(submit(&node, "node-c", empty).await, "malformed");
+        assert_eq!(submit(&node, "node-c", empty).await, "invalid_payload");
         assert_eq!(
             submit(&node, "node-c", submitted("ref-1", &o, "node-c")).await,
             "ok"

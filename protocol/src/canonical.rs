@@ -236,6 +236,33 @@ fn write_value(out: &mut String, v: &Value) -> Result<(), CanonicalError> {
     Ok(())
 }
 
+/// Bytes that `c` takes inside a canonical JSON string (escapes included).
+pub fn canonical_char_len(c: char) -> usize {
+    match c {
+        '"' | '\\' | '\u{08}' | '\u{0c}' | '\n' | '\r' | '\t' => 2,
+        c if (c as u32) < 0x20 => 6,
+        c => c.len_utf8(),
+    }
+}
+
+/// Bytes that `s` takes as a canonical JSON string, without its quotes.
+pub fn canonical_str_len(s: &str) -> usize {
+    s.chars().map(canonical_char_len).sum()
+}
+
+/// The longest prefix of `s`, cut on a character boundary, whose canonical
+/// JSON form (escapes included, quotes excluded) takes at most `max_bytes`.
+pub fn truncate_canonical(s: &str, max_bytes: usize) -> &str {
+    let mut used = 0usize;
+    for (i, c) in s.char_indices() {
+        used += canonical_char_len(c);
+        if used > max_bytes {
+            return &s[..i];
+        }
+    }
+    s
+}
+
 fn write_string(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
@@ -279,6 +306,28 @@ mod tests {
             to_canonical_string(&v).unwrap(),
             "{\"Z\":3,\"a\":7,\"aa\":6,\"z\":2,\"é\":1,\"\u{e000}\":5,\"😀\":4}"
         );
+    }
+
+    #[test]
+    fn canonical_lengths_and_truncation() {
+        for s in [
+            "",
+            "abc",
+            "é😀",
+            "a\"b\\c\n\t\u{1}\u{0}\u{1f}",
+            "\u{7f}\u{2028}",
+        ] {
+            let written = to_canonical_string(&Value::String(s.into())).unwrap();
+            assert_eq!(canonical_str_len(s), written.len() - 2, "{s:?}");
+        }
+        let s = "aé😀\u{0}z";
+        assert_eq!(truncate_canonical(s, 0), "");
+        assert_eq!(truncate_canonical(s, 2), "a");
+        assert_eq!(truncate_canonical(s, 3), "aé");
+        assert_eq!(truncate_canonical(s, 6), "aé");
+        assert_eq!(truncate_canonical(s, 7), "aé😀");
+        assert_eq!(truncate_canonical(s, 13), "aé😀\u{0}");
+        assert_eq!(truncate_canonical(s, 100), s);
     }
 
     #[test]

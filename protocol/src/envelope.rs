@@ -21,6 +21,15 @@ use crate::payload::{
 pub const PROTOCOL_VERSION: u32 = 1;
 /// Maximum size of a serialised message, in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+/// Upper bound of what a signed envelope adds around its payload: every
+/// envelope member but `payload`, with node and key ids at their maximum
+/// length (64), integers at ±(2^53−1) and the signature. A payload whose
+/// canonical JSON takes at most `MAX_MESSAGE_BYTES - ENVELOPE_OVERHEAD_MAX`
+/// bytes always fits in a message.
+pub const ENVELOPE_OVERHEAD_MAX: usize = 1024;
+/// Largest canonical payload that always fits in a message, whoever sends
+/// it to whom ([`MAX_MESSAGE_BYTES`] − [`ENVELOPE_OVERHEAD_MAX`]).
+pub const MAX_PAYLOAD_BYTES: usize = MAX_MESSAGE_BYTES - ENVELOPE_OVERHEAD_MAX;
 /// Default tolerated clock skew for [`VerifyOptions::new`] (5 minutes).
 pub const DEFAULT_MAX_SKEW_MS: i64 = 5 * 60 * 1000;
 

@@ -22,12 +22,13 @@ pub mod membership;
 pub mod payload;
 
 pub use canonical::{
-    canonical_bytes, check_value, parse_strict, to_canonical_string, CanonicalError,
+    canonical_bytes, canonical_str_len, check_value, parse_strict, to_canonical_string,
+    truncate_canonical, CanonicalError,
 };
 pub use envelope::{
     sign_envelope, sign_message, verify_message, Envelope, KeyResolver, MessageKind, Payload,
     Recipient, Signatures, SignedMessage, StaticKeys, VerifiedMessage, VerifyError, VerifyOptions,
-    MAX_MESSAGE_BYTES, PROTOCOL_VERSION,
+    ENVELOPE_OVERHEAD_MAX, MAX_MESSAGE_BYTES, MAX_PAYLOAD_BYTES, PROTOCOL_VERSION,
 };
 pub use error::ProtocolError;
 pub use httpsig::{

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::ProtocolError;
 use crate::keys::NodeId;
 
 /// Contract type, using France Travail codes.
@@ -206,9 +207,18 @@ pub struct CandidateProfile {
     /// Training level (free text or nomenclature code).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub training_level: Option<String>,
-    /// Plain text CV.
+    /// Plain text CV (possibly cut: see `cv_text_truncated`).
     #[serde(default)]
     pub cv_text: String,
+    /// The referring node cut `cv_text` so that the message fits in
+    /// [`crate::MAX_MESSAGE_BYTES`] (protocol 1, since 2026-12: optional,
+    /// omitted when false).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub cv_text_truncated: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Payload of `referral.submitted`: a counsellor co-opts a candidate for
@@ -234,6 +244,37 @@ pub struct ReferralSubmitted {
     pub consent_given_at: i64,
     /// Submission time (unix ms).
     pub submitted_at: i64,
+}
+
+impl ReferralSubmitted {
+    /// Make the message fit: when the canonical payload would exceed
+    /// [`crate::MAX_PAYLOAD_BYTES`], cut `candidate.cv_text` on a character
+    /// boundary to the budget left by the rest of the payload (computed with
+    /// an empty `cv_text` and `cv_text_truncated: true`) and set
+    /// `candidate.cv_text_truncated`. Returns whether the text was cut;
+    /// fails with [`ProtocolError::TooLarge`] when even an empty CV text
+    /// does not fit.
+    pub fn fit_to_message_limit(&mut self) -> Result<bool, ProtocolError> {
+        let size = |r: &ReferralSubmitted| crate::canonical::canonical_bytes(r).map(|b| b.len());
+        if size(self)? <= crate::MAX_PAYLOAD_BYTES {
+            return Ok(false);
+        }
+        let text = std::mem::take(&mut self.candidate.cv_text);
+        let was = self.candidate.cv_text_truncated;
+        self.candidate.cv_text_truncated = true;
+        let rest = size(self)?;
+        // `rest` counts the two quotes of the empty string already.
+        let Some(budget) = crate::MAX_PAYLOAD_BYTES.checked_sub(rest) else {
+            self.candidate.cv_text = text;
+            self.candidate.cv_text_truncated = was;
+            return Err(ProtocolError::TooLarge {
+                size: rest,
+                max: crate::MAX_PAYLOAD_BYTES,
+            });
+        };
+        self.candidate.cv_text = crate::canonical::truncate_canonical(&text, budget).to_string();
+        Ok(true)
+    }
 }
 
 /// Status of a referral, modelled on the prescriber applications of
@@ -449,6 +490,124 @@ mod tests {
             "\"month\""
         );
         assert!(serde_json::from_str::<ContractType>("\"cdi\"").is_err());
+    }
+
+    fn referral_with_cv(cv_text: String) -> ReferralSubmitted {
+        let node = |s: &str| NodeId::parse(s).unwrap();
+        let long = |c: char, n: usize| std::iter::repeat_n(c, n).collect::<String>();
+        ReferralSubmitted {
+            referral_id: long('r', 128),
+            offer_id: long('o', 128),
+            referring_node: node(&long('a', 64)),
+            counsellor_name: long('é', 200),
+            counsellor_email: Some(format!("{}@example.fr", long('c', 60))),
+            endorsement: long('\u{1}', 2000),
+            candidate: CandidateProfile {
+                candidate_ref: long('r', 128),
+                first_name: long('é', 100),
+                last_name: long('é', 100),
+                email: None,
+                phone: None,
+                commune_insee: "41018".into(),
+                max_travel_km: Some(-9_007_199_254_740_991),
+                driving_licences: vec!["B".into()],
+                has_vehicle: true,
+                available_from: Some("2026-01-01".into()),
+                weekly_hours: Some(35),
+                contract_types: vec![ContractType::Cdi],
+                rome_codes: vec!["K2204".into()],
+                job_titles: vec![long('😀', 200); 20],
+                skills: vec![long('😀', 200); 100],
+                languages: vec![long('😀', 100); 20],
+                experience_years: Some(3),
+                training_level: Some(long('é', 100)),
+                cv_text,
+                cv_text_truncated: false,
+            },
+            consent_given_at: 9_007_199_254_740_991,
+            submitted_at: 9_007_199_254_740_991,
+        }
+    }
+
+    fn signed_len(r: &ReferralSubmitted) -> usize {
+        let key = crate::SigningKeyPair::generate(crate::KeyId::parse("ed25519:1").unwrap());
+        let long = "b".repeat(64);
+        crate::sign_message(
+            crate::MessageKind::ReferralSubmitted,
+            r,
+            &NodeId::parse(&long).unwrap(),
+            &key,
+            crate::Recipient::Node(NodeId::parse(&"c".repeat(64)).unwrap()),
+            -9_007_199_254_740_991,
+            1_750_000_000_000,
+            1,
+        )
+        .map(|m| m.bytes.len())
+        .unwrap_or(usize::MAX)
+    }
+
+    #[test]
+    fn referral_cv_text_is_cut_to_fit_the_message() {
+        // A short CV is left alone and the flag stays off the wire.
+        let mut r = referral_with_cv("Cariste, CACES 1 3 5.".into());
+        assert!(!r.fit_to_message_limit().unwrap());
+        assert!(!serde_json::to_string(&r)
+            .unwrap()
+            .contains("cv_text_truncated"));
+        // 150 000 'é' (300 000 bytes) with every other field at its maximum.
+        let cv = "é".repeat(150_000);
+        let mut r = referral_with_cv(cv.clone());
+        assert!(r.fit_to_message_limit().unwrap());
+        assert!(r.candidate.cv_text_truncated);
+        assert!(cv.starts_with(&r.candidate.cv_text));
+        assert!(r.candidate.cv_text.len() > 10_000, "the budget is used");
+        let n = signed_len(&r);
+        assert!(n <= crate::MAX_MESSAGE_BYTES, "{n}");
+        // As much as fits: one more character would not.
+        let size = crate::canonical::canonical_bytes(&r).unwrap().len();
+        assert!(size + 2 > crate::MAX_PAYLOAD_BYTES, "{size}");
+        // Escaped characters count with their escapes.
+        let mut r = referral_with_cv("\u{1}".repeat(100_000));
+        assert!(r.fit_to_message_limit().unwrap());
+        assert!(signed_len(&r) <= crate::MAX_MESSAGE_BYTES);
+        // Cutting again changes nothing.
+        let before = r.clone();
+        assert!(!r.fit_to_message_limit().unwrap());
+        assert_eq!(r, before);
+    }
+
+    #[test]
+    fn envelope_overhead_bound_holds_at_the_extremes() {
+        // Every envelope member at its longest: 64-character ids, the
+        // longest kind, integers at -(2^53-1).
+        let payload = serde_json::to_value(referral_with_cv(String::new())).unwrap();
+        let payload_len = crate::canonical::to_canonical_string(&payload)
+            .unwrap()
+            .len();
+        let key_id = crate::KeyId::parse(&format!("ed25519:{}", "k".repeat(56))).unwrap();
+        assert_eq!(key_id.as_str().len(), 64);
+        let key = crate::SigningKeyPair::generate(key_id.clone());
+        let min = -9_007_199_254_740_991;
+        let envelope = crate::Envelope {
+            version: crate::PROTOCOL_VERSION,
+            id: "01977420-dc00-7000-8000-000000000003".into(),
+            kind: crate::MessageKind::ReferralStatusChanged,
+            sender: NodeId::parse(&"b".repeat(64)).unwrap(),
+            key_id,
+            created_at: min,
+            expires_at: min,
+            recipient: crate::Recipient::Node(NodeId::parse(&"c".repeat(64)).unwrap()),
+            membership_serial: min,
+            payload,
+            signatures: Default::default(),
+        };
+        let signed = crate::sign_envelope(envelope, &key).unwrap();
+        let overhead = signed.bytes.len() - payload_len;
+        assert!(overhead <= crate::ENVELOPE_OVERHEAD_MAX, "{overhead}");
+        assert!(
+            overhead > 600,
+            "the bound is not loose by an order of magnitude: {overhead}"
+        );
     }
 
     #[test]

@@ -1,41 +1,17 @@
 //! Property tests: canonical JSON stability and signature integrity.
+//!
+//! Case counts are small by default; `PROPTEST_CASES=N` raises them (see
+//! the README, "Property tests").
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use common::*;
 use proptest::prelude::*;
-use serde_json::{Map, Value};
 use vivier_protocol::*;
 
-fn arb_json() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        (-9_007_199_254_740_991i64..=9_007_199_254_740_991i64)
-            .prop_map(|i| Value::Number(i.into())),
-        prop_oneof![
-            Just(9_007_199_254_740_991i64),
-            Just(-9_007_199_254_740_991i64),
-            Just(0)
-        ]
-        .prop_map(|i| Value::Number(i.into())),
-        any::<String>().prop_map(Value::String),
-        "[a-zé\"\\\\\u{0}-\u{1f}😀\u{7f}\u{2028}]{0,8}".prop_map(Value::String),
-    ];
-    leaf.prop_recursive(4, 64, 8, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::btree_map(any::<String>(), inner.clone(), 0..6)
-                .prop_map(|m| Value::Object(m.into_iter().collect::<Map<String, Value>>())),
-            prop::collection::btree_map("[a-zA-Zé😀\u{e000}\u{1}]{0,3}", inner, 0..6)
-                .prop_map(|m| Value::Object(m.into_iter().collect::<Map<String, Value>>())),
-        ]
-    })
-}
-
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(proptest_config(512))]
 
     #[test]
     fn canonical_is_stable(v in arb_json()) {
@@ -69,7 +45,7 @@ fn signed_bytes() -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+    #![proptest_config(proptest_config(2048))]
 
     #[test]
     fn any_single_byte_change_is_rejected(pos in any::<prop::sample::Index>(), new_byte in any::<u8>()) {
@@ -109,6 +85,45 @@ fn every_position_flip() {
                 verify_message(&t, &keys, &opts).is_err(),
                 "byte {i} ^ {delta:#x} accepted"
             );
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(proptest_config(2048))]
+
+    /// Any bytes at all: the strict parser answers, never panics; whatever
+    /// it accepts serialises to canonical bytes that parse back to the same
+    /// value, and those bytes are a fixed point.
+    #[test]
+    fn arbitrary_bytes_never_panic_and_round_trip(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        if let Ok(v) = parse_strict(&bytes) {
+            let s = to_canonical_string(&v).unwrap();
+            let back = parse_strict(s.as_bytes()).unwrap();
+            prop_assert_eq!(&back, &v);
+            prop_assert_eq!(to_canonical_string(&back).unwrap(), s);
+        }
+    }
+
+    /// JSON-looking text (the alphabet of JSON, so the parser gets deep):
+    /// same properties.
+    #[test]
+    fn json_like_text_never_panics_and_round_trips(text in "[\\[\\]{}\":,0-9eE.+\\-a-z\\\\ \u{0}-\u{1f}é😀]{0,64}") {
+        if let Ok(v) = parse_strict(text.as_bytes()) {
+            let s = to_canonical_string(&v).unwrap();
+            prop_assert_eq!(parse_strict(s.as_bytes()).unwrap(), v);
+        }
+    }
+
+    /// Mutations of canonical text either fail to parse or parse to a
+    /// value whose canonical form is stable.
+    #[test]
+    fn mutated_canonical_text_is_handled(v in arb_json(), m in prop::collection::vec(arb_mutation(), 1..4)) {
+        let s = to_canonical_string(&v).unwrap();
+        let t = mutate(s.as_bytes(), &m);
+        if let Ok(w) = parse_strict(&t) {
+            let c = to_canonical_string(&w).unwrap();
+            prop_assert_eq!(parse_strict(c.as_bytes()).unwrap(), w);
         }
     }
 }

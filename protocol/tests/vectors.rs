@@ -176,6 +176,20 @@ fn generate() -> Vec<Vector> {
             to_v(&referral()),
         ),
         positive(
+            "pos_referral_submitted_truncated",
+            "referral.submitted whose CV text the sender cut to fit the size limit (cv_text_truncated: true, optional field of protocol 1)",
+            8,
+            "referral.submitted",
+            "petr-montlucon",
+            12,
+            to_v(&{
+                let mut r = referral();
+                r.candidate.cv_text = "Agent d'entretien depuis 2012. Résidences, bureaux, écoles ; autolaveuse, mono-brosse. Permis B, véhic".into();
+                r.candidate.cv_text_truncated = true;
+                r
+            }),
+        ),
+        positive(
             "pos_referral_status_changed",
             "referral.status_changed (accepted) to petr-montlucon",
             5,

@@ -364,6 +364,8 @@ pub fn field_message(field: &str, msg: &str) -> String {
         "Numéro invalide : 6 à 20 chiffres (espaces, +, ., -, parenthèses permis)."
     } else if msg.contains("must not be negative") {
         "Ne doit pas être négatif."
+    } else if msg.contains("control characters") {
+        "Caractères de contrôle interdits (seules les tabulations et les fins de ligne sont permises)."
     } else if msg.contains("must not exceed salary.max_cents") {
         "Le minimum dépasse le maximum."
     } else if msg.contains("give min_cents") {

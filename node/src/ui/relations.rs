@@ -163,6 +163,7 @@ struct Profile {
     experience_years: Option<i64>,
     training_level: Option<String>,
     cv_text: String,
+    cv_text_truncated: bool,
 }
 
 /// Which answers the user may give now.
@@ -242,6 +243,7 @@ async fn detail_page(
         experience_years: p.experience_years,
         training_level: p.training_level.clone(),
         cv_text: p.cv_text.clone(),
+        cv_text_truncated: p.cv_text_truncated,
     });
     let staff = user.require_staff().is_ok();
     let offer_side = v.direction.offer_side();

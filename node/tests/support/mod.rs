@@ -395,3 +395,90 @@ impl TestNode {
         assert_eq!(&after, before, "stored data changed");
     }
 }
+
+/// A member of a test network, reachable at `base_url`, with `key`.
+pub fn member_entry(
+    id: &str,
+    base_url: &str,
+    key: &vivier_protocol::SigningKeyPair,
+) -> vivier_protocol::Member {
+    vivier_protocol::Member {
+        node_id: vivier_protocol::NodeId::parse(id).unwrap(),
+        display_name: format!("Mission {id}"),
+        kind: vivier_protocol::MemberKind::CityMission,
+        territory: vivier_protocol::Territory {
+            departements: vec!["41".into()],
+            communes: vec![],
+        },
+        base_url: base_url.into(),
+        keys: vec![vivier_protocol::MemberKey {
+            key_id: key.key_id().clone(),
+            public_key: key.public_key(),
+            valid_from: 0,
+            valid_until: None,
+        }],
+        status: vivier_protocol::MemberStatus::Active,
+    }
+}
+
+/// The member entry of a running test node.
+pub fn member_of(node: &TestNode) -> vivier_protocol::Member {
+    member_entry(
+        node.state.identity.node_id.as_str(),
+        &node.base,
+        &node.state.identity.key,
+    )
+}
+
+/// Configuration of a federated test node: its id, the operator key it
+/// trusts, quick delivery polling, no periodic catch-up.
+pub fn federated(
+    id: &'static str,
+    operator: &vivier_protocol::SigningKeyPair,
+) -> impl FnOnce(&mut Config) {
+    let public_key = operator.public_key().to_b64();
+    let key_id = operator.key_id().to_string();
+    move |c: &mut Config| {
+        c.node_id = id.into();
+        c.federation.operator_keys =
+            vec![vivier_node::config::OperatorKeyConfig { key_id, public_key }];
+        c.federation.poll_interval_ms = 100;
+        c.federation.catch_up_interval_secs = 3600;
+    }
+}
+
+/// Sign a membership document (serial 1) naming `members` with `operator`
+/// and push it to every node of `nodes`.
+pub async fn publish_membership(
+    operator: &vivier_protocol::SigningKeyPair,
+    nodes: &[&TestNode],
+    members: Vec<vivier_protocol::Member>,
+) {
+    let now = chrono::Utc::now().timestamp_millis();
+    let doc = vivier_protocol::MembershipDocument {
+        network_id: "test".into(),
+        serial: 1,
+        issued_at: now,
+        expires_at: now + 86_400_000,
+        operator_keys: vec![vivier_protocol::OperatorKey {
+            key_id: operator.key_id().clone(),
+            public_key: operator.public_key(),
+        }],
+        threshold: 1,
+        members,
+    };
+    let bytes = vivier_protocol::SignedMembershipDocument::sign(doc, &[operator])
+        .unwrap()
+        .to_bytes()
+        .unwrap();
+    for n in nodes {
+        let r = n
+            .client
+            .post(n.url("/federation/v1/membership"))
+            .body(bytes.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+    }
+}

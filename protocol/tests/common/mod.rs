@@ -159,6 +159,7 @@ pub fn candidate() -> CandidateProfile {
         experience_years: Some(3),
         training_level: Some("CAP".into()),
         cv_text: "Expérience :\n\t- 2021–2024 : agent d'entretien \"polyvalente\" (C:\\Dossier)\n\u{1}Fin 🎉".into(),
+        cv_text_truncated: false,
     }
 }
 
@@ -262,4 +263,154 @@ pub fn static_keys() -> StaticKeys {
             kid("ed25519:1"),
             petr_key().public_key(),
         )
+}
+
+/// Property-test configuration: `default_cases` cases, or `PROPTEST_CASES`
+/// from the environment (for the long runs described in the README).
+pub fn proptest_config(default_cases: u32) -> proptest::test_runner::Config {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default_cases);
+    proptest::test_runner::Config {
+        cases,
+        // `prop_assume!` skips the few mutations that change nothing; allow
+        // as many in proportion on long runs.
+        max_global_rejects: (cases / 2).max(1024),
+        // Long runs are about finding a failure, not storing every seed.
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    }
+}
+
+/// Arbitrary JSON values within the protocol's integer range, with
+/// strings full of escapes and non-ASCII characters.
+pub fn arb_json() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    use serde_json::Map;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        (-9_007_199_254_740_991i64..=9_007_199_254_740_991i64)
+            .prop_map(|i| Value::Number(i.into())),
+        prop_oneof![
+            Just(9_007_199_254_740_991i64),
+            Just(-9_007_199_254_740_991i64),
+            Just(0)
+        ]
+        .prop_map(|i| Value::Number(i.into())),
+        any::<String>().prop_map(Value::String),
+        "[a-zé\"\\\\\u{0}-\u{1f}😀\u{7f}\u{2028}]{0,8}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 64, 8, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::btree_map(any::<String>(), inner.clone(), 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect::<Map<String, Value>>())),
+            prop::collection::btree_map("[a-zA-Zé😀\u{e000}\u{1}]{0,3}", inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect::<Map<String, Value>>())),
+        ]
+    })
+}
+
+/// A byte-level mutation of a message.
+#[derive(Debug, Clone)]
+pub enum Mutation {
+    /// Replace the byte at (index mod len).
+    Replace(usize, u8),
+    /// Insert a byte before (index mod len+1).
+    Insert(usize, u8),
+    /// Delete the byte at (index mod len).
+    Delete(usize),
+    /// Keep only the first (index mod len) bytes.
+    Truncate(usize),
+    /// Copy a slice of up to 16 bytes to another place.
+    Splice(usize, usize, usize),
+}
+
+pub fn arb_mutation() -> impl proptest::strategy::Strategy<Value = Mutation> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Mutation::Replace(i, b)),
+        (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Mutation::Insert(i, b)),
+        any::<usize>().prop_map(Mutation::Delete),
+        any::<usize>().prop_map(Mutation::Truncate),
+        (any::<usize>(), 1usize..16, any::<usize>())
+            .prop_map(|(a, n, b)| Mutation::Splice(a, n, b)),
+    ]
+}
+
+/// Apply mutations in turn.
+pub fn mutate(bytes: &[u8], mutations: &[Mutation]) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    for m in mutations {
+        if b.is_empty() {
+            break;
+        }
+        let len = b.len();
+        match *m {
+            Mutation::Replace(i, x) => b[i % len] = x,
+            Mutation::Insert(i, x) => b.insert(i % (len + 1), x),
+            Mutation::Delete(i) => {
+                b.remove(i % len);
+            }
+            Mutation::Truncate(i) => b.truncate(i % len),
+            Mutation::Splice(from, n, to) => {
+                let from = from % len;
+                let piece: Vec<u8> = b[from..(from + n).min(len)].to_vec();
+                let to = to % (len + 1);
+                b.splice(to..to, piece);
+            }
+        }
+    }
+    b
+}
+
+/// Replace the value at a pseudo-random place of a JSON tree (chosen by
+/// `pick`) with `new`. Returns false when the tree has no such place.
+pub fn replace_somewhere(v: &mut Value, pick: usize, new: Value) -> bool {
+    fn places(v: &Value) -> usize {
+        1 + match v {
+            Value::Array(a) => a.iter().map(places).sum(),
+            Value::Object(o) => o.values().map(places).sum(),
+            _ => 0,
+        }
+    }
+    fn go(v: &mut Value, mut k: usize, new: &mut Option<Value>) -> usize {
+        if k == 0 {
+            if let Some(n) = new.take() {
+                *v = n;
+            }
+            return 0;
+        }
+        k -= 1;
+        match v {
+            Value::Array(a) => {
+                for item in a.iter_mut() {
+                    let n = places(item);
+                    if k < n {
+                        return go(item, k, new);
+                    }
+                    k -= n;
+                }
+            }
+            Value::Object(o) => {
+                for item in o.values_mut() {
+                    let n = places(item);
+                    if k < n {
+                        return go(item, k, new);
+                    }
+                    k -= n;
+                }
+            }
+            _ => {}
+        }
+        k
+    }
+    let total = places(v);
+    // Never the root itself: keep an object.
+    let k = 1 + pick % (total.max(2) - 1);
+    let mut new = Some(new);
+    go(v, k, &mut new);
+    new.is_none()
 }
