@@ -54,9 +54,29 @@ pub enum Error {
     /// Unsupported file or content type.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// Well-formed, but its content cannot be processed (e.g. a CV file
+    /// whose text cannot be read safely): 422 with a stable `code` and the
+    /// field at fault.
+    #[error("{message}")]
+    Unprocessable {
+        /// Machine-readable code (`cv_unreadable`).
+        code: &'static str,
+        /// The field at fault.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
     /// Rate limited.
     #[error("too many requests")]
     TooManyRequests,
+    /// Temporarily unable to serve this request; retry later (503).
+    #[error("{message}")]
+    Unavailable {
+        /// Machine-readable code (`extraction_busy`).
+        code: &'static str,
+        /// What is busy.
+        message: String,
+    },
     /// A federation refusal with its protocol error code.
     #[error("{code}: {message}")]
     Federation {
@@ -104,7 +124,9 @@ impl Error {
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::Federation { status, .. } => *status,
             Error::Peer(_) => StatusCode::BAD_GATEWAY,
             Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -123,6 +145,7 @@ impl Error {
             Error::PayloadTooLarge(_) => "payload_too_large",
             Error::UnsupportedMediaType(_) => "unsupported_media_type",
             Error::TooManyRequests => "too_many_requests",
+            Error::Unprocessable { code, .. } | Error::Unavailable { code, .. } => code,
             Error::Federation { code, .. } => code,
             Error::Peer(_) => "peer_error",
             Error::Database(_) | Error::Internal(_) => "internal",
@@ -162,6 +185,9 @@ impl Error {
             detail,
             errors: match self {
                 Error::Validation(v) => v.clone(),
+                Error::Unprocessable { field, message, .. } => {
+                    vec![FieldError::new(field.clone(), message.clone())]
+                }
                 _ => Vec::new(),
             },
         }
@@ -180,6 +206,10 @@ impl IntoResponse for Error {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if matches!(self, Error::Unavailable { .. }) {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
         if matches!(self, Error::Unauthenticated) {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -292,6 +322,23 @@ mod tests {
         assert_eq!(
             Error::NotFound("offer").status_code(),
             StatusCode::NOT_FOUND
+        );
+        let e = Error::Unprocessable {
+            code: "cv_unreadable",
+            field: "file".into(),
+            message: "this file could not be read".into(),
+        };
+        assert_eq!((e.status_code(), e.code()), (StatusCode::UNPROCESSABLE_ENTITY, "cv_unreadable"));
+        assert_eq!(e.problem().errors, vec![FieldError::new("file", "this file could not be read")]);
+        assert_eq!(e.problem().type_, "urn:vivier:problem:cv_unreadable");
+        let e = Error::Unavailable {
+            code: "extraction_busy",
+            message: "busy".into(),
+        };
+        assert_eq!((e.status_code(), e.code()), (StatusCode::SERVICE_UNAVAILABLE, "extraction_busy"));
+        assert_eq!(
+            e.into_response().headers()[header::RETRY_AFTER],
+            HeaderValue::from_static("5")
         );
         assert_eq!(
             Error::Internal(anyhow::anyhow!("secret detail"))

@@ -52,6 +52,8 @@ pub struct AppInner {
     pub federation: crate::federation::Federation,
     /// Where CV files are kept.
     pub files_dir: PathBuf,
+    /// Reads uploaded CV files in sandboxed child processes.
+    pub extractor: crate::extract::Extractor,
     /// Tells background tasks to stop.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -141,6 +143,8 @@ pub async fn open_offline(
     std::fs::create_dir_all(&files_dir).context("creating files directory")?;
 
     let federation = crate::federation::Federation::new(&config)?;
+    let extractor = crate::extract::Extractor::from_config(&config.uploads)
+        .context("locating the CV text extractor")?;
     let state = AppState(Arc::new(AppInner {
         identity: Identity {
             node_id,
@@ -153,6 +157,7 @@ pub async fn open_offline(
         search,
         refs,
         files_dir,
+        extractor,
         shutdown,
     }));
     let rebuild_all = state.config.search.rebuild_on_start;

@@ -203,9 +203,13 @@ impl IntoResponse for UiError {
                 "Format non pris en charge",
                 "Ce format de fichier n'est pas pris en charge (PDF, DOCX ou ODT).".to_string(),
             ),
-            Error::TooManyRequests => {
+            Error::TooManyRequests | Error::Unavailable { .. } => {
                 ("Trop de requêtes", "Réessayez dans un instant.".to_string())
             }
+            Error::Unprocessable { .. } => (
+                "Fichier illisible",
+                "Ce fichier n'a pas pu être lu ; rien n'a été enregistré.".to_string(),
+            ),
             _ => (
                 "Erreur interne",
                 "Une erreur interne est survenue ; elle est consignée dans le journal du nœud."
