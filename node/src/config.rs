@@ -333,7 +333,7 @@ impl Default for UploadConfig {
             extract_memory_mb: 512,
             extract_max_concurrent: 2,
             extract_max_decompressed_mb: 64,
-            extract_max_pdf_content_mb: 4,
+            extract_max_pdf_content_mb: 2,
             extract_max_text_bytes: 1024 * 1024,
         }
     }

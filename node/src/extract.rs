@@ -221,8 +221,18 @@ pub fn sniff(bytes: &[u8]) -> Result<DocKind, ExtractError> {
         return Ok(DocKind::Pdf);
     }
     if bytes.starts_with(b"PK\x03\x04") {
-        let mut zip = zip::ZipArchive::new(Cursor::new(bytes))
-            .map_err(|e| ExtractError::Unsupported(format!("unreadable ZIP archive: {e}")))?;
+        let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| {
+            // A damaged archive (e.g. truncated) still names its entries in
+            // its local headers: say which format it was meant to be.
+            let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+            if has(b"word/document.xml") {
+                corrupt(DocKind::Docx, format!("unreadable ZIP archive: {e}"))
+            } else if has(b"application/vnd.oasis.opendocument.text") {
+                corrupt(DocKind::Odt, format!("unreadable ZIP archive: {e}"))
+            } else {
+                ExtractError::Unsupported(format!("unreadable ZIP archive: {e}"))
+            }
+        })?;
         if zip.by_name("word/document.xml").is_ok() {
             return Ok(DocKind::Docx);
         }
@@ -384,14 +394,58 @@ fn prefix(name: &[u8]) -> &[u8] {
     }
 }
 
-/// Element depth of an XML part, refused past [`MAX_XML_DEPTH`].
+/// Element depth of an XML part, refused past [`MAX_XML_DEPTH`]; the root
+/// element must have the local name the format requires.
 struct Depth {
     kind: DocKind,
     depth: usize,
+    root: &'static [u8],
+    seen_root: bool,
 }
 
 impl Depth {
-    fn enter(&mut self) -> Result<(), ExtractError> {
+    fn new(kind: DocKind, root: &'static [u8]) -> Depth {
+        Depth {
+            kind,
+            depth: 0,
+            root,
+            seen_root: false,
+        }
+    }
+
+    /// An element starts (`Start` or `Empty`).
+    fn element(&mut self, name: &[u8]) -> Result<(), ExtractError> {
+        if !self.seen_root {
+            if local(name) != self.root {
+                return Err(self.not_the_format());
+            }
+            self.seen_root = true;
+        }
+        Ok(())
+    }
+
+    fn not_the_format(&self) -> ExtractError {
+        corrupt(
+            self.kind,
+            format!(
+                "its main part is not a {} document (no <{}> root element)",
+                self.kind,
+                String::from_utf8_lossy(self.root)
+            ),
+        )
+    }
+
+    /// At the end of the part: was there a root at all?
+    fn finish(&self) -> Result<(), ExtractError> {
+        if self.seen_root {
+            Ok(())
+        } else {
+            Err(self.not_the_format())
+        }
+    }
+
+    fn enter(&mut self, name: &[u8]) -> Result<(), ExtractError> {
+        self.element(name)?;
         self.depth += 1;
         if self.depth > MAX_XML_DEPTH {
             return Err(limit(
@@ -414,12 +468,12 @@ fn docx_xml_text(xml: &[u8], out: &mut TextBuf) -> Result<(), ExtractError> {
     let xml_err = |e: quick_xml::Error| corrupt(kind, e);
     let mut reader = Reader::from_reader(xml);
     let mut buf = Vec::new();
-    let mut depth = Depth { kind, depth: 0 };
+    let mut depth = Depth::new(kind, b"document");
     let mut in_t = 0usize;
     loop {
         match reader.read_event_into(&mut buf).map_err(xml_err)? {
             Event::Start(e) => {
-                depth.enter()?;
+                depth.enter(e.name().as_ref())?;
                 if e.name().as_ref() == b"w:t" {
                     in_t += 1;
                 }
@@ -432,11 +486,14 @@ fn docx_xml_text(xml: &[u8], out: &mut TextBuf) -> Result<(), ExtractError> {
                     _ => {}
                 }
             }
-            Event::Empty(e) => match e.name().as_ref() {
-                b"w:tab" => out.push('\t')?,
-                b"w:br" | b"w:cr" | b"w:p" => out.push('\n')?,
-                _ => {}
-            },
+            Event::Empty(e) => {
+                depth.element(e.name().as_ref())?;
+                match e.name().as_ref() {
+                    b"w:tab" => out.push('\t')?,
+                    b"w:br" | b"w:cr" | b"w:p" => out.push('\n')?,
+                    _ => {}
+                }
+            }
             Event::Text(t) if in_t > 0 => {
                 out.push_str(&t.unescape().map_err(xml_err)?)?;
             }
@@ -448,7 +505,7 @@ fn docx_xml_text(xml: &[u8], out: &mut TextBuf) -> Result<(), ExtractError> {
         }
         buf.clear();
     }
-    Ok(())
+    depth.finish()
 }
 
 /// Text of an ODT `content.xml`: paragraphs and headings (`text:p`,
@@ -459,13 +516,13 @@ fn odt_xml_text(xml: &[u8], out: &mut TextBuf) -> Result<(), ExtractError> {
     let xml_err = |e: quick_xml::Error| corrupt(kind, e);
     let mut reader = Reader::from_reader(xml);
     let mut buf = Vec::new();
-    let mut depth = Depth { kind, depth: 0 };
+    let mut depth = Depth::new(kind, b"document-content");
     let mut in_par = 0usize; // inside text:p / text:h
     let is_par = |name: &[u8]| prefix(name) == b"text" && matches!(local(name), b"p" | b"h");
     loop {
         match reader.read_event_into(&mut buf).map_err(xml_err)? {
             Event::Start(e) => {
-                depth.enter()?;
+                depth.enter(e.name().as_ref())?;
                 if is_par(e.name().as_ref()) {
                     in_par += 1;
                 }
@@ -479,6 +536,7 @@ fn odt_xml_text(xml: &[u8], out: &mut TextBuf) -> Result<(), ExtractError> {
             }
             Event::Empty(e) => {
                 let name = e.name();
+                depth.element(name.as_ref())?;
                 if prefix(name.as_ref()) == b"text" {
                     match local(name.as_ref()) {
                         b"s" => {
@@ -511,7 +569,7 @@ fn odt_xml_text(xml: &[u8], out: &mut TextBuf) -> Result<(), ExtractError> {
         }
         buf.clear();
     }
-    Ok(())
+    depth.finish()
 }
 
 /// Normalise extracted text: NUL and other control characters removed
@@ -611,7 +669,7 @@ mod tests {
 
     #[test]
     fn text_is_capped_not_truncated() {
-        let xml = br#"<d xmlns:text="t"><text:p>abcdef</text:p></d>"#;
+        let xml = br#"<office:document-content xmlns:text="t"><text:p>abcdef</text:p></office:document-content>"#;
         assert_eq!(
             xml_text(odt_xml_text, DocKind::Odt, xml, 7).expect("fits"),
             "abcdef\n"
@@ -622,11 +680,11 @@ mod tests {
             "{err:?}"
         );
         // Repeated `text:s` counts add up against the same cap.
-        let mut xml = String::from(r#"<d xmlns:text="t"><text:p>"#);
+        let mut xml = String::from(r#"<office:document-content xmlns:text="t"><text:p>"#);
         for _ in 0..100 {
             xml.push_str(r#"<text:s text:c="100000"/>"#);
         }
-        xml.push_str("</text:p></d>");
+        xml.push_str("</text:p></office:document-content>");
         let err = xml_text(odt_xml_text, DocKind::Odt, xml.as_bytes(), 9_999).expect_err("cap");
         assert!(err.to_string().contains("text"), "{err}");
         assert_eq!(
@@ -650,6 +708,51 @@ mod tests {
         let err =
             xml_text(docx_xml_text, DocKind::Docx, laughs, 1_000_000).expect_err("entities");
         assert!(matches!(err, ExtractError::Corrupt { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn a_part_that_is_not_the_format_is_corrupt() {
+        for xml in ["", "just text", "<html><body>CV</body></html>"] {
+            let err = extract(&testdocs::docx_with_xml(xml)).expect_err("not a DOCX");
+            assert!(err.to_string().contains("<document>"), "{err}");
+            let err = extract(&testdocs::odt_with_xml(xml)).expect_err("not an ODT");
+            assert!(err.to_string().contains("<document-content>"), "{err}");
+        }
+        // Truncated archives keep their kind.
+        let docx = testdocs::docx(&["Cariste"]);
+        let err = extract(&docx[..docx.len() / 2]).expect_err("truncated");
+        assert!(
+            matches!(err, ExtractError::Corrupt { kind: DocKind::Docx, .. }),
+            "{err:?}"
+        );
+        let odt = testdocs::odt(&["Cariste"]);
+        let err = extract(&odt[..odt.len() - 30]).expect_err("truncated");
+        assert!(
+            matches!(err, ExtractError::Corrupt { kind: DocKind::Odt, .. }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn pdf_issue_files_fail_fast_inside_the_extractor() {
+        let limits = Limits::default();
+        for (name, bytes) in [
+            ("deep brackets", testdocs::pdf_deep_brackets(1000)),
+            ("64 MiB of operators", testdocs::pdf_operator_bomb(64 << 20)),
+            ("512 MiB of zeros", testdocs::pdf_zero_bomb(512 << 20)),
+        ] {
+            let err = extract_text(&bytes, &limits).expect_err(name);
+            assert!(
+                matches!(err, ExtractError::LimitExceeded { kind: DocKind::Pdf, .. }),
+                "{name}: {err:?}"
+            );
+        }
+        let odt = testdocs::odt_space_bomb(9_300_000);
+        let err = extract_text(&odt, &limits).expect_err("ODT bomb");
+        assert!(
+            matches!(err, ExtractError::LimitExceeded { kind: DocKind::Odt, .. }),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -411,7 +411,7 @@ pub fn odt_space_bomb(count: usize) -> Vec<u8> {
     let head = format!("{before}<text:p>");
     let tail = format!("</text:p>{after}");
     let unit = "<text:s text:c=\"100\"/>";
-    let per_chunk = 4096;
+    let per_chunk = 1 << 15;
     let chunk = unit.repeat(per_chunk);
     let times = count.div_ceil(per_chunk).max(1);
     // head, chunk × times, tail: each part ends with a full flush, so the
@@ -478,7 +478,7 @@ mod tests {
             .expect("CRC checks out");
         assert!(xml.starts_with("<?xml"));
         assert!(xml.ends_with("</office:document-content>"));
-        assert_eq!(xml.matches("<text:s text:c=\"100\"/>").count(), 12_288);
+        assert_eq!(xml.matches("<text:s text:c=\"100\"/>").count(), 32_768);
     }
 
     #[test]

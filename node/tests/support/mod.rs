@@ -11,6 +11,10 @@ use vivier_node::auth::{NewUser, Role};
 use vivier_node::config::Config;
 use vivier_node::server::AppState;
 
+/// The real `vivier-node` binary, whose hidden `extract` subcommand reads
+/// CV files for the in-process test nodes.
+pub const EXTRACTOR: &str = env!("CARGO_BIN_EXE_vivier-node");
+
 /// Which database a test node uses.
 #[derive(Clone, Debug)]
 pub enum Backend {
@@ -103,6 +107,9 @@ pub async fn start_node_with(backend: &Backend, tweak: impl FnOnce(&mut Config))
         public_url: Some(format!("http://{addr}")),
         ..Config::default()
     };
+    // The node runs inside this test binary: CV files are read by the real
+    // node binary's `extract` subcommand, in a child process.
+    config.uploads.extractor_path = Some(EXTRACTOR.into());
     if let Backend::Postgres(admin) = backend {
         config.database_url = Some(fresh_postgres_db(admin).await);
     }
