@@ -556,7 +556,10 @@ mod tests {
         assert_eq!(pu.extract_cpu_secs, du.extract_cpu_secs);
         assert_eq!(pu.extract_memory_mb, du.extract_memory_mb);
         assert_eq!(pu.extract_max_concurrent, du.extract_max_concurrent);
-        assert_eq!(pu.extract_max_decompressed_mb, du.extract_max_decompressed_mb);
+        assert_eq!(
+            pu.extract_max_decompressed_mb,
+            du.extract_max_decompressed_mb
+        );
         assert_eq!(pu.extract_max_pdf_content_mb, du.extract_max_pdf_content_mb);
         assert_eq!(pu.extract_max_text_bytes, du.extract_max_text_bytes);
         assert_eq!(parsed.search.writer_heap_mb, d.search.writer_heap_mb);

@@ -328,14 +328,23 @@ mod tests {
             field: "file".into(),
             message: "this file could not be read".into(),
         };
-        assert_eq!((e.status_code(), e.code()), (StatusCode::UNPROCESSABLE_ENTITY, "cv_unreadable"));
-        assert_eq!(e.problem().errors, vec![FieldError::new("file", "this file could not be read")]);
+        assert_eq!(
+            (e.status_code(), e.code()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "cv_unreadable")
+        );
+        assert_eq!(
+            e.problem().errors,
+            vec![FieldError::new("file", "this file could not be read")]
+        );
         assert_eq!(e.problem().type_, "urn:vivier:problem:cv_unreadable");
         let e = Error::Unavailable {
             code: "extraction_busy",
             message: "busy".into(),
         };
-        assert_eq!((e.status_code(), e.code()), (StatusCode::SERVICE_UNAVAILABLE, "extraction_busy"));
+        assert_eq!(
+            (e.status_code(), e.code()),
+            (StatusCode::SERVICE_UNAVAILABLE, "extraction_busy")
+        );
         assert_eq!(
             e.into_response().headers()[header::RETRY_AFTER],
             HeaderValue::from_static("5")

@@ -233,7 +233,7 @@ pub fn sniff(bytes: &[u8]) -> Result<DocKind, ExtractError> {
                 ExtractError::Unsupported(format!("unreadable ZIP archive: {e}"))
             }
         })?;
-        if zip.by_name("word/document.xml").is_ok() {
+        if zip.index_for_name("word/document.xml").is_some() {
             return Ok(DocKind::Docx);
         }
         if let Ok(f) = zip.by_name("mimetype") {
@@ -334,7 +334,12 @@ impl TextBuf {
     }
 
     fn push_repeated(&mut self, c: char, n: usize) -> Result<(), ExtractError> {
-        if self.text.len().saturating_add(n.saturating_mul(c.len_utf8())) > self.max {
+        if self
+            .text
+            .len()
+            .saturating_add(n.saturating_mul(c.len_utf8()))
+            > self.max
+        {
             return Err(self.too_long());
         }
         self.text.extend(std::iter::repeat_n(c, n));
@@ -675,10 +680,7 @@ mod tests {
             "abcdef\n"
         );
         let err = xml_text(odt_xml_text, DocKind::Odt, xml, 6).expect_err("too long");
-        assert!(
-            matches!(err, ExtractError::LimitExceeded { .. }),
-            "{err:?}"
-        );
+        assert!(matches!(err, ExtractError::LimitExceeded { .. }), "{err:?}");
         // Repeated `text:s` counts add up against the same cap.
         let mut xml = String::from(r#"<office:document-content xmlns:text="t"><text:p>"#);
         for _ in 0..100 {
@@ -705,8 +707,7 @@ mod tests {
         let err = xml_text(docx_xml_text, DocKind::Docx, deep.as_bytes(), 1000).expect_err("deep");
         assert!(err.to_string().contains("deeper"), "{err}");
         let laughs = br#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol1 "&lol;&lol;">]><w:document><w:p><w:r><w:t>&lol1;</w:t></w:r></w:p></w:document>"#;
-        let err =
-            xml_text(docx_xml_text, DocKind::Docx, laughs, 1_000_000).expect_err("entities");
+        let err = xml_text(docx_xml_text, DocKind::Docx, laughs, 1_000_000).expect_err("entities");
         assert!(matches!(err, ExtractError::Corrupt { .. }), "{err:?}");
     }
 
@@ -722,13 +723,25 @@ mod tests {
         let docx = testdocs::docx(&["Cariste"]);
         let err = extract(&docx[..docx.len() / 2]).expect_err("truncated");
         assert!(
-            matches!(err, ExtractError::Corrupt { kind: DocKind::Docx, .. }),
+            matches!(
+                err,
+                ExtractError::Corrupt {
+                    kind: DocKind::Docx,
+                    ..
+                }
+            ),
             "{err:?}"
         );
         let odt = testdocs::odt(&["Cariste"]);
         let err = extract(&odt[..odt.len() - 30]).expect_err("truncated");
         assert!(
-            matches!(err, ExtractError::Corrupt { kind: DocKind::Odt, .. }),
+            matches!(
+                err,
+                ExtractError::Corrupt {
+                    kind: DocKind::Odt,
+                    ..
+                }
+            ),
             "{err:?}"
         );
     }
@@ -743,14 +756,26 @@ mod tests {
         ] {
             let err = extract_text(&bytes, &limits).expect_err(name);
             assert!(
-                matches!(err, ExtractError::LimitExceeded { kind: DocKind::Pdf, .. }),
+                matches!(
+                    err,
+                    ExtractError::LimitExceeded {
+                        kind: DocKind::Pdf,
+                        ..
+                    }
+                ),
                 "{name}: {err:?}"
             );
         }
         let odt = testdocs::odt_space_bomb(9_300_000);
         let err = extract_text(&odt, &limits).expect_err("ODT bomb");
         assert!(
-            matches!(err, ExtractError::LimitExceeded { kind: DocKind::Odt, .. }),
+            matches!(
+                err,
+                ExtractError::LimitExceeded {
+                    kind: DocKind::Odt,
+                    ..
+                }
+            ),
             "{err:?}"
         );
     }
@@ -778,7 +803,10 @@ mod tests {
         let e: Error = ExtractError::Crashed("signal 11".into()).into();
         assert_eq!((e.status_code().as_u16(), e.code()), (422, "cv_unreadable"));
         let e: Error = ExtractError::Busy.into();
-        assert_eq!((e.status_code().as_u16(), e.code()), (503, "extraction_busy"));
+        assert_eq!(
+            (e.status_code().as_u16(), e.code()),
+            (503, "extraction_busy")
+        );
         let e: Error = ExtractError::Extractor("missing".into()).into();
         assert_eq!(e.status_code().as_u16(), 500);
     }

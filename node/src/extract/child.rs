@@ -104,8 +104,8 @@ pub fn run(args: &ExtractArgs) -> i32 {
         let _ = writeln!(std::io::stderr(), "vivier-node extract: reading input: {e}");
         return 2;
     }
-    let result = std::panic::catch_unwind(|| super::extract_text(&input, &limits))
-        .unwrap_or_else(|_| {
+    let result =
+        std::panic::catch_unwind(|| super::extract_text(&input, &limits)).unwrap_or_else(|_| {
             Err(ExtractError::Corrupt {
                 kind: super::sniff(&input).unwrap_or(DocKind::Pdf),
                 message: "the parser failed on this file".into(),
@@ -198,14 +198,14 @@ mod tests {
         assert!(parse_frame(b"running 0 tests\n").is_err());
         assert!(parse_frame(b"VIVIER-EXTRACT/1\n{\"result\":\"ok\"").is_err());
         // Truncated text.
-        assert!(
-            parse_frame(b"VIVIER-EXTRACT/1\n{\"result\":\"ok\",\"kind\":\"pdf\",\"text_bytes\":5}\nabc")
-                .is_err()
-        );
+        assert!(parse_frame(
+            b"VIVIER-EXTRACT/1\n{\"result\":\"ok\",\"kind\":\"pdf\",\"text_bytes\":5}\nabc"
+        )
+        .is_err());
         // Not UTF-8.
-        assert!(
-            parse_frame(b"VIVIER-EXTRACT/1\n{\"result\":\"ok\",\"kind\":\"pdf\",\"text_bytes\":2}\n\xff\xfe")
-                .is_err()
-        );
+        assert!(parse_frame(
+            b"VIVIER-EXTRACT/1\n{\"result\":\"ok\",\"kind\":\"pdf\",\"text_bytes\":2}\n\xff\xfe"
+        )
+        .is_err());
     }
 }

@@ -288,8 +288,7 @@ fn decrypt(doc: &mut Document, budget: &mut Budget) -> Result<(), ExtractError> 
         .get(b"Encrypt")
         .and_then(Object::as_reference)
         .map_err(|e| corrupt(KIND, e))?;
-    let state =
-        lopdf::EncryptionState::decode(&*doc, b"").map_err(|_| locked())?;
+    let state = lopdf::EncryptionState::decode(&*doc, b"").map_err(|_| locked())?;
     for (&id, obj) in doc.objects.iter_mut() {
         if id != enc_id {
             lopdf::encryption::decrypt_object(&state, id, obj).map_err(|e| corrupt(KIND, e))?;
@@ -341,10 +340,7 @@ fn check_pages(doc: &Document, max_content: u64) -> Result<(), ExtractError> {
     let too_much = || {
         limit(
             KIND,
-            format!(
-                "its page content exceeds {}",
-                human_bytes(max_content)
-            ),
+            format!("its page content exceeds {}", human_bytes(max_content)),
         )
     };
     let mut sizes: HashMap<ObjectId, u64> = HashMap::new();
@@ -364,9 +360,11 @@ fn check_pages(doc: &Document, max_content: u64) -> Result<(), ExtractError> {
         check_parent_chain(doc, page_id)?;
         let mut streams: BTreeSet<ObjectId> = doc.get_page_contents(page_id).into_iter().collect();
         if let Ok((own, inherited)) = doc.get_page_resources(page_id) {
-            let dicts = own
-                .into_iter()
-                .chain(inherited.iter().filter_map(|id| doc.get_dictionary(*id).ok()));
+            let dicts = own.into_iter().chain(
+                inherited
+                    .iter()
+                    .filter_map(|id| doc.get_dictionary(*id).ok()),
+            );
             for resources in dicts {
                 if let Ok(xobjects) = resources
                     .get_deref(b"XObject", doc)
@@ -377,7 +375,10 @@ fn check_pages(doc: &Document, max_content: u64) -> Result<(), ExtractError> {
                             let is_form = doc
                                 .get_object(id)
                                 .and_then(Object::as_stream)
-                                .map(|s| s.dict.get(b"Subtype").and_then(Object::as_name).ok() == Some(b"Form"))
+                                .map(|s| {
+                                    s.dict.get(b"Subtype").and_then(Object::as_name).ok()
+                                        == Some(b"Form")
+                                })
                                 .unwrap_or(false);
                             if is_form {
                                 streams.insert(id);
@@ -495,7 +496,9 @@ fn ascii85(input: &[u8]) -> Vec<u8> {
                 group[count] = u32::from(c - b'!');
                 count += 1;
                 if count == 5 {
-                    let v = group.iter().fold(0u32, |acc, d| acc.wrapping_mul(85).wrapping_add(*d));
+                    let v = group
+                        .iter()
+                        .fold(0u32, |acc, d| acc.wrapping_mul(85).wrapping_add(*d));
                     out.extend_from_slice(&v.to_be_bytes());
                     count = 0;
                 }
@@ -507,7 +510,9 @@ fn ascii85(input: &[u8]) -> Vec<u8> {
         for g in group.iter_mut().skip(count) {
             *g = 84;
         }
-        let v = group.iter().fold(0u32, |acc, d| acc.wrapping_mul(85).wrapping_add(*d));
+        let v = group
+            .iter()
+            .fold(0u32, |acc, d| acc.wrapping_mul(85).wrapping_add(*d));
         out.extend_from_slice(&v.to_be_bytes()[..count - 1]);
     }
     out

@@ -81,9 +81,9 @@ pub async fn run_limited(
     unsafe {
         cmd.pre_exec(move || apply_rlimits(mem, cpu));
     }
-    let mut child = cmd.spawn().map_err(|e| {
-        ExtractError::Extractor(format!("cannot start {}: {e}", program.display()))
-    })?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| ExtractError::Extractor(format!("cannot start {}: {e}", program.display())))?;
     let pid = child.id();
     let (Some(mut stdin), Some(stdout), Some(stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
@@ -287,7 +287,12 @@ impl Extractor {
             wall: Duration::from_secs(c.extract_timeout_secs.max(1)),
             max_output_bytes: c.extract_max_text_bytes.saturating_add(FRAME_OVERHEAD),
         };
-        Ok(Extractor::new(program, limits, os, c.extract_max_concurrent))
+        Ok(Extractor::new(
+            program,
+            limits,
+            os,
+            c.extract_max_concurrent,
+        ))
     }
 
     /// The limits checked inside the child.
@@ -394,14 +399,18 @@ mod tests {
 
     #[tokio::test]
     async fn output_cap_kills_a_chatty_child() {
-        let err = sh("exec yes", b"", &limits(30_000)).await.expect_err("too much");
+        let err = sh("exec yes", b"", &limits(30_000))
+            .await
+            .expect_err("too much");
         assert_eq!(err, ExtractError::OutputTooLarge { limit: 1000 });
     }
 
     #[tokio::test]
     async fn cpu_limit_is_sigxcpu() {
         let l = limits(30_000);
-        let f = sh("while :; do :; done", b"", &l).await.expect("ended on its own");
+        let f = sh("while :; do :; done", b"", &l)
+            .await
+            .expect("ended on its own");
         assert_eq!(
             classify(&f, &l),
             Err(ExtractError::CpuLimit { secs: 1 }),
@@ -423,10 +432,17 @@ mod tests {
             classify(&f, &l),
             Err(ExtractError::Crashed("exit status 7".into()))
         );
-        let f = sh("echo 'memory allocation of 123 bytes failed' >&2; kill -ABRT $$", b"", &l)
-            .await
-            .expect("ran");
-        assert_eq!(classify(&f, &l), Err(ExtractError::MemoryLimit { mib: 256 }));
+        let f = sh(
+            "echo 'memory allocation of 123 bytes failed' >&2; kill -ABRT $$",
+            b"",
+            &l,
+        )
+        .await
+        .expect("ran");
+        assert_eq!(
+            classify(&f, &l),
+            Err(ExtractError::MemoryLimit { mib: 256 })
+        );
         // Exit 0 without a frame: the extractor is misconfigured (500).
         let f = sh("echo hello", b"", &l).await.expect("ran");
         assert!(matches!(classify(&f, &l), Err(ExtractError::Extractor(_))));
@@ -435,22 +451,22 @@ mod tests {
     #[tokio::test]
     async fn rlimits_apply_in_the_child() {
         let l = limits(30_000);
-        let f = sh("ulimit -v; ulimit -t; ulimit -f; ulimit -c; ulimit -n", b"", &l)
-            .await
-            .expect("ran");
+        let f = sh(
+            "ulimit -v; ulimit -t; ulimit -f; ulimit -c; ulimit -n",
+            b"",
+            &l,
+        )
+        .await
+        .expect("ran");
         let out = String::from_utf8_lossy(&f.stdout).to_string();
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines, vec!["262144", "1", "0", "0", "16"], "{out}");
         // No file can be written.
         let dir = tempfile::tempdir().expect("dir");
         let target = dir.path().join("x");
-        let f = sh(
-            &format!("echo data > {}", target.display()),
-            b"",
-            &l,
-        )
-        .await
-        .expect("ran");
+        let f = sh(&format!("echo data > {}", target.display()), b"", &l)
+            .await
+            .expect("ran");
         assert!(!f.status.success());
         assert_eq!(std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0), 0);
     }
@@ -470,12 +486,7 @@ mod tests {
 
     #[tokio::test]
     async fn slots_bound_concurrency_and_waiting_is_busy() {
-        let ex = Extractor::new(
-            "/bin/false".into(),
-            Limits::default(),
-            limits(200),
-            1,
-        );
+        let ex = Extractor::new("/bin/false".into(), Limits::default(), limits(200), 1);
         let held = ex.slots.clone().acquire_owned().await.expect("slot");
         assert_eq!(ex.extract(b"x".to_vec()).await, Err(ExtractError::Busy));
         drop(held);

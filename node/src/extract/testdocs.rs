@@ -172,7 +172,9 @@ pub fn raw_pdf(objects: &[Vec<u8>]) -> Vec<u8> {
         out.extend_from_slice(b"\nendobj\n");
     }
     let xref = out.len();
-    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
     for off in offsets {
         out.extend_from_slice(format!("{off:010} 00000 n \n").as_bytes());
     }
@@ -424,7 +426,11 @@ pub fn odt_space_bomb(count: usize) -> Vec<u8> {
     for _ in 1..times {
         data.extend_from_slice(&next);
     }
-    data.extend_from_slice(&compress_step(&mut c, tail.as_bytes(), FlushCompress::Finish));
+    data.extend_from_slice(&compress_step(
+        &mut c,
+        tail.as_bytes(),
+        FlushCompress::Finish,
+    ));
     let crc_of = |b: &[u8]| {
         let mut c = flate2::Crc::new();
         c.update(b);
@@ -447,6 +453,60 @@ pub fn odt_space_bomb(count: usize) -> Vec<u8> {
             uncompressed: u32::try_from(size).unwrap_or(u32::MAX),
         },
     ])
+}
+
+/// The hostile files of the issue, with the name they are uploaded under:
+/// deep brackets, the operator bomb, the zero bomb, the ODT space bomb,
+/// and the zero bomb grown to fill (not exceed) the 10 MiB upload limit.
+pub fn issue_files() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        ("crochets.pdf", pdf_deep_brackets(1000)),
+        ("operateurs.pdf", pdf_operator_bomb(64 * 1024 * 1024)),
+        ("zeros.pdf", pdf_zero_bomb(512 * 1024 * 1024)),
+        ("espaces.odt", odt_space_bomb(9_300_000)),
+        ("zeros-10mio.pdf", pdf_zero_bomb(9_728 * 1024 * 1024)),
+    ]
+}
+
+/// A PDF whose page draws a form XObject that draws itself
+/// (`pdf-extract` recurses without end).
+pub fn pdf_self_drawing_form() -> Vec<u8> {
+    raw_pdf(&[
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 /MediaBox [0 0 595 842] >>".to_vec(),
+        b"<< /Type /Page /Parent 2 0 R /Resources << /XObject << /X1 5 0 R >> >> /Contents 4 0 R >>"
+            .to_vec(),
+        stream_object("", b"/X1 Do"),
+        stream_object(
+            "/Type /XObject /Subtype /Form /BBox [0 0 10 10] /Resources << /XObject << /X1 5 0 R >> >>",
+            b"/X1 Do",
+        ),
+    ])
+}
+
+/// A PDF whose page's `Parent` chain loops (page → pages → page).
+pub fn pdf_parent_cycle() -> Vec<u8> {
+    raw_pdf(&[
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 /Parent 3 0 R >>".to_vec(),
+        b"<< /Type /Page /Parent 2 0 R /Contents 4 0 R >>".to_vec(),
+        stream_object("", b"BT /F1 12 Tf (Cariste) Tj ET"),
+    ])
+}
+
+/// A PDF with an object stream that inflates to `decompressed` bytes
+/// (lopdf expands object streams while loading).
+pub fn pdf_object_stream_bomb(decompressed: u64) -> Vec<u8> {
+    let chunk = vec![b' '; 1024 * 1024];
+    let times = usize::try_from(decompressed.div_ceil(chunk.len() as u64)).unwrap_or(usize::MAX);
+    pdf_with_content(
+        b"BT ET",
+        "",
+        &[stream_object(
+            "/Type /ObjStm /N 1 /First 4 /Filter /FlateDecode",
+            &zlib_repeated(&chunk, times),
+        )],
+    )
 }
 
 #[cfg(test)]

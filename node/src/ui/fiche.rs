@@ -101,8 +101,7 @@ pub const UNREADABLE_MESSAGE: &str = "Ce fichier n'a pas pu être lu : il est en
     ou trop complexe. Il n'a pas été enregistré et le texte du CV n'a pas changé. Essayez de \
     l'enregistrer de nouveau au format PDF depuis votre traitement de texte.";
 
-const BUSY_MESSAGE: &str =
-    "Trop de fichiers sont en cours de lecture : réessayez dans un instant.";
+const BUSY_MESSAGE: &str = "Trop de fichiers sont en cours de lecture : réessayez dans un instant.";
 
 /// `POST /ui/candidats/{id}/cv` (multipart, field `fichier`): store the CV
 /// and extract its text (`candidates::attach_cv`), audited
