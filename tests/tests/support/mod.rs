@@ -227,6 +227,11 @@ impl NodeProcess {
         format!("{}{}", self.base_url, path)
     }
 
+    /// The process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// SIGKILL (no clean shutdown).
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
