@@ -321,7 +321,7 @@ fn decrypt(doc: &mut Document, budget: &mut Budget) -> Result<(), ExtractError> 
 fn charge_streams(doc: &Document, budget: &mut Budget) -> Result<(), ExtractError> {
     for obj in doc.objects.values() {
         if let Object::Stream(s) = obj {
-            if s.dict.has_type(b"ObjStm") {
+            if s.dict.has_type(b"ObjStm") || !is_inflated(s) {
                 continue; // charged while loading
             }
             match inflated_len(s, budget.left) {
@@ -349,7 +349,7 @@ fn check_pages(doc: &Document, max_content: u64) -> Result<(), ExtractError> {
             return Some(*n);
         }
         let n = match doc.get_object(id).and_then(Object::as_stream) {
-            Ok(s) => inflated_len(s, max_content)?,
+            Ok(s) => decoded_len(s, max_content)?,
             Err(_) => 0,
         };
         sizes.insert(id, n);
@@ -419,10 +419,28 @@ fn check_parent_chain(doc: &Document, page_id: ObjectId) -> Result<(), ExtractEr
     }
 }
 
+/// Whether lopdf inflates this stream (its first filter is one it decodes).
+fn is_inflated(stream: &Stream) -> bool {
+    matches!(
+        stream.filters().ok().as_deref().and_then(<[_]>::first),
+        Some(&(b"FlateDecode" | b"LZWDecode" | b"ASCII85Decode"))
+    )
+}
+
+/// The size of a stream once decoded as lopdf decodes it (through its
+/// leading Flate / LZW / ASCII85 filters; a stream with no filter, or one
+/// lopdf does not decode such as an image, is its stored bytes), or `None`
+/// past `cap`.
+fn decoded_len(stream: &Stream, cap: u64) -> Option<u64> {
+    if !is_inflated(stream) {
+        let n = stream.content.len() as u64;
+        return (n <= cap).then_some(n);
+    }
+    inflated_len(stream, cap)
+}
+
 /// The size a stream inflates to through its leading Flate / LZW /
-/// ASCII85 filters, or `None` past `cap`. Streams with no filter, or one
-/// lopdf does not decode (images…), count their stored length — already
-/// charged as a parsed object — as 0.
+/// ASCII85 filters, or `None` past `cap`; 0 when it has none of them.
 fn inflated_len(stream: &Stream, cap: u64) -> Option<u64> {
     let filters = match stream.filters() {
         Ok(f) if !f.is_empty() => f,
@@ -555,5 +573,144 @@ impl std::io::Write for CappedSink {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::extract::testdocs;
+
+    fn limits() -> Limits {
+        Limits::default()
+    }
+
+    fn run(bytes: &[u8], limits: &Limits) -> Result<String, ExtractError> {
+        let mut out = TextBuf::new(KIND, limits.max_text_bytes);
+        text(bytes, limits, &mut out)?;
+        Ok(out.text)
+    }
+
+    #[test]
+    fn nesting_scan_skips_strings_comments_and_streams() {
+        assert_eq!(max_nesting(b"<< /A [1 [2] << /B 3 >>] >>"), 3);
+        // Brackets inside strings, hex strings, comments and stream data
+        // do not count.
+        assert_eq!(max_nesting(b"(a[[[[b) <5B5B5B> % [[[[[[\n[1]"), 1);
+        assert_eq!(max_nesting(b"(a (nested [[[[) b) [1]"), 1);
+        assert_eq!(max_nesting(b"(a \\) [[[[ b) [x]"), 1);
+        let mut s = b"<< /Length 8 >>\nstream\n[[[[[[[[\nendstream\n".to_vec();
+        s.extend_from_slice(b"[[]]");
+        assert_eq!(max_nesting(&s), 2);
+        // A name ending in "stream" is not the keyword.
+        assert_eq!(max_nesting(b"/Xstream [[[ ]]]"), 3);
+        assert_eq!(max_nesting(&testdocs::pdf_deep_brackets(1000)), 1000);
+        assert!(max_nesting(&testdocs::pdf(&[b"[[[[ (x)"])) < 5);
+    }
+
+    #[test]
+    fn inflated_sizes_are_capped_for_every_decoder() {
+        let zeros = vec![0u8; 1 << 20];
+        let flate = Stream::new(
+            lopdf::dictionary! { "Filter" => "FlateDecode" },
+            testdocs::zlib(&zeros),
+        );
+        assert_eq!(inflated_len(&flate, 2 << 20), Some(1 << 20));
+        assert_eq!(inflated_len(&flate, (1 << 20) - 1), None);
+
+        let mut lzw = Vec::new();
+        let mut enc = weezl::encode::Encoder::with_tiff_size_switch(weezl::BitOrder::Msb, 8);
+        enc.into_stream(&mut lzw)
+            .encode_all(&zeros[..])
+            .status
+            .expect("lzw");
+        let lzw = Stream::new(lopdf::dictionary! { "Filter" => "LZWDecode" }, lzw);
+        assert_eq!(inflated_len(&lzw, 2 << 20), Some(1 << 20));
+        assert_eq!(inflated_len(&lzw, 1000), None);
+
+        // ASCII85 then Flate: `z` is four zero bytes.
+        let a85 = Stream::new(
+            lopdf::dictionary! { "Filter" => "ASCII85Decode" },
+            b"zzzz~>".to_vec(),
+        );
+        assert_eq!(inflated_len(&a85, 100), Some(16));
+        assert_eq!(inflated_len(&a85, 15), None);
+        assert_eq!(ascii85(b"87cURD]i,\"Ebo80~>"), b"Hello World!");
+
+        // Unknown filters (images) and plain streams inflate nothing: they
+        // decode to their stored bytes.
+        let jpeg = Stream::new(
+            lopdf::dictionary! { "Filter" => "DCTDecode" },
+            vec![0xFF; 1000],
+        );
+        assert_eq!(inflated_len(&jpeg, 10), Some(0));
+        assert_eq!(decoded_len(&jpeg, 1000), Some(1000));
+        assert_eq!(decoded_len(&jpeg, 999), None);
+        let plain = Stream::new(lopdf::dictionary! {}, vec![b'x'; 1000]);
+        assert_eq!(inflated_len(&plain, 10), Some(0));
+        assert_eq!(decoded_len(&plain, 1000), Some(1000));
+        assert_eq!(decoded_len(&flate, 2 << 20), Some(1 << 20));
+    }
+
+    #[test]
+    fn text_content_and_budget_caps_apply() {
+        let pdf = testdocs::pdf(&[b"Cariste", b"CACES 3"]);
+        assert!(run(&pdf, &limits()).expect("text").contains("Cariste"));
+        let tiny_text = Limits {
+            max_text_bytes: 5,
+            ..limits()
+        };
+        let err = run(&pdf, &tiny_text).expect_err("text cap");
+        assert!(err.to_string().contains("of text"), "{err}");
+        let tiny_content = Limits {
+            max_pdf_content_bytes: 10,
+            ..limits()
+        };
+        let err = run(&pdf, &tiny_content).expect_err("content cap");
+        assert!(err.to_string().contains("page content"), "{err}");
+        let tiny_budget = Limits {
+            max_decompressed_bytes: 100,
+            ..limits()
+        };
+        let err = run(&pdf, &tiny_budget).expect_err("budget");
+        assert!(err.to_string().contains("expands to more than"), "{err}");
+    }
+
+    #[test]
+    fn page_content_shared_by_many_pages_counts_per_page() {
+        // 2 000 pages drawing the same 2 KiB stream: 4 MB parsed in all.
+        let n = 2_000;
+        let kids: String = (0..n).map(|i| format!("{} 0 R ", i + 4)).collect();
+        let mut objects = vec![
+            b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+            format!("<< /Type /Pages /Kids [{kids}] /Count {n} /MediaBox [0 0 595 842] >>")
+                .into_bytes(),
+            testdocs::stream_object("", &b"0 0 m ".repeat(340)),
+        ];
+        for _ in 0..n {
+            objects.push(b"<< /Type /Page /Parent 2 0 R /Contents 3 0 R >>".to_vec());
+        }
+        let pdf = testdocs::raw_pdf(&objects);
+        let err = run(&pdf, &limits()).expect_err("content cap");
+        assert!(
+            err.to_string().contains("page content exceeds 2 MiB"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn object_stream_bomb_stops_the_load() {
+        let err = run(&testdocs::pdf_object_stream_bomb(80 << 20), &limits()).expect_err("bomb");
+        assert!(
+            err.to_string().contains("expands to more than 64 MiB"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn page_tree_loops_are_refused() {
+        let err = run(&testdocs::pdf_parent_cycle(), &limits()).expect_err("loop");
+        assert!(err.to_string().contains("loops"), "{err}");
     }
 }
