@@ -7,7 +7,7 @@
 
 mod support;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use support::{backends, start_node, TestNode};
 use vivier_node::auth::Role;
 use vivier_node::extract::testdocs::{self, RawEntry};
@@ -255,29 +255,6 @@ fn own_cases() -> Vec<Case> {
     ]
 }
 
-async fn upload(
-    node: &TestNode,
-    token: &str,
-    id: &str,
-    name: &str,
-    bytes: Vec<u8>,
-) -> (u16, Value) {
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()),
-    );
-    let r = node
-        .client
-        .post(node.url(&format!("/api/v1/candidates/{id}/cv")))
-        .bearer_auth(token)
-        .multipart(form)
-        .send()
-        .await
-        .expect("send");
-    let st = r.status().as_u16();
-    (st, r.json().await.unwrap_or(Value::Null))
-}
-
 /// Files kept on disk for the node's CVs.
 fn stored_files(node: &TestNode) -> Vec<String> {
     let mut out = Vec::new();
@@ -309,14 +286,14 @@ async fn record_with_cv(node: &TestNode) -> (String, String) {
         .await;
     assert_eq!(st, 201, "{v}");
     let id = v["id"].as_str().expect("id").to_string();
-    let (st, v) = upload(
-        node,
-        &c,
-        &id,
-        "cv.docx",
-        testdocs::docx(&["Cariste expérimentée", "CACES 3"]),
-    )
-    .await;
+    let (st, v) = node
+        .upload_cv(
+            &c,
+            &id,
+            "cv.docx",
+            testdocs::docx(&["Cariste expérimentée", "CACES 3"]),
+        )
+        .await;
     assert_eq!(st, 201, "{v}");
     (c, id)
 }
@@ -331,7 +308,7 @@ async fn assert_refused(node: &TestNode, token: &str, id: &str, cases: Vec<Case>
             "{}: within the upload limit",
             case.what
         );
-        let (st, v) = upload(node, token, id, case.file_name, case.bytes).await;
+        let (st, v) = node.upload_cv(token, id, case.file_name, case.bytes).await;
         assert_eq!(st, case.status, "{} ({size} bytes): {v}", case.what);
         assert_eq!(
             v["type"],
@@ -457,7 +434,7 @@ async fn good_cvs_still_work_and_are_searchable() {
                 "electricienne",
             ),
         ] {
-            let (st, v) = upload(&node, &c, &id, name, bytes).await;
+            let (st, v) = node.upload_cv(&c, &id, name, bytes).await;
             assert_eq!(st, 201, "{name}: {v}");
             node.state.search.candidates.commit_now().expect("commit");
             let found = support::eventually(10, || async {

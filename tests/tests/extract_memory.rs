@@ -22,29 +22,6 @@ fn vm_hwm_kib(pid: u32) -> u64 {
         .expect("VmHWM line")
 }
 
-async fn upload(
-    node: &NodeProcess,
-    token: &str,
-    id: &str,
-    name: &str,
-    bytes: Vec<u8>,
-) -> (u16, serde_json::Value) {
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()),
-    );
-    let r = node
-        .client
-        .post(node.url(&format!("/api/v1/candidates/{id}/cv")))
-        .bearer_auth(token)
-        .multipart(form)
-        .send()
-        .await
-        .expect("send");
-    let st = r.status().as_u16();
-    (st, r.json().await.unwrap_or_default())
-}
-
 #[tokio::test]
 async fn hostile_cv_uploads_keep_the_node_process_under_300_mb() {
     let root = tempfile::tempdir().unwrap();
@@ -66,14 +43,14 @@ async fn hostile_cv_uploads_keep_the_node_process_under_300_mb() {
         .await;
     assert_eq!(st, 201, "{c}");
     let id = c["id"].as_str().unwrap().to_string();
-    let (st, v) = upload(
-        &node,
-        &token,
-        &id,
-        "cv.odt",
-        testdocs::odt(&["Cariste", "CACES 3"]),
-    )
-    .await;
+    let (st, v) = node
+        .upload_cv(
+            &token,
+            &id,
+            "cv.odt",
+            testdocs::odt(&["Cariste", "CACES 3"]),
+        )
+        .await;
     assert_eq!(st, 201, "{v}");
     let baseline = vm_hwm_kib(pid);
 
@@ -86,7 +63,7 @@ async fn hostile_cv_uploads_keep_the_node_process_under_300_mb() {
     for (name, bytes) in files {
         let size = bytes.len();
         assert!(size <= 10 * 1024 * 1024, "{name}: within the upload limit");
-        let (st, v) = upload(&node, &token, &id, name, bytes).await;
+        let (st, v) = node.upload_cv(&token, &id, name, bytes).await;
         assert_eq!(st, 422, "{name} ({size} bytes): {v}");
         assert_eq!(v["type"], "urn:vivier:problem:cv_unreadable", "{name}: {v}");
         let (st, _) = node.get(&token, "/health").await;

@@ -190,6 +190,31 @@ impl TestNode {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// Upload a CV file (`POST /api/v1/candidates/{id}/cv`, multipart
+    /// field `file`); the JSON answer (or null) and its status.
+    pub async fn upload_cv(
+        &self,
+        token: &str,
+        id: &str,
+        file_name: &str,
+        bytes: Vec<u8>,
+    ) -> (u16, Value) {
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_string()),
+        );
+        let r = self
+            .client
+            .post(self.url(&format!("/api/v1/candidates/{id}/cv")))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await
+            .expect("send");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn get(&self, token: &str, path: &str) -> (u16, Value) {
         self.request(reqwest::Method::GET, token, path, None).await
     }

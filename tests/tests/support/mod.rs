@@ -319,6 +319,27 @@ impl NodeProcess {
         (s, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// Upload a CV file (`POST /api/v1/candidates/{id}/cv`, multipart).
+    pub async fn upload_cv(
+        &self,
+        token: &str,
+        id: &str,
+        file_name: &str,
+        bytes: Vec<u8>,
+    ) -> (u16, Value) {
+        let part = reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_string());
+        let r = self
+            .client
+            .post(self.url(&format!("/api/v1/candidates/{id}/cv")))
+            .bearer_auth(token)
+            .multipart(reqwest::multipart::Form::new().part("file", part))
+            .send()
+            .await
+            .expect("send");
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn get(&self, token: &str, path: &str) -> (u16, Value) {
         self.request(reqwest::Method::GET, token, path, None).await
     }
