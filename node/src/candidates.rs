@@ -1383,8 +1383,7 @@ pub async fn attach_cv(
     if meta.anonymised_at.is_some() {
         return Err(Error::Conflict("this record was anonymised".into()));
     }
-    // The child gets its own copy of the bytes; the original is stored below.
-    let (kind, text) = state.extractor.extract(bytes.clone()).await?;
+    let (kind, text) = state.extractor.extract(&bytes).await?;
     let now = now_ms();
     let file = CandidateFile {
         id: new_id(),

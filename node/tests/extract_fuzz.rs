@@ -178,7 +178,7 @@ proptest! {
     #[test]
     fn any_bytes_get_a_bounded_answer_in_time(bytes in input()) {
         let started = Instant::now();
-        let result = runtime().block_on(extractor().extract(bytes));
+        let result = runtime().block_on(extractor().extract(&bytes));
         let took = started.elapsed();
         // The wall-clock limit, plus killing and reaping.
         prop_assert!(took < WALL + Duration::from_secs(5), "took {took:?}");
@@ -199,7 +199,7 @@ proptest! {
 fn the_seeds_themselves_extract() {
     for (i, seed) in seeds().iter().enumerate() {
         let (_, text) = runtime()
-            .block_on(extractor().extract(seed.clone()))
+            .block_on(extractor().extract(seed))
             .unwrap_or_else(|e| panic!("seed {i}: {e}"));
         assert!(!text.is_empty(), "seed {i}");
     }

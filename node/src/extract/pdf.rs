@@ -708,6 +708,68 @@ mod tests {
         );
     }
 
+    fn encrypted(user_password: &str) -> Vec<u8> {
+        let mut doc = Document::load_mem(&testdocs::pdf(&[b"Cariste chiffr\xE9"])).expect("load");
+        let id = Object::String(
+            b"0123456789abcdef".to_vec(),
+            lopdf::StringFormat::Hexadecimal,
+        );
+        doc.trailer.set("ID", vec![id.clone(), id]);
+        let state = lopdf::EncryptionState::try_from(lopdf::EncryptionVersion::V2 {
+            document: &doc,
+            owner_password: "proprietaire",
+            user_password,
+            key_length: 128,
+            permissions: lopdf::Permissions::all(),
+        })
+        .expect("state");
+        doc.encrypt(&state).expect("encrypt");
+        let mut out = Vec::new();
+        doc.save_to(&mut out).expect("save");
+        out
+    }
+
+    #[test]
+    fn encrypted_pdfs_open_with_the_empty_password_only() {
+        let open = encrypted("");
+        assert!(!String::from_utf8_lossy(&open).contains("Cariste"));
+        assert!(run(&open, &limits())
+            .expect("text")
+            .contains("Cariste chiffré"));
+        let locked = encrypted("secret");
+        let err = run(&locked, &limits()).expect_err("password");
+        assert!(err.to_string().contains("protected by a password"), "{err}");
+    }
+
+    #[test]
+    fn objects_inside_object_streams_are_read() {
+        // The page (6) and its font (7) live in an object stream (3), as
+        // PDF 1.5 writers (Word, LibreOffice) do.
+        let page = b"<< /Type /Page /Parent 2 0 R /Resources << /Font << /F1 7 0 R >> >> /Contents 5 0 R >>";
+        let font =
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>";
+        let index = format!("6 0 7 {} ", page.len() + 1);
+        let mut body = index.clone().into_bytes();
+        body.extend_from_slice(page);
+        body.push(b' ');
+        body.extend_from_slice(font);
+        let pdf = testdocs::raw_pdf(&[
+            b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+            b"<< /Type /Pages /Kids [6 0 R] /Count 1 /MediaBox [0 0 595 842] >>".to_vec(),
+            testdocs::stream_object(
+                &format!(
+                    "/Type /ObjStm /N 2 /First {} /Filter /FlateDecode",
+                    index.len()
+                ),
+                &testdocs::zlib(&body),
+            ),
+            b"null".to_vec(),
+            testdocs::stream_object("", b"BT /F1 12 Tf 72 700 Td (Magasinier cariste) Tj ET"),
+        ]);
+        let text = run(&pdf, &limits()).expect("text");
+        assert!(text.contains("Magasinier cariste"), "{text:?}");
+    }
+
     #[test]
     fn page_tree_loops_are_refused() {
         let err = run(&testdocs::pdf_parent_cycle(), &limits()).expect_err("loop");

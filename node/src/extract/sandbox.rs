@@ -61,7 +61,7 @@ pub struct Finished {
 pub async fn run_limited(
     program: &std::path::Path,
     args: &[OsString],
-    input: Vec<u8>,
+    input: &[u8],
     limits: &OsLimits,
 ) -> Result<Finished, ExtractError> {
     let mut cmd = tokio::process::Command::new(program);
@@ -93,7 +93,7 @@ pub async fn run_limited(
     let cap = limits.max_output_bytes;
     let write = async move {
         // The child may stop reading early (a refused file): EPIPE is fine.
-        let _ = stdin.write_all(&input).await;
+        let _ = stdin.write_all(input).await;
         let _ = stdin.shutdown().await;
     };
     let read_out = async move {
@@ -269,10 +269,14 @@ impl Extractor {
     }
 
     /// From the `[uploads]` configuration; the program defaults to the
-    /// running executable (the node binary itself).
+    /// running executable (the node binary itself): `/proc/self/exe` on
+    /// Linux, which still runs this very binary after an upgrade replaced
+    /// the file on disk.
     pub fn from_config(c: &crate::config::UploadConfig) -> std::io::Result<Extractor> {
+        let self_exe = std::path::Path::new("/proc/self/exe");
         let program = match &c.extractor_path {
             Some(p) => p.clone(),
+            None if self_exe.exists() => self_exe.to_path_buf(),
             None => std::env::current_exe()?,
         };
         let limits = Limits {
@@ -306,7 +310,7 @@ impl Extractor {
     }
 
     /// Extract the text of `bytes` in a child process.
-    pub async fn extract(&self, bytes: Vec<u8>) -> Result<(DocKind, String), ExtractError> {
+    pub async fn extract(&self, bytes: &[u8]) -> Result<(DocKind, String), ExtractError> {
         let _slot = tokio::time::timeout(self.os.wall, self.slots.acquire())
             .await
             .map_err(|_| ExtractError::Busy)?
@@ -349,7 +353,7 @@ mod tests {
         run_limited(
             std::path::Path::new("/bin/sh"),
             &["-c".into(), script.into()],
-            input.to_vec(),
+            input,
             l,
         )
         .await
@@ -476,7 +480,7 @@ mod tests {
         let err = run_limited(
             std::path::Path::new("/nonexistent/vivier-node"),
             &[],
-            Vec::new(),
+            &[],
             &limits(1000),
         )
         .await
@@ -488,11 +492,11 @@ mod tests {
     async fn slots_bound_concurrency_and_waiting_is_busy() {
         let ex = Extractor::new("/bin/false".into(), Limits::default(), limits(200), 1);
         let held = ex.slots.clone().acquire_owned().await.expect("slot");
-        assert_eq!(ex.extract(b"x".to_vec()).await, Err(ExtractError::Busy));
+        assert_eq!(ex.extract(b"x").await, Err(ExtractError::Busy));
         drop(held);
         // With the slot free, /bin/false runs and exits 1.
         assert_eq!(
-            ex.extract(b"x".to_vec()).await,
+            ex.extract(b"x").await,
             Err(ExtractError::Crashed("exit status 1".into()))
         );
     }
