@@ -97,7 +97,7 @@ const UNSUPPORTED_MESSAGE: &str =
 
 /// A file refused with `cv_unreadable` (corrupt, or past a limit of the
 /// extraction sandbox): nothing was stored.
-pub const UNREADABLE_MESSAGE: &str = "Ce fichier n'a pas pu être lu : il est endommagé, protégé \
+const UNREADABLE_MESSAGE: &str = "Ce fichier n'a pas pu être lu : il est endommagé, protégé \
     ou trop complexe. Il n'a pas été enregistré et le texte du CV n'a pas changé. Essayez de \
     l'enregistrer de nouveau au format PDF depuis votre traitement de texte.";
 
