@@ -5,7 +5,8 @@
 //! Limits on the child (set with `setrlimit` between `fork` and `exec`):
 //! address space (`RLIMIT_AS`), CPU seconds (`RLIMIT_CPU`: `SIGXCPU`, then
 //! `SIGKILL` one second later), no file writes (`RLIMIT_FSIZE` 0), no core
-//! dumps, a handful of descriptors; an empty environment. On top, the
+//! dumps, a handful of descriptors; an empty environment; its own process
+//! group. On top, the
 //! parent kills it at a wall-clock timeout or as soon as it writes more
 //! than the output cap, and always reaps it (no zombies; a dropped request
 //! kills its child too). A semaphore bounds how many run at once; a request
@@ -73,6 +74,8 @@ pub async fn run_limited(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        // Its own process group, so that a kill reaches anything it forked.
+        .process_group(0)
         .kill_on_drop(true);
     let (mem, cpu) = (limits.memory_bytes, limits.cpu_secs);
     // SAFETY: the closure runs in the forked child before exec and only
@@ -121,6 +124,7 @@ pub async fn run_limited(
         ))),
         Err(_elapsed) => {
             // Kill and reap before answering: no orphan keeps running.
+            kill(pid);
             let _ = child.start_kill();
             let _ = child.wait().await;
             Err(ExtractError::Timeout {
@@ -153,12 +157,14 @@ async fn read_capped(mut r: impl AsyncRead + Unpin, cap: usize) -> (Vec<u8>, boo
     }
 }
 
+/// SIGKILL the child's process group (the child leads it).
 fn kill(pid: Option<u32>) {
     if let Some(pid) = pid.and_then(|p| libc::pid_t::try_from(p).ok()) {
         // SAFETY: plain syscall. The child is not reaped yet (its `Child`
-        // is waited on only after this), so the pid cannot have been reused.
+        // is waited on only after this), so its pid, which is also its
+        // process group id, cannot have been reused.
         unsafe {
-            libc::kill(pid, libc::SIGKILL);
+            libc::kill(-pid, libc::SIGKILL);
         }
     }
 }
@@ -392,6 +398,41 @@ mod tests {
             !std::path::Path::new(&format!("/proc/{pid}")).exists(),
             "child {pid} still present"
         );
+    }
+
+    #[tokio::test]
+    async fn what_the_child_forked_dies_with_it() {
+        // The child forks a sleeper that keeps the output pipe open, then
+        // hangs: the timeout kills the whole process group.
+        let marker = format!("sleep 601.{}", std::process::id());
+        let l = limits(2_000);
+        let script = format!("{marker} & wait");
+        let run = tokio::spawn(async move { sh(&script, b"", &l).await });
+        let mut pid = None;
+        for _ in 0..1000 {
+            pid = find_process(&marker);
+            if pid.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let pid = pid.expect("the grandchild started");
+        let err = run.await.expect("join").expect_err("timeout");
+        assert_eq!(err, ExtractError::Timeout { secs: 2 });
+        // Killed (a zombie until init reaps it, but no longer running).
+        let state = |pid: u32| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| s.rsplit(')').next().map(|r| r.trim().chars().next()))
+                .flatten()
+        };
+        for _ in 0..500 {
+            if matches!(state(pid), None | Some('Z')) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("grandchild {pid} still running: {:?}", state(pid));
     }
 
     #[tokio::test]
