@@ -376,13 +376,34 @@ fn zip_entry(
         return Err(too_big());
     }
     let mut out = Vec::new();
-    f.take(cap + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| corrupt(kind, format!("{name}: {e}")))?;
+    f.take(cap + 1).read_to_end(&mut out).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::OutOfMemory {
+            out_of_memory()
+        } else {
+            corrupt(kind, format!("{name}: {e}"))
+        }
+    })?;
     if out.len() as u64 > cap {
         return Err(too_big());
     }
     Ok(out)
+}
+
+/// A failed allocation seen as an error rather than an abort: the
+/// address-space limit of this (sandboxed) process was reached.
+fn out_of_memory() -> ExtractError {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: valid pointer to a local struct.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut lim) } == 0;
+    let mib = if ok && lim.rlim_cur != libc::RLIM_INFINITY {
+        lim.rlim_cur / (1024 * 1024)
+    } else {
+        0
+    };
+    ExtractError::MemoryLimit { mib }
 }
 
 fn local(name: &[u8]) -> &[u8] {

@@ -8,7 +8,7 @@
 mod support;
 
 use serde_json::json;
-use support::{backends, start_node, TestNode};
+use support::{backends, start_node, start_node_with, TestNode};
 use vivier_node::auth::Role;
 use vivier_node::extract::testdocs::{self, RawEntry};
 
@@ -357,6 +357,34 @@ async fn hostile_pdf_docx_odt_get_their_documented_answer() {
         let node = start_node(&backend).await;
         let (c, id) = record_with_cv(&node).await;
         assert_refused(&node, &c, &id, own_cases()).await;
+        node.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_file_past_the_memory_limit_is_refused_not_fatal() {
+    // 60 MiB of XML is within the inflation cap (64 MiB) but not within an
+    // extractor allowed 96 MiB of address space: the child aborts on a
+    // failed allocation, the parent says why.
+    let body = " ".repeat(60 * 1024 * 1024);
+    let (deflated, crc, size) = testdocs::deflated_repeated_entry(body.as_bytes(), 1);
+    let docx = testdocs::raw_zip(&[RawEntry {
+        name: "word/document.xml",
+        method: 8,
+        data: &deflated,
+        crc,
+        uncompressed: size,
+    }]);
+    for backend in backends() {
+        let node = start_node_with(&backend, |cfg| cfg.uploads.extract_memory_mb = 96).await;
+        let (c, id) = record_with_cv(&node).await;
+        let case = unreadable(
+            "60 MiB of XML in 96 MiB",
+            "cv.docx",
+            docx.clone(),
+            "needed more than 96 MiB of memory",
+        );
+        assert_refused(&node, &c, &id, vec![case]).await;
         node.stop().await;
     }
 }
