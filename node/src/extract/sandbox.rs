@@ -375,23 +375,26 @@ mod tests {
         })
     }
 
-    #[tokio::test]
-    async fn wall_clock_timeout_kills_and_reaps() {
-        // A unique command line to find the child by.
-        let marker = format!("sleep 600.{}", std::process::id());
-        let l = limits(2_000);
-        let script = format!("exec {marker}");
-        let run = tokio::spawn(async move { sh(&script, b"", &l).await });
+    /// Run `script` (which starts `marker`, a unique `sleep` command line)
+    /// under a 2 s timeout; returns the pid of `marker` and the answer.
+    async fn run_until_timeout(script: String, marker: &str) -> (u32, ExtractError) {
+        let run = tokio::spawn(async move { sh(&script, b"", &limits(2_000)).await });
         let mut pid = None;
         for _ in 0..1000 {
-            pid = find_process(&marker);
+            pid = find_process(marker);
             if pid.is_some() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        let pid = pid.expect("the child started");
-        let err = run.await.expect("join").expect_err("timeout");
+        let pid = pid.expect("the sleeper started");
+        (pid, run.await.expect("join").expect_err("timeout"))
+    }
+
+    #[tokio::test]
+    async fn wall_clock_timeout_kills_and_reaps() {
+        let marker = format!("sleep 600.{}", std::process::id());
+        let (pid, err) = run_until_timeout(format!("exec {marker}"), &marker).await;
         assert_eq!(err, ExtractError::Timeout { secs: 2 });
         // Killed and reaped: not even a zombie entry is left in /proc.
         assert!(
@@ -405,19 +408,7 @@ mod tests {
         // The child forks a sleeper that keeps the output pipe open, then
         // hangs: the timeout kills the whole process group.
         let marker = format!("sleep 601.{}", std::process::id());
-        let l = limits(2_000);
-        let script = format!("{marker} & wait");
-        let run = tokio::spawn(async move { sh(&script, b"", &l).await });
-        let mut pid = None;
-        for _ in 0..1000 {
-            pid = find_process(&marker);
-            if pid.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let pid = pid.expect("the grandchild started");
-        let err = run.await.expect("join").expect_err("timeout");
+        let (pid, err) = run_until_timeout(format!("{marker} & wait"), &marker).await;
         assert_eq!(err, ExtractError::Timeout { secs: 2 });
         // Killed (a zombie until init reaps it, but no longer running).
         let state = |pid: u32| {
