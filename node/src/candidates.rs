@@ -1472,8 +1472,15 @@ fn candidate_dir(state: &AppState, id: &str) -> std::path::PathBuf {
     state.files_dir.join(id)
 }
 
-/// Keep an uploaded CV: store the original, extract its text into
-/// `cv_text`. `bytes` must already be within the size limit.
+/// Keep an uploaded CV: extract its text in the sandboxed extractor
+/// (`state.extractor`, a child process), then store the original and put
+/// the text in `cv_text`. `bytes` must already be within the size limit.
+///
+/// A file whose text cannot be read is refused before anything is written:
+/// 415 for a type that is not PDF/DOCX/ODT, 422 `cv_unreadable` for a
+/// corrupt file or one past a limit (time, memory, inflation, text size),
+/// 503 `extraction_busy` when every extraction slot stays taken; the file
+/// is not kept and the record's CV text is unchanged.
 pub async fn attach_cv(
     state: &AppState,
     id: &str,
@@ -1486,15 +1493,7 @@ pub async fn attach_cv(
     if meta.anonymised_at.is_some() {
         return Err(Error::Conflict("this record was anonymised".into()));
     }
-    let (bytes, extracted) = tokio::task::spawn_blocking(move || {
-        let r = crate::extract::extract_text(&bytes);
-        (bytes, r)
-    })
-    .await?;
-    let (kind, text) = extracted.map_err(|e| match e {
-        crate::extract::ExtractError::Unsupported(_) => Error::UnsupportedMediaType(e.to_string()),
-        crate::extract::ExtractError::Corrupt { .. } => Error::field("file", e.to_string()),
-    })?;
+    let (kind, text) = state.extractor.extract(&bytes).await?;
     let now = now_ms();
     let file = CandidateFile {
         id: new_id(),

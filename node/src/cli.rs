@@ -44,6 +44,11 @@ enum Command {
     /// Import data from files.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Internal: read one CV file on standard input and write its text,
+    /// framed, on standard output. Run by the node itself, in a child
+    /// process under OS limits, for every upload.
+    #[command(hide = true)]
+    Extract(crate::extract::child::ExtractArgs),
 }
 
 #[derive(Subcommand)]
@@ -141,6 +146,10 @@ async fn shutdown_signal() {
 /// Parse the command line and run; exits the process on error.
 pub fn main() {
     let cli = Cli::parse();
+    // The extractor child: no configuration, no runtime, no threads.
+    if let Command::Extract(args) = &cli.command {
+        std::process::exit(crate::extract::child::run(args));
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -162,6 +171,9 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
     init_tracing(config.log_format == "json");
     match cli.command {
         Command::Serve { listen } => serve(config, listen).await,
+        Command::Extract(args) => {
+            std::process::exit(crate::extract::child::run(&args));
+        }
         Command::User(UserCommand::Add {
             email,
             name,

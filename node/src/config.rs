@@ -314,18 +314,45 @@ impl Default for ReferralConfig {
     }
 }
 
-/// Upload limits.
+/// Upload limits, and the sandbox that reads CV files
+/// ([`crate::extract::Extractor`]: a child process under OS limits).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct UploadConfig {
     /// Largest CV file accepted, in bytes (10 MiB).
     pub max_cv_bytes: usize,
+    /// The executable run as `<extractor_path> extract …` to read a CV
+    /// file; default: the running executable (the node binary).
+    pub extractor_path: Option<PathBuf>,
+    /// Wall-clock time one extraction may take before it is killed (s).
+    pub extract_timeout_secs: u64,
+    /// CPU time one extraction may use (`RLIMIT_CPU`, s).
+    pub extract_cpu_secs: u64,
+    /// Address space of the extractor process (`RLIMIT_AS`, MiB).
+    pub extract_memory_mb: u64,
+    /// Extractions running at once; others wait up to the timeout, then get
+    /// 503 `extraction_busy`.
+    pub extract_max_concurrent: usize,
+    /// Total size a file may inflate to (DOCX/ODT XML, all PDF streams), MiB.
+    pub extract_max_decompressed_mb: u64,
+    /// PDF page content parsed into operators, all pages together, MiB.
+    pub extract_max_pdf_content_mb: u64,
+    /// Largest text extracted from one file (bytes, before tidying).
+    pub extract_max_text_bytes: usize,
 }
 
 impl Default for UploadConfig {
     fn default() -> Self {
         UploadConfig {
             max_cv_bytes: 10 * 1024 * 1024,
+            extractor_path: None,
+            extract_timeout_secs: 20,
+            extract_cpu_secs: 10,
+            extract_memory_mb: 512,
+            extract_max_concurrent: 2,
+            extract_max_decompressed_mb: 64,
+            extract_max_pdf_content_mb: 2,
+            extract_max_text_bytes: 1024 * 1024,
         }
     }
 }
@@ -452,6 +479,24 @@ impl Config {
             url::Url::parse(url).map_err(|e| ConfigError::Invalid(format!("public_url: {e}")))?;
         }
         self.auth.validate().map_err(ConfigError::Invalid)?;
+        let u = &self.uploads;
+        if u.extract_timeout_secs == 0
+            || u.extract_cpu_secs == 0
+            || u.extract_max_concurrent == 0
+            || u.extract_max_decompressed_mb == 0
+            || u.extract_max_pdf_content_mb == 0
+            || u.extract_max_text_bytes == 0
+        {
+            return Err(ConfigError::Invalid(
+                "uploads: extract_* limits must be positive".into(),
+            ));
+        }
+        if u.extract_memory_mb < 64 {
+            return Err(ConfigError::Invalid(
+                "uploads.extract_memory_mb: at least 64 (the extractor binary itself needs address space)"
+                    .into(),
+            ));
+        }
         if self.federation.batch_size < 1 || self.federation.batch_size > 50 {
             return Err(ConfigError::Invalid(
                 "federation.batch_size: must be between 1 and 50".into(),

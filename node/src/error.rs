@@ -71,6 +71,18 @@ pub enum Error {
     /// Unsupported file or content type.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// Well-formed, but its content cannot be processed (e.g. a CV file
+    /// whose text cannot be read safely): 422 with a stable `code` and the
+    /// field at fault.
+    #[error("{message}")]
+    Unprocessable {
+        /// Machine-readable code (`cv_unreadable`).
+        code: &'static str,
+        /// The field at fault.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
     /// Rate limited.
     #[error("too many requests")]
     TooManyRequests,
@@ -86,6 +98,14 @@ pub enum Error {
     TooManyAttempts {
         /// Seconds until an attempt may succeed (`Retry-After`).
         retry_after_secs: u64,
+    },
+    /// Temporarily unable to serve this request; retry later (503).
+    #[error("{message}")]
+    Unavailable {
+        /// Machine-readable code (`extraction_busy`).
+        code: &'static str,
+        /// What is busy.
+        message: String,
     },
     /// A federation refusal with its protocol error code.
     #[error("{code}: {message}")]
@@ -137,6 +157,8 @@ impl Error {
             Error::TooManyRequests | Error::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Error::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Error::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::Federation { status, .. } => *status,
             Error::Peer(_) => StatusCode::BAD_GATEWAY,
             Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -158,6 +180,7 @@ impl Error {
             Error::Overloaded => "overloaded",
             Error::RequestTimeout(_) => "request_timeout",
             Error::TooManyAttempts { .. } => "too_many_attempts",
+            Error::Unprocessable { code, .. } | Error::Unavailable { code, .. } => code,
             Error::Federation { code, .. } => code,
             Error::Peer(_) => "peer_error",
             Error::Database(_) | Error::Internal(_) => "internal",
@@ -197,6 +220,9 @@ impl Error {
             detail,
             errors: match self {
                 Error::Validation(v) => v.clone(),
+                Error::Unprocessable { field, message, .. } => {
+                    vec![FieldError::new(field.clone(), message.clone())]
+                }
                 _ => Vec::new(),
             },
         }
@@ -218,6 +244,10 @@ impl IntoResponse for Error {
         if let Error::TooManyAttempts { retry_after_secs } = self {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
+        if matches!(self, Error::Unavailable { .. }) {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         if matches!(self, Error::Unauthenticated) {
             resp.headers_mut().insert(
@@ -362,6 +392,32 @@ mod tests {
                 .get(header::RETRY_AFTER)
                 .map(|v| v.as_bytes()),
             Some(&b"60"[..])
+        );
+        let e = Error::Unprocessable {
+            code: "cv_unreadable",
+            field: "file".into(),
+            message: "this file could not be read".into(),
+        };
+        assert_eq!(
+            (e.status_code(), e.code()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "cv_unreadable")
+        );
+        assert_eq!(
+            e.problem().errors,
+            vec![FieldError::new("file", "this file could not be read")]
+        );
+        assert_eq!(e.problem().type_, "urn:vivier:problem:cv_unreadable");
+        let e = Error::Unavailable {
+            code: "extraction_busy",
+            message: "busy".into(),
+        };
+        assert_eq!(
+            (e.status_code(), e.code()),
+            (StatusCode::SERVICE_UNAVAILABLE, "extraction_busy")
+        );
+        assert_eq!(
+            e.into_response().headers()[header::RETRY_AFTER],
+            HeaderValue::from_static("5")
         );
         assert_eq!(
             Error::Internal(anyhow::anyhow!("secret detail"))

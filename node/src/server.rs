@@ -50,6 +50,8 @@ pub struct AppInner {
     pub federation: crate::federation::Federation,
     /// Where CV files are kept.
     pub files_dir: PathBuf,
+    /// Reads uploaded CV files in sandboxed child processes.
+    pub extractor: crate::extract::Extractor,
     /// Tells background tasks to stop.
     pub shutdown: watch::Receiver<bool>,
     /// The index follower's wake-up and applied position.
@@ -165,6 +167,8 @@ pub async fn open_offline_with_clock(
 
     let federation = crate::federation::Federation::new(&config)?;
     let login = crate::auth::throttle::LoginThrottle::new(&config, clock.clone());
+    let extractor = crate::extract::Extractor::from_config(&config.uploads)
+        .context("locating the CV text extractor")?;
     let state = AppState(Arc::new(AppInner {
         clock,
         login,
@@ -179,6 +183,7 @@ pub async fn open_offline_with_clock(
         search,
         refs,
         files_dir,
+        extractor,
         shutdown,
         follower: crate::journal::Follower::default(),
     }));

@@ -208,12 +208,16 @@ impl IntoResponse for UiError {
                 "Format non pris en charge",
                 "Ce format de fichier n'est pas pris en charge (PDF, DOCX ou ODT).".to_string(),
             ),
-            Error::TooManyRequests => {
+            Error::TooManyRequests | Error::Unavailable { .. } => {
                 ("Trop de requêtes", "Réessayez dans un instant.".to_string())
             }
             Error::TooManyAttempts { retry_after_secs } => (
                 "Trop de tentatives",
                 compte::too_many_attempts_fr(*retry_after_secs),
+            ),
+            Error::Unprocessable { .. } => (
+                "Fichier illisible",
+                "Ce fichier n'a pas pu être lu ; rien n'a été enregistré.".to_string(),
             ),
             _ => (
                 "Erreur interne",

@@ -119,20 +119,7 @@ async fn upload(
     name: &str,
     bytes: Vec<u8>,
 ) -> (u16, Value) {
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()),
-    );
-    let r = node
-        .client
-        .post(node.url(&format!("/api/v1/candidates/{id}/cv")))
-        .bearer_auth(token)
-        .multipart(form)
-        .send()
-        .await
-        .expect("send");
-    let st = r.status().as_u16();
-    (st, r.json().await.unwrap_or(Value::Null))
+    node.upload_cv(token, id, name, bytes).await
 }
 
 #[tokio::test]

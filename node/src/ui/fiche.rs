@@ -95,10 +95,19 @@ fn too_big_message(state: &AppState) -> String {
 const UNSUPPORTED_MESSAGE: &str =
     "Format de fichier non pris en charge : déposez un CV au format PDF, DOCX ou ODT.";
 
+/// A file refused with `cv_unreadable` (corrupt, or past a limit of the
+/// extraction sandbox): nothing was stored.
+const UNREADABLE_MESSAGE: &str = "Ce fichier n'a pas pu être lu : il est endommagé, protégé \
+    ou trop complexe. Il n'a pas été enregistré et le texte du CV n'a pas changé. Essayez de \
+    l'enregistrer de nouveau au format PDF depuis votre traitement de texte.";
+
+const BUSY_MESSAGE: &str = "Trop de fichiers sont en cours de lecture : réessayez dans un instant.";
+
 /// `POST /ui/candidats/{id}/cv` (multipart, field `fichier`): store the CV
 /// and extract its text (`candidates::attach_cv`), audited
-/// `candidate.cv_upload`. Same size limit as the API; 415 and 413 are
-/// answered with the record page and a French message.
+/// `candidate.cv_upload`. Same size limit as the API; 415, 413, 422
+/// (`cv_unreadable`) and 503 (`extraction_busy`) are answered with the
+/// record page and a French message.
 pub async fn upload_cv(
     State(state): State<AppState>,
     Session(user): Session,
@@ -199,14 +208,25 @@ pub async fn upload_cv(
             let msg = too_big_message(&state);
             record_with_error(&state, &user, &id, StatusCode::PAYLOAD_TOO_LARGE, "cv", msg).await
         }
-        Err(Error::Validation(_)) => {
+        Err(Error::Unprocessable { .. }) => {
             record_with_error(
                 &state,
                 &user,
                 &id,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "cv",
-                "Le fichier est illisible ou endommagé : son texte n'a pas pu être extrait.".into(),
+                UNREADABLE_MESSAGE.into(),
+            )
+            .await
+        }
+        Err(Error::Unavailable { .. }) => {
+            record_with_error(
+                &state,
+                &user,
+                &id,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cv",
+                BUSY_MESSAGE.into(),
             )
             .await
         }

@@ -12,6 +12,10 @@ use vivier_node::clock::{SharedClock, SystemClock};
 use vivier_node::config::Config;
 use vivier_node::server::AppState;
 
+/// The real `vivier-node` binary, whose hidden `extract` subcommand reads
+/// CV files for the in-process test nodes.
+pub const EXTRACTOR: &str = env!("CARGO_BIN_EXE_vivier-node");
+
 /// Which database a test node uses.
 #[derive(Clone, Debug)]
 pub enum Backend {
@@ -114,6 +118,9 @@ pub async fn start_node_with_clock(
         public_url: Some(format!("http://{addr}")),
         ..Config::default()
     };
+    // The node runs inside this test binary: CV files are read by the real
+    // node binary's `extract` subcommand, in a child process.
+    config.uploads.extractor_path = Some(EXTRACTOR.into());
     if let Backend::Postgres(admin) = backend {
         config.database_url = Some(fresh_postgres_db(admin).await);
     }
@@ -210,6 +217,31 @@ impl TestNode {
             req = req.json(b);
         }
         let r = req.send().await.expect("send");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Upload a CV file (`POST /api/v1/candidates/{id}/cv`, multipart
+    /// field `file`); the JSON answer (or null) and its status.
+    pub async fn upload_cv(
+        &self,
+        token: &str,
+        id: &str,
+        file_name: &str,
+        bytes: Vec<u8>,
+    ) -> (u16, Value) {
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_string()),
+        );
+        let r = self
+            .client
+            .post(self.url(&format!("/api/v1/candidates/{id}/cv")))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await
+            .expect("send");
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }

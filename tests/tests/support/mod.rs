@@ -227,6 +227,11 @@ impl NodeProcess {
         format!("{}{}", self.base_url, path)
     }
 
+    /// The process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// SIGKILL (no clean shutdown).
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -310,6 +315,27 @@ impl NodeProcess {
             req = req.json(b);
         }
         let r = req.send().await.expect("send");
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Upload a CV file (`POST /api/v1/candidates/{id}/cv`, multipart).
+    pub async fn upload_cv(
+        &self,
+        token: &str,
+        id: &str,
+        file_name: &str,
+        bytes: Vec<u8>,
+    ) -> (u16, Value) {
+        let part = reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_string());
+        let r = self
+            .client
+            .post(self.url(&format!("/api/v1/candidates/{id}/cv")))
+            .bearer_auth(token)
+            .multipart(reqwest::multipart::Form::new().part("file", part))
+            .send()
+            .await
+            .expect("send");
         let s = r.status().as_u16();
         (s, r.json().await.unwrap_or(Value::Null))
     }
