@@ -67,6 +67,34 @@ pub async fn record(
     Ok(())
 }
 
+/// Append an entry inside the caller's transaction, so that the change and
+/// its audit row commit (or roll back) together.
+pub async fn append(
+    conn: &mut sqlx::AnyConnection,
+    actor: &crate::actor::Actor,
+    action: &str,
+    target: (&str, &str),
+    reason: Option<&str>,
+    details: serde_json::Value,
+) -> Result<()> {
+    let (actor_id, actor_role) = actor.audit_fields();
+    sqlx::query(
+        "INSERT INTO audit_log (at, actor_id, actor_role, action, target_kind, target_id, reason, details) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(now_ms())
+    .bind(actor_id)
+    .bind(actor_role)
+    .bind(action)
+    .bind(target.0)
+    .bind(target.1)
+    .bind(reason)
+    .bind(details.to_string())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Filters for listing.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

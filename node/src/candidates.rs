@@ -34,7 +34,7 @@ use crate::server::AppState;
 use crate::util::{new_id, now_ms};
 
 pub use api::routes;
-pub use import::{import_file, import_reader, ImportFormat, ImportReport, RejectedRow};
+pub use import::{import_file, import_into_db, ImportFormat, ImportReport, RejectedRow};
 pub use retention::{
     renew, retention_due, retention_sweep, spawn_retention_sweep, RetentionItem, SweepReport,
 };
@@ -403,7 +403,7 @@ pub(crate) struct Valid {
 /// Validate the input against the referentials, with one error per field.
 /// The user-related checks (counsellor, sensitive) are done by the callers.
 pub(crate) fn validate(
-    state: &AppState,
+    refs: &crate::referentials::Referentials,
     input: &CandidateInput,
 ) -> std::result::Result<Valid, Vec<FieldError>> {
     let mut errs = Vec::new();
@@ -447,7 +447,7 @@ pub(crate) fn validate(
     let commune_insee = input.commune_insee.trim().to_uppercase();
     if commune_insee.is_empty() {
         errs.push(FieldError::new("commune_insee", "required"));
-    } else if state.refs.commune(&commune_insee).is_none() {
+    } else if refs.commune(&commune_insee).is_none() {
         errs.push(FieldError::new(
             "commune_insee",
             format!("unknown INSEE commune code {commune_insee:?}"),
@@ -510,7 +510,7 @@ pub(crate) fn validate(
     let mut rome_codes: Vec<String> = Vec::new();
     for (i, r) in input.rome_codes.iter().enumerate() {
         let r = r.trim().to_uppercase();
-        if !state.refs.rome_exists(&r) {
+        if !refs.rome_exists(&r) {
             errs.push(FieldError::new(
                 format!("rome_codes[{i}]"),
                 format!("unknown ROME code {r:?}"),
@@ -594,16 +594,13 @@ pub(crate) fn validate(
 
 impl Valid {
     /// Apply to a record (new or existing).
-    fn apply(self, c: &mut Candidate, state: &AppState) {
+    fn apply(self, c: &mut Candidate, refs: &crate::referentials::Referentials) {
         c.external_id = self.external_id;
         c.first_name = self.first_name;
         c.last_name = self.last_name;
         c.email = self.email;
         c.phone = self.phone;
-        c.home = state
-            .refs
-            .commune(&self.commune_insee)
-            .and_then(|m| m.point);
+        c.home = refs.commune(&self.commune_insee).and_then(|m| m.point);
         c.commune_insee = self.commune_insee;
         c.max_travel_km = self.max_travel_km;
         c.driving_licences = self.driving_licences;
@@ -768,6 +765,41 @@ pub(crate) async fn load(db: &Db, id: &str) -> Result<Option<(Candidate, RecordM
     Ok(Some((c, meta)))
 }
 
+/// Load a record inside a write transaction, locking its row until the
+/// transaction ends (`FOR UPDATE` on PostgreSQL; SQLite write transactions
+/// already hold the database's write lock). Read-modify-write of a record
+/// happens this way, so that a change committed meanwhile is never
+/// overwritten by a copy read before it.
+pub(crate) async fn load_locked(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+) -> Result<Option<(Candidate, RecordMeta)>> {
+    let lock = if tx.backend_name().eq_ignore_ascii_case("postgresql") {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM candidates WHERE id = $1{lock}"
+    ))
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let (mut c, meta) = from_row(&row)?;
+    let files = sqlx::query(
+        "SELECT id, candidate_id, file_name, content_type, size_bytes, sha256, created_at \
+         FROM candidate_files WHERE candidate_id = $1 ORDER BY created_at, id",
+    )
+    .bind(id)
+    .fetch_all(&mut **tx)
+    .await?;
+    for f in &files {
+        c.files.push(file_from_row(f)?.1);
+    }
+    Ok(Some((c, meta)))
+}
+
 /// Load the sensitive fields of a record.
 pub(crate) async fn load_sensitive(db: &Db, id: &str) -> Result<Option<Sensitive>> {
     let data: Option<String> =
@@ -868,6 +900,36 @@ pub fn minimal_profile(c: &Candidate, candidate_ref: &str) -> vivier_protocol::C
         cv_text: clean(&c.cv_text),
         cv_text_truncated: false,
     }
+}
+
+/// Read a record (staff only). The sensitive fields are loaded only for
+/// the admin and the assigned counsellor. Every read is audited, with the
+/// reason the user gave.
+pub async fn read(
+    state: &AppState,
+    actor: &crate::actor::Actor,
+    id: &str,
+    reason: Option<&str>,
+) -> Result<(Candidate, RecordMeta)> {
+    let user = actor.staff()?;
+    let (mut c, meta) = load(&state.db, id)
+        .await?
+        .ok_or(Error::NotFound("candidate"))?;
+    let sensitive = may_see_sensitive(user, &c);
+    if sensitive {
+        c.sensitive = load_sensitive(&state.db, id).await?;
+    }
+    let mut conn = state.db.pool.acquire().await?;
+    crate::audit::append(
+        &mut conn,
+        actor,
+        "candidate.read",
+        ("candidate", id),
+        reason,
+        serde_json::json!({ "sensitive": sensitive }),
+    )
+    .await?;
+    Ok((c, meta))
 }
 
 /// Whether `user` may see the sensitive fields of `c`: the admin and the
@@ -1122,7 +1184,7 @@ async fn write_sensitive(
 
 /// Create a record. Draft unless `input.consent_scope` is given.
 pub async fn create(state: &AppState, user: &User, input: CandidateInput) -> Result<Candidate> {
-    let valid = validate(state, &input).map_err(Error::Validation)?;
+    let valid = validate(state.refs, &input).map_err(Error::Validation)?;
     let counsellor_id = match (&input.counsellor_id, user.role) {
         (Some(id), _) => {
             check_counsellor(&state.db, id).await?;
@@ -1133,7 +1195,7 @@ pub async fn create(state: &AppState, user: &User, input: CandidateInput) -> Res
     };
     let now = now_ms();
     let mut c = empty_candidate(new_id(), now);
-    valid.apply(&mut c, state);
+    valid.apply(&mut c, state.refs);
     c.counsellor_id = counsellor_id;
     if let Some(scope) = input.consent_scope {
         c.consent = Some(Consent {
@@ -1171,7 +1233,8 @@ pub async fn update(
     id: &str,
     input: CandidateInput,
 ) -> Result<(Candidate, Vec<String>)> {
-    let (mut c, meta) = load(&state.db, id)
+    let mut tx = state.db.begin().await?;
+    let (mut c, meta) = load_locked(&mut tx, id)
         .await?
         .ok_or(Error::NotFound("candidate"))?;
     if meta.anonymised_at.is_some() {
@@ -1195,7 +1258,7 @@ pub async fn update(
             });
         }
     }
-    let valid = validate(state, &input).map_err(Error::Validation)?;
+    let valid = validate(state.refs, &input).map_err(Error::Validation)?;
     let before = serde_json::to_value(&c).unwrap_or_default();
     if input.sensitive.is_some() && !sees_sensitive {
         return Err(Error::field(
@@ -1203,7 +1266,7 @@ pub async fn update(
             "only the admin or the assigned counsellor may record sensitive fields",
         ));
     }
-    valid.apply(&mut c, state);
+    valid.apply(&mut c, state.refs);
     let now = now_ms();
     c.updated_at = now;
     c.last_activity_at = now;
@@ -1216,7 +1279,6 @@ pub async fn update(
             });
         }
     }
-    let mut tx = state.db.begin().await?;
     update_row(&mut tx, &c).await?;
     sqlx::query("UPDATE candidates SET retention_reminded_at = NULL WHERE id = $1")
         .bind(id)
@@ -1267,7 +1329,8 @@ pub async fn reassign(
     id: &str,
     to: &str,
 ) -> Result<(Candidate, Option<String>)> {
-    let (mut c, meta) = load(&state.db, id)
+    let mut tx = state.db.begin().await?;
+    let (mut c, meta) = load_locked(&mut tx, id)
         .await?
         .ok_or(Error::NotFound("candidate"))?;
     if !may_reassign(user, &c) {
@@ -1279,7 +1342,6 @@ pub async fn reassign(
     check_counsellor(&state.db, to).await?;
     let previous = c.counsellor_id.clone();
     let now = now_ms();
-    let mut tx = state.db.begin().await?;
     sqlx::query(
         "UPDATE candidates SET counsellor_id = $2, updated_at = $3, last_activity_at = $3 WHERE id = $1",
     )
@@ -1303,7 +1365,8 @@ pub async fn give_consent(
     id: &str,
     scope: ConsentScope,
 ) -> Result<Candidate> {
-    let (mut c, meta) = load(&state.db, id)
+    let mut tx = state.db.begin().await?;
+    let (mut c, meta) = load_locked(&mut tx, id)
         .await?
         .ok_or(Error::NotFound("candidate"))?;
     if meta.anonymised_at.is_some() {
@@ -1317,7 +1380,6 @@ pub async fn give_consent(
     });
     c.updated_at = now;
     c.last_activity_at = now;
-    let mut tx = state.db.begin().await?;
     update_row(&mut tx, &c).await?;
     journal_index(&mut tx, id).await?;
     tx.commit().await?;
@@ -1327,14 +1389,14 @@ pub async fn give_consent(
 
 /// Withdraw the consent: back to draft, out of the index.
 pub async fn withdraw_consent(state: &AppState, id: &str) -> Result<Candidate> {
-    let (mut c, _) = load(&state.db, id)
+    let mut tx = state.db.begin().await?;
+    let (mut c, _) = load_locked(&mut tx, id)
         .await?
         .ok_or(Error::NotFound("candidate"))?;
     let now = now_ms();
     c.consent = None;
     c.updated_at = now;
     c.last_activity_at = now;
-    let mut tx = state.db.begin().await?;
     update_row(&mut tx, &c).await?;
     journal_index(&mut tx, id).await?;
     tx.commit().await?;
@@ -1487,7 +1549,8 @@ pub async fn attach_cv(
     file_name: &str,
     bytes: Vec<u8>,
 ) -> Result<(Candidate, CandidateFile)> {
-    let (mut c, meta) = load(&state.db, id)
+    // Cheap checks first, before the (slow) extraction.
+    let (_, meta) = load(&state.db, id)
         .await?
         .ok_or(Error::NotFound("candidate"))?;
     if meta.anonymised_at.is_some() {
@@ -1516,11 +1579,20 @@ pub async fn attach_cv(
         .await?
         .map_err(|e| Error::Internal(anyhow::anyhow!("storing CV file: {e}")))?;
     }
-    c.cv_text = text.chars().take(200_000).collect();
-    c.updated_at = now;
-    c.last_activity_at = now;
-    let res: Result<()> = async {
+    let cv_text: String = text.chars().take(200_000).collect();
+    let res: Result<Candidate> = async {
         let mut tx = state.db.begin().await?;
+        // The record as it is now (a referral may have changed it while the
+        // file was being read): only the CV text changes.
+        let (mut c, meta) = load_locked(&mut tx, id)
+            .await?
+            .ok_or(Error::NotFound("candidate"))?;
+        if meta.anonymised_at.is_some() {
+            return Err(Error::Conflict("this record was anonymised".into()));
+        }
+        c.cv_text = cv_text;
+        c.updated_at = now;
+        c.last_activity_at = now;
         sqlx::query(
             "INSERT INTO candidate_files (id, candidate_id, file_name, content_type, size_bytes, sha256, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -1537,13 +1609,16 @@ pub async fn attach_cv(
         update_row(&mut tx, &c).await?;
         journal_index(&mut tx, id).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(c)
     }
     .await;
-    if let Err(e) = res {
-        let _ = tokio::fs::remove_file(&path).await;
-        return Err(e);
-    }
+    let mut c = match res {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&path).await;
+            return Err(e);
+        }
+    };
     c.files.push(file.clone());
     crate::journal::wake(state);
     Ok((c, file))

@@ -14,6 +14,7 @@
 //! - [`federation`]: identity, membership, outbox, inbox, catch-up, referrals;
 //! - [`validation`]: field checks shared by local input and received payloads.
 
+pub mod actor;
 pub mod audit;
 pub mod auth;
 pub mod candidates;

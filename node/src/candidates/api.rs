@@ -110,26 +110,12 @@ async fn create_handler(
 
 async fn read_handler(
     State(state): State<AppState>,
-    Staff(user): Staff,
+    user: User,
     Path(id): Path<String>,
     Reason(reason): Reason,
 ) -> Result<Json<View>> {
-    let (mut c, meta) = super::load(&state.db, &id)
-        .await?
-        .ok_or(Error::NotFound("candidate"))?;
-    let sensitive = super::may_see_sensitive(&user, &c);
-    if sensitive {
-        c.sensitive = super::load_sensitive(&state.db, &id).await?;
-    }
-    audit(
-        &state,
-        &user,
-        "candidate.read",
-        &id,
-        reason.as_deref(),
-        json!({ "sensitive": sensitive }),
-    )
-    .await?;
+    let actor = crate::actor::Actor::User(user);
+    let (c, meta) = super::read(&state, &actor, &id, reason.as_deref()).await?;
     Ok(Json(view(&state, c, meta)))
 }
 

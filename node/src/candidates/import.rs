@@ -14,6 +14,7 @@ use super::{
     ConsentScope,
 };
 use crate::auth::Role;
+use crate::db::Db;
 use crate::error::{Error, FieldError, Result};
 use crate::server::AppState;
 use crate::util::{new_id, now_ms};
@@ -265,7 +266,16 @@ type Parsed = (
     std::result::Result<(CandidateInput, Vec<FieldError>), String>,
 );
 
-fn parse_csv(reader: impl Read) -> Result<Vec<Parsed>> {
+/// Rows are handed over as they are read (the file is never held in
+/// memory): `sink` gets each row and the number of bytes read so far, and
+/// returns `false` to stop.
+type Sink<'a> = &'a mut dyn FnMut(Parsed, u64) -> bool;
+
+/// Longest JSON Lines row read (a record with 200,000 characters of CV
+/// text is under 1 MiB); a longer line is refused, not buffered.
+const MAX_LINE_BYTES: usize = 2 * 1024 * 1024;
+
+fn parse_csv(reader: impl Read, sink: Sink<'_>) -> Result<()> {
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
@@ -299,11 +309,10 @@ fn parse_csv(reader: impl Read) -> Result<Vec<Parsed>> {
             )));
         }
     }
-    let mut out = Vec::new();
     let mut rec = csv::StringRecord::new();
     loop {
         let line_guess = rdr.position().line();
-        match rdr.read_record(&mut rec) {
+        let item = match rdr.read_record(&mut rec) {
             Ok(false) => break,
             Ok(true) => {
                 let line = rec.position().map_or(line_guess, |p| p.line());
@@ -311,90 +320,194 @@ fn parse_csv(reader: impl Read) -> Result<Vec<Parsed>> {
                     continue;
                 }
                 if rec.len() != header.len() {
-                    out.push((
+                    (
                         line,
                         Err(format!(
                             "expected {} fields, found {}",
                             header.len(),
                             rec.len()
                         )),
-                    ));
-                    continue;
+                    )
+                } else {
+                    (line, Ok(csv_row(&header, &rec)))
                 }
-                out.push((line, Ok(csv_row(&header, &rec))));
             }
             Err(e) => {
                 let line = e.position().map_or(line_guess, |p| p.line());
-                out.push((line, Err(format!("unreadable CSV row: {e}"))));
-                if !matches!(
+                let fatal = !matches!(
                     e.kind(),
                     csv::ErrorKind::Utf8 { .. } | csv::ErrorKind::UnequalLengths { .. }
-                ) {
+                );
+                let go_on = sink(
+                    (line, Err(format!("unreadable CSV row: {e}"))),
+                    rdr.position().byte(),
+                );
+                if fatal || !go_on {
                     break;
                 }
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn parse_jsonl(reader: impl Read) -> Result<Vec<Parsed>> {
-    let mut out = Vec::new();
-    for (i, line) in BufReader::new(reader).lines().enumerate() {
-        let n = u64::try_from(i).unwrap_or(u64::MAX).saturating_add(1);
-        let line = match line {
-            Ok(l) => l,
-            Err(e) => {
-                out.push((n, Err(format!("unreadable line: {e}"))));
                 continue;
             }
         };
-        let t = line.trim();
-        if t.is_empty() {
-            continue;
+        if !sink(item, rdr.position().byte()) {
+            break;
         }
-        let parsed = crate::error::parse_json::<JsonRow>(t.as_bytes())
-            .map(|r| (CandidateInput::from(r), Vec::new()))
-            .map_err(|e| match e {
-                Error::Validation(errs) => reason(&errs),
-                other => other.to_string(),
-            });
-        out.push((n, parsed));
     }
-    Ok(out)
+    Ok(())
 }
 
-/// Import a file; the format follows the extension (`.csv`, `.jsonl`,
-/// `.ndjson`). Candidates are assigned to the counsellor with this e-mail.
+/// Read one line (without its `\n`) of at most `max` bytes; a longer line
+/// is consumed and reported as `Err(len)`. `Ok(None)` at the end.
+fn read_line_capped(
+    r: &mut impl BufRead,
+    max: usize,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<Option<std::result::Result<usize, usize>>> {
+    buf.clear();
+    let mut total = 0usize;
+    let mut over = false;
+    loop {
+        let chunk = r.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(if total == 0 && !over {
+                None
+            } else if over {
+                Some(Err(total))
+            } else {
+                Some(Ok(total))
+            });
+        }
+        let (take, done) = match chunk.iter().position(|b| *b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (chunk.len(), false),
+        };
+        total += take;
+        if !over {
+            if buf.len() + take > max + 1 {
+                over = true;
+                buf.clear();
+            } else {
+                buf.extend_from_slice(&chunk[..take]);
+            }
+        }
+        r.consume(take);
+        if done {
+            if buf.last() == Some(&b'\n') {
+                buf.pop();
+            }
+            return Ok(Some(if over { Err(total) } else { Ok(total) }));
+        }
+    }
+}
+
+fn parse_jsonl(reader: impl Read, sink: Sink<'_>) -> Result<()> {
+    let mut r = BufReader::with_capacity(256 * 1024, reader);
+    let mut buf = Vec::new();
+    let mut n = 0u64;
+    let mut bytes = 0u64;
+    loop {
+        let read = match read_line_capped(&mut r, MAX_LINE_BYTES, &mut buf) {
+            Ok(None) => break,
+            Ok(Some(x)) => x,
+            Err(e) => {
+                n += 1;
+                sink((n, Err(format!("unreadable line: {e}"))), bytes);
+                break;
+            }
+        };
+        n += 1;
+        bytes += match read {
+            Ok(len) | Err(len) => u64::try_from(len).unwrap_or(u64::MAX),
+        };
+        let item = match read {
+            Err(len) => (
+                n,
+                Err(format!(
+                    "line of {len} bytes is longer than the limit of {MAX_LINE_BYTES}"
+                )),
+            ),
+            Ok(_) => {
+                let t = match std::str::from_utf8(&buf) {
+                    Ok(t) => t.trim(),
+                    Err(e) => {
+                        if !sink((n, Err(format!("unreadable line: {e}"))), bytes) {
+                            break;
+                        }
+                        continue;
+                    }
+                };
+                if t.is_empty() {
+                    continue;
+                }
+                let parsed = crate::error::parse_json::<JsonRow>(t.as_bytes())
+                    .map(|r| (CandidateInput::from(r), Vec::new()))
+                    .map_err(|e| match e {
+                        Error::Validation(errs) => reason(&errs),
+                        other => other.to_string(),
+                    });
+                (n, parsed)
+            }
+        };
+        if !sink(item, bytes) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn format_of(path: &Path) -> Result<ImportFormat> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_lowercase)
+        .unwrap_or_default();
+    match ext.as_str() {
+        "csv" => Ok(ImportFormat::Csv),
+        "jsonl" | "ndjson" => Ok(ImportFormat::JsonLines),
+        _ => Err(Error::BadRequest(format!(
+            "{}: unknown format; use a .csv or .jsonl file",
+            path.display()
+        ))),
+    }
+}
+
+/// Import a file into a running node's database: the rows and their
+/// journal entries are written in the same transactions; the node's index
+/// follows (`vivier-node import` works this way whether or not the node
+/// runs). The format follows the extension (`.csv`, `.jsonl`, `.ndjson`).
+/// Candidates are assigned to the counsellor with this e-mail.
 pub async fn import_file(
     state: &AppState,
     path: &Path,
     counsellor_email: Option<&str>,
     progress: Option<&indicatif::ProgressBar>,
 ) -> Result<ImportReport> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_lowercase)
-        .unwrap_or_default();
-    let format = match ext.as_str() {
-        "csv" => ImportFormat::Csv,
-        "jsonl" | "ndjson" => ImportFormat::JsonLines,
-        _ => {
-            return Err(Error::BadRequest(format!(
-                "{}: unknown format; use a .csv or .jsonl file",
-                path.display()
-            )))
-        }
-    };
-    let file = std::fs::File::open(path)
-        .map_err(|e| Error::BadRequest(format!("{}: {e}", path.display())))?;
-    import_reader(state, file, format, counsellor_email, progress).await
+    let report = import_into_db(&state.db, path, counsellor_email, progress).await?;
+    crate::journal::wake(state);
+    Ok(report)
 }
 
-/// Import from a reader.
+/// [`import_file`] with only a database: what the CLI uses, so that an
+/// import never needs the search index (held by a running node).
+pub async fn import_into_db(
+    db: &Db,
+    path: &Path,
+    counsellor_email: Option<&str>,
+    progress: Option<&indicatif::ProgressBar>,
+) -> Result<ImportReport> {
+    let format = format_of(path)?;
+    let file = std::fs::File::open(path)
+        .map_err(|e| Error::BadRequest(format!("{}: {e}", path.display())))?;
+    if let Some(p) = progress {
+        p.set_length(file.metadata().map(|m| m.len()).unwrap_or(0));
+        p.set_position(0);
+    }
+    import_reader(db, file, format, counsellor_email, progress).await
+}
+
+/// Import from a reader (streamed: rows are validated and written in
+/// batches of [`BATCH`] while the rest is still being read).
 pub async fn import_reader(
-    state: &AppState,
+    db: &Db,
     reader: impl Read + Send + 'static,
     format: ImportFormat,
     counsellor_email: Option<&str>,
@@ -402,7 +515,7 @@ pub async fn import_reader(
 ) -> Result<ImportReport> {
     let counsellor = match counsellor_email {
         Some(email) => {
-            let u = crate::auth::user_by_email(&state.db, email)
+            let u = crate::auth::user_by_email(db, email)
                 .await?
                 .ok_or_else(|| Error::BadRequest(format!("no user with e-mail {email}")))?;
             if !matches!(u.role, Role::Counsellor | Role::Admin) {
@@ -412,18 +525,22 @@ pub async fn import_reader(
         }
         None => None,
     };
-    let rows = tokio::task::spawn_blocking(move || match format {
-        ImportFormat::Csv => parse_csv(reader),
-        ImportFormat::JsonLines => parse_jsonl(reader),
-    })
-    .await??;
-    if let Some(p) = progress {
-        p.set_length(u64::try_from(rows.len()).unwrap_or(0));
-        p.set_position(0);
-    }
+    let refs = crate::referentials::Referentials::global();
+    // The reader runs on a blocking thread and hands rows over through a
+    // bounded channel: memory stays flat whatever the file size.
+    let (tx_rows, mut rx_rows) = tokio::sync::mpsc::channel::<(Parsed, u64)>(2 * BATCH);
+    let reader_task = tokio::task::spawn_blocking(move || {
+        let mut sink = |item: Parsed, bytes: u64| tx_rows.blocking_send((item, bytes)).is_ok();
+        match format {
+            ImportFormat::Csv => parse_csv(reader, &mut sink),
+            ImportFormat::JsonLines => parse_jsonl(reader, &mut sink),
+        }
+    });
     let mut report = ImportReport::default();
-    let mut valid: Vec<(u64, Candidate, bool)> = Vec::new(); // line, record, consent given in file
-    for (line, parsed) in rows {
+    let mut batch: Vec<(Candidate, bool)> = Vec::with_capacity(BATCH);
+    let mut bytes_read = 0u64;
+    while let Some(((line, parsed), bytes)) = rx_rows.recv().await {
+        bytes_read = bytes;
         let (input, cell_errs) = match parsed {
             Ok(i) => i,
             Err(r) => {
@@ -431,7 +548,7 @@ pub async fn import_reader(
                 continue;
             }
         };
-        let validated = match (validate(state, &input), cell_errs.is_empty()) {
+        let validated = match (validate(refs, &input), cell_errs.is_empty()) {
             (Ok(v), true) => Ok(v),
             (Ok(_), false) => Err(cell_errs),
             (Err(mut errs), _) => {
@@ -444,7 +561,7 @@ pub async fn import_reader(
             Ok(v) => {
                 let now = now_ms();
                 let mut c = empty_candidate(new_id(), now);
-                v.apply(&mut c, state);
+                v.apply(&mut c, refs);
                 c.counsellor_id = counsellor.as_ref().map(|u| u.id.clone());
                 let given = input.consent_scope.is_some();
                 if let Some(scope) = input.consent_scope {
@@ -456,75 +573,100 @@ pub async fn import_reader(
                         scope,
                     });
                 }
-                valid.push((line, c, given));
+                batch.push((c, given));
             }
             Err(errs) => report.rejected.push(RejectedRow {
                 line,
                 reason: reason(&errs),
             }),
         }
-    }
-    let mut done = u64::try_from(report.rejected.len()).unwrap_or(0);
-    if let Some(p) = progress {
-        p.set_position(done);
-    }
-    for batch in valid.chunks(BATCH) {
-        let mut tx = state.db.begin().await?;
-        for (_, c, given) in batch {
-            let mut c = c.clone();
-            let existing = match &c.external_id {
-                Some(ext) => {
-                    let row = sqlx::query(&format!(
-                        "SELECT {} FROM candidates WHERE external_id = $1",
-                        super::COLUMNS
-                    ))
-                    .bind(ext)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    row.as_ref().map(super::from_row).transpose()?
-                }
-                None => None,
-            };
-            match existing {
-                Some((old, meta)) if meta.anonymised_at.is_none() => {
-                    c.id = old.id.clone();
-                    c.created_at = old.created_at;
-                    c.status = old.status;
-                    if c.counsellor_id.is_none() {
-                        c.counsellor_id = old.counsellor_id.clone();
-                    }
-                    // Keep an existing consent unless the file changes its scope;
-                    // an import never withdraws consent.
-                    match (&old.consent, &c.consent) {
-                        (Some(o), Some(n)) if o.scope == n.scope => c.consent = Some(o.clone()),
-                        (Some(o), None) if !given => c.consent = Some(o.clone()),
-                        _ => {}
-                    }
-                    update_row(&mut tx, &c).await?;
-                    report.updated += 1;
-                }
-                Some(_) => {
-                    // The external id belongs to an anonymised record (the id
-                    // was cleared on anonymisation, so this cannot happen).
-                    insert_row(&mut tx, &c).await?;
-                    report.created += 1;
-                }
-                None => {
-                    insert_row(&mut tx, &c).await?;
-                    report.created += 1;
-                }
+        if batch.len() >= BATCH {
+            write_batch(db, &mut batch, &mut report).await?;
+            if let Some(p) = progress {
+                p.set_position(bytes_read);
             }
-            super::journal_index(&mut tx, &c.id).await?;
-        }
-        tx.commit().await?;
-        crate::journal::wake(state);
-        done += u64::try_from(batch.len()).unwrap_or(0);
-        if let Some(p) = progress {
-            p.set_position(done);
         }
     }
+    write_batch(db, &mut batch, &mut report).await?;
+    if let Some(p) = progress {
+        p.set_position(bytes_read);
+    }
+    reader_task.await??;
     report.rejected.sort_by_key(|r| r.line);
     Ok(report)
+}
+
+/// Write one batch of validated records (and their journal entries) in one
+/// transaction; a row whose `external_id` exists updates that record.
+async fn write_batch(
+    db: &Db,
+    batch: &mut Vec<(Candidate, bool)>,
+    report: &mut ImportReport,
+) -> Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let mut tx = db.begin().await?;
+    // The records these external ids already name, in one query.
+    let ext_ids: Vec<&str> = batch
+        .iter()
+        .filter_map(|(c, _)| c.external_id.as_deref())
+        .collect();
+    let mut existing: std::collections::HashMap<String, (Candidate, super::RecordMeta)> =
+        std::collections::HashMap::new();
+    for chunk in ext_ids.chunks(400) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT {} FROM candidates WHERE external_id IN ({})",
+            super::COLUMNS,
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for e in chunk {
+            q = q.bind(*e);
+        }
+        for row in q.fetch_all(&mut *tx).await? {
+            let (c, meta) = super::from_row(&row)?;
+            if let Some(e) = c.external_id.clone() {
+                existing.insert(e, (c, meta));
+            }
+        }
+    }
+    for (c, given) in batch.iter_mut() {
+        let old = c.external_id.as_ref().and_then(|e| existing.get(e));
+        match old {
+            Some((old, meta)) if meta.anonymised_at.is_none() => {
+                c.id = old.id.clone();
+                c.created_at = old.created_at;
+                c.status = old.status;
+                if c.counsellor_id.is_none() {
+                    c.counsellor_id = old.counsellor_id.clone();
+                }
+                // Keep an existing consent unless the file changes its scope;
+                // an import never withdraws consent.
+                match (&old.consent, &c.consent) {
+                    (Some(o), Some(n)) if o.scope == n.scope => c.consent = Some(o.clone()),
+                    (Some(o), None) if !*given => c.consent = Some(o.clone()),
+                    _ => {}
+                }
+                update_row(&mut tx, c).await?;
+                report.updated += 1;
+            }
+            _ => {
+                insert_row(&mut tx, c).await?;
+                report.created += 1;
+            }
+        }
+        // A file naming the same external id twice: the second row updates
+        // the first.
+        if let Some(e) = c.external_id.clone() {
+            existing.insert(e, (c.clone(), super::RecordMeta::default()));
+        }
+        super::journal_index(&mut tx, &c.id).await?;
+    }
+    tx.commit().await?;
+    batch.clear();
+    Ok(())
 }
 
 #[cfg(test)]
@@ -532,13 +674,47 @@ pub async fn import_reader(
 mod tests {
     use super::*;
 
+    fn collect(f: impl FnOnce(&[u8], Sink<'_>) -> Result<()>, data: &[u8]) -> Result<Vec<Parsed>> {
+        let mut out = Vec::new();
+        f(data, &mut |p, _| {
+            out.push(p);
+            true
+        })?;
+        Ok(out)
+    }
+
+    fn parse_csv_all(data: &[u8]) -> Result<Vec<Parsed>> {
+        collect(|d, s| parse_csv(d, s), data)
+    }
+
+    fn parse_jsonl_all(data: &[u8]) -> Result<Vec<Parsed>> {
+        collect(|d, s| parse_jsonl(d, s), data)
+    }
+
+    #[test]
+    fn overlong_jsonl_lines_are_refused_without_buffering() {
+        let mut data = Vec::new();
+        data.extend_from_slice(b"{\"first_name\":\"");
+        data.extend(std::iter::repeat_n(b'a', MAX_LINE_BYTES + 10));
+        data.extend_from_slice(b"\"}\n{\"first_name\":\"B\"}\n");
+        let rows = parse_jsonl_all(&data).expect("parse");
+        assert_eq!(rows.len(), 2);
+        assert!(rows[0]
+            .1
+            .as_ref()
+            .expect_err("too long")
+            .contains("longer than"));
+        assert_eq!(rows[1].0, 2);
+        assert!(rows[1].1.is_ok());
+    }
+
     #[test]
     fn csv_rows_parse_with_line_numbers() {
         let data = "first_name,last_name,commune_insee,rome_codes,has_vehicle,weekly_hours,contract_types,cv_text\n\
                     Léa,Martin,41018,N1101|N1103,oui,35,CDI|cdd,\"Cariste\nCACES 3\"\n\
                     Paul,Durand,41018,N1101,peut-être,x,XYZ,\n\
                     Short,Row\n";
-        let rows = parse_csv(data.as_bytes()).expect("parse");
+        let rows = parse_csv_all(data.as_bytes()).expect("parse");
         assert_eq!(rows.len(), 3);
         let (l, r) = &rows[0];
         assert_eq!(*l, 2);
@@ -566,7 +742,7 @@ mod tests {
 
     #[test]
     fn csv_unknown_column_is_refused() {
-        let err = parse_csv("first_name,last_name,commune_insee,rome_codes,age\n".as_bytes())
+        let err = parse_csv_all("first_name,last_name,commune_insee,rome_codes,age\n".as_bytes())
             .expect_err("refused");
         assert!(err.to_string().contains("age"));
     }
@@ -574,7 +750,7 @@ mod tests {
     #[test]
     fn jsonl_rows() {
         let data = "{\"first_name\":\"A\",\"last_name\":\"B\",\"commune_insee\":\"41018\",\"rome_codes\":[\"N1101\"]}\n\n{\"first_name\":1}\n{\"nope\":true}\nnot json\n";
-        let rows = parse_jsonl(data.as_bytes()).expect("parse");
+        let rows = parse_jsonl_all(data.as_bytes()).expect("parse");
         assert_eq!(
             rows.iter().map(|r| r.0).collect::<Vec<_>>(),
             vec![1, 3, 4, 5]

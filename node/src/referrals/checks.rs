@@ -90,7 +90,7 @@ pub fn check_profile(state: &AppState, p: &CandidateProfile, prefix: &str) -> Ve
         cv_text: Some(p.cv_text.clone()),
         ..CandidateInput::default()
     };
-    if let Err(found) = crate::candidates::validate(state, &input) {
+    if let Err(found) = crate::candidates::validate(state.refs, &input) {
         errs.extend(
             found
                 .into_iter()

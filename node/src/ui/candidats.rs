@@ -549,7 +549,7 @@ pub async fn create(
         crate::candidates::create(&state, &user, input).await
     } else {
         // Show every other error too, without creating anything.
-        match crate::candidates::validate(&state, &input) {
+        match crate::candidates::validate(state.refs, &input) {
             Ok(_) => Err(Error::Validation(Vec::new())),
             Err(errs) => Err(Error::Validation(errs)),
         }
@@ -744,24 +744,8 @@ pub(super) async fn record_page(
     refer_error: Option<(String, String)>,
     action_error: Option<(&'static str, String)>,
 ) -> UiResult {
-    user.require_staff()?;
-    let (mut c, meta) = crate::candidates::load(&state.db, id)
-        .await?
-        .ok_or(Error::NotFound("candidate"))?;
-    let sensitive = crate::candidates::may_see_sensitive(user, &c);
-    if sensitive {
-        c.sensitive = crate::candidates::load_sensitive(&state.db, id).await?;
-    }
-    crate::audit::record(
-        &state.db,
-        Some(user),
-        "candidate.read",
-        "candidate",
-        id,
-        None,
-        json!({ "sensitive": sensitive, "via": "ui" }),
-    )
-    .await?;
+    let actor = crate::actor::Actor::User(user.clone());
+    let (c, meta) = crate::candidates::read(state, &actor, id, None).await?;
     let mut matches = Vec::new();
     let mut match_summary = None;
     if c.consent.is_some() && meta.anonymised_at.is_none() {
