@@ -219,31 +219,20 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Token(args) => crate::auth::cli::token(&config, args).await,
         Command::User(UserCommand::Account(cmd)) => crate::auth::cli::account(&config, cmd).await,
-        Command::Reindex => {
-            let (_tx, rx) = watch::channel(false);
-            let mut cfg = config;
-            // `reindex` rebuilds below, with a progress bar.
-            cfg.search.rebuild_on_start = false;
-            let state = crate::server::open_offline(cfg, rx).await?;
-            let bar = progress_bar("candidats");
-            let n = crate::candidates::reindex(&state, Some(&bar)).await?;
-            bar.finish_with_message(format!("{n} candidats indexés"));
-            let bar = progress_bar("offres");
-            let m = crate::offers::reindex(&state, Some(&bar)).await?;
-            bar.finish_with_message(format!("{m} offres indexées"));
-            state.search.shutdown();
-            state.db.close().await;
-            Ok(())
-        }
+        Command::Reindex => reindex(config).await,
         Command::Import(ImportCommand::Candidates { file, counsellor }) => {
-            let (_tx, rx) = watch::channel(false);
-            let state = crate::server::open_offline(config, rx).await?;
+            // Rows and journal entries only: a running node's index follows,
+            // and a stopped node catches up when it starts. The index is
+            // never opened here, so this works while the node serves.
+            let db = open_db(&config).await?;
             let bar = progress_bar("import");
+            bar.set_style(byte_style());
             let report =
-                crate::candidates::import_file(&state, &file, counsellor.as_deref(), Some(&bar))
+                crate::candidates::import_into_db(&db, &file, counsellor.as_deref(), Some(&bar))
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
             bar.finish_and_clear();
+            db.close().await;
             for r in &report.rejected {
                 eprintln!("line {}: {}", r.line, r.reason);
             }
@@ -254,8 +243,6 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                 report.updated,
                 report.rejected.len()
             );
-            state.search.shutdown();
-            state.db.close().await;
             if report.created + report.updated == 0 && !report.rejected.is_empty() {
                 anyhow::bail!("no row imported");
             }
@@ -263,7 +250,9 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Import(ImportCommand::Offers { file, owner }) => {
             let (_tx, rx) = watch::channel(false);
-            let state = crate::server::open_offline(config, rx).await?;
+            let state = crate::server::open_offline(config, rx)
+                .await
+                .map_err(running_node_hint)?;
             let bar = progress_bar("import");
             let report =
                 crate::offers::import_france_travail_file(&state, &file, &owner, Some(&bar))
@@ -283,6 +272,77 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `reindex`: rebuild both indexes. When a node runs on this data (it holds
+/// the index), the rebuild is asked of it through the journal and this
+/// command follows its progress; otherwise it rebuilds here.
+async fn reindex(mut config: Config) -> anyhow::Result<()> {
+    let (_tx, rx) = watch::channel(false);
+    // The rebuild happens below, with a progress bar.
+    config.search.rebuild_on_start = false;
+    match crate::server::open_offline(config.clone(), rx).await {
+        Ok(state) => {
+            let bar = progress_bar("candidats");
+            let n = crate::candidates::reindex(&state, Some(&bar)).await?;
+            bar.finish_with_message(format!("{n} candidats indexés"));
+            let bar = progress_bar("offres");
+            let m = crate::offers::reindex(&state, Some(&bar)).await?;
+            bar.finish_with_message(format!("{m} offres indexées"));
+            state.search.shutdown();
+            state.db.close().await;
+            Ok(())
+        }
+        Err(e) if is_busy(&e) => {
+            let db = open_db(&config).await?;
+            eprintln!("the node is running: asking it to rebuild its indexes");
+            let seq = crate::journal::request_rebuild(&db).await?;
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            loop {
+                let done = crate::journal::rebuilt_through(&db).await?;
+                if done >= seq {
+                    break;
+                }
+                if let Some(p) = db.meta(crate::journal::REBUILD_PROGRESS_KEY).await? {
+                    bar.set_message(p);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+            bar.finish_with_message("indexes rebuilt by the running node");
+            db.close().await;
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn is_busy(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<crate::search::SearchError>(),
+            Some(crate::search::SearchError::Busy)
+        )
+    })
+}
+
+/// Turn "index in use" into a sentence that tells the operator what to do.
+fn running_node_hint(e: anyhow::Error) -> anyhow::Error {
+    if is_busy(&e) {
+        anyhow::anyhow!(
+            "a node is running on this data directory and holds its search index; \
+             stop it for this command, or post the offers through its API"
+        )
+    } else {
+        e
+    }
+}
+
+fn byte_style() -> indicatif::ProgressStyle {
+    indicatif::ProgressStyle::with_template(
+        "{prefix} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, reste {eta})",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
 }
 
 fn progress_bar(prefix: &str) -> indicatif::ProgressBar {

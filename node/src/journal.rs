@@ -137,6 +137,32 @@ pub async fn prune(db: &Db, before_ms: i64, applied: i64) -> Result<u64> {
     Ok(res.rows_affected())
 }
 
+/// `node_meta` key: the journal position up to which a requested rebuild
+/// has been done.
+pub const REBUILT_KEY: &str = "index_rebuilt_through";
+/// `node_meta` key: what a running rebuild is doing (for `reindex`).
+pub const REBUILD_PROGRESS_KEY: &str = "index_rebuild_progress";
+
+/// Ask the node(s) following this database to rebuild both indexes
+/// (`vivier-node reindex` while a node runs). Returns the entry's position.
+pub async fn request_rebuild(db: &Db) -> Result<i64> {
+    let mut tx = db.begin().await?;
+    let now = crate::util::now_ms();
+    append(&mut tx, Kind::RebuildCandidates, "*", now).await?;
+    let seq = append(&mut tx, Kind::RebuildOffers, "*", now).await?;
+    tx.commit().await?;
+    Ok(seq)
+}
+
+/// Up to which journal position a requested rebuild was done.
+pub async fn rebuilt_through(db: &Db) -> Result<i64> {
+    Ok(db
+        .meta(REBUILT_KEY)
+        .await?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0))
+}
+
 /// The follower's state shared with the rest of the node.
 pub struct Follower {
     wake: tokio::sync::Notify,
@@ -298,10 +324,23 @@ async fn apply_batch(state: &AppState) -> Result<u64> {
         }
     }
     if let Some(seq) = rebuild_candidates {
-        crate::candidates::reindex_at(state, None, seq).await?;
+        state
+            .db
+            .set_meta(REBUILD_PROGRESS_KEY, "reconstruction de l'index des candidats")
+            .await?;
+        let n = crate::candidates::reindex_at(state, None, seq).await?;
+        tracing::info!(documents = n, seq, "candidate index rebuilt on request");
     }
     if let Some(seq) = rebuild_offers {
-        crate::offers::reindex_at(state, None, seq).await?;
+        state
+            .db
+            .set_meta(REBUILD_PROGRESS_KEY, "reconstruction de l'index des offres")
+            .await?;
+        let n = crate::offers::reindex_at(state, None, seq).await?;
+        tracing::info!(documents = n, seq, "offer index rebuilt on request");
+    }
+    if let Some(seq) = rebuild_candidates.max(rebuild_offers) {
+        state.db.set_meta(REBUILT_KEY, &seq.to_string()).await?;
     }
     if last > state.search.candidates.applied_seq() {
         let ids: Vec<String> = cand.keys().cloned().collect();

@@ -171,11 +171,19 @@ pub enum SearchError {
     Tantivy(String),
     #[error("search index I/O error: {0}")]
     Io(String),
+    /// Another process (a running node) holds the index's writer.
+    #[error("the search index is in use by another process (is the node running?)")]
+    Busy,
 }
 
 impl From<tantivy::TantivyError> for SearchError {
     fn from(e: tantivy::TantivyError) -> Self {
-        SearchError::Tantivy(e.to_string())
+        match e {
+            tantivy::TantivyError::LockFailure(tantivy::directory::error::LockError::LockBusy, _) => {
+                SearchError::Busy
+            }
+            e => SearchError::Tantivy(e.to_string()),
+        }
     }
 }
 
