@@ -30,6 +30,7 @@ const ENV_KEYS: &[&str] = &[
     "referrals",
     "uploads",
     "http",
+    "lease",
     "auth",
     "log_format",
 ];
@@ -75,6 +76,8 @@ pub struct Config {
     pub uploads: UploadConfig,
     /// Connection and request limits of the HTTP server.
     pub http: HttpConfig,
+    /// Leadership among processes sharing one PostgreSQL database.
+    pub lease: LeaseConfig,
     /// Account abuse limits: login throttling, passwords, API tokens.
     pub auth: crate::auth::settings::AuthConfig,
     /// `text` or `json`.
@@ -381,6 +384,26 @@ pub struct HttpConfig {
     pub max_streams_per_connection: u32,
 }
 
+/// Leadership among node processes sharing one PostgreSQL database (see
+/// `crate::lease`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LeaseConfig {
+    /// How often a process that does not lead tries to take the lease (s).
+    pub retry_secs: u64,
+    /// How often the leader checks the connection that holds the lease (s).
+    pub check_secs: u64,
+}
+
+impl Default for LeaseConfig {
+    fn default() -> Self {
+        LeaseConfig {
+            retry_secs: 2,
+            check_secs: 2,
+        }
+    }
+}
+
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
@@ -414,6 +437,7 @@ impl Default for Config {
             referrals: ReferralConfig::default(),
             uploads: UploadConfig::default(),
             http: HttpConfig::default(),
+            lease: LeaseConfig::default(),
             auth: Default::default(),
             log_format: "text".into(),
         }

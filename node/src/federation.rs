@@ -249,6 +249,8 @@ pub async fn accept_membership(
                 .await?;
         }
     }
+    // Other processes on this database reload the document from the journal.
+    crate::journal::append(&mut tx, crate::journal::Kind::Membership, "1", now_ms()).await?;
     tx.commit().await?;
     let active = doc.document.active_members().count();
     tracing::info!(serial, active, source, "membership document accepted");
@@ -272,6 +274,28 @@ fn membership_error(e: vivier_protocol::MembershipError) -> Error {
         code: e.kind(),
         message: e.to_string(),
     }
+}
+
+/// Reload the stored document when another process on this database
+/// accepted a newer one (a `membership` journal entry).
+pub async fn reload_membership(state: &AppState) -> Result<()> {
+    let stored: Option<(i64, String)> =
+        sqlx::query_as("SELECT serial, document FROM membership WHERE id = 1")
+            .fetch_optional(&state.db.pool)
+            .await?;
+    if let Some((serial, text)) = stored {
+        if Some(serial) > state.federation.membership_serial() {
+            let doc = SignedMembershipDocument::from_bytes(text.as_bytes())
+                .map_err(|e| Error::Internal(anyhow::anyhow!("stored membership document: {e}")))?;
+            tracing::info!(
+                serial,
+                "membership document reloaded (accepted by another process)"
+            );
+            state.federation.set_membership(doc);
+            wake(state);
+        }
+    }
+    Ok(())
 }
 
 async fn load_membership(state: &AppState) -> anyhow::Result<()> {
@@ -488,6 +512,9 @@ async fn delivery_supervisor(state: AppState) {
     let mut shutdown = state.shutdown.clone();
     let poll = Duration::from_millis(state.config.federation.poll_interval_ms.max(50));
     loop {
+        if !state.leader.is_leader() && !state.leader.wait(&mut shutdown).await {
+            return;
+        }
         if *shutdown.borrow() {
             break;
         }
@@ -547,7 +574,7 @@ async fn deliver_to(state: &AppState, member: &vivier_protocol::Member) {
     };
     let dest = member.node_id.as_str().to_string();
     loop {
-        if *state.shutdown.borrow() {
+        if *state.shutdown.borrow() || !state.leader.is_leader() {
             return;
         }
         let batch = match load_batch(state, &dest).await {
@@ -1361,7 +1388,7 @@ async fn catch_up_loop(state: AppState) {
     let mut shutdown = state.shutdown.clone();
     let every = Duration::from_secs(state.config.federation.catch_up_interval_secs.max(1));
     loop {
-        if *shutdown.borrow() {
+        if !state.leader.wait(&mut shutdown).await {
             break;
         }
         catch_up_round(&state).await;
@@ -1456,6 +1483,8 @@ pub struct FederationStatus {
     pub broadcast_log: i64,
     /// Messages received.
     pub inbox: i64,
+    /// Whether this process holds the lease and runs delivery.
+    pub leader: bool,
 }
 
 /// Compute the overview.
@@ -1512,6 +1541,7 @@ pub async fn status(state: &AppState) -> Result<FederationStatus> {
         dead_letters: count("SELECT COUNT(*) FROM dead_letters").await?,
         broadcast_log: count("SELECT COUNT(*) FROM broadcast_log").await?,
         inbox: count("SELECT COUNT(*) FROM inbox").await?,
+        leader: state.leader.is_leader(),
     })
 }
 

@@ -49,6 +49,9 @@ pub enum Kind {
     /// Rebuild the whole offer index from the database.
     #[strum(serialize = "index.offers.rebuild")]
     RebuildOffers,
+    /// The membership document changed: processes reload it.
+    #[strum(serialize = "membership")]
+    Membership,
 }
 
 impl Kind {
@@ -302,6 +305,7 @@ async fn apply_batch(state: &AppState) -> Result<u64> {
     let mut offers: Vec<String> = Vec::new();
     let mut rebuild_candidates: Option<i64> = None;
     let mut rebuild_offers: Option<i64> = None;
+    let mut membership = false;
     for e in &entries {
         match e.kind {
             Kind::IndexCandidate | Kind::PurgeCandidate if e.seq > cand_at => {
@@ -320,13 +324,20 @@ async fn apply_batch(state: &AppState) -> Result<u64> {
                 offers.clear();
                 rebuild_offers = Some(e.seq);
             }
+            Kind::Membership => membership = true,
             _ => {}
         }
+    }
+    if membership {
+        crate::federation::reload_membership(state).await?;
     }
     if let Some(seq) = rebuild_candidates {
         state
             .db
-            .set_meta(REBUILD_PROGRESS_KEY, "reconstruction de l'index des candidats")
+            .set_meta(
+                REBUILD_PROGRESS_KEY,
+                "reconstruction de l'index des candidats",
+            )
             .await?;
         let n = crate::candidates::reindex_at(state, None, seq).await?;
         tracing::info!(documents = n, seq, "candidate index rebuilt on request");

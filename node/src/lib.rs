@@ -28,6 +28,8 @@ pub mod federation;
 pub mod geo;
 pub mod http;
 pub mod journal;
+pub mod lease;
+pub mod maintenance;
 pub mod matching;
 pub mod offers;
 pub mod referentials;

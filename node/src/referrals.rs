@@ -1787,7 +1787,7 @@ pub fn spawn_sweeps(state: &AppState) {
                 _ = tokio::time::sleep(delay) => {},
                 res = shutdown.changed() => if res.is_err() { break },
             }
-            if *shutdown.borrow() {
+            if !state.leader.wait(&mut shutdown).await {
                 break;
             }
             if let Err(e) = no_answer_sweep(&state, now_ms()).await {

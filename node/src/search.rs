@@ -179,9 +179,10 @@ pub enum SearchError {
 impl From<tantivy::TantivyError> for SearchError {
     fn from(e: tantivy::TantivyError) -> Self {
         match e {
-            tantivy::TantivyError::LockFailure(tantivy::directory::error::LockError::LockBusy, _) => {
-                SearchError::Busy
-            }
+            tantivy::TantivyError::LockFailure(
+                tantivy::directory::error::LockError::LockBusy,
+                _,
+            ) => SearchError::Busy,
             e => SearchError::Tantivy(e.to_string()),
         }
     }

@@ -56,6 +56,9 @@ pub struct AppInner {
     pub shutdown: watch::Receiver<bool>,
     /// The index follower's wake-up and applied position.
     pub follower: crate::journal::Follower,
+    /// Whether this process holds the lease for once-only work (delivery,
+    /// catch-up, sweeps).
+    pub leader: crate::lease::Leadership,
     /// Time, for rules that depend on it (fake in tests).
     pub clock: crate::clock::SharedClock,
     /// Login throttling (per address, per account).
@@ -118,6 +121,7 @@ pub async fn open_with_clock(
 ) -> anyhow::Result<AppState> {
     let state = open_offline_with_clock(config, shutdown, clock).await?;
     crate::journal::spawn_follower(&state);
+    crate::lease::spawn(&state);
     crate::federation::start(&state).await?;
     crate::candidates::spawn_retention_sweep(&state);
     Ok(state)
@@ -186,6 +190,7 @@ pub async fn open_offline_with_clock(
         extractor,
         shutdown,
         follower: crate::journal::Follower::default(),
+        leader: crate::lease::Leadership::new(),
     }));
     let rebuild_all = state.config.search.rebuild_on_start;
     if cand_rebuild || rebuild_all {
@@ -292,6 +297,7 @@ pub fn router(state: AppState) -> Router {
         .route("/.well-known/vivier", get(well_known))
         .merge(crate::auth::routes())
         .merge(crate::audit::routes())
+        .merge(crate::maintenance::routes())
         .merge(crate::candidates::routes())
         .merge(crate::referentials_api::routes())
         .merge(crate::offers::routes())

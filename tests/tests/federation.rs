@@ -5,103 +5,13 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::{json, Value};
 use support::*;
 use vivier_protocol::{
     KeyFile, KeyId, MessageKind, NodeId, OfferPayload, Recipient, SigningKeyPair,
 };
-
-/// A small network: a CA, an operator directory and running nodes.
-struct Network {
-    _root: tempfile::TempDir,
-    ca: TestCa,
-    admin_dir: PathBuf,
-    nodes: Vec<NodeProcess>,
-}
-
-impl Network {
-    async fn start(ids: &[&str]) -> Network {
-        Network::start_with(ids, "").await
-    }
-
-    /// `federation_toml` is appended to each node's `[federation]` section.
-    async fn start_with(ids: &[&str], federation_toml: &str) -> Network {
-        let root = tempfile::tempdir().unwrap();
-        let ca = TestCa::new(&root.path().join("ca"));
-        let admin_dir = root.path().join("operator");
-        let d = admin_dir.display().to_string();
-        admin_ok(&["--dir", &d, "init", "--network-id", "vivier-test"]);
-        let op = KeyFile::read(admin_dir.join("operator.key")).unwrap();
-        let opts = NodeOptions {
-            operator_public_key: Some(op.key.public_key().to_b64()),
-            extra_toml: federation_toml.to_string(),
-            ..Default::default()
-        };
-        let mut nodes = Vec::new();
-        for id in ids {
-            nodes.push(NodeProcess::start(root.path(), id, Some(&ca), &opts));
-        }
-        let net = Network {
-            _root: root,
-            ca,
-            admin_dir,
-            nodes,
-        };
-        for n in &net.nodes {
-            net.admin(&[
-                "member",
-                "add",
-                &n.node_id,
-                "--name",
-                &format!("Mission Emploi {}", n.node_id),
-                "--kind",
-                "city_mission",
-                "--url",
-                &n.base_url,
-                "--from-node",
-                &n.base_url,
-                "--ca-cert",
-                &net.ca.ca_pem.display().to_string(),
-            ]);
-        }
-        net.publish().await;
-        net
-    }
-
-    fn admin(&self, args: &[&str]) -> String {
-        let mut full = vec!["--dir", self.admin_dir.to_str().unwrap()];
-        full.extend_from_slice(args);
-        admin_ok(&full)
-    }
-
-    async fn publish(&self) {
-        self.admin(&[
-            "publish",
-            "--ca-cert",
-            &self.ca.ca_pem.display().to_string(),
-        ]);
-        let doc: Value =
-            serde_json::from_slice(&std::fs::read(self.admin_dir.join("network.json")).unwrap())
-                .unwrap();
-        let serial = doc["document"]["serial"].as_i64().unwrap();
-        for n in &self.nodes {
-            wait_for(60, "membership serial", || async {
-                (n.well_known().await["membership_serial"].as_i64() == Some(serial)).then_some(())
-            })
-            .await;
-        }
-    }
-
-    fn node(&self, id: &str) -> &NodeProcess {
-        self.nodes.iter().find(|n| n.node_id == id).unwrap()
-    }
-
-    fn node_mut(&mut self, id: &str) -> &mut NodeProcess {
-        self.nodes.iter_mut().find(|n| n.node_id == id).unwrap()
-    }
-}
 
 fn offer_body(title: &str, insee: &str) -> Value {
     json!({

@@ -207,6 +207,9 @@ pub fn spawn_retention_sweep(state: &AppState) {
         loop {
             tokio::select! {
                 _ = tick.tick() => {
+                    if !state.leader.is_leader() {
+                        continue;
+                    }
                     if let Err(e) = retention_sweep(&state, now_ms()).await {
                         tracing::error!(error = %e, "retention sweep failed");
                     }

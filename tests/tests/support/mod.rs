@@ -92,6 +92,8 @@ pub struct NodeOptions {
     pub database_url: Option<String>,
     /// Extra TOML appended to the config.
     pub extra_toml: String,
+    /// The node key to use (another process of the same member).
+    pub key_file: Option<PathBuf>,
 }
 
 /// A real `vivier-node` process.
@@ -128,6 +130,12 @@ impl NodeProcess {
         );
         if let Some(url) = &opts.database_url {
             toml.push_str(&format!("database_url = {}\n", toml_str(url)));
+        }
+        if let Some(key) = &opts.key_file {
+            toml.push_str(&format!(
+                "key_file = {}\n",
+                toml_str(&key.display().to_string())
+            ));
         }
         if let Some(ca) = ca {
             let (c, k) = ca.issue(node_id);
@@ -463,4 +471,108 @@ pub fn admin_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
         .stdin(Stdio::null())
         .output()
         .expect("run vivier-admin")
+}
+
+/// A small network: a CA, an operator directory and running nodes.
+pub struct Network {
+    pub root: tempfile::TempDir,
+    pub ca: TestCa,
+    pub admin_dir: PathBuf,
+    pub nodes: Vec<NodeProcess>,
+}
+
+impl Network {
+    pub async fn start(ids: &[&str]) -> Network {
+        Network::start_with(ids, "").await
+    }
+
+    /// `federation_toml` is appended to each node's `[federation]` section.
+    pub async fn start_with(ids: &[&str], federation_toml: &str) -> Network {
+        Network::start_custom(ids, federation_toml, |_| None).await
+    }
+
+    /// Like [`Network::start_with`]; `database` gives a node a PostgreSQL
+    /// URL (SQLite otherwise).
+    pub async fn start_custom(
+        ids: &[&str],
+        federation_toml: &str,
+        database: impl Fn(&str) -> Option<String>,
+    ) -> Network {
+        let root = tempfile::tempdir().unwrap();
+        let ca = TestCa::new(&root.path().join("ca"));
+        let admin_dir = root.path().join("operator");
+        let d = admin_dir.display().to_string();
+        admin_ok(&["--dir", &d, "init", "--network-id", "vivier-test"]);
+        let op = vivier_protocol::KeyFile::read(admin_dir.join("operator.key")).unwrap();
+        let opts = NodeOptions {
+            operator_public_key: Some(op.key.public_key().to_b64()),
+            extra_toml: federation_toml.to_string(),
+            ..Default::default()
+        };
+        let mut nodes = Vec::new();
+        for id in ids {
+            let opts = NodeOptions {
+                database_url: database(id),
+                ..opts.clone()
+            };
+            nodes.push(NodeProcess::start(root.path(), id, Some(&ca), &opts));
+        }
+        let net = Network {
+            root,
+            ca,
+            admin_dir,
+            nodes,
+        };
+        for n in &net.nodes {
+            net.admin(&[
+                "member",
+                "add",
+                &n.node_id,
+                "--name",
+                &format!("Mission Emploi {}", n.node_id),
+                "--kind",
+                "city_mission",
+                "--url",
+                &n.base_url,
+                "--from-node",
+                &n.base_url,
+                "--ca-cert",
+                &net.ca.ca_pem.display().to_string(),
+            ]);
+        }
+        net.publish().await;
+        net
+    }
+
+    pub fn admin(&self, args: &[&str]) -> String {
+        let mut full = vec!["--dir", self.admin_dir.to_str().unwrap()];
+        full.extend_from_slice(args);
+        admin_ok(&full)
+    }
+
+    pub async fn publish(&self) {
+        self.admin(&[
+            "publish",
+            "--ca-cert",
+            &self.ca.ca_pem.display().to_string(),
+        ]);
+        let doc: Value =
+            serde_json::from_slice(&std::fs::read(self.admin_dir.join("network.json")).unwrap())
+                .unwrap();
+        let serial = doc["document"]["serial"].as_i64().unwrap();
+        for n in &self.nodes {
+            wait_for(60, "membership serial", || async {
+                (n.well_known().await["membership_serial"].as_i64() == Some(serial)).then_some(())
+            })
+            .await;
+        }
+    }
+
+    pub fn node(&self, id: &str) -> &NodeProcess {
+        self.nodes.iter().find(|n| n.node_id == id).unwrap()
+    }
+
+    pub fn node_mut(&mut self, id: &str) -> &mut NodeProcess {
+        self.nodes.iter_mut().find(|n| n.node_id == id).unwrap()
+    }
 }
