@@ -53,10 +53,13 @@ async fn two_processes_on_one_postgres_database() {
     };
     let db = fresh_postgres_db(&pg).await;
     // cd41 runs on PostgreSQL (process 1), cd03 is another member.
-    let db_for = db.clone();
-    let mut net = Network::start_custom(&["cd41", "cd03"], "", move |id| {
-        (id == "cd41").then(|| db_for.clone())
-    })
+    let mut net = Network::start_custom(
+        &["cd41", "cd03"],
+        NetworkOptions {
+            postgres: vec![("cd41".into(), db.clone())],
+            ..Default::default()
+        },
+    )
     .await;
     let p1 = net.node("cd41");
     let admin = p1.user("admin", "admin@cd41.fr", None);

@@ -474,6 +474,19 @@ pub fn admin_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
 }
 
 /// A small network: a CA, an operator directory and running nodes.
+/// How a [`Network`] is started.
+#[derive(Default)]
+pub struct NetworkOptions {
+    /// Appended to each node's `[federation]` section.
+    pub federation_toml: String,
+    /// Members whose database is PostgreSQL (this URL); SQLite otherwise.
+    pub postgres: Vec<(String, String)>,
+    /// List the members' keys as valid since the epoch (instead of since
+    /// each node's first start): tests that build messages dated in the
+    /// past need not wait for a key's validity window.
+    pub backdate_keys: bool,
+}
+
 pub struct Network {
     pub root: tempfile::TempDir,
     pub ca: TestCa,
@@ -488,16 +501,26 @@ impl Network {
 
     /// `federation_toml` is appended to each node's `[federation]` section.
     pub async fn start_with(ids: &[&str], federation_toml: &str) -> Network {
-        Network::start_custom(ids, federation_toml, |_| None).await
+        Network::start_custom(
+            ids,
+            NetworkOptions {
+                federation_toml: federation_toml.to_string(),
+                ..Default::default()
+            },
+        )
+        .await
     }
 
-    /// Like [`Network::start_with`]; `database` gives a node a PostgreSQL
-    /// URL (SQLite otherwise).
-    pub async fn start_custom(
-        ids: &[&str],
-        federation_toml: &str,
-        database: impl Fn(&str) -> Option<String>,
-    ) -> Network {
+    /// A network started with `options`.
+    pub async fn start_custom(ids: &[&str], options: NetworkOptions) -> Network {
+        let federation_toml = options.federation_toml.as_str();
+        let database = |id: &str| {
+            options
+                .postgres
+                .iter()
+                .find(|(n, _)| n == id)
+                .map(|(_, url)| url.clone())
+        };
         let root = tempfile::tempdir().unwrap();
         let ca = TestCa::new(&root.path().join("ca"));
         let admin_dir = root.path().join("operator");
@@ -523,22 +546,49 @@ impl Network {
             admin_dir,
             nodes,
         };
+        let backdate = options.backdate_keys;
         for n in &net.nodes {
-            net.admin(&[
-                "member",
-                "add",
-                &n.node_id,
-                "--name",
-                &format!("Mission Emploi {}", n.node_id),
-                "--kind",
-                "city_mission",
-                "--url",
-                &n.base_url,
-                "--from-node",
-                &n.base_url,
-                "--ca-cert",
-                &net.ca.ca_pem.display().to_string(),
-            ]);
+            let name = format!("Mission Emploi {}", n.node_id);
+            let ca = net.ca.ca_pem.display().to_string();
+            if backdate {
+                // Keys valid since forever: tests that build messages dated
+                // in the past need no wait for a key's validity window.
+                let wk = n.well_known().await;
+                let key = wk["keys"][0]["public_key"].as_str().unwrap().to_string();
+                net.admin(&[
+                    "member",
+                    "add",
+                    &n.node_id,
+                    "--name",
+                    &name,
+                    "--kind",
+                    "city_mission",
+                    "--url",
+                    &n.base_url,
+                    "--public-key",
+                    &key,
+                    "--key-id",
+                    "ed25519:1",
+                    "--valid-from-ms",
+                    "0",
+                ]);
+            } else {
+                net.admin(&[
+                    "member",
+                    "add",
+                    &n.node_id,
+                    "--name",
+                    &name,
+                    "--kind",
+                    "city_mission",
+                    "--url",
+                    &n.base_url,
+                    "--from-node",
+                    &n.base_url,
+                    "--ca-cert",
+                    &ca,
+                ]);
+            }
         }
         net.publish().await;
         net
