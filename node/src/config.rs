@@ -31,6 +31,7 @@ const ENV_KEYS: &[&str] = &[
     "uploads",
     "http",
     "auth",
+    "mail",
     "log_format",
 ];
 
@@ -77,6 +78,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// Account abuse limits: login throttling, passwords, API tokens.
     pub auth: crate::auth::settings::AuthConfig,
+    /// Outgoing e-mail (off by default).
+    pub mail: crate::mail::MailConfig,
     /// `text` or `json`.
     pub log_format: String,
 }
@@ -415,6 +418,7 @@ impl Default for Config {
             uploads: UploadConfig::default(),
             http: HttpConfig::default(),
             auth: Default::default(),
+            mail: Default::default(),
             log_format: "text".into(),
         }
     }
@@ -479,6 +483,7 @@ impl Config {
             url::Url::parse(url).map_err(|e| ConfigError::Invalid(format!("public_url: {e}")))?;
         }
         self.auth.validate().map_err(ConfigError::Invalid)?;
+        self.mail.validate().map_err(ConfigError::Invalid)?;
         let u = &self.uploads;
         if u.extract_timeout_secs == 0
             || u.extract_cpu_secs == 0
