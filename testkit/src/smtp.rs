@@ -110,6 +110,7 @@ struct Shared {
     messages: Mutex<Vec<ReceivedMail>>,
     arrived: Notify,
     connections: AtomicUsize,
+    refused: Mutex<Vec<String>>,
 }
 
 /// A running SMTP server on 127.0.0.1; stops when dropped.
@@ -154,6 +155,16 @@ impl SmtpSink {
     /// Connections accepted so far (a node that must not send shows 0).
     pub fn connections(&self) -> usize {
         self.shared.connections.load(Ordering::SeqCst)
+    }
+
+    /// Answer `550` (mailbox unavailable, a permanent refusal) to
+    /// `RCPT TO:<address>` from now on.
+    pub fn refuse_recipient(&self, address: &str) {
+        self.shared
+            .refused
+            .lock()
+            .expect("sink lock")
+            .push(address.to_ascii_lowercase());
     }
 
     /// Every message received so far.
@@ -268,6 +279,15 @@ async fn session(stream: TcpStream, shared: Arc<Shared>) -> std::io::Result<()> 
             },
             "RCPT" if from.is_none() => b"503 5.5.1 MAIL first\r\n",
             "RCPT" => match path_arg(arg, "TO:") {
+                Some(p)
+                    if shared
+                        .refused
+                        .lock()
+                        .expect("sink lock")
+                        .contains(&p.to_ascii_lowercase()) =>
+                {
+                    b"550 5.1.1 mailbox unavailable\r\n"
+                }
                 Some(p) if !p.is_empty() => {
                     rcpts.push(p);
                     b"250 2.1.5 OK\r\n"

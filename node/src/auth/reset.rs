@@ -127,11 +127,19 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 /// The node's HMAC secret, created on first use (every process on one
-/// database reads the same).
-async fn secret(state: &AppState) -> Result<Vec<u8>> {
-    if let Some(v) = state.db.meta(SECRET_KEY).await? {
-        return hex::decode(v)
-            .map_err(|e| Error::Internal(anyhow::anyhow!("{SECRET_KEY} in node_meta: {e}")));
+/// database reads the same), read on `conn` (a caller's transaction must
+/// pass its own: SQLite has one writer).
+async fn secret_in(conn: &mut sqlx::AnyConnection) -> Result<Vec<u8>> {
+    let read = |v: String| {
+        hex::decode(v).map_err(|e| Error::Internal(anyhow::anyhow!("{SECRET_KEY} in node_meta: {e}")))
+    };
+    let select = "SELECT value FROM node_meta WHERE key = $1";
+    if let Some(v) = sqlx::query_scalar::<_, String>(select)
+        .bind(SECRET_KEY)
+        .fetch_optional(&mut *conn)
+        .await?
+    {
+        return read(v);
     }
     let mut fresh = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut fresh);
@@ -139,14 +147,19 @@ async fn secret(state: &AppState) -> Result<Vec<u8>> {
     sqlx::query("INSERT INTO node_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
         .bind(SECRET_KEY)
         .bind(hex::encode(fresh))
-        .execute(&state.db.pool)
+        .execute(&mut *conn)
         .await?;
-    let stored = state
-        .db
-        .meta(SECRET_KEY)
-        .await?
-        .ok_or_else(|| Error::Internal(anyhow::anyhow!("{SECRET_KEY} vanished")))?;
-    hex::decode(stored).map_err(|e| Error::Internal(anyhow::anyhow!("{SECRET_KEY}: {e}")))
+    read(
+        sqlx::query_scalar::<_, String>(select)
+            .bind(SECRET_KEY)
+            .fetch_one(&mut *conn)
+            .await?,
+    )
+}
+
+async fn secret(state: &AppState) -> Result<Vec<u8>> {
+    let mut conn = state.db.pool.acquire().await?;
+    secret_in(&mut conn).await
 }
 
 fn mac(secret: &[u8], id: &str, expires_at: i64) -> Result<HmacSha256> {
@@ -210,7 +223,7 @@ pub async fn issue_token(
     let mut raw = [0u8; 18];
     rand::thread_rng().fill_bytes(&mut raw);
     let id = b64(&raw);
-    let tag = mac(&secret(state).await?, &id, expires_at)?
+    let tag = mac(&secret_in(&mut *tx).await?, &id, expires_at)?
         .finalize()
         .into_bytes();
     let token = format!("{id}.{expires_at}.{}", b64(&tag));
