@@ -583,7 +583,13 @@ pub fn routes() -> Router<AppState> {
             "/ui/mises-en-relation/{id}/statut",
             post(relations::change_status),
         )
+        // Any other /ui/ address: the French « Page introuvable ».
+        .route("/ui/{*chemin}", get(not_found))
         .layer(axum::middleware::from_fn(security_headers))
+}
+
+async fn not_found() -> UiError {
+    UiError(Error::NotFound("page"))
 }
 
 #[cfg(test)]
