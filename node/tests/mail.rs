@@ -349,3 +349,88 @@ async fn queued_with_the_callers_transaction_and_refusals_are_final() {
     assert_eq!(sink.messages().len(), 1);
     node.stop().await;
 }
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn form(node: &TestNode, path: &str, fields: &[(&str, &str)]) -> (u16, Option<String>, String) {
+    let r = no_redirects()
+        .post(node.url(path))
+        .header("origin", node.base.clone())
+        .form(fields)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let retry = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+    (status, retry, r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn reset_pages_speak_french_and_refuse_without_changing_anything() {
+    for backend in backends() {
+        let sink = SmtpSink::start().await;
+        let clock = ManualClock::starting_now();
+        let port = sink.port();
+        let node = start_node_with_clock(&backend, clock.shared(), move |c| {
+            mail_to(port)(c);
+            c.auth.login.per_address_burst = 4;
+            c.auth.login.per_address_per_minute = 1;
+        })
+        .await;
+        node.user(Role::Counsellor, "claire@mission-emploi.fr").await;
+        let login = no_redirects().get(node.url("/ui/connexion")).send().await.unwrap();
+        assert!(login.text().await.unwrap().contains("href=\"/ui/mot-de-passe-oublie\">Mot de passe oublié ?</a>"));
+
+        let before = node.snapshot().await;
+        // Hostile or empty input: French answers, nothing stored.
+        let (s, _, body) = form(&node, "/ui/mot-de-passe-oublie", &[("email", "")]).await;
+        assert_eq!(s, 400);
+        assert!(body.contains("Indiquez l&#x27;adresse e-mail de votre compte.") || body.contains("Indiquez l'adresse e-mail"), "{body}");
+        let page = no_redirects()
+            .get(node.url("/ui/reinitialisation?jeton=abc.99999999999999.AAAA"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status().as_u16(), 400);
+        assert!(page.text().await.unwrap().contains("Ce lien de réinitialisation n"));
+        let (s, _, body) = form(
+            &node,
+            "/ui/reinitialisation",
+            &[("jeton", "%00\u{0}.-1.x"), ("nouveau", NEW_PASSWORD), ("confirmation", NEW_PASSWORD)],
+        )
+        .await;
+        assert_eq!(s, 400, "{body}");
+        let (s, body) = ask_reset(&node, &format!("{}@x.fr", "a".repeat(100_000))).await;
+        assert_eq!(s, 202, "{body}");
+        let r = node
+            .client
+            .post(node.url("/api/v1/auth/password-reset"))
+            .json(&json!({ "email": "claire@mission-emploi.fr", "extra": 1 }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400);
+        let (s, body) = confirm(&node, &"x".repeat(10_000), NEW_PASSWORD).await;
+        assert_eq!((s, field_code(&body, "token").as_deref()), (400, Some("reset_token_invalid")));
+        node.assert_alive_and_unchanged(&before).await;
+
+        // A real request through the form: the same French answer.
+        let (s, _, body) = form(&node, "/ui/mot-de-passe-oublie", &[("email", "claire@mission-emploi.fr")]).await;
+        assert_eq!(s, 200, "{body}");
+        assert!(body.contains("Si un compte actif correspond"), "{body}");
+        // Past the address's bucket (4 at once, the API calls above
+        // included): 429 in French.
+        let (s, _, body) = form(&node, "/ui/mot-de-passe-oublie", &[("email", "claire@mission-emploi.fr")]).await;
+        assert_eq!(s, 200, "{body}");
+        let (s, retry, body) = form(&node, "/ui/mot-de-passe-oublie", &[("email", "claire@mission-emploi.fr")]).await;
+        assert_eq!(s, 429, "{body}");
+        assert_eq!(retry.as_deref(), Some("60"));
+        assert!(body.contains("Trop de tentatives"), "{body}");
+        node.stop().await;
+    }
+}

@@ -345,6 +345,8 @@ pub const DOMAIN_TABLES: &[&str] = &[
     "inbox",
     "dead_letters",
     "broadcast_log",
+    "mail_outbox",
+    "password_resets",
 ];
 
 impl TestNode {
