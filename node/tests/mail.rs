@@ -66,7 +66,10 @@ async fn login(node: &TestNode, email: &str, password: &str) -> u16 {
 }
 
 fn token_of(link: &str) -> String {
-    link.split_once("jeton=").expect("token in link").1.to_string()
+    link.split_once("jeton=")
+        .expect("token in link")
+        .1
+        .to_string()
 }
 
 fn field_code(body: &Value, field: &str) -> Option<String> {
@@ -100,13 +103,21 @@ async fn mail_is_off_by_default_nothing_is_queued_nor_sent() {
         .await;
         assert!(!node.state.config.mail.enabled, "{}", backend.name());
         let admin = node.user(Role::Admin, "admin@mission-emploi.fr").await;
-        node.user(Role::Counsellor, "claire@mission-emploi.fr").await;
+        node.user(Role::Counsellor, "claire@mission-emploi.fr")
+            .await;
         let (s, body) = ask_reset(&node, "claire@mission-emploi.fr").await;
         assert_eq!(s, 202, "{body}");
         let report = node.state.mail.deliver_due(&node.state.db).await.unwrap();
         assert_eq!(report, Default::default());
-        assert!(vivier_node::mail::outbox(&node.state.db).await.unwrap().is_empty());
-        assert_eq!(sink.connections(), 0, "a disabled node opened an SMTP connection");
+        assert!(vivier_node::mail::outbox(&node.state.db)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            sink.connections(),
+            0,
+            "a disabled node opened an SMTP connection"
+        );
         let requested = audit_actions(&node, &admin, "auth.password_reset_requested").await;
         assert_eq!(requested.len(), 1);
         assert_eq!(requested[0]["details"]["outcome"], "mail_disabled");
@@ -134,36 +145,65 @@ async fn reset_journey(backend: &Backend) {
     let unknown = ask_reset(&node, "personne@mission-emploi.fr").await;
     let known = ask_reset(&node, "  Claire@Mission-Emploi.FR ").await;
     assert_eq!(unknown.0, 202);
-    assert_eq!(unknown, known, "answers differ between unknown and known accounts");
+    assert_eq!(
+        unknown, known,
+        "answers differ between unknown and known accounts"
+    );
 
     let mail = sink.next_message(WAIT).await;
     assert_eq!(mail.envelope_to, vec![email.to_string()]);
     assert_eq!(mail.to, vec![email.to_string()]);
     assert_eq!(mail.from.as_deref(), Some("ne-pas-repondre@vivier.test"));
-    assert_eq!(mail.subject, "Réinitialisation de votre mot de passe Vivier");
-    assert!(mail.text.contains("Bonjour Test claire@mission-emploi.fr"), "{}", mail.text);
-    assert!(mail.html.contains("Choisir un nouveau mot de passe"), "{}", mail.html);
+    assert_eq!(
+        mail.subject,
+        "Réinitialisation de votre mot de passe Vivier"
+    );
+    assert!(
+        mail.text.contains("Bonjour Test claire@mission-emploi.fr"),
+        "{}",
+        mail.text
+    );
+    assert!(
+        mail.html.contains("Choisir un nouveau mot de passe"),
+        "{}",
+        mail.html
+    );
     assert!(mail.message_id.is_some());
-    let link = mail.link_containing("/ui/reinitialisation?jeton=").expect("link");
+    let link = mail
+        .link_containing("/ui/reinitialisation?jeton=")
+        .expect("link");
     assert!(link.starts_with(&node.base), "{link}");
     let token = token_of(&link);
 
     // Asked again at once: still 202, no second mail.
     assert_eq!(ask_reset(&node, email).await.0, 202);
     node.state.mail.deliver_due(&node.state.db).await.unwrap();
-    assert_eq!(vivier_node::mail::outbox(&node.state.db).await.unwrap().len(), 1);
+    assert_eq!(
+        vivier_node::mail::outbox(&node.state.db)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
     // A forged expiry breaks the signature.
     let mut parts: Vec<&str> = token.split('.').collect();
     let later = (clock.shared().now_ms() + 86_400_000).to_string();
     parts[1] = &later;
     let (s, body) = confirm(&node, &parts.join("."), NEW_PASSWORD).await;
-    assert_eq!((s, field_code(&body, "token").as_deref()), (400, Some("reset_token_invalid")), "{body}");
+    assert_eq!(
+        (s, field_code(&body, "token").as_deref()),
+        (400, Some("reset_token_invalid")),
+        "{body}"
+    );
 
     // The password policy applies; the link is not used up by a refusal.
     let (s, body) = confirm(&node, &token, "azerty123").await;
     assert_eq!(s, 400, "{body}");
-    assert!(field_code(&body, "password").is_some_and(|c| c.starts_with("password_too_")), "{body}");
+    assert!(
+        field_code(&body, "password").is_some_and(|c| c.starts_with("password_too_")),
+        "{body}"
+    );
 
     let (s, body) = confirm(&node, &token, NEW_PASSWORD).await;
     assert_eq!(s, 204, "{body}");
@@ -172,30 +212,68 @@ async fn reset_journey(backend: &Backend) {
 
     // Single use.
     let (s, body) = confirm(&node, &token, "une autre phrase tout aussi longue").await;
-    assert_eq!((s, field_code(&body, "token").as_deref()), (400, Some("reset_token_used")), "{body}");
+    assert_eq!(
+        (s, field_code(&body, "token").as_deref()),
+        (400, Some("reset_token_used")),
+        "{body}"
+    );
 
     // A new link, past its lifetime (30 minutes) by the node's clock.
     clock.advance(Duration::from_secs(61));
     assert_eq!(ask_reset(&node, email).await.0, 202);
-    let second = token_of(&sink.next_message(WAIT).await.link_containing("jeton=").expect("link"));
+    let second = token_of(
+        &sink
+            .next_message(WAIT)
+            .await
+            .link_containing("jeton=")
+            .expect("link"),
+    );
     clock.advance(Duration::from_secs(31 * 60));
     let (s, body) = confirm(&node, &second, "une autre phrase tout aussi longue").await;
-    assert_eq!((s, field_code(&body, "token").as_deref()), (400, Some("reset_token_expired")), "{body}");
+    assert_eq!(
+        (s, field_code(&body, "token").as_deref()),
+        (400, Some("reset_token_expired")),
+        "{body}"
+    );
     assert_eq!(login(&node, email, NEW_PASSWORD).await, 200);
 
     // Every step is in the audit log.
     let requested = audit_actions(&node, &admin, "auth.password_reset_requested").await;
-    let outcomes: Vec<&str> = requested.iter().filter_map(|e| e["details"]["outcome"].as_str()).collect();
-    assert_eq!(outcomes, vec!["unknown_account", "queued", "recently_sent", "queued"], "{}", backend.name());
+    let outcomes: Vec<&str> = requested
+        .iter()
+        .filter_map(|e| e["details"]["outcome"].as_str())
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec!["unknown_account", "queued", "recently_sent", "queued"],
+        "{}",
+        backend.name()
+    );
     let reasons: Vec<String> = audit_actions(&node, &admin, "auth.password_reset_refused")
         .await
         .iter()
         .filter_map(|e| e["details"]["reason"].as_str().map(str::to_string))
         .collect();
-    assert_eq!(reasons, vec!["reset_token_invalid", "reset_token_used", "reset_token_expired"]);
-    assert_eq!(audit_actions(&node, &admin, "auth.password_reset").await.len(), 1);
+    assert_eq!(
+        reasons,
+        vec![
+            "reset_token_invalid",
+            "reset_token_used",
+            "reset_token_expired"
+        ]
+    );
+    assert_eq!(
+        audit_actions(&node, &admin, "auth.password_reset")
+            .await
+            .len(),
+        1
+    );
     let sent = vivier_node::mail::outbox(&node.state.db).await.unwrap();
-    assert!(sent.iter().all(|m| m.status == "sent" && m.kind == "password_reset"), "{sent:?}");
+    assert!(
+        sent.iter()
+            .all(|m| m.status == "sent" && m.kind == "password_reset"),
+        "{sent:?}"
+    );
     node.stop().await;
 }
 
@@ -220,7 +298,10 @@ async fn smtp_down_the_message_waits_in_the_outbox_across_a_restart() {
         node.state.mail.deliver_due(&node.state.db).await.unwrap();
         let queued = vivier_node::mail::outbox(&node.state.db).await.unwrap();
         assert_eq!(queued.len(), 1, "{}", backend.name());
-        assert_eq!((queued[0].status.as_str(), queued[0].attempts), ("pending", 1));
+        assert_eq!(
+            (queued[0].status.as_str(), queued[0].attempts),
+            ("pending", 1)
+        );
         assert!(queued[0].last_error.is_some());
         assert_eq!(
             queued[0].next_attempt_at,
@@ -264,7 +345,10 @@ async fn queued_with_the_callers_transaction_and_refusals_are_final() {
         .mail
         .enqueue(
             &mut tx,
-            vivier_node::mail::Recipient { address: "claire@mission-emploi.fr", name: Some("Claire") },
+            vivier_node::mail::Recipient {
+                address: "claire@mission-emploi.fr",
+                name: Some("Claire"),
+            },
             &vivier_node::mail::Mail::RetentionReminder {
                 display_name: "Claire".into(),
                 records: 2,
@@ -279,7 +363,10 @@ async fn queued_with_the_callers_transaction_and_refusals_are_final() {
     drop(tx);
     node.state.mail.wake();
     node.state.mail.deliver_due(&node.state.db).await.unwrap();
-    assert!(vivier_node::mail::outbox(&node.state.db).await.unwrap().is_empty());
+    assert!(vivier_node::mail::outbox(&node.state.db)
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(sink.messages().len(), 0);
     // An unusable address is refused when queued.
     let mut tx = node.state.db.begin().await.unwrap();
@@ -288,7 +375,10 @@ async fn queued_with_the_callers_transaction_and_refusals_are_final() {
         .mail
         .enqueue(
             &mut tx,
-            vivier_node::mail::Recipient { address: "pas une adresse", name: None },
+            vivier_node::mail::Recipient {
+                address: "pas une adresse",
+                name: None,
+            },
             &vivier_node::mail::Mail::PasswordReset {
                 display_name: "X".into(),
                 link: "http://x/".into(),
@@ -305,7 +395,10 @@ async fn queued_with_the_callers_transaction_and_refusals_are_final() {
         .mail
         .enqueue(
             &mut tx,
-            vivier_node::mail::Recipient { address: "claire@mission-emploi.fr", name: Some("Claire") },
+            vivier_node::mail::Recipient {
+                address: "claire@mission-emploi.fr",
+                name: Some("Claire"),
+            },
             &vivier_node::mail::Mail::ReferralAnswered {
                 display_name: "Claire".into(),
                 offer_title: "Aide à domicile".into(),
@@ -329,7 +422,10 @@ async fn queued_with_the_callers_transaction_and_refusals_are_final() {
         .mail
         .enqueue(
             &mut tx,
-            vivier_node::mail::Recipient { address: "parti@mission-emploi.fr", name: None },
+            vivier_node::mail::Recipient {
+                address: "parti@mission-emploi.fr",
+                name: None,
+            },
             &vivier_node::mail::Mail::PasswordReset {
                 display_name: "Parti".into(),
                 link: node.state.mail.link("/ui/x"),
@@ -341,9 +437,22 @@ async fn queued_with_the_callers_transaction_and_refusals_are_final() {
     tx.commit().await.unwrap();
     node.state.mail.deliver_due(&node.state.db).await.unwrap();
     let rows = vivier_node::mail::outbox(&node.state.db).await.unwrap();
-    let refused = rows.iter().find(|r| r.recipient == "parti@mission-emploi.fr").unwrap();
-    assert_eq!((refused.status.as_str(), refused.attempts), ("failed", 1), "{refused:?}");
-    assert!(refused.last_error.as_deref().is_some_and(|e| e.contains("550")), "{refused:?}");
+    let refused = rows
+        .iter()
+        .find(|r| r.recipient == "parti@mission-emploi.fr")
+        .unwrap();
+    assert_eq!(
+        (refused.status.as_str(), refused.attempts),
+        ("failed", 1),
+        "{refused:?}"
+    );
+    assert!(
+        refused
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("550")),
+        "{refused:?}"
+    );
     clock.advance(Duration::from_secs(7200));
     node.state.mail.deliver_due(&node.state.db).await.unwrap();
     assert_eq!(sink.messages().len(), 1);
@@ -357,7 +466,11 @@ fn no_redirects() -> reqwest::Client {
         .unwrap()
 }
 
-async fn form(node: &TestNode, path: &str, fields: &[(&str, &str)]) -> (u16, Option<String>, String) {
+async fn form(
+    node: &TestNode,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> (u16, Option<String>, String) {
     let r = no_redirects()
         .post(node.url(path))
         .header("origin", node.base.clone())
@@ -366,7 +479,10 @@ async fn form(node: &TestNode, path: &str, fields: &[(&str, &str)]) -> (u16, Opt
         .await
         .unwrap();
     let status = r.status().as_u16();
-    let retry = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
     (status, retry, r.text().await.unwrap())
 }
 
@@ -382,26 +498,47 @@ async fn reset_pages_speak_french_and_refuse_without_changing_anything() {
             c.auth.login.per_address_per_minute = 1;
         })
         .await;
-        node.user(Role::Counsellor, "claire@mission-emploi.fr").await;
-        let login = no_redirects().get(node.url("/ui/connexion")).send().await.unwrap();
-        assert!(login.text().await.unwrap().contains("href=\"/ui/mot-de-passe-oublie\">Mot de passe oublié ?</a>"));
+        node.user(Role::Counsellor, "claire@mission-emploi.fr")
+            .await;
+        let login = no_redirects()
+            .get(node.url("/ui/connexion"))
+            .send()
+            .await
+            .unwrap();
+        assert!(login
+            .text()
+            .await
+            .unwrap()
+            .contains("href=\"/ui/mot-de-passe-oublie\">Mot de passe oublié ?</a>"));
 
         let before = node.snapshot().await;
         // Hostile or empty input: French answers, nothing stored.
         let (s, _, body) = form(&node, "/ui/mot-de-passe-oublie", &[("email", "")]).await;
         assert_eq!(s, 400);
-        assert!(body.contains("Indiquez l&#x27;adresse e-mail de votre compte.") || body.contains("Indiquez l'adresse e-mail"), "{body}");
+        assert!(
+            body.contains("Indiquez l&#x27;adresse e-mail de votre compte.")
+                || body.contains("Indiquez l'adresse e-mail"),
+            "{body}"
+        );
         let page = no_redirects()
             .get(node.url("/ui/reinitialisation?jeton=abc.99999999999999.AAAA"))
             .send()
             .await
             .unwrap();
         assert_eq!(page.status().as_u16(), 400);
-        assert!(page.text().await.unwrap().contains("Ce lien de réinitialisation n"));
+        assert!(page
+            .text()
+            .await
+            .unwrap()
+            .contains("Ce lien de réinitialisation n"));
         let (s, _, body) = form(
             &node,
             "/ui/reinitialisation",
-            &[("jeton", "%00\u{0}.-1.x"), ("nouveau", NEW_PASSWORD), ("confirmation", NEW_PASSWORD)],
+            &[
+                ("jeton", "%00\u{0}.-1.x"),
+                ("nouveau", NEW_PASSWORD),
+                ("confirmation", NEW_PASSWORD),
+            ],
         )
         .await;
         assert_eq!(s, 400, "{body}");
@@ -416,18 +553,36 @@ async fn reset_pages_speak_french_and_refuse_without_changing_anything() {
             .unwrap();
         assert_eq!(r.status().as_u16(), 400);
         let (s, body) = confirm(&node, &"x".repeat(10_000), NEW_PASSWORD).await;
-        assert_eq!((s, field_code(&body, "token").as_deref()), (400, Some("reset_token_invalid")));
+        assert_eq!(
+            (s, field_code(&body, "token").as_deref()),
+            (400, Some("reset_token_invalid"))
+        );
         node.assert_alive_and_unchanged(&before).await;
 
         // A real request through the form: the same French answer.
-        let (s, _, body) = form(&node, "/ui/mot-de-passe-oublie", &[("email", "claire@mission-emploi.fr")]).await;
+        let (s, _, body) = form(
+            &node,
+            "/ui/mot-de-passe-oublie",
+            &[("email", "claire@mission-emploi.fr")],
+        )
+        .await;
         assert_eq!(s, 200, "{body}");
         assert!(body.contains("Si un compte actif correspond"), "{body}");
         // Past the address's bucket (4 at once, the API calls above
         // included): 429 in French.
-        let (s, _, body) = form(&node, "/ui/mot-de-passe-oublie", &[("email", "claire@mission-emploi.fr")]).await;
+        let (s, _, body) = form(
+            &node,
+            "/ui/mot-de-passe-oublie",
+            &[("email", "claire@mission-emploi.fr")],
+        )
+        .await;
         assert_eq!(s, 200, "{body}");
-        let (s, retry, body) = form(&node, "/ui/mot-de-passe-oublie", &[("email", "claire@mission-emploi.fr")]).await;
+        let (s, retry, body) = form(
+            &node,
+            "/ui/mot-de-passe-oublie",
+            &[("email", "claire@mission-emploi.fr")],
+        )
+        .await;
         assert_eq!(s, 429, "{body}");
         assert_eq!(retry.as_deref(), Some("60"));
         assert!(body.contains("Trop de tentatives"), "{body}");

@@ -60,8 +60,15 @@ pub struct ReceivedMail {
 impl ReceivedMail {
     fn parse(envelope_from: String, envelope_to: Vec<String>, raw: Vec<u8>) -> ReceivedMail {
         let parsed = mail_parser::MessageParser::default().parse(&raw[..]);
-        let (mut from, mut from_name, mut to, mut subject, mut text, mut html, mut id) =
-            (None, None, Vec::new(), String::new(), String::new(), String::new(), None);
+        let (mut from, mut from_name, mut to, mut subject, mut text, mut html, mut id) = (
+            None,
+            None,
+            Vec::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            None,
+        );
         if let Some(m) = &parsed {
             if let Some(a) = m.from().and_then(|a| a.first()) {
                 from = a.address().map(str::to_string);
@@ -401,16 +408,26 @@ mod tests {
     #[tokio::test]
     async fn a_session_delivers_a_dot_unstuffed_message() {
         let mut sink = SmtpSink::start().await;
-        let stream = TcpStream::connect(("127.0.0.1", sink.port())).await.unwrap();
+        let stream = TcpStream::connect(("127.0.0.1", sink.port()))
+            .await
+            .unwrap();
         let (r, mut w) = stream.into_split();
         let mut r = BufReader::new(r);
         let mut greeting = String::new();
         r.read_line(&mut greeting).await.unwrap();
         assert!(greeting.starts_with("220 "));
-        assert!(say(&mut r, &mut w, "EHLO client.test\r\n").await.contains("250 SMTPUTF8"));
-        assert!(say(&mut r, &mut w, "RCPT TO:<x@y.fr>\r\n").await.starts_with("503"));
-        assert!(say(&mut r, &mut w, "MAIL FROM:<a@b.fr> SIZE=10\r\n").await.starts_with("250"));
-        assert!(say(&mut r, &mut w, "RCPT TO:<c@d.fr>\r\n").await.starts_with("250"));
+        assert!(say(&mut r, &mut w, "EHLO client.test\r\n")
+            .await
+            .contains("250 SMTPUTF8"));
+        assert!(say(&mut r, &mut w, "RCPT TO:<x@y.fr>\r\n")
+            .await
+            .starts_with("503"));
+        assert!(say(&mut r, &mut w, "MAIL FROM:<a@b.fr> SIZE=10\r\n")
+            .await
+            .starts_with("250"));
+        assert!(say(&mut r, &mut w, "RCPT TO:<c@d.fr>\r\n")
+            .await
+            .starts_with("250"));
         assert!(say(&mut r, &mut w, "DATA\r\n").await.starts_with("354"));
         let body = "From: A <a@b.fr>\r\nTo: c@d.fr\r\nSubject: =?utf-8?q?R=C3=A9initialisation?=\r\n\r\nligne\r\n..point\r\n.\r\n";
         assert!(say(&mut r, &mut w, body).await.starts_with("250"));
@@ -420,7 +437,11 @@ mod tests {
         assert_eq!(m.envelope_to, vec!["c@d.fr"]);
         assert_eq!(m.subject, "Réinitialisation");
         assert_eq!(m.from_name.as_deref(), Some("A"));
-        assert!(m.text.contains("ligne\r\n.point") || m.text.contains("ligne\n.point"), "{:?}", m.text);
+        assert!(
+            m.text.contains("ligne\r\n.point") || m.text.contains("ligne\n.point"),
+            "{:?}",
+            m.text
+        );
         assert_eq!(sink.connections(), 1);
     }
 
@@ -437,7 +458,10 @@ mod tests {
 
     #[test]
     fn paths_and_links() {
-        assert_eq!(path_arg("FROM:<a@b.fr> BODY=8BITMIME", "FROM:").as_deref(), Some("a@b.fr"));
+        assert_eq!(
+            path_arg("FROM:<a@b.fr> BODY=8BITMIME", "FROM:").as_deref(),
+            Some("a@b.fr")
+        );
         assert_eq!(path_arg("from: <>", "FROM:").as_deref(), Some(""));
         assert_eq!(path_arg("TO:a@b.fr", "TO:"), None);
         let m = ReceivedMail::parse(

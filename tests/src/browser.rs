@@ -140,10 +140,11 @@ impl Browser {
                 "prefs": { "intl.accept_languages": "fr-FR,fr" },
             }),
         );
-        let connected = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await;
+        let connected =
+            ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                .capabilities(caps)
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await;
         let client = match connected {
             Ok(c) => c,
             Err(e) => {
@@ -334,8 +335,8 @@ impl Browser {
             )
             .await?;
         let text = out.as_str().unwrap_or_default();
-        let mut v: Vec<Violation> = serde_json::from_str(text)
-            .map_err(|_| anyhow!("axe-core: {text}"))?;
+        let mut v: Vec<Violation> =
+            serde_json::from_str(text).map_err(|_| anyhow!("axe-core: {text}"))?;
         let rank = |v: &Violation| match v.impact.as_deref() {
             Some("critical") => 0,
             Some("serious") => 1,

@@ -271,7 +271,10 @@ pub fn public_pages() -> Vec<Page> {
     [
         ("connexion", "/ui/connexion"),
         ("mot-de-passe-oublie", "/ui/mot-de-passe-oublie"),
-        ("reinitialisation-lien-invalide", "/ui/reinitialisation?jeton=abc.1.def"),
+        (
+            "reinitialisation-lien-invalide",
+            "/ui/reinitialisation?jeton=abc.1.def",
+        ),
         ("page-introuvable-anonyme", "/ui/cette-page-n-existe-pas"),
     ]
     .into_iter()
@@ -297,16 +300,25 @@ impl WebNode {
             pages.extend([
                 ("candidats", "/ui/candidats".into()),
                 ("candidats-recherche", "/ui/candidats?q=cariste".into()),
-                ("candidat-fiche", format!("/ui/candidats/{}", s.candidate_id)),
+                (
+                    "candidat-fiche",
+                    format!("/ui/candidats/{}", s.candidate_id),
+                ),
                 ("candidat-nouveau", "/ui/candidats/nouveau".into()),
-                ("candidat-supprimer", format!("/ui/candidats/{}/supprimer", s.candidate_id)),
+                (
+                    "candidat-supprimer",
+                    format!("/ui/candidats/{}/supprimer", s.candidate_id),
+                ),
                 ("offres", "/ui/offres".into()),
                 ("offre", format!("/ui/offres/{}", s.offer_id)),
             ]);
         }
         pages.extend([
             ("mises-en-relation", "/ui/mises-en-relation".into()),
-            ("mise-en-relation", format!("/ui/mises-en-relation/{}", s.referral_id)),
+            (
+                "mise-en-relation",
+                format!("/ui/mises-en-relation/{}", s.referral_id),
+            ),
             ("mot-de-passe", "/ui/mot-de-passe".into()),
             ("page-introuvable", "/ui/cette-page-n-existe-pas".into()),
         ]);

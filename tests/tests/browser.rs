@@ -7,9 +7,9 @@
 
 use std::time::Duration;
 
+use vivier_testkit::smtp::SmtpSink;
 use vivier_tests::browser::{Browser, Violation, PHONE};
 use vivier_tests::webnode::{public_pages, WebNode, PASSWORD};
-use vivier_testkit::smtp::SmtpSink;
 
 #[tokio::test]
 async fn password_reset_journey_in_the_browser() {
@@ -31,31 +31,51 @@ async fn password_reset_journey_in_the_browser() {
     b.goto("/ui/connexion").await.unwrap();
     b.click_link("Mot de passe oublié ?").await.unwrap();
     assert_eq!(b.heading().await.unwrap(), "Mot de passe oublié");
-    b.submit_form("main form", &[("#email", &email)]).await.unwrap();
+    b.submit_form("main form", &[("#email", &email)])
+        .await
+        .unwrap();
     let said = b.text("main").await.unwrap();
     assert!(said.contains("Si un compte actif correspond"), "{said}");
-    b.screenshot("parcours-reinitialisation-1-demande").await.unwrap();
+    b.screenshot("parcours-reinitialisation-1-demande")
+        .await
+        .unwrap();
 
     let mail = sink.next_message(Duration::from_secs(30)).await;
     assert_eq!(mail.to, vec![email.clone()]);
-    let link = mail.link_containing("/ui/reinitialisation?jeton=").expect("link in the mail");
+    let link = mail
+        .link_containing("/ui/reinitialisation?jeton=")
+        .expect("link in the mail");
 
     b.goto(&link).await.unwrap();
-    assert_eq!(b.heading().await.unwrap(), "Choisir un nouveau mot de passe");
+    assert_eq!(
+        b.heading().await.unwrap(),
+        "Choisir un nouveau mot de passe"
+    );
     assert!(b.text("main").await.unwrap().contains(&email));
     // A weak password is explained in French and nothing changes.
-    b.submit_form("main form", &[("#nouveau", "soleil2024"), ("#confirmation", "soleil2024")])
-        .await
-        .unwrap();
+    b.submit_form(
+        "main form",
+        &[("#nouveau", "soleil2024"), ("#confirmation", "soleil2024")],
+    )
+    .await
+    .unwrap();
     let refused = b.text("#nouveau-erreur").await.unwrap();
-    assert!(refused.contains("Mot de passe trop facile à deviner") || refused.contains("au moins"), "{refused}");
+    assert!(
+        refused.contains("Mot de passe trop facile à deviner") || refused.contains("au moins"),
+        "{refused}"
+    );
     let new_password = "hérisson vaporeux contrebasse automnale";
-    b.submit_form("main form", &[("#nouveau", new_password), ("#confirmation", new_password)])
-        .await
-        .unwrap();
+    b.submit_form(
+        "main form",
+        &[("#nouveau", new_password), ("#confirmation", new_password)],
+    )
+    .await
+    .unwrap();
     let done = b.text("main").await.unwrap();
     assert!(done.contains("Votre mot de passe a été changé"), "{done}");
-    b.screenshot("parcours-reinitialisation-2-termine").await.unwrap();
+    b.screenshot("parcours-reinitialisation-2-termine")
+        .await
+        .unwrap();
 
     // The link has served.
     b.goto(&link).await.unwrap();
@@ -63,9 +83,12 @@ async fn password_reset_journey_in_the_browser() {
 
     // The old password no longer opens the account; the new one does.
     b.goto("/ui/connexion").await.unwrap();
-    b.submit_form("form[action='/ui/connexion']", &[("#email", &email), ("#password", PASSWORD)])
-        .await
-        .unwrap();
+    b.submit_form(
+        "form[action='/ui/connexion']",
+        &[("#email", &email), ("#password", PASSWORD)],
+    )
+    .await
+    .unwrap();
     assert!(b.text("main").await.unwrap().contains("incorrect"));
     b.login(&email, new_password).await.unwrap();
     assert_eq!(b.heading().await.unwrap(), "Tableau de bord");
@@ -139,8 +162,15 @@ async fn every_page_passes_axe_as_each_role() {
         .filter(Violation::is_serious)
         .map(|v| v.id)
         .collect();
-    assert!(broken.contains(&"label".to_string()) && broken.contains(&"image-alt".to_string()), "{broken:?}");
-    assert!(found.is_empty(), "serious or critical accessibility violations:\n{}", found.join("\n"));
+    assert!(
+        broken.contains(&"label".to_string()) && broken.contains(&"image-alt".to_string()),
+        "{broken:?}"
+    );
+    assert!(
+        found.is_empty(),
+        "serious or critical accessibility violations:\n{}",
+        found.join("\n")
+    );
     b.close().await;
     node.stop().await;
 }

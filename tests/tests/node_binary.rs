@@ -40,7 +40,8 @@ async fn starts_and_keeps_identity(opts: NodeOptions) {
     assert!(!node.log().contains(secret["secret_key"].as_str().unwrap()));
     // Mail is off unless configured, and the node says so.
     assert!(
-        node.log().contains("mail is disabled ([mail] enabled = false)"),
+        node.log()
+            .contains("mail is disabled ([mail] enabled = false)"),
         "{}",
         node.log()
     );
@@ -116,7 +117,10 @@ fn bad_mail_settings_stop_the_node_with_a_clear_error() {
     };
     // Plain SMTP to a remote server would send passwords and links in clear.
     let err = run("security = \"none\"\nhost = \"smtp.example.fr\"\n", &[]);
-    assert!(err.contains("mail.security") && err.contains("loopback"), "{err}");
+    assert!(
+        err.contains("mail.security") && err.contains("loopback"),
+        "{err}"
+    );
     let err = run("from_address = \"pas une adresse\"\n", &[]);
     assert!(err.contains("mail.from_address"), "{err}");
     // Half the credentials, never echoed.
@@ -129,15 +133,19 @@ fn bad_mail_settings_stop_the_node_with_a_clear_error() {
 async fn a_node_with_mail_says_where_it_sends_and_never_logs_the_password() {
     let root = tempfile::tempdir().unwrap();
     let opts = NodeOptions {
-        extra_toml: "[mail]\nenabled = true\nsecurity = \"none\"\nhost = \"127.0.0.1\"\nport = 2525\n"
-            .into(),
+        extra_toml:
+            "[mail]\nenabled = true\nsecurity = \"none\"\nhost = \"127.0.0.1\"\nport = 2525\n"
+                .into(),
         ..Default::default()
     };
     let node = NodeProcess::start_with_env(
         root.path(),
         "cd41",
         &opts,
-        &[("VIVIER_SMTP_USERNAME", "vivier"), ("VIVIER_SMTP_PASSWORD", "s3cret-smtp")],
+        &[
+            ("VIVIER_SMTP_USERNAME", "vivier"),
+            ("VIVIER_SMTP_PASSWORD", "s3cret-smtp"),
+        ],
     );
     // Without the terminal colours.
     let mut log = String::new();
@@ -150,7 +158,10 @@ async fn a_node_with_mail_says_where_it_sends_and_never_logs_the_password() {
             (true, _) => {}
         }
     }
-    assert!(log.contains("mail enabled: sending through the SMTP server"), "{log}");
+    assert!(
+        log.contains("mail enabled: sending through the SMTP server"),
+        "{log}"
+    );
     assert!(log.contains("authenticated=true"), "{log}");
     assert!(!log.contains("s3cret-smtp"), "{log}");
 }

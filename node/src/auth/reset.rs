@@ -101,7 +101,11 @@ impl TokenProblem {
     }
 
     fn error(self) -> Error {
-        Error::Validation(vec![FieldError::coded("token", self.code(), self.english())])
+        Error::Validation(vec![FieldError::coded(
+            "token",
+            self.code(),
+            self.english(),
+        )])
     }
 
     /// The problem behind `err`, when it is a token refusal.
@@ -131,7 +135,8 @@ fn b64(bytes: &[u8]) -> String {
 /// pass its own: SQLite has one writer).
 async fn secret_in(conn: &mut sqlx::AnyConnection) -> Result<Vec<u8>> {
     let read = |v: String| {
-        hex::decode(v).map_err(|e| Error::Internal(anyhow::anyhow!("{SECRET_KEY} in node_meta: {e}")))
+        hex::decode(v)
+            .map_err(|e| Error::Internal(anyhow::anyhow!("{SECRET_KEY} in node_meta: {e}")))
     };
     let select = "SELECT value FROM node_meta WHERE key = $1";
     if let Some(v) = sqlx::query_scalar::<_, String>(select)
@@ -384,11 +389,10 @@ pub async fn confirm(
 ) -> Result<User> {
     // Each token (forged ones included) has its own bucket; the client
     // address's bucket bounds guessing.
-    let bucket = sha256_hex(format!("password-reset:{}", token.split('.').next().unwrap_or("")).as_bytes());
+    let bucket =
+        sha256_hex(format!("password-reset:{}", token.split('.').next().unwrap_or("")).as_bytes());
     state.login.admit(client, &bucket)?;
-    let details = |reason: &str| {
-        serde_json::json!({ "address": client.to_string(), "via": via.as_str(), "reason": reason })
-    };
+    let details = |reason: &str| serde_json::json!({ "address": client.to_string(), "via": via.as_str(), "reason": reason });
     let refused = |problem: TokenProblem, target: Option<String>| async move {
         crate::audit::record(
             &state.db,
@@ -470,7 +474,8 @@ async fn request_handler(
         StatusCode::ACCEPTED,
         Json(Accepted {
             status: "accepted",
-            detail: "if an active account has this e-mail address, a reset link has been sent to it",
+            detail:
+                "if an active account has this e-mail address, a reset link has been sent to it",
         }),
     ))
 }
@@ -504,7 +509,10 @@ mod tests {
 
     #[test]
     fn tokens_split_strictly() {
-        assert_eq!(split("abc_-9.1700000000000.tag"), Some(("abc_-9", 1_700_000_000_000, "tag")));
+        assert_eq!(
+            split("abc_-9.1700000000000.tag"),
+            Some(("abc_-9", 1_700_000_000_000, "tag"))
+        );
         assert_eq!(split("abc.notanumber.tag"), None);
         assert_eq!(split("abc.1.tag.extra"), None);
         assert_eq!(split(".1.tag"), None);
@@ -515,16 +523,35 @@ mod tests {
     #[test]
     fn a_tag_binds_id_and_expiry() {
         let secret = [7u8; 32];
-        let tag = mac(&secret, "abc", 42).expect("mac").finalize().into_bytes();
-        assert!(mac(&secret, "abc", 42).expect("mac").verify_slice(&tag).is_ok());
-        assert!(mac(&secret, "abc", 43).expect("mac").verify_slice(&tag).is_err());
-        assert!(mac(&secret, "abd", 42).expect("mac").verify_slice(&tag).is_err());
-        assert!(mac(&[8u8; 32], "abc", 42).expect("mac").verify_slice(&tag).is_err());
+        let tag = mac(&secret, "abc", 42)
+            .expect("mac")
+            .finalize()
+            .into_bytes();
+        assert!(mac(&secret, "abc", 42)
+            .expect("mac")
+            .verify_slice(&tag)
+            .is_ok());
+        assert!(mac(&secret, "abc", 43)
+            .expect("mac")
+            .verify_slice(&tag)
+            .is_err());
+        assert!(mac(&secret, "abd", 42)
+            .expect("mac")
+            .verify_slice(&tag)
+            .is_err());
+        assert!(mac(&[8u8; 32], "abc", 42)
+            .expect("mac")
+            .verify_slice(&tag)
+            .is_err());
     }
 
     #[test]
     fn problems_round_trip_through_errors() {
-        for p in [TokenProblem::Invalid, TokenProblem::Expired, TokenProblem::Used] {
+        for p in [
+            TokenProblem::Invalid,
+            TokenProblem::Expired,
+            TokenProblem::Used,
+        ] {
             assert_eq!(TokenProblem::of(&p.error()), Some(p));
             assert!(!p.french().is_empty());
         }

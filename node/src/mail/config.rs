@@ -204,7 +204,9 @@ mod tests {
 
     #[test]
     fn credentials_come_in_pairs_and_never_print() {
-        assert!(Credentials::from_values(None, None).expect("none").is_none());
+        assert!(Credentials::from_values(None, None)
+            .expect("none")
+            .is_none());
         let c = Credentials::from_values(Some("u".into()), Some("secret".into()))
             .expect("pair")
             .expect("some");

@@ -210,10 +210,19 @@ mod tests {
         for mail in samples() {
             let r = render(&mail, "Vivier du Loir-et-Cher").expect("render");
             assert!(!r.subject.is_empty() && !r.subject.contains('\n'), "{r:?}");
-            assert!(r.text.contains("https://vivier.cd41.fr/ui/x?jeton=a.1.b"), "{}: {}", mail.kind(), r.text);
+            assert!(
+                r.text.contains("https://vivier.cd41.fr/ui/x?jeton=a.1.b"),
+                "{}: {}",
+                mail.kind(),
+                r.text
+            );
             // minijinja writes `/` as `&#x2f;` in HTML (the same URL once decoded).
             let html = r.html.replace("&#x2f;", "/");
-            assert!(html.contains("href=\"https://vivier.cd41.fr/ui/x?jeton=a.1.b\""), "{}: {html}", mail.kind());
+            assert!(
+                html.contains("href=\"https://vivier.cd41.fr/ui/x?jeton=a.1.b\""),
+                "{}: {html}",
+                mail.kind()
+            );
             assert!(r.html.contains("<html lang=\"fr\">"), "{}", r.html);
             assert!(r.text.contains("Vivier du Loir-et-Cher"), "{}", r.text);
         }
@@ -231,8 +240,16 @@ mod tests {
         assert!(r.html.contains("Paul &lt;script&gt;"), "{}", r.html);
         assert!(!r.html.contains("<script>"));
         assert!(r.text.contains("Paul <script>"));
-        assert!(!r.subject.contains('\r') && !r.subject.contains('\n'), "{:?}", r.subject);
-        assert!(r.subject.contains("Cariste Bcc: x@evil.example & co"), "{:?}", r.subject);
+        assert!(
+            !r.subject.contains('\r') && !r.subject.contains('\n'),
+            "{:?}",
+            r.subject
+        );
+        assert!(
+            r.subject.contains("Cariste Bcc: x@evil.example & co"),
+            "{:?}",
+            r.subject
+        );
     }
 
     #[test]

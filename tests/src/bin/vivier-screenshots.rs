@@ -34,13 +34,21 @@ async fn main() -> anyhow::Result<()> {
         browser.viewport(PHONE).await?;
         for page in node.pages(who).iter().take(3) {
             browser.goto(&page.path).await?;
-            written.push(browser.screenshot(&format!("{}-telephone", page.name)).await?);
+            written.push(
+                browser
+                    .screenshot(&format!("{}-telephone", page.name))
+                    .await?,
+            );
         }
         browser.viewport(DESKTOP_TALL).await?;
         browser.logout().await?;
     }
     browser.close().await;
     node.stop().await;
-    println!("{} screenshots in {}", written.len(), screenshots_dir().display());
+    println!(
+        "{} screenshots in {}",
+        written.len(),
+        screenshots_dir().display()
+    );
     Ok(())
 }
