@@ -13,7 +13,7 @@ use support::{backends, start_node_with_clock, Backend, TestNode};
 use vivier_node::auth::Role;
 use vivier_node::clock::ManualClock;
 use vivier_node::config::Config;
-use vivier_node::mail::Security;
+use vivier_node::mail::{Mail, Queued, Recipient, Security};
 use vivier_testkit::smtp::SmtpSink;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -334,34 +334,48 @@ async fn smtp_down_the_message_waits_in_the_outbox_across_a_restart() {
     }
 }
 
+/// Queue `mail` for `address` in a transaction, then commit it or roll it
+/// back (and wake the worker either way).
+async fn queue(
+    node: &TestNode,
+    address: &str,
+    mail: Mail,
+    commit: bool,
+) -> Result<Queued, vivier_node::error::Error> {
+    let mut tx = node.state.db.begin().await.unwrap();
+    let to = Recipient {
+        address,
+        name: Some("Claire"),
+    };
+    let queued = node.state.mail.enqueue(&mut tx, to, &mail).await;
+    if commit {
+        tx.commit().await.unwrap();
+    } else {
+        tx.rollback().await.unwrap();
+    }
+    node.state.mail.wake();
+    queued
+}
+
+fn reset_mail(node: &TestNode) -> Mail {
+    Mail::PasswordReset {
+        display_name: "Claire".into(),
+        link: node.state.mail.link("/ui/x"),
+        valid_minutes: 30,
+    }
+}
+
 #[tokio::test]
 async fn queued_with_the_callers_transaction_and_refusals_are_final() {
     let mut sink = SmtpSink::start().await;
     let clock = ManualClock::starting_now();
     let node = start_node_with_clock(&Backend::Sqlite, clock.shared(), mail_to(sink.port())).await;
-    let mut tx = node.state.db.begin().await.unwrap();
-    let queued = node
-        .state
-        .mail
-        .enqueue(
-            &mut tx,
-            vivier_node::mail::Recipient {
-                address: "claire@mission-emploi.fr",
-                name: Some("Claire"),
-            },
-            &vivier_node::mail::Mail::RetentionReminder {
-                display_name: "Claire".into(),
-                records: 2,
-                due_on: "12 mars 2027".into(),
-                link: node.state.mail.link("/ui/candidats"),
-            },
-        )
+    let claire = "claire@mission-emploi.fr";
+    // Rolled back: nothing is kept, nothing is sent.
+    let queued = queue(&node, claire, reset_mail(&node), false)
         .await
         .unwrap();
-    assert!(matches!(queued, vivier_node::mail::Queued::Queued(_)));
-    // Rolled back: nothing is sent.
-    drop(tx);
-    node.state.mail.wake();
+    assert!(matches!(queued, Queued::Queued(_)));
     node.state.mail.deliver_due(&node.state.db).await.unwrap();
     assert!(vivier_node::mail::outbox(&node.state.db)
         .await
@@ -369,78 +383,30 @@ async fn queued_with_the_callers_transaction_and_refusals_are_final() {
         .is_empty());
     assert_eq!(sink.messages().len(), 0);
     // An unusable address is refused when queued.
-    let mut tx = node.state.db.begin().await.unwrap();
-    let err = node
-        .state
-        .mail
-        .enqueue(
-            &mut tx,
-            vivier_node::mail::Recipient {
-                address: "pas une adresse",
-                name: None,
-            },
-            &vivier_node::mail::Mail::PasswordReset {
-                display_name: "X".into(),
-                link: "http://x/".into(),
-                valid_minutes: 1,
-            },
-        )
+    let err = queue(&node, "pas une adresse", reset_mail(&node), false)
         .await
         .expect_err("refused");
     assert_eq!(err.status_code().as_u16(), 400);
-    drop(tx);
     // Committed: sent with both parts.
-    let mut tx = node.state.db.begin().await.unwrap();
-    node.state
-        .mail
-        .enqueue(
-            &mut tx,
-            vivier_node::mail::Recipient {
-                address: "claire@mission-emploi.fr",
-                name: Some("Claire"),
-            },
-            &vivier_node::mail::Mail::ReferralAnswered {
-                display_name: "Claire".into(),
-                offer_title: "Aide à domicile".into(),
-                status: "Embauché".into(),
-                link: node.state.mail.link("/ui/mises-en-relation/1"),
-            },
-        )
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    node.state.mail.wake();
+    let answered = Mail::ReferralAnswered {
+        display_name: "Claire".into(),
+        offer_title: "Aide à domicile".into(),
+        status: "Embauché".into(),
+        link: node.state.mail.link("/ui/mises-en-relation/1"),
+    };
+    queue(&node, claire, answered, true).await.unwrap();
     let mail = sink.next_message(WAIT).await;
     assert!(mail.subject.contains("Embauché"), "{}", mail.subject);
     assert!(!mail.text.is_empty() && !mail.html.is_empty());
     assert_eq!(mail.from_name.as_deref(), Some("Vivier (test)"));
 
     // The server refuses the mailbox (550): failed at once, never retried.
-    sink.refuse_recipient("parti@mission-emploi.fr");
-    let mut tx = node.state.db.begin().await.unwrap();
-    node.state
-        .mail
-        .enqueue(
-            &mut tx,
-            vivier_node::mail::Recipient {
-                address: "parti@mission-emploi.fr",
-                name: None,
-            },
-            &vivier_node::mail::Mail::PasswordReset {
-                display_name: "Parti".into(),
-                link: node.state.mail.link("/ui/x"),
-                valid_minutes: 30,
-            },
-        )
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    let gone = "parti@mission-emploi.fr";
+    sink.refuse_recipient(gone);
+    queue(&node, gone, reset_mail(&node), true).await.unwrap();
     node.state.mail.deliver_due(&node.state.db).await.unwrap();
     let rows = vivier_node::mail::outbox(&node.state.db).await.unwrap();
-    let refused = rows
-        .iter()
-        .find(|r| r.recipient == "parti@mission-emploi.fr")
-        .unwrap();
+    let refused = rows.iter().find(|r| r.recipient == gone).unwrap();
     assert_eq!(
         (refused.status.as_str(), refused.attempts),
         ("failed", 1),
@@ -459,33 +425,6 @@ async fn queued_with_the_callers_transaction_and_refusals_are_final() {
     node.stop().await;
 }
 
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-async fn form(
-    node: &TestNode,
-    path: &str,
-    fields: &[(&str, &str)],
-) -> (u16, Option<String>, String) {
-    let r = no_redirects()
-        .post(node.url(path))
-        .header("origin", node.base.clone())
-        .form(fields)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let retry = r
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap().to_string());
-    (status, retry, r.text().await.unwrap())
-}
-
 #[tokio::test]
 async fn reset_pages_speak_french_and_refuse_without_changing_anything() {
     for backend in backends() {
@@ -500,7 +439,8 @@ async fn reset_pages_speak_french_and_refuse_without_changing_anything() {
         .await;
         node.user(Role::Counsellor, "claire@mission-emploi.fr")
             .await;
-        let login = no_redirects()
+        let login = node
+            .client
             .get(node.url("/ui/connexion"))
             .send()
             .await
@@ -513,14 +453,17 @@ async fn reset_pages_speak_french_and_refuse_without_changing_anything() {
 
         let before = node.snapshot().await;
         // Hostile or empty input: French answers, nothing stored.
-        let (s, _, body) = form(&node, "/ui/mot-de-passe-oublie", &[("email", "")]).await;
+        let (s, _, body) = node
+            .post_form("/ui/mot-de-passe-oublie", &[("email", "")])
+            .await;
         assert_eq!(s, 400);
         assert!(
             body.contains("Indiquez l&#x27;adresse e-mail de votre compte.")
                 || body.contains("Indiquez l'adresse e-mail"),
             "{body}"
         );
-        let page = no_redirects()
+        let page = node
+            .client
             .get(node.url("/ui/reinitialisation?jeton=abc.99999999999999.AAAA"))
             .send()
             .await
@@ -531,16 +474,16 @@ async fn reset_pages_speak_french_and_refuse_without_changing_anything() {
             .await
             .unwrap()
             .contains("Ce lien de réinitialisation n"));
-        let (s, _, body) = form(
-            &node,
-            "/ui/reinitialisation",
-            &[
-                ("jeton", "%00\u{0}.-1.x"),
-                ("nouveau", NEW_PASSWORD),
-                ("confirmation", NEW_PASSWORD),
-            ],
-        )
-        .await;
+        let (s, _, body) = node
+            .post_form(
+                "/ui/reinitialisation",
+                &[
+                    ("jeton", "%00\u{0}.-1.x"),
+                    ("nouveau", NEW_PASSWORD),
+                    ("confirmation", NEW_PASSWORD),
+                ],
+            )
+            .await;
         assert_eq!(s, 400, "{body}");
         let (s, body) = ask_reset(&node, &format!("{}@x.fr", "a".repeat(100_000))).await;
         assert_eq!(s, 202, "{body}");
@@ -560,29 +503,29 @@ async fn reset_pages_speak_french_and_refuse_without_changing_anything() {
         node.assert_alive_and_unchanged(&before).await;
 
         // A real request through the form: the same French answer.
-        let (s, _, body) = form(
-            &node,
-            "/ui/mot-de-passe-oublie",
-            &[("email", "claire@mission-emploi.fr")],
-        )
-        .await;
+        let (s, _, body) = node
+            .post_form(
+                "/ui/mot-de-passe-oublie",
+                &[("email", "claire@mission-emploi.fr")],
+            )
+            .await;
         assert_eq!(s, 200, "{body}");
         assert!(body.contains("Si un compte actif correspond"), "{body}");
         // Past the address's bucket (4 at once, the API calls above
         // included): 429 in French.
-        let (s, _, body) = form(
-            &node,
-            "/ui/mot-de-passe-oublie",
-            &[("email", "claire@mission-emploi.fr")],
-        )
-        .await;
+        let (s, _, body) = node
+            .post_form(
+                "/ui/mot-de-passe-oublie",
+                &[("email", "claire@mission-emploi.fr")],
+            )
+            .await;
         assert_eq!(s, 200, "{body}");
-        let (s, retry, body) = form(
-            &node,
-            "/ui/mot-de-passe-oublie",
-            &[("email", "claire@mission-emploi.fr")],
-        )
-        .await;
+        let (s, retry, body) = node
+            .post_form(
+                "/ui/mot-de-passe-oublie",
+                &[("email", "claire@mission-emploi.fr")],
+            )
+            .await;
         assert_eq!(s, 429, "{body}");
         assert_eq!(retry.as_deref(), Some("60"));
         assert!(body.contains("Trop de tentatives"), "{body}");
