@@ -95,10 +95,11 @@ async fn mail_is_off_by_default_nothing_is_queued_nor_sent() {
         let clock = ManualClock::starting_now();
         // Pointed at a live SMTP server, but not enabled.
         let port = sink.port();
+        // Pointed at it, `enabled` left at its default.
         let node = start_node_with_clock(&backend, clock.shared(), move |c| {
-            c.mail.host = "127.0.0.1".into();
-            c.mail.port = port;
-            c.mail.security = Security::None;
+            let enabled = c.mail.enabled;
+            mail_to(port)(c);
+            c.mail.enabled = enabled;
         })
         .await;
         assert!(!node.state.config.mail.enabled, "{}", backend.name());
