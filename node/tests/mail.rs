@@ -512,15 +512,8 @@ async fn reset_pages_speak_french_and_refuse_without_changing_anything() {
             .await;
         assert_eq!(s, 200, "{body}");
         assert!(body.contains("Si un compte actif correspond"), "{body}");
-        // Past the address's bucket (4 at once, the API calls above
-        // included): 429 in French.
-        let (s, _, body) = node
-            .post_form(
-                "/ui/mot-de-passe-oublie",
-                &[("email", "claire@mission-emploi.fr")],
-            )
-            .await;
-        assert_eq!(s, 200, "{body}");
+        // Past the address's bucket (4 at once: the huge e-mail, the two
+        // refused tokens and this request): 429 in French.
         let (s, retry, body) = node
             .post_form(
                 "/ui/mot-de-passe-oublie",
@@ -530,6 +523,38 @@ async fn reset_pages_speak_french_and_refuse_without_changing_anything() {
         assert_eq!(s, 429, "{body}");
         assert_eq!(retry.as_deref(), Some("60"));
         assert!(body.contains("Trop de tentatives"), "{body}");
+        // Refused links are audited from the web form as from the API.
+        let admin = node.user(Role::Admin, "admin@mission-emploi.fr").await;
+        let vias: Vec<String> = audit_actions(&node, &admin, "auth.password_reset_refused")
+            .await
+            .iter()
+            .filter_map(|e| e["details"]["via"].as_str().map(str::to_string))
+            .collect();
+        assert_eq!(vias, vec!["ui", "api"], "{}", backend.name());
         node.stop().await;
     }
+}
+
+#[tokio::test]
+async fn starttls_is_required_nothing_goes_out_in_clear() {
+    // The test server offers no STARTTLS: a node set to `starttls` must
+    // not fall back to sending the link in clear.
+    let sink = SmtpSink::start().await;
+    let clock = ManualClock::starting_now();
+    let port = sink.port();
+    let node = start_node_with_clock(&Backend::Sqlite, clock.shared(), move |c| {
+        mail_to(port)(c);
+        c.mail.security = Security::Starttls;
+    })
+    .await;
+    queue(&node, "claire@mission-emploi.fr", reset_mail(&node), true)
+        .await
+        .unwrap();
+    node.state.mail.deliver_due(&node.state.db).await.unwrap();
+    let rows = vivier_node::mail::outbox(&node.state.db).await.unwrap();
+    assert_eq!(rows[0].status, "pending", "{rows:?}");
+    assert!(rows[0].last_error.is_some(), "{rows:?}");
+    assert!(sink.connections() >= 1, "the server was not even tried");
+    assert!(sink.messages().is_empty(), "a message went out without TLS");
+    node.stop().await;
 }

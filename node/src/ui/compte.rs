@@ -293,6 +293,30 @@ pub(super) async fn reset_form(
     }
 }
 
+/// Use the link: the done page, or why not.
+async fn confirm_page(
+    state: &AppState,
+    client: std::net::IpAddr,
+    token: &str,
+    new: &str,
+) -> UiResult {
+    match reset::confirm(state, client, token, new, Via::Ui).await {
+        Ok(_) => render(
+            "reinitialisation.html",
+            context! { title => RESET_TITLE, done => true },
+        ),
+        Err(Error::TooManyAttempts { retry_after_secs }) => too_many(
+            "reinitialisation.html",
+            retry_after_secs,
+            context! { title => RESET_TITLE, problem => too_many_attempts_fr(retry_after_secs) },
+        ),
+        Err(e) => match TokenProblem::of(&e) {
+            Some(problem) => token_refused(problem),
+            None => Err(e.into()),
+        },
+    }
+}
+
 pub(super) async fn reset_submit(
     State(state): State<AppState>,
     _same: SameOrigin,
@@ -302,14 +326,9 @@ pub(super) async fn reset_submit(
     let form = FormData::parse(&body);
     let token = form.get("jeton");
     let new = form.raw("nouveau");
-    let user = match reset::check(&state, token).await {
-        Ok(user) => user,
-        Err(e) => {
-            return match TokenProblem::of(&e) {
-                Some(problem) => token_refused(problem),
-                None => Err(e.into()),
-            }
-        }
+    let Ok(user) = reset::check(&state, token).await else {
+        // Refused again, throttled and audited, by the one confirm path.
+        return confirm_page(&state, client, token, new).await;
     };
     let refuse = |field: &str, message: String| {
         let mut errors = super::FieldErrors::new();
@@ -336,21 +355,7 @@ pub(super) async fn reset_submit(
     {
         return refuse("nouveau", problem.french());
     }
-    match reset::confirm(&state, client, token, new, Via::Ui).await {
-        Ok(_) => render(
-            "reinitialisation.html",
-            context! { title => RESET_TITLE, done => true },
-        ),
-        Err(Error::TooManyAttempts { retry_after_secs }) => too_many(
-            "reinitialisation.html",
-            retry_after_secs,
-            context! { title => RESET_TITLE, problem => too_many_attempts_fr(retry_after_secs) },
-        ),
-        Err(e) => match TokenProblem::of(&e) {
-            Some(problem) => token_refused(problem),
-            None => Err(e.into()),
-        },
-    }
+    confirm_page(&state, client, token, new).await
 }
 
 #[cfg(test)]
