@@ -269,6 +269,22 @@ async fn reset_journey(backend: &Backend) {
             .len(),
         1
     );
+    // Counted for Prometheus.
+    let metrics = node
+        .client
+        .get(node.url("/metrics"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("vivier_mail_queued_total{kind=\"password_reset\"}")
+            && metrics.contains("vivier_mail_sent_total"),
+        "{metrics}"
+    );
     let sent = vivier_node::mail::outbox(&node.state.db).await.unwrap();
     assert!(
         sent.iter()
