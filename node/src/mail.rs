@@ -17,7 +17,7 @@
 //!   PostgreSQL never send the same row at once.
 //! - Bodies are dropped from the row once it is sent or failed (they may
 //!   hold a password-reset link): the outbox keeps who, what kind, when and
-//!   how it went.
+//!   how it went, for `keep_days`, then the row goes.
 //! - `[mail] enabled = false` (the default): nothing is queued, no worker
 //!   runs, and the node says so at start.
 //!
@@ -238,6 +238,7 @@ impl Mailer {
             .fetch_all(&db.pool)
             .await?;
             if ids.is_empty() {
+                self.prune(db, now).await?;
                 return Ok(report);
             }
             for id in ids {
@@ -254,6 +255,18 @@ impl Mailer {
                 }
             }
         }
+    }
+
+    /// Delete sent and failed rows older than `keep_days`.
+    async fn prune(&self, db: &Db, now: i64) -> Result<u64> {
+        let keep_ms = i64::from(self.config.keep_days).saturating_mul(86_400_000);
+        Ok(
+            sqlx::query("DELETE FROM mail_outbox WHERE status <> 'pending' AND created_at < $1")
+                .bind(now.saturating_sub(keep_ms))
+                .execute(&db.pool)
+                .await?
+                .rows_affected(),
+        )
     }
 
     async fn deliver_one(

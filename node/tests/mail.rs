@@ -439,6 +439,20 @@ async fn queued_with_the_callers_transaction_and_refusals_are_final() {
     clock.advance(Duration::from_secs(7200));
     node.state.mail.deliver_due(&node.state.db).await.unwrap();
     assert_eq!(sink.messages().len(), 1);
+    // Past keep_days (30), sent and failed rows go.
+    assert_eq!(
+        vivier_node::mail::outbox(&node.state.db)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    clock.advance(Duration::from_secs(31 * 86_400));
+    node.state.mail.deliver_due(&node.state.db).await.unwrap();
+    assert!(vivier_node::mail::outbox(&node.state.db)
+        .await
+        .unwrap()
+        .is_empty());
     node.stop().await;
 }
 

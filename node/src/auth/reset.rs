@@ -232,10 +232,14 @@ pub async fn issue_token(
         .finalize()
         .into_bytes();
     let token = format!("{id}.{expires_at}.{}", b64(&tag));
-    sqlx::query("DELETE FROM password_resets WHERE user_id = $1 AND used_at IS NULL")
-        .bind(user_id)
-        .execute(&mut **tx)
-        .await?;
+    // Superseded links, and anyone's links a day past their expiry.
+    sqlx::query(
+        "DELETE FROM password_resets WHERE (user_id = $1 AND used_at IS NULL) OR expires_at < $2",
+    )
+    .bind(user_id)
+    .bind(now.saturating_sub(86_400_000))
+    .execute(&mut **tx)
+    .await?;
     sqlx::query(
         "INSERT INTO password_resets (id, user_id, token_hash, created_at, expires_at) \
          VALUES ($1, $2, $3, $4, $5)",

@@ -55,6 +55,9 @@ pub struct MailConfig {
     pub backoff_max_secs: u64,
     /// How often the worker looks for due messages when nobody wakes it (s).
     pub poll_interval_secs: u64,
+    /// Sent and failed rows are deleted from the outbox after this many
+    /// days (their bodies are emptied at once).
+    pub keep_days: u32,
 }
 
 impl Default for MailConfig {
@@ -72,6 +75,7 @@ impl Default for MailConfig {
             backoff_initial_secs: 60,
             backoff_max_secs: 3600,
             poll_interval_secs: 30,
+            keep_days: 30,
         }
     }
 }
@@ -87,9 +91,14 @@ pub fn is_loopback_host(host: &str) -> bool {
 impl MailConfig {
     /// Checks that do not fit serde's types; the message names the field.
     pub fn validate(&self) -> Result<(), String> {
-        if self.timeout_secs == 0 || self.poll_interval_secs == 0 || self.max_attempts == 0 {
+        if self.timeout_secs == 0
+            || self.poll_interval_secs == 0
+            || self.max_attempts == 0
+            || self.keep_days == 0
+        {
             return Err(
-                "mail: timeout_secs, poll_interval_secs and max_attempts must be at least 1".into(),
+                "mail: timeout_secs, poll_interval_secs, max_attempts and keep_days must be at least 1"
+                    .into(),
             );
         }
         if self.backoff_initial_secs == 0 || self.backoff_max_secs < self.backoff_initial_secs {
