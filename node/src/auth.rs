@@ -11,11 +11,13 @@
 //! audited logins), [`throttle`] (limiters, lockout store, client address),
 //! [`password`] (the one password policy), [`tokens`] (named, expiring,
 //! listable, revocable API tokens), [`users`] (admin-only, audited role and
-//! status changes; password changes), [`settings`] (`[auth]` config).
+//! status changes; password changes), [`reset`] (password reset by e-mail),
+//! [`settings`] (`[auth]` config).
 
 pub mod cli;
 pub mod login;
 pub mod password;
+pub mod reset;
 pub mod settings;
 pub mod throttle;
 pub mod tokens;
@@ -454,6 +456,7 @@ pub fn routes() -> Router<AppState> {
         )
         .merge(tokens::routes())
         .merge(users::routes())
+        .merge(reset::routes())
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ const ENV_KEYS: &[&str] = &[
     "http",
     "lease",
     "auth",
+    "mail",
     "log_format",
 ];
 
@@ -80,6 +81,8 @@ pub struct Config {
     pub lease: LeaseConfig,
     /// Account abuse limits: login throttling, passwords, API tokens.
     pub auth: crate::auth::settings::AuthConfig,
+    /// Outgoing e-mail (off by default).
+    pub mail: crate::mail::MailConfig,
     /// `text` or `json`.
     pub log_format: String,
 }
@@ -439,6 +442,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             lease: LeaseConfig::default(),
             auth: Default::default(),
+            mail: Default::default(),
             log_format: "text".into(),
         }
     }
@@ -503,6 +507,7 @@ impl Config {
             url::Url::parse(url).map_err(|e| ConfigError::Invalid(format!("public_url: {e}")))?;
         }
         self.auth.validate().map_err(ConfigError::Invalid)?;
+        self.mail.validate().map_err(ConfigError::Invalid)?;
         let u = &self.uploads;
         if u.extract_timeout_secs == 0
             || u.extract_cpu_secs == 0

@@ -12,6 +12,7 @@
 //! - [`referentials`]: French communes and ROME codes;
 //! - [`offers`], [`matching`], [`stats`]: offers, explained matching, statistics;
 //! - [`federation`]: identity, membership, outbox, inbox, catch-up, referrals;
+//! - [`mail`]: outgoing e-mail (durable outbox, SMTP worker, French templates);
 //! - [`validation`]: field checks shared by local input and received payloads.
 
 pub mod actor;
@@ -29,6 +30,7 @@ pub mod geo;
 pub mod http;
 pub mod journal;
 pub mod lease;
+pub mod mail;
 pub mod maintenance;
 pub mod matching;
 pub mod offers;

@@ -63,6 +63,8 @@ pub struct AppInner {
     pub clock: crate::clock::SharedClock,
     /// Login throttling (per address, per account).
     pub login: crate::auth::throttle::LoginThrottle,
+    /// Outgoing e-mail: the durable outbox and its SMTP transport.
+    pub mail: crate::mail::Mailer,
 }
 
 /// Cheap-to-clone handle on [`AppInner`].
@@ -124,6 +126,7 @@ pub async fn open_with_clock(
     crate::lease::spawn(&state);
     crate::federation::start(&state).await?;
     crate::candidates::spawn_retention_sweep(&state);
+    crate::mail::spawn_worker(&state);
     Ok(state)
 }
 
@@ -171,11 +174,13 @@ pub async fn open_offline_with_clock(
 
     let federation = crate::federation::Federation::new(&config)?;
     let login = crate::auth::throttle::LoginThrottle::new(&config, clock.clone());
+    let mail = crate::mail::Mailer::new(&config, clock.clone()).context("mail settings")?;
     let extractor = crate::extract::Extractor::from_config(&config.uploads)
         .context("locating the CV text extractor")?;
     let state = AppState(Arc::new(AppInner {
         clock,
         login,
+        mail,
         identity: Identity {
             node_id,
             key,

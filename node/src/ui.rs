@@ -62,6 +62,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/mot_de_passe.html"),
     ),
     (
+        "mot_de_passe_oublie.html",
+        include_str!("../templates/mot_de_passe_oublie.html"),
+    ),
+    (
+        "reinitialisation.html",
+        include_str!("../templates/reinitialisation.html"),
+    ),
+    (
         "candidats.html",
         include_str!("../templates/candidats.html"),
     ),
@@ -539,6 +547,14 @@ pub fn routes() -> Router<AppState> {
             "/ui/mot-de-passe",
             get(compte::password_form).post(compte::password_submit),
         )
+        .route(
+            "/ui/mot-de-passe-oublie",
+            get(compte::forgot_form).post(compte::forgot_submit),
+        )
+        .route(
+            "/ui/reinitialisation",
+            get(compte::reset_form).post(compte::reset_submit),
+        )
         .route("/ui/candidats", get(candidats::search))
         .route(
             "/ui/candidats/nouveau",
@@ -567,7 +583,13 @@ pub fn routes() -> Router<AppState> {
             "/ui/mises-en-relation/{id}/statut",
             post(relations::change_status),
         )
+        // Any other /ui/ address: the French « Page introuvable ».
+        .route("/ui/{*chemin}", get(not_found))
         .layer(axum::middleware::from_fn(security_headers))
+}
+
+async fn not_found() -> UiError {
+    UiError(Error::NotFound("page"))
 }
 
 #[cfg(test)]

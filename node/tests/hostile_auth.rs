@@ -409,19 +409,8 @@ fn browser() -> reqwest::Client {
 }
 
 async fn form_login(node: &TestNode, email: &str, password: &str) -> (u16, Option<String>, String) {
-    let r = browser()
-        .post(node.url("/ui/connexion"))
-        .header("origin", node.base.clone())
-        .form(&[("email", email), ("password", password)])
-        .send()
+    node.post_form("/ui/connexion", &[("email", email), ("password", password)])
         .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let retry = r
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap().to_string());
-    (status, retry, r.text().await.unwrap())
 }
 
 #[tokio::test]

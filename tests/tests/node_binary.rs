@@ -38,6 +38,13 @@ async fn starts_and_keeps_identity(opts: NodeOptions) {
     let secret: serde_json::Value =
         serde_json::from_slice(&std::fs::read(node.dir.join("data/node.key")).unwrap()).unwrap();
     assert!(!node.log().contains(secret["secret_key"].as_str().unwrap()));
+    // Mail is off unless configured, and the node says so.
+    assert!(
+        node.log()
+            .contains("mail is disabled ([mail] enabled = false)"),
+        "{}",
+        node.log()
+    );
 
     // Data written before a restart is there after it, with the same key.
     let admin = node.user("admin", "admin@cd41.fr", None);
@@ -86,4 +93,75 @@ fn bad_config_is_a_clear_error() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("loopback") && err.contains("tls"), "{err}");
+}
+
+#[test]
+fn bad_mail_settings_stop_the_node_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("n.toml");
+    let base = format!(
+        "node_id = \"cd41\"\ndata_dir = {:?}\nlisten = \"127.0.0.1:0\"\n[mail]\nenabled = true\n",
+        dir.path().join("data").display().to_string()
+    );
+    let run = |extra: &str, env: &[(&str, &str)]| {
+        std::fs::write(&cfg, format!("{base}{extra}")).unwrap();
+        let out = std::process::Command::new(NODE_BIN)
+            .args(["--config", cfg.to_str().unwrap(), "serve"])
+            .env_remove("VIVIER_SMTP_USERNAME")
+            .env_remove("VIVIER_SMTP_PASSWORD")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    // Plain SMTP to a remote server would send passwords and links in clear.
+    let err = run("security = \"none\"\nhost = \"smtp.example.fr\"\n", &[]);
+    assert!(
+        err.contains("mail.security") && err.contains("loopback"),
+        "{err}"
+    );
+    let err = run("from_address = \"pas une adresse\"\n", &[]);
+    assert!(err.contains("mail.from_address"), "{err}");
+    // Half the credentials, never echoed.
+    let err = run("", &[("VIVIER_SMTP_PASSWORD", "s3cret-smtp")]);
+    assert!(err.contains("VIVIER_SMTP_USERNAME"), "{err}");
+    assert!(!err.contains("s3cret-smtp"), "{err}");
+}
+
+#[tokio::test]
+async fn a_node_with_mail_says_where_it_sends_and_never_logs_the_password() {
+    let root = tempfile::tempdir().unwrap();
+    let opts = NodeOptions {
+        extra_toml:
+            "[mail]\nenabled = true\nsecurity = \"none\"\nhost = \"127.0.0.1\"\nport = 2525\n"
+                .into(),
+        ..Default::default()
+    };
+    let node = NodeProcess::start_with_env(
+        root.path(),
+        "cd41",
+        &opts,
+        &[
+            ("VIVIER_SMTP_USERNAME", "vivier"),
+            ("VIVIER_SMTP_PASSWORD", "s3cret-smtp"),
+        ],
+    );
+    // Without the terminal colours.
+    let mut log = String::new();
+    let mut in_escape = false;
+    for c in node.log().chars() {
+        match (in_escape, c) {
+            (false, '\u{1b}') => in_escape = true,
+            (true, 'm') => in_escape = false,
+            (false, c) => log.push(c),
+            (true, _) => {}
+        }
+    }
+    assert!(
+        log.contains("mail enabled: sending through the SMTP server"),
+        "{log}"
+    );
+    assert!(log.contains("authenticated=true"), "{log}");
+    assert!(!log.contains("s3cret-smtp"), "{log}");
 }

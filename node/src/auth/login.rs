@@ -43,7 +43,8 @@ pub enum Via {
 }
 
 impl Via {
-    fn as_str(self) -> &'static str {
+    /// As recorded in the audit log.
+    pub fn as_str(self) -> &'static str {
         match self {
             Via::Api => "api",
             Via::Ui => "ui",

@@ -20,6 +20,28 @@ pub struct AuthConfig {
     pub passwords: PasswordConfig,
     /// API token lifetimes.
     pub tokens: TokenConfig,
+    /// Password reset links sent by e-mail.
+    pub password_reset: PasswordResetConfig,
+}
+
+/// `[auth.password_reset]`: the links of `POST /api/v1/auth/password-reset`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordResetConfig {
+    /// How long a link is valid (minutes).
+    pub link_ttl_minutes: u32,
+    /// No new link is mailed to an account sooner than this after the
+    /// previous one (s): requests keep answering 202 without sending.
+    pub resend_after_secs: u32,
+}
+
+impl Default for PasswordResetConfig {
+    fn default() -> Self {
+        PasswordResetConfig {
+            link_ttl_minutes: 30,
+            resend_after_secs: 60,
+        }
+    }
 }
 
 /// `[auth.login]`: throttling of `POST /api/v1/auth/login` and the web login
@@ -172,6 +194,12 @@ impl AuthConfig {
         }
         if !(64..=65_536).contains(&self.passwords.max_bytes) {
             return Err("auth.passwords.max_bytes: must be between 64 and 65536".into());
+        }
+        let r = &self.password_reset;
+        if r.link_ttl_minutes == 0 || r.link_ttl_minutes > 7 * 24 * 60 {
+            return Err(
+                "auth.password_reset.link_ttl_minutes: must be between 1 and 10080 (a week)".into(),
+            );
         }
         let t = &self.tokens;
         if t.default_days == 0 || t.max_days < t.default_days || t.max_days > 3650 {

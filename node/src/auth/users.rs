@@ -143,6 +143,59 @@ pub async fn update_user(
     })
 }
 
+/// Check `new_password` for `user` against `policy` and hash it (off the
+/// async threads); a refusal is a validation error on `field`.
+pub async fn checked_hash(
+    policy: &PasswordPolicy,
+    user: &User,
+    new_password: &str,
+    field: &'static str,
+) -> Result<String> {
+    let policy = policy.clone();
+    let (pw, email, name, employer) = (
+        new_password.to_string(),
+        user.email.clone(),
+        user.display_name.clone(),
+        user.employer_name.clone(),
+    );
+    tokio::task::spawn_blocking(move || {
+        let owner = PasswordOwner {
+            email: &email,
+            display_name: &name,
+            employer_name: employer.as_deref(),
+        };
+        policy.check(&pw, &owner).map_err(|p| p.into_error(field))?;
+        hash_password(&pw)
+    })
+    .await?
+}
+
+/// Store `hash` as `user_id`'s password in `tx` and end their sessions
+/// except `keep_session` (a token secret). Returns the sessions ended.
+pub async fn store_password(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user_id: &str,
+    hash: &str,
+    keep_session: Option<&str>,
+) -> Result<u64> {
+    let keep = keep_session
+        .map(|t| crate::util::sha256_hex(t.as_bytes()))
+        .unwrap_or_default();
+    sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+        .bind(user_id)
+        .bind(hash)
+        .execute(&mut **tx)
+        .await?;
+    Ok(sqlx::query(
+        "DELETE FROM auth_tokens WHERE user_id = $1 AND kind = 'session' AND token_hash <> $2",
+    )
+    .bind(user_id)
+    .bind(&keep)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
+}
+
 /// Set `user`'s password (checked by the node's policy), end their
 /// sessions except `keep_session` (a token secret), audit it as done by
 /// `actor` (`None`: the operator).
@@ -155,42 +208,9 @@ pub async fn set_password(
     keep_session: Option<&str>,
     via: &str,
 ) -> Result<()> {
-    let policy = policy.clone();
-    let (pw, email, name, employer) = (
-        new_password.to_string(),
-        user.email.clone(),
-        user.display_name.clone(),
-        user.employer_name.clone(),
-    );
-    let hash = tokio::task::spawn_blocking(move || {
-        let owner = PasswordOwner {
-            email: &email,
-            display_name: &name,
-            employer_name: employer.as_deref(),
-        };
-        policy
-            .check(&pw, &owner)
-            .map_err(|p| p.into_error("new_password"))?;
-        hash_password(&pw)
-    })
-    .await??;
-    let keep = keep_session
-        .map(|t| crate::util::sha256_hex(t.as_bytes()))
-        .unwrap_or_default();
+    let hash = checked_hash(policy, user, new_password, "new_password").await?;
     let mut tx = db.begin().await?;
-    sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
-        .bind(&user.id)
-        .bind(&hash)
-        .execute(&mut *tx)
-        .await?;
-    let ended = sqlx::query(
-        "DELETE FROM auth_tokens WHERE user_id = $1 AND kind = 'session' AND token_hash <> $2",
-    )
-    .bind(&user.id)
-    .bind(&keep)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    let ended = store_password(&mut tx, &user.id, &hash, keep_session).await?;
     tx.commit().await?;
     // A new password also lifts a lockout.
     throttle::clear_failures(db, &throttle::account_key(&user.email)).await?;

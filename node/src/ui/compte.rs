@@ -1,4 +1,5 @@
-//! Account pages: connexion, déconnexion, changement de mot de passe.
+//! Account pages: connexion, déconnexion, changement de mot de passe, and
+//! « Mot de passe oublié » (a link by e-mail, [`crate::auth::reset`]).
 //!
 //! The login form goes through the same throttled, audited
 //! [`crate::auth::login::login`] as the API; a refusal for too many attempts
@@ -12,6 +13,7 @@ use minijinja::context;
 
 use super::{layout, render, render_status, FormData, SameOrigin, Session, UiResult};
 use crate::auth::login::{self, Via};
+use crate::auth::reset::{self, TokenProblem};
 use crate::auth::throttle::ClientAddr;
 use crate::auth::SESSION_COOKIE;
 use crate::error::Error;
@@ -93,20 +95,11 @@ pub(super) async fn login_submit(
                 error => "Adresse e-mail ou mot de passe incorrect.",
             },
         ),
-        Err(Error::TooManyAttempts { retry_after_secs }) => {
-            let mut resp = render_status(
-                StatusCode::TOO_MANY_REQUESTS,
-                "connexion.html",
-                context! {
-                    title => "Connexion",
-                    email => email,
-                    error => too_many_attempts_fr(retry_after_secs),
-                },
-            )?;
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-            Ok(resp)
-        }
+        Err(Error::TooManyAttempts { retry_after_secs }) => too_many(
+            "connexion.html",
+            retry_after_secs,
+            context! { title => "Connexion", email => email },
+        ),
         Err(e) => Err(e.into()),
     }
 }
@@ -210,6 +203,159 @@ pub(super) async fn password_submit(
             ..base
         },
     )
+}
+
+/// A 429 page for `template` with the wait in French and `Retry-After`.
+fn too_many(template: &str, retry_after_secs: u64, ctx: minijinja::Value) -> UiResult {
+    let mut resp = render_status(
+        StatusCode::TOO_MANY_REQUESTS,
+        template,
+        context! { error => too_many_attempts_fr(retry_after_secs), ..ctx },
+    )?;
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    Ok(resp)
+}
+
+const FORGOT_TITLE: &str = "Mot de passe oublié";
+
+pub(super) async fn forgot_form() -> UiResult {
+    render(
+        "mot_de_passe_oublie.html",
+        context! { title => FORGOT_TITLE, email => "" },
+    )
+}
+
+pub(super) async fn forgot_submit(
+    State(state): State<AppState>,
+    _same: SameOrigin,
+    ClientAddr(client): ClientAddr,
+    body: axum::body::Bytes,
+) -> UiResult {
+    let form = FormData::parse(&body);
+    let email = form.get("email").to_string();
+    if email.is_empty() {
+        return render_status(
+            StatusCode::BAD_REQUEST,
+            "mot_de_passe_oublie.html",
+            context! { title => FORGOT_TITLE, email => "", error => "Indiquez l'adresse e-mail de votre compte." },
+        );
+    }
+    match reset::request(&state, client, &email, Via::Ui).await {
+        Ok(()) => render(
+            "mot_de_passe_oublie.html",
+            context! {
+                title => FORGOT_TITLE,
+                email => email,
+                sent => true,
+                minutes => state.config.auth.password_reset.link_ttl_minutes,
+            },
+        ),
+        Err(Error::TooManyAttempts { retry_after_secs }) => too_many(
+            "mot_de_passe_oublie.html",
+            retry_after_secs,
+            context! { title => FORGOT_TITLE, email => email },
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
+
+const RESET_TITLE: &str = "Choisir un nouveau mot de passe";
+
+fn token_refused(problem: TokenProblem) -> UiResult {
+    render_status(
+        StatusCode::BAD_REQUEST,
+        "reinitialisation.html",
+        context! { title => RESET_TITLE, problem => problem.french() },
+    )
+}
+
+pub(super) async fn reset_form(
+    State(state): State<AppState>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> UiResult {
+    let query = FormData::parse(query.unwrap_or_default().as_bytes());
+    let token = query.get("jeton");
+    match reset::check(&state, token).await {
+        Ok(user) => render(
+            "reinitialisation.html",
+            context! {
+                title => RESET_TITLE,
+                jeton => token,
+                email => user.email,
+                errors => super::FieldErrors::new(),
+            },
+        ),
+        Err(e) => match TokenProblem::of(&e) {
+            Some(problem) => token_refused(problem),
+            None => Err(e.into()),
+        },
+    }
+}
+
+/// Use the link: the done page, or why not.
+async fn confirm_page(
+    state: &AppState,
+    client: std::net::IpAddr,
+    token: &str,
+    new: &str,
+) -> UiResult {
+    match reset::confirm(state, client, token, new, Via::Ui).await {
+        Ok(_) => render(
+            "reinitialisation.html",
+            context! { title => RESET_TITLE, done => true },
+        ),
+        Err(Error::TooManyAttempts { retry_after_secs }) => too_many(
+            "reinitialisation.html",
+            retry_after_secs,
+            context! { title => RESET_TITLE, problem => too_many_attempts_fr(retry_after_secs) },
+        ),
+        Err(e) => match TokenProblem::of(&e) {
+            Some(problem) => token_refused(problem),
+            None => Err(e.into()),
+        },
+    }
+}
+
+pub(super) async fn reset_submit(
+    State(state): State<AppState>,
+    _same: SameOrigin,
+    ClientAddr(client): ClientAddr,
+    body: axum::body::Bytes,
+) -> UiResult {
+    let form = FormData::parse(&body);
+    let token = form.get("jeton");
+    let new = form.raw("nouveau");
+    let Ok(user) = reset::check(&state, token).await else {
+        // Refused again, throttled and audited, by the one confirm path.
+        return confirm_page(&state, client, token, new).await;
+    };
+    let refuse = |field: &str, message: String| {
+        let mut errors = super::FieldErrors::new();
+        errors.insert(field.to_string(), message);
+        render_status(
+            StatusCode::BAD_REQUEST,
+            "reinitialisation.html",
+            context! { title => RESET_TITLE, jeton => token, email => &user.email, errors => errors },
+        )
+    };
+    if new != form.raw("confirmation") {
+        return refuse(
+            "confirmation",
+            "Les deux saisies du nouveau mot de passe diffèrent.".into(),
+        );
+    }
+    let owner = crate::auth::PasswordOwner {
+        email: &user.email,
+        display_name: &user.display_name,
+        employer_name: user.employer_name.as_deref(),
+    };
+    // The policy's own French explanation, rather than the API's English.
+    if let Err(problem) = crate::auth::PasswordPolicy::from_config(&state.config).check(new, &owner)
+    {
+        return refuse("nouveau", problem.french());
+    }
+    confirm_page(&state, client, token, new).await
 }
 
 #[cfg(test)]

@@ -186,6 +186,7 @@ pub fn thing(what: &str) -> &'static str {
         "offer" => "Offre",
         "referral" => "Mise en relation",
         "file" => "Fichier",
+        "page" => "Page",
         _ => "Élément",
     }
 }

@@ -246,6 +246,31 @@ impl TestNode {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// Post a web form as a browser would (same `Origin`, redirects not
+    /// followed): status, `Retry-After`, body.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> (u16, Option<String>, String) {
+        let r = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .post(self.url(path))
+            .header("origin", self.base.clone())
+            .form(fields)
+            .send()
+            .await
+            .expect("send");
+        let status = r.status().as_u16();
+        let retry = r
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_string());
+        (status, retry, r.text().await.unwrap())
+    }
+
     pub async fn get(&self, token: &str, path: &str) -> (u16, Value) {
         self.request(reqwest::Method::GET, token, path, None).await
     }
@@ -345,6 +370,8 @@ pub const DOMAIN_TABLES: &[&str] = &[
     "inbox",
     "dead_letters",
     "broadcast_log",
+    "mail_outbox",
+    "password_resets",
 ];
 
 impl TestNode {

@@ -105,6 +105,7 @@ pub struct NodeProcess {
     pub client: reqwest::Client,
     ca_pem: Option<PathBuf>,
     child: Option<Child>,
+    env: Vec<(String, String)>,
 }
 
 fn toml_str(s: &str) -> String {
@@ -119,6 +120,27 @@ impl NodeProcess {
         node_id: &str,
         ca: Option<&TestCa>,
         opts: &NodeOptions,
+    ) -> NodeProcess {
+        NodeProcess::start_full(root, node_id, ca, opts, &[])
+    }
+
+    /// [`NodeProcess::start`] over plain HTTP with extra environment
+    /// variables for the node process.
+    pub fn start_with_env(
+        root: &Path,
+        node_id: &str,
+        opts: &NodeOptions,
+        env: &[(&str, &str)],
+    ) -> NodeProcess {
+        NodeProcess::start_full(root, node_id, None, opts, env)
+    }
+
+    fn start_full(
+        root: &Path,
+        node_id: &str,
+        ca: Option<&TestCa>,
+        opts: &NodeOptions,
+        env: &[(&str, &str)],
     ) -> NodeProcess {
         let dir = root.join(node_id);
         std::fs::create_dir_all(&dir).unwrap();
@@ -171,6 +193,10 @@ impl NodeProcess {
             client,
             ca_pem,
             child: None,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         node.spawn();
         // Pin the port for restarts: the membership document names it.
@@ -198,6 +224,7 @@ impl NodeProcess {
             .arg(&self.config_path)
             .arg("serve")
             .env("VIVIER_LOG", "info,vivier_node=debug")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .spawn()

@@ -1,0 +1,564 @@
+//! « Mot de passe oublié » : password reset by e-mail.
+//!
+//! - `POST /api/v1/auth/password-reset` `{email}` (and the web form) always
+//!   answers 202 with the same body: whether the account exists, is
+//!   disabled, or was sent a link a moment ago is never told. It is
+//!   throttled by the login limiters ([`super::throttle`]: per client
+//!   address and per account), and an account is mailed at most one link
+//!   per `[auth.password_reset] resend_after_secs`.
+//! - The link carries `<id>.<expires_at>.<tag>`: a random id, the expiry
+//!   (unix ms) and an HMAC-SHA256 of both under a node secret (kept in
+//!   `node_meta`, shared by every process on one database). A forged or
+//!   altered token is refused before any lookup; the store keeps only the
+//!   token's SHA-256. A link works once, until it expires (read from
+//!   `state.clock`), and only while it is the account's newest.
+//! - `POST /api/v1/auth/password-reset/confirm` `{token, password}` checks
+//!   the token, applies the password policy (field `password`), stores the
+//!   new hash, marks the link used and ends every session of the account,
+//!   in one transaction, and lifts a login lockout. Refusals name the field
+//!   `token` with a stable code: `reset_token_invalid`,
+//!   `reset_token_expired`, `reset_token_used`.
+//! - Audited: `auth.password_reset_requested` (outcome: `queued`,
+//!   `unknown_account`, `mail_disabled`, `recently_sent`,
+//!   `undeliverable`), `auth.password_reset_refused` (reason) and
+//!   `auth.password_reset`. Attempts refused by a rate limiter are not
+//!   audited (see ARCHITECTURE.md).
+
+use std::net::IpAddr;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use sqlx::Row;
+
+use super::login::Via;
+use super::throttle::{self, account_key, normalise_email, ClientAddr};
+use super::{user_from_row, PasswordPolicy, User, USER_COLUMNS};
+use crate::error::{ApiJson, Error, FieldError, Result};
+use crate::mail::{Mail, Queued, Recipient};
+use crate::server::AppState;
+use crate::util::sha256_hex;
+
+/// `node_meta` key of the HMAC secret.
+const SECRET_KEY: &str = "password_reset_hmac_key";
+/// Domain separation of the MAC.
+const MAC_CONTEXT: &str = "vivier-password-reset-v1";
+/// Longest token accepted (a real one is about 80 characters).
+const MAX_TOKEN_CHARS: usize = 200;
+/// The path of the web page a link opens.
+pub const RESET_PAGE: &str = "/ui/reinitialisation";
+
+/// Why a token is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenProblem {
+    /// Malformed, forged, superseded, or its account is disabled.
+    Invalid,
+    /// Past its expiry.
+    Expired,
+    /// Already used.
+    Used,
+}
+
+impl TokenProblem {
+    /// Stable machine code.
+    pub fn code(self) -> &'static str {
+        match self {
+            TokenProblem::Invalid => "reset_token_invalid",
+            TokenProblem::Expired => "reset_token_expired",
+            TokenProblem::Used => "reset_token_used",
+        }
+    }
+
+    /// English explanation (API).
+    pub fn english(self) -> &'static str {
+        match self {
+            TokenProblem::Invalid => "this password reset link is not valid; ask for a new one",
+            TokenProblem::Expired => "this password reset link has expired; ask for a new one",
+            TokenProblem::Used => "this password reset link has already been used",
+        }
+    }
+
+    /// French explanation (web UI).
+    pub fn french(self) -> &'static str {
+        match self {
+            TokenProblem::Invalid => {
+                "Ce lien de réinitialisation n'est pas valide (ou un lien plus récent a été envoyé). \
+                 Demandez-en un nouveau."
+            }
+            TokenProblem::Expired => {
+                "Ce lien de réinitialisation a expiré. Demandez-en un nouveau."
+            }
+            TokenProblem::Used => {
+                "Ce lien de réinitialisation a déjà servi. Demandez-en un nouveau si besoin."
+            }
+        }
+    }
+
+    fn error(self) -> Error {
+        Error::Validation(vec![FieldError::coded(
+            "token",
+            self.code(),
+            self.english(),
+        )])
+    }
+
+    /// The problem behind `err`, when it is a token refusal.
+    pub fn of(err: &Error) -> Option<TokenProblem> {
+        let Error::Validation(errs) = err else {
+            return None;
+        };
+        errs.iter()
+            .filter(|e| e.field == "token")
+            .find_map(|e| match e.code {
+                Some("reset_token_invalid") => Some(TokenProblem::Invalid),
+                Some("reset_token_expired") => Some(TokenProblem::Expired),
+                Some("reset_token_used") => Some(TokenProblem::Used),
+                _ => None,
+            })
+    }
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The node's HMAC secret, created on first use (every process on one
+/// database reads the same), read on `conn` (a caller's transaction must
+/// pass its own: SQLite has one writer).
+async fn secret_in(conn: &mut sqlx::AnyConnection) -> Result<Vec<u8>> {
+    let read = |v: String| {
+        hex::decode(v)
+            .map_err(|e| Error::Internal(anyhow::anyhow!("{SECRET_KEY} in node_meta: {e}")))
+    };
+    let select = "SELECT value FROM node_meta WHERE key = $1";
+    if let Some(v) = sqlx::query_scalar::<_, String>(select)
+        .bind(SECRET_KEY)
+        .fetch_optional(&mut *conn)
+        .await?
+    {
+        return read(v);
+    }
+    let mut fresh = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut fresh);
+    // Two processes racing: the first insert wins, both read it back.
+    sqlx::query("INSERT INTO node_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+        .bind(SECRET_KEY)
+        .bind(hex::encode(fresh))
+        .execute(&mut *conn)
+        .await?;
+    read(
+        sqlx::query_scalar::<_, String>(select)
+            .bind(SECRET_KEY)
+            .fetch_one(&mut *conn)
+            .await?,
+    )
+}
+
+async fn secret(state: &AppState) -> Result<Vec<u8>> {
+    let mut conn = state.db.pool.acquire().await?;
+    secret_in(&mut conn).await
+}
+
+fn mac(secret: &[u8], id: &str, expires_at: i64) -> Result<HmacSha256> {
+    let mut m = HmacSha256::new_from_slice(secret)
+        .map_err(|e| Error::Internal(anyhow::anyhow!("hmac key: {e}")))?;
+    m.update(format!("{MAC_CONTEXT}:{id}:{expires_at}").as_bytes());
+    Ok(m)
+}
+
+/// A token's parts, once its signature checked.
+#[derive(Debug)]
+struct Verified {
+    id: String,
+    expires_at: i64,
+}
+
+fn split(token: &str) -> Option<(&str, i64, &str)> {
+    if token.len() > MAX_TOKEN_CHARS {
+        return None;
+    }
+    let mut parts = token.split('.');
+    let (id, exp, tag) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some()
+        || id.is_empty()
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return None;
+    }
+    Some((id, exp.parse().ok()?, tag))
+}
+
+async fn verify_signature(state: &AppState, token: &str) -> Result<Verified, TokenProblem> {
+    let (id, expires_at, tag) = split(token).ok_or(TokenProblem::Invalid)?;
+    let tag = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(tag)
+        .map_err(|_| TokenProblem::Invalid)?;
+    let secret = secret(state).await.map_err(|_| TokenProblem::Invalid)?;
+    mac(&secret, id, expires_at)
+        .map_err(|_| TokenProblem::Invalid)?
+        .verify_slice(&tag)
+        .map_err(|_| TokenProblem::Invalid)?;
+    Ok(Verified {
+        id: id.to_string(),
+        expires_at,
+    })
+}
+
+/// Issue a reset token for `user_id`, valid `ttl_ms`, inside `tx`; it
+/// supersedes the account's earlier unused links. Returns the token (for
+/// the link; it is not stored). Also for account creation mails.
+pub async fn issue_token(
+    state: &AppState,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user_id: &str,
+    ttl_ms: i64,
+) -> Result<String> {
+    let now = state.clock.now_ms();
+    let expires_at = now.saturating_add(ttl_ms);
+    let mut raw = [0u8; 18];
+    rand::thread_rng().fill_bytes(&mut raw);
+    let id = b64(&raw);
+    let tag = mac(&secret_in(&mut *tx).await?, &id, expires_at)?
+        .finalize()
+        .into_bytes();
+    let token = format!("{id}.{expires_at}.{}", b64(&tag));
+    // Superseded links, and anyone's links a day past their expiry.
+    sqlx::query(
+        "DELETE FROM password_resets WHERE (user_id = $1 AND used_at IS NULL) OR expires_at < $2",
+    )
+    .bind(user_id)
+    .bind(now.saturating_sub(86_400_000))
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO password_resets (id, user_id, token_hash, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&id)
+    .bind(user_id)
+    .bind(sha256_hex(token.as_bytes()))
+    .bind(now)
+    .bind(expires_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(token)
+}
+
+/// The link a token opens.
+pub fn link(state: &AppState, token: &str) -> String {
+    state.mail.link(&format!("{RESET_PAGE}?jeton={token}"))
+}
+
+/// A reset request for `email` from `client`. Never says whether the
+/// account exists; fails only when throttled (429) or on a store error.
+pub async fn request(state: &AppState, client: IpAddr, email: &str, via: Via) -> Result<()> {
+    let key = account_key(email);
+    state.login.admit(client, &key)?;
+    let now = state.clock.now_ms();
+    let normalised = normalise_email(email);
+    let user = if normalised.len() <= 254 && !normalised.chars().any(char::is_control) {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.email = $1 AND u.disabled = 0"
+        ))
+        .bind(&normalised)
+        .fetch_optional(&state.db.pool)
+        .await?;
+        row.as_ref().map(user_from_row).transpose()?
+    } else {
+        None
+    };
+    let settings = &state.config.auth.password_reset;
+    let outcome = match &user {
+        None => "unknown_account",
+        Some(_) if !state.mail.enabled() => "mail_disabled",
+        Some(u) => {
+            let last: Option<i64> = sqlx::query_scalar(
+                "SELECT MAX(created_at) FROM password_resets WHERE user_id = $1",
+            )
+            .bind(&u.id)
+            .fetch_one(&state.db.pool)
+            .await?;
+            let resend_ms = i64::from(settings.resend_after_secs) * 1000;
+            if last.is_some_and(|t| now - t < resend_ms) {
+                "recently_sent"
+            } else {
+                send_link(state, u).await?
+            }
+        }
+    };
+    if outcome == "mail_disabled" {
+        tracing::warn!("password reset asked for an account, but mail is disabled on this node");
+    }
+    let (kind, id) = match &user {
+        Some(u) => ("user", u.id.clone()),
+        None => ("account", key),
+    };
+    crate::audit::record(
+        &state.db,
+        user.as_ref(),
+        "auth.password_reset_requested",
+        kind,
+        &id,
+        None,
+        serde_json::json!({ "address": client.to_string(), "via": via.as_str(), "outcome": outcome }),
+    )
+    .await
+}
+
+/// Issue a link for `user` and queue the mail, in one transaction.
+async fn send_link(state: &AppState, user: &User) -> Result<&'static str> {
+    let minutes = i64::from(state.config.auth.password_reset.link_ttl_minutes);
+    let mut tx = state.db.begin().await?;
+    let token = issue_token(state, &mut tx, &user.id, minutes * 60_000).await?;
+    let mail = Mail::PasswordReset {
+        display_name: user.display_name.clone(),
+        link: link(state, &token),
+        valid_minutes: minutes,
+    };
+    let to = Recipient {
+        address: &user.email,
+        name: Some(&user.display_name),
+    };
+    match state.mail.enqueue(&mut tx, to, &mail).await {
+        Ok(Queued::Queued(_)) => {}
+        Ok(Queued::Disabled) => return Ok("mail_disabled"),
+        Err(Error::Validation(_)) => return Ok("undeliverable"),
+        Err(e) => return Err(e),
+    }
+    tx.commit().await?;
+    state.mail.wake();
+    Ok("queued")
+}
+
+/// The account a token would reset, if it may be used now (the web page
+/// checks before showing its form; nothing is consumed).
+pub async fn check(state: &AppState, token: &str) -> Result<User> {
+    let v = verify_signature(state, token)
+        .await
+        .map_err(TokenProblem::error)?;
+    let (user, _) = usable(state, &v, token).await?;
+    Ok(user)
+}
+
+/// The stored reset of a verified token, if it may be used at `now`.
+async fn usable(state: &AppState, v: &Verified, token: &str) -> Result<(User, i64)> {
+    let now = state.clock.now_ms();
+    if v.expires_at <= now {
+        return Err(TokenProblem::Expired.error());
+    }
+    let row = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS}, r.token_hash, r.used_at, r.expires_at AS reset_expires_at \
+         FROM password_resets r JOIN users u ON u.id = r.user_id WHERE r.id = $1"
+    ))
+    .bind(&v.id)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    let Some(row) = row else {
+        return Err(TokenProblem::Invalid.error());
+    };
+    let hash: String = row.try_get("token_hash")?;
+    if hash != sha256_hex(token.as_bytes()) {
+        return Err(TokenProblem::Invalid.error());
+    }
+    if row.try_get::<Option<i64>, _>("used_at")?.is_some() {
+        return Err(TokenProblem::Used.error());
+    }
+    if row.try_get::<i64, _>("reset_expires_at")? <= now {
+        return Err(TokenProblem::Expired.error());
+    }
+    let user = user_from_row(&row)?;
+    if user.disabled {
+        return Err(TokenProblem::Invalid.error());
+    }
+    Ok((user, now))
+}
+
+/// Set a new password with a reset token, from `client`.
+pub async fn confirm(
+    state: &AppState,
+    client: IpAddr,
+    token: &str,
+    password: &str,
+    via: Via,
+) -> Result<User> {
+    // Each token (forged ones included) has its own bucket; the client
+    // address's bucket bounds guessing.
+    let bucket =
+        sha256_hex(format!("password-reset:{}", token.split('.').next().unwrap_or("")).as_bytes());
+    state.login.admit(client, &bucket)?;
+    let details = |reason: &str| serde_json::json!({ "address": client.to_string(), "via": via.as_str(), "reason": reason });
+    let refused = |problem: TokenProblem, target: Option<String>| async move {
+        crate::audit::record(
+            &state.db,
+            None,
+            "auth.password_reset_refused",
+            "password_reset",
+            target.as_deref().unwrap_or("-"),
+            None,
+            details(problem.code()),
+        )
+        .await?;
+        Err::<User, Error>(problem.error())
+    };
+    let v = match verify_signature(state, token).await {
+        Ok(v) => v,
+        Err(problem) => return refused(problem, None).await,
+    };
+    let (user, _) = match usable(state, &v, token).await {
+        Ok(found) => found,
+        Err(e) => match TokenProblem::of(&e) {
+            Some(problem) => return refused(problem, Some(v.id.clone())).await,
+            None => return Err(e),
+        },
+    };
+    let policy = PasswordPolicy::from_config(&state.config);
+    let hash = super::users::checked_hash(&policy, &user, password, "password").await?;
+    let mut tx = state.db.begin().await?;
+    let now = state.clock.now_ms();
+    let claimed = sqlx::query(
+        "UPDATE password_resets SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND expires_at > $2",
+    )
+    .bind(&v.id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    if claimed.rows_affected() != 1 {
+        // Used by a concurrent request between the check and now.
+        drop(tx);
+        return refused(TokenProblem::Used, Some(v.id.clone())).await;
+    }
+    let ended = super::users::store_password(&mut tx, &user.id, &hash, None).await?;
+    tx.commit().await?;
+    throttle::clear_failures(&state.db, &account_key(&user.email)).await?;
+    crate::audit::record(
+        &state.db,
+        Some(&user),
+        "auth.password_reset",
+        "user",
+        &user.id,
+        None,
+        serde_json::json!({
+            "address": client.to_string(), "via": via.as_str(), "reset_id": v.id, "sessions_ended": ended,
+        }),
+    )
+    .await?;
+    Ok(user)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResetRequest {
+    email: String,
+}
+
+/// The one answer to every reset request.
+#[derive(Serialize)]
+struct Accepted {
+    status: &'static str,
+    detail: &'static str,
+}
+
+async fn request_handler(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    ApiJson(req): ApiJson<ResetRequest>,
+) -> Result<(StatusCode, Json<Accepted>)> {
+    request(&state, client, &req.email, Via::Api).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            status: "accepted",
+            detail:
+                "if an active account has this e-mail address, a reset link has been sent to it",
+        }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfirmRequest {
+    token: String,
+    password: String,
+}
+
+async fn confirm_handler(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    ApiJson(req): ApiJson<ConfirmRequest>,
+) -> Result<StatusCode> {
+    confirm(&state, client, &req.token, &req.password, Via::Api).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/v1/auth/password-reset`, `POST /api/v1/auth/password-reset/confirm`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/auth/password-reset", post(request_handler))
+        .route("/api/v1/auth/password-reset/confirm", post(confirm_handler))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_split_strictly() {
+        assert_eq!(
+            split("abc_-9.1700000000000.tag"),
+            Some(("abc_-9", 1_700_000_000_000, "tag"))
+        );
+        assert_eq!(split("abc.notanumber.tag"), None);
+        assert_eq!(split("abc.1.tag.extra"), None);
+        assert_eq!(split(".1.tag"), None);
+        assert_eq!(split("a b.1.tag"), None);
+        assert_eq!(split(&format!("{}.1.t", "a".repeat(300))), None);
+    }
+
+    #[test]
+    fn a_tag_binds_id_and_expiry() {
+        let secret = [7u8; 32];
+        let tag = mac(&secret, "abc", 42)
+            .expect("mac")
+            .finalize()
+            .into_bytes();
+        assert!(mac(&secret, "abc", 42)
+            .expect("mac")
+            .verify_slice(&tag)
+            .is_ok());
+        assert!(mac(&secret, "abc", 43)
+            .expect("mac")
+            .verify_slice(&tag)
+            .is_err());
+        assert!(mac(&secret, "abd", 42)
+            .expect("mac")
+            .verify_slice(&tag)
+            .is_err());
+        assert!(mac(&[8u8; 32], "abc", 42)
+            .expect("mac")
+            .verify_slice(&tag)
+            .is_err());
+    }
+
+    #[test]
+    fn problems_round_trip_through_errors() {
+        for p in [
+            TokenProblem::Invalid,
+            TokenProblem::Expired,
+            TokenProblem::Used,
+        ] {
+            assert_eq!(TokenProblem::of(&p.error()), Some(p));
+            assert!(!p.french().is_empty());
+        }
+        assert_eq!(TokenProblem::of(&Error::field("password", "weak")), None);
+    }
+}

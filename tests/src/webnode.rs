@@ -1,0 +1,338 @@
+//! A node for browser sessions: started in this process on a free loopback
+//! port with its own temporary data directory (SQLite, or PostgreSQL when
+//! given a URL), with one account per role and a little data entered
+//! through the HTTP API — a candidate, an offer and a referral — so that
+//! every page of the web interface has something to show.
+
+use std::net::TcpListener;
+
+use anyhow::{anyhow, Context as _};
+use serde_json::{json, Value};
+use tokio::sync::watch;
+use vivier_node::auth::{NewUser, Role};
+use vivier_node::config::Config;
+use vivier_node::server::AppState;
+
+/// The password of every seeded account.
+pub const PASSWORD: &str = "motdepasse-solide";
+
+/// One seeded account.
+#[derive(Clone, Debug)]
+pub struct Account {
+    /// Login e-mail.
+    pub email: String,
+    /// Name shown in the UI.
+    pub display_name: String,
+    /// Role.
+    pub role: Role,
+    /// An API token (for seeding through the API).
+    pub token: String,
+}
+
+/// What [`WebNode::start`] entered.
+#[derive(Clone, Debug, Default)]
+pub struct Seeded {
+    /// A candidate record (consent « réseau », CV text).
+    pub candidate_id: String,
+    /// The employer's offer.
+    pub offer_id: String,
+    /// The candidate referred to the offer.
+    pub referral_id: String,
+}
+
+/// A running node with seeded accounts and data.
+pub struct WebNode {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// Its state (store, mail outbox…).
+    pub state: AppState,
+    /// Administrator account.
+    pub admin: Account,
+    /// Counsellor (conseillère) account.
+    pub counsellor: Account,
+    /// Employer account.
+    pub employer: Account,
+    /// The seeded records.
+    pub seeded: Seeded,
+    client: reqwest::Client,
+    shutdown: watch::Sender<bool>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl WebNode {
+    /// Start a node; `tweak` adjusts its configuration (mail, database…).
+    pub async fn start(tweak: impl FnOnce(&mut Config)) -> anyhow::Result<WebNode> {
+        let dir = tempfile::tempdir()?;
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let mut config = Config {
+            node_id: "ml-blois".into(),
+            display_name: "Mission locale de Blois".into(),
+            data_dir: dir.path().to_path_buf(),
+            listen: addr,
+            public_url: Some(format!("http://{addr}")),
+            ..Config::default()
+        };
+        tweak(&mut config);
+        let (shutdown, rx) = watch::channel(false);
+        let state = vivier_node::server::open(config, rx)
+            .await
+            .context("opening the node")?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let st = state.clone();
+        let task = tokio::spawn(async move {
+            let _ = vivier_node::server::run(st, listener, async move {
+                let _ = stopped.await;
+            })
+            .await;
+        });
+        let client = reqwest::Client::new();
+        let mut node = WebNode {
+            base: format!("http://{addr}"),
+            admin: account(&state, Role::Admin, "admin@ml-blois.fr", "Alice Admin").await?,
+            counsellor: account(
+                &state,
+                Role::Counsellor,
+                "claire.martin@ml-blois.fr",
+                "Claire Martin",
+            )
+            .await?,
+            employer: account(
+                &state,
+                Role::Employer,
+                "rh@logistique-val-de-loire.fr",
+                "Paul Bernard",
+            )
+            .await?,
+            state,
+            seeded: Seeded::default(),
+            client,
+            shutdown,
+            stop: Some(stop),
+            task: Some(task),
+            _dir: dir,
+        };
+        node.seeded = node.seed().await?;
+        Ok(node)
+    }
+
+    /// `base` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// One API call as `who`; the JSON answer when the status is 2xx.
+    pub async fn api(&self, who: &Account, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let r = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(&who.token)
+            .json(body)
+            .send()
+            .await?;
+        let status = r.status();
+        let v: Value = r.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            return Err(anyhow!("POST {path}: {status}: {v}"));
+        }
+        Ok(v)
+    }
+
+    async fn seed(&self) -> anyhow::Result<Seeded> {
+        let offer = self
+            .api(
+                &self.employer,
+                "/api/v1/offers",
+                &json!({
+                    "title": "Cariste CACES 3",
+                    "description": "Chargement et déchargement des camions, gestion des stocks \
+                                    en entrepôt. Horaires en équipe (5h-13h / 13h-21h).",
+                    "rome_code": "N1101",
+                    "contract_type": "CDI",
+                    "employer": {"name": "Logistique Val de Loire"},
+                    "workplaces": [{"commune_insee": "41018", "positions": 2}]
+                }),
+            )
+            .await?;
+        let offer_id = str_field(&offer, "offer_id")?;
+        let candidate = self
+            .api(
+                &self.counsellor,
+                "/api/v1/candidates",
+                &json!({
+                    "first_name": "Zoé",
+                    "last_name": "Lefèvre",
+                    "commune_insee": "41018",
+                    "email": "zoe.lefevre@example.org",
+                    "rome_codes": ["N1101"],
+                    "cv_text": "Cariste CACES 1, 3 et 5, six ans en entrepôt logistique. \
+                                Préparation de commandes, inventaires, permis B.",
+                    "consent_scope": "network"
+                }),
+            )
+            .await?;
+        let candidate_id = str_field(&candidate, "id")?;
+        let referral = self
+            .api(
+                &self.counsellor,
+                "/api/v1/referrals",
+                &json!({
+                    "offer_id": offer_id,
+                    "candidate_id": candidate_id,
+                    "endorsement": "Très motivée, ponctuelle ; je la recommande."
+                }),
+            )
+            .await?;
+        let referral_id = str_field(&referral, "id")?;
+        // Searchable before any page asks.
+        vivier_node::journal::catch_up(&self.state).await?;
+        self.state.search.candidates.commit_now()?;
+        self.state.search.offers.commit_now()?;
+        Ok(Seeded {
+            candidate_id,
+            offer_id,
+            referral_id,
+        })
+    }
+
+    /// Stop serving and close the store.
+    pub async fn stop(mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+        self.state.search.shutdown();
+        self.state.db.close().await;
+    }
+}
+
+fn str_field(v: &Value, key: &str) -> anyhow::Result<String> {
+    v[key]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("no {key} in {v}"))
+}
+
+async fn account(
+    state: &AppState,
+    role: Role,
+    email: &str,
+    display_name: &str,
+) -> anyhow::Result<Account> {
+    let user = vivier_node::auth::create_user(
+        &state.db,
+        &vivier_node::auth::PasswordPolicy::from_config(&state.config),
+        NewUser {
+            email: email.into(),
+            display_name: display_name.into(),
+            role,
+            password: PASSWORD.into(),
+            employer_name: (role == Role::Employer).then(|| "Logistique Val de Loire".into()),
+            employer_siret: None,
+        },
+    )
+    .await?;
+    let now = state.clock.now_ms();
+    let token = vivier_node::auth::tokens::issue(
+        &state.db,
+        now,
+        &user.id,
+        vivier_node::auth::tokens::TokenKind::Api,
+        Some("seed"),
+        now + 86_400_000,
+    )
+    .await?
+    .token;
+    Ok(Account {
+        email: user.email,
+        display_name: user.display_name,
+        role,
+        token,
+    })
+}
+
+/// A page of the web interface worth checking: a short name (for
+/// screenshots and messages) and its path.
+#[derive(Clone, Debug)]
+pub struct Page {
+    /// e.g. `conseiller-fiche-candidat`.
+    pub name: String,
+    /// e.g. `/ui/candidats/…`.
+    pub path: String,
+}
+
+/// Pages seen without an account.
+pub fn public_pages() -> Vec<Page> {
+    [
+        ("connexion", "/ui/connexion"),
+        ("mot-de-passe-oublie", "/ui/mot-de-passe-oublie"),
+        (
+            "reinitialisation-lien-invalide",
+            "/ui/reinitialisation?jeton=abc.1.def",
+        ),
+        ("page-introuvable-anonyme", "/ui/cette-page-n-existe-pas"),
+    ]
+    .into_iter()
+    .map(|(n, p)| Page {
+        name: n.into(),
+        path: p.into(),
+    })
+    .collect()
+}
+
+impl WebNode {
+    /// Every page `who` can open, with the seeded records.
+    pub fn pages(&self, who: &Account) -> Vec<Page> {
+        let s = &self.seeded;
+        let mut pages: Vec<(&str, String)> = vec![("tableau-de-bord", "/ui/".into())];
+        if who.role == Role::Employer {
+            pages.extend([
+                ("offres", "/ui/offres".into()),
+                ("offre", format!("/ui/offres/{}", s.offer_id)),
+                ("offre-nouvelle", "/ui/offres/nouvelle".into()),
+            ]);
+        } else {
+            pages.extend([
+                ("candidats", "/ui/candidats".into()),
+                ("candidats-recherche", "/ui/candidats?q=cariste".into()),
+                (
+                    "candidat-fiche",
+                    format!("/ui/candidats/{}", s.candidate_id),
+                ),
+                ("candidat-nouveau", "/ui/candidats/nouveau".into()),
+                (
+                    "candidat-supprimer",
+                    format!("/ui/candidats/{}/supprimer", s.candidate_id),
+                ),
+                ("offres", "/ui/offres".into()),
+                ("offre", format!("/ui/offres/{}", s.offer_id)),
+            ]);
+        }
+        pages.extend([
+            ("mises-en-relation", "/ui/mises-en-relation".into()),
+            (
+                "mise-en-relation",
+                format!("/ui/mises-en-relation/{}", s.referral_id),
+            ),
+            ("mot-de-passe", "/ui/mot-de-passe".into()),
+            ("page-introuvable", "/ui/cette-page-n-existe-pas".into()),
+        ]);
+        let role = match who.role {
+            Role::Admin => "admin",
+            Role::Counsellor => "conseiller",
+            Role::Employer => "employeur",
+        };
+        pages
+            .into_iter()
+            .map(|(n, p)| Page {
+                name: format!("{role}-{n}"),
+                path: p,
+            })
+            .collect()
+    }
+}
