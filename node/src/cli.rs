@@ -328,6 +328,7 @@ async fn serve(mut config: Config, listen: Option<std::net::SocketAddr>) -> anyh
         state.config.public_url(),
     );
     tracing::info!(addr = %bound, node_id = %state.identity.node_id, "vivier node started");
+    crate::demo::mode::announce(&state.config);
     let shutdown = async move {
         shutdown_signal().await;
         let _ = tx.send(true);

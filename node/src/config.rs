@@ -31,6 +31,7 @@ const ENV_KEYS: &[&str] = &[
     "uploads",
     "http",
     "auth",
+    "demo",
     "log_format",
 ];
 
@@ -77,6 +78,9 @@ pub struct Config {
     pub http: HttpConfig,
     /// Account abuse limits: login throttling, passwords, API tokens.
     pub auth: crate::auth::settings::AuthConfig,
+    /// Demo mode (`vivier-node demo`): banner, guided tour, loopback peers
+    /// only.
+    pub demo: crate::demo::mode::DemoConfig,
     /// `text` or `json`.
     pub log_format: String,
 }
@@ -415,6 +419,7 @@ impl Default for Config {
             uploads: UploadConfig::default(),
             http: HttpConfig::default(),
             auth: Default::default(),
+            demo: Default::default(),
             log_format: "text".into(),
         }
     }
@@ -479,6 +484,7 @@ impl Config {
             url::Url::parse(url).map_err(|e| ConfigError::Invalid(format!("public_url: {e}")))?;
         }
         self.auth.validate().map_err(ConfigError::Invalid)?;
+        crate::demo::mode::validate(self).map_err(ConfigError::Invalid)?;
         let u = &self.uploads;
         if u.extract_timeout_secs == 0
             || u.extract_cpu_secs == 0
