@@ -1149,6 +1149,72 @@ const GENERIC: &[&str] = &[
 ];
 const CONTRACTS: &[&str] = &["CDI", "CDD", "MIS", "SAI", "ALT"];
 
+/// Invented employers, by ROME family (first letter of the code), for the
+/// past positions of [`Generator::candidate_in`]'s candidates.
+const FICTIONAL_EMPLOYERS: &[(char, &[&str])] = &[
+    (
+        'N',
+        &[
+            "Entrepôts Martin",
+            "Logistique du Centre",
+            "Transports Dubreuil",
+            "Messageries du Val",
+            "Plateforme Ligérienne",
+        ],
+    ),
+    (
+        'K',
+        &[
+            "Domicile Services 41",
+            "Présence à Domicile",
+            "Propreté du Val",
+            "Services Bellevue",
+        ],
+    ),
+    (
+        'F',
+        &[
+            "Maçonnerie Lefebvre",
+            "Bâtiment Rivière et Fils",
+            "Constructions du Bocage",
+        ],
+    ),
+    (
+        'G',
+        &[
+            "Brasserie du Château",
+            "Hôtel de la Gare",
+            "Le Bistrot des Halles",
+            "Restaurant La Treille",
+        ],
+    ),
+    (
+        'M',
+        &[
+            "Cabinet Morel et Associés",
+            "Agence Pixel",
+            "Startup locale",
+        ],
+    ),
+    (
+        'J',
+        &[
+            "EHPAD Les Tilleuls",
+            "Maison de santé du Parc",
+            "Résidence Les Glycines",
+        ],
+    ),
+];
+
+/// The invented employers of `p`'s ROME family.
+fn fictional_employers(p: &Profession) -> &'static [&'static str] {
+    let family = p.code.chars().next().unwrap_or('N');
+    FICTIONAL_EMPLOYERS
+        .iter()
+        .find(|(f, _)| *f == family)
+        .map_or(FICTIONAL_EMPLOYERS[0].1, |(_, e)| e)
+}
+
 /// One item of `items`, uniformly (one draw of `rng`).
 pub fn pick<'a, T>(rng: &mut ChaCha8Rng, items: &'a [T]) -> &'a T {
     &items[rng.gen_range(0..items.len())]
@@ -1355,24 +1421,31 @@ impl Generator {
 
     /// Candidate number `i` (0-based).
     pub fn candidate(&self, i: u64) -> GenCandidate {
-        self.person(i, self.rng(i, 1), |rng| self.commune(rng))
+        self.person(i, self.rng(i, 1), |rng| self.commune(rng), |p| p.employers)
     }
 
     /// Candidate number `i` of a territory: the same kind of person, living
-    /// in one of `homes` (drawn by weight). Its own random streams: the
-    /// `i`-th candidate of a territory is not the `i`-th of the country.
+    /// in one of `homes` (drawn by weight), whose past employers are all
+    /// fictional (the demo network says its companies are). Its own random
+    /// streams: the `i`-th candidate of a territory is not the `i`-th of the
+    /// country.
     pub fn candidate_in(&self, i: u64, homes: &Homes) -> GenCandidate {
-        self.person(i, self.rng(i, 4), |rng| {
-            &homes.places[Self::cum_pick(&homes.cum, rng.gen())]
-        })
+        self.person(
+            i,
+            self.rng(i, 4),
+            |rng| &homes.places[Self::cum_pick(&homes.cum, rng.gen())],
+            fictional_employers,
+        )
     }
 
-    /// A candidate from its random stream, living where `home` draws.
+    /// A candidate from its random stream, living where `home` draws, with
+    /// past positions at `employers` of their profession.
     fn person<'p>(
         &self,
         i: u64,
         mut rng: ChaCha8Rng,
         home: impl FnOnce(&mut ChaCha8Rng) -> &'p Place,
+        employers: fn(&Profession) -> &'static [&'static str],
     ) -> GenCandidate {
         let pi = Self::cum_pick(&self.prof_cum, rng.gen());
         let p = &PROFESSIONS[pi];
@@ -1480,6 +1553,7 @@ impl Generator {
         let cv_text = self.cv_text(
             &mut rng,
             p,
+            employers(p),
             female,
             years,
             &job_titles,
@@ -1537,6 +1611,7 @@ impl Generator {
         &self,
         rng: &mut ChaCha8Rng,
         p: &Profession,
+        employers: &[&str],
         female: bool,
         years: i64,
         titles: &[String],
@@ -1597,7 +1672,7 @@ impl Generator {
             s.push_str(&format!(
                 "{span} : {} ({kind}) chez {}, {}. ",
                 pick(rng, titles),
-                pick(rng, p.employers),
+                pick(rng, employers),
                 commune.name
             ));
             year += len;
@@ -1910,6 +1985,35 @@ mod tests {
             (local.first_name, local.last_name, local.cv_text),
             (national.first_name, national.last_name, national.cv_text)
         );
+    }
+
+    #[test]
+    fn territory_candidates_worked_for_fictional_employers_only() {
+        for p in PROFESSIONS {
+            let family = p.code.chars().next().unwrap();
+            assert!(
+                FICTIONAL_EMPLOYERS.iter().any(|(f, _)| *f == family),
+                "{}",
+                p.code
+            );
+        }
+        let g = Generator::new(7, &Tiny).unwrap();
+        let homes = Homes::new(vec![(place("41018"), 1.0)]).unwrap();
+        let real: Vec<&str> = PROFESSIONS
+            .iter()
+            .flat_map(|p| p.employers.iter().copied())
+            .filter(|e| !FICTIONAL_EMPLOYERS.iter().any(|(_, f)| f.contains(e)))
+            .collect();
+        for i in 0..300 {
+            let c = g.candidate_in(i, &homes);
+            for e in &real {
+                assert!(
+                    !c.cv_text.contains(&format!("chez {e},")),
+                    "{e} in {}",
+                    c.cv_text
+                );
+            }
+        }
     }
 
     #[test]
