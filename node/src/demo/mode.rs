@@ -187,8 +187,10 @@ mod tests {
         c.public_url = Some("http://localhost:8081".into());
         assert!(validate(&c).is_ok());
         // Outside demo mode none of this applies.
-        let mut c = Config::default();
-        c.public_url = Some("https://vivier.cd41.fr".into());
+        let c = Config {
+            public_url: Some("https://vivier.cd41.fr".into()),
+            ..Config::default()
+        };
         assert!(validate(&c).is_ok());
     }
 

@@ -71,7 +71,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let mut nodes = Nodes::default();
     let outcome = tokio::select! {
         r = start(&args, &dir, &mut nodes) => r,
-        () = crate::cli::shutdown_signal() => Err(anyhow::anyhow!("interrupted")),
+        () = crate::cli::shutdown_signal() => Err(anyhow::anyhow!(
+            "interrupted before the network was ready; the nodes are stopped \
+             (run again to finish, the data loaded so far is kept)"
+        )),
     };
     let table = match outcome {
         Ok(table) => table,
