@@ -8,7 +8,7 @@ mod support;
 
 use support::{
     backends, federated, member_entry, member_of, membership_bytes, publish_membership,
-    start_node_with, Backend, TestNode,
+    push_membership, start_node_with, Backend, TestNode,
 };
 use vivier_node::auth::Role;
 use vivier_node::config::Config;
@@ -112,13 +112,7 @@ async fn demo_node_refuses_a_membership_document_naming_a_member_off_loopback() 
                 member_entry("ml-tours", "https://vivier.ml-tours.fr", &far_key),
             ],
         );
-        let r = node
-            .client
-            .post(node.url("/federation/v1/membership"))
-            .body(off.clone())
-            .send()
-            .await
-            .unwrap();
+        let r = push_membership(&node, off.clone()).await;
         assert_eq!(r.status().as_u16(), 422, "{}", b.name());
         let problem: serde_json::Value = r.json().await.unwrap();
         assert_eq!(problem["type"], "urn:vivier:problem:demo_loopback_only");
@@ -128,23 +122,12 @@ async fn demo_node_refuses_a_membership_document_naming_a_member_off_loopback() 
             "{detail}"
         );
         node.assert_alive_and_unchanged(&before).await;
-        let held = node
-            .client
-            .get(node.url("/federation/v1/membership"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(held.status().as_u16(), 404, "no document adopted");
+        let (held, _) = page(&node, None, "/federation/v1/membership").await;
+        assert_eq!(held, 404, "no document adopted");
 
         // The same document is fine for a node outside demo mode…
         let plain = start_node_with(&b, federated("plain", &op)).await;
-        let r = plain
-            .client
-            .post(plain.url("/federation/v1/membership"))
-            .body(off)
-            .send()
-            .await
-            .unwrap();
+        let r = push_membership(&plain, off).await;
         assert_eq!(r.status().as_u16(), 200, "{}", b.name());
         // …and a document naming loopback members only is fine in demo mode.
         publish_membership(

@@ -214,6 +214,15 @@ impl User {
         }
     }
 
+    /// A GET without credentials.
+    async fn public(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+    }
+
     async fn send(
         &self,
         method: reqwest::Method,
@@ -282,22 +291,11 @@ async fn the_demo_network_in_one_command() {
     // Every node is in demo mode and holds the membership of all three.
     let tours = User::login(&demo, TOURS_COUNSELLOR).await;
     let employer = User::login(&demo, NATIONAL_EMPLOYER).await;
-    let login_page = tours
-        .client
-        .get(format!("{}/ui/connexion", tours.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let login_page = tours.public("/ui/connexion").await.text().await.unwrap();
     assert!(login_page.contains("Démonstration : les personnes et les entreprises sont fictives"));
     let wk: Value = tours
-        .client
-        .get(format!("{}/.well-known/vivier", tours.base))
-        .send()
+        .public("/.well-known/vivier")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

@@ -488,15 +488,20 @@ pub async fn publish_membership(
 ) {
     let bytes = membership_bytes(operator, members);
     for n in nodes {
-        let r = n
-            .client
-            .post(n.url("/federation/v1/membership"))
-            .body(bytes.clone())
-            .send()
-            .await
-            .unwrap();
+        let r = push_membership(n, bytes.clone()).await;
         assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
     }
+}
+
+/// Push membership document bytes to `node`, as `vivier-admin publish`
+/// does; its answer.
+pub async fn push_membership(node: &TestNode, bytes: Vec<u8>) -> reqwest::Response {
+    node.client
+        .post(node.url("/federation/v1/membership"))
+        .body(bytes)
+        .send()
+        .await
+        .unwrap()
 }
 
 /// A membership document (serial 1) naming `members`, signed by
