@@ -618,21 +618,7 @@ fn build_member(a: MemberAddArgs, now: i64) -> Result<Member> {
                 wk.node_id
             );
         }
-        let mut keys = Vec::new();
-        for k in &wk.keys {
-            keys.push(MemberKey {
-                key_id: parse_key_id(&k.key_id)
-                    .with_context(|| format!("key published by {from}"))?,
-                public_key: parse_public_key(&k.public_key)
-                    .with_context(|| format!("key published by {from}"))?,
-                valid_from: k.valid_from,
-                valid_until: k.valid_until,
-            });
-        }
-        keys.retain(|k| !matches!(k.valid_until, Some(u) if u <= now));
-        if keys.is_empty() {
-            bail!("{from} publishes no currently valid key");
-        }
+        let keys = crate::remote::member_keys(&from, &wk, now)?;
         let name = match a.name {
             Some(n) => n,
             None if !wk.display_name.trim().is_empty() => wk.display_name.clone(),

@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use serde::Deserialize;
+use vivier_protocol::MemberKey;
+
+use crate::network::{parse_key_id, parse_public_key};
 
 /// `GET /.well-known/vivier`.
 #[derive(Debug, Clone, Deserialize)]
@@ -81,6 +84,27 @@ struct Problem {
     kind: String,
     #[serde(default)]
     detail: String,
+}
+
+/// The keys `wk` (fetched from `from`) publishes, as member keys of a
+/// membership document; keys already expired at `now` are left out, and a
+/// node publishing no valid key is an error.
+pub fn member_keys(from: &str, wk: &WellKnown, now: i64) -> Result<Vec<MemberKey>> {
+    let mut keys = Vec::new();
+    for k in &wk.keys {
+        keys.push(MemberKey {
+            key_id: parse_key_id(&k.key_id).with_context(|| format!("key published by {from}"))?,
+            public_key: parse_public_key(&k.public_key)
+                .with_context(|| format!("key published by {from}"))?,
+            valid_from: k.valid_from,
+            valid_until: k.valid_until,
+        });
+    }
+    keys.retain(|k| !matches!(k.valid_until, Some(u) if u <= now));
+    if keys.is_empty() {
+        anyhow::bail!("{from} publishes no currently valid key");
+    }
+    Ok(keys)
 }
 
 /// A client for member nodes.

@@ -337,6 +337,11 @@ pub struct CandidateInput {
     pub sensitive: Option<Sensitive>,
 }
 
+/// Stable code of the field error answered when another record already has
+/// the external id (`POST /api/v1/candidates` is idempotent on it for
+/// callers that check this code).
+pub const EXTERNAL_ID_TAKEN: &str = "external_id_taken";
+
 /// Driving licence categories accepted (French permis).
 pub const LICENCES: &[&str] = &[
     "AM", "A1", "A2", "A", "B1", "B", "BE", "C1", "C1E", "C", "CE", "D1", "D1E", "D", "DE",
@@ -1153,10 +1158,13 @@ async fn write_row(
     }
     match q.execute(&mut **tx).await {
         Ok(_) => Ok(()),
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(Error::field(
-            "external_id",
-            "another candidate already has this external id",
-        )),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            Err(Error::Validation(vec![FieldError::coded(
+                "external_id",
+                EXTERNAL_ID_TAKEN,
+                "another candidate already has this external id",
+            )]))
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -44,6 +44,9 @@ enum Command {
     /// Import data from files.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Start a demo network on this machine (three nodes in demo mode,
+    /// fictional data) and print its URLs and accounts; ctrl-c stops it.
+    Demo(crate::demo::DemoArgs),
     /// Internal: read one CV file on standard input and write its text,
     /// framed, on standard output. Run by the node itself, in a child
     /// process under OS limits, for every upload.
@@ -107,10 +110,10 @@ fn parse_role(s: &str) -> Result<Role, String> {
     Role::parse(s).ok_or_else(|| format!("unknown role {s:?}: use admin, counsellor or employer"))
 }
 
-fn init_tracing(json: bool) {
+fn init_tracing(json: bool, default_filter: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("VIVIER_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tantivy=warn,hyper=warn"));
+    let filter =
+        EnvFilter::try_from_env("VIVIER_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -121,7 +124,8 @@ fn init_tracing(json: bool) {
     }
 }
 
-async fn shutdown_signal() {
+/// Resolves on ctrl-c or SIGTERM.
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -167,10 +171,22 @@ pub fn main() {
 }
 
 async fn real_main(cli: Cli) -> anyhow::Result<()> {
-    let config = Config::load(cli.config.as_deref())?;
-    init_tracing(config.log_format == "json");
+    let config = if let Command::Demo(_) = &cli.command {
+        // The demo writes its nodes' configurations itself; its own output
+        // is the table (the nodes log to their node.log).
+        init_tracing(false, "warn");
+        Config::default()
+    } else {
+        let config = Config::load(cli.config.as_deref())?;
+        init_tracing(
+            config.log_format == "json",
+            "info,sqlx=warn,tantivy=warn,hyper=warn",
+        );
+        config
+    };
     match cli.command {
         Command::Serve { listen } => serve(config, listen).await,
+        Command::Demo(args) => crate::demo::run(args).await,
         Command::Extract(args) => {
             std::process::exit(crate::extract::child::run(&args));
         }
@@ -388,6 +404,7 @@ async fn serve(mut config: Config, listen: Option<std::net::SocketAddr>) -> anyh
         state.config.public_url(),
     );
     tracing::info!(addr = %bound, node_id = %state.identity.node_id, "vivier node started");
+    crate::demo::mode::announce(&state.config);
     let shutdown = async move {
         shutdown_signal().await;
         let _ = tx.send(true);

@@ -33,6 +33,7 @@ const ENV_KEYS: &[&str] = &[
     "lease",
     "auth",
     "mail",
+    "demo",
     "log_format",
 ];
 
@@ -83,6 +84,9 @@ pub struct Config {
     pub auth: crate::auth::settings::AuthConfig,
     /// Outgoing e-mail (off by default).
     pub mail: crate::mail::MailConfig,
+    /// Demo mode (`vivier-node demo`): banner, guided tour, loopback peers
+    /// only.
+    pub demo: crate::demo::mode::DemoConfig,
     /// `text` or `json`.
     pub log_format: String,
 }
@@ -443,6 +447,7 @@ impl Default for Config {
             lease: LeaseConfig::default(),
             auth: Default::default(),
             mail: Default::default(),
+            demo: Default::default(),
             log_format: "text".into(),
         }
     }
@@ -508,6 +513,7 @@ impl Config {
         }
         self.auth.validate().map_err(ConfigError::Invalid)?;
         self.mail.validate().map_err(ConfigError::Invalid)?;
+        crate::demo::mode::validate(self).map_err(ConfigError::Invalid)?;
         let u = &self.uploads;
         if u.extract_timeout_secs == 0
             || u.extract_cpu_secs == 0

@@ -206,6 +206,7 @@ pub async fn accept_membership(
         .trust()
         .accept(current, &doc, now_ms())
         .map_err(membership_error)?;
+    crate::demo::mode::check_membership(&state.config, &doc.document)?;
     let canonical = doc.to_bytes().map_err(membership_error)?;
     let text = String::from_utf8(canonical).map_err(|e| Error::Internal(e.into()))?;
     let serial = doc.document.serial;
@@ -639,6 +640,7 @@ async fn load_batch(state: &AppState, dest: &str) -> Result<Vec<OutRow>> {
 pub fn check_peer_url(state: &AppState, base: &str) -> Result<url::Url> {
     let url =
         url::Url::parse(base).map_err(|e| Error::Peer(format!("bad base URL {base}: {e}")))?;
+    crate::demo::mode::check_peer(&state.config, base)?;
     let loopback = match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),

@@ -24,6 +24,8 @@ use unicode_normalization::UnicodeNormalization;
 
 use crate::geo::{self, Point};
 
+mod synthetic;
+
 // ---------------------------------------------------------------------------
 // Embedded data
 // ---------------------------------------------------------------------------

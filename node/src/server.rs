@@ -310,7 +310,12 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::stats::routes())
         .merge(crate::referrals::routes())
         .merge(crate::federation::routes(&state))
-        .merge(crate::ui::routes())
+        .merge(
+            crate::ui::routes().layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                crate::demo::mode::scope,
+            )),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             limits.clone(),
             crate::http::limits::limit_body,

@@ -57,6 +57,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/connexion.html"),
     ),
     ("tableau.html", include_str!("../templates/tableau.html")),
+    ("visite.html", include_str!("../templates/visite.html")),
     (
         "mot_de_passe.html",
         include_str!("../templates/mot_de_passe.html"),
@@ -119,8 +120,10 @@ pub fn environment() -> &'static Environment<'static> {
     })
 }
 
-/// Render a template to a string.
+/// Render a template to a string (every page knows whether the node runs
+/// in demo mode: `demo`, for the banner of `base.html`).
 pub fn render_to_string(name: &str, ctx: Value) -> Result<String, Error> {
+    let ctx = context! { demo => crate::demo::mode::page_in_demo(), ..ctx };
     environment()
         .get_template(name)
         .and_then(|t| t.render(ctx))
@@ -419,6 +422,7 @@ fn int_field(form: &FormData, key: &str, field: &str, errors: &mut FieldErrors) 
 
 async fn dashboard(State(state): State<AppState>, Session(user): Session) -> UiResult {
     let base = layout(&user, "accueil", "Tableau de bord");
+    let base = context! { demo_tour => crate::demo::mode::tour(&state), ..base };
     if user.require_staff().is_ok() {
         let stats = crate::stats::compute(&state).await?;
         let by_status: Vec<(&str, i64)> = stats

@@ -1316,3 +1316,23 @@ async fn retention_sweep_reminds_then_anonymises_unless_renewed() {
         node.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_taken_external_id_is_refused_with_a_stable_code_and_nothing_changes() {
+    for b in backends() {
+        let node = start_node(&b).await;
+        let c = node.user(Role::Counsellor, "ext@ml.fr").await;
+        let mut first = body("Léa", "Martin", "41018", &["N1101"], "Cariste.");
+        first["external_id"] = json!("demo-cd41-0001");
+        create(&node, &c, first, Some("network")).await;
+        let before = node.snapshot().await;
+        let mut again = body("Autre", "Personne", "37261", &["K1304"], "Aide.");
+        again["external_id"] = json!("demo-cd41-0001");
+        let (st, v) = node.post(&c, "/api/v1/candidates", &again).await;
+        assert_eq!(st, 400, "{}: {v}", b.name());
+        assert_eq!(v["errors"][0]["field"], "external_id", "{v}");
+        assert_eq!(v["errors"][0]["code"], "external_id_taken", "{v}");
+        node.assert_alive_and_unchanged(&before).await;
+        node.stop().await;
+    }
+}

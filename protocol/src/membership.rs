@@ -207,6 +207,15 @@ fn is_loopback_host(host: &url::Host<&str>) -> bool {
     }
 }
 
+/// Whether `s` is a URL whose host is loopback (`localhost`,
+/// `127.0.0.0/8`, `::1`), whatever its scheme.
+pub fn is_loopback_url(s: &str) -> bool {
+    url::Url::parse(s)
+        .ok()
+        .and_then(|u| u.host().map(|h| is_loopback_host(&h)))
+        .unwrap_or(false)
+}
+
 /// Checks a member base URL: absolute http(s) URL with a host, no
 /// credentials, query or fragment; `https` required unless the host is
 /// loopback (`localhost`, `127.0.0.0/8`, `::1`).

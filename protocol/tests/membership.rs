@@ -275,3 +275,28 @@ fn validate_rules() {
     d.threshold = 2;
     assert_eq!(d.validate(), Ok(()));
 }
+
+#[test]
+fn loopback_urls_are_recognised_whatever_the_scheme() {
+    use vivier_protocol::membership::is_loopback_url;
+    for yes in [
+        "http://127.0.0.1:8081",
+        "https://127.8.9.10",
+        "http://[::1]:8080/",
+        "http://localhost:8082",
+        "https://LOCALHOST",
+    ] {
+        assert!(is_loopback_url(yes), "{yes}");
+    }
+    for no in [
+        "https://vivier.cd41.fr",
+        "http://10.0.0.1:8081",
+        "http://[2001:db8::1]",
+        "http://localhost.example.org",
+        "http://127.0.0.1.example.org",
+        "not a url",
+        "",
+    ] {
+        assert!(!is_loopback_url(no), "{no}");
+    }
+}

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::gen::{GenCandidate, GenQuery, Generator, PROFESSIONS};
+use vivier_node::geo::Point;
+
+use crate::gen::{home, GenCandidate, GenQuery, Generator, PROFESSIONS};
 
 /// Latency distribution of a set of timed operations.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -51,6 +53,8 @@ pub struct Corpus {
     pub gen: Generator,
     pub size: u64,
     pub candidates: Vec<GenCandidate>,
+    /// Centre of each candidate's home commune (same order).
+    pub homes: Vec<Option<Point>>,
     pub queries: Vec<GenQuery>,
     /// Per query: grade of each candidate (0, 1, 2).
     pub grades: Vec<Vec<u8>>,
@@ -61,6 +65,7 @@ impl Corpus {
     pub fn generate(seed: u64, size: u64) -> anyhow::Result<Corpus> {
         let gen = Generator::new(seed)?;
         let candidates: Vec<GenCandidate> = (0..size).map(|i| gen.candidate(i)).collect();
+        let homes: Vec<Option<Point>> = candidates.iter().map(home).collect();
         let queries = gen.queries();
         let codes: Vec<&str> = PROFESSIONS.iter().map(|p| p.code).collect();
         let mut grades = Vec::with_capacity(queries.len());
@@ -72,9 +77,10 @@ impl Corpus {
                 .collect();
             let g: Vec<u8> = candidates
                 .iter()
-                .map(|c| {
+                .zip(&homes)
+                .map(|(c, home)| {
                     if let (Some(center), Some(r)) = (q.near, q.radius_km) {
-                        match c.point {
+                        match *home {
                             Some(p) if vivier_node::geo::haversine_km(center, p) <= r => {}
                             _ => return 0,
                         }
@@ -97,6 +103,7 @@ impl Corpus {
             gen,
             size,
             candidates,
+            homes,
             queries,
             grades,
         })

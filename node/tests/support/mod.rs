@@ -513,6 +513,30 @@ pub async fn publish_membership(
     nodes: &[&TestNode],
     members: Vec<vivier_protocol::Member>,
 ) {
+    let bytes = membership_bytes(operator, members);
+    for n in nodes {
+        let r = push_membership(n, bytes.clone()).await;
+        assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+    }
+}
+
+/// Push membership document bytes to `node`, as `vivier-admin publish`
+/// does; its answer.
+pub async fn push_membership(node: &TestNode, bytes: Vec<u8>) -> reqwest::Response {
+    node.client
+        .post(node.url("/federation/v1/membership"))
+        .body(bytes)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A membership document (serial 1) naming `members`, signed by
+/// `operator`, as bytes.
+pub fn membership_bytes(
+    operator: &vivier_protocol::SigningKeyPair,
+    members: Vec<vivier_protocol::Member>,
+) -> Vec<u8> {
     let now = chrono::Utc::now().timestamp_millis();
     let doc = vivier_protocol::MembershipDocument {
         network_id: "test".into(),
@@ -526,18 +550,8 @@ pub async fn publish_membership(
         threshold: 1,
         members,
     };
-    let bytes = vivier_protocol::SignedMembershipDocument::sign(doc, &[operator])
+    vivier_protocol::SignedMembershipDocument::sign(doc, &[operator])
         .unwrap()
         .to_bytes()
-        .unwrap();
-    for n in nodes {
-        let r = n
-            .client
-            .post(n.url("/federation/v1/membership"))
-            .body(bytes.clone())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
-    }
+        .unwrap()
 }

@@ -325,8 +325,9 @@ pub async fn load_postgres(
         let titles: Vec<String> = chunk.iter().map(|c| c.job_titles.join(" ; ")).collect();
         let skills: Vec<String> = chunk.iter().map(|c| c.skills.join(" ; ")).collect();
         let cvs: Vec<String> = chunk.iter().map(|c| c.cv_text.clone()).collect();
-        let lats: Vec<Option<f64>> = chunk.iter().map(|c| c.point.map(|p| p.lat())).collect();
-        let lons: Vec<Option<f64>> = chunk.iter().map(|c| c.point.map(|p| p.lon())).collect();
+        let homes = &corpus.homes[base..base + chunk.len()];
+        let lats: Vec<Option<f64>> = homes.iter().map(|h| h.map(|p| p.lat())).collect();
+        let lons: Vec<Option<f64>> = homes.iter().map(|h| h.map(|p| p.lon())).collect();
         sqlx::query(
             "INSERT INTO cand (id, job_titles, skills, cv_text, lat, lon) \
              SELECT * FROM UNNEST($1::int4[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[])",
@@ -405,10 +406,11 @@ pub async fn load_sqlite(corpus: &Corpus, dir: &Path) -> anyhow::Result<(Engine,
         let mut tx = pool.begin().await?;
         for (j, c) in chunk.iter().enumerate() {
             let id = i64::try_from(chunk_i * 5000 + j)?;
+            let home = corpus.homes[chunk_i * 5000 + j];
             sqlx::query("INSERT INTO cand (id, lat, lon) VALUES (?1, ?2, ?3)")
                 .bind(id)
-                .bind(c.point.map(|p| p.lat()))
-                .bind(c.point.map(|p| p.lon()))
+                .bind(home.map(|p| p.lat()))
+                .bind(home.map(|p| p.lon()))
                 .execute(&mut *tx)
                 .await?;
             sqlx::query(

@@ -11,7 +11,7 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use clap::Parser;
-use vivier_tests::gen::{write_csv, write_jsonl, Generator, DEFAULT_SEED};
+use vivier_tests::gen::{home, write_csv, write_jsonl, Generator, DEFAULT_SEED};
 
 #[derive(Parser)]
 #[command(about = "Synthetic French candidathèque, offers and judged queries for Vivier")]
@@ -76,9 +76,10 @@ fn main() -> anyhow::Result<()> {
         while start < args.size {
             let end = (start + block).min(args.size);
             let cands: Vec<_> = (start..end).map(|i| gen.candidate(i)).collect();
+            let homes: Vec<_> = cands.iter().map(home).collect();
             for q in &queries {
-                for c in &cands {
-                    let g = gen.grade(q, c);
+                for (c, h) in cands.iter().zip(&homes) {
+                    let g = gen.grade(q, c, *h);
                     if g > 0 {
                         writeln!(w, "{} 0 {} {}", q.id, c.external_id, g)?;
                     }
