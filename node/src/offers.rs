@@ -1076,7 +1076,8 @@ async fn list_handler(
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SearchParams {
-    /// Text (tantivy syntax over title ×2, description, employer; AND).
+    /// Text in the search language (`search::query_lang`) over title ×2,
+    /// description and employer.
     #[serde(default)]
     pub q: Option<String>,
     /// ROME code(s), comma separated.
@@ -1131,6 +1132,9 @@ pub struct OfferSearchResults {
 
 /// Search the offers index (local and network offers).
 pub async fn search_offers(state: &AppState, p: &SearchParams) -> Result<OfferSearchResults> {
+    if let Some(q) = &p.q {
+        crate::search::query_lang::check_length(q)?;
+    }
     let mut query = OfferQuery {
         text: p.q.clone().filter(|t| !t.trim().is_empty()),
         rome_codes: p

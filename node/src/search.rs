@@ -40,6 +40,8 @@ mod candidate_index;
 mod collect;
 mod engine;
 mod offer_index;
+mod query_build;
+pub mod query_lang;
 #[cfg(test)]
 mod tests;
 
@@ -52,6 +54,7 @@ use serde::{Deserialize, Serialize};
 pub use analysis::{analyze, fold_gender, register_analyzers, FR, FR_EXACT};
 pub use candidate_index::{CandidateIndex, CANDIDATES_SCHEMA_VERSION};
 pub use offer_index::{OfferIndex, OFFERS_SCHEMA_VERSION};
+pub use query_lang::QueryError;
 
 use crate::geo::Point;
 
@@ -163,10 +166,10 @@ pub struct SearchResults {
 /// Search failures.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SearchError {
-    /// The user's query does not parse (message from tantivy's query parser;
-    /// to be shown to the user as a 400).
-    #[error("invalid search query: {0}")]
-    QueryParse(String),
+    /// The search text is past the query language's limits (too many
+    /// words, too deep); shown to the user as a 400 with its message.
+    #[error("{0}")]
+    Query(#[from] QueryError),
     #[error("search index error: {0}")]
     Tantivy(String),
     #[error("search index I/O error: {0}")]
@@ -182,12 +185,6 @@ impl From<tantivy::TantivyError> for SearchError {
 impl From<std::io::Error> for SearchError {
     fn from(e: std::io::Error) -> Self {
         SearchError::Io(e.to_string())
-    }
-}
-
-impl From<tantivy::query::QueryParserError> for SearchError {
-    fn from(e: tantivy::query::QueryParserError) -> Self {
-        SearchError::QueryParse(e.to_string())
     }
 }
 

@@ -402,7 +402,10 @@ fn parse_search(state: &AppState, raw: Option<&str>) -> Result<(SearchParams, Ca
     for (k, v) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
         let v = v.trim().to_string();
         match k.as_ref() {
-            "q" => p.q = Some(v).filter(|s| !s.is_empty()),
+            "q" => {
+                crate::search::query_lang::check_length(&v)?;
+                p.q = Some(v).filter(|s| !s.is_empty())
+            }
             "rome" => {
                 for (i, code) in v
                     .split(',')

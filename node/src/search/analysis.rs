@@ -158,6 +158,24 @@ pub fn analyze(analyzer: &str, text: &str) -> Vec<String> {
     tokens(&mut analyzer, text)
 }
 
+/// The terms of `text` under the named analyzer with their positions.
+pub(crate) fn analyze_positions(analyzer: &str, text: &str) -> Vec<(usize, String)> {
+    let mut analyzer = if analyzer == FR_EXACT {
+        french_exact()
+    } else {
+        french()
+    };
+    let mut out = Vec::new();
+    let mut stream = analyzer.token_stream(text);
+    stream.process(&mut |token| out.push((token.position, token.text.clone())));
+    out
+}
+
+/// A word lower-cased and folded to ASCII (for prefixes).
+pub(crate) fn fold_word(word: &str) -> String {
+    tokens(&mut french_exact(), word).join(" ")
+}
+
 pub(crate) fn tokens(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut stream = analyzer.token_stream(text);

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::ops::Bound;
 use std::path::Path;
 
-use tantivy::query::{Query, QueryParser, RangeQuery};
+use tantivy::query::{Query, RangeQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED, STORED, STRING,
 };
@@ -12,9 +12,10 @@ use tantivy::TantivyDocument;
 
 use super::analysis::{FR, FR_EXACT};
 use super::engine::{
-    add_point, any_of_filter, conjunction, filter, parse_text, term_filter, Engine, EngineHandle,
+    add_point, any_of_filter, conjunction, filter, term_filter, text_query, Engine, EngineHandle,
     Exec, F_ID, F_LAT, F_LON, F_PT, F_ROME, F_UPDATED_AT,
 };
+use super::query_build::TextField;
 use super::{CandidateDoc, CandidateQuery, SearchError, SearchOptions, SearchResults};
 
 /// Bump when the schema or the analysis changes: the index is then
@@ -104,7 +105,7 @@ pub(crate) fn status(value: &str) -> String {
 pub struct CandidateIndex {
     handle: EngineHandle,
     fields: Fields,
-    parser: QueryParser,
+    text_fields: Vec<TextField>,
 }
 
 impl CandidateIndex {
@@ -128,23 +129,25 @@ impl CandidateIndex {
             CANDIDATES_SCHEMA_VERSION,
             options,
         )?;
-        let mut parser = QueryParser::for_index(
-            &handle.engine.index,
-            vec![
-                fields.job_titles,
-                fields.skills,
-                fields.cv_text,
-                fields.full_name,
-                fields.languages,
-            ],
-        );
-        parser.set_conjunction_by_default();
-        parser.set_field_boost(fields.job_titles, 2.0);
+        let text_fields = [
+            (fields.job_titles, 2.0, FR),
+            (fields.skills, 1.0, FR),
+            (fields.cv_text, 1.0, FR),
+            (fields.full_name, 1.0, FR_EXACT),
+            (fields.languages, 1.0, FR),
+        ]
+        .into_iter()
+        .map(|(field, boost, analyzer)| TextField {
+            field,
+            boost,
+            analyzer,
+        })
+        .collect();
         Ok((
             CandidateIndex {
                 handle,
                 fields,
-                parser,
+                text_fields,
             },
             needs_rebuild,
         ))
@@ -229,7 +232,8 @@ impl CandidateIndex {
     /// Searches the candidathèque.
     pub fn search(&self, q: &CandidateQuery) -> Result<SearchResults, SearchError> {
         let f = &self.fields;
-        let text = parse_text(&self.parser, q.text.as_deref())?;
+        let searcher = self.engine().searcher();
+        let text = text_query(&searcher, &self.text_fields, q.text.as_deref())?;
         let mut filters: Vec<Box<dyn Query>> = Vec::new();
         if !q.rome_codes.is_empty() {
             filters.push(any_of_filter(f.rome, &codes(&q.rome_codes)));
@@ -257,15 +261,18 @@ impl CandidateIndex {
             filters.push(self.engine().ids_filter(ids));
         }
         let query = conjunction(text.as_ref().map(|t| t.box_clone()), filters);
-        self.engine().execute(Exec {
-            query,
-            text: text.as_deref(),
-            near: q.near,
-            sort: q.sort,
-            offset: q.offset,
-            limit: q.limit,
-            snippet_field: q.highlight.then_some(f.cv_text),
-        })
+        self.engine().execute(
+            &searcher,
+            Exec {
+                query,
+                text: text.as_deref(),
+                near: q.near,
+                sort: q.sort,
+                offset: q.offset,
+                limit: q.limit,
+                snippet_field: q.highlight.then_some(f.cv_text),
+            },
+        )
     }
 
     /// BM25 scores of candidates against a free text (an offer's title,

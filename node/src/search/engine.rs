@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, QueryParser,
-    QueryParserError, RangeQuery, TermQuery, TermSetQuery,
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, RangeQuery, TermQuery,
+    TermSetQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption, Schema, Value};
 use tantivy::{
@@ -23,6 +23,8 @@ use tantivy::{
 
 use super::analysis::{french_query_terms, register_analyzers, tokens};
 use super::collect::{pack_point, RankCollector, Ranked};
+use super::query_build::{Builder, TextField};
+use super::query_lang;
 use super::{Hit, SearchError, SearchOptions, SearchResults, SortBy};
 use crate::geo::{bounding_box, Point};
 
@@ -443,8 +445,11 @@ impl Engine {
 
     /// Runs a search: exact total and facets after the distance filter,
     /// the requested page, snippets.
-    pub(crate) fn execute(&self, exec: Exec<'_>) -> Result<SearchResults, SearchError> {
-        let searcher = self.searcher();
+    pub(crate) fn execute(
+        &self,
+        searcher: &Searcher,
+        exec: Exec<'_>,
+    ) -> Result<SearchResults, SearchError> {
         let scoring = exec.text.is_some();
         let collector = RankCollector {
             near: exec.near,
@@ -455,7 +460,7 @@ impl Engine {
         let fruit = searcher.search(&*exec.query, &collector)?;
         let snippets = match (exec.snippet_field, exec.text) {
             (Some(field), Some(text)) => {
-                let mut generator = SnippetGenerator::create(&searcher, text, field)?;
+                let mut generator = SnippetGenerator::create(searcher, text, field)?;
                 generator.set_max_num_chars(SNIPPET_CHARS);
                 Some((field, Some(generator)))
             }
@@ -463,7 +468,7 @@ impl Engine {
             (None, _) => None,
         };
         let mut hits = Vec::with_capacity(exec.limit.min(fruit.top.len()));
-        let ids = Self::id_reader(&searcher)?;
+        let ids = Self::id_reader(searcher)?;
         let mut buf = String::new();
         for ranked in fruit.top.iter().skip(exec.offset).take(exec.limit) {
             let Ranked {
@@ -589,23 +594,20 @@ impl Engine {
     }
 }
 
-/// Parses the user's text query (`None` for blank text). A purely negative
-/// query (`-cuisinier`) means "everything except": tantivy refuses it as
-/// such, so it is retried as `* -cuisinier`.
-pub(crate) fn parse_text(
-    parser: &QueryParser,
+/// The query for a search text (`None` when there is nothing searchable
+/// in it: blank, operators only, words the analysis drops). A purely
+/// negative text (`-cuisinier`) means "everything except". Fails only past
+/// the query language's limits (words, nesting).
+pub(crate) fn text_query(
+    searcher: &Searcher,
+    fields: &[TextField],
     text: Option<&str>,
 ) -> Result<Option<Box<dyn Query>>, SearchError> {
     let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
-    match parser.parse_query(text) {
-        Ok(q) => Ok(Some(q)),
-        Err(QueryParserError::AllButQueryForbidden) => {
-            Ok(Some(parser.parse_query(&format!("* {text}"))?))
-        }
-        Err(e) => Err(e.into()),
-    }
+    let parsed = query_lang::parse(text)?;
+    Builder { fields, searcher }.build(&parsed)
 }
 
 /// Wraps a filter so that it does not contribute to the score.

@@ -3,16 +3,17 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use tantivy::query::{Query, QueryParser};
+use tantivy::query::Query;
 use tantivy::schema::{Field, Schema, FAST, STORED, STRING};
 use tantivy::TantivyDocument;
 
 use super::analysis::{FR, FR_EXACT};
 use super::candidate_index::{code, codes, status, text_options};
 use super::engine::{
-    add_point, any_of_filter, conjunction, parse_text, term_filter, Engine, EngineHandle, Exec,
+    add_point, any_of_filter, conjunction, term_filter, text_query, Engine, EngineHandle, Exec,
     F_ID, F_LAT, F_LON, F_PT, F_ROME, F_UPDATED_AT,
 };
+use super::query_build::TextField;
 use super::{OfferDoc, OfferQuery, SearchError, SearchOptions, SearchResults};
 
 /// Bump when the schema or the analysis changes.
@@ -57,7 +58,7 @@ fn schema() -> (Schema, Fields) {
 pub struct OfferIndex {
     handle: EngineHandle,
     fields: Fields,
-    parser: QueryParser,
+    text_fields: Vec<TextField>,
 }
 
 impl OfferIndex {
@@ -74,17 +75,23 @@ impl OfferIndex {
         let (schema, fields) = schema();
         let (handle, needs_rebuild) =
             EngineHandle::open(dir, "offers", schema, OFFERS_SCHEMA_VERSION, options)?;
-        let mut parser = QueryParser::for_index(
-            &handle.engine.index,
-            vec![fields.title, fields.description, fields.employer],
-        );
-        parser.set_conjunction_by_default();
-        parser.set_field_boost(fields.title, 2.0);
+        let text_fields = [
+            (fields.title, 2.0, FR),
+            (fields.description, 1.0, FR),
+            (fields.employer, 1.0, FR_EXACT),
+        ]
+        .into_iter()
+        .map(|(field, boost, analyzer)| TextField {
+            field,
+            boost,
+            analyzer,
+        })
+        .collect();
         Ok((
             OfferIndex {
                 handle,
                 fields,
-                parser,
+                text_fields,
             },
             needs_rebuild,
         ))
@@ -148,7 +155,8 @@ impl OfferIndex {
     /// its nearest workplace; offers without workplace are excluded.
     pub fn search(&self, q: &OfferQuery) -> Result<SearchResults, SearchError> {
         let f = &self.fields;
-        let text = parse_text(&self.parser, q.text.as_deref())?;
+        let searcher = self.engine().searcher();
+        let text = text_query(&searcher, &self.text_fields, q.text.as_deref())?;
         let mut filters: Vec<Box<dyn Query>> = Vec::new();
         if !q.rome_codes.is_empty() {
             filters.push(any_of_filter(f.rome, &codes(&q.rome_codes)));
@@ -166,15 +174,18 @@ impl OfferIndex {
             filters.push(term_filter(f.origin, origin.trim()));
         }
         let query = conjunction(text.as_ref().map(|t| t.box_clone()), filters);
-        self.engine().execute(Exec {
-            query,
-            text: text.as_deref(),
-            near: q.near,
-            sort: q.sort,
-            offset: q.offset,
-            limit: q.limit,
-            snippet_field: q.highlight.then_some(f.description),
-        })
+        self.engine().execute(
+            &searcher,
+            Exec {
+                query,
+                text: text.as_deref(),
+                near: q.near,
+                sort: q.sort,
+                offset: q.offset,
+                limit: q.limit,
+                snippet_field: q.highlight.then_some(f.description),
+            },
+        )
     }
 
     /// BM25 scores of offers against a free text (e.g. a candidate's job

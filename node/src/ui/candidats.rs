@@ -107,6 +107,15 @@ fn parse_search_form(
         }
     }
     let mut errors = FieldErrors::new();
+    if let Err(e) = crate::search::query_lang::check_length(&f.texte) {
+        errors.insert("texte".into(), e.message_fr());
+        // The form echoes what was typed: not a megabyte of it.
+        f.texte = f
+            .texte
+            .chars()
+            .take(crate::search::query_lang::MAX_QUERY_CHARS)
+            .collect();
+    }
     let mut rome_codes = Vec::new();
     for code in f
         .rome
@@ -313,11 +322,8 @@ pub async fn search(
                 )
                 .await?;
             }
-            Err(crate::search::SearchError::QueryParse(_)) => {
-                errors.insert(
-                    "texte".into(),
-                    "Recherche non comprise : vérifiez les guillemets et les parenthèses.".into(),
-                );
+            Err(crate::search::SearchError::Query(e)) => {
+                errors.insert("texte".into(), e.message_fr());
             }
             Err(e) => return Err(Error::from(e).into()),
         }
