@@ -3,7 +3,7 @@
 //! execution (filters, geo, facets, pagination, snippets) and free-text
 //! scoring.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -16,16 +16,14 @@ use tantivy::query::{
     TermSetQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption, Schema, Value};
-use tantivy::{
-    Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, SnippetGenerator, TantivyDocument,
-    Term,
-};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
 
-use super::analysis::{french_query_terms, register_analyzers, tokens};
+use super::analysis::{analysed, register_analyzers};
 use super::collect::{pack_point, RankCollector, Ranked};
-use super::query_build::{Builder, TextField};
+use super::query_build::{Builder, Built, SearchFields};
 use super::query_lang;
-use super::{Hit, SearchError, SearchOptions, SearchResults, SortBy};
+use super::snippet::{leading, Highlighter};
+use super::{CandidateSummary, Hit, SearchError, SearchOptions, SearchResults, SortBy};
 use crate::geo::{bounding_box, Point};
 
 /// Name of the file holding the schema version in each index directory.
@@ -33,8 +31,6 @@ pub(crate) const VERSION_FILE: &str = "SCHEMA_VERSION";
 /// Present while an index created by `open` has not been fully rebuilt yet
 /// (so that a crash during the first rebuild is noticed at the next start).
 const PENDING_FILE: &str = "REBUILD_PENDING";
-/// Maximum length of a snippet, in characters.
-const SNIPPET_CHARS: usize = 200;
 /// Maximum number of distinct terms taken from a free text by `text_scores`.
 const MAX_FREE_TEXT_TERMS: usize = 256;
 /// Delay before retrying after a failed background commit.
@@ -234,18 +230,25 @@ fn run_committer(engine: &Engine) {
     }
 }
 
+/// Builds the summary of a hit from its stored fields.
+pub(crate) type Summarize<'a> = &'a dyn Fn(&TantivyDocument) -> CandidateSummary;
+
 /// What a search runs.
 pub(crate) struct Exec<'a> {
     /// The full query (text AND filters).
     pub query: Box<dyn Query>,
-    /// The text part, if any (scoring and snippets).
-    pub text: Option<&'a dyn Query>,
+    /// Whether there was text (scores are meaningful).
+    pub scoring: bool,
+    /// Analysed terms to highlight in snippets (empty without text).
+    pub highlight: Option<&'a BTreeSet<String>>,
     pub near: Option<(Point, f64)>,
     pub sort: SortBy,
     pub offset: usize,
     pub limit: usize,
     /// Stored text field to compute snippets from, when highlighting.
     pub snippet_field: Option<Field>,
+    /// Builds each hit's summary from its stored fields, when wanted.
+    pub summarize: Option<Summarize<'a>>,
 }
 
 impl Engine {
@@ -444,29 +447,25 @@ impl Engine {
     }
 
     /// Runs a search: exact total and facets after the distance filter,
-    /// the requested page, snippets.
+    /// the requested page, snippets and summaries from the stored fields
+    /// (one document-store read per hit on the page, only when asked).
     pub(crate) fn execute(
         &self,
         searcher: &Searcher,
         exec: Exec<'_>,
     ) -> Result<SearchResults, SearchError> {
-        let scoring = exec.text.is_some();
         let collector = RankCollector {
             near: exec.near,
             by_distance: exec.sort == SortBy::Distance && exec.near.is_some(),
             keep: exec.offset.saturating_add(exec.limit),
-            scoring,
+            scoring: exec.scoring,
         };
         let fruit = searcher.search(&*exec.query, &collector)?;
-        let snippets = match (exec.snippet_field, exec.text) {
-            (Some(field), Some(text)) => {
-                let mut generator = SnippetGenerator::create(searcher, text, field)?;
-                generator.set_max_num_chars(SNIPPET_CHARS);
-                Some((field, Some(generator)))
-            }
-            (Some(field), None) => Some((field, None)),
-            (None, _) => None,
-        };
+        let highlighter = exec
+            .highlight
+            .filter(|t| !t.is_empty())
+            .map(Highlighter::new);
+        let read_doc = exec.snippet_field.is_some() || exec.summarize.is_some();
         let mut hits = Vec::with_capacity(exec.limit.min(fruit.top.len()));
         let ids = Self::id_reader(searcher)?;
         let mut buf = String::new();
@@ -476,10 +475,10 @@ impl Engine {
                 score,
                 distance_km,
             } = *ranked;
-            // The document store is read only when a snippet is wanted.
-            let doc: Option<TantivyDocument> = match snippets {
-                Some(_) => Some(searcher.doc(addr)?),
-                None => None,
+            let doc: Option<TantivyDocument> = if read_doc {
+                Some(searcher.doc(addr)?)
+            } else {
+                None
             };
             let id = match Self::read_id(&ids, addr, &mut buf) {
                 Some(id) => id,
@@ -488,22 +487,20 @@ impl Engine {
                     Self::stored_str(&d, self.id_field)
                 }
             };
-            let snippet = snippets
-                .as_ref()
-                .zip(doc.as_ref())
-                .map(|((field, generator), doc)| {
-                    let html = generator
-                        .as_ref()
-                        .map(|g| g.snippet_from_doc(doc))
-                        .filter(|s| !s.fragment().is_empty())
-                        .map(|s| s.to_html());
-                    html.unwrap_or_else(|| leading_snippet(&Self::stored_str(doc, *field)))
-                });
+            let snippet = exec.snippet_field.zip(doc.as_ref()).map(|(field, doc)| {
+                let text = Self::stored_str(doc, field);
+                highlighter
+                    .as_ref()
+                    .and_then(|h| h.snippet(&text))
+                    .unwrap_or_else(|| leading(&text))
+            });
+            let summary = exec.summarize.zip(doc.as_ref()).map(|(f, doc)| f(doc));
             hits.push(Hit {
                 id,
-                score: if scoring { score } else { 0.0 },
+                score: if exec.scoring { score } else { 0.0 },
                 distance_km,
                 snippet,
+                summary,
             });
         }
         Ok(SearchResults {
@@ -595,19 +592,19 @@ impl Engine {
 }
 
 /// The query for a search text (`None` when there is nothing searchable
-/// in it: blank, operators only, words the analysis drops). A purely
-/// negative text (`-cuisinier`) means "everything except". Fails only past
-/// the query language's limits (words, nesting).
+/// in it: blank, operators only, stop words only). A purely negative text
+/// (`-cuisinier`) means "everything except". Fails only past the query
+/// language's limits (words, nesting).
 pub(crate) fn text_query(
     searcher: &Searcher,
-    fields: &[TextField],
+    fields: &SearchFields,
     text: Option<&str>,
-) -> Result<Option<Box<dyn Query>>, SearchError> {
+) -> Result<Option<Built>, SearchError> {
     let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
     let parsed = query_lang::parse(text)?;
-    Builder { fields, searcher }.build(&parsed)
+    Builder::new(fields, searcher).build(&parsed)
 }
 
 /// Wraps a filter so that it does not contribute to the score.
@@ -615,16 +612,22 @@ pub(crate) fn filter(query: Box<dyn Query>) -> Box<dyn Query> {
     Box::new(ConstScoreQuery::new(query, 0.0))
 }
 
-/// `text AND filters...`; `AllQuery` when there is nothing.
+/// `text AND filters... AND NOT excluded...`; `AllQuery` when there is
+/// nothing.
 pub(crate) fn conjunction(
     text: Option<Box<dyn Query>>,
     filters: Vec<Box<dyn Query>>,
+    excluded: Vec<Box<dyn Query>>,
 ) -> Box<dyn Query> {
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(filters.len() + 1);
     if let Some(text) = text {
         clauses.push((Occur::Must, text));
     }
     clauses.extend(filters.into_iter().map(|f| (Occur::Must, f)));
+    if clauses.is_empty() && !excluded.is_empty() {
+        clauses.push((Occur::Must, Box::new(AllQuery)));
+    }
+    clauses.extend(excluded.into_iter().map(|f| (Occur::MustNot, f)));
     match clauses.len() {
         0 => Box::new(AllQuery),
         1 => clauses
@@ -650,68 +653,37 @@ pub(crate) fn any_of_filter(field: Field, values: &[String]) -> Box<dyn Query> {
     )))
 }
 
-/// Indexes a point: bbox fields and the packed exact point. Invalid points
-/// are skipped (the document then has no location for this point).
+/// Indexes a point: the packed exact point, and the bounding-box fields
+/// when the schema has them (offers). Invalid points are skipped (the
+/// document then has no location for this point).
 pub(crate) fn add_point(doc: &mut TantivyDocument, schema: &Schema, p: Point) -> bool {
-    let (Ok(lat), Ok(lon), Ok(pt)) = (
-        schema.get_field(F_LAT),
-        schema.get_field(F_LON),
-        schema.get_field(F_PT),
-    ) else {
+    let Ok(pt) = schema.get_field(F_PT) else {
         return false;
     };
     let Some(packed) = pack_point(p) else {
         tracing::warn!(?p, "invalid point not indexed");
         return false;
     };
-    doc.add_i64(lat, p.lat_micro);
-    doc.add_i64(lon, p.lon_micro);
+    if let (Ok(lat), Ok(lon)) = (schema.get_field(F_LAT), schema.get_field(F_LON)) {
+        doc.add_i64(lat, p.lat_micro);
+        doc.add_i64(lon, p.lon_micro);
+    }
     doc.add_u64(pt, packed);
     true
 }
 
 /// Distinct analysed terms of a free text (stop words removed, one-letter
-/// tokens dropped), most frequent first, at most [`MAX_FREE_TEXT_TERMS`].
+/// terms dropped), most frequent first, at most [`MAX_FREE_TEXT_TERMS`].
 pub(crate) fn free_text_terms(text: &str) -> Vec<String> {
-    let mut analyzer = french_query_terms();
     let mut freq: HashMap<String, (usize, usize)> = HashMap::new();
-    for (pos, t) in tokens(&mut analyzer, text).into_iter().enumerate() {
-        if t.chars().count() < 2 {
+    for (pos, a) in analysed(text).into_iter().enumerate() {
+        if a.term.chars().count() < 2 {
             continue;
         }
-        freq.entry(t).or_insert((0, pos)).0 += 1;
+        freq.entry(a.term).or_insert((0, pos)).0 += 1;
     }
     let mut terms: Vec<(String, (usize, usize))> = freq.into_iter().collect();
     terms.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.1 .1.cmp(&b.1 .1)));
     terms.truncate(MAX_FREE_TEXT_TERMS);
     terms.into_iter().map(|(t, _)| t).collect()
-}
-
-/// The beginning of a text as an escaped HTML snippet (no highlights), for
-/// hits without matched terms in the snippet field.
-fn leading_snippet(text: &str) -> String {
-    let text = text.trim();
-    let mut cut: String = text.chars().take(SNIPPET_CHARS).collect();
-    if cut.len() < text.len() {
-        if let Some(space) = cut.rfind(char::is_whitespace) {
-            cut.truncate(space);
-        }
-        cut.push('…');
-    }
-    html_escape(&cut)
-}
-
-fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            c => out.push(c),
-        }
-    }
-    out
 }

@@ -13,17 +13,20 @@ use super::engine::{
     add_point, any_of_filter, conjunction, term_filter, text_query, Engine, EngineHandle, Exec,
     F_ID, F_LAT, F_LON, F_PT, F_ROME, F_UPDATED_AT,
 };
-use super::query_build::TextField;
+use super::query_build::SearchFields;
 use super::{OfferDoc, OfferQuery, SearchError, SearchOptions, SearchResults};
 
 /// Bump when the schema or the analysis changes.
-pub const OFFERS_SCHEMA_VERSION: &str = "offers-3";
+pub const OFFERS_SCHEMA_VERSION: &str = "offers-4";
 
 #[derive(Clone, Copy)]
 struct Fields {
     id: Field,
     origin: Field,
     title: Field,
+    /// Title and description, searched.
+    text: Field,
+    /// Stored for snippets (searched through `text`).
     description: Field,
     rome: Field,
     contract: Field,
@@ -39,7 +42,8 @@ fn schema() -> (Schema, Fields) {
         id: b.add_text_field(F_ID, STRING | STORED | FAST),
         origin: b.add_text_field("origin_node", STRING),
         title: b.add_text_field("title", text_options(FR, false)),
-        description: b.add_text_field("description", text_options(FR, true)),
+        text: b.add_text_field("text", text_options(FR, false)),
+        description: b.add_text_field("description", STORED),
         rome: b.add_text_field(F_ROME, STRING | FAST),
         contract: b.add_text_field("contract_type", STRING),
         employer: b.add_text_field("employer_name", text_options(FR_EXACT, false)),
@@ -58,7 +62,7 @@ fn schema() -> (Schema, Fields) {
 pub struct OfferIndex {
     handle: EngineHandle,
     fields: Fields,
-    text_fields: Vec<TextField>,
+    search_fields: SearchFields,
 }
 
 impl OfferIndex {
@@ -75,23 +79,18 @@ impl OfferIndex {
         let (schema, fields) = schema();
         let (handle, needs_rebuild) =
             EngineHandle::open(dir, "offers", schema, OFFERS_SCHEMA_VERSION, options)?;
-        let text_fields = [
-            (fields.title, 2.0, FR),
-            (fields.description, 1.0, FR),
-            (fields.employer, 1.0, FR_EXACT),
-        ]
-        .into_iter()
-        .map(|(field, boost, analyzer)| TextField {
-            field,
-            boost,
-            analyzer,
-        })
-        .collect();
+        let search_fields = SearchFields {
+            text: vec![(fields.text, 1.0), (fields.title, 2.0)],
+            main: fields.text,
+            title: Some(fields.title),
+            exact: vec![(fields.employer, 1.0)],
+            rome: Some(fields.rome),
+        };
         Ok((
             OfferIndex {
                 handle,
                 fields,
-                text_fields,
+                search_fields,
             },
             needs_rebuild,
         ))
@@ -107,6 +106,8 @@ impl OfferIndex {
         doc.add_text(f.id, &o.id);
         doc.add_text(f.origin, o.origin_node.trim());
         doc.add_text(f.title, &o.title);
+        doc.add_text(f.text, &o.title);
+        doc.add_text(f.text, &o.description);
         doc.add_text(f.description, &o.description);
         let rome = code(&o.rome_code);
         if !rome.is_empty() {
@@ -156,7 +157,7 @@ impl OfferIndex {
     pub fn search(&self, q: &OfferQuery) -> Result<SearchResults, SearchError> {
         let f = &self.fields;
         let searcher = self.engine().searcher();
-        let text = text_query(&searcher, &self.text_fields, q.text.as_deref())?;
+        let built = text_query(&searcher, &self.search_fields, q.text.as_deref())?;
         let mut filters: Vec<Box<dyn Query>> = Vec::new();
         if !q.rome_codes.is_empty() {
             filters.push(any_of_filter(f.rome, &codes(&q.rome_codes)));
@@ -173,17 +174,23 @@ impl OfferIndex {
         if let Some(origin) = &q.origin_node {
             filters.push(term_filter(f.origin, origin.trim()));
         }
-        let query = conjunction(text.as_ref().map(|t| t.box_clone()), filters);
+        let query = conjunction(
+            built.as_ref().map(|b| b.query.box_clone()),
+            filters,
+            Vec::new(),
+        );
         self.engine().execute(
             &searcher,
             Exec {
                 query,
-                text: text.as_deref(),
+                scoring: built.is_some(),
+                highlight: built.as_ref().map(|b| &b.highlight),
                 near: q.near,
                 sort: q.sort,
                 offset: q.offset,
                 limit: q.limit,
                 snippet_field: q.highlight.then_some(f.description),
+                summarize: None,
             },
         )
     }
@@ -199,7 +206,7 @@ impl OfferIndex {
     ) -> Result<HashMap<String, f32>, SearchError> {
         let f = &self.fields;
         self.engine()
-            .text_scores(&[(f.title, 2.0), (f.description, 1.0)], text, ids, limit)
+            .text_scores(&[(f.title, 2.0), (f.text, 1.0)], text, ids, limit)
     }
 
     /// Whether a document with this id is visible to search.

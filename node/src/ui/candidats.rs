@@ -212,7 +212,7 @@ fn parse_search_form(
     }
     let status = Some(f.statut.clone()).filter(|s| !s.is_empty());
     if let Some(s) = &status {
-        if CandidateStatus::parse(s).is_none() {
+        if s != "all" && CandidateStatus::parse(s).is_none() {
             errors.insert("statut".into(), "Statut inconnu.".into());
         }
     }
@@ -237,6 +237,7 @@ fn parse_search_form(
         offset: (page - 1) * PER_PAGE,
         limit: PER_PAGE,
         highlight: true,
+        summaries: true,
     };
     (f, Some(q), page, errors, centre)
 }
@@ -272,20 +273,23 @@ pub async fn search(
             Ok(results) => {
                 total = results.total;
                 let ids: Vec<String> = results.hits.iter().map(|h| h.id.clone()).collect();
-                let records = crate::candidates::load_candidates(&state.db, &ids).await?;
+                // Rows from the index's stored fields (no record loading).
                 for h in &results.hits {
-                    let Some(c) = records.iter().find(|c| c.id == h.id) else {
+                    let Some(c) = &h.summary else {
+                        continue;
+                    };
+                    let Some(status) = CandidateStatus::parse(&c.status) else {
                         continue;
                     };
                     let checked = h.snippet.as_deref().map(labels::safe_snippet);
                     rows.push(HitRow {
-                        id: c.id.clone(),
+                        id: h.id.clone(),
                         name: format!("{} {}", c.first_name, c.last_name),
                         commune: commune_label(&state, &c.commune_insee),
                         distance_km: h.distance_km,
                         rome: c.rome_codes.clone(),
                         job_titles: c.job_titles.clone(),
-                        status: labels::candidate_status(c.status),
+                        status: labels::candidate_status(status),
                         available_from: c.available_from.clone(),
                         snippet_html: checked
                             .clone()
