@@ -41,11 +41,25 @@ pub(crate) struct Acronym {
     pub ambiguous: bool,
 }
 
+/// An analysed expression: its terms and their positions (stop words
+/// leave gaps, as in the index).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Phrase {
+    pub terms: Vec<String>,
+    pub positions: Vec<usize>,
+}
+
+impl PartialEq for Phrase {
+    fn eq(&self, other: &Phrase) -> bool {
+        self.terms == other.terms
+    }
+}
+
 /// What a key (an analysed expression) expands to.
 #[derive(Debug, Default)]
 pub(crate) struct Entry {
-    /// Curated equivalents (and acronym ↔ expansion pairs), as keys.
-    pub synonyms: Vec<Vec<String>>,
+    /// Curated equivalents (and acronym ↔ expansion pairs).
+    pub synonyms: Vec<Phrase>,
     /// ROME codes this expression is a job title of (index into
     /// [`Lexicon::rome_titles`]).
     pub codes: Vec<usize>,
@@ -56,8 +70,8 @@ pub(crate) struct Entry {
 pub struct Lexicon {
     acronyms: HashMap<String, Acronym>,
     entries: HashMap<Vec<String>, Entry>,
-    /// Per ROME code: the code and its distinct title keys, shortest first.
-    rome_titles: Vec<(String, Vec<Vec<String>>)>,
+    /// Per ROME code: the code and its distinct titles, shortest first.
+    rome_titles: Vec<(String, Vec<Phrase>)>,
     max_key_terms: usize,
 }
 
@@ -90,6 +104,35 @@ fn masculine(title: &str) -> String {
     } else {
         format!("{left} {}", rest.join(" "))
     }
+}
+
+/// The words of `text` an acronym stands for: the run of consecutive
+/// words (stop words skipped) whose initials spell it (`SAV` in
+/// « Technicien service après-vente » → « service après vente »); `None`
+/// when the acronym is not made of the text's initials (« Géophysicien
+/// (BTP) »: BTP qualifies the title, it does not expand to it).
+fn expansion_by_initials(acronym: &str, text: &str) -> Option<String> {
+    let letters: Vec<char> = acronym.chars().filter(|c| c.is_alphabetic()).collect();
+    let content: Vec<&str> = words(text)
+        .map(|(_, w)| w)
+        .filter(|w| !is_stop_word(&super::analysis::fold(w)))
+        .collect();
+    if letters.is_empty() || content.len() < letters.len() {
+        return None;
+    }
+    let initial = |w: &str| {
+        super::analysis::fold(w)
+            .chars()
+            .next()
+            .map(|c| c.to_ascii_lowercase())
+    };
+    (0..=content.len() - letters.len()).find_map(|start| {
+        let run = &content[start..start + letters.len()];
+        run.iter()
+            .zip(&letters)
+            .all(|(w, l)| initial(w) == Some(l.to_ascii_lowercase()))
+            .then(|| run.join(" "))
+    })
 }
 
 /// Acronyms written in parentheses in a title, and the title without them.
@@ -136,8 +179,8 @@ impl Lexicon {
         self.max_key_terms
     }
 
-    /// A ROME code of an entry and its title keys (shortest first).
-    pub(crate) fn rome(&self, i: usize) -> Option<&(String, Vec<Vec<String>>)> {
+    /// A ROME code of an entry and its titles (shortest first).
+    pub(crate) fn rome(&self, i: usize) -> Option<&(String, Vec<Phrase>)> {
         self.rome_titles.get(i)
     }
 
@@ -187,35 +230,47 @@ impl Lexicon {
             for t in std::iter::once(&code.label).chain(code.appellations.iter()) {
                 let (acronyms, text) = parenthesised_acronyms(&masculine(t));
                 for a in acronyms {
+                    let Some(expansion) = expansion_by_initials(&a, &text) else {
+                        continue;
+                    };
                     let folded = super::analysis::fold(&a);
                     let ambiguous = folded.chars().count() <= 2 || is_stop_word(&folded);
                     lexicon
                         .acronyms
                         .entry(folded)
                         .or_insert(Acronym { ambiguous });
-                    groups.push(vec![a, text.clone()]);
+                    groups.push(vec![a, expansion]);
                 }
                 titles.push(text);
             }
             rome_forms.push((code.code.clone(), titles));
         }
         // 2. Keys, analysed with the acronyms known.
-        let key = |lexicon: &Lexicon, text: &str| -> Vec<String> {
+        let key = |lexicon: &Lexicon, text: &str| -> Phrase {
             let mut out = Vec::new();
             analyse_with(text, lexicon, &mut out);
-            out.into_iter().map(|a| a.term).collect()
+            let first = out.first().map_or(0, |a| a.position);
+            Phrase {
+                positions: out.iter().map(|a| a.position - first).collect(),
+                terms: out.into_iter().map(|a| a.term).collect(),
+            }
         };
         for (code, titles) in &rome_forms {
-            let mut keys: Vec<Vec<String>> = titles
+            let mut keys: Vec<Phrase> = titles
                 .iter()
                 .map(|t| key(&lexicon, t))
-                .filter(|k| !k.is_empty() && k.len() <= MAX_KEY_TERMS)
+                .filter(|k| !k.terms.is_empty() && k.terms.len() <= MAX_KEY_TERMS)
                 .collect();
-            keys.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
+            keys.sort_by(|a, b| {
+                a.terms
+                    .len()
+                    .cmp(&b.terms.len())
+                    .then_with(|| a.terms.cmp(&b.terms))
+            });
             keys.dedup();
             let i = lexicon.rome_titles.len();
             for k in &keys {
-                let entry = lexicon.entries.entry(k.clone()).or_default();
+                let entry = lexicon.entries.entry(k.terms.clone()).or_default();
                 if !entry.codes.contains(&i) {
                     entry.codes.push(i);
                 }
@@ -223,16 +278,31 @@ impl Lexicon {
             lexicon.rome_titles.push((code.clone(), keys));
         }
         for forms in &groups {
-            let keys: Vec<Vec<String>> = forms
+            let keys: Vec<Phrase> = forms
                 .iter()
                 .map(|f| key(&lexicon, f))
-                .filter(|k| !k.is_empty() && k.len() <= MAX_KEY_TERMS)
+                .filter(|k| !k.terms.is_empty() && k.terms.len() <= MAX_KEY_TERMS)
                 .collect();
+            // Forms that are equivalent name the same ROME codes
+            // (« maçonnerie » ≡ « maçon », a title of F1703).
+            let mut codes: Vec<usize> = Vec::new();
             for k in &keys {
-                let entry = lexicon.entries.entry(k.clone()).or_default();
+                for &c in lexicon.entries.get(&k.terms).map_or(&[][..], |e| &e.codes) {
+                    if !codes.contains(&c) {
+                        codes.push(c);
+                    }
+                }
+            }
+            for k in &keys {
+                let entry = lexicon.entries.entry(k.terms.clone()).or_default();
                 for other in &keys {
                     if other != k && !entry.synonyms.contains(other) {
                         entry.synonyms.push(other.clone());
+                    }
+                }
+                for &c in &codes {
+                    if !entry.codes.contains(&c) {
+                        entry.codes.push(c);
                     }
                 }
             }
@@ -268,6 +338,10 @@ mod tests {
         out.into_iter().map(|a| a.term).collect()
     }
 
+    fn has(phrases: &[Phrase], text: &str) -> bool {
+        phrases.iter().any(|p| p.terms == k(text))
+    }
+
     #[test]
     fn forms_and_acronyms() {
         assert_eq!(
@@ -298,7 +372,7 @@ mod tests {
     fn entries() {
         let l = Lexicon::global();
         let pl = l.entry(&k("PL")).expect("PL");
-        assert!(pl.synonyms.contains(&k("poids lourd")), "{pl:?}");
+        assert!(has(&pl.synonyms, "poids lourd"), "{pl:?}");
         // A ROME title names its code and expands to the code's titles.
         let cariste = l.entry(&k("cariste")).expect("cariste");
         let codes: Vec<&str> = cariste
@@ -308,17 +382,29 @@ mod tests {
             .map(|(c, _)| c.as_str())
             .collect();
         assert!(codes.contains(&"N1101"), "{codes:?}");
-        assert!(cariste
-            .synonyms
-            .contains(&k("conducteur de chariot élévateur")));
+        assert!(has(&cariste.synonyms, "conducteur de chariot élévateur"));
         let chauffeur_pl = l.entry(&k("chauffeur poids lourd")).expect("title");
         assert!(chauffeur_pl
             .codes
             .iter()
             .filter_map(|&i| l.rome(i))
-            .any(|(c, titles)| c == "N4101" && titles.contains(&k("conducteur de poids lourd"))));
+            .any(|(c, titles)| c == "N4101" && has(titles, "conducteur de poids lourd")));
         let ash = l.entry(&k("ASH")).expect("ASH");
-        assert!(ash.synonyms.contains(&k("agent de service hospitalier")));
+        assert!(has(&ash.synonyms, "agent de service hospitalier"));
+        // « Géophysicien (BTP) »: BTP qualifies the title, no expansion.
+        let btp = l.entry(&k("BTP")).expect("BTP");
+        assert!(!has(&btp.synonyms, "géophysicien"), "{btp:?}");
+        assert_eq!(
+            expansion_by_initials("SAV", "Technicien service après-vente d'ascenseurs"),
+            Some("service après vente".to_string())
+        );
+        // Equivalent forms name the same ROME code.
+        let maconnerie = l.entry(&k("maçonnerie")).expect("maçonnerie");
+        assert!(maconnerie
+            .codes
+            .iter()
+            .filter_map(|&i| l.rome(i))
+            .any(|(c, _)| c == "F1703"));
         let (entries, acronyms) = l.counts();
         assert!(entries > 10_000 && acronyms > 100, "{entries} {acronyms}");
     }

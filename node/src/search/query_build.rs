@@ -2,9 +2,9 @@
 //!
 //! - Each word, phrase, prefix, `a/b` alternative or parenthesised group
 //!   is a **unit**. Juxtaposed units form a group in which all should
-//!   match: a document missing one of three or more units still matches,
-//!   lower (see [`min_match`] and [`super::soft_and`]); stop words are not
-//!   units at all.
+//!   match: a document missing one of two to five units (a quarter of
+//!   more) still matches, lower (see [`min_match`] and
+//!   [`super::soft_and`]); stop words are not units at all.
 //! - A unit matches its typed terms (weight 1), and ranks below them:
 //!   curated synonyms and acronym expansions ([`W_SYNONYM`]), the other job
 //!   titles of the ROME codes a typed title belongs to ([`W_ROME_TITLE`]),
@@ -32,7 +32,7 @@ use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{Searcher, Term};
 
 use super::analysis::{analysed, fold, words, Analysed, Kind};
-use super::lexicon::{Lexicon, MAX_ROME_EXPANSIONS};
+use super::lexicon::{Lexicon, Phrase, MAX_ROME_EXPANSIONS};
 use super::query_lang::{Atom, Conjunction, Group, Query as Parsed};
 use super::soft_and::SoftAndQuery;
 use super::SearchError;
@@ -43,6 +43,8 @@ pub(crate) const W_SYNONYM: f32 = 0.6;
 pub(crate) const W_ROME_TITLE: f32 = 0.45;
 /// Constant score of holding a ROME code a typed title belongs to.
 pub(crate) const ROME_CODE_SCORE: f32 = 1.0;
+/// Weight of the words of a known expression found apart from each other.
+pub(crate) const W_SCATTERED: f32 = 0.5;
 /// Weight of a word one or two typos away.
 pub(crate) const W_FUZZY: f32 = 0.3;
 /// Weight of a prefix completion.
@@ -65,6 +67,10 @@ const MAX_CODES: usize = 3;
 pub(crate) const MAX_EXPANDED_UNITS: usize = 12;
 /// Longest run of words looked up in the thesaurus.
 const MAX_SPAN_UNITS: usize = 6;
+/// Positions the terms of a multi-word expansion may move in all (a stop
+/// word more or less: `conducteur poids lourd` meets `conducteur de poids
+/// lourd`).
+const EXPANSION_SLOP: u32 = 1;
 
 /// The text fields of an index, by role.
 #[derive(Debug, Clone)]
@@ -132,11 +138,13 @@ fn term_query(field: Field, term: &str) -> Box<dyn Query> {
     ))
 }
 
-/// How many of `n` units a document must match: all of one or two, one
-/// may be missing from three to five, a quarter beyond.
+/// How many of `n` units a document must match: one of two (`BTP
+/// maçonnerie` must not lose a mason whose CV never says BTP), all but one
+/// from three to five, all but a quarter beyond. Coordination ranks the
+/// documents that match everything first.
 pub(crate) fn min_match(n: usize) -> usize {
     match n {
-        0..=2 => n,
+        0..=2 => n.min(1),
         3..=5 => n - 1,
         _ => n - n / 4,
     }
@@ -308,14 +316,30 @@ impl<'a> Builder<'a> {
         while i < units.len() {
             if let Some(&(start, end, ref key)) = spans.iter().find(|s| s.0 == i) {
                 let mut parts = Vec::new();
+                let mut span_phrase = Vec::new();
                 for u in &units[start..end] {
                     if let Unit::Word(tokens, at) = u {
-                        add_phrase(&mut phrase, *at, tokens);
+                        add_phrase(&mut span_phrase, *at, tokens);
                         parts.extend(self.word_unit(tokens));
                     }
                 }
-                let typed = all_of(parts);
-                let mut alternatives: Vec<Box<dyn Query>> = typed.into_iter().collect();
+                let mut alternatives: Vec<Box<dyn Query>> = Vec::new();
+                if span_phrase.len() >= 2 {
+                    // The expression as typed ranks first; its words
+                    // scattered in the text, below its synonyms.
+                    let first = span_phrase[0].0;
+                    alternatives.extend(self.expansion(
+                        &Phrase {
+                            positions: span_phrase.iter().map(|(p, _)| p - first).collect(),
+                            terms: span_phrase.iter().map(|(_, t)| t.clone()).collect(),
+                        },
+                        1.0,
+                    ));
+                    alternatives.extend(all_of(parts).map(|q| boosted(q, W_SCATTERED)));
+                } else {
+                    alternatives.extend(all_of(parts));
+                }
+                phrase.extend(span_phrase);
                 alternatives.extend(self.entry_alternatives(key));
                 clauses.extend(any_of(alternatives));
                 i = end;
@@ -349,7 +373,12 @@ impl<'a> Builder<'a> {
                         [t] if t.kind == Kind::Code => self
                             .lexicon
                             .entry(std::slice::from_ref(&t.term))
-                            .and_then(|e| e.synonyms.iter().find(|s| s.len() > 1).cloned()),
+                            .and_then(|e| {
+                                e.synonyms
+                                    .iter()
+                                    .find(|s| s.terms.len() > 1)
+                                    .map(|s| s.terms.clone())
+                            }),
                         _ => None,
                     };
                     Some(expanded.unwrap_or(terms))
@@ -399,10 +428,10 @@ impl<'a> Builder<'a> {
         let mut out = Vec::new();
         let mut seen: Vec<&[String]> = vec![key];
         for syn in entry.synonyms.iter().take(MAX_SYNONYMS) {
-            if seen.contains(&syn.as_slice()) {
+            if seen.contains(&syn.terms.as_slice()) {
                 continue;
             }
-            seen.push(syn);
+            seen.push(&syn.terms);
             out.extend(self.expansion(syn, W_SYNONYM));
         }
         for &code in entry.codes.iter().take(MAX_CODES) {
@@ -420,7 +449,7 @@ impl<'a> Builder<'a> {
             }
             for title in titles
                 .iter()
-                .filter(|t| !seen.contains(&t.as_slice()))
+                .filter(|t| !seen.contains(&t.terms.as_slice()))
                 .take(MAX_ROME_EXPANSIONS)
             {
                 out.extend(self.expansion(title, W_ROME_TITLE));
@@ -429,12 +458,27 @@ impl<'a> Builder<'a> {
         out
     }
 
-    /// An expansion (analysed terms) on the main field: one term, or all
-    /// of them.
-    fn expansion(&mut self, terms: &[String], weight: f32) -> Option<Box<dyn Query>> {
-        self.highlight.extend(terms.iter().cloned());
+    /// An expansion on the main field: one term, or its terms in this
+    /// order with their stop-word gaps, give or take [`EXPANSION_SLOP`].
+    fn expansion(&mut self, phrase: &Phrase, weight: f32) -> Option<Box<dyn Query>> {
+        self.highlight.extend(phrase.terms.iter().cloned());
         let field = self.fields.main;
-        let q = all_of(terms.iter().map(|t| term_query(field, t)).collect())?;
+        let q: Box<dyn Query> = match phrase.terms.as_slice() {
+            [] => return None,
+            [t] => term_query(field, t),
+            _ => {
+                let mut q = PhraseQuery::new_with_offset(
+                    phrase
+                        .positions
+                        .iter()
+                        .zip(&phrase.terms)
+                        .map(|(p, t)| (*p, Term::from_field_text(field, t)))
+                        .collect(),
+                );
+                q.set_slop(EXPANSION_SLOP);
+                Box::new(q)
+            }
+        };
         Some(boosted(q, weight))
     }
 
@@ -447,7 +491,7 @@ impl<'a> Builder<'a> {
                 // An acronym matches its own expansions even inside a
                 // longer expression.
                 if let Some(entry) = self.lexicon.entry(std::slice::from_ref(&t.term)) {
-                    let syns: Vec<Vec<String>> =
+                    let syns: Vec<Phrase> =
                         entry.synonyms.iter().take(MAX_SYNONYMS).cloned().collect();
                     for s in &syns {
                         alternatives.extend(self.expansion(s, W_SYNONYM));
@@ -659,7 +703,7 @@ mod tests {
     fn min_match_table() {
         assert_eq!(
             (1..=8).map(min_match).collect::<Vec<_>>(),
-            vec![1, 2, 2, 3, 4, 5, 6, 6]
+            vec![1, 1, 2, 3, 4, 5, 6, 6]
         );
     }
 }

@@ -199,6 +199,34 @@ fn is_invisible(c: char) -> bool {
         | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
 }
 
+/// Characters that separate words: spaces, controls, and punctuation other
+/// than what French words and the syntax use inside a word (hyphen,
+/// apostrophes, `/` between forms, `*` of a prefix, `+`). `R489:3` is two
+/// words; quotes and parentheses are decided by [`roles`].
+fn is_separator(c: char) -> bool {
+    c.is_whitespace()
+        || c.is_control()
+        || !(c.is_alphanumeric()
+            || matches!(
+                c,
+                '-' | '\''
+                    | '’'
+                    | '‘'
+                    | 'ʼ'
+                    | '/'
+                    | '*'
+                    | '+'
+                    | '"'
+                    | '«'
+                    | '»'
+                    | '“'
+                    | '”'
+                    | '„'
+                    | '('
+                    | ')'
+            ))
+}
+
 /// What a character of the input turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
@@ -245,7 +273,7 @@ fn is_gender_pair(s: &str) -> bool {
 fn roles(chars: &[char]) -> (Vec<Role>, usize) {
     let mut roles = vec![Role::Text; chars.len()];
     for (i, c) in chars.iter().enumerate() {
-        if c.is_whitespace() || c.is_control() {
+        if is_separator(*c) {
             roles[i] = Role::Space;
         }
     }
@@ -634,7 +662,8 @@ mod tests {
                 Atom::Either(vec!["vendeur".into(), "vendeuse".into()])
             )]
         );
-        assert_eq!(one_group("R489:3"), vec![w("R489:3")]);
+        assert_eq!(one_group("R489:3"), vec![w("R489"), w("3")]);
+        assert_eq!(one_group("cariste,caces."), vec![w("cariste"), w("caces")]);
         assert_eq!(one_group("l'entrepôt"), vec![w("l'entrepôt")]);
         // Lower-case operators are words.
         assert_eq!(

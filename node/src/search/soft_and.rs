@@ -1,7 +1,7 @@
 //! "All words should match": a document matching at least `min_match` of
 //! the clauses is a hit, scored by the sum of its matching clauses times
-//! the share of clauses it matches (coordination), so that documents
-//! missing a word rank below those that have them all. tantivy 0.22 has no
+//! the square of the share of clauses it matches (coordination), so that
+//! documents missing a word rank well below those that have them all. tantivy 0.22 has no
 //! minimum-should-match; this is a small query of our own.
 
 use tantivy::query::{intersect_scorers, EnableScoring, Explanation, Query, Scorer, Weight};
@@ -191,7 +191,8 @@ impl Scorer for SoftAndScorer {
                 matched += 1;
             }
         }
-        sum * matched as Score / self.scorers.len() as Score
+        let share = matched as Score / self.scorers.len() as Score;
+        sum * share * share
     }
 }
 
