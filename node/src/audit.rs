@@ -1,8 +1,14 @@
 //! The append-only audit log: every read of a candidate record, search or
-//! export, and every change, with who, when, what and why. The database
+//! export, and every change, with who, when, what and why. Searches are
+//! written by a group-commit writer ([`reads`]); everything else in the
+//! request that does it. The database
 //! refuses UPDATE and DELETE on the table (triggers in the migrations).
 //! Entries name records by their opaque id, never by personal data, so an
 //! erasure leaves no personal trace here.
+
+pub mod reads;
+
+pub use reads::ReadAudit;
 
 use axum::extract::{Query, State};
 use axum::routing::get;
@@ -126,6 +132,8 @@ async fn list_handler(
     Query(q): Query<AuditQuery>,
 ) -> Result<Json<Vec<AuditEntry>>> {
     user.require(&[Role::Admin])?;
+    // Search entries are group-committed: read them all.
+    state.read_audit.flush().await;
     Ok(Json(list(&state.db, &q).await?))
 }
 

@@ -1231,8 +1231,7 @@ async fn search_handler(
     Query(p): Query<SearchParams>,
 ) -> Result<Json<OfferSearchResults>> {
     let results = search_offers(&state, &p).await?;
-    crate::audit::record(
-        &state.db,
+    state.read_audit.record(
         Some(&user),
         "offer.search",
         "offer",

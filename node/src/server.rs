@@ -54,6 +54,8 @@ pub struct AppInner {
     pub files_dir: PathBuf,
     /// Tells background tasks to stop.
     pub shutdown: watch::Receiver<bool>,
+    /// Group-commit writer of the searches' audit entries.
+    pub read_audit: crate::audit::ReadAudit,
 }
 
 /// Cheap-to-clone handle on [`AppInner`].
@@ -149,6 +151,7 @@ pub async fn open_offline(
         },
         federation,
         config,
+        read_audit: crate::audit::ReadAudit::spawn(db.clone()),
         db,
         search,
         refs,

@@ -517,3 +517,115 @@ async fn archived_candidates_only_on_request() {
         node.stop().await;
     }
 }
+
+/// Every search is audited, including many at once: the entries are
+/// group-committed, and reading the audit log waits for them.
+#[tokio::test]
+async fn concurrent_searches_are_all_audited() {
+    for backend in backends() {
+        let (node, t, _) = pool_node(&backend).await;
+        let admin = node.user(Role::Admin, "admin@mission.fr").await;
+        let paths: Vec<String> = (0..40)
+            .map(|i| {
+                let q = if i % 2 == 0 { "cariste" } else { "aide-soignante" };
+                format!("/api/v1/candidates/search?q={q}")
+            })
+            .collect();
+        let searches = paths.iter().map(|p| node.get(&t, p));
+        for (st, v) in futures::future::join_all(searches).await {
+            assert_eq!(st, 200, "{v}");
+        }
+        let (st, v) = node
+            .get(&admin, "/api/v1/audit?action=candidate.search&limit=1000")
+            .await;
+        assert_eq!(st, 200, "{v}");
+        let entries = v.as_array().expect("entries");
+        assert_eq!(entries.len(), 40);
+        // No personal data: the text's length, not the text.
+        assert!(entries.iter().all(|e| e["details"]["q_chars"].is_u64()));
+        assert!(!v.to_string().contains("cariste"));
+        node.stop().await;
+    }
+}
+
+/// The offers list of the web interface searches with the same language.
+#[tokio::test]
+async fn offers_web_search_uses_the_search_language() {
+    for backend in backends() {
+        let node = start_node(&backend).await;
+        let staff = node.user(Role::Counsellor, "conseillere@mission.fr").await;
+        for (title, description) in [
+            ("Cariste H/F", "Conduite de chariot élévateur, CACES R489 cat. 3."),
+            ("Aide-soignant(e) de nuit", "EHPAD, DEAS exigé."),
+        ] {
+            let (st, v) = node
+                .post(
+                    &staff,
+                    "/api/v1/offers",
+                    &json!({
+                        "title": title,
+                        "description": description,
+                        "rome_code": if title.starts_with("Cariste") { "N1101" } else { "J1501" },
+                        "contract_type": "CDI",
+                        "employer": {"name": "Employeur Test"},
+                        "workplaces": [{"commune_insee": "41018", "positions": 1}]
+                    }),
+                )
+                .await;
+            assert_eq!(st, 201, "{v}");
+        }
+        node.state.search.offers.commit_now().expect("commit");
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let login = client
+            .post(node.url("/ui/connexion"))
+            .header("origin", node.base.clone())
+            .form(&[("email", "conseillere@mission.fr"), ("password", "motdepasse-solide")])
+            .send()
+            .await
+            .expect("login");
+        let cookie = login.headers()["set-cookie"]
+            .to_str()
+            .expect("cookie")
+            .split(';')
+            .next()
+            .expect("cookie")
+            .to_string();
+        let page = |texte: &str| {
+            let url = node.url(&format!(
+                "/ui/offres?{}",
+                url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("texte", texte)
+                    .finish()
+            ));
+            let client = client.clone();
+            let cookie = cookie.clone();
+            async move {
+                let r = client.get(url).header("cookie", cookie).send().await.expect("page");
+                assert_eq!(r.status().as_u16(), 200);
+                r.text().await.expect("body")
+            }
+        };
+        // (minijinja writes "/" as "&#x2f;")
+        let body = page("caristes").await;
+        assert!(body.contains("Cariste H&#x2f;F") && !body.contains("de nuit"), "{body}");
+        let body = page("DEAS").await;
+        assert!(body.contains("de nuit") && !body.contains("Cariste H&#x2f;F"));
+        let body = page("aide soignante").await;
+        assert!(body.contains("de nuit"));
+        assert!(body.contains("Comment écrire une recherche"));
+        let body = page(&format!("{}a{}", "(".repeat(20), ")".repeat(20))).await;
+        assert!(body.contains("Trop de parenthèses imbriquées"));
+        node.state.read_audit.flush().await;
+        let audited: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'offer.search'",
+        )
+        .fetch_one(&node.state.db.pool)
+        .await
+        .expect("count");
+        assert_eq!(audited, 3);
+        node.stop().await;
+    }
+}

@@ -4,6 +4,7 @@
 //! inbox throughput; offer fan-out.
 
 pub mod engines;
+pub mod http;
 pub mod net;
 pub mod procs;
 pub mod report;

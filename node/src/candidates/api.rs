@@ -581,8 +581,7 @@ async fn search_handler(
             })
         })
         .collect();
-    crate::audit::record(
-        &state.db,
+    state.read_audit.record(
         Some(&user),
         "candidate.search",
         "candidate",

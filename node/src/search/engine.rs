@@ -33,6 +33,8 @@ pub(crate) const VERSION_FILE: &str = "SCHEMA_VERSION";
 const PENDING_FILE: &str = "REBUILD_PENDING";
 /// Maximum number of distinct terms taken from a free text by `text_scores`.
 const MAX_FREE_TEXT_TERMS: usize = 256;
+/// Document-store block size (tantivy's default is 16 KiB).
+const DOCSTORE_BLOCK_BYTES: usize = 4096;
 /// Delay before retrying after a failed background commit.
 const COMMIT_RETRY: Duration = Duration::from_secs(2);
 
@@ -113,7 +115,16 @@ fn open_or_create(
         dir.join(PENDING_FILE),
         b"rebuild from the database pending\n",
     )?;
-    let index = Index::create_in_dir(dir, schema.clone())?;
+    // Small document-store blocks: a result page reads about twenty random
+    // documents, and each read decompresses its whole block.
+    let settings = tantivy::IndexSettings {
+        docstore_blocksize: DOCSTORE_BLOCK_BYTES,
+        ..tantivy::IndexSettings::default()
+    };
+    let index = Index::builder()
+        .schema(schema.clone())
+        .settings(settings)
+        .create_in_dir(dir)?;
     let tmp = dir.join(format!("{VERSION_FILE}.tmp"));
     fs::write(&tmp, format!("{version}\n"))?;
     fs::rename(&tmp, dir.join(VERSION_FILE))?;
@@ -467,7 +478,13 @@ impl Engine {
             .map(Highlighter::new);
         let read_doc = exec.snippet_field.is_some() || exec.summarize.is_some();
         let mut hits = Vec::with_capacity(exec.limit.min(fruit.top.len()));
-        let ids = Self::id_reader(searcher)?;
+        // Ids from the stored document when it is read anyway; from the
+        // fast column otherwise.
+        let ids = if read_doc {
+            Vec::new()
+        } else {
+            Self::id_reader(searcher)?
+        };
         let mut buf = String::new();
         for ranked in fruit.top.iter().skip(exec.offset).take(exec.limit) {
             let Ranked {
@@ -480,9 +497,10 @@ impl Engine {
             } else {
                 None
             };
-            let id = match Self::read_id(&ids, addr, &mut buf) {
-                Some(id) => id,
-                None => {
+            let id = match (&doc, Self::read_id(&ids, addr, &mut buf)) {
+                (Some(d), _) => Self::stored_str(d, self.id_field),
+                (None, Some(id)) => id,
+                (None, None) => {
                     let d: TantivyDocument = searcher.doc(addr)?;
                     Self::stored_str(&d, self.id_field)
                 }

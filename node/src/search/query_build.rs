@@ -7,10 +7,10 @@
 //!   [`super::soft_and`]); stop words are not units at all.
 //! - A unit matches its typed terms (weight 1), and ranks below them:
 //!   curated synonyms and acronym expansions ([`W_SYNONYM`]), the other job
-//!   titles of the ROME codes a typed title belongs to ([`W_ROME_TITLE`]),
-//!   holding such a ROME code ([`ROME_CODE_SCORE`]), words one or two typos
-//!   away ([`W_FUZZY`], words of five letters or more), prefix completions
-//!   ([`W_PREFIX`]).
+//!   titles of the ROME codes a typed title belongs to, in the title field
+//!   ([`W_ROME_TITLE`]), holding such a ROME code ([`ROME_CODE_SCORE`]),
+//!   words one or two typos away ([`W_FUZZY`], words of five letters or
+//!   more that are rare in the index), prefix completions ([`W_PREFIX`]).
 //! - Expressions are found in the query with the thesaurus
 //!   ([`super::lexicon`]): the longest run of words that is a known title
 //!   or dictionary entry becomes one unit whose alternatives are its
@@ -57,10 +57,15 @@ const MAX_PREFIX_TERMS: usize = 50;
 const MAX_FUZZY_TERMS: usize = 3;
 /// Words shorter than this (letters) are never fuzzy.
 const FUZZY_MIN_LETTERS: usize = 5;
+/// Typos are looked for when the word is in at most one document in this
+/// many (and at least [`FUZZY_RARE_MIN`])...
+const FUZZY_RARE_FRACTION: u64 = 2000;
+/// ... or in at most this many documents.
+const FUZZY_RARE_MIN: u64 = 3;
 /// From this length (letters) two typos are tolerated.
 const FUZZY_TWO_EDITS_LETTERS: usize = 9;
 /// Most curated synonyms per unit.
-const MAX_SYNONYMS: usize = 8;
+const MAX_SYNONYMS: usize = 6;
 /// Most ROME codes per unit.
 const MAX_CODES: usize = 3;
 /// Above this many units a query is searched as typed (no expansions).
@@ -170,9 +175,9 @@ static LEV2: LazyLock<LevenshteinAutomatonBuilder> =
     LazyLock::new(|| LevenshteinAutomatonBuilder::new(2, true));
 
 /// A Levenshtein DFA as an FST automaton.
-struct Dfa(DFA);
+struct Dfa<'a>(&'a DFA);
 
-impl tantivy_fst::Automaton for Dfa {
+impl tantivy_fst::Automaton for Dfa<'_> {
     type State = u32;
 
     fn start(&self) -> u32 {
@@ -325,16 +330,9 @@ impl<'a> Builder<'a> {
                 }
                 let mut alternatives: Vec<Box<dyn Query>> = Vec::new();
                 if span_phrase.len() >= 2 {
-                    // The expression as typed ranks first; its words
-                    // scattered in the text, below its synonyms.
-                    let first = span_phrase[0].0;
-                    alternatives.extend(self.expansion(
-                        &Phrase {
-                            positions: span_phrase.iter().map(|(p, _)| p - first).collect(),
-                            terms: span_phrase.iter().map(|(_, t)| t.clone()).collect(),
-                        },
-                        1.0,
-                    ));
+                    // The words of a known expression taken one by one rank
+                    // below its synonyms (the expression itself in a job
+                    // title is the title phrase boost of the group).
                     alternatives.extend(all_of(parts).map(|q| boosted(q, W_SCATTERED)));
                 } else {
                     alternatives.extend(all_of(parts));
@@ -447,12 +445,18 @@ impl<'a> Builder<'a> {
                     ROME_CODE_SCORE,
                 )));
             }
+            // A title containing the typed expression (« cariste
+            // d'entrepôt » for « cariste ») finds nothing more.
             for title in titles
                 .iter()
-                .filter(|t| !seen.contains(&t.terms.as_slice()))
+                .filter(|t| !seen.contains(&t.terms.as_slice()) && !contains(&t.terms, key))
                 .take(MAX_ROME_EXPANSIONS)
             {
-                out.extend(self.expansion(title, W_ROME_TITLE));
+                out.extend(self.expansion_in(
+                    self.fields.title.unwrap_or(self.fields.main),
+                    title,
+                    W_ROME_TITLE,
+                ));
             }
         }
         out
@@ -461,8 +465,18 @@ impl<'a> Builder<'a> {
     /// An expansion on the main field: one term, or its terms in this
     /// order with their stop-word gaps, give or take [`EXPANSION_SLOP`].
     fn expansion(&mut self, phrase: &Phrase, weight: f32) -> Option<Box<dyn Query>> {
+        self.expansion_in(self.fields.main, phrase, weight)
+    }
+
+    /// [`Builder::expansion`] in another field (ROME titles: the title
+    /// field, where job titles are).
+    fn expansion_in(
+        &mut self,
+        field: Field,
+        phrase: &Phrase,
+        weight: f32,
+    ) -> Option<Box<dyn Query>> {
         self.highlight.extend(phrase.terms.iter().cloned());
-        let field = self.fields.main;
         let q: Box<dyn Query> = match phrase.terms.as_slice() {
             [] => return None,
             [t] => term_query(field, t),
@@ -497,7 +511,7 @@ impl<'a> Builder<'a> {
                         alternatives.extend(self.expansion(s, W_SYNONYM));
                     }
                 }
-            } else if letters(&t.folded) >= FUZZY_MIN_LETTERS {
+            } else if letters(&t.folded) >= FUZZY_MIN_LETTERS && self.rare(&t.term) {
                 for variant in self.fuzzy_terms(&t.term, letters(&t.folded)) {
                     self.highlight.insert(variant.clone());
                     alternatives.push(boosted(term_query(self.fields.main, &variant), W_FUZZY));
@@ -604,6 +618,18 @@ impl<'a> Builder<'a> {
         Ok(any_of(qs))
     }
 
+    /// Whether a term is rare enough in the main field to look for typos
+    /// (a word that finds little is the one likely mistyped; a frequent
+    /// word is left alone, which also keeps common queries fast).
+    fn rare(&self, term: &str) -> bool {
+        let df = self
+            .searcher
+            .doc_freq(&Term::from_field_text(self.fields.main, term))
+            .unwrap_or(0);
+        let threshold = (self.searcher.num_docs() / FUZZY_RARE_FRACTION).max(FUZZY_RARE_MIN);
+        df <= threshold
+    }
+
     /// Terms of the main field one typo away (two for long words), the
     /// most frequent first, the term itself excluded.
     fn fuzzy_terms(&self, term: &str, word_letters: usize) -> Vec<String> {
@@ -613,12 +639,12 @@ impl<'a> Builder<'a> {
             &*LEV1
         };
         let mut found: HashMap<String, u64> = HashMap::new();
+        let dfa = builder.build_dfa(term);
         for reader in self.searcher.segment_readers() {
             let Ok(inverted) = reader.inverted_index(self.fields.main) else {
                 continue;
             };
-            let dfa = Dfa(builder.build_dfa(term));
-            let Ok(mut stream) = inverted.terms().search(dfa).into_stream() else {
+            let Ok(mut stream) = inverted.terms().search(Dfa(&dfa)).into_stream() else {
                 continue;
             };
             let mut seen = 0usize;
@@ -646,6 +672,11 @@ fn add_phrase(phrase: &mut Vec<(usize, String)>, at: usize, tokens: &[Analysed])
     for t in tokens {
         phrase.push((at + t.position, t.term.clone()));
     }
+}
+
+/// Whether `terms` holds `key` as consecutive terms.
+fn contains(terms: &[String], key: &[String]) -> bool {
+    !key.is_empty() && terms.windows(key.len()).any(|w| w == key)
 }
 
 /// Number of units of a query (words, phrases, prefixes…), recursively.

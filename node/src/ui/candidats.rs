@@ -301,8 +301,7 @@ pub async fn search(
                         },
                     });
                 }
-                crate::audit::record(
-                    &state.db,
+                state.read_audit.record(
                     Some(&user),
                     "candidate.search",
                     "candidate",

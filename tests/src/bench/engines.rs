@@ -21,8 +21,10 @@ use vivier_node::server::AppState;
 use super::{dir_size, quality, Corpus, Latency};
 use crate::gen::GenQuery;
 
-/// Results per query.
+/// Results per query for the relevance pass (recall@100).
 pub const TOP_K: usize = 100;
+/// Hits per page in the timed passes (what a user sees).
+pub const PAGE: usize = 20;
 const KM_PER_DEGREE: f64 = 111.195;
 
 /// A loaded engine.
@@ -54,12 +56,33 @@ pub struct LoadReport {
     pub notes: String,
 }
 
+/// One result page as a user gets it: the exact total and, for each hit,
+/// a highlighted extract of the CV.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct Page {
+    pub total: u64,
+    pub hits: Vec<PageHit>,
+}
+
+/// One hit of a [`Page`].
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct PageHit {
+    /// Candidate index in the corpus.
+    pub id: usize,
+    pub snippet: String,
+}
+
 /// Search figures of one engine.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SearchReport {
     pub engine: String,
     pub size: u64,
     pub load: LoadReport,
+    /// Through HTTP: a page of [`PAGE`] hits with snippets and the total
+    /// (Vivier: its API, with facets, authentication and audit; the SQL
+    /// engines: a minimal endpoint in the harness).
+    pub http: Option<HttpFigures>,
+    /// In process (the breakdown): the same page, without HTTP.
     pub latency_1: Latency,
     pub qps_1: f64,
     pub latency_2: Latency,
@@ -69,6 +92,21 @@ pub struct SearchReport {
     pub ndcg10_text: f64,
     pub ndcg10_geo: f64,
     pub judged_queries: usize,
+    pub errors: usize,
+}
+
+/// Relevance and timed passes through HTTP.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HttpFigures {
+    pub latency_1: Latency,
+    pub qps_1: f64,
+    pub latency_2: Latency,
+    pub qps_2: f64,
+    pub ndcg10: f64,
+    pub ndcg10_text: f64,
+    pub ndcg10_geo: f64,
+    pub recall100: f64,
+    /// Failed requests (any status but 200, or an incomplete answer).
     pub errors: usize,
 }
 
@@ -179,6 +217,151 @@ impl Engine {
             }
         }
     }
+}
+
+impl Engine {
+    /// A result page with the same work for every engine: the exact total
+    /// and a highlighted extract per hit (Vivier also computes the ROME
+    /// facets and the hits' summaries, as its API does).
+    pub async fn page(&self, q: &GenQuery, limit: usize) -> anyhow::Result<Page> {
+        match self {
+            Engine::Vivier { state, ids } => {
+                let query = CandidateQuery {
+                    text: Some(q.text.clone()),
+                    near: q.near.zip(q.radius_km),
+                    limit,
+                    highlight: true,
+                    summaries: true,
+                    ..CandidateQuery::default()
+                };
+                let res = state.search.candidates.search(&query)?;
+                Ok(Page {
+                    total: res.total as u64,
+                    hits: res
+                        .hits
+                        .into_iter()
+                        .filter_map(|h| {
+                            Some(PageHit {
+                                id: *ids.get(&h.id)?,
+                                snippet: h.snippet.unwrap_or_default(),
+                            })
+                        })
+                        .collect(),
+                })
+            }
+            Engine::Postgres { pool, config } => {
+                let (geo, binds) = match (q.near, q.radius_km) {
+                    (Some(c), Some(r)) => (true, pg_geo(c, r)),
+                    _ => (false, [0.0; 7]),
+                };
+                let filter = if geo {
+                    "AND c.lat BETWEEN $3 AND $4 AND c.lon BETWEEN $5 AND $6 \
+                     AND 2 * 6371.0088 * asin(sqrt(power(sin(radians(c.lat - $7) / 2), 2) \
+                         + cos(radians($7)) * cos(radians(c.lat)) * power(sin(radians(c.lon - $8) / 2), 2))) <= $9"
+                } else {
+                    "AND $3::float8 IS NOT NULL AND $4::float8 IS NOT NULL AND $5::float8 IS NOT NULL \
+                     AND $6::float8 IS NOT NULL AND $7::float8 IS NOT NULL AND $8::float8 IS NOT NULL AND $9::float8 IS NOT NULL"
+                };
+                let sql = format!(
+                    "WITH q AS (SELECT plainto_tsquery('{config}', $1) AS q), \
+                     m AS (SELECT c.id, ts_rank_cd(c.tsv, q.q) AS r FROM cand c, q WHERE c.tsv @@ q.q {filter}), \
+                     top AS (SELECT id, r FROM m ORDER BY r DESC, id LIMIT $2) \
+                     SELECT (SELECT count(*) FROM m) AS total, t.id, \
+                            ts_headline('{config}', c.cv_text, q.q, 'MaxFragments=1, MaxWords=30, MinWords=12') AS snippet \
+                     FROM top t JOIN cand c ON c.id = t.id, q ORDER BY t.r DESC, t.id"
+                );
+                let mut query = sqlx::query(&sql).bind(&q.text).bind(i64::try_from(limit)?);
+                for b in binds {
+                    query = query.bind(b);
+                }
+                let rows = query.fetch_all(pool).await?;
+                let mut page = Page::default();
+                for r in &rows {
+                    page.total = u64::try_from(r.try_get::<i64, _>("total")?)?;
+                    page.hits.push(PageHit {
+                        id: usize::try_from(r.try_get::<i32, _>("id")?)?,
+                        snippet: r.try_get("snippet")?,
+                    });
+                }
+                Ok(page)
+            }
+            Engine::Sqlite { pool } => {
+                let m = fts5_query(&q.text);
+                let (join, filter, k, geo) = match (q.near, q.radius_km) {
+                    (Some(c), Some(r)) => {
+                        let (lat, lon) = (c.lat(), c.lon());
+                        let k = lat.to_radians().cos().max(0.01);
+                        let dlat = r / KM_PER_DEGREE;
+                        let dlon = r / (KM_PER_DEGREE * k);
+                        (
+                            "JOIN cand c ON c.id = cand_fts.rowid",
+                            "AND c.lat BETWEEN ?2 AND ?3 AND c.lon BETWEEN ?4 AND ?5 \
+                             AND (c.lat - ?6) * (c.lat - ?6) + (c.lon - ?7) * ?8 * (c.lon - ?7) * ?8 <= ?9",
+                            k,
+                            Some([lat - dlat, lat + dlat, lon - dlon, lon + dlon, lat, lon, dlat * dlat]),
+                        )
+                    }
+                    _ => ("", "", 1.0, None),
+                };
+                let count_sql =
+                    format!("SELECT count(*) FROM cand_fts {join} WHERE cand_fts MATCH ?1 {filter}");
+                let page_sql = format!(
+                    "SELECT cand_fts.rowid AS id, snippet(cand_fts, 2, '<b>', '</b>', '…', 24) AS snippet \
+                     FROM cand_fts {join} WHERE cand_fts MATCH ?1 {filter} \
+                     ORDER BY bm25(cand_fts, 2.0, 1.0, 1.0), cand_fts.rowid LIMIT {limit}"
+                );
+                let total: i64 = fts5_binds(sqlx::query(&count_sql), &m, geo, k)
+                    .fetch_one(pool)
+                    .await?
+                    .try_get(0)?;
+                let rows = fts5_binds(sqlx::query(&page_sql), &m, geo, k)
+                    .fetch_all(pool)
+                    .await?;
+                Ok(Page {
+                    total: u64::try_from(total)?,
+                    hits: rows
+                        .iter()
+                        .map(|r| {
+                            Ok(PageHit {
+                                id: usize::try_from(r.try_get::<i64, _>("id")?)?,
+                                snippet: r.try_get("snippet")?,
+                            })
+                        })
+                        .collect::<anyhow::Result<_>>()?,
+                })
+            }
+        }
+    }
+}
+
+/// Binds an FTS5 page query: the match expression, then the radius.
+fn fts5_binds<'q>(
+    query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    m: &str,
+    geo: Option<[f64; 7]>,
+    k: f64,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    let query = query.bind(m.to_string());
+    match geo {
+        Some(g) => query
+            .bind(g[0])
+            .bind(g[1])
+            .bind(g[2])
+            .bind(g[3])
+            .bind(g[4])
+            .bind(g[5])
+            .bind(k)
+            .bind(g[6]),
+        None => query,
+    }
+}
+
+/// Bounding box and centre of a radius search for PostgreSQL's binds $3..$9.
+fn pg_geo(c: vivier_node::geo::Point, r: f64) -> [f64; 7] {
+    let (lat, lon) = (c.lat(), c.lon());
+    let dlat = r / KM_PER_DEGREE;
+    let dlon = r / (KM_PER_DEGREE * lat.to_radians().cos().max(0.01));
+    [lat - dlat, lat + dlat, lon - dlon, lon + dlon, lat, lon, r]
 }
 
 /// A user's words as an FTS5 query: every word quoted (implicit AND; a
@@ -456,7 +639,119 @@ pub async fn load_sqlite(corpus: &Corpus, dir: &Path) -> anyhow::Result<(Engine,
 // ---------------------------------------------------------------------------
 // Measuring
 
-/// Quality pass (also the warm-up), then timed passes with 1 and 2 clients.
+/// Relevance of ranked lists over the judged queries: mean nDCG@10 (all,
+/// text only, with a radius), mean recall@100, number of judged queries.
+#[derive(Debug, Clone, Default)]
+pub struct Quality {
+    pub ndcg10: f64,
+    pub ndcg10_text: f64,
+    pub ndcg10_geo: f64,
+    pub recall100: f64,
+    pub judged: usize,
+}
+
+impl Quality {
+    /// From each query's ranked candidate indexes (`None` = failed).
+    pub fn of(corpus: &Corpus, ranked: &[Option<Vec<usize>>]) -> Quality {
+        let (mut nd, mut rc, mut nd_t, mut nd_g) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (qi, (q, r)) in corpus.queries.iter().zip(ranked).enumerate() {
+            let Some((n, r)) = r.as_ref().and_then(|r| quality(corpus, qi, r)) else {
+                continue;
+            };
+            nd.push(n);
+            rc.push(r);
+            if q.near.is_some() {
+                nd_g.push(n)
+            } else {
+                nd_t.push(n)
+            }
+        }
+        let mean = |v: &[f64]| {
+            if v.is_empty() {
+                0.0
+            } else {
+                v.iter().sum::<f64>() / v.len() as f64
+            }
+        };
+        Quality {
+            ndcg10: mean(&nd),
+            ndcg10_text: mean(&nd_t),
+            ndcg10_geo: mean(&nd_g),
+            recall100: mean(&rc),
+            judged: nd.len(),
+        }
+    }
+}
+
+/// Timed passes over the queries (repeated until `min_time`): one client
+/// sequentially, then two concurrent clients each on half of the work.
+/// `run` answers one query; its errors are counted.
+pub async fn timed_passes<F, Fut>(
+    queries: usize,
+    first_pass: Duration,
+    min_time: Duration,
+    run: F,
+) -> (Latency, f64, Latency, f64, usize)
+where
+    F: Fn(usize) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let reps =
+        ((min_time.as_secs_f64() / first_pass.as_secs_f64().max(1e-6)).ceil() as usize).clamp(1, 50);
+    let work: Vec<usize> = (0..reps).flat_map(|_| 0..queries).collect();
+    let errors = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let one = |qi: usize, run: F, errors: Arc<std::sync::atomic::AtomicUsize>| async move {
+        let s = Instant::now();
+        if let Err(e) = run(qi).await {
+            if errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < 3 {
+                eprintln!("  query #{qi}: {e:#}");
+            }
+        }
+        s.elapsed()
+    };
+    let t = Instant::now();
+    let mut lat1 = Vec::with_capacity(work.len());
+    for qi in &work {
+        lat1.push(one(*qi, run.clone(), errors.clone()).await);
+    }
+    let wall1 = t.elapsed();
+    let t = Instant::now();
+    let mut handles = Vec::new();
+    for client in 0..2 {
+        let part: Vec<usize> = work.iter().copied().skip(client).step_by(2).collect();
+        let run = run.clone();
+        let errors = errors.clone();
+        handles.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(part.len());
+            for qi in part {
+                lat.push(one(qi, run.clone(), errors.clone()).await);
+            }
+            lat
+        }));
+    }
+    let mut lat2 = Vec::new();
+    for h in handles {
+        match h.await {
+            Ok(l) => lat2.extend(l),
+            Err(e) => {
+                eprintln!("  client task failed: {e}");
+                errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+    let wall2 = t.elapsed();
+    (
+        Latency::of(&lat1),
+        work.len() as f64 / wall1.as_secs_f64(),
+        Latency::of(&lat2),
+        work.len() as f64 / wall2.as_secs_f64(),
+        errors.load(std::sync::atomic::Ordering::Relaxed),
+    )
+}
+
+/// In process: relevance pass (top-100 ids, also the warm-up), then timed
+/// passes of result pages ([`PAGE`] hits, totals, snippets) with 1 and 2
+/// clients.
 pub async fn measure(
     engine: Arc<Engine>,
     corpus: &Corpus,
@@ -464,85 +759,48 @@ pub async fn measure(
     min_time: Duration,
 ) -> anyhow::Result<SearchReport> {
     let mut errors = 0;
-    let (mut nd, mut rc, mut nd_t, mut nd_g) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let t = Instant::now();
-    for (qi, q) in corpus.queries.iter().enumerate() {
+    let mut ranked = Vec::with_capacity(corpus.queries.len());
+    for q in &corpus.queries {
         match engine.search(q).await {
-            Ok(ranked) => {
-                if let Some((n, r)) = quality(corpus, qi, &ranked) {
-                    nd.push(n);
-                    rc.push(r);
-                    if q.near.is_some() {
-                        nd_g.push(n)
-                    } else {
-                        nd_t.push(n)
-                    }
-                }
-            }
+            Ok(r) => ranked.push(Some(r)),
             Err(e) => {
                 errors += 1;
                 if errors <= 3 {
                     eprintln!("  {} query {:?}: {e}", engine.name(), q.text);
                 }
+                ranked.push(None);
             }
         }
     }
     let pass = t.elapsed();
-    let reps =
-        ((min_time.as_secs_f64() / pass.as_secs_f64().max(1e-6)).ceil() as usize).clamp(1, 50);
-    let work: Vec<usize> = (0..reps).flat_map(|_| 0..corpus.queries.len()).collect();
+    let quality = Quality::of(corpus, &ranked);
     let queries = Arc::new(corpus.queries.clone());
-    // One client.
-    let t = Instant::now();
-    let mut lat1 = Vec::with_capacity(work.len());
-    for qi in &work {
-        let s = Instant::now();
-        let _ = engine.search(&queries[*qi]).await;
-        lat1.push(s.elapsed());
-    }
-    let wall1 = t.elapsed();
-    // Two concurrent clients, each on half of the work.
-    let t = Instant::now();
-    let mut handles = Vec::new();
-    for client in 0..2 {
-        let part: Vec<usize> = work.iter().copied().skip(client).step_by(2).collect();
+    let run = {
         let engine = engine.clone();
         let queries = queries.clone();
-        handles.push(tokio::spawn(async move {
-            let mut lat = Vec::with_capacity(part.len());
-            for qi in part {
-                let s = Instant::now();
-                let _ = engine.search(&queries[qi]).await;
-                lat.push(s.elapsed());
-            }
-            lat
-        }));
-    }
-    let mut lat2 = Vec::new();
-    for h in handles {
-        lat2.extend(h.await?);
-    }
-    let wall2 = t.elapsed();
-    let mean = |v: &[f64]| {
-        if v.is_empty() {
-            0.0
-        } else {
-            v.iter().sum::<f64>() / v.len() as f64
+        move |qi: usize| {
+            let engine = engine.clone();
+            let queries = queries.clone();
+            async move { engine.page(&queries[qi], PAGE).await.map(|_| ()) }
         }
     };
+    let (latency_1, qps_1, latency_2, qps_2, timed_errors) =
+        timed_passes(corpus.queries.len(), pass, min_time, run).await;
     Ok(SearchReport {
         engine: engine.name(),
         size: corpus.size,
         load,
-        latency_1: Latency::of(&lat1),
-        qps_1: work.len() as f64 / wall1.as_secs_f64(),
-        latency_2: Latency::of(&lat2),
-        qps_2: work.len() as f64 / wall2.as_secs_f64(),
-        ndcg10: mean(&nd),
-        recall100: mean(&rc),
-        ndcg10_text: mean(&nd_t),
-        ndcg10_geo: mean(&nd_g),
-        judged_queries: nd.len(),
-        errors,
+        http: None,
+        latency_1,
+        qps_1,
+        latency_2,
+        qps_2,
+        ndcg10: quality.ndcg10,
+        recall100: quality.recall100,
+        ndcg10_text: quality.ndcg10_text,
+        ndcg10_geo: quality.ndcg10_geo,
+        judged_queries: quality.judged,
+        errors: errors + timed_errors,
     })
 }
