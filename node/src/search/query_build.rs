@@ -66,6 +66,8 @@ const FUZZY_RARE_MIN: u64 = 3;
 const FUZZY_TWO_EDITS_LETTERS: usize = 9;
 /// Most curated synonyms per unit.
 const MAX_SYNONYMS: usize = 6;
+/// Most multi-word ROME titles searched as phrases per code.
+const MAX_ROME_TITLE_PHRASES: usize = 3;
 /// Most ROME codes per unit.
 const MAX_CODES: usize = 3;
 /// Above this many units a query is searched as typed (no expansions).
@@ -446,17 +448,27 @@ impl<'a> Builder<'a> {
                 )));
             }
             // A title containing the typed expression (« cariste
-            // d'entrepôt » for « cariste ») finds nothing more.
+            // d'entrepôt » for « cariste ») finds nothing more. One-word
+            // titles (« routier », « camionneur ») are searched everywhere;
+            // longer ones, as phrases in the title field, only the shortest
+            // few: records hold their ROME code (the API requires one), so
+            // the code term above already finds the others.
+            let mut phrases = 0;
             for title in titles
                 .iter()
                 .filter(|t| !seen.contains(&t.terms.as_slice()) && !contains(&t.terms, key))
                 .take(MAX_ROME_EXPANSIONS)
             {
-                out.extend(self.expansion_in(
-                    self.fields.title.unwrap_or(self.fields.main),
-                    title,
-                    W_ROME_TITLE,
-                ));
+                if title.terms.len() == 1 {
+                    out.extend(self.expansion(title, W_ROME_TITLE));
+                } else if phrases < MAX_ROME_TITLE_PHRASES {
+                    phrases += 1;
+                    out.extend(self.expansion_in(
+                        self.fields.title.unwrap_or(self.fields.main),
+                        title,
+                        W_ROME_TITLE,
+                    ));
+                }
             }
         }
         out

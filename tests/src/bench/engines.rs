@@ -93,6 +93,8 @@ pub struct SearchReport {
     pub ndcg10_geo: f64,
     pub judged_queries: usize,
     pub errors: usize,
+    /// In process: the slowest queries (mean ms, one client).
+    pub slowest: Vec<(String, f64)>,
 }
 
 /// Relevance and timed passes through HTTP.
@@ -108,6 +110,10 @@ pub struct HttpFigures {
     pub recall100: f64,
     /// Failed requests (any status but 200, or an incomplete answer).
     pub errors: usize,
+    /// Vivier: an authenticated no-op request (`GET /api/v1/me`).
+    pub floor: Option<Latency>,
+    /// The slowest queries (mean ms, one client).
+    pub slowest: Vec<(String, f64)>,
 }
 
 impl Engine {
@@ -691,7 +697,7 @@ pub async fn timed_passes<F, Fut>(
     first_pass: Duration,
     min_time: Duration,
     run: F,
-) -> (Latency, f64, Latency, f64, usize)
+) -> (Latency, f64, Latency, f64, usize, Vec<(usize, f64)>)
 where
     F: Fn(usize) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
@@ -740,13 +746,36 @@ where
         }
     }
     let wall2 = t.elapsed();
+    // Mean latency per query over the one-client passes, slowest first.
+    let mut per_query = vec![(0.0f64, 0usize); queries];
+    for (qi, l) in work.iter().zip(&lat1) {
+        per_query[*qi].0 += l.as_secs_f64() * 1000.0;
+        per_query[*qi].1 += 1;
+    }
+    let mut slowest: Vec<(usize, f64)> = per_query
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, n))| *n > 0)
+        .map(|(qi, (sum, n))| (qi, sum / *n as f64))
+        .collect();
+    slowest.sort_by(|a, b| b.1.total_cmp(&a.1));
+    slowest.truncate(10);
     (
         Latency::of(&lat1),
         work.len() as f64 / wall1.as_secs_f64(),
         Latency::of(&lat2),
         work.len() as f64 / wall2.as_secs_f64(),
         errors.load(std::sync::atomic::Ordering::Relaxed),
+        slowest,
     )
+}
+
+/// `text (radius km)` of a query, for reports.
+pub fn describe(q: &GenQuery) -> String {
+    match q.radius_km {
+        Some(r) => format!("{} ({} km around {})", q.text, r, q.near_insee.as_deref().unwrap_or("?")),
+        None => q.text.clone(),
+    }
 }
 
 /// In process: relevance pass (top-100 ids, also the warm-up), then timed
@@ -785,9 +814,13 @@ pub async fn measure(
             async move { engine.page(&queries[qi], PAGE).await.map(|_| ()) }
         }
     };
-    let (latency_1, qps_1, latency_2, qps_2, timed_errors) =
+    let (latency_1, qps_1, latency_2, qps_2, timed_errors, slowest) =
         timed_passes(corpus.queries.len(), pass, min_time, run).await;
     Ok(SearchReport {
+        slowest: slowest
+            .into_iter()
+            .map(|(qi, ms)| (describe(&corpus.queries[qi]), ms))
+            .collect(),
         engine: engine.name(),
         size: corpus.size,
         load,

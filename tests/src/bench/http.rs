@@ -199,6 +199,31 @@ impl Target {
     }
 }
 
+impl Target {
+    /// Vivier only: latency of an authenticated no-op (`GET /api/v1/me`,
+    /// one client, `n` requests): the HTTP floor of a search (connection,
+    /// routing, token look-up in the database, JSON).
+    pub async fn floor(&self, n: usize) -> anyhow::Result<Option<super::Latency>> {
+        let Some((token, _)) = &self.vivier else {
+            return Ok(None);
+        };
+        let mut samples = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t = Instant::now();
+            let resp = self
+                .client
+                .get(format!("{}/api/v1/me", self.base))
+                .bearer_auth(token)
+                .send()
+                .await?;
+            anyhow::ensure!(resp.status().is_success(), "GET /api/v1/me: {}", resp.status());
+            resp.bytes().await?;
+            samples.push(t.elapsed());
+        }
+        Ok(Some(super::Latency::of(&samples)))
+    }
+}
+
 /// Relevance pass through HTTP (top [`TOP_K`], also the warm-up), then
 /// timed passes of [`PAGE`]-hit pages with 1 and 2 clients.
 pub async fn measure(
@@ -223,6 +248,7 @@ pub async fn measure(
     }
     let pass = t.elapsed();
     let quality = Quality::of(corpus, &ranked);
+    let floor = target.floor(500).await?;
     let queries = Arc::new(corpus.queries.clone());
     let run = {
         let target = target.clone();
@@ -232,7 +258,7 @@ pub async fn measure(
             async move { target.page(&queries[qi], PAGE).await.map(|_| ()) }
         }
     };
-    let (latency_1, qps_1, latency_2, qps_2, timed_errors) =
+    let (latency_1, qps_1, latency_2, qps_2, timed_errors, slowest) =
         timed_passes(corpus.queries.len(), pass, min_time, run).await;
     Ok(HttpFigures {
         latency_1,
@@ -244,5 +270,10 @@ pub async fn measure(
         ndcg10_geo: quality.ndcg10_geo,
         recall100: quality.recall100,
         errors: errors + timed_errors,
+        floor,
+        slowest: slowest
+            .into_iter()
+            .map(|(qi, ms)| (super::engines::describe(&corpus.queries[qi]), ms))
+            .collect(),
     })
 }

@@ -41,6 +41,21 @@ pub fn search_table(rows: &[SearchReport]) -> String {
             h.errors
         ));
     }
+    for r in rows {
+        if let Some(f) = r.http.as_ref().and_then(|h| h.floor.as_ref()) {
+            s.push_str(&format!(
+                "\nHTTP floor of {} (authenticated `GET /api/v1/me`, token looked up in the database): p50 {:.2} ms, p99 {:.2} ms.\n",
+                r.engine, f.p50_ms, f.p99_ms
+            ));
+        }
+        if let Some(h) = &r.http {
+            s.push_str(&format!("\nSlowest queries through HTTP, {} ({} candidates, mean ms):", r.engine, r.size));
+            for (q, ms) in h.slowest.iter().take(5) {
+                s.push_str(&format!(" `{q}` {ms:.1};"));
+            }
+            s.push('\n');
+        }
+    }
     s.push_str(
         "\nIn process (breakdown: the same page without HTTP; nDCG from the top-100 ids):\n\n\
          | size | engine | load s | index s | index MB | total MB | p50 ms | p95 ms | p99 ms | q/s (1) | p50 ms (2) | p99 ms (2) | q/s (2) | nDCG@10 | nDCG@10 text / geo | recall@100 | errors |\n\
