@@ -1231,15 +1231,17 @@ async fn search_handler(
     Query(p): Query<SearchParams>,
 ) -> Result<Json<OfferSearchResults>> {
     let results = search_offers(&state, &p).await?;
-    state.read_audit.record(
-        Some(&user),
-        "offer.search",
-        "offer",
-        "",
-        None,
-        serde_json::json!({"results": results.total}),
-    )
-    .await?;
+    state
+        .read_audit
+        .record(
+            Some(&user),
+            "offer.search",
+            "offer",
+            "",
+            None,
+            serde_json::json!({"results": results.total}),
+        )
+        .await?;
     Ok(Json(results))
 }
 

@@ -527,7 +527,11 @@ async fn concurrent_searches_are_all_audited() {
         let admin = node.user(Role::Admin, "admin@mission.fr").await;
         let paths: Vec<String> = (0..40)
             .map(|i| {
-                let q = if i % 2 == 0 { "cariste" } else { "aide-soignante" };
+                let q = if i % 2 == 0 {
+                    "cariste"
+                } else {
+                    "aide-soignante"
+                };
                 format!("/api/v1/candidates/search?q={q}")
             })
             .collect();
@@ -555,7 +559,10 @@ async fn offers_web_search_uses_the_search_language() {
         let node = start_node(&backend).await;
         let staff = node.user(Role::Counsellor, "conseillere@mission.fr").await;
         for (title, description) in [
-            ("Cariste H/F", "Conduite de chariot élévateur, CACES R489 cat. 3."),
+            (
+                "Cariste H/F",
+                "Conduite de chariot élévateur, CACES R489 cat. 3.",
+            ),
             ("Aide-soignant(e) de nuit", "EHPAD, DEAS exigé."),
         ] {
             let (st, v) = node
@@ -582,7 +589,10 @@ async fn offers_web_search_uses_the_search_language() {
         let login = client
             .post(node.url("/ui/connexion"))
             .header("origin", node.base.clone())
-            .form(&[("email", "conseillere@mission.fr"), ("password", "motdepasse-solide")])
+            .form(&[
+                ("email", "conseillere@mission.fr"),
+                ("password", "motdepasse-solide"),
+            ])
             .send()
             .await
             .expect("login");
@@ -603,14 +613,22 @@ async fn offers_web_search_uses_the_search_language() {
             let client = client.clone();
             let cookie = cookie.clone();
             async move {
-                let r = client.get(url).header("cookie", cookie).send().await.expect("page");
+                let r = client
+                    .get(url)
+                    .header("cookie", cookie)
+                    .send()
+                    .await
+                    .expect("page");
                 assert_eq!(r.status().as_u16(), 200);
                 r.text().await.expect("body")
             }
         };
         // (minijinja writes "/" as "&#x2f;")
         let body = page("caristes").await;
-        assert!(body.contains("Cariste H&#x2f;F") && !body.contains("de nuit"), "{body}");
+        assert!(
+            body.contains("Cariste H&#x2f;F") && !body.contains("de nuit"),
+            "{body}"
+        );
         let body = page("DEAS").await;
         assert!(body.contains("de nuit") && !body.contains("Cariste H&#x2f;F"));
         let body = page("aide soignante").await;
@@ -619,12 +637,11 @@ async fn offers_web_search_uses_the_search_language() {
         let body = page(&format!("{}a{}", "(".repeat(20), ")".repeat(20))).await;
         assert!(body.contains("Trop de parenthèses imbriquées"));
         node.state.read_audit.flush().await;
-        let audited: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM audit_log WHERE action = 'offer.search'",
-        )
-        .fetch_one(&node.state.db.pool)
-        .await
-        .expect("count");
+        let audited: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'offer.search'")
+                .fetch_one(&node.state.db.pool)
+                .await
+                .expect("count");
         assert_eq!(audited, 3);
         node.stop().await;
     }

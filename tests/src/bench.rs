@@ -25,6 +25,11 @@ pub struct Latency {
     pub p99_ms: f64,
     pub mean_ms: f64,
     pub max_ms: f64,
+    /// CPU time of the whole process per operation (client and server when
+    /// both run here), when measured: independent of other processes'
+    /// load, unlike the wall-clock figures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_ms_per_query: Option<f64>,
 }
 
 impl Latency {
@@ -43,6 +48,7 @@ impl Latency {
             p99_ms: at(0.99),
             mean_ms: ms.iter().sum::<f64>() / ms.len() as f64,
             max_ms: ms[ms.len() - 1],
+            cpu_ms_per_query: None,
         }
     }
 }

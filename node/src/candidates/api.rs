@@ -581,28 +581,30 @@ async fn search_handler(
             })
         })
         .collect();
-    state.read_audit.record(
-        Some(&user),
-        "candidate.search",
-        "candidate",
-        "*",
-        reason.as_deref(),
-        json!({
-            // The free text may name a person: only its length is kept.
-            "q_chars": p.q.as_deref().map_or(0, |s| s.chars().count()),
-            "rome": p.rome,
-            "commune": p.commune,
-            "radius_km": q.near.map(|n| n.1),
-            "licence": p.licence,
-            "available_before": p.available_before,
-            "contract_type": p.contract_type,
-            "status": p.status,
-            "page": p.page,
-            "total": results.total,
-            "hits": ids,
-        }),
-    )
-    .await?;
+    state
+        .read_audit
+        .record(
+            Some(&user),
+            "candidate.search",
+            "candidate",
+            "*",
+            reason.as_deref(),
+            json!({
+                // The free text may name a person: only its length is kept.
+                "q_chars": p.q.as_deref().map_or(0, |s| s.chars().count()),
+                "rome": p.rome,
+                "commune": p.commune,
+                "radius_km": q.near.map(|n| n.1),
+                "licence": p.licence,
+                "available_before": p.available_before,
+                "contract_type": p.contract_type,
+                "status": p.status,
+                "page": p.page,
+                "total": results.total,
+                "hits": ids,
+            }),
+        )
+        .await?;
     Ok(Json(json!({
         "total": results.total,
         "page": p.page,

@@ -40,7 +40,7 @@ struct Fields {
     first_name: Field,
     last_name: Field,
     job_titles: Field,
-    /// Everything searchable: titles, skills, languages, CV.
+    /// Everything searchable: name, titles, skills, languages, CV.
     text: Field,
     /// The CV, stored for snippets (searched through `text`).
     cv_text: Field,
@@ -154,8 +154,8 @@ impl CandidateIndex {
             options,
         )?;
         let search_fields = SearchFields {
-            text: vec![(fields.text, 1.0), (fields.job_titles, TITLE_BOOST)],
             main: fields.text,
+            boosts: vec![(fields.job_titles, TITLE_BOOST)],
             title: Some(fields.job_titles),
             exact: vec![(fields.full_name, 1.0)],
             rome: Some(fields.rome),
@@ -179,6 +179,7 @@ impl CandidateIndex {
         let mut doc = TantivyDocument::default();
         doc.add_text(f.id, &c.id);
         doc.add_text(f.full_name, &c.full_name);
+        doc.add_text(f.text, &c.full_name);
         doc.add_text(f.first_name, &c.first_name);
         doc.add_text(f.last_name, &c.last_name);
         for t in &c.job_titles {

@@ -24,7 +24,7 @@ struct Fields {
     id: Field,
     origin: Field,
     title: Field,
-    /// Title and description, searched.
+    /// Title, description and employer, searched.
     text: Field,
     /// Stored for snippets (searched through `text`).
     description: Field,
@@ -80,8 +80,8 @@ impl OfferIndex {
         let (handle, needs_rebuild) =
             EngineHandle::open(dir, "offers", schema, OFFERS_SCHEMA_VERSION, options)?;
         let search_fields = SearchFields {
-            text: vec![(fields.text, 1.0), (fields.title, 2.0)],
             main: fields.text,
+            boosts: vec![(fields.title, 2.0)],
             title: Some(fields.title),
             exact: vec![(fields.employer, 1.0)],
             rome: Some(fields.rome),
@@ -108,6 +108,7 @@ impl OfferIndex {
         doc.add_text(f.title, &o.title);
         doc.add_text(f.text, &o.title);
         doc.add_text(f.text, &o.description);
+        doc.add_text(f.text, &o.employer_name);
         doc.add_text(f.description, &o.description);
         let rome = code(&o.rome_code);
         if !rome.is_empty() {

@@ -6,9 +6,10 @@
 //!   more) still matches, lower (see [`min_match`] and
 //!   [`super::soft_and`]); stop words are not units at all.
 //! - A unit matches its typed terms (weight 1), and ranks below them:
-//!   curated synonyms and acronym expansions ([`W_SYNONYM`]), the other job
-//!   titles of the ROME codes a typed title belongs to, in the title field
-//!   ([`W_ROME_TITLE`]), holding such a ROME code ([`ROME_CODE_SCORE`]),
+//!   curated synonyms and acronym expansions ([`W_SYNONYM`]), holding a
+//!   ROME code a typed title belongs to ([`ROME_CODE_SCORE`]: every record
+//!   has a code, so this finds the other titles of the code) and that
+//!   code's one-word titles in the text ([`W_ROME_TITLE`]),
 //!   words one or two typos away ([`W_FUZZY`], words of five letters or
 //!   more that are rare in the index), prefix completions ([`W_PREFIX`]).
 //! - Expressions are found in the query with the thesaurus
@@ -66,8 +67,6 @@ const FUZZY_RARE_MIN: u64 = 3;
 const FUZZY_TWO_EDITS_LETTERS: usize = 9;
 /// Most curated synonyms per unit.
 const MAX_SYNONYMS: usize = 6;
-/// Most multi-word ROME titles searched as phrases per code.
-const MAX_ROME_TITLE_PHRASES: usize = 3;
 /// Most ROME codes per unit.
 const MAX_CODES: usize = 3;
 /// Above this many units a query is searched as typed (no expansions).
@@ -82,14 +81,17 @@ const EXPANSION_SLOP: u32 = 1;
 /// The text fields of an index, by role.
 #[derive(Debug, Clone)]
 pub(crate) struct SearchFields {
-    /// Stemmed (`"fr"`) fields searched for every term, with their boosts.
-    pub text: Vec<(Field, f32)>,
-    /// The field whose vocabulary serves typos and prefixes and where
-    /// multi-word expansions are searched.
+    /// The stemmed (`"fr"`) field holding all the searchable text (titles
+    /// and names included): a word matches there. Its vocabulary serves
+    /// typos and prefixes; expansions are searched there.
     pub main: Field,
+    /// Stemmed fields whose match adds to the score (titles), with their
+    /// boosts: a subset of `main`, so never needed to match.
+    pub boosts: Vec<(Field, f32)>,
     /// The title field (phrase boost).
     pub title: Option<Field>,
-    /// Exact (`"fr_exact"`) fields (names), searched with folded words.
+    /// Exact (`"fr_exact"`) fields (names) whose match, with the folded
+    /// word, adds to the score (their text is in `main` too).
     pub exact: Vec<(Field, f32)>,
     /// The raw ROME code field.
     pub rome: Option<Field>,
@@ -136,6 +138,19 @@ fn all_of(mut qs: Vec<Box<dyn Query>>) -> Option<Box<dyn Query>> {
             qs.into_iter().map(|q| (Occur::Must, q)).collect(),
         ))),
     }
+}
+
+/// `required`, scored up by whichever of `optional` also match.
+fn with_optional(
+    required: Box<dyn Query>,
+    optional: Vec<Box<dyn Query>>,
+) -> Option<Box<dyn Query>> {
+    if optional.is_empty() {
+        return Some(required);
+    }
+    let mut clauses = vec![(Occur::Must, required)];
+    clauses.extend(optional.into_iter().map(|q| (Occur::Should, q)));
+    Some(Box::new(BooleanQuery::new(clauses)))
 }
 
 fn term_query(field: Field, term: &str) -> Box<dyn Query> {
@@ -447,28 +462,18 @@ impl<'a> Builder<'a> {
                     ROME_CODE_SCORE,
                 )));
             }
-            // A title containing the typed expression (« cariste
-            // d'entrepôt » for « cariste ») finds nothing more. One-word
-            // titles (« routier », « camionneur ») are searched everywhere;
-            // longer ones, as phrases in the title field, only the shortest
-            // few: records hold their ROME code (the API requires one), so
-            // the code term above already finds the others.
-            let mut phrases = 0;
+            // Every record holds a ROME code (the API requires one): the
+            // code term above finds the holders of every title of the code.
+            // The code's one-word titles (« routier », « camionneur ») are
+            // also searched in the text, for records coded elsewhere; the
+            // longer titles are left to the code (as phrases they cost more
+            // than they find).
             for title in titles
                 .iter()
-                .filter(|t| !seen.contains(&t.terms.as_slice()) && !contains(&t.terms, key))
+                .filter(|t| t.terms.len() == 1 && !seen.contains(&t.terms.as_slice()))
                 .take(MAX_ROME_EXPANSIONS)
             {
-                if title.terms.len() == 1 {
-                    out.extend(self.expansion(title, W_ROME_TITLE));
-                } else if phrases < MAX_ROME_TITLE_PHRASES {
-                    phrases += 1;
-                    out.extend(self.expansion_in(
-                        self.fields.title.unwrap_or(self.fields.main),
-                        title,
-                        W_ROME_TITLE,
-                    ));
-                }
+                out.extend(self.expansion(title, W_ROME_TITLE));
             }
         }
         out
@@ -477,17 +482,7 @@ impl<'a> Builder<'a> {
     /// An expansion on the main field: one term, or its terms in this
     /// order with their stop-word gaps, give or take [`EXPANSION_SLOP`].
     fn expansion(&mut self, phrase: &Phrase, weight: f32) -> Option<Box<dyn Query>> {
-        self.expansion_in(self.fields.main, phrase, weight)
-    }
-
-    /// [`Builder::expansion`] in another field (ROME titles: the title
-    /// field, where job titles are).
-    fn expansion_in(
-        &mut self,
-        field: Field,
-        phrase: &Phrase,
-        weight: f32,
-    ) -> Option<Box<dyn Query>> {
+        let field = self.fields.main;
         self.highlight.extend(phrase.terms.iter().cloned());
         let q: Box<dyn Query> = match phrase.terms.as_slice() {
             [] => return None,
@@ -542,22 +537,27 @@ impl<'a> Builder<'a> {
         all_of(parts)
     }
 
+    /// The word must be in the main field; a match in a title or name
+    /// field adds to the score (one required posting list per word, the
+    /// others only looked up for the documents it yields).
     fn typed_token(&mut self, t: &Analysed) -> Option<Box<dyn Query>> {
         let mut forms = vec![t.term.as_str()];
         if let Some(other) = &t.other {
             forms.push(other);
         }
-        let mut qs = Vec::new();
+        let mut required = Vec::new();
+        let mut optional = Vec::new();
         for form in forms {
             self.highlight.insert(form.to_string());
-            for &(field, boost) in &self.fields.text {
-                qs.push(boosted(term_query(field, form), boost));
+            required.push(term_query(self.fields.main, form));
+            for &(field, boost) in &self.fields.boosts {
+                optional.push(boosted(term_query(field, form), boost));
             }
         }
         for &(field, boost) in &self.fields.exact {
-            qs.push(boosted(term_query(field, &t.folded), boost));
+            optional.push(boosted(term_query(field, &t.folded), boost));
         }
-        any_of(qs)
+        with_optional(any_of(required)?, optional)
     }
 
     /// Phrases, prefixes, alternatives and sub-queries.
@@ -596,19 +596,23 @@ impl<'a> Builder<'a> {
         if tokens.len() < 2 {
             return self.typed_words(&tokens);
         }
-        let mut qs = Vec::new();
-        for &(field, boost) in &self.fields.text {
-            let terms: Vec<(usize, Term)> = tokens
-                .iter()
-                .map(|t| (t.position, Term::from_field_text(field, &t.term)))
-                .collect();
-            qs.push(boosted(
-                Box::new(PhraseQuery::new_with_offset(terms)),
-                boost,
-            ));
-        }
-        self.highlight.extend(tokens.into_iter().map(|t| t.term));
-        any_of(qs)
+        let phrase_in = |field: Field| -> Box<dyn Query> {
+            Box::new(PhraseQuery::new_with_offset(
+                tokens
+                    .iter()
+                    .map(|t| (t.position, Term::from_field_text(field, &t.term)))
+                    .collect(),
+            ))
+        };
+        let required = phrase_in(self.fields.main);
+        let optional: Vec<Box<dyn Query>> = self
+            .fields
+            .boosts
+            .iter()
+            .map(|&(field, boost)| boosted(phrase_in(field), boost))
+            .collect();
+        self.highlight.extend(tokens.iter().map(|t| t.term.clone()));
+        with_optional(required, optional)
     }
 
     /// `cari*`: the most frequent terms of the main field starting with the
@@ -684,11 +688,6 @@ fn add_phrase(phrase: &mut Vec<(usize, String)>, at: usize, tokens: &[Analysed])
     for t in tokens {
         phrase.push((at + t.position, t.term.clone()));
     }
-}
-
-/// Whether `terms` holds `key` as consecutive terms.
-fn contains(terms: &[String], key: &[String]) -> bool {
-    !key.is_empty() && terms.windows(key.len()).any(|w| w == key)
 }
 
 /// Number of units of a query (words, phrases, prefixes…), recursively.

@@ -301,29 +301,31 @@ pub async fn search(
                         },
                     });
                 }
-                state.read_audit.record(
-                    Some(&user),
-                    "candidate.search",
-                    "candidate",
-                    "*",
-                    None,
-                    json!({
-                        "via": "ui",
-                        // The free text may name a person: only its length is kept.
-                        "q_chars": q.text.as_deref().map_or(0, |s| s.chars().count()),
-                        "rome": q.rome_codes,
-                        "commune": Some(&form.commune).filter(|s| !s.is_empty()),
-                        "radius_km": q.near.map(|n| n.1),
-                        "licence": q.licence,
-                        "available_before_days": q.available_before_days,
-                        "contract_type": q.contract_type,
-                        "status": q.status,
-                        "page": page,
-                        "total": total,
-                        "hits": ids,
-                    }),
-                )
-                .await?;
+                state
+                    .read_audit
+                    .record(
+                        Some(&user),
+                        "candidate.search",
+                        "candidate",
+                        "*",
+                        None,
+                        json!({
+                            "via": "ui",
+                            // The free text may name a person: only its length is kept.
+                            "q_chars": q.text.as_deref().map_or(0, |s| s.chars().count()),
+                            "rome": q.rome_codes,
+                            "commune": Some(&form.commune).filter(|s| !s.is_empty()),
+                            "radius_km": q.near.map(|n| n.1),
+                            "licence": q.licence,
+                            "available_before_days": q.available_before_days,
+                            "contract_type": q.contract_type,
+                            "status": q.status,
+                            "page": page,
+                            "total": total,
+                            "hits": ids,
+                        }),
+                    )
+                    .await?;
             }
             Err(crate::search::SearchError::Query(e)) => {
                 errors.insert("texte".into(), e.message_fr());

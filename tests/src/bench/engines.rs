@@ -309,8 +309,9 @@ impl Engine {
                     }
                     _ => ("", "", 1.0, None),
                 };
-                let count_sql =
-                    format!("SELECT count(*) FROM cand_fts {join} WHERE cand_fts MATCH ?1 {filter}");
+                let count_sql = format!(
+                    "SELECT count(*) FROM cand_fts {join} WHERE cand_fts MATCH ?1 {filter}"
+                );
                 let page_sql = format!(
                     "SELECT cand_fts.rowid AS id, snippet(cand_fts, 2, '<b>', '</b>', '…', 24) AS snippet \
                      FROM cand_fts {join} WHERE cand_fts MATCH ?1 {filter} \
@@ -702,8 +703,8 @@ where
     F: Fn(usize) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
 {
-    let reps =
-        ((min_time.as_secs_f64() / first_pass.as_secs_f64().max(1e-6)).ceil() as usize).clamp(1, 50);
+    let reps = ((min_time.as_secs_f64() / first_pass.as_secs_f64().max(1e-6)).ceil() as usize)
+        .clamp(1, 50);
     let work: Vec<usize> = (0..reps).flat_map(|_| 0..queries).collect();
     let errors = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let one = |qi: usize, run: F, errors: Arc<std::sync::atomic::AtomicUsize>| async move {
@@ -716,11 +717,15 @@ where
         s.elapsed()
     };
     let t = Instant::now();
+    let cpu0 = process_cpu();
     let mut lat1 = Vec::with_capacity(work.len());
     for qi in &work {
         lat1.push(one(*qi, run.clone(), errors.clone()).await);
     }
     let wall1 = t.elapsed();
+    let cpu_ms = process_cpu()
+        .zip(cpu0)
+        .map(|(b, a)| b.saturating_sub(a).as_secs_f64() * 1000.0 / work.len().max(1) as f64);
     let t = Instant::now();
     let mut handles = Vec::new();
     for client in 0..2 {
@@ -760,8 +765,10 @@ where
         .collect();
     slowest.sort_by(|a, b| b.1.total_cmp(&a.1));
     slowest.truncate(10);
+    let mut l1 = Latency::of(&lat1);
+    l1.cpu_ms_per_query = cpu_ms;
     (
-        Latency::of(&lat1),
+        l1,
         work.len() as f64 / wall1.as_secs_f64(),
         Latency::of(&lat2),
         work.len() as f64 / wall2.as_secs_f64(),
@@ -770,10 +777,27 @@ where
     )
 }
 
+/// CPU time used by this process so far (all threads, user + system), from
+/// `/proc/self/stat` (clock ticks of 10 ms); `None` elsewhere.
+pub fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
+}
+
 /// `text (radius km)` of a query, for reports.
 pub fn describe(q: &GenQuery) -> String {
     match q.radius_km {
-        Some(r) => format!("{} ({} km around {})", q.text, r, q.near_insee.as_deref().unwrap_or("?")),
+        Some(r) => format!(
+            "{} ({} km around {})",
+            q.text,
+            r,
+            q.near_insee.as_deref().unwrap_or("?")
+        ),
         None => q.text.clone(),
     }
 }

@@ -104,11 +104,12 @@ async fn sql_search(
             .zip(p.lon)
             .map(|(lat, lon)| vivier_node::geo::Point::from_degrees(lat, lon)),
     };
-    engine
-        .page(&q, p.limit)
-        .await
-        .map(Json)
-        .map_err(|e| (axum::http::StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))
+    engine.page(&q, p.limit).await.map(Json).map_err(|e| {
+        (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{e:#}"),
+        )
+    })
 }
 
 /// A PostgreSQL or SQLite engine behind `GET /search` on a loopback port.
@@ -216,7 +217,11 @@ impl Target {
                 .bearer_auth(token)
                 .send()
                 .await?;
-            anyhow::ensure!(resp.status().is_success(), "GET /api/v1/me: {}", resp.status());
+            anyhow::ensure!(
+                resp.status().is_success(),
+                "GET /api/v1/me: {}",
+                resp.status()
+            );
             resp.bytes().await?;
             samples.push(t.elapsed());
         }

@@ -17,20 +17,23 @@ fn mb(b: u64) -> f64 {
 pub fn search_table(rows: &[SearchReport]) -> String {
     let mut s = format!(
         "Through HTTP ({PAGE} hits per page with snippets and the exact total; Vivier also returns ROME facets):\n\n\
-         | size | engine | p50 ms | p95 ms | p99 ms | q/s (1) | p50 ms (2) | p99 ms (2) | q/s (2) | nDCG@10 | nDCG@10 text / geo | recall@100 | errors |\n\
-         |---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n",
+         | size | engine | p50 ms | p95 ms | p99 ms | q/s (1) | CPU ms/q (1) | p50 ms (2) | p99 ms (2) | q/s (2) | nDCG@10 | nDCG@10 text / geo | recall@100 | errors |\n\
+         |---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n",
         PAGE = super::engines::PAGE
     );
     for r in rows {
         let Some(h) = &r.http else { continue };
         s.push_str(&format!(
-            "| {} | {} | {:.2} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.0} | {:.3} | {:.3} / {:.3} | {:.3} | {} |\n",
+            "| {} | {} | {:.2} | {:.2} | {:.2} | {:.0} | {} | {:.2} | {:.2} | {:.0} | {:.3} | {:.3} / {:.3} | {:.3} | {} |\n",
             r.size,
             r.engine,
             h.latency_1.p50_ms,
             h.latency_1.p95_ms,
             h.latency_1.p99_ms,
             h.qps_1,
+            h.latency_1
+                .cpu_ms_per_query
+                .map_or("–".to_string(), |c| format!("{c:.2}")),
             h.latency_2.p50_ms,
             h.latency_2.p99_ms,
             h.qps_2,
@@ -49,7 +52,10 @@ pub fn search_table(rows: &[SearchReport]) -> String {
             ));
         }
         if let Some(h) = &r.http {
-            s.push_str(&format!("\nSlowest queries through HTTP, {} ({} candidates, mean ms):", r.engine, r.size));
+            s.push_str(&format!(
+                "\nSlowest queries through HTTP, {} ({} candidates, mean ms):",
+                r.engine, r.size
+            ));
             for (q, ms) in h.slowest.iter().take(5) {
                 s.push_str(&format!(" `{q}` {ms:.1};"));
             }

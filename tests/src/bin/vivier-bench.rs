@@ -171,7 +171,9 @@ async fn main() -> anyhow::Result<()> {
         let show = |r: Option<&SearchReport>| {
             r.map(|r| {
                 (
-                    r.http.as_ref().map(|h| (h.latency_1.p50_ms, h.latency_1.p99_ms, h.ndcg10)),
+                    r.http
+                        .as_ref()
+                        .map(|h| (h.latency_1.p50_ms, h.latency_1.p99_ms, h.ndcg10)),
                     r.latency_1.p50_ms,
                 )
             })
