@@ -473,42 +473,11 @@ async fn archived_candidates_only_on_request() {
         assert_eq!(total, 3, "{v}");
         assert_eq!(v["facets"]["rome"]["N1101"], 3);
         // The web interface: same default, "Tous, archivés compris" on request.
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
-        let login = client
-            .post(node.url("/ui/connexion"))
-            .header("origin", node.base.clone())
-            .form(&[
-                ("email", "conseillere@mission.fr"),
-                ("password", "motdepasse-solide"),
-            ])
-            .send()
-            .await
-            .expect("login");
-        let cookie = login.headers()["set-cookie"]
-            .to_str()
-            .expect("cookie")
-            .split(';')
-            .next()
-            .expect("cookie")
-            .to_string();
+        let cookie = node.ui_cookie("conseillere@mission.fr").await;
         let page = |path: String| {
-            let client = client.clone();
             let cookie = cookie.clone();
-            let url = node.url(&path);
-            async move {
-                client
-                    .get(url)
-                    .header("cookie", cookie)
-                    .send()
-                    .await
-                    .expect("page")
-                    .text()
-                    .await
-                    .expect("body")
-            }
+            let node = &node;
+            async move { node.ui_get(&cookie, &path).await.1 }
         };
         let body = page("/ui/candidats?texte=cariste".into()).await;
         assert!(body.contains("Martin") && !body.contains("Benhamou"));
@@ -582,45 +551,20 @@ async fn offers_web_search_uses_the_search_language() {
             assert_eq!(st, 201, "{v}");
         }
         node.state.search.offers.commit_now().expect("commit");
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
-        let login = client
-            .post(node.url("/ui/connexion"))
-            .header("origin", node.base.clone())
-            .form(&[
-                ("email", "conseillere@mission.fr"),
-                ("password", "motdepasse-solide"),
-            ])
-            .send()
-            .await
-            .expect("login");
-        let cookie = login.headers()["set-cookie"]
-            .to_str()
-            .expect("cookie")
-            .split(';')
-            .next()
-            .expect("cookie")
-            .to_string();
+        let cookie = node.ui_cookie("conseillere@mission.fr").await;
         let page = |texte: &str| {
-            let url = node.url(&format!(
+            let path = format!(
                 "/ui/offres?{}",
                 url::form_urlencoded::Serializer::new(String::new())
                     .append_pair("texte", texte)
                     .finish()
-            ));
-            let client = client.clone();
+            );
             let cookie = cookie.clone();
+            let node = &node;
             async move {
-                let r = client
-                    .get(url)
-                    .header("cookie", cookie)
-                    .send()
-                    .await
-                    .expect("page");
-                assert_eq!(r.status().as_u16(), 200);
-                r.text().await.expect("body")
+                let (status, body) = node.ui_get(&cookie, &path).await;
+                assert_eq!(status, 200);
+                body
             }
         };
         // (minijinja writes "/" as "&#x2f;")

@@ -92,6 +92,14 @@ fn cases() -> Vec<(&'static str, String, u16, Option<&'static str>)> {
     ]
 }
 
+/// The two search endpoints and who may call them.
+fn endpoints<'a>(employer: &'a str, counsellor: &'a str) -> [(&'a str, &'static str); 2] {
+    [
+        (employer, "/api/v1/offers/search"),
+        (counsellor, "/api/v1/candidates/search"),
+    ]
+}
+
 async fn seed(node: &TestNode, counsellor: &str, employer: &str) {
     let (st, v) = node
         .post(
@@ -145,10 +153,7 @@ async fn hostile_search_texts_get_clear_answers() {
         seed(&node, &counsellor, &employer).await;
         let before = node.snapshot().await;
         for (name, value, status, code) in cases() {
-            for (token, path) in [
-                (&employer, "/api/v1/offers/search"),
-                (&counsellor, "/api/v1/candidates/search"),
-            ] {
+            for (token, path) in endpoints(&employer, &counsellor) {
                 let (st, v) = node.get(token, &format!("{path}?q={value}")).await;
                 assert_eq!(st, status, "{}: {name} on {path}: {v}", backend.name());
                 match code {
@@ -171,10 +176,7 @@ async fn hostile_search_texts_get_clear_answers() {
             enc("🚜 cariste"),
             enc(&format!("{}cariste", "(".repeat(900))),
         ] {
-            for (token, path) in [
-                (&employer, "/api/v1/offers/search"),
-                (&counsellor, "/api/v1/candidates/search"),
-            ] {
+            for (token, path) in endpoints(&employer, &counsellor) {
                 let (st, v) = node.get(token, &format!("{path}?q={value}")).await;
                 assert_eq!(st, 200, "{value}: {v}");
                 assert_eq!(v["total"], 1, "{value} on {path}: {v}");
@@ -224,10 +226,7 @@ async fn a_megabyte_of_search_text() {
         seed(&node, &counsellor, &employer).await;
         let before = node.snapshot().await;
         let mega = "a".repeat(1 << 20);
-        for (token, path) in [
-            (&employer, "/api/v1/offers/search"),
-            (&counsellor, "/api/v1/candidates/search"),
-        ] {
+        for (token, path) in endpoints(&employer, &counsellor) {
             let status = raw_get_status(&node, &format!("{path}?q={mega}"), token).await;
             assert_eq!(status, 431, "{path}");
         }
@@ -252,36 +251,14 @@ async fn hostile_texts_in_the_web_search_form() {
         let counsellor = node.user(Role::Counsellor, "c@mission.fr").await;
         let employer = node.user(Role::Employer, "rh@logistique.fr").await;
         seed(&node, &counsellor, &employer).await;
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
-        let login = client
-            .post(node.url("/ui/connexion"))
-            .header("origin", node.base.clone())
-            .form(&[("email", "c@mission.fr"), ("password", "motdepasse-solide")])
-            .send()
-            .await
-            .expect("login");
-        assert_eq!(login.status().as_u16(), 303);
-        let cookie = login.headers()["set-cookie"]
-            .to_str()
-            .expect("cookie")
-            .split(';')
-            .next()
-            .expect("cookie")
-            .to_string();
+        let cookie = node.ui_cookie("c@mission.fr").await;
         let before = node.snapshot().await;
         for (name, value, status, code) in cases() {
-            let r = client
-                .get(node.url(&format!("/ui/candidats?texte={value}")))
-                .header("cookie", &cookie)
-                .send()
-                .await
-                .expect("send");
+            let (status_code, body) = node
+                .ui_get(&cookie, &format!("/ui/candidats?texte={value}"))
+                .await;
             // The page is always served; a refused text is explained.
-            assert_eq!(r.status().as_u16(), 200, "{name}");
-            let body = r.text().await.expect("body");
+            assert_eq!(status_code, 200, "{name}");
             match (status, code) {
                 (400, Some("query_too_long")) => {
                     assert!(body.contains("Recherche trop longue"), "{name}")

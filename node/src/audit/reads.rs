@@ -20,30 +20,18 @@
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::NewEntry;
 use crate::auth::User;
 use crate::db::Db;
 use crate::error::{Error, Result};
-use crate::util::now_ms;
 
 /// Entries waiting to be written (handlers wait beyond).
 pub const QUEUE: usize = 4096;
 /// Most entries per transaction.
 const MAX_BATCH: usize = 512;
 
-/// One audit entry to write.
-struct Row {
-    at: i64,
-    actor_id: Option<String>,
-    actor_role: Option<String>,
-    action: String,
-    target_kind: String,
-    target_id: String,
-    reason: Option<String>,
-    details: String,
-}
-
 enum Msg {
-    Row(Row),
+    Row(NewEntry),
     /// Answered once every entry queued before it is committed.
     Flush(oneshot::Sender<()>),
 }
@@ -73,16 +61,7 @@ impl ReadAudit {
         reason: Option<&str>,
         details: serde_json::Value,
     ) -> Result<()> {
-        let row = Row {
-            at: now_ms(),
-            actor_id: actor.map(|u| u.id.clone()),
-            actor_role: actor.map(|u| u.role.as_str().to_string()),
-            action: action.to_string(),
-            target_kind: target_kind.to_string(),
-            target_id: target_id.to_string(),
-            reason: reason.map(str::to_string),
-            details: details.to_string(),
-        };
+        let row = NewEntry::new(actor, action, target_kind, target_id, reason, details);
         self.tx
             .send(Msg::Row(row))
             .await
@@ -99,7 +78,7 @@ impl ReadAudit {
 }
 
 async fn run(db: Db, mut rx: mpsc::Receiver<Msg>) {
-    let mut rows: Vec<Row> = Vec::with_capacity(MAX_BATCH);
+    let mut rows: Vec<NewEntry> = Vec::with_capacity(MAX_BATCH);
     let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
     while let Some(first) = rx.recv().await {
         let mut next = Some(first);
@@ -122,7 +101,7 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Msg>) {
 }
 
 /// Writes a batch in one transaction, retrying a few times on failure.
-async fn write(db: &Db, rows: &mut Vec<Row>) {
+async fn write(db: &Db, rows: &mut Vec<NewEntry>) {
     const ATTEMPTS: u32 = 5;
     for attempt in 1..=ATTEMPTS {
         match write_once(db, rows).await {
@@ -142,23 +121,10 @@ async fn write(db: &Db, rows: &mut Vec<Row>) {
     }
 }
 
-async fn write_once(db: &Db, rows: &[Row]) -> Result<(), sqlx::Error> {
+async fn write_once(db: &Db, rows: &[NewEntry]) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
     for r in rows {
-        sqlx::query(
-            "INSERT INTO audit_log (at, actor_id, actor_role, action, target_kind, target_id, reason, details) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(r.at)
-        .bind(&r.actor_id)
-        .bind(&r.actor_role)
-        .bind(&r.action)
-        .bind(&r.target_kind)
-        .bind(&r.target_id)
-        .bind(&r.reason)
-        .bind(&r.details)
-        .execute(&mut *tx)
-        .await?;
+        r.insert(&mut *tx).await?;
     }
     tx.commit().await
 }

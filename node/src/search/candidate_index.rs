@@ -308,15 +308,9 @@ impl CandidateIndex {
         self.engine().execute(
             &searcher,
             Exec {
-                query,
-                scoring: built.is_some(),
-                highlight: built.as_ref().map(|b| &b.highlight),
-                near: q.near,
-                sort: q.sort,
-                offset: q.offset,
-                limit: q.limit,
                 snippet_field: q.highlight.then_some(f.cv_text),
                 summarize: q.summaries.then_some(&summarize),
+                ..Exec::page(query, built.as_ref(), q.near, q.sort, q.offset, q.limit)
             },
         )
     }

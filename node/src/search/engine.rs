@@ -262,6 +262,31 @@ pub(crate) struct Exec<'a> {
     pub summarize: Option<Summarize<'a>>,
 }
 
+impl<'a> Exec<'a> {
+    /// A page of `query` (with the built text query, if any), without
+    /// snippets or summaries.
+    pub(crate) fn page(
+        query: Box<dyn Query>,
+        built: Option<&'a Built>,
+        near: Option<(Point, f64)>,
+        sort: SortBy,
+        offset: usize,
+        limit: usize,
+    ) -> Exec<'a> {
+        Exec {
+            query,
+            scoring: built.is_some(),
+            highlight: built.map(|b| &b.highlight),
+            near,
+            sort,
+            offset,
+            limit,
+            snippet_field: None,
+            summarize: None,
+        }
+    }
+}
+
 impl Engine {
     fn closed(&self) -> SearchError {
         SearchError::Tantivy(format!("the {} search index is shut down", self.name))

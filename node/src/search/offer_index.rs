@@ -183,15 +183,8 @@ impl OfferIndex {
         self.engine().execute(
             &searcher,
             Exec {
-                query,
-                scoring: built.is_some(),
-                highlight: built.as_ref().map(|b| &b.highlight),
-                near: q.near,
-                sort: q.sort,
-                offset: q.offset,
-                limit: q.limit,
                 snippet_field: q.highlight.then_some(f.description),
-                summarize: None,
+                ..Exec::page(query, built.as_ref(), q.near, q.sort, q.offset, q.limit)
             },
         )
     }
