@@ -136,6 +136,15 @@ async fn seed(node: &TestNode, counsellor: &str, employer: &str) {
     node.state.search.offers.commit_now().expect("commit");
 }
 
+/// A node with a counsellor, an employer, a candidate and an offer.
+async fn seeded(backend: &support::Backend) -> (TestNode, String, String) {
+    let node = start_node(backend).await;
+    let counsellor = node.user(Role::Counsellor, "c@mission.fr").await;
+    let employer = node.user(Role::Employer, "rh@logistique.fr").await;
+    seed(&node, &counsellor, &employer).await;
+    (node, counsellor, employer)
+}
+
 fn problem_code(v: &Value) -> String {
     v["type"]
         .as_str()
@@ -147,10 +156,7 @@ fn problem_code(v: &Value) -> String {
 #[tokio::test]
 async fn hostile_search_texts_get_clear_answers() {
     for backend in backends() {
-        let node = start_node(&backend).await;
-        let counsellor = node.user(Role::Counsellor, "c@mission.fr").await;
-        let employer = node.user(Role::Employer, "rh@logistique.fr").await;
-        seed(&node, &counsellor, &employer).await;
+        let (node, counsellor, employer) = seeded(&backend).await;
         let before = node.snapshot().await;
         for (name, value, status, code) in cases() {
             for (token, path) in endpoints(&employer, &counsellor) {
@@ -220,10 +226,7 @@ async fn raw_get_status(node: &TestNode, target: &str, token: &str) -> u16 {
 #[tokio::test]
 async fn a_megabyte_of_search_text() {
     for backend in backends() {
-        let node = start_node(&backend).await;
-        let counsellor = node.user(Role::Counsellor, "c@mission.fr").await;
-        let employer = node.user(Role::Employer, "rh@logistique.fr").await;
-        seed(&node, &counsellor, &employer).await;
+        let (node, counsellor, employer) = seeded(&backend).await;
         let before = node.snapshot().await;
         let mega = "a".repeat(1 << 20);
         for (token, path) in endpoints(&employer, &counsellor) {
@@ -247,10 +250,7 @@ async fn a_megabyte_of_search_text() {
 #[tokio::test]
 async fn hostile_texts_in_the_web_search_form() {
     for backend in backends() {
-        let node = start_node(&backend).await;
-        let counsellor = node.user(Role::Counsellor, "c@mission.fr").await;
-        let employer = node.user(Role::Employer, "rh@logistique.fr").await;
-        seed(&node, &counsellor, &employer).await;
+        let (node, _, _) = seeded(&backend).await;
         let cookie = node.ui_cookie("c@mission.fr").await;
         let before = node.snapshot().await;
         for (name, value, status, code) in cases() {
