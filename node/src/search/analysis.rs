@@ -41,6 +41,11 @@ use super::lexicon::Lexicon;
 pub const FR: &str = "fr";
 /// Name of the analyzer without stemming nor stop words (names).
 pub const FR_EXACT: &str = "fr_exact";
+/// Name of the analyzer of word pairs: each analysed term joined to the
+/// next one (stop words skipped), `conducteur poid` `poid lourd`: a
+/// multi-word expression is then found with term look-ups, without reading
+/// positions.
+pub const FR_PAIRS: &str = "fr_pairs";
 
 /// Tokens longer than this (in bytes) are dropped (base64 blobs, URLs...).
 const MAX_TOKEN_BYTES: usize = 40;
@@ -282,8 +287,25 @@ pub fn analyze(analyzer: &str, text: &str) -> Vec<String> {
 /// The `"fr"` and `"fr_exact"` tokenizers.
 #[derive(Clone, Default)]
 pub struct FrenchTokenizer {
-    exact: bool,
+    mode: Mode,
     tokens: Vec<Token>,
+}
+
+/// What a [`FrenchTokenizer`] emits.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+enum Mode {
+    /// Analysed terms (`"fr"`).
+    #[default]
+    Terms,
+    /// Folded words (`"fr_exact"`).
+    Exact,
+    /// Pairs of consecutive analysed terms (`"fr_pairs"`).
+    Pairs,
+}
+
+/// The pair term of two consecutive analysed terms.
+pub(crate) fn pair(a: &str, b: &str) -> String {
+    format!("{a} {b}")
 }
 
 /// The token stream over a tokenized text.
@@ -297,7 +319,19 @@ impl Tokenizer for FrenchTokenizer {
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> FrenchTokenStream<'a> {
         self.tokens.clear();
-        if self.exact {
+        if self.mode == Mode::Pairs {
+            let mut buf = Vec::new();
+            analyse(text, &mut buf);
+            for w in buf.windows(2) {
+                self.tokens.push(Token {
+                    offset_from: w[0].from,
+                    offset_to: w[1].to,
+                    position: w[1].position,
+                    text: pair(&w[0].term, &w[1].term),
+                    position_length: 1,
+                });
+            }
+        } else if self.mode == Mode::Exact {
             for (position, (from, raw)) in words(text).enumerate() {
                 if raw.len() <= MAX_TOKEN_BYTES {
                     self.tokens.push(Token {
@@ -355,7 +389,14 @@ pub fn register_analyzers(manager: &TokenizerManager) {
     manager.register(
         FR_EXACT,
         FrenchTokenizer {
-            exact: true,
+            mode: Mode::Exact,
+            tokens: Vec::new(),
+        },
+    );
+    manager.register(
+        FR_PAIRS,
+        FrenchTokenizer {
+            mode: Mode::Pairs,
             tokens: Vec::new(),
         },
     );

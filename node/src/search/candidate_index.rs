@@ -11,7 +11,7 @@ use tantivy::schema::{
 };
 use tantivy::TantivyDocument;
 
-use super::analysis::{FR, FR_EXACT};
+use super::analysis::{FR, FR_EXACT, FR_PAIRS};
 use super::engine::{
     add_point, any_of_filter, conjunction, filter, term_filter, text_query, Engine, EngineHandle,
     Exec, F_ID, F_PT, F_ROME, F_UPDATED_AT,
@@ -42,6 +42,8 @@ struct Fields {
     job_titles: Field,
     /// Everything searchable: name, titles, skills, languages, CV.
     text: Field,
+    /// Pairs of consecutive words of `text` (multi-word expansions).
+    pairs: Field,
     /// The CV, stored for snippets (searched through `text`).
     cv_text: Field,
     rome: Field,
@@ -53,6 +55,15 @@ struct Fields {
     contract: Field,
     status: Field,
     updated_at: Field,
+}
+
+/// The word-pair field: frequencies for scoring, no positions.
+pub(crate) fn pairs_options() -> TextOptions {
+    TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(FR_PAIRS)
+            .set_index_option(IndexRecordOption::WithFreqs),
+    )
 }
 
 pub(crate) fn text_options(tokenizer: &str, stored: bool) -> TextOptions {
@@ -77,6 +88,7 @@ fn schema() -> (Schema, Fields) {
         last_name: b.add_text_field("last_name", STORED),
         job_titles: b.add_text_field("job_titles", text_options(FR, true)),
         text: b.add_text_field("text", text_options(FR, false)),
+        pairs: b.add_text_field("pairs", pairs_options()),
         cv_text: b.add_text_field("cv_text", STORED),
         rome: b.add_text_field(F_ROME, STRING | FAST | STORED),
         commune: b.add_text_field("commune_insee", STRING | STORED),
@@ -159,6 +171,7 @@ impl CandidateIndex {
             title: Some(fields.job_titles),
             exact: vec![(fields.full_name, 1.0)],
             rome: Some(fields.rome),
+            pairs: Some(fields.pairs),
         };
         Ok((
             CandidateIndex {
@@ -179,17 +192,20 @@ impl CandidateIndex {
         let mut doc = TantivyDocument::default();
         doc.add_text(f.id, &c.id);
         doc.add_text(f.full_name, &c.full_name);
-        doc.add_text(f.text, &c.full_name);
         doc.add_text(f.first_name, &c.first_name);
         doc.add_text(f.last_name, &c.last_name);
         for t in &c.job_titles {
             doc.add_text(f.job_titles, t);
-            doc.add_text(f.text, t);
         }
-        for s in c.skills.iter().chain(&c.languages) {
-            doc.add_text(f.text, s);
+        for value in std::iter::once(&c.full_name)
+            .chain(&c.job_titles)
+            .chain(&c.skills)
+            .chain(&c.languages)
+            .chain(std::iter::once(&c.cv_text))
+        {
+            doc.add_text(f.text, value);
+            doc.add_text(f.pairs, value);
         }
-        doc.add_text(f.text, &c.cv_text);
         doc.add_text(f.cv_text, &c.cv_text);
         for r in codes(&c.rome_codes) {
             doc.add_text(f.rome, r);

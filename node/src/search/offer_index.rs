@@ -8,7 +8,7 @@ use tantivy::schema::{Field, Schema, FAST, STORED, STRING};
 use tantivy::TantivyDocument;
 
 use super::analysis::{FR, FR_EXACT};
-use super::candidate_index::{code, codes, status, text_options};
+use super::candidate_index::{code, codes, pairs_options, status, text_options};
 use super::engine::{
     add_point, any_of_filter, conjunction, term_filter, text_query, Engine, EngineHandle, Exec,
     F_ID, F_LAT, F_LON, F_PT, F_ROME, F_UPDATED_AT,
@@ -26,6 +26,8 @@ struct Fields {
     title: Field,
     /// Title, description and employer, searched.
     text: Field,
+    /// Pairs of consecutive words of `text`.
+    pairs: Field,
     /// Stored for snippets (searched through `text`).
     description: Field,
     rome: Field,
@@ -43,6 +45,7 @@ fn schema() -> (Schema, Fields) {
         origin: b.add_text_field("origin_node", STRING),
         title: b.add_text_field("title", text_options(FR, false)),
         text: b.add_text_field("text", text_options(FR, false)),
+        pairs: b.add_text_field("pairs", pairs_options()),
         description: b.add_text_field("description", STORED),
         rome: b.add_text_field(F_ROME, STRING | FAST),
         contract: b.add_text_field("contract_type", STRING),
@@ -85,6 +88,7 @@ impl OfferIndex {
             title: Some(fields.title),
             exact: vec![(fields.employer, 1.0)],
             rome: Some(fields.rome),
+            pairs: Some(fields.pairs),
         };
         Ok((
             OfferIndex {
@@ -106,9 +110,10 @@ impl OfferIndex {
         doc.add_text(f.id, &o.id);
         doc.add_text(f.origin, o.origin_node.trim());
         doc.add_text(f.title, &o.title);
-        doc.add_text(f.text, &o.title);
-        doc.add_text(f.text, &o.description);
-        doc.add_text(f.text, &o.employer_name);
+        for value in [&o.title, &o.description, &o.employer_name] {
+            doc.add_text(f.text, value);
+            doc.add_text(f.pairs, value);
+        }
         doc.add_text(f.description, &o.description);
         let rome = code(&o.rome_code);
         if !rome.is_empty() {

@@ -32,7 +32,7 @@ use tantivy::query::{
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{Searcher, Term};
 
-use super::analysis::{analysed, fold, words, Analysed, Kind};
+use super::analysis::{analysed, fold, pair, words, Analysed, Kind};
 use super::lexicon::{Lexicon, Phrase, MAX_ROME_EXPANSIONS};
 use super::query_lang::{Atom, Conjunction, Group, Query as Parsed};
 use super::soft_and::SoftAndQuery;
@@ -95,6 +95,9 @@ pub(crate) struct SearchFields {
     pub exact: Vec<(Field, f32)>,
     /// The raw ROME code field.
     pub rome: Option<Field>,
+    /// The word-pair field of the main text (`"fr_pairs"`): multi-word
+    /// expansions are searched there, without positions.
+    pub pairs: Option<Field>,
 }
 
 /// A built query and the terms worth highlighting in a snippet.
@@ -479,15 +482,23 @@ impl<'a> Builder<'a> {
         out
     }
 
-    /// An expansion on the main field: one term, or its terms in this
-    /// order with their stop-word gaps, give or take [`EXPANSION_SLOP`].
+    /// An expansion on the main field: one term; several terms: each of
+    /// their consecutive pairs in the word-pair field (term look-ups, stop
+    /// words skipped), or without that field their terms in this order with
+    /// their stop-word gaps, give or take [`EXPANSION_SLOP`].
     fn expansion(&mut self, phrase: &Phrase, weight: f32) -> Option<Box<dyn Query>> {
         let field = self.fields.main;
         self.highlight.extend(phrase.terms.iter().cloned());
-        let q: Box<dyn Query> = match phrase.terms.as_slice() {
-            [] => return None,
-            [t] => term_query(field, t),
-            _ => {
+        let q: Box<dyn Query> = match (phrase.terms.as_slice(), self.fields.pairs) {
+            ([], _) => return None,
+            ([t], _) => term_query(field, t),
+            (terms, Some(pairs)) => all_of(
+                terms
+                    .windows(2)
+                    .map(|w| term_query(pairs, &pair(&w[0], &w[1])))
+                    .collect(),
+            )?,
+            (_, None) => {
                 let mut q = PhraseQuery::new_with_offset(
                     phrase
                         .positions

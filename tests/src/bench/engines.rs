@@ -390,7 +390,13 @@ pub fn fts5_query(text: &str) -> String {
 pub async fn load_vivier(
     corpus: &Corpus,
     dir: &Path,
+    reuse: bool,
 ) -> anyhow::Result<(Engine, LoadReport, watch::Sender<bool>)> {
+    if reuse {
+        if let Some(found) = reuse_vivier(corpus, dir).await? {
+            return Ok(found);
+        }
+    }
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir)?;
     let csv = dir.join("candidates.csv");
@@ -425,16 +431,7 @@ pub async fn load_vivier(
     }
     let reindex = t.elapsed();
     anyhow::ensure!(n == corpus.size, "reindex indexed {n} of {}", corpus.size);
-    let rows = sqlx::query("SELECT id, external_id FROM candidates")
-        .fetch_all(&state.db.pool)
-        .await?;
-    let mut ids = HashMap::with_capacity(rows.len());
-    for r in &rows {
-        let id: String = r.try_get("id")?;
-        let ext: String = r.try_get("external_id")?;
-        let idx: usize = ext.trim_start_matches("gen-").parse()?;
-        ids.insert(id, idx);
-    }
+    let ids = candidate_ids(&state).await?;
     let data = dir.join("data");
     let index_bytes = dir_size(&data.join("index").join("candidates"));
     let lr = LoadReport {
@@ -456,6 +453,67 @@ pub async fn load_vivier(
         lr,
         tx,
     ))
+}
+
+/// The node left in `dir` by an earlier run with the same corpus (same
+/// number of candidates, index complete), opened as it is: `None` when
+/// there is none. Loading figures are then reported as 0.
+async fn reuse_vivier(
+    corpus: &Corpus,
+    dir: &Path,
+) -> anyhow::Result<Option<(Engine, LoadReport, watch::Sender<bool>)>> {
+    let data = dir.join("data");
+    if !data.join("vivier.db").is_file() {
+        return Ok(None);
+    }
+    let config = Config {
+        node_id: "bench-node".into(),
+        data_dir: data.clone(),
+        ..Config::default()
+    };
+    let (tx, rx) = watch::channel(false);
+    let state = vivier_node::server::open_offline(config, rx).await?;
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM candidates")
+        .fetch_one(&state.db.pool)
+        .await?;
+    if u64::try_from(count).ok() != Some(corpus.size)
+        || state.search.candidates.num_docs() != corpus.size
+    {
+        state.search.shutdown();
+        state.db.close().await;
+        return Ok(None);
+    }
+    let ids = candidate_ids(&state).await?;
+    let lr = LoadReport {
+        engine: "vivier".into(),
+        index_bytes: dir_size(&data.join("index").join("candidates")),
+        total_bytes: dir_size(&data),
+        notes: "reused the node of an earlier run (--reuse-vivier): no loading figures".into(),
+        ..LoadReport::default()
+    };
+    Ok(Some((
+        Engine::Vivier {
+            state,
+            ids: Arc::new(ids),
+        },
+        lr,
+        tx,
+    )))
+}
+
+/// Node id → corpus index, from the external ids (`gen-<i>`).
+async fn candidate_ids(state: &AppState) -> anyhow::Result<HashMap<String, usize>> {
+    let rows = sqlx::query("SELECT id, external_id FROM candidates")
+        .fetch_all(&state.db.pool)
+        .await?;
+    let mut ids = HashMap::with_capacity(rows.len());
+    for r in &rows {
+        let id: String = r.try_get("id")?;
+        let ext: String = r.try_get("external_id")?;
+        let idx: usize = ext.trim_start_matches("gen-").parse()?;
+        ids.insert(id, idx);
+    }
+    Ok(ids)
 }
 
 /// PostgreSQL: a fresh database; one table with the three text fields and

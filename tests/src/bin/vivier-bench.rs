@@ -68,6 +68,11 @@ struct Args {
     /// Offers timed per `procs` run.
     #[arg(long, default_value_t = 20)]
     procs_offers: usize,
+    /// Reuse the Vivier node of an earlier run with the same size and seed
+    /// (its data directory under target/bench/work) instead of importing
+    /// again; loading figures are then not measured.
+    #[arg(long)]
+    reuse_vivier: bool,
     /// Fail when Vivier's nDCG@10 (through HTTP) is below this.
     #[arg(long)]
     ndcg_floor: Option<f64>,
@@ -164,8 +169,12 @@ async fn main() -> anyhow::Result<()> {
         let mut rows: Vec<SearchReport> = Vec::new();
         let min_time = Duration::from_secs_f64(args.min_time);
         eprintln!("-- vivier: import + reindex");
-        let (vivier, load, _shutdown) =
-            engines::load_vivier(&corpus, &work.join(format!("vivier-{size}"))).await?;
+        let (vivier, load, _shutdown) = engines::load_vivier(
+            &corpus,
+            &work.join(format!("vivier-{size}")),
+            args.reuse_vivier,
+        )
+        .await?;
         eprintln!("   {load:?}");
         let vivier = Arc::new(vivier);
         let show = |r: Option<&SearchReport>| {
