@@ -1,8 +1,14 @@
 //! The append-only audit log: every read of a candidate record, search or
-//! export, and every change, with who, when, what and why. The database
+//! export, and every change, with who, when, what and why. Searches are
+//! written by a group-commit writer ([`reads`]); everything else in the
+//! request that does it. The database
 //! refuses UPDATE and DELETE on the table (triggers in the migrations).
 //! Entries name records by their opaque id, never by personal data, so an
 //! erasure leaves no personal trace here.
+
+pub mod reads;
+
+pub use reads::ReadAudit;
 
 use axum::extract::State;
 use axum::routing::get;
@@ -40,6 +46,62 @@ pub struct AuditEntry {
     pub details: serde_json::Value,
 }
 
+/// An entry to append (timestamped when built).
+pub(crate) struct NewEntry {
+    at: i64,
+    actor_id: Option<String>,
+    actor_role: Option<String>,
+    action: String,
+    target_kind: String,
+    target_id: String,
+    reason: Option<String>,
+    details: String,
+}
+
+impl NewEntry {
+    pub(crate) fn new(
+        actor: Option<&User>,
+        action: &str,
+        target_kind: &str,
+        target_id: &str,
+        reason: Option<&str>,
+        details: serde_json::Value,
+    ) -> NewEntry {
+        NewEntry {
+            at: now_ms(),
+            actor_id: actor.map(|u| u.id.clone()),
+            actor_role: actor.map(|u| u.role.as_str().to_string()),
+            action: action.to_string(),
+            target_kind: target_kind.to_string(),
+            target_id: target_id.to_string(),
+            reason: reason.map(str::to_string),
+            details: details.to_string(),
+        }
+    }
+
+    /// Inserts the entry (on the pool or inside a transaction).
+    pub(crate) async fn insert<'c, E>(&self, executor: E) -> Result<(), sqlx::Error>
+    where
+        E: sqlx::Executor<'c, Database = sqlx::Any>,
+    {
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor_id, actor_role, action, target_kind, target_id, reason, details) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(self.at)
+        .bind(&self.actor_id)
+        .bind(&self.actor_role)
+        .bind(&self.action)
+        .bind(&self.target_kind)
+        .bind(&self.target_id)
+        .bind(&self.reason)
+        .bind(&self.details)
+        .execute(executor)
+        .await?;
+        Ok(())
+    }
+}
+
 /// Append an entry. `actor` None means the node itself (sweeps, federation).
 pub async fn record(
     db: &Db,
@@ -50,20 +112,9 @@ pub async fn record(
     reason: Option<&str>,
     details: serde_json::Value,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO audit_log (at, actor_id, actor_role, action, target_kind, target_id, reason, details) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(now_ms())
-    .bind(actor.map(|u| u.id.clone()))
-    .bind(actor.map(|u| u.role.as_str().to_string()))
-    .bind(action)
-    .bind(target_kind)
-    .bind(target_id)
-    .bind(reason)
-    .bind(details.to_string())
-    .execute(&db.pool)
-    .await?;
+    NewEntry::new(actor, action, target_kind, target_id, reason, details)
+        .insert(&db.pool)
+        .await?;
     Ok(())
 }
 
@@ -158,6 +209,8 @@ async fn list_handler(
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<Vec<AuditEntry>>> {
     user.require(&[Role::Admin])?;
+    // Search entries are group-committed: read them all.
+    state.read_audit.flush().await;
     Ok(Json(list(&state.db, &q).await?))
 }
 

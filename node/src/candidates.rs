@@ -952,6 +952,8 @@ pub fn to_doc(c: &Candidate) -> CandidateDoc {
     CandidateDoc {
         id: c.id.clone(),
         full_name: format!("{} {}", c.first_name, c.last_name),
+        first_name: c.first_name.clone(),
+        last_name: c.last_name.clone(),
         job_titles: c.job_titles.clone(),
         skills: c.skills.clone(),
         languages: c.languages.clone(),
@@ -965,6 +967,7 @@ pub fn to_doc(c: &Candidate) -> CandidateDoc {
             .available_from
             .as_deref()
             .and_then(crate::util::date_to_days),
+        available_from: c.available_from.clone(),
         contract_types: c
             .contract_types
             .iter()

@@ -410,6 +410,7 @@ async fn serve(mut config: Config, listen: Option<std::net::SocketAddr>) -> anyh
         let _ = tx.send(true);
     };
     crate::server::run(state.clone(), listener, shutdown).await?;
+    state.read_audit.flush().await;
     state.search.shutdown();
     state.db.close().await;
     tracing::info!("stopped");

@@ -50,6 +50,17 @@ pub enum Error {
     /// Input failed validation; each field says why.
     #[error("validation failed: {}", summarize(.0))]
     Validation(Vec<FieldError>),
+    /// One field refused with a stable machine code of its own (the
+    /// problem `type` ends with it), e.g. `query_too_long`.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// Machine-readable code.
+        code: &'static str,
+        /// Dotted path of the field.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// Malformed request that is not about one field.
     #[error("{0}")]
     BadRequest(String),
@@ -147,7 +158,9 @@ impl Error {
     /// The HTTP status for this error (the one place that decides it).
     pub fn status_code(&self) -> StatusCode {
         match self {
-            Error::Validation(_) | Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::Validation(_) | Error::Invalid { .. } | Error::BadRequest(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Error::Unauthenticated => StatusCode::UNAUTHORIZED,
             Error::Forbidden => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
@@ -169,6 +182,7 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::Validation(_) => "validation",
+            Error::Invalid { code, .. } => code,
             Error::BadRequest(_) => "bad_request",
             Error::Unauthenticated => "unauthenticated",
             Error::Forbidden => "forbidden",
@@ -220,7 +234,8 @@ impl Error {
             detail,
             errors: match self {
                 Error::Validation(v) => v.clone(),
-                Error::Unprocessable { field, message, .. } => {
+                Error::Invalid { field, message, .. }
+                | Error::Unprocessable { field, message, .. } => {
                     vec![FieldError::new(field.clone(), message.clone())]
                 }
                 _ => Vec::new(),
@@ -262,10 +277,19 @@ impl IntoResponse for Error {
 impl From<crate::search::SearchError> for Error {
     fn from(e: crate::search::SearchError) -> Self {
         match e {
-            crate::search::SearchError::QueryParse(msg) => {
-                Error::field("q", format!("malformed query: {msg}"))
-            }
+            crate::search::SearchError::Query(e) => Error::from(e),
             other => Error::Internal(anyhow::anyhow!("search: {other}")),
+        }
+    }
+}
+
+/// A search text past the query language's limits: field `q`.
+impl From<crate::search::QueryError> for Error {
+    fn from(e: crate::search::QueryError) -> Self {
+        Error::Invalid {
+            code: e.code(),
+            field: "q".into(),
+            message: e.to_string(),
         }
     }
 }

@@ -980,7 +980,8 @@ async fn list_handler(
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SearchParams {
-    /// Text (tantivy syntax over title ×2, description, employer; AND).
+    /// Text in the search language (`search::query_lang`) over title ×2,
+    /// description and employer.
     #[serde(default)]
     pub q: Option<String>,
     /// ROME code(s), comma separated.
@@ -1046,6 +1047,9 @@ pub async fn search_offers(state: &AppState, p: &SearchParams) -> Result<OfferSe
             usize::try_from(offset).unwrap_or(0),
         )
     };
+    if let Some(q) = &p.q {
+        crate::search::query_lang::check_length(q)?;
+    }
     let mut query = OfferQuery {
         text: p.q.clone().filter(|t| !t.trim().is_empty()),
         rome_codes: p
@@ -1142,16 +1146,17 @@ async fn search_handler(
     ApiQuery(p): ApiQuery<SearchParams>,
 ) -> Result<Json<OfferSearchResults>> {
     let results = search_offers(&state, &p).await?;
-    crate::audit::record(
-        &state.db,
-        Some(&user),
-        "offer.search",
-        "offer",
-        "",
-        None,
-        serde_json::json!({"results": results.total}),
-    )
-    .await?;
+    state
+        .read_audit
+        .record(
+            Some(&user),
+            "offer.search",
+            "offer",
+            "",
+            None,
+            serde_json::json!({"results": results.total}),
+        )
+        .await?;
     Ok(Json(results))
 }
 

@@ -15,31 +15,49 @@
 //!
 //! Design (see `DESIGN.md`, "Search traps (tantivy)"):
 //!
-//! - French analysis, registered as `"fr"`: `SimpleTokenizer` →
-//!   `RemoveLongFilter(40)` → `LowerCaser` → `Stemmer(French)` →
-//!   `AsciiFoldingFilter`. Stemming happens **before** folding, so the French
-//!   Snowball stemmer sees the accents. `"fr_exact"` is the same chain without
-//!   the stemmer (used for person and employer names).
+//! - The search box has a query language of its own ([`query_lang`]:
+//!   bounded parser, never a syntax error) turned into tantivy queries by
+//!   `query_build`: all words should match but a document missing one of
+//!   several still ranks (`soft_and`), acronyms and job titles expand
+//!   through the thesaurus ([`Lexicon`]: ROME titles of the same code, the
+//!   curated `node/data/synonymes.csv`), typos (one or two edits) and
+//!   prefixes rank below exact words.
+//! - French analysis (`analysis`, tokenizer `"fr"`, the same for documents
+//!   and queries): elision, case and accents folded *before* stemming so
+//!   that every spelling meets, codes and acronyms never stemmed, stop
+//!   words dropped (positions kept), feminine forms brought to the
+//!   masculine, Snowball French stemmer. `"fr_exact"` (names) only folds.
 //! - One long-lived `IndexWriter` per index, behind a mutex. Writes
 //!   (`upsert` = `delete_term(id)` + `add_document`) only mark the index dirty;
 //!   a background committer thread commits at most every ~200 ms and then
 //!   reloads the reader (`ReloadPolicy::Manual`), so that a write is visible to
 //!   search well within one second. Merges run in tantivy's background threads
 //!   with the default merge policy; nothing on the hot path waits for them.
-//! - Geography: tantivy has no geo type. Points are indexed as `i64` fast
-//!   fields (`lat`, `lon`, micro-degrees, multi-valued for offers' workplaces)
-//!   for a bounding-box pre-filter, plus a packed `u64` fast field (`pt`, one
-//!   value per point, latitude and longitude kept together) on which the exact
-//!   haversine distance is computed for the survivors, inside the collector.
-//!   Totals and facets are therefore exact after the distance filter.
+//! - Geography: tantivy has no geo type. A candidate's home is the centre of
+//!   its commune, so a radius is a set of communes computed once per query
+//!   from the referential (`geo_filter`) and searched as a term set on the
+//!   `commune_insee` field: only the matching postings are read. Offers'
+//!   workplaces (several per offer) keep a bounding-box pre-filter on `i64`
+//!   fast fields. Both keep a packed `u64` fast field (`pt`) on which the
+//!   exact haversine distance is computed for the survivors, inside the
+//!   collector; totals and facets are exact after the distance filter.
 //! - Facets: counts by ROME code over the whole filtered result set, from the
 //!   `rome` string fast field.
+//! - Result pages: snippets (`snippet`) and, for candidates, what the
+//!   result list shows come from the stored fields: no record is loaded
+//!   from the database to answer a search.
 
 mod analysis;
 mod candidate_index;
 mod collect;
 mod engine;
+mod geo_filter;
+mod lexicon;
 mod offer_index;
+mod query_build;
+pub mod query_lang;
+mod snippet;
+mod soft_and;
 #[cfg(test)]
 mod tests;
 
@@ -49,9 +67,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use analysis::{analyze, fold_gender, register_analyzers, FR, FR_EXACT};
+pub use analysis::{analyze, fold, fold_gender, register_analyzers, stem, FR, FR_EXACT};
 pub use candidate_index::{CandidateIndex, CANDIDATES_SCHEMA_VERSION};
+pub use lexicon::Lexicon;
 pub use offer_index::{OfferIndex, OFFERS_SCHEMA_VERSION};
+pub use query_lang::QueryError;
 
 use crate::geo::Point;
 
@@ -60,6 +80,9 @@ use crate::geo::Point;
 pub struct CandidateDoc {
     pub id: String,
     pub full_name: String,
+    /// Stored for the result list (not searched apart from `full_name`).
+    pub first_name: String,
+    pub last_name: String,
     pub job_titles: Vec<String>,
     pub skills: Vec<String>,
     pub languages: Vec<String>,
@@ -74,6 +97,8 @@ pub struct CandidateDoc {
     pub has_vehicle: bool,
     /// Days since 1970-01-01; `None` = available now.
     pub available_from_days: Option<i64>,
+    /// `YYYY-MM-DD`, stored for the result list.
+    pub available_from: Option<String>,
     /// `"CDI"`, `"CDD"`, `"MIS"`, `"SAI"`, `"ALT"` (upper-cased when indexed).
     pub contract_types: Vec<String>,
     /// `"active"`, `"in_referral"`, `"placed"`, `"archived"` (lower-cased).
@@ -96,9 +121,9 @@ pub enum SortBy {
 /// A search in the candidathèque. All filters are combined with AND.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CandidateQuery {
-    /// tantivy query syntax over `job_titles` (boost ×2), `skills`,
-    /// `cv_text`, `full_name` and `languages`; terms are combined with AND by
-    /// default. `None`/blank = all candidates.
+    /// Text in the search language ([`query_lang`]) over the job titles
+    /// (boosted), skills, languages, CV text and names. `None`/blank (or
+    /// nothing searchable) = all candidates.
     pub text: Option<String>,
     /// Any of these ROME codes.
     pub rome_codes: Vec<String>,
@@ -108,6 +133,8 @@ pub struct CandidateQuery {
     /// `available_from <= this` (a candidate available now always passes).
     pub available_before_days: Option<i64>,
     pub contract_type: Option<String>,
+    /// `None`: every status but `archived`; `Some("all")`: every status;
+    /// otherwise that status only.
     pub status: Option<String>,
     /// Restrict to these ids (used by matching).
     pub ids: Option<Vec<String>>,
@@ -116,6 +143,9 @@ pub struct CandidateQuery {
     pub limit: usize,
     /// Compute an HTML snippet of the CV text for each hit.
     pub highlight: bool,
+    /// Fill [`Hit::summary`] from the stored fields (what a result list
+    /// shows), so that no record has to be loaded from the database.
+    pub summaries: bool,
 }
 
 impl Default for CandidateQuery {
@@ -133,8 +163,22 @@ impl Default for CandidateQuery {
             offset: 0,
             limit: 20,
             highlight: false,
+            summaries: false,
         }
     }
+}
+
+/// What a result list shows of a candidate, from the index's stored
+/// fields (as of the last index commit).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CandidateSummary {
+    pub first_name: String,
+    pub last_name: String,
+    pub commune_insee: String,
+    pub rome_codes: Vec<String>,
+    pub job_titles: Vec<String>,
+    pub status: String,
+    pub available_from: Option<String>,
 }
 
 /// One result.
@@ -147,6 +191,9 @@ pub struct Hit {
     pub distance_km: Option<f64>,
     /// HTML, escaped, with `<b>` marks around the matched terms.
     pub snippet: Option<String>,
+    /// Candidates only, when asked ([`CandidateQuery::summaries`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<CandidateSummary>,
 }
 
 /// A page of results.
@@ -163,10 +210,10 @@ pub struct SearchResults {
 /// Search failures.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SearchError {
-    /// The user's query does not parse (message from tantivy's query parser;
-    /// to be shown to the user as a 400).
-    #[error("invalid search query: {0}")]
-    QueryParse(String),
+    /// The search text is past the query language's limits (too many
+    /// words, too deep); shown to the user as a 400 with its message.
+    #[error("{0}")]
+    Query(#[from] QueryError),
     #[error("search index error: {0}")]
     Tantivy(String),
     #[error("search index I/O error: {0}")]
@@ -194,12 +241,6 @@ impl From<std::io::Error> for SearchError {
     }
 }
 
-impl From<tantivy::query::QueryParserError> for SearchError {
-    fn from(e: tantivy::query::QueryParserError) -> Self {
-        SearchError::QueryParse(e.to_string())
-    }
-}
-
 /// An offer as indexed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct OfferDoc {
@@ -222,8 +263,9 @@ pub struct OfferDoc {
 /// A search among offers. All filters are combined with AND.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OfferQuery {
-    /// tantivy query syntax over `title` (boost ×2), `description` and
-    /// `employer_name`; AND by default. `None`/blank = all offers.
+    /// Text in the search language ([`query_lang`]) over `title`
+    /// (boosted), `description` and `employer_name`. `None`/blank = all
+    /// offers.
     pub text: Option<String>,
     pub rome_codes: Vec<String>,
     pub near: Option<(Point, f64)>,

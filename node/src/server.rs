@@ -65,6 +65,8 @@ pub struct AppInner {
     pub login: crate::auth::throttle::LoginThrottle,
     /// Outgoing e-mail: the durable outbox and its SMTP transport.
     pub mail: crate::mail::Mailer,
+    /// Group-commit writer of the searches' audit entries.
+    pub read_audit: crate::audit::ReadAudit,
 }
 
 /// Cheap-to-clone handle on [`AppInner`].
@@ -188,6 +190,7 @@ pub async fn open_offline_with_clock(
         },
         federation,
         config,
+        read_audit: crate::audit::ReadAudit::spawn(db.clone()),
         db,
         search,
         refs,

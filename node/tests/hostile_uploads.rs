@@ -464,7 +464,7 @@ async fn good_cvs_still_work_and_are_searchable() {
         ] {
             let (st, v) = node.upload_cv(&c, &id, name, bytes).await;
             assert_eq!(st, 201, "{name}: {v}");
-            node.state.search.candidates.commit_now().expect("commit");
+            node.sync_index().await;
             let found = support::eventually(10, || async {
                 let (st, r) = node
                     .get(&c, &format!("/api/v1/candidates/search?q={word}"))

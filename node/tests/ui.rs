@@ -97,6 +97,8 @@ fn between<'a>(body: &'a str, start: &str, end: &str) -> &'a str {
 }
 
 async fn audit_count(node: &TestNode, action: &str, target: Option<&str>) -> i64 {
+    // Searches are audited by a group-commit writer.
+    node.state.read_audit.flush().await;
     sqlx::query_scalar::<_, i64>(
         "SELECT COUNT(*) FROM audit_log WHERE action = $1 AND ($2 IS NULL OR target_id = $2)",
     )

@@ -4,6 +4,7 @@
 //! inbox throughput; offer fan-out.
 
 pub mod engines;
+pub mod http;
 pub mod net;
 pub mod procs;
 pub mod report;
@@ -26,6 +27,11 @@ pub struct Latency {
     pub p99_ms: f64,
     pub mean_ms: f64,
     pub max_ms: f64,
+    /// CPU time of the whole process per operation (client and server when
+    /// both run here), when measured: independent of other processes'
+    /// load, unlike the wall-clock figures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_ms_per_query: Option<f64>,
 }
 
 impl Latency {
@@ -44,6 +50,7 @@ impl Latency {
             p99_ms: at(0.99),
             mean_ms: ms.iter().sum::<f64>() / ms.len() as f64,
             max_ms: ms[ms.len() - 1],
+            cpu_ms_per_query: None,
         }
     }
 }

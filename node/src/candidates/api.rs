@@ -426,7 +426,10 @@ fn parse_search(state: &AppState, raw: Option<&str>) -> Result<(SearchParams, Ca
     for (k, v) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
         let v = v.trim().to_string();
         match k.as_ref() {
-            "q" => p.q = Some(v).filter(|s| !s.is_empty()),
+            "q" => {
+                crate::search::query_lang::check_length(&v)?;
+                p.q = Some(v).filter(|s| !s.is_empty())
+            }
             "rome" => {
                 for (i, code) in v
                     .split(',')
@@ -474,10 +477,10 @@ fn parse_search(state: &AppState, raw: Option<&str>) -> Result<(SearchParams, Ca
                 p.contract_type = Some(c);
             }
             "status" => {
-                if CandidateStatus::parse(&v).is_none() {
+                if v != "all" && CandidateStatus::parse(&v).is_none() {
                     errs.push(FieldError::new(
                         "status",
-                        "expected active, in_referral, placed or archived",
+                        "expected active, in_referral, placed, archived or all",
                     ));
                 }
                 p.status = Some(v);
@@ -547,6 +550,7 @@ fn parse_search(state: &AppState, raw: Option<&str>) -> Result<(SearchParams, Ca
         offset: (p.page - 1) * p.per_page,
         limit: p.per_page,
         highlight: true,
+        summaries: true,
     };
     Ok((p, q))
 }
@@ -578,50 +582,53 @@ async fn search_handler(
     let query = q.clone();
     let results = tokio::task::spawn_blocking(move || search.candidates.search(&query)).await??;
     let ids: Vec<String> = results.hits.iter().map(|h| h.id.clone()).collect();
-    let records = super::load_candidates(&state.db, &ids).await?;
-    let mut hits = Vec::with_capacity(results.hits.len());
-    for h in &results.hits {
-        let Some(c) = records.iter().find(|c| c.id == h.id) else {
-            continue; // erased between the search and the load
-        };
-        hits.push(SearchHitOut {
-            id: c.id.clone(),
-            score: h.score,
-            distance_km: h.distance_km.map(|d| (d * 10.0).round() / 10.0),
-            snippet: h.snippet.clone(),
-            first_name: c.first_name.clone(),
-            last_name: c.last_name.clone(),
-            commune_insee: c.commune_insee.clone(),
-            commune_name: state.refs.commune(&c.commune_insee).map(|m| m.name.clone()),
-            rome_codes: c.rome_codes.clone(),
-            job_titles: c.job_titles.clone(),
-            status: c.status,
-            available_from: c.available_from.clone(),
-        });
-    }
-    crate::audit::record(
-        &state.db,
-        Some(&user),
-        "candidate.search",
-        "candidate",
-        "*",
-        reason.as_deref(),
-        json!({
-            // The free text may name a person: only its length is kept.
-            "q_chars": p.q.as_deref().map_or(0, |s| s.chars().count()),
-            "rome": p.rome,
-            "commune": p.commune,
-            "radius_km": q.near.map(|n| n.1),
-            "licence": p.licence,
-            "available_before": p.available_before,
-            "contract_type": p.contract_type,
-            "status": p.status,
-            "page": p.page,
-            "total": results.total,
-            "hits": ids,
-        }),
-    )
-    .await?;
+    // The page is built from the index's stored fields: no record is
+    // loaded from the database.
+    let hits: Vec<SearchHitOut> = results
+        .hits
+        .into_iter()
+        .filter_map(|h| {
+            let c = h.summary?;
+            Some(SearchHitOut {
+                commune_name: state.refs.commune(&c.commune_insee).map(|m| m.name.clone()),
+                status: CandidateStatus::parse(&c.status)?,
+                id: h.id,
+                score: h.score,
+                distance_km: h.distance_km.map(|d| (d * 10.0).round() / 10.0),
+                snippet: h.snippet,
+                first_name: c.first_name,
+                last_name: c.last_name,
+                commune_insee: c.commune_insee,
+                rome_codes: c.rome_codes,
+                job_titles: c.job_titles,
+                available_from: c.available_from,
+            })
+        })
+        .collect();
+    state
+        .read_audit
+        .record(
+            Some(&user),
+            "candidate.search",
+            "candidate",
+            "*",
+            reason.as_deref(),
+            json!({
+                // The free text may name a person: only its length is kept.
+                "q_chars": p.q.as_deref().map_or(0, |s| s.chars().count()),
+                "rome": p.rome,
+                "commune": p.commune,
+                "radius_km": q.near.map(|n| n.1),
+                "licence": p.licence,
+                "available_before": p.available_before,
+                "contract_type": p.contract_type,
+                "status": p.status,
+                "page": p.page,
+                "total": results.total,
+                "hits": ids,
+            }),
+        )
+        .await?;
     Ok(Json(json!({
         "total": results.total,
         "page": p.page,

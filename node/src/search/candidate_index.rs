@@ -4,42 +4,66 @@ use std::collections::HashMap;
 use std::ops::Bound;
 use std::path::Path;
 
-use tantivy::query::{Query, QueryParser, RangeQuery};
+use tantivy::query::{Query, RangeQuery};
 use tantivy::schema::{
-    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED, STORED, STRING,
+    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, FAST, INDEXED, STORED,
+    STRING,
 };
 use tantivy::TantivyDocument;
 
-use super::analysis::{FR, FR_EXACT};
+use super::analysis::{FR, FR_EXACT, FR_PAIRS};
 use super::engine::{
-    add_point, any_of_filter, conjunction, filter, parse_text, term_filter, Engine, EngineHandle,
-    Exec, F_ID, F_LAT, F_LON, F_PT, F_ROME, F_UPDATED_AT,
+    add_point, any_of_filter, conjunction, filter, term_filter, text_query, Engine, EngineHandle,
+    Exec, F_ID, F_PT, F_ROME, F_UPDATED_AT,
 };
-use super::{CandidateDoc, CandidateQuery, SearchError, SearchOptions, SearchResults};
+use super::geo_filter::commune_filter;
+use super::query_build::SearchFields;
+use super::{
+    CandidateDoc, CandidateQuery, CandidateSummary, SearchError, SearchOptions, SearchResults,
+};
 
 /// Bump when the schema or the analysis changes: the index is then
 /// recreated and the caller rebuilds it from the database.
-pub const CANDIDATES_SCHEMA_VERSION: &str = "candidates-3";
+pub const CANDIDATES_SCHEMA_VERSION: &str = "candidates-4";
 
 /// Sentinel of `available_from` for "available now".
 const AVAILABLE_NOW: i64 = i64::MIN;
+/// Boost of the job-title field over the text field.
+const TITLE_BOOST: f32 = 1.5;
+/// The status hidden unless asked for.
+const ARCHIVED: &str = "archived";
 
 #[derive(Clone, Copy)]
 struct Fields {
     id: Field,
     full_name: Field,
+    first_name: Field,
+    last_name: Field,
     job_titles: Field,
-    skills: Field,
-    languages: Field,
+    /// Everything searchable: name, titles, skills, languages, CV.
+    text: Field,
+    /// Pairs of consecutive words of `text` (multi-word expansions).
+    pairs: Field,
+    /// The CV, stored for snippets (searched through `text`).
     cv_text: Field,
     rome: Field,
     commune: Field,
     licence: Field,
     has_vehicle: Field,
     available_from: Field,
+    available_from_date: Field,
     contract: Field,
     status: Field,
     updated_at: Field,
+}
+
+/// The word-pair field: frequencies for scoring, no positions.
+pub(crate) fn pairs_options() -> TextOptions {
+    TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(FR_PAIRS)
+            .set_index_option(IndexRecordOption::WithFreqs),
+    )
 }
 
 pub(crate) fn text_options(tokenizer: &str, stored: bool) -> TextOptions {
@@ -60,21 +84,22 @@ fn schema() -> (Schema, Fields) {
     let fields = Fields {
         id: b.add_text_field(F_ID, STRING | STORED | FAST),
         full_name: b.add_text_field("full_name", text_options(FR_EXACT, false)),
-        job_titles: b.add_text_field("job_titles", text_options(FR, false)),
-        skills: b.add_text_field("skills", text_options(FR, false)),
-        languages: b.add_text_field("languages", text_options(FR, false)),
-        cv_text: b.add_text_field("cv_text", text_options(FR, true)),
-        rome: b.add_text_field(F_ROME, STRING | FAST),
+        first_name: b.add_text_field("first_name", STORED),
+        last_name: b.add_text_field("last_name", STORED),
+        job_titles: b.add_text_field("job_titles", text_options(FR, true)),
+        text: b.add_text_field("text", text_options(FR, false)),
+        pairs: b.add_text_field("pairs", pairs_options()),
+        cv_text: b.add_text_field("cv_text", STORED),
+        rome: b.add_text_field(F_ROME, STRING | FAST | STORED),
         commune: b.add_text_field("commune_insee", STRING | STORED),
         licence: b.add_text_field("licence", STRING),
         has_vehicle: b.add_bool_field("has_vehicle", INDEXED | FAST),
         available_from: b.add_i64_field("available_from", FAST),
+        available_from_date: b.add_text_field("available_from_date", STORED),
         contract: b.add_text_field("contract_type", STRING),
-        status: b.add_text_field("status", STRING),
+        status: b.add_text_field("status", STRING | STORED),
         updated_at: b.add_i64_field(F_UPDATED_AT, FAST | STORED),
     };
-    b.add_i64_field(F_LAT, FAST);
-    b.add_i64_field(F_LON, FAST);
     b.add_u64_field(F_PT, FAST);
     (b.build(), fields)
 }
@@ -99,12 +124,24 @@ pub(crate) fn status(value: &str) -> String {
     value.trim().to_lowercase()
 }
 
+fn stored_all(doc: &TantivyDocument, field: Field) -> Vec<String> {
+    doc.get_all(field)
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect()
+}
+
+fn stored_first(doc: &TantivyDocument, field: Field) -> Option<String> {
+    doc.get_first(field)
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+}
+
 /// The candidathèque index (see the module documentation of
 /// [`crate::search`]).
 pub struct CandidateIndex {
     handle: EngineHandle,
     fields: Fields,
-    parser: QueryParser,
+    search_fields: SearchFields,
 }
 
 impl CandidateIndex {
@@ -128,23 +165,19 @@ impl CandidateIndex {
             CANDIDATES_SCHEMA_VERSION,
             options,
         )?;
-        let mut parser = QueryParser::for_index(
-            &handle.engine.index,
-            vec![
-                fields.job_titles,
-                fields.skills,
-                fields.cv_text,
-                fields.full_name,
-                fields.languages,
-            ],
-        );
-        parser.set_conjunction_by_default();
-        parser.set_field_boost(fields.job_titles, 2.0);
+        let search_fields = SearchFields {
+            main: fields.text,
+            boosts: vec![(fields.job_titles, TITLE_BOOST)],
+            title: Some(fields.job_titles),
+            exact: vec![(fields.full_name, 1.0)],
+            rome: Some(fields.rome),
+            pairs: Some(fields.pairs),
+        };
         Ok((
             CandidateIndex {
                 handle,
                 fields,
-                parser,
+                search_fields,
             },
             needs_rebuild,
         ))
@@ -159,14 +192,19 @@ impl CandidateIndex {
         let mut doc = TantivyDocument::default();
         doc.add_text(f.id, &c.id);
         doc.add_text(f.full_name, &c.full_name);
+        doc.add_text(f.first_name, &c.first_name);
+        doc.add_text(f.last_name, &c.last_name);
         for t in &c.job_titles {
             doc.add_text(f.job_titles, t);
         }
-        for s in &c.skills {
-            doc.add_text(f.skills, s);
-        }
-        for l in &c.languages {
-            doc.add_text(f.languages, l);
+        for value in std::iter::once(&c.full_name)
+            .chain(&c.job_titles)
+            .chain(&c.skills)
+            .chain(&c.languages)
+            .chain(std::iter::once(&c.cv_text))
+        {
+            doc.add_text(f.text, value);
+            doc.add_text(f.pairs, value);
         }
         doc.add_text(f.cv_text, &c.cv_text);
         for r in codes(&c.rome_codes) {
@@ -184,12 +222,28 @@ impl CandidateIndex {
             f.available_from,
             c.available_from_days.unwrap_or(AVAILABLE_NOW),
         );
+        if let Some(d) = &c.available_from {
+            doc.add_text(f.available_from_date, d);
+        }
         for t in codes(&c.contract_types) {
             doc.add_text(f.contract, t);
         }
         doc.add_text(f.status, status(&c.status));
         doc.add_i64(f.updated_at, c.updated_at);
         doc
+    }
+
+    fn summary(&self, doc: &TantivyDocument) -> CandidateSummary {
+        let f = &self.fields;
+        CandidateSummary {
+            first_name: stored_first(doc, f.first_name).unwrap_or_default(),
+            last_name: stored_first(doc, f.last_name).unwrap_or_default(),
+            commune_insee: stored_first(doc, f.commune).unwrap_or_default(),
+            rome_codes: stored_all(doc, f.rome),
+            job_titles: stored_all(doc, f.job_titles),
+            status: stored_first(doc, f.status).unwrap_or_default(),
+            available_from: stored_first(doc, f.available_from_date),
+        }
     }
 
     /// Adds or replaces the candidate `doc.id`. Visible to search after the
@@ -247,16 +301,19 @@ impl CandidateIndex {
         self.engine().all_ids()
     }
 
-    /// Searches the candidathèque.
+    /// Searches the candidathèque. Without a `status`, archived candidates
+    /// are left out (`status = "all"` includes them).
     pub fn search(&self, q: &CandidateQuery) -> Result<SearchResults, SearchError> {
         let f = &self.fields;
-        let text = parse_text(&self.parser, q.text.as_deref())?;
+        let searcher = self.engine().searcher();
+        let built = text_query(&searcher, &self.search_fields, q.text.as_deref())?;
         let mut filters: Vec<Box<dyn Query>> = Vec::new();
+        let mut excluded: Vec<Box<dyn Query>> = Vec::new();
         if !q.rome_codes.is_empty() {
             filters.push(any_of_filter(f.rome, &codes(&q.rome_codes)));
         }
         if let Some((center, radius_km)) = q.near {
-            filters.extend(Engine::bbox_filter(center, radius_km));
+            filters.push(commune_filter(f.commune, center, radius_km));
         }
         if let Some(licence) = &q.licence {
             filters.push(term_filter(f.licence, &code(licence)));
@@ -271,27 +328,33 @@ impl CandidateIndex {
         if let Some(contract) = &q.contract_type {
             filters.push(term_filter(f.contract, &code(contract)));
         }
-        if let Some(s) = &q.status {
-            filters.push(term_filter(f.status, &status(s)));
+        match q.status.as_deref().map(status).as_deref() {
+            None => excluded.push(term_filter(f.status, ARCHIVED)),
+            Some("all") => {}
+            Some(s) => filters.push(term_filter(f.status, s)),
         }
         if let Some(ids) = &q.ids {
             filters.push(self.engine().ids_filter(ids));
         }
-        let query = conjunction(text.as_ref().map(|t| t.box_clone()), filters);
-        self.engine().execute(Exec {
-            query,
-            text: text.as_deref(),
-            near: q.near,
-            sort: q.sort,
-            offset: q.offset,
-            limit: q.limit,
-            snippet_field: q.highlight.then_some(f.cv_text),
-        })
+        let query = conjunction(
+            built.as_ref().map(|b| b.query.box_clone()),
+            filters,
+            excluded,
+        );
+        let summarize = |doc: &TantivyDocument| self.summary(doc);
+        self.engine().execute(
+            &searcher,
+            Exec {
+                snippet_field: q.highlight.then_some(f.cv_text),
+                summarize: q.summaries.then_some(&summarize),
+                ..Exec::page(query, built.as_ref(), q.near, q.sort, q.offset, q.limit)
+            },
+        )
     }
 
     /// BM25 scores of candidates against a free text (an offer's title,
     /// description and skills): an OR of the analysed terms (French stop
-    /// words removed) over job titles (×2), skills and CV text. No query
+    /// words removed) over job titles (×2) and the whole text. No query
     /// syntax: any character is accepted. Restricted to `ids` when given;
     /// at most `limit` best candidates.
     pub fn text_scores(
@@ -301,12 +364,8 @@ impl CandidateIndex {
         limit: usize,
     ) -> Result<HashMap<String, f32>, SearchError> {
         let f = &self.fields;
-        self.engine().text_scores(
-            &[(f.job_titles, 2.0), (f.skills, 1.0), (f.cv_text, 1.0)],
-            text,
-            ids,
-            limit,
-        )
+        self.engine()
+            .text_scores(&[(f.job_titles, 2.0), (f.text, 1.0)], text, ids, limit)
     }
 
     /// Whether a document with this id is visible to search.

@@ -244,18 +244,27 @@ impl SegmentCollector for RankSegmentCollector {
     fn harvest(self) -> SegmentFruit {
         let mut facets = BTreeMap::new();
         if let Some(rome) = &self.rome {
-            let mut code = String::new();
-            for (ord, &n) in self.rome_counts.iter().enumerate() {
-                if n == 0 {
-                    continue;
-                }
-                code.clear();
-                match rome.ord_to_str(ord as u64, &mut code) {
-                    Ok(true) => {
-                        facets.insert(code.clone(), n);
+            // One ordered walk of the dictionary up to the last counted
+            // code: each compressed block is read once (`ord_to_str` per
+            // code would decompress a block per call).
+            let last = self.rome_counts.iter().rposition(|&n| n > 0);
+            if let Some(last) = last {
+                match rome.dictionary().stream() {
+                    Ok(mut stream) => {
+                        while stream.advance() {
+                            let ord = stream.term_ord() as usize;
+                            if ord > last {
+                                break;
+                            }
+                            let n = self.rome_counts.get(ord).copied().unwrap_or(0);
+                            if n > 0 {
+                                if let Ok(code) = std::str::from_utf8(stream.key()) {
+                                    facets.insert(code.to_string(), n);
+                                }
+                            }
+                        }
                     }
-                    Ok(false) => {}
-                    Err(e) => tracing::warn!(error = %e, "cannot read a ROME facet term"),
+                    Err(e) => tracing::warn!(error = %e, "cannot read the ROME facet terms"),
                 }
             }
         }

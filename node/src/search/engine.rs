@@ -3,7 +3,7 @@
 //! execution (filters, geo, facets, pagination, snippets) and free-text
 //! scoring.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -12,18 +12,18 @@ use std::time::{Duration, Instant};
 
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, QueryParser,
-    QueryParserError, RangeQuery, TermQuery, TermSetQuery,
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, RangeQuery, TermQuery,
+    TermSetQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption, Schema, Value};
-use tantivy::{
-    Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, SnippetGenerator, TantivyDocument,
-    Term,
-};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
 
-use super::analysis::{french_query_terms, register_analyzers, tokens};
+use super::analysis::{analysed, register_analyzers};
 use super::collect::{pack_point, RankCollector, Ranked};
-use super::{Hit, SearchError, SearchOptions, SearchResults, SortBy};
+use super::query_build::{Builder, Built, SearchFields};
+use super::query_lang;
+use super::snippet::{leading, Highlighter};
+use super::{CandidateSummary, Hit, SearchError, SearchOptions, SearchResults, SortBy};
 use crate::geo::{bounding_box, Point};
 
 /// Name of the file holding the schema version in each index directory.
@@ -31,10 +31,10 @@ pub(crate) const VERSION_FILE: &str = "SCHEMA_VERSION";
 /// Present while an index created by `open` has not been fully rebuilt yet
 /// (so that a crash during the first rebuild is noticed at the next start).
 const PENDING_FILE: &str = "REBUILD_PENDING";
-/// Maximum length of a snippet, in characters.
-const SNIPPET_CHARS: usize = 200;
 /// Maximum number of distinct terms taken from a free text by `text_scores`.
 const MAX_FREE_TEXT_TERMS: usize = 256;
+/// Document-store block size (tantivy's default is 16 KiB).
+const DOCSTORE_BLOCK_BYTES: usize = 4096;
 /// Delay before retrying after a failed background commit.
 const COMMIT_RETRY: Duration = Duration::from_secs(2);
 
@@ -120,7 +120,16 @@ fn open_or_create(
         dir.join(PENDING_FILE),
         b"rebuild from the database pending\n",
     )?;
-    let index = Index::create_in_dir(dir, schema.clone())?;
+    // Small document-store blocks: a result page reads about twenty random
+    // documents, and each read decompresses its whole block.
+    let settings = tantivy::IndexSettings {
+        docstore_blocksize: DOCSTORE_BLOCK_BYTES,
+        ..tantivy::IndexSettings::default()
+    };
+    let index = Index::builder()
+        .schema(schema.clone())
+        .settings(settings)
+        .create_in_dir(dir)?;
     let tmp = dir.join(format!("{VERSION_FILE}.tmp"));
     fs::write(&tmp, format!("{version}\n"))?;
     fs::rename(&tmp, dir.join(VERSION_FILE))?;
@@ -249,18 +258,50 @@ fn run_committer(engine: &Engine) {
     }
 }
 
+/// Builds the summary of a hit from its stored fields.
+pub(crate) type Summarize<'a> = &'a dyn Fn(&TantivyDocument) -> CandidateSummary;
+
 /// What a search runs.
 pub(crate) struct Exec<'a> {
     /// The full query (text AND filters).
     pub query: Box<dyn Query>,
-    /// The text part, if any (scoring and snippets).
-    pub text: Option<&'a dyn Query>,
+    /// Whether there was text (scores are meaningful).
+    pub scoring: bool,
+    /// Analysed terms to highlight in snippets (empty without text).
+    pub highlight: Option<&'a BTreeSet<String>>,
     pub near: Option<(Point, f64)>,
     pub sort: SortBy,
     pub offset: usize,
     pub limit: usize,
     /// Stored text field to compute snippets from, when highlighting.
     pub snippet_field: Option<Field>,
+    /// Builds each hit's summary from its stored fields, when wanted.
+    pub summarize: Option<Summarize<'a>>,
+}
+
+impl<'a> Exec<'a> {
+    /// A page of `query` (with the built text query, if any), without
+    /// snippets or summaries.
+    pub(crate) fn page(
+        query: Box<dyn Query>,
+        built: Option<&'a Built>,
+        near: Option<(Point, f64)>,
+        sort: SortBy,
+        offset: usize,
+        limit: usize,
+    ) -> Exec<'a> {
+        Exec {
+            query,
+            scoring: built.is_some(),
+            highlight: built.map(|b| &b.highlight),
+            near,
+            sort,
+            offset,
+            limit,
+            snippet_field: None,
+            summarize: None,
+        }
+    }
 }
 
 impl Engine {
@@ -533,28 +574,33 @@ impl Engine {
     }
 
     /// Runs a search: exact total and facets after the distance filter,
-    /// the requested page, snippets.
-    pub(crate) fn execute(&self, exec: Exec<'_>) -> Result<SearchResults, SearchError> {
-        let searcher = self.searcher();
-        let scoring = exec.text.is_some();
+    /// the requested page, snippets and summaries from the stored fields
+    /// (one document-store read per hit on the page, only when asked).
+    pub(crate) fn execute(
+        &self,
+        searcher: &Searcher,
+        exec: Exec<'_>,
+    ) -> Result<SearchResults, SearchError> {
         let collector = RankCollector {
             near: exec.near,
             by_distance: exec.sort == SortBy::Distance && exec.near.is_some(),
             keep: exec.offset.saturating_add(exec.limit),
-            scoring,
+            scoring: exec.scoring,
         };
         let fruit = searcher.search(&*exec.query, &collector)?;
-        let snippets = match (exec.snippet_field, exec.text) {
-            (Some(field), Some(text)) => {
-                let mut generator = SnippetGenerator::create(&searcher, text, field)?;
-                generator.set_max_num_chars(SNIPPET_CHARS);
-                Some((field, Some(generator)))
-            }
-            (Some(field), None) => Some((field, None)),
-            (None, _) => None,
-        };
+        let highlighter = exec
+            .highlight
+            .filter(|t| !t.is_empty())
+            .map(Highlighter::new);
+        let read_doc = exec.snippet_field.is_some() || exec.summarize.is_some();
         let mut hits = Vec::with_capacity(exec.limit.min(fruit.top.len()));
-        let ids = Self::id_reader(&searcher)?;
+        // Ids from the stored document when it is read anyway; from the
+        // fast column otherwise.
+        let ids = if read_doc {
+            Vec::new()
+        } else {
+            Self::id_reader(searcher)?
+        };
         let mut buf = String::new();
         for ranked in fruit.top.iter().skip(exec.offset).take(exec.limit) {
             let Ranked {
@@ -562,34 +608,33 @@ impl Engine {
                 score,
                 distance_km,
             } = *ranked;
-            // The document store is read only when a snippet is wanted.
-            let doc: Option<TantivyDocument> = match snippets {
-                Some(_) => Some(searcher.doc(addr)?),
-                None => None,
+            let doc: Option<TantivyDocument> = if read_doc {
+                Some(searcher.doc(addr)?)
+            } else {
+                None
             };
-            let id = match Self::read_id(&ids, addr, &mut buf) {
-                Some(id) => id,
-                None => {
+            let id = match (&doc, Self::read_id(&ids, addr, &mut buf)) {
+                (Some(d), _) => Self::stored_str(d, self.id_field),
+                (None, Some(id)) => id,
+                (None, None) => {
                     let d: TantivyDocument = searcher.doc(addr)?;
                     Self::stored_str(&d, self.id_field)
                 }
             };
-            let snippet = snippets
-                .as_ref()
-                .zip(doc.as_ref())
-                .map(|((field, generator), doc)| {
-                    let html = generator
-                        .as_ref()
-                        .map(|g| g.snippet_from_doc(doc))
-                        .filter(|s| !s.fragment().is_empty())
-                        .map(|s| s.to_html());
-                    html.unwrap_or_else(|| leading_snippet(&Self::stored_str(doc, *field)))
-                });
+            let snippet = exec.snippet_field.zip(doc.as_ref()).map(|(field, doc)| {
+                let text = Self::stored_str(doc, field);
+                highlighter
+                    .as_ref()
+                    .and_then(|h| h.snippet(&text))
+                    .unwrap_or_else(|| leading(&text))
+            });
+            let summary = exec.summarize.zip(doc.as_ref()).map(|(f, doc)| f(doc));
             hits.push(Hit {
                 id,
-                score: if scoring { score } else { 0.0 },
+                score: if exec.scoring { score } else { 0.0 },
                 distance_km,
                 snippet,
+                summary,
             });
         }
         Ok(SearchResults {
@@ -680,23 +725,20 @@ impl Engine {
     }
 }
 
-/// Parses the user's text query (`None` for blank text). A purely negative
-/// query (`-cuisinier`) means "everything except": tantivy refuses it as
-/// such, so it is retried as `* -cuisinier`.
-pub(crate) fn parse_text(
-    parser: &QueryParser,
+/// The query for a search text (`None` when there is nothing searchable
+/// in it: blank, operators only, stop words only). A purely negative text
+/// (`-cuisinier`) means "everything except". Fails only past the query
+/// language's limits (words, nesting).
+pub(crate) fn text_query(
+    searcher: &Searcher,
+    fields: &SearchFields,
     text: Option<&str>,
-) -> Result<Option<Box<dyn Query>>, SearchError> {
+) -> Result<Option<Built>, SearchError> {
     let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
-    match parser.parse_query(text) {
-        Ok(q) => Ok(Some(q)),
-        Err(QueryParserError::AllButQueryForbidden) => {
-            Ok(Some(parser.parse_query(&format!("* {text}"))?))
-        }
-        Err(e) => Err(e.into()),
-    }
+    let parsed = query_lang::parse(text)?;
+    Builder::new(fields, searcher).build(&parsed)
 }
 
 /// Wraps a filter so that it does not contribute to the score.
@@ -704,16 +746,22 @@ pub(crate) fn filter(query: Box<dyn Query>) -> Box<dyn Query> {
     Box::new(ConstScoreQuery::new(query, 0.0))
 }
 
-/// `text AND filters...`; `AllQuery` when there is nothing.
+/// `text AND filters... AND NOT excluded...`; `AllQuery` when there is
+/// nothing.
 pub(crate) fn conjunction(
     text: Option<Box<dyn Query>>,
     filters: Vec<Box<dyn Query>>,
+    excluded: Vec<Box<dyn Query>>,
 ) -> Box<dyn Query> {
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(filters.len() + 1);
     if let Some(text) = text {
         clauses.push((Occur::Must, text));
     }
     clauses.extend(filters.into_iter().map(|f| (Occur::Must, f)));
+    if clauses.is_empty() && !excluded.is_empty() {
+        clauses.push((Occur::Must, Box::new(AllQuery)));
+    }
+    clauses.extend(excluded.into_iter().map(|f| (Occur::MustNot, f)));
     match clauses.len() {
         0 => Box::new(AllQuery),
         1 => clauses
@@ -739,68 +787,37 @@ pub(crate) fn any_of_filter(field: Field, values: &[String]) -> Box<dyn Query> {
     )))
 }
 
-/// Indexes a point: bbox fields and the packed exact point. Invalid points
-/// are skipped (the document then has no location for this point).
+/// Indexes a point: the packed exact point, and the bounding-box fields
+/// when the schema has them (offers). Invalid points are skipped (the
+/// document then has no location for this point).
 pub(crate) fn add_point(doc: &mut TantivyDocument, schema: &Schema, p: Point) -> bool {
-    let (Ok(lat), Ok(lon), Ok(pt)) = (
-        schema.get_field(F_LAT),
-        schema.get_field(F_LON),
-        schema.get_field(F_PT),
-    ) else {
+    let Ok(pt) = schema.get_field(F_PT) else {
         return false;
     };
     let Some(packed) = pack_point(p) else {
         tracing::warn!(?p, "invalid point not indexed");
         return false;
     };
-    doc.add_i64(lat, p.lat_micro);
-    doc.add_i64(lon, p.lon_micro);
+    if let (Ok(lat), Ok(lon)) = (schema.get_field(F_LAT), schema.get_field(F_LON)) {
+        doc.add_i64(lat, p.lat_micro);
+        doc.add_i64(lon, p.lon_micro);
+    }
     doc.add_u64(pt, packed);
     true
 }
 
 /// Distinct analysed terms of a free text (stop words removed, one-letter
-/// tokens dropped), most frequent first, at most [`MAX_FREE_TEXT_TERMS`].
+/// terms dropped), most frequent first, at most [`MAX_FREE_TEXT_TERMS`].
 pub(crate) fn free_text_terms(text: &str) -> Vec<String> {
-    let mut analyzer = french_query_terms();
     let mut freq: HashMap<String, (usize, usize)> = HashMap::new();
-    for (pos, t) in tokens(&mut analyzer, text).into_iter().enumerate() {
-        if t.chars().count() < 2 {
+    for (pos, a) in analysed(text).into_iter().enumerate() {
+        if a.term.chars().count() < 2 {
             continue;
         }
-        freq.entry(t).or_insert((0, pos)).0 += 1;
+        freq.entry(a.term).or_insert((0, pos)).0 += 1;
     }
     let mut terms: Vec<(String, (usize, usize))> = freq.into_iter().collect();
     terms.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.1 .1.cmp(&b.1 .1)));
     terms.truncate(MAX_FREE_TEXT_TERMS);
     terms.into_iter().map(|(t, _)| t).collect()
-}
-
-/// The beginning of a text as an escaped HTML snippet (no highlights), for
-/// hits without matched terms in the snippet field.
-fn leading_snippet(text: &str) -> String {
-    let text = text.trim();
-    let mut cut: String = text.chars().take(SNIPPET_CHARS).collect();
-    if cut.len() < text.len() {
-        if let Some(space) = cut.rfind(char::is_whitespace) {
-            cut.truncate(space);
-        }
-        cut.push('…');
-    }
-    html_escape(&cut)
-}
-
-fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            c => out.push(c),
-        }
-    }
-    out
 }

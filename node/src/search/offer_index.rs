@@ -3,26 +3,32 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use tantivy::query::{Query, QueryParser};
+use tantivy::query::Query;
 use tantivy::schema::{Field, Schema, FAST, STORED, STRING};
 use tantivy::TantivyDocument;
 
 use super::analysis::{FR, FR_EXACT};
-use super::candidate_index::{code, codes, status, text_options};
+use super::candidate_index::{code, codes, pairs_options, status, text_options};
 use super::engine::{
-    add_point, any_of_filter, conjunction, parse_text, term_filter, Engine, EngineHandle, Exec,
+    add_point, any_of_filter, conjunction, term_filter, text_query, Engine, EngineHandle, Exec,
     F_ID, F_LAT, F_LON, F_PT, F_ROME, F_UPDATED_AT,
 };
+use super::query_build::SearchFields;
 use super::{OfferDoc, OfferQuery, SearchError, SearchOptions, SearchResults};
 
 /// Bump when the schema or the analysis changes.
-pub const OFFERS_SCHEMA_VERSION: &str = "offers-3";
+pub const OFFERS_SCHEMA_VERSION: &str = "offers-4";
 
 #[derive(Clone, Copy)]
 struct Fields {
     id: Field,
     origin: Field,
     title: Field,
+    /// Title, description and employer, searched.
+    text: Field,
+    /// Pairs of consecutive words of `text`.
+    pairs: Field,
+    /// Stored for snippets (searched through `text`).
     description: Field,
     rome: Field,
     contract: Field,
@@ -38,7 +44,9 @@ fn schema() -> (Schema, Fields) {
         id: b.add_text_field(F_ID, STRING | STORED | FAST),
         origin: b.add_text_field("origin_node", STRING),
         title: b.add_text_field("title", text_options(FR, false)),
-        description: b.add_text_field("description", text_options(FR, true)),
+        text: b.add_text_field("text", text_options(FR, false)),
+        pairs: b.add_text_field("pairs", pairs_options()),
+        description: b.add_text_field("description", STORED),
         rome: b.add_text_field(F_ROME, STRING | FAST),
         contract: b.add_text_field("contract_type", STRING),
         employer: b.add_text_field("employer_name", text_options(FR_EXACT, false)),
@@ -57,7 +65,7 @@ fn schema() -> (Schema, Fields) {
 pub struct OfferIndex {
     handle: EngineHandle,
     fields: Fields,
-    parser: QueryParser,
+    search_fields: SearchFields,
 }
 
 impl OfferIndex {
@@ -74,17 +82,19 @@ impl OfferIndex {
         let (schema, fields) = schema();
         let (handle, needs_rebuild) =
             EngineHandle::open(dir, "offers", schema, OFFERS_SCHEMA_VERSION, options)?;
-        let mut parser = QueryParser::for_index(
-            &handle.engine.index,
-            vec![fields.title, fields.description, fields.employer],
-        );
-        parser.set_conjunction_by_default();
-        parser.set_field_boost(fields.title, 2.0);
+        let search_fields = SearchFields {
+            main: fields.text,
+            boosts: vec![(fields.title, 2.0)],
+            title: Some(fields.title),
+            exact: vec![(fields.employer, 1.0)],
+            rome: Some(fields.rome),
+            pairs: Some(fields.pairs),
+        };
         Ok((
             OfferIndex {
                 handle,
                 fields,
-                parser,
+                search_fields,
             },
             needs_rebuild,
         ))
@@ -100,6 +110,10 @@ impl OfferIndex {
         doc.add_text(f.id, &o.id);
         doc.add_text(f.origin, o.origin_node.trim());
         doc.add_text(f.title, &o.title);
+        for value in [&o.title, &o.description, &o.employer_name] {
+            doc.add_text(f.text, value);
+            doc.add_text(f.pairs, value);
+        }
         doc.add_text(f.description, &o.description);
         let rome = code(&o.rome_code);
         if !rome.is_empty() {
@@ -169,7 +183,8 @@ impl OfferIndex {
     /// its nearest workplace; offers without workplace are excluded.
     pub fn search(&self, q: &OfferQuery) -> Result<SearchResults, SearchError> {
         let f = &self.fields;
-        let text = parse_text(&self.parser, q.text.as_deref())?;
+        let searcher = self.engine().searcher();
+        let built = text_query(&searcher, &self.search_fields, q.text.as_deref())?;
         let mut filters: Vec<Box<dyn Query>> = Vec::new();
         if !q.rome_codes.is_empty() {
             filters.push(any_of_filter(f.rome, &codes(&q.rome_codes)));
@@ -186,16 +201,18 @@ impl OfferIndex {
         if let Some(origin) = &q.origin_node {
             filters.push(term_filter(f.origin, origin.trim()));
         }
-        let query = conjunction(text.as_ref().map(|t| t.box_clone()), filters);
-        self.engine().execute(Exec {
-            query,
-            text: text.as_deref(),
-            near: q.near,
-            sort: q.sort,
-            offset: q.offset,
-            limit: q.limit,
-            snippet_field: q.highlight.then_some(f.description),
-        })
+        let query = conjunction(
+            built.as_ref().map(|b| b.query.box_clone()),
+            filters,
+            Vec::new(),
+        );
+        self.engine().execute(
+            &searcher,
+            Exec {
+                snippet_field: q.highlight.then_some(f.description),
+                ..Exec::page(query, built.as_ref(), q.near, q.sort, q.offset, q.limit)
+            },
+        )
     }
 
     /// BM25 scores of offers against a free text (e.g. a candidate's job
@@ -209,7 +226,7 @@ impl OfferIndex {
     ) -> Result<HashMap<String, f32>, SearchError> {
         let f = &self.fields;
         self.engine()
-            .text_scores(&[(f.title, 2.0), (f.description, 1.0)], text, ids, limit)
+            .text_scores(&[(f.title, 2.0), (f.text, 1.0)], text, ids, limit)
     }
 
     /// Whether a document with this id is visible to search.

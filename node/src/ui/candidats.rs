@@ -107,6 +107,15 @@ fn parse_search_form(
         }
     }
     let mut errors = FieldErrors::new();
+    if let Err(e) = crate::search::query_lang::check_length(&f.texte) {
+        errors.insert("texte".into(), e.message_fr());
+        // The form echoes what was typed: not a megabyte of it.
+        f.texte = f
+            .texte
+            .chars()
+            .take(crate::search::query_lang::MAX_QUERY_CHARS)
+            .collect();
+    }
     let mut rome_codes = Vec::new();
     for code in f
         .rome
@@ -203,7 +212,7 @@ fn parse_search_form(
     }
     let status = Some(f.statut.clone()).filter(|s| !s.is_empty());
     if let Some(s) = &status {
-        if CandidateStatus::parse(s).is_none() {
+        if s != "all" && CandidateStatus::parse(s).is_none() {
             errors.insert("statut".into(), "Statut inconnu.".into());
         }
     }
@@ -228,6 +237,7 @@ fn parse_search_form(
         offset: (page - 1) * PER_PAGE,
         limit: PER_PAGE,
         highlight: true,
+        summaries: true,
     };
     (f, Some(q), page, errors, centre)
 }
@@ -263,20 +273,23 @@ pub async fn search(
             Ok(results) => {
                 total = results.total;
                 let ids: Vec<String> = results.hits.iter().map(|h| h.id.clone()).collect();
-                let records = crate::candidates::load_candidates(&state.db, &ids).await?;
+                // Rows from the index's stored fields (no record loading).
                 for h in &results.hits {
-                    let Some(c) = records.iter().find(|c| c.id == h.id) else {
+                    let Some(c) = &h.summary else {
+                        continue;
+                    };
+                    let Some(status) = CandidateStatus::parse(&c.status) else {
                         continue;
                     };
                     let checked = h.snippet.as_deref().map(labels::safe_snippet);
                     rows.push(HitRow {
-                        id: c.id.clone(),
+                        id: h.id.clone(),
                         name: format!("{} {}", c.first_name, c.last_name),
                         commune: commune_label(&state, &c.commune_insee),
                         distance_km: h.distance_km,
                         rome: c.rome_codes.clone(),
                         job_titles: c.job_titles.clone(),
-                        status: labels::candidate_status(c.status),
+                        status: labels::candidate_status(status),
                         available_from: c.available_from.clone(),
                         snippet_html: checked
                             .clone()
@@ -288,36 +301,34 @@ pub async fn search(
                         },
                     });
                 }
-                crate::audit::record(
-                    &state.db,
-                    Some(&user),
-                    "candidate.search",
-                    "candidate",
-                    "*",
-                    None,
-                    json!({
-                        "via": "ui",
-                        // The free text may name a person: only its length is kept.
-                        "q_chars": q.text.as_deref().map_or(0, |s| s.chars().count()),
-                        "rome": q.rome_codes,
-                        "commune": Some(&form.commune).filter(|s| !s.is_empty()),
-                        "radius_km": q.near.map(|n| n.1),
-                        "licence": q.licence,
-                        "available_before_days": q.available_before_days,
-                        "contract_type": q.contract_type,
-                        "status": q.status,
-                        "page": page,
-                        "total": total,
-                        "hits": ids,
-                    }),
-                )
-                .await?;
+                state
+                    .read_audit
+                    .record(
+                        Some(&user),
+                        "candidate.search",
+                        "candidate",
+                        "*",
+                        None,
+                        json!({
+                            "via": "ui",
+                            // The free text may name a person: only its length is kept.
+                            "q_chars": q.text.as_deref().map_or(0, |s| s.chars().count()),
+                            "rome": q.rome_codes,
+                            "commune": Some(&form.commune).filter(|s| !s.is_empty()),
+                            "radius_km": q.near.map(|n| n.1),
+                            "licence": q.licence,
+                            "available_before_days": q.available_before_days,
+                            "contract_type": q.contract_type,
+                            "status": q.status,
+                            "page": page,
+                            "total": total,
+                            "hits": ids,
+                        }),
+                    )
+                    .await?;
             }
-            Err(crate::search::SearchError::QueryParse(_)) => {
-                errors.insert(
-                    "texte".into(),
-                    "Recherche non comprise : vérifiez les guillemets et les parenthèses.".into(),
-                );
+            Err(crate::search::SearchError::Query(e)) => {
+                errors.insert("texte".into(), e.message_fr());
             }
             Err(e) => return Err(Error::from(e).into()),
         }

@@ -109,6 +109,56 @@ pub struct ListParams {
     origine: Option<String>,
     #[serde(default)]
     statut: Option<String>,
+    /// Search text (staff), in the search language of the candidate search.
+    #[serde(default)]
+    texte: Option<String>,
+}
+
+/// `GET /ui/offres?texte=…`: the offers index searched (local and network
+/// offers, at most 100), audited as `offer.search` like the API.
+async fn search_rows(
+    state: &AppState,
+    user: &crate::auth::User,
+    texte: &str,
+    origin: &str,
+    status: &str,
+) -> Result<(Vec<OfferRow>, usize), Error> {
+    let results = crate::offers::search_offers(
+        state,
+        &crate::offers::SearchParams {
+            q: Some(texte.to_string()),
+            origin: (origin == "local").then(|| "local".to_string()),
+            status: Some(status.to_string()),
+            limit: Some(100),
+            ..Default::default()
+        },
+    )
+    .await?;
+    state
+        .read_audit
+        .record(
+            Some(user),
+            "offer.search",
+            "offer",
+            "",
+            None,
+            serde_json::json!({"via": "ui", "results": results.total}),
+        )
+        .await?;
+    let mut total = results.total;
+    let rows: Vec<OfferRow> = results
+        .hits
+        .iter()
+        .filter(|h| {
+            let keep = origin != "network" || !h.offer.is_local;
+            if !keep {
+                total = total.saturating_sub(1);
+            }
+            keep
+        })
+        .map(|h| OfferRow::of(state, &h.offer))
+        .collect();
+    Ok((rows, total))
 }
 
 /// `GET /ui/offres`: staff see local and network offers; employers their
@@ -128,27 +178,58 @@ pub async fn list(
         Some("all") => "all",
         _ => "open",
     };
-    let list = crate::offers::list_offers(
-        &state,
-        &user,
-        &crate::offers::ListQuery {
-            status: Some(status.into()),
-            origin: Some(origin.into()),
-            limit: Some(200),
-            ..Default::default()
-        },
-    )
-    .await?;
-    let rows: Vec<OfferRow> = list
-        .offers
-        .iter()
-        .map(|o| OfferRow::of(&state, o))
+    let texte = p
+        .texte
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && user.role != Role::Employer);
+    let mut erreur_texte: Option<String> = None;
+    let (rows, total) = match texte {
+        Some(t) => {
+            // Past the limits: a French message instead of results.
+            let checked = crate::search::query_lang::check_length(t)
+                .and_then(|()| crate::search::query_lang::parse(t).map(|_| ()));
+            match checked {
+                Err(e) => {
+                    erreur_texte = Some(e.message_fr());
+                    (Vec::new(), 0)
+                }
+                Ok(()) => search_rows(&state, &user, t, origin, status).await?,
+            }
+        }
+        None => {
+            let list = crate::offers::list_offers(
+                &state,
+                &user,
+                &crate::offers::ListQuery {
+                    status: Some(status.into()),
+                    origin: Some(origin.into()),
+                    limit: Some(200),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            let rows: Vec<OfferRow> = list
+                .offers
+                .iter()
+                .map(|o| OfferRow::of(&state, o))
+                .collect();
+            (rows, usize::try_from(list.total).unwrap_or(0))
+        }
+    };
+    let texte: String = p
+        .texte
+        .unwrap_or_default()
+        .chars()
+        .take(crate::search::query_lang::MAX_QUERY_CHARS)
         .collect();
     render(
         "offres.html",
         context! {
             rows => rows,
-            total => list.total,
+            total => total,
+            texte => texte,
+            erreur_texte => erreur_texte,
             origine => origin,
             statut => status,
             ..layout(&user, "offres", if user.role == Role::Employer { "Mes offres" } else { "Offres" })

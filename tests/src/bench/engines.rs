@@ -21,8 +21,10 @@ use vivier_node::server::AppState;
 use super::{dir_size, quality, Corpus, Latency};
 use crate::gen::GenQuery;
 
-/// Results per query.
+/// Results per query for the relevance pass (recall@100).
 pub const TOP_K: usize = 100;
+/// Hits per page in the timed passes (what a user sees).
+pub const PAGE: usize = 20;
 const KM_PER_DEGREE: f64 = 111.195;
 
 /// A loaded engine.
@@ -54,12 +56,33 @@ pub struct LoadReport {
     pub notes: String,
 }
 
+/// One result page as a user gets it: the exact total and, for each hit,
+/// a highlighted extract of the CV.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct Page {
+    pub total: u64,
+    pub hits: Vec<PageHit>,
+}
+
+/// One hit of a [`Page`].
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct PageHit {
+    /// Candidate index in the corpus.
+    pub id: usize,
+    pub snippet: String,
+}
+
 /// Search figures of one engine.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SearchReport {
     pub engine: String,
     pub size: u64,
     pub load: LoadReport,
+    /// Through HTTP: a page of [`PAGE`] hits with snippets and the total
+    /// (Vivier: its API, with facets, authentication and audit; the SQL
+    /// engines: a minimal endpoint in the harness).
+    pub http: Option<HttpFigures>,
+    /// In process (the breakdown): the same page, without HTTP.
     pub latency_1: Latency,
     pub qps_1: f64,
     pub latency_2: Latency,
@@ -70,6 +93,27 @@ pub struct SearchReport {
     pub ndcg10_geo: f64,
     pub judged_queries: usize,
     pub errors: usize,
+    /// In process: the slowest queries (mean ms, one client).
+    pub slowest: Vec<(String, f64)>,
+}
+
+/// Relevance and timed passes through HTTP.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HttpFigures {
+    pub latency_1: Latency,
+    pub qps_1: f64,
+    pub latency_2: Latency,
+    pub qps_2: f64,
+    pub ndcg10: f64,
+    pub ndcg10_text: f64,
+    pub ndcg10_geo: f64,
+    pub recall100: f64,
+    /// Failed requests (any status but 200, or an incomplete answer).
+    pub errors: usize,
+    /// Vivier: an authenticated no-op request (`GET /api/v1/me`).
+    pub floor: Option<Latency>,
+    /// The slowest queries (mean ms, one client).
+    pub slowest: Vec<(String, f64)>,
 }
 
 impl Engine {
@@ -181,6 +225,152 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// A result page with the same work for every engine: the exact total
+    /// and a highlighted extract per hit (Vivier also computes the ROME
+    /// facets and the hits' summaries, as its API does).
+    pub async fn page(&self, q: &GenQuery, limit: usize) -> anyhow::Result<Page> {
+        match self {
+            Engine::Vivier { state, ids } => {
+                let query = CandidateQuery {
+                    text: Some(q.text.clone()),
+                    near: q.near.zip(q.radius_km),
+                    limit,
+                    highlight: true,
+                    summaries: true,
+                    ..CandidateQuery::default()
+                };
+                let res = state.search.candidates.search(&query)?;
+                Ok(Page {
+                    total: res.total as u64,
+                    hits: res
+                        .hits
+                        .into_iter()
+                        .filter_map(|h| {
+                            Some(PageHit {
+                                id: *ids.get(&h.id)?,
+                                snippet: h.snippet.unwrap_or_default(),
+                            })
+                        })
+                        .collect(),
+                })
+            }
+            Engine::Postgres { pool, config } => {
+                let (geo, binds) = match (q.near, q.radius_km) {
+                    (Some(c), Some(r)) => (true, pg_geo(c, r)),
+                    _ => (false, [0.0; 7]),
+                };
+                let filter = if geo {
+                    "AND c.lat BETWEEN $3 AND $4 AND c.lon BETWEEN $5 AND $6 \
+                     AND 2 * 6371.0088 * asin(sqrt(power(sin(radians(c.lat - $7) / 2), 2) \
+                         + cos(radians($7)) * cos(radians(c.lat)) * power(sin(radians(c.lon - $8) / 2), 2))) <= $9"
+                } else {
+                    "AND $3::float8 IS NOT NULL AND $4::float8 IS NOT NULL AND $5::float8 IS NOT NULL \
+                     AND $6::float8 IS NOT NULL AND $7::float8 IS NOT NULL AND $8::float8 IS NOT NULL AND $9::float8 IS NOT NULL"
+                };
+                let sql = format!(
+                    "WITH q AS (SELECT plainto_tsquery('{config}', $1) AS q), \
+                     m AS (SELECT c.id, ts_rank_cd(c.tsv, q.q) AS r FROM cand c, q WHERE c.tsv @@ q.q {filter}), \
+                     top AS (SELECT id, r FROM m ORDER BY r DESC, id LIMIT $2) \
+                     SELECT (SELECT count(*) FROM m) AS total, t.id, \
+                            ts_headline('{config}', c.cv_text, q.q, 'MaxFragments=1, MaxWords=30, MinWords=12') AS snippet \
+                     FROM top t JOIN cand c ON c.id = t.id, q ORDER BY t.r DESC, t.id"
+                );
+                let mut query = sqlx::query(&sql).bind(&q.text).bind(i64::try_from(limit)?);
+                for b in binds {
+                    query = query.bind(b);
+                }
+                let rows = query.fetch_all(pool).await?;
+                let mut page = Page::default();
+                for r in &rows {
+                    page.total = u64::try_from(r.try_get::<i64, _>("total")?)?;
+                    page.hits.push(PageHit {
+                        id: usize::try_from(r.try_get::<i32, _>("id")?)?,
+                        snippet: r.try_get("snippet")?,
+                    });
+                }
+                Ok(page)
+            }
+            Engine::Sqlite { pool } => {
+                let m = fts5_query(&q.text);
+                let (join, filter, k, geo) = match (q.near, q.radius_km) {
+                    (Some(c), Some(r)) => {
+                        let (lat, lon) = (c.lat(), c.lon());
+                        let k = lat.to_radians().cos().max(0.01);
+                        let dlat = r / KM_PER_DEGREE;
+                        let dlon = r / (KM_PER_DEGREE * k);
+                        (
+                            "JOIN cand c ON c.id = cand_fts.rowid",
+                            "AND c.lat BETWEEN ?2 AND ?3 AND c.lon BETWEEN ?4 AND ?5 \
+                             AND (c.lat - ?6) * (c.lat - ?6) + (c.lon - ?7) * ?8 * (c.lon - ?7) * ?8 <= ?9",
+                            k,
+                            Some([lat - dlat, lat + dlat, lon - dlon, lon + dlon, lat, lon, dlat * dlat]),
+                        )
+                    }
+                    _ => ("", "", 1.0, None),
+                };
+                let count_sql = format!(
+                    "SELECT count(*) FROM cand_fts {join} WHERE cand_fts MATCH ?1 {filter}"
+                );
+                let page_sql = format!(
+                    "SELECT cand_fts.rowid AS id, snippet(cand_fts, 2, '<b>', '</b>', '…', 24) AS snippet \
+                     FROM cand_fts {join} WHERE cand_fts MATCH ?1 {filter} \
+                     ORDER BY bm25(cand_fts, 2.0, 1.0, 1.0), cand_fts.rowid LIMIT {limit}"
+                );
+                let total: i64 = fts5_binds(sqlx::query(&count_sql), &m, geo, k)
+                    .fetch_one(pool)
+                    .await?
+                    .try_get(0)?;
+                let rows = fts5_binds(sqlx::query(&page_sql), &m, geo, k)
+                    .fetch_all(pool)
+                    .await?;
+                Ok(Page {
+                    total: u64::try_from(total)?,
+                    hits: rows
+                        .iter()
+                        .map(|r| {
+                            Ok(PageHit {
+                                id: usize::try_from(r.try_get::<i64, _>("id")?)?,
+                                snippet: r.try_get("snippet")?,
+                            })
+                        })
+                        .collect::<anyhow::Result<_>>()?,
+                })
+            }
+        }
+    }
+}
+
+/// Binds an FTS5 page query: the match expression, then the radius.
+fn fts5_binds<'q>(
+    query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    m: &str,
+    geo: Option<[f64; 7]>,
+    k: f64,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    let query = query.bind(m.to_string());
+    match geo {
+        Some(g) => query
+            .bind(g[0])
+            .bind(g[1])
+            .bind(g[2])
+            .bind(g[3])
+            .bind(g[4])
+            .bind(g[5])
+            .bind(k)
+            .bind(g[6]),
+        None => query,
+    }
+}
+
+/// Bounding box and centre of a radius search for PostgreSQL's binds $3..$9.
+fn pg_geo(c: vivier_node::geo::Point, r: f64) -> [f64; 7] {
+    let (lat, lon) = (c.lat(), c.lon());
+    let dlat = r / KM_PER_DEGREE;
+    let dlon = r / (KM_PER_DEGREE * lat.to_radians().cos().max(0.01));
+    [lat - dlat, lat + dlat, lon - dlon, lon + dlon, lat, lon, r]
+}
+
 /// A user's words as an FTS5 query: every word quoted (implicit AND; a
 /// word with an apostrophe or hyphen becomes a phrase).
 pub fn fts5_query(text: &str) -> String {
@@ -200,7 +390,13 @@ pub fn fts5_query(text: &str) -> String {
 pub async fn load_vivier(
     corpus: &Corpus,
     dir: &Path,
+    reuse: bool,
 ) -> anyhow::Result<(Engine, LoadReport, watch::Sender<bool>)> {
+    if reuse {
+        if let Some(found) = reuse_vivier(corpus, dir).await? {
+            return Ok(found);
+        }
+    }
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir)?;
     let csv = dir.join("candidates.csv");
@@ -235,16 +431,7 @@ pub async fn load_vivier(
     }
     let reindex = t.elapsed();
     anyhow::ensure!(n == corpus.size, "reindex indexed {n} of {}", corpus.size);
-    let rows = sqlx::query("SELECT id, external_id FROM candidates")
-        .fetch_all(&state.db.pool)
-        .await?;
-    let mut ids = HashMap::with_capacity(rows.len());
-    for r in &rows {
-        let id: String = r.try_get("id")?;
-        let ext: String = r.try_get("external_id")?;
-        let idx: usize = ext.trim_start_matches("gen-").parse()?;
-        ids.insert(id, idx);
-    }
+    let ids = candidate_ids(&state).await?;
     let data = dir.join("data");
     let index_bytes = dir_size(&data.join("index").join("candidates"));
     let lr = LoadReport {
@@ -266,6 +453,67 @@ pub async fn load_vivier(
         lr,
         tx,
     ))
+}
+
+/// The node left in `dir` by an earlier run with the same corpus (same
+/// number of candidates, index complete), opened as it is: `None` when
+/// there is none. Loading figures are then reported as 0.
+async fn reuse_vivier(
+    corpus: &Corpus,
+    dir: &Path,
+) -> anyhow::Result<Option<(Engine, LoadReport, watch::Sender<bool>)>> {
+    let data = dir.join("data");
+    if !data.join("vivier.db").is_file() {
+        return Ok(None);
+    }
+    let config = Config {
+        node_id: "bench-node".into(),
+        data_dir: data.clone(),
+        ..Config::default()
+    };
+    let (tx, rx) = watch::channel(false);
+    let state = vivier_node::server::open_offline(config, rx).await?;
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM candidates")
+        .fetch_one(&state.db.pool)
+        .await?;
+    if u64::try_from(count).ok() != Some(corpus.size)
+        || state.search.candidates.num_docs() != corpus.size
+    {
+        state.search.shutdown();
+        state.db.close().await;
+        return Ok(None);
+    }
+    let ids = candidate_ids(&state).await?;
+    let lr = LoadReport {
+        engine: "vivier".into(),
+        index_bytes: dir_size(&data.join("index").join("candidates")),
+        total_bytes: dir_size(&data),
+        notes: "reused the node of an earlier run (--reuse-vivier): no loading figures".into(),
+        ..LoadReport::default()
+    };
+    Ok(Some((
+        Engine::Vivier {
+            state,
+            ids: Arc::new(ids),
+        },
+        lr,
+        tx,
+    )))
+}
+
+/// Node id → corpus index, from the external ids (`gen-<i>`).
+async fn candidate_ids(state: &AppState) -> anyhow::Result<HashMap<String, usize>> {
+    let rows = sqlx::query("SELECT id, external_id FROM candidates")
+        .fetch_all(&state.db.pool)
+        .await?;
+    let mut ids = HashMap::with_capacity(rows.len());
+    for r in &rows {
+        let id: String = r.try_get("id")?;
+        let ext: String = r.try_get("external_id")?;
+        let idx: usize = ext.trim_start_matches("gen-").parse()?;
+        ids.insert(id, idx);
+    }
+    Ok(ids)
 }
 
 /// PostgreSQL: a fresh database; one table with the three text fields and
@@ -458,7 +706,165 @@ pub async fn load_sqlite(corpus: &Corpus, dir: &Path) -> anyhow::Result<(Engine,
 // ---------------------------------------------------------------------------
 // Measuring
 
-/// Quality pass (also the warm-up), then timed passes with 1 and 2 clients.
+/// Relevance of ranked lists over the judged queries: mean nDCG@10 (all,
+/// text only, with a radius), mean recall@100, number of judged queries.
+#[derive(Debug, Clone, Default)]
+pub struct Quality {
+    pub ndcg10: f64,
+    pub ndcg10_text: f64,
+    pub ndcg10_geo: f64,
+    pub recall100: f64,
+    pub judged: usize,
+}
+
+impl Quality {
+    /// From each query's ranked candidate indexes (`None` = failed).
+    pub fn of(corpus: &Corpus, ranked: &[Option<Vec<usize>>]) -> Quality {
+        let (mut nd, mut rc, mut nd_t, mut nd_g) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (qi, (q, r)) in corpus.queries.iter().zip(ranked).enumerate() {
+            let Some((n, r)) = r.as_ref().and_then(|r| quality(corpus, qi, r)) else {
+                continue;
+            };
+            nd.push(n);
+            rc.push(r);
+            if q.near.is_some() {
+                nd_g.push(n)
+            } else {
+                nd_t.push(n)
+            }
+        }
+        let mean = |v: &[f64]| {
+            if v.is_empty() {
+                0.0
+            } else {
+                v.iter().sum::<f64>() / v.len() as f64
+            }
+        };
+        Quality {
+            ndcg10: mean(&nd),
+            ndcg10_text: mean(&nd_t),
+            ndcg10_geo: mean(&nd_g),
+            recall100: mean(&rc),
+            judged: nd.len(),
+        }
+    }
+}
+
+/// Timed passes over the queries (repeated until `min_time`): one client
+/// sequentially, then two concurrent clients each on half of the work.
+/// `run` answers one query; its errors are counted.
+pub async fn timed_passes<F, Fut>(
+    queries: usize,
+    first_pass: Duration,
+    min_time: Duration,
+    run: F,
+) -> (Latency, f64, Latency, f64, usize, Vec<(usize, f64)>)
+where
+    F: Fn(usize) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let reps = ((min_time.as_secs_f64() / first_pass.as_secs_f64().max(1e-6)).ceil() as usize)
+        .clamp(1, 50);
+    let work: Vec<usize> = (0..reps).flat_map(|_| 0..queries).collect();
+    let errors = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let one = |qi: usize, run: F, errors: Arc<std::sync::atomic::AtomicUsize>| async move {
+        let s = Instant::now();
+        if let Err(e) = run(qi).await {
+            if errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < 3 {
+                eprintln!("  query #{qi}: {e:#}");
+            }
+        }
+        s.elapsed()
+    };
+    let t = Instant::now();
+    let cpu0 = process_cpu();
+    let mut lat1 = Vec::with_capacity(work.len());
+    for qi in &work {
+        lat1.push(one(*qi, run.clone(), errors.clone()).await);
+    }
+    let wall1 = t.elapsed();
+    let cpu_ms = process_cpu()
+        .zip(cpu0)
+        .map(|(b, a)| b.saturating_sub(a).as_secs_f64() * 1000.0 / work.len().max(1) as f64);
+    let t = Instant::now();
+    let mut handles = Vec::new();
+    for client in 0..2 {
+        let part: Vec<usize> = work.iter().copied().skip(client).step_by(2).collect();
+        let run = run.clone();
+        let errors = errors.clone();
+        handles.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(part.len());
+            for qi in part {
+                lat.push(one(qi, run.clone(), errors.clone()).await);
+            }
+            lat
+        }));
+    }
+    let mut lat2 = Vec::new();
+    for h in handles {
+        match h.await {
+            Ok(l) => lat2.extend(l),
+            Err(e) => {
+                eprintln!("  client task failed: {e}");
+                errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+    let wall2 = t.elapsed();
+    // Mean latency per query over the one-client passes, slowest first.
+    let mut per_query = vec![(0.0f64, 0usize); queries];
+    for (qi, l) in work.iter().zip(&lat1) {
+        per_query[*qi].0 += l.as_secs_f64() * 1000.0;
+        per_query[*qi].1 += 1;
+    }
+    let mut slowest: Vec<(usize, f64)> = per_query
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, n))| *n > 0)
+        .map(|(qi, (sum, n))| (qi, sum / *n as f64))
+        .collect();
+    slowest.sort_by(|a, b| b.1.total_cmp(&a.1));
+    slowest.truncate(10);
+    let mut l1 = Latency::of(&lat1);
+    l1.cpu_ms_per_query = cpu_ms;
+    (
+        l1,
+        work.len() as f64 / wall1.as_secs_f64(),
+        Latency::of(&lat2),
+        work.len() as f64 / wall2.as_secs_f64(),
+        errors.load(std::sync::atomic::Ordering::Relaxed),
+        slowest,
+    )
+}
+
+/// CPU time used by this process so far (all threads, user + system), from
+/// `/proc/self/stat` (clock ticks of 10 ms); `None` elsewhere.
+pub fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
+}
+
+/// `text (radius km)` of a query, for reports.
+pub fn describe(q: &GenQuery) -> String {
+    match q.radius_km {
+        Some(r) => format!(
+            "{} ({} km around {})",
+            q.text,
+            r,
+            q.near_insee.as_deref().unwrap_or("?")
+        ),
+        None => q.text.clone(),
+    }
+}
+
+/// In process: relevance pass (top-100 ids, also the warm-up), then timed
+/// passes of result pages ([`PAGE`] hits, totals, snippets) with 1 and 2
+/// clients.
 pub async fn measure(
     engine: Arc<Engine>,
     corpus: &Corpus,
@@ -466,85 +872,52 @@ pub async fn measure(
     min_time: Duration,
 ) -> anyhow::Result<SearchReport> {
     let mut errors = 0;
-    let (mut nd, mut rc, mut nd_t, mut nd_g) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let t = Instant::now();
-    for (qi, q) in corpus.queries.iter().enumerate() {
+    let mut ranked = Vec::with_capacity(corpus.queries.len());
+    for q in &corpus.queries {
         match engine.search(q).await {
-            Ok(ranked) => {
-                if let Some((n, r)) = quality(corpus, qi, &ranked) {
-                    nd.push(n);
-                    rc.push(r);
-                    if q.near.is_some() {
-                        nd_g.push(n)
-                    } else {
-                        nd_t.push(n)
-                    }
-                }
-            }
+            Ok(r) => ranked.push(Some(r)),
             Err(e) => {
                 errors += 1;
                 if errors <= 3 {
                     eprintln!("  {} query {:?}: {e}", engine.name(), q.text);
                 }
+                ranked.push(None);
             }
         }
     }
     let pass = t.elapsed();
-    let reps =
-        ((min_time.as_secs_f64() / pass.as_secs_f64().max(1e-6)).ceil() as usize).clamp(1, 50);
-    let work: Vec<usize> = (0..reps).flat_map(|_| 0..corpus.queries.len()).collect();
+    let quality = Quality::of(corpus, &ranked);
     let queries = Arc::new(corpus.queries.clone());
-    // One client.
-    let t = Instant::now();
-    let mut lat1 = Vec::with_capacity(work.len());
-    for qi in &work {
-        let s = Instant::now();
-        let _ = engine.search(&queries[*qi]).await;
-        lat1.push(s.elapsed());
-    }
-    let wall1 = t.elapsed();
-    // Two concurrent clients, each on half of the work.
-    let t = Instant::now();
-    let mut handles = Vec::new();
-    for client in 0..2 {
-        let part: Vec<usize> = work.iter().copied().skip(client).step_by(2).collect();
+    let run = {
         let engine = engine.clone();
         let queries = queries.clone();
-        handles.push(tokio::spawn(async move {
-            let mut lat = Vec::with_capacity(part.len());
-            for qi in part {
-                let s = Instant::now();
-                let _ = engine.search(&queries[qi]).await;
-                lat.push(s.elapsed());
-            }
-            lat
-        }));
-    }
-    let mut lat2 = Vec::new();
-    for h in handles {
-        lat2.extend(h.await?);
-    }
-    let wall2 = t.elapsed();
-    let mean = |v: &[f64]| {
-        if v.is_empty() {
-            0.0
-        } else {
-            v.iter().sum::<f64>() / v.len() as f64
+        move |qi: usize| {
+            let engine = engine.clone();
+            let queries = queries.clone();
+            async move { engine.page(&queries[qi], PAGE).await.map(|_| ()) }
         }
     };
+    let (latency_1, qps_1, latency_2, qps_2, timed_errors, slowest) =
+        timed_passes(corpus.queries.len(), pass, min_time, run).await;
     Ok(SearchReport {
+        slowest: slowest
+            .into_iter()
+            .map(|(qi, ms)| (describe(&corpus.queries[qi]), ms))
+            .collect(),
         engine: engine.name(),
         size: corpus.size,
         load,
-        latency_1: Latency::of(&lat1),
-        qps_1: work.len() as f64 / wall1.as_secs_f64(),
-        latency_2: Latency::of(&lat2),
-        qps_2: work.len() as f64 / wall2.as_secs_f64(),
-        ndcg10: mean(&nd),
-        recall100: mean(&rc),
-        ndcg10_text: mean(&nd_t),
-        ndcg10_geo: mean(&nd_g),
-        judged_queries: nd.len(),
-        errors,
+        http: None,
+        latency_1,
+        qps_1,
+        latency_2,
+        qps_2,
+        ndcg10: quality.ndcg10,
+        recall100: quality.recall100,
+        ndcg10_text: quality.ndcg10_text,
+        ndcg10_geo: quality.ndcg10_geo,
+        judged_queries: quality.judged,
+        errors: errors + timed_errors,
     })
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use vivier_tests::bench::engines::{self, Engine, SearchReport};
-use vivier_tests::bench::{net, out_dir, report, Corpus};
+use vivier_tests::bench::{http, net, out_dir, report, Corpus};
 use vivier_tests::gen::{Generator, DEFAULT_SEED};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -68,6 +68,69 @@ struct Args {
     /// Offers timed per `procs` run.
     #[arg(long, default_value_t = 20)]
     procs_offers: usize,
+    /// Reuse the Vivier node of an earlier run with the same size and seed
+    /// (its data directory under target/bench/work) instead of importing
+    /// again; loading figures are then not measured.
+    #[arg(long)]
+    reuse_vivier: bool,
+    /// Fail when Vivier's nDCG@10 (through HTTP) is below this.
+    #[arg(long)]
+    ndcg_floor: Option<f64>,
+    /// Fail when another engine's nDCG@10 beats Vivier's in the same run.
+    #[arg(long)]
+    require_best_ndcg: bool,
+}
+
+/// In process, then through HTTP.
+async fn measure_both(
+    engine: Arc<Engine>,
+    target: http::Target,
+    corpus: &Corpus,
+    load: engines::LoadReport,
+    min_time: Duration,
+) -> anyhow::Result<SearchReport> {
+    let mut row = engines::measure(engine, corpus, load, min_time).await?;
+    row.http = Some(http::measure(Arc::new(target), corpus, min_time).await?);
+    Ok(row)
+}
+
+/// Errors in any pass fail the run; so does a relevance below the floor
+/// or below another engine's.
+fn verdict(rows: &[SearchReport], floor: Option<f64>, best: bool) -> Vec<String> {
+    let mut failures = Vec::new();
+    for r in rows {
+        let http_errors = r.http.as_ref().map_or(0, |h| h.errors);
+        if r.errors + http_errors > 0 {
+            failures.push(format!(
+                "{} at {}: {} errors in process, {} through HTTP",
+                r.engine, r.size, r.errors, http_errors
+            ));
+        }
+    }
+    let ndcg = |r: &SearchReport| r.http.as_ref().map_or(r.ndcg10, |h| h.ndcg10);
+    if let Some(v) = rows.iter().find(|r| r.engine == "vivier") {
+        if let Some(floor) = floor {
+            if ndcg(v) < floor {
+                failures.push(format!(
+                    "vivier nDCG@10 {:.3} is below the recorded floor {floor:.3}",
+                    ndcg(v)
+                ));
+            }
+        }
+        if best {
+            for o in rows.iter().filter(|r| r.engine != "vivier") {
+                if ndcg(o) > ndcg(v) {
+                    failures.push(format!(
+                        "{} nDCG@10 {:.3} beats vivier's {:.3}",
+                        o.engine,
+                        ndcg(o),
+                        ndcg(v)
+                    ));
+                }
+            }
+        }
+    }
+    failures
 }
 
 fn save(name: &str, md: &str, json: &impl serde::Serialize) -> anyhow::Result<()> {
@@ -90,6 +153,7 @@ async fn main() -> anyhow::Result<()> {
     let want = |w: What| args.what == What::All || args.what == w;
     let pg = (!args.no_postgres).then_some(args.postgres.as_str());
     let work = out_dir().join("work");
+    let mut failures: Vec<String> = Vec::new();
     for &size in &args.size {
         if !(want(What::Search) || want(What::Matching)) {
             break;
@@ -105,30 +169,51 @@ async fn main() -> anyhow::Result<()> {
         let mut rows: Vec<SearchReport> = Vec::new();
         let min_time = Duration::from_secs_f64(args.min_time);
         eprintln!("-- vivier: import + reindex");
-        let (vivier, load, _shutdown) =
-            engines::load_vivier(&corpus, &work.join(format!("vivier-{size}"))).await?;
+        let (vivier, load, _shutdown) = engines::load_vivier(
+            &corpus,
+            &work.join(format!("vivier-{size}")),
+            args.reuse_vivier,
+        )
+        .await?;
         eprintln!("   {load:?}");
         let vivier = Arc::new(vivier);
+        let show = |r: Option<&SearchReport>| {
+            r.map(|r| {
+                (
+                    r.http
+                        .as_ref()
+                        .map(|h| (h.latency_1.p50_ms, h.latency_1.p99_ms, h.ndcg10)),
+                    r.latency_1.p50_ms,
+                )
+            })
+        };
         if want(What::Search) {
             if args.engines.iter().any(|e| e == "vivier") {
-                rows.push(engines::measure(vivier.clone(), &corpus, load, min_time).await?);
-                eprintln!("   {:?}", rows.last().map(|r| (&r.latency_1, r.ndcg10)));
+                if let Engine::Vivier { state, ids } = vivier.as_ref() {
+                    let target = http::vivier(state, ids.clone()).await?;
+                    rows.push(measure_both(vivier.clone(), target, &corpus, load, min_time).await?);
+                    eprintln!("   {:?}", show(rows.last()));
+                }
             }
             if args.engines.iter().any(|e| e == "sqlite") {
                 eprintln!("-- sqlite fts5: load");
                 let (e, load) =
                     engines::load_sqlite(&corpus, &work.join(format!("sqlite-{size}"))).await?;
                 eprintln!("   {load:?}");
-                rows.push(engines::measure(Arc::new(e), &corpus, load, min_time).await?);
-                eprintln!("   {:?}", rows.last().map(|r| (&r.latency_1, r.ndcg10)));
+                let e = Arc::new(e);
+                let target = http::sql(e.clone()).await?;
+                rows.push(measure_both(e, target, &corpus, load, min_time).await?);
+                eprintln!("   {:?}", show(rows.last()));
             }
             if let (Some(pg), true) = (pg, args.engines.iter().any(|e| e == "postgres")) {
                 eprintln!("-- postgres: load");
                 match engines::load_postgres(&corpus, pg).await {
                     Ok((e, load)) => {
                         eprintln!("   {load:?}");
-                        rows.push(engines::measure(Arc::new(e), &corpus, load, min_time).await?);
-                        eprintln!("   {:?}", rows.last().map(|r| (&r.latency_1, r.ndcg10)));
+                        let e = Arc::new(e);
+                        let target = http::sql(e.clone()).await?;
+                        rows.push(measure_both(e, target, &corpus, load, min_time).await?);
+                        eprintln!("   {:?}", show(rows.last()));
                     }
                     Err(e) => eprintln!("   PostgreSQL skipped: {e:#}"),
                 }
@@ -138,6 +223,7 @@ async fn main() -> anyhow::Result<()> {
                 &report::search_table(&rows),
                 &rows,
             )?;
+            failures.extend(verdict(&rows, args.ndcg_floor, args.require_best_ndcg));
             match report::plot(&out_dir()) {
                 Ok(p) => eprintln!("plot: {}", p.display()),
                 Err(e) => eprintln!("plot failed: {e}"),
@@ -185,15 +271,19 @@ async fn main() -> anyhow::Result<()> {
         }
         save("fanout", &report::fanout_table(&rows), &rows)?;
     }
-    if want(What::Procs) {
-        let bin = match vivier_tests::bench::procs::default_node_bin() {
-            Ok(b) => b,
+    let bin = if want(What::Procs) {
+        match vivier_tests::bench::procs::default_node_bin() {
+            Ok(b) => Some(b),
             Err(e) if args.what == What::All => {
                 eprintln!("-- fan-out across processes skipped: {e}");
-                return Ok(());
+                None
             }
             Err(e) => return Err(e),
-        };
+        }
+    } else {
+        None
+    };
+    if let Some(bin) = bin {
         let mut rows = Vec::new();
         for &n in &args.procs {
             eprintln!("-- fan-out across {n} node processes");
@@ -208,6 +298,12 @@ async fn main() -> anyhow::Result<()> {
             );
         }
         save("procs", &vivier_tests::bench::procs::table(&rows), &rows)?;
+    }
+    if !failures.is_empty() {
+        for f in &failures {
+            eprintln!("FAILED: {f}");
+        }
+        anyhow::bail!("{} benchmark check(s) failed", failures.len());
     }
     Ok(())
 }

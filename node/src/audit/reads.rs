@@ -1,0 +1,130 @@
+//! Group commit for the audit entries of read events (searches).
+//!
+//! A search is answered without waiting for its audit entry to reach the
+//! disk: the handler queues the entry (waiting only if the queue is full)
+//! and one writer task commits everything queued in one transaction, so
+//! one disk flush (`synchronous=full` on SQLite, the WAL flush on
+//! PostgreSQL) covers every search answered meanwhile.
+//!
+//! **Guarantee.** An entry is queued before the response is sent. It is
+//! committed by the next batch: as soon as the writer is free, i.e. within
+//! the time of the transaction in progress plus its own (a few
+//! milliseconds; under load, batches grow instead of queues). Reading the
+//! audit log (`GET /api/v1/audit`) first waits for every entry queued
+//! before the request, and a node that stops normally commits the queue
+//! before closing the database. What a crash (process killed, power lost)
+//! can lose is the entries of the searches answered since the last batch
+//! commit: at most [`QUEUE`] entries, in practice those of the last few
+//! milliseconds. Changes and reads of a record keep their synchronous
+//! audit (`audit::record`, in the same request).
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::NewEntry;
+use crate::auth::User;
+use crate::db::Db;
+use crate::error::{Error, Result};
+
+/// Entries waiting to be written (handlers wait beyond).
+pub const QUEUE: usize = 4096;
+/// Most entries per transaction.
+const MAX_BATCH: usize = 512;
+
+enum Msg {
+    Row(NewEntry),
+    /// Answered once every entry queued before it is committed.
+    Flush(oneshot::Sender<()>),
+}
+
+/// Handle on the writer task (cheap to clone).
+#[derive(Clone)]
+pub struct ReadAudit {
+    tx: mpsc::Sender<Msg>,
+}
+
+impl ReadAudit {
+    /// Starts the writer on `db`. It runs until every handle is dropped,
+    /// after writing what was queued.
+    pub fn spawn(db: Db) -> ReadAudit {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(run(db, rx));
+        ReadAudit { tx }
+    }
+
+    /// Queues an entry (same fields as [`super::record`]).
+    pub async fn record(
+        &self,
+        actor: Option<&User>,
+        action: &str,
+        target_kind: &str,
+        target_id: &str,
+        reason: Option<&str>,
+        details: serde_json::Value,
+    ) -> Result<()> {
+        let row = NewEntry::new(actor, action, target_kind, target_id, reason, details);
+        self.tx
+            .send(Msg::Row(row))
+            .await
+            .map_err(|_| Error::Internal(anyhow::anyhow!("the read-audit writer has stopped")))
+    }
+
+    /// Waits until every entry queued before this call is committed.
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Msg::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+async fn run(db: Db, mut rx: mpsc::Receiver<Msg>) {
+    let mut rows: Vec<NewEntry> = Vec::with_capacity(MAX_BATCH);
+    let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
+    while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        while let Some(msg) = next.take() {
+            match msg {
+                Msg::Row(r) => rows.push(r),
+                Msg::Flush(w) => waiters.push(w),
+            }
+            if rows.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if !rows.is_empty() {
+            write(&db, &mut rows).await;
+        }
+        for w in waiters.drain(..) {
+            let _ = w.send(());
+        }
+    }
+}
+
+/// Writes a batch in one transaction, retrying a few times on failure.
+async fn write(db: &Db, rows: &mut Vec<NewEntry>) {
+    const ATTEMPTS: u32 = 5;
+    for attempt in 1..=ATTEMPTS {
+        match write_once(db, rows).await {
+            Ok(()) => {
+                rows.clear();
+                return;
+            }
+            Err(e) if attempt < ATTEMPTS => {
+                tracing::warn!(error = %e, entries = rows.len(), attempt, "read audit batch failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(50 * u64::from(attempt))).await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, entries = rows.len(), "read audit entries could not be written");
+                rows.clear();
+            }
+        }
+    }
+}
+
+async fn write_once(db: &Db, rows: &[NewEntry]) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    for r in rows {
+        r.insert(&mut *tx).await?;
+    }
+    tx.commit().await
+}

@@ -1,0 +1,60 @@
+//! A radius as a set of communes. A candidate's home is the centre of its
+//! commune (the referential's point for its INSEE code), so the candidates
+//! within `r` km of a point are exactly those whose commune centre is: the
+//! communes are computed once per query from the referential (bounding box
+//! first, then haversine) and searched as a term set, which reads only the
+//! postings of those communes instead of visiting every document's
+//! coordinates.
+
+use tantivy::query::{Query, TermSetQuery};
+use tantivy::schema::Field;
+use tantivy::Term;
+
+use crate::geo::{bounding_box, haversine_km, Point};
+use crate::referentials::Referentials;
+
+/// INSEE codes (communes and municipal arrondissements) whose centre is
+/// within `radius_km` of `center`. A small margin (1 m) is kept so that the
+/// collector's exact distance check, not rounding here, has the last word.
+pub(crate) fn communes_within(refs: &Referentials, center: Point, radius_km: f64) -> Vec<&str> {
+    let bbox = bounding_box(center, radius_km + 0.001);
+    refs.communes()
+        .iter()
+        .filter_map(|c| {
+            let p = c.point?;
+            (bbox.contains(p) && haversine_km(center, p) <= radius_km + 0.001)
+                .then_some(c.insee.as_str())
+        })
+        .collect()
+}
+
+/// The term-set filter of a radius on the commune field.
+pub(crate) fn commune_filter(field: Field, center: Point, radius_km: f64) -> Box<dyn Query> {
+    let refs = Referentials::global();
+    let communes = communes_within(refs, center, radius_km);
+    super::engine::filter(Box::new(TermSetQuery::new(
+        communes
+            .into_iter()
+            .map(|c| Term::from_field_text(field, c)),
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn communes_around_blois() {
+        let refs = Referentials::global();
+        let blois = refs.commune("41018").and_then(|c| c.point).expect("Blois");
+        let near = communes_within(refs, blois, 0.5);
+        assert_eq!(near, vec!["41018"]);
+        let wide = communes_within(refs, blois, 35.0);
+        assert!(wide.contains(&"41269"), "Vendôme, ~31 km"); // Vendôme
+        assert!(!wide.contains(&"45234"), "Orléans, ~57 km");
+        for insee in wide {
+            let p = refs.commune(insee).and_then(|c| c.point).expect("point");
+            assert!(haversine_km(blois, p) <= 35.001);
+        }
+    }
+}

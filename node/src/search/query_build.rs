@@ -1,0 +1,762 @@
+//! From a parsed query ([`super::query_lang`]) to a tantivy query.
+//!
+//! - Each word, phrase, prefix, `a/b` alternative or parenthesised group
+//!   is a **unit**. Juxtaposed units form a group in which all should
+//!   match: a document missing one of two to five units (a quarter of
+//!   more) still matches, lower (see [`min_match`] and
+//!   [`super::soft_and`]); stop words are not units at all.
+//! - A unit matches its typed terms (weight 1), and ranks below them:
+//!   curated synonyms and acronym expansions ([`W_SYNONYM`]), holding a
+//!   ROME code a typed title belongs to ([`ROME_CODE_SCORE`]: every record
+//!   has a code, so this finds the other titles of the code) and that
+//!   code's one-word titles in the text ([`W_ROME_TITLE`]),
+//!   words one or two typos away ([`W_FUZZY`], words of five letters or
+//!   more that are rare in the index), prefix completions ([`W_PREFIX`]).
+//! - Expressions are found in the query with the thesaurus
+//!   ([`super::lexicon`]): the longest run of words that is a known title
+//!   or dictionary entry becomes one unit whose alternatives are its
+//!   expansions (`chauffeur PL` → `chauffeur poids lourd`, a title of
+//!   N4101 → `conducteur de poids lourd`, `routier`…, or ROME code N4101).
+//! - A phrase of the typed words in the title field adds to the score
+//!   (exact-title boost).
+//! - Long queries (more than [`MAX_EXPANDED_UNITS`] units, such as the bag
+//!   of words matching sends) are searched as typed, without expansions.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::LazyLock;
+
+use levenshtein_automata::{Distance, LevenshteinAutomatonBuilder, DFA};
+use tantivy::query::{
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, PhraseQuery, Query, TermQuery,
+};
+use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::{Searcher, Term};
+
+use super::analysis::{analysed, fold, pair, words, Analysed, Kind};
+use super::lexicon::{Lexicon, Phrase, MAX_ROME_EXPANSIONS};
+use super::query_lang::{Atom, Conjunction, Group, Query as Parsed};
+use super::soft_and::SoftAndQuery;
+use super::SearchError;
+
+/// Weight of a curated synonym or acronym expansion.
+pub(crate) const W_SYNONYM: f32 = 0.6;
+/// Weight of another job title of the same ROME code.
+pub(crate) const W_ROME_TITLE: f32 = 0.45;
+/// Constant score of holding a ROME code a typed title belongs to.
+pub(crate) const ROME_CODE_SCORE: f32 = 1.0;
+/// Weight of the words of a known expression found apart from each other.
+pub(crate) const W_SCATTERED: f32 = 0.5;
+/// Weight of a word one or two typos away.
+pub(crate) const W_FUZZY: f32 = 0.3;
+/// Weight of a prefix completion.
+pub(crate) const W_PREFIX: f32 = 0.8;
+/// Weight of the typed words as a phrase in the title field.
+pub(crate) const W_TITLE_PHRASE: f32 = 1.0;
+/// Most terms a prefix (`cari*`) expands to.
+const MAX_PREFIX_TERMS: usize = 50;
+/// Most fuzzy variants of one word.
+const MAX_FUZZY_TERMS: usize = 3;
+/// Words shorter than this (letters) are never fuzzy.
+const FUZZY_MIN_LETTERS: usize = 5;
+/// Typos are looked for when the word is in at most one document in this
+/// many (and at least [`FUZZY_RARE_MIN`])...
+const FUZZY_RARE_FRACTION: u64 = 2000;
+/// ... or in at most this many documents.
+const FUZZY_RARE_MIN: u64 = 3;
+/// From this length (letters) two typos are tolerated.
+const FUZZY_TWO_EDITS_LETTERS: usize = 9;
+/// Most curated synonyms per unit.
+const MAX_SYNONYMS: usize = 6;
+/// Most ROME codes per unit.
+const MAX_CODES: usize = 3;
+/// Above this many units a query is searched as typed (no expansions).
+pub(crate) const MAX_EXPANDED_UNITS: usize = 12;
+/// Longest run of words looked up in the thesaurus.
+const MAX_SPAN_UNITS: usize = 6;
+/// Positions the terms of a multi-word expansion may move in all (a stop
+/// word more or less: `conducteur poids lourd` meets `conducteur de poids
+/// lourd`).
+const EXPANSION_SLOP: u32 = 1;
+
+/// The text fields of an index, by role.
+#[derive(Debug, Clone)]
+pub(crate) struct SearchFields {
+    /// The stemmed (`"fr"`) field holding all the searchable text (titles
+    /// and names included): a word matches there. Its vocabulary serves
+    /// typos and prefixes; expansions are searched there.
+    pub main: Field,
+    /// Stemmed fields whose match adds to the score (titles), with their
+    /// boosts: a subset of `main`, so never needed to match.
+    pub boosts: Vec<(Field, f32)>,
+    /// The title field (phrase boost).
+    pub title: Option<Field>,
+    /// Exact (`"fr_exact"`) fields (names) whose match, with the folded
+    /// word, adds to the score (their text is in `main` too).
+    pub exact: Vec<(Field, f32)>,
+    /// The raw ROME code field.
+    pub rome: Option<Field>,
+    /// The word-pair field of the main text (`"fr_pairs"`): multi-word
+    /// expansions are searched there, without positions.
+    pub pairs: Option<Field>,
+}
+
+/// A built query and the terms worth highlighting in a snippet.
+pub(crate) struct Built {
+    pub query: Box<dyn Query>,
+    /// Analysed terms (typed and expanded).
+    pub highlight: BTreeSet<String>,
+}
+
+pub(crate) struct Builder<'a> {
+    pub fields: &'a SearchFields,
+    pub searcher: &'a Searcher,
+    pub lexicon: &'a Lexicon,
+    highlight: BTreeSet<String>,
+    expand: bool,
+}
+
+fn boosted(q: Box<dyn Query>, boost: f32) -> Box<dyn Query> {
+    if (boost - 1.0).abs() > f32::EPSILON {
+        Box::new(BoostQuery::new(q, boost))
+    } else {
+        q
+    }
+}
+
+fn any_of(mut qs: Vec<Box<dyn Query>>) -> Option<Box<dyn Query>> {
+    match qs.len() {
+        0 => None,
+        1 => qs.pop(),
+        _ => Some(Box::new(BooleanQuery::new(
+            qs.into_iter().map(|q| (Occur::Should, q)).collect(),
+        ))),
+    }
+}
+
+fn all_of(mut qs: Vec<Box<dyn Query>>) -> Option<Box<dyn Query>> {
+    match qs.len() {
+        0 => None,
+        1 => qs.pop(),
+        _ => Some(Box::new(BooleanQuery::new(
+            qs.into_iter().map(|q| (Occur::Must, q)).collect(),
+        ))),
+    }
+}
+
+/// `required`, scored up by whichever of `optional` also match.
+fn with_optional(
+    required: Box<dyn Query>,
+    optional: Vec<Box<dyn Query>>,
+) -> Option<Box<dyn Query>> {
+    if optional.is_empty() {
+        return Some(required);
+    }
+    let mut clauses = vec![(Occur::Must, required)];
+    clauses.extend(optional.into_iter().map(|q| (Occur::Should, q)));
+    Some(Box::new(BooleanQuery::new(clauses)))
+}
+
+fn term_query(field: Field, term: &str) -> Box<dyn Query> {
+    Box::new(TermQuery::new(
+        Term::from_field_text(field, term),
+        IndexRecordOption::WithFreqs,
+    ))
+}
+
+/// How many of `n` units a document must match: one of two (`BTP
+/// maçonnerie` must not lose a mason whose CV never says BTP), all but one
+/// from three to five, all but a quarter beyond. Coordination ranks the
+/// documents that match everything first.
+pub(crate) fn min_match(n: usize) -> usize {
+    match n {
+        0..=2 => n.min(1),
+        3..=5 => n - 1,
+        _ => n - n / 4,
+    }
+}
+
+/// Letters of a word.
+fn letters(s: &str) -> usize {
+    s.chars().filter(|c| c.is_alphabetic()).count()
+}
+
+/// One unit of a group before it becomes a query.
+enum Unit<'p> {
+    /// A typed word (one or more analysed tokens: `aide-soignant`) and the
+    /// position of its first word in the group (stop words count).
+    Word(Vec<Analysed>, usize),
+    /// Anything else (phrase, prefix, alternatives, sub-query).
+    Other(&'p Atom),
+}
+
+static LEV1: LazyLock<LevenshteinAutomatonBuilder> =
+    LazyLock::new(|| LevenshteinAutomatonBuilder::new(1, true));
+static LEV2: LazyLock<LevenshteinAutomatonBuilder> =
+    LazyLock::new(|| LevenshteinAutomatonBuilder::new(2, true));
+
+/// A Levenshtein DFA as an FST automaton.
+struct Dfa<'a>(&'a DFA);
+
+impl tantivy_fst::Automaton for Dfa<'_> {
+    type State = u32;
+
+    fn start(&self) -> u32 {
+        self.0.initial_state()
+    }
+
+    fn is_match(&self, state: &u32) -> bool {
+        matches!(self.0.distance(*state), Distance::Exact(_))
+    }
+
+    fn can_match(&self, state: &u32) -> bool {
+        *state != levenshtein_automata::SINK_STATE
+    }
+
+    fn accept(&self, state: &u32, byte: u8) -> u32 {
+        self.0.transition(*state, byte)
+    }
+}
+
+impl<'a> Builder<'a> {
+    pub fn new(fields: &'a SearchFields, searcher: &'a Searcher) -> Builder<'a> {
+        Builder {
+            fields,
+            searcher,
+            lexicon: Lexicon::global(),
+            highlight: BTreeSet::new(),
+            expand: true,
+        }
+    }
+
+    /// The tantivy query for a parsed query; `None` when nothing in it is
+    /// searchable (blank, operators only, stop words only).
+    pub fn build(mut self, q: &Parsed) -> Result<Option<Built>, SearchError> {
+        self.expand = count_units(q) <= MAX_EXPANDED_UNITS;
+        Ok(self.query(q)?.map(|query| Built {
+            query,
+            highlight: self.highlight,
+        }))
+    }
+
+    fn query(&mut self, q: &Parsed) -> Result<Option<Box<dyn Query>>, SearchError> {
+        let mut alternatives = Vec::new();
+        for c in &q.alternatives {
+            if let Some(q) = self.conjunction(c)? {
+                alternatives.push(q);
+            }
+        }
+        Ok(any_of(alternatives))
+    }
+
+    fn conjunction(&mut self, c: &Conjunction) -> Result<Option<Box<dyn Query>>, SearchError> {
+        let mut groups = Vec::new();
+        for g in &c.groups {
+            if let Some(q) = self.group(g)? {
+                groups.push(q);
+            }
+        }
+        Ok(all_of(groups))
+    }
+
+    fn group(&mut self, g: &Group) -> Result<Option<Box<dyn Query>>, SearchError> {
+        let mut units: Vec<Unit<'_>> = Vec::new();
+        let mut excluded: Vec<Box<dyn Query>> = Vec::new();
+        let mut position = 0usize;
+        for item in &g.items {
+            if item.negated {
+                // Exclusions match what was typed, nothing expanded.
+                let q = match &item.atom {
+                    Atom::Word(w) => self.typed_words(&analysed(w)),
+                    other => self.other(other, false)?,
+                };
+                excluded.extend(q);
+                continue;
+            }
+            match &item.atom {
+                Atom::Word(w) => {
+                    let tokens = analysed(w);
+                    if !tokens.is_empty() {
+                        units.push(Unit::Word(tokens, position));
+                    }
+                    position += words(w).count();
+                }
+                other => {
+                    units.push(Unit::Other(other));
+                    // No phrase across a phrase, prefix or group.
+                    position += 2;
+                }
+            }
+        }
+        let (mut clauses, phrase_tokens) = self.unit_clauses(&units)?;
+        let positive = match clauses.len() {
+            0 => None,
+            1 => clauses.pop(),
+            n => Some(Box::new(SoftAndQuery::new(clauses, min_match(n))) as Box<dyn Query>),
+        };
+        let Some(positive) = positive else {
+            if excluded.is_empty() {
+                return Ok(None);
+            }
+            let mut all: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, Box::new(AllQuery))];
+            all.extend(excluded.into_iter().map(|q| (Occur::MustNot, q)));
+            return Ok(Some(Box::new(BooleanQuery::new(all))));
+        };
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, positive)];
+        if let (Some(title), true) = (self.fields.title, self.expand && phrase_tokens.len() >= 2) {
+            let terms: Vec<(usize, Term)> = phrase_tokens
+                .iter()
+                .map(|(p, t)| (*p, Term::from_field_text(title, t)))
+                .collect();
+            clauses.push((
+                Occur::Should,
+                boosted(
+                    Box::new(PhraseQuery::new_with_offset(terms)),
+                    W_TITLE_PHRASE,
+                ),
+            ));
+        }
+        clauses.extend(excluded.into_iter().map(|q| (Occur::MustNot, q)));
+        if clauses.len() == 1 {
+            return Ok(clauses.pop().map(|(_, q)| q));
+        }
+        Ok(Some(Box::new(BooleanQuery::new(clauses))))
+    }
+
+    /// The clauses of a group's units (spans of the thesaurus merged into
+    /// one clause), and the typed word terms with consecutive positions
+    /// (for the title phrase boost).
+    #[allow(clippy::type_complexity)]
+    fn unit_clauses(
+        &mut self,
+        units: &[Unit<'_>],
+    ) -> Result<(Vec<Box<dyn Query>>, Vec<(usize, String)>), SearchError> {
+        let spans = if self.expand {
+            self.find_spans(units)
+        } else {
+            Vec::new()
+        };
+        let mut clauses = Vec::new();
+        let mut phrase: Vec<(usize, String)> = Vec::new();
+        let mut i = 0;
+        while i < units.len() {
+            if let Some(&(start, end, ref key)) = spans.iter().find(|s| s.0 == i) {
+                let mut parts = Vec::new();
+                let mut span_phrase = Vec::new();
+                for u in &units[start..end] {
+                    if let Unit::Word(tokens, at) = u {
+                        add_phrase(&mut span_phrase, *at, tokens);
+                        parts.extend(self.word_unit(tokens));
+                    }
+                }
+                let mut alternatives: Vec<Box<dyn Query>> = Vec::new();
+                if span_phrase.len() >= 2 {
+                    // The words of a known expression taken one by one rank
+                    // below its synonyms (the expression itself in a job
+                    // title is the title phrase boost of the group).
+                    alternatives.extend(all_of(parts).map(|q| boosted(q, W_SCATTERED)));
+                } else {
+                    alternatives.extend(all_of(parts));
+                }
+                phrase.extend(span_phrase);
+                alternatives.extend(self.entry_alternatives(key));
+                clauses.extend(any_of(alternatives));
+                i = end;
+                continue;
+            }
+            match &units[i] {
+                Unit::Word(tokens, at) => {
+                    add_phrase(&mut phrase, *at, tokens);
+                    clauses.extend(self.word_unit(tokens));
+                }
+                Unit::Other(atom) => {
+                    clauses.extend(self.other(atom, true)?);
+                }
+            }
+            i += 1;
+        }
+        Ok((clauses, phrase))
+    }
+
+    /// Runs of word units whose terms (acronyms replaced by their first
+    /// expansion) are a thesaurus entry, longest first, left to right:
+    /// (first unit, end unit, key).
+    fn find_spans(&self, units: &[Unit<'_>]) -> Vec<(usize, usize, Vec<String>)> {
+        // Canonical terms of each word unit.
+        let canonical: Vec<Option<Vec<String>>> = units
+            .iter()
+            .map(|u| match u {
+                Unit::Word(tokens, _) => {
+                    let terms: Vec<String> = tokens.iter().map(|t| t.term.clone()).collect();
+                    let expanded = match tokens.as_slice() {
+                        [t] if t.kind == Kind::Code => self
+                            .lexicon
+                            .entry(std::slice::from_ref(&t.term))
+                            .and_then(|e| {
+                                e.synonyms
+                                    .iter()
+                                    .find(|s| s.terms.len() > 1)
+                                    .map(|s| s.terms.clone())
+                            }),
+                        _ => None,
+                    };
+                    Some(expanded.unwrap_or(terms))
+                }
+                Unit::Other(_) => None,
+            })
+            .collect();
+        let max_terms = self.lexicon.max_key_terms();
+        let mut spans = Vec::new();
+        let mut i = 0;
+        while i < units.len() {
+            let mut found = None;
+            let mut end = i;
+            let mut key: Vec<String> = Vec::new();
+            let mut candidates = Vec::new();
+            while end < units.len() && end - i < MAX_SPAN_UNITS {
+                let Some(terms) = &canonical[end] else { break };
+                key.extend(terms.iter().cloned());
+                end += 1;
+                if key.len() > max_terms {
+                    break;
+                }
+                candidates.push((end, key.clone()));
+            }
+            for (end, key) in candidates.into_iter().rev() {
+                if self.lexicon.entry(&key).is_some() {
+                    found = Some((i, end, key));
+                    break;
+                }
+            }
+            match found {
+                Some(span) => {
+                    i = span.1;
+                    spans.push(span);
+                }
+                None => i += 1,
+            }
+        }
+        spans
+    }
+
+    /// Synonyms, ROME titles and ROME codes of a thesaurus entry.
+    fn entry_alternatives(&mut self, key: &[String]) -> Vec<Box<dyn Query>> {
+        let Some(entry) = self.lexicon.entry(key) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut seen: Vec<&[String]> = vec![key];
+        for syn in entry.synonyms.iter().take(MAX_SYNONYMS) {
+            if seen.contains(&syn.terms.as_slice()) {
+                continue;
+            }
+            seen.push(&syn.terms);
+            out.extend(self.expansion(syn, W_SYNONYM));
+        }
+        for &code in entry.codes.iter().take(MAX_CODES) {
+            let Some((rome, titles)) = self.lexicon.rome(code) else {
+                continue;
+            };
+            if let Some(field) = self.fields.rome {
+                out.push(Box::new(ConstScoreQuery::new(
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(field, rome),
+                        IndexRecordOption::Basic,
+                    )),
+                    ROME_CODE_SCORE,
+                )));
+            }
+            // Every record holds a ROME code (the API requires one): the
+            // code term above finds the holders of every title of the code.
+            // The code's one-word titles (« routier », « camionneur ») are
+            // also searched in the text, for records coded elsewhere; the
+            // longer titles are left to the code (as phrases they cost more
+            // than they find).
+            for title in titles
+                .iter()
+                .filter(|t| t.terms.len() == 1 && !seen.contains(&t.terms.as_slice()))
+                .take(MAX_ROME_EXPANSIONS)
+            {
+                out.extend(self.expansion(title, W_ROME_TITLE));
+            }
+        }
+        out
+    }
+
+    /// An expansion on the main field: one term; several terms: each of
+    /// their consecutive pairs in the word-pair field (term look-ups, stop
+    /// words skipped), or without that field their terms in this order with
+    /// their stop-word gaps, give or take [`EXPANSION_SLOP`].
+    fn expansion(&mut self, phrase: &Phrase, weight: f32) -> Option<Box<dyn Query>> {
+        let field = self.fields.main;
+        self.highlight.extend(phrase.terms.iter().cloned());
+        let q: Box<dyn Query> = match (phrase.terms.as_slice(), self.fields.pairs) {
+            ([], _) => return None,
+            ([t], _) => term_query(field, t),
+            (terms, Some(pairs)) => all_of(
+                terms
+                    .windows(2)
+                    .map(|w| term_query(pairs, &pair(&w[0], &w[1])))
+                    .collect(),
+            )?,
+            (_, None) => {
+                let mut q = PhraseQuery::new_with_offset(
+                    phrase
+                        .positions
+                        .iter()
+                        .zip(&phrase.terms)
+                        .map(|(p, t)| (*p, Term::from_field_text(field, t)))
+                        .collect(),
+                );
+                q.set_slop(EXPANSION_SLOP);
+                Box::new(q)
+            }
+        };
+        Some(boosted(q, weight))
+    }
+
+    /// A typed word: its terms (all required) with typo variants.
+    fn word_unit(&mut self, tokens: &[Analysed]) -> Option<Box<dyn Query>> {
+        let typed = self.typed_words(tokens)?;
+        let mut alternatives = vec![typed];
+        if let ([t], true) = (tokens, self.expand) {
+            if t.kind == Kind::Code {
+                // An acronym matches its own expansions even inside a
+                // longer expression.
+                if let Some(entry) = self.lexicon.entry(std::slice::from_ref(&t.term)) {
+                    let syns: Vec<Phrase> =
+                        entry.synonyms.iter().take(MAX_SYNONYMS).cloned().collect();
+                    for s in &syns {
+                        alternatives.extend(self.expansion(s, W_SYNONYM));
+                    }
+                }
+            } else if letters(&t.folded) >= FUZZY_MIN_LETTERS && self.rare(&t.term) {
+                for variant in self.fuzzy_terms(&t.term, letters(&t.folded)) {
+                    self.highlight.insert(variant.clone());
+                    alternatives.push(boosted(term_query(self.fields.main, &variant), W_FUZZY));
+                }
+            }
+        }
+        any_of(alternatives)
+    }
+
+    /// The typed terms of a word: one term (both forms of a word in
+    /// capitals) over every text field and the exact fields; several
+    /// terms all required.
+    fn typed_words(&mut self, tokens: &[Analysed]) -> Option<Box<dyn Query>> {
+        let parts: Vec<Box<dyn Query>> =
+            tokens.iter().filter_map(|t| self.typed_token(t)).collect();
+        all_of(parts)
+    }
+
+    /// The word must be in the main field; a match in a title or name
+    /// field adds to the score (one required posting list per word, the
+    /// others only looked up for the documents it yields).
+    fn typed_token(&mut self, t: &Analysed) -> Option<Box<dyn Query>> {
+        let mut forms = vec![t.term.as_str()];
+        if let Some(other) = &t.other {
+            forms.push(other);
+        }
+        let mut required = Vec::new();
+        let mut optional = Vec::new();
+        for form in forms {
+            self.highlight.insert(form.to_string());
+            required.push(term_query(self.fields.main, form));
+            for &(field, boost) in &self.fields.boosts {
+                optional.push(boosted(term_query(field, form), boost));
+            }
+        }
+        for &(field, boost) in &self.fields.exact {
+            optional.push(boosted(term_query(field, &t.folded), boost));
+        }
+        with_optional(any_of(required)?, optional)
+    }
+
+    /// Phrases, prefixes, alternatives and sub-queries.
+    fn other(&mut self, atom: &Atom, expand: bool) -> Result<Option<Box<dyn Query>>, SearchError> {
+        Ok(match atom {
+            Atom::Word(w) => {
+                let tokens = analysed(w);
+                if expand {
+                    self.word_unit(&tokens)
+                } else {
+                    self.typed_words(&tokens)
+                }
+            }
+            Atom::Phrase(p) => self.phrase(p),
+            Atom::Either(parts) => {
+                let mut qs = Vec::new();
+                for p in parts {
+                    let tokens = analysed(p);
+                    qs.extend(if expand {
+                        self.word_unit(&tokens)
+                    } else {
+                        self.typed_words(&tokens)
+                    });
+                }
+                any_of(qs)
+            }
+            Atom::Prefix(p) => self.prefix(p)?,
+            Atom::Sub(q) => self.query(q)?,
+        })
+    }
+
+    /// A quoted phrase: its terms in order (stop-word gaps kept) in the
+    /// text fields.
+    fn phrase(&mut self, text: &str) -> Option<Box<dyn Query>> {
+        let tokens = analysed(text);
+        if tokens.len() < 2 {
+            return self.typed_words(&tokens);
+        }
+        let phrase_in = |field: Field| -> Box<dyn Query> {
+            Box::new(PhraseQuery::new_with_offset(
+                tokens
+                    .iter()
+                    .map(|t| (t.position, Term::from_field_text(field, &t.term)))
+                    .collect(),
+            ))
+        };
+        let required = phrase_in(self.fields.main);
+        let optional: Vec<Box<dyn Query>> = self
+            .fields
+            .boosts
+            .iter()
+            .map(|&(field, boost)| boosted(phrase_in(field), boost))
+            .collect();
+        self.highlight.extend(tokens.iter().map(|t| t.term.clone()));
+        with_optional(required, optional)
+    }
+
+    /// `cari*`: the most frequent terms of the main field starting with the
+    /// folded prefix.
+    fn prefix(&mut self, prefix: &str) -> Result<Option<Box<dyn Query>>, SearchError> {
+        let p: String = fold(prefix)
+            .chars()
+            .filter(|c| c.is_alphanumeric())
+            .collect();
+        if p.chars().count() < 2 {
+            return Ok(None);
+        }
+        let terms = prefix_terms(self.searcher, self.fields.main, &p, MAX_PREFIX_TERMS)?;
+        let qs: Vec<Box<dyn Query>> = terms
+            .iter()
+            .map(|t| boosted(term_query(self.fields.main, t), W_PREFIX))
+            .collect();
+        self.highlight.extend(terms);
+        Ok(any_of(qs))
+    }
+
+    /// Whether a term is rare enough in the main field to look for typos
+    /// (a word that finds little is the one likely mistyped; a frequent
+    /// word is left alone, which also keeps common queries fast).
+    fn rare(&self, term: &str) -> bool {
+        let df = self
+            .searcher
+            .doc_freq(&Term::from_field_text(self.fields.main, term))
+            .unwrap_or(0);
+        let threshold = (self.searcher.num_docs() / FUZZY_RARE_FRACTION).max(FUZZY_RARE_MIN);
+        df <= threshold
+    }
+
+    /// Terms of the main field one typo away (two for long words), the
+    /// most frequent first, the term itself excluded.
+    fn fuzzy_terms(&self, term: &str, word_letters: usize) -> Vec<String> {
+        let builder = if word_letters >= FUZZY_TWO_EDITS_LETTERS {
+            &*LEV2
+        } else {
+            &*LEV1
+        };
+        let mut found: HashMap<String, u64> = HashMap::new();
+        let dfa = builder.build_dfa(term);
+        for reader in self.searcher.segment_readers() {
+            let Ok(inverted) = reader.inverted_index(self.fields.main) else {
+                continue;
+            };
+            let Ok(mut stream) = inverted.terms().search(Dfa(&dfa)).into_stream() else {
+                continue;
+            };
+            let mut seen = 0usize;
+            while stream.advance() && seen < 1000 {
+                seen += 1;
+                let key = stream.key();
+                if key == term.as_bytes() {
+                    continue;
+                }
+                if let Ok(t) = std::str::from_utf8(key) {
+                    *found.entry(t.to_string()).or_insert(0) += u64::from(stream.value().doc_freq);
+                }
+            }
+        }
+        let mut terms: Vec<(String, u64)> = found.into_iter().collect();
+        terms.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        terms.truncate(MAX_FUZZY_TERMS);
+        terms.into_iter().map(|(t, _)| t).collect()
+    }
+}
+
+/// Appends a word's terms to the phrase of typed words, at their position
+/// in the group (stop words keep their gaps, as in the index).
+fn add_phrase(phrase: &mut Vec<(usize, String)>, at: usize, tokens: &[Analysed]) {
+    for t in tokens {
+        phrase.push((at + t.position, t.term.clone()));
+    }
+}
+
+/// Number of units of a query (words, phrases, prefixes…), recursively.
+fn count_units(q: &Parsed) -> usize {
+    q.alternatives
+        .iter()
+        .flat_map(|c| &c.groups)
+        .flat_map(|g| &g.items)
+        .map(|i| match &i.atom {
+            Atom::Sub(s) => count_units(s),
+            _ => 1,
+        })
+        .sum()
+}
+
+/// Terms of `field` starting with `prefix`, over all segments, the `max`
+/// with the highest document frequency.
+pub(crate) fn prefix_terms(
+    searcher: &Searcher,
+    field: Field,
+    prefix: &str,
+    max: usize,
+) -> Result<Vec<String>, SearchError> {
+    let mut upper = prefix.as_bytes().to_vec();
+    upper.push(0xFF);
+    let mut found: HashMap<String, u64> = HashMap::new();
+    for reader in searcher.segment_readers() {
+        let inverted = reader.inverted_index(field)?;
+        let mut stream = inverted
+            .terms()
+            .range()
+            .ge(prefix.as_bytes())
+            .lt(&upper)
+            .into_stream()?;
+        // Bounded walk: a short prefix in a large vocabulary stops here.
+        let mut seen = 0usize;
+        while stream.advance() && seen < 10_000 {
+            seen += 1;
+            if let Ok(t) = std::str::from_utf8(stream.key()) {
+                *found.entry(t.to_string()).or_insert(0) += u64::from(stream.value().doc_freq);
+            }
+        }
+    }
+    let mut terms: Vec<(String, u64)> = found.into_iter().collect();
+    terms.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    terms.truncate(max);
+    Ok(terms.into_iter().map(|(t, _)| t).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn min_match_table() {
+        assert_eq!(
+            (1..=8).map(min_match).collect::<Vec<_>>(),
+            vec![1, 1, 2, 3, 4, 5, 6, 6]
+        );
+    }
+}

@@ -1,0 +1,227 @@
+//! Highlighted extracts of a stored text, computed from the query's
+//! analysed terms without re-analysing the whole text: a word is analysed
+//! only when its first letters are those of a query term (most words of a
+//! CV are skipped after a three-byte comparison).
+
+use std::collections::{BTreeSet, HashSet};
+
+use super::analysis::{analysed, fold, words};
+
+/// Longest extract, in characters (before the `<b>` marks).
+pub(crate) const SNIPPET_CHARS: usize = 180;
+/// Characters shown before the first highlighted word.
+const LEAD_CHARS: usize = 30;
+/// Only the beginning of very long texts is scanned.
+const MAX_SCAN_BYTES: usize = 64 * 1024;
+/// Highlighted words considered.
+const MAX_MATCHES: usize = 256;
+
+/// The first (at most) three characters of a folded word.
+fn key(folded: &str) -> &str {
+    match folded.char_indices().nth(3) {
+        Some((i, _)) => &folded[..i],
+        None => folded,
+    }
+}
+
+/// The query's terms, ready to test words against.
+pub(crate) struct Highlighter {
+    terms: BTreeSet<String>,
+    keys: HashSet<String>,
+}
+
+impl Highlighter {
+    pub fn new(terms: &BTreeSet<String>) -> Highlighter {
+        Highlighter {
+            keys: terms.iter().map(|t| key(t).to_string()).collect(),
+            terms: terms.clone(),
+        }
+    }
+
+    /// Whether a word of the text analyses to one of the terms.
+    fn matches(&self, word: &str) -> bool {
+        let folded = fold(word);
+        if !self.keys.contains(key(&folded)) {
+            return false;
+        }
+        analysed(word).into_iter().any(|a| {
+            self.terms.contains(&a.term) || a.other.is_some_and(|o| self.terms.contains(&o))
+        })
+    }
+
+    /// An HTML extract (escaped, `<b>` around the matched words) of at
+    /// most [`SNIPPET_CHARS`] characters around the densest group of
+    /// matches; `None` when no word matches.
+    pub fn snippet(&self, text: &str) -> Option<String> {
+        if self.terms.is_empty() {
+            return None;
+        }
+        let scan = &text[..floor_char_boundary(text, MAX_SCAN_BYTES)];
+        let mut hits: Vec<(usize, usize, String)> = Vec::new();
+        for (from, w) in words(scan) {
+            if self.matches(w) {
+                hits.push((from, from + w.len(), fold(w)));
+                if hits.len() == MAX_MATCHES {
+                    break;
+                }
+            }
+        }
+        if hits.is_empty() {
+            return None;
+        }
+        // The window (in bytes, approximately SNIPPET_CHARS characters)
+        // starting at a match with the most distinct words, earliest first.
+        let budget = SNIPPET_CHARS;
+        let mut best = (0usize, 0usize);
+        for (i, (from, _, _)) in hits.iter().enumerate() {
+            let end = char_offset(scan, *from, budget);
+            let distinct: HashSet<&str> = hits[i..]
+                .iter()
+                .take_while(|h| h.1 <= end)
+                .map(|h| h.2.as_str())
+                .collect();
+            if distinct.len() > best.1 {
+                best = (i, distinct.len());
+            }
+        }
+        let first = hits[best.0].0;
+        let start = word_start_before(scan, first, LEAD_CHARS);
+        let end = word_end_before(scan, char_offset(scan, start, budget));
+        let mut out = String::new();
+        if start > 0 {
+            out.push('…');
+        }
+        let mut at = start;
+        for (from, to, _) in hits.iter().filter(|h| h.0 >= start && h.1 <= end) {
+            out.push_str(&html_escape(&scan[at..*from]));
+            out.push_str("<b>");
+            out.push_str(&html_escape(&scan[*from..*to]));
+            out.push_str("</b>");
+            at = *to;
+        }
+        out.push_str(&html_escape(&scan[at..end]));
+        if end < text.len() {
+            out.push('…');
+        }
+        Some(out)
+    }
+}
+
+/// The largest char boundary `<= i`.
+fn floor_char_boundary(s: &str, i: usize) -> usize {
+    if i >= s.len() {
+        return s.len();
+    }
+    let mut i = i;
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// The byte offset `n` characters after `from` (or the end).
+fn char_offset(s: &str, from: usize, n: usize) -> usize {
+    s[from..]
+        .char_indices()
+        .nth(n)
+        .map_or(s.len(), |(i, _)| from + i)
+}
+
+/// A word start at most `n` characters before `at` (`at` itself when the
+/// text before is one long word).
+fn word_start_before(s: &str, at: usize, n: usize) -> usize {
+    let back: Vec<(usize, char)> = s[..at].char_indices().rev().take(n).collect();
+    let Some(&(limit, _)) = back.last() else {
+        return at;
+    };
+    if limit == 0 {
+        return 0;
+    }
+    // The first whitespace after the limit, then the next character.
+    s[limit..at]
+        .char_indices()
+        .find(|(_, c)| c.is_whitespace())
+        .map_or(at, |(i, c)| limit + i + c.len_utf8())
+}
+
+/// The end of the last whole word before `end`.
+fn word_end_before(s: &str, end: usize) -> usize {
+    if end >= s.len() {
+        return s.len();
+    }
+    match s[..end].rfind(char::is_whitespace) {
+        Some(i) if i > 0 => i,
+        _ => end,
+    }
+}
+
+/// The beginning of a text as an escaped extract (no highlights), for hits
+/// whose text has no matched word.
+pub(crate) fn leading(text: &str) -> String {
+    let text = text.trim();
+    let end = word_end_before(text, char_offset(text, 0, SNIPPET_CHARS));
+    let mut out = html_escape(&text[..end]);
+    if end < text.len() {
+        out.push('…');
+    }
+    out
+}
+
+pub(crate) fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::search::analysis::analyze;
+
+    fn terms(words: &str) -> BTreeSet<String> {
+        analyze("fr", words).into_iter().collect()
+    }
+
+    #[test]
+    fn highlights_any_form_of_the_terms() {
+        let h = Highlighter::new(&terms("conductrice chariot"));
+        let text = "Dix ans d'expérience. Conducteur de CHARIOTS élévateurs <en entrepôt>, puis conductrices.";
+        let s = h.snippet(text).expect("snippet");
+        assert!(s.contains("<b>Conducteur</b>"), "{s}");
+        assert!(s.contains("<b>CHARIOTS</b>"), "{s}");
+        assert!(s.contains("&lt;en entrepôt&gt;"), "{s}");
+        assert!(h.snippet("Rien à voir.").is_none());
+    }
+
+    #[test]
+    fn long_texts_give_a_bounded_window() {
+        let h = Highlighter::new(&terms("soudeur"));
+        let text = format!(
+            "{} soudeur qualifié {}",
+            "mot ".repeat(500),
+            "fin ".repeat(500)
+        );
+        let s = h.snippet(&text).expect("snippet");
+        assert!(s.contains("<b>soudeur</b>"));
+        let plain = s.replace("<b>", "").replace("</b>", "");
+        assert!(
+            plain.chars().count() <= SNIPPET_CHARS + 2,
+            "{}",
+            plain.chars().count()
+        );
+        assert!(s.starts_with('…') && s.ends_with('…'), "{s}");
+        // Multi-byte text cut on character boundaries.
+        let text = "é".repeat(300) + " soudeur " + &"ü".repeat(300);
+        assert!(h.snippet(&text).is_some());
+        assert!(leading(&"é".repeat(500)).ends_with('…'));
+    }
+}
