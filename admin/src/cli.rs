@@ -1255,8 +1255,8 @@ fn status(nd: &NetworkDir, a: RemoteArgs) -> Result<ExitCode> {
                         vivier_protocol::PROTOCOL_VERSION
                     ));
                 }
-                if let Some(s) = &wk.software {
-                    notes.push(s.clone());
+                if !wk.software.is_empty() {
+                    notes.push(wk.software.clone());
                 }
                 if bad && active {
                     problems += 1;

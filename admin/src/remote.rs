@@ -9,45 +9,7 @@ use vivier_protocol::MemberKey;
 
 use crate::network::{parse_key_id, parse_public_key};
 
-/// `GET /.well-known/vivier`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct WellKnown {
-    /// Node id.
-    pub node_id: String,
-    /// Display name.
-    #[serde(default)]
-    pub display_name: String,
-    /// The base URL the node believes it has.
-    #[serde(default)]
-    pub base_url: String,
-    /// Protocol versions spoken.
-    #[serde(default)]
-    pub protocol_versions: Vec<u32>,
-    /// Published keys.
-    #[serde(default)]
-    pub keys: Vec<WellKnownKey>,
-    /// Serial of the membership document the node holds.
-    #[serde(default)]
-    pub membership_serial: Option<i64>,
-    /// Software.
-    #[serde(default)]
-    pub software: Option<String>,
-}
-
-/// A key published in `/.well-known/vivier`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct WellKnownKey {
-    /// Key id.
-    pub key_id: String,
-    /// Unpadded base64url public key.
-    pub public_key: String,
-    /// Start of validity (unix ms).
-    #[serde(default)]
-    pub valid_from: i64,
-    /// End of validity (unix ms).
-    #[serde(default)]
-    pub valid_until: Option<i64>,
-}
+pub use vivier_protocol::{WellKnown, WellKnownKey};
 
 /// Result of pushing a document to a node.
 #[derive(Debug, Clone, PartialEq, Eq)]

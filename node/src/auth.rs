@@ -43,8 +43,16 @@ pub use tokens::{revoke_secret as revoke_token, user_for_token};
 
 /// Session lifetime (web and API login).
 pub const SESSION_TTL_MS: i64 = 12 * 3600 * 1000;
-/// Cookie carrying the session token for the web UI.
+/// Prefix of the cookie carrying the session token for the web UI.
 pub const SESSION_COOKIE: &str = "vivier_session";
+
+/// The session cookie's name on node `node_id`: `vivier_session_<node_id>`.
+/// Browsers keep cookies per host, not per port, so two nodes on one host
+/// (the demo network, a mission running a test node beside its own) would
+/// otherwise log each other's users out.
+pub fn session_cookie_name(node_id: &str) -> String {
+    format!("{SESSION_COOKIE}_{node_id}")
+}
 
 /// A user's role on this node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -317,8 +325,10 @@ pub async fn list_users(db: &Db) -> Result<Vec<User>> {
     rows.iter().map(user_from_row).collect()
 }
 
-/// The raw token of a request, from `Authorization: Bearer` or the cookie.
-pub fn token_from_headers(headers: &axum::http::HeaderMap) -> Option<String> {
+/// The raw token of a request, from `Authorization: Bearer` or the session
+/// cookie of node `node_id` ([`session_cookie_name`]).
+pub fn token_from_headers(headers: &axum::http::HeaderMap, node_id: &str) -> Option<String> {
+    let cookie_name = session_cookie_name(node_id);
     if let Some(v) = headers.get(axum::http::header::AUTHORIZATION) {
         let v = v.to_str().ok()?;
         return v
@@ -330,7 +340,7 @@ pub fn token_from_headers(headers: &axum::http::HeaderMap) -> Option<String> {
         let Ok(s) = cookie.to_str() else { continue };
         for pair in s.split(';') {
             if let Some((k, v)) = pair.trim().split_once('=') {
-                if k == SESSION_COOKIE && !v.is_empty() {
+                if k == cookie_name && !v.is_empty() {
                     return Some(v.to_string());
                 }
             }
@@ -349,7 +359,8 @@ impl FromRequestParts<AppState> for User {
         if let Some(user) = parts.extensions.get::<User>() {
             return Ok(user.clone());
         }
-        let token = token_from_headers(&parts.headers).ok_or(Error::Unauthenticated)?;
+        let token = token_from_headers(&parts.headers, &state.config.node_id)
+            .ok_or(Error::Unauthenticated)?;
         let user = user_for_token(&state.db, &token, state.clock.now_ms())
             .await?
             .ok_or(Error::Unauthenticated)?;
@@ -409,7 +420,7 @@ async fn logout_handler(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
 ) -> Result<axum::http::StatusCode> {
-    if let Some(t) = token_from_headers(&headers) {
+    if let Some(t) = token_from_headers(&headers, &state.config.node_id) {
         revoke_token(&state.db, &t).await?;
     }
     Ok(axum::http::StatusCode::NO_CONTENT)

@@ -180,6 +180,10 @@ pub struct Candidate {
     pub home: Option<crate::geo::Point>,
     pub max_travel_km: Option<i64>,
     pub driving_licences: Vec<String>,
+    /// Certification codes ([`crate::referentials::Certifications`]):
+    /// CACES, FIMO/FCO, habilitations électriques, SST, DEAS…
+    #[serde(default)]
+    pub certifications: Vec<String>,
     pub has_vehicle: bool,
     pub public_transport_only: bool,
     /// `YYYY-MM-DD`.
@@ -193,6 +197,9 @@ pub struct Candidate {
     pub languages: Vec<String>,
     pub experience_years: Option<i64>,
     pub training_level: Option<String>,
+    /// Year of birth (the reports' age bands); never sent to other nodes.
+    #[serde(default)]
+    pub birth_year: Option<i64>,
     pub cv_text: String,
     pub counsellor_id: Option<String>,
     pub status: CandidateStatus,
@@ -219,6 +226,8 @@ struct StoredProfile {
     max_travel_km: Option<i64>,
     #[serde(default)]
     driving_licences: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    certifications: Vec<String>,
     #[serde(default)]
     has_vehicle: bool,
     #[serde(default)]
@@ -242,6 +251,8 @@ struct StoredProfile {
     #[serde(default)]
     training_level: Option<String>,
     #[serde(default)]
+    birth_year: Option<i64>,
+    #[serde(default)]
     cv_text: String,
 }
 
@@ -252,6 +263,7 @@ impl StoredProfile {
             phone: c.phone.clone(),
             max_travel_km: c.max_travel_km,
             driving_licences: c.driving_licences.clone(),
+            certifications: c.certifications.clone(),
             has_vehicle: c.has_vehicle,
             public_transport_only: c.public_transport_only,
             available_from: c.available_from.clone(),
@@ -263,6 +275,7 @@ impl StoredProfile {
             languages: c.languages.clone(),
             experience_years: c.experience_years,
             training_level: c.training_level.clone(),
+            birth_year: c.birth_year,
             cv_text: c.cv_text.clone(),
         }
     }
@@ -297,6 +310,9 @@ pub struct CandidateInput {
     pub max_travel_km: Option<i64>,
     #[serde(default)]
     pub driving_licences: Vec<String>,
+    /// Certification codes (`GET /api/v1/certifications`).
+    #[serde(default)]
+    pub certifications: Vec<String>,
     #[serde(default)]
     pub has_vehicle: bool,
     #[serde(default)]
@@ -319,6 +335,9 @@ pub struct CandidateInput {
     pub experience_years: Option<i64>,
     #[serde(default)]
     pub training_level: Option<String>,
+    /// Year of birth (age bands in the reports).
+    #[serde(default)]
+    pub birth_year: Option<i64>,
     /// On update, absent = keep the current CV text (e.g. from an upload).
     #[serde(default)]
     pub cv_text: Option<String>,
@@ -390,6 +409,7 @@ pub(crate) struct Valid {
     pub commune_insee: String,
     pub max_travel_km: Option<i64>,
     pub driving_licences: Vec<String>,
+    pub certifications: Vec<String>,
     pub has_vehicle: bool,
     pub public_transport_only: bool,
     pub available_from: Option<String>,
@@ -401,6 +421,7 @@ pub(crate) struct Valid {
     pub languages: Vec<String>,
     pub experience_years: Option<i64>,
     pub training_level: Option<String>,
+    pub birth_year: Option<i64>,
     pub cv_text: Option<String>,
     pub status: Option<CandidateStatus>,
 }
@@ -484,6 +505,9 @@ pub(crate) fn validate(
             driving_licences.push(l);
         }
     }
+    let (certifications, cert_errs) =
+        crate::referentials::certifications::check_list("certifications", &input.certifications);
+    errs.extend(cert_errs);
     let available_from = opt_trim(&input.available_from);
     if let Some(d) = &available_from {
         if crate::util::date_to_days(d).is_none() {
@@ -546,6 +570,15 @@ pub(crate) fn validate(
     {
         errs.push(FieldError::new("training_level", "at most 100 characters"));
     }
+    if input
+        .birth_year
+        .is_some_and(|y| !(1900..=2100).contains(&y))
+    {
+        errs.push(FieldError::new(
+            "birth_year",
+            "must be between 1900 and 2100",
+        ));
+    }
     if let Some(s) = input.status {
         if !matches!(s, CandidateStatus::Active | CandidateStatus::Archived) {
             errs.push(FieldError::new(
@@ -581,6 +614,7 @@ pub(crate) fn validate(
         commune_insee,
         max_travel_km: input.max_travel_km,
         driving_licences,
+        certifications,
         has_vehicle: input.has_vehicle,
         public_transport_only: input.public_transport_only,
         available_from,
@@ -592,6 +626,7 @@ pub(crate) fn validate(
         languages: clean_list(&input.languages, 20, 100),
         experience_years: input.experience_years,
         training_level,
+        birth_year: input.birth_year,
         cv_text,
         status: input.status,
     })
@@ -609,6 +644,7 @@ impl Valid {
         c.commune_insee = self.commune_insee;
         c.max_travel_km = self.max_travel_km;
         c.driving_licences = self.driving_licences;
+        c.certifications = self.certifications;
         c.has_vehicle = self.has_vehicle;
         c.public_transport_only = self.public_transport_only;
         c.available_from = self.available_from;
@@ -620,6 +656,7 @@ impl Valid {
         c.languages = self.languages;
         c.experience_years = self.experience_years;
         c.training_level = self.training_level;
+        c.birth_year = self.birth_year;
         if let Some(t) = self.cv_text {
             c.cv_text = t;
         }
@@ -641,6 +678,7 @@ fn empty_candidate(id: String, now: i64) -> Candidate {
         home: None,
         max_travel_km: None,
         driving_licences: Vec::new(),
+        certifications: Vec::new(),
         has_vehicle: false,
         public_transport_only: false,
         available_from: None,
@@ -652,6 +690,7 @@ fn empty_candidate(id: String, now: i64) -> Candidate {
         languages: Vec::new(),
         experience_years: None,
         training_level: None,
+        birth_year: None,
         cv_text: String::new(),
         counsellor_id: None,
         status: CandidateStatus::Active,
@@ -707,6 +746,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<(Candidate, RecordMeta)> {
             home,
             max_travel_km: p.max_travel_km,
             driving_licences: p.driving_licences,
+            certifications: p.certifications,
             has_vehicle: p.has_vehicle,
             public_transport_only: p.public_transport_only,
             available_from: p.available_from,
@@ -718,6 +758,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<(Candidate, RecordMeta)> {
             languages: p.languages,
             experience_years: p.experience_years,
             training_level: p.training_level,
+            birth_year: p.birth_year,
             cv_text: p.cv_text,
             counsellor_id: row.try_get("counsellor_id")?,
             status: CandidateStatus::parse(&status).unwrap_or(CandidateStatus::Active),
@@ -892,6 +933,7 @@ pub fn minimal_profile(c: &Candidate, candidate_ref: &str) -> vivier_protocol::C
         commune_insee: c.commune_insee.clone(),
         max_travel_km: c.max_travel_km,
         driving_licences: c.driving_licences.clone(),
+        certifications: c.certifications.clone(),
         has_vehicle: c.has_vehicle,
         available_from: c.available_from.clone(),
         weekly_hours: c.weekly_hours,
@@ -1436,33 +1478,62 @@ pub async fn set_status(state: &AppState, id: &str, status: CandidateStatus) -> 
     Ok(())
 }
 
-/// Outcomes of a placement (sortie positive and others).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Outcomes of a placement, as funders count returns to work
+/// (`docs/reports.md`). The declaration order is the reports' column order.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::EnumIter,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum PlacementOutcome {
-    #[serde(rename = "cdd_under_6_months")]
-    CddUnder6Months,
-    #[serde(rename = "cdd_6_months_or_more")]
-    Cdd6MonthsOrMore,
+    /// Contrat à durée indéterminée.
     Cdi,
-    Training,
+    /// CDD of six months or more.
+    #[serde(rename = "cdd_6_months_or_more")]
+    #[strum(serialize = "cdd_6_months_or_more")]
+    Cdd6MonthsOrMore,
+    /// CDD under six months, intérim (MIS) and seasonal (SAI) contracts.
+    #[serde(rename = "cdd_under_6_months")]
+    #[strum(serialize = "cdd_under_6_months")]
+    CddUnder6Months,
+    /// Contrat d'apprentissage.
     Apprenticeship,
+    /// Contrat de professionnalisation.
+    Professionalisation,
+    /// Qualifying training.
+    Training,
+    /// Business creation.
     BusinessCreation,
+    /// Anything else.
     Other,
 }
 
 impl PlacementOutcome {
     /// Stored form.
     pub fn as_str(self) -> &'static str {
-        match self {
-            PlacementOutcome::CddUnder6Months => "cdd_under_6_months",
-            PlacementOutcome::Cdd6MonthsOrMore => "cdd_6_months_or_more",
-            PlacementOutcome::Cdi => "cdi",
-            PlacementOutcome::Training => "training",
-            PlacementOutcome::Apprenticeship => "apprenticeship",
-            PlacementOutcome::BusinessCreation => "business_creation",
-            PlacementOutcome::Other => "other",
-        }
+        self.into()
+    }
+
+    /// Every outcome, in the reports' order.
+    pub fn all() -> impl Iterator<Item = PlacementOutcome> {
+        <PlacementOutcome as strum::IntoEnumIterator>::iter()
+    }
+
+    /// Parse the stored form.
+    pub fn parse(s: &str) -> Option<PlacementOutcome> {
+        s.parse().ok()
     }
 }
 
@@ -1474,15 +1545,40 @@ pub struct Placement {
     pub outcome: PlacementOutcome,
     pub referral_id: Option<String>,
     pub placed_at: i64,
+    /// The day it counts on in the reports (contract start, else the
+    /// recording day).
+    pub placed_on: String,
+    pub contract: crate::reports::ContractFacts,
+    pub channel: crate::reports::Channel,
 }
 
-/// Close the candidate as placed: writes `placements`, status `placed`.
+/// A return to work as recorded by a counsellor.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlacementInput {
+    pub outcome: PlacementOutcome,
+    /// The referral it came from, if any.
+    #[serde(default)]
+    pub referral_id: Option<String>,
+    /// The contract, as far as known.
+    #[serde(default)]
+    pub contract: crate::reports::ContractFacts,
+    /// `platform` (a referral or a match) or `counsellor`; default:
+    /// `platform` with a referral, `counsellor` without.
+    #[serde(default)]
+    pub channel: Option<crate::reports::Channel>,
+    /// The job's ROME code (default: the candidate's first).
+    #[serde(default)]
+    pub rome_code: Option<String>,
+}
+
+/// Close the candidate as placed: writes `placements` (with the facts the
+/// reports need, `reports::facts`), status `placed`.
 pub async fn record_placement(
     state: &AppState,
     user: &User,
     id: &str,
-    outcome: PlacementOutcome,
-    referral_id: Option<String>,
+    input: PlacementInput,
 ) -> Result<Placement> {
     let (c, meta) = load(&state.db, id)
         .await?
@@ -1490,9 +1586,23 @@ pub async fn record_placement(
     if meta.anonymised_at.is_some() {
         return Err(Error::Conflict("this record was anonymised".into()));
     }
-    let referral_id = referral_id
+    let referral_id = input
+        .referral_id
         .map(|r| r.trim().to_string())
         .filter(|r| !r.is_empty());
+    let mut errs = Vec::new();
+    let contract = match input.contract.check("contract.") {
+        Ok(c) => Some(c),
+        Err(e) => {
+            errs.extend(e);
+            None
+        }
+    };
+    if let Some(r) = &input.rome_code {
+        if !state.refs.rome_exists(r) {
+            errs.push(FieldError::new("rome_code", "unknown ROME code"));
+        }
+    }
     if let Some(r) = &referral_id {
         let known: Option<String> =
             sqlx::query_scalar("SELECT id FROM referrals WHERE id = $1 AND (candidate_id = $2 OR candidate_id IS NULL)")
@@ -1501,32 +1611,37 @@ pub async fn record_placement(
                 .fetch_optional(&state.db.pool)
                 .await?;
         if known.is_none() {
-            return Err(Error::field(
+            errs.push(FieldError::new(
                 "referral_id",
                 "no referral of this candidate has this id",
             ));
         }
     }
-    let now = now_ms();
-    let p = Placement {
-        id: new_id(),
-        candidate_id: c.id.clone(),
-        outcome,
-        referral_id,
-        placed_at: now,
+    let Some(contract) = contract.filter(|_| errs.is_empty()) else {
+        return Err(Error::Validation(errs));
     };
+    let channel = input.channel.unwrap_or(if referral_id.is_some() {
+        crate::reports::Channel::Platform
+    } else {
+        crate::reports::Channel::Counsellor
+    });
+    let now = state.clock.now_ms();
     let mut tx = state.db.begin().await?;
-    sqlx::query(
-        "INSERT INTO placements (id, candidate_id, outcome, referral_id, placed_at, recorded_by) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+    let (pid, placed_on) = crate::reports::facts::insert_placement(
+        &mut tx,
+        &state.config.reports,
+        crate::reports::NewPlacement {
+            candidate_id: Some(c.id.clone()),
+            outcome: input.outcome,
+            referral_id: referral_id.clone(),
+            recorded_by: Some(user.id.clone()),
+            recorded_at: now,
+            contract: contract.clone(),
+            channel,
+            side: crate::reports::Side::Home,
+            rome_code: input.rome_code,
+        },
     )
-    .bind(&p.id)
-    .bind(&p.candidate_id)
-    .bind(outcome.as_str())
-    .bind(&p.referral_id)
-    .bind(now)
-    .bind(&user.id)
-    .execute(&mut *tx)
     .await?;
     sqlx::query(
         "UPDATE candidates SET status = 'placed', updated_at = $2, last_activity_at = $2, retention_reminded_at = NULL WHERE id = $1",
@@ -1538,7 +1653,16 @@ pub async fn record_placement(
     journal_index(&mut tx, id).await?;
     tx.commit().await?;
     crate::journal::wake(state);
-    Ok(p)
+    Ok(Placement {
+        id: pid,
+        candidate_id: c.id,
+        outcome: input.outcome,
+        referral_id,
+        placed_at: now,
+        placed_on,
+        contract,
+        channel,
+    })
 }
 
 fn candidate_dir(state: &AppState, id: &str) -> std::path::PathBuf {
@@ -1784,19 +1908,13 @@ mod tests {
             );
         }
         assert_eq!(ConsentScope::parse("network"), Some(ConsentScope::Network));
-        for o in [
-            PlacementOutcome::CddUnder6Months,
-            PlacementOutcome::Cdd6MonthsOrMore,
-            PlacementOutcome::Cdi,
-            PlacementOutcome::Training,
-            PlacementOutcome::Apprenticeship,
-            PlacementOutcome::BusinessCreation,
-            PlacementOutcome::Other,
-        ] {
+        for o in PlacementOutcome::all() {
             assert_eq!(
                 serde_json::to_value(o).expect("json"),
                 serde_json::Value::String(o.as_str().into())
             );
+            assert_eq!(PlacementOutcome::parse(o.as_str()), Some(o));
         }
+        assert_eq!(PlacementOutcome::all().count(), 8);
     }
 }

@@ -87,6 +87,8 @@ pub struct Config {
     /// Demo mode (`vivier-node demo`): banner, guided tour, loopback peers
     /// only.
     pub demo: crate::demo::mode::DemoConfig,
+    /// Reports: the hiring-aid rule and the small-count threshold.
+    pub reports: crate::reports::ReportsConfig,
     /// `text` or `json`.
     pub log_format: String,
 }
@@ -254,11 +256,12 @@ impl SearchConfig {
 pub struct MatchingWeights {
     /// ROME relation: same code = 1, same parent = 0.75, same domain = 0.4.
     pub rome: f64,
-    /// Text relevance (BM25 of the CV against the offer, normalised).
+    /// Text relevance: `1 − exp(−S / text_saturation)`, `S` the idf-weighted
+    /// offer terms found in the candidate's titles, skills and CV.
     pub text: f64,
     /// Distance: 1 at the door, 0 at the candidate's own travel limit.
     pub distance: f64,
-    /// Availability: 1 if available by the offer's publication.
+    /// Availability: 1 if available by the offer's start (or publication).
     pub availability: f64,
     /// Weekly hours wanted vs offered.
     pub hours: f64,
@@ -270,6 +273,15 @@ pub struct MatchingWeights {
     pub default_max_travel_km: f64,
     /// Travel limit for candidates on public transport only (km), if lower.
     pub public_transport_max_km: f64,
+    /// Weight of matched offer terms at which the text part reaches
+    /// 1 − 1/e ≈ 0.63 (a title word weighs 2 × idf, a description word idf).
+    pub text_saturation: f64,
+    /// Without a ROME relation, a candidate is listed only with at least
+    /// this many of the offer's meaningful words in their text.
+    pub min_matched_terms: usize,
+    /// Days after the offer's start by which a candidate may still become
+    /// available; later is a failed constraint (`not_available_by_start`).
+    pub availability_grace_days: i64,
 }
 
 impl Default for MatchingWeights {
@@ -284,6 +296,9 @@ impl Default for MatchingWeights {
             vehicle: 5.0,
             default_max_travel_km: 30.0,
             public_transport_max_km: 20.0,
+            text_saturation: 10.0,
+            min_matched_terms: 2,
+            availability_grace_days: 14,
         }
     }
 }
@@ -331,6 +346,10 @@ impl Default for ReferralConfig {
 pub struct UploadConfig {
     /// Largest CV file accepted, in bytes (10 MiB).
     pub max_cv_bytes: usize,
+    /// Where uploaded CV files are kept; default `<data_dir>/files`. Several
+    /// processes serving one member (scale-out on one PostgreSQL database)
+    /// must all point at one shared directory.
+    pub files_dir: Option<PathBuf>,
     /// The executable run as `<extractor_path> extract …` to read a CV
     /// file; default: the running executable (the node binary).
     pub extractor_path: Option<PathBuf>,
@@ -355,6 +374,7 @@ impl Default for UploadConfig {
     fn default() -> Self {
         UploadConfig {
             max_cv_bytes: 10 * 1024 * 1024,
+            files_dir: None,
             extractor_path: None,
             extract_timeout_secs: 20,
             extract_cpu_secs: 10,
@@ -448,6 +468,7 @@ impl Default for Config {
             auth: Default::default(),
             mail: Default::default(),
             demo: Default::default(),
+            reports: Default::default(),
             log_format: "text".into(),
         }
     }

@@ -33,8 +33,9 @@ use sqlx::{Any, Row, Transaction};
 use tokio::sync::{Notify, Semaphore};
 use tracing::Instrument;
 use vivier_protocol::{
-    KeyId, KeyResolver, MessageKind, NodeId, OperatorKey, Payload, PublicKey, Recipient,
-    SignedMembershipDocument, Trust, TrustAnchor, VerifiedMessage, VerifyError, VerifyOptions,
+    KeyId, KeyResolver, LogPage, MessageKind, MessageResult, MessageStatus, NodeId, OperatorKey,
+    Payload, PublicKey, Recipient, SignedMembershipDocument, Trust, TrustAnchor, TxnBody,
+    TxnResponse, VerifiedMessage, VerifyError, VerifyOptions, MAX_TXN_MESSAGES,
 };
 
 use crate::auth::{Role, User};
@@ -204,7 +205,7 @@ pub async fn accept_membership(
     state
         .federation
         .trust()
-        .accept(current, &doc, now_ms())
+        .accept(current, &doc, state.clock.now_ms())
         .map_err(membership_error)?;
     crate::demo::mode::check_membership(&state.config, &doc.document)?;
     let canonical = doc.to_bytes().map_err(membership_error)?;
@@ -217,7 +218,7 @@ pub async fn accept_membership(
     )
     .bind(serial)
     .bind(&text)
-    .bind(now_ms())
+    .bind(state.clock.now_ms())
     .execute(&mut *tx)
     .await?
     .rows_affected();
@@ -238,7 +239,7 @@ pub async fn accept_membership(
         )
         .bind(serial)
         .bind(&text)
-        .bind(now_ms())
+        .bind(state.clock.now_ms())
         .execute(&mut *tx)
         .await?;
     }
@@ -251,7 +252,13 @@ pub async fn accept_membership(
         }
     }
     // Other processes on this database reload the document from the journal.
-    crate::journal::append(&mut tx, crate::journal::Kind::Membership, "1", now_ms()).await?;
+    crate::journal::append(
+        &mut tx,
+        crate::journal::Kind::Membership,
+        "1",
+        state.clock.now_ms(),
+    )
+    .await?;
     tx.commit().await?;
     let active = doc.document.active_members().count();
     tracing::info!(serial, active, source, "membership document accepted");
@@ -336,7 +343,7 @@ fn sign(
         &state.identity.key,
         recipient,
         state.federation.membership_serial().unwrap_or(0),
-        now_ms(),
+        state.clock.now_ms(),
         ttl_ms(state),
     )
     .map_err(|e| Error::Internal(anyhow::anyhow!("signing {}: {e}", kind.as_str())))
@@ -364,6 +371,7 @@ async fn insert_outbox(
     kind: MessageKind,
     body: &str,
 ) -> Result<()> {
+    // Bookkeeping (the row's age for the status page), not a rule: system time.
     sqlx::query(
         "INSERT INTO outbox (destination, message_id, kind, body, created_at) VALUES ($1, $2, $3, $4, $5)",
     )
@@ -395,7 +403,7 @@ pub async fn enqueue_broadcast<T: Serialize>(
     .bind(&id)
     .bind(kind.as_str())
     .bind(&body)
-    .bind(now_ms())
+    .bind(state.clock.now_ms())
     .execute(&mut **tx)
     .await?;
     if let Some(doc) = state.federation.membership() {
@@ -446,50 +454,6 @@ pub async fn on_candidate_erased(
 // ---------------------------------------------------------------------------
 // Delivery
 
-/// The receiver's verdict on one message of a txn.
-#[derive(Debug, Deserialize, Serialize, Clone)]
-pub struct MessageResult {
-    /// `accepted`, `duplicate` (already received: counts as delivered) or
-    /// `refused` (permanent: the sender parks it).
-    pub status: String,
-    /// Protocol error kind when not accepted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// Human explanation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-}
-
-impl MessageResult {
-    fn accepted() -> Self {
-        MessageResult {
-            status: "accepted".into(),
-            error: None,
-            message: None,
-        }
-    }
-    fn duplicate() -> Self {
-        MessageResult {
-            status: "duplicate".into(),
-            error: Some("replayed".into()),
-            message: Some("message id already received from this origin".into()),
-        }
-    }
-    fn refused(code: &str, message: String) -> Self {
-        MessageResult {
-            status: "refused".into(),
-            error: Some(code.into()),
-            message: Some(message),
-        }
-    }
-}
-
-/// The answer to a txn: one result per message id.
-#[derive(Debug, Deserialize, Serialize, Clone, Default)]
-pub struct TxnResponse {
-    results: std::collections::BTreeMap<String, MessageResult>,
-}
-
 fn jittered(ms: i64) -> i64 {
     let j = rand::thread_rng().gen_range(0.8..1.2);
     (ms as f64 * j) as i64
@@ -501,7 +465,7 @@ async fn due_destinations(state: &AppState) -> Result<Vec<String>> {
          WHERE o.seq > COALESCE(p.acked_seq, 0) AND COALESCE(p.next_attempt_at, 0) <= $1 \
          GROUP BY o.destination",
     )
-    .bind(now_ms())
+    .bind(state.clock.now_ms())
     .fetch_all(&state.db.pool)
     .await?;
     rows.iter()
@@ -671,7 +635,7 @@ pub async fn signed_request(
         &body,
         &state.identity.node_id,
         &state.identity.key,
-        now_ms() / 1000,
+        state.clock.now_ms() / 1000,
     );
     let mut req = state.federation.client.request(method, &url);
     for (k, v) in headers.pairs() {
@@ -696,14 +660,7 @@ async fn send_batch(
         _ => return Ok(TxnResponse::default()),
     };
     let txn_id = format!("{}-{first}-{last}", state.identity.node_id);
-    let mut body = String::from("{\"messages\":[");
-    for (i, row) in batch.iter().enumerate() {
-        if i > 0 {
-            body.push(',');
-        }
-        body.push_str(&row.body);
-    }
-    body.push_str("]}");
+    let body = TxnBody::encode(batch.iter().map(|r| r.body.as_str()));
     let path = format!("/federation/v1/txn/{txn_id}");
     let resp = signed_request(
         state,
@@ -734,12 +691,12 @@ async fn record_success(
     resp: &TxnResponse,
 ) -> Result<()> {
     let last = batch.last().map(|r| r.seq).unwrap_or(0);
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let mut tx = state.db.begin().await?;
     for row in batch {
         let result = resp.results.get(&row.message_id);
         let refused = match result {
-            Some(r) => r.status == "refused",
+            Some(r) => r.status == MessageStatus::Refused,
             None => true,
         };
         if refused {
@@ -800,7 +757,7 @@ async fn record_failure(state: &AppState, dest: &str, err: &Error) -> Result<()>
         Some(p) if p > 0 => (p * 2).min(max),
         _ => initial.min(max),
     };
-    let now = now_ms();
+    let now = state.clock.now_ms();
     sqlx::query(
         "INSERT INTO peers (node_id, backoff_ms, next_attempt_at, failures, last_error) VALUES ($1, $2, $3, 1, $4) \
          ON CONFLICT (node_id) DO UPDATE SET backoff_ms = excluded.backoff_ms, next_attempt_at = excluded.next_attempt_at, \
@@ -818,7 +775,7 @@ async fn record_failure(state: &AppState, dest: &str, err: &Error) -> Result<()>
 /// A peer was heard from (it called us, signed): reset its back-off so
 /// queued messages flow again at once.
 async fn peer_heard_from(state: &AppState, node: &str) -> Result<()> {
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let res = sqlx::query(
         "UPDATE peers SET last_contact_at = $2, backoff_ms = 0, next_attempt_at = 0 WHERE node_id = $1 AND (next_attempt_at > $2 OR last_contact_at IS NULL OR last_contact_at < $2 - 5000)",
     )
@@ -852,7 +809,7 @@ pub async fn process_messages(
     state: &AppState,
     raws: &[&[u8]],
 ) -> Result<Vec<(String, MessageResult)>> {
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let opts = VerifyOptions {
         now_ms: now,
         max_skew_ms: state.config.federation.max_clock_skew_secs * 1000,
@@ -1008,7 +965,7 @@ async fn store_in(
     .bind(&env.id)
     .bind(env.kind.as_str())
     .bind(&body)
-    .bind(now_ms())
+    .bind(state.clock.now_ms())
     .execute(&mut **sp)
     .await?
     .rows_affected();
@@ -1051,7 +1008,7 @@ async fn apply(
             let errs = crate::offers::validation::check_received(
                 state.refs,
                 &offer,
-                now_ms(),
+                state.clock.now_ms(),
                 skew_ms(state),
             );
             if !errs.is_empty() {
@@ -1064,7 +1021,11 @@ async fn apply(
             if sender == &state.identity.node_id {
                 return Ok(AfterCommit::Nothing);
             }
-            let errs = crate::offers::validation::check_closed(&closed, now_ms(), skew_ms(state));
+            let errs = crate::offers::validation::check_closed(
+                &closed,
+                state.clock.now_ms(),
+                skew_ms(state),
+            );
             if !errs.is_empty() {
                 return Err(invalid_payload(errs));
             }
@@ -1081,6 +1042,12 @@ async fn apply(
             crate::referrals::receive_withdrawn(state, tx, sender, w).await
         }
         Payload::MembershipDocument(_) => Ok(AfterCommit::Nothing),
+        Payload::ReportFigures(f) => {
+            if sender == &state.identity.node_id {
+                return Ok(AfterCommit::Nothing);
+            }
+            crate::reports::network::receive(state, tx, sender, f).await
+        }
     }
 }
 
@@ -1094,12 +1061,6 @@ async fn run_after_commit(state: &AppState, a: AfterCommit) {
     if !matches!(a, AfterCommit::Nothing) {
         crate::journal::wake(state);
     }
-}
-
-#[derive(Deserialize)]
-struct TxnBody<'a> {
-    #[serde(borrow)]
-    messages: Vec<&'a RawValue>,
 }
 
 fn header_lookup(headers: &HeaderMap) -> impl Fn(&str) -> Option<String> + '_ {
@@ -1123,7 +1084,7 @@ async fn authenticate(
     body: &[u8],
 ) -> Result<NodeId> {
     let lookup = header_lookup(headers);
-    let now_s = now_ms() / 1000;
+    let now_s = state.clock.now_ms() / 1000;
     let skew = state.config.federation.max_clock_skew_secs;
     let signer = with_resolver(state, |r| {
         vivier_protocol::verify_request(
@@ -1184,7 +1145,7 @@ async fn txn_handler(
         let parsed: TxnBody<'_> = serde_json::from_slice(&body).map_err(|e| {
             Error::BadRequest(format!("txn body: expected {{\"messages\": [...]}}: {e}"))
         })?;
-        if parsed.messages.len() > 50 {
+        if parsed.messages.len() > MAX_TXN_MESSAGES {
             return Err(Error::field(
                 "messages",
                 "at most 50 messages per transaction",
@@ -1203,7 +1164,7 @@ async fn txn_handler(
         .bind(origin.as_str())
         .bind(&txn_id)
         .bind(&text)
-        .bind(now_ms())
+        .bind(state.clock.now_ms())
         .execute(&state.db.pool)
         .await
         .map_err(|e| refusals::unavailable_if_transient(e.into()))?;
@@ -1223,13 +1184,6 @@ struct LogQuery {
     after: Option<i64>,
     #[serde(default)]
     limit: Option<i64>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct LogPage {
-    messages: Vec<Box<RawValue>>,
-    last_seq: i64,
-    more: bool,
 }
 
 async fn log_handler(
@@ -1291,10 +1245,10 @@ async fn catch_up_from(state: &AppState, member: &vivier_protocol::Member) -> Re
         let results = process_messages(state, &raws).await?;
         total += results
             .iter()
-            .filter(|(_, r)| r.status == "accepted")
+            .filter(|(_, r)| r.status == MessageStatus::Accepted)
             .count() as u64;
         for (id, r) in &results {
-            if r.status == "refused" {
+            if r.status == MessageStatus::Refused {
                 tracing::info!(peer = node, message_id = %id, error = ?r.error, "catch-up message refused");
             }
         }
@@ -1305,7 +1259,7 @@ async fn catch_up_from(state: &AppState, member: &vivier_protocol::Member) -> Re
         )
         .bind(node)
         .bind(cursor)
-        .bind(now_ms())
+        .bind(state.clock.now_ms())
         .execute(&state.db.pool)
         .await?;
         if !page.more {
@@ -1622,7 +1576,7 @@ async fn retry_dead_letter(
     .bind(&mid)
     .bind(&kind)
     .bind(&body)
-    .bind(now_ms())
+    .bind(state.clock.now_ms())
     .execute(&mut *tx)
     .await?;
     // dead_letters is not the audit log: a retried letter leaves the table.

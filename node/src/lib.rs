@@ -38,6 +38,7 @@ pub mod offers;
 pub mod referentials;
 pub mod referentials_api;
 pub mod referrals;
+pub mod reports;
 pub mod search;
 pub mod server;
 pub mod stats;

@@ -11,26 +11,39 @@
 //! The score is `Σ weight × part`, each part a fraction in 0..=1, weights in
 //! points from `[matching]` in the configuration ([`MatchingWeights`],
 //! defaults: rome 35, text 20, distance 25, availability 5, hours 5,
-//! contract 5, vehicle 5 — 100 in all):
+//! contract 5, vehicle 5 — 100 in all). Every part is defined on the pair
+//! alone (the candidate, the offer's workplace, and for the text part the
+//! document frequencies of the whole candidate index), so a pair has the
+//! same score in both directions and whatever else is listed:
 //!
 //! | part | value |
 //! |---|---|
 //! | `rome` | best relation between the candidate's ROME codes and the offer's: same code 1, same historical parent 0.75, same domain (letter + two digits) 0.4, none 0 |
-//! | `text` | BM25 of the candidate's job titles, skills and CV against the offer's title, description and ROME label, divided by the best BM25 among the candidates considered for that workplace (0 when no term matches) |
+//! | `text` | `1 − exp(−S / text_saturation)`, `S` = Σ factor × idf over the offer's words found in the candidate's job titles, skills and CV ([`text`]: title words factor 2, ROME label 1.5, description 1; words every offer uses left out); `matched_terms` names them |
 //! | `distance` | `1 − d / limit`, `d` the great-circle distance from the centre of the home commune to the workplace's, `limit` the candidate's own maximum travel distance (`max_travel_km`, else `default_max_travel_km`; at most `public_transport_max_km` for candidates on public transport only); 0 when either centre is unknown ("distance unknown") |
-//! | `availability` | 1 if available by the offer's publication (or today, whichever is later), then −1/90 per day of delay |
+//! | `availability` | 1 if available by the offer's `start_date` (else its publication, or today, whichever is later), then falling to 0 over `availability_grace_days` |
 //! | `hours` | 1 − relative gap between the weekly hours wanted and offered; 1 when either is not given |
 //! | `contract` | 1 if the candidate accepts the offer's contract type (no preference = all), else 0 |
-//! | `vehicle` | 1 if the candidate has a vehicle or none is needed; a vehicle is needed when the offer requires a driving licence or the workplace is more than 10 km away |
+//! | `vehicle` | 1 if the candidate has a vehicle or none is needed; a vehicle is needed when the offer requires one, requires a driving licence, or the workplace is more than 10 km away |
 //! | `licence` | informative (weight 0): required licence held (or implied by a higher category) |
+//! | `certifications` | informative (weight 0): required certifications held, desired ones held ([`crate::referentials::Certifications`], with implications: `CE` ⇒ `C` ⇒ `B`, `SSIAP3` ⇒ `SSIAP2`…) |
 //!
-//! ## Hard constraints
-//! A candidate farther than their travel limit (`beyond_travel_limit`) or
-//! without the required licence (`missing_licence`) is not listed, unless
+//! ## Eligibility (hard constraints)
+//! A candidate failing one of these is not listed, unless
 //! `include_near_misses=true`: then they are listed after the eligible ones,
-//! with `eligible: false` and the failing constraints named.
-//! A candidate is listed only if related to the offer at all: a ROME
-//! relation or at least one matching word.
+//! with `eligible: false` and each failing constraint named:
+//! `beyond_travel_limit`, `missing_licence`, `missing_certification` (one
+//! per required code not held), `no_vehicle` (the offer requires one),
+//! `not_available_by_start` (available more than `availability_grace_days`
+//! after the start), `local_consent_only` (a network offer, i.e. another
+//! member's, and the candidate's consent covers this node only: they could
+//! not be referred).
+//!
+//! Never listed, not even as near misses: drafts (no consent), placed and
+//! archived candidates (a placed candidate's own matches are empty), and
+//! pairs below the relevance floor: no ROME relation and fewer than
+//! `min_matched_terms` meaningful words of the offer in the candidate's
+//! text (one shared word such as « permis » is not a match).
 //!
 //! ## Pre-selection (scales to 100k candidates)
 //! For a workplace with known coordinates, two index queries over the
@@ -40,12 +53,13 @@
 //! the nearest `cap` with a related ROME code (`cap = max(20 × limit,
 //! 1000)`). Their union is pre-ranked from what the index knows (ROME,
 //! text, distance against the default travel limit), the best `cap` are
-//! loaded from the database and scored fully; the text part is the BM25 of
-//! that same query, normalised by the best among them. A workplace whose
+//! loaded from the database and scored fully. Pre-selection only decides
+//! who is scored; the score itself never depends on it. A workplace whose
 //! commune has no known centre uses ROME and text only (distance unknown).
 //! Candidates whose home commune has no known centre are only found for
-//! such workplaces. Measured: ~120 ms for one offer at 100k candidates on
-//! 2 busy vCPUs (`cargo bench -p vivier-node --bench matching`).
+//! such workplaces.
+
+pub mod text;
 
 use std::collections::{HashMap, HashSet};
 
@@ -56,22 +70,35 @@ use serde::{Deserialize, Serialize};
 use vivier_protocol::{OfferPayload, Workplace};
 
 use crate::auth::{Reason, User};
-use crate::candidates::{Candidate, CandidateStatus};
+use crate::candidates::{Candidate, CandidateStatus, ConsentScope};
 use crate::config::MatchingWeights;
 use crate::error::{Error, Result};
 use crate::geo::{haversine_km, Point};
 use crate::http::ApiQuery;
 use crate::offers::{licence_satisfies, StoredOffer};
-use crate::referentials::{Referentials, RomeRelation};
+use crate::referentials::{Certifications, Referentials, RomeRelation};
 use crate::search::{CandidateQuery, OfferQuery, SortBy};
 use crate::server::AppState;
+use text::{candidate_terms, relevance, relevance_with, Idf, OfferTerms, TextMatch};
 
 /// Largest travel radius considered when pre-selecting candidates (km).
 pub const PRESELECT_RADIUS_KM: f64 = 150.0;
 /// Beyond this distance a vehicle is needed (km).
 pub const VEHICLE_NEEDED_KM: f64 = 10.0;
+
+/// Whether getting to this offer needs a vehicle: the offer requires one or
+/// a driving licence, or the workplace is farther than
+/// [`VEHICLE_NEEDED_KM`] from home.
+pub fn vehicle_needed(offer: &OfferPayload, distance_km: Option<f64>) -> bool {
+    offer.vehicle_required
+        || offer.driving_licence.is_some()
+        || distance_km.is_some_and(|d| d > VEHICLE_NEEDED_KM)
+}
 /// Most candidates (or offers) read from the index per workplace.
 const MAX_PRESELECT: usize = 200_000;
+/// Words listed in the text part's detail (all are in `matched_terms`).
+const DETAIL_WORDS: usize = 12;
+const DAY_MS: i64 = 86_400_000;
 
 /// One part of a score.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -122,15 +149,32 @@ pub struct Parts {
     pub vehicle: Part,
     /// Informative (weight 0); a missing licence is a hard constraint.
     pub licence: Part,
+    /// Informative (weight 0); a missing required certification is a hard
+    /// constraint.
+    pub certifications: Part,
 }
 
 /// A failed hard constraint.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Constraint {
-    /// `beyond_travel_limit` or `missing_licence`.
+    /// `beyond_travel_limit`, `missing_licence`, `missing_certification`,
+    /// `no_vehicle`, `not_available_by_start` or `local_consent_only`.
     pub code: &'static str,
     /// In words.
     pub message: String,
+    /// The certification code, for `missing_certification`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certification: Option<String>,
+}
+
+impl Constraint {
+    fn new(code: &'static str, message: String) -> Constraint {
+        Constraint {
+            code,
+            message,
+            certification: None,
+        }
+    }
 }
 
 /// The evaluation of one candidate at one workplace.
@@ -145,7 +189,10 @@ pub struct Evaluation {
     /// No hard constraint failed.
     pub eligible: bool,
     pub failed_constraints: Vec<Constraint>,
+    /// The offer's words found in the candidate's titles, skills and CV.
+    pub matched_terms: Vec<String>,
     pub parts: Parts,
+    /// Above the relevance floor (a ROME relation, or enough matched words).
     #[serde(skip)]
     relevant: bool,
 }
@@ -180,39 +227,76 @@ pub fn best_relation(refs: &Referentials, codes: &[String], offer_code: &str) ->
         .unwrap_or(RomeRelation::None)
 }
 
-/// Score one candidate for one workplace of an offer. `text` is the
-/// normalised text relevance (0..=1); `today` in days since 1970.
+/// Whether a candidate can be listed at all (consented, not placed nor
+/// archived).
+pub fn listable(c: &Candidate) -> bool {
+    c.consent.is_some() && matches!(c.status, CandidateStatus::Active)
+}
+
+/// What an evaluation needs besides the pair.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub refs: &'a Referentials,
+    pub weights: &'a MatchingWeights,
+    /// Today, in days since 1970 (from the node's clock).
+    pub today: i64,
+}
+
+/// The offer side of a pair.
+#[derive(Debug, Clone, Copy)]
+pub struct OfferSide<'a> {
+    pub payload: &'a OfferPayload,
+    /// Another member's offer: only network-consent candidates can be
+    /// referred to it.
+    pub network: bool,
+}
+
+/// Score one candidate for one workplace of an offer; `text` from
+/// [`text::relevance`].
 pub fn evaluate(
-    refs: &Referentials,
-    w: &MatchingWeights,
-    offer: &OfferPayload,
+    cx: &Context<'_>,
+    offer: OfferSide<'_>,
     workplace: &Workplace,
     c: &Candidate,
-    text: f64,
-    today: i64,
+    text: &TextMatch,
 ) -> Evaluation {
+    let w = cx.weights;
+    let refs = cx.refs;
+    let p = offer.payload;
     // ROME.
-    let relation = best_relation(refs, &c.rome_codes, &offer.rome_code);
+    let relation = best_relation(refs, &c.rome_codes, &p.rome_code);
     let (rome_value, rome_detail) = match relation {
-        RomeRelation::Same => (1.0, format!("same ROME code {}", offer.rome_code)),
+        RomeRelation::Same => (1.0, format!("same ROME code {}", p.rome_code)),
         RomeRelation::SameParent => (
             0.75,
-            format!(
-                "ROME code related to {} (same parent code)",
-                offer.rome_code
-            ),
+            format!("ROME code related to {} (same parent code)", p.rome_code),
         ),
-        RomeRelation::SameDomain => (0.4, format!("same job domain as {}", offer.rome_code)),
-        RomeRelation::None => (0.0, format!("no ROME code related to {}", offer.rome_code)),
+        RomeRelation::SameDomain => (0.4, format!("same job domain as {}", p.rome_code)),
+        RomeRelation::None => (0.0, format!("no ROME code related to {}", p.rome_code)),
     };
     let rome = Part::new(rome_value, w.rome, rome_detail);
     let text_part = Part::new(
-        text,
+        text.value,
         w.text,
-        if text > 0.0 {
-            "words of the offer found in the CV, job titles or skills"
+        if text.matched.is_empty() {
+            "no word of the offer in the CV, job titles or skills".to_string()
         } else {
-            "no word of the offer in the CV"
+            let shown: Vec<&str> = text
+                .matched
+                .iter()
+                .take(DETAIL_WORDS)
+                .map(String::as_str)
+                .collect();
+            let more = text.matched.len().saturating_sub(DETAIL_WORDS);
+            format!(
+                "words of the offer found: {}{}",
+                shown.join(", "),
+                if more > 0 {
+                    format!(" (and {more} more)")
+                } else {
+                    String::new()
+                }
+            )
         },
     );
 
@@ -237,10 +321,10 @@ pub fn evaluate(
     let distance = match distance_km {
         Some(d) => {
             if d > limit {
-                failed.push(Constraint {
-                    code: "beyond_travel_limit",
-                    message: format!("{d:.1} km from home, beyond the {limit_words}"),
-                });
+                failed.push(Constraint::new(
+                    "beyond_travel_limit",
+                    format!("{d:.1} km from home, beyond the {limit_words}"),
+                ));
             }
             let value = if limit > 0.0 {
                 1.0 - d / limit
@@ -262,30 +346,67 @@ pub fn evaluate(
         ),
     };
 
-    // Licence (hard) and vehicle.
-    let licence = match offer.driving_licence.as_deref() {
+    // Licence (hard), certifications (hard when required) and vehicle.
+    let licence = match p.driving_licence.as_deref() {
         None => Part::new(1.0, 0.0, "no licence required"),
         Some(req) => {
             if c.driving_licences.iter().any(|h| licence_satisfies(h, req)) {
                 Part::new(1.0, 0.0, format!("licence {req} required, held"))
             } else {
-                failed.push(Constraint {
-                    code: "missing_licence",
-                    message: format!("licence {req} required, not held"),
-                });
+                failed.push(Constraint::new(
+                    "missing_licence",
+                    format!("licence {req} required, not held"),
+                ));
                 Part::new(0.0, 0.0, format!("licence {req} required, not held"))
             }
         }
     };
-    let needs_vehicle =
-        offer.driving_licence.is_some() || distance_km.is_some_and(|d| d > VEHICLE_NEEDED_KM);
+    let certs = Certifications::global();
+    let certifications =
+        if p.required_certifications.is_empty() && p.desired_certifications.is_empty() {
+            Part::new(1.0, 0.0, "no certification required")
+        } else {
+            let held = certs.held(&c.certifications, &c.driving_licences);
+            let mut words = Vec::new();
+            let mut missing = 0;
+            for req in &p.required_certifications {
+                if Certifications::satisfied(&held, req) {
+                    words.push(format!("{req} required, held"));
+                } else {
+                    missing += 1;
+                    words.push(format!("{req} required, not held"));
+                    failed.push(Constraint {
+                        code: "missing_certification",
+                        message: format!("{} required, not held", certs.label(req)),
+                        certification: Some(req.clone()),
+                    });
+                }
+            }
+            for d in &p.desired_certifications {
+                if Certifications::satisfied(&held, d) {
+                    words.push(format!("{d} appreciated, held"));
+                } else {
+                    words.push(format!("{d} appreciated, not held"));
+                }
+            }
+            Part::new(if missing == 0 { 1.0 } else { 0.0 }, 0.0, words.join("; "))
+        };
+    let needs_vehicle = vehicle_needed(p, distance_km);
+    if p.vehicle_required && !c.has_vehicle {
+        failed.push(Constraint::new(
+            "no_vehicle",
+            "the offer requires a vehicle of one's own; has none".to_string(),
+        ));
+    }
     let vehicle = match (needs_vehicle, c.has_vehicle) {
         (false, _) => Part::new(1.0, w.vehicle, "no vehicle needed"),
         (true, true) => Part::new(1.0, w.vehicle, "has a vehicle"),
         (true, false) => Part::new(
             0.0,
             w.vehicle,
-            if c.public_transport_only {
+            if p.vehicle_required {
+                "vehicle required by the offer; has none"
+            } else if c.public_transport_only {
                 "vehicle needed; travels by public transport only"
             } else {
                 "vehicle needed; has none"
@@ -293,30 +414,57 @@ pub fn evaluate(
         ),
     };
 
-    // Availability.
-    let offer_day = (offer.published_at.div_euclid(86_400_000)).max(today);
+    // Availability, against the start date (else publication or today).
+    let start = p.start_date.as_deref().and_then(crate::util::date_to_days);
+    let reference = start
+        .unwrap_or_else(|| p.published_at.div_euclid(DAY_MS))
+        .max(cx.today);
+    let reference_words = match (start, p.start_date.as_deref()) {
+        (Some(_), Some(d)) => format!("the start on {d}"),
+        _ => "the offer's publication".to_string(),
+    };
+    let grace = w.availability_grace_days.max(0);
     let availability = match c
         .available_from
         .as_deref()
         .and_then(crate::util::date_to_days)
     {
         None => Part::new(1.0, w.availability, "available now"),
-        Some(day) if day <= offer_day => Part::new(1.0, w.availability, "available"),
+        Some(day) if day <= reference => Part::new(
+            1.0,
+            w.availability,
+            format!("available by {reference_words}"),
+        ),
         Some(day) => {
-            let late = day - offer_day;
+            let late = day - reference;
+            let from = c.available_from.as_deref().unwrap_or("");
+            if late > grace {
+                failed.push(Constraint::new(
+                    "not_available_by_start",
+                    format!(
+                        "available from {from}, {late} days after {reference_words} (grace {grace} days)"
+                    ),
+                ));
+            }
             Part::new(
-                1.0 - late as f64 / 90.0,
+                1.0 - late as f64 / (grace + 1) as f64,
                 w.availability,
-                format!(
-                    "available from {} ({late} days later)",
-                    c.available_from.as_deref().unwrap_or("")
-                ),
+                format!("available from {from} ({late} days after {reference_words})"),
             )
         }
     };
 
+    // Consent scope.
+    if offer.network && c.consent.as_ref().map(|k| k.scope) != Some(ConsentScope::Network) {
+        failed.push(Constraint::new(
+            "local_consent_only",
+            "consent covers this node only: cannot be referred to another member's offer"
+                .to_string(),
+        ));
+    }
+
     // Hours.
-    let hours = match (c.weekly_hours, offer.weekly_hours) {
+    let hours = match (c.weekly_hours, p.weekly_hours) {
         (Some(want), Some(offered)) if want > 0 && offered > 0 => {
             let gap = (want - offered).abs() as f64 / want.max(offered) as f64;
             Part::new(
@@ -330,7 +478,7 @@ pub fn evaluate(
     };
 
     // Contract.
-    let ct = offer.contract_type;
+    let ct = p.contract_type;
     let contract = if c.contract_types.is_empty() {
         Part::new(1.0, w.contract, "accepts any contract type")
     } else if c.contract_types.contains(&ct) {
@@ -360,6 +508,7 @@ pub fn evaluate(
         contract,
         vehicle,
         licence,
+        certifications,
     };
     let total = [
         &parts.rome,
@@ -379,7 +528,8 @@ pub fn evaluate(
         travel_limit_km: limit,
         eligible: failed.is_empty(),
         failed_constraints: failed,
-        relevant: relation != RomeRelation::None || text > 0.0,
+        matched_terms: text.matched.clone(),
+        relevant: relation != RomeRelation::None || text.matched.len() >= w.min_matched_terms,
         parts,
     }
 }
@@ -391,6 +541,17 @@ fn rank_key(e: &Evaluation) -> (bool, i64, i64) {
         -(e.score * 10.0).round() as i64,
         e.distance_km.map(|d| (d * 10.0) as i64).unwrap_or(i64::MAX),
     )
+}
+
+/// Today in days since 1970, from the node's clock.
+fn today(state: &AppState) -> i64 {
+    state.clock.now_ms().div_euclid(DAY_MS)
+}
+
+/// Idf of `terms` from the whole candidate index.
+fn index_idf(state: &AppState, terms: &[String]) -> Result<Idf> {
+    let (n, freqs) = state.search.candidates.text_doc_freqs(terms)?;
+    Ok(Idf::new(n, terms.iter().cloned().zip(freqs)))
 }
 
 // ---------------------------------------------------------------------------
@@ -526,15 +687,15 @@ fn or_query(text: &str) -> Option<String> {
     }
 }
 
-/// Candidate ids to score for one workplace, best pre-rank first, with
-/// their raw BM25.
+/// Candidate ids to score for one workplace, best pre-rank first (the
+/// pre-rank only decides who is scored).
 fn preselect_candidates(
     state: &AppState,
     offer: &OfferPayload,
     point: Option<Point>,
     related: &[String],
     cap: usize,
-) -> Result<(Vec<String>, HashMap<String, f32>)> {
+) -> Result<Vec<String>> {
     let idx = &state.search.candidates;
     let w = &state.config.matching;
     let text = offer_text(state.refs, offer);
@@ -596,29 +757,7 @@ fn preselect_candidates(
                 .collect();
             pre.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
             pre.truncate(cap);
-            let ids: Vec<String> = pre.into_iter().map(|(_, id)| id).collect();
-            // BM25 of the survivors that were found by ROME only (same query,
-            // so the scores are on the same scale).
-            let missing: Vec<String> = ids
-                .iter()
-                .filter(|id| !bm25.contains_key(*id))
-                .cloned()
-                .collect();
-            if let (Some(q), false) = (&or_query, missing.is_empty()) {
-                let n = missing.len();
-                for h in idx
-                    .search(&CandidateQuery {
-                        text: Some(q.clone()),
-                        ids: Some(missing),
-                        limit: n,
-                        ..CandidateQuery::default()
-                    })?
-                    .hits
-                {
-                    bm25.insert(h.id, h.score);
-                }
-            }
-            Ok((ids, bm25))
+            Ok(pre.into_iter().map(|(_, id)| id).collect())
         }
         None => {
             let mut ids: Vec<String> = Vec::new();
@@ -647,7 +786,7 @@ fn preselect_candidates(
                 }
             }
             ids.truncate(cap);
-            Ok((ids, bm25))
+            Ok(ids)
         }
     }
 }
@@ -672,34 +811,57 @@ pub async fn match_offer(
     }
     let related = related_codes(state.refs, std::slice::from_ref(&p.rome_code));
     let cap = (limit * 20).max(1000);
-    let today = crate::util::today_days();
     let w = state.config.matching.clone();
+    let cx = Context {
+        refs: state.refs,
+        weights: &w,
+        today: today(state),
+    };
+    let side = OfferSide {
+        payload: p,
+        network: !offer.is_local,
+    };
+    let offer_terms = OfferTerms::of(state.refs, p);
+    let idf = {
+        let state = state.clone();
+        let terms = offer_terms.terms();
+        tokio::task::spawn_blocking(move || index_idf(&state, &terms)).await??
+    };
     let mut out = Vec::new();
     for (index, wp) in p.workplaces.iter().enumerate() {
         if params.workplace.is_some_and(|i| i != index) {
             continue;
         }
         let point = workplace_point(wp);
-        let (ids, bm25) = {
+        let (ids, held) = {
             let state = state.clone();
             let offer = p.clone();
             let related = related.clone();
-            tokio::task::spawn_blocking(move || {
-                preselect_candidates(&state, &offer, point, &related, cap)
+            let terms = offer_terms.terms();
+            tokio::task::spawn_blocking(move || -> Result<_> {
+                let ids = preselect_candidates(&state, &offer, point, &related, cap)?;
+                let held = state.search.candidates.match_terms_held(&ids, &terms)?;
+                Ok((ids, held))
             })
             .await??
         };
-        let max = bm25.values().copied().fold(0.0_f32, f32::max);
         let candidates = crate::candidates::load_candidates(&state.db, &ids).await?;
         let mut scored: Vec<CandidateMatch> = candidates
             .into_iter()
-            .filter(|c| c.status == CandidateStatus::Active && c.consent.is_some())
+            .filter(listable)
             .map(|c| {
-                let t = bm25
-                    .get(&c.id)
-                    .map(|s| f64::from(*s / max.max(f32::MIN_POSITIVE)))
-                    .unwrap_or(0.0);
-                let evaluation = evaluate(state.refs, &w, p, wp, &c, t, today);
+                // From the index's postings; a record not indexed yet is
+                // analysed here (the same terms, by construction).
+                let text = match held.get(&c.id) {
+                    Some(flags) => relevance_with(
+                        &offer_terms,
+                        &idf,
+                        |i, _| flags.get(i).copied().unwrap_or(false),
+                        w.text_saturation,
+                    ),
+                    None => relevance(&offer_terms, &idf, &candidate_terms(&c), w.text_saturation),
+                };
+                let evaluation = evaluate(&cx, side, wp, &c, &text);
                 CandidateMatch {
                     commune_name: state.refs.commune(&c.commune_insee).map(|x| x.name.clone()),
                     candidate_id: c.id,
@@ -798,6 +960,9 @@ pub struct OfferMatch {
 #[derive(Debug, Clone, Serialize)]
 pub struct CandidateMatches {
     pub candidate_id: String,
+    /// `active`, `in_referral`, `placed`, `archived`: placed and archived
+    /// candidates get no matches.
+    pub candidate_status: &'static str,
     pub travel_limit_km: f64,
     pub considered: usize,
     pub excluded: usize,
@@ -822,7 +987,7 @@ fn preselect_offers(
     radius: f64,
     related: &[String],
     cap: usize,
-) -> Result<(Vec<String>, HashMap<String, f32>)> {
+) -> Result<Vec<String>> {
     let idx = &state.search.offers;
     let text = candidate_text(c);
     let near = c.home.map(|h| (h, radius));
@@ -843,7 +1008,7 @@ fn preselect_offers(
         None => None,
     };
     if geo_ids.as_ref().is_some_and(|g| g.is_empty()) {
-        return Ok((Vec::new(), HashMap::new()));
+        return Ok(Vec::new());
     }
     let rome_hits = if related.is_empty() {
         Vec::new()
@@ -876,7 +1041,7 @@ fn preselect_offers(
         }
     }
     ids.truncate(cap);
-    Ok((ids, bm25))
+    Ok(ids)
 }
 
 /// Rank open offers (local and network) for a candidate.
@@ -889,6 +1054,17 @@ pub async fn match_candidate(
     let near_misses = params.include_near_misses.unwrap_or(false);
     let w = state.config.matching.clone();
     let own_limit = travel_limit_km(&w, c);
+    if !listable(c) {
+        return Ok(CandidateMatches {
+            candidate_id: c.id.clone(),
+            candidate_status: c.status.as_str(),
+            travel_limit_km: own_limit,
+            considered: 0,
+            excluded: 0,
+            weights: w,
+            matches: Vec::new(),
+        });
+    }
     let radius = if near_misses {
         PRESELECT_RADIUS_KM.max(own_limit)
     } else {
@@ -896,30 +1072,69 @@ pub async fn match_candidate(
     };
     let related = related_codes(state.refs, &c.rome_codes);
     let cap = (limit * 20).max(1000);
-    let (ids, bm25) = {
+    let ids = {
         let state = state.clone();
         let c = c.clone();
         tokio::task::spawn_blocking(move || preselect_offers(&state, &c, radius, &related, cap))
             .await??
     };
-    let max = bm25.values().copied().fold(0.0_f32, f32::max);
-    let offers = crate::offers::get_offers(&state.db, &ids).await?;
-    let today = crate::util::today_days();
+    let offers: Vec<StoredOffer> = crate::offers::get_offers(&state.db, &ids)
+        .await?
+        .into_iter()
+        .filter(|o| o.status == crate::offers::OfferStatus::Open)
+        .collect();
+    let cx = Context {
+        refs: state.refs,
+        weights: &w,
+        today: today(state),
+    };
+    let offer_terms: Vec<OfferTerms> = offers
+        .iter()
+        .map(|o| OfferTerms::of(state.refs, &o.payload))
+        .collect();
+    let (idf, held) = {
+        let mut seen = HashSet::new();
+        let terms: Vec<String> = offer_terms
+            .iter()
+            .flat_map(|t| t.0.iter().map(|t| t.term.clone()))
+            .filter(|t| seen.insert(t.clone()))
+            .collect();
+        let state = state.clone();
+        let id = c.id.clone();
+        tokio::task::spawn_blocking(move || -> Result<_> {
+            let idf = index_idf(&state, &terms)?;
+            let held = state
+                .search
+                .candidates
+                .match_terms_held(std::slice::from_ref(&id), &terms)?
+                .remove(&id)
+                .map(|flags| {
+                    terms
+                        .into_iter()
+                        .zip(flags)
+                        .filter_map(|(t, f)| f.then_some(t))
+                        .collect::<HashSet<String>>()
+                });
+            Ok((idf, held))
+        })
+        .await??
+    };
+    // The candidate's terms among the offers', from the index (or analysed
+    // here when the record is not indexed yet: the same terms).
+    let own_terms = held.unwrap_or_else(|| candidate_terms(c));
     let mut scored: Vec<OfferMatch> = Vec::new();
-    for o in offers {
-        if o.status != crate::offers::OfferStatus::Open {
-            continue;
-        }
-        let t = bm25
-            .get(&o.payload.offer_id)
-            .map(|s| f64::from(*s / max.max(f32::MIN_POSITIVE)))
-            .unwrap_or(0.0);
+    for (o, terms) in offers.iter().zip(&offer_terms) {
+        let text = relevance(terms, &idf, &own_terms, w.text_saturation);
+        let side = OfferSide {
+            payload: &o.payload,
+            network: !o.is_local,
+        };
         let best = o
             .payload
             .workplaces
             .iter()
             .enumerate()
-            .map(|(i, wp)| (i, evaluate(state.refs, &w, &o.payload, wp, c, t, today)))
+            .map(|(i, wp)| (i, evaluate(&cx, side, wp, c, &text)))
             .min_by_key(|(i, e)| (rank_key(e), *i));
         let Some((i, evaluation)) = best else {
             continue;
@@ -955,6 +1170,7 @@ pub async fn match_candidate(
     scored.truncate(limit);
     Ok(CandidateMatches {
         candidate_id: c.id.clone(),
+        candidate_status: c.status.as_str(),
         travel_limit_km: own_limit,
         considered,
         excluded,
@@ -1003,4 +1219,45 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/candidates/{id}/matches",
             get(candidate_matches_handler),
         )
+}
+
+/// Shared helpers of the unit tests.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use vivier_protocol::{ContractType, Employer, NodeId, OfferPayload, Workplace};
+
+    /// A minimal offer at Blois.
+    pub fn offer(title: &str, rome: &str) -> OfferPayload {
+        OfferPayload {
+            offer_id: "o1".into(),
+            origin_node: NodeId::parse("test-node").unwrap_or_else(|_| unreachable!()),
+            title: title.into(),
+            description: String::new(),
+            rome_code: rome.into(),
+            contract_type: ContractType::Cdi,
+            duration_months: None,
+            weekly_hours: None,
+            salary: None,
+            driving_licence: None,
+            experience_months: None,
+            experience_label: None,
+            start_date: None,
+            vehicle_required: false,
+            required_certifications: Vec::new(),
+            desired_certifications: Vec::new(),
+            employer: Employer {
+                name: "E".into(),
+                siret: None,
+            },
+            workplaces: vec![Workplace {
+                commune_insee: "41018".into(),
+                label: None,
+                lat_micro: None,
+                lon_micro: None,
+                positions: 1,
+            }],
+            published_at: 0,
+            updated_at: 0,
+        }
+    }
 }

@@ -41,6 +41,7 @@ use vivier_protocol::{
     ContractType, Employer, MessageKind, OfferClosed, OfferPayload, Salary, Workplace,
 };
 
+use crate::actor::Actor;
 use crate::auth::{Role, User};
 use crate::db::Db;
 use crate::error::{ApiJson, Error, Result};
@@ -238,12 +239,37 @@ pub struct OfferInput {
     pub experience_months: Option<i64>,
     #[serde(default)]
     pub experience_label: Option<String>,
+    /// First day of work, `YYYY-MM-DD`.
+    #[serde(default)]
+    pub start_date: Option<String>,
+    /// A vehicle of one's own is required.
+    #[serde(default)]
+    pub vehicle_required: bool,
+    /// Certification codes (`GET /api/v1/certifications`); case-insensitive.
+    #[serde(default)]
+    pub required_certifications: Vec<String>,
+    /// Certification codes appreciated.
+    #[serde(default)]
+    pub desired_certifications: Vec<String>,
     /// Required from counsellors and admins; ignored for employers (their
     /// account's company is used).
     #[serde(default)]
     pub employer: Option<Employer>,
     /// At least one.
     pub workplaces: Vec<WorkplaceInput>,
+}
+
+/// Certification codes trimmed, upper-cased, empty ones and duplicates
+/// dropped (unknown codes are left for the validation to name).
+fn normalise_codes(codes: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for c in codes {
+        let c = c.trim().to_ascii_uppercase();
+        if !c.is_empty() && !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn trimmed(s: Option<&str>) -> Option<String> {
@@ -292,6 +318,10 @@ pub(crate) fn validate_input(
         driving_licence: trimmed(input.driving_licence.as_deref()).map(|l| l.to_ascii_uppercase()),
         experience_months: input.experience_months,
         experience_label: trimmed(input.experience_label.as_deref()),
+        start_date: trimmed(input.start_date.as_deref()),
+        vehicle_required: input.vehicle_required,
+        required_certifications: normalise_codes(&input.required_certifications),
+        desired_certifications: normalise_codes(&input.desired_certifications),
         employer: Employer {
             name: employer.name.trim().to_string(),
             siret: employer.siret.clone(),
@@ -354,6 +384,7 @@ fn payload_json(p: &OfferPayload) -> Result<String> {
 /// transaction (no indexing, no wake-up: callers do it after commit).
 async fn insert_local(
     state: &AppState,
+    actor: &Actor,
     valid: ValidOffer,
     owner_user_id: &str,
     external_id: Option<&str>,
@@ -390,6 +421,15 @@ async fn insert_local(
     crate::federation::enqueue_broadcast(state, &mut tx, MessageKind::OfferPublished, &payload)
         .await?;
     journal_index(&mut tx, &id).await?;
+    crate::audit::append(
+        &mut tx,
+        actor,
+        "offer.create",
+        ("offer", &id),
+        None,
+        serde_json::json!({ "workplaces": payload.workplaces.len(), "external_id": external_id }),
+    )
+    .await?;
     tx.commit().await?;
     Ok(StoredOffer {
         payload,
@@ -405,6 +445,7 @@ async fn insert_local(
 /// Replace a local open offer's content and broadcast `offer.updated`.
 async fn update_local(
     state: &AppState,
+    actor: &Actor,
     existing: &StoredOffer,
     valid: ValidOffer,
 ) -> Result<StoredOffer> {
@@ -437,6 +478,15 @@ async fn update_local(
     crate::federation::enqueue_broadcast(state, &mut tx, MessageKind::OfferUpdated, &payload)
         .await?;
     journal_index(&mut tx, &payload.offer_id).await?;
+    crate::audit::append(
+        &mut tx,
+        actor,
+        "offer.update",
+        ("offer", &payload.offer_id),
+        None,
+        serde_json::json!({}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(StoredOffer {
         payload,
@@ -445,10 +495,14 @@ async fn update_local(
     })
 }
 
-/// Close a local offer and broadcast `offer.closed`. Closing a closed offer
-/// changes nothing.
+/// Close a local offer and broadcast `offer.closed`; in the same
+/// transaction its pending referrals are refused (`position_filled`, the
+/// referring nodes told) and the closing audited, so a crash can never leave
+/// referrals pending on a closed offer. Closing a closed offer changes
+/// nothing.
 async fn close_local(
     state: &AppState,
+    actor: &Actor,
     existing: &StoredOffer,
     reason: Option<String>,
 ) -> Result<StoredOffer> {
@@ -475,6 +529,17 @@ async fn close_local(
     };
     crate::federation::enqueue_broadcast(state, &mut tx, MessageKind::OfferClosed, &closed).await?;
     journal_index(&mut tx, &closed.offer_id).await?;
+    let refused =
+        crate::referrals::refuse_pending_on_closed_offer(state, &mut tx, &closed.offer_id).await?;
+    crate::audit::append(
+        &mut tx,
+        actor,
+        "offer.close",
+        ("offer", &closed.offer_id),
+        None,
+        serde_json::json!({ "referrals_refused": refused }),
+    )
+    .await?;
     tx.commit().await?;
     Ok(StoredOffer {
         status: OfferStatus::Closed,
@@ -494,7 +559,8 @@ pub async fn create_offer(
     user.require(&[Role::Admin, Role::Counsellor, Role::Employer])?;
     let employer = employer_for(user, input)?;
     let valid = validate_input(state, input, &employer)?;
-    let offer = insert_local(state, valid, &user.id, None, None).await?;
+    let actor = Actor::User(user.clone());
+    let offer = insert_local(state, &actor, valid, &user.id, None, None).await?;
     after_commit(state, &offer.payload.offer_id).await;
     Ok(offer)
 }
@@ -552,7 +618,7 @@ pub async fn update_offer(
             .unwrap_or_else(|| existing.payload.employer.clone()),
     };
     let valid = validate_input(state, input, &employer)?;
-    let offer = update_local(state, &existing, valid).await?;
+    let offer = update_local(state, &Actor::User(user.clone()), &existing, valid).await?;
     after_commit(state, id).await;
     Ok(offer)
 }
@@ -566,11 +632,9 @@ pub async fn close_offer(
 ) -> Result<StoredOffer> {
     let existing = editable(state, user, id).await?;
     let was_open = existing.status == OfferStatus::Open;
-    let offer = close_local(state, &existing, reason).await?;
+    let offer = close_local(state, &Actor::User(user.clone()), &existing, reason).await?;
     if was_open {
         after_commit(state, id).await;
-        // Pending referrals to a closed offer are answered, not left hanging.
-        crate::referrals::on_offer_closed(state, id).await?;
     }
     Ok(offer)
 }
@@ -774,16 +838,6 @@ async fn create_handler(
     ApiJson(input): ApiJson<OfferInput>,
 ) -> Result<(StatusCode, Json<StoredOffer>)> {
     let offer = create_offer(&state, &user, &input).await?;
-    crate::audit::record(
-        &state.db,
-        Some(&user),
-        "offer.create",
-        "offer",
-        &offer.payload.offer_id,
-        None,
-        serde_json::json!({"workplaces": offer.payload.workplaces.len()}),
-    )
-    .await?;
     Ok((StatusCode::CREATED, Json(offer)))
 }
 
@@ -805,16 +859,6 @@ async fn update_handler(
     ApiJson(input): ApiJson<OfferInput>,
 ) -> Result<Json<StoredOffer>> {
     let offer = update_offer(&state, &user, &id, &input).await?;
-    crate::audit::record(
-        &state.db,
-        Some(&user),
-        "offer.update",
-        "offer",
-        &id,
-        None,
-        serde_json::json!({}),
-    )
-    .await?;
     Ok(Json(offer))
 }
 
@@ -837,16 +881,6 @@ async fn close_handler(
         .map(|r| r.chars().take(500).collect::<String>())
         .filter(|r| !r.trim().is_empty());
     let offer = close_offer(&state, &user, &id, reason).await?;
-    crate::audit::record(
-        &state.db,
-        Some(&user),
-        "offer.close",
-        "offer",
-        &id,
-        None,
-        serde_json::json!({}),
-    )
-    .await?;
     Ok(Json(offer))
 }
 

@@ -24,7 +24,11 @@ use unicode_normalization::UnicodeNormalization;
 
 use crate::geo::{self, Point};
 
+pub mod certifications;
 mod synthetic;
+pub mod territories;
+
+pub use certifications::{Certification, Certifications};
 
 // ---------------------------------------------------------------------------
 // Embedded data

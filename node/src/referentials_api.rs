@@ -1,6 +1,8 @@
 //! Public look-ups of the referentials (open data, no login needed): communes
 //! for forms (`GET /api/v1/communes?q=`) and ROME codes suggested from what a
-//! counsellor or employer types (`GET /api/v1/rome?q=cariste`).
+//! counsellor or employer types (`GET /api/v1/rome?q=cariste`), and the
+//! certification referential (`GET /api/v1/certifications`: code, family,
+//! French label, the codes each one implies).
 
 use axum::extract::{Path, State};
 use axum::routing::get;
@@ -89,8 +91,13 @@ async fn rome_code(
 }
 
 /// Routes.
+async fn certifications() -> Json<&'static [crate::referentials::Certification]> {
+    Json(crate::referentials::Certifications::global().all())
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/api/v1/certifications", get(certifications))
         .route("/api/v1/communes", get(communes))
         .route("/api/v1/communes/{insee}", get(commune))
         .route("/api/v1/rome", get(rome))

@@ -166,7 +166,8 @@ pub fn placement_outcome(ct: ContractType, duration_months: Option<i64>) -> Plac
         }
         ContractType::Cdd => PlacementOutcome::CddUnder6Months,
         ContractType::Alternance => PlacementOutcome::Apprenticeship,
-        ContractType::Mis | ContractType::Sai => PlacementOutcome::Other,
+        // Intérim and seasonal contracts are short contracts for funders.
+        ContractType::Mis | ContractType::Sai => PlacementOutcome::CddUnder6Months,
     }
 }
 
@@ -531,20 +532,40 @@ async fn transition(
                 .contract_type
                 .or_else(|| row.contract_type.as_deref().and_then(parse_contract))
                 .ok_or_else(|| Error::field("contract_type", "required when status is accepted"))?;
-            let duration = offer_tx(tx, &row.offer_id)
-                .await?
-                .and_then(|o| o.payload.duration_months);
-            sqlx::query(
-                "INSERT INTO placements (id, candidate_id, outcome, referral_id, placed_at, recorded_by) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+            let offer = offer_tx(tx, &row.offer_id).await?.map(|o| o.payload);
+            let duration = offer.as_ref().and_then(|o| o.duration_months);
+            // The candidate's home node counts the return to work; the
+            // offer's node records a hire through the network.
+            let side = if row.direction == Direction::Inbound {
+                crate::reports::Side::Offer
+            } else {
+                crate::reports::Side::Home
+            };
+            let start = change
+                .start_date
+                .clone()
+                .or_else(|| row.start_date.clone())
+                .filter(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok());
+            crate::reports::facts::insert_placement(
+                tx,
+                &state.config.reports,
+                crate::reports::NewPlacement {
+                    candidate_id: home.clone(),
+                    outcome: placement_outcome(ct, duration),
+                    referral_id: Some(row.id.clone()),
+                    recorded_by: actor.user_id.map(str::to_string),
+                    recorded_at: actor.at,
+                    contract: crate::reports::ContractFacts {
+                        start,
+                        end: None,
+                        duration_months: duration,
+                        weekly_hours: offer.as_ref().and_then(|o| o.weekly_hours),
+                    },
+                    channel: crate::reports::Channel::Platform,
+                    side,
+                    rome_code: offer.as_ref().map(|o| o.rome_code.clone()),
+                },
             )
-            .bind(new_id())
-            .bind(&home)
-            .bind(placement_outcome(ct, duration).as_str())
-            .bind(&row.id)
-            .bind(actor.at)
-            .bind(actor.user_id)
-            .execute(&mut **tx)
             .await?;
             if let Some(cid) = &home {
                 set_candidate_status(
@@ -1706,24 +1727,38 @@ pub async fn no_answer_sweep(state: &AppState, now_ms: i64) -> Result<u64> {
     Ok(done)
 }
 
-/// An offer of this node was closed: its pending referrals are refused
-/// with `position_filled` (the referring nodes are told).
-pub async fn on_offer_closed(state: &AppState, offer_id: &str) -> Result<u64> {
+/// An offer of this node is being closed, in `tx`: its pending referrals
+/// are refused with `position_filled` in the same transaction (the
+/// referring nodes are told through the outbox, the candidates' index
+/// entries through the journal). Returns how many were refused.
+pub(crate) async fn refuse_pending_on_closed_offer(
+    state: &AppState,
+    tx: &mut Transaction<'_, Any>,
+    offer_id: &str,
+) -> Result<u64> {
     let ids: Vec<String> = sqlx::query_scalar(
         "SELECT id FROM referrals WHERE offer_id = $1 AND direction IN ('inbound', 'local') \
          AND status IN ('new', 'processing', 'postponed', 'prior_to_hire') ORDER BY created_at",
     )
     .bind(offer_id)
-    .fetch_all(&state.db.pool)
+    .fetch_all(&mut **tx)
     .await?;
-    refuse_all(
-        state,
-        ids,
-        RefusalReason::PositionFilled,
-        "offer closed",
-        |r| r.status.is_pending(),
-    )
-    .await
+    let mut done = 0u64;
+    for id in ids {
+        if refuse_one(
+            state,
+            tx,
+            &id,
+            RefusalReason::PositionFilled,
+            "offer closed",
+            &|r: &StoredReferral| r.status.is_pending(),
+        )
+        .await?
+        {
+            done += 1;
+        }
+    }
+    Ok(done)
 }
 
 /// Refuse, one transaction each, the offer-side referrals `ids` that still
@@ -1733,47 +1768,61 @@ async fn refuse_all(
     ids: Vec<String>,
     reason: RefusalReason,
     comment: &str,
-    due: impl Fn(&StoredReferral) -> bool,
+    due: impl Fn(&StoredReferral) -> bool + Sync,
 ) -> Result<u64> {
-    let me = state.identity.node_id.to_string();
     let mut done = 0u64;
     for id in ids {
         let mut tx = state.db.begin().await?;
-        let Some(r) = load_tx(&mut tx, &id).await? else {
-            continue;
-        };
-        if !(r.direction.offer_side() && due(&r)) {
-            continue;
-        }
-        let actor = Actor {
-            name: SYSTEM_ACTOR,
-            node: &me,
-            user_id: None,
-            at: crate::util::now_ms(),
-        };
-        let change = Change {
-            status: ReferralStatus::Refused,
-            reason: Some(reason),
-            contract_type: None,
-            start_date: None,
-            comment: Some(comment.to_string()),
-        };
-        match transition(state, &mut tx, &r, &change, &actor, true).await {
-            Ok(cand) => {
-                tx.commit().await?;
-                reindex_candidate(state, cand).await;
-                done += 1;
-            }
-            Err(Error::Conflict(msg)) => {
-                tracing::debug!(referral = %id, %msg, "referral not refused");
-            }
-            Err(e) => return Err(e),
+        if refuse_one(state, &mut tx, &id, reason, comment, &due).await? {
+            tx.commit().await?;
+            crate::journal::wake(state);
+            done += 1;
         }
     }
     if done > 0 {
         crate::federation::wake(state);
     }
     Ok(done)
+}
+
+/// Refuse referral `id` in `tx`, as the node itself, if it is offer-side
+/// and still satisfies `due`. `false` when it was left as it is.
+async fn refuse_one(
+    state: &AppState,
+    tx: &mut Transaction<'_, Any>,
+    id: &str,
+    reason: RefusalReason,
+    comment: &str,
+    due: &(dyn Fn(&StoredReferral) -> bool + Sync),
+) -> Result<bool> {
+    let me = state.identity.node_id.to_string();
+    let Some(r) = load_tx(tx, id).await? else {
+        return Ok(false);
+    };
+    if !(r.direction.offer_side() && due(&r)) {
+        return Ok(false);
+    }
+    let actor = Actor {
+        name: SYSTEM_ACTOR,
+        node: &me,
+        user_id: None,
+        at: crate::util::now_ms(),
+    };
+    let change = Change {
+        status: ReferralStatus::Refused,
+        reason: Some(reason),
+        contract_type: None,
+        start_date: None,
+        comment: Some(comment.to_string()),
+    };
+    match transition(state, tx, &r, &change, &actor, true).await {
+        Ok(_) => Ok(true),
+        Err(Error::Conflict(msg)) => {
+            tracing::debug!(referral = %id, %msg, "referral not refused");
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Start the background sweeps (no-answer, hourly); they stop with the node.
@@ -1790,7 +1839,7 @@ pub fn spawn_sweeps(state: &AppState) {
             if !state.leader.wait(&mut shutdown).await {
                 break;
             }
-            if let Err(e) = no_answer_sweep(&state, now_ms()).await {
+            if let Err(e) = no_answer_sweep(&state, state.clock.now_ms()).await {
                 tracing::warn!(error = %e, "no-answer sweep failed; will retry");
             }
             delay = Duration::from_secs(3600);
@@ -1904,11 +1953,11 @@ mod tests {
         );
         assert_eq!(
             placement_outcome(ContractType::Mis, None),
-            PlacementOutcome::Other
+            PlacementOutcome::CddUnder6Months
         );
         assert_eq!(
             placement_outcome(ContractType::Sai, None),
-            PlacementOutcome::Other
+            PlacementOutcome::CddUnder6Months
         );
     }
 

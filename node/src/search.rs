@@ -67,6 +67,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) use analysis::analysed;
 pub use analysis::{analyze, fold, fold_gender, register_analyzers, stem, FR, FR_EXACT};
 pub use candidate_index::{CandidateIndex, CANDIDATES_SCHEMA_VERSION};
 pub use lexicon::Lexicon;

@@ -17,7 +17,9 @@ use axum::{Json, Router};
 use serde::Serialize;
 use tokio::sync::watch;
 use tower_http::trace::TraceLayer;
-use vivier_protocol::{KeyFile, KeyId, NodeId, SigningKeyPair, PROTOCOL_VERSION};
+use vivier_protocol::{
+    KeyFile, KeyId, NodeId, SigningKeyPair, WellKnown, WellKnownKey, PROTOCOL_VERSION,
+};
 
 use crate::config::Config;
 use crate::db::Db;
@@ -171,7 +173,11 @@ pub async fn open_offline_with_clock(
         tokio::task::spawn_blocking(move || SearchIndexes::open_with(&index_dir, options))
             .await??;
     let search = Arc::new(search);
-    let files_dir = config.data_dir.join("files");
+    let files_dir = config
+        .uploads
+        .files_dir
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("files"));
     std::fs::create_dir_all(&files_dir).context("creating files directory")?;
 
     let federation = crate::federation::Federation::new(&config)?;
@@ -219,38 +225,6 @@ pub async fn open_offline_with_clock(
         );
     }
     Ok(state)
-}
-
-/// What `/.well-known/vivier` publishes.
-#[derive(Serialize)]
-pub struct WellKnown {
-    /// Node id.
-    pub node_id: String,
-    /// Display name.
-    pub display_name: String,
-    /// Base URL.
-    pub base_url: String,
-    /// Protocol versions spoken.
-    pub protocol_versions: Vec<u32>,
-    /// Public keys with validity.
-    pub keys: Vec<WellKnownKey>,
-    /// Serial of the membership document this node holds.
-    pub membership_serial: Option<i64>,
-    /// Software version.
-    pub software: String,
-}
-
-/// One published key.
-#[derive(Serialize)]
-pub struct WellKnownKey {
-    /// `ed25519:1`.
-    pub key_id: String,
-    /// Unpadded base64url.
-    pub public_key: String,
-    /// Unix ms.
-    pub valid_from: i64,
-    /// Unix ms, if the key expires.
-    pub valid_until: Option<i64>,
 }
 
 async fn well_known(State(state): State<AppState>) -> Json<WellKnown> {
@@ -311,6 +285,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::offers::routes())
         .merge(crate::matching::routes())
         .merge(crate::stats::routes())
+        .merge(crate::reports::routes())
         .merge(crate::referrals::routes())
         .merge(crate::federation::routes(&state))
         .merge(

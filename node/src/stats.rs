@@ -12,9 +12,11 @@
 //!   positions of open offers), local and network.
 //! - `referrals`: counts by direction (`outbound`: our candidates referred
 //!   to offers; `inbound`: referrals received for our offers) and status.
-//! - `returns_to_work`: placements by outcome (`cdd_under_6_months`,
-//!   `cdd_6_months_or_more`, `cdi`, `training`, `apprenticeship`,
-//!   `business_creation`, `other`; all seven always present) and in total.
+//! - `returns_to_work`: placements of this node's candidates by outcome
+//!   (the eight of `candidates::PlacementOutcome`, always present) and in
+//!   total; a hire of another node's candidate on this node's offer is
+//!   counted at the candidate's node (`hires_through_network` here). Periods
+//!   and breakdowns: `GET /api/v1/reports` (`reports.rs`).
 
 use std::collections::BTreeMap;
 
@@ -27,17 +29,6 @@ use sqlx::Row;
 use crate::auth::User;
 use crate::error::Result;
 use crate::server::AppState;
-
-/// Outcomes of a return to work, as stored in `placements.outcome`.
-pub const OUTCOMES: &[&str] = &[
-    "cdd_under_6_months",
-    "cdd_6_months_or_more",
-    "cdi",
-    "training",
-    "apprenticeship",
-    "business_creation",
-    "other",
-];
 
 /// Candidate figures.
 #[derive(Debug, Clone, Serialize)]
@@ -71,6 +62,8 @@ pub struct ReferralStats {
 pub struct ReturnsToWork {
     pub total: i64,
     pub by_outcome: BTreeMap<String, i64>,
+    /// Other nodes' candidates hired on this node's offers.
+    pub hires_through_network: i64,
 }
 
 /// The answer.
@@ -175,12 +168,13 @@ pub async fn compute(state: &AppState) -> Result<Stats> {
         total += n;
         by_direction.entry(direction).or_default().insert(status, n);
     }
-    let mut by_outcome: BTreeMap<String, i64> =
-        OUTCOMES.iter().map(|o| (o.to_string(), 0)).collect();
+    let mut by_outcome: BTreeMap<String, i64> = crate::candidates::PlacementOutcome::all()
+        .map(|o| (o.as_str().to_string(), 0))
+        .collect();
     let mut placed = 0;
     for (outcome, _, n) in grouped(
         state,
-        "SELECT outcome, NULL, COUNT(*) FROM placements GROUP BY outcome",
+        "SELECT outcome, NULL, COUNT(*) FROM placements WHERE side = 'home' GROUP BY outcome",
     )
     .await?
     {
@@ -200,6 +194,11 @@ pub async fn compute(state: &AppState) -> Result<Stats> {
         returns_to_work: ReturnsToWork {
             total: placed,
             by_outcome,
+            hires_through_network: count(
+                state,
+                "SELECT COUNT(*) FROM placements WHERE side = 'offer'",
+            )
+            .await?,
         },
     })
 }

@@ -14,7 +14,7 @@
 //! - templates are auto-escaped (every template is HTML); the only value
 //!   rendered as safe is a search snippet, after [`safe_snippet`] checked
 //!   that it holds nothing but escaped text and `<b>` marks;
-//! - the session token travels in the `vivier_session` cookie (HttpOnly,
+//! - the session token travels in the `vivier_session_<node id>` cookie (HttpOnly,
 //!   SameSite=Strict, `Secure` when the node is served over HTTPS), which
 //!   the [`User`] extractor already reads;
 //! - every POST also checks that `Origin` (or `Referer`), when present,
@@ -24,8 +24,9 @@
 mod candidats;
 mod compte;
 mod fiche;
-mod labels;
+pub(crate) mod labels;
 mod offres;
+mod rapports;
 mod relations;
 
 use std::collections::BTreeMap;
@@ -94,6 +95,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/relations.html"),
     ),
     ("relation.html", include_str!("../templates/relation.html")),
+    ("rapports.html", include_str!("../templates/rapports.html")),
 ];
 
 /// The stylesheet served at `/ui/static/app.css`.
@@ -431,19 +433,7 @@ async fn dashboard(State(state): State<AppState>, Session(user): Session) -> UiR
             .iter()
             .map(|(s, n)| (labels::candidate_status_str(s), *n))
             .collect();
-        let referrals: Vec<(&str, Vec<(&str, i64)>)> = stats
-            .referrals
-            .by_direction
-            .iter()
-            .map(|(d, m)| {
-                (
-                    labels::direction_str(d),
-                    m.iter()
-                        .map(|(s, n)| (labels::referral_status_str(s), *n))
-                        .collect(),
-                )
-            })
-            .collect();
+        let referrals = labels::referrals_by_direction(&stats.referrals.by_direction);
         let outcomes: Vec<(&str, i64)> = stats
             .returns_to_work
             .by_outcome
@@ -581,6 +571,9 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/ui/offres/{id}", get(offres::detail))
         .route("/ui/offres/{id}/cloturer", post(offres::close))
+        .route("/ui/rapports", get(rapports::page))
+        .route("/ui/rapports/export", get(rapports::download))
+        .route("/ui/rapports/publier", post(rapports::publish))
         .route("/ui/mises-en-relation", get(relations::list))
         .route("/ui/mises-en-relation/{id}", get(relations::detail))
         .route(

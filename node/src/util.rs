@@ -37,6 +37,14 @@ pub fn date_to_days(date: &str) -> Option<i64> {
     Some((d - epoch).num_days())
 }
 
+/// `YYYY-MM-DD` for a number of days since 1970-01-01.
+pub fn days_to_date(days: i64) -> String {
+    chrono::NaiveDate::from_ymd_opt(1970, 1, 1)
+        .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::days(days)))
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
 /// Today as days since 1970-01-01.
 pub fn today_days() -> i64 {
     now_ms().div_euclid(86_400_000)

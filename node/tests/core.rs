@@ -234,10 +234,71 @@ async fn an_employer_is_refused_by_the_domain_function_itself() {
     let r = node
         .client
         .get(node.url(&format!("/ui/candidats/{cid}")))
-        .header("cookie", format!("vivier_session={employer}"))
+        .header(
+            "cookie",
+            format!(
+                "{}={employer}",
+                vivier_node::auth::session_cookie_name(&node.state.config.node_id)
+            ),
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 403);
     node.stop().await;
+}
+
+/// Time-dependent federation rules read the node's clock, not the system's:
+/// a membership document valid by the wall clock is refused as expired by a
+/// node whose (injected) clock is two days later, and accepted again once
+/// the clock is back inside its validity.
+#[tokio::test]
+async fn membership_validity_follows_the_injected_clock() {
+    use vivier_node::clock::{Clock, ManualClock};
+    let operator = vivier_protocol::SigningKeyPair::generate(
+        vivier_protocol::KeyId::parse("ed25519:1").unwrap(),
+    );
+    for backend in backends() {
+        let clock = ManualClock::starting_now();
+        let node = support::start_node_with_clock(
+            &backend,
+            clock.shared(),
+            support::federated("cd41", &operator),
+        )
+        .await;
+        let now = clock.now_ms();
+        let day = 86_400_000;
+        let doc = |serial: i64, issued_at: i64| {
+            let d = vivier_protocol::MembershipDocument {
+                network_id: "test".into(),
+                serial,
+                issued_at,
+                expires_at: issued_at + day,
+                operator_keys: vec![vivier_protocol::OperatorKey {
+                    key_id: operator.key_id().clone(),
+                    public_key: operator.public_key(),
+                }],
+                threshold: 1,
+                members: vec![support::member_of(&node)],
+            };
+            vivier_protocol::SignedMembershipDocument::sign(d, &[&operator])
+                .unwrap()
+                .to_bytes()
+                .unwrap()
+        };
+        let r = support::push_membership(&node, doc(1, now)).await;
+        assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+        // Two days later by the node's clock: the next document, valid by
+        // the wall clock, has expired.
+        clock.advance(std::time::Duration::from_secs(2 * 86_400));
+        let r = support::push_membership(&node, doc(2, now)).await;
+        let status = r.status().as_u16();
+        let body = r.text().await.unwrap();
+        assert!((400..500).contains(&status), "{status} {body}");
+        assert!(body.contains("expired"), "{body}");
+        // One issued on the node's day (tomorrow by the wall clock): accepted.
+        let r = support::push_membership(&node, doc(2, now + 2 * day)).await;
+        assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+        node.stop().await;
+    }
 }

@@ -494,12 +494,639 @@ async fn stats_after_a_placement() {
                 .as_object()
                 .unwrap()
                 .len(),
-            7
+            8
         );
+        assert_eq!(s["returns_to_work"]["hires_through_network"], 0);
 
         let employer = node.user(Role::Employer, "rh2@logistique.fr").await;
         let (st, _) = node.get(&employer, "/api/v1/stats").await;
         assert_eq!(st, 403);
         node.stop().await;
     }
+}
+
+// ---------------------------------------------------------------------------
+// Matching v2: absolute scores, eligibility rules, requirement fields.
+
+fn find<'a>(list: &'a Value, first_name: &str) -> Option<&'a Value> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["first_name"] == first_name)
+}
+
+/// A date `days` from today (the node's clock is the system clock here).
+fn day_in(days: i64) -> String {
+    let d = vivier_node::util::today_days() + days;
+    vivier_node::util::days_to_date(d)
+}
+
+async fn post_candidate(node: &TestNode, staff: &str, body: Value) -> String {
+    let (st, c) = node.post(staff, "/api/v1/candidates", &body).await;
+    assert_eq!(st, 201, "{c}");
+    c["id"].as_str().unwrap().to_string()
+}
+
+async fn post_offer(node: &TestNode, staff: &str, body: Value) -> String {
+    let (st, o) = node.post(staff, "/api/v1/offers", &body).await;
+    assert_eq!(st, 201, "{o}");
+    o["offer_id"].as_str().unwrap().to_string()
+}
+
+async fn wait_docs(node: &TestNode, candidates: u64, offers: u64) {
+    let ok = eventually(10, || async {
+        (node.state.search.candidates.num_docs() >= candidates
+            && node.state.search.offers.num_docs() >= offers)
+            .then_some(())
+    })
+    .await;
+    assert!(ok.is_some(), "indexing did not finish");
+}
+
+#[tokio::test]
+async fn same_pair_same_score_both_ways_and_after_an_archive() {
+    for backend in backends() {
+        let node = start_node(&backend).await;
+        let set = build_set(&node).await;
+        wait_indexed(&node, &set).await;
+        let alice = &set.ids["alice"];
+
+        let forward = |r: &Value| find(&r["workplaces"][0]["matches"], "Alice").cloned();
+        let (_, r) = node
+            .get(
+                &set.staff,
+                &format!("/api/v1/offers/{}/matches", set.cariste_offer),
+            )
+            .await;
+        let before = forward(&r).expect("Alice listed");
+        assert!(find(&r["workplaces"][0]["matches"], "Bruno").is_some());
+        let (_, r) = node
+            .get(&set.staff, &format!("/api/v1/candidates/{alice}/matches"))
+            .await;
+        let reverse = r["matches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["offer_id"] == set.cariste_offer.as_str())
+            .expect("cariste offer listed for Alice")
+            .clone();
+        assert_eq!(before["score"], reverse["score"], "{before:#}\n{reverse:#}");
+        assert_eq!(before["parts"], reverse["parts"]);
+        assert_eq!(before["matched_terms"], reverse["matched_terms"]);
+
+        // The words that matched are named, in the row and in the detail.
+        let words: Vec<&str> = before["matched_terms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w.as_str().unwrap())
+            .collect();
+        for w in ["cariste", "chariot", "caces", "r489"] {
+            assert!(words.contains(&w), "{w} not in {words:?}");
+        }
+        assert!(before["parts"]["text"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("cariste"));
+
+        // Archive Bruno (the same CV as Alice: the best text match besides
+        // her) and Emma (the cook): Alice's score does not move.
+        for (key, body) in [
+            ("bruno", candidate("Bruno", "Petit", "41269", Some(40), &["B"], true, false, &["N1101"], &["Cariste"], CARISTE_CV, Some(35))),
+            ("emma", candidate("Emma", "Roux", "41018", Some(30), &["B"], true, false, &["G1602"], &["Commis de cuisine"],
+                "Commis de cuisine en restauration collective : mise en place, cuisson, plonge, hygiène HACCP.", Some(35))),
+        ] {
+            let mut body = body;
+            body["status"] = json!("archived");
+            let (st, c) = node
+                .put(&set.staff, &format!("/api/v1/candidates/{}", set.ids[key]), &body)
+                .await;
+            assert_eq!(st, 200, "{c}");
+        }
+        let archived = eventually(10, || async {
+            let hits = node
+                .state
+                .search
+                .candidates
+                .search(&vivier_node::search::CandidateQuery {
+                    status: Some("archived".into()),
+                    limit: 10,
+                    ..Default::default()
+                })
+                .ok()?
+                .hits;
+            (hits.len() == 2).then_some(())
+        })
+        .await;
+        assert!(archived.is_some(), "the index did not see the archive");
+        let (_, r) = node
+            .get(
+                &set.staff,
+                &format!("/api/v1/offers/{}/matches", set.cariste_offer),
+            )
+            .await;
+        assert!(
+            find(&r["workplaces"][0]["matches"], "Bruno").is_none(),
+            "archived"
+        );
+        let after = forward(&r).expect("Alice still listed");
+        assert_eq!(before["score"], after["score"]);
+        assert_eq!(before["parts"], after["parts"]);
+        node.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn one_shared_word_does_not_list_anyone() {
+    for backend in backends() {
+        let node = start_node(&backend).await;
+        let staff = node
+            .user(Role::Counsellor, "conseiller@mission-emploi.fr")
+            .await;
+        let base = |first: &str, rome: &str, titles: &[&str], cv: &str| {
+            let mut c = candidate(
+                first,
+                "Test",
+                "03185",
+                Some(30),
+                &["B"],
+                true,
+                false,
+                &[rome],
+                titles,
+                cv,
+                None,
+            );
+            c["consent_scope"] = json!("network");
+            c
+        };
+        let lucien = post_candidate(&node, &staff, base("Lucien", "N4101", &["Chauffeur poids lourd"],
+            "Chauffeur poids lourd, permis C et CE, FIMO à jour. Livraisons régionales en semi-remorque, permis B depuis 2005.")).await;
+        post_candidate(&node, &staff, base("Gisèle", "K1302", &["Aide à domicile"],
+            "Aide à domicile auprès de personnes âgées : aide au lever, toilette, préparation des repas, courses.")).await;
+        post_candidate(&node, &staff, base("Marc", "F1703", &["Maçon"],
+            "Maçon en gros œuvre : coffrage, ferraillage, montage de murs en parpaings, travail de nuit sur chantier ferroviaire.")).await;
+        post_candidate(&node, &staff, base("Vincent", "A1405", &["Ouvrier viticole"],
+            "Ouvrier viticole : taille, palissage, vendanges, entretien des vignes, tracteur enjambeur.")).await;
+        post_candidate(&node, &staff, base("Kevin", "G1602", &["Commis de cuisine"],
+            "Commis de cuisine en EHPAD : préparation des repas des résidents, plonge, hygiène HACCP, service du soir.")).await;
+        let mut sonia = base("Sonia", "J1501", &["Aide-soignante"],
+            "Aide-soignante diplômée (DEAS), soins d'hygiène et de confort des résidents en EHPAD, travail de nuit.");
+        sonia["certifications"] = json!(["deas", "SST"]);
+        post_candidate(&node, &staff, sonia).await;
+        post_candidate(&node, &staff, base("Nadia", "J1501", &["Aide-soignante"],
+            "Faisant fonction d'aide-soignante en EHPAD : soins d'hygiène et de confort des résidents, nuits.")).await;
+
+        let home_help = post_offer(&node, &staff, json!({
+            "title": "Aide à domicile H/F",
+            "description": "Accompagnement de personnes âgées à domicile : aide au lever, toilette, repas, courses. Permis B exigé.",
+            "rome_code": "K1302",
+            "contract_type": "CDI",
+            "driving_licence": "B",
+            "employer": {"name": "ADMR Montluçon"},
+            "workplaces": [{"commune_insee": "03185", "positions": 2}]
+        })).await;
+        let night_care = post_offer(&node, &staff, json!({
+            "title": "Aide-soignant de nuit H/F",
+            "description": "EHPAD de 80 résidents : soins d'hygiène et de confort, surveillance de nuit, transmissions à l'équipe de jour.",
+            "rome_code": "J1501",
+            "contract_type": "CDI",
+            "required_certifications": ["DEAS"],
+            "employer": {"name": "EHPAD Les Tilleuls"},
+            "workplaces": [{"commune_insee": "03185", "positions": 1}]
+        })).await;
+        wait_docs(&node, 7, 2).await;
+
+        // « permis » alone: the lorry driver is not listed, not even as a
+        // near miss; the home helper is, with the words that matched.
+        let (st, r) = node
+            .get(
+                &staff,
+                &format!("/api/v1/offers/{home_help}/matches?include_near_misses=true"),
+            )
+            .await;
+        assert_eq!(st, 200, "{r}");
+        let list = &r["workplaces"][0]["matches"];
+        assert!(find(list, "Lucien").is_none(), "{r:#}");
+        let gisele = find(list, "Gisèle").expect("Gisèle listed");
+        assert_eq!(gisele["eligible"], true);
+        let words: Vec<&str> = gisele["matched_terms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w.as_str().unwrap())
+            .collect();
+        for w in [
+            "aide",
+            "domicile",
+            "personnes",
+            "âgées",
+            "lever",
+            "toilette",
+        ] {
+            assert!(words.contains(&w), "{w} not in {words:?}");
+        }
+        assert!(!words.contains(&"permis"), "{words:?}");
+        // And the reverse: the home-help offer is not proposed to him.
+        let (st, r) = node
+            .get(
+                &staff,
+                &format!("/api/v1/candidates/{lucien}/matches?include_near_misses=true"),
+            )
+            .await;
+        assert_eq!(st, 200, "{r}");
+        assert!(
+            r["matches"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|m| m["offer_id"] != home_help.as_str()),
+            "{r:#}"
+        );
+
+        // DEAS required: the mason, the vine-grower and the kitchen
+        // assistant are not eligible; the nurse aide without the diploma is
+        // a near miss naming it; the one with it is first.
+        let (_, r) = node
+            .get(&staff, &format!("/api/v1/offers/{night_care}/matches"))
+            .await;
+        let listed = names(&r["workplaces"][0]["matches"]);
+        assert_eq!(listed, vec!["Sonia"], "{r:#}");
+        let sonia = &r["workplaces"][0]["matches"][0];
+        assert_eq!(
+            sonia["parts"]["certifications"]["detail"],
+            "DEAS required, held"
+        );
+        let (_, r) = node
+            .get(
+                &staff,
+                &format!("/api/v1/offers/{night_care}/matches?include_near_misses=true"),
+            )
+            .await;
+        let list = &r["workplaces"][0]["matches"];
+        for other in ["Marc", "Vincent", "Kevin"] {
+            if let Some(m) = find(list, other) {
+                assert_eq!(m["eligible"], false, "{m:#}");
+                assert_eq!(m["failed_constraints"][0]["code"], "missing_certification");
+            }
+        }
+        assert!(
+            find(list, "Marc").is_none() && find(list, "Vincent").is_none(),
+            "below the relevance floor: {r:#}"
+        );
+        let nadia = find(list, "Nadia").expect("near miss");
+        assert_eq!(nadia["eligible"], false);
+        assert_eq!(
+            nadia["failed_constraints"][0]["code"],
+            "missing_certification"
+        );
+        assert_eq!(nadia["failed_constraints"][0]["certification"], "DEAS");
+        assert!(nadia["failed_constraints"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("aide-soignant"));
+        node.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn start_date_vehicle_certifications_consent_and_status() {
+    for backend in backends() {
+        let node = start_node(&backend).await;
+        let staff = node
+            .user(Role::Counsellor, "conseiller@mission-emploi.fr")
+            .await;
+        let person = |first: &str,
+                      available: Option<String>,
+                      vehicle: bool,
+                      licences: &[&str],
+                      certs: &[&str],
+                      scope: &str| {
+            let mut c = candidate(
+                first,
+                "Test",
+                "41018",
+                Some(30),
+                licences,
+                vehicle,
+                false,
+                &["N1101"],
+                &["Cariste"],
+                CARISTE_CV,
+                Some(35),
+            );
+            c["available_from"] = json!(available);
+            c["certifications"] = json!(certs);
+            c["consent_scope"] = json!(scope);
+            c
+        };
+        let mut ids = HashMap::new();
+        for (key, body) in [
+            (
+                "early",
+                person(
+                    "Paul",
+                    Some(day_in(15)),
+                    true,
+                    &["B"],
+                    &["CACES_R489_3"],
+                    "network",
+                ),
+            ),
+            (
+                "grace",
+                person(
+                    "Jeanne",
+                    Some(day_in(38)),
+                    true,
+                    &["B"],
+                    &["CACES_R489_3"],
+                    "network",
+                ),
+            ),
+            (
+                "late",
+                person(
+                    "Omar",
+                    Some(day_in(210)),
+                    true,
+                    &["B"],
+                    &["CACES_R489_3"],
+                    "network",
+                ),
+            ),
+            (
+                "walker",
+                person("Léa", None, false, &["B"], &["CACES_R489_3"], "network"),
+            ),
+            (
+                "caces5",
+                person("Yann", None, true, &["B"], &["CACES_R489_5"], "network"),
+            ),
+            (
+                "trucker",
+                person("Rémi", None, true, &["CE"], &["caces_r489_3"], "network"),
+            ),
+            (
+                "local",
+                person("Zoé", None, true, &["B"], &["CACES_R489_3"], "local"),
+            ),
+            (
+                "placed",
+                person("Hugo", None, true, &["B"], &["CACES_R489_3"], "network"),
+            ),
+        ] {
+            ids.insert(key, post_candidate(&node, &staff, body).await);
+        }
+        // Unknown codes are refused, each named.
+        let mut bad = person(
+            "X",
+            None,
+            true,
+            &["B"],
+            &["CACES R489 cat 3", "DEAS"],
+            "network",
+        );
+        bad["driving_licences"] = json!(["B"]);
+        let (st, e) = node.post(&staff, "/api/v1/candidates", &bad).await;
+        assert_eq!(st, 400, "{e}");
+        assert!(e.to_string().contains("certifications[0]"), "{e}");
+        let (st, refs) = node.get(&staff, "/api/v1/certifications").await;
+        assert_eq!(st, 200);
+        assert!(refs
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["code"] == "FIMO_M" && c["implies"][0] == "FCO_M"));
+
+        let offer = json!({
+            "title": "Cariste saisonnier H/F",
+            "description": "Plateforme logistique : chargement et déchargement des camions au chariot élévateur, inventaires. CACES R489 catégorie 3.",
+            "rome_code": "N1101",
+            "contract_type": "SAI",
+            "weekly_hours": 35,
+            "start_date": day_in(30),
+            "vehicle_required": true,
+            "required_certifications": ["caces_r489_3", "PERMIS_C"],
+            "desired_certifications": ["SST"],
+            "employer": {"name": "Logistique Val de Loire"},
+            "workplaces": [{"commune_insee": "41018", "positions": 4}]
+        });
+        let mut no_truck = offer.clone();
+        no_truck["required_certifications"] = json!(["CACES_R489_3"]);
+        no_truck["title"] = json!("Cariste H/F");
+        let (st, e) = node
+            .post(&staff, "/api/v1/offers", &{
+                let mut o = offer.clone();
+                o["required_certifications"] = json!(["CACES_R489_3", "NOPE"]);
+                o["start_date"] = json!("2027-02-30");
+                o
+            })
+            .await;
+        assert_eq!(st, 400, "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains("required_certifications[1]") && text.contains("start_date"),
+            "{e}"
+        );
+        let truck_offer = post_offer(&node, &staff, offer).await;
+        let (_, stored) = node
+            .get(&staff, &format!("/api/v1/offers/{truck_offer}"))
+            .await;
+        assert_eq!(
+            stored["required_certifications"],
+            json!(["CACES_R489_3", "PERMIS_C"])
+        );
+        assert_eq!(stored["vehicle_required"], true);
+        let local_offer = post_offer(&node, &staff, no_truck).await;
+        // A network offer: the same content, received from another member.
+        let (_, payload) = node
+            .get(&staff, &format!("/api/v1/offers/{local_offer}"))
+            .await;
+        let mut payload: vivier_protocol::OfferPayload = serde_json::from_value(payload).unwrap();
+        payload.offer_id = "0195a000-0000-7000-8000-00000000cafe".into();
+        payload.origin_node = vivier_protocol::NodeId::parse("petr-montlucon").unwrap();
+        let mut tx = node.state.db.pool.begin().await.unwrap();
+        vivier_node::offers::store_remote_offer(&mut tx, &payload)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let network_offer = payload.offer_id.clone();
+        let (st, p) = node
+            .post(
+                &staff,
+                &format!("/api/v1/candidates/{}/placement", ids["placed"]),
+                &json!({"outcome": "cdi"}),
+            )
+            .await;
+        assert_eq!(st, 201, "{p}");
+        wait_docs(&node, 8, 3).await;
+
+        // Trucks: PERMIS_C is held through CE; the start date, the grace,
+        // the vehicle and the CACES category decide.
+        let (_, r) = node
+            .get(
+                &staff,
+                &format!("/api/v1/offers/{truck_offer}/matches?include_near_misses=true"),
+            )
+            .await;
+        let list = &r["workplaces"][0]["matches"];
+        let remi = find(list, "Rémi").expect("Rémi");
+        assert_eq!(remi["eligible"], true, "{remi:#}");
+        assert_eq!(
+            remi["parts"]["certifications"]["detail"],
+            "CACES_R489_3 required, held; PERMIS_C required, held; SST appreciated, not held"
+        );
+        let paul = find(list, "Paul").expect("Paul");
+        let codes = |m: &Value| -> Vec<String> {
+            m["failed_constraints"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["code"].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(codes(paul), vec!["missing_certification"], "{paul:#}");
+        assert_eq!(paul["failed_constraints"][0]["certification"], "PERMIS_C");
+
+        // Local offer without the truck licence.
+        let (_, r) = node
+            .get(
+                &staff,
+                &format!("/api/v1/offers/{local_offer}/matches?include_near_misses=true"),
+            )
+            .await;
+        let list = &r["workplaces"][0]["matches"];
+        let paul = find(list, "Paul").expect("Paul");
+        assert_eq!(
+            paul["eligible"], true,
+            "available 15 days before the start: {paul:#}"
+        );
+        assert_eq!(paul["parts"]["availability"]["value"], 1.0);
+        let jeanne = find(list, "Jeanne").expect("Jeanne");
+        assert_eq!(
+            jeanne["eligible"], true,
+            "8 days late, within the grace: {jeanne:#}"
+        );
+        let a = jeanne["parts"]["availability"]["value"].as_f64().unwrap();
+        assert!(a > 0.0 && a < 1.0, "{a}");
+        let omar = find(list, "Omar").expect("Omar");
+        assert_eq!(codes(omar), vec!["not_available_by_start"], "{omar:#}");
+        assert!(omar["failed_constraints"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("180 days after the start"));
+        let lea = find(list, "Léa").expect("Léa");
+        assert_eq!(codes(lea), vec!["no_vehicle"]);
+        let yann = find(list, "Yann").expect("Yann");
+        assert_eq!(codes(yann), vec!["missing_certification"]);
+        assert_eq!(
+            yann["failed_constraints"][0]["certification"],
+            "CACES_R489_3"
+        );
+        let zoe = find(list, "Zoé").expect("a local offer lists local-consent candidates");
+        assert_eq!(zoe["eligible"], true);
+        assert!(find(list, "Hugo").is_none(), "placed: never listed");
+        let eligible = names(
+            &r["workplaces"][0]["matches"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| m["eligible"] == true)
+                .cloned()
+                .collect::<Value>(),
+        );
+        let (_, r2) = node
+            .get(&staff, &format!("/api/v1/offers/{local_offer}/matches"))
+            .await;
+        assert_eq!(names(&r2["workplaces"][0]["matches"]), eligible);
+        for n in ["Omar", "Léa", "Yann", "Hugo"] {
+            assert!(!eligible.contains(&n.to_string()), "{n}: {eligible:?}");
+        }
+
+        // The same offer from another member: local-consent Zoé is a near
+        // miss that says why (referring her would be refused).
+        let (_, r) = node
+            .get(
+                &staff,
+                &format!("/api/v1/offers/{network_offer}/matches?include_near_misses=true"),
+            )
+            .await;
+        let list = &r["workplaces"][0]["matches"];
+        let zoe = find(list, "Zoé").expect("Zoé as a near miss");
+        assert_eq!(codes(zoe), vec!["local_consent_only"]);
+        assert_eq!(find(list, "Paul").expect("Paul")["eligible"], true);
+        let (_, r) = node
+            .get(
+                &staff,
+                &format!("/api/v1/candidates/{}/matches", ids["local"]),
+            )
+            .await;
+        let offers: Vec<&str> = r["matches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["offer_id"].as_str().unwrap())
+            .collect();
+        assert!(
+            offers.contains(&local_offer.as_str()) && !offers.contains(&network_offer.as_str()),
+            "{r:#}"
+        );
+
+        // A placed candidate gets no offers at all (not the one they were
+        // hired for, not at 100).
+        let (st, r) = node
+            .get(
+                &staff,
+                &format!(
+                    "/api/v1/candidates/{}/matches?include_near_misses=true",
+                    ids["placed"]
+                ),
+            )
+            .await;
+        assert_eq!(st, 200, "{r}");
+        assert_eq!(r["candidate_status"], "placed");
+        assert_eq!(r["matches"], json!([]));
+        node.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn index_postings_give_the_same_terms_as_analysis() {
+    let node = start_node(&support::Backend::Sqlite).await;
+    let set = build_set(&node).await;
+    let shouting = candidate("Max", "Cris", "41018", None, &[], false, false, &["N1101"], &["CARISTE"],
+        "CARISTE CONFIRMÉ CACES R489 CATÉGORIE 3, CHARIOT ÉLÉVATEUR, INVENTAIRES, SÉCURITÉ, ÉLECTRICITÉ", None);
+    let max = post_candidate(&node, &set.staff, shouting).await;
+    wait_docs(&node, 10, 3).await;
+    let refs = vivier_node::referentials::Referentials::global();
+    let mut ids: Vec<String> = set.ids.values().cloned().collect();
+    ids.push(max);
+    let records = vivier_node::candidates::load_candidates(&node.state.db, &ids)
+        .await
+        .unwrap();
+    for offer in [&set.cariste_offer, &set.aide_offer, &set.prep_offer] {
+        let o = vivier_node::offers::get_offer(&node.state.db, offer)
+            .await
+            .unwrap()
+            .unwrap();
+        let terms = vivier_node::matching::text::OfferTerms::of(refs, &o.payload).terms();
+        let held = node
+            .state
+            .search
+            .candidates
+            .match_terms_held(&ids, &terms)
+            .unwrap();
+        assert_eq!(held.len(), ids.len());
+        for c in &records {
+            let analysed = vivier_node::matching::text::candidate_terms(c);
+            let expected: Vec<bool> = terms.iter().map(|t| analysed.contains(t)).collect();
+            assert_eq!(
+                held[&c.id], expected,
+                "{} {}: {terms:?}",
+                c.first_name, o.payload.title
+            );
+        }
+    }
+    node.stop().await;
 }

@@ -528,6 +528,10 @@ async fn network_offers_are_stored_read_only_and_closed() {
             driving_licence: None,
             experience_months: None,
             experience_label: None,
+            start_date: None,
+            vehicle_required: false,
+            required_certifications: Vec::new(),
+            desired_certifications: Vec::new(),
             employer: vivier_protocol::Employer {
                 name: "ADMR Montluçon".into(),
                 siret: None,

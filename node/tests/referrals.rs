@@ -161,6 +161,7 @@ fn submitted(id: &str, offer: &str, from: &str) -> ReferralSubmitted {
             commune_insee: "41018".into(),
             max_travel_km: Some(30),
             driving_licences: vec!["B".into()],
+            certifications: Vec::new(),
             has_vehicle: true,
             available_from: None,
             weekly_hours: None,
@@ -214,6 +215,10 @@ async fn remote_offer(
         driving_licence: None,
         experience_months: None,
         experience_label: None,
+        start_date: None,
+        vehicle_required: false,
+        required_certifications: Vec::new(),
+        desired_certifications: Vec::new(),
         employer: Employer {
             name: "Entrepôts du Centre".into(),
             siret: None,
@@ -503,6 +508,19 @@ async fn closing_an_offer_answers_its_pending_referrals() {
         );
         // The candidate is free again for other offers.
         assert_eq!(candidate_status(&node, &staff, &lea).await, "active");
+        // The closing, the refusal and the audit are one transaction: one
+        // audit row, by the employer, that says what the cascade did.
+        let audits: Vec<(Option<String>, String)> = sqlx::query_as(
+            "SELECT actor_role, details FROM audit_log WHERE action = 'offer.close' AND target_id = $1",
+        )
+        .bind(&o)
+        .fetch_all(&node.state.db.pool)
+        .await
+        .unwrap();
+        assert_eq!(audits.len(), 1, "{audits:?}");
+        assert_eq!(audits[0].0.as_deref(), Some("employer"));
+        let details: serde_json::Value = serde_json::from_str(&audits[0].1).unwrap();
+        assert_eq!(details["referrals_refused"], 1, "{details}");
         node.stop().await;
     }
 }

@@ -1,6 +1,8 @@
 //! Property tests of the search-box parser (`search::query_lang`): over
 //! arbitrary strings and bytes it never panics, its output is bounded
 //! (words, nesting, size) and it refuses only with one of its limit errors.
+//! Long run: `PROPTEST_CASES=2000000 cargo test --release -p vivier-node
+//! --test search_query_proptest`.
 //! Time is bounded by construction: one linear pairing pass with an explicit
 //! stack, recursion only below the depth limit (checked before recursing).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -90,8 +92,16 @@ fn syntax_soup() -> impl Strategy<Value = String> {
     prop::collection::vec(piece, 0..200).prop_map(|v| v.concat())
 }
 
+/// 1000 cases by default; `PROPTEST_CASES=N` for long runs.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn arbitrary_strings(s in any::<String>()) {

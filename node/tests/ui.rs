@@ -172,7 +172,8 @@ async fn login_logout_and_redirects() {
         .await;
         assert_eq!(p.status, 303);
         let set = p.set_cookie.clone().expect("cookie");
-        assert!(set.starts_with("vivier_session=viv_"), "{set}");
+        // Named after the node: two nodes on one host keep their sessions apart.
+        assert!(set.starts_with("vivier_session_test-node=viv_"), "{set}");
         assert!(set.contains("HttpOnly"), "{set}");
         assert!(set.contains("SameSite=Strict"), "{set}");
         let cookie = set.split(';').next().unwrap().to_string();
@@ -266,6 +267,8 @@ async fn counsellor_creates_a_candidate_and_finds_it() {
                 "Cariste expérimentée : conduite de chariots élévateurs, CACES 3, inventaires.",
             ),
             ("consent", "local"),
+            ("certifications", "CACES_R489_3"),
+            ("certifications", "SST"),
         ];
         // Unknown commune: the message sits next to the field, in French.
         let bad = post(&node, Some(&cookie), "/ui/candidats/nouveau", &fields).await;
@@ -298,6 +301,11 @@ async fn counsellor_creates_a_candidate_and_finds_it() {
         assert!(record.body.contains("Léa Martin"));
         assert!(record.body.contains("La fiche a été créée."));
         assert!(record.body.contains("Blois (41)"));
+        assert!(
+            record.body.contains("CACES R489 catégorie 3")
+                && record.body.contains("Sauveteur secouriste du travail"),
+            "certifications shown"
+        );
         assert!(record.body.contains("N1101"));
         assert!(record.body.contains("CDI, Intérim"));
         // Read from the UI = audited like an API read.
@@ -442,7 +450,14 @@ async fn employer_posts_an_offer_through_the_web_form() {
             &node,
             Some(&cookie),
             "/ui/offres/nouvelle",
-            &offer_form(&[("contract_type", "CDI"), ("action", "publier")]),
+            &offer_form(&[
+                ("contract_type", "CDI"),
+                ("start_date", "2027-04-01"),
+                ("vehicle_required", "1"),
+                ("required_certifications", "CACES_R489_3"),
+                ("desired_certifications", "SST"),
+                ("action", "publier"),
+            ]),
         )
         .await;
         assert_eq!(ok.status, 303, "{}", ok.body);
@@ -457,6 +472,14 @@ async fn employer_posts_an_offer_through_the_web_form() {
         assert_eq!(detail.status, 200, "{}", detail.body);
         let detail_text = text(&detail.body);
         assert!(detail_text.contains("L'offre est publiée"));
+        for shown in [
+            "Prise de poste",
+            "véhicule personnel exigé",
+            "CACES R489 catégorie 3",
+            "Sauveteur secouriste du travail",
+        ] {
+            assert!(detail_text.contains(shown), "{shown}: {detail_text}");
+        }
         assert!(detail.body.contains("Entreprise Test"));
         assert!(detail.body.contains("Blois (41) : 2 postes"));
         assert!(detail.body.contains("Tours (37) : 1 poste"));
@@ -807,9 +830,11 @@ async fn record_actions_cv_consent_return_to_work_and_erasure() {
             "Consentement",
             "Retour à l'emploi",
             "Supprimer définitivement (RGPD)",
-            "CDD de moins de 6 mois",
+            "CDD de moins de 6 mois, intérim, saisonnier",
             "CDD de 6 mois ou plus",
-            "Apprentissage / professionnalisation",
+            "Contrat d'apprentissage",
+            "Contrat de professionnalisation",
+            "Début du contrat",
             "Création d'entreprise",
             "enctype=\"multipart/form-data\"",
         ] {

@@ -15,6 +15,7 @@ use crate::keys::{b64url_decode, KeyId, NodeId, PublicKey, SigningKeyPair};
 use crate::membership::SignedMembershipDocument;
 use crate::payload::{
     OfferClosed, OfferPayload, ReferralStatusChanged, ReferralSubmitted, ReferralWithdrawn,
+    ReportFigures,
 };
 
 /// Version of the envelope format implemented by this crate.
@@ -50,11 +51,13 @@ pub enum MessageKind {
     ReferralWithdrawn,
     /// `membership.document` — payload [`SignedMembershipDocument`].
     MembershipDocument,
+    /// `report.figures` — payload [`ReportFigures`].
+    ReportFigures,
 }
 
 impl MessageKind {
     /// All kinds.
-    pub const ALL: [MessageKind; 7] = [
+    pub const ALL: [MessageKind; 8] = [
         MessageKind::OfferPublished,
         MessageKind::OfferUpdated,
         MessageKind::OfferClosed,
@@ -62,6 +65,7 @@ impl MessageKind {
         MessageKind::ReferralStatusChanged,
         MessageKind::ReferralWithdrawn,
         MessageKind::MembershipDocument,
+        MessageKind::ReportFigures,
     ];
 
     /// The wire name, e.g. `offer.published`.
@@ -74,6 +78,7 @@ impl MessageKind {
             MessageKind::ReferralStatusChanged => "referral.status_changed",
             MessageKind::ReferralWithdrawn => "referral.withdrawn",
             MessageKind::MembershipDocument => "membership.document",
+            MessageKind::ReportFigures => "report.figures",
         }
     }
 }
@@ -214,6 +219,8 @@ pub enum Payload {
     ReferralWithdrawn(ReferralWithdrawn),
     /// `membership.document`.
     MembershipDocument(SignedMembershipDocument),
+    /// `report.figures`.
+    ReportFigures(ReportFigures),
 }
 
 impl Payload {
@@ -230,6 +237,7 @@ impl Payload {
             MessageKind::ReferralStatusChanged => Payload::ReferralStatusChanged(de(v)?),
             MessageKind::ReferralWithdrawn => Payload::ReferralWithdrawn(de(v)?),
             MessageKind::MembershipDocument => Payload::MembershipDocument(de(v)?),
+            MessageKind::ReportFigures => Payload::ReportFigures(de(v)?),
         })
     }
 
@@ -243,6 +251,7 @@ impl Payload {
             Payload::ReferralStatusChanged(_) => MessageKind::ReferralStatusChanged,
             Payload::ReferralWithdrawn(_) => MessageKind::ReferralWithdrawn,
             Payload::MembershipDocument(_) => MessageKind::MembershipDocument,
+            Payload::ReportFigures(_) => MessageKind::ReportFigures,
         }
     }
 }

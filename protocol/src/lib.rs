@@ -5,7 +5,8 @@
 //! * [`envelope`] — signed message envelopes, signing and verification,
 //! * [`payload`] — typed message payloads,
 //! * [`httpsig`] — RFC 9421 HTTP message signatures between nodes,
-//! * [`membership`] — operator-signed membership documents.
+//! * [`membership`] — operator-signed membership documents,
+//! * [`wire`] — bodies of the federation HTTP endpoints (well-known, txn, log).
 //!
 //! This crate performs no network I/O; the only file I/O is
 //! [`KeyFile::read`] / [`KeyFile::write`]. The wire format is specified in
@@ -20,6 +21,7 @@ pub mod httpsig;
 pub mod keys;
 pub mod membership;
 pub mod payload;
+pub mod wire;
 
 pub use canonical::{
     canonical_bytes, canonical_str_len, check_value, parse_strict, to_canonical_string,
@@ -41,7 +43,11 @@ pub use membership::{
     OperatorKey, SignedMembershipDocument, Territory, Trust, TrustAnchor,
 };
 pub use payload::{
-    CandidateProfile, ContractType, Employer, OfferClosed, OfferPayload, ReferralStatus,
-    ReferralStatusChanged, ReferralSubmitted, ReferralWithdrawn, RefusalReason, Salary,
-    SalaryPeriod, WithdrawReason, Workplace,
+    CandidateProfile, ContractType, Employer, FigureCell, OfferClosed, OfferPayload,
+    ReferralStatus, ReferralStatusChanged, ReferralSubmitted, ReferralWithdrawn, RefusalReason,
+    ReportFigures, Salary, SalaryPeriod, WithdrawReason, Workplace,
+};
+pub use wire::{
+    LogPage, MessageResult, MessageStatus, TxnBody, TxnResponse, WellKnown, WellKnownKey,
+    MAX_TXN_MESSAGES,
 };

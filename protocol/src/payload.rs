@@ -130,6 +130,20 @@ pub struct OfferPayload {
     /// Experience requirement as free text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub experience_label: Option<String>,
+    /// First day of work (`YYYY-MM-DD`); availability is measured
+    /// against it (against publication when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_date: Option<String>,
+    /// A vehicle of one's own is required (omitted when false).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub vehicle_required: bool,
+    /// Certification codes required (`CACES_R489_3`, `DEAS`, `FIMO_M`…;
+    /// referential in the node's `data/certifications.csv`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required_certifications: Vec<String>,
+    /// Certification codes appreciated but not required.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub desired_certifications: Vec<String>,
     /// Employer.
     pub employer: Employer,
     /// Places of work.
@@ -151,6 +165,49 @@ pub struct OfferClosed {
     pub reason: Option<String>,
     /// Closing time (unix ms).
     pub closed_at: i64,
+}
+
+/// Payload of `report.figures`: a member's aggregate figures for one
+/// calendar month, counts only. Cells counting from 1 to `threshold - 1`
+/// people carry no value (`suppressed`), nor does any cell from which a
+/// suppressed one could be worked out (definitions: the node's
+/// `docs/reports.md`). A later message for the same origin and period
+/// replaces an earlier one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportFigures {
+    /// The member whose figures these are (must be the sender).
+    pub origin_node: NodeId,
+    /// Calendar month, `YYYY-MM`.
+    pub period: String,
+    /// The small-count threshold applied.
+    pub threshold: i64,
+    /// The figures, at most [`ReportFigures::MAX_CELLS`].
+    pub cells: Vec<FigureCell>,
+    /// When computed (unix ms).
+    pub published_at: i64,
+}
+
+impl ReportFigures {
+    /// Most cells in one message.
+    pub const MAX_CELLS: usize = 2000;
+}
+
+/// One figure: `figure` of the group `key` of `dimension` (`total`/`all`,
+/// `outcome`/`cdi`, `age_band`/`16_25`, `departement`/`41`…).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FigureCell {
+    /// Dimension.
+    pub dimension: String,
+    /// Group within the dimension.
+    pub key: String,
+    /// What is counted (`placed`, `rsa`, `hires_through_network`…).
+    pub figure: String,
+    /// The count; absent when suppressed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<i64>,
+    /// True when the count is withheld (small count).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suppressed: bool,
 }
 
 /// Candidate profile sent with a referral (personal data: only sent with
@@ -177,6 +234,10 @@ pub struct CandidateProfile {
     /// Driving licence categories held.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub driving_licences: Vec<String>,
+    /// Certification codes held (protocol 1, since 2026-12: optional,
+    /// omitted when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certifications: Vec<String>,
     /// Whether the candidate has a vehicle.
     #[serde(default)]
     pub has_vehicle: bool,
@@ -511,6 +572,7 @@ mod tests {
                 commune_insee: "41018".into(),
                 max_travel_km: Some(-9_007_199_254_740_991),
                 driving_licences: vec!["B".into()],
+                certifications: Vec::new(),
                 has_vehicle: true,
                 available_from: Some("2026-01-01".into()),
                 weekly_hours: Some(35),
@@ -548,12 +610,13 @@ mod tests {
 
     #[test]
     fn referral_cv_text_is_cut_to_fit_the_message() {
-        // A short CV is left alone and the flag stays off the wire.
+        // A short CV is left alone and the flag stays off the wire, as do
+        // empty certifications.
         let mut r = referral_with_cv("Cariste, CACES 1 3 5.".into());
         assert!(!r.fit_to_message_limit().unwrap());
-        assert!(!serde_json::to_string(&r)
-            .unwrap()
-            .contains("cv_text_truncated"));
+        let wire = serde_json::to_string(&r).unwrap();
+        assert!(!wire.contains("cv_text_truncated"));
+        assert!(!wire.contains("certifications"));
         // 150 000 'é' (300 000 bytes) with every other field at its maximum.
         let cv = "é".repeat(150_000);
         let mut r = referral_with_cv(cv.clone());

@@ -167,6 +167,26 @@ fn generate() -> Vec<Vector> {
             to_v(&closed()),
         ),
         positive(
+            "pos_report_figures",
+            "report.figures broadcast: a month's counts, one suppressed cell (no value) and a zero",
+            9,
+            "report.figures",
+            "*",
+            12,
+            json!({
+                "origin_node": "cd41",
+                "period": "2026-03",
+                "threshold": 5,
+                "cells": [
+                    {"dimension": "total", "key": "all", "figure": "placed", "value": 42},
+                    {"dimension": "total", "key": "all", "figure": "cdi", "suppressed": true},
+                    {"dimension": "total", "key": "all", "figure": "professionalisation", "value": 0},
+                    {"dimension": "age_band", "key": "50_plus", "figure": "placed", "value": 7}
+                ],
+                "published_at": T0
+            }),
+        ),
+        positive(
             "pos_referral_submitted",
             "referral.submitted to petr-montlucon; candidate profile with quotes, backslash, tab, newline, U+0001, emoji",
             4,
@@ -187,6 +207,24 @@ fn generate() -> Vec<Vector> {
                 r.candidate.cv_text = "Agent d'entretien depuis 2012. Résidences, bureaux, écoles ; autolaveuse, mono-brosse. Permis B, véhic".into();
                 r.candidate.cv_text_truncated = true;
                 r
+            }),
+        ),
+        positive(
+            "pos_offer_published_requirements",
+            "offer.published with the optional requirement fields of protocol 1 (2026-12): start_date, vehicle_required, required_certifications, desired_certifications",
+            9,
+            "offer.published",
+            "*",
+            12,
+            to_v(&{
+                let mut o = offer("Conducteur PL (H/F) — tournées régionales");
+                o.rome_code = "N4101".into();
+                o.driving_licence = Some("CE".into());
+                o.start_date = Some("2027-04-01".into());
+                o.vehicle_required = true;
+                o.required_certifications = vec!["FIMO_M".into(), "CACES_R489_3".into()];
+                o.desired_certifications = vec!["SST".into()];
+                o
             }),
         ),
         positive(
@@ -564,7 +602,7 @@ fn check_all_vectors() {
             }
         }
     }
-    assert_eq!(kinds_seen.len(), 7, "{kinds_seen:?}");
+    assert_eq!(kinds_seen.len(), MessageKind::ALL.len(), "{kinds_seen:?}");
     for e in [
         "malformed",
         "unsupported_version",

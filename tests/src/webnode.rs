@@ -186,6 +186,51 @@ impl WebNode {
             )
             .await?;
         let referral_id = str_field(&referral, "id")?;
+        // Returns to work this year, for the reports page's charts.
+        let year = chrono::Utc::now().format("%Y").to_string();
+        let year: i64 = year.parse().unwrap_or(2026);
+        for (i, (outcome, channel, age, rsa)) in [
+            ("cdi", "platform", 23, true),
+            ("cdi", "counsellor", 45, false),
+            ("cdd_under_6_months", "platform", 19, true),
+            ("cdd_6_months_or_more", "counsellor", 57, false),
+            ("professionalisation", "platform", 21, false),
+            ("training", "counsellor", 34, true),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let placed = self
+                .api(
+                    &self.counsellor,
+                    "/api/v1/candidates",
+                    &json!({
+                        "first_name": format!("Personne {}", i + 1),
+                        "last_name": "Exemple",
+                        "commune_insee": if i % 2 == 0 { "41018" } else { "41269" },
+                        "rome_codes": ["K2204"],
+                        "cv_text": "Agent d'entretien des locaux.",
+                        "birth_year": year - age,
+                        "sensitive": {"rsa_beneficiary": rsa}
+                    }),
+                )
+                .await?;
+            let id = str_field(&placed, "id")?;
+            self.api(
+                &self.counsellor,
+                &format!("/api/v1/candidates/{id}/placement"),
+                &json!({"outcome": outcome, "channel": channel, "contract": {"weekly_hours": 35}}),
+            )
+            .await?;
+        }
+        // This month's figures published to the (one-member) network.
+        let month = chrono::Utc::now().format("%Y-%m").to_string();
+        self.api(
+            &self.admin,
+            "/api/v1/reports/network/publish",
+            &json!({"month": month}),
+        )
+        .await?;
         // Searchable before any page asks.
         vivier_node::journal::catch_up(&self.state).await?;
         self.state.search.candidates.commit_now()?;
@@ -311,6 +356,11 @@ impl WebNode {
                 ),
                 ("offres", "/ui/offres".into()),
                 ("offre", format!("/ui/offres/{}", s.offer_id)),
+                ("rapports", "/ui/rapports?regrouper=age_band".into()),
+                (
+                    "rapports-reseau",
+                    format!("/ui/rapports?mois={}", chrono::Utc::now().format("%Y-%m")),
+                ),
             ]);
         }
         pages.extend([

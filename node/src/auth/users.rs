@@ -323,7 +323,7 @@ async fn change_password_handler(
     ApiJson(req): ApiJson<PasswordChange>,
 ) -> Result<StatusCode> {
     check_current_password(&state, client, &user, &req.current_password).await?;
-    let current = super::token_from_headers(&headers);
+    let current = super::token_from_headers(&headers, &state.config.node_id);
     set_password(
         &state.db,
         &PasswordPolicy::from_config(&state.config),

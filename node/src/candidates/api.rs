@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{CandidateInput, CandidateStatus, ConsentScope, PlacementOutcome, RecordMeta};
+use super::{CandidateInput, CandidateStatus, ConsentScope, RecordMeta};
 use crate::auth::{Reason, User};
 use crate::error::{ApiJson, Error, FieldError, Result};
 use crate::search::{CandidateQuery, SortBy};
@@ -326,21 +326,13 @@ async fn download_cv_handler(
     Ok(resp)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PlacementBody {
-    outcome: PlacementOutcome,
-    #[serde(default)]
-    referral_id: Option<String>,
-}
-
 async fn placement_handler(
     State(state): State<AppState>,
     Staff(user): Staff,
     Path(id): Path<String>,
-    ApiJson(body): ApiJson<PlacementBody>,
+    ApiJson(body): ApiJson<super::PlacementInput>,
 ) -> Result<(StatusCode, Json<super::Placement>)> {
-    let p = super::record_placement(&state, &user, &id, body.outcome, body.referral_id).await?;
+    let p = super::record_placement(&state, &user, &id, body).await?;
     audit(
         &state,
         &user,

@@ -61,6 +61,7 @@ pub const COLUMNS: &[&str] = &[
     "commune_insee",
     "max_travel_km",
     "driving_licences",
+    "certifications",
     "has_vehicle",
     "public_transport_only",
     "available_from",
@@ -72,6 +73,7 @@ pub const COLUMNS: &[&str] = &[
     "languages",
     "experience_years",
     "training_level",
+    "birth_year",
     "cv_text",
     "consent_scope",
 ];
@@ -97,6 +99,8 @@ struct JsonRow {
     #[serde(default)]
     driving_licences: Vec<String>,
     #[serde(default)]
+    certifications: Vec<String>,
+    #[serde(default)]
     has_vehicle: bool,
     #[serde(default)]
     public_transport_only: bool,
@@ -119,6 +123,8 @@ struct JsonRow {
     #[serde(default)]
     training_level: Option<String>,
     #[serde(default)]
+    birth_year: Option<i64>,
+    #[serde(default)]
     cv_text: Option<String>,
     #[serde(default)]
     consent_scope: Option<ConsentScope>,
@@ -135,6 +141,7 @@ impl From<JsonRow> for CandidateInput {
             commune_insee: r.commune_insee,
             max_travel_km: r.max_travel_km,
             driving_licences: r.driving_licences,
+            certifications: r.certifications,
             has_vehicle: r.has_vehicle,
             public_transport_only: r.public_transport_only,
             available_from: r.available_from,
@@ -146,6 +153,7 @@ impl From<JsonRow> for CandidateInput {
             languages: r.languages,
             experience_years: r.experience_years,
             training_level: r.training_level,
+            birth_year: r.birth_year,
             cv_text: Some(r.cv_text.unwrap_or_default()),
             counsellor_id: None,
             status: None,
@@ -211,6 +219,7 @@ fn csv_row(header: &[String], rec: &csv::StringRecord) -> (CandidateInput, Vec<F
             "commune_insee" => input.commune_insee = v.to_string(),
             "max_travel_km" => input.max_travel_km = int(&mut errs),
             "driving_licences" => input.driving_licences = list(v),
+            "certifications" => input.certifications = list(v),
             "has_vehicle" => input.has_vehicle = boolean(&mut errs),
             "public_transport_only" => input.public_transport_only = boolean(&mut errs),
             "available_from" => input.available_from = opt(),
@@ -232,6 +241,7 @@ fn csv_row(header: &[String], rec: &csv::StringRecord) -> (CandidateInput, Vec<F
             "languages" => input.languages = list(v),
             "experience_years" => input.experience_years = int(&mut errs),
             "training_level" => input.training_level = opt(),
+            "birth_year" => input.birth_year = int(&mut errs),
             "cv_text" => input.cv_text = Some(value.to_string()),
             "consent_scope" => {
                 input.consent_scope = match v.to_lowercase().as_str() {

@@ -26,7 +26,6 @@ use super::{load, remove_files_dir, unindex_now, StoredProfile};
 use crate::auth::{Role, User};
 use crate::error::{Error, Result};
 use crate::server::AppState;
-use crate::util::now_ms;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -210,7 +209,7 @@ pub fn spawn_retention_sweep(state: &AppState) {
                     if !state.leader.is_leader() {
                         continue;
                     }
-                    if let Err(e) = retention_sweep(&state, now_ms()).await {
+                    if let Err(e) = retention_sweep(&state, state.clock.now_ms()).await {
                         tracing::error!(error = %e, "retention sweep failed");
                     }
                 }
@@ -274,7 +273,7 @@ pub async fn retention_due(state: &AppState, user: &User, now: i64) -> Result<Ve
 
 /// Renew a record's retention: its activity clock restarts now.
 pub async fn renew(state: &AppState, id: &str) -> Result<i64> {
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let res = sqlx::query(
         "UPDATE candidates SET last_activity_at = $2, retention_reminded_at = NULL WHERE id = $1 AND anonymised_at IS NULL",
     )

@@ -25,6 +25,7 @@ use super::{
     after_commit, get_offer, insert_local, update_local, validate_input, OfferInput, OfferStatus,
     WorkplaceInput,
 };
+use crate::actor::Actor;
 use crate::error::{Error, Result};
 use crate::referentials::{fold, Referentials};
 use crate::server::AppState;
@@ -300,6 +301,10 @@ pub fn parse_france_travail(
             driving_licence,
             experience_months,
             experience_label,
+            start_date: None,
+            vehicle_required: false,
+            required_certifications: Vec::new(),
+            desired_certifications: Vec::new(),
             employer: Some(employer),
             workplaces: vec![WorkplaceInput {
                 commune_insee,
@@ -395,7 +400,7 @@ async fn import_one(
             if stored.status == OfferStatus::Closed {
                 return Err(format!("already imported as offer {id}, which is closed"));
             }
-            update_local(state, &stored, valid)
+            update_local(state, &Actor::User(owner.clone()), &stored, valid)
                 .await
                 .map_err(describe)?;
             id
@@ -403,6 +408,7 @@ async fn import_one(
         None => {
             insert_local(
                 state,
+                &Actor::User(owner.clone()),
                 valid,
                 &owner.id,
                 Some(&ft.external_id),

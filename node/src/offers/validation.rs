@@ -43,6 +43,35 @@ fn known_rome(refs: &Referentials, code: &str) -> bool {
         && refs.rome_exists(code)
 }
 
+/// Certification codes as stored: known to the referential
+/// ([`crate::referentials::Certifications`]), upper case, no duplicates,
+/// at most [`crate::referentials::certifications::MAX_CERTIFICATIONS`].
+fn check_certifications(errs: &mut Vec<FieldError>, field: &str, list: &[String]) {
+    use crate::referentials::certifications::MAX_CERTIFICATIONS;
+    let refs = crate::referentials::Certifications::global();
+    if list.len() > MAX_CERTIFICATIONS {
+        errs.push(FieldError::new(
+            field,
+            format!("at most {MAX_CERTIFICATIONS} certifications"),
+        ));
+        return;
+    }
+    for (i, code) in list.iter().enumerate() {
+        if refs.get(code).map(|c| c.code.as_str()) != Some(code.as_str()) {
+            let shown: String = code.chars().take(40).collect();
+            errs.push(FieldError::new(
+                format!("{field}[{i}]"),
+                format!("unknown certification {shown:?} (see GET /api/v1/certifications)"),
+            ));
+        } else if list[..i].contains(code) {
+            errs.push(FieldError::new(
+                format!("{field}[{i}]"),
+                format!("{code} is listed twice"),
+            ));
+        }
+    }
+}
+
 /// The content of an offer (everything its author writes), local or
 /// received. Field names are the payload's (and the API input's).
 pub fn check_content(refs: &Referentials, p: &OfferPayload) -> Vec<FieldError> {
@@ -110,6 +139,13 @@ pub fn check_content(refs: &Referentials, p: &OfferPayload) -> Vec<FieldError> {
         }
     }
     v::int_in(&mut errs, "experience_months", p.experience_months, 0..=600);
+    v::date(&mut errs, "start_date", p.start_date.as_deref());
+    for (field, list) in [
+        ("required_certifications", &p.required_certifications),
+        ("desired_certifications", &p.desired_certifications),
+    ] {
+        check_certifications(&mut errs, field, list);
+    }
     v::opt_text(
         &mut errs,
         "experience_label",
@@ -248,6 +284,10 @@ mod tests {
             driving_licence: Some("B".into()),
             experience_months: Some(0),
             experience_label: None,
+            start_date: None,
+            vehicle_required: false,
+            required_certifications: Vec::new(),
+            desired_certifications: Vec::new(),
             employer: Employer {
                 name: "Propreté Services".into(),
                 siret: None,
@@ -372,9 +412,47 @@ mod tests {
         ];
         o.published_at = 9_007_199_254_740_991;
         o.updated_at = 9_007_199_254_740_991;
+        o.start_date = Some("2027-04-01".into());
+        o.vehicle_required = true;
+        // The longest codes of the referential, as many as allowed.
+        let mut codes: Vec<String> = crate::referentials::Certifications::global()
+            .all()
+            .iter()
+            .map(|c| c.code.clone())
+            .collect();
+        codes.sort_by_key(|c| std::cmp::Reverse(c.len()));
+        codes.truncate(crate::referentials::certifications::MAX_CERTIFICATIONS);
+        o.required_certifications = codes.clone();
+        o.desired_certifications = codes;
         assert!(check_content(refs(), &o).is_empty());
         let size = vivier_protocol::canonical_bytes(&o).unwrap().len();
         assert!(size <= vivier_protocol::MAX_PAYLOAD_BYTES, "{size}");
+    }
+
+    #[test]
+    fn requirement_fields_are_checked() {
+        let mut o = offer();
+        o.start_date = Some("2027-02-30".into());
+        o.required_certifications = vec!["DEAS".into(), "deas".into(), "DEAS".into()];
+        o.desired_certifications = vec!["CACES R489".into()];
+        assert_eq!(
+            fields(&check_content(refs(), &o)),
+            [
+                "start_date",
+                "required_certifications[1]",
+                "required_certifications[2]",
+                "desired_certifications[0]"
+            ]
+        );
+        o.required_certifications = vec!["SST".into(); 31];
+        assert_eq!(
+            fields(&check_content(refs(), &o)),
+            [
+                "start_date",
+                "required_certifications",
+                "desired_certifications[0]"
+            ]
+        );
     }
 
     #[test]

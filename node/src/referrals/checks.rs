@@ -80,6 +80,7 @@ pub fn check_profile(state: &AppState, p: &CandidateProfile, prefix: &str) -> Ve
         commune_insee: p.commune_insee.clone(),
         max_travel_km: p.max_travel_km,
         driving_licences: p.driving_licences.clone(),
+        certifications: p.certifications.clone(),
         has_vehicle: p.has_vehicle,
         available_from: p.available_from.clone(),
         weekly_hours: p.weekly_hours,
@@ -121,6 +122,15 @@ pub fn check_profile(state: &AppState, p: &CandidateProfile, prefix: &str) -> Ve
         20,
         5,
     );
+    // Codes as stored: the candidathèque upper-cases, received ones must be.
+    for (i, code) in p.certifications.iter().enumerate() {
+        if code.trim() != code.as_str() || code.to_ascii_uppercase() != *code {
+            errs.push(FieldError::new(
+                f(&format!("certifications[{i}]")),
+                "must be an upper-case code of the certification referential",
+            ));
+        }
+    }
     if p.contract_types.len() > 5 {
         errs.push(FieldError::new(f("contract_types"), "at most 5 items"));
     }

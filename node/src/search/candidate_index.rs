@@ -4,12 +4,13 @@ use std::collections::HashMap;
 use std::ops::Bound;
 use std::path::Path;
 
-use tantivy::query::{Query, RangeQuery};
+use tantivy::collector::Count;
+use tantivy::query::{Query, RangeQuery, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, FAST, INDEXED, STORED,
     STRING,
 };
-use tantivy::TantivyDocument;
+use tantivy::{TantivyDocument, Term};
 
 use super::analysis::{FR, FR_EXACT, FR_PAIRS};
 use super::engine::{
@@ -24,7 +25,10 @@ use super::{
 
 /// Bump when the schema or the analysis changes: the index is then
 /// recreated and the caller rebuilds it from the database.
-pub const CANDIDATES_SCHEMA_VERSION: &str = "candidates-4";
+pub const CANDIDATES_SCHEMA_VERSION: &str = "candidates-5";
+/// CV characters indexed in the matching field (the same bound as
+/// [`crate::matching::text::MAX_CV_CHARS`]).
+pub const MATCH_CV_CHARS: usize = crate::matching::text::MAX_CV_CHARS;
 
 /// Sentinel of `available_from` for "available now".
 const AVAILABLE_NOW: i64 = i64::MIN;
@@ -46,6 +50,10 @@ struct Fields {
     pairs: Field,
     /// The CV, stored for snippets (searched through `text`).
     cv_text: Field,
+    /// Job titles, skills and the CV's first [`MATCH_CV_CHARS`] characters
+    /// (no names, no languages): the candidate's side of matching's text
+    /// relevance; terms only (no frequencies, no positions).
+    match_text: Field,
     rome: Field,
     commune: Field,
     licence: Field,
@@ -90,6 +98,14 @@ fn schema() -> (Schema, Fields) {
         text: b.add_text_field("text", text_options(FR, false)),
         pairs: b.add_text_field("pairs", pairs_options()),
         cv_text: b.add_text_field("cv_text", STORED),
+        match_text: b.add_text_field(
+            "match_text",
+            TextOptions::default().set_indexing_options(
+                TextFieldIndexing::default()
+                    .set_tokenizer(FR)
+                    .set_index_option(IndexRecordOption::Basic),
+            ),
+        ),
         rome: b.add_text_field(F_ROME, STRING | FAST | STORED),
         commune: b.add_text_field("commune_insee", STRING | STORED),
         licence: b.add_text_field("licence", STRING),
@@ -207,6 +223,11 @@ impl CandidateIndex {
             doc.add_text(f.pairs, value);
         }
         doc.add_text(f.cv_text, &c.cv_text);
+        for t in c.job_titles.iter().chain(&c.skills) {
+            doc.add_text(f.match_text, t);
+        }
+        let cv: String = c.cv_text.chars().take(MATCH_CV_CHARS).collect();
+        doc.add_text(f.match_text, &cv);
         for r in codes(&c.rome_codes) {
             doc.add_text(f.rome, r);
         }
@@ -366,6 +387,37 @@ impl CandidateIndex {
         let f = &self.fields;
         self.engine()
             .text_scores(&[(f.job_titles, 2.0), (f.text, 1.0)], text, ids, limit)
+    }
+
+    /// The number of live documents (archived records included) and, for
+    /// each term of the searchable text, how many live documents hold it:
+    /// the document frequencies of matching's text relevance. Replaced and
+    /// deleted versions are not counted (unlike tantivy's own `doc_freq`),
+    /// so re-indexing a record — archived, edited — changes nothing for the
+    /// terms it neither gains nor loses.
+    pub fn text_doc_freqs(&self, terms: &[String]) -> Result<(u64, Vec<u64>), SearchError> {
+        let searcher = self.engine().searcher();
+        let mut out = Vec::with_capacity(terms.len());
+        for t in terms {
+            let q = TermQuery::new(
+                Term::from_field_text(self.fields.text, t),
+                IndexRecordOption::Basic,
+            );
+            out.push(searcher.search(&q, &Count)? as u64);
+        }
+        Ok((searcher.num_docs(), out))
+    }
+
+    /// For each of `ids` in the index, which of `terms` (analysed terms)
+    /// occur in its job titles, skills or CV: the same answer as
+    /// [`crate::matching::text::candidate_terms`] on the record, read from
+    /// the postings instead of analysing the texts again.
+    pub fn match_terms_held(
+        &self,
+        ids: &[String],
+        terms: &[String],
+    ) -> Result<HashMap<String, Vec<bool>>, SearchError> {
+        self.engine().terms_held(self.fields.match_text, ids, terms)
     }
 
     /// Whether a document with this id is visible to search.

@@ -16,7 +16,9 @@ use tantivy::query::{
     TermSetQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption, Schema, Value};
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
+use tantivy::{
+    DocSet, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term,
+};
 
 use super::analysis::{analysed, register_analyzers};
 use super::collect::{pack_point, RankCollector, Ranked};
@@ -700,6 +702,61 @@ impl Engine {
     }
 
     /// Documents whose id is one of `ids` (constant score 0).
+    /// For each of `ids` present in the index, which of `terms` its
+    /// `field` holds (one flag per term, in order). One pass over each
+    /// term's postings, seeking only the documents asked for.
+    pub(crate) fn terms_held(
+        &self,
+        field: Field,
+        ids: &[String],
+        terms: &[String],
+    ) -> Result<HashMap<String, Vec<bool>>, SearchError> {
+        let mut out = HashMap::with_capacity(ids.len());
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let searcher = self.searcher();
+        let docs = searcher.search(&*self.ids_filter(ids), &tantivy::collector::DocSetCollector)?;
+        let mut by_segment: Vec<Vec<u32>> = vec![Vec::new(); searcher.segment_readers().len()];
+        for d in &docs {
+            if let Some(v) = by_segment.get_mut(d.segment_ord as usize) {
+                v.push(d.doc_id);
+            }
+        }
+        let columns = Self::id_reader(&searcher)?;
+        let mut buf = String::new();
+        for (ord, docs) in by_segment.iter_mut().enumerate() {
+            if docs.is_empty() {
+                continue;
+            }
+            docs.sort_unstable();
+            let mut flags = vec![vec![false; terms.len()]; docs.len()];
+            let inverted = searcher.segment_readers()[ord].inverted_index(field)?;
+            for (t, term) in terms.iter().enumerate() {
+                let term = Term::from_field_text(field, term);
+                let Some(mut postings) = inverted.read_postings(&term, IndexRecordOption::Basic)?
+                else {
+                    continue;
+                };
+                for (i, &doc) in docs.iter().enumerate() {
+                    if postings.doc() > doc {
+                        continue;
+                    }
+                    if postings.seek(doc) == doc {
+                        flags[i][t] = true;
+                    }
+                }
+            }
+            for (doc, f) in docs.iter().zip(flags) {
+                let addr = tantivy::DocAddress::new(ord as u32, *doc);
+                if let Some(id) = Self::read_id(&columns, addr, &mut buf) {
+                    out.insert(id, f);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     pub(crate) fn ids_filter(&self, ids: &[String]) -> Box<dyn Query> {
         filter(Box::new(TermSetQuery::new(
             ids.iter().map(|id| self.id_term(id)),

@@ -397,6 +397,7 @@ struct CandidateForm {
     commune_insee: String,
     max_travel_km: String,
     driving_licences: Vec<String>,
+    certifications: Vec<String>,
     has_vehicle: bool,
     public_transport_only: bool,
     available_from: String,
@@ -408,6 +409,7 @@ struct CandidateForm {
     languages: String,
     experience_years: String,
     training_level: String,
+    birth_year: String,
     cv_text: String,
     consent: String,
 }
@@ -436,6 +438,7 @@ fn candidate_form_page(
             form => form,
             errors => errors,
             licences => crate::candidates::LICENCES,
+            certifications => labels::certification_groups(),
             contracts => labels::contract_options(),
             ..layout(user, "nouveau", "Nouveau candidat")
         },
@@ -479,6 +482,11 @@ pub async fn create(
             .iter()
             .map(|s| s.to_string())
             .collect(),
+        certifications: f
+            .all("certifications")
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
         has_vehicle: f.checked("has_vehicle"),
         public_transport_only: f.checked("public_transport_only"),
         available_from: f.get("available_from").into(),
@@ -494,6 +502,7 @@ pub async fn create(
         languages: f.get("languages").into(),
         experience_years: f.get("experience_years").into(),
         training_level: f.get("training_level").into(),
+        birth_year: f.get("birth_year").into(),
         cv_text: f.get("cv_text").into(),
         consent: f.get("consent").into(),
     };
@@ -501,6 +510,7 @@ pub async fn create(
     let max_travel_km = int_field(&f, "max_travel_km", "max_travel_km", &mut errors);
     let weekly_hours = int_field(&f, "weekly_hours", "weekly_hours", &mut errors);
     let experience_years = int_field(&f, "experience_years", "experience_years", &mut errors);
+    let birth_year = int_field(&f, "birth_year", "birth_year", &mut errors);
     let mut contract_types = Vec::new();
     for c in &form.contract_types {
         match crate::referrals::parse_contract(c) {
@@ -535,6 +545,7 @@ pub async fn create(
         commune_insee: form.commune_insee.clone(),
         max_travel_km,
         driving_licences: form.driving_licences.clone(),
+        certifications: form.certifications.clone(),
         has_vehicle: form.has_vehicle,
         public_transport_only: form.public_transport_only,
         available_from: Some(labels::parse_day(&form.available_from)),
@@ -552,6 +563,7 @@ pub async fn create(
             .collect(),
         experience_years,
         training_level: Some(form.training_level.clone()),
+        birth_year,
         cv_text: Some(form.cv_text.clone()),
         consent_scope,
         ..CandidateInput::default()
@@ -667,6 +679,7 @@ struct RecordView {
     commune: String,
     max_travel_km: Option<i64>,
     driving_licences: Vec<String>,
+    certifications: Vec<String>,
     has_vehicle: bool,
     public_transport_only: bool,
     available_from: Option<String>,
@@ -696,6 +709,7 @@ fn record_view(state: &AppState, c: &Candidate, anonymised: bool) -> RecordView 
         commune: commune_label(state, &c.commune_insee),
         max_travel_km: c.max_travel_km,
         driving_licences: c.driving_licences.clone(),
+        certifications: labels::certification_labels(&c.certifications),
         has_vehicle: c.has_vehicle,
         public_transport_only: c.public_transport_only,
         available_from: c.available_from.clone(),

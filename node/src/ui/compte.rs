@@ -15,7 +15,6 @@ use super::{layout, render, render_status, FormData, SameOrigin, Session, UiResu
 use crate::auth::login::{self, Via};
 use crate::auth::reset::{self, TokenProblem};
 use crate::auth::throttle::ClientAddr;
-use crate::auth::SESSION_COOKIE;
 use crate::error::Error;
 use crate::server::AppState;
 
@@ -44,13 +43,14 @@ pub fn too_many_attempts_fr(retry_after_secs: u64) -> String {
 fn session_cookie(state: &AppState, token: &str, max_age_s: i64) -> String {
     let secure = state.config.tls.is_some() || state.config.public_url().starts_with("https://");
     format!(
-        "{SESSION_COOKIE}={token}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age={max_age_s}{}",
+        "{}={token}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age={max_age_s}{}",
+        crate::auth::session_cookie_name(&state.config.node_id),
         if secure { "; Secure" } else { "" }
     )
 }
 
 pub(super) async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> UiResult {
-    if let Some(t) = crate::auth::token_from_headers(&headers) {
+    if let Some(t) = crate::auth::token_from_headers(&headers, &state.config.node_id) {
         if crate::auth::user_for_token(&state.db, &t, state.clock.now_ms())
             .await?
             .is_some()
@@ -109,7 +109,7 @@ pub(super) async fn logout(
     _same: SameOrigin,
     headers: HeaderMap,
 ) -> UiResult {
-    if let Some(t) = crate::auth::token_from_headers(&headers) {
+    if let Some(t) = crate::auth::token_from_headers(&headers, &state.config.node_id) {
         crate::auth::revoke_token(&state.db, &t).await?;
     }
     let mut resp = Redirect::to("/ui/connexion").into_response();
@@ -174,7 +174,7 @@ pub(super) async fn password_submit(
         }
         Err(e) => return Err(e.into()),
     }
-    let keep = crate::auth::token_from_headers(&headers);
+    let keep = crate::auth::token_from_headers(&headers, &state.config.node_id);
     let owner = crate::auth::PasswordOwner {
         email: &user.email,
         display_name: &user.display_name,

@@ -355,14 +355,19 @@ pub async fn placement(
         )
         .await;
     };
-    match crate::candidates::record_placement(
-        &state,
-        &user,
-        &id,
+    let input = crate::candidates::PlacementInput {
         outcome,
-        f.opt("mise_en_relation"),
-    )
-    .await
+        referral_id: f.opt("mise_en_relation"),
+        contract: crate::reports::ContractFacts {
+            start: f.opt("debut").map(|d| super::labels::parse_day(&d)),
+            end: f.opt("fin").map(|d| super::labels::parse_day(&d)),
+            duration_months: None,
+            weekly_hours: f.opt("heures").and_then(|h| h.trim().parse().ok()),
+        },
+        channel: f.opt("canal").and_then(|c| c.parse().ok()),
+        rome_code: None,
+    };
+    match crate::candidates::record_placement(&state, &user, &id, input).await
     {
         Ok(p) => {
             audit(
@@ -382,7 +387,7 @@ pub async fn placement(
                 &id,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "retour",
-                "Cette mise en relation ne concerne pas ce candidat.".into(),
+                "Vérifiez la mise en relation, les dates (AAAA-MM-JJ, la fin après le début) et les heures par semaine (1 à 60).".into(),
             )
             .await
         }

@@ -54,6 +54,53 @@ pub fn contract_options() -> Vec<(&'static str, &'static str)> {
         .collect()
 }
 
+/// A family of certifications for the forms' option groups.
+#[derive(Debug, serde::Serialize)]
+pub struct CertificationGroup {
+    pub label: &'static str,
+    pub items: Vec<&'static crate::referentials::Certification>,
+}
+
+/// French name of a certification family.
+pub fn certification_family(f: &str) -> &'static str {
+    match f {
+        "permis" => "Permis de conduire",
+        "caces" => "CACES",
+        "transport" => "Transport routier (FIMO, FCO)",
+        "habilitation" => "Habilitations électriques",
+        "securite" => "Sécurité et secours",
+        "sante" => "Santé et aide à la personne",
+        "hygiene" => "Hygiène",
+        _ => "Autres",
+    }
+}
+
+/// The certification referential grouped by family, in file order.
+/// `permis` is left out: licences have their own field.
+pub fn certification_groups() -> Vec<CertificationGroup> {
+    let mut out: Vec<CertificationGroup> = Vec::new();
+    for c in crate::referentials::Certifications::global().all() {
+        if c.family == "permis" {
+            continue;
+        }
+        let label = certification_family(&c.family);
+        match out.iter_mut().find(|g| g.label == label) {
+            Some(g) => g.items.push(c),
+            None => out.push(CertificationGroup {
+                label,
+                items: vec![c],
+            }),
+        }
+    }
+    out
+}
+
+/// French labels of certification codes.
+pub fn certification_labels(codes: &[String]) -> Vec<String> {
+    let refs = crate::referentials::Certifications::global();
+    codes.iter().map(|c| refs.label(c).to_string()).collect()
+}
+
 pub fn candidate_status(s: CandidateStatus) -> &'static str {
     match s {
         CandidateStatus::Active => "En recherche",
@@ -81,6 +128,24 @@ pub fn referral_status_str(s: &str) -> &'static str {
         "obsolete" => "Sans objet",
         _ => "Autre",
     }
+}
+
+/// Referral counts by direction, then status (as the stats and the
+/// reports give them), with their French labels.
+pub fn referrals_by_direction(
+    by_direction: &std::collections::BTreeMap<String, std::collections::BTreeMap<String, i64>>,
+) -> Vec<(&'static str, Vec<(&'static str, i64)>)> {
+    by_direction
+        .iter()
+        .map(|(d, m)| {
+            (
+                direction_str(d),
+                m.iter()
+                    .map(|(s, n)| (referral_status_str(s), *n))
+                    .collect(),
+            )
+        })
+        .collect()
 }
 
 pub fn direction_str(d: &str) -> &'static str {
@@ -122,25 +187,26 @@ pub fn refusal_str(code: &str) -> &'static str {
 
 pub fn outcome(o: &str) -> &'static str {
     match o {
-        "cdd_under_6_months" => "CDD de moins de 6 mois",
+        "cdd_under_6_months" => "CDD de moins de 6 mois, intérim, saisonnier",
         "cdd_6_months_or_more" => "CDD de 6 mois ou plus",
         "cdi" => "CDI",
-        "training" => "Formation",
-        "apprenticeship" => "Apprentissage / professionnalisation",
+        "training" => "Formation qualifiante",
+        "apprenticeship" => "Contrat d'apprentissage",
+        "professionalisation" => "Contrat de professionnalisation",
         "business_creation" => "Création d'entreprise",
         "other" => "Autre",
         _ => "Autre",
     }
 }
 
-/// The return-to-work outcomes, in the order of the form: (stored form,
-/// French label).
+/// The return-to-work outcomes, in the order of the form (stored forms).
 pub const OUTCOMES: &[&str] = &[
-    "cdd_under_6_months",
-    "cdd_6_months_or_more",
     "cdi",
-    "training",
+    "cdd_6_months_or_more",
+    "cdd_under_6_months",
     "apprenticeship",
+    "professionalisation",
+    "training",
     "business_creation",
     "other",
 ];
@@ -494,8 +560,11 @@ pub fn explain(e: &Evaluation, offer: &OfferPayload, c: &Candidate) -> Vec<Expla
     } else {
         format!("aucun code ROME lié à {code}")
     };
-    let text = if p.text.value > 0.0 {
-        "mots de l'offre présents dans le CV, les métiers ou les compétences".to_string()
+    let text = if !e.matched_terms.is_empty() {
+        format!(
+            "mots de l'offre présents dans le CV, les métiers ou les compétences : {}",
+            e.matched_terms.join(", ")
+        )
     } else {
         "aucun mot de l'offre dans le CV".to_string()
     };
@@ -534,12 +603,12 @@ pub fn explain(e: &Evaluation, offer: &OfferPayload, c: &Candidate) -> Vec<Expla
                 .join(" ou ")
         )
     };
-    let far = e
-        .distance_km
-        .is_some_and(|d| d > crate::matching::VEHICLE_NEEDED_KM);
-    let needs_vehicle = offer.driving_licence.is_some() || far;
+    let needs_vehicle = crate::matching::vehicle_needed(offer, e.distance_km);
     let vehicle = match (needs_vehicle, c.has_vehicle) {
         (false, _) => "pas de véhicule nécessaire".to_string(),
+        (true, false) if offer.vehicle_required => {
+            "véhicule personnel exigé par l'offre : n'en a pas".to_string()
+        }
         (true, true) => "véhicule nécessaire : en a un".to_string(),
         (true, false) if c.public_transport_only => {
             "véhicule nécessaire : se déplace en transports en commun".to_string()
@@ -551,7 +620,24 @@ pub fn explain(e: &Evaluation, offer: &OfferPayload, c: &Candidate) -> Vec<Expla
         Some(l) if p.licence.value >= 0.999 => format!("permis {l} requis : détenu"),
         Some(l) => format!("permis {l} requis : non détenu"),
     };
-    vec![
+    let certs = crate::referentials::Certifications::global();
+    let held = certs.held(&c.certifications, &c.driving_licences);
+    let cert_words = |codes: &[String], what: &str| {
+        codes
+            .iter()
+            .map(|code| {
+                let ok = crate::referentials::Certifications::satisfied(&held, code);
+                format!(
+                    "{} {what} : {}",
+                    certs.label(code),
+                    if ok { "détenu" } else { "non détenu" }
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut certifications = cert_words(&offer.required_certifications, "exigé");
+    certifications.extend(cert_words(&offer.desired_certifications, "apprécié"));
+    let mut out = vec![
         part("Métier", &p.rome, rome),
         part("Mots-clés", &p.text, text),
         part("Distance", &p.distance, distance),
@@ -566,7 +652,17 @@ pub fn explain(e: &Evaluation, offer: &OfferPayload, c: &Candidate) -> Vec<Expla
             ok: p.licence.value >= 0.999,
             text: licence,
         },
-    ]
+    ];
+    if !certifications.is_empty() {
+        out.push(Explanation {
+            label: "Certifications",
+            points: "—".into(),
+            weight: "—".into(),
+            ok: p.certifications.value >= 0.999,
+            text: certifications.join(" ; "),
+        });
+    }
+    out
 }
 
 /// The failed hard constraints of an evaluation, in French.
@@ -576,6 +672,19 @@ pub fn constraints(e: &Evaluation) -> Vec<String> {
         .map(|c| match c.code {
             "beyond_travel_limit" => "au-delà de la distance de déplacement acceptée".to_string(),
             "missing_licence" => "permis requis non détenu".to_string(),
+            "missing_certification" => format!(
+                "certification exigée non détenue : {}",
+                crate::referentials::Certifications::global()
+                    .label(c.certification.as_deref().unwrap_or(""))
+            ),
+            "no_vehicle" => "véhicule personnel exigé par l'offre".to_string(),
+            "not_available_by_start" => {
+                "pas disponible à la date de prise de poste".to_string()
+            }
+            "local_consent_only" => {
+                "consentement limité à ce nœud : ne peut pas être proposé pour l'offre d'un autre membre"
+                    .to_string()
+            }
             other => other.to_string(),
         })
         .collect()

@@ -273,6 +273,10 @@ struct OfferView {
     weekly_hours: Option<i64>,
     salary: Option<String>,
     driving_licence: Option<String>,
+    start_date: Option<String>,
+    vehicle_required: bool,
+    required_certifications: Vec<String>,
+    desired_certifications: Vec<String>,
     experience: Option<String>,
     workplaces: Vec<(String, i64)>,
     origin: String,
@@ -313,6 +317,10 @@ fn offer_view(state: &AppState, o: &StoredOffer) -> OfferView {
         weekly_hours: p.weekly_hours,
         salary: p.salary.as_ref().map(salary_text),
         driving_licence: p.driving_licence.clone(),
+        start_date: p.start_date.clone(),
+        vehicle_required: p.vehicle_required,
+        required_certifications: labels::certification_labels(&p.required_certifications),
+        desired_certifications: labels::certification_labels(&p.desired_certifications),
         experience: match (&p.experience_label, p.experience_months) {
             (Some(l), _) => Some(l.clone()),
             (None, Some(m)) if m > 0 => Some(format!("{m} mois")),
@@ -486,16 +494,6 @@ pub async fn close(
         .opt("motif")
         .map(|r| r.chars().take(500).collect::<String>());
     crate::offers::close_offer(&state, &user, &id, reason).await?;
-    crate::audit::record(
-        &state.db,
-        Some(&user),
-        "offer.close",
-        "offer",
-        &id,
-        None,
-        json!({ "via": "ui" }),
-    )
-    .await?;
     Ok(Redirect::to(&format!("/ui/offres/{id}?ok=cloturee")).into_response())
 }
 
@@ -521,6 +519,10 @@ struct OfferForm {
     salary_period: String,
     driving_licence: String,
     experience_label: String,
+    start_date: String,
+    vehicle_required: bool,
+    required_certifications: Vec<String>,
+    desired_certifications: Vec<String>,
     employer_name: String,
     employer_siret: String,
     rows: Vec<Row>,
@@ -545,6 +547,7 @@ fn offer_form_page(
             suggestions => suggestions,
             contracts => labels::contract_options(),
             licences => crate::offers::LICENCE_CATEGORIES,
+            certifications => labels::certification_groups(),
             staff => user.require_staff().is_ok(),
             ..layout(user, "nouvelle", "Publier une offre")
         },
@@ -609,6 +612,18 @@ pub async fn create(
         salary_period: f.get("salary_period").into(),
         driving_licence: f.get("driving_licence").into(),
         experience_label: f.get("experience_label").into(),
+        start_date: f.get("start_date").into(),
+        vehicle_required: f.checked("vehicle_required"),
+        required_certifications: f
+            .all("required_certifications")
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
+        desired_certifications: f
+            .all("desired_certifications")
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
         employer_name: f.get("employer_name").into(),
         employer_siret: f.get("employer_siret").into(),
         rows,
@@ -715,6 +730,10 @@ pub async fn create(
         driving_licence: Some(form.driving_licence.clone()).filter(|s| !s.is_empty()),
         experience_months: None,
         experience_label: Some(form.experience_label.clone()).filter(|s| !s.is_empty()),
+        start_date: Some(form.start_date.clone()).filter(|s| !s.is_empty()),
+        vehicle_required: form.vehicle_required,
+        required_certifications: form.required_certifications.clone(),
+        desired_certifications: form.desired_certifications.clone(),
         employer,
         workplaces,
     });
@@ -742,22 +761,10 @@ pub async fn create(
         None => Err(Error::Validation(Vec::new())),
     };
     match outcome {
-        Ok(offer) => {
-            crate::audit::record(
-                &state.db,
-                Some(&user),
-                "offer.create",
-                "offer",
-                &offer.payload.offer_id,
-                None,
-                json!({ "workplaces": offer.payload.workplaces.len(), "via": "ui" }),
-            )
-            .await?;
-            Ok(
-                Redirect::to(&format!("/ui/offres/{}?ok=publiee", offer.payload.offer_id))
-                    .into_response(),
-            )
-        }
+        Ok(offer) => Ok(
+            Redirect::to(&format!("/ui/offres/{}?ok=publiee", offer.payload.offer_id))
+                .into_response(),
+        ),
         Err(Error::Validation(errs)) => {
             let renamed: Vec<crate::error::FieldError> = errs
                 .into_iter()

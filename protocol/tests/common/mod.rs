@@ -122,6 +122,10 @@ pub fn offer(title: &str) -> OfferPayload {
         driving_licence: Some("B".into()),
         experience_months: None,
         experience_label: Some("Débutant accepté".into()),
+        start_date: None,
+        vehicle_required: false,
+        required_certifications: Vec::new(),
+        desired_certifications: Vec::new(),
         employer: Employer {
             name: "Résidence Les Châteaux — SAS « Val de Loire »".into(),
             siret: Some("12345678901234".into()),
@@ -148,6 +152,7 @@ pub fn candidate() -> CandidateProfile {
         commune_insee: "41018".into(),
         max_travel_km: Some(25),
         driving_licences: vec!["B".into()],
+        certifications: Vec::new(),
         has_vehicle: true,
         available_from: Some("2025-07-01".into()),
         weekly_hours: Some(24),

@@ -210,6 +210,62 @@ impl Target {
 }
 
 impl Target {
+    /// Vivier only: posts `offers` (bodies of `POST /api/v1/offers`)
+    /// through the API, then times `GET /api/v1/offers/{id}/matches?limit=20`
+    /// once per offer (after one untimed warm-up call). Each answer must be
+    /// a 200 with every listed candidate explained.
+    pub async fn matching(
+        &self,
+        offers: &[serde_json::Value],
+    ) -> anyhow::Result<Option<super::Latency>> {
+        let Some((token, _)) = &self.vivier else {
+            return Ok(None);
+        };
+        let mut ids = Vec::with_capacity(offers.len());
+        for o in offers {
+            let resp = self
+                .client
+                .post(format!("{}/api/v1/offers", self.base))
+                .bearer_auth(token)
+                .json(o)
+                .send()
+                .await?;
+            let status = resp.status();
+            let body: serde_json::Value = resp.json().await?;
+            anyhow::ensure!(status.is_success(), "POST /api/v1/offers {status}: {body}");
+            ids.push(
+                body["offer_id"]
+                    .as_str()
+                    .context("no offer_id")?
+                    .to_string(),
+            );
+        }
+        let get = |id: &str| {
+            self.client
+                .get(format!("{}/api/v1/offers/{id}/matches?limit=20", self.base))
+                .bearer_auth(token)
+                .send()
+        };
+        if let Some(first) = ids.first() {
+            get(first).await?.bytes().await?;
+        }
+        let mut samples = Vec::with_capacity(ids.len());
+        for id in &ids {
+            let t = Instant::now();
+            let resp = get(id).await?;
+            let status = resp.status();
+            let body: serde_json::Value = resp.json().await?;
+            samples.push(t.elapsed());
+            anyhow::ensure!(status.is_success(), "matches {status}: {body}");
+            for w in body["workplaces"].as_array().context("no workplaces")? {
+                for m in w["matches"].as_array().context("no matches")? {
+                    anyhow::ensure!(m["parts"]["text"]["detail"].is_string(), "unexplained: {m}");
+                }
+            }
+        }
+        Ok(Some(super::Latency::of(&samples)))
+    }
+
     /// Vivier only: latency of an authenticated no-op (`GET /api/v1/me`,
     /// one client, `n` requests): the HTTP floor of a search (connection,
     /// routing, token look-up in the database, JSON).

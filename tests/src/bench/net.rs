@@ -31,6 +31,47 @@ pub struct MatchingReport {
     pub mean_considered: f64,
     /// Share of the top 20 holding the offer's exact ROME code.
     pub top20_same_code: f64,
+    /// Share of the top 20 that the generator's data calls relevant: a
+    /// ROME code equal or related to the offer's, home within the
+    /// candidate's own travel limit of the workplace, the required licence
+    /// held ([`ground_truth_relevant`]).
+    pub top20_relevant: f64,
+    /// Mean candidates listed per workplace (at most 20).
+    pub mean_listed: f64,
+    /// The same offers through `GET /api/v1/offers/{id}/matches?limit=20`
+    /// (posted through the API first), when measured.
+    pub http: Option<Latency>,
+}
+
+/// The generator's ground truth for one listed candidate at one workplace
+/// (computed from the generated record, not from the node's answer).
+pub fn ground_truth_relevant(
+    c: &crate::gen::GenCandidate,
+    offer: &OfferPayload,
+    workplace: &vivier_protocol::Workplace,
+) -> bool {
+    let refs = vivier_node::referentials::Referentials::global();
+    let related = c.rome_codes.iter().any(|r| {
+        refs.rome_relation(r, &offer.rome_code) != vivier_node::referentials::RomeRelation::None
+    });
+    let w = vivier_node::config::MatchingWeights::default();
+    let mut limit = c
+        .max_travel_km
+        .map(|k| k as f64)
+        .unwrap_or(w.default_max_travel_km);
+    if c.public_transport_only {
+        limit = limit.min(w.public_transport_max_km);
+    }
+    let home = refs.commune(&c.commune_insee).and_then(|m| m.point);
+    let place = refs.commune(&workplace.commune_insee).and_then(|m| m.point);
+    let near = c.commune_insee == workplace.commune_insee
+        || matches!((home, place), (Some(h), Some(p)) if vivier_node::geo::haversine_km(h, p) <= limit);
+    let licence = offer.driving_licence.as_deref().is_none_or(|req| {
+        c.driving_licences
+            .iter()
+            .any(|h| vivier_node::offers::licence_satisfies(h, req))
+    });
+    related && near && licence
 }
 
 /// An offer of the generator as stored on a node (coordinates resolved).
@@ -98,6 +139,7 @@ pub async fn matching(
         .map_err(|e| anyhow::anyhow!("match_offer: {e}"))?;
     let mut lat = Vec::new();
     let (mut wps, mut considered, mut listed, mut same) = (0usize, 0usize, 0usize, 0usize);
+    let mut relevant = 0usize;
     for i in 0..n {
         let offer = stored_offer(&corpus.gen, i, "bench-node")?;
         let t = Instant::now();
@@ -111,11 +153,13 @@ pub async fn matching(
             for c in &w.matches {
                 listed += 1;
                 if let Some(idx) = ids.get(&c.candidate_id) {
-                    if corpus.candidates[*idx]
-                        .rome_codes
-                        .contains(&offer.payload.rome_code)
-                    {
+                    let g = &corpus.candidates[*idx];
+                    if g.rome_codes.contains(&offer.payload.rome_code) {
                         same += 1;
+                    }
+                    if ground_truth_relevant(g, &offer.payload, &offer.payload.workplaces[w.index])
+                    {
+                        relevant += 1;
                     }
                 }
             }
@@ -128,6 +172,9 @@ pub async fn matching(
         latency: Latency::of(&lat),
         mean_considered: considered as f64 / wps.max(1) as f64,
         top20_same_code: same as f64 / listed.max(1) as f64,
+        top20_relevant: relevant as f64 / listed.max(1) as f64,
+        mean_listed: listed as f64 / wps.max(1) as f64,
+        http: None,
     })
 }
 

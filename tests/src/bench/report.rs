@@ -96,11 +96,11 @@ pub fn search_table(rows: &[SearchReport]) -> String {
 /// Matching as a Markdown table.
 pub fn matching_table(rows: &[MatchingReport]) -> String {
     let mut s = String::from(
-        "| size | offers | workplaces | p50 ms | p95 ms | p99 ms | max ms | candidates scored / workplace | top-20 with the offer's ROME code |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| size | offers | workplaces | p50 ms | p95 ms | p99 ms | max ms | HTTP p50 / p95 / p99 ms | candidates scored / workplace | listed / workplace | top-20 with the offer's ROME code | top-20 relevant (ground truth) |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         s.push_str(&format!(
-            "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} % |\n",
+            "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.0} | {:.1} | {:.0} % | {:.0} % |\n",
             r.size,
             r.offers,
             r.workplaces,
@@ -108,8 +108,14 @@ pub fn matching_table(rows: &[MatchingReport]) -> String {
             r.latency.p95_ms,
             r.latency.p99_ms,
             r.latency.max_ms,
+            r.http
+                .as_ref()
+                .map(|h| format!("{:.1} / {:.1} / {:.1}", h.p50_ms, h.p95_ms, h.p99_ms))
+                .unwrap_or_else(|| "—".into()),
             r.mean_considered,
-            r.top20_same_code * 100.0
+            r.mean_listed,
+            r.top20_same_code * 100.0,
+            r.top20_relevant * 100.0
         ));
     }
     s

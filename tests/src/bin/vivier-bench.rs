@@ -232,7 +232,13 @@ async fn main() -> anyhow::Result<()> {
         if want(What::Matching) {
             if let Engine::Vivier { state, ids } = vivier.as_ref() {
                 eprintln!("-- matching: {} offers → top 20", args.match_offers);
-                let m = net::matching(state, &corpus, ids, args.match_offers).await?;
+                let mut m = net::matching(state, &corpus, ids, args.match_offers).await?;
+                eprintln!("-- matching through HTTP");
+                let offers = (0..args.match_offers)
+                    .map(|i| serde_json::to_value(corpus.gen.offer(i)))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let target = http::vivier(state, ids.clone()).await?;
+                m.http = target.matching(&offers).await?;
                 save(
                     &format!("matching-{size}"),
                     &report::matching_table(std::slice::from_ref(&m)),

@@ -30,6 +30,23 @@ async fn main() -> anyhow::Result<()> {
         for page in node.pages(who) {
             browser.goto(&page.path).await?;
             written.push(browser.screenshot(&page.name).await?);
+            // The reports pages are long (cards, charts, tables): the rest
+            // of the page, one screen at a time.
+            if page.name.ends_with("rapports") || page.name.ends_with("rapports-reseau") {
+                for n in 2..=4 {
+                    let more = browser
+                        .client
+                        .execute(
+                            "const before = window.scrollY; window.scrollTo({top: before + window.innerHeight - 80, behavior: 'instant'}); return window.scrollY > before;",
+                            vec![],
+                        )
+                        .await?;
+                    if more != serde_json::Value::Bool(true) {
+                        break;
+                    }
+                    written.push(browser.screenshot(&format!("{}-{n}", page.name)).await?);
+                }
+            }
         }
         browser.viewport(PHONE).await?;
         for page in node.pages(who).iter().take(3) {

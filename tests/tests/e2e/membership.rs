@@ -1,10 +1,10 @@
 //! Membership end to end: `vivier-admin` builds and signs documents, real
 //! `vivier-node` processes (HTTPS from a test CA) accept or refuse them.
 //!
-//! Run with `cargo test -p vivier-tests --test membership`.
+//! Run with `cargo test -p vivier-tests --test e2e membership::`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

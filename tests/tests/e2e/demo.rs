@@ -6,11 +6,12 @@
 //! everything and no process is left behind. A second start keeps the data,
 //! and a demo killed with SIGKILL still takes its nodes with it.
 //!
-//! (The same pages in headless Chromium come with the shared browser-test
-//! harness.)
+//! The tour's main pages are also opened in headless Chromium (Debian's
+//! `chromium` + `chromium-driver`, skipped with a message on a developer's
+//! machine without them, failing in CI), with an axe-core check of each.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -20,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::{wait_for, NODE_BIN};
+use vivier_tests::browser::Browser;
 
 /// A running `vivier-node demo`, and what its table said.
 struct Demo {
@@ -35,10 +37,11 @@ struct Demo {
 }
 
 /// Starts the demo on `dir` (any free ports) and reads its table.
-fn start_demo(dir: &Path, log: &Path) -> Demo {
+fn start_demo(dir: &Path, log: &Path, extra: &[&str]) -> Demo {
     let mut child = Command::new(NODE_BIN)
         .args(["demo", "--base-port", "0", "--candidates", "120", "--dir"])
         .arg(dir)
+        .args(extra)
         .env_remove("VIVIER_CONFIG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -254,6 +257,97 @@ impl User {
     }
 }
 
+/// Serious or critical axe-core violations of the page open in `b`.
+async fn serious_violations(b: &Browser, page: &str) -> Vec<String> {
+    b.axe()
+        .await
+        .unwrap_or_else(|e| panic!("axe on {page}: {e:#}"))
+        .into_iter()
+        .filter(|v| v.is_serious())
+        .map(|v| format!("{page}: {v}"))
+        .collect()
+}
+
+/// The guided tour's pages in one headless Chromium: the Mission locale de
+/// Tours' dashboard with the tour, the search, the record with the national
+/// offer, then the employer's node (the referral, hired), then back at
+/// Tours — still logged in — where the referral shows the hire.
+async fn pages_in_the_browser(demo: &Demo, candidate_id: &str, referral_id: &str) {
+    let tours_base = &demo.urls["ml-tours"];
+    let Some(b) = Browser::start(tours_base).await.unwrap() else {
+        return;
+    };
+    let mut serious = Vec::new();
+    let (_, _, password) = &demo.accounts[TOURS_COUNSELLOR];
+    b.login(TOURS_COUNSELLOR, password).await.unwrap();
+    let main = b.text("main").await.unwrap();
+    assert!(main.contains("Visite guidée de la démonstration"), "{main}");
+    assert!(b
+        .text("body")
+        .await
+        .unwrap()
+        .contains("Démonstration : les personnes et les entreprises sont fictives"),);
+    serious.extend(serious_violations(&b, "tableau de bord (Tours)").await);
+    b.screenshot("demo-1-tableau-de-bord").await.unwrap();
+
+    b.click_link("Recherchez un candidat").await.unwrap();
+    let found = b.text("main").await.unwrap();
+    assert!(found.to_lowercase().contains("cariste"), "{found}");
+    serious.extend(serious_violations(&b, "recherche (Tours)").await);
+    b.screenshot("demo-2-recherche").await.unwrap();
+
+    b.goto(&format!("/ui/candidats/{candidate_id}"))
+        .await
+        .unwrap();
+    let record = b.text("main").await.unwrap();
+    assert!(record.contains("Cariste H/F"), "{record}");
+    serious.extend(serious_violations(&b, "fiche (Tours)").await);
+    b.screenshot("demo-3-fiche").await.unwrap();
+
+    // The employer's node, in the same browser.
+    let employer_base = &demo.urls["cd41"];
+    let (_, _, password) = &demo.accounts[NATIONAL_EMPLOYER];
+    b.goto(&format!("{employer_base}/ui/connexion"))
+        .await
+        .unwrap();
+    b.submit_form(
+        "form[action='/ui/connexion']",
+        &[("#email", NATIONAL_EMPLOYER), ("#password", password)],
+    )
+    .await
+    .unwrap();
+    b.goto(&format!(
+        "{employer_base}/ui/mises-en-relation/{referral_id}"
+    ))
+    .await
+    .unwrap();
+    let inbound = b.text("main").await.unwrap();
+    assert!(inbound.contains("Embauché"), "{inbound}");
+    serious.extend(serious_violations(&b, "mise en relation (employeur)").await);
+    b.screenshot("demo-4-employeur").await.unwrap();
+
+    // Back at Tours: still logged in (each node has its own session
+    // cookie), and the referral shows the hire.
+    b.goto(&format!("/ui/mises-en-relation/{referral_id}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        b.path().await.unwrap(),
+        format!("/ui/mises-en-relation/{referral_id}"),
+        "logged out of Tours by the employer's login"
+    );
+    let home = b.text("main").await.unwrap();
+    assert!(home.contains("Embauché"), "{home}");
+    serious.extend(serious_violations(&b, "mise en relation (Tours)").await);
+    b.screenshot("demo-5-retour").await.unwrap();
+    b.close().await;
+    assert!(
+        serious.is_empty(),
+        "serious or critical accessibility violations:\n{}",
+        serious.join("\n")
+    );
+}
+
 const TOURS_COUNSELLOR: &str = "conseiller@ml-tours.demo.test";
 const NATIONAL_EMPLOYER: &str = "recrutement@logivia.demo.test";
 
@@ -261,7 +355,7 @@ const NATIONAL_EMPLOYER: &str = "recrutement@logivia.demo.test";
 async fn the_demo_network_in_one_command() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("vivier-demo");
-    let mut demo = start_demo(&dir, &root.path().join("demo-1.log"));
+    let mut demo = start_demo(&dir, &root.path().join("demo-1.log"), &[]);
     let pid = demo.child.id();
     eprintln!("table after {} s (debug build)", demo.ready_secs);
 
@@ -389,6 +483,10 @@ async fn the_demo_network_in_one_command() {
         .await;
     assert_eq!(record["status"], "placed", "{record}");
 
+    // The same tour's main pages in headless Chromium, both nodes in one
+    // browser (as a newcomer would follow it), each checked with axe-core.
+    pages_in_the_browser(&demo, &candidate_id, &referral_id).await;
+
     // Ctrl-C stops everything, cleanly.
     signal(pid, "INT");
     let status = wait_exit(&mut demo.child, 60);
@@ -398,7 +496,7 @@ async fn the_demo_network_in_one_command() {
     assert!(stopped.contains("stopped."), "{stopped}");
 
     // A second start keeps the data (nothing is loaded again)…
-    let mut again = start_demo(&dir, &root.path().join("demo-2.log"));
+    let mut again = start_demo(&dir, &root.path().join("demo-2.log"), &[]);
     let log = std::fs::read_to_string(&again.stderr_path).unwrap();
     assert!(log.contains("data already loaded"), "{log}");
     let tours = User::login(&again, TOURS_COUNSELLOR).await;
@@ -414,4 +512,24 @@ async fn the_demo_network_in_one_command() {
     signal(pid, "KILL");
     wait_exit(&mut again.child, 10);
     assert_all_gone(&nodes, 30, "after SIGKILL of the demo");
+
+    // `--reset` starts again from scratch: data loaded anew, the tour's
+    // referral gone, new passwords.
+    let mut fresh = start_demo(&dir, &root.path().join("demo-3.log"), &["--reset"]);
+    let log = std::fs::read_to_string(&fresh.stderr_path).unwrap();
+    assert!(!log.contains("data already loaded"), "{log}");
+    assert_ne!(
+        fresh.accounts[TOURS_COUNSELLOR].2, again.accounts[TOURS_COUNSELLOR].2,
+        "new passwords"
+    );
+    let tours = User::login(&fresh, TOURS_COUNSELLOR).await;
+    let (status, _) = tours.send(reqwest::Method::GET, &path, None).await;
+    assert_eq!(status, 404, "the tour's referral is gone after --reset");
+    let listed = tours.get("/api/v1/candidates?per_page=200").await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 120);
+    let pid = fresh.child.id();
+    let nodes = children(pid);
+    signal(pid, "INT");
+    assert!(wait_exit(&mut fresh.child, 60).success());
+    assert_all_gone(&nodes, 5, "after ctrl-c of the reset demo");
 }

@@ -3,7 +3,7 @@
 //! the automatic rebuild of a missing index at start.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use crate::support;
 
 use support::*;
 

@@ -9,7 +9,7 @@
 //! run is documented in BENCHMARKS.md.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -6,7 +6,7 @@
 //! these files.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::*;

@@ -440,17 +440,28 @@ pub fn admin_ok(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// PostgreSQL admin URL when reachable (see node/tests/support).
+/// PostgreSQL admin URL when reachable (as node/tests/support): under CI
+/// an unreachable server fails the test instead of skipping its
+/// PostgreSQL variant silently; `VIVIER_TEST_POSTGRES=off` skips on purpose.
 pub fn postgres_admin_url() -> Option<String> {
     match std::env::var("VIVIER_TEST_POSTGRES") {
         Ok(v) if v == "off" => None,
         Ok(v) if !v.is_empty() => Some(v),
-        _ => std::net::TcpStream::connect_timeout(
-            &"127.0.0.1:5432".parse().unwrap(),
-            Duration::from_millis(300),
-        )
-        .ok()
-        .map(|_| "postgres://postgres@127.0.0.1:5432/test".to_string()),
+        _ => {
+            let reachable = std::net::TcpStream::connect_timeout(
+                &"127.0.0.1:5432".parse().unwrap(),
+                Duration::from_millis(300),
+            )
+            .is_ok();
+            if reachable {
+                Some("postgres://postgres@127.0.0.1:5432/test".to_string())
+            } else if std::env::var_os("CI").is_some() {
+                panic!("CI: PostgreSQL is not reachable at 127.0.0.1:5432");
+            } else {
+                eprintln!("PostgreSQL not reachable: PostgreSQL variants skipped");
+                None
+            }
+        }
     }
 }
 

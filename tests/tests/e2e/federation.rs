@@ -3,7 +3,7 @@
 //! by the real `vivier-admin`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 
@@ -306,6 +306,10 @@ fn offer_payload(origin: &str, title: &str) -> Value {
         driving_licence: None,
         experience_months: None,
         experience_label: None,
+        start_date: None,
+        vehicle_required: false,
+        required_certifications: Vec::new(),
+        desired_certifications: Vec::new(),
         employer: vivier_protocol::Employer {
             name: "Propreté Services".into(),
             siret: None,

@@ -1,0 +1,11 @@
+-- Members' published aggregate figures (`report.figures`), this node's own
+-- included: one row per member and month, the latest publication kept.
+-- Keep in step with ../postgres/0021_network_figures.sql.
+CREATE TABLE network_figures (
+    origin       TEXT NOT NULL,
+    period       TEXT NOT NULL,
+    published_at INTEGER NOT NULL,
+    body         TEXT NOT NULL,
+    received_at  INTEGER NOT NULL,
+    PRIMARY KEY (origin, period)
+);
