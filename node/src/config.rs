@@ -155,6 +155,10 @@ pub struct FederationConfig {
     pub max_clock_skew_secs: i64,
     /// Lifetime of emitted messages.
     pub message_ttl_days: i64,
+    /// Days after which the candidate profiles a *suspended* member referred
+    /// to this node's offers are purged, if it is still suspended (a revoked
+    /// member's are purged at once).
+    pub suspended_member_purge_days: i64,
     /// Allow plain `http://` peers on loopback addresses (dev and tests).
     pub allow_loopback_http: bool,
     /// Extra root CA (PEM) trusted for peers' HTTPS (tests, private PKI).
@@ -191,6 +195,7 @@ impl Default for FederationConfig {
             membership_file: None,
             max_clock_skew_secs: 300,
             message_ttl_days: 30,
+            suspended_member_purge_days: 30,
             allow_loopback_http: true,
             ca_cert: None,
             batch_size: 50,

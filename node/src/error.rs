@@ -118,6 +118,15 @@ pub enum Error {
         /// What is busy.
         message: String,
     },
+    /// The action is refused in the node's present state, with a stable
+    /// code the UI translates (409), e.g. `node_not_member`.
+    #[error("{message}")]
+    Refused {
+        /// Machine-readable code.
+        code: &'static str,
+        /// What is refused and why.
+        message: String,
+    },
     /// A federation refusal with its protocol error code.
     #[error("{code}: {message}")]
     Federation {
@@ -164,7 +173,7 @@ impl Error {
             Error::Unauthenticated => StatusCode::UNAUTHORIZED,
             Error::Forbidden => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
-            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::Conflict(_) | Error::Refused { .. } => StatusCode::CONFLICT,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::TooManyRequests | Error::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -194,7 +203,9 @@ impl Error {
             Error::Overloaded => "overloaded",
             Error::RequestTimeout(_) => "request_timeout",
             Error::TooManyAttempts { .. } => "too_many_attempts",
-            Error::Unprocessable { code, .. } | Error::Unavailable { code, .. } => code,
+            Error::Unprocessable { code, .. }
+            | Error::Unavailable { code, .. }
+            | Error::Refused { code, .. } => code,
             Error::Federation { code, .. } => code,
             Error::Peer(_) => "peer_error",
             Error::Database(_) | Error::Internal(_) => "internal",

@@ -45,9 +45,12 @@ use crate::http::ApiQuery;
 use crate::server::AppState;
 use crate::util::now_ms;
 
+mod lifecycle;
 mod limits;
+pub mod outcomes;
 mod refusals;
 
+pub use lifecycle::{ensure_member, purge_due as purge_departed_due, Departures};
 pub use limits::Limits;
 pub use refusals::{invalid_payload, Disposition, STORE_UNAVAILABLE};
 
@@ -251,6 +254,7 @@ pub async fn accept_membership(
                 .await?;
         }
     }
+    let departures = lifecycle::apply(state, &mut tx, &doc.document).await?;
     // Other processes on this database reload the document from the journal.
     crate::journal::append(
         &mut tx,
@@ -261,7 +265,14 @@ pub async fn accept_membership(
     .await?;
     tx.commit().await?;
     let active = doc.document.active_members().count();
-    tracing::info!(serial, active, source, "membership document accepted");
+    tracing::info!(serial, active, source, ?departures, "membership document accepted");
+    if departures.profiles_purged > 0 {
+        if let Err(e) = state.db.scrub().await {
+            tracing::warn!(error = %e, "scrubbing the store after a purge failed");
+        }
+    }
+    crate::notifications::wake(state);
+    crate::journal::wake(state);
     state.federation.set_membership(doc);
     state.federation.catch_up_now.notify_one();
     wake(state);
@@ -700,29 +711,27 @@ async fn record_success(
             None => true,
         };
         if refused {
-            let err = result
-                .map(|r| {
-                    format!(
-                        "{}: {}",
-                        r.error.clone().unwrap_or_default(),
-                        r.message.clone().unwrap_or_default()
-                    )
-                })
-                .unwrap_or_else(|| "peer gave no result for this message".into());
-            tracing::warn!(message_id = %row.message_id, kind = %row.kind, error = %err, "message refused by peer; parked");
-            metrics::counter!("vivier_messages_parked_total").increment(1);
-            sqlx::query(
-                "INSERT INTO dead_letters (destination, message_id, kind, body, error, created_at, parked_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            let (code, message) = match result {
+                Some(r) => (
+                    r.error.clone().unwrap_or_else(|| "refused".into()),
+                    r.message.clone().unwrap_or_default(),
+                ),
+                None => (
+                    "no_result".to_string(),
+                    "peer gave no result for this message".to_string(),
+                ),
+            };
+            tracing::warn!(message_id = %row.message_id, kind = %row.kind, peer = dest, error = %code, reason = %message, "message refused by peer; parked");
+            outcomes::park(
+                state,
+                &mut tx,
+                dest,
+                &row.message_id,
+                &row.kind,
+                &row.body,
+                &code,
+                &message,
             )
-            .bind(dest)
-            .bind(&row.message_id)
-            .bind(&row.kind)
-            .bind(&row.body)
-            .bind(&err)
-            .bind(now)
-            .bind(now)
-            .execute(&mut *tx)
             .await?;
         }
     }
@@ -743,6 +752,9 @@ async fn record_success(
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
+    // Parked messages may have changed referrals and queued notices.
+    crate::notifications::wake(state);
+    crate::journal::wake(state);
     Ok(())
 }
 

@@ -34,6 +34,7 @@ pub mod lease;
 pub mod mail;
 pub mod maintenance;
 pub mod matching;
+pub mod notifications;
 pub mod offers;
 pub mod referentials;
 pub mod referentials_api;

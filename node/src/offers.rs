@@ -139,10 +139,14 @@ pub struct StoredOffer {
     pub updated_at: i64,
     /// When it was closed (unix ms).
     pub closed_at: Option<i64>,
+    /// Why this node closed a network offer itself (`member_left`: its
+    /// member left the network); none when its origin closed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closed_reason: Option<String>,
 }
 
 const OFFER_COLUMNS: &str =
-    "id, origin_node, owner_user_id, status, payload, is_local, created_at, updated_at, closed_at";
+    "id, origin_node, owner_user_id, status, payload, is_local, created_at, updated_at, closed_at, closed_reason";
 
 fn offer_from_row(row: &sqlx::any::AnyRow) -> Result<StoredOffer> {
     let payload: String = row.try_get("payload")?;
@@ -160,7 +164,52 @@ fn offer_from_row(row: &sqlx::any::AnyRow) -> Result<StoredOffer> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         closed_at: row.try_get("closed_at")?,
+        closed_reason: row.try_get("closed_reason")?,
     })
+}
+
+/// A member that refused this node's offer for good.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryRefusal {
+    /// The member.
+    pub node_id: String,
+    /// Its refusal code.
+    pub code: String,
+    /// In French.
+    pub message: String,
+    /// When (unix ms).
+    pub at: i64,
+}
+
+/// The members that refused local offer `id` for good.
+pub async fn delivery_refusals(db: &Db, id: &str) -> Result<Vec<DeliveryRefusal>> {
+    let rows = sqlx::query(
+        "SELECT node_id, code, message, at FROM offer_delivery_refusals WHERE offer_id = $1 ORDER BY at, node_id",
+    )
+    .bind(id)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(DeliveryRefusal {
+                node_id: r.try_get("node_id")?,
+                code: r.try_get("code")?,
+                message: r.try_get("message")?,
+                at: r.try_get("at")?,
+            })
+        })
+        .collect()
+}
+
+/// An offer with what the network did with it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OfferDetail {
+    /// The offer.
+    #[serde(flatten)]
+    pub offer: StoredOffer,
+    /// Members that refused it for good (local offers).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub delivery_refusals: Vec<DeliveryRefusal>,
 }
 
 /// One offer by id.
@@ -439,6 +488,7 @@ async fn insert_local(
         created_at: now,
         updated_at: now,
         closed_at: None,
+        closed_reason: None,
     })
 }
 
@@ -557,6 +607,7 @@ pub async fn create_offer(
     input: &OfferInput,
 ) -> Result<StoredOffer> {
     user.require(&[Role::Admin, Role::Counsellor, Role::Employer])?;
+    crate::federation::ensure_member(state)?;
     let employer = employer_for(user, input)?;
     let valid = validate_input(state, input, &employer)?;
     let actor = Actor::User(user.clone());
@@ -609,6 +660,7 @@ pub async fn update_offer(
     if existing.status == OfferStatus::Closed {
         return Err(Error::Conflict("the offer is closed".into()));
     }
+    crate::federation::ensure_member(state)?;
     let employer = match user.role {
         Role::Employer => employer_for(user, input)?,
         // Staff may correct the company; by default it stays.
@@ -845,11 +897,19 @@ async fn get_handler(
     State(state): State<AppState>,
     _user: User,
     Path(id): Path<String>,
-) -> Result<Json<StoredOffer>> {
-    get_offer(&state.db, &id)
+) -> Result<Json<OfferDetail>> {
+    let offer = get_offer(&state.db, &id)
         .await?
-        .map(Json)
-        .ok_or(Error::NotFound("offer"))
+        .ok_or(Error::NotFound("offer"))?;
+    let delivery_refusals = if offer.is_local {
+        delivery_refusals(&state.db, &id).await?
+    } else {
+        Vec::new()
+    };
+    Ok(Json(OfferDetail {
+        offer,
+        delivery_refusals,
+    }))
 }
 
 async fn update_handler(

@@ -245,6 +245,8 @@ pub struct StoredReferral {
     pub message_id: Option<String>,
     /// Title of the offer, when this node holds it.
     pub offer_title: Option<String>,
+    /// Code of the permanent refusal that made it `undeliverable`.
+    pub delivery_error: Option<String>,
 }
 
 const COLUMNS: &str = "r.id AS id, r.offer_id AS offer_id, r.offer_origin AS offer_origin, \
@@ -252,7 +254,8 @@ const COLUMNS: &str = "r.id AS id, r.offer_id AS offer_id, r.offer_origin AS off
     r.profile AS profile, r.counsellor_name AS counsellor_name, r.counsellor_id AS counsellor_id, \
     r.endorsement AS endorsement, r.status AS status, r.reason AS reason, r.contract_type AS contract_type, \
     r.start_date AS start_date, r.consent_given_at AS consent_given_at, r.created_at AS created_at, \
-    r.updated_at AS updated_at, r.message_id AS message_id, o.title AS offer_title";
+    r.updated_at AS updated_at, r.message_id AS message_id, o.title AS offer_title, \
+    r.delivery_error AS delivery_error";
 const FROM: &str = "referrals r LEFT JOIN offers o ON o.id = r.offer_id";
 
 fn from_row(r: &sqlx::any::AnyRow) -> Result<StoredReferral> {
@@ -281,6 +284,7 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<StoredReferral> {
         updated_at: r.try_get("updated_at")?,
         message_id: r.try_get("message_id")?,
         offer_title: r.try_get("offer_title")?,
+        delivery_error: r.try_get("delivery_error")?,
     })
 }
 
@@ -711,6 +715,18 @@ pub struct ReferralView {
     pub created_at: i64,
     /// Last change (unix ms).
     pub updated_at: i64,
+    /// Why it is `undeliverable`: the refusal code and its French text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery_error: Option<DeliveryError>,
+}
+
+/// Why the network refused a referral for good.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryError {
+    /// Stable code (`offer_closed`, `member_left`, `this_node_not_member`…).
+    pub code: String,
+    /// In French, as counsellors read it.
+    pub message: String,
 }
 
 fn view(r: &StoredReferral, user: &User, detail: bool) -> Result<ReferralView> {
@@ -741,6 +757,10 @@ fn view(r: &StoredReferral, user: &User, detail: bool) -> Result<ReferralView> {
         consent_given_at: r.consent_given_at,
         created_at: r.created_at,
         updated_at: r.updated_at,
+        delivery_error: r.delivery_error.as_ref().map(|code| DeliveryError {
+            code: code.clone(),
+            message: crate::federation::outcomes::refusal_fr(code),
+        }),
     })
 }
 
@@ -848,6 +868,9 @@ pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result
     }
     if offer.status != crate::offers::OfferStatus::Open {
         return Err(Error::Conflict("the offer is closed".into()));
+    }
+    if !offer.is_local {
+        crate::federation::ensure_member(state)?;
     }
     let id = new_id();
     let now = now_ms();
@@ -1220,6 +1243,12 @@ fn validate_change(input: StatusInput) -> Result<Change> {
             "obsolete is set by the node itself when the candidate is hired through another referral",
         ));
     }
+    if s == ReferralStatus::Undeliverable {
+        errs.push(FieldError::new(
+            "status",
+            "undeliverable is set by the node itself when the network refuses the referral for good",
+        ));
+    }
     let comment = input
         .comment
         .map(|c| c.trim().to_string())
@@ -1324,6 +1353,137 @@ pub async fn change_status(
         .await?
         .ok_or(Error::NotFound("referral"))?;
     view(&stored, user, false)
+}
+
+// ---------------------------------------------------------------------------
+// Federation: outcomes of delivery and of members leaving
+
+/// The network refused outbound referral `referral_id` for good (`code`,
+/// see [`crate::federation::outcomes::refusal_fr`]): it becomes
+/// `undeliverable` with the reason in its history, the candidate's status
+/// follows, and its counsellor is told — all in the caller's transaction.
+/// False when it is not an outbound referral still pending.
+pub(crate) async fn mark_undeliverable(
+    state: &AppState,
+    tx: &mut Transaction<'_, Any>,
+    referral_id: &str,
+    code: &str,
+) -> Result<bool> {
+    let Some(row) = load_tx(tx, referral_id).await? else {
+        return Ok(false);
+    };
+    if row.direction != Direction::Outbound || !row.status.is_pending() {
+        return Ok(false);
+    }
+    let me = state.identity.node_id.to_string();
+    let system = Actor {
+        name: SYSTEM_ACTOR,
+        node: &me,
+        user_id: None,
+        at: now_ms(),
+    };
+    let reason = crate::federation::outcomes::refusal_fr(code);
+    let comment = format!("Non transmise : {reason}.");
+    transition(
+        state,
+        tx,
+        &row,
+        &Change::to(ReferralStatus::Undeliverable, &comment),
+        &system,
+        false,
+    )
+    .await?;
+    sqlx::query("UPDATE referrals SET delivery_error = $2 WHERE id = $1")
+        .bind(&row.id)
+        .bind(code)
+        .execute(&mut **tx)
+        .await?;
+    if let Some(user_id) = row.counsellor_id.clone() {
+        let title = row.offer_title.as_deref().unwrap_or(&row.offer_id);
+        crate::notifications::notify(
+            state,
+            tx,
+            crate::notifications::NewNotice {
+                user_id,
+                kind: crate::notifications::NoticeKind::ReferralUndeliverable,
+                subject_type: "referral",
+                subject_id: row.id.clone(),
+                message: format!(
+                    "Votre mise en relation pour l'offre « {title} » n'a pas pu être transmise : {reason}."
+                ),
+                link: format!("/ui/mises-en-relation/{}", row.id),
+            },
+        )
+        .await?;
+    }
+    Ok(true)
+}
+
+/// Member `node` left the network: this node's pending referrals to its
+/// offers become `undeliverable` (`member_left`), their counsellors told.
+/// Returns how many.
+pub(crate) async fn on_offer_member_left(
+    state: &AppState,
+    tx: &mut Transaction<'_, Any>,
+    node: &str,
+) -> Result<u64> {
+    let ids: Vec<String> = sqlx::query_scalar(&format!(
+        "SELECT id FROM referrals WHERE offer_origin = $1 AND direction = 'outbound' AND status IN {PENDING_SQL} ORDER BY id"
+    ))
+    .bind(node)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut n = 0;
+    for id in ids {
+        if mark_undeliverable(state, tx, &id, crate::federation::outcomes::MEMBER_LEFT).await? {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Member `node` left the network: forget the profiles it referred to this
+/// node's offers (pending ones become `obsolete` first). Returns how many
+/// profiles were purged.
+pub(crate) async fn purge_profiles_from(
+    state: &AppState,
+    tx: &mut Transaction<'_, Any>,
+    node: &str,
+) -> Result<u64> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM {FROM} WHERE r.referring_node = $1 AND r.direction = 'inbound' AND r.profile IS NOT NULL ORDER BY r.id"
+    ))
+    .bind(node)
+    .fetch_all(&mut **tx)
+    .await?;
+    let me = state.identity.node_id.to_string();
+    let mut n = 0;
+    for r in &rows {
+        let row = from_row(r)?;
+        if row.status.is_pending() {
+            let system = Actor {
+                name: SYSTEM_ACTOR,
+                node: &me,
+                user_id: None,
+                at: now_ms(),
+            };
+            write_transition(
+                state,
+                tx,
+                &row,
+                &Change::to(
+                    ReferralStatus::Obsolete,
+                    "le membre qui a proposé ce candidat a quitté le réseau",
+                ),
+                &system,
+                false,
+            )
+            .await?;
+        }
+        forget_personal_data(tx, &row.id).await?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 // ---------------------------------------------------------------------------
@@ -1842,6 +2002,9 @@ pub fn spawn_sweeps(state: &AppState) {
             if let Err(e) = no_answer_sweep(&state, state.clock.now_ms()).await {
                 tracing::warn!(error = %e, "no-answer sweep failed; will retry");
             }
+            if let Err(e) = crate::federation::purge_departed_due(&state).await {
+                tracing::warn!(error = %e, "purge of departed members' profiles failed; will retry");
+            }
             delay = Duration::from_secs(3600);
         }
     });
@@ -1913,7 +2076,11 @@ mod tests {
     fn vocabulary_roundtrips() {
         for s in ReferralStatus::ALL {
             assert_eq!(parse_status(s.as_str()), Some(s));
-            assert!(set_by_offer_side(s) != set_by_referring_side(s) || s == ReferralStatus::New);
+            assert!(
+                set_by_offer_side(s) != set_by_referring_side(s)
+                    || s == ReferralStatus::New
+                    || s.is_local_only()
+            );
         }
         for r in REASONS {
             assert_eq!(parse_reason(reason_str(r)), Some(r));

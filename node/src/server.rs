@@ -287,12 +287,18 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::stats::routes())
         .merge(crate::reports::routes())
         .merge(crate::referrals::routes())
+        .merge(crate::notifications::routes())
         .merge(crate::federation::routes(&state))
         .merge(
-            crate::ui::routes().layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                crate::demo::mode::scope,
-            )),
+            crate::ui::routes()
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    crate::ui::membership_scope,
+                ))
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    crate::demo::mode::scope,
+                )),
         )
         .route_layer(axum::middleware::from_fn_with_state(
             limits.clone(),

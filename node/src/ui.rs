@@ -32,7 +32,7 @@ mod relations;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -122,10 +122,32 @@ pub fn environment() -> &'static Environment<'static> {
     })
 }
 
+tokio::task_local! {
+    /// Whether the page being rendered belongs to a node that is no longer
+    /// an active member of the network it holds a document for.
+    static NOT_MEMBER_PAGE: bool;
+}
+
+/// Middleware: pages rendered while handling this request know whether this
+/// node left the network (the banner of `base.html`).
+pub async fn membership_scope(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let not_member = crate::federation::ensure_member(&state).is_err();
+    NOT_MEMBER_PAGE.scope(not_member, next.run(req)).await
+}
+
 /// Render a template to a string (every page knows whether the node runs
-/// in demo mode: `demo`, for the banner of `base.html`).
+/// in demo mode — `demo` — and whether it left the network — `not_member` —,
+/// for the banners of `base.html`).
 pub fn render_to_string(name: &str, ctx: Value) -> Result<String, Error> {
-    let ctx = context! { demo => crate::demo::mode::page_in_demo(), ..ctx };
+    let ctx = context! {
+        demo => crate::demo::mode::page_in_demo(),
+        not_member => NOT_MEMBER_PAGE.try_with(|d| *d).unwrap_or(false),
+        ..ctx
+    };
     environment()
         .get_template(name)
         .and_then(|t| t.render(ctx))
@@ -199,6 +221,7 @@ impl IntoResponse for UiError {
                 ),
             ),
             Error::Conflict(msg) => ("Action impossible", labels::conflict(msg)),
+            Error::Refused { code, .. } => ("Action impossible", labels::refused(code).to_string()),
             Error::Validation(errs) => (
                 "Données invalides",
                 errs.iter()
@@ -422,9 +445,25 @@ fn int_field(form: &FormData, key: &str, field: &str, errors: &mut FieldErrors) 
     }
 }
 
+/// Mark a notice of the dashboard as read.
+async fn notice_read(
+    State(state): State<AppState>,
+    Session(user): Session,
+    _same: SameOrigin,
+    Path(id): Path<String>,
+) -> UiResult {
+    crate::notifications::mark_read(&state, &user, &id).await?;
+    Ok(Redirect::to("/ui/").into_response())
+}
+
 async fn dashboard(State(state): State<AppState>, Session(user): Session) -> UiResult {
     let base = layout(&user, "accueil", "Tableau de bord");
-    let base = context! { demo_tour => crate::demo::mode::tour(&state), ..base };
+    let notices = crate::notifications::list(&state, &user, true, 20).await?;
+    let base = context! {
+        demo_tour => crate::demo::mode::tour(&state),
+        notices => notices,
+        ..base
+    };
     if user.require_staff().is_ok() {
         let stats = crate::stats::compute(&state).await?;
         let by_status: Vec<(&str, i64)> = stats
@@ -571,6 +610,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/ui/offres/{id}", get(offres::detail))
         .route("/ui/offres/{id}/cloturer", post(offres::close))
+        .route("/ui/avis/{id}/lu", post(notice_read))
         .route("/ui/rapports", get(rapports::page))
         .route("/ui/rapports/export", get(rapports::download))
         .route("/ui/rapports/publier", post(rapports::publish))

@@ -359,11 +359,16 @@ pub enum ReferralStatus {
     Cancelled,
     /// Became obsolete (offer closed, candidate hired elsewhere…).
     Obsolete,
+    /// Local to the referring node, never sent on the wire: the network
+    /// refused the referral for good (the offer closed before it arrived,
+    /// the offer's member left the network…). A received message naming
+    /// it is refused.
+    Undeliverable,
 }
 
 impl ReferralStatus {
     /// All statuses, in workflow order.
-    pub const ALL: [ReferralStatus; 8] = [
+    pub const ALL: [ReferralStatus; 9] = [
         ReferralStatus::New,
         ReferralStatus::Processing,
         ReferralStatus::PriorToHire,
@@ -372,6 +377,7 @@ impl ReferralStatus {
         ReferralStatus::Postponed,
         ReferralStatus::Cancelled,
         ReferralStatus::Obsolete,
+        ReferralStatus::Undeliverable,
     ];
 
     /// The wire string (snake_case).
@@ -385,6 +391,7 @@ impl ReferralStatus {
             ReferralStatus::Postponed => "postponed",
             ReferralStatus::Cancelled => "cancelled",
             ReferralStatus::Obsolete => "obsolete",
+            ReferralStatus::Undeliverable => "undeliverable",
         }
     }
 
@@ -395,28 +402,50 @@ impl ReferralStatus {
         match self {
             New => matches!(
                 next,
-                Processing | Refused | Postponed | Cancelled | Accepted | PriorToHire | Obsolete
+                Processing
+                    | Refused
+                    | Postponed
+                    | Cancelled
+                    | Accepted
+                    | PriorToHire
+                    | Obsolete
+                    | Undeliverable
             ),
             Processing => matches!(
                 next,
-                PriorToHire | Accepted | Refused | Postponed | Cancelled | Obsolete
+                PriorToHire | Accepted | Refused | Postponed | Cancelled | Obsolete | Undeliverable
             ),
-            PriorToHire => matches!(next, Accepted | Refused | Cancelled | Obsolete),
+            PriorToHire => matches!(next, Accepted | Refused | Cancelled | Obsolete | Undeliverable),
             Postponed => matches!(
                 next,
-                Processing | PriorToHire | Accepted | Refused | Cancelled | Obsolete
+                Processing
+                    | PriorToHire
+                    | Accepted
+                    | Refused
+                    | Cancelled
+                    | Obsolete
+                    | Undeliverable
             ),
             Accepted => matches!(next, Cancelled),
-            Refused | Cancelled | Obsolete => false,
+            Refused | Cancelled | Obsolete | Undeliverable => false,
         }
     }
 
-    /// No transition leaves this status (`refused`, `cancelled`, `obsolete`).
+    /// No transition leaves this status (`refused`, `cancelled`,
+    /// `obsolete`, `undeliverable`).
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            ReferralStatus::Refused | ReferralStatus::Cancelled | ReferralStatus::Obsolete
+            ReferralStatus::Refused
+                | ReferralStatus::Cancelled
+                | ReferralStatus::Obsolete
+                | ReferralStatus::Undeliverable
         )
+    }
+
+    /// Only the referring node sets it, for itself; it never travels.
+    pub fn is_local_only(self) -> bool {
+        matches!(self, ReferralStatus::Undeliverable)
     }
 
     /// The referral awaits a decision (`new`, `processing`, `postponed`,

@@ -61,6 +61,18 @@ pub enum Mail {
         /// Link to the referral.
         link: String,
     },
+    /// To a user: something the node did that concerns them (a referral the
+    /// network refused, an offer a peer would not take, a member that left).
+    Notice {
+        /// The user's name.
+        display_name: String,
+        /// One line, in French (the subject).
+        title: String,
+        /// What happened, in French (no candidate named).
+        message: String,
+        /// Link to the object.
+        link: String,
+    },
     /// To a counsellor: records about to be anonymised for inactivity.
     RetentionReminder {
         /// The counsellor's name.
@@ -82,6 +94,7 @@ impl Mail {
             Mail::PasswordReset { .. } => "password_reset",
             Mail::ReferralNew { .. } => "referral_new",
             Mail::ReferralAnswered { .. } => "referral_answered",
+            Mail::Notice { .. } => "notice",
             Mail::RetentionReminder { .. } => "retention_reminder",
         }
     }
@@ -117,6 +130,7 @@ const TEMPLATES: &[(&str, &str)] = mail_templates!(
     "referral_new",
     "referral_answered",
     "retention_reminder",
+    "notice",
 );
 
 static ENV: OnceLock<Environment<'static>> = OnceLock::new();

@@ -197,6 +197,12 @@ pub fn check_status_changed(
     if c.status == ReferralStatus::New {
         errs.push(FieldError::new("status", "nothing transitions back to new"));
     }
+    if c.status.is_local_only() {
+        errs.push(FieldError::new(
+            "status",
+            "is set by the referring node for itself and never sent between nodes",
+        ));
+    }
     status_fields(
         &mut errs,
         c.status,

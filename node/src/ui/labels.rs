@@ -126,6 +126,7 @@ pub fn referral_status_str(s: &str) -> &'static str {
         "postponed" => "Mise en attente",
         "cancelled" => "Annulée",
         "obsolete" => "Sans objet",
+        "undeliverable" => "Non transmise",
         _ => "Autre",
     }
 }
@@ -258,6 +259,17 @@ pub fn thing(what: &str) -> &'static str {
 }
 
 /// A conflict from the domain, in French when it is a known one.
+/// French text of a typed refusal (`Error::Refused` codes).
+pub fn refused(code: &str) -> &'static str {
+    match code {
+        "node_not_member" => {
+            "Ce nœud n'est plus membre actif du réseau Vivier : il ne peut plus publier d'offre \
+             ni proposer de candidat à une offre d'un autre membre. Contactez l'opérateur du réseau."
+        }
+        _ => "Cette action n'est pas possible dans l'état actuel du nœud.",
+    }
+}
+
 pub fn conflict(msg: &str) -> String {
     if msg.contains("has not consented") {
         "Le candidat n'a pas donné son consentement : enregistrez-le avant de le proposer.".into()

@@ -441,10 +441,18 @@ pub(super) async fn detail_page(
     let view = offer_view(state, &offer);
     let title = view.title.clone();
     let (refer_candidate, refer_message) = refer_error.unzip();
+    let delivery_refusals = if offer.is_local {
+        crate::offers::delivery_refusals(&state.db, id).await?
+    } else {
+        Vec::new()
+    };
+    let member_left = offer.closed_reason.as_deref() == Some("member_left");
     render(
         "offre.html",
         context! {
             o => view,
+            delivery_refusals => delivery_refusals,
+            member_left => member_left,
             blocks => blocks,
             referrals => referrals,
             flash => flash,

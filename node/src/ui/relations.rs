@@ -56,6 +56,7 @@ fn status_detail(v: &ReferralView) -> Option<String> {
                 .map(|d| format!(", début le {}", labels::day(d)))
                 .unwrap_or_default()
         )),
+        ReferralStatus::Undeliverable => v.delivery_error.as_ref().map(|e| e.message.clone()),
         _ => None,
     }
 }

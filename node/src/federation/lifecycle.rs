@@ -1,0 +1,227 @@
+//! A member leaves the network (revoked or suspended by a membership
+//! document), as every other node applies it — in the same transaction as
+//! the document's acceptance, so a crash cannot leave half of it:
+//! - its offers held here are closed (`closed_reason = member_left`) and
+//!   leave search and matching through the journal;
+//! - this node's pending referrals to those offers become `undeliverable`
+//!   and their counsellors are told;
+//! - what was queued for it is parked (its domain outcome applied);
+//! - the candidate profiles it referred to this node's offers are purged:
+//!   at once when revoked, after `federation.suspended_member_purge_days`
+//!   when suspended and still suspended then (hourly sweep).
+//!
+//! When the document says *this* node is no longer active, everything in
+//! its outbox is parked (`this_node_not_member`: the referrals become
+//! `undeliverable`), and [`ensure_member`] refuses new federated actions.
+//! A member reactivated later is simply active again; what was closed or
+//! purged stays so (its offers come back when it publishes them again).
+
+use sqlx::{Any, Row, Transaction};
+use vivier_protocol::{MemberStatus, MembershipDocument};
+
+use super::outcomes::{self, RECIPIENT_NOT_MEMBER, THIS_NODE_NOT_MEMBER};
+use crate::error::{Error, Result};
+use crate::server::AppState;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// What applying a document's departures did here.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Departures {
+    /// Network offers closed.
+    pub offers_closed: u64,
+    /// Outbound referrals made undeliverable.
+    pub referrals_undeliverable: u64,
+    /// Inbound profiles purged.
+    pub profiles_purged: u64,
+    /// Outbox messages parked.
+    pub messages_parked: u64,
+}
+
+/// Whether this node is listed as an active member of `doc` (a node with no
+/// document at all is on its own, not departed).
+pub fn self_active(state: &AppState, doc: &MembershipDocument) -> bool {
+    doc.member(&state.identity.node_id)
+        .is_some_and(|m| m.is_active())
+}
+
+/// Refuse a new federated action (an offer broadcast, a referral to
+/// another member's offer) when this node holds a membership document that
+/// no longer lists it as active.
+pub fn ensure_member(state: &AppState) -> Result<()> {
+    match state.federation.membership() {
+        Some(doc) if !self_active(state, &doc.document) => Err(Error::Refused {
+            code: "node_not_member",
+            message: format!(
+                "this node ({}) is not an active member of the network (membership serial {}): \
+                 nothing it sends would be accepted",
+                state.identity.node_id, doc.document.serial
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Apply the departures `doc` declares, in the transaction that accepts it.
+pub async fn apply(
+    state: &AppState,
+    tx: &mut Transaction<'_, Any>,
+    doc: &MembershipDocument,
+) -> Result<Departures> {
+    let mut d = Departures::default();
+    let now = state.clock.now_ms();
+    if !self_active(state, doc) && doc.member(&state.identity.node_id).is_some() {
+        d.messages_parked += outcomes::park_queued(
+            state,
+            tx,
+            None,
+            THIS_NODE_NOT_MEMBER,
+            "this node is no longer an active member of the network",
+        )
+        .await?;
+        tracing::warn!(
+            serial = doc.serial,
+            parked = d.messages_parked,
+            "this node is no longer an active member: federated actions refused, queue parked"
+        );
+    }
+    for m in &doc.members {
+        let node = m.node_id.as_str();
+        if m.node_id == state.identity.node_id {
+            continue;
+        }
+        let status = match &m.status {
+            MemberStatus::Active => {
+                sqlx::query("DELETE FROM departed_members WHERE node_id = $1")
+                    .bind(node)
+                    .execute(&mut **tx)
+                    .await?;
+                continue;
+            }
+            MemberStatus::Suspended { .. } => "suspended",
+            MemberStatus::Revoked { .. } => "revoked",
+        };
+        let known: Option<String> =
+            sqlx::query_scalar("SELECT status FROM departed_members WHERE node_id = $1")
+                .bind(node)
+                .fetch_optional(&mut **tx)
+                .await?;
+        if known.as_deref() == Some(status) {
+            continue;
+        }
+        if known.is_some() {
+            sqlx::query("UPDATE departed_members SET status = $2, serial = $3 WHERE node_id = $1")
+                .bind(node)
+                .bind(status)
+                .bind(doc.serial)
+                .execute(&mut **tx)
+                .await?;
+        } else {
+            sqlx::query(
+                "INSERT INTO departed_members (node_id, status, since, serial) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(node)
+            .bind(status)
+            .bind(now)
+            .bind(doc.serial)
+            .execute(&mut **tx)
+            .await?;
+        }
+        d.offers_closed += close_offers_of(tx, node, now).await?;
+        d.referrals_undeliverable +=
+            crate::referrals::on_offer_member_left(state, tx, node).await?;
+        d.messages_parked += outcomes::park_queued(
+            state,
+            tx,
+            Some(node),
+            RECIPIENT_NOT_MEMBER,
+            "the recipient is no longer an active member of the network",
+        )
+        .await?;
+        if status == "revoked" {
+            d.profiles_purged += purge(state, tx, node, now).await?;
+        }
+        tracing::warn!(
+            member = node,
+            status,
+            offers_closed = d.offers_closed,
+            "member left the network: its offers closed here"
+        );
+    }
+    Ok(d)
+}
+
+/// Close the network offers of `node` held here.
+async fn close_offers_of(tx: &mut Transaction<'_, Any>, node: &str, now: i64) -> Result<u64> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM offers WHERE origin_node = $1 AND is_local = 0 AND status = 'open' ORDER BY id",
+    )
+    .bind(node)
+    .fetch_all(&mut **tx)
+    .await?;
+    for id in &ids {
+        sqlx::query(
+            "UPDATE offers SET status = 'closed', closed_at = $2, closed_reason = 'member_left', \
+             updated_at = CASE WHEN updated_at > $2 THEN updated_at ELSE $2 END \
+             WHERE id = $1 AND status = 'open'",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        crate::journal::append(tx, crate::journal::Kind::IndexOffer, id, now).await?;
+    }
+    Ok(ids.len() as u64)
+}
+
+async fn purge(
+    state: &AppState,
+    tx: &mut Transaction<'_, Any>,
+    node: &str,
+    now: i64,
+) -> Result<u64> {
+    let n = crate::referrals::purge_profiles_from(state, tx, node).await?;
+    sqlx::query("UPDATE departed_members SET profiles_purged_at = $2 WHERE node_id = $1")
+        .bind(node)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    crate::audit::append(
+        &mut **tx,
+        &crate::actor::Actor::System("member_departure"),
+        "federation.purge_member_profiles",
+        ("member", node),
+        None,
+        serde_json::json!({ "profiles_purged": n }),
+    )
+    .await?;
+    Ok(n)
+}
+
+/// Purge the profiles of members suspended for longer than the configured
+/// delay (and still suspended). Returns how many profiles.
+pub async fn purge_due(state: &AppState) -> Result<u64> {
+    let days = state.config.federation.suspended_member_purge_days.max(0);
+    let now = state.clock.now_ms();
+    let due: Vec<String> = sqlx::query(
+        "SELECT node_id FROM departed_members WHERE status = 'suspended' AND profiles_purged_at IS NULL AND since <= $1",
+    )
+    .bind(now - days * DAY_MS)
+    .fetch_all(&state.db.pool)
+    .await?
+    .iter()
+    .map(|r| r.try_get::<String, _>("node_id"))
+    .collect::<std::result::Result<_, _>>()?;
+    let mut total = 0;
+    for node in due {
+        let mut tx = state.db.begin().await?;
+        total += purge(state, &mut tx, &node, now).await?;
+        tx.commit().await?;
+    }
+    if total > 0 {
+        if let Err(e) = state.db.scrub().await {
+            tracing::warn!(error = %e, "scrubbing the store after a purge failed");
+        }
+    }
+    Ok(total)
+}

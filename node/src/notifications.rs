@@ -1,0 +1,246 @@
+//! Notices to users: what the node did on its own that concerns them — a
+//! referral the network refused for good, an offer a peer would not take, a
+//! member that left the network with their referrals pending.
+//!
+//! A notice is written in the same transaction as the change it reports, in
+//! French (it is read as is in the web interface and the API), with a link
+//! to the object; when e-mail is enabled the same text is queued to the
+//! user's address in that transaction too. Notices name no candidate: the
+//! link leads to the node, where access is checked and audited.
+
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use sqlx::{Any, Row, Transaction};
+
+use crate::auth::User;
+use crate::error::{Error, Result};
+use crate::http::ApiQuery;
+use crate::server::AppState;
+
+/// What a notice is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    /// A referral could not be delivered (`undeliverable`).
+    ReferralUndeliverable,
+    /// A peer refused one of our offers.
+    OfferRefusedByPeer,
+    /// The member owning an offer left the network.
+    MemberLeft,
+}
+
+impl NoticeKind {
+    /// Stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::ReferralUndeliverable => "referral_undeliverable",
+            NoticeKind::OfferRefusedByPeer => "offer_refused_by_peer",
+            NoticeKind::MemberLeft => "member_left",
+        }
+    }
+
+    /// One line, in French (the e-mail's subject).
+    pub fn title_fr(self) -> &'static str {
+        match self {
+            NoticeKind::ReferralUndeliverable => "Mise en relation non transmise",
+            NoticeKind::OfferRefusedByPeer => "Offre refusée par un membre du réseau",
+            NoticeKind::MemberLeft => "Un membre a quitté le réseau",
+        }
+    }
+}
+
+/// A notice to write.
+#[derive(Debug, Clone)]
+pub struct NewNotice {
+    /// Who is told.
+    pub user_id: String,
+    /// What about.
+    pub kind: NoticeKind,
+    /// `referral` or `offer`.
+    pub subject_type: &'static str,
+    /// Its id.
+    pub subject_id: String,
+    /// The text, in French.
+    pub message: String,
+    /// Path on this node (`/ui/relations/…`).
+    pub link: String,
+}
+
+/// A stored notice.
+#[derive(Debug, Clone, Serialize)]
+pub struct Notice {
+    /// Identifier.
+    pub id: String,
+    /// What about (`referral_undeliverable`, `offer_refused_by_peer`,
+    /// `member_left`).
+    pub kind: String,
+    /// `referral` or `offer`.
+    pub subject_type: String,
+    /// Its id.
+    pub subject_id: String,
+    /// The text, in French.
+    pub message: String,
+    /// Path on this node.
+    pub link: String,
+    /// Written (unix ms).
+    pub created_at: i64,
+    /// Marked as read (unix ms).
+    pub read_at: Option<i64>,
+}
+
+/// Write `notice` in the caller's transaction (and queue the e-mail when
+/// mail is enabled and the user has an address). A user that no longer
+/// exists is told nothing.
+pub async fn notify(
+    state: &AppState,
+    tx: &mut Transaction<'_, Any>,
+    notice: NewNotice,
+) -> Result<()> {
+    let row = sqlx::query("SELECT email, display_name, disabled FROM users WHERE id = $1")
+        .bind(&notice.user_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some(row) = row else {
+        return Ok(());
+    };
+    let now = state.clock.now_ms();
+    sqlx::query(
+        "INSERT INTO notifications (id, user_id, kind, subject_type, subject_id, message, link, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(crate::util::new_id())
+    .bind(&notice.user_id)
+    .bind(notice.kind.as_str())
+    .bind(notice.subject_type)
+    .bind(&notice.subject_id)
+    .bind(&notice.message)
+    .bind(&notice.link)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    metrics::counter!("vivier_notices_total", "kind" => notice.kind.as_str()).increment(1);
+    let email: String = row.try_get("email")?;
+    let name: String = row.try_get("display_name")?;
+    let disabled: i64 = row.try_get("disabled")?;
+    if disabled == 0 && state.mail.enabled() {
+        let mail = crate::mail::Mail::Notice {
+            display_name: name.clone(),
+            title: notice.kind.title_fr().to_string(),
+            message: notice.message.clone(),
+            link: state.mail.link(&notice.link),
+        };
+        let to = crate::mail::Recipient {
+            address: &email,
+            name: Some(&name),
+        };
+        // An address the mail system refuses must not undo the change
+        // the notice reports: the notice itself is kept.
+        if let Err(e) = state.mail.enqueue(tx, to, &mail).await {
+            tracing::warn!(error = %e, "notice not mailed");
+        }
+    }
+    Ok(())
+}
+
+/// Wake the mail worker after a commit that may have queued notices.
+pub fn wake(state: &AppState) {
+    state.mail.wake();
+}
+
+/// The user's notices, newest first (unread only with `unread`).
+pub async fn list(state: &AppState, user: &User, unread: bool, limit: i64) -> Result<Vec<Notice>> {
+    let filter = if unread { " AND read_at IS NULL" } else { "" };
+    let rows = sqlx::query(&format!(
+        "SELECT id, kind, subject_type, subject_id, message, link, created_at, read_at \
+         FROM notifications WHERE user_id = $1{filter} ORDER BY created_at DESC, id LIMIT $2"
+    ))
+    .bind(&user.id)
+    .bind(limit.clamp(1, 200))
+    .fetch_all(&state.db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Notice {
+                id: r.try_get("id")?,
+                kind: r.try_get("kind")?,
+                subject_type: r.try_get("subject_type")?,
+                subject_id: r.try_get("subject_id")?,
+                message: r.try_get("message")?,
+                link: r.try_get("link")?,
+                created_at: r.try_get("created_at")?,
+                read_at: r.try_get("read_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Mark one of the user's notices as read (another user's is not found).
+pub async fn mark_read(state: &AppState, user: &User, id: &str) -> Result<()> {
+    let res = sqlx::query(
+        "UPDATE notifications SET read_at = $3 WHERE id = $1 AND user_id = $2 AND read_at IS NULL",
+    )
+    .bind(id)
+    .bind(&user.id)
+    .bind(state.clock.now_ms())
+    .execute(&state.db.pool)
+    .await?;
+    if res.rows_affected() == 0 {
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT id FROM notifications WHERE id = $1 AND user_id = $2")
+                .bind(id)
+                .bind(&user.id)
+                .fetch_optional(&state.db.pool)
+                .await?;
+        if exists.is_none() {
+            return Err(Error::NotFound("notification"));
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    #[serde(default)]
+    unread: Option<bool>,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+struct NoticeList {
+    items: Vec<Notice>,
+}
+
+async fn list_handler(
+    State(state): State<AppState>,
+    user: User,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<NoticeList>> {
+    let items = list(
+        &state,
+        &user,
+        q.unread.unwrap_or(false),
+        q.limit.unwrap_or(50),
+    )
+    .await?;
+    Ok(Json(NoticeList { items }))
+}
+
+async fn read_handler(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<String>,
+) -> Result<axum::http::StatusCode> {
+    mark_read(&state, &user, &id).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/notifications`, `POST /api/v1/notifications/{id}/read`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/notifications", get(list_handler))
+        .route("/api/v1/notifications/{id}/read", post(read_handler))
+}
