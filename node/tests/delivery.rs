@@ -174,3 +174,134 @@ async fn unreachable_peer_is_backed_off_and_messages_wait() {
         a.stop().await;
     }
 }
+
+fn network_candidate(first: &str) -> serde_json::Value {
+    json!({
+        "first_name": first,
+        "last_name": "Moreau",
+        "email": format!("{}@exemple.fr", first.to_lowercase()),
+        "commune_insee": "41018",
+        "max_travel_km": 30,
+        "contract_types": ["CDD", "CDI"],
+        "rome_codes": ["G1803"],
+        "job_titles": ["Serveur"],
+        "cv_text": "Serveur en brasserie, service en salle, week-ends.",
+        "consent_scope": "network"
+    })
+}
+
+/// A referral sent while the offer's close is still on its way: the origin
+/// refuses it for good (`offer_closed`). The referring node parks the
+/// message, the referral becomes `undeliverable` with the reason in French
+/// (API and notice to its counsellor), the dead letter names the code once,
+/// and retrying it parks it again without changing the referral.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn referral_refused_for_a_closed_offer_is_undeliverable_for_its_counsellor() {
+    for backend in backends() {
+        let (a, b, _op) = two_nodes(&backend).await;
+        let employer = a.user(Role::Employer, "rh@a.fr").await;
+        let b_admin = b.user(Role::Admin, "admin@b.fr").await;
+        let b_counsellor = b.user(Role::Counsellor, "conseil@b.fr").await;
+        let (s, o) = a
+            .post(&employer, "/api/v1/offers", &offer("Serveur H/F"))
+            .await;
+        assert_eq!(s, 201, "{o}");
+        let offer_id = o["offer_id"].as_str().unwrap().to_string();
+        eventually(20, || async {
+            let (_, v) = b
+                .get(&b_admin, &format!("/api/v1/offers/{offer_id}"))
+                .await;
+            (v["status"] == "open").then_some(())
+        })
+        .await
+        .expect("offer received at B");
+        // The offer closes at A; its broadcast has not reached B yet (the
+        // close is made in A's store only, as if the message were in flight).
+        sqlx::query("UPDATE offers SET status = 'closed', closed_at = 1 WHERE id = $1")
+            .bind(&offer_id)
+            .execute(&a.state.db.pool)
+            .await
+            .unwrap();
+        let (s, c) = b
+            .post(&b_counsellor, "/api/v1/candidates", &network_candidate("Inès"))
+            .await;
+        assert_eq!(s, 201, "{c}");
+        let (s, r) = b
+            .post(
+                &b_counsellor,
+                "/api/v1/referrals",
+                &json!({"offer_id": offer_id, "candidate_id": c["id"], "endorsement": "Sérieuse et disponible."}),
+            )
+            .await;
+        assert_eq!(s, 201, "{r}");
+        let rid = r["id"].as_str().unwrap().to_string();
+        let r = eventually(20, || async {
+            let (_, v) = b
+                .get(&b_counsellor, &format!("/api/v1/referrals/{rid}"))
+                .await;
+            (v["status"] == "undeliverable").then_some(v)
+        })
+        .await
+        .unwrap_or_else(|| panic!("{}: referral not undeliverable", backend.name()));
+        assert_eq!(r["delivery_error"]["code"], "offer_closed", "{r}");
+        assert!(
+            r["delivery_error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("clôturée"),
+            "{r}"
+        );
+        // The candidate is no longer "in referral" for it.
+        let (_, cand) = b
+            .get(&b_counsellor, &format!("/api/v1/candidates/{}", c["id"].as_str().unwrap()))
+            .await;
+        assert_eq!(cand["status"], "active", "{cand}");
+        // The counsellor is told, once, with a link to the referral.
+        let (s, n) = b.get(&b_counsellor, "/api/v1/notifications?unread=true").await;
+        assert_eq!(s, 200, "{n}");
+        let items = n["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{n}");
+        assert_eq!(items[0]["kind"], "referral_undeliverable");
+        assert_eq!(items[0]["link"], format!("/ui/mises-en-relation/{rid}"));
+        assert!(items[0]["message"].as_str().unwrap().contains("Serveur H/F"), "{n}");
+        // Nobody else sees it; reading it marks it read.
+        let (_, other) = b.get(&b_admin, "/api/v1/notifications").await;
+        assert_eq!(other["items"].as_array().unwrap().len(), 0, "{other}");
+        let nid = items[0]["id"].as_str().unwrap();
+        let (s, _) = b
+            .post(&b_admin, &format!("/api/v1/notifications/{nid}/read"), &json!({}))
+            .await;
+        assert_eq!(s, 404, "another user's notice is not found");
+        let (s, _) = b
+            .post(&b_counsellor, &format!("/api/v1/notifications/{nid}/read"), &json!({}))
+            .await;
+        assert_eq!(s, 204);
+        let (_, n) = b.get(&b_counsellor, "/api/v1/notifications?unread=true").await;
+        assert_eq!(n["items"].as_array().unwrap().len(), 0, "{n}");
+        // The dead letter names the code once.
+        let (_, dl) = b.get(&b_admin, "/api/v1/federation/dead-letters").await;
+        let err = dl[0]["error"].as_str().unwrap();
+        assert!(err.starts_with("offer_closed: "), "{dl}");
+        assert!(!err["offer_closed: ".len()..].starts_with("offer_closed"), "{dl}");
+        // Retrying parks it again; the referral stays undeliverable.
+        let id = dl[0]["id"].as_i64().unwrap();
+        let (s, _) = b
+            .post(&b_admin, &format!("/api/v1/federation/dead-letters/{id}/retry"), &json!({}))
+            .await;
+        assert_eq!(s, 202);
+        eventually(20, || async {
+            let (_, v) = b.get(&b_admin, "/api/v1/federation/dead-letters").await;
+            v.as_array()
+                .and_then(|l| l.first().cloned())
+                .filter(|d| d["id"].as_i64() != Some(id))
+        })
+        .await
+        .expect("parked again");
+        let (_, r) = b
+            .get(&b_counsellor, &format!("/api/v1/referrals/{rid}"))
+            .await;
+        assert_eq!(r["status"], "undeliverable");
+        a.stop().await;
+        b.stop().await;
+    }
+}

@@ -284,6 +284,18 @@ mod tests {
             fields(&check_status_changed(&c, now, 0)),
             ["referral_id", "status", "changed_by", "changed_at"]
         );
+        // A peer may not name the referring node's local-only status.
+        let local_only = ReferralStatusChanged {
+            referral_id: "r".into(),
+            status: ReferralStatus::Undeliverable,
+            changed_by: "x".into(),
+            changed_at: now,
+            ..c
+        };
+        assert_eq!(
+            fields(&check_status_changed(&local_only, now, 0)),
+            ["status"]
+        );
         let w = ReferralWithdrawn {
             referral_id: "r".into(),
             offer_id: "o\u{1}".into(),
