@@ -265,7 +265,13 @@ pub async fn accept_membership(
     .await?;
     tx.commit().await?;
     let active = doc.document.active_members().count();
-    tracing::info!(serial, active, source, ?departures, "membership document accepted");
+    tracing::info!(
+        serial,
+        active,
+        source,
+        ?departures,
+        "membership document accepted"
+    );
     if departures.profiles_purged > 0 {
         if let Err(e) = state.db.scrub().await {
             tracing::warn!(error = %e, "scrubbing the store after a purge failed");

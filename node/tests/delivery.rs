@@ -208,9 +208,7 @@ async fn referral_refused_for_a_closed_offer_is_undeliverable_for_its_counsellor
         assert_eq!(s, 201, "{o}");
         let offer_id = o["offer_id"].as_str().unwrap().to_string();
         eventually(20, || async {
-            let (_, v) = b
-                .get(&b_admin, &format!("/api/v1/offers/{offer_id}"))
-                .await;
+            let (_, v) = b.get(&b_admin, &format!("/api/v1/offers/{offer_id}")).await;
             (v["status"] == "open").then_some(())
         })
         .await
@@ -223,7 +221,11 @@ async fn referral_refused_for_a_closed_offer_is_undeliverable_for_its_counsellor
             .await
             .unwrap();
         let (s, c) = b
-            .post(&b_counsellor, "/api/v1/candidates", &network_candidate("Inès"))
+            .post(
+                &b_counsellor,
+                "/api/v1/candidates",
+                &network_candidate("Inès"),
+            )
             .await;
         assert_eq!(s, 201, "{c}");
         let (s, r) = b
@@ -253,40 +255,68 @@ async fn referral_refused_for_a_closed_offer_is_undeliverable_for_its_counsellor
         );
         // The candidate is no longer "in referral" for it.
         let (_, cand) = b
-            .get(&b_counsellor, &format!("/api/v1/candidates/{}", c["id"].as_str().unwrap()))
+            .get(
+                &b_counsellor,
+                &format!("/api/v1/candidates/{}", c["id"].as_str().unwrap()),
+            )
             .await;
         assert_eq!(cand["status"], "active", "{cand}");
         // The counsellor is told, once, with a link to the referral.
-        let (s, n) = b.get(&b_counsellor, "/api/v1/notifications?unread=true").await;
+        let (s, n) = b
+            .get(&b_counsellor, "/api/v1/notifications?unread=true")
+            .await;
         assert_eq!(s, 200, "{n}");
         let items = n["items"].as_array().unwrap();
         assert_eq!(items.len(), 1, "{n}");
         assert_eq!(items[0]["kind"], "referral_undeliverable");
         assert_eq!(items[0]["link"], format!("/ui/mises-en-relation/{rid}"));
-        assert!(items[0]["message"].as_str().unwrap().contains("Serveur H/F"), "{n}");
+        assert!(
+            items[0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("Serveur H/F"),
+            "{n}"
+        );
         // Nobody else sees it; reading it marks it read.
         let (_, other) = b.get(&b_admin, "/api/v1/notifications").await;
         assert_eq!(other["items"].as_array().unwrap().len(), 0, "{other}");
         let nid = items[0]["id"].as_str().unwrap();
         let (s, _) = b
-            .post(&b_admin, &format!("/api/v1/notifications/{nid}/read"), &json!({}))
+            .post(
+                &b_admin,
+                &format!("/api/v1/notifications/{nid}/read"),
+                &json!({}),
+            )
             .await;
         assert_eq!(s, 404, "another user's notice is not found");
         let (s, _) = b
-            .post(&b_counsellor, &format!("/api/v1/notifications/{nid}/read"), &json!({}))
+            .post(
+                &b_counsellor,
+                &format!("/api/v1/notifications/{nid}/read"),
+                &json!({}),
+            )
             .await;
         assert_eq!(s, 204);
-        let (_, n) = b.get(&b_counsellor, "/api/v1/notifications?unread=true").await;
+        let (_, n) = b
+            .get(&b_counsellor, "/api/v1/notifications?unread=true")
+            .await;
         assert_eq!(n["items"].as_array().unwrap().len(), 0, "{n}");
         // The dead letter names the code once.
         let (_, dl) = b.get(&b_admin, "/api/v1/federation/dead-letters").await;
         let err = dl[0]["error"].as_str().unwrap();
         assert!(err.starts_with("offer_closed: "), "{dl}");
-        assert!(!err["offer_closed: ".len()..].starts_with("offer_closed"), "{dl}");
+        assert!(
+            !err["offer_closed: ".len()..].starts_with("offer_closed"),
+            "{dl}"
+        );
         // Retrying parks it again; the referral stays undeliverable.
         let id = dl[0]["id"].as_i64().unwrap();
         let (s, _) = b
-            .post(&b_admin, &format!("/api/v1/federation/dead-letters/{id}/retry"), &json!({}))
+            .post(
+                &b_admin,
+                &format!("/api/v1/federation/dead-letters/{id}/retry"),
+                &json!({}),
+            )
             .await;
         assert_eq!(s, 202);
         eventually(20, || async {
@@ -301,6 +331,116 @@ async fn referral_refused_for_a_closed_offer_is_undeliverable_for_its_counsellor
             .get(&b_counsellor, &format!("/api/v1/referrals/{rid}"))
             .await;
         assert_eq!(r["status"], "undeliverable");
+        a.stop().await;
+        b.stop().await;
+    }
+}
+
+/// A suspended member: its profiles held here are kept for the configured
+/// delay, then purged by the sweep (time moved with the injected clock);
+/// the suspended node itself shows the banner, refuses to publish an offer
+/// (409 `node_not_member`, French text in the UI) and parks its queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspended_member_profiles_are_purged_after_the_delay_and_it_is_told() {
+    for backend in backends() {
+        let operator = SigningKeyPair::generate(KeyId::parse("ed25519:1").unwrap());
+        let clock = vivier_node::clock::ManualClock::starting_now();
+        let a =
+            start_node_with_clock(&backend, clock.shared(), federated("node-a", &operator)).await;
+        let b = start_node_with(&backend, federated("node-b", &operator)).await;
+        publish_membership(&operator, &[&a, &b], vec![member_of(&a), member_of(&b)]).await;
+        let employer = a.user(Role::Employer, "rh@a.fr").await;
+        let b_counsellor = b.user(Role::Counsellor, "conseil@b.fr").await;
+        let (s, o) = a
+            .post(&employer, "/api/v1/offers", &offer("Serveur H/F"))
+            .await;
+        assert_eq!(s, 201, "{o}");
+        let offer_id = o["offer_id"].as_str().unwrap().to_string();
+        eventually(20, || async {
+            let (_, v) = b
+                .get(&b_counsellor, &format!("/api/v1/offers/{offer_id}"))
+                .await;
+            (v["status"] == "open").then_some(())
+        })
+        .await
+        .expect("offer at B");
+        let (_, c) = b
+            .post(
+                &b_counsellor,
+                "/api/v1/candidates",
+                &network_candidate("Maëlys"),
+            )
+            .await;
+        let (s, r) = b
+            .post(
+                &b_counsellor,
+                "/api/v1/referrals",
+                &json!({"offer_id": offer_id, "candidate_id": c["id"], "endorsement": "Ponctuelle."}),
+            )
+            .await;
+        assert_eq!(s, 201, "{r}");
+        let rid = r["id"].as_str().unwrap().to_string();
+        eventually(20, || async {
+            let (s, v) = a.get(&employer, &format!("/api/v1/referrals/{rid}")).await;
+            (s == 200 && v.to_string().contains("Maëlys")).then_some(())
+        })
+        .await
+        .expect("referral at A");
+
+        // B is suspended.
+        let mut suspended = member_of(&b);
+        suspended.status = vivier_protocol::MemberStatus::Suspended {
+            reason: "cotisation impayée".into(),
+            since: chrono::Utc::now().timestamp_millis(),
+        };
+        let doc = membership_bytes_serial(&operator, 2, vec![member_of(&a), suspended]);
+        for n in [&a, &b] {
+            let r = push_membership(n, doc.clone()).await;
+            assert_eq!(r.status().as_u16(), 200);
+        }
+        // At A the profile is kept during the delay…
+        assert_eq!(
+            vivier_node::federation::purge_departed_due(&a.state)
+                .await
+                .unwrap(),
+            0
+        );
+        let (_, v) = a.get(&employer, &format!("/api/v1/referrals/{rid}")).await;
+        assert!(v.to_string().contains("Maëlys"), "{v}");
+        // …and purged once it has passed (30 days by default).
+        clock.advance(std::time::Duration::from_secs(31 * 86_400));
+        assert_eq!(
+            vivier_node::federation::purge_departed_due(&a.state)
+                .await
+                .unwrap(),
+            1
+        );
+        // (Tokens made before the jump have expired: a fresh admin reads.)
+        let a_admin = a.user(Role::Admin, "admin@a.fr").await;
+        let (_, v) = a.get(&a_admin, &format!("/api/v1/referrals/{rid}")).await;
+        assert_eq!(v["status"], "obsolete", "{v}");
+        assert!(!v.to_string().contains("Maëlys"), "{v}");
+        assert_eq!(
+            vivier_node::federation::purge_departed_due(&a.state)
+                .await
+                .unwrap(),
+            0
+        );
+
+        // At B: a banner on every page, federated actions refused.
+        let b_employer = b.user(Role::Employer, "rh@b.fr").await;
+        let (s, v) = b
+            .post(&b_employer, "/api/v1/offers", &offer("Plongeur H/F"))
+            .await;
+        assert_eq!(s, 409, "{v}");
+        assert_eq!(v["type"], "urn:vivier:problem:node_not_member", "{v}");
+        let cookie = b.ui_cookie("conseil@b.fr").await;
+        let (s, page) = b.ui_get(&cookie, "/ui/").await;
+        assert_eq!(s, 200);
+        assert!(page.contains("plus membre actif du réseau"), "{page}");
+        let (s, page) = b.ui_get(&cookie, &format!("/ui/offres/{offer_id}")).await;
+        assert_eq!(s, 200);
+        assert!(page.contains("plus membre actif du réseau"), "{page}");
         a.stop().await;
         b.stop().await;
     }

@@ -415,7 +415,10 @@ impl ReferralStatus {
                 next,
                 PriorToHire | Accepted | Refused | Postponed | Cancelled | Obsolete | Undeliverable
             ),
-            PriorToHire => matches!(next, Accepted | Refused | Cancelled | Obsolete | Undeliverable),
+            PriorToHire => matches!(
+                next,
+                Accepted | Refused | Cancelled | Obsolete | Undeliverable
+            ),
             Postponed => matches!(
                 next,
                 Processing

@@ -537,10 +537,19 @@ pub fn membership_bytes(
     operator: &vivier_protocol::SigningKeyPair,
     members: Vec<vivier_protocol::Member>,
 ) -> Vec<u8> {
+    membership_bytes_serial(operator, 1, members)
+}
+
+/// [`membership_bytes`] with a given serial (a later document).
+pub fn membership_bytes_serial(
+    operator: &vivier_protocol::SigningKeyPair,
+    serial: i64,
+    members: Vec<vivier_protocol::Member>,
+) -> Vec<u8> {
     let now = chrono::Utc::now().timestamp_millis();
     let doc = vivier_protocol::MembershipDocument {
         network_id: "test".into(),
-        serial: 1,
+        serial,
         issued_at: now,
         expires_at: now + 86_400_000,
         operator_keys: vec![vivier_protocol::OperatorKey {

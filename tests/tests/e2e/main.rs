@@ -12,6 +12,7 @@ mod crash;
 mod demo;
 mod extract_memory;
 mod federation;
+mod lifecycle;
 mod membership;
 mod node_binary;
 mod reports_network;

@@ -1,0 +1,248 @@
+//! Federation lifecycle over real node processes (HTTPS, test CA): a member
+//! leaves the network (`vivier-admin member revoke` + `publish`) and every
+//! node applies it — its offers closed elsewhere, the profiles it referred
+//! purged, pending referrals to its offers `undeliverable` for their
+//! counsellors, its own federated actions refused with a clear message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::support;
+
+use serde_json::{json, Value};
+use support::*;
+
+fn offer_body(title: &str, insee: &str) -> Value {
+    json!({
+        "title": title,
+        "description": "Préparation de commandes et conduite de chariots en entrepôt, CACES 3.",
+        "rome_code": "N1101",
+        "contract_type": "CDI",
+        "weekly_hours": 35,
+        "workplaces": [{"commune_insee": insee, "positions": 1}]
+    })
+}
+
+fn candidate_body(first: &str, insee: &str) -> Value {
+    json!({
+        "first_name": first,
+        "last_name": "Garnier",
+        "email": format!("{}.garnier@exemple.fr", first.to_lowercase()),
+        "phone": "06 12 34 56 78",
+        "commune_insee": insee,
+        "max_travel_km": 50,
+        "contract_types": ["CDI"],
+        "rome_codes": ["N1101"],
+        "job_titles": ["Cariste"],
+        "cv_text": format!("{first} Garnier, cariste, CACES 3, préparation de commandes."),
+        "consent_scope": "network"
+    })
+}
+
+async fn post_ok(node: &NodeProcess, token: &str, path: &str, body: &Value) -> Value {
+    let (s, v) = node.post(token, path, body).await;
+    assert_eq!(s, 201, "{path} at {}: {v}", node.node_id);
+    v
+}
+
+async fn offer_status(node: &NodeProcess, token: &str, id: &str) -> Value {
+    let (s, v) = node.get(token, &format!("/api/v1/offers/{id}")).await;
+    assert_eq!(s, 200, "{v}");
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_member_leaves_nothing_stranded() {
+    let net = Network::start(&["cd41", "mission-tours", "petr-laon"]).await;
+    let (a, b, c) = (
+        net.node("cd41"),
+        net.node("mission-tours"),
+        net.node("petr-laon"),
+    );
+    let a_employer = a.user("employer", "rh@entrepot-blois.fr", Some("Entrepôt Blois"));
+    let a_counsellor = a.user("counsellor", "conseil@cd41.fr", None);
+    let b_counsellor = b.user("counsellor", "conseil@tours.fr", None);
+    let c_employer = c.user("employer", "rh@logistique-laon.fr", Some("Logistique Laon"));
+    let c_counsellor = c.user("counsellor", "conseil@petr-laon.fr", None);
+
+    // An offer at A and one at C, each received by the others.
+    let oa = post_ok(
+        a,
+        &a_employer,
+        "/api/v1/offers",
+        &offer_body("Cariste Blois", "41018"),
+    )
+    .await;
+    let oa = oa["offer_id"].as_str().unwrap().to_string();
+    let oc = post_ok(
+        c,
+        &c_employer,
+        "/api/v1/offers",
+        &offer_body("Cariste Laon", "02408"),
+    )
+    .await;
+    let oc = oc["offer_id"].as_str().unwrap().to_string();
+    for (node, token, id) in [
+        (a, &a_counsellor, &oc),
+        (b, &b_counsellor, &oc),
+        (c, &c_counsellor, &oa),
+    ] {
+        wait_for(60, "offer received", || async {
+            let (s, v) = node.get(token, &format!("/api/v1/offers/{id}")).await;
+            (s == 200 && v["status"] == "open").then_some(())
+        })
+        .await;
+    }
+
+    // C refers Léa to A's offer: A holds her minimal profile.
+    let lea = post_ok(
+        c,
+        &c_counsellor,
+        "/api/v1/candidates",
+        &candidate_body("Léa", "02408"),
+    )
+    .await;
+    let from_c = post_ok(
+        c,
+        &c_counsellor,
+        "/api/v1/referrals",
+        &json!({"offer_id": oa, "candidate_id": lea["id"], "endorsement": "Suivie depuis un an, très fiable."}),
+    )
+    .await;
+    let from_c = from_c["id"].as_str().unwrap().to_string();
+    let seen = wait_for(60, "C's referral at A", || async {
+        let (s, v) = a
+            .get(&a_employer, &format!("/api/v1/referrals/{from_c}"))
+            .await;
+        (s == 200).then_some(v)
+    })
+    .await;
+    assert!(seen.to_string().contains("Léa"), "{seen}");
+
+    // A refers Paul to C's offer; C receives it (still pending).
+    let paul = post_ok(
+        a,
+        &a_counsellor,
+        "/api/v1/candidates",
+        &candidate_body("Paul", "41018"),
+    )
+    .await;
+    let to_c = post_ok(
+        a,
+        &a_counsellor,
+        "/api/v1/referrals",
+        &json!({"offer_id": oc, "candidate_id": paul["id"], "endorsement": "Cariste expérimenté, mobile."}),
+    )
+    .await;
+    let to_c = to_c["id"].as_str().unwrap().to_string();
+    wait_for(60, "A's referral at C", || async {
+        let (s, _) = c
+            .get(&c_employer, &format!("/api/v1/referrals/{to_c}"))
+            .await;
+        (s == 200).then_some(())
+    })
+    .await;
+
+    // The operator revokes C and publishes: every node (C included) holds
+    // the new document when `publish` returns.
+    net.admin(&[
+        "member",
+        "revoke",
+        "petr-laon",
+        "--reason",
+        "a quitté le réseau",
+    ]);
+    net.publish().await;
+
+    // At A and B: C's offer is closed (withdrawn: member left) and gone
+    // from search.
+    for (node, token) in [(a, &a_counsellor), (b, &b_counsellor)] {
+        let v = offer_status(node, token, &oc).await;
+        assert_eq!(v["status"], "closed", "at {}: {v}", node.node_id);
+        assert_eq!(v["closed_reason"], "member_left", "{v}");
+        wait_for(30, "closed offer out of search", || async {
+            let (s, v) = node
+                .get(token, "/api/v1/offers/search?q=cariste%20laon")
+                .await;
+            (s == 200 && !v.to_string().contains(&oc)).then_some(())
+        })
+        .await;
+    }
+    // At A: the profile C referred is purged; the referral is obsolete.
+    let (s, v) = a
+        .get(&a_employer, &format!("/api/v1/referrals/{from_c}"))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["status"], "obsolete", "{v}");
+    let text = v.to_string();
+    assert!(
+        !text.contains("Léa") && !text.contains("garnier") && !text.contains("06 12"),
+        "profile still held at A: {text}"
+    );
+    // At A: Paul's referral to C's offer is undeliverable, his counsellor told.
+    let (_, v) = a
+        .get(&a_counsellor, &format!("/api/v1/referrals/{to_c}"))
+        .await;
+    assert_eq!(v["status"], "undeliverable", "{v}");
+    assert_eq!(v["delivery_error"]["code"], "member_left", "{v}");
+    let (_, n) = a
+        .get(&a_counsellor, "/api/v1/notifications?unread=true")
+        .await;
+    assert!(
+        n["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["kind"] == "referral_undeliverable" && i["subject_id"] == to_c.as_str()),
+        "{n}"
+    );
+    let (_, paul_now) = a
+        .get(
+            &a_counsellor,
+            &format!("/api/v1/candidates/{}", paul["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(paul_now["status"], "active", "{paul_now}");
+
+    // At C: new federated actions are refused with a clear code; local
+    // work goes on.
+    let (s, v) = c
+        .post(
+            &c_employer,
+            "/api/v1/offers",
+            &offer_body("Cariste Soissons", "02722"),
+        )
+        .await;
+    assert_eq!(s, 409, "{v}");
+    assert_eq!(v["type"], "urn:vivier:problem:node_not_member", "{v}");
+    let noe = post_ok(
+        c,
+        &c_counsellor,
+        "/api/v1/candidates",
+        &candidate_body("Noé", "02408"),
+    )
+    .await;
+    let (s, v) = c
+        .post(
+            &c_counsellor,
+            "/api/v1/referrals",
+            &json!({"offer_id": oa, "candidate_id": noe["id"], "endorsement": "Très motivé."}),
+        )
+        .await;
+    // A's offer is still open at C (A is active), but C may not send.
+    assert_eq!(s, 409, "{v}");
+    assert_eq!(v["type"], "urn:vivier:problem:node_not_member", "{v}");
+    // Nothing is left queued anywhere for C, nor at C.
+    for (node, admin_email) in [
+        (a, "admin@cd41.fr"),
+        (b, "admin@tours.fr"),
+        (c, "admin@petr-laon.fr"),
+    ] {
+        let admin = node.user("admin", admin_email, None);
+        let (s, st) = node.get(&admin, "/api/v1/federation/status").await;
+        assert_eq!(s, 200, "{st}");
+        for p in st["peers"].as_array().unwrap() {
+            if node.node_id == "petr-laon" || p["node_id"] == "petr-laon" {
+                assert_eq!(p["outbox_depth"], 0, "at {}: {st}", node.node_id);
+            }
+        }
+    }
+}
