@@ -118,6 +118,7 @@ pub fn stored_offer(gen: &Generator, i: u64, origin: &str) -> anyhow::Result<Sto
         created_at: now,
         updated_at: now,
         closed_at: None,
+        closed_reason: None,
     })
 }
 
