@@ -1572,6 +1572,44 @@ pub struct PlacementInput {
     pub rome_code: Option<String>,
 }
 
+/// One placement per hire on a node, whatever the path: a return to work
+/// for a referral whose hire is already counted here, or recorded by hand
+/// while the candidate is placed through a referral hire of the last
+/// [`RECENT_HIRE_DAYS`] days, is refused (`placement_already_recorded`).
+pub const RECENT_HIRE_DAYS: i64 = 90;
+
+async fn already_counted(state: &AppState, c: &Candidate, referral_id: Option<&str>) -> Result<()> {
+    let existing: Option<String> = match referral_id {
+        Some(r) => sqlx::query_scalar(
+            "SELECT referral_id FROM placements WHERE referral_id = $1 AND side = 'home' LIMIT 1",
+        )
+        .bind(r)
+        .fetch_optional(&state.db.pool)
+        .await?,
+        None if c.status == CandidateStatus::Placed => {
+            sqlx::query_scalar(
+                "SELECT referral_id FROM placements WHERE candidate_id = $1 AND side = 'home' \
+                 AND referral_id IS NOT NULL AND placed_at >= $2 ORDER BY placed_at DESC LIMIT 1",
+            )
+            .bind(&c.id)
+            .bind(state.clock.now_ms() - RECENT_HIRE_DAYS * 86_400_000)
+            .fetch_optional(&state.db.pool)
+            .await?
+        }
+        None => None,
+    };
+    match existing {
+        Some(r) => Err(Error::Refused {
+            code: "placement_already_recorded",
+            message: format!(
+                "this return to work is already counted: the hire through referral {r} was recorded \
+                 when the employer accepted it"
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Close the candidate as placed: writes `placements` (with the facts the
 /// reports need, `reports::facts`), status `placed`.
 pub async fn record_placement(
@@ -1620,6 +1658,7 @@ pub async fn record_placement(
     let Some(contract) = contract.filter(|_| errs.is_empty()) else {
         return Err(Error::Validation(errs));
     };
+    already_counted(state, &c, referral_id.as_deref()).await?;
     let channel = input.channel.unwrap_or(if referral_id.is_some() {
         crate::reports::Channel::Platform
     } else {

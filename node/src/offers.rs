@@ -143,10 +143,25 @@ pub struct StoredOffer {
     /// member left the network); none when its origin closed it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub closed_reason: Option<String>,
+    /// Positions filled by hires through referrals (this node's offers).
+    pub positions_filled: i64,
+}
+
+impl StoredOffer {
+    /// Positions of all workplaces (at least one).
+    pub fn positions(&self) -> i64 {
+        self.payload
+            .workplaces
+            .iter()
+            .map(|w| w.positions.max(0))
+            .sum::<i64>()
+            .max(1)
+    }
 }
 
 const OFFER_COLUMNS: &str =
-    "id, origin_node, owner_user_id, status, payload, is_local, created_at, updated_at, closed_at, closed_reason";
+    "id, origin_node, owner_user_id, status, payload, is_local, created_at, updated_at, closed_at, closed_reason, \
+     positions_filled";
 
 fn offer_from_row(row: &sqlx::any::AnyRow) -> Result<StoredOffer> {
     let payload: String = row.try_get("payload")?;
@@ -165,6 +180,7 @@ fn offer_from_row(row: &sqlx::any::AnyRow) -> Result<StoredOffer> {
         updated_at: row.try_get("updated_at")?,
         closed_at: row.try_get("closed_at")?,
         closed_reason: row.try_get("closed_reason")?,
+        positions_filled: row.try_get("positions_filled")?,
     })
 }
 
@@ -489,6 +505,7 @@ async fn insert_local(
         updated_at: now,
         closed_at: None,
         closed_reason: None,
+        positions_filled: 0,
     })
 }
 
@@ -561,35 +578,18 @@ async fn close_local(
     }
     let now = now_ms().max(existing.updated_at + 1);
     let mut tx = state.db.begin().await?;
-    let res = sqlx::query(
-        "UPDATE offers SET status = 'closed', closed_at = $1, updated_at = $1 \
-         WHERE id = $2 AND status = 'open' AND is_local = 1",
-    )
-    .bind(now)
-    .bind(&existing.payload.offer_id)
-    .execute(&mut *tx)
-    .await?;
-    if res.rows_affected() == 0 {
-        return Err(Error::Conflict("the offer was closed meanwhile".into()));
-    }
-    let closed = OfferClosed {
-        offer_id: existing.payload.offer_id.clone(),
-        reason,
-        closed_at: now,
-    };
-    crate::federation::enqueue_broadcast(state, &mut tx, MessageKind::OfferClosed, &closed).await?;
-    journal_index(&mut tx, &closed.offer_id).await?;
-    let refused =
-        crate::referrals::refuse_pending_on_closed_offer(state, &mut tx, &closed.offer_id).await?;
-    crate::audit::append(
+    if !close_in_tx(
+        state,
         &mut tx,
         actor,
-        "offer.close",
-        ("offer", &closed.offer_id),
-        None,
-        serde_json::json!({ "referrals_refused": refused }),
+        &existing.payload.offer_id,
+        reason,
+        now,
     )
-    .await?;
+    .await?
+    {
+        return Err(Error::Conflict("the offer was closed meanwhile".into()));
+    }
     tx.commit().await?;
     Ok(StoredOffer {
         status: OfferStatus::Closed,
@@ -597,6 +597,94 @@ async fn close_local(
         closed_at: Some(now),
         ..existing.clone()
     })
+}
+
+/// Close local offer `offer_id` in the caller's transaction: status,
+/// `offer.closed` broadcast, index journal, pending referrals refused
+/// (`position_filled`), audit. False when it was not open.
+pub(crate) async fn close_in_tx(
+    state: &AppState,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    actor: &Actor,
+    offer_id: &str,
+    reason: Option<String>,
+    now: i64,
+) -> Result<bool> {
+    let res = sqlx::query(
+        "UPDATE offers SET status = 'closed', closed_at = $1, updated_at = $1 \
+         WHERE id = $2 AND status = 'open' AND is_local = 1",
+    )
+    .bind(now)
+    .bind(offer_id)
+    .execute(&mut **tx)
+    .await?;
+    if res.rows_affected() == 0 {
+        return Ok(false);
+    }
+    let closed = OfferClosed {
+        offer_id: offer_id.to_string(),
+        reason,
+        closed_at: now,
+    };
+    crate::federation::enqueue_broadcast(state, tx, MessageKind::OfferClosed, &closed).await?;
+    journal_index(tx, &closed.offer_id).await?;
+    let refused =
+        crate::referrals::refuse_pending_on_closed_offer(state, tx, &closed.offer_id).await?;
+    crate::audit::append(
+        &mut **tx,
+        actor,
+        "offer.close",
+        ("offer", &closed.offer_id),
+        None,
+        serde_json::json!({ "referrals_refused": refused, "reason": closed.reason }),
+    )
+    .await?;
+    Ok(true)
+}
+
+/// A hire through a referral on local offer `offer_id` was recorded (or
+/// cancelled): positions filled follow the accepted referrals, and the
+/// offer closes (broadcast) when none are left. In the caller's
+/// transaction. Returns whether it closed.
+pub(crate) async fn hires_changed(
+    state: &AppState,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    offer_id: &str,
+    now: i64,
+) -> Result<bool> {
+    let row = sqlx::query(&format!(
+        "SELECT {OFFER_COLUMNS} FROM offers WHERE id = $1 AND is_local = 1"
+    ))
+    .bind(offer_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(offer) = row.as_ref().map(offer_from_row).transpose()? else {
+        return Ok(false);
+    };
+    let filled: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM referrals WHERE offer_id = $1 AND status = 'accepted' \
+         AND direction IN ('inbound', 'local')",
+    )
+    .bind(offer_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    sqlx::query("UPDATE offers SET positions_filled = $2 WHERE id = $1")
+        .bind(offer_id)
+        .bind(filled)
+        .execute(&mut **tx)
+        .await?;
+    if offer.status == OfferStatus::Open && filled >= offer.positions() {
+        return close_in_tx(
+            state,
+            tx,
+            &Actor::System("positions_filled"),
+            offer_id,
+            Some("all positions filled".into()),
+            now.max(offer.updated_at + 1),
+        )
+        .await;
+    }
+    Ok(false)
 }
 
 /// Create a local offer from an input on behalf of `user` (validated,

@@ -571,6 +571,16 @@ async fn transition(
                 },
             )
             .await?;
+            if row.direction.offer_side() {
+                // Boxed: closing the offer refuses its pending referrals (recursion).
+                Box::pin(crate::offers::hires_changed(
+                    state,
+                    tx,
+                    &row.offer_id,
+                    actor.at,
+                ))
+                .await?;
+            }
             if let Some(cid) = &home {
                 set_candidate_status(
                     tx,
@@ -621,6 +631,16 @@ async fn transition(
                 .bind(&row.id)
                 .execute(&mut **tx)
                 .await?;
+            if row.direction.offer_side() {
+                // Boxed: closing the offer refuses its pending referrals (recursion).
+                Box::pin(crate::offers::hires_changed(
+                    state,
+                    tx,
+                    &row.offer_id,
+                    actor.at,
+                ))
+                .await?;
+            }
             if let Some(cid) = &home {
                 let placed: i64 =
                     sqlx::query_scalar("SELECT COUNT(*) FROM placements WHERE candidate_id = $1")

@@ -99,17 +99,25 @@ async fn grouped(state: &AppState, sql: &str) -> Result<Vec<(String, String, i64
 }
 
 /// Sum of open positions of open offers, local or network (the payload
-/// JSON holds the workplaces, so this is summed here, not in SQL).
+/// JSON holds the workplaces, so this is summed here, not in SQL), less the
+/// positions already filled by hires through referrals.
 async fn open_positions(state: &AppState, local: bool) -> Result<i64> {
-    let rows: Vec<String> =
-        sqlx::query_scalar("SELECT payload FROM offers WHERE status = 'open' AND is_local = $1")
-            .bind(i64::from(local))
-            .fetch_all(&state.db.pool)
-            .await?;
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT payload, positions_filled FROM offers WHERE status = 'open' AND is_local = $1",
+    )
+    .bind(i64::from(local))
+    .fetch_all(&state.db.pool)
+    .await?;
     Ok(rows
         .iter()
-        .filter_map(|p| serde_json::from_str::<vivier_protocol::OfferPayload>(p).ok())
-        .map(|p| p.workplaces.iter().map(|w| w.positions.max(0)).sum::<i64>())
+        .filter_map(|(p, filled)| {
+            serde_json::from_str::<vivier_protocol::OfferPayload>(p)
+                .ok()
+                .map(|p| (p, *filled))
+        })
+        .map(|(p, filled)| {
+            (p.workplaces.iter().map(|w| w.positions.max(0)).sum::<i64>() - filled).max(0)
+        })
         .sum())
 }
 

@@ -43,3 +43,7 @@ CREATE TABLE notifications (
     read_at      INTEGER
 );
 CREATE INDEX notifications_user ON notifications(user_id, read_at, created_at);
+
+-- Hires through referrals on this node's offers: positions filled. When
+-- they reach the offer's positions, the offer closes (`position_filled`).
+ALTER TABLE offers ADD COLUMN positions_filled INTEGER NOT NULL DEFAULT 0;

@@ -266,6 +266,10 @@ pub fn refused(code: &str) -> &'static str {
             "Ce nœud n'est plus membre actif du réseau Vivier : il ne peut plus publier d'offre \
              ni proposer de candidat à une offre d'un autre membre. Contactez l'opérateur du réseau."
         }
+        "placement_already_recorded" => {
+            "Ce retour à l'emploi est déjà compté : l'embauche a été enregistrée quand \
+             l'employeur a accepté la mise en relation."
+        }
         _ => "Cette action n'est pas possible dans l'état actuel du nœud.",
     }
 }

@@ -119,6 +119,7 @@ pub fn stored_offer(gen: &Generator, i: u64, origin: &str) -> anyhow::Result<Sto
         updated_at: now,
         closed_at: None,
         closed_reason: None,
+        positions_filled: 0,
     })
 }
 

@@ -246,3 +246,146 @@ async fn a_revoked_member_leaves_nothing_stranded() {
         }
     }
 }
+
+async fn refer(node: &NodeProcess, token: &str, offer: &str, first: &str, insee: &str) -> String {
+    let c = post_ok(
+        node,
+        token,
+        "/api/v1/candidates",
+        &candidate_body(first, insee),
+    )
+    .await;
+    let r = post_ok(
+        node,
+        token,
+        "/api/v1/referrals",
+        &json!({"offer_id": offer, "candidate_id": c["id"], "endorsement": "Sérieux, disponible tout de suite."}),
+    )
+    .await;
+    r["id"].as_str().unwrap().to_string()
+}
+
+async fn returns_to_work(node: &NodeProcess, admin: &str) -> (i64, i64) {
+    let (s, v) = node.get(admin, "/api/v1/stats").await;
+    assert_eq!(s, 200, "{v}");
+    (
+        v["returns_to_work"]["total"].as_i64().unwrap(),
+        v["returns_to_work"]["hires_through_network"]
+            .as_i64()
+            .unwrap(),
+    )
+}
+
+/// A one-position offer at A, candidates referred by B and C: A's employer
+/// hires B's candidate → the position is filled, the offer closes
+/// everywhere and C's pending referral is refused (`position_filled`); the
+/// hire counts once in the network (a return to work at B, a hire through
+/// the network at A, nothing at C), and recording it again by hand at B is
+/// refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hire_fills_the_position_closes_the_offer_and_counts_once() {
+    let net = Network::start(&["cd41", "mission-tours", "petr-laon"]).await;
+    let (a, b, c) = (
+        net.node("cd41"),
+        net.node("mission-tours"),
+        net.node("petr-laon"),
+    );
+    let employer = a.user("employer", "rh@entrepot-blois.fr", Some("Entrepôt Blois"));
+    let a_admin = a.user("admin", "admin@cd41.fr", None);
+    let b_counsellor = b.user("counsellor", "conseil@tours.fr", None);
+    let b_admin = b.user("admin", "admin@tours.fr", None);
+    let c_counsellor = c.user("counsellor", "conseil@petr-laon.fr", None);
+    let c_admin = c.user("admin", "admin@petr-laon.fr", None);
+    let o = post_ok(
+        a,
+        &employer,
+        "/api/v1/offers",
+        &offer_body("Cariste Blois", "41018"),
+    )
+    .await;
+    let oid = o["offer_id"].as_str().unwrap().to_string();
+    for (node, token) in [(b, &b_counsellor), (c, &c_counsellor)] {
+        wait_for(60, "offer received", || async {
+            let (s, v) = node.get(token, &format!("/api/v1/offers/{oid}")).await;
+            (s == 200 && v["status"] == "open").then_some(())
+        })
+        .await;
+    }
+    let rb = refer(b, &b_counsellor, &oid, "Yanis", "37261").await;
+    let rc = refer(c, &c_counsellor, &oid, "Chloé", "02408").await;
+    for r in [&rb, &rc] {
+        wait_for(60, "referral at A", || async {
+            let (s, _) = a.get(&employer, &format!("/api/v1/referrals/{r}")).await;
+            (s == 200).then_some(())
+        })
+        .await;
+    }
+    let (s, v) = a
+        .post(
+            &employer,
+            &format!("/api/v1/referrals/{rb}/status"),
+            &json!({"status": "accepted", "contract_type": "CDI", "start_date": "2027-01-04"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+
+    // A: position filled, offer closed, C's referral refused.
+    let v = offer_status(a, &employer, &oid).await;
+    assert_eq!(v["positions_filled"], 1, "{v}");
+    assert_eq!(v["status"], "closed", "{v}");
+    let (_, v) = a.get(&employer, &format!("/api/v1/referrals/{rc}")).await;
+    assert_eq!(v["status"], "refused", "{v}");
+    assert_eq!(v["reason"], "position_filled", "{v}");
+    // B and C learn both.
+    for (node, token) in [(b, &b_counsellor), (c, &c_counsellor)] {
+        wait_for(60, "offer closed", || async {
+            let (_, v) = node.get(token, &format!("/api/v1/offers/{oid}")).await;
+            (v["status"] == "closed").then_some(())
+        })
+        .await;
+    }
+    wait_for(60, "hire at B", || async {
+        let (_, v) = b
+            .get(&b_counsellor, &format!("/api/v1/referrals/{rb}"))
+            .await;
+        (v["status"] == "accepted").then_some(())
+    })
+    .await;
+    wait_for(60, "refusal at C", || async {
+        let (_, v) = c
+            .get(&c_counsellor, &format!("/api/v1/referrals/{rc}"))
+            .await;
+        (v["status"] == "refused").then_some(())
+    })
+    .await;
+
+    // Counted once: a return to work at B (home), a hire through the network
+    // at A, nothing at C.
+    assert_eq!(returns_to_work(a, &a_admin).await, (0, 1));
+    assert_eq!(returns_to_work(b, &b_admin).await, (1, 0));
+    assert_eq!(returns_to_work(c, &c_admin).await, (0, 0));
+    // Recording the same return to work by hand at B is refused, with or
+    // without naming the referral.
+    let (_, r) = b
+        .get(&b_counsellor, &format!("/api/v1/referrals/{rb}"))
+        .await;
+    let cand = r["candidate_id"].as_str().unwrap().to_string();
+    for body in [
+        json!({"outcome": "cdi"}),
+        json!({"outcome": "cdi", "referral_id": rb}),
+    ] {
+        let (s, v) = b
+            .post(
+                &b_counsellor,
+                &format!("/api/v1/candidates/{cand}/placement"),
+                &body,
+            )
+            .await;
+        assert_eq!(s, 409, "{v}");
+        assert_eq!(
+            v["type"], "urn:vivier:problem:placement_already_recorded",
+            "{v}"
+        );
+    }
+    assert_eq!(returns_to_work(b, &b_admin).await, (1, 0));
+}
