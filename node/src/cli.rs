@@ -41,6 +41,10 @@ enum Command {
     Token(crate::auth::cli::TokenArgs),
     /// Rebuild the search indexes from the database.
     Reindex,
+    /// The node's signing keys: `key show`, `key generate-next`, `key
+    /// rotate --at T` (see README, "Rotating a node key").
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Import data from files.
     #[command(subcommand)]
     Import(ImportCommand),
@@ -52,6 +56,111 @@ enum Command {
     /// process under OS limits, for every upload.
     #[command(hide = true)]
     Extract(crate::extract::child::ExtractArgs),
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Print the node's keys with their validity, as published.
+    Show,
+    /// Write the next key (0600) and print its id and public key, for the
+    /// operator's `vivier-admin member rotate-key`.
+    GenerateNext,
+    /// From `--at`, sign with the key made by `generate-next`; the current
+    /// key stays published and valid for `--overlap-days` more. A running
+    /// node picks this up without a restart.
+    Rotate {
+        /// When the new key takes over: `now`, unix milliseconds, or an
+        /// RFC 3339 date-time (`2027-01-04T08:00:00+01:00`). Must be the
+        /// `--valid-from-ms` given to `vivier-admin member rotate-key`.
+        #[arg(long)]
+        at: String,
+        /// How long the current key stays valid after `--at` (days), as
+        /// `--overlap-days` of `vivier-admin member rotate-key`.
+        #[arg(long, default_value_t = 7)]
+        overlap_days: i64,
+    },
+}
+
+/// `--at` of `key rotate`.
+fn parse_at(s: &str, now_ms: i64) -> anyhow::Result<i64> {
+    let s = s.trim();
+    if s == "now" {
+        return Ok(now_ms);
+    }
+    if let Ok(ms) = s.parse::<i64>() {
+        return Ok(ms);
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|d| d.timestamp_millis())
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "--at {s:?}: give `now`, unix milliseconds or an RFC 3339 date-time \
+                 (2027-01-04T08:00:00+01:00)"
+            )
+        })
+}
+
+async fn key_command(config: &Config, cmd: KeyCommand) -> anyhow::Result<()> {
+    let node_id = vivier_protocol::NodeId::parse(&config.node_id).context("node_id")?;
+    let db = open_db(config).await?;
+    let first: i64 = db
+        .meta("key_created_at")
+        .await?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let now = crate::util::now_ms();
+    let result = match cmd {
+        KeyCommand::Show => {
+            let ring = crate::keys::load(config, &node_id, first)?;
+            let signing = ring.signing_key(now).key_id().to_string();
+            for k in ring.published(now) {
+                println!(
+                    "{} {} valid from {} until {}{}",
+                    k.key_id,
+                    k.public_key,
+                    k.valid_from,
+                    k.valid_until.map(|u| u.to_string()).unwrap_or("-".into()),
+                    if k.key_id == signing {
+                        " (signing)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            Ok(())
+        }
+        KeyCommand::GenerateNext => {
+            let next = crate::keys::generate_next(config, &node_id, first)?;
+            println!(
+                "next key {} written to {}",
+                next.key_id,
+                next.file.display()
+            );
+            println!("public key: {}", next.public_key);
+            println!(
+                "give it to the network operator:\n  vivier-admin member rotate-key {node_id} --key-id {} \
+                 --public-key {} --valid-from-ms <T> --overlap-days 7\nthen, once the document is \
+                 published: vivier-node key rotate --at <T> --overlap-days 7",
+                next.key_id, next.public_key
+            );
+            Ok(())
+        }
+        KeyCommand::Rotate { at, overlap_days } => {
+            let at = parse_at(&at, now)?;
+            let r = crate::keys::rotate(config, &node_id, first, at, overlap_days * 86_400_000)?;
+            // A running node (every process on this database) reloads.
+            let mut tx = db.begin().await?;
+            crate::journal::append(&mut tx, crate::journal::Kind::Keys, &r.key_id, now).await?;
+            tx.commit().await?;
+            println!(
+                "from {} this node signs with {}; {} stays valid until {}",
+                r.active_from, r.key_id, r.previous_key_id, r.previous_valid_until
+            );
+            Ok(())
+        }
+    };
+    db.close().await;
+    result
 }
 
 #[derive(Subcommand)]
@@ -236,6 +345,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
         Command::Token(args) => crate::auth::cli::token(&config, args).await,
         Command::User(UserCommand::Account(cmd)) => crate::auth::cli::account(&config, cmd).await,
         Command::Reindex => reindex(config).await,
+        Command::Key(cmd) => key_command(&config, cmd).await,
         Command::Import(ImportCommand::Candidates { file, counsellor }) => {
             // Rows and journal entries only: a running node's index follows,
             // and a stopped node catches up when it starts. The index is

@@ -357,7 +357,7 @@ fn sign(
         kind,
         payload,
         &state.identity.node_id,
-        &state.identity.key,
+        &state.signing_key(),
         recipient,
         state.federation.membership_serial().unwrap_or(0),
         state.clock.now_ms(),
@@ -651,7 +651,7 @@ pub async fn signed_request(
         &member.node_id,
         &body,
         &state.identity.node_id,
-        &state.identity.key,
+        &state.signing_key(),
         state.clock.now_ms() / 1000,
     );
     let mut req = state.federation.client.request(method, &url);

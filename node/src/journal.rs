@@ -52,6 +52,10 @@ pub enum Kind {
     /// The membership document changed: processes reload it.
     #[strum(serialize = "membership")]
     Membership,
+    /// The node's key ring changed (`vivier-node key rotate`): processes
+    /// reload it.
+    #[strum(serialize = "keys")]
+    Keys,
 }
 
 impl Kind {
@@ -306,6 +310,7 @@ async fn apply_batch(state: &AppState) -> Result<u64> {
     let mut rebuild_candidates: Option<i64> = None;
     let mut rebuild_offers: Option<i64> = None;
     let mut membership = false;
+    let mut keys = false;
     for e in &entries {
         match e.kind {
             Kind::IndexCandidate | Kind::PurgeCandidate if e.seq > cand_at => {
@@ -325,11 +330,17 @@ async fn apply_batch(state: &AppState) -> Result<u64> {
                 rebuild_offers = Some(e.seq);
             }
             Kind::Membership => membership = true,
+            Kind::Keys => keys = true,
             _ => {}
         }
     }
     if membership {
         crate::federation::reload_membership(state).await?;
+    }
+    if keys {
+        if let Err(e) = state.identity.reload(&state.config) {
+            tracing::error!(error = %e, "reloading the node key ring failed; signing with the keys held");
+        }
     }
     if let Some(seq) = rebuild_candidates {
         state

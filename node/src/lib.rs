@@ -30,6 +30,7 @@ pub mod federation;
 pub mod geo;
 pub mod http;
 pub mod journal;
+pub mod keys;
 pub mod lease;
 pub mod mail;
 pub mod maintenance;

@@ -17,9 +17,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use tokio::sync::watch;
 use tower_http::trace::TraceLayer;
-use vivier_protocol::{
-    KeyFile, KeyId, NodeId, SigningKeyPair, WellKnown, WellKnownKey, PROTOCOL_VERSION,
-};
+use vivier_protocol::{KeyFile, KeyId, NodeId, SigningKeyPair, WellKnown, PROTOCOL_VERSION};
 
 use crate::config::Config;
 use crate::db::Db;
@@ -30,10 +28,57 @@ use crate::search::SearchIndexes;
 pub struct Identity {
     /// This node's id.
     pub node_id: NodeId,
-    /// Its current signing key.
-    pub key: SigningKeyPair,
-    /// When the key was created (unix ms), published as its validity start.
+    /// Its keys (`crate::keys`): reloaded when `keyring.json` changes.
+    ring: std::sync::RwLock<Arc<crate::keys::KeyRing>>,
+    /// When the first key was created (unix ms), its validity start.
     pub key_created_at: i64,
+}
+
+impl Identity {
+    /// An identity with its key ring.
+    pub fn new(node_id: NodeId, ring: crate::keys::KeyRing, key_created_at: i64) -> Identity {
+        Identity {
+            node_id,
+            ring: std::sync::RwLock::new(Arc::new(ring)),
+            key_created_at,
+        }
+    }
+
+    /// The key ring.
+    pub fn ring(&self) -> Arc<crate::keys::KeyRing> {
+        match self.ring.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// The key to sign with at `now_ms`.
+    pub fn key_at(&self, now_ms: i64) -> SigningKeyPair {
+        self.ring().signing_key(now_ms).clone()
+    }
+
+    /// Re-read the key ring (after `vivier-node key rotate`).
+    pub fn reload(&self, config: &Config) -> anyhow::Result<()> {
+        let ring = crate::keys::load(config, &self.node_id, self.key_created_at)?;
+        let ids: Vec<String> = ring
+            .keys()
+            .iter()
+            .map(|k| k.key.key_id().to_string())
+            .collect();
+        match self.ring.write() {
+            Ok(mut g) => *g = Arc::new(ring),
+            Err(p) => *p.into_inner() = Arc::new(ring),
+        }
+        tracing::info!(keys = ?ids, "node key ring reloaded");
+        Ok(())
+    }
+}
+
+impl AppInner {
+    /// The key this node signs with now.
+    pub fn signing_key(&self) -> SigningKeyPair {
+        self.identity.key_at(self.clock.now_ms())
+    }
 }
 
 /// Everything the handlers and workers share.
@@ -152,7 +197,7 @@ pub async fn open_offline_with_clock(
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let node_id = NodeId::parse(&config.node_id).context("node_id")?;
-    let (key, created) = load_or_create_key(&config, &node_id)?;
+    let (_, created) = load_or_create_key(&config, &node_id)?;
     let db = Db::connect(&config.database_url(), &config.sqlite_synchronous)
         .await
         .context("opening the database")?;
@@ -164,7 +209,11 @@ pub async fn open_offline_with_clock(
             now
         }
     };
-    tracing::info!(node_id = %node_id, key_id = %key.key_id(), public_key = %key.public_key().to_b64(), "node identity");
+    let ring = crate::keys::load(&config, &node_id, key_created_at)?;
+    {
+        let key = ring.signing_key(clock.now_ms());
+        tracing::info!(node_id = %node_id, key_id = %key.key_id(), public_key = %key.public_key().to_b64(), "node identity");
+    }
 
     let refs = Referentials::global();
     let index_dir = config.data_dir.join("index");
@@ -189,11 +238,7 @@ pub async fn open_offline_with_clock(
         clock,
         login,
         mail,
-        identity: Identity {
-            node_id,
-            key,
-            key_created_at,
-        },
+        identity: Identity::new(node_id, ring, key_created_at),
         federation,
         config,
         read_audit: crate::audit::ReadAudit::spawn(db.clone()),
@@ -233,12 +278,7 @@ async fn well_known(State(state): State<AppState>) -> Json<WellKnown> {
         display_name: state.config.display_name.clone(),
         base_url: state.config.public_url(),
         protocol_versions: vec![PROTOCOL_VERSION],
-        keys: vec![WellKnownKey {
-            key_id: state.identity.key.key_id().to_string(),
-            public_key: state.identity.key.public_key().to_b64(),
-            valid_from: state.identity.key_created_at,
-            valid_until: None,
-        }],
+        keys: state.identity.ring().published(state.clock.now_ms()),
         membership_serial: state.federation.membership_serial(),
         software: format!("vivier-node {}", env!("CARGO_PKG_VERSION")),
     })

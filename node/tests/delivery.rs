@@ -45,7 +45,7 @@ async fn refused_message_is_parked_and_the_queue_keeps_moving() {
             MessageKind::OfferClosed,
             &json!({"offer_id": "x", "reason": null, "closed_at": 1}),
             &a.state.identity.node_id,
-            &a.state.identity.key,
+            &a.state.signing_key(),
             Recipient::Node(NodeId::parse("node-c").unwrap()),
             1,
             chrono::Utc::now().timestamp_millis(),

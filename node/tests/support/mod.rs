@@ -485,7 +485,7 @@ pub fn member_of(node: &TestNode) -> vivier_protocol::Member {
     member_entry(
         node.state.identity.node_id.as_str(),
         &node.base,
-        &node.state.identity.key,
+        &node.state.signing_key(),
     )
 }
 

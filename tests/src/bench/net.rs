@@ -256,7 +256,7 @@ impl Bed {
         let now = vivier_node::util::now_ms();
         let mut members = vec![member("bench-peer", &peer_key, now)?];
         for n in &nodes {
-            let mut m = member(n.identity.node_id.as_str(), &n.identity.key, now)?;
+            let mut m = member(n.identity.node_id.as_str(), &n.signing_key(), now)?;
             m.keys[0].valid_from = n.identity.key_created_at - 86_400_000;
             members.push(m);
         }

@@ -389,3 +389,200 @@ async fn a_hire_fills_the_position_closes_the_offer_and_counts_once() {
     }
     assert_eq!(returns_to_work(b, &b_admin).await, (1, 0));
 }
+
+/// The stored `offer.published` message of offer `id` in a node's inbox.
+fn inbox_body(db: &std::path::Path, id: &str) -> String {
+    use sqlx::Connection;
+    let url = format!("sqlite://{}?mode=ro", db.display());
+    let id = id.to_string();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::query_scalar::<_, String>(
+                "SELECT body FROM inbox WHERE kind = 'offer.published' AND body LIKE $1",
+            )
+            .bind(format!("%{id}%"))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+        })
+    })
+    .join()
+    .unwrap()
+}
+
+async fn received(net: &Network, tokens: &[(&str, &str)], id: &str) {
+    for (node, token) in tokens {
+        let n = net.node(node);
+        wait_for(60, "offer received", || async {
+            let (s, v) = n.get(token, &format!("/api/v1/offers/{id}")).await;
+            (s == 200 && v["status"] == "open").then_some(())
+        })
+        .await;
+    }
+}
+
+fn cli_ok(node: &NodeProcess, args: &[&str]) -> String {
+    let out = node.cli(args, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "vivier-node {args:?}: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Node key rotation in the documented order, federation working before,
+/// during and after: `key generate-next` at A → the operator's `member
+/// rotate-key` + `publish` → `key rotate --at T` at A (picked up by the
+/// running node). A message A signed with the old key and delivered after
+/// the switch is still accepted (overlap), one signed with the new key too,
+/// and A's well-known publishes both keys with their validity.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_key_rotates_with_an_overlap_and_federation_keeps_working() {
+    let mut net = Network::start(&["cd41", "mission-tours", "petr-laon"]).await;
+    let employer =
+        net.node("cd41")
+            .user("employer", "rh@entrepot-blois.fr", Some("Entrepôt Blois"));
+    let b_counsellor = net
+        .node("mission-tours")
+        .user("counsellor", "conseil@tours.fr", None);
+    let c_counsellor = net
+        .node("petr-laon")
+        .user("counsellor", "conseil@petr-laon.fr", None);
+    let peers = [
+        ("mission-tours", b_counsellor.as_str()),
+        ("petr-laon", c_counsellor.as_str()),
+    ];
+    // Before.
+    let a = net.node("cd41");
+    let o1 = post_ok(
+        a,
+        &employer,
+        "/api/v1/offers",
+        &offer_body("Cariste 1", "41018"),
+    )
+    .await;
+    received(&net, &peers, o1["offer_id"].as_str().unwrap()).await;
+
+    // 1. The node makes its next key; nothing changes yet.
+    let out = cli_ok(a, &["key", "generate-next"]);
+    assert!(out.contains("ed25519:2"), "{out}");
+    let public_key = out
+        .lines()
+        .find_map(|l| l.strip_prefix("public key: "))
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(a.well_known().await["keys"].as_array().unwrap().len(), 1);
+
+    // 2. The operator adds it to the document from T and publishes.
+    let t = chrono::Utc::now().timestamp_millis();
+    net.admin(&[
+        "member",
+        "rotate-key",
+        "cd41",
+        "--key-id",
+        "ed25519:2",
+        "--public-key",
+        &public_key,
+        "--valid-from-ms",
+        &t.to_string(),
+        "--overlap-days",
+        "7",
+    ]);
+    net.publish().await;
+
+    // A message signed with the old key waits in A's outbox for B (stopped).
+    net.node_mut("mission-tours").stop();
+    let a = net.node("cd41");
+    let o2 = post_ok(
+        a,
+        &employer,
+        "/api/v1/offers",
+        &offer_body("Cariste 2", "41018"),
+    )
+    .await;
+
+    // 3. The node switches at T, without a restart.
+    let out = cli_ok(
+        a,
+        &[
+            "key",
+            "rotate",
+            "--at",
+            &t.to_string(),
+            "--overlap-days",
+            "7",
+        ],
+    );
+    assert!(out.contains("ed25519:2"), "{out}");
+    let wk = wait_for(30, "both keys published", || async {
+        let wk = a.well_known().await;
+        (wk["keys"].as_array().map(Vec::len) == Some(2)).then_some(wk)
+    })
+    .await;
+    let keys = wk["keys"].as_array().unwrap();
+    assert_eq!(keys[0]["key_id"], "ed25519:1", "{wk}");
+    assert_eq!(keys[0]["valid_until"], t + 7 * 86_400_000, "{wk}");
+    assert_eq!(keys[1]["key_id"], "ed25519:2", "{wk}");
+    assert_eq!(keys[1]["valid_from"], t, "{wk}");
+    assert_eq!(keys[1]["public_key"], public_key.as_str(), "{wk}");
+    // During: a new message is signed with the new key.
+    let o3 = post_ok(
+        a,
+        &employer,
+        "/api/v1/offers",
+        &offer_body("Cariste 3", "41018"),
+    )
+    .await;
+    received(&net, &peers[1..], o3["offer_id"].as_str().unwrap()).await;
+    let log = net.node("cd41").log();
+    assert!(!log.contains("bad_signature"), "{log}");
+
+    // B comes back: it takes the old-key message (overlap) and the new one.
+    net.node_mut("mission-tours").restart();
+    received(&net, &peers, o2["offer_id"].as_str().unwrap()).await;
+    received(&net, &peers, o3["offer_id"].as_str().unwrap()).await;
+
+    // After: A restarts and keeps signing with the new key; the operator's
+    // status sees the keys match.
+    net.node_mut("cd41").restart();
+    let a = net.node("cd41");
+    let employer = a.user("employer", "rh2@entrepot-blois.fr", Some("Entrepôt Blois"));
+    let o4 = post_ok(
+        a,
+        &employer,
+        "/api/v1/offers",
+        &offer_body("Cariste 4", "41018"),
+    )
+    .await;
+    received(&net, &peers, o4["offer_id"].as_str().unwrap()).await;
+    // C holds each message as signed: o2 with the old key, o3 and o4 with
+    // the new one.
+    let c_db = net.node("petr-laon").dir.join("data").join("vivier.db");
+    for (o, key) in [(&o2, "ed25519:1"), (&o3, "ed25519:2"), (&o4, "ed25519:2")] {
+        let id = o["offer_id"].as_str().unwrap().to_string();
+        let body = inbox_body(&c_db, &id);
+        assert!(
+            body.contains(&format!("\"key_id\":\"{key}\"")),
+            "{id} should be signed with {key}: {body}"
+        );
+    }
+    let out = cli_ok(a, &["key", "show"]);
+    assert!(
+        out.contains("ed25519:2") && out.contains("(signing)"),
+        "{out}"
+    );
+    let status = net.admin(&["status", "--ca-cert", &net.ca.ca_pem.display().to_string()]);
+    let line = status
+        .lines()
+        .find(|l| l.contains("cd41"))
+        .unwrap_or_default();
+    assert!(line.contains("yes"), "{status}");
+}
