@@ -161,6 +161,9 @@ pub struct FederationConfig {
     pub suspended_member_purge_days: i64,
     /// Allow plain `http://` peers on loopback addresses (dev and tests).
     pub allow_loopback_http: bool,
+    /// Bearer secret with which Prometheus scrapes `GET /metrics` (at least
+    /// 32 characters), separate from user tokens; unset: admin users only.
+    pub metrics_token: Option<String>,
     /// Extra root CA (PEM) trusted for peers' HTTPS (tests, private PKI).
     pub ca_cert: Option<PathBuf>,
     /// Messages per `PUT /federation/v1/txn/{id}`.
@@ -196,6 +199,7 @@ impl Default for FederationConfig {
             max_clock_skew_secs: 300,
             message_ttl_days: 30,
             suspended_member_purge_days: 30,
+            metrics_token: None,
             allow_loopback_http: true,
             ca_cert: None,
             batch_size: 50,
@@ -519,6 +523,13 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         vivier_protocol::NodeId::parse(&self.node_id)
             .map_err(|e| ConfigError::Invalid(format!("node_id: {e}")))?;
+        if let Some(t) = &self.federation.metrics_token {
+            if t.chars().count() < 32 {
+                return Err(ConfigError::Invalid(
+                    "federation.metrics_token: at least 32 characters".into(),
+                ));
+            }
+        }
         match self.sqlite_synchronous.as_str() {
             "full" | "normal" | "extra" => {}
             other => {

@@ -572,9 +572,12 @@ async fn deliver_to(state: &AppState, member: &vivier_protocol::Member) {
         let started = Instant::now();
         match send_batch(state, member, &batch).await {
             Ok(resp) => {
-                metrics::histogram!("vivier_delivery_seconds")
+                metrics::histogram!("vivier_delivery_seconds", "peer" => dest.clone())
                     .record(started.elapsed().as_secs_f64());
-                metrics::counter!("vivier_deliveries_total", "outcome" => "ok").increment(1);
+                metrics::counter!("vivier_deliveries_total", "outcome" => "ok", "peer" => dest.clone())
+                    .increment(1);
+                metrics::counter!("vivier_messages_delivered_total", "peer" => dest.clone())
+                    .increment(batch.len() as u64);
                 if let Err(e) = record_success(state, &dest, &batch, &resp).await {
                     tracing::warn!(error = %e, "recording delivery");
                     return;
@@ -582,8 +585,9 @@ async fn deliver_to(state: &AppState, member: &vivier_protocol::Member) {
                 tracing::debug!(messages = batch.len(), "delivered");
             }
             Err(e) => {
-                metrics::counter!("vivier_deliveries_total", "outcome" => "failed").increment(1);
-                tracing::info!(error = %e, "delivery failed; backing off");
+                metrics::counter!("vivier_deliveries_total", "outcome" => "failed", "peer" => dest.clone())
+                    .increment(1);
+                tracing::warn!(peer = %dest, messages = batch.len(), error = %e, "delivery failed; backing off");
                 if let Err(e2) = record_failure(state, &dest, &e).await {
                     tracing::warn!(error = %e2, "recording delivery failure");
                 }
@@ -661,10 +665,18 @@ pub async fn signed_request(
     if !body.is_empty() {
         req = req.header("content-type", "application/json");
     }
-    req.body(body)
-        .send()
-        .await
-        .map_err(|e| Error::Peer(format!("{url}: {e}")))
+    req.body(body).send().await.map_err(|e| {
+        if e.is_timeout() {
+            Error::Peer(format!(
+                "{url}: timeout: no answer within {} s",
+                state.config.federation.request_timeout_secs
+            ))
+        } else if e.is_connect() {
+            Error::Peer(format!("{url}: cannot connect: {e}"))
+        } else {
+            Error::Peer(format!("{url}: {e}"))
+        }
+    })
 }
 
 async fn send_batch(
@@ -870,7 +882,7 @@ pub async fn process_messages(
                 }
                 Ok(Stored::Duplicate) => (id, MessageResult::duplicate()),
                 Err(Disposition::Refuse { code, message }) => {
-                    metrics::counter!("vivier_messages_refused_total", "error" => code)
+                    metrics::counter!("vivier_messages_refused_total", "error" => code, "sender" => msg.envelope.sender.to_string())
                         .increment(1);
                     tracing::warn!(
                         message_id = %id,
@@ -1094,6 +1106,22 @@ fn header_lookup(headers: &HeaderMap) -> impl Fn(&str) -> Option<String> + '_ {
 /// membership document, then the nonce, then the verified peer's rate
 /// limit (the client address was charged before the body was read, see
 /// [`limits`]; a signer's claim costs the claimed node nothing).
+/// The member a refused request claims to come from (its `keyid`), for
+/// metrics and logs: only names the membership document knows, so a
+/// stranger cannot create label values; `unknown` otherwise.
+fn claimed_member(state: &AppState, headers: &HeaderMap) -> String {
+    let claimed = headers
+        .get("signature-input")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split("keyid=\"").nth(1))
+        .and_then(|v| v.split('/').next())
+        .and_then(|n| NodeId::parse(n).ok());
+    match (claimed, state.federation.membership()) {
+        (Some(n), Some(doc)) if doc.document.member(&n).is_some() => n.to_string(),
+        _ => "unknown".into(),
+    }
+}
+
 async fn authenticate(
     state: &AppState,
     method: &str,
@@ -1116,10 +1144,16 @@ async fn authenticate(
             skew,
         )
     })
-    .map_err(|e| Error::Federation {
-        status: StatusCode::UNAUTHORIZED,
-        code: e.kind(),
-        message: e.to_string(),
+    .map_err(|e| {
+        let sender = claimed_member(state, headers);
+        metrics::counter!("vivier_requests_refused_total", "reason" => e.kind(), "sender" => sender.clone())
+            .increment(1);
+        tracing::warn!(sender = %sender, reason = e.kind(), error = %e, "federation request refused");
+        Error::Federation {
+            status: StatusCode::UNAUTHORIZED,
+            code: e.kind(),
+            message: e.to_string(),
+        }
     })?;
     if !state.federation.fresh_nonce(&signer.nonce, now_s, skew) {
         return Err(Error::Federation {
@@ -1635,10 +1669,71 @@ pub fn init_metrics() {
     let _ = prometheus();
 }
 
-async fn metrics_handler(user: User) -> Result<Response> {
-    user.require(&[Role::Admin])?;
+/// `GET /metrics`: Prometheus text. Scraped with the bearer secret
+/// `[federation] metrics_token` (no user account needed), or read by an
+/// admin user. The federation gauges are refreshed from the store at each
+/// scrape.
+async fn metrics_handler(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+) -> Result<Response> {
+    let (mut parts, _) = req.into_parts();
+    let scraper = match (
+        &state.config.federation.metrics_token,
+        parts.headers.get("authorization"),
+    ) {
+        (Some(secret), Some(h)) => h
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|t| {
+                use subtle::ConstantTimeEq;
+                t.as_bytes().ct_eq(secret.as_bytes()).into()
+            }),
+        _ => false,
+    };
+    if !scraper {
+        let user = <User as axum::extract::FromRequestParts<AppState>>::from_request_parts(
+            &mut parts, &state,
+        )
+        .await?;
+        user.require(&[Role::Admin])?;
+    }
+    refresh_gauges(&state).await?;
     let text = prometheus().map(|h| h.render()).unwrap_or_default();
     Ok(([("content-type", "text/plain; version=0.0.4")], text).into_response())
+}
+
+/// Per-peer and membership gauges, read from the store.
+async fn refresh_gauges(state: &AppState) -> Result<()> {
+    let st = status(state).await?;
+    for p in &st.peers {
+        let peer = p.node_id.clone();
+        metrics::gauge!("vivier_peer_outbox_depth", "peer" => peer.clone())
+            .set(p.outbox_depth as f64);
+        metrics::gauge!("vivier_peer_failures", "peer" => peer.clone()).set(p.failures as f64);
+        metrics::gauge!("vivier_peer_backoff_until_seconds", "peer" => peer.clone())
+            .set((p.next_attempt_at / 1000) as f64);
+        metrics::gauge!("vivier_peer_last_contact_seconds", "peer" => peer.clone())
+            .set(p.last_contact_at.map(|t| t / 1000).unwrap_or(0) as f64);
+        metrics::gauge!("vivier_peer_last_success_seconds", "peer" => peer)
+            .set(p.last_success_at.map(|t| t / 1000).unwrap_or(0) as f64);
+    }
+    metrics::gauge!("vivier_dead_letters").set(st.dead_letters as f64);
+    metrics::gauge!("vivier_leader").set(if st.leader { 1.0 } else { 0.0 });
+    if let Some(doc) = state.federation.membership() {
+        metrics::gauge!("vivier_membership_serial").set(doc.document.serial as f64);
+        metrics::gauge!("vivier_membership_expires_in_seconds")
+            .set(((doc.document.expires_at - state.clock.now_ms()) / 1000) as f64);
+        metrics::gauge!("vivier_member_active").set(
+            if lifecycle::self_active(state, &doc.document) {
+                1.0
+            } else {
+                0.0
+            },
+        );
+    }
+    Ok(())
 }
 
 /// Federation routes (node-to-node and admin). The node-to-node routes are

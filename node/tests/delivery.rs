@@ -445,3 +445,107 @@ async fn suspended_member_profiles_are_purged_after_the_delay_and_it_is_told() {
         b.stop().await;
     }
 }
+
+/// The operator's view: `/metrics` is scraped with its own bearer secret
+/// (not a user token; anything else gets 401/403), and shows per-peer
+/// deliveries, outbox depth, back-off and last contact, the membership
+/// serial and time to expiry, and refused requests by reason and sender.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_each_peer_and_refusals_by_sender_to_the_scraper() {
+    const SECRET: &str = "prometheus-scrape-secret-0123456789abcdef";
+    for backend in backends() {
+        let operator = SigningKeyPair::generate(KeyId::parse("ed25519:1").unwrap());
+        let a = start_node_with(&backend, |c| {
+            federated("node-a", &operator)(c);
+            c.federation.metrics_token = Some(SECRET.into());
+        })
+        .await;
+        let b = start_node_with(&backend, federated("node-b", &operator)).await;
+        publish_membership(&operator, &[&a, &b], vec![member_of(&a), member_of(&b)]).await;
+        let employer = a.user(Role::Employer, "rh@a.fr").await;
+        let counsellor = a.user(Role::Counsellor, "conseil@a.fr").await;
+        let b_admin = b.user(Role::Admin, "admin@b.fr").await;
+        let (s, o) = a
+            .post(&employer, "/api/v1/offers", &offer("Serveur H/F"))
+            .await;
+        assert_eq!(s, 201, "{o}");
+        eventually(20, || async {
+            let (_, v) = b.get(&b_admin, "/api/v1/offers?origin=node-a").await;
+            (v["total"] == 1).then_some(())
+        })
+        .await
+        .expect("delivered");
+        // B sends A a request signed with a key A does not know for B.
+        let stranger = SigningKeyPair::generate(KeyId::parse("ed25519:9").unwrap());
+        let path = "/federation/v1/txn/node-b-1-1";
+        let body = br#"{"messages":[]}"#.to_vec();
+        let headers = vivier_protocol::sign_request(
+            "PUT",
+            path,
+            &a.state.identity.node_id,
+            &body,
+            &b.state.identity.node_id,
+            &stranger,
+            chrono::Utc::now().timestamp(),
+        );
+        let mut req = a.client.put(a.url(path)).body(body);
+        for (k, v) in headers.pairs() {
+            req = req.header(k, v);
+        }
+        assert_eq!(req.send().await.unwrap().status().as_u16(), 401);
+
+        let scrape = |auth: Option<String>| {
+            let req = a.client.get(a.url("/metrics"));
+            let req = match auth {
+                Some(t) => req.bearer_auth(t),
+                None => req,
+            };
+            async move {
+                let r = req.send().await.unwrap();
+                (r.status().as_u16(), r.text().await.unwrap())
+            }
+        };
+        assert_eq!(scrape(None).await.0, 401);
+        assert_eq!(scrape(Some("not-the-secret".into())).await.0, 401);
+        assert_eq!(
+            scrape(Some(counsellor.clone())).await.0,
+            403,
+            "users other than admins get nothing"
+        );
+        let (s, text) = scrape(Some(SECRET.into())).await;
+        assert_eq!(s, 200);
+        for needle in [
+            r#"vivier_deliveries_total{outcome="ok",peer="node-b"}"#,
+            r#"vivier_peer_outbox_depth{peer="node-b"} 0"#,
+            r#"vivier_peer_backoff_until_seconds{peer="node-b"}"#,
+            r#"vivier_peer_last_success_seconds{peer="node-b"}"#,
+            "vivier_membership_serial 1",
+            "vivier_membership_expires_in_seconds",
+            "vivier_dead_letters 0",
+            // (One recorder per test process: counters add up across the
+            // backends, so names and labels are checked, not values.)
+            r#"vivier_requests_refused_total{reason="unknown_key",sender="node-b"}"#,
+        ] {
+            assert!(
+                text.contains(needle),
+                "{}: {needle} missing in\n{text}",
+                backend.name()
+            );
+        }
+        // Every series the shipped alert rules use is exposed.
+        let rules = include_str!("../../config/monitoring/vivier-alerts.yml");
+        let used: std::collections::BTreeSet<&str> = rules
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("vivier_"))
+            .collect();
+        assert!(used.len() >= 5, "{used:?}");
+        for name in used {
+            assert!(
+                text.contains(&format!("\n{name}")),
+                "{name} (alert rules) not exposed"
+            );
+        }
+        a.stop().await;
+        b.stop().await;
+    }
+}
