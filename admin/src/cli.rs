@@ -1112,8 +1112,11 @@ fn publish(nd: &NetworkDir, a: RemoteArgs) -> Result<ExitCode> {
     let serial = doc.document.serial;
     let mut rows = Vec::new();
     let mut failed = 0;
-    for m in &doc.document.members {
-        let (ok, result) = match client.post_membership(&m.base_url, &bytes) {
+    let answers = in_parallel(&doc.document.members, |m| {
+        client.post_membership(&m.base_url, &bytes)
+    });
+    for (m, answer) in doc.document.members.iter().zip(answers) {
+        let (ok, result) = match answer {
             PublishOutcome::Accepted {
                 serial,
                 active_members,
@@ -1152,6 +1155,23 @@ fn publish(nd: &NetworkDir, a: RemoteArgs) -> Result<ExitCode> {
         println!("serial {serial}: published to all {} node(s)", rows.len());
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// `f` for every member, at most 32 at a time, results in member order.
+fn in_parallel<T: Send>(members: &[Member], f: impl Fn(&Member) -> T + Sync) -> Vec<T> {
+    let mut out = Vec::with_capacity(members.len());
+    for chunk in members.chunks(32) {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = chunk.iter().map(|m| s.spawn(|| f(m))).collect();
+            for h in handles {
+                match h.join() {
+                    Ok(v) => out.push(v),
+                    Err(p) => std::panic::resume_unwind(p),
+                }
+            }
+        });
+    }
+    out
 }
 
 fn status_word(s: &MemberStatus) -> &'static str {
@@ -1203,9 +1223,12 @@ fn status(nd: &NetworkDir, a: RemoteArgs) -> Result<ExitCode> {
     let client = Client::new(a.ca_cert.as_deref(), Duration::from_secs(a.timeout_secs))?;
     let mut rows = Vec::new();
     let mut problems = 0;
-    for m in &doc.document.members {
+    // Every member at once, each bounded by --timeout-secs: a hung node
+    // costs one timeout, not one per node.
+    let answers = in_parallel(&doc.document.members, |m| client.well_known(&m.base_url));
+    for (m, answer) in doc.document.members.iter().zip(answers) {
         let active = m.is_active();
-        let row = match client.well_known(&m.base_url) {
+        let row = match answer {
             Err(e) => {
                 if active {
                     problems += 1;

@@ -586,3 +586,65 @@ async fn a_node_key_rotates_with_an_overlap_and_federation_keeps_working() {
         .unwrap_or_default();
     assert!(line.contains("yes"), "{status}");
 }
+
+/// `vivier-admin status` against 20 real node processes, two of them
+/// paused (SIGSTOP): every member is asked at once, so the command answers
+/// within about one per-node timeout (asked one after the other, the two
+/// paused nodes alone would take two), and it names the paused ones as
+/// unreachable while the 18 others answer with the current serial and
+/// matching keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_status_asks_twenty_nodes_at_once_and_names_the_paused_ones() {
+    let ids: Vec<String> = (1..=20).map(|i| format!("mission-{i:02}")).collect();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let net = Network::start(&refs).await;
+    let paused = ["mission-07", "mission-15"];
+    for p in paused {
+        let pid = net.node(p).pid().unwrap();
+        assert!(std::process::Command::new("kill")
+            .args(["-STOP", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success());
+    }
+    let started = std::time::Instant::now();
+    let out = admin_env(
+        &[
+            "--dir",
+            net.admin_dir.to_str().unwrap(),
+            "status",
+            "--ca-cert",
+            &net.ca.ca_pem.display().to_string(),
+            "--timeout-secs",
+            "4",
+        ],
+        &[],
+    );
+    let elapsed = started.elapsed();
+    for p in paused {
+        let pid = net.node(p).pid().unwrap();
+        let _ = std::process::Command::new("kill")
+            .args(["-CONT", &pid.to_string()])
+            .status();
+    }
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        !out.status.success(),
+        "paused active members make status fail: {text}"
+    );
+    assert!(
+        elapsed < std::time::Duration::from_secs(8),
+        "took {elapsed:?}; two paused nodes asked in turn would take 8 s: {text}"
+    );
+    for id in &ids {
+        let line = text
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(id.as_str()))
+            .unwrap_or_else(|| panic!("{id} missing: {text}"));
+        if paused.contains(&id.as_str()) {
+            assert!(line.contains(" no "), "{line}");
+        } else {
+            assert!(line.contains("(current)") && line.contains("yes"), "{line}");
+        }
+    }
+}
