@@ -190,6 +190,48 @@ fn network_candidate(first: &str) -> serde_json::Value {
     })
 }
 
+/// An offer posted at A by `employer`, once B holds it open: its id.
+async fn offer_seen_at_b(a: &TestNode, employer: &str, b: &TestNode, b_token: &str) -> String {
+    let (s, o) = a
+        .post(employer, "/api/v1/offers", &offer("Serveur H/F"))
+        .await;
+    assert_eq!(s, 201, "{o}");
+    let offer_id = o["offer_id"].as_str().unwrap().to_string();
+    eventually(20, || async {
+        let (_, v) = b.get(b_token, &format!("/api/v1/offers/{offer_id}")).await;
+        (v["status"] == "open").then_some(())
+    })
+    .await
+    .expect("offer received at B");
+    offer_id
+}
+
+/// A network-consent candidate created at B and referred to `offer_id`:
+/// (candidate id, referral id).
+async fn refer_at_b(
+    b: &TestNode,
+    counsellor: &str,
+    offer_id: &str,
+    first: &str,
+) -> (String, String) {
+    let (s, c) = b
+        .post(counsellor, "/api/v1/candidates", &network_candidate(first))
+        .await;
+    assert_eq!(s, 201, "{c}");
+    let (s, r) = b
+        .post(
+            counsellor,
+            "/api/v1/referrals",
+            &json!({"offer_id": offer_id, "candidate_id": c["id"], "endorsement": "Sérieuse et disponible."}),
+        )
+        .await;
+    assert_eq!(s, 201, "{r}");
+    (
+        c["id"].as_str().unwrap().to_string(),
+        r["id"].as_str().unwrap().to_string(),
+    )
+}
+
 /// A referral sent while the offer's close is still on its way: the origin
 /// refuses it for good (`offer_closed`). The referring node parks the
 /// message, the referral becomes `undeliverable` with the reason in French
@@ -202,17 +244,7 @@ async fn referral_refused_for_a_closed_offer_is_undeliverable_for_its_counsellor
         let employer = a.user(Role::Employer, "rh@a.fr").await;
         let b_admin = b.user(Role::Admin, "admin@b.fr").await;
         let b_counsellor = b.user(Role::Counsellor, "conseil@b.fr").await;
-        let (s, o) = a
-            .post(&employer, "/api/v1/offers", &offer("Serveur H/F"))
-            .await;
-        assert_eq!(s, 201, "{o}");
-        let offer_id = o["offer_id"].as_str().unwrap().to_string();
-        eventually(20, || async {
-            let (_, v) = b.get(&b_admin, &format!("/api/v1/offers/{offer_id}")).await;
-            (v["status"] == "open").then_some(())
-        })
-        .await
-        .expect("offer received at B");
+        let offer_id = offer_seen_at_b(&a, &employer, &b, &b_admin).await;
         // The offer closes at A; its broadcast has not reached B yet (the
         // close is made in A's store only, as if the message were in flight).
         sqlx::query("UPDATE offers SET status = 'closed', closed_at = 1 WHERE id = $1")
@@ -220,23 +252,7 @@ async fn referral_refused_for_a_closed_offer_is_undeliverable_for_its_counsellor
             .execute(&a.state.db.pool)
             .await
             .unwrap();
-        let (s, c) = b
-            .post(
-                &b_counsellor,
-                "/api/v1/candidates",
-                &network_candidate("Inès"),
-            )
-            .await;
-        assert_eq!(s, 201, "{c}");
-        let (s, r) = b
-            .post(
-                &b_counsellor,
-                "/api/v1/referrals",
-                &json!({"offer_id": offer_id, "candidate_id": c["id"], "endorsement": "Sérieuse et disponible."}),
-            )
-            .await;
-        assert_eq!(s, 201, "{r}");
-        let rid = r["id"].as_str().unwrap().to_string();
+        let (cid, rid) = refer_at_b(&b, &b_counsellor, &offer_id, "Inès").await;
         let r = eventually(20, || async {
             let (_, v) = b
                 .get(&b_counsellor, &format!("/api/v1/referrals/{rid}"))
@@ -255,10 +271,7 @@ async fn referral_refused_for_a_closed_offer_is_undeliverable_for_its_counsellor
         );
         // The candidate is no longer "in referral" for it.
         let (_, cand) = b
-            .get(
-                &b_counsellor,
-                &format!("/api/v1/candidates/{}", c["id"].as_str().unwrap()),
-            )
+            .get(&b_counsellor, &format!("/api/v1/candidates/{cid}"))
             .await;
         assert_eq!(cand["status"], "active", "{cand}");
         // The counsellor is told, once, with a link to the referral.
@@ -351,35 +364,8 @@ async fn suspended_member_profiles_are_purged_after_the_delay_and_it_is_told() {
         publish_membership(&operator, &[&a, &b], vec![member_of(&a), member_of(&b)]).await;
         let employer = a.user(Role::Employer, "rh@a.fr").await;
         let b_counsellor = b.user(Role::Counsellor, "conseil@b.fr").await;
-        let (s, o) = a
-            .post(&employer, "/api/v1/offers", &offer("Serveur H/F"))
-            .await;
-        assert_eq!(s, 201, "{o}");
-        let offer_id = o["offer_id"].as_str().unwrap().to_string();
-        eventually(20, || async {
-            let (_, v) = b
-                .get(&b_counsellor, &format!("/api/v1/offers/{offer_id}"))
-                .await;
-            (v["status"] == "open").then_some(())
-        })
-        .await
-        .expect("offer at B");
-        let (_, c) = b
-            .post(
-                &b_counsellor,
-                "/api/v1/candidates",
-                &network_candidate("Maëlys"),
-            )
-            .await;
-        let (s, r) = b
-            .post(
-                &b_counsellor,
-                "/api/v1/referrals",
-                &json!({"offer_id": offer_id, "candidate_id": c["id"], "endorsement": "Ponctuelle."}),
-            )
-            .await;
-        assert_eq!(s, 201, "{r}");
-        let rid = r["id"].as_str().unwrap().to_string();
+        let offer_id = offer_seen_at_b(&a, &employer, &b, &b_counsellor).await;
+        let (_, rid) = refer_at_b(&b, &b_counsellor, &offer_id, "Maëlys").await;
         eventually(20, || async {
             let (s, v) = a.get(&employer, &format!("/api/v1/referrals/{rid}")).await;
             (s == 200 && v.to_string().contains("Maëlys")).then_some(())

@@ -1015,12 +1015,22 @@ async fn inbound_referrals_through_the_message_handlers() {
         let (_, v) = node.get(&employer, "/api/v1/referrals/ref-1").await;
         assert!(v.get("candidate").is_none());
 
-        // A pending one is cancelled by the withdrawal.
+        // The hire filled the offer's one position: it closed.
+        let (_, v) = node.get(&employer, &format!("/api/v1/offers/{o}")).await;
+        assert_eq!(v["status"], "closed", "{v}");
+        assert_eq!(v["positions_filled"], 1, "{v}");
+        // A pending one (on another open offer) is cancelled by the
+        // withdrawal.
+        let o2 = offer(&node, &employer, "Préparateur de commandes (2)").await;
         assert_eq!(
-            submit(&node, "node-c", submitted("ref-4", &o, "node-c")).await,
+            submit(&node, "node-c", submitted("ref-4", &o2, "node-c")).await,
             "ok"
         );
-        assert_eq!(withdrawn(&node, "node-c", w("ref-4")).await, "ok");
+        let w4 = ReferralWithdrawn {
+            offer_id: o2.clone(),
+            ..w("ref-4")
+        };
+        assert_eq!(withdrawn(&node, "node-c", w4).await, "ok");
         assert_eq!(status_of(&node, "ref-4").await, "cancelled");
         let mut no_reason = change("ref-1", &o, ReferralStatus::Refused);
         no_reason.reason = Some(RefusalReason::Other);
