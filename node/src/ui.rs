@@ -25,6 +25,7 @@ mod candidats;
 mod compte;
 mod fiche;
 pub(crate) mod labels;
+mod moi;
 mod offres;
 mod rapports;
 mod relations;
@@ -96,6 +97,37 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("relation.html", include_str!("../templates/relation.html")),
     ("rapports.html", include_str!("../templates/rapports.html")),
+    ("moi_base.html", include_str!("../templates/moi_base.html")),
+    (
+        "moi_connexion.html",
+        include_str!("../templates/moi_connexion.html"),
+    ),
+    ("moi_lien.html", include_str!("../templates/moi_lien.html")),
+    (
+        "moi_invitation.html",
+        include_str!("../templates/moi_invitation.html"),
+    ),
+    (
+        "moi_fiche.html",
+        include_str!("../templates/moi_fiche.html"),
+    ),
+    (
+        "moi_modifier.html",
+        include_str!("../templates/moi_modifier.html"),
+    ),
+    ("moi_cv.html", include_str!("../templates/moi_cv.html")),
+    (
+        "moi_consentement.html",
+        include_str!("../templates/moi_consentement.html"),
+    ),
+    (
+        "moi_offres.html",
+        include_str!("../templates/moi_offres.html"),
+    ),
+    (
+        "moi_donnees.html",
+        include_str!("../templates/moi_donnees.html"),
+    ),
 ];
 
 /// The stylesheet served at `/ui/static/app.css`.
@@ -440,9 +472,12 @@ async fn dashboard(State(state): State<AppState>, Session(user): Session) -> UiR
             .iter()
             .map(|(o, n)| (labels::outcome(o), *n))
             .collect();
+        let actor = crate::actor::Actor::User(user.clone());
+        let notices = moi::notice_rows(&state, &crate::space::pending_for(&state, &actor).await?);
         render(
             "tableau.html",
             context! {
+                notices => notices,
                 stats => stats,
                 by_status => by_status,
                 referrals => referrals,
@@ -506,8 +541,8 @@ async fn security_headers(req: axum::extract::Request, next: Next) -> Response {
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-             frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; style-src 'self'; img-src 'self'; manifest-src 'self'; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
     h.insert(
@@ -526,7 +561,7 @@ async fn security_headers(req: axum::extract::Request, next: Next) -> Response {
     resp
 }
 
-/// Routes under `/ui`.
+/// Routes under `/ui` and the candidate space under `/moi`.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/ui", get(|| async { Redirect::permanent("/ui/") }))
@@ -559,6 +594,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/candidats/{id}/cv", post(fiche::upload_cv))
         .route("/ui/candidats/{id}/cv/{file_id}", get(fiche::download_cv))
         .route("/ui/candidats/{id}/consentement", post(fiche::consent))
+        .route("/ui/candidats/{id}/inviter", post(fiche::invite))
         .route("/ui/candidats/{id}/retour-emploi", post(fiche::placement))
         .route(
             "/ui/candidats/{id}/supprimer",
@@ -582,6 +618,8 @@ pub fn routes() -> Router<AppState> {
         )
         // Any other /ui/ address: the French « Page introuvable ».
         .route("/ui/{*chemin}", get(not_found))
+        // The candidate space (its own session, `crate::space`).
+        .merge(moi::routes())
         .layer(axum::middleware::from_fn(security_headers))
 }
 
