@@ -603,6 +603,7 @@ pub async fn offers(
     page(
         "moi_offres.html",
         context! { offers => rows, consent => c.consent.is_some(), flash => flash(q.ok.as_deref()),
+                   active => c.status == crate::candidates::CandidateStatus::Active,
         ..layout("offres", "Les offres pour moi", true) },
     )
 }
