@@ -55,6 +55,15 @@ impl Actor {
         }
     }
 
+    /// The signed-in person of a candidate space; anyone else gets
+    /// `Forbidden`.
+    pub fn candidate(&self) -> Result<&crate::space::CandidateUser> {
+        match self {
+            Actor::Candidate(c) => Ok(c),
+            _ => Err(Error::Forbidden),
+        }
+    }
+
     /// The signed-in person if they act on record `candidate_id`, their
     /// own; anyone else (staff included) gets `NotFound`, another person's
     /// record being none of their business.

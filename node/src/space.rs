@@ -697,9 +697,7 @@ pub async fn use_login_link(state: &AppState, token: &str) -> Result<(CandidateU
 /// Read one's own record (never the restricted fields: see README « Candidate
 /// space »). Audited `candidate.read` with the person as actor.
 pub async fn read_own(state: &AppState, actor: &Actor, page: &str) -> Result<Candidate> {
-    let Actor::Candidate(person) = actor else {
-        return Err(Error::Forbidden);
-    };
+    let person = actor.candidate()?;
     let c = crate::candidates::get_candidate(&state.db, &person.candidate_id)
         .await?
         .ok_or(Error::NotFound("candidate"))?;
@@ -848,9 +846,7 @@ pub async fn pending_for(state: &AppState, actor: &Actor) -> Result<Vec<Notice>>
 /// Give or change one's consent (the existing consent path), with a notice
 /// and `candidate.consent` audited with the person as actor.
 pub async fn give_consent(state: &AppState, actor: &Actor, scope: ConsentScope) -> Result<()> {
-    let Actor::Candidate(person) = actor else {
-        return Err(Error::Forbidden);
-    };
+    let person = actor.candidate()?;
     let id = person.candidate_id.clone();
     crate::candidates::give_consent(
         state,
@@ -873,9 +869,7 @@ pub async fn give_consent(state: &AppState, actor: &Actor, scope: ConsentScope) 
 /// Withdraw one's consent (the existing path: the record is a draft again,
 /// out of search and matching).
 pub async fn withdraw_consent(state: &AppState, actor: &Actor) -> Result<()> {
-    let Actor::Candidate(person) = actor else {
-        return Err(Error::Forbidden);
-    };
+    let person = actor.candidate()?;
     let id = person.candidate_id.clone();
     crate::candidates::withdraw_consent(state, &id).await?;
     after_own_change(
@@ -897,9 +891,7 @@ pub async fn upload_cv(
     file_name: &str,
     bytes: Vec<u8>,
 ) -> Result<crate::candidates::CandidateFile> {
-    let Actor::Candidate(person) = actor else {
-        return Err(Error::Forbidden);
-    };
+    let person = actor.candidate()?;
     let id = person.candidate_id.clone();
     let (_, file) = crate::candidates::attach_cv(state, &id, file_name, bytes).await?;
     after_own_change(
@@ -976,9 +968,7 @@ pub async fn own_matches(
 /// them, for their counsellor (no referral: co-optation stays the
 /// counsellor's act). Once per offer. Audited `candidate.interest`.
 pub async fn express_interest(state: &AppState, actor: &Actor, offer_id: &str) -> Result<()> {
-    let Actor::Candidate(person) = actor else {
-        return Err(Error::Forbidden);
-    };
+    let person = actor.candidate()?;
     let c = crate::candidates::get_candidate(&state.db, &person.candidate_id)
         .await?
         .ok_or(Error::NotFound("candidate"))?;
@@ -1022,9 +1012,7 @@ pub async fn express_interest(state: &AppState, actor: &Actor, offer_id: &str) -
 
 /// The offers the person said they were interested in.
 pub async fn interests(state: &AppState, actor: &Actor) -> Result<Vec<String>> {
-    let Actor::Candidate(person) = actor else {
-        return Err(Error::Forbidden);
-    };
+    let person = actor.candidate()?;
     Ok(sqlx::query_scalar::<_, Option<String>>(
         "SELECT offer_id FROM candidate_notices WHERE candidate_id = $1 AND kind = 'interest'",
     )
@@ -1041,9 +1029,7 @@ pub async fn interests(state: &AppState, actor: &Actor) -> Result<Vec<String>> {
 /// that holds a copy, and the access ends with the record). Once.
 /// Audited `candidate.erasure_requested`. Returns the due date.
 pub async fn request_erasure(state: &AppState, actor: &Actor) -> Result<i64> {
-    let Actor::Candidate(person) = actor else {
-        return Err(Error::Forbidden);
-    };
+    let person = actor.candidate()?;
     if let Some(due) = erasure_due(state, &person.candidate_id).await? {
         return Ok(due);
     }

@@ -11,62 +11,13 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use sqlx::Row;
-use support::{backends, start_node_with_clock, Backend, TestNode};
+use support::{backends, get, post, start_node_with_clock, Backend, TestNode};
 use vivier_node::auth::Role;
 use vivier_node::clock::ManualClock;
 use vivier_node::mail::Security;
 use vivier_testkit::smtp::SmtpSink;
 
 const PERSON_PASSWORD: &str = "hérisson vaporeux contrebasse automnale";
-
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-struct Answer {
-    status: u16,
-    location: Option<String>,
-    set_cookie: Option<String>,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-async fn answer(r: reqwest::Response) -> Answer {
-    let h = r.headers().clone();
-    Answer {
-        status: r.status().as_u16(),
-        location: h.get("location").map(|v| v.to_str().unwrap().to_string()),
-        set_cookie: h.get("set-cookie").map(|v| v.to_str().unwrap().to_string()),
-        body: r.bytes().await.unwrap().to_vec(),
-    }
-}
-
-async fn get(node: &TestNode, cookie: Option<&str>, path: &str) -> Answer {
-    let mut req = browser().get(node.url(path));
-    if let Some(c) = cookie {
-        req = req.header("cookie", c);
-    }
-    answer(req.send().await.unwrap()).await
-}
-
-async fn post(node: &TestNode, cookie: Option<&str>, path: &str, form: &[(&str, &str)]) -> Answer {
-    let mut req = browser()
-        .post(node.url(path))
-        .header("origin", node.base.clone())
-        .form(form);
-    if let Some(c) = cookie {
-        req = req.header("cookie", c);
-    }
-    answer(req.send().await.unwrap()).await
-}
 
 fn token_of(link: &str) -> String {
     link.split("jeton=").nth(1).unwrap().to_string()
@@ -137,8 +88,8 @@ async fn open_space(node: &TestNode, s: &Seeded) -> String {
     let jeton = token_of(&link);
     let page = get(node, None, &format!("/moi/invitation?jeton={jeton}")).await;
     assert_eq!(page.status, 200);
-    assert!(page.text().contains("Choisir un mot de passe"));
-    assert!(!page.text().contains("Martin"), "the page names no one");
+    assert!(page.body.contains("Choisir un mot de passe"));
+    assert!(!page.body.contains("Martin"), "the page names no one");
     // A weak password is refused in French; the link still works after.
     let weak = post(
         node,
@@ -163,7 +114,7 @@ async fn open_space(node: &TestNode, s: &Seeded) -> String {
         ],
     )
     .await;
-    assert_eq!(done.status, 303, "{}", done.text());
+    assert_eq!(done.status, 303, "{}", done.body);
     assert_eq!(done.location.as_deref(), Some("/moi/"));
     let set = done.set_cookie.expect("cookie");
     assert!(
@@ -178,7 +129,7 @@ async fn open_space(node: &TestNode, s: &Seeded) -> String {
     )
     .await;
     assert_eq!(again.status, 400);
-    assert!(again.text().contains("déjà servi"), "{}", again.text());
+    assert!(again.body.contains("déjà servi"), "{}", again.body);
     cookie_pair(&set)
 }
 
@@ -209,7 +160,7 @@ async fn confined(backend: &Backend) {
     // Their own record, without the restricted fields.
     let own = get(&node, Some(&cookie), "/moi/").await;
     assert_eq!(own.status, 200);
-    let body = own.text();
+    let body = own.body.clone();
     assert!(body.contains("Léa Martin") && body.contains("06 11 22 33 44"));
     assert!(!body.contains("Asthme") && !body.contains("Secretname"));
 
@@ -241,14 +192,14 @@ async fn confined(backend: &Backend) {
         } else {
             req
         };
-        let r = answer(req.send().await.unwrap()).await;
-        assert_eq!(r.status, 403, "{method} {path}: {}", r.text());
-        let text = r.text();
+        let r = support::page(req.send().await.unwrap()).await;
+        assert_eq!(r.status, 403, "{method} {path}: {}", r.body);
+        let text = &r.body;
         assert!(
             !text.contains("Secretname") && !text.contains("Martin") && !text.contains("lea."),
             "{path} leaked: {text}"
         );
-        let problem: Value = serde_json::from_slice(&r.body).unwrap();
+        let problem: Value = serde_json::from_str(&r.body).unwrap();
         assert_eq!(problem["status"], 403, "{problem}");
     }
     // Staff pages with the person's cookie (as if sent to /ui): refused too.
@@ -261,8 +212,8 @@ async fn confined(backend: &Backend) {
     for path in &ui_routes {
         let r = get(&node, Some(&cookie), path).await;
         assert_eq!(r.status, 403, "{path}");
-        assert!(!r.text().contains("Secretname"), "{path}");
-        assert!(r.text().contains("Accès refusé"), "{path}");
+        assert!(!r.body.contains("Secretname"), "{path}");
+        assert!(r.body.contains("Accès refusé"), "{path}");
     }
     let refused = sqlx::query(
         "SELECT actor_id, target_kind, target_id, details FROM audit_log \
@@ -297,7 +248,7 @@ async fn confined(backend: &Backend) {
     assert_eq!(r.status, 404);
     let r = get(&node, Some(&cookie), &format!("/moi/{}", s.other)).await;
     assert_eq!(r.status, 404);
-    assert!(!r.text().contains("Secretname"));
+    assert!(!r.body.contains("Secretname"));
 
     // A staff session gets nothing from the space either.
     let staff_cookie = node.ui_cookie("claire@mission-emploi.fr").await;
@@ -332,7 +283,7 @@ async fn confined(backend: &Backend) {
     )
     .await;
     assert_eq!(bad.status, 401);
-    assert!(bad.text().contains("incorrect"));
+    assert!(bad.body.contains("incorrect"));
     let failures: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.login_failed' AND target_kind = 'candidate_account'",
     )
@@ -380,7 +331,7 @@ async fn rights(backend: &Backend) {
     )
     .await;
     assert_eq!(bad.status, 422);
-    assert!(bad.text().contains("phone-erreur"), "{}", bad.text());
+    assert!(bad.body.contains("phone-erreur"), "{}", bad.body);
     let ok = post(
         &node,
         Some(&cookie),
@@ -394,7 +345,7 @@ async fn rights(backend: &Backend) {
         ],
     )
     .await;
-    assert_eq!(ok.status, 303, "{}", ok.text());
+    assert_eq!(ok.status, 303, "{}", ok.body);
     let (st, rec) = node
         .get(&s.counsellor, &format!("/api/v1/candidates/{}", s.person))
         .await;
@@ -463,7 +414,7 @@ async fn rights(backend: &Backend) {
     // person's own reads and the counsellor's listed.
     let r = get(&node, Some(&cookie), "/moi/donnees.json").await;
     assert_eq!(r.status, 200);
-    let e: Value = serde_json::from_slice(&r.body).unwrap();
+    let e: Value = serde_json::from_str(&r.body).unwrap();
     for section in [
         "record",
         "restricted",
@@ -494,10 +445,10 @@ async fn rights(backend: &Backend) {
         readers.contains(&"counsellor") && readers.contains(&"candidate"),
         "{readers:?}"
     );
-    assert!(!r.text().contains("Secretname"));
+    assert!(!r.body.contains("Secretname"));
     let pdf = get(&node, Some(&cookie), "/moi/donnees.pdf").await;
     assert_eq!(pdf.status, 200);
-    assert!(pdf.body.starts_with(b"%PDF-"));
+    assert!(pdf.body.starts_with("%PDF-"));
     assert!(audit_count(&node, "candidate.export", "candidate").await >= 2);
 
     // Erasure: asked by the person, confirmed by the counsellor through
@@ -611,7 +562,7 @@ async fn links_by_mail(backend: &Backend) {
     )
     .await;
     assert_eq!(r.status, 400);
-    assert!(r.text().contains("expiré"), "{}", r.text());
+    assert!(r.body.contains("expiré"), "{}", r.body);
     let (_, second) = node
         .post(
             &s.counsellor,
@@ -686,7 +637,7 @@ async fn links_by_mail(backend: &Backend) {
     assert_eq!(get(&node, Some(&cookie), "/moi/").await.status, 200);
     let again = post(&node, None, "/moi/lien", &[("jeton", &token_of(&link))]).await;
     assert_eq!(again.status, 400);
-    assert!(again.text().contains("déjà servi"));
+    assert!(again.body.contains("déjà servi"));
     assert_eq!(audit_count(&node, "auth.login", "candidate").await, 1);
     node.stop().await;
 }

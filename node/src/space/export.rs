@@ -106,9 +106,7 @@ const READ_ACTIONS: &str =
 /// Build the export of the person's own record. Audited
 /// `candidate.export` (with the format) before anything is returned.
 pub async fn build(state: &AppState, actor: &Actor, format: &'static str) -> Result<Export> {
-    let Actor::Candidate(person) = actor else {
-        return Err(Error::Forbidden);
-    };
+    let person = actor.candidate()?;
     let id = person.candidate_id.as_str();
     let c: Candidate = crate::candidates::get_candidate(&state.db, id)
         .await?

@@ -470,28 +470,6 @@ pub async fn erase(
     Ok(Redirect::to("/ui/candidats?ok=supprime").into_response())
 }
 
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_in_french() {
-        assert_eq!(size_fr(10), "1 Ko");
-        assert_eq!(size_fr(2048), "2 Ko");
-        assert_eq!(size_fr(3 * 1024 * 1024 / 2), "1,5 Mo");
-    }
-
-    #[test]
-    fn every_outcome_parses() {
-        for o in super::super::labels::OUTCOMES {
-            let p: PlacementOutcome =
-                serde_json::from_value(serde_json::Value::String((*o).to_string())).unwrap();
-            assert_eq!(p.as_str(), *o);
-        }
-    }
-}
-
 /// `POST /ui/candidats/{id}/inviter`: invite the person to their candidate
 /// space (`space::invite`, audited `candidate.invite`); the page shows the
 /// link to copy into an SMS (it is shown only this once).
@@ -524,5 +502,27 @@ pub async fn invite(
             record_with_error(&state, &user, &id, StatusCode::CONFLICT, "espace", msg.into()).await
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_in_french() {
+        assert_eq!(size_fr(10), "1 Ko");
+        assert_eq!(size_fr(2048), "2 Ko");
+        assert_eq!(size_fr(3 * 1024 * 1024 / 2), "1,5 Mo");
+    }
+
+    #[test]
+    fn every_outcome_parses() {
+        for o in super::super::labels::OUTCOMES {
+            let p: PlacementOutcome =
+                serde_json::from_value(serde_json::Value::String((*o).to_string())).unwrap();
+            assert_eq!(p.as_str(), *o);
+        }
     }
 }

@@ -11,18 +11,21 @@ use vivier_testkit::smtp::SmtpSink;
 use vivier_tests::browser::{Browser, Violation, PHONE};
 use vivier_tests::webnode::{public_pages, WebNode, PASSWORD};
 
-#[tokio::test]
-async fn password_reset_journey_in_the_browser() {
-    let mut sink = SmtpSink::start().await;
-    let port = sink.port();
-    let node = WebNode::start(move |c| {
+/// Mail on, to the test SMTP server on 127.0.0.1:`port`.
+fn mail_to(port: u16) -> impl FnOnce(&mut vivier_node::config::Config) {
+    move |c| {
         c.mail.enabled = true;
         c.mail.host = "127.0.0.1".into();
         c.mail.port = port;
         c.mail.security = vivier_node::mail::Security::None;
-    })
-    .await
-    .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn password_reset_journey_in_the_browser() {
+    let mut sink = SmtpSink::start().await;
+    let port = sink.port();
+    let node = WebNode::start(mail_to(port)).await.unwrap();
     let Some(b) = Browser::start(&node.base).await.unwrap() else {
         return;
     };
@@ -187,10 +190,7 @@ async fn candidate_space_journey_on_a_phone() {
     let mut sink = SmtpSink::start().await;
     let port = sink.port();
     let node = WebNode::start(move |c| {
-        c.mail.enabled = true;
-        c.mail.host = "127.0.0.1".into();
-        c.mail.port = port;
-        c.mail.security = vivier_node::mail::Security::None;
+        mail_to(port)(c);
         // CVs are read by the real binary's `extract` subcommand.
         c.uploads.extractor_path = Some(crate::support::NODE_BIN.into());
     })
