@@ -697,6 +697,23 @@ pub async fn use_login_link(state: &AppState, token: &str) -> Result<(CandidateU
 /// Read one's own record (never the restricted fields: see README « Candidate
 /// space »). Audited `candidate.read` with the person as actor.
 pub async fn read_own(state: &AppState, actor: &Actor, page: &str) -> Result<Candidate> {
+    own_record_audited(
+        state,
+        actor,
+        "candidate.read",
+        serde_json::json!({ "sensitive": false, "via": "candidate_space", "page": page }),
+    )
+    .await
+}
+
+/// The person's record, the read audited as `action` with the person as
+/// actor before it is returned.
+pub(crate) async fn own_record_audited(
+    state: &AppState,
+    actor: &Actor,
+    action: &str,
+    details: serde_json::Value,
+) -> Result<Candidate> {
     let person = actor.candidate()?;
     let c = crate::candidates::get_candidate(&state.db, &person.candidate_id)
         .await?
@@ -705,10 +722,10 @@ pub async fn read_own(state: &AppState, actor: &Actor, page: &str) -> Result<Can
     crate::audit::append(
         &mut conn,
         actor,
-        "candidate.read",
+        action,
         ("candidate", &c.id),
         None,
-        serde_json::json!({ "sensitive": false, "via": "candidate_space", "page": page }),
+        details,
     )
     .await?;
     Ok(c)

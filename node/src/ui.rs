@@ -213,6 +213,13 @@ impl From<Error> for UiError {
 
 impl IntoResponse for UiError {
     fn into_response(self) -> Response {
+        self.respond("/ui/", "Retour au tableau de bord")
+    }
+}
+
+impl UiError {
+    /// The French error page, its way back to `back` (`back_label`).
+    pub fn respond(self, back: &str, back_label: &str) -> Response {
         let status = self.0.status_code();
         if status.is_server_error() {
             tracing::error!(error = %self.0, "UI request failed");
@@ -272,7 +279,8 @@ impl IntoResponse for UiError {
         };
         let body = render_to_string(
             "erreur.html",
-            context! { title => title, message => message, code => status.as_u16() },
+            context! { title => title, message => message, code => status.as_u16(),
+            back => back, back_label => back_label },
         )
         .unwrap_or_else(|_| {
             format!(

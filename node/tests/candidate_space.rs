@@ -386,6 +386,61 @@ async fn rights(backend: &Backend) {
     assert!(dash.contains("Demandes des personnes"), "{dash}");
     assert!(dash.contains("téléphone"), "{dash}");
 
+    // An offer that fits: listed with its reasons; « Ça m'intéresse »
+    // once (twice is the same interest); no referral is created.
+    let employer = node.user(Role::Employer, "rh@logistique.fr").await;
+    let (st, o) = node
+        .post(
+            &employer,
+            "/api/v1/offers",
+            &json!({"title": "Préparateur de commandes H/F",
+                    "description": "Préparation de commandes au scanner, filmage des palettes.",
+                    "rome_code": "N1103", "contract_type": "CDI", "weekly_hours": 35,
+                    "employer": {"name": "Entrepôts du Centre"},
+                    "workplaces": [{"commune_insee": "41018", "positions": 1}]}),
+        )
+        .await;
+    assert_eq!(st, 201, "{o}");
+    let offer = o["offer_id"].as_str().unwrap().to_string();
+    node.sync_index().await;
+    let list = get(&node, Some(&cookie), "/moi/offres").await;
+    assert_eq!(list.status, 200);
+    assert!(
+        list.body.contains("Préparateur de commandes H&#x2f;F"),
+        "{}",
+        list.body
+    );
+    assert!(list.body.contains("même code ROME"), "{}", list.body);
+    for _ in 0..2 {
+        let r = post(
+            &node,
+            Some(&cookie),
+            &format!("/moi/offres/{offer}/interet"),
+            &[],
+        )
+        .await;
+        assert_eq!(r.status, 303);
+    }
+    let (_, notices) = node
+        .get(
+            &s.counsellor,
+            &format!("/api/v1/candidates/{}/notices", s.person),
+        )
+        .await;
+    let interests: Vec<&Value> = notices
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["kind"] == "interest")
+        .collect();
+    assert_eq!(interests.len(), 1, "{notices}");
+    assert_eq!(interests[0]["offer_id"], offer.as_str());
+    let referrals: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM referrals")
+        .fetch_one(&node.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(referrals, 0, "co-optation stays the counsellor's act");
+
     // Consent withdrawn and given back, by the person.
     assert_eq!(
         post(

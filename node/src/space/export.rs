@@ -106,22 +106,14 @@ const READ_ACTIONS: &str =
 /// Build the export of the person's own record. Audited
 /// `candidate.export` (with the format) before anything is returned.
 pub async fn build(state: &AppState, actor: &Actor, format: &'static str) -> Result<Export> {
-    let person = actor.candidate()?;
-    let id = person.candidate_id.as_str();
-    let c: Candidate = crate::candidates::get_candidate(&state.db, id)
-        .await?
-        .ok_or(Error::NotFound("candidate"))?;
-    let mut conn = state.db.pool.acquire().await?;
-    crate::audit::append(
-        &mut conn,
+    let c: Candidate = super::own_record_audited(
+        state,
         actor,
         "candidate.export",
-        ("candidate", id),
-        None,
         serde_json::json!({ "format": format }),
     )
     .await?;
-    drop(conn);
+    let id = c.id.as_str();
 
     let mut record = serde_json::to_value(&c).unwrap_or_default();
     if let Some(o) = record.as_object_mut() {

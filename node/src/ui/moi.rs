@@ -39,7 +39,7 @@ impl IntoResponse for MoiError {
     fn into_response(self) -> Response {
         match self.0 {
             Error::Unauthenticated => Redirect::to("/moi/connexion").into_response(),
-            e => UiError(e).into_response(),
+            e => UiError(e).respond("/moi/", "Retour à mon espace"),
         }
     }
 }
