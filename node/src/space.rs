@@ -118,11 +118,13 @@ pub fn token_from_headers(headers: &axum::http::HeaderMap, node_id: &str) -> Opt
     None
 }
 
-/// The person a session token belongs to at `now`.
+/// The person a session token belongs to at `now` (none once the record
+/// is anonymised for retention: the access ends with the data).
 pub async fn person_for_token(db: &Db, token: &str, now: i64) -> Result<Option<CandidateUser>> {
     let row = sqlx::query(
         "SELECT a.id, a.candidate_id, a.email FROM candidate_sessions s \
          JOIN candidate_accounts a ON a.id = s.account_id \
+         JOIN candidates c ON c.id = a.candidate_id AND c.anonymised_at IS NULL \
          WHERE s.token_hash = $1 AND s.expires_at > $2",
     )
     .bind(sha256_hex(token.as_bytes()))
@@ -533,7 +535,8 @@ pub async fn login(
     let normalised = normalise_email(email);
     let row = if login::plausible_email(&normalised) {
         sqlx::query(
-            "SELECT id, candidate_id, email, password_hash FROM candidate_accounts WHERE email = $1",
+            "SELECT a.id, a.candidate_id, a.email, a.password_hash FROM candidate_accounts a \
+             JOIN candidates c ON c.id = a.candidate_id AND c.anonymised_at IS NULL WHERE a.email = $1",
         )
         .bind(&normalised)
         .fetch_optional(&state.db.pool)
