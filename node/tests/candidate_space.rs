@@ -266,6 +266,44 @@ async fn confined(backend: &Backend) {
     .unwrap();
     assert_eq!(reads, 1);
 
+    // Installable: the manifest and its icons are served without a session.
+    let m = get(&node, None, "/moi/manifest.webmanifest").await;
+    assert_eq!(m.status, 200);
+    let manifest: Value = serde_json::from_str(&m.body).unwrap();
+    assert_eq!(manifest["start_url"], "/moi/");
+    assert_eq!(manifest["display"], "standalone");
+    assert_eq!(manifest["lang"], "fr");
+    for icon in manifest["icons"].as_array().unwrap() {
+        let r = node
+            .client
+            .get(node.url(icon["src"].as_str().unwrap()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        assert_eq!(r.headers()["content-type"], icon["type"].as_str().unwrap());
+        let bytes = r.bytes().await.unwrap();
+        if let Some((w, _)) = icon["sizes"].as_str().unwrap().split_once('x') {
+            // PNG: width at bytes 16..20 of the IHDR chunk.
+            let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+            assert_eq!(width.to_string(), w);
+        }
+    }
+    let csp = node
+        .client
+        .get(node.url("/moi/connexion"))
+        .send()
+        .await
+        .unwrap()
+        .headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("manifest-src 'self'") && !csp.contains("script-src"),
+        "{csp}"
+    );
+
     // Logout ends the session.
     let r = post(&node, Some(&cookie), "/moi/deconnexion", &[]).await;
     assert_eq!(r.status, 303);

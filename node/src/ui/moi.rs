@@ -683,6 +683,7 @@ pub async fn erasure(
 /// `GET /moi/manifest.webmanifest`: install the space as a web app.
 pub async fn manifest(State(state): State<AppState>) -> Response {
     let body = json!({
+        "id": "/moi/",
         "name": format!("Mon espace — {}", state.config.display_name),
         "short_name": "Mon espace",
         "lang": "fr",
@@ -694,6 +695,7 @@ pub async fn manifest(State(state): State<AppState>) -> Response {
         "icons": [
             { "src": "/moi/icone.svg", "sizes": "any", "type": "image/svg+xml", "purpose": "any" },
             { "src": "/moi/icone-192.png", "sizes": "192x192", "type": "image/png" },
+            { "src": "/moi/icone-512.png", "sizes": "512x512", "type": "image/png" },
         ],
     });
     (
@@ -707,30 +709,33 @@ pub async fn manifest(State(state): State<AppState>) -> Response {
 }
 
 const ICON_SVG: &str = include_str!("../../templates/moi_icone.svg");
-const ICON_PNG: &[u8] = include_bytes!("../../templates/moi_icone_192.png");
+const ICON_PNG_192: &[u8] = include_bytes!("../../templates/moi_icone_192.png");
+const ICON_PNG_512: &[u8] = include_bytes!("../../templates/moi_icone_512.png");
 
-/// `GET /moi/icone.svg`.
-pub async fn icon() -> Response {
+fn asset(content_type: &'static str, body: &'static [u8]) -> Response {
     (
         [
-            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CONTENT_TYPE, content_type),
             (header::CACHE_CONTROL, "public, max-age=86400"),
         ],
-        ICON_SVG,
+        body,
     )
         .into_response()
 }
 
+/// `GET /moi/icone.svg`.
+pub async fn icon() -> Response {
+    asset("image/svg+xml", ICON_SVG.as_bytes())
+}
+
 /// `GET /moi/icone-192.png`.
-pub async fn icon_png() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "image/png"),
-            (header::CACHE_CONTROL, "public, max-age=86400"),
-        ],
-        ICON_PNG,
-    )
-        .into_response()
+pub async fn icon_192() -> Response {
+    asset("image/png", ICON_PNG_192)
+}
+
+/// `GET /moi/icone-512.png`.
+pub async fn icon_512() -> Response {
+    asset("image/png", ICON_PNG_512)
 }
 
 /// Routes under `/moi`.
@@ -741,7 +746,8 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/moi/", get(record))
         .route("/moi/manifest.webmanifest", get(manifest))
         .route("/moi/icone.svg", get(icon))
-        .route("/moi/icone-192.png", get(icon_png))
+        .route("/moi/icone-192.png", get(icon_192))
+        .route("/moi/icone-512.png", get(icon_512))
         .route(
             "/moi/invitation",
             get(invitation_form).post(invitation_submit),
