@@ -19,6 +19,9 @@ pub enum Actor {
     Peer(NodeId),
     /// The node itself: a sweep, a cascade, an import run by the operator.
     System(&'static str),
+    /// A person signed in to their candidate space: their own record only
+    /// (`crate::space`). Never staff, never an employer.
+    Candidate(crate::space::CandidateUser),
 }
 
 impl Actor {
@@ -52,12 +55,32 @@ impl Actor {
         }
     }
 
+    /// The signed-in person of a candidate space; anyone else gets
+    /// `Forbidden`.
+    pub fn candidate(&self) -> Result<&crate::space::CandidateUser> {
+        match self {
+            Actor::Candidate(c) => Ok(c),
+            _ => Err(Error::Forbidden),
+        }
+    }
+
+    /// The signed-in person if they act on record `candidate_id`, their
+    /// own; anyone else (staff included) gets `NotFound`, another person's
+    /// record being none of their business.
+    pub fn own_record(&self, candidate_id: &str) -> Result<&crate::space::CandidateUser> {
+        match self {
+            Actor::Candidate(c) if c.candidate_id == candidate_id => Ok(c),
+            _ => Err(Error::NotFound("candidate")),
+        }
+    }
+
     /// What the audit log records as the actor: (id, role).
     pub fn audit_fields(&self) -> (Option<String>, Option<String>) {
         match self {
             Actor::User(u) => (Some(u.id.clone()), Some(u.role.as_str().to_string())),
             Actor::Peer(n) => (Some(n.to_string()), Some("peer".into())),
             Actor::System(job) => (Some((*job).to_string()), Some("system".into())),
+            Actor::Candidate(c) => (Some(c.account_id.clone()), Some("candidate".into())),
         }
     }
 }
@@ -85,6 +108,10 @@ impl From<&Actor> for ActorRef {
             Actor::System(j) => ActorRef {
                 kind: "system",
                 id: (*j).to_string(),
+            },
+            Actor::Candidate(c) => ActorRef {
+                kind: "candidate",
+                id: c.account_id.clone(),
             },
         }
     }
@@ -118,6 +145,22 @@ mod tests {
             Actor::System("sweep").staff(),
             Err(Error::Forbidden)
         ));
+        let person = Actor::Candidate(crate::space::CandidateUser {
+            account_id: "a1".into(),
+            candidate_id: "c1".into(),
+            email: "p@exemple.fr".into(),
+        });
+        assert!(matches!(person.staff(), Err(Error::Forbidden)));
+        assert!(person.user_with(&[Role::Employer]).is_err());
+        assert!(person.own_record("c1").is_ok());
+        assert!(matches!(
+            person.own_record("c2"),
+            Err(Error::NotFound("candidate"))
+        ));
+        assert_eq!(
+            person.audit_fields(),
+            (Some("a1".into()), Some("candidate".into()))
+        );
         assert_eq!(
             Actor::System("retention").audit_fields(),
             (Some("retention".into()), Some("system".into()))

@@ -3,6 +3,9 @@
 //! Users have one role: `admin` (runs the node, reads the audit log),
 //! `counsellor` (conseiller: manages the candidathèque, refers candidates),
 //! `employer` (posts offers, sees only the referrals made to its own offers).
+//! The people in the candidathèque are a fourth, separate role: the
+//! candidate (`crate::space`), with its own accounts, sessions and cookie;
+//! the [`User`] extractor refuses them on every route it guards.
 //! Passwords are argon2id hashes; session and API tokens are random 256-bit
 //! secrets stored as SHA-256 hashes. Clients send `Authorization: Bearer
 //! <token>` (API) or the `vivier_session` cookie (web UI).
@@ -359,11 +362,16 @@ impl FromRequestParts<AppState> for User {
         if let Some(user) = parts.extensions.get::<User>() {
             return Ok(user.clone());
         }
-        let token = token_from_headers(&parts.headers, &state.config.node_id)
-            .ok_or(Error::Unauthenticated)?;
-        let user = user_for_token(&state.db, &token, state.clock.now_ms())
-            .await?
-            .ok_or(Error::Unauthenticated)?;
+        let user = match token_from_headers(&parts.headers, &state.config.node_id) {
+            Some(token) => user_for_token(&state.db, &token, state.clock.now_ms()).await?,
+            None => None,
+        };
+        let Some(user) = user else {
+            // The one gate between the candidate space and every staff or
+            // employer route: a candidate session is refused here (403,
+            // audited `access.refused`), never resolved to a user.
+            return Err(crate::space::refuse_staff_route(parts, state).await);
+        };
         parts.extensions.insert(user.clone());
         Ok(user)
     }

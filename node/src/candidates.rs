@@ -111,7 +111,8 @@ pub struct Consent {
     /// When (unix ms).
     pub given_at: i64,
     /// Who recorded it (user id; `import` for imported consents without a
-    /// counsellor).
+    /// counsellor; `candidate:<account id>` when the person chose it in their
+    /// space).
     pub counsellor_id: String,
     /// Scope.
     pub scope: ConsentScope,
@@ -1353,6 +1354,111 @@ pub async fn update(
     Ok((c, changed))
 }
 
+/// What a person may correct on their own record from their candidate
+/// space: contact details, availability, mobility, job wishes. Everything
+/// else (identity, ROME codes, certifications, status, consent, restricted
+/// fields) stays the counsellor's.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Correction {
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub available_from: Option<String>,
+    pub weekly_hours: Option<i64>,
+    pub max_travel_km: Option<i64>,
+    pub has_vehicle: bool,
+    pub public_transport_only: bool,
+    pub job_titles: Vec<String>,
+    pub contract_types: Vec<ContractType>,
+}
+
+fn input_of(c: &Candidate) -> CandidateInput {
+    CandidateInput {
+        external_id: c.external_id.clone(),
+        first_name: c.first_name.clone(),
+        last_name: c.last_name.clone(),
+        email: c.email.clone(),
+        phone: c.phone.clone(),
+        commune_insee: c.commune_insee.clone(),
+        max_travel_km: c.max_travel_km,
+        driving_licences: c.driving_licences.clone(),
+        certifications: c.certifications.clone(),
+        has_vehicle: c.has_vehicle,
+        public_transport_only: c.public_transport_only,
+        available_from: c.available_from.clone(),
+        weekly_hours: c.weekly_hours,
+        contract_types: c.contract_types.clone(),
+        rome_codes: c.rome_codes.clone(),
+        job_titles: c.job_titles.clone(),
+        skills: c.skills.clone(),
+        languages: c.languages.clone(),
+        experience_years: c.experience_years,
+        training_level: c.training_level.clone(),
+        birth_year: c.birth_year,
+        ..CandidateInput::default()
+    }
+}
+
+/// The person corrects their own record (`Actor::Candidate`, their record
+/// only): validated like a counsellor's input; in one transaction the
+/// change, a `change` notice for the counsellor naming the fields, the
+/// audit entry `candidate.correct` and the index journal. Returns the
+/// fields that changed (none: nothing is written).
+pub async fn correct(
+    state: &AppState,
+    actor: &crate::actor::Actor,
+    id: &str,
+    fix: Correction,
+) -> Result<Vec<String>> {
+    actor.own_record(id)?;
+    let mut tx = state.db.begin().await?;
+    let (mut c, meta) = load_locked(&mut tx, id)
+        .await?
+        .ok_or(Error::NotFound("candidate"))?;
+    if meta.anonymised_at.is_some() {
+        return Err(Error::Conflict("this record was anonymised".into()));
+    }
+    let input = CandidateInput {
+        email: fix.email,
+        phone: fix.phone,
+        available_from: fix.available_from,
+        weekly_hours: fix.weekly_hours,
+        max_travel_km: fix.max_travel_km,
+        has_vehicle: fix.has_vehicle,
+        public_transport_only: fix.public_transport_only,
+        job_titles: fix.job_titles,
+        contract_types: fix.contract_types,
+        ..input_of(&c)
+    };
+    let valid = validate(state.refs, &input).map_err(Error::Validation)?;
+    let before = serde_json::to_value(&c).unwrap_or_default();
+    valid.apply(&mut c, state.refs);
+    let changed = changed_fields(&before, &serde_json::to_value(&c).unwrap_or_default());
+    if changed.is_empty() {
+        return Ok(changed);
+    }
+    let now = state.clock.now_ms();
+    c.updated_at = now;
+    c.last_activity_at = now;
+    update_row(&mut tx, &c).await?;
+    let details = serde_json::json!({ "fields": changed });
+    crate::space::notice(&mut tx, id, "change", None, details.clone(), now, None).await?;
+    crate::audit::append(
+        &mut tx,
+        actor,
+        "candidate.correct",
+        ("candidate", id),
+        None,
+        details,
+    )
+    .await?;
+    journal_index(&mut tx, id).await?;
+    tx.commit().await?;
+    crate::journal::wake(state);
+    Ok(changed)
+}
+
 /// Names of the top-level fields that differ (bookkeeping timestamps left
 /// out): what an audit entry says changed, without the values.
 fn changed_fields(before: &serde_json::Value, after: &serde_json::Value) -> Vec<String> {
@@ -1414,7 +1520,7 @@ pub async fn reassign(
 /// becomes searchable.
 pub async fn give_consent(
     state: &AppState,
-    user: &User,
+    recorded_by: &str,
     id: &str,
     scope: ConsentScope,
 ) -> Result<Candidate> {
@@ -1428,7 +1534,7 @@ pub async fn give_consent(
     let now = now_ms();
     c.consent = Some(Consent {
         given_at: now,
-        counsellor_id: user.id.clone(),
+        counsellor_id: recorded_by.to_string(),
         scope,
     });
     c.updated_at = now;

@@ -89,6 +89,8 @@ pub struct Config {
     pub demo: crate::demo::mode::DemoConfig,
     /// Reports: the hiring-aid rule and the small-count threshold.
     pub reports: crate::reports::ReportsConfig,
+    /// The candidate space (`/moi/`): link lifetimes, erasure delay.
+    pub candidate_space: crate::space::CandidateSpaceConfig,
     /// `text` or `json`.
     pub log_format: String,
 }
@@ -478,6 +480,7 @@ impl Default for Config {
             mail: Default::default(),
             demo: Default::default(),
             reports: Default::default(),
+            candidate_space: Default::default(),
             log_format: "text".into(),
         }
     }

@@ -43,6 +43,7 @@ pub mod referrals;
 pub mod reports;
 pub mod search;
 pub mod server;
+pub mod space;
 pub mod stats;
 pub mod ui;
 pub mod util;

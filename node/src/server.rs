@@ -321,6 +321,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::audit::routes())
         .merge(crate::maintenance::routes())
         .merge(crate::candidates::routes())
+        .merge(crate::space::routes())
         .merge(crate::referentials_api::routes())
         .merge(crate::offers::routes())
         .merge(crate::matching::routes())

@@ -25,6 +25,7 @@ mod candidats;
 mod compte;
 mod fiche;
 pub(crate) mod labels;
+mod moi;
 mod offres;
 mod rapports;
 mod relations;
@@ -96,6 +97,37 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("relation.html", include_str!("../templates/relation.html")),
     ("rapports.html", include_str!("../templates/rapports.html")),
+    ("moi_base.html", include_str!("../templates/moi_base.html")),
+    (
+        "moi_connexion.html",
+        include_str!("../templates/moi_connexion.html"),
+    ),
+    ("moi_lien.html", include_str!("../templates/moi_lien.html")),
+    (
+        "moi_invitation.html",
+        include_str!("../templates/moi_invitation.html"),
+    ),
+    (
+        "moi_fiche.html",
+        include_str!("../templates/moi_fiche.html"),
+    ),
+    (
+        "moi_modifier.html",
+        include_str!("../templates/moi_modifier.html"),
+    ),
+    ("moi_cv.html", include_str!("../templates/moi_cv.html")),
+    (
+        "moi_consentement.html",
+        include_str!("../templates/moi_consentement.html"),
+    ),
+    (
+        "moi_offres.html",
+        include_str!("../templates/moi_offres.html"),
+    ),
+    (
+        "moi_donnees.html",
+        include_str!("../templates/moi_donnees.html"),
+    ),
 ];
 
 /// The stylesheet served at `/ui/static/app.css`.
@@ -203,6 +235,13 @@ impl From<Error> for UiError {
 
 impl IntoResponse for UiError {
     fn into_response(self) -> Response {
+        self.respond("/ui/", "Retour au tableau de bord")
+    }
+}
+
+impl UiError {
+    /// The French error page, its way back to `back` (`back_label`).
+    pub fn respond(self, back: &str, back_label: &str) -> Response {
         let status = self.0.status_code();
         if status.is_server_error() {
             tracing::error!(error = %self.0, "UI request failed");
@@ -263,7 +302,8 @@ impl IntoResponse for UiError {
         };
         let body = render_to_string(
             "erreur.html",
-            context! { title => title, message => message, code => status.as_u16() },
+            context! { title => title, message => message, code => status.as_u16(),
+            back => back, back_label => back_label },
         )
         .unwrap_or_else(|_| {
             format!(
@@ -458,10 +498,10 @@ async fn notice_read(
 
 async fn dashboard(State(state): State<AppState>, Session(user): Session) -> UiResult {
     let base = layout(&user, "accueil", "Tableau de bord");
-    let notices = crate::notifications::list(&state, &user, true, 20).await?;
+    let avis = crate::notifications::list(&state, &user, true, 20).await?;
     let base = context! {
         demo_tour => crate::demo::mode::tour(&state),
-        notices => notices,
+        avis => avis,
         ..base
     };
     if user.require_staff().is_ok() {
@@ -479,9 +519,12 @@ async fn dashboard(State(state): State<AppState>, Session(user): Session) -> UiR
             .iter()
             .map(|(o, n)| (labels::outcome(o), *n))
             .collect();
+        let actor = crate::actor::Actor::User(user.clone());
+        let notices = moi::notice_rows(&state, &crate::space::pending_for(&state, &actor).await?);
         render(
             "tableau.html",
             context! {
+                notices => notices,
                 stats => stats,
                 by_status => by_status,
                 referrals => referrals,
@@ -545,8 +588,8 @@ async fn security_headers(req: axum::extract::Request, next: Next) -> Response {
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-             frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; style-src 'self'; img-src 'self'; manifest-src 'self'; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
     h.insert(
@@ -565,7 +608,7 @@ async fn security_headers(req: axum::extract::Request, next: Next) -> Response {
     resp
 }
 
-/// Routes under `/ui`.
+/// Routes under `/ui` and the candidate space under `/moi`.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/ui", get(|| async { Redirect::permanent("/ui/") }))
@@ -598,6 +641,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/candidats/{id}/cv", post(fiche::upload_cv))
         .route("/ui/candidats/{id}/cv/{file_id}", get(fiche::download_cv))
         .route("/ui/candidats/{id}/consentement", post(fiche::consent))
+        .route("/ui/candidats/{id}/inviter", post(fiche::invite))
         .route("/ui/candidats/{id}/retour-emploi", post(fiche::placement))
         .route(
             "/ui/candidats/{id}/supprimer",
@@ -622,6 +666,8 @@ pub fn routes() -> Router<AppState> {
         )
         // Any other /ui/ address: the French « Page introuvable ».
         .route("/ui/{*chemin}", get(not_found))
+        // The candidate space (its own session, `crate::space`).
+        .merge(moi::routes())
         .layer(axum::middleware::from_fn(security_headers))
 }
 

@@ -5,63 +5,10 @@
 mod support;
 
 use serde_json::json;
-use support::{backends, eventually, start_node, TestNode};
+use support::{backends, browser, eventually, get, page, post, start_node, Page, TestNode};
 use vivier_node::auth::Role;
 
 const PASSWORD: &str = "motdepasse-solide";
-
-/// A browser-like client: no automatic redirects, so each one is checked.
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-}
-
-struct Page {
-    status: u16,
-    location: Option<String>,
-    set_cookie: Option<String>,
-    headers: reqwest::header::HeaderMap,
-    body: String,
-}
-
-async fn page(resp: reqwest::Response) -> Page {
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let location = headers
-        .get("location")
-        .map(|v| v.to_str().unwrap().to_string());
-    let set_cookie = headers
-        .get("set-cookie")
-        .map(|v| v.to_str().unwrap().to_string());
-    Page {
-        status,
-        location,
-        set_cookie,
-        headers,
-        body: resp.text().await.unwrap_or_default(),
-    }
-}
-
-async fn get(node: &TestNode, cookie: Option<&str>, path: &str) -> Page {
-    let mut req = browser().get(node.url(path));
-    if let Some(c) = cookie {
-        req = req.header("cookie", c);
-    }
-    page(req.send().await.expect("send")).await
-}
-
-async fn post(node: &TestNode, cookie: Option<&str>, path: &str, form: &[(&str, &str)]) -> Page {
-    let mut req = browser()
-        .post(node.url(path))
-        .header("origin", node.base.clone())
-        .form(form);
-    if let Some(c) = cookie {
-        req = req.header("cookie", c);
-    }
-    page(req.send().await.expect("send")).await
-}
 
 /// Log in through the form; returns the `Cookie` header value.
 async fn login(node: &TestNode, email: &str) -> String {

@@ -330,6 +330,39 @@ pub fn public_pages() -> Vec<Page> {
     .collect()
 }
 
+/// The candidate space's pages (`/moi/`): `signed_in` ones need the
+/// person's session, the others are seen before logging in.
+pub fn candidate_pages(signed_in: bool) -> Vec<Page> {
+    let pages: &[(&str, &str)] = if signed_in {
+        &[
+            ("moi-fiche", "/moi/"),
+            ("moi-modifier", "/moi/modifier"),
+            ("moi-cv", "/moi/cv"),
+            ("moi-consentement", "/moi/consentement"),
+            ("moi-offres", "/moi/offres"),
+            ("moi-donnees", "/moi/donnees"),
+            ("moi-page-introuvable", "/moi/cette-page-n-existe-pas"),
+        ]
+    } else {
+        &[
+            ("moi-connexion", "/moi/connexion"),
+            ("moi-connexion-lien-envoye", "/moi/connexion?ok=lien"),
+            (
+                "moi-invitation-lien-invalide",
+                "/moi/invitation?jeton=inv_invalide",
+            ),
+            ("moi-lien", "/moi/lien?jeton=lnk_exemple"),
+        ]
+    };
+    pages
+        .iter()
+        .map(|(n, p)| Page {
+            name: (*n).into(),
+            path: (*p).into(),
+        })
+        .collect()
+}
+
 impl WebNode {
     /// Every page `who` can open, with the seeded records.
     pub fn pages(&self, who: &Account) -> Vec<Page> {

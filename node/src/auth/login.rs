@@ -40,6 +40,8 @@ pub enum Via {
     Api,
     /// The web form.
     Ui,
+    /// The candidate space's form (`/moi/connexion`).
+    CandidateSpace,
 }
 
 impl Via {
@@ -48,6 +50,7 @@ impl Via {
         match self {
             Via::Api => "api",
             Via::Ui => "ui",
+            Via::CandidateSpace => "candidate_space",
         }
     }
 }
@@ -81,14 +84,11 @@ pub async fn login(
     via: Via,
 ) -> Result<LoggedIn> {
     let key = account_key(email);
-    let guard = &state.login;
-    guard.admit(client, &key)?;
-
-    let now = state.clock.now_ms();
+    state.login.admit(client, &key)?;
     let normalised = normalise_email(email);
     // Too long or with control characters (PostgreSQL refuses NUL in
     // text): no account has such an address.
-    let row = if normalised.len() <= MAX_EMAIL_BYTES && !normalised.chars().any(char::is_control) {
+    let row = if plausible_email(&normalised) {
         sqlx::query(&format!(
             "SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.email = $1 AND u.disabled = 0"
         ))
@@ -99,12 +99,77 @@ pub async fn login(
         None
     };
     let user = row.as_ref().map(user_from_row).transpose()?;
-    let (target_kind, target_id) = match &user {
-        Some(u) => ("user", u.id.clone()),
-        None => ("account", key.clone()),
+    let account = match (&user, &row) {
+        (Some(u), Some(r)) => Some(Account {
+            kind: "user",
+            id: u.id.clone(),
+            password_hash: Some(r.try_get::<String, _>("password_hash")?),
+        }),
+        _ => None,
+    };
+    check_password(state, client, &key, password, via, account).await?;
+    let Some(user) = user else {
+        return Err(Error::Unauthenticated);
+    };
+    let now = state.clock.now_ms();
+    let session = tokens::issue(
+        &state.db,
+        now,
+        &user.id,
+        TokenKind::Session,
+        None,
+        now + SESSION_TTL_MS,
+    )
+    .await?;
+    crate::audit::record(
+        &state.db,
+        Some(&user),
+        "auth.login",
+        "user",
+        &user.id,
+        None,
+        serde_json::json!({ "address": client.to_string(), "via": via.as_str() }),
+    )
+    .await?;
+    Ok(LoggedIn { session, user })
+}
+
+/// Whether a normalised e-mail could belong to an account at all.
+pub(crate) fn plausible_email(normalised: &str) -> bool {
+    normalised.len() <= MAX_EMAIL_BYTES && !normalised.chars().any(char::is_control)
+}
+
+/// The account a login attempt names, as the password check needs it.
+pub(crate) struct Account {
+    /// Audit target kind (`user`, `candidate_account`).
+    pub kind: &'static str,
+    /// Its id.
+    pub id: String,
+    /// Its argon2 hash; `None` when it has no password (links only).
+    pub password_hash: Option<String>,
+}
+
+/// Steps 2 to 4 of a login (after the caller's `admit`): the persisted
+/// lockout, the password (against a dummy hash when `account` is `None`),
+/// then the failure count and audit, or the count cleared. `Ok` only when
+/// `account` exists and the password is right. Staff and candidate logins
+/// both go through here, keyed by [`account_key`].
+pub(crate) async fn check_password(
+    state: &AppState,
+    client: IpAddr,
+    key: &str,
+    password: &str,
+    via: Via,
+    account: Option<Account>,
+) -> Result<()> {
+    let guard = &state.login;
+    let now = state.clock.now_ms();
+    let (target_kind, target_id) = match &account {
+        Some(a) => (a.kind, a.id.clone()),
+        None => ("account", key.to_string()),
     };
 
-    if let Some(until) = throttle::locked_until(&state.db, &key, now).await? {
+    if let Some(until) = throttle::locked_until(&state.db, key, now).await? {
         audit_failure(state, client, via, target_kind, &target_id, "locked", None).await?;
         return Err(Error::TooManyAttempts {
             retry_after_secs: ceil_secs(until - now),
@@ -115,76 +180,52 @@ pub async fn login(
         // Longer than any password the node accepts: no need to hash it.
         false
     } else {
-        let hash = match &row {
-            Some(r) => r.try_get::<String, _>("password_hash")?,
-            None => DUMMY_HASH.to_string(),
-        };
+        let known = account.as_ref().and_then(|a| a.password_hash.clone());
+        let has_hash = known.is_some();
+        let hash = known.unwrap_or_else(|| DUMMY_HASH.to_string());
         let pw = password.to_string();
         let _slot = guard.verification_slot().await?;
-        tokio::task::spawn_blocking(move || verify_password(&pw, &hash)).await?
+        tokio::task::spawn_blocking(move || verify_password(&pw, &hash)).await? && has_hash
     };
 
-    match (ok, user) {
-        (true, Some(user)) => {
-            throttle::clear_failures(&state.db, &key).await?;
-            let session = tokens::issue(
-                &state.db,
-                now,
-                &user.id,
-                TokenKind::Session,
-                None,
-                now + SESSION_TTL_MS,
-            )
-            .await?;
+    if ok && account.is_some() {
+        throttle::clear_failures(&state.db, key).await?;
+        return Ok(());
+    }
+    let failure = throttle::record_failure(&state.db, guard, key, now).await?;
+    audit_failure(
+        state,
+        client,
+        via,
+        target_kind,
+        &target_id,
+        "bad_credentials",
+        Some(failure.failures),
+    )
+    .await?;
+    match failure.locked_until {
+        Some(until) => {
             crate::audit::record(
                 &state.db,
-                Some(&user),
-                "auth.login",
-                "user",
-                &user.id,
                 None,
-                serde_json::json!({ "address": client.to_string(), "via": via.as_str() }),
-            )
-            .await?;
-            Ok(LoggedIn { session, user })
-        }
-        _ => {
-            let failure = throttle::record_failure(&state.db, guard, &key, now).await?;
-            audit_failure(
-                state,
-                client,
-                via,
+                "auth.lockout",
                 target_kind,
                 &target_id,
-                "bad_credentials",
-                Some(failure.failures),
+                None,
+                serde_json::json!({
+                    "address": client.to_string(),
+                    "via": via.as_str(),
+                    "failures": failure.failures,
+                    "locked_until": until,
+                }),
             )
             .await?;
-            match failure.locked_until {
-                Some(until) => {
-                    crate::audit::record(
-                        &state.db,
-                        None,
-                        "auth.lockout",
-                        target_kind,
-                        &target_id,
-                        None,
-                        serde_json::json!({
-                            "address": client.to_string(),
-                            "via": via.as_str(),
-                            "failures": failure.failures,
-                            "locked_until": until,
-                        }),
-                    )
-                    .await?;
-                    tracing::warn!(client = %client, failures = failure.failures, "account locked after failed logins");
-                    Err(Error::TooManyAttempts {
-                        retry_after_secs: ceil_secs(until - now),
-                    })
-                }
-                None => Err(Error::Unauthenticated),
-            }
+            tracing::warn!(client = %client, failures = failure.failures, "account locked after failed logins");
+            Err(Error::TooManyAttempts {
+                retry_after_secs: ceil_secs(until - now),
+            })
         }
+        None => Err(Error::Unauthenticated),
     }
 }
 

@@ -176,7 +176,7 @@ async fn consent_handler(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ConsentBody>,
 ) -> Result<Json<View>> {
-    let c = super::give_consent(&state, &user, &id, body.scope).await?;
+    let c = super::give_consent(&state, &user.id, &id, body.scope).await?;
     audit(
         &state,
         &user,

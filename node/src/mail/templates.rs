@@ -73,6 +73,21 @@ pub enum Mail {
         /// Link to the object.
         link: String,
     },
+    /// To a person in the candidathèque: their mission invites them to
+    /// their candidate space (no name, no record data).
+    CandidateInvitation {
+        /// The single-use invitation link.
+        link: String,
+        /// How long it is valid (hours).
+        valid_hours: i64,
+    },
+    /// To a person with a candidate space: a passwordless login link.
+    CandidateLoginLink {
+        /// The single-use link.
+        link: String,
+        /// How long it is valid (minutes).
+        valid_minutes: i64,
+    },
     /// To a counsellor: records about to be anonymised for inactivity.
     RetentionReminder {
         /// The counsellor's name.
@@ -96,6 +111,8 @@ impl Mail {
             Mail::ReferralAnswered { .. } => "referral_answered",
             Mail::Notice { .. } => "notice",
             Mail::RetentionReminder { .. } => "retention_reminder",
+            Mail::CandidateInvitation { .. } => "candidate_invitation",
+            Mail::CandidateLoginLink { .. } => "candidate_login_link",
         }
     }
 }
@@ -131,6 +148,8 @@ const TEMPLATES: &[(&str, &str)] = mail_templates!(
     "referral_answered",
     "retention_reminder",
     "notice",
+    "candidate_invitation",
+    "candidate_login_link",
 );
 
 static ENV: OnceLock<Environment<'static>> = OnceLock::new();

@@ -671,7 +671,7 @@ struct MatchRow {
 }
 
 #[derive(Serialize)]
-struct RecordView {
+pub(super) struct RecordView {
     id: String,
     name: String,
     email: Option<String>,
@@ -700,7 +700,7 @@ struct RecordView {
     updated_at: i64,
 }
 
-fn record_view(state: &AppState, c: &Candidate, anonymised: bool) -> RecordView {
+pub(super) fn record_view(state: &AppState, c: &Candidate, anonymised: bool) -> RecordView {
     RecordView {
         id: c.id.clone(),
         name: format!("{} {}", c.first_name, c.last_name),
@@ -768,9 +768,18 @@ pub(super) async fn record_page(
     flash: Option<&'static str>,
     refer_error: Option<(String, String)>,
     action_error: Option<(&'static str, String)>,
+    invitation: Option<crate::space::Invitation>,
 ) -> UiResult {
     let actor = crate::actor::Actor::User(user.clone());
     let (c, meta) = crate::candidates::read(state, &actor, id, None).await?;
+    // What the person did in their space; seen once the assigned
+    // counsellor opens the record.
+    let assigned = c.counsellor_id.as_deref() == Some(user.id.as_str());
+    let notices = super::moi::notice_rows(
+        state,
+        &crate::space::notices_of(state, &actor, id, assigned).await?,
+    );
+    let space_email = crate::space::account_of(&state.db, id).await?;
     let mut matches = Vec::new();
     let mut match_summary = None;
     if c.consent.is_some() && meta.anonymised_at.is_none() {
@@ -864,6 +873,9 @@ pub(super) async fn record_page(
             action_form => action_form,
             action_message => action_message,
             max_cv_mib => state.config.uploads.max_cv_bytes / (1024 * 1024),
+            notices => notices,
+            space_email => space_email,
+            invitation => invitation,
             ..layout(user, "candidats", &title)
         },
     )
@@ -882,6 +894,7 @@ pub async fn record(
         &user,
         &id,
         flash_message(flash.ok.as_deref()),
+        None,
         None,
         None,
     )
@@ -928,7 +941,7 @@ pub async fn refer(
             if back_to_offer {
                 super::offres::detail_page(&state, &user, &offer_id, None, Some((id, msg))).await
             } else {
-                record_page(&state, &user, &id, None, Some((offer_id, msg)), None).await
+                record_page(&state, &user, &id, None, Some((offer_id, msg)), None, None).await
             }
         }
         Err(e) => Err(e.into()),

@@ -81,7 +81,7 @@ async fn record_with_error(
     form: &'static str,
     message: String,
 ) -> UiResult {
-    let page = record_page(state, user, id, None, None, Some((form, message))).await?;
+    let page = record_page(state, user, id, None, None, Some((form, message)), None).await?;
     Ok((status, page).into_response())
 }
 
@@ -113,7 +113,7 @@ pub async fn upload_cv(
     Session(user): Session,
     _same: SameOrigin,
     Path(id): Path<String>,
-    mut multipart: Multipart,
+    multipart: Multipart,
 ) -> UiResult {
     user.require_staff()?;
     // The record must exist before reading a large body.
@@ -123,62 +123,13 @@ pub async fn upload_cv(
     {
         return Err(Error::NotFound("candidate").into());
     }
-    let max = state.config.uploads.max_cv_bytes;
-    let mut found: Option<(String, Vec<u8>)> = None;
-    let mut too_big = false;
-    let mut bad_body = false;
-    'fields: loop {
-        let mut field = match multipart.next_field().await {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) => {
-                too_big = e.status() == StatusCode::PAYLOAD_TOO_LARGE;
-                bad_body = !too_big;
-                break;
-            }
-        };
-        let Some(name) = field.file_name().map(str::to_string) else {
-            continue;
-        };
-        let mut buf = Vec::new();
-        loop {
-            match field.chunk().await {
-                Ok(Some(chunk)) => {
-                    if buf.len() + chunk.len() > max {
-                        too_big = true;
-                        break 'fields;
-                    }
-                    buf.extend_from_slice(&chunk);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    too_big = e.status() == StatusCode::PAYLOAD_TOO_LARGE;
-                    bad_body = !too_big;
-                    break 'fields;
-                }
-            }
+    let (name, bytes) = match read_upload(&state, multipart).await {
+        Ok(file) => file,
+        Err(Error::BadRequest(m)) => return Err(Error::BadRequest(m).into()),
+        Err(e) => {
+            let (status, msg) = upload_problem(&state, &e).ok_or(e)?;
+            return record_with_error(&state, &user, &id, status, "cv", msg).await;
         }
-        found = Some((name, buf));
-        break;
-    }
-    if too_big {
-        let msg = too_big_message(&state);
-        return record_with_error(&state, &user, &id, StatusCode::PAYLOAD_TOO_LARGE, "cv", msg)
-            .await;
-    }
-    if bad_body {
-        return Err(Error::BadRequest("multipart body".into()).into());
-    }
-    let Some((name, bytes)) = found.filter(|(n, b)| !n.is_empty() || !b.is_empty()) else {
-        return record_with_error(
-            &state,
-            &user,
-            &id,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "cv",
-            "Choisissez un fichier à déposer.".into(),
-        )
-        .await;
     };
     match crate::candidates::attach_cv(&state, &id, &name, bytes).await {
         Ok((_, file)) => {
@@ -193,45 +144,74 @@ pub async fn upload_cv(
             .await?;
             Ok(Redirect::to(&format!("/ui/candidats/{id}?ok=cv")).into_response())
         }
-        Err(Error::UnsupportedMediaType(_)) => {
-            record_with_error(
-                &state,
-                &user,
-                &id,
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "cv",
-                UNSUPPORTED_MESSAGE.into(),
-            )
-            .await
-        }
-        Err(Error::PayloadTooLarge(_)) => {
-            let msg = too_big_message(&state);
-            record_with_error(&state, &user, &id, StatusCode::PAYLOAD_TOO_LARGE, "cv", msg).await
-        }
-        Err(Error::Unprocessable { .. }) => {
-            record_with_error(
-                &state,
-                &user,
-                &id,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "cv",
-                UNREADABLE_MESSAGE.into(),
-            )
-            .await
-        }
-        Err(Error::Unavailable { .. }) => {
-            record_with_error(
-                &state,
-                &user,
-                &id,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "cv",
-                BUSY_MESSAGE.into(),
-            )
-            .await
-        }
-        Err(e) => Err(e.into()),
+        Err(e) => match upload_problem(&state, &e) {
+            Some((status, msg)) => record_with_error(&state, &user, &id, status, "cv", msg).await,
+            None => Err(e.into()),
+        },
     }
+}
+
+/// The one file of a CV upload form (multipart), at most
+/// `[uploads] max_cv_bytes`: `PayloadTooLarge` past it, `Unprocessable`
+/// when no file was chosen, `BadRequest` for a broken body. Shared by the
+/// counsellors' record page and the candidate space.
+pub(super) async fn read_upload(
+    state: &AppState,
+    mut multipart: Multipart,
+) -> Result<(String, Vec<u8>), Error> {
+    let max = state.config.uploads.max_cv_bytes;
+    let too_big = || Error::PayloadTooLarge("cv".into());
+    let broken = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            too_big()
+        } else {
+            Error::BadRequest("multipart body".into())
+        }
+    };
+    while let Some(mut field) = multipart.next_field().await.map_err(broken)? {
+        let Some(name) = field.file_name().map(str::to_string) else {
+            continue;
+        };
+        let mut buf = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(broken)? {
+            if buf.len() + chunk.len() > max {
+                return Err(too_big());
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        if name.is_empty() && buf.is_empty() {
+            break;
+        }
+        return Ok((name, buf));
+    }
+    Err(Error::Unprocessable {
+        code: "cv_missing",
+        field: "file".into(),
+        message: "no file".into(),
+    })
+}
+
+/// The status and French message of a refused upload (`None`: not an
+/// upload problem, shown as an error page).
+pub(super) fn upload_problem(state: &AppState, e: &Error) -> Option<(StatusCode, String)> {
+    Some(match e {
+        Error::Unprocessable {
+            code: "cv_missing", ..
+        } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Choisissez un fichier à déposer.".into(),
+        ),
+        Error::UnsupportedMediaType(_) => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            UNSUPPORTED_MESSAGE.into(),
+        ),
+        Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, too_big_message(state)),
+        Error::Unprocessable { .. } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, UNREADABLE_MESSAGE.into())
+        }
+        Error::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, BUSY_MESSAGE.into()),
+        _ => return None,
+    })
 }
 
 /// `GET /ui/candidats/{id}/cv/{file_id}`: the stored file (the session
@@ -316,7 +296,7 @@ pub async fn consent(
                     )
                     .await,
                 };
-            crate::candidates::give_consent(&state, &user, &id, scope).await?;
+            crate::candidates::give_consent(&state, &user.id, &id, scope).await?;
             audit(
                 &state,
                 &user,
@@ -488,6 +468,41 @@ pub async fn erase(
     )
     .await?;
     Ok(Redirect::to("/ui/candidats?ok=supprime").into_response())
+}
+
+/// `POST /ui/candidats/{id}/inviter`: invite the person to their candidate
+/// space (`space::invite`, audited `candidate.invite`); the page shows the
+/// link to copy into an SMS (it is shown only this once).
+pub async fn invite(
+    State(state): State<AppState>,
+    Session(user): Session,
+    _same: SameOrigin,
+    Path(id): Path<String>,
+) -> UiResult {
+    let actor = crate::actor::Actor::User(user.clone());
+    match crate::space::invite(&state, &actor, &id).await {
+        Ok(inv) => record_page(&state, &user, &id, None, None, None, Some(inv)).await,
+        Err(Error::Validation(_)) => {
+            record_with_error(
+                &state,
+                &user,
+                &id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "espace",
+                "Indiquez d'abord l'adresse e-mail de la personne sur sa fiche : c'est son identifiant de connexion.".into(),
+            )
+            .await
+        }
+        Err(Error::Conflict(m)) => {
+            let msg = if m.contains("another record") {
+                "Une autre fiche de ce nœud a déjà un espace avec cette adresse e-mail."
+            } else {
+                "Cette personne a déjà ouvert son espace."
+            };
+            record_with_error(&state, &user, &id, StatusCode::CONFLICT, "espace", msg.into()).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[cfg(test)]

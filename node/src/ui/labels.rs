@@ -404,6 +404,22 @@ fn between(msg: &str) -> Option<(String, String)> {
     Some((a, b))
 }
 
+/// A record field's name in French (what a person corrected).
+pub fn record_field(field: &str) -> &str {
+    match field {
+        "email" => "e-mail",
+        "phone" => "téléphone",
+        "available_from" => "disponibilité",
+        "weekly_hours" => "heures par semaine",
+        "max_travel_km" => "distance maximale",
+        "has_vehicle" => "véhicule",
+        "public_transport_only" => "transports en commun",
+        "job_titles" => "métiers recherchés",
+        "contract_types" => "contrats acceptés",
+        other => other,
+    }
+}
+
 /// The domain's English message for `field`, in French.
 pub fn field_message(field: &str, msg: &str) -> String {
     let base = field.split(['[', '.']).next().unwrap_or(field);

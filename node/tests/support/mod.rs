@@ -601,3 +601,69 @@ impl TestNode {
         (r.status().as_u16(), r.text().await.expect("body"))
     }
 }
+
+// ---------------------------------------------------------------------------
+// Web forms as a browser sends them (the UI and the candidate space)
+
+/// A browser-like client: no automatic redirects, so each one is checked.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// A page as answered: status, redirect, cookie, headers, body.
+pub struct Page {
+    pub status: u16,
+    pub location: Option<String>,
+    pub set_cookie: Option<String>,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+/// Read an answer.
+pub async fn page(resp: reqwest::Response) -> Page {
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let location = headers
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string());
+    let set_cookie = headers
+        .get("set-cookie")
+        .map(|v| v.to_str().unwrap().to_string());
+    Page {
+        status,
+        location,
+        set_cookie,
+        headers,
+        body: resp.text().await.unwrap_or_default(),
+    }
+}
+
+/// `GET path` with an optional `Cookie` header, redirects not followed.
+pub async fn get(node: &TestNode, cookie: Option<&str>, path: &str) -> Page {
+    let mut req = browser().get(node.url(path));
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    page(req.send().await.expect("send")).await
+}
+
+/// Post a form as a browser does (same `Origin`), with an optional
+/// `Cookie` header, redirects not followed.
+pub async fn post(
+    node: &TestNode,
+    cookie: Option<&str>,
+    path: &str,
+    form: &[(&str, &str)],
+) -> Page {
+    let mut req = browser()
+        .post(node.url(path))
+        .header("origin", node.base.clone())
+        .form(form);
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    page(req.send().await.expect("send")).await
+}

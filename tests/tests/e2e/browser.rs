@@ -11,18 +11,21 @@ use vivier_testkit::smtp::SmtpSink;
 use vivier_tests::browser::{Browser, Violation, PHONE};
 use vivier_tests::webnode::{public_pages, WebNode, PASSWORD};
 
-#[tokio::test]
-async fn password_reset_journey_in_the_browser() {
-    let mut sink = SmtpSink::start().await;
-    let port = sink.port();
-    let node = WebNode::start(move |c| {
+/// Mail on, to the test SMTP server on 127.0.0.1:`port`.
+fn mail_to(port: u16) -> impl FnOnce(&mut vivier_node::config::Config) {
+    move |c| {
         c.mail.enabled = true;
         c.mail.host = "127.0.0.1".into();
         c.mail.port = port;
         c.mail.security = vivier_node::mail::Security::None;
-    })
-    .await
-    .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn password_reset_journey_in_the_browser() {
+    let mut sink = SmtpSink::start().await;
+    let port = sink.port();
+    let node = WebNode::start(mail_to(port)).await.unwrap();
     let Some(b) = Browser::start(&node.base).await.unwrap() else {
         return;
     };
@@ -166,6 +169,304 @@ async fn every_page_passes_axe_as_each_role() {
         broken.contains(&"label".to_string()) && broken.contains(&"image-alt".to_string()),
         "{broken:?}"
     );
+    assert!(
+        found.is_empty(),
+        "serious or critical accessibility violations:\n{}",
+        found.join("\n")
+    );
+    b.close().await;
+    node.stop().await;
+}
+
+/// The candidate space on a phone (issue #19): invitation mail from the
+/// real SMTP server → access with a password → correct the phone → upload
+/// a CV → two matched offers → « Ça m'intéresse » → the counsellor sees
+/// it; the export downloaded and read back; erasure asked, confirmed by
+/// the counsellor → access ends and the data is gone. axe-core on every
+/// candidate page along the way.
+#[tokio::test]
+async fn candidate_space_journey_on_a_phone() {
+    use vivier_tests::webnode::candidate_pages;
+    let mut sink = SmtpSink::start().await;
+    let port = sink.port();
+    let node = WebNode::start(move |c| {
+        mail_to(port)(c);
+        // CVs are read by the real binary's `extract` subcommand.
+        c.uploads.extractor_path = Some(crate::support::NODE_BIN.into());
+    })
+    .await
+    .unwrap();
+    let Some(b) = Browser::start(&node.base).await.unwrap() else {
+        return;
+    };
+    // Inès, followed by the counsellor, with consent; no referral yet.
+    let created = node
+        .api(
+            &node.counsellor,
+            "/api/v1/candidates",
+            &serde_json::json!({
+                "first_name": "Inès", "last_name": "Roux", "commune_insee": "41018",
+                "email": "ines.roux@example.org", "rome_codes": ["N1101"],
+                "job_titles": ["Cariste"], "consent_scope": "network",
+                "sensitive": {"rsa_beneficiary": true}
+            }),
+        )
+        .await
+        .unwrap();
+    let person = created["id"].as_str().unwrap().to_string();
+    // A second open offer that fits her (cariste in Blois).
+    let second = node.api(
+        &node.employer,
+        "/api/v1/offers",
+        &serde_json::json!({
+            "title": "Cariste H/F — plateforme de Blois",
+            "description": "Conduite de chariot élévateur, chargement des camions, inventaires en entrepôt.",
+            "rome_code": "N1101",
+            "contract_type": "CDD",
+            "duration_months": 6,
+            "employer": {"name": "Logistique Val de Loire"},
+            "workplaces": [{"commune_insee": "41018", "positions": 1}]
+        }),
+    )
+    .await
+    .unwrap();
+    let second = second["offer_id"].as_str().unwrap().to_string();
+    vivier_node::journal::catch_up(&node.state).await.unwrap();
+    node.state.search.offers.commit_now().unwrap();
+    node.state.search.candidates.commit_now().unwrap();
+
+    b.viewport(PHONE).await.unwrap();
+    let mut found = Vec::new();
+    let mut checked = 0;
+    for page in candidate_pages(false) {
+        found.extend(serious_on(&b, &page.name, &page.path).await);
+        checked += 1;
+    }
+
+    // The counsellor invites Zoé from her record.
+    b.login(&node.counsellor.email, PASSWORD).await.unwrap();
+    b.goto(&format!("/ui/candidats/{person}")).await.unwrap();
+    b.click("form[action$='/inviter'] button[type=submit]")
+        .await
+        .unwrap();
+    let shown = b.text("main").await.unwrap();
+    assert!(shown.contains("Invitation créée"), "{shown}");
+    b.screenshot("moi-0-invitation-conseiller").await.unwrap();
+    b.logout().await.unwrap();
+
+    let mail = sink.next_message(Duration::from_secs(30)).await;
+    assert_eq!(mail.to, vec!["ines.roux@example.org".to_string()]);
+    let link = mail
+        .link_containing("/moi/invitation?jeton=")
+        .expect("link in the mail");
+    b.goto(&link).await.unwrap();
+    assert_eq!(b.heading().await.unwrap(), "Ouvrir mon espace");
+    found.extend(serious_on(&b, "moi-invitation", &link).await);
+    let pw = "hérisson vaporeux contrebasse automnale";
+    b.submit_form(
+        "#avec-mot-de-passe",
+        &[("#nouveau", pw), ("#confirmation", pw)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(b.path().await.unwrap(), "/moi/");
+    assert_eq!(b.heading().await.unwrap(), "Ma fiche");
+    b.screenshot("moi-1-fiche").await.unwrap();
+
+    // Correct the phone number.
+    b.click_link("Corriger mes informations").await.unwrap();
+    b.submit_form("main form", &[("#phone", "07 98 76 54 32")])
+        .await
+        .unwrap();
+    let fiche = b.text("main").await.unwrap();
+    assert!(
+        fiche.contains("Vos corrections sont enregistrées"),
+        "{fiche}"
+    );
+    assert!(fiche.contains("07 98 76 54 32"), "{fiche}");
+
+    // Upload a CV (a real PDF, read by the sandboxed extractor).
+    let dir = tempfile::tempdir().unwrap();
+    let cv = dir.path().join("cv-ines.pdf");
+    std::fs::write(
+        &cv,
+        vivier_node::extract::testdocs::pdf(&[
+            b"In\xE8s Roux - cariste CACES 1 3 5",
+            b"Conduite de chariot \xE9l\xE9vateur, chargement des camions, inventaires",
+        ]),
+    )
+    .unwrap();
+    b.goto("/moi/cv").await.unwrap();
+    b.fill("#fichier", cv.to_str().unwrap()).await.unwrap();
+    b.click("form[action='/moi/cv'] button[type=submit]")
+        .await
+        .unwrap();
+    let fiche = b.text("main").await.unwrap();
+    assert!(fiche.contains("Votre CV est déposé"), "{fiche}");
+    assert!(fiche.contains("cv-ines.pdf"), "{fiche}");
+    let stored = vivier_node::candidates::get_candidate(&node.state.db, &person)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.cv_text.contains("chariot"), "{}", stored.cv_text);
+    assert_eq!(stored.phone.as_deref(), Some("07 98 76 54 32"));
+
+    // The offers that fit, « Ça m'intéresse » on one of them.
+    vivier_node::journal::catch_up(&node.state).await.unwrap();
+    node.state.search.candidates.commit_now().unwrap();
+    b.goto("/moi/offres").await.unwrap();
+    let offers = b
+        .client
+        .find_all(fantoccini::Locator::Css(".offres-moi > li"))
+        .await
+        .unwrap();
+    assert_eq!(offers.len(), 2, "{}", b.text("main").await.unwrap());
+    let listed = b.text("main").await.unwrap();
+    assert!(listed.contains("Cariste CACES 3") && listed.contains("plateforme de Blois"));
+    b.screenshot("moi-2-offres").await.unwrap();
+    b.click(&format!(
+        "form[action='/moi/offres/{second}/interet'] button[type=submit]"
+    ))
+    .await
+    .unwrap();
+    let listed = b.text("main").await.unwrap();
+    assert!(listed.contains("votre conseiller sait"), "{listed}");
+    // Co-optation stays the counsellor's act: no referral yet.
+    let referrals: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM referrals WHERE candidate_id = $1")
+            .bind(&person)
+            .fetch_one(&node.state.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(referrals, 0);
+
+    // Every signed-in page of the space, checked by axe-core.
+    for page in candidate_pages(true) {
+        found.extend(serious_on(&b, &page.name, &page.path).await);
+        checked += 1;
+    }
+
+    // The counsellor sees the interest on the dashboard and the record,
+    // and refers her (their act).
+    b.viewport(vivier_tests::browser::DESKTOP).await.unwrap();
+    b.login(&node.counsellor.email, PASSWORD).await.unwrap();
+    let dash = b.text("main").await.unwrap();
+    assert!(dash.contains("Ça m'intéresse"), "{dash}");
+    assert!(dash.contains("Inès Roux"), "{dash}");
+    b.goto(&format!("/ui/candidats/{person}")).await.unwrap();
+    let record = b.text("#signalements").await.unwrap();
+    assert!(
+        record.contains("Intéressée par l'offre « Cariste H/F — plateforme de Blois »"),
+        "{record}"
+    );
+    assert!(record.contains("téléphone"), "{record}");
+    b.screenshot("moi-4-conseiller-signalements").await.unwrap();
+    b.logout().await.unwrap();
+    node.api(
+        &node.counsellor,
+        "/api/v1/referrals",
+        &serde_json::json!({"offer_id": second, "candidate_id": person,
+                            "endorsement": "Motivée, a signalé son intérêt elle-même."}),
+    )
+    .await
+    .unwrap();
+    b.viewport(PHONE).await.unwrap();
+
+    // The export, downloaded with the person's session and read back.
+    b.goto("/moi/donnees").await.unwrap();
+    let cookie = b
+        .client
+        .get_all_cookies()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.name().starts_with("vivier_moi_"))
+        .expect("the candidate cookie");
+    let cookie = format!("{}={}", cookie.name(), cookie.value());
+    let http = reqwest::Client::new();
+    let export: serde_json::Value = http
+        .get(node.url("/moi/donnees.json"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for section in [
+        "record",
+        "restricted",
+        "cv_versions",
+        "consents",
+        "referrals",
+        "reads",
+    ] {
+        assert!(export.get(section).is_some(), "no {section}: {export}");
+    }
+    assert_eq!(export["record"]["phone"], "07 98 76 54 32");
+    assert_eq!(
+        export["cv_versions"]["files"][0]["file_name"],
+        "cv-ines.pdf"
+    );
+    assert!(export["consents"]["current"]["given_at"].as_i64().is_some());
+    assert_eq!(export["referrals"][0]["offer_id"], second.as_str());
+    assert_eq!(export["referrals"][0]["status"], "new");
+    assert_eq!(export["restricted"]["rsa_beneficiary"], true);
+    assert!(export["reads"].as_array().unwrap().len() >= 2);
+    let pdf = http
+        .get(node.url("/moi/donnees.pdf"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(pdf.starts_with(b"%PDF-"));
+
+    // Erasure asked.
+    b.click("form[action='/moi/effacement'] button[type=submit]")
+        .await
+        .unwrap();
+    let said = b.text("main").await.unwrap();
+    assert!(said.contains("Votre demande est transmise"), "{said}");
+    b.screenshot("moi-3-effacement-demande").await.unwrap();
+
+    // The counsellor sees the request on the dashboard, then confirms.
+    b.viewport(vivier_tests::browser::DESKTOP).await.unwrap();
+    b.login(&node.counsellor.email, PASSWORD).await.unwrap();
+    let dash = b.text("main").await.unwrap();
+    assert!(dash.contains("Demande d'effacement"), "{dash}");
+    b.goto(&format!("/ui/candidats/{person}")).await.unwrap();
+    b.click_link("Confirmer l'effacement").await.unwrap();
+    b.click("main form button[type=submit]").await.unwrap();
+    b.logout().await.unwrap();
+
+    // Access ends; the data is gone.
+    b.goto("/moi/").await.unwrap();
+    assert_eq!(b.path().await.unwrap(), "/moi/connexion");
+    let r = http
+        .get(node.url("/moi/donnees.json"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.url().path(), "/moi/connexion");
+    assert!(
+        vivier_node::candidates::get_candidate(&node.state.db, &person)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    b.submit_form(
+        "form[action='/moi/connexion']",
+        &[("#email", "ines.roux@example.org"), ("#password", pw)],
+    )
+    .await
+    .unwrap();
+    assert!(b.text("main").await.unwrap().contains("incorrect"));
+
+    assert!(checked >= 11, "only {checked} pages checked");
     assert!(
         found.is_empty(),
         "serious or critical accessibility violations:\n{}",

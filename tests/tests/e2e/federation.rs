@@ -540,9 +540,10 @@ async fn forged_tampered_replayed_and_foreign_messages_are_refused() {
     assert_eq!(inbox_after, inbox_before + 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn erasure_at_home_removes_the_profile_at_the_offer_node() {
-    let net = Network::start(&["cd41", "mission-tours"]).await;
+/// A record at `mission-tours` (Sophie, network consent) referred to an
+/// offer published by `cd41`, whose employer sees her profile. Returns
+/// (employer token at A, counsellor token at C, record id, referral id).
+async fn referred_across(net: &Network) -> (String, String, String, String) {
     let (a, c) = (net.node("cd41"), net.node("mission-tours"));
     let employer = a.user("employer", "rh@blois.fr", Some("Entrepôts du Loir-et-Cher"));
     let counsellor = c.user("counsellor", "conseil@tours.fr", None);
@@ -589,12 +590,15 @@ async fn erasure_at_home_removes_the_profile_at_the_offer_node() {
         (s == 200 && v.to_string().contains("Sophie")).then_some(())
     })
     .await;
-    let (s, v) = c
-        .delete(&counsellor, &format!("/api/v1/candidates/{cand_id}"))
-        .await;
-    assert!(s == 200 || s == 204, "{s} {v}");
+    (employer, counsellor, cand_id, rid)
+}
+
+/// After the record's erasure at C: the profile is gone at A (API and
+/// every stored value).
+async fn profile_gone_at_offer_node(net: &Network, employer: &str, rid: &str) {
+    let a = net.node("cd41");
     wait_for(60, "profile gone at A", || async {
-        let (_, v) = a.get(&employer, &format!("/api/v1/referrals/{rid}")).await;
+        let (_, v) = a.get(employer, &format!("/api/v1/referrals/{rid}")).await;
         (!v.to_string().contains("Sophie")).then_some(())
     })
     .await;
@@ -606,10 +610,116 @@ async fn erasure_at_home_removes_the_profile_at_the_offer_node() {
         !dump.contains("Sophie") && !dump.contains("sophie@exemple.fr"),
         "profile still stored at A"
     );
-    let list = a.get(&employer, "/api/v1/referrals").await.1;
+    let list = a.get(employer, "/api/v1/referrals").await.1;
     assert!(!list_of(&list, "referrals")
         .iter()
         .any(|r| r.to_string().contains("Sophie")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasure_at_home_removes_the_profile_at_the_offer_node() {
+    let net = Network::start(&["cd41", "mission-tours"]).await;
+    let (employer, counsellor, cand_id, rid) = referred_across(&net).await;
+    let (s, v) = net
+        .node("mission-tours")
+        .delete(&counsellor, &format!("/api/v1/candidates/{cand_id}"))
+        .await;
+    assert!(s == 200 || s == 204, "{s} {v}");
+    profile_gone_at_offer_node(&net, &employer, &rid).await;
+}
+
+/// Issue #19: the person asks for erasure from their candidate space, the
+/// counsellor confirms; the copy at the offer's node goes, the person's
+/// access ends and nothing of them stays at home either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasure_asked_from_the_candidate_space_reaches_the_other_node() {
+    let net = Network::start(&["cd41", "mission-tours"]).await;
+    let (employer, counsellor, cand_id, rid) = referred_across(&net).await;
+    let c = net.node("mission-tours");
+    let (s, inv) = c
+        .post(
+            &counsellor,
+            &format!("/api/v1/candidates/{cand_id}/invitation"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(s, 201, "{inv}");
+    let jeton = inv["link"]
+        .as_str()
+        .unwrap()
+        .split("jeton=")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let pem = std::fs::read(&net.ca.ca_pem).unwrap();
+    let browser = reqwest::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let origin = c.url("");
+    let form = |path: &str, fields: Vec<(&'static str, String)>, cookie: Option<&str>| {
+        let mut req = browser
+            .post(c.url(path))
+            .header("origin", origin.trim_end_matches('/'))
+            .form(&fields);
+        if let Some(k) = cookie {
+            req = req.header("cookie", k);
+        }
+        req.send()
+    };
+    let r = form(
+        "/moi/invitation",
+        vec![("jeton", jeton), ("sans_mot_de_passe", "oui".into())],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let r = form(
+        "/moi/effacement",
+        vec![("confirmer", "oui".into())],
+        Some(&cookie),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let (_, notices) = c
+        .get(
+            &counsellor,
+            &format!("/api/v1/candidates/{cand_id}/notices"),
+        )
+        .await;
+    assert!(notices.to_string().contains("erasure_request"), "{notices}");
+    // The counsellor confirms with the existing erasure.
+    let (s, v) = c
+        .delete(&counsellor, &format!("/api/v1/candidates/{cand_id}"))
+        .await;
+    assert!(s == 200 || s == 204, "{s} {v}");
+    profile_gone_at_offer_node(&net, &employer, &rid).await;
+    let r = browser
+        .get(c.url("/moi/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303, "access ended");
+    let db = c.dir.join("data").join("vivier.db");
+    let dump = tokio::task::spawn_blocking(move || sqlite_dump(&db))
+        .await
+        .unwrap();
+    assert!(
+        !dump.contains("sophie@exemple.fr") && !dump.contains("Cariste expérimenté"),
+        "the person's data is still stored at home"
+    );
 }
 
 /// Every text value of every table of a SQLite file, concatenated.
