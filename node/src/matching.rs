@@ -311,6 +311,13 @@ pub struct Evaluation {
     relevant: bool,
 }
 
+impl Evaluation {
+    /// Above the relevance floor: listed at all (eligible or near miss).
+    pub fn relevant(&self) -> bool {
+        self.relevant
+    }
+}
+
 /// The candidate's travel limit: own, else default; capped for public
 /// transport users.
 pub fn travel_limit_km(w: &MatchingWeights, c: &Candidate) -> f64 {
