@@ -45,19 +45,30 @@
 //! `min_matched_terms` meaningful words of the offer in the candidate's
 //! text (one shared word such as « permis » is not a match).
 //!
-//! ## Pre-selection (scales to 100k candidates)
-//! For a workplace with known coordinates, two index queries over the
-//! active candidates whose home is within [`PRESELECT_RADIUS_KM`]
-//! (bounding box, then exact distance): the best `cap` by BM25 of an OR
-//! query over the offer's words (title ×2, ROME label, description), and
-//! the nearest `cap` with a related ROME code (`cap = max(20 × limit,
-//! 1000)`). Their union is pre-ranked from what the index knows (ROME,
-//! text, distance against the default travel limit), the best `cap` are
-//! loaded from the database and scored fully. Pre-selection only decides
-//! who is scored; the score itself never depends on it. A workplace whose
-//! commune has no known centre uses ROME and text only (distance unknown).
-//! Candidates whose home commune has no known centre are only found for
-//! such workplaces.
+//! ## One index pass ([`pass`])
+//! Every part and every rule above is computed from the indexes' fast
+//! fields inside a tantivy collector ([`crate::search::match_fields`]):
+//! one pass over the candidates who share a ROME relation or a matching
+//! term with the offer scores them at **every** workplace of the offer at
+//! once, each workplace keeping a bounded heap of its best `limit` rows;
+//! the reverse pass over the open offers keeps each offer at its best
+//! workplace. The database is then read for the listed rows only, which
+//! are evaluated in full (the explanations) by [`evaluate`]: the same
+//! functions ([`total_score`], [`rank_key_of`], [`text::term_weight`]), so
+//! the index pass orders exactly as evaluating every record would
+//! (`node/tests/matching.rs`, `the_index_pass_ranks_as_evaluating_every_record`).
+//!
+//! Who is considered: for a workplace whose commune centre is known, the
+//! candidates whose home is within [`PRESELECT_RADIUS_KM`] (or the default
+//! travel limit if larger); a workplace whose centre is unknown considers
+//! every candidate (ROME and text only, distance unknown). For a
+//! candidate with a known home, the offers with a workplace within their
+//! travel limit ([`PRESELECT_RADIUS_KM`] with near misses). `considered`
+//! and `excluded` count every relevant pair of the pass.
+//!
+//! The previous path (pre-selection by index queries capped at 1,000 per
+//! workplace, every pre-selected record loaded and scored) is kept in
+//! [`legacy`] for the benchmark's side-by-side comparison only.
 
 pub mod legacy;
 pub mod pass;
