@@ -579,13 +579,11 @@ pub fn evaluate(
 
     // Hours.
     let hours = match (c.weekly_hours, p.weekly_hours) {
-        (Some(want), Some(offered)) if want > 0 && offered > 0 => {
-            Part::new(
-                hours_value(Some(want), Some(offered)),
-                w.hours,
-                format!("wants {want} h a week, offer {offered} h"),
-            )
-        }
+        (Some(want), Some(offered)) if want > 0 && offered > 0 => Part::new(
+            hours_value(Some(want), Some(offered)),
+            w.hours,
+            format!("wants {want} h a week, offer {offered} h"),
+        ),
         (None, _) => Part::new(1.0, w.hours, "no weekly hours preference"),
         _ => Part::new(1.0, w.hours, "weekly hours not given by the offer"),
     };
@@ -752,7 +750,6 @@ fn related_codes(refs: &Referentials, codes: &[String]) -> Vec<String> {
         .collect()
 }
 
-
 /// Evaluates loaded candidates at one workplace (full explanations) and
 /// ranks them: relevant pairs only, eligible ones (then near misses when
 /// asked), best `limit` first. Also returns how many were relevant and,
@@ -771,44 +768,44 @@ fn rank_candidates(
     limit: usize,
 ) -> (Vec<CandidateMatch>, usize, usize) {
     let w = cx.weights;
-        let mut scored: Vec<CandidateMatch> = candidates
-            .into_iter()
-            .filter(listable)
-            .map(|c| {
-                // From the index's postings; a record not indexed yet is
-                // analysed here (the same terms, by construction).
-                let text = match held.get(&c.id) {
-                    Some(flags) => relevance_with(
-                        offer_terms,
-                        idf,
-                        |i, _| flags.get(i).copied().unwrap_or(false),
-                        w.text_saturation,
-                    ),
-                    None => relevance(offer_terms, idf, &candidate_terms(&c), w.text_saturation),
-                };
-                let evaluation = evaluate(cx, side, wp, &c, &text);
-                CandidateMatch {
-                    commune_name: state.refs.commune(&c.commune_insee).map(|x| x.name.clone()),
-                    candidate_id: c.id,
-                    first_name: c.first_name,
-                    last_name: c.last_name,
-                    commune_insee: c.commune_insee,
-                    evaluation,
-                }
-            })
-            .filter(|m| m.evaluation.relevant)
-            .collect();
-        let considered = scored.len();
-        let excluded = scored.iter().filter(|m| !m.evaluation.eligible).count();
-        if !near_misses {
-            scored.retain(|m| m.evaluation.eligible);
-        }
-        scored.sort_by(|a, b| {
-            rank_key(&a.evaluation)
-                .cmp(&rank_key(&b.evaluation))
-                .then_with(|| a.candidate_id.cmp(&b.candidate_id))
-        });
-        scored.truncate(limit);
+    let mut scored: Vec<CandidateMatch> = candidates
+        .into_iter()
+        .filter(listable)
+        .map(|c| {
+            // From the index's postings; a record not indexed yet is
+            // analysed here (the same terms, by construction).
+            let text = match held.get(&c.id) {
+                Some(flags) => relevance_with(
+                    offer_terms,
+                    idf,
+                    |i, _| flags.get(i).copied().unwrap_or(false),
+                    w.text_saturation,
+                ),
+                None => relevance(offer_terms, idf, &candidate_terms(&c), w.text_saturation),
+            };
+            let evaluation = evaluate(cx, side, wp, &c, &text);
+            CandidateMatch {
+                commune_name: state.refs.commune(&c.commune_insee).map(|x| x.name.clone()),
+                candidate_id: c.id,
+                first_name: c.first_name,
+                last_name: c.last_name,
+                commune_insee: c.commune_insee,
+                evaluation,
+            }
+        })
+        .filter(|m| m.evaluation.relevant)
+        .collect();
+    let considered = scored.len();
+    let excluded = scored.iter().filter(|m| !m.evaluation.eligible).count();
+    if !near_misses {
+        scored.retain(|m| m.evaluation.eligible);
+    }
+    scored.sort_by(|a, b| {
+        rank_key(&a.evaluation)
+            .cmp(&rank_key(&b.evaluation))
+            .then_with(|| a.candidate_id.cmp(&b.candidate_id))
+    });
+    scored.truncate(limit);
     (scored, considered, excluded)
 }
 
@@ -890,8 +887,7 @@ pub async fn match_offer(
                     .collect(),
                 ..spec
             };
-            let found =
-                pass::candidates_for_offer(&state.search.candidates.match_fields(), spec)?;
+            let found = pass::candidates_for_offer(&state.search.candidates.match_fields(), spec)?;
             let mut ids: Vec<String> = found
                 .iter()
                 .flat_map(|r| r.top.iter().map(|h| h.id.clone()))

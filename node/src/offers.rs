@@ -762,11 +762,14 @@ pub fn offer_doc(o: &StoredOffer) -> OfferDoc {
                 point,
             })
             .collect(),
-        match_terms: crate::matching::text::OfferTerms::of(crate::referentials::Referentials::global(), p)
-            .0
-            .into_iter()
-            .map(|t| (t.term, t.factor))
-            .collect(),
+        match_terms: crate::matching::text::OfferTerms::of(
+            crate::referentials::Referentials::global(),
+            p,
+        )
+        .0
+        .into_iter()
+        .map(|t| (t.term, t.factor))
+        .collect(),
         vehicle_required: p.vehicle_required,
         required_certifications: p.required_certifications.clone(),
         start_day: p.start_date.as_deref().and_then(crate::util::date_to_days),

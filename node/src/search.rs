@@ -69,11 +69,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub(crate) use analysis::analysed;
-pub(crate) use collect::unpack_point;
 pub use analysis::{analyze, fold, fold_gender, register_analyzers, stem, FR, FR_EXACT};
 pub use candidate_index::{CandidateIndex, CANDIDATES_SCHEMA_VERSION};
-pub use match_fields::{commune_key, CandidateMatchFields, OfferMatchFields, UNKNOWN_POINT};
+pub(crate) use collect::unpack_point;
 pub use lexicon::Lexicon;
+pub use match_fields::{commune_key, CandidateMatchFields, OfferMatchFields, UNKNOWN_POINT};
 pub use offer_index::{OfferIndex, OFFERS_SCHEMA_VERSION};
 pub use query_lang::QueryError;
 

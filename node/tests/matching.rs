@@ -1181,12 +1181,7 @@ async fn oracle_offer(
                     _ => continue,
                 }
             }
-            let t = text::relevance(
-                &terms,
-                &idf,
-                &text::candidate_terms(c),
-                w.text_saturation,
-            );
+            let t = text::relevance(&terms, &idf, &text::candidate_terms(c), w.text_saturation);
             let side = OfferSide {
                 payload: p,
                 network: !offer.is_local,
@@ -1263,12 +1258,7 @@ async fn oracle_candidate(
             .text_doc_freqs(&terms.terms())
             .unwrap();
         let idf = text::Idf::new(n, terms.terms().into_iter().zip(freqs));
-        let t = text::relevance(
-            &terms,
-            &idf,
-            &text::candidate_terms(c),
-            w.text_saturation,
-        );
+        let t = text::relevance(&terms, &idf, &text::candidate_terms(c), w.text_saturation);
         let side = OfferSide {
             payload: p,
             network: !o.is_local,
@@ -1278,7 +1268,12 @@ async fn oracle_candidate(
             .iter()
             .enumerate()
             .map(|(i, wp)| (i, matching::evaluate(&cx, side, wp, c, &t)))
-            .min_by_key(|(i, e)| (matching::rank_key_of(e.eligible, e.score, e.distance_km), *i));
+            .min_by_key(|(i, e)| {
+                (
+                    matching::rank_key_of(e.eligible, e.score, e.distance_km),
+                    *i,
+                )
+            });
         if let Some((_, e)) = best.filter(|(_, e)| e.relevant()) {
             rows.push((
                 matching::rank_key_of(e.eligible, e.score, e.distance_km),
@@ -1329,14 +1324,32 @@ async fn the_index_pass_ranks_as_evaluating_every_record() {
         c1["certifications"] = json!(["CACES_R489_3", "SST"]);
         c1["consent_scope"] = json!("network");
         c1["contract_types"] = json!(["CDI"]);
-        let mut c2 = extra("Léa", "41018", "N1105", "Manutentionnaire", "Manutention, chargement de camions, chariot.");
+        let mut c2 = extra(
+            "Léa",
+            "41018",
+            "N1105",
+            "Manutentionnaire",
+            "Manutention, chargement de camions, chariot.",
+        );
         c2["available_from"] = json!(day_in(60));
         c2["consent_scope"] = json!("network");
-        let mut c3 = extra("Marc", "03185", "K1302", "Aide-soignant", "Aide-soignant de nuit en EHPAD, DEAS, toilette, soins.");
+        let mut c3 = extra(
+            "Marc",
+            "03185",
+            "K1302",
+            "Aide-soignant",
+            "Aide-soignant de nuit en EHPAD, DEAS, toilette, soins.",
+        );
         c3["certifications"] = json!(["DEAS"]);
         c3["driving_licences"] = json!([]);
         c3["has_vehicle"] = json!(false);
-        let mut c4 = extra("Nora", "45234", "N1101", "Cariste", "Cariste, chariot élévateur, inventaires, entrepôt.");
+        let mut c4 = extra(
+            "Nora",
+            "45234",
+            "N1101",
+            "Cariste",
+            "Cariste, chariot élévateur, inventaires, entrepôt.",
+        );
         c4["contract_types"] = json!(["MIS", "CDD"]);
         c4["consent_scope"] = json!("network");
         for body in [c1, c2, c3, c4] {
@@ -1419,11 +1432,13 @@ async fn the_index_pass_ranks_as_evaluating_every_record() {
         let head = vivier_node::journal::head(&node.state.db).await.unwrap();
         let applied = eventually(10, || async {
             let s = &node.state.search;
-            (s.candidates.committed_seq() >= head && s.offers.committed_seq() >= head)
-                .then_some(())
+            (s.candidates.committed_seq() >= head && s.offers.committed_seq() >= head).then_some(())
         })
         .await;
-        assert!(applied.is_some(), "the indexes did not reach the journal's head");
+        assert!(
+            applied.is_some(),
+            "the indexes did not reach the journal's head"
+        );
         let offer_ids = node.state.search.offers.all_ids().unwrap();
         let offers = vivier_node::offers::get_offers(&node.state.db, &offer_ids)
             .await

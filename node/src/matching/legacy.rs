@@ -175,9 +175,6 @@ fn preselect_candidates(
     }
 }
 
-/// Rank this node's consented, active candidates for each workplace of an
-/// offer.
-
 /// [`super::match_offer`] by the previous path (benchmark comparison).
 pub async fn match_offer_preselect(
     state: &AppState,
@@ -265,7 +262,6 @@ pub async fn match_offer_preselect(
     })
 }
 
-
 fn candidate_text(c: &Candidate) -> String {
     let cv: String = c.cv_text.chars().take(4000).collect();
     format!(
@@ -340,7 +336,6 @@ fn preselect_offers(
     Ok(ids)
 }
 
-/// Rank open offers (local and network) for a candidate.
 /// [`super::match_candidate`] by the previous path (benchmark comparison).
 pub async fn match_candidate_preselect(
     state: &AppState,
@@ -387,4 +382,3 @@ pub async fn match_candidate_preselect(
         matches: scored,
     })
 }
-

@@ -40,8 +40,8 @@ use tantivy::{DocId, DocSet, Score, SegmentOrdinal, SegmentReader, Term, TERMINA
 
 use super::text::{term_weight, text_value};
 use super::{
-    availability_value, distance_value, hours_value, rank_key_of, reference_day,
-    rome_value, total_score, travel_limit_of, PartValues, VEHICLE_NEEDED_KM,
+    availability_value, distance_value, hours_value, rank_key_of, reference_day, rome_value,
+    total_score, travel_limit_of, PartValues, VEHICLE_NEEDED_KM,
 };
 use crate::config::MatchingWeights;
 use crate::geo::{haversine_km, Point};
@@ -49,8 +49,8 @@ use crate::offers::licence_satisfies;
 use crate::referentials::{Certifications, Referentials, RomeRelation};
 use crate::search::match_fields::{
     F_AVAILABLE, F_CERT, F_COMMUNE_KEY, F_CONTRACT, F_HAS_VEHICLE, F_HOURS, F_LICENCE, F_LOCAL,
-    F_NETWORK, F_OFFER_LICENCE, F_PT_ONLY, F_PUBLISHED, F_START, F_TRAVEL, F_VEHICLE,
-    F_WP_COMMUNE, F_WP_PT, UNKNOWN_POINT,
+    F_NETWORK, F_OFFER_LICENCE, F_PT_ONLY, F_PUBLISHED, F_START, F_TRAVEL, F_VEHICLE, F_WP_COMMUNE,
+    F_WP_PT, UNKNOWN_POINT,
 };
 use crate::search::{CandidateMatchFields, OfferMatchFields, SearchError};
 
@@ -296,7 +296,13 @@ impl Collector for CandidateCollector {
         let max = segment.max_doc() as usize;
         let mut sums = vec![0i64; max];
         let mut counts = vec![0u16; max];
-        accumulate(segment, self.match_text, &spec.terms, &mut sums, &mut counts)?;
+        accumulate(
+            segment,
+            self.match_text,
+            &spec.terms,
+            &mut sums,
+            &mut counts,
+        )?;
         let fast = segment.fast_fields();
         let refs = Referentials::global();
         let rome = fast.str(F_ROME)?;
@@ -456,13 +462,10 @@ impl SegmentCollector for CandidateSegment {
             spec.weekly_hours,
         );
         let mut contracts = ords(self.contract.as_ref(), doc).peekable();
-        let contract = if contracts.peek().is_none() {
-            1.0
-        } else if contracts.any(|o| self.contract_ok.get(o).copied().unwrap_or(false)) {
-            1.0
-        } else {
-            0.0
-        };
+        // No preference accepts every contract type.
+        let accepted = contracts.peek().is_none()
+            || contracts.any(|o| self.contract_ok.get(o).copied().unwrap_or(false));
+        let contract = if accepted { 1.0 } else { 0.0 };
         let base = PartValues {
             rome: rome_value(relation),
             text,
@@ -556,7 +559,10 @@ pub fn candidates_for_offer(
         return Ok(vec![PassResult::default(); spec.workplaces.len()]);
     }
     let query = BooleanQuery::new(vec![
-        (Occur::Must, Box::new(BooleanQuery::new(should)) as Box<dyn Query>),
+        (
+            Occur::Must,
+            Box::new(BooleanQuery::new(should)) as Box<dyn Query>,
+        ),
         (Occur::Must, term_query(fields.status, "active")),
     ]);
     let collector = CandidateCollector {
@@ -760,8 +766,7 @@ impl SegmentCollector for OfferSegment {
         {
             failed = true;
         }
-        if ords(self.cert.as_ref(), doc).any(|o| !self.cert_ok.get(o).copied().unwrap_or(false))
-        {
+        if ords(self.cert.as_ref(), doc).any(|o| !self.cert_ok.get(o).copied().unwrap_or(false)) {
             failed = true;
         }
         let vehicle_required = self
@@ -894,7 +899,10 @@ pub fn offers_for_candidate(
         return Ok(PassResult::default());
     }
     let query = BooleanQuery::new(vec![
-        (Occur::Must, Box::new(BooleanQuery::new(should)) as Box<dyn Query>),
+        (
+            Occur::Must,
+            Box::new(BooleanQuery::new(should)) as Box<dyn Query>,
+        ),
         (Occur::Must, term_query(fields.status, "open")),
     ]);
     let collector = OfferCollector {

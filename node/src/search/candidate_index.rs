@@ -305,10 +305,11 @@ impl CandidateIndex {
         doc.add_text(f.status, status(&c.status));
         doc.add_i64(f.updated_at, c.updated_at);
         // Matching features (see `match_fields`).
-        for code in codes(&c.certifications)
-            .into_iter()
-            .chain(codes(&c.driving_licences).iter().map(|l| format!("PERMIS_{l}")))
-        {
+        for code in codes(&c.certifications).into_iter().chain(
+            codes(&c.driving_licences)
+                .iter()
+                .map(|l| format!("PERMIS_{l}")),
+        ) {
             doc.add_text(f.certification, code);
         }
         doc.add_u64(f.commune_key, commune_key(&c.commune_insee));

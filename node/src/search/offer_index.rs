@@ -9,15 +9,15 @@ use tantivy::TantivyDocument;
 
 use super::analysis::{FR, FR_EXACT};
 use super::candidate_index::{code, codes, pairs_options, status, text_options};
+use super::collect::pack_point;
 use super::engine::{
     add_point, any_of_filter, conjunction, term_filter, text_query, Engine, EngineHandle, Exec,
     F_ID, F_LAT, F_LON, F_PT, F_ROME, F_UPDATED_AT,
 };
-use super::collect::pack_point;
 use super::match_fields::{
     commune_key, OfferMatchFields, F_CERT, F_CONTRACT, F_HOURS, F_LOCAL, F_OFFER_LICENCE,
-    F_PUBLISHED, F_START, F_STATUS, F_TERMS_DESCRIPTION, F_TERMS_LABEL, F_TERMS_TITLE,
-    F_VEHICLE, F_WP_COMMUNE, F_WP_PT, UNKNOWN_POINT,
+    F_PUBLISHED, F_START, F_STATUS, F_TERMS_DESCRIPTION, F_TERMS_LABEL, F_TERMS_TITLE, F_VEHICLE,
+    F_WP_COMMUNE, F_WP_PT, UNKNOWN_POINT,
 };
 use super::query_build::SearchFields;
 use super::{OfferDoc, OfferQuery, SearchError, SearchOptions, SearchResults};

@@ -185,7 +185,16 @@ pub async fn matching(
         .map(|i| stored_offer(&corpus.gen, i, "bench-node"))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let warm = stored_offer(&corpus.gen, 1_000_000, "bench-node")?;
-    offers_to_candidates(state, corpus, ids, &warm, &offers, path, "offer → candidates").await
+    offers_to_candidates(
+        state,
+        corpus,
+        ids,
+        &warm,
+        &offers,
+        path,
+        "offer → candidates",
+    )
+    .await
 }
 
 /// Distinct home communes of the corpus, in corpus order.

@@ -319,10 +319,9 @@ async fn main() -> anyhow::Result<()> {
                         .map(|(id, _)| id.clone())
                         .collect();
                     let h = target.candidate_matching(&cids).await?;
-                    if let Some(r) = rows
-                        .iter_mut()
-                        .find(|r| r.kind == "candidate → offers" && r.path == net::MatchPath::IndexPass.name())
-                    {
+                    if let Some(r) = rows.iter_mut().find(|r| {
+                        r.kind == "candidate → offers" && r.path == net::MatchPath::IndexPass.name()
+                    }) {
                         r.http = h;
                     }
                 }
