@@ -682,6 +682,21 @@ pub struct MatchParams {
 }
 
 impl MatchParams {
+    /// For an offer: the checked `limit`, whether near misses are asked
+    /// for, and `workplace` within the offer's workplaces.
+    pub fn checked_for(&self, p: &OfferPayload) -> Result<(usize, bool)> {
+        let limit = self.checked_limit()?;
+        if let Some(i) = self.workplace {
+            if i >= p.workplaces.len() {
+                return Err(Error::field(
+                    "workplace",
+                    format!("the offer has {} workplaces", p.workplaces.len()),
+                ));
+            }
+        }
+        Ok((limit, self.include_near_misses.unwrap_or(false)))
+    }
+
     /// `limit` within 1..=200 (default 20), or a 400 naming it.
     pub fn checked_limit(&self) -> Result<usize> {
         let mut checks = crate::http::Checks::new();
@@ -795,18 +810,36 @@ fn rank_candidates(
         })
         .filter(|m| m.evaluation.relevant)
         .collect();
-    let considered = scored.len();
-    let excluded = scored.iter().filter(|m| !m.evaluation.eligible).count();
-    if !near_misses {
-        scored.retain(|m| m.evaluation.eligible);
-    }
-    scored.sort_by(|a, b| {
-        rank_key(&a.evaluation)
-            .cmp(&rank_key(&b.evaluation))
-            .then_with(|| a.candidate_id.cmp(&b.candidate_id))
-    });
-    scored.truncate(limit);
+    let (considered, excluded) = finish_ranking(
+        &mut scored,
+        |m| (&m.evaluation, m.candidate_id.as_str()),
+        near_misses,
+        limit,
+    );
     (scored, considered, excluded)
+}
+
+/// Counts the relevant rows and the ineligible ones among them, drops the
+/// ineligible ones unless near misses are asked for, orders by the ranking
+/// key then id and keeps the best `limit`. Returns (considered, excluded).
+fn finish_ranking<T>(
+    rows: &mut Vec<T>,
+    of: impl Fn(&T) -> (&Evaluation, &str),
+    near_misses: bool,
+    limit: usize,
+) -> (usize, usize) {
+    let considered = rows.len();
+    let excluded = rows.iter().filter(|m| !of(m).0.eligible).count();
+    if !near_misses {
+        rows.retain(|m| of(m).0.eligible);
+    }
+    rows.sort_by(|a, b| {
+        let (ea, ia) = of(a);
+        let (eb, ib) = of(b);
+        rank_key(ea).cmp(&rank_key(eb)).then_with(|| ia.cmp(ib))
+    });
+    rows.truncate(limit);
+    (considered, excluded)
 }
 
 /// Rank this node's consented, active candidates for each workplace of an
@@ -817,17 +850,8 @@ pub async fn match_offer(
     offer: &StoredOffer,
     params: &MatchParams,
 ) -> Result<OfferMatches> {
-    let limit = params.checked_limit()?;
-    let near_misses = params.include_near_misses.unwrap_or(false);
+    let (limit, near_misses) = params.checked_for(&offer.payload)?;
     let p = &offer.payload;
-    if let Some(i) = params.workplace {
-        if i >= p.workplaces.len() {
-            return Err(Error::field(
-                "workplace",
-                format!("the offer has {} workplaces", p.workplaces.len()),
-            ));
-        }
-    }
     let w = state.config.matching.clone();
     let cx = Context {
         refs: state.refs,
@@ -1100,17 +1124,12 @@ async fn rank_offers(
             evaluation,
         });
     }
-    let considered = scored.len();
-    let excluded = scored.iter().filter(|m| !m.evaluation.eligible).count();
-    if !near_misses {
-        scored.retain(|m| m.evaluation.eligible);
-    }
-    scored.sort_by(|a, b| {
-        rank_key(&a.evaluation)
-            .cmp(&rank_key(&b.evaluation))
-            .then_with(|| a.offer_id.cmp(&b.offer_id))
-    });
-    scored.truncate(limit);
+    let (considered, excluded) = finish_ranking(
+        &mut scored,
+        |m| (&m.evaluation, m.offer_id.as_str()),
+        near_misses,
+        limit,
+    );
     Ok((scored, considered, excluded))
 }
 
@@ -1121,26 +1140,15 @@ pub async fn match_candidate(
     c: &Candidate,
     params: &MatchParams,
 ) -> Result<CandidateMatches> {
-    let limit = params.checked_limit()?;
-    let near_misses = params.include_near_misses.unwrap_or(false);
-    let w = state.config.matching.clone();
-    let own_limit = travel_limit_km(&w, c);
-    if !listable(c) {
-        return Ok(CandidateMatches {
-            candidate_id: c.id.clone(),
-            candidate_status: c.status.as_str(),
-            travel_limit_km: own_limit,
-            considered: 0,
-            excluded: 0,
-            weights: w,
-            matches: Vec::new(),
-        });
-    }
-    let radius = if near_misses {
-        PRESELECT_RADIUS_KM.max(own_limit)
-    } else {
-        own_limit
+    let CandidateRun {
+        limit,
+        near_misses,
+        radius,
+    } = match CandidateRun::new(state, c, params)? {
+        Ok(run) => run,
+        Err(empty) => return Ok(empty),
     };
+    let w = state.config.matching.clone();
     let spec = pass::CandidateSpec {
         weights: w.clone(),
         rome_codes: c.rome_codes.clone(),
@@ -1194,15 +1202,67 @@ pub async fn match_candidate(
     let ids: Vec<String> = found.top.iter().map(|h| h.id.clone()).collect();
     let offers = crate::offers::get_offers(&state.db, &ids).await?;
     let (matches, _, _) = rank_offers(state, c, offers, near_misses, limit).await?;
-    Ok(CandidateMatches {
-        candidate_id: c.id.clone(),
-        candidate_status: c.status.as_str(),
-        travel_limit_km: own_limit,
-        considered: found.considered,
-        excluded: found.excluded,
-        weights: w,
+    Ok(CandidateRun::answer(
+        state,
+        c,
+        found.considered,
+        found.excluded,
         matches,
-    })
+    ))
+}
+
+/// The parameters of a candidate → offers ranking.
+struct CandidateRun {
+    limit: usize,
+    near_misses: bool,
+    /// Offers must have a workplace this close to a known home.
+    radius: f64,
+}
+
+impl CandidateRun {
+    /// The checked parameters, or the (empty) answer for a candidate who
+    /// cannot be listed (placed, archived).
+    fn new(
+        state: &AppState,
+        c: &Candidate,
+        params: &MatchParams,
+    ) -> Result<std::result::Result<CandidateRun, CandidateMatches>> {
+        let limit = params.checked_limit()?;
+        let near_misses = params.include_near_misses.unwrap_or(false);
+        if !listable(c) {
+            return Ok(Err(CandidateRun::answer(state, c, 0, 0, Vec::new())));
+        }
+        let own_limit = travel_limit_km(&state.config.matching, c);
+        let radius = if near_misses {
+            PRESELECT_RADIUS_KM.max(own_limit)
+        } else {
+            own_limit
+        };
+        Ok(Ok(CandidateRun {
+            limit,
+            near_misses,
+            radius,
+        }))
+    }
+
+    fn answer(
+        state: &AppState,
+        c: &Candidate,
+        considered: usize,
+        excluded: usize,
+        matches: Vec<OfferMatch>,
+    ) -> CandidateMatches {
+        let w = state.config.matching.clone();
+        CandidateMatches {
+            candidate_id: c.id.clone(),
+            candidate_status: c.status.as_str(),
+            travel_limit_km: travel_limit_km(&w, c),
+            considered,
+            excluded,
+            weights: w,
+            matches,
+        }
+    }
 }
 
 async fn candidate_matches_handler(

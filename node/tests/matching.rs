@@ -1159,13 +1159,7 @@ async fn oracle_offer(
         today: state.clock.now_ms().div_euclid(86_400_000),
     };
     let p = &offer.payload;
-    let terms = text::OfferTerms::of(state.refs, p);
-    let (n, freqs) = state
-        .search
-        .candidates
-        .text_doc_freqs(&terms.terms())
-        .unwrap();
-    let idf = text::Idf::new(n, terms.terms().into_iter().zip(freqs));
+    let (terms, idf) = terms_and_idf(node, p);
     let radius = matching::PRESELECT_RADIUS_KM.max(w.default_max_travel_km);
     let mut out = Vec::new();
     for wp in &p.workplaces {
@@ -1194,16 +1188,7 @@ async fn oracle_offer(
                 ));
             }
         }
-        rows.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1 .0.cmp(&b.1 .0)));
-        let considered = rows.len();
-        let excluded = rows.iter().filter(|r| !r.1 .2).count();
-        let listed: Vec<Row> = rows
-            .into_iter()
-            .map(|r| r.1)
-            .filter(|r| near_misses || r.2)
-            .take(20)
-            .collect();
-        out.push((considered, excluded, listed));
+        out.push(oracle_rank(rows, near_misses));
     }
     out
 }
@@ -1251,13 +1236,7 @@ async fn oracle_candidate(
                 continue;
             }
         }
-        let terms = text::OfferTerms::of(state.refs, p);
-        let (n, freqs) = state
-            .search
-            .candidates
-            .text_doc_freqs(&terms.terms())
-            .unwrap();
-        let idf = text::Idf::new(n, terms.terms().into_iter().zip(freqs));
+        let (terms, idf) = terms_and_idf(node, p);
         let t = text::relevance(&terms, &idf, &text::candidate_terms(c), w.text_saturation);
         let side = OfferSide {
             payload: p,
@@ -1281,6 +1260,35 @@ async fn oracle_candidate(
             ));
         }
     }
+    oracle_rank(rows, near_misses)
+}
+
+/// The offer's matching terms and their idf over the whole candidate index.
+fn terms_and_idf(
+    node: &TestNode,
+    p: &vivier_protocol::OfferPayload,
+) -> (
+    vivier_node::matching::text::OfferTerms,
+    vivier_node::matching::text::Idf,
+) {
+    use vivier_node::matching::text;
+    let terms = text::OfferTerms::of(node.state.refs, p);
+    let (n, freqs) = node
+        .state
+        .search
+        .candidates
+        .text_doc_freqs(&terms.terms())
+        .unwrap();
+    let idf = text::Idf::new(n, terms.terms().into_iter().zip(freqs));
+    (terms, idf)
+}
+
+/// Orders rows by the documented key then id; returns (relevant rows,
+/// ineligible ones, the 20 listed).
+fn oracle_rank(
+    mut rows: Vec<((bool, i64, i64), Row)>,
+    near_misses: bool,
+) -> (usize, usize, Vec<Row>) {
     rows.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1 .0.cmp(&b.1 .0)));
     let considered = rows.len();
     let excluded = rows.iter().filter(|r| !r.1 .2).count();

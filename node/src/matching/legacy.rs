@@ -12,12 +12,12 @@ use vivier_protocol::OfferPayload;
 
 use super::text::OfferTerms;
 use super::{
-    index_idf, listable, rank_candidates, rank_offers, related_codes, today, travel_limit_km,
-    workplace_point, CandidateMatches, Context, MatchParams, OfferMatches, OfferSide,
+    index_idf, rank_candidates, rank_offers, related_codes, today, workplace_point,
+    CandidateMatches, CandidateRun, Context, MatchParams, OfferMatches, OfferSide,
     WorkplaceMatches, PRESELECT_RADIUS_KM,
 };
 use crate::candidates::Candidate;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::geo::Point;
 use crate::offers::StoredOffer;
 use crate::referentials::Referentials;
@@ -181,17 +181,8 @@ pub async fn match_offer_preselect(
     offer: &StoredOffer,
     params: &MatchParams,
 ) -> Result<OfferMatches> {
-    let limit = params.checked_limit()?;
-    let near_misses = params.include_near_misses.unwrap_or(false);
+    let (limit, near_misses) = params.checked_for(&offer.payload)?;
     let p = &offer.payload;
-    if let Some(i) = params.workplace {
-        if i >= p.workplaces.len() {
-            return Err(Error::field(
-                "workplace",
-                format!("the offer has {} workplaces", p.workplaces.len()),
-            ));
-        }
-    }
     let related = related_codes(state.refs, std::slice::from_ref(&p.rome_code));
     let cap = (limit * 20).max(1000);
     let w = state.config.matching.clone();
@@ -342,25 +333,13 @@ pub async fn match_candidate_preselect(
     c: &Candidate,
     params: &MatchParams,
 ) -> Result<CandidateMatches> {
-    let limit = params.checked_limit()?;
-    let near_misses = params.include_near_misses.unwrap_or(false);
-    let w = state.config.matching.clone();
-    let own_limit = travel_limit_km(&w, c);
-    if !listable(c) {
-        return Ok(CandidateMatches {
-            candidate_id: c.id.clone(),
-            candidate_status: c.status.as_str(),
-            travel_limit_km: own_limit,
-            considered: 0,
-            excluded: 0,
-            weights: w,
-            matches: Vec::new(),
-        });
-    }
-    let radius = if near_misses {
-        PRESELECT_RADIUS_KM.max(own_limit)
-    } else {
-        own_limit
+    let CandidateRun {
+        limit,
+        near_misses,
+        radius,
+    } = match CandidateRun::new(state, c, params)? {
+        Ok(run) => run,
+        Err(empty) => return Ok(empty),
     };
     let related = related_codes(state.refs, &c.rome_codes);
     let cap = (limit * 20).max(1000);
@@ -372,13 +351,5 @@ pub async fn match_candidate_preselect(
     };
     let offers = crate::offers::get_offers(&state.db, &ids).await?;
     let (scored, considered, excluded) = rank_offers(state, c, offers, near_misses, limit).await?;
-    Ok(CandidateMatches {
-        candidate_id: c.id.clone(),
-        candidate_status: c.status.as_str(),
-        travel_limit_km: own_limit,
-        considered,
-        excluded,
-        weights: w,
-        matches: scored,
-    })
+    Ok(CandidateRun::answer(state, c, considered, excluded, scored))
 }

@@ -204,6 +204,120 @@ fn accumulate(
     Ok(())
 }
 
+/// What both collectors read per segment: text sums and matched-term
+/// counts (dense), the per-ordinal rule tables of the str columns, and the
+/// id column.
+struct Tables {
+    sums: Vec<i64>,
+    counts: Vec<u16>,
+    rome: Option<StrColumn>,
+    rome_rel: Vec<RomeRelation>,
+    licence: Option<StrColumn>,
+    licence_ok: Vec<bool>,
+    cert: Option<StrColumn>,
+    /// Per ordinal: bit `j` set when it grants (or is satisfied by)
+    /// certification `j`.
+    cert_bits: Vec<u32>,
+    contract: Option<StrColumn>,
+    contract_ok: Vec<bool>,
+    id: Option<StrColumn>,
+}
+
+/// The rules evaluated once per term of a segment's dictionaries.
+struct Rules<R, L, C, K> {
+    rome: R,
+    licence: L,
+    cert: C,
+    contract: K,
+}
+
+impl Tables {
+    fn new<R, L, C, K>(
+        segment: &SegmentReader,
+        text: &[(Field, Vec<(String, i64)>)],
+        licence_field: &str,
+        rules: Rules<R, L, C, K>,
+    ) -> tantivy::Result<Tables>
+    where
+        R: Fn(&str) -> RomeRelation,
+        L: Fn(&str) -> bool,
+        C: Fn(&str) -> u32,
+        K: Fn(&str) -> bool,
+    {
+        let max = segment.max_doc() as usize;
+        let mut sums = vec![0i64; max];
+        let mut counts = vec![0u16; max];
+        for (field, terms) in text {
+            accumulate(segment, *field, terms, &mut sums, &mut counts)?;
+        }
+        let fast = segment.fast_fields();
+        let rome = fast.str(F_ROME)?;
+        let licence = fast.str(licence_field)?;
+        let cert = fast.str(F_CERT)?;
+        let contract = fast.str(F_CONTRACT)?;
+        Ok(Tables {
+            sums,
+            counts,
+            rome_rel: ord_table(rome.as_ref(), rules.rome)?,
+            rome,
+            licence_ok: ord_table(licence.as_ref(), rules.licence)?,
+            licence,
+            cert_bits: ord_table(cert.as_ref(), rules.cert)?,
+            cert,
+            contract_ok: ord_table(contract.as_ref(), rules.contract)?,
+            contract,
+            id: fast.str(F_ID)?,
+        })
+    }
+
+    /// The best ROME relation and the text sum of a document above the
+    /// relevance floor (a relation, or `min_matched` terms); `None` below.
+    fn relevant(&self, doc: DocId, min_matched: usize) -> Option<(RomeRelation, i64)> {
+        let d = doc as usize;
+        let relation = ords(self.rome.as_ref(), doc)
+            .filter_map(|o| self.rome_rel.get(o).copied())
+            .max_by_key(|r| r.strength())
+            .unwrap_or(RomeRelation::None);
+        let matched = usize::from(self.counts.get(d).copied().unwrap_or(0));
+        if relation == RomeRelation::None && matched < min_matched {
+            return None;
+        }
+        Some((relation, self.sums.get(d).copied().unwrap_or(0)))
+    }
+
+    fn has_licence(&self, doc: DocId) -> bool {
+        ords(self.licence.as_ref(), doc).next().is_some()
+    }
+
+    fn licence_ok(&self, doc: DocId) -> bool {
+        ords(self.licence.as_ref(), doc).any(|o| self.licence_ok.get(o).copied().unwrap_or(false))
+    }
+
+    /// The union of the certification bits of a document's values.
+    fn cert_union(&self, doc: DocId) -> u32 {
+        ords(self.cert.as_ref(), doc)
+            .filter_map(|o| self.cert_bits.get(o).copied())
+            .fold(0, |a, b| a | b)
+    }
+
+    /// Whether every certification value of a document has a bit set.
+    fn certs_all(&self, doc: DocId) -> bool {
+        ords(self.cert.as_ref(), doc).all(|o| self.cert_bits.get(o).copied().unwrap_or(0) != 0)
+    }
+
+    /// Whether a contract value is accepted (`none_accepts`: a document
+    /// without any value accepts every contract).
+    fn contract_ok(&self, doc: DocId, none_accepts: bool) -> bool {
+        let mut values = ords(self.contract.as_ref(), doc).peekable();
+        (none_accepts && values.peek().is_none())
+            || values.any(|o| self.contract_ok.get(o).copied().unwrap_or(false))
+    }
+
+    fn id(&self, doc: DocId) -> Option<String> {
+        read_id(self.id.as_ref(), doc)
+    }
+}
+
 fn point_of(v: u64) -> Option<Point> {
     (v != UNKNOWN_POINT).then(|| crate::search::unpack_point(v))
 }
@@ -259,18 +373,7 @@ struct CandidateCollector {
 
 struct CandidateSegment {
     spec: Arc<OfferSpec>,
-    sums: Vec<i64>,
-    counts: Vec<u16>,
-    rome: Option<StrColumn>,
-    rome_rel: Vec<RomeRelation>,
-    licence: Option<StrColumn>,
-    licence_ok: Vec<bool>,
-    cert: Option<StrColumn>,
-    /// Per ordinal: bit `j` set when it grants required certification `j`.
-    cert_grants: Vec<u32>,
-    contract: Option<StrColumn>,
-    contract_ok: Vec<bool>,
-    id: Option<StrColumn>,
+    tables: Tables,
     pt: Option<Column<u64>>,
     commune: Option<Column<u64>>,
     travel: Option<Column<i64>>,
@@ -293,51 +396,35 @@ impl Collector for CandidateCollector {
         segment: &SegmentReader,
     ) -> tantivy::Result<CandidateSegment> {
         let spec = self.spec.clone();
-        let max = segment.max_doc() as usize;
-        let mut sums = vec![0i64; max];
-        let mut counts = vec![0u16; max];
-        accumulate(
+        let refs = Referentials::global();
+        let certs = Certifications::global();
+        let tables = Tables::new(
             segment,
-            self.match_text,
-            &spec.terms,
-            &mut sums,
-            &mut counts,
+            &[(self.match_text, spec.terms.clone())],
+            F_LICENCE,
+            Rules {
+                rome: |t: &str| refs.rome_relation(t, &spec.rome_code),
+                licence: |t: &str| {
+                    spec.driving_licence
+                        .as_deref()
+                        .is_some_and(|req| licence_satisfies(t, req))
+                },
+                cert: |t: &str| {
+                    let held = certs.held(&[t.to_string()], &[]);
+                    spec.required_certifications
+                        .iter()
+                        .take(32)
+                        .enumerate()
+                        .filter(|(_, r)| Certifications::satisfied(&held, r))
+                        .fold(0u32, |acc, (j, _)| acc | (1 << j))
+                },
+                contract: |t: &str| t == spec.contract_type,
+            },
         )?;
         let fast = segment.fast_fields();
-        let refs = Referentials::global();
-        let rome = fast.str(F_ROME)?;
-        let rome_rel = ord_table(rome.as_ref(), |t| refs.rome_relation(t, &spec.rome_code))?;
-        let licence = fast.str(F_LICENCE)?;
-        let licence_ok = match &spec.driving_licence {
-            Some(req) => ord_table(licence.as_ref(), |t| licence_satisfies(t, req))?,
-            None => Vec::new(),
-        };
-        let cert = fast.str(F_CERT)?;
-        let certs = Certifications::global();
-        let cert_grants = ord_table(cert.as_ref(), |t| {
-            let held = certs.held(&[t.to_string()], &[]);
-            spec.required_certifications
-                .iter()
-                .take(32)
-                .enumerate()
-                .filter(|(_, r)| Certifications::satisfied(&held, r))
-                .fold(0u32, |acc, (j, _)| acc | (1 << j))
-        })?;
-        let contract = fast.str(F_CONTRACT)?;
-        let contract_ok = ord_table(contract.as_ref(), |t| t == spec.contract_type)?;
         let n = spec.workplaces.len();
         Ok(CandidateSegment {
-            sums,
-            counts,
-            rome,
-            rome_rel,
-            licence,
-            licence_ok,
-            cert,
-            cert_grants,
-            contract,
-            contract_ok,
-            id: fast.str(F_ID)?,
+            tables,
             pt: fast.column_opt::<u64>(F_PT)?,
             commune: fast.column_opt::<u64>(F_COMMUNE_KEY)?,
             travel: fast.column_opt::<i64>(F_TRAVEL)?,
@@ -377,18 +464,12 @@ impl SegmentCollector for CandidateSegment {
     type Fruit = Vec<PassResult>;
 
     fn collect(&mut self, doc: DocId, _score: Score) {
-        let d = doc as usize;
         let spec = &*self.spec;
         let w = &spec.weights;
-        let matched = self.counts.get(d).copied().unwrap_or(0);
-        let relation = ords(self.rome.as_ref(), doc)
-            .filter_map(|o| self.rome_rel.get(o).copied())
-            .max_by_key(|r| r.strength())
-            .unwrap_or(RomeRelation::None);
-        if relation == RomeRelation::None && usize::from(matched) < w.min_matched_terms {
+        let Some((relation, sum)) = self.tables.relevant(doc, w.min_matched_terms) else {
             return;
-        }
-        let text = text_value(self.sums.get(d).copied().unwrap_or(0), w.text_saturation);
+        };
+        let text = text_value(sum, w.text_saturation);
         let home = self
             .pt
             .as_ref()
@@ -413,16 +494,11 @@ impl SegmentCollector for CandidateSegment {
             .unwrap_or(false);
         // Workplace-independent constraints and parts.
         let mut failed = false;
-        if spec.driving_licence.is_some()
-            && !ords(self.licence.as_ref(), doc)
-                .any(|o| self.licence_ok.get(o).copied().unwrap_or(false))
-        {
+        if spec.driving_licence.is_some() && !self.tables.licence_ok(doc) {
             failed = true;
         }
         if !spec.required_certifications.is_empty() {
-            let granted = ords(self.cert.as_ref(), doc)
-                .filter_map(|o| self.cert_grants.get(o).copied())
-                .fold(0u32, |a, b| a | b);
+            let granted = self.tables.cert_union(doc);
             let all = if spec.required_certifications.len() >= 32 {
                 u32::MAX
             } else {
@@ -461,11 +537,12 @@ impl SegmentCollector for CandidateSegment {
                 .filter(|h| *h >= 0),
             spec.weekly_hours,
         );
-        let mut contracts = ords(self.contract.as_ref(), doc).peekable();
         // No preference accepts every contract type.
-        let accepted = contracts.peek().is_none()
-            || contracts.any(|o| self.contract_ok.get(o).copied().unwrap_or(false));
-        let contract = if accepted { 1.0 } else { 0.0 };
+        let contract = if self.tables.contract_ok(doc, true) {
+            1.0
+        } else {
+            0.0
+        };
         let base = PartValues {
             rome: rome_value(relation),
             text,
@@ -475,7 +552,7 @@ impl SegmentCollector for CandidateSegment {
             contract,
             vehicle: 0.0,
         };
-        let id_col = self.id.as_ref();
+        let tables = &self.tables;
         for (i, wp) in spec.workplaces.iter().enumerate() {
             // Pre-selection: within the radius of a workplace with a known
             // centre (the home's commune centre), anywhere otherwise.
@@ -525,7 +602,7 @@ impl SegmentCollector for CandidateSegment {
                 }
             }
             let key = rank_key_of(eligible, score, distance_km);
-            self.heaps[i].offer(key, wp.index, || read_id(id_col, doc));
+            self.heaps[i].offer(key, wp.index, || tables.id(doc));
         }
     }
 
@@ -624,17 +701,7 @@ struct OfferCollector {
 
 struct OfferSegment {
     spec: Arc<CandidateSpec>,
-    sums: Vec<i64>,
-    counts: Vec<u16>,
-    rome: Option<StrColumn>,
-    rome_rel: Vec<RomeRelation>,
-    licence: Option<StrColumn>,
-    licence_ok: Vec<bool>,
-    cert: Option<StrColumn>,
-    cert_ok: Vec<bool>,
-    contract: Option<StrColumn>,
-    contract_ok: Vec<bool>,
-    id: Option<StrColumn>,
+    tables: Tables,
     wp_pt: Option<Column<u64>>,
     wp_commune: Option<Column<u64>>,
     vehicle: Option<Column<bool>>,
@@ -659,47 +726,39 @@ impl Collector for OfferCollector {
         segment: &SegmentReader,
     ) -> tantivy::Result<OfferSegment> {
         let spec = self.spec.clone();
-        let max = segment.max_doc() as usize;
-        let mut sums = vec![0i64; max];
-        let mut counts = vec![0u16; max];
-        for (field, factor) in self.terms {
-            let weighted: Vec<(String, i64)> = spec
-                .terms
-                .iter()
-                .map(|(t, idf)| (t.clone(), term_weight(factor, *idf)))
-                .collect();
-            accumulate(segment, field, &weighted, &mut sums, &mut counts)?;
-        }
-        let fast = segment.fast_fields();
+        let text: Vec<(Field, Vec<(String, i64)>)> = self
+            .terms
+            .iter()
+            .map(|&(field, factor)| {
+                let weighted = spec
+                    .terms
+                    .iter()
+                    .map(|(t, idf)| (t.clone(), term_weight(factor, *idf)))
+                    .collect();
+                (field, weighted)
+            })
+            .collect();
         let refs = Referentials::global();
-        let rome = fast.str(F_ROME)?;
-        let rome_rel = ord_table(rome.as_ref(), |t| {
-            super::best_relation(refs, &spec.rome_codes, t)
-        })?;
-        let licence = fast.str(F_OFFER_LICENCE)?;
-        let licence_ok = ord_table(licence.as_ref(), |t| {
-            spec.driving_licences
-                .iter()
-                .any(|h| licence_satisfies(h, t))
-        })?;
-        let cert = fast.str(F_CERT)?;
-        let cert_ok = ord_table(cert.as_ref(), |t| Certifications::satisfied(&spec.held, t))?;
-        let contract = fast.str(F_CONTRACT)?;
-        let contract_ok = ord_table(contract.as_ref(), |t| {
-            spec.contract_types.is_empty() || spec.contract_types.iter().any(|c| c == t)
-        })?;
+        let tables = Tables::new(
+            segment,
+            &text,
+            F_OFFER_LICENCE,
+            Rules {
+                rome: |t: &str| super::best_relation(refs, &spec.rome_codes, t),
+                licence: |t: &str| {
+                    spec.driving_licences
+                        .iter()
+                        .any(|h| licence_satisfies(h, t))
+                },
+                cert: |t: &str| u32::from(Certifications::satisfied(&spec.held, t)),
+                contract: |t: &str| {
+                    spec.contract_types.is_empty() || spec.contract_types.iter().any(|c| c == t)
+                },
+            },
+        )?;
+        let fast = segment.fast_fields();
         Ok(OfferSegment {
-            sums,
-            counts,
-            rome,
-            rome_rel,
-            licence,
-            licence_ok,
-            cert,
-            cert_ok,
-            contract,
-            contract_ok,
-            id: fast.str(F_ID)?,
+            tables,
             wp_pt: fast.column_opt::<u64>(F_WP_PT)?,
             wp_commune: fast.column_opt::<u64>(F_WP_COMMUNE)?,
             vehicle: fast.column_opt::<bool>(F_VEHICLE)?,
@@ -729,17 +788,11 @@ impl SegmentCollector for OfferSegment {
     type Fruit = PassResult;
 
     fn collect(&mut self, doc: DocId, _score: Score) {
-        let d = doc as usize;
         let spec = &*self.spec;
         let w = &spec.weights;
-        let matched = self.counts.get(d).copied().unwrap_or(0);
-        let relation = ords(self.rome.as_ref(), doc)
-            .filter_map(|o| self.rome_rel.get(o).copied())
-            .max_by_key(|r| r.strength())
-            .unwrap_or(RomeRelation::None);
-        if relation == RomeRelation::None && usize::from(matched) < w.min_matched_terms {
+        let Some((relation, sum)) = self.tables.relevant(doc, w.min_matched_terms) else {
             return;
-        }
+        };
         self.points.clear();
         self.communes.clear();
         if let Some(c) = &self.wp_pt {
@@ -759,14 +812,11 @@ impl SegmentCollector for OfferSegment {
         }
         let limit = travel_limit_of(w, spec.max_travel_km, spec.public_transport_only);
         let mut failed = false;
-        let requires_licence = ords(self.licence.as_ref(), doc).next().is_some();
-        if requires_licence
-            && !ords(self.licence.as_ref(), doc)
-                .any(|o| self.licence_ok.get(o).copied().unwrap_or(false))
-        {
+        let requires_licence = self.tables.has_licence(doc);
+        if requires_licence && !self.tables.licence_ok(doc) {
             failed = true;
         }
-        if ords(self.cert.as_ref(), doc).any(|o| !self.cert_ok.get(o).copied().unwrap_or(false)) {
+        if !self.tables.certs_all(doc) {
             failed = true;
         }
         let vehicle_required = self
@@ -811,16 +861,14 @@ impl SegmentCollector for OfferSegment {
                 .and_then(|c| c.first(doc))
                 .filter(|h| *h >= 0),
         );
-        let contract = if ords(self.contract.as_ref(), doc)
-            .any(|o| self.contract_ok.get(o).copied().unwrap_or(false))
-        {
+        let contract = if self.tables.contract_ok(doc, false) {
             1.0
         } else {
             0.0
         };
         let base = PartValues {
             rome: rome_value(relation),
-            text: text_value(self.sums.get(d).copied().unwrap_or(0), w.text_saturation),
+            text: text_value(sum, w.text_saturation),
             distance: 0.0,
             availability,
             hours,
@@ -868,8 +916,8 @@ impl SegmentCollector for OfferSegment {
                 return;
             }
         }
-        let id_col = self.id.as_ref();
-        self.heap.offer(key, workplace, || read_id(id_col, doc));
+        let tables = &self.tables;
+        self.heap.offer(key, workplace, || tables.id(doc));
     }
 
     fn harvest(self) -> PassResult {
