@@ -632,21 +632,36 @@ pub fn candidates_for_offer(
     for code in &spec.related {
         should.push((Occur::Should, term_query(fields.rome, code)));
     }
-    if should.is_empty() || spec.workplaces.is_empty() {
+    let Some(query) = pass_query(should, fields.status, "active") else {
         return Ok(vec![PassResult::default(); spec.workplaces.len()]);
+    };
+    if spec.workplaces.is_empty() {
+        return Ok(Vec::new());
     }
-    let query = BooleanQuery::new(vec![
-        (
-            Occur::Must,
-            Box::new(BooleanQuery::new(should)) as Box<dyn Query>,
-        ),
-        (Occur::Must, term_query(fields.status, "active")),
-    ]);
     let collector = CandidateCollector {
         spec: Arc::new(spec),
         match_text: fields.match_text,
     };
     Ok(fields.searcher.search(&query, &collector)?)
+}
+
+/// Any of the `should` clauses among the documents of `status`; `None`
+/// when there is no clause (nothing can be relevant).
+fn pass_query(
+    should: Vec<(Occur, Box<dyn Query>)>,
+    status_field: Field,
+    status: &str,
+) -> Option<BooleanQuery> {
+    if should.is_empty() {
+        return None;
+    }
+    Some(BooleanQuery::new(vec![
+        (
+            Occur::Must,
+            Box::new(BooleanQuery::new(should)) as Box<dyn Query>,
+        ),
+        (Occur::Must, term_query(status_field, status)),
+    ]))
 }
 
 fn term_query(field: Field, text: &str) -> Box<dyn Query> {
@@ -943,16 +958,9 @@ pub fn offers_for_candidate(
     for code in &spec.related {
         should.push((Occur::Should, term_query(fields.rome, code)));
     }
-    if should.is_empty() {
+    let Some(query) = pass_query(should, fields.status, "open") else {
         return Ok(PassResult::default());
-    }
-    let query = BooleanQuery::new(vec![
-        (
-            Occur::Must,
-            Box::new(BooleanQuery::new(should)) as Box<dyn Query>,
-        ),
-        (Occur::Must, term_query(fields.status, "open")),
-    ]);
+    };
     let collector = OfferCollector {
         spec: Arc::new(spec),
         terms: fields.terms,
