@@ -34,7 +34,7 @@ use std::sync::Arc;
 
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Column, StrColumn};
-use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
+use tantivy::query::{Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DocId, DocSet, Score, SegmentOrdinal, SegmentReader, Term, TERMINATED};
 
@@ -56,7 +56,6 @@ use crate::search::{CandidateMatchFields, OfferMatchFields, SearchError};
 
 const F_ID: &str = "id";
 const F_PT: &str = "pt";
-const F_ROME: &str = "rome";
 /// Kilometres per degree of latitude (a lower bound of the distance).
 const KM_PER_DEGREE: f64 = 111.0;
 
@@ -210,7 +209,8 @@ fn accumulate(
 struct Tables {
     sums: Vec<i64>,
     counts: Vec<u16>,
-    rome: Option<StrColumn>,
+    /// Per document: the best ROME relation (dense, from the related
+    /// codes' postings).
     rome_rel: Vec<RomeRelation>,
     licence: Option<StrColumn>,
     licence_ok: Vec<bool>,
@@ -235,6 +235,8 @@ impl Tables {
     fn new<R, L, C, K>(
         segment: &SegmentReader,
         text: &[(Field, Vec<(String, i64)>)],
+        rome_field: Field,
+        related: &[String],
         licence_field: &str,
         rules: Rules<R, L, C, K>,
     ) -> tantivy::Result<Tables>
@@ -250,16 +252,35 @@ impl Tables {
         for (field, terms) in text {
             accumulate(segment, *field, terms, &mut sums, &mut counts)?;
         }
+        // The best relation of each document, from the postings of the
+        // related codes (a document holds its codes as terms).
+        let mut rome_rel = vec![RomeRelation::None; max];
+        let inverted = segment.inverted_index(rome_field)?;
+        for code in related {
+            let relation = (rules.rome)(code);
+            let term = Term::from_field_text(rome_field, code);
+            let Some(mut postings) = inverted.read_postings(&term, IndexRecordOption::Basic)?
+            else {
+                continue;
+            };
+            let mut doc = postings.doc();
+            while doc != TERMINATED {
+                if let Some(r) = rome_rel.get_mut(doc as usize) {
+                    if relation.strength() > r.strength() {
+                        *r = relation;
+                    }
+                }
+                doc = postings.advance();
+            }
+        }
         let fast = segment.fast_fields();
-        let rome = fast.str(F_ROME)?;
         let licence = fast.str(licence_field)?;
         let cert = fast.str(F_CERT)?;
         let contract = fast.str(F_CONTRACT)?;
         Ok(Tables {
             sums,
             counts,
-            rome_rel: ord_table(rome.as_ref(), rules.rome)?,
-            rome,
+            rome_rel,
             licence_ok: ord_table(licence.as_ref(), rules.licence)?,
             licence,
             cert_bits: ord_table(cert.as_ref(), rules.cert)?,
@@ -274,10 +295,7 @@ impl Tables {
     /// relevance floor (a relation, or `min_matched` terms); `None` below.
     fn relevant(&self, doc: DocId, min_matched: usize) -> Option<(RomeRelation, i64)> {
         let d = doc as usize;
-        let relation = ords(self.rome.as_ref(), doc)
-            .filter_map(|o| self.rome_rel.get(o).copied())
-            .max_by_key(|r| r.strength())
-            .unwrap_or(RomeRelation::None);
+        let relation = self.rome_rel.get(d).copied().unwrap_or(RomeRelation::None);
         let matched = usize::from(self.counts.get(d).copied().unwrap_or(0));
         if relation == RomeRelation::None && matched < min_matched {
             return None;
@@ -369,6 +387,7 @@ pub struct OfferSpec {
 struct CandidateCollector {
     spec: Arc<OfferSpec>,
     match_text: Field,
+    rome: Field,
 }
 
 struct CandidateSegment {
@@ -384,6 +403,8 @@ struct CandidateSegment {
     network: Option<Column<bool>>,
     heaps: Vec<Heap>,
     counts_per_wp: Vec<(usize, usize)>,
+    /// Per workplace, for the document being collected (reused).
+    geo: Vec<Option<Option<f64>>>,
 }
 
 impl Collector for CandidateCollector {
@@ -401,6 +422,8 @@ impl Collector for CandidateCollector {
         let tables = Tables::new(
             segment,
             &[(self.match_text, spec.terms.clone())],
+            self.rome,
+            &spec.related,
             F_LICENCE,
             Rules {
                 rome: |t: &str| refs.rome_relation(t, &spec.rome_code),
@@ -435,6 +458,7 @@ impl Collector for CandidateCollector {
             network: fast.column_opt::<bool>(F_NETWORK)?,
             heaps: (0..n).map(|_| Heap::new(spec.limit)).collect(),
             counts_per_wp: vec![(0, 0); n],
+            geo: Vec::with_capacity(n),
             spec,
         })
     }
@@ -469,12 +493,34 @@ impl SegmentCollector for CandidateSegment {
         let Some((relation, sum)) = self.tables.relevant(doc, w.min_matched_terms) else {
             return;
         };
-        let text = text_value(sum, w.text_saturation);
         let home = self
             .pt
             .as_ref()
             .and_then(|c| c.first(doc))
             .map(crate::search::unpack_point);
+        // Pre-selection first (the cheapest rejection): within the radius
+        // of a workplace with a known centre (the home's commune centre),
+        // anywhere for a workplace whose centre is unknown. `None` = not
+        // considered at this workplace, `Some(d)` = considered, `d` the
+        // distance when both centres are known.
+        let mut geo = std::mem::take(&mut self.geo);
+        geo.clear();
+        geo.extend(spec.workplaces.iter().map(|wp| match (wp.point, home) {
+            (Some(p), Some(h)) => {
+                if !may_be_within(p, h, spec.radius_km) {
+                    return None;
+                }
+                let d = haversine_km(h, p);
+                (d <= spec.radius_km).then_some(Some(d))
+            }
+            (Some(_), None) => None,
+            (None, _) => Some(None),
+        }));
+        if geo.iter().all(Option::is_none) {
+            self.geo = geo;
+            return;
+        }
+        let text = text_value(sum, w.text_saturation);
         let commune = self.commune.as_ref().and_then(|c| c.first(doc));
         let limit = travel_limit_of(
             w,
@@ -554,26 +600,13 @@ impl SegmentCollector for CandidateSegment {
         };
         let tables = &self.tables;
         for (i, wp) in spec.workplaces.iter().enumerate() {
-            // Pre-selection: within the radius of a workplace with a known
-            // centre (the home's commune centre), anywhere otherwise.
-            let geo = match (wp.point, home) {
-                (Some(p), Some(h)) => {
-                    if !may_be_within(p, h, spec.radius_km) {
-                        continue;
-                    }
-                    let d = haversine_km(h, p);
-                    if d > spec.radius_km {
-                        continue;
-                    }
-                    Some(d)
-                }
-                (Some(_), None) => continue,
-                (None, _) => None,
+            let Some(known) = geo[i] else {
+                continue;
             };
             let distance_km = if commune == Some(wp.commune_key) {
                 Some(0.0)
             } else {
-                geo
+                known
             };
             let mut values = base;
             let mut wp_failed = failed;
@@ -604,6 +637,7 @@ impl SegmentCollector for CandidateSegment {
             let key = rank_key_of(eligible, score, distance_km);
             self.heaps[i].offer(key, wp.index, || tables.id(doc));
         }
+        self.geo = geo;
     }
 
     fn harvest(self) -> Vec<PassResult> {
@@ -625,14 +659,8 @@ pub fn candidates_for_offer(
     fields: &CandidateMatchFields,
     spec: OfferSpec,
 ) -> Result<Vec<PassResult>, SearchError> {
-    let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-    for (t, _) in &spec.terms {
-        should.push((Occur::Should, term_query(fields.match_text, t)));
-    }
-    for code in &spec.related {
-        should.push((Occur::Should, term_query(fields.rome, code)));
-    }
-    let Some(query) = pass_query(should, fields.status, "active") else {
+    let clauses = !spec.terms.is_empty() || !spec.related.is_empty();
+    let Some(query) = pass_query(clauses, fields.status, "active") else {
         return Ok(vec![PassResult::default(); spec.workplaces.len()]);
     };
     if spec.workplaces.is_empty() {
@@ -641,27 +669,18 @@ pub fn candidates_for_offer(
     let collector = CandidateCollector {
         spec: Arc::new(spec),
         match_text: fields.match_text,
+        rome: fields.rome,
     };
-    Ok(fields.searcher.search(&query, &collector)?)
+    Ok(fields.searcher.search(&*query, &collector)?)
 }
 
-/// Any of the `should` clauses among the documents of `status`; `None`
-/// when there is no clause (nothing can be relevant).
-fn pass_query(
-    should: Vec<(Occur, Box<dyn Query>)>,
-    status_field: Field,
-    status: &str,
-) -> Option<BooleanQuery> {
-    if should.is_empty() {
-        return None;
-    }
-    Some(BooleanQuery::new(vec![
-        (
-            Occur::Must,
-            Box::new(BooleanQuery::new(should)) as Box<dyn Query>,
-        ),
-        (Occur::Must, term_query(status_field, status)),
-    ]))
+/// The documents of `status`, or `None` when there is no term and no
+/// related code (nothing can be relevant). The collector itself skips the
+/// documents below the relevance floor from its dense per-segment arrays
+/// (two look-ups each), which costs less than a union of the postings
+/// walked a second time.
+fn pass_query(has_clauses: bool, status_field: Field, status: &str) -> Option<Box<dyn Query>> {
+    has_clauses.then(|| term_query(status_field, status))
 }
 
 fn term_query(field: Field, text: &str) -> Box<dyn Query> {
@@ -712,6 +731,7 @@ pub struct CandidateSpec {
 struct OfferCollector {
     spec: Arc<CandidateSpec>,
     terms: [(Field, f64); 3],
+    rome: Field,
 }
 
 struct OfferSegment {
@@ -757,6 +777,8 @@ impl Collector for OfferCollector {
         let tables = Tables::new(
             segment,
             &text,
+            self.rome,
+            &spec.related,
             F_OFFER_LICENCE,
             Rules {
                 rome: |t: &str| super::best_relation(refs, &spec.rome_codes, t),
@@ -949,23 +971,16 @@ pub fn offers_for_candidate(
     fields: &OfferMatchFields,
     spec: CandidateSpec,
 ) -> Result<PassResult, SearchError> {
-    let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-    for (field, _) in fields.terms {
-        for (t, _) in &spec.terms {
-            should.push((Occur::Should, term_query(field, t)));
-        }
-    }
-    for code in &spec.related {
-        should.push((Occur::Should, term_query(fields.rome, code)));
-    }
-    let Some(query) = pass_query(should, fields.status, "open") else {
+    let clauses = !spec.terms.is_empty() || !spec.related.is_empty();
+    let Some(query) = pass_query(clauses, fields.status, "open") else {
         return Ok(PassResult::default());
     };
     let collector = OfferCollector {
         spec: Arc::new(spec),
         terms: fields.terms,
+        rome: fields.rome,
     };
-    Ok(fields.searcher.search(&query, &collector)?)
+    Ok(fields.searcher.search(&*query, &collector)?)
 }
 
 /// Which of `terms` occur in any of the offer index's matching-term fields.
