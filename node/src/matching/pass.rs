@@ -7,20 +7,21 @@
 //! [`super::rank_key_of`], [`super::text::term_weight`]…), so the order
 //! found here is the order shown.
 //!
-//! - **Offer → candidates** ([`candidates_for_offer`]): the query is the
-//!   union of the offer's matching terms in `match_text` and of the ROME
-//!   codes related to the offer's, among active candidates. Per segment,
-//!   the collector first walks the offer terms' postings into a dense
-//!   array of text sums (fixed point) and matched-term counts, and turns
-//!   every str column it needs into a table per term ordinal (ROME
-//!   relation, licence satisfied, certifications granted, contract
-//!   accepted). Each collected document is then scored at every workplace
-//!   of the offer (one pass for a 57-workplace offer) and offered to that
-//!   workplace's heap (key, then candidate id).
+//! - **Offer → candidates** ([`candidates_for_offer`]): the collector runs
+//!   over the active candidates. Per segment it first walks the postings of
+//!   the offer's matching terms (`match_text`) into dense arrays of text sums
+//!   (fixed point) and matched-term counts, and the postings of the ROME
+//!   codes related to the offer's into a dense array of relations; the str
+//!   columns it needs become tables per term ordinal (licence satisfied,
+//!   certifications granted, contract accepted). A document below the
+//!   relevance floor costs two array look-ups; one outside the radius of
+//!   every workplace, one more column read. The others are scored at every
+//!   workplace of the offer (one pass for a 57-workplace offer) and offered
+//!   to that workplace's heap (key, then candidate id).
 //! - **Candidate → offers** ([`offers_for_candidate`]): the same over the
-//!   offer index, driven by the candidate's terms found in the offers'
-//!   matching-term fields (one field per factor) and the ROME codes
-//!   related to the candidate's; each open offer is scored at each of its
+//!   open offers, the text side from the candidate's terms found in the
+//!   offers' matching-term fields (one field per factor) and the ROME codes
+//!   related to the candidate's; each offer is scored at each of its
 //!   workplaces and kept at its best one.
 //!
 //! Who is considered is what the earlier pre-selection meant, without its
