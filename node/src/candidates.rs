@@ -1018,6 +1018,11 @@ pub fn to_doc(c: &Candidate) -> CandidateDoc {
             .collect(),
         status: c.status.as_str().to_string(),
         updated_at: c.updated_at,
+        max_travel_km: c.max_travel_km,
+        public_transport_only: c.public_transport_only,
+        weekly_hours: c.weekly_hours,
+        certifications: c.certifications.clone(),
+        network_consent: c.consent.as_ref().map(|k| k.scope) == Some(ConsentScope::Network),
     }
 }
 

@@ -45,20 +45,33 @@
 //! `min_matched_terms` meaningful words of the offer in the candidate's
 //! text (one shared word such as « permis » is not a match).
 //!
-//! ## Pre-selection (scales to 100k candidates)
-//! For a workplace with known coordinates, two index queries over the
-//! active candidates whose home is within [`PRESELECT_RADIUS_KM`]
-//! (bounding box, then exact distance): the best `cap` by BM25 of an OR
-//! query over the offer's words (title ×2, ROME label, description), and
-//! the nearest `cap` with a related ROME code (`cap = max(20 × limit,
-//! 1000)`). Their union is pre-ranked from what the index knows (ROME,
-//! text, distance against the default travel limit), the best `cap` are
-//! loaded from the database and scored fully. Pre-selection only decides
-//! who is scored; the score itself never depends on it. A workplace whose
-//! commune has no known centre uses ROME and text only (distance unknown).
-//! Candidates whose home commune has no known centre are only found for
-//! such workplaces.
+//! ## One index pass ([`pass`])
+//! Every part and every rule above is computed from the indexes' fast
+//! fields inside a tantivy collector ([`crate::search::match_fields`]):
+//! one pass over the candidates who share a ROME relation or a matching
+//! term with the offer scores them at **every** workplace of the offer at
+//! once, each workplace keeping a bounded heap of its best `limit` rows;
+//! the reverse pass over the open offers keeps each offer at its best
+//! workplace. The database is then read for the listed rows only, which
+//! are evaluated in full (the explanations) by [`evaluate`]: the same
+//! functions ([`total_score`], [`rank_key_of`], [`text::term_weight`]), so
+//! the index pass orders exactly as evaluating every record would
+//! (`node/tests/matching.rs`, `the_index_pass_ranks_as_evaluating_every_record`).
+//!
+//! Who is considered: for a workplace whose commune centre is known, the
+//! candidates whose home is within [`PRESELECT_RADIUS_KM`] (or the default
+//! travel limit if larger); a workplace whose centre is unknown considers
+//! every candidate (ROME and text only, distance unknown). For a
+//! candidate with a known home, the offers with a workplace within their
+//! travel limit ([`PRESELECT_RADIUS_KM`] with near misses). `considered`
+//! and `excluded` count every relevant pair of the pass.
+//!
+//! The previous path (pre-selection by index queries capped at 1,000 per
+//! workplace, every pre-selected record loaded and scored) is kept in
+//! [`legacy`] for the benchmark's side-by-side comparison only.
 
+pub mod legacy;
+pub mod pass;
 pub mod text;
 
 use std::collections::{HashMap, HashSet};
@@ -77,9 +90,8 @@ use crate::geo::{haversine_km, Point};
 use crate::http::ApiQuery;
 use crate::offers::{licence_satisfies, StoredOffer};
 use crate::referentials::{Certifications, Referentials, RomeRelation};
-use crate::search::{CandidateQuery, OfferQuery, SortBy};
 use crate::server::AppState;
-use text::{candidate_terms, relevance, relevance_with, Idf, OfferTerms, TextMatch};
+use text::{candidate_terms, relevance, relevance_with, term_weight, Idf, OfferTerms, TextMatch};
 
 /// Largest travel radius considered when pre-selecting candidates (km).
 pub const PRESELECT_RADIUS_KM: f64 = 150.0;
@@ -94,8 +106,6 @@ pub fn vehicle_needed(offer: &OfferPayload, distance_km: Option<f64>) -> bool {
         || offer.driving_licence.is_some()
         || distance_km.is_some_and(|d| d > VEHICLE_NEEDED_KM)
 }
-/// Most candidates (or offers) read from the index per workplace.
-const MAX_PRESELECT: usize = 200_000;
 /// Words listed in the text part's detail (all are in `matched_terms`).
 const DETAIL_WORDS: usize = 12;
 const DAY_MS: i64 = 86_400_000;
@@ -127,6 +137,121 @@ impl Part {
             detail: detail.into(),
         }
     }
+}
+
+/// A part's value as it counts in the score: within 0..=1 (0 when not a
+/// number), rounded to 0.001.
+pub fn part_value(value: f64) -> f64 {
+    if value.is_finite() {
+        round3(value.clamp(0.0, 1.0))
+    } else {
+        0.0
+    }
+}
+
+/// The values of the weighted parts, in the order of [`total_score`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PartValues {
+    pub rome: f64,
+    pub text: f64,
+    pub distance: f64,
+    pub availability: f64,
+    pub hours: f64,
+    pub contract: f64,
+    pub vehicle: f64,
+}
+
+/// `Σ weight × part` rounded to 0.1: the one definition of the score (the
+/// record path and the index pass both call it).
+pub fn total_score(v: &PartValues, w: &MatchingWeights) -> f64 {
+    let total = [
+        (v.rome, w.rome),
+        (v.text, w.text),
+        (v.distance, w.distance),
+        (v.availability, w.availability),
+        (v.hours, w.hours),
+        (v.contract, w.contract),
+        (v.vehicle, w.vehicle),
+    ]
+    .iter()
+    .map(|(value, weight)| part_value(*value) * weight)
+    .sum::<f64>();
+    round1(total)
+}
+
+/// The ROME part: same code 1, same parent 0.75, same domain 0.4.
+pub fn rome_value(relation: RomeRelation) -> f64 {
+    match relation {
+        RomeRelation::Same => 1.0,
+        RomeRelation::SameParent => 0.75,
+        RomeRelation::SameDomain => 0.4,
+        RomeRelation::None => 0.0,
+    }
+}
+
+/// The distance part: 1 at the door, 0 at the travel limit.
+pub fn distance_value(d: f64, limit: f64) -> f64 {
+    if limit > 0.0 {
+        1.0 - d / limit
+    } else if d == 0.0 {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+/// The day availability is measured against: the start date, else the
+/// publication, and never before today.
+pub fn reference_day(start_day: Option<i64>, published_at_ms: i64, today: i64) -> i64 {
+    start_day
+        .unwrap_or_else(|| published_at_ms.div_euclid(DAY_MS))
+        .max(today)
+}
+
+/// The availability part and the days late (0 when available by the
+/// reference day); late beyond `grace` fails `not_available_by_start`.
+pub fn availability_value(available_day: Option<i64>, reference: i64, grace: i64) -> (f64, i64) {
+    match available_day {
+        Some(day) if day > reference => {
+            let late = day - reference;
+            (1.0 - late as f64 / (grace.max(0) + 1) as f64, late)
+        }
+        _ => (1.0, 0),
+    }
+}
+
+/// The hours part: 1 − relative gap between hours wanted and offered.
+pub fn hours_value(want: Option<i64>, offered: Option<i64>) -> f64 {
+    match (want, offered) {
+        (Some(want), Some(offered)) if want > 0 && offered > 0 => {
+            1.0 - (want - offered).abs() as f64 / want.max(offered) as f64
+        }
+        _ => 1.0,
+    }
+}
+
+/// Travel limit from the raw fields (see [`travel_limit_km`]).
+pub fn travel_limit_of(w: &MatchingWeights, max_travel_km: Option<i64>, pt_only: bool) -> f64 {
+    let mut limit = max_travel_km
+        .map(|k| k as f64)
+        .unwrap_or(w.default_max_travel_km)
+        .max(0.0);
+    if pt_only {
+        limit = limit.min(w.public_transport_max_km);
+    }
+    limit
+}
+
+/// The ordering key of a listed pair: eligible first, then score, then
+/// nearest (ties broken by id by the caller).
+pub fn rank_key_of(eligible: bool, score: f64, distance_km: Option<f64>) -> (bool, i64, i64) {
+    (
+        !eligible,
+        -(score * 10.0).round() as i64,
+        distance_km
+            .map(|d| (round1(d) * 10.0) as i64)
+            .unwrap_or(i64::MAX),
+    )
 }
 
 fn round1(v: f64) -> f64 {
@@ -197,18 +322,17 @@ pub struct Evaluation {
     relevant: bool,
 }
 
+impl Evaluation {
+    /// Above the relevance floor: listed at all (eligible or near miss).
+    pub fn relevant(&self) -> bool {
+        self.relevant
+    }
+}
+
 /// The candidate's travel limit: own, else default; capped for public
 /// transport users.
 pub fn travel_limit_km(w: &MatchingWeights, c: &Candidate) -> f64 {
-    let mut limit = c
-        .max_travel_km
-        .map(|k| k as f64)
-        .unwrap_or(w.default_max_travel_km)
-        .max(0.0);
-    if c.public_transport_only {
-        limit = limit.min(w.public_transport_max_km);
-    }
-    limit
+    travel_limit_of(w, c.max_travel_km, c.public_transport_only)
 }
 
 fn workplace_point(w: &Workplace) -> Option<Point> {
@@ -265,16 +389,15 @@ pub fn evaluate(
     let p = offer.payload;
     // ROME.
     let relation = best_relation(refs, &c.rome_codes, &p.rome_code);
-    let (rome_value, rome_detail) = match relation {
-        RomeRelation::Same => (1.0, format!("same ROME code {}", p.rome_code)),
-        RomeRelation::SameParent => (
-            0.75,
-            format!("ROME code related to {} (same parent code)", p.rome_code),
-        ),
-        RomeRelation::SameDomain => (0.4, format!("same job domain as {}", p.rome_code)),
-        RomeRelation::None => (0.0, format!("no ROME code related to {}", p.rome_code)),
+    let rome_detail = match relation {
+        RomeRelation::Same => format!("same ROME code {}", p.rome_code),
+        RomeRelation::SameParent => {
+            format!("ROME code related to {} (same parent code)", p.rome_code)
+        }
+        RomeRelation::SameDomain => format!("same job domain as {}", p.rome_code),
+        RomeRelation::None => format!("no ROME code related to {}", p.rome_code),
     };
-    let rome = Part::new(rome_value, w.rome, rome_detail);
+    let rome = Part::new(rome_value(relation), w.rome, rome_detail);
     let text_part = Part::new(
         text.value,
         w.text,
@@ -326,15 +449,8 @@ pub fn evaluate(
                     format!("{d:.1} km from home, beyond the {limit_words}"),
                 ));
             }
-            let value = if limit > 0.0 {
-                1.0 - d / limit
-            } else if d == 0.0 {
-                1.0
-            } else {
-                0.0
-            };
             Part::new(
-                value,
+                distance_value(d, limit),
                 w.distance,
                 format!("{d:.1} km from home ({limit_words})"),
             )
@@ -416,27 +532,25 @@ pub fn evaluate(
 
     // Availability, against the start date (else publication or today).
     let start = p.start_date.as_deref().and_then(crate::util::date_to_days);
-    let reference = start
-        .unwrap_or_else(|| p.published_at.div_euclid(DAY_MS))
-        .max(cx.today);
+    let reference = reference_day(start, p.published_at, cx.today);
     let reference_words = match (start, p.start_date.as_deref()) {
         (Some(_), Some(d)) => format!("the start on {d}"),
         _ => "the offer's publication".to_string(),
     };
     let grace = w.availability_grace_days.max(0);
-    let availability = match c
+    let available_day = c
         .available_from
         .as_deref()
-        .and_then(crate::util::date_to_days)
-    {
+        .and_then(crate::util::date_to_days);
+    let (availability_v, late) = availability_value(available_day, reference, grace);
+    let availability = match available_day {
         None => Part::new(1.0, w.availability, "available now"),
         Some(day) if day <= reference => Part::new(
             1.0,
             w.availability,
             format!("available by {reference_words}"),
         ),
-        Some(day) => {
-            let late = day - reference;
+        Some(_) => {
             let from = c.available_from.as_deref().unwrap_or("");
             if late > grace {
                 failed.push(Constraint::new(
@@ -447,7 +561,7 @@ pub fn evaluate(
                 ));
             }
             Part::new(
-                1.0 - late as f64 / (grace + 1) as f64,
+                availability_v,
                 w.availability,
                 format!("available from {from} ({late} days after {reference_words})"),
             )
@@ -465,14 +579,11 @@ pub fn evaluate(
 
     // Hours.
     let hours = match (c.weekly_hours, p.weekly_hours) {
-        (Some(want), Some(offered)) if want > 0 && offered > 0 => {
-            let gap = (want - offered).abs() as f64 / want.max(offered) as f64;
-            Part::new(
-                1.0 - gap,
-                w.hours,
-                format!("wants {want} h a week, offer {offered} h"),
-            )
-        }
+        (Some(want), Some(offered)) if want > 0 && offered > 0 => Part::new(
+            hours_value(Some(want), Some(offered)),
+            w.hours,
+            format!("wants {want} h a week, offer {offered} h"),
+        ),
         (None, _) => Part::new(1.0, w.hours, "no weekly hours preference"),
         _ => Part::new(1.0, w.hours, "weekly hours not given by the offer"),
     };
@@ -510,20 +621,20 @@ pub fn evaluate(
         licence,
         certifications,
     };
-    let total = [
-        &parts.rome,
-        &parts.text,
-        &parts.distance,
-        &parts.availability,
-        &parts.hours,
-        &parts.contract,
-        &parts.vehicle,
-    ]
-    .iter()
-    .map(|p| p.value * p.weight)
-    .sum::<f64>();
+    let total = total_score(
+        &PartValues {
+            rome: parts.rome.value,
+            text: parts.text.value,
+            distance: parts.distance.value,
+            availability: parts.availability.value,
+            hours: parts.hours.value,
+            contract: parts.contract.value,
+            vehicle: parts.vehicle.value,
+        },
+        w,
+    );
     Evaluation {
-        score: round1(total),
+        score: total,
         distance_km: distance_km.map(round1),
         travel_limit_km: limit,
         eligible: failed.is_empty(),
@@ -536,11 +647,7 @@ pub fn evaluate(
 
 /// Order: eligible first, then score, then nearest, then id.
 fn rank_key(e: &Evaluation) -> (bool, i64, i64) {
-    (
-        !e.eligible,
-        -(e.score * 10.0).round() as i64,
-        e.distance_km.map(|d| (d * 10.0) as i64).unwrap_or(i64::MAX),
-    )
+    rank_key_of(e.eligible, e.score, e.distance_km)
 }
 
 /// Today in days since 1970, from the node's clock.
@@ -575,6 +682,21 @@ pub struct MatchParams {
 }
 
 impl MatchParams {
+    /// For an offer: the checked `limit`, whether near misses are asked
+    /// for, and `workplace` within the offer's workplaces.
+    pub fn checked_for(&self, p: &OfferPayload) -> Result<(usize, bool)> {
+        let limit = self.checked_limit()?;
+        if let Some(i) = self.workplace {
+            if i >= p.workplaces.len() {
+                return Err(Error::field(
+                    "workplace",
+                    format!("the offer has {} workplaces", p.workplaces.len()),
+                ));
+            }
+        }
+        Ok((limit, self.include_near_misses.unwrap_or(false)))
+    }
+
     /// `limit` within 1..=200 (default 20), or a 400 naming it.
     pub fn checked_limit(&self) -> Result<usize> {
         let mut checks = crate::http::Checks::new();
@@ -630,15 +752,7 @@ pub struct OfferMatches {
     pub workplaces: Vec<WorkplaceMatches>,
 }
 
-fn offer_text(refs: &Referentials, p: &OfferPayload) -> String {
-    let label = refs
-        .rome(&p.rome_code)
-        .map(|r| r.label.as_str())
-        .unwrap_or("");
-    format!("{} {} {} {}", p.title, p.title, label, p.description)
-}
-
-/// ROME codes related to any of `codes` (for pre-selection).
+/// ROME codes related to any of `codes` (the passes' ROME clauses).
 fn related_codes(refs: &Referentials, codes: &[String]) -> Vec<String> {
     refs.rome_codes()
         .iter()
@@ -651,166 +765,93 @@ fn related_codes(refs: &Referentials, codes: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// Short French words that carry no meaning for matching.
-const STOP_WORDS: &[&str] = &[
-    "les", "des", "une", "pour", "avec", "dans", "sur", "par", "aux", "vous", "nous", "est",
-    "sont", "que", "qui", "son", "ses", "leur", "leurs", "votre", "vos", "notre", "nos", "cette",
-    "ces", "tout", "tous", "toute", "toutes", "plus", "sans", "sous", "entre", "chez", "être",
-    "avoir", "afin", "ainsi", "mais", "donc", "car", "ans", "poste", "h/f",
-];
-
-/// A tantivy query matching any meaningful word of `text` (at most 40, the
-/// most frequent first), or `None` when there is none.
-fn or_query(text: &str) -> Option<String> {
-    let mut counts: HashMap<String, (usize, usize)> = HashMap::new();
-    for (pos, word) in text
-        .split(|c: char| !c.is_alphanumeric())
-        .map(str::to_lowercase)
-        .filter(|w| w.chars().count() >= 3 && !STOP_WORDS.contains(&w.as_str()))
-        .enumerate()
-    {
-        counts.entry(word).or_insert((0, pos)).0 += 1;
-    }
-    let mut words: Vec<(String, (usize, usize))> = counts.into_iter().collect();
-    words.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.1 .1.cmp(&b.1 .1)));
-    words.truncate(40);
-    if words.is_empty() {
-        None
-    } else {
-        Some(
-            words
-                .into_iter()
-                .map(|(w, _)| w)
-                .collect::<Vec<_>>()
-                .join(" OR "),
-        )
-    }
+/// Evaluates loaded candidates at one workplace (full explanations) and
+/// ranks them: relevant pairs only, eligible ones (then near misses when
+/// asked), best `limit` first. Also returns how many were relevant and,
+/// of those, ineligible.
+#[allow(clippy::too_many_arguments)]
+fn rank_candidates(
+    state: &AppState,
+    cx: &Context<'_>,
+    side: OfferSide<'_>,
+    wp: &Workplace,
+    offer_terms: &OfferTerms,
+    idf: &Idf,
+    candidates: Vec<Candidate>,
+    held: &HashMap<String, Vec<bool>>,
+    near_misses: bool,
+    limit: usize,
+) -> (Vec<CandidateMatch>, usize, usize) {
+    let w = cx.weights;
+    let mut scored: Vec<CandidateMatch> = candidates
+        .into_iter()
+        .filter(listable)
+        .map(|c| {
+            // From the index's postings; a record not indexed yet is
+            // analysed here (the same terms, by construction).
+            let text = match held.get(&c.id) {
+                Some(flags) => relevance_with(
+                    offer_terms,
+                    idf,
+                    |i, _| flags.get(i).copied().unwrap_or(false),
+                    w.text_saturation,
+                ),
+                None => relevance(offer_terms, idf, &candidate_terms(&c), w.text_saturation),
+            };
+            let evaluation = evaluate(cx, side, wp, &c, &text);
+            CandidateMatch {
+                commune_name: state.refs.commune(&c.commune_insee).map(|x| x.name.clone()),
+                candidate_id: c.id,
+                first_name: c.first_name,
+                last_name: c.last_name,
+                commune_insee: c.commune_insee,
+                evaluation,
+            }
+        })
+        .filter(|m| m.evaluation.relevant)
+        .collect();
+    let (considered, excluded) = finish_ranking(
+        &mut scored,
+        |m| (&m.evaluation, m.candidate_id.as_str()),
+        near_misses,
+        limit,
+    );
+    (scored, considered, excluded)
 }
 
-/// Candidate ids to score for one workplace, best pre-rank first (the
-/// pre-rank only decides who is scored).
-fn preselect_candidates(
-    state: &AppState,
-    offer: &OfferPayload,
-    point: Option<Point>,
-    related: &[String],
-    cap: usize,
-) -> Result<Vec<String>> {
-    let idx = &state.search.candidates;
-    let w = &state.config.matching;
-    let text = offer_text(state.refs, offer);
-    match point {
-        Some(p) => {
-            let radius = PRESELECT_RADIUS_KM.max(w.default_max_travel_km);
-            let near = Some((p, radius));
-            let mut bm25: HashMap<String, f32> = HashMap::new();
-            let mut distance: HashMap<String, f64> = HashMap::new();
-            // The best text matches within the radius (one OR query over
-            // the offer's words, scored by BM25)...
-            let or_query = or_query(&text);
-            if let Some(q) = &or_query {
-                for h in idx
-                    .search(&CandidateQuery {
-                        text: Some(q.clone()),
-                        near,
-                        status: Some("active".into()),
-                        sort: SortBy::Relevance,
-                        limit: cap,
-                        ..CandidateQuery::default()
-                    })?
-                    .hits
-                {
-                    distance.insert(h.id.clone(), h.distance_km.unwrap_or(radius));
-                    bm25.insert(h.id, h.score);
-                }
-            }
-            // ... and the nearest candidates with a related ROME code.
-            let mut rome_ids: HashSet<String> = HashSet::new();
-            if !related.is_empty() {
-                for h in idx
-                    .search(&CandidateQuery {
-                        near,
-                        status: Some("active".into()),
-                        rome_codes: related.to_vec(),
-                        sort: SortBy::Distance,
-                        limit: cap,
-                        ..CandidateQuery::default()
-                    })?
-                    .hits
-                {
-                    distance.insert(h.id.clone(), h.distance_km.unwrap_or(radius));
-                    rome_ids.insert(h.id);
-                }
-            }
-            let max = bm25.values().copied().fold(0.0_f32, f32::max);
-            let mut pre: Vec<(f64, String)> = distance
-                .iter()
-                .map(|(id, d)| {
-                    let t = bm25
-                        .get(id)
-                        .map(|s| f64::from(*s / max.max(f32::MIN_POSITIVE)))
-                        .unwrap_or(0.0);
-                    let near = (1.0 - d / w.default_max_travel_km.max(1.0)).max(0.0);
-                    let r = if rome_ids.contains(id) { 1.0 } else { 0.0 };
-                    (r * w.rome + t * w.text + near * w.distance, id.clone())
-                })
-                .collect();
-            pre.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-            pre.truncate(cap);
-            Ok(pre.into_iter().map(|(_, id)| id).collect())
-        }
-        None => {
-            let mut ids: Vec<String> = Vec::new();
-            let mut seen = HashSet::new();
-            let bm25 = idx.text_scores(&text, None, cap)?;
-            let mut by_text: Vec<(&String, &f32)> = bm25.iter().collect();
-            by_text.sort_by(|a, b| b.1.total_cmp(a.1).then_with(|| a.0.cmp(b.0)));
-            if !related.is_empty() {
-                for h in idx
-                    .search(&CandidateQuery {
-                        status: Some("active".into()),
-                        rome_codes: related.to_vec(),
-                        limit: cap,
-                        ..CandidateQuery::default()
-                    })?
-                    .hits
-                {
-                    if seen.insert(h.id.clone()) {
-                        ids.push(h.id);
-                    }
-                }
-            }
-            for (id, _) in by_text {
-                if seen.insert(id.clone()) {
-                    ids.push(id.clone());
-                }
-            }
-            ids.truncate(cap);
-            Ok(ids)
-        }
+/// Counts the relevant rows and the ineligible ones among them, drops the
+/// ineligible ones unless near misses are asked for, orders by the ranking
+/// key then id and keeps the best `limit`. Returns (considered, excluded).
+fn finish_ranking<T>(
+    rows: &mut Vec<T>,
+    of: impl Fn(&T) -> (&Evaluation, &str),
+    near_misses: bool,
+    limit: usize,
+) -> (usize, usize) {
+    let considered = rows.len();
+    let excluded = rows.iter().filter(|m| !of(m).0.eligible).count();
+    if !near_misses {
+        rows.retain(|m| of(m).0.eligible);
     }
+    rows.sort_by(|a, b| {
+        let (ea, ia) = of(a);
+        let (eb, ib) = of(b);
+        rank_key(ea).cmp(&rank_key(eb)).then_with(|| ia.cmp(ib))
+    });
+    rows.truncate(limit);
+    (considered, excluded)
 }
 
 /// Rank this node's consented, active candidates for each workplace of an
-/// offer.
+/// offer: one index pass for all workplaces ([`pass`]), then the top rows
+/// loaded and explained.
 pub async fn match_offer(
     state: &AppState,
     offer: &StoredOffer,
     params: &MatchParams,
 ) -> Result<OfferMatches> {
-    let limit = params.checked_limit()?;
-    let near_misses = params.include_near_misses.unwrap_or(false);
+    let (limit, near_misses) = params.checked_for(&offer.payload)?;
     let p = &offer.payload;
-    if let Some(i) = params.workplace {
-        if i >= p.workplaces.len() {
-            return Err(Error::field(
-                "workplace",
-                format!("the offer has {} workplaces", p.workplaces.len()),
-            ));
-        }
-    }
-    let related = related_codes(state.refs, std::slice::from_ref(&p.rome_code));
-    let cap = (limit * 20).max(1000);
     let w = state.config.matching.clone();
     let cx = Context {
         refs: state.refs,
@@ -822,77 +863,100 @@ pub async fn match_offer(
         network: !offer.is_local,
     };
     let offer_terms = OfferTerms::of(state.refs, p);
-    let idf = {
-        let state = state.clone();
-        let terms = offer_terms.terms();
-        tokio::task::spawn_blocking(move || index_idf(&state, &terms)).await??
+    let workplaces: Vec<(usize, &Workplace)> = p
+        .workplaces
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| params.workplace.is_none_or(|x| x == *i))
+        .collect();
+    let spec = pass::OfferSpec {
+        weights: w.clone(),
+        rome_code: p.rome_code.clone(),
+        related: related_codes(state.refs, std::slice::from_ref(&p.rome_code)),
+        terms: Vec::new(),
+        driving_licence: p.driving_licence.clone(),
+        required_certifications: p.required_certifications.clone(),
+        vehicle_required: p.vehicle_required,
+        reference_day: reference_day(
+            p.start_date.as_deref().and_then(crate::util::date_to_days),
+            p.published_at,
+            cx.today,
+        ),
+        weekly_hours: p.weekly_hours,
+        contract_type: p.contract_type.as_str().to_string(),
+        network: !offer.is_local,
+        workplaces: workplaces
+            .iter()
+            .map(|(i, wp)| pass::WorkplaceSpec {
+                index: *i,
+                point: workplace_point(wp),
+                commune_key: crate::search::commune_key(&wp.commune_insee),
+            })
+            .collect(),
+        radius_km: PRESELECT_RADIUS_KM.max(w.default_max_travel_km),
+        limit,
+        near_misses,
     };
-    let mut out = Vec::new();
-    for (index, wp) in p.workplaces.iter().enumerate() {
-        if params.workplace.is_some_and(|i| i != index) {
-            continue;
-        }
-        let point = workplace_point(wp);
-        let (ids, held) = {
-            let state = state.clone();
-            let offer = p.clone();
-            let related = related.clone();
-            let terms = offer_terms.terms();
-            tokio::task::spawn_blocking(move || -> Result<_> {
-                let ids = preselect_candidates(&state, &offer, point, &related, cap)?;
-                let held = state.search.candidates.match_terms_held(&ids, &terms)?;
-                Ok((ids, held))
-            })
-            .await??
-        };
-        let candidates = crate::candidates::load_candidates(&state.db, &ids).await?;
-        let mut scored: Vec<CandidateMatch> = candidates
-            .into_iter()
-            .filter(listable)
-            .map(|c| {
-                // From the index's postings; a record not indexed yet is
-                // analysed here (the same terms, by construction).
-                let text = match held.get(&c.id) {
-                    Some(flags) => relevance_with(
-                        &offer_terms,
-                        &idf,
-                        |i, _| flags.get(i).copied().unwrap_or(false),
-                        w.text_saturation,
-                    ),
-                    None => relevance(&offer_terms, &idf, &candidate_terms(&c), w.text_saturation),
-                };
-                let evaluation = evaluate(&cx, side, wp, &c, &text);
-                CandidateMatch {
-                    commune_name: state.refs.commune(&c.commune_insee).map(|x| x.name.clone()),
-                    candidate_id: c.id,
-                    first_name: c.first_name,
-                    last_name: c.last_name,
-                    commune_insee: c.commune_insee,
-                    evaluation,
-                }
-            })
-            .filter(|m| m.evaluation.relevant)
+    let (idf, found, held) = {
+        let state = state.clone();
+        let terms = offer_terms.clone();
+        tokio::task::spawn_blocking(move || -> Result<_> {
+            let words = terms.terms();
+            let idf = index_idf(&state, &words)?;
+            let spec = pass::OfferSpec {
+                terms: terms
+                    .0
+                    .iter()
+                    .map(|t| (t.term.clone(), term_weight(t.factor, idf.get(&t.term))))
+                    .collect(),
+                ..spec
+            };
+            let found = pass::candidates_for_offer(&state.search.candidates.match_fields(), spec)?;
+            let mut ids: Vec<String> = found
+                .iter()
+                .flat_map(|r| r.top.iter().map(|h| h.id.clone()))
+                .collect();
+            ids.sort();
+            ids.dedup();
+            let held = state.search.candidates.match_terms_held(&ids, &words)?;
+            Ok((idf, found, held))
+        })
+        .await??
+    };
+    let ids: Vec<String> = held.keys().cloned().collect();
+    let loaded: HashMap<String, Candidate> = crate::candidates::load_candidates(&state.db, &ids)
+        .await?
+        .into_iter()
+        .map(|c| (c.id.clone(), c))
+        .collect();
+    let mut out = Vec::with_capacity(workplaces.len());
+    for ((index, wp), result) in workplaces.into_iter().zip(found) {
+        let candidates: Vec<Candidate> = result
+            .top
+            .iter()
+            .filter_map(|h| loaded.get(&h.id).cloned())
             .collect();
-        let considered = scored.len();
-        let excluded = scored.iter().filter(|m| !m.evaluation.eligible).count();
-        if !near_misses {
-            scored.retain(|m| m.evaluation.eligible);
-        }
-        scored.sort_by(|a, b| {
-            rank_key(&a.evaluation)
-                .cmp(&rank_key(&b.evaluation))
-                .then_with(|| a.candidate_id.cmp(&b.candidate_id))
-        });
-        scored.truncate(limit);
+        let (matches, _, _) = rank_candidates(
+            state,
+            &cx,
+            side,
+            wp,
+            &offer_terms,
+            &idf,
+            candidates,
+            &held,
+            near_misses,
+            limit,
+        );
         out.push(WorkplaceMatches {
             index,
             commune_insee: wp.commune_insee.clone(),
             label: wp.label.clone(),
             positions: wp.positions,
-            distance_known: point.is_some(),
-            considered,
-            excluded,
-            matches: scored,
+            distance_known: workplace_point(wp).is_some(),
+            considered: result.considered,
+            excluded: result.excluded,
+            matches,
         });
     }
     Ok(OfferMatches {
@@ -970,116 +1034,19 @@ pub struct CandidateMatches {
     pub matches: Vec<OfferMatch>,
 }
 
-fn candidate_text(c: &Candidate) -> String {
-    let cv: String = c.cv_text.chars().take(4000).collect();
-    format!(
-        "{} {} {} {}",
-        c.job_titles.join(" "),
-        c.job_titles.join(" "),
-        c.skills.join(" "),
-        cv
-    )
-}
-
-fn preselect_offers(
+/// Evaluates loaded offers for a candidate (open ones only, each at its
+/// best workplace, full explanations) and ranks them: relevant pairs only,
+/// eligible ones (then near misses when asked), best `limit` first. Also
+/// returns how many were relevant and, of those, ineligible.
+async fn rank_offers(
     state: &AppState,
     c: &Candidate,
-    radius: f64,
-    related: &[String],
-    cap: usize,
-) -> Result<Vec<String>> {
-    let idx = &state.search.offers;
-    let text = candidate_text(c);
-    let near = c.home.map(|h| (h, radius));
-    let geo_ids: Option<Vec<String>> = match near {
-        Some(_) => Some(
-            idx.search(&OfferQuery {
-                near,
-                status: Some("open".into()),
-                sort: SortBy::Distance,
-                limit: MAX_PRESELECT,
-                ..OfferQuery::default()
-            })?
-            .hits
-            .into_iter()
-            .map(|h| h.id)
-            .collect(),
-        ),
-        None => None,
-    };
-    if geo_ids.as_ref().is_some_and(|g| g.is_empty()) {
-        return Ok(Vec::new());
-    }
-    let rome_hits = if related.is_empty() {
-        Vec::new()
-    } else {
-        idx.search(&OfferQuery {
-            near,
-            status: Some("open".into()),
-            rome_codes: related.to_vec(),
-            limit: if near.is_some() { MAX_PRESELECT } else { cap },
-            ..OfferQuery::default()
-        })?
-        .hits
-    };
-    let bm25 = match &geo_ids {
-        Some(ids) => idx.text_scores(&text, Some(ids), ids.len())?,
-        None => idx.text_scores(&text, None, cap)?,
-    };
-    let mut seen = HashSet::new();
-    let mut ids = Vec::new();
-    for h in rome_hits {
-        if seen.insert(h.id.clone()) {
-            ids.push(h.id);
-        }
-    }
-    let mut by_text: Vec<(&String, &f32)> = bm25.iter().collect();
-    by_text.sort_by(|a, b| b.1.total_cmp(a.1).then_with(|| a.0.cmp(b.0)));
-    for (id, _) in by_text {
-        if seen.insert(id.clone()) {
-            ids.push(id.clone());
-        }
-    }
-    ids.truncate(cap);
-    Ok(ids)
-}
-
-/// Rank open offers (local and network) for a candidate.
-pub async fn match_candidate(
-    state: &AppState,
-    c: &Candidate,
-    params: &MatchParams,
-) -> Result<CandidateMatches> {
-    let limit = params.checked_limit()?;
-    let near_misses = params.include_near_misses.unwrap_or(false);
+    offers: Vec<StoredOffer>,
+    near_misses: bool,
+    limit: usize,
+) -> Result<(Vec<OfferMatch>, usize, usize)> {
     let w = state.config.matching.clone();
-    let own_limit = travel_limit_km(&w, c);
-    if !listable(c) {
-        return Ok(CandidateMatches {
-            candidate_id: c.id.clone(),
-            candidate_status: c.status.as_str(),
-            travel_limit_km: own_limit,
-            considered: 0,
-            excluded: 0,
-            weights: w,
-            matches: Vec::new(),
-        });
-    }
-    let radius = if near_misses {
-        PRESELECT_RADIUS_KM.max(own_limit)
-    } else {
-        own_limit
-    };
-    let related = related_codes(state.refs, &c.rome_codes);
-    let cap = (limit * 20).max(1000);
-    let ids = {
-        let state = state.clone();
-        let c = c.clone();
-        tokio::task::spawn_blocking(move || preselect_offers(&state, &c, radius, &related, cap))
-            .await??
-    };
-    let offers: Vec<StoredOffer> = crate::offers::get_offers(&state.db, &ids)
-        .await?
+    let offers: Vec<StoredOffer> = offers
         .into_iter()
         .filter(|o| o.status == crate::offers::OfferStatus::Open)
         .collect();
@@ -1157,26 +1124,145 @@ pub async fn match_candidate(
             evaluation,
         });
     }
-    let considered = scored.len();
-    let excluded = scored.iter().filter(|m| !m.evaluation.eligible).count();
-    if !near_misses {
-        scored.retain(|m| m.evaluation.eligible);
+    let (considered, excluded) = finish_ranking(
+        &mut scored,
+        |m| (&m.evaluation, m.offer_id.as_str()),
+        near_misses,
+        limit,
+    );
+    Ok((scored, considered, excluded))
+}
+
+/// Rank open offers (local and network) for a candidate: one pass over the
+/// offer index ([`pass`]), then the top offers loaded and explained.
+pub async fn match_candidate(
+    state: &AppState,
+    c: &Candidate,
+    params: &MatchParams,
+) -> Result<CandidateMatches> {
+    let CandidateRun {
+        limit,
+        near_misses,
+        radius,
+    } = match CandidateRun::new(state, c, params)? {
+        Ok(run) => run,
+        Err(empty) => return Ok(empty),
+    };
+    let w = state.config.matching.clone();
+    let spec = pass::CandidateSpec {
+        weights: w.clone(),
+        rome_codes: c.rome_codes.clone(),
+        related: related_codes(state.refs, &c.rome_codes),
+        terms: Vec::new(),
+        home: c.home,
+        commune_key: crate::search::commune_key(&c.commune_insee),
+        max_travel_km: c.max_travel_km,
+        public_transport_only: c.public_transport_only,
+        has_vehicle: c.has_vehicle,
+        available_day: c
+            .available_from
+            .as_deref()
+            .and_then(crate::util::date_to_days),
+        weekly_hours: c.weekly_hours,
+        contract_types: c
+            .contract_types
+            .iter()
+            .map(|t| t.as_str().to_string())
+            .collect(),
+        network_consent: c.consent.as_ref().map(|k| k.scope) == Some(ConsentScope::Network),
+        held: Certifications::global().held(&c.certifications, &c.driving_licences),
+        driving_licences: c.driving_licences.clone(),
+        today: today(state),
+        radius_km: radius,
+        limit,
+        near_misses,
+    };
+    let found = {
+        let state = state.clone();
+        let own_terms = candidate_terms(c);
+        tokio::task::spawn_blocking(move || -> Result<_> {
+            let fields = state.search.offers.match_fields();
+            let mut present = pass::offer_terms_present(&fields, own_terms)?;
+            present.sort();
+            let idf = index_idf(&state, &present)?;
+            let spec = pass::CandidateSpec {
+                terms: present
+                    .into_iter()
+                    .map(|t| {
+                        let v = idf.get(&t);
+                        (t, v)
+                    })
+                    .collect(),
+                ..spec
+            };
+            Ok(pass::offers_for_candidate(&fields, spec)?)
+        })
+        .await??
+    };
+    let ids: Vec<String> = found.top.iter().map(|h| h.id.clone()).collect();
+    let offers = crate::offers::get_offers(&state.db, &ids).await?;
+    let (matches, _, _) = rank_offers(state, c, offers, near_misses, limit).await?;
+    Ok(CandidateRun::answer(
+        state,
+        c,
+        found.considered,
+        found.excluded,
+        matches,
+    ))
+}
+
+/// The parameters of a candidate → offers ranking.
+struct CandidateRun {
+    limit: usize,
+    near_misses: bool,
+    /// Offers must have a workplace this close to a known home.
+    radius: f64,
+}
+
+impl CandidateRun {
+    /// The checked parameters, or the (empty) answer for a candidate who
+    /// cannot be listed (placed, archived).
+    fn new(
+        state: &AppState,
+        c: &Candidate,
+        params: &MatchParams,
+    ) -> Result<std::result::Result<CandidateRun, CandidateMatches>> {
+        let limit = params.checked_limit()?;
+        let near_misses = params.include_near_misses.unwrap_or(false);
+        if !listable(c) {
+            return Ok(Err(CandidateRun::answer(state, c, 0, 0, Vec::new())));
+        }
+        let own_limit = travel_limit_km(&state.config.matching, c);
+        let radius = if near_misses {
+            PRESELECT_RADIUS_KM.max(own_limit)
+        } else {
+            own_limit
+        };
+        Ok(Ok(CandidateRun {
+            limit,
+            near_misses,
+            radius,
+        }))
     }
-    scored.sort_by(|a, b| {
-        rank_key(&a.evaluation)
-            .cmp(&rank_key(&b.evaluation))
-            .then_with(|| a.offer_id.cmp(&b.offer_id))
-    });
-    scored.truncate(limit);
-    Ok(CandidateMatches {
-        candidate_id: c.id.clone(),
-        candidate_status: c.status.as_str(),
-        travel_limit_km: own_limit,
-        considered,
-        excluded,
-        weights: w,
-        matches: scored,
-    })
+
+    fn answer(
+        state: &AppState,
+        c: &Candidate,
+        considered: usize,
+        excluded: usize,
+        matches: Vec<OfferMatch>,
+    ) -> CandidateMatches {
+        let w = state.config.matching.clone();
+        CandidateMatches {
+            candidate_id: c.id.clone(),
+            candidate_status: c.status.as_str(),
+            travel_limit_km: travel_limit_km(&w, c),
+            considered,
+            excluded,
+            weights: w,
+            matches,
+        }
+    }
 }
 
 async fn candidate_matches_handler(

@@ -893,6 +893,29 @@ pub fn offer_doc(o: &StoredOffer) -> OfferDoc {
         driving_licence: p.driving_licence.clone(),
         status: o.status.as_str().to_string(),
         updated_at: o.updated_at,
+        match_workplaces: p
+            .workplaces
+            .iter()
+            .zip(workplace_points(p))
+            .map(|(w, point)| crate::search::MatchWorkplace {
+                commune_insee: w.commune_insee.clone(),
+                point,
+            })
+            .collect(),
+        match_terms: crate::matching::text::OfferTerms::of(
+            crate::referentials::Referentials::global(),
+            p,
+        )
+        .0
+        .into_iter()
+        .map(|t| (t.term, t.factor))
+        .collect(),
+        vehicle_required: p.vehicle_required,
+        required_certifications: p.required_certifications.clone(),
+        start_day: p.start_date.as_deref().and_then(crate::util::date_to_days),
+        published_at: p.published_at,
+        weekly_hours: p.weekly_hours,
+        is_local: o.is_local,
     }
 }
 

@@ -53,6 +53,7 @@ mod collect;
 mod engine;
 mod geo_filter;
 mod lexicon;
+pub mod match_fields;
 mod offer_index;
 mod query_build;
 pub mod query_lang;
@@ -70,7 +71,9 @@ use serde::{Deserialize, Serialize};
 pub(crate) use analysis::analysed;
 pub use analysis::{analyze, fold, fold_gender, register_analyzers, stem, FR, FR_EXACT};
 pub use candidate_index::{CandidateIndex, CANDIDATES_SCHEMA_VERSION};
+pub(crate) use collect::unpack_point;
 pub use lexicon::Lexicon;
+pub use match_fields::{commune_key, CandidateMatchFields, OfferMatchFields, UNKNOWN_POINT};
 pub use offer_index::{OfferIndex, OFFERS_SCHEMA_VERSION};
 pub use query_lang::QueryError;
 
@@ -105,6 +108,15 @@ pub struct CandidateDoc {
     /// `"active"`, `"in_referral"`, `"placed"`, `"archived"` (lower-cased).
     pub status: String,
     pub updated_at: i64,
+    /// Own travel limit (km), for matching.
+    pub max_travel_km: Option<i64>,
+    pub public_transport_only: bool,
+    /// Weekly hours wanted, for matching.
+    pub weekly_hours: Option<i64>,
+    /// Certification codes ([`crate::referentials::Certifications`]).
+    pub certifications: Vec<String>,
+    /// Consent covers the network (else this node only).
+    pub network_consent: bool,
 }
 
 /// Result ordering.
@@ -259,6 +271,27 @@ pub struct OfferDoc {
     /// `"open"`, `"closed"`.
     pub status: String,
     pub updated_at: i64,
+    /// Every workplace in order, unknown points included: what matching
+    /// reads from the index.
+    pub match_workplaces: Vec<MatchWorkplace>,
+    /// Matching's text terms of the offer ([`crate::matching::text::OfferTerms`]):
+    /// analysed term and factor (2 title, 1.5 ROME label, 1 description).
+    pub match_terms: Vec<(String, f64)>,
+    pub vehicle_required: bool,
+    pub required_certifications: Vec<String>,
+    /// Start date in days since 1970.
+    pub start_day: Option<i64>,
+    pub published_at: i64,
+    pub weekly_hours: Option<i64>,
+    /// This node's own offer (else another member's: network consent needed).
+    pub is_local: bool,
+}
+
+/// One workplace of an offer as matching reads it from the index.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MatchWorkplace {
+    pub commune_insee: String,
+    pub point: Option<Point>,
 }
 
 /// A search among offers. All filters are combined with AND.

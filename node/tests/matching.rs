@@ -1130,3 +1130,390 @@ async fn index_postings_give_the_same_terms_as_analysis() {
     }
     node.stop().await;
 }
+
+// ---------------------------------------------------------------------------
+// The index pass against the definition
+// ---------------------------------------------------------------------------
+
+type Row = (String, f64, bool, Option<f64>);
+
+/// Offer → candidates by the definition: every record loaded from the
+/// database and evaluated (`matching::evaluate`), relevant ones within the
+/// pre-selection radius of a workplace with a known centre, ranked by the
+/// documented key. Returns per workplace (considered, excluded, rows).
+async fn oracle_offer(
+    node: &TestNode,
+    offer: &vivier_node::offers::StoredOffer,
+    near_misses: bool,
+) -> Vec<(usize, usize, Vec<Row>)> {
+    use vivier_node::matching::{self, text, Context, OfferSide};
+    let state = &node.state;
+    let w = &state.config.matching;
+    let ids = state.search.candidates.all_ids().unwrap();
+    let all = vivier_node::candidates::load_candidates(&state.db, &ids)
+        .await
+        .unwrap();
+    let cx = Context {
+        refs: state.refs,
+        weights: w,
+        today: state.clock.now_ms().div_euclid(86_400_000),
+    };
+    let p = &offer.payload;
+    let (terms, idf) = terms_and_idf(node, p);
+    let radius = matching::PRESELECT_RADIUS_KM.max(w.default_max_travel_km);
+    let mut out = Vec::new();
+    for wp in &p.workplaces {
+        let point = match (wp.lat_micro, wp.lon_micro) {
+            (Some(a), Some(b)) => Some(vivier_node::geo::Point::new(a, b)),
+            _ => None,
+        };
+        let mut rows = Vec::new();
+        for c in all.iter().filter(|c| matching::listable(c)) {
+            if let Some(pt) = point {
+                match c.home {
+                    Some(h) if vivier_node::geo::haversine_km(h, pt) <= radius => {}
+                    _ => continue,
+                }
+            }
+            let t = text::relevance(&terms, &idf, &text::candidate_terms(c), w.text_saturation);
+            let side = OfferSide {
+                payload: p,
+                network: !offer.is_local,
+            };
+            let e = matching::evaluate(&cx, side, wp, c, &t);
+            if e.relevant() {
+                rows.push((
+                    matching::rank_key_of(e.eligible, e.score, e.distance_km),
+                    (c.id.clone(), e.score, e.eligible, e.distance_km),
+                ));
+            }
+        }
+        out.push(oracle_rank(rows, near_misses));
+    }
+    out
+}
+
+/// Candidate → offers by the definition: every open offer evaluated at
+/// each workplace, kept at its best, relevant ones with a workplace within
+/// the travel limit (or the pre-selection radius for near misses) of a
+/// known home. Returns (considered, excluded, rows).
+async fn oracle_candidate(
+    node: &TestNode,
+    c: &vivier_node::candidates::Candidate,
+    near_misses: bool,
+) -> (usize, usize, Vec<Row>) {
+    use vivier_node::matching::{self, text, Context, OfferSide};
+    let state = &node.state;
+    let w = &state.config.matching;
+    let cx = Context {
+        refs: state.refs,
+        weights: w,
+        today: state.clock.now_ms().div_euclid(86_400_000),
+    };
+    let ids = state.search.offers.all_ids().unwrap();
+    let offers = vivier_node::offers::get_offers(&state.db, &ids)
+        .await
+        .unwrap();
+    let own = matching::travel_limit_km(w, c);
+    let radius = if near_misses {
+        matching::PRESELECT_RADIUS_KM.max(own)
+    } else {
+        own
+    };
+    let mut rows = Vec::new();
+    for o in offers
+        .iter()
+        .filter(|o| o.status == vivier_node::offers::OfferStatus::Open)
+    {
+        let p = &o.payload;
+        let points: Vec<_> = vivier_node::offers::workplace_points(p);
+        if let Some(h) = c.home {
+            if !points
+                .iter()
+                .flatten()
+                .any(|pt| vivier_node::geo::haversine_km(h, *pt) <= radius)
+            {
+                continue;
+            }
+        }
+        let (terms, idf) = terms_and_idf(node, p);
+        let t = text::relevance(&terms, &idf, &text::candidate_terms(c), w.text_saturation);
+        let side = OfferSide {
+            payload: p,
+            network: !o.is_local,
+        };
+        let best = p
+            .workplaces
+            .iter()
+            .enumerate()
+            .map(|(i, wp)| (i, matching::evaluate(&cx, side, wp, c, &t)))
+            .min_by_key(|(i, e)| {
+                (
+                    matching::rank_key_of(e.eligible, e.score, e.distance_km),
+                    *i,
+                )
+            });
+        if let Some((_, e)) = best.filter(|(_, e)| e.relevant()) {
+            rows.push((
+                matching::rank_key_of(e.eligible, e.score, e.distance_km),
+                (p.offer_id.clone(), e.score, e.eligible, e.distance_km),
+            ));
+        }
+    }
+    oracle_rank(rows, near_misses)
+}
+
+/// The offer's matching terms and their idf over the whole candidate index.
+fn terms_and_idf(
+    node: &TestNode,
+    p: &vivier_protocol::OfferPayload,
+) -> (
+    vivier_node::matching::text::OfferTerms,
+    vivier_node::matching::text::Idf,
+) {
+    use vivier_node::matching::text;
+    let terms = text::OfferTerms::of(node.state.refs, p);
+    let (n, freqs) = node
+        .state
+        .search
+        .candidates
+        .text_doc_freqs(&terms.terms())
+        .unwrap();
+    let idf = text::Idf::new(n, terms.terms().into_iter().zip(freqs));
+    (terms, idf)
+}
+
+/// Orders rows by the documented key then id; returns (relevant rows,
+/// ineligible ones, the 20 listed).
+fn oracle_rank(
+    mut rows: Vec<((bool, i64, i64), Row)>,
+    near_misses: bool,
+) -> (usize, usize, Vec<Row>) {
+    rows.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1 .0.cmp(&b.1 .0)));
+    let considered = rows.len();
+    let excluded = rows.iter().filter(|r| !r.1 .2).count();
+    let listed = rows
+        .into_iter()
+        .map(|r| r.1)
+        .filter(|r| near_misses || r.2)
+        .take(20)
+        .collect();
+    (considered, excluded, listed)
+}
+
+/// Every pair the index pass ranks, in every direction and with or without
+/// near misses, is exactly what evaluating every record from the database
+/// gives: same rows, same order, same scores, same counts. The set mixes
+/// certifications, start dates, a vehicle requirement, contract and hours
+/// preferences, local and network consents, a placed candidate, a
+/// three-workplace offer and another member's offer.
+#[tokio::test]
+async fn the_index_pass_ranks_as_evaluating_every_record() {
+    for backend in backends() {
+        let node = start_node(&backend).await;
+        let set = build_set(&node).await;
+        let staff = set.staff.clone();
+        let extra = |first: &str, commune: &str, rome: &str, title: &str, cv: &str| {
+            candidate(
+                first,
+                "Oracle",
+                commune,
+                Some(50),
+                &["B"],
+                true,
+                false,
+                &[rome],
+                &[title],
+                cv,
+                Some(30),
+            )
+        };
+        let mut c1 = extra("Karim", "41269", "N1101", "Cariste", CARISTE_CV);
+        c1["certifications"] = json!(["CACES_R489_3", "SST"]);
+        c1["consent_scope"] = json!("network");
+        c1["contract_types"] = json!(["CDI"]);
+        let mut c2 = extra(
+            "Léa",
+            "41018",
+            "N1105",
+            "Manutentionnaire",
+            "Manutention, chargement de camions, chariot.",
+        );
+        c2["available_from"] = json!(day_in(60));
+        c2["consent_scope"] = json!("network");
+        let mut c3 = extra(
+            "Marc",
+            "03185",
+            "K1302",
+            "Aide-soignant",
+            "Aide-soignant de nuit en EHPAD, DEAS, toilette, soins.",
+        );
+        c3["certifications"] = json!(["DEAS"]);
+        c3["driving_licences"] = json!([]);
+        c3["has_vehicle"] = json!(false);
+        let mut c4 = extra(
+            "Nora",
+            "45234",
+            "N1101",
+            "Cariste",
+            "Cariste, chariot élévateur, inventaires, entrepôt.",
+        );
+        c4["contract_types"] = json!(["MIS", "CDD"]);
+        c4["consent_scope"] = json!("network");
+        for body in [c1, c2, c3, c4] {
+            post_candidate(&node, &staff, body).await;
+        }
+        let placed = post_candidate(
+            &node,
+            &staff,
+            extra("Omar", "41018", "N1101", "Cariste", CARISTE_CV),
+        )
+        .await;
+        vivier_node::candidates::set_status(
+            &node.state,
+            &placed,
+            vivier_node::candidates::CandidateStatus::Placed,
+        )
+        .await
+        .unwrap();
+        post_offer(
+            &node,
+            &staff,
+            json!({
+                "title": "Cariste CACES R489 catégorie 3",
+                "description": "Chariot élévateur, inventaires, entrepôt. SST apprécié.",
+                "rome_code": "N1101",
+                "contract_type": "CDI",
+                "weekly_hours": 35,
+                "start_date": day_in(20),
+                "vehicle_required": true,
+                "required_certifications": ["CACES_R489_3"],
+                "desired_certifications": ["SST"],
+                "employer": {"name": "Entrepôts du Centre"},
+                "workplaces": [
+                    {"commune_insee": "41018", "positions": 1},
+                    {"commune_insee": "41269", "positions": 1},
+                    {"commune_insee": "45234", "positions": 1}
+                ]
+            }),
+        )
+        .await;
+        post_offer(
+            &node,
+            &staff,
+            json!({
+                "title": "Aide-soignant de nuit",
+                "description": "EHPAD : soins, toilette, surveillance de nuit.",
+                "rome_code": "J1501",
+                "contract_type": "CDD",
+                "duration_months": 6,
+                "required_certifications": ["DEAS"],
+                "employer": {"name": "EHPAD Les Tilleuls"},
+                "workplaces": [{"commune_insee": "03185", "positions": 1}]
+            }),
+        )
+        .await;
+        // Another member's offer (network consent needed).
+        let now = vivier_node::util::now_ms();
+        let remote: vivier_protocol::OfferPayload = serde_json::from_value(json!({
+            "offer_id": "autre-noeud-1",
+            "origin_node": "autre-noeud",
+            "title": "Cariste H/F",
+            "description": "Chariot élévateur, chargement de camions, inventaires.",
+            "rome_code": "N1101",
+            "contract_type": "MIS",
+            "employer": {"name": "Intérim Loir-et-Cher"},
+            "workplaces": [{"commune_insee": "41269", "positions": 2}],
+            "published_at": now,
+            "updated_at": now,
+        }))
+        .unwrap();
+        let mut tx = node.state.db.pool.begin().await.unwrap();
+        vivier_node::offers::store_remote_offer(&mut tx, &remote)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        vivier_node::journal::wake(&node.state);
+        let candidates = set.ids.len() as u64 + 5;
+        wait_docs(&node, candidates, 6).await;
+        // Both indexes up to the journal's head (the placement included).
+        let head = vivier_node::journal::head(&node.state.db).await.unwrap();
+        let applied = eventually(10, || async {
+            let s = &node.state.search;
+            (s.candidates.committed_seq() >= head && s.offers.committed_seq() >= head).then_some(())
+        })
+        .await;
+        assert!(
+            applied.is_some(),
+            "the indexes did not reach the journal's head"
+        );
+        let offer_ids = node.state.search.offers.all_ids().unwrap();
+        let offers = vivier_node::offers::get_offers(&node.state.db, &offer_ids)
+            .await
+            .unwrap();
+        assert_eq!(offers.len(), 6);
+        let mut compared = 0;
+        for near_misses in [false, true] {
+            let params = vivier_node::matching::MatchParams {
+                limit: Some(20),
+                include_near_misses: Some(near_misses),
+                workplace: None,
+            };
+            for o in &offers {
+                let got = vivier_node::matching::match_offer(&node.state, o, &params)
+                    .await
+                    .unwrap();
+                let want = oracle_offer(&node, o, near_misses).await;
+                assert_eq!(got.workplaces.len(), want.len());
+                for (g, (considered, excluded, rows)) in got.workplaces.iter().zip(want) {
+                    let got_rows: Vec<Row> = g
+                        .matches
+                        .iter()
+                        .map(|m| {
+                            (
+                                m.candidate_id.clone(),
+                                m.evaluation.score,
+                                m.evaluation.eligible,
+                                m.evaluation.distance_km,
+                            )
+                        })
+                        .collect();
+                    assert_eq!(got_rows, rows, "{} workplace {}", o.payload.title, g.index);
+                    assert_eq!((g.considered, g.excluded), (considered, excluded));
+                    compared += rows.len();
+                }
+            }
+            let cids = node.state.search.candidates.all_ids().unwrap();
+            for c in vivier_node::candidates::load_candidates(&node.state.db, &cids)
+                .await
+                .unwrap()
+            {
+                let got = vivier_node::matching::match_candidate(&node.state, &c, &params)
+                    .await
+                    .unwrap();
+                let (considered, excluded, rows) = if vivier_node::matching::listable(&c) {
+                    oracle_candidate(&node, &c, near_misses).await
+                } else {
+                    (0, 0, Vec::new())
+                };
+                let got_rows: Vec<Row> = got
+                    .matches
+                    .iter()
+                    .map(|m| {
+                        (
+                            m.offer_id.clone(),
+                            m.evaluation.score,
+                            m.evaluation.eligible,
+                            m.evaluation.distance_km,
+                        )
+                    })
+                    .collect();
+                assert_eq!(got_rows, rows, "{} {}", c.first_name, c.last_name);
+                assert_eq!((got.considered, got.excluded), (considered, excluded));
+                compared += rows.len();
+            }
+        }
+        // Not a vacuous comparison: many pairs, near misses among them.
+        assert!(compared > 60, "only {compared} rows compared");
+    }
+}

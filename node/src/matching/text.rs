@@ -17,7 +17,9 @@
 //!   included, replaced versions not): the same for every pair, whatever
 //!   else is listed.
 //! - `text = 1 − exp(−S / saturation)`, `S` the weight of the offer terms
-//!   found among the candidate's. `saturation` is `[matching]
+//!   found among the candidate's (summed in fixed point, 10⁻⁹, so that the
+//!   order of the terms never changes the last bit: the index pass of
+//!   [`super::pass`] meets them in posting order). `saturation` is `[matching]
 //!   text_saturation` (default 10: a title word and three specific words of
 //!   the description give about 0.9).
 //!
@@ -250,20 +252,43 @@ pub fn relevance_with(
     has: impl Fn(usize, &str) -> bool,
     saturation: f64,
 ) -> TextMatch {
-    let mut sum = 0.0;
+    let mut sum = 0;
     let mut matched = Vec::new();
     for (i, t) in offer.0.iter().enumerate() {
         if has(i, &t.term) {
-            sum += t.factor * idf.get(&t.term);
+            sum += term_weight(t.factor, idf.get(&t.term));
             matched.push(t.word.clone());
         }
     }
-    let value = if saturation > 0.0 {
-        1.0 - (-sum / saturation).exp()
+    TextMatch {
+        value: text_value(sum, saturation),
+        matched,
+    }
+}
+
+/// Fixed-point units of a term weight (10⁻⁹).
+const WEIGHT_UNITS: f64 = 1e9;
+
+/// The weight of one offer term, `factor × idf`, in fixed point: sums of
+/// term weights are exact whatever the order in which the terms are met
+/// (the record path goes through the offer's terms, the index pass through
+/// posting lists), so both give the same value to the last bit.
+pub fn term_weight(factor: f64, idf: f64) -> i64 {
+    let w = factor * idf * WEIGHT_UNITS;
+    if w.is_finite() {
+        w.round() as i64
+    } else {
+        0
+    }
+}
+
+/// `1 − exp(−S / saturation)` for a sum of [`term_weight`]s.
+pub fn text_value(sum: i64, saturation: f64) -> f64 {
+    if saturation > 0.0 {
+        1.0 - (-(sum as f64 / WEIGHT_UNITS) / saturation).exp()
     } else {
         0.0
-    };
-    TextMatch { value, matched }
+    }
 }
 
 #[cfg(test)]

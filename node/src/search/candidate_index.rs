@@ -4,13 +4,12 @@ use std::collections::HashMap;
 use std::ops::Bound;
 use std::path::Path;
 
-use tantivy::collector::Count;
-use tantivy::query::{Query, RangeQuery, TermQuery};
+use tantivy::query::{Query, RangeQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, FAST, INDEXED, STORED,
     STRING,
 };
-use tantivy::{TantivyDocument, Term};
+use tantivy::{DocSet, TantivyDocument, Term};
 
 use super::analysis::{FR, FR_EXACT, FR_PAIRS};
 use super::engine::{
@@ -18,6 +17,10 @@ use super::engine::{
     Exec, F_ID, F_PT, F_ROME, F_UPDATED_AT,
 };
 use super::geo_filter::commune_filter;
+use super::match_fields::{
+    commune_key, CandidateMatchFields, F_AVAILABLE, F_CERT, F_COMMUNE_KEY, F_CONTRACT,
+    F_HAS_VEHICLE, F_HOURS, F_LICENCE, F_NETWORK, F_PT_ONLY, F_STATUS, F_TRAVEL,
+};
 use super::query_build::SearchFields;
 use super::{
     CandidateDoc, CandidateQuery, CandidateSummary, SearchError, SearchOptions, SearchResults,
@@ -25,7 +28,7 @@ use super::{
 
 /// Bump when the schema or the analysis changes: the index is then
 /// recreated and the caller rebuilds it from the database.
-pub const CANDIDATES_SCHEMA_VERSION: &str = "candidates-5";
+pub const CANDIDATES_SCHEMA_VERSION: &str = "candidates-6";
 /// CV characters indexed in the matching field (the same bound as
 /// [`crate::matching::text::MAX_CV_CHARS`]).
 pub const MATCH_CV_CHARS: usize = crate::matching::text::MAX_CV_CHARS;
@@ -63,6 +66,12 @@ struct Fields {
     contract: Field,
     status: Field,
     updated_at: Field,
+    certification: Field,
+    commune_key: Field,
+    travel: Field,
+    pt_only: Field,
+    hours: Field,
+    network: Field,
 }
 
 /// The word-pair field: frequencies for scoring, no positions.
@@ -108,13 +117,19 @@ fn schema() -> (Schema, Fields) {
         ),
         rome: b.add_text_field(F_ROME, STRING | FAST | STORED),
         commune: b.add_text_field("commune_insee", STRING | STORED),
-        licence: b.add_text_field("licence", STRING),
-        has_vehicle: b.add_bool_field("has_vehicle", INDEXED | FAST),
-        available_from: b.add_i64_field("available_from", FAST),
+        licence: b.add_text_field(F_LICENCE, STRING | FAST),
+        has_vehicle: b.add_bool_field(F_HAS_VEHICLE, INDEXED | FAST),
+        available_from: b.add_i64_field(F_AVAILABLE, FAST),
         available_from_date: b.add_text_field("available_from_date", STORED),
-        contract: b.add_text_field("contract_type", STRING),
-        status: b.add_text_field("status", STRING | STORED),
+        contract: b.add_text_field(F_CONTRACT, STRING | FAST),
+        status: b.add_text_field(F_STATUS, STRING | STORED | FAST),
         updated_at: b.add_i64_field(F_UPDATED_AT, FAST | STORED),
+        certification: b.add_text_field(F_CERT, STRING | FAST),
+        commune_key: b.add_u64_field(F_COMMUNE_KEY, FAST),
+        travel: b.add_i64_field(F_TRAVEL, FAST),
+        pt_only: b.add_bool_field(F_PT_ONLY, FAST),
+        hours: b.add_i64_field(F_HOURS, FAST),
+        network: b.add_bool_field(F_NETWORK, FAST),
     };
     b.add_u64_field(F_PT, FAST);
     (b.build(), fields)
@@ -150,6 +165,44 @@ fn stored_first(doc: &TantivyDocument, field: Field) -> Option<String> {
     doc.get_first(field)
         .and_then(|v| v.as_str())
         .map(str::to_string)
+}
+
+/// The number of live documents and, for each term of `field`, how many
+/// live documents hold it: from the term dictionary in segments without
+/// deletes, by walking the postings past the deleted documents otherwise.
+pub(crate) fn live_doc_freqs(
+    searcher: &tantivy::Searcher,
+    field: Field,
+    terms: &[String],
+) -> Result<(u64, Vec<u64>), SearchError> {
+    let mut out = vec![0u64; terms.len()];
+    for segment in searcher.segment_readers() {
+        let inverted = segment.inverted_index(field)?;
+        let alive = segment.alive_bitset();
+        for (i, t) in terms.iter().enumerate() {
+            let term = Term::from_field_text(field, t);
+            let Some(info) = inverted.get_term_info(&term)? else {
+                continue;
+            };
+            match alive {
+                None => out[i] += u64::from(info.doc_freq),
+                Some(alive) => {
+                    let mut postings =
+                        inverted.read_postings_from_terminfo(&info, IndexRecordOption::Basic)?;
+                    let mut n = 0u64;
+                    let mut doc = postings.doc();
+                    while doc != tantivy::TERMINATED {
+                        if alive.is_alive(doc) {
+                            n += 1;
+                        }
+                        doc = postings.advance();
+                    }
+                    out[i] += n;
+                }
+            }
+        }
+    }
+    Ok((searcher.num_docs(), out))
 }
 
 /// The candidathèque index (see the module documentation of
@@ -251,7 +304,31 @@ impl CandidateIndex {
         }
         doc.add_text(f.status, status(&c.status));
         doc.add_i64(f.updated_at, c.updated_at);
+        // Matching features (see `match_fields`).
+        for code in codes(&c.certifications).into_iter().chain(
+            codes(&c.driving_licences)
+                .iter()
+                .map(|l| format!("PERMIS_{l}")),
+        ) {
+            doc.add_text(f.certification, code);
+        }
+        doc.add_u64(f.commune_key, commune_key(&c.commune_insee));
+        doc.add_i64(f.travel, c.max_travel_km.unwrap_or(-1));
+        doc.add_bool(f.pt_only, c.public_transport_only);
+        doc.add_i64(f.hours, c.weekly_hours.unwrap_or(-1));
+        doc.add_bool(f.network, c.network_consent);
         doc
+    }
+
+    /// The searcher and fields of matching's index pass
+    /// ([`crate::matching::pass`]).
+    pub fn match_fields(&self) -> CandidateMatchFields {
+        CandidateMatchFields {
+            searcher: self.engine().searcher(),
+            match_text: self.fields.match_text,
+            rome: self.fields.rome,
+            status: self.fields.status,
+        }
     }
 
     fn summary(&self, doc: &TantivyDocument) -> CandidateSummary {
@@ -397,15 +474,7 @@ impl CandidateIndex {
     /// terms it neither gains nor loses.
     pub fn text_doc_freqs(&self, terms: &[String]) -> Result<(u64, Vec<u64>), SearchError> {
         let searcher = self.engine().searcher();
-        let mut out = Vec::with_capacity(terms.len());
-        for t in terms {
-            let q = TermQuery::new(
-                Term::from_field_text(self.fields.text, t),
-                IndexRecordOption::Basic,
-            );
-            out.push(searcher.search(&q, &Count)? as u64);
-        }
-        Ok((searcher.num_docs(), out))
+        live_doc_freqs(&searcher, self.fields.text, terms)
     }
 
     /// For each of `ids` in the index, which of `terms` (analysed terms)

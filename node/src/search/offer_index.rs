@@ -9,15 +9,21 @@ use tantivy::TantivyDocument;
 
 use super::analysis::{FR, FR_EXACT};
 use super::candidate_index::{code, codes, pairs_options, status, text_options};
+use super::collect::pack_point;
 use super::engine::{
     add_point, any_of_filter, conjunction, term_filter, text_query, Engine, EngineHandle, Exec,
     F_ID, F_LAT, F_LON, F_PT, F_ROME, F_UPDATED_AT,
+};
+use super::match_fields::{
+    commune_key, OfferMatchFields, F_CERT, F_CONTRACT, F_HOURS, F_LOCAL, F_OFFER_LICENCE,
+    F_PUBLISHED, F_START, F_STATUS, F_TERMS_DESCRIPTION, F_TERMS_LABEL, F_TERMS_TITLE, F_VEHICLE,
+    F_WP_COMMUNE, F_WP_PT, UNKNOWN_POINT,
 };
 use super::query_build::SearchFields;
 use super::{OfferDoc, OfferQuery, SearchError, SearchOptions, SearchResults};
 
 /// Bump when the schema or the analysis changes.
-pub const OFFERS_SCHEMA_VERSION: &str = "offers-4";
+pub const OFFERS_SCHEMA_VERSION: &str = "offers-5";
 
 #[derive(Clone, Copy)]
 struct Fields {
@@ -36,6 +42,17 @@ struct Fields {
     licence: Field,
     status: Field,
     updated_at: Field,
+    wp_pt: Field,
+    wp_commune: Field,
+    terms_title: Field,
+    terms_label: Field,
+    terms_description: Field,
+    certification: Field,
+    vehicle: Field,
+    start: Field,
+    published: Field,
+    hours: Field,
+    local: Field,
 }
 
 fn schema() -> (Schema, Fields) {
@@ -48,11 +65,22 @@ fn schema() -> (Schema, Fields) {
         pairs: b.add_text_field("pairs", pairs_options()),
         description: b.add_text_field("description", STORED),
         rome: b.add_text_field(F_ROME, STRING | FAST),
-        contract: b.add_text_field("contract_type", STRING),
+        contract: b.add_text_field(F_CONTRACT, STRING | FAST),
         employer: b.add_text_field("employer_name", text_options(FR_EXACT, false)),
-        licence: b.add_text_field("driving_licence", STRING),
-        status: b.add_text_field("status", STRING),
+        licence: b.add_text_field(F_OFFER_LICENCE, STRING | FAST),
+        status: b.add_text_field(F_STATUS, STRING | FAST),
         updated_at: b.add_i64_field(F_UPDATED_AT, FAST | STORED),
+        wp_pt: b.add_u64_field(F_WP_PT, FAST),
+        wp_commune: b.add_u64_field(F_WP_COMMUNE, FAST),
+        terms_title: b.add_text_field(F_TERMS_TITLE, STRING),
+        terms_label: b.add_text_field(F_TERMS_LABEL, STRING),
+        terms_description: b.add_text_field(F_TERMS_DESCRIPTION, STRING),
+        certification: b.add_text_field(F_CERT, STRING | FAST),
+        vehicle: b.add_bool_field(F_VEHICLE, FAST),
+        start: b.add_i64_field(F_START, FAST),
+        published: b.add_i64_field(F_PUBLISHED, FAST),
+        hours: b.add_i64_field(F_HOURS, FAST),
+        local: b.add_bool_field(F_LOCAL, FAST),
     };
     // Multi-valued: one value per workplace.
     b.add_i64_field(F_LAT, FAST);
@@ -130,7 +158,49 @@ impl OfferIndex {
         }
         doc.add_text(f.status, status(&o.status));
         doc.add_i64(f.updated_at, o.updated_at);
+        // Matching features (see `match_fields`), workplaces in order.
+        for w in &o.match_workplaces {
+            doc.add_u64(
+                f.wp_pt,
+                w.point.and_then(pack_point).unwrap_or(UNKNOWN_POINT),
+            );
+            doc.add_u64(f.wp_commune, commune_key(&w.commune_insee));
+        }
+        for (term, factor) in &o.match_terms {
+            let field = if *factor >= 2.0 {
+                f.terms_title
+            } else if *factor >= 1.5 {
+                f.terms_label
+            } else {
+                f.terms_description
+            };
+            doc.add_text(field, term);
+        }
+        for c in codes(&o.required_certifications) {
+            doc.add_text(f.certification, c);
+        }
+        doc.add_bool(f.vehicle, o.vehicle_required);
+        doc.add_i64(f.start, o.start_day.unwrap_or(i64::MIN));
+        doc.add_i64(f.published, o.published_at);
+        doc.add_i64(f.hours, o.weekly_hours.unwrap_or(-1));
+        doc.add_bool(f.local, o.is_local);
         doc
+    }
+
+    /// The searcher and fields of matching's index pass
+    /// ([`crate::matching::pass`]).
+    pub fn match_fields(&self) -> OfferMatchFields {
+        let f = &self.fields;
+        OfferMatchFields {
+            searcher: self.engine().searcher(),
+            terms: [
+                (f.terms_title, 2.0),
+                (f.terms_label, 1.5),
+                (f.terms_description, 1.0),
+            ],
+            rome: f.rome,
+            status: f.status,
+        }
     }
 
     /// Adds or replaces the offer `doc.id`.

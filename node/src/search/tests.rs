@@ -664,6 +664,7 @@ fn offer(id: &str, title: &str, workplaces: Vec<Point>) -> OfferDoc {
         driving_licence: None,
         status: "open".into(),
         updated_at: 1,
+        ..OfferDoc::default()
     }
 }
 

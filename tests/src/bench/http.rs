@@ -266,6 +266,43 @@ impl Target {
         Ok(Some(super::Latency::of(&samples)))
     }
 
+    /// Vivier only: times `GET /api/v1/candidates/{id}/matches?limit=20`
+    /// once per id (after one untimed warm-up call). Each answer must be a
+    /// 200 with every listed offer explained.
+    pub async fn candidate_matching(
+        &self,
+        ids: &[String],
+    ) -> anyhow::Result<Option<super::Latency>> {
+        let Some((token, _)) = &self.vivier else {
+            return Ok(None);
+        };
+        let get = |id: &str| {
+            self.client
+                .get(format!(
+                    "{}/api/v1/candidates/{id}/matches?limit=20",
+                    self.base
+                ))
+                .bearer_auth(token)
+                .send()
+        };
+        if let Some(first) = ids.first() {
+            get(first).await?.bytes().await?;
+        }
+        let mut samples = Vec::with_capacity(ids.len());
+        for id in ids.iter().skip(1) {
+            let t = Instant::now();
+            let resp = get(id).await?;
+            let status = resp.status();
+            let body: serde_json::Value = resp.json().await?;
+            samples.push(t.elapsed());
+            anyhow::ensure!(status.is_success(), "candidate matches {status}: {body}");
+            for m in body["matches"].as_array().context("no matches")? {
+                anyhow::ensure!(m["parts"]["text"]["detail"].is_string(), "unexplained: {m}");
+            }
+        }
+        Ok(Some(super::Latency::of(&samples)))
+    }
+
     /// Vivier only: latency of an authenticated no-op (`GET /api/v1/me`,
     /// one client, `n` requests): the HTTP floor of a search (connection,
     /// routing, token look-up in the database, JSON).

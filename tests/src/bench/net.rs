@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::watch;
 use vivier_node::config::{Config, OperatorKeyConfig};
-use vivier_node::matching::{match_offer, MatchParams};
+use vivier_node::matching::{legacy, match_candidate, match_offer, MatchParams};
 use vivier_node::offers::{OfferStatus, StoredOffer};
 use vivier_node::server::AppState;
 use vivier_protocol::{
@@ -19,9 +19,61 @@ use vivier_protocol::{
 use super::{Corpus, Latency};
 use crate::gen::Generator;
 
+/// Which ranking path is timed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchPath {
+    /// One pass over the index (`matching::match_offer` / `match_candidate`).
+    IndexPass,
+    /// The previous pre-selection path (`matching::legacy`).
+    Preselect,
+}
+
+impl MatchPath {
+    pub fn name(self) -> &'static str {
+        match self {
+            MatchPath::IndexPass => "index pass",
+            MatchPath::Preselect => "pre-selection (previous)",
+        }
+    }
+
+    async fn offer(
+        self,
+        state: &AppState,
+        offer: &StoredOffer,
+        params: &MatchParams,
+    ) -> anyhow::Result<vivier_node::matching::OfferMatches> {
+        match self {
+            MatchPath::IndexPass => match_offer(state, offer, params).await,
+            MatchPath::Preselect => legacy::match_offer_preselect(state, offer, params).await,
+        }
+        .map_err(|e| anyhow::anyhow!("match_offer: {e}"))
+    }
+
+    async fn candidate(
+        self,
+        state: &AppState,
+        c: &vivier_node::candidates::Candidate,
+        params: &MatchParams,
+    ) -> anyhow::Result<vivier_node::matching::CandidateMatches> {
+        match self {
+            MatchPath::IndexPass => match_candidate(state, c, params).await,
+            MatchPath::Preselect => legacy::match_candidate_preselect(state, c, params).await,
+        }
+        .map_err(|e| anyhow::anyhow!("match_candidate: {e}"))
+    }
+}
+
 /// Matching figures.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct MatchingReport {
+    /// `offer → candidates`, `offer (57 workplaces) → candidates`,
+    /// `candidate → offers`.
+    pub kind: String,
+    /// [`MatchPath::name`].
+    pub path: String,
+    /// Open offers in the offer index (candidate → offers).
+    pub open_offers: usize,
     pub size: u64,
     pub offers: usize,
     pub workplaces: usize,
@@ -129,25 +181,121 @@ pub async fn matching(
     corpus: &Corpus,
     ids: &HashMap<String, usize>,
     n: u64,
+    path: MatchPath,
+) -> anyhow::Result<MatchingReport> {
+    let offers = (0..n)
+        .map(|i| stored_offer(&corpus.gen, i, "bench-node"))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let warm = stored_offer(&corpus.gen, 1_000_000, "bench-node")?;
+    offers_to_candidates(
+        state,
+        corpus,
+        ids,
+        &warm,
+        &offers,
+        path,
+        "offer → candidates",
+    )
+    .await
+}
+
+/// Distinct home communes of the corpus, in corpus order.
+fn corpus_communes(corpus: &Corpus) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    corpus
+        .candidates
+        .iter()
+        .filter(|c| seen.insert(c.commune_insee.clone()))
+        .map(|c| c.commune_insee.clone())
+        .collect()
+}
+
+/// The workplaces of a national offer: `n` communes spread over the
+/// corpus's home communes (the `i`-th offer starts further along).
+pub fn wide_workplaces(corpus: &Corpus, i: u64, n: usize) -> Vec<crate::gen::GenWorkplace> {
+    let communes = corpus_communes(corpus);
+    let step = (communes.len() / n.max(1)).max(1);
+    (0..n)
+        .filter_map(|k| communes.get((k * step + i as usize) % communes.len().max(1)))
+        .map(|c| crate::gen::GenWorkplace {
+            commune_insee: c.clone(),
+            positions: 1,
+        })
+        .collect()
+}
+
+/// A generated offer moved to `workplaces` (as stored, coordinates
+/// resolved).
+pub fn wide_offer(
+    corpus: &Corpus,
+    i: u64,
+    workplaces: &[crate::gen::GenWorkplace],
+) -> anyhow::Result<StoredOffer> {
+    let mut o = stored_offer(&corpus.gen, i, "bench-node")?;
+    let refs = vivier_node::referentials::Referentials::global();
+    o.payload.offer_id = format!("bench-node-wide-{i}");
+    o.payload.workplaces = workplaces
+        .iter()
+        .map(|w| {
+            let c = refs.commune(&w.commune_insee);
+            let p = c.and_then(|c| c.point);
+            vivier_protocol::Workplace {
+                commune_insee: w.commune_insee.clone(),
+                label: c.map(|c| format!("{} ({})", c.name, c.departement)),
+                lat_micro: p.map(|p| p.lat_micro),
+                lon_micro: p.map(|p| p.lon_micro),
+                positions: w.positions,
+            }
+        })
+        .collect();
+    Ok(o)
+}
+
+/// Offer → top 20 for `n` offers with `wps` workplaces each.
+pub async fn wide_matching(
+    state: &AppState,
+    corpus: &Corpus,
+    ids: &HashMap<String, usize>,
+    n: u64,
+    wps: usize,
+    path: MatchPath,
+) -> anyhow::Result<MatchingReport> {
+    let offers = (0..n)
+        .map(|i| wide_offer(corpus, i, &wide_workplaces(corpus, i, wps)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let warm = wide_offer(corpus, 1_000_000, &wide_workplaces(corpus, 7, wps))?;
+    offers_to_candidates(
+        state,
+        corpus,
+        ids,
+        &warm,
+        &offers,
+        path,
+        &format!("offer ({wps} workplaces) → candidates"),
+    )
+    .await
+}
+
+async fn offers_to_candidates(
+    state: &AppState,
+    corpus: &Corpus,
+    ids: &HashMap<String, usize>,
+    warm: &StoredOffer,
+    offers: &[StoredOffer],
+    path: MatchPath,
+    kind: &str,
 ) -> anyhow::Result<MatchingReport> {
     let params = MatchParams {
         limit: Some(20),
         ..MatchParams::default()
     };
-    // Warm-up.
-    let warm = stored_offer(&corpus.gen, 1_000_000, "bench-node")?;
-    match_offer(state, &warm, &params)
-        .await
-        .map_err(|e| anyhow::anyhow!("match_offer: {e}"))?;
+    path.offer(state, warm, &params).await?;
     let mut lat = Vec::new();
     let (mut wps, mut considered, mut listed, mut same) = (0usize, 0usize, 0usize, 0usize);
     let mut relevant = 0usize;
-    for i in 0..n {
-        let offer = stored_offer(&corpus.gen, i, "bench-node")?;
+    for offer in offers {
         let t = Instant::now();
-        let m = match_offer(state, &offer, &params)
-            .await
-            .map_err(|e| anyhow::anyhow!("match_offer: {e}"))?;
+        let m = path.offer(state, offer, &params).await?;
         lat.push(t.elapsed());
         for w in &m.workplaces {
             wps += 1;
@@ -168,14 +316,111 @@ pub async fn matching(
         }
     }
     Ok(MatchingReport {
+        kind: kind.to_string(),
+        path: path.name().to_string(),
+        open_offers: 0,
         size: corpus.size,
-        offers: usize::try_from(n)?,
+        offers: offers.len(),
         workplaces: wps,
         latency: Latency::of(&lat),
         mean_considered: considered as f64 / wps.max(1) as f64,
         top20_same_code: same as f64 / listed.max(1) as f64,
         top20_relevant: relevant as f64 / listed.max(1) as f64,
         mean_listed: listed as f64 / wps.max(1) as f64,
+        http: None,
+    })
+}
+
+/// Stores `n` generated offers as another member's open offers (batches of
+/// 1000 rows with their journal entries), then rebuilds the offer index.
+/// Returns the payloads by id.
+pub async fn load_offers(
+    state: &AppState,
+    corpus: &Corpus,
+    n: u64,
+) -> anyhow::Result<HashMap<String, OfferPayload>> {
+    let mut out = HashMap::new();
+    let mut i = 0;
+    while i < n {
+        let mut tx = state.db.pool.begin().await?;
+        for k in i..(i + 1000).min(n) {
+            let o = stored_offer(&corpus.gen, 2_000_000 + k, "bench-remote")?;
+            vivier_node::offers::store_remote_offer(&mut tx, &o.payload)
+                .await
+                .map_err(|e| anyhow::anyhow!("store offer: {e}"))?;
+            out.insert(o.payload.offer_id.clone(), o.payload);
+        }
+        tx.commit().await?;
+        i += 1000;
+    }
+    vivier_node::offers::reindex(state, None).await?;
+    let s = state.clone();
+    tokio::task::spawn_blocking(move || s.search.offers.commit_now()).await??;
+    Ok(out)
+}
+
+/// Candidate → top 20 offers for the first `n` candidates of the corpus
+/// (records loaded before timing), over the offers of [`load_offers`].
+pub async fn candidate_matching(
+    state: &AppState,
+    corpus: &Corpus,
+    ids: &HashMap<String, usize>,
+    offers: &HashMap<String, OfferPayload>,
+    n: usize,
+    path: MatchPath,
+) -> anyhow::Result<MatchingReport> {
+    let params = MatchParams {
+        limit: Some(20),
+        ..MatchParams::default()
+    };
+    let mut by_index: Vec<(&String, &usize)> = ids.iter().collect();
+    by_index.sort_by_key(|(_, i)| **i);
+    let mut records = Vec::new();
+    for (id, idx) in by_index.into_iter().take(n + 1) {
+        let c = vivier_node::candidates::get_candidate(&state.db, id)
+            .await
+            .map_err(|e| anyhow::anyhow!("get_candidate: {e}"))?
+            .ok_or_else(|| anyhow::anyhow!("candidate {id} not found"))?;
+        records.push((c, *idx));
+    }
+    let Some(((warm, _), records)) = records.split_first() else {
+        return Ok(MatchingReport::default());
+    };
+    path.candidate(state, warm, &params).await?;
+    let mut lat = Vec::new();
+    let (mut considered, mut listed, mut same, mut relevant) = (0usize, 0usize, 0usize, 0usize);
+    for (c, idx) in records {
+        let t = Instant::now();
+        let m = path.candidate(state, c, &params).await?;
+        lat.push(t.elapsed());
+        considered += m.considered;
+        let g = &corpus.candidates[*idx];
+        for o in &m.matches {
+            listed += 1;
+            let Some(p) = offers.get(&o.offer_id) else {
+                continue;
+            };
+            if g.rome_codes.contains(&p.rome_code) {
+                same += 1;
+            }
+            if ground_truth_relevant(g, p, &p.workplaces[o.workplace_index]) {
+                relevant += 1;
+            }
+        }
+    }
+    let k = records.len();
+    Ok(MatchingReport {
+        kind: "candidate → offers".into(),
+        path: path.name().to_string(),
+        open_offers: offers.len(),
+        size: corpus.size,
+        offers: k,
+        workplaces: k,
+        latency: Latency::of(&lat),
+        mean_considered: considered as f64 / k.max(1) as f64,
+        top20_same_code: same as f64 / listed.max(1) as f64,
+        top20_relevant: relevant as f64 / listed.max(1) as f64,
+        mean_listed: listed as f64 / k.max(1) as f64,
         http: None,
     })
 }

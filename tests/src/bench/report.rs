@@ -96,12 +96,15 @@ pub fn search_table(rows: &[SearchReport]) -> String {
 /// Matching as a Markdown table.
 pub fn matching_table(rows: &[MatchingReport]) -> String {
     let mut s = String::from(
-        "| size | offers | workplaces | p50 ms | p95 ms | p99 ms | max ms | HTTP p50 / p95 / p99 ms | candidates scored / workplace | listed / workplace | top-20 with the offer's ROME code | top-20 relevant (ground truth) |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| size | what | path | open offers | timed | workplaces | p50 ms | p95 ms | p99 ms | max ms | HTTP p50 / p95 / p99 ms | scored / workplace | listed / workplace | top-20 with the same ROME code | top-20 relevant (ground truth) |\n|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         s.push_str(&format!(
-            "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.0} | {:.1} | {:.0} % | {:.0} % |\n",
+            "| {} | {} | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.0} | {:.1} | {:.0} % | {:.0} % |\n",
             r.size,
+            r.kind,
+            r.path,
+            if r.open_offers > 0 { r.open_offers.to_string() } else { "—".into() },
             r.offers,
             r.workplaces,
             r.latency.p50_ms,

@@ -56,6 +56,20 @@ struct Args {
     /// Offers matched.
     #[arg(long, default_value_t = 50)]
     match_offers: u64,
+    /// National offers matched (`--wide-workplaces` workplaces each).
+    #[arg(long, default_value_t = 10)]
+    wide_offers: u64,
+    #[arg(long, default_value_t = 57)]
+    wide_workplaces: usize,
+    /// Open offers loaded for candidate → offers (0 = skip).
+    #[arg(long, default_value_t = 10_000)]
+    open_offers: u64,
+    /// Candidates matched against the open offers.
+    #[arg(long, default_value_t = 200)]
+    match_candidates: usize,
+    /// Time the index pass only (not the previous pre-selection path).
+    #[arg(long)]
+    no_previous: bool,
     /// Messages per inbox run.
     #[arg(long, default_value_t = 2000)]
     inbox_messages: u64,
@@ -231,18 +245,111 @@ async fn main() -> anyhow::Result<()> {
         }
         if want(What::Matching) {
             if let Engine::Vivier { state, ids } = vivier.as_ref() {
-                eprintln!("-- matching: {} offers → top 20", args.match_offers);
-                let mut m = net::matching(state, &corpus, ids, args.match_offers).await?;
-                eprintln!("-- matching through HTTP");
-                let offers = (0..args.match_offers)
+                let paths: &[net::MatchPath] = if args.no_previous {
+                    &[net::MatchPath::IndexPass]
+                } else {
+                    &[net::MatchPath::IndexPass, net::MatchPath::Preselect]
+                };
+                let mut rows = Vec::new();
+                for &path in paths {
+                    eprintln!(
+                        "-- matching ({}): {} offers → top 20",
+                        path.name(),
+                        args.match_offers
+                    );
+                    rows.push(net::matching(state, &corpus, ids, args.match_offers, path).await?);
+                    eprintln!("   {:?}", rows.last().map(|r| &r.latency));
+                }
+                for &path in paths {
+                    eprintln!(
+                        "-- matching ({}): {} offers with {} workplaces",
+                        path.name(),
+                        args.wide_offers,
+                        args.wide_workplaces
+                    );
+                    rows.push(
+                        net::wide_matching(
+                            state,
+                            &corpus,
+                            ids,
+                            args.wide_offers,
+                            args.wide_workplaces,
+                            path,
+                        )
+                        .await?,
+                    );
+                    eprintln!("   {:?}", rows.last().map(|r| &r.latency));
+                }
+                let offers = if args.open_offers > 0 {
+                    eprintln!("-- loading {} open offers", args.open_offers);
+                    net::load_offers(state, &corpus, args.open_offers).await?
+                } else {
+                    Default::default()
+                };
+                if !offers.is_empty() {
+                    for &path in paths {
+                        eprintln!(
+                            "-- matching ({}): {} candidates → top 20 of {} offers",
+                            path.name(),
+                            args.match_candidates,
+                            offers.len()
+                        );
+                        rows.push(
+                            net::candidate_matching(
+                                state,
+                                &corpus,
+                                ids,
+                                &offers,
+                                args.match_candidates,
+                                path,
+                            )
+                            .await?,
+                        );
+                        eprintln!("   {:?}", rows.last().map(|r| &r.latency));
+                    }
+                }
+                eprintln!("-- matching through HTTP (index pass)");
+                let target = http::vivier(state, ids.clone()).await?;
+                if !offers.is_empty() {
+                    let mut by_index: Vec<(&String, &usize)> = ids.iter().collect();
+                    by_index.sort_by_key(|(_, i)| **i);
+                    let cids: Vec<String> = by_index
+                        .into_iter()
+                        .take(args.match_candidates + 1)
+                        .map(|(id, _)| id.clone())
+                        .collect();
+                    let h = target.candidate_matching(&cids).await?;
+                    if let Some(r) = rows.iter_mut().find(|r| {
+                        r.kind == "candidate → offers" && r.path == net::MatchPath::IndexPass.name()
+                    }) {
+                        r.http = h;
+                    }
+                }
+                let bodies = (0..args.match_offers)
                     .map(|i| serde_json::to_value(corpus.gen.offer(i)))
                     .collect::<Result<Vec<_>, _>>()?;
-                let target = http::vivier(state, ids.clone()).await?;
-                m.http = target.matching(&offers).await?;
+                rows[0].http = target.matching(&bodies).await?;
+                let wide = (0..args.wide_offers)
+                    .map(|i| {
+                        let mut v = serde_json::to_value(corpus.gen.offer(i))?;
+                        v["workplaces"] = serde_json::to_value(net::wide_workplaces(
+                            &corpus,
+                            i,
+                            args.wide_workplaces,
+                        ))?;
+                        Ok(v)
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                let h = target.matching(&wide).await?;
+                if let Some(r) = rows.iter_mut().find(|r| {
+                    r.kind.contains("workplaces") && r.path == net::MatchPath::IndexPass.name()
+                }) {
+                    r.http = h;
+                }
                 save(
                     &format!("matching-{size}"),
-                    &report::matching_table(std::slice::from_ref(&m)),
-                    &m,
+                    &report::matching_table(&rows),
+                    &rows,
                 )?;
             }
         }

@@ -1,0 +1,1015 @@
+//! One index pass per ranking: every part of the score and every
+//! eligibility rule computed from the indexes' fast fields
+//! ([`crate::search::match_fields`]) inside a tantivy collector, with a
+//! bounded heap per workplace. The database is read afterwards for the
+//! top rows only, which are then evaluated in full (explanations) by
+//! [`super::evaluate`] — with the same functions ([`super::total_score`],
+//! [`super::rank_key_of`], [`super::text::term_weight`]…), so the order
+//! found here is the order shown.
+//!
+//! - **Offer → candidates** ([`candidates_for_offer`]): the collector runs
+//!   over the active candidates. Per segment it first walks the postings of
+//!   the offer's matching terms (`match_text`) into dense arrays of text sums
+//!   (fixed point) and matched-term counts, and the postings of the ROME
+//!   codes related to the offer's into a dense array of relations; the str
+//!   columns it needs become tables per term ordinal (licence satisfied,
+//!   certifications granted, contract accepted). A document below the
+//!   relevance floor costs two array look-ups; one outside the radius of
+//!   every workplace, one more column read. The others are scored at every
+//!   workplace of the offer (one pass for a 57-workplace offer) and offered
+//!   to that workplace's heap (key, then candidate id).
+//! - **Candidate → offers** ([`offers_for_candidate`]): the same over the
+//!   open offers, the text side from the candidate's terms found in the
+//!   offers' matching-term fields (one field per factor) and the ROME codes
+//!   related to the candidate's; each offer is scored at each of its
+//!   workplaces and kept at its best one.
+//!
+//! Who is considered is what the earlier pre-selection meant, without its
+//! caps: for a workplace with a known centre, candidates whose home is
+//! within [`super::PRESELECT_RADIUS_KM`] (or the default travel limit if
+//! larger); for a candidate with a known home, offers with a workplace
+//! within their travel limit (or that radius, for near misses).
+
+use std::collections::{BTreeSet, BinaryHeap};
+use std::sync::Arc;
+
+use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::columnar::{Column, StrColumn};
+use tantivy::query::{Query, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::{DocId, DocSet, Score, SegmentOrdinal, SegmentReader, Term, TERMINATED};
+
+use super::text::{term_weight, text_value};
+use super::{
+    availability_value, distance_value, hours_value, rank_key_of, reference_day, rome_value,
+    total_score, travel_limit_of, PartValues, VEHICLE_NEEDED_KM,
+};
+use crate::config::MatchingWeights;
+use crate::geo::{haversine_km, Point};
+use crate::offers::licence_satisfies;
+use crate::referentials::{Certifications, Referentials, RomeRelation};
+use crate::search::match_fields::{
+    F_AVAILABLE, F_CERT, F_COMMUNE_KEY, F_CONTRACT, F_HAS_VEHICLE, F_HOURS, F_LICENCE, F_LOCAL,
+    F_NETWORK, F_OFFER_LICENCE, F_PT_ONLY, F_PUBLISHED, F_START, F_TRAVEL, F_VEHICLE, F_WP_COMMUNE,
+    F_WP_PT, UNKNOWN_POINT,
+};
+use crate::search::{CandidateMatchFields, OfferMatchFields, SearchError};
+
+const F_ID: &str = "id";
+const F_PT: &str = "pt";
+/// Kilometres per degree of latitude (a lower bound of the distance).
+const KM_PER_DEGREE: f64 = 111.0;
+
+/// Ordering key of a listed pair ([`super::rank_key_of`]).
+pub type Key = (bool, i64, i64);
+
+/// One row found by a pass, best first.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PassHit {
+    pub key: Key,
+    pub id: String,
+    /// For candidate → offers: the workplace used.
+    pub workplace: usize,
+}
+
+impl PassHit {
+    /// Score as ranked (0.1 points).
+    pub fn score(&self) -> f64 {
+        -(self.key.1 as f64) / 10.0
+    }
+    /// No hard constraint failed.
+    pub fn eligible(&self) -> bool {
+        !self.key.0
+    }
+}
+
+/// What one heap (a workplace, or the candidate's offers) found.
+#[derive(Debug, Clone, Default)]
+pub struct PassResult {
+    /// Relevant listable pairs scored.
+    pub considered: usize,
+    /// Of those, failing a hard constraint.
+    pub excluded: usize,
+    /// Best first, at most the limit.
+    pub top: Vec<PassHit>,
+}
+
+/// A bounded heap: the worst kept row on top; ties on the key broken by id.
+struct Heap {
+    limit: usize,
+    heap: BinaryHeap<PassHit>,
+}
+
+impl Heap {
+    fn new(limit: usize) -> Heap {
+        Heap {
+            limit,
+            heap: BinaryHeap::with_capacity(limit + 1),
+        }
+    }
+
+    /// Offers a row; `id` is read only when the row may enter.
+    fn offer(&mut self, key: Key, workplace: usize, id: impl FnOnce() -> Option<String>) {
+        if self.limit == 0 {
+            return;
+        }
+        if self.heap.len() >= self.limit {
+            match self.heap.peek() {
+                Some(worst) if key > worst.key => return,
+                _ => {}
+            }
+        }
+        let Some(id) = id() else {
+            return;
+        };
+        let hit = PassHit { key, id, workplace };
+        if self.heap.len() < self.limit {
+            self.heap.push(hit);
+        } else if let Some(mut worst) = self.heap.peek_mut() {
+            if hit < *worst {
+                *worst = hit;
+            }
+        }
+    }
+
+    fn into_sorted(self) -> Vec<PassHit> {
+        self.heap.into_sorted_vec()
+    }
+}
+
+fn merge(results: Vec<PassResult>, limit: usize) -> PassResult {
+    let mut out = PassResult::default();
+    for r in results {
+        out.considered += r.considered;
+        out.excluded += r.excluded;
+        out.top.extend(r.top);
+    }
+    out.top.sort();
+    out.top.truncate(limit);
+    out
+}
+
+/// For each term of a str column's dictionary (in ordinal order), `f(term)`.
+fn ord_table<T>(col: Option<&StrColumn>, f: impl Fn(&str) -> T) -> tantivy::Result<Vec<T>> {
+    let Some(col) = col else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::with_capacity(col.num_terms());
+    let mut stream = col.dictionary().stream()?;
+    while stream.advance() {
+        out.push(f(std::str::from_utf8(stream.key()).unwrap_or("")));
+    }
+    Ok(out)
+}
+
+fn ords(col: Option<&StrColumn>, doc: DocId) -> impl Iterator<Item = usize> + '_ {
+    col.into_iter()
+        .flat_map(move |c| c.term_ords(doc))
+        .map(|o| o as usize)
+}
+
+fn read_id(col: Option<&StrColumn>, doc: DocId) -> Option<String> {
+    let col = col?;
+    let ord = col.term_ords(doc).next()?;
+    let mut s = String::new();
+    col.ord_to_str(ord, &mut s).ok()?.then_some(s)
+}
+
+/// Walks the postings of `terms` in `field`, adding each term's weight to
+/// the documents holding it (text sums and matched-term counts, dense per
+/// segment).
+fn accumulate(
+    segment: &SegmentReader,
+    field: Field,
+    terms: &[(String, i64)],
+    sums: &mut [i64],
+    counts: &mut [u16],
+) -> tantivy::Result<()> {
+    let inverted = segment.inverted_index(field)?;
+    for (term, weight) in terms {
+        let term = Term::from_field_text(field, term);
+        let Some(mut postings) = inverted.read_postings(&term, IndexRecordOption::Basic)? else {
+            continue;
+        };
+        let mut doc = postings.doc();
+        while doc != TERMINATED {
+            let d = doc as usize;
+            if let (Some(s), Some(c)) = (sums.get_mut(d), counts.get_mut(d)) {
+                *s += weight;
+                *c = c.saturating_add(1);
+            }
+            doc = postings.advance();
+        }
+    }
+    Ok(())
+}
+
+/// What both collectors read per segment: text sums and matched-term
+/// counts (dense), the per-ordinal rule tables of the str columns, and the
+/// id column.
+struct Tables {
+    sums: Vec<i64>,
+    counts: Vec<u16>,
+    /// Per document: the best ROME relation (dense, from the related
+    /// codes' postings).
+    rome_rel: Vec<RomeRelation>,
+    licence: Option<StrColumn>,
+    licence_ok: Vec<bool>,
+    cert: Option<StrColumn>,
+    /// Per ordinal: bit `j` set when it grants (or is satisfied by)
+    /// certification `j`.
+    cert_bits: Vec<u32>,
+    contract: Option<StrColumn>,
+    contract_ok: Vec<bool>,
+    id: Option<StrColumn>,
+}
+
+/// The rules evaluated once per term of a segment's dictionaries.
+struct Rules<R, L, C, K> {
+    rome: R,
+    licence: L,
+    cert: C,
+    contract: K,
+}
+
+impl Tables {
+    fn new<R, L, C, K>(
+        segment: &SegmentReader,
+        text: &[(Field, Vec<(String, i64)>)],
+        rome_field: Field,
+        related: &[String],
+        licence_field: &str,
+        rules: Rules<R, L, C, K>,
+    ) -> tantivy::Result<Tables>
+    where
+        R: Fn(&str) -> RomeRelation,
+        L: Fn(&str) -> bool,
+        C: Fn(&str) -> u32,
+        K: Fn(&str) -> bool,
+    {
+        let max = segment.max_doc() as usize;
+        let mut sums = vec![0i64; max];
+        let mut counts = vec![0u16; max];
+        for (field, terms) in text {
+            accumulate(segment, *field, terms, &mut sums, &mut counts)?;
+        }
+        // The best relation of each document, from the postings of the
+        // related codes (a document holds its codes as terms).
+        let mut rome_rel = vec![RomeRelation::None; max];
+        let inverted = segment.inverted_index(rome_field)?;
+        for code in related {
+            let relation = (rules.rome)(code);
+            let term = Term::from_field_text(rome_field, code);
+            let Some(mut postings) = inverted.read_postings(&term, IndexRecordOption::Basic)?
+            else {
+                continue;
+            };
+            let mut doc = postings.doc();
+            while doc != TERMINATED {
+                if let Some(r) = rome_rel.get_mut(doc as usize) {
+                    if relation.strength() > r.strength() {
+                        *r = relation;
+                    }
+                }
+                doc = postings.advance();
+            }
+        }
+        let fast = segment.fast_fields();
+        let licence = fast.str(licence_field)?;
+        let cert = fast.str(F_CERT)?;
+        let contract = fast.str(F_CONTRACT)?;
+        Ok(Tables {
+            sums,
+            counts,
+            rome_rel,
+            licence_ok: ord_table(licence.as_ref(), rules.licence)?,
+            licence,
+            cert_bits: ord_table(cert.as_ref(), rules.cert)?,
+            cert,
+            contract_ok: ord_table(contract.as_ref(), rules.contract)?,
+            contract,
+            id: fast.str(F_ID)?,
+        })
+    }
+
+    /// The best ROME relation and the text sum of a document above the
+    /// relevance floor (a relation, or `min_matched` terms); `None` below.
+    fn relevant(&self, doc: DocId, min_matched: usize) -> Option<(RomeRelation, i64)> {
+        let d = doc as usize;
+        let relation = self.rome_rel.get(d).copied().unwrap_or(RomeRelation::None);
+        let matched = usize::from(self.counts.get(d).copied().unwrap_or(0));
+        if relation == RomeRelation::None && matched < min_matched {
+            return None;
+        }
+        Some((relation, self.sums.get(d).copied().unwrap_or(0)))
+    }
+
+    fn has_licence(&self, doc: DocId) -> bool {
+        ords(self.licence.as_ref(), doc).next().is_some()
+    }
+
+    fn licence_ok(&self, doc: DocId) -> bool {
+        ords(self.licence.as_ref(), doc).any(|o| self.licence_ok.get(o).copied().unwrap_or(false))
+    }
+
+    /// The union of the certification bits of a document's values.
+    fn cert_union(&self, doc: DocId) -> u32 {
+        ords(self.cert.as_ref(), doc)
+            .filter_map(|o| self.cert_bits.get(o).copied())
+            .fold(0, |a, b| a | b)
+    }
+
+    /// Whether every certification value of a document has a bit set.
+    fn certs_all(&self, doc: DocId) -> bool {
+        ords(self.cert.as_ref(), doc).all(|o| self.cert_bits.get(o).copied().unwrap_or(0) != 0)
+    }
+
+    /// Whether a contract value is accepted (`none_accepts`: a document
+    /// without any value accepts every contract).
+    fn contract_ok(&self, doc: DocId, none_accepts: bool) -> bool {
+        let mut values = ords(self.contract.as_ref(), doc).peekable();
+        (none_accepts && values.peek().is_none())
+            || values.any(|o| self.contract_ok.get(o).copied().unwrap_or(false))
+    }
+
+    fn id(&self, doc: DocId) -> Option<String> {
+        read_id(self.id.as_ref(), doc)
+    }
+}
+
+fn point_of(v: u64) -> Option<Point> {
+    (v != UNKNOWN_POINT).then(|| crate::search::unpack_point(v))
+}
+
+/// A lower bound check: whether `a` and `b` may be within `km`.
+fn may_be_within(a: Point, b: Point, km: f64) -> bool {
+    ((a.lat_micro - b.lat_micro).abs() as f64) / 1e6 * KM_PER_DEGREE <= km
+}
+
+// ---------------------------------------------------------------------------
+// Offer → candidates
+// ---------------------------------------------------------------------------
+
+/// One workplace of the offer being matched.
+#[derive(Debug, Clone)]
+pub struct WorkplaceSpec {
+    /// Index in the offer's `workplaces`.
+    pub index: usize,
+    pub point: Option<Point>,
+    pub commune_key: u64,
+}
+
+/// The offer side of an offer → candidates pass.
+#[derive(Debug, Clone)]
+pub struct OfferSpec {
+    pub weights: MatchingWeights,
+    pub rome_code: String,
+    /// ROME codes related to the offer's (the query's ROME clauses).
+    pub related: Vec<String>,
+    /// The offer's matching terms with their weights (`factor × idf`,
+    /// [`term_weight`]).
+    pub terms: Vec<(String, i64)>,
+    pub driving_licence: Option<String>,
+    pub required_certifications: Vec<String>,
+    pub vehicle_required: bool,
+    /// [`reference_day`] of the offer.
+    pub reference_day: i64,
+    pub weekly_hours: Option<i64>,
+    pub contract_type: String,
+    /// Another member's offer.
+    pub network: bool,
+    pub workplaces: Vec<WorkplaceSpec>,
+    /// Pre-selection radius around a workplace with a known centre.
+    pub radius_km: f64,
+    pub limit: usize,
+    pub near_misses: bool,
+}
+
+struct CandidateCollector {
+    spec: Arc<OfferSpec>,
+    match_text: Field,
+    rome: Field,
+}
+
+struct CandidateSegment {
+    spec: Arc<OfferSpec>,
+    tables: Tables,
+    pt: Option<Column<u64>>,
+    commune: Option<Column<u64>>,
+    travel: Option<Column<i64>>,
+    pt_only: Option<Column<bool>>,
+    vehicle: Option<Column<bool>>,
+    available: Option<Column<i64>>,
+    hours: Option<Column<i64>>,
+    network: Option<Column<bool>>,
+    heaps: Vec<Heap>,
+    counts_per_wp: Vec<(usize, usize)>,
+    /// Per workplace, for the document being collected (reused).
+    geo: Vec<Option<Option<f64>>>,
+}
+
+impl Collector for CandidateCollector {
+    type Fruit = Vec<PassResult>;
+    type Child = CandidateSegment;
+
+    fn for_segment(
+        &self,
+        _ord: SegmentOrdinal,
+        segment: &SegmentReader,
+    ) -> tantivy::Result<CandidateSegment> {
+        let spec = self.spec.clone();
+        let refs = Referentials::global();
+        let certs = Certifications::global();
+        let tables = Tables::new(
+            segment,
+            &[(self.match_text, spec.terms.clone())],
+            self.rome,
+            &spec.related,
+            F_LICENCE,
+            Rules {
+                rome: |t: &str| refs.rome_relation(t, &spec.rome_code),
+                licence: |t: &str| {
+                    spec.driving_licence
+                        .as_deref()
+                        .is_some_and(|req| licence_satisfies(t, req))
+                },
+                cert: |t: &str| {
+                    let held = certs.held(&[t.to_string()], &[]);
+                    spec.required_certifications
+                        .iter()
+                        .take(32)
+                        .enumerate()
+                        .filter(|(_, r)| Certifications::satisfied(&held, r))
+                        .fold(0u32, |acc, (j, _)| acc | (1 << j))
+                },
+                contract: |t: &str| t == spec.contract_type,
+            },
+        )?;
+        let fast = segment.fast_fields();
+        let n = spec.workplaces.len();
+        Ok(CandidateSegment {
+            tables,
+            pt: fast.column_opt::<u64>(F_PT)?,
+            commune: fast.column_opt::<u64>(F_COMMUNE_KEY)?,
+            travel: fast.column_opt::<i64>(F_TRAVEL)?,
+            pt_only: fast.column_opt::<bool>(F_PT_ONLY)?,
+            vehicle: fast.column_opt::<bool>(F_HAS_VEHICLE)?,
+            available: fast.column_opt::<i64>(F_AVAILABLE)?,
+            hours: fast.column_opt::<i64>(F_HOURS)?,
+            network: fast.column_opt::<bool>(F_NETWORK)?,
+            heaps: (0..n).map(|_| Heap::new(spec.limit)).collect(),
+            counts_per_wp: vec![(0, 0); n],
+            geo: Vec::with_capacity(n),
+            spec,
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Vec<PassResult>>) -> tantivy::Result<Vec<PassResult>> {
+        let n = self.spec.workplaces.len();
+        let mut per_wp: Vec<Vec<PassResult>> = (0..n).map(|_| Vec::new()).collect();
+        for fruit in fruits {
+            for (i, r) in fruit.into_iter().enumerate() {
+                if let Some(v) = per_wp.get_mut(i) {
+                    v.push(r);
+                }
+            }
+        }
+        Ok(per_wp
+            .into_iter()
+            .map(|v| merge(v, self.spec.limit))
+            .collect())
+    }
+}
+
+impl SegmentCollector for CandidateSegment {
+    type Fruit = Vec<PassResult>;
+
+    fn collect(&mut self, doc: DocId, _score: Score) {
+        let spec = &*self.spec;
+        let w = &spec.weights;
+        let Some((relation, sum)) = self.tables.relevant(doc, w.min_matched_terms) else {
+            return;
+        };
+        let home = self
+            .pt
+            .as_ref()
+            .and_then(|c| c.first(doc))
+            .map(crate::search::unpack_point);
+        // Pre-selection first (the cheapest rejection): within the radius
+        // of a workplace with a known centre (the home's commune centre),
+        // anywhere for a workplace whose centre is unknown. `None` = not
+        // considered at this workplace, `Some(d)` = considered, `d` the
+        // distance when both centres are known.
+        let mut geo = std::mem::take(&mut self.geo);
+        geo.clear();
+        geo.extend(spec.workplaces.iter().map(|wp| match (wp.point, home) {
+            (Some(p), Some(h)) => {
+                if !may_be_within(p, h, spec.radius_km) {
+                    return None;
+                }
+                let d = haversine_km(h, p);
+                (d <= spec.radius_km).then_some(Some(d))
+            }
+            (Some(_), None) => None,
+            (None, _) => Some(None),
+        }));
+        if geo.iter().all(Option::is_none) {
+            self.geo = geo;
+            return;
+        }
+        let text = text_value(sum, w.text_saturation);
+        let commune = self.commune.as_ref().and_then(|c| c.first(doc));
+        let limit = travel_limit_of(
+            w,
+            self.travel
+                .as_ref()
+                .and_then(|c| c.first(doc))
+                .filter(|t| *t >= 0),
+            self.pt_only
+                .as_ref()
+                .and_then(|c| c.first(doc))
+                .unwrap_or(false),
+        );
+        let has_vehicle = self
+            .vehicle
+            .as_ref()
+            .and_then(|c| c.first(doc))
+            .unwrap_or(false);
+        // Workplace-independent constraints and parts.
+        let mut failed = false;
+        if spec.driving_licence.is_some() && !self.tables.licence_ok(doc) {
+            failed = true;
+        }
+        if !spec.required_certifications.is_empty() {
+            let granted = self.tables.cert_union(doc);
+            let all = if spec.required_certifications.len() >= 32 {
+                u32::MAX
+            } else {
+                (1u32 << spec.required_certifications.len()) - 1
+            };
+            if granted & all != all || spec.required_certifications.len() > 32 {
+                failed = true;
+            }
+        }
+        if spec.vehicle_required && !has_vehicle {
+            failed = true;
+        }
+        let available = self
+            .available
+            .as_ref()
+            .and_then(|c| c.first(doc))
+            .filter(|d| *d != i64::MIN);
+        let grace = w.availability_grace_days.max(0);
+        let (availability, late) = availability_value(available, spec.reference_day, grace);
+        if late > grace {
+            failed = true;
+        }
+        if spec.network
+            && !self
+                .network
+                .as_ref()
+                .and_then(|c| c.first(doc))
+                .unwrap_or(false)
+        {
+            failed = true;
+        }
+        let hours = hours_value(
+            self.hours
+                .as_ref()
+                .and_then(|c| c.first(doc))
+                .filter(|h| *h >= 0),
+            spec.weekly_hours,
+        );
+        // No preference accepts every contract type.
+        let contract = if self.tables.contract_ok(doc, true) {
+            1.0
+        } else {
+            0.0
+        };
+        let base = PartValues {
+            rome: rome_value(relation),
+            text,
+            distance: 0.0,
+            availability,
+            hours,
+            contract,
+            vehicle: 0.0,
+        };
+        let tables = &self.tables;
+        for (i, wp) in spec.workplaces.iter().enumerate() {
+            let Some(known) = geo[i] else {
+                continue;
+            };
+            let distance_km = if commune == Some(wp.commune_key) {
+                Some(0.0)
+            } else {
+                known
+            };
+            let mut values = base;
+            let mut wp_failed = failed;
+            if let Some(d) = distance_km {
+                values.distance = distance_value(d, limit);
+                if d > limit {
+                    wp_failed = true;
+                }
+            }
+            let needs_vehicle = spec.vehicle_required
+                || spec.driving_licence.is_some()
+                || distance_km.is_some_and(|d| d > VEHICLE_NEEDED_KM);
+            values.vehicle = if !needs_vehicle || has_vehicle {
+                1.0
+            } else {
+                0.0
+            };
+            let score = total_score(&values, w);
+            let eligible = !wp_failed;
+            let counts = &mut self.counts_per_wp[i];
+            counts.0 += 1;
+            if !eligible {
+                counts.1 += 1;
+                if !spec.near_misses {
+                    continue;
+                }
+            }
+            let key = rank_key_of(eligible, score, distance_km);
+            self.heaps[i].offer(key, wp.index, || tables.id(doc));
+        }
+        self.geo = geo;
+    }
+
+    fn harvest(self) -> Vec<PassResult> {
+        self.heaps
+            .into_iter()
+            .zip(self.counts_per_wp)
+            .map(|(h, (considered, excluded))| PassResult {
+                considered,
+                excluded,
+                top: h.into_sorted(),
+            })
+            .collect()
+    }
+}
+
+/// Offer → candidates: one pass over the candidate index, one result per
+/// workplace of `spec.workplaces` (in that order).
+pub fn candidates_for_offer(
+    fields: &CandidateMatchFields,
+    spec: OfferSpec,
+) -> Result<Vec<PassResult>, SearchError> {
+    let clauses = !spec.terms.is_empty() || !spec.related.is_empty();
+    let Some(query) = pass_query(clauses, fields.status, "active") else {
+        return Ok(vec![PassResult::default(); spec.workplaces.len()]);
+    };
+    if spec.workplaces.is_empty() {
+        return Ok(Vec::new());
+    }
+    let collector = CandidateCollector {
+        spec: Arc::new(spec),
+        match_text: fields.match_text,
+        rome: fields.rome,
+    };
+    Ok(fields.searcher.search(&*query, &collector)?)
+}
+
+/// The documents of `status`, or `None` when there is no term and no
+/// related code (nothing can be relevant). The collector itself skips the
+/// documents below the relevance floor from its dense per-segment arrays
+/// (two look-ups each), which costs less than a union of the postings
+/// walked a second time.
+fn pass_query(has_clauses: bool, status_field: Field, status: &str) -> Option<Box<dyn Query>> {
+    has_clauses.then(|| term_query(status_field, status))
+}
+
+fn term_query(field: Field, text: &str) -> Box<dyn Query> {
+    Box::new(TermQuery::new(
+        Term::from_field_text(field, text),
+        IndexRecordOption::Basic,
+    ))
+}
+
+// ---------------------------------------------------------------------------
+// Candidate → offers
+// ---------------------------------------------------------------------------
+
+/// The candidate side of a candidate → offers pass.
+#[derive(Debug, Clone)]
+pub struct CandidateSpec {
+    pub weights: MatchingWeights,
+    pub rome_codes: Vec<String>,
+    /// Offer ROME codes related to the candidate's (the query's ROME
+    /// clauses).
+    pub related: Vec<String>,
+    /// The candidate's terms found in the offers' matching terms, with
+    /// their idf from the whole candidate index.
+    pub terms: Vec<(String, f64)>,
+    pub home: Option<Point>,
+    pub commune_key: u64,
+    pub max_travel_km: Option<i64>,
+    pub public_transport_only: bool,
+    pub has_vehicle: bool,
+    pub available_day: Option<i64>,
+    pub weekly_hours: Option<i64>,
+    /// Accepted contract types (empty = any).
+    pub contract_types: Vec<String>,
+    pub network_consent: bool,
+    /// Certifications held, implications included
+    /// ([`Certifications::held`]).
+    pub held: BTreeSet<String>,
+    pub driving_licences: Vec<String>,
+    /// Today in days.
+    pub today: i64,
+    /// Only offers with a workplace within this radius of home (when home
+    /// is known).
+    pub radius_km: f64,
+    pub limit: usize,
+    pub near_misses: bool,
+}
+
+struct OfferCollector {
+    spec: Arc<CandidateSpec>,
+    terms: [(Field, f64); 3],
+    rome: Field,
+}
+
+struct OfferSegment {
+    spec: Arc<CandidateSpec>,
+    tables: Tables,
+    wp_pt: Option<Column<u64>>,
+    wp_commune: Option<Column<u64>>,
+    vehicle: Option<Column<bool>>,
+    start: Option<Column<i64>>,
+    published: Option<Column<i64>>,
+    hours: Option<Column<i64>>,
+    local: Option<Column<bool>>,
+    heap: Heap,
+    considered: usize,
+    excluded: usize,
+    points: Vec<u64>,
+    communes: Vec<u64>,
+}
+
+impl Collector for OfferCollector {
+    type Fruit = PassResult;
+    type Child = OfferSegment;
+
+    fn for_segment(
+        &self,
+        _ord: SegmentOrdinal,
+        segment: &SegmentReader,
+    ) -> tantivy::Result<OfferSegment> {
+        let spec = self.spec.clone();
+        let text: Vec<(Field, Vec<(String, i64)>)> = self
+            .terms
+            .iter()
+            .map(|&(field, factor)| {
+                let weighted = spec
+                    .terms
+                    .iter()
+                    .map(|(t, idf)| (t.clone(), term_weight(factor, *idf)))
+                    .collect();
+                (field, weighted)
+            })
+            .collect();
+        let refs = Referentials::global();
+        let tables = Tables::new(
+            segment,
+            &text,
+            self.rome,
+            &spec.related,
+            F_OFFER_LICENCE,
+            Rules {
+                rome: |t: &str| super::best_relation(refs, &spec.rome_codes, t),
+                licence: |t: &str| {
+                    spec.driving_licences
+                        .iter()
+                        .any(|h| licence_satisfies(h, t))
+                },
+                cert: |t: &str| u32::from(Certifications::satisfied(&spec.held, t)),
+                contract: |t: &str| {
+                    spec.contract_types.is_empty() || spec.contract_types.iter().any(|c| c == t)
+                },
+            },
+        )?;
+        let fast = segment.fast_fields();
+        Ok(OfferSegment {
+            tables,
+            wp_pt: fast.column_opt::<u64>(F_WP_PT)?,
+            wp_commune: fast.column_opt::<u64>(F_WP_COMMUNE)?,
+            vehicle: fast.column_opt::<bool>(F_VEHICLE)?,
+            start: fast.column_opt::<i64>(F_START)?,
+            published: fast.column_opt::<i64>(F_PUBLISHED)?,
+            hours: fast.column_opt::<i64>(F_HOURS)?,
+            local: fast.column_opt::<bool>(F_LOCAL)?,
+            heap: Heap::new(spec.limit),
+            considered: 0,
+            excluded: 0,
+            points: Vec::new(),
+            communes: Vec::new(),
+            spec,
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<PassResult>) -> tantivy::Result<PassResult> {
+        Ok(merge(fruits, self.spec.limit))
+    }
+}
+
+impl SegmentCollector for OfferSegment {
+    type Fruit = PassResult;
+
+    fn collect(&mut self, doc: DocId, _score: Score) {
+        let spec = &*self.spec;
+        let w = &spec.weights;
+        let Some((relation, sum)) = self.tables.relevant(doc, w.min_matched_terms) else {
+            return;
+        };
+        self.points.clear();
+        self.communes.clear();
+        if let Some(c) = &self.wp_pt {
+            self.points.extend(c.values_for_doc(doc));
+        }
+        if let Some(c) = &self.wp_commune {
+            self.communes.extend(c.values_for_doc(doc));
+        }
+        // Pre-selection: a workplace within the radius of a known home.
+        if let Some(h) = spec.home {
+            let near = self.points.iter().filter_map(|&v| point_of(v)).any(|p| {
+                may_be_within(p, h, spec.radius_km) && haversine_km(h, p) <= spec.radius_km
+            });
+            if !near {
+                return;
+            }
+        }
+        let limit = travel_limit_of(w, spec.max_travel_km, spec.public_transport_only);
+        let mut failed = false;
+        let requires_licence = self.tables.has_licence(doc);
+        if requires_licence && !self.tables.licence_ok(doc) {
+            failed = true;
+        }
+        if !self.tables.certs_all(doc) {
+            failed = true;
+        }
+        let vehicle_required = self
+            .vehicle
+            .as_ref()
+            .and_then(|c| c.first(doc))
+            .unwrap_or(false);
+        if vehicle_required && !spec.has_vehicle {
+            failed = true;
+        }
+        let start = self
+            .start
+            .as_ref()
+            .and_then(|c| c.first(doc))
+            .filter(|d| *d != i64::MIN);
+        let published = self
+            .published
+            .as_ref()
+            .and_then(|c| c.first(doc))
+            .unwrap_or(0);
+        let grace = w.availability_grace_days.max(0);
+        let (availability, late) = availability_value(
+            spec.available_day,
+            reference_day(start, published, spec.today),
+            grace,
+        );
+        if late > grace {
+            failed = true;
+        }
+        let local = self
+            .local
+            .as_ref()
+            .and_then(|c| c.first(doc))
+            .unwrap_or(true);
+        if !local && !spec.network_consent {
+            failed = true;
+        }
+        let hours = hours_value(
+            spec.weekly_hours,
+            self.hours
+                .as_ref()
+                .and_then(|c| c.first(doc))
+                .filter(|h| *h >= 0),
+        );
+        let contract = if self.tables.contract_ok(doc, false) {
+            1.0
+        } else {
+            0.0
+        };
+        let base = PartValues {
+            rome: rome_value(relation),
+            text: text_value(sum, w.text_saturation),
+            distance: 0.0,
+            availability,
+            hours,
+            contract,
+            vehicle: 0.0,
+        };
+        let mut best: Option<(Key, usize)> = None;
+        for (i, (&pt, &commune)) in self.points.iter().zip(&self.communes).enumerate() {
+            let distance_km = if commune == spec.commune_key {
+                Some(0.0)
+            } else {
+                match (spec.home, point_of(pt)) {
+                    (Some(h), Some(p)) => Some(haversine_km(h, p)),
+                    _ => None,
+                }
+            };
+            let mut values = base;
+            let mut wp_failed = failed;
+            if let Some(d) = distance_km {
+                values.distance = distance_value(d, limit);
+                if d > limit {
+                    wp_failed = true;
+                }
+            }
+            let needs_vehicle = vehicle_required
+                || requires_licence
+                || distance_km.is_some_and(|d| d > VEHICLE_NEEDED_KM);
+            values.vehicle = if !needs_vehicle || spec.has_vehicle {
+                1.0
+            } else {
+                0.0
+            };
+            let key = rank_key_of(!wp_failed, total_score(&values, w), distance_km);
+            if best.is_none_or(|b| (key, i) < b) {
+                best = Some((key, i));
+            }
+        }
+        let Some((key, workplace)) = best else {
+            return;
+        };
+        self.considered += 1;
+        if key.0 {
+            self.excluded += 1;
+            if !spec.near_misses {
+                return;
+            }
+        }
+        let tables = &self.tables;
+        self.heap.offer(key, workplace, || tables.id(doc));
+    }
+
+    fn harvest(self) -> PassResult {
+        PassResult {
+            considered: self.considered,
+            excluded: self.excluded,
+            top: self.heap.into_sorted(),
+        }
+    }
+}
+
+/// Candidate → offers: one pass over the offer index (open offers).
+pub fn offers_for_candidate(
+    fields: &OfferMatchFields,
+    spec: CandidateSpec,
+) -> Result<PassResult, SearchError> {
+    let clauses = !spec.terms.is_empty() || !spec.related.is_empty();
+    let Some(query) = pass_query(clauses, fields.status, "open") else {
+        return Ok(PassResult::default());
+    };
+    let collector = OfferCollector {
+        spec: Arc::new(spec),
+        terms: fields.terms,
+        rome: fields.rome,
+    };
+    Ok(fields.searcher.search(&*query, &collector)?)
+}
+
+/// Which of `terms` occur in any of the offer index's matching-term fields.
+pub fn offer_terms_present(
+    fields: &OfferMatchFields,
+    terms: impl IntoIterator<Item = String>,
+) -> Result<Vec<String>, SearchError> {
+    let mut out = Vec::new();
+    let mut inverted = Vec::new();
+    for segment in fields.searcher.segment_readers() {
+        for (field, _) in fields.terms {
+            inverted.push((field, segment.inverted_index(field)?));
+        }
+    }
+    for t in terms {
+        let mut found = false;
+        for (field, inv) in &inverted {
+            if inv
+                .get_term_info(&Term::from_field_text(*field, &t))?
+                .is_some()
+            {
+                found = true;
+                break;
+            }
+        }
+        if found {
+            out.push(t);
+        }
+    }
+    Ok(out)
+}
