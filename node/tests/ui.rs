@@ -700,8 +700,16 @@ async fn refer_from_the_record_and_the_employer_answers() {
         assert!(d.body.contains("Avant embauche"));
         assert!(d.body.contains("Bienvenue !"));
 
-        // Staff lists: offers with their origin, referrals with status.
-        let offers = get(&node, Some(&staff_cookie), "/ui/offres?origine=local").await;
+        // Staff lists: offers with their origin, referrals with status. The
+        // hire filled the offer's one position: it is closed now.
+        let open = get(&node, Some(&staff_cookie), "/ui/offres?origine=local").await;
+        assert!(!open.body.contains(&format!("/ui/offres/{offer_id}")));
+        let offers = get(
+            &node,
+            Some(&staff_cookie),
+            "/ui/offres?origine=local&statut=closed",
+        )
+        .await;
         assert_eq!(offers.status, 200, "{}", offers.body);
         assert!(offers.body.contains(&format!("/ui/offres/{offer_id}")));
         assert!(offers.body.contains("Locale"));
