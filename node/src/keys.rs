@@ -60,13 +60,13 @@ impl KeyRing {
     /// The key to sign with at `now_ms`: the newest whose validity has
     /// started (the oldest key before any has).
     pub fn signing_key(&self, now_ms: i64) -> &SigningKeyPair {
-        self.keys
+        // A ring is never empty (`load` and `single` make sure of it).
+        let i = self
+            .keys
             .iter()
-            .rev()
-            .find(|k| k.valid_from <= now_ms)
-            .or_else(|| self.keys.first())
-            .map(|k| &k.key)
-            .expect("a key ring holds at least one key")
+            .rposition(|k| k.valid_from <= now_ms)
+            .unwrap_or(0);
+        &self.keys[i].key
     }
 
     /// Every key, oldest first.
@@ -316,6 +316,7 @@ pub fn rotate(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

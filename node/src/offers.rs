@@ -631,7 +631,7 @@ pub(crate) async fn close_in_tx(
     let refused =
         crate::referrals::refuse_pending_on_closed_offer(state, tx, &closed.offer_id).await?;
     crate::audit::append(
-        &mut **tx,
+        tx,
         actor,
         "offer.close",
         ("offer", &closed.offer_id),

@@ -187,7 +187,7 @@ async fn purge(
         .execute(&mut **tx)
         .await?;
     crate::audit::append(
-        &mut **tx,
+        tx,
         &crate::actor::Actor::System("member_departure"),
         "federation.purge_member_profiles",
         ("member", node),
