@@ -160,16 +160,18 @@ async fn close_offers_of(tx: &mut Transaction<'_, Any>, node: &str, now: i64) ->
     .fetch_all(&mut **tx)
     .await?;
     for id in &ids {
-        sqlx::query(
-            "UPDATE offers SET status = 'closed', closed_at = $2, closed_reason = 'member_left', \
-             updated_at = CASE WHEN updated_at > $2 THEN updated_at ELSE $2 END \
-             WHERE id = $1 AND status = 'open'",
-        )
-        .bind(id)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-        crate::journal::append(tx, crate::journal::Kind::IndexOffer, id, now).await?;
+        // The same close as when the origin says so (index journal
+        // included), with the reason this node had to close it itself.
+        let closed = vivier_protocol::OfferClosed {
+            offer_id: id.clone(),
+            reason: None,
+            closed_at: now,
+        };
+        crate::offers::close_remote_offer(tx, node, &closed).await?;
+        sqlx::query("UPDATE offers SET closed_reason = 'member_left' WHERE id = $1")
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
     }
     Ok(ids.len() as u64)
 }
