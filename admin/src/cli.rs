@@ -94,12 +94,14 @@ pub enum Command {
     /// (suspended and revoked members too, so they learn their status) and
     /// print the result per node. Exits non-zero if any node did not accept.
     Publish(RemoteArgs),
-    /// Poll every member's /.well-known/vivier and print, per node:
-    /// reachability, the serial it runs (vs the current one), whether its
-    /// published key matches the document, and its protocol versions. Exits
-    /// non-zero if an active member is unreachable, behind, or has a key
-    /// mismatch.
-    Status(RemoteArgs),
+    /// Ask every member at once (each bounded by --timeout-secs) and print
+    /// one table: reachability, the serial it runs (vs the current one),
+    /// whether its published key matches the document, protocol versions
+    /// and — from its operator-signed report — membership expiry, log head,
+    /// lag (messages the others hold for it), outbox depth and dead letters.
+    /// Exits non-zero if an active member is unreachable, behind, has a key
+    /// mismatch or dead letters.
+    Status(StatusArgs),
 }
 
 /// `init`.
@@ -163,6 +165,25 @@ pub struct RemoteArgs {
     /// Timeout per node.
     #[arg(long, default_value_t = 15, value_name = "SECS")]
     pub timeout_secs: u64,
+}
+
+/// Arguments of `status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    /// Connection settings.
+    pub remote: RemoteArgs,
+    /// Also write the table as a self-contained HTML page to this file.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Only the public columns (well-known): do not unlock the operator key
+    /// nor ask for the signed reports.
+    #[arg(long)]
+    pub public_only: bool,
+    /// Print the table as JSON (one object per member, keyed by column)
+    /// instead of text, for scripts and monitoring.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Member kinds on the command line.
@@ -1213,116 +1234,78 @@ pub fn key_match(m: &Member, published: &[crate::remote::WellKnownKey]) -> (bool
     }
 }
 
-fn status(nd: &NetworkDir, a: RemoteArgs) -> Result<ExitCode> {
+fn status(nd: &NetworkDir, a: StatusArgs) -> Result<ExitCode> {
     let doc = nd.load()?;
     let current = doc.document.serial;
     if doc.document.members.is_empty() {
         println!("no members (current serial {current})");
         return Ok(ExitCode::SUCCESS);
     }
-    let client = Client::new(a.ca_cert.as_deref(), Duration::from_secs(a.timeout_secs))?;
-    let mut rows = Vec::new();
-    let mut problems = 0;
-    // Every member at once, each bounded by --timeout-secs: a hung node
-    // costs one timeout, not one per node.
-    let answers = in_parallel(&doc.document.members, |m| client.well_known(&m.base_url));
-    for (m, answer) in doc.document.members.iter().zip(answers) {
-        let active = m.is_active();
-        let row = match answer {
-            Err(e) => {
-                if active {
-                    problems += 1;
-                }
-                vec![
-                    m.node_id.to_string(),
-                    status_word(&m.status).into(),
-                    "no".into(),
-                    "-".into(),
-                    "-".into(),
-                    "-".into(),
-                    format!("{e:#}"),
-                ]
-            }
-            Ok(wk) => {
-                let mut notes = Vec::new();
-                let mut bad = false;
-                if wk.node_id != m.node_id.as_str() {
-                    bad = true;
-                    notes.push(format!("answers as node {:?}", wk.node_id));
-                }
-                let serial = match wk.membership_serial {
-                    Some(s) if s == current => format!("{s} (current)"),
-                    Some(s) if s < current => {
-                        bad = true;
-                        format!("{s} (behind {current})")
-                    }
-                    Some(s) => {
-                        bad = true;
-                        notes.push("runs a serial newer than network.json: is this the right network directory?".into());
-                        format!("{s} (ahead of {current})")
-                    }
-                    None => {
-                        bad = true;
-                        format!("none (current {current})")
-                    }
-                };
-                let (km, kstr) = key_match(m, &wk.keys);
-                bad |= !km;
-                if !wk
-                    .protocol_versions
-                    .contains(&vivier_protocol::PROTOCOL_VERSION)
-                {
-                    bad = true;
-                    notes.push(format!(
-                        "does not speak protocol version {}",
-                        vivier_protocol::PROTOCOL_VERSION
-                    ));
-                }
-                if !wk.software.is_empty() {
-                    notes.push(wk.software.clone());
-                }
-                if bad && active {
-                    problems += 1;
-                }
-                vec![
-                    m.node_id.to_string(),
-                    status_word(&m.status).into(),
-                    "yes".into(),
-                    serial,
-                    kstr,
-                    wk.protocol_versions
-                        .iter()
-                        .map(u32::to_string)
-                        .collect::<Vec<_>>()
-                        .join(","),
-                    notes.join("; "),
-                ]
-            }
-        };
-        rows.push(row);
-    }
-    print!(
-        "{}",
-        table(
-            &[
-                "node",
-                "status",
-                "reachable",
-                "serial",
-                "key match",
-                "protocols",
-                "notes"
-            ],
-            &rows
-        )
-    );
-    if problems > 0 {
-        println!("current serial {current}: {problems} active member(s) unreachable, behind or mismatched");
-        Ok(ExitCode::FAILURE)
+    let client = Client::new(a.remote.ca_cert.as_deref(), Duration::from_secs(a.remote.timeout_secs))?;
+    // The operator key signs the report requests; without it (an encrypted
+    // key and no passphrase at hand) the table keeps its public columns.
+    let key = if a.public_only {
+        None
     } else {
-        println!("current serial {current}: every active member is up to date");
-        Ok(ExitCode::SUCCESS)
+        match nd.operator_key(&doc.document, &UNLOCK) {
+            Ok(k) => Some(k),
+            Err(e) => {
+                eprintln!("note: operator key not unlocked ({e:#}): lag, outbox, dead letters and expiry are not shown");
+                None
+            }
+        }
+    };
+    let now = now_ms();
+    // Every member at once, each bounded by --timeout-secs: a hung node
+    // costs one timeout, not one per node (nor two: an unreachable node is
+    // not asked for its report).
+    let answers = in_parallel(&doc.document.members, |m| {
+        let well_known = client.well_known(&m.base_url);
+        let report = match (&well_known, &key) {
+            (Ok(_), Some(k)) => Some(client.operator_report(&m.base_url, &m.node_id, k.key(), now / 1000)),
+            _ => None,
+        };
+        crate::status::Answer { well_known, report }
+    });
+    let o = crate::status::overview(
+        &doc,
+        &answers,
+        |m, wk| key_match(m, &wk.keys),
+        |m| status_word(&m.status),
+        now,
+    );
+    if a.json {
+        println!("{}", crate::status::json(&o, current));
+    } else {
+        print!("{}", table(&o.header, &o.rows));
+        for l in &o.footer {
+            println!("{l}");
+        }
     }
+    if let Some(path) = &a.html {
+        let page = crate::status::html(&o, &doc.document.network_id, current, &format_ms(now));
+        crate::atomic::write_atomic(path, page.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("HTML page written to {}", path.display());
+    }
+    let verdict = if o.problems > 0 {
+        format!(
+            "current serial {current}: {} active member(s) unreachable, behind, mismatched or with dead letters",
+            o.problems
+        )
+    } else {
+        format!("current serial {current}: every active member is up to date")
+    };
+    if a.json {
+        eprintln!("{verdict}");
+    } else {
+        println!("{verdict}");
+    }
+    Ok(if o.problems > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// For unit tests and callers: checks that `doc` would be accepted by a node

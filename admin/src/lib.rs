@@ -16,6 +16,7 @@
 //! * [`atomic`] — crash-safe file writes (temp file, fsync, rename);
 //! * [`remote`] — the blocking HTTP client used by `member add --from-node`,
 //!   `publish` and `status`;
+//! * [`status`] — the network overview of `status` (table and HTML page);
 //! * [`display`] — dates and tables;
 //! * [`cli`] — the command line (clap).
 
@@ -25,3 +26,4 @@ pub mod display;
 pub mod keystore;
 pub mod network;
 pub mod remote;
+pub mod status;

@@ -146,6 +146,43 @@ impl Client {
         })
     }
 
+    /// `GET base_url` + [`vivier_protocol::OPERATOR_STATUS_PATH`], signed
+    /// with the operator key `key` for node `node` at `now_s`.
+    pub fn operator_report(
+        &self,
+        base_url: &str,
+        node: &vivier_protocol::NodeId,
+        key: &vivier_protocol::SigningKeyPair,
+        now_s: i64,
+    ) -> Result<vivier_protocol::NodeReport> {
+        let path = vivier_protocol::OPERATOR_STATUS_PATH;
+        let url = join(base_url, path);
+        let operator = vivier_protocol::NodeId::parse(vivier_protocol::keys::OPERATOR_NODE_ID)
+            .map_err(|e| anyhow!("{e}"))?;
+        let signed = vivier_protocol::sign_request("GET", path, node, b"", &operator, key, now_s);
+        let mut req = self.http.get(&url);
+        for (name, value) in signed.pairs() {
+            req = req.header(name, value);
+        }
+        let r = req
+            .send()
+            .map_err(|e| anyhow!("GET {url}: {}", error_chain(&e.without_url())))?;
+        let status = r.status();
+        if !status.is_success() {
+            let text = r.text().unwrap_or_default();
+            let detail = serde_json::from_str::<Problem>(&text)
+                .map(|p| p.detail)
+                .unwrap_or_else(|_| text.chars().take(200).collect());
+            return Err(anyhow!("GET {url}: HTTP {status}: {detail}"));
+        }
+        r.json::<vivier_protocol::NodeReport>().map_err(|e| {
+            anyhow!(
+                "GET {url}: not a node report: {}",
+                error_chain(&e.without_url())
+            )
+        })
+    }
+
     /// `POST base_url/federation/v1/membership` with the document bytes.
     pub fn post_membership(&self, base_url: &str, bytes: &[u8]) -> PublishOutcome {
         let url = join(base_url, "/federation/v1/membership");

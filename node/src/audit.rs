@@ -173,12 +173,29 @@ pub async fn list(db: &Db, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
     let limit = checks.int("limit", q.limit, 100, 1, 1000);
     checks.int("after", q.after, 0, 0, i64::MAX);
     checks.finish()?;
-    let rows = sqlx::query(
+    select(db, q, ("id > $1", "id"), q.after.unwrap_or(0), limit).await
+}
+
+/// Entries newest first, before id `before` (all when `None`): the pages of
+/// the administration's journal.
+pub async fn newest(db: &Db, q: &AuditQuery, before: Option<i64>) -> Result<Vec<AuditEntry>> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    select(db, q, ("id < $1", "id DESC"), before.unwrap_or(i64::MAX), limit).await
+}
+
+async fn select(
+    db: &Db,
+    q: &AuditQuery,
+    (range, order): (&str, &str),
+    bound: i64,
+    limit: i64,
+) -> Result<Vec<AuditEntry>> {
+    let rows = sqlx::query(&format!(
         "SELECT id, at, actor_id, actor_role, action, target_kind, target_id, reason, details FROM audit_log \
-         WHERE id > $1 AND ($2 IS NULL OR action = $2) AND ($3 IS NULL OR target_id = $3) \
-         AND ($4 IS NULL OR actor_id = $4) ORDER BY id LIMIT $5",
-    )
-    .bind(q.after.unwrap_or(0))
+         WHERE {range} AND ($2 IS NULL OR action = $2) AND ($3 IS NULL OR target_id = $3) \
+         AND ($4 IS NULL OR actor_id = $4) ORDER BY {order} LIMIT $5"
+    ))
+    .bind(bound)
     .bind(&q.action)
     .bind(&q.target_id)
     .bind(&q.actor_id)

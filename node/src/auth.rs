@@ -35,6 +35,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
+use crate::actor::Actor;
 use crate::db::Db;
 use crate::error::{ApiJson, Error, Result};
 use crate::server::AppState;
@@ -76,6 +77,16 @@ impl Role {
             Role::Admin => "admin",
             Role::Counsellor => "counsellor",
             Role::Employer => "employer",
+        }
+    }
+
+    /// The role in French, lower case, as a message names it
+    /// (« conseiller »).
+    pub fn label_fr(self) -> &'static str {
+        match self {
+            Role::Admin => "administrateur",
+            Role::Counsellor => "conseiller",
+            Role::Employer => "employeur",
         }
     }
 
@@ -136,6 +147,10 @@ pub struct NewUser {
     /// Role.
     pub role: Role,
     /// Password: checked by the node's [`PasswordPolicy`], never trimmed.
+    /// Through the API it may be left out when the node sends e-mail: the
+    /// account holder then receives a link to choose it
+    /// ([`create_account`]).
+    #[serde(default)]
     pub password: String,
     /// Employer name (required for employers).
     #[serde(default)]
@@ -250,16 +265,53 @@ pub(crate) const USER_COLUMNS: &str =
     "u.id, u.email, u.display_name, u.role, u.employer_name, u.employer_siret, u.disabled";
 
 /// Create a user (validated, the password by `policy`; duplicate e-mail is
-/// a conflict).
+/// a conflict). For the operator's CLI, the demo and tests; people create
+/// accounts through [`create_account`].
 pub async fn create_user(db: &Db, policy: &PasswordPolicy, new: NewUser) -> Result<User> {
+    let (new, hash) = checked_new_user(policy, new, true).await?;
+    let mut tx = db.begin().await?;
+    let user = insert_user(&mut tx, &new, &hash).await?;
+    tx.commit().await?;
+    Ok(user)
+}
+
+/// Validates `new` and hashes its password off the async threads (zxcvbn
+/// and argon2 are CPU-bound). Without `password_required`, an empty
+/// password stands for "the holder chooses it by e-mail": a random one is
+/// hashed instead, that nobody knows.
+async fn checked_new_user(
+    policy: &PasswordPolicy,
+    mut new: NewUser,
+    password_required: bool,
+) -> Result<(NewUser, String)> {
     let policy = policy.clone();
-    // zxcvbn and argon2 are CPU-bound: off the async threads.
-    let (new, hash) = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
+        let by_mail = !password_required && new.password.is_empty();
+        if by_mail {
+            new.password = random_password();
+        }
         validate_new_user(&new, &policy)?;
         let hash = hash_password(&new.password)?;
+        if by_mail {
+            new.password.clear();
+        }
         Ok::<_, Error>((new, hash))
     })
-    .await??;
+    .await?
+}
+
+fn random_password() -> String {
+    use rand::RngCore;
+    let mut raw = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut raw);
+    format!("!{}", base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, raw))
+}
+
+async fn insert_user(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    new: &NewUser,
+    hash: &str,
+) -> Result<User> {
     let email = new.email.trim().to_lowercase();
     let id = new_id();
     let res = sqlx::query(
@@ -270,11 +322,11 @@ pub async fn create_user(db: &Db, policy: &PasswordPolicy, new: NewUser) -> Resu
     .bind(&email)
     .bind(new.display_name.trim())
     .bind(new.role.as_str())
-    .bind(&hash)
+    .bind(hash)
     .bind(&new.employer_name)
     .bind(&new.employer_siret)
     .bind(now_ms())
-    .execute(&db.pool)
+    .execute(&mut **tx)
     .await;
     match res {
         Ok(_) => {}
@@ -290,10 +342,80 @@ pub async fn create_user(db: &Db, policy: &PasswordPolicy, new: NewUser) -> Resu
         email,
         display_name: new.display_name.trim().to_string(),
         role: new.role,
-        employer_name: new.employer_name,
-        employer_siret: new.employer_siret,
+        employer_name: new.employer_name.clone(),
+        employer_siret: new.employer_siret.clone(),
         disabled: false,
     })
+}
+
+/// How long the « choose your password » link of a new account is valid.
+pub const ACCOUNT_LINK_HOURS: i64 = 72;
+
+/// What [`create_account`] did.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreatedAccount {
+    /// The account.
+    #[serde(flatten)]
+    pub user: User,
+    /// Whether an « account created » e-mail was queued (always when no
+    /// password was given).
+    pub welcome_mail: bool,
+}
+
+/// Create an account as `actor` (an admin): validated, audited `user.create`
+/// in the same transaction and, when mail is enabled, an « account created »
+/// e-mail queued in it too — with a link to choose the password (valid
+/// [`ACCOUNT_LINK_HOURS`]) when none was given. Without mail, a password is
+/// required (field error).
+pub async fn create_account(state: &AppState, actor: &Actor, new: NewUser) -> Result<CreatedAccount> {
+    actor.user_with(&[Role::Admin])?;
+    let mailing = state.mail.enabled();
+    if new.password.is_empty() && !mailing {
+        return Err(Error::Validation(vec![crate::error::FieldError::new(
+            "password",
+            "required: this node sends no e-mail, so the account holder cannot choose it by link",
+        )]));
+    }
+    let (new, hash) =
+        checked_new_user(&PasswordPolicy::from_config(&state.config), new, false).await?;
+    let mut tx = state.db.begin().await?;
+    let user = insert_user(&mut tx, &new, &hash).await?;
+    crate::audit::append(
+        &mut tx,
+        actor,
+        "user.create",
+        ("user", &user.id),
+        None,
+        serde_json::json!({"role": user.role, "password": if new.password.is_empty() { "by_mail" } else { "set" }}),
+    )
+    .await?;
+    let mut welcome_mail = false;
+    if mailing {
+        let link = if new.password.is_empty() {
+            let token = reset::issue_token(state, &mut tx, &user.id, ACCOUNT_LINK_HOURS * 3_600_000).await?;
+            reset::link(state, &token)
+        } else {
+            state.mail.link("/ui/connexion")
+        };
+        let mail = crate::mail::Mail::AccountCreated {
+            display_name: user.display_name.clone(),
+            email: user.email.clone(),
+            role: user.role.label_fr().to_string(),
+            link,
+            valid_hours: ACCOUNT_LINK_HOURS,
+        };
+        let to = crate::mail::Recipient {
+            address: &user.email,
+            name: Some(&user.display_name),
+        };
+        state.mail.enqueue(&mut tx, to, &mail).await?;
+        welcome_mail = true;
+    }
+    tx.commit().await?;
+    if welcome_mail {
+        state.mail.wake();
+    }
+    Ok(CreatedAccount { user, welcome_mail })
 }
 
 /// Find a user by e-mail.
@@ -447,19 +569,8 @@ async fn create_user_handler(
     State(state): State<AppState>,
     user: User,
     ApiJson(new): ApiJson<NewUser>,
-) -> Result<(axum::http::StatusCode, Json<User>)> {
-    user.require(&[Role::Admin])?;
-    let created = create_user(&state.db, &PasswordPolicy::from_config(&state.config), new).await?;
-    crate::audit::record(
-        &state.db,
-        Some(&user),
-        "user.create",
-        "user",
-        &created.id,
-        None,
-        serde_json::json!({"role": created.role}),
-    )
-    .await?;
+) -> Result<(axum::http::StatusCode, Json<CreatedAccount>)> {
+    let created = create_account(&state, &Actor::User(user), new).await?;
     Ok((axum::http::StatusCode::CREATED, Json(created)))
 }
 

@@ -219,6 +219,8 @@ pub struct Problem {
     /// `urn:vivier:problem:<code>`.
     #[serde(rename = "type")]
     pub type_: String,
+    /// The stable machine-readable code (the `type` suffix), for clients.
+    pub code: &'static str,
     /// Short title.
     pub title: String,
     /// HTTP status.
@@ -240,6 +242,7 @@ impl Error {
         };
         Problem {
             type_: format!("urn:vivier:problem:{}", self.code()),
+            code: self.code(),
             title: status.canonical_reason().unwrap_or("error").to_string(),
             status: status.as_u16(),
             detail,

@@ -47,6 +47,7 @@ use crate::util::now_ms;
 
 mod lifecycle;
 mod limits;
+mod operator;
 pub mod outcomes;
 mod refusals;
 
@@ -1474,6 +1475,10 @@ pub struct PeerStatus {
     pub last_error: Option<String>,
     /// Catch-up cursor in the peer's broadcast log.
     pub log_cursor: i64,
+    /// Creation time of the oldest message queued for the peer.
+    pub oldest_queued_at: Option<i64>,
+    /// Messages for the peer parked as dead letters.
+    pub dead_letters: i64,
 }
 
 /// The federation overview for the node admin.
@@ -1489,6 +1494,8 @@ pub struct FederationStatus {
     pub dead_letters: i64,
     /// Broadcasts emitted (catch-up log length).
     pub broadcast_log: i64,
+    /// Highest sequence of the catch-up log (what peers' cursors reach).
+    pub log_head: i64,
     /// Messages received.
     pub inbox: i64,
     /// Whether this process holds the lease and runs delivery.
@@ -1499,11 +1506,17 @@ pub struct FederationStatus {
 pub async fn status(state: &AppState) -> Result<FederationStatus> {
     let doc = state.federation.membership();
     let rows = sqlx::query(
-        "SELECT p.node_id AS node_id, p.acked_seq AS acked_seq, p.backoff_ms AS backoff_ms, p.next_attempt_at AS next_attempt_at, \
-         p.failures AS failures, p.last_success_at AS last_success_at, p.last_contact_at AS last_contact_at, \
-         p.last_error AS last_error, p.log_cursor AS log_cursor, \
-         (SELECT COUNT(*) FROM outbox o WHERE o.destination = p.node_id AND o.seq > p.acked_seq) AS depth \
-         FROM peers p ORDER BY p.node_id",
+        // Every peer with a row, a queued message or a dead letter: a peer
+        // never reached yet still shows what waits for it.
+        "SELECT d.node_id AS node_id, COALESCE(p.acked_seq, 0) AS acked_seq, COALESCE(p.backoff_ms, 0) AS backoff_ms, \
+         COALESCE(p.next_attempt_at, 0) AS next_attempt_at, COALESCE(p.failures, 0) AS failures, \
+         p.last_success_at AS last_success_at, p.last_contact_at AS last_contact_at, \
+         p.last_error AS last_error, COALESCE(p.log_cursor, 0) AS log_cursor, \
+         (SELECT COUNT(*) FROM outbox o WHERE o.destination = d.node_id AND o.seq > COALESCE(p.acked_seq, 0)) AS depth, \
+         (SELECT MIN(o.created_at) FROM outbox o WHERE o.destination = d.node_id AND o.seq > COALESCE(p.acked_seq, 0)) AS oldest, \
+         (SELECT COUNT(*) FROM dead_letters x WHERE x.destination = d.node_id) AS parked \
+         FROM (SELECT node_id FROM peers UNION SELECT destination FROM outbox UNION SELECT destination FROM dead_letters) d \
+         LEFT JOIN peers p ON p.node_id = d.node_id ORDER BY d.node_id",
     )
     .fetch_all(&state.db.pool)
     .await?;
@@ -1534,6 +1547,8 @@ pub async fn status(state: &AppState) -> Result<FederationStatus> {
             last_contact_at: r.try_get("last_contact_at")?,
             last_error: r.try_get("last_error")?,
             log_cursor: r.try_get("log_cursor")?,
+            oldest_queued_at: r.try_get("oldest")?,
+            dead_letters: r.try_get("parked")?,
             node_id,
         });
     }
@@ -1548,6 +1563,7 @@ pub async fn status(state: &AppState) -> Result<FederationStatus> {
         peers,
         dead_letters: count("SELECT COUNT(*) FROM dead_letters").await?,
         broadcast_log: count("SELECT COUNT(*) FROM broadcast_log").await?,
+        log_head: count("SELECT COALESCE(MAX(seq), 0) FROM broadcast_log").await?,
         inbox: count("SELECT COUNT(*) FROM inbox").await?,
         leader: state.leader.is_leader(),
     })
@@ -1578,11 +1594,9 @@ pub struct DeadLetter {
     pub parked_at: i64,
 }
 
-async fn dead_letters_handler(
-    State(state): State<AppState>,
-    user: User,
-) -> Result<Json<Vec<DeadLetter>>> {
-    user.require(&[Role::Admin])?;
+/// The parked messages, oldest first (admins).
+pub async fn dead_letters(state: &AppState, actor: &crate::actor::Actor) -> Result<Vec<DeadLetter>> {
+    actor.user_with(&[Role::Admin])?;
     let rows = sqlx::query(
         "SELECT id, destination, message_id, kind, error, parked_at FROM dead_letters ORDER BY id",
     )
@@ -1599,17 +1613,15 @@ async fn dead_letters_handler(
             parked_at: r.try_get("parked_at")?,
         });
     }
-    Ok(Json(out))
+    Ok(out)
 }
 
-async fn retry_dead_letter(
-    State(state): State<AppState>,
-    user: User,
-    Path(id): Path<i64>,
-) -> Result<StatusCode> {
-    user.require(&[Role::Admin])?;
+/// Put dead letter `id` back in the outbox (admins), audited
+/// `federation.retry` in the same transaction; wakes delivery.
+pub async fn retry(state: &AppState, actor: &crate::actor::Actor, id: i64) -> Result<()> {
+    actor.user_with(&[Role::Admin])?;
     let mut tx = state.db.begin().await?;
-    lock_sequences(&state, &mut tx).await?;
+    lock_sequences(state, &mut tx).await?;
     let row =
         sqlx::query("SELECT destination, message_id, kind, body FROM dead_letters WHERE id = $1")
             .bind(id)
@@ -1636,18 +1648,33 @@ async fn retry_dead_letter(
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    tx.commit().await?;
-    crate::audit::record(
-        &state.db,
-        Some(&user),
+    crate::audit::append(
+        &mut tx,
+        actor,
         "federation.retry",
-        "message",
-        &mid,
+        ("message", &mid),
         None,
         serde_json::json!({"destination": dest}),
     )
     .await?;
-    wake(&state);
+    tx.commit().await?;
+    wake(state);
+    Ok(())
+}
+
+async fn dead_letters_handler(
+    State(state): State<AppState>,
+    user: User,
+) -> Result<Json<Vec<DeadLetter>>> {
+    Ok(Json(dead_letters(&state, &crate::actor::Actor::User(user)).await?))
+}
+
+async fn retry_dead_letter(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<i64>,
+) -> Result<StatusCode> {
+    retry(&state, &crate::actor::Actor::User(user), id).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -1743,6 +1770,10 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/federation/v1/txn/{txn_id}", put(txn_handler))
         .route("/federation/v1/log", get(log_handler))
+        .route(
+            vivier_protocol::OPERATOR_STATUS_PATH,
+            get(operator::status_handler),
+        )
         .route(
             "/federation/v1/membership",
             get(get_membership).post(post_membership),

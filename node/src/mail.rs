@@ -165,6 +165,45 @@ impl Mailer {
         format!("{}{path}", self.base_url)
     }
 
+    /// Queue the mail `build` makes (given the account holder's name) for
+    /// user `user_id`, inside the caller's transaction — when mail is
+    /// enabled and the account exists and is not disabled. An address the
+    /// mail system refuses is logged and skipped: it must not undo the
+    /// change the mail reports. True when a mail was queued.
+    pub async fn enqueue_to_user(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        user_id: &str,
+        build: impl FnOnce(String) -> Mail,
+    ) -> Result<bool> {
+        if !self.enabled() {
+            return Ok(false);
+        }
+        let row = sqlx::query("SELECT email, display_name, disabled FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        let Some(row) = row else { return Ok(false) };
+        let email: String = row.try_get("email")?;
+        let name: String = row.try_get("display_name")?;
+        if row.try_get::<i64, _>("disabled")? != 0 {
+            return Ok(false);
+        }
+        let mail = build(name.clone());
+        let to = Recipient {
+            address: &email,
+            name: Some(&name),
+        };
+        match self.enqueue(tx, to, &mail).await {
+            Ok(q) => Ok(matches!(q, Queued::Queued(_))),
+            Err(Error::Validation(_)) => {
+                tracing::warn!(kind = mail.kind(), "mail not queued: the account's address cannot be mailed to");
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Render `mail` and queue it for `to` inside the caller's transaction
     /// (nothing is written when mail is disabled). Call [`Mailer::wake`]
     /// after the commit. An address the mail system cannot use is a

@@ -98,13 +98,13 @@ pub async fn notify(
     tx: &mut Transaction<'_, Any>,
     notice: NewNotice,
 ) -> Result<()> {
-    let row = sqlx::query("SELECT email, display_name, disabled FROM users WHERE id = $1")
+    let exists: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE id = $1")
         .bind(&notice.user_id)
         .fetch_optional(&mut **tx)
         .await?;
-    let Some(row) = row else {
+    if exists.is_none() {
         return Ok(());
-    };
+    }
     let now = state.clock.now_ms();
     sqlx::query(
         "INSERT INTO notifications (id, user_id, kind, subject_type, subject_id, message, link, created_at) \
@@ -121,26 +121,18 @@ pub async fn notify(
     .execute(&mut **tx)
     .await?;
     metrics::counter!("vivier_notices_total", "kind" => notice.kind.as_str()).increment(1);
-    let email: String = row.try_get("email")?;
-    let name: String = row.try_get("display_name")?;
-    let disabled: i64 = row.try_get("disabled")?;
-    if disabled == 0 && state.mail.enabled() {
-        let mail = crate::mail::Mail::Notice {
-            display_name: name.clone(),
-            title: notice.kind.title_fr().to_string(),
-            message: notice.message.clone(),
-            link: state.mail.link(&notice.link),
-        };
-        let to = crate::mail::Recipient {
-            address: &email,
-            name: Some(&name),
-        };
-        // An address the mail system refuses must not undo the change
-        // the notice reports: the notice itself is kept.
-        if let Err(e) = state.mail.enqueue(tx, to, &mail).await {
-            tracing::warn!(error = %e, "notice not mailed");
-        }
-    }
+    let link = state.mail.link(&notice.link);
+    state
+        .mail
+        .enqueue_to_user(tx, &notice.user_id, |display_name| {
+            crate::mail::Mail::Notice {
+                display_name,
+                title: notice.kind.title_fr().to_string(),
+                message: notice.message.clone(),
+                link,
+            }
+        })
+        .await?;
     Ok(())
 }
 

@@ -23,6 +23,7 @@
 //! the `candidate_ref`, so the internal candidate id never leaves.
 
 mod checks;
+mod mails;
 
 use std::time::Duration;
 
@@ -525,6 +526,13 @@ async fn transition(
     notify: bool,
 ) -> Result<Option<String>> {
     write_transition(state, tx, row, change, actor, notify).await?;
+    if let Some(counsellor) = &row.counsellor_id {
+        let answer = row.direction.referring_side() && set_by_offer_side(change.status);
+        if answer && actor.user_id != Some(counsellor.as_str()) {
+            let title = row.offer_title.as_deref().unwrap_or("votre offre");
+            mails::referral_answered(state, tx, &row.id, counsellor, title, change.status).await?;
+        }
+    }
     let home = if row.direction.referring_side() {
         row.candidate_id.clone()
     } else {
@@ -969,6 +977,10 @@ pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result
             at: now,
         };
         insert_event(&mut tx, &id, &Change::to(ReferralStatus::New, "referral submitted"), &actor).await?;
+        if direction == Direction::Local {
+            let by = format!("{} ({})", user.display_name, state.config.display_name);
+            mails::referral_new(state, &mut tx, &id, &offer_id, &by).await?;
+        }
         set_candidate_status(&mut tx, &candidate.id, CandidateStatus::InReferral, &[CandidateStatus::Active]).await?;
         if direction == Direction::Outbound {
             let mid = crate::federation::enqueue_direct(
@@ -1591,6 +1603,13 @@ pub async fn receive_submitted(
         &actor,
     )
     .await?;
+    let mission = state
+        .federation
+        .membership()
+        .and_then(|d| d.document.member(sender).map(|m| m.display_name.clone()))
+        .unwrap_or_else(|| sender.to_string());
+    let by = format!("{} ({mission})", clip(r.counsellor_name.trim(), 200));
+    mails::referral_new(state, tx, &r.referral_id, &r.offer_id, &by).await?;
     Ok(AfterCommit::Nothing)
 }
 

@@ -21,6 +21,7 @@
 //!   names this node ([`SameOrigin`]);
 //! - responses carry a strict Content-Security-Policy (no script at all).
 
+mod admin;
 mod candidats;
 mod compte;
 mod fiche;
@@ -97,6 +98,19 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("relation.html", include_str!("../templates/relation.html")),
     ("rapports.html", include_str!("../templates/rapports.html")),
+    ("admin_nav.html", include_str!("../templates/admin_nav.html")),
+    (
+        "admin_utilisateurs.html",
+        include_str!("../templates/admin_utilisateurs.html"),
+    ),
+    (
+        "admin_journal.html",
+        include_str!("../templates/admin_journal.html"),
+    ),
+    (
+        "admin_reseau.html",
+        include_str!("../templates/admin_reseau.html"),
+    ),
     ("moi_base.html", include_str!("../templates/moi_base.html")),
     (
         "moi_connexion.html",
@@ -200,6 +214,7 @@ struct Layout<'a> {
     name: &'a str,
     role: &'static str,
     staff: bool,
+    admin: bool,
     employer: bool,
     employer_name: Option<&'a str>,
 }
@@ -212,6 +227,7 @@ fn layout(user: &User, nav: &str, title: &str) -> Value {
             name: &user.display_name,
             role: labels::role(user.role),
             staff,
+            admin: user.role == Role::Admin,
             employer: user.role == Role::Employer,
             employer_name: user.employer_name.as_deref(),
         },
@@ -656,6 +672,14 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/offres/{id}/cloturer", post(offres::close))
         .route("/ui/avis/{id}/lu", post(notice_read))
         .route("/ui/rapports", get(rapports::page))
+        .route(
+            "/ui/admin/utilisateurs",
+            get(admin::users).post(admin::create),
+        )
+        .route("/ui/admin/utilisateurs/{id}", post(admin::change))
+        .route("/ui/admin/journal", get(admin::journal))
+        .route("/ui/admin/reseau", get(admin::network))
+        .route("/ui/admin/reseau/rebuts/{id}", post(admin::retry))
         .route("/ui/rapports/export", get(rapports::download))
         .route("/ui/rapports/publier", post(rapports::publish))
         .route("/ui/mises-en-relation", get(relations::list))

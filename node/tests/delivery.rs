@@ -131,9 +131,10 @@ async fn refused_message_is_parked_and_the_queue_keeps_moving() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_peer_is_backed_off_and_messages_wait() {
     for backend in backends() {
-        let (a, b, _op) = two_nodes(&backend).await;
+        let (a, b, op) = two_nodes(&backend).await;
         let a_admin = a.user(Role::Admin, "admin@a.fr").await;
         let employer = a.user(Role::Employer, "rh@a.fr").await;
+        let b_key = b.state.signing_key();
         b.stop().await;
         for i in 0..3 {
             let (s, _) = a
@@ -171,8 +172,84 @@ async fn unreachable_peer_is_backed_off_and_messages_wait() {
                 .await
                 .unwrap();
         assert_eq!(stored, 30_000);
+
+        // The operator's signed report says the same, and only the operator
+        // may read it.
+        let (s, report) = operator_get(&a, "operator", &op, None).await;
+        assert_eq!(s, 200, "{report}");
+        assert_eq!(report["node_id"], "node-a");
+        assert_eq!(report["outbox_depth"], 3, "{report}");
+        assert_eq!(report["log_head"], 3, "{report}");
+        assert_eq!(report["dead_letters"], 0, "{report}");
+        assert!(report["membership_expires_at"].as_i64().unwrap() > now);
+        let peer = report["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["node_id"] == "node-b")
+            .unwrap();
+        assert_eq!(peer["outbox_depth"], 3, "{report}");
+        assert!(peer["backoff_until"].as_i64().unwrap() > now + 20_000);
+        assert!(peer["oldest_queued_at"].as_i64().unwrap() <= now);
+        assert!(peer["failures"].as_i64().unwrap() >= 1);
+        // A member's own key, a stranger's key claiming to be the operator,
+        // no signature, a replayed signature: 401 and no report.
+        let (s, v) = operator_get(&a, "node-b", &b_key, None).await;
+        assert_eq!(s, 401, "{v}");
+        assert!(v.get("peers").is_none());
+        let stranger = SigningKeyPair::generate(KeyId::parse("ed25519:1").unwrap());
+        let (s, v) = operator_get(&a, "operator", &stranger, None).await;
+        assert_eq!((s, v["code"].as_str()), (401, Some("bad_signature")), "{v}");
+        let r = a
+            .client
+            .get(a.url(vivier_protocol::OPERATOR_STATUS_PATH))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 401);
+        let replayed = operator_headers(&a, "operator", &op);
+        let (s, _) = operator_get(&a, "operator", &op, Some(replayed.clone())).await;
+        assert_eq!(s, 200);
+        let (s, v) = operator_get(&a, "operator", &op, Some(replayed)).await;
+        assert_eq!((s, v["code"].as_str()), (401, Some("replayed_request")), "{v}");
         a.stop().await;
     }
+}
+
+fn operator_headers(
+    node: &TestNode,
+    signer: &str,
+    key: &SigningKeyPair,
+) -> vivier_protocol::SignedHeaders {
+    vivier_protocol::sign_request(
+        "GET",
+        vivier_protocol::OPERATOR_STATUS_PATH,
+        &node.state.identity.node_id,
+        b"",
+        &NodeId::parse(signer).unwrap(),
+        key,
+        chrono::Utc::now().timestamp(),
+    )
+}
+
+/// `GET` the operator report of `node`, signed as `signer` with `key` (or
+/// with the given headers): status and body.
+async fn operator_get(
+    node: &TestNode,
+    signer: &str,
+    key: &SigningKeyPair,
+    headers: Option<vivier_protocol::SignedHeaders>,
+) -> (u16, serde_json::Value) {
+    let headers = headers.unwrap_or_else(|| operator_headers(node, signer, key));
+    let mut req = node
+        .client
+        .get(node.url(vivier_protocol::OPERATOR_STATUS_PATH));
+    for (name, value) in headers.pairs() {
+        req = req.header(name, value);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
 }
 
 fn network_candidate(first: &str) -> serde_json::Value {

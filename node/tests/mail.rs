@@ -588,3 +588,157 @@ async fn starttls_is_required_nothing_goes_out_in_clear() {
     assert!(sink.messages().is_empty(), "a message went out without TLS");
     node.stop().await;
 }
+
+/// The mails of a mission's day, each read off the SMTP server: an account
+/// created without a password gets a link to choose it; the employer is
+/// told of a new referral, the counsellor of the employer's answer; records
+/// about to be anonymised are announced to their counsellor, once, grouped.
+/// Without mail, an account needs a password (field error).
+#[tokio::test]
+async fn accounts_referrals_and_retention_are_told_by_mail() {
+    for backend in backends() {
+        let mut sink = SmtpSink::start().await;
+        let clock = ManualClock::starting_now();
+        let node = start_node_with_clock(&backend, clock.shared(), mail_to(sink.port())).await;
+        let admin = node.user(Role::Admin, "admin@mission-emploi.fr").await;
+
+        // An account without a password: the holder chooses it by link.
+        let (s, created) = node
+            .post(
+                &admin,
+                "/api/v1/users",
+                &json!({"email": "Lea@Mission-Emploi.fr", "display_name": "Léa Martin", "role": "counsellor"}),
+            )
+            .await;
+        assert_eq!(s, 201, "{created}");
+        assert_eq!(created["welcome_mail"], true, "{created}");
+        assert_eq!(created["email"], "lea@mission-emploi.fr");
+        let mail = sink.next_message(WAIT).await;
+        assert_eq!(mail.to, vec!["lea@mission-emploi.fr".to_string()]);
+        assert!(mail.subject.starts_with("Votre compte Vivier"), "{}", mail.subject);
+        assert!(mail.text.contains("Léa Martin"), "{}", mail.text);
+        let link = mail.link_containing("/ui/reinitialisation?jeton=").expect("link");
+        assert_eq!(login(&node, "lea@mission-emploi.fr", NEW_PASSWORD).await, 401);
+        let (s, body) = confirm(&node, &token_of(&link), NEW_PASSWORD).await;
+        assert_eq!(s, 200, "{body}");
+        assert_eq!(login(&node, "lea@mission-emploi.fr", NEW_PASSWORD).await, 200);
+        let created_audit = audit_actions(&node, &admin, "user.create").await;
+        assert_eq!(created_audit.len(), 1, "{created_audit:?}");
+        assert_eq!(created_audit[0]["details"]["password"], "by_mail");
+
+        // A referral: the employer is told, then the counsellor.
+        let employer = node.user(Role::Employer, "rh@boulangerie.fr").await;
+        let counsellor = node.user(Role::Counsellor, "claire@mission-emploi.fr").await;
+        let (s, offer) = node
+            .post(
+                &employer,
+                "/api/v1/offers",
+                &json!({
+                    "title": "Vendeuse en boulangerie",
+                    "description": "Vente, encaissement, mise en rayon.",
+                    "rome_code": "D1106",
+                    "contract_type": "CDI",
+                    "weekly_hours": 35,
+                    "workplaces": [{"commune_insee": "41018", "positions": 1}]
+                }),
+            )
+            .await;
+        assert_eq!(s, 201, "{offer}");
+        let (s, cand) = node
+            .post(
+                &counsellor,
+                "/api/v1/candidates",
+                &json!({
+                    "first_name": "Inès", "last_name": "Roux", "email": "ines@exemple.fr",
+                    "commune_insee": "41018", "max_travel_km": 20, "contract_types": ["CDI"],
+                    "rome_codes": ["D1106"], "job_titles": ["Vendeuse"],
+                    "cv_text": "Vendeuse en boulangerie, encaissement.", "consent_scope": "local"
+                }),
+            )
+            .await;
+        assert_eq!(s, 201, "{cand}");
+        let (s, referral) = node
+            .post(
+                &counsellor,
+                "/api/v1/referrals",
+                &json!({"offer_id": offer["offer_id"], "candidate_id": cand["id"], "endorsement": "Sérieuse et ponctuelle."}),
+            )
+            .await;
+        assert_eq!(s, 201, "{referral}");
+        let rid = referral["id"].as_str().unwrap().to_string();
+        let mail = sink.next_message(WAIT).await;
+        assert_eq!(mail.to, vec!["rh@boulangerie.fr".to_string()]);
+        assert_eq!(
+            mail.subject,
+            "Nouveau candidat proposé pour votre offre « Vendeuse en boulangerie »"
+        );
+        assert!(mail.text.contains("Test claire@mission-emploi.fr"), "{}", mail.text);
+        assert!(!mail.text.contains("Inès"), "no candidate named: {}", mail.text);
+        assert!(mail.link_containing(&format!("/ui/mises-en-relation/{rid}")).is_some());
+        let (s, v) = node
+            .post(
+                &employer,
+                &format!("/api/v1/referrals/{rid}/status"),
+                &json!({"status": "accepted", "contract_type": "CDI", "start_date": "2027-01-04"}),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        let mail = sink.next_message(WAIT).await;
+        assert_eq!(mail.to, vec!["claire@mission-emploi.fr".to_string()]);
+        assert!(mail.subject.contains("embauche confirmée"), "{}", mail.subject);
+        assert!(!mail.text.contains("Inès"), "{}", mail.text);
+
+        // Retention: the record's last activity is pushed back to just
+        // inside the reminder window; one sweep mails, a second does not.
+        let now = clock.shared().now_ms();
+        let months = node.state.config.retention.inactive_months;
+        // Ten days before anonymisation (the reminder comes 30 days ahead).
+        let back = now - (months * 365 / 12 - 10) * 86_400_000;
+        sqlx::query("UPDATE candidates SET last_activity_at = $1")
+            .bind(back)
+            .execute(&node.state.db.pool)
+            .await
+            .unwrap();
+        let report = vivier_node::candidates::retention_sweep(&node.state, now)
+            .await
+            .unwrap();
+        assert_eq!(report.reminded, 1);
+        let mail = sink.next_message(WAIT).await;
+        assert_eq!(mail.to, vec!["claire@mission-emploi.fr".to_string()]);
+        assert!(mail.subject.starts_with("1 fiche bientôt anonymisée"), "{}", mail.subject);
+        let again = vivier_node::candidates::retention_sweep(&node.state, now)
+            .await
+            .unwrap();
+        assert_eq!(again.reminded, 0);
+        node.state.mail.deliver_due(&node.state.db).await.unwrap();
+        assert_eq!(sink.messages().len(), 4, "no second reminder");
+        node.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn without_mail_an_account_needs_a_password() {
+    for backend in backends() {
+        let node = support::start_node(&backend).await;
+        let admin = node.user(Role::Admin, "admin@mission-emploi.fr").await;
+        let (s, body) = node
+            .post(
+                &admin,
+                "/api/v1/users",
+                &json!({"email": "lea@mission-emploi.fr", "display_name": "Léa Martin", "role": "counsellor"}),
+            )
+            .await;
+        assert_eq!(s, 400, "{body}");
+        assert!(body["errors"].as_array().unwrap().iter().any(|e| e["field"] == "password"), "{body}");
+        let (s, body) = node
+            .post(
+                &admin,
+                "/api/v1/users",
+                &json!({"email": "lea@mission-emploi.fr", "display_name": "Léa Martin", "role": "counsellor", "password": OLD_PASSWORD}),
+            )
+            .await;
+        assert_eq!(s, 201, "{body}");
+        assert_eq!(body["welcome_mail"], false);
+        node.stop().await;
+    }
+}

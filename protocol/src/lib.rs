@@ -40,7 +40,7 @@ pub use httpsig::{
 pub use keys::{KeyFile, KeyId, NodeId, PublicKey, Signature64, SigningKeyPair};
 pub use membership::{
     check_update, Member, MemberKey, MemberKind, MemberStatus, MembershipDocument, MembershipError,
-    OperatorKey, SignedMembershipDocument, Territory, Trust, TrustAnchor,
+    OperatorKey, OperatorKeys, SignedMembershipDocument, Territory, Trust, TrustAnchor,
 };
 pub use payload::{
     CandidateProfile, ContractType, Employer, FigureCell, OfferClosed, OfferPayload,
@@ -48,6 +48,6 @@ pub use payload::{
     ReportFigures, Salary, SalaryPeriod, WithdrawReason, Workplace,
 };
 pub use wire::{
-    LogPage, MessageResult, MessageStatus, TxnBody, TxnResponse, WellKnown, WellKnownKey,
-    MAX_TXN_MESSAGES,
+    LogPage, MessageResult, MessageStatus, NodeReport, PeerReport, TxnBody, TxnResponse, WellKnown,
+    WellKnownKey, MAX_TXN_MESSAGES, OPERATOR_STATUS_PATH,
 };

@@ -319,6 +319,35 @@ impl MembershipDocument {
     }
 }
 
+/// Resolves only the network operator (node id `operator`, see
+/// [`OPERATOR_NODE_ID`]) to its keys: what a node checks the operator's
+/// signed read requests (e.g. [`crate::wire::OPERATOR_STATUS_PATH`]) with.
+/// Members never resolve through it, and the operator never resolves
+/// through the member resolver, so an operator key cannot send federation
+/// messages and a node key cannot read operator endpoints.
+#[derive(Debug, Clone)]
+pub struct OperatorKeys<'a>(pub &'a [OperatorKey]);
+
+impl KeyResolver for OperatorKeys<'_> {
+    fn resolve(
+        &self,
+        sender: &NodeId,
+        key_id: &KeyId,
+        _at_ms: i64,
+    ) -> Result<PublicKey, VerifyError> {
+        if sender.as_str() != OPERATOR_NODE_ID {
+            return Err(VerifyError::UnknownSender(format!(
+                "{sender} (only the network operator may call this endpoint)"
+            )));
+        }
+        self.0
+            .iter()
+            .find(|k| &k.key_id == key_id)
+            .map(|k| k.public_key)
+            .ok_or_else(|| VerifyError::UnknownKey(format!("{OPERATOR_NODE_ID}/{key_id}")))
+    }
+}
+
 impl KeyResolver for MembershipDocument {
     fn resolve(
         &self,

@@ -43,6 +43,75 @@ pub struct WellKnown {
     pub software: String,
 }
 
+/// Path of the operator's status read: `GET`, signed (RFC 9421) with an
+/// operator key (`keyid="operator/ed25519:N"`, `vivier-destination` the
+/// node); answers a [`NodeReport`]. Any single current operator key may
+/// read it (it changes nothing), whatever the document's threshold.
+pub const OPERATOR_STATUS_PATH: &str = "/federation/v1/operator/status";
+
+/// What a node tells the operator about its federation state
+/// ([`OPERATOR_STATUS_PATH`]). Counts only: no personal data. Unknown fields
+/// are ignored and missing ones default, as for [`WellKnown`].
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct NodeReport {
+    /// Node id.
+    pub node_id: String,
+    /// The node's clock when it answered (unix ms).
+    #[serde(default)]
+    pub generated_at: i64,
+    /// Serial of the membership document it holds.
+    #[serde(default)]
+    pub membership_serial: Option<i64>,
+    /// Expiry of that document (unix ms).
+    #[serde(default)]
+    pub membership_expires_at: Option<i64>,
+    /// Messages in its broadcast (catch-up) log: the head of what others
+    /// read from it.
+    #[serde(default)]
+    pub log_head: i64,
+    /// Messages queued and not yet acknowledged, all destinations.
+    #[serde(default)]
+    pub outbox_depth: i64,
+    /// Parked messages (permanently refused or undeliverable).
+    #[serde(default)]
+    pub dead_letters: i64,
+    /// One row per peer it has queued for or heard from.
+    #[serde(default)]
+    pub peers: Vec<PeerReport>,
+}
+
+/// One peer as seen by the reporting node ([`NodeReport::peers`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PeerReport {
+    /// The peer's node id.
+    pub node_id: String,
+    /// Messages queued for that peer and not yet acknowledged by it: how far
+    /// the peer lags behind the reporting node.
+    #[serde(default)]
+    pub outbox_depth: i64,
+    /// Creation time of the oldest of those (unix ms).
+    #[serde(default)]
+    pub oldest_queued_at: Option<i64>,
+    /// Messages for that peer parked as dead letters.
+    #[serde(default)]
+    pub dead_letters: i64,
+    /// Consecutive delivery failures.
+    #[serde(default)]
+    pub failures: i64,
+    /// No delivery attempt before this time (unix ms) while backing off.
+    #[serde(default)]
+    pub backoff_until: Option<i64>,
+    /// Last time the peer answered or called (unix ms).
+    #[serde(default)]
+    pub last_contact_at: Option<i64>,
+    /// Position read in the peer's broadcast log by catch-up.
+    #[serde(default)]
+    pub log_cursor: i64,
+    /// Last delivery error, if the last attempt failed.
+    #[serde(default)]
+    pub last_error: Option<String>,
+}
+
 /// One key published in [`WellKnown`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WellKnownKey {

@@ -315,6 +315,52 @@ pub async fn request(state: &AppState, client: IpAddr, email: &str, via: Via) ->
     .await
 }
 
+/// An admin sends account `user_id` a password reset link (the « send a
+/// reset link » button of the users page): not throttled like the public
+/// form, refused (409 `mail_disabled`) when the node sends no mail,
+/// audited `user.password_reset_sent`.
+pub async fn send_by_admin(
+    state: &AppState,
+    actor: &crate::actor::Actor,
+    user_id: &str,
+) -> Result<()> {
+    actor.user_with(&[super::Role::Admin])?;
+    if !state.mail.enabled() {
+        return Err(Error::Refused {
+            code: "mail_disabled",
+            message: "this node sends no e-mail: set the password with `vivier-node user password`".into(),
+        });
+    }
+    let user = super::user_by_id(&state.db, user_id)
+        .await?
+        .ok_or(Error::NotFound("user"))?;
+    if user.disabled {
+        return Err(Error::Refused {
+            code: "account_disabled",
+            message: "the account is disabled: re-enable it first".into(),
+        });
+    }
+    match send_link(state, &user).await? {
+        "queued" => {}
+        "undeliverable" => {
+            return Err(Error::field("email", "cannot be mailed to"));
+        }
+        other => {
+            return Err(Error::Internal(anyhow::anyhow!("reset link not sent: {other}")));
+        }
+    }
+    crate::audit::record(
+        &state.db,
+        actor.user(),
+        "user.password_reset_sent",
+        "user",
+        &user.id,
+        None,
+        serde_json::json!({}),
+    )
+    .await
+}
+
 /// Issue a link for `user` and queue the mail, in one transaction.
 async fn send_link(state: &AppState, user: &User) -> Result<&'static str> {
     let minutes = i64::from(state.config.auth.password_reset.link_ttl_minutes);

@@ -100,9 +100,11 @@ pub async fn update_user(
         .fetch_one(&mut *tx)
         .await?;
         if others == 0 {
-            return Err(Error::Conflict(
-                "the last active administrator can be neither demoted nor disabled".into(),
-            ));
+            return Err(Error::Refused {
+                code: "last_admin",
+                message: "the last active administrator can be neither demoted nor disabled"
+                    .into(),
+            });
         }
     }
     sqlx::query("UPDATE users SET role = $2, disabled = $3 WHERE id = $1")

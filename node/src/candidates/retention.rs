@@ -104,6 +104,10 @@ pub async fn retention_sweep(state: &AppState, now_ms: i64) -> Result<SweepRepor
     .bind(rcut)
     .fetch_all(&state.db.pool)
     .await?;
+    // One transaction: the marks, their audit rows and one e-mail per
+    // counsellor (how many records, the earliest date) commit together.
+    let mut tx = state.db.begin().await?;
+    let mut per_counsellor: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
     for row in rows {
         let id: String = row.try_get("id")?;
         let counsellor: Option<String> = row.try_get("counsellor_id")?;
@@ -115,21 +119,45 @@ pub async fn retention_sweep(state: &AppState, now_ms: i64) -> Result<SweepRepor
         .bind(&id)
         .bind(now_ms)
         .bind(last)
-        .execute(&state.db.pool)
+        .execute(&mut *tx)
         .await?;
         if res.rows_affected() == 1 {
             report.reminded += 1;
-            crate::audit::record(
-                &state.db,
-                None,
+            let due = due_at(state, last);
+            crate::audit::append(
+                &mut tx,
+                &crate::actor::Actor::System("retention"),
                 "candidate.retention_reminder",
-                "candidate",
-                &id,
+                ("candidate", &id),
                 None,
-                serde_json::json!({ "counsellor_id": counsellor, "due_at": due_at(state, last) }),
+                serde_json::json!({ "counsellor_id": counsellor, "due_at": due }),
             )
             .await?;
+            if let Some(c) = counsellor {
+                let e = per_counsellor.entry(c).or_insert((0, due));
+                e.0 += 1;
+                e.1 = e.1.min(due);
+            }
         }
+    }
+    for (counsellor, (records, due)) in &per_counsellor {
+        let link = state.mail.link("/ui/candidats");
+        let due_on = crate::util::date_fr(*due);
+        state
+            .mail
+            .enqueue_to_user(&mut tx, counsellor, |display_name| {
+                crate::mail::Mail::RetentionReminder {
+                    display_name,
+                    records: *records,
+                    due_on,
+                    link,
+                }
+            })
+            .await?;
+    }
+    tx.commit().await?;
+    if !per_counsellor.is_empty() {
+        state.mail.wake();
     }
     if report.reminded + report.anonymised > 0 {
         tracing::info!(

@@ -270,6 +270,12 @@ pub fn refused(code: &str) -> &'static str {
             "Ce retour à l'emploi est déjà compté : l'embauche a été enregistrée quand \
              l'employeur a accepté la mise en relation."
         }
+        "mail_disabled" => {
+            "Ce nœud n'envoie pas de courriel : le lien ne peut pas être envoyé. \
+             L'administrateur du serveur peut fixer le mot de passe (vivier-node user password)."
+        }
+        "account_disabled" => "Ce compte est désactivé : réactivez-le d'abord.",
+        "last_admin" => "Le dernier administrateur actif ne peut être ni désactivé ni changé de rôle.",
         _ => "Cette action n'est pas possible dans l'état actuel du nœud.",
     }
 }

@@ -592,7 +592,11 @@ async fn a_node_key_rotates_with_an_overlap_and_federation_keeps_working() {
 /// within about one per-node timeout (asked one after the other, the two
 /// paused nodes alone would take two), and it names the paused ones as
 /// unreachable while the 18 others answer with the current serial and
-/// matching keys.
+/// matching keys. An offer posted meanwhile reaches the 18 and waits for the
+/// two: the table shows the paused ones' lag, read off the others' signed
+/// reports, and everyone else at 0; log heads, outbox depth, dead letters
+/// and membership expiry come from each node's report. The HTML page holds
+/// the same rows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_status_asks_twenty_nodes_at_once_and_names_the_paused_ones() {
     let ids: Vec<String> = (1..=20).map(|i| format!("mission-{i:02}")).collect();
@@ -607,6 +611,31 @@ async fn admin_status_asks_twenty_nodes_at_once_and_names_the_paused_ones() {
             .unwrap()
             .success());
     }
+    let origin = net.node("mission-01");
+    let employer = origin.user("employer", "rh@entrepot-vierzon.fr", Some("Entrepôt Vierzon"));
+    let admin = origin.user("admin", "admin@mission-01.fr", None);
+    post_ok(
+        origin,
+        &employer,
+        "/api/v1/offers",
+        &offer_body("Cariste Vierzon", "18279"),
+    )
+    .await;
+    // Delivered to the 18 others, waiting for the two paused ones.
+    wait_for(60, "offer delivered to every running member", || async {
+        let (s, st) = origin.get(&admin, "/api/v1/federation/status").await;
+        let peers = st["peers"].as_array()?;
+        let done = s == 200
+            && peers.len() == 19
+            && peers.iter().all(|p| {
+                let queued = p["outbox_depth"].as_i64() == Some(1);
+                let paused_peer = paused.contains(&p["node_id"].as_str().unwrap_or(""));
+                queued == paused_peer
+            });
+        done.then_some(())
+    })
+    .await;
+    let html = net.admin_dir.join("status.html");
     let started = std::time::Instant::now();
     let out = admin_env(
         &[
@@ -617,6 +646,9 @@ async fn admin_status_asks_twenty_nodes_at_once_and_names_the_paused_ones() {
             &net.ca.ca_pem.display().to_string(),
             "--timeout-secs",
             "4",
+            "--json",
+            "--html",
+            html.to_str().unwrap(),
         ],
         &[],
     );
@@ -636,15 +668,34 @@ async fn admin_status_asks_twenty_nodes_at_once_and_names_the_paused_ones() {
         elapsed < std::time::Duration::from_secs(8),
         "took {elapsed:?}; two paused nodes asked in turn would take 8 s: {text}"
     );
+    let table: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(table["problems"], 2, "{table}");
+    let members = table["members"].as_array().unwrap();
+    assert_eq!(members.len(), 20);
+    let page = std::fs::read_to_string(&html).unwrap();
     for id in &ids {
-        let line = text
-            .lines()
-            .find(|l| l.split_whitespace().next() == Some(id.as_str()))
-            .unwrap_or_else(|| panic!("{id} missing: {text}"));
+        let row = members
+            .iter()
+            .find(|m| m["node"] == id.as_str())
+            .unwrap_or_else(|| panic!("{id} missing: {table}"));
+        assert!(page.contains(&format!("<td>{id}</td>")), "{id} not in the HTML page");
         if paused.contains(&id.as_str()) {
-            assert!(line.contains(" no "), "{line}");
+            assert_eq!(row["reachable"], "no", "{row}");
+            // One message (the offer) waits for it at mission-01.
+            let lag = row["lag"].as_str().unwrap();
+            assert!(lag.starts_with("1 (oldest "), "{row}");
+            assert_eq!(row["dead letters"], "-", "not asked: {row}");
         } else {
-            assert!(line.contains("(current)") && line.contains("yes"), "{line}");
+            assert_eq!(row["reachable"], "yes", "{row}");
+            assert!(row["serial"].as_str().unwrap().ends_with("(current)"), "{row}");
+            assert_eq!(row["key match"], "yes", "{row}");
+            assert_eq!(row["lag"], "0", "{row}");
+            assert_eq!(row["dead letters"], "0", "{row}");
+            let expires = row["expires in"].as_str().unwrap();
+            assert!(expires.ends_with(" days"), "{row}");
+            let (head, outbox) = if id == "mission-01" { ("1", "2") } else { ("0", "0") };
+            assert_eq!(row["log head"], head, "{row}");
+            assert_eq!(row["outbox"], outbox, "{row}");
         }
     }
 }

@@ -1,0 +1,82 @@
+//! The e-mails of a referral's life, queued in the transaction of the change
+//! they report (nothing when the node sends no mail): the offer's owner is
+//! told of a new referral, the referring counsellor of the employer's
+//! answer. They name no candidate — the link leads to the node, where
+//! access is checked and audited.
+
+use sqlx::{Any, Transaction};
+use vivier_protocol::ReferralStatus;
+
+use crate::error::Result;
+use crate::mail::Mail;
+use crate::server::AppState;
+
+fn link(state: &AppState, referral_id: &str) -> String {
+    state
+        .mail
+        .link(&format!("/ui/mises-en-relation/{referral_id}"))
+}
+
+/// To the owner of local offer `offer_id`: `referred_by` proposed someone.
+pub(super) async fn referral_new(
+    state: &AppState,
+    tx: &mut Transaction<'_, Any>,
+    referral_id: &str,
+    offer_id: &str,
+    referred_by: &str,
+) -> Result<()> {
+    let row: Option<(Option<String>, String)> =
+        sqlx::query_as("SELECT owner_user_id, title FROM offers WHERE id = $1 AND is_local = 1")
+            .bind(offer_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let Some((Some(owner), offer_title)) = row else {
+        return Ok(());
+    };
+    let link = link(state, referral_id);
+    state
+        .mail
+        .enqueue_to_user(tx, &owner, |display_name| Mail::ReferralNew {
+            display_name,
+            offer_title,
+            referred_by: referred_by.to_string(),
+            link,
+        })
+        .await?;
+    Ok(())
+}
+
+/// The answer as the counsellor's e-mail says it.
+fn answer_fr(status: ReferralStatus) -> &'static str {
+    match status {
+        ReferralStatus::Processing => "candidature en cours d'examen",
+        ReferralStatus::PriorToHire => "embauche en préparation",
+        ReferralStatus::Accepted => "embauche confirmée",
+        ReferralStatus::Refused => "candidature non retenue",
+        ReferralStatus::Postponed => "candidature mise en attente",
+        _ => "nouvelle étape",
+    }
+}
+
+/// To counsellor `counsellor_id`: the offer's side answered `status` on
+/// their referral to `offer_title`.
+pub(super) async fn referral_answered(
+    state: &AppState,
+    tx: &mut Transaction<'_, Any>,
+    referral_id: &str,
+    counsellor_id: &str,
+    offer_title: &str,
+    status: ReferralStatus,
+) -> Result<()> {
+    let link = link(state, referral_id);
+    state
+        .mail
+        .enqueue_to_user(tx, counsellor_id, |display_name| Mail::ReferralAnswered {
+            display_name,
+            offer_title: offer_title.to_string(),
+            status: answer_fr(status).to_string(),
+            link,
+        })
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,394 @@
+//! Administration pages (admins only): the node's accounts
+//! (`/ui/admin/utilisateurs`: create, disable or re-enable, change the role,
+//! send a password reset link), the audit log with filters
+//! (`/ui/admin/journal`) and the federation status with the parked messages
+//! (`/ui/admin/reseau`). Each action calls the same function as the API.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Redirect};
+use minijinja::context;
+use serde::Serialize;
+
+use super::labels;
+use super::{layout, render, FormData, SameOrigin, Session, UiError, UiResult};
+use crate::actor::Actor;
+use crate::auth::users::UserUpdate;
+use crate::auth::{NewUser, Role, User};
+use crate::error::Error;
+use crate::server::AppState;
+
+const ROLES: [Role; 3] = [Role::Counsellor, Role::Employer, Role::Admin];
+
+fn admin(user: &User) -> Result<(), UiError> {
+    user.require(&[Role::Admin]).map_err(UiError)
+}
+
+/// The page's confirmation line for `?fait=…`.
+fn done_fr(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "cree" => "Compte créé.",
+        "cree-courriel" => "Compte créé ; un courriel invite la personne à choisir son mot de passe.",
+        "desactive" => "Compte désactivé ; ses sessions et jetons sont révoqués.",
+        "reactive" => "Compte réactivé.",
+        "role" => "Rôle modifié.",
+        "lien" => "Lien de réinitialisation envoyé par courriel.",
+        "renvoye" => "Message remis dans la file d'envoi.",
+        _ => return None,
+    })
+}
+
+#[derive(Serialize)]
+struct UserRow {
+    id: String,
+    name: String,
+    email: String,
+    role: &'static str,
+    role_code: &'static str,
+    employer: Option<String>,
+    disabled: bool,
+    me: bool,
+}
+
+fn role_options() -> Vec<(&'static str, &'static str)> {
+    ROLES
+        .iter()
+        .map(|r| (r.as_str(), labels::role(*r)))
+        .collect()
+}
+
+async fn users_page(
+    state: &AppState,
+    user: &User,
+    flash: Option<&str>,
+    errors: Vec<String>,
+    form: Option<&FormData>,
+) -> UiResult {
+    let rows: Vec<UserRow> = crate::auth::list_users(&state.db)
+        .await?
+        .into_iter()
+        .map(|u| UserRow {
+            me: u.id == user.id,
+            role: labels::role(u.role),
+            role_code: u.role.as_str(),
+            id: u.id,
+            name: u.display_name,
+            email: u.email,
+            employer: u.employer_name,
+            disabled: u.disabled,
+        })
+        .collect();
+    let value = |k: &str| form.map(|f| f.get(k).to_string()).unwrap_or_default();
+    render(
+        "admin_utilisateurs.html",
+        context! {
+            ..layout(user, "admin", "Administration — comptes"),
+            ..context! {
+                rows => rows,
+                roles => role_options(),
+                mail => state.mail.enabled(),
+                flash => flash,
+                errors => errors,
+                form => context! {
+                    email => value("courriel"), nom => value("nom"), role => value("role"),
+                    employeur => value("employeur"), siret => value("siret"),
+                },
+            }
+        },
+    )
+}
+
+/// `GET /ui/admin/utilisateurs`.
+pub async fn users(
+    State(state): State<AppState>,
+    Session(user): Session,
+    RawQuery(q): RawQuery,
+) -> UiResult {
+    admin(&user)?;
+    let q = FormData::parse(q.unwrap_or_default().as_bytes());
+    users_page(&state, &user, done_fr(q.get("fait")), Vec::new(), None).await
+}
+
+/// `POST /ui/admin/utilisateurs`: create an account.
+pub async fn create(
+    State(state): State<AppState>,
+    Session(user): Session,
+    _: SameOrigin,
+    body: Bytes,
+) -> UiResult {
+    admin(&user)?;
+    let f = FormData::parse(&body);
+    let role = match Role::parse(f.get("role")) {
+        Some(r) => r,
+        None => {
+            let errors = vec!["Rôle : choisissez un rôle.".to_string()];
+            return users_page(&state, &user, None, errors, Some(&f)).await;
+        }
+    };
+    let new = NewUser {
+        email: f.get("courriel").to_string(),
+        display_name: f.get("nom").to_string(),
+        role,
+        password: f.raw("mot_de_passe").to_string(),
+        employer_name: f.opt("employeur"),
+        employer_siret: f.opt("siret"),
+    };
+    match crate::auth::create_account(&state, &Actor::User(user.clone()), new).await {
+        Ok(c) => {
+            let done = if c.welcome_mail && f.raw("mot_de_passe").is_empty() {
+                "cree-courriel"
+            } else {
+                "cree"
+            };
+            Ok(Redirect::to(&format!("/ui/admin/utilisateurs?fait={done}")).into_response())
+        }
+        Err(Error::Validation(errs)) => {
+            let errors = errs
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{} : {}",
+                        field_fr(&e.field),
+                        labels::field_message(&e.field, &e.message)
+                    )
+                })
+                .collect();
+            users_page(&state, &user, None, errors, Some(&f)).await
+        }
+        Err(Error::Conflict(_)) => {
+            let errors = vec!["Courriel : un compte existe déjà avec cette adresse.".to_string()];
+            users_page(&state, &user, None, errors, Some(&f)).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn field_fr(field: &str) -> &'static str {
+    match field {
+        "email" => "Courriel",
+        "display_name" => "Nom",
+        "password" => "Mot de passe",
+        "employer_name" => "Employeur",
+        "employer_siret" => "SIRET",
+        "role" => "Rôle",
+        _ => "Champ",
+    }
+}
+
+/// `POST /ui/admin/utilisateurs/{id}`: `action` = `desactiver`,
+/// `reactiver`, `role` (with `role`) or `lien` (reset link).
+pub async fn change(
+    State(state): State<AppState>,
+    Session(user): Session,
+    _: SameOrigin,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> UiResult {
+    admin(&user)?;
+    let f = FormData::parse(&body);
+    let actor = Actor::User(user.clone());
+    let reason = f.opt("motif");
+    let update = |change: UserUpdate| {
+        let state = state.clone();
+        let user = user.clone();
+        let id = id.clone();
+        let reason = reason.clone();
+        async move {
+            crate::auth::users::update_user(
+                &state.db,
+                Some(&user),
+                &id,
+                &change,
+                reason.as_deref(),
+                "ui",
+            )
+            .await
+        }
+    };
+    let done = match f.get("action") {
+        "desactiver" => {
+            update(UserUpdate {
+                disabled: Some(true),
+                ..UserUpdate::default()
+            })
+            .await?;
+            "desactive"
+        }
+        "reactiver" => {
+            update(UserUpdate {
+                disabled: Some(false),
+                ..UserUpdate::default()
+            })
+            .await?;
+            "reactive"
+        }
+        "role" => {
+            let role = Role::parse(f.get("role")).ok_or(Error::field("role", "unknown role"))?;
+            update(UserUpdate {
+                role: Some(role),
+                ..UserUpdate::default()
+            })
+            .await?;
+            "role"
+        }
+        "lien" => {
+            crate::auth::reset::send_by_admin(&state, &actor, &id).await?;
+            "lien"
+        }
+        _ => return Err(Error::field("action", "unknown action").into()),
+    };
+    Ok(Redirect::to(&format!("/ui/admin/utilisateurs?fait={done}")).into_response())
+}
+
+#[derive(Serialize)]
+struct AuditRow {
+    id: i64,
+    at: i64,
+    actor: String,
+    action: String,
+    target: String,
+    reason: String,
+    details: String,
+}
+
+const AUDIT_PAGE: i64 = 50;
+
+/// `GET /ui/admin/journal`: newest first, filtered by action, actor (e-mail)
+/// and record id, 50 per page (`avant` = the last id seen).
+pub async fn journal(
+    State(state): State<AppState>,
+    Session(user): Session,
+    RawQuery(q): RawQuery,
+) -> UiResult {
+    admin(&user)?;
+    let f = FormData::parse(q.unwrap_or_default().as_bytes());
+    let users = crate::auth::list_users(&state.db).await?;
+    let mut errors = Vec::new();
+    let actor_id = match f.opt("acteur") {
+        None => None,
+        Some(who) => {
+            let who = who.to_lowercase();
+            match users.iter().find(|u| u.email == who) {
+                Some(u) => Some(u.id.clone()),
+                None => {
+                    errors.push(format!("Aucun compte n'a l'adresse « {who} »."));
+                    Some(String::new())
+                }
+            }
+        }
+    };
+    let before = match f.opt("avant") {
+        None => None,
+        Some(v) => match v.parse::<i64>() {
+            Ok(v) if v > 0 => Some(v),
+            _ => {
+                errors.push("Page : numéro non reconnu.".to_string());
+                None
+            }
+        },
+    };
+    state.read_audit.flush().await;
+    let query = crate::audit::AuditQuery {
+        action: f.opt("action"),
+        target_id: f.opt("cible"),
+        actor_id,
+        limit: Some(AUDIT_PAGE),
+        ..Default::default()
+    };
+    let entries = crate::audit::newest(&state.db, &query, before).await?;
+    let names: HashMap<&str, &User> = users.iter().map(|u| (u.id.as_str(), u)).collect();
+    let rows: Vec<AuditRow> = entries
+        .iter()
+        .map(|e| AuditRow {
+            id: e.id,
+            at: e.at,
+            actor: match e.actor_id.as_deref() {
+                None => "le nœud".to_string(),
+                Some(id) => names
+                    .get(id)
+                    .map(|u| format!("{} <{}>", u.display_name, u.email))
+                    .unwrap_or_else(|| format!("compte {id}")),
+            },
+            action: e.action.clone(),
+            target: match (&e.target_kind, &e.target_id) {
+                (Some(k), Some(i)) => format!("{k} {i}"),
+                (None, Some(i)) => i.clone(),
+                _ => String::new(),
+            },
+            reason: e.reason.clone().unwrap_or_default(),
+            details: if e.details.is_null() {
+                String::new()
+            } else {
+                e.details.to_string()
+            },
+        })
+        .collect();
+    let next = (rows.len() as i64 == AUDIT_PAGE)
+        .then(|| rows.last().map(|r| r.id))
+        .flatten();
+    let keep = |k: &str| f.get(k).to_string();
+    let next_link = next.map(|id| {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        for k in ["action", "acteur", "cible"] {
+            if !f.get(k).is_empty() {
+                q.append_pair(k, f.get(k));
+            }
+        }
+        q.append_pair("avant", &id.to_string());
+        format!("/ui/admin/journal?{}", q.finish())
+    });
+    render(
+        "admin_journal.html",
+        context! {
+            ..layout(&user, "admin", "Administration — journal d'audit"),
+            ..context! {
+                rows => rows, errors => errors, next => next_link,
+                action => keep("action"), acteur => keep("acteur"), cible => keep("cible"),
+            }
+        },
+    )
+}
+
+/// `GET /ui/admin/reseau`: the same figures as `GET
+/// /api/v1/federation/status`, and the parked messages.
+pub async fn network(
+    State(state): State<AppState>,
+    Session(user): Session,
+    RawQuery(q): RawQuery,
+) -> UiResult {
+    admin(&user)?;
+    let q = FormData::parse(q.unwrap_or_default().as_bytes());
+    let actor = Actor::User(user.clone());
+    let status = crate::federation::status(&state).await?;
+    let letters = crate::federation::dead_letters(&state, &actor).await?;
+    let doc = state.federation.membership();
+    render(
+        "admin_reseau.html",
+        context! {
+            ..layout(&user, "admin", "Administration — réseau"),
+            ..context! {
+                flash => done_fr(q.get("fait")),
+                status => status,
+                letters => letters,
+                expires_at => doc.as_ref().map(|d| d.document.expires_at),
+                network_id => doc.as_ref().map(|d| d.document.network_id.clone()),
+                member => crate::federation::ensure_member(&state).is_ok(),
+            }
+        },
+    )
+}
+
+/// `POST /ui/admin/reseau/rebuts/{id}`: put a parked message back in the
+/// outbox.
+pub async fn retry(
+    State(state): State<AppState>,
+    Session(user): Session,
+    _: SameOrigin,
+    Path(id): Path<i64>,
+) -> UiResult {
+    admin(&user)?;
+    crate::federation::retry(&state, &Actor::User(user), id).await?;
+    Ok(Redirect::to("/ui/admin/reseau?fait=renvoye").into_response())
+}
