@@ -1241,7 +1241,10 @@ fn status(nd: &NetworkDir, a: StatusArgs) -> Result<ExitCode> {
         println!("no members (current serial {current})");
         return Ok(ExitCode::SUCCESS);
     }
-    let client = Client::new(a.remote.ca_cert.as_deref(), Duration::from_secs(a.remote.timeout_secs))?;
+    let client = Client::new(
+        a.remote.ca_cert.as_deref(),
+        Duration::from_secs(a.remote.timeout_secs),
+    )?;
     // The operator key signs the report requests; without it (an encrypted
     // key and no passphrase at hand) the table keeps its public columns.
     let key = if a.public_only {
@@ -1262,7 +1265,9 @@ fn status(nd: &NetworkDir, a: StatusArgs) -> Result<ExitCode> {
     let answers = in_parallel(&doc.document.members, |m| {
         let well_known = client.well_known(&m.base_url);
         let report = match (&well_known, &key) {
-            (Ok(_), Some(k)) => Some(client.operator_report(&m.base_url, &m.node_id, k.key(), now / 1000)),
+            (Ok(_), Some(k)) => {
+                Some(client.operator_report(&m.base_url, &m.node_id, k.key(), now / 1000))
+            }
             _ => None,
         };
         crate::status::Answer { well_known, report }

@@ -279,8 +279,8 @@ pub fn html(o: &Overview, network_id: &str, serial: i64, generated: &str) -> Str
     }
     s.push_str("</tr></thead><tbody>\n");
     for r in &o.rows {
-        let problem = r.get(2).is_some_and(|c| c == "no")
-            || r.get(10).is_some_and(|c| c != "0" && c != "-");
+        let problem =
+            r.get(2).is_some_and(|c| c == "no") || r.get(10).is_some_and(|c| c != "0" && c != "-");
         s.push_str(if problem {
             "<tr class=\"problem\">"
         } else {

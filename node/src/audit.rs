@@ -180,7 +180,14 @@ pub async fn list(db: &Db, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
 /// the administration's journal.
 pub async fn newest(db: &Db, q: &AuditQuery, before: Option<i64>) -> Result<Vec<AuditEntry>> {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    select(db, q, ("id < $1", "id DESC"), before.unwrap_or(i64::MAX), limit).await
+    select(
+        db,
+        q,
+        ("id < $1", "id DESC"),
+        before.unwrap_or(i64::MAX),
+        limit,
+    )
+    .await
 }
 
 async fn select(

@@ -304,7 +304,10 @@ fn random_password() -> String {
     use rand::RngCore;
     let mut raw = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut raw);
-    format!("!{}", base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, raw))
+    format!(
+        "!{}",
+        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, raw)
+    )
 }
 
 async fn insert_user(
@@ -367,7 +370,11 @@ pub struct CreatedAccount {
 /// e-mail queued in it too — with a link to choose the password (valid
 /// [`ACCOUNT_LINK_HOURS`]) when none was given. Without mail, a password is
 /// required (field error).
-pub async fn create_account(state: &AppState, actor: &Actor, new: NewUser) -> Result<CreatedAccount> {
+pub async fn create_account(
+    state: &AppState,
+    actor: &Actor,
+    new: NewUser,
+) -> Result<CreatedAccount> {
     actor.user_with(&[Role::Admin])?;
     let mailing = state.mail.enabled();
     if new.password.is_empty() && !mailing {
@@ -392,7 +399,9 @@ pub async fn create_account(state: &AppState, actor: &Actor, new: NewUser) -> Re
     let mut welcome_mail = false;
     if mailing {
         let link = if new.password.is_empty() {
-            let token = reset::issue_token(state, &mut tx, &user.id, ACCOUNT_LINK_HOURS * 3_600_000).await?;
+            let token =
+                reset::issue_token(state, &mut tx, &user.id, ACCOUNT_LINK_HOURS * 3_600_000)
+                    .await?;
             reset::link(state, &token)
         } else {
             state.mail.link("/ui/connexion")

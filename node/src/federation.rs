@@ -902,6 +902,9 @@ pub async fn process_messages(
             };
         }
         tx.commit().await.map_err(transient)?;
+        // Received messages may have queued mail (a new referral for an
+        // employer, an answer for a counsellor).
+        state.mail.wake();
         // Handlers may have queued answers (e.g. obsolete referrals).
         wake(state);
         if verified
@@ -1595,7 +1598,10 @@ pub struct DeadLetter {
 }
 
 /// The parked messages, oldest first (admins).
-pub async fn dead_letters(state: &AppState, actor: &crate::actor::Actor) -> Result<Vec<DeadLetter>> {
+pub async fn dead_letters(
+    state: &AppState,
+    actor: &crate::actor::Actor,
+) -> Result<Vec<DeadLetter>> {
     actor.user_with(&[Role::Admin])?;
     let rows = sqlx::query(
         "SELECT id, destination, message_id, kind, error, parked_at FROM dead_letters ORDER BY id",
@@ -1666,7 +1672,9 @@ async fn dead_letters_handler(
     State(state): State<AppState>,
     user: User,
 ) -> Result<Json<Vec<DeadLetter>>> {
-    Ok(Json(dead_letters(&state, &crate::actor::Actor::User(user)).await?))
+    Ok(Json(
+        dead_letters(&state, &crate::actor::Actor::User(user)).await?,
+    ))
 }
 
 async fn retry_dead_letter(

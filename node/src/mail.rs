@@ -197,7 +197,10 @@ impl Mailer {
         match self.enqueue(tx, to, &mail).await {
             Ok(q) => Ok(matches!(q, Queued::Queued(_))),
             Err(Error::Validation(_)) => {
-                tracing::warn!(kind = mail.kind(), "mail not queued: the account's address cannot be mailed to");
+                tracing::warn!(
+                    kind = mail.kind(),
+                    "mail not queued: the account's address cannot be mailed to"
+                );
                 Ok(false)
             }
             Err(e) => Err(e),

@@ -1013,6 +1013,7 @@ pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result
     if direction == Direction::Outbound {
         crate::federation::wake(state);
     }
+    state.mail.wake();
     reindex_candidate(state, Some(candidate.id.clone())).await;
     crate::audit::record(
         &state.db,
@@ -1365,6 +1366,7 @@ pub async fn change_status(
     let cand = transition(state, &mut tx, &current, &change, &actor, true).await?;
     tx.commit().await?;
     crate::federation::wake(state);
+    state.mail.wake();
     reindex_candidate(state, cand).await;
     crate::audit::record(
         &state.db,

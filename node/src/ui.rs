@@ -98,7 +98,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("relation.html", include_str!("../templates/relation.html")),
     ("rapports.html", include_str!("../templates/rapports.html")),
-    ("admin_nav.html", include_str!("../templates/admin_nav.html")),
+    (
+        "admin_nav.html",
+        include_str!("../templates/admin_nav.html"),
+    ),
     (
         "admin_utilisateurs.html",
         include_str!("../templates/admin_utilisateurs.html"),

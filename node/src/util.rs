@@ -89,14 +89,28 @@ mod tests {
 /// Unix ms → a date as a French sentence says it (« 12 mars 2027 »), in UTC.
 pub fn date_fr(ms: i64) -> String {
     const MONTHS: [&str; 12] = [
-        "janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
-        "octobre", "novembre", "décembre",
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
     ];
     use chrono::Datelike;
     match chrono::DateTime::from_timestamp_millis(ms) {
         Some(d) => {
             let day = d.day();
-            let day = if day == 1 { "1er".to_string() } else { day.to_string() };
+            let day = if day == 1 {
+                "1er".to_string()
+            } else {
+                day.to_string()
+            };
             format!("{day} {} {}", MONTHS[d.month0() as usize], d.year())
         }
         None => String::new(),

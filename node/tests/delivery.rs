@@ -211,7 +211,11 @@ async fn unreachable_peer_is_backed_off_and_messages_wait() {
         let (s, _) = operator_get(&a, "operator", &op, Some(replayed.clone())).await;
         assert_eq!(s, 200);
         let (s, v) = operator_get(&a, "operator", &op, Some(replayed)).await;
-        assert_eq!((s, v["code"].as_str()), (401, Some("replayed_request")), "{v}");
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (401, Some("replayed_request")),
+            "{v}"
+        );
         a.stop().await;
     }
 }

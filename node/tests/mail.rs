@@ -615,20 +615,34 @@ async fn accounts_referrals_and_retention_are_told_by_mail() {
         assert_eq!(created["email"], "lea@mission-emploi.fr");
         let mail = sink.next_message(WAIT).await;
         assert_eq!(mail.to, vec!["lea@mission-emploi.fr".to_string()]);
-        assert!(mail.subject.starts_with("Votre compte Vivier"), "{}", mail.subject);
+        assert!(
+            mail.subject.starts_with("Votre compte Vivier"),
+            "{}",
+            mail.subject
+        );
         assert!(mail.text.contains("Léa Martin"), "{}", mail.text);
-        let link = mail.link_containing("/ui/reinitialisation?jeton=").expect("link");
-        assert_eq!(login(&node, "lea@mission-emploi.fr", NEW_PASSWORD).await, 401);
+        let link = mail
+            .link_containing("/ui/reinitialisation?jeton=")
+            .expect("link");
+        assert_eq!(
+            login(&node, "lea@mission-emploi.fr", NEW_PASSWORD).await,
+            401
+        );
         let (s, body) = confirm(&node, &token_of(&link), NEW_PASSWORD).await;
-        assert_eq!(s, 200, "{body}");
-        assert_eq!(login(&node, "lea@mission-emploi.fr", NEW_PASSWORD).await, 200);
+        assert_eq!(s, 204, "{body}");
+        assert_eq!(
+            login(&node, "lea@mission-emploi.fr", NEW_PASSWORD).await,
+            200
+        );
         let created_audit = audit_actions(&node, &admin, "user.create").await;
         assert_eq!(created_audit.len(), 1, "{created_audit:?}");
         assert_eq!(created_audit[0]["details"]["password"], "by_mail");
 
         // A referral: the employer is told, then the counsellor.
         let employer = node.user(Role::Employer, "rh@boulangerie.fr").await;
-        let counsellor = node.user(Role::Counsellor, "claire@mission-emploi.fr").await;
+        let counsellor = node
+            .user(Role::Counsellor, "claire@mission-emploi.fr")
+            .await;
         let (s, offer) = node
             .post(
                 &employer,
@@ -672,9 +686,19 @@ async fn accounts_referrals_and_retention_are_told_by_mail() {
             mail.subject,
             "Nouveau candidat proposé pour votre offre « Vendeuse en boulangerie »"
         );
-        assert!(mail.text.contains("Test claire@mission-emploi.fr"), "{}", mail.text);
-        assert!(!mail.text.contains("Inès"), "no candidate named: {}", mail.text);
-        assert!(mail.link_containing(&format!("/ui/mises-en-relation/{rid}")).is_some());
+        assert!(
+            mail.text.contains("Test claire@mission-emploi.fr"),
+            "{}",
+            mail.text
+        );
+        assert!(
+            !mail.text.contains("Inès"),
+            "no candidate named: {}",
+            mail.text
+        );
+        assert!(mail
+            .link_containing(&format!("/ui/mises-en-relation/{rid}"))
+            .is_some());
         let (s, v) = node
             .post(
                 &employer,
@@ -685,7 +709,11 @@ async fn accounts_referrals_and_retention_are_told_by_mail() {
         assert_eq!(s, 200, "{v}");
         let mail = sink.next_message(WAIT).await;
         assert_eq!(mail.to, vec!["claire@mission-emploi.fr".to_string()]);
-        assert!(mail.subject.contains("embauche confirmée"), "{}", mail.subject);
+        assert!(
+            mail.subject.contains("embauche confirmée"),
+            "{}",
+            mail.subject
+        );
         assert!(!mail.text.contains("Inès"), "{}", mail.text);
 
         // Retention: the record's last activity is pushed back to just
@@ -705,7 +733,11 @@ async fn accounts_referrals_and_retention_are_told_by_mail() {
         assert_eq!(report.reminded, 1);
         let mail = sink.next_message(WAIT).await;
         assert_eq!(mail.to, vec!["claire@mission-emploi.fr".to_string()]);
-        assert!(mail.subject.starts_with("1 fiche bientôt anonymisée"), "{}", mail.subject);
+        assert!(
+            mail.subject.starts_with("1 fiche bientôt anonymisée"),
+            "{}",
+            mail.subject
+        );
         let again = vivier_node::candidates::retention_sweep(&node.state, now)
             .await
             .unwrap();
@@ -729,7 +761,14 @@ async fn without_mail_an_account_needs_a_password() {
             )
             .await;
         assert_eq!(s, 400, "{body}");
-        assert!(body["errors"].as_array().unwrap().iter().any(|e| e["field"] == "password"), "{body}");
+        assert!(
+            body["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["field"] == "password"),
+            "{body}"
+        );
         let (s, body) = node
             .post(
                 &admin,

@@ -1061,6 +1061,217 @@ async fn employer_closes_an_offer_from_its_page() {
 
 /// Optional: render the dashboard to PNG with headless Chromium when it is
 /// installed (never installed by the tests).
+/// The administration pages: an admin creates an account, changes a role,
+/// disables an account (its session stops working) and re-enables it; the
+/// audit log lists what happened, newest first, filtered by action and
+/// actor; the network page shows the federation status. Nobody else opens
+/// them.
+#[tokio::test]
+async fn admin_pages_manage_accounts_and_show_the_audit_log_and_network() {
+    for backend in backends() {
+        let node = start_node(&backend).await;
+        node.user(Role::Admin, "admin@mission-emploi.fr").await;
+        node.user(Role::Counsellor, "claire@mission-emploi.fr")
+            .await;
+        node.user(Role::Employer, "rh@boulangerie.fr").await;
+        let admin = login(&node, "admin@mission-emploi.fr").await;
+        for who in ["claire@mission-emploi.fr", "rh@boulangerie.fr"] {
+            let c = login(&node, who).await;
+            for path in [
+                "/ui/admin/utilisateurs",
+                "/ui/admin/journal",
+                "/ui/admin/reseau",
+            ] {
+                let p = get(&node, Some(&c), path).await;
+                assert_eq!(p.status, 403, "{who} {path}");
+            }
+            let p = post(
+                &node,
+                Some(&c),
+                "/ui/admin/utilisateurs",
+                &[
+                    ("nom", "X"),
+                    ("courriel", "x@y.fr"),
+                    ("role", "admin"),
+                    ("mot_de_passe", PASSWORD),
+                ],
+            )
+            .await;
+            assert_eq!(p.status, 403, "{who} created an account");
+        }
+        let home = get(&node, Some(&admin), "/ui/").await;
+        assert!(
+            home.body.contains("href=\"/ui/admin/utilisateurs\""),
+            "menu entry"
+        );
+
+        // Create: mail is off here, so a password is required.
+        let p = post(
+            &node,
+            Some(&admin),
+            "/ui/admin/utilisateurs",
+            &[
+                ("nom", "Léa Martin"),
+                ("courriel", "lea@mission-emploi.fr"),
+                ("role", "counsellor"),
+            ],
+        )
+        .await;
+        assert_eq!(p.status, 200, "{}", p.body);
+        assert!(text(&p.body).contains("Mot de passe :"), "{}", p.body);
+        assert!(
+            p.body.contains("value=\"lea@mission-emploi.fr\""),
+            "form kept"
+        );
+        let p = post(
+            &node,
+            Some(&admin),
+            "/ui/admin/utilisateurs",
+            &[
+                ("nom", "Léa Martin"),
+                ("courriel", "lea@mission-emploi.fr"),
+                ("role", "counsellor"),
+                ("mot_de_passe", PASSWORD),
+            ],
+        )
+        .await;
+        assert_eq!(p.status, 303, "{}", p.body);
+        let lea_cookie = login(&node, "lea@mission-emploi.fr").await;
+        let p = post(
+            &node,
+            Some(&admin),
+            "/ui/admin/utilisateurs",
+            &[
+                ("nom", "Léa bis"),
+                ("courriel", "LEA@mission-emploi.fr"),
+                ("role", "counsellor"),
+                ("mot_de_passe", PASSWORD),
+            ],
+        )
+        .await;
+        assert!(
+            text(&p.body).contains("un compte existe déjà"),
+            "{}",
+            p.body
+        );
+        let lea: String =
+            sqlx::query_scalar("SELECT id FROM users WHERE email = 'lea@mission-emploi.fr'")
+                .fetch_one(&node.state.db.pool)
+                .await
+                .unwrap();
+        let list = get(&node, Some(&admin), "/ui/admin/utilisateurs").await;
+        assert!(list.body.contains("Léa Martin") && list.body.contains("claire@mission-emploi.fr"));
+
+        // Role, then disable: Léa's session ends; re-enable.
+        let path = format!("/ui/admin/utilisateurs/{lea}");
+        let p = post(
+            &node,
+            Some(&admin),
+            &path,
+            &[("action", "role"), ("role", "admin")],
+        )
+        .await;
+        assert_eq!(p.status, 303, "{}", p.body);
+        let p = post(&node, Some(&admin), &path, &[("action", "desactiver")]).await;
+        assert_eq!(
+            (p.status, p.location.as_deref()),
+            (303, Some("/ui/admin/utilisateurs?fait=desactive"))
+        );
+        let p = get(&node, Some(&lea_cookie), "/ui/").await;
+        assert_eq!(
+            (p.status, p.location.as_deref()),
+            (303, Some("/ui/connexion")),
+            "session revoked"
+        );
+        let p = post(
+            &node,
+            None,
+            "/ui/connexion",
+            &[("email", "lea@mission-emploi.fr"), ("password", PASSWORD)],
+        )
+        .await;
+        assert_ne!(p.status, 303, "a disabled account cannot log in");
+        let list = get(&node, Some(&admin), "/ui/admin/utilisateurs?fait=desactive").await;
+        assert!(list.body.contains("Compte désactivé"), "{}", list.body);
+        let p = post(&node, Some(&admin), &path, &[("action", "reactiver")]).await;
+        assert_eq!(p.status, 303);
+        login(&node, "lea@mission-emploi.fr").await;
+        // No mail on this node: the reset link is refused in French.
+        let p = post(&node, Some(&admin), &path, &[("action", "lien")]).await;
+        assert_eq!(p.status, 409);
+        assert!(
+            text(&p.body).contains("n'envoie pas de courriel"),
+            "{}",
+            p.body
+        );
+        // The last active admin cannot disable themself away... once Léa
+        // is demoted again.
+        post(
+            &node,
+            Some(&admin),
+            &path,
+            &[("action", "role"), ("role", "counsellor")],
+        )
+        .await;
+        let me: String =
+            sqlx::query_scalar("SELECT id FROM users WHERE email = 'admin@mission-emploi.fr'")
+                .fetch_one(&node.state.db.pool)
+                .await
+                .unwrap();
+        let p = post(
+            &node,
+            Some(&admin),
+            &format!("/ui/admin/utilisateurs/{me}"),
+            &[("action", "role"), ("role", "counsellor")],
+        )
+        .await;
+        assert_eq!(p.status, 409);
+        assert!(
+            text(&p.body).contains("dernier administrateur"),
+            "{}",
+            p.body
+        );
+
+        // Audit log: newest first, filters.
+        let p = get(&node, Some(&admin), "/ui/admin/journal?action=user.update").await;
+        assert_eq!(p.status, 200);
+        let body = text(&p.body);
+        let rows = body.matches("<code>user.update</code>").count();
+        assert_eq!(rows, 4, "role, disable, enable, role: {body}");
+        assert!(!body.contains("<code>user.create</code>"));
+        let p = get(
+            &node,
+            Some(&admin),
+            "/ui/admin/journal?acteur=admin%40mission-emploi.fr&action=user.create",
+        )
+        .await;
+        assert_eq!(text(&p.body).matches("<code>user.create</code>").count(), 1);
+        let p = get(
+            &node,
+            Some(&admin),
+            "/ui/admin/journal?acteur=personne%40nulle.part",
+        )
+        .await;
+        assert!(
+            text(&p.body).contains("Aucun compte n'a l'adresse"),
+            "{}",
+            p.body
+        );
+
+        // Network page.
+        let p = get(&node, Some(&admin), "/ui/admin/reseau").await;
+        assert_eq!(p.status, 200, "{}", p.body);
+        assert!(p.body.contains("Messages en rebut"));
+        assert!(
+            p.body.contains("aucun document d&#x27;adhésion reçu")
+                || p.body.contains("aucun document d'adhésion reçu"),
+            "{}",
+            p.body
+        );
+        node.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn screenshot_with_chromium_if_installed() {
     let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]

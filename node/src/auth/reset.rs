@@ -328,7 +328,8 @@ pub async fn send_by_admin(
     if !state.mail.enabled() {
         return Err(Error::Refused {
             code: "mail_disabled",
-            message: "this node sends no e-mail: set the password with `vivier-node user password`".into(),
+            message: "this node sends no e-mail: set the password with `vivier-node user password`"
+                .into(),
         });
     }
     let user = super::user_by_id(&state.db, user_id)
@@ -346,7 +347,9 @@ pub async fn send_by_admin(
             return Err(Error::field("email", "cannot be mailed to"));
         }
         other => {
-            return Err(Error::Internal(anyhow::anyhow!("reset link not sent: {other}")));
+            return Err(Error::Internal(anyhow::anyhow!(
+                "reset link not sent: {other}"
+            )));
         }
     }
     crate::audit::record(

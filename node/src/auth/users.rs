@@ -102,8 +102,7 @@ pub async fn update_user(
         if others == 0 {
             return Err(Error::Refused {
                 code: "last_admin",
-                message: "the last active administrator can be neither demoted nor disabled"
-                    .into(),
+                message: "the last active administrator can be neither demoted nor disabled".into(),
             });
         }
     }

@@ -30,7 +30,9 @@ fn admin(user: &User) -> Result<(), UiError> {
 fn done_fr(code: &str) -> Option<&'static str> {
     Some(match code {
         "cree" => "Compte créé.",
-        "cree-courriel" => "Compte créé ; un courriel invite la personne à choisir son mot de passe.",
+        "cree-courriel" => {
+            "Compte créé ; un courriel invite la personne à choisir son mot de passe."
+        }
         "desactive" => "Compte désactivé ; ses sessions et jetons sont révoqués.",
         "reactive" => "Compte réactivé.",
         "role" => "Rôle modifié.",

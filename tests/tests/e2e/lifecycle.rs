@@ -612,7 +612,11 @@ async fn admin_status_asks_twenty_nodes_at_once_and_names_the_paused_ones() {
             .success());
     }
     let origin = net.node("mission-01");
-    let employer = origin.user("employer", "rh@entrepot-vierzon.fr", Some("Entrepôt Vierzon"));
+    let employer = origin.user(
+        "employer",
+        "rh@entrepot-vierzon.fr",
+        Some("Entrepôt Vierzon"),
+    );
     let admin = origin.user("admin", "admin@mission-01.fr", None);
     post_ok(
         origin,
@@ -678,7 +682,10 @@ async fn admin_status_asks_twenty_nodes_at_once_and_names_the_paused_ones() {
             .iter()
             .find(|m| m["node"] == id.as_str())
             .unwrap_or_else(|| panic!("{id} missing: {table}"));
-        assert!(page.contains(&format!("<td>{id}</td>")), "{id} not in the HTML page");
+        assert!(
+            page.contains(&format!("<td>{id}</td>")),
+            "{id} not in the HTML page"
+        );
         if paused.contains(&id.as_str()) {
             assert_eq!(row["reachable"], "no", "{row}");
             // One message (the offer) waits for it at mission-01.
@@ -687,13 +694,20 @@ async fn admin_status_asks_twenty_nodes_at_once_and_names_the_paused_ones() {
             assert_eq!(row["dead letters"], "-", "not asked: {row}");
         } else {
             assert_eq!(row["reachable"], "yes", "{row}");
-            assert!(row["serial"].as_str().unwrap().ends_with("(current)"), "{row}");
+            assert!(
+                row["serial"].as_str().unwrap().ends_with("(current)"),
+                "{row}"
+            );
             assert_eq!(row["key match"], "yes", "{row}");
             assert_eq!(row["lag"], "0", "{row}");
             assert_eq!(row["dead letters"], "0", "{row}");
             let expires = row["expires in"].as_str().unwrap();
             assert!(expires.ends_with(" days"), "{row}");
-            let (head, outbox) = if id == "mission-01" { ("1", "2") } else { ("0", "0") };
+            let (head, outbox) = if id == "mission-01" {
+                ("1", "2")
+            } else {
+                ("0", "0")
+            };
             assert_eq!(row["log head"], head, "{row}");
             assert_eq!(row["outbox"], outbox, "{row}");
         }
