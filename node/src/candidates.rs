@@ -17,6 +17,7 @@
 //! Retention: see [`retention_sweep`]. Erasure: see [`erase`].
 
 mod api;
+pub mod followup;
 mod import;
 mod retention;
 
@@ -1997,6 +1998,7 @@ async fn purge_in_tx(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &str) -> Res
         .bind(id)
         .execute(&mut **tx)
         .await?;
+    followup::purge(tx, id).await?;
     Ok(())
 }
 

@@ -30,6 +30,7 @@ mod moi;
 mod offres;
 mod rapports;
 mod relations;
+mod suivi;
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -515,12 +516,19 @@ async fn notice_read(
     Ok(Redirect::to("/ui/").into_response())
 }
 
-async fn dashboard(State(state): State<AppState>, Session(user): Session) -> UiResult {
+async fn dashboard(
+    State(state): State<AppState>,
+    Session(user): Session,
+    axum::extract::RawQuery(q): axum::extract::RawQuery,
+) -> UiResult {
+    let q = FormData::parse(q.unwrap_or_default().as_bytes());
+    let flash = (q.get("ok") == "etape").then_some("L'étape est marquée comme faite.");
     let base = layout(&user, "accueil", "Tableau de bord");
     let avis = crate::notifications::list(&state, &user, true, 20).await?;
     let base = context! {
         demo_tour => crate::demo::mode::tour(&state),
         avis => avis,
+        flash => flash,
         ..base
     };
     if user.require_staff().is_ok() {
@@ -540,9 +548,13 @@ async fn dashboard(State(state): State<AppState>, Session(user): Session) -> UiR
             .collect();
         let actor = crate::actor::Actor::User(user.clone());
         let notices = moi::notice_rows(&state, &crate::space::pending_for(&state, &actor).await?);
+        let todo = crate::candidates::followup::todo(&state, &actor).await?;
         render(
             "tableau.html",
             context! {
+                todo_count => todo.len(),
+                todo => todo,
+                stale_days => crate::candidates::followup::STALE_DAYS,
                 notices => notices,
                 stats => stats,
                 by_status => by_status,
@@ -662,6 +674,8 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/candidats/{id}/consentement", post(fiche::consent))
         .route("/ui/candidats/{id}/inviter", post(fiche::invite))
         .route("/ui/candidats/{id}/retour-emploi", post(fiche::placement))
+        .route("/ui/candidats/{id}/suivi", post(suivi::add))
+        .route("/ui/suivi/{id}/fait", post(suivi::done))
         .route(
             "/ui/candidats/{id}/supprimer",
             get(fiche::erase_form).post(fiche::erase),

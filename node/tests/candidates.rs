@@ -1344,3 +1344,143 @@ async fn a_taken_external_id_is_refused_with_a_stable_code_and_nothing_changes()
         node.stop().await;
     }
 }
+
+/// Follow-up on a record: dated entries (every bad field reported at once),
+/// restricted ones seen only by the assigned counsellor and admins, a next
+/// step that enters the « À faire » when due and turns overdue as the
+/// (injected) clock passes its day, marked done by its author; erasure
+/// deletes the entries.
+#[tokio::test]
+async fn follow_up_entries_next_steps_and_the_todo_list() {
+    use std::time::Duration;
+    use vivier_node::clock::ManualClock;
+    for backend in backends() {
+        // 2027-03-01 10:00 UTC.
+        let clock = ManualClock::at(1_803_895_200_000);
+        let node = support::start_node_with_clock(&backend, clock.shared(), |_| {}).await;
+        let claire = node
+            .user(Role::Counsellor, "claire@mission-emploi.fr")
+            .await;
+        let paul = node.user(Role::Counsellor, "paul@mission-emploi.fr").await;
+        let admin = node.user(Role::Admin, "admin@mission-emploi.fr").await;
+        let employer = node.user(Role::Employer, "rh@boulangerie.fr").await;
+        let id = create(
+            &node,
+            &claire,
+            body("Inès", "Roux", "41018", &["D1106"], "Vendeuse."),
+            Some("local"),
+        )
+        .await;
+        let path = format!("/api/v1/candidates/{id}/followups");
+
+        // Every failing field at once.
+        let (s, v) = node
+            .post(
+                &claire,
+                &path,
+                &json!({"body": " ", "happened_on": "2027-03-05", "next_step": "Rappeler"}),
+            )
+            .await;
+        assert_eq!(s, 400, "{v}");
+        let mut fields: Vec<&str> = v["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap())
+            .collect();
+        fields.sort_unstable();
+        assert_eq!(fields, ["body", "happened_on", "next_step_on"], "{v}");
+        let (s, _) = node.post(&employer, &path, &json!({"body": "x"})).await;
+        assert_eq!(s, 403);
+
+        // Claire is not (yet) the assigned counsellor? She created the
+        // record: she is.
+        let (s, open) = node
+            .post(&claire, &path, &json!({"kind": "interview", "happened_on": "2027-02-26",
+                "body": "Entretien : souhaite travailler le matin.", "next_step": "Rappeler après l'entretien chez Boulangerie Martin", "next_step_on": "2027-03-04"}))
+            .await;
+        assert_eq!(s, 201, "{open}");
+        let (s, secret) = node
+            .post(
+                &claire,
+                &path,
+                &json!({"body": "Situation familiale difficile.", "restricted": true}),
+            )
+            .await;
+        assert_eq!(s, 201, "{secret}");
+        assert_eq!(secret["happened_on"], "2027-03-01", "today by default");
+        // Paul sees the open entry, not the restricted one, and cannot
+        // write a restricted one.
+        let (_, seen) = node.get(&paul, &path).await;
+        assert_eq!(seen["total"], 1, "{seen}");
+        assert_eq!(seen["items"][0]["kind"], "interview");
+        let (s, v) = node
+            .post(&paul, &path, &json!({"body": "x", "restricted": true}))
+            .await;
+        assert_eq!(
+            (s, v["errors"][0]["field"].as_str()),
+            (400, Some("restricted")),
+            "{v}"
+        );
+        let (_, all) = node.get(&admin, &path).await;
+        assert_eq!(all["total"], 2);
+        let (_, mine) = node.get(&claire, &path).await;
+        assert_eq!(
+            mine["items"][0]["body"], "Situation familiale difficile.",
+            "newest first"
+        );
+
+        // « À faire »: due within a week, not overdue yet; Paul has none.
+        let (_, todo) = node.get(&claire, "/api/v1/todo").await;
+        assert_eq!(todo["steps"].as_array().unwrap().len(), 1, "{todo}");
+        assert_eq!(todo["steps"][0]["overdue"], false);
+        assert_eq!(todo["steps"][0]["person"]["name"], "Inès Roux");
+        assert_eq!(todo["without_cv"][0]["name"], "Inès Roux", "{todo}");
+        let (_, todo_paul) = node.get(&paul, "/api/v1/todo").await;
+        assert!(
+            todo_paul["steps"].as_array().unwrap().is_empty(),
+            "{todo_paul}"
+        );
+        clock.advance(Duration::from_secs(5 * 86_400));
+        let (_, todo) = node.get(&claire, "/api/v1/todo").await;
+        assert_eq!(todo["steps"][0]["overdue"], true, "{todo}");
+        // Paul may not mark Claire's step done; Claire may.
+        let step = open["id"].as_str().unwrap();
+        let (s, _) = node
+            .post(&paul, &format!("/api/v1/followups/{step}/done"), &json!({}))
+            .await;
+        assert_eq!(s, 403);
+        let (s, _) = node
+            .post(
+                &claire,
+                &format!("/api/v1/followups/{step}/done"),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(s, 204);
+        let (_, todo) = node.get(&claire, "/api/v1/todo").await;
+        assert!(todo["steps"].as_array().unwrap().is_empty(), "{todo}");
+        let audited: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'candidate.followup' AND target_id = $1",
+        )
+        .bind(&id)
+        .fetch_one(&node.state.db.pool)
+        .await
+        .unwrap();
+        assert_eq!(audited, 2);
+
+        // Erasure deletes the entries.
+        let (s, _) = node
+            .delete(&admin, &format!("/api/v1/candidates/{id}"))
+            .await;
+        assert!(s == 204 || s == 200, "{s}");
+        let left: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM followups WHERE candidate_id = $1")
+                .bind(&id)
+                .fetch_one(&node.state.db.pool)
+                .await
+                .unwrap();
+        assert_eq!(left, 0);
+        node.stop().await;
+    }
+}

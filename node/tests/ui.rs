@@ -1272,6 +1272,101 @@ async fn admin_pages_manage_accounts_and_show_the_audit_log_and_network() {
     }
 }
 
+/// Follow-up from the record page: an entry with a next step (a French
+/// error for a bad date, the form's other fields reported together), shown
+/// on the record and in the dashboard's « À faire », marked done from
+/// there.
+#[tokio::test]
+async fn follow_up_from_the_record_and_the_todo_on_the_dashboard() {
+    for backend in backends() {
+        let node = start_node(&backend).await;
+        let token = node
+            .user(Role::Counsellor, "claire@mission-emploi.fr")
+            .await;
+        let cookie = login(&node, "claire@mission-emploi.fr").await;
+        let (s, v) = node
+            .post(&token, "/api/v1/candidates", &json!({"first_name": "Inès", "last_name": "Roux", "commune_insee": "41018", "rome_codes": ["D1106"], "cv_text": "Vendeuse."}))
+            .await;
+        assert_eq!(s, 201, "{v}");
+        let id = v["id"].as_str().unwrap().to_string();
+        let path = format!("/ui/candidats/{id}/suivi");
+        let p = post(
+            &node,
+            Some(&cookie),
+            &path,
+            &[
+                ("nature", "call"),
+                ("date", "01/01/2999"),
+                ("compte_rendu", ""),
+                ("etape", "Rappeler"),
+            ],
+        )
+        .await;
+        assert_eq!(p.status, 422, "{}", p.body);
+        let body = text(&p.body);
+        assert!(
+            body.contains("Date : la date ne peut pas être dans le futur."),
+            "{body}"
+        );
+        assert!(
+            body.contains("Compte rendu : ce champ est obligatoire."),
+            "{body}"
+        );
+        assert!(
+            body.contains("Échéance : indiquez l'échéance de la prochaine étape."),
+            "{body}"
+        );
+        let today = chrono::Utc::now().format("%d/%m/%Y").to_string();
+        let p = post(
+            &node,
+            Some(&cookie),
+            &path,
+            &[
+                ("nature", "call"),
+                ("compte_rendu", "Appel : disponible lundi."),
+                ("etape", "Envoyer les offres de vendeuse"),
+                ("echeance", &today),
+            ],
+        )
+        .await;
+        assert_eq!(p.status, 303, "{}", p.body);
+        let record = get(&node, Some(&cookie), &format!("/ui/candidats/{id}")).await;
+        let body = text(&record.body);
+        assert!(
+            body.contains("Appel téléphonique") && body.contains("Appel : disponible lundi."),
+            "{body}"
+        );
+        let home = get(&node, Some(&cookie), "/ui/").await;
+        let body = text(&home.body);
+        let todo = between(&body, "id=\"t-afaire\"", "</section>");
+        assert!(
+            todo.contains("Envoyer les offres de vendeuse") && todo.contains("Inès Roux"),
+            "{todo}"
+        );
+        assert!(todo.contains("sans CV joint"), "{todo}");
+        let step: String = sqlx::query_scalar("SELECT id FROM followups")
+            .fetch_one(&node.state.db.pool)
+            .await
+            .unwrap();
+        let p = post(
+            &node,
+            Some(&cookie),
+            &format!("/ui/suivi/{step}/fait"),
+            &[("retour", "tableau")],
+        )
+        .await;
+        assert_eq!(
+            (p.status, p.location.as_deref()),
+            (303, Some("/ui/?ok=etape"))
+        );
+        let home = get(&node, Some(&cookie), "/ui/?ok=etape").await;
+        let body = text(&home.body);
+        assert!(body.contains("L'étape est marquée comme faite."));
+        assert!(!between(&body, "id=\"t-afaire\"", "</section>").contains("Envoyer les offres"));
+        node.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn screenshot_with_chromium_if_installed() {
     let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]

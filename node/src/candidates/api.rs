@@ -345,6 +345,43 @@ async fn placement_handler(
     Ok((StatusCode::CREATED, Json(p)))
 }
 
+async fn followups_handler(
+    State(state): State<AppState>,
+    Staff(user): Staff,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>> {
+    let items = super::followup::list(&state, &crate::actor::Actor::User(user), &id).await?;
+    Ok(Json(json!({ "items": items, "total": items.len() })))
+}
+
+async fn add_followup_handler(
+    State(state): State<AppState>,
+    Staff(user): Staff,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<super::followup::NewFollowUp>,
+) -> Result<(StatusCode, Json<super::followup::FollowUp>)> {
+    let f = super::followup::add(&state, &crate::actor::Actor::User(user), &id, input).await?;
+    Ok((StatusCode::CREATED, Json(f)))
+}
+
+async fn followup_done_handler(
+    State(state): State<AppState>,
+    Staff(user): Staff,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    super::followup::complete_step(&state, &crate::actor::Actor::User(user), &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn todo_handler(
+    State(state): State<AppState>,
+    Staff(user): Staff,
+) -> Result<Json<super::followup::Todo>> {
+    Ok(Json(
+        super::followup::todo(&state, &crate::actor::Actor::User(user)).await?,
+    ))
+}
+
 async fn renew_handler(
     State(state): State<AppState>,
     Staff(user): Staff,
@@ -737,5 +774,11 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/candidates/{id}/placement", post(placement_handler))
         .route("/api/v1/candidates/{id}/renew", post(renew_handler))
+        .route(
+            "/api/v1/candidates/{id}/followups",
+            get(followups_handler).post(add_followup_handler),
+        )
+        .route("/api/v1/followups/{id}/done", post(followup_done_handler))
+        .route("/api/v1/todo", get(todo_handler))
         .route("/api/v1/candidates/{id}/counsellor", post(reassign_handler))
 }

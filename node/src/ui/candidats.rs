@@ -650,6 +650,8 @@ fn flash_message(code: Option<&str>) -> Option<&'static str> {
             Some("Le consentement a été retiré : la fiche redevient un brouillon, ni recherchable ni proposable.")
         }
         "retour" => Some("Le retour à l'emploi a été enregistré."),
+        "suivi" => Some("L'entrée de suivi a été ajoutée."),
+        "etape" => Some("L'étape est marquée comme faite."),
         _ => None,
     }
 }
@@ -848,6 +850,12 @@ pub(super) async fn record_page(
     )
     .await?;
     let files: Vec<super::fiche::FileRow> = c.files.iter().map(super::fiche::FileRow::of).collect();
+    let followups = if meta.anonymised_at.is_none() {
+        super::suivi::rows(&crate::candidates::followup::list(state, &actor, id).await?)
+    } else {
+        Vec::new()
+    };
+    let may_restrict = crate::candidates::may_see_sensitive(user, &c);
     let view = record_view(state, &c, meta.anonymised_at.is_some());
     let title = view.name.clone();
     let (action_form, action_message) = action_error.unzip();
@@ -876,6 +884,9 @@ pub(super) async fn record_page(
             notices => notices,
             space_email => space_email,
             invitation => invitation,
+            followups => followups,
+            followup_kinds => super::suivi::kinds(),
+            may_restrict => may_restrict,
             ..layout(user, "candidats", &title)
         },
     )

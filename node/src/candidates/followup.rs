@@ -1,0 +1,632 @@
+//! Following a person: dated notes, interviews, calls, workshops and
+//! immersions on a record, each with an optional next step ("rappeler le
+//! 12/03") that comes back in the counsellor's « À faire » when it falls due;
+//! and the « À faire » itself — due next steps, referrals waiting for an
+//! employer's answer, referrals the network could not deliver, records about
+//! to be anonymised, records without a CV.
+//!
+//! Rules: staff only (counsellors and admins of this node; the whole
+//! mission shares its candidathèque); a *restricted* entry is seen only by
+//! the record's assigned counsellor and admins, like the record's sensitive
+//! fields; an entry is never edited (a correction is a new entry), its next
+//! step is marked done by its author, the assigned counsellor or an admin.
+//! Adding an entry is activity on the record (retention restarts), audited
+//! `candidate.followup` in the same transaction. Entries are personal data:
+//! erasure and anonymisation delete them.
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use crate::actor::Actor;
+use crate::auth::{Role, User};
+use crate::error::{Error, FieldError, Result};
+use crate::server::AppState;
+
+/// What kind of contact an entry records.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum FollowUpKind {
+    /// A note.
+    Note,
+    /// An individual interview (entretien).
+    Interview,
+    /// A phone call.
+    Call,
+    /// A group session (atelier).
+    Workshop,
+    /// An immersion in a company (PMSMP).
+    Immersion,
+}
+
+impl FollowUpKind {
+    /// Stored form.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// Longest entry text.
+pub const MAX_BODY_CHARS: usize = 5_000;
+/// Longest next-step text.
+pub const MAX_STEP_CHARS: usize = 300;
+
+/// A new entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewFollowUp {
+    /// Kind (default `note`).
+    #[serde(default)]
+    pub kind: Option<FollowUpKind>,
+    /// The day it happened, `YYYY-MM-DD` (default today; not in the future).
+    #[serde(default)]
+    pub happened_on: Option<String>,
+    /// What happened (1 to 5,000 characters).
+    #[serde(default)]
+    pub body: String,
+    /// Visible only to the assigned counsellor and admins.
+    #[serde(default)]
+    pub restricted: bool,
+    /// The next step, if any (up to 300 characters)…
+    #[serde(default)]
+    pub next_step: Option<String>,
+    /// …and when it is due, `YYYY-MM-DD` (required with a next step).
+    #[serde(default)]
+    pub next_step_on: Option<String>,
+}
+
+/// A stored entry, as its reader may see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct FollowUp {
+    /// Id.
+    pub id: String,
+    /// The record.
+    pub candidate_id: String,
+    /// Who wrote it (name at the time).
+    pub author_name: String,
+    /// Whether the reader wrote it.
+    pub mine: bool,
+    /// Kind.
+    pub kind: FollowUpKind,
+    /// `YYYY-MM-DD`.
+    pub happened_on: String,
+    /// Text.
+    pub body: String,
+    /// Restricted to the assigned counsellor and admins.
+    pub restricted: bool,
+    /// Next step.
+    pub next_step: Option<String>,
+    /// Its due day.
+    pub next_step_on: Option<String>,
+    /// When it was marked done (unix ms).
+    pub next_step_done_at: Option<i64>,
+    /// Written (unix ms).
+    pub created_at: i64,
+}
+
+fn today(state: &AppState) -> chrono::NaiveDate {
+    chrono::DateTime::from_timestamp_millis(state.clock.now_ms())
+        .map(|d| d.date_naive())
+        .unwrap_or_default()
+}
+
+fn day(s: &str) -> Option<chrono::NaiveDate> {
+    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()
+}
+
+/// Every failing field at once.
+fn validate(state: &AppState, input: &NewFollowUp) -> Result<(String, Option<String>)> {
+    let mut errs = Vec::new();
+    let today = today(state);
+    let happened = match input.happened_on.as_deref().map(str::trim) {
+        None | Some("") => today,
+        Some(s) => match day(s) {
+            Some(d) if d > today => {
+                errs.push(FieldError::new("happened_on", "must not be in the future"));
+                d
+            }
+            Some(d) if d < today - chrono::Duration::days(3_650) => {
+                errs.push(FieldError::new(
+                    "happened_on",
+                    "must be within the last 10 years",
+                ));
+                d
+            }
+            Some(d) => d,
+            None => {
+                errs.push(FieldError::new("happened_on", "must be a date YYYY-MM-DD"));
+                today
+            }
+        },
+    };
+    let body = input.body.trim();
+    if body.is_empty() {
+        errs.push(FieldError::new("body", "must not be empty"));
+    } else if body.chars().count() > MAX_BODY_CHARS {
+        errs.push(FieldError::new(
+            "body",
+            format!("at most {MAX_BODY_CHARS} characters"),
+        ));
+    }
+    let step = input
+        .next_step
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let step_on = input
+        .next_step_on
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    if step.is_some_and(|s| s.chars().count() > MAX_STEP_CHARS) {
+        errs.push(FieldError::new(
+            "next_step",
+            format!("at most {MAX_STEP_CHARS} characters"),
+        ));
+    }
+    if step.is_some_and(|s| s.chars().any(char::is_control)) {
+        errs.push(FieldError::new(
+            "next_step",
+            "must not contain control characters",
+        ));
+    }
+    let step_on = match (step, step_on) {
+        (None, None) => None,
+        (Some(_), None) => {
+            errs.push(FieldError::new("next_step_on", "required with a next step"));
+            None
+        }
+        (None, Some(_)) => {
+            errs.push(FieldError::new("next_step", "required with a due date"));
+            None
+        }
+        (Some(_), Some(s)) => match day(s) {
+            Some(d) if d < happened => {
+                errs.push(FieldError::new(
+                    "next_step_on",
+                    "must not be before the entry's day",
+                ));
+                None
+            }
+            Some(d) if d > today + chrono::Duration::days(730) => {
+                errs.push(FieldError::new(
+                    "next_step_on",
+                    "must be within the next two years",
+                ));
+                None
+            }
+            Some(d) => Some(d.format("%Y-%m-%d").to_string()),
+            None => {
+                errs.push(FieldError::new("next_step_on", "must be a date YYYY-MM-DD"));
+                None
+            }
+        },
+    };
+    if errs.is_empty() {
+        Ok((happened.format("%Y-%m-%d").to_string(), step_on))
+    } else {
+        Err(Error::Validation(errs))
+    }
+}
+
+/// The record's assigned counsellor, or `NotFound` (anonymised records
+/// take no follow-up).
+async fn assigned(conn: &mut sqlx::AnyConnection, candidate_id: &str) -> Result<Option<String>> {
+    let row =
+        sqlx::query("SELECT counsellor_id FROM candidates WHERE id = $1 AND anonymised_at IS NULL")
+            .bind(candidate_id)
+            .fetch_optional(conn)
+            .await?
+            .ok_or(Error::NotFound("candidate"))?;
+    Ok(row.try_get("counsellor_id")?)
+}
+
+fn sees_restricted(user: &User, assigned: Option<&str>) -> bool {
+    user.role == Role::Admin
+        || (user.role == Role::Counsellor && assigned == Some(user.id.as_str()))
+}
+
+/// Add an entry to record `candidate_id` as `actor` (staff).
+pub async fn add(
+    state: &AppState,
+    actor: &Actor,
+    candidate_id: &str,
+    input: NewFollowUp,
+) -> Result<FollowUp> {
+    let user = actor.staff()?;
+    let (happened_on, next_step_on) = validate(state, &input)?;
+    let mut tx = state.db.begin().await?;
+    let owner = assigned(&mut tx, candidate_id).await?;
+    if input.restricted && !sees_restricted(user, owner.as_deref()) {
+        return Err(Error::field(
+            "restricted",
+            "only the assigned counsellor or an admin may write a restricted entry",
+        ));
+    }
+    let now = state.clock.now_ms();
+    let id = crate::util::new_id();
+    let kind = input.kind.unwrap_or(FollowUpKind::Note);
+    let next_step = input
+        .next_step
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    sqlx::query(
+        "INSERT INTO followups (id, candidate_id, author_id, author_name, kind, happened_on, body, restricted, \
+         next_step, next_step_on, next_step_done_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11)",
+    )
+    .bind(&id)
+    .bind(candidate_id)
+    .bind(&user.id)
+    .bind(&user.display_name)
+    .bind(kind.as_str())
+    .bind(&happened_on)
+    .bind(input.body.trim())
+    .bind(i64::from(input.restricted))
+    .bind(&next_step)
+    .bind(&next_step_on)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    // Follow-up is activity: the retention clock restarts.
+    sqlx::query(
+        "UPDATE candidates SET last_activity_at = $2, retention_reminded_at = NULL WHERE id = $1",
+    )
+    .bind(candidate_id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    crate::audit::append(
+        &mut tx,
+        actor,
+        "candidate.followup",
+        ("candidate", candidate_id),
+        None,
+        serde_json::json!({"followup_id": id, "kind": kind.as_str(), "restricted": input.restricted,
+            "next_step_on": next_step_on}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(FollowUp {
+        id,
+        candidate_id: candidate_id.to_string(),
+        author_name: user.display_name.clone(),
+        mine: true,
+        kind,
+        happened_on,
+        body: input.body.trim().to_string(),
+        restricted: input.restricted,
+        next_step,
+        next_step_on,
+        next_step_done_at: None,
+        created_at: now,
+    })
+}
+
+const COLUMNS: &str =
+    "id, candidate_id, author_id, author_name, kind, happened_on, body, restricted, \
+    next_step, next_step_on, next_step_done_at, created_at";
+
+fn from_row(r: &sqlx::any::AnyRow, user: &User) -> Result<FollowUp> {
+    let kind: String = r.try_get("kind")?;
+    let author: Option<String> = r.try_get("author_id")?;
+    Ok(FollowUp {
+        id: r.try_get("id")?,
+        candidate_id: r.try_get("candidate_id")?,
+        author_name: r.try_get("author_name")?,
+        mine: author.as_deref() == Some(user.id.as_str()),
+        kind: kind
+            .parse()
+            .map_err(|_| Error::Internal(anyhow::anyhow!("stored follow-up kind {kind}")))?,
+        happened_on: r.try_get("happened_on")?,
+        body: r.try_get("body")?,
+        restricted: r.try_get::<i64, _>("restricted")? != 0,
+        next_step: r.try_get("next_step")?,
+        next_step_on: r.try_get("next_step_on")?,
+        next_step_done_at: r.try_get("next_step_done_at")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+/// The entries of record `candidate_id` the actor may see, newest first
+/// (restricted ones only for the assigned counsellor and admins).
+pub async fn list(state: &AppState, actor: &Actor, candidate_id: &str) -> Result<Vec<FollowUp>> {
+    let user = actor.staff()?;
+    let mut conn = state.db.pool.acquire().await?;
+    let owner = assigned(&mut conn, candidate_id).await?;
+    let restricted = if sees_restricted(user, owner.as_deref()) {
+        ""
+    } else {
+        " AND restricted = 0"
+    };
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM followups WHERE candidate_id = $1{restricted} \
+         ORDER BY happened_on DESC, created_at DESC"
+    ))
+    .bind(candidate_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(|r| from_row(r, user)).collect()
+}
+
+/// Mark the next step of entry `id` done (its author, the record's assigned
+/// counsellor or an admin). Returns the record's id.
+pub async fn complete_step(state: &AppState, actor: &Actor, id: &str) -> Result<String> {
+    let user = actor.staff()?;
+    let mut tx = state.db.begin().await?;
+    let row = sqlx::query(
+        "SELECT f.candidate_id AS candidate_id, f.author_id AS author_id, f.restricted AS restricted, \
+         f.next_step_on AS next_step_on, f.next_step_done_at AS done, c.counsellor_id AS counsellor_id \
+         FROM followups f JOIN candidates c ON c.id = f.candidate_id WHERE f.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(Error::NotFound("follow-up"))?;
+    let candidate_id: String = row.try_get("candidate_id")?;
+    let author: Option<String> = row.try_get("author_id")?;
+    let owner: Option<String> = row.try_get("counsellor_id")?;
+    let restricted = row.try_get::<i64, _>("restricted")? != 0;
+    if restricted && !sees_restricted(user, owner.as_deref()) {
+        return Err(Error::NotFound("follow-up"));
+    }
+    let allowed =
+        author.as_deref() == Some(user.id.as_str()) || sees_restricted(user, owner.as_deref());
+    if !allowed {
+        return Err(Error::Forbidden);
+    }
+    let step: Option<String> = row.try_get("next_step_on")?;
+    let done: Option<i64> = row.try_get("done")?;
+    if step.is_none() {
+        return Err(Error::Refused {
+            code: "no_next_step",
+            message: "this entry has no next step".into(),
+        });
+    }
+    if done.is_none() {
+        sqlx::query("UPDATE followups SET next_step_done_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(state.clock.now_ms())
+            .execute(&mut *tx)
+            .await?;
+        crate::audit::append(
+            &mut tx,
+            actor,
+            "candidate.followup_step_done",
+            ("candidate", &candidate_id),
+            None,
+            serde_json::json!({"followup_id": id}),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(candidate_id)
+}
+
+/// Delete every entry of a record (erasure, anonymisation), in the
+/// caller's transaction.
+pub async fn purge(tx: &mut sqlx::AnyConnection, candidate_id: &str) -> Result<()> {
+    sqlx::query("DELETE FROM followups WHERE candidate_id = $1")
+        .bind(candidate_id)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// « À faire »
+
+/// A person named in the « À faire ».
+#[derive(Debug, Clone, Serialize)]
+pub struct Person {
+    /// Record id.
+    pub candidate_id: String,
+    /// « Prénom Nom ».
+    pub name: String,
+}
+
+/// A next step due.
+#[derive(Debug, Clone, Serialize)]
+pub struct DueStep {
+    /// The entry.
+    pub followup_id: String,
+    /// Whose record.
+    pub person: Person,
+    /// What to do.
+    pub next_step: String,
+    /// When (`YYYY-MM-DD`).
+    pub due_on: String,
+    /// Past its day.
+    pub overdue: bool,
+}
+
+/// A referral of the actor's waiting for the employer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Waiting {
+    /// Referral id.
+    pub referral_id: String,
+    /// Offer title, when held.
+    pub offer_title: Option<String>,
+    /// Who was referred (when the record still exists).
+    pub person: Option<Person>,
+    /// Status code (`new`, `processing`, `postponed`, `undeliverable`).
+    pub status: String,
+    /// Last change (unix ms).
+    pub since: i64,
+}
+
+/// The actor's « À faire ».
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Todo {
+    /// Next steps due within `horizon_days`, overdue first.
+    pub steps: Vec<DueStep>,
+    /// Their referrals without an answer for `stale_days` or more.
+    pub waiting: Vec<Waiting>,
+    /// Their referrals the network could not deliver (last 30 days).
+    pub undeliverable: Vec<Waiting>,
+    /// Their records announced for anonymisation.
+    pub retention: Vec<Person>,
+    /// Their records in search without an attached CV.
+    pub without_cv: Vec<Person>,
+}
+
+impl Todo {
+    /// Number of items.
+    pub fn len(&self) -> usize {
+        self.steps.len()
+            + self.waiting.len()
+            + self.undeliverable.len()
+            + self.retention.len()
+            + self.without_cv.len()
+    }
+
+    /// Nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Days ahead the « À faire » shows next steps.
+pub const HORIZON_DAYS: i64 = 7;
+/// A referral without an answer for this long is « to chase up ».
+pub const STALE_DAYS: i64 = 7;
+const TODO_LIMIT: i64 = 50;
+
+fn person(r: &sqlx::any::AnyRow) -> Result<Option<Person>> {
+    let id: Option<String> = r.try_get("candidate_id")?;
+    let first: Option<String> = r.try_get("first_name")?;
+    let last: Option<String> = r.try_get("last_name")?;
+    Ok(id.map(|candidate_id| Person {
+        candidate_id,
+        name: format!("{} {}", first.unwrap_or_default(), last.unwrap_or_default())
+            .trim()
+            .to_string(),
+    }))
+}
+
+/// What waits for the acting counsellor (or admin): their own caseload.
+pub async fn todo(state: &AppState, actor: &Actor) -> Result<Todo> {
+    let user = actor.staff()?;
+    let today = today(state);
+    let horizon = (today + chrono::Duration::days(HORIZON_DAYS))
+        .format("%Y-%m-%d")
+        .to_string();
+    let today_s = today.format("%Y-%m-%d").to_string();
+    let now = state.clock.now_ms();
+    let mut conn = state.db.pool.acquire().await?;
+    let mut out = Todo::default();
+    let rows = sqlx::query(
+        "SELECT f.id AS id, f.candidate_id AS candidate_id, c.first_name AS first_name, c.last_name AS last_name, \
+         f.next_step AS next_step, f.next_step_on AS next_step_on, f.restricted AS restricted, c.counsellor_id AS counsellor_id \
+         FROM followups f JOIN candidates c ON c.id = f.candidate_id \
+         WHERE f.next_step_on IS NOT NULL AND f.next_step_done_at IS NULL AND f.next_step_on <= $2 \
+         AND (f.author_id = $1 OR c.counsellor_id = $1) AND c.anonymised_at IS NULL \
+         ORDER BY f.next_step_on, f.created_at LIMIT $3",
+    )
+    .bind(&user.id)
+    .bind(&horizon)
+    .bind(TODO_LIMIT)
+    .fetch_all(&mut *conn)
+    .await?;
+    for r in &rows {
+        let due: String = r.try_get("next_step_on")?;
+        let Some(person) = person(r)? else { continue };
+        out.steps.push(DueStep {
+            followup_id: r.try_get("id")?,
+            person,
+            next_step: r
+                .try_get::<Option<String>, _>("next_step")?
+                .unwrap_or_default(),
+            overdue: due < today_s,
+            due_on: due,
+        });
+    }
+    let referral_rows = |statuses: &'static str, newer: bool| {
+        let cmp = if newer { ">" } else { "<" };
+        format!(
+            "SELECT r.id AS id, o.title AS offer_title, r.candidate_id AS candidate_id, c.first_name AS first_name, \
+             c.last_name AS last_name, r.status AS status, r.updated_at AS updated_at \
+             FROM referrals r LEFT JOIN offers o ON o.id = r.offer_id LEFT JOIN candidates c ON c.id = r.candidate_id \
+             WHERE r.counsellor_id = $1 AND r.status IN {statuses} AND r.updated_at {cmp} $2 \
+             ORDER BY r.updated_at LIMIT $3"
+        )
+    };
+    for (sql, since, target) in [
+        (
+            referral_rows("('new', 'processing', 'postponed')", false),
+            now - STALE_DAYS * 86_400_000,
+            0,
+        ),
+        (
+            referral_rows("('undeliverable')", true),
+            now - 30 * 86_400_000,
+            1,
+        ),
+    ] {
+        let rows = sqlx::query(&sql)
+            .bind(&user.id)
+            .bind(since)
+            .bind(TODO_LIMIT)
+            .fetch_all(&mut *conn)
+            .await?;
+        for r in &rows {
+            let w = Waiting {
+                referral_id: r.try_get("id")?,
+                offer_title: r.try_get("offer_title")?,
+                person: person(r)?,
+                status: r.try_get("status")?,
+                since: r.try_get("updated_at")?,
+            };
+            if target == 0 {
+                out.waiting.push(w);
+            } else {
+                out.undeliverable.push(w);
+            }
+        }
+    }
+    let people = |extra: &str| {
+        format!(
+            "SELECT c.id AS candidate_id, c.first_name AS first_name, c.last_name AS last_name FROM candidates c \
+             WHERE c.counsellor_id = $1 AND c.anonymised_at IS NULL AND {extra} ORDER BY c.last_name, c.first_name LIMIT $2"
+        )
+    };
+    for (sql, target) in [
+        (people("c.retention_reminded_at IS NOT NULL"), 0),
+        (
+            people(
+                "c.status IN ('active', 'in_referral') AND NOT EXISTS \
+                 (SELECT 1 FROM candidate_files f WHERE f.candidate_id = c.id)",
+            ),
+            1,
+        ),
+    ] {
+        let rows = sqlx::query(&sql)
+            .bind(&user.id)
+            .bind(TODO_LIMIT)
+            .fetch_all(&mut *conn)
+            .await?;
+        for r in &rows {
+            if let Some(p) = person(r)? {
+                if target == 0 {
+                    out.retention.push(p);
+                } else {
+                    out.without_cv.push(p);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
