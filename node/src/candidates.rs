@@ -166,6 +166,31 @@ pub struct CandidateFile {
     pub sha256: String,
     /// Unix ms.
     pub created_at: i64,
+    /// Characters of text read from the file (0 for a scan, or for files
+    /// uploaded before texts were kept).
+    #[serde(default)]
+    pub text_chars: i64,
+    /// Whether readable text was found (a scanned PDF has none).
+    #[serde(default = "yes")]
+    pub readable: bool,
+    /// Whether the record's searchable CV text is this file's.
+    #[serde(default)]
+    pub in_use: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Columns of `candidate_files` that make a [`CandidateFile`].
+const FILE_COLUMNS: &str =
+    "id, candidate_id, file_name, content_type, size_bytes, sha256, created_at, text_chars, readable, in_use";
+
+/// Whether text read from a file is worth searching: at least 10 letters (a
+/// scanned PDF yields none, or a few stray characters such as page
+/// numbers).
+pub fn readable_text(text: &str) -> bool {
+    text.chars().filter(|c| c.is_alphabetic()).take(10).count() >= 10
 }
 
 /// A candidate record.
@@ -788,6 +813,9 @@ fn file_from_row(row: &sqlx::any::AnyRow) -> Result<(String, CandidateFile)> {
             size_bytes: row.try_get("size_bytes")?,
             sha256: row.try_get("sha256")?,
             created_at: row.try_get("created_at")?,
+            text_chars: row.try_get("text_chars")?,
+            readable: row.try_get::<i64, _>("readable")? != 0,
+            in_use: row.try_get::<i64, _>("in_use")? != 0,
         },
     ))
 }
@@ -800,10 +828,9 @@ pub(crate) async fn load(db: &Db, id: &str) -> Result<Option<(Candidate, RecordM
         .await?;
     let Some(row) = row else { return Ok(None) };
     let (mut c, meta) = from_row(&row)?;
-    let files = sqlx::query(
-        "SELECT id, candidate_id, file_name, content_type, size_bytes, sha256, created_at \
-         FROM candidate_files WHERE candidate_id = $1 ORDER BY created_at, id",
-    )
+    let files = sqlx::query(&format!(
+        "SELECT {FILE_COLUMNS} FROM candidate_files WHERE candidate_id = $1 ORDER BY created_at, id"
+    ))
     .bind(id)
     .fetch_all(&db.pool)
     .await?;
@@ -835,10 +862,9 @@ pub(crate) async fn load_locked(
     .await?;
     let Some(row) = row else { return Ok(None) };
     let (mut c, meta) = from_row(&row)?;
-    let files = sqlx::query(
-        "SELECT id, candidate_id, file_name, content_type, size_bytes, sha256, created_at \
-         FROM candidate_files WHERE candidate_id = $1 ORDER BY created_at, id",
-    )
+    let files = sqlx::query(&format!(
+        "SELECT {FILE_COLUMNS} FROM candidate_files WHERE candidate_id = $1 ORDER BY created_at, id"
+    ))
     .bind(id)
     .fetch_all(&mut **tx)
     .await?;
@@ -891,8 +917,7 @@ pub async fn load_candidates(db: &Db, ids: &[String]) -> Result<Vec<Candidate>> 
             by_id.insert(c.id.clone(), c);
         }
         let sql = format!(
-            "SELECT id, candidate_id, file_name, content_type, size_bytes, sha256, created_at \
-             FROM candidate_files WHERE candidate_id IN ({placeholders}) ORDER BY created_at, id"
+            "SELECT {FILE_COLUMNS} FROM candidate_files WHERE candidate_id IN ({placeholders}) ORDER BY created_at, id"
         );
         let mut q = sqlx::query(&sql);
         for id in chunk {
@@ -1851,6 +1876,9 @@ pub async fn attach_cv(
         size_bytes: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
         sha256: crate::util::sha256_hex(&bytes),
         created_at: now,
+        text_chars: 0,
+        readable: false,
+        in_use: false,
     };
     let dir = candidate_dir(state, id);
     let path = dir.join(format!("{}.{}", file.id, kind.extension()));
@@ -1866,22 +1894,37 @@ pub async fn attach_cv(
         .map_err(|e| Error::Internal(anyhow::anyhow!("storing CV file: {e}")))?;
     }
     let cv_text: String = text.chars().take(200_000).collect();
+    let readable = readable_text(&cv_text);
+    let file = CandidateFile {
+        text_chars: i64::try_from(cv_text.chars().count()).unwrap_or(i64::MAX),
+        readable,
+        in_use: readable,
+        ..file
+    };
     let res: Result<Candidate> = async {
         let mut tx = state.db.begin().await?;
         // The record as it is now (a referral may have changed it while the
-        // file was being read): only the CV text changes.
+        // file was being read): only the CV text changes, and only when the
+        // new file has readable text.
         let (mut c, meta) = load_locked(&mut tx, id)
             .await?
             .ok_or(Error::NotFound("candidate"))?;
         if meta.anonymised_at.is_some() {
             return Err(Error::Conflict("this record was anonymised".into()));
         }
-        c.cv_text = cv_text;
+        if readable {
+            sqlx::query("UPDATE candidate_files SET in_use = 0 WHERE candidate_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            c.cv_text = cv_text.clone();
+        }
         c.updated_at = now;
         c.last_activity_at = now;
         sqlx::query(
-            "INSERT INTO candidate_files (id, candidate_id, file_name, content_type, size_bytes, sha256, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO candidate_files (id, candidate_id, file_name, content_type, size_bytes, sha256, created_at, \
+             extracted_text, text_chars, readable, in_use) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&file.id)
         .bind(id)
@@ -1890,6 +1933,10 @@ pub async fn attach_cv(
         .bind(file.size_bytes)
         .bind(&file.sha256)
         .bind(now)
+        .bind(&cv_text)
+        .bind(file.text_chars)
+        .bind(i64::from(readable))
+        .bind(i64::from(readable))
         .execute(&mut *tx)
         .await?;
         update_row(&mut tx, &c).await?;
@@ -1905,9 +1952,76 @@ pub async fn attach_cv(
             return Err(e);
         }
     };
+    for f in &mut c.files {
+        f.in_use = f.in_use && !readable;
+    }
     c.files.push(file.clone());
     crate::journal::wake(state);
     Ok((c, file))
+}
+
+/// Make the text read from file `file_id` the record's searchable CV text
+/// (a counsellor choosing among the versions), audited
+/// `candidate.cv_text_chosen` in the same transaction. Refused for a file
+/// without readable text, or one uploaded before texts were kept.
+pub async fn use_cv_text(
+    state: &AppState,
+    actor: &crate::actor::Actor,
+    id: &str,
+    file_id: &str,
+) -> Result<Candidate> {
+    actor.staff()?;
+    let mut tx = state.db.begin().await?;
+    let (mut c, meta) = load_locked(&mut tx, id)
+        .await?
+        .ok_or(Error::NotFound("candidate"))?;
+    if meta.anonymised_at.is_some() {
+        return Err(Error::Conflict("this record was anonymised".into()));
+    }
+    let row = sqlx::query(
+        "SELECT extracted_text, readable FROM candidate_files WHERE id = $1 AND candidate_id = $2",
+    )
+    .bind(file_id)
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(Error::NotFound("CV file"))?;
+    let text: Option<String> = row.try_get("extracted_text")?;
+    let readable = row.try_get::<i64, _>("readable")? != 0;
+    let Some(text) = text.filter(|_| readable) else {
+        return Err(Error::Refused {
+            code: "cv_text_unavailable",
+            message:
+                "this file has no readable text to use (a scan, or uploaded before texts were kept)"
+                    .into(),
+        });
+    };
+    sqlx::query("UPDATE candidate_files SET in_use = CASE WHEN id = $2 THEN 1 ELSE 0 END WHERE candidate_id = $1")
+        .bind(id)
+        .bind(file_id)
+        .execute(&mut *tx)
+        .await?;
+    let now = state.clock.now_ms();
+    c.cv_text = text;
+    c.updated_at = now;
+    c.last_activity_at = now;
+    update_row(&mut tx, &c).await?;
+    journal_index(&mut tx, id).await?;
+    crate::audit::append(
+        &mut tx,
+        actor,
+        "candidate.cv_text_chosen",
+        ("candidate", id),
+        None,
+        serde_json::json!({"file_id": file_id}),
+    )
+    .await?;
+    tx.commit().await?;
+    for f in &mut c.files {
+        f.in_use = f.id == file_id;
+    }
+    crate::journal::wake(state);
+    Ok(c)
 }
 
 /// Read a stored CV file.

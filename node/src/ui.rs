@@ -671,6 +671,10 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/candidats/{id}/proposer", post(candidats::refer))
         .route("/ui/candidats/{id}/cv", post(fiche::upload_cv))
         .route("/ui/candidats/{id}/cv/{file_id}", get(fiche::download_cv))
+        .route(
+            "/ui/candidats/{id}/cv/{file_id}/utiliser",
+            post(fiche::use_cv_text),
+        )
         .route("/ui/candidats/{id}/consentement", post(fiche::consent))
         .route("/ui/candidats/{id}/inviter", post(fiche::invite))
         .route("/ui/candidats/{id}/retour-emploi", post(fiche::placement))

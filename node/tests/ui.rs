@@ -1367,6 +1367,125 @@ async fn follow_up_from_the_record_and_the_todo_on_the_dashboard() {
     }
 }
 
+/// CV versions: two uploads keep both texts, the newest readable one is
+/// searched, the counsellor chooses the older one back; a scan (a PDF
+/// without text) is flagged and leaves the searchable text alone.
+#[tokio::test]
+async fn cv_versions_keep_every_text_and_a_scan_never_empties_it() {
+    use vivier_node::extract::testdocs;
+    for backend in backends() {
+        let node = start_node(&backend).await;
+        let token = node
+            .user(Role::Counsellor, "claire@mission-emploi.fr")
+            .await;
+        let cookie = login(&node, "claire@mission-emploi.fr").await;
+        let (s, v) = node
+            .post(&token, "/api/v1/candidates", &json!({"first_name": "Inès", "last_name": "Moreau", "commune_insee": "41018",
+                "rome_codes": ["N1103"], "cv_text": "Texte saisi à la main.", "consent_scope": "local"}))
+            .await;
+        assert_eq!(s, 201, "{v}");
+        let cid = v["id"].as_str().unwrap().to_string();
+        let docx = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
+        let first = upload(
+            &node,
+            &cookie,
+            &cid,
+            "cv-2025.docx",
+            docx,
+            testdocs::docx(&["Préparatrice de commandes", "CACES 1 et 5"]),
+        )
+        .await;
+        assert_eq!(
+            first.location.as_deref(),
+            Some(format!("/ui/candidats/{cid}?ok=cv").as_str())
+        );
+        let second = upload(
+            &node,
+            &cookie,
+            &cid,
+            "cv-2026.docx",
+            docx,
+            testdocs::docx(&["Cariste en entrepôt", "CACES 3"]),
+        )
+        .await;
+        assert_eq!(second.status, 303);
+        let search = |q: &'static str| {
+            let node = &node;
+            let token = token.clone();
+            async move {
+                let (_, v) = node
+                    .get(&token, &format!("/api/v1/candidates/search?q={q}"))
+                    .await;
+                v["total"].as_u64().unwrap_or(0)
+            }
+        };
+        eventually(20, || async {
+            (search("entrepôt").await == 1).then_some(())
+        })
+        .await
+        .expect("newest text searched");
+        assert_eq!(search("Préparatrice").await, 0, "older text not searched");
+        // A scanned PDF: flagged, the searchable text unchanged.
+        let scan = testdocs::pdf(&[]);
+        let p = upload(&node, &cookie, &cid, "scan.pdf", "application/pdf", scan).await;
+        assert_eq!(
+            p.location.as_deref(),
+            Some(format!("/ui/candidats/{cid}?ok=cv-illisible").as_str()),
+            "{}",
+            p.body
+        );
+        let record = get(&node, Some(&cookie), p.location.as_deref().unwrap()).await;
+        let body = text(&record.body);
+        assert!(body.contains("aucun texte n'a pu en être lu"), "{body}");
+        assert!(
+            body.contains("aucun texte lisible (document scanné ?)"),
+            "{body}"
+        );
+        assert_eq!(search("entrepôt").await, 1, "the scan emptied nothing");
+        // Choose the first version back.
+        let files: Vec<(String, String)> = sqlx::query_as("SELECT id, file_name FROM candidate_files WHERE candidate_id = $1 ORDER BY created_at, id")
+            .bind(&cid).fetch_all(&node.state.db.pool).await.unwrap();
+        let (first_id, _) = files.iter().find(|(_, n)| n == "cv-2025.docx").unwrap();
+        let (scan_id, _) = files.iter().find(|(_, n)| n == "scan.pdf").unwrap();
+        let p = post(
+            &node,
+            Some(&cookie),
+            &format!("/ui/candidats/{cid}/cv/{scan_id}/utiliser"),
+            &[],
+        )
+        .await;
+        assert_eq!(p.status, 409, "a scan cannot be chosen");
+        let p = post(
+            &node,
+            Some(&cookie),
+            &format!("/ui/candidats/{cid}/cv/{first_id}/utiliser"),
+            &[],
+        )
+        .await;
+        assert_eq!(p.status, 303, "{}", p.body);
+        eventually(20, || async {
+            (search("Préparatrice").await == 1).then_some(())
+        })
+        .await
+        .expect("chosen text searched");
+        assert_eq!(search("entrepôt").await, 0);
+        let (_, rec) = node.get(&token, &format!("/api/v1/candidates/{cid}")).await;
+        let in_use: Vec<&str> = rec["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["in_use"] == true)
+            .map(|f| f["file_name"].as_str().unwrap())
+            .collect();
+        assert_eq!(in_use, ["cv-2025.docx"], "{rec}");
+        assert_eq!(
+            audit_count(&node, "candidate.cv_text_chosen", Some(&cid)).await,
+            1
+        );
+        node.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn screenshot_with_chromium_if_installed() {
     let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]

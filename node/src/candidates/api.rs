@@ -345,6 +345,15 @@ async fn placement_handler(
     Ok((StatusCode::CREATED, Json(p)))
 }
 
+async fn use_cv_handler(
+    State(state): State<AppState>,
+    Staff(user): Staff,
+    Path((id, file_id)): Path<(String, String)>,
+) -> Result<Json<serde_json::Value>> {
+    let c = super::use_cv_text(&state, &crate::actor::Actor::User(user), &id, &file_id).await?;
+    Ok(Json(json!({ "id": c.id, "files": c.files })))
+}
+
 async fn followups_handler(
     State(state): State<AppState>,
     Staff(user): Staff,
@@ -780,5 +789,9 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/followups/{id}/done", post(followup_done_handler))
         .route("/api/v1/todo", get(todo_handler))
+        .route(
+            "/api/v1/candidates/{id}/cv/{file_id}/use",
+            post(use_cv_handler),
+        )
         .route("/api/v1/candidates/{id}/counsellor", post(reassign_handler))
 }

@@ -644,7 +644,9 @@ fn flash_message(code: Option<&str>) -> Option<&'static str> {
         "propose" => {
             Some("La mise en relation a été créée : l'employeur la verra dans son espace.")
         }
-        "cv" => Some("Le CV a été déposé et son texte ajouté à la fiche."),
+        "cv" => Some("Le CV a été déposé ; son texte est désormais celui de la recherche (les versions précédentes restent disponibles)."),
+        "cv-illisible" => Some("Le CV a été déposé, mais aucun texte n'a pu en être lu (document scanné ?) : le texte de recherche de la fiche n'a pas changé."),
+        "cv-choisi" => Some("Le texte de recherche de la fiche est désormais celui de cette version du CV."),
         "consentement" => Some("Le consentement a été enregistré : la fiche est recherchable."),
         "retrait" => {
             Some("Le consentement a été retiré : la fiche redevient un brouillon, ni recherchable ni proposable.")

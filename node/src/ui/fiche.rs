@@ -25,6 +25,9 @@ pub struct FileRow {
     kind: &'static str,
     size: String,
     created_at: i64,
+    readable: bool,
+    text_chars: i64,
+    in_use: bool,
 }
 
 impl FileRow {
@@ -39,6 +42,9 @@ impl FileRow {
             },
             size: size_fr(f.size_bytes),
             created_at: f.created_at,
+            readable: f.readable,
+            text_chars: f.text_chars,
+            in_use: f.in_use,
         }
     }
 }
@@ -139,10 +145,11 @@ pub async fn upload_cv(
                 "candidate.cv_upload",
                 &id,
                 json!({ "file_id": file.id, "content_type": file.content_type,
-                        "size_bytes": file.size_bytes, "via": "ui" }),
+                        "size_bytes": file.size_bytes, "readable": file.readable, "via": "ui" }),
             )
             .await?;
-            Ok(Redirect::to(&format!("/ui/candidats/{id}?ok=cv")).into_response())
+            let done = if file.readable { "cv" } else { "cv-illisible" };
+            Ok(Redirect::to(&format!("/ui/candidats/{id}?ok={done}")).into_response())
         }
         Err(e) => match upload_problem(&state, &e) {
             Some((status, msg)) => record_with_error(&state, &user, &id, status, "cv", msg).await,
@@ -524,5 +531,38 @@ mod tests {
                 serde_json::from_value(serde_json::Value::String((*o).to_string())).unwrap();
             assert_eq!(p.as_str(), *o);
         }
+    }
+}
+
+/// `POST /ui/candidats/{id}/cv/{file_id}/utiliser`: the record's searchable
+/// text becomes this version's.
+pub async fn use_cv_text(
+    State(state): State<AppState>,
+    Session(user): Session,
+    _same: SameOrigin,
+    Path((id, file_id)): Path<(String, String)>,
+) -> UiResult {
+    user.require_staff()?;
+    match crate::candidates::use_cv_text(
+        &state,
+        &crate::actor::Actor::User(user.clone()),
+        &id,
+        &file_id,
+    )
+    .await
+    {
+        Ok(_) => Ok(Redirect::to(&format!("/ui/candidats/{id}?ok=cv-choisi#t-cv")).into_response()),
+        Err(Error::Refused { code, .. }) => {
+            record_with_error(
+                &state,
+                &user,
+                &id,
+                StatusCode::CONFLICT,
+                "cv",
+                super::labels::refused(code).to_string(),
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
     }
 }

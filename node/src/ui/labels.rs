@@ -275,6 +275,10 @@ pub fn refused(code: &str) -> &'static str {
              L'administrateur du serveur peut fixer le mot de passe (vivier-node user password)."
         }
         "account_disabled" => "Ce compte est désactivé : réactivez-le d'abord.",
+        "cv_text_unavailable" => {
+            "Ce fichier ne contient pas de texte lisible (document scanné, ou déposé avant \
+             la conservation des textes) : il ne peut pas servir de texte de recherche."
+        }
         "last_admin" => "Le dernier administrateur actif ne peut être ni désactivé ni changé de rôle.",
         _ => "Cette action n'est pas possible dans l'état actuel du nœud.",
     }
