@@ -186,6 +186,19 @@ impl WebNode {
             )
             .await?;
         let referral_id = str_field(&referral, "id")?;
+        // Follow-up with a next step due today: the record's « Suivi » and
+        // the dashboard's « À faire » have something to show.
+        self.api(
+            &self.counsellor,
+            &format!("/api/v1/candidates/{candidate_id}/followups"),
+            &json!({
+                "kind": "interview",
+                "body": "Entretien : disponible dès lundi, préfère les postes du matin.",
+                "next_step": "Rappeler après l'entretien chez l'employeur",
+                "next_step_on": chrono::Utc::now().format("%Y-%m-%d").to_string()
+            }),
+        )
+        .await?;
         // Returns to work this year, for the reports page's charts.
         let year = chrono::Utc::now().format("%Y").to_string();
         let year: i64 = year.parse().unwrap_or(2026);
@@ -394,6 +407,13 @@ impl WebNode {
                     "rapports-reseau",
                     format!("/ui/rapports?mois={}", chrono::Utc::now().format("%Y-%m")),
                 ),
+            ]);
+        }
+        if who.role == Role::Admin {
+            pages.extend([
+                ("admin-comptes", "/ui/admin/utilisateurs".into()),
+                ("admin-journal", "/ui/admin/journal".into()),
+                ("admin-reseau", "/ui/admin/reseau".into()),
             ]);
         }
         pages.extend([
