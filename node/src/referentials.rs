@@ -193,6 +193,18 @@ pub struct RomeSuggestion {
     pub matched: String,
 }
 
+/// What a typed commune resolves to ([`Referentials::resolve_commune`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommuneMatch<'a> {
+    /// Exactly one commune.
+    One(&'a Commune),
+    /// Several communes could be meant (homonyms, a shared postcode, a
+    /// name prefix): the person chooses.
+    Several(Vec<&'a Commune>),
+    /// No commune.
+    None,
+}
+
 /// How close two ROME codes are, strongest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -508,6 +520,57 @@ impl Referentials {
             .filter_map(|h| self.communes.get(h.3))
             .take(limit)
             .collect()
+    }
+
+    /// What a person typed for a commune — an INSEE code, a postcode, a
+    /// name, or a name with its département as the forms offer it
+    /// (« Saint-Aignan (41) ») — resolved without guessing: one commune
+    /// when it is unambiguous, the choices when several communes bear that
+    /// name or share that postcode (homonyms are never settled silently),
+    /// nothing when none matches. Names are compared insensitive to case,
+    /// accents, hyphens and apostrophes; a name with no exact match offers
+    /// the communes whose name starts with it.
+    pub fn resolve_commune(&self, typed: &str) -> CommuneMatch<'_> {
+        const MAX_CHOICES: usize = 12;
+        let typed = typed.trim();
+        if typed.is_empty() {
+            return CommuneMatch::None;
+        }
+        if typed.len() == 5 && is_code_like(typed) {
+            if let Some(c) = self.commune(typed) {
+                return CommuneMatch::One(c);
+            }
+            let served = self.communes_by_postcode(typed);
+            return match served.len() {
+                0 => CommuneMatch::None,
+                1 => CommuneMatch::One(served[0]),
+                _ => CommuneMatch::Several(served.into_iter().take(MAX_CHOICES).collect()),
+            };
+        }
+        // « Nom (41) »: the département given with the name.
+        let (name, dep) = match typed.strip_suffix(')').and_then(|t| t.rsplit_once('(')) {
+            Some((n, d)) if !n.trim().is_empty() && !d.trim().is_empty() => {
+                (n.trim(), Some(d.trim().to_ascii_uppercase()))
+            }
+            _ => (typed, None),
+        };
+        let folded = fold(name);
+        let found: Vec<&Commune> = self
+            .search_communes(name, 200)
+            .into_iter()
+            .filter(|c| dep.as_deref().is_none_or(|d| c.departement == d))
+            .collect();
+        let exact: Vec<&Commune> = found
+            .iter()
+            .copied()
+            .filter(|c| fold(&c.name) == folded)
+            .collect();
+        match (exact.len(), found.len()) {
+            (1, _) => CommuneMatch::One(exact[0]),
+            (0, 0) => CommuneMatch::None,
+            (0, _) => CommuneMatch::Several(found.into_iter().take(MAX_CHOICES).collect()),
+            _ => CommuneMatch::Several(exact.into_iter().take(MAX_CHOICES).collect()),
+        }
     }
 
     // ----- ROME -----------------------------------------------------------
@@ -894,6 +957,42 @@ mod tests {
 
     fn codes(s: &[RomeSuggestion]) -> Vec<&str> {
         s.iter().map(|s| s.code.as_str()).collect()
+    }
+
+    #[test]
+    fn homonyms_are_offered_never_guessed() {
+        let r = r();
+        let CommuneMatch::Several(choices) = r.resolve_commune("Saint-Aignan") else {
+            panic!("Saint-Aignan is the name of several communes");
+        };
+        let deps: Vec<&str> = choices.iter().map(|c| c.departement.as_str()).collect();
+        assert!(deps.contains(&"41") && deps.contains(&"08"), "{deps:?}");
+        assert!(choices.iter().all(|c| c.name == "Saint-Aignan"));
+        // The form's own choice label comes back resolved.
+        assert_eq!(
+            r.resolve_commune("Saint-Aignan (41)"),
+            CommuneMatch::One(r.commune("41198").unwrap())
+        );
+        assert_eq!(
+            r.resolve_commune("saint aignan (08)"),
+            CommuneMatch::One(r.commune("08377").unwrap())
+        );
+        assert_eq!(
+            r.resolve_commune("41018"),
+            CommuneMatch::One(r.commune("41018").unwrap())
+        );
+        assert_eq!(
+            r.resolve_commune("blois"),
+            CommuneMatch::One(r.commune("41018").unwrap())
+        );
+        // A postcode shared by several communes: a choice.
+        assert!(matches!(r.resolve_commune("41110"), CommuneMatch::Several(v) if v.len() > 1));
+        // No exact name: the names that start with it.
+        assert!(
+            matches!(r.resolve_commune("Saint-Aignan-sur"), CommuneMatch::Several(v) if !v.is_empty())
+        );
+        assert_eq!(r.resolve_commune("Zzyzx"), CommuneMatch::None);
+        assert_eq!(r.resolve_commune("Saint-Aignan (99)"), CommuneMatch::None);
     }
 
     #[test]

@@ -140,6 +140,22 @@ impl WebNode {
         Ok(v)
     }
 
+    /// `GET path` through the API as `who`.
+    pub async fn api_get(&self, who: &Account, path: &str) -> anyhow::Result<Value> {
+        let r = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(&who.token)
+            .send()
+            .await?;
+        let status = r.status();
+        let v: Value = r.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            return Err(anyhow!("GET {path}: {status}: {v}"));
+        }
+        Ok(v)
+    }
+
     async fn seed(&self) -> anyhow::Result<Seeded> {
         let offer = self
             .api(
@@ -373,6 +389,10 @@ impl WebNode {
                 ("offres", "/ui/offres".into()),
                 ("offre", format!("/ui/offres/{}", s.offer_id)),
                 ("offre-nouvelle", "/ui/offres/nouvelle".into()),
+                (
+                    "offre-modifier",
+                    format!("/ui/offres/{}/modifier", s.offer_id),
+                ),
             ]);
         } else {
             pages.extend([
@@ -383,6 +403,11 @@ impl WebNode {
                     format!("/ui/candidats/{}", s.candidate_id),
                 ),
                 ("candidat-nouveau", "/ui/candidats/nouveau".into()),
+                (
+                    "candidat-modifier",
+                    format!("/ui/candidats/{}/modifier", s.candidate_id),
+                ),
+                ("coordonnees", "/ui/coordonnees".into()),
                 (
                     "candidat-supprimer",
                     format!("/ui/candidats/{}/supprimer", s.candidate_id),
