@@ -1390,7 +1390,7 @@ async fn offer_edit_page_broadcasts_the_update() {
             let pool = node.state.db.pool.clone();
             async move {
                 sqlx::query_scalar::<_, i64>(
-                    "SELECT COUNT(*) FROM outbox WHERE kind = 'offer.updated'",
+                    "SELECT COUNT(*) FROM broadcast_log WHERE kind = 'offer.updated'",
                 )
                 .fetch_one(&pool)
                 .await
@@ -1621,7 +1621,7 @@ async fn referral_contacts_names_and_cancelling_a_hire() {
                 &json!({"status": "cancelled"}),
             )
             .await;
-        assert_eq!(st, 422, "{e}");
+        assert_eq!(st, 400, "{e}");
         assert!(e.to_string().contains("cancel_reason_required"), "{e}");
         let (_, r) = node.get(&staff, &format!("/api/v1/referrals/{rid}")).await;
         assert_eq!(r["status"], "accepted");
