@@ -537,14 +537,18 @@ impl Referentials {
             return CommuneMatch::None;
         }
         if typed.len() == 5 && is_code_like(typed) {
-            if let Some(c) = self.commune(typed) {
-                return CommuneMatch::One(c);
+            // An INSEE code, a postcode, or both (41110 is a commune's code
+            // and Saint-Aignan's postcode): every commune it may mean.
+            let mut meant: Vec<&Commune> = self.commune(typed).into_iter().collect();
+            for c in self.communes_by_postcode(typed) {
+                if !meant.iter().any(|m| m.insee == c.insee) {
+                    meant.push(c);
+                }
             }
-            let served = self.communes_by_postcode(typed);
-            return match served.len() {
+            return match meant.len() {
                 0 => CommuneMatch::None,
-                1 => CommuneMatch::One(served[0]),
-                _ => CommuneMatch::Several(served.into_iter().take(MAX_CHOICES).collect()),
+                1 => CommuneMatch::One(meant[0]),
+                _ => CommuneMatch::Several(meant.into_iter().take(MAX_CHOICES).collect()),
             };
         }
         // « Nom (41) »: the département given with the name.
@@ -985,8 +989,13 @@ mod tests {
             r.resolve_commune("blois"),
             CommuneMatch::One(r.commune("41018").unwrap())
         );
-        // A postcode shared by several communes: a choice.
-        assert!(matches!(r.resolve_commune("41110"), CommuneMatch::Several(v) if v.len() > 1));
+        // A postcode shared by several communes (and here another
+        // commune's INSEE code too): a choice.
+        let CommuneMatch::Several(v) = r.resolve_commune("41110") else {
+            panic!("41110 means several communes");
+        };
+        assert!(v.iter().any(|c| c.insee == "41198") && v.iter().any(|c| c.insee == "41110"));
+        assert!(matches!(r.resolve_commune("37000"), CommuneMatch::One(c) if c.name == "Tours"));
         // No exact name: the names that start with it.
         assert!(
             matches!(r.resolve_commune("Saint-Aignan-sur"), CommuneMatch::Several(v) if !v.is_empty())
