@@ -973,22 +973,14 @@ mod tests {
         assert!(deps.contains(&"41") && deps.contains(&"08"), "{deps:?}");
         assert!(choices.iter().all(|c| c.name == "Saint-Aignan"));
         // The form's own choice label comes back resolved.
-        assert_eq!(
-            r.resolve_commune("Saint-Aignan (41)"),
-            CommuneMatch::One(r.commune("41198").unwrap())
+        assert!(
+            matches!(r.resolve_commune("Saint-Aignan (41)"), CommuneMatch::One(c) if c.insee == "41198")
         );
-        assert_eq!(
-            r.resolve_commune("saint aignan (08)"),
-            CommuneMatch::One(r.commune("08377").unwrap())
+        assert!(
+            matches!(r.resolve_commune("saint aignan (08)"), CommuneMatch::One(c) if c.insee == "08377")
         );
-        assert_eq!(
-            r.resolve_commune("41018"),
-            CommuneMatch::One(r.commune("41018").unwrap())
-        );
-        assert_eq!(
-            r.resolve_commune("blois"),
-            CommuneMatch::One(r.commune("41018").unwrap())
-        );
+        assert!(matches!(r.resolve_commune("41018"), CommuneMatch::One(c) if c.insee == "41018"));
+        assert!(matches!(r.resolve_commune("blois"), CommuneMatch::One(c) if c.insee == "41018"));
         // A postcode shared by several communes (and here another
         // commune's INSEE code too): a choice.
         let CommuneMatch::Several(v) = r.resolve_commune("41110") else {
