@@ -123,35 +123,36 @@ impl WebNode {
         format!("{}{path}", self.base)
     }
 
-    /// One API call as `who`; the JSON answer when the status is 2xx.
+    /// `POST path` through the API as `who`; the JSON answer when the status is 2xx.
     pub async fn api(&self, who: &Account, path: &str, body: &Value) -> anyhow::Result<Value> {
-        let r = self
-            .client
-            .post(self.url(path))
-            .bearer_auth(&who.token)
-            .json(body)
-            .send()
-            .await?;
-        let status = r.status();
-        let v: Value = r.json().await.unwrap_or(Value::Null);
-        if !status.is_success() {
-            return Err(anyhow!("POST {path}: {status}: {v}"));
-        }
-        Ok(v)
+        self.call(reqwest::Method::POST, who, path, Some(body))
+            .await
     }
 
     /// `GET path` through the API as `who`.
     pub async fn api_get(&self, who: &Account, path: &str) -> anyhow::Result<Value> {
-        let r = self
+        self.call(reqwest::Method::GET, who, path, None).await
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        who: &Account,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Value> {
+        let mut req = self
             .client
-            .get(self.url(path))
-            .bearer_auth(&who.token)
-            .send()
-            .await?;
+            .request(method.clone(), self.url(path))
+            .bearer_auth(&who.token);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let r = req.send().await?;
         let status = r.status();
         let v: Value = r.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
-            return Err(anyhow!("GET {path}: {status}: {v}"));
+            return Err(anyhow!("{method} {path}: {status}: {v}"));
         }
         Ok(v)
     }

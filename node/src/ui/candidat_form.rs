@@ -415,6 +415,16 @@ fn merge_domain_errors(
     }
 }
 
+/// The domain's errors for an input the form already found faulty, so
+/// that every error shows at once (nothing is written).
+fn every_error(state: &AppState, input: &CandidateInput) -> Error {
+    Error::Validation(
+        crate::candidates::validate(state.refs, input)
+            .err()
+            .unwrap_or_default(),
+    )
+}
+
 /// The ROME codes suggested from the job titles typed (`action=rome`), or
 /// a French error when none is found.
 fn suggest(
@@ -497,11 +507,7 @@ pub async fn create(
     let outcome = if parsed.errors.is_empty() {
         crate::candidates::create(&state, &user, parsed.input).await
     } else {
-        // Show every other error too, without creating anything.
-        match crate::candidates::validate(state.refs, &parsed.input) {
-            Ok(_) => Err(Error::Validation(Vec::new())),
-            Err(errs) => Err(Error::Validation(errs)),
-        }
+        Err(every_error(&state, &parsed.input))
     };
     match outcome {
         Ok(c) => {
@@ -628,10 +634,7 @@ pub async fn edit(
     let outcome = if parsed.errors.is_empty() {
         crate::candidates::update(&state, &user, &id, parsed.input).await
     } else {
-        match crate::candidates::validate(state.refs, &parsed.input) {
-            Ok(_) => Err(Error::Validation(Vec::new())),
-            Err(errs) => Err(Error::Validation(errs)),
-        }
+        Err(every_error(&state, &parsed.input))
     };
     match outcome {
         Ok((_, changed)) => {

@@ -244,6 +244,31 @@ fn parse_search_form(
     (f, Some(q), page, errors, centre)
 }
 
+/// `/ui/candidats?…` with the form's filters (its commune replaced by
+/// `commune` when given) and `page`.
+fn search_link(form: &SearchForm, commune: Option<&str>, page: Option<usize>) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in [
+        ("texte", form.texte.as_str()),
+        ("rome", &form.rome),
+        ("commune", commune.unwrap_or(&form.commune)),
+        ("rayon", &form.rayon),
+        ("permis", &form.permis),
+        ("disponible_avant", &form.disponible_avant),
+        ("contrat", &form.contrat),
+        ("statut", &form.statut),
+        ("tri", &form.tri),
+    ] {
+        if !v.is_empty() {
+            s.append_pair(k, v);
+        }
+    }
+    if let Some(p) = page {
+        s.append_pair("page", &p.to_string());
+    }
+    format!("/ui/candidats?{}", s.finish())
+}
+
 /// `GET /ui/candidats`: the search form and its results (audited as
 /// `candidate.search`, like the API).
 pub async fn search(
@@ -335,26 +360,7 @@ pub async fn search(
             Err(e) => return Err(Error::from(e).into()),
         }
     }
-    let page_link = |p: usize| {
-        let mut s = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in [
-            ("texte", &form.texte),
-            ("rome", &form.rome),
-            ("commune", &form.commune),
-            ("rayon", &form.rayon),
-            ("permis", &form.permis),
-            ("disponible_avant", &form.disponible_avant),
-            ("contrat", &form.contrat),
-            ("statut", &form.statut),
-            ("tri", &form.tri),
-        ] {
-            if !v.is_empty() {
-                s.append_pair(k, v);
-            }
-        }
-        s.append_pair("page", &p.to_string());
-        format!("/ui/candidats?{}", s.finish())
-    };
+    let page_link = |p: usize| search_link(&form, None, Some(p));
     // Homonyms: one link per commune, the rest of the search kept.
     let commune_choices: Vec<(String, String)> =
         match (errors.contains_key("commune"), form.commune.is_empty()) {
@@ -364,23 +370,8 @@ pub async fn search(
                 .unwrap_or_default()
                 .into_iter()
                 .map(|c| {
-                    let mut s = url::form_urlencoded::Serializer::new(String::new());
-                    for (k, v) in [
-                        ("texte", &form.texte),
-                        ("rayon", &form.rayon),
-                        ("permis", &form.permis),
-                        ("disponible_avant", &form.disponible_avant),
-                        ("contrat", &form.contrat),
-                        ("statut", &form.statut),
-                        ("tri", &form.tri),
-                    ] {
-                        if !v.is_empty() {
-                            s.append_pair(k, v);
-                        }
-                    }
-                    s.append_pair("commune", &c.insee);
                     (
-                        format!("/ui/candidats?{}", s.finish()),
+                        search_link(&form, Some(&c.insee), None),
                         format!("{} — {}", c.label, c.postcodes),
                     )
                 })
