@@ -483,60 +483,95 @@ pub async fn create(
     body: axum::body::Bytes,
 ) -> UiResult {
     user.require_staff()?;
-    let f = FormData::parse(&body);
+    save(&state, &user, None, &body).await
+}
+
+/// Save a new record (`record` = None) or an edited one: the domain's
+/// create or update, audited like the API; or the form again with every
+/// error, or with ROME codes suggested (`action=rome`).
+async fn save(
+    state: &AppState,
+    user: &User,
+    record: Option<(&str, &Candidate)>,
+    body: &[u8],
+) -> UiResult {
+    // The creating counsellor is the record's assigned counsellor and an
+    // admin may always: both write the restricted fields at creation. On an
+    // edit, whether they were on the page; the domain decides again on the
+    // record as it is when it writes.
+    let sensitive = record.is_none_or(|(_, c)| crate::candidates::may_see_sensitive(user, c));
+    let f = FormData::parse(body);
     let form = CandidateForm::parse(&f);
-    // The creating counsellor is the record's assigned counsellor; an admin
-    // may always: both may write the restricted fields at creation.
-    let mut parsed = parse_input(&state, &f, &form, false, true);
+    let mut parsed = parse_input(state, &f, &form, record.is_some(), sensitive);
+    if let (Some((id, _)), true) = (record, sensitive) {
+        // Restricted fields sent unchanged are not a change (nor audited as one).
+        let current = crate::candidates::load_sensitive(&state.db, id)
+            .await?
+            .unwrap_or_default();
+        if parsed.input.sensitive.as_ref() == Some(&current) {
+            parsed.input.sensitive = None;
+        }
+    }
+    let page = |suggestions, commune_choices| Page {
+        edit: record.map(|(id, _)| id),
+        sensitive,
+        fixed_status: record.and_then(|(_, c)| fixed_status(c)),
+        suggestions,
+        commune_choices,
+    };
     if f.get("action") == "rome" {
         let mut errors = FieldErrors::new();
-        let suggestions = suggest(&state, &form, &mut errors);
+        let suggestions = suggest(state, &form, &mut errors);
         return form_page(
-            &user,
+            user,
             &form,
             &errors,
-            Page {
-                edit: None,
-                sensitive: true,
-                fixed_status: None,
-                suggestions,
-                commune_choices: parsed.commune_choices,
-            },
+            page(suggestions, parsed.commune_choices),
         );
     }
-    let outcome = if parsed.errors.is_empty() {
-        crate::candidates::create(&state, &user, parsed.input).await
-    } else {
-        Err(every_error(&state, &parsed.input))
-    };
-    match outcome {
-        Ok(c) => {
-            crate::audit::record(
-                &state.db,
-                Some(&user),
-                "candidate.create",
-                "candidate",
-                &c.id,
-                None,
-                json!({ "consent": c.consent.is_some(), "via": "ui" }),
-            )
-            .await?;
-            Ok(Redirect::to(&format!("/ui/candidats/{}?ok=cree", c.id)).into_response())
+    let saved = if !parsed.errors.is_empty() {
+        Err(every_error(state, &parsed.input))
+    } else if let Some((id, _)) = record {
+        match crate::candidates::update(state, user, id, parsed.input).await {
+            Ok((_, changed)) => {
+                crate::audit::record(
+                    &state.db,
+                    Some(user),
+                    "candidate.update",
+                    "candidate",
+                    id,
+                    None,
+                    json!({ "fields": changed, "via": "ui" }),
+                )
+                .await?;
+                Ok(format!("/ui/candidats/{id}?ok=modifie"))
+            }
+            Err(e) => Err(e),
         }
+    } else {
+        match crate::candidates::create(state, user, parsed.input).await {
+            Ok(c) => {
+                crate::audit::record(
+                    &state.db,
+                    Some(user),
+                    "candidate.create",
+                    "candidate",
+                    &c.id,
+                    None,
+                    json!({ "consent": c.consent.is_some(), "via": "ui" }),
+                )
+                .await?;
+                Ok(format!("/ui/candidats/{}?ok=cree", c.id))
+            }
+            Err(e) => Err(e),
+        }
+    };
+    match saved {
+        Ok(to) => Ok(Redirect::to(&to).into_response()),
         Err(Error::Validation(errs)) => {
             merge_domain_errors(errs, &parsed.rome_rows, &mut parsed.errors);
-            form_page(
-                &user,
-                &form,
-                &parsed.errors,
-                Page {
-                    edit: None,
-                    sensitive: true,
-                    fixed_status: None,
-                    suggestions: Vec::new(),
-                    commune_choices: parsed.commune_choices,
-                },
-            )
+            let choices = std::mem::take(&mut parsed.commune_choices);
+            form_page(user, &form, &parsed.errors, page(Vec::new(), choices))
         }
         Err(e) => Err(e.into()),
     }
@@ -599,62 +634,5 @@ pub async fn edit(
     let (c, _) = crate::candidates::load(&state.db, &id)
         .await?
         .ok_or(Error::NotFound("candidate"))?;
-    // Whether the restricted fields were on the page: the domain decides
-    // again on the record as it is when it writes.
-    let sensitive = crate::candidates::may_see_sensitive(&user, &c);
-    let f = FormData::parse(&body);
-    let form = CandidateForm::parse(&f);
-    let mut parsed = parse_input(&state, &f, &form, true, sensitive);
-    // Restricted fields sent unchanged are not a change (nor audited as one).
-    if sensitive {
-        let current = crate::candidates::load_sensitive(&state.db, &id)
-            .await?
-            .unwrap_or_default();
-        if parsed.input.sensitive.as_ref() == Some(&current) {
-            parsed.input.sensitive = None;
-        }
-    }
-    let page = |suggestions, commune_choices| Page {
-        edit: Some(id.as_str()),
-        sensitive,
-        fixed_status: fixed_status(&c),
-        suggestions,
-        commune_choices,
-    };
-    if f.get("action") == "rome" {
-        let mut errors = FieldErrors::new();
-        let suggestions = suggest(&state, &form, &mut errors);
-        return form_page(
-            &user,
-            &form,
-            &errors,
-            page(suggestions, parsed.commune_choices),
-        );
-    }
-    let outcome = if parsed.errors.is_empty() {
-        crate::candidates::update(&state, &user, &id, parsed.input).await
-    } else {
-        Err(every_error(&state, &parsed.input))
-    };
-    match outcome {
-        Ok((_, changed)) => {
-            crate::audit::record(
-                &state.db,
-                Some(&user),
-                "candidate.update",
-                "candidate",
-                &id,
-                None,
-                json!({ "fields": changed, "via": "ui" }),
-            )
-            .await?;
-            Ok(Redirect::to(&format!("/ui/candidats/{id}?ok=modifie")).into_response())
-        }
-        Err(Error::Validation(errs)) => {
-            merge_domain_errors(errs, &parsed.rome_rows, &mut parsed.errors);
-            let choices = std::mem::take(&mut parsed.commune_choices);
-            form_page(&user, &form, &parsed.errors, page(Vec::new(), choices))
-        }
-        Err(e) => Err(e.into()),
-    }
+    save(&state, &user, Some((&id, &c)), &body).await
 }
