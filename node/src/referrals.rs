@@ -1630,6 +1630,13 @@ pub(crate) async fn purge_profiles_from(
             .await?;
         }
         forget_personal_data(tx, &row.id).await?;
+        // The departed member's counsellor is no one to call any more.
+        sqlx::query(
+            "UPDATE referrals SET counsellor_email = NULL, counsellor_phone = NULL WHERE id = $1",
+        )
+        .bind(&row.id)
+        .execute(&mut **tx)
+        .await?;
         n += 1;
     }
     Ok(n)
