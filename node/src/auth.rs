@@ -449,6 +449,47 @@ pub async fn user_by_id(db: &Db, id: &str) -> Result<Option<User>> {
     row.as_ref().map(user_from_row).transpose()
 }
 
+/// A staff member's work phone (`None` when not given).
+pub async fn user_phone(db: &Db, id: &str) -> Result<Option<String>> {
+    let phone: Option<Option<String>> = sqlx::query_scalar("SELECT phone FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(phone.flatten())
+}
+
+/// Set (or clear, with a blank) one's own work phone, the number employers
+/// see on the referrals one makes. Checked like a candidate's phone;
+/// audited `user.phone`.
+pub async fn set_own_phone(db: &Db, user: &User, phone: &str) -> Result<Option<String>> {
+    let phone = Some(phone.trim().to_string()).filter(|p| !p.is_empty());
+    if let Some(p) = &phone {
+        if !crate::candidates::valid_phone(p) {
+            return Err(Error::field(
+                "phone",
+                "expected 6 to 20 digits (spaces, +, ., -, parentheses allowed)",
+            ));
+        }
+    }
+    let mut tx = db.begin().await?;
+    sqlx::query("UPDATE users SET phone = $2 WHERE id = $1")
+        .bind(&user.id)
+        .bind(&phone)
+        .execute(&mut *tx)
+        .await?;
+    crate::audit::append(
+        &mut tx,
+        &crate::actor::Actor::User(user.clone()),
+        "user.phone",
+        ("user", &user.id),
+        None,
+        serde_json::json!({ "set": phone.is_some() }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(phone)
+}
+
 /// List users.
 pub async fn list_users(db: &Db) -> Result<Vec<User>> {
     let rows = sqlx::query(&format!(

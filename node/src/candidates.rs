@@ -418,7 +418,9 @@ fn opt_trim(v: &Option<String>) -> Option<String> {
         .map(str::to_string)
 }
 
-fn valid_phone(p: &str) -> bool {
+/// A phone number as the forms accept it: 6 to 20 digits and the usual
+/// separators.
+pub(crate) fn valid_phone(p: &str) -> bool {
     let digits = p.chars().filter(char::is_ascii_digit).count();
     (6..=20).contains(&digits)
         && p.chars()
@@ -962,6 +964,7 @@ pub fn minimal_profile(c: &Candidate, candidate_ref: &str) -> vivier_protocol::C
         driving_licences: c.driving_licences.clone(),
         certifications: c.certifications.clone(),
         has_vehicle: c.has_vehicle,
+        public_transport_only: c.public_transport_only,
         available_from: c.available_from.clone(),
         weekly_hours: c.weekly_hours,
         contract_types: c.contract_types.clone(),

@@ -29,6 +29,9 @@ pub enum NoticeKind {
     OfferRefusedByPeer,
     /// The member owning an offer left the network.
     MemberLeft,
+    /// The referring counsellor cancelled a referral the employer had
+    /// decided on (a hire, « avant embauche », a postponement).
+    ReferralCancelled,
 }
 
 impl NoticeKind {
@@ -38,6 +41,7 @@ impl NoticeKind {
             NoticeKind::ReferralUndeliverable => "referral_undeliverable",
             NoticeKind::OfferRefusedByPeer => "offer_refused_by_peer",
             NoticeKind::MemberLeft => "member_left",
+            NoticeKind::ReferralCancelled => "referral_cancelled",
         }
     }
 
@@ -47,6 +51,7 @@ impl NoticeKind {
             NoticeKind::ReferralUndeliverable => "Mise en relation non transmise",
             NoticeKind::OfferRefusedByPeer => "Offre refusée par un membre du réseau",
             NoticeKind::MemberLeft => "Un membre a quitté le réseau",
+            NoticeKind::ReferralCancelled => "Mise en relation annulée par le conseiller",
         }
     }
 }

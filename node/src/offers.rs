@@ -720,7 +720,7 @@ pub(crate) async fn journal_index(
 }
 
 /// A local offer the user may change, or the reason why not.
-async fn editable(state: &AppState, user: &User, id: &str) -> Result<StoredOffer> {
+pub(crate) async fn editable(state: &AppState, user: &User, id: &str) -> Result<StoredOffer> {
     let offer = get_offer(&state.db, id)
         .await?
         .ok_or(Error::NotFound("offer"))?;

@@ -193,6 +193,18 @@ pub struct RomeSuggestion {
     pub matched: String,
 }
 
+/// What a typed commune resolves to ([`Referentials::resolve_commune`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommuneMatch<'a> {
+    /// Exactly one commune.
+    One(&'a Commune),
+    /// Several communes could be meant (homonyms, a shared postcode, a
+    /// name prefix): the person chooses.
+    Several(Vec<&'a Commune>),
+    /// No commune.
+    None,
+}
+
 /// How close two ROME codes are, strongest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -508,6 +520,61 @@ impl Referentials {
             .filter_map(|h| self.communes.get(h.3))
             .take(limit)
             .collect()
+    }
+
+    /// What a person typed for a commune — an INSEE code, a postcode, a
+    /// name, or a name with its département as the forms offer it
+    /// (« Saint-Aignan (41) ») — resolved without guessing: one commune
+    /// when it is unambiguous, the choices when several communes bear that
+    /// name or share that postcode (homonyms are never settled silently),
+    /// nothing when none matches. Names are compared insensitive to case,
+    /// accents, hyphens and apostrophes; a name with no exact match offers
+    /// the communes whose name starts with it.
+    pub fn resolve_commune(&self, typed: &str) -> CommuneMatch<'_> {
+        const MAX_CHOICES: usize = 12;
+        let typed = typed.trim();
+        if typed.is_empty() {
+            return CommuneMatch::None;
+        }
+        if typed.len() == 5 && is_code_like(typed) {
+            // An INSEE code, a postcode, or both (41110 is a commune's code
+            // and Saint-Aignan's postcode): every commune it may mean.
+            let mut meant: Vec<&Commune> = self.commune(typed).into_iter().collect();
+            for c in self.communes_by_postcode(typed) {
+                if !meant.iter().any(|m| m.insee == c.insee) {
+                    meant.push(c);
+                }
+            }
+            return match meant.len() {
+                0 => CommuneMatch::None,
+                1 => CommuneMatch::One(meant[0]),
+                _ => CommuneMatch::Several(meant.into_iter().take(MAX_CHOICES).collect()),
+            };
+        }
+        // « Nom (41) »: the département given with the name.
+        let (name, dep) = match typed.strip_suffix(')').and_then(|t| t.rsplit_once('(')) {
+            Some((n, d)) if !n.trim().is_empty() && !d.trim().is_empty() => {
+                (n.trim(), Some(d.trim().to_ascii_uppercase()))
+            }
+            _ => (typed, None),
+        };
+        let folded = fold(name);
+        let found: Vec<&Commune> = self
+            .search_communes(name, 200)
+            .into_iter()
+            .filter(|c| dep.as_deref().is_none_or(|d| c.departement == d))
+            .collect();
+        let exact: Vec<&Commune> = found
+            .iter()
+            .copied()
+            .filter(|c| fold(&c.name) == folded)
+            .collect();
+        match (exact.len(), found.len()) {
+            (1, _) => CommuneMatch::One(exact[0]),
+            (0, 0) => CommuneMatch::None,
+            (0, _) => CommuneMatch::Several(found.into_iter().take(MAX_CHOICES).collect()),
+            _ => CommuneMatch::Several(exact.into_iter().take(MAX_CHOICES).collect()),
+        }
     }
 
     // ----- ROME -----------------------------------------------------------
@@ -894,6 +961,39 @@ mod tests {
 
     fn codes(s: &[RomeSuggestion]) -> Vec<&str> {
         s.iter().map(|s| s.code.as_str()).collect()
+    }
+
+    #[test]
+    fn homonyms_are_offered_never_guessed() {
+        let r = r();
+        let CommuneMatch::Several(choices) = r.resolve_commune("Saint-Aignan") else {
+            panic!("Saint-Aignan is the name of several communes");
+        };
+        let deps: Vec<&str> = choices.iter().map(|c| c.departement.as_str()).collect();
+        assert!(deps.contains(&"41") && deps.contains(&"08"), "{deps:?}");
+        assert!(choices.iter().all(|c| c.name == "Saint-Aignan"));
+        // The form's own choice label comes back resolved.
+        assert!(
+            matches!(r.resolve_commune("Saint-Aignan (41)"), CommuneMatch::One(c) if c.insee == "41198")
+        );
+        assert!(
+            matches!(r.resolve_commune("saint aignan (08)"), CommuneMatch::One(c) if c.insee == "08377")
+        );
+        assert!(matches!(r.resolve_commune("41018"), CommuneMatch::One(c) if c.insee == "41018"));
+        assert!(matches!(r.resolve_commune("blois"), CommuneMatch::One(c) if c.insee == "41018"));
+        // A postcode shared by several communes (and here another
+        // commune's INSEE code too): a choice.
+        let CommuneMatch::Several(v) = r.resolve_commune("41110") else {
+            panic!("41110 means several communes");
+        };
+        assert!(v.iter().any(|c| c.insee == "41198") && v.iter().any(|c| c.insee == "41110"));
+        assert!(matches!(r.resolve_commune("37000"), CommuneMatch::One(c) if c.name == "Tours"));
+        // No exact name: the names that start with it.
+        assert!(
+            matches!(r.resolve_commune("Saint-Aignan-sur"), CommuneMatch::Several(v) if !v.is_empty())
+        );
+        assert_eq!(r.resolve_commune("Zzyzx"), CommuneMatch::None);
+        assert_eq!(r.resolve_commune("Saint-Aignan (99)"), CommuneMatch::None);
     }
 
     #[test]

@@ -248,6 +248,13 @@ pub struct StoredReferral {
     pub offer_title: Option<String>,
     /// Code of the permanent refusal that made it `undeliverable`.
     pub delivery_error: Option<String>,
+    /// The referring counsellor's e-mail (as the referral carried it).
+    pub counsellor_email: Option<String>,
+    /// The referring counsellor's phone (as the referral carried it).
+    pub counsellor_phone: Option<String>,
+    /// First and last name of this node's candidate (referring side, while
+    /// the record exists).
+    pub candidate_record_name: Option<String>,
 }
 
 const COLUMNS: &str = "r.id AS id, r.offer_id AS offer_id, r.offer_origin AS offer_origin, \
@@ -256,8 +263,10 @@ const COLUMNS: &str = "r.id AS id, r.offer_id AS offer_id, r.offer_origin AS off
     r.endorsement AS endorsement, r.status AS status, r.reason AS reason, r.contract_type AS contract_type, \
     r.start_date AS start_date, r.consent_given_at AS consent_given_at, r.created_at AS created_at, \
     r.updated_at AS updated_at, r.message_id AS message_id, o.title AS offer_title, \
-    r.delivery_error AS delivery_error";
-const FROM: &str = "referrals r LEFT JOIN offers o ON o.id = r.offer_id";
+    r.delivery_error AS delivery_error, r.counsellor_email AS counsellor_email, \
+    r.counsellor_phone AS counsellor_phone, c.first_name AS cand_first_name, c.last_name AS cand_last_name";
+const FROM: &str = "referrals r LEFT JOIN offers o ON o.id = r.offer_id \
+    LEFT JOIN candidates c ON c.id = r.candidate_id";
 
 fn from_row(r: &sqlx::any::AnyRow) -> Result<StoredReferral> {
     let direction: String = r.try_get("direction")?;
@@ -286,6 +295,13 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<StoredReferral> {
         message_id: r.try_get("message_id")?,
         offer_title: r.try_get("offer_title")?,
         delivery_error: r.try_get("delivery_error")?,
+        counsellor_email: r.try_get("counsellor_email")?,
+        counsellor_phone: r.try_get("counsellor_phone")?,
+        candidate_record_name: {
+            let first: Option<String> = r.try_get("cand_first_name")?;
+            let last: Option<String> = r.try_get("cand_last_name")?;
+            first.zip(last).map(|(f, l)| format!("{f} {l}"))
+        },
     })
 }
 
@@ -533,6 +549,12 @@ async fn transition(
             mails::referral_answered(state, tx, &row.id, counsellor, title, change.status).await?;
         }
     }
+    if change.status == ReferralStatus::Cancelled
+        && undoes_employer_decision(row.status)
+        && row.direction.offer_side()
+    {
+        tell_employer_cancelled(state, tx, row, actor).await?;
+    }
     let home = if row.direction.referring_side() {
         row.candidate_id.clone()
     } else {
@@ -684,6 +706,53 @@ async fn transition(
     }
 }
 
+/// The referring counsellor cancelled a referral the employer had decided
+/// on (hire, « avant embauche », postponement): the offer's owner is told,
+/// in the transaction of the change. The notice names no candidate; the
+/// reason is in the referral's history behind the link.
+async fn tell_employer_cancelled(
+    state: &AppState,
+    tx: &mut Transaction<'_, Any>,
+    row: &StoredReferral,
+    actor: &Actor<'_>,
+) -> Result<()> {
+    let owner: Option<Option<String>> =
+        sqlx::query_scalar("SELECT owner_user_id FROM offers WHERE id = $1 AND is_local = 1")
+            .bind(&row.offer_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let Some(user_id) = owner.flatten() else {
+        return Ok(());
+    };
+    let title = row.offer_title.as_deref().unwrap_or(&row.offer_id);
+    let who = if actor.name == SYSTEM_ACTOR {
+        "Le membre qui a proposé le candidat"
+    } else {
+        actor.name
+    };
+    let decision = match row.status {
+        ReferralStatus::Accepted => "l'embauche que vous aviez enregistrée",
+        ReferralStatus::PriorToHire => "votre réponse « Avant embauche »",
+        _ => "votre mise en attente",
+    };
+    crate::notifications::notify(
+        state,
+        tx,
+        crate::notifications::NewNotice {
+            user_id,
+            kind: crate::notifications::NoticeKind::ReferralCancelled,
+            subject_type: "referral",
+            subject_id: row.id.clone(),
+            message: format!(
+                "{who} a annulé une mise en relation pour l'offre « {title} », malgré {decision} ; \
+                 le motif est dans l'historique."
+            ),
+            link: format!("/ui/mises-en-relation/{}", row.id),
+        },
+    )
+    .await
+}
+
 /// After a commit that may have changed a candidate's status: the journal
 /// entry was written with it; wake the index follower.
 async fn reindex_candidate(state: &AppState, id: Option<String>) {
@@ -717,8 +786,18 @@ pub struct ReferralView {
     /// The minimal profile (detail view, offer side).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub candidate: Option<CandidateProfile>,
+    /// The candidate's first and last name, in lists too: from the profile
+    /// received (offer side) or the record (home side); none once erased.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidate_name: Option<String>,
     /// Counsellor's name.
     pub counsellor_name: String,
+    /// Counsellor's e-mail, for the employer to reach them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counsellor_email: Option<String>,
+    /// Counsellor's phone, for the employer to reach them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counsellor_phone: Option<String>,
     /// Counsellor's user id (staff only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub counsellor_id: Option<String>,
@@ -757,6 +836,13 @@ pub struct DeliveryError {
     pub message: String,
 }
 
+/// The names of a stored profile, without the rest of it.
+#[derive(Deserialize)]
+struct ProfileName {
+    first_name: String,
+    last_name: String,
+}
+
 fn view(r: &StoredReferral, user: &User, detail: bool) -> Result<ReferralView> {
     let staff = user.require_staff().is_ok();
     let candidate = match (&r.profile, detail) {
@@ -765,6 +851,15 @@ fn view(r: &StoredReferral, user: &User, detail: bool) -> Result<ReferralView> {
                 .map_err(|e| Error::Internal(anyhow::anyhow!("stored referral profile: {e}")))?,
         ),
         _ => None,
+    };
+    let candidate_name = match (&candidate, &r.profile) {
+        (Some(p), _) => Some(format!("{} {}", p.first_name, p.last_name)),
+        (None, Some(p)) => serde_json::from_str::<ProfileName>(p)
+            .ok()
+            .map(|n| format!("{} {}", n.first_name, n.last_name)),
+        // The home side's staff: the record's own name.
+        (None, None) if staff => r.candidate_record_name.clone(),
+        (None, None) => None,
     };
     Ok(ReferralView {
         id: r.id.clone(),
@@ -775,7 +870,10 @@ fn view(r: &StoredReferral, user: &User, detail: bool) -> Result<ReferralView> {
         direction: r.direction,
         candidate_id: if staff { r.candidate_id.clone() } else { None },
         candidate,
+        candidate_name,
         counsellor_name: r.counsellor_name.clone(),
+        counsellor_email: r.counsellor_email.clone(),
+        counsellor_phone: r.counsellor_phone.clone(),
         counsellor_id: if staff { r.counsellor_id.clone() } else { None },
         endorsement: detail.then(|| r.endorsement.clone()),
         status: r.status,
@@ -909,6 +1007,9 @@ pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result
     };
     let profile = crate::candidates::minimal_profile(&candidate, &id);
     let me = state.identity.node_id.to_string();
+    // How the employer reaches the counsellor: the account's e-mail and
+    // work phone, carried by the referral.
+    let counsellor_phone = crate::auth::user_phone(&state.db, &user.id).await?;
     let offer_id = offer.payload.offer_id.clone();
     // What leaves the node: the minimal profile, its CV text cut (and
     // flagged) when the whole message would exceed the protocol's limit.
@@ -917,7 +1018,8 @@ pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result
         offer_id: offer_id.clone(),
         referring_node: state.identity.node_id.clone(),
         counsellor_name: user.display_name.clone(),
-        counsellor_email: None,
+        counsellor_email: Some(user.email.clone()),
+        counsellor_phone: counsellor_phone.clone(),
         endorsement: endorsement.clone(),
         candidate: profile.clone(),
         consent_given_at: consent.given_at,
@@ -953,8 +1055,8 @@ pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result
         sqlx::query(
             "INSERT INTO referrals (id, offer_id, offer_origin, referring_node, direction, candidate_id, profile, \
              counsellor_name, counsellor_id, endorsement, status, reason, contract_type, start_date, \
-             consent_given_at, created_at, updated_at, message_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'new', NULL, NULL, NULL, $11, $12, $12, NULL)",
+             consent_given_at, created_at, updated_at, message_id, counsellor_email, counsellor_phone) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'new', NULL, NULL, NULL, $11, $12, $12, NULL, $13, $14)",
         )
         .bind(&id)
         .bind(&offer_id)
@@ -968,6 +1070,8 @@ pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result
         .bind(&endorsement)
         .bind(consent.given_at)
         .bind(now)
+        .bind(&user.email)
+        .bind(&counsellor_phone)
         .execute(&mut *tx)
         .await?;
         let actor = Actor {
@@ -1306,6 +1410,20 @@ fn validate_change(input: StatusInput) -> Result<Change> {
     })
 }
 
+/// Stable code of the field error answered when a counsellor cancels a
+/// referral the employer already decided on without saying why.
+pub const CANCEL_REASON_REQUIRED: &str = "cancel_reason_required";
+
+/// Whether `s` records a decision of the employer (a hire, the step before
+/// it, a postponement), which the referring counsellor may only undo with a
+/// reason, the employer being told.
+pub fn undoes_employer_decision(s: ReferralStatus) -> bool {
+    matches!(
+        s,
+        ReferralStatus::Accepted | ReferralStatus::PriorToHire | ReferralStatus::Postponed
+    )
+}
+
 /// Change the status of a referral. The offer's side (its employer or
 /// this node's staff) sets processing, prior_to_hire, accepted, refused,
 /// postponed; the referring side's staff set cancelled.
@@ -1342,6 +1460,16 @@ pub async fn change_status(
                 ),
             ));
         }
+        if undoes_employer_decision(r.status) && change.comment.is_none() {
+            return Err(Error::Validation(vec![FieldError::coded(
+                "comment",
+                CANCEL_REASON_REQUIRED,
+                format!(
+                    "required to cancel a referral the employer answered ({}): say why",
+                    r.status.as_str()
+                ),
+            )]));
+        }
     }
     if !r.status.can_transition_to(change.status) {
         return Err(Error::Conflict(transition_message(r.status, change.status)));
@@ -1366,7 +1494,7 @@ pub async fn change_status(
     let cand = transition(state, &mut tx, &current, &change, &actor, true).await?;
     tx.commit().await?;
     crate::federation::wake(state);
-    state.mail.wake();
+    crate::notifications::wake(state);
     reindex_candidate(state, cand).await;
     crate::audit::record(
         &state.db,
@@ -1515,6 +1643,13 @@ pub(crate) async fn purge_profiles_from(
             .await?;
         }
         forget_personal_data(tx, &row.id).await?;
+        // The departed member's counsellor is no one to call any more.
+        sqlx::query(
+            "UPDATE referrals SET counsellor_email = NULL, counsellor_phone = NULL WHERE id = $1",
+        )
+        .bind(&row.id)
+        .execute(&mut **tx)
+        .await?;
         n += 1;
     }
     Ok(n)
@@ -1578,8 +1713,8 @@ pub async fn receive_submitted(
     sqlx::query(
         "INSERT INTO referrals (id, offer_id, offer_origin, referring_node, direction, candidate_id, profile, \
          counsellor_name, counsellor_id, endorsement, status, reason, contract_type, start_date, \
-         consent_given_at, created_at, updated_at, message_id) \
-         VALUES ($1, $2, $3, $4, 'inbound', NULL, $5, $6, NULL, $7, 'new', NULL, NULL, NULL, $8, $9, $9, NULL)",
+         consent_given_at, created_at, updated_at, message_id, counsellor_email, counsellor_phone) \
+         VALUES ($1, $2, $3, $4, 'inbound', NULL, $5, $6, NULL, $7, 'new', NULL, NULL, NULL, $8, $9, $9, NULL, $10, $11)",
     )
     .bind(&r.referral_id)
     .bind(&r.offer_id)
@@ -1590,6 +1725,8 @@ pub async fn receive_submitted(
     .bind(&r.endorsement)
     .bind(r.consent_given_at)
     .bind(now)
+    .bind(r.counsellor_email.as_deref().map(|e| e.trim().to_string()))
+    .bind(r.counsellor_phone.as_deref().map(|p| p.trim().to_string()))
     .execute(&mut **tx)
     .await?;
     let actor = Actor {

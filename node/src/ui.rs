@@ -22,14 +22,17 @@
 //! - responses carry a strict Content-Security-Policy (no script at all).
 
 mod admin;
+mod candidat_form;
 mod candidats;
 mod compte;
+mod coordonnees;
 mod fiche;
 pub(crate) mod labels;
 mod moi;
 mod offres;
 mod rapports;
 mod relations;
+mod saisie;
 mod suivi;
 
 use std::collections::BTreeMap;
@@ -61,6 +64,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/connexion.html"),
     ),
     ("tableau.html", include_str!("../templates/tableau.html")),
+    (
+        "coordonnees.html",
+        include_str!("../templates/coordonnees.html"),
+    ),
     ("visite.html", include_str!("../templates/visite.html")),
     (
         "mot_de_passe.html",
@@ -662,12 +669,20 @@ pub fn routes() -> Router<AppState> {
             "/ui/reinitialisation",
             get(compte::reset_form).post(compte::reset_submit),
         )
+        .route(
+            "/ui/coordonnees",
+            get(coordonnees::form).post(coordonnees::submit),
+        )
         .route("/ui/candidats", get(candidats::search))
         .route(
             "/ui/candidats/nouveau",
-            get(candidats::new_form).post(candidats::create),
+            get(candidat_form::new_form).post(candidat_form::create),
         )
         .route("/ui/candidats/{id}", get(candidats::record))
+        .route(
+            "/ui/candidats/{id}/modifier",
+            get(candidat_form::edit_form).post(candidat_form::edit),
+        )
         .route("/ui/candidats/{id}/proposer", post(candidats::refer))
         .route("/ui/candidats/{id}/cv", post(fiche::upload_cv))
         .route("/ui/candidats/{id}/cv/{file_id}", get(fiche::download_cv))
@@ -690,6 +705,10 @@ pub fn routes() -> Router<AppState> {
             get(offres::new_form).post(offres::create),
         )
         .route("/ui/offres/{id}", get(offres::detail))
+        .route(
+            "/ui/offres/{id}/modifier",
+            get(offres::edit_form).post(offres::edit),
+        )
         .route("/ui/offres/{id}/cloturer", post(offres::close))
         .route("/ui/avis/{id}/lu", post(notice_read))
         .route("/ui/rapports", get(rapports::page))

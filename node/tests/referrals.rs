@@ -151,6 +151,7 @@ fn submitted(id: &str, offer: &str, from: &str) -> ReferralSubmitted {
         referring_node: NodeId::parse(from).unwrap(),
         counsellor_name: "Conseiller de C".into(),
         counsellor_email: None,
+        counsellor_phone: None,
         endorsement: "Je recommande vivement Zoé.".into(),
         candidate: CandidateProfile {
             candidate_ref: id.into(),
@@ -163,6 +164,7 @@ fn submitted(id: &str, offer: &str, from: &str) -> ReferralSubmitted {
             driving_licences: vec!["B".into()],
             certifications: Vec::new(),
             has_vehicle: true,
+            public_transport_only: false,
             available_from: None,
             weekly_hours: None,
             contract_types: vec![ContractType::Cdi],

@@ -179,7 +179,7 @@ async fn counsellor_creates_a_candidate_and_finds_it() {
         for id in [
             "first_name",
             "last_name",
-            "commune_insee",
+            "commune",
             "rome-0",
             "consent-local",
             "consent-network",
@@ -196,7 +196,7 @@ async fn counsellor_creates_a_candidate_and_finds_it() {
             ("last_name", "Martin"),
             ("email", "lea.martin@example.fr"),
             ("phone", "06 12 34 56 78"),
-            ("commune_insee", "99999"),
+            ("commune", "99999"),
             ("max_travel_km", "25"),
             ("driving_licences", "B"),
             ("has_vehicle", "1"),
@@ -220,10 +220,10 @@ async fn counsellor_creates_a_candidate_and_finds_it() {
         // Unknown commune: the message sits next to the field, in French.
         let bad = post(&node, Some(&cookie), "/ui/candidats/nouveau", &fields).await;
         assert_eq!(bad.status, 422, "{backend:?} {}", bad.body);
-        let field = between(&bad.body, "id=\"commune_insee\"", "</div>");
+        let field = between(&bad.body, "id=\"commune\"", "</div>");
         assert!(field.contains("aria-invalid=\"true\""), "{field}");
         assert!(
-            field.contains("id=\"commune_insee-erreur\"") && field.contains("Commune inconnue"),
+            field.contains("id=\"commune-erreur\"") && field.contains("Commune inconnue"),
             "{field}"
         );
         assert!(bad.body.contains("Le formulaire contient 1 erreur"));
@@ -232,7 +232,7 @@ async fn counsellor_creates_a_candidate_and_finds_it() {
         assert!(bad.body.contains("Préparatrice de commandes"));
         assert_eq!(audit_count(&node, "candidate.create", None).await, 0);
 
-        fields[4] = ("commune_insee", "41018");
+        fields[4] = ("commune", "41018");
         let ok = post(&node, Some(&cookie), "/ui/candidats/nouveau", &fields).await;
         assert_eq!(ok.status, 303, "{}", ok.body);
         let location = ok.location.unwrap();
@@ -691,7 +691,7 @@ async fn refer_from_the_record_and_the_employer_answers() {
             &format!("/ui/mises-en-relation/{rid}"),
         )
         .await;
-        assert!(d.body.contains("Embauché"));
+        assert!(d.body.contains("Embauche"));
         assert!(
             text(&d.body).contains("CDI, début le 05/01/2026"),
             "{}",
@@ -715,7 +715,7 @@ async fn refer_from_the_record_and_the_employer_answers() {
         assert!(offers.body.contains("Locale"));
         let rels = get(&node, Some(&staff_cookie), "/ui/mises-en-relation").await;
         assert_eq!(rels.status, 200, "{}", rels.body);
-        assert!(rels.body.contains(&rid) && rels.body.contains("Embauché"));
+        assert!(rels.body.contains(&rid) && rels.body.contains("Embauche"));
         let missing = get(&node, Some(&staff_cookie), "/ui/candidats/inconnu").await;
         assert_eq!(missing.status, 404);
         assert!(missing.body.contains("Candidat introuvable"));
@@ -1516,4 +1516,562 @@ async fn screenshot_with_chromium_if_installed() {
     let png = std::fs::read(&out).expect("png written");
     assert!(png.starts_with(b"\x89PNG"));
     node.stop().await;
+}
+
+/// The id in a `/ui/…/{id}?…` redirect.
+fn id_in(location: &str, prefix: &str) -> String {
+    location
+        .strip_prefix(prefix)
+        .and_then(|r| r.split('?').next())
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn counsellor_edits_a_record_with_restricted_fields() {
+    for backend in backends() {
+        let node = start_node(&backend).await;
+        let staff = node
+            .user(Role::Counsellor, "conseillere@mission-emploi.fr")
+            .await;
+        node.user(Role::Counsellor, "collegue@mission-emploi.fr")
+            .await;
+        node.user(Role::Employer, "rh@logistique.fr").await;
+        let cookie = login(&node, "conseillere@mission-emploi.fr").await;
+
+        // The new form: consent not chosen in advance; without a choice the
+        // record is refused with a French message.
+        let new = get(&node, Some(&cookie), "/ui/candidats/nouveau").await;
+        assert_eq!(new.status, 200);
+        let consent = between(&new.body, "<legend>Consentement du candidat", "</fieldset>");
+        assert!(!consent.contains("checked"), "{consent}");
+        assert!(
+            new.body.contains("id=\"rsa_beneficiary\""),
+            "restricted fields at creation"
+        );
+        let mut fields = vec![
+            ("first_name", "Nadia"),
+            ("last_name", "Haddad"),
+            ("email", "nadia.haddad@example.fr"),
+            ("phone", "06 11 22 33 44"),
+            ("commune", "Saint-Aignan"),
+            ("job_titles", "Cariste"),
+            ("rome", ""),
+            ("rome", ""),
+            ("rome", ""),
+        ];
+        // ROME codes suggested from the job titles, the offer form's look-up.
+        let mut asking = fields.clone();
+        asking.push(("action", "rome"));
+        let suggested = post(&node, Some(&cookie), "/ui/candidats/nouveau", &asking).await;
+        assert_eq!(suggested.status, 200, "{}", suggested.body);
+        assert!(
+            suggested.body.contains("Codes ROME proposés"),
+            "{}",
+            suggested.body
+        );
+        assert!(
+            suggested.body.contains("<strong>N1101</strong>"),
+            "{}",
+            suggested.body
+        );
+        // Homonyms offered, not guessed; the missing consent and ROME named.
+        let refused = post(&node, Some(&cookie), "/ui/candidats/nouveau", &fields).await;
+        assert_eq!(refused.status, 422, "{}", refused.body);
+        let body = text(&refused.body);
+        assert!(
+            body.contains("Plusieurs communes s'appellent « Saint-Aignan »"),
+            "{body}"
+        );
+        assert!(
+            body.contains("Saint-Aignan (41)") && body.contains("Saint-Aignan (08)"),
+            "{body}"
+        );
+        assert!(body.contains("value=\"41198\""), "{body}");
+        assert!(
+            body.contains("Indiquez ce que le candidat a accepté"),
+            "{body}"
+        );
+        assert!(body.contains("Indiquez au moins un code ROME."), "{body}");
+        assert_eq!(audit_count(&node, "candidate.create", None).await, 0);
+        fields.extend([
+            ("commune_choix", "41198"),
+            ("consent", "network"),
+            ("rsa_beneficiary", "oui"),
+        ]);
+        fields[6] = ("rome", "N1101");
+        let created = post(&node, Some(&cookie), "/ui/candidats/nouveau", &fields).await;
+        assert_eq!(created.status, 303, "{}", created.body);
+        let id = id_in(&created.location.unwrap(), "/ui/candidats/");
+        let (_, c) = node.get(&staff, &format!("/api/v1/candidates/{id}")).await;
+        assert_eq!(c["commune_insee"], "41198", "{c}");
+        assert_eq!(c["sensitive"]["rsa_beneficiary"], true, "{c}");
+
+        // The edit page holds every field, the restricted ones included.
+        let path = format!("/ui/candidats/{id}/modifier");
+        let form = get(&node, Some(&cookie), &path).await;
+        assert_eq!(form.status, 200, "{}", form.body);
+        for id in [
+            "first_name",
+            "last_name",
+            "email",
+            "phone",
+            "external_id",
+            "birth_year",
+            "commune",
+            "max_travel_km",
+            "has_vehicle",
+            "public_transport_only",
+            "available_from",
+            "weekly_hours",
+            "experience_years",
+            "training_level",
+            "rome-0",
+            "job_titles",
+            "skills",
+            "languages",
+            "cv_text",
+            "rsa_beneficiary",
+            "disability_recognition",
+            "nir",
+            "social_barriers",
+            "health_notes",
+            "status-active",
+            "consent-keep",
+        ] {
+            assert!(
+                form.body.contains(&format!("for=\"{id}\"")),
+                "label for {id}"
+            );
+        }
+        assert!(form.body.contains("value=\"Saint-Aignan (41)\""));
+        let rsa = between(&form.body, "id=\"rsa_beneficiary\"", "</select>");
+        assert!(rsa.contains("value=\"oui\" selected"), "{rsa}");
+
+        // Bad values: every error in French next to its field, nothing saved.
+        let mut edit = vec![
+            ("first_name", ""),
+            ("last_name", "Haddad"),
+            ("phone", "12"),
+            ("commune", "Saint-Aignan (41)"),
+            ("rome", "Z9999"),
+            ("rome", ""),
+            ("nir", "123"),
+            ("rsa_beneficiary", "oui"),
+            ("consent", "keep"),
+            ("status", "active"),
+        ];
+        let bad = post(&node, Some(&cookie), &path, &edit).await;
+        assert_eq!(bad.status, 422, "{}", bad.body);
+        let body = text(&bad.body);
+        for (field, message) in [
+            ("first_name-erreur", "Champ obligatoire."),
+            ("phone-erreur", "Numéro invalide"),
+            ("rome-0-erreur", "Code ROME inconnu"),
+            ("nir-erreur", "Valeur invalide."),
+        ] {
+            let shown = between(&body, &format!("id=\"{field}\""), "</p>");
+            assert!(shown.contains(message), "{field}: {shown}");
+        }
+        assert_eq!(audit_count(&node, "candidate.update", Some(&id)).await, 0);
+
+        edit[0] = ("first_name", "Nadia");
+        edit[2] = ("phone", "06 99 88 77 66");
+        edit[4] = ("rome", "N1103");
+        edit[6] = ("nir", "2 85 03 41 018 042 17");
+        edit[7] = ("rsa_beneficiary", "non");
+        edit.extend([
+            ("public_transport_only", "1"),
+            ("disability_recognition", "oui"),
+        ]);
+        let saved = post(&node, Some(&cookie), &path, &edit).await;
+        assert_eq!(saved.status, 303, "{}", saved.body);
+        assert_eq!(
+            saved.location.as_deref(),
+            Some(format!("/ui/candidats/{id}?ok=modifie").as_str())
+        );
+        assert_eq!(audit_count(&node, "candidate.update", Some(&id)).await, 1);
+        let (_, c) = node.get(&staff, &format!("/api/v1/candidates/{id}")).await;
+        assert_eq!(c["phone"], "06 99 88 77 66", "{c}");
+        assert_eq!(c["rome_codes"], json!(["N1103"]), "{c}");
+        assert_eq!(c["public_transport_only"], true, "{c}");
+        assert_eq!(c["sensitive"]["rsa_beneficiary"], false, "{c}");
+        assert_eq!(c["sensitive"]["disability_recognition"], true, "{c}");
+        assert_eq!(c["sensitive"]["nir"], "2 85 03 41 018 042 17", "{c}");
+        let record = get(
+            &node,
+            Some(&cookie),
+            &format!("/ui/candidats/{id}?ok=modifie"),
+        )
+        .await;
+        assert!(record.body.contains("La fiche a été modifiée."));
+        assert!(
+            record.body.contains("en transports en commun uniquement"),
+            "{}",
+            record.body
+        );
+
+        // A colleague who is not the assigned counsellor edits the record
+        // but neither sees nor writes the restricted fields.
+        let colleague = login(&node, "collegue@mission-emploi.fr").await;
+        let theirs = get(&node, Some(&colleague), &path).await;
+        assert_eq!(theirs.status, 200, "{}", theirs.body);
+        assert!(
+            !theirs.body.contains("rsa_beneficiary"),
+            "restricted fields hidden"
+        );
+        assert!(!theirs.body.contains("2 85 03 41 018"), "NIR hidden");
+        let mut sneaky = edit.clone();
+        sneaky[7] = ("rsa_beneficiary", "oui");
+        sneaky[6] = ("nir", "");
+        let done = post(&node, Some(&colleague), &path, &sneaky).await;
+        assert_eq!(done.status, 303, "{}", done.body);
+        let (_, c) = node.get(&staff, &format!("/api/v1/candidates/{id}")).await;
+        assert_eq!(c["sensitive"]["rsa_beneficiary"], false, "unchanged: {c}");
+        assert_eq!(
+            c["sensitive"]["nir"], "2 85 03 41 018 042 17",
+            "unchanged: {c}"
+        );
+
+        // An employer may not open it; another node's counsellor finds
+        // no such record.
+        let employer = login(&node, "rh@logistique.fr").await;
+        let denied = get(&node, Some(&employer), &path).await;
+        assert_eq!(denied.status, 403, "{}", denied.body);
+        assert!(denied.body.contains("Accès refusé"));
+        let posted = post(&node, Some(&employer), &path, &edit).await;
+        assert_eq!(posted.status, 403);
+        let other = start_node(&backend).await;
+        other
+            .user(Role::Counsellor, "conseiller@autre-mission.fr")
+            .await;
+        let elsewhere = login(&other, "conseiller@autre-mission.fr").await;
+        let missing = get(&other, Some(&elsewhere), &path).await;
+        assert_eq!(missing.status, 404, "{}", missing.body);
+        assert!(missing.body.contains("Candidat introuvable"));
+        other.stop().await;
+
+        // The search's commune filter offers the homonyms too.
+        let search = get(&node, Some(&cookie), "/ui/candidats?commune=Saint-Aignan").await;
+        assert_eq!(search.status, 200);
+        assert!(
+            text(&search.body).contains("Plusieurs communes s'appellent"),
+            "{}",
+            search.body
+        );
+        assert!(search.body.contains("commune=41198"), "{}", search.body);
+        node.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn offer_edit_page_broadcasts_the_update() {
+    for backend in backends() {
+        let node = start_node(&backend).await;
+        let employer = node.user(Role::Employer, "rh@logistique.fr").await;
+        node.user(Role::Employer, "rh@autre.fr").await;
+        node.user(Role::Counsellor, "conseillere@mission-emploi.fr")
+            .await;
+        let (st, offer) = node
+            .post(
+                &employer,
+                "/api/v1/offers",
+                &json!({
+                    "title": "Cariste H/F",
+                    "description": "Conduite de chariots élévateurs.",
+                    "rome_code": "N1101",
+                    "contract_type": "CDD",
+                    "duration_months": 6,
+                    "salary": {"min_cents": 185000, "max_cents": 205050, "period": "month"},
+                    "workplaces": [{"commune_insee": "41018", "positions": 2, "label": "Entrepôt nord"}]
+                }),
+            )
+            .await;
+        assert_eq!(st, 201, "{offer}");
+        let id = offer["offer_id"].as_str().unwrap().to_string();
+        let path = format!("/ui/offres/{id}/modifier");
+        let cookie = login(&node, "rh@logistique.fr").await;
+
+        let detail = get(&node, Some(&cookie), &format!("/ui/offres/{id}")).await;
+        assert!(detail
+            .body
+            .contains(&format!("href=\"/ui/offres/{id}/modifier\"")));
+        assert!(text(&detail.body).contains("Clôturer l'offre"));
+        let form = get(&node, Some(&cookie), &path).await;
+        assert_eq!(form.status, 200, "{}", form.body);
+        for value in [
+            "value=\"Cariste H/F\"",
+            "value=\"N1101\"",
+            "value=\"6\"",
+            "value=\"1850\"",
+            "value=\"2050,50\"",
+            "value=\"Blois (41)\"",
+            "value=\"Entrepôt nord\"",
+            "value=\"2\"",
+        ] {
+            assert!(text(&form.body).contains(value), "{value}");
+        }
+        let outbox = |node: &TestNode| {
+            let pool = node.state.db.pool.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(*) FROM broadcast_log WHERE kind = 'offer.updated'",
+                )
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+            }
+        };
+        let before = outbox(&node).await;
+
+        let mut fields = vec![
+            ("title", ""),
+            ("description", "Conduite de chariots élévateurs, CACES 3."),
+            ("rome_code", "N1101"),
+            ("contract_type", "CDD"),
+            ("duration_months", "9"),
+            ("salary_min", "1900"),
+            ("salary_period", "month"),
+            ("experience_months", "12"),
+            ("lieu_commune", "Blois (41)"),
+            ("lieu_libelle", "Entrepôt nord"),
+            ("lieu_postes", "2"),
+            ("lieu_commune", "Saint-Aignan"),
+            ("lieu_libelle", ""),
+            ("lieu_postes", "1"),
+        ];
+        let bad = post(&node, Some(&cookie), &path, &fields).await;
+        assert_eq!(bad.status, 422, "{}", bad.body);
+        let body = text(&bad.body);
+        assert!(
+            between(&body, "id=\"title-erreur\"", "</p>").contains("Champ obligatoire."),
+            "{body}"
+        );
+        let row = between(&body, "id=\"lieu-commune-1-erreur\"", "</p>");
+        assert!(
+            row.contains("Plusieurs communes s'appellent « Saint-Aignan »"),
+            "{row}"
+        );
+        assert!(row.contains("Saint-Aignan (41)"), "{row}");
+        assert_eq!(outbox(&node).await, before, "nothing broadcast");
+
+        fields[0] = ("title", "Cariste CACES 3 H/F");
+        fields[11] = ("lieu_commune", "Saint-Aignan (41)");
+        let saved = post(&node, Some(&cookie), &path, &fields).await;
+        assert_eq!(saved.status, 303, "{}", saved.body);
+        assert_eq!(
+            saved.location.as_deref(),
+            Some(format!("/ui/offres/{id}?ok=modifiee").as_str())
+        );
+        assert_eq!(outbox(&node).await, before + 1, "offer.updated broadcast");
+        let (_, o) = node.get(&employer, &format!("/api/v1/offers/{id}")).await;
+        assert_eq!(o["title"], "Cariste CACES 3 H/F", "{o}");
+        assert_eq!(o["duration_months"], 9, "{o}");
+        assert_eq!(o["experience_months"], 12, "{o}");
+        assert_eq!(o["salary"]["min_cents"], 190000, "{o}");
+        assert_eq!(o["workplaces"].as_array().unwrap().len(), 2, "{o}");
+        assert_eq!(o["workplaces"][1]["commune_insee"], "41198", "{o}");
+        assert_eq!(o["workplaces"][0]["label"], "Entrepôt nord", "{o}");
+        assert_eq!(audit_count(&node, "offer.update", Some(&id)).await, 1);
+
+        // Another employer may not; a counsellor may edit (the API's rule)
+        // but is not offered to close the employer's offer.
+        let other = login(&node, "rh@autre.fr").await;
+        assert_eq!(get(&node, Some(&other), &path).await.status, 403);
+        assert_eq!(post(&node, Some(&other), &path, &fields).await.status, 403);
+        let staff = login(&node, "conseillere@mission-emploi.fr").await;
+        assert_eq!(get(&node, Some(&staff), &path).await.status, 200);
+        let seen = get(&node, Some(&staff), &format!("/ui/offres/{id}")).await;
+        assert!(
+            !text(&seen.body).contains("Clôturer l'offre"),
+            "{}",
+            seen.body
+        );
+        node.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn referral_contacts_names_and_cancelling_a_hire() {
+    for backend in backends() {
+        let node = start_node(&backend).await;
+        let staff = node
+            .user(Role::Counsellor, "conseillere@mission-emploi.fr")
+            .await;
+        let employer = node.user(Role::Employer, "rh@logistique.fr").await;
+        let cookie = login(&node, "conseillere@mission-emploi.fr").await;
+
+        // The counsellor's work phone, checked, then kept.
+        let bad = post(
+            &node,
+            Some(&cookie),
+            "/ui/coordonnees",
+            &[("telephone", "abc")],
+        )
+        .await;
+        assert_eq!(bad.status, 422);
+        assert!(bad.body.contains("Numéro invalide"), "{}", bad.body);
+        let ok = post(
+            &node,
+            Some(&cookie),
+            "/ui/coordonnees",
+            &[("telephone", "02 54 11 22 33")],
+        )
+        .await;
+        assert_eq!(ok.status, 303, "{}", ok.body);
+
+        let (_, offer) = node
+            .post(
+                &employer,
+                "/api/v1/offers",
+                &json!({
+                    "title": "Cariste H/F",
+                    "description": "Conduite de chariots élévateurs.",
+                    "rome_code": "N1101",
+                    "contract_type": "CDI",
+                    "workplaces": [{"commune_insee": "41018", "positions": 3}]
+                }),
+            )
+            .await;
+        let offer_id = offer["offer_id"].as_str().unwrap().to_string();
+        let (st, c) = node
+            .post(
+                &staff,
+                "/api/v1/candidates",
+                &json!({
+                    "first_name": "Yanis", "last_name": "Morel", "commune_insee": "41018",
+                    "email": "yanis.morel@example.fr", "phone": "06 01 02 03 04",
+                    "public_transport_only": true, "rome_codes": ["N1101"],
+                    "consent_scope": "local"
+                }),
+            )
+            .await;
+        assert_eq!(st, 201, "{c}");
+        let cid = c["id"].as_str().unwrap().to_string();
+        let referred = post(
+            &node,
+            Some(&cookie),
+            &format!("/ui/candidats/{cid}/proposer"),
+            &[
+                ("offer_id", &offer_id),
+                ("endorsement", "Ponctuel et motivé."),
+            ],
+        )
+        .await;
+        assert_eq!(referred.status, 303, "{}", referred.body);
+        let rid = id_in(&referred.location.unwrap(), "/ui/mises-en-relation/");
+
+        // Names in every list.
+        let emp = login(&node, "rh@logistique.fr").await;
+        for (who, path) in [
+            (&emp, "/ui/".to_string()),
+            (&emp, "/ui/mises-en-relation".to_string()),
+            (&emp, format!("/ui/offres/{offer_id}")),
+            (&cookie, "/ui/mises-en-relation".to_string()),
+            (&cookie, format!("/ui/offres/{offer_id}")),
+        ] {
+            let p = get(&node, Some(who), &path).await;
+            assert_eq!(p.status, 200, "{path}");
+            assert!(
+                p.body.contains(&format!(
+                    "<a href=\"/ui/mises-en-relation/{rid}\">Yanis Morel</a>"
+                )) || text(&p.body).contains(&format!(
+                    "<a href=\"/ui/mises-en-relation/{rid}\">Yanis Morel</a>"
+                )),
+                "{path}: {}",
+                p.body
+            );
+        }
+        // The employer reaches both people.
+        let d = get(&node, Some(&emp), &format!("/ui/mises-en-relation/{rid}")).await;
+        let contacts = text(between(&d.body, "id=\"t-contact\"", "</section>"));
+        for words in [
+            "mailto:yanis.morel@example.fr",
+            "06 01 02 03 04",
+            "Test conseillere@mission-emploi.fr",
+            "mailto:conseillere@mission-emploi.fr",
+            "tel:0254112233",
+        ] {
+            assert!(contacts.contains(words), "{words}: {contacts}");
+        }
+        assert!(
+            text(&d.body).contains("en transports en commun uniquement"),
+            "{}",
+            d.body
+        );
+        assert!(!d.body.contains("non précisée"));
+        let (_, r) = node
+            .get(&employer, &format!("/api/v1/referrals/{rid}"))
+            .await;
+        assert_eq!(r["candidate_name"], "Yanis Morel", "{r}");
+        assert_eq!(r["counsellor_phone"], "02 54 11 22 33", "{r}");
+
+        // The hire; undoing it needs a reason and the employer is told.
+        let hired = post(
+            &node,
+            Some(&emp),
+            &format!("/ui/mises-en-relation/{rid}/statut"),
+            &[
+                ("statut", "accepted"),
+                ("contrat", "CDI"),
+                ("date_debut", "2026-02-02"),
+            ],
+        )
+        .await;
+        assert_eq!(hired.status, 303, "{}", hired.body);
+        let page = get(
+            &node,
+            Some(&cookie),
+            &format!("/ui/mises-en-relation/{rid}"),
+        )
+        .await;
+        assert!(page.body.contains("Motif de l'annulation"), "{}", page.body);
+        let no_reason = post(
+            &node,
+            Some(&cookie),
+            &format!("/ui/mises-en-relation/{rid}/statut"),
+            &[("statut", "cancelled"), ("commentaire", " ")],
+        )
+        .await;
+        assert_eq!(no_reason.status, 422, "{}", no_reason.body);
+        assert!(
+            text(&no_reason.body).contains("Indiquez le motif de l'annulation"),
+            "{}",
+            no_reason.body
+        );
+        let (st, e) = node
+            .post(
+                &staff,
+                &format!("/api/v1/referrals/{rid}/status"),
+                &json!({"status": "cancelled"}),
+            )
+            .await;
+        assert_eq!(st, 400, "{e}");
+        assert!(e.to_string().contains("cancel_reason_required"), "{e}");
+        let (_, r) = node.get(&staff, &format!("/api/v1/referrals/{rid}")).await;
+        assert_eq!(r["status"], "accepted");
+        let cancelled = post(
+            &node,
+            Some(&cookie),
+            &format!("/ui/mises-en-relation/{rid}/statut"),
+            &[
+                ("statut", "cancelled"),
+                ("commentaire", "Le candidat a déménagé."),
+            ],
+        )
+        .await;
+        assert_eq!(cancelled.status, 303, "{}", cancelled.body);
+        let home = get(&node, Some(&emp), "/ui/").await;
+        assert!(
+            text(&home.body).contains(
+                "a annulé une mise en relation pour l'offre « Cariste H/F », malgré l'embauche"
+            ),
+            "{}",
+            home.body
+        );
+        let d = get(&node, Some(&emp), &format!("/ui/mises-en-relation/{rid}")).await;
+        assert!(d.body.contains("Le candidat a déménagé."));
+        assert!(d.body.contains("Annulée"));
+        node.stop().await;
+    }
 }

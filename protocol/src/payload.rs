@@ -241,6 +241,10 @@ pub struct CandidateProfile {
     /// Whether the candidate has a vehicle.
     #[serde(default)]
     pub has_vehicle: bool,
+    /// The candidate travels by public transport only (protocol 1, since
+    /// 2026-12: optional, omitted when false).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub public_transport_only: bool,
     /// Availability date, `YYYY-MM-DD`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub available_from: Option<String>,
@@ -297,6 +301,10 @@ pub struct ReferralSubmitted {
     /// Counsellor's e-mail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counsellor_email: Option<String>,
+    /// Counsellor's phone, so the employer can reach them (protocol 1,
+    /// since 2026-12: optional, omitted when unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counsellor_phone: Option<String>,
     /// Why the counsellor recommends this candidate.
     pub endorsement: String,
     /// The candidate.
@@ -594,6 +602,7 @@ mod tests {
             referring_node: node(&long('a', 64)),
             counsellor_name: long('é', 200),
             counsellor_email: Some(format!("{}@example.fr", long('c', 60))),
+            counsellor_phone: None,
             endorsement: long('\u{1}', 2000),
             candidate: CandidateProfile {
                 candidate_ref: long('r', 128),
@@ -606,6 +615,7 @@ mod tests {
                 driving_licences: vec!["B".into()],
                 certifications: Vec::new(),
                 has_vehicle: true,
+                public_transport_only: false,
                 available_from: Some("2026-01-01".into()),
                 weekly_hours: Some(35),
                 contract_types: vec![ContractType::Cdi],

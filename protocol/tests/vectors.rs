@@ -210,6 +210,21 @@ fn generate() -> Vec<Vector> {
             }),
         ),
         positive(
+            "pos_referral_submitted_contacts",
+            "referral.submitted with the optional fields of protocol 1 (2026-12) that let the employer act on it: counsellor_phone, candidate.public_transport_only",
+            31,
+            "referral.submitted",
+            "petr-montlucon",
+            12,
+            to_v(&{
+                let mut r = referral();
+                r.counsellor_phone = Some("+33 2 54 11 22 33".into());
+                r.candidate.public_transport_only = true;
+                r.candidate.has_vehicle = false;
+                r
+            }),
+        ),
+        positive(
             "pos_offer_published_requirements",
             "offer.published with the optional requirement fields of protocol 1 (2026-12): start_date, vehicle_required, required_certifications, desired_certifications",
             9,

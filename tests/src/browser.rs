@@ -236,6 +236,18 @@ impl Browser {
         }
     }
 
+    /// Click the element matched by `css` on this page (a radio button, a
+    /// checkbox, an `<option>`): no new page is awaited.
+    pub async fn choose(&self, css: &str) -> anyhow::Result<()> {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .with_context(|| format!("nothing matches {css}"))?
+            .click()
+            .await?;
+        Ok(())
+    }
+
     /// Click the element matched by `css` and wait for the next page.
     pub async fn click(&self, css: &str) -> anyhow::Result<()> {
         self.click_and_wait(Locator::Css(css), css).await

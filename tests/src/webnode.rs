@@ -123,19 +123,36 @@ impl WebNode {
         format!("{}{path}", self.base)
     }
 
-    /// One API call as `who`; the JSON answer when the status is 2xx.
+    /// `POST path` through the API as `who`; the JSON answer when the status is 2xx.
     pub async fn api(&self, who: &Account, path: &str, body: &Value) -> anyhow::Result<Value> {
-        let r = self
+        self.call(reqwest::Method::POST, who, path, Some(body))
+            .await
+    }
+
+    /// `GET path` through the API as `who`.
+    pub async fn api_get(&self, who: &Account, path: &str) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::GET, who, path, None).await
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        who: &Account,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Value> {
+        let mut req = self
             .client
-            .post(self.url(path))
-            .bearer_auth(&who.token)
-            .json(body)
-            .send()
-            .await?;
+            .request(method.clone(), self.url(path))
+            .bearer_auth(&who.token);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let r = req.send().await?;
         let status = r.status();
         let v: Value = r.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
-            return Err(anyhow!("POST {path}: {status}: {v}"));
+            return Err(anyhow!("{method} {path}: {status}: {v}"));
         }
         Ok(v)
     }
@@ -386,6 +403,10 @@ impl WebNode {
                 ("offres", "/ui/offres".into()),
                 ("offre", format!("/ui/offres/{}", s.offer_id)),
                 ("offre-nouvelle", "/ui/offres/nouvelle".into()),
+                (
+                    "offre-modifier",
+                    format!("/ui/offres/{}/modifier", s.offer_id),
+                ),
             ]);
         } else {
             pages.extend([
@@ -396,6 +417,11 @@ impl WebNode {
                     format!("/ui/candidats/{}", s.candidate_id),
                 ),
                 ("candidat-nouveau", "/ui/candidats/nouveau".into()),
+                (
+                    "candidat-modifier",
+                    format!("/ui/candidats/{}/modifier", s.candidate_id),
+                ),
+                ("coordonnees", "/ui/coordonnees".into()),
                 (
                     "candidat-supprimer",
                     format!("/ui/candidats/{}/supprimer", s.candidate_id),

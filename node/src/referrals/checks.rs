@@ -82,6 +82,7 @@ pub fn check_profile(state: &AppState, p: &CandidateProfile, prefix: &str) -> Ve
         driving_licences: p.driving_licences.clone(),
         certifications: p.certifications.clone(),
         has_vehicle: p.has_vehicle,
+        public_transport_only: p.public_transport_only,
         available_from: p.available_from.clone(),
         weekly_hours: p.weekly_hours,
         contract_types: p.contract_types.clone(),
@@ -163,6 +164,15 @@ pub fn check_submitted(
             errs.push(FieldError::new(
                 "counsellor_email",
                 "is not a valid e-mail address",
+            ));
+        }
+    }
+    if let Some(p) = &r.counsellor_phone {
+        v::text(&mut errs, "counsellor_phone", p, true, 40);
+        if !crate::candidates::valid_phone(p) {
+            errs.push(FieldError::new(
+                "counsellor_phone",
+                "expected 6 to 20 digits (spaces, +, ., -, parentheses allowed)",
             ));
         }
     }

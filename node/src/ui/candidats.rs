@@ -8,18 +8,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::labels;
-use super::{
-    field_errors, int_field, layout, render, FieldErrors, FormData, SameOrigin, Session, UiResult,
-};
-use crate::candidates::{Candidate, CandidateInput, CandidateStatus, ConsentScope};
-use crate::error::{Error, FieldError};
+use super::{layout, render, FieldErrors, FormData, SameOrigin, Session, UiResult};
+use crate::candidates::{Candidate, CandidateStatus, ConsentScope};
+use crate::error::Error;
 use crate::search::{CandidateQuery, SortBy};
 use crate::server::AppState;
 
 const PER_PAGE: usize = 20;
 const DEFAULT_RADIUS_KM: f64 = 30.0;
-/// ROME inputs on the form (the domain accepts up to 5).
-const ROME_INPUTS: usize = 3;
 
 /// "Blois (41)" for an INSEE code.
 pub(super) fn commune_label(state: &AppState, insee: &str) -> String {
@@ -150,10 +146,15 @@ fn parse_search_form(
         }
     };
     if !f.commune.is_empty() {
-        let c = state
-            .refs
-            .commune(&f.commune)
-            .or_else(|| state.refs.search_communes(&f.commune, 1).into_iter().next());
+        // Never the first of several homonyms: the choice is offered.
+        let c = match super::saisie::resolve_commune(state, &f.commune) {
+            Ok(insee) => state.refs.commune(&insee),
+            Err(problem) if !problem.choices.is_empty() => {
+                errors.insert("commune".into(), problem.message);
+                None
+            }
+            Err(_) => None,
+        };
         match c {
             Some(c) => match c.point {
                 Some(p) => {
@@ -173,6 +174,7 @@ fn parse_search_form(
                     );
                 }
             },
+            None if errors.contains_key("commune") => {}
             None => {
                 errors.insert(
                     "commune".into(),
@@ -240,6 +242,31 @@ fn parse_search_form(
         summaries: true,
     };
     (f, Some(q), page, errors, centre)
+}
+
+/// `/ui/candidats?…` with the form's filters (its commune replaced by
+/// `commune` when given) and `page`.
+fn search_link(form: &SearchForm, commune: Option<&str>, page: Option<usize>) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in [
+        ("texte", form.texte.as_str()),
+        ("rome", &form.rome),
+        ("commune", commune.unwrap_or(&form.commune)),
+        ("rayon", &form.rayon),
+        ("permis", &form.permis),
+        ("disponible_avant", &form.disponible_avant),
+        ("contrat", &form.contrat),
+        ("statut", &form.statut),
+        ("tri", &form.tri),
+    ] {
+        if !v.is_empty() {
+            s.append_pair(k, v);
+        }
+    }
+    if let Some(p) = page {
+        s.append_pair("page", &p.to_string());
+    }
+    format!("/ui/candidats?{}", s.finish())
 }
 
 /// `GET /ui/candidats`: the search form and its results (audited as
@@ -333,26 +360,24 @@ pub async fn search(
             Err(e) => return Err(Error::from(e).into()),
         }
     }
-    let page_link = |p: usize| {
-        let mut s = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in [
-            ("texte", &form.texte),
-            ("rome", &form.rome),
-            ("commune", &form.commune),
-            ("rayon", &form.rayon),
-            ("permis", &form.permis),
-            ("disponible_avant", &form.disponible_avant),
-            ("contrat", &form.contrat),
-            ("statut", &form.statut),
-            ("tri", &form.tri),
-        ] {
-            if !v.is_empty() {
-                s.append_pair(k, v);
-            }
-        }
-        s.append_pair("page", &p.to_string());
-        format!("/ui/candidats?{}", s.finish())
-    };
+    let page_link = |p: usize| search_link(&form, None, Some(p));
+    // Homonyms: one link per commune, the rest of the search kept.
+    let commune_choices: Vec<(String, String)> =
+        match (errors.contains_key("commune"), form.commune.is_empty()) {
+            (true, false) => super::saisie::resolve_commune(&state, &form.commune)
+                .err()
+                .map(|p| p.choices)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| {
+                    (
+                        search_link(&form, Some(&c.insee), None),
+                        format!("{} — {}", c.label, c.postcodes),
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
     let next = (page * PER_PAGE < total).then(|| page_link(page + 1));
     let prev = (page > 1).then(|| page_link(page - 1));
     let statuses: Vec<(&str, &str)> = [
@@ -378,255 +403,11 @@ pub async fn search(
             licences => crate::candidates::LICENCES,
             contracts => labels::contract_options(),
             statuses => statuses,
+            commune_choices => commune_choices,
             flash => flash,
             ..layout(&user, "candidats", "Rechercher un candidat")
         },
     )
-}
-
-// ---------------------------------------------------------------------------
-// New record
-
-/// The new-record form, as typed.
-#[derive(Debug, Default, Serialize)]
-struct CandidateForm {
-    first_name: String,
-    last_name: String,
-    email: String,
-    phone: String,
-    commune_insee: String,
-    max_travel_km: String,
-    driving_licences: Vec<String>,
-    certifications: Vec<String>,
-    has_vehicle: bool,
-    public_transport_only: bool,
-    available_from: String,
-    weekly_hours: String,
-    contract_types: Vec<String>,
-    rome: Vec<String>,
-    job_titles: String,
-    skills: String,
-    languages: String,
-    experience_years: String,
-    training_level: String,
-    birth_year: String,
-    cv_text: String,
-    consent: String,
-}
-
-fn lines(s: &str) -> Vec<String> {
-    s.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-fn candidate_form_page(
-    user: &crate::auth::User,
-    form: &CandidateForm,
-    errors: &FieldErrors,
-) -> UiResult {
-    let status = if errors.is_empty() {
-        axum::http::StatusCode::OK
-    } else {
-        axum::http::StatusCode::UNPROCESSABLE_ENTITY
-    };
-    let resp = render(
-        "candidat_nouveau.html",
-        context! {
-            form => form,
-            errors => errors,
-            licences => crate::candidates::LICENCES,
-            certifications => labels::certification_groups(),
-            contracts => labels::contract_options(),
-            ..layout(user, "nouveau", "Nouveau candidat")
-        },
-    )?;
-    Ok((status, resp).into_response())
-}
-
-/// `GET /ui/candidats/nouveau`.
-pub async fn new_form(Session(user): Session) -> UiResult {
-    user.require_staff()?;
-    let form = CandidateForm {
-        rome: vec![String::new(); ROME_INPUTS],
-        consent: "local".into(),
-        ..CandidateForm::default()
-    };
-    candidate_form_page(&user, &form, &FieldErrors::new())
-}
-
-/// `POST /ui/candidats/nouveau`: create through `candidates::create`
-/// (audited `candidate.create`), or show the form again with each error
-/// next to its field.
-pub async fn create(
-    State(state): State<AppState>,
-    Session(user): Session,
-    _same: SameOrigin,
-    body: axum::body::Bytes,
-) -> UiResult {
-    user.require_staff()?;
-    let f = FormData::parse(&body);
-    let mut rome: Vec<String> = f.all("rome").iter().map(|s| s.to_string()).collect();
-    rome.resize(ROME_INPUTS.max(rome.len()), String::new());
-    let form = CandidateForm {
-        first_name: f.get("first_name").into(),
-        last_name: f.get("last_name").into(),
-        email: f.get("email").into(),
-        phone: f.get("phone").into(),
-        commune_insee: f.get("commune_insee").into(),
-        max_travel_km: f.get("max_travel_km").into(),
-        driving_licences: f
-            .all("driving_licences")
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-        certifications: f
-            .all("certifications")
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-        has_vehicle: f.checked("has_vehicle"),
-        public_transport_only: f.checked("public_transport_only"),
-        available_from: f.get("available_from").into(),
-        weekly_hours: f.get("weekly_hours").into(),
-        contract_types: f
-            .all("contract_types")
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-        rome,
-        job_titles: f.get("job_titles").into(),
-        skills: f.get("skills").into(),
-        languages: f.get("languages").into(),
-        experience_years: f.get("experience_years").into(),
-        training_level: f.get("training_level").into(),
-        birth_year: f.get("birth_year").into(),
-        cv_text: f.get("cv_text").into(),
-        consent: f.get("consent").into(),
-    };
-    let mut errors = FieldErrors::new();
-    let max_travel_km = int_field(&f, "max_travel_km", "max_travel_km", &mut errors);
-    let weekly_hours = int_field(&f, "weekly_hours", "weekly_hours", &mut errors);
-    let experience_years = int_field(&f, "experience_years", "experience_years", &mut errors);
-    let birth_year = int_field(&f, "birth_year", "birth_year", &mut errors);
-    let mut contract_types = Vec::new();
-    for c in &form.contract_types {
-        match crate::referrals::parse_contract(c) {
-            Some(ct) => contract_types.push(ct),
-            None => {
-                errors.insert("contract_types".into(), "Type de contrat inconnu.".into());
-            }
-        }
-    }
-    let consent_scope = match form.consent.as_str() {
-        "local" => Some(ConsentScope::Local),
-        "network" => Some(ConsentScope::Network),
-        "" | "none" => None,
-        _ => {
-            errors.insert("consent".into(), "Choix de consentement inconnu.".into());
-            None
-        }
-    };
-    // The domain numbers the ROME codes it is given; keep the form's rows.
-    let rome_typed: Vec<(usize, String)> = form
-        .rome
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| !r.trim().is_empty())
-        .map(|(i, r)| (i, r.trim().to_string()))
-        .collect();
-    let input = CandidateInput {
-        first_name: form.first_name.clone(),
-        last_name: form.last_name.clone(),
-        email: Some(form.email.clone()),
-        phone: Some(form.phone.clone()),
-        commune_insee: form.commune_insee.clone(),
-        max_travel_km,
-        driving_licences: form.driving_licences.clone(),
-        certifications: form.certifications.clone(),
-        has_vehicle: form.has_vehicle,
-        public_transport_only: form.public_transport_only,
-        available_from: Some(labels::parse_day(&form.available_from)),
-        weekly_hours,
-        contract_types,
-        rome_codes: rome_typed.iter().map(|(_, r)| r.clone()).collect(),
-        job_titles: lines(&form.job_titles),
-        skills: lines(&form.skills),
-        languages: form
-            .languages
-            .split([',', '\n'])
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect(),
-        experience_years,
-        training_level: Some(form.training_level.clone()),
-        birth_year,
-        cv_text: Some(form.cv_text.clone()),
-        consent_scope,
-        ..CandidateInput::default()
-    };
-    let outcome = if errors.is_empty() {
-        crate::candidates::create(&state, &user, input).await
-    } else {
-        // Show every other error too, without creating anything.
-        match crate::candidates::validate(state.refs, &input) {
-            Ok(_) => Err(Error::Validation(Vec::new())),
-            Err(errs) => Err(Error::Validation(errs)),
-        }
-    };
-    match outcome {
-        Ok(c) => {
-            crate::audit::record(
-                &state.db,
-                Some(&user),
-                "candidate.create",
-                "candidate",
-                &c.id,
-                None,
-                json!({ "consent": c.consent.is_some(), "via": "ui" }),
-            )
-            .await?;
-            Ok(Redirect::to(&format!("/ui/candidats/{}?ok=cree", c.id)).into_response())
-        }
-        Err(Error::Validation(errs)) => {
-            let renamed: Vec<FieldError> = errs
-                .into_iter()
-                .map(|e| {
-                    // rome_codes[i] → the i-th non-empty input → its row.
-                    let field = match e
-                        .field
-                        .strip_prefix("rome_codes[")
-                        .and_then(|r| r.strip_suffix(']'))
-                        .and_then(|n| n.parse::<usize>().ok())
-                    {
-                        Some(i) => format!(
-                            "rome[{}]",
-                            rome_typed.get(i).map(|(row, _)| *row).unwrap_or(0)
-                        ),
-                        None if e.field == "rome_codes" => "rome[0]".to_string(),
-                        None => e.field.split('[').next().unwrap_or(&e.field).to_string(),
-                    };
-                    FieldError::new(field, e.message)
-                })
-                .collect();
-            for (k, v) in field_errors(&renamed) {
-                errors.entry(k).or_insert(v);
-            }
-            if let Some(msg) = errors.get_mut("commune_insee") {
-                if !form.commune_insee.is_empty() {
-                    if let Some(hint) = commune_hint(&state, &form.commune_insee) {
-                        msg.push(' ');
-                        msg.push_str(&hint);
-                    }
-                }
-            }
-            candidate_form_page(&user, &form, &errors)
-        }
-        Err(e) => Err(e.into()),
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -641,6 +422,7 @@ pub struct Flash {
 fn flash_message(code: Option<&str>) -> Option<&'static str> {
     match code? {
         "cree" => Some("La fiche a été créée."),
+        "modifie" => Some("La fiche a été modifiée."),
         "propose" => {
             Some("La mise en relation a été créée : l'employeur la verra dans son espace.")
         }
@@ -682,10 +464,11 @@ pub(super) struct RecordView {
     phone: Option<String>,
     commune: String,
     max_travel_km: Option<i64>,
-    driving_licences: Vec<String>,
-    certifications: Vec<String>,
     has_vehicle: bool,
     public_transport_only: bool,
+    mobility: String,
+    driving_licences: Vec<String>,
+    certifications: Vec<String>,
     available_from: Option<String>,
     weekly_hours: Option<i64>,
     contracts: Vec<&'static str>,
@@ -712,10 +495,11 @@ pub(super) fn record_view(state: &AppState, c: &Candidate, anonymised: bool) -> 
         phone: c.phone.clone(),
         commune: commune_label(state, &c.commune_insee),
         max_travel_km: c.max_travel_km,
-        driving_licences: c.driving_licences.clone(),
-        certifications: labels::certification_labels(&c.certifications),
         has_vehicle: c.has_vehicle,
         public_transport_only: c.public_transport_only,
+        mobility: labels::mobility(c.max_travel_km, c.has_vehicle, c.public_transport_only),
+        driving_licences: c.driving_licences.clone(),
+        certifications: labels::certification_labels(&c.certifications),
         available_from: c.available_from.clone(),
         weekly_hours: c.weekly_hours,
         contracts: c

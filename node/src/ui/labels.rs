@@ -121,8 +121,10 @@ pub fn referral_status_str(s: &str) -> &'static str {
         "new" => "Nouvelle",
         "processing" => "En cours d'examen",
         "prior_to_hire" => "Avant embauche",
-        "accepted" => "Embauché",
-        "refused" => "Refusé",
+        // Labels of a referral (« une mise en relation »), whatever the
+        // candidate's gender: nouns, or adjectives agreeing with it.
+        "accepted" => "Embauche",
+        "refused" => "Refusée",
         "postponed" => "Mise en attente",
         "cancelled" => "Annulée",
         "obsolete" => "Sans objet",
@@ -177,6 +179,30 @@ pub fn refusal(r: RefusalReason) -> &'static str {
         RefusalReason::CandidateDeclined => "Le candidat a décliné",
         RefusalReason::NoAnswer => "Sans réponse",
         RefusalReason::Other => "Autre",
+    }
+}
+
+/// A candidate's mobility in a few words: the distance they accept, their
+/// vehicle, public transport only.
+pub fn mobility(
+    max_travel_km: Option<i64>,
+    has_vehicle: bool,
+    public_transport_only: bool,
+) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(km) = max_travel_km {
+        parts.push(format!("jusqu'à {km} km"));
+    }
+    if has_vehicle {
+        parts.push("avec un véhicule".into());
+    }
+    if public_transport_only {
+        parts.push("en transports en commun uniquement".into());
+    }
+    if parts.is_empty() {
+        "non précisée".into()
+    } else {
+        parts.join(", ")
     }
 }
 
@@ -511,6 +537,8 @@ pub fn field_message(field: &str, msg: &str) -> String {
         "Ce statut est décidé par le membre du réseau qui a publié l'offre."
     } else if msg.contains("is decided by the node that referred") {
         "Ce statut est décidé par le membre du réseau qui a proposé le candidat."
+    } else if msg.starts_with("required to cancel a referral the employer answered") {
+        "Indiquez le motif de l'annulation : l'employeur avait déjà répondu, il en sera informé."
     } else {
         "Valeur invalide."
     };

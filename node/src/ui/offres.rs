@@ -18,39 +18,7 @@ use crate::error::Error;
 use crate::offers::{OfferInput, OfferStatus, StoredOffer, WorkplaceInput};
 use crate::server::AppState;
 
-/// ROME codes suggested for an offer title: the title without the usual
-/// "H/F" marks, then, failing that, its longer words one by one.
-fn rome_suggestions(state: &AppState, title: &str) -> Vec<crate::referentials::RomeSuggestion> {
-    let cleaned: String = title
-        .split_whitespace()
-        .filter(|w| {
-            let w = w.trim_matches(|c: char| !c.is_alphanumeric() && c != '/');
-            !matches!(
-                w.to_ascii_lowercase().as_str(),
-                "h/f" | "f/h" | "hf" | "fh" | ""
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" ");
-    let found = state.refs.suggest_rome(&cleaned, 8);
-    if !found.is_empty() {
-        return found;
-    }
-    let mut words: Vec<&str> = cleaned
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| w.chars().count() >= 4)
-        .collect();
-    words.sort_by_key(|w| std::cmp::Reverse(w.chars().count()));
-    let mut out: Vec<crate::referentials::RomeSuggestion> = Vec::new();
-    for w in words {
-        for s in state.refs.suggest_rome(w, 8) {
-            if out.len() < 8 && !out.iter().any(|o| o.code == s.code) {
-                out.push(s);
-            }
-        }
-    }
-    out
-}
+use super::saisie::rome_suggestions;
 
 /// Workplace rows shown on an empty form.
 const DEFAULT_ROWS: usize = 3;
@@ -447,10 +415,22 @@ pub(super) async fn detail_page(
         Vec::new()
     };
     let member_left = offer.closed_reason.as_deref() == Some("member_left");
+    let editable = offer.is_local
+        && offer.status == OfferStatus::Open
+        && crate::offers::editable(state, user, id).await.is_ok();
+    // A counsellor does not close an employer's offer from here: the
+    // employer (or an admin) does; staff close the offers they posted.
+    let can_close = editable
+        && match user.role {
+            Role::Counsellor => !owned_by_employer(state, &offer).await?,
+            Role::Admin | Role::Employer => true,
+        };
     render(
         "offre.html",
         context! {
             o => view,
+            can_edit => editable,
+            can_close => can_close,
             delivery_refusals => delivery_refusals,
             member_left => member_left,
             blocks => blocks,
@@ -461,6 +441,16 @@ pub(super) async fn detail_page(
             ..layout(user, "offres", &title)
         },
     )
+}
+
+/// Whether a local offer was posted by an employer's own account.
+async fn owned_by_employer(state: &AppState, offer: &StoredOffer) -> Result<bool, Error> {
+    let Some(owner) = offer.owner_user_id.as_deref() else {
+        return Ok(false);
+    };
+    Ok(crate::auth::user_by_id(&state.db, owner)
+        .await?
+        .is_some_and(|u| u.role == Role::Employer))
 }
 
 #[derive(Deserialize)]
@@ -478,6 +468,9 @@ pub async fn detail(
 ) -> UiResult {
     let flash = match p.ok.as_deref() {
         Some("publiee") => Some("L'offre est publiée : elle est diffusée aux membres du réseau."),
+        Some("modifiee") => {
+            Some("L'offre est modifiée : la nouvelle version est diffusée aux membres du réseau.")
+        }
         Some("cloturee") => Some(
             "L'offre est clôturée : les membres du réseau en sont informés et les propositions en attente reçoivent une réponse.",
         ),
@@ -506,11 +499,12 @@ pub async fn close(
 }
 
 // ---------------------------------------------------------------------------
-// The offer form
+// The offer form (new offer and edit)
 
 #[derive(Debug, Default, Serialize)]
 struct Row {
     commune: String,
+    label: String,
     positions: String,
 }
 
@@ -526,6 +520,7 @@ struct OfferForm {
     salary_max: String,
     salary_period: String,
     driving_licence: String,
+    experience_months: String,
     experience_label: String,
     start_date: String,
     vehicle_required: bool,
@@ -536,16 +531,159 @@ struct OfferForm {
     rows: Vec<Row>,
 }
 
+/// Euros as typed in the form (« 1 850,50 »), from cents.
+fn euros_input(cents: i64) -> String {
+    if cents % 100 == 0 {
+        (cents / 100).to_string()
+    } else {
+        format!("{},{:02}", cents / 100, (cents % 100).abs())
+    }
+}
+
+impl OfferForm {
+    /// The form filled with an offer (edit).
+    fn of(state: &AppState, p: &vivier_protocol::OfferPayload) -> OfferForm {
+        let num = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();
+        OfferForm {
+            title: p.title.clone(),
+            description: p.description.clone(),
+            rome_code: p.rome_code.clone(),
+            contract_type: p.contract_type.as_str().to_string(),
+            duration_months: num(p.duration_months),
+            weekly_hours: num(p.weekly_hours),
+            salary_min: p
+                .salary
+                .as_ref()
+                .and_then(|s| s.min_cents)
+                .map(euros_input)
+                .unwrap_or_default(),
+            salary_max: p
+                .salary
+                .as_ref()
+                .and_then(|s| s.max_cents)
+                .map(euros_input)
+                .unwrap_or_default(),
+            salary_period: match p.salary.as_ref().map(|s| s.period) {
+                Some(SalaryPeriod::Hour) => "hour",
+                Some(SalaryPeriod::Year) => "year",
+                _ => "month",
+            }
+            .to_string(),
+            driving_licence: p.driving_licence.clone().unwrap_or_default(),
+            experience_months: num(p.experience_months),
+            experience_label: p.experience_label.clone().unwrap_or_default(),
+            start_date: p.start_date.clone().unwrap_or_default(),
+            vehicle_required: p.vehicle_required,
+            required_certifications: p.required_certifications.clone(),
+            desired_certifications: p.desired_certifications.clone(),
+            employer_name: p.employer.name.clone(),
+            employer_siret: p.employer.siret.clone().unwrap_or_default(),
+            rows: p
+                .workplaces
+                .iter()
+                .map(|w| {
+                    let default_label = state
+                        .refs
+                        .commune(&w.commune_insee)
+                        .map(|c| format!("{} ({})", c.name, c.departement));
+                    Row {
+                        commune: state
+                            .refs
+                            .commune(&w.commune_insee)
+                            .map(super::saisie::commune_label)
+                            .unwrap_or_else(|| w.commune_insee.clone()),
+                        // The default label is not repeated in the form.
+                        label: w
+                            .label
+                            .clone()
+                            .filter(|l| Some(l) != default_label.as_ref())
+                            .unwrap_or_default(),
+                        positions: w.positions.to_string(),
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// The form as sent; `action=ligne` adds a workplace row.
+    fn parse(f: &FormData) -> OfferForm {
+        let communes = f.all("lieu_commune");
+        let labels_ = f.all("lieu_libelle");
+        let positions = f.all("lieu_postes");
+        let n = communes
+            .len()
+            .max(positions.len())
+            .max(labels_.len())
+            .min(MAX_ROWS);
+        let mut rows: Vec<Row> = (0..n)
+            .map(|i| Row {
+                commune: communes.get(i).copied().unwrap_or("").to_string(),
+                label: labels_.get(i).copied().unwrap_or("").to_string(),
+                positions: positions.get(i).copied().unwrap_or("").to_string(),
+            })
+            .collect();
+        if f.get("action") == "ligne" && rows.len() < MAX_ROWS {
+            rows.push(Row::default());
+        }
+        if rows.is_empty() {
+            rows.push(Row::default());
+        }
+        OfferForm {
+            title: f.get("title").into(),
+            description: f.get("description").into(),
+            rome_code: f.get("rome_code").to_uppercase(),
+            contract_type: f.get("contract_type").into(),
+            duration_months: f.get("duration_months").into(),
+            weekly_hours: f.get("weekly_hours").into(),
+            salary_min: f.get("salary_min").into(),
+            salary_max: f.get("salary_max").into(),
+            salary_period: f.get("salary_period").into(),
+            driving_licence: f.get("driving_licence").into(),
+            experience_months: f.get("experience_months").into(),
+            experience_label: f.get("experience_label").into(),
+            start_date: f.get("start_date").into(),
+            vehicle_required: f.checked("vehicle_required"),
+            required_certifications: f
+                .all("required_certifications")
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+            desired_certifications: f
+                .all("desired_certifications")
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+            employer_name: f.get("employer_name").into(),
+            employer_siret: f.get("employer_siret").into(),
+            rows,
+        }
+    }
+}
+
+/// `None`: a new offer; `Some(id)`: the edit of offer `id`.
 fn offer_form_page(
     user: &User,
     form: &OfferForm,
     errors: &FieldErrors,
     suggestions: Vec<crate::referentials::RomeSuggestion>,
+    edit: Option<&str>,
 ) -> UiResult {
     let status = if errors.is_empty() {
         axum::http::StatusCode::OK
     } else {
         axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let (action, title, nav) = match edit {
+        Some(id) => (
+            format!("/ui/offres/{id}/modifier"),
+            format!("Modifier l'offre « {} »", form.title),
+            "offres",
+        ),
+        None => (
+            "/ui/offres/nouvelle".to_string(),
+            "Publier une offre".to_string(),
+            "nouvelle",
+        ),
     };
     let resp = render(
         "offre_nouvelle.html",
@@ -553,11 +691,13 @@ fn offer_form_page(
             form => form,
             errors => errors,
             suggestions => suggestions,
+            action => action,
+            edit_id => edit,
             contracts => labels::contract_options(),
             licences => crate::offers::LICENCE_CATEGORIES,
             certifications => labels::certification_groups(),
             staff => user.require_staff().is_ok(),
-            ..layout(user, "nouvelle", "Publier une offre")
+            ..layout(user, nav, &title)
         },
     )?;
     Ok((status, resp).into_response())
@@ -571,91 +711,24 @@ pub async fn new_form(Session(user): Session) -> UiResult {
         salary_period: "month".into(),
         rows: (0..DEFAULT_ROWS)
             .map(|i| Row {
-                commune: String::new(),
                 positions: if i == 0 { "1".into() } else { String::new() },
+                ..Row::default()
             })
             .collect(),
         ..OfferForm::default()
     };
-    offer_form_page(&user, &form, &FieldErrors::new(), Vec::new())
+    offer_form_page(&user, &form, &FieldErrors::new(), Vec::new(), None)
 }
 
-/// `POST /ui/offres/nouvelle`: `action=publier` creates the offer through
-/// `offers::create_offer` (validated, broadcast, indexed; audited
-/// `offer.create` like the API); `action=ligne` adds a workplace row and
-/// `action=rome` suggests ROME codes from the title — both without
-/// JavaScript, by showing the form again.
-pub async fn create(
-    State(state): State<AppState>,
-    Session(user): Session,
-    _same: SameOrigin,
-    body: axum::body::Bytes,
-) -> UiResult {
-    user.require(&[Role::Employer, Role::Counsellor, Role::Admin])?;
-    let f = FormData::parse(&body);
-    let communes = f.all("lieu_commune");
-    let positions = f.all("lieu_postes");
-    let mut rows: Vec<Row> = (0..communes.len().max(positions.len()).min(MAX_ROWS))
-        .map(|i| Row {
-            commune: communes.get(i).copied().unwrap_or("").to_string(),
-            positions: positions.get(i).copied().unwrap_or("").to_string(),
-        })
-        .collect();
-    let action = f.get("action");
-    if action == "ligne" && rows.len() < MAX_ROWS {
-        rows.push(Row::default());
-    }
-    if rows.is_empty() {
-        rows.push(Row::default());
-    }
-    let form = OfferForm {
-        title: f.get("title").into(),
-        description: f.get("description").into(),
-        rome_code: f.get("rome_code").to_uppercase(),
-        contract_type: f.get("contract_type").into(),
-        duration_months: f.get("duration_months").into(),
-        weekly_hours: f.get("weekly_hours").into(),
-        salary_min: f.get("salary_min").into(),
-        salary_max: f.get("salary_max").into(),
-        salary_period: f.get("salary_period").into(),
-        driving_licence: f.get("driving_licence").into(),
-        experience_label: f.get("experience_label").into(),
-        start_date: f.get("start_date").into(),
-        vehicle_required: f.checked("vehicle_required"),
-        required_certifications: f
-            .all("required_certifications")
-            .into_iter()
-            .map(str::to_string)
-            .collect(),
-        desired_certifications: f
-            .all("desired_certifications")
-            .into_iter()
-            .map(str::to_string)
-            .collect(),
-        employer_name: f.get("employer_name").into(),
-        employer_siret: f.get("employer_siret").into(),
-        rows,
-    };
-    if action == "ligne" || action == "rome" {
-        let suggestions = if action == "rome" {
-            if form.title.is_empty() {
-                state.refs.suggest_rome(&form.rome_code, 8)
-            } else {
-                rome_suggestions(&state, &form.title)
-            }
-        } else {
-            Vec::new()
-        };
-        let mut errors = FieldErrors::new();
-        if action == "rome" && suggestions.is_empty() {
-            errors.insert(
-                "rome_code".into(),
-                "Aucun code ROME trouvé d'après l'intitulé : essayez un autre mot.".into(),
-            );
-        }
-        return offer_form_page(&user, &form, &errors, suggestions);
-    }
+/// The domain's input from the form, or the form's own errors; with the
+/// rows sent (errors come back numbered among them).
+struct ParsedOffer {
+    input: Option<OfferInput>,
+    errors: FieldErrors,
+    sent_rows: Vec<usize>,
+}
 
+fn parse_offer_input(state: &AppState, user: &User, f: &FormData, form: &OfferForm) -> ParsedOffer {
     let mut errors = FieldErrors::new();
     let contract_type = match crate::referrals::parse_contract(&form.contract_type) {
         Some(c) => Some(c),
@@ -667,8 +740,9 @@ pub async fn create(
             None
         }
     };
-    let duration_months = int_field(&f, "duration_months", "duration_months", &mut errors);
-    let weekly_hours = int_field(&f, "weekly_hours", "weekly_hours", &mut errors);
+    let duration_months = int_field(f, "duration_months", "duration_months", &mut errors);
+    let weekly_hours = int_field(f, "weekly_hours", "weekly_hours", &mut errors);
+    let experience_months = int_field(f, "experience_months", "experience_months", &mut errors);
     let mut salary_cents = [None, None];
     for (i, (key, value)) in [
         ("salary.min_cents", &form.salary_min),
@@ -696,12 +770,11 @@ pub async fn create(
         max_cents: salary_cents[1],
         period,
     });
-    // Non-empty rows, with their index on the form (errors come back
-    // numbered among the rows sent).
+    // Non-empty rows, with their index on the form.
     let mut sent_rows: Vec<usize> = Vec::new();
     let mut workplaces = Vec::new();
     for (i, r) in form.rows.iter().enumerate() {
-        if r.commune.is_empty() && r.positions.is_empty() {
+        if r.commune.is_empty() && r.positions.is_empty() && r.label.is_empty() {
             continue;
         }
         let n = if r.positions.is_empty() {
@@ -716,10 +789,35 @@ pub async fn create(
             );
             continue;
         };
+        // A commune typed by name: resolved, homonyms offered.
+        let commune_insee = if r.commune.is_empty() {
+            String::new()
+        } else {
+            match super::saisie::resolve_commune(state, &r.commune) {
+                Ok(insee) => insee,
+                Err(problem) => {
+                    let choices = problem
+                        .choices
+                        .iter()
+                        .map(|c| format!("« {} » ({})", c.label, c.postcodes))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    errors.insert(
+                        format!("workplaces[{i}].commune_insee"),
+                        if choices.is_empty() {
+                            problem.message
+                        } else {
+                            format!("{} Tapez par exemple {choices}.", problem.message)
+                        },
+                    );
+                    continue;
+                }
+            }
+        };
         sent_rows.push(i);
         workplaces.push(WorkplaceInput {
-            commune_insee: r.commune.clone(),
-            label: None,
+            commune_insee,
+            label: Some(r.label.clone()).filter(|s| !s.is_empty()),
             positions: n,
         });
     }
@@ -736,7 +834,7 @@ pub async fn create(
         weekly_hours,
         salary,
         driving_licence: Some(form.driving_licence.clone()).filter(|s| !s.is_empty()),
-        experience_months: None,
+        experience_months,
         experience_label: Some(form.experience_label.clone()).filter(|s| !s.is_empty()),
         start_date: Some(form.start_date.clone()).filter(|s| !s.is_empty()),
         vehicle_required: form.vehicle_required,
@@ -745,78 +843,215 @@ pub async fn create(
         employer,
         workplaces,
     });
-    let outcome = match input {
-        Some(input) if errors.is_empty() => {
-            crate::offers::create_offer(&state, &user, &input).await
-        }
-        // Form errors of our own: do not create, but show the domain's too.
-        Some(input) => {
-            let employer = match user.role {
-                Role::Employer => Employer {
-                    name: user.employer_name.clone().unwrap_or_default(),
-                    siret: user.employer_siret.clone(),
-                },
-                _ => input.employer.clone().unwrap_or(Employer {
-                    name: String::new(),
-                    siret: None,
-                }),
+    ParsedOffer {
+        input,
+        errors,
+        sent_rows,
+    }
+}
+
+/// The domain's errors for an input the form already found faulty (nothing
+/// is written), so that every error shows at once.
+fn domain_errors(state: &AppState, user: &User, input: Option<&OfferInput>) -> Error {
+    let Some(input) = input else {
+        return Error::Validation(Vec::new());
+    };
+    let employer = match user.role {
+        Role::Employer => Employer {
+            name: user.employer_name.clone().unwrap_or_default(),
+            siret: user.employer_siret.clone(),
+        },
+        _ => input.employer.clone().unwrap_or(Employer {
+            name: String::new(),
+            siret: None,
+        }),
+    };
+    match crate::offers::validate_input(state, input, &employer) {
+        Ok(_) => Error::Validation(Vec::new()),
+        Err(e) => e,
+    }
+}
+
+/// The domain's field errors renamed after the form's fields.
+fn merge_offer_errors(
+    state: &AppState,
+    errs: Vec<crate::error::FieldError>,
+    form: &OfferForm,
+    sent_rows: &[usize],
+    errors: &mut FieldErrors,
+) {
+    let renamed: Vec<crate::error::FieldError> = errs
+        .into_iter()
+        .map(|e| {
+            let field = match e
+                .field
+                .strip_prefix("workplaces[")
+                .and_then(|r| r.split_once(']'))
+                .and_then(|(n, rest)| Some((n.parse::<usize>().ok()?, rest)))
+            {
+                Some((i, rest)) => {
+                    format!(
+                        "workplaces[{}]{rest}",
+                        sent_rows.get(i).copied().unwrap_or(0)
+                    )
+                }
+                None if e.field == "employer.name" || e.field == "employer" => {
+                    "employer_name".into()
+                }
+                None if e.field == "employer.siret" => "employer_siret".into(),
+                None if e.field == "salary" => "salary.min_cents".into(),
+                None => e.field.clone(),
             };
-            match crate::offers::validate_input(&state, &input, &employer) {
-                Ok(_) => Err(Error::Validation(Vec::new())),
-                Err(e) => Err(e),
+            crate::error::FieldError::new(field, e.message)
+        })
+        .collect();
+    for (k, v) in field_errors(&renamed) {
+        errors.entry(k).or_insert(v);
+    }
+    for (i, r) in form.rows.iter().enumerate() {
+        let key = format!("workplaces[{i}].commune_insee");
+        if let Some(msg) = errors.get_mut(&key) {
+            if let Some(hint) = commune_hint(state, &r.commune) {
+                if !msg.contains("Tapez par exemple") {
+                    msg.push(' ');
+                    msg.push_str(&hint);
+                }
             }
         }
-        None => Err(Error::Validation(Vec::new())),
+    }
+}
+
+/// `action=ligne` / `action=rome`: the form again, with a new workplace
+/// row or ROME codes suggested from the title (no JavaScript).
+fn lookup_page(
+    state: &AppState,
+    user: &User,
+    form: &OfferForm,
+    action: &str,
+    edit: Option<&str>,
+) -> UiResult {
+    let suggestions = if action == "rome" {
+        if form.title.is_empty() {
+            state.refs.suggest_rome(&form.rome_code, 8)
+        } else {
+            rome_suggestions(state, &form.title)
+        }
+    } else {
+        Vec::new()
+    };
+    let mut errors = FieldErrors::new();
+    if action == "rome" && suggestions.is_empty() {
+        errors.insert(
+            "rome_code".into(),
+            "Aucun code ROME trouvé d'après l'intitulé : essayez un autre mot.".into(),
+        );
+    }
+    offer_form_page(user, form, &errors, suggestions, edit)
+}
+
+/// The form again after a refused input, every error next to its field.
+fn refused_page(
+    state: &AppState,
+    user: &User,
+    form: &OfferForm,
+    errs: Vec<crate::error::FieldError>,
+    mut parsed: ParsedOffer,
+    edit: Option<&str>,
+) -> UiResult {
+    merge_offer_errors(state, errs, form, &parsed.sent_rows, &mut parsed.errors);
+    let suggestions = if parsed.errors.contains_key("rome_code") && !form.title.is_empty() {
+        rome_suggestions(state, &form.title)
+    } else {
+        Vec::new()
+    };
+    offer_form_page(user, form, &parsed.errors, suggestions, edit)
+}
+
+/// `POST /ui/offres/nouvelle`: `action=publier` creates the offer through
+/// `offers::create_offer` (validated, broadcast, indexed; audited
+/// `offer.create` like the API); `action=ligne` adds a workplace row and
+/// `action=rome` suggests ROME codes from the title — both without
+/// JavaScript, by showing the form again.
+pub async fn create(
+    State(state): State<AppState>,
+    Session(user): Session,
+    _same: SameOrigin,
+    body: axum::body::Bytes,
+) -> UiResult {
+    user.require(&[Role::Employer, Role::Counsellor, Role::Admin])?;
+    let f = FormData::parse(&body);
+    let form = OfferForm::parse(&f);
+    let action = f.get("action");
+    if action == "ligne" || action == "rome" {
+        return lookup_page(&state, &user, &form, action, None);
+    }
+    let parsed = parse_offer_input(&state, &user, &f, &form);
+    let outcome = match &parsed.input {
+        Some(input) if parsed.errors.is_empty() => {
+            crate::offers::create_offer(&state, &user, input).await
+        }
+        other => Err(domain_errors(&state, &user, other.as_ref())),
     };
     match outcome {
         Ok(offer) => Ok(
             Redirect::to(&format!("/ui/offres/{}?ok=publiee", offer.payload.offer_id))
                 .into_response(),
         ),
+        Err(Error::Validation(errs)) => refused_page(&state, &user, &form, errs, parsed, None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `GET /ui/offres/{id}/modifier`: every field of a local open offer, for
+/// whoever the offers module lets change it (its employer, staff).
+pub async fn edit_form(
+    State(state): State<AppState>,
+    Session(user): Session,
+    Path(id): Path<String>,
+) -> UiResult {
+    let offer = crate::offers::editable(&state, &user, &id).await?;
+    if offer.status == OfferStatus::Closed {
+        return Err(Error::Conflict("the offer is closed".into()).into());
+    }
+    let form = OfferForm::of(&state, &offer.payload);
+    offer_form_page(
+        &user,
+        &form,
+        &FieldErrors::new(),
+        Vec::new(),
+        Some(id.as_str()),
+    )
+}
+
+/// `POST /ui/offres/{id}/modifier`: the API's update
+/// (`offers::update_offer`: same checks, audited `offer.update`, broadcast
+/// `offer.updated` to the network).
+pub async fn edit(
+    State(state): State<AppState>,
+    Session(user): Session,
+    _same: SameOrigin,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> UiResult {
+    // Who may change it is decided before anything is read from the form.
+    crate::offers::editable(&state, &user, &id).await?;
+    let f = FormData::parse(&body);
+    let form = OfferForm::parse(&f);
+    let action = f.get("action");
+    if action == "ligne" || action == "rome" {
+        return lookup_page(&state, &user, &form, action, Some(id.as_str()));
+    }
+    let parsed = parse_offer_input(&state, &user, &f, &form);
+    let outcome = match &parsed.input {
+        Some(input) if parsed.errors.is_empty() => {
+            crate::offers::update_offer(&state, &user, &id, input).await
+        }
+        other => Err(domain_errors(&state, &user, other.as_ref())),
+    };
+    match outcome {
+        Ok(_) => Ok(Redirect::to(&format!("/ui/offres/{id}?ok=modifiee")).into_response()),
         Err(Error::Validation(errs)) => {
-            let renamed: Vec<crate::error::FieldError> = errs
-                .into_iter()
-                .map(|e| {
-                    let field = match e
-                        .field
-                        .strip_prefix("workplaces[")
-                        .and_then(|r| r.split_once(']'))
-                        .and_then(|(n, rest)| Some((n.parse::<usize>().ok()?, rest)))
-                    {
-                        Some((i, rest)) => {
-                            format!(
-                                "workplaces[{}]{rest}",
-                                sent_rows.get(i).copied().unwrap_or(0)
-                            )
-                        }
-                        None if e.field == "employer.name" || e.field == "employer" => {
-                            "employer_name".into()
-                        }
-                        None if e.field == "employer.siret" => "employer_siret".into(),
-                        None if e.field == "salary" => "salary.min_cents".into(),
-                        None => e.field.clone(),
-                    };
-                    crate::error::FieldError::new(field, e.message)
-                })
-                .collect();
-            for (k, v) in field_errors(&renamed) {
-                errors.entry(k).or_insert(v);
-            }
-            for (i, r) in form.rows.iter().enumerate() {
-                let key = format!("workplaces[{i}].commune_insee");
-                if let Some(msg) = errors.get_mut(&key) {
-                    if let Some(hint) = commune_hint(&state, &r.commune) {
-                        msg.push(' ');
-                        msg.push_str(&hint);
-                    }
-                }
-            }
-            let suggestions = if errors.contains_key("rome_code") && !form.title.is_empty() {
-                rome_suggestions(&state, &form.title)
-            } else {
-                Vec::new()
-            };
-            offer_form_page(&user, &form, &errors, suggestions)
+            refused_page(&state, &user, &form, errs, parsed, Some(id.as_str()))
         }
         Err(e) => Err(e.into()),
     }

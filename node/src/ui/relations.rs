@@ -23,7 +23,11 @@ pub struct ReferralRow {
     offer_title: String,
     direction: &'static str,
     candidate_id: Option<String>,
+    /// « Prénom Nom », or a French placeholder once the data is erased.
+    candidate: String,
     counsellor: String,
+    counsellor_email: Option<String>,
+    counsellor_phone: Option<String>,
     status: &'static str,
     status_code: &'static str,
     detail: Option<String>,
@@ -82,7 +86,13 @@ impl ReferralRow {
                 .unwrap_or_else(|| format!("Offre {}", v.offer_id)),
             direction: direction_label(v.direction),
             candidate_id: v.candidate_id.clone(),
+            candidate: v
+                .candidate_name
+                .clone()
+                .unwrap_or_else(|| "Candidat (données effacées)".to_string()),
             counsellor: v.counsellor_name.clone(),
+            counsellor_email: v.counsellor_email.clone(),
+            counsellor_phone: v.counsellor_phone.clone(),
             status: labels::referral_status_str(v.status.as_str()),
             status_code: v.status.as_str(),
             detail: status_detail(v),
@@ -151,10 +161,11 @@ struct Profile {
     email: Option<String>,
     phone: Option<String>,
     commune: String,
-    max_travel_km: Option<i64>,
+    /// « jusqu'à 20 km, avec un véhicule », « en transports en commun
+    /// uniquement »…
+    mobility: String,
     driving_licences: Vec<String>,
     certifications: Vec<String>,
-    has_vehicle: bool,
     available_from: Option<String>,
     weekly_hours: Option<i64>,
     contracts: Vec<&'static str>,
@@ -228,10 +239,9 @@ async fn detail_page(
         email: p.email.clone(),
         phone: p.phone.clone(),
         commune: super::candidats::commune_label(state, &p.commune_insee),
-        max_travel_km: p.max_travel_km,
+        mobility: labels::mobility(p.max_travel_km, p.has_vehicle, p.public_transport_only),
         driving_licences: p.driving_licences.clone(),
         certifications: labels::certification_labels(&p.certifications),
-        has_vehicle: p.has_vehicle,
         available_from: p.available_from.clone(),
         weekly_hours: p.weekly_hours,
         contracts: p
@@ -259,6 +269,8 @@ async fn detail_page(
         postponed: offer_side && can(ReferralStatus::Postponed),
         cancelled: staff && v.direction.referring_side() && can(ReferralStatus::Cancelled),
     };
+    // Undoing the employer's answer needs a reason (the employer is told).
+    let cancel_needs_reason = crate::referrals::undoes_employer_decision(v.status);
     let reasons: Vec<(&str, &str)> = labels::REFUSAL_REASONS
         .iter()
         .map(|r| (crate::referrals::reason_str(*r), labels::refusal(*r)))
@@ -276,6 +288,7 @@ async fn detail_page(
             profile => profile,
             events => events,
             actions => actions,
+            cancel_needs_reason => cancel_needs_reason,
             has_actions => has_actions,
             reasons => reasons,
             contracts => labels::contract_options(),

@@ -475,3 +475,177 @@ async fn candidate_space_journey_on_a_phone() {
     b.close().await;
     node.stop().await;
 }
+
+/// Issue #15's daily journey: the counsellor creates a record (ROME codes
+/// from the job title, a homonym commune chosen, a restricted field), edits
+/// it and refers the person; the employer sees the name and how to reach
+/// both people, and hires; the counsellor sees the hire. axe-core on the
+/// forms along the way.
+#[tokio::test]
+async fn counsellor_edits_and_refers_employer_hires() {
+    let node = WebNode::start(|_| {}).await.unwrap();
+    let Some(b) = Browser::start(&node.base).await.unwrap() else {
+        return;
+    };
+    let mut found = Vec::new();
+    b.login(&node.counsellor.email, PASSWORD).await.unwrap();
+    b.goto("/ui/coordonnees").await.unwrap();
+    b.submit_form("main form", &[("#telephone", "02 54 11 22 33")])
+        .await
+        .unwrap();
+    assert!(b
+        .text("main")
+        .await
+        .unwrap()
+        .contains("Vos coordonnées ont été enregistrées"));
+
+    // New record: ROME codes suggested from the job title.
+    b.goto("/ui/candidats/nouveau").await.unwrap();
+    for (css, value) in [
+        ("#first_name", "Amina"),
+        ("#last_name", "Diallo"),
+        ("#email", "amina.diallo@example.org"),
+        ("#phone", "06 12 12 12 12"),
+        ("#commune", "Saint-Aignan"),
+        ("#max_travel_km", "60"),
+        ("#job_titles", "Cariste"),
+    ] {
+        b.fill(css, value).await.unwrap();
+    }
+    b.click("button[value=rome]").await.unwrap();
+    let suggested = b.text(".suggestions").await.unwrap();
+    assert!(suggested.contains("N1101"), "{suggested}");
+    b.fill("#rome-0", "N1101").await.unwrap();
+    b.choose("#consent-local").await.unwrap();
+    b.choose("#rsa_beneficiary option[value=oui]")
+        .await
+        .unwrap();
+    b.click("button[value=enregistrer]:not(.invisible)")
+        .await
+        .unwrap();
+    // Saint-Aignan is several communes: the choice is offered.
+    let asked = b.text("#commune-erreur").await.unwrap();
+    assert!(asked.contains("Plusieurs communes"), "{asked}");
+    found.extend(serious_here(&b, "candidat-nouveau (homonymes)").await);
+    b.screenshot("fiche-1-homonymes").await.unwrap();
+    b.choose("#commune_choix-41198").await.unwrap();
+    b.click("button[value=enregistrer]:not(.invisible)")
+        .await
+        .unwrap();
+    let record = b.text("main").await.unwrap();
+    assert!(record.contains("La fiche a été créée."), "{record}");
+    assert!(record.contains("Saint-Aignan (41)"), "{record}");
+    let path = b.path().await.unwrap();
+    let id = path
+        .strip_prefix("/ui/candidats/")
+        .and_then(|r| r.split('?').next())
+        .unwrap()
+        .to_string();
+
+    // Edit: a restricted field and the phone.
+    b.click_link("Modifier la fiche").await.unwrap();
+    found.extend(serious_here(&b, "candidat-modifier").await);
+    b.fill("#phone", "06 34 34 34 34").await.unwrap();
+    b.choose("#disability_recognition option[value=oui]")
+        .await
+        .unwrap();
+    b.screenshot("fiche-2-modifier").await.unwrap();
+    b.click("button[value=enregistrer]:not(.invisible)")
+        .await
+        .unwrap();
+    assert!(b
+        .text("main")
+        .await
+        .unwrap()
+        .contains("La fiche a été modifiée."));
+    let c = node
+        .api_get(&node.counsellor, &format!("/api/v1/candidates/{id}"))
+        .await
+        .unwrap();
+    assert_eq!(c["phone"], "06 34 34 34 34", "{c}");
+    assert_eq!(c["sensitive"]["rsa_beneficiary"], true, "{c}");
+    assert_eq!(c["sensitive"]["disability_recognition"], true, "{c}");
+
+    // Refer her to the seeded offer from her record.
+    vivier_node::journal::catch_up(&node.state).await.unwrap();
+    node.state.search.candidates.commit_now().unwrap();
+    node.state.search.offers.commit_now().unwrap();
+    b.goto(&format!("/ui/candidats/{id}")).await.unwrap();
+    let offer = &node.seeded.offer_id;
+    b.submit_form(
+        &format!("form.proposer:has(input[value='{offer}'])"),
+        &[("textarea[name=endorsement]", "CACES à jour, très motivée.")],
+    )
+    .await
+    .unwrap();
+    let referral = b.path().await.unwrap();
+    assert!(referral.starts_with("/ui/mises-en-relation/"), "{referral}");
+    let referral = referral.split('?').next().unwrap().to_string();
+    b.logout().await.unwrap();
+
+    // The employer: her name in the list, both contacts, the hire.
+    b.login(&node.employer.email, PASSWORD).await.unwrap();
+    let home = b.text("main").await.unwrap();
+    assert!(home.contains("Amina Diallo"), "{home}");
+    b.click_link("Amina Diallo").await.unwrap();
+    let contacts = b.text("section[aria-labelledby=t-contact]").await.unwrap();
+    for words in [
+        "amina.diallo@example.org",
+        "06 34 34 34 34",
+        &node.counsellor.display_name,
+        &node.counsellor.email,
+        "02 54 11 22 33",
+    ] {
+        assert!(contacts.contains(words), "{words}: {contacts}");
+    }
+    found.extend(serious_here(&b, "mise-en-relation (employeur, contacts)").await);
+    b.screenshot("relation-1-contacts-employeur").await.unwrap();
+    b.client
+        .execute(
+            "document.querySelector('#date_debut').value = '2026-03-02'; return true;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    b.choose("#contrat option[value=CDI]").await.unwrap();
+    b.click("form:has(input[value=accepted]) button[type=submit]")
+        .await
+        .unwrap();
+    let hired = b.text("main").await.unwrap();
+    assert!(hired.contains("Embauche"), "{hired}");
+    b.logout().await.unwrap();
+
+    // The counsellor sees the hire, with the name, in her list.
+    b.login(&node.counsellor.email, PASSWORD).await.unwrap();
+    b.goto("/ui/mises-en-relation").await.unwrap();
+    let row = b
+        .text(&format!("tr:has(a[href='{referral}'])"))
+        .await
+        .unwrap();
+    assert!(
+        row.contains("Amina Diallo") && row.contains("Embauche"),
+        "{row}"
+    );
+    b.screenshot("relation-2-embauche-conseiller")
+        .await
+        .unwrap();
+    b.close().await;
+    assert!(
+        found.is_empty(),
+        "serious or critical accessibility violations:\n{}",
+        found.join("\n")
+    );
+    node.stop().await;
+}
+
+/// Serious or critical axe-core violations on the page shown now.
+async fn serious_here(b: &Browser, name: &str) -> Vec<String> {
+    let all = b
+        .axe()
+        .await
+        .unwrap_or_else(|e| panic!("axe on {name}: {e:#}"));
+    all.iter()
+        .filter(|v| v.is_serious())
+        .map(|v| format!("{name}: {v}"))
+        .collect()
+}

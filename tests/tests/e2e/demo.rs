@@ -322,7 +322,7 @@ async fn pages_in_the_browser(demo: &Demo, candidate_id: &str, referral_id: &str
     .await
     .unwrap();
     let inbound = b.text("main").await.unwrap();
-    assert!(inbound.contains("Embauché"), "{inbound}");
+    assert!(inbound.contains("Embauche"), "{inbound}");
     serious.extend(serious_violations(&b, "mise en relation (employeur)").await);
     b.screenshot("demo-4-employeur").await.unwrap();
 
@@ -337,7 +337,7 @@ async fn pages_in_the_browser(demo: &Demo, candidate_id: &str, referral_id: &str
         "logged out of Tours by the employer's login"
     );
     let home = b.text("main").await.unwrap();
-    assert!(home.contains("Embauché"), "{home}");
+    assert!(home.contains("Embauche"), "{home}");
     serious.extend(serious_violations(&b, "mise en relation (Tours)").await);
     b.screenshot("demo-5-retour").await.unwrap();
     b.close().await;

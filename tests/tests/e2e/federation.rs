@@ -77,6 +77,17 @@ async fn offer_reaches_every_node_and_referral_comes_back_hired() {
     let b_counsellor = b.user("counsellor", "conseil@petr.fr", None);
     let c_counsellor = c.user("counsellor", "conseil@tours.fr", None);
     let c_admin = c.user("admin", "admin@tours.fr", None);
+    // C's counsellor gives a work phone (« Mes coordonnées »): it travels
+    // with her referrals, for the employer.
+    assert_eq!(
+        c.ui_post(
+            "conseil@tours.fr",
+            "/ui/coordonnees",
+            &[("telephone", "02 47 00 11 22")]
+        )
+        .await,
+        303
+    );
 
     // An offer posted at A…
     let (s, offer) = a
@@ -146,6 +157,18 @@ async fn offer_reaches_every_node_and_referral_comes_back_hired() {
     .await;
     let text = seen.to_string();
     assert!(text.contains("Karim") && text.contains("fiable"), "{text}");
+    // The employer can reach both people.
+    assert_eq!(seen["candidate_name"], "Karim Martin", "{text}");
+    assert_eq!(seen["candidate"]["email"], "karim@exemple.fr", "{text}");
+    assert_eq!(seen["counsellor_email"], "conseil@tours.fr", "{text}");
+    assert_eq!(seen["counsellor_phone"], "02 47 00 11 22", "{text}");
+    let (_, list) = a.get(&employer, "/api/v1/referrals").await;
+    assert!(
+        list_of(&list, "referrals")
+            .iter()
+            .any(|r| r["candidate_name"] == "Karim Martin"),
+        "{list}"
+    );
     assert!(
         !text.contains("185057800608436") && !text.contains("logement") && !text.contains("rsa"),
         "sensitive data leaked: {text}"

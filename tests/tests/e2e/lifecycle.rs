@@ -177,6 +177,10 @@ async fn a_revoked_member_leaves_nothing_stranded() {
         !text.contains("Léa") && !text.contains("garnier") && !text.contains("06 12"),
         "profile still held at A: {text}"
     );
+    assert!(
+        v.get("candidate_name").is_none() && v.get("counsellor_email").is_none(),
+        "contacts still held at A: {text}"
+    );
     // At A: Paul's referral to C's offer is undeliverable, his counsellor told.
     let (_, v) = a
         .get(&a_counsellor, &format!("/api/v1/referrals/{to_c}"))

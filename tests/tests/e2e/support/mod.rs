@@ -334,6 +334,45 @@ impl NodeProcess {
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
 
+    /// Log in through the web form as `email` and post `form` to `path` as
+    /// a browser does (session cookie, same origin); the answer's status.
+    pub async fn ui_post(&self, email: &str, path: &str, form: &[(&str, &str)]) -> u16 {
+        let mut b = reqwest::Client::builder()
+            .use_rustls_tls()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30));
+        if let Some(p) = &self.ca_pem {
+            let pem = std::fs::read(p).unwrap();
+            b = b.add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap());
+        }
+        let client = b.build().unwrap();
+        let origin = self.url("");
+        let login = client
+            .post(self.url("/ui/connexion"))
+            .header("origin", &origin)
+            .form(&[("email", email), ("password", "motdepasse-solide")])
+            .send()
+            .await
+            .expect("login");
+        let cookie = login
+            .headers()
+            .get("set-cookie")
+            .and_then(|c| c.to_str().ok())
+            .and_then(|c| c.split(';').next())
+            .expect("session cookie")
+            .to_string();
+        client
+            .post(self.url(path))
+            .header("origin", &origin)
+            .header("cookie", cookie)
+            .form(form)
+            .send()
+            .await
+            .expect("post")
+            .status()
+            .as_u16()
+    }
+
     /// One authenticated request; the JSON answer (or null) and its status.
     pub async fn request(
         &self,
