@@ -1224,7 +1224,7 @@ async fn retention_sweep_reminds_then_anonymises_unless_renewed() {
         let entries = audit_actions(&node, &admin, &old).await;
         assert!(entries
             .iter()
-            .any(|e| e["action"] == "candidate.retention_reminder" && e["actor_id"].is_null()));
+            .any(|e| e["action"] == "candidate.retention_reminder" && e["actor_role"] == "system"));
         // The review list.
         let (st, v) = node.get(&c, "/api/v1/candidates/retention").await;
         assert_eq!(st, 200, "{v}");

@@ -306,9 +306,12 @@ pub async fn journal(
         .map(|e| AuditRow {
             id: e.id,
             at: e.at,
-            actor: match e.actor_id.as_deref() {
-                None => "le nœud".to_string(),
-                Some(id) => names
+            actor: match (e.actor_id.as_deref(), e.actor_role.as_deref()) {
+                (None, _) => "le nœud".to_string(),
+                (Some(job), Some("system")) => format!("le nœud ({job})"),
+                (Some(node), Some("peer")) => format!("le membre {node}"),
+                (Some(id), Some("candidate")) => format!("la personne (espace candidat {id})"),
+                (Some(id), _) => names
                     .get(id)
                     .map(|u| format!("{} <{}>", u.display_name, u.email))
                     .unwrap_or_else(|| format!("compte {id}")),
