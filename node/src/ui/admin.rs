@@ -191,56 +191,43 @@ pub async fn change(
     admin(&user)?;
     let f = FormData::parse(&body);
     let actor = Actor::User(user.clone());
-    let reason = f.opt("motif");
-    let update = |change: UserUpdate| {
-        let state = state.clone();
-        let user = user.clone();
-        let id = id.clone();
-        let reason = reason.clone();
-        async move {
-            crate::auth::users::update_user(
-                &state.db,
-                Some(&user),
-                &id,
-                &change,
-                reason.as_deref(),
-                "ui",
-            )
-            .await
-        }
-    };
-    let done = match f.get("action") {
-        "desactiver" => {
-            update(UserUpdate {
-                disabled: Some(true),
-                ..UserUpdate::default()
-            })
-            .await?;
-            "desactive"
-        }
-        "reactiver" => {
-            update(UserUpdate {
-                disabled: Some(false),
-                ..UserUpdate::default()
-            })
-            .await?;
-            "reactive"
-        }
-        "role" => {
-            let role = Role::parse(f.get("role")).ok_or(Error::field("role", "unknown role"))?;
-            update(UserUpdate {
-                role: Some(role),
-                ..UserUpdate::default()
-            })
-            .await?;
-            "role"
-        }
+    let (change, done) = match f.get("action") {
         "lien" => {
             crate::auth::reset::send_by_admin(&state, &actor, &id).await?;
-            "lien"
+            return Ok(Redirect::to("/ui/admin/utilisateurs?fait=lien").into_response());
         }
+        "desactiver" => (
+            UserUpdate {
+                disabled: Some(true),
+                ..UserUpdate::default()
+            },
+            "desactive",
+        ),
+        "reactiver" => (
+            UserUpdate {
+                disabled: Some(false),
+                ..UserUpdate::default()
+            },
+            "reactive",
+        ),
+        "role" => (
+            UserUpdate {
+                role: Some(Role::parse(f.get("role")).ok_or(Error::field("role", "unknown role"))?),
+                ..UserUpdate::default()
+            },
+            "role",
+        ),
         _ => return Err(Error::field("action", "unknown action").into()),
     };
+    crate::auth::users::update_user(
+        &state.db,
+        Some(&user),
+        &id,
+        &change,
+        f.opt("motif").as_deref(),
+        "ui",
+    )
+    .await?;
     Ok(Redirect::to(&format!("/ui/admin/utilisateurs?fait={done}")).into_response())
 }
 
