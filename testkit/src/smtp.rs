@@ -198,6 +198,20 @@ impl SmtpSink {
         }
     }
 
+    /// The next message addressed to `address`, skipping (and consuming)
+    /// messages to anyone else, waiting up to `within`; panics when none
+    /// comes.
+    pub async fn next_message_to(&mut self, address: &str, within: Duration) -> ReceivedMail {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let m = self.next_message(left).await;
+            if m.envelope_to.iter().any(|a| a.eq_ignore_ascii_case(address)) {
+                return m;
+            }
+        }
+    }
+
     /// Stop listening (the port is free again when this returns).
     pub async fn stop(mut self) {
         self.halt().await;

@@ -43,7 +43,9 @@ async fn password_reset_journey_in_the_browser() {
         .await
         .unwrap();
 
-    let mail = sink.next_message(Duration::from_secs(30)).await;
+    // The seeded referral mailed its employer first: the reset is the next
+    // message to this account.
+    let mail = sink.next_message_to(&email, Duration::from_secs(30)).await;
     assert_eq!(mail.to, vec![email.clone()]);
     let link = mail
         .link_containing("/ui/reinitialisation?jeton=")
@@ -254,7 +256,9 @@ async fn candidate_space_journey_on_a_phone() {
     b.screenshot("moi-0-invitation-conseiller").await.unwrap();
     b.logout().await.unwrap();
 
-    let mail = sink.next_message(Duration::from_secs(30)).await;
+    let mail = sink
+        .next_message_to("ines.roux@example.org", Duration::from_secs(30))
+        .await;
     assert_eq!(mail.to, vec!["ines.roux@example.org".to_string()]);
     let link = mail
         .link_containing("/moi/invitation?jeton=")
