@@ -32,10 +32,13 @@ pub struct ProcsReport {
     pub per_node: Latency,
 }
 
-struct Proc {
+/// A running node process.
+pub(crate) struct Proc {
     child: Child,
-    base: String,
-    token: String,
+    /// `http://127.0.0.1:port`.
+    pub(crate) base: String,
+    /// An admin's API token.
+    pub(crate) token: String,
 }
 
 impl Drop for Proc {
@@ -77,14 +80,27 @@ fn cli(bin: &Path, config: &Path, args: &[&str]) -> anyhow::Result<String> {
 }
 
 fn start(bin: &Path, dir: &Path, id: &str, operator: &PublicKey) -> anyhow::Result<Proc> {
+    start_with(bin, dir, id, operator, "", "")
+}
+
+/// [`start`] with extra configuration lines at the top level (`top`) and
+/// in `[federation]`.
+pub(crate) fn start_with(
+    bin: &Path,
+    dir: &Path,
+    id: &str,
+    operator: &PublicKey,
+    top: &str,
+    federation: &str,
+) -> anyhow::Result<Proc> {
     std::fs::create_dir_all(dir)?;
     let config = dir.join("node.toml");
     std::fs::write(
         &config,
         format!(
-            "node_id = \"{id}\"\ndata_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\n\
+            "node_id = \"{id}\"\ndata_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\n{top}\n\
              [federation]\npoll_interval_ms = 50\ncatch_up_interval_secs = 3600\n\
-             operator_keys = [{{ key_id = \"ed25519:1\", public_key = \"{}\" }}]\n",
+             operator_keys = [{{ key_id = \"ed25519:1\", public_key = \"{}\" }}]\n{federation}\n",
             dir.join("data").display(),
             operator.to_b64()
         ),
