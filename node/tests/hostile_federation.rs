@@ -952,11 +952,12 @@ fn forged(msg: &(String, Vec<u8>), other: &(String, Vec<u8>)) -> Vec<u8> {
 async fn count_in(node: &TestNode, table: &str, column: &str, ids: &[String]) -> i64 {
     let mut n = 0;
     for id in ids {
-        let c: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE {column} = $1"))
-            .bind(id)
-            .fetch_one(&node.state.db.pool)
-            .await
-            .unwrap();
+        let c: i64 =
+            sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE {column} = $1"))
+                .bind(id)
+                .fetch_one(&node.state.db.pool)
+                .await
+                .unwrap();
         n += c;
     }
     n
@@ -971,7 +972,10 @@ async fn one_forged_signature_among_49_good_refuses_that_message_alone() {
             .map(|i| {
                 let p = offer(HOSTILE, &format!("Poste {i}"));
                 let offer_id = p["offer_id"].as_str().unwrap().to_string();
-                (broadcast(&hostile, MessageKind::OfferPublished, p), offer_id)
+                (
+                    broadcast(&hostile, MessageKind::OfferPublished, p),
+                    offer_id,
+                )
             })
             .collect();
         // Message 17 carries message 18's signature.

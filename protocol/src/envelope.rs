@@ -566,7 +566,10 @@ pub fn verify_message(
     opts: &VerifyOptions,
 ) -> Result<VerifiedMessage, VerifyError> {
     let pending = prepare(raw, keys, opts)?;
-    if !pending.key.verify_strict(pending.signed.as_bytes(), &pending.sig) {
+    if !pending
+        .key
+        .verify_strict(pending.signed.as_bytes(), &pending.sig)
+    {
         return Err(VerifyError::BadSignature);
     }
     pending.finish(opts)

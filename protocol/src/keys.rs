@@ -204,11 +204,9 @@ pub fn verify_strict_many(items: &[SignedBytes<'_>]) -> Vec<bool> {
             .is_some_and(|p| !p.is_small_order());
         // `s` must be canonical (< ℓ): the batch rejects it too, but as a
         // failure of the whole batch.
-        let s_fine = <[u8; 32]>::try_from(&it.sig[32..])
-            .ok()
-            .is_some_and(|s| {
-                bool::from(curve25519_dalek::Scalar::from_canonical_bytes(s).is_some())
-            });
+        let s_fine = <[u8; 32]>::try_from(&it.sig[32..]).ok().is_some_and(|s| {
+            bool::from(curve25519_dalek::Scalar::from_canonical_bytes(s).is_some())
+        });
         if r_fine && s_fine && !it.key.0.is_weak() {
             batch.push((i, sig));
         }

@@ -28,9 +28,10 @@ pub use canonical::{
     truncate_canonical, CanonicalError,
 };
 pub use envelope::{
-    sign_envelope, sign_message, verify_message, verify_messages, Envelope, KeyResolver, MessageKind, Payload,
-    Recipient, Signatures, SignedMessage, StaticKeys, VerifiedMessage, VerifyError, VerifyOptions,
-    ENVELOPE_OVERHEAD_MAX, MAX_MESSAGE_BYTES, MAX_PAYLOAD_BYTES, PROTOCOL_VERSION,
+    sign_envelope, sign_message, verify_message, verify_messages, Envelope, KeyResolver,
+    MessageKind, Payload, Recipient, Signatures, SignedMessage, StaticKeys, VerifiedMessage,
+    VerifyError, VerifyOptions, ENVELOPE_OVERHEAD_MAX, MAX_MESSAGE_BYTES, MAX_PAYLOAD_BYTES,
+    PROTOCOL_VERSION,
 };
 pub use error::ProtocolError;
 pub use httpsig::{
@@ -38,8 +39,7 @@ pub use httpsig::{
     SignedHeaders,
 };
 pub use keys::{
-    verify_strict_many, KeyFile, KeyId, NodeId, PublicKey, SignedBytes, Signature64,
-    SigningKeyPair,
+    verify_strict_many, KeyFile, KeyId, NodeId, PublicKey, Signature64, SignedBytes, SigningKeyPair,
 };
 pub use membership::{
     check_update, Member, MemberKey, MemberKind, MemberStatus, MembershipDocument, MembershipError,

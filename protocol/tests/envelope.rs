@@ -472,7 +472,10 @@ fn batch_verification_gives_each_message_its_own_verdict() {
         .collect();
     assert_eq!(refused, [3, 5, 6, 7, 49, 50]);
     for i in [3, 5, 6, 7] {
-        assert_eq!(together[i].as_ref().unwrap_err(), &VerifyError::BadSignature);
+        assert_eq!(
+            together[i].as_ref().unwrap_err(),
+            &VerifyError::BadSignature
+        );
     }
     assert_eq!(together[49].as_ref().unwrap_err(), &VerifyError::Expired);
     // One message alone and an empty batch.

@@ -137,11 +137,7 @@ fn check(state: &AppState, raws: &[Vec<u8>]) -> Checked {
             Ok(msg) => {
                 let prep = prepare(state, &msg);
                 results.push((msg.envelope.id.clone(), MessageResult::accepted()));
-                items.push(Item {
-                    slot: i,
-                    msg,
-                    prep,
-                });
+                items.push(Item { slot: i, msg, prep });
             }
             Err(e) => results.push(unverified(raw, i, &e)),
         }

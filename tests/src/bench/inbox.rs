@@ -44,6 +44,14 @@ pub struct InboxReport {
     /// From the last answer until the index had applied and committed the
     /// whole journal.
     pub index_catch_up_s: f64,
+    /// CPU time of the node process (all threads: HTTP, verification,
+    /// store, and the index follower running meanwhile) per message while
+    /// the requests were answered, in µs; independent of other processes'
+    /// load, unlike the wall-clock figures.
+    pub node_cpu_us_per_message: f64,
+    /// The node's CPU per message from the last answer until the index
+    /// caught up (the rest of the indexing), in µs.
+    pub catch_up_cpu_us_per_message: f64,
     /// Rows in `inbox` and `offers` for the bench's senders afterwards.
     pub inbox_rows: i64,
     pub offer_rows: i64,
@@ -183,6 +191,7 @@ pub async fn run(gen: &Generator, r: &InboxRun<'_>) -> anyhow::Result<InboxRepor
 
     let requests = Arc::new(requests);
     let next = Arc::new(AtomicUsize::new(0));
+    let cpu0 = node.cpu_time()?;
     let t0 = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..r.senders.max(1) {
@@ -228,6 +237,7 @@ pub async fn run(gen: &Generator, r: &InboxRun<'_>) -> anyhow::Result<InboxRepor
         accepted += a;
     }
     let seconds = t0.elapsed().as_secs_f64();
+    let cpu1 = node.cpu_time()?;
 
     // The index catches up from the journal, after the answers.
     let t1 = Instant::now();
@@ -243,6 +253,8 @@ pub async fn run(gen: &Generator, r: &InboxRun<'_>) -> anyhow::Result<InboxRepor
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let index_catch_up_s = t1.elapsed().as_secs_f64();
+    let cpu2 = node.cpu_time()?;
+    let per_message = |d: Duration| d.as_secs_f64() * 1e6 / r.messages.max(1) as f64;
     let check = admin_get(&client, &node, "/api/v1/admin/index?check=true").await?;
     ensure!(
         check["consistent"] == true,
@@ -266,6 +278,8 @@ pub async fn run(gen: &Generator, r: &InboxRun<'_>) -> anyhow::Result<InboxRepor
         messages_per_s: r.messages as f64 / seconds,
         batch_latency: Latency::of(&lat),
         index_catch_up_s,
+        node_cpu_us_per_message: per_message(cpu1.saturating_sub(cpu0)),
+        catch_up_cpu_us_per_message: per_message(cpu2.saturating_sub(cpu1)),
         inbox_rows,
         offer_rows,
         load_1min: load,
@@ -304,7 +318,10 @@ async fn count_rows(r: &InboxRun<'_>, database_url: Option<&str>) -> anyhow::Res
     )
     .fetch_one(&mut conn)
     .await?;
-    ensure!(rows == distinct, "{rows} inbox rows for {distinct} message ids");
+    ensure!(
+        rows == distinct,
+        "{rows} inbox rows for {distinct} message ids"
+    );
     let offers: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM offers WHERE origin_node LIKE 'bench-sender-%'")
             .fetch_one(&mut conn)
@@ -365,12 +382,12 @@ async fn publish(
 /// Markdown table.
 pub fn table(rows: &[InboxReport]) -> String {
     let mut s = String::from(
-        "| backend | path | senders | batch | messages | accepted | messages/s | request p50 ms | p99 ms | index caught up after s | rows inbox / offers | load (1 min) |\n\
-         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n",
+        "| backend | path | senders | batch | messages | accepted | messages/s | request p50 ms | p99 ms | node CPU µs/msg | index caught up after s | + CPU µs/msg | rows inbox / offers | load (1 min) |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n",
     );
     for r in rows {
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} / {} | {:.2} |\n",
+            "| {} | {} | {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.0} | {} / {} | {:.2} |\n",
             r.backend,
             r.path,
             r.senders,
@@ -380,7 +397,9 @@ pub fn table(rows: &[InboxReport]) -> String {
             r.messages_per_s,
             r.batch_latency.p50_ms,
             r.batch_latency.p99_ms,
+            r.node_cpu_us_per_message,
             r.index_catch_up_s,
+            r.catch_up_cpu_us_per_message,
             r.inbox_rows,
             r.offer_rows,
             r.load_1min

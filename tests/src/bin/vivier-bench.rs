@@ -391,7 +391,11 @@ async fn main() -> anyhow::Result<()> {
                     let run = vivier_tests::bench::inbox::InboxRun {
                         bin: &bin,
                         work: &work.join("inbox"),
-                        backend: if admin.is_some() { "postgres" } else { "sqlite" },
+                        backend: if admin.is_some() {
+                            "postgres"
+                        } else {
+                            "sqlite"
+                        },
                         postgres_admin: admin,
                         bulk,
                         senders,
