@@ -387,13 +387,7 @@ async fn a_mixed_batch_keeps_exactly_its_good_messages() {
         let mut expected: Vec<String> = goods.iter().map(|g| g.2.clone()).collect();
         expected.sort();
         assert_eq!(stored, expected, "{}", backend.name());
-        let after = b.snapshot().await;
-        for ((table, n0, d0), (_, n1, d1)) in before.0.iter().zip(after.0.iter()) {
-            match table.as_str() {
-                "offers" | "inbox" => assert_eq!(*n1, n0 + 3, "{table}"),
-                _ => assert_eq!((n0, d0), (n1, d1), "{table} changed"),
-            }
-        }
+        only_offers_grew(&b, &before, 3).await;
         b.assert_healthy().await;
         b.stop().await;
     }
@@ -932,6 +926,18 @@ async fn a_referred_cv_too_long_for_a_message_arrives_cut_and_flagged() {
     }
 }
 
+/// Since `before`, `offers` and `inbox` gained `n` rows each and no other
+/// table changed.
+async fn only_offers_grew(node: &TestNode, before: &support::StoreSnapshot, n: i64) {
+    let after = node.snapshot().await;
+    for ((table, n0, d0), (_, n1, d1)) in before.0.iter().zip(after.0.iter()) {
+        match table.as_str() {
+            "offers" | "inbox" => assert_eq!(*n1, n0 + n, "{table}"),
+            _ => assert_eq!((n0, d0), (n1, d1), "{table} changed"),
+        }
+    }
+}
+
 /// `msg` carrying the signature of `other` (same sender and key): valid
 /// base64url of 64 bytes, still canonical, but not a signature of `msg`.
 fn forged(msg: &(String, Vec<u8>), other: &(String, Vec<u8>)) -> Vec<u8> {
@@ -1011,13 +1017,7 @@ async fn one_forged_signature_among_49_good_refuses_that_message_alone() {
             0,
             "the forged offer is not stored"
         );
-        let after = b.snapshot().await;
-        for ((table, n0, d0), (_, n1, d1)) in before.0.iter().zip(after.0.iter()) {
-            match table.as_str() {
-                "offers" | "inbox" => assert_eq!(*n1, n0 + 49, "{table}"),
-                _ => assert_eq!((n0, d0), (n1, d1), "{table} changed"),
-            }
-        }
+        only_offers_grew(&b, &before, 49).await;
         // The index follows the journal: the 49 become searchable.
         let admin = b.user(Role::Admin, "admin@b.fr").await;
         eventually(10, || async {
@@ -1079,13 +1079,7 @@ async fn a_replayed_batch_stores_nothing_new() {
         for m in &fresh {
             assert_eq!(verdict(&answer, &m.0), "accepted:");
         }
-        let after = b.snapshot().await;
-        for ((table, n0, d0), (_, n1, d1)) in stored.0.iter().zip(after.0.iter()) {
-            match table.as_str() {
-                "offers" | "inbox" => assert_eq!(*n1, n0 + 25, "{table}"),
-                _ => assert_eq!((n0, d0), (n1, d1), "{table} changed"),
-            }
-        }
+        only_offers_grew(&b, &stored, 25).await;
         b.stop().await;
     }
 }
@@ -1136,13 +1130,7 @@ async fn concurrent_batches_share_a_commit_and_each_gets_its_own_answer() {
             assert_eq!(verdict(answer, &msgs[0].0), "duplicate:replayed");
             assert_eq!(verdict(answer, &msgs[48].0), "refused:not_origin");
         }
-        let after = b.snapshot().await;
-        for ((table, n0, d0), (_, n1, d1)) in before.0.iter().zip(after.0.iter()) {
-            match table.as_str() {
-                "offers" | "inbox" => assert_eq!(*n1, n0 + 8 * 48, "{table}"),
-                _ => assert_eq!((n0, d0), (n1, d1), "{table} changed"),
-            }
-        }
+        only_offers_grew(&b, &before, 8 * 48).await;
         b.stop().await;
     }
 }

@@ -8,9 +8,13 @@ use serde_json::{json, Value};
 use vivier_protocol::*;
 
 fn signed_offer() -> SignedMessage {
+    signed_offer_titled("Agent d'entretien à Blois")
+}
+
+fn signed_offer_titled(title: &str) -> SignedMessage {
     sign_message(
         MessageKind::OfferPublished,
-        &offer("Agent d'entretien à Blois"),
+        &offer(title),
         &node("cd41"),
         &cd41_key(),
         Recipient::Network,
@@ -385,19 +389,7 @@ fn batch_verification_gives_each_message_its_own_verdict() {
     let keys = static_keys();
     let opts = VerifyOptions::new(T0);
     let good: Vec<SignedMessage> = (0..49)
-        .map(|i| {
-            sign_message(
-                MessageKind::OfferPublished,
-                &offer(&format!("Poste {i}")),
-                &node("cd41"),
-                &cd41_key(),
-                Recipient::Network,
-                3,
-                T0,
-                7 * DAY_MS,
-            )
-            .unwrap()
-        })
+        .map(|i| signed_offer_titled(&format!("Poste {i}")))
         .collect();
     let all_good: Vec<&[u8]> = good.iter().map(|m| m.bytes.as_slice()).collect();
     assert!(verify_messages(&all_good, &keys, &opts)
