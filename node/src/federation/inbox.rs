@@ -85,7 +85,7 @@ struct Item {
 /// How a verified message is stored.
 enum Prep {
     /// A received offer, checked and encoded: stored in a run.
-    Offer(RemoteOffer),
+    Offer(Box<RemoteOffer>),
     /// Refused by a check: stored nothing (unless it is a duplicate, which
     /// the store tells).
     Refused(Error),
@@ -159,7 +159,7 @@ fn prepare(state: &AppState, msg: &VerifiedMessage) -> Prep {
     };
     match check_received_offer(state, &msg.envelope.sender, &offer) {
         Ok(true) => match crate::offers::prepare_remote_offer(&offer) {
-            Ok(o) => Prep::Offer(o),
+            Ok(o) => Prep::Offer(Box::new(o)),
             Err(e) => Prep::Refused(e),
         },
         // Our own offer coming back: only its inbox row.
@@ -387,7 +387,7 @@ async fn insert_run(
     let offers: Vec<&RemoteOffer> = run
         .iter()
         .filter_map(|&i| match &batch.items[i].prep {
-            Prep::Offer(o) if new.contains(&batch.items[i].msg.envelope.id) => Some(o),
+            Prep::Offer(o) if new.contains(&batch.items[i].msg.envelope.id) => Some(&**o),
             _ => None,
         })
         .collect();
