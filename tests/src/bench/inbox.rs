@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context as _};
 use serde::Serialize;
 use vivier_protocol::{
-    KeyId, Member, MemberKey, MemberKind, MemberStatus, MembershipDocument, MessageKind, NodeId,
-    OperatorKey, PublicKey, Recipient, SignedMembershipDocument, SigningKeyPair, Territory,
+    KeyId, Member, MemberKey, MemberKind, MemberStatus, MessageKind, NodeId, PublicKey, Recipient,
+    SigningKeyPair, Territory,
 };
 
 use super::procs::{start_with, Proc};
@@ -348,35 +348,7 @@ async fn publish(
         // Nothing listens there: the node never needs to call them.
         members.push(member(id.as_str(), "http://127.0.0.1:9", &k.public_key())?);
     }
-    let now = chrono::Utc::now().timestamp_millis();
-    let doc = SignedMembershipDocument::sign(
-        MembershipDocument {
-            network_id: "bench".into(),
-            serial: 1,
-            issued_at: now,
-            expires_at: now + 86_400_000,
-            operator_keys: vec![OperatorKey {
-                key_id: operator.key_id().clone(),
-                public_key: operator.public_key(),
-            }],
-            threshold: 1,
-            members,
-        },
-        &[operator],
-    )
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let bytes = doc.to_bytes().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let r = client
-        .post(format!("{}/federation/v1/membership", node.base))
-        .body(bytes)
-        .send()
-        .await?;
-    ensure!(
-        r.status().is_success(),
-        "membership refused: {}",
-        r.text().await?
-    );
-    Ok(())
+    super::procs::publish_membership(client, &[&node.base], operator, members).await
 }
 
 /// Markdown table.

@@ -206,36 +206,8 @@ pub async fn fanout_processes(
             status: MemberStatus::Active,
         });
     }
-    let now = chrono::Utc::now().timestamp_millis();
-    let doc = SignedMembershipDocument::sign(
-        MembershipDocument {
-            network_id: "bench".into(),
-            serial: 1,
-            issued_at: now,
-            expires_at: now + 86_400_000,
-            operator_keys: vec![OperatorKey {
-                key_id: operator.key_id().clone(),
-                public_key: operator.public_key(),
-            }],
-            threshold: 1,
-            members,
-        },
-        &[&operator],
-    )
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let bytes = doc.to_bytes().map_err(|e| anyhow::anyhow!("{e}"))?;
-    for p in &procs {
-        let r = client
-            .post(format!("{}/federation/v1/membership", p.base))
-            .body(bytes.clone())
-            .send()
-            .await?;
-        anyhow::ensure!(
-            r.status().is_success(),
-            "membership refused: {}",
-            r.text().await?
-        );
-    }
+    let bases: Vec<&str> = procs.iter().map(|p| p.base.as_str()).collect();
+    publish_membership(&client, &bases, &operator, members).await?;
 
     let mut all = Vec::new();
     let mut per_node = Vec::new();
@@ -302,6 +274,47 @@ pub async fn fanout_processes(
         all_nodes: Latency::of(&all),
         per_node: Latency::of(&per_node),
     })
+}
+
+/// Sign a membership document naming `members` with `operator` and post it
+/// to every node at `bases`.
+pub(crate) async fn publish_membership(
+    client: &reqwest::Client,
+    bases: &[&str],
+    operator: &SigningKeyPair,
+    members: Vec<Member>,
+) -> anyhow::Result<()> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let doc = SignedMembershipDocument::sign(
+        MembershipDocument {
+            network_id: "bench".into(),
+            serial: 1,
+            issued_at: now,
+            expires_at: now + 86_400_000,
+            operator_keys: vec![OperatorKey {
+                key_id: operator.key_id().clone(),
+                public_key: operator.public_key(),
+            }],
+            threshold: 1,
+            members,
+        },
+        &[operator],
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let bytes = doc.to_bytes().map_err(|e| anyhow::anyhow!("{e}"))?;
+    for base in bases {
+        let r = client
+            .post(format!("{base}/federation/v1/membership"))
+            .body(bytes.clone())
+            .send()
+            .await?;
+        anyhow::ensure!(
+            r.status().is_success(),
+            "membership refused: {}",
+            r.text().await?
+        );
+    }
+    Ok(())
 }
 
 /// Markdown table.
