@@ -78,6 +78,18 @@ pub struct Entry {
 
 const LOCK_KEY: i64 = 7_261_840_012;
 
+/// On PostgreSQL, the transaction-scoped advisory lock that makes sequence
+/// order commit order (held until the caller commits).
+async fn lock_order(conn: &mut AnyConnection) -> Result<()> {
+    if conn.backend_name().eq_ignore_ascii_case("postgresql") {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(LOCK_KEY)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Append an entry inside the caller's transaction (`&mut *tx`). Returns
 /// its sequence.
 pub async fn append(
@@ -86,12 +98,7 @@ pub async fn append(
     entity_id: &str,
     now_ms: i64,
 ) -> Result<i64> {
-    if conn.backend_name().eq_ignore_ascii_case("postgresql") {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(LOCK_KEY)
-            .execute(&mut *conn)
-            .await?;
-    }
+    lock_order(conn).await?;
     let seq: i64 = sqlx::query_scalar(
         "INSERT INTO journal (kind, entity_id, created_at) VALUES ($1, $2, $3) RETURNING seq",
     )
@@ -101,6 +108,29 @@ pub async fn append(
     .fetch_one(&mut *conn)
     .await?;
     Ok(seq)
+}
+
+/// Append one entry of `kind` per id with one statement, inside the
+/// caller's transaction (the ids' order is the sequences' order).
+pub async fn append_many(
+    conn: &mut AnyConnection,
+    kind: Kind,
+    entity_ids: &[String],
+    now_ms: i64,
+) -> Result<()> {
+    if entity_ids.is_empty() {
+        return Ok(());
+    }
+    lock_order(conn).await?;
+    // The kind and the time are bound once.
+    let values = crate::util::sql_values(entity_ids.len(), 1, |n| format!("($1, ${}, $2)", n + 2));
+    let sql = format!("INSERT INTO journal (kind, entity_id, created_at) VALUES {values}");
+    let mut q = sqlx::query(&sql).bind(kind.as_str()).bind(now_ms);
+    for id in entity_ids {
+        q = q.bind(id);
+    }
+    q.execute(&mut *conn).await?;
+    Ok(())
 }
 
 /// The last sequence written (0 when the journal is empty).

@@ -814,6 +814,30 @@ fn localise_workplaces(workplaces: &[Workplace]) -> Vec<Workplace> {
         .collect()
 }
 
+/// A received offer, checked, ready to store: workplaces localised and the
+/// payload encoded once ([`prepare_remote_offer`]).
+#[derive(Debug, Clone)]
+pub struct RemoteOffer {
+    payload: OfferPayload,
+    json: String,
+}
+
+impl RemoteOffer {
+    /// The offer's id.
+    pub fn offer_id(&self) -> &str {
+        &self.payload.offer_id
+    }
+}
+
+/// Localise and encode a received offer (no I/O: done before the inbox
+/// transaction).
+pub fn prepare_remote_offer(payload: &OfferPayload) -> Result<RemoteOffer> {
+    let mut payload = payload.clone();
+    payload.workplaces = localise_workplaces(&payload.workplaces);
+    let json = payload_json(&payload)?;
+    Ok(RemoteOffer { payload, json })
+}
+
 /// Store (insert or update) an offer received from another node: status
 /// open, not local, no owner. Ignored when the stored copy is newer, or when
 /// the id is already used by an offer of another origin (including ours).
@@ -821,36 +845,66 @@ pub async fn store_remote_offer(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     payload: &OfferPayload,
 ) -> Result<()> {
-    let mut payload = payload.clone();
-    payload.workplaces = localise_workplaces(&payload.workplaces);
+    store_remote_offers(tx, &[&prepare_remote_offer(payload)?]).await?;
+    Ok(())
+}
+
+/// Columns bound per offer by [`store_remote_offers`].
+const REMOTE_OFFER_BINDS: usize = 9;
+
+/// Insert or update received offers with one statement (their ids must be
+/// distinct), and journal those that changed with one more. An offer is
+/// replaced only by a newer version from the same origin; a local offer is
+/// never touched. Returns the ids that changed.
+pub async fn store_remote_offers(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    offers: &[&RemoteOffer],
+) -> Result<Vec<String>> {
+    if offers.is_empty() {
+        return Ok(Vec::new());
+    }
     let now = now_ms();
-    let res = sqlx::query(
+    let values = crate::util::sql_values(offers.len(), REMOTE_OFFER_BINDS, |n| {
+        format!(
+            "({}, NULL, 'open', {}, NULL, 0)",
+            crate::util::sql_params(n, 2),
+            crate::util::sql_params(n + 2, REMOTE_OFFER_BINDS - 2)
+        )
+    });
+    let sql = format!(
         "INSERT INTO offers (id, origin_node, owner_user_id, status, payload, title, rome_code, contract_type, \
          employer_name, created_at, updated_at, closed_at, is_local) \
-         VALUES ($1, $2, NULL, 'open', $3, $4, $5, $6, $7, $8, $9, NULL, 0) \
+         VALUES {values} \
          ON CONFLICT (id) DO UPDATE SET status = 'open', payload = excluded.payload, title = excluded.title, \
          rome_code = excluded.rome_code, contract_type = excluded.contract_type, \
          employer_name = excluded.employer_name, updated_at = excluded.updated_at, closed_at = NULL \
          WHERE offers.origin_node = excluded.origin_node AND offers.is_local = 0 \
-         AND offers.updated_at < excluded.updated_at",
-    )
-    .bind(&payload.offer_id)
-    .bind(payload.origin_node.to_string())
-    .bind(payload_json(&payload)?)
-    .bind(&payload.title)
-    .bind(payload.rome_code.trim().to_ascii_uppercase())
-    .bind(payload.contract_type.as_str())
-    .bind(&payload.employer.name)
-    .bind(now)
-    .bind(payload.updated_at)
-    .execute(&mut **tx)
-    .await?;
-    if res.rows_affected() == 0 {
-        tracing::debug!(offer_id = %payload.offer_id, origin = %payload.origin_node, "received offer ignored (stale or foreign id)");
-    } else {
-        journal_index(tx, &payload.offer_id).await?;
+         AND offers.updated_at < excluded.updated_at \
+         RETURNING id"
+    );
+    let mut q = sqlx::query_scalar::<_, String>(&sql);
+    for o in offers {
+        let p = &o.payload;
+        q = q
+            .bind(&p.offer_id)
+            .bind(p.origin_node.to_string())
+            .bind(&o.json)
+            .bind(&p.title)
+            .bind(p.rome_code.trim().to_ascii_uppercase())
+            .bind(p.contract_type.as_str())
+            .bind(&p.employer.name)
+            .bind(now)
+            .bind(p.updated_at);
     }
-    Ok(())
+    let changed = q.fetch_all(&mut **tx).await?;
+    if changed.len() < offers.len() {
+        tracing::debug!(
+            ignored = offers.len() - changed.len(),
+            "received offers ignored (stale or foreign id)"
+        );
+    }
+    crate::journal::append_many(tx, crate::journal::Kind::IndexOffer, &changed, now).await?;
+    Ok(changed)
 }
 
 /// Close an offer received from `origin` (only if it is that node's offer).

@@ -62,6 +62,24 @@ pub fn json_for_html<T: serde::Serialize>(value: &T) -> crate::error::Result<Str
         .replace('&', "\\u0026"))
 }
 
+/// `$first, $first+1, …` (`n` placeholders) for SQL text.
+pub fn sql_params(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The rows of a multi-row `VALUES` list: `row(first)` for each of `rows`
+/// rows, where `first` numbers the row's first of `per_row` placeholders
+/// (1, 1 + per_row, …).
+pub fn sql_values(rows: usize, per_row: usize, row: impl Fn(usize) -> String) -> String {
+    (0..rows)
+        .map(|i| row(1 + i * per_row))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -387,13 +387,7 @@ async fn a_mixed_batch_keeps_exactly_its_good_messages() {
         let mut expected: Vec<String> = goods.iter().map(|g| g.2.clone()).collect();
         expected.sort();
         assert_eq!(stored, expected, "{}", backend.name());
-        let after = b.snapshot().await;
-        for ((table, n0, d0), (_, n1, d1)) in before.0.iter().zip(after.0.iter()) {
-            match table.as_str() {
-                "offers" | "inbox" => assert_eq!(*n1, n0 + 3, "{table}"),
-                _ => assert_eq!((n0, d0), (n1, d1), "{table} changed"),
-            }
-        }
+        only_offers_grew(&b, &before, 3).await;
         b.assert_healthy().await;
         b.stop().await;
     }
@@ -928,6 +922,215 @@ async fn a_referred_cv_too_long_for_a_message_arrives_cut_and_flagged() {
             .unwrap();
         assert_eq!(parked, 0);
         a.stop().await;
+        b.stop().await;
+    }
+}
+
+/// Since `before`, `offers` and `inbox` gained `n` rows each and no other
+/// table changed.
+async fn only_offers_grew(node: &TestNode, before: &support::StoreSnapshot, n: i64) {
+    let after = node.snapshot().await;
+    for ((table, n0, d0), (_, n1, d1)) in before.0.iter().zip(after.0.iter()) {
+        match table.as_str() {
+            "offers" | "inbox" => assert_eq!(*n1, n0 + n, "{table}"),
+            _ => assert_eq!((n0, d0), (n1, d1), "{table} changed"),
+        }
+    }
+}
+
+/// `msg` carrying the signature of `other` (same sender and key): valid
+/// base64url of 64 bytes, still canonical, but not a signature of `msg`.
+fn forged(msg: &(String, Vec<u8>), other: &(String, Vec<u8>)) -> Vec<u8> {
+    let sig = |m: &(String, Vec<u8>)| -> String {
+        let v: Value = serde_json::from_slice(&m.1).unwrap();
+        v["signatures"][HOSTILE]["ed25519:1"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    String::from_utf8(msg.1.clone())
+        .unwrap()
+        .replacen(&sig(msg), &sig(other), 1)
+        .into_bytes()
+}
+
+/// Rows of `table` whose `column` is one of `ids`.
+async fn count_in(node: &TestNode, table: &str, column: &str, ids: &[String]) -> i64 {
+    let mut n = 0;
+    for id in ids {
+        let c: i64 =
+            sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE {column} = $1"))
+                .bind(id)
+                .fetch_one(&node.state.db.pool)
+                .await
+                .unwrap();
+        n += c;
+    }
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_forged_signature_among_49_good_refuses_that_message_alone() {
+    for backend in backends() {
+        let (b, hostile, _) = setup(&backend, |_| {}).await;
+        let before = b.snapshot().await;
+        let msgs: Vec<((String, Vec<u8>), String)> = (0..50)
+            .map(|i| {
+                let p = offer(HOSTILE, &format!("Poste {i}"));
+                let offer_id = p["offer_id"].as_str().unwrap().to_string();
+                (
+                    broadcast(&hostile, MessageKind::OfferPublished, p),
+                    offer_id,
+                )
+            })
+            .collect();
+        // Message 17 carries message 18's signature.
+        let forged_bytes = forged(&msgs[17].0, &msgs[18].0);
+        let mut batch: Vec<&[u8]> = msgs.iter().map(|m| m.0 .1.as_slice()).collect();
+        batch[17] = &forged_bytes;
+        let (status, answer) = put(&b, &hostile, &batch).await;
+        assert_eq!(status, 200, "{}: {answer}", backend.name());
+        for (i, (m, _)) in msgs.iter().enumerate() {
+            let expected = if i == 17 {
+                "refused:bad_signature"
+            } else {
+                "accepted:"
+            };
+            assert_eq!(verdict(&answer, &m.0), expected, "message {i}: {answer}");
+        }
+        let good_offers: Vec<String> = msgs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != 17)
+            .map(|(_, m)| m.1.clone())
+            .collect();
+        let good_ids: Vec<String> = msgs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != 17)
+            .map(|(_, m)| m.0 .0.clone())
+            .collect();
+        assert_eq!(count_in(&b, "offers", "id", &good_offers).await, 49);
+        assert_eq!(count_in(&b, "inbox", "message_id", &good_ids).await, 49);
+        assert_eq!(
+            count_in(&b, "offers", "id", &[msgs[17].1.clone()]).await,
+            0,
+            "the forged offer is not stored"
+        );
+        only_offers_grew(&b, &before, 49).await;
+        // The index follows the journal: the 49 become searchable.
+        let admin = b.user(Role::Admin, "admin@b.fr").await;
+        eventually(10, || async {
+            let (_, r) = b.get(&admin, "/api/v1/offers/search?q=poste").await;
+            (r["total"] == 49).then_some(())
+        })
+        .await
+        .expect("the 49 offers indexed");
+        b.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_batch_stores_nothing_new() {
+    for backend in backends() {
+        let (b, hostile, _) = setup(&backend, |_| {}).await;
+        let msgs: Vec<(String, Vec<u8>)> = (0..50)
+            .map(|i| {
+                broadcast(
+                    &hostile,
+                    MessageKind::OfferPublished,
+                    offer(HOSTILE, &format!("Poste {i}")),
+                )
+            })
+            .collect();
+        let batch: Vec<&[u8]> = msgs.iter().map(|m| m.1.as_slice()).collect();
+        let (status, answer) = put(&b, &hostile, &batch).await;
+        assert_eq!(status, 200, "{answer}");
+        assert!(msgs.iter().all(|m| verdict(&answer, &m.0) == "accepted:"));
+        let stored = b.snapshot().await;
+        // The same messages under a new txn id (a new signed request): each
+        // is a duplicate, nothing changes.
+        let (status, answer) = put(&b, &hostile, &batch).await;
+        assert_eq!(status, 200, "{answer}");
+        for m in &msgs {
+            assert_eq!(verdict(&answer, &m.0), "duplicate:replayed", "{answer}");
+        }
+        b.assert_alive_and_unchanged(&stored).await;
+        // Half replayed, half new: only the new half is stored.
+        let fresh: Vec<(String, Vec<u8>)> = (0..25)
+            .map(|i| {
+                broadcast(
+                    &hostile,
+                    MessageKind::OfferPublished,
+                    offer(HOSTILE, &format!("Nouveau {i}")),
+                )
+            })
+            .collect();
+        let mixed: Vec<&[u8]> = msgs[..25]
+            .iter()
+            .chain(fresh.iter())
+            .map(|m| m.1.as_slice())
+            .collect();
+        let (status, answer) = put(&b, &hostile, &mixed).await;
+        assert_eq!(status, 200, "{answer}");
+        for m in &msgs[..25] {
+            assert_eq!(verdict(&answer, &m.0), "duplicate:replayed");
+        }
+        for m in &fresh {
+            assert_eq!(verdict(&answer, &m.0), "accepted:");
+        }
+        only_offers_grew(&b, &stored, 25).await;
+        b.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_batches_share_a_commit_and_each_gets_its_own_answer() {
+    for backend in backends() {
+        let (b, hostile, other) = setup(&backend, |_| {}).await;
+        let before = b.snapshot().await;
+        // Eight batches of 50 from two members at once; in each, one
+        // offer of the other member (not_origin) and a repeated message.
+        let mut batches = Vec::new();
+        for k in 0..8 {
+            let peer = if k % 2 == 0 { &hostile } else { &other };
+            let mut msgs: Vec<(String, Vec<u8>)> = (0..48)
+                .map(|i| {
+                    sign(
+                        peer,
+                        MessageKind::OfferPublished,
+                        offer(peer.id, &format!("Lot {k} poste {i}")),
+                        Recipient::Network,
+                    )
+                })
+                .collect();
+            let foreign = if peer.id == HOSTILE { OTHER } else { HOSTILE };
+            msgs.push(sign(
+                peer,
+                MessageKind::OfferPublished,
+                offer(foreign, "Usurpée"),
+                Recipient::Network,
+            ));
+            msgs.push(msgs[0].clone());
+            batches.push((peer, msgs));
+        }
+        let answers = futures::future::join_all(batches.iter().map(|(peer, msgs)| {
+            let raws: Vec<&[u8]> = msgs.iter().map(|m| m.1.as_slice()).collect();
+            let b = &b;
+            async move { put(b, peer, &raws).await }
+        }))
+        .await;
+        for ((_, msgs), (status, answer)) in batches.iter().zip(&answers) {
+            assert_eq!(*status, 200, "{answer}");
+            for m in &msgs[1..48] {
+                assert_eq!(verdict(answer, &m.0), "accepted:", "{answer}");
+            }
+            // The repeat of the first message: stored once, and the answer
+            // (one entry per id) keeps the verdict on the repeat.
+            assert_eq!(verdict(answer, &msgs[0].0), "duplicate:replayed");
+            assert_eq!(verdict(answer, &msgs[48].0), "refused:not_origin");
+        }
+        only_offers_grew(&b, &before, 8 * 48).await;
         b.stop().await;
     }
 }

@@ -565,6 +565,86 @@ pub fn verify_message(
     keys: &dyn KeyResolver,
     opts: &VerifyOptions,
 ) -> Result<VerifiedMessage, VerifyError> {
+    let pending = prepare(raw, keys, opts)?;
+    if !pending
+        .key
+        .verify_strict(pending.signed.as_bytes(), &pending.sig)
+    {
+        return Err(VerifyError::BadSignature);
+    }
+    pending.finish(opts)
+}
+
+/// Verifies a batch of received messages: for each, exactly the checks and
+/// errors of [`verify_message`], in the same order, but the signatures of
+/// all the messages that reach the signature check are verified together
+/// ([`crate::keys::verify_strict_many`]: batch verification, and each on its
+/// own when the batch fails, so a bad signature refuses its message alone).
+/// `result[i]` is the verdict on `raws[i]`.
+pub fn verify_messages(
+    raws: &[&[u8]],
+    keys: &dyn KeyResolver,
+    opts: &VerifyOptions,
+) -> Vec<Result<VerifiedMessage, VerifyError>> {
+    let prepared: Vec<Result<Pending, VerifyError>> =
+        raws.iter().map(|raw| prepare(raw, keys, opts)).collect();
+    let items: Vec<crate::keys::SignedBytes<'_>> = prepared
+        .iter()
+        .filter_map(|p| p.as_ref().ok())
+        .map(|p| crate::keys::SignedBytes {
+            key: &p.key,
+            msg: p.signed.as_bytes(),
+            sig: &p.sig,
+        })
+        .collect();
+    let mut good = crate::keys::verify_strict_many(&items).into_iter();
+    prepared
+        .into_iter()
+        .map(|p| {
+            let p = p?;
+            if good.next().unwrap_or(false) {
+                p.finish(opts)
+            } else {
+                Err(VerifyError::BadSignature)
+            }
+        })
+        .collect()
+}
+
+/// A message checked up to its signature.
+struct Pending {
+    envelope: Envelope,
+    raw: Vec<u8>,
+    key: PublicKey,
+    /// The canonical envelope without `signatures`: what was signed.
+    signed: String,
+    sig: crate::keys::Signature64,
+}
+
+impl Pending {
+    /// The checks after the signature: time.
+    fn finish(self, opts: &VerifyOptions) -> Result<VerifiedMessage, VerifyError> {
+        let envelope = self.envelope;
+        if envelope.created_at > opts.now_ms.saturating_add(opts.max_skew_ms) {
+            return Err(VerifyError::NotYetValid);
+        }
+        if opts.now_ms > envelope.expires_at.saturating_add(opts.max_skew_ms) {
+            return Err(VerifyError::Expired);
+        }
+        Ok(VerifiedMessage {
+            envelope,
+            raw: self.raw,
+        })
+    }
+}
+
+/// Every check of [`verify_message`] before the signature's: the key
+/// resolved, the signature decoded, the signed bytes rebuilt.
+fn prepare(
+    raw: &[u8],
+    keys: &dyn KeyResolver,
+    opts: &VerifyOptions,
+) -> Result<Pending, VerifyError> {
     if raw.len() > opts.max_bytes {
         return Err(VerifyError::TooLarge {
             size: raw.len(),
@@ -642,26 +722,20 @@ pub fn verify_message(
         .get(envelope.sender.as_str())
         .and_then(|m| m.get(envelope.key_id.as_str()))
         .ok_or(VerifyError::BadSignature)?;
-    let sig = b64url_decode(sig).ok_or(VerifyError::BadSignature)?;
+    let sig: crate::keys::Signature64 = b64url_decode(sig)
+        .and_then(|s| s.try_into().ok())
+        .ok_or(VerifyError::BadSignature)?;
     let mut unsigned = value;
     if let Value::Object(o) = &mut unsigned {
         o.remove("signatures");
     }
-    let to_verify =
+    let signed =
         to_canonical_string(&unsigned).map_err(|e| VerifyError::Malformed(e.to_string()))?;
-    if !key.verify_strict(to_verify.as_bytes(), &sig) {
-        return Err(VerifyError::BadSignature);
-    }
-
-    // Time.
-    if envelope.created_at > opts.now_ms.saturating_add(opts.max_skew_ms) {
-        return Err(VerifyError::NotYetValid);
-    }
-    if opts.now_ms > envelope.expires_at.saturating_add(opts.max_skew_ms) {
-        return Err(VerifyError::Expired);
-    }
-    Ok(VerifiedMessage {
+    Ok(Pending {
         envelope,
         raw: raw.to_vec(),
+        key,
+        signed,
+        sig,
     })
 }

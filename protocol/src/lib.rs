@@ -28,16 +28,19 @@ pub use canonical::{
     truncate_canonical, CanonicalError,
 };
 pub use envelope::{
-    sign_envelope, sign_message, verify_message, Envelope, KeyResolver, MessageKind, Payload,
-    Recipient, Signatures, SignedMessage, StaticKeys, VerifiedMessage, VerifyError, VerifyOptions,
-    ENVELOPE_OVERHEAD_MAX, MAX_MESSAGE_BYTES, MAX_PAYLOAD_BYTES, PROTOCOL_VERSION,
+    sign_envelope, sign_message, verify_message, verify_messages, Envelope, KeyResolver,
+    MessageKind, Payload, Recipient, Signatures, SignedMessage, StaticKeys, VerifiedMessage,
+    VerifyError, VerifyOptions, ENVELOPE_OVERHEAD_MAX, MAX_MESSAGE_BYTES, MAX_PAYLOAD_BYTES,
+    PROTOCOL_VERSION,
 };
 pub use error::ProtocolError;
 pub use httpsig::{
     content_digest, parse_signer, sign_request, verify_request, HttpSigError, RequestSigner,
     SignedHeaders,
 };
-pub use keys::{KeyFile, KeyId, NodeId, PublicKey, Signature64, SigningKeyPair};
+pub use keys::{
+    verify_strict_many, KeyFile, KeyId, NodeId, PublicKey, Signature64, SignedBytes, SigningKeyPair,
+};
 pub use membership::{
     check_update, Member, MemberKey, MemberKind, MemberStatus, MembershipDocument, MembershipError,
     OperatorKey, OperatorKeys, SignedMembershipDocument, Territory, Trust, TrustAnchor,

@@ -8,9 +8,13 @@ use serde_json::{json, Value};
 use vivier_protocol::*;
 
 fn signed_offer() -> SignedMessage {
+    signed_offer_titled("Agent d'entretien à Blois")
+}
+
+fn signed_offer_titled(title: &str) -> SignedMessage {
     sign_message(
         MessageKind::OfferPublished,
-        &offer("Agent d'entretien à Blois"),
+        &offer(title),
         &node("cd41"),
         &cd41_key(),
         Recipient::Network,
@@ -368,4 +372,105 @@ fn error_serialization_and_codes() {
         serde_json::from_value::<Recipient>(json!("cd41")).unwrap(),
         Recipient::Node(node("cd41"))
     );
+}
+
+/// `m` with its signature replaced by `sig` (unpadded base64url of 64
+/// bytes): still canonical, same length.
+fn with_signature(m: &SignedMessage, sig: &[u8; 64]) -> Vec<u8> {
+    let text = String::from_utf8(m.bytes.clone()).unwrap();
+    let old = m.envelope.signatures["cd41"]["ed25519:1"].clone();
+    let new = vivier_protocol::keys::b64url_encode(sig);
+    assert_eq!(old.len(), new.len());
+    text.replacen(&old, &new, 1).into_bytes()
+}
+
+#[test]
+fn batch_verification_gives_each_message_its_own_verdict() {
+    let keys = static_keys();
+    let opts = VerifyOptions::new(T0);
+    let good: Vec<SignedMessage> = (0..49)
+        .map(|i| signed_offer_titled(&format!("Poste {i}")))
+        .collect();
+    let all_good: Vec<&[u8]> = good.iter().map(|m| m.bytes.as_slice()).collect();
+    assert!(verify_messages(&all_good, &keys, &opts)
+        .iter()
+        .all(Result::is_ok));
+
+    // Forged: another message's signature; one bit flipped; a non-canonical
+    // `s` (s + ℓ); the identity as `R` (small order).
+    let sig_of = |m: &SignedMessage| -> [u8; 64] {
+        vivier_protocol::keys::b64url_decode(&m.envelope.signatures["cd41"]["ed25519:1"])
+            .unwrap()
+            .try_into()
+            .unwrap()
+    };
+    let swapped = with_signature(&good[3], &sig_of(&good[4]));
+    let mut flipped = sig_of(&good[5]);
+    flipped[10] ^= 1;
+    let flipped = with_signature(&good[5], &flipped);
+    let mut non_canonical = sig_of(&good[6]);
+    const L: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
+        0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+    let mut carry = 0u16;
+    for i in 0..32 {
+        let v = u16::from(non_canonical[32 + i]) + u16::from(L[i]) + carry;
+        non_canonical[32 + i] = (v & 0xff) as u8;
+        carry = v >> 8;
+    }
+    let non_canonical = with_signature(&good[6], &non_canonical);
+    let mut small_r = sig_of(&good[7]);
+    small_r[..32].copy_from_slice(&{
+        let mut id = [0u8; 32];
+        id[0] = 1;
+        id
+    });
+    let small_r = with_signature(&good[7], &small_r);
+    let expired = sign_message(
+        MessageKind::OfferPublished,
+        &offer("Expirée"),
+        &node("cd41"),
+        &cd41_key(),
+        Recipient::Network,
+        3,
+        T0 - 30 * DAY_MS,
+        DAY_MS,
+    )
+    .unwrap();
+
+    let mut batch: Vec<&[u8]> = all_good.clone();
+    batch[3] = &swapped;
+    batch[5] = &flipped;
+    batch[6] = &non_canonical;
+    batch[7] = &small_r;
+    batch.push(&expired.bytes);
+    batch.push(b"{\"not\":\"a message\"}");
+    let together = verify_messages(&batch, &keys, &opts);
+    assert_eq!(together.len(), batch.len());
+    for (i, (raw, verdict)) in batch.iter().zip(&together).enumerate() {
+        let alone = verify_message(raw, &keys, &opts);
+        assert_eq!(
+            verdict.as_ref().map(|v| v.envelope.id.clone()),
+            alone.as_ref().map(|v| v.envelope.id.clone()),
+            "message {i}"
+        );
+    }
+    let refused: Vec<usize> = together
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.is_err())
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(refused, [3, 5, 6, 7, 49, 50]);
+    for i in [3, 5, 6, 7] {
+        assert_eq!(
+            together[i].as_ref().unwrap_err(),
+            &VerifyError::BadSignature
+        );
+    }
+    assert_eq!(together[49].as_ref().unwrap_err(), &VerifyError::Expired);
+    // One message alone and an empty batch.
+    assert!(verify_messages(&[all_good[0]], &keys, &opts)[0].is_ok());
+    assert!(verify_messages(&[], &keys, &opts).is_empty());
 }

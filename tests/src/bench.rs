@@ -5,6 +5,7 @@
 
 pub mod engines;
 pub mod http;
+pub mod inbox;
 pub mod net;
 pub mod procs;
 pub mod report;

@@ -557,7 +557,7 @@ impl Bed {
     }
 }
 
-async fn fresh_pg(admin: &str, name: &str) -> anyhow::Result<String> {
+pub(crate) async fn fresh_pg(admin: &str, name: &str) -> anyhow::Result<String> {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(admin).await?;
     sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -570,18 +570,6 @@ async fn fresh_pg(admin: &str, name: &str) -> anyhow::Result<String> {
     let mut url = url::Url::parse(admin)?;
     url.set_path(&format!("/{name}"));
     Ok(url.to_string())
-}
-
-/// Inbox throughput figures.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct InboxReport {
-    pub backend: String,
-    pub batch: usize,
-    pub messages: usize,
-    pub accepted: usize,
-    pub seconds: f64,
-    pub messages_per_s: f64,
-    pub batch_latency: Latency,
 }
 
 fn accepted(results: &[(String, impl Serialize)]) -> usize {
@@ -598,49 +586,6 @@ fn accepted(results: &[(String, impl Serialize)]) -> usize {
                 .unwrap_or(false)
         })
         .count()
-}
-
-/// Signed `offer.published` messages verified and durably stored through
-/// `federation::process_messages`, in batches (one transaction per batch).
-pub async fn inbox(
-    gen: &Generator,
-    backend: &str,
-    postgres_admin: Option<&str>,
-    n: u64,
-    batches: &[usize],
-) -> anyhow::Result<Vec<InboxReport>> {
-    let bed = Bed::open(1, postgres_admin).await?;
-    let node = &bed.nodes[0];
-    let mut out = Vec::new();
-    let mut first = 0;
-    for &batch in batches {
-        let count = if batch == 1 { (n / 4).max(100) } else { n };
-        let msgs = bed.messages(gen, 10_000_000 + first, count)?;
-        first += count;
-        let t = Instant::now();
-        let mut ok = 0;
-        let mut lat = Vec::new();
-        for chunk in msgs.chunks(batch) {
-            let raws: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
-            let s = Instant::now();
-            let res = vivier_node::federation::process_messages(node, &raws)
-                .await
-                .map_err(|e| anyhow::anyhow!("process_messages: {e}"))?;
-            lat.push(s.elapsed());
-            ok += accepted(&res);
-        }
-        let secs = t.elapsed().as_secs_f64();
-        out.push(InboxReport {
-            backend: backend.into(),
-            batch,
-            messages: msgs.len(),
-            accepted: ok,
-            seconds: secs,
-            messages_per_s: msgs.len() as f64 / secs,
-            batch_latency: Latency::of(&lat),
-        });
-    }
-    Ok(out)
 }
 
 /// Fan-out figures.

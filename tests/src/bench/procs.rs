@@ -32,10 +32,37 @@ pub struct ProcsReport {
     pub per_node: Latency,
 }
 
-struct Proc {
+/// A running node process.
+pub(crate) struct Proc {
     child: Child,
-    base: String,
-    token: String,
+    /// `http://127.0.0.1:port`.
+    pub(crate) base: String,
+    /// An admin's API token.
+    pub(crate) token: String,
+}
+
+impl Proc {
+    /// CPU time the process has used so far (user + system, all threads),
+    /// from `/proc/<pid>/stat`.
+    pub(crate) fn cpu_time(&self) -> anyhow::Result<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
+        // Fields after the command name (which is in parentheses).
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
+            + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+        Ok(Duration::from_secs_f64(ticks as f64 / clock_ticks() as f64))
+    }
+}
+
+/// `getconf CLK_TCK` (100 on Linux).
+fn clock_ticks() -> u64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100)
 }
 
 impl Drop for Proc {
@@ -77,14 +104,27 @@ fn cli(bin: &Path, config: &Path, args: &[&str]) -> anyhow::Result<String> {
 }
 
 fn start(bin: &Path, dir: &Path, id: &str, operator: &PublicKey) -> anyhow::Result<Proc> {
+    start_with(bin, dir, id, operator, "", "")
+}
+
+/// [`start`] with extra configuration lines at the top level (`top`) and
+/// in `[federation]`.
+pub(crate) fn start_with(
+    bin: &Path,
+    dir: &Path,
+    id: &str,
+    operator: &PublicKey,
+    top: &str,
+    federation: &str,
+) -> anyhow::Result<Proc> {
     std::fs::create_dir_all(dir)?;
     let config = dir.join("node.toml");
     std::fs::write(
         &config,
         format!(
-            "node_id = \"{id}\"\ndata_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\n\
+            "node_id = \"{id}\"\ndata_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\n{top}\n\
              [federation]\npoll_interval_ms = 50\ncatch_up_interval_secs = 3600\n\
-             operator_keys = [{{ key_id = \"ed25519:1\", public_key = \"{}\" }}]\n",
+             operator_keys = [{{ key_id = \"ed25519:1\", public_key = \"{}\" }}]\n{federation}\n",
             dir.join("data").display(),
             operator.to_b64()
         ),
@@ -166,36 +206,8 @@ pub async fn fanout_processes(
             status: MemberStatus::Active,
         });
     }
-    let now = chrono::Utc::now().timestamp_millis();
-    let doc = SignedMembershipDocument::sign(
-        MembershipDocument {
-            network_id: "bench".into(),
-            serial: 1,
-            issued_at: now,
-            expires_at: now + 86_400_000,
-            operator_keys: vec![OperatorKey {
-                key_id: operator.key_id().clone(),
-                public_key: operator.public_key(),
-            }],
-            threshold: 1,
-            members,
-        },
-        &[&operator],
-    )
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let bytes = doc.to_bytes().map_err(|e| anyhow::anyhow!("{e}"))?;
-    for p in &procs {
-        let r = client
-            .post(format!("{}/federation/v1/membership", p.base))
-            .body(bytes.clone())
-            .send()
-            .await?;
-        anyhow::ensure!(
-            r.status().is_success(),
-            "membership refused: {}",
-            r.text().await?
-        );
-    }
+    let bases: Vec<&str> = procs.iter().map(|p| p.base.as_str()).collect();
+    publish_membership(&client, &bases, &operator, members).await?;
 
     let mut all = Vec::new();
     let mut per_node = Vec::new();
@@ -262,6 +274,47 @@ pub async fn fanout_processes(
         all_nodes: Latency::of(&all),
         per_node: Latency::of(&per_node),
     })
+}
+
+/// Sign a membership document naming `members` with `operator` and post it
+/// to every node at `bases`.
+pub(crate) async fn publish_membership(
+    client: &reqwest::Client,
+    bases: &[&str],
+    operator: &SigningKeyPair,
+    members: Vec<Member>,
+) -> anyhow::Result<()> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let doc = SignedMembershipDocument::sign(
+        MembershipDocument {
+            network_id: "bench".into(),
+            serial: 1,
+            issued_at: now,
+            expires_at: now + 86_400_000,
+            operator_keys: vec![OperatorKey {
+                key_id: operator.key_id().clone(),
+                public_key: operator.public_key(),
+            }],
+            threshold: 1,
+            members,
+        },
+        &[operator],
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let bytes = doc.to_bytes().map_err(|e| anyhow::anyhow!("{e}"))?;
+    for base in bases {
+        let r = client
+            .post(format!("{base}/federation/v1/membership"))
+            .body(bytes.clone())
+            .send()
+            .await?;
+        anyhow::ensure!(
+            r.status().is_success(),
+            "membership refused: {}",
+            r.text().await?
+        );
+    }
+    Ok(())
 }
 
 /// Markdown table.

@@ -6,7 +6,7 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use super::engines::SearchReport;
-use super::net::{FanoutReport, InboxReport, MatchingReport};
+use super::net::{FanoutReport, MatchingReport};
 
 fn mb(b: u64) -> f64 {
     b as f64 / 1_048_576.0
@@ -119,26 +119,6 @@ pub fn matching_table(rows: &[MatchingReport]) -> String {
             r.mean_listed,
             r.top20_same_code * 100.0,
             r.top20_relevant * 100.0
-        ));
-    }
-    s
-}
-
-/// Inbox as a Markdown table.
-pub fn inbox_table(rows: &[InboxReport]) -> String {
-    let mut s = String::from(
-        "| backend | batch | messages | accepted | messages/s | batch p50 ms | batch p99 ms |\n|---|---:|---:|---:|---:|---:|---:|\n",
-    );
-    for r in rows {
-        s.push_str(&format!(
-            "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} |\n",
-            r.backend,
-            r.batch,
-            r.messages,
-            r.accepted,
-            r.messages_per_s,
-            r.batch_latency.p50_ms,
-            r.batch_latency.p99_ms
         ));
     }
     s

@@ -70,9 +70,18 @@ struct Args {
     /// Time the index pass only (not the previous pre-selection path).
     #[arg(long)]
     no_previous: bool,
-    /// Messages per inbox run.
-    #[arg(long, default_value_t = 2000)]
+    /// Messages per inbox run (bulk path).
+    #[arg(long, default_value_t = 20_000)]
     inbox_messages: u64,
+    /// Messages per inbox run on the previous, one-by-one path (0 skips it).
+    #[arg(long, default_value_t = 4_000)]
+    inbox_previous_messages: u64,
+    /// Requests in flight at once, one sending member each (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1,4")]
+    inbox_senders: Vec<usize>,
+    /// Messages per request.
+    #[arg(long, default_value_t = 50)]
+    inbox_batch: usize,
     /// In-process nodes for the fan-out (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "3,20")]
     fanout_nodes: Vec<usize>,
@@ -359,22 +368,57 @@ async fn main() -> anyhow::Result<()> {
     }
     let gen = Generator::new(args.seed)?;
     if want(What::Inbox) {
-        eprintln!("-- inbox: {} messages per run", args.inbox_messages);
-        let mut rows = net::inbox(
-            &gen,
-            "sqlite (synchronous=full)",
-            None,
-            args.inbox_messages,
-            &[50, 1],
-        )
-        .await?;
+        let bin = vivier_tests::bench::procs::default_node_bin()?;
+        let mut rows = Vec::new();
+        let mut backends = vec![("sqlite (synchronous=full)", None)];
         if let Some(pg) = pg {
-            match net::inbox(&gen, "postgres", Some(pg), args.inbox_messages, &[50, 1]).await {
-                Ok(r) => rows.extend(r),
-                Err(e) => eprintln!("   PostgreSQL skipped: {e:#}"),
+            backends.push(("postgres", Some(pg)));
+        }
+        let mut first = 10_000_000;
+        for (backend, admin) in backends {
+            for (bulk, messages) in [
+                (false, args.inbox_previous_messages),
+                (true, args.inbox_messages),
+            ] {
+                for &senders in &args.inbox_senders {
+                    if messages == 0 {
+                        continue;
+                    }
+                    eprintln!(
+                        "-- inbox: {backend}, {}, {senders} sender(s), {messages} messages",
+                        if bulk { "bulk" } else { "one by one" }
+                    );
+                    let run = vivier_tests::bench::inbox::InboxRun {
+                        bin: &bin,
+                        work: &work.join("inbox"),
+                        backend: if admin.is_some() {
+                            "postgres"
+                        } else {
+                            "sqlite"
+                        },
+                        postgres_admin: admin,
+                        bulk,
+                        senders,
+                        batch: args.inbox_batch,
+                        messages,
+                        first,
+                    };
+                    first += messages;
+                    match vivier_tests::bench::inbox::run(&gen, &run).await {
+                        Ok(mut r) => {
+                            r.backend = backend.into();
+                            rows.push(r);
+                        }
+                        Err(e) if admin.is_some() => {
+                            eprintln!("   PostgreSQL run failed: {e:#}");
+                            failures.push(format!("inbox on PostgreSQL: {e:#}"));
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
             }
         }
-        save("inbox", &report::inbox_table(&rows), &rows)?;
+        save("inbox", &vivier_tests::bench::inbox::table(&rows), &rows)?;
     }
     if want(What::Fanout) {
         let mut rows = Vec::new();
