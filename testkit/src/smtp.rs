@@ -206,7 +206,10 @@ impl SmtpSink {
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let m = self.next_message(left).await;
-            if m.envelope_to.iter().any(|a| a.eq_ignore_ascii_case(address)) {
+            if m.envelope_to
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(address))
+            {
                 return m;
             }
         }
