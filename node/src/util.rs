@@ -80,30 +80,6 @@ pub fn sql_values(rows: usize, per_row: usize, row: impl Fn(usize) -> String) ->
         .join(", ")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_for_html_escapes_markup() {
-        let v = serde_json::json!({ "d": "</script><script>alert(1)</script> & co" });
-        let s = json_for_html(&v).expect("json");
-        assert!(!s.contains('<') && !s.contains('>') && !s.contains('&'));
-        let back: serde_json::Value = serde_json::from_str(&s).expect("still JSON");
-        assert_eq!(back, v);
-    }
-
-    #[test]
-    fn dates_and_tokens() {
-        assert_eq!(date_to_days("1970-01-02"), Some(1));
-        assert_eq!(date_to_days("2026-13-01"), None);
-        let t = new_token("viv");
-        assert!(t.starts_with("viv_") && t.len() > 40);
-        assert_ne!(new_token("viv"), t);
-        assert_eq!(sha256_hex(b"").len(), 64);
-    }
-}
-
 /// Unix ms → a date as a French sentence says it (« 12 mars 2027 »), in UTC.
 pub fn date_fr(ms: i64) -> String {
     const MONTHS: [&str; 12] = [
@@ -132,5 +108,29 @@ pub fn date_fr(ms: i64) -> String {
             format!("{day} {} {}", MONTHS[d.month0() as usize], d.year())
         }
         None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_for_html_escapes_markup() {
+        let v = serde_json::json!({ "d": "</script><script>alert(1)</script> & co" });
+        let s = json_for_html(&v).expect("json");
+        assert!(!s.contains('<') && !s.contains('>') && !s.contains('&'));
+        let back: serde_json::Value = serde_json::from_str(&s).expect("still JSON");
+        assert_eq!(back, v);
+    }
+
+    #[test]
+    fn dates_and_tokens() {
+        assert_eq!(date_to_days("1970-01-02"), Some(1));
+        assert_eq!(date_to_days("2026-13-01"), None);
+        let t = new_token("viv");
+        assert!(t.starts_with("viv_") && t.len() > 40);
+        assert_ne!(new_token("viv"), t);
+        assert_eq!(sha256_hex(b"").len(), 64);
     }
 }

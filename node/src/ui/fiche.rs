@@ -512,28 +512,6 @@ pub async fn invite(
     }
 }
 
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_in_french() {
-        assert_eq!(size_fr(10), "1 Ko");
-        assert_eq!(size_fr(2048), "2 Ko");
-        assert_eq!(size_fr(3 * 1024 * 1024 / 2), "1,5 Mo");
-    }
-
-    #[test]
-    fn every_outcome_parses() {
-        for o in super::super::labels::OUTCOMES {
-            let p: PlacementOutcome =
-                serde_json::from_value(serde_json::Value::String((*o).to_string())).unwrap();
-            assert_eq!(p.as_str(), *o);
-        }
-    }
-}
-
 /// `POST /ui/candidats/{id}/cv/{file_id}/utiliser`: the record's searchable
 /// text becomes this version's.
 pub async fn use_cv_text(
@@ -564,5 +542,27 @@ pub async fn use_cv_text(
             .await
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_in_french() {
+        assert_eq!(size_fr(10), "1 Ko");
+        assert_eq!(size_fr(2048), "2 Ko");
+        assert_eq!(size_fr(3 * 1024 * 1024 / 2), "1,5 Mo");
+    }
+
+    #[test]
+    fn every_outcome_parses() {
+        for o in super::super::labels::OUTCOMES {
+            let p: PlacementOutcome =
+                serde_json::from_value(serde_json::Value::String((*o).to_string())).unwrap();
+            assert_eq!(p.as_str(), *o);
+        }
     }
 }
