@@ -133,29 +133,39 @@ fn validate(state: &AppState, input: &NewFollowUp) -> Result<(String, Option<Str
         None | Some("") => today,
         Some(s) => match day(s) {
             Some(d) if d > today => {
-                errs.push(FieldError::new("happened_on", "must not be in the future"));
+                errs.push(FieldError::coded(
+                    "happened_on",
+                    "date_in_future",
+                    "must not be in the future",
+                ));
                 d
             }
             Some(d) if d < today - chrono::Duration::days(3_650) => {
-                errs.push(FieldError::new(
+                errs.push(FieldError::coded(
                     "happened_on",
+                    "date_too_old",
                     "must be within the last 10 years",
                 ));
                 d
             }
             Some(d) => d,
             None => {
-                errs.push(FieldError::new("happened_on", "must be a date YYYY-MM-DD"));
+                errs.push(FieldError::coded(
+                    "happened_on",
+                    "invalid_date",
+                    "must be a date YYYY-MM-DD",
+                ));
                 today
             }
         },
     };
     let body = input.body.trim();
     if body.is_empty() {
-        errs.push(FieldError::new("body", "must not be empty"));
+        errs.push(FieldError::coded("body", "required", "must not be empty"));
     } else if body.chars().count() > MAX_BODY_CHARS {
-        errs.push(FieldError::new(
+        errs.push(FieldError::coded(
             "body",
+            "too_long",
             format!("at most {MAX_BODY_CHARS} characters"),
         ));
     }
@@ -170,45 +180,61 @@ fn validate(state: &AppState, input: &NewFollowUp) -> Result<(String, Option<Str
         .map(str::trim)
         .filter(|s| !s.is_empty());
     if step.is_some_and(|s| s.chars().count() > MAX_STEP_CHARS) {
-        errs.push(FieldError::new(
+        errs.push(FieldError::coded(
             "next_step",
+            "too_long",
             format!("at most {MAX_STEP_CHARS} characters"),
         ));
     }
     if step.is_some_and(|s| s.chars().any(char::is_control)) {
-        errs.push(FieldError::new(
+        errs.push(FieldError::coded(
             "next_step",
+            "control_characters",
             "must not contain control characters",
         ));
     }
     let step_on = match (step, step_on) {
         (None, None) => None,
         (Some(_), None) => {
-            errs.push(FieldError::new("next_step_on", "required with a next step"));
+            errs.push(FieldError::coded(
+                "next_step_on",
+                "due_date_required",
+                "required with a next step",
+            ));
             None
         }
         (None, Some(_)) => {
-            errs.push(FieldError::new("next_step", "required with a due date"));
+            errs.push(FieldError::coded(
+                "next_step",
+                "next_step_required",
+                "required with a due date",
+            ));
             None
         }
         (Some(_), Some(s)) => match day(s) {
             Some(d) if d < happened => {
-                errs.push(FieldError::new(
+                errs.push(FieldError::coded(
                     "next_step_on",
+                    "due_before_entry",
                     "must not be before the entry's day",
                 ));
                 None
             }
             Some(d) if d > today + chrono::Duration::days(730) => {
-                errs.push(FieldError::new(
+                errs.push(FieldError::coded(
                     "next_step_on",
+                    "due_too_far",
                     "must be within the next two years",
                 ));
                 None
             }
             Some(d) => Some(d.format("%Y-%m-%d").to_string()),
             None => {
-                errs.push(FieldError::new("next_step_on", "must be a date YYYY-MM-DD"));
+                errs.push(FieldError::coded(
+                    "next_step_on",
+                    "invalid_date",
+                    "must be a date YYYY-MM-DD",
+                ));
                 None
             }
         },
@@ -249,10 +275,11 @@ pub async fn add(
     let mut tx = state.db.begin().await?;
     let owner = assigned(&mut tx, candidate_id).await?;
     if input.restricted && !sees_restricted(user, owner.as_deref()) {
-        return Err(Error::field(
+        return Err(Error::Validation(vec![FieldError::coded(
             "restricted",
+            "restricted_not_allowed",
             "only the assigned counsellor or an admin may write a restricted entry",
-        ));
+        )]));
     }
     let now = state.clock.now_ms();
     let id = crate::util::new_id();

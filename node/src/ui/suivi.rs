@@ -78,26 +78,21 @@ fn field_fr(field: &str) -> &'static str {
     }
 }
 
-fn message_fr(field: &str, message: &str) -> &'static str {
-    match (field, message) {
-        ("happened_on", m) if m.contains("future") => "la date ne peut pas être dans le futur",
-        ("happened_on", m) if m.contains("10 years") => "la date doit dater de moins de 10 ans",
-        ("next_step_on", m) if m.contains("before") => {
-            "l'échéance ne peut précéder la date de l'entrée"
-        }
-        ("next_step_on", m) if m.contains("two years") => {
-            "l'échéance doit tomber dans les deux ans"
-        }
-        ("next_step_on", m) if m.contains("required") => {
-            "indiquez l'échéance de la prochaine étape"
-        }
-        ("next_step", m) if m.contains("due date") => {
-            "décrivez la prochaine étape de cette échéance"
-        }
-        (_, m) if m.contains("YYYY-MM-DD") => "indiquez une date (JJ/MM/AAAA)",
-        (_, m) if m.contains("empty") => "ce champ est obligatoire",
-        (_, m) if m.contains("at most") => "le texte est trop long",
-        ("restricted", _) => {
+/// French text of a follow-up field error, by its code (never by the
+/// English message).
+fn message_fr(code: Option<&str>) -> &'static str {
+    match code.unwrap_or("") {
+        "date_in_future" => "la date ne peut pas être dans le futur",
+        "date_too_old" => "la date doit dater de moins de 10 ans",
+        "due_before_entry" => "l'échéance ne peut précéder la date de l'entrée",
+        "due_too_far" => "l'échéance doit tomber dans les deux ans",
+        "due_date_required" => "indiquez l'échéance de la prochaine étape",
+        "next_step_required" => "décrivez la prochaine étape de cette échéance",
+        "invalid_date" => "indiquez une date (JJ/MM/AAAA)",
+        "required" => "ce champ est obligatoire",
+        "too_long" => "le texte est trop long",
+        "control_characters" => "le texte contient des caractères non autorisés",
+        "restricted_not_allowed" => {
             "seul le conseiller référent ou un administrateur peut écrire une entrée confidentielle"
         }
         _ => "valeur non valide",
@@ -127,13 +122,7 @@ pub async fn add(
         Err(Error::Validation(errs)) => {
             let message = errs
                 .iter()
-                .map(|e| {
-                    format!(
-                        "{} : {}.",
-                        field_fr(&e.field),
-                        message_fr(&e.field, &e.message)
-                    )
-                })
+                .map(|e| format!("{} : {}.", field_fr(&e.field), message_fr(e.code)))
                 .collect::<Vec<_>>()
                 .join(" ");
             let page = record_page(
