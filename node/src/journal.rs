@@ -403,38 +403,53 @@ async fn apply_batch(state: &AppState) -> Result<u64> {
             .collect();
         let (docs, gone) = crate::candidates::index_docs(&state.db, &ids).await?;
         let search = state.search.clone();
-        tokio::task::spawn_blocking(move || -> Result<()> {
-            for d in &docs {
-                search.candidates.upsert(d)?;
-            }
-            for id in &gone {
-                search.candidates.delete(id)?;
-            }
-            search.candidates.mark_applied(last)?;
-            if !purge.is_empty() {
-                search.candidates.purge_deleted()?;
-            }
-            Ok(())
-        })
-        .await??;
+        state
+            .search
+            .background
+            .run(move || -> Result<()> {
+                for d in &docs {
+                    search.candidates.upsert(d)?;
+                }
+                for id in &gone {
+                    search.candidates.delete(id)?;
+                }
+                search.candidates.mark_applied(last)?;
+                if !purge.is_empty() {
+                    search.candidates.purge_deleted()?;
+                }
+                Ok(())
+            })
+            .await
+            .ok_or_else(stopped)??;
     }
     if last > state.search.offers.applied_seq() {
-        let (docs, gone) = crate::offers::index_docs(&state.db, &offers).await?;
+        let rows = crate::offers::index_rows(&state.db, &offers).await?;
         let search = state.search.clone();
-        tokio::task::spawn_blocking(move || -> Result<()> {
-            for d in &docs {
-                search.offers.upsert(d)?;
-            }
-            for id in &gone {
-                search.offers.delete(id)?;
-            }
-            search.offers.mark_applied(last)?;
-            Ok(())
-        })
-        .await??;
+        // Documents built and indexed on the indexing thread, at its lower
+        // priority: a burst of received offers is accepted first.
+        state
+            .search
+            .background
+            .run(move || -> Result<()> {
+                let (docs, gone) = crate::offers::docs_of_rows(&offers, &rows)?;
+                for d in &docs {
+                    search.offers.upsert(d)?;
+                }
+                for id in &gone {
+                    search.offers.delete(id)?;
+                }
+                search.offers.mark_applied(last)?;
+                Ok(())
+            })
+            .await
+            .ok_or_else(stopped)??;
     }
     publish(state);
     Ok(entries.len() as u64)
+}
+
+fn stopped() -> Error {
+    Error::Internal(anyhow::anyhow!("the indexing thread stopped"))
 }
 
 fn publish(state: &AppState) {

@@ -1134,3 +1134,79 @@ async fn concurrent_batches_share_a_commit_and_each_gets_its_own_answer() {
         b.stop().await;
     }
 }
+
+/// A burst of concurrent batches is answered before it is indexed (the
+/// index follows the journal, at a lower priority); once the node's own
+/// follower has caught up — no catch-up called by the test — the index
+/// equals the database: every offer id, and each offer found by its words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_burst_the_index_catches_up_and_equals_the_database() {
+    for backend in backends() {
+        let (b, hostile, other) = setup(&backend, |_| {}).await;
+        let admin = b.user(Role::Admin, "admin@node-b.test").await;
+        let before = b.snapshot().await;
+        const BATCHES: usize = 12;
+        let batches: Vec<(&Peer, Vec<(String, Vec<u8>)>)> = (0..BATCHES)
+            .map(|k| {
+                let peer = if k % 2 == 0 { &hostile } else { &other };
+                let msgs = (0..50)
+                    .map(|i| {
+                        let word = if i % 5 == 0 { "zorglub" } else { "rafale" };
+                        broadcast(
+                            peer,
+                            MessageKind::OfferPublished,
+                            offer(peer.id, &format!("Agent {word} lot {k} poste {i}")),
+                        )
+                    })
+                    .collect();
+                (peer, msgs)
+            })
+            .collect();
+        let answers = futures::future::join_all(batches.iter().map(|(peer, msgs)| {
+            let raws: Vec<&[u8]> = msgs.iter().map(|m| m.1.as_slice()).collect();
+            let b = &b;
+            async move { put(b, peer, &raws).await }
+        }))
+        .await;
+        for ((_, msgs), (status, answer)) in batches.iter().zip(&answers) {
+            assert_eq!(*status, 200, "{answer}");
+            for m in msgs {
+                assert_eq!(verdict(answer, &m.0), "accepted:", "{answer}");
+            }
+        }
+        only_offers_grew(&b, &before, (BATCHES * 50) as i64).await;
+
+        let report = eventually(120, || async {
+            let (s, v) = b.get(&admin, "/api/v1/admin/index?check=true").await;
+            (s == 200 && v["caught_up"] == true).then_some(v)
+        })
+        .await
+        .unwrap_or_else(|| panic!("{}: the index did not catch up", backend.name()));
+        assert_eq!(report["consistent"], true, "{}: {report}", backend.name());
+        assert_eq!(
+            report["offers"]["index"],
+            report["offers"]["database"],
+            "{report}"
+        );
+        let found = |text: &str, origin: &str| {
+            b.state
+                .search
+                .offers
+                .search(&vivier_node::search::OfferQuery {
+                    text: (!text.is_empty()).then(|| text.into()),
+                    origin_node: Some(origin.into()),
+                    limit: 1,
+                    ..Default::default()
+                })
+                .unwrap()
+                .total
+        };
+        // Per member: 6 batches × 50, one in five with the other word.
+        for origin in [HOSTILE, OTHER] {
+            assert_eq!(found("", origin), 300, "{}", backend.name());
+            assert_eq!(found("rafale", origin), 240, "{}", backend.name());
+            assert_eq!(found("zorglub", origin), 60, "{}", backend.name());
+        }
+        b.stop().await;
+    }
+}
