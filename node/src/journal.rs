@@ -337,6 +337,7 @@ async fn apply_batch(state: &AppState) -> Result<u64> {
     // entries of its index moot.
     let mut cand: BTreeMap<String, bool> = BTreeMap::new(); // id → purge
     let mut offers: Vec<String> = Vec::new();
+    let mut offer_seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut rebuild_candidates: Option<i64> = None;
     let mut rebuild_offers: Option<i64> = None;
     let mut membership = false;
@@ -348,7 +349,7 @@ async fn apply_batch(state: &AppState) -> Result<u64> {
                 let slot = cand.entry(e.entity_id.clone()).or_insert(false);
                 *slot |= purge;
             }
-            Kind::IndexOffer if e.seq > offer_at && !offers.contains(&e.entity_id) => {
+            Kind::IndexOffer if e.seq > offer_at && offer_seen.insert(e.entity_id.clone()) => {
                 offers.push(e.entity_id.clone());
             }
             Kind::RebuildCandidates if e.seq > cand_at => {
@@ -357,6 +358,7 @@ async fn apply_batch(state: &AppState) -> Result<u64> {
             }
             Kind::RebuildOffers if e.seq > offer_at => {
                 offers.clear();
+                offer_seen.clear();
                 rebuild_offers = Some(e.seq);
             }
             Kind::Membership => membership = true,

@@ -1184,8 +1184,7 @@ async fn after_a_burst_the_index_catches_up_and_equals_the_database() {
         .unwrap_or_else(|| panic!("{}: the index did not catch up", backend.name()));
         assert_eq!(report["consistent"], true, "{}: {report}", backend.name());
         assert_eq!(
-            report["offers"]["index"],
-            report["offers"]["database"],
+            report["offers"]["index"], report["offers"]["database"],
             "{report}"
         );
         let found = |text: &str, origin: &str| {

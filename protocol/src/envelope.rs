@@ -575,10 +575,7 @@ pub fn verify_message(
     opts: &VerifyOptions,
 ) -> Result<VerifiedMessage, VerifyError> {
     let pending = prepare(raw, keys, opts)?;
-    if !pending
-        .key
-        .verify_strict(&pending.signed, &pending.sig)
-    {
+    if !pending.key.verify_strict(&pending.signed, &pending.sig) {
         return Err(VerifyError::BadSignature);
     }
     pending.finish(opts)
@@ -760,7 +757,9 @@ fn signed_part(raw: &[u8], envelope: &Envelope) -> Result<Vec<u8>, VerifyError> 
     match raw.strip_suffix(member.as_slice()) {
         Some(head) => Ok([head, version.as_bytes()].concat()),
         // Cannot happen for a canonical envelope; the long way if it does.
-        None => envelope.signing_bytes().map_err(|e| VerifyError::Malformed(e.to_string())),
+        None => envelope
+            .signing_bytes()
+            .map_err(|e| VerifyError::Malformed(e.to_string())),
     }
 }
 

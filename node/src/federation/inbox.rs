@@ -33,8 +33,8 @@ use vivier_protocol::{MessageKind, MessageResult, NodeId, Payload, Recipient, Ve
 
 use super::refusals::{self, Disposition};
 use super::{
-    check_received_offer, store_one, stored_verdict, txn_answer, unverified,
-    verify_options, with_resolver, AfterCommit, Effects, Stored,
+    check_received_offer, store_one, stored_verdict, txn_answer, unverified, verify_options,
+    with_resolver, AfterCommit, Effects, Stored,
 };
 use crate::error::{Error, Result};
 use crate::offers::RemoteOffer;
