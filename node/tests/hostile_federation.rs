@@ -167,6 +167,15 @@ async fn put(node: &TestNode, peer: &Peer, messages: &[&[u8]]) -> (u16, Value) {
     put_body(node, peer.id, &peer.key, body_of(messages)).await
 }
 
+/// Every batch sent at once, each by its member; the answers in order.
+async fn put_all(node: &TestNode, batches: &[(&Peer, Vec<Signed>)]) -> Vec<(u16, Value)> {
+    futures::future::join_all(batches.iter().map(|(peer, msgs)| {
+        let raws: Vec<&[u8]> = msgs.iter().map(|m| m.1.as_slice()).collect();
+        async move { put(node, peer, &raws).await }
+    }))
+    .await
+}
+
 /// `status:error` of one message in a txn answer.
 fn verdict(answer: &Value, id: &str) -> String {
     let r = &answer["results"][id];
@@ -1114,12 +1123,7 @@ async fn concurrent_batches_share_a_commit_and_each_gets_its_own_answer() {
             msgs.push(msgs[0].clone());
             batches.push((peer, msgs));
         }
-        let answers = futures::future::join_all(batches.iter().map(|(peer, msgs)| {
-            let raws: Vec<&[u8]> = msgs.iter().map(|m| m.1.as_slice()).collect();
-            let b = &b;
-            async move { put(b, peer, &raws).await }
-        }))
-        .await;
+        let answers = put_all(&b, &batches).await;
         for ((_, msgs), (status, answer)) in batches.iter().zip(&answers) {
             assert_eq!(*status, 200, "{answer}");
             for m in &msgs[1..48] {
@@ -1135,6 +1139,9 @@ async fn concurrent_batches_share_a_commit_and_each_gets_its_own_answer() {
     }
 }
 
+/// A signed message: its id and bytes.
+type Signed = (String, Vec<u8>);
+
 /// A burst of concurrent batches is answered before it is indexed (the
 /// index follows the journal, at a lower priority); once the node's own
 /// follower has caught up — no catch-up called by the test — the index
@@ -1146,7 +1153,7 @@ async fn after_a_burst_the_index_catches_up_and_equals_the_database() {
         let admin = b.user(Role::Admin, "admin@node-b.test").await;
         let before = b.snapshot().await;
         const BATCHES: usize = 12;
-        let batches: Vec<(&Peer, Vec<(String, Vec<u8>)>)> = (0..BATCHES)
+        let batches: Vec<(&Peer, Vec<Signed>)> = (0..BATCHES)
             .map(|k| {
                 let peer = if k % 2 == 0 { &hostile } else { &other };
                 let msgs = (0..50)
@@ -1162,12 +1169,7 @@ async fn after_a_burst_the_index_catches_up_and_equals_the_database() {
                 (peer, msgs)
             })
             .collect();
-        let answers = futures::future::join_all(batches.iter().map(|(peer, msgs)| {
-            let raws: Vec<&[u8]> = msgs.iter().map(|m| m.1.as_slice()).collect();
-            let b = &b;
-            async move { put(b, peer, &raws).await }
-        }))
-        .await;
+        let answers = put_all(&b, &batches).await;
         for ((_, msgs), (status, answer)) in batches.iter().zip(&answers) {
             assert_eq!(*status, 200, "{answer}");
             for m in msgs {
