@@ -4,8 +4,10 @@
 //! `PUT /federation/v1/txn/{id}` requests (RFC 9421) of signed, distinct
 //! `offer.published` messages, `senders` requests in flight at once. Timed:
 //! from the first request until the last answer (every message must come
-//! back `accepted`). Then, separately, the time until the index has caught
-//! up with the journal (`GET /api/v1/admin/index`), and the checks: the
+//! back `accepted`: "accepted msgs/s"). Then, separately, the time until
+//! the index has caught up with the journal (`GET /api/v1/admin/index`;
+//! "indexed msgs/s" counts from the first request until then), and the
+//! checks: the
 //! index equals the database (`?check=true`) and every message is stored
 //! exactly once (rows counted in `inbox` and `offers`).
 
