@@ -385,6 +385,17 @@ pub struct UploadConfig {
     pub extract_max_pdf_content_mb: u64,
     /// Largest text extracted from one file (bytes, before tidying).
     pub extract_max_text_bytes: usize,
+    /// Read scanned PDFs (no text, only page pictures) with Tesseract when
+    /// it is installed (Debian: `tesseract-ocr` + `tesseract-ocr-fra`).
+    /// Tesseract runs inside the extraction sandbox. Start-up logs whether
+    /// OCR is on and, if not, why.
+    pub ocr: bool,
+    /// The Tesseract executable; default: `tesseract` looked up in `PATH`.
+    pub ocr_program: Option<PathBuf>,
+    /// Tesseract language(s) (`fra`, `fra+eng`…); each must be installed.
+    pub ocr_language: String,
+    /// Pages of a scanned PDF read by OCR at most (the first ones).
+    pub ocr_max_pages: usize,
 }
 
 impl Default for UploadConfig {
@@ -400,6 +411,10 @@ impl Default for UploadConfig {
             extract_max_decompressed_mb: 64,
             extract_max_pdf_content_mb: 2,
             extract_max_text_bytes: 1024 * 1024,
+            ocr: true,
+            ocr_program: None,
+            ocr_language: "fra".into(),
+            ocr_max_pages: 5,
         }
     }
 }

@@ -1486,6 +1486,112 @@ async fn cv_versions_keep_every_text_and_a_scan_never_empties_it() {
     }
 }
 
+/// A scanned CV (a PDF holding only a page picture): with Tesseract
+/// installed the node reads it by OCR, marks the version « lu par OCR : à
+/// relire », and its words become searchable; with OCR off (or Tesseract
+/// missing) the same file is flagged unreadable and the record's text is
+/// unchanged. CI installs Tesseract and sets `VIVIER_REQUIRE_OCR=1`, so the
+/// OCR half cannot be skipped there.
+#[tokio::test]
+async fn a_scanned_pdf_is_read_by_ocr_when_tesseract_is_installed() {
+    use vivier_node::extract::testdocs;
+    let jpeg = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/ocr/scanned-cv.jpg"
+    ))
+    .expect("fixture");
+    let scan = testdocs::pdf_scanned(&jpeg, 1240, 420);
+    for backend in backends() {
+        for ocr_on in [true, false] {
+            let node = support::start_node_with(&backend, |c| c.uploads.ocr = ocr_on).await;
+            let ocr = node.state.extractor.ocr().is_some();
+            if ocr_on && !ocr {
+                assert!(
+                    std::env::var_os("VIVIER_REQUIRE_OCR").is_none(),
+                    "VIVIER_REQUIRE_OCR is set but tesseract with `fra` was not found"
+                );
+                eprintln!("tesseract (fra) not installed: OCR half of this test not run");
+            }
+            let token = node
+                .user(Role::Counsellor, "claire@mission-emploi.fr")
+                .await;
+            let cookie = login(&node, "claire@mission-emploi.fr").await;
+            let (s, v) = node
+                .post(&token, "/api/v1/candidates", &json!({"first_name": "Nadia", "last_name": "Kerbouche",
+                    "commune_insee": "41018", "rome_codes": ["J1501"], "cv_text": "Texte saisi à la main.",
+                    "consent_scope": "local"}))
+                .await;
+            assert_eq!(s, 201, "{v}");
+            let cid = v["id"].as_str().unwrap().to_string();
+            let p = upload(
+                &node,
+                &cookie,
+                &cid,
+                "scan.pdf",
+                "application/pdf",
+                scan.clone(),
+            )
+            .await;
+            let (_, rec) = node.get(&token, &format!("/api/v1/candidates/{cid}")).await;
+            let file = &rec["files"][0];
+            let record = get(&node, Some(&cookie), p.location.as_deref().unwrap()).await;
+            let body = text(&record.body);
+            let search = |q: &'static str| {
+                let node = &node;
+                let token = token.clone();
+                async move {
+                    let (_, v) = node
+                        .get(&token, &format!("/api/v1/candidates/search?q={q}"))
+                        .await;
+                    v["total"].as_u64().unwrap_or(0)
+                }
+            };
+            if ocr {
+                assert_eq!(
+                    p.location.as_deref(),
+                    Some(format!("/ui/candidats/{cid}?ok=cv-ocr").as_str()),
+                    "{}",
+                    p.body
+                );
+                assert_eq!(
+                    (file["readable"].as_bool(), file["ocr"].as_bool()),
+                    (Some(true), Some(true)),
+                    "{rec}"
+                );
+                let cv = rec["cv_text"].as_str().unwrap();
+                for word in ["Aide-soignante", "DEAS", "Blois", "Permis B"] {
+                    assert!(cv.contains(word), "{word:?} not read in {cv:?}");
+                }
+                assert!(body.contains("texte lu par OCR : à relire"), "{body}");
+                assert!(body.contains("la reconnaissance peut se tromper"), "{body}");
+                eventually(20, || async { (search("DEAS").await == 1).then_some(()) })
+                    .await
+                    .expect("the scanned words are searchable");
+            } else {
+                assert_eq!(
+                    p.location.as_deref(),
+                    Some(format!("/ui/candidats/{cid}?ok=cv-illisible").as_str()),
+                    "{}",
+                    p.body
+                );
+                assert_eq!(
+                    (file["readable"].as_bool(), file["ocr"].as_bool()),
+                    (Some(false), Some(false)),
+                    "{rec}"
+                );
+                assert_eq!(rec["cv_text"], "Texte saisi à la main.");
+                assert!(
+                    body.contains("aucun texte lisible (document scanné ?)"),
+                    "{body}"
+                );
+                node.sync_index().await;
+                assert_eq!(search("DEAS").await, 0);
+            }
+            node.stop().await;
+        }
+    }
+}
+
 #[tokio::test]
 async fn screenshot_with_chromium_if_installed() {
     let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]

@@ -427,6 +427,7 @@ fn flash_message(code: Option<&str>) -> Option<&'static str> {
             Some("La mise en relation a été créée : l'employeur la verra dans son espace.")
         }
         "cv" => Some("Le CV a été déposé ; son texte est désormais celui de la recherche (les versions précédentes restent disponibles)."),
+        "cv-ocr" => Some("Le CV est un document scanné : son texte a été lu par reconnaissance de caractères (OCR) et devient celui de la recherche. Relisez-le dans « Texte du CV » : la reconnaissance peut se tromper."),
         "cv-illisible" => Some("Le CV a été déposé, mais aucun texte n'a pu en être lu (document scanné ?) : le texte de recherche de la fiche n'a pas changé."),
         "cv-choisi" => Some("Le texte de recherche de la fiche est désormais celui de cette version du CV."),
         "consentement" => Some("Le consentement a été enregistré : la fiche est recherchable."),

@@ -28,6 +28,7 @@ pub struct FileRow {
     readable: bool,
     text_chars: i64,
     in_use: bool,
+    ocr: bool,
 }
 
 impl FileRow {
@@ -45,6 +46,7 @@ impl FileRow {
             readable: f.readable,
             text_chars: f.text_chars,
             in_use: f.in_use,
+            ocr: f.ocr,
         }
     }
 }
@@ -145,10 +147,14 @@ pub async fn upload_cv(
                 "candidate.cv_upload",
                 &id,
                 json!({ "file_id": file.id, "content_type": file.content_type,
-                        "size_bytes": file.size_bytes, "readable": file.readable, "via": "ui" }),
+                        "size_bytes": file.size_bytes, "readable": file.readable, "ocr": file.ocr, "via": "ui" }),
             )
             .await?;
-            let done = if file.readable { "cv" } else { "cv-illisible" };
+            let done = match (file.readable, file.ocr) {
+                (true, true) => "cv-ocr",
+                (true, false) => "cv",
+                (false, _) => "cv-illisible",
+            };
             Ok(Redirect::to(&format!("/ui/candidats/{id}?ok={done}")).into_response())
         }
         Err(e) => match upload_problem(&state, &e) {
