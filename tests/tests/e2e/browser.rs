@@ -488,7 +488,13 @@ async fn candidate_space_journey_on_a_phone() {
 #[tokio::test]
 async fn counsellor_edits_and_refers_employer_hires() {
     let mut sink = SmtpSink::start().await;
-    let node = WebNode::start(mail_to(sink.port())).await.unwrap();
+    let mail = mail_to(sink.port());
+    let node = WebNode::start(|c| {
+        mail(c);
+        c.uploads.extractor_path = Some(crate::support::NODE_BIN.into());
+    })
+    .await
+    .unwrap();
     let Some(b) = Browser::start(&node.base).await.unwrap() else {
         return;
     };
@@ -596,7 +602,12 @@ async fn counsellor_edits_and_refers_employer_hires() {
             .await
             .unwrap();
         let said = b.text("main").await.unwrap();
-        assert!(said.contains("Le CV a été déposé"), "{name}: {said}");
+        assert!(
+            said.contains("Le CV a été déposé"),
+            "{name} at {}: {}",
+            b.path().await.unwrap(),
+            b.text("section[aria-labelledby=t-cv]").await.unwrap()
+        );
     }
     let versions = b.text("section[aria-labelledby=t-cv]").await.unwrap();
     assert!(
@@ -693,14 +704,21 @@ async fn counsellor_edits_and_refers_employer_hires() {
     b.screenshot("relation-2-embauche-conseiller")
         .await
         .unwrap();
-    // …and the answer reached her by e-mail.
-    let answer = mail_with(&mut sink, &node.counsellor.email, &referral).await;
+    // …and each answer reached her by e-mail: first « en cours d'examen »
+    // (the employer opened it), then the hire.
+    let seen = mail_with(&mut sink, &node.counsellor.email, &referral).await;
     assert!(
-        answer.subject.contains("Réponse de l'employeur"),
+        seen.subject.contains("Réponse de l'employeur"),
         "{}",
-        answer.subject
+        seen.subject
     );
-    assert!(answer.text.contains("Embauche"), "{}", answer.text);
+    assert!(
+        seen.text.contains("candidature en cours d'examen"),
+        "{}",
+        seen.text
+    );
+    let hired = mail_with(&mut sink, &node.counsellor.email, &referral).await;
+    assert!(hired.text.contains("embauche confirmée"), "{}", hired.text);
     b.close().await;
     assert!(
         found.is_empty(),
