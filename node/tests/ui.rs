@@ -130,7 +130,7 @@ async fn login_logout_and_redirects() {
         assert_eq!(home.status, 200, "{}", home.body);
         assert!(home.body.contains("Tableau de bord"));
         assert!(home.body.contains("href=\"/ui/candidats\""));
-        assert!(home.body.contains("CV en ligne"));
+        assert!(home.body.contains("visibles dans les recherches"));
         // The login page sends a logged-in user home.
         let again = get(&node, Some(&cookie), "/ui/connexion").await;
         assert_eq!(again.location.as_deref(), Some("/ui/"));
