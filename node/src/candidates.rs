@@ -1354,10 +1354,21 @@ pub async fn update(
             "only the admin or the assigned counsellor may record sensitive fields",
         ));
     }
+    let text_before = c.cv_text.clone();
     valid.apply(&mut c, state.refs);
     let now = now_ms();
     c.updated_at = now;
     c.last_activity_at = now;
+    // Text typed by hand is no longer any file's: no version is "in use".
+    if c.cv_text != text_before {
+        sqlx::query("UPDATE candidate_files SET in_use = 0 WHERE candidate_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        for f in &mut c.files {
+            f.in_use = false;
+        }
+    }
     if let Some(scope) = input.consent_scope {
         if c.consent.as_ref().map(|k| k.scope) != Some(scope) {
             c.consent = Some(Consent {

@@ -1482,6 +1482,51 @@ async fn cv_versions_keep_every_text_and_a_scan_never_empties_it() {
             audit_count(&node, "candidate.cv_text_chosen", Some(&cid)).await,
             1
         );
+        // Text typed by hand is nobody's file: no version stays "in use";
+        // an edit that leaves the text alone keeps the mark.
+        let edit = |cv: &str| {
+            json!({"first_name": "Inès", "last_name": "Moreau", "commune_insee": "41018",
+            "rome_codes": ["N1103"], "cv_text": cv})
+        };
+        let kept = rec["cv_text"].as_str().unwrap().to_string();
+        let (s, v) = node
+            .put(&token, &format!("/api/v1/candidates/{cid}"), &edit(&kept))
+            .await;
+        assert_eq!(s, 200, "{v}");
+        let (_, rec) = node.get(&token, &format!("/api/v1/candidates/{cid}")).await;
+        assert_eq!(
+            rec["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["in_use"] == true)
+                .count(),
+            1,
+            "{rec}"
+        );
+        let (s, v) = node
+            .put(
+                &token,
+                &format!("/api/v1/candidates/{cid}"),
+                &edit("Retapé : préparatrice, CACES 1 et 5."),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        let (_, rec) = node.get(&token, &format!("/api/v1/candidates/{cid}")).await;
+        assert!(
+            rec["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|f| f["in_use"] == false),
+            "{rec}"
+        );
+        let page = get(&node, Some(&cookie), &format!("/ui/candidats/{cid}")).await;
+        assert!(
+            !page.body.contains("texte utilisé pour la recherche"),
+            "{}",
+            page.body
+        );
         node.stop().await;
     }
 }
