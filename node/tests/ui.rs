@@ -273,6 +273,7 @@ async fn counsellor_creates_a_candidate_and_finds_it() {
         assert!(found.body.contains("autour de Blois (41018)"));
         // The snippet's marks are rendered as HTML.
         assert!(found.body.contains("<b>chariots</b>"), "{}", found.body);
+        assert!(found.body.contains("Page 1 sur 1"), "{}", found.body);
         assert!(audit_count(&node, "candidate.search", None).await >= 1);
 
         // Search errors are shown in French next to their field.

@@ -380,6 +380,7 @@ pub async fn search(
         };
     let next = (page * PER_PAGE < total).then(|| page_link(page + 1));
     let prev = (page > 1).then(|| page_link(page - 1));
+    let pages = total.div_ceil(PER_PAGE).max(1);
     let statuses: Vec<(&str, &str)> = [
         CandidateStatus::Active,
         CandidateStatus::InReferral,
@@ -397,6 +398,7 @@ pub async fn search(
             rows => rows,
             total => total,
             page => page,
+            pages => pages,
             next => next,
             prev => prev,
             centre => centre,
