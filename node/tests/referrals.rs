@@ -607,7 +607,10 @@ async fn erasure_removes_the_profile_of_a_local_referral() {
         let (_, ev) = node
             .get(&staff, &format!("/api/v1/referrals/{r}/events"))
             .await;
-        assert_eq!(ev.as_array().unwrap().last().unwrap()["comment"], "erasure");
+        assert_eq!(
+            ev.as_array().unwrap().last().unwrap()["comment"],
+            "données du candidat effacées"
+        );
         node.stop().await;
     }
 }

@@ -251,8 +251,10 @@ pub fn salary_period(p: vivier_protocol::SalaryPeriod) -> &'static str {
     }
 }
 
-/// The comments the node itself writes in a referral's history, in French
-/// (the users' own comments are kept as written).
+/// A comment of a referral's history as shown. The node writes its own
+/// comments in French; this table only translates those stored in English
+/// by earlier versions (or received from older peers). Users' comments are
+/// kept as written.
 pub fn event_comment(c: &str) -> String {
     match c {
         "referral submitted" => "proposition envoyée".into(),
@@ -262,6 +264,8 @@ pub fn event_comment(c: &str) -> String {
             "candidat embauché par une autre mise en relation".into()
         }
         "erasure" => "données du candidat effacées".into(),
+        "withdrawn" => "proposition retirée par le conseiller".into(),
+        "offer closed" => "offre clôturée".into(),
         _ => match c
             .strip_prefix("no answer within ")
             .and_then(|r| r.strip_suffix(" days"))
