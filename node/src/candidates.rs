@@ -16,7 +16,7 @@
 //!
 //! Retention: see [`retention_sweep`]. Erasure: see [`erase`].
 
-mod api;
+pub(crate) mod api;
 pub mod followup;
 mod import;
 mod retention;
@@ -1820,6 +1820,7 @@ pub async fn record_placement(
     let (pid, placed_on) = crate::reports::facts::insert_placement(
         &mut tx,
         &state.config.reports,
+        &state.config.aids,
         crate::reports::NewPlacement {
             candidate_id: Some(c.id.clone()),
             outcome: input.outcome,

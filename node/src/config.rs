@@ -89,6 +89,9 @@ pub struct Config {
     pub demo: crate::demo::mode::DemoConfig,
     /// Reports: the hiring-aid rule and the small-count threshold.
     pub reports: crate::reports::ReportsConfig,
+    /// Hiring-aid schemes the node follows (`[[aids]]`): each placement is
+    /// assessed against each (see `crate::aids`). None by default.
+    pub aids: Vec<crate::aids::AidScheme>,
     /// The candidate space (`/moi/`): link lifetimes, erasure delay.
     pub candidate_space: crate::space::CandidateSpaceConfig,
     /// `text` or `json`.
@@ -501,6 +504,7 @@ impl Default for Config {
             mail: Default::default(),
             demo: Default::default(),
             reports: Default::default(),
+            aids: Vec::new(),
             candidate_space: Default::default(),
             log_format: "text".into(),
         }
@@ -573,6 +577,7 @@ impl Config {
             url::Url::parse(url).map_err(|e| ConfigError::Invalid(format!("public_url: {e}")))?;
         }
         self.auth.validate().map_err(ConfigError::Invalid)?;
+        crate::aids::validate(&self.aids).map_err(ConfigError::Invalid)?;
         self.mail.validate().map_err(ConfigError::Invalid)?;
         crate::demo::mode::validate(self).map_err(ConfigError::Invalid)?;
         let u = &self.uploads;
@@ -683,6 +688,29 @@ mod tests {
             .expect_err("refused")
             .to_string()
             .contains("loopback"));
+    }
+
+    #[test]
+    fn aid_schemes_load_from_a_file_and_bad_ones_are_refused() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("node.toml");
+        let scheme = |code: &str| {
+            format!(
+                "[[aids]]\ncode = \"{code}\"\nname = \"CIED\"\nfunder = \"Allier\"\n\
+                 outcomes = [\"cdi\", \"cdd_6_months_or_more\"]\nmin_months = 12\n\
+                 min_weekly_hours = 26\npublic = [\"rsa\"]\ndepartements = [\"03\"]\namount_eur = 4000\n"
+            )
+        };
+        std::fs::write(&path, scheme("cied-03")).expect("write");
+        let c = Config::load(Some(&path)).expect("loads");
+        assert_eq!(c.aids.len(), 1);
+        assert_eq!(c.aids[0].min_weekly_hours, Some(26));
+        std::fs::write(&path, format!("{}{}", scheme("cied-03"), scheme("cied-03")))
+            .expect("write");
+        let err = Config::load(Some(&path)).expect_err("twice").to_string();
+        assert!(err.contains("used twice"), "{err}");
+        std::fs::write(&path, scheme("cied-03").replace("rsa", "retraités")).expect("write");
+        assert!(Config::load(Some(&path)).is_err(), "unknown public");
     }
 
     #[test]

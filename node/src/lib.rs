@@ -16,6 +16,7 @@
 //! - [`validation`]: field checks shared by local input and received payloads.
 
 pub mod actor;
+pub mod aids;
 pub mod audit;
 pub mod auth;
 pub mod candidates;

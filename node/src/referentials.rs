@@ -1047,14 +1047,16 @@ mod tests {
             .iter()
             .any(|c| c.insee == "41167"));
         assert!(r
-            .former_names(r.commune("41167").unwrap())
+            .former_names(r.commune("41167").expect("41167"))
             .contains(&"onzain".to_string()));
         // The current name still resolves, and a commune never merged has no
         // former name.
         assert!(
             matches!(r.resolve_commune("Veuzain-sur-Loire"), CommuneMatch::One(c) if c.insee == "41167")
         );
-        assert!(r.former_names(r.commune("41018").unwrap()).is_empty());
+        assert!(r
+            .former_names(r.commune("41018").expect("41018"))
+            .is_empty());
     }
 
     #[test]

@@ -583,6 +583,7 @@ async fn transition(
             crate::reports::facts::insert_placement(
                 tx,
                 &state.config.reports,
+                &state.config.aids,
                 crate::reports::NewPlacement {
                     candidate_id: home.clone(),
                     outcome: placement_outcome(ct, duration),

@@ -431,6 +431,7 @@ fn flash_message(code: Option<&str>) -> Option<&'static str> {
         "cv" => Some("Le CV a été déposé ; son texte est désormais celui de la recherche (les versions précédentes restent disponibles)."),
         "cv-ocr" => Some("Le CV est un document scanné : son texte a été lu par reconnaissance de caractères (OCR) et devient celui de la recherche. Relisez-le dans « Texte du CV » : la reconnaissance peut se tromper."),
         "cv-illisible" => Some("Le CV a été déposé, mais aucun texte n'a pu en être lu (document scanné ?) : le texte de recherche de la fiche n'a pas changé."),
+        "aide" => Some("Le suivi de l'aide à l'embauche a été mis à jour."),
         "cv-choisi" => Some("Le texte de recherche de la fiche est désormais celui de cette version du CV."),
         "consentement" => Some("Le consentement a été enregistré : la fiche est recherchable."),
         "retrait" => {
@@ -645,6 +646,9 @@ pub(super) async fn record_page(
         Vec::new()
     };
     let may_restrict = crate::candidates::may_see_sensitive(user, &c);
+    let placements = super::fiche::placement_rows(
+        &crate::aids::store::for_candidate(&state.db, &state.config.aids, id).await?,
+    );
     let view = record_view(state, &c, meta.anonymised_at.is_some());
     let title = view.name.clone();
     let (action_form, action_message) = action_error.unzip();
@@ -667,6 +671,7 @@ pub(super) async fn record_page(
             refer_general => refer_general,
             files => files,
             outcomes => labels::outcome_options(),
+            placements => placements,
             action_form => action_form,
             action_message => action_message,
             max_cv_mib => state.config.uploads.max_cv_bytes / (1024 * 1024),

@@ -388,6 +388,120 @@ pub async fn placement(
     }
 }
 
+/// A return to work on the record, with its hiring aids.
+#[derive(Serialize)]
+pub struct PlacementRow {
+    id: String,
+    outcome: &'static str,
+    placed_on: String,
+    aids: Vec<AidRow>,
+}
+
+/// One aid of a return to work: the verdict, why, the file and what may
+/// be done next.
+#[derive(Serialize)]
+pub struct AidRow {
+    code: String,
+    name: String,
+    funder: String,
+    eligibility: &'static str,
+    eligible: bool,
+    reasons: Vec<String>,
+    state: &'static str,
+    amount_eur: Option<i64>,
+    /// (state, button label).
+    actions: Vec<(&'static str, &'static str)>,
+}
+
+/// The rows of the record's « Retours à l'emploi enregistrés ».
+pub fn placement_rows(placements: &[crate::aids::store::PlacementAids]) -> Vec<PlacementRow> {
+    use crate::aids::{AidState, Eligibility};
+    placements
+        .iter()
+        .map(|p| PlacementRow {
+            id: p.placement_id.clone(),
+            outcome: super::labels::outcome(&p.outcome),
+            placed_on: p.placed_on.clone(),
+            aids: p
+                .aids
+                .iter()
+                .map(|a| AidRow {
+                    code: a.code.clone(),
+                    name: a.name.clone(),
+                    funder: a.funder.clone(),
+                    eligibility: match a.eligibility {
+                        Eligibility::Eligible => "éligible",
+                        Eligibility::NotEligible => "non éligible",
+                        Eligibility::Unknown => "à compléter",
+                    },
+                    eligible: a.eligibility == Eligibility::Eligible,
+                    reasons: a.reasons.clone(),
+                    state: a.state.label(),
+                    amount_eur: a.amount_eur,
+                    actions: a
+                        .state
+                        .next()
+                        .iter()
+                        .filter(|s| {
+                            !(**s == AidState::Requested
+                                && a.eligibility == Eligibility::NotEligible)
+                        })
+                        .map(|s| {
+                            (
+                                s.as_str(),
+                                match s {
+                                    AidState::None => "Annuler la demande",
+                                    AidState::Requested => "Demander l'aide",
+                                    AidState::Granted => "Aide accordée",
+                                    AidState::Paid => "Aide versée",
+                                    AidState::Refused => "Aide refusée",
+                                },
+                            )
+                        })
+                        .collect(),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// `POST /ui/retours-emploi/{placement}/aides/{code}`: `etat` (the new
+/// state of the aid's file; `aids::set_state`, audited `placement.aid`),
+/// back to the record `fiche`.
+pub async fn aid(
+    State(state): State<AppState>,
+    Session(user): Session,
+    _same: SameOrigin,
+    Path((placement, code)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> UiResult {
+    user.require_staff()?;
+    let f = FormData::parse(&body);
+    let to: crate::aids::AidState = f
+        .get("etat")
+        .parse()
+        .map_err(|_| Error::field("etat", "unknown aid state"))?;
+    let candidate = f.get("fiche").to_string();
+    crate::aids::set_state(
+        &state,
+        &crate::actor::Actor::User(user),
+        &placement,
+        &code,
+        to,
+    )
+    .await?;
+    let back = if candidate.is_empty()
+        || !candidate
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        "/ui/candidats".to_string()
+    } else {
+        format!("/ui/candidats/{candidate}?ok=aide")
+    };
+    Ok(Redirect::to(&back).into_response())
+}
+
 /// What an erasure removes, for the confirmation page.
 #[derive(Serialize)]
 struct EraseView {

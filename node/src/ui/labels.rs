@@ -310,6 +310,17 @@ pub fn refused(code: &str) -> &'static str {
              la conservation des textes) : il ne peut pas servir de texte de recherche."
         }
         "last_admin" => "Le dernier administrateur actif ne peut être ni désactivé ni changé de rôle.",
+        "aid_not_eligible" => {
+            "Ce retour à l'emploi ne remplit pas les conditions de cette aide : elle ne peut pas \
+             être demandée."
+        }
+        "aid_transition" => {
+            "Le dossier de cette aide a déjà avancé (ou est clos) : rechargez la fiche pour voir \
+             son état."
+        }
+        "aid_not_home" => {
+            "Les aides à l'embauche sont suivies par le nœud du candidat, pas par celui de l'offre."
+        }
         _ => "Cette action n'est pas possible dans l'état actuel du nœud.",
     }
 }
