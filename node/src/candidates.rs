@@ -2130,6 +2130,7 @@ async fn purge_in_tx(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &str) -> Res
         .execute(&mut **tx)
         .await?;
     followup::purge(tx, id).await?;
+    crate::programmes::purge(tx, id).await?;
     Ok(())
 }
 

@@ -92,6 +92,9 @@ pub struct Config {
     /// Hiring-aid schemes the node follows (`[[aids]]`): each placement is
     /// assessed against each (see `crate::aids`). None by default.
     pub aids: Vec<crate::aids::AidScheme>,
+    /// Time-boxed programmes the node runs (`[[programmes]]`, see
+    /// `crate::programmes`). None by default.
+    pub programmes: Vec<crate::programmes::Programme>,
     /// The candidate space (`/moi/`): link lifetimes, erasure delay.
     pub candidate_space: crate::space::CandidateSpaceConfig,
     /// `text` or `json`.
@@ -505,6 +508,7 @@ impl Default for Config {
             demo: Default::default(),
             reports: Default::default(),
             aids: Vec::new(),
+            programmes: Vec::new(),
             candidate_space: Default::default(),
             log_format: "text".into(),
         }
@@ -578,6 +582,7 @@ impl Config {
         }
         self.auth.validate().map_err(ConfigError::Invalid)?;
         crate::aids::validate(&self.aids).map_err(ConfigError::Invalid)?;
+        crate::programmes::validate(&self.programmes).map_err(ConfigError::Invalid)?;
         self.mail.validate().map_err(ConfigError::Invalid)?;
         crate::demo::mode::validate(self).map_err(ConfigError::Invalid)?;
         let u = &self.uploads;

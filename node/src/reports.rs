@@ -393,6 +393,10 @@ pub struct Report {
     /// paid.
     #[serde(default)]
     pub aids: Vec<crate::aids::store::AidFigures>,
+    /// Per configured programme (`[[programmes]]`): enrolments started in
+    /// the period, under way, closed in the period and their outcomes.
+    #[serde(default)]
+    pub programmes: Vec<crate::programmes::ProgrammeFigures>,
 }
 
 fn rome_domain_label(letter: &str) -> &'static str {
@@ -570,6 +574,7 @@ pub async fn compute(state: &AppState, actor: &Actor, q: &ReportQuery) -> Result
     let period = q.period(today)?;
     let aids = crate::aids::store::figures(&state.db, &state.config.aids, &period.from, &period.to)
         .await?;
+    let programmes = crate::programmes::figures(state, &period.from, &period.to).await?;
     let facts = store::placements_between(&state.db, &period.from, &period.to).await?;
     let mut total = Acc {
         row: Row::new("total".into(), "Total".into()),
@@ -659,6 +664,7 @@ pub async fn compute(state: &AppState, actor: &Actor, q: &ReportQuery) -> Result
         offers,
         referrals,
         aids,
+        programmes,
     })
 }
 

@@ -328,6 +328,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::stats::routes())
         .merge(crate::reports::routes())
         .merge(crate::aids::http::routes())
+        .merge(crate::programmes::http::routes())
         .merge(crate::referrals::routes())
         .merge(crate::notifications::routes())
         .merge(crate::federation::routes(&state))

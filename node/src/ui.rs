@@ -697,6 +697,8 @@ pub fn routes() -> Router<AppState> {
             "/ui/retours-emploi/{placement}/aides/{code}",
             post(fiche::aid),
         )
+        .route("/ui/candidats/{id}/programmes", post(fiche::enrol))
+        .route("/ui/inscriptions/{id}", post(fiche::enrolment))
         .route("/ui/candidats/{id}/suivi", post(suivi::add))
         .route("/ui/suivi/{id}/fait", post(suivi::done))
         .route(

@@ -508,6 +508,8 @@ pub struct Todo {
     pub retention: Vec<Person>,
     /// Their records in search without an attached CV.
     pub without_cv: Vec<Person>,
+    /// Follow-ups and ends of programmes due (or overdue) for their people.
+    pub programmes: Vec<crate::programmes::TodoItem>,
 }
 
 impl Todo {
@@ -518,6 +520,7 @@ impl Todo {
             + self.undeliverable.len()
             + self.retention.len()
             + self.without_cv.len()
+            + self.programmes.len()
     }
 
     /// Nothing to do.
@@ -655,5 +658,7 @@ pub async fn todo(state: &AppState, actor: &Actor) -> Result<Todo> {
             }
         }
     }
+    drop(conn);
+    out.programmes = crate::programmes::todo(state, actor, HORIZON_DAYS).await?;
     Ok(out)
 }

@@ -431,6 +431,7 @@ fn flash_message(code: Option<&str>) -> Option<&'static str> {
         "cv" => Some("Le CV a été déposé ; son texte est désormais celui de la recherche (les versions précédentes restent disponibles)."),
         "cv-ocr" => Some("Le CV est un document scanné : son texte a été lu par reconnaissance de caractères (OCR) et devient celui de la recherche. Relisez-le dans « Texte du CV » : la reconnaissance peut se tromper."),
         "cv-illisible" => Some("Le CV a été déposé, mais aucun texte n'a pu en être lu (document scanné ?) : le texte de recherche de la fiche n'a pas changé."),
+        "programme" => Some("L'inscription au programme a été enregistrée."),
         "aide" => Some("Le suivi de l'aide à l'embauche a été mis à jour."),
         "cv-choisi" => Some("Le texte de recherche de la fiche est désormais celui de cette version du CV."),
         "consentement" => Some("Le consentement a été enregistré : la fiche est recherchable."),
@@ -646,6 +647,11 @@ pub(super) async fn record_page(
         Vec::new()
     };
     let may_restrict = crate::candidates::may_see_sensitive(user, &c);
+    let enrolments = if meta.anonymised_at.is_none() && !state.config.programmes.is_empty() {
+        super::fiche::enrolment_rows(&crate::programmes::of_candidate(state, &actor, id).await?)
+    } else {
+        Vec::new()
+    };
     let placements = super::fiche::placement_rows(
         &crate::aids::store::for_candidate(&state.db, &state.config.aids, id).await?,
     );
@@ -672,6 +678,8 @@ pub(super) async fn record_page(
             files => files,
             outcomes => labels::outcome_options(),
             placements => placements,
+            enrolments => enrolments,
+            programmes => state.config.programmes.iter().map(|p| (p.code.clone(), p.name.clone())).collect::<Vec<_>>(),
             action_form => action_form,
             action_message => action_message,
             max_cv_mib => state.config.uploads.max_cv_bytes / (1024 * 1024),

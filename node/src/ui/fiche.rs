@@ -502,6 +502,133 @@ pub async fn aid(
     Ok(Redirect::to(&back).into_response())
 }
 
+/// An enrolment in a programme, on the record.
+#[derive(Serialize)]
+pub struct EnrolmentRow {
+    id: String,
+    programme: String,
+    started_on: String,
+    ends_on: String,
+    active: bool,
+    status: &'static str,
+    outcome: Option<&'static str>,
+    renewals_left: i64,
+    held: String,
+    /// (what, day, overdue).
+    due: Vec<(&'static str, String, bool)>,
+}
+
+/// The rows of the record's « Programmes ».
+pub fn enrolment_rows(enrolments: &[crate::programmes::Enrolment]) -> Vec<EnrolmentRow> {
+    use crate::programmes::EnrolmentStatus;
+    enrolments
+        .iter()
+        .map(|e| EnrolmentRow {
+            id: e.id.clone(),
+            programme: e.programme_name.clone(),
+            started_on: e.started_on.clone(),
+            ends_on: e.ends_on.clone(),
+            active: e.status == EnrolmentStatus::Active,
+            status: match e.status {
+                EnrolmentStatus::Active => "en cours",
+                EnrolmentStatus::Completed => "terminé",
+                EnrolmentStatus::Abandoned => "abandonné",
+            },
+            outcome: e.outcome.as_deref().map(super::labels::programme_outcome),
+            renewals_left: (e.renewals_allowed - e.renewals_used).max(0),
+            held: format!(
+                "{} entretien(s) individuel(s), {} atelier(s) collectif(s), {} immersion(s){}",
+                e.individual_held,
+                e.group_held,
+                e.immersions_held,
+                if e.immersions_expected > 0 {
+                    format!(" sur {} prévue(s)", e.immersions_expected)
+                } else {
+                    String::new()
+                }
+            ),
+            due: e
+                .due
+                .iter()
+                .map(|d| {
+                    (
+                        d.kind.label(),
+                        d.due_on.format("%Y-%m-%d").to_string(),
+                        d.overdue,
+                    )
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// `POST /ui/candidats/{id}/programmes`: `programme`, `debut` (optional).
+pub async fn enrol(
+    State(state): State<AppState>,
+    Session(user): Session,
+    _same: SameOrigin,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> UiResult {
+    user.require_staff()?;
+    let f = FormData::parse(&body);
+    let input = crate::programmes::NewEnrolment {
+        programme: f.get("programme").to_string(),
+        started_on: f.opt("debut").map(|d| super::labels::parse_day(&d)),
+    };
+    match crate::programmes::enrol(&state, &crate::actor::Actor::User(user.clone()), &id, input).await {
+        Ok(_) => Ok(Redirect::to(&format!("/ui/candidats/{id}?ok=programme")).into_response()),
+        Err(Error::Validation(_)) => {
+            record_with_error(
+                &state,
+                &user,
+                &id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "programme",
+                "Choisissez un programme et une date de début (JJ/MM/AAAA, à un an au plus d'aujourd'hui).".into(),
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /ui/inscriptions/{id}`: `action` = `renouveler`, or `terminer`
+/// / `abandon` with `resultat` (a placement outcome, or empty: none);
+/// `fiche` is the record to go back to.
+pub async fn enrolment(
+    State(state): State<AppState>,
+    Session(user): Session,
+    _same: SameOrigin,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> UiResult {
+    use crate::programmes::{Closing, EnrolmentStatus};
+    user.require_staff()?;
+    let f = FormData::parse(&body);
+    let actor = crate::actor::Actor::User(user);
+    let e = match f.get("action") {
+        "renouveler" => crate::programmes::renew(&state, &actor, &id).await?,
+        a @ ("terminer" | "abandon") => {
+            let outcome: Option<PlacementOutcome> = match f.get("resultat") {
+                "" | "none" => None,
+                o => Some(
+                    serde_json::from_value(serde_json::Value::String(o.to_string()))
+                        .map_err(|_| Error::field("resultat", "unknown outcome"))?,
+                ),
+            };
+            let status = if a == "terminer" {
+                EnrolmentStatus::Completed
+            } else {
+                EnrolmentStatus::Abandoned
+            };
+            crate::programmes::close(&state, &actor, &id, Closing { status, outcome }).await?
+        }
+        _ => return Err(Error::field("action", "unknown action").into()),
+    };
+    Ok(Redirect::to(&format!("/ui/candidats/{}?ok=programme", e.candidate_id)).into_response())
+}
+
 /// What an erasure removes, for the confirmation page.
 #[derive(Serialize)]
 struct EraseView {

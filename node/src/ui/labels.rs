@@ -212,6 +212,15 @@ pub fn refusal_str(code: &str) -> &'static str {
         .unwrap_or("Autre")
 }
 
+/// The outcome of a programme: a placement outcome, or `none`.
+pub fn programme_outcome(o: &str) -> &'static str {
+    if o == "none" {
+        "sans emploi ni formation"
+    } else {
+        outcome(o)
+    }
+}
+
 pub fn outcome(o: &str) -> &'static str {
     match o {
         "cdd_under_6_months" => "CDD de moins de 6 mois, intérim, saisonnier",
@@ -318,6 +327,9 @@ pub fn refused(code: &str) -> &'static str {
             "Le dossier de cette aide a déjà avancé (ou est clos) : rechargez la fiche pour voir \
              son état."
         }
+        "already_enrolled" => "Cette personne suit déjà ce programme.",
+        "no_renewal_left" => "Ce programme ne peut plus être renouvelé pour cette personne.",
+        "enrolment_closed" => "Cette inscription est déjà close.",
         "aid_not_home" => {
             "Les aides à l'embauche sont suivies par le nœud du candidat, pas par celui de l'offre."
         }
