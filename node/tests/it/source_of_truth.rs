@@ -4,10 +4,8 @@
 //! enforced by the domain functions whichever adapter calls them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
+use crate::support::{backends, eventually, start_node_with, TestNode, EXTRACTOR};
 use serde_json::{json, Value};
-use support::{backends, eventually, start_node_with, TestNode, EXTRACTOR};
 use vivier_node::auth::Role;
 
 /// An extractor that announces it started, then waits for a go-ahead file
@@ -260,10 +258,10 @@ async fn membership_validity_follows_the_injected_clock() {
     );
     for backend in backends() {
         let clock = ManualClock::starting_now();
-        let node = support::start_node_with_clock(
+        let node = crate::support::start_node_with_clock(
             &backend,
             clock.shared(),
-            support::federated("cd41", &operator),
+            crate::support::federated("cd41", &operator),
         )
         .await;
         let now = clock.now_ms();
@@ -279,25 +277,25 @@ async fn membership_validity_follows_the_injected_clock() {
                     public_key: operator.public_key(),
                 }],
                 threshold: 1,
-                members: vec![support::member_of(&node)],
+                members: vec![crate::support::member_of(&node)],
             };
             vivier_protocol::SignedMembershipDocument::sign(d, &[&operator])
                 .unwrap()
                 .to_bytes()
                 .unwrap()
         };
-        let r = support::push_membership(&node, doc(1, now)).await;
+        let r = crate::support::push_membership(&node, doc(1, now)).await;
         assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
         // Two days later by the node's clock: the next document, valid by
         // the wall clock, has expired.
         clock.advance(std::time::Duration::from_secs(2 * 86_400));
-        let r = support::push_membership(&node, doc(2, now)).await;
+        let r = crate::support::push_membership(&node, doc(2, now)).await;
         let status = r.status().as_u16();
         let body = r.text().await.unwrap();
         assert!((400..500).contains(&status), "{status} {body}");
         assert!(body.contains("expired"), "{body}");
         // One issued on the node's day (tomorrow by the wall clock): accepted.
-        let r = support::push_membership(&node, doc(2, now + 2 * day)).await;
+        let r = crate::support::push_membership(&node, doc(2, now + 2 * day)).await;
         assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
         node.stop().await;
     }

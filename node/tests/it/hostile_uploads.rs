@@ -5,10 +5,8 @@
 //! none is committed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
+use crate::support::{backends, start_node, start_node_with, TestNode};
 use serde_json::json;
-use support::{backends, start_node, start_node_with, TestNode};
 use vivier_node::auth::Role;
 use vivier_node::extract::testdocs::{self, RawEntry};
 
@@ -465,7 +463,7 @@ async fn good_cvs_still_work_and_are_searchable() {
             let (st, v) = node.upload_cv(&c, &id, name, bytes).await;
             assert_eq!(st, 201, "{name}: {v}");
             node.sync_index().await;
-            let found = support::eventually(10, || async {
+            let found = crate::support::eventually(10, || async {
                 let (st, r) = node
                     .get(&c, &format!("/api/v1/candidates/search?q={word}"))
                     .await;

@@ -5,13 +5,11 @@
 //! erasure, and loses access when the counsellor erases the record.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{backends, get, post, start_node_with_clock, Backend, TestNode};
 use serde_json::{json, Value};
 use sqlx::Row;
-use support::{backends, get, post, start_node_with_clock, Backend, TestNode};
 use vivier_node::auth::Role;
 use vivier_node::clock::ManualClock;
 use vivier_node::mail::Security;
@@ -192,7 +190,7 @@ async fn confined(backend: &Backend) {
         } else {
             req
         };
-        let r = support::page(req.send().await.unwrap()).await;
+        let r = crate::support::page(req.send().await.unwrap()).await;
         assert_eq!(r.status, 403, "{method} {path}: {}", r.body);
         let text = &r.body;
         assert!(

@@ -4,12 +4,10 @@
 //! moving it, never by sleeping.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{backends, start_node_with_clock, Backend, TestNode};
 use serde_json::{json, Value};
-use support::{backends, start_node_with_clock, Backend, TestNode};
 use vivier_node::auth::Role;
 use vivier_node::clock::ManualClock;
 use vivier_node::config::Config;
@@ -751,7 +749,7 @@ async fn accounts_referrals_and_retention_are_told_by_mail() {
 #[tokio::test]
 async fn without_mail_an_account_needs_a_password() {
     for backend in backends() {
-        let node = support::start_node(&backend).await;
+        let node = crate::support::start_node(&backend).await;
         let admin = node.user(Role::Admin, "admin@mission-emploi.fr").await;
         let (s, body) = node
             .post(

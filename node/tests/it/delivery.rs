@@ -4,10 +4,8 @@
 //! (persisted), and the outbox keeps the messages.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
+use crate::support::*;
 use serde_json::json;
-use support::*;
 use vivier_node::auth::Role;
 use vivier_protocol::{KeyId, MessageKind, NodeId, Recipient, SigningKeyPair};
 
@@ -600,7 +598,7 @@ async fn metrics_show_each_peer_and_refusals_by_sender_to_the_scraper() {
             );
         }
         // Every series the shipped alert rules use is exposed.
-        let rules = include_str!("../../config/monitoring/vivier-alerts.yml");
+        let rules = include_str!("../../../config/monitoring/vivier-alerts.yml");
         let used: std::collections::BTreeSet<&str> = rules
             .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
             .filter(|w| w.starts_with("vivier_"))

@@ -4,12 +4,10 @@
 //! tests move (nothing sleeps).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{backends, start_node_with_clock, Backend, TestNode};
 use serde_json::{json, Value};
-use support::{backends, start_node_with_clock, Backend, TestNode};
 use vivier_node::auth::Role;
 use vivier_node::clock::ManualClock;
 use vivier_node::config::Config;

@@ -8,13 +8,11 @@
 //!   syntax, stop words, synonyms, typos, archived records).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::collections::HashMap;
 
+use crate::support::{backends, start_node, TestNode};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use support::{backends, start_node, TestNode};
 use vivier_node::auth::Role;
 
 const MIN_RECALL_AT_10: f64 = 0.95;
@@ -166,7 +164,9 @@ async fn judged_french_queries() {
 // The examples, one test each.
 
 /// A node with the pool loaded, its counsellor token and id → key map.
-async fn pool_node(backend: &support::Backend) -> (TestNode, String, HashMap<String, String>) {
+async fn pool_node(
+    backend: &crate::support::Backend,
+) -> (TestNode, String, HashMap<String, String>) {
     let node = start_node(backend).await;
     let token = node.user(Role::Counsellor, "conseillere@mission.fr").await;
     let keys = load_pool(&node, &token).await;

@@ -8,12 +8,10 @@
 //! member's key id costs that member nothing).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::collections::BTreeMap;
 
+use crate::support::*;
 use serde_json::{json, Value};
-use support::*;
 use vivier_node::auth::Role;
 use vivier_node::config::Config;
 use vivier_protocol::{Envelope, KeyId, MessageKind, NodeId, Recipient, SigningKeyPair};
@@ -928,7 +926,7 @@ async fn a_referred_cv_too_long_for_a_message_arrives_cut_and_flagged() {
 
 /// Since `before`, `offers` and `inbox` gained `n` rows each and no other
 /// table changed.
-async fn only_offers_grew(node: &TestNode, before: &support::StoreSnapshot, n: i64) {
+async fn only_offers_grew(node: &TestNode, before: &crate::support::StoreSnapshot, n: i64) {
     let after = node.snapshot().await;
     for ((table, n0, d0), (_, n1, d1)) in before.0.iter().zip(after.0.iter()) {
         match table.as_str() {

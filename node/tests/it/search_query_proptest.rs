@@ -2,7 +2,7 @@
 //! arbitrary strings and bytes it never panics, its output is bounded
 //! (words, nesting, size) and it refuses only with one of its limit errors.
 //! Long run: `PROPTEST_CASES=2000000 cargo test --release -p vivier-node
-//! --test search_query_proptest`.
+//! --test it search_query_proptest::`.
 //! Time is bounded by construction: one linear pairing pass with an explicit
 //! stack, recursion only below the depth limit (checked before recursing).
 #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -6,10 +6,10 @@
 //! cap, or an error about the file — never a garbled frame, an output
 //! overflow or a failure of the extractor itself.
 //!
-//! Short run (CI, 64 cases): `cargo test -p vivier-node --test extract_fuzz`.
+//! Short run (CI, 64 cases): `cargo test -p vivier-node --test it extract_fuzz::`.
 //! Long run, over an hour (measured: 20 000 cases in 228 s on 2 shared
 //! vCPU, debug build, so 330 000 cases ≈ 63 min):
-//! `VIVIER_FUZZ_CASES=330000 cargo test -p vivier-node --test extract_fuzz -- --nocapture`.
+//! `VIVIER_FUZZ_CASES=330000 cargo test -p vivier-node --test it extract_fuzz:: -- --nocapture`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::OnceLock;

@@ -4,11 +4,9 @@
 //! Each test runs on every backend.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
+use crate::support::{backends, start_node, TestNode};
 use serde_json::{json, Value};
 use sqlx::Row;
-use support::{backends, start_node, TestNode};
 use vivier_node::auth::Role;
 use vivier_node::error::Error;
 use vivier_protocol::{

@@ -3,10 +3,8 @@
 //! referential look-ups. Each test runs on every backend.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
+use crate::support::{backends, eventually, start_node, TestNode};
 use serde_json::{json, Value};
-use support::{backends, eventually, start_node, TestNode};
 use vivier_node::auth::Role;
 
 fn cariste_offer() -> Value {
@@ -671,7 +669,7 @@ async fn network_offers_are_stored_read_only_and_closed() {
 
 #[tokio::test]
 async fn communes_and_rome_lookups() {
-    let node = start_node(&support::Backend::Sqlite).await;
+    let node = start_node(&crate::support::Backend::Sqlite).await;
     let staff = counsellor(&node).await;
     let (st, r) = node.get(&staff, "/api/v1/communes?q=blois").await;
     assert_eq!(st, 200);

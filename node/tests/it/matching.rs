@@ -3,12 +3,10 @@
 //! domicile, K1302) around Montluçon. Each test runs on every backend.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::collections::HashMap;
 
+use crate::support::{backends, eventually, start_node, TestNode};
 use serde_json::{json, Value};
-use support::{backends, eventually, start_node, TestNode};
 use vivier_node::auth::Role;
 
 struct Set {
@@ -1093,7 +1091,7 @@ async fn start_date_vehicle_certifications_consent_and_status() {
 
 #[tokio::test]
 async fn index_postings_give_the_same_terms_as_analysis() {
-    let node = start_node(&support::Backend::Sqlite).await;
+    let node = start_node(&crate::support::Backend::Sqlite).await;
     let set = build_set(&node).await;
     let shouting = candidate("Max", "Cris", "41018", None, &[], false, false, &["N1101"], &["CARISTE"],
         "CARISTE CONFIRMÉ CACES R489 CATÉGORIE 3, CHARIOT ÉLÉVATEUR, INVENTAIRES, SÉCURITÉ, ÉLECTRICITÉ", None);

@@ -2,10 +2,8 @@
 //! form posts, redirects. Each test runs on every backend.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
+use crate::support::{backends, browser, eventually, get, page, post, start_node, Page, TestNode};
 use serde_json::json;
-use support::{backends, browser, eventually, get, page, post, start_node, Page, TestNode};
 use vivier_node::auth::Role;
 
 const PASSWORD: &str = "motdepasse-solide";
@@ -1549,7 +1547,7 @@ async fn a_scanned_pdf_is_read_by_ocr_when_tesseract_is_installed() {
     let scan = testdocs::pdf_scanned(&jpeg, 1240, 420);
     for backend in backends() {
         for ocr_on in [true, false] {
-            let node = support::start_node_with(&backend, |c| c.uploads.ocr = ocr_on).await;
+            let node = crate::support::start_node_with(&backend, |c| c.uploads.ocr = ocr_on).await;
             let ocr = node.state.extractor.ocr().is_some();
             if ocr_on && !ocr {
                 assert!(
@@ -1647,7 +1645,7 @@ async fn screenshot_with_chromium_if_installed() {
         eprintln!("Chromium not installed: screenshot skipped");
         return;
     };
-    let node = start_node(&support::Backend::Sqlite).await;
+    let node = start_node(&crate::support::Backend::Sqlite).await;
     node.user(Role::Counsellor, "conseillere@mission-emploi.fr")
         .await;
     // Chromium cannot post the login form headless: render the login page.

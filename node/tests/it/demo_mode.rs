@@ -4,9 +4,7 @@
 //! backend, with a node outside demo mode as the control.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
-use support::{
+use crate::support::{
     backends, federated, member_entry, member_of, membership_bytes, publish_membership,
     push_membership, start_node_with, Backend, TestNode,
 };
@@ -168,7 +166,7 @@ async fn demo_node_does_not_start_on_a_membership_file_off_loopback() {
         config.demo.enabled = true;
         config.federation.membership_file = Some(doc);
         if let Backend::Postgres(admin) = &b {
-            config.database_url = Some(support::fresh_postgres_db(admin).await);
+            config.database_url = Some(crate::support::fresh_postgres_db(admin).await);
         }
         let (_tx, rx) = tokio::sync::watch::channel(false);
         let err = vivier_node::server::open(config, rx)

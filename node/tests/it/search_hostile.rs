@@ -5,10 +5,8 @@
 //! search text now goes through Vivier's own bounded parser.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
+use crate::support::{backends, start_node, TestNode};
 use serde_json::{json, Value};
-use support::{backends, start_node, TestNode};
 use vivier_node::auth::Role;
 
 /// Percent-encodes a search text for a query string.
@@ -136,7 +134,7 @@ async fn seed(node: &TestNode, counsellor: &str, employer: &str) {
 }
 
 /// A node with a counsellor, an employer, a candidate and an offer.
-async fn seeded(backend: &support::Backend) -> (TestNode, String, String) {
+async fn seeded(backend: &crate::support::Backend) -> (TestNode, String, String) {
     let node = start_node(backend).await;
     let counsellor = node.user(Role::Counsellor, "c@mission.fr").await;
     let employer = node.user(Role::Employer, "rh@logistique.fr").await;

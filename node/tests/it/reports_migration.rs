@@ -6,10 +6,8 @@
 //! counsellor, qualification and RSA flag are kept on the placement.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
+use crate::support::{fresh_postgres_db, postgres_admin_url};
 use sqlx::Row;
-use support::{fresh_postgres_db, postgres_admin_url};
 
 const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 

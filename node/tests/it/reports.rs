@@ -6,13 +6,11 @@
 // The known set and the expected rows are tables written as calls.
 #![allow(clippy::too_many_arguments)]
 
-mod support;
-
 use std::collections::BTreeMap;
 
+use crate::support::{backends, start_node, TestNode};
 use chrono::{Months, NaiveDate};
 use serde_json::{json, Value};
-use support::{backends, start_node, TestNode};
 use vivier_node::auth::Role;
 
 /// One placement of the known set.
@@ -902,7 +900,7 @@ async fn hiring_aids_are_assessed_on_every_placement_and_followed() {
         },
     ];
     for backend in backends() {
-        let node = support::start_node_with(&backend, |c| c.aids = schemes.clone()).await;
+        let node = crate::support::start_node_with(&backend, |c| c.aids = schemes.clone()).await;
         let token = node.user(Role::Counsellor, "anne@cd41.fr").await;
         let (st, v) = node.get(&token, "/api/v1/aids").await;
         assert_eq!(st, 200, "{v}");
@@ -1173,7 +1171,7 @@ async fn hiring_aids_are_assessed_on_every_placement_and_followed() {
         );
         assert!(page.contains("aide non demandée"), "{page}");
         assert!(page.contains("Demander l&#x27;aide"), "{page}");
-        let resp = support::browser()
+        let resp = crate::support::browser()
             .post(node.url(&format!("/ui/retours-emploi/{pid}/aides/cied-41")))
             .header("origin", node.base.clone())
             .header("cookie", &cookie)

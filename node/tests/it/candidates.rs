@@ -2,12 +2,10 @@
 //! (when reachable) PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
+use crate::support::{backends, eventually, start_node, start_node_with, TestNode};
 use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::Row;
-use support::{backends, eventually, start_node, start_node_with, TestNode};
 use vivier_node::auth::Role;
 
 fn body(first: &str, last: &str, insee: &str, romes: &[&str], cv: &str) -> Value {
@@ -954,13 +952,13 @@ async fn search_french_filters_radius_facets_pagination() {
 /// Every text value of every table, for trace checks.
 async fn all_text(node: &TestNode) -> Vec<(String, String)> {
     let tables: Vec<String> = match node.backend {
-        support::Backend::Sqlite => sqlx::query_scalar(
+        crate::support::Backend::Sqlite => sqlx::query_scalar(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_sqlx%' ESCAPE '\\'",
         )
         .fetch_all(&node.state.db.pool)
         .await
         .expect("tables"),
-        support::Backend::Postgres(_) => sqlx::query_scalar(
+        crate::support::Backend::Postgres(_) => sqlx::query_scalar(
             "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' AND table_name NOT LIKE '\\_sqlx%'",
         )
         .fetch_all(&node.state.db.pool)
@@ -1357,7 +1355,7 @@ async fn follow_up_entries_next_steps_and_the_todo_list() {
     for backend in backends() {
         // 2027-03-01 10:00 UTC.
         let clock = ManualClock::at(1_803_895_200_000);
-        let node = support::start_node_with_clock(&backend, clock.shared(), |_| {}).await;
+        let node = crate::support::start_node_with_clock(&backend, clock.shared(), |_| {}).await;
         let claire = node
             .user(Role::Counsellor, "claire@mission-emploi.fr")
             .await;
@@ -1509,7 +1507,7 @@ async fn programme_follow_ups_fall_due_and_the_outcome_reaches_the_report() {
     for backend in backends() {
         // Monday 2027-03-01 10:00 UTC.
         let clock = ManualClock::at(1_803_895_200_000);
-        let node = support::start_node_with_clock(&backend, clock.shared(), |c| {
+        let node = crate::support::start_node_with_clock(&backend, clock.shared(), |c| {
             c.programmes = vec![programme.clone()]
         })
         .await;
@@ -1750,7 +1748,7 @@ async fn programme_follow_ups_fall_due_and_the_outcome_reaches_the_report() {
             let url = node.url(&path);
             let origin = node.base.clone();
             async move {
-                support::browser()
+                crate::support::browser()
                     .post(url)
                     .header("origin", origin)
                     .header("cookie", cookie)

@@ -6,12 +6,10 @@
 //! nothing stored changed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{backends, eventually, start_node, start_node_with, TestNode};
 use serde_json::{json, Value};
-use support::{backends, eventually, start_node, start_node_with, TestNode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use vivier_node::auth::Role;
