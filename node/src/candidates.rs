@@ -41,7 +41,7 @@ pub use retention::{
 };
 
 /// Where a candidate is in their journey.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CandidateStatus {
     /// Looking for work.
@@ -78,7 +78,7 @@ impl CandidateStatus {
 }
 
 /// How far a consent reaches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentScope {
     /// Searchable and matchable on this node only.
@@ -121,7 +121,7 @@ pub struct Consent {
 
 /// Sensitive fields: optional, kept only on this node, shown only to the
 /// admin and the assigned counsellor.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Sensitive {
     /// Bénéficiaire du RSA.
@@ -318,7 +318,7 @@ pub struct RecordMeta {
 }
 
 /// The body of POST (create) and PUT (update).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CandidateInput {
     #[serde(default)]
@@ -1634,6 +1634,7 @@ pub async fn set_status(state: &AppState, id: &str, status: CandidateStatus) -> 
     strum::EnumIter,
     strum::IntoStaticStr,
     strum::EnumString,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
@@ -1678,7 +1679,7 @@ impl PlacementOutcome {
 }
 
 /// A recorded placement.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Placement {
     pub id: String,
     pub candidate_id: String,
@@ -1693,7 +1694,7 @@ pub struct Placement {
 }
 
 /// A return to work as recorded by a counsellor.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlacementInput {
     pub outcome: PlacementOutcome,
@@ -2128,6 +2129,12 @@ async fn remove_files_dir(state: &AppState, id: &str) {
             tracing::error!(candidate = %id, error = %e, "could not remove the candidate's files")
         }
     }
+}
+
+/// The OpenAPI paths of `/api/v1/candidates…`.
+pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    api::Doc::openapi()
 }
 
 #[cfg(test)]

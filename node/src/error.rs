@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 /// One field-level problem: which field, what is wrong, in plain words.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldError {
     /// Dotted path of the field (`workplaces[1].commune_insee`).
     pub field: String,
@@ -18,6 +18,7 @@ pub struct FieldError {
     /// Stable machine code for the problem, when it has one
     /// (`password_too_weak`, …).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub code: Option<&'static str>,
 }
 
@@ -214,12 +215,13 @@ impl Error {
 }
 
 /// The problem document (RFC 9457).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     /// `urn:vivier:problem:<code>`.
     #[serde(rename = "type")]
     pub type_: String,
     /// The stable machine-readable code (the `type` suffix), for clients.
+    #[schema(value_type = String)]
     pub code: &'static str,
     /// Short title.
     pub title: String,
@@ -321,21 +323,59 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_syntax() || inner.is_eof() {
-            Error::BadRequest(format!("malformed JSON: {inner}"))
+            Error::BadRequest(format!(
+                "JSON mal formé : {}",
+                strip_location(&inner.to_string())
+            ))
         } else {
-            let field = if path == "." {
-                "body".to_string()
-            } else {
-                path
-            };
-            let mut message = strip_location(&inner.to_string());
-            if field == "sensitive" || field.starts_with("sensitive.") {
-                // Never echo what was submitted for a sensitive field.
-                message = without_value(&message);
-            }
-            Error::field(field, message)
+            Error::Validation(vec![field_error(&path, &inner.to_string())])
         }
     })
+}
+
+/// serde's error at `path` as a coded French field error.
+fn field_error(path: &str, message: &str) -> FieldError {
+    let message = strip_location(message);
+    let e = crate::http::body::serde_field_error(path, &message);
+    if e.code == Some("invalid_value") && e.message == "valeur invalide" {
+        // serde's own words name the rule (a validated type's message);
+        // they never quote a sensitive value.
+        let detail = if e.field == "sensitive" || e.field.starts_with("sensitive.") {
+            without_value(&message)
+        } else {
+            message
+        };
+        return FieldError::coded(e.field, "invalid_value", format!("valeur invalide : {detail}"));
+    }
+    e
+}
+
+/// Deserialize a request body into `T`; when that fails, report every field
+/// that does not fit `T`'s published schema (all of them, not only the first
+/// serde met), and serde's own error when the schema did not name its
+/// field.
+pub fn parse_json_body<T: DeserializeOwned + utoipa::ToSchema>(bytes: &[u8]) -> Result<T> {
+    let value: serde_json::Value = match serde_json::from_slice(bytes) {
+        Ok(v) => v,
+        Err(inner) => {
+            return Err(Error::BadRequest(format!(
+                "JSON mal formé : {}",
+                strip_location(&inner.to_string())
+            )))
+        }
+    };
+    match serde_path_to_error::deserialize::<_, T>(&value) {
+        Ok(t) => Ok(t),
+        Err(e) => {
+            let path = e.path().to_string();
+            let first = field_error(&path, &e.into_inner().to_string());
+            let mut errs = crate::http::body::schema_errors::<T>(&value);
+            if !errs.iter().any(|x| x.field == first.field) {
+                errs.push(first);
+            }
+            Err(Error::Validation(errs))
+        }
+    }
 }
 
 /// `invalid type: string "1 84 12…", expected a boolean` →
@@ -366,7 +406,7 @@ pub struct ApiJson<T>(pub T);
 impl<S, T> FromRequest<S> for ApiJson<T>
 where
     S: Send + Sync,
-    T: DeserializeOwned,
+    T: DeserializeOwned + utoipa::ToSchema,
 {
     type Rejection = Error;
 
@@ -385,7 +425,7 @@ where
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|e| Error::PayloadTooLarge(e.body_text()))?;
-        parse_json(&bytes).map(ApiJson)
+        parse_json_body(&bytes).map(ApiJson)
     }
 }
 
@@ -483,7 +523,8 @@ mod tests {
             Error::Validation(v) => {
                 assert_eq!(v[0].field, "sensitive.rsa_beneficiary");
                 assert!(!v[0].message.contains("secret-value"), "{}", v[0].message);
-                assert!(v[0].message.contains("expected"), "{}", v[0].message);
+                assert_eq!(v[0].code, Some("invalid_type"));
+                assert!(v[0].message.contains("booléen"), "{}", v[0].message);
             }
             other => panic!("unexpected {other:?}"),
         }

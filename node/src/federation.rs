@@ -1673,6 +1673,8 @@ pub async fn status(state: &AppState) -> Result<FederationStatus> {
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/federation/status", tag = "admin",
+    responses((status = 200, description = "Membership, queues and peers (admins)", body = serde_json::Value)))]
 async fn status_handler(
     State(state): State<AppState>,
     user: User,
@@ -1682,7 +1684,7 @@ async fn status_handler(
 }
 
 /// A parked message.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeadLetter {
     /// Id.
     pub id: i64,
@@ -1769,15 +1771,22 @@ pub async fn retry(state: &AppState, actor: &crate::actor::Actor, id: i64) -> Re
     Ok(())
 }
 
+#[utoipa::path(get, path = "/api/v1/federation/dead-letters", tag = "admin", params(crate::http::PageParams),
+    responses((status = 200, description = "Parked messages, oldest first (admins)", body = crate::http::Page<DeadLetter>)))]
 async fn dead_letters_handler(
     State(state): State<AppState>,
     user: User,
-) -> Result<Json<Vec<DeadLetter>>> {
-    Ok(Json(
+    crate::http::Paged(paging, _): crate::http::Paged<crate::http::page::NoFilter>,
+) -> Result<Json<crate::http::Page<DeadLetter>>> {
+    Ok(Json(crate::http::Page::slice(
         dead_letters(&state, &crate::actor::Actor::User(user)).await?,
-    ))
+        paging,
+    )))
 }
 
+#[utoipa::path(post, path = "/api/v1/federation/dead-letters/{id}/retry", tag = "admin",
+    params(("id" = i64, Path, description = "Dead letter id")),
+    responses((status = 202, description = "Back in the outbox")))]
 async fn retry_dead_letter(
     State(state): State<AppState>,
     user: User,
@@ -1799,6 +1808,11 @@ fn prometheus() -> Option<&'static metrics_exporter_prometheus::PrometheusHandle
         })
         .as_ref()
 }
+
+/// OpenAPI paths of the `/api/v1/federation…` routes.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(status_handler, dead_letters_handler, retry_dead_letter))]
+pub(crate) struct Doc;
 
 /// Install the Prometheus recorder (idempotent).
 pub fn init_metrics() {

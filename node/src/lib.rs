@@ -37,6 +37,7 @@ pub mod maintenance;
 pub mod matching;
 pub mod notifications;
 pub mod offers;
+pub mod openapi;
 pub mod referentials;
 pub mod referentials_api;
 pub mod referrals;

@@ -654,6 +654,15 @@ pub async fn compute(state: &AppState, actor: &Actor, q: &ReportQuery) -> Result
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/reports", tag = "reports",
+    params(
+        ("from" = Option<String>, Query, description = "First day, YYYY-MM-DD (with `to`)"),
+        ("to" = Option<String>, Query, description = "Last day, YYYY-MM-DD (with `from`)"),
+        ("month" = Option<String>, Query, description = "A month, YYYY-MM"),
+        ("year" = Option<i32>, Query, description = "A year"),
+        ("group_by" = Option<String>, Query, description = "Breakdown (docs/reports.md)")
+    ),
+    responses((status = 200, description = "The funders' report over the period (staff; docs/reports.md)", body = serde_json::Value)))]
 async fn report_handler(
     State(state): State<AppState>,
     user: User,
@@ -708,6 +717,16 @@ pub fn export_response(file: export::File) -> Response {
     resp
 }
 
+#[utoipa::path(get, path = "/api/v1/reports/export", tag = "reports",
+    params(
+        ("format" = String, Query, description = "csv or xlsx"),
+        ("from" = Option<String>, Query, description = "First day, YYYY-MM-DD (with `to`)"),
+        ("to" = Option<String>, Query, description = "Last day, YYYY-MM-DD (with `from`)"),
+        ("month" = Option<String>, Query, description = "A month, YYYY-MM"),
+        ("year" = Option<i32>, Query, description = "A year"),
+        ("group_by" = Option<String>, Query, description = "Breakdown (docs/reports.md)")
+    ),
+    responses((status = 200, description = "The report as a file (audited)", content_type = "application/octet-stream")))]
 async fn export_handler(
     State(state): State<AppState>,
     user: User,
@@ -715,6 +734,19 @@ async fn export_handler(
 ) -> Result<Response> {
     let file = export::export(&state, &Actor::User(user), &q).await?;
     Ok(export_response(file))
+}
+
+/// OpenAPI paths of this module.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(report_handler, export_handler))]
+struct Doc;
+
+/// The OpenAPI paths of `/api/v1/reports…`.
+pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    let mut doc = Doc::openapi();
+    doc.merge(network::Doc::openapi());
+    doc
 }
 
 /// `GET /api/v1/reports`, `GET /api/v1/reports/export`.

@@ -402,7 +402,7 @@ async fn rights(backend: &Backend) {
         )
         .await;
     assert_eq!(st, 200);
-    let change = notices
+    let change = notices["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -465,7 +465,7 @@ async fn rights(backend: &Backend) {
             &format!("/api/v1/candidates/{}/notices", s.person),
         )
         .await;
-    let interests: Vec<&Value> = notices
+    let interests: Vec<&Value> = notices["items"]
         .as_array()
         .unwrap()
         .iter()

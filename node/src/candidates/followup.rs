@@ -34,6 +34,7 @@ use crate::server::AppState;
     strum::EnumString,
     strum::IntoStaticStr,
     strum::EnumIter,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
@@ -63,7 +64,7 @@ pub const MAX_BODY_CHARS: usize = 5_000;
 pub const MAX_STEP_CHARS: usize = 300;
 
 /// A new entry.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewFollowUp {
     /// Kind (default `note`).
@@ -87,7 +88,7 @@ pub struct NewFollowUp {
 }
 
 /// A stored entry, as its reader may see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FollowUp {
     /// Id.
     pub id: String,
