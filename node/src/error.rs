@@ -345,7 +345,11 @@ fn field_error(path: &str, message: &str) -> FieldError {
         } else {
             message
         };
-        return FieldError::coded(e.field, "invalid_value", format!("valeur invalide : {detail}"));
+        return FieldError::coded(
+            e.field,
+            "invalid_value",
+            format!("valeur invalide : {detail}"),
+        );
     }
     e
 }

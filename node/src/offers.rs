@@ -1259,7 +1259,11 @@ async fn list_handler(
     q.limit = Some(paging.per_page);
     q.offset = Some(paging.offset());
     let list = list_offers(&state, &user, &q).await?;
-    Ok(Json(crate::http::Page::new(list.offers, list.total, paging)))
+    Ok(Json(crate::http::Page::new(
+        list.offers,
+        list.total,
+        paging,
+    )))
 }
 
 /// Parameters of `GET /api/v1/offers/search`.

@@ -2223,7 +2223,11 @@ async fn list_handler(
     q.limit = Some(paging.per_page);
     q.offset = Some(paging.offset());
     let list = list(&state, &user, &q).await?;
-    Ok(Json(crate::http::Page::new(list.referrals, list.total, paging)))
+    Ok(Json(crate::http::Page::new(
+        list.referrals,
+        list.total,
+        paging,
+    )))
 }
 
 #[utoipa::path(get, path = "/api/v1/referrals/{id}", tag = "referrals", params(("id" = String, Path, description = "Referral id")),
@@ -2266,7 +2270,13 @@ async fn status_handler(
 
 /// OpenAPI paths of this module.
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(create_handler, list_handler, get_handler, events_handler, status_handler))]
+#[openapi(paths(
+    create_handler,
+    list_handler,
+    get_handler,
+    events_handler,
+    status_handler
+))]
 pub(crate) struct Doc;
 
 /// Routes: `/api/v1/referrals`, `/api/v1/referrals/{id}`,

@@ -113,7 +113,9 @@ async fn openapi_document_covers_every_api_route() {
     let backend = backends().remove(0);
     let node = start_node(&backend).await;
     // Served without authentication.
-    let resp = reqwest::get(node.url("/api/v1/openapi.json")).await.unwrap();
+    let resp = reqwest::get(node.url("/api/v1/openapi.json"))
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     assert!(resp.headers()["content-type"]
         .to_str()
@@ -136,7 +138,10 @@ async fn openapi_document_covers_every_api_route() {
             missing.push(format!("{} {path}", method.to_uppercase()));
         }
     }
-    assert!(missing.is_empty(), "routes missing from the OpenAPI document: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "routes missing from the OpenAPI document: {missing:?}"
+    );
     // Nothing documented that is not served.
     for (path, item) in paths {
         for method in item.as_object().unwrap().keys() {
@@ -151,9 +156,9 @@ async fn openapi_document_covers_every_api_route() {
         // Every path template variable is a declared path parameter.
         for var in path.split('{').skip(1).map(|s| &s[..s.find('}').unwrap()]) {
             for (method, op) in item.as_object().unwrap() {
-                let declared = op["parameters"].as_array().is_some_and(|ps| {
-                    ps.iter().any(|p| p["name"] == var && p["in"] == "path")
-                });
+                let declared = op["parameters"]
+                    .as_array()
+                    .is_some_and(|ps| ps.iter().any(|p| p["name"] == var && p["in"] == "path"));
                 assert!(declared, "{method} {path}: parameter {var} not declared");
             }
         }
@@ -161,7 +166,13 @@ async fn openapi_document_covers_every_api_route() {
     // Every JSON body is described by a schema, and failures by the
     // problem document.
     let schemas = doc["components"]["schemas"].as_object().expect("schemas");
-    for name in ["Problem", "FieldError", "OfferInput", "CandidateInput", "NewUser"] {
+    for name in [
+        "Problem",
+        "FieldError",
+        "OfferInput",
+        "CandidateInput",
+        "NewUser",
+    ] {
         assert!(schemas.contains_key(name), "schema {name} missing");
     }
     let create_offer = &paths["/api/v1/offers"]["post"];
@@ -181,7 +192,10 @@ async fn openapi_document_covers_every_api_route() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert!(params.contains(&"page") && params.contains(&"per_page"), "{params:?}");
+    assert!(
+        params.contains(&"page") && params.contains(&"per_page"),
+        "{params:?}"
+    );
     node.stop().await;
 }
 
@@ -237,7 +251,9 @@ async fn every_growing_list_has_one_envelope() {
             assert_eq!(st, 201, "{c}");
             ids.push(c["id"].as_str().unwrap().to_string());
         }
-        let (st, o) = node.post(&admin, "/api/v1/offers", &offer("Cariste H/F")).await;
+        let (st, o) = node
+            .post(&admin, "/api/v1/offers", &offer("Cariste H/F"))
+            .await;
         assert_eq!(st, 201, "{o}");
         let oid = o["offer_id"].as_str().unwrap().to_string();
         let (st, r) = node
@@ -261,30 +277,85 @@ async fn every_growing_list_has_one_envelope() {
 
         // Paging is the same everywhere: page 2 of 3 by 2 holds one.
         let v = envelope(&node, &counsellor, "/api/v1/candidates?page=2&per_page=2").await;
-        assert_eq!((v["total"].as_i64(), v["page"].as_i64(), v["per_page"].as_i64()), (Some(3), Some(2), Some(2)));
+        assert_eq!(
+            (
+                v["total"].as_i64(),
+                v["page"].as_i64(),
+                v["per_page"].as_i64()
+            ),
+            (Some(3), Some(2), Some(2))
+        );
         assert_eq!(v["items"].as_array().unwrap().len(), 1, "{v}");
-        let v = envelope(&node, &counsellor, "/api/v1/candidates/search?q=cariste&page=2&per_page=2").await;
-        assert_eq!((v["total"].as_i64(), v["items"].as_array().unwrap().len()), (Some(3), 1), "{v}");
-        assert!(v["facets"]["rome"].is_object(), "search adds its facets: {v}");
+        let v = envelope(
+            &node,
+            &counsellor,
+            "/api/v1/candidates/search?q=cariste&page=2&per_page=2",
+        )
+        .await;
+        assert_eq!(
+            (v["total"].as_i64(), v["items"].as_array().unwrap().len()),
+            (Some(3), 1),
+            "{v}"
+        );
+        assert!(
+            v["facets"]["rome"].is_object(),
+            "search adds its facets: {v}"
+        );
         let v = envelope(&node, &admin, "/api/v1/users?page=2&per_page=1").await;
         assert_eq!(v["total"], 2, "{v}");
         assert_eq!(v["items"][0]["email"], "c@mission.fr", "by e-mail: {v}");
         let v = envelope(&node, &admin, "/api/v1/offers").await;
-        assert_eq!((v["total"].as_i64(), v["page"].as_i64(), v["per_page"].as_i64()), (Some(1), Some(1), Some(50)));
+        assert_eq!(
+            (
+                v["total"].as_i64(),
+                v["page"].as_i64(),
+                v["per_page"].as_i64()
+            ),
+            (Some(1), Some(1), Some(50))
+        );
         let v = envelope(&node, &admin, "/api/v1/offers/search?q=cariste").await;
         assert_eq!(v["items"][0]["offer"]["offer_id"], oid.as_str(), "{v}");
         assert!(v["facets"]["rome"].is_object(), "{v}");
         let v = envelope(&node, &counsellor, "/api/v1/referrals").await;
         assert_eq!(v["items"][0]["id"], rid.as_str());
-        let v = envelope(&node, &counsellor, &format!("/api/v1/referrals/{rid}/events")).await;
+        let v = envelope(
+            &node,
+            &counsellor,
+            &format!("/api/v1/referrals/{rid}/events"),
+        )
+        .await;
         assert_eq!(v["total"], 1, "{v}");
-        let v = envelope(&node, &admin, "/api/v1/audit?action=candidate.create&per_page=2").await;
-        assert_eq!((v["total"].as_i64(), v["items"].as_array().unwrap().len()), (Some(3), 2), "{v}");
-        let v = envelope(&node, &admin, "/api/v1/audit?action=candidate.create&per_page=2&page=2").await;
+        let v = envelope(
+            &node,
+            &admin,
+            "/api/v1/audit?action=candidate.create&per_page=2",
+        )
+        .await;
+        assert_eq!(
+            (v["total"].as_i64(), v["items"].as_array().unwrap().len()),
+            (Some(3), 2),
+            "{v}"
+        );
+        let v = envelope(
+            &node,
+            &admin,
+            "/api/v1/audit?action=candidate.create&per_page=2&page=2",
+        )
+        .await;
         assert_eq!(v["items"].as_array().unwrap().len(), 1, "{v}");
-        let v = envelope(&node, &counsellor, &format!("/api/v1/candidates/{}/followups", ids[0])).await;
+        let v = envelope(
+            &node,
+            &counsellor,
+            &format!("/api/v1/candidates/{}/followups", ids[0]),
+        )
+        .await;
         assert_eq!(v["total"], 1);
-        envelope(&node, &counsellor, &format!("/api/v1/candidates/{}/notices", ids[0])).await;
+        envelope(
+            &node,
+            &counsellor,
+            &format!("/api/v1/candidates/{}/notices", ids[0]),
+        )
+        .await;
         envelope(&node, &counsellor, "/api/v1/notifications?unread=true").await;
         envelope(&node, &admin, "/api/v1/federation/dead-letters").await;
         envelope(&node, &counsellor, "/api/v1/auth/tokens").await;
@@ -319,7 +390,10 @@ async fn every_growing_list_has_one_envelope() {
             .await;
         assert_eq!(st, 400, "{v}");
         let fields: Vec<String> = field_codes(&v).into_iter().map(|(f, _)| f).collect();
-        assert!(fields.contains(&"page".to_string()) && fields.contains(&"colour".to_string()), "{v}");
+        assert!(
+            fields.contains(&"page".to_string()) && fields.contains(&"colour".to_string()),
+            "{v}"
+        );
         node.stop().await;
     }
 }
@@ -382,7 +456,9 @@ async fn a_body_with_many_faults_gets_one_problem_naming_each() {
         );
 
         // Other bodies: accounts, referrals, login (unauthenticated).
-        let (st, v) = node.post(&admin, "/api/v1/users", &json!({"role": 3})).await;
+        let (st, v) = node
+            .post(&admin, "/api/v1/users", &json!({"role": 3}))
+            .await;
         assert_eq!(st, 400, "{v}");
         assert_eq!(
             field_codes(&v),

@@ -904,7 +904,10 @@ async fn search_french_filters_radius_facets_pagination() {
         let v = search(&node, &c, "per_page=1&page=2").await;
         assert_eq!(v["total"], 4);
         assert_eq!(v["items"].as_array().expect("items").len(), 1);
-        assert_eq!((v["page"].as_i64(), v["per_page"].as_i64()), (Some(2), Some(1)));
+        assert_eq!(
+            (v["page"].as_i64(), v["per_page"].as_i64()),
+            (Some(2), Some(1))
+        );
         assert_eq!(v["facets"]["rome"]["N1101"], 2, "{v}");
         assert_eq!(v["facets"]["rome"]["F1602"], 2);
         assert_eq!(v["facets"]["rome"]["N4101"], 1);

@@ -152,11 +152,12 @@ async fn out_of_range_parameters_are_refused_by_name() {
             .await;
         assert_eq!(st, 200, "{v}");
         assert_eq!(v["items"].as_array().unwrap().len(), 1);
-        let (st, v) = node
-            .get(&admin, "/api/v1/offers?page=1&per_page=200")
-            .await;
+        let (st, v) = node.get(&admin, "/api/v1/offers?page=1&per_page=200").await;
         assert_eq!(st, 200, "{v}");
-        assert_eq!((v["total"].as_i64(), v["page"].as_i64()), (Some(1), Some(1)));
+        assert_eq!(
+            (v["total"].as_i64(), v["page"].as_i64()),
+            (Some(1), Some(1))
+        );
         node.assert_alive_and_unchanged(&before).await;
         node.stop().await;
     }
@@ -261,7 +262,10 @@ async fn reassignment_is_never_a_side_effect_of_an_update() {
         }
         // The audit names the hand-over and the fields an update changed.
         let (_, entries) = node
-            .get(&admin, &format!("/api/v1/audit?target_id={id}&per_page=200"))
+            .get(
+                &admin,
+                &format!("/api/v1/audit?target_id={id}&per_page=200"),
+            )
             .await;
         let entries = entries["items"].as_array().unwrap();
         let reassign = entries

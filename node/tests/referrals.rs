@@ -442,8 +442,7 @@ async fn local_referral_from_submission_to_hire() {
             .get(&staff, &format!("/api/v1/referrals/{r2}/events"))
             .await;
         assert_eq!(st, 200);
-        let last = ev["items"]
-.as_array().unwrap().last().unwrap().clone();
+        let last = ev["items"].as_array().unwrap().last().unwrap().clone();
         assert_eq!(
             (last["status"].clone(), last["actor"].clone()),
             (json!("obsolete"), json!("system"))
@@ -557,8 +556,7 @@ async fn no_answer_sweep_with_a_fake_clock() {
         let (_, ev) = node
             .get(&staff, &format!("/api/v1/referrals/{r}/events"))
             .await;
-        let last = ev["items"]
-.as_array().unwrap().last().unwrap().clone();
+        let last = ev["items"].as_array().unwrap().last().unwrap().clone();
         assert_eq!(last["actor"], "system");
         assert_eq!(last["reason"], "no_answer");
         assert_eq!(
@@ -609,8 +607,10 @@ async fn erasure_removes_the_profile_of_a_local_referral() {
         let (_, ev) = node
             .get(&staff, &format!("/api/v1/referrals/{r}/events"))
             .await;
-        assert_eq!(ev["items"]
-.as_array().unwrap().last().unwrap()["comment"], "erasure");
+        assert_eq!(
+            ev["items"].as_array().unwrap().last().unwrap()["comment"],
+            "erasure"
+        );
         node.stop().await;
     }
 }
@@ -751,8 +751,7 @@ async fn outbound_referral_to_a_network_offer() {
         let (_, ev) = node
             .get(&staff, &format!("/api/v1/referrals/{r1}/events"))
             .await;
-        let last = ev["items"]
-.as_array().unwrap().last().unwrap().clone();
+        let last = ev["items"].as_array().unwrap().last().unwrap().clone();
         assert_eq!(
             (last["actor"].clone(), last["actor_node"].clone()),
             (json!("RH de A"), json!("node-a"))

@@ -146,7 +146,9 @@ impl Api {
     pub async fn get_all(&self, path: &str) -> anyhow::Result<Vec<Value>> {
         let mut all = Vec::new();
         for page in 1.. {
-            let v = self.get(&format!("{path}&page={page}&per_page=200")).await?;
+            let v = self
+                .get(&format!("{path}&page={page}&per_page=200"))
+                .await?;
             let items = v["items"].as_array().context("a list without items")?;
             all.extend(items.iter().cloned());
             let total = v["total"].as_u64().context("a list without total")?;
@@ -347,8 +349,7 @@ fn taken(r: &Refused) -> bool {
 /// theirs; (offer id, created).
 async fn post_offer(api: &Api, spec: &OfferSpec) -> anyhow::Result<(String, bool)> {
     let mine = api.get_all("/api/v1/offers?mine=true&status=all").await?;
-    if let Some(o) = mine.iter().find(|o| o["title"] == spec.title)
-    {
+    if let Some(o) = mine.iter().find(|o| o["title"] == spec.title) {
         let id = o["offer_id"].as_str().context("offer without an id")?;
         return Ok((id.to_string(), false));
     }

@@ -412,7 +412,8 @@ mod tests {
                 ("opt.s".to_string(), "too_long"),
             ]
         );
-        let ok = serde_json::json!({"a": "x", "b": 1, "c": true, "d": [], "kind": "call", "opt": null});
+        let ok =
+            serde_json::json!({"a": "x", "b": 1, "c": true, "d": [], "kind": "call", "opt": null});
         assert!(schema_errors::<Body>(&ok).is_empty());
     }
 
@@ -424,7 +425,10 @@ mod tests {
         assert_eq!((e.field.as_str(), e.code), ("a.b", Some("invalid_type")));
         assert!(!e.message.contains("secret"), "{}", e.message);
         assert!(e.message.contains("booléen"), "{}", e.message);
-        let e = serde_field_error("role", "unknown variant `boss`, expected `admin` or `employer`");
+        let e = serde_field_error(
+            "role",
+            "unknown variant `boss`, expected `admin` or `employer`",
+        );
         assert_eq!(e.code, Some("invalid_value"));
         assert!(!e.message.contains("boss"));
     }

@@ -193,9 +193,24 @@ mod tests {
 
     #[test]
     fn slices_count_everything() {
-        let p = Page::slice((1..=7).collect::<Vec<i32>>(), PageParams { page: 2, per_page: 3 });
-        assert_eq!((p.items, p.total, p.page, p.per_page), (vec![4, 5, 6], 7, 2, 3));
-        let p = Page::slice((1..=7).collect::<Vec<i32>>(), PageParams { page: 9, per_page: 3 });
+        let p = Page::slice(
+            (1..=7).collect::<Vec<i32>>(),
+            PageParams {
+                page: 2,
+                per_page: 3,
+            },
+        );
+        assert_eq!(
+            (p.items, p.total, p.page, p.per_page),
+            (vec![4, 5, 6], 7, 2, 3)
+        );
+        let p = Page::slice(
+            (1..=7).collect::<Vec<i32>>(),
+            PageParams {
+                page: 9,
+                per_page: 3,
+            },
+        );
         assert!(p.items.is_empty());
         assert_eq!(p.total, 7);
     }
