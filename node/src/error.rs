@@ -236,27 +236,119 @@ pub struct Problem {
 
 impl Error {
     /// The problem body for this error (internal details never leak).
+    /// `title` is French; `detail` is French for what a person reads
+    /// (validation, authentication, access, absence, limits); every field
+    /// error carries a code (`invalid` when its check has none of its own).
     pub fn problem(&self) -> Problem {
         let status = self.status_code();
-        let detail = match self {
-            Error::Database(_) | Error::Internal(_) => "internal error; see the node's logs".into(),
-            other => other.to_string(),
-        };
         Problem {
             type_: format!("urn:vivier:problem:{}", self.code()),
             code: self.code(),
-            title: status.canonical_reason().unwrap_or("error").to_string(),
+            title: self.title_fr().to_string(),
             status: status.as_u16(),
-            detail,
+            detail: self.detail_fr(),
             errors: match self {
-                Error::Validation(v) => v.clone(),
-                Error::Invalid { field, message, .. }
-                | Error::Unprocessable { field, message, .. } => {
-                    vec![FieldError::new(field.clone(), message.clone())]
+                Error::Validation(v) => v
+                    .iter()
+                    .map(|e| FieldError {
+                        code: e.code.or(Some("invalid")),
+                        ..e.clone()
+                    })
+                    .collect(),
+                Error::Invalid {
+                    field,
+                    message,
+                    code,
+                }
+                | Error::Unprocessable {
+                    field,
+                    message,
+                    code,
+                } => {
+                    vec![FieldError::coded(field.clone(), code, message.clone())]
                 }
                 _ => Vec::new(),
             },
         }
+    }
+
+    /// The problem's short French title, by kind.
+    fn title_fr(&self) -> &'static str {
+        match self {
+            Error::Validation(_) | Error::Invalid { .. } => "Données invalides",
+            Error::BadRequest(_) => "Requête invalide",
+            Error::Unauthenticated => "Authentification requise",
+            Error::Forbidden => "Accès refusé",
+            Error::NotFound(_) => "Introuvable",
+            Error::Conflict(_) | Error::Refused { .. } => "Action impossible",
+            Error::PayloadTooLarge(_) => "Contenu trop volumineux",
+            Error::UnsupportedMediaType(_) => "Type de contenu non pris en charge",
+            Error::Unprocessable { .. } => "Contenu illisible",
+            Error::TooManyRequests => "Trop de requêtes",
+            Error::TooManyAttempts { .. } => "Trop de tentatives",
+            Error::Overloaded | Error::Unavailable { .. } => "Service momentanément indisponible",
+            Error::RequestTimeout(_) => "Délai dépassé",
+            Error::Federation { .. } => "Message de la fédération refusé",
+            Error::Peer(_) => "Réponse invalide d'un membre du réseau",
+            Error::Database(_) | Error::Internal(_) => "Erreur interne",
+        }
+    }
+
+    /// The problem's detail: French where a person reads it; the
+    /// operation's own words for conflicts, refusals and federation
+    /// refusals (their `code` is what clients translate).
+    fn detail_fr(&self) -> String {
+        match self {
+            Error::Validation(errs) => {
+                let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+                match fields.len() {
+                    1 => format!("Un champ est à corriger : {}.", fields[0]),
+                    n => format!("{n} champs sont à corriger : {}.", fields.join(", ")),
+                }
+            }
+            Error::Invalid { field, .. } => format!("Un champ est à corriger : {field}."),
+            Error::Unauthenticated => {
+                "Connectez-vous : jeton absent, expiré ou révoqué.".to_string()
+            }
+            Error::Forbidden => "Votre rôle ne permet pas cette action.".to_string(),
+            Error::NotFound(what) => format!(
+                "{} n'existe pas ou ne vous est pas visible.",
+                thing_fr(what)
+            ),
+            Error::TooManyRequests => "Trop de requêtes : réessayez dans un moment.".to_string(),
+            Error::TooManyAttempts { retry_after_secs } => {
+                format!("Trop de tentatives de connexion : réessayez dans {retry_after_secs} s.")
+            }
+            Error::Overloaded => {
+                "Le nœud est très sollicité : réessayez dans un moment.".to_string()
+            }
+            Error::RequestTimeout(secs) => {
+                format!("La requête a pris plus de {secs} s et a été abandonnée.")
+            }
+            Error::Database(_) | Error::Internal(_) => {
+                "Erreur interne ; voir le journal du nœud.".to_string()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+/// The French name of what [`Error::NotFound`] names.
+fn thing_fr(what: &str) -> &'static str {
+    match what {
+        "candidate" => "Ce dossier candidat",
+        "offer" => "Cette offre",
+        "referral" => "Cette mise en relation",
+        "user" => "Ce compte",
+        "token" => "Ce jeton",
+        "follow-up" => "Cette entrée de suivi",
+        "notification" => "Cet avis",
+        "membership document" => "Le document d'adhésion",
+        "file" | "CV file" => "Ce fichier",
+        "dead letter" => "Ce message en souffrance",
+        "commune" => "Cette commune",
+        "ROME code" => "Ce code ROME",
+        _ => "Cette ressource",
     }
 }
 
@@ -437,6 +529,8 @@ where
 mod tests {
     use super::*;
 
+    const REQUIRED_FR: &str = "ce champ est obligatoire";
+
     #[derive(serde::Deserialize, Debug)]
     #[allow(dead_code)]
     struct Inner {
@@ -486,7 +580,11 @@ mod tests {
         );
         assert_eq!(
             e.problem().errors,
-            vec![FieldError::new("file", "this file could not be read")]
+            vec![FieldError::coded(
+                "file",
+                "cv_unreadable",
+                "this file could not be read"
+            )]
         );
         assert_eq!(e.problem().type_, "urn:vivier:problem:cv_unreadable");
         let e = Error::Unavailable {
@@ -505,7 +603,25 @@ mod tests {
             Error::Internal(anyhow::anyhow!("secret detail"))
                 .problem()
                 .detail,
-            "internal error; see the node's logs"
+            "Erreur interne ; voir le journal du nœud."
+        );
+        let p = Error::Validation(vec![
+            FieldError::new("a", "bad"),
+            FieldError::coded("b", "required", REQUIRED_FR),
+        ])
+        .problem();
+        assert_eq!(
+            (p.title.as_str(), p.code),
+            ("Données invalides", "validation")
+        );
+        assert_eq!(p.detail, "2 champs sont à corriger : a, b.");
+        assert_eq!(
+            p.errors.iter().map(|e| e.code).collect::<Vec<_>>(),
+            [Some("invalid"), Some("required")]
+        );
+        assert_eq!(
+            Error::NotFound("offer").problem().detail,
+            "Cette offre n'existe pas ou ne vous est pas visible."
         );
     }
 

@@ -415,6 +415,11 @@ async fn a_body_with_many_faults_gets_one_problem_naming_each() {
             .await;
         assert_eq!(st, 400, "{v}");
         assert_eq!(v["code"], "validation", "{v}");
+        assert_eq!(v["title"], "Données invalides", "{v}");
+        assert_eq!(
+            v["detail"], "4 champs sont à corriger : title, description, rome_code, contract_type.",
+            "{v}"
+        );
         assert_eq!(
             field_codes(&v),
             pairs(&[
@@ -511,7 +516,73 @@ async fn a_body_with_many_faults_gets_one_problem_naming_each() {
             "{v}"
         );
         assert!(!v.to_string().contains("84 12"), "{v}");
+        // Semantic checks of a well-shaped body: every entry has a code.
+        let mut c = candidate("");
+        c["email"] = json!("pas une adresse");
+        let (st, v) = node.post(&admin, "/api/v1/candidates", &c).await;
+        assert_eq!(st, 400, "{v}");
+        assert!(
+            v["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|e| e["code"].is_string()),
+            "{v}"
+        );
         node.assert_alive_and_unchanged(&before).await;
         node.stop().await;
     }
+}
+
+#[tokio::test]
+async fn problems_read_by_a_person_are_in_french() {
+    let backend = backends().remove(0);
+    let node = start_node(&backend).await;
+    let employer = node.user(Role::Employer, "rh@logistique.fr").await;
+    let client = reqwest::Client::new();
+    let resp = client.get(node.url("/api/v1/me")).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(
+        (v["code"].as_str(), v["title"].as_str()),
+        (Some("unauthenticated"), Some("Authentification requise")),
+        "{v}"
+    );
+    assert!(
+        v["detail"].as_str().unwrap().starts_with("Connectez-vous"),
+        "{v}"
+    );
+    let (st, v) = node.get(&employer, "/api/v1/candidates").await;
+    assert_eq!(st, 403, "{v}");
+    assert_eq!(
+        (v["code"].as_str(), v["title"].as_str()),
+        (Some("forbidden"), Some("Accès refusé"))
+    );
+    assert_eq!(v["detail"], "Votre rôle ne permet pas cette action.");
+    let (st, v) = node.get(&employer, "/api/v1/offers/nope").await;
+    assert_eq!(st, 404, "{v}");
+    assert_eq!(
+        (v["code"].as_str(), v["title"].as_str()),
+        (Some("not_found"), Some("Introuvable"))
+    );
+    assert_eq!(
+        v["detail"],
+        "Cette offre n'existe pas ou ne vous est pas visible."
+    );
+    let resp = client
+        .post(node.url("/api/v1/auth/login"))
+        .header("content-type", "application/json")
+        .body("{\"email\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["code"], "bad_request", "{v}");
+    assert!(
+        v["detail"].as_str().unwrap().starts_with("JSON mal formé"),
+        "{v}"
+    );
+    node.stop().await;
 }
