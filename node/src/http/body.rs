@@ -51,7 +51,7 @@ pub fn serde_field_error(path: &str, message: &str) -> FieldError {
         let expected = message
             .rsplit_once(", expected ")
             .map_or("", |(_, e)| e)
-            .trim_end_matches(|c: char| c == '.')
+            .trim_end_matches('.')
             .to_string();
         return FieldError::coded(
             field,
