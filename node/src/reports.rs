@@ -654,14 +654,26 @@ pub async fn compute(state: &AppState, actor: &Actor, q: &ReportQuery) -> Result
     })
 }
 
+/// The period and breakdown of a report, as documented (parsed by
+/// [`ReportQuery`]).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct PeriodParams {
+    /// First day, YYYY-MM-DD (with `to`).
+    from: Option<String>,
+    /// Last day, YYYY-MM-DD (with `from`).
+    to: Option<String>,
+    /// A month, YYYY-MM.
+    month: Option<String>,
+    /// A year.
+    year: Option<i32>,
+    /// Breakdown (docs/reports.md).
+    group_by: Option<String>,
+}
+
 #[utoipa::path(get, path = "/api/v1/reports", tag = "reports",
-    params(
-        ("from" = Option<String>, Query, description = "First day, YYYY-MM-DD (with `to`)"),
-        ("to" = Option<String>, Query, description = "Last day, YYYY-MM-DD (with `from`)"),
-        ("month" = Option<String>, Query, description = "A month, YYYY-MM"),
-        ("year" = Option<i32>, Query, description = "A year"),
-        ("group_by" = Option<String>, Query, description = "Breakdown (docs/reports.md)")
-    ),
+    params(PeriodParams),
     responses((status = 200, description = "The funders' report over the period (staff; docs/reports.md)", body = serde_json::Value)))]
 async fn report_handler(
     State(state): State<AppState>,
@@ -720,11 +732,7 @@ pub fn export_response(file: export::File) -> Response {
 #[utoipa::path(get, path = "/api/v1/reports/export", tag = "reports",
     params(
         ("format" = String, Query, description = "csv or xlsx"),
-        ("from" = Option<String>, Query, description = "First day, YYYY-MM-DD (with `to`)"),
-        ("to" = Option<String>, Query, description = "Last day, YYYY-MM-DD (with `from`)"),
-        ("month" = Option<String>, Query, description = "A month, YYYY-MM"),
-        ("year" = Option<i32>, Query, description = "A year"),
-        ("group_by" = Option<String>, Query, description = "Breakdown (docs/reports.md)")
+        PeriodParams
     ),
     responses((status = 200, description = "The report as a file (audited)", content_type = "application/octet-stream")))]
 async fn export_handler(

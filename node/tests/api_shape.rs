@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde_json::{json, Value};
-use support::{backends, start_node, TestNode};
+use support::{backends, candidate_body as candidate, offer_body as offer, start_node, TestNode};
 use vivier_node::auth::Role;
 
 /// `(field, code)` of every error of a problem, sorted.
@@ -197,28 +197,6 @@ async fn openapi_document_covers_every_api_route() {
         "{params:?}"
     );
     node.stop().await;
-}
-
-fn candidate(first: &str) -> Value {
-    json!({
-        "first_name": first,
-        "last_name": "Martin",
-        "commune_insee": "41018",
-        "rome_codes": ["N1101"],
-        "cv_text": "Cariste CACES 3, préparation de commandes.",
-        "consent_scope": "local",
-    })
-}
-
-fn offer(title: &str) -> Value {
-    json!({
-        "title": title,
-        "description": "Chargement des camions, CACES 3.",
-        "rome_code": "N1101",
-        "contract_type": "CDI",
-        "employer": {"name": "Logistique Val de Loire"},
-        "workplaces": [{"commune_insee": "41018", "positions": 2}]
-    })
 }
 
 /// `GET path` answers the envelope; returns it.

@@ -17,25 +17,11 @@ use tokio::net::TcpStream;
 use vivier_node::auth::Role;
 
 fn candidate(first: &str) -> Value {
-    json!({
-        "first_name": first,
-        "last_name": "Martin",
-        "commune_insee": "41018",
-        "rome_codes": ["N1101"],
-        "cv_text": "Cariste CACES 3, préparation de commandes.",
-        "consent_scope": "local",
-    })
+    support::candidate_body(first)
 }
 
 fn offer() -> Value {
-    json!({
-        "title": "Cariste H/F",
-        "description": "Chargement des camions, CACES 3.",
-        "rome_code": "N1101",
-        "contract_type": "CDI",
-        "employer": {"name": "Logistique Val de Loire"},
-        "workplaces": [{"commune_insee": "41018", "positions": 2}]
-    })
+    support::offer_body("Cariste H/F")
 }
 
 fn fields(v: &Value) -> Vec<String> {
