@@ -1706,9 +1706,30 @@ pub async fn dead_letters(
     actor: &crate::actor::Actor,
 ) -> Result<Vec<DeadLetter>> {
     actor.user_with(&[Role::Admin])?;
+    parked(state, i64::MAX, 0).await
+}
+
+/// One page of the parked messages, oldest first (admins).
+pub async fn dead_letters_page(
+    state: &AppState,
+    actor: &crate::actor::Actor,
+    paging: crate::http::PageParams,
+) -> Result<crate::http::Page<DeadLetter>> {
+    actor.user_with(&[Role::Admin])?;
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM dead_letters")
+        .fetch_one(&state.db.pool)
+        .await?;
+    let items = parked(state, paging.per_page, paging.offset()).await?;
+    Ok(crate::http::Page::new(items, total, paging))
+}
+
+async fn parked(state: &AppState, limit: i64, offset: i64) -> Result<Vec<DeadLetter>> {
     let rows = sqlx::query(
-        "SELECT id, destination, message_id, kind, error, parked_at FROM dead_letters ORDER BY id",
+        "SELECT id, destination, message_id, kind, error, parked_at FROM dead_letters \
+         ORDER BY id LIMIT $1 OFFSET $2",
     )
+    .bind(limit)
+    .bind(offset)
     .fetch_all(&state.db.pool)
     .await?;
     let mut out = Vec::new();
@@ -1778,10 +1799,9 @@ async fn dead_letters_handler(
     user: User,
     crate::http::Paged(paging, _): crate::http::Paged<crate::http::page::NoFilter>,
 ) -> Result<Json<crate::http::Page<DeadLetter>>> {
-    Ok(Json(crate::http::Page::slice(
-        dead_letters(&state, &crate::actor::Actor::User(user)).await?,
-        paging,
-    )))
+    Ok(Json(
+        dead_letters_page(&state, &crate::actor::Actor::User(user), paging).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/federation/dead-letters/{id}/retry", tag = "admin",

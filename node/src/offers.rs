@@ -44,7 +44,7 @@ use vivier_protocol::{
 use crate::actor::Actor;
 use crate::auth::{Role, User};
 use crate::db::Db;
-use crate::error::{ApiJson, Error, Result};
+use crate::error::{ApiJson, Error, FieldError, Result};
 use crate::http::ApiQuery;
 use crate::search::{OfferDoc, OfferQuery, SortBy};
 use crate::server::AppState;
@@ -1372,34 +1372,55 @@ pub async fn search_offers(state: &AppState, p: &SearchParams) -> Result<OfferSe
         highlight: true,
         ..OfferQuery::default()
     };
+    // Every bad parameter at once.
+    let mut errs = Vec::new();
     for code in &query.rome_codes {
         if !state.refs.rome_exists(code) {
-            return Err(Error::field("rome", format!("unknown ROME code {code:?}")));
+            errs.push(FieldError::coded(
+                "rome",
+                "invalid_value",
+                format!("unknown ROME code {code:?}"),
+            ));
         }
     }
     if let Some(insee) = p.commune.as_deref().filter(|c| !c.trim().is_empty()) {
-        let commune = state.refs.commune(insee).ok_or_else(|| {
-            Error::field("commune", format!("unknown commune INSEE code {insee:?}"))
-        })?;
-        let point = commune.point.ok_or_else(|| {
-            Error::field(
+        match state.refs.commune(insee).map(|c| c.point) {
+            None => errs.push(FieldError::coded(
                 "commune",
+                "invalid_value",
+                format!("unknown commune INSEE code {insee:?}"),
+            )),
+            Some(None) => errs.push(FieldError::coded(
+                "commune",
+                "invalid_value",
                 "this commune's centre is unknown: a distance search is impossible",
-            )
-        })?;
-        let radius = p.radius_km.unwrap_or(30.0);
-        if !radius.is_finite() || !(0.0..=1000.0).contains(&radius) {
-            return Err(Error::field("radius_km", "must be between 0 and 1000"));
+            )),
+            Some(Some(point)) => {
+                let radius = p.radius_km.unwrap_or(30.0);
+                if !radius.is_finite() || !(0.0..=1000.0).contains(&radius) {
+                    errs.push(FieldError::coded(
+                        "radius_km",
+                        "out_of_range",
+                        "must be between 0 and 1000",
+                    ));
+                } else {
+                    query.near = Some((point, radius));
+                }
+            }
         }
-        query.near = Some((point, radius));
     } else if p.radius_km.is_some() {
-        return Err(Error::field("commune", "required with radius_km"));
+        errs.push(FieldError::coded(
+            "commune",
+            "required",
+            "required with radius_km",
+        ));
     }
     if let Some(c) = p.contract_type.as_deref().filter(|c| !c.trim().is_empty()) {
         let c = c.trim().to_ascii_uppercase();
         if !["CDI", "CDD", "MIS", "SAI", "ALT"].contains(&c.as_str()) {
-            return Err(Error::field(
+            errs.push(FieldError::coded(
                 "contract_type",
+                "invalid_value",
                 "one of CDI, CDD, MIS, SAI, ALT",
             ));
         }
@@ -1413,13 +1434,30 @@ pub async fn search_offers(state: &AppState, p: &SearchParams) -> Result<OfferSe
     query.status = match p.status.as_deref().unwrap_or("open") {
         "all" => None,
         s @ ("open" | "closed") => Some(s.to_string()),
-        _ => return Err(Error::field("status", "one of open, closed, all")),
+        _ => {
+            errs.push(FieldError::coded(
+                "status",
+                "invalid_value",
+                "one of open, closed, all",
+            ));
+            None
+        }
     };
     query.sort = match p.sort.as_deref().unwrap_or("relevance") {
         "relevance" => SortBy::Relevance,
         "distance" => SortBy::Distance,
-        _ => return Err(Error::field("sort", "relevance or distance")),
+        _ => {
+            errs.push(FieldError::coded(
+                "sort",
+                "invalid_value",
+                "relevance or distance",
+            ));
+            SortBy::Relevance
+        }
     };
+    if !errs.is_empty() {
+        return Err(Error::Validation(errs));
+    }
     let search = state.search.clone();
     let results = tokio::task::spawn_blocking(move || search.offers.search(&query)).await??;
     let ids: Vec<String> = results.hits.iter().map(|h| h.id.clone()).collect();

@@ -362,6 +362,24 @@ async fn every_growing_list_has_one_envelope() {
                 "{path}: {v}"
             );
         }
+        // Every bad search parameter at once.
+        let (st, v) = node
+            .get(
+                &admin,
+                "/api/v1/offers/search?rome=ZZZZ&status=maybe&sort=up&contract_type=X",
+            )
+            .await;
+        assert_eq!(st, 400, "{v}");
+        assert_eq!(
+            field_codes(&v),
+            pairs(&[
+                ("contract_type", "invalid_value"),
+                ("rome", "invalid_value"),
+                ("sort", "invalid_value"),
+                ("status", "invalid_value"),
+            ]),
+            "{v}"
+        );
         // A paging error and a filter error together.
         let (st, v) = node
             .get(&admin, "/api/v1/offers?page=x&status=maybe&colour=blue")
