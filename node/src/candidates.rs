@@ -107,7 +107,7 @@ impl ConsentScope {
 }
 
 /// A recorded consent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Consent {
     /// When (unix ms).
     pub given_at: i64,
@@ -152,7 +152,7 @@ impl Sensitive {
 }
 
 /// A stored CV file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CandidateFile {
     /// Identifier.
     pub id: String,
@@ -194,7 +194,7 @@ pub fn readable_text(text: &str) -> bool {
 }
 
 /// A candidate record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Candidate {
     pub id: String,
     pub external_id: Option<String>,
@@ -309,7 +309,7 @@ impl StoredProfile {
 }
 
 /// Record-keeping facts that are not part of [`Candidate`].
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RecordMeta {
     /// When the counsellor was reminded of the retention deadline.
     pub retention_reminded_at: Option<i64>,

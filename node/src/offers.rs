@@ -185,7 +185,7 @@ fn offer_from_row(row: &sqlx::any::AnyRow) -> Result<StoredOffer> {
 }
 
 /// A member that refused this node's offer for good.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeliveryRefusal {
     /// The member.
     pub node_id: String,
@@ -218,7 +218,7 @@ pub async fn delivery_refusals(db: &Db, id: &str) -> Result<Vec<DeliveryRefusal>
 }
 
 /// An offer with what the network did with it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OfferDetail {
     /// The offer.
     #[serde(flatten)]
@@ -1061,7 +1061,7 @@ async fn create_handler(
 }
 
 #[utoipa::path(get, path = "/api/v1/offers/{id}", tag = "offers", params(("id" = String, Path, description = "Offer id")),
-    responses((status = 200, description = "The offer and the members that refused it", body = serde_json::Value)))]
+    responses((status = 200, description = "The offer and the members that refused it", body = OfferDetail)))]
 async fn get_handler(
     State(state): State<AppState>,
     _user: User,

@@ -175,6 +175,29 @@ async fn openapi_document_covers_every_api_route() {
     ] {
         assert!(schemas.contains_key(name), "schema {name} missing");
     }
+    // No reference points nowhere.
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    if k == "$ref" {
+                        out.push(x.as_str().unwrap_or("").to_string());
+                    } else {
+                        refs(x, out);
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    assert!(all.len() > 50, "{all:?}");
+    for r in &all {
+        let name = r.strip_prefix("#/components/schemas/").expect(r);
+        assert!(schemas.contains_key(name), "dangling reference {r}");
+    }
     let create_offer = &paths["/api/v1/offers"]["post"];
     assert_eq!(
         create_offer["requestBody"]["content"]["application/json"]["schema"]["$ref"],

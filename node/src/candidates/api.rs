@@ -37,7 +37,7 @@ impl FromRequestParts<AppState> for Staff {
 }
 
 /// A record as answered by the API.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct View {
     #[serde(flatten)]
     candidate: super::Candidate,
@@ -90,7 +90,7 @@ async fn audit(
 }
 
 #[utoipa::path(post, path = "/api/v1/candidates", tag = "candidates", request_body = CandidateInput,
-    responses((status = 201, description = "The new record", body = serde_json::Value)))]
+    responses((status = 201, description = "The new record", body = View)))]
 async fn create_handler(
     State(state): State<AppState>,
     Staff(user): Staff,
@@ -111,7 +111,7 @@ async fn create_handler(
 }
 
 #[utoipa::path(get, path = "/api/v1/candidates/{id}", tag = "candidates", params(ID),
-    responses((status = 200, description = "The record (audited)", body = serde_json::Value)))]
+    responses((status = 200, description = "The record (audited)", body = View)))]
 async fn read_handler(
     State(state): State<AppState>,
     user: User,
@@ -124,7 +124,7 @@ async fn read_handler(
 }
 
 #[utoipa::path(put, path = "/api/v1/candidates/{id}", tag = "candidates", params(ID), request_body = CandidateInput,
-    responses((status = 200, description = "The record after the change", body = serde_json::Value)))]
+    responses((status = 200, description = "The record after the change", body = View)))]
 async fn update_handler(
     State(state): State<AppState>,
     Staff(user): Staff,
@@ -151,7 +151,7 @@ struct ReassignBody {
 }
 
 #[utoipa::path(post, path = "/api/v1/candidates/{id}/counsellor", tag = "candidates", params(ID), request_body = ReassignBody,
-    responses((status = 200, description = "The record, handed over", body = serde_json::Value)))]
+    responses((status = 200, description = "The record, handed over", body = View)))]
 async fn reassign_handler(
     State(state): State<AppState>,
     Staff(user): Staff,
@@ -179,7 +179,7 @@ struct ConsentBody {
 }
 
 #[utoipa::path(post, path = "/api/v1/candidates/{id}/consent", tag = "candidates", params(ID), request_body = ConsentBody,
-    responses((status = 200, description = "The record with its consent", body = serde_json::Value)))]
+    responses((status = 200, description = "The record with its consent", body = View)))]
 async fn consent_handler(
     State(state): State<AppState>,
     Staff(user): Staff,
@@ -200,7 +200,7 @@ async fn consent_handler(
 }
 
 #[utoipa::path(delete, path = "/api/v1/candidates/{id}/consent", tag = "candidates", params(ID),
-    responses((status = 200, description = "The record without consent", body = serde_json::Value)))]
+    responses((status = 200, description = "The record without consent", body = View)))]
 async fn withdraw_consent_handler(
     State(state): State<AppState>,
     Staff(user): Staff,
@@ -417,7 +417,7 @@ async fn followup_done_handler(
 }
 
 #[utoipa::path(get, path = "/api/v1/todo", tag = "candidates",
-    responses((status = 200, description = "The caller's « À faire »", body = serde_json::Value)))]
+    responses((status = 200, description = "The caller's « À faire »", body = super::followup::Todo)))]
 async fn todo_handler(
     State(state): State<AppState>,
     Staff(user): Staff,

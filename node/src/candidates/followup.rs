@@ -458,7 +458,7 @@ pub async fn purge(tx: &mut sqlx::AnyConnection, candidate_id: &str) -> Result<(
 // « À faire »
 
 /// A person named in the « À faire ».
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Person {
     /// Record id.
     pub candidate_id: String,
@@ -467,7 +467,7 @@ pub struct Person {
 }
 
 /// A next step due.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DueStep {
     /// The entry.
     pub followup_id: String,
@@ -482,7 +482,7 @@ pub struct DueStep {
 }
 
 /// A referral of the actor's waiting for the employer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Waiting {
     /// Referral id.
     pub referral_id: String,
@@ -497,7 +497,7 @@ pub struct Waiting {
 }
 
 /// The actor's « À faire ».
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Default, utoipa::ToSchema)]
 pub struct Todo {
     /// Next steps due within `horizon_days`, overdue first.
     pub steps: Vec<DueStep>,
