@@ -679,7 +679,7 @@ pub(crate) async fn hires_changed(
             tx,
             &Actor::System("positions_filled"),
             offer_id,
-            Some("all positions filled".into()),
+            Some("tous les postes sont pourvus".into()),
             now.max(offer.updated_at + 1),
         )
         .await;

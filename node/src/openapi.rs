@@ -80,6 +80,8 @@ pub fn document() -> utoipa::openapi::OpenApi {
         crate::referrals::Doc::openapi(),
         crate::notifications::Doc::openapi(),
         crate::federation::Doc::openapi(),
+        crate::aids::http::Doc::openapi(),
+        crate::programmes::http::Doc::openapi(),
     ] {
         doc.merge(part);
     }

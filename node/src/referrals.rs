@@ -582,6 +582,7 @@ async fn transition(
             crate::reports::facts::insert_placement(
                 tx,
                 &state.config.reports,
+                &state.config.aids,
                 crate::reports::NewPlacement {
                     candidate_id: home.clone(),
                     outcome: placement_outcome(ct, duration),
@@ -644,7 +645,7 @@ async fn transition(
                         &other,
                         &Change::to(
                             ReferralStatus::Obsolete,
-                            "candidate hired through another referral",
+                            "candidat embauché par une autre mise en relation",
                         ),
                         &system,
                         true,
@@ -1079,7 +1080,7 @@ pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result
             user_id: Some(&user.id),
             at: now,
         };
-        insert_event(&mut tx, &id, &Change::to(ReferralStatus::New, "referral submitted"), &actor).await?;
+        insert_event(&mut tx, &id, &Change::to(ReferralStatus::New, "proposition envoyée"), &actor).await?;
         if direction == Direction::Local {
             let by = format!("{} ({})", user.display_name, state.config.display_name);
             mails::referral_new(state, &mut tx, &id, &offer_id, &by).await?;
@@ -1283,7 +1284,7 @@ pub async fn read(
                     user_id: Some(&user.id),
                     at: now_ms(),
                 };
-                let viewed = Change::to(ReferralStatus::Processing, "viewed by the employer");
+                let viewed = Change::to(ReferralStatus::Processing, "consultée par l'employeur");
                 match transition(state, &mut tx, &current, &viewed, &actor, true).await {
                     // Someone else changed it meanwhile: the read still succeeds.
                     Ok(_) | Err(Error::Conflict(_)) => {}
@@ -1747,7 +1748,7 @@ pub async fn receive_submitted(
     insert_event(
         tx,
         &r.referral_id,
-        &Change::to(ReferralStatus::New, "referral received"),
+        &Change::to(ReferralStatus::New, "proposition reçue"),
         &actor,
     )
     .await?;
@@ -1921,8 +1922,8 @@ pub async fn receive_withdrawn(
         ));
     }
     let why = match w.reason {
-        WithdrawReason::Withdrawn => "withdrawn",
-        WithdrawReason::Erasure => "erasure",
+        WithdrawReason::Withdrawn => "proposition retirée par le conseiller",
+        WithdrawReason::Erasure => "données du candidat effacées",
     };
     if row.status.is_pending() {
         let actor = Actor {
@@ -2022,7 +2023,7 @@ pub async fn on_candidate_erased(
                 state,
                 tx,
                 &r,
-                &Change::to(ReferralStatus::Cancelled, "erasure"),
+                &Change::to(ReferralStatus::Cancelled, "données du candidat effacées"),
                 &actor,
                 false,
             )
@@ -2059,7 +2060,7 @@ pub async fn no_answer_sweep(state: &AppState, now_ms: i64) -> Result<u64> {
         state,
         ids,
         RefusalReason::NoAnswer,
-        &format!("no answer within {days} days"),
+        &format!("sans réponse depuis {days} jours"),
         |r| {
             matches!(
                 r.status,
@@ -2097,7 +2098,7 @@ pub(crate) async fn refuse_pending_on_closed_offer(
             tx,
             &id,
             RefusalReason::PositionFilled,
-            "offer closed",
+            "offre clôturée",
             &|r: &StoredReferral| r.status.is_pending(),
         )
         .await?

@@ -388,6 +388,15 @@ pub struct Report {
     pub hires_through_network: i64,
     pub offers: OfferFigures,
     pub referrals: ReferralFigures,
+    /// Per configured hiring-aid scheme (`[[aids]]`): placements assessed,
+    /// eligible, unknown; files requested, granted, paid, refused; amount
+    /// paid.
+    #[serde(default)]
+    pub aids: Vec<crate::aids::store::AidFigures>,
+    /// Per configured programme (`[[programmes]]`): enrolments started in
+    /// the period, under way, closed in the period and their outcomes.
+    #[serde(default)]
+    pub programmes: Vec<crate::programmes::ProgrammeFigures>,
 }
 
 fn rome_domain_label(letter: &str) -> &'static str {
@@ -563,6 +572,9 @@ pub async fn compute(state: &AppState, actor: &Actor, q: &ReportQuery) -> Result
         .unwrap_or_default()
         .date_naive();
     let period = q.period(today)?;
+    let aids = crate::aids::store::figures(&state.db, &state.config.aids, &period.from, &period.to)
+        .await?;
+    let programmes = crate::programmes::figures(state, &period.from, &period.to).await?;
     let facts = store::placements_between(&state.db, &period.from, &period.to).await?;
     let mut total = Acc {
         row: Row::new("total".into(), "Total".into()),
@@ -651,6 +663,8 @@ pub async fn compute(state: &AppState, actor: &Actor, q: &ReportQuery) -> Result
         hires_through_network,
         offers,
         referrals,
+        aids,
+        programmes,
     })
 }
 

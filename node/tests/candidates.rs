@@ -1488,3 +1488,323 @@ async fn follow_up_entries_next_steps_and_the_todo_list() {
         node.stop().await;
     }
 }
+
+/// Programmes (issue 18) with an injected clock: enrolment, the weekly
+/// individual and group follow-ups falling due and going overdue in the «
+/// À faire » (a follow-up entry moves the next one), renewal within the
+/// programme's limit, the outcome at three months in the report, and the
+/// enrolment erased with the record.
+#[tokio::test]
+async fn programme_follow_ups_fall_due_and_the_outcome_reaches_the_report() {
+    use std::time::Duration;
+    use vivier_node::clock::ManualClock;
+    use vivier_node::programmes::Programme;
+    let programme = Programme {
+        code: "3-mois-pour-un-job".into(),
+        name: "3 mois pour un job".into(),
+        funder: "Conseil départemental du Loiret".into(),
+        weeks: 13,
+        renewals: 1,
+        individual_every_days: 7,
+        group_every_days: 7,
+        immersions: 1,
+    };
+    const DAY: u64 = 86_400;
+    for backend in backends() {
+        // Monday 2027-03-01 10:00 UTC.
+        let clock = ManualClock::at(1_803_895_200_000);
+        let node = support::start_node_with_clock(&backend, clock.shared(), |c| {
+            c.programmes = vec![programme.clone()]
+        })
+        .await;
+        let claire = node
+            .user(Role::Counsellor, "claire@mission-emploi.fr")
+            .await;
+        let paul = node.user(Role::Counsellor, "paul@mission-emploi.fr").await;
+        let employer = node.user(Role::Employer, "rh@boulangerie.fr").await;
+        let id = create(
+            &node,
+            &claire,
+            body("Inès", "Roux", "45234", &["D1106"], "Vendeuse."),
+            Some("local"),
+        )
+        .await;
+        let path = format!("/api/v1/candidates/{id}/programmes");
+        let (s, v) = node.get(&claire, "/api/v1/programmes").await;
+        assert_eq!((s, v["items"][0]["weeks"].as_i64()), (200, Some(13)), "{v}");
+
+        // Refusals: unknown programme, employer.
+        let (s, v) = node
+            .post(&claire, &path, &json!({"programme": "nope"}))
+            .await;
+        assert_eq!(
+            (s, v["errors"][0]["field"].as_str()),
+            (400, Some("programme")),
+            "{v}"
+        );
+        let (s, _) = node
+            .post(&employer, &path, &json!({"programme": programme.code}))
+            .await;
+        assert_eq!(s, 403);
+        let (s, e) = node
+            .post(&claire, &path, &json!({"programme": programme.code}))
+            .await;
+        assert_eq!(s, 201, "{e}");
+        assert_eq!(
+            (e["started_on"].as_str(), e["ends_on"].as_str()),
+            (Some("2027-03-01"), Some("2027-05-30")),
+            "{e}"
+        );
+        let eid = e["id"].as_str().unwrap().to_string();
+        let (s, v) = node
+            .post(&claire, &path, &json!({"programme": programme.code}))
+            .await;
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (409, Some("already_enrolled")),
+            "{v}"
+        );
+
+        // Day one: both follow-ups due on the 8th, within the week ahead.
+        let items = |todo: &Value| -> Vec<(String, String, bool)> {
+            todo["programmes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| {
+                    (
+                        t["what"].as_str().unwrap().to_string(),
+                        t["due_on"].as_str().unwrap().to_string(),
+                        t["overdue"].as_bool().unwrap(),
+                    )
+                })
+                .collect()
+        };
+        let (_, todo) = node.get(&claire, "/api/v1/todo").await;
+        assert_eq!(
+            items(&todo),
+            vec![
+                (
+                    "entretien individuel".to_string(),
+                    "2027-03-08".to_string(),
+                    false
+                ),
+                (
+                    "atelier collectif".to_string(),
+                    "2027-03-08".to_string(),
+                    false
+                ),
+            ],
+            "{todo}"
+        );
+        let (_, todo_paul) = node.get(&paul, "/api/v1/todo").await;
+        assert!(
+            todo_paul["programmes"].as_array().unwrap().is_empty(),
+            "not Paul's person"
+        );
+
+        // An interview on the 4th moves the individual one to the 11th;
+        // on the 10th the workshop (due the 8th) is overdue, the interview not.
+        clock.advance(Duration::from_secs(3 * DAY));
+        let (s, v) = node
+            .post(
+                &claire,
+                &format!("/api/v1/candidates/{id}/followups"),
+                &json!({"kind": "interview", "body": "Point hebdomadaire."}),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        clock.advance(Duration::from_secs(6 * DAY));
+        let (_, todo) = node.get(&claire, "/api/v1/todo").await;
+        assert_eq!(
+            items(&todo),
+            vec![
+                (
+                    "atelier collectif".to_string(),
+                    "2027-03-08".to_string(),
+                    true
+                ),
+                (
+                    "entretien individuel".to_string(),
+                    "2027-03-11".to_string(),
+                    false
+                ),
+            ],
+            "{todo}"
+        );
+        let cookie = node.ui_cookie("claire@mission-emploi.fr").await;
+        let (_, home) = node.ui_get(&cookie, "/ui/").await;
+        assert!(
+            home.contains("3 mois pour un job : atelier collectif"),
+            "{home}"
+        );
+        assert!(
+            home.contains("en retard, prévu le 08&#x2f;03&#x2f;2027"),
+            "{home}"
+        );
+        let (_, record) = node.ui_get(&cookie, &format!("/ui/candidats/{id}")).await;
+        assert!(
+            record.contains("Programmes d&#x27;accompagnement")
+                || record.contains("Programmes d'accompagnement"),
+            "{record}"
+        );
+        assert!(record.contains("1 entretien(s) individuel(s), 0 atelier(s) collectif(s), 0 immersion(s) sur 1 prévue(s)"), "{record}");
+
+        // Renewed once (another 13 weeks), not twice.
+        let (s, e) = node
+            .post(
+                &claire,
+                &format!("/api/v1/enrolments/{eid}/renew"),
+                &json!({}),
+            )
+            .await;
+        assert_eq!((s, e["ends_on"].as_str()), (200, Some("2027-08-29")), "{e}");
+        let (s, v) = node
+            .post(
+                &claire,
+                &format!("/api/v1/enrolments/{eid}/renew"),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (409, Some("no_renewal_left")),
+            "{v}"
+        );
+
+        // Three months on: closed into a CDI; counted in the report.
+        clock.advance(Duration::from_secs(79 * DAY));
+        // API tokens last 30 days: a new one.
+        let claire = {
+            let uid: String = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+                .bind("claire@mission-emploi.fr")
+                .fetch_one(&node.state.db.pool)
+                .await
+                .unwrap();
+            let now = node.state.clock.now_ms();
+            vivier_node::auth::tokens::issue(
+                &node.state.db,
+                now,
+                &uid,
+                vivier_node::auth::tokens::TokenKind::Api,
+                Some("test"),
+                now + 86_400_000,
+            )
+            .await
+            .unwrap()
+            .token
+        };
+        let cookie = node.ui_cookie("claire@mission-emploi.fr").await;
+        let (s, e) = node
+            .post(
+                &claire,
+                &format!("/api/v1/enrolments/{eid}/close"),
+                &json!({"status": "completed", "outcome": "cdi"}),
+            )
+            .await;
+        assert_eq!(
+            (s, e["status"].as_str(), e["outcome"].as_str()),
+            (200, Some("completed"), Some("cdi")),
+            "{e}"
+        );
+        assert!(e["due"].as_array().unwrap().is_empty());
+        let (s, v) = node
+            .post(
+                &claire,
+                &format!("/api/v1/enrolments/{eid}/close"),
+                &json!({"status": "abandoned"}),
+            )
+            .await;
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (409, Some("enrolment_closed")),
+            "{v}"
+        );
+        let (_, todo) = node.get(&claire, "/api/v1/todo").await;
+        assert!(todo["programmes"].as_array().unwrap().is_empty(), "{todo}");
+        let (s, r) = node.get(&claire, "/api/v1/reports?year=2027").await;
+        assert_eq!(s, 200, "{r}");
+        let p = &r["programmes"][0];
+        assert_eq!(
+            (
+                p["enrolled"].as_i64(),
+                p["active"].as_i64(),
+                p["completed"].as_i64(),
+                p["positive_outcomes"].as_i64(),
+                p["outcomes"]["cdi"].as_i64()
+            ),
+            (Some(1), Some(0), Some(1), Some(1), Some(1)),
+            "{p}"
+        );
+        let (_, rapports) = node.ui_get(&cookie, "/ui/rapports?annee=2027").await;
+        assert!(
+            rapports.contains("3 mois pour un job") && rapports.contains("CDI : 1"),
+            "{rapports}"
+        );
+        let audited: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action LIKE 'programme.%'")
+                .fetch_one(&node.state.db.pool)
+                .await
+                .unwrap();
+        assert_eq!(audited, 3, "enrol, renew, close");
+
+        // The record's forms: enrol again, then record an abandon.
+        let form = |path: String, fields: Vec<(&'static str, String)>| {
+            let cookie = cookie.clone();
+            let url = node.url(&path);
+            let origin = node.base.clone();
+            async move {
+                support::browser()
+                    .post(url)
+                    .header("origin", origin)
+                    .header("cookie", cookie)
+                    .form(&fields)
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+        let r = form(
+            format!("/ui/candidats/{id}/programmes"),
+            vec![("programme", programme.code.clone())],
+        )
+        .await;
+        assert_eq!(r.status(), 303);
+        let (_, list) = node.get(&claire, &path).await;
+        let again = list["items"][0]["id"].as_str().unwrap().to_string();
+        assert_eq!(list["items"][0]["status"], "active", "{list}");
+        let r = form(
+            format!("/ui/inscriptions/{again}"),
+            vec![("action", "abandon".into()), ("resultat", "none".into())],
+        )
+        .await;
+        assert_eq!(r.status(), 303);
+        let (_, list) = node.get(&claire, &path).await;
+        assert_eq!(
+            (
+                list["items"][0]["status"].as_str(),
+                list["items"][0]["outcome"].as_str()
+            ),
+            (Some("abandoned"), Some("none")),
+            "{list}"
+        );
+        let (_, record) = node.ui_get(&cookie, &format!("/ui/candidats/{id}")).await;
+        assert!(
+            record.contains("abandonné : sans emploi ni formation")
+                && record.contains("terminé : CDI"),
+            "{record}"
+        );
+
+        // Erasure takes the enrolment with the record.
+        let (s, _) = node
+            .delete(&claire, &format!("/api/v1/candidates/{id}"))
+            .await;
+        assert_eq!(s, 204);
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM programme_enrolments")
+            .fetch_one(&node.state.db.pool)
+            .await
+            .unwrap();
+        assert_eq!(left, 0);
+        node.stop().await;
+    }
+}

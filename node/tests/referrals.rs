@@ -609,7 +609,7 @@ async fn erasure_removes_the_profile_of_a_local_referral() {
             .await;
         assert_eq!(
             ev["items"].as_array().unwrap().last().unwrap()["comment"],
-            "erasure"
+            "données du candidat effacées"
         );
         node.stop().await;
     }

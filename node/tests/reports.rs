@@ -866,3 +866,356 @@ async fn exports_read_back_equal_the_api() {
         node.stop().await;
     }
 }
+
+/// Hiring aids (issue 18): two schemes configured; placements of every
+/// contract type and the boundary cases (11 vs 12 months, 25 vs 26 h/week)
+/// are assessed when recorded; a file moves requested → granted → paid,
+/// an ineligible placement cannot be requested, a paid file is final; the
+/// report counts each scheme; the record page shows the verdicts and moves
+/// a file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hiring_aids_are_assessed_on_every_placement_and_followed() {
+    use vivier_node::aids::{AidScheme, Public};
+    use vivier_node::candidates::PlacementOutcome::*;
+    let schemes = vec![
+        AidScheme {
+            code: "cied-41".into(),
+            name: "CIED".into(),
+            funder: "Conseil départemental de Loir-et-Cher".into(),
+            outcomes: vec![Cdi, Cdd6MonthsOrMore],
+            min_months: Some(12),
+            min_weekly_hours: Some(26),
+            public: vec![Public::Rsa],
+            departements: vec!["41".into()],
+            amount_eur: Some(4000),
+        },
+        AidScheme {
+            code: "jeunes".into(),
+            name: "Aide à l'embauche des jeunes".into(),
+            funder: "Région Centre-Val de Loire".into(),
+            outcomes: vec![],
+            min_months: None,
+            min_weekly_hours: Some(20),
+            public: vec![Public::Under26],
+            departements: vec![],
+            amount_eur: None,
+        },
+    ];
+    for backend in backends() {
+        let node = support::start_node_with(&backend, |c| c.aids = schemes.clone()).await;
+        let token = node.user(Role::Counsellor, "anne@cd41.fr").await;
+        let (st, v) = node.get(&token, "/api/v1/aids").await;
+        assert_eq!(st, 200, "{v}");
+        assert_eq!(v["items"].as_array().unwrap().len(), 2);
+        let employer = node.user(Role::Employer, "rh@exemple.fr").await;
+        assert_eq!(node.get(&employer, "/api/v1/aids").await.0, 403);
+
+        let base = chrono::Utc::now().date_naive();
+        // (outcome, months, hours, rsa, birth year offset) → (cied, jeunes)
+        let cases: &[AidCase] = &[
+            (
+                "cdd_6_months_or_more",
+                Some(12),
+                Some(26),
+                Some(true),
+                40,
+                "eligible",
+                "not_eligible",
+            ),
+            (
+                "cdd_6_months_or_more",
+                Some(11),
+                Some(26),
+                Some(true),
+                40,
+                "not_eligible",
+                "not_eligible",
+            ),
+            (
+                "cdd_6_months_or_more",
+                Some(12),
+                Some(25),
+                Some(true),
+                40,
+                "not_eligible",
+                "not_eligible",
+            ),
+            (
+                "cdi",
+                None,
+                Some(26),
+                Some(true),
+                22,
+                "eligible",
+                "eligible",
+            ),
+            ("cdi", None, None, Some(true), 22, "unknown", "unknown"),
+            (
+                "cdi",
+                None,
+                Some(35),
+                Some(false),
+                40,
+                "not_eligible",
+                "not_eligible",
+            ),
+            ("cdi", None, Some(35), None, 40, "unknown", "not_eligible"),
+            (
+                "cdd_under_6_months",
+                Some(3),
+                Some(35),
+                Some(true),
+                22,
+                "not_eligible",
+                "eligible",
+            ),
+            (
+                "apprenticeship",
+                Some(24),
+                Some(35),
+                Some(true),
+                19,
+                "not_eligible",
+                "eligible",
+            ),
+            (
+                "professionalisation",
+                Some(12),
+                Some(35),
+                Some(true),
+                40,
+                "not_eligible",
+                "not_eligible",
+            ),
+            (
+                "training",
+                None,
+                None,
+                Some(true),
+                22,
+                "not_eligible",
+                "unknown",
+            ),
+            (
+                "business_creation",
+                None,
+                None,
+                Some(true),
+                40,
+                "not_eligible",
+                "not_eligible",
+            ),
+            (
+                "other",
+                None,
+                Some(30),
+                Some(true),
+                22,
+                "not_eligible",
+                "eligible",
+            ),
+        ];
+        let mut placements = Vec::new();
+        for (i, (outcome, months, hours, rsa, age, want_cied, want_young)) in
+            cases.iter().enumerate()
+        {
+            use chrono::Datelike;
+            let mut body = json!({"first_name": format!("Aide{i}"), "last_name": "Cas",
+                "commune_insee": "41018", "rome_codes": ["N1103"], "cv_text": "Manutention.",
+                "birth_year": base.year() - age});
+            if let Some(r) = rsa {
+                body["sensitive"] = json!({"rsa_beneficiary": r});
+            }
+            let (st, v) = node.post(&token, "/api/v1/candidates", &body).await;
+            assert_eq!(st, 201, "{v}");
+            let id = v["id"].as_str().unwrap().to_string();
+            let mut contract = json!({"start": ymd(base)});
+            if let Some(h) = hours {
+                contract["weekly_hours"] = json!(h);
+            }
+            if let Some(m) = months {
+                let end = base
+                    .checked_add_months(Months::new(*m))
+                    .unwrap()
+                    .pred_opt()
+                    .unwrap();
+                contract["end"] = json!(ymd(end));
+            }
+            let (st, v) = node
+                .post(
+                    &token,
+                    &format!("/api/v1/candidates/{id}/placement"),
+                    &json!({"outcome": outcome, "contract": contract}),
+                )
+                .await;
+            assert_eq!(st, 201, "{outcome}: {v}");
+            let (st, v) = node
+                .get(&token, &format!("/api/v1/candidates/{id}/placements"))
+                .await;
+            assert_eq!(st, 200, "{v}");
+            let p = &v["items"][0];
+            let got = |code: &str| {
+                p["aids"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|a| a["code"] == code)
+                    .unwrap()
+                    .clone()
+            };
+            assert_eq!(
+                got("cied-41")["eligibility"],
+                *want_cied,
+                "case {i} {outcome}: {p}"
+            );
+            assert_eq!(
+                got("jeunes")["eligibility"],
+                *want_young,
+                "case {i} {outcome}: {p}"
+            );
+            if *want_cied == "unknown" {
+                assert!(!got("cied-41")["reasons"].as_array().unwrap().is_empty());
+            }
+            placements.push((id, p["placement_id"].as_str().unwrap().to_string()));
+        }
+        // Files: the first case (eligible) goes all the way.
+        let (_, pid) = &placements[0];
+        let mv = |pid: String, code: &'static str, to: &'static str| {
+            let node = &node;
+            let token = token.clone();
+            async move {
+                node.post(
+                    &token,
+                    &format!("/api/v1/placements/{pid}/aids/{code}"),
+                    &json!({"state": to}),
+                )
+                .await
+            }
+        };
+        for to in ["requested", "granted", "paid"] {
+            let (st, v) = mv(pid.clone(), "cied-41", to).await;
+            assert_eq!((st, v["state"].as_str()), (200, Some(to)), "{v}");
+        }
+        let (st, v) = mv(pid.clone(), "cied-41", "refused").await;
+        assert_eq!(
+            (st, v["code"].as_str()),
+            (409, Some("aid_transition")),
+            "{v}"
+        );
+        // An ineligible placement cannot be requested; an unknown one can.
+        let (st, v) = mv(placements[1].1.clone(), "cied-41", "requested").await;
+        assert_eq!(
+            (st, v["code"].as_str()),
+            (409, Some("aid_not_eligible")),
+            "{v}"
+        );
+        let (st, _) = mv(placements[4].1.clone(), "cied-41", "requested").await;
+        assert_eq!(st, 200);
+        let (st, _) = mv(placements[4].1.clone(), "cied-41", "refused").await;
+        assert_eq!(st, 200);
+        let (st, v) = mv(placements[3].1.clone(), "nope", "requested").await;
+        assert_eq!(st, 404, "{v}");
+        let (st, _) = mv("no-such-placement".into(), "cied-41", "requested").await;
+        assert_eq!(st, 404);
+        let (st, v) = node
+            .post(
+                &employer,
+                &format!("/api/v1/placements/{pid}/aids/cied-41"),
+                &json!({"state": "refused"}),
+            )
+            .await;
+        assert_eq!(st, 403, "{v}");
+        assert_eq!(
+            count_audit(&node, "placement.aid").await,
+            5,
+            "each move audited once"
+        );
+
+        // The report's figures per scheme.
+        let r = report(&node, &token, "").await;
+        let cied = r["aids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["code"] == "cied-41")
+            .unwrap();
+        assert_eq!(cied["assessed"], cases.len() as u64);
+        assert_eq!(cied["eligible"], 2, "{cied}");
+        assert_eq!(cied["unknown"], 2, "{cied}");
+        assert_eq!(
+            (
+                cied["requested"].as_i64(),
+                cied["granted"].as_i64(),
+                cied["paid"].as_i64(),
+                cied["refused"].as_i64(),
+                cied["amount_paid_eur"].as_i64()
+            ),
+            (Some(2), Some(1), Some(1), Some(1), Some(4000)),
+            "{cied}"
+        );
+        let young = r["aids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["code"] == "jeunes")
+            .unwrap();
+        assert_eq!(young["eligible"], 4, "{young}");
+
+        // The record page: verdicts and the file moved through its form.
+        let cookie = node.ui_cookie("anne@cd41.fr").await;
+        let (cid, pid) = &placements[3];
+        let (st, page) = node.ui_get(&cookie, &format!("/ui/candidats/{cid}")).await;
+        assert_eq!(st, 200);
+        assert!(page.contains("Retours à l'emploi enregistrés"), "{page}");
+        assert!(
+            page.contains("CIED (Conseil départemental de Loir-et-Cher), 4000 €"),
+            "{page}"
+        );
+        assert!(page.contains("aide non demandée"), "{page}");
+        assert!(page.contains("Demander l&#x27;aide"), "{page}");
+        let resp = support::browser()
+            .post(node.url(&format!("/ui/retours-emploi/{pid}/aides/cied-41")))
+            .header("origin", node.base.clone())
+            .header("cookie", &cookie)
+            .form(&[("etat", "requested"), ("fiche", cid.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 303);
+        let (_, page) = node
+            .ui_get(&cookie, &format!("/ui/candidats/{cid}?ok=aide"))
+            .await;
+        assert!(
+            page.contains("Le suivi de l&#x27;aide à l&#x27;embauche a été mis à jour."),
+            "{page}"
+        );
+        assert!(page.contains("aide demandée"), "{page}");
+        assert!(page.contains(">Aide accordée<"), "{page}");
+        let (_, rapports) = node.ui_get(&cookie, "/ui/rapports").await;
+        assert!(
+            rapports.contains("Aides à l'embauche") && rapports.contains("4000 €"),
+            "{rapports}"
+        );
+        node.stop().await;
+    }
+}
+
+/// (outcome, contract months, weekly hours, RSA, age) → expected verdicts
+/// of the two schemes (CIED, young people).
+type AidCase = (
+    &'static str,
+    Option<u32>,
+    Option<i64>,
+    Option<bool>,
+    i32,
+    &'static str,
+    &'static str,
+);
+
+async fn count_audit(node: &TestNode, action: &str) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = $1")
+        .bind(action)
+        .fetch_one(&node.state.db.pool)
+        .await
+        .unwrap()
+}

@@ -130,7 +130,7 @@ async fn login_logout_and_redirects() {
         assert_eq!(home.status, 200, "{}", home.body);
         assert!(home.body.contains("Tableau de bord"));
         assert!(home.body.contains("href=\"/ui/candidats\""));
-        assert!(home.body.contains("CV en ligne"));
+        assert!(home.body.contains("visibles dans les recherches"));
         // The login page sends a logged-in user home.
         let again = get(&node, Some(&cookie), "/ui/connexion").await;
         assert_eq!(again.location.as_deref(), Some("/ui/"));
@@ -273,6 +273,7 @@ async fn counsellor_creates_a_candidate_and_finds_it() {
         assert!(found.body.contains("autour de Blois (41018)"));
         // The snippet's marks are rendered as HTML.
         assert!(found.body.contains("<b>chariots</b>"), "{}", found.body);
+        assert!(found.body.contains("Page 1 sur 1"), "{}", found.body);
         assert!(audit_count(&node, "candidate.search", None).await >= 1);
 
         // Search errors are shown in French next to their field.
@@ -1482,7 +1483,158 @@ async fn cv_versions_keep_every_text_and_a_scan_never_empties_it() {
             audit_count(&node, "candidate.cv_text_chosen", Some(&cid)).await,
             1
         );
+        // Text typed by hand is nobody's file: no version stays "in use";
+        // an edit that leaves the text alone keeps the mark.
+        let edit = |cv: &str| {
+            json!({"first_name": "Inès", "last_name": "Moreau", "commune_insee": "41018",
+            "rome_codes": ["N1103"], "cv_text": cv})
+        };
+        let kept = rec["cv_text"].as_str().unwrap().to_string();
+        let (s, v) = node
+            .put(&token, &format!("/api/v1/candidates/{cid}"), &edit(&kept))
+            .await;
+        assert_eq!(s, 200, "{v}");
+        let (_, rec) = node.get(&token, &format!("/api/v1/candidates/{cid}")).await;
+        assert_eq!(
+            rec["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["in_use"] == true)
+                .count(),
+            1,
+            "{rec}"
+        );
+        let (s, v) = node
+            .put(
+                &token,
+                &format!("/api/v1/candidates/{cid}"),
+                &edit("Retapé : préparatrice, CACES 1 et 5."),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        let (_, rec) = node.get(&token, &format!("/api/v1/candidates/{cid}")).await;
+        assert!(
+            rec["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|f| f["in_use"] == false),
+            "{rec}"
+        );
+        let page = get(&node, Some(&cookie), &format!("/ui/candidats/{cid}")).await;
+        assert!(
+            !page.body.contains("texte utilisé pour la recherche"),
+            "{}",
+            page.body
+        );
         node.stop().await;
+    }
+}
+
+/// A scanned CV (a PDF holding only a page picture): with Tesseract
+/// installed the node reads it by OCR, marks the version « lu par OCR : à
+/// relire », and its words become searchable; with OCR off (or Tesseract
+/// missing) the same file is flagged unreadable and the record's text is
+/// unchanged. CI installs Tesseract and sets `VIVIER_REQUIRE_OCR=1`, so the
+/// OCR half cannot be skipped there.
+#[tokio::test]
+async fn a_scanned_pdf_is_read_by_ocr_when_tesseract_is_installed() {
+    use vivier_node::extract::testdocs;
+    let jpeg = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/ocr/scanned-cv.jpg"
+    ))
+    .expect("fixture");
+    let scan = testdocs::pdf_scanned(&jpeg, 1240, 420);
+    for backend in backends() {
+        for ocr_on in [true, false] {
+            let node = support::start_node_with(&backend, |c| c.uploads.ocr = ocr_on).await;
+            let ocr = node.state.extractor.ocr().is_some();
+            if ocr_on && !ocr {
+                assert!(
+                    std::env::var_os("VIVIER_REQUIRE_OCR").is_none(),
+                    "VIVIER_REQUIRE_OCR is set but tesseract with `fra` was not found"
+                );
+                eprintln!("tesseract (fra) not installed: OCR half of this test not run");
+            }
+            let token = node
+                .user(Role::Counsellor, "claire@mission-emploi.fr")
+                .await;
+            let cookie = login(&node, "claire@mission-emploi.fr").await;
+            let (s, v) = node
+                .post(&token, "/api/v1/candidates", &json!({"first_name": "Nadia", "last_name": "Kerbouche",
+                    "commune_insee": "41018", "rome_codes": ["J1501"], "cv_text": "Texte saisi à la main.",
+                    "consent_scope": "local"}))
+                .await;
+            assert_eq!(s, 201, "{v}");
+            let cid = v["id"].as_str().unwrap().to_string();
+            let p = upload(
+                &node,
+                &cookie,
+                &cid,
+                "scan.pdf",
+                "application/pdf",
+                scan.clone(),
+            )
+            .await;
+            let (_, rec) = node.get(&token, &format!("/api/v1/candidates/{cid}")).await;
+            let file = &rec["files"][0];
+            let record = get(&node, Some(&cookie), p.location.as_deref().unwrap()).await;
+            let body = text(&record.body);
+            let search = |q: &'static str| {
+                let node = &node;
+                let token = token.clone();
+                async move {
+                    let (_, v) = node
+                        .get(&token, &format!("/api/v1/candidates/search?q={q}"))
+                        .await;
+                    v["total"].as_u64().unwrap_or(0)
+                }
+            };
+            if ocr {
+                assert_eq!(
+                    p.location.as_deref(),
+                    Some(format!("/ui/candidats/{cid}?ok=cv-ocr").as_str()),
+                    "{}",
+                    p.body
+                );
+                assert_eq!(
+                    (file["readable"].as_bool(), file["ocr"].as_bool()),
+                    (Some(true), Some(true)),
+                    "{rec}"
+                );
+                let cv = rec["cv_text"].as_str().unwrap();
+                for word in ["Aide-soignante", "DEAS", "Blois", "Permis B"] {
+                    assert!(cv.contains(word), "{word:?} not read in {cv:?}");
+                }
+                assert!(body.contains("texte lu par OCR : à relire"), "{body}");
+                assert!(body.contains("la reconnaissance peut se tromper"), "{body}");
+                eventually(20, || async { (search("DEAS").await == 1).then_some(()) })
+                    .await
+                    .expect("the scanned words are searchable");
+            } else {
+                assert_eq!(
+                    p.location.as_deref(),
+                    Some(format!("/ui/candidats/{cid}?ok=cv-illisible").as_str()),
+                    "{}",
+                    p.body
+                );
+                assert_eq!(
+                    (file["readable"].as_bool(), file["ocr"].as_bool()),
+                    (Some(false), Some(false)),
+                    "{rec}"
+                );
+                assert_eq!(rec["cv_text"], "Texte saisi à la main.");
+                assert!(
+                    body.contains("aucun texte lisible (document scanné ?)"),
+                    "{body}"
+                );
+                node.sync_index().await;
+                assert_eq!(search("DEAS").await, 0);
+            }
+            node.stop().await;
+        }
     }
 }
 

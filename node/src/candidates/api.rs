@@ -291,7 +291,8 @@ async fn upload_cv_handler(
         "candidate.cv_upload",
         &id,
         None,
-        json!({ "file_id": file.id, "content_type": file.content_type, "size_bytes": file.size_bytes }),
+        json!({ "file_id": file.id, "content_type": file.content_type, "size_bytes": file.size_bytes,
+                "readable": file.readable, "ocr": file.ocr }),
     )
     .await?;
     Ok((

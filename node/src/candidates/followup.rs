@@ -509,6 +509,8 @@ pub struct Todo {
     pub retention: Vec<Person>,
     /// Their records in search without an attached CV.
     pub without_cv: Vec<Person>,
+    /// Follow-ups and ends of programmes due (or overdue) for their people.
+    pub programmes: Vec<crate::programmes::TodoItem>,
 }
 
 impl Todo {
@@ -519,6 +521,7 @@ impl Todo {
             + self.undeliverable.len()
             + self.retention.len()
             + self.without_cv.len()
+            + self.programmes.len()
     }
 
     /// Nothing to do.
@@ -656,5 +659,7 @@ pub async fn todo(state: &AppState, actor: &Actor) -> Result<Todo> {
             }
         }
     }
+    drop(conn);
+    out.programmes = crate::programmes::todo(state, actor, HORIZON_DAYS).await?;
     Ok(out)
 }
