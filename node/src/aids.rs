@@ -277,6 +277,7 @@ impl AidScheme {
     strum::IntoStaticStr,
     strum::EnumString,
     strum::EnumIter,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]

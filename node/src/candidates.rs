@@ -41,7 +41,7 @@ pub use retention::{
 };
 
 /// Where a candidate is in their journey.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CandidateStatus {
     /// Looking for work.
@@ -78,7 +78,7 @@ impl CandidateStatus {
 }
 
 /// How far a consent reaches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentScope {
     /// Searchable and matchable on this node only.
@@ -107,7 +107,7 @@ impl ConsentScope {
 }
 
 /// A recorded consent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Consent {
     /// When (unix ms).
     pub given_at: i64,
@@ -121,7 +121,7 @@ pub struct Consent {
 
 /// Sensitive fields: optional, kept only on this node, shown only to the
 /// admin and the assigned counsellor.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Sensitive {
     /// Bénéficiaire du RSA.
@@ -152,7 +152,7 @@ impl Sensitive {
 }
 
 /// A stored CV file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CandidateFile {
     /// Identifier.
     pub id: String,
@@ -193,7 +193,7 @@ const FILE_COLUMNS: &str =
 pub use crate::extract::readable_text;
 
 /// A candidate record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Candidate {
     pub id: String,
     pub external_id: Option<String>,
@@ -308,7 +308,7 @@ impl StoredProfile {
 }
 
 /// Record-keeping facts that are not part of [`Candidate`].
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RecordMeta {
     /// When the counsellor was reminded of the retention deadline.
     pub retention_reminded_at: Option<i64>,
@@ -317,7 +317,7 @@ pub struct RecordMeta {
 }
 
 /// The body of POST (create) and PUT (update).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CandidateInput {
     #[serde(default)]
@@ -1645,6 +1645,7 @@ pub async fn set_status(state: &AppState, id: &str, status: CandidateStatus) -> 
     strum::EnumIter,
     strum::IntoStaticStr,
     strum::EnumString,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
@@ -1689,7 +1690,7 @@ impl PlacementOutcome {
 }
 
 /// A recorded placement.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Placement {
     pub id: String,
     pub candidate_id: String,
@@ -1704,7 +1705,7 @@ pub struct Placement {
 }
 
 /// A return to work as recorded by a counsellor.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlacementInput {
     pub outcome: PlacementOutcome,
@@ -2143,6 +2144,12 @@ async fn remove_files_dir(state: &AppState, id: &str) {
             tracing::error!(candidate = %id, error = %e, "could not remove the candidate's files")
         }
     }
+}
+
+/// The OpenAPI paths of `/api/v1/candidates…`.
+pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    api::Doc::openapi()
 }
 
 #[cfg(test)]

@@ -38,6 +38,7 @@ pub mod maintenance;
 pub mod matching;
 pub mod notifications;
 pub mod offers;
+pub mod openapi;
 pub mod programmes;
 pub mod referentials;
 pub mod referentials_api;

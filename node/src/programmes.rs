@@ -183,6 +183,7 @@ pub fn due_items(
     Deserialize,
     strum::IntoStaticStr,
     strum::EnumString,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
@@ -335,7 +336,7 @@ async fn load_for_update(
 }
 
 /// Enrol a person.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEnrolment {
     /// The programme's code.
@@ -469,7 +470,7 @@ pub async fn renew(state: &AppState, actor: &Actor, id: &str) -> Result<Enrolmen
 }
 
 /// How an enrolment ends.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Closing {
     /// `completed` or `abandoned`.
@@ -536,11 +537,12 @@ pub async fn purge(conn: &mut sqlx::AnyConnection, candidate_id: &str) -> Result
 
 /// An item of the « À faire »: what is due in an enrolment of one of the
 /// counsellor's people.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TodoItem {
     pub enrolment_id: String,
     pub person: crate::candidates::followup::Person,
     pub programme_name: String,
+    #[schema(value_type = String)]
     pub what: &'static str,
     pub due_on: String,
     pub overdue: bool,

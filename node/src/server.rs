@@ -331,6 +331,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::programmes::http::routes())
         .merge(crate::referrals::routes())
         .merge(crate::notifications::routes())
+        .merge(crate::openapi::routes())
         .merge(crate::federation::routes(&state))
         .merge(
             crate::ui::routes()

@@ -14,7 +14,7 @@ use crate::error::{ApiJson, Error, Result};
 use crate::server::AppState;
 
 /// `POST /api/v1/placements/{id}/aids/{code}` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AidChange {
     /// The new state: `requested`, `granted`, `paid`, `refused`, or `none`
@@ -23,12 +23,17 @@ pub struct AidChange {
 }
 
 /// `GET /api/v1/aids`: the schemes this node follows.
+#[utoipa::path(get, path = "/api/v1/aids", tag = "candidates",
+    responses((status = 200, description = "The hiring-aid schemes this node follows (staff)", body = serde_json::Value)))]
 async fn schemes_handler(State(state): State<AppState>, Staff(_): Staff) -> Json<Value> {
     Json(json!({ "items": state.config.aids }))
 }
 
 /// `GET /api/v1/candidates/{id}/placements`: the candidate's returns to
 /// work recorded here, each with every scheme's verdict and file.
+#[utoipa::path(get, path = "/api/v1/candidates/{id}/placements", tag = "candidates",
+    params(("id" = String, Path, description = "Candidate record id")),
+    responses((status = 200, description = "The person's returns to work with each scheme's verdict and file", body = serde_json::Value)))]
 async fn placements_handler(
     State(state): State<AppState>,
     Staff(_): Staff,
@@ -45,6 +50,10 @@ async fn placements_handler(
 }
 
 /// `POST /api/v1/placements/{id}/aids/{code}`: move an aid's file.
+#[utoipa::path(post, path = "/api/v1/placements/{id}/aids/{code}", tag = "candidates",
+    params(("id" = String, Path, description = "Placement id"), ("code" = String, Path, description = "Aid scheme code")),
+    request_body = AidChange,
+    responses((status = 200, description = "The aid's file after the change (audited)", body = serde_json::Value)))]
 async fn change_handler(
     State(state): State<AppState>,
     Staff(user): Staff,
@@ -55,6 +64,11 @@ async fn change_handler(
         super::set_state(&state, &Actor::User(user), &id, &code, change.state).await?,
     ))
 }
+
+/// OpenAPI paths of this module.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(schemes_handler, placements_handler, change_handler))]
+pub(crate) struct Doc;
 
 /// Routes of the aids.
 pub fn routes() -> Router<AppState> {

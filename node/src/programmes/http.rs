@@ -13,11 +13,16 @@ use crate::error::{ApiJson, Error, Result};
 use crate::server::AppState;
 
 /// `GET /api/v1/programmes`: the programmes this node runs.
+#[utoipa::path(get, path = "/api/v1/programmes", tag = "candidates",
+    responses((status = 200, description = "The programmes this node runs (staff)", body = serde_json::Value)))]
 async fn programmes_handler(State(state): State<AppState>, Staff(_): Staff) -> Json<Value> {
     Json(json!({ "items": state.config.programmes }))
 }
 
 /// `GET /api/v1/candidates/{id}/programmes`: the person's enrolments.
+#[utoipa::path(get, path = "/api/v1/candidates/{id}/programmes", tag = "candidates",
+    params(("id" = String, Path, description = "Candidate record id")),
+    responses((status = 200, description = "The person's enrolments", body = serde_json::Value)))]
 async fn list_handler(
     State(state): State<AppState>,
     Staff(user): Staff,
@@ -34,6 +39,10 @@ async fn list_handler(
 }
 
 /// `POST /api/v1/candidates/{id}/programmes`: enrol the person.
+#[utoipa::path(post, path = "/api/v1/candidates/{id}/programmes", tag = "candidates",
+    params(("id" = String, Path, description = "Candidate record id")),
+    request_body = NewEnrolment,
+    responses((status = 201, description = "The enrolment (audited)", body = serde_json::Value)))]
 async fn enrol_handler(
     State(state): State<AppState>,
     Staff(user): Staff,
@@ -45,6 +54,9 @@ async fn enrol_handler(
 }
 
 /// `POST /api/v1/enrolments/{id}/renew`.
+#[utoipa::path(post, path = "/api/v1/enrolments/{id}/renew", tag = "candidates",
+    params(("id" = String, Path, description = "Enrolment id")),
+    responses((status = 200, description = "The renewed enrolment (audited)", body = serde_json::Value)))]
 async fn renew_handler(
     State(state): State<AppState>,
     Staff(user): Staff,
@@ -54,6 +66,10 @@ async fn renew_handler(
 }
 
 /// `POST /api/v1/enrolments/{id}/close`: `{status, outcome}`.
+#[utoipa::path(post, path = "/api/v1/enrolments/{id}/close", tag = "candidates",
+    params(("id" = String, Path, description = "Enrolment id")),
+    request_body = Closing,
+    responses((status = 200, description = "The closed enrolment (audited)", body = serde_json::Value)))]
 async fn close_handler(
     State(state): State<AppState>,
     Staff(user): Staff,
@@ -64,6 +80,17 @@ async fn close_handler(
         super::close(&state, &Actor::User(user), &id, c).await?,
     ))
 }
+
+/// OpenAPI paths of this module.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    programmes_handler,
+    list_handler,
+    enrol_handler,
+    renew_handler,
+    close_handler
+))]
+pub(crate) struct Doc;
 
 /// Routes of the programmes.
 pub fn routes() -> Router<AppState> {

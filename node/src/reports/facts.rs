@@ -25,6 +25,7 @@ use crate::error::{FieldError, Result};
     strum::EnumIter,
     strum::IntoStaticStr,
     strum::EnumString,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
@@ -103,7 +104,7 @@ impl AgeBand {
 }
 
 /// The contract of a return to work, as far as known.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContractFacts {
     /// First day, `YYYY-MM-DD`.

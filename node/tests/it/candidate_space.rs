@@ -400,7 +400,7 @@ async fn rights(backend: &Backend) {
         )
         .await;
     assert_eq!(st, 200);
-    let change = notices
+    let change = notices["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -463,7 +463,7 @@ async fn rights(backend: &Backend) {
             &format!("/api/v1/candidates/{}/notices", s.person),
         )
         .await;
-    let interests: Vec<&Value> = notices
+    let interests: Vec<&Value> = notices["items"]
         .as_array()
         .unwrap()
         .iter()

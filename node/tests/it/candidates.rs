@@ -42,11 +42,11 @@ async fn audit_actions(node: &TestNode, admin: &str, target: &str) -> Vec<Value>
     let (st, v) = node
         .get(
             admin,
-            &format!("/api/v1/audit?target_id={target}&limit=1000"),
+            &format!("/api/v1/audit?target_id={target}&per_page=200"),
         )
         .await;
     assert_eq!(st, 200, "{v}");
-    v.as_array().expect("array").clone()
+    v["items"].as_array().expect("array").clone()
 }
 
 async fn search(node: &TestNode, token: &str, qs: &str) -> Value {
@@ -58,9 +58,9 @@ async fn search(node: &TestNode, token: &str, qs: &str) -> Value {
 }
 
 fn hit_ids(v: &Value) -> Vec<String> {
-    v["hits"]
+    v["items"]
         .as_array()
-        .expect("hits")
+        .expect("items")
         .iter()
         .map(|h| h["id"].as_str().expect("id").to_string())
         .collect()
@@ -516,9 +516,9 @@ async fn audit_entries_for_read_search_and_erase() {
         assert_eq!(read["reason"], "préparation d'un entretien");
         assert_eq!(read["actor_role"], "counsellor");
         let (_, all) = node
-            .get(&admin, "/api/v1/audit?action=candidate.search")
+            .get(&admin, "/api/v1/audit?action=candidate.search&per_page=200")
             .await;
-        let s = all
+        let s = all["items"]
             .as_array()
             .expect("array")
             .last()
@@ -740,10 +740,10 @@ async fn import_csv_and_jsonl_with_bad_rows_is_idempotent() {
         // title "Cariste" the query names), but its old job title is gone.
         let v = search(&node, &admin, "q=caristes").await;
         assert_eq!(v["total"], 1, "{v}");
-        assert_eq!(v["hits"][0]["job_titles"], json!([]), "{v}");
+        assert_eq!(v["items"][0]["job_titles"], json!([]), "{v}");
         let v = search(&node, &admin, "q=caces").await;
         assert_eq!(v["total"], 1, "{v}");
-        assert_eq!(v["hits"][0]["last_name"], "Martin-Dupré");
+        assert_eq!(v["items"][0]["last_name"], "Martin-Dupré");
         let v = search(&node, &admin, "q=electricienne").await;
         assert_eq!(v["total"], 1, "{v}");
         let v = search(&node, &admin, "").await;
@@ -860,7 +860,7 @@ async fn search_french_filters_radius_facets_pagination() {
         let v = search(&node, &c, "q=cariste&rome=N4101").await;
         assert_eq!(hit_ids(&v), vec![vendome.clone()]);
         assert!(
-            v["hits"][0]["snippet"]
+            v["items"][0]["snippet"]
                 .as_str()
                 .expect("snippet")
                 .contains("<b>"),
@@ -886,8 +886,8 @@ async fn search_french_filters_radius_facets_pagination() {
         // Radius around Blois: Vendôme ~31 km, Orléans ~57 km, Montluçon far.
         let v = search(&node, &c, "commune=41018&radius_km=40&sort=distance").await;
         assert_eq!(hit_ids(&v), vec![blois.clone(), vendome.clone()], "{v}");
-        assert_eq!(v["hits"][0]["distance_km"], 0.0);
-        let d = v["hits"][1]["distance_km"].as_f64().expect("km");
+        assert_eq!(v["items"][0]["distance_km"], 0.0);
+        let d = v["items"][1]["distance_km"].as_f64().expect("km");
         assert!((25.0..40.0).contains(&d), "{d}");
         let v = search(&node, &c, "commune=41018&radius_km=70&sort=distance").await;
         assert_eq!(
@@ -901,7 +901,11 @@ async fn search_french_filters_radius_facets_pagination() {
         // Facets over the whole result set, pagination.
         let v = search(&node, &c, "per_page=1&page=2").await;
         assert_eq!(v["total"], 4);
-        assert_eq!(v["hits"].as_array().expect("hits").len(), 1);
+        assert_eq!(v["items"].as_array().expect("items").len(), 1);
+        assert_eq!(
+            (v["page"].as_i64(), v["per_page"].as_i64()),
+            (Some(2), Some(1))
+        );
         assert_eq!(v["facets"]["rome"]["N1101"], 2, "{v}");
         assert_eq!(v["facets"]["rome"]["F1602"], 2);
         assert_eq!(v["facets"]["rome"]["N4101"], 1);
@@ -920,7 +924,7 @@ async fn search_french_filters_radius_facets_pagination() {
             ])
         );
         let v = search(&node, &c, "per_page=1&page=5").await;
-        assert_eq!(v["hits"], json!([]));
+        assert_eq!(v["items"], json!([]));
 
         // Typed text is never a syntax error.
         for qs in ["q=%22unterminated", "q=cariste%20AND%20("] {

@@ -560,7 +560,7 @@ async fn api_tokens_are_named_listed_revoked_and_expire() {
         // Listed without the secret.
         let (status, list) = node.get(&session, "/api/v1/auth/tokens").await;
         assert_eq!(status, 200);
-        let listed = list
+        let listed = list["items"]
             .as_array()
             .unwrap()
             .iter()
@@ -610,7 +610,7 @@ async fn api_tokens_are_named_listed_revoked_and_expire() {
             .unwrap()
             .to_string();
         let (_, list) = node.get(&fresh, "/api/v1/auth/tokens").await;
-        let listed = list
+        let listed = list["items"]
             .as_array()
             .unwrap()
             .iter()

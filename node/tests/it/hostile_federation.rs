@@ -375,7 +375,7 @@ async fn a_mixed_batch_keeps_exactly_its_good_messages() {
         assert_eq!(verdict(&answer, &dup_id), "refused:malformed");
         // Exactly the good offers were stored, and their inbox rows.
         let (_, list) = b.get(&admin, "/api/v1/offers?origin=ml-tours").await;
-        let mut stored: Vec<String> = list["offers"]
+        let mut stored: Vec<String> = list["items"]
             .as_array()
             .unwrap()
             .iter()

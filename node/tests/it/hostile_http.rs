@@ -15,25 +15,11 @@ use tokio::net::TcpStream;
 use vivier_node::auth::Role;
 
 fn candidate(first: &str) -> Value {
-    json!({
-        "first_name": first,
-        "last_name": "Martin",
-        "commune_insee": "41018",
-        "rome_codes": ["N1101"],
-        "cv_text": "Cariste CACES 3, préparation de commandes.",
-        "consent_scope": "local",
-    })
+    support::candidate_body(first)
 }
 
 fn offer() -> Value {
-    json!({
-        "title": "Cariste H/F",
-        "description": "Chargement des camions, CACES 3.",
-        "rome_code": "N1101",
-        "contract_type": "CDI",
-        "employer": {"name": "Logistique Val de Loire"},
-        "workplaces": [{"commune_insee": "41018", "positions": 2}]
-    })
+    support::offer_body("Cariste H/F")
 }
 
 fn fields(v: &Value) -> Vec<String> {
@@ -79,19 +65,25 @@ async fn out_of_range_parameters_are_refused_by_name() {
             ("/api/v1/candidates?page=abc".into(), "page"),
             ("/api/v1/candidates?mine=peut-etre".into(), "mine"),
             ("/api/v1/candidates?colonne=1".into(), "colonne"),
-            ("/api/v1/offers?limit=0".into(), "limit"),
-            ("/api/v1/offers?limit=9223372036854775807".into(), "limit"),
-            ("/api/v1/offers?offset=-5".into(), "offset"),
-            ("/api/v1/offers?offset=9223372036854775807".into(), "offset"),
-            ("/api/v1/offers/search?limit=100000".into(), "limit"),
+            ("/api/v1/offers?per_page=0".into(), "per_page"),
             (
-                "/api/v1/offers/search?offset=18446744073709551615".into(),
-                "offset",
+                "/api/v1/offers?per_page=9223372036854775807".into(),
+                "per_page",
+            ),
+            ("/api/v1/offers?page=-5".into(), "page"),
+            ("/api/v1/offers?page=9223372036854775807".into(), "page"),
+            ("/api/v1/offers?limit=10".into(), "limit"),
+            ("/api/v1/offers?offset=10".into(), "offset"),
+            ("/api/v1/offers/search?per_page=100000".into(), "per_page"),
+            (
+                "/api/v1/offers/search?page=18446744073709551615".into(),
+                "page",
             ),
             (
-                "/api/v1/offers/search?offset=18446744073709551616".into(),
-                "offset",
+                "/api/v1/offers/search?page=18446744073709551616".into(),
+                "page",
             ),
+            ("/api/v1/offers/search?limit=5".into(), "limit"),
             (
                 "/api/v1/offers/search?commune=41018&radius_km=NaN".into(),
                 "radius_km",
@@ -104,10 +96,13 @@ async fn out_of_range_parameters_are_refused_by_name() {
                 "/api/v1/offers/search?commune=41018&radius_km=1e308".into(),
                 "radius_km",
             ),
-            ("/api/v1/referrals?limit=-1".into(), "limit"),
-            ("/api/v1/referrals?offset=-1".into(), "offset"),
-            ("/api/v1/audit?limit=0".into(), "limit"),
-            ("/api/v1/audit?limit=1000000".into(), "limit"),
+            ("/api/v1/referrals?per_page=-1".into(), "per_page"),
+            ("/api/v1/referrals?page=-1".into(), "page"),
+            ("/api/v1/audit?per_page=0".into(), "per_page"),
+            ("/api/v1/audit?per_page=1000000".into(), "per_page"),
+            ("/api/v1/users?page=0".into(), "page"),
+            ("/api/v1/notifications?per_page=201".into(), "per_page"),
+            ("/api/v1/federation/dead-letters?page=x".into(), "page"),
             ("/api/v1/audit?after=-1".into(), "after"),
             (format!("/api/v1/offers/{oid}/matches?limit=0"), "limit"),
             (
@@ -141,8 +136,12 @@ async fn out_of_range_parameters_are_refused_by_name() {
             .await;
         assert_eq!(st, 200, "{v}");
         assert_eq!(v["items"].as_array().unwrap().len(), 1);
-        let (st, _) = node.get(&admin, "/api/v1/offers?limit=500&offset=0").await;
-        assert_eq!(st, 200);
+        let (st, v) = node.get(&admin, "/api/v1/offers?page=1&per_page=200").await;
+        assert_eq!(st, 200, "{v}");
+        assert_eq!(
+            (v["total"].as_i64(), v["page"].as_i64()),
+            (Some(1), Some(1))
+        );
         node.assert_alive_and_unchanged(&before).await;
         node.stop().await;
     }
@@ -247,9 +246,12 @@ async fn reassignment_is_never_a_side_effect_of_an_update() {
         }
         // The audit names the hand-over and the fields an update changed.
         let (_, entries) = node
-            .get(&admin, &format!("/api/v1/audit?target_id={id}&limit=1000"))
+            .get(
+                &admin,
+                &format!("/api/v1/audit?target_id={id}&per_page=200"),
+            )
             .await;
-        let entries = entries.as_array().unwrap();
+        let entries = entries["items"].as_array().unwrap();
         let reassign = entries
             .iter()
             .find(|e| e["action"] == "candidate.reassign")

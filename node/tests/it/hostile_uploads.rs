@@ -467,12 +467,12 @@ async fn good_cvs_still_work_and_are_searchable() {
                 let (st, r) = node
                     .get(&c, &format!("/api/v1/candidates/search?q={word}"))
                     .await;
-                let one = r["hits"].as_array().is_some_and(|h| h.len() == 1);
+                let one = r["items"].as_array().is_some_and(|h| h.len() == 1);
                 (st == 200 && one).then_some(r)
             })
             .await;
             let r = found.unwrap_or_else(|| panic!("{word} not found after uploading {name}"));
-            assert_eq!(r["hits"][0]["id"], id.as_str(), "{r}");
+            assert_eq!(r["items"][0]["id"], id.as_str(), "{r}");
         }
         node.stop().await;
     }

@@ -80,10 +80,13 @@ fn field_code(body: &Value, field: &str) -> Option<String> {
 
 async fn audit_actions(node: &TestNode, admin: &str, action: &str) -> Vec<Value> {
     let (s, entries) = node
-        .get(admin, &format!("/api/v1/audit?action={action}&limit=1000"))
+        .get(
+            admin,
+            &format!("/api/v1/audit?action={action}&per_page=200"),
+        )
         .await;
     assert_eq!(s, 200, "{entries}");
-    entries.as_array().cloned().unwrap_or_default()
+    entries["items"].as_array().cloned().unwrap_or_default()
 }
 
 #[tokio::test]

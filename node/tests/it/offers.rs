@@ -260,16 +260,16 @@ async fn multi_workplace_offer_search_and_jobposting() {
         .expect("indexed");
         let (_, found) = node.get(&staff, "/api/v1/offers/search?q=domicile").await;
         assert_eq!(found["total"], 1, "{found}");
-        assert_eq!(found["hits"][0]["offer"]["offer_id"], id.as_str());
-        assert_eq!(found["hits"][0]["offer"]["origin_node"], "test-node");
+        assert_eq!(found["items"][0]["offer"]["offer_id"], id.as_str());
+        assert_eq!(found["items"][0]["offer"]["origin_node"], "test-node");
         let (_, r) = node.get(&staff, "/api/v1/offers/search?rome=N1101").await;
         assert_eq!(r["total"], 1);
-        assert_eq!(r["hits"][0]["offer"]["offer_id"], cariste_id.as_str());
+        assert_eq!(r["items"][0]["offer"]["offer_id"], cariste_id.as_str());
         let (_, r) = node
             .get(&staff, "/api/v1/offers/search?commune=03185&radius_km=30")
             .await;
         assert_eq!(r["total"], 1, "{r}");
-        assert_eq!(r["hits"][0]["distance_km"], 0.0);
+        assert_eq!(r["items"][0]["distance_km"], 0.0);
         let (_, r) = node
             .get(
                 &staff,
@@ -277,7 +277,7 @@ async fn multi_workplace_offer_search_and_jobposting() {
             )
             .await;
         assert_eq!(r["total"], 2, "{r}");
-        let d = r["hits"][0]["distance_km"].as_f64().unwrap();
+        let d = r["items"][0]["distance_km"].as_f64().unwrap();
         assert!((25.0..35.0).contains(&d), "Vendôme–Blois {d}");
         let (_, r) = node
             .get(&staff, "/api/v1/offers/search?contract_type=CDD")
@@ -429,7 +429,7 @@ async fn france_travail_import() {
 
         let (_, list) = node.get(&staff, "/api/v1/offers?origin=local").await;
         assert_eq!(list["total"], 3);
-        let offers = list["offers"].as_array().unwrap();
+        let offers = list["items"].as_array().unwrap();
         let by_title = |t: &str| {
             offers
                 .iter()

@@ -317,7 +317,7 @@ async fn local_referral_from_submission_to_hire() {
         assert_eq!(st, 200, "{list}");
         assert_eq!(list["total"], 2);
         assert!(
-            list["referrals"][0].get("candidate_id").is_none(),
+            list["items"][0].get("candidate_id").is_none(),
             "employers never see candidate ids"
         );
         let (_, list) = node
@@ -361,7 +361,7 @@ async fn local_referral_from_submission_to_hire() {
             )
             .await;
         assert_eq!(st, 200);
-        assert_eq!(audit.as_array().unwrap().len(), 2, "{audit}");
+        assert_eq!(audit["items"].as_array().unwrap().len(), 2, "{audit}");
 
         // Status changes: validation, side, state machine.
         let path = format!("/api/v1/referrals/{r1}/status");
@@ -440,7 +440,7 @@ async fn local_referral_from_submission_to_hire() {
             .get(&staff, &format!("/api/v1/referrals/{r2}/events"))
             .await;
         assert_eq!(st, 200);
-        let last = ev.as_array().unwrap().last().unwrap().clone();
+        let last = ev["items"].as_array().unwrap().last().unwrap().clone();
         assert_eq!(
             (last["status"].clone(), last["actor"].clone()),
             (json!("obsolete"), json!("system"))
@@ -451,7 +451,7 @@ async fn local_referral_from_submission_to_hire() {
             .get(&staff, &format!("/api/v1/referrals/{r1}/events"))
             .await;
         assert_eq!(st, 200);
-        let statuses: Vec<_> = ev
+        let statuses: Vec<_> = ev["items"]
             .as_array()
             .unwrap()
             .iter()
@@ -461,10 +461,10 @@ async fn local_referral_from_submission_to_hire() {
             statuses,
             vec!["new", "processing", "prior_to_hire", "accepted"]
         );
-        assert_eq!(ev[1]["actor"], "Test rh@logistique.fr");
-        assert_eq!(ev[1]["actor_node"], "test-node");
-        assert_eq!(ev[2]["comment"], "Entretien mardi");
-        assert_eq!(ev[3]["contract_type"], "CDI");
+        assert_eq!(ev["items"][1]["actor"], "Test rh@logistique.fr");
+        assert_eq!(ev["items"][1]["actor_node"], "test-node");
+        assert_eq!(ev["items"][2]["comment"], "Entretien mardi");
+        assert_eq!(ev["items"][3]["contract_type"], "CDI");
         let (_, list) = node
             .get(
                 &staff,
@@ -554,7 +554,7 @@ async fn no_answer_sweep_with_a_fake_clock() {
         let (_, ev) = node
             .get(&staff, &format!("/api/v1/referrals/{r}/events"))
             .await;
-        let last = ev.as_array().unwrap().last().unwrap().clone();
+        let last = ev["items"].as_array().unwrap().last().unwrap().clone();
         assert_eq!(last["actor"], "system");
         assert_eq!(last["reason"], "no_answer");
         assert_eq!(
@@ -606,7 +606,7 @@ async fn erasure_removes_the_profile_of_a_local_referral() {
             .get(&staff, &format!("/api/v1/referrals/{r}/events"))
             .await;
         assert_eq!(
-            ev.as_array().unwrap().last().unwrap()["comment"],
+            ev["items"].as_array().unwrap().last().unwrap()["comment"],
             "données du candidat effacées"
         );
         node.stop().await;
@@ -749,7 +749,7 @@ async fn outbound_referral_to_a_network_offer() {
         let (_, ev) = node
             .get(&staff, &format!("/api/v1/referrals/{r1}/events"))
             .await;
-        let last = ev.as_array().unwrap().last().unwrap().clone();
+        let last = ev["items"].as_array().unwrap().last().unwrap().clone();
         assert_eq!(
             (last["actor"].clone(), last["actor_node"].clone()),
             (json!("RH de A"), json!("node-a"))
@@ -979,15 +979,15 @@ async fn inbound_referrals_through_the_message_handlers() {
         assert!(sc[2].contains("\"ALT\"") && sc[2].contains("2026-09-01"));
         // Staff of this node see the inbound history too.
         let (_, ev) = node.get(&staff, "/api/v1/referrals/ref-3/events").await;
-        let statuses: Vec<_> = ev
+        let statuses: Vec<_> = ev["items"]
             .as_array()
             .unwrap()
             .iter()
             .map(|e| e["status"].as_str().unwrap())
             .collect();
         assert_eq!(statuses, vec!["new", "accepted"]);
-        assert_eq!(ev[0]["actor"], "Conseiller de C");
-        assert_eq!(ev[0]["actor_node"], "node-c");
+        assert_eq!(ev["items"][0]["actor"], "Conseiller de C");
+        assert_eq!(ev["items"][0]["actor_node"], "node-c");
 
         // Erasure at node-c: the profile goes, whatever the status.
         let w = |id: &str| ReferralWithdrawn {

@@ -757,10 +757,10 @@ async fn exports_read_back_equal_the_api() {
 
         // Each export is audited (who, format, period), never with figures.
         let (st, audit) = node
-            .get(&s.admin, "/api/v1/audit?action=report.export&limit=10")
+            .get(&s.admin, "/api/v1/audit?action=report.export&per_page=10")
             .await;
         assert_eq!(st, 200, "{audit}");
-        let entries = audit.as_array().unwrap();
+        let entries = audit["items"].as_array().unwrap();
         assert_eq!(entries.len(), 2, "{audit}");
         assert_eq!(entries[0]["details"]["format"], "csv");
         assert_eq!(entries[1]["details"]["format"], "xlsx");
@@ -808,9 +808,9 @@ async fn exports_read_back_equal_the_api() {
             "{body}"
         );
         let (_, audit) = node
-            .get(&s.admin, "/api/v1/audit?action=report.export&limit=10")
+            .get(&s.admin, "/api/v1/audit?action=report.export&per_page=10")
             .await;
-        assert_eq!(audit.as_array().unwrap().len(), 3);
+        assert_eq!(audit["items"].as_array().unwrap().len(), 3);
 
         // Network figures from the page: an admin publishes the month (a
         // counsellor cannot), then the network table shows this member and

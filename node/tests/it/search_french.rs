@@ -88,9 +88,9 @@ async fn top(
         .get(token, &format!("/api/v1/candidates/search?{qs}"))
         .await;
     assert_eq!(st, 200, "{q}: {v}");
-    v["hits"]
+    v["items"]
         .as_array()
-        .expect("hits")
+        .expect("items")
         .iter()
         .map(|h| {
             let id = h["id"].as_str().expect("id");
@@ -192,9 +192,9 @@ async fn all_hits(
         )
         .await;
     assert_eq!(st, 200, "{qs:?}: {v}");
-    let hits = v["hits"]
+    let hits = v["items"]
         .as_array()
-        .expect("hits")
+        .expect("items")
         .iter()
         .map(|h| keys[h["id"].as_str().expect("id")].clone())
         .collect();
@@ -430,9 +430,9 @@ async fn typos_are_forgiven_below_exact_words() {
             );
         }
         let score = |v: &Value, key: &str| {
-            v["hits"]
+            v["items"]
                 .as_array()
-                .expect("hits")
+                .expect("items")
                 .iter()
                 .find(|h| keys[h["id"].as_str().expect("id")] == key)
                 .and_then(|h| h["score"].as_f64())
@@ -509,10 +509,10 @@ async fn concurrent_searches_are_all_audited() {
             assert_eq!(st, 200, "{v}");
         }
         let (st, v) = node
-            .get(&admin, "/api/v1/audit?action=candidate.search&limit=1000")
+            .get(&admin, "/api/v1/audit?action=candidate.search&per_page=200")
             .await;
         assert_eq!(st, 200, "{v}");
-        let entries = v.as_array().expect("entries");
+        let entries = v["items"].as_array().expect("entries");
         assert_eq!(entries.len(), 40);
         // No personal data: the text's length, not the text.
         assert!(entries.iter().all(|e| e["details"]["q_chars"].is_u64()));

@@ -438,7 +438,7 @@ async fn employer_posts_an_offer_through_the_web_form() {
         // It is in the API, like an API offer, and broadcast.
         let (st, list) = node.get(&token, "/api/v1/offers").await;
         assert_eq!(st, 200);
-        let offer = list["offers"]
+        let offer = list["items"]
             .as_array()
             .unwrap()
             .iter()

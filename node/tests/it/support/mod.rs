@@ -16,6 +16,31 @@ use vivier_node::server::AppState;
 /// CV files for the in-process test nodes.
 pub const EXTRACTOR: &str = env!("CARGO_BIN_EXE_vivier-node");
 
+/// A consented candidate record at Blois, cariste (a `POST
+/// /api/v1/candidates` body).
+pub fn candidate_body(first: &str) -> Value {
+    serde_json::json!({
+        "first_name": first,
+        "last_name": "Martin",
+        "commune_insee": "41018",
+        "rome_codes": ["N1101"],
+        "cv_text": "Cariste CACES 3, préparation de commandes.",
+        "consent_scope": "local",
+    })
+}
+
+/// A CDI cariste offer at Blois (a `POST /api/v1/offers` body).
+pub fn offer_body(title: &str) -> Value {
+    serde_json::json!({
+        "title": title,
+        "description": "Chargement des camions, CACES 3.",
+        "rome_code": "N1101",
+        "contract_type": "CDI",
+        "employer": {"name": "Logistique Val de Loire"},
+        "workplaces": [{"commune_insee": "41018", "positions": 2}]
+    })
+}
+
 /// Which database a test node uses.
 #[derive(Clone, Debug)]
 pub enum Backend {
