@@ -19,12 +19,12 @@ use sqlx::Row;
 use crate::auth::{Role, User};
 use crate::db::Db;
 use crate::error::Result;
-use crate::http::ApiQuery;
+use crate::http::{Page, PageParams, Paged};
 use crate::server::AppState;
 use crate::util::now_ms;
 
 /// One audit entry.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// Sequence number.
     pub id: i64,
@@ -147,14 +147,16 @@ pub async fn append(
 }
 
 /// Filters for listing.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Entries after this id.
     #[serde(default)]
     pub after: Option<i64>,
-    /// Max entries (default 100, max 1000).
-    #[serde(default)]
+    /// Max entries of the administration's pages (default 100, max 1000;
+    /// set by the caller: the API pages with `page`/`per_page`).
+    #[serde(skip_deserializing)]
     pub limit: Option<i64>,
     /// Only this action.
     #[serde(default)]
@@ -167,14 +169,33 @@ pub struct AuditQuery {
     pub actor_id: Option<String>,
 }
 
-/// List entries, oldest first.
-pub async fn list(db: &Db, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
+/// One page of the entries, oldest first.
+pub async fn list(db: &Db, q: &AuditQuery, paging: PageParams) -> Result<Page<AuditEntry>> {
     let mut checks = crate::http::Checks::new();
-    let limit = checks.int("limit", q.limit, 100, 1, 1000);
     checks.int("after", q.after, 0, 0, i64::MAX);
     checks.finish()?;
-    select(db, q, ("id > $1", "id"), q.after.unwrap_or(0), limit).await
+    let after = q.after.unwrap_or(0);
+    let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM audit_log WHERE {FILTER}"))
+        .bind(after)
+        .bind(&q.action)
+        .bind(&q.target_id)
+        .bind(&q.actor_id)
+        .fetch_one(&db.pool)
+        .await?;
+    let items = select(
+        db,
+        q,
+        ("id > $1", "id"),
+        after,
+        (paging.per_page, paging.offset()),
+    )
+    .await?;
+    Ok(Page::new(items, total, paging))
 }
+
+/// The filters after the id range `$1`.
+const FILTER: &str = "id > $1 AND ($2 IS NULL OR action = $2) AND ($3 IS NULL OR target_id = $3) \
+                      AND ($4 IS NULL OR actor_id = $4)";
 
 /// Entries newest first, before id `before` (all when `None`): the pages of
 /// the administration's journal.
@@ -185,7 +206,7 @@ pub async fn newest(db: &Db, q: &AuditQuery, before: Option<i64>) -> Result<Vec<
         q,
         ("id < $1", "id DESC"),
         before.unwrap_or(i64::MAX),
-        limit,
+        (limit, 0),
     )
     .await
 }
@@ -195,18 +216,19 @@ async fn select(
     q: &AuditQuery,
     (range, order): (&str, &str),
     bound: i64,
-    limit: i64,
+    (limit, offset): (i64, i64),
 ) -> Result<Vec<AuditEntry>> {
     let rows = sqlx::query(&format!(
         "SELECT id, at, actor_id, actor_role, action, target_kind, target_id, reason, details FROM audit_log \
          WHERE {range} AND ($2 IS NULL OR action = $2) AND ($3 IS NULL OR target_id = $3) \
-         AND ($4 IS NULL OR actor_id = $4) ORDER BY {order} LIMIT $5"
+         AND ($4 IS NULL OR actor_id = $4) ORDER BY {order} LIMIT $5 OFFSET $6"
     ))
     .bind(bound)
     .bind(&q.action)
     .bind(&q.target_id)
     .bind(&q.actor_id)
     .bind(limit)
+    .bind(offset)
     .fetch_all(&db.pool)
     .await?;
     rows.iter()
@@ -227,16 +249,23 @@ async fn select(
         .collect()
 }
 
+#[utoipa::path(get, path = "/api/v1/audit", tag = "admin", params(PageParams, AuditQuery),
+    responses((status = 200, description = "Audit entries, oldest first (admins)", body = Page<AuditEntry>)))]
 async fn list_handler(
     State(state): State<AppState>,
     user: User,
-    ApiQuery(q): ApiQuery<AuditQuery>,
-) -> Result<Json<Vec<AuditEntry>>> {
+    Paged(paging, q): Paged<AuditQuery>,
+) -> Result<Json<Page<AuditEntry>>> {
     user.require(&[Role::Admin])?;
     // Search entries are group-committed: read them all.
     state.read_audit.flush().await;
-    Ok(Json(list(&state.db, &q).await?))
+    Ok(Json(list(&state.db, &q, paging).await?))
 }
+
+/// OpenAPI paths of this module.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list_handler))]
+pub(crate) struct Doc;
 
 /// `GET /api/v1/audit` (admin only).
 pub fn routes() -> Router<AppState> {

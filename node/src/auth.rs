@@ -59,7 +59,7 @@ pub fn session_cookie_name(node_id: &str) -> String {
 }
 
 /// A user's role on this node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Node administrator.
@@ -102,7 +102,7 @@ impl Role {
 }
 
 /// An authenticated user.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct User {
     /// Identifier.
     pub id: String,
@@ -137,7 +137,7 @@ impl User {
 }
 
 /// A user to create.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     /// Login e-mail.
@@ -355,7 +355,7 @@ async fn insert_user(
 pub const ACCOUNT_LINK_HOURS: i64 = 72;
 
 /// What [`create_account`] did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CreatedAccount {
     /// The account.
     #[serde(flatten)]
@@ -569,20 +569,23 @@ impl<S: Send + Sync> FromRequestParts<S> for Reason {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginRequest {
     email: String,
     password: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct LoginResponse {
     token: String,
     expires_at: i64,
     user: User,
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", security(()),
+    request_body = LoginRequest,
+    responses((status = 200, description = "A session token", body = LoginResponse)))]
 async fn login_handler(
     State(state): State<AppState>,
     throttle::ClientAddr(client): throttle::ClientAddr,
@@ -596,6 +599,8 @@ async fn login_handler(
     }))
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    responses((status = 204, description = "The session or token is revoked")))]
 async fn logout_handler(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
@@ -606,15 +611,28 @@ async fn logout_handler(
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth",
+    responses((status = 200, description = "The caller's account", body = User)))]
 async fn me_handler(user: User) -> Json<User> {
     Json(user)
 }
 
-async fn list_users_handler(State(state): State<AppState>, user: User) -> Result<Json<Vec<User>>> {
+#[utoipa::path(get, path = "/api/v1/users", tag = "auth", params(crate::http::PageParams),
+    responses((status = 200, description = "Accounts by e-mail (admins)", body = crate::http::Page<User>)))]
+async fn list_users_handler(
+    State(state): State<AppState>,
+    user: User,
+    crate::http::Paged(paging, _): crate::http::Paged<crate::http::page::NoFilter>,
+) -> Result<Json<crate::http::Page<User>>> {
     user.require(&[Role::Admin])?;
-    Ok(Json(list_users(&state.db).await?))
+    Ok(Json(crate::http::Page::slice(
+        list_users(&state.db).await?,
+        paging,
+    )))
 }
 
+#[utoipa::path(post, path = "/api/v1/users", tag = "auth", request_body = NewUser,
+    responses((status = 201, description = "The account (admins)", body = CreatedAccount)))]
 async fn create_user_handler(
     State(state): State<AppState>,
     user: User,
@@ -622,6 +640,27 @@ async fn create_user_handler(
 ) -> Result<(axum::http::StatusCode, Json<CreatedAccount>)> {
     let created = create_account(&state, &Actor::User(user), new).await?;
     Ok((axum::http::StatusCode::CREATED, Json(created)))
+}
+
+/// The OpenAPI paths of the accounts API (this module and its children).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    login_handler,
+    logout_handler,
+    me_handler,
+    list_users_handler,
+    create_user_handler
+))]
+struct Doc;
+
+/// The OpenAPI document of `/api/v1/auth…`, `/me…` and `/users…`.
+pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    let mut doc = Doc::openapi();
+    doc.merge(tokens::Doc::openapi());
+    doc.merge(users::Doc::openapi());
+    doc.merge(reset::Doc::openapi());
+    doc
 }
 
 /// Routes: login, logout, me, tokens, users.

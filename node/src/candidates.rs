@@ -16,7 +16,7 @@
 //!
 //! Retention: see [`retention_sweep`]. Erasure: see [`erase`].
 
-mod api;
+pub(crate) mod api;
 pub mod followup;
 mod import;
 mod retention;
@@ -41,7 +41,7 @@ pub use retention::{
 };
 
 /// Where a candidate is in their journey.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CandidateStatus {
     /// Looking for work.
@@ -78,7 +78,7 @@ impl CandidateStatus {
 }
 
 /// How far a consent reaches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentScope {
     /// Searchable and matchable on this node only.
@@ -107,7 +107,7 @@ impl ConsentScope {
 }
 
 /// A recorded consent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Consent {
     /// When (unix ms).
     pub given_at: i64,
@@ -121,7 +121,7 @@ pub struct Consent {
 
 /// Sensitive fields: optional, kept only on this node, shown only to the
 /// admin and the assigned counsellor.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Sensitive {
     /// Bénéficiaire du RSA.
@@ -152,7 +152,7 @@ impl Sensitive {
 }
 
 /// A stored CV file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CandidateFile {
     /// Identifier.
     pub id: String,
@@ -176,6 +176,10 @@ pub struct CandidateFile {
     /// Whether the record's searchable CV text is this file's.
     #[serde(default)]
     pub in_use: bool,
+    /// Whether the text was read by OCR from a scanned PDF (to be checked
+    /// by a person: recognition makes mistakes).
+    #[serde(default)]
+    pub ocr: bool,
 }
 
 fn yes() -> bool {
@@ -184,17 +188,12 @@ fn yes() -> bool {
 
 /// Columns of `candidate_files` that make a [`CandidateFile`].
 const FILE_COLUMNS: &str =
-    "id, candidate_id, file_name, content_type, size_bytes, sha256, created_at, text_chars, readable, in_use";
+    "id, candidate_id, file_name, content_type, size_bytes, sha256, created_at, text_chars, readable, in_use, ocr";
 
-/// Whether text read from a file is worth searching: at least 10 letters (a
-/// scanned PDF yields none, or a few stray characters such as page
-/// numbers).
-pub fn readable_text(text: &str) -> bool {
-    text.chars().filter(|c| c.is_alphabetic()).take(10).count() >= 10
-}
+pub use crate::extract::readable_text;
 
 /// A candidate record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Candidate {
     pub id: String,
     pub external_id: Option<String>,
@@ -309,7 +308,7 @@ impl StoredProfile {
 }
 
 /// Record-keeping facts that are not part of [`Candidate`].
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RecordMeta {
     /// When the counsellor was reminded of the retention deadline.
     pub retention_reminded_at: Option<i64>,
@@ -318,7 +317,7 @@ pub struct RecordMeta {
 }
 
 /// The body of POST (create) and PUT (update).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CandidateInput {
     #[serde(default)]
@@ -818,6 +817,7 @@ fn file_from_row(row: &sqlx::any::AnyRow) -> Result<(String, CandidateFile)> {
             text_chars: row.try_get("text_chars")?,
             readable: row.try_get::<i64, _>("readable")? != 0,
             in_use: row.try_get::<i64, _>("in_use")? != 0,
+            ocr: row.try_get::<i64, _>("ocr")? != 0,
         },
     ))
 }
@@ -1354,10 +1354,21 @@ pub async fn update(
             "only the admin or the assigned counsellor may record sensitive fields",
         ));
     }
+    let text_before = c.cv_text.clone();
     valid.apply(&mut c, state.refs);
     let now = now_ms();
     c.updated_at = now;
     c.last_activity_at = now;
+    // Text typed by hand is no longer any file's: no version is "in use".
+    if c.cv_text != text_before {
+        sqlx::query("UPDATE candidate_files SET in_use = 0 WHERE candidate_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        for f in &mut c.files {
+            f.in_use = false;
+        }
+    }
     if let Some(scope) = input.consent_scope {
         if c.consent.as_ref().map(|k| k.scope) != Some(scope) {
             c.consent = Some(Consent {
@@ -1634,6 +1645,7 @@ pub async fn set_status(state: &AppState, id: &str, status: CandidateStatus) -> 
     strum::EnumIter,
     strum::IntoStaticStr,
     strum::EnumString,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
@@ -1678,7 +1690,7 @@ impl PlacementOutcome {
 }
 
 /// A recorded placement.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Placement {
     pub id: String,
     pub candidate_id: String,
@@ -1693,7 +1705,7 @@ pub struct Placement {
 }
 
 /// A return to work as recorded by a counsellor.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlacementInput {
     pub outcome: PlacementOutcome,
@@ -1809,6 +1821,7 @@ pub async fn record_placement(
     let (pid, placed_on) = crate::reports::facts::insert_placement(
         &mut tx,
         &state.config.reports,
+        &state.config.aids,
         crate::reports::NewPlacement {
             candidate_id: Some(c.id.clone()),
             outcome: input.outcome,
@@ -1870,7 +1883,7 @@ pub async fn attach_cv(
     if meta.anonymised_at.is_some() {
         return Err(Error::Conflict("this record was anonymised".into()));
     }
-    let (kind, text) = state.extractor.extract(&bytes).await?;
+    let crate::extract::Extracted { kind, text, ocr } = state.extractor.extract(&bytes).await?;
     let now = now_ms();
     let file = CandidateFile {
         id: new_id(),
@@ -1882,6 +1895,7 @@ pub async fn attach_cv(
         text_chars: 0,
         readable: false,
         in_use: false,
+        ocr,
     };
     let dir = candidate_dir(state, id);
     let path = dir.join(format!("{}.{}", file.id, kind.extension()));
@@ -1926,8 +1940,8 @@ pub async fn attach_cv(
         c.last_activity_at = now;
         sqlx::query(
             "INSERT INTO candidate_files (id, candidate_id, file_name, content_type, size_bytes, sha256, created_at, \
-             extracted_text, text_chars, readable, in_use) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             extracted_text, text_chars, readable, in_use, ocr) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&file.id)
         .bind(id)
@@ -1940,6 +1954,7 @@ pub async fn attach_cv(
         .bind(file.text_chars)
         .bind(i64::from(readable))
         .bind(i64::from(readable))
+        .bind(i64::from(ocr))
         .execute(&mut *tx)
         .await?;
         update_row(&mut tx, &c).await?;
@@ -2116,6 +2131,7 @@ async fn purge_in_tx(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &str) -> Res
         .execute(&mut **tx)
         .await?;
     followup::purge(tx, id).await?;
+    crate::programmes::purge(tx, id).await?;
     Ok(())
 }
 
@@ -2128,6 +2144,12 @@ async fn remove_files_dir(state: &AppState, id: &str) {
             tracing::error!(candidate = %id, error = %e, "could not remove the candidate's files")
         }
     }
+}
+
+/// The OpenAPI paths of `/api/v1/candidates…`.
+pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    api::Doc::openapi()
 }
 
 #[cfg(test)]

@@ -89,6 +89,12 @@ pub struct Config {
     pub demo: crate::demo::mode::DemoConfig,
     /// Reports: the hiring-aid rule and the small-count threshold.
     pub reports: crate::reports::ReportsConfig,
+    /// Hiring-aid schemes the node follows (`[[aids]]`): each placement is
+    /// assessed against each (see `crate::aids`). None by default.
+    pub aids: Vec<crate::aids::AidScheme>,
+    /// Time-boxed programmes the node runs (`[[programmes]]`, see
+    /// `crate::programmes`). None by default.
+    pub programmes: Vec<crate::programmes::Programme>,
     /// The candidate space (`/moi/`): link lifetimes, erasure delay.
     pub candidate_space: crate::space::CandidateSpaceConfig,
     /// `text` or `json`.
@@ -392,6 +398,17 @@ pub struct UploadConfig {
     pub extract_max_pdf_content_mb: u64,
     /// Largest text extracted from one file (bytes, before tidying).
     pub extract_max_text_bytes: usize,
+    /// Read scanned PDFs (no text, only page pictures) with Tesseract when
+    /// it is installed (Debian: `tesseract-ocr` + `tesseract-ocr-fra`).
+    /// Tesseract runs inside the extraction sandbox. Start-up logs whether
+    /// OCR is on and, if not, why.
+    pub ocr: bool,
+    /// The Tesseract executable; default: `tesseract` looked up in `PATH`.
+    pub ocr_program: Option<PathBuf>,
+    /// Tesseract language(s) (`fra`, `fra+eng`…); each must be installed.
+    pub ocr_language: String,
+    /// Pages of a scanned PDF read by OCR at most (the first ones).
+    pub ocr_max_pages: usize,
 }
 
 impl Default for UploadConfig {
@@ -407,6 +424,10 @@ impl Default for UploadConfig {
             extract_max_decompressed_mb: 64,
             extract_max_pdf_content_mb: 2,
             extract_max_text_bytes: 1024 * 1024,
+            ocr: true,
+            ocr_program: None,
+            ocr_language: "fra".into(),
+            ocr_max_pages: 5,
         }
     }
 }
@@ -493,6 +514,8 @@ impl Default for Config {
             mail: Default::default(),
             demo: Default::default(),
             reports: Default::default(),
+            aids: Vec::new(),
+            programmes: Vec::new(),
             candidate_space: Default::default(),
             log_format: "text".into(),
         }
@@ -571,6 +594,8 @@ impl Config {
             url::Url::parse(url).map_err(|e| ConfigError::Invalid(format!("public_url: {e}")))?;
         }
         self.auth.validate().map_err(ConfigError::Invalid)?;
+        crate::aids::validate(&self.aids).map_err(ConfigError::Invalid)?;
+        crate::programmes::validate(&self.programmes).map_err(ConfigError::Invalid)?;
         self.mail.validate().map_err(ConfigError::Invalid)?;
         crate::demo::mode::validate(self).map_err(ConfigError::Invalid)?;
         let u = &self.uploads;
@@ -681,6 +706,29 @@ mod tests {
             .expect_err("refused")
             .to_string()
             .contains("loopback"));
+    }
+
+    #[test]
+    fn aid_schemes_load_from_a_file_and_bad_ones_are_refused() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("node.toml");
+        let scheme = |code: &str| {
+            format!(
+                "[[aids]]\ncode = \"{code}\"\nname = \"CIED\"\nfunder = \"Allier\"\n\
+                 outcomes = [\"cdi\", \"cdd_6_months_or_more\"]\nmin_months = 12\n\
+                 min_weekly_hours = 26\npublic = [\"rsa\"]\ndepartements = [\"03\"]\namount_eur = 4000\n"
+            )
+        };
+        std::fs::write(&path, scheme("cied-03")).expect("write");
+        let c = Config::load(Some(&path)).expect("loads");
+        assert_eq!(c.aids.len(), 1);
+        assert_eq!(c.aids[0].min_weekly_hours, Some(26));
+        std::fs::write(&path, format!("{}{}", scheme("cied-03"), scheme("cied-03")))
+            .expect("write");
+        let err = Config::load(Some(&path)).expect_err("twice").to_string();
+        assert!(err.contains("used twice"), "{err}");
+        std::fs::write(&path, scheme("cied-03").replace("rsa", "retraités")).expect("write");
+        assert!(Config::load(Some(&path)).is_err(), "unknown public");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 /// One field-level problem: which field, what is wrong, in plain words.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldError {
     /// Dotted path of the field (`workplaces[1].commune_insee`).
     pub field: String,
@@ -18,6 +18,7 @@ pub struct FieldError {
     /// Stable machine code for the problem, when it has one
     /// (`password_too_weak`, …).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub code: Option<&'static str>,
 }
 
@@ -214,12 +215,13 @@ impl Error {
 }
 
 /// The problem document (RFC 9457).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     /// `urn:vivier:problem:<code>`.
     #[serde(rename = "type")]
     pub type_: String,
     /// The stable machine-readable code (the `type` suffix), for clients.
+    #[schema(value_type = String)]
     pub code: &'static str,
     /// Short title.
     pub title: String,
@@ -234,27 +236,119 @@ pub struct Problem {
 
 impl Error {
     /// The problem body for this error (internal details never leak).
+    /// `title` is French; `detail` is French for what a person reads
+    /// (validation, authentication, access, absence, limits); every field
+    /// error carries a code (`invalid` when its check has none of its own).
     pub fn problem(&self) -> Problem {
         let status = self.status_code();
-        let detail = match self {
-            Error::Database(_) | Error::Internal(_) => "internal error; see the node's logs".into(),
-            other => other.to_string(),
-        };
         Problem {
             type_: format!("urn:vivier:problem:{}", self.code()),
             code: self.code(),
-            title: status.canonical_reason().unwrap_or("error").to_string(),
+            title: self.title_fr().to_string(),
             status: status.as_u16(),
-            detail,
+            detail: self.detail_fr(),
             errors: match self {
-                Error::Validation(v) => v.clone(),
-                Error::Invalid { field, message, .. }
-                | Error::Unprocessable { field, message, .. } => {
-                    vec![FieldError::new(field.clone(), message.clone())]
+                Error::Validation(v) => v
+                    .iter()
+                    .map(|e| FieldError {
+                        code: e.code.or(Some("invalid")),
+                        ..e.clone()
+                    })
+                    .collect(),
+                Error::Invalid {
+                    field,
+                    message,
+                    code,
+                }
+                | Error::Unprocessable {
+                    field,
+                    message,
+                    code,
+                } => {
+                    vec![FieldError::coded(field.clone(), code, message.clone())]
                 }
                 _ => Vec::new(),
             },
         }
+    }
+
+    /// The problem's short French title, by kind.
+    fn title_fr(&self) -> &'static str {
+        match self {
+            Error::Validation(_) | Error::Invalid { .. } => "Données invalides",
+            Error::BadRequest(_) => "Requête invalide",
+            Error::Unauthenticated => "Authentification requise",
+            Error::Forbidden => "Accès refusé",
+            Error::NotFound(_) => "Introuvable",
+            Error::Conflict(_) | Error::Refused { .. } => "Action impossible",
+            Error::PayloadTooLarge(_) => "Contenu trop volumineux",
+            Error::UnsupportedMediaType(_) => "Type de contenu non pris en charge",
+            Error::Unprocessable { .. } => "Contenu illisible",
+            Error::TooManyRequests => "Trop de requêtes",
+            Error::TooManyAttempts { .. } => "Trop de tentatives",
+            Error::Overloaded | Error::Unavailable { .. } => "Service momentanément indisponible",
+            Error::RequestTimeout(_) => "Délai dépassé",
+            Error::Federation { .. } => "Message de la fédération refusé",
+            Error::Peer(_) => "Réponse invalide d'un membre du réseau",
+            Error::Database(_) | Error::Internal(_) => "Erreur interne",
+        }
+    }
+
+    /// The problem's detail: French where a person reads it; the
+    /// operation's own words for conflicts, refusals and federation
+    /// refusals (their `code` is what clients translate).
+    fn detail_fr(&self) -> String {
+        match self {
+            Error::Validation(errs) => {
+                let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+                match fields.len() {
+                    1 => format!("Un champ est à corriger : {}.", fields[0]),
+                    n => format!("{n} champs sont à corriger : {}.", fields.join(", ")),
+                }
+            }
+            Error::Invalid { field, .. } => format!("Un champ est à corriger : {field}."),
+            Error::Unauthenticated => {
+                "Connectez-vous : jeton absent, expiré ou révoqué.".to_string()
+            }
+            Error::Forbidden => "Votre rôle ne permet pas cette action.".to_string(),
+            Error::NotFound(what) => format!(
+                "{} n'existe pas ou ne vous est pas visible.",
+                thing_fr(what)
+            ),
+            Error::TooManyRequests => "Trop de requêtes : réessayez dans un moment.".to_string(),
+            Error::TooManyAttempts { retry_after_secs } => {
+                format!("Trop de tentatives de connexion : réessayez dans {retry_after_secs} s.")
+            }
+            Error::Overloaded => {
+                "Le nœud est très sollicité : réessayez dans un moment.".to_string()
+            }
+            Error::RequestTimeout(secs) => {
+                format!("La requête a pris plus de {secs} s et a été abandonnée.")
+            }
+            Error::Database(_) | Error::Internal(_) => {
+                "Erreur interne ; voir le journal du nœud.".to_string()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+/// The French name of what [`Error::NotFound`] names.
+fn thing_fr(what: &str) -> &'static str {
+    match what {
+        "candidate" => "Ce dossier candidat",
+        "offer" => "Cette offre",
+        "referral" => "Cette mise en relation",
+        "user" => "Ce compte",
+        "token" => "Ce jeton",
+        "follow-up" => "Cette entrée de suivi",
+        "notification" => "Cet avis",
+        "membership document" => "Le document d'adhésion",
+        "file" | "CV file" => "Ce fichier",
+        "dead letter" => "Ce message en souffrance",
+        "commune" => "Cette commune",
+        "ROME code" => "Ce code ROME",
+        _ => "Cette ressource",
     }
 }
 
@@ -321,21 +415,63 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_syntax() || inner.is_eof() {
-            Error::BadRequest(format!("malformed JSON: {inner}"))
+            Error::BadRequest(format!(
+                "JSON mal formé : {}",
+                strip_location(&inner.to_string())
+            ))
         } else {
-            let field = if path == "." {
-                "body".to_string()
-            } else {
-                path
-            };
-            let mut message = strip_location(&inner.to_string());
-            if field == "sensitive" || field.starts_with("sensitive.") {
-                // Never echo what was submitted for a sensitive field.
-                message = without_value(&message);
-            }
-            Error::field(field, message)
+            Error::Validation(vec![field_error(&path, &inner.to_string())])
         }
     })
+}
+
+/// serde's error at `path` as a coded French field error.
+fn field_error(path: &str, message: &str) -> FieldError {
+    let message = strip_location(message);
+    let e = crate::http::body::serde_field_error(path, &message);
+    if e.code == Some("invalid_value") && e.message == "valeur invalide" {
+        // serde's own words name the rule (a validated type's message);
+        // they never quote a sensitive value.
+        let detail = if e.field == "sensitive" || e.field.starts_with("sensitive.") {
+            without_value(&message)
+        } else {
+            message
+        };
+        return FieldError::coded(
+            e.field,
+            "invalid_value",
+            format!("valeur invalide : {detail}"),
+        );
+    }
+    e
+}
+
+/// Deserialize a request body into `T`; when that fails, report every field
+/// that does not fit `T`'s published schema (all of them, not only the first
+/// serde met), and serde's own error when the schema did not name its
+/// field.
+pub fn parse_json_body<T: DeserializeOwned + utoipa::ToSchema>(bytes: &[u8]) -> Result<T> {
+    let value: serde_json::Value = match serde_json::from_slice(bytes) {
+        Ok(v) => v,
+        Err(inner) => {
+            return Err(Error::BadRequest(format!(
+                "JSON mal formé : {}",
+                strip_location(&inner.to_string())
+            )))
+        }
+    };
+    match serde_path_to_error::deserialize::<_, T>(&value) {
+        Ok(t) => Ok(t),
+        Err(e) => {
+            let path = e.path().to_string();
+            let first = field_error(&path, &e.into_inner().to_string());
+            let mut errs = crate::http::body::schema_errors::<T>(&value);
+            if !errs.iter().any(|x| x.field == first.field) {
+                errs.push(first);
+            }
+            Err(Error::Validation(errs))
+        }
+    }
 }
 
 /// `invalid type: string "1 84 12…", expected a boolean` →
@@ -366,7 +502,7 @@ pub struct ApiJson<T>(pub T);
 impl<S, T> FromRequest<S> for ApiJson<T>
 where
     S: Send + Sync,
-    T: DeserializeOwned,
+    T: DeserializeOwned + utoipa::ToSchema,
 {
     type Rejection = Error;
 
@@ -385,13 +521,15 @@ where
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|e| Error::PayloadTooLarge(e.body_text()))?;
-        parse_json(&bytes).map(ApiJson)
+        parse_json_body(&bytes).map(ApiJson)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const REQUIRED_FR: &str = "ce champ est obligatoire";
 
     #[derive(serde::Deserialize, Debug)]
     #[allow(dead_code)]
@@ -442,7 +580,11 @@ mod tests {
         );
         assert_eq!(
             e.problem().errors,
-            vec![FieldError::new("file", "this file could not be read")]
+            vec![FieldError::coded(
+                "file",
+                "cv_unreadable",
+                "this file could not be read"
+            )]
         );
         assert_eq!(e.problem().type_, "urn:vivier:problem:cv_unreadable");
         let e = Error::Unavailable {
@@ -461,7 +603,25 @@ mod tests {
             Error::Internal(anyhow::anyhow!("secret detail"))
                 .problem()
                 .detail,
-            "internal error; see the node's logs"
+            "Erreur interne ; voir le journal du nœud."
+        );
+        let p = Error::Validation(vec![
+            FieldError::new("a", "bad"),
+            FieldError::coded("b", "required", REQUIRED_FR),
+        ])
+        .problem();
+        assert_eq!(
+            (p.title.as_str(), p.code),
+            ("Données invalides", "validation")
+        );
+        assert_eq!(p.detail, "2 champs sont à corriger : a, b.");
+        assert_eq!(
+            p.errors.iter().map(|e| e.code).collect::<Vec<_>>(),
+            [Some("invalid"), Some("required")]
+        );
+        assert_eq!(
+            Error::NotFound("offer").problem().detail,
+            "Cette offre n'existe pas ou ne vous est pas visible."
         );
     }
 
@@ -483,7 +643,8 @@ mod tests {
             Error::Validation(v) => {
                 assert_eq!(v[0].field, "sensitive.rsa_beneficiary");
                 assert!(!v[0].message.contains("secret-value"), "{}", v[0].message);
-                assert!(v[0].message.contains("expected"), "{}", v[0].message);
+                assert_eq!(v[0].code, Some("invalid_type"));
+                assert!(v[0].message.contains("booléen"), "{}", v[0].message);
             }
             other => panic!("unexpected {other:?}"),
         }

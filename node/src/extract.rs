@@ -23,11 +23,13 @@ use quick_xml::Reader;
 use serde::{Deserialize, Serialize};
 
 pub mod child;
+pub mod ocr;
 mod pdf;
 pub mod sandbox;
 #[doc(hidden)]
 pub mod testdocs;
 
+pub use ocr::OcrSettings;
 pub use sandbox::Extractor;
 
 /// Most entries a DOCX/ODT archive may hold (a real one has a few dozen).
@@ -263,12 +265,41 @@ pub fn sniff(bytes: &[u8]) -> Result<DocKind, ExtractError> {
     Err(ExtractError::Unsupported(what))
 }
 
-/// Sniff the type and extract the plain text, within `limits`.
+/// Sniff the type and extract the plain text, within `limits` (no OCR).
 ///
 /// This parses hostile input in the calling process: the server must use
 /// [`Extractor`] (a sandboxed child process) instead; this function is what
 /// the child runs.
 pub fn extract_text(bytes: &[u8], limits: &Limits) -> Result<(DocKind, String), ExtractError> {
+    extract_document(bytes, limits, None).map(|e| (e.kind, e.text))
+}
+
+/// What was read from a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extracted {
+    /// The document type.
+    pub kind: DocKind,
+    /// Its text, tidied.
+    pub text: String,
+    /// The text was read by OCR from the pictures of a scanned PDF (worth a
+    /// counsellor's second look).
+    pub ocr: bool,
+}
+
+/// Whether text read from a file is worth searching: at least 10 letters (a
+/// scanned PDF yields none, or a few stray characters such as page
+/// numbers).
+pub fn readable_text(text: &str) -> bool {
+    text.chars().filter(|c| c.is_alphabetic()).take(10).count() >= 10
+}
+
+/// [`extract_text`], then, for a PDF without readable text and with `ocr`
+/// set, the text Tesseract reads from the pictures of its first pages.
+pub fn extract_document(
+    bytes: &[u8],
+    limits: &Limits,
+    ocr: Option<&OcrSettings>,
+) -> Result<Extracted, ExtractError> {
     if bytes.len() > limits.max_input_bytes {
         let kind = sniff(bytes).unwrap_or(DocKind::Pdf);
         return Err(limit(
@@ -281,8 +312,9 @@ pub fn extract_text(bytes: &[u8], limits: &Limits) -> Result<(DocKind, String), 
     }
     let kind = sniff(bytes)?;
     let mut out = TextBuf::new(kind, limits.max_text_bytes);
+    let mut scanned = None;
     match kind {
-        DocKind::Pdf => pdf::text(bytes, limits, &mut out)?,
+        DocKind::Pdf => scanned = Some(pdf::text(bytes, limits, &mut out)?),
         DocKind::Docx => {
             let xml = zip_entry(bytes, "word/document.xml", kind, limits)?;
             docx_xml_text(&xml, &mut out)?;
@@ -292,7 +324,35 @@ pub fn extract_text(bytes: &[u8], limits: &Limits) -> Result<(DocKind, String), 
             odt_xml_text(&xml, &mut out)?;
         }
     }
-    Ok((kind, tidy(&out.text)))
+    let text = tidy(&out.text);
+    if let (Some(doc), Some(settings)) = (scanned, ocr) {
+        if !readable_text(&text) {
+            let mut read = TextBuf::new(kind, limits.max_text_bytes);
+            for image in ocr::page_images(&doc, settings.max_pages, limits.max_decompressed_bytes) {
+                let room = read.max.saturating_sub(read.text.len());
+                match ocr::read_image(settings, &image, room) {
+                    Some(page) => {
+                        read.push_str(&page)?;
+                        read.push('\n')?;
+                    }
+                    None => continue,
+                }
+            }
+            let ocr_text = tidy(&read.text);
+            if readable_text(&ocr_text) {
+                return Ok(Extracted {
+                    kind,
+                    text: ocr_text,
+                    ocr: true,
+                });
+            }
+        }
+    }
+    Ok(Extracted {
+        kind,
+        text,
+        ocr: false,
+    })
 }
 
 /// Extracted text that refuses to grow past its cap.

@@ -1673,6 +1673,8 @@ pub async fn status(state: &AppState) -> Result<FederationStatus> {
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/federation/status", tag = "admin",
+    responses((status = 200, description = "Membership, queues and peers (admins)", body = serde_json::Value)))]
 async fn status_handler(
     State(state): State<AppState>,
     user: User,
@@ -1682,7 +1684,7 @@ async fn status_handler(
 }
 
 /// A parked message.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeadLetter {
     /// Id.
     pub id: i64,
@@ -1704,9 +1706,30 @@ pub async fn dead_letters(
     actor: &crate::actor::Actor,
 ) -> Result<Vec<DeadLetter>> {
     actor.user_with(&[Role::Admin])?;
+    parked(state, i64::MAX, 0).await
+}
+
+/// One page of the parked messages, oldest first (admins).
+pub async fn dead_letters_page(
+    state: &AppState,
+    actor: &crate::actor::Actor,
+    paging: crate::http::PageParams,
+) -> Result<crate::http::Page<DeadLetter>> {
+    actor.user_with(&[Role::Admin])?;
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM dead_letters")
+        .fetch_one(&state.db.pool)
+        .await?;
+    let items = parked(state, paging.per_page, paging.offset()).await?;
+    Ok(crate::http::Page::new(items, total, paging))
+}
+
+async fn parked(state: &AppState, limit: i64, offset: i64) -> Result<Vec<DeadLetter>> {
     let rows = sqlx::query(
-        "SELECT id, destination, message_id, kind, error, parked_at FROM dead_letters ORDER BY id",
+        "SELECT id, destination, message_id, kind, error, parked_at FROM dead_letters \
+         ORDER BY id LIMIT $1 OFFSET $2",
     )
+    .bind(limit)
+    .bind(offset)
     .fetch_all(&state.db.pool)
     .await?;
     let mut out = Vec::new();
@@ -1769,15 +1792,21 @@ pub async fn retry(state: &AppState, actor: &crate::actor::Actor, id: i64) -> Re
     Ok(())
 }
 
+#[utoipa::path(get, path = "/api/v1/federation/dead-letters", tag = "admin", params(crate::http::PageParams),
+    responses((status = 200, description = "Parked messages, oldest first (admins)", body = crate::http::Page<DeadLetter>)))]
 async fn dead_letters_handler(
     State(state): State<AppState>,
     user: User,
-) -> Result<Json<Vec<DeadLetter>>> {
+    crate::http::Paged(paging, _): crate::http::Paged<crate::http::page::NoFilter>,
+) -> Result<Json<crate::http::Page<DeadLetter>>> {
     Ok(Json(
-        dead_letters(&state, &crate::actor::Actor::User(user)).await?,
+        dead_letters_page(&state, &crate::actor::Actor::User(user), paging).await?,
     ))
 }
 
+#[utoipa::path(post, path = "/api/v1/federation/dead-letters/{id}/retry", tag = "admin",
+    params(("id" = i64, Path, description = "Dead letter id")),
+    responses((status = 202, description = "Back in the outbox")))]
 async fn retry_dead_letter(
     State(state): State<AppState>,
     user: User,
@@ -1799,6 +1828,11 @@ fn prometheus() -> Option<&'static metrics_exporter_prometheus::PrometheusHandle
         })
         .as_ref()
 }
+
+/// OpenAPI paths of the `/api/v1/federation…` routes.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(status_handler, dead_letters_handler, retry_dead_letter))]
+pub(crate) struct Doc;
 
 /// Install the Prometheus recorder (idempotent).
 pub fn init_metrics() {

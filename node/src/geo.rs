@@ -37,7 +37,7 @@ pub fn from_micro(v: i64) -> f64 {
 }
 
 /// A WGS84 point in micro-degrees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Point {
     pub lat_micro: i64,
     pub lon_micro: i64,

@@ -16,6 +16,7 @@
 //! - [`validation`]: field checks shared by local input and received payloads.
 
 pub mod actor;
+pub mod aids;
 pub mod audit;
 pub mod auth;
 pub mod candidates;
@@ -37,6 +38,8 @@ pub mod maintenance;
 pub mod matching;
 pub mod notifications;
 pub mod offers;
+pub mod openapi;
+pub mod programmes;
 pub mod referentials;
 pub mod referentials_api;
 pub mod referrals;

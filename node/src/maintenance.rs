@@ -122,6 +122,9 @@ pub async fn index_report(state: &AppState, check: bool) -> Result<IndexReport> 
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/admin/index", tag = "admin",
+    params(("check" = Option<bool>, Query, description = "Also compare the indexes' ids with the database")),
+    responses((status = 200, description = "Journal position and index consistency (admins)", body = serde_json::Value)))]
 async fn index_handler(
     State(state): State<AppState>,
     user: User,
@@ -130,6 +133,11 @@ async fn index_handler(
     user.require(&[Role::Admin])?;
     Ok(Json(index_report(&state, q.check.unwrap_or(false)).await?))
 }
+
+/// OpenAPI paths of this module.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(index_handler))]
+pub(crate) struct Doc;
 
 /// `GET /api/v1/admin/index`.
 pub fn routes() -> Router<AppState> {

@@ -666,7 +666,8 @@ fn index_idf(state: &AppState, terms: &[String]) -> Result<Idf> {
 // ---------------------------------------------------------------------------
 
 /// `?limit=&include_near_misses=&workplace=`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct MatchParams {
     /// Per workplace (offer → candidates) or in all (candidate → offers);
@@ -969,6 +970,9 @@ pub async fn match_offer(
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/offers/{id}/matches", tag = "matching",
+    params(("id" = String, Path, description = "Offer id"), MatchParams),
+    responses((status = 200, description = "Candidates ranked for each workplace, with the reasons (staff, audited)", body = serde_json::Value)))]
 async fn offer_matches_handler(
     State(state): State<AppState>,
     user: User,
@@ -1265,6 +1269,9 @@ impl CandidateRun {
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/candidates/{id}/matches", tag = "matching",
+    params(("id" = String, Path, description = "Candidate record id"), MatchParams),
+    responses((status = 200, description = "Offers ranked for this person, with the reasons (staff, audited)", body = serde_json::Value)))]
 async fn candidate_matches_handler(
     State(state): State<AppState>,
     user: User,
@@ -1296,6 +1303,11 @@ async fn candidate_matches_handler(
     .await?;
     Ok(Json(result))
 }
+
+/// OpenAPI paths of this module.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(offer_matches_handler, candidate_matches_handler))]
+pub(crate) struct Doc;
 
 /// Routes.
 pub fn routes() -> Router<AppState> {

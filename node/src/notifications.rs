@@ -16,7 +16,6 @@ use sqlx::{Any, Row, Transaction};
 
 use crate::auth::User;
 use crate::error::{Error, Result};
-use crate::http::ApiQuery;
 use crate::server::AppState;
 
 /// What a notice is about.
@@ -74,7 +73,7 @@ pub struct NewNotice {
 }
 
 /// A stored notice.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Notice {
     /// Identifier.
     pub id: String,
@@ -148,13 +147,34 @@ pub fn wake(state: &AppState) {
 
 /// The user's notices, newest first (unread only with `unread`).
 pub async fn list(state: &AppState, user: &User, unread: bool, limit: i64) -> Result<Vec<Notice>> {
+    select(state, user, unread, (limit.clamp(1, 200), 0)).await
+}
+
+/// The count of `user`'s notices (only unread ones when `unread`).
+pub async fn count(state: &AppState, user: &User, unread: bool) -> Result<i64> {
+    let filter = if unread { " AND read_at IS NULL" } else { "" };
+    Ok(sqlx::query_scalar(&format!(
+        "SELECT COUNT(*) FROM notifications WHERE user_id = $1{filter}"
+    ))
+    .bind(&user.id)
+    .fetch_one(&state.db.pool)
+    .await?)
+}
+
+async fn select(
+    state: &AppState,
+    user: &User,
+    unread: bool,
+    (limit, offset): (i64, i64),
+) -> Result<Vec<Notice>> {
     let filter = if unread { " AND read_at IS NULL" } else { "" };
     let rows = sqlx::query(&format!(
         "SELECT id, kind, subject_type, subject_id, message, link, created_at, read_at \
-         FROM notifications WHERE user_id = $1{filter} ORDER BY created_at DESC, id LIMIT $2"
+         FROM notifications WHERE user_id = $1{filter} ORDER BY created_at DESC, id LIMIT $2 OFFSET $3"
     ))
     .bind(&user.id)
-    .bind(limit.clamp(1, 200))
+    .bind(limit)
+    .bind(offset)
     .fetch_all(&state.db.pool)
     .await?;
     rows.iter()
@@ -197,35 +217,31 @@ pub async fn mark_read(state: &AppState, user: &User, id: &str) -> Result<()> {
     Ok(())
 }
 
-#[derive(Debug, Deserialize)]
+/// Query of `GET /api/v1/notifications` besides the paging.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only unread notices.
     #[serde(default)]
     unread: Option<bool>,
-    #[serde(default)]
-    limit: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
-struct NoticeList {
-    items: Vec<Notice>,
-}
-
+#[utoipa::path(get, path = "/api/v1/notifications", tag = "auth", params(crate::http::PageParams, ListQuery),
+    responses((status = 200, description = "The caller's notices, newest first", body = crate::http::Page<Notice>)))]
 async fn list_handler(
     State(state): State<AppState>,
     user: User,
-    ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<NoticeList>> {
-    let items = list(
-        &state,
-        &user,
-        q.unread.unwrap_or(false),
-        q.limit.unwrap_or(50),
-    )
-    .await?;
-    Ok(Json(NoticeList { items }))
+    crate::http::Paged(paging, q): crate::http::Paged<ListQuery>,
+) -> Result<Json<crate::http::Page<Notice>>> {
+    let unread = q.unread.unwrap_or(false);
+    let total = count(&state, &user, unread).await?;
+    let items = select(&state, &user, unread, (paging.per_page, paging.offset())).await?;
+    Ok(Json(crate::http::Page::new(items, total, paging)))
 }
 
+#[utoipa::path(post, path = "/api/v1/notifications/{id}/read", tag = "auth", params(("id" = String, Path, description = "Notice id")),
+    responses((status = 204, description = "Marked read")))]
 async fn read_handler(
     State(state): State<AppState>,
     user: User,
@@ -234,6 +250,11 @@ async fn read_handler(
     mark_read(&state, &user, &id).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
+
+/// OpenAPI paths of this module.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list_handler, read_handler))]
+pub(crate) struct Doc;
 
 /// `GET /api/v1/notifications`, `POST /api/v1/notifications/{id}/read`.
 pub fn routes() -> Router<AppState> {

@@ -44,7 +44,7 @@ use vivier_protocol::{
 use crate::actor::Actor;
 use crate::auth::{Role, User};
 use crate::db::Db;
-use crate::error::{ApiJson, Error, Result};
+use crate::error::{ApiJson, Error, FieldError, Result};
 use crate::http::ApiQuery;
 use crate::search::{OfferDoc, OfferQuery, SortBy};
 use crate::server::AppState;
@@ -90,7 +90,7 @@ pub fn licence_satisfies(held: &str, required: &str) -> bool {
 }
 
 /// Life cycle of an offer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OfferStatus {
     /// Published, accepting candidates.
@@ -120,7 +120,7 @@ impl OfferStatus {
 /// An offer as stored on this node. Serialised flat: the payload's fields,
 /// then `status`, `owner_user_id`, `is_local`, `created_at`, `closed_at`
 /// (the payload carries `published_at` and `updated_at`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StoredOffer {
     /// The offer as published on the network.
     #[serde(flatten)]
@@ -185,7 +185,7 @@ fn offer_from_row(row: &sqlx::any::AnyRow) -> Result<StoredOffer> {
 }
 
 /// A member that refused this node's offer for good.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeliveryRefusal {
     /// The member.
     pub node_id: String,
@@ -218,7 +218,7 @@ pub async fn delivery_refusals(db: &Db, id: &str) -> Result<Vec<DeliveryRefusal>
 }
 
 /// An offer with what the network did with it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OfferDetail {
     /// The offer.
     #[serde(flatten)]
@@ -269,7 +269,7 @@ async fn get_offer_rows(db: &Db, ids: &[String]) -> Result<Vec<sqlx::any::AnyRow
 // ---------------------------------------------------------------------------
 
 /// A workplace as given by the user (coordinates come from the referential).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkplaceInput {
     /// INSEE code of the commune.
@@ -287,7 +287,7 @@ fn one() -> i64 {
 }
 
 /// The body of `POST /api/v1/offers` and `PUT /api/v1/offers/{id}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OfferInput {
     pub title: String,
@@ -686,7 +686,7 @@ pub(crate) async fn hires_changed(
             tx,
             &Actor::System("positions_filled"),
             offer_id,
-            Some("all positions filled".into()),
+            Some("tous les postes sont pourvus".into()),
             now.max(offer.updated_at + 1),
         )
         .await;
@@ -1073,6 +1073,8 @@ pub async fn reindex_at(
 // HTTP
 // ---------------------------------------------------------------------------
 
+#[utoipa::path(post, path = "/api/v1/offers", tag = "offers", request_body = OfferInput,
+    responses((status = 201, description = "The new offer, broadcast to the network", body = StoredOffer)))]
 async fn create_handler(
     State(state): State<AppState>,
     user: User,
@@ -1082,6 +1084,8 @@ async fn create_handler(
     Ok((StatusCode::CREATED, Json(offer)))
 }
 
+#[utoipa::path(get, path = "/api/v1/offers/{id}", tag = "offers", params(("id" = String, Path, description = "Offer id")),
+    responses((status = 200, description = "The offer and the members that refused it", body = OfferDetail)))]
 async fn get_handler(
     State(state): State<AppState>,
     _user: User,
@@ -1101,6 +1105,9 @@ async fn get_handler(
     }))
 }
 
+#[utoipa::path(put, path = "/api/v1/offers/{id}", tag = "offers", params(("id" = String, Path, description = "Offer id")),
+    request_body = OfferInput,
+    responses((status = 200, description = "The offer after the change, broadcast", body = StoredOffer)))]
 async fn update_handler(
     State(state): State<AppState>,
     user: User,
@@ -1112,13 +1119,17 @@ async fn update_handler(
 }
 
 /// `?reason=` of DELETE.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct CloseQuery {
     #[serde(default)]
     reason: Option<String>,
 }
 
+#[utoipa::path(delete, path = "/api/v1/offers/{id}", tag = "offers",
+    params(("id" = String, Path, description = "Offer id"), CloseQuery),
+    responses((status = 200, description = "The closed offer", body = StoredOffer)))]
 async fn close_handler(
     State(state): State<AppState>,
     user: User,
@@ -1134,8 +1145,9 @@ async fn close_handler(
 }
 
 /// Filters of `GET /api/v1/offers`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// `open` (default), `closed` or `all`.
     #[serde(default)]
@@ -1152,10 +1164,14 @@ pub struct ListQuery {
     /// Only my offers (employers always).
     #[serde(default)]
     pub mine: Option<bool>,
-    /// Default 50, max 500.
-    #[serde(default)]
+    /// Default 50, max 500 (set by the caller: the API pages with
+    /// `page`/`per_page`).
+    #[serde(skip_deserializing)]
+    #[param(ignore)]
     pub limit: Option<i64>,
-    #[serde(default)]
+    /// Rows to skip (set by the caller, like `limit`).
+    #[serde(skip_deserializing)]
+    #[param(ignore)]
     pub offset: Option<i64>,
 }
 
@@ -1220,8 +1236,14 @@ pub async fn list_offers(state: &AppState, user: &User, q: &ListQuery) -> Result
         format!("WHERE {}", clauses.join(" AND "))
     };
     let mut checks = crate::http::Checks::new();
-    let limit = checks.int("limit", q.limit, 50, 1, 500);
-    let offset = checks.int("offset", q.offset, 0, 0, crate::http::params::MAX_OFFSET);
+    let limit = checks.int("per_page", q.limit, 50, 1, 500);
+    let offset = checks.int(
+        "page",
+        q.offset,
+        0,
+        0,
+        (crate::http::page::MAX_PAGE - 1) * crate::http::page::MAX_PER_PAGE,
+    );
     checks.finish()?;
     let count_sql = format!("SELECT COUNT(*) FROM offers {where_}");
     let mut cq = sqlx::query_scalar::<_, i64>(&count_sql);
@@ -1251,17 +1273,27 @@ pub async fn list_offers(state: &AppState, user: &User, q: &ListQuery) -> Result
     Ok(OfferList { total, offers })
 }
 
+#[utoipa::path(get, path = "/api/v1/offers", tag = "offers", params(crate::http::PageParams, ListQuery),
+    responses((status = 200, description = "Offers, most recently updated first", body = crate::http::Page<StoredOffer>)))]
 async fn list_handler(
     State(state): State<AppState>,
     user: User,
-    ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<OfferList>> {
-    Ok(Json(list_offers(&state, &user, &q).await?))
+    crate::http::Paged(paging, mut q): crate::http::Paged<ListQuery>,
+) -> Result<Json<crate::http::Page<StoredOffer>>> {
+    q.limit = Some(paging.per_page);
+    q.offset = Some(paging.offset());
+    let list = list_offers(&state, &user, &q).await?;
+    Ok(Json(crate::http::Page::new(
+        list.offers,
+        list.total,
+        paging,
+    )))
 }
 
 /// Parameters of `GET /api/v1/offers/search`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SearchParams {
     /// Text in the search language (`search::query_lang`) over title ×2,
     /// description and employer.
@@ -1288,15 +1320,19 @@ pub struct SearchParams {
     /// `relevance` (default) or `distance`.
     #[serde(default)]
     pub sort: Option<String>,
-    /// Default 20, max 100.
-    #[serde(default)]
+    /// Default 20, max 200 (set by the caller: the API pages with
+    /// `page`/`per_page`).
+    #[serde(skip_deserializing)]
+    #[param(ignore)]
     pub limit: Option<usize>,
-    #[serde(default)]
+    /// Hits to skip (set by the caller, like `limit`).
+    #[serde(skip_deserializing)]
+    #[param(ignore)]
     pub offset: Option<usize>,
 }
 
 /// One search result.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OfferHit {
     /// BM25 (0 without text).
     pub score: f32,
@@ -1322,8 +1358,20 @@ pub async fn search_offers(state: &AppState, p: &SearchParams) -> Result<OfferSe
     let (limit, offset) = {
         let mut checks = crate::http::Checks::new();
         let as_i64 = |n: Option<usize>| n.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
-        let limit = checks.int("limit", as_i64(p.limit), 20, 1, 100);
-        let offset = checks.int("offset", as_i64(p.offset), 0, 0, 10_000);
+        let limit = checks.int(
+            "per_page",
+            as_i64(p.limit),
+            20,
+            1,
+            crate::http::page::MAX_PER_PAGE,
+        );
+        let offset = checks.int(
+            "page",
+            as_i64(p.offset),
+            0,
+            0,
+            (crate::http::page::MAX_PAGE - 1) * crate::http::page::MAX_PER_PAGE,
+        );
         checks.finish()?;
         (
             usize::try_from(limit).unwrap_or(20),
@@ -1348,34 +1396,55 @@ pub async fn search_offers(state: &AppState, p: &SearchParams) -> Result<OfferSe
         highlight: true,
         ..OfferQuery::default()
     };
+    // Every bad parameter at once.
+    let mut errs = Vec::new();
     for code in &query.rome_codes {
         if !state.refs.rome_exists(code) {
-            return Err(Error::field("rome", format!("unknown ROME code {code:?}")));
+            errs.push(FieldError::coded(
+                "rome",
+                "invalid_value",
+                format!("unknown ROME code {code:?}"),
+            ));
         }
     }
     if let Some(insee) = p.commune.as_deref().filter(|c| !c.trim().is_empty()) {
-        let commune = state.refs.commune(insee).ok_or_else(|| {
-            Error::field("commune", format!("unknown commune INSEE code {insee:?}"))
-        })?;
-        let point = commune.point.ok_or_else(|| {
-            Error::field(
+        match state.refs.commune(insee).map(|c| c.point) {
+            None => errs.push(FieldError::coded(
                 "commune",
+                "invalid_value",
+                format!("unknown commune INSEE code {insee:?}"),
+            )),
+            Some(None) => errs.push(FieldError::coded(
+                "commune",
+                "invalid_value",
                 "this commune's centre is unknown: a distance search is impossible",
-            )
-        })?;
-        let radius = p.radius_km.unwrap_or(30.0);
-        if !radius.is_finite() || !(0.0..=1000.0).contains(&radius) {
-            return Err(Error::field("radius_km", "must be between 0 and 1000"));
+            )),
+            Some(Some(point)) => {
+                let radius = p.radius_km.unwrap_or(30.0);
+                if !radius.is_finite() || !(0.0..=1000.0).contains(&radius) {
+                    errs.push(FieldError::coded(
+                        "radius_km",
+                        "out_of_range",
+                        "must be between 0 and 1000",
+                    ));
+                } else {
+                    query.near = Some((point, radius));
+                }
+            }
         }
-        query.near = Some((point, radius));
     } else if p.radius_km.is_some() {
-        return Err(Error::field("commune", "required with radius_km"));
+        errs.push(FieldError::coded(
+            "commune",
+            "required",
+            "required with radius_km",
+        ));
     }
     if let Some(c) = p.contract_type.as_deref().filter(|c| !c.trim().is_empty()) {
         let c = c.trim().to_ascii_uppercase();
         if !["CDI", "CDD", "MIS", "SAI", "ALT"].contains(&c.as_str()) {
-            return Err(Error::field(
+            errs.push(FieldError::coded(
                 "contract_type",
+                "invalid_value",
                 "one of CDI, CDD, MIS, SAI, ALT",
             ));
         }
@@ -1389,13 +1458,30 @@ pub async fn search_offers(state: &AppState, p: &SearchParams) -> Result<OfferSe
     query.status = match p.status.as_deref().unwrap_or("open") {
         "all" => None,
         s @ ("open" | "closed") => Some(s.to_string()),
-        _ => return Err(Error::field("status", "one of open, closed, all")),
+        _ => {
+            errs.push(FieldError::coded(
+                "status",
+                "invalid_value",
+                "one of open, closed, all",
+            ));
+            None
+        }
     };
     query.sort = match p.sort.as_deref().unwrap_or("relevance") {
         "relevance" => SortBy::Relevance,
         "distance" => SortBy::Distance,
-        _ => return Err(Error::field("sort", "relevance or distance")),
+        _ => {
+            errs.push(FieldError::coded(
+                "sort",
+                "invalid_value",
+                "relevance or distance",
+            ));
+            SortBy::Relevance
+        }
     };
+    if !errs.is_empty() {
+        return Err(Error::Validation(errs));
+    }
     let search = state.search.clone();
     let results = tokio::task::spawn_blocking(move || search.offers.search(&query)).await??;
     let ids: Vec<String> = results.hits.iter().map(|h| h.id.clone()).collect();
@@ -1423,11 +1509,15 @@ pub async fn search_offers(state: &AppState, p: &SearchParams) -> Result<OfferSe
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/offers/search", tag = "offers", params(SearchParams, crate::http::PageParams),
+    responses((status = 200, description = "Offers matching, with facets", body = OfferSearchPage)))]
 async fn search_handler(
     State(state): State<AppState>,
     user: User,
-    ApiQuery(p): ApiQuery<SearchParams>,
-) -> Result<Json<OfferSearchResults>> {
+    crate::http::Paged(paging, mut p): crate::http::Paged<SearchParams>,
+) -> Result<Json<OfferSearchPage>> {
+    p.limit = usize::try_from(paging.per_page).ok();
+    p.offset = usize::try_from(paging.offset()).ok();
     let results = search_offers(&state, &p).await?;
     state
         .read_audit
@@ -1440,9 +1530,36 @@ async fn search_handler(
             serde_json::json!({"results": results.total}),
         )
         .await?;
-    Ok(Json(results))
+    Ok(Json(OfferSearchPage {
+        page: crate::http::Page::new(
+            results.hits,
+            i64::try_from(results.total).unwrap_or(i64::MAX),
+            paging,
+        ),
+        facets: OfferFacets {
+            rome: results.facets,
+        },
+    }))
 }
 
+/// `GET /api/v1/offers/search`: the list envelope and the facets of every
+/// match (not only this page's).
+#[derive(Serialize, utoipa::ToSchema)]
+struct OfferSearchPage {
+    #[serde(flatten)]
+    page: crate::http::Page<OfferHit>,
+    facets: OfferFacets,
+}
+
+/// Counts over every match.
+#[derive(Serialize, utoipa::ToSchema)]
+struct OfferFacets {
+    /// Matches per ROME code.
+    rome: std::collections::BTreeMap<String, u64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/offers/{id}/jobposting", tag = "offers", params(("id" = String, Path, description = "Offer id")),
+    responses((status = 200, description = "schema.org JobPosting", content_type = "application/ld+json", body = serde_json::Value)))]
 async fn jobposting_handler(
     State(state): State<AppState>,
     _user: User,
@@ -1460,6 +1577,19 @@ async fn jobposting_handler(
     )
         .into_response())
 }
+
+/// OpenAPI paths of this module.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    create_handler,
+    get_handler,
+    update_handler,
+    close_handler,
+    list_handler,
+    search_handler,
+    jobposting_handler
+))]
+pub(crate) struct Doc;
 
 /// Routes of the offers API.
 pub fn routes() -> Router<AppState> {

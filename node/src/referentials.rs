@@ -36,6 +36,7 @@ pub use certifications::{Certification, Certifications};
 
 const COMMUNES_CSV_GZ: &[u8] = include_bytes!("../data/communes.csv.gz");
 const ARRONDISSEMENTS_CSV_GZ: &[u8] = include_bytes!("../data/arrondissements_municipaux.csv.gz");
+const FORMER_COMMUNES_CSV_GZ: &[u8] = include_bytes!("../data/communes_anciennes.csv.gz");
 const ROME_CSV_GZ: &[u8] = include_bytes!("../data/rome.csv.gz");
 const ROME_APPELLATIONS_CSV_GZ: &[u8] = include_bytes!("../data/rome_appellations.csv.gz");
 const ROME_PARENTS_CSV_GZ: &[u8] = include_bytes!("../data/rome_parents.csv.gz");
@@ -322,8 +323,12 @@ pub struct Referentials {
     by_postcode: HashMap<String, Vec<usize>>,
     /// (folded name key, commune index), sorted. Each commune appears under
     /// its folded name and, if it starts with an article (le, la, les, l),
-    /// also without it ("abergement clemenciat").
+    /// also without it ("abergement clemenciat"), and under the names of
+    /// the former communes merged into it ("onzain" → Veuzain-sur-Loire).
     names: Vec<(String, usize)>,
+    /// Folded former names of a commune (communes déléguées or associées
+    /// of a commune nouvelle), by commune index.
+    former: HashMap<usize, Vec<String>>,
     romes: Vec<RomeCode>,
     by_rome: HashMap<String, usize>,
     rome_texts: Vec<RomeText>,
@@ -361,6 +366,26 @@ impl Referentials {
                 names.push((rest.to_owned(), i));
             }
             names.push((folded, i));
+        }
+        let mut former: HashMap<usize, Vec<String>> = HashMap::new();
+        for (line, r) in read_csv(
+            "communes_anciennes.csv",
+            FORMER_COMMUNES_CSV_GZ,
+            &["name", "departement", "insee"],
+        )? {
+            let Some(&i) = by_insee.get(field(&r, 2)) else {
+                return Err(ReferentialError::Invalid {
+                    file: "communes_anciennes.csv",
+                    line,
+                    message: format!("unknown current commune {}", field(&r, 2)),
+                });
+            };
+            let folded = fold(field(&r, 0));
+            if let Some(rest) = strip_article(&folded) {
+                names.push((rest.to_owned(), i));
+            }
+            names.push((folded.clone(), i));
+            former.entry(i).or_default().push(folded);
         }
         names.sort_unstable();
         // Paris, Lyon and Marseille list every postcode of their
@@ -400,6 +425,7 @@ impl Referentials {
             by_insee,
             by_postcode,
             names,
+            former,
             romes,
             by_rome,
             rome_texts,
@@ -567,7 +593,7 @@ impl Referentials {
         let exact: Vec<&Commune> = found
             .iter()
             .copied()
-            .filter(|c| fold(&c.name) == folded)
+            .filter(|c| fold(&c.name) == folded || self.former_names(c).contains(&folded))
             .collect();
         match (exact.len(), found.len()) {
             (1, _) => CommuneMatch::One(exact[0]),
@@ -575,6 +601,16 @@ impl Referentials {
             (0, _) => CommuneMatch::Several(found.into_iter().take(MAX_CHOICES).collect()),
             _ => CommuneMatch::Several(exact.into_iter().take(MAX_CHOICES).collect()),
         }
+    }
+
+    /// The folded names of the former communes merged into `c` (its
+    /// communes déléguées or associées: « onzain » for Veuzain-sur-Loire).
+    pub fn former_names(&self, c: &Commune) -> &[String] {
+        self.by_insee
+            .get(&c.insee)
+            .and_then(|i| self.former.get(i))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     // ----- ROME -----------------------------------------------------------
@@ -994,6 +1030,33 @@ mod tests {
         );
         assert_eq!(r.resolve_commune("Zzyzx"), CommuneMatch::None);
         assert_eq!(r.resolve_commune("Saint-Aignan (99)"), CommuneMatch::None);
+    }
+
+    #[test]
+    fn former_communes_resolve_to_the_commune_nouvelle() {
+        let r = r();
+        // Onzain merged into Veuzain-sur-Loire (41167) in 2017.
+        assert!(
+            matches!(r.resolve_commune("Onzain"), CommuneMatch::One(c) if c.insee == "41167" && c.name == "Veuzain-sur-Loire")
+        );
+        assert!(
+            matches!(r.resolve_commune("onzain (41)"), CommuneMatch::One(c) if c.insee == "41167")
+        );
+        assert!(r
+            .search_communes("Onza", 5)
+            .iter()
+            .any(|c| c.insee == "41167"));
+        assert!(r
+            .former_names(r.commune("41167").expect("41167"))
+            .contains(&"onzain".to_string()));
+        // The current name still resolves, and a commune never merged has no
+        // former name.
+        assert!(
+            matches!(r.resolve_commune("Veuzain-sur-Loire"), CommuneMatch::One(c) if c.insee == "41167")
+        );
+        assert!(r
+            .former_names(r.commune("41018").expect("41018"))
+            .is_empty());
     }
 
     #[test]

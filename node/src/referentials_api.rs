@@ -15,8 +15,9 @@ use crate::referentials::{Commune, RomeCode, RomeSuggestion};
 use crate::server::AppState;
 
 /// `?q=&limit=`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct LookupQuery {
     /// What the user typed: a name prefix, an INSEE code, a postcode, a job
     /// title or a ROME code.
@@ -39,6 +40,8 @@ fn limit(q: &LookupQuery) -> Result<usize> {
     Ok(usize::try_from(n).unwrap_or(10))
 }
 
+#[utoipa::path(get, path = "/api/v1/communes", tag = "referentials", security(()), params(LookupQuery),
+    responses((status = 200, description = "Communes by name prefix, INSEE code or postcode", body = serde_json::Value)))]
 async fn communes(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<LookupQuery>,
@@ -56,6 +59,9 @@ async fn communes(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/communes/{insee}", tag = "referentials", security(()),
+    params(("insee" = String, Path, description = "INSEE commune code")),
+    responses((status = 200, description = "One commune", body = serde_json::Value)))]
 async fn commune(
     State(state): State<AppState>,
     Path(insee): Path<String>,
@@ -68,6 +74,8 @@ async fn commune(
         .ok_or(Error::NotFound("commune"))
 }
 
+#[utoipa::path(get, path = "/api/v1/rome", tag = "referentials", security(()), params(LookupQuery),
+    responses((status = 200, description = "ROME codes by job title or code", body = serde_json::Value)))]
 async fn rome(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<LookupQuery>,
@@ -78,6 +86,9 @@ async fn rome(
     Ok(Json(state.refs.suggest_rome(&q.q, limit(&q)?)))
 }
 
+#[utoipa::path(get, path = "/api/v1/rome/{code}", tag = "referentials", security(()),
+    params(("code" = String, Path, description = "ROME code")),
+    responses((status = 200, description = "One ROME code", body = serde_json::Value)))]
 async fn rome_code(
     State(state): State<AppState>,
     Path(code): Path<String>,
@@ -90,11 +101,19 @@ async fn rome_code(
         .ok_or(Error::NotFound("ROME code"))
 }
 
-/// Routes.
+/// The certification referential.
+#[utoipa::path(get, path = "/api/v1/certifications", tag = "referentials", security(()),
+    responses((status = 200, description = "The certification referential", body = serde_json::Value)))]
 async fn certifications() -> Json<&'static [crate::referentials::Certification]> {
     Json(crate::referentials::Certifications::global().all())
 }
 
+/// OpenAPI paths of this module.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(communes, commune, rome, rome_code, certifications))]
+pub(crate) struct Doc;
+
+/// Routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/certifications", get(certifications))

@@ -42,7 +42,6 @@ use crate::auth::{Reason, Role, User};
 use crate::candidates::{CandidateStatus, ConsentScope, PlacementOutcome};
 use crate::error::{ApiJson, Error, FieldError, Result};
 use crate::federation::{invalid_payload, refusal, AfterCommit};
-use crate::http::ApiQuery;
 use crate::server::AppState;
 use crate::util::{new_id, now_ms};
 
@@ -59,7 +58,7 @@ const DAY_MS: i64 = 86_400_000;
 // Vocabulary
 
 /// Which side(s) of a referral this node is on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// This node's candidate, another node's offer.
@@ -583,6 +582,7 @@ async fn transition(
             crate::reports::facts::insert_placement(
                 tx,
                 &state.config.reports,
+                &state.config.aids,
                 crate::reports::NewPlacement {
                     candidate_id: home.clone(),
                     outcome: placement_outcome(ct, duration),
@@ -645,7 +645,7 @@ async fn transition(
                         &other,
                         &Change::to(
                             ReferralStatus::Obsolete,
-                            "candidate hired through another referral",
+                            "candidat embauché par une autre mise en relation",
                         ),
                         &system,
                         true,
@@ -765,7 +765,7 @@ async fn reindex_candidate(state: &AppState, id: Option<String>) {
 // Views
 
 /// A referral as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReferralView {
     /// Id.
     pub id: String,
@@ -828,7 +828,7 @@ pub struct ReferralView {
 }
 
 /// Why the network refused a referral for good.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeliveryError {
     /// Stable code (`offer_closed`, `member_left`, `this_node_not_member`…).
     pub code: String,
@@ -918,7 +918,7 @@ async fn visible_referral(state: &AppState, user: &User, id: &str) -> Result<Sto
 // Creating a referral
 
 /// `POST /api/v1/referrals`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewReferral {
     /// Offer (local or network).
@@ -1080,7 +1080,7 @@ pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result
             user_id: Some(&user.id),
             at: now,
         };
-        insert_event(&mut tx, &id, &Change::to(ReferralStatus::New, "referral submitted"), &actor).await?;
+        insert_event(&mut tx, &id, &Change::to(ReferralStatus::New, "proposition envoyée"), &actor).await?;
         if direction == Direction::Local {
             let by = format!("{} ({})", user.display_name, state.config.display_name);
             mails::referral_new(state, &mut tx, &id, &offer_id, &by).await?;
@@ -1144,8 +1144,9 @@ pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result
 // Reading
 
 /// Filters of `GET /api/v1/referrals`.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// `outbound`, `inbound` or `local`.
     #[serde(default)]
@@ -1159,11 +1160,14 @@ pub struct ListQuery {
     /// One candidate (staff).
     #[serde(default)]
     pub candidate_id: Option<String>,
-    /// Page size (default 50, max 500).
-    #[serde(default)]
+    /// Page size (default 50, max 500; set by the caller: the API pages
+    /// with `page`/`per_page`).
+    #[serde(skip_deserializing)]
+    #[param(ignore)]
     pub limit: Option<i64>,
-    /// Offset.
-    #[serde(default)]
+    /// Rows to skip (set by the caller, like `limit`).
+    #[serde(skip_deserializing)]
+    #[param(ignore)]
     pub offset: Option<i64>,
 }
 
@@ -1223,8 +1227,14 @@ pub async fn list(state: &AppState, user: &User, q: &ListQuery) -> Result<Referr
         format!(" WHERE {}", conds.join(" AND "))
     };
     let mut checks = crate::http::Checks::new();
-    let limit = checks.int("limit", q.limit, 50, 1, 500);
-    let offset = checks.int("offset", q.offset, 0, 0, crate::http::params::MAX_OFFSET);
+    let limit = checks.int("per_page", q.limit, 50, 1, 500);
+    let offset = checks.int(
+        "page",
+        q.offset,
+        0,
+        0,
+        (crate::http::page::MAX_PAGE - 1) * crate::http::page::MAX_PER_PAGE,
+    );
     checks.finish()?;
     let count_sql = format!("SELECT COUNT(*) FROM {FROM}{where_}");
     let mut cq = sqlx::query_scalar::<_, i64>(&count_sql);
@@ -1274,7 +1284,7 @@ pub async fn read(
                     user_id: Some(&user.id),
                     at: now_ms(),
                 };
-                let viewed = Change::to(ReferralStatus::Processing, "viewed by the employer");
+                let viewed = Change::to(ReferralStatus::Processing, "consultée par l'employeur");
                 match transition(state, &mut tx, &current, &viewed, &actor, true).await {
                     // Someone else changed it meanwhile: the read still succeeds.
                     Ok(_) | Err(Error::Conflict(_)) => {}
@@ -1302,7 +1312,7 @@ pub async fn read(
 }
 
 /// One entry of a referral's history.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReferralEvent {
     /// Status entered.
     pub status: String,
@@ -1352,7 +1362,7 @@ pub async fn events(state: &AppState, user: &User, id: &str) -> Result<Vec<Refer
 // Status changes through the API
 
 /// `POST /api/v1/referrals/{id}/status`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusInput {
     /// New status.
@@ -1738,7 +1748,7 @@ pub async fn receive_submitted(
     insert_event(
         tx,
         &r.referral_id,
-        &Change::to(ReferralStatus::New, "referral received"),
+        &Change::to(ReferralStatus::New, "proposition reçue"),
         &actor,
     )
     .await?;
@@ -1912,8 +1922,8 @@ pub async fn receive_withdrawn(
         ));
     }
     let why = match w.reason {
-        WithdrawReason::Withdrawn => "withdrawn",
-        WithdrawReason::Erasure => "erasure",
+        WithdrawReason::Withdrawn => "proposition retirée par le conseiller",
+        WithdrawReason::Erasure => "données du candidat effacées",
     };
     if row.status.is_pending() {
         let actor = Actor {
@@ -2013,7 +2023,7 @@ pub async fn on_candidate_erased(
                 state,
                 tx,
                 &r,
-                &Change::to(ReferralStatus::Cancelled, "erasure"),
+                &Change::to(ReferralStatus::Cancelled, "données du candidat effacées"),
                 &actor,
                 false,
             )
@@ -2050,7 +2060,7 @@ pub async fn no_answer_sweep(state: &AppState, now_ms: i64) -> Result<u64> {
         state,
         ids,
         RefusalReason::NoAnswer,
-        &format!("no answer within {days} days"),
+        &format!("sans réponse depuis {days} jours"),
         |r| {
             matches!(
                 r.status,
@@ -2088,7 +2098,7 @@ pub(crate) async fn refuse_pending_on_closed_offer(
             tx,
             &id,
             RefusalReason::PositionFilled,
-            "offer closed",
+            "offre clôturée",
             &|r: &StoredReferral| r.status.is_pending(),
         )
         .await?
@@ -2191,6 +2201,8 @@ pub fn spawn_sweeps(state: &AppState) {
 // ---------------------------------------------------------------------------
 // HTTP
 
+#[utoipa::path(post, path = "/api/v1/referrals", tag = "referrals", request_body = NewReferral,
+    responses((status = 201, description = "The referral, sent to the offer's node (staff)", body = ReferralView)))]
 async fn create_handler(
     State(state): State<AppState>,
     user: User,
@@ -2202,14 +2214,25 @@ async fn create_handler(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/referrals", tag = "referrals", params(crate::http::PageParams, ListQuery),
+    responses((status = 200, description = "Referrals the caller may see, newest first", body = crate::http::Page<ReferralView>)))]
 async fn list_handler(
     State(state): State<AppState>,
     user: User,
-    ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<ReferralList>> {
-    Ok(Json(list(&state, &user, &q).await?))
+    crate::http::Paged(paging, mut q): crate::http::Paged<ListQuery>,
+) -> Result<Json<crate::http::Page<ReferralView>>> {
+    q.limit = Some(paging.per_page);
+    q.offset = Some(paging.offset());
+    let list = list(&state, &user, &q).await?;
+    Ok(Json(crate::http::Page::new(
+        list.referrals,
+        list.total,
+        paging,
+    )))
 }
 
+#[utoipa::path(get, path = "/api/v1/referrals/{id}", tag = "referrals", params(("id" = String, Path, description = "Referral id")),
+    responses((status = 200, description = "The referral with the candidate's profile (audited)", body = ReferralView)))]
 async fn get_handler(
     State(state): State<AppState>,
     user: User,
@@ -2219,14 +2242,24 @@ async fn get_handler(
     Ok(Json(read(&state, &user, &id, reason.0.as_deref()).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/referrals/{id}/events", tag = "referrals",
+    params(("id" = String, Path, description = "Referral id"), crate::http::PageParams),
+    responses((status = 200, description = "Its history, oldest first", body = crate::http::Page<ReferralEvent>)))]
 async fn events_handler(
     State(state): State<AppState>,
     user: User,
     Path(id): Path<String>,
-) -> Result<Json<Vec<ReferralEvent>>> {
-    Ok(Json(events(&state, &user, &id).await?))
+    crate::http::Paged(paging, _): crate::http::Paged<crate::http::page::NoFilter>,
+) -> Result<Json<crate::http::Page<ReferralEvent>>> {
+    Ok(Json(crate::http::Page::slice(
+        events(&state, &user, &id).await?,
+        paging,
+    )))
 }
 
+#[utoipa::path(post, path = "/api/v1/referrals/{id}/status", tag = "referrals", params(("id" = String, Path, description = "Referral id")),
+    request_body = StatusInput,
+    responses((status = 200, description = "The referral after the change", body = ReferralView)))]
 async fn status_handler(
     State(state): State<AppState>,
     user: User,
@@ -2235,6 +2268,17 @@ async fn status_handler(
 ) -> Result<Json<ReferralView>> {
     Ok(Json(change_status(&state, &user, &id, input).await?))
 }
+
+/// OpenAPI paths of this module.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    create_handler,
+    list_handler,
+    get_handler,
+    events_handler,
+    status_handler
+))]
+pub(crate) struct Doc;
 
 /// Routes: `/api/v1/referrals`, `/api/v1/referrals/{id}`,
 /// `/api/v1/referrals/{id}/events`, `/api/v1/referrals/{id}/status`.

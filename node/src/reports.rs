@@ -388,6 +388,15 @@ pub struct Report {
     pub hires_through_network: i64,
     pub offers: OfferFigures,
     pub referrals: ReferralFigures,
+    /// Per configured hiring-aid scheme (`[[aids]]`): placements assessed,
+    /// eligible, unknown; files requested, granted, paid, refused; amount
+    /// paid.
+    #[serde(default)]
+    pub aids: Vec<crate::aids::store::AidFigures>,
+    /// Per configured programme (`[[programmes]]`): enrolments started in
+    /// the period, under way, closed in the period and their outcomes.
+    #[serde(default)]
+    pub programmes: Vec<crate::programmes::ProgrammeFigures>,
 }
 
 fn rome_domain_label(letter: &str) -> &'static str {
@@ -563,6 +572,9 @@ pub async fn compute(state: &AppState, actor: &Actor, q: &ReportQuery) -> Result
         .unwrap_or_default()
         .date_naive();
     let period = q.period(today)?;
+    let aids = crate::aids::store::figures(&state.db, &state.config.aids, &period.from, &period.to)
+        .await?;
+    let programmes = crate::programmes::figures(state, &period.from, &period.to).await?;
     let facts = store::placements_between(&state.db, &period.from, &period.to).await?;
     let mut total = Acc {
         row: Row::new("total".into(), "Total".into()),
@@ -651,9 +663,32 @@ pub async fn compute(state: &AppState, actor: &Actor, q: &ReportQuery) -> Result
         hires_through_network,
         offers,
         referrals,
+        aids,
+        programmes,
     })
 }
 
+/// The period and breakdown of a report, as documented (parsed by
+/// [`ReportQuery`]).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct PeriodParams {
+    /// First day, YYYY-MM-DD (with `to`).
+    from: Option<String>,
+    /// Last day, YYYY-MM-DD (with `from`).
+    to: Option<String>,
+    /// A month, YYYY-MM.
+    month: Option<String>,
+    /// A year.
+    year: Option<i32>,
+    /// Breakdown (docs/reports.md).
+    group_by: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/reports", tag = "reports",
+    params(PeriodParams),
+    responses((status = 200, description = "The funders' report over the period (staff; docs/reports.md)", body = serde_json::Value)))]
 async fn report_handler(
     State(state): State<AppState>,
     user: User,
@@ -708,6 +743,12 @@ pub fn export_response(file: export::File) -> Response {
     resp
 }
 
+#[utoipa::path(get, path = "/api/v1/reports/export", tag = "reports",
+    params(
+        ("format" = String, Query, description = "csv or xlsx"),
+        PeriodParams
+    ),
+    responses((status = 200, description = "The report as a file (audited)", content_type = "application/octet-stream")))]
 async fn export_handler(
     State(state): State<AppState>,
     user: User,
@@ -715,6 +756,19 @@ async fn export_handler(
 ) -> Result<Response> {
     let file = export::export(&state, &Actor::User(user), &q).await?;
     Ok(export_response(file))
+}
+
+/// OpenAPI paths of this module.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(report_handler, export_handler))]
+struct Doc;
+
+/// The OpenAPI paths of `/api/v1/reports…`.
+pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    let mut doc = Doc::openapi();
+    doc.merge(network::Doc::openapi());
+    doc
 }
 
 /// `GET /api/v1/reports`, `GET /api/v1/reports/export`.

@@ -327,8 +327,11 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::matching::routes())
         .merge(crate::stats::routes())
         .merge(crate::reports::routes())
+        .merge(crate::aids::http::routes())
+        .merge(crate::programmes::http::routes())
         .merge(crate::referrals::routes())
         .merge(crate::notifications::routes())
+        .merge(crate::openapi::routes())
         .merge(crate::federation::routes(&state))
         .merge(
             crate::ui::routes()

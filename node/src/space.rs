@@ -241,7 +241,7 @@ pub async fn end_session(db: &Db, token: &str) -> Result<()> {
 
 /// An invitation just issued: the link (to copy into an SMS) and whether it
 /// was also mailed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Invitation {
     /// `<base>/moi/invitation?jeton=…`.
     pub link: String,
@@ -765,7 +765,8 @@ pub async fn notice(
 }
 
 /// Something the person did, for their counsellor.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = CandidateNotice)]
 pub struct Notice {
     pub id: String,
     pub candidate_id: String,
@@ -1091,6 +1092,9 @@ pub async fn erasure_due(state: &AppState, candidate_id: &str) -> Result<Option<
 
 pub mod export;
 
+#[utoipa::path(post, path = "/api/v1/candidates/{id}/invitation", tag = "candidates",
+    params(("id" = String, Path, description = "Candidate record id")),
+    responses((status = 201, description = "The invitation link to the candidate space", body = Invitation)))]
 async fn invite_handler(
     axum::extract::State(state): axum::extract::State<AppState>,
     user: crate::auth::User,
@@ -1100,11 +1104,15 @@ async fn invite_handler(
     Ok((axum::http::StatusCode::CREATED, axum::Json(inv)))
 }
 
+#[utoipa::path(get, path = "/api/v1/candidates/{id}/notices", tag = "candidates",
+    params(("id" = String, Path, description = "Candidate record id"), crate::http::PageParams),
+    responses((status = 200, description = "What the person did in their space", body = crate::http::Page<Notice>)))]
 async fn notices_handler(
     axum::extract::State(state): axum::extract::State<AppState>,
     user: crate::auth::User,
     axum::extract::Path(id): axum::extract::Path<String>,
-) -> Result<axum::Json<Vec<Notice>>> {
+    crate::http::Paged(paging, _): crate::http::Paged<crate::http::page::NoFilter>,
+) -> Result<axum::Json<crate::http::Page<Notice>>> {
     let actor = Actor::User(user);
     actor.staff()?;
     if crate::candidates::get_candidate(&state.db, &id)
@@ -1113,8 +1121,16 @@ async fn notices_handler(
     {
         return Err(Error::NotFound("candidate"));
     }
-    Ok(axum::Json(notices_of(&state, &actor, &id, false).await?))
+    Ok(axum::Json(crate::http::Page::slice(
+        notices_of(&state, &actor, &id, false).await?,
+        paging,
+    )))
 }
+
+/// OpenAPI paths of this module.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(invite_handler, notices_handler))]
+pub(crate) struct Doc;
 
 /// Staff API: `POST /api/v1/candidates/{id}/invitation` (201 with the
 /// link; 400 `email_required`, 409 when the person already has access) and

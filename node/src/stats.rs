@@ -211,10 +211,17 @@ pub async fn compute(state: &AppState) -> Result<Stats> {
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/stats", tag = "reports",
+    responses((status = 200, description = "This node's figures, now (staff)", body = serde_json::Value)))]
 async fn stats_handler(State(state): State<AppState>, user: User) -> Result<Json<Stats>> {
     user.require_staff()?;
     Ok(Json(compute(&state).await?))
 }
+
+/// OpenAPI paths of this module.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(stats_handler))]
+pub(crate) struct Doc;
 
 /// `GET /api/v1/stats`.
 pub fn routes() -> Router<AppState> {

@@ -693,6 +693,12 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/candidats/{id}/consentement", post(fiche::consent))
         .route("/ui/candidats/{id}/inviter", post(fiche::invite))
         .route("/ui/candidats/{id}/retour-emploi", post(fiche::placement))
+        .route(
+            "/ui/retours-emploi/{placement}/aides/{code}",
+            post(fiche::aid),
+        )
+        .route("/ui/candidats/{id}/programmes", post(fiche::enrol))
+        .route("/ui/inscriptions/{id}", post(fiche::enrolment))
         .route("/ui/candidats/{id}/suivi", post(suivi::add))
         .route("/ui/suivi/{id}/fait", post(suivi::done))
         .route(

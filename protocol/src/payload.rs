@@ -13,6 +13,7 @@ use crate::keys::NodeId;
 
 /// Contract type, using France Travail codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ContractType {
     /// Contrat à durée indéterminée (`"CDI"`).
     #[serde(rename = "CDI")]
@@ -46,6 +47,7 @@ impl ContractType {
 
 /// Period a salary amount refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SalaryPeriod {
     /// Hourly.
@@ -58,6 +60,7 @@ pub enum SalaryPeriod {
 
 /// Gross salary range, in euro cents.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Salary {
     /// Lower bound in cents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -71,6 +74,7 @@ pub struct Salary {
 
 /// The employer of an offer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Employer {
     /// Company name.
     pub name: String,
@@ -81,6 +85,7 @@ pub struct Employer {
 
 /// A place of work of an offer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Workplace {
     /// INSEE code of the commune (5 characters, e.g. `41018`).
     pub commune_insee: String,
@@ -99,10 +104,12 @@ pub struct Workplace {
 
 /// Payload of `offer.published` and `offer.updated`: the full offer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OfferPayload {
     /// Identifier of the offer, unique within the origin node.
     pub offer_id: String,
     /// Node that owns the offer.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub origin_node: NodeId,
     /// Title (e.g. `Agent d'entretien`).
     pub title: String,
@@ -157,6 +164,7 @@ pub struct OfferPayload {
 
 /// Payload of `offer.closed`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OfferClosed {
     /// Identifier of the closed offer.
     pub offer_id: String,
@@ -174,8 +182,10 @@ pub struct OfferClosed {
 /// `docs/reports.md`). A later message for the same origin and period
 /// replaces an earlier one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReportFigures {
     /// The member whose figures these are (must be the sender).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub origin_node: NodeId,
     /// Calendar month, `YYYY-MM`.
     pub period: String,
@@ -195,6 +205,7 @@ impl ReportFigures {
 /// One figure: `figure` of the group `key` of `dimension` (`total`/`all`,
 /// `outcome`/`cdi`, `age_band`/`16_25`, `departement`/`41`…).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FigureCell {
     /// Dimension.
     pub dimension: String,
@@ -213,6 +224,7 @@ pub struct FigureCell {
 /// Candidate profile sent with a referral (personal data: only sent with
 /// the candidate's consent, to the node owning the offer).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CandidateProfile {
     /// Opaque reference of the candidate at the referring node.
     pub candidate_ref: String,
@@ -289,12 +301,14 @@ fn is_false(b: &bool) -> bool {
 /// Payload of `referral.submitted`: a counsellor co-opts a candidate for
 /// an offer of another node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReferralSubmitted {
     /// Identifier of the referral (chosen by the referring node).
     pub referral_id: String,
     /// Offer concerned.
     pub offer_id: String,
     /// Node of the counsellor.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub referring_node: NodeId,
     /// Counsellor's name.
     pub counsellor_name: String,
@@ -349,6 +363,7 @@ impl ReferralSubmitted {
 /// Status of a referral, modelled on the prescriber applications of
 /// *les emplois de l'inclusion*.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ReferralStatus {
     /// Just received.
@@ -474,6 +489,7 @@ impl ReferralStatus {
 
 /// Why a referral was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RefusalReason {
     /// Candidate cannot travel to the workplace.
@@ -495,6 +511,7 @@ pub enum RefusalReason {
 /// Payload of `referral.status_changed` (sent by the offer's node back to
 /// the referring node).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReferralStatusChanged {
     /// Referral concerned.
     pub referral_id: String,
@@ -522,6 +539,7 @@ pub struct ReferralStatusChanged {
 
 /// Why a referral was withdrawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum WithdrawReason {
     /// The counsellor withdrew the referral.
@@ -533,6 +551,7 @@ pub enum WithdrawReason {
 
 /// Payload of `referral.withdrawn` (sent by the referring node).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReferralWithdrawn {
     /// Referral concerned.
     pub referral_id: String,

@@ -38,6 +38,8 @@ pub struct Seeded {
     pub offer_id: String,
     /// The candidate referred to the offer.
     pub referral_id: String,
+    /// A record with a return to work (and its hiring aids).
+    pub placed_id: String,
 }
 
 /// A running node with seeded accounts and data.
@@ -73,6 +75,32 @@ impl WebNode {
             data_dir: dir.path().to_path_buf(),
             listen: addr,
             public_url: Some(format!("http://{addr}")),
+            // A hiring aid and a programme, so that the record and report
+            // pages show them.
+            aids: vec![vivier_node::aids::AidScheme {
+                code: "cied-41".into(),
+                name: "Contrat insertion emploi départemental (CIED)".into(),
+                funder: "Conseil départemental de Loir-et-Cher".into(),
+                outcomes: vec![
+                    vivier_node::candidates::PlacementOutcome::Cdi,
+                    vivier_node::candidates::PlacementOutcome::Cdd6MonthsOrMore,
+                ],
+                min_months: Some(12),
+                min_weekly_hours: Some(26),
+                public: vec![vivier_node::aids::Public::Rsa],
+                departements: vec!["41".into()],
+                amount_eur: Some(4000),
+            }],
+            programmes: vec![vivier_node::programmes::Programme {
+                code: "3-mois-pour-un-job".into(),
+                name: "3 mois pour un job".into(),
+                funder: "Conseil départemental".into(),
+                weeks: 13,
+                renewals: 1,
+                individual_every_days: 7,
+                group_every_days: 7,
+                immersions: 1,
+            }],
             ..Config::default()
         };
         tweak(&mut config);
@@ -216,7 +244,15 @@ impl WebNode {
             }),
         )
         .await?;
+        // Enrolled in the programme: the record and the « À faire » show it.
+        self.api(
+            &self.counsellor,
+            &format!("/api/v1/candidates/{candidate_id}/programmes"),
+            &json!({"programme": "3-mois-pour-un-job"}),
+        )
+        .await?;
         // Returns to work this year, for the reports page's charts.
+        let mut placed_id = String::new();
         let year = chrono::Utc::now().format("%Y").to_string();
         let year: i64 = year.parse().unwrap_or(2026);
         for (i, (outcome, channel, age, rsa)) in [
@@ -246,6 +282,9 @@ impl WebNode {
                 )
                 .await?;
             let id = str_field(&placed, "id")?;
+            if placed_id.is_empty() {
+                placed_id = id.clone();
+            }
             self.api(
                 &self.counsellor,
                 &format!("/api/v1/candidates/{id}/placement"),
@@ -269,6 +308,7 @@ impl WebNode {
             candidate_id,
             offer_id,
             referral_id,
+            placed_id,
         })
     }
 
@@ -415,6 +455,10 @@ impl WebNode {
                 (
                     "candidat-fiche",
                     format!("/ui/candidats/{}", s.candidate_id),
+                ),
+                (
+                    "candidat-retour-emploi-aides",
+                    format!("/ui/candidats/{}", s.placed_id),
                 ),
                 ("candidat-nouveau", "/ui/candidats/nouveau".into()),
                 (

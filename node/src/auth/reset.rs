@@ -504,19 +504,21 @@ pub async fn confirm(
     Ok(user)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ResetRequest {
     email: String,
 }
 
 /// The one answer to every reset request.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Accepted {
     status: &'static str,
     detail: &'static str,
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/password-reset", tag = "auth", security(()), request_body = ResetRequest,
+    responses((status = 202, description = "Always accepted (never says whether the account exists)", body = Accepted)))]
 async fn request_handler(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
@@ -533,13 +535,15 @@ async fn request_handler(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ConfirmRequest {
     token: String,
     password: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/password-reset/confirm", tag = "auth", security(()), request_body = ConfirmRequest,
+    responses((status = 204, description = "Password set")))]
 async fn confirm_handler(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
@@ -548,6 +552,11 @@ async fn confirm_handler(
     confirm(&state, client, &req.token, &req.password, Via::Api).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// OpenAPI paths of this module.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(request_handler, confirm_handler))]
+pub(crate) struct Doc;
 
 /// `POST /api/v1/auth/password-reset`, `POST /api/v1/auth/password-reset/confirm`.
 pub fn routes() -> Router<AppState> {

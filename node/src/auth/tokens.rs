@@ -14,7 +14,7 @@
 //!
 //! Creation and revocation are audited (`token.create`, `token.revoke`).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
@@ -51,7 +51,7 @@ impl TokenKind {
 }
 
 /// A freshly issued token: the only time its secret is seen.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct IssuedToken {
     /// Id, to list and revoke it.
     pub id: String,
@@ -66,7 +66,7 @@ pub struct IssuedToken {
 }
 
 /// An API token as listed (never the secret).
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct TokenInfo {
     /// Id.
     pub id: String,
@@ -300,7 +300,7 @@ pub async fn user_for_token(db: &Db, token: &str, now: i64) -> Result<Option<Use
     user_from_row(&row).map(Some)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateRequest {
     /// What the token is for (`label` accepted for older clients).
@@ -311,6 +311,8 @@ struct CreateRequest {
     expires_in_days: Option<i64>,
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/tokens", tag = "auth", request_body = CreateRequest,
+    responses((status = 201, description = "The token (its secret shown this once)", body = IssuedToken)))]
 async fn create_handler(
     State(state): State<AppState>,
     user: User,
@@ -332,18 +334,22 @@ async fn create_handler(
     Ok((StatusCode::CREATED, Json(issued)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Another account's tokens (admins).
     #[serde(default)]
     user_id: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/auth/tokens", tag = "auth", params(crate::http::PageParams, ListQuery),
+    responses((status = 200, description = "The caller's tokens (admins: anyone's)", body = crate::http::Page<TokenInfo>)))]
 async fn list_handler(
     State(state): State<AppState>,
     user: User,
-    Query(q): Query<ListQuery>,
-) -> Result<Json<Vec<TokenInfo>>> {
+    crate::http::Paged(paging, q): crate::http::Paged<ListQuery>,
+) -> Result<Json<crate::http::Page<TokenInfo>>> {
     let owner = match q.user_id {
         Some(id) if id != user.id => {
             user.require(&[Role::Admin])?;
@@ -351,9 +357,14 @@ async fn list_handler(
         }
         _ => user.id.clone(),
     };
-    Ok(Json(list(&state.db, &owner, state.clock.now_ms()).await?))
+    Ok(Json(crate::http::Page::slice(
+        list(&state.db, &owner, state.clock.now_ms()).await?,
+        paging,
+    )))
 }
 
+#[utoipa::path(delete, path = "/api/v1/auth/tokens/{id}", tag = "auth", params(("id" = String, Path, description = "Token id")),
+    responses((status = 204, description = "Revoked")))]
 async fn revoke_handler(
     State(state): State<AppState>,
     user: User,
@@ -362,6 +373,11 @@ async fn revoke_handler(
     revoke(&state.db, state.clock.now_ms(), Some(&user), &id, "api").await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// OpenAPI paths of this module.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(create_handler, list_handler, revoke_handler))]
+pub(crate) struct Doc;
 
 /// `POST`/`GET /api/v1/auth/tokens`, `DELETE /api/v1/auth/tokens/{id}`.
 pub fn routes() -> Router<AppState> {

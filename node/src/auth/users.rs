@@ -28,7 +28,7 @@ use crate::error::{ApiJson, Error, Result};
 use crate::server::AppState;
 
 /// What an admin may change on an account.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserUpdate {
     /// New role.
@@ -247,6 +247,9 @@ pub async fn unlock(db: &Db, actor: Option<&User>, user: &User, via: &str) -> Re
     Ok(cleared)
 }
 
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "auth", params(("id" = String, Path, description = "Account id")),
+    request_body = UserUpdate,
+    responses((status = 200, description = "The account after the change (admins)", body = User)))]
 async fn update_handler(
     State(state): State<AppState>,
     user: User,
@@ -267,6 +270,8 @@ async fn update_handler(
     Ok(Json(updated))
 }
 
+#[utoipa::path(post, path = "/api/v1/users/{id}/unlock", tag = "auth", params(("id" = String, Path, description = "Account id")),
+    responses((status = 204, description = "Login lockout lifted (admins)")))]
 async fn unlock_handler(
     State(state): State<AppState>,
     user: User,
@@ -280,7 +285,7 @@ async fn unlock_handler(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PasswordChange {
     current_password: String,
@@ -316,6 +321,8 @@ pub async fn check_current_password(
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/me/password", tag = "auth", request_body = PasswordChange,
+    responses((status = 204, description = "Password changed; other sessions revoked")))]
 async fn change_password_handler(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
@@ -337,6 +344,11 @@ async fn change_password_handler(
     .await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// OpenAPI paths of this module.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(update_handler, unlock_handler, change_password_handler))]
+pub(crate) struct Doc;
 
 /// `PATCH /api/v1/users/{id}`, `POST /api/v1/users/{id}/unlock`,
 /// `POST /api/v1/me/password`.

@@ -37,7 +37,7 @@ impl FromRequestParts<AppState> for Staff {
 }
 
 /// A record as answered by the API.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct View {
     #[serde(flatten)]
     candidate: super::Candidate,
@@ -89,6 +89,8 @@ async fn audit(
     .await
 }
 
+#[utoipa::path(post, path = "/api/v1/candidates", tag = "candidates", request_body = CandidateInput,
+    responses((status = 201, description = "The new record", body = View)))]
 async fn create_handler(
     State(state): State<AppState>,
     Staff(user): Staff,
@@ -108,6 +110,8 @@ async fn create_handler(
     Ok((StatusCode::CREATED, Json(v)))
 }
 
+#[utoipa::path(get, path = "/api/v1/candidates/{id}", tag = "candidates", params(ID),
+    responses((status = 200, description = "The record (audited)", body = View)))]
 async fn read_handler(
     State(state): State<AppState>,
     user: User,
@@ -119,6 +123,8 @@ async fn read_handler(
     Ok(Json(view(&state, c, meta)))
 }
 
+#[utoipa::path(put, path = "/api/v1/candidates/{id}", tag = "candidates", params(ID), request_body = CandidateInput,
+    responses((status = 200, description = "The record after the change", body = View)))]
 async fn update_handler(
     State(state): State<AppState>,
     Staff(user): Staff,
@@ -138,12 +144,14 @@ async fn update_handler(
     Ok(Json(view(&state, c, RecordMeta::default())))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReassignBody {
     counsellor_id: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/candidates/{id}/counsellor", tag = "candidates", params(ID), request_body = ReassignBody,
+    responses((status = 200, description = "The record, handed over", body = View)))]
 async fn reassign_handler(
     State(state): State<AppState>,
     Staff(user): Staff,
@@ -164,12 +172,14 @@ async fn reassign_handler(
     Ok(Json(view(&state, c, RecordMeta::default())))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ConsentBody {
     scope: ConsentScope,
 }
 
+#[utoipa::path(post, path = "/api/v1/candidates/{id}/consent", tag = "candidates", params(ID), request_body = ConsentBody,
+    responses((status = 200, description = "The record with its consent", body = View)))]
 async fn consent_handler(
     State(state): State<AppState>,
     Staff(user): Staff,
@@ -189,6 +199,8 @@ async fn consent_handler(
     Ok(Json(view(&state, c, RecordMeta::default())))
 }
 
+#[utoipa::path(delete, path = "/api/v1/candidates/{id}/consent", tag = "candidates", params(ID),
+    responses((status = 200, description = "The record without consent", body = View)))]
 async fn withdraw_consent_handler(
     State(state): State<AppState>,
     Staff(user): Staff,
@@ -207,6 +219,8 @@ async fn withdraw_consent_handler(
     Ok(Json(view(&state, c, RecordMeta::default())))
 }
 
+#[utoipa::path(delete, path = "/api/v1/candidates/{id}", tag = "candidates", params(ID),
+    responses((status = 204, description = "Erased for good (RGPD); the network is told")))]
 async fn erase_handler(
     State(state): State<AppState>,
     Staff(user): Staff,
@@ -226,6 +240,9 @@ async fn erase_handler(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/api/v1/candidates/{id}/cv", tag = "candidates", params(ID),
+    request_body(content_type = "multipart/form-data", description = "One part `file`: PDF, DOCX or ODT"),
+    responses((status = 201, description = "The stored file and its extracted text's state", body = serde_json::Value)))]
 async fn upload_cv_handler(
     State(state): State<AppState>,
     Staff(user): Staff,
@@ -274,7 +291,8 @@ async fn upload_cv_handler(
         "candidate.cv_upload",
         &id,
         None,
-        json!({ "file_id": file.id, "content_type": file.content_type, "size_bytes": file.size_bytes }),
+        json!({ "file_id": file.id, "content_type": file.content_type, "size_bytes": file.size_bytes,
+                "readable": file.readable, "ocr": file.ocr }),
     )
     .await?;
     Ok((
@@ -283,6 +301,9 @@ async fn upload_cv_handler(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/candidates/{id}/cv/{file_id}", tag = "candidates",
+    params(ID, ("file_id" = String, Path, description = "CV file id")),
+    responses((status = 200, description = "The file as uploaded (audited)", content_type = "application/octet-stream")))]
 async fn download_cv_handler(
     State(state): State<AppState>,
     Staff(user): Staff,
@@ -326,6 +347,8 @@ async fn download_cv_handler(
     Ok(resp)
 }
 
+#[utoipa::path(post, path = "/api/v1/candidates/{id}/placement", tag = "candidates", params(ID), request_body = super::PlacementInput,
+    responses((status = 201, description = "The recorded return to work", body = super::Placement)))]
 async fn placement_handler(
     State(state): State<AppState>,
     Staff(user): Staff,
@@ -345,6 +368,9 @@ async fn placement_handler(
     Ok((StatusCode::CREATED, Json(p)))
 }
 
+#[utoipa::path(post, path = "/api/v1/candidates/{id}/cv/{file_id}/use", tag = "candidates",
+    params(ID, ("file_id" = String, Path, description = "CV file id")),
+    responses((status = 200, description = "That version's text is now the searchable CV text", body = serde_json::Value)))]
 async fn use_cv_handler(
     State(state): State<AppState>,
     Staff(user): Staff,
@@ -354,15 +380,21 @@ async fn use_cv_handler(
     Ok(Json(json!({ "id": c.id, "files": c.files })))
 }
 
+#[utoipa::path(get, path = "/api/v1/candidates/{id}/followups", tag = "candidates", params(ID, crate::http::PageParams),
+    responses((status = 200, description = "The record's « Suivi », newest first", body = crate::http::Page<super::followup::FollowUp>)))]
 async fn followups_handler(
     State(state): State<AppState>,
     Staff(user): Staff,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>> {
+    crate::http::Paged(paging, _): crate::http::Paged<crate::http::page::NoFilter>,
+) -> Result<Json<crate::http::Page<super::followup::FollowUp>>> {
     let items = super::followup::list(&state, &crate::actor::Actor::User(user), &id).await?;
-    Ok(Json(json!({ "items": items, "total": items.len() })))
+    Ok(Json(crate::http::Page::slice(items, paging)))
 }
 
+#[utoipa::path(post, path = "/api/v1/candidates/{id}/followups", tag = "candidates", params(ID),
+    request_body = super::followup::NewFollowUp,
+    responses((status = 201, description = "The new entry", body = super::followup::FollowUp)))]
 async fn add_followup_handler(
     State(state): State<AppState>,
     Staff(user): Staff,
@@ -373,6 +405,9 @@ async fn add_followup_handler(
     Ok((StatusCode::CREATED, Json(f)))
 }
 
+#[utoipa::path(post, path = "/api/v1/followups/{id}/done", tag = "candidates",
+    params(("id" = String, Path, description = "Follow-up entry id")),
+    responses((status = 204, description = "Its next step is done")))]
 async fn followup_done_handler(
     State(state): State<AppState>,
     Staff(user): Staff,
@@ -382,6 +417,8 @@ async fn followup_done_handler(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/api/v1/todo", tag = "candidates",
+    responses((status = 200, description = "The caller's « À faire »", body = super::followup::Todo)))]
 async fn todo_handler(
     State(state): State<AppState>,
     Staff(user): Staff,
@@ -391,6 +428,8 @@ async fn todo_handler(
     ))
 }
 
+#[utoipa::path(post, path = "/api/v1/candidates/{id}/renew", tag = "candidates", params(ID),
+    responses((status = 200, description = "The record's new retention date", body = serde_json::Value)))]
 async fn renew_handler(
     State(state): State<AppState>,
     Staff(user): Staff,
@@ -410,6 +449,8 @@ async fn renew_handler(
     Ok(Json(json!({ "id": id, "retention_due_at": due })))
 }
 
+#[utoipa::path(get, path = "/api/v1/candidates/retention", tag = "candidates",
+    responses((status = 200, description = "Records due for anonymisation", body = serde_json::Value)))]
 async fn retention_handler(
     State(state): State<AppState>,
     Staff(user): Staff,
@@ -448,20 +489,18 @@ struct SearchParams {
     contract_type: Option<String>,
     status: Option<String>,
     sort: SortBy,
-    page: usize,
-    per_page: usize,
+    paging: crate::http::PageParams,
 }
 
 const DEFAULT_RADIUS_KM: f64 = 30.0;
 
 fn parse_search(state: &AppState, raw: Option<&str>) -> Result<(SearchParams, CandidateQuery)> {
+    let (paging, rest, mut errs) = crate::http::page::split_query(raw.unwrap_or(""));
     let mut p = SearchParams {
-        page: 1,
-        per_page: 20,
+        paging,
         ..SearchParams::default()
     };
-    let mut errs = Vec::new();
-    for (k, v) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+    for (k, v) in url::form_urlencoded::parse(rest.as_bytes()) {
         let v = v.trim().to_string();
         match k.as_ref() {
             "q" => {
@@ -528,14 +567,6 @@ fn parse_search(state: &AppState, raw: Option<&str>) -> Result<(SearchParams, Ca
                 "distance" => p.sort = SortBy::Distance,
                 _ => errs.push(FieldError::new("sort", "expected relevance or distance")),
             },
-            "page" => match v.parse::<usize>() {
-                Ok(n) if (1..=10_000).contains(&n) => p.page = n,
-                _ => errs.push(FieldError::new("page", "expected a page number from 1")),
-            },
-            "per_page" => match v.parse::<usize>() {
-                Ok(n) if (1..=100).contains(&n) => p.per_page = n,
-                _ => errs.push(FieldError::new("per_page", "expected 1 to 100")),
-            },
             other => errs.push(FieldError::new(
                 other.to_string(),
                 "unknown search parameter",
@@ -585,15 +616,16 @@ fn parse_search(state: &AppState, raw: Option<&str>) -> Result<(SearchParams, Ca
         status: p.status.clone(),
         ids: None,
         sort: p.sort,
-        offset: (p.page - 1) * p.per_page,
-        limit: p.per_page,
+        offset: usize::try_from(p.paging.offset()).unwrap_or(0),
+        limit: usize::try_from(p.paging.per_page).unwrap_or(0),
         highlight: true,
         summaries: true,
     };
     Ok((p, q))
 }
 
-#[derive(Serialize)]
+/// One hit of `GET /api/v1/candidates/search`.
+#[derive(Serialize, utoipa::ToSchema)]
 struct SearchHitOut {
     id: String,
     score: f32,
@@ -609,12 +641,26 @@ struct SearchHitOut {
     available_from: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/candidates/search", tag = "candidates",
+    params(
+        ("q" = Option<String>, Query, description = "Text in the search language"),
+        ("rome" = Option<String>, Query, description = "ROME codes, comma separated"),
+        ("commune" = Option<String>, Query, description = "INSEE code of the centre of a distance search"),
+        ("radius_km" = Option<f64>, Query, description = "Radius around `commune` (default 30, at most 1000)"),
+        ("licence" = Option<String>, Query, description = "Driving licence held"),
+        ("available_before" = Option<String>, Query, description = "Available by this day, YYYY-MM-DD"),
+        ("contract_type" = Option<String>, Query, description = "CDI, CDD, MIS, SAI or ALT"),
+        ("status" = Option<String>, Query, description = "active, in_referral, placed, archived or all"),
+        ("sort" = Option<String>, Query, description = "relevance (default) or distance"),
+        crate::http::PageParams
+    ),
+    responses((status = 200, description = "Consented records matching, with facets (audited)", body = CandidateSearchPage)))]
 async fn search_handler(
     State(state): State<AppState>,
     Staff(user): Staff,
     Reason(reason): Reason,
     RawQuery(raw): RawQuery,
-) -> Result<Json<serde_json::Value>> {
+) -> Result<Json<CandidateSearchPage>> {
     let (p, q) = parse_search(&state, raw.as_deref())?;
     let search = state.search.clone();
     let query = q.clone();
@@ -661,92 +707,119 @@ async fn search_handler(
                 "available_before": p.available_before,
                 "contract_type": p.contract_type,
                 "status": p.status,
-                "page": p.page,
+                "page": p.paging.page,
                 "total": results.total,
                 "hits": ids,
             }),
         )
         .await?;
-    Ok(Json(json!({
-        "total": results.total,
-        "page": p.page,
-        "per_page": p.per_page,
-        "hits": hits,
-        "facets": { "rome": results.facets },
-    })))
+    Ok(Json(CandidateSearchPage {
+        page: crate::http::Page::new(
+            hits,
+            i64::try_from(results.total).unwrap_or(i64::MAX),
+            p.paging,
+        ),
+        facets: SearchFacets {
+            rome: results.facets,
+        },
+    }))
+}
+
+/// `GET /api/v1/candidates/search`: the list envelope and the facets of
+/// every match (not only this page's).
+#[derive(Serialize, utoipa::ToSchema)]
+struct CandidateSearchPage {
+    #[serde(flatten)]
+    page: crate::http::Page<SearchHitOut>,
+    facets: SearchFacets,
+}
+
+/// Counts by ROME code over every match.
+#[derive(Serialize, utoipa::ToSchema)]
+struct SearchFacets {
+    /// Matches per ROME code.
+    rome: std::collections::BTreeMap<String, u64>,
 }
 
 // ---------------------------------------------------------------------------
 // Listing (drafts included: search only sees consented records)
 
+/// Query of `GET /api/v1/candidates` besides the paging.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct ListParams {
+    /// Only the caller's records.
+    #[serde(default)]
+    mine: Option<bool>,
+    /// Only records without consent.
+    #[serde(default)]
+    draft: Option<bool>,
+}
+
+/// One line of `GET /api/v1/candidates`.
+#[derive(Serialize, utoipa::ToSchema)]
+struct ListItem {
+    id: String,
+    first_name: String,
+    last_name: String,
+    status: String,
+    counsellor_id: Option<String>,
+    /// `draft` or `consented`.
+    state: &'static str,
+    updated_at: i64,
+}
+
+#[utoipa::path(get, path = "/api/v1/candidates", tag = "candidates", params(crate::http::PageParams, ListParams),
+    responses((status = 200, description = "Records, drafts included, most recently updated first (audited)", body = crate::http::Page<ListItem>)))]
 async fn list_handler(
     State(state): State<AppState>,
     Staff(user): Staff,
     Reason(reason): Reason,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<serde_json::Value>> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct ListParams {
-        #[serde(default)]
-        page: Option<i64>,
-        #[serde(default)]
-        per_page: Option<i64>,
-        #[serde(default)]
-        mine: Option<bool>,
-        #[serde(default)]
-        draft: Option<bool>,
-    }
-    let q: ListParams = crate::http::params::parse_query(raw.as_deref().unwrap_or(""))?;
-    let mut checks = crate::http::Checks::new();
-    let (page, per_page, offset) = checks.page(q.page, q.per_page, 50, 200);
-    checks.finish()?;
-    let mine = q.mine.unwrap_or(false);
-    let drafts_only = q.draft.unwrap_or(false);
-    type ListRow = (
-        String,
-        String,
-        String,
-        String,
-        Option<String>,
-        Option<i64>,
-        i64,
-    );
-    let rows: Vec<ListRow> = {
-        use sqlx::Row;
-        let rs = sqlx::query(
-            "SELECT id, first_name, last_name, status, counsellor_id, consent_at, updated_at FROM candidates \
-             WHERE anonymised_at IS NULL AND ($1 = 0 OR counsellor_id = $2) AND ($3 = 0 OR consent_at IS NULL) \
-             ORDER BY updated_at DESC, id LIMIT $4 OFFSET $5",
-        )
-        .bind(i64::from(mine))
+    crate::http::Paged(paging, q): crate::http::Paged<ListParams>,
+) -> Result<Json<crate::http::Page<ListItem>>> {
+    let mine = i64::from(q.mine.unwrap_or(false));
+    let drafts_only = i64::from(q.draft.unwrap_or(false));
+    const WHERE: &str = "WHERE anonymised_at IS NULL AND ($1 = 0 OR counsellor_id = $2) \
+                         AND ($3 = 0 OR consent_at IS NULL)";
+    let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM candidates {WHERE}"))
+        .bind(mine)
         .bind(&user.id)
-        .bind(i64::from(drafts_only))
-        .bind(per_page)
-        .bind(offset)
+        .bind(drafts_only)
+        .fetch_one(&state.db.pool)
+        .await?;
+    let items: Vec<ListItem> = {
+        use sqlx::Row;
+        let rs = sqlx::query(&format!(
+            "SELECT id, first_name, last_name, status, counsellor_id, consent_at, updated_at \
+             FROM candidates {WHERE} ORDER BY updated_at DESC, id LIMIT $4 OFFSET $5"
+        ))
+        .bind(mine)
+        .bind(&user.id)
+        .bind(drafts_only)
+        .bind(paging.per_page)
+        .bind(paging.offset())
         .fetch_all(&state.db.pool)
         .await?;
         let mut v = Vec::with_capacity(rs.len());
         for r in rs {
-            v.push((
-                r.try_get("id")?,
-                r.try_get("first_name")?,
-                r.try_get("last_name")?,
-                r.try_get("status")?,
-                r.try_get("counsellor_id")?,
-                r.try_get("consent_at")?,
-                r.try_get("updated_at")?,
-            ));
+            let consent: Option<i64> = r.try_get("consent_at")?;
+            v.push(ListItem {
+                id: r.try_get("id")?,
+                first_name: r.try_get("first_name")?,
+                last_name: r.try_get("last_name")?,
+                status: r.try_get("status")?,
+                counsellor_id: r.try_get("counsellor_id")?,
+                state: if consent.is_some() {
+                    "consented"
+                } else {
+                    "draft"
+                },
+                updated_at: r.try_get("updated_at")?,
+            });
         }
         v
     };
-    let items: Vec<serde_json::Value> = rows
-        .iter()
-        .map(|(id, f, l, s, c, consent, u)| {
-            json!({ "id": id, "first_name": f, "last_name": l, "status": s, "counsellor_id": c,
-                    "state": if consent.is_some() { "consented" } else { "draft" }, "updated_at": u })
-        })
-        .collect();
     crate::audit::record(
         &state.db,
         Some(&user),
@@ -754,13 +827,45 @@ async fn list_handler(
         "candidate",
         "*",
         reason.as_deref(),
-        json!({ "page": page, "ids": rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>() }),
+        json!({ "page": paging.page, "ids": items.iter().map(|r| r.id.clone()).collect::<Vec<_>>() }),
     )
     .await?;
-    Ok(Json(
-        json!({ "page": page, "per_page": per_page, "items": items }),
-    ))
+    Ok(Json(crate::http::Page::new(items, total, paging)))
 }
+
+/// The `{id}` of a candidate record.
+#[derive(utoipa::IntoParams)]
+#[into_params(names("id"), parameter_in = Path)]
+#[allow(dead_code)]
+struct ID(
+    /// Candidate record id.
+    String,
+);
+
+/// OpenAPI paths of this module.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    create_handler,
+    read_handler,
+    update_handler,
+    reassign_handler,
+    consent_handler,
+    withdraw_consent_handler,
+    erase_handler,
+    upload_cv_handler,
+    download_cv_handler,
+    placement_handler,
+    use_cv_handler,
+    followups_handler,
+    add_followup_handler,
+    followup_done_handler,
+    todo_handler,
+    renew_handler,
+    retention_handler,
+    search_handler,
+    list_handler
+))]
+pub(crate) struct Doc;
 
 /// Routes under `/api/v1/candidates`.
 pub fn routes() -> Router<AppState> {

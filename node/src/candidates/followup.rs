@@ -34,6 +34,7 @@ use crate::server::AppState;
     strum::EnumString,
     strum::IntoStaticStr,
     strum::EnumIter,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
@@ -63,7 +64,7 @@ pub const MAX_BODY_CHARS: usize = 5_000;
 pub const MAX_STEP_CHARS: usize = 300;
 
 /// A new entry.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewFollowUp {
     /// Kind (default `note`).
@@ -87,7 +88,7 @@ pub struct NewFollowUp {
 }
 
 /// A stored entry, as its reader may see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FollowUp {
     /// Id.
     pub id: String,
@@ -457,7 +458,7 @@ pub async fn purge(tx: &mut sqlx::AnyConnection, candidate_id: &str) -> Result<(
 // « À faire »
 
 /// A person named in the « À faire ».
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Person {
     /// Record id.
     pub candidate_id: String,
@@ -466,7 +467,7 @@ pub struct Person {
 }
 
 /// A next step due.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DueStep {
     /// The entry.
     pub followup_id: String,
@@ -481,7 +482,7 @@ pub struct DueStep {
 }
 
 /// A referral of the actor's waiting for the employer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Waiting {
     /// Referral id.
     pub referral_id: String,
@@ -496,7 +497,7 @@ pub struct Waiting {
 }
 
 /// The actor's « À faire ».
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Default, utoipa::ToSchema)]
 pub struct Todo {
     /// Next steps due within `horizon_days`, overdue first.
     pub steps: Vec<DueStep>,
@@ -508,6 +509,8 @@ pub struct Todo {
     pub retention: Vec<Person>,
     /// Their records in search without an attached CV.
     pub without_cv: Vec<Person>,
+    /// Follow-ups and ends of programmes due (or overdue) for their people.
+    pub programmes: Vec<crate::programmes::TodoItem>,
 }
 
 impl Todo {
@@ -518,6 +521,7 @@ impl Todo {
             + self.undeliverable.len()
             + self.retention.len()
             + self.without_cv.len()
+            + self.programmes.len()
     }
 
     /// Nothing to do.
@@ -655,5 +659,7 @@ pub async fn todo(state: &AppState, actor: &Actor) -> Result<Todo> {
             }
         }
     }
+    drop(conn);
+    out.programmes = crate::programmes::todo(state, actor, HORIZON_DAYS).await?;
     Ok(out)
 }

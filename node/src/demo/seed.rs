@@ -141,6 +141,24 @@ impl Api {
         self.ok(reqwest::Method::GET, path, None).await
     }
 
+    /// Every item of a paged list (`{items, total, page, per_page}`),
+    /// page after page; `path` already has a query string.
+    pub async fn get_all(&self, path: &str) -> anyhow::Result<Vec<Value>> {
+        let mut all = Vec::new();
+        for page in 1.. {
+            let v = self
+                .get(&format!("{path}&page={page}&per_page=200"))
+                .await?;
+            let items = v["items"].as_array().context("a list without items")?;
+            all.extend(items.iter().cloned());
+            let total = v["total"].as_u64().context("a list without total")?;
+            if items.is_empty() || all.len() as u64 >= total {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
     /// `POST` that must succeed.
     pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         self.ok(reqwest::Method::POST, path, Some(body)).await
@@ -330,15 +348,8 @@ fn taken(r: &Refused) -> bool {
 /// Posts `spec` as its employer unless an offer of that title is already
 /// theirs; (offer id, created).
 async fn post_offer(api: &Api, spec: &OfferSpec) -> anyhow::Result<(String, bool)> {
-    let mine = api
-        .get("/api/v1/offers?mine=true&status=all&limit=500")
-        .await?;
-    if let Some(o) = mine["offers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|o| o["title"] == spec.title)
-    {
+    let mine = api.get_all("/api/v1/offers?mine=true&status=all").await?;
+    if let Some(o) = mine.iter().find(|o| o["title"] == spec.title) {
         let id = o["offer_id"].as_str().context("offer without an id")?;
         return Ok((id.to_string(), false));
     }
@@ -383,13 +394,9 @@ where
 /// The referrals for `offer_id` made by node `node_id`, as `api` sees
 /// them, oldest first.
 async fn referrals_from(api: &Api, node_id: &str, offer_id: &str) -> anyhow::Result<Vec<Value>> {
-    let v = api
-        .get(&format!("/api/v1/referrals?offer_id={offer_id}&limit=500"))
-        .await?;
-    let mut list: Vec<Value> = v["referrals"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    let mut list: Vec<Value> = api
+        .get_all(&format!("/api/v1/referrals?offer_id={offer_id}"))
+        .await?
         .into_iter()
         .filter(|r| r["referring_node"] == node_id)
         .collect();

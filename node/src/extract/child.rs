@@ -18,7 +18,7 @@ use std::io::{Read, Write};
 
 use serde::{Deserialize, Serialize};
 
-use super::{DocKind, ExtractError, Limits};
+use super::{DocKind, ExtractError, Extracted, Limits, OcrSettings};
 
 /// First line of every answer.
 pub const MAGIC: &[u8] = b"VIVIER-EXTRACT/1\n";
@@ -33,6 +33,9 @@ pub enum Header {
         kind: DocKind,
         /// Length of the text that follows the header line.
         text_bytes: usize,
+        /// The text was read by OCR.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        ocr: bool,
     },
     /// The file could not be read; nothing follows.
     Error {
@@ -56,6 +59,15 @@ pub struct ExtractArgs {
     /// Largest text written (bytes).
     #[arg(long)]
     pub max_text_bytes: usize,
+    /// The Tesseract program for scanned PDFs (no OCR without it).
+    #[arg(long)]
+    pub ocr_program: Option<std::path::PathBuf>,
+    /// Tesseract language(s).
+    #[arg(long, default_value = "fra")]
+    pub ocr_language: String,
+    /// Pages read by OCR at most.
+    #[arg(long, default_value_t = 5)]
+    pub ocr_max_pages: usize,
 }
 
 impl From<&ExtractArgs> for Limits {
@@ -70,19 +82,39 @@ impl From<&ExtractArgs> for Limits {
 }
 
 impl ExtractArgs {
-    /// The command-line form of `limits` (what the parent passes).
-    pub fn to_args(limits: &Limits) -> Vec<String> {
-        vec![
+    /// The OCR settings given, if any.
+    pub fn ocr(&self) -> Option<OcrSettings> {
+        self.ocr_program.as_ref().map(|program| OcrSettings {
+            program: program.clone(),
+            language: self.ocr_language.clone(),
+            max_pages: self.ocr_max_pages.max(1),
+        })
+    }
+
+    /// The command-line form of `limits` and `ocr` (what the parent passes).
+    pub fn to_args(limits: &Limits, ocr: Option<&OcrSettings>) -> Vec<std::ffi::OsString> {
+        let mut args: Vec<std::ffi::OsString> = vec![
             "extract".into(),
             "--max-input-bytes".into(),
-            limits.max_input_bytes.to_string(),
+            limits.max_input_bytes.to_string().into(),
             "--max-decompressed-bytes".into(),
-            limits.max_decompressed_bytes.to_string(),
+            limits.max_decompressed_bytes.to_string().into(),
             "--max-pdf-content-bytes".into(),
-            limits.max_pdf_content_bytes.to_string(),
+            limits.max_pdf_content_bytes.to_string().into(),
             "--max-text-bytes".into(),
-            limits.max_text_bytes.to_string(),
-        ]
+            limits.max_text_bytes.to_string().into(),
+        ];
+        if let Some(o) = ocr {
+            args.extend([
+                "--ocr-program".into(),
+                o.program.clone().into_os_string(),
+                "--ocr-language".into(),
+                o.language.clone().into(),
+                "--ocr-max-pages".into(),
+                o.max_pages.to_string().into(),
+            ]);
+        }
+        args
     }
 }
 
@@ -94,6 +126,7 @@ pub fn run(args: &ExtractArgs) -> i32 {
         let _ = std::io::stderr().write_all(b"vivier-node extract: parser panic\n");
     }));
     let limits = Limits::from(args);
+    let ocr = args.ocr();
     let mut input = Vec::new();
     let cap = u64::try_from(limits.max_input_bytes).unwrap_or(u64::MAX);
     if let Err(e) = std::io::stdin()
@@ -105,12 +138,13 @@ pub fn run(args: &ExtractArgs) -> i32 {
         return 2;
     }
     let result =
-        std::panic::catch_unwind(|| super::extract_text(&input, &limits)).unwrap_or_else(|_| {
-            Err(ExtractError::Corrupt {
-                kind: super::sniff(&input).unwrap_or(DocKind::Pdf),
-                message: "the parser failed on this file".into(),
-            })
-        });
+        std::panic::catch_unwind(|| super::extract_document(&input, &limits, ocr.as_ref()))
+            .unwrap_or_else(|_| {
+                Err(ExtractError::Corrupt {
+                    kind: super::sniff(&input).unwrap_or(DocKind::Pdf),
+                    message: "the parser failed on this file".into(),
+                })
+            });
     let mut stdout = std::io::stdout().lock();
     match write_frame(&mut stdout, &result).and_then(|()| stdout.flush()) {
         Ok(()) => 0,
@@ -121,26 +155,27 @@ pub fn run(args: &ExtractArgs) -> i32 {
 /// Write one answer.
 pub fn write_frame(
     w: &mut impl Write,
-    result: &Result<(DocKind, String), ExtractError>,
+    result: &Result<Extracted, ExtractError>,
 ) -> std::io::Result<()> {
     let header = match result {
-        Ok((kind, text)) => Header::Ok {
-            kind: *kind,
-            text_bytes: text.len(),
+        Ok(e) => Header::Ok {
+            kind: e.kind,
+            text_bytes: e.text.len(),
+            ocr: e.ocr,
         },
         Err(e) => Header::Error { error: e.clone() },
     };
     w.write_all(MAGIC)?;
     serde_json::to_writer(&mut *w, &header)?;
     w.write_all(b"\n")?;
-    if let Ok((_, text)) = result {
-        w.write_all(text.as_bytes())?;
+    if let Ok(e) = result {
+        w.write_all(e.text.as_bytes())?;
     }
     Ok(())
 }
 
 /// Read one answer; `Err` says how the bytes are not a frame.
-pub fn parse_frame(out: &[u8]) -> Result<Result<(DocKind, String), ExtractError>, String> {
+pub fn parse_frame(out: &[u8]) -> Result<Result<Extracted, ExtractError>, String> {
     let rest = out
         .strip_prefix(MAGIC)
         .ok_or("the answer does not start with the extractor's magic line")?;
@@ -152,7 +187,11 @@ pub fn parse_frame(out: &[u8]) -> Result<Result<(DocKind, String), ExtractError>
         serde_json::from_slice(&rest[..nl]).map_err(|e| format!("bad header line: {e}"))?;
     let body = &rest[nl + 1..];
     match header {
-        Header::Ok { kind, text_bytes } => {
+        Header::Ok {
+            kind,
+            text_bytes,
+            ocr,
+        } => {
             if body.len() != text_bytes {
                 return Err(format!(
                     "the header announces {text_bytes} bytes of text, {} followed",
@@ -160,7 +199,7 @@ pub fn parse_frame(out: &[u8]) -> Result<Result<(DocKind, String), ExtractError>
                 ));
             }
             let text = String::from_utf8(body.to_vec()).map_err(|_| "the text is not UTF-8")?;
-            Ok(Ok((kind, text)))
+            Ok(Ok(Extracted { kind, text, ocr }))
         }
         Header::Error { error } => Ok(Err(error)),
     }
@@ -174,8 +213,21 @@ mod tests {
     #[test]
     fn frames_round_trip() {
         for result in [
-            Ok((DocKind::Odt, "Aide-soignante\nDiplôme DEAS".to_string())),
-            Ok((DocKind::Pdf, String::new())),
+            Ok(Extracted {
+                kind: DocKind::Odt,
+                text: "Aide-soignante\nDiplôme DEAS".to_string(),
+                ocr: false,
+            }),
+            Ok(Extracted {
+                kind: DocKind::Pdf,
+                text: "Aide-soignante lue par OCR".to_string(),
+                ocr: true,
+            }),
+            Ok(Extracted {
+                kind: DocKind::Pdf,
+                text: String::new(),
+                ocr: false,
+            }),
             Err(ExtractError::Unsupported("image".into())),
             Err(ExtractError::Corrupt {
                 kind: DocKind::Docx,

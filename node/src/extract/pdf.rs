@@ -39,7 +39,13 @@ const MAX_TREE_DEPTH: usize = 64;
 
 const KIND: DocKind = DocKind::Pdf;
 
-pub(super) fn text(bytes: &[u8], limits: &Limits, out: &mut TextBuf) -> Result<(), ExtractError> {
+/// Write the text of the PDF in `bytes` into `out`; the loaded document is
+/// returned for a second look (the pictures of a scanned file, for OCR).
+pub(super) fn text(
+    bytes: &[u8],
+    limits: &Limits,
+    out: &mut TextBuf,
+) -> Result<Document, ExtractError> {
     let depth = max_nesting(bytes);
     if depth > MAX_NESTING {
         return Err(limit(
@@ -64,10 +70,11 @@ pub(super) fn text(bytes: &[u8], limits: &Limits, out: &mut TextBuf) -> Result<(
         return Err(out.too_long());
     }
     match res {
-        Ok(Ok(())) => out.push_str(&String::from_utf8_lossy(&sink.bytes)),
-        Ok(Err(e)) => Err(corrupt(KIND, e)),
-        Err(_) => Err(corrupt(KIND, "the PDF parser failed on this file")),
+        Ok(Ok(())) => out.push_str(&String::from_utf8_lossy(&sink.bytes))?,
+        Ok(Err(e)) => return Err(corrupt(KIND, e)),
+        Err(_) => return Err(corrupt(KIND, "the PDF parser failed on this file")),
     }
+    Ok(doc)
 }
 
 /// Bytes the document may still expand to.

@@ -23,7 +23,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
 
 use super::child::{parse_frame, ExtractArgs};
-use super::{DocKind, ExtractError, Limits};
+use super::{ExtractError, Extracted, Limits, OcrSettings};
 
 /// Header line and slack the parent reads beyond the text cap.
 const FRAME_OVERHEAD: usize = 64 * 1024;
@@ -208,7 +208,7 @@ type RlimitResource = libc::__rlimit_resource_t;
 type RlimitResource = libc::c_int;
 
 /// Turn how a child ended into the extraction's result.
-pub fn classify(finished: &Finished, limits: &OsLimits) -> Result<(DocKind, String), ExtractError> {
+pub fn classify(finished: &Finished, limits: &OsLimits) -> Result<Extracted, ExtractError> {
     use std::os::unix::process::ExitStatusExt;
     let stderr = String::from_utf8_lossy(&finished.stderr);
     let out_of_memory = stderr.contains("memory allocation of");
@@ -249,6 +249,7 @@ pub struct Extractor {
     program: PathBuf,
     limits: Limits,
     os: OsLimits,
+    ocr: Option<OcrSettings>,
     slots: Arc<Semaphore>,
 }
 
@@ -258,6 +259,7 @@ impl std::fmt::Debug for Extractor {
             .field("program", &self.program)
             .field("limits", &self.limits)
             .field("os", &self.os)
+            .field("ocr", &self.ocr)
             .field("slots", &self.slots.available_permits())
             .finish()
     }
@@ -270,6 +272,7 @@ impl Extractor {
             program,
             limits,
             os,
+            ocr: None,
             slots: Arc::new(Semaphore::new(max_concurrent.max(1))),
         }
     }
@@ -297,12 +300,35 @@ impl Extractor {
             wall: Duration::from_secs(c.extract_timeout_secs.max(1)),
             max_output_bytes: c.extract_max_text_bytes.saturating_add(FRAME_OVERHEAD),
         };
-        Ok(Extractor::new(
-            program,
-            limits,
-            os,
-            c.extract_max_concurrent,
-        ))
+        let ocr = if c.ocr {
+            let program = c.ocr_program.clone().unwrap_or_else(|| "tesseract".into());
+            match super::ocr::detect(&program, &c.ocr_language, c.ocr_max_pages) {
+                Ok(o) => {
+                    tracing::info!(program = %o.program.display(), language = %o.language,
+                        "OCR of scanned PDF CVs: on (Tesseract)");
+                    Some(o)
+                }
+                Err(why) => {
+                    tracing::info!(%why, "OCR of scanned PDF CVs: off; scanned files are flagged as unreadable");
+                    None
+                }
+            }
+        } else {
+            tracing::info!("OCR of scanned PDF CVs: off ([uploads] ocr = false)");
+            None
+        };
+        Ok(Extractor::new(program, limits, os, c.extract_max_concurrent).with_ocr(ocr))
+    }
+
+    /// The same extractor reading scanned PDFs with `ocr` (`None`: off).
+    pub fn with_ocr(mut self, ocr: Option<OcrSettings>) -> Extractor {
+        self.ocr = ocr;
+        self
+    }
+
+    /// The OCR settings in force, if OCR is on.
+    pub fn ocr(&self) -> Option<&OcrSettings> {
+        self.ocr.as_ref()
     }
 
     /// The limits checked inside the child.
@@ -316,15 +342,12 @@ impl Extractor {
     }
 
     /// Extract the text of `bytes` in a child process.
-    pub async fn extract(&self, bytes: &[u8]) -> Result<(DocKind, String), ExtractError> {
+    pub async fn extract(&self, bytes: &[u8]) -> Result<Extracted, ExtractError> {
         let _slot = tokio::time::timeout(self.os.wall, self.slots.acquire())
             .await
             .map_err(|_| ExtractError::Busy)?
             .map_err(|_| ExtractError::Busy)?;
-        let args: Vec<OsString> = ExtractArgs::to_args(&self.limits)
-            .into_iter()
-            .map(OsString::from)
-            .collect();
+        let args: Vec<OsString> = ExtractArgs::to_args(&self.limits, self.ocr.as_ref());
         let finished = run_limited(&self.program, &args, bytes, &self.os).await?;
         let res = classify(&finished, &self.os);
         if let Err(e) = &res {

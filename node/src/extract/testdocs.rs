@@ -152,6 +152,26 @@ pub fn pdf_with_content(stream: &[u8], filter: &str, extra: &[Vec<u8>]) -> Vec<u
     raw_pdf(&objects)
 }
 
+/// A one-page "scanned" PDF: no text, only `jpeg` (a `width` × `height`
+/// JPEG) drawn over the page, as a scanner or a phone produces.
+pub fn pdf_scanned(jpeg: &[u8], width: u32, height: u32) -> Vec<u8> {
+    let draw = b"q 595 0 0 200 0 600 cm /Scan Do Q".to_vec();
+    raw_pdf(&[
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 /MediaBox [0 0 595 842] >>".to_vec(),
+        b"<< /Type /Page /Parent 2 0 R /Resources << /XObject << /Scan 5 0 R >> >> /Contents 4 0 R >>"
+            .to_vec(),
+        stream_object("", &draw),
+        stream_object(
+            &format!(
+                "/Type /XObject /Subtype /Image /Width {width} /Height {height} \
+                 /ColorSpace /DeviceRGB /BitsPerComponent 8 /Filter /DCTDecode"
+            ),
+            jpeg,
+        ),
+    ])
+}
+
 /// `<< /Length n {dict} >> stream … endstream`.
 pub fn stream_object(dict: &str, data: &[u8]) -> Vec<u8> {
     let mut o = format!("<< /Length {} {dict} >>\nstream\n", data.len()).into_bytes();

@@ -25,6 +25,7 @@ use crate::error::{FieldError, Result};
     strum::EnumIter,
     strum::IntoStaticStr,
     strum::EnumString,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
@@ -103,7 +104,7 @@ impl AgeBand {
 }
 
 /// The contract of a return to work, as far as known.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContractFacts {
     /// First day, `YYYY-MM-DD`.
@@ -226,6 +227,7 @@ pub struct NewPlacement {
 pub async fn insert_placement(
     conn: &mut sqlx::AnyConnection,
     cfg: &ReportsConfig,
+    aids: &[crate::aids::AidScheme],
     p: NewPlacement,
 ) -> Result<(String, String)> {
     let placed_on = match &p.contract.start {
@@ -288,6 +290,17 @@ pub async fn insert_placement(
         registered_at: facts.as_ref().map(|f| f.registered_at),
     };
     store::insert_placement(conn, &row).await?;
+    if p.side == Side::Home {
+        let facts = crate::aids::AidFacts {
+            outcome: Some(p.outcome),
+            duration_months: row.contract.duration_months,
+            weekly_hours: row.contract.weekly_hours,
+            rsa: row.rsa.map(|v| v != 0),
+            age_band: row.age_band.map(str::to_string),
+            departement: row.departement.clone(),
+        };
+        crate::aids::store::assess_placement(conn, aids, &row.id, &facts, p.recorded_at).await?;
+    }
     Ok((row.id, placed_on))
 }
 

@@ -232,7 +232,7 @@ pub async fn receive(
 }
 
 /// Body of `POST /api/v1/reports/network/publish`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PublishInput {
     /// `YYYY-MM`.
@@ -366,6 +366,8 @@ pub async fn network_report(state: &AppState, actor: &Actor, month: &str) -> Res
     })
 }
 
+#[utoipa::path(post, path = "/api/v1/reports/network/publish", tag = "reports", request_body = PublishInput,
+    responses((status = 200, description = "The signed `report.figures` sent to the network (admins)", body = serde_json::Value)))]
 async fn publish_handler(
     State(state): State<AppState>,
     user: User,
@@ -376,6 +378,9 @@ async fn publish_handler(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/reports/network", tag = "reports",
+    params(("month" = String, Query, description = "YYYY-MM")),
+    responses((status = 200, description = "The members' published figures and the network's totals (staff)", body = serde_json::Value)))]
 async fn network_handler(
     State(state): State<AppState>,
     user: User,
@@ -385,6 +390,11 @@ async fn network_handler(
         network_report(&state, &Actor::User(user), &q.month).await?,
     ))
 }
+
+/// OpenAPI paths of this module.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(publish_handler, network_handler))]
+pub(crate) struct Doc;
 
 /// `POST /api/v1/reports/network/publish`, `GET /api/v1/reports/network`.
 pub fn routes() -> Router<AppState> {

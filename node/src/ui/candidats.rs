@@ -380,6 +380,7 @@ pub async fn search(
         };
     let next = (page * PER_PAGE < total).then(|| page_link(page + 1));
     let prev = (page > 1).then(|| page_link(page - 1));
+    let pages = total.div_ceil(PER_PAGE).max(1);
     let statuses: Vec<(&str, &str)> = [
         CandidateStatus::Active,
         CandidateStatus::InReferral,
@@ -397,6 +398,7 @@ pub async fn search(
             rows => rows,
             total => total,
             page => page,
+            pages => pages,
             next => next,
             prev => prev,
             centre => centre,
@@ -427,7 +429,10 @@ fn flash_message(code: Option<&str>) -> Option<&'static str> {
             Some("La mise en relation a été créée : l'employeur la verra dans son espace.")
         }
         "cv" => Some("Le CV a été déposé ; son texte est désormais celui de la recherche (les versions précédentes restent disponibles)."),
+        "cv-ocr" => Some("Le CV est un document scanné : son texte a été lu par reconnaissance de caractères (OCR) et devient celui de la recherche. Relisez-le dans « Texte du CV » : la reconnaissance peut se tromper."),
         "cv-illisible" => Some("Le CV a été déposé, mais aucun texte n'a pu en être lu (document scanné ?) : le texte de recherche de la fiche n'a pas changé."),
+        "programme" => Some("L'inscription au programme a été enregistrée."),
+        "aide" => Some("Le suivi de l'aide à l'embauche a été mis à jour."),
         "cv-choisi" => Some("Le texte de recherche de la fiche est désormais celui de cette version du CV."),
         "consentement" => Some("Le consentement a été enregistré : la fiche est recherchable."),
         "retrait" => {
@@ -642,6 +647,14 @@ pub(super) async fn record_page(
         Vec::new()
     };
     let may_restrict = crate::candidates::may_see_sensitive(user, &c);
+    let enrolments = if meta.anonymised_at.is_none() && !state.config.programmes.is_empty() {
+        super::fiche::enrolment_rows(&crate::programmes::of_candidate(state, &actor, id).await?)
+    } else {
+        Vec::new()
+    };
+    let placements = super::fiche::placement_rows(
+        &crate::aids::store::for_candidate(&state.db, &state.config.aids, id).await?,
+    );
     let view = record_view(state, &c, meta.anonymised_at.is_some());
     let title = view.name.clone();
     let (action_form, action_message) = action_error.unzip();
@@ -664,6 +677,9 @@ pub(super) async fn record_page(
             refer_general => refer_general,
             files => files,
             outcomes => labels::outcome_options(),
+            placements => placements,
+            enrolments => enrolments,
+            programmes => state.config.programmes.iter().map(|p| (p.code.clone(), p.name.clone())).collect::<Vec<_>>(),
             action_form => action_form,
             action_message => action_message,
             max_cv_mib => state.config.uploads.max_cv_bytes / (1024 * 1024),

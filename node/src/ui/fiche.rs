@@ -28,6 +28,7 @@ pub struct FileRow {
     readable: bool,
     text_chars: i64,
     in_use: bool,
+    ocr: bool,
 }
 
 impl FileRow {
@@ -45,6 +46,7 @@ impl FileRow {
             readable: f.readable,
             text_chars: f.text_chars,
             in_use: f.in_use,
+            ocr: f.ocr,
         }
     }
 }
@@ -145,10 +147,14 @@ pub async fn upload_cv(
                 "candidate.cv_upload",
                 &id,
                 json!({ "file_id": file.id, "content_type": file.content_type,
-                        "size_bytes": file.size_bytes, "readable": file.readable, "via": "ui" }),
+                        "size_bytes": file.size_bytes, "readable": file.readable, "ocr": file.ocr, "via": "ui" }),
             )
             .await?;
-            let done = if file.readable { "cv" } else { "cv-illisible" };
+            let done = match (file.readable, file.ocr) {
+                (true, true) => "cv-ocr",
+                (true, false) => "cv",
+                (false, _) => "cv-illisible",
+            };
             Ok(Redirect::to(&format!("/ui/candidats/{id}?ok={done}")).into_response())
         }
         Err(e) => match upload_problem(&state, &e) {
@@ -380,6 +386,247 @@ pub async fn placement(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// A return to work on the record, with its hiring aids.
+#[derive(Serialize)]
+pub struct PlacementRow {
+    id: String,
+    outcome: &'static str,
+    placed_on: String,
+    aids: Vec<AidRow>,
+}
+
+/// One aid of a return to work: the verdict, why, the file and what may
+/// be done next.
+#[derive(Serialize)]
+pub struct AidRow {
+    code: String,
+    name: String,
+    funder: String,
+    eligibility: &'static str,
+    eligible: bool,
+    reasons: Vec<String>,
+    state: &'static str,
+    amount_eur: Option<i64>,
+    /// (state, button label).
+    actions: Vec<(&'static str, &'static str)>,
+}
+
+/// The rows of the record's « Retours à l'emploi enregistrés ».
+pub fn placement_rows(placements: &[crate::aids::store::PlacementAids]) -> Vec<PlacementRow> {
+    use crate::aids::{AidState, Eligibility};
+    placements
+        .iter()
+        .map(|p| PlacementRow {
+            id: p.placement_id.clone(),
+            outcome: super::labels::outcome(&p.outcome),
+            placed_on: p.placed_on.clone(),
+            aids: p
+                .aids
+                .iter()
+                .map(|a| AidRow {
+                    code: a.code.clone(),
+                    name: a.name.clone(),
+                    funder: a.funder.clone(),
+                    eligibility: match a.eligibility {
+                        Eligibility::Eligible => "éligible",
+                        Eligibility::NotEligible => "non éligible",
+                        Eligibility::Unknown => "à compléter",
+                    },
+                    eligible: a.eligibility == Eligibility::Eligible,
+                    reasons: a.reasons.clone(),
+                    state: a.state.label(),
+                    amount_eur: a.amount_eur,
+                    actions: a
+                        .state
+                        .next()
+                        .iter()
+                        .filter(|s| {
+                            !(**s == AidState::Requested
+                                && a.eligibility == Eligibility::NotEligible)
+                        })
+                        .map(|s| {
+                            (
+                                s.as_str(),
+                                match s {
+                                    AidState::None => "Annuler la demande",
+                                    AidState::Requested => "Demander l'aide",
+                                    AidState::Granted => "Aide accordée",
+                                    AidState::Paid => "Aide versée",
+                                    AidState::Refused => "Aide refusée",
+                                },
+                            )
+                        })
+                        .collect(),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// `POST /ui/retours-emploi/{placement}/aides/{code}`: `etat` (the new
+/// state of the aid's file; `aids::set_state`, audited `placement.aid`),
+/// back to the record `fiche`.
+pub async fn aid(
+    State(state): State<AppState>,
+    Session(user): Session,
+    _same: SameOrigin,
+    Path((placement, code)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> UiResult {
+    user.require_staff()?;
+    let f = FormData::parse(&body);
+    let to: crate::aids::AidState = f
+        .get("etat")
+        .parse()
+        .map_err(|_| Error::field("etat", "unknown aid state"))?;
+    let candidate = f.get("fiche").to_string();
+    crate::aids::set_state(
+        &state,
+        &crate::actor::Actor::User(user),
+        &placement,
+        &code,
+        to,
+    )
+    .await?;
+    let back = if candidate.is_empty()
+        || !candidate
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        "/ui/candidats".to_string()
+    } else {
+        format!("/ui/candidats/{candidate}?ok=aide")
+    };
+    Ok(Redirect::to(&back).into_response())
+}
+
+/// An enrolment in a programme, on the record.
+#[derive(Serialize)]
+pub struct EnrolmentRow {
+    id: String,
+    programme: String,
+    started_on: String,
+    ends_on: String,
+    active: bool,
+    status: &'static str,
+    outcome: Option<&'static str>,
+    renewals_left: i64,
+    held: String,
+    /// (what, day, overdue).
+    due: Vec<(&'static str, String, bool)>,
+}
+
+/// The rows of the record's « Programmes ».
+pub fn enrolment_rows(enrolments: &[crate::programmes::Enrolment]) -> Vec<EnrolmentRow> {
+    use crate::programmes::EnrolmentStatus;
+    enrolments
+        .iter()
+        .map(|e| EnrolmentRow {
+            id: e.id.clone(),
+            programme: e.programme_name.clone(),
+            started_on: e.started_on.clone(),
+            ends_on: e.ends_on.clone(),
+            active: e.status == EnrolmentStatus::Active,
+            status: match e.status {
+                EnrolmentStatus::Active => "en cours",
+                EnrolmentStatus::Completed => "terminé",
+                EnrolmentStatus::Abandoned => "abandonné",
+            },
+            outcome: e.outcome.as_deref().map(super::labels::programme_outcome),
+            renewals_left: (e.renewals_allowed - e.renewals_used).max(0),
+            held: format!(
+                "{} entretien(s) individuel(s), {} atelier(s) collectif(s), {} immersion(s){}",
+                e.individual_held,
+                e.group_held,
+                e.immersions_held,
+                if e.immersions_expected > 0 {
+                    format!(" sur {} prévue(s)", e.immersions_expected)
+                } else {
+                    String::new()
+                }
+            ),
+            due: e
+                .due
+                .iter()
+                .map(|d| {
+                    (
+                        d.kind.label(),
+                        d.due_on.format("%Y-%m-%d").to_string(),
+                        d.overdue,
+                    )
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// `POST /ui/candidats/{id}/programmes`: `programme`, `debut` (optional).
+pub async fn enrol(
+    State(state): State<AppState>,
+    Session(user): Session,
+    _same: SameOrigin,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> UiResult {
+    user.require_staff()?;
+    let f = FormData::parse(&body);
+    let input = crate::programmes::NewEnrolment {
+        programme: f.get("programme").to_string(),
+        started_on: f.opt("debut").map(|d| super::labels::parse_day(&d)),
+    };
+    match crate::programmes::enrol(&state, &crate::actor::Actor::User(user.clone()), &id, input).await {
+        Ok(_) => Ok(Redirect::to(&format!("/ui/candidats/{id}?ok=programme")).into_response()),
+        Err(Error::Validation(_)) => {
+            record_with_error(
+                &state,
+                &user,
+                &id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "programme",
+                "Choisissez un programme et une date de début (JJ/MM/AAAA, à un an au plus d'aujourd'hui).".into(),
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /ui/inscriptions/{id}`: `action` = `renouveler`, or `terminer`
+/// / `abandon` with `resultat` (a placement outcome, or empty: none);
+/// `fiche` is the record to go back to.
+pub async fn enrolment(
+    State(state): State<AppState>,
+    Session(user): Session,
+    _same: SameOrigin,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> UiResult {
+    use crate::programmes::{Closing, EnrolmentStatus};
+    user.require_staff()?;
+    let f = FormData::parse(&body);
+    let actor = crate::actor::Actor::User(user);
+    let e = match f.get("action") {
+        "renouveler" => crate::programmes::renew(&state, &actor, &id).await?,
+        a @ ("terminer" | "abandon") => {
+            let outcome: Option<PlacementOutcome> = match f.get("resultat") {
+                "" | "none" => None,
+                o => Some(
+                    serde_json::from_value(serde_json::Value::String(o.to_string()))
+                        .map_err(|_| Error::field("resultat", "unknown outcome"))?,
+                ),
+            };
+            let status = if a == "terminer" {
+                EnrolmentStatus::Completed
+            } else {
+                EnrolmentStatus::Abandoned
+            };
+            crate::programmes::close(&state, &actor, &id, Closing { status, outcome }).await?
+        }
+        _ => return Err(Error::field("action", "unknown action").into()),
+    };
+    Ok(Redirect::to(&format!("/ui/candidats/{}?ok=programme", e.candidate_id)).into_response())
 }
 
 /// What an erasure removes, for the confirmation page.

@@ -212,6 +212,15 @@ pub fn refusal_str(code: &str) -> &'static str {
         .unwrap_or("Autre")
 }
 
+/// The outcome of a programme: a placement outcome, or `none`.
+pub fn programme_outcome(o: &str) -> &'static str {
+    if o == "none" {
+        "sans emploi ni formation"
+    } else {
+        outcome(o)
+    }
+}
+
 pub fn outcome(o: &str) -> &'static str {
     match o {
         "cdd_under_6_months" => "CDD de moins de 6 mois, intérim, saisonnier",
@@ -251,8 +260,10 @@ pub fn salary_period(p: vivier_protocol::SalaryPeriod) -> &'static str {
     }
 }
 
-/// The comments the node itself writes in a referral's history, in French
-/// (the users' own comments are kept as written).
+/// A comment of a referral's history as shown. The node writes its own
+/// comments in French; this table only translates those stored in English
+/// by earlier versions (or received from older peers). Users' comments are
+/// kept as written.
 pub fn event_comment(c: &str) -> String {
     match c {
         "referral submitted" => "proposition envoyée".into(),
@@ -262,6 +273,8 @@ pub fn event_comment(c: &str) -> String {
             "candidat embauché par une autre mise en relation".into()
         }
         "erasure" => "données du candidat effacées".into(),
+        "withdrawn" => "proposition retirée par le conseiller".into(),
+        "offer closed" => "offre clôturée".into(),
         _ => match c
             .strip_prefix("no answer within ")
             .and_then(|r| r.strip_suffix(" days"))
@@ -306,6 +319,20 @@ pub fn refused(code: &str) -> &'static str {
              la conservation des textes) : il ne peut pas servir de texte de recherche."
         }
         "last_admin" => "Le dernier administrateur actif ne peut être ni désactivé ni changé de rôle.",
+        "aid_not_eligible" => {
+            "Ce retour à l'emploi ne remplit pas les conditions de cette aide : elle ne peut pas \
+             être demandée."
+        }
+        "aid_transition" => {
+            "Le dossier de cette aide a déjà avancé (ou est clos) : rechargez la fiche pour voir \
+             son état."
+        }
+        "already_enrolled" => "Cette personne suit déjà ce programme.",
+        "no_renewal_left" => "Ce programme ne peut plus être renouvelé pour cette personne.",
+        "enrolment_closed" => "Cette inscription est déjà close.",
+        "aid_not_home" => {
+            "Les aides à l'embauche sont suivies par le nœud du candidat, pas par celui de l'offre."
+        }
         _ => "Cette action n'est pas possible dans l'état actuel du nœud.",
     }
 }

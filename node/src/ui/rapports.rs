@@ -192,6 +192,20 @@ pub async fn page(
         })
         .collect();
     let referrals = labels::referrals_by_direction(&r.referrals.by_direction);
+    let programmes: Vec<serde_json::Value> = r
+        .programmes
+        .iter()
+        .map(|p| {
+            let outcomes: Vec<(&str, i64)> = p
+                .outcomes
+                .iter()
+                .map(|(k, n)| (labels::programme_outcome(k), *n))
+                .collect();
+            serde_json::json!({ "name": p.name, "enrolled": p.enrolled, "active": p.active,
+                "completed": p.completed, "abandoned": p.abandoned,
+                "positive_outcomes": p.positive_outcomes, "outcomes": outcomes })
+        })
+        .collect();
     let share = (r.total.with_registration > 0)
         .then(|| r.total.within_3_months * 100 / r.total.with_registration);
     let network = match &q.month {
@@ -220,6 +234,7 @@ pub async fn page(
             columns => columns,
             rows => rows,
             referrals => referrals,
+            programmes => programmes,
             share_within_3_months => share,
             export_qs => export_qs,
             network => network,

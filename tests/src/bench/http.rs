@@ -174,7 +174,7 @@ impl Target {
                 anyhow::ensure!(status.is_success(), "HTTP {status}: {body}");
                 anyhow::ensure!(body["total"].is_u64(), "no total: {body}");
                 anyhow::ensure!(body["facets"]["rome"].is_object(), "no facets: {body}");
-                let hits = body["hits"].as_array().context("no hits")?;
+                let hits = body["items"].as_array().context("no items")?;
                 hits.iter()
                     .map(|h| {
                         anyhow::ensure!(h["snippet"].is_string(), "hit without snippet: {h}");

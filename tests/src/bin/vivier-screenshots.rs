@@ -30,9 +30,14 @@ async fn main() -> anyhow::Result<()> {
         for page in node.pages(who) {
             browser.goto(&page.path).await?;
             written.push(browser.screenshot(&page.name).await?);
-            // The reports pages are long (cards, charts, tables): the rest
-            // of the page, one screen at a time.
-            if page.name.ends_with("rapports") || page.name.ends_with("rapports-reseau") {
+            // The reports pages and the records are long (cards, charts,
+            // tables; programmes, returns to work and aids): the rest of
+            // the page, one screen at a time.
+            if page.name.ends_with("rapports")
+                || page.name.ends_with("rapports-reseau")
+                || page.name.ends_with("candidat-fiche")
+                || page.name.ends_with("candidat-retour-emploi-aides")
+            {
                 for n in 2..=4 {
                     let more = browser
                         .client

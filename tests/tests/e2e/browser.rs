@@ -487,7 +487,14 @@ async fn candidate_space_journey_on_a_phone() {
 /// forms along the way.
 #[tokio::test]
 async fn counsellor_edits_and_refers_employer_hires() {
-    let node = WebNode::start(|_| {}).await.unwrap();
+    let mut sink = SmtpSink::start().await;
+    let mail = mail_to(sink.port());
+    let node = WebNode::start(|c| {
+        mail(c);
+        c.uploads.extractor_path = Some(crate::support::NODE_BIN.into());
+    })
+    .await
+    .unwrap();
     let Some(b) = Browser::start(&node.base).await.unwrap() else {
         return;
     };
@@ -570,6 +577,63 @@ async fn counsellor_edits_and_refers_employer_hires() {
     assert_eq!(c["sensitive"]["rsa_beneficiary"], true, "{c}");
     assert_eq!(c["sensitive"]["disability_recognition"], true, "{c}");
 
+    // Two CVs uploaded through the record's form; the older text chosen back.
+    let files = tempfile::tempdir().unwrap();
+    for (name, lines) in [
+        (
+            "cv-amina-2025.docx",
+            ["Préparatrice de commandes", "CACES 1 et 5"],
+        ),
+        (
+            "cv-amina-2026.docx",
+            ["Cariste en entrepôt frigorifique", "CACES 3"],
+        ),
+    ] {
+        let path = files.path().join(name);
+        std::fs::write(&path, vivier_node::extract::testdocs::docx(&lines)).unwrap();
+        b.client
+            .find(fantoccini::Locator::Css("#fichier"))
+            .await
+            .unwrap()
+            .send_keys(path.to_str().unwrap())
+            .await
+            .unwrap();
+        b.click("form[enctype='multipart/form-data'] button[type=submit]")
+            .await
+            .unwrap();
+        let said = b.text("main").await.unwrap();
+        assert!(
+            said.contains("Le CV a été déposé"),
+            "{name} at {}: {}",
+            b.path().await.unwrap(),
+            b.text("section[aria-labelledby=t-cv]").await.unwrap()
+        );
+    }
+    let versions = b.text("section[aria-labelledby=t-cv]").await.unwrap();
+    assert!(
+        versions.contains("cv-amina-2025.docx") && versions.contains("cv-amina-2026.docx"),
+        "{versions}"
+    );
+    b.screenshot("fiche-3-versions-cv").await.unwrap();
+    // Only the older version offers its text (the newest is in use).
+    b.click("form[action$='/utiliser'] button[type=submit]")
+        .await
+        .unwrap();
+    let said = b.text("main").await.unwrap();
+    assert!(said.contains("celui de cette version du CV"), "{said}");
+    let c = node
+        .api_get(&node.counsellor, &format!("/api/v1/candidates/{id}"))
+        .await
+        .unwrap();
+    assert!(
+        c["cv_text"]
+            .as_str()
+            .unwrap()
+            .contains("Préparatrice de commandes"),
+        "{c}"
+    );
+    found.extend(serious_here(&b, "candidat (versions du CV)").await);
+
     // Refer her to the seeded offer from her record.
     vivier_node::journal::catch_up(&node.state).await.unwrap();
     node.state.search.candidates.commit_now().unwrap();
@@ -586,6 +650,13 @@ async fn counsellor_edits_and_refers_employer_hires() {
     assert!(referral.starts_with("/ui/mises-en-relation/"), "{referral}");
     let referral = referral.split('?').next().unwrap().to_string();
     b.logout().await.unwrap();
+    // The employer is told by e-mail, with a link to this referral.
+    let told = mail_with(&mut sink, &node.employer.email, &referral).await;
+    assert!(
+        told.subject.contains("Nouveau candidat proposé"),
+        "{}",
+        told.subject
+    );
 
     // The employer: her name in the list, both contacts, the hire.
     b.login(&node.employer.email, PASSWORD).await.unwrap();
@@ -633,6 +704,21 @@ async fn counsellor_edits_and_refers_employer_hires() {
     b.screenshot("relation-2-embauche-conseiller")
         .await
         .unwrap();
+    // …and each answer reached her by e-mail: first « en cours d'examen »
+    // (the employer opened it), then the hire.
+    let seen = mail_with(&mut sink, &node.counsellor.email, &referral).await;
+    assert!(
+        seen.subject.contains("Réponse de l'employeur"),
+        "{}",
+        seen.subject
+    );
+    assert!(
+        seen.text.contains("candidature en cours d'examen"),
+        "{}",
+        seen.text
+    );
+    let hired = mail_with(&mut sink, &node.counsellor.email, &referral).await;
+    assert!(hired.text.contains("embauche confirmée"), "{}", hired.text);
     b.close().await;
     assert!(
         found.is_empty(),
@@ -640,6 +726,20 @@ async fn counsellor_edits_and_refers_employer_hires() {
         found.join("\n")
     );
     node.stop().await;
+}
+
+/// The next message to `to` whose text links to `path`, skipping others.
+async fn mail_with(
+    sink: &mut SmtpSink,
+    to: &str,
+    path: &str,
+) -> vivier_testkit::smtp::ReceivedMail {
+    loop {
+        let m = sink.next_message_to(to, Duration::from_secs(30)).await;
+        if m.text.contains(path) {
+            return m;
+        }
+    }
 }
 
 /// Serious or critical axe-core violations on the page shown now.
@@ -652,4 +752,65 @@ async fn serious_here(b: &Browser, name: &str) -> Vec<String> {
         .filter(|v| v.is_serious())
         .map(|v| format!("{name}: {v}"))
         .collect()
+}
+
+/// An admin disables a counsellor from « Comptes »: the row says so, her
+/// API token and password stop working at once; reactivated, she signs in
+/// again.
+#[tokio::test]
+async fn admin_disables_a_user_in_the_browser() {
+    let node = WebNode::start(|_| {}).await.unwrap();
+    let Some(b) = Browser::start(&node.base).await.unwrap() else {
+        return;
+    };
+    let me = node.api_get(&node.counsellor, "/api/v1/me").await.unwrap();
+    let uid = me["id"].as_str().expect("user id").to_string();
+    let row = format!("tr:has(#role-{uid})");
+    b.login(&node.admin.email, PASSWORD).await.unwrap();
+    b.goto("/ui/admin/utilisateurs").await.unwrap();
+    assert!(b.text(&row).await.unwrap().contains("Actif"));
+    b.click(&format!("{row} button[value=desactiver]"))
+        .await
+        .unwrap();
+    let said = b.text("main").await.unwrap();
+    assert!(said.contains("Compte désactivé"), "{said}");
+    let now = b.text(&row).await.unwrap();
+    assert!(
+        now.contains("Désactivé") && now.contains(&node.counsellor.email),
+        "{now}"
+    );
+    let mut found = serious_here(&b, "admin-utilisateurs (désactivé)").await;
+    b.screenshot("admin-1-compte-desactive").await.unwrap();
+
+    // Her API token is refused, and so is her password.
+    let refused = node
+        .api_get(&node.counsellor, "/api/v1/me")
+        .await
+        .expect_err("token of a disabled account");
+    assert!(format!("{refused:#}").contains("401"), "{refused:#}");
+    b.logout().await.unwrap();
+    b.goto("/ui/connexion").await.unwrap();
+    b.submit_form(
+        "form[action='/ui/connexion']",
+        &[("#email", &node.counsellor.email), ("#password", PASSWORD)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(b.path().await.unwrap(), "/ui/connexion");
+    assert!(b.text("main").await.unwrap().contains("incorrect"));
+
+    // Reactivated, she signs in again.
+    b.login(&node.admin.email, PASSWORD).await.unwrap();
+    b.goto("/ui/admin/utilisateurs").await.unwrap();
+    b.click(&format!("{row} button[value=reactiver]"))
+        .await
+        .unwrap();
+    assert!(b.text(&row).await.unwrap().contains("Actif"));
+    found.extend(serious_here(&b, "admin-utilisateurs (réactivé)").await);
+    b.logout().await.unwrap();
+    b.login(&node.counsellor.email, PASSWORD).await.unwrap();
+    assert_eq!(b.heading().await.unwrap(), "Tableau de bord");
+    b.close().await;
+    assert!(found.is_empty(), "{}", found.join("\n"));
+    node.stop().await;
 }

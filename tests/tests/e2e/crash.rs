@@ -131,7 +131,7 @@ async fn killed_at_random_moments_the_index_always_matches_the_database() {
         let want = sent_offers.len();
         wait_for(120, "every offer delivered to B", || async {
             let (s, v) = b
-                .get(&b_admin, "/api/v1/offers?origin=cd41&status=all&limit=1")
+                .get(&b_admin, "/api/v1/offers?origin=cd41&status=all&per_page=1")
                 .await;
             (s == 200 && v["total"].as_u64() == Some(want as u64)).then_some(())
         })

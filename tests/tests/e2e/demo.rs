@@ -397,8 +397,8 @@ async fn the_demo_network_in_one_command() {
 
     // The data loaded at first start: referrals at every stage on the
     // national employer's node.
-    let received = employer.get("/api/v1/referrals?limit=500").await;
-    let mut stages: Vec<String> = received["referrals"]
+    let received = employer.get("/api/v1/referrals?per_page=200").await;
+    let mut stages: Vec<String> = received["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -415,7 +415,7 @@ async fn the_demo_network_in_one_command() {
     let hits = tours
         .get("/api/v1/candidates/search?q=cariste&per_page=50")
         .await;
-    let hits = hits["hits"].as_array().unwrap().clone();
+    let hits = hits["items"].as_array().unwrap().clone();
     assert!(!hits.is_empty(), "no cariste in Tours");
     // 2. The national offer is ranked for them (matching, both nodes).
     let mut chosen = None;

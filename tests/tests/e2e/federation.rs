@@ -47,18 +47,15 @@ async fn count_offers_from(node: &NodeProcess, token: &str, origin: &str) -> i64
     let (s, v) = node
         .get(
             token,
-            &format!("/api/v1/offers?origin={origin}&status=all&limit=1"),
+            &format!("/api/v1/offers?origin={origin}&status=all&per_page=1"),
         )
         .await;
     assert_eq!(s, 200, "{v}");
     v["total"].as_i64().unwrap()
 }
 
-fn list_of(v: &Value, key: &str) -> Vec<Value> {
-    v.as_array()
-        .cloned()
-        .or_else(|| v[key].as_array().cloned())
-        .unwrap_or_default()
+fn list_of(v: &Value) -> Vec<Value> {
+    v["items"].as_array().cloned().unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -164,7 +161,7 @@ async fn offer_reaches_every_node_and_referral_comes_back_hired() {
     assert_eq!(seen["counsellor_phone"], "02 47 00 11 22", "{text}");
     let (_, list) = a.get(&employer, "/api/v1/referrals").await;
     assert!(
-        list_of(&list, "referrals")
+        list_of(&list)
             .iter()
             .any(|r| r["candidate_name"] == "Karim Martin"),
         "{list}"
@@ -634,7 +631,7 @@ async fn profile_gone_at_offer_node(net: &Network, employer: &str, rid: &str) {
         "profile still stored at A"
     );
     let list = a.get(employer, "/api/v1/referrals").await.1;
-    assert!(!list_of(&list, "referrals")
+    assert!(!list_of(&list)
         .iter()
         .any(|r| r.to_string().contains("Sophie")));
 }

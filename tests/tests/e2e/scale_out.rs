@@ -24,19 +24,26 @@ fn offer(i: usize) -> Value {
 }
 
 async fn offers_from(node: &NodeProcess, token: &str, origin: &str) -> Vec<String> {
-    let (s, v) = node
-        .get(
-            token,
-            &format!("/api/v1/offers?origin={origin}&status=all&limit=500"),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
-    v["offers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["offer_id"].as_str().unwrap().to_string())
-        .collect()
+    let mut ids = Vec::new();
+    for page in 1.. {
+        let (s, v) = node
+            .get(
+                token,
+                &format!("/api/v1/offers?origin={origin}&status=all&page={page}&per_page=200"),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        let items = v["items"].as_array().unwrap();
+        ids.extend(
+            items
+                .iter()
+                .map(|o| o["offer_id"].as_str().unwrap().to_string()),
+        );
+        if items.is_empty() || ids.len() as u64 >= v["total"].as_u64().unwrap() {
+            break;
+        }
+    }
+    ids
 }
 
 async fn leader(node: &NodeProcess, admin: &str) -> bool {
