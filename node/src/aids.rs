@@ -95,23 +95,7 @@ pub fn validate(schemes: &[AidScheme]) -> std::result::Result<(), String> {
     let mut seen = std::collections::HashSet::new();
     for (i, s) in schemes.iter().enumerate() {
         let at = format!("aids[{i}]");
-        let code_ok = !s.code.is_empty()
-            && s.code.len() <= 40
-            && s.code
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !code_ok {
-            return Err(format!(
-                "{at}.code: 1 to 40 lower-case letters, digits or hyphens, got {:?}",
-                s.code
-            ));
-        }
-        if !seen.insert(s.code.as_str()) {
-            return Err(format!("{at}.code: {:?} is used twice", s.code));
-        }
-        if s.name.trim().is_empty() || s.name.chars().count() > 200 {
-            return Err(format!("{at}.name: 1 to 200 characters"));
-        }
+        crate::validation::config_code_and_name(&at, &s.code, &s.name, &mut seen)?;
         if s.funder.chars().count() > 200 {
             return Err(format!("{at}.funder: at most 200 characters"));
         }

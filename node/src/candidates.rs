@@ -893,6 +893,14 @@ pub(crate) async fn load_sensitive(db: &Db, id: &str) -> Result<Option<Sensitive
 /// One record, for internal use (matching, referrals): no audit entry,
 /// sensitive fields not loaded. Anonymised records are returned (without
 /// consent).
+/// `NotFound("candidate")` unless record `id` exists.
+pub async fn ensure_exists(db: &Db, id: &str) -> Result<()> {
+    match get_candidate(db, id).await? {
+        Some(_) => Ok(()),
+        None => Err(Error::NotFound("candidate")),
+    }
+}
+
 pub async fn get_candidate(db: &Db, id: &str) -> Result<Option<Candidate>> {
     Ok(load(db, id).await?.map(|(c, _)| c))
 }

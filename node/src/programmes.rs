@@ -57,23 +57,7 @@ pub fn validate(programmes: &[Programme]) -> std::result::Result<(), String> {
     let mut seen = std::collections::HashSet::new();
     for (i, p) in programmes.iter().enumerate() {
         let at = format!("programmes[{i}]");
-        let code_ok = !p.code.is_empty()
-            && p.code.len() <= 40
-            && p.code
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !code_ok {
-            return Err(format!(
-                "{at}.code: 1 to 40 lower-case letters, digits or hyphens, got {:?}",
-                p.code
-            ));
-        }
-        if !seen.insert(p.code.as_str()) {
-            return Err(format!("{at}.code: {:?} is used twice", p.code));
-        }
-        if p.name.trim().is_empty() || p.name.chars().count() > 200 {
-            return Err(format!("{at}.name: 1 to 200 characters"));
-        }
+        crate::validation::config_code_and_name(&at, &p.code, &p.name, &mut seen)?;
         if !(1..=104).contains(&p.weeks) {
             return Err(format!("{at}.weeks: 1 to 104"));
         }

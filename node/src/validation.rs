@@ -142,6 +142,35 @@ pub fn date(errs: &mut Vec<FieldError>, field: &str, value: Option<&str>) {
     }
 }
 
+/// A configured item's code and name (`[[aids]]`, `[[programmes]]`), for
+/// start-up checks: the code 1 to 40 lower-case letters, digits or hyphens
+/// and not in `seen` yet; the name 1 to 200 characters. `at` names the item
+/// in the message (`aids[0]`).
+pub fn config_code_and_name<'a>(
+    at: &str,
+    code: &'a str,
+    name: &str,
+    seen: &mut std::collections::HashSet<&'a str>,
+) -> Result<(), String> {
+    let code_ok = !code.is_empty()
+        && code.len() <= 40
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !code_ok {
+        return Err(format!(
+            "{at}.code: 1 to 40 lower-case letters, digits or hyphens, got {code:?}"
+        ));
+    }
+    if !seen.insert(code) {
+        return Err(format!("{at}.code: {code:?} is used twice"));
+    }
+    if name.trim().is_empty() || name.chars().count() > 200 {
+        return Err(format!("{at}.name: 1 to 200 characters"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

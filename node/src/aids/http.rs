@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::{store, AidState};
 use crate::actor::Actor;
 use crate::candidates::api::Staff;
-use crate::error::{ApiJson, Error, Result};
+use crate::error::{ApiJson, Result};
 use crate::server::AppState;
 
 /// `POST /api/v1/placements/{id}/aids/{code}` body.
@@ -39,12 +39,7 @@ async fn placements_handler(
     Staff(_): Staff,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    if crate::candidates::get_candidate(&state.db, &id)
-        .await?
-        .is_none()
-    {
-        return Err(Error::NotFound("candidate"));
-    }
+    crate::candidates::ensure_exists(&state.db, &id).await?;
     let items = store::for_candidate(&state.db, &state.config.aids, &id).await?;
     Ok(Json(json!({ "items": items })))
 }

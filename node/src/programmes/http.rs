@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::{Closing, Enrolment, NewEnrolment};
 use crate::actor::Actor;
 use crate::candidates::api::Staff;
-use crate::error::{ApiJson, Error, Result};
+use crate::error::{ApiJson, Result};
 use crate::server::AppState;
 
 /// `GET /api/v1/programmes`: the programmes this node runs.
@@ -28,12 +28,7 @@ async fn list_handler(
     Staff(user): Staff,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    if crate::candidates::get_candidate(&state.db, &id)
-        .await?
-        .is_none()
-    {
-        return Err(Error::NotFound("candidate"));
-    }
+    crate::candidates::ensure_exists(&state.db, &id).await?;
     let items = super::of_candidate(&state, &Actor::User(user), &id).await?;
     Ok(Json(json!({ "items": items })))
 }

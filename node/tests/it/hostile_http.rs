@@ -15,11 +15,11 @@ use tokio::net::TcpStream;
 use vivier_node::auth::Role;
 
 fn candidate(first: &str) -> Value {
-    support::candidate_body(first)
+    crate::support::candidate_body(first)
 }
 
 fn offer() -> Value {
-    support::offer_body("Cariste H/F")
+    crate::support::offer_body("Cariste H/F")
 }
 
 fn fields(v: &Value) -> Vec<String> {

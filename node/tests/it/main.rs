@@ -6,6 +6,7 @@
 
 mod support;
 
+mod api_shape;
 mod candidate_space;
 mod candidates;
 mod delivery;

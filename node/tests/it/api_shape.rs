@@ -5,13 +5,13 @@
 //! covers every `/api/v1` route registered in the router's source.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use crate::support::{
+    backends, candidate_body as candidate, offer_body as offer, start_node, TestNode,
+};
 use serde_json::{json, Value};
-use support::{backends, candidate_body as candidate, offer_body as offer, start_node, TestNode};
 use vivier_node::auth::Role;
 
 /// `(field, code)` of every error of a problem, sorted.
