@@ -247,6 +247,11 @@ pub struct SearchConfig {
     /// How often the index follower looks for journal entries written by
     /// other processes (ms); local writes wake it at once.
     pub follow_interval_ms: u64,
+    /// Scheduling niceness of the indexing threads (0–19; 0 = the same
+    /// priority as requests). Indexing follows the journal asynchronously;
+    /// above 0 it uses the CPU that requests leave, so a burst is accepted
+    /// first and indexed as soon as the CPU is free.
+    pub index_nice: i32,
 }
 
 impl Default for SearchConfig {
@@ -257,6 +262,7 @@ impl Default for SearchConfig {
             writer_threads: 0,
             commit_interval_ms: 200,
             follow_interval_ms: 250,
+            index_nice: 10,
         }
     }
 }
@@ -268,6 +274,7 @@ impl SearchConfig {
             writer_heap_bytes: self.writer_heap_mb.max(15) * 1_000_000,
             writer_threads: (self.writer_threads > 0).then_some(self.writer_threads),
             commit_interval: std::time::Duration::from_millis(self.commit_interval_ms.max(10)),
+            index_nice: self.index_nice,
         }
     }
 }
@@ -553,6 +560,12 @@ impl Config {
 
     /// Checks that do not fit serde's types.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(0..=19).contains(&self.search.index_nice) {
+            return Err(ConfigError::Invalid(format!(
+                "search.index_nice: must be 0 to 19, got {}",
+                self.search.index_nice
+            )));
+        }
         vivier_protocol::NodeId::parse(&self.node_id)
             .map_err(|e| ConfigError::Invalid(format!("node_id: {e}")))?;
         if let Some(t) = &self.federation.metrics_token {

@@ -337,6 +337,7 @@ async fn apply_batch(state: &AppState) -> Result<u64> {
     // entries of its index moot.
     let mut cand: BTreeMap<String, bool> = BTreeMap::new(); // id → purge
     let mut offers: Vec<String> = Vec::new();
+    let mut offer_seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut rebuild_candidates: Option<i64> = None;
     let mut rebuild_offers: Option<i64> = None;
     let mut membership = false;
@@ -348,7 +349,7 @@ async fn apply_batch(state: &AppState) -> Result<u64> {
                 let slot = cand.entry(e.entity_id.clone()).or_insert(false);
                 *slot |= purge;
             }
-            Kind::IndexOffer if e.seq > offer_at && !offers.contains(&e.entity_id) => {
+            Kind::IndexOffer if e.seq > offer_at && offer_seen.insert(e.entity_id.clone()) => {
                 offers.push(e.entity_id.clone());
             }
             Kind::RebuildCandidates if e.seq > cand_at => {
@@ -357,6 +358,7 @@ async fn apply_batch(state: &AppState) -> Result<u64> {
             }
             Kind::RebuildOffers if e.seq > offer_at => {
                 offers.clear();
+                offer_seen.clear();
                 rebuild_offers = Some(e.seq);
             }
             Kind::Membership => membership = true,
@@ -403,38 +405,53 @@ async fn apply_batch(state: &AppState) -> Result<u64> {
             .collect();
         let (docs, gone) = crate::candidates::index_docs(&state.db, &ids).await?;
         let search = state.search.clone();
-        tokio::task::spawn_blocking(move || -> Result<()> {
-            for d in &docs {
-                search.candidates.upsert(d)?;
-            }
-            for id in &gone {
-                search.candidates.delete(id)?;
-            }
-            search.candidates.mark_applied(last)?;
-            if !purge.is_empty() {
-                search.candidates.purge_deleted()?;
-            }
-            Ok(())
-        })
-        .await??;
+        state
+            .search
+            .background
+            .run(move || -> Result<()> {
+                for d in &docs {
+                    search.candidates.upsert(d)?;
+                }
+                for id in &gone {
+                    search.candidates.delete(id)?;
+                }
+                search.candidates.mark_applied(last)?;
+                if !purge.is_empty() {
+                    search.candidates.purge_deleted()?;
+                }
+                Ok(())
+            })
+            .await
+            .ok_or_else(stopped)??;
     }
     if last > state.search.offers.applied_seq() {
-        let (docs, gone) = crate::offers::index_docs(&state.db, &offers).await?;
+        let rows = crate::offers::index_rows(&state.db, &offers).await?;
         let search = state.search.clone();
-        tokio::task::spawn_blocking(move || -> Result<()> {
-            for d in &docs {
-                search.offers.upsert(d)?;
-            }
-            for id in &gone {
-                search.offers.delete(id)?;
-            }
-            search.offers.mark_applied(last)?;
-            Ok(())
-        })
-        .await??;
+        // Documents built and indexed on the indexing thread, at its lower
+        // priority: a burst of received offers is accepted first.
+        state
+            .search
+            .background
+            .run(move || -> Result<()> {
+                let (docs, gone) = crate::offers::docs_of_rows(&offers, &rows)?;
+                for d in &docs {
+                    search.offers.upsert(d)?;
+                }
+                for id in &gone {
+                    search.offers.delete(id)?;
+                }
+                search.offers.mark_applied(last)?;
+                Ok(())
+            })
+            .await
+            .ok_or_else(stopped)??;
     }
     publish(state);
     Ok(entries.len() as u64)
+}
+
+fn stopped() -> Error {
+    Error::Internal(anyhow::anyhow!("the indexing thread stopped"))
 }
 
 fn publish(state: &AppState) {

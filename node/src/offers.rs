@@ -239,6 +239,15 @@ pub async fn get_offer(db: &Db, id: &str) -> Result<Option<StoredOffer>> {
 
 /// Several offers by id (missing ids are skipped; order not kept).
 pub async fn get_offers(db: &Db, ids: &[String]) -> Result<Vec<StoredOffer>> {
+    get_offer_rows(db, ids)
+        .await?
+        .iter()
+        .map(offer_from_row)
+        .collect()
+}
+
+/// The rows of `get_offers`, not decoded yet.
+async fn get_offer_rows(db: &Db, ids: &[String]) -> Result<Vec<sqlx::any::AnyRow>> {
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
         let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
@@ -250,9 +259,7 @@ pub async fn get_offers(db: &Db, ids: &[String]) -> Result<Vec<StoredOffer>> {
         for id in chunk {
             q = q.bind(id);
         }
-        for row in q.fetch_all(&db.pool).await? {
-            out.push(offer_from_row(&row)?);
-        }
+        out.extend(q.fetch_all(&db.pool).await?);
     }
     Ok(out)
 }
@@ -987,8 +994,25 @@ pub fn workplace_points(p: &OfferPayload) -> Vec<Option<crate::geo::Point>> {
 /// The index documents of offers `ids` (closed offers stay in the index
 /// with status `closed`), and the ids that must leave the index.
 pub async fn index_docs(db: &Db, ids: &[String]) -> Result<(Vec<OfferDoc>, Vec<String>)> {
-    let found = get_offers(db, ids).await?;
-    let docs: Vec<OfferDoc> = found.iter().map(offer_doc).collect();
+    docs_of_rows(ids, &index_rows(db, ids).await?)
+}
+
+/// The rows [`docs_of_rows`] turns into documents (the follower reads them,
+/// then builds the documents on the indexing thread).
+pub async fn index_rows(db: &Db, ids: &[String]) -> Result<Vec<sqlx::any::AnyRow>> {
+    get_offer_rows(db, ids).await
+}
+
+/// The documents of the offers `ids` from their rows, and the ids without a
+/// row (deleted: to remove from the index). No I/O.
+pub fn docs_of_rows(
+    ids: &[String],
+    rows: &[sqlx::any::AnyRow],
+) -> Result<(Vec<OfferDoc>, Vec<String>)> {
+    let docs = rows
+        .iter()
+        .map(|row| offer_from_row(row).map(|o| offer_doc(&o)))
+        .collect::<Result<Vec<OfferDoc>>>()?;
     let present: std::collections::HashSet<&str> = docs.iter().map(|d| d.id.as_str()).collect();
     let gone = ids
         .iter()

@@ -48,6 +48,7 @@
 //!   from the database to answer a search.
 
 mod analysis;
+pub mod background;
 mod candidate_index;
 mod collect;
 mod engine;
@@ -341,6 +342,12 @@ pub struct SearchOptions {
     pub writer_threads: Option<usize>,
     /// Minimum delay between two background commits.
     pub commit_interval: Duration,
+    /// Scheduling niceness (0–19) of the indexing work: the writer's
+    /// indexing, merge and commit threads and the follower's document
+    /// building. Above 0, indexing takes the CPU that requests leave, so a
+    /// burst of received offers is accepted first and indexed right after
+    /// (the index follows the journal either way).
+    pub index_nice: i32,
 }
 
 impl Default for SearchOptions {
@@ -349,6 +356,7 @@ impl Default for SearchOptions {
             writer_heap_bytes: 50_000_000,
             writer_threads: None,
             commit_interval: Duration::from_millis(200),
+            index_nice: 10,
         }
     }
 }
@@ -357,6 +365,9 @@ impl Default for SearchOptions {
 pub struct SearchIndexes {
     pub candidates: CandidateIndex,
     pub offers: OfferIndex,
+    /// The thread, at the indexing priority, where the journal follower
+    /// builds documents and gives them to the writers.
+    pub background: background::Background,
 }
 
 impl SearchIndexes {
@@ -376,7 +387,11 @@ impl SearchIndexes {
             CandidateIndex::open_with(&dir.join("candidates"), options)?;
         let (offers, rebuild_offers) = OfferIndex::open_with(&dir.join("offers"), options)?;
         Ok((
-            SearchIndexes { candidates, offers },
+            SearchIndexes {
+                candidates,
+                offers,
+                background: background::Background::start(options.index_nice)?,
+            },
             rebuild_candidates,
             rebuild_offers,
         ))
@@ -385,6 +400,7 @@ impl SearchIndexes {
     /// Stops the committers, commits pending writes and waits for merges.
     /// Idempotent; also done on drop.
     pub fn shutdown(&self) {
+        self.background.shutdown();
         self.candidates.shutdown();
         self.offers.shutdown();
     }

@@ -191,6 +191,14 @@ pub fn to_canonical_string(v: &Value) -> Result<String, CanonicalError> {
     Ok(out)
 }
 
+/// Whether `raw` is exactly the canonical serialisation of `v` (what a
+/// received message must be).
+pub fn is_canonical(v: &Value, raw: &[u8]) -> Result<bool, CanonicalError> {
+    let mut out = String::with_capacity(raw.len());
+    write_value(&mut out, v)?;
+    Ok(out.as_bytes() == raw)
+}
+
 /// Serialises any `Serialize` type to canonical JSON bytes.
 pub fn canonical_bytes<T: serde::Serialize + ?Sized>(t: &T) -> Result<Vec<u8>, CanonicalError> {
     let v = serde_json::to_value(t).map_err(|e| CanonicalError::Syntax(e.to_string()))?;
@@ -265,21 +273,26 @@ pub fn truncate_canonical(s: &str, max_bytes: usize) -> &str {
 
 fn write_string(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                out.push_str(&format!("\\u{:04x}", c as u32));
-            }
-            c => out.push(c),
+    // Runs of characters that need no escape are copied at once.
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        if b >= 0x20 && b != b'"' && b != b'\\' {
+            continue;
+        }
+        out.push_str(&s[start..i]);
+        start = i + 1;
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            0x08 => out.push_str("\\b"),
+            0x0c => out.push_str("\\f"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            b => out.push_str(&format!("\\u{b:04x}")),
         }
     }
+    out.push_str(&s[start..]);
     out.push('"');
 }
 

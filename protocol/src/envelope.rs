@@ -536,9 +536,18 @@ pub struct VerifiedMessage {
     pub envelope: Envelope,
     /// The exact received bytes (to relay unchanged).
     pub raw: Vec<u8>,
+    /// The payload decoded into the type of its kind (verification decodes
+    /// it once to check it).
+    typed: Payload,
 }
 
 impl VerifiedMessage {
+    /// The payload decoded into the type of the message kind, as checked by
+    /// the verification (no second decoding).
+    pub fn typed(&self) -> &Payload {
+        &self.typed
+    }
+
     /// Decodes the payload into `T` (`Malformed` on mismatch).
     pub fn payload<T: DeserializeOwned>(&self) -> Result<T, VerifyError> {
         T::deserialize(&self.envelope.payload)
@@ -566,10 +575,7 @@ pub fn verify_message(
     opts: &VerifyOptions,
 ) -> Result<VerifiedMessage, VerifyError> {
     let pending = prepare(raw, keys, opts)?;
-    if !pending
-        .key
-        .verify_strict(pending.signed.as_bytes(), &pending.sig)
-    {
+    if !pending.key.verify_strict(&pending.signed, &pending.sig) {
         return Err(VerifyError::BadSignature);
     }
     pending.finish(opts)
@@ -593,7 +599,7 @@ pub fn verify_messages(
         .filter_map(|p| p.as_ref().ok())
         .map(|p| crate::keys::SignedBytes {
             key: &p.key,
-            msg: p.signed.as_bytes(),
+            msg: &p.signed,
             sig: &p.sig,
         })
         .collect();
@@ -615,9 +621,10 @@ pub fn verify_messages(
 struct Pending {
     envelope: Envelope,
     raw: Vec<u8>,
+    typed: Payload,
     key: PublicKey,
     /// The canonical envelope without `signatures`: what was signed.
-    signed: String,
+    signed: Vec<u8>,
     sig: crate::keys::Signature64,
 }
 
@@ -634,6 +641,7 @@ impl Pending {
         Ok(VerifiedMessage {
             envelope,
             raw: self.raw,
+            typed: self.typed,
         })
     }
 }
@@ -671,17 +679,18 @@ fn prepare(
         .ok_or_else(|| VerifyError::Malformed("missing or invalid kind".into()))?;
     let kind: MessageKind = kind_str.parse()?;
 
-    // Structure.
-    let envelope: Envelope =
-        serde_json::from_value(value.clone()).map_err(|e| VerifyError::Malformed(e.to_string()))?;
-    debug_assert_eq!(envelope.kind, kind);
-    let canonical =
-        to_canonical_string(&value).map_err(|e| VerifyError::Malformed(e.to_string()))?;
-    if canonical.as_bytes() != raw {
+    // Canonical form, then structure (the parsed value is moved into the
+    // envelope: a message is decoded once).
+    if !crate::canonical::is_canonical(&value, raw)
+        .map_err(|e| VerifyError::Malformed(e.to_string()))?
+    {
         return Err(VerifyError::Malformed(
             "message is not in canonical form".into(),
         ));
     }
+    let envelope: Envelope =
+        serde_json::from_value(value).map_err(|e| VerifyError::Malformed(e.to_string()))?;
+    debug_assert_eq!(envelope.kind, kind);
     match uuid::Uuid::parse_str(&envelope.id) {
         Ok(u) if u.hyphenated().to_string() == envelope.id => {}
         _ => {
@@ -702,7 +711,7 @@ fn prepare(
             ));
         }
     }
-    Payload::from_value(kind, &envelope.payload)
+    let typed = Payload::from_value(kind, &envelope.payload)
         .map_err(|e| VerifyError::Malformed(format!("payload: {e}")))?;
 
     // Recipient.
@@ -725,17 +734,75 @@ fn prepare(
     let sig: crate::keys::Signature64 = b64url_decode(sig)
         .and_then(|s| s.try_into().ok())
         .ok_or(VerifyError::BadSignature)?;
-    let mut unsigned = value;
-    if let Value::Object(o) = &mut unsigned {
-        o.remove("signatures");
-    }
-    let signed =
-        to_canonical_string(&unsigned).map_err(|e| VerifyError::Malformed(e.to_string()))?;
+    let signed = signed_part(raw, &envelope)?;
     Ok(Pending {
         envelope,
         raw: raw.to_vec(),
+        typed,
         key,
         signed,
         sig,
     })
+}
+
+/// What was signed: the canonical envelope without its `signatures`
+/// member, cut out of the canonical `raw` rather than serialised again.
+/// The envelope has no unknown members, so `signatures` is followed by
+/// `version` alone: `raw` ends with `,"signatures":{…},"version":N}`.
+fn signed_part(raw: &[u8], envelope: &Envelope) -> Result<Vec<u8>, VerifyError> {
+    let malformed = |e: crate::canonical::CanonicalError| VerifyError::Malformed(e.to_string());
+    let sigs = crate::canonical::canonical_bytes(&envelope.signatures).map_err(malformed)?;
+    let version = format!(",\"version\":{}}}", envelope.version);
+    let member = [b",\"signatures\":".as_slice(), &sigs, version.as_bytes()].concat();
+    match raw.strip_suffix(member.as_slice()) {
+        Some(head) => Ok([head, version.as_bytes()].concat()),
+        // Cannot happen for a canonical envelope; the long way if it does.
+        None => envelope
+            .signing_bytes()
+            .map_err(|e| VerifyError::Malformed(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The signed bytes cut out of the canonical message are the canonical
+    /// envelope without `signatures`, whatever the payload holds.
+    #[test]
+    fn signed_part_is_the_canonical_envelope_without_signatures() {
+        let payloads = [
+            serde_json::json!({}),
+            serde_json::json!({"signatures": {"x": {"ed25519:1": "AAAA"}}, "version": 1}),
+            serde_json::json!({"t": ",\"signatures\":{\"a\":{\"b\":\"c\"}},\"version\":1}"}),
+            serde_json::json!({"é": "\u{1}\"\\\n", "list": [1, -2, "z"]}),
+        ];
+        for (i, payload) in payloads.into_iter().enumerate() {
+            let mut signatures = Signatures::new();
+            signatures.insert(
+                "ml-tours".into(),
+                BTreeMap::from([("ed25519:1".into(), format!("sig{i}"))]),
+            );
+            let env = Envelope {
+                version: 1,
+                id: "0192d3a4-0000-7000-8000-000000000000".into(),
+                kind: MessageKind::OfferPublished,
+                sender: NodeId::parse("ml-tours").unwrap(),
+                key_id: KeyId::parse("ed25519:1").unwrap(),
+                created_at: 1,
+                expires_at: 2,
+                recipient: Recipient::Network,
+                membership_serial: 3,
+                payload,
+                signatures,
+            };
+            let raw = crate::canonical::canonical_bytes(&env).unwrap();
+            assert_eq!(
+                signed_part(&raw, &env).unwrap(),
+                env.signing_bytes().unwrap(),
+                "payload {i}"
+            );
+        }
+    }
 }

@@ -33,8 +33,8 @@ use vivier_protocol::{MessageKind, MessageResult, NodeId, Payload, Recipient, Ve
 
 use super::refusals::{self, Disposition};
 use super::{
-    check_received_offer, refusal, store_one, stored_verdict, txn_answer, unverified,
-    verify_options, with_resolver, AfterCommit, Effects, Stored,
+    check_received_offer, store_one, stored_verdict, txn_answer, unverified, verify_options,
+    with_resolver, AfterCommit, Effects, Stored,
 };
 use crate::error::{Error, Result};
 use crate::offers::RemoteOffer;
@@ -152,13 +152,13 @@ fn prepare(state: &AppState, msg: &VerifiedMessage) -> Prep {
     ) {
         return Prep::One;
     }
-    let offer = match msg.typed_payload() {
-        Ok(Payload::OfferPublished(o) | Payload::OfferUpdated(o)) => o,
-        Ok(_) => return Prep::One,
-        Err(e) => return Prep::Refused(refusal("malformed", e.to_string())),
+    // Decoded once, by the verification.
+    let offer = match msg.typed() {
+        Payload::OfferPublished(o) | Payload::OfferUpdated(o) => o,
+        _ => return Prep::One,
     };
-    match check_received_offer(state, &msg.envelope.sender, &offer) {
-        Ok(true) => match crate::offers::prepare_remote_offer(&offer) {
+    match check_received_offer(state, &msg.envelope.sender, offer) {
+        Ok(true) => match crate::offers::prepare_remote_offer(offer) {
             Ok(o) => Prep::Offer(Box::new(o)),
             Err(e) => Prep::Refused(e),
         },

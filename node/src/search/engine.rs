@@ -149,10 +149,13 @@ impl EngineHandle {
         let (index, created) = open_or_create(dir, &schema, version)?;
         let needs_rebuild = created || dir.join(PENDING_FILE).exists();
         register_analyzers(index.tokenizers());
-        let writer: IndexWriter = match options.writer_threads {
-            Some(n) => index.writer_with_num_threads(n.max(1), options.writer_heap_bytes)?,
-            None => index.writer(options.writer_heap_bytes)?,
-        };
+        // Created at the indexing priority: tantivy's indexing, merge and
+        // segment threads inherit it.
+        let writer: IndexWriter =
+            super::background::at_priority(options.index_nice, || match options.writer_threads {
+                Some(n) => index.writer_with_num_threads(n.max(1), options.writer_heap_bytes),
+                None => index.writer(options.writer_heap_bytes),
+            })?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -183,7 +186,11 @@ impl EngineHandle {
         let for_thread = Arc::clone(&engine);
         let committer = std::thread::Builder::new()
             .name(format!("vivier-search-commit-{name}"))
-            .spawn(move || run_committer(&for_thread))?;
+            .spawn(move || {
+                // Commits respawn tantivy's indexing threads from here.
+                super::background::lower_priority(options.index_nice);
+                run_committer(&for_thread)
+            })?;
         Ok((
             EngineHandle {
                 engine,

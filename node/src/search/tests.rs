@@ -9,6 +9,7 @@ fn options() -> SearchOptions {
         writer_heap_bytes: 15_000_000,
         writer_threads: Some(1),
         commit_interval: Duration::from_millis(200),
+        index_nice: 0,
     }
 }
 

@@ -165,6 +165,15 @@ async fn put(node: &TestNode, peer: &Peer, messages: &[&[u8]]) -> (u16, Value) {
     put_body(node, peer.id, &peer.key, body_of(messages)).await
 }
 
+/// Every batch sent at once, each by its member; the answers in order.
+async fn put_all(node: &TestNode, batches: &[(&Peer, Vec<Signed>)]) -> Vec<(u16, Value)> {
+    futures::future::join_all(batches.iter().map(|(peer, msgs)| {
+        let raws: Vec<&[u8]> = msgs.iter().map(|m| m.1.as_slice()).collect();
+        async move { put(node, peer, &raws).await }
+    }))
+    .await
+}
+
 /// `status:error` of one message in a txn answer.
 fn verdict(answer: &Value, id: &str) -> String {
     let r = &answer["results"][id];
@@ -1112,12 +1121,7 @@ async fn concurrent_batches_share_a_commit_and_each_gets_its_own_answer() {
             msgs.push(msgs[0].clone());
             batches.push((peer, msgs));
         }
-        let answers = futures::future::join_all(batches.iter().map(|(peer, msgs)| {
-            let raws: Vec<&[u8]> = msgs.iter().map(|m| m.1.as_slice()).collect();
-            let b = &b;
-            async move { put(b, peer, &raws).await }
-        }))
-        .await;
+        let answers = put_all(&b, &batches).await;
         for ((_, msgs), (status, answer)) in batches.iter().zip(&answers) {
             assert_eq!(*status, 200, "{answer}");
             for m in &msgs[1..48] {
@@ -1129,6 +1133,79 @@ async fn concurrent_batches_share_a_commit_and_each_gets_its_own_answer() {
             assert_eq!(verdict(answer, &msgs[48].0), "refused:not_origin");
         }
         only_offers_grew(&b, &before, 8 * 48).await;
+        b.stop().await;
+    }
+}
+
+/// A signed message: its id and bytes.
+type Signed = (String, Vec<u8>);
+
+/// A burst of concurrent batches is answered before it is indexed (the
+/// index follows the journal, at a lower priority); once the node's own
+/// follower has caught up — no catch-up called by the test — the index
+/// equals the database: every offer id, and each offer found by its words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_burst_the_index_catches_up_and_equals_the_database() {
+    for backend in backends() {
+        let (b, hostile, other) = setup(&backend, |_| {}).await;
+        let admin = b.user(Role::Admin, "admin@node-b.test").await;
+        let before = b.snapshot().await;
+        const BATCHES: usize = 12;
+        let batches: Vec<(&Peer, Vec<Signed>)> = (0..BATCHES)
+            .map(|k| {
+                let peer = if k % 2 == 0 { &hostile } else { &other };
+                let msgs = (0..50)
+                    .map(|i| {
+                        let word = if i % 5 == 0 { "zorglub" } else { "rafale" };
+                        broadcast(
+                            peer,
+                            MessageKind::OfferPublished,
+                            offer(peer.id, &format!("Agent {word} lot {k} poste {i}")),
+                        )
+                    })
+                    .collect();
+                (peer, msgs)
+            })
+            .collect();
+        let answers = put_all(&b, &batches).await;
+        for ((_, msgs), (status, answer)) in batches.iter().zip(&answers) {
+            assert_eq!(*status, 200, "{answer}");
+            for m in msgs {
+                assert_eq!(verdict(answer, &m.0), "accepted:", "{answer}");
+            }
+        }
+        only_offers_grew(&b, &before, (BATCHES * 50) as i64).await;
+
+        let report = eventually(120, || async {
+            let (s, v) = b.get(&admin, "/api/v1/admin/index?check=true").await;
+            (s == 200 && v["caught_up"] == true).then_some(v)
+        })
+        .await
+        .unwrap_or_else(|| panic!("{}: the index did not catch up", backend.name()));
+        assert_eq!(report["consistent"], true, "{}: {report}", backend.name());
+        assert_eq!(
+            report["offers"]["index"], report["offers"]["database"],
+            "{report}"
+        );
+        let found = |text: &str, origin: &str| {
+            b.state
+                .search
+                .offers
+                .search(&vivier_node::search::OfferQuery {
+                    text: (!text.is_empty()).then(|| text.into()),
+                    origin_node: Some(origin.into()),
+                    limit: 1,
+                    ..Default::default()
+                })
+                .unwrap()
+                .total
+        };
+        // Per member: 6 batches × 50, one in five with the other word.
+        for origin in [HOSTILE, OTHER] {
+            assert_eq!(found("", origin), 300, "{}", backend.name());
+            assert_eq!(found("rafale", origin), 240, "{}", backend.name());
+            assert_eq!(found("zorglub", origin), 60, "{}", backend.name());
+        }
         b.stop().await;
     }
 }

@@ -82,6 +82,13 @@ struct Args {
     /// Messages per request.
     #[arg(long, default_value_t = 50)]
     inbox_batch: usize,
+    /// Also run the bulk path with this other node binary (an earlier
+    /// build's `vivier-node-e2e`), in the same run, for comparison.
+    #[arg(long)]
+    inbox_baseline_bin: Option<std::path::PathBuf>,
+    /// How the baseline rows are named in the `path` column.
+    #[arg(long, default_value = "bulk, previous build")]
+    inbox_baseline_label: String,
     /// In-process nodes for the fan-out (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "3,20")]
     fanout_nodes: Vec<usize>,
@@ -375,21 +382,39 @@ async fn main() -> anyhow::Result<()> {
             backends.push(("postgres", Some(pg)));
         }
         let mut first = 10_000_000;
+        // (node binary, bulk path, messages, label of the path)
+        let mut paths = vec![
+            (bin.clone(), false, args.inbox_previous_messages, None),
+            (bin.clone(), true, args.inbox_messages, None),
+        ];
+        if let Some(base) = &args.inbox_baseline_bin {
+            paths.insert(
+                1,
+                (
+                    base.clone(),
+                    true,
+                    args.inbox_messages,
+                    Some(args.inbox_baseline_label.clone()),
+                ),
+            );
+        }
         for (backend, admin) in backends {
-            for (bulk, messages) in [
-                (false, args.inbox_previous_messages),
-                (true, args.inbox_messages),
-            ] {
+            for (bin, bulk, messages, label) in &paths {
+                let (bulk, messages) = (*bulk, *messages);
                 for &senders in &args.inbox_senders {
                     if messages == 0 {
                         continue;
                     }
+                    let path = match label {
+                        Some(l) => l.as_str(),
+                        None if bulk => "bulk",
+                        None => "one by one",
+                    };
                     eprintln!(
-                        "-- inbox: {backend}, {}, {senders} sender(s), {messages} messages",
-                        if bulk { "bulk" } else { "one by one" }
+                        "-- inbox: {backend}, {path}, {senders} sender(s), {messages} messages"
                     );
                     let run = vivier_tests::bench::inbox::InboxRun {
-                        bin: &bin,
+                        bin,
                         work: &work.join("inbox"),
                         backend: if admin.is_some() {
                             "postgres"
@@ -407,6 +432,7 @@ async fn main() -> anyhow::Result<()> {
                     match vivier_tests::bench::inbox::run(&gen, &run).await {
                         Ok(mut r) => {
                             r.backend = backend.into();
+                            r.path = path.into();
                             rows.push(r);
                         }
                         Err(e) if admin.is_some() => {
