@@ -545,7 +545,16 @@ async fn transition(
         let answer = row.direction.referring_side() && set_by_offer_side(change.status);
         if answer && actor.user_id != Some(counsellor.as_str()) {
             let title = row.offer_title.as_deref().unwrap_or("votre offre");
-            mails::referral_answered(state, tx, &row.id, counsellor, title, change.status).await?;
+            mails::referral_answered(
+                state,
+                tx,
+                &row.id,
+                counsellor,
+                title,
+                change.status,
+                change.comment.as_deref(),
+            )
+            .await?;
         }
     }
     if change.status == ReferralStatus::Cancelled

@@ -58,6 +58,9 @@ pub enum Mail {
         offer_title: String,
         /// The answer, in French (« Embauché », « Refusé »…).
         status: String,
+        /// The employer's comment with the answer (an interview's day…).
+        #[serde(default)]
+        comment: Option<String>,
         /// Link to the referral.
         link: String,
     },
@@ -227,6 +230,7 @@ mod tests {
                 display_name: "Claire Martin".into(),
                 offer_title: "Aide à domicile".into(),
                 status: "Embauché".into(),
+                comment: Some("Entretien le mardi 3 mars à 10 h".into()),
                 link: link.clone(),
             },
             Mail::RetentionReminder {

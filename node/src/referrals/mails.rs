@@ -67,6 +67,7 @@ pub(super) async fn referral_answered(
     counsellor_id: &str,
     offer_title: &str,
     status: ReferralStatus,
+    comment: Option<&str>,
 ) -> Result<()> {
     let link = link(state, referral_id);
     state
@@ -75,6 +76,10 @@ pub(super) async fn referral_answered(
             display_name,
             offer_title: offer_title.to_string(),
             status: answer_fr(status).to_string(),
+            comment: comment
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_string),
             link,
         })
         .await?;

@@ -410,12 +410,18 @@ async fn queued_with_the_callers_transaction_and_refusals_are_final() {
         display_name: "Claire".into(),
         offer_title: "Aide à domicile".into(),
         status: "Embauché".into(),
+        comment: Some("Début lundi à 8 h".into()),
         link: node.state.mail.link("/ui/mises-en-relation/1"),
     };
     queue(&node, claire, answered, true).await.unwrap();
     let mail = sink.next_message(WAIT).await;
     assert!(mail.subject.contains("Embauché"), "{}", mail.subject);
     assert!(!mail.text.is_empty() && !mail.html.is_empty());
+    assert!(
+        mail.text.contains("Son message : « Début lundi à 8 h »"),
+        "{}",
+        mail.text
+    );
     assert_eq!(mail.from_name.as_deref(), Some("Vivier (test)"));
 
     // The server refuses the mailbox (550): failed at once, never retried.

@@ -566,7 +566,9 @@ async fn refer_from_the_record_and_the_employer_answers() {
         let cid = c["id"].as_str().unwrap().to_string();
         let staff_cookie = login(&node, "conseillere@mission-emploi.fr").await;
 
-        // The record lists the offer with its score explained in French.
+        // The record lists the offer with its score explained in French
+        // (index caught up first: each page view is audited once).
+        node.sync_index().await;
         let record = eventually(10, || async {
             let p = get(&node, Some(&staff_cookie), &format!("/ui/candidats/{cid}")).await;
             p.body.contains("Proposer pour cette offre").then_some(p)

@@ -675,6 +675,21 @@ async fn counsellor_edits_and_refers_employer_hires() {
     }
     found.extend(serious_here(&b, "mise-en-relation (employeur, contacts)").await);
     b.screenshot("relation-1-contacts-employeur").await.unwrap();
+    // She calls Amina and arranges the interview: « Avant embauche ».
+    b.submit_form(
+        "form:has(input[value=prior_to_hire])",
+        &[(
+            "#commentaire-entretien",
+            "Entretien le mardi 3 mars à 10 h, quai 4",
+        )],
+    )
+    .await
+    .unwrap();
+    let history = b.text("main").await.unwrap();
+    assert!(
+        history.contains("Entretien le mardi 3 mars à 10 h, quai 4"),
+        "{history}"
+    );
     b.client
         .execute(
             "document.querySelector('#date_debut').value = '2026-03-02'; return true;",
@@ -704,8 +719,8 @@ async fn counsellor_edits_and_refers_employer_hires() {
     b.screenshot("relation-2-embauche-conseiller")
         .await
         .unwrap();
-    // …and each answer reached her by e-mail: first « en cours d'examen »
-    // (the employer opened it), then the hire.
+    // …and each answer reached her by e-mail: « en cours d'examen » (the
+    // employer opened it), the interview with its message, the hire.
     let seen = mail_with(&mut sink, &node.counsellor.email, &referral).await;
     assert!(
         seen.subject.contains("Réponse de l'employeur"),
@@ -716,6 +731,15 @@ async fn counsellor_edits_and_refers_employer_hires() {
         seen.text.contains("candidature en cours d'examen"),
         "{}",
         seen.text
+    );
+    let interview = mail_with(&mut sink, &node.counsellor.email, &referral).await;
+    assert!(
+        interview.text.contains("embauche en préparation")
+            && interview
+                .text
+                .contains("Son message : « Entretien le mardi 3 mars à 10 h, quai 4 »"),
+        "{}",
+        interview.text
     );
     let hired = mail_with(&mut sink, &node.counsellor.email, &referral).await;
     assert!(hired.text.contains("embauche confirmée"), "{}", hired.text);
