@@ -79,6 +79,48 @@ pub fn figures(r: &Report) -> Vec<(String, String, String, String, Option<i64>)>
             out.push(node(&format!("referrals.{direction}.{status}"), *n));
         }
     }
+    for a in &r.aids {
+        for (fig, v) in [
+            ("assessed", a.assessed),
+            ("eligible", a.eligible),
+            ("unknown", a.unknown),
+            ("requested", a.requested),
+            ("granted", a.granted),
+            ("paid", a.paid),
+            ("refused", a.refused),
+            ("amount_paid_eur", a.amount_paid_eur),
+        ] {
+            out.push((
+                "aids".to_string(),
+                a.code.clone(),
+                a.name.clone(),
+                fig.to_string(),
+                Some(v),
+            ));
+        }
+    }
+    for p in &r.programmes {
+        let mut figs: Vec<(String, i64)> = [
+            ("enrolled", p.enrolled),
+            ("active", p.active),
+            ("completed", p.completed),
+            ("abandoned", p.abandoned),
+            ("positive_outcomes", p.positive_outcomes),
+        ]
+        .iter()
+        .map(|(f, v)| (f.to_string(), *v))
+        .collect();
+        figs.extend(p.outcomes.iter().map(|(o, n)| (format!("outcome.{o}"), *n)));
+        for (fig, v) in figs {
+            out.push((
+                "programmes".to_string(),
+                p.code.clone(),
+                p.name.clone(),
+                fig,
+                Some(v),
+            ));
+        }
+    }
     out
 }
 
@@ -129,8 +171,10 @@ pub const XLSX_HEADER_ROW: u32 = 6;
 
 /// The workbook: sheet « Retours à l'emploi » (node and period on top,
 /// then one line per group, the total first, columns as
-/// [`row_columns`]; the header at row [`XLSX_HEADER_ROW`], 0-based) and
-/// sheet « Offres et mises en relation » (figure, value).
+/// [`row_columns`]; the header at row [`XLSX_HEADER_ROW`], 0-based),
+/// sheet « Offres et mises en relation » (figure, value) and, when the node
+/// follows aids or programmes, sheet « Aides et programmes » (table, code,
+/// name, figure, value).
 pub fn to_xlsx(r: &Report) -> Result<Vec<u8>> {
     use rust_xlsxwriter::{Format as XFormat, Workbook};
     let x = |e: rust_xlsxwriter::XlsxError| Error::Internal(anyhow::anyhow!("xlsx: {e}"));
@@ -201,6 +245,31 @@ pub fn to_xlsx(r: &Report) -> Result<Vec<u8>> {
         line += 1;
     }
     ws2.set_column_width(0, 40).map_err(x)?;
+    let extra: Vec<_> = figures(r)
+        .into_iter()
+        .filter(|(t, ..)| t == "aids" || t == "programmes")
+        .collect();
+    if !extra.is_empty() {
+        let ws3 = wb.add_worksheet();
+        ws3.set_name("Aides et programmes").map_err(x)?;
+        for (c, h) in ["table", "code", "name", "figure", "value"]
+            .iter()
+            .enumerate()
+        {
+            ws3.write_string_with_format(0, c as u16, *h, &bold)
+                .map_err(x)?;
+        }
+        for (i, (table, key, label, fig, v)) in extra.iter().enumerate() {
+            let line = i as u32 + 1;
+            ws3.write_string(line, 0, table).map_err(x)?;
+            ws3.write_string(line, 1, key).map_err(x)?;
+            ws3.write_string(line, 2, label).map_err(x)?;
+            ws3.write_string(line, 3, fig).map_err(x)?;
+            ws3.write_number(line, 4, v.unwrap_or(0) as f64)
+                .map_err(x)?;
+        }
+        ws3.set_column_width(2, 40).map_err(x)?;
+    }
     wb.save_to_buffer().map_err(x)
 }
 

@@ -1734,6 +1734,20 @@ async fn programme_follow_ups_fall_due_and_the_outcome_reaches_the_report() {
             (Some(1), Some(0), Some(1), Some(1), Some(1)),
             "{p}"
         );
+        let csv = node
+            .client
+            .get(node.url("/api/v1/reports/export?format=csv&year=2027"))
+            .bearer_auth(&claire)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            csv.contains(",programmes,3-mois-pour-un-job,3 mois pour un job,outcome.cdi,1"),
+            "{csv}"
+        );
         let (_, rapports) = node.ui_get(&cookie, "/ui/rapports?annee=2027").await;
         assert!(
             rapports.contains("3 mois pour un job") && rapports.contains("CDI : 1"),

@@ -1151,6 +1151,31 @@ async fn hiring_aids_are_assessed_on_every_placement_and_followed() {
             (Some(2), Some(1), Some(1), Some(1), Some(4000)),
             "{cied}"
         );
+        // The exports carry the same figures.
+        let (st, _, csv) = bytes(&node, &token, "/api/v1/reports/export?format=csv").await;
+        assert_eq!(st, 200);
+        let csv = String::from_utf8(csv).unwrap();
+        assert!(
+            csv.lines()
+                .any(|l| l.contains(",aids,cied-41,CIED,amount_paid_eur,4000")),
+            "{csv}"
+        );
+        let (st, _, xlsx) = bytes(&node, &token, "/api/v1/reports/export?format=xlsx").await;
+        assert_eq!(st, 200);
+        {
+            use calamine::{Data, Reader, Xlsx};
+            let mut wb: Xlsx<_> = Xlsx::new(std::io::Cursor::new(xlsx)).expect("xlsx");
+            let sheet = wb.worksheet_range("Aides et programmes").expect("sheet");
+            let paid = sheet.rows().find(|row| {
+                row.first() == Some(&Data::String("aids".into()))
+                    && row.get(1) == Some(&Data::String("cied-41".into()))
+                    && row.get(3) == Some(&Data::String("amount_paid_eur".into()))
+            });
+            assert!(
+                matches!(paid.and_then(|r| r.get(4)), Some(Data::Float(f)) if *f == 4000.0),
+                "{paid:?}"
+            );
+        }
         let young = r["aids"]
             .as_array()
             .unwrap()
