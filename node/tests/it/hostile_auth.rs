@@ -835,7 +835,10 @@ async fn changing_ones_password_checks_the_current_one_and_the_policy() {
 }
 
 /// The `vivier-node` CLI against the test node's database.
-fn cli(node: &TestNode, args: &[&str], password: Option<&str>) -> std::process::Output {
+/// Runs the node's CLI without blocking the runtime that serves the in-process node: a
+/// blocking wait here would freeze a task holding a SQLite write lock, and the CLI would then
+/// time out on "database is locked".
+async fn cli(node: &TestNode, args: &[&str], password: Option<&str>) -> std::process::Output {
     let config = node.dir.path().join("cli.toml");
     let mut toml = format!(
         "node_id = \"test-node\"\ndata_dir = \"{}\"\n",
@@ -850,13 +853,13 @@ fn cli(node: &TestNode, args: &[&str], password: Option<&str>) -> std::process::
         ));
     }
     std::fs::write(&config, toml).unwrap();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vivier-node"));
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_vivier-node"));
     cmd.arg("--config").arg(&config).args(args);
     cmd.env_remove("VIVIER_USER_PASSWORD");
     if let Some(p) = password {
         cmd.env("VIVIER_USER_PASSWORD", p);
     }
-    cmd.output().unwrap()
+    cmd.output().await.expect("run vivier-node")
 }
 
 #[tokio::test]
@@ -874,7 +877,7 @@ async fn cli_refuses_weak_passwords_and_manages_tokens() {
             "--role",
             "counsellor",
         ];
-        let weak = cli(&node, &args, Some("aaaaaaaaaa"));
+        let weak = cli(&node, &args, Some("aaaaaaaaaa")).await;
         assert!(
             !weak.status.success(),
             "{backend:?}: weak password accepted"
@@ -884,7 +887,7 @@ async fn cli_refuses_weak_passwords_and_manages_tokens() {
             err.contains("password") && err.contains("too easy to guess"),
             "{err}"
         );
-        let ok = cli(&node, &args, Some(" tortue lampadaire origami  "));
+        let ok = cli(&node, &args, Some(" tortue lampadaire origami  ")).await;
         assert!(
             ok.status.success(),
             "{}",
@@ -905,7 +908,8 @@ async fn cli_refuses_weak_passwords_and_manages_tokens() {
                 "7",
             ],
             None,
-        );
+        )
+        .await;
         assert!(
             created.status.success(),
             "{}",
@@ -916,7 +920,7 @@ async fn cli_refuses_weak_passwords_and_manages_tokens() {
             .trim()
             .to_string();
         assert!(token.starts_with("viv_"));
-        let legacy = cli(&node, &["token", "--email", "cli@mission-emploi.fr"], None);
+        let legacy = cli(&node, &["token", "--email", "cli@mission-emploi.fr"], None).await;
         assert!(legacy.status.success());
         let legacy_token = String::from_utf8(legacy.stdout).unwrap().trim().to_string();
         assert_eq!(node.get(&token, "/api/v1/me").await.0, 200, "{backend:?}");
@@ -932,14 +936,16 @@ async fn cli_refuses_weak_passwords_and_manages_tokens() {
                 "9999",
             ],
             None,
-        );
+        )
+        .await;
         assert!(!too_long.status.success());
 
         let list = cli(
             &node,
             &["token", "list", "--email", "cli@mission-emploi.fr"],
             None,
-        );
+        )
+        .await;
         let listing = String::from_utf8(list.stdout).unwrap();
         assert!(
             listing.contains("sauvegarde") && listing.contains("cli"),
@@ -952,14 +958,14 @@ async fn cli_refuses_weak_passwords_and_manages_tokens() {
             .and_then(|l| l.split_whitespace().next())
             .unwrap()
             .to_string();
-        let revoke = cli(&node, &["token", "revoke", &id], None);
+        let revoke = cli(&node, &["token", "revoke", &id], None).await;
         assert!(
             revoke.status.success(),
             "{}",
             String::from_utf8_lossy(&revoke.stderr)
         );
         assert_eq!(node.get(&token, "/api/v1/me").await.0, 401);
-        let again = cli(&node, &["token", "revoke", &id], None);
+        let again = cli(&node, &["token", "revoke", &id], None).await;
         assert!(!again.status.success());
         assert!(String::from_utf8_lossy(&again.stderr).contains("not found"));
 
@@ -981,7 +987,8 @@ async fn cli_refuses_weak_passwords_and_manages_tokens() {
             &node,
             &["user", "unlock", "--email", "cli@mission-emploi.fr"],
             None,
-        );
+        )
+        .await;
         assert!(unlock.status.success());
         assert_eq!(
             login(
