@@ -252,6 +252,12 @@ pub struct SearchConfig {
     /// above 0 it uses the CPU that requests leave, so a burst is accepted
     /// first and indexed as soon as the CPU is free.
     pub index_nice: i32,
+    /// How long the writer of the searches' audit entries waits for more
+    /// entries before committing a batch (ms; 0 = commit as soon as one is
+    /// queued). One disk flush then covers every search answered in that
+    /// window; a crash can lose the entries of that window (reading the
+    /// audit log and stopping the node commit them at once).
+    pub audit_linger_ms: u64,
 }
 
 impl Default for SearchConfig {
@@ -263,6 +269,7 @@ impl Default for SearchConfig {
             commit_interval_ms: 200,
             follow_interval_ms: 250,
             index_nice: 10,
+            audit_linger_ms: 10,
         }
     }
 }

@@ -234,6 +234,10 @@ pub async fn open_offline_with_clock(
     let mail = crate::mail::Mailer::new(&config, clock.clone()).context("mail settings")?;
     let extractor = crate::extract::Extractor::from_config(&config.uploads)
         .context("locating the CV text extractor")?;
+    let read_audit = crate::audit::ReadAudit::spawn(
+        db.clone(),
+        std::time::Duration::from_millis(config.search.audit_linger_ms),
+    );
     let state = AppState(Arc::new(AppInner {
         clock,
         login,
@@ -241,7 +245,7 @@ pub async fn open_offline_with_clock(
         identity: Identity::new(node_id, ring, key_created_at),
         federation,
         config,
-        read_audit: crate::audit::ReadAudit::spawn(db.clone()),
+        read_audit,
         db,
         search,
         refs,
