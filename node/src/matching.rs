@@ -70,6 +70,7 @@
 //! workplace, every pre-selected record loaded and scored) is kept in
 //! [`legacy`] for the benchmark's side-by-side comparison only.
 
+pub mod gap;
 pub mod legacy;
 pub mod pass;
 pub mod text;
@@ -1022,6 +1023,10 @@ pub struct OfferMatch {
     pub workplace_label: Option<String>,
     #[serde(flatten)]
     pub evaluation: Evaluation,
+    /// For a near miss lacking certifications: what is missing and the
+    /// trainings that grant it ([`gap`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skills_gap: Option<gap::SkillsGap>,
 }
 
 /// The answer of `GET /api/v1/candidates/{id}/matches`.
@@ -1126,6 +1131,7 @@ async fn rank_offers(
             rome_code: o.payload.rome_code.clone(),
             contract_type: o.payload.contract_type.as_str(),
             evaluation,
+            skills_gap: None,
         });
     }
     let (considered, excluded) = finish_ranking(
@@ -1205,7 +1211,17 @@ pub async fn match_candidate(
     };
     let ids: Vec<String> = found.top.iter().map(|h| h.id.clone()).collect();
     let offers = crate::offers::get_offers(&state.db, &ids).await?;
-    let (matches, _, _) = rank_offers(state, c, offers, near_misses, limit).await?;
+    let starts: HashMap<String, OfferDates> = offers
+        .iter()
+        .map(|o| {
+            (
+                o.payload.offer_id.clone(),
+                (o.payload.start_date.clone(), o.payload.driving_licence.clone()),
+            )
+        })
+        .collect();
+    let (mut matches, _, _) = rank_offers(state, c, offers, near_misses, limit).await?;
+    fill_skills_gaps(state, c, &mut matches, &starts).await?;
     Ok(CandidateRun::answer(
         state,
         c,
@@ -1213,6 +1229,67 @@ pub async fn match_candidate(
         found.excluded,
         matches,
     ))
+}
+
+/// The codes a near miss lacks: missing required certifications, and a
+/// missing licence as its `PERMIS_*` code.
+fn missing_codes(e: &Evaluation, offer_licence: Option<&str>) -> Vec<String> {
+    let mut out: Vec<String> = e
+        .failed_constraints
+        .iter()
+        .filter_map(|f| match f.code {
+            "missing_certification" => f.certification.clone(),
+            "missing_licence" => offer_licence.map(|l| format!("PERMIS_{l}")),
+            _ => None,
+        })
+        .collect();
+    out.dedup();
+    out
+}
+
+/// An offer's start date and required licence.
+type OfferDates = (Option<String>, Option<String>);
+
+/// Adds the skills gap to every near miss lacking certifications.
+async fn fill_skills_gaps(
+    state: &AppState,
+    c: &Candidate,
+    matches: &mut [OfferMatch],
+    starts: &HashMap<String, OfferDates>,
+) -> Result<()> {
+    let mut all: Vec<String> = Vec::new();
+    let mut per: Vec<Vec<String>> = Vec::with_capacity(matches.len());
+    for m in matches.iter() {
+        let codes = if m.evaluation.eligible {
+            Vec::new()
+        } else {
+            let licence = starts.get(&m.offer_id).and_then(|d| d.1.as_deref());
+            missing_codes(&m.evaluation, licence)
+        };
+        all.extend(codes.iter().cloned());
+        per.push(codes);
+    }
+    if all.is_empty() {
+        return Ok(());
+    }
+    all.sort();
+    all.dedup();
+    let known = crate::opportunities::trainings_granting(state, &all).await?;
+    for (m, missing) in matches.iter_mut().zip(per) {
+        if missing.is_empty() {
+            continue;
+        }
+        let trainings = gap::trainings_for(
+            &missing,
+            &known,
+            c.home,
+            m.evaluation.travel_limit_km,
+            starts.get(&m.offer_id).and_then(|d| d.0.as_deref()),
+            today(state),
+        );
+        m.skills_gap = Some(gap::SkillsGap { missing, trainings });
+    }
+    Ok(())
 }
 
 /// The parameters of a candidate → offers ranking.

@@ -37,7 +37,7 @@ pub const MAX_SALARY_CENTS: i64 = 1_000_000_000;
 pub const MAX_POSITIONS: i64 = 10_000;
 
 /// A ROME code as stored: upper case and known to the referential.
-fn known_rome(refs: &Referentials, code: &str) -> bool {
+pub(crate) fn known_rome(refs: &Referentials, code: &str) -> bool {
     code.bytes()
         .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
         && refs.rome_exists(code)
@@ -46,7 +46,7 @@ fn known_rome(refs: &Referentials, code: &str) -> bool {
 /// Certification codes as stored: known to the referential
 /// ([`crate::referentials::Certifications`]), upper case, no duplicates,
 /// at most [`crate::referentials::certifications::MAX_CERTIFICATIONS`].
-fn check_certifications(errs: &mut Vec<FieldError>, field: &str, list: &[String]) {
+pub(crate) fn check_certifications(errs: &mut Vec<FieldError>, field: &str, list: &[String]) {
     use crate::referentials::certifications::MAX_CERTIFICATIONS;
     let refs = crate::referentials::Certifications::global();
     if list.len() > MAX_CERTIFICATIONS {

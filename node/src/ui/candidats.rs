@@ -732,6 +732,8 @@ pub async fn refer(
         &user,
         crate::referrals::NewReferral {
             offer_id: offer_id.clone(),
+            opportunity_id: Some(f.get("opportunity_id").to_string()).filter(|s| !s.is_empty()),
+            for_offer_id: Some(f.get("for_offer_id").to_string()).filter(|s| !s.is_empty()),
             candidate_id: id.clone(),
             endorsement: f.get("endorsement").to_string(),
         },
