@@ -38,7 +38,31 @@ async fn match_for(node: &NodeProcess, token: &str, cand: &str, offer_id: &str) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_training_at_b_closes_a_skills_gap_at_a_and_leads_to_a_hire() {
-    let net = Network::start(&["cd41", "petr-montlucon"]).await;
+    skills_gap_to_hire(Network::start(&["cd41", "petr-montlucon"]).await).await;
+}
+
+/// The same with both members on PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_training_at_b_closes_a_skills_gap_at_a_and_leads_to_a_hire_postgres() {
+    let Some(admin) = postgres_admin_url() else {
+        return;
+    };
+    let mut postgres = Vec::new();
+    for id in ["cd41", "petr-montlucon"] {
+        postgres.push((id.to_string(), fresh_postgres_db(&admin).await));
+    }
+    let net = Network::start_custom(
+        &["cd41", "petr-montlucon"],
+        NetworkOptions {
+            postgres,
+            ..Default::default()
+        },
+    )
+    .await;
+    skills_gap_to_hire(net).await;
+}
+
+async fn skills_gap_to_hire(net: Network) {
     let (a, b) = (net.node("cd41"), net.node("petr-montlucon"));
     let employer = a.user("employer", "rh@logistique-blois.fr", Some("Logistique Blois"));
     let a_counsellor = a.user("counsellor", "conseil@cd41.fr", None);
