@@ -1216,7 +1216,10 @@ pub async fn match_candidate(
         .map(|o| {
             (
                 o.payload.offer_id.clone(),
-                (o.payload.start_date.clone(), o.payload.driving_licence.clone()),
+                (
+                    o.payload.start_date.clone(),
+                    o.payload.driving_licence.clone(),
+                ),
             )
         })
         .collect();

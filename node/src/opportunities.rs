@@ -342,10 +342,7 @@ pub fn check_content(refs: &Referentials, p: &OpportunityPayload) -> Vec<FieldEr
             MAX_TRAINING_DAYS
         };
         if e < s {
-            errs.push(FieldError::new(
-                "end_date",
-                "must not be before start_date",
-            ));
+            errs.push(FieldError::new("end_date", "must not be before start_date"));
         } else if e - s + 1 > max {
             errs.push(FieldError::new(
                 "end_date",
@@ -386,8 +383,7 @@ pub fn check_received(
 // ---------------------------------------------------------------------------
 // Store
 
-const COLUMNS: &str =
-    "payload, status, is_local, owner_user_id, closed_at, closed_reason";
+const COLUMNS: &str = "payload, status, is_local, owner_user_id, closed_at, closed_reason";
 
 fn from_row(r: &sqlx::any::AnyRow) -> Result<StoredOpportunity> {
     let payload: String = r.try_get("payload")?;
@@ -406,10 +402,7 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<StoredOpportunity> {
 }
 
 /// One opportunity by id, in a transaction.
-pub async fn get_tx(
-    tx: &mut Transaction<'_, Any>,
-    id: &str,
-) -> Result<Option<StoredOpportunity>> {
+pub async fn get_tx(tx: &mut Transaction<'_, Any>, id: &str) -> Result<Option<StoredOpportunity>> {
     let row = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM opportunities WHERE id = $1"
     ))
@@ -470,11 +463,13 @@ async fn write_row(
         .execute(&mut **tx)
         .await?;
     for code in &p.certifications_granted {
-        sqlx::query("INSERT INTO opportunity_certifications (opportunity_id, code) VALUES ($1, $2)")
-            .bind(&p.opportunity_id)
-            .bind(code)
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO opportunity_certifications (opportunity_id, code) VALUES ($1, $2)",
+        )
+        .bind(&p.opportunity_id)
+        .bind(code)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }
@@ -696,11 +691,10 @@ pub async fn create(
 }
 
 /// A local open opportunity, or why it cannot be changed here.
-async fn editable(
-    tx: &mut Transaction<'_, Any>,
-    id: &str,
-) -> Result<StoredOpportunity> {
-    let o = get_tx(tx, id).await?.ok_or(Error::NotFound("opportunity"))?;
+async fn editable(tx: &mut Transaction<'_, Any>, id: &str) -> Result<StoredOpportunity> {
+    let o = get_tx(tx, id)
+        .await?
+        .ok_or(Error::NotFound("opportunity"))?;
     if !o.is_local {
         // Another member's: only its origin changes it.
         return Err(Error::Forbidden);
@@ -740,13 +734,8 @@ pub async fn update(
         return Err(Error::Validation(errs));
     }
     write_row(&mut tx, &payload, true, None, now).await?;
-    crate::federation::enqueue_broadcast(
-        state,
-        &mut tx,
-        MessageKind::OpportunityUpdated,
-        &payload,
-    )
-    .await?;
+    crate::federation::enqueue_broadcast(state, &mut tx, MessageKind::OpportunityUpdated, &payload)
+        .await?;
     crate::audit::append(
         &mut tx,
         actor,
@@ -870,7 +859,10 @@ pub async fn receive_closed(
     match get_tx(tx, &c.opportunity_id).await? {
         Some(o) if &o.payload.origin_node != sender => Err(refusal(
             "not_origin",
-            format!("{sender} may not close an opportunity of {}", o.payload.origin_node),
+            format!(
+                "{sender} may not close an opportunity of {}",
+                o.payload.origin_node
+            ),
         )),
         Some(_) => {
             close_row(tx, &c.opportunity_id, c.reason.as_deref(), c.closed_at).await?;

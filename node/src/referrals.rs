@@ -200,7 +200,11 @@ fn allowed_next(s: ReferralStatus, target: ReferralTarget) -> String {
 fn transition_message(from: ReferralStatus, to: ReferralStatus, target: ReferralTarget) -> String {
     format!(
         "invalid transition: a referral to {} {} that is {} cannot become {} (allowed next: {})",
-        if target == ReferralTarget::Immersion { "an" } else { "a" },
+        if target == ReferralTarget::Immersion {
+            "an"
+        } else {
+            "a"
+        },
         match target {
             ReferralTarget::Offer => "offer",
             ReferralTarget::Training => "training",
@@ -459,7 +463,11 @@ async fn write_transition(
     notify: bool,
 ) -> Result<()> {
     if !row.status.can_transition_for(change.status, row.target) {
-        return Err(Error::Conflict(transition_message(row.status, change.status, row.target)));
+        return Err(Error::Conflict(transition_message(
+            row.status,
+            change.status,
+            row.target,
+        )));
     }
     let updated = sqlx::query(
         "UPDATE referrals SET status = $2, reason = $3, contract_type = COALESCE($4, contract_type), \
@@ -1048,8 +1056,16 @@ async fn resolve_target(
     errs: &mut Vec<FieldError>,
 ) -> Result<Option<Target>> {
     let offer_id = input.offer_id.trim();
-    let opportunity_id = input.opportunity_id.as_deref().map(str::trim).filter(|s| !s.is_empty());
-    let for_offer_id = input.for_offer_id.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let opportunity_id = input
+        .opportunity_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let for_offer_id = input
+        .for_offer_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
     match (offer_id.is_empty(), opportunity_id) {
         (false, Some(_)) => {
             errs.push(FieldError::new(
@@ -1073,7 +1089,10 @@ async fn resolve_target(
                 ));
             }
             let Some(o) = crate::offers::get_offer(&state.db, offer_id).await? else {
-                errs.push(FieldError::new("offer_id", "no offer with this id on this node"));
+                errs.push(FieldError::new(
+                    "offer_id",
+                    "no offer with this id on this node",
+                ));
                 return Ok(None);
             };
             Ok(Some(Target {
@@ -1178,7 +1197,10 @@ pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result
         )));
     }
     if !offer.open {
-        return Err(Error::Conflict(format!("the {} is closed", offer.target.as_str())));
+        return Err(Error::Conflict(format!(
+            "the {} is closed",
+            offer.target.as_str()
+        )));
     }
     if !offer.is_local {
         crate::federation::ensure_member(state)?;
@@ -1674,15 +1696,26 @@ pub async fn change_status(
         }
     }
     if !r.status.can_transition_for(change.status, r.target) {
-        return Err(Error::Conflict(transition_message(r.status, change.status, r.target)));
+        return Err(Error::Conflict(transition_message(
+            r.status,
+            change.status,
+            r.target,
+        )));
     }
     let me = state.identity.node_id.to_string();
     let mut tx = state.db.begin().await?;
     let current = load_tx(&mut tx, id)
         .await?
         .ok_or(Error::NotFound("referral"))?;
-    if !current.status.can_transition_for(change.status, current.target) {
-        return Err(Error::Conflict(transition_message(current.status, change.status, current.target)));
+    if !current
+        .status
+        .can_transition_for(change.status, current.target)
+    {
+        return Err(Error::Conflict(transition_message(
+            current.status,
+            change.status,
+            current.target,
+        )));
     }
     let actor = Actor {
         name: &user.display_name,
@@ -1988,7 +2021,10 @@ async fn check_received_opportunity_target(
     if !o.is_local || o.payload.origin_node != state.identity.node_id {
         return Err(refusal(
             "not_offer_origin",
-            format!("{} is not an opportunity of {}", r.offer_id, state.identity.node_id),
+            format!(
+                "{} is not an opportunity of {}",
+                r.offer_id, state.identity.node_id
+            ),
         ));
     }
     if o.payload.opportunity_type.target() != r.target {
@@ -2009,10 +2045,7 @@ async fn check_received_opportunity_target(
         )]));
     }
     if o.status != crate::opportunities::OpportunityStatus::Open {
-        return Err(refusal(
-            "offer_closed",
-            format!("{} is closed", r.offer_id),
-        ));
+        return Err(refusal("offer_closed", format!("{} is closed", r.offer_id)));
     }
     Ok(())
 }
@@ -2639,9 +2672,11 @@ mod tests {
         };
         let c = validate_change(ok).expect("valid");
         assert!(c.comment.is_none());
-        assert!(
-            transition_message(ReferralStatus::Refused, ReferralStatus::Accepted, ReferralTarget::Offer)
-                .contains("final status")
-        );
+        assert!(transition_message(
+            ReferralStatus::Refused,
+            ReferralStatus::Accepted,
+            ReferralTarget::Offer
+        )
+        .contains("final status"));
     }
 }

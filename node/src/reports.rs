@@ -400,8 +400,16 @@ async fn training_figures(
 ) -> Result<TrainingFigures> {
     let mut out = TrainingFigures::default();
     for (target, status, n) in store::training_steps_between(&state.db, from_ms, to_ms).await? {
-        let step = if status == "new" { "referred".to_string() } else { status };
-        *out.by_target.entry(target).or_default().entry(step).or_default() += n;
+        let step = if status == "new" {
+            "referred".to_string()
+        } else {
+            status
+        };
+        *out.by_target
+            .entry(target)
+            .or_default()
+            .entry(step)
+            .or_default() += n;
     }
     out.links = store::training_links_between(&state.db, &period.from, &period.to).await?;
     out.placements_after_training = out

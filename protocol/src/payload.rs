@@ -466,7 +466,13 @@ impl ReferralStatus {
             return match self {
                 New => matches!(
                     next,
-                    Processing | Admitted | Refused | Postponed | Cancelled | Obsolete | Undeliverable
+                    Processing
+                        | Admitted
+                        | Refused
+                        | Postponed
+                        | Cancelled
+                        | Obsolete
+                        | Undeliverable
                 ),
                 Processing => matches!(
                     next,

@@ -166,14 +166,44 @@ mod tests {
         let today = crate::util::date_to_days("2027-01-10").expect("date");
         let missing = vec!["CACES_R489_3".to_string()];
         let known = vec![
-            training("ok", &["CACES_R489_3"], "2027-02-01", "2027-02-05", 47_586_092),
-            training("other-code", &["CACES_R489_1"], "2027-02-01", "2027-02-05", 47_586_092),
+            training(
+                "ok",
+                &["CACES_R489_3"],
+                "2027-02-01",
+                "2027-02-05",
+                47_586_092,
+            ),
+            training(
+                "other-code",
+                &["CACES_R489_1"],
+                "2027-02-01",
+                "2027-02-05",
+                47_586_092,
+            ),
             // Ends on the offer's first day: too late.
-            training("late", &["CACES_R489_3"], "2027-02-25", "2027-03-01", 47_586_092),
+            training(
+                "late",
+                &["CACES_R489_3"],
+                "2027-02-25",
+                "2027-03-01",
+                47_586_092,
+            ),
             // Already started.
-            training("started", &["CACES_R489_3"], "2027-01-05", "2027-01-20", 47_586_092),
+            training(
+                "started",
+                &["CACES_R489_3"],
+                "2027-01-05",
+                "2027-01-20",
+                47_586_092,
+            ),
             // About 111 km north: beyond a 30 km limit.
-            training("far", &["CACES_R489_3"], "2027-02-01", "2027-02-05", 48_586_092),
+            training(
+                "far",
+                &["CACES_R489_3"],
+                "2027-02-01",
+                "2027-02-05",
+                48_586_092,
+            ),
         ];
         let found = trainings_for(&missing, &known, home, 30.0, Some("2027-03-01"), today);
         let ids: Vec<&str> = found.iter().map(|t| t.opportunity_id.as_str()).collect();
@@ -191,7 +221,13 @@ mod tests {
     fn implied_codes_close_the_gap() {
         // FIMO_M implies FCO_M in the referential.
         let home = Some(Point::new(47_586_092, 1_335_947));
-        let known = vec![training("fimo", &["FIMO_M"], "2027-02-01", "2027-02-05", 47_586_092)];
+        let known = vec![training(
+            "fimo",
+            &["FIMO_M"],
+            "2027-02-01",
+            "2027-02-05",
+            47_586_092,
+        )];
         let found = trainings_for(&["FCO_M".to_string()], &known, home, 30.0, None, 0);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].closes, ["FCO_M"]);

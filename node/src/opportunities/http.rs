@@ -78,7 +78,9 @@ async fn close_handler(
     Path(id): Path<String>,
     ApiJson(c): ApiJson<Closing>,
 ) -> Result<Json<StoredOpportunity>> {
-    Ok(Json(super::close(&state, &Actor::User(user), &id, c).await?))
+    Ok(Json(
+        super::close(&state, &Actor::User(user), &id, c).await?,
+    ))
 }
 
 /// OpenAPI paths of this module.

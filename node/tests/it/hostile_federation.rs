@@ -1337,7 +1337,10 @@ async fn bad_opportunities_and_referrals_to_them_are_refused_alone() {
         let m = broadcast(&hostile, MessageKind::OpportunityClosed, closing);
         let (s, a) = put(&b, &hostile, &[&m.1]).await;
         assert_eq!((s, verdict(&a, &m.0)), (200, "accepted:".into()), "{a}");
-        assert_eq!(opportunities_stored(&b).await, [(id.clone(), "closed".to_string())]);
+        assert_eq!(
+            opportunities_stored(&b).await,
+            [(id.clone(), "closed".to_string())]
+        );
 
         // Referrals to trainings B does not own are refused: an unknown
         // one, and the hostile member's own training (not B's).

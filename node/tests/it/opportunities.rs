@@ -76,16 +76,36 @@ async fn bad_input_gets_field_errors_and_nothing_is_stored() {
         let node = start_node(&backend).await;
         let staff = node.user(Role::Counsellor, "conseil@mission.fr").await;
         let cases: Vec<(&str, Value, &str)> = vec![
-            ("end before start", json!({"end_date": day(1), "start_date": day(5)}), "end_date"),
+            (
+                "end before start",
+                json!({"end_date": day(1), "start_date": day(5)}),
+                "end_date",
+            ),
             ("not a date", json!({"start_date": "demain"}), "start_date"),
-            ("unknown certification", json!({"certifications_granted": ["CACES_R999"]}), "certifications_granted[0]"),
-            ("unknown ROME", json!({"rome_codes": ["Z9999"]}), "rome_codes[0]"),
-            ("unknown commune", json!({"places": [{"commune_insee": "99999"}]}), "places[0].commune_insee"),
+            (
+                "unknown certification",
+                json!({"certifications_granted": ["CACES_R999"]}),
+                "certifications_granted[0]",
+            ),
+            (
+                "unknown ROME",
+                json!({"rome_codes": ["Z9999"]}),
+                "rome_codes[0]",
+            ),
+            (
+                "unknown commune",
+                json!({"places": [{"commune_insee": "99999"}]}),
+                "places[0].commune_insee",
+            ),
             ("no place", json!({"places": []}), "places"),
             ("no seat", json!({"seats": 0}), "seats"),
             ("empty title", json!({"title": "  "}), "title"),
             ("a tutor on a training", json!({"tutor": "M. X"}), "tutor"),
-            ("three years and more", json!({"end_date": day(10 + 3 * 366)}), "end_date"),
+            (
+                "three years and more",
+                json!({"end_date": day(10 + 3 * 366)}),
+                "end_date",
+            ),
         ];
         for (what, patch, field) in cases {
             let mut body = training_body();
@@ -126,7 +146,10 @@ async fn staff_publish_search_update_and_close_employers_get_nothing() {
         let node = start_node(&backend).await;
         let staff = node.user(Role::Counsellor, "conseil@mission.fr").await;
         let employer = node.user(Role::Employer, "rh@logistique.fr").await;
-        for (method, path) in [("GET", "/api/v1/opportunities"), ("POST", "/api/v1/opportunities")] {
+        for (method, path) in [
+            ("GET", "/api/v1/opportunities"),
+            ("POST", "/api/v1/opportunities"),
+        ] {
             let (s, _) = if method == "GET" {
                 node.get(&employer, path).await
             } else {
@@ -136,10 +159,14 @@ async fn staff_publish_search_update_and_close_employers_get_nothing() {
         }
         let t = create(&node, &staff, &training_body()).await;
         let i = create(&node, &staff, &immersion_body()).await;
-        let (s, v) = node.get(&employer, &format!("/api/v1/opportunities/{t}")).await;
+        let (s, v) = node
+            .get(&employer, &format!("/api/v1/opportunities/{t}"))
+            .await;
         assert_eq!(s, 403, "{v}");
         // Stored as normalised; broadcast in the same transaction.
-        let (s, v) = node.get(&staff, &format!("/api/v1/opportunities/{t}")).await;
+        let (s, v) = node
+            .get(&staff, &format!("/api/v1/opportunities/{t}"))
+            .await;
         assert_eq!(s, 200, "{v}");
         assert_eq!(v["certifications_granted"], json!(["CACES_R489_3"]));
         assert_eq!(v["places"][0]["label"], "Blois (41)");
@@ -161,7 +188,9 @@ async fn staff_publish_search_update_and_close_employers_get_nothing() {
             ("rome_code=N1103", vec![i.clone()]),
             ("q=boulangerie", vec![]),
         ] {
-            let (s, v) = node.get(&staff, &format!("/api/v1/opportunities?{q}")).await;
+            let (s, v) = node
+                .get(&staff, &format!("/api/v1/opportunities?{q}"))
+                .await;
             assert_eq!(s, 200, "{q}: {v}");
             let ids: Vec<String> = v["items"]
                 .as_array()
@@ -176,13 +205,21 @@ async fn staff_publish_search_update_and_close_employers_get_nothing() {
         // Update, then close; a closed one cannot change.
         let mut body = training_body();
         body["seats"] = json!(4);
-        let (s, v) = node.put(&staff, &format!("/api/v1/opportunities/{t}"), &body).await;
+        let (s, v) = node
+            .put(&staff, &format!("/api/v1/opportunities/{t}"), &body)
+            .await;
         assert_eq!((s, v["seats"].clone()), (200, json!(4)), "{v}");
         let (s, v) = node
-            .post(&staff, &format!("/api/v1/opportunities/{t}/close"), &json!({"reason": "complet"}))
+            .post(
+                &staff,
+                &format!("/api/v1/opportunities/{t}/close"),
+                &json!({"reason": "complet"}),
+            )
             .await;
         assert_eq!((s, v["status"].clone()), (200, json!("closed")), "{v}");
-        let (s, _) = node.put(&staff, &format!("/api/v1/opportunities/{t}"), &body).await;
+        let (s, _) = node
+            .put(&staff, &format!("/api/v1/opportunities/{t}"), &body)
+            .await;
         assert_eq!(s, 409);
         let audit: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM audit_log WHERE target_kind = 'opportunity' AND target_id = $1",
@@ -212,13 +249,17 @@ async fn staff_publish_search_update_and_close_employers_get_nothing() {
         .await
         .unwrap();
         tx.commit().await.unwrap();
-        let (s, _) = node.put(&staff, "/api/v1/opportunities/cd41-f-1", &training_body()).await;
+        let (s, _) = node
+            .put(&staff, "/api/v1/opportunities/cd41-f-1", &training_body())
+            .await;
         assert_eq!(s, 403);
         let (s, _) = node
             .post(&staff, "/api/v1/opportunities/cd41-f-1/close", &json!({}))
             .await;
         assert_eq!(s, 403);
-        let (s, v) = node.get(&staff, "/api/v1/opportunities?origin=network").await;
+        let (s, v) = node
+            .get(&staff, "/api/v1/opportunities?origin=network")
+            .await;
         assert_eq!(s, 200);
         assert_eq!(v["items"][0]["opportunity_id"], "cd41-f-1", "{v}");
     }
@@ -261,23 +302,44 @@ async fn a_certified_training_adds_its_certification_and_closes_the_skills_gap()
         };
         let endorsement = "Il ne lui manque que le CACES 3.";
         let (s, v) = refer(json!({"offer_id": offer_id, "opportunity_id": t, "candidate_id": cand, "endorsement": endorsement})).await;
-        assert_eq!((s, fields(&v)), (400, vec!["opportunity_id".to_string()]), "{v}");
+        assert_eq!(
+            (s, fields(&v)),
+            (400, vec!["opportunity_id".to_string()]),
+            "{v}"
+        );
         let (s, v) = refer(json!({"opportunity_id": i, "for_offer_id": offer_id, "candidate_id": cand, "endorsement": endorsement})).await;
-        assert_eq!((s, fields(&v)), (400, vec!["for_offer_id".to_string()]), "{v}");
+        assert_eq!(
+            (s, fields(&v)),
+            (400, vec!["for_offer_id".to_string()]),
+            "{v}"
+        );
         let (s, v) = refer(json!({"opportunity_id": t, "for_offer_id": "nope", "candidate_id": cand, "endorsement": endorsement})).await;
-        assert_eq!((s, fields(&v)), (400, vec!["for_offer_id".to_string()]), "{v}");
+        assert_eq!(
+            (s, fields(&v)),
+            (400, vec!["for_offer_id".to_string()]),
+            "{v}"
+        );
         let (s, _) = node
-            .post(&employer, "/api/v1/referrals", &json!({"opportunity_id": t, "candidate_id": cand, "endorsement": endorsement}))
+            .post(
+                &employer,
+                "/api/v1/referrals",
+                &json!({"opportunity_id": t, "candidate_id": cand, "endorsement": endorsement}),
+            )
             .await;
         assert_eq!(s, 403, "an employer cannot refer");
 
         // Referred to the training for the offer, and to the immersion.
         let (s, r) = refer(json!({"opportunity_id": t, "for_offer_id": offer_id, "candidate_id": cand, "endorsement": endorsement})).await;
         assert_eq!(s, 201, "{r}");
-        assert_eq!((r["target"].clone(), r["direction"].clone()), (json!("training"), json!("local")));
+        assert_eq!(
+            (r["target"].clone(), r["direction"].clone()),
+            (json!("training"), json!("local"))
+        );
         assert_eq!(r["offer_title"], "CACES R489 catégorie 3");
         let tr = r["id"].as_str().unwrap().to_string();
-        let (s, r) = refer(json!({"opportunity_id": i, "candidate_id": cand, "endorsement": endorsement})).await;
+        let (s, r) =
+            refer(json!({"opportunity_id": i, "candidate_id": cand, "endorsement": endorsement}))
+                .await;
         assert_eq!(s, 201, "{r}");
         let ir = r["id"].as_str().unwrap().to_string();
 
@@ -285,7 +347,10 @@ async fn a_certified_training_adds_its_certification_and_closes_the_skills_gap()
         // on an immersion, and certified straight from new.
         let (s, v) = set(&node, &staff, &tr, "certified").await;
         assert_eq!(s, 409, "{v}");
-        assert!(v["detail"].as_str().unwrap_or("").contains("admitted"), "{v}");
+        assert!(
+            v["detail"].as_str().unwrap_or("").contains("admitted"),
+            "{v}"
+        );
         let (s, _) = set(&node, &staff, &tr, "prior_to_hire").await;
         assert_eq!(s, 409);
         assert_eq!(set(&node, &staff, &ir, "admitted").await.0, 200);
@@ -295,10 +360,16 @@ async fn a_certified_training_adds_its_certification_and_closes_the_skills_gap()
         assert_eq!(set(&node, &staff, &tr, "completed").await.0, 200);
         let (s, v) = set(&node, &staff, &tr, "certified").await;
         assert_eq!(s, 200, "{v}");
-        assert_eq!(set(&node, &staff, &tr, "abandoned").await.0, 409, "certified is final");
+        assert_eq!(
+            set(&node, &staff, &tr, "abandoned").await.0,
+            409,
+            "certified is final"
+        );
 
         // The record holds the certification; the change is audited.
-        let (s, rec) = node.get(&staff, &format!("/api/v1/candidates/{cand}")).await;
+        let (s, rec) = node
+            .get(&staff, &format!("/api/v1/candidates/{cand}"))
+            .await;
         assert_eq!(s, 200);
         assert_eq!(rec["certifications"], json!(["CACES_R489_3"]), "{rec}");
         let details: String = sqlx::query_scalar(
@@ -308,7 +379,10 @@ async fn a_certified_training_adds_its_certification_and_closes_the_skills_gap()
         .fetch_one(&node.state.db.pool)
         .await
         .unwrap();
-        assert!(details.contains(&tr) && details.contains("CACES_R489_3"), "{details}");
+        assert!(
+            details.contains(&tr) && details.contains("CACES_R489_3"),
+            "{details}"
+        );
 
         // An offer referral never takes a training outcome.
         node.sync_index().await;
@@ -316,7 +390,9 @@ async fn a_certified_training_adds_its_certification_and_closes_the_skills_gap()
         assert_eq!(s, 200);
         assert_eq!(m["matches"][0]["eligible"], true, "{m}");
         assert!(m["matches"][0].get("skills_gap").is_none(), "{m}");
-        let (s, r) = refer(json!({"offer_id": offer_id, "candidate_id": cand, "endorsement": endorsement})).await;
+        let (s, r) =
+            refer(json!({"offer_id": offer_id, "candidate_id": cand, "endorsement": endorsement}))
+                .await;
         assert_eq!(s, 201, "{r}");
         let hr = r["id"].as_str().unwrap().to_string();
         assert_eq!(set(&node, &staff, &hr, "admitted").await.0, 409);
@@ -330,7 +406,10 @@ async fn a_certified_training_adds_its_certification_and_closes_the_skills_gap()
         assert_eq!(s, 200, "{v}");
         let admin = node.user(Role::Admin, "admin@mission.fr").await;
         let (s, rep) = node
-            .get(&admin, &format!("/api/v1/reports?from={}&to={}", day(-1), day(1)))
+            .get(
+                &admin,
+                &format!("/api/v1/reports?from={}&to={}", day(-1), day(1)),
+            )
             .await;
         assert_eq!(s, 200, "{rep}");
         let f = &rep["trainings"];

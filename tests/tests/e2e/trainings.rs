@@ -64,7 +64,11 @@ async fn a_training_at_b_closes_a_skills_gap_at_a_and_leads_to_a_hire_postgres()
 
 async fn skills_gap_to_hire(net: Network) {
     let (a, b) = (net.node("cd41"), net.node("petr-montlucon"));
-    let employer = a.user("employer", "rh@logistique-blois.fr", Some("Logistique Blois"));
+    let employer = a.user(
+        "employer",
+        "rh@logistique-blois.fr",
+        Some("Logistique Blois"),
+    );
     let a_counsellor = a.user("counsellor", "conseil@cd41.fr", None);
     let a_admin = a.user("admin", "admin@cd41.fr", None);
     let b_counsellor = b.user("counsellor", "formation@petr.fr", None);
@@ -115,7 +119,10 @@ async fn skills_gap_to_hire(net: Network) {
     // A receives it, read-only: A's staff cannot change B's training.
     let at_a = wait_for(60, "the training at A", || async {
         let (s, v) = a
-            .get(&a_counsellor, &format!("/api/v1/opportunities/{training_id}"))
+            .get(
+                &a_counsellor,
+                &format!("/api/v1/opportunities/{training_id}"),
+            )
             .await;
         (s == 200).then_some(v)
     })
@@ -131,7 +138,10 @@ async fn skills_gap_to_hire(net: Network) {
         .await;
     assert_eq!(s, 403);
     let (s, v) = a
-        .get(&a_counsellor, "/api/v1/opportunities?certification=CACES_R489_3")
+        .get(
+            &a_counsellor,
+            "/api/v1/opportunities?certification=CACES_R489_3",
+        )
         .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["items"].as_array().unwrap().len(), 1, "{v}");
