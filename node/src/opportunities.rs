@@ -38,11 +38,9 @@ use crate::server::AppState;
 use crate::util::{new_id, now_ms};
 use crate::validation as v;
 
-/// Longest title and organisation, in characters.
-pub const MAX_TITLE_CHARS: usize = 200;
-/// Longest description, in characters.
-pub const MAX_DESCRIPTION_CHARS: usize = 20_000;
-/// Longest funding, tutor, label or closing reason, in characters.
+// Title and organisation, description: the offers' bounds.
+pub use crate::offers::validation::{MAX_DESCRIPTION_CHARS, MAX_TITLE_CHARS};
+/// Longest funding, tutor or closing reason, in characters.
 pub const MAX_SHORT_CHARS: usize = 200;
 /// Most places of one opportunity.
 pub const MAX_PLACES: usize = 50;
@@ -298,33 +296,13 @@ pub fn check_content(refs: &Referentials, p: &OpportunityPayload) -> Vec<FieldEr
         ));
     }
     for (i, w) in p.places.iter().enumerate().take(MAX_PLACES) {
-        if refs
-            .commune(&w.commune_insee)
-            .is_none_or(|c| c.insee != w.commune_insee)
-        {
-            let shown: String = w.commune_insee.chars().take(10).collect();
-            errs.push(FieldError::new(
-                format!("places[{i}].commune_insee"),
-                format!("unknown commune INSEE code {shown:?}"),
-            ));
-        }
-        v::opt_text(
+        crate::offers::validation::check_place(
             &mut errs,
-            &format!("places[{i}].label"),
+            refs,
+            &format!("places[{i}]"),
+            &w.commune_insee,
             w.label.as_deref(),
-            MAX_SHORT_CHARS,
-        );
-        v::int_in(
-            &mut errs,
-            &format!("places[{i}].lat_micro"),
-            w.lat_micro,
-            -90_000_000..=90_000_000,
-        );
-        v::int_in(
-            &mut errs,
-            &format!("places[{i}].lon_micro"),
-            w.lon_micro,
-            -180_000_000..=180_000_000,
+            (w.lat_micro, w.lon_micro),
         );
     }
     let start = crate::util::date_to_days(&p.start_date).filter(|_| p.start_date.len() == 10);
@@ -367,15 +345,14 @@ pub fn check_received(
     skew_ms: i64,
 ) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    v::identifier(&mut errs, "opportunity_id", &p.opportunity_id);
-    v::timestamp(&mut errs, "published_at", p.published_at, now_ms, skew_ms);
-    v::timestamp(&mut errs, "updated_at", p.updated_at, now_ms, skew_ms);
-    if p.published_at > p.updated_at {
-        errs.push(FieldError::new(
-            "updated_at",
-            "must not be before published_at",
-        ));
-    }
+    crate::offers::validation::check_origin_fields(
+        &mut errs,
+        ("opportunity_id", &p.opportunity_id),
+        p.published_at,
+        p.updated_at,
+        now_ms,
+        skew_ms,
+    );
     errs.extend(check_content(refs, p));
     errs
 }

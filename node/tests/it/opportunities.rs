@@ -5,7 +5,9 @@
 //! Each test runs on every backend.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::support::{backends, candidate_body, offer_body, start_node, TestNode};
+use crate::support::{
+    backends, candidate_body, error_fields as fields, offer_body, start_node, TestNode,
+};
 use serde_json::{json, Value};
 use sqlx::Row;
 use vivier_node::auth::Role;
@@ -42,17 +44,6 @@ fn immersion_body() -> Value {
         "end_date": day(16),
         "tutor": "Marc Dubois, chef d'équipe"
     })
-}
-
-fn fields(body: &Value) -> Vec<String> {
-    body["errors"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|e| e["field"].as_str().unwrap_or("").to_string())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 async fn create(node: &TestNode, token: &str, body: &Value) -> String {
