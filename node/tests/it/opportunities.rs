@@ -410,3 +410,30 @@ async fn a_certified_training_adds_its_certification_and_closes_the_skills_gap()
         assert_eq!(f["links"][0]["hire_referral_id"], hr.as_str(), "{f}");
     }
 }
+
+#[tokio::test]
+async fn the_pages_render_for_staff_and_refuse_employers() {
+    for backend in backends() {
+        let node = start_node(&backend).await;
+        let staff = node.user(Role::Counsellor, "conseil@mission.fr").await;
+        node.user(Role::Employer, "rh@logistique.fr").await;
+        let t = create(&node, &staff, &training_body()).await;
+        let cookie = node.ui_cookie("conseil@mission.fr").await;
+        for path in [
+            "/ui/formations".to_string(),
+            "/ui/formations?type=training&certification=CACES_R489_3".to_string(),
+            "/ui/formations/nouvelle".to_string(),
+            format!("/ui/formations/{t}"),
+        ] {
+            let (s, body) = node.ui_get(&cookie, &path).await;
+            assert_eq!(s, 200, "{path}: {body}");
+            assert!(
+                body.contains("CACES") || path.ends_with("nouvelle"),
+                "{path}"
+            );
+        }
+        let cookie = node.ui_cookie("rh@logistique.fr").await;
+        let (s, _) = node.ui_get(&cookie, "/ui/formations").await;
+        assert_eq!(s, 403);
+    }
+}
