@@ -924,6 +924,21 @@ pub struct ReferralView {
     /// For a training: the offer it prepares the candidate for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub for_offer_id: Option<String>,
+    /// For an offer (detail view, home node's staff): the candidate's
+    /// referrals to trainings "for" this offer.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub after_trainings: Vec<TrainingBefore>,
+}
+
+/// A referral to a training that prepared the candidate for an offer.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TrainingBefore {
+    /// The referral to the training.
+    pub referral_id: String,
+    /// The training's title, when known here.
+    pub title: Option<String>,
+    /// Its status (`certified`, `completed`…).
+    pub status: ReferralStatus,
 }
 
 /// Why the network refused a referral for good.
@@ -988,6 +1003,7 @@ fn view(r: &StoredReferral, user: &User, detail: bool) -> Result<ReferralView> {
         }),
         target: r.target,
         for_offer_id: r.for_offer_id.clone(),
+        after_trainings: Vec::new(),
     })
 }
 
@@ -1522,7 +1538,43 @@ pub async fn read(
         serde_json::json!({"direction": r.direction.as_str(), "profile": r.profile.is_some()}),
     )
     .await?;
-    view(&r, user, true)
+    let mut v = view(&r, user, true)?;
+    if user.require_staff().is_ok() {
+        v.after_trainings = trainings_before(state, &r).await?;
+    }
+    Ok(v)
+}
+
+/// For a referral to an offer, on the candidate's home node: the same
+/// candidate's referrals to trainings "for" this offer (the link from a
+/// hire back to the training that prepared it).
+async fn trainings_before(state: &AppState, r: &StoredReferral) -> Result<Vec<TrainingBefore>> {
+    let Some(cid) = r.candidate_id.as_deref() else {
+        return Ok(Vec::new());
+    };
+    if r.target != ReferralTarget::Offer {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query(
+        "SELECT r.id, t.title, r.status FROM referrals r LEFT JOIN opportunities t ON t.id = r.offer_id \
+         WHERE r.target = 'training' AND r.for_offer_id = $1 AND r.candidate_id = $2 ORDER BY r.created_at, r.id",
+    )
+    .bind(&r.offer_id)
+    .bind(cid)
+    .fetch_all(&state.db.pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let status: String = row.try_get(2)?;
+            Ok(TrainingBefore {
+                referral_id: row.try_get(0)?,
+                title: row.try_get(1)?,
+                status: parse_status(&status).ok_or_else(|| {
+                    Error::Internal(anyhow::anyhow!("unknown referral status {status}"))
+                })?,
+            })
+        })
+        .collect()
 }
 
 /// One entry of a referral's history.

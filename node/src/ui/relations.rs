@@ -305,10 +305,22 @@ async fn detail_page(
         .collect();
     let row = ReferralRow::of(&v);
     let has_actions = actions.any();
+    let after_trainings: Vec<(String, String, &str)> = v
+        .after_trainings
+        .iter()
+        .map(|t| {
+            (
+                t.referral_id.clone(),
+                t.title.clone().unwrap_or_else(|| "Formation".to_string()),
+                labels::referral_status_str(t.status.as_str()),
+            )
+        })
+        .collect();
     render(
         "relation.html",
         context! {
             r => row,
+            after_trainings => after_trainings,
             endorsement => v.endorsement,
             consent_given_at => v.consent_given_at,
             referring_node => v.referring_node,

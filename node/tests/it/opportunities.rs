@@ -408,6 +408,29 @@ async fn a_certified_training_adds_its_certification_and_closes_the_skills_gap()
         assert_eq!(f["by_target"]["immersion"]["completed"], 1, "{f}");
         assert_eq!(f["placements_after_training"], 1, "{f}");
         assert_eq!(f["links"][0]["hire_referral_id"], hr.as_str(), "{f}");
+        // The hire links back to the training, in the API and the pages.
+        let (s, v) = node.get(&staff, &format!("/api/v1/referrals/{hr}")).await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["after_trainings"][0]["referral_id"], tr.as_str(), "{v}");
+        assert_eq!(v["after_trainings"][0]["status"], "certified", "{v}");
+        let cookie = node.ui_cookie("admin@mission.fr").await;
+        let (s, page) = node
+            .ui_get(&cookie, &format!("/ui/mises-en-relation/{hr}"))
+            .await;
+        assert_eq!(s, 200, "{page}");
+        assert!(page.contains("id=\"apres-formation\""), "{page}");
+        let (s, page) = node
+            .ui_get(
+                &cookie,
+                &format!("/ui/rapports?du={}&au={}", day(-1), day(1)),
+            )
+            .await;
+        assert_eq!(s, 200, "{page}");
+        let figure = page
+            .split("id=\"placements-apres-formation\"")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no training figures: {page}"));
+        assert!(figure.contains("<strong>1</strong>"), "{figure}");
     }
 }
 

@@ -300,4 +300,14 @@ async fn skills_gap_to_hire(net: Network) {
     assert_eq!(link["offer_id"], offer_id.as_str());
     assert_eq!(link["training_title"], "CACES R489 catégorie 3");
     assert_eq!(rep["total"]["placed"], 1, "{rep}");
+    // The hire's referral links back to the training.
+    let (s, v) = a
+        .get(&a_counsellor, &format!("/api/v1/referrals/{hire_ref}"))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v["after_trainings"][0]["referral_id"],
+        training_ref.as_str(),
+        "{v}"
+    );
 }
