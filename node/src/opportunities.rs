@@ -745,6 +745,10 @@ pub async fn close(
     editable(&mut tx, id).await?;
     let now = now_ms();
     close_row(&mut tx, id, reason.as_deref(), now).await?;
+    // Pending referrals to it are answered (refused, `position_filled`),
+    // and their referring nodes told, in this transaction.
+    crate::referrals::refuse_pending_on_closed_offer(state, &mut tx, id, "session clôturée")
+        .await?;
     let closed = OpportunityClosed {
         opportunity_id: id.to_string(),
         reason: reason.clone(),

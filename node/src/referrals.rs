@@ -2423,6 +2423,7 @@ pub(crate) async fn refuse_pending_on_closed_offer(
     state: &AppState,
     tx: &mut Transaction<'_, Any>,
     offer_id: &str,
+    comment: &str,
 ) -> Result<u64> {
     let ids: Vec<String> = sqlx::query_scalar(
         "SELECT id FROM referrals WHERE offer_id = $1 AND direction IN ('inbound', 'local') \
@@ -2438,7 +2439,7 @@ pub(crate) async fn refuse_pending_on_closed_offer(
             tx,
             &id,
             RefusalReason::PositionFilled,
-            "offre clôturée",
+            comment,
             &|r: &StoredReferral| r.status.is_pending(),
         )
         .await?

@@ -200,6 +200,20 @@ async fn staff_publish_search_update_and_close_employers_get_nothing() {
             .put(&staff, &format!("/api/v1/opportunities/{t}"), &body)
             .await;
         assert_eq!((s, v["seats"].clone()), (200, json!(4)), "{v}");
+        // A pending referral to it is refused when it closes.
+        let (s, c) = node
+            .post(&staff, "/api/v1/candidates", &candidate_body("Léa"))
+            .await;
+        assert_eq!(s, 201, "{c}");
+        let (s, r) = node
+            .post(
+                &staff,
+                "/api/v1/referrals",
+                &json!({"opportunity_id": t, "candidate_id": c["id"], "endorsement": "Motivée."}),
+            )
+            .await;
+        assert_eq!(s, 201, "{r}");
+        let pending = r["id"].as_str().unwrap().to_string();
         let (s, v) = node
             .post(
                 &staff,
@@ -208,6 +222,11 @@ async fn staff_publish_search_update_and_close_employers_get_nothing() {
             )
             .await;
         assert_eq!((s, v["status"].clone()), (200, json!("closed")), "{v}");
+        let (s, r) = node
+            .get(&staff, &format!("/api/v1/referrals/{pending}"))
+            .await;
+        assert_eq!((s, r["status"].clone()), (200, json!("refused")), "{r}");
+        assert_eq!(r["reason"], "position_filled", "{r}");
         let (s, _) = node
             .put(&staff, &format!("/api/v1/opportunities/{t}"), &body)
             .await;
