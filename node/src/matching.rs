@@ -39,6 +39,10 @@
 //! member's, and the candidate's consent covers this node only: they could
 //! not be referred).
 //!
+//! A near miss failing for want of certifications (or a licence) also
+//! carries `skills_gap`, both ways: the codes missing and the trainings
+//! known here that grant them in time and within reach ([`gap`]).
+//!
 //! Never listed, not even as near misses: drafts (no consent), placed and
 //! archived candidates (a placed candidate's own matches are empty), and
 //! pairs below the relevance floor: no ROME relation and fewer than
@@ -724,6 +728,13 @@ pub struct CandidateMatch {
     pub commune_name: Option<String>,
     #[serde(flatten)]
     pub evaluation: Evaluation,
+    /// For a near miss lacking certifications: what is missing and the
+    /// trainings that grant it ([`gap`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skills_gap: Option<gap::SkillsGap>,
+    /// Centre of the home commune (for the skills gap's distances).
+    #[serde(skip)]
+    home: Option<Point>,
 }
 
 /// The ranking for one workplace.
@@ -808,6 +819,8 @@ fn rank_candidates(
                 last_name: c.last_name,
                 commune_insee: c.commune_insee,
                 evaluation,
+                skills_gap: None,
+                home: c.home,
             }
         })
         .filter(|m| m.evaluation.relevant)
@@ -961,6 +974,7 @@ pub async fn match_offer(
             matches,
         });
     }
+    fill_offer_side_gaps(state, p, &mut out).await?;
     Ok(OfferMatches {
         offer_id: p.offer_id.clone(),
         origin_node: p.origin_node.to_string(),
@@ -1248,6 +1262,42 @@ fn missing_codes(e: &Evaluation, offer_licence: Option<&str>) -> Vec<String> {
         .collect();
     out.dedup();
     out
+}
+
+/// Adds the skills gap to every near miss of an offer's ranking lacking
+/// certifications.
+async fn fill_offer_side_gaps(
+    state: &AppState,
+    offer: &OfferPayload,
+    workplaces: &mut [WorkplaceMatches],
+) -> Result<()> {
+    let licence = offer.driving_licence.as_deref();
+    let any = workplaces
+        .iter()
+        .flat_map(|w| &w.matches)
+        .any(|m| !m.evaluation.eligible && !missing_codes(&m.evaluation, licence).is_empty());
+    if !any {
+        return Ok(());
+    }
+    let mut all: Vec<String> = offer.required_certifications.clone();
+    all.extend(licence.map(|l| format!("PERMIS_{l}")));
+    let known = crate::opportunities::trainings_granting(state, &all).await?;
+    for m in workplaces.iter_mut().flat_map(|w| w.matches.iter_mut()) {
+        let missing = missing_codes(&m.evaluation, licence);
+        if m.evaluation.eligible || missing.is_empty() {
+            continue;
+        }
+        let trainings = gap::trainings_for(
+            &missing,
+            &known,
+            m.home,
+            m.evaluation.travel_limit_km,
+            offer.start_date.as_deref(),
+            today(state),
+        );
+        m.skills_gap = Some(gap::SkillsGap { missing, trainings });
+    }
+    Ok(())
 }
 
 /// An offer's start date and required licence.

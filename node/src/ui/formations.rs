@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use vivier_protocol::OpportunityType;
 
 use super::labels;
+use super::offres::DetailParams;
 use super::{field_errors, layout, render, FieldErrors, FormData, SameOrigin, Session, UiResult};
 use crate::actor::Actor;
 use crate::error::Error;
@@ -256,12 +257,6 @@ pub async fn create(
         Err(Error::Validation(errs)) => form_page(&user, v, field_errors(&errs)),
         Err(e) => Err(e.into()),
     }
-}
-
-#[derive(Deserialize)]
-pub struct DetailParams {
-    #[serde(default)]
-    ok: Option<String>,
 }
 
 /// `GET /ui/formations/{id}`.

@@ -303,6 +303,22 @@ async fn a_certified_training_adds_its_certification_and_closes_the_skills_gap()
         let gap = &m["matches"][0]["skills_gap"];
         assert_eq!(gap["missing"], json!(["CACES_R489_3"]), "{m}");
         assert_eq!(gap["trainings"][0]["opportunity_id"], t.as_str(), "{m}");
+        // The same gap from the offer's side.
+        let (s, m) = node
+            .get(
+                &staff,
+                &format!("/api/v1/offers/{offer_id}/matches?include_near_misses=true"),
+            )
+            .await;
+        assert_eq!(s, 200, "{m}");
+        let row = &m["workplaces"][0]["matches"][0];
+        assert_eq!(row["candidate_id"], cand.as_str(), "{m}");
+        assert_eq!(row["skills_gap"]["missing"], json!(["CACES_R489_3"]), "{m}");
+        assert_eq!(
+            row["skills_gap"]["trainings"][0]["opportunity_id"],
+            t.as_str(),
+            "{m}"
+        );
 
         // Bad referral inputs.
         let refer = |body: Value| {
