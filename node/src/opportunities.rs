@@ -852,3 +852,117 @@ pub async fn receive_closed(
         None => Ok(()),
     }
 }
+
+// ---------------------------------------------------------------------------
+// Matching a candidate
+
+/// An open training or immersion for a candidate.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CandidateOpportunity {
+    /// The opportunity.
+    #[serde(flatten)]
+    pub opportunity: StoredOpportunity,
+    /// `same`, `same_parent` or `same_domain`: the best relation between
+    /// the candidate's ROME codes and the opportunity's.
+    pub rome_relation: &'static str,
+    /// Home–nearest place distance, km (one decimal).
+    pub distance_km: f64,
+    /// Certifications it grants that the candidate does not hold.
+    pub grants_missing: Vec<String>,
+}
+
+/// Open trainings and immersions (local and network) for a candidate:
+/// related to one of the candidate's ROME codes (same code, historical
+/// parent or domain), starting today or later, with a place within the
+/// candidate's travel limit; closest relation first, then soonest. Staff,
+/// audited (`candidate.opportunities`).
+pub async fn for_candidate(
+    state: &AppState,
+    actor: &Actor,
+    candidate_id: &str,
+) -> Result<Vec<CandidateOpportunity>> {
+    use crate::referentials::RomeRelation;
+    let user = require_staff(actor)?;
+    let c = crate::candidates::get_candidate(&state.db, candidate_id)
+        .await?
+        .ok_or(Error::NotFound("candidate"))?;
+    let Some(home) = c.home else {
+        return Ok(Vec::new());
+    };
+    let limit = crate::matching::travel_limit_km(&state.config.matching, &c);
+    let today = state.clock.now_ms().div_euclid(86_400_000);
+    let held =
+        crate::referentials::Certifications::global().held(&c.certifications, &c.driving_licences);
+    let rank = |r: RomeRelation| match r {
+        RomeRelation::Same => 0,
+        RomeRelation::SameParent => 1,
+        RomeRelation::SameDomain => 2,
+        RomeRelation::None => 3,
+    };
+    let all = list(state, actor, &ListQuery::default()).await?;
+    let mut out: Vec<(u8, CandidateOpportunity)> = all
+        .into_iter()
+        .filter_map(|o| {
+            let p = &o.payload;
+            let relation = c
+                .rome_codes
+                .iter()
+                .flat_map(|a| {
+                    p.rome_codes
+                        .iter()
+                        .map(move |b| state.refs.rome_relation(a, b))
+                })
+                .min_by_key(|r| rank(*r))
+                .filter(|r| *r != RomeRelation::None)?;
+            if crate::util::date_to_days(&p.start_date)? < today {
+                return None;
+            }
+            let (distance, _) = crate::matching::gap::nearest(p, home)?;
+            if distance > limit {
+                return None;
+            }
+            let grants_missing = p
+                .certifications_granted
+                .iter()
+                .filter(|g| !crate::referentials::Certifications::satisfied(&held, g))
+                .cloned()
+                .collect();
+            Some((
+                rank(relation),
+                CandidateOpportunity {
+                    rome_relation: match relation {
+                        RomeRelation::Same => "same",
+                        RomeRelation::SameParent => "same_parent",
+                        _ => "same_domain",
+                    },
+                    distance_km: (distance * 10.0).round() / 10.0,
+                    grants_missing,
+                    opportunity: o,
+                },
+            ))
+        })
+        .collect();
+    out.sort_by(|(ra, a), (rb, b)| {
+        (
+            ra,
+            &a.opportunity.payload.start_date,
+            &a.opportunity.payload.opportunity_id,
+        )
+            .cmp(&(
+                rb,
+                &b.opportunity.payload.start_date,
+                &b.opportunity.payload.opportunity_id,
+            ))
+    });
+    crate::audit::record(
+        &state.db,
+        Some(user),
+        "candidate.opportunities",
+        "candidate",
+        candidate_id,
+        None,
+        serde_json::json!({ "listed": out.len() }),
+    )
+    .await?;
+    Ok(out.into_iter().map(|(_, o)| o).collect())
+}

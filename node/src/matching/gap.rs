@@ -45,7 +45,7 @@ pub struct SkillsGap {
 }
 
 /// The nearest place of `p` from `home` with its distance.
-fn nearest(p: &OpportunityPayload, home: Point) -> Option<(f64, Option<String>)> {
+pub(crate) fn nearest(p: &OpportunityPayload, home: Point) -> Option<(f64, Option<String>)> {
     p.places
         .iter()
         .filter_map(|pl| {

@@ -83,6 +83,20 @@ async fn close_handler(
     ))
 }
 
+/// `GET /api/v1/candidates/{id}/opportunities`: trainings and immersions
+/// for a candidate (ROME relation, travel limit).
+#[utoipa::path(get, path = "/api/v1/candidates/{id}/opportunities", tag = "matching",
+    params(("id" = String, Path, description = "Candidate record id")),
+    responses((status = 200, description = "Open trainings and immersions related to the candidate's trades, within reach (staff, audited)", body = serde_json::Value)))]
+async fn for_candidate_handler(
+    State(state): State<AppState>,
+    Staff(user): Staff,
+    Path(id): Path<String>,
+) -> Result<Json<Value>> {
+    let items = super::for_candidate(&state, &Actor::User(user), &id).await?;
+    Ok(Json(json!({ "items": items })))
+}
+
 /// OpenAPI paths of this module.
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(
@@ -90,7 +104,8 @@ async fn close_handler(
     create_handler,
     get_handler,
     update_handler,
-    close_handler
+    close_handler,
+    for_candidate_handler
 ))]
 pub(crate) struct Doc;
 
@@ -106,4 +121,8 @@ pub fn routes() -> Router<AppState> {
             get(get_handler).put(update_handler),
         )
         .route("/api/v1/opportunities/{id}/close", post(close_handler))
+        .route(
+            "/api/v1/candidates/{id}/opportunities",
+            get(for_candidate_handler),
+        )
 }

@@ -296,6 +296,29 @@ async fn a_certified_training_adds_its_certification_and_closes_the_skills_gap()
         let i = create(&node, &staff, &immersion_body()).await;
         node.sync_index().await;
 
+        // Matched to the candidate: the training on the same trade first,
+        // then the immersion in the same domain (N11).
+        let (s, v) = node
+            .get(&staff, &format!("/api/v1/candidates/{cand}/opportunities"))
+            .await;
+        assert_eq!(s, 200, "{v}");
+        let items = v["items"].as_array().unwrap();
+        let ids: Vec<&str> = items
+            .iter()
+            .map(|o| o["opportunity_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, [t.as_str(), i.as_str()], "{v}");
+        assert_eq!(items[0]["rome_relation"], "same");
+        assert_eq!(items[0]["grants_missing"], json!(["CACES_R489_3"]));
+        assert_eq!(items[1]["rome_relation"], "same_domain");
+        let (s, _) = node
+            .get(
+                &employer,
+                &format!("/api/v1/candidates/{cand}/opportunities"),
+            )
+            .await;
+        assert_eq!(s, 403);
+
         // The near miss names what is missing and the training.
         let path = format!("/api/v1/candidates/{cand}/matches?include_near_misses=true");
         let (s, m) = node.get(&staff, &path).await;
