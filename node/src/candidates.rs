@@ -1201,6 +1201,38 @@ async fn check_counsellor(db: &Db, id: &str) -> Result<()> {
     }
 }
 
+/// Add certification codes to a record (a training certified through a
+/// referral): the codes not held yet are appended, the record re-indexed
+/// (journal). Returns the codes added. The caller audits. A missing or
+/// anonymised record gets nothing.
+pub(crate) async fn add_certifications(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+    codes: &[String],
+) -> Result<Vec<String>> {
+    let Some((mut c, meta)) = load_locked(tx, id).await? else {
+        return Ok(Vec::new());
+    };
+    if meta.anonymised_at.is_some() {
+        return Ok(Vec::new());
+    }
+    let added: Vec<String> = codes
+        .iter()
+        .filter(|code| !c.certifications.contains(code))
+        .cloned()
+        .collect();
+    if added.is_empty() {
+        return Ok(added);
+    }
+    c.certifications.extend(added.iter().cloned());
+    let now = now_ms();
+    c.updated_at = now;
+    c.last_activity_at = now;
+    update_row(tx, &c).await?;
+    crate::journal::append(tx, crate::journal::Kind::IndexCandidate, id, now).await?;
+    Ok(added)
+}
+
 async fn insert_row(tx: &mut sqlx::Transaction<'_, sqlx::Any>, c: &Candidate) -> Result<()> {
     write_row(tx, c, true).await
 }

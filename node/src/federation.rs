@@ -1138,6 +1138,14 @@ async fn apply(
             crate::referrals::receive_withdrawn(state, tx, sender, w).await
         }
         Payload::MembershipDocument(_) => Ok(AfterCommit::Nothing),
+        Payload::OpportunityPublished(o) | Payload::OpportunityUpdated(o) => {
+            crate::opportunities::receive_published(state, tx, sender, o).await?;
+            Ok(AfterCommit::Nothing)
+        }
+        Payload::OpportunityClosed(c) => {
+            crate::opportunities::receive_closed(state, tx, sender, c).await?;
+            Ok(AfterCommit::Nothing)
+        }
         Payload::ReportFigures(f) => {
             if sender == &state.identity.node_id {
                 return Ok(AfterCommit::Nothing);

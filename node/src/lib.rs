@@ -39,6 +39,7 @@ pub mod matching;
 pub mod notifications;
 pub mod offers;
 pub mod openapi;
+pub mod opportunities;
 pub mod programmes;
 pub mod referentials;
 pub mod referentials_api;

@@ -39,6 +39,10 @@
 //! member's, and the candidate's consent covers this node only: they could
 //! not be referred).
 //!
+//! A near miss failing for want of certifications (or a licence) also
+//! carries `skills_gap`, both ways: the codes missing and the trainings
+//! known here that grant them in time and within reach ([`gap`]).
+//!
 //! Never listed, not even as near misses: drafts (no consent), placed and
 //! archived candidates (a placed candidate's own matches are empty), and
 //! pairs below the relevance floor: no ROME relation and fewer than
@@ -70,6 +74,7 @@
 //! workplace, every pre-selected record loaded and scored) is kept in
 //! [`legacy`] for the benchmark's side-by-side comparison only.
 
+pub mod gap;
 pub mod legacy;
 pub mod pass;
 pub mod text;
@@ -723,6 +728,13 @@ pub struct CandidateMatch {
     pub commune_name: Option<String>,
     #[serde(flatten)]
     pub evaluation: Evaluation,
+    /// For a near miss lacking certifications: what is missing and the
+    /// trainings that grant it ([`gap`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skills_gap: Option<gap::SkillsGap>,
+    /// Centre of the home commune (for the skills gap's distances).
+    #[serde(skip)]
+    home: Option<Point>,
 }
 
 /// The ranking for one workplace.
@@ -807,6 +819,8 @@ fn rank_candidates(
                 last_name: c.last_name,
                 commune_insee: c.commune_insee,
                 evaluation,
+                skills_gap: None,
+                home: c.home,
             }
         })
         .filter(|m| m.evaluation.relevant)
@@ -960,6 +974,7 @@ pub async fn match_offer(
             matches,
         });
     }
+    fill_offer_side_gaps(state, p, &mut out).await?;
     Ok(OfferMatches {
         offer_id: p.offer_id.clone(),
         origin_node: p.origin_node.to_string(),
@@ -1022,6 +1037,10 @@ pub struct OfferMatch {
     pub workplace_label: Option<String>,
     #[serde(flatten)]
     pub evaluation: Evaluation,
+    /// For a near miss lacking certifications: what is missing and the
+    /// trainings that grant it ([`gap`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skills_gap: Option<gap::SkillsGap>,
 }
 
 /// The answer of `GET /api/v1/candidates/{id}/matches`.
@@ -1126,6 +1145,7 @@ async fn rank_offers(
             rome_code: o.payload.rome_code.clone(),
             contract_type: o.payload.contract_type.as_str(),
             evaluation,
+            skills_gap: None,
         });
     }
     let (considered, excluded) = finish_ranking(
@@ -1205,7 +1225,20 @@ pub async fn match_candidate(
     };
     let ids: Vec<String> = found.top.iter().map(|h| h.id.clone()).collect();
     let offers = crate::offers::get_offers(&state.db, &ids).await?;
-    let (matches, _, _) = rank_offers(state, c, offers, near_misses, limit).await?;
+    let starts: HashMap<String, OfferDates> = offers
+        .iter()
+        .map(|o| {
+            (
+                o.payload.offer_id.clone(),
+                (
+                    o.payload.start_date.clone(),
+                    o.payload.driving_licence.clone(),
+                ),
+            )
+        })
+        .collect();
+    let (mut matches, _, _) = rank_offers(state, c, offers, near_misses, limit).await?;
+    fill_skills_gaps(state, c, &mut matches, &starts).await?;
     Ok(CandidateRun::answer(
         state,
         c,
@@ -1213,6 +1246,103 @@ pub async fn match_candidate(
         found.excluded,
         matches,
     ))
+}
+
+/// The codes a near miss lacks: missing required certifications, and a
+/// missing licence as its `PERMIS_*` code.
+fn missing_codes(e: &Evaluation, offer_licence: Option<&str>) -> Vec<String> {
+    let mut out: Vec<String> = e
+        .failed_constraints
+        .iter()
+        .filter_map(|f| match f.code {
+            "missing_certification" => f.certification.clone(),
+            "missing_licence" => offer_licence.map(|l| format!("PERMIS_{l}")),
+            _ => None,
+        })
+        .collect();
+    out.dedup();
+    out
+}
+
+/// Adds the skills gap to every near miss of an offer's ranking lacking
+/// certifications.
+async fn fill_offer_side_gaps(
+    state: &AppState,
+    offer: &OfferPayload,
+    workplaces: &mut [WorkplaceMatches],
+) -> Result<()> {
+    let licence = offer.driving_licence.as_deref();
+    let any = workplaces
+        .iter()
+        .flat_map(|w| &w.matches)
+        .any(|m| !m.evaluation.eligible && !missing_codes(&m.evaluation, licence).is_empty());
+    if !any {
+        return Ok(());
+    }
+    let mut all: Vec<String> = offer.required_certifications.clone();
+    all.extend(licence.map(|l| format!("PERMIS_{l}")));
+    let known = crate::opportunities::trainings_granting(state, &all).await?;
+    for m in workplaces.iter_mut().flat_map(|w| w.matches.iter_mut()) {
+        let missing = missing_codes(&m.evaluation, licence);
+        if m.evaluation.eligible || missing.is_empty() {
+            continue;
+        }
+        let trainings = gap::trainings_for(
+            &missing,
+            &known,
+            m.home,
+            m.evaluation.travel_limit_km,
+            offer.start_date.as_deref(),
+            today(state),
+        );
+        m.skills_gap = Some(gap::SkillsGap { missing, trainings });
+    }
+    Ok(())
+}
+
+/// An offer's start date and required licence.
+type OfferDates = (Option<String>, Option<String>);
+
+/// Adds the skills gap to every near miss lacking certifications.
+async fn fill_skills_gaps(
+    state: &AppState,
+    c: &Candidate,
+    matches: &mut [OfferMatch],
+    starts: &HashMap<String, OfferDates>,
+) -> Result<()> {
+    let mut all: Vec<String> = Vec::new();
+    let mut per: Vec<Vec<String>> = Vec::with_capacity(matches.len());
+    for m in matches.iter() {
+        let codes = if m.evaluation.eligible {
+            Vec::new()
+        } else {
+            let licence = starts.get(&m.offer_id).and_then(|d| d.1.as_deref());
+            missing_codes(&m.evaluation, licence)
+        };
+        all.extend(codes.iter().cloned());
+        per.push(codes);
+    }
+    if all.is_empty() {
+        return Ok(());
+    }
+    all.sort();
+    all.dedup();
+    let known = crate::opportunities::trainings_granting(state, &all).await?;
+    for (m, missing) in matches.iter_mut().zip(per) {
+        if missing.is_empty() {
+            continue;
+        }
+        let trainings = gap::trainings_for(
+            &missing,
+            &known,
+            c.home,
+            m.evaluation.travel_limit_km,
+            starts.get(&m.offer_id).and_then(|d| d.0.as_deref()),
+            today(state),
+        );
+        m.skills_gap = Some(gap::SkillsGap { missing, trainings });
+    }
+    Ok(())
 }
 
 /// The parameters of a candidate → offers ranking.

@@ -635,8 +635,13 @@ pub(crate) async fn close_in_tx(
     };
     crate::federation::enqueue_broadcast(state, tx, MessageKind::OfferClosed, &closed).await?;
     journal_index(tx, &closed.offer_id).await?;
-    let refused =
-        crate::referrals::refuse_pending_on_closed_offer(state, tx, &closed.offer_id).await?;
+    let refused = crate::referrals::refuse_pending_on_closed_offer(
+        state,
+        tx,
+        &closed.offer_id,
+        "offre clôturée",
+    )
+    .await?;
     crate::audit::append(
         tx,
         actor,

@@ -82,6 +82,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         crate::federation::Doc::openapi(),
         crate::aids::http::Doc::openapi(),
         crate::programmes::http::Doc::openapi(),
+        crate::opportunities::http::Doc::openapi(),
     ] {
         doc.merge(part);
     }

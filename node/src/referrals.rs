@@ -35,7 +35,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::{Any, Row, Transaction};
 use vivier_protocol::{
     CandidateProfile, ContractType, MessageKind, NodeId, OfferPayload, ReferralStatus,
-    ReferralStatusChanged, ReferralSubmitted, ReferralWithdrawn, RefusalReason, WithdrawReason,
+    ReferralStatusChanged, ReferralSubmitted, ReferralTarget, ReferralWithdrawn, RefusalReason,
+    WithdrawReason,
 };
 
 use crate::auth::{Reason, Role, User};
@@ -146,10 +147,22 @@ pub fn parse_contract(s: &str) -> Option<ContractType> {
     .find(|c| c.as_str() == s)
 }
 
-/// Statuses decided by the node that owns the offer.
+/// Statuses decided by the node that owns the offer (or the training /
+/// immersion).
 pub fn set_by_offer_side(s: ReferralStatus) -> bool {
     use ReferralStatus::*;
-    matches!(s, Processing | PriorToHire | Accepted | Refused | Postponed)
+    matches!(
+        s,
+        Processing
+            | PriorToHire
+            | Accepted
+            | Refused
+            | Postponed
+            | Admitted
+            | Completed
+            | Certified
+            | Abandoned
+    )
 }
 
 /// Statuses decided by the referring node.
@@ -171,10 +184,10 @@ pub fn placement_outcome(ct: ContractType, duration_months: Option<i64>) -> Plac
     }
 }
 
-fn allowed_next(s: ReferralStatus) -> String {
+fn allowed_next(s: ReferralStatus, target: ReferralTarget) -> String {
     let next: Vec<&str> = ReferralStatus::ALL
         .into_iter()
-        .filter(|n| s.can_transition_to(*n))
+        .filter(|n| s.can_transition_for(*n, target))
         .map(ReferralStatus::as_str)
         .collect();
     if next.is_empty() {
@@ -184,12 +197,22 @@ fn allowed_next(s: ReferralStatus) -> String {
     }
 }
 
-fn transition_message(from: ReferralStatus, to: ReferralStatus) -> String {
+fn transition_message(from: ReferralStatus, to: ReferralStatus, target: ReferralTarget) -> String {
     format!(
-        "invalid transition: a referral that is {} cannot become {} (allowed next: {})",
+        "invalid transition: a referral to {} {} that is {} cannot become {} (allowed next: {})",
+        if target == ReferralTarget::Immersion {
+            "an"
+        } else {
+            "a"
+        },
+        match target {
+            ReferralTarget::Offer => "offer",
+            ReferralTarget::Training => "training",
+            ReferralTarget::Immersion => "immersion",
+        },
         from.as_str(),
         to.as_str(),
-        allowed_next(from)
+        allowed_next(from, target)
     )
 }
 
@@ -254,6 +277,11 @@ pub struct StoredReferral {
     /// First and last name of this node's candidate (referring side, while
     /// the record exists).
     pub candidate_record_name: Option<String>,
+    /// An offer, a training or an immersion (`offer_id` then holds the
+    /// opportunity's id).
+    pub target: ReferralTarget,
+    /// For a training: the offer it prepares the candidate for.
+    pub for_offer_id: Option<String>,
 }
 
 const COLUMNS: &str = "r.id AS id, r.offer_id AS offer_id, r.offer_origin AS offer_origin, \
@@ -261,15 +289,18 @@ const COLUMNS: &str = "r.id AS id, r.offer_id AS offer_id, r.offer_origin AS off
     r.profile AS profile, r.counsellor_name AS counsellor_name, r.counsellor_id AS counsellor_id, \
     r.endorsement AS endorsement, r.status AS status, r.reason AS reason, r.contract_type AS contract_type, \
     r.start_date AS start_date, r.consent_given_at AS consent_given_at, r.created_at AS created_at, \
-    r.updated_at AS updated_at, r.message_id AS message_id, o.title AS offer_title, \
+    r.updated_at AS updated_at, r.message_id AS message_id, COALESCE(o.title, t.title) AS offer_title, \
     r.delivery_error AS delivery_error, r.counsellor_email AS counsellor_email, \
-    r.counsellor_phone AS counsellor_phone, c.first_name AS cand_first_name, c.last_name AS cand_last_name";
+    r.counsellor_phone AS counsellor_phone, c.first_name AS cand_first_name, c.last_name AS cand_last_name, \
+    r.target AS target, r.for_offer_id AS for_offer_id";
 const FROM: &str = "referrals r LEFT JOIN offers o ON o.id = r.offer_id \
+    LEFT JOIN opportunities t ON t.id = r.offer_id \
     LEFT JOIN candidates c ON c.id = r.candidate_id";
 
 fn from_row(r: &sqlx::any::AnyRow) -> Result<StoredReferral> {
     let direction: String = r.try_get("direction")?;
     let status: String = r.try_get("status")?;
+    let target: String = r.try_get("target")?;
     Ok(StoredReferral {
         id: r.try_get("id")?,
         offer_id: r.try_get("offer_id")?,
@@ -301,6 +332,9 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<StoredReferral> {
             let last: Option<String> = r.try_get("cand_last_name")?;
             first.zip(last).map(|(f, l)| format!("{f} {l}"))
         },
+        target: ReferralTarget::parse(&target)
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("unknown referral target {target}")))?,
+        for_offer_id: r.try_get("for_offer_id")?,
     })
 }
 
@@ -428,10 +462,11 @@ async fn write_transition(
     actor: &Actor<'_>,
     notify: bool,
 ) -> Result<()> {
-    if !row.status.can_transition_to(change.status) {
+    if !row.status.can_transition_for(change.status, row.target) {
         return Err(Error::Conflict(transition_message(
             row.status,
             change.status,
+            row.target,
         )));
     }
     let updated = sqlx::query(
@@ -568,6 +603,11 @@ async fn transition(
     } else {
         None
     };
+    if change.status == ReferralStatus::Certified {
+        if let Some(cid) = &home {
+            grant_certifications(state, tx, row, cid, actor).await?;
+        }
+    }
     match change.status {
         ReferralStatus::Accepted => {
             let ct = change
@@ -715,6 +755,49 @@ async fn transition(
     }
 }
 
+/// A training referral became `certified` at the candidate's home node:
+/// the certifications the training grants (from its stored payload) are
+/// added to the candidate's record, audited, in the transaction of the
+/// change.
+async fn grant_certifications(
+    state: &AppState,
+    tx: &mut Transaction<'_, Any>,
+    row: &StoredReferral,
+    candidate_id: &str,
+    actor: &Actor<'_>,
+) -> Result<()> {
+    let Some(training) = crate::opportunities::get_tx(tx, &row.offer_id).await? else {
+        return Ok(());
+    };
+    let codes = training.payload.certifications_granted;
+    let added = crate::candidates::add_certifications(tx, candidate_id, &codes).await?;
+    let me = state.identity.node_id.to_string();
+    let who = if actor.node == me {
+        crate::actor::Actor::System("referral.certified")
+    } else {
+        crate::actor::Actor::Peer(
+            NodeId::parse(actor.node)
+                .map_err(|e| Error::Internal(anyhow::anyhow!("node id {}: {e}", actor.node)))?,
+        )
+    };
+    crate::audit::append(
+        tx,
+        &who,
+        "candidate.certifications_granted",
+        ("candidate", candidate_id),
+        None,
+        serde_json::json!({
+            "referral_id": row.id,
+            "opportunity_id": row.offer_id,
+            "granted": codes,
+            "added": added,
+            "certified_by": actor.name,
+        }),
+    )
+    .await?;
+    Ok(())
+}
+
 /// The referring counsellor cancelled a referral the employer had decided
 /// on (hire, « avant embauche », postponement): the offer's owner is told,
 /// in the transaction of the change. The notice names no candidate; the
@@ -834,6 +917,28 @@ pub struct ReferralView {
     /// Why it is `undeliverable`: the refusal code and its French text.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivery_error: Option<DeliveryError>,
+    /// `offer`, `training` or `immersion` (`offer_id` is then the
+    /// opportunity's id).
+    #[schema(value_type = String)]
+    pub target: ReferralTarget,
+    /// For a training: the offer it prepares the candidate for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub for_offer_id: Option<String>,
+    /// For an offer (detail view, home node's staff): the candidate's
+    /// referrals to trainings "for" this offer.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub after_trainings: Vec<TrainingBefore>,
+}
+
+/// A referral to a training that prepared the candidate for an offer.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TrainingBefore {
+    /// The referral to the training.
+    pub referral_id: String,
+    /// The training's title, when known here.
+    pub title: Option<String>,
+    /// Its status (`certified`, `completed`…).
+    pub status: ReferralStatus,
 }
 
 /// Why the network refused a referral for good.
@@ -896,6 +1001,9 @@ fn view(r: &StoredReferral, user: &User, detail: bool) -> Result<ReferralView> {
             code: code.clone(),
             message: crate::federation::outcomes::refusal_fr(code),
         }),
+        target: r.target,
+        for_offer_id: r.for_offer_id.clone(),
+        after_trainings: Vec::new(),
     })
 }
 
@@ -930,12 +1038,120 @@ async fn visible_referral(state: &AppState, user: &User, id: &str) -> Result<Sto
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewReferral {
-    /// Offer (local or network).
+    /// Offer (local or network); or give `opportunity_id`.
+    #[serde(default)]
     pub offer_id: String,
+    /// A training or an immersion (local or network) instead of an offer.
+    #[serde(default)]
+    pub opportunity_id: Option<String>,
+    /// With a training: the offer (local or network) it prepares the
+    /// candidate for (the skills gap).
+    #[serde(default)]
+    pub for_offer_id: Option<String>,
     /// Candidate of this node.
     pub candidate_id: String,
     /// Why the counsellor recommends the candidate (1 to 2000 characters).
     pub endorsement: String,
+}
+
+/// What a new referral is for, as this node knows it.
+struct Target {
+    id: String,
+    origin_node: NodeId,
+    is_local: bool,
+    open: bool,
+    target: ReferralTarget,
+    for_offer_id: Option<String>,
+}
+
+/// The offer, or the training / immersion, a new referral names (field
+/// errors for what is missing or unknown).
+async fn resolve_target(
+    state: &AppState,
+    input: &NewReferral,
+    errs: &mut Vec<FieldError>,
+) -> Result<Option<Target>> {
+    let offer_id = input.offer_id.trim();
+    let opportunity_id = input
+        .opportunity_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let for_offer_id = input
+        .for_offer_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    match (offer_id.is_empty(), opportunity_id) {
+        (false, Some(_)) => {
+            errs.push(FieldError::new(
+                "opportunity_id",
+                "give offer_id or opportunity_id, not both",
+            ));
+            Ok(None)
+        }
+        (true, None) => {
+            errs.push(FieldError::new(
+                "offer_id",
+                "required: the offer (or give opportunity_id for a training or an immersion)",
+            ));
+            Ok(None)
+        }
+        (false, None) => {
+            if for_offer_id.is_some() {
+                errs.push(FieldError::new(
+                    "for_offer_id",
+                    "only for a referral to a training (opportunity_id)",
+                ));
+            }
+            let Some(o) = crate::offers::get_offer(&state.db, offer_id).await? else {
+                errs.push(FieldError::new(
+                    "offer_id",
+                    "no offer with this id on this node",
+                ));
+                return Ok(None);
+            };
+            Ok(Some(Target {
+                id: o.payload.offer_id,
+                origin_node: o.payload.origin_node,
+                is_local: o.is_local,
+                open: o.status == crate::offers::OfferStatus::Open,
+                target: ReferralTarget::Offer,
+                for_offer_id: None,
+            }))
+        }
+        (true, Some(oid)) => {
+            let Some(o) = crate::opportunities::get(state, oid).await? else {
+                errs.push(FieldError::new(
+                    "opportunity_id",
+                    "no training or immersion with this id on this node",
+                ));
+                return Ok(None);
+            };
+            let target = o.payload.opportunity_type.target();
+            if let Some(f) = for_offer_id {
+                if target != ReferralTarget::Training {
+                    errs.push(FieldError::new(
+                        "for_offer_id",
+                        "only a training prepares for an offer",
+                    ));
+                } else if crate::offers::get_offer(&state.db, f).await?.is_none() {
+                    errs.push(FieldError::new(
+                        "for_offer_id",
+                        "no offer with this id on this node",
+                    ));
+                }
+            }
+            Ok(Some(Target {
+                id: o.payload.opportunity_id,
+                origin_node: o.payload.origin_node,
+                is_local: o.is_local,
+                open: o.status == crate::opportunities::OpportunityStatus::Open,
+                target,
+                for_offer_id: for_offer_id.map(str::to_string),
+            }))
+        }
+    }
 }
 
 fn unique_violation(e: &Error) -> bool {
@@ -959,13 +1175,7 @@ pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result
             format!("at most {MAX_ENDORSEMENT_CHARS} characters (got {n})"),
         ));
     }
-    let offer = crate::offers::get_offer(&state.db, input.offer_id.trim()).await?;
-    if offer.is_none() {
-        errs.push(FieldError::new(
-            "offer_id",
-            "no offer with this id on this node",
-        ));
-    }
+    let offer = resolve_target(state, &input, &mut errs).await?;
     let candidate = crate::candidates::get_candidate(&state.db, input.candidate_id.trim()).await?;
     if candidate.is_none() {
         errs.push(FieldError::new(
@@ -986,9 +1196,10 @@ pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result
     })?;
     if !offer.is_local && consent.scope != ConsentScope::Network {
         return Err(Error::Conflict(format!(
-            "this offer belongs to node {}: referring the candidate there needs their consent with scope \
+            "this {} belongs to node {}: referring the candidate there needs their consent with scope \
              network (their consent is {})",
-            offer.payload.origin_node,
+            offer.target.as_str(),
+            offer.origin_node,
             consent.scope.as_str()
         )));
     }
@@ -1001,8 +1212,11 @@ pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result
             candidate.status.as_str()
         )));
     }
-    if offer.status != crate::offers::OfferStatus::Open {
-        return Err(Error::Conflict("the offer is closed".into()));
+    if !offer.open {
+        return Err(Error::Conflict(format!(
+            "the {} is closed",
+            offer.target.as_str()
+        )));
     }
     if !offer.is_local {
         crate::federation::ensure_member(state)?;
@@ -1019,12 +1233,14 @@ pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result
     // How the employer reaches the counsellor: the account's e-mail and
     // work phone, carried by the referral.
     let counsellor_phone = crate::auth::user_phone(&state.db, &user.id).await?;
-    let offer_id = offer.payload.offer_id.clone();
+    let offer_id = offer.id.clone();
     // What leaves the node: the minimal profile, its CV text cut (and
     // flagged) when the whole message would exceed the protocol's limit.
     let mut submitted = ReferralSubmitted {
         referral_id: id.clone(),
         offer_id: offer_id.clone(),
+        target: offer.target,
+        for_offer_id: offer.for_offer_id.clone(),
         referring_node: state.identity.node_id.clone(),
         counsellor_name: user.display_name.clone(),
         counsellor_email: Some(user.email.clone()),
@@ -1064,12 +1280,13 @@ pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result
         sqlx::query(
             "INSERT INTO referrals (id, offer_id, offer_origin, referring_node, direction, candidate_id, profile, \
              counsellor_name, counsellor_id, endorsement, status, reason, contract_type, start_date, \
-             consent_given_at, created_at, updated_at, message_id, counsellor_email, counsellor_phone) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'new', NULL, NULL, NULL, $11, $12, $12, NULL, $13, $14)",
+             consent_given_at, created_at, updated_at, message_id, counsellor_email, counsellor_phone, \
+             target, for_offer_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'new', NULL, NULL, NULL, $11, $12, $12, NULL, $13, $14, $15, $16)",
         )
         .bind(&id)
         .bind(&offer_id)
-        .bind(offer.payload.origin_node.as_str())
+        .bind(offer.origin_node.as_str())
         .bind(&me)
         .bind(direction.as_str())
         .bind(&candidate.id)
@@ -1081,6 +1298,8 @@ pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result
         .bind(now)
         .bind(&user.email)
         .bind(&counsellor_phone)
+        .bind(offer.target.as_str())
+        .bind(&offer.for_offer_id)
         .execute(&mut *tx)
         .await?;
         let actor = Actor {
@@ -1090,7 +1309,7 @@ pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result
             at: now,
         };
         insert_event(&mut tx, &id, &Change::to(ReferralStatus::New, "proposition envoyée"), &actor).await?;
-        if direction == Direction::Local {
+        if direction == Direction::Local && offer.target == ReferralTarget::Offer {
             let by = format!("{} ({})", user.display_name, state.config.display_name);
             mails::referral_new(state, &mut tx, &id, &offer_id, &by).await?;
         }
@@ -1099,7 +1318,7 @@ pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result
             let mid = crate::federation::enqueue_direct(
                 state,
                 &mut tx,
-                &offer.payload.origin_node,
+                &offer.origin_node,
                 MessageKind::ReferralSubmitted,
                 &submitted,
             )
@@ -1137,6 +1356,8 @@ pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result
         None,
         serde_json::json!({
             "offer_id": offer_id,
+            "target": offer.target.as_str(),
+            "for_offer_id": offer.for_offer_id,
             "candidate_id": candidate.id,
             "direction": direction.as_str(),
             "cv_text_truncated": cv_text_truncated,
@@ -1317,7 +1538,43 @@ pub async fn read(
         serde_json::json!({"direction": r.direction.as_str(), "profile": r.profile.is_some()}),
     )
     .await?;
-    view(&r, user, true)
+    let mut v = view(&r, user, true)?;
+    if user.require_staff().is_ok() {
+        v.after_trainings = trainings_before(state, &r).await?;
+    }
+    Ok(v)
+}
+
+/// For a referral to an offer, on the candidate's home node: the same
+/// candidate's referrals to trainings "for" this offer (the link from a
+/// hire back to the training that prepared it).
+async fn trainings_before(state: &AppState, r: &StoredReferral) -> Result<Vec<TrainingBefore>> {
+    let Some(cid) = r.candidate_id.as_deref() else {
+        return Ok(Vec::new());
+    };
+    if r.target != ReferralTarget::Offer {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query(
+        "SELECT r.id, t.title, r.status FROM referrals r LEFT JOIN opportunities t ON t.id = r.offer_id \
+         WHERE r.target = 'training' AND r.for_offer_id = $1 AND r.candidate_id = $2 ORDER BY r.created_at, r.id",
+    )
+    .bind(&r.offer_id)
+    .bind(cid)
+    .fetch_all(&state.db.pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let status: String = row.try_get(2)?;
+            Ok(TrainingBefore {
+                referral_id: row.try_get(0)?,
+                title: row.try_get(1)?,
+                status: parse_status(&status).ok_or_else(|| {
+                    Error::Internal(anyhow::anyhow!("unknown referral status {status}"))
+                })?,
+            })
+        })
+        .collect()
 }
 
 /// One entry of a referral's history.
@@ -1490,18 +1747,26 @@ pub async fn change_status(
             )]));
         }
     }
-    if !r.status.can_transition_to(change.status) {
-        return Err(Error::Conflict(transition_message(r.status, change.status)));
+    if !r.status.can_transition_for(change.status, r.target) {
+        return Err(Error::Conflict(transition_message(
+            r.status,
+            change.status,
+            r.target,
+        )));
     }
     let me = state.identity.node_id.to_string();
     let mut tx = state.db.begin().await?;
     let current = load_tx(&mut tx, id)
         .await?
         .ok_or(Error::NotFound("referral"))?;
-    if !current.status.can_transition_to(change.status) {
+    if !current
+        .status
+        .can_transition_for(change.status, current.target)
+    {
         return Err(Error::Conflict(transition_message(
             current.status,
             change.status,
+            current.target,
         )));
     }
     let actor = Actor {
@@ -1699,23 +1964,10 @@ pub async fn receive_submitted(
     if !errs.is_empty() {
         return Err(invalid_payload(errs));
     }
-    let offer = offer_tx(tx, &r.offer_id)
-        .await?
-        .ok_or_else(|| refusal("unknown_offer", format!("no offer {} here", r.offer_id)))?;
-    if !offer.is_local || offer.payload.origin_node != state.identity.node_id {
-        return Err(refusal(
-            "not_offer_origin",
-            format!(
-                "offer {} is not an offer of {}",
-                r.offer_id, state.identity.node_id
-            ),
-        ));
-    }
-    if !offer.open {
-        return Err(refusal(
-            "offer_closed",
-            format!("offer {} is closed", r.offer_id),
-        ));
+    if r.target != ReferralTarget::Offer {
+        check_received_opportunity_target(state, tx, &r).await?;
+    } else {
+        check_received_offer_target(state, tx, &r).await?;
     }
     let exists: Option<String> = sqlx::query_scalar("SELECT id FROM referrals WHERE id = $1")
         .bind(&r.referral_id)
@@ -1732,8 +1984,9 @@ pub async fn receive_submitted(
     sqlx::query(
         "INSERT INTO referrals (id, offer_id, offer_origin, referring_node, direction, candidate_id, profile, \
          counsellor_name, counsellor_id, endorsement, status, reason, contract_type, start_date, \
-         consent_given_at, created_at, updated_at, message_id, counsellor_email, counsellor_phone) \
-         VALUES ($1, $2, $3, $4, 'inbound', NULL, $5, $6, NULL, $7, 'new', NULL, NULL, NULL, $8, $9, $9, NULL, $10, $11)",
+         consent_given_at, created_at, updated_at, message_id, counsellor_email, counsellor_phone, \
+         target, for_offer_id) \
+         VALUES ($1, $2, $3, $4, 'inbound', NULL, $5, $6, NULL, $7, 'new', NULL, NULL, NULL, $8, $9, $9, NULL, $10, $11, $12, $13)",
     )
     .bind(&r.referral_id)
     .bind(&r.offer_id)
@@ -1746,6 +1999,8 @@ pub async fn receive_submitted(
     .bind(now)
     .bind(r.counsellor_email.as_deref().map(|e| e.trim().to_string()))
     .bind(r.counsellor_phone.as_deref().map(|p| p.trim().to_string()))
+    .bind(r.target.as_str())
+    .bind(&r.for_offer_id)
     .execute(&mut **tx)
     .await?;
     let actor = Actor {
@@ -1767,8 +2022,84 @@ pub async fn receive_submitted(
         .and_then(|d| d.document.member(sender).map(|m| m.display_name.clone()))
         .unwrap_or_else(|| sender.to_string());
     let by = format!("{} ({mission})", clip(r.counsellor_name.trim(), 200));
-    mails::referral_new(state, tx, &r.referral_id, &r.offer_id, &by).await?;
+    if r.target == ReferralTarget::Offer {
+        mails::referral_new(state, tx, &r.referral_id, &r.offer_id, &by).await?;
+    }
     Ok(AfterCommit::Nothing)
+}
+
+/// A received referral to an offer: one of this node's open offers.
+async fn check_received_offer_target(
+    state: &AppState,
+    tx: &mut Transaction<'_, Any>,
+    r: &ReferralSubmitted,
+) -> Result<()> {
+    let offer = offer_tx(tx, &r.offer_id)
+        .await?
+        .ok_or_else(|| refusal("unknown_offer", format!("no offer {} here", r.offer_id)))?;
+    if !offer.is_local || offer.payload.origin_node != state.identity.node_id {
+        return Err(refusal(
+            "not_offer_origin",
+            format!(
+                "offer {} is not an offer of {}",
+                r.offer_id, state.identity.node_id
+            ),
+        ));
+    }
+    if !offer.open {
+        return Err(refusal(
+            "offer_closed",
+            format!("offer {} is closed", r.offer_id),
+        ));
+    }
+    Ok(())
+}
+
+/// A received referral to a training or an immersion: one of this node's
+/// open opportunities, of the kind the referral says.
+async fn check_received_opportunity_target(
+    state: &AppState,
+    tx: &mut Transaction<'_, Any>,
+    r: &ReferralSubmitted,
+) -> Result<()> {
+    let o = crate::opportunities::get_tx(tx, &r.offer_id)
+        .await?
+        .ok_or_else(|| {
+            refusal(
+                "unknown_opportunity",
+                format!("no training or immersion {} here", r.offer_id),
+            )
+        })?;
+    if !o.is_local || o.payload.origin_node != state.identity.node_id {
+        return Err(refusal(
+            "not_offer_origin",
+            format!(
+                "{} is not an opportunity of {}",
+                r.offer_id, state.identity.node_id
+            ),
+        ));
+    }
+    if o.payload.opportunity_type.target() != r.target {
+        return Err(refusal(
+            "unknown_opportunity",
+            format!(
+                "{} is a {}, not a {}",
+                r.offer_id,
+                o.payload.opportunity_type.as_str(),
+                r.target.as_str()
+            ),
+        ));
+    }
+    if r.for_offer_id.is_some() && r.target != ReferralTarget::Training {
+        return Err(invalid_payload(vec![FieldError::new(
+            "for_offer_id",
+            "only a training prepares for an offer",
+        )]));
+    }
+    if o.status != crate::opportunities::OpportunityStatus::Open {
+        return Err(refusal("offer_closed", format!("{} is closed", r.offer_id)));
+    }
+    Ok(())
 }
 
 /// `referral.status_changed` from `sender`: the offer's origin reports the
@@ -1817,7 +2148,7 @@ pub async fn receive_status_changed(
     } else {
         return Err(refusal(
             "invalid_transition",
-            transition_message(row.status, c.status),
+            transition_message(row.status, c.status, row.target),
         ));
     }
     match c.status {
@@ -1834,10 +2165,10 @@ pub async fn receive_status_changed(
         }
         _ => {}
     }
-    if !row.status.can_transition_to(c.status) {
+    if !row.status.can_transition_for(c.status, row.target) {
         return Err(refusal(
             "invalid_transition",
-            transition_message(row.status, c.status),
+            transition_message(row.status, c.status, row.target),
         ));
     }
     let change = Change {
@@ -2092,6 +2423,7 @@ pub(crate) async fn refuse_pending_on_closed_offer(
     state: &AppState,
     tx: &mut Transaction<'_, Any>,
     offer_id: &str,
+    comment: &str,
 ) -> Result<u64> {
     let ids: Vec<String> = sqlx::query_scalar(
         "SELECT id FROM referrals WHERE offer_id = $1 AND direction IN ('inbound', 'local') \
@@ -2107,7 +2439,7 @@ pub(crate) async fn refuse_pending_on_closed_offer(
             tx,
             &id,
             RefusalReason::PositionFilled,
-            "offre clôturée",
+            comment,
             &|r: &StoredReferral| r.status.is_pending(),
         )
         .await?
@@ -2393,9 +2725,11 @@ mod tests {
         };
         let c = validate_change(ok).expect("valid");
         assert!(c.comment.is_none());
-        assert!(
-            transition_message(ReferralStatus::Refused, ReferralStatus::Accepted)
-                .contains("final status")
-        );
+        assert!(transition_message(
+            ReferralStatus::Refused,
+            ReferralStatus::Accepted,
+            ReferralTarget::Offer
+        )
+        .contains("final status"));
     }
 }

@@ -368,6 +368,59 @@ pub struct ReferralFigures {
     pub by_direction: BTreeMap<String, BTreeMap<String, i64>>,
 }
 
+/// Trainings and immersions of this node's candidates: referrals by target
+/// (`training`, `immersion`) and step reached in the period (`referred`,
+/// `admitted`, `completed`, `certified`, `abandoned`: each referral once
+/// per step), and the hires in the period on an offer a training was
+/// "for" (« placements après une formation »), with the links.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainingFigures {
+    pub by_target: BTreeMap<String, BTreeMap<String, i64>>,
+    /// Distinct hires that followed a training for their offer.
+    pub placements_after_training: i64,
+    pub links: Vec<store::TrainingLink>,
+}
+
+impl TrainingFigures {
+    /// The count of `step` for `target` (0 when none).
+    pub fn count(&self, target: &str, step: &str) -> i64 {
+        self.by_target
+            .get(target)
+            .and_then(|m| m.get(step))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+async fn training_figures(
+    state: &AppState,
+    period: &Period,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<TrainingFigures> {
+    let mut out = TrainingFigures::default();
+    for (target, status, n) in store::training_steps_between(&state.db, from_ms, to_ms).await? {
+        let step = if status == "new" {
+            "referred".to_string()
+        } else {
+            status
+        };
+        *out.by_target
+            .entry(target)
+            .or_default()
+            .entry(step)
+            .or_default() += n;
+    }
+    out.links = store::training_links_between(&state.db, &period.from, &period.to).await?;
+    out.placements_after_training = out
+        .links
+        .iter()
+        .map(|l| l.hire_referral_id.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len() as i64;
+    Ok(out)
+}
+
 /// A node's report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -397,6 +450,9 @@ pub struct Report {
     /// the period, under way, closed in the period and their outcomes.
     #[serde(default)]
     pub programmes: Vec<crate::programmes::ProgrammeFigures>,
+    /// Trainings and immersions, and the hires that followed a training.
+    #[serde(default)]
+    pub trainings: TrainingFigures,
 }
 
 fn rome_domain_label(letter: &str) -> &'static str {
@@ -641,6 +697,7 @@ pub async fn compute(state: &AppState, actor: &Actor, q: &ReportQuery) -> Result
             offers.positions_still_open += positions;
         }
     }
+    let trainings = training_figures(state, &period, from_ms, to_ms).await?;
     let mut referrals = ReferralFigures::default();
     for (direction, status, n) in store::referrals_between(&state.db, from_ms, to_ms).await? {
         referrals.total += n;
@@ -665,6 +722,7 @@ pub async fn compute(state: &AppState, actor: &Actor, q: &ReportQuery) -> Result
         referrals,
         aids,
         programmes,
+        trainings,
     })
 }
 

@@ -333,6 +333,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::reports::routes())
         .merge(crate::aids::http::routes())
         .merge(crate::programmes::http::routes())
+        .merge(crate::opportunities::http::routes())
         .merge(crate::referrals::routes())
         .merge(crate::notifications::routes())
         .merge(crate::openapi::routes())

@@ -27,6 +27,7 @@ mod candidats;
 mod compte;
 mod coordonnees;
 mod fiche;
+mod formations;
 pub(crate) mod labels;
 mod moi;
 mod offres;
@@ -95,6 +96,18 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/candidat_supprimer.html"),
     ),
     ("offres.html", include_str!("../templates/offres.html")),
+    (
+        "formations.html",
+        include_str!("../templates/formations.html"),
+    ),
+    (
+        "formation.html",
+        include_str!("../templates/formation.html"),
+    ),
+    (
+        "formation_nouvelle.html",
+        include_str!("../templates/formation_nouvelle.html"),
+    ),
     ("offre.html", include_str!("../templates/offre.html")),
     (
         "offre_nouvelle.html",
@@ -705,6 +718,13 @@ pub fn routes() -> Router<AppState> {
             "/ui/candidats/{id}/supprimer",
             get(fiche::erase_form).post(fiche::erase),
         )
+        .route("/ui/formations", get(formations::list))
+        .route(
+            "/ui/formations/nouvelle",
+            get(formations::new_form).post(formations::create),
+        )
+        .route("/ui/formations/{id}", get(formations::detail))
+        .route("/ui/formations/{id}/cloturer", post(formations::close))
         .route("/ui/offres", get(offres::list))
         .route(
             "/ui/offres/nouvelle",

@@ -14,8 +14,8 @@ use crate::error::ProtocolError;
 use crate::keys::{b64url_decode, KeyId, NodeId, PublicKey, SigningKeyPair};
 use crate::membership::SignedMembershipDocument;
 use crate::payload::{
-    OfferClosed, OfferPayload, ReferralStatusChanged, ReferralSubmitted, ReferralWithdrawn,
-    ReportFigures,
+    OfferClosed, OfferPayload, OpportunityClosed, OpportunityPayload, ReferralStatusChanged,
+    ReferralSubmitted, ReferralWithdrawn, ReportFigures,
 };
 
 /// Version of the envelope format implemented by this crate.
@@ -53,11 +53,18 @@ pub enum MessageKind {
     MembershipDocument,
     /// `report.figures` — payload [`ReportFigures`].
     ReportFigures,
+    /// `opportunity.published` — payload [`OpportunityPayload`] (protocol
+    /// 1, since 2026-12).
+    OpportunityPublished,
+    /// `opportunity.updated` — payload [`OpportunityPayload`].
+    OpportunityUpdated,
+    /// `opportunity.closed` — payload [`OpportunityClosed`].
+    OpportunityClosed,
 }
 
 impl MessageKind {
     /// All kinds.
-    pub const ALL: [MessageKind; 8] = [
+    pub const ALL: [MessageKind; 11] = [
         MessageKind::OfferPublished,
         MessageKind::OfferUpdated,
         MessageKind::OfferClosed,
@@ -66,6 +73,9 @@ impl MessageKind {
         MessageKind::ReferralWithdrawn,
         MessageKind::MembershipDocument,
         MessageKind::ReportFigures,
+        MessageKind::OpportunityPublished,
+        MessageKind::OpportunityUpdated,
+        MessageKind::OpportunityClosed,
     ];
 
     /// The wire name, e.g. `offer.published`.
@@ -79,6 +89,9 @@ impl MessageKind {
             MessageKind::ReferralWithdrawn => "referral.withdrawn",
             MessageKind::MembershipDocument => "membership.document",
             MessageKind::ReportFigures => "report.figures",
+            MessageKind::OpportunityPublished => "opportunity.published",
+            MessageKind::OpportunityUpdated => "opportunity.updated",
+            MessageKind::OpportunityClosed => "opportunity.closed",
         }
     }
 }
@@ -221,6 +234,12 @@ pub enum Payload {
     MembershipDocument(SignedMembershipDocument),
     /// `report.figures`.
     ReportFigures(ReportFigures),
+    /// `opportunity.published`.
+    OpportunityPublished(OpportunityPayload),
+    /// `opportunity.updated`.
+    OpportunityUpdated(OpportunityPayload),
+    /// `opportunity.closed`.
+    OpportunityClosed(OpportunityClosed),
 }
 
 impl Payload {
@@ -238,6 +257,9 @@ impl Payload {
             MessageKind::ReferralWithdrawn => Payload::ReferralWithdrawn(de(v)?),
             MessageKind::MembershipDocument => Payload::MembershipDocument(de(v)?),
             MessageKind::ReportFigures => Payload::ReportFigures(de(v)?),
+            MessageKind::OpportunityPublished => Payload::OpportunityPublished(de(v)?),
+            MessageKind::OpportunityUpdated => Payload::OpportunityUpdated(de(v)?),
+            MessageKind::OpportunityClosed => Payload::OpportunityClosed(de(v)?),
         })
     }
 
@@ -252,6 +274,9 @@ impl Payload {
             Payload::ReferralWithdrawn(_) => MessageKind::ReferralWithdrawn,
             Payload::MembershipDocument(_) => MessageKind::MembershipDocument,
             Payload::ReportFigures(_) => MessageKind::ReportFigures,
+            Payload::OpportunityPublished(_) => MessageKind::OpportunityPublished,
+            Payload::OpportunityUpdated(_) => MessageKind::OpportunityUpdated,
+            Payload::OpportunityClosed(_) => MessageKind::OpportunityClosed,
         }
     }
 }

@@ -47,7 +47,8 @@ pub use membership::{
 };
 pub use payload::{
     CandidateProfile, ContractType, Employer, FigureCell, OfferClosed, OfferPayload,
-    ReferralStatus, ReferralStatusChanged, ReferralSubmitted, ReferralWithdrawn, RefusalReason,
+    OpportunityClosed, OpportunityPayload, OpportunityPlace, OpportunityType, ReferralStatus,
+    ReferralStatusChanged, ReferralSubmitted, ReferralTarget, ReferralWithdrawn, RefusalReason,
     ReportFigures, Salary, SalaryPeriod, WithdrawReason, Workplace,
 };
 pub use wire::{

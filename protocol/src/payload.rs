@@ -305,8 +305,19 @@ fn is_false(b: &bool) -> bool {
 pub struct ReferralSubmitted {
     /// Identifier of the referral (chosen by the referring node).
     pub referral_id: String,
-    /// Offer concerned.
+    /// Offer concerned, or with `target` `training` / `immersion` the
+    /// opportunity's id.
     pub offer_id: String,
+    /// What the referral is for (protocol 1, since 2026-12: optional,
+    /// omitted for an offer). Old peers ignore it and look up an offer
+    /// with this id, which they do not have: they refuse the referral.
+    #[serde(default, skip_serializing_if = "ReferralTarget::is_offer")]
+    pub target: ReferralTarget,
+    /// For a training or an immersion: the offer (of any node) the
+    /// candidate is being prepared for (protocol 1, since 2026-12:
+    /// optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub for_offer_id: Option<String>,
     /// Node of the counsellor.
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub referring_node: NodeId,
@@ -387,11 +398,21 @@ pub enum ReferralStatus {
     /// the offer's member left the network…). A received message naming
     /// it is refused.
     Undeliverable,
+    /// Training / immersion only (protocol 1, since 2026-12): the
+    /// candidate was admitted to the session.
+    Admitted,
+    /// Training / immersion only: the candidate went through to the end.
+    Completed,
+    /// Training only: the candidate passed; the certifications the
+    /// training grants are added to their record at the home node.
+    Certified,
+    /// Training / immersion only: the candidate left before the end.
+    Abandoned,
 }
 
 impl ReferralStatus {
     /// All statuses, in workflow order.
-    pub const ALL: [ReferralStatus; 9] = [
+    pub const ALL: [ReferralStatus; 13] = [
         ReferralStatus::New,
         ReferralStatus::Processing,
         ReferralStatus::PriorToHire,
@@ -401,6 +422,10 @@ impl ReferralStatus {
         ReferralStatus::Cancelled,
         ReferralStatus::Obsolete,
         ReferralStatus::Undeliverable,
+        ReferralStatus::Admitted,
+        ReferralStatus::Completed,
+        ReferralStatus::Certified,
+        ReferralStatus::Abandoned,
     ];
 
     /// The wire string (snake_case).
@@ -415,13 +440,57 @@ impl ReferralStatus {
             ReferralStatus::Cancelled => "cancelled",
             ReferralStatus::Obsolete => "obsolete",
             ReferralStatus::Undeliverable => "undeliverable",
+            ReferralStatus::Admitted => "admitted",
+            ReferralStatus::Completed => "completed",
+            ReferralStatus::Certified => "certified",
+            ReferralStatus::Abandoned => "abandoned",
         }
     }
 
-    /// Whether `self → next` is an allowed transition (see the table in the
-    /// crate README). A status never transitions to itself.
+    /// Whether `self → next` is an allowed transition of a referral to an
+    /// offer (see the table in the crate README). A status never
+    /// transitions to itself.
     pub fn can_transition_to(self, next: ReferralStatus) -> bool {
+        self.can_transition_for(next, ReferralTarget::Offer)
+    }
+
+    /// Whether `self → next` is an allowed transition of a referral to
+    /// `target` (see the tables in the crate README). The training
+    /// outcomes (`admitted`, `completed`, `certified`, `abandoned`) are
+    /// only valid for trainings and immersions (`certified` for trainings
+    /// only), the hiring ones (`prior_to_hire`, `accepted`) only for
+    /// offers.
+    pub fn can_transition_for(self, next: ReferralStatus, target: ReferralTarget) -> bool {
         use ReferralStatus::*;
+        if target != ReferralTarget::Offer {
+            return match self {
+                New => matches!(
+                    next,
+                    Processing
+                        | Admitted
+                        | Refused
+                        | Postponed
+                        | Cancelled
+                        | Obsolete
+                        | Undeliverable
+                ),
+                Processing => matches!(
+                    next,
+                    Admitted | Refused | Postponed | Cancelled | Obsolete | Undeliverable
+                ),
+                Postponed => matches!(
+                    next,
+                    Processing | Admitted | Refused | Cancelled | Obsolete | Undeliverable
+                ),
+                Admitted => {
+                    matches!(next, Completed | Abandoned | Cancelled)
+                        || (next == Certified && target == ReferralTarget::Training)
+                }
+                Completed => next == Certified && target == ReferralTarget::Training,
+                PriorToHire | Accepted | Refused | Cancelled | Obsolete | Undeliverable
+                | Certified | Abandoned => false,
+            };
+        }
         match self {
             New => matches!(
                 next,
@@ -453,12 +522,13 @@ impl ReferralStatus {
                     | Undeliverable
             ),
             Accepted => matches!(next, Cancelled),
-            Refused | Cancelled | Obsolete | Undeliverable => false,
+            Refused | Cancelled | Obsolete | Undeliverable | Admitted | Completed | Certified
+            | Abandoned => false,
         }
     }
 
-    /// No transition leaves this status (`refused`, `cancelled`,
-    /// `obsolete`, `undeliverable`).
+    /// No transition leaves this status, whatever the target (`refused`,
+    /// `cancelled`, `obsolete`, `undeliverable`, `certified`, `abandoned`).
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
@@ -466,6 +536,19 @@ impl ReferralStatus {
                 | ReferralStatus::Cancelled
                 | ReferralStatus::Obsolete
                 | ReferralStatus::Undeliverable
+                | ReferralStatus::Certified
+                | ReferralStatus::Abandoned
+        )
+    }
+
+    /// A training outcome: only valid for trainings and immersions.
+    pub fn is_training_outcome(self) -> bool {
+        matches!(
+            self,
+            ReferralStatus::Admitted
+                | ReferralStatus::Completed
+                | ReferralStatus::Certified
+                | ReferralStatus::Abandoned
         )
     }
 
@@ -485,6 +568,158 @@ impl ReferralStatus {
                 | ReferralStatus::PriorToHire
         )
     }
+}
+
+/// What a referral is for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ReferralTarget {
+    /// A job offer (`offer.*` messages).
+    #[default]
+    Offer,
+    /// A training session (`opportunity.*` with `opportunity_type: training`).
+    Training,
+    /// An immersion, PMSMP (`opportunity.*` with `opportunity_type: immersion`).
+    Immersion,
+}
+
+impl ReferralTarget {
+    /// The wire string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReferralTarget::Offer => "offer",
+            ReferralTarget::Training => "training",
+            ReferralTarget::Immersion => "immersion",
+        }
+    }
+
+    /// Parse the wire string.
+    pub fn parse(s: &str) -> Option<ReferralTarget> {
+        [
+            ReferralTarget::Offer,
+            ReferralTarget::Training,
+            ReferralTarget::Immersion,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
+    }
+
+    /// `offer` (the default, omitted on the wire).
+    pub fn is_offer(&self) -> bool {
+        *self == ReferralTarget::Offer
+    }
+}
+
+/// Kind of a network opportunity other than a job offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum OpportunityType {
+    /// A training session (`formation`), possibly granting certifications.
+    Training,
+    /// An immersion in a company (PMSMP, période de mise en situation en
+    /// milieu professionnel).
+    Immersion,
+}
+
+impl OpportunityType {
+    /// The wire string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpportunityType::Training => "training",
+            OpportunityType::Immersion => "immersion",
+        }
+    }
+
+    /// The referral target for this kind.
+    pub fn target(self) -> ReferralTarget {
+        match self {
+            OpportunityType::Training => ReferralTarget::Training,
+            OpportunityType::Immersion => ReferralTarget::Immersion,
+        }
+    }
+}
+
+/// A place where a training or an immersion happens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OpportunityPlace {
+    /// INSEE code of the commune (5 characters).
+    pub commune_insee: String,
+    /// Human readable label (e.g. `Montluçon (03)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Latitude in micro-degrees (WGS84 × 10^6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lat_micro: Option<i64>,
+    /// Longitude in micro-degrees (WGS84 × 10^6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lon_micro: Option<i64>,
+}
+
+/// Payload of `opportunity.published` and `opportunity.updated`: a
+/// training session or an immersion offered to the network's candidates
+/// (protocol 1, since 2026-12).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OpportunityPayload {
+    /// Identifier, unique within the origin node.
+    pub opportunity_id: String,
+    /// Node that owns the opportunity.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub origin_node: NodeId,
+    /// Training or immersion.
+    pub opportunity_type: OpportunityType,
+    /// Title (e.g. `CACES R489 catégorie 3`).
+    pub title: String,
+    /// Free text description.
+    #[serde(default)]
+    pub description: String,
+    /// Training body, or host employer of an immersion.
+    pub organisation: String,
+    /// SIRET (14 digits) of the organisation, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub siret: Option<String>,
+    /// Certification codes a training grants (`CACES_R489_3`…; the same
+    /// referential as `OfferPayload::required_certifications`). Empty for
+    /// an immersion.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certifications_granted: Vec<String>,
+    /// ROME codes the opportunity prepares for (an immersion: exactly one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rome_codes: Vec<String>,
+    /// Places (at least one).
+    pub places: Vec<OpportunityPlace>,
+    /// First day, `YYYY-MM-DD`.
+    pub start_date: String,
+    /// Last day, `YYYY-MM-DD` (not before `start_date`).
+    pub end_date: String,
+    /// Seats offered (at least 1).
+    pub seats: i64,
+    /// How it is funded (free text: `OPCO`, `Région`, `CPF`…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub funding: Option<String>,
+    /// Tutor of an immersion (name and role, no contact details).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tutor: Option<String>,
+    /// First publication time (unix ms).
+    pub published_at: i64,
+    /// Last update time (unix ms).
+    pub updated_at: i64,
+}
+
+/// Payload of `opportunity.closed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OpportunityClosed {
+    /// Identifier of the closed opportunity.
+    pub opportunity_id: String,
+    /// Why it was closed (free text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Closing time (unix ms).
+    pub closed_at: i64,
 }
 
 /// Why a referral was refused.
@@ -581,14 +816,46 @@ mod tests {
         assert!(Accepted.can_transition_to(Cancelled));
         assert!(!Accepted.can_transition_to(Refused));
         assert!(!Processing.can_transition_to(New));
+        let targets = [
+            ReferralTarget::Offer,
+            ReferralTarget::Training,
+            ReferralTarget::Immersion,
+        ];
         for s in ReferralStatus::ALL {
-            assert!(!s.can_transition_to(s));
-            assert!(!s.can_transition_to(New));
-            let any = ReferralStatus::ALL.iter().any(|n| s.can_transition_to(*n));
+            for t in targets {
+                assert!(!s.can_transition_for(s, t));
+                assert!(!s.can_transition_for(New, t));
+            }
+            let any = ReferralStatus::ALL
+                .iter()
+                .any(|n| targets.iter().any(|t| s.can_transition_for(*n, *t)));
             assert_eq!(s.is_terminal(), !any, "{s:?}");
+            // Training outcomes never apply to offers, hiring ones never
+            // to trainings or immersions.
+            for n in ReferralStatus::ALL {
+                if n.is_training_outcome() {
+                    assert!(!s.can_transition_to(n), "{s:?} -> {n:?}");
+                }
+                if matches!(n, Accepted | PriorToHire) {
+                    assert!(!s.can_transition_for(n, ReferralTarget::Training));
+                    assert!(!s.can_transition_for(n, ReferralTarget::Immersion));
+                }
+            }
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
         }
         assert!(New.is_pending() && !Accepted.is_pending() && !Refused.is_pending());
+        let training = ReferralTarget::Training;
+        let immersion = ReferralTarget::Immersion;
+        assert!(New.can_transition_for(Admitted, training));
+        assert!(Admitted.can_transition_for(Certified, training));
+        assert!(Admitted.can_transition_for(Completed, training));
+        assert!(Completed.can_transition_for(Certified, training));
+        assert!(Admitted.can_transition_for(Abandoned, immersion));
+        assert!(Admitted.can_transition_for(Completed, immersion));
+        assert!(!Admitted.can_transition_for(Certified, immersion));
+        assert!(!Completed.can_transition_for(Certified, immersion));
+        assert!(!New.can_transition_for(Certified, training));
+        assert!(!Completed.can_transition_for(Abandoned, training));
     }
 
     #[test]
@@ -618,6 +885,8 @@ mod tests {
         ReferralSubmitted {
             referral_id: long('r', 128),
             offer_id: long('o', 128),
+            target: ReferralTarget::Offer,
+            for_offer_id: None,
             referring_node: node(&long('a', 64)),
             counsellor_name: long('é', 200),
             counsellor_email: Some(format!("{}@example.fr", long('c', 60))),

@@ -261,6 +261,64 @@ fn generate() -> Vec<Vector> {
             to_v(&withdrawn()),
         ),
         positive(
+            "pos_opportunity_published_training",
+            "opportunity.published broadcast (protocol 1, 2026-12): a training granting CACES_R489_3, with funding and coordinates",
+            40,
+            "opportunity.published",
+            "*",
+            12,
+            to_v(&training()),
+        ),
+        positive(
+            "pos_opportunity_updated_immersion",
+            "opportunity.updated broadcast: an immersion (PMSMP) with its tutor, no certification",
+            41,
+            "opportunity.updated",
+            "*",
+            12,
+            to_v(&immersion()),
+        ),
+        positive(
+            "pos_opportunity_closed",
+            "opportunity.closed broadcast",
+            42,
+            "opportunity.closed",
+            "*",
+            12,
+            to_v(&opportunity_closed()),
+        ),
+        positive(
+            "pos_referral_submitted_training",
+            "referral.submitted to a training (target: training) for an offer (for_offer_id), optional fields of protocol 1 (2026-12)",
+            43,
+            "referral.submitted",
+            "petr-montlucon",
+            12,
+            to_v(&{
+                let mut r = referral();
+                r.offer_id = "cd41-formation-2026-0003".into();
+                r.target = ReferralTarget::Training;
+                r.for_offer_id = Some("petr-offre-0099".into());
+                r
+            }),
+        ),
+        positive(
+            "pos_referral_status_changed_certified",
+            "referral.status_changed (certified) of a training referral",
+            44,
+            "referral.status_changed",
+            "petr-montlucon",
+            12,
+            to_v(&{
+                let mut c = status_changed();
+                c.offer_id = "cd41-formation-2026-0003".into();
+                c.status = ReferralStatus::Certified;
+                c.contract_type = None;
+                c.start_date = None;
+                c
+            }),
+        ),
+        positive(
             "pos_membership_document",
             "membership.document relayed by cd41; operator-signed document (2 of 2) with serial 2^53-1",
             7,
@@ -403,6 +461,41 @@ fn generate() -> Vec<Vector> {
         "expires_at == created_at (signed)",
         "malformed",
         sign(v),
+    ));
+
+    let mut payload = to_v(&training());
+    payload["opportunity_type"] = json!("stage");
+    out.push(negative(
+        "neg_malformed_opportunity_type",
+        "opportunity.published whose opportunity_type is not training or immersion (signed)",
+        "malformed",
+        sign(base(45, "opportunity.published", payload)),
+    ));
+
+    let mut payload = to_v(&training());
+    payload.as_object_mut().unwrap().remove("end_date");
+    out.push(negative(
+        "neg_malformed_opportunity_no_end",
+        "opportunity.published without end_date (signed)",
+        "malformed",
+        sign(base(46, "opportunity.published", payload)),
+    ));
+
+    let mut payload = to_v(&status_changed());
+    payload["status"] = json!("graduated");
+    out.push(negative(
+        "neg_malformed_unknown_status",
+        "referral.status_changed with a status no version defines (signed)",
+        "malformed",
+        sign(envelope_value(
+            47,
+            "referral.status_changed",
+            "cd41",
+            "ed25519:1",
+            "petr-montlucon",
+            12,
+            payload,
+        )),
     ));
 
     let mut payload = to_v(&closed());

@@ -37,7 +37,7 @@ pub const MAX_SALARY_CENTS: i64 = 1_000_000_000;
 pub const MAX_POSITIONS: i64 = 10_000;
 
 /// A ROME code as stored: upper case and known to the referential.
-fn known_rome(refs: &Referentials, code: &str) -> bool {
+pub(crate) fn known_rome(refs: &Referentials, code: &str) -> bool {
     code.bytes()
         .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
         && refs.rome_exists(code)
@@ -46,7 +46,7 @@ fn known_rome(refs: &Referentials, code: &str) -> bool {
 /// Certification codes as stored: known to the referential
 /// ([`crate::referentials::Certifications`]), upper case, no duplicates,
 /// at most [`crate::referentials::certifications::MAX_CERTIFICATIONS`].
-fn check_certifications(errs: &mut Vec<FieldError>, field: &str, list: &[String]) {
+pub(crate) fn check_certifications(errs: &mut Vec<FieldError>, field: &str, list: &[String]) {
     use crate::referentials::certifications::MAX_CERTIFICATIONS;
     let refs = crate::referentials::Certifications::global();
     if list.len() > MAX_CERTIFICATIONS {
@@ -180,42 +180,79 @@ pub fn check_content(refs: &Referentials, p: &OfferPayload) -> Vec<FieldError> {
         return errs;
     }
     for (i, w) in p.workplaces.iter().enumerate() {
-        if refs
-            .commune(&w.commune_insee)
-            .is_none_or(|c| c.insee != w.commune_insee)
-        {
-            let shown: String = w.commune_insee.chars().take(10).collect();
-            errs.push(FieldError::new(
-                format!("workplaces[{i}].commune_insee"),
-                format!("unknown commune INSEE code {shown:?}"),
-            ));
-        }
-        v::opt_text(
+        let at = format!("workplaces[{i}]");
+        check_place(
             &mut errs,
-            &format!("workplaces[{i}].label"),
+            refs,
+            &at,
+            &w.commune_insee,
             w.label.as_deref(),
-            MAX_LABEL_CHARS,
+            (w.lat_micro, w.lon_micro),
         );
         v::int_in(
             &mut errs,
-            &format!("workplaces[{i}].positions"),
+            &format!("{at}.positions"),
             Some(w.positions),
             1..=MAX_POSITIONS,
         );
-        v::int_in(
-            &mut errs,
-            &format!("workplaces[{i}].lat_micro"),
-            w.lat_micro,
-            -90_000_000..=90_000_000,
-        );
-        v::int_in(
-            &mut errs,
-            &format!("workplaces[{i}].lon_micro"),
-            w.lon_micro,
-            -180_000_000..=180_000_000,
-        );
     }
     errs
+}
+
+/// One place (an offer's workplace, a training's place): a known commune,
+/// a bounded label, coordinates within range; fields named `{at}.…`.
+pub(crate) fn check_place(
+    errs: &mut Vec<FieldError>,
+    refs: &Referentials,
+    at: &str,
+    commune_insee: &str,
+    label: Option<&str>,
+    (lat_micro, lon_micro): (Option<i64>, Option<i64>),
+) {
+    if refs
+        .commune(commune_insee)
+        .is_none_or(|c| c.insee != commune_insee)
+    {
+        let shown: String = commune_insee.chars().take(10).collect();
+        errs.push(FieldError::new(
+            format!("{at}.commune_insee"),
+            format!("unknown commune INSEE code {shown:?}"),
+        ));
+    }
+    v::opt_text(errs, &format!("{at}.label"), label, MAX_LABEL_CHARS);
+    v::int_in(
+        errs,
+        &format!("{at}.lat_micro"),
+        lat_micro,
+        -90_000_000..=90_000_000,
+    );
+    v::int_in(
+        errs,
+        &format!("{at}.lon_micro"),
+        lon_micro,
+        -180_000_000..=180_000_000,
+    );
+}
+
+/// What the origin node of a received item sets: its id (`id_field`), the
+/// publication and update times (within the clock skew, in order).
+pub(crate) fn check_origin_fields(
+    errs: &mut Vec<FieldError>,
+    (id_field, id): (&str, &str),
+    published_at: i64,
+    updated_at: i64,
+    now_ms: i64,
+    skew_ms: i64,
+) {
+    v::identifier(errs, id_field, id);
+    v::timestamp(errs, "published_at", published_at, now_ms, skew_ms);
+    v::timestamp(errs, "updated_at", updated_at, now_ms, skew_ms);
+    if published_at > updated_at {
+        errs.push(FieldError::new(
+            "updated_at",
+            "must not be before published_at",
+        ));
+    }
 }
 
 /// A received offer: its content, and what its origin node sets (the id,
@@ -227,15 +264,14 @@ pub fn check_received(
     skew_ms: i64,
 ) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    v::identifier(&mut errs, "offer_id", &p.offer_id);
-    v::timestamp(&mut errs, "published_at", p.published_at, now_ms, skew_ms);
-    v::timestamp(&mut errs, "updated_at", p.updated_at, now_ms, skew_ms);
-    if p.published_at > p.updated_at {
-        errs.push(FieldError::new(
-            "updated_at",
-            "must not be before published_at",
-        ));
-    }
+    check_origin_fields(
+        &mut errs,
+        ("offer_id", &p.offer_id),
+        p.published_at,
+        p.updated_at,
+        now_ms,
+        skew_ms,
+    );
     errs.extend(check_content(refs, p));
     errs
 }

@@ -151,6 +151,9 @@ pub fn check_submitted(
     let mut errs = Vec::new();
     v::identifier(&mut errs, "referral_id", &r.referral_id);
     v::identifier(&mut errs, "offer_id", &r.offer_id);
+    if let Some(f) = &r.for_offer_id {
+        v::identifier(&mut errs, "for_offer_id", f);
+    }
     v::text(
         &mut errs,
         "counsellor_name",

@@ -54,6 +54,10 @@ fn answer_fr(status: ReferralStatus) -> &'static str {
         ReferralStatus::Accepted => "embauche confirmée",
         ReferralStatus::Refused => "candidature non retenue",
         ReferralStatus::Postponed => "candidature mise en attente",
+        ReferralStatus::Admitted => "entrée en formation",
+        ReferralStatus::Completed => "formation suivie jusqu'au bout",
+        ReferralStatus::Certified => "certification obtenue",
+        ReferralStatus::Abandoned => "formation abandonnée",
         _ => "nouvelle étape",
     }
 }

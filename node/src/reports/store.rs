@@ -1,6 +1,7 @@
 //! The reports' SQL, in one place: writing placement rows, and reading the
 //! rows a report is computed from (portable SQL, `$n` placeholders).
 
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::facts::ContractFacts;
@@ -261,4 +262,84 @@ pub async fn user_names(db: &Db, ids: &[String]) -> Result<Vec<(String, String)>
         }
     }
     Ok(out)
+}
+
+/// Training and immersion referrals of this node's candidates (outbound
+/// and local) by target and status reached in `[from_ms, to_ms)`: each
+/// referral counts once per status it reached (`new` = referred).
+pub async fn training_steps_between(
+    db: &Db,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<(String, String, i64)>> {
+    let rows = sqlx::query(
+        "SELECT r.target, e.status, COUNT(DISTINCT e.referral_id) FROM referral_events e \
+         JOIN referrals r ON r.id = e.referral_id \
+         WHERE r.target <> 'offer' AND r.direction IN ('outbound', 'local') \
+         AND e.at >= $1 AND e.at < $2 \
+         AND e.status IN ('new', 'admitted', 'completed', 'certified', 'abandoned') \
+         GROUP BY r.target, e.status",
+    )
+    .bind(from_ms)
+    .bind(to_ms)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .collect()
+}
+
+/// A hire of this node's candidate, in the period, on an offer a training
+/// referral of the same candidate was "for".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingLink {
+    /// The referral to the training.
+    pub training_referral_id: String,
+    /// The training.
+    pub opportunity_id: String,
+    /// Its title, when known here.
+    pub training_title: Option<String>,
+    /// The training referral's status (`certified`, `completed`…).
+    pub training_status: String,
+    /// The referral that led to the hire.
+    pub hire_referral_id: String,
+    /// The offer.
+    pub offer_id: String,
+    /// Its title, when known here.
+    pub offer_title: Option<String>,
+    /// Day of the hire.
+    pub placed_on: String,
+}
+
+/// Hires in `[from, to]` (days) that followed a training "for" the offer.
+pub async fn training_links_between(db: &Db, from: &str, to: &str) -> Result<Vec<TrainingLink>> {
+    let rows = sqlx::query(
+        "SELECT t.id, t.offer_id, ot.title, t.status, h.id, h.offer_id, oh.title, p.placed_on \
+         FROM placements p \
+         JOIN referrals h ON h.id = p.referral_id \
+         JOIN referrals t ON t.candidate_id = h.candidate_id AND t.for_offer_id = h.offer_id \
+              AND t.target = 'training' AND t.id <> h.id \
+         LEFT JOIN opportunities ot ON ot.id = t.offer_id \
+         LEFT JOIN offers oh ON oh.id = h.offer_id \
+         WHERE p.side = 'home' AND p.placed_on >= $1 AND p.placed_on <= $2 \
+         ORDER BY p.placed_on, h.id, t.id",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(TrainingLink {
+                training_referral_id: r.try_get(0)?,
+                opportunity_id: r.try_get(1)?,
+                training_title: r.try_get(2)?,
+                training_status: r.try_get(3)?,
+                hire_referral_id: r.try_get(4)?,
+                offer_id: r.try_get(5)?,
+                offer_title: r.try_get(6)?,
+                placed_on: r.try_get(7)?,
+            })
+        })
+        .collect()
 }

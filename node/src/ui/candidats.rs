@@ -461,6 +461,58 @@ struct MatchRow {
     parts: Vec<labels::Explanation>,
 }
 
+/// A near miss for want of certifications, with the trainings that grant
+/// them (the skills gap).
+#[derive(Serialize)]
+struct GapRow {
+    offer_id: String,
+    title: String,
+    employer: String,
+    missing: Vec<String>,
+    trainings: Vec<GapTrainingRow>,
+}
+
+#[derive(Serialize)]
+struct GapTrainingRow {
+    id: String,
+    title: String,
+    organisation: String,
+    start_date: String,
+    end_date: String,
+    place: String,
+    distance_km: f64,
+    origin: String,
+    closes: Vec<String>,
+}
+
+fn gap_row(m: &crate::matching::OfferMatch, gap: &crate::matching::gap::SkillsGap) -> GapRow {
+    GapRow {
+        offer_id: m.offer_id.clone(),
+        title: m.title.clone(),
+        employer: m.employer_name.clone(),
+        missing: labels::certification_labels(&gap.missing),
+        trainings: gap
+            .trainings
+            .iter()
+            .map(|t| GapTrainingRow {
+                id: t.opportunity_id.clone(),
+                title: t.title.clone(),
+                organisation: t.organisation.clone(),
+                start_date: t.start_date.clone(),
+                end_date: t.end_date.clone(),
+                place: t.place_label.clone().unwrap_or_default(),
+                distance_km: t.distance_km,
+                origin: if t.is_local {
+                    "locale".to_string()
+                } else {
+                    format!("réseau : {}", t.origin_node)
+                },
+                closes: labels::certification_labels(&t.closes),
+            })
+            .collect(),
+    }
+}
+
 #[derive(Serialize)]
 pub(super) struct RecordView {
     id: String,
@@ -574,6 +626,7 @@ pub(super) async fn record_page(
     );
     let space_email = crate::space::account_of(&state.db, id).await?;
     let mut matches = Vec::new();
+    let mut gaps: Vec<GapRow> = Vec::new();
     let mut match_summary = None;
     if c.consent.is_some() && meta.anonymised_at.is_none() {
         let result = crate::matching::match_candidate(
@@ -581,7 +634,9 @@ pub(super) async fn record_page(
             &c,
             &crate::matching::MatchParams {
                 limit: Some(20),
-                include_near_misses: Some(false),
+                // Near misses: only those lacking a certification are
+                // shown, with the trainings that close the gap.
+                include_near_misses: Some(true),
                 workplace: None,
             },
         )
@@ -593,12 +648,18 @@ pub(super) async fn record_page(
             "candidate",
             id,
             None,
-            json!({ "offers_listed": result.matches.len(), "include_near_misses": false, "via": "ui" }),
+            json!({ "offers_listed": result.matches.len(), "include_near_misses": true, "via": "ui" }),
         )
         .await?;
         let ids: Vec<String> = result.matches.iter().map(|m| m.offer_id.clone()).collect();
         let offers = crate::offers::get_offers(&state.db, &ids).await?;
         for m in &result.matches {
+            if !m.evaluation.eligible {
+                if let Some(gap) = &m.skills_gap {
+                    gaps.push(gap_row(m, gap));
+                }
+                continue;
+            }
             let Some(o) = offers.iter().find(|o| o.payload.offer_id == m.offer_id) else {
                 continue;
             };
@@ -669,6 +730,7 @@ pub(super) async fn record_page(
         context! {
             c => view,
             matches => matches,
+            gaps => gaps,
             match_summary => match_summary,
             referrals => referrals,
             flash => flash,
@@ -732,6 +794,8 @@ pub async fn refer(
         &user,
         crate::referrals::NewReferral {
             offer_id: offer_id.clone(),
+            opportunity_id: Some(f.get("opportunity_id").to_string()).filter(|s| !s.is_empty()),
+            for_offer_id: Some(f.get("for_offer_id").to_string()).filter(|s| !s.is_empty()),
             candidate_id: id.clone(),
             endorsement: f.get("endorsement").to_string(),
         },

@@ -129,6 +129,10 @@ pub fn referral_status_str(s: &str) -> &'static str {
         "cancelled" => "Annulée",
         "obsolete" => "Sans objet",
         "undeliverable" => "Non transmise",
+        "admitted" => "Entrée en formation",
+        "completed" => "Formation terminée",
+        "certified" => "Certifiée",
+        "abandoned" => "Abandon",
         _ => "Autre",
     }
 }

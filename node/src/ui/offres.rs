@@ -453,10 +453,11 @@ async fn owned_by_employer(state: &AppState, offer: &StoredOffer) -> Result<bool
         .is_some_and(|u| u.role == Role::Employer))
 }
 
+/// `?ok=` of a detail page: which flash message to show.
 #[derive(Deserialize)]
 pub struct DetailParams {
     #[serde(default)]
-    ok: Option<String>,
+    pub(super) ok: Option<String>,
 }
 
 /// `GET /ui/offres/{id}`.

@@ -33,6 +33,12 @@ pub struct ReferralRow {
     detail: Option<String>,
     created_at: i64,
     updated_at: i64,
+    /// Where the title links: the offer's page, or the training's.
+    link: String,
+    /// « formation », « immersion » (none for an offer).
+    target: Option<&'static str>,
+    /// For a training: the offer it prepares for.
+    for_offer_id: Option<String>,
 }
 
 fn direction_label(d: crate::referrals::Direction) -> &'static str {
@@ -98,6 +104,16 @@ impl ReferralRow {
             detail: status_detail(v),
             created_at: v.created_at,
             updated_at: v.updated_at,
+            link: match v.target {
+                vivier_protocol::ReferralTarget::Offer => format!("/ui/offres/{}", v.offer_id),
+                _ => format!("/ui/formations/{}", v.offer_id),
+            },
+            target: match v.target {
+                vivier_protocol::ReferralTarget::Offer => None,
+                vivier_protocol::ReferralTarget::Training => Some("formation"),
+                vivier_protocol::ReferralTarget::Immersion => Some("immersion"),
+            },
+            for_offer_id: v.for_offer_id.clone(),
         }
     }
 }
@@ -188,11 +204,19 @@ struct Actions {
     refused: bool,
     postponed: bool,
     cancelled: bool,
+    admitted: bool,
+    completed: bool,
+    certified: bool,
+    abandoned: bool,
 }
 
 impl Actions {
     fn any(&self) -> bool {
         self.processing
+            || self.admitted
+            || self.completed
+            || self.certified
+            || self.abandoned
             || self.prior_to_hire
             || self.accepted
             || self.refused
@@ -260,7 +284,7 @@ async fn detail_page(
     });
     let staff = user.require_staff().is_ok();
     let offer_side = v.direction.offer_side();
-    let can = |s: ReferralStatus| v.status.can_transition_to(s);
+    let can = |s: ReferralStatus| v.status.can_transition_for(s, v.target);
     let actions = Actions {
         processing: offer_side && can(ReferralStatus::Processing),
         prior_to_hire: offer_side && can(ReferralStatus::PriorToHire),
@@ -268,6 +292,10 @@ async fn detail_page(
         refused: offer_side && can(ReferralStatus::Refused),
         postponed: offer_side && can(ReferralStatus::Postponed),
         cancelled: staff && v.direction.referring_side() && can(ReferralStatus::Cancelled),
+        admitted: offer_side && can(ReferralStatus::Admitted),
+        completed: offer_side && can(ReferralStatus::Completed),
+        certified: offer_side && can(ReferralStatus::Certified),
+        abandoned: offer_side && can(ReferralStatus::Abandoned),
     };
     // Undoing the employer's answer needs a reason (the employer is told).
     let cancel_needs_reason = crate::referrals::undoes_employer_decision(v.status);
@@ -277,10 +305,22 @@ async fn detail_page(
         .collect();
     let row = ReferralRow::of(&v);
     let has_actions = actions.any();
+    let after_trainings: Vec<(String, String, &str)> = v
+        .after_trainings
+        .iter()
+        .map(|t| {
+            (
+                t.referral_id.clone(),
+                t.title.clone().unwrap_or_else(|| "Formation".to_string()),
+                labels::referral_status_str(t.status.as_str()),
+            )
+        })
+        .collect();
     render(
         "relation.html",
         context! {
             r => row,
+            after_trainings => after_trainings,
             endorsement => v.endorsement,
             consent_given_at => v.consent_given_at,
             referring_node => v.referring_node,

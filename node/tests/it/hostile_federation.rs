@@ -1209,3 +1209,157 @@ async fn after_a_burst_the_index_catches_up_and_equals_the_database() {
         b.stop().await;
     }
 }
+
+/// A sound training of `origin`, granting CACES R489 cat. 3 (issue 18).
+fn training(origin: &str) -> Value {
+    let day = |d: i64| {
+        (chrono::Utc::now().date_naive() + chrono::Duration::days(d))
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    json!({
+        "opportunity_id": format!("{origin}-{}", uuid::Uuid::now_v7()),
+        "origin_node": origin,
+        "opportunity_type": "training",
+        "title": "CACES R489 catégorie 3",
+        "organisation": "AFPA Tours",
+        "certifications_granted": ["CACES_R489_3"],
+        "rome_codes": ["N1101"],
+        "places": [{"commune_insee": "37261", "label": "Tours (37)"}],
+        "start_date": day(10),
+        "end_date": day(14),
+        "seats": 8,
+        "published_at": now() - 1000,
+        "updated_at": now(),
+    })
+}
+
+async fn opportunities_stored(node: &TestNode) -> Vec<(String, String)> {
+    use sqlx::Row;
+    sqlx::query("SELECT id, status FROM opportunities ORDER BY id")
+        .fetch_all(&node.state.db.pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get("id"), r.get("status")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_opportunities_and_referrals_to_them_are_refused_alone() {
+    for backend in backends() {
+        let (b, hostile, other) = setup(&backend, |_| {}).await;
+        let good = || training(HOSTILE);
+        let cases: Vec<(&str, Value, &str)> = vec![
+            (
+                "ends before it starts",
+                with(good(), "/end_date", json!("2020-01-01")),
+                "end_date",
+            ),
+            (
+                "30 February",
+                with(good(), "/start_date", json!("2027-02-30")),
+                "start_date",
+            ),
+            (
+                "unknown certification",
+                with(good(), "/certifications_granted", json!(["CACES_R999_9"])),
+                "certifications_granted[0]",
+            ),
+            (
+                "an immersion granting a certification",
+                with(
+                    with(good(), "/opportunity_type", json!("immersion")),
+                    "/end_date",
+                    good()["start_date"].clone(),
+                ),
+                "certifications_granted",
+            ),
+            ("no seat", with(good(), "/seats", json!(0)), "seats"),
+            (
+                "seats 2^53-1",
+                with(good(), "/seats", json!(MAX_SAFE)),
+                "seats",
+            ),
+            (
+                "commune 99999",
+                with(good(), "/places/0/commune_insee", json!("99999")),
+                "places[0].commune_insee",
+            ),
+            ("no place", with(good(), "/places", json!([])), "places"),
+            (
+                "control character in the title",
+                with(good(), "/title", json!("CACES\u{1b}[31m")),
+                "title",
+            ),
+            (
+                "published in the far future",
+                with(good(), "/updated_at", json!(MAX_SAFE)),
+                "updated_at",
+            ),
+        ];
+        for (what, payload, field) in cases {
+            let msg = broadcast(&hostile, MessageKind::OpportunityPublished, payload);
+            let reason = refused_alone(&b, &hostile, msg, "refused:invalid_payload").await;
+            assert!(
+                reason
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with(&format!("{field}:")),
+                "{what} on {}: {reason}",
+                backend.name()
+            );
+        }
+        assert!(opportunities_stored(&b).await.is_empty());
+        // Another member's training: not_origin.
+        let usurped = broadcast(&hostile, MessageKind::OpportunityPublished, training(OTHER));
+        refused_alone(&b, &hostile, usurped, "refused:not_origin").await;
+
+        // A sound one is stored; only its origin closes it.
+        let sound = good();
+        let id = sound["opportunity_id"].as_str().unwrap().to_string();
+        let m = broadcast(&hostile, MessageKind::OpportunityPublished, sound);
+        let (s, a) = put(&b, &hostile, &[&m.1]).await;
+        assert_eq!((s, verdict(&a, &m.0)), (200, "accepted:".into()), "{a}");
+        assert_eq!(
+            opportunities_stored(&b).await,
+            [(id.clone(), "open".to_string())]
+        );
+        let closing = json!({"opportunity_id": id, "closed_at": now()});
+        let m = broadcast(&other, MessageKind::OpportunityClosed, closing.clone());
+        refused_alone(&b, &other, m, "refused:not_origin").await;
+        let m = broadcast(
+            &hostile,
+            MessageKind::OpportunityClosed,
+            with(closing.clone(), "/closed_at", json!(MAX_SAFE)),
+        );
+        refused_alone(&b, &hostile, m, "refused:invalid_payload").await;
+        let m = broadcast(&hostile, MessageKind::OpportunityClosed, closing);
+        let (s, a) = put(&b, &hostile, &[&m.1]).await;
+        assert_eq!((s, verdict(&a, &m.0)), (200, "accepted:".into()), "{a}");
+        assert_eq!(
+            opportunities_stored(&b).await,
+            [(id.clone(), "closed".to_string())]
+        );
+
+        // Referrals to trainings B does not own are refused: an unknown
+        // one, and the hostile member's own training (not B's).
+        let mut r = submitted("nope", HOSTILE);
+        r["target"] = json!("training");
+        let msg = to_b(&hostile, MessageKind::ReferralSubmitted, r);
+        refused_alone(&b, &hostile, msg, "refused:unknown_opportunity").await;
+        let mut r = submitted(&id, HOSTILE);
+        r["target"] = json!("training");
+        let msg = to_b(&hostile, MessageKind::ReferralSubmitted, r);
+        refused_alone(&b, &hostile, msg, "refused:not_offer_origin").await;
+        // A status no version defines is malformed.
+        let msg = to_b(
+            &hostile,
+            MessageKind::ReferralStatusChanged,
+            json!({"referral_id": "r", "offer_id": "o", "status": "graduated",
+                   "changed_by": "x", "changed_at": now()}),
+        );
+        refused_alone(&b, &hostile, msg, "refused:malformed").await;
+        b.stop().await;
+    }
+}

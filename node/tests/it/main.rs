@@ -19,6 +19,7 @@ mod hostile_uploads;
 mod mail;
 mod matching;
 mod offers;
+mod opportunities;
 mod referrals;
 mod reports;
 mod reports_migration;

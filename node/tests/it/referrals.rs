@@ -146,6 +146,8 @@ fn submitted(id: &str, offer: &str, from: &str) -> ReferralSubmitted {
     ReferralSubmitted {
         referral_id: id.into(),
         offer_id: offer.into(),
+        target: vivier_protocol::ReferralTarget::Offer,
+        for_offer_id: None,
         referring_node: NodeId::parse(from).unwrap(),
         counsellor_name: "Conseiller de C".into(),
         counsellor_email: None,

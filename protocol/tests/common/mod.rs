@@ -173,6 +173,8 @@ pub fn referral() -> ReferralSubmitted {
     ReferralSubmitted {
         referral_id: "petr-montlucon-ref-0007".into(),
         offer_id: "cd41-offre-2025-0042".into(),
+        target: ReferralTarget::Offer,
+        for_offer_id: None,
         referring_node: node("petr-montlucon"),
         counsellor_name: "Hélène Müller".into(),
         counsellor_email: Some("h.muller@petr-montlucon.fr".into()),
@@ -420,4 +422,58 @@ pub fn replace_somewhere(v: &mut Value, pick: usize, new: Value) -> bool {
     let mut new = Some(new);
     go(v, k, &mut new);
     new.is_none()
+}
+
+pub fn training() -> OpportunityPayload {
+    OpportunityPayload {
+        opportunity_id: "cd41-formation-2026-0003".into(),
+        origin_node: node("cd41"),
+        opportunity_type: OpportunityType::Training,
+        title: "CACES® R489 catégorie 3 — chariots élévateurs".into(),
+        description: "5 jours : théorie, pratique, test.\nFinancement « OPCO 2i » 💶".into(),
+        organisation: "AFPA Blois".into(),
+        siret: Some("82436817700015".into()),
+        certifications_granted: vec!["CACES_R489_3".into()],
+        rome_codes: vec!["N1101".into()],
+        places: vec![OpportunityPlace {
+            commune_insee: "41018".into(),
+            label: Some("Blois (41)".into()),
+            lat_micro: Some(47_586_092),
+            lon_micro: Some(1_335_947),
+        }],
+        start_date: "2027-03-01".into(),
+        end_date: "2027-03-05".into(),
+        seats: 8,
+        funding: Some("OPCO 2i".into()),
+        tutor: None,
+        published_at: T0,
+        updated_at: T0,
+    }
+}
+
+pub fn immersion() -> OpportunityPayload {
+    OpportunityPayload {
+        opportunity_id: "cd41-pmsmp-2026-0011".into(),
+        opportunity_type: OpportunityType::Immersion,
+        title: "Immersion en entrepôt (PMSMP)".into(),
+        description: String::new(),
+        organisation: "Logistique du Val de Loire".into(),
+        siret: None,
+        certifications_granted: Vec::new(),
+        rome_codes: vec!["N1103".into()],
+        start_date: "2027-02-08".into(),
+        end_date: "2027-02-19".into(),
+        seats: 1,
+        funding: None,
+        tutor: Some("Marc Dubois, chef d'équipe".into()),
+        ..training()
+    }
+}
+
+pub fn opportunity_closed() -> OpportunityClosed {
+    OpportunityClosed {
+        opportunity_id: "cd41-formation-2026-0003".into(),
+        reason: Some("session complète".into()),
+        closed_at: T0,
+    }
 }

@@ -838,3 +838,177 @@ async fn admin_disables_a_user_in_the_browser() {
     assert!(found.is_empty(), "{}", found.join("\n"));
     node.stop().await;
 }
+
+/// Issue 18 in the browser: a counsellor publishes a training through the
+/// form, finds it in the list, sees it on a record as the way to close a
+/// skills gap (« Il manque une certification »), proposes the candidate
+/// « pour cette formation », records the outcomes on the referral page,
+/// and the record then holds the certification and matches the offer.
+/// Every new page passes axe.
+#[tokio::test]
+async fn training_skills_gap_journey_in_the_browser() {
+    let node = WebNode::start(|_| {}).await.unwrap();
+    let Some(b) = Browser::start(&node.base).await.unwrap() else {
+        return;
+    };
+    let day = |d: i64| {
+        (chrono::Utc::now().date_naive() + chrono::Duration::days(d))
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let offer = node
+        .api(
+            &node.employer,
+            "/api/v1/offers",
+            &serde_json::json!({
+                "title": "Cariste chariot frontal",
+                "description": "Conduite de chariots élévateurs en entrepôt.",
+                "rome_code": "N1101",
+                "contract_type": "CDI",
+                "start_date": day(60),
+                "required_certifications": ["CACES_R489_3"],
+                "employer": {"name": "Logistique Val de Loire"},
+                "workplaces": [{"commune_insee": "41018", "positions": 1}]
+            }),
+        )
+        .await
+        .unwrap();
+    let offer_id = offer["offer_id"].as_str().unwrap().to_string();
+    let cand = node
+        .api(
+            &node.counsellor,
+            "/api/v1/candidates",
+            &serde_json::json!({
+                "first_name": "Inès",
+                "last_name": "Moreau",
+                "commune_insee": "41018",
+                "rome_codes": ["N1101"],
+                "cv_text": "Cariste, préparation de commandes en entrepôt logistique.",
+                "consent_scope": "local"
+            }),
+        )
+        .await
+        .unwrap();
+    let cand_id = cand["id"].as_str().unwrap().to_string();
+    let mut found = Vec::new();
+
+    b.login(&node.counsellor.email, PASSWORD).await.unwrap();
+    b.goto("/ui/formations").await.unwrap();
+    found.extend(serious_on(&b, "formations", "/ui/formations").await);
+    b.click("#publier-formation").await.unwrap();
+    assert_eq!(
+        b.heading().await.unwrap(),
+        "Publier une formation ou une immersion"
+    );
+    found.extend(serious_on(&b, "formation-nouvelle", "/ui/formations/nouvelle").await);
+    // An end before the start is explained next to the field.
+    let set_dates = |start: String, end: String| {
+        let client = b.client.clone();
+        async move {
+            client
+                .execute(
+                    "document.querySelector('#debut').value = arguments[0]; \
+                     document.querySelector('#fin').value = arguments[1]; return true;",
+                    vec![start.into(), end.into()],
+                )
+                .await
+                .unwrap();
+        }
+    };
+    b.fill("#titre", "CACES R489 catégorie 3").await.unwrap();
+    b.fill("#organisme", "AFPA Blois").await.unwrap();
+    b.choose("#certifications option[value='CACES_R489_3']")
+        .await
+        .unwrap();
+    b.fill("#rome", "N1101").await.unwrap();
+    b.fill("#commune", "41018").await.unwrap();
+    b.fill("#places", "8").await.unwrap();
+    b.fill("#financement", "OPCO 2i").await.unwrap();
+    set_dates(day(14), day(10)).await;
+    b.click("main form button[type=submit]").await.unwrap();
+    let err = b.text("#fin-erreur").await.unwrap();
+    assert!(!err.is_empty(), "an error on the end date");
+    // What was typed is kept, the chosen certification too.
+    let kept: serde_json::Value = b
+        .client
+        .execute(
+            "return document.querySelector(\"#certifications option[value='CACES_R489_3']\").selected;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(kept, serde_json::json!(true));
+    set_dates(day(10), day(14)).await;
+    b.click("main form button[type=submit]").await.unwrap();
+    assert_eq!(b.heading().await.unwrap(), "CACES R489 catégorie 3");
+    let delivered = b.text("#certifications-delivrees").await.unwrap();
+    assert!(delivered.contains("CACES"), "{delivered}");
+    let training_path = b.path().await.unwrap();
+    let training_path = training_path.split('?').next().unwrap().to_string();
+    found.extend(serious_on(&b, "formation", &training_path).await);
+    b.goto("/ui/formations?certification=CACES_R489_3")
+        .await
+        .unwrap();
+    assert!(b
+        .text("main table")
+        .await
+        .unwrap()
+        .contains("CACES R489 catégorie 3"));
+
+    // The record: the offer is a near miss; the training closes the gap.
+    let record = format!("/ui/candidats/{cand_id}");
+    b.goto(&record).await.unwrap();
+    let gap = b.text("section[aria-labelledby=t-gap]").await.unwrap();
+    assert!(gap.contains("Cariste chariot frontal"), "{gap}");
+    assert!(gap.contains("CACES R489 catégorie 3"), "{gap}");
+    assert!(gap.contains("AFPA Blois"), "{gap}");
+    found.extend(serious_on(&b, "candidat-ecart", &record).await);
+    b.submit_form(
+        "section[aria-labelledby=t-gap] form.proposer",
+        &[("textarea", "Motivée, il ne lui manque que le CACES 3.")],
+    )
+    .await
+    .unwrap();
+    let referral_path = b.path().await.unwrap();
+    assert!(
+        referral_path.starts_with("/ui/mises-en-relation/"),
+        "{referral_path}"
+    );
+    let heading = b.text("#t-rel").await.unwrap();
+    assert!(heading.contains("Formation"), "{heading}");
+    assert!(b.text("#pour-offre").await.is_ok());
+    let referral_path = referral_path.split('?').next().unwrap().to_string();
+    found.extend(serious_on(&b, "mise-en-relation-formation", &referral_path).await);
+    // This node runs the training: its staff record the outcomes.
+    b.click("#issue-admitted").await.unwrap();
+    assert!(b
+        .text("main")
+        .await
+        .unwrap()
+        .contains("Entrée en formation"));
+    b.click("#issue-certified").await.unwrap();
+    let main = b.text("main").await.unwrap();
+    assert!(main.contains("Certifiée"), "{main}");
+    assert!(
+        b.text("#issue-abandoned").await.is_err(),
+        "certified is final"
+    );
+
+    // The record holds the certification and now matches the offer.
+    b.goto(&record).await.unwrap();
+    let main = b.text("main").await.unwrap();
+    assert!(main.contains("CACES"), "{main}");
+    assert!(b.text("section[aria-labelledby=t-gap]").await.is_err());
+    let matches = b.text("section[aria-labelledby=t-match]").await.unwrap();
+    assert!(matches.contains("Cariste chariot frontal"), "{matches}");
+    b.screenshot("formation-ecart-certifiee").await.unwrap();
+    let rec = node
+        .api_get(&node.counsellor, &format!("/api/v1/candidates/{cand_id}"))
+        .await
+        .unwrap();
+    assert_eq!(rec["certifications"], serde_json::json!(["CACES_R489_3"]));
+    let _ = offer_id;
+    assert!(found.is_empty(), "{found:#?}");
+    b.close().await;
+    node.stop().await;
+}

@@ -17,3 +17,4 @@ mod membership;
 mod node_binary;
 mod reports_network;
 mod scale_out;
+mod trainings;

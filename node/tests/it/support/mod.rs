@@ -41,6 +41,18 @@ pub fn offer_body(title: &str) -> Value {
     })
 }
 
+/// The `field` of each error of a problem JSON body.
+pub fn error_fields(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| e["field"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Which database a test node uses.
 #[derive(Clone, Debug)]
 pub enum Backend {
