@@ -513,6 +513,11 @@ fn gap_row(m: &crate::matching::OfferMatch, gap: &crate::matching::gap::SkillsGa
     }
 }
 
+/// Eligible offers listed on a record.
+const RECORD_MATCHES: usize = 20;
+/// Near misses looked at beyond them for the skills gap.
+const RECORD_GAPS_LOOKED_AT: usize = 40;
+
 #[derive(Serialize)]
 pub(super) struct RecordView {
     id: String,
@@ -633,9 +638,10 @@ pub(super) async fn record_page(
             state,
             &c,
             &crate::matching::MatchParams {
-                limit: Some(20),
-                // Near misses: only those lacking a certification are
-                // shown, with the trainings that close the gap.
+                // Eligible offers come first: room for the near misses
+                // after the 20 shown (only those lacking a certification
+                // are shown, with the trainings that close the gap).
+                limit: Some(RECORD_MATCHES + RECORD_GAPS_LOOKED_AT),
                 include_near_misses: Some(true),
                 workplace: None,
             },
@@ -658,6 +664,9 @@ pub(super) async fn record_page(
                 if let Some(gap) = &m.skills_gap {
                     gaps.push(gap_row(m, gap));
                 }
+                continue;
+            }
+            if matches.len() >= RECORD_MATCHES {
                 continue;
             }
             let Some(o) = offers.iter().find(|o| o.payload.offer_id == m.offer_id) else {
