@@ -1309,9 +1309,9 @@ pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result
             at: now,
         };
         insert_event(&mut tx, &id, &Change::to(ReferralStatus::New, "proposition envoyée"), &actor).await?;
-        if direction == Direction::Local && offer.target == ReferralTarget::Offer {
+        if direction == Direction::Local {
             let by = format!("{} ({})", user.display_name, state.config.display_name);
-            mails::referral_new(state, &mut tx, &id, &offer_id, &by).await?;
+            mails::referral_new(state, &mut tx, &id, offer.target, &offer_id, &by).await?;
         }
         set_candidate_status(&mut tx, &candidate.id, CandidateStatus::InReferral, &[CandidateStatus::Active]).await?;
         if direction == Direction::Outbound {
@@ -2022,9 +2022,7 @@ pub async fn receive_submitted(
         .and_then(|d| d.document.member(sender).map(|m| m.display_name.clone()))
         .unwrap_or_else(|| sender.to_string());
     let by = format!("{} ({mission})", clip(r.counsellor_name.trim(), 200));
-    if r.target == ReferralTarget::Offer {
-        mails::referral_new(state, tx, &r.referral_id, &r.offer_id, &by).await?;
-    }
+    mails::referral_new(state, tx, &r.referral_id, r.target, &r.offer_id, &by).await?;
     Ok(AfterCommit::Nothing)
 }
 

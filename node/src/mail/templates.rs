@@ -39,11 +39,15 @@ pub enum Mail {
         /// How long it is valid (minutes).
         valid_minutes: i64,
     },
-    /// To an employer: a candidate was proposed for one of their offers.
+    /// To an employer (or a training's or immersion's owner): a candidate
+    /// was proposed for one of their offers (trainings, immersions).
     ReferralNew {
         /// The employer contact's name.
         display_name: String,
-        /// The offer's title.
+        /// What was proposed for, in French: « offre », « formation »,
+        /// « immersion ».
+        what: String,
+        /// The offer's (training's, immersion's) title.
         offer_title: String,
         /// Who proposed (mission or node name).
         referred_by: String,
@@ -222,6 +226,7 @@ mod tests {
             },
             Mail::ReferralNew {
                 display_name: "Paul <script>".into(),
+                what: "offre".into(),
                 offer_title: "Cariste CACES 3 & magasinier".into(),
                 referred_by: "Mission locale de Blois".into(),
                 link: link.clone(),
@@ -269,6 +274,7 @@ mod tests {
     fn html_is_escaped_text_is_not_and_subjects_stay_on_one_line() {
         let mail = Mail::ReferralNew {
             display_name: "Paul <script>".into(),
+            what: "formation".into(),
             offer_title: "Cariste\r\nBcc: x@evil.example & co".into(),
             referred_by: "Mission".into(),
             link: "https://x.fr/".into(),

@@ -1,11 +1,11 @@
 //! The e-mails of a referral's life, queued in the transaction of the change
-//! they report (nothing when the node sends no mail): the offer's owner is
-//! told of a new referral, the referring counsellor of the employer's
+//! they report (nothing when the node sends no mail): the owner of the
+//! offer, training or immersion is told of a new referral, the referring counsellor of the employer's
 //! answer. They name no candidate — the link leads to the node, where
 //! access is checked and audited.
 
 use sqlx::{Any, Transaction};
-use vivier_protocol::ReferralStatus;
+use vivier_protocol::{ReferralStatus, ReferralTarget};
 
 use crate::error::Result;
 use crate::mail::Mail;
@@ -17,19 +17,27 @@ fn link(state: &AppState, referral_id: &str) -> String {
         .link(&format!("/ui/mises-en-relation/{referral_id}"))
 }
 
-/// To the owner of local offer `offer_id`: `referred_by` proposed someone.
+/// To the owner of the local offer, training or immersion `target_id`:
+/// `referred_by` proposed someone.
 pub(super) async fn referral_new(
     state: &AppState,
     tx: &mut Transaction<'_, Any>,
     referral_id: &str,
-    offer_id: &str,
+    target: ReferralTarget,
+    target_id: &str,
     referred_by: &str,
 ) -> Result<()> {
-    let row: Option<(Option<String>, String)> =
-        sqlx::query_as("SELECT owner_user_id, title FROM offers WHERE id = $1 AND is_local = 1")
-            .bind(offer_id)
-            .fetch_optional(&mut **tx)
-            .await?;
+    let (table, what) = match target {
+        ReferralTarget::Offer => ("offers", "offre"),
+        ReferralTarget::Training => ("opportunities", "formation"),
+        ReferralTarget::Immersion => ("opportunities", "immersion"),
+    };
+    let row: Option<(Option<String>, String)> = sqlx::query_as(&format!(
+        "SELECT owner_user_id, title FROM {table} WHERE id = $1 AND is_local = 1"
+    ))
+    .bind(target_id)
+    .fetch_optional(&mut **tx)
+    .await?;
     let Some((Some(owner), offer_title)) = row else {
         return Ok(());
     };
@@ -38,6 +46,7 @@ pub(super) async fn referral_new(
         .mail
         .enqueue_to_user(tx, &owner, |display_name| Mail::ReferralNew {
             display_name,
+            what: what.to_string(),
             offer_title,
             referred_by: referred_by.to_string(),
             link,

@@ -788,3 +788,85 @@ async fn without_mail_an_account_needs_a_password() {
         node.stop().await;
     }
 }
+
+/// A referral to a training is told to the training's owner, as one to an
+/// offer is told to the offer's (« votre formation », no candidate named).
+#[tokio::test]
+async fn a_trainings_owner_is_told_of_a_referral() {
+    for backend in backends() {
+        let mut sink = SmtpSink::start().await;
+        let clock = ManualClock::starting_now();
+        let node = start_node_with_clock(&backend, clock.shared(), mail_to(sink.port())).await;
+        let owner = node.user(Role::Counsellor, "formation@afpa.fr").await;
+        let counsellor = node
+            .user(Role::Counsellor, "claire@mission-emploi.fr")
+            .await;
+        let day = |offset: i64| {
+            (chrono::Utc::now().date_naive() + chrono::Duration::days(offset))
+                .format("%Y-%m-%d")
+                .to_string()
+        };
+        let (s, training) = node
+            .post(
+                &owner,
+                "/api/v1/opportunities",
+                &json!({
+                    "opportunity_type": "training",
+                    "title": "CACES R489 catégorie 3",
+                    "organisation": "AFPA Blois",
+                    "certifications_granted": ["caces_r489_3"],
+                    "rome_codes": ["N1101"],
+                    "places": [{"commune_insee": "41018"}],
+                    "start_date": day(10),
+                    "end_date": day(14),
+                    "seats": 8
+                }),
+            )
+            .await;
+        assert_eq!(s, 201, "{training}");
+        let (s, cand) = node
+            .post(
+                &counsellor,
+                "/api/v1/candidates",
+                &json!({
+                    "first_name": "Yanis", "last_name": "Morel", "email": "yanis@exemple.fr",
+                    "commune_insee": "41018", "max_travel_km": 30, "contract_types": ["CDI"],
+                    "rome_codes": ["N1101"], "job_titles": ["Cariste"],
+                    "cv_text": "Préparateur de commandes, CACES 1.", "consent_scope": "local"
+                }),
+            )
+            .await;
+        assert_eq!(s, 201, "{cand}");
+        let (s, referral) = node
+            .post(
+                &counsellor,
+                "/api/v1/referrals",
+                &json!({
+                    "opportunity_id": training["opportunity_id"],
+                    "candidate_id": cand["id"],
+                    "endorsement": "Motivé, à l'heure."
+                }),
+            )
+            .await;
+        assert_eq!(s, 201, "{referral}");
+        let mail = sink.next_message(WAIT).await;
+        assert_eq!(
+            mail.to,
+            vec!["formation@afpa.fr".to_string()],
+            "{backend:?}"
+        );
+        assert_eq!(
+            mail.subject,
+            "Nouveau candidat proposé pour votre formation « CACES R489 catégorie 3 »"
+        );
+        assert!(
+            !mail.text.contains("Yanis"),
+            "no candidate named: {}",
+            mail.text
+        );
+        let rid = referral["id"].as_str().unwrap();
+        assert!(mail
+            .link_containing(&format!("/ui/mises-en-relation/{rid}"))
+            .is_some());
+    }
+}
