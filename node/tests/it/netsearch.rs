@@ -1,0 +1,328 @@
+//! Network search at one real node over HTTP, on both engines: who may ask
+//! it (unsigned, unknown and revoked members get nothing, a member may not
+//! ask in another's name), the per-member answer quota, the minimum
+//! specificity on both sides, the users' quotas, and a search being its
+//! author's alone. Stable codes throughout.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::support::*;
+use serde_json::{json, Value};
+use vivier_node::auth::Role;
+use vivier_protocol::{
+    KeyId, MemberStatus, NodeId, SigningKeyPair, NETWORK_INTEREST_PATH, NETWORK_SEARCH_PATH,
+};
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn key() -> SigningKeyPair {
+    SigningKeyPair::generate(KeyId::parse("ed25519:1").unwrap())
+}
+
+fn query(origin: &str, id: &str, radius: i64) -> Value {
+    json!({
+        "query_id": id,
+        "origin_node": origin,
+        "rome_codes": ["N1101"],
+        "places": [{"commune_insee": "41018", "radius_km": radius}],
+        "created_at": now(),
+        "deadline_at": now() + 60_000,
+    })
+}
+
+/// POST `body` to `path`, signed by `signer` with `key` (or unsigned).
+async fn signed_post(
+    node: &TestNode,
+    path: &str,
+    signer: Option<(&str, &SigningKeyPair)>,
+    body: &Value,
+) -> (u16, Value) {
+    let bytes = serde_json::to_vec(body).unwrap();
+    let mut req = node
+        .client
+        .post(node.url(path))
+        .header("content-type", "application/json");
+    if let Some((id, k)) = signer {
+        let headers = vivier_protocol::sign_request(
+            "POST",
+            path,
+            &node.state.identity.node_id,
+            &bytes,
+            &NodeId::parse(id).unwrap(),
+            k,
+            now() / 1000,
+        );
+        for (h, v) in headers.pairs() {
+            req = req.header(h, v);
+        }
+    }
+    let r = req.body(bytes).send().await.unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+fn network_candidate(first: &str) -> Value {
+    let mut c = candidate_body(first);
+    c["consent_scope"] = json!("network");
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_active_members_get_an_answer_within_their_quota() {
+    for backend in backends() {
+        let operator = key();
+        let node = start_node_with(&backend, |c| {
+            federated("node-b", &operator)(c);
+            c.network_search.answers_per_member_per_hour = 2;
+        })
+        .await;
+        let (member, revoked, stranger) = (key(), key(), key());
+        let mut gone = member_entry("ml-tours", "http://127.0.0.1:9", &revoked);
+        gone.status = MemberStatus::Revoked {
+            reason: "a quitté le réseau".into(),
+            at: now() - 1000,
+        };
+        publish_membership(
+            &operator,
+            &[&node],
+            vec![
+                member_of(&node),
+                member_entry("cd41", "http://127.0.0.1:9", &member),
+                gone,
+            ],
+        )
+        .await;
+        let counsellor = node.user(Role::Counsellor, "conseil@b.fr").await;
+        let (s, v) = node
+            .post(
+                &counsellor,
+                "/api/v1/candidates",
+                &network_candidate("Karim"),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        let (s, v) = node
+            .post(&counsellor, "/api/v1/candidates", &candidate_body("Louise"))
+            .await;
+        assert_eq!(s, 201, "{v}");
+        node.sync_index().await;
+
+        let q = query("cd41", "q-1", 30);
+        let refused = [
+            (None, 401, "missing_signature"),
+            (Some(("cd99", &stranger)), 401, "unknown_sender"),
+            (Some(("ml-tours", &revoked)), 401, "sender_not_active"),
+            // A real member's key under another member's name.
+            (Some(("ml-tours", &member)), 401, "sender_not_active"),
+        ];
+        for (signer, status, code) in refused {
+            let (s, v) = signed_post(&node, NETWORK_SEARCH_PATH, signer, &q).await;
+            assert_eq!(
+                (s, v["code"].as_str()),
+                (status, Some(code)),
+                "{}: {v}",
+                backend.name()
+            );
+            assert!(v.get("results").is_none(), "{v}");
+        }
+        // A member asking in another's name.
+        let (s, v) = signed_post(
+            &node,
+            NETWORK_SEARCH_PATH,
+            Some(("cd41", &member)),
+            &query("ml-tours", "q-x", 30),
+        )
+        .await;
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (403, Some("origin_mismatch")),
+            "{v}"
+        );
+        // Not specific enough: a radius over the node's limit, no ROME code.
+        let (s, v) = signed_post(
+            &node,
+            NETWORK_SEARCH_PATH,
+            Some(("cd41", &member)),
+            &query("cd41", "q-2", 80),
+        )
+        .await;
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (400, Some("radius_too_large")),
+            "{v}"
+        );
+        let mut vague = query("cd41", "q-3", 30);
+        vague["rome_codes"] = json!([]);
+        let (s, v) = signed_post(&node, NETWORK_SEARCH_PATH, Some(("cd41", &member)), &vague).await;
+        assert_eq!(s, 400, "{v}");
+
+        // The active member gets the network-consent candidate only.
+        let (s, v) = signed_post(&node, NETWORK_SEARCH_PATH, Some(("cd41", &member)), &q).await;
+        assert_eq!(s, 200, "{}: {v}", backend.name());
+        assert_eq!(v["results"].as_array().unwrap().len(), 1, "{v}");
+        assert_eq!(
+            v["place_counts"],
+            json!([{"place_index": 0, "count": 1}]),
+            "{v}"
+        );
+        let text = v.to_string();
+        assert!(
+            !text.contains("Karim") && !text.contains("Martin"),
+            "{text}"
+        );
+        // The same query id twice is refused.
+        let (s, v) = signed_post(&node, NETWORK_SEARCH_PATH, Some(("cd41", &member)), &q).await;
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (409, Some("duplicate_query")),
+            "{v}"
+        );
+        // An interest naming a pseudonym never given to this member.
+        let interest = json!({
+            "interest_id": "i-1", "query_id": "q-1", "origin_node": "cd41",
+            "pseudonym": "A".repeat(43), "asker_label": "Logivia", "message": "Bonjour"
+        });
+        let (s, v) = signed_post(
+            &node,
+            NETWORK_INTEREST_PATH,
+            Some(("cd41", &member)),
+            &interest,
+        )
+        .await;
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (404, Some("unknown_pseudonym")),
+            "{v}"
+        );
+        let (s, v) = signed_post(&node, NETWORK_INTEREST_PATH, None, &interest).await;
+        assert_eq!(s, 401, "{v}");
+
+        // Quota: 2 answers per hour for one member (q-1 and q-4).
+        for id in ["q-4", "q-5"] {
+            let (s, v) = signed_post(
+                &node,
+                NETWORK_SEARCH_PATH,
+                Some(("cd41", &member)),
+                &query("cd41", id, 30),
+            )
+            .await;
+            assert_eq!(s, if id == "q-4" { 200 } else { 429 }, "{id}: {v}");
+            if s == 429 {
+                assert_eq!(v["code"], "member_quota_exceeded", "{v}");
+            }
+        }
+        // Every answer is in the audit log, with whom each pseudonym stands for.
+        let answered: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'network_search.answer'",
+        )
+        .fetch_one(&node.state.db.pool)
+        .await
+        .unwrap();
+        assert_eq!(answered, 2, "{}", backend.name());
+        node.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn searches_need_specificity_and_stay_within_quotas() {
+    for backend in backends() {
+        let operator = key();
+        let node = start_node_with(&backend, |c| {
+            federated("node-a", &operator)(c);
+            c.network_search.per_user_per_hour = 2;
+            c.network_search.per_node_per_hour = 3;
+            c.network_search.deadline_ms = 500;
+        })
+        .await;
+        // One other member, down (nothing listens on the discard port).
+        publish_membership(
+            &operator,
+            &[&node],
+            vec![
+                member_of(&node),
+                member_entry("cd41", "http://127.0.0.1:9", &key()),
+            ],
+        )
+        .await;
+        let employer = node.user(Role::Employer, "rh@a.fr").await;
+        let other = node.user(Role::Counsellor, "conseil@a.fr").await;
+        let place = json!([{"commune_insee": "41018", "radius_km": 20}]);
+        let cases = [
+            (json!({"places": place}), "query_not_specific", "rome_codes"),
+            (
+                json!({"rome_codes": ["N1101"]}),
+                "query_not_specific",
+                "places",
+            ),
+            (
+                json!({"rome_codes": ["N1101"], "places": [{"commune_insee": "41018", "radius_km": 400}]}),
+                "radius_too_large",
+                "places[0].radius_km",
+            ),
+            (
+                json!({"rome_codes": ["Z9999"], "places": place}),
+                "validation",
+                "rome_codes[0]",
+            ),
+            (
+                json!({"rome_codes": ["N1101"], "places": [{"commune_insee": "00000", "radius_km": 10}]}),
+                "validation",
+                "places[0].commune_insee",
+            ),
+        ];
+        for (body, code, field) in cases {
+            let (s, v) = node
+                .post(&employer, "/api/v1/network-searches", &body)
+                .await;
+            assert_eq!((s, v["code"].as_str()), (400, Some(code)), "{body}: {v}");
+            assert!(v.to_string().contains(field), "{field}: {v}");
+        }
+        let good = json!({"rome_codes": ["N1101"], "places": place});
+        let mut first = None;
+        for _ in 0..2 {
+            let (s, v) = node
+                .post(&employer, "/api/v1/network-searches", &good)
+                .await;
+            assert_eq!(s, 200, "{}: {v}", backend.name());
+            assert_eq!(v["members_asked"], 1, "{v}");
+            assert_eq!(v["members_answered"], 0, "{v}");
+            first.get_or_insert(v["id"].as_str().unwrap().to_string());
+        }
+        let (s, v) = node
+            .post(&employer, "/api/v1/network-searches", &good)
+            .await;
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (429, Some("user_quota_exceeded")),
+            "{v}"
+        );
+        let (s, v) = node.post(&other, "/api/v1/network-searches", &good).await;
+        assert_eq!(s, 200, "{v}");
+        let (s, v) = node.post(&other, "/api/v1/network-searches", &good).await;
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (429, Some("node_quota_exceeded")),
+            "{v}"
+        );
+        // A search is its author's alone; nobody signed out sees anything.
+        let first = first.unwrap();
+        let (s, _) = node
+            .get(&other, &format!("/api/v1/network-searches/{first}"))
+            .await;
+        assert_eq!(s, 404);
+        let (s, v) = node
+            .get(&employer, &format!("/api/v1/network-searches/{first}"))
+            .await;
+        assert_eq!(s, 200, "{v}");
+        let r = node
+            .client
+            .post(node.url("/api/v1/network-searches"))
+            .json(&good)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 401);
+        node.stop().await;
+    }
+}
