@@ -130,7 +130,7 @@ fn answer() -> Value {
     };
     json!({
         "description": "Pseudonyms: query_key = HMAC-SHA256(secret, \"vivier-netsearch-v1\\0\" + origin + \"\\0\" + query_id); pseudonym = base64url(HMAC-SHA256(query_key, candidate_id)); and an answer carrying one of them",
-        "secret": URL_SAFE_NO_PAD.encode(s),
+        "secret": URL_SAFE_NO_PAD.encode(&s),
         "origin_node": "cd41",
         "query_id": qid,
         "query_key": URL_SAFE_NO_PAD.encode(query_key(&s, "cd41", qid)),
