@@ -326,3 +326,133 @@ async fn searches_need_specificity_and_stay_within_quotas() {
         node.stop().await;
     }
 }
+
+/// The pages, on both engines: an employer at A searches from the form,
+/// reads the cards (distance band, availability, no name), marks one
+/// « Intéressé »; B's counsellor sees it in « À faire » and on « Intérêts
+/// du réseau » and answers « Non disponible »; A's card then says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_take_a_search_from_the_form_to_the_answer() {
+    for backend in backends() {
+        let operator = key();
+        let a = start_node_with(&backend, federated("node-a", &operator)).await;
+        let b = start_node_with(&backend, federated("node-b", &operator)).await;
+        publish_membership(&operator, &[&a, &b], vec![member_of(&a), member_of(&b)]).await;
+        a.user(Role::Employer, "rh@a.fr").await;
+        let counsellor = b.user(Role::Counsellor, "conseil@b.fr").await;
+        let mut body = network_candidate("Karim");
+        body["available_from"] = json!("2026-01-15");
+        body["max_travel_km"] = json!(40);
+        let (s, v) = b.post(&counsellor, "/api/v1/candidates", &body).await;
+        assert_eq!(s, 201, "{v}");
+        b.sync_index().await;
+        let emp = a.ui_cookie("rh@a.fr").await;
+
+        let form = get(&a, Some(&emp), "/ui/reseau").await;
+        assert_eq!(form.status, 200, "{}", form.body);
+        assert!(
+            form.body.contains("Rechercher dans le réseau"),
+            "{}",
+            form.body
+        );
+        // Not specific enough: said in French, nothing asked.
+        let vague = post(
+            &a,
+            Some(&emp),
+            "/ui/reseau",
+            &[("metier", "N1101"), ("rayon", "20")],
+        )
+        .await;
+        assert_eq!(vague.status, 200);
+        assert!(vague.body.contains("au moins un métier"), "{}", vague.body);
+        let asked = post(
+            &a,
+            Some(&emp),
+            "/ui/reseau",
+            &[
+                ("metier", "N1101"),
+                ("commune", "Blois"),
+                ("rayon", "20"),
+                ("contrat", "CDI"),
+            ],
+        )
+        .await;
+        assert_eq!(asked.status, 303, "{}", asked.body);
+        let at = asked.location.unwrap();
+        let results = get(&a, Some(&emp), &at).await;
+        assert_eq!(results.status, 200);
+        assert!(
+            results.body.contains("1 membre sur 1 a répondu"),
+            "{}",
+            results.body
+        );
+        assert!(
+            results.body.contains("à moins de 10 km de Blois"),
+            "{}",
+            results.body
+        );
+        assert!(results.body.contains("15/01/2026"), "{}", results.body);
+        assert!(!results.body.contains("Karim") && !results.body.contains("Martin"));
+        let pseudonym = results
+            .body
+            .split("name=\"pseudonyme\" value=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap()
+            .to_string();
+        let marked = post(
+            &a,
+            Some(&emp),
+            &format!("{at}/interet"),
+            &[
+                ("membre", "node-b"),
+                ("pseudonyme", &pseudonym),
+                ("message", "Poste de cariste en CDI."),
+            ],
+        )
+        .await;
+        assert_eq!(marked.status, 303, "{}", marked.body);
+        assert!(get(&a, Some(&emp), &at)
+            .await
+            .body
+            .contains("Intérêt transmis"));
+
+        let staff = b.ui_cookie("conseil@b.fr").await;
+        let board = get(&b, Some(&staff), "/ui/").await;
+        assert!(
+            board.body.contains("Intérêts du réseau à traiter"),
+            "{}",
+            board.body
+        );
+        let list = get(&b, Some(&staff), "/ui/reseau/interets").await;
+        assert_eq!(list.status, 200);
+        assert!(
+            list.body.contains("Karim Martin") && list.body.contains("Poste de cariste"),
+            "{}",
+            list.body
+        );
+        let id = list
+            .body
+            .split("/ui/reseau/interets/")
+            .nth(1)
+            .and_then(|s| s.split('/').next())
+            .unwrap()
+            .to_string();
+        let declined = post(
+            &b,
+            Some(&staff),
+            &format!("/ui/reseau/interets/{id}/decliner"),
+            &[],
+        )
+        .await;
+        assert_eq!(declined.status, 303, "{}", declined.body);
+        assert!(get(&a, Some(&emp), &at)
+            .await
+            .body
+            .contains("Non disponible"));
+        // An employer has no « Intérêts du réseau » page.
+        assert_eq!(get(&a, Some(&emp), "/ui/reseau/interets").await.status, 403);
+        a.stop().await;
+        b.stop().await;
+    }
+}
