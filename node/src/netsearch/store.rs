@@ -128,13 +128,7 @@ pub async fn residents(db: &Db, communes: &[String]) -> Result<Vec<(String, i64)
 pub async fn summaries(db: &Db, ids: &[String]) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for id in ids {
-        let s: Option<String> = sqlx::query_scalar(
-            "SELECT summary FROM candidate_network_summaries WHERE candidate_id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await?;
-        if let Some(s) = s {
+        if let Some(s) = summary(db, id).await? {
             out.push((id.clone(), s));
         }
     }
@@ -314,13 +308,13 @@ fn search_row(r: &sqlx::any::AnyRow) -> Result<SearchRow> {
 
 /// A search by id.
 pub async fn search(db: &Db, id: &str) -> Result<Option<SearchRow>> {
-    let r = sqlx::query(
+    by_id(
+        db,
         "SELECT id, user_id, query, created_at, deadline_at, late_until, members_asked FROM network_searches WHERE id = $1",
+        id,
+        search_row,
     )
-    .bind(id)
-    .fetch_optional(&db.pool)
-    .await?;
-    r.as_ref().map(search_row).transpose()
+    .await
 }
 
 /// A user's searches, newest first.
@@ -428,13 +422,8 @@ pub async fn sent_for_search(db: &Db, search_id: &str) -> Result<Vec<SentInteres
 
 /// An interest sent, by id.
 pub async fn sent(db: &Db, id: &str) -> Result<Option<SentInterest>> {
-    let r = sqlx::query(&format!(
-        "SELECT {SENT_COLS} FROM network_interests WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(&db.pool)
-    .await?;
-    r.as_ref().map(sent_row).transpose()
+    let sql = format!("SELECT {SENT_COLS} FROM network_interests WHERE id = $1");
+    by_id(db, &sql, id, sent_row).await
 }
 
 /// Moves an interest sent out of `pending`.
@@ -445,9 +434,22 @@ pub async fn update_sent(
     referral_id: Option<&str>,
     at: i64,
 ) -> Result<bool> {
-    let done = sqlx::query(
-        "UPDATE network_interests SET status = $1, referral_id = $2, updated_at = $3 WHERE id = $4 AND status = 'pending'",
-    )
+    settle(conn, "network_interests", id, status, referral_id, at).await
+}
+
+/// Moves an interest (sent or received, by `table`) out of `pending`;
+/// false when it was not pending.
+async fn settle(
+    conn: &mut AnyConnection,
+    table: &str,
+    id: &str,
+    status: &str,
+    referral_id: Option<&str>,
+    at: i64,
+) -> Result<bool> {
+    let done = sqlx::query(&format!(
+        "UPDATE {table} SET status = $1, referral_id = $2, updated_at = $3 WHERE id = $4 AND status = 'pending'"
+    ))
     .bind(status)
     .bind(referral_id)
     .bind(at)
@@ -455,6 +457,17 @@ pub async fn update_sent(
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// One row by id, read with `of`.
+async fn by_id<T>(
+    db: &Db,
+    sql: &str,
+    id: &str,
+    of: fn(&sqlx::any::AnyRow) -> Result<T>,
+) -> Result<Option<T>> {
+    let r = sqlx::query(sql).bind(id).fetch_optional(&db.pool).await?;
+    r.as_ref().map(of).transpose()
 }
 
 // ---------------------------------------------------------------------------
@@ -533,13 +546,8 @@ pub async fn insert_received(
 
 /// An interest received, by local id.
 pub async fn received(db: &Db, id: &str) -> Result<Option<ReceivedInterest>> {
-    let r = sqlx::query(&format!(
-        "SELECT {RECEIVED_COLS} FROM network_interests_received WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(&db.pool)
-    .await?;
-    r.as_ref().map(received_row).transpose()
+    let sql = format!("SELECT {RECEIVED_COLS} FROM network_interests_received WHERE id = $1");
+    by_id(db, &sql, id, received_row).await
 }
 
 /// Interests received, newest first; `pending_only` filters.
@@ -570,15 +578,13 @@ pub async fn update_received(
     referral_id: Option<&str>,
     at: i64,
 ) -> Result<bool> {
-    let done = sqlx::query(
-        "UPDATE network_interests_received SET status = $1, referral_id = $2, updated_at = $3 \
-         WHERE id = $4 AND status = 'pending'",
+    settle(
+        conn,
+        "network_interests_received",
+        id,
+        status,
+        referral_id,
+        at,
     )
-    .bind(status)
-    .bind(referral_id)
-    .bind(at)
-    .bind(id)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    .await
 }

@@ -87,6 +87,18 @@ const RESULT_KEYS: [&str; 14] = [
     "summary",
 ];
 
+/// The result with `pseudonym` in the search as A reads it now.
+async fn result_now(a: &NodeProcess, token: &str, id: &str, pseudonym: &Value) -> Value {
+    let (s, v) = a
+        .get(token, &format!("/api/v1/network-searches/{id}"))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    results(&v)
+        .into_iter()
+        .find(|r| r["pseudonym"] == *pseudonym)
+        .unwrap()
+}
+
 fn results(v: &Value) -> Vec<Value> {
     v["results"].as_array().cloned().unwrap_or_default()
 }
@@ -346,13 +358,7 @@ async fn a_query_reaches_every_member_and_an_interest_ends_in_a_referral() {
         seen["candidate"]["email"], "fatou.reseau@exemple.fr",
         "{seen}"
     );
-    let (_, after) = a
-        .get(&employer, &format!("/api/v1/network-searches/{id}"))
-        .await;
-    let r = results(&after)
-        .into_iter()
-        .find(|r| r["pseudonym"] == at_c["pseudonym"])
-        .unwrap();
+    let r = result_now(a, &employer, &id, &at_c["pseudonym"]).await;
     assert_eq!(r["interest"]["status"], "accepted", "{r}");
     assert_eq!(r["interest"]["referral_id"], referral_id.as_str(), "{r}");
 
@@ -382,13 +388,7 @@ async fn a_query_reaches_every_member_and_an_interest_ends_in_a_referral() {
         )
         .await;
     assert_eq!(s, 200, "{v}");
-    let (_, after) = a
-        .get(&employer, &format!("/api/v1/network-searches/{id}"))
-        .await;
-    let r = results(&after)
-        .into_iter()
-        .find(|r| r["pseudonym"] == at_b["pseudonym"])
-        .unwrap();
+    let r = result_now(a, &employer, &id, &at_b["pseudonym"]).await;
     assert_eq!(r["interest"]["status"], "declined", "{r}");
     assert_eq!(r["interest"]["referral_id"], Value::Null, "{r}");
 }
