@@ -456,3 +456,100 @@ async fn the_pages_take_a_search_from_the_form_to_the_answer() {
         b.stop().await;
     }
 }
+
+/// A member that answers once `release` is notified: a raw HTTP server
+/// echoing the query id with one pseudonymous result.
+async fn slow_member(release: std::sync::Arc<tokio::sync::Notify>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let Ok((mut sock, _)) = listener.accept().await else {
+            return;
+        };
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let body = loop {
+            let n = sock.read(&mut chunk).await.unwrap_or(0);
+            if n == 0 {
+                return;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&buf).to_string();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let len: usize = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if buf.len() >= end + 4 + len {
+                    break buf[end + 4..end + 4 + len].to_vec();
+                }
+            }
+        };
+        let q: Value = serde_json::from_slice(&body).unwrap();
+        release.notified().await;
+        let answer = json!({
+            "query_id": q["query_id"], "node_id": "cd41", "truncated": false,
+            "place_counts": [{"place_index": 0, "count": 1}],
+            "results": [{"pseudonym": "B".repeat(43), "rome_codes": ["N1101"], "place_index": 0,
+                         "distance_band": "10-20", "departement": "41", "score": 700}]
+        })
+        .to_string();
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+            answer.len()
+        );
+        let _ = sock.write_all(resp.as_bytes()).await;
+    });
+    url
+}
+
+/// A member slower than the deadline: the search answers without it
+/// (« pending »), and its answer, arriving later, is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_after_the_deadline_is_kept() {
+    for backend in backends() {
+        let operator = key();
+        let node = start_node_with(&backend, |c| {
+            federated("node-a", &operator)(c);
+            c.network_search.deadline_ms = 300;
+        })
+        .await;
+        let release = std::sync::Arc::new(tokio::sync::Notify::new());
+        let url = slow_member(release.clone()).await;
+        publish_membership(
+            &operator,
+            &[&node],
+            vec![member_of(&node), member_entry("cd41", &url, &key())],
+        )
+        .await;
+        let employer = node.user(Role::Employer, "rh@a.fr").await;
+        let body = json!({"rome_codes": ["N1101"],
+                          "places": [{"commune_insee": "41018", "radius_km": 20}]});
+        let (s, v) = node
+            .post(&employer, "/api/v1/network-searches", &body)
+            .await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["members_answered"], 0, "{v}");
+        assert_eq!(v["complete"], false, "{v}");
+        assert_eq!(v["nodes"][0]["status"], "pending", "{v}");
+        release.notify_one();
+        let id = v["id"].as_str().unwrap().to_string();
+        let late = eventually(20, || async {
+            let (_, v) = node
+                .get(&employer, &format!("/api/v1/network-searches/{id}"))
+                .await;
+            (v["members_answered"] == 1).then_some(v)
+        })
+        .await
+        .unwrap_or_else(|| panic!("{}: the late answer was not kept", backend.name()));
+        assert_eq!(late["complete"], true, "{late}");
+        assert_eq!(late["results"].as_array().unwrap().len(), 1, "{late}");
+        assert_eq!(late["places"][0]["count"], 1, "{late}");
+        node.stop().await;
+    }
+}

@@ -105,7 +105,20 @@ fn results(v: &Value) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_query_reaches_every_member_and_an_interest_ends_in_a_referral() {
-    let mut net = Network::start(&["cd41", "petr-montlucon", "mission-tours", "cd18"]).await;
+    // C (the home node that resolves the pseudonym and refers) runs on
+    // PostgreSQL when it is reachable, the others on SQLite.
+    let mut postgres = Vec::new();
+    if let Some(pg) = postgres_admin_url() {
+        postgres.push(("mission-tours".to_string(), fresh_postgres_db(&pg).await));
+    }
+    let mut net = Network::start_custom(
+        &["cd41", "petr-montlucon", "mission-tours", "cd18"],
+        NetworkOptions {
+            postgres,
+            ..Default::default()
+        },
+    )
+    .await;
     // D is down for the whole search.
     net.node_mut("cd18").kill();
     let (a, b, c) = (
