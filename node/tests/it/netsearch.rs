@@ -391,7 +391,11 @@ async fn the_pages_take_a_search_from_the_form_to_the_answer() {
             "{}",
             results.body
         );
-        assert!(results.body.contains("15/01/2026"), "{}", results.body);
+        assert!(
+            results.body.contains("15&#x2f;01&#x2f;2026"),
+            "{}",
+            results.body
+        );
         assert!(!results.body.contains("Karim") && !results.body.contains("Martin"));
         let pseudonym = results
             .body
@@ -457,55 +461,72 @@ async fn the_pages_take_a_search_from_the_form_to_the_answer() {
     }
 }
 
-/// A member that answers once `release` is notified: a raw HTTP server
-/// echoing the query id with one pseudonymous result.
+/// A member that answers its network query once `release` is notified
+/// (a raw HTTP server echoing the query id with one pseudonymous result);
+/// anything else it is asked (catch-up) gets a 404.
 async fn slow_member(release: std::sync::Arc<tokio::sync::Notify>) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
-        let Ok((mut sock, _)) = listener.accept().await else {
+        while let Ok((sock, _)) = listener.accept().await {
+            tokio::spawn(serve_slowly(sock, release.clone()));
+        }
+    });
+    url
+}
+
+async fn serve_slowly(
+    mut sock: tokio::net::TcpStream,
+    release: std::sync::Arc<tokio::sync::Notify>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let (head, body) = loop {
+        let n = sock.read(&mut chunk).await.unwrap_or(0);
+        if n == 0 {
             return;
-        };
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 4096];
-        let body = loop {
-            let n = sock.read(&mut chunk).await.unwrap_or(0);
-            if n == 0 {
-                return;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).to_string();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let len: usize = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .and_then(|v| v.trim().parse().ok())
+                })
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                break (
+                    text[..end].to_string(),
+                    buf[end + 4..end + 4 + len].to_vec(),
+                );
             }
-            buf.extend_from_slice(&chunk[..n]);
-            let text = String::from_utf8_lossy(&buf).to_string();
-            if let Some(end) = text.find("\r\n\r\n") {
-                let len: usize = text[..end]
-                    .lines()
-                    .find_map(|l| {
-                        l.to_ascii_lowercase()
-                            .strip_prefix("content-length:")
-                            .map(|v| v.trim().parse().unwrap())
-                    })
-                    .unwrap_or(0);
-                if buf.len() >= end + 4 + len {
-                    break buf[end + 4..end + 4 + len].to_vec();
-                }
-            }
-        };
-        let q: Value = serde_json::from_slice(&body).unwrap();
+        }
+    };
+    let answer = if head.starts_with(&format!("POST {NETWORK_SEARCH_PATH} ")) {
+        let q: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         release.notified().await;
-        let answer = json!({
+        json!({
             "query_id": q["query_id"], "node_id": "cd41", "truncated": false,
             "place_counts": [{"place_index": 0, "count": 1}],
             "results": [{"pseudonym": "B".repeat(43), "rome_codes": ["N1101"], "place_index": 0,
                          "distance_band": "10-20", "departement": "41", "score": 700}]
         })
-        .to_string();
-        let resp = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
-            answer.len()
-        );
-        let _ = sock.write_all(resp.as_bytes()).await;
-    });
-    url
+        .to_string()
+    } else {
+        let _ = sock
+            .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .await;
+        return;
+    };
+    let resp = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+        answer.len()
+    );
+    let _ = sock.write_all(resp.as_bytes()).await;
 }
 
 /// A member slower than the deadline: the search answers without it
