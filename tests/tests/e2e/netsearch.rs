@@ -61,6 +61,42 @@ async fn indexed(node: &NodeProcess, token: &str, offer_id: &str, ids: &[String]
     .await;
 }
 
+/// A cariste offer at Blois posted at `a`, once every `(node, token)` has
+/// received it; its id.
+async fn post_offer(a: &NodeProcess, employer: &str, at: &[(&NodeProcess, &String)]) -> String {
+    let (s, offer) = a
+        .post(
+            employer,
+            "/api/v1/offers",
+            &json!({
+                "title": "Cariste H/F",
+                "description": "Conduite de chariots, CACES 3.",
+                "rome_code": "N1101",
+                "contract_type": "CDI",
+                "workplaces": [{"commune_insee": BLOIS, "positions": 3}]
+            }),
+        )
+        .await;
+    assert_eq!(s, 201, "{offer}");
+    let offer_id = offer["offer_id"]
+        .as_str()
+        .or(offer["id"].as_str())
+        .unwrap()
+        .to_string();
+    for (node, token) in at {
+        wait_for(60, "offer received", || async {
+            (node
+                .get(token, &format!("/api/v1/offers/{offer_id}"))
+                .await
+                .0
+                == 200)
+                .then_some(())
+        })
+        .await;
+    }
+    offer_id
+}
+
 fn search_body() -> Value {
     json!({
         "rome_codes": ["N1101"],
@@ -132,36 +168,7 @@ async fn a_query_reaches_every_member_and_an_interest_ends_in_a_referral() {
     let c_counsellor = c.user("counsellor", "conseil@tours.fr", None);
 
     // An offer of A's employer, which the referral will be for.
-    let (s, offer) = a
-        .post(
-            &employer,
-            "/api/v1/offers",
-            &json!({
-                "title": "Cariste H/F",
-                "description": "Conduite de chariots, CACES 3.",
-                "rome_code": "N1101",
-                "contract_type": "CDI",
-                "workplaces": [{"commune_insee": BLOIS, "positions": 3}]
-            }),
-        )
-        .await;
-    assert_eq!(s, 201, "{offer}");
-    let offer_id = offer["offer_id"]
-        .as_str()
-        .or(offer["id"].as_str())
-        .unwrap()
-        .to_string();
-    for (node, token) in [(b, &b_counsellor), (c, &c_counsellor)] {
-        wait_for(60, "offer received", || async {
-            (node
-                .get(token, &format!("/api/v1/offers/{offer_id}"))
-                .await
-                .0
-                == 200)
-                .then_some(())
-        })
-        .await;
-    }
+    let offer_id = post_offer(a, &employer, &[(b, &b_counsellor), (c, &c_counsellor)]).await;
 
     // B: three who fit, one whose consent covers B only, one of another
     // trade. C: one who fits, one too far away.
@@ -412,28 +419,7 @@ async fn a_single_person_in_a_village_is_shown_with_the_departement_only() {
     let (a, b) = (net.node("cd41"), net.node("petr-montlucon"));
     let employer = a.user("employer", "rh@logivia.fr", Some("Logivia"));
     let counsellor = b.user("counsellor", "conseil@petr.fr", None);
-    let (s, offer) = a
-        .post(
-            &employer,
-            "/api/v1/offers",
-            &json!({"title": "Cariste H/F", "description": "Chariots.", "rome_code": "N1101",
-                    "contract_type": "CDI", "workplaces": [{"commune_insee": BLOIS, "positions": 1}]}),
-        )
-        .await;
-    assert_eq!(s, 201, "{offer}");
-    let offer_id = offer["offer_id"]
-        .as_str()
-        .or(offer["id"].as_str())
-        .unwrap()
-        .to_string();
-    wait_for(60, "offer received", || async {
-        (b.get(&counsellor, &format!("/api/v1/offers/{offer_id}"))
-            .await
-            .0
-            == 200)
-            .then_some(())
-    })
-    .await;
+    let offer_id = post_offer(a, &employer, &[(b, &counsellor)]).await;
     // Five in Blois (the default threshold), one alone in Marolles.
     let mut ids = Vec::new();
     for name in ["Anne", "Bilal", "Chantal", "David", "Élise"] {
