@@ -701,7 +701,15 @@ pub async fn view(state: &AppState, actor: &Actor, id: &str) -> Result<SearchVie
         .ok_or(Error::NotFound("network search"))?;
     let query: NetworkQuery =
         serde_json::from_str(&s.query).map_err(|e| Error::Internal(e.into()))?;
-    let nodes = store::nodes(&state.db, id).await?;
+    let mut nodes = store::nodes(&state.db, id).await?;
+    // Past the time late answers are kept, a member still silent did not
+    // answer.
+    if state.clock.now_ms() > s.late_until {
+        for n in nodes.iter_mut().filter(|n| n.status == "pending") {
+            n.status = "failed".into();
+            n.error = Some("no answer before the search closed".into());
+        }
+    }
     let interests = store::sent_for_search(&state.db, id).await?;
     let doc = state.federation.membership();
     let mut counts = vec![0i64; query.places.len()];
