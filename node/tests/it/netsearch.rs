@@ -102,6 +102,15 @@ async fn only_active_members_get_an_answer_within_their_quota() {
             )
             .await;
         assert_eq!(s, 201, "{v}");
+        let karim = v["id"].as_str().unwrap().to_string();
+        let (s, v) = node
+            .put(
+                &counsellor,
+                &format!("/api/v1/candidates/{karim}/network-summary"),
+                &json!({"summary": "Cariste, CACES 3."}),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
         let (s, v) = node
             .post(&counsellor, "/api/v1/candidates", &candidate_body("Louise"))
             .await;
@@ -161,6 +170,7 @@ async fn only_active_members_get_an_answer_within_their_quota() {
         let (s, v) = signed_post(&node, NETWORK_SEARCH_PATH, Some(("cd41", &member)), &q).await;
         assert_eq!(s, 200, "{}: {v}", backend.name());
         assert_eq!(v["results"].as_array().unwrap().len(), 1, "{v}");
+        assert_eq!(v["results"][0]["summary"], "Cariste, CACES 3.", "{v}");
         assert_eq!(
             v["place_counts"],
             json!([{"place_index": 0, "count": 1}]),
@@ -220,6 +230,29 @@ async fn only_active_members_get_an_answer_within_their_quota() {
         .await
         .unwrap();
         assert_eq!(answered, 2, "{}", backend.name());
+        // Erasure (RGPD) leaves nothing of the person in the network
+        // search's tables.
+        let rows = |table: &'static str| {
+            let db = node.state.db.pool.clone();
+            let karim = karim.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(&format!(
+                    "SELECT COUNT(*) FROM {table} WHERE candidate_id = $1"
+                ))
+                .bind(karim)
+                .fetch_one(&db)
+                .await
+                .unwrap()
+            }
+        };
+        assert_eq!(rows("network_pseudonyms").await, 2);
+        assert_eq!(rows("candidate_network_summaries").await, 1);
+        let (s, _) = node
+            .delete(&counsellor, &format!("/api/v1/candidates/{karim}"))
+            .await;
+        assert_eq!(s, 204);
+        assert_eq!(rows("network_pseudonyms").await, 0);
+        assert_eq!(rows("candidate_network_summaries").await, 0);
         node.stop().await;
     }
 }
