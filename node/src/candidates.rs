@@ -2172,6 +2172,7 @@ async fn purge_in_tx(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &str) -> Res
         .await?;
     followup::purge(tx, id).await?;
     crate::programmes::purge(tx, id).await?;
+    crate::netsearch::store::purge(tx, id).await?;
     Ok(())
 }
 

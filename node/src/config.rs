@@ -34,6 +34,7 @@ const ENV_KEYS: &[&str] = &[
     "auth",
     "mail",
     "demo",
+    "network_search",
     "log_format",
 ];
 
@@ -95,6 +96,9 @@ pub struct Config {
     /// Time-boxed programmes the node runs (`[[programmes]]`, see
     /// `crate::programmes`). None by default.
     pub programmes: Vec<crate::programmes::Programme>,
+    /// Network search: deadline, quotas, specificity, answers (see
+    /// `crate::netsearch`).
+    pub network_search: crate::netsearch::NetworkSearchConfig,
     /// The candidate space (`/moi/`): link lifetimes, erasure delay.
     pub candidate_space: crate::space::CandidateSpaceConfig,
     /// `text` or `json`.
@@ -523,6 +527,7 @@ impl Default for Config {
             reports: Default::default(),
             aids: Vec::new(),
             programmes: Vec::new(),
+            network_search: Default::default(),
             candidate_space: Default::default(),
             log_format: "text".into(),
         }

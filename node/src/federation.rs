@@ -1227,7 +1227,7 @@ fn claimed_member(state: &AppState, headers: &HeaderMap) -> String {
     }
 }
 
-async fn authenticate(
+pub(crate) async fn authenticate(
     state: &AppState,
     method: &str,
     path_and_query: &str,
@@ -1929,6 +1929,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             "/federation/v1/membership",
             get(get_membership).post(post_membership),
         )
+        .merge(crate::netsearch::http::peer_routes())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_TXN_BYTES))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

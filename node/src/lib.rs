@@ -36,6 +36,7 @@ pub mod lease;
 pub mod mail;
 pub mod maintenance;
 pub mod matching;
+pub mod netsearch;
 pub mod notifications;
 pub mod offers;
 pub mod openapi;

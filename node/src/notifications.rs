@@ -31,6 +31,9 @@ pub enum NoticeKind {
     /// The referring counsellor cancelled a referral the employer had
     /// decided on (a hire, « avant embauche », a postponement).
     ReferralCancelled,
+    /// A member searching the network is interested in a person followed
+    /// here (`crate::netsearch::interest`).
+    NetworkInterest,
 }
 
 impl NoticeKind {
@@ -41,6 +44,7 @@ impl NoticeKind {
             NoticeKind::OfferRefusedByPeer => "offer_refused_by_peer",
             NoticeKind::MemberLeft => "member_left",
             NoticeKind::ReferralCancelled => "referral_cancelled",
+            NoticeKind::NetworkInterest => "network_interest",
         }
     }
 
@@ -51,6 +55,7 @@ impl NoticeKind {
             NoticeKind::OfferRefusedByPeer => "Offre refusée par un membre du réseau",
             NoticeKind::MemberLeft => "Un membre a quitté le réseau",
             NoticeKind::ReferralCancelled => "Mise en relation annulée par le conseiller",
+            NoticeKind::NetworkInterest => "Intérêt d'un membre du réseau pour une personne suivie",
         }
     }
 }

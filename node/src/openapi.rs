@@ -41,6 +41,7 @@ pub const PATH: &str = "/api/v1/openapi.json";
         (name = "offers", description = "Job offers, local and from the network"),
         (name = "matching", description = "Explained matching"),
         (name = "referrals", description = "Co-opted referrals"),
+        (name = "network", description = "Network search: pseudonymous results from every member, interests"),
         (name = "referentials", description = "Communes, ROME, certifications"),
         (name = "reports", description = "Statistics and funders' reports"),
         (name = "admin", description = "Audit, federation, maintenance")
@@ -83,6 +84,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         crate::aids::http::Doc::openapi(),
         crate::programmes::http::Doc::openapi(),
         crate::opportunities::http::Doc::openapi(),
+        crate::netsearch::http::Doc::openapi(),
     ] {
         doc.merge(part);
     }

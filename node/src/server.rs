@@ -334,6 +334,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::aids::http::routes())
         .merge(crate::programmes::http::routes())
         .merge(crate::opportunities::http::routes())
+        .merge(crate::netsearch::http::routes())
         .merge(crate::referrals::routes())
         .merge(crate::notifications::routes())
         .merge(crate::openapi::routes())

@@ -33,6 +33,7 @@ mod moi;
 mod offres;
 mod rapports;
 mod relations;
+mod reseau;
 mod saisie;
 mod suivi;
 
@@ -65,6 +66,15 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/connexion.html"),
     ),
     ("tableau.html", include_str!("../templates/tableau.html")),
+    ("reseau.html", include_str!("../templates/reseau.html")),
+    (
+        "reseau_recherche.html",
+        include_str!("../templates/reseau_recherche.html"),
+    ),
+    (
+        "reseau_interets.html",
+        include_str!("../templates/reseau_interets.html"),
+    ),
     (
         "coordonnees.html",
         include_str!("../templates/coordonnees.html"),
@@ -569,10 +579,16 @@ async fn dashboard(
         let actor = crate::actor::Actor::User(user.clone());
         let notices = moi::notice_rows(&state, &crate::space::pending_for(&state, &actor).await?);
         let todo = crate::candidates::followup::todo(&state, &actor).await?;
+        let interests: Vec<_> = crate::netsearch::store::received_list(&state.db, true, 50)
+            .await?
+            .into_iter()
+            .filter(|i| user.role == Role::Admin || i.counsellor_id.as_deref() == Some(&user.id))
+            .collect();
         render(
             "tableau.html",
             context! {
-                todo_count => todo.len(),
+                todo_count => todo.len() + interests.len(),
+                network_interests => interests,
                 todo => todo,
                 stale_days => crate::candidates::followup::STALE_DAYS,
                 notices => notices,
@@ -748,6 +764,13 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/admin/reseau/rebuts/{id}", post(admin::retry))
         .route("/ui/rapports/export", get(rapports::download))
         .route("/ui/rapports/publier", post(rapports::publish))
+        .route("/ui/reseau", get(reseau::page).post(reseau::ask))
+        .route("/ui/reseau/recherches/{id}", get(reseau::search))
+        .route("/ui/reseau/recherches/{id}/interet", post(reseau::interest))
+        .route("/ui/reseau/interets", get(reseau::received))
+        .route("/ui/reseau/interets/{id}", get(reseau::received_one))
+        .route("/ui/reseau/interets/{id}/accepter", post(reseau::accept))
+        .route("/ui/reseau/interets/{id}/decliner", post(reseau::decline))
         .route("/ui/mises-en-relation", get(relations::list))
         .route("/ui/mises-en-relation/{id}", get(relations::detail))
         .route(

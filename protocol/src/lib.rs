@@ -6,6 +6,7 @@
 //! * [`payload`] — typed message payloads,
 //! * [`httpsig`] — RFC 9421 HTTP message signatures between nodes,
 //! * [`membership`] — operator-signed membership documents,
+//! * [`netsearch`] — network search: query, pseudonymous answer, interest,
 //! * [`wire`] — bodies of the federation HTTP endpoints (well-known, txn, log).
 //!
 //! This crate performs no network I/O; the only file I/O is
@@ -20,6 +21,7 @@ pub mod error;
 pub mod httpsig;
 pub mod keys;
 pub mod membership;
+pub mod netsearch;
 pub mod payload;
 pub mod wire;
 
@@ -44,6 +46,12 @@ pub use keys::{
 pub use membership::{
     check_update, Member, MemberKey, MemberKind, MemberStatus, MembershipDocument, MembershipError,
     OperatorKey, OperatorKeys, SignedMembershipDocument, Territory, Trust, TrustAnchor,
+};
+pub use netsearch::{
+    pseudonym, query_key, DistanceBand, InterestReceipt, InterestRequest, InterestStatus,
+    InterestUpdate, NetworkAnswer, NetworkQuery, PlaceCount, PseudonymousResult, QueryPlace,
+    MAX_ANSWER_RESULTS, MAX_QUERY_PLACES, MAX_QUERY_ROME_CODES, NETWORK_INTEREST_PATH,
+    NETWORK_INTEREST_UPDATE_PATH, NETWORK_SEARCH_PATH, PSEUDONYM_LEN,
 };
 pub use payload::{
     CandidateProfile, ContractType, Employer, FigureCell, OfferClosed, OfferPayload,

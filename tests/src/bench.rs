@@ -7,6 +7,7 @@ pub mod engines;
 pub mod http;
 pub mod inbox;
 pub mod net;
+pub mod netsearch;
 pub mod procs;
 pub mod report;
 

@@ -206,6 +206,7 @@ async fn anonymise(state: &AppState, id: &str, now: i64, cutoff: i64) -> Result<
         .await?;
     super::followup::purge(&mut tx, id).await?;
     crate::programmes::purge(&mut tx, id).await?;
+    crate::netsearch::store::purge(&mut tx, id).await?;
     sqlx::query(
         "UPDATE candidates SET external_id = NULL, first_name = '', last_name = '', counsellor_id = NULL, \
          profile = $2, status = $3, consent_at = NULL, consent_by = NULL, consent_scope = NULL, \

@@ -18,6 +18,7 @@ mod hostile_http;
 mod hostile_uploads;
 mod mail;
 mod matching;
+mod netsearch;
 mod offers;
 mod opportunities;
 mod referrals;

@@ -86,7 +86,7 @@ pub fn default_node_bin() -> anyhow::Result<PathBuf> {
     Ok(bin)
 }
 
-fn cli(bin: &Path, config: &Path, args: &[&str]) -> anyhow::Result<String> {
+pub(crate) fn cli(bin: &Path, config: &Path, args: &[&str]) -> anyhow::Result<String> {
     let out = Command::new(bin)
         .arg("--config")
         .arg(config)
@@ -117,6 +117,20 @@ pub(crate) fn start_with(
     top: &str,
     federation: &str,
 ) -> anyhow::Result<Proc> {
+    let (config, token) = prepare(bin, dir, id, operator, top, federation)?;
+    spawn(bin, dir, &config, token)
+}
+
+/// Writes the configuration of node `id` under `dir` and creates its admin;
+/// the configuration's path and the admin's API token.
+pub(crate) fn prepare(
+    bin: &Path,
+    dir: &Path,
+    id: &str,
+    operator: &PublicKey,
+    top: &str,
+    federation: &str,
+) -> anyhow::Result<(PathBuf, String)> {
     std::fs::create_dir_all(dir)?;
     let config = dir.join("node.toml");
     std::fs::write(
@@ -138,10 +152,15 @@ pub(crate) fn start_with(
         ],
     )?;
     let token = cli(bin, &config, &["token", "--email", &email])?;
+    Ok((config, token))
+}
+
+/// Starts `vivier-node serve` on a prepared configuration.
+pub(crate) fn spawn(bin: &Path, dir: &Path, config: &Path, token: String) -> anyhow::Result<Proc> {
     let log = std::fs::File::create(dir.join("node.log"))?;
     let mut child = Command::new(bin)
         .arg("--config")
-        .arg(&config)
+        .arg(config)
         .arg("serve")
         .env("VIVIER_LOG", "warn")
         .stdout(Stdio::piped())
@@ -153,7 +172,7 @@ pub(crate) fn start_with(
     let base = line
         .trim()
         .strip_prefix("listening on ")
-        .with_context(|| format!("node {id} did not start: {line:?}"))?
+        .with_context(|| format!("node did not start: {line:?}"))?
         .to_string();
     Ok(Proc { child, base, token })
 }
@@ -179,35 +198,7 @@ pub async fn fanout_processes(
         )?);
     }
     let client = reqwest::Client::new();
-    let mut members = Vec::new();
-    for (i, p) in procs.iter().enumerate() {
-        let wk: serde_json::Value = client
-            .get(format!("{}/.well-known/vivier", p.base))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let key = PublicKey::from_b64(wk["keys"][0]["public_key"].as_str().unwrap_or_default())?;
-        members.push(Member {
-            node_id: NodeId::parse(&format!("n{i}"))?,
-            display_name: format!("Nœud {i}"),
-            kind: MemberKind::Other,
-            territory: Territory {
-                departements: vec![],
-                communes: vec![],
-            },
-            base_url: p.base.clone(),
-            keys: vec![MemberKey {
-                key_id: KeyId::parse("ed25519:1")?,
-                public_key: key,
-                valid_from: 0,
-                valid_until: None,
-            }],
-            status: MemberStatus::Active,
-        });
-    }
-    let bases: Vec<&str> = procs.iter().map(|p| p.base.as_str()).collect();
-    publish_membership(&client, &bases, &operator, members).await?;
+    federate(&client, &procs, &operator).await?;
 
     let mut all = Vec::new();
     let mut per_node = Vec::new();
@@ -274,6 +265,44 @@ pub async fn fanout_processes(
         all_nodes: Latency::of(&all),
         per_node: Latency::of(&per_node),
     })
+}
+
+/// Names every process `n<i>` (its index) in one membership document
+/// signed by `operator`, and publishes it to all.
+pub(crate) async fn federate(
+    client: &reqwest::Client,
+    procs: &[Proc],
+    operator: &SigningKeyPair,
+) -> anyhow::Result<()> {
+    let mut members = Vec::new();
+    for (i, p) in procs.iter().enumerate() {
+        let wk: serde_json::Value = client
+            .get(format!("{}/.well-known/vivier", p.base))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let key = PublicKey::from_b64(wk["keys"][0]["public_key"].as_str().unwrap_or_default())?;
+        members.push(Member {
+            node_id: NodeId::parse(&format!("n{i}"))?,
+            display_name: format!("Nœud {i}"),
+            kind: MemberKind::Other,
+            territory: Territory {
+                departements: vec![],
+                communes: vec![],
+            },
+            base_url: p.base.clone(),
+            keys: vec![MemberKey {
+                key_id: KeyId::parse("ed25519:1")?,
+                public_key: key,
+                valid_from: 0,
+                valid_until: None,
+            }],
+            status: MemberStatus::Active,
+        });
+    }
+    let bases: Vec<&str> = procs.iter().map(|p| p.base.as_str()).collect();
+    publish_membership(client, &bases, operator, members).await
 }
 
 /// Sign a membership document naming `members` with `operator` and post it

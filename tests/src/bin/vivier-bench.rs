@@ -25,6 +25,9 @@ enum What {
     /// Offer fan-out across real node processes (needs
     /// `cargo build --release -p vivier-tests --bins`).
     Procs,
+    /// Network search fan-out across real node processes (needs
+    /// `cargo build --release -p vivier-tests --bins`).
+    Netsearch,
 }
 
 #[derive(Parser)]
@@ -95,6 +98,15 @@ struct Args {
     /// Real node processes for `procs` (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "3,20")]
     procs: Vec<usize>,
+    /// Real node processes for `netsearch` (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "20")]
+    netsearch_procs: Vec<usize>,
+    /// Candidates per answering node for `netsearch`.
+    #[arg(long, default_value_t = 10_000)]
+    netsearch_candidates: u64,
+    /// Searches timed per `netsearch` run.
+    #[arg(long, default_value_t = 30)]
+    netsearch_searches: usize,
     /// Offers timed per `procs` run.
     #[arg(long, default_value_t = 20)]
     procs_offers: usize,
@@ -481,6 +493,28 @@ async fn main() -> anyhow::Result<()> {
             );
         }
         save("procs", &vivier_tests::bench::procs::table(&rows), &rows)?;
+    }
+    if args.what == What::Netsearch {
+        let bin = vivier_tests::bench::procs::default_node_bin()?;
+        let mut rows = Vec::new();
+        for &n in &args.netsearch_procs {
+            eprintln!("-- network search across {n} node processes");
+            rows.push(
+                vivier_tests::bench::netsearch::netsearch_processes(
+                    &bin,
+                    &work.join(format!("netsearch-{n}")),
+                    n,
+                    args.netsearch_candidates,
+                    args.netsearch_searches,
+                )
+                .await?,
+            );
+        }
+        save(
+            "netsearch",
+            &vivier_tests::bench::netsearch::table(&rows),
+            &rows,
+        )?;
     }
     if !failures.is_empty() {
         for f in &failures {

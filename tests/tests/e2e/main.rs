@@ -14,6 +14,7 @@ mod extract_memory;
 mod federation;
 mod lifecycle;
 mod membership;
+mod netsearch;
 mod node_binary;
 mod reports_network;
 mod scale_out;
