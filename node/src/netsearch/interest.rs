@@ -387,6 +387,8 @@ pub async fn accept(
         user,
         crate::referrals::NewReferral {
             offer_id,
+            opportunity_id: None,
+            for_offer_id: None,
             candidate_id: i.candidate_id.clone(),
             endorsement: input.endorsement,
         },
