@@ -477,6 +477,9 @@ impl WebNode {
                     "rapports-reseau",
                     format!("/ui/rapports?mois={}", chrono::Utc::now().format("%Y-%m")),
                 ),
+                ("formations", "/ui/formations".into()),
+                ("formation-nouvelle", "/ui/formations/nouvelle".into()),
+                ("reseau-interets", "/ui/reseau/interets".into()),
             ]);
         }
         if who.role == Role::Admin {
@@ -487,6 +490,7 @@ impl WebNode {
             ]);
         }
         pages.extend([
+            ("rechercher-dans-le-reseau", "/ui/reseau".into()),
             ("mises-en-relation", "/ui/mises-en-relation".into()),
             (
                 "mise-en-relation",
