@@ -70,6 +70,9 @@ pub struct NetworkSearchConfig {
     /// The commune is shown only when at least this many of this node's
     /// records live there; else the département alone.
     pub commune_min_candidates: i64,
+    /// How often the answers (accepted / declined) to interests that their
+    /// asking member has not acknowledged yet are sent again (s).
+    pub interest_retry_secs: u64,
 }
 
 impl Default for NetworkSearchConfig {
@@ -83,6 +86,7 @@ impl Default for NetworkSearchConfig {
             answers_per_member_per_hour: 600,
             max_results_per_answer: 50,
             commune_min_candidates: 5,
+            interest_retry_secs: 60,
         }
     }
 }

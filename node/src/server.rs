@@ -175,6 +175,7 @@ pub async fn open_with_clock(
     crate::lease::spawn(&state);
     crate::federation::start(&state).await?;
     crate::candidates::spawn_retention_sweep(&state);
+    crate::netsearch::interest::spawn_retries(&state);
     crate::mail::spawn_worker(&state);
     Ok(state)
 }

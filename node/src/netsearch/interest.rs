@@ -321,9 +321,73 @@ async fn tell_asker(state: &AppState, i: &ReceivedInterest, update: &InterestUpd
         }
     }
     .await;
-    if let Err(e) = outcome {
-        tracing::warn!(interest = %i.id, peer = %i.origin, error = %e, "network interest: the asker was not told");
+    match outcome {
+        Ok(()) => {
+            if let Err(e) = store::mark_told(&state.db, &i.id, state.clock.now_ms()).await {
+                tracing::warn!(interest = %i.id, error = %e, "network interest: told, but not recorded (it will be told again)");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(interest = %i.id, peer = %i.origin, error = %e, "network interest: the asker was not told; it will be told again");
+        }
     }
+}
+
+/// The update an answered interest stands for (`None` while pending).
+fn update_of(i: &ReceivedInterest) -> Option<InterestUpdate> {
+    let status = match i.status.as_str() {
+        "accepted" => InterestStatus::Accepted,
+        "declined" => InterestStatus::Declined,
+        _ => return None,
+    };
+    Some(InterestUpdate {
+        interest_id: i.interest_id.clone(),
+        status,
+        referral_id: i.referral_id.clone(),
+    })
+}
+
+/// Sends again the answers that their asking members have not acknowledged
+/// (a member down or unreachable when the counsellor answered). Idempotent
+/// at the asker. Returns how many were tried.
+pub async fn retell_untold(state: &AppState) -> Result<usize> {
+    let untold = store::received_untold(&state.db, 100).await?;
+    for i in &untold {
+        if let Some(update) = update_of(i) {
+            tell_asker(state, i, &update).await;
+        }
+    }
+    Ok(untold.len())
+}
+
+/// Runs [`retell_untold`] every `[network_search] interest_retry_secs` in
+/// the leading process.
+pub fn spawn_retries(state: &AppState) {
+    let state = state.clone();
+    let mut shutdown = state.shutdown.clone();
+    let every =
+        std::time::Duration::from_secs(state.config.network_search.interest_retry_secs.max(1));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if !state.leader.is_leader() {
+                        continue;
+                    }
+                    if let Err(e) = retell_untold(&state).await {
+                        tracing::warn!(error = %e, "network interest: retrying the answers failed");
+                    }
+                }
+                changed = shutdown.changed() => {
+                    if changed.is_err() || *shutdown.borrow() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
 }
 
 /// The counsellor declines: the asker learns « non disponible », nothing

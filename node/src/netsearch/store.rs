@@ -550,6 +550,31 @@ pub async fn received(db: &Db, id: &str) -> Result<Option<ReceivedInterest>> {
     by_id(db, &sql, id, received_row).await
 }
 
+/// Interests answered (accepted / declined) whose asking member has not
+/// acknowledged the answer yet, oldest first.
+pub async fn received_untold(db: &Db, limit: i64) -> Result<Vec<ReceivedInterest>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {RECEIVED_COLS} FROM network_interests_received \
+         WHERE status <> 'pending' AND told_at IS NULL ORDER BY updated_at, id LIMIT $1"
+    ))
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter().map(received_row).collect()
+}
+
+/// The asking member acknowledged the answer to interest `id`.
+pub async fn mark_told(db: &Db, id: &str, at: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE network_interests_received SET told_at = $2 WHERE id = $1 AND told_at IS NULL",
+    )
+    .bind(id)
+    .bind(at)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
 /// Interests received, newest first; `pending_only` filters.
 pub async fn received_list(
     db: &Db,

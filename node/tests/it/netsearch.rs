@@ -607,3 +607,98 @@ async fn an_answer_after_the_deadline_is_kept() {
         node.stop().await;
     }
 }
+
+/// The answer to an interest reaches an asker that was unreachable when the
+/// counsellor answered: it stays « not told » at the home node and is sent
+/// again until the asker acknowledges it (then never again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_reaches_an_asker_that_was_unreachable() {
+    for backend in backends() {
+        let operator = key();
+        let a = start_node_with(&backend, federated("node-a", &operator)).await;
+        let b = start_node_with(&backend, federated("node-b", &operator)).await;
+        publish_membership(&operator, &[&a, &b], vec![member_of(&a), member_of(&b)]).await;
+        let employer = a.user(Role::Employer, "rh@a.fr").await;
+        let counsellor = b.user(Role::Counsellor, "conseil@b.fr").await;
+        let (s, v) = b
+            .post(
+                &counsellor,
+                "/api/v1/candidates",
+                &network_candidate("Karim"),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        b.sync_index().await;
+        let (s, search) = a
+            .post(
+                &employer,
+                "/api/v1/network-searches",
+                &json!({"rome_codes": ["N1101"],
+                        "places": [{"commune_insee": "41018", "radius_km": 30}]}),
+            )
+            .await;
+        assert_eq!(s, 200, "{search}");
+        let search_id = search["id"].as_str().unwrap().to_string();
+        let pseudonym = search["results"][0]["pseudonym"].clone();
+        assert!(pseudonym.is_string(), "{search}");
+        let (s, v) = a
+            .post(
+                &employer,
+                &format!("/api/v1/network-searches/{search_id}/interests"),
+                &json!({"node_id": "node-b", "pseudonym": pseudonym, "message": "Poste de cariste."}),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+
+        // A moves (a restart on another address) before B's counsellor
+        // answers: B still knows A's old address, the answer does not arrive.
+        let a = a.restart(vivier_node::clock::SystemClock::shared()).await;
+        let (_, pending) = b
+            .get(&counsellor, "/api/v1/network-interests?status=pending")
+            .await;
+        let interest = pending["items"][0]["id"].as_str().unwrap().to_string();
+        let (s, v) = b
+            .post(
+                &counsellor,
+                &format!("/api/v1/network-interests/{interest}/decline"),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        let untold: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM network_interests_received WHERE told_at IS NULL",
+        )
+        .fetch_one(&b.state.db.pool)
+        .await
+        .unwrap();
+        assert_eq!(untold, 1, "{backend:?}: the answer is waiting to be told");
+        let sent_status = |a: &TestNode| {
+            let pool = a.state.db.pool.clone();
+            async move {
+                sqlx::query_scalar::<_, String>("SELECT status FROM network_interests")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(sent_status(&a).await, "pending");
+
+        // The operator publishes A's new address; the retry tells A, once.
+        let bytes = membership_bytes_serial(&operator, 2, vec![member_of(&a), member_of(&b)]);
+        for n in [&a, &b] {
+            let r = push_membership(n, bytes.clone()).await;
+            assert_eq!(r.status().as_u16(), 200);
+        }
+        let tried = vivier_node::netsearch::interest::retell_untold(&b.state)
+            .await
+            .unwrap();
+        assert_eq!(tried, 1);
+        assert_eq!(sent_status(&a).await, "declined", "{backend:?}");
+        let tried = vivier_node::netsearch::interest::retell_untold(&b.state)
+            .await
+            .unwrap();
+        assert_eq!(tried, 0, "told once, not again");
+        a.stop().await;
+        b.stop().await;
+    }
+}
