@@ -424,6 +424,15 @@ pub fn km_filter(v: Value) -> String {
     f64::try_from(v).map(km).unwrap_or_default()
 }
 
+/// Filter `s`: the French plural mark of a count — « s » above one, nothing
+/// for 0 and 1 (« 0 offre ouverte », « 2 offres ouvertes »).
+pub fn plural_s(v: Value) -> &'static str {
+    match i64::try_from(v) {
+        Ok(n) if n > 1 => "s",
+        _ => "",
+    }
+}
+
 /// Cents → `1 850,50 €`.
 pub fn euros(cents: i64) -> String {
     let whole = cents / 100;

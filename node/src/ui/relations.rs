@@ -22,14 +22,17 @@ pub struct ReferralRow {
     offer_id: String,
     offer_title: String,
     direction: &'static str,
-    candidate_id: Option<String>,
+    pub candidate_id: Option<String>,
     /// « Prénom Nom », or a French placeholder once the data is erased.
     candidate: String,
     counsellor: String,
     counsellor_email: Option<String>,
     counsellor_phone: Option<String>,
-    status: &'static str,
+    pub status: &'static str,
     status_code: &'static str,
+    /// Still waiting for an outcome (a second referral to the same offer
+    /// is refused meanwhile).
+    pub pending: bool,
     detail: Option<String>,
     created_at: i64,
     updated_at: i64,
@@ -101,6 +104,7 @@ impl ReferralRow {
             counsellor_phone: v.counsellor_phone.clone(),
             status: labels::referral_status_str(v.status.as_str()),
             status_code: v.status.as_str(),
+            pending: v.status.is_pending(),
             detail: status_detail(v),
             created_at: v.created_at,
             updated_at: v.updated_at,
