@@ -1226,6 +1226,10 @@ async fn admin_pages_manage_accounts_and_show_the_audit_log_and_network() {
         let body = text(&p.body);
         let rows = body.matches("<code>user.update</code>").count();
         assert_eq!(rows, 4, "role, disable, enable, role: {body}");
+        // Each action by its French name, the code beside it; the object's
+        // kind in French.
+        assert_eq!(body.matches("Compte modifié<br>").count(), 4, "{body}");
+        assert!(body.contains("<td class=\"identifiant\">compte "), "{body}");
         assert!(!body.contains("<code>user.create</code>"));
         let p = get(
             &node,
