@@ -800,57 +800,6 @@ pub fn constraints(e: &Evaluation) -> Vec<String> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn snippets_are_checked() {
-        assert_eq!(
-            safe_snippet("conduite de <b>chariots</b> &amp; CACES").as_deref(),
-            Some("conduite de <b>chariots</b> &amp; CACES")
-        );
-        assert_eq!(safe_snippet("<b>x</b> <script>alert(1)</script>"), None);
-        assert_eq!(safe_snippet("<b onclick=x>y</b>"), None);
-        assert_eq!(safe_snippet("a & b"), None);
-        assert_eq!(safe_snippet("<b>a"), None);
-        assert!(safe_snippet("&lt;script&gt; &#39;").is_some());
-    }
-
-    #[test]
-    fn numbers_and_dates() {
-        assert_eq!(km(12.04), "12");
-        assert_eq!(km(12.26), "12,3");
-        assert_eq!(euros(185_050), "1\u{202f}850,50 €");
-        assert_eq!(euros(200_000), "2\u{202f}000 €");
-        assert_eq!(parse_euros("1 850,50"), Some(185_050));
-        assert_eq!(parse_euros("abc"), None);
-        assert_eq!(day("2026-03-09"), "09/03/2026");
-        assert_eq!(parse_day("09/03/2026"), "2026-03-09");
-        assert_eq!(parse_day("2026-03-09"), "2026-03-09");
-    }
-
-    #[test]
-    fn messages_in_french() {
-        assert_eq!(
-            field_message("first_name", "required"),
-            "Champ obligatoire."
-        );
-        assert_eq!(
-            field_message("weekly_hours", "must be between 1 and 48"),
-            "Doit être compris entre 1 et 48."
-        );
-        assert!(
-            field_message("commune_insee", "unknown INSEE commune code \"99999\"")
-                .starts_with("Commune inconnue")
-        );
-        assert_eq!(
-            field_message("title", "at most 200 characters"),
-            "200 caractères au plus."
-        );
-    }
-}
-
 /// The audit actions with their French names, for the journal page (its
 /// filter offers them; the code stays shown beside the name).
 pub const AUDIT_ACTIONS: &[(&str, &str)] = &[
@@ -987,5 +936,56 @@ pub fn audit_target_kind(kind: &str) -> &str {
         "member" | "peer" => "membre",
         "report" => "rapport",
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snippets_are_checked() {
+        assert_eq!(
+            safe_snippet("conduite de <b>chariots</b> &amp; CACES").as_deref(),
+            Some("conduite de <b>chariots</b> &amp; CACES")
+        );
+        assert_eq!(safe_snippet("<b>x</b> <script>alert(1)</script>"), None);
+        assert_eq!(safe_snippet("<b onclick=x>y</b>"), None);
+        assert_eq!(safe_snippet("a & b"), None);
+        assert_eq!(safe_snippet("<b>a"), None);
+        assert!(safe_snippet("&lt;script&gt; &#39;").is_some());
+    }
+
+    #[test]
+    fn numbers_and_dates() {
+        assert_eq!(km(12.04), "12");
+        assert_eq!(km(12.26), "12,3");
+        assert_eq!(euros(185_050), "1\u{202f}850,50 €");
+        assert_eq!(euros(200_000), "2\u{202f}000 €");
+        assert_eq!(parse_euros("1 850,50"), Some(185_050));
+        assert_eq!(parse_euros("abc"), None);
+        assert_eq!(day("2026-03-09"), "09/03/2026");
+        assert_eq!(parse_day("09/03/2026"), "2026-03-09");
+        assert_eq!(parse_day("2026-03-09"), "2026-03-09");
+    }
+
+    #[test]
+    fn messages_in_french() {
+        assert_eq!(
+            field_message("first_name", "required"),
+            "Champ obligatoire."
+        );
+        assert_eq!(
+            field_message("weekly_hours", "must be between 1 and 48"),
+            "Doit être compris entre 1 et 48."
+        );
+        assert!(
+            field_message("commune_insee", "unknown INSEE commune code \"99999\"")
+                .starts_with("Commune inconnue")
+        );
+        assert_eq!(
+            field_message("title", "at most 200 characters"),
+            "200 caractères au plus."
+        );
     }
 }
