@@ -448,7 +448,7 @@ pub async fn accept(
     }
     let referral = crate::referrals::create(
         state,
-        user,
+        actor,
         crate::referrals::NewReferral {
             offer_id,
             opportunity_id: None,

@@ -27,18 +27,13 @@ pub(super) async fn referral_new(
     target_id: &str,
     referred_by: &str,
 ) -> Result<()> {
-    let (table, what) = match target {
-        ReferralTarget::Offer => ("offers", "offre"),
-        ReferralTarget::Training => ("opportunities", "formation"),
-        ReferralTarget::Immersion => ("opportunities", "immersion"),
+    let what = match target {
+        ReferralTarget::Offer => "offre",
+        ReferralTarget::Training => "formation",
+        ReferralTarget::Immersion => "immersion",
     };
-    let row: Option<(Option<String>, String)> = sqlx::query_as(&format!(
-        "SELECT owner_user_id, title FROM {table} WHERE id = $1 AND is_local = 1"
-    ))
-    .bind(target_id)
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some((Some(owner), offer_title)) = row else {
+    let Some((owner, offer_title)) = super::store::local_target_owner(tx, target, target_id).await?
+    else {
         return Ok(());
     };
     let link = link(state, referral_id);
