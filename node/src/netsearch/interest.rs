@@ -430,7 +430,7 @@ pub async fn accept(
     input: AcceptInput,
 ) -> Result<ReceivedInterest> {
     let i = pending(state, actor, id).await?;
-    let user = actor.staff()?;
+    actor.staff()?;
     let Some(offer_id) = input.offer_id.clone().or_else(|| i.offer_id.clone()) else {
         return Err(Error::field(
             "offer_id",

@@ -355,9 +355,3 @@ pub async fn receive_withdrawn(
     }
     Ok(AfterCommit::Nothing)
 }
-
-// ---------------------------------------------------------------------------
-// Erasure
-
-/// A candidate is being erased (inside the erasure's transaction): drop
-/// the undelivered submissions that carry their profile, tell every node

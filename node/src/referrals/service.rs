@@ -20,7 +20,7 @@ use vivier_protocol::{
 
 use super::mails;
 use super::model::{
-    parse_contract, placement_outcome, reason_str, set_by_offer_side, set_by_referring_side,
+    parse_contract, parse_status, placement_outcome, reason_str, set_by_offer_side, set_by_referring_side,
     transition_message, undoes_employer_decision, validate_change, view, Author, Change, Direction,
     ListQuery, NewReferral, ReferralEvent, ReferralList, ReferralView, StatusInput,
     StoredReferral, TrainingBefore, CANCEL_REASON_REQUIRED, MAX_ENDORSEMENT_CHARS, SYSTEM_ACTOR,
@@ -545,13 +545,6 @@ pub(crate) struct Prepared {
     counsellor_phone: Option<String>,
     submitted: ReferralSubmitted,
     cv_text_truncated: bool,
-}
-
-impl Prepared {
-    /// The new referral's id.
-    pub(crate) fn id(&self) -> &str {
-        &self.id
-    }
 }
 
 /// Refer a candidate of this node to an offer, a training or an immersion

@@ -501,29 +501,21 @@ pub(crate) async fn list(
 ) -> Result<(i64, Vec<StoredReferral>)> {
     let mut conds: Vec<String> = Vec::new();
     let mut binds: Vec<&str> = Vec::new();
-    let mut add = |cond: &str, v: &'_ str| {
-        binds.push(v);
-        conds.push(cond.replace('?', &format!("${}", binds.len())));
-    };
-    let direction = f.direction.map(Direction::as_str);
-    let status = f.status.map(ReferralStatus::as_str);
-    if let Some(d) = direction {
-        add("r.direction = ?", d);
-    }
-    if let Some(s) = status {
-        add("r.status = ?", s);
-    }
-    if let Some(o) = &f.offer_id {
-        add("r.offer_id = ?", o);
-    }
-    if let Some(c) = &f.candidate_id {
-        add("r.candidate_id = ?", c);
-    }
-    if let Some(e) = &f.employer_id {
-        add(
+    let fields = [
+        ("r.direction = ?", f.direction.map(Direction::as_str)),
+        ("r.status = ?", f.status.map(ReferralStatus::as_str)),
+        ("r.offer_id = ?", f.offer_id.as_deref()),
+        ("r.candidate_id = ?", f.candidate_id.as_deref()),
+        (
             "r.direction IN ('inbound', 'local') AND o.is_local = 1 AND o.owner_user_id = ?",
-            e,
-        );
+            f.employer_id.as_deref(),
+        ),
+    ];
+    for (cond, value) in fields {
+        if let Some(v) = value {
+            binds.push(v);
+            conds.push(cond.replace('?', &format!("${}", binds.len())));
+        }
     }
     let where_ = if conds.is_empty() {
         String::new()
