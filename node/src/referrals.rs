@@ -38,15 +38,15 @@ mod http;
 mod inbound;
 mod mails;
 pub mod model;
-pub(crate) mod store;
 mod service;
+pub(crate) mod store;
 
-pub use cascades::{no_answer_sweep, on_candidate_erased, spawn_sweeps};
 pub(crate) use cascades::{
     mark_undeliverable, on_offer_member_left, purge_profiles_from, refuse_pending_on_closed_offer,
 };
-pub(crate) use http::Doc;
+pub use cascades::{no_answer_sweep, on_candidate_erased, spawn_sweeps};
 pub use http::routes;
+pub(crate) use http::Doc;
 pub use inbound::{receive_status_changed, receive_submitted, receive_withdrawn};
 pub use model::{
     parse_contract, parse_reason, parse_status, placement_outcome, reason_str, set_by_offer_side,

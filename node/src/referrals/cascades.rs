@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use sqlx::{Any, Transaction};
-use vivier_protocol::{MessageKind, NodeId, ReferralStatus, ReferralWithdrawn, RefusalReason, WithdrawReason};
+use vivier_protocol::{
+    MessageKind, NodeId, ReferralStatus, ReferralWithdrawn, RefusalReason, WithdrawReason,
+};
 
 use super::model::{Author, Change, Direction, StoredReferral, DAY_MS, SYSTEM_ACTOR};
 use super::service::{transition, write_transition};
@@ -14,8 +16,6 @@ use super::store;
 use crate::error::{Error, Result};
 use crate::server::AppState;
 use crate::util::now_ms;
-
-
 
 /// The network refused outbound referral `referral_id` for good (`code`,
 /// see [`crate::federation::outcomes::refusal_fr`]): it becomes

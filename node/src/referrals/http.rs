@@ -13,7 +13,6 @@ use crate::auth::{Reason, User};
 use crate::error::{ApiJson, Result};
 use crate::server::AppState;
 
-
 // HTTP
 
 #[utoipa::path(post, path = "/api/v1/referrals", tag = "referrals", request_body = NewReferral,
@@ -108,4 +107,3 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/referrals/{id}/events", get(events_handler))
         .route("/api/v1/referrals/{id}/status", post(status_handler))
 }
-

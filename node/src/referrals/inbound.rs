@@ -10,8 +10,8 @@ use vivier_protocol::{
 };
 
 use super::model::{
-    clip, set_by_offer_side, set_by_referring_side, transition_message, valid_date, Author,
-    Change, Direction, MAX_COMMENT_CHARS, SYSTEM_ACTOR,
+    clip, set_by_offer_side, set_by_referring_side, transition_message, valid_date, Author, Change,
+    Direction, MAX_COMMENT_CHARS, SYSTEM_ACTOR,
 };
 use super::service::{transition, write_transition};
 use super::{checks, mails, store};
@@ -19,8 +19,6 @@ use crate::error::{Error, FieldError, Result};
 use crate::federation::{invalid_payload, refusal, AfterCommit};
 use crate::server::AppState;
 use crate::util::now_ms;
-
-
 
 // ---------------------------------------------------------------------------
 // Federation: receiving
@@ -290,7 +288,6 @@ pub async fn receive_status_changed(
         None => AfterCommit::Nothing,
     })
 }
-
 
 /// `referral.withdrawn` from the referring node: delete the profile (and,
 /// for an erasure, the endorsement and comments), cancel if still open.

@@ -32,7 +32,8 @@ pub(super) async fn referral_new(
         ReferralTarget::Training => "formation",
         ReferralTarget::Immersion => "immersion",
     };
-    let Some((owner, offer_title)) = super::store::local_target_owner(tx, target, target_id).await?
+    let Some((owner, offer_title)) =
+        super::store::local_target_owner(tx, target, target_id).await?
     else {
         return Ok(());
     };

@@ -5,12 +5,13 @@
 //! protocol wire names), the same names `as_str` binds.
 
 use serde::{Deserialize, Serialize};
-use vivier_protocol::{CandidateProfile, ContractType, ReferralStatus, ReferralTarget, RefusalReason};
+use vivier_protocol::{
+    CandidateProfile, ContractType, ReferralStatus, ReferralTarget, RefusalReason,
+};
 
 use crate::auth::User;
 use crate::candidates::PlacementOutcome;
 use crate::error::{Error, FieldError, Result};
-
 
 /// Longest endorsement note, in characters.
 pub const MAX_ENDORSEMENT_CHARS: usize = 2000;
@@ -174,7 +175,11 @@ pub(crate) fn allowed_next(s: ReferralStatus, target: ReferralTarget) -> String 
     }
 }
 
-pub(crate) fn transition_message(from: ReferralStatus, to: ReferralStatus, target: ReferralTarget) -> String {
+pub(crate) fn transition_message(
+    from: ReferralStatus,
+    to: ReferralStatus,
+    target: ReferralTarget,
+) -> String {
     format!(
         "invalid transition: a referral to {} {} that is {} cannot become {} (allowed next: {})",
         if target == ReferralTarget::Immersion {
@@ -308,7 +313,6 @@ pub(crate) struct Author<'a> {
     /// When (unix ms).
     pub at: i64,
 }
-
 
 // ---------------------------------------------------------------------------
 // Views

@@ -20,10 +20,11 @@ use vivier_protocol::{
 
 use super::mails;
 use super::model::{
-    parse_contract, parse_status, placement_outcome, reason_str, set_by_offer_side, set_by_referring_side,
-    transition_message, undoes_employer_decision, validate_change, view, Author, Change, Direction,
-    ListQuery, NewReferral, ReferralEvent, ReferralList, ReferralView, StatusInput,
-    StoredReferral, TrainingBefore, CANCEL_REASON_REQUIRED, MAX_ENDORSEMENT_CHARS, SYSTEM_ACTOR,
+    parse_contract, parse_status, placement_outcome, reason_str, set_by_offer_side,
+    set_by_referring_side, transition_message, undoes_employer_decision, validate_change, view,
+    Author, Change, Direction, ListQuery, NewReferral, ReferralEvent, ReferralList, ReferralView,
+    StatusInput, StoredReferral, TrainingBefore, CANCEL_REASON_REQUIRED, MAX_ENDORSEMENT_CHARS,
+    SYSTEM_ACTOR,
 };
 use super::store;
 use crate::actor::Actor;
@@ -403,7 +404,10 @@ async fn visible(conn: &mut sqlx::AnyConnection, user: &User, r: &StoredReferral
             if !r.direction.offer_side() {
                 return Ok(false);
             }
-            Ok(store::local_offer_owner(conn, &r.offer_id).await?.as_deref() == Some(user.id.as_str()))
+            Ok(store::local_offer_owner(conn, &r.offer_id)
+                .await?
+                .as_deref()
+                == Some(user.id.as_str()))
         }
     }
 }

@@ -399,11 +399,11 @@ pub(crate) async fn is_of_candidate(
 pub(crate) async fn count_by_direction_status(
     conn: &mut AnyConnection,
 ) -> Result<Vec<(String, String, i64)>> {
-    Ok(
-        sqlx::query_as("SELECT direction, status, COUNT(*) FROM referrals GROUP BY direction, status")
-            .fetch_all(conn)
-            .await?,
+    Ok(sqlx::query_as(
+        "SELECT direction, status, COUNT(*) FROM referrals GROUP BY direction, status",
     )
+    .fetch_all(conn)
+    .await?)
 }
 
 /// A referral of a person, as their export shows it.
