@@ -13,8 +13,6 @@ use crate::auth::{Reason, User};
 use crate::error::{ApiJson, Result};
 use crate::server::AppState;
 
-// HTTP
-
 #[utoipa::path(post, path = "/api/v1/referrals", tag = "referrals", request_body = NewReferral,
     responses((status = 201, description = "The referral, sent to the offer's node (staff)", body = ReferralView)))]
 async fn create_handler(

@@ -20,9 +20,6 @@ use crate::federation::{invalid_payload, refusal, AfterCommit};
 use crate::server::AppState;
 use crate::util::now_ms;
 
-// ---------------------------------------------------------------------------
-// Federation: receiving
-
 /// `referral.submitted` from `sender`: store an inbound referral for one of
 /// this node's open offers.
 pub async fn receive_submitted(

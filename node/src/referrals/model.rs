@@ -469,7 +469,6 @@ pub(crate) fn view(r: &StoredReferral, user: &User, detail: bool) -> Result<Refe
     })
 }
 
-/// Whether `user` may see `r`: staff see every referral of this node;
 // ---------------------------------------------------------------------------
 // Creating a referral
 
@@ -625,9 +624,6 @@ pub fn undoes_employer_decision(s: ReferralStatus) -> bool {
         ReferralStatus::Accepted | ReferralStatus::PriorToHire | ReferralStatus::Postponed
     )
 }
-
-/// Change the status of a referral. The offer's side (its employer or
-/// this node's staff) sets processing, prior_to_hire, accepted, refused,
 
 #[cfg(test)]
 mod tests {
