@@ -1068,6 +1068,18 @@ async fn referral_counts(node: &TestNode, action: &str) -> (i64, i64, i64) {
     )
 }
 
+/// The signed-in user behind API token `token`, as a service's actor.
+async fn actor_of(node: &TestNode, token: &str) -> vivier_node::actor::Actor {
+    let (st, me) = node.get(token, "/api/v1/me").await;
+    assert_eq!(st, 200, "{me}");
+    let id = me["id"].as_str().expect("user id");
+    let user = vivier_node::auth::user_by_id(&node.state.db, id)
+        .await
+        .expect("user lookup")
+        .expect("user exists");
+    vivier_node::actor::Actor::User(user)
+}
+
 /// The policy is the service's: an employer who tries to refer a
 /// candidate, or to cancel a referral made to their own offer, is refused
 /// by `referrals::create` / `referrals::change_status` themselves — called
@@ -1076,22 +1088,13 @@ async fn referral_counts(node: &TestNode, action: &str) -> (i64, i64, i64) {
 /// row.
 #[tokio::test]
 async fn an_employer_is_refused_by_the_referral_service_whichever_adapter_calls_it() {
-    use vivier_node::actor::Actor;
     for backend in backends() {
         let node = start_node(&backend).await;
         let staff = node.user(Role::Counsellor, "conseil@ml.fr").await;
         let employer = node.user(Role::Employer, "rh@logistique.fr").await;
         let offer_id = offer(&node, &employer, "Préparateur de commandes").await;
         let cand = candidate(&node, &staff, "Léa", Some("local")).await;
-        let employer_id = node.get(&employer, "/api/v1/me").await.1["id"]
-            .as_str()
-            .expect("employer id")
-            .to_string();
-        let employer_user = vivier_node::auth::user_by_id(&node.state.db, &employer_id)
-            .await
-            .expect("user lookup")
-            .expect("employer exists");
-        let actor = Actor::User(employer_user);
+        let actor = actor_of(&node, &employer).await;
         let cookie = node.ui_cookie("rh@logistique.fr").await;
 
         // Referring: the employer is refused.
@@ -1166,22 +1169,10 @@ async fn an_employer_is_refused_by_the_referral_service_whichever_adapter_calls_
 
         // The same service lets the counsellor cancel it, audited with the
         // change.
-        let staff_id = node.get(&staff, "/api/v1/me").await.1["id"]
-            .as_str()
-            .expect("staff id")
-            .to_string();
-        let staff_user = vivier_node::auth::user_by_id(&node.state.db, &staff_id)
+        let counsellor = actor_of(&node, &staff).await;
+        let v = vivier_node::referrals::change_status(&node.state, &counsellor, &rid, cancel())
             .await
-            .expect("user lookup")
-            .expect("staff exists");
-        let v = vivier_node::referrals::change_status(
-            &node.state,
-            &Actor::User(staff_user),
-            &rid,
-            cancel(),
-        )
-        .await
-        .expect("staff cancel");
+            .expect("staff cancel");
         assert_eq!(v.status, ReferralStatus::Cancelled);
         let after = referral_counts(&node, "referral.status").await;
         assert_eq!((after.1, after.2), (before.1 + 1, before.2 + 1));
