@@ -38,7 +38,7 @@ pub async fn receive_submitted(
         ));
     }
     let skew = crate::federation::skew_ms(state);
-    let errs = checks::check_submitted(state, &r, now_ms(), skew);
+    let errs = checks::check_submitted(state.refs, &r, now_ms(), skew);
     if !errs.is_empty() {
         return Err(invalid_payload(errs));
     }
@@ -99,7 +99,7 @@ pub async fn receive_submitted(
         .and_then(|d| d.document.member(sender).map(|m| m.display_name.clone()))
         .unwrap_or_else(|| sender.to_string());
     let by = format!("{counsellor_name} ({mission})");
-    mails::referral_new(state, tx, &r.referral_id, r.target, &r.offer_id, &by).await?;
+    mails::referral_new(&state.mail, tx, &r.referral_id, r.target, &r.offer_id, &by).await?;
     Ok(AfterCommit::Nothing)
 }
 

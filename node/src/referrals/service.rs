@@ -138,7 +138,7 @@ pub(super) async fn transition(
         if answer && actor.user_id != Some(counsellor.as_str()) {
             let title = row.offer_title.as_deref().unwrap_or("votre offre");
             mails::referral_answered(
-                state,
+                &state.mail,
                 tx,
                 &row.id,
                 counsellor,
@@ -258,7 +258,7 @@ pub(super) async fn transition(
         }
         ReferralStatus::Cancelled if row.status == ReferralStatus::Accepted => {
             // A cancelled hire is not a hire: it leaves the statistics.
-            store::delete_placement(tx, &row.id).await?;
+            crate::reports::facts::remove_placement_of_referral(tx, &row.id).await?;
             if row.direction.offer_side() {
                 // Boxed: closing the offer refuses its pending referrals (recursion).
                 Box::pin(crate::offers::hires_changed(
@@ -270,7 +270,7 @@ pub(super) async fn transition(
                 .await?;
             }
             if let Some(cid) = &home {
-                if store::placements_of_candidate(tx, cid).await? == 0 {
+                if crate::reports::facts::placements_of_candidate(tx, cid).await? == 0 {
                     let next = if store::pending_count(tx, cid).await? > 0 {
                         CandidateStatus::InReferral
                     } else {
@@ -765,7 +765,7 @@ pub(crate) async fn write_new(
     .await?;
     if new.direction == Direction::Local {
         let by = format!("{} ({})", user.display_name, state.config.display_name);
-        mails::referral_new(state, tx, &new.id, offer.target, &offer.id, &by).await?;
+        mails::referral_new(&state.mail, tx, &new.id, offer.target, &offer.id, &by).await?;
     }
     set_candidate_status(
         tx,

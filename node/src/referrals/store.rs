@@ -6,6 +6,8 @@
 //! enums go in by their `as_str` and come back through `TryFrom<String>`;
 //! nothing here knows about users, policy or HTTP.
 //!
+//! Placements are written and deleted by `reports::facts` only.
+//!
 //! Outside this folder the node reads referrals only through these
 //! functions; the funders' reports keep their aggregate queries in
 //! `reports/store.rs` (they join referrals with placements per period,
@@ -663,28 +665,6 @@ pub(crate) async fn set_candidate_status(
     .execute(conn)
     .await?;
     Ok(res.rows_affected() > 0)
-}
-
-/// A cancelled hire is not a hire: its placement leaves the statistics.
-pub(crate) async fn delete_placement(conn: &mut AnyConnection, referral_id: &str) -> Result<()> {
-    sqlx::query("DELETE FROM placements WHERE referral_id = $1")
-        .bind(referral_id)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// How many placements candidate `candidate_id` has.
-pub(crate) async fn placements_of_candidate(
-    conn: &mut AnyConnection,
-    candidate_id: &str,
-) -> Result<i64> {
-    Ok(
-        sqlx::query_scalar("SELECT COUNT(*) FROM placements WHERE candidate_id = $1")
-            .bind(candidate_id)
-            .fetch_one(conn)
-            .await?,
-    )
 }
 
 #[cfg(test)]
