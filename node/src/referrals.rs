@@ -38,7 +38,7 @@ mod http;
 mod inbound;
 mod mails;
 pub mod model;
-mod service;
+pub(crate) mod service;
 pub(crate) mod store;
 
 pub(crate) use cascades::{

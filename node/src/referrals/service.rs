@@ -558,28 +558,28 @@ pub(crate) struct Prepared {
 pub async fn create(state: &AppState, actor: &Actor, input: NewReferral) -> Result<ReferralView> {
     let user = actor.staff()?;
     let new = check_new(state, actor, input).await?;
-    let res: Result<()> = async {
+    let res: Result<String> = async {
         let mut tx = state.db.begin().await?;
-        write_new(state, &mut tx, actor, &new).await?;
+        let id = write_new(state, &mut tx, actor, &new).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(id)
     }
     .await;
-    match res {
-        Ok(()) => {}
+    let id = match res {
+        Ok(id) => id,
         Err(e) if unique_violation(&e) => {
             return Err(Error::Conflict(
                 "this candidate already has a pending referral for this offer".into(),
             ))
         }
         Err(e) => return Err(e),
-    }
+    };
     if new.direction == Direction::Outbound {
         crate::federation::wake(state);
     }
     state.mail.wake();
     reindex_candidate(state, Some(new.candidate_id.clone())).await;
-    let stored = get_referral(state, &new.id)
+    let stored = get_referral(state, &id)
         .await?
         .ok_or(Error::NotFound("referral"))?;
     view(&stored, user, true)
@@ -706,14 +706,15 @@ pub(crate) async fn check_new(
 
 /// Write a checked referral in the caller's transaction (staff only; the
 /// caller commits, then wakes the federation workers, the mailer and the
-/// index follower). A duplicate pending referral is a `Conflict`, or a
-/// unique violation when another transaction wrote it meanwhile.
+/// index follower). Returns the referral's id. A duplicate pending
+/// referral is a `Conflict`, or a unique violation when another
+/// transaction wrote it meanwhile.
 pub(crate) async fn write_new(
     state: &AppState,
     tx: &mut Transaction<'_, Any>,
     actor: &Actor,
     new: &Prepared,
-) -> Result<()> {
+) -> Result<String> {
     let user = actor.staff()?;
     let offer = &new.target;
     if let Some(d) = store::pending_for(tx, &offer.id, &new.candidate_id).await? {
@@ -800,7 +801,8 @@ pub(crate) async fn write_new(
             "cv_text_truncated": new.cv_text_truncated,
         }),
     )
-    .await
+    .await?;
+    Ok(new.id.clone())
 }
 
 /// One referral by id (no visibility check, no audit).
