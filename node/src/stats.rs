@@ -167,12 +167,11 @@ pub async fn compute(state: &AppState) -> Result<Stats> {
         by_direction.insert(d.to_string(), BTreeMap::new());
     }
     let mut total = 0;
-    for (direction, status, n) in grouped(
-        state,
-        "SELECT direction, status, COUNT(*) FROM referrals GROUP BY direction, status",
-    )
-    .await?
-    {
+    let per_status = {
+        let mut conn = state.db.pool.acquire().await?;
+        crate::referrals::store::count_by_direction_status(&mut conn).await?
+    };
+    for (direction, status, n) in per_status {
         total += n;
         by_direction.entry(direction).or_default().insert(status, n);
     }

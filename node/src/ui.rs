@@ -619,7 +619,7 @@ async fn dashboard(
             .collect();
         let referrals = crate::referrals::list(
             &state,
-            &user,
+            &crate::actor::Actor::User(user.clone()),
             &crate::referrals::ListQuery {
                 limit: Some(20),
                 ..Default::default()

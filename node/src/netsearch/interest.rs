@@ -430,7 +430,7 @@ pub async fn accept(
     input: AcceptInput,
 ) -> Result<ReceivedInterest> {
     let i = pending(state, actor, id).await?;
-    let user = actor.staff()?;
+    actor.staff()?;
     let Some(offer_id) = input.offer_id.clone().or_else(|| i.offer_id.clone()) else {
         return Err(Error::field(
             "offer_id",
@@ -448,7 +448,7 @@ pub async fn accept(
     }
     let referral = crate::referrals::create(
         state,
-        user,
+        actor,
         crate::referrals::NewReferral {
             offer_id,
             opportunity_id: None,

@@ -80,7 +80,7 @@ pub async fn rows(
     user: &User,
     q: &crate::referrals::ListQuery,
 ) -> Result<Vec<ReferralRow>, Error> {
-    let list = crate::referrals::list(state, user, q).await?;
+    let list = crate::referrals::list(state, &crate::actor::Actor::User(user.clone()), q).await?;
     Ok(list.referrals.iter().map(ReferralRow::of).collect())
 }
 
@@ -140,7 +140,7 @@ pub async fn list(
         .filter(|s| crate::referrals::parse_status(s).is_some());
     let list = crate::referrals::list(
         &state,
-        &user,
+        &crate::actor::Actor::User(user.clone()),
         &crate::referrals::ListQuery {
             status: status.clone(),
             limit: Some(200),
@@ -238,8 +238,9 @@ async fn detail_page(
 ) -> UiResult {
     // Audited (`referral.read`); the employer's first read marks it
     // "en cours d'examen" and tells the referring node.
-    let v = crate::referrals::read(state, user, id, None).await?;
-    let events = crate::referrals::events(state, user, id).await?;
+    let actor = crate::actor::Actor::User(user.clone());
+    let v = crate::referrals::read(state, &actor, id, None).await?;
+    let events = crate::referrals::events(state, &actor, id).await?;
     let events: Vec<EventRow> = events
         .into_iter()
         .map(|e| EventRow {
@@ -409,7 +410,7 @@ pub async fn change_status(
     }
     let res = crate::referrals::change_status(
         &state,
-        &user,
+        &crate::actor::Actor::User(user.clone()),
         &id,
         StatusInput {
             status,
