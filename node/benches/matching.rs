@@ -222,9 +222,13 @@ async fn main() {
         "workplaces": [{"commune_insee": "41018", "positions": 2}]
     }))
     .expect("offer");
-    let offer = vivier_node::offers::create_offer(&state, &user, &input)
-        .await
-        .expect("offer");
+    let offer = vivier_node::offers::create_offer(
+        &state,
+        &vivier_node::actor::Actor::User(user.clone()),
+        &input,
+    )
+    .await
+    .expect("offer");
     state.search.offers.commit_now().expect("commit");
 
     let params = MatchParams {

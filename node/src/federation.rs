@@ -1130,7 +1130,12 @@ async fn apply(
             if !check_received_offer(state, sender, &offer)? {
                 return Ok(AfterCommit::Nothing);
             }
-            crate::offers::store_remote_offer(tx, &offer).await?;
+            crate::offers::store_remote_offer(
+                tx,
+                &crate::actor::Actor::Peer(sender.clone()),
+                &offer,
+            )
+            .await?;
             Ok(AfterCommit::IndexOffer(offer.offer_id))
         }
         Payload::OfferClosed(closed) => {
@@ -1145,7 +1150,13 @@ async fn apply(
             if !errs.is_empty() {
                 return Err(invalid_payload(errs));
             }
-            crate::offers::close_remote_offer(tx, sender.as_str(), &closed).await?;
+            crate::offers::close_remote_offer(
+                tx,
+                &crate::actor::Actor::Peer(sender.clone()),
+                sender.as_str(),
+                &closed,
+            )
+            .await?;
             Ok(AfterCommit::IndexOffer(closed.offer_id))
         }
         Payload::ReferralSubmitted(r) => {

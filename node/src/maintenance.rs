@@ -89,11 +89,12 @@ pub async fn index_report(state: &AppState, check: bool) -> Result<IndexReport> 
     .await?
     .into_iter()
     .collect();
-    let db_offers: BTreeSet<String> = sqlx::query_scalar("SELECT id FROM offers")
-        .fetch_all(&state.db.pool)
-        .await?
-        .into_iter()
-        .collect();
+    let db_offers: BTreeSet<String> = {
+        let mut conn = state.db.pool.acquire().await?;
+        crate::offers::store::all_ids(&mut conn).await?
+    }
+    .into_iter()
+    .collect();
     let search = state.search.clone();
     let (ic, io) = tokio::task::spawn_blocking(move || -> Result<_> {
         Ok((

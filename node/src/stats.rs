@@ -102,12 +102,8 @@ async fn grouped(state: &AppState, sql: &str) -> Result<Vec<(String, String, i64
 /// JSON holds the workplaces, so this is summed here, not in SQL), less the
 /// positions already filled by hires through referrals.
 async fn open_positions(state: &AppState, local: bool) -> Result<i64> {
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT payload, positions_filled FROM offers WHERE status = 'open' AND is_local = $1",
-    )
-    .bind(i64::from(local))
-    .fetch_all(&state.db.pool)
-    .await?;
+    let mut conn = state.db.pool.acquire().await?;
+    let rows = crate::offers::store::open_payloads(&mut conn, local).await?;
     Ok(rows
         .iter()
         .filter_map(|(p, filled)| {
@@ -146,20 +142,16 @@ pub async fn compute(state: &AppState) -> Result<Stats> {
         "SELECT COUNT(*) FROM users WHERE role = 'employer' AND disabled = 0",
     )
     .await?;
+    let counted = {
+        let mut conn = state.db.pool.acquire().await?;
+        crate::offers::store::counts(&mut conn).await?
+    };
     let offers = OfferStats {
-        local_posted: count(state, "SELECT COUNT(*) FROM offers WHERE is_local = 1").await?,
-        local_open: count(
-            state,
-            "SELECT COUNT(*) FROM offers WHERE is_local = 1 AND status = 'open'",
-        )
-        .await?,
+        local_posted: counted.local,
+        local_open: counted.local_open,
         local_positions_open: open_positions(state, true).await?,
-        network_received: count(state, "SELECT COUNT(*) FROM offers WHERE is_local = 0").await?,
-        network_open: count(
-            state,
-            "SELECT COUNT(*) FROM offers WHERE is_local = 0 AND status = 'open'",
-        )
-        .await?,
+        network_received: counted.network,
+        network_open: counted.network_open,
         network_positions_open: open_positions(state, false).await?,
     };
     let mut by_direction: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();

@@ -602,8 +602,8 @@ async fn dashboard(
         )
     } else {
         let offers = crate::offers::list_offers(
-            &state,
-            &user,
+            &state.db,
+            &crate::actor::Actor::User(user.clone()),
             &crate::offers::ListQuery {
                 status: Some("all".into()),
                 mine: Some(true),

@@ -391,7 +391,10 @@ async fn insert_run(
             _ => None,
         })
         .collect();
-    crate::offers::store_remote_offers(sp, &offers).await?;
+    if let Some(&first) = run.first() {
+        let peer = crate::actor::Actor::Peer(batch.items[first].msg.envelope.sender.clone());
+        crate::offers::store_remote_offers(sp, &peer, &offers).await?;
+    }
     Ok(new)
 }
 

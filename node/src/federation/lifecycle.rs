@@ -153,27 +153,13 @@ pub async fn apply(
 
 /// Close the network offers of `node` held here.
 async fn close_offers_of(tx: &mut Transaction<'_, Any>, node: &str, now: i64) -> Result<u64> {
-    let ids: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM offers WHERE origin_node = $1 AND is_local = 0 AND status = 'open' ORDER BY id",
+    crate::offers::close_offers_of_departed(
+        tx,
+        &crate::actor::Actor::System("member_left"),
+        node,
+        now,
     )
-    .bind(node)
-    .fetch_all(&mut **tx)
-    .await?;
-    for id in &ids {
-        // The same close as when the origin says so (index journal
-        // included), with the reason this node had to close it itself.
-        let closed = vivier_protocol::OfferClosed {
-            offer_id: id.clone(),
-            reason: None,
-            closed_at: now,
-        };
-        crate::offers::close_remote_offer(tx, node, &closed).await?;
-        sqlx::query("UPDATE offers SET closed_reason = 'member_left' WHERE id = $1")
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(ids.len() as u64)
+    .await
 }
 
 async fn purge(

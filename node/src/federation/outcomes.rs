@@ -142,28 +142,17 @@ async fn offer_refused(
     dest: &str,
     code: &str,
 ) -> Result<()> {
-    let owner: Option<Option<String>> =
-        sqlx::query_scalar("SELECT owner_user_id FROM offers WHERE id = $1 AND is_local = 1")
-            .bind(offer_id)
-            .fetch_optional(&mut **tx)
-            .await?;
-    let Some(owner) = owner else {
+    let Some(owner) = crate::offers::store::local_owner(tx, offer_id).await? else {
         return Ok(());
     };
     let text = refusal_fr(code);
-    let inserted = sqlx::query(
-        "INSERT INTO offer_delivery_refusals (offer_id, node_id, code, message, at) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (offer_id, node_id) DO NOTHING",
-    )
-    .bind(offer_id)
-    .bind(dest)
-    .bind(code)
-    .bind(&text)
-    .bind(state.clock.now_ms())
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    if inserted > 0 {
+    let refusal = crate::offers::DeliveryRefusal {
+        node_id: dest.to_string(),
+        code: code.to_string(),
+        message: text.clone(),
+        at: state.clock.now_ms(),
+    };
+    if crate::offers::store::add_delivery_refusal(tx, &refusal, offer_id).await? {
         if let Some(user_id) = owner {
             crate::notifications::notify(
                 state,

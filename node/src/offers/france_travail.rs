@@ -21,10 +21,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use vivier_protocol::{ContractType, Employer, Salary, SalaryPeriod};
 
-use super::{
-    after_commit, get_offer, insert_local, update_local, validate_input, OfferInput, OfferStatus,
-    WorkplaceInput,
-};
+use super::model::{OfferInput, WorkplaceInput};
+use super::service::{import_done, import_one as import_item, Imported};
 use crate::actor::Actor;
 use crate::error::{Error, Result};
 use crate::referentials::{fold, Referentials};
@@ -349,79 +347,50 @@ pub async fn import_france_travail_file(
         .employer_name
         .clone()
         .unwrap_or_else(|| "Employeur non communiqué".to_string());
+    let actor = Actor::User(owner);
     let mut report = OfferImportReport::default();
     for (i, item) in items.iter().enumerate() {
         let line = i as u64 + 1;
         if let Some(bar) = progress {
             bar.set_position(line);
         }
-        match import_one(state, &owner, item, &default_employer).await {
+        match import_one(state, &actor, item, &default_employer).await {
             Ok(()) => report.imported += 1,
             Err(reason) => report.rejected.push(RejectedOffer { line, reason }),
         }
     }
-    crate::audit::record(
-        &state.db,
-        Some(&owner),
-        "offer.import",
-        "offer",
-        "",
-        None,
-        serde_json::json!({"format": "france_travail", "imported": report.imported, "rejected": report.rejected.len()}),
+    import_done(
+        state,
+        &actor,
+        "france_travail",
+        report.imported,
+        report.rejected.len(),
     )
     .await?;
     Ok(report)
 }
 
+/// One item of the file: parsed, then created or updated by the offers'
+/// service for the importing user; a refusal is described in one line.
 async fn import_one(
     state: &AppState,
-    owner: &crate::auth::User,
+    actor: &Actor,
     item: &Value,
     default_employer: &str,
 ) -> std::result::Result<(), String> {
     let ft = parse_france_travail(state.refs, item, default_employer)?;
-    let employer = ft.input.employer.clone().unwrap_or(Employer {
-        name: default_employer.to_string(),
-        siret: None,
-    });
-    let valid = validate_input(state, &ft.input, &employer).map_err(describe)?;
-    let existing: Option<String> =
-        sqlx::query_scalar("SELECT id FROM offers WHERE external_id = $1")
-            .bind(&ft.external_id)
-            .fetch_optional(&state.db.pool)
-            .await
-            .map_err(|e| describe(e.into()))?;
-    let id = match existing {
-        Some(id) => {
-            let stored = get_offer(&state.db, &id)
-                .await
-                .map_err(describe)?
-                .ok_or("offer vanished during import")?;
-            if stored.status == OfferStatus::Closed {
-                return Err(format!("already imported as offer {id}, which is closed"));
-            }
-            update_local(state, &Actor::User(owner.clone()), &stored, valid)
-                .await
-                .map_err(describe)?;
-            id
-        }
-        None => {
-            insert_local(
-                state,
-                &Actor::User(owner.clone()),
-                valid,
-                &owner.id,
-                Some(&ft.external_id),
-                ft.published_at,
-            )
-            .await
-            .map_err(describe)?
-            .payload
-            .offer_id
-        }
-    };
-    after_commit(state, &id).await;
-    Ok(())
+    import_item(
+        state,
+        actor,
+        &Imported {
+            input: &ft.input,
+            external_id: &ft.external_id,
+            published_at: ft.published_at,
+            default_employer,
+        },
+    )
+    .await
+    .map_err(describe)
 }
 
 fn describe(e: Error) -> String {

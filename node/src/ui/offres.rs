@@ -91,8 +91,9 @@ async fn search_rows(
     origin: &str,
     status: &str,
 ) -> Result<(Vec<OfferRow>, usize), Error> {
-    let results = crate::offers::search_offers(
+    let results = crate::offers::search_offers_as(
         state,
+        &crate::actor::Actor::User(user.clone()),
         &crate::offers::SearchParams {
             q: Some(texte.to_string()),
             origin: (origin == "local").then(|| "local".to_string()),
@@ -100,19 +101,9 @@ async fn search_rows(
             limit: Some(100),
             ..Default::default()
         },
+        Some("ui"),
     )
     .await?;
-    state
-        .read_audit
-        .record(
-            Some(user),
-            "offer.search",
-            "offer",
-            "",
-            None,
-            serde_json::json!({"via": "ui", "results": results.total}),
-        )
-        .await?;
     let mut total = results.total;
     let rows: Vec<OfferRow> = results
         .hits
@@ -167,8 +158,8 @@ pub async fn list(
         }
         None => {
             let list = crate::offers::list_offers(
-                &state,
-                &user,
+                &state.db,
+                &crate::actor::Actor::User(user.clone()),
                 &crate::offers::ListQuery {
                     status: Some(status.into()),
                     origin: Some(origin.into()),
@@ -427,7 +418,9 @@ pub(super) async fn detail_page(
     let member_left = offer.closed_reason.as_deref() == Some("member_left");
     let editable = offer.is_local
         && offer.status == OfferStatus::Open
-        && crate::offers::editable(state, user, id).await.is_ok();
+        && crate::offers::editable(state, &crate::actor::Actor::User(user.clone()), id)
+            .await
+            .is_ok();
     // A counsellor does not close an employer's offer from here: the
     // employer (or an admin) does; staff close the offers they posted.
     let can_close = editable
@@ -505,7 +498,7 @@ pub async fn close(
     let reason = f
         .opt("motif")
         .map(|r| r.chars().take(500).collect::<String>());
-    crate::offers::close_offer(&state, &user, &id, reason).await?;
+    crate::offers::close_offer(&state, &crate::actor::Actor::User(user), &id, reason).await?;
     Ok(Redirect::to(&format!("/ui/offres/{id}?ok=cloturee")).into_response())
 }
 
@@ -877,7 +870,7 @@ fn domain_errors(state: &AppState, user: &User, input: Option<&OfferInput>) -> E
             siret: None,
         }),
     };
-    match crate::offers::validate_input(state, input, &employer) {
+    match crate::offers::validate_input(state.refs, &state.identity.node_id, input, &employer) {
         Ok(_) => Error::Validation(Vec::new()),
         Err(e) => e,
     }
@@ -989,7 +982,6 @@ pub async fn create(
     _same: SameOrigin,
     body: axum::body::Bytes,
 ) -> UiResult {
-    user.require(&[Role::Employer, Role::Counsellor, Role::Admin])?;
     let f = FormData::parse(&body);
     let form = OfferForm::parse(&f);
     let action = f.get("action");
@@ -999,7 +991,8 @@ pub async fn create(
     let parsed = parse_offer_input(&state, &user, &f, &form);
     let outcome = match &parsed.input {
         Some(input) if parsed.errors.is_empty() => {
-            crate::offers::create_offer(&state, &user, input).await
+            crate::offers::create_offer(&state, &crate::actor::Actor::User(user.clone()), input)
+                .await
         }
         other => Err(domain_errors(&state, &user, other.as_ref())),
     };
@@ -1020,7 +1013,8 @@ pub async fn edit_form(
     Session(user): Session,
     Path(id): Path<String>,
 ) -> UiResult {
-    let offer = crate::offers::editable(&state, &user, &id).await?;
+    let offer =
+        crate::offers::editable(&state, &crate::actor::Actor::User(user.clone()), &id).await?;
     if offer.status == OfferStatus::Closed {
         return Err(Error::Conflict("the offer is closed".into()).into());
     }
@@ -1044,8 +1038,10 @@ pub async fn edit(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> UiResult {
-    // Who may change it is decided before anything is read from the form.
-    crate::offers::editable(&state, &user, &id).await?;
+    // Who may change it is the service's decision, taken before anything
+    // is read from the form.
+    let actor = crate::actor::Actor::User(user.clone());
+    crate::offers::editable(&state, &actor, &id).await?;
     let f = FormData::parse(&body);
     let form = OfferForm::parse(&f);
     let action = f.get("action");
@@ -1055,7 +1051,7 @@ pub async fn edit(
     let parsed = parse_offer_input(&state, &user, &f, &form);
     let outcome = match &parsed.input {
         Some(input) if parsed.errors.is_empty() => {
-            crate::offers::update_offer(&state, &user, &id, input).await
+            crate::offers::update_offer(&state, &actor, &id, input).await
         }
         other => Err(domain_errors(&state, &user, other.as_ref())),
     };

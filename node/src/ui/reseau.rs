@@ -126,8 +126,8 @@ fn cards(state: &AppState, v: &SearchView) -> Vec<Card> {
 
 async fn my_offers(state: &AppState, user: &User) -> Result<Vec<(String, String)>, Error> {
     let offers = crate::offers::list_offers(
-        state,
-        user,
+        &state.db,
+        &crate::actor::Actor::User(user.clone()),
         &crate::offers::ListQuery {
             status: Some("open".into()),
             mine: Some(true),
@@ -325,8 +325,8 @@ pub async fn received(State(state): State<AppState>, Session(user): Session) -> 
             .map(|c| format!("{} {}", c.first_name, c.last_name))
             .unwrap_or_else(|| "(fiche supprimée)".into());
         let offers = crate::offers::list_offers(
-            &state,
-            &user,
+            &state.db,
+            &crate::actor::Actor::User(user.clone()),
             &crate::offers::ListQuery {
                 status: Some("open".into()),
                 origin: Some(i.origin.clone()),

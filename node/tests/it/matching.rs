@@ -945,9 +945,13 @@ async fn start_date_vehicle_certifications_consent_and_status() {
         payload.offer_id = "0195a000-0000-7000-8000-00000000cafe".into();
         payload.origin_node = vivier_protocol::NodeId::parse("petr-montlucon").unwrap();
         let mut tx = node.state.db.pool.begin().await.unwrap();
-        vivier_node::offers::store_remote_offer(&mut tx, &payload)
-            .await
-            .unwrap();
+        vivier_node::offers::store_remote_offer(
+            &mut tx,
+            &vivier_node::actor::Actor::Peer(payload.origin_node.clone()),
+            &payload,
+        )
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
         let network_offer = payload.offer_id.clone();
         let (st, p) = node
@@ -1490,9 +1494,13 @@ async fn the_index_pass_ranks_as_evaluating_every_record() {
         }))
         .unwrap();
         let mut tx = node.state.db.pool.begin().await.unwrap();
-        vivier_node::offers::store_remote_offer(&mut tx, &remote)
-            .await
-            .unwrap();
+        vivier_node::offers::store_remote_offer(
+            &mut tx,
+            &vivier_node::actor::Actor::Peer(remote.origin_node.clone()),
+            &remote,
+        )
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
         vivier_node::journal::wake(&node.state);
         let candidates = set.ids.len() as u64 + 5;

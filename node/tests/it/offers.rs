@@ -545,9 +545,13 @@ async fn network_offers_are_stored_read_only_and_closed() {
             updated_at: 2_000,
         };
         let mut tx = node.state.db.pool.begin().await.unwrap();
-        vivier_node::offers::store_remote_offer(&mut tx, &payload)
-            .await
-            .unwrap();
+        vivier_node::offers::store_remote_offer(
+            &mut tx,
+            &vivier_node::actor::Actor::Peer(payload.origin_node.clone()),
+            &payload,
+        )
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
         vivier_node::journal::catch_up(&node.state).await.unwrap();
         let stored = vivier_node::offers::get_offer(&node.state.db, &payload.offer_id)
@@ -567,12 +571,20 @@ async fn network_offers_are_stored_read_only_and_closed() {
         newer.title = "Auxiliaire de vie à domicile".into();
         newer.updated_at = 3_000;
         let mut tx = node.state.db.pool.begin().await.unwrap();
-        vivier_node::offers::store_remote_offer(&mut tx, &stale)
-            .await
-            .unwrap();
-        vivier_node::offers::store_remote_offer(&mut tx, &newer)
-            .await
-            .unwrap();
+        vivier_node::offers::store_remote_offer(
+            &mut tx,
+            &vivier_node::actor::Actor::Peer(stale.origin_node.clone()),
+            &stale,
+        )
+        .await
+        .unwrap();
+        vivier_node::offers::store_remote_offer(
+            &mut tx,
+            &vivier_node::actor::Actor::Peer(newer.origin_node.clone()),
+            &newer,
+        )
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
         let (st, got) = node
             .get(&staff, &format!("/api/v1/offers/{}", payload.offer_id))
@@ -613,9 +625,14 @@ async fn network_offers_are_stored_read_only_and_closed() {
             closed_at: 4_000,
         };
         let mut tx = node.state.db.pool.begin().await.unwrap();
-        vivier_node::offers::close_remote_offer(&mut tx, "cd41", &close)
-            .await
-            .unwrap();
+        vivier_node::offers::close_remote_offer(
+            &mut tx,
+            &vivier_node::actor::Actor::System("test"),
+            "cd41",
+            &close,
+        )
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
         let o = vivier_node::offers::get_offer(&node.state.db, &payload.offer_id)
             .await
@@ -627,12 +644,21 @@ async fn network_offers_are_stored_read_only_and_closed() {
             "another node cannot close it"
         );
         let mut tx = node.state.db.pool.begin().await.unwrap();
-        vivier_node::offers::close_remote_offer(&mut tx, "petr-montlucon", &close)
-            .await
-            .unwrap();
-        vivier_node::offers::store_remote_offer(&mut tx, &newer)
-            .await
-            .unwrap();
+        vivier_node::offers::close_remote_offer(
+            &mut tx,
+            &vivier_node::actor::Actor::System("test"),
+            "petr-montlucon",
+            &close,
+        )
+        .await
+        .unwrap();
+        vivier_node::offers::store_remote_offer(
+            &mut tx,
+            &vivier_node::actor::Actor::Peer(newer.origin_node.clone()),
+            &newer,
+        )
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
         let o = vivier_node::offers::get_offer(&node.state.db, &payload.offer_id)
             .await
@@ -647,9 +673,13 @@ async fn network_offers_are_stored_read_only_and_closed() {
         hijack.offer_id = local["offer_id"].as_str().unwrap().to_string();
         hijack.updated_at = i64::MAX / 2;
         let mut tx = node.state.db.pool.begin().await.unwrap();
-        vivier_node::offers::store_remote_offer(&mut tx, &hijack)
-            .await
-            .unwrap();
+        vivier_node::offers::store_remote_offer(
+            &mut tx,
+            &vivier_node::actor::Actor::Peer(hijack.origin_node.clone()),
+            &hijack,
+        )
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
         let o = vivier_node::offers::get_offer(&node.state.db, &hijack.offer_id)
             .await

@@ -236,9 +236,13 @@ async fn remote_offer(
         updated_at: now,
     };
     let mut tx = node.state.db.pool.begin().await.unwrap();
-    vivier_node::offers::store_remote_offer(&mut tx, &p)
-        .await
-        .unwrap();
+    vivier_node::offers::store_remote_offer(
+        &mut tx,
+        &vivier_node::actor::Actor::Peer(p.origin_node.clone()),
+        &p,
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
 }
 

@@ -345,9 +345,13 @@ pub async fn load_offers(
         let mut tx = state.db.pool.begin().await?;
         for k in i..(i + 1000).min(n) {
             let o = stored_offer(&corpus.gen, 2_000_000 + k, "bench-remote")?;
-            vivier_node::offers::store_remote_offer(&mut tx, &o.payload)
-                .await
-                .map_err(|e| anyhow::anyhow!("store offer: {e}"))?;
+            vivier_node::offers::store_remote_offer(
+                &mut tx,
+                &vivier_node::actor::Actor::Peer(o.payload.origin_node.clone()),
+                &o.payload,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("store offer: {e}"))?;
             out.insert(o.payload.offer_id.clone(), o.payload);
         }
         tx.commit().await?;
