@@ -729,3 +729,139 @@ async fn communes_and_rome_lookups() {
     assert_eq!(r[0]["code"], "K1304", "{r}");
     node.stop().await;
 }
+
+/// `(offer.update audit rows, offer.close audit rows, broadcasts, journal
+/// entries)` on the node: what a change of an offer leaves behind.
+async fn offer_trail(node: &TestNode) -> (i64, i64, i64, i64) {
+    let pool = &node.state.db.pool;
+    let audit = |action: &'static str| async move {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM audit_log WHERE action = $1")
+            .bind(action)
+            .fetch_one(pool)
+            .await
+            .expect("audit count")
+    };
+    let count = |sql: &'static str| async move {
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(pool)
+            .await
+            .expect("count")
+    };
+    (
+        audit("offer.update").await,
+        audit("offer.close").await,
+        count("SELECT COUNT(*) FROM broadcast_log").await,
+        count("SELECT COUNT(*) FROM journal").await,
+    )
+}
+
+/// The signed-in user behind API token `token`, as a service's actor.
+async fn actor_of(node: &TestNode, token: &str) -> vivier_node::actor::Actor {
+    let (st, me) = node.get(token, "/api/v1/me").await;
+    assert_eq!(st, 200, "{me}");
+    let id = me["id"].as_str().expect("user id");
+    let user = vivier_node::auth::user_by_id(&node.state.db, id)
+        .await
+        .expect("user lookup")
+        .expect("user exists");
+    vivier_node::actor::Actor::User(user)
+}
+
+/// The policy is the offers service's: an employer who tries to edit or
+/// close another employer's offer is refused by `offers::update_offer` /
+/// `offers::close_offer` themselves — called directly, through the API or
+/// through the web forms, the same refusal (`forbidden`, 403) and nothing
+/// written: the offer unchanged, no audit row, no broadcast, no journal
+/// entry. The owner, through the same service, closes it (audited once).
+#[tokio::test]
+async fn an_employer_is_refused_by_the_offer_service_whichever_adapter_calls_it() {
+    for backend in backends() {
+        let node = start_node(&backend).await;
+        let owner = node.user(Role::Employer, "rh@logistique.fr").await;
+        let other = node.user(Role::Employer, "rh@transports.fr").await;
+        let (st, created) = node.post(&owner, "/api/v1/offers", &cariste_offer()).await;
+        assert_eq!(st, 201, "{created}");
+        let id = created["offer_id"].as_str().expect("offer id").to_string();
+        let path = format!("/api/v1/offers/{id}");
+        let before = offer_trail(&node).await;
+        let stored = || async {
+            vivier_node::offers::get_offer(&node.state.db, &id)
+                .await
+                .expect("read offer")
+                .expect("offer exists")
+        };
+        let original = stored().await;
+
+        // The service itself.
+        let intruder = actor_of(&node, &other).await;
+        let input: vivier_node::offers::OfferInput =
+            serde_json::from_value(cariste_offer()).expect("input");
+        let mut changed = input.clone();
+        changed.title = "Cariste de nuit H/F".into();
+        let err = vivier_node::offers::update_offer(&node.state, &intruder, &id, &changed)
+            .await
+            .expect_err("another employer may not edit");
+        assert!(
+            matches!(err, vivier_node::error::Error::Forbidden),
+            "{err:?}"
+        );
+        let err = vivier_node::offers::close_offer(&node.state, &intruder, &id, None)
+            .await
+            .expect_err("another employer may not close");
+        assert!(
+            matches!(err, vivier_node::error::Error::Forbidden),
+            "{err:?}"
+        );
+
+        // The API.
+        let mut body = cariste_offer();
+        body["title"] = json!("Cariste de nuit H/F");
+        let (st, refused) = node.put(&other, &path, &body).await;
+        assert_eq!(st, 403, "{refused}");
+        assert_eq!(refused["code"], "forbidden", "{refused}");
+        let (st, refused) = node.delete(&other, &path).await;
+        assert_eq!(st, 403, "{refused}");
+        assert_eq!(refused["code"], "forbidden", "{refused}");
+
+        // The web forms.
+        let cookie = node.ui_cookie("rh@transports.fr").await;
+        let page = crate::support::post(
+            &node,
+            Some(&cookie),
+            &format!("/ui/offres/{id}/modifier"),
+            &[("action", "publier"), ("title", "Cariste de nuit H/F")],
+        )
+        .await;
+        assert_eq!(page.status, 403, "{}", page.body);
+        assert!(page.body.contains("Accès refusé"), "{}", page.body);
+        let page = crate::support::post(
+            &node,
+            Some(&cookie),
+            &format!("/ui/offres/{id}/cloturer"),
+            &[("motif", "pourvu")],
+        )
+        .await;
+        assert_eq!(page.status, 403, "{}", page.body);
+        assert!(page.body.contains("Accès refusé"), "{}", page.body);
+
+        // Nothing changed, nothing recorded.
+        let now = stored().await;
+        assert_eq!(now.status, vivier_node::offers::OfferStatus::Open);
+        assert_eq!(now.payload.title, original.payload.title);
+        assert_eq!(now.updated_at, original.updated_at);
+        assert_eq!(offer_trail(&node).await, before);
+
+        // The owner closes it through the same service: one close, audited.
+        let owner_actor = actor_of(&node, &owner).await;
+        let closed =
+            vivier_node::offers::close_offer(&node.state, &owner_actor, &id, Some("pourvu".into()))
+                .await
+                .expect("the owner closes");
+        assert_eq!(closed.status, vivier_node::offers::OfferStatus::Closed);
+        let after = offer_trail(&node).await;
+        assert_eq!((after.0, after.1), (before.0, before.1 + 1));
+        assert_eq!(after.2, before.2 + 1, "one offer.closed broadcast");
+        assert!(after.3 > before.3, "the close is journaled for the index");
+        node.stop().await;
+    }
+}
