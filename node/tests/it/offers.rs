@@ -3,7 +3,7 @@
 //! referential look-ups. Each test runs on every backend.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::support::{backends, eventually, start_node, TestNode};
+use crate::support::{actor_of, backends, eventually, start_node, TestNode};
 use serde_json::{json, Value};
 use vivier_node::auth::Role;
 
@@ -753,18 +753,6 @@ async fn offer_trail(node: &TestNode) -> (i64, i64, i64, i64) {
         count("SELECT COUNT(*) FROM broadcast_log").await,
         count("SELECT COUNT(*) FROM journal").await,
     )
-}
-
-/// The signed-in user behind API token `token`, as a service's actor.
-async fn actor_of(node: &TestNode, token: &str) -> vivier_node::actor::Actor {
-    let (st, me) = node.get(token, "/api/v1/me").await;
-    assert_eq!(st, 200, "{me}");
-    let id = me["id"].as_str().expect("user id");
-    let user = vivier_node::auth::user_by_id(&node.state.db, id)
-        .await
-        .expect("user lookup")
-        .expect("user exists");
-    vivier_node::actor::Actor::User(user)
 }
 
 /// The policy is the offers service's: an employer who tries to edit or

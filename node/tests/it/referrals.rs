@@ -4,7 +4,7 @@
 //! Each test runs on every backend.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::support::{backends, start_node, TestNode};
+use crate::support::{actor_of, backends, start_node, TestNode};
 use serde_json::{json, Value};
 use sqlx::Row;
 use vivier_node::auth::Role;
@@ -1070,18 +1070,6 @@ async fn referral_counts(node: &TestNode, action: &str) -> (i64, i64, i64) {
         count("SELECT COUNT(*) FROM referral_events").await,
         audit,
     )
-}
-
-/// The signed-in user behind API token `token`, as a service's actor.
-async fn actor_of(node: &TestNode, token: &str) -> vivier_node::actor::Actor {
-    let (st, me) = node.get(token, "/api/v1/me").await;
-    assert_eq!(st, 200, "{me}");
-    let id = me["id"].as_str().expect("user id");
-    let user = vivier_node::auth::user_by_id(&node.state.db, id)
-        .await
-        .expect("user lookup")
-        .expect("user exists");
-    vivier_node::actor::Actor::User(user)
 }
 
 /// The policy is the service's: an employer who tries to refer a

@@ -720,3 +720,16 @@ pub async fn post(
     }
     page(req.send().await.expect("send")).await
 }
+
+/// The signed-in user behind API token `token`, as a service's actor (to
+/// call a service directly, as its adapters do).
+pub async fn actor_of(node: &TestNode, token: &str) -> vivier_node::actor::Actor {
+    let (st, me) = node.get(token, "/api/v1/me").await;
+    assert_eq!(st, 200, "{me}");
+    let id = me["id"].as_str().expect("user id");
+    let user = vivier_node::auth::user_by_id(&node.state.db, id)
+        .await
+        .expect("user lookup")
+        .expect("user exists");
+    vivier_node::actor::Actor::User(user)
+}
