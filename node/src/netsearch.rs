@@ -25,7 +25,7 @@
 //!   (notice + e-mail), and sends back `declined` or `accepted` with the
 //!   id of a normal co-opted referral.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -169,14 +169,17 @@ struct Fit {
     score: f64,
     distance_km: f64,
     place_index: usize,
-    places: HashSet<usize>,
+    /// Bit `i`: fits at place `i` (at most [`MAX_QUERY_PLACES`]).
+    places: u64,
 }
 
-/// Ranks this node's candidates for the query with the local matching:
-/// one synthetic network offer per ROME code, a workplace per place; a
-/// candidate fits at a place when eligible there, with a ROME relation and
+/// This node's candidates who fit the query, best first (score, then
+/// nearest, then id), from the index alone: one synthetic network offer
+/// per ROME code, a workplace per place, one index pass each
+/// ([`crate::matching::fit_offer`]); a candidate fits at a place when
+/// eligible there with the network offer's rules, with a ROME relation,
 /// within its radius, and when they accept one of the contract types.
-async fn fits(state: &AppState, q: &NetworkQuery) -> Result<BTreeMap<String, Fit>> {
+async fn fits(state: &AppState, q: &NetworkQuery) -> Result<Vec<(String, Fit)>> {
     let now = state.clock.now_ms();
     let workplaces: Vec<vivier_protocol::Workplace> = q
         .places
@@ -192,7 +195,15 @@ async fn fits(state: &AppState, q: &NetworkQuery) -> Result<BTreeMap<String, Fit
             }
         })
         .collect();
-    let mut fits: BTreeMap<String, Fit> = BTreeMap::new();
+    let spec = crate::matching::pass::FitSpec {
+        radii_km: q.places.iter().map(|p| p.radius_km as f64).collect(),
+        contract_types: q
+            .contract_types
+            .iter()
+            .map(|t| t.as_str().to_string())
+            .collect(),
+    };
+    let mut fits: HashMap<String, Fit> = HashMap::new();
     for rome in &q.rome_codes {
         let payload = vivier_protocol::OfferPayload {
             offer_id: format!("network-search-{}", q.query_id),
@@ -240,35 +251,37 @@ async fn fits(state: &AppState, q: &NetworkQuery) -> Result<BTreeMap<String, Fit
             closed_reason: None,
             positions_filled: 0,
         };
-        let params = crate::matching::MatchParams {
-            limit: Some(200),
-            include_near_misses: Some(false),
-            workplace: None,
-        };
-        let matches = crate::matching::match_offer(state, &offer, &params).await?;
-        for wm in matches.workplaces {
-            let radius = q.places.get(wm.index).map_or(0, |p| p.radius_km) as f64;
-            for m in wm.matches {
-                let e = &m.evaluation;
-                let Some(d) = e.distance_km else { continue };
-                if !e.eligible || d > radius || e.parts.rome.value <= 0.0 {
-                    continue;
+        for hit in crate::matching::fit_offer(state, &offer, spec.clone()).await? {
+            match fits.get_mut(&hit.id) {
+                None => {
+                    fits.insert(
+                        hit.id,
+                        Fit {
+                            score: hit.score,
+                            distance_km: hit.distance_km,
+                            place_index: hit.place,
+                            places: hit.places,
+                        },
+                    );
                 }
-                let f = fits.entry(m.candidate_id).or_insert(Fit {
-                    score: e.score,
-                    distance_km: d,
-                    place_index: wm.index,
-                    places: HashSet::new(),
-                });
-                f.places.insert(wm.index);
-                f.score = f.score.max(e.score);
-                if d < f.distance_km {
-                    f.distance_km = d;
-                    f.place_index = wm.index;
+                Some(f) => {
+                    f.places |= hit.places;
+                    f.score = f.score.max(hit.score);
+                    if hit.distance_km < f.distance_km {
+                        f.distance_km = hit.distance_km;
+                        f.place_index = hit.place;
+                    }
                 }
             }
         }
     }
+    let mut fits: Vec<(String, Fit)> = fits.into_iter().collect();
+    fits.sort_by(|(a, fa), (b, fb)| {
+        fb.score
+            .total_cmp(&fa.score)
+            .then(fa.distance_km.total_cmp(&fb.distance_km))
+            .then_with(|| a.cmp(b))
+    });
     Ok(fits)
 }
 
@@ -332,30 +345,41 @@ pub async fn answer(state: &AppState, origin: &NodeId, q: NetworkQuery) -> Resul
         ));
     }
     let fits = fits(state, &q).await?;
-    let ids: Vec<String> = fits.keys().cloned().collect();
-    let loaded = crate::candidates::load_candidates(&state.db, &ids).await?;
-    let mut people: Vec<(Candidate, &Fit)> = loaded
-        .into_iter()
-        .filter(|c| accepts_contract(c, &q.contract_types) && crate::matching::listable(c))
-        .filter_map(|c| fits.get(&c.id).map(|f| (c, f)))
-        .collect();
     let mut counts = vec![0i64; q.places.len()];
-    for (_, f) in &people {
-        for i in &f.places {
-            if let Some(n) = counts.get_mut(*i) {
+    for (_, f) in &fits {
+        for (i, n) in counts.iter_mut().enumerate() {
+            if f.places & (1u64 << i) != 0 {
                 *n += 1;
             }
         }
     }
-    people.sort_by(|(a, fa), (b, fb)| {
-        fb.score
-            .total_cmp(&fa.score)
-            .then(fa.distance_km.total_cmp(&fb.distance_km))
-            .then_with(|| a.id.cmp(&b.id))
-    });
     let cap = cfg.max_results_per_answer.clamp(1, MAX_ANSWER_RESULTS);
-    let truncated = people.len() > cap;
-    people.truncate(cap);
+    // Only the rows returned are loaded. The index follows the journal: a
+    // record it still shows as fitting but that no longer is (placed,
+    // archived, consent withdrawn, contracts changed) is left out, and the
+    // next one taken.
+    let mut people: Vec<(Candidate, &Fit)> = Vec::with_capacity(cap.min(fits.len()));
+    let mut next = 0;
+    while people.len() < cap && next < fits.len() {
+        let end = (next + cap - people.len()).min(fits.len());
+        let batch = fits.get(next..end).unwrap_or_default();
+        let ids: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
+        let mut loaded: HashMap<String, Candidate> =
+            crate::candidates::load_candidates(&state.db, &ids)
+                .await?
+                .into_iter()
+                .map(|c| (c.id.clone(), c))
+                .collect();
+        for (id, f) in batch {
+            if let Some(c) = loaded.remove(id) {
+                if accepts_contract(&c, &q.contract_types) && crate::matching::listable(&c) {
+                    people.push((c, f));
+                }
+            }
+        }
+        next = end;
+    }
+    let truncated = next < fits.len();
     let mut communes: Vec<String> = people
         .iter()
         .map(|(c, _)| c.commune_insee.clone())

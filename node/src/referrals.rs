@@ -1160,6 +1160,40 @@ fn unique_violation(e: &Error) -> bool {
 
 /// Refer a candidate of this node to an offer (staff).
 pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result<ReferralView> {
+    let prepared = prepare(state, user, input).await?;
+    let mut tx = state.db.begin().await?;
+    store(state, user, &prepared, &mut tx).await?;
+    tx.commit().await?;
+    created(state, user, prepared).await
+}
+
+/// A referral checked and built ([`prepare`]), to be stored in a
+/// transaction ([`store`]) and, once committed, announced ([`created`]).
+pub struct Prepared {
+    id: String,
+    offer: Target,
+    offer_id: String,
+    candidate_id: String,
+    direction: Direction,
+    profile: vivier_protocol::CandidateProfile,
+    submitted: ReferralSubmitted,
+    consent_given_at: i64,
+    endorsement: String,
+    counsellor_phone: Option<String>,
+    cv_text_truncated: bool,
+    now: i64,
+}
+
+impl Prepared {
+    /// The referral's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// Checks a new referral (policy, consent, statuses, the target) and
+/// builds what will be stored and sent; reads only.
+pub async fn prepare(state: &AppState, user: &User, input: NewReferral) -> Result<Prepared> {
     user.require_staff()?;
     let endorsement = input.endorsement.trim().to_string();
     let mut errs = Vec::new();
@@ -1256,15 +1290,55 @@ pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result
                 "referral {id} cannot fit in a message: {e}"
             ))
         })?;
+    Ok(Prepared {
+        id,
+        offer,
+        offer_id,
+        candidate_id: candidate.id.clone(),
+        direction,
+        profile,
+        submitted,
+        consent_given_at: consent.given_at,
+        endorsement,
+        counsellor_phone,
+        cv_text_truncated,
+        now,
+    })
+}
 
+/// Stores a prepared referral in the caller's transaction: the row, its
+/// first event, the candidate's status, the mail or the outbound message,
+/// and the audit entry; a pending referral of the candidate for the same
+/// offer is a conflict.
+pub async fn store(
+    state: &AppState,
+    user: &User,
+    p: &Prepared,
+    tx: &mut Transaction<'_, Any>,
+) -> Result<()> {
+    let Prepared {
+        id,
+        offer,
+        offer_id,
+        candidate_id,
+        direction,
+        profile,
+        submitted,
+        consent_given_at,
+        endorsement,
+        counsellor_phone,
+        cv_text_truncated,
+        now,
+    } = p;
+    let (direction, now) = (*direction, *now);
+    let me = state.identity.node_id.to_string();
     let res: Result<()> = async {
-        let mut tx = state.db.begin().await?;
         let dup: Option<String> = sqlx::query_scalar(&format!(
             "SELECT id FROM referrals WHERE offer_id = $1 AND candidate_id = $2 AND status IN {PENDING_SQL}"
         ))
-        .bind(&offer_id)
-        .bind(&candidate.id)
-        .fetch_optional(&mut *tx)
+        .bind(offer_id)
+        .bind(candidate_id)
+        .fetch_optional(&mut **tx)
         .await?;
         if let Some(d) = dup {
             return Err(Error::Conflict(format!(
@@ -1273,7 +1347,7 @@ pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result
         }
         let profile_json = match direction {
             Direction::Local => Some(
-                serde_json::to_string(&profile).map_err(|e| Error::Internal(e.into()))?,
+                serde_json::to_string(profile).map_err(|e| Error::Internal(e.into()))?,
             ),
             _ => None,
         };
@@ -1284,23 +1358,23 @@ pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result
              target, for_offer_id) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'new', NULL, NULL, NULL, $11, $12, $12, NULL, $13, $14, $15, $16)",
         )
-        .bind(&id)
-        .bind(&offer_id)
+        .bind(id)
+        .bind(offer_id)
         .bind(offer.origin_node.as_str())
         .bind(&me)
         .bind(direction.as_str())
-        .bind(&candidate.id)
+        .bind(candidate_id)
         .bind(&profile_json)
         .bind(&user.display_name)
         .bind(&user.id)
-        .bind(&endorsement)
-        .bind(consent.given_at)
+        .bind(endorsement)
+        .bind(*consent_given_at)
         .bind(now)
         .bind(&user.email)
-        .bind(&counsellor_phone)
+        .bind(counsellor_phone)
         .bind(offer.target.as_str())
         .bind(&offer.for_offer_id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         let actor = Actor {
             name: &user.display_name,
@@ -1308,62 +1382,65 @@ pub async fn create(state: &AppState, user: &User, input: NewReferral) -> Result
             user_id: Some(&user.id),
             at: now,
         };
-        insert_event(&mut tx, &id, &Change::to(ReferralStatus::New, "proposition envoyée"), &actor).await?;
+        insert_event(tx, id, &Change::to(ReferralStatus::New, "proposition envoyée"), &actor).await?;
         if direction == Direction::Local {
             let by = format!("{} ({})", user.display_name, state.config.display_name);
-            mails::referral_new(state, &mut tx, &id, offer.target, &offer_id, &by).await?;
+            mails::referral_new(state, tx, id, offer.target, offer_id, &by).await?;
         }
-        set_candidate_status(&mut tx, &candidate.id, CandidateStatus::InReferral, &[CandidateStatus::Active]).await?;
+        set_candidate_status(tx, candidate_id, CandidateStatus::InReferral, &[CandidateStatus::Active]).await?;
         if direction == Direction::Outbound {
             let mid = crate::federation::enqueue_direct(
                 state,
-                &mut tx,
+                tx,
                 &offer.origin_node,
                 MessageKind::ReferralSubmitted,
-                &submitted,
+                submitted,
             )
             .await?;
             sqlx::query("UPDATE referrals SET message_id = $2 WHERE id = $1")
-                .bind(&id)
+                .bind(id)
                 .bind(&mid)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
         }
-        tx.commit().await?;
+        crate::audit::NewEntry::new(
+            Some(user),
+            "referral.create",
+            "referral",
+            id,
+            None,
+            serde_json::json!({
+                "offer_id": offer_id,
+                "target": offer.target.as_str(),
+                "for_offer_id": offer.for_offer_id,
+                "candidate_id": candidate_id,
+                "direction": direction.as_str(),
+                "cv_text_truncated": cv_text_truncated,
+            }),
+        )
+        .insert(&mut **tx)
+        .await?;
         Ok(())
     }
     .await;
     match res {
-        Ok(()) => {}
-        Err(e) if unique_violation(&e) => {
-            return Err(Error::Conflict(
-                "this candidate already has a pending referral for this offer".into(),
-            ))
-        }
-        Err(e) => return Err(e),
+        Ok(()) => Ok(()),
+        Err(e) if unique_violation(&e) => Err(Error::Conflict(
+            "this candidate already has a pending referral for this offer".into(),
+        )),
+        Err(e) => Err(e),
     }
-    if direction == Direction::Outbound {
+}
+
+/// Once a stored referral is committed: wakes the outbox and the mailer,
+/// reindexes the candidate, and returns the referral as `user` sees it.
+pub async fn created(state: &AppState, user: &User, p: Prepared) -> Result<ReferralView> {
+    if p.direction == Direction::Outbound {
         crate::federation::wake(state);
     }
     state.mail.wake();
-    reindex_candidate(state, Some(candidate.id.clone())).await;
-    crate::audit::record(
-        &state.db,
-        Some(user),
-        "referral.create",
-        "referral",
-        &id,
-        None,
-        serde_json::json!({
-            "offer_id": offer_id,
-            "target": offer.target.as_str(),
-            "for_offer_id": offer.for_offer_id,
-            "candidate_id": candidate.id,
-            "direction": direction.as_str(),
-            "cv_text_truncated": cv_text_truncated,
-        }),
-    )
-    .await?;
+    reindex_candidate(state, Some(p.candidate_id.clone())).await;
+    let id = p.id;
     let stored = get_referral(state, &id)
         .await?
         .ok_or(Error::NotFound("referral"))?;

@@ -446,7 +446,7 @@ pub async fn accept(
             ))
         }
     }
-    let referral = crate::referrals::create(
+    let referral = crate::referrals::prepare(
         state,
         user,
         crate::referrals::NewReferral {
@@ -458,30 +458,39 @@ pub async fn accept(
         },
     )
     .await?;
+    let referral_id = referral.id().to_string();
     let now = state.clock.now_ms();
+    // The referral (row, event, outbound message, audit), the interest's
+    // status and its audit entry commit together, or none does.
     let mut tx = state.db.begin().await?;
-    store::update_received(
+    crate::referrals::store(state, user, &referral, &mut tx).await?;
+    if !store::update_received(
         &mut tx,
         id,
         InterestStatus::Accepted.as_str(),
-        Some(&referral.id),
+        Some(&referral_id),
         now,
     )
-    .await?;
+    .await?
+    {
+        // Answered meanwhile (by another counsellor): no referral either.
+        return Err(Error::Conflict("this interest was answered already".into()));
+    }
     crate::audit::append(
         &mut tx,
         actor,
         "network_search.interest_accepted",
         ("candidate", &i.candidate_id),
         None,
-        json!({ "interest": i.id, "origin": i.origin, "referral_id": referral.id }),
+        json!({ "interest": i.id, "origin": i.origin, "referral_id": referral_id }),
     )
     .await?;
     tx.commit().await?;
+    crate::referrals::created(state, user, referral).await?;
     let update = InterestUpdate {
         interest_id: i.interest_id.clone(),
         status: InterestStatus::Accepted,
-        referral_id: Some(referral.id.clone()),
+        referral_id: Some(referral_id),
     };
     tell_asker(state, &i, &update).await;
     store::received(&state.db, id)
