@@ -99,11 +99,66 @@ fn quota(code: &'static str, message: String) -> Error {
     }
 }
 
+/// The abuse limits in force: the membership document's
+/// (`network_search`, set by the operator) when present, this node's
+/// `[network_search]` otherwise, the tighter of the two when both are set
+/// (lower quotas, cap and radius; higher commune threshold).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub per_user_per_hour: i64,
+    pub per_node_per_hour: i64,
+    pub answers_per_member_per_hour: i64,
+    pub max_results_per_answer: usize,
+    pub max_radius_km: i64,
+    pub commune_min_candidates: i64,
+}
+
+impl Limits {
+    /// `cfg` tightened by the document's `doc`.
+    pub fn of(cfg: &NetworkSearchConfig, doc: Option<&vivier_protocol::NetworkSearchLimits>) -> Limits {
+        let low = |local: i64, network: Option<i64>| network.map_or(local, |n| n.min(local));
+        let d = doc.copied().unwrap_or_default();
+        Limits {
+            per_user_per_hour: low(cfg.per_user_per_hour, d.per_user_per_hour),
+            per_node_per_hour: low(cfg.per_node_per_hour, d.per_node_per_hour),
+            answers_per_member_per_hour: low(
+                cfg.answers_per_member_per_hour,
+                d.answers_per_member_per_hour,
+            ),
+            max_results_per_answer: d
+                .max_results_per_answer
+                .and_then(|n| usize::try_from(n).ok())
+                .map_or(cfg.max_results_per_answer, |n| {
+                    n.min(cfg.max_results_per_answer)
+                })
+                .clamp(1, MAX_ANSWER_RESULTS),
+            max_radius_km: low(cfg.max_radius_km, d.max_radius_km)
+                .min(vivier_protocol::netsearch::MAX_QUERY_RADIUS_KM),
+            commune_min_candidates: d
+                .commune_min_candidates
+                .map_or(cfg.commune_min_candidates, |n| {
+                    n.max(cfg.commune_min_candidates)
+                })
+                .max(1),
+        }
+    }
+}
+
+/// The limits in force at this node now ([`Limits::of`] with the current
+/// membership document).
+pub fn limits(state: &AppState) -> Limits {
+    let doc = state.federation.membership();
+    Limits::of(
+        &state.config.network_search,
+        doc.as_ref().and_then(|d| d.document.network_search.as_ref()),
+    )
+}
+
 /// The specificity rules both sides apply: at least one ROME code known to
 /// the referential, at least one place with a known centre, every radius
 /// within `1..=max_radius_km`.
 fn check_specificity(state: &AppState, rome_codes: &[String], places: &[QueryPlace]) -> Result<()> {
-    let cfg = &state.config.network_search;
+    let max = limits(state).max_radius_km;
     if rome_codes.is_empty() || places.is_empty() {
         return Err(Error::Invalid {
             code: "query_not_specific",
@@ -143,9 +198,6 @@ fn check_specificity(state: &AppState, rome_codes: &[String], places: &[QueryPla
                 "unknown commune (or its centre is unknown)",
             ));
         }
-        let max = cfg
-            .max_radius_km
-            .min(vivier_protocol::netsearch::MAX_QUERY_RADIUS_KM);
         if !(1..=max).contains(&p.radius_km) {
             return Err(Error::Invalid {
                 code: "radius_too_large",
@@ -307,7 +359,7 @@ fn accepts_contract(c: &Candidate, wanted: &[ContractType]) -> bool {
 
 /// Answers a verified member's query (`origin` signed the request).
 pub async fn answer(state: &AppState, origin: &NodeId, q: NetworkQuery) -> Result<NetworkAnswer> {
-    let cfg = &state.config.network_search;
+    let cfg = limits(state);
     if &q.origin_node != origin {
         return Err(Error::Federation {
             status: axum::http::StatusCode::FORBIDDEN,
@@ -353,7 +405,7 @@ pub async fn answer(state: &AppState, origin: &NodeId, q: NetworkQuery) -> Resul
             }
         }
     }
-    let cap = cfg.max_results_per_answer.clamp(1, MAX_ANSWER_RESULTS);
+    let cap = cfg.max_results_per_answer;
     // Only the rows returned are loaded. The index follows the journal: a
     // record it still shows as fitting but that no longer is (placed,
     // archived, consent withdrawn, contracts changed) is left out, and the
@@ -401,7 +453,7 @@ pub async fn answer(state: &AppState, origin: &NodeId, q: NetworkQuery) -> Resul
     for (c, f) in &people {
         let pseudonym = vivier_protocol::pseudonym(&secret, origin.as_str(), &q.query_id, &c.id);
         let shown = residents.get(&c.commune_insee).copied().unwrap_or(0)
-            >= cfg.commune_min_candidates.max(1);
+            >= cfg.commune_min_candidates;
         pseudonyms.push((pseudonym.clone(), c.id.clone()));
         results.push(PseudonymousResult {
             pseudonym,
@@ -559,6 +611,7 @@ fn searcher(actor: &Actor) -> Result<&crate::auth::User> {
 pub async fn ask(state: &AppState, actor: &Actor, input: SearchInput) -> Result<SearchView> {
     let user = searcher(actor)?;
     let cfg = &state.config.network_search;
+    let lim = limits(state);
     check_specificity(state, &input.rome_codes, &input.places)?;
     let mut errs = Vec::new();
     crate::validation::date(&mut errs, "available_by", input.available_by.as_deref());
@@ -570,22 +623,22 @@ pub async fn ask(state: &AppState, actor: &Actor, input: SearchInput) -> Result<
     }
     let now = state.clock.now_ms();
     if store::searches_since(&state.db, Some(&user.id), now - HOUR_MS).await?
-        >= cfg.per_user_per_hour
+        >= lim.per_user_per_hour
     {
         return Err(quota(
             "user_quota_exceeded",
             format!(
                 "at most {} network searches per hour",
-                cfg.per_user_per_hour
+                lim.per_user_per_hour
             ),
         ));
     }
-    if store::searches_since(&state.db, None, now - HOUR_MS).await? >= cfg.per_node_per_hour {
+    if store::searches_since(&state.db, None, now - HOUR_MS).await? >= lim.per_node_per_hour {
         return Err(quota(
             "node_quota_exceeded",
             format!(
                 "this node makes at most {} network searches per hour",
-                cfg.per_node_per_hour
+                lim.per_node_per_hour
             ),
         ));
     }

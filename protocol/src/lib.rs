@@ -45,6 +45,7 @@ pub use keys::{
 };
 pub use membership::{
     check_update, Member, MemberKey, MemberKind, MemberStatus, MembershipDocument, MembershipError,
+    NetworkSearchLimits,
     OperatorKey, OperatorKeys, SignedMembershipDocument, Territory, Trust, TrustAnchor,
 };
 pub use netsearch::{

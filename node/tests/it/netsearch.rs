@@ -862,3 +862,89 @@ async fn accepting_an_interest_is_atomic() {
         b.stop().await;
     }
 }
+
+/// The operator's limits in the membership document apply at the
+/// answering node over its own, more generous settings: a per-member
+/// quota of 2 refuses the third query with `member_quota_exceeded`, and a
+/// largest radius of 20 km refuses 30 km. Then a document without limits
+/// gives the node's own settings back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_membership_document_sets_the_limits() {
+    for backend in backends() {
+        let operator = key();
+        let node = start_node_with(&backend, federated("node-b", &operator)).await;
+        assert_eq!(
+            node.state.config.network_search.answers_per_member_per_hour, 600,
+            "the node's own quota is higher"
+        );
+        let member = key();
+        let members = vec![
+            member_of(&node),
+            member_entry("cd41", "http://127.0.0.1:9", &member),
+        ];
+        let document = |serial: i64, limits: Option<vivier_protocol::NetworkSearchLimits>| {
+            let at = now();
+            let doc = vivier_protocol::MembershipDocument {
+                network_id: "test".into(),
+                serial,
+                issued_at: at,
+                expires_at: at + 86_400_000,
+                operator_keys: vec![vivier_protocol::OperatorKey {
+                    key_id: operator.key_id().clone(),
+                    public_key: operator.public_key(),
+                }],
+                threshold: 1,
+                members: members.clone(),
+                network_search: limits,
+            };
+            vivier_protocol::SignedMembershipDocument::sign(doc, &[&operator])
+                .expect("signed")
+                .to_bytes()
+                .expect("bytes")
+        };
+        let limits = vivier_protocol::NetworkSearchLimits {
+            answers_per_member_per_hour: Some(2),
+            max_radius_km: Some(20),
+            ..Default::default()
+        };
+        let r = push_membership(&node, document(1, Some(limits))).await;
+        assert_eq!(r.status().as_u16(), 200, "{}", backend.name());
+        let ask = |id: &'static str, radius: i64| {
+            let node = &node;
+            let member = &member;
+            async move {
+                signed_post(
+                    node,
+                    NETWORK_SEARCH_PATH,
+                    Some(("cd41", member)),
+                    &query("cd41", id, radius),
+                )
+                .await
+            }
+        };
+        let (s, v) = ask("q-wide", 30).await;
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (400, Some("radius_too_large")),
+            "{}: {v}",
+            backend.name()
+        );
+        for id in ["q-1", "q-2"] {
+            let (s, v) = ask(id, 20).await;
+            assert_eq!(s, 200, "{}: {id}: {v}", backend.name());
+        }
+        let (s, v) = ask("q-3", 20).await;
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (429, Some("member_quota_exceeded")),
+            "{}: {v}",
+            backend.name()
+        );
+        // Without limits in the document, the node's settings apply again.
+        let r = push_membership(&node, document(2, None)).await;
+        assert_eq!(r.status().as_u16(), 200);
+        let (s, v) = ask("q-4", 30).await;
+        assert_eq!(s, 200, "{}: {v}", backend.name());
+        node.stop().await;
+    }
+}
