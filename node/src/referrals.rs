@@ -1263,7 +1263,6 @@ pub async fn prepare(state: &AppState, user: &User, input: NewReferral) -> Resul
         Direction::Outbound
     };
     let profile = crate::candidates::minimal_profile(&candidate, &id);
-    let me = state.identity.node_id.to_string();
     // How the employer reaches the counsellor: the account's e-mail and
     // work phone, carried by the referral.
     let counsellor_phone = crate::auth::user_phone(&state.db, &user.id).await?;
