@@ -838,7 +838,10 @@ fn network_search(nd: &NetworkDir, a: NetworkSearchArgs, now: i64) -> Result<Exi
         };
         set(&mut l.per_user_per_hour, a.per_user_per_hour);
         set(&mut l.per_node_per_hour, a.per_node_per_hour);
-        set(&mut l.answers_per_member_per_hour, a.answers_per_member_per_hour);
+        set(
+            &mut l.answers_per_member_per_hour,
+            a.answers_per_member_per_hour,
+        );
         set(&mut l.max_results_per_answer, a.max_results_per_answer);
         set(&mut l.max_radius_km, a.max_radius_km);
         set(&mut l.commune_min_candidates, a.commune_min_candidates);

@@ -925,15 +925,32 @@ fn with_terms(
 /// ([`pass::candidates_fitting`]): one index pass over all its
 /// workplaces, ids, best scores, nearest places and the places each fits;
 /// nothing is loaded from the database.
-pub async fn fit_offer(state: &AppState, offer: &StoredOffer, fit: pass::FitSpec) -> Result<Vec<pass::FitHit>> {
+pub async fn fit_offer(
+    state: &AppState,
+    offer: &StoredOffer,
+    fit: pass::FitSpec,
+) -> Result<Vec<pass::FitHit>> {
     let w = state.config.matching.clone();
-    let workplaces: Vec<(usize, &Workplace)> = offer.payload.workplaces.iter().enumerate().collect();
-    let spec = offer_spec(state.refs, offer, &w, today(state), &workplaces, 0, false, Some(fit));
+    let workplaces: Vec<(usize, &Workplace)> =
+        offer.payload.workplaces.iter().enumerate().collect();
+    let spec = offer_spec(
+        state.refs,
+        offer,
+        &w,
+        today(state),
+        &workplaces,
+        0,
+        false,
+        Some(fit),
+    );
     let terms = OfferTerms::of(state.refs, &offer.payload);
     let state = state.clone();
     tokio::task::spawn_blocking(move || -> Result<_> {
         let (_, spec) = with_terms(&state, &terms, spec)?;
-        Ok(pass::candidates_fitting(&state.search.candidates.match_fields(), spec)?)
+        Ok(pass::candidates_fitting(
+            &state.search.candidates.match_fields(),
+            spec,
+        )?)
     })
     .await?
 }
@@ -965,7 +982,16 @@ pub async fn match_offer(
         .enumerate()
         .filter(|(i, _)| params.workplace.is_none_or(|x| x == *i))
         .collect();
-    let spec = offer_spec(state.refs, offer, &w, cx.today, &workplaces, limit, near_misses, None);
+    let spec = offer_spec(
+        state.refs,
+        offer,
+        &w,
+        cx.today,
+        &workplaces,
+        limit,
+        near_misses,
+        None,
+    );
     let (idf, found, held) = {
         let state = state.clone();
         let terms = offer_terms.clone();

@@ -115,7 +115,10 @@ pub struct Limits {
 
 impl Limits {
     /// `cfg` tightened by the document's `doc`.
-    pub fn of(cfg: &NetworkSearchConfig, doc: Option<&vivier_protocol::NetworkSearchLimits>) -> Limits {
+    pub fn of(
+        cfg: &NetworkSearchConfig,
+        doc: Option<&vivier_protocol::NetworkSearchLimits>,
+    ) -> Limits {
         let low = |local: i64, network: Option<i64>| network.map_or(local, |n| n.min(local));
         let d = doc.copied().unwrap_or_default();
         Limits {
@@ -150,7 +153,8 @@ pub fn limits(state: &AppState) -> Limits {
     let doc = state.federation.membership();
     Limits::of(
         &state.config.network_search,
-        doc.as_ref().and_then(|d| d.document.network_search.as_ref()),
+        doc.as_ref()
+            .and_then(|d| d.document.network_search.as_ref()),
     )
 }
 
@@ -452,8 +456,8 @@ pub async fn answer(state: &AppState, origin: &NodeId, q: NetworkQuery) -> Resul
     let mut pseudonyms = Vec::with_capacity(people.len());
     for (c, f) in &people {
         let pseudonym = vivier_protocol::pseudonym(&secret, origin.as_str(), &q.query_id, &c.id);
-        let shown = residents.get(&c.commune_insee).copied().unwrap_or(0)
-            >= cfg.commune_min_candidates;
+        let shown =
+            residents.get(&c.commune_insee).copied().unwrap_or(0) >= cfg.commune_min_candidates;
         pseudonyms.push((pseudonym.clone(), c.id.clone()));
         results.push(PseudonymousResult {
             pseudonym,

@@ -202,7 +202,9 @@ impl NetworkSearchLimits {
         for (name, value, max) in checks {
             if let Some(v) = value {
                 if !(1..=max).contains(&v) {
-                    return Err(format!("network_search.{name} must be 1 to {max} (got {v})"));
+                    return Err(format!(
+                        "network_search.{name} must be 1 to {max} (got {v})"
+                    ));
                 }
             }
         }

@@ -775,7 +775,11 @@ impl Collector for FitCollector {
     type Fruit = Vec<FitHit>;
     type Child = FitSegment;
 
-    fn for_segment(&self, ord: SegmentOrdinal, segment: &SegmentReader) -> tantivy::Result<FitSegment> {
+    fn for_segment(
+        &self,
+        ord: SegmentOrdinal,
+        segment: &SegmentReader,
+    ) -> tantivy::Result<FitSegment> {
         self.0.for_segment(ord, segment).map(FitSegment)
     }
 

@@ -93,7 +93,11 @@ pub async fn insert_answered(
         );
         let mut q = sqlx::query(&sql);
         for (pseudonym, candidate_id) in chunk {
-            q = q.bind(origin).bind(query_id).bind(pseudonym).bind(candidate_id);
+            q = q
+                .bind(origin)
+                .bind(query_id)
+                .bind(pseudonym)
+                .bind(candidate_id);
         }
         q.execute(&mut *conn).await?;
     }

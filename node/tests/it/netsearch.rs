@@ -708,8 +708,10 @@ async fn an_answer_reaches_an_asker_that_was_unreachable() {
 /// the referral is written in the same transaction.
 async fn break_interest_updates(node: &TestNode, backend: &Backend, on: bool) {
     let statements: &[&str] = match (backend, on) {
-        (Backend::Sqlite, true) => &["CREATE TRIGGER fail_interest_update BEFORE UPDATE ON network_interests_received \
-             BEGIN SELECT RAISE(ABORT, 'injected failure'); END"],
+        (Backend::Sqlite, true) => &[
+            "CREATE TRIGGER fail_interest_update BEFORE UPDATE ON network_interests_received \
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+        ],
         (Backend::Sqlite, false) => &["DROP TRIGGER fail_interest_update"],
         (Backend::Postgres(_), true) => &[
             "CREATE OR REPLACE FUNCTION fail_interest_update() RETURNS trigger AS $$ \
@@ -754,7 +756,11 @@ async fn accepting_an_interest_is_atomic() {
             (s == 200).then_some(())
         })
         .await;
-        assert!(received.is_some(), "{}: the offer reaches B", backend.name());
+        assert!(
+            received.is_some(),
+            "{}: the offer reaches B",
+            backend.name()
+        );
         let (s, v) = b
             .post(
                 &counsellor,
@@ -812,12 +818,11 @@ async fn accepting_an_interest_is_atomic() {
                 .fetch_one(&pool)
                 .await
                 .expect("messages");
-                let interest: (String, Option<String>) = sqlx::query_as(
-                    "SELECT status, referral_id FROM network_interests_received",
-                )
-                .fetch_one(&pool)
-                .await
-                .expect("interest");
+                let interest: (String, Option<String>) =
+                    sqlx::query_as("SELECT status, referral_id FROM network_interests_received")
+                        .fetch_one(&pool)
+                        .await
+                        .expect("interest");
                 let status: String =
                     sqlx::query_scalar("SELECT status FROM candidates WHERE id = $1")
                         .bind(&karim)
@@ -837,10 +842,11 @@ async fn accepting_an_interest_is_atomic() {
             "{}: a failed accept leaves neither the referral nor the status",
             backend.name()
         );
-        let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE kind = 'referral.submitted'")
-            .fetch_one(&b.state.db.pool)
-            .await
-            .expect("outbox");
+        let queued: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE kind = 'referral.submitted'")
+                .fetch_one(&b.state.db.pool)
+                .await
+                .expect("outbox");
         assert_eq!(queued, 0, "{}: nothing sent", backend.name());
 
         break_interest_updates(&b, &backend, false).await;
