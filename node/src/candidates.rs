@@ -1834,13 +1834,8 @@ pub async fn record_placement(
         }
     }
     if let Some(r) = &referral_id {
-        let known: Option<String> =
-            sqlx::query_scalar("SELECT id FROM referrals WHERE id = $1 AND (candidate_id = $2 OR candidate_id IS NULL)")
-                .bind(r)
-                .bind(id)
-                .fetch_optional(&state.db.pool)
-                .await?;
-        if known.is_none() {
+        let mut conn = state.db.pool.acquire().await?;
+        if !crate::referrals::store::is_of_candidate(&mut conn, r, id).await? {
             errs.push(FieldError::new(
                 "referral_id",
                 "no referral of this candidate has this id",
@@ -2154,10 +2149,7 @@ pub async fn erase(state: &AppState, id: &str) -> Result<()> {
 
 /// Remove everything personal attached to a record (not the row itself).
 async fn purge_in_tx(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &str) -> Result<()> {
-    sqlx::query("UPDATE referrals SET profile = NULL, candidate_id = NULL WHERE candidate_id = $1")
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
+    crate::referrals::store::detach_candidate(tx, id).await?;
     sqlx::query("UPDATE placements SET candidate_id = NULL WHERE candidate_id = $1")
         .bind(id)
         .execute(&mut **tx)

@@ -457,6 +457,26 @@ pub async fn enqueue_direct<T: Serialize>(
     Ok(id)
 }
 
+/// Drop message `message_id` to `destination` if it is still queued or
+/// parked (an erasure: an undelivered message carries the profile).
+pub(crate) async fn drop_undelivered(
+    conn: &mut sqlx::AnyConnection,
+    destination: &str,
+    message_id: &str,
+) -> Result<()> {
+    sqlx::query("DELETE FROM outbox WHERE destination = $1 AND message_id = $2")
+        .bind(destination)
+        .bind(message_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM dead_letters WHERE destination = $1 AND message_id = $2")
+        .bind(destination)
+        .bind(message_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Wake the delivery workers (call after committing outbox rows).
 pub fn wake(state: &AppState) {
     state.federation.notify.notify_one();

@@ -357,9 +357,15 @@ pub fn best_relation(refs: &Referentials, codes: &[String], offer_code: &str) ->
 }
 
 /// Whether a candidate can be listed at all (consented, not placed nor
-/// archived).
+/// archived). Someone already referred to an offer (`in_referral`) is still
+/// looking for work and may be referred to others: missions refer a person
+/// to several offers at once.
 pub fn listable(c: &Candidate) -> bool {
-    c.consent.is_some() && matches!(c.status, CandidateStatus::Active)
+    c.consent.is_some()
+        && matches!(
+            c.status,
+            CandidateStatus::Active | CandidateStatus::InReferral
+        )
 }
 
 /// What an evaluation needs besides the pair.

@@ -673,13 +673,7 @@ pub(crate) async fn hires_changed(
     let Some(offer) = row.as_ref().map(offer_from_row).transpose()? else {
         return Ok(false);
     };
-    let filled: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM referrals WHERE offer_id = $1 AND status = 'accepted' \
-         AND direction IN ('inbound', 'local')",
-    )
-    .bind(offer_id)
-    .fetch_one(&mut **tx)
-    .await?;
+    let filled = crate::referrals::store::hires_of_offer(tx, offer_id).await?;
     sqlx::query("UPDATE offers SET positions_filled = $2 WHERE id = $1")
         .bind(offer_id)
         .bind(filled)

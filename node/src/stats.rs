@@ -3,7 +3,7 @@
 //! the figures are aggregates, but they describe the node's whole activity.
 //!
 //! - `candidates.registered`: candidate records not anonymised;
-//!   `candidates.cvs_online`: consented and `active` (visible to matching);
+//!   `candidates.cvs_online`: consented and `active` or `in_referral` (visible to matching);
 //!   `candidates.by_status`.
 //! - `employers_registered`: enabled user accounts with role `employer`.
 //! - `offers.local_posted` (this node's offers since the start, open or
@@ -136,7 +136,7 @@ pub async fn compute(state: &AppState) -> Result<Stats> {
         registered: by_status.values().sum(),
         cvs_online: count(
             state,
-            "SELECT COUNT(*) FROM candidates WHERE anonymised_at IS NULL AND consent_at IS NOT NULL AND status = 'active'",
+            "SELECT COUNT(*) FROM candidates WHERE anonymised_at IS NULL AND consent_at IS NOT NULL AND status IN ('active', 'in_referral')",
         )
         .await?,
         by_status,
@@ -167,12 +167,11 @@ pub async fn compute(state: &AppState) -> Result<Stats> {
         by_direction.insert(d.to_string(), BTreeMap::new());
     }
     let mut total = 0;
-    for (direction, status, n) in grouped(
-        state,
-        "SELECT direction, status, COUNT(*) FROM referrals GROUP BY direction, status",
-    )
-    .await?
-    {
+    let per_status = {
+        let mut conn = state.db.pool.acquire().await?;
+        crate::referrals::store::count_by_direction_status(&mut conn).await?
+    };
+    for (direction, status, n) in per_status {
         total += n;
         by_direction.entry(direction).or_default().insert(status, n);
     }

@@ -193,6 +193,7 @@ pub fn environment() -> &'static Environment<'static> {
         env.add_filter("datetime_fr", labels::datetime_fr);
         env.add_filter("jour_fr", labels::jour_fr);
         env.add_filter("km", labels::km_filter);
+        env.add_filter("s", labels::plural_s);
         for (name, source) in TEMPLATES {
             if let Err(e) = env.add_template(name, source) {
                 tracing::error!(template = name, error = %e, "UI template does not compile");
@@ -618,7 +619,7 @@ async fn dashboard(
             .collect();
         let referrals = crate::referrals::list(
             &state,
-            &user,
+            &crate::actor::Actor::User(user.clone()),
             &crate::referrals::ListQuery {
                 limit: Some(20),
                 ..Default::default()

@@ -58,7 +58,7 @@ pub use payload::{
     CandidateProfile, ContractType, Employer, FigureCell, OfferClosed, OfferPayload,
     OpportunityClosed, OpportunityPayload, OpportunityPlace, OpportunityType, ReferralStatus,
     ReferralStatusChanged, ReferralSubmitted, ReferralTarget, ReferralWithdrawn, RefusalReason,
-    ReportFigures, Salary, SalaryPeriod, WithdrawReason, Workplace,
+    ReportFigures, Salary, SalaryPeriod, UnknownName, WithdrawReason, Workplace,
 };
 pub use wire::{
     LogPage, MessageResult, MessageStatus, NodeReport, PeerReport, TxnBody, TxnResponse, WellKnown,

@@ -570,6 +570,59 @@ impl ReferralStatus {
     }
 }
 
+/// A stored or wire name that names no variant of a referral enum
+/// (`ReferralStatus`, `ReferralTarget`): what their `FromStr` / `TryFrom`
+/// answer, so a store can decode them with one mapping.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} {value:?}")]
+pub struct UnknownName {
+    /// What was being parsed (`referral status`, `referral target`).
+    pub kind: &'static str,
+    /// The name found.
+    pub value: String,
+}
+
+impl std::str::FromStr for ReferralStatus {
+    type Err = UnknownName;
+
+    fn from_str(s: &str) -> Result<ReferralStatus, UnknownName> {
+        ReferralStatus::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| UnknownName {
+                kind: "referral status",
+                value: s.to_string(),
+            })
+    }
+}
+
+impl TryFrom<String> for ReferralStatus {
+    type Error = UnknownName;
+
+    fn try_from(s: String) -> Result<ReferralStatus, UnknownName> {
+        s.parse()
+    }
+}
+
+impl std::str::FromStr for ReferralTarget {
+    type Err = UnknownName;
+
+    fn from_str(s: &str) -> Result<ReferralTarget, UnknownName> {
+        ReferralTarget::parse(s).ok_or_else(|| UnknownName {
+            kind: "referral target",
+            value: s.to_string(),
+        })
+    }
+}
+
+impl TryFrom<String> for ReferralTarget {
+    type Error = UnknownName;
+
+    fn try_from(s: String) -> Result<ReferralTarget, UnknownName> {
+        s.parse()
+    }
+}
+
 /// What a referral is for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

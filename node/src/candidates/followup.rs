@@ -585,46 +585,40 @@ pub async fn todo(state: &AppState, actor: &Actor) -> Result<Todo> {
             due_on: due,
         });
     }
-    let referral_rows = |statuses: &'static str, newer: bool| {
-        let cmp = if newer { ">" } else { "<" };
-        format!(
-            "SELECT r.id AS id, o.title AS offer_title, r.candidate_id AS candidate_id, c.first_name AS first_name, \
-             c.last_name AS last_name, r.status AS status, r.updated_at AS updated_at \
-             FROM referrals r LEFT JOIN offers o ON o.id = r.offer_id LEFT JOIN candidates c ON c.id = r.candidate_id \
-             WHERE r.counsellor_id = $1 AND r.status IN {statuses} AND r.updated_at {cmp} $2 \
-             ORDER BY r.updated_at LIMIT $3"
-        )
-    };
-    for (sql, since, target) in [
+    for (which, since) in [
         (
-            referral_rows("('new', 'processing', 'postponed')", false),
+            crate::referrals::store::Waiting::Unanswered,
             now - STALE_DAYS * 86_400_000,
-            0,
         ),
         (
-            referral_rows("('undeliverable')", true),
+            crate::referrals::store::Waiting::Undeliverable,
             now - 30 * 86_400_000,
-            1,
         ),
     ] {
-        let rows = sqlx::query(&sql)
-            .bind(&user.id)
-            .bind(since)
-            .bind(TODO_LIMIT)
-            .fetch_all(&mut *conn)
-            .await?;
-        for r in &rows {
+        let rows = crate::referrals::store::waiting_for_counsellor(
+            &mut conn, &user.id, which, since, TODO_LIMIT,
+        )
+        .await?;
+        for r in rows {
             let w = Waiting {
-                referral_id: r.try_get("id")?,
-                offer_title: r.try_get("offer_title")?,
-                person: person(r)?,
-                status: r.try_get("status")?,
-                since: r.try_get("updated_at")?,
+                referral_id: r.id,
+                offer_title: r.offer_title,
+                person: r.candidate_id.map(|candidate_id| Person {
+                    candidate_id,
+                    name: format!(
+                        "{} {}",
+                        r.first_name.unwrap_or_default(),
+                        r.last_name.unwrap_or_default()
+                    )
+                    .trim()
+                    .to_string(),
+                }),
+                status: r.status,
+                since: r.updated_at,
             };
-            if target == 0 {
-                out.waiting.push(w);
-            } else {
-                out.undeliverable.push(w);
+            match which {
+                crate::referrals::store::Waiting::Unanswered => out.waiting.push(w),
+                crate::referrals::store::Waiting::Undeliverable => out.undeliverable.push(w),
             }
         }
     }

@@ -192,10 +192,7 @@ async fn anonymise(state: &AppState, id: &str, now: i64, cutoff: i64) -> Result<
     };
     let mut tx = state.db.begin().await?;
     crate::federation::on_candidate_erased(state, &mut tx, id).await?;
-    sqlx::query("UPDATE referrals SET profile = NULL WHERE candidate_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    crate::referrals::store::clear_profiles_of_candidate(&mut tx, id).await?;
     sqlx::query("DELETE FROM candidate_files WHERE candidate_id = $1")
         .bind(id)
         .execute(&mut *tx)

@@ -35,7 +35,7 @@ use std::sync::Arc;
 
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Column, StrColumn};
-use tantivy::query::{Query, TermQuery};
+use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DocId, DocSet, Score, SegmentOrdinal, SegmentReader, Term, TERMINATED};
 
@@ -751,7 +751,7 @@ pub fn candidates_for_offer(
     spec: OfferSpec,
 ) -> Result<Vec<PassResult>, SearchError> {
     let clauses = !spec.terms.is_empty() || !spec.related.is_empty();
-    let Some(query) = pass_query(clauses, fields.status, "active") else {
+    let Some(query) = pass_query(clauses, fields.status, LISTABLE_STATUSES) else {
         return Ok(vec![PassResult::default(); spec.workplaces.len()]);
     };
     if spec.workplaces.is_empty() {
@@ -813,7 +813,7 @@ pub fn candidates_fitting(
     spec: OfferSpec,
 ) -> Result<Vec<FitHit>, SearchError> {
     let clauses = !spec.terms.is_empty() || !spec.related.is_empty();
-    let Some(query) = pass_query(clauses, fields.status, "active") else {
+    let Some(query) = pass_query(clauses, fields.status, LISTABLE_STATUSES) else {
         return Ok(Vec::new());
     };
     if spec.workplaces.is_empty() || spec.fit.is_none() {
@@ -827,13 +827,24 @@ pub fn candidates_fitting(
     Ok(fields.searcher.search(&*query, &collector)?)
 }
 
-/// The documents of `status`, or `None` when there is no term and no
+/// The candidate statuses matching lists (see [`super::listable`]): people
+/// already referred to one offer may be referred to others.
+const LISTABLE_STATUSES: &[&str] = &["active", "in_referral"];
+
+/// The documents of one of `statuses`, or `None` when there is no term and no
 /// related code (nothing can be relevant). The collector itself skips the
 /// documents below the relevance floor from its dense per-segment arrays
 /// (two look-ups each), which costs less than a union of the postings
 /// walked a second time.
-fn pass_query(has_clauses: bool, status_field: Field, status: &str) -> Option<Box<dyn Query>> {
-    has_clauses.then(|| term_query(status_field, status))
+fn pass_query(has_clauses: bool, status_field: Field, statuses: &[&str]) -> Option<Box<dyn Query>> {
+    has_clauses.then(|| match statuses {
+        [one] => term_query(status_field, one),
+        many => Box::new(BooleanQuery::new(
+            many.iter()
+                .map(|s| (Occur::Should, term_query(status_field, s)))
+                .collect(),
+        )) as Box<dyn Query>,
+    })
 }
 
 fn term_query(field: Field, text: &str) -> Box<dyn Query> {
@@ -1125,7 +1136,7 @@ pub fn offers_for_candidate(
     spec: CandidateSpec,
 ) -> Result<PassResult, SearchError> {
     let clauses = !spec.terms.is_empty() || !spec.related.is_empty();
-    let Some(query) = pass_query(clauses, fields.status, "open") else {
+    let Some(query) = pass_query(clauses, fields.status, &["open"]) else {
         return Ok(PassResult::default());
     };
     let collector = OfferCollector {

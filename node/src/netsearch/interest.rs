@@ -421,8 +421,9 @@ pub async fn decline(state: &AppState, actor: &Actor, id: &str) -> Result<Receiv
 }
 
 /// The counsellor accepts: a normal co-opted referral of the candidate to
-/// the asker's offer ([`crate::referrals::create`]), then the asker is told
-/// its id.
+/// the asker's offer, written in the transaction that marks the interest
+/// accepted (with both audit rows: one commit, or nothing), then the asker
+/// is told its id.
 pub async fn accept(
     state: &AppState,
     actor: &Actor,
@@ -430,7 +431,7 @@ pub async fn accept(
     input: AcceptInput,
 ) -> Result<ReceivedInterest> {
     let i = pending(state, actor, id).await?;
-    let user = actor.staff()?;
+    actor.staff()?;
     let Some(offer_id) = input.offer_id.clone().or_else(|| i.offer_id.clone()) else {
         return Err(Error::field(
             "offer_id",
@@ -446,9 +447,9 @@ pub async fn accept(
             ))
         }
     }
-    let referral = crate::referrals::prepare(
+    let referral = crate::referrals::service::check_new(
         state,
-        user,
+        actor,
         crate::referrals::NewReferral {
             offer_id,
             opportunity_id: None,
@@ -458,12 +459,11 @@ pub async fn accept(
         },
     )
     .await?;
-    let referral_id = referral.id().to_string();
     let now = state.clock.now_ms();
     // The referral (row, event, outbound message, audit), the interest's
     // status and its audit entry commit together, or none does.
     let mut tx = state.db.begin().await?;
-    crate::referrals::store(state, user, &referral, &mut tx).await?;
+    let referral_id = crate::referrals::service::write_new(state, &mut tx, actor, &referral).await?;
     if !store::update_received(
         &mut tx,
         id,
@@ -486,7 +486,7 @@ pub async fn accept(
     )
     .await?;
     tx.commit().await?;
-    crate::referrals::created(state, user, referral).await?;
+    crate::referrals::service::written(state, &referral).await;
     let update = InterestUpdate {
         interest_id: i.interest_id.clone(),
         status: InterestStatus::Accepted,

@@ -12,7 +12,7 @@ use vivier_protocol::{
 use super::{MAX_COMMENT_CHARS, MAX_ENDORSEMENT_CHARS};
 use crate::candidates::CandidateInput;
 use crate::error::FieldError;
-use crate::server::AppState;
+use crate::referentials::Referentials;
 use crate::validation as v;
 
 /// Longest name of a person (counsellor, author of a change), in characters.
@@ -66,7 +66,7 @@ pub(super) fn status_fields(
 
 /// The candidate profile of a received referral, field names prefixed with
 /// `prefix` (e.g. `candidate.`).
-pub fn check_profile(state: &AppState, p: &CandidateProfile, prefix: &str) -> Vec<FieldError> {
+pub fn check_profile(refs: &Referentials, p: &CandidateProfile, prefix: &str) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let f = |name: &str| format!("{prefix}{name}");
     v::identifier(&mut errs, &f("candidate_ref"), &p.candidate_ref);
@@ -92,7 +92,7 @@ pub fn check_profile(state: &AppState, p: &CandidateProfile, prefix: &str) -> Ve
         cv_text: Some(p.cv_text.clone()),
         ..CandidateInput::default()
     };
-    if let Err(found) = crate::candidates::validate(state.refs, &input) {
+    if let Err(found) = crate::candidates::validate(refs, &input) {
         errs.extend(
             found
                 .into_iter()
@@ -143,7 +143,7 @@ pub fn check_profile(state: &AppState, p: &CandidateProfile, prefix: &str) -> Ve
 
 /// A received `referral.submitted`.
 pub fn check_submitted(
-    state: &AppState,
+    refs: &Referentials,
     r: &ReferralSubmitted,
     now_ms: i64,
     skew_ms: i64,
@@ -194,7 +194,7 @@ pub fn check_submitted(
         skew_ms,
     );
     v::timestamp(&mut errs, "submitted_at", r.submitted_at, now_ms, skew_ms);
-    errs.extend(check_profile(state, &r.candidate, "candidate."));
+    errs.extend(check_profile(refs, &r.candidate, "candidate."));
     errs
 }
 

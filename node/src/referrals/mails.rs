@@ -9,49 +9,41 @@ use vivier_protocol::{ReferralStatus, ReferralTarget};
 
 use crate::error::Result;
 use crate::mail::Mail;
-use crate::server::AppState;
+use crate::mail::Mailer;
 
-fn link(state: &AppState, referral_id: &str) -> String {
-    state
-        .mail
-        .link(&format!("/ui/mises-en-relation/{referral_id}"))
+fn link(mail: &Mailer, referral_id: &str) -> String {
+    mail.link(&format!("/ui/mises-en-relation/{referral_id}"))
 }
 
 /// To the owner of the local offer, training or immersion `target_id`:
 /// `referred_by` proposed someone.
 pub(super) async fn referral_new(
-    state: &AppState,
+    mail: &Mailer,
     tx: &mut Transaction<'_, Any>,
     referral_id: &str,
     target: ReferralTarget,
     target_id: &str,
     referred_by: &str,
 ) -> Result<()> {
-    let (table, what) = match target {
-        ReferralTarget::Offer => ("offers", "offre"),
-        ReferralTarget::Training => ("opportunities", "formation"),
-        ReferralTarget::Immersion => ("opportunities", "immersion"),
+    let what = match target {
+        ReferralTarget::Offer => "offre",
+        ReferralTarget::Training => "formation",
+        ReferralTarget::Immersion => "immersion",
     };
-    let row: Option<(Option<String>, String)> = sqlx::query_as(&format!(
-        "SELECT owner_user_id, title FROM {table} WHERE id = $1 AND is_local = 1"
-    ))
-    .bind(target_id)
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some((Some(owner), offer_title)) = row else {
+    let Some((owner, offer_title)) =
+        super::store::local_target_owner(tx, target, target_id).await?
+    else {
         return Ok(());
     };
-    let link = link(state, referral_id);
-    state
-        .mail
-        .enqueue_to_user(tx, &owner, |display_name| Mail::ReferralNew {
-            display_name,
-            what: what.to_string(),
-            offer_title,
-            referred_by: referred_by.to_string(),
-            link,
-        })
-        .await?;
+    let link = link(mail, referral_id);
+    mail.enqueue_to_user(tx, &owner, |display_name| Mail::ReferralNew {
+        display_name,
+        what: what.to_string(),
+        offer_title,
+        referred_by: referred_by.to_string(),
+        link,
+    })
+    .await?;
     Ok(())
 }
 
@@ -74,7 +66,7 @@ fn answer_fr(status: ReferralStatus) -> &'static str {
 /// To counsellor `counsellor_id`: the offer's side answered `status` on
 /// their referral to `offer_title`.
 pub(super) async fn referral_answered(
-    state: &AppState,
+    mail: &Mailer,
     tx: &mut Transaction<'_, Any>,
     referral_id: &str,
     counsellor_id: &str,
@@ -82,19 +74,17 @@ pub(super) async fn referral_answered(
     status: ReferralStatus,
     comment: Option<&str>,
 ) -> Result<()> {
-    let link = link(state, referral_id);
-    state
-        .mail
-        .enqueue_to_user(tx, counsellor_id, |display_name| Mail::ReferralAnswered {
-            display_name,
-            offer_title: offer_title.to_string(),
-            status: answer_fr(status).to_string(),
-            comment: comment
-                .map(str::trim)
-                .filter(|c| !c.is_empty())
-                .map(str::to_string),
-            link,
-        })
-        .await?;
+    let link = link(mail, referral_id);
+    mail.enqueue_to_user(tx, counsellor_id, |display_name| Mail::ReferralAnswered {
+        display_name,
+        offer_title: offer_title.to_string(),
+        status: answer_fr(status).to_string(),
+        comment: comment
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_string),
+        link,
+    })
+    .await?;
     Ok(())
 }

@@ -222,6 +222,23 @@ pub struct NewPlacement {
     pub rome_code: Option<String>,
 }
 
+/// A cancelled hire is not a hire: the placement of referral
+/// `referral_id` leaves the statistics (in the caller's transaction).
+pub async fn remove_placement_of_referral(
+    conn: &mut sqlx::AnyConnection,
+    referral_id: &str,
+) -> Result<()> {
+    store::delete_placement_of_referral(conn, referral_id).await
+}
+
+/// How many placements candidate `candidate_id` has.
+pub async fn placements_of_candidate(
+    conn: &mut sqlx::AnyConnection,
+    candidate_id: &str,
+) -> Result<i64> {
+    store::placements_of_candidate(conn, candidate_id).await
+}
+
 /// Write a placement row with the facts of the time, inside the caller's
 /// transaction. Returns its id and the day it counts on.
 pub async fn insert_placement(

@@ -99,6 +99,32 @@ struct SensitiveFacts {
     rsa_beneficiary: Option<bool>,
 }
 
+/// Delete the placement recorded for referral `referral_id` (a cancelled
+/// hire).
+pub async fn delete_placement_of_referral(
+    conn: &mut sqlx::AnyConnection,
+    referral_id: &str,
+) -> Result<()> {
+    sqlx::query("DELETE FROM placements WHERE referral_id = $1")
+        .bind(referral_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// How many placements candidate `candidate_id` has.
+pub async fn placements_of_candidate(
+    conn: &mut sqlx::AnyConnection,
+    candidate_id: &str,
+) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM placements WHERE candidate_id = $1")
+            .bind(candidate_id)
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
 /// The candidate's facts, read in the placement's transaction.
 pub async fn candidate_facts(
     conn: &mut sqlx::AnyConnection,

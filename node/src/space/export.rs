@@ -158,34 +158,27 @@ pub async fn build(state: &AppState, actor: &Actor, format: &'static str) -> Res
     })
     .collect::<Result<Vec<_>>>()?;
 
-    let rows = sqlx::query(
-        "SELECT id, offer_id, status, created_at, updated_at FROM referrals \
-         WHERE candidate_id = $1 ORDER BY created_at",
-    )
-    .bind(id)
-    .fetch_all(&state.db.pool)
-    .await?;
-    let offer_ids: Vec<String> = rows
-        .iter()
-        .map(|r| r.try_get("offer_id"))
-        .collect::<std::result::Result<_, _>>()?;
+    let rows = {
+        let mut conn = state.db.pool.acquire().await?;
+        crate::referrals::store::lines_of_candidate(&mut conn, id).await?
+    };
+    let offer_ids: Vec<String> = rows.iter().map(|r| r.offer_id.clone()).collect();
     let offers = crate::offers::get_offers(&state.db, &offer_ids).await?;
-    let referrals = rows
-        .iter()
-        .map(|r| -> Result<ReferralLine> {
-            let offer_id: String = r.try_get("offer_id")?;
-            let offer = offers.iter().find(|o| o.payload.offer_id == offer_id);
-            Ok(ReferralLine {
-                id: r.try_get("id")?,
+    let referrals: Vec<ReferralLine> = rows
+        .into_iter()
+        .map(|r| {
+            let offer = offers.iter().find(|o| o.payload.offer_id == r.offer_id);
+            ReferralLine {
+                id: r.id,
                 offer_title: offer.map(|o| o.payload.title.clone()),
                 employer: offer.map(|o| o.payload.employer.name.clone()),
-                offer_id,
-                status: r.try_get("status")?,
-                created_at: r.try_get("created_at")?,
-                updated_at: r.try_get("updated_at")?,
-            })
+                offer_id: r.offer_id,
+                status: r.status,
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+            }
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect();
 
     let reads = sqlx::query(&format!(
         "SELECT a.at, a.actor_id, a.actor_role, a.action, a.reason, u.display_name \

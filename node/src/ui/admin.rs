@@ -237,9 +237,30 @@ struct AuditRow {
     at: i64,
     actor: String,
     action: String,
+    /// The action's French name (the code is shown beside it).
+    label: Option<&'static str>,
     target: String,
+    /// The page of the object, when it has one.
+    target_link: Option<String>,
     reason: String,
     details: String,
+}
+
+/// An audit entry's details as « clé : valeur » pairs, one level deep
+/// (nested values written as JSON).
+fn details_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => format!("{k} : {s}"),
+                other => format!("{k} : {other}"),
+            })
+            .collect::<Vec<_>>()
+            .join(" ; "),
+        other => other.to_string(),
+    }
 }
 
 const AUDIT_PAGE: i64 = 50;
@@ -304,17 +325,21 @@ pub async fn journal(
                     .unwrap_or_else(|| format!("compte {id}")),
             },
             action: e.action.clone(),
+            label: labels::audit_action(&e.action),
             target: match (&e.target_kind, &e.target_id) {
-                (Some(k), Some(i)) => format!("{k} {i}"),
+                (Some(k), Some(i)) => format!("{} {i}", labels::audit_target_kind(k)),
                 (None, Some(i)) => i.clone(),
                 _ => String::new(),
             },
-            reason: e.reason.clone().unwrap_or_default(),
-            details: if e.details.is_null() {
-                String::new()
-            } else {
-                e.details.to_string()
+            target_link: match (e.target_kind.as_deref(), &e.target_id) {
+                (Some("candidate"), Some(i)) => Some(format!("/ui/candidats/{i}")),
+                (Some("offer"), Some(i)) => Some(format!("/ui/offres/{i}")),
+                (Some("referral"), Some(i)) => Some(format!("/ui/mises-en-relation/{i}")),
+                (Some("opportunity"), Some(i)) => Some(format!("/ui/formations/{i}")),
+                _ => None,
             },
+            reason: e.reason.clone().unwrap_or_default(),
+            details: details_text(&e.details),
         })
         .collect();
     let next = (rows.len() as i64 == AUDIT_PAGE)
@@ -337,6 +362,7 @@ pub async fn journal(
             ..layout(&user, "admin", "Administration — journal d'audit"),
             ..context! {
                 rows => rows, errors => errors, next => next_link,
+                actions => labels::AUDIT_ACTIONS,
                 action => keep("action"), acteur => keep("acteur"), cible => keep("cible"),
             }
         },

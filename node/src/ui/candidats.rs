@@ -794,13 +794,12 @@ pub async fn refer(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> UiResult {
-    user.require_staff()?;
     let f = FormData::parse(&body);
     let offer_id = f.get("offer_id").to_string();
     let back_to_offer = f.get("retour") == "offre";
     let res = crate::referrals::create(
         &state,
-        &user,
+        &crate::actor::Actor::User(user.clone()),
         crate::referrals::NewReferral {
             offer_id: offer_id.clone(),
             opportunity_id: Some(f.get("opportunity_id").to_string()).filter(|s| !s.is_empty()),

@@ -664,7 +664,7 @@ pub async fn erase_form(
     .await?;
     let referrals = crate::referrals::list(
         &state,
-        &user,
+        &crate::actor::Actor::User(user.clone()),
         &crate::referrals::ListQuery {
             candidate_id: Some(id.clone()),
             limit: Some(200),

@@ -424,6 +424,15 @@ pub fn km_filter(v: Value) -> String {
     f64::try_from(v).map(km).unwrap_or_default()
 }
 
+/// Filter `s`: the French plural mark of a count — « s » above one, nothing
+/// for 0 and 1 (« 0 offre ouverte », « 2 offres ouvertes »).
+pub fn plural_s(v: Value) -> &'static str {
+    match i64::try_from(v) {
+        Ok(n) if n > 1 => "s",
+        _ => "",
+    }
+}
+
 /// Cents → `1 850,50 €`.
 pub fn euros(cents: i64) -> String {
     let whole = cents / 100;
@@ -789,6 +798,145 @@ pub fn constraints(e: &Evaluation) -> Vec<String> {
             other => other.to_string(),
         })
         .collect()
+}
+
+/// The audit actions with their French names, for the journal page (its
+/// filter offers them; the code stays shown beside the name).
+pub const AUDIT_ACTIONS: &[(&str, &str)] = &[
+    ("access.refused", "Accès refusé"),
+    (
+        "auth.lockout",
+        "Compte bloqué après des échecs de connexion",
+    ),
+    ("auth.login", "Connexion"),
+    ("auth.login_failed", "Échec de connexion"),
+    ("auth.password_reset", "Mot de passe réinitialisé"),
+    ("auth.password_reset_refused", "Réinitialisation refusée"),
+    ("auth.password_reset_requested", "Réinitialisation demandée"),
+    ("auth.tokens", "Jetons d'API consultés"),
+    ("auth.unlock", "Compte débloqué"),
+    ("candidate.anonymise", "Fiche anonymisée"),
+    (
+        "candidate.certifications_granted",
+        "Certifications ajoutées après une formation",
+    ),
+    ("candidate.consent", "Consentement recueilli"),
+    ("candidate.consent_withdrawn", "Consentement retiré"),
+    ("candidate.correct", "Fiche corrigée par la personne"),
+    ("candidate.create", "Fiche créée"),
+    ("candidate.cv_download", "CV téléchargé"),
+    (
+        "candidate.cv_text_chosen",
+        "Texte de CV choisi pour la recherche",
+    ),
+    ("candidate.cv_upload", "CV déposé"),
+    ("candidate.erase", "Fiche effacée"),
+    ("candidate.erasure_requested", "Effacement demandé"),
+    ("candidate.export", "Données de la personne exportées"),
+    ("candidate.followup", "Suivi ajouté"),
+    ("candidate.followup_step_done", "Étape de suivi faite"),
+    ("candidate.interest", "Intérêt pour une offre"),
+    ("candidate.invite", "Invitation à l'espace personnel"),
+    ("candidate.list", "Liste des fiches consultée"),
+    ("candidate.matches", "Offres correspondantes consultées"),
+    ("candidate.network_summary", "Résumé pour le réseau"),
+    (
+        "candidate.opportunities",
+        "Formations correspondantes consultées",
+    ),
+    ("candidate.placement", "Retour à l'emploi enregistré"),
+    ("candidate.read", "Fiche consultée"),
+    ("candidate.reassign", "Fiche confiée à un autre conseiller"),
+    ("candidate.retention_list", "Fiches à conserver consultées"),
+    ("candidate.retention_reminder", "Rappel de conservation"),
+    ("candidate.retention_renew", "Conservation prolongée"),
+    ("candidate.search", "Recherche de candidats"),
+    ("candidate.update", "Fiche modifiée"),
+    (
+        "candidate_space.access_created",
+        "Accès à l'espace personnel créé",
+    ),
+    (
+        "candidate_space.login_link_requested",
+        "Lien de connexion demandé (espace personnel)",
+    ),
+    (
+        "federation.purge_member_profiles",
+        "Profils d'un membre parti purgés",
+    ),
+    ("federation.retry", "Message renvoyé à un membre"),
+    ("network_search.answer", "Réponse à une recherche du réseau"),
+    ("network_search.ask", "Recherche dans le réseau"),
+    (
+        "network_search.interest",
+        "Intérêt pour un profil du réseau",
+    ),
+    (
+        "network_search.interest_accepted",
+        "Intérêt accepté (proposition envoyée)",
+    ),
+    ("network_search.interest_declined", "Intérêt décliné"),
+    (
+        "network_search.interest_received",
+        "Intérêt reçu d'un membre",
+    ),
+    (
+        "network_search.interest_update",
+        "Réponse à un intérêt reçue",
+    ),
+    ("offer.close", "Offre clôturée"),
+    ("offer.create", "Offre publiée"),
+    ("offer.import", "Offres importées"),
+    ("offer.matches", "Candidats correspondants consultés"),
+    ("offer.search", "Recherche d'offres"),
+    ("offer.update", "Offre modifiée"),
+    ("opportunity.close", "Formation ou immersion clôturée"),
+    ("opportunity.create", "Formation ou immersion publiée"),
+    ("opportunity.update", "Formation ou immersion modifiée"),
+    ("placement.aid", "Aide à l'embauche suivie"),
+    ("programme.close", "Sortie d'un programme"),
+    ("programme.enrol", "Entrée dans un programme"),
+    ("programme.renew", "Programme renouvelé"),
+    ("referral.certified", "Certification obtenue en formation"),
+    ("referral.create", "Mise en relation créée"),
+    ("referral.read", "Mise en relation consultée"),
+    ("referral.status", "Statut d'une mise en relation changé"),
+    ("report.export", "Rapport exporté"),
+    ("report.publish", "Chiffres publiés au réseau"),
+    ("token.create", "Jeton d'API créé"),
+    ("token.revoke", "Jeton d'API révoqué"),
+    ("user.create", "Compte créé"),
+    ("user.password_change", "Mot de passe changé"),
+    (
+        "user.password_reset_sent",
+        "Lien de réinitialisation envoyé",
+    ),
+    ("user.update", "Compte modifié"),
+];
+
+/// The French name of an audit action, if it has one.
+pub fn audit_action(code: &str) -> Option<&'static str> {
+    AUDIT_ACTIONS
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, fr)| *fr)
+}
+
+/// The French name of an audited object's kind.
+pub fn audit_target_kind(kind: &str) -> &str {
+    match kind {
+        "candidate" => "fiche",
+        "offer" => "offre",
+        "referral" => "mise en relation",
+        "user" => "compte",
+        "opportunity" => "formation ou immersion",
+        "network_search" => "recherche du réseau",
+        "interest" => "intérêt",
+        "token" => "jeton",
+        "member" | "peer" => "membre",
+        "report" => "rapport",
+        other => other,
+    }
 }
 
 #[cfg(test)]

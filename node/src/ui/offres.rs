@@ -215,6 +215,9 @@ struct CandidateRow {
     eligible: bool,
     constraints: Vec<String>,
     parts: Vec<labels::Explanation>,
+    /// The status of this person's pending referral to this offer, if
+    /// any: shown instead of the « Proposer » form.
+    referred: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -336,6 +339,22 @@ pub(super) async fn detail_page(
         return Err(Error::NotFound("offer").into());
     }
     let staff = user.require_staff().is_ok();
+    let referrals = super::relations::rows(
+        state,
+        user,
+        &crate::referrals::ListQuery {
+            offer_id: Some(id.to_string()),
+            limit: Some(100),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let referred = |candidate_id: &str| {
+        referrals
+            .iter()
+            .find(|r| r.pending && r.candidate_id.as_deref() == Some(candidate_id))
+            .map(|r| r.status)
+    };
     let mut blocks = Vec::new();
     if staff && offer.status == OfferStatus::Open {
         let m = crate::matching::match_offer(
@@ -380,6 +399,7 @@ pub(super) async fn detail_page(
                         eligible: cm.evaluation.eligible,
                         constraints: labels::constraints(&cm.evaluation),
                         parts: labels::explain(&cm.evaluation, &offer.payload, c),
+                        referred: referred(&cm.candidate_id),
                     })
                 })
                 .collect();
@@ -396,16 +416,6 @@ pub(super) async fn detail_page(
             });
         }
     }
-    let referrals = super::relations::rows(
-        state,
-        user,
-        &crate::referrals::ListQuery {
-            offer_id: Some(id.to_string()),
-            limit: Some(100),
-            ..Default::default()
-        },
-    )
-    .await?;
     let view = offer_view(state, &offer);
     let title = view.title.clone();
     let (refer_candidate, refer_message) = refer_error.unzip();

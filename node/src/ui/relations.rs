@@ -22,14 +22,17 @@ pub struct ReferralRow {
     offer_id: String,
     offer_title: String,
     direction: &'static str,
-    candidate_id: Option<String>,
+    pub candidate_id: Option<String>,
     /// « Prénom Nom », or a French placeholder once the data is erased.
     candidate: String,
     counsellor: String,
     counsellor_email: Option<String>,
     counsellor_phone: Option<String>,
-    status: &'static str,
+    pub status: &'static str,
     status_code: &'static str,
+    /// Still waiting for an outcome (a second referral to the same offer
+    /// is refused meanwhile).
+    pub pending: bool,
     detail: Option<String>,
     created_at: i64,
     updated_at: i64,
@@ -77,7 +80,7 @@ pub async fn rows(
     user: &User,
     q: &crate::referrals::ListQuery,
 ) -> Result<Vec<ReferralRow>, Error> {
-    let list = crate::referrals::list(state, user, q).await?;
+    let list = crate::referrals::list(state, &crate::actor::Actor::User(user.clone()), q).await?;
     Ok(list.referrals.iter().map(ReferralRow::of).collect())
 }
 
@@ -101,6 +104,7 @@ impl ReferralRow {
             counsellor_phone: v.counsellor_phone.clone(),
             status: labels::referral_status_str(v.status.as_str()),
             status_code: v.status.as_str(),
+            pending: v.status.is_pending(),
             detail: status_detail(v),
             created_at: v.created_at,
             updated_at: v.updated_at,
@@ -136,7 +140,7 @@ pub async fn list(
         .filter(|s| crate::referrals::parse_status(s).is_some());
     let list = crate::referrals::list(
         &state,
-        &user,
+        &crate::actor::Actor::User(user.clone()),
         &crate::referrals::ListQuery {
             status: status.clone(),
             limit: Some(200),
@@ -234,8 +238,9 @@ async fn detail_page(
 ) -> UiResult {
     // Audited (`referral.read`); the employer's first read marks it
     // "en cours d'examen" and tells the referring node.
-    let v = crate::referrals::read(state, user, id, None).await?;
-    let events = crate::referrals::events(state, user, id).await?;
+    let actor = crate::actor::Actor::User(user.clone());
+    let v = crate::referrals::read(state, &actor, id, None).await?;
+    let events = crate::referrals::events(state, &actor, id).await?;
     let events: Vec<EventRow> = events
         .into_iter()
         .map(|e| EventRow {
@@ -405,7 +410,7 @@ pub async fn change_status(
     }
     let res = crate::referrals::change_status(
         &state,
-        &user,
+        &crate::actor::Actor::User(user.clone()),
         &id,
         StatusInput {
             status,

@@ -1085,6 +1085,69 @@ async fn start_date_vehicle_certifications_consent_and_status() {
         assert_eq!(st, 200, "{r}");
         assert_eq!(r["candidate_status"], "placed");
         assert_eq!(r["matches"], json!([]));
+
+        // Someone referred to one offer is still looking for work: still
+        // listed for the others, both ways, and the offer she was referred
+        // to shows the referral instead of a second « Proposer ».
+        let (st, rf) = node
+            .post(
+                &staff,
+                "/api/v1/referrals",
+                &json!({"offer_id": local_offer, "candidate_id": ids["early"], "endorsement": "Sérieux."}),
+            )
+            .await;
+        assert_eq!(st, 201, "{rf}");
+        let (_, paul) = node
+            .get(&staff, &format!("/api/v1/candidates/{}", ids["early"]))
+            .await;
+        assert_eq!(paul["status"], "in_referral", "{paul:#}");
+        node.sync_index().await;
+        let (_, r) = node
+            .get(
+                &staff,
+                &format!("/api/v1/offers/{truck_offer}/matches?include_near_misses=true"),
+            )
+            .await;
+        assert!(
+            find(&r["workplaces"][0]["matches"], "Paul").is_some(),
+            "{r:#}"
+        );
+        let (_, r) = node
+            .get(&staff, &format!("/api/v1/offers/{local_offer}/matches"))
+            .await;
+        assert!(
+            find(&r["workplaces"][0]["matches"], "Paul").is_some(),
+            "{r:#}"
+        );
+        let (_, r) = node
+            .get(
+                &staff,
+                &format!("/api/v1/candidates/{}/matches", ids["early"]),
+            )
+            .await;
+        assert_eq!(r["candidate_status"], "in_referral");
+        assert!(
+            r["matches"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["offer_id"] == local_offer.as_str()),
+            "{r:#}"
+        );
+        let cookie = crate::support::ui_login(&node, "conseiller@mission-emploi.fr").await;
+        let page =
+            crate::support::get(&node, Some(&cookie), &format!("/ui/offres/{local_offer}")).await;
+        assert_eq!(page.status, 200);
+        let card = &page.body[page.body.find(">Paul Test</a>").expect("Paul's card")..];
+        let card = &card[..card.find("</article>").expect("end of card")];
+        assert!(
+            card.contains("Déjà proposé(e) pour cette offre — Nouvelle"),
+            "{card}"
+        );
+        assert!(!card.contains("Proposer pour cette offre"), "{card}");
+        let jeanne = &page.body[page.body.find(">Jeanne Test</a>").expect("Jeanne's card")..];
+        let jeanne = &jeanne[..jeanne.find("</article>").expect("end of card")];
+        assert!(jeanne.contains("Proposer pour cette offre"), "{jeanne}");
         node.stop().await;
     }
 }

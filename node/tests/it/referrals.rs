@@ -1046,3 +1046,136 @@ async fn inbound_referrals_through_the_message_handlers() {
         node.stop().await;
     }
 }
+
+/// `(referrals, referral_events, audit rows of `action`)` on the node.
+async fn referral_counts(node: &TestNode, action: &str) -> (i64, i64, i64) {
+    let pool = &node.state.db.pool;
+    let count = |sql: &'static str| async move {
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(pool)
+            .await
+            .expect("count")
+    };
+    let audit: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = $1")
+        .bind(action)
+        .fetch_one(pool)
+        .await
+        .expect("audit count");
+    (
+        count("SELECT COUNT(*) FROM referrals").await,
+        count("SELECT COUNT(*) FROM referral_events").await,
+        audit,
+    )
+}
+
+/// The signed-in user behind API token `token`, as a service's actor.
+async fn actor_of(node: &TestNode, token: &str) -> vivier_node::actor::Actor {
+    let (st, me) = node.get(token, "/api/v1/me").await;
+    assert_eq!(st, 200, "{me}");
+    let id = me["id"].as_str().expect("user id");
+    let user = vivier_node::auth::user_by_id(&node.state.db, id)
+        .await
+        .expect("user lookup")
+        .expect("user exists");
+    vivier_node::actor::Actor::User(user)
+}
+
+/// The policy is the service's: an employer who tries to refer a
+/// candidate, or to cancel a referral made to their own offer, is refused
+/// by `referrals::create` / `referrals::change_status` themselves — called
+/// directly, through the API or through a web form, the same refusal
+/// (`forbidden`, 403) and nothing written: no referral, no event, no audit
+/// row.
+#[tokio::test]
+async fn an_employer_is_refused_by_the_referral_service_whichever_adapter_calls_it() {
+    for backend in backends() {
+        let node = start_node(&backend).await;
+        let staff = node.user(Role::Counsellor, "conseil@ml.fr").await;
+        let employer = node.user(Role::Employer, "rh@logistique.fr").await;
+        let offer_id = offer(&node, &employer, "Préparateur de commandes").await;
+        let cand = candidate(&node, &staff, "Léa", Some("local")).await;
+        let actor = actor_of(&node, &employer).await;
+        let cookie = node.ui_cookie("rh@logistique.fr").await;
+
+        // Referring: the employer is refused.
+        let before = referral_counts(&node, "referral.create").await;
+        let input = vivier_node::referrals::NewReferral {
+            offer_id: offer_id.clone(),
+            opportunity_id: None,
+            for_offer_id: None,
+            candidate_id: cand.clone(),
+            endorsement: "Je la recommande.".into(),
+        };
+        let err = vivier_node::referrals::create(&node.state, &actor, input)
+            .await
+            .expect_err("an employer may not refer");
+        assert!(matches!(err, Error::Forbidden), "{err:?}");
+        let (st, body) = refer(&node, &employer, &offer_id, &cand).await;
+        assert_eq!(st, 403, "{body}");
+        assert_eq!(body["code"], "forbidden", "{body}");
+        let page = crate::support::post(
+            &node,
+            Some(&cookie),
+            &format!("/ui/candidats/{cand}/proposer"),
+            &[
+                ("offer_id", offer_id.as_str()),
+                ("endorsement", "Je la recommande."),
+            ],
+        )
+        .await;
+        assert_eq!(page.status, 403, "{}", page.body);
+        assert!(page.body.contains("Accès refusé"), "{}", page.body);
+        assert_eq!(referral_counts(&node, "referral.create").await, before);
+        assert_eq!(before.0, 0);
+        assert_eq!(candidate_status(&node, &staff, &cand).await, "active");
+
+        // Cancelling a referral made to the employer's own offer: the
+        // referring side's staff only.
+        let (st, r) = refer(&node, &staff, &offer_id, &cand).await;
+        assert_eq!(st, 201, "{r}");
+        let rid = r["id"].as_str().expect("referral id").to_string();
+        let before = referral_counts(&node, "referral.status").await;
+        let cancel = || vivier_node::referrals::StatusInput {
+            status: ReferralStatus::Cancelled,
+            reason: None,
+            contract_type: None,
+            start_date: None,
+            comment: Some("plus disponible".into()),
+        };
+        let err = vivier_node::referrals::change_status(&node.state, &actor, &rid, cancel())
+            .await
+            .expect_err("an employer may not cancel");
+        assert!(matches!(err, Error::Forbidden), "{err:?}");
+        let (st, body) = node
+            .post(
+                &employer,
+                &format!("/api/v1/referrals/{rid}/status"),
+                &json!({"status": "cancelled", "comment": "plus disponible"}),
+            )
+            .await;
+        assert_eq!(st, 403, "{body}");
+        assert_eq!(body["code"], "forbidden", "{body}");
+        let page = crate::support::post(
+            &node,
+            Some(&cookie),
+            &format!("/ui/mises-en-relation/{rid}/statut"),
+            &[("statut", "cancelled"), ("commentaire", "plus disponible")],
+        )
+        .await;
+        assert_eq!(page.status, 403, "{}", page.body);
+        assert!(page.body.contains("Accès refusé"), "{}", page.body);
+        assert_eq!(referral_counts(&node, "referral.status").await, before);
+        assert_eq!(status_of(&node, &rid).await, "new");
+
+        // The same service lets the counsellor cancel it, audited with the
+        // change.
+        let counsellor = actor_of(&node, &staff).await;
+        let v = vivier_node::referrals::change_status(&node.state, &counsellor, &rid, cancel())
+            .await
+            .expect("staff cancel");
+        assert_eq!(v.status, ReferralStatus::Cancelled);
+        let after = referral_counts(&node, "referral.status").await;
+        assert_eq!((after.1, after.2), (before.1 + 1, before.2 + 1));
+        node.stop().await;
+    }
+}

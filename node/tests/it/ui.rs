@@ -2,26 +2,13 @@
 //! form posts, redirects. Each test runs on every backend.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::support::{backends, browser, eventually, get, page, post, start_node, Page, TestNode};
+use crate::support::{
+    backends, browser, eventually, get, page, post, start_node, ui_login as login, Page, TestNode,
+};
 use serde_json::json;
 use vivier_node::auth::Role;
 
 const PASSWORD: &str = "motdepasse-solide";
-
-/// Log in through the form; returns the `Cookie` header value.
-async fn login(node: &TestNode, email: &str) -> String {
-    let p = post(
-        node,
-        None,
-        "/ui/connexion",
-        &[("email", email), ("password", PASSWORD)],
-    )
-    .await;
-    assert_eq!(p.status, 303, "{}", p.body);
-    assert_eq!(p.location.as_deref(), Some("/ui/"));
-    let cookie = p.set_cookie.expect("session cookie");
-    cookie.split(';').next().unwrap().to_string()
-}
 
 /// The page with the entities minijinja writes for `/` and `'` decoded.
 fn text(body: &str) -> String {
@@ -128,7 +115,7 @@ async fn login_logout_and_redirects() {
         assert_eq!(home.status, 200, "{}", home.body);
         assert!(home.body.contains("Tableau de bord"));
         assert!(home.body.contains("href=\"/ui/candidats\""));
-        assert!(home.body.contains("visibles dans les recherches"));
+        assert!(home.body.contains("dans les rapprochements"));
         // The login page sends a logged-in user home.
         let again = get(&node, Some(&cookie), "/ui/connexion").await;
         assert_eq!(again.location.as_deref(), Some("/ui/"));
@@ -1239,6 +1226,10 @@ async fn admin_pages_manage_accounts_and_show_the_audit_log_and_network() {
         let body = text(&p.body);
         let rows = body.matches("<code>user.update</code>").count();
         assert_eq!(rows, 4, "role, disable, enable, role: {body}");
+        // Each action by its French name, the code beside it; the object's
+        // kind in French.
+        assert_eq!(body.matches("Compte modifié<br>").count(), 4, "{body}");
+        assert!(body.contains("<td class=\"identifiant\">compte "), "{body}");
         assert!(!body.contains("<code>user.create</code>"));
         let p = get(
             &node,

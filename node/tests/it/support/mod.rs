@@ -651,6 +651,22 @@ pub fn browser() -> reqwest::Client {
         .expect("client")
 }
 
+/// Log in through the web form with the password [`TestNode::user`] sets;
+/// returns the `Cookie` header value.
+pub async fn ui_login(node: &TestNode, email: &str) -> String {
+    let p = post(
+        node,
+        None,
+        "/ui/connexion",
+        &[("email", email), ("password", "motdepasse-solide")],
+    )
+    .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert_eq!(p.location.as_deref(), Some("/ui/"));
+    let cookie = p.set_cookie.expect("session cookie");
+    cookie.split(';').next().expect("a cookie pair").to_string()
+}
+
 /// A page as answered: status, redirect, cookie, headers, body.
 pub struct Page {
     pub status: u16,
