@@ -463,7 +463,8 @@ pub async fn accept(
     // The referral (row, event, outbound message, audit), the interest's
     // status and its audit entry commit together, or none does.
     let mut tx = state.db.begin().await?;
-    let referral_id = crate::referrals::service::write_new(state, &mut tx, actor, &referral).await?;
+    let referral_id =
+        crate::referrals::service::write_new(state, &mut tx, actor, &referral).await?;
     if !store::update_received(
         &mut tx,
         id,

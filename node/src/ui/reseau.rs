@@ -163,7 +163,7 @@ async fn form_page(
             rayon => if values.get("rayon").is_empty() { "20" } else { values.get("rayon") },
             certifications => values.get("certifications"),
             disponible => values.get("disponible"),
-            max_radius => crate::netsearch::limits(&state).max_radius_km,
+            max_radius => crate::netsearch::limits(state).max_radius_km,
             errors => errors,
             error => error,
             ..layout(user, "reseau", "Rechercher dans le réseau")
