@@ -80,6 +80,12 @@ pub enum Command {
     /// Re-issue the current document unchanged with the next serial and a
     /// fresh expiry (do this before the document expires).
     Renew(RenewArgs),
+    /// Set the network search's abuse limits every member applies (the
+    /// document's `network_search`): quotas, answer cap, largest radius,
+    /// commune threshold. Only the limits given change; `--clear` removes
+    /// them all. A node applies the tighter of these and its own
+    /// `[network_search]` settings. Writes the next signed document.
+    NetworkSearch(NetworkSearchArgs),
     /// Print the current document: serial, dates, operator keys and members.
     Show(ShowArgs),
     /// Check a membership document file: strict parse, operator signatures
@@ -129,6 +135,35 @@ pub struct RenewArgs {
     /// New validity period (default: keep the current one).
     #[arg(long, value_name = "DAYS")]
     pub validity_days: Option<i64>,
+}
+
+/// `network-search`.
+#[derive(Debug, Args)]
+pub struct NetworkSearchArgs {
+    /// Searches one user may make per hour.
+    #[arg(long, value_name = "N")]
+    pub per_user_per_hour: Option<i64>,
+    /// Searches one node's users may make per hour, together.
+    #[arg(long, value_name = "N")]
+    pub per_node_per_hour: Option<i64>,
+    /// Queries a node answers per hour for one asking member.
+    #[arg(long, value_name = "N")]
+    pub answers_per_member_per_hour: Option<i64>,
+    /// Most results in one answer (1 to 200).
+    #[arg(long, value_name = "N")]
+    pub max_results_per_answer: Option<i64>,
+    /// Largest radius of a searched place (1 to 100 km).
+    #[arg(long, value_name = "KM")]
+    pub max_radius_km: Option<i64>,
+    /// A result shows its commune only when at least this many of the
+    /// answering node's records live there.
+    #[arg(long, value_name = "N")]
+    pub commune_min_candidates: Option<i64>,
+    /// Remove every limit from the document (each node's settings apply).
+    #[arg(long, conflicts_with_all = ["per_user_per_hour", "per_node_per_hour",
+        "answers_per_member_per_hour", "max_results_per_answer", "max_radius_km",
+        "commune_min_candidates"])]
+    pub clear: bool,
 }
 
 /// `show`.
@@ -479,6 +514,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Operator(OperatorCommand::Rotate(a)) => operator_rotate(&nd, a, now),
         Command::Operator(OperatorCommand::Passphrase(a)) => operator_passphrase(&nd, a),
         Command::Renew(a) => renew(&nd, a, now),
+        Command::NetworkSearch(a) => network_search(&nd, a, now),
         Command::Show(a) => show(&nd, a, now),
         Command::Verify(a) => verify(&nd, a, now),
         Command::Message(MessageCommand::Verify(a)) => message_verify(&nd, a, now),
@@ -777,6 +813,46 @@ fn renew(nd: &NetworkDir, a: RenewArgs, now: i64) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn network_search(nd: &NetworkDir, a: NetworkSearchArgs, now: i64) -> Result<ExitCode> {
+    let given = [
+        a.per_user_per_hour,
+        a.per_node_per_hour,
+        a.answers_per_member_per_hour,
+        a.max_results_per_answer,
+        a.max_radius_km,
+        a.commune_min_candidates,
+    ];
+    if !a.clear && given.iter().all(Option::is_none) {
+        bail!("give at least one limit (e.g. --answers-per-member-per-hour 100), or --clear");
+    }
+    let doc = nd.change(now, &UNLOCK, |d| {
+        if a.clear {
+            d.network_search = None;
+            return Ok(());
+        }
+        let mut l = d.network_search.unwrap_or_default();
+        let set = |slot: &mut Option<i64>, v: Option<i64>| {
+            if v.is_some() {
+                *slot = v;
+            }
+        };
+        set(&mut l.per_user_per_hour, a.per_user_per_hour);
+        set(&mut l.per_node_per_hour, a.per_node_per_hour);
+        set(
+            &mut l.answers_per_member_per_hour,
+            a.answers_per_member_per_hour,
+        );
+        set(&mut l.max_results_per_answer, a.max_results_per_answer);
+        set(&mut l.max_radius_km, a.max_radius_km);
+        set(&mut l.commune_min_candidates, a.commune_min_candidates);
+        l.validate().map_err(|e| anyhow!(e))?;
+        d.network_search = Some(l);
+        Ok(())
+    })?;
+    issued(nd, &doc, "network search limits");
+    Ok(ExitCode::SUCCESS)
+}
+
 fn status_str(s: &MemberStatus) -> String {
     match s {
         MemberStatus::Active => "active".into(),
@@ -842,6 +918,11 @@ pub fn render_document(doc: &SignedMembershipDocument, now: i64) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     out.push_str(&format!("operator   {ops} (threshold {})\n", d.threshold));
+    if let Some(l) = &d.network_search {
+        // The limits as the document holds them (canonical JSON).
+        let json = serde_json::to_string(l).unwrap_or_default();
+        out.push_str(&format!("search     {json}\n"));
+    }
     out.push_str(&format!(
         "signed by  {}\n",
         doc.signatures
@@ -1462,6 +1543,7 @@ mod tests {
             }],
             threshold: 1,
             members: vec![],
+            network_search: None,
         };
         let signed = SignedMembershipDocument::sign(doc, &[&op]).unwrap();
         let t = trust_from_args(&[op.public_key().to_b64()], 1, Some(&signed)).unwrap();
@@ -1512,6 +1594,7 @@ mod tests {
                     at: 1_750_000_000_000,
                 },
             }],
+            network_search: None,
         };
         let signed = SignedMembershipDocument::sign(doc, &[&op]).unwrap();
         let s = render_document(&signed, 1_750_000_000_000);

@@ -128,6 +128,7 @@ impl NetworkDir {
             }],
             threshold: 1,
             members: Vec::new(),
+            network_search: None,
         };
         let signed = SignedMembershipDocument::sign(doc, &[&key])
             .map_err(|e| anyhow!("cannot build the first document: {e}"))?;
@@ -844,6 +845,7 @@ mod tests {
                 operator_keys: vec![],
                 threshold: 1,
                 members: vec![],
+                network_search: None,
             },
             NOW,
         )

@@ -259,7 +259,7 @@ pub fn rank_key_of(eligible: bool, score: f64, distance_km: Option<f64>) -> (boo
     )
 }
 
-fn round1(v: f64) -> f64 {
+pub(crate) fn round1(v: f64) -> f64 {
     (v * 10.0).round() / 10.0
 }
 
@@ -863,6 +863,104 @@ fn finish_ranking<T>(
     (considered, excluded)
 }
 
+/// The offer side of an offer → candidates pass (its text terms are
+/// added by [`with_terms`]).
+#[allow(clippy::too_many_arguments)]
+fn offer_spec(
+    refs: &Referentials,
+    offer: &StoredOffer,
+    w: &MatchingWeights,
+    today: i64,
+    workplaces: &[(usize, &Workplace)],
+    limit: usize,
+    near_misses: bool,
+    fit: Option<pass::FitSpec>,
+) -> pass::OfferSpec {
+    let p = &offer.payload;
+    pass::OfferSpec {
+        weights: w.clone(),
+        rome_code: p.rome_code.clone(),
+        related: related_codes(refs, std::slice::from_ref(&p.rome_code)),
+        terms: Vec::new(),
+        driving_licence: p.driving_licence.clone(),
+        required_certifications: p.required_certifications.clone(),
+        vehicle_required: p.vehicle_required,
+        reference_day: reference_day(
+            p.start_date.as_deref().and_then(crate::util::date_to_days),
+            p.published_at,
+            today,
+        ),
+        weekly_hours: p.weekly_hours,
+        contract_type: p.contract_type.as_str().to_string(),
+        network: !offer.is_local,
+        workplaces: workplaces
+            .iter()
+            .map(|(i, wp)| pass::WorkplaceSpec {
+                index: *i,
+                point: workplace_point(wp),
+                commune_key: crate::search::commune_key(&wp.commune_insee),
+            })
+            .collect(),
+        radius_km: PRESELECT_RADIUS_KM.max(w.default_max_travel_km),
+        limit,
+        near_misses,
+        fit,
+    }
+}
+
+/// The offer's matching terms weighted with their idf in the candidate
+/// index (blocking: index reads).
+fn with_terms(
+    state: &AppState,
+    terms: &OfferTerms,
+    spec: pass::OfferSpec,
+) -> Result<(Idf, pass::OfferSpec)> {
+    let idf = index_idf(state, &terms.terms())?;
+    let spec = pass::OfferSpec {
+        terms: terms
+            .0
+            .iter()
+            .map(|t| (t.term.clone(), term_weight(t.factor, idf.get(&t.term))))
+            .collect(),
+        ..spec
+    };
+    Ok((idf, spec))
+}
+
+/// The candidates who fit a network search's synthetic offer
+/// ([`pass::candidates_fitting`]): one index pass over all its
+/// workplaces, ids, best scores, nearest places and the places each fits;
+/// nothing is loaded from the database.
+pub async fn fit_offer(
+    state: &AppState,
+    offer: &StoredOffer,
+    fit: pass::FitSpec,
+) -> Result<Vec<pass::FitHit>> {
+    let w = state.config.matching.clone();
+    let workplaces: Vec<(usize, &Workplace)> =
+        offer.payload.workplaces.iter().enumerate().collect();
+    let spec = offer_spec(
+        state.refs,
+        offer,
+        &w,
+        today(state),
+        &workplaces,
+        0,
+        false,
+        Some(fit),
+    );
+    let terms = OfferTerms::of(state.refs, &offer.payload);
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || -> Result<_> {
+        let (_, spec) = with_terms(&state, &terms, spec)?;
+        Ok(pass::candidates_fitting(
+            &state.search.candidates.match_fields(),
+            spec,
+        )?)
+    })
+    .await?
+}
+
 /// Rank this node's consented, active candidates for each workplace of an
 /// offer: one index pass for all workplaces ([`pass`]), then the top rows
 /// loaded and explained.
@@ -890,48 +988,22 @@ pub async fn match_offer(
         .enumerate()
         .filter(|(i, _)| params.workplace.is_none_or(|x| x == *i))
         .collect();
-    let spec = pass::OfferSpec {
-        weights: w.clone(),
-        rome_code: p.rome_code.clone(),
-        related: related_codes(state.refs, std::slice::from_ref(&p.rome_code)),
-        terms: Vec::new(),
-        driving_licence: p.driving_licence.clone(),
-        required_certifications: p.required_certifications.clone(),
-        vehicle_required: p.vehicle_required,
-        reference_day: reference_day(
-            p.start_date.as_deref().and_then(crate::util::date_to_days),
-            p.published_at,
-            cx.today,
-        ),
-        weekly_hours: p.weekly_hours,
-        contract_type: p.contract_type.as_str().to_string(),
-        network: !offer.is_local,
-        workplaces: workplaces
-            .iter()
-            .map(|(i, wp)| pass::WorkplaceSpec {
-                index: *i,
-                point: workplace_point(wp),
-                commune_key: crate::search::commune_key(&wp.commune_insee),
-            })
-            .collect(),
-        radius_km: PRESELECT_RADIUS_KM.max(w.default_max_travel_km),
+    let spec = offer_spec(
+        state.refs,
+        offer,
+        &w,
+        cx.today,
+        &workplaces,
         limit,
         near_misses,
-    };
+        None,
+    );
     let (idf, found, held) = {
         let state = state.clone();
         let terms = offer_terms.clone();
         tokio::task::spawn_blocking(move || -> Result<_> {
             let words = terms.terms();
-            let idf = index_idf(&state, &words)?;
-            let spec = pass::OfferSpec {
-                terms: terms
-                    .0
-                    .iter()
-                    .map(|t| (t.term.clone(), term_weight(t.factor, idf.get(&t.term))))
-                    .collect(),
-                ..spec
-            };
+            let (idf, spec) = with_terms(&state, &terms, spec)?;
             let found = pass::candidates_for_offer(&state.search.candidates.match_fields(), spec)?;
             let mut ids: Vec<String> = found
                 .iter()

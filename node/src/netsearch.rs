@@ -25,7 +25,7 @@
 //!   (notice + e-mail), and sends back `declined` or `accepted` with the
 //!   id of a normal co-opted referral.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -99,11 +99,70 @@ fn quota(code: &'static str, message: String) -> Error {
     }
 }
 
+/// The abuse limits in force: the membership document's
+/// (`network_search`, set by the operator) when present, this node's
+/// `[network_search]` otherwise, the tighter of the two when both are set
+/// (lower quotas, cap and radius; higher commune threshold).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub per_user_per_hour: i64,
+    pub per_node_per_hour: i64,
+    pub answers_per_member_per_hour: i64,
+    pub max_results_per_answer: usize,
+    pub max_radius_km: i64,
+    pub commune_min_candidates: i64,
+}
+
+impl Limits {
+    /// `cfg` tightened by the document's `doc`.
+    pub fn of(
+        cfg: &NetworkSearchConfig,
+        doc: Option<&vivier_protocol::NetworkSearchLimits>,
+    ) -> Limits {
+        let low = |local: i64, network: Option<i64>| network.map_or(local, |n| n.min(local));
+        let d = doc.copied().unwrap_or_default();
+        Limits {
+            per_user_per_hour: low(cfg.per_user_per_hour, d.per_user_per_hour),
+            per_node_per_hour: low(cfg.per_node_per_hour, d.per_node_per_hour),
+            answers_per_member_per_hour: low(
+                cfg.answers_per_member_per_hour,
+                d.answers_per_member_per_hour,
+            ),
+            max_results_per_answer: d
+                .max_results_per_answer
+                .and_then(|n| usize::try_from(n).ok())
+                .map_or(cfg.max_results_per_answer, |n| {
+                    n.min(cfg.max_results_per_answer)
+                })
+                .clamp(1, MAX_ANSWER_RESULTS),
+            max_radius_km: low(cfg.max_radius_km, d.max_radius_km)
+                .min(vivier_protocol::netsearch::MAX_QUERY_RADIUS_KM),
+            commune_min_candidates: d
+                .commune_min_candidates
+                .map_or(cfg.commune_min_candidates, |n| {
+                    n.max(cfg.commune_min_candidates)
+                })
+                .max(1),
+        }
+    }
+}
+
+/// The limits in force at this node now ([`Limits::of`] with the current
+/// membership document).
+pub fn limits(state: &AppState) -> Limits {
+    let doc = state.federation.membership();
+    Limits::of(
+        &state.config.network_search,
+        doc.as_ref()
+            .and_then(|d| d.document.network_search.as_ref()),
+    )
+}
+
 /// The specificity rules both sides apply: at least one ROME code known to
 /// the referential, at least one place with a known centre, every radius
 /// within `1..=max_radius_km`.
 fn check_specificity(state: &AppState, rome_codes: &[String], places: &[QueryPlace]) -> Result<()> {
-    let cfg = &state.config.network_search;
+    let max = limits(state).max_radius_km;
     if rome_codes.is_empty() || places.is_empty() {
         return Err(Error::Invalid {
             code: "query_not_specific",
@@ -143,9 +202,6 @@ fn check_specificity(state: &AppState, rome_codes: &[String], places: &[QueryPla
                 "unknown commune (or its centre is unknown)",
             ));
         }
-        let max = cfg
-            .max_radius_km
-            .min(vivier_protocol::netsearch::MAX_QUERY_RADIUS_KM);
         if !(1..=max).contains(&p.radius_km) {
             return Err(Error::Invalid {
                 code: "radius_too_large",
@@ -169,14 +225,17 @@ struct Fit {
     score: f64,
     distance_km: f64,
     place_index: usize,
-    places: HashSet<usize>,
+    /// Bit `i`: fits at place `i` (at most [`MAX_QUERY_PLACES`]).
+    places: u64,
 }
 
-/// Ranks this node's candidates for the query with the local matching:
-/// one synthetic network offer per ROME code, a workplace per place; a
-/// candidate fits at a place when eligible there, with a ROME relation and
+/// This node's candidates who fit the query, best first (score, then
+/// nearest, then id), from the index alone: one synthetic network offer
+/// per ROME code, a workplace per place, one index pass each
+/// ([`crate::matching::fit_offer`]); a candidate fits at a place when
+/// eligible there with the network offer's rules, with a ROME relation,
 /// within its radius, and when they accept one of the contract types.
-async fn fits(state: &AppState, q: &NetworkQuery) -> Result<BTreeMap<String, Fit>> {
+async fn fits(state: &AppState, q: &NetworkQuery) -> Result<Vec<(String, Fit)>> {
     let now = state.clock.now_ms();
     let workplaces: Vec<vivier_protocol::Workplace> = q
         .places
@@ -192,7 +251,15 @@ async fn fits(state: &AppState, q: &NetworkQuery) -> Result<BTreeMap<String, Fit
             }
         })
         .collect();
-    let mut fits: BTreeMap<String, Fit> = BTreeMap::new();
+    let spec = crate::matching::pass::FitSpec {
+        radii_km: q.places.iter().map(|p| p.radius_km as f64).collect(),
+        contract_types: q
+            .contract_types
+            .iter()
+            .map(|t| t.as_str().to_string())
+            .collect(),
+    };
+    let mut fits: HashMap<String, Fit> = HashMap::new();
     for rome in &q.rome_codes {
         let payload = vivier_protocol::OfferPayload {
             offer_id: format!("network-search-{}", q.query_id),
@@ -240,35 +307,37 @@ async fn fits(state: &AppState, q: &NetworkQuery) -> Result<BTreeMap<String, Fit
             closed_reason: None,
             positions_filled: 0,
         };
-        let params = crate::matching::MatchParams {
-            limit: Some(200),
-            include_near_misses: Some(false),
-            workplace: None,
-        };
-        let matches = crate::matching::match_offer(state, &offer, &params).await?;
-        for wm in matches.workplaces {
-            let radius = q.places.get(wm.index).map_or(0, |p| p.radius_km) as f64;
-            for m in wm.matches {
-                let e = &m.evaluation;
-                let Some(d) = e.distance_km else { continue };
-                if !e.eligible || d > radius || e.parts.rome.value <= 0.0 {
-                    continue;
+        for hit in crate::matching::fit_offer(state, &offer, spec.clone()).await? {
+            match fits.get_mut(&hit.id) {
+                None => {
+                    fits.insert(
+                        hit.id,
+                        Fit {
+                            score: hit.score,
+                            distance_km: hit.distance_km,
+                            place_index: hit.place,
+                            places: hit.places,
+                        },
+                    );
                 }
-                let f = fits.entry(m.candidate_id).or_insert(Fit {
-                    score: e.score,
-                    distance_km: d,
-                    place_index: wm.index,
-                    places: HashSet::new(),
-                });
-                f.places.insert(wm.index);
-                f.score = f.score.max(e.score);
-                if d < f.distance_km {
-                    f.distance_km = d;
-                    f.place_index = wm.index;
+                Some(f) => {
+                    f.places |= hit.places;
+                    f.score = f.score.max(hit.score);
+                    if hit.distance_km < f.distance_km {
+                        f.distance_km = hit.distance_km;
+                        f.place_index = hit.place;
+                    }
                 }
             }
         }
     }
+    let mut fits: Vec<(String, Fit)> = fits.into_iter().collect();
+    fits.sort_by(|(a, fa), (b, fb)| {
+        fb.score
+            .total_cmp(&fa.score)
+            .then(fa.distance_km.total_cmp(&fb.distance_km))
+            .then_with(|| a.cmp(b))
+    });
     Ok(fits)
 }
 
@@ -294,7 +363,7 @@ fn accepts_contract(c: &Candidate, wanted: &[ContractType]) -> bool {
 
 /// Answers a verified member's query (`origin` signed the request).
 pub async fn answer(state: &AppState, origin: &NodeId, q: NetworkQuery) -> Result<NetworkAnswer> {
-    let cfg = &state.config.network_search;
+    let cfg = limits(state);
     if &q.origin_node != origin {
         return Err(Error::Federation {
             status: axum::http::StatusCode::FORBIDDEN,
@@ -332,30 +401,41 @@ pub async fn answer(state: &AppState, origin: &NodeId, q: NetworkQuery) -> Resul
         ));
     }
     let fits = fits(state, &q).await?;
-    let ids: Vec<String> = fits.keys().cloned().collect();
-    let loaded = crate::candidates::load_candidates(&state.db, &ids).await?;
-    let mut people: Vec<(Candidate, &Fit)> = loaded
-        .into_iter()
-        .filter(|c| accepts_contract(c, &q.contract_types) && crate::matching::listable(c))
-        .filter_map(|c| fits.get(&c.id).map(|f| (c, f)))
-        .collect();
     let mut counts = vec![0i64; q.places.len()];
-    for (_, f) in &people {
-        for i in &f.places {
-            if let Some(n) = counts.get_mut(*i) {
+    for (_, f) in &fits {
+        for (i, n) in counts.iter_mut().enumerate() {
+            if f.places & (1u64 << i) != 0 {
                 *n += 1;
             }
         }
     }
-    people.sort_by(|(a, fa), (b, fb)| {
-        fb.score
-            .total_cmp(&fa.score)
-            .then(fa.distance_km.total_cmp(&fb.distance_km))
-            .then_with(|| a.id.cmp(&b.id))
-    });
-    let cap = cfg.max_results_per_answer.clamp(1, MAX_ANSWER_RESULTS);
-    let truncated = people.len() > cap;
-    people.truncate(cap);
+    let cap = cfg.max_results_per_answer;
+    // Only the rows returned are loaded. The index follows the journal: a
+    // record it still shows as fitting but that no longer is (placed,
+    // archived, consent withdrawn, contracts changed) is left out, and the
+    // next one taken.
+    let mut people: Vec<(Candidate, &Fit)> = Vec::with_capacity(cap.min(fits.len()));
+    let mut next = 0;
+    while people.len() < cap && next < fits.len() {
+        let end = (next + cap - people.len()).min(fits.len());
+        let batch = fits.get(next..end).unwrap_or_default();
+        let ids: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
+        let mut loaded: HashMap<String, Candidate> =
+            crate::candidates::load_candidates(&state.db, &ids)
+                .await?
+                .into_iter()
+                .map(|c| (c.id.clone(), c))
+                .collect();
+        for (id, f) in batch {
+            if let Some(c) = loaded.remove(id) {
+                if accepts_contract(&c, &q.contract_types) && crate::matching::listable(&c) {
+                    people.push((c, f));
+                }
+            }
+        }
+        next = end;
+    }
+    let truncated = next < fits.len();
     let mut communes: Vec<String> = people
         .iter()
         .map(|(c, _)| c.commune_insee.clone())
@@ -376,8 +456,8 @@ pub async fn answer(state: &AppState, origin: &NodeId, q: NetworkQuery) -> Resul
     let mut pseudonyms = Vec::with_capacity(people.len());
     for (c, f) in &people {
         let pseudonym = vivier_protocol::pseudonym(&secret, origin.as_str(), &q.query_id, &c.id);
-        let shown = residents.get(&c.commune_insee).copied().unwrap_or(0)
-            >= cfg.commune_min_candidates.max(1);
+        let shown =
+            residents.get(&c.commune_insee).copied().unwrap_or(0) >= cfg.commune_min_candidates;
         pseudonyms.push((pseudonym.clone(), c.id.clone()));
         results.push(PseudonymousResult {
             pseudonym,
@@ -535,6 +615,7 @@ fn searcher(actor: &Actor) -> Result<&crate::auth::User> {
 pub async fn ask(state: &AppState, actor: &Actor, input: SearchInput) -> Result<SearchView> {
     let user = searcher(actor)?;
     let cfg = &state.config.network_search;
+    let lim = limits(state);
     check_specificity(state, &input.rome_codes, &input.places)?;
     let mut errs = Vec::new();
     crate::validation::date(&mut errs, "available_by", input.available_by.as_deref());
@@ -546,22 +627,22 @@ pub async fn ask(state: &AppState, actor: &Actor, input: SearchInput) -> Result<
     }
     let now = state.clock.now_ms();
     if store::searches_since(&state.db, Some(&user.id), now - HOUR_MS).await?
-        >= cfg.per_user_per_hour
+        >= lim.per_user_per_hour
     {
         return Err(quota(
             "user_quota_exceeded",
             format!(
                 "at most {} network searches per hour",
-                cfg.per_user_per_hour
+                lim.per_user_per_hour
             ),
         ));
     }
-    if store::searches_since(&state.db, None, now - HOUR_MS).await? >= cfg.per_node_per_hour {
+    if store::searches_since(&state.db, None, now - HOUR_MS).await? >= lim.per_node_per_hour {
         return Err(quota(
             "node_quota_exceeded",
             format!(
                 "this node makes at most {} network searches per hour",
-                cfg.per_node_per_hour
+                lim.per_node_per_hour
             ),
         ));
     }

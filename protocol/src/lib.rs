@@ -45,7 +45,8 @@ pub use keys::{
 };
 pub use membership::{
     check_update, Member, MemberKey, MemberKind, MemberStatus, MembershipDocument, MembershipError,
-    OperatorKey, OperatorKeys, SignedMembershipDocument, Territory, Trust, TrustAnchor,
+    NetworkSearchLimits, OperatorKey, OperatorKeys, SignedMembershipDocument, Territory, Trust,
+    TrustAnchor,
 };
 pub use netsearch::{
     pseudonym, query_key, DistanceBand, InterestReceipt, InterestRequest, InterestStatus,

@@ -132,6 +132,84 @@ pub struct MembershipDocument {
     pub threshold: u32,
     /// Members.
     pub members: Vec<Member>,
+    /// The network search's abuse limits set by the operator (optional:
+    /// absent from documents that set none, which then sign and verify as
+    /// before). See [`NetworkSearchLimits`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_search: Option<NetworkSearchLimits>,
+}
+
+/// The network search's abuse limits, for every member (protocol README
+/// « Network search », « Limits in the membership document »). Each is
+/// optional; a node applies the document's value when present, its own
+/// configuration otherwise, and the tighter of the two when both are set
+/// (the lower quota, cap or radius; the higher commune threshold).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSearchLimits {
+    /// Searches one user may make per hour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_user_per_hour: Option<i64>,
+    /// Searches one node's users may make per hour, together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_node_per_hour: Option<i64>,
+    /// Queries a node answers per hour for one asking member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answers_per_member_per_hour: Option<i64>,
+    /// Most results in one answer (1 to [`crate::MAX_ANSWER_RESULTS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_results_per_answer: Option<i64>,
+    /// Largest radius of a place (1 to
+    /// [`crate::netsearch::MAX_QUERY_RADIUS_KM`] km): the minimum
+    /// specificity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_radius_km: Option<i64>,
+    /// The commune of a result is shown only when at least this many of
+    /// the answering node's records live there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commune_min_candidates: Option<i64>,
+}
+
+impl NetworkSearchLimits {
+    /// Every value set is within its range (quotas and thresholds ≥ 1,
+    /// results ≤ [`crate::MAX_ANSWER_RESULTS`], radius ≤
+    /// [`crate::netsearch::MAX_QUERY_RADIUS_KM`]).
+    pub fn validate(&self) -> Result<(), String> {
+        let checks = [
+            ("per_user_per_hour", self.per_user_per_hour, i64::MAX),
+            ("per_node_per_hour", self.per_node_per_hour, i64::MAX),
+            (
+                "answers_per_member_per_hour",
+                self.answers_per_member_per_hour,
+                i64::MAX,
+            ),
+            (
+                "max_results_per_answer",
+                self.max_results_per_answer,
+                crate::MAX_ANSWER_RESULTS as i64,
+            ),
+            (
+                "max_radius_km",
+                self.max_radius_km,
+                crate::netsearch::MAX_QUERY_RADIUS_KM,
+            ),
+            (
+                "commune_min_candidates",
+                self.commune_min_candidates,
+                i64::MAX,
+            ),
+        ];
+        for (name, value, max) in checks {
+            if let Some(v) = value {
+                if !(1..=max).contains(&v) {
+                    return Err(format!(
+                        "network_search.{name} must be 1 to {max} (got {v})"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Membership failures.
@@ -270,6 +348,9 @@ impl MembershipDocument {
             if !op_pks.insert(k.public_key) {
                 return inv(format!("duplicate operator public key {}", k.public_key));
             }
+        }
+        if let Some(l) = &self.network_search {
+            l.validate().map_err(MembershipError::Invalid)?;
         }
         let mut nodes = HashSet::new();
         for m in &self.members {

@@ -300,3 +300,61 @@ fn loopback_urls_are_recognised_whatever_the_scheme() {
         assert!(!is_loopback_url(no), "{no}");
     }
 }
+
+/// The optional `network_search` limits: absent, the document's bytes are
+/// those of a document from before the field (nothing to sign differently);
+/// present, they are signed and verified with the rest; out of range, the
+/// document is invalid.
+#[test]
+fn network_search_limits_are_optional_and_checked() {
+    let o1 = op_key(1);
+    let trust = anchor(&[&o1], 1);
+    let plain = SignedMembershipDocument::sign(membership_doc(1, &[&o1], 1), &[&o1]).unwrap();
+    let text = String::from_utf8(plain.document.signing_bytes().unwrap()).unwrap();
+    assert!(!text.contains("network_search"), "{text}");
+    trust.accept(None, &plain, T0).unwrap();
+
+    let mut doc = membership_doc(1, &[&o1], 1);
+    doc.network_search = Some(NetworkSearchLimits {
+        answers_per_member_per_hour: Some(100),
+        max_radius_km: Some(40),
+        ..Default::default()
+    });
+    let limited = SignedMembershipDocument::sign(doc.clone(), &[&o1]).unwrap();
+    let text = String::from_utf8(limited.document.signing_bytes().unwrap()).unwrap();
+    assert!(
+        text.contains(r#""network_search":{"answers_per_member_per_hour":100,"max_radius_km":40}"#),
+        "{text}"
+    );
+    let back = SignedMembershipDocument::from_bytes(&limited.to_bytes().unwrap()).unwrap();
+    assert_eq!(back, limited);
+    trust.accept(None, &back, T0).unwrap();
+    // Changing a limit after signing breaks the signature.
+    let mut tampered = limited.clone();
+    tampered.document.network_search = Some(NetworkSearchLimits {
+        answers_per_member_per_hour: Some(100_000),
+        max_radius_km: Some(40),
+        ..Default::default()
+    });
+    assert_eq!(
+        trust.accept(None, &tampered, T0).unwrap_err().kind(),
+        "bad_signature"
+    );
+    for bad in [
+        NetworkSearchLimits {
+            max_radius_km: Some(101),
+            ..Default::default()
+        },
+        NetworkSearchLimits {
+            max_results_per_answer: Some(0),
+            ..Default::default()
+        },
+        NetworkSearchLimits {
+            per_user_per_hour: Some(-1),
+            ..Default::default()
+        },
+    ] {
+        doc.network_search = Some(bad);
+        assert_eq!(doc.validate().unwrap_err().kind(), "invalid", "{bad:?}");
+    }
+}

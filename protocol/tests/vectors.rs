@@ -131,7 +131,18 @@ fn generate() -> Vec<Vector> {
     let op2 = op_key(2);
     let mut doc = membership_doc(9_007_199_254_740_991, &[&op1, &op2], 2);
     doc.issued_at = T0 - DAY_MS;
+    let mut limited = doc.clone();
+    limited.serial = 13;
+    limited.network_search = Some(NetworkSearchLimits {
+        per_user_per_hour: Some(20),
+        per_node_per_hour: Some(200),
+        answers_per_member_per_hour: Some(100),
+        max_results_per_answer: Some(30),
+        max_radius_km: Some(40),
+        commune_min_candidates: Some(10),
+    });
     let signed_doc = SignedMembershipDocument::sign(doc, &[&op1, &op2]).unwrap();
+    let signed_limited = SignedMembershipDocument::sign(limited, &[&op1, &op2]).unwrap();
 
     let base = |n: u8, kind: &str, payload: Value| {
         envelope_value(n, kind, "cd41", "ed25519:1", "*", 12, payload)
@@ -326,6 +337,15 @@ fn generate() -> Vec<Vector> {
             "*",
             9_007_199_254_740_991,
             to_v(&signed_doc),
+        ),
+        positive(
+            "pos_membership_document_network_search",
+            "membership.document relayed by cd41; the operator sets the network search's limits (optional network_search object)",
+            47,
+            "membership.document",
+            "*",
+            13,
+            to_v(&signed_limited),
         ),
     ];
 

@@ -383,6 +383,46 @@ pub struct OfferSpec {
     pub radius_km: f64,
     pub limit: usize,
     pub near_misses: bool,
+    /// A network search's question ([`candidates_fitting`]): every
+    /// candidate who fits, instead of a ranking per workplace.
+    pub fit: Option<FitSpec>,
+}
+
+/// What makes a candidate fit a network search at a place
+/// ([`candidates_fitting`]), besides being eligible there.
+#[derive(Debug, Clone)]
+pub struct FitSpec {
+    /// Per workplace of the spec (same order): the radius asked (km).
+    pub radii_km: Vec<f64>,
+    /// Contract types offered (empty: any); a candidate without a
+    /// preference accepts every one.
+    pub contract_types: Vec<String>,
+}
+
+/// A candidate who fits at one place or more, as the full evaluation
+/// would find it ([`super::evaluate`]): eligible there, with a ROME
+/// relation, within the radius asked (the distance rounded to 0.1 km as
+/// shown), accepting one of the contract types.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitHit {
+    pub id: String,
+    /// Best score over the places it fits.
+    pub score: f64,
+    /// Distance to the nearest place it fits (km, rounded to 0.1).
+    pub distance_km: f64,
+    /// That place (index in the spec's workplaces; the first of equals).
+    pub place: usize,
+    /// Bit `i`: fits at the spec's workplace `i` (at most 64 workplaces).
+    pub places: u64,
+}
+
+/// Per segment, in fit mode.
+struct FitState {
+    radii_km: Vec<f64>,
+    /// Per contract ordinal: one of the types offered.
+    contract_ok: Vec<bool>,
+    any_contract: bool,
+    hits: Vec<FitHit>,
 }
 
 struct CandidateCollector {
@@ -406,6 +446,7 @@ struct CandidateSegment {
     counts_per_wp: Vec<(usize, usize)>,
     /// Per workplace, for the document being collected (reused).
     geo: Vec<Option<Option<f64>>>,
+    fit: Option<FitState>,
 }
 
 impl Collector for CandidateCollector {
@@ -447,7 +488,19 @@ impl Collector for CandidateCollector {
         )?;
         let fast = segment.fast_fields();
         let n = spec.workplaces.len();
+        let fit = match &spec.fit {
+            Some(f) => Some(FitState {
+                radii_km: f.radii_km.clone(),
+                contract_ok: ord_table(tables.contract.as_ref(), |t| {
+                    f.contract_types.iter().any(|c| c == t)
+                })?,
+                any_contract: f.contract_types.is_empty(),
+                hits: Vec::new(),
+            }),
+            None => None,
+        };
         Ok(CandidateSegment {
+            fit,
             tables,
             pt: fast.column_opt::<u64>(F_PT)?,
             commune: fast.column_opt::<u64>(F_COMMUNE_KEY)?,
@@ -600,6 +653,15 @@ impl SegmentCollector for CandidateSegment {
             vehicle: 0.0,
         };
         let tables = &self.tables;
+        // Fit mode: the contract filter, then the best fit over places.
+        let fit_contract = self.fit.as_ref().is_some_and(|f| {
+            f.any_contract || {
+                let mut values = ords(tables.contract.as_ref(), doc).peekable();
+                values.peek().is_none()
+                    || values.any(|o| f.contract_ok.get(o).copied().unwrap_or(false))
+            }
+        }) && relation != RomeRelation::None;
+        let mut fit: Option<FitHit> = None;
         for (i, wp) in spec.workplaces.iter().enumerate() {
             let Some(known) = geo[i] else {
                 continue;
@@ -627,6 +689,28 @@ impl SegmentCollector for CandidateSegment {
             };
             let score = total_score(&values, w);
             let eligible = !wp_failed;
+            if fit_contract && eligible {
+                let radius = self
+                    .fit
+                    .as_ref()
+                    .and_then(|f| f.radii_km.get(i).copied())
+                    .unwrap_or(0.0);
+                if let Some(d) = distance_km.map(super::round1).filter(|d| *d <= radius) {
+                    let f = fit.get_or_insert(FitHit {
+                        id: String::new(),
+                        score,
+                        distance_km: d,
+                        place: i,
+                        places: 0,
+                    });
+                    f.places |= 1u64 << (i % 64);
+                    f.score = f.score.max(score);
+                    if d < f.distance_km {
+                        f.distance_km = d;
+                        f.place = i;
+                    }
+                }
+            }
             let counts = &mut self.counts_per_wp[i];
             counts.0 += 1;
             if !eligible {
@@ -637,6 +721,12 @@ impl SegmentCollector for CandidateSegment {
             }
             let key = rank_key_of(eligible, score, distance_km);
             self.heaps[i].offer(key, wp.index, || tables.id(doc));
+        }
+        if let (Some(mut hit), Some(state)) = (fit, self.fit.as_mut()) {
+            if let Some(id) = tables.id(doc) {
+                hit.id = id;
+                state.hits.push(hit);
+            }
         }
         self.geo = geo;
     }
@@ -672,6 +762,68 @@ pub fn candidates_for_offer(
         match_text: fields.match_text,
         rome: fields.rome,
     };
+    Ok(fields.searcher.search(&*query, &collector)?)
+}
+
+/// The fit-mode collector: the offer → candidates pass, harvesting the
+/// candidates who fit ([`OfferSpec::fit`]) instead of the heaps.
+struct FitCollector(CandidateCollector);
+
+struct FitSegment(CandidateSegment);
+
+impl Collector for FitCollector {
+    type Fruit = Vec<FitHit>;
+    type Child = FitSegment;
+
+    fn for_segment(
+        &self,
+        ord: SegmentOrdinal,
+        segment: &SegmentReader,
+    ) -> tantivy::Result<FitSegment> {
+        self.0.for_segment(ord, segment).map(FitSegment)
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Vec<FitHit>>) -> tantivy::Result<Vec<FitHit>> {
+        Ok(fruits.into_iter().flatten().collect())
+    }
+}
+
+impl SegmentCollector for FitSegment {
+    type Fruit = Vec<FitHit>;
+
+    fn collect(&mut self, doc: DocId, score: Score) {
+        self.0.collect(doc, score);
+    }
+
+    fn harvest(self) -> Vec<FitHit> {
+        self.0.fit.map(|f| f.hits).unwrap_or_default()
+    }
+}
+
+/// Offer → candidates for a network search: one pass over the candidate
+/// index returning every candidate who fits (`spec.fit`, required) with
+/// their best score, nearest place and the places they fit — no row is
+/// loaded nor explained, and the heaps are not used (`spec.limit` 0).
+pub fn candidates_fitting(
+    fields: &CandidateMatchFields,
+    spec: OfferSpec,
+) -> Result<Vec<FitHit>, SearchError> {
+    let clauses = !spec.terms.is_empty() || !spec.related.is_empty();
+    let Some(query) = pass_query(clauses, fields.status, LISTABLE_STATUSES) else {
+        return Ok(Vec::new());
+    };
+    if spec.workplaces.is_empty() || spec.fit.is_none() {
+        return Ok(Vec::new());
+    }
+    let collector = FitCollector(CandidateCollector {
+        spec: Arc::new(OfferSpec { limit: 0, ..spec }),
+        match_text: fields.match_text,
+        rome: fields.rome,
+    });
     Ok(fields.searcher.search(&*query, &collector)?)
 }
 

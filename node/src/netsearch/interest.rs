@@ -421,8 +421,9 @@ pub async fn decline(state: &AppState, actor: &Actor, id: &str) -> Result<Receiv
 }
 
 /// The counsellor accepts: a normal co-opted referral of the candidate to
-/// the asker's offer ([`crate::referrals::create`]), then the asker is told
-/// its id.
+/// the asker's offer, written in the transaction that marks the interest
+/// accepted (with both audit rows: one commit, or nothing), then the asker
+/// is told its id.
 pub async fn accept(
     state: &AppState,
     actor: &Actor,
@@ -446,7 +447,7 @@ pub async fn accept(
             ))
         }
     }
-    let referral = crate::referrals::create(
+    let referral = crate::referrals::service::check_new(
         state,
         actor,
         crate::referrals::NewReferral {
@@ -459,29 +460,38 @@ pub async fn accept(
     )
     .await?;
     let now = state.clock.now_ms();
+    // The referral (row, event, outbound message, audit), the interest's
+    // status and its audit entry commit together, or none does.
     let mut tx = state.db.begin().await?;
-    store::update_received(
+    let referral_id =
+        crate::referrals::service::write_new(state, &mut tx, actor, &referral).await?;
+    if !store::update_received(
         &mut tx,
         id,
         InterestStatus::Accepted.as_str(),
-        Some(&referral.id),
+        Some(&referral_id),
         now,
     )
-    .await?;
+    .await?
+    {
+        // Answered meanwhile (by another counsellor): no referral either.
+        return Err(Error::Conflict("this interest was answered already".into()));
+    }
     crate::audit::append(
         &mut tx,
         actor,
         "network_search.interest_accepted",
         ("candidate", &i.candidate_id),
         None,
-        json!({ "interest": i.id, "origin": i.origin, "referral_id": referral.id }),
+        json!({ "interest": i.id, "origin": i.origin, "referral_id": referral_id }),
     )
     .await?;
     tx.commit().await?;
+    crate::referrals::service::written(state, &referral).await;
     let update = InterestUpdate {
         interest_id: i.interest_id.clone(),
         status: InterestStatus::Accepted,
-        referral_id: Some(referral.id.clone()),
+        referral_id: Some(referral_id),
     };
     tell_asker(state, &i, &update).await;
     store::received(&state.db, id)

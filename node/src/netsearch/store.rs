@@ -78,16 +78,28 @@ pub async fn insert_answered(
     .bind(pseudonyms.len() as i64)
     .execute(&mut *conn)
     .await?;
-    for (pseudonym, candidate_id) in pseudonyms {
-        sqlx::query(
-            "INSERT INTO network_pseudonyms (origin, query_id, pseudonym, candidate_id) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(origin)
-        .bind(query_id)
-        .bind(pseudonym)
-        .bind(candidate_id)
-        .execute(&mut *conn)
-        .await?;
+    // One multi-row insert (4 parameters a row; 200 rows at most per
+    // answer, well within both engines' parameter limits).
+    for chunk in pseudonyms.chunks(200) {
+        let rows = (0..chunk.len())
+            .map(|i| {
+                let b = i * 4;
+                format!("(${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4)
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO network_pseudonyms (origin, query_id, pseudonym, candidate_id) VALUES {rows}"
+        );
+        let mut q = sqlx::query(&sql);
+        for (pseudonym, candidate_id) in chunk {
+            q = q
+                .bind(origin)
+                .bind(query_id)
+                .bind(pseudonym)
+                .bind(candidate_id);
+        }
+        q.execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -109,17 +121,30 @@ pub async fn resolve_pseudonym(
     .await?)
 }
 
-/// How many of this node's records live in each of `communes`.
+/// `$1, $2, …, $n`.
+fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// How many of this node's records live in each of `communes` (the
+/// communes where none does are left out).
 pub async fn residents(db: &Db, communes: &[String]) -> Result<Vec<(String, i64)>> {
     let mut out = Vec::with_capacity(communes.len());
-    for c in communes {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM candidates WHERE commune_insee = $1 AND anonymised_at IS NULL",
-        )
-        .bind(c)
-        .fetch_one(&db.pool)
-        .await?;
-        out.push((c.clone(), n));
+    for chunk in communes.chunks(500) {
+        let sql = format!(
+            "SELECT commune_insee, COUNT(*) FROM candidates WHERE commune_insee IN ({}) AND anonymised_at IS NULL GROUP BY commune_insee",
+            placeholders(chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for c in chunk {
+            q = q.bind(c);
+        }
+        for row in q.fetch_all(&db.pool).await? {
+            out.push((row.try_get(0)?, row.try_get(1)?));
+        }
     }
     Ok(out)
 }
@@ -127,9 +152,17 @@ pub async fn residents(db: &Db, communes: &[String]) -> Result<Vec<(String, i64)
 /// Approved network summaries of `ids`.
 pub async fn summaries(db: &Db, ids: &[String]) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
-    for id in ids {
-        if let Some(s) = summary(db, id).await? {
-            out.push((id.clone(), s));
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT candidate_id, summary FROM candidate_network_summaries WHERE candidate_id IN ({})",
+            placeholders(chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        for row in q.fetch_all(&db.pool).await? {
+            out.push((row.try_get(0)?, row.try_get(1)?));
         }
     }
     Ok(out)

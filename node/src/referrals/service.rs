@@ -574,15 +574,22 @@ pub async fn create(state: &AppState, actor: &Actor, input: NewReferral) -> Resu
         }
         Err(e) => return Err(e),
     };
+    written(state, &new).await;
+    let stored = get_referral(state, &id)
+        .await?
+        .ok_or(Error::NotFound("referral"))?;
+    view(&stored, user, true)
+}
+
+/// Once the transaction holding a [`write_new`] is committed: wakes the
+/// federation workers (a referral to another member), the mailer and the
+/// index follower.
+pub(crate) async fn written(state: &AppState, new: &Prepared) {
     if new.direction == Direction::Outbound {
         crate::federation::wake(state);
     }
     state.mail.wake();
     reindex_candidate(state, Some(new.candidate_id.clone())).await;
-    let stored = get_referral(state, &id)
-        .await?
-        .ok_or(Error::NotFound("referral"))?;
-    view(&stored, user, true)
 }
 
 /// The checks of a new referral, before any transaction (staff only):

@@ -163,7 +163,7 @@ async fn form_page(
             rayon => if values.get("rayon").is_empty() { "20" } else { values.get("rayon") },
             certifications => values.get("certifications"),
             disponible => values.get("disponible"),
-            max_radius => state.config.network_search.max_radius_km,
+            max_radius => crate::netsearch::limits(state).max_radius_km,
             errors => errors,
             error => error,
             ..layout(user, "reseau", "Rechercher dans le réseau")
@@ -245,7 +245,7 @@ pub async fn ask(
             let message = match code {
                 "radius_too_large" => format!(
                     "Le rayon doit être compris entre 1 et {} km.",
-                    state.config.network_search.max_radius_km
+                    crate::netsearch::limits(&state).max_radius_km
                 ),
                 _ => "Indiquez au moins un métier (code ROME) et une commune avec un rayon : la recherche dans le réseau ne peut pas porter sur tout le monde.".to_string(),
             };

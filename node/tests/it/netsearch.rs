@@ -702,3 +702,255 @@ async fn an_answer_reaches_an_asker_that_was_unreachable() {
         b.stop().await;
     }
 }
+
+/// Makes every update of the received interests fail at `node` (`on`), or
+/// removes that fault (`!on`): a trigger, so that accepting fails after
+/// the referral is written in the same transaction.
+async fn break_interest_updates(node: &TestNode, backend: &Backend, on: bool) {
+    let statements: &[&str] = match (backend, on) {
+        (Backend::Sqlite, true) => &[
+            "CREATE TRIGGER fail_interest_update BEFORE UPDATE ON network_interests_received \
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+        ],
+        (Backend::Sqlite, false) => &["DROP TRIGGER fail_interest_update"],
+        (Backend::Postgres(_), true) => &[
+            "CREATE OR REPLACE FUNCTION fail_interest_update() RETURNS trigger AS $$ \
+             BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER fail_interest_update BEFORE UPDATE ON network_interests_received \
+             FOR EACH ROW EXECUTE FUNCTION fail_interest_update()",
+        ],
+        (Backend::Postgres(_), false) => {
+            &["DROP TRIGGER fail_interest_update ON network_interests_received"]
+        }
+    };
+    for sql in statements {
+        sqlx::raw_sql(sql)
+            .execute(&node.state.db.pool)
+            .await
+            .expect("fault injection");
+    }
+}
+
+/// Accepting an interest writes the referral and the interest's status in
+/// one transaction: when the second write fails, neither is there (no
+/// referral, no outbound message, the person still active, the interest
+/// still pending); once it works, both are there together.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accepting_an_interest_is_atomic() {
+    for backend in backends() {
+        let operator = key();
+        let a = start_node_with(&backend, federated("node-a", &operator)).await;
+        let b = start_node_with(&backend, federated("node-b", &operator)).await;
+        publish_membership(&operator, &[&a, &b], vec![member_of(&a), member_of(&b)]).await;
+        let employer = a.user(Role::Employer, "rh@a.fr").await;
+        let counsellor = b.user(Role::Counsellor, "conseil@b.fr").await;
+        let (s, offer) = a
+            .post(&employer, "/api/v1/offers", &offer_body("Cariste"))
+            .await;
+        assert_eq!(s, 201, "{offer}");
+        let offer_id = offer["offer_id"].as_str().expect("offer id").to_string();
+        let received = eventually(60, || async {
+            let (s, _) = b
+                .get(&counsellor, &format!("/api/v1/offers/{offer_id}"))
+                .await;
+            (s == 200).then_some(())
+        })
+        .await;
+        assert!(
+            received.is_some(),
+            "{}: the offer reaches B",
+            backend.name()
+        );
+        let (s, v) = b
+            .post(
+                &counsellor,
+                "/api/v1/candidates",
+                &network_candidate("Karim"),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        let karim = v["id"].as_str().expect("id").to_string();
+        b.sync_index().await;
+        let (s, search) = a
+            .post(
+                &employer,
+                "/api/v1/network-searches",
+                &json!({"rome_codes": ["N1101"],
+                        "places": [{"commune_insee": "41018", "radius_km": 30}]}),
+            )
+            .await;
+        assert_eq!(s, 200, "{search}");
+        let search_id = search["id"].as_str().expect("search id").to_string();
+        let (s, v) = a
+            .post(
+                &employer,
+                &format!("/api/v1/network-searches/{search_id}/interests"),
+                &json!({"node_id": "node-b", "pseudonym": search["results"][0]["pseudonym"],
+                        "message": "Poste de cariste.", "offer_id": offer_id}),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        let (_, pending) = b
+            .get(&counsellor, "/api/v1/network-interests?status=pending")
+            .await;
+        let interest = pending["items"][0]["id"]
+            .as_str()
+            .expect("a pending interest")
+            .to_string();
+        let accept = format!("/api/v1/network-interests/{interest}/accept");
+        let body = json!({"endorsement": "Fiable, CACES 3 à jour."});
+        let pool = b.state.db.pool.clone();
+        let state_of = || {
+            let pool = pool.clone();
+            let karim = karim.clone();
+            async move {
+                let referrals: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM referrals WHERE candidate_id = $1")
+                        .bind(&karim)
+                        .fetch_one(&pool)
+                        .await
+                        .expect("referrals");
+                // Sent (or being sent) to the asker.
+                let messages: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM referrals WHERE candidate_id = $1 AND message_id IS NOT NULL",
+                )
+                .bind(&karim)
+                .fetch_one(&pool)
+                .await
+                .expect("messages");
+                let interest: (String, Option<String>) =
+                    sqlx::query_as("SELECT status, referral_id FROM network_interests_received")
+                        .fetch_one(&pool)
+                        .await
+                        .expect("interest");
+                let status: String =
+                    sqlx::query_scalar("SELECT status FROM candidates WHERE id = $1")
+                        .bind(&karim)
+                        .fetch_one(&pool)
+                        .await
+                        .expect("candidate");
+                (referrals, messages, interest, status)
+            }
+        };
+
+        break_interest_updates(&b, &backend, true).await;
+        let (s, v) = b.post(&counsellor, &accept, &body).await;
+        assert_eq!(s, 500, "{}: {v}", backend.name());
+        assert_eq!(
+            state_of().await,
+            (0, 0, ("pending".to_string(), None), "active".to_string()),
+            "{}: a failed accept leaves neither the referral nor the status",
+            backend.name()
+        );
+        let queued: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE kind = 'referral.submitted'")
+                .fetch_one(&b.state.db.pool)
+                .await
+                .expect("outbox");
+        assert_eq!(queued, 0, "{}: nothing sent", backend.name());
+
+        break_interest_updates(&b, &backend, false).await;
+        let (s, v) = b.post(&counsellor, &accept, &body).await;
+        assert_eq!(s, 200, "{}: {v}", backend.name());
+        let referral = v["referral_id"].as_str().expect("referral id").to_string();
+        assert_eq!(
+            state_of().await,
+            (
+                1,
+                1,
+                ("accepted".to_string(), Some(referral)),
+                "in_referral".to_string()
+            ),
+            "{}",
+            backend.name()
+        );
+        a.stop().await;
+        b.stop().await;
+    }
+}
+
+/// The operator's limits in the membership document apply at the
+/// answering node over its own, more generous settings: a per-member
+/// quota of 2 refuses the third query with `member_quota_exceeded`, and a
+/// largest radius of 20 km refuses 30 km. Then a document without limits
+/// gives the node's own settings back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_membership_document_sets_the_limits() {
+    for backend in backends() {
+        let operator = key();
+        let node = start_node_with(&backend, federated("node-b", &operator)).await;
+        assert_eq!(
+            node.state.config.network_search.answers_per_member_per_hour, 600,
+            "the node's own quota is higher"
+        );
+        let member = key();
+        let members = vec![
+            member_of(&node),
+            member_entry("cd41", "http://127.0.0.1:9", &member),
+        ];
+        let document = |serial: i64, limits: Option<vivier_protocol::NetworkSearchLimits>| {
+            let at = now();
+            let doc = vivier_protocol::MembershipDocument {
+                network_id: "test".into(),
+                serial,
+                issued_at: at,
+                expires_at: at + 86_400_000,
+                operator_keys: vec![vivier_protocol::OperatorKey {
+                    key_id: operator.key_id().clone(),
+                    public_key: operator.public_key(),
+                }],
+                threshold: 1,
+                members: members.clone(),
+                network_search: limits,
+            };
+            vivier_protocol::SignedMembershipDocument::sign(doc, &[&operator])
+                .expect("signed")
+                .to_bytes()
+                .expect("bytes")
+        };
+        let limits = vivier_protocol::NetworkSearchLimits {
+            answers_per_member_per_hour: Some(2),
+            max_radius_km: Some(20),
+            ..Default::default()
+        };
+        let r = push_membership(&node, document(1, Some(limits))).await;
+        assert_eq!(r.status().as_u16(), 200, "{}", backend.name());
+        let ask = |id: &'static str, radius: i64| {
+            let node = &node;
+            let member = &member;
+            async move {
+                signed_post(
+                    node,
+                    NETWORK_SEARCH_PATH,
+                    Some(("cd41", member)),
+                    &query("cd41", id, radius),
+                )
+                .await
+            }
+        };
+        let (s, v) = ask("q-wide", 30).await;
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (400, Some("radius_too_large")),
+            "{}: {v}",
+            backend.name()
+        );
+        for id in ["q-1", "q-2"] {
+            let (s, v) = ask(id, 20).await;
+            assert_eq!(s, 200, "{}: {id}: {v}", backend.name());
+        }
+        let (s, v) = ask("q-3", 20).await;
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (429, Some("member_quota_exceeded")),
+            "{}: {v}",
+            backend.name()
+        );
+        // Without limits in the document, the node's settings apply again.
+        let r = push_membership(&node, document(2, None)).await;
+        assert_eq!(r.status().as_u16(), 200);
+        let (s, v) = ask("q-4", 30).await;
+        assert_eq!(s, 200, "{}: {v}", backend.name());
+        node.stop().await;
+    }
+}

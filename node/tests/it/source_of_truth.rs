@@ -278,6 +278,7 @@ async fn membership_validity_follows_the_injected_clock() {
                 }],
                 threshold: 1,
                 members: vec![crate::support::member_of(&node)],
+                network_search: None,
             };
             vivier_protocol::SignedMembershipDocument::sign(d, &[&operator])
                 .unwrap()

@@ -101,6 +101,7 @@ pub fn membership_doc(serial: i64, ops: &[&SigningKeyPair], threshold: u32) -> M
                 },
             ),
         ],
+        network_search: None,
     }
 }
 

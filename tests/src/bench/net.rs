@@ -520,6 +520,7 @@ impl Bed {
             }],
             threshold: 1,
             members,
+            network_search: None,
         };
         let signed =
             SignedMembershipDocument::sign(doc, &[&op]).map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -5,6 +5,11 @@
 //! `POST /api/v1/network-searches` until it answers with every member's
 //! answer (the deadline is set far beyond, so that a complete answer is
 //! what is timed).
+//!
+//! [`netsearch_inprocess`]: the same question answered by hundreds of node
+//! states in one process (each its own SQLite store and indexes), through
+//! the real signed-request check and answer ([`vivier_node::netsearch::http::answer_signed`]),
+//! without sockets.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -144,10 +149,127 @@ pub async fn netsearch_processes(
     })
 }
 
-/// Markdown table.
+/// `nodes` in-process node states (`per_node` generated candidates each,
+/// imported and indexed), all members of one network with an asking peer;
+/// `searches` queries (the questions of [`bodies`]) each sent to every node
+/// at once — signed for each destination, checked and answered by each
+/// ([`vivier_node::netsearch::http::answer_signed`]) — timed until every
+/// node answered.
+pub async fn netsearch_inprocess(
+    nodes: usize,
+    per_node: u64,
+    searches: usize,
+) -> anyhow::Result<NetsearchReport> {
+    use axum::http::{HeaderMap, HeaderName, HeaderValue};
+    anyhow::ensure!(nodes >= 1, "at least one node");
+    let bed = super::net::Bed::open(nodes, None).await?;
+    let dir = tempfile::tempdir()?;
+    for (i, state) in bed.nodes.iter().enumerate() {
+        let file = dir.path().join(format!("candidates-{i}.jsonl"));
+        let gen = Generator::new(DEFAULT_SEED + 1 + i as u64)?;
+        write_jsonl(&gen, per_node, std::fs::File::create(&file)?)?;
+        vivier_node::candidates::import_into_db(&state.db, &file, None, None)
+            .await
+            .map_err(|e| anyhow::anyhow!("import at node {i}: {e}"))?;
+        std::fs::remove_file(&file)?;
+        vivier_node::journal::catch_up(state)
+            .await
+            .map_err(|e| anyhow::anyhow!("index of node {i}: {e}"))?;
+        state.search.candidates.commit_now()?;
+        state.search.offers.commit_now()?;
+    }
+    let bodies = bodies();
+    let mut times = Vec::new();
+    let mut results = 0usize;
+    let mut incomplete = 0;
+    // One warm-up search (caches), not timed.
+    for k in 0..=searches {
+        let b = &bodies[k % bodies.len()];
+        let now = vivier_node::util::now_ms();
+        let query = serde_json::json!({
+            "query_id": format!("bench-{k}-{now}"),
+            "origin_node": bed.peer.as_str(),
+            "rome_codes": b["rome_codes"],
+            "places": b["places"],
+            "created_at": now,
+            "deadline_at": now + 600_000,
+        });
+        let body = axum::body::Bytes::from(serde_json::to_vec(&query)?);
+        let t0 = Instant::now();
+        let tasks: Vec<_> = bed
+            .nodes
+            .iter()
+            .map(|state| {
+                // What the asking node does per member: sign for it.
+                let signed = vivier_protocol::sign_request(
+                    "POST",
+                    vivier_protocol::NETWORK_SEARCH_PATH,
+                    &state.identity.node_id,
+                    &body,
+                    &bed.peer,
+                    &bed.peer_key,
+                    now / 1000,
+                );
+                let mut headers = HeaderMap::new();
+                for (h, v) in signed.pairs() {
+                    if let Ok(v) = HeaderValue::from_str(v) {
+                        headers.insert(HeaderName::from_static(h), v);
+                    }
+                }
+                let state = state.clone();
+                let body = body.clone();
+                tokio::spawn(async move {
+                    vivier_node::netsearch::http::answer_signed(&state, &headers, &body).await
+                })
+            })
+            .collect();
+        let mut found = 0usize;
+        let mut failed = 0usize;
+        for t in tasks {
+            match t.await? {
+                Ok(a) => found += a.results.len(),
+                Err(e) => {
+                    failed += 1;
+                    if failed == 1 {
+                        eprintln!("netsearch in-process: a node refused: {e}");
+                    }
+                }
+            }
+        }
+        let took = t0.elapsed();
+        if k == 0 {
+            continue;
+        }
+        times.push(took);
+        results += found;
+        if failed > 0 {
+            incomplete += 1;
+        }
+    }
+    Ok(NetsearchReport {
+        processes: nodes,
+        per_node,
+        searches: times.len(),
+        complete: Latency::of(&times),
+        results_mean: results as f64 / times.len().max(1) as f64,
+        incomplete,
+    })
+}
+
+/// Markdown table (`processes`: the node processes, or the in-process
+/// nodes for [`netsearch_inprocess`]).
 pub fn table(rows: &[NetsearchReport]) -> String {
-    let mut s = String::from(
-        "| processes | candidates per node | searches | p50 ms | p95 ms | p99 ms | max ms | results per search | incomplete |\n\
+    table_of("processes", rows)
+}
+
+/// Markdown table of [`netsearch_inprocess`].
+pub fn inprocess_table(rows: &[NetsearchReport]) -> String {
+    table_of("in-process nodes", rows)
+}
+
+fn table_of(first: &str, rows: &[NetsearchReport]) -> String {
+    let mut s = format!(
+        "| {first} | candidates per node | searches | p50 ms | p95 ms | p99 ms | max ms | results per search | incomplete |\n\
          |---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {

@@ -326,6 +326,7 @@ pub(crate) async fn publish_membership(
             }],
             threshold: 1,
             members,
+            network_search: None,
         },
         &[operator],
     )

@@ -107,6 +107,14 @@ struct Args {
     /// Searches timed per `netsearch` run.
     #[arg(long, default_value_t = 30)]
     netsearch_searches: usize,
+    /// `netsearch` with this many in-process nodes instead of real
+    /// processes (comma-separated; each node holds
+    /// `--netsearch-inprocess-candidates` candidates).
+    #[arg(long, value_delimiter = ',')]
+    netsearch_inprocess: Vec<usize>,
+    /// Candidates per in-process node for `--netsearch-inprocess`.
+    #[arg(long, default_value_t = 500)]
+    netsearch_inprocess_candidates: u64,
     /// Offers timed per `procs` run.
     #[arg(long, default_value_t = 20)]
     procs_offers: usize,
@@ -494,7 +502,25 @@ async fn main() -> anyhow::Result<()> {
         }
         save("procs", &vivier_tests::bench::procs::table(&rows), &rows)?;
     }
-    if args.what == What::Netsearch {
+    if args.what == What::Netsearch && !args.netsearch_inprocess.is_empty() {
+        let mut rows = Vec::new();
+        for &n in &args.netsearch_inprocess {
+            eprintln!("-- network search across {n} in-process nodes");
+            rows.push(
+                vivier_tests::bench::netsearch::netsearch_inprocess(
+                    n,
+                    args.netsearch_inprocess_candidates,
+                    args.netsearch_searches,
+                )
+                .await?,
+            );
+        }
+        save(
+            "netsearch-inprocess",
+            &vivier_tests::bench::netsearch::inprocess_table(&rows),
+            &rows,
+        )?;
+    } else if args.what == What::Netsearch {
         let bin = vivier_tests::bench::procs::default_node_bin()?;
         let mut rows = Vec::new();
         for &n in &args.netsearch_procs {

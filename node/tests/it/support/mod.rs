@@ -595,6 +595,7 @@ pub fn membership_bytes_serial(
         }],
         threshold: 1,
         members,
+        network_search: None,
     };
     vivier_protocol::SignedMembershipDocument::sign(doc, &[operator])
         .unwrap()
