@@ -589,3 +589,271 @@ pub(crate) async fn detach_placements(conn: &mut AnyConnection, id: &str) -> Res
         .await?;
     Ok(())
 }
+
+// ---------------------------------------------------------------------------
+// Retention
+
+/// Ids of the records (not anonymised) last active before `cutoff`.
+pub(crate) async fn inactive_before(conn: &mut AnyConnection, cutoff: i64) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM candidates WHERE anonymised_at IS NULL AND last_activity_at < $1 ORDER BY id",
+    )
+    .bind(cutoff)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// A record whose retention reminder is due.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct ReminderDue {
+    pub id: String,
+    pub counsellor_id: Option<String>,
+    pub last_activity_at: i64,
+}
+
+/// The records (not anonymised, not reminded yet) last active before `cutoff`.
+pub(crate) async fn reminders_due(
+    conn: &mut AnyConnection,
+    cutoff: i64,
+) -> Result<Vec<ReminderDue>> {
+    Ok(sqlx::query_as(
+        "SELECT id, counsellor_id, last_activity_at FROM candidates \
+         WHERE anonymised_at IS NULL AND retention_reminded_at IS NULL AND last_activity_at < $1 ORDER BY id",
+    )
+    .bind(cutoff)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Mark record `id` reminded at `now` unless it was already, or was active
+/// since `last_activity_at` was read; true when marked.
+pub(crate) async fn mark_reminded(
+    conn: &mut AnyConnection,
+    id: &str,
+    now: i64,
+    last_activity_at: i64,
+) -> Result<bool> {
+    let res = sqlx::query(
+        "UPDATE candidates SET retention_reminded_at = $2 WHERE id = $1 AND retention_reminded_at IS NULL \
+         AND last_activity_at = $3",
+    )
+    .bind(id)
+    .bind(now)
+    .bind(last_activity_at)
+    .execute(conn)
+    .await?;
+    Ok(res.rows_affected() == 1)
+}
+
+/// Anonymise the row of record `id` (unless it already is): no name, no
+/// external id, no counsellor, no consent; `kept` as its profile.
+pub(super) async fn anonymise(
+    conn: &mut AnyConnection,
+    id: &str,
+    kept: &StoredProfile,
+    status: CandidateStatus,
+    now: i64,
+) -> Result<()> {
+    let profile = serde_json::to_string(kept)
+        .map_err(|e| Error::Internal(anyhow::anyhow!("profile JSON: {e}")))?;
+    sqlx::query(
+        "UPDATE candidates SET external_id = NULL, first_name = '', last_name = '', counsellor_id = NULL, \
+         profile = $2, status = $3, consent_at = NULL, consent_by = NULL, consent_scope = NULL, \
+         updated_at = $4, anonymised_at = $4 WHERE id = $1 AND anonymised_at IS NULL",
+    )
+    .bind(id)
+    .bind(profile)
+    .bind(status.as_str())
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A record due for review (the retention list).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct ReviewRow {
+    pub id: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub counsellor_id: Option<String>,
+    pub status: String,
+    pub last_activity_at: i64,
+    pub retention_reminded_at: Option<i64>,
+}
+
+/// The records (not anonymised) last active before `cutoff` or already
+/// reminded, least recently active first (at most 5,000).
+pub(crate) async fn due_for_review(
+    conn: &mut AnyConnection,
+    cutoff: i64,
+) -> Result<Vec<ReviewRow>> {
+    Ok(sqlx::query_as(
+        "SELECT id, first_name, last_name, counsellor_id, status, last_activity_at, retention_reminded_at \
+         FROM candidates WHERE anonymised_at IS NULL AND (last_activity_at < $1 OR retention_reminded_at IS NOT NULL) \
+         ORDER BY last_activity_at, id LIMIT 5000",
+    )
+    .bind(cutoff)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Record `id` was worked on at `now`: its retention clock restarts. With
+/// `only_live`, an anonymised record is left as is. True when a row changed.
+pub(crate) async fn touch(
+    conn: &mut AnyConnection,
+    id: &str,
+    now: i64,
+    only_live: bool,
+) -> Result<bool> {
+    let live = if only_live {
+        " AND anonymised_at IS NULL"
+    } else {
+        ""
+    };
+    let res = sqlx::query(&format!(
+        "UPDATE candidates SET last_activity_at = $2, retention_reminded_at = NULL WHERE id = $1{live}"
+    ))
+    .bind(id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(res.rows_affected() > 0)
+}
+
+// ---------------------------------------------------------------------------
+// Caseloads and lists
+
+/// The assigned counsellor of record `id`: `None` when there is no such
+/// record or it is anonymised, `Some(None)` when nobody is assigned.
+pub(crate) async fn assigned_counsellor(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<Option<String>>> {
+    Ok(sqlx::query_scalar(
+        "SELECT counsellor_id FROM candidates WHERE id = $1 AND anonymised_at IS NULL",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Which of a counsellor's records a to-do list names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Caseload {
+    /// Reminded of their retention date.
+    Reminded,
+    /// Active or in referral, without any CV file.
+    WithoutCv,
+}
+
+/// Id and names of a record.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct Named {
+    pub candidate_id: String,
+    pub first_name: String,
+    pub last_name: String,
+}
+
+/// Up to `limit` live records of counsellor `counsellor_id` in `which`,
+/// by name.
+pub(crate) async fn caseload(
+    conn: &mut AnyConnection,
+    counsellor_id: &str,
+    which: Caseload,
+    limit: i64,
+) -> Result<Vec<Named>> {
+    let extra = match which {
+        Caseload::Reminded => "c.retention_reminded_at IS NOT NULL",
+        Caseload::WithoutCv => {
+            "c.status IN ('active', 'in_referral') AND NOT EXISTS \
+             (SELECT 1 FROM candidate_files f WHERE f.candidate_id = c.id)"
+        }
+    };
+    Ok(sqlx::query_as(&format!(
+        "SELECT c.id AS candidate_id, c.first_name AS first_name, c.last_name AS last_name FROM candidates c \
+         WHERE c.counsellor_id = $1 AND c.anonymised_at IS NULL AND {extra} ORDER BY c.last_name, c.first_name LIMIT $2"
+    ))
+    .bind(counsellor_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Which records the staff list shows.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ListFilter<'a> {
+    /// Only those assigned to this counsellor.
+    pub counsellor_id: Option<&'a str>,
+    /// Only drafts (no consent).
+    pub drafts_only: bool,
+}
+
+/// One line of the staff list.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct ListRow {
+    pub id: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub status: String,
+    pub counsellor_id: Option<String>,
+    pub consent_at: Option<i64>,
+    pub updated_at: i64,
+}
+
+const LIST_WHERE: &str = "WHERE anonymised_at IS NULL AND ($1 = 0 OR counsellor_id = $2) \
+                          AND ($3 = 0 OR consent_at IS NULL)";
+
+/// How many live records `f` selects, and the page `limit`/`offset` of
+/// them, most recently updated first.
+pub(crate) async fn list(
+    conn: &mut AnyConnection,
+    f: ListFilter<'_>,
+    limit: i64,
+    offset: i64,
+) -> Result<(i64, Vec<ListRow>)> {
+    let mine = i64::from(f.counsellor_id.is_some());
+    let counsellor = f.counsellor_id.unwrap_or("");
+    let drafts = i64::from(f.drafts_only);
+    let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM candidates {LIST_WHERE}"))
+        .bind(mine)
+        .bind(counsellor)
+        .bind(drafts)
+        .fetch_one(&mut *conn)
+        .await?;
+    let rows = sqlx::query_as(&format!(
+        "SELECT id, first_name, last_name, status, counsellor_id, consent_at, updated_at \
+         FROM candidates {LIST_WHERE} ORDER BY updated_at DESC, id LIMIT $4 OFFSET $5"
+    ))
+    .bind(mine)
+    .bind(counsellor)
+    .bind(drafts)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(conn)
+    .await?;
+    Ok((total, rows))
+}
+
+/// When record `id` was anonymised: `None` when there is no such record,
+/// `Some(None)` when it is live.
+pub(crate) async fn anonymised_at(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<Option<i64>>> {
+    Ok(
+        sqlx::query_scalar("SELECT anonymised_at FROM candidates WHERE id = $1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+/// Ids of every record the search index must hold (consented, not anonymised).
+pub(crate) async fn indexable_ids(conn: &mut AnyConnection) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM candidates WHERE consent_at IS NOT NULL AND anonymised_at IS NULL",
+    )
+    .fetch_all(conn)
+    .await?)
+}
