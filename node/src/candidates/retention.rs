@@ -221,7 +221,7 @@ pub fn spawn_retention_sweep(state: &AppState) {
 }
 
 /// A record due for review.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct RetentionItem {
     pub id: String,
     pub first_name: String,
@@ -230,6 +230,7 @@ pub struct RetentionItem {
     pub status: String,
     pub last_activity_at: i64,
     /// When it will be anonymised unless renewed.
+    #[sqlx(skip)]
     pub due_at: i64,
     /// When the reminder was sent (by the sweep).
     pub reminded_at: Option<i64>,
@@ -244,20 +245,12 @@ pub async fn retention_due(state: &AppState, user: &User, now: i64) -> Result<Ve
         store::due_for_review(&mut conn, rcut).await?
     };
     let mut out = Vec::new();
-    for r in rows {
+    for mut r in rows {
         if user.role != Role::Admin && r.counsellor_id.as_deref().is_some_and(|c| c != user.id) {
             continue;
         }
-        out.push(RetentionItem {
-            id: r.id,
-            first_name: r.first_name,
-            last_name: r.last_name,
-            counsellor_id: r.counsellor_id,
-            status: r.status,
-            last_activity_at: r.last_activity_at,
-            due_at: due_at(state, r.last_activity_at),
-            reminded_at: r.retention_reminded_at,
-        });
+        r.due_at = due_at(state, r.last_activity_at);
+        out.push(r);
     }
     Ok(out)
 }

@@ -670,26 +670,16 @@ pub(super) async fn anonymise(
     Ok(())
 }
 
-/// A record due for review (the retention list).
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub(crate) struct ReviewRow {
-    pub id: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub counsellor_id: Option<String>,
-    pub status: String,
-    pub last_activity_at: i64,
-    pub retention_reminded_at: Option<i64>,
-}
-
 /// The records (not anonymised) last active before `cutoff` or already
-/// reminded, least recently active first (at most 5,000).
+/// reminded, least recently active first (at most 5,000); `due_at` is the
+/// caller's to compute.
 pub(crate) async fn due_for_review(
     conn: &mut AnyConnection,
     cutoff: i64,
-) -> Result<Vec<ReviewRow>> {
+) -> Result<Vec<super::RetentionItem>> {
     Ok(sqlx::query_as(
-        "SELECT id, first_name, last_name, counsellor_id, status, last_activity_at, retention_reminded_at \
+        "SELECT id, first_name, last_name, counsellor_id, status, last_activity_at, \
+         retention_reminded_at AS reminded_at \
          FROM candidates WHERE anonymised_at IS NULL AND (last_activity_at < $1 OR retention_reminded_at IS NOT NULL) \
          ORDER BY last_activity_at, id LIMIT 5000",
     )
