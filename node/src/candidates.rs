@@ -20,11 +20,9 @@ pub(crate) mod api;
 pub mod followup;
 mod import;
 mod retention;
-
-use std::collections::HashMap;
+pub(crate) mod store;
 
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use vivier_protocol::ContractType;
 
 use crate::auth::{Role, User};
@@ -185,10 +183,6 @@ pub struct CandidateFile {
 fn yes() -> bool {
     true
 }
-
-/// Columns of `candidate_files` that make a [`CandidateFile`].
-const FILE_COLUMNS: &str =
-    "id, candidate_id, file_name, content_type, size_bytes, sha256, created_at, text_chars, readable, in_use, ocr";
 
 pub use crate::extract::readable_text;
 
@@ -734,112 +728,10 @@ fn empty_candidate(id: String, now: i64) -> Candidate {
 // ---------------------------------------------------------------------------
 // Loading
 
-const COLUMNS: &str =
-    "id, external_id, first_name, last_name, commune_insee, status, counsellor_id, \
-     profile, consent_at, consent_by, consent_scope, created_at, updated_at, last_activity_at, \
-     retention_reminded_at, anonymised_at";
-
-fn from_row(row: &sqlx::any::AnyRow) -> Result<(Candidate, RecordMeta)> {
-    let profile: String = row.try_get("profile")?;
-    let p: StoredProfile = serde_json::from_str(&profile)
-        .map_err(|e| Error::Internal(anyhow::anyhow!("candidate profile JSON: {e}")))?;
-    let status: String = row.try_get("status")?;
-    let consent_at: Option<i64> = row.try_get("consent_at")?;
-    let consent_by: Option<String> = row.try_get("consent_by")?;
-    let consent_scope: Option<String> = row.try_get("consent_scope")?;
-    let consent = match (
-        consent_at,
-        consent_scope.as_deref().and_then(ConsentScope::parse),
-    ) {
-        (Some(at), Some(scope)) => Some(Consent {
-            given_at: at,
-            counsellor_id: consent_by.unwrap_or_default(),
-            scope,
-        }),
-        _ => None,
-    };
-    let commune_insee: String = row.try_get("commune_insee")?;
-    let home = crate::referentials::Referentials::global()
-        .commune(&commune_insee)
-        .and_then(|c| c.point);
-    Ok((
-        Candidate {
-            id: row.try_get("id")?,
-            external_id: row.try_get("external_id")?,
-            first_name: row.try_get("first_name")?,
-            last_name: row.try_get("last_name")?,
-            email: p.email,
-            phone: p.phone,
-            commune_insee,
-            home,
-            max_travel_km: p.max_travel_km,
-            driving_licences: p.driving_licences,
-            certifications: p.certifications,
-            has_vehicle: p.has_vehicle,
-            public_transport_only: p.public_transport_only,
-            available_from: p.available_from,
-            weekly_hours: p.weekly_hours,
-            contract_types: p.contract_types,
-            rome_codes: p.rome_codes,
-            job_titles: p.job_titles,
-            skills: p.skills,
-            languages: p.languages,
-            experience_years: p.experience_years,
-            training_level: p.training_level,
-            birth_year: p.birth_year,
-            cv_text: p.cv_text,
-            counsellor_id: row.try_get("counsellor_id")?,
-            status: CandidateStatus::parse(&status).unwrap_or(CandidateStatus::Active),
-            consent,
-            sensitive: None,
-            files: Vec::new(),
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
-            last_activity_at: row.try_get("last_activity_at")?,
-        },
-        RecordMeta {
-            retention_reminded_at: row.try_get("retention_reminded_at")?,
-            anonymised_at: row.try_get("anonymised_at")?,
-        },
-    ))
-}
-
-fn file_from_row(row: &sqlx::any::AnyRow) -> Result<(String, CandidateFile)> {
-    Ok((
-        row.try_get("candidate_id")?,
-        CandidateFile {
-            id: row.try_get("id")?,
-            file_name: row.try_get("file_name")?,
-            content_type: row.try_get("content_type")?,
-            size_bytes: row.try_get("size_bytes")?,
-            sha256: row.try_get("sha256")?,
-            created_at: row.try_get("created_at")?,
-            text_chars: row.try_get("text_chars")?,
-            readable: row.try_get::<i64, _>("readable")? != 0,
-            in_use: row.try_get::<i64, _>("in_use")? != 0,
-            ocr: row.try_get::<i64, _>("ocr")? != 0,
-        },
-    ))
-}
-
 /// Load a record with its meta (no sensitive data).
 pub(crate) async fn load(db: &Db, id: &str) -> Result<Option<(Candidate, RecordMeta)>> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM candidates WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await?;
-    let Some(row) = row else { return Ok(None) };
-    let (mut c, meta) = from_row(&row)?;
-    let files = sqlx::query(&format!(
-        "SELECT {FILE_COLUMNS} FROM candidate_files WHERE candidate_id = $1 ORDER BY created_at, id"
-    ))
-    .bind(id)
-    .fetch_all(&db.pool)
-    .await?;
-    for f in &files {
-        c.files.push(file_from_row(f)?.1);
-    }
-    Ok(Some((c, meta)))
+    let mut conn = db.pool.acquire().await?;
+    store::get(&mut conn, id).await
 }
 
 /// Load a record inside a write transaction, locking its row until the
@@ -851,43 +743,13 @@ pub(crate) async fn load_locked(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     id: &str,
 ) -> Result<Option<(Candidate, RecordMeta)>> {
-    let lock = if tx.backend_name().eq_ignore_ascii_case("postgresql") {
-        " FOR UPDATE"
-    } else {
-        ""
-    };
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM candidates WHERE id = $1{lock}"
-    ))
-    .bind(id)
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let (mut c, meta) = from_row(&row)?;
-    let files = sqlx::query(&format!(
-        "SELECT {FILE_COLUMNS} FROM candidate_files WHERE candidate_id = $1 ORDER BY created_at, id"
-    ))
-    .bind(id)
-    .fetch_all(&mut **tx)
-    .await?;
-    for f in &files {
-        c.files.push(file_from_row(f)?.1);
-    }
-    Ok(Some((c, meta)))
+    store::get_for_update(tx, id).await
 }
 
 /// Load the sensitive fields of a record.
 pub(crate) async fn load_sensitive(db: &Db, id: &str) -> Result<Option<Sensitive>> {
-    let data: Option<String> =
-        sqlx::query_scalar("SELECT data FROM candidate_sensitive WHERE candidate_id = $1")
-            .bind(id)
-            .fetch_optional(&db.pool)
-            .await?;
-    data.map(|d| {
-        serde_json::from_str(&d)
-            .map_err(|e| Error::Internal(anyhow::anyhow!("candidate_sensitive JSON: {e}")))
-    })
-    .transpose()
+    let mut conn = db.pool.acquire().await?;
+    store::sensitive(&mut conn, id).await
 }
 
 /// One record, for internal use (matching, referrals): no audit entry,
@@ -908,39 +770,8 @@ pub async fn get_candidate(db: &Db, id: &str) -> Result<Option<Candidate>> {
 /// Many records, for internal use (matching), in the order of `ids`
 /// (missing ids skipped). No audit, no sensitive fields.
 pub async fn load_candidates(db: &Db, ids: &[String]) -> Result<Vec<Candidate>> {
-    let mut by_id: HashMap<String, Candidate> = HashMap::with_capacity(ids.len());
-    for chunk in ids.chunks(500) {
-        if chunk.is_empty() {
-            continue;
-        }
-        let placeholders = (1..=chunk.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!("SELECT {COLUMNS} FROM candidates WHERE id IN ({placeholders})");
-        let mut q = sqlx::query(&sql);
-        for id in chunk {
-            q = q.bind(id);
-        }
-        for row in q.fetch_all(&db.pool).await? {
-            let (c, _) = from_row(&row)?;
-            by_id.insert(c.id.clone(), c);
-        }
-        let sql = format!(
-            "SELECT {FILE_COLUMNS} FROM candidate_files WHERE candidate_id IN ({placeholders}) ORDER BY created_at, id"
-        );
-        let mut q = sqlx::query(&sql);
-        for id in chunk {
-            q = q.bind(id);
-        }
-        for row in q.fetch_all(&db.pool).await? {
-            let (cid, f) = file_from_row(&row)?;
-            if let Some(c) = by_id.get_mut(&cid) {
-                c.files.push(f);
-            }
-        }
-    }
-    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+    let mut conn = db.pool.acquire().await?;
+    store::get_many(&mut conn, ids).await
 }
 
 /// The minimal profile sent inside a referral: no sensitive field, no NIR,
@@ -1132,11 +963,10 @@ pub async fn reindex_at(
     progress: Option<&indicatif::ProgressBar>,
     seq: i64,
 ) -> anyhow::Result<u64> {
-    let total: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM candidates WHERE consent_at IS NOT NULL AND anonymised_at IS NULL",
-    )
-    .fetch_one(&state.db.pool)
-    .await?;
+    let mut conn = state.db.pool.acquire().await?;
+    let total = store::indexable_count(&mut conn)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     if let Some(p) = progress {
         p.set_length(u64::try_from(total).unwrap_or(0));
         p.set_position(0);
@@ -1156,21 +986,16 @@ pub async fn reindex_at(
     let mut after = String::new();
     let produce: anyhow::Result<()> = async {
         loop {
-            let rows = sqlx::query(&format!(
-                "SELECT {COLUMNS} FROM candidates WHERE consent_at IS NOT NULL AND anonymised_at IS NULL \
-                 AND id > $1 ORDER BY id LIMIT 1000"
-            ))
-            .bind(&after)
-            .fetch_all(&state.db.pool)
-            .await?;
-            if rows.is_empty() {
+            let page = store::indexable_page(&mut conn, &after, 1000)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if page.is_empty() {
                 break;
             }
-            for row in &rows {
-                let (c, _) = from_row(row).map_err(|e| anyhow::anyhow!("{e}"))?;
+            for c in &page {
                 after.clone_from(&c.id);
-                if indexable(&c) {
-                    let doc = to_doc(&c);
+                if indexable(c) {
+                    let doc = to_doc(c);
                     // A closed receiver means the indexer failed: its error is reported below.
                     if tx.send(doc).is_err() {
                         return Ok(());
@@ -1234,80 +1059,11 @@ pub(crate) async fn add_certifications(
 }
 
 async fn insert_row(tx: &mut sqlx::Transaction<'_, sqlx::Any>, c: &Candidate) -> Result<()> {
-    write_row(tx, c, true).await
+    store::insert(tx, c).await
 }
 
 async fn update_row(tx: &mut sqlx::Transaction<'_, sqlx::Any>, c: &Candidate) -> Result<()> {
-    write_row(tx, c, false).await
-}
-
-/// Insert (`insert`) or update the row of `c`; the same columns either way,
-/// plus `created_at` on insert.
-async fn write_row(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    c: &Candidate,
-    insert: bool,
-) -> Result<()> {
-    let profile = serde_json::to_string(&StoredProfile::of(c))
-        .map_err(|e| Error::Internal(anyhow::anyhow!("profile JSON: {e}")))?;
-    let sql = if insert {
-        "INSERT INTO candidates (id, external_id, first_name, last_name, commune_insee, status, counsellor_id, \
-         profile, consent_at, consent_by, consent_scope, updated_at, last_activity_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-    } else {
-        "UPDATE candidates SET external_id = $2, first_name = $3, last_name = $4, commune_insee = $5, \
-         status = $6, counsellor_id = $7, profile = $8, consent_at = $9, consent_by = $10, consent_scope = $11, \
-         updated_at = $12, last_activity_at = $13 WHERE id = $1"
-    };
-    let mut q = sqlx::query(sql)
-        .bind(&c.id)
-        .bind(&c.external_id)
-        .bind(&c.first_name)
-        .bind(&c.last_name)
-        .bind(&c.commune_insee)
-        .bind(c.status.as_str())
-        .bind(&c.counsellor_id)
-        .bind(profile)
-        .bind(c.consent.as_ref().map(|k| k.given_at))
-        .bind(c.consent.as_ref().map(|k| k.counsellor_id.clone()))
-        .bind(c.consent.as_ref().map(|k| k.scope.as_str().to_string()))
-        .bind(c.updated_at)
-        .bind(c.last_activity_at);
-    if insert {
-        q = q.bind(c.created_at);
-    }
-    match q.execute(&mut **tx).await {
-        Ok(_) => Ok(()),
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            Err(Error::Validation(vec![FieldError::coded(
-                "external_id",
-                EXTERNAL_ID_TAKEN,
-                "another candidate already has this external id",
-            )]))
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-async fn write_sensitive(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    id: &str,
-    s: &Sensitive,
-) -> Result<()> {
-    sqlx::query("DELETE FROM candidate_sensitive WHERE candidate_id = $1")
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
-    if !s.is_empty() {
-        let data = serde_json::to_string(s)
-            .map_err(|e| Error::Internal(anyhow::anyhow!("sensitive JSON: {e}")))?;
-        sqlx::query("INSERT INTO candidate_sensitive (candidate_id, data) VALUES ($1, $2)")
-            .bind(id)
-            .bind(data)
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(())
+    store::update(tx, c).await
 }
 
 /// Create a record. Draft unless `input.consent_scope` is given.
@@ -1341,7 +1097,7 @@ pub async fn create(state: &AppState, user: &User, input: CandidateInput) -> Res
     let mut tx = state.db.begin().await?;
     insert_row(&mut tx, &c).await?;
     if let Some(s) = &input.sensitive {
-        write_sensitive(&mut tx, &c.id, s).await?;
+        store::write_sensitive(&mut tx, &c.id, s).await?;
     }
     journal_index(&mut tx, &c.id).await?;
     tx.commit().await?;
@@ -1401,10 +1157,7 @@ pub async fn update(
     c.last_activity_at = now;
     // Text typed by hand is no longer any file's: no version is "in use".
     if c.cv_text != text_before {
-        sqlx::query("UPDATE candidate_files SET in_use = 0 WHERE candidate_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        store::release_files(&mut tx, id).await?;
         for f in &mut c.files {
             f.in_use = false;
         }
@@ -1419,12 +1172,9 @@ pub async fn update(
         }
     }
     update_row(&mut tx, &c).await?;
-    sqlx::query("UPDATE candidates SET retention_reminded_at = NULL WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    store::clear_retention_reminder(&mut tx, id).await?;
     if let Some(s) = &input.sensitive {
-        write_sensitive(&mut tx, id, s).await?;
+        store::write_sensitive(&mut tx, id, s).await?;
     }
     journal_index(&mut tx, id).await?;
     tx.commit().await?;
@@ -1586,14 +1336,7 @@ pub async fn reassign(
     check_counsellor(&state.db, to).await?;
     let previous = c.counsellor_id.clone();
     let now = now_ms();
-    sqlx::query(
-        "UPDATE candidates SET counsellor_id = $2, updated_at = $3, last_activity_at = $3 WHERE id = $1",
-    )
-    .bind(id)
-    .bind(to)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
+    store::set_counsellor(&mut tx, id, to, now).await?;
     tx.commit().await?;
     c.counsellor_id = Some(to.to_string());
     c.updated_at = now;
@@ -1652,15 +1395,7 @@ pub async fn withdraw_consent(state: &AppState, id: &str) -> Result<Candidate> {
 pub async fn set_status(state: &AppState, id: &str, status: CandidateStatus) -> Result<()> {
     let now = now_ms();
     let mut tx = state.db.begin().await?;
-    let res = sqlx::query(
-        "UPDATE candidates SET status = $2, updated_at = $3, last_activity_at = $3 WHERE id = $1 AND anonymised_at IS NULL",
-    )
-    .bind(id)
-    .bind(status.as_str())
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    if res.rows_affected() == 0 {
+    if !store::set_status(&mut tx, id, status, now).await? {
         return Err(Error::NotFound("candidate"));
     }
     journal_index(&mut tx, id).await?;
@@ -1771,22 +1506,12 @@ pub struct PlacementInput {
 pub const RECENT_HIRE_DAYS: i64 = 90;
 
 async fn already_counted(state: &AppState, c: &Candidate, referral_id: Option<&str>) -> Result<()> {
+    let mut conn = state.db.pool.acquire().await?;
     let existing: Option<String> = match referral_id {
-        Some(r) => sqlx::query_scalar(
-            "SELECT referral_id FROM placements WHERE referral_id = $1 AND side = 'home' LIMIT 1",
-        )
-        .bind(r)
-        .fetch_optional(&state.db.pool)
-        .await?,
+        Some(r) => store::placement_of_referral(&mut conn, r).await?,
         None if c.status == CandidateStatus::Placed => {
-            sqlx::query_scalar(
-                "SELECT referral_id FROM placements WHERE candidate_id = $1 AND side = 'home' \
-                 AND referral_id IS NOT NULL AND placed_at >= $2 ORDER BY placed_at DESC LIMIT 1",
-            )
-            .bind(&c.id)
-            .bind(state.clock.now_ms() - RECENT_HIRE_DAYS * 86_400_000)
-            .fetch_optional(&state.db.pool)
-            .await?
+            let since = state.clock.now_ms() - RECENT_HIRE_DAYS * 86_400_000;
+            store::recent_referral_hire(&mut conn, &c.id, since).await?
         }
         None => None,
     };
@@ -1870,13 +1595,7 @@ pub async fn record_placement(
         },
     )
     .await?;
-    sqlx::query(
-        "UPDATE candidates SET status = 'placed', updated_at = $2, last_activity_at = $2, retention_reminded_at = NULL WHERE id = $1",
-    )
-    .bind(id)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
+    store::mark_placed(&mut tx, id, now).await?;
     journal_index(&mut tx, id).await?;
     tx.commit().await?;
     crate::journal::wake(state);
@@ -1965,33 +1684,12 @@ pub async fn attach_cv(
             return Err(Error::Conflict("this record was anonymised".into()));
         }
         if readable {
-            sqlx::query("UPDATE candidate_files SET in_use = 0 WHERE candidate_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            store::release_files(&mut tx, id).await?;
             c.cv_text = cv_text.clone();
         }
         c.updated_at = now;
         c.last_activity_at = now;
-        sqlx::query(
-            "INSERT INTO candidate_files (id, candidate_id, file_name, content_type, size_bytes, sha256, created_at, \
-             extracted_text, text_chars, readable, in_use, ocr) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(&file.id)
-        .bind(id)
-        .bind(&file.file_name)
-        .bind(&file.content_type)
-        .bind(file.size_bytes)
-        .bind(&file.sha256)
-        .bind(now)
-        .bind(&cv_text)
-        .bind(file.text_chars)
-        .bind(i64::from(readable))
-        .bind(i64::from(readable))
-        .bind(i64::from(ocr))
-        .execute(&mut *tx)
-        .await?;
+        store::insert_file(&mut tx, id, &file, &cv_text).await?;
         update_row(&mut tx, &c).await?;
         journal_index(&mut tx, id).await?;
         tx.commit().await?;
@@ -2031,16 +1729,9 @@ pub async fn use_cv_text(
     if meta.anonymised_at.is_some() {
         return Err(Error::Conflict("this record was anonymised".into()));
     }
-    let row = sqlx::query(
-        "SELECT extracted_text, readable FROM candidate_files WHERE id = $1 AND candidate_id = $2",
-    )
-    .bind(file_id)
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(Error::NotFound("CV file"))?;
-    let text: Option<String> = row.try_get("extracted_text")?;
-    let readable = row.try_get::<i64, _>("readable")? != 0;
+    let (text, readable) = store::file_text(&mut tx, id, file_id)
+        .await?
+        .ok_or(Error::NotFound("CV file"))?;
     let Some(text) = text.filter(|_| readable) else {
         return Err(Error::Refused {
             code: "cv_text_unavailable",
@@ -2049,11 +1740,7 @@ pub async fn use_cv_text(
                     .into(),
         });
     };
-    sqlx::query("UPDATE candidate_files SET in_use = CASE WHEN id = $2 THEN 1 ELSE 0 END WHERE candidate_id = $1")
-        .bind(id)
-        .bind(file_id)
-        .execute(&mut *tx)
-        .await?;
+    store::use_file(&mut tx, id, file_id).await?;
     let now = state.clock.now_ms();
     c.cv_text = text;
     c.updated_at = now;
@@ -2124,20 +1811,17 @@ fn sanitize_file_name(name: &str, kind: crate::extract::DocKind) -> String {
 /// federation is told (`federation::on_candidate_erased`, same
 /// transaction). The caller writes the audit entry (opaque id only).
 pub async fn erase(state: &AppState, id: &str) -> Result<()> {
-    let exists: Option<String> = sqlx::query_scalar("SELECT id FROM candidates WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&state.db.pool)
-        .await?;
-    if exists.is_none() {
+    let exists = {
+        let mut conn = state.db.pool.acquire().await?;
+        store::exists(&mut conn, id).await?
+    };
+    if !exists {
         return Err(Error::NotFound("candidate"));
     }
     let mut tx = state.db.begin().await?;
     crate::federation::on_candidate_erased(state, &mut tx, id).await?;
     purge_in_tx(&mut tx, id).await?;
-    sqlx::query("DELETE FROM candidates WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    store::delete(&mut tx, id).await?;
     let seq = journal_purge(&mut tx, id).await?;
     tx.commit().await?;
     crate::federation::wake(state);
@@ -2150,18 +1834,9 @@ pub async fn erase(state: &AppState, id: &str) -> Result<()> {
 /// Remove everything personal attached to a record (not the row itself).
 async fn purge_in_tx(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &str) -> Result<()> {
     crate::referrals::store::detach_candidate(tx, id).await?;
-    sqlx::query("UPDATE placements SET candidate_id = NULL WHERE candidate_id = $1")
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query("DELETE FROM candidate_files WHERE candidate_id = $1")
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query("DELETE FROM candidate_sensitive WHERE candidate_id = $1")
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
+    store::detach_placements(tx, id).await?;
+    store::delete_files(tx, id).await?;
+    store::delete_sensitive(tx, id).await?;
     followup::purge(tx, id).await?;
     crate::programmes::purge(tx, id).await?;
     crate::netsearch::store::purge(tx, id).await?;

@@ -82,19 +82,19 @@ pub async fn index_report(state: &AppState, check: bool) -> Result<IndexReport> 
             consistent: None,
         });
     }
-    let db_candidates: BTreeSet<String> = sqlx::query_scalar(
-        "SELECT id FROM candidates WHERE consent_at IS NOT NULL AND anonymised_at IS NULL",
-    )
-    .fetch_all(&state.db.pool)
-    .await?
-    .into_iter()
-    .collect();
-    let db_offers: BTreeSet<String> = {
+    let (db_candidates, db_offers): (BTreeSet<String>, BTreeSet<String>) = {
         let mut conn = state.db.pool.acquire().await?;
-        crate::offers::store::all_ids(&mut conn).await?
-    }
-    .into_iter()
-    .collect();
+        (
+            crate::candidates::store::indexable_ids(&mut conn)
+                .await?
+                .into_iter()
+                .collect(),
+            crate::offers::store::all_ids(&mut conn)
+                .await?
+                .into_iter()
+                .collect(),
+        )
+    };
     let search = state.search.clone();
     let (ic, io) = tokio::task::spawn_blocking(move || -> Result<_> {
         Ok((

@@ -360,12 +360,10 @@ pub async fn enrol(
     }
     let ends = started + chrono::Duration::weeks(p.weeks) - chrono::Duration::days(1);
     let mut tx = state.db.begin().await?;
-    let exists = sqlx::query("SELECT anonymised_at FROM candidates WHERE id = $1")
-        .bind(candidate_id)
-        .fetch_optional(&mut *tx)
+    let anonymised_at = crate::candidates::store::anonymised_at(&mut tx, candidate_id)
         .await?
         .ok_or(Error::NotFound("candidate"))?;
-    if exists.try_get::<Option<i64>, _>("anonymised_at")?.is_some() {
+    if anonymised_at.is_some() {
         return Err(Error::Conflict("this record was anonymised".into()));
     }
     let active: i64 = sqlx::query_scalar(

@@ -778,48 +778,30 @@ async fn list_handler(
     Reason(reason): Reason,
     crate::http::Paged(paging, q): crate::http::Paged<ListParams>,
 ) -> Result<Json<crate::http::Page<ListItem>>> {
-    let mine = i64::from(q.mine.unwrap_or(false));
-    let drafts_only = i64::from(q.draft.unwrap_or(false));
-    const WHERE: &str = "WHERE anonymised_at IS NULL AND ($1 = 0 OR counsellor_id = $2) \
-                         AND ($3 = 0 OR consent_at IS NULL)";
-    let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM candidates {WHERE}"))
-        .bind(mine)
-        .bind(&user.id)
-        .bind(drafts_only)
-        .fetch_one(&state.db.pool)
-        .await?;
-    let items: Vec<ListItem> = {
-        use sqlx::Row;
-        let rs = sqlx::query(&format!(
-            "SELECT id, first_name, last_name, status, counsellor_id, consent_at, updated_at \
-             FROM candidates {WHERE} ORDER BY updated_at DESC, id LIMIT $4 OFFSET $5"
-        ))
-        .bind(mine)
-        .bind(&user.id)
-        .bind(drafts_only)
-        .bind(paging.per_page)
-        .bind(paging.offset())
-        .fetch_all(&state.db.pool)
-        .await?;
-        let mut v = Vec::with_capacity(rs.len());
-        for r in rs {
-            let consent: Option<i64> = r.try_get("consent_at")?;
-            v.push(ListItem {
-                id: r.try_get("id")?,
-                first_name: r.try_get("first_name")?,
-                last_name: r.try_get("last_name")?,
-                status: r.try_get("status")?,
-                counsellor_id: r.try_get("counsellor_id")?,
-                state: if consent.is_some() {
-                    "consented"
-                } else {
-                    "draft"
-                },
-                updated_at: r.try_get("updated_at")?,
-            });
-        }
-        v
+    let filter = super::store::ListFilter {
+        counsellor_id: q.mine.unwrap_or(false).then_some(user.id.as_str()),
+        drafts_only: q.draft.unwrap_or(false),
     };
+    let (total, rows) = {
+        let mut conn = state.db.pool.acquire().await?;
+        super::store::list(&mut conn, filter, paging.per_page, paging.offset()).await?
+    };
+    let items: Vec<ListItem> = rows
+        .into_iter()
+        .map(|r| ListItem {
+            id: r.id,
+            first_name: r.first_name,
+            last_name: r.last_name,
+            status: r.status,
+            counsellor_id: r.counsellor_id,
+            state: if r.consent_at.is_some() {
+                "consented"
+            } else {
+                "draft"
+            },
+            updated_at: r.updated_at,
+        })
+        .collect();
     crate::audit::record(
         &state.db,
         Some(&user),

@@ -250,13 +250,9 @@ fn validate(state: &AppState, input: &NewFollowUp) -> Result<(String, Option<Str
 /// The record's assigned counsellor, or `NotFound` (anonymised records
 /// take no follow-up).
 async fn assigned(conn: &mut sqlx::AnyConnection, candidate_id: &str) -> Result<Option<String>> {
-    let row =
-        sqlx::query("SELECT counsellor_id FROM candidates WHERE id = $1 AND anonymised_at IS NULL")
-            .bind(candidate_id)
-            .fetch_optional(conn)
-            .await?
-            .ok_or(Error::NotFound("candidate"))?;
-    Ok(row.try_get("counsellor_id")?)
+    super::store::assigned_counsellor(conn, candidate_id)
+        .await?
+        .ok_or(Error::NotFound("candidate"))
 }
 
 fn sees_restricted(user: &User, assigned: Option<&str>) -> bool {
@@ -310,13 +306,7 @@ pub async fn add(
     .execute(&mut *tx)
     .await?;
     // Follow-up is activity: the retention clock restarts.
-    sqlx::query(
-        "UPDATE candidates SET last_activity_at = $2, retention_reminded_at = NULL WHERE id = $1",
-    )
-    .bind(candidate_id)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
+    super::store::touch(&mut tx, candidate_id, now, false).await?;
     crate::audit::append(
         &mut tx,
         actor,
@@ -622,35 +612,18 @@ pub async fn todo(state: &AppState, actor: &Actor) -> Result<Todo> {
             }
         }
     }
-    let people = |extra: &str| {
-        format!(
-            "SELECT c.id AS candidate_id, c.first_name AS first_name, c.last_name AS last_name FROM candidates c \
-             WHERE c.counsellor_id = $1 AND c.anonymised_at IS NULL AND {extra} ORDER BY c.last_name, c.first_name LIMIT $2"
-        )
-    };
-    for (sql, target) in [
-        (people("c.retention_reminded_at IS NOT NULL"), 0),
-        (
-            people(
-                "c.status IN ('active', 'in_referral') AND NOT EXISTS \
-                 (SELECT 1 FROM candidate_files f WHERE f.candidate_id = c.id)",
-            ),
-            1,
-        ),
-    ] {
-        let rows = sqlx::query(&sql)
-            .bind(&user.id)
-            .bind(TODO_LIMIT)
-            .fetch_all(&mut *conn)
-            .await?;
-        for r in &rows {
-            if let Some(p) = person(r)? {
-                if target == 0 {
-                    out.retention.push(p);
-                } else {
-                    out.without_cv.push(p);
-                }
-            }
+    use super::store::Caseload;
+    for which in [Caseload::Reminded, Caseload::WithoutCv] {
+        let rows = super::store::caseload(&mut conn, &user.id, which, TODO_LIMIT).await?;
+        let people = rows.into_iter().map(|r| Person {
+            candidate_id: r.candidate_id,
+            name: format!("{} {}", r.first_name, r.last_name)
+                .trim()
+                .to_string(),
+        });
+        match which {
+            Caseload::Reminded => out.retention.extend(people),
+            Caseload::WithoutCv => out.without_cv.extend(people),
         }
     }
     drop(conn);

@@ -624,22 +624,9 @@ async fn write_batch(
         .collect();
     let mut existing: std::collections::HashMap<String, (Candidate, super::RecordMeta)> =
         std::collections::HashMap::new();
-    for chunk in ext_ids.chunks(400) {
-        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "SELECT {} FROM candidates WHERE external_id IN ({})",
-            super::COLUMNS,
-            placeholders.join(", ")
-        );
-        let mut q = sqlx::query(&sql);
-        for e in chunk {
-            q = q.bind(*e);
-        }
-        for row in q.fetch_all(&mut *tx).await? {
-            let (c, meta) = super::from_row(&row)?;
-            if let Some(e) = c.external_id.clone() {
-                existing.insert(e, (c, meta));
-            }
+    for (c, meta) in super::store::by_external_ids(&mut tx, &ext_ids).await? {
+        if let Some(e) = c.external_id.clone() {
+            existing.insert(e, (c, meta));
         }
     }
     for (c, given) in batch.iter_mut() {

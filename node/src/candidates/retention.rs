@@ -20,9 +20,8 @@ use std::time::Duration;
 
 use chrono::{Months, TimeZone, Utc};
 use serde::Serialize;
-use sqlx::Row;
 
-use super::{load, remove_files_dir, unindex_now, StoredProfile};
+use super::{load, remove_files_dir, store, unindex_now, StoredProfile};
 use crate::auth::{Role, User};
 use crate::error::{Error, Result};
 use crate::server::AppState;
@@ -75,12 +74,10 @@ pub async fn retention_sweep(state: &AppState, now_ms: i64) -> Result<SweepRepor
     let mut report = SweepReport::default();
     // Anonymise first: a record past its date needs no reminder.
     let cutoff = anonymise_cutoff(state, now_ms);
-    let ids: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM candidates WHERE anonymised_at IS NULL AND last_activity_at < $1 ORDER BY id",
-    )
-    .bind(cutoff)
-    .fetch_all(&state.db.pool)
-    .await?;
+    let ids = {
+        let mut conn = state.db.pool.acquire().await?;
+        store::inactive_before(&mut conn, cutoff).await?
+    };
     for id in ids {
         if anonymise(state, &id, now_ms, cutoff).await? {
             report.anonymised += 1;
@@ -97,31 +94,21 @@ pub async fn retention_sweep(state: &AppState, now_ms: i64) -> Result<SweepRepor
         }
     }
     let rcut = reminder_cutoff(state, now_ms);
-    let rows = sqlx::query(
-        "SELECT id, counsellor_id, last_activity_at FROM candidates \
-         WHERE anonymised_at IS NULL AND retention_reminded_at IS NULL AND last_activity_at < $1 ORDER BY id",
-    )
-    .bind(rcut)
-    .fetch_all(&state.db.pool)
-    .await?;
+    let rows = {
+        let mut conn = state.db.pool.acquire().await?;
+        store::reminders_due(&mut conn, rcut).await?
+    };
     // One transaction: the marks, their audit rows and one e-mail per
     // counsellor (how many records, the earliest date) commit together.
     let mut tx = state.db.begin().await?;
     let mut per_counsellor: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
-    for row in rows {
-        let id: String = row.try_get("id")?;
-        let counsellor: Option<String> = row.try_get("counsellor_id")?;
-        let last: i64 = row.try_get("last_activity_at")?;
-        let res = sqlx::query(
-            "UPDATE candidates SET retention_reminded_at = $2 WHERE id = $1 AND retention_reminded_at IS NULL \
-             AND last_activity_at = $3",
-        )
-        .bind(&id)
-        .bind(now_ms)
-        .bind(last)
-        .execute(&mut *tx)
-        .await?;
-        if res.rows_affected() == 1 {
+    for store::ReminderDue {
+        id,
+        counsellor_id: counsellor,
+        last_activity_at: last,
+    } in rows
+    {
+        if store::mark_reminded(&mut tx, &id, now_ms, last).await? {
             report.reminded += 1;
             let due = due_at(state, last);
             crate::audit::append(
@@ -184,37 +171,19 @@ async fn anonymise(state: &AppState, id: &str, now: i64, cutoff: i64) -> Result<
         rome_codes: c.rome_codes.clone(),
         ..StoredProfile::default()
     };
-    let profile = serde_json::to_string(&kept)
-        .map_err(|e| Error::Internal(anyhow::anyhow!("profile JSON: {e}")))?;
     let status = match c.status {
-        super::CandidateStatus::Placed => "placed",
-        _ => "archived",
+        super::CandidateStatus::Placed => super::CandidateStatus::Placed,
+        _ => super::CandidateStatus::Archived,
     };
     let mut tx = state.db.begin().await?;
     crate::federation::on_candidate_erased(state, &mut tx, id).await?;
     crate::referrals::store::clear_profiles_of_candidate(&mut tx, id).await?;
-    sqlx::query("DELETE FROM candidate_files WHERE candidate_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("DELETE FROM candidate_sensitive WHERE candidate_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    store::delete_files(&mut tx, id).await?;
+    store::delete_sensitive(&mut tx, id).await?;
     super::followup::purge(&mut tx, id).await?;
     crate::programmes::purge(&mut tx, id).await?;
     crate::netsearch::store::purge(&mut tx, id).await?;
-    sqlx::query(
-        "UPDATE candidates SET external_id = NULL, first_name = '', last_name = '', counsellor_id = NULL, \
-         profile = $2, status = $3, consent_at = NULL, consent_by = NULL, consent_scope = NULL, \
-         updated_at = $4, anonymised_at = $4 WHERE id = $1 AND anonymised_at IS NULL",
-    )
-    .bind(id)
-    .bind(profile)
-    .bind(status)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
+    store::anonymise(&mut tx, id, &kept, status, now).await?;
     let seq = super::journal_purge(&mut tx, id).await?;
     tx.commit().await?;
     remove_files_dir(state, id).await;
@@ -252,7 +221,7 @@ pub fn spawn_retention_sweep(state: &AppState) {
 }
 
 /// A record due for review.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct RetentionItem {
     pub id: String,
     pub first_name: String,
@@ -261,6 +230,7 @@ pub struct RetentionItem {
     pub status: String,
     pub last_activity_at: i64,
     /// When it will be anonymised unless renewed.
+    #[sqlx(skip)]
     pub due_at: i64,
     /// When the reminder was sent (by the sweep).
     pub reminded_at: Option<i64>,
@@ -270,31 +240,17 @@ pub struct RetentionItem {
 /// assigned to them or to nobody.
 pub async fn retention_due(state: &AppState, user: &User, now: i64) -> Result<Vec<RetentionItem>> {
     let rcut = reminder_cutoff(state, now);
-    let rows = sqlx::query(
-        "SELECT id, first_name, last_name, counsellor_id, status, last_activity_at, retention_reminded_at \
-         FROM candidates WHERE anonymised_at IS NULL AND (last_activity_at < $1 OR retention_reminded_at IS NOT NULL) \
-         ORDER BY last_activity_at, id LIMIT 5000",
-    )
-    .bind(rcut)
-    .fetch_all(&state.db.pool)
-    .await?;
+    let rows = {
+        let mut conn = state.db.pool.acquire().await?;
+        store::due_for_review(&mut conn, rcut).await?
+    };
     let mut out = Vec::new();
-    for r in rows {
-        let counsellor_id: Option<String> = r.try_get("counsellor_id")?;
-        if user.role != Role::Admin && counsellor_id.as_deref().is_some_and(|c| c != user.id) {
+    for mut r in rows {
+        if user.role != Role::Admin && r.counsellor_id.as_deref().is_some_and(|c| c != user.id) {
             continue;
         }
-        let last: i64 = r.try_get("last_activity_at")?;
-        out.push(RetentionItem {
-            id: r.try_get("id")?,
-            first_name: r.try_get("first_name")?,
-            last_name: r.try_get("last_name")?,
-            counsellor_id,
-            status: r.try_get("status")?,
-            last_activity_at: last,
-            due_at: due_at(state, last),
-            reminded_at: r.try_get("retention_reminded_at")?,
-        });
+        r.due_at = due_at(state, r.last_activity_at);
+        out.push(r);
     }
     Ok(out)
 }
@@ -302,14 +258,8 @@ pub async fn retention_due(state: &AppState, user: &User, now: i64) -> Result<Ve
 /// Renew a record's retention: its activity clock restarts now.
 pub async fn renew(state: &AppState, id: &str) -> Result<i64> {
     let now = state.clock.now_ms();
-    let res = sqlx::query(
-        "UPDATE candidates SET last_activity_at = $2, retention_reminded_at = NULL WHERE id = $1 AND anonymised_at IS NULL",
-    )
-    .bind(id)
-    .bind(now)
-    .execute(&state.db.pool)
-    .await?;
-    if res.rows_affected() == 0 {
+    let mut conn = state.db.pool.acquire().await?;
+    if !store::touch(&mut conn, id, now, true).await? {
         return Err(Error::NotFound("candidate"));
     }
     Ok(due_at(state, now))
