@@ -47,6 +47,16 @@ impl Actor {
         }
     }
 
+    /// Who may change a candidate record: this node's staff, or the person
+    /// on their own record (any other record is `NotFound` to them).
+    pub fn on_candidate(&self, candidate_id: &str) -> Result<()> {
+        match self {
+            Actor::User(_) => self.staff().map(|_| ()),
+            Actor::Candidate(_) => self.own_record(candidate_id).map(|_| ()),
+            Actor::Peer(_) | Actor::System(_) => Err(Error::Forbidden),
+        }
+    }
+
     /// The acting user if they have one of `roles`.
     pub fn user_with(&self, roles: &[Role]) -> Result<&User> {
         match self {

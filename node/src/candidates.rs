@@ -1374,8 +1374,15 @@ pub async fn give_consent(
     Ok(c)
 }
 
-/// Withdraw the consent: back to draft, out of the index.
-pub async fn withdraw_consent(state: &AppState, id: &str) -> Result<Candidate> {
+/// Withdraw the consent: back to draft, out of the index. Staff or the
+/// person; audited `candidate.consent_withdrawn` in the same transaction.
+pub async fn withdraw_consent(
+    state: &AppState,
+    actor: &crate::actor::Actor,
+    id: &str,
+    via: &str,
+) -> Result<Candidate> {
+    actor.on_candidate(id)?;
     let mut tx = state.db.begin().await?;
     let (mut c, _) = load_locked(&mut tx, id)
         .await?
@@ -1386,6 +1393,15 @@ pub async fn withdraw_consent(state: &AppState, id: &str) -> Result<Candidate> {
     c.last_activity_at = now;
     update_row(&mut tx, &c).await?;
     journal_index(&mut tx, id).await?;
+    crate::audit::append(
+        &mut tx,
+        actor,
+        "candidate.consent_withdrawn",
+        ("candidate", id),
+        None,
+        serde_json::json!({ "via": via }),
+    )
+    .await?;
     tx.commit().await?;
     crate::journal::wake(state);
     Ok(c)
@@ -1626,11 +1642,14 @@ fn candidate_dir(state: &AppState, id: &str) -> std::path::PathBuf {
 /// is not kept and the record's CV text is unchanged.
 pub async fn attach_cv(
     state: &AppState,
+    actor: &crate::actor::Actor,
     id: &str,
     file_name: &str,
     bytes: Vec<u8>,
+    via: &str,
 ) -> Result<(Candidate, CandidateFile)> {
     // Cheap checks first, before the (slow) extraction.
+    actor.on_candidate(id)?;
     let (_, meta) = load(&state.db, id)
         .await?
         .ok_or(Error::NotFound("candidate"))?;
@@ -1692,6 +1711,17 @@ pub async fn attach_cv(
         store::insert_file(&mut tx, id, &file, &cv_text).await?;
         update_row(&mut tx, &c).await?;
         journal_index(&mut tx, id).await?;
+        crate::audit::append(
+            &mut tx,
+            actor,
+            "candidate.cv_upload",
+            ("candidate", id),
+            None,
+            serde_json::json!({ "file_id": file.id, "content_type": file.content_type,
+                "size_bytes": file.size_bytes, "readable": file.readable, "ocr": file.ocr,
+                "via": via }),
+        )
+        .await?;
         tx.commit().await?;
         Ok(c)
     }
@@ -1767,9 +1797,13 @@ pub async fn use_cv_text(
 /// Read a stored CV file.
 pub async fn read_cv(
     state: &AppState,
+    actor: &crate::actor::Actor,
     id: &str,
     file_id: &str,
+    reason: Option<&str>,
+    via: &str,
 ) -> Result<(CandidateFile, Vec<u8>)> {
+    actor.staff()?;
     let (c, _) = load(&state.db, id)
         .await?
         .ok_or(Error::NotFound("candidate"))?;
@@ -1787,6 +1821,16 @@ pub async fn read_cv(
     let bytes = tokio::fs::read(&path)
         .await
         .map_err(|e| Error::Internal(anyhow::anyhow!("reading CV file {}: {e}", path.display())))?;
+    let mut conn = state.db.pool.acquire().await?;
+    crate::audit::append(
+        &mut conn,
+        actor,
+        "candidate.cv_download",
+        ("candidate", id),
+        reason,
+        serde_json::json!({ "file_id": f.id, "via": via }),
+    )
+    .await?;
     Ok((f, bytes))
 }
 
@@ -1809,8 +1853,16 @@ fn sanitize_file_name(name: &str, kind: crate::extract::DocKind) -> String {
 /// disk), its index entry and the local copies of its profile in referrals
 /// are removed; placements keep their figure without the candidate id; the
 /// federation is told (`federation::on_candidate_erased`, same
-/// transaction). The caller writes the audit entry (opaque id only).
-pub async fn erase(state: &AppState, id: &str) -> Result<()> {
+/// transaction). Staff only; audited `candidate.erase` (opaque id only) in
+/// the same transaction.
+pub async fn erase(
+    state: &AppState,
+    actor: &crate::actor::Actor,
+    id: &str,
+    reason: Option<&str>,
+    via: &str,
+) -> Result<()> {
+    actor.staff()?;
     let exists = {
         let mut conn = state.db.pool.acquire().await?;
         store::exists(&mut conn, id).await?
@@ -1823,6 +1875,15 @@ pub async fn erase(state: &AppState, id: &str) -> Result<()> {
     purge_in_tx(&mut tx, id).await?;
     store::delete(&mut tx, id).await?;
     let seq = journal_purge(&mut tx, id).await?;
+    crate::audit::append(
+        &mut tx,
+        actor,
+        "candidate.erase",
+        ("candidate", id),
+        reason,
+        serde_json::json!({ "via": via }),
+    )
+    .await?;
     tx.commit().await?;
     crate::federation::wake(state);
     remove_files_dir(state, id).await;

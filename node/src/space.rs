@@ -881,7 +881,7 @@ pub async fn give_consent(state: &AppState, actor: &Actor, scope: ConsentScope) 
         actor,
         &id,
         "consent",
-        "candidate.consent",
+        Some("candidate.consent"),
         serde_json::json!({ "scope": scope }),
     )
     .await
@@ -892,13 +892,13 @@ pub async fn give_consent(state: &AppState, actor: &Actor, scope: ConsentScope) 
 pub async fn withdraw_consent(state: &AppState, actor: &Actor) -> Result<()> {
     let person = actor.candidate()?;
     let id = person.candidate_id.clone();
-    crate::candidates::withdraw_consent(state, &id).await?;
+    crate::candidates::withdraw_consent(state, actor, &id, "candidate_space").await?;
     after_own_change(
         state,
         actor,
         &id,
         "consent",
-        "candidate.consent_withdrawn",
+        None,
         serde_json::json!({ "scope": null }),
     )
     .await
@@ -914,13 +914,15 @@ pub async fn upload_cv(
 ) -> Result<crate::candidates::CandidateFile> {
     let person = actor.candidate()?;
     let id = person.candidate_id.clone();
-    let (_, file) = crate::candidates::attach_cv(state, &id, file_name, bytes).await?;
+    let (_, file) =
+        crate::candidates::attach_cv(state, actor, &id, file_name, bytes, "candidate_space")
+            .await?;
     after_own_change(
         state,
         actor,
         &id,
         "cv",
-        "candidate.cv_upload",
+        None,
         serde_json::json!({ "file_id": file.id, "content_type": file.content_type,
                             "size_bytes": file.size_bytes, "via": "candidate_space" }),
     )
@@ -928,14 +930,15 @@ pub async fn upload_cv(
     Ok(file)
 }
 
-/// The notice and the audit entry of a change the person made through an
-/// existing domain path that commits on its own.
+/// The notice of a change the person made through an existing domain path
+/// that commits on its own, and its audit entry when that path does not
+/// write one itself (`action`).
 async fn after_own_change(
     state: &AppState,
     actor: &Actor,
     id: &str,
     kind: &'static str,
-    action: &str,
+    action: Option<&str>,
     details: serde_json::Value,
 ) -> Result<()> {
     let mut tx = state.db.begin().await?;
@@ -949,7 +952,9 @@ async fn after_own_change(
         None,
     )
     .await?;
-    crate::audit::append(&mut tx, actor, action, ("candidate", id), None, details).await?;
+    if let Some(action) = action {
+        crate::audit::append(&mut tx, actor, action, ("candidate", id), None, details).await?;
+    }
     tx.commit().await?;
     Ok(())
 }

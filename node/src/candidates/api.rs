@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{CandidateInput, CandidateStatus, ConsentScope, RecordMeta};
+use crate::actor::Actor;
 use crate::auth::{Reason, User};
 use crate::error::{ApiJson, Error, FieldError, Result};
 use crate::search::{CandidateQuery, SortBy};
@@ -206,16 +207,7 @@ async fn withdraw_consent_handler(
     Staff(user): Staff,
     Path(id): Path<String>,
 ) -> Result<Json<View>> {
-    let c = super::withdraw_consent(&state, &id).await?;
-    audit(
-        &state,
-        &user,
-        "candidate.consent_withdrawn",
-        &id,
-        None,
-        json!({}),
-    )
-    .await?;
+    let c = super::withdraw_consent(&state, &Actor::User(user), &id, "api").await?;
     Ok(Json(view(&state, c, RecordMeta::default())))
 }
 
@@ -227,16 +219,7 @@ async fn erase_handler(
     Path(id): Path<String>,
     Reason(reason): Reason,
 ) -> Result<StatusCode> {
-    super::erase(&state, &id).await?;
-    audit(
-        &state,
-        &user,
-        "candidate.erase",
-        &id,
-        reason.as_deref(),
-        json!({}),
-    )
-    .await?;
+    super::erase(&state, &Actor::User(user), &id, reason.as_deref(), "api").await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -284,17 +267,7 @@ async fn upload_cv_handler(
     }
     let (name, bytes) =
         found.ok_or_else(|| Error::field("file", "no file part in the multipart body"))?;
-    let (c, file) = super::attach_cv(&state, &id, &name, bytes).await?;
-    audit(
-        &state,
-        &user,
-        "candidate.cv_upload",
-        &id,
-        None,
-        json!({ "file_id": file.id, "content_type": file.content_type, "size_bytes": file.size_bytes,
-                "readable": file.readable, "ocr": file.ocr }),
-    )
-    .await?;
+    let (c, file) = super::attach_cv(&state, &Actor::User(user), &id, &name, bytes, "api").await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "file": file, "cv_text": c.cv_text })),
@@ -310,14 +283,13 @@ async fn download_cv_handler(
     Path((id, file_id)): Path<(String, String)>,
     Reason(reason): Reason,
 ) -> Result<Response> {
-    let (f, bytes) = super::read_cv(&state, &id, &file_id).await?;
-    audit(
+    let (f, bytes) = super::read_cv(
         &state,
-        &user,
-        "candidate.cv_download",
+        &Actor::User(user),
         &id,
+        &file_id,
         reason.as_deref(),
-        json!({ "file_id": f.id }),
+        "api",
     )
     .await?;
     let ascii: String = f

@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::candidats::record_page;
 use super::{layout, render, FormData, SameOrigin, Session, UiResult};
+use crate::actor::Actor;
 use crate::auth::User;
 use crate::candidates::{CandidateFile, ConsentScope, PlacementOutcome};
 use crate::error::Error;
@@ -139,17 +140,9 @@ pub async fn upload_cv(
             return record_with_error(&state, &user, &id, status, "cv", msg).await;
         }
     };
-    match crate::candidates::attach_cv(&state, &id, &name, bytes).await {
+    let actor = Actor::User(user.clone());
+    match crate::candidates::attach_cv(&state, &actor, &id, &name, bytes, "ui").await {
         Ok((_, file)) => {
-            audit(
-                &state,
-                &user,
-                "candidate.cv_upload",
-                &id,
-                json!({ "file_id": file.id, "content_type": file.content_type,
-                        "size_bytes": file.size_bytes, "readable": file.readable, "ocr": file.ocr, "via": "ui" }),
-            )
-            .await?;
             let done = match (file.readable, file.ocr) {
                 (true, true) => "cv-ocr",
                 (true, false) => "cv",
@@ -234,16 +227,8 @@ pub async fn download_cv(
     Session(user): Session,
     Path((id, file_id)): Path<(String, String)>,
 ) -> UiResult {
-    user.require_staff()?;
-    let (f, bytes) = crate::candidates::read_cv(&state, &id, &file_id).await?;
-    audit(
-        &state,
-        &user,
-        "candidate.cv_download",
-        &id,
-        json!({ "file_id": f.id, "via": "ui" }),
-    )
-    .await?;
+    let (f, bytes) =
+        crate::candidates::read_cv(&state, &Actor::User(user), &id, &file_id, None, "ui").await?;
     let ascii: String = f
         .file_name
         .chars()
@@ -282,15 +267,7 @@ pub async fn consent(
     let f = FormData::parse(&body);
     match f.get("action") {
         "retirer" => {
-            crate::candidates::withdraw_consent(&state, &id).await?;
-            audit(
-                &state,
-                &user,
-                "candidate.consent_withdrawn",
-                &id,
-                json!({ "via": "ui" }),
-            )
-            .await?;
+            crate::candidates::withdraw_consent(&state, &Actor::User(user), &id, "ui").await?;
             Ok(Redirect::to(&format!("/ui/candidats/{id}?ok=retrait")).into_response())
         }
         _ => {
@@ -712,15 +689,7 @@ pub async fn erase(
     if f.get("confirmer") != "oui" {
         return Ok(Redirect::to(&format!("/ui/candidats/{id}/supprimer")).into_response());
     }
-    crate::candidates::erase(&state, &id).await?;
-    audit(
-        &state,
-        &user,
-        "candidate.erase",
-        &id,
-        json!({ "via": "ui" }),
-    )
-    .await?;
+    crate::candidates::erase(&state, &Actor::User(user), &id, None, "ui").await?;
     Ok(Redirect::to("/ui/candidats?ok=supprime").into_response())
 }
 

@@ -541,7 +541,7 @@ async fn audit_entries_for_read_search_and_erase() {
             .find(|e| e["action"] == "candidate.erase")
             .expect("erase audited");
         assert_eq!(erase["target_id"], json!(id));
-        assert_eq!(erase["details"], json!({}));
+        assert_eq!(erase["details"], json!({"via": "api"}), "no personal data");
         node.stop().await;
     }
 }
@@ -1817,6 +1817,101 @@ async fn programme_follow_ups_fall_due_and_the_outcome_reaches_the_report() {
             .await
             .unwrap();
         assert_eq!(left, 0);
+        node.stop().await;
+    }
+}
+
+/// Reading a CV file, withdrawing consent and erasing are refused to an
+/// employer by the candidate service itself, whichever adapter calls it;
+/// nothing changes and nothing is audited; staff go through the same
+/// functions, which audit in their transaction.
+#[tokio::test]
+async fn candidate_operations_are_refused_to_an_employer_by_the_service_itself() {
+    for backend in backends() {
+        let node = start_node(&backend).await;
+        let staff = node.user(Role::Counsellor, "conseil@mission.fr").await;
+        let employer = node.user(Role::Employer, "rh@entreprise.fr").await;
+        let id = create(
+            &node,
+            &staff,
+            body("Inès", "Morel", "41018", &["N1101"], "Cariste CACES 3"),
+            Some("network"),
+        )
+        .await;
+        let audits = || async {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM audit_log WHERE target_id = $1")
+                .bind(&id)
+                .fetch_one(&node.state.db.pool)
+                .await
+                .expect("count")
+        };
+        let before = audits().await;
+
+        let intruder = crate::support::actor_of(&node, &employer).await;
+        for err in [
+            vivier_node::candidates::withdraw_consent(&node.state, &intruder, &id, "test")
+                .await
+                .map(|_| ())
+                .expect_err("employer may not withdraw"),
+            vivier_node::candidates::erase(&node.state, &intruder, &id, None, "test")
+                .await
+                .expect_err("employer may not erase"),
+            vivier_node::candidates::read_cv(&node.state, &intruder, &id, "x", None, "test")
+                .await
+                .map(|_| ())
+                .expect_err("employer may not read a CV"),
+            vivier_node::candidates::attach_cv(
+                &node.state,
+                &intruder,
+                &id,
+                "cv.pdf",
+                b"%PDF".to_vec(),
+                "test",
+            )
+            .await
+            .map(|_| ())
+            .expect_err("employer may not upload"),
+        ] {
+            assert!(
+                matches!(err, vivier_node::error::Error::Forbidden),
+                "{err:?}"
+            );
+        }
+        let (st, e) = node
+            .delete(&employer, &format!("/api/v1/candidates/{id}/consent"))
+            .await;
+        assert_eq!((st, e["code"].as_str()), (403, Some("forbidden")), "{e}");
+        let (st, e) = node
+            .delete(&employer, &format!("/api/v1/candidates/{id}"))
+            .await;
+        assert_eq!((st, e["code"].as_str()), (403, Some("forbidden")), "{e}");
+        let cookie = node.ui_cookie("rh@entreprise.fr").await;
+        let page = crate::support::post(
+            &node,
+            Some(&cookie),
+            &format!("/ui/candidats/{id}/supprimer"),
+            &[("confirmer", "oui")],
+        )
+        .await;
+        assert_eq!(page.status, 403, "{}", page.body);
+        assert_eq!(audits().await, before, "a refusal writes nothing");
+        let (st, still) = node.get(&staff, &format!("/api/v1/candidates/{id}")).await;
+        assert_eq!(st, 200);
+        assert_eq!(still["consent"]["scope"], "network", "{still}");
+
+        // Staff: the same service, audited in its transaction.
+        let (st, _) = node
+            .delete(&staff, &format!("/api/v1/candidates/{id}/consent"))
+            .await;
+        assert_eq!(st, 200);
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM audit_log WHERE target_id = $1 AND action = 'candidate.consent_withdrawn'",
+        )
+        .bind(&id)
+        .fetch_one(&node.state.db.pool)
+        .await
+        .expect("count");
+        assert_eq!(n, 1);
         node.stop().await;
     }
 }

@@ -606,25 +606,7 @@ impl TestNode {
     /// Logs in through the web form (with the password `user` sets) and
     /// returns the `Cookie` header value of the session.
     pub async fn ui_cookie(&self, email: &str) -> String {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
-        let login = client
-            .post(self.url("/ui/connexion"))
-            .header("origin", self.base.clone())
-            .form(&[("email", email), ("password", "motdepasse-solide")])
-            .send()
-            .await
-            .expect("login");
-        assert_eq!(login.status().as_u16(), 303, "login of {email}");
-        login.headers()["set-cookie"]
-            .to_str()
-            .expect("cookie")
-            .split(';')
-            .next()
-            .expect("cookie")
-            .to_string()
+        ui_login(self, email).await
     }
 
     /// A web page with a session cookie: its status and body.
