@@ -1085,6 +1085,13 @@ async fn audit_and_users(node: &TestNode) -> (i64, i64) {
     (audit, users)
 }
 
+/// Posts `form` to `path` with `cookie` and expects the French 403 page.
+async fn refused_form(node: &TestNode, cookie: &str, path: &str, form: &[(&str, &str)]) {
+    let page = crate::support::post(node, Some(cookie), path, form).await;
+    assert_eq!(page.status, 403, "{path}: {}", page.body);
+    assert!(page.body.contains("Accès refusé"), "{path}: {}", page.body);
+}
+
 /// A counsellor is refused by the accounts service itself — creating an
 /// account, disabling one, lifting a lockout — whichever adapter calls it:
 /// a direct call, the API or the administration's web forms. Nothing is
@@ -1175,9 +1182,9 @@ async fn a_counsellor_is_refused_by_the_user_service_whichever_adapter_calls_it(
         assert_eq!(st, 403, "{body}");
 
         // The administration's web forms.
-        let page = crate::support::post(
+        refused_form(
             &node,
-            Some(&cookie),
+            &cookie,
             "/ui/admin/utilisateurs",
             &[
                 ("nom", "Intrus"),
@@ -1187,17 +1194,13 @@ async fn a_counsellor_is_refused_by_the_user_service_whichever_adapter_calls_it(
             ],
         )
         .await;
-        assert_eq!(page.status, 403, "{}", page.body);
-        assert!(page.body.contains("Accès refusé"), "{}", page.body);
-        let page = crate::support::post(
+        refused_form(
             &node,
-            Some(&cookie),
+            &cookie,
             &format!("/ui/admin/utilisateurs/{lea_id}"),
             &[("action", "desactiver")],
         )
         .await;
-        assert_eq!(page.status, 403, "{}", page.body);
-        assert!(page.body.contains("Accès refusé"), "{}", page.body);
 
         // Nothing written, nothing audited: Léa still works.
         assert_eq!(audit_and_users(&node).await, before, "{backend:?}");
