@@ -285,6 +285,9 @@ pub async fn of_candidate(
 ) -> Result<Vec<Enrolment>> {
     actor.staff()?;
     let mut conn = state.db.pool.acquire().await?;
+    crate::candidates::store::anonymised_at(&mut conn, candidate_id)
+        .await?
+        .ok_or(Error::NotFound("candidate"))?;
     let rows = store::of_candidate(&mut conn, candidate_id).await?;
     let today = today(state);
     Ok(rows
