@@ -14,12 +14,12 @@
 //! first. Enrolling, renewing and closing are audited in the change's
 //! transaction; the reports count enrolments and outcomes per programme.
 
-use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
 use crate::actor::Actor;
 use crate::candidates::PlacementOutcome;
 use crate::error::{Error, FieldError, Result};
 use crate::server::AppState;
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
 
 pub mod http;
 pub(crate) mod store;
@@ -569,7 +569,9 @@ pub async fn figures(state: &AppState, from: &str, to: &str) -> Result<Vec<Progr
         if r.status == EnrolmentStatus::Active {
             f.active += 1;
         }
-        if r.closed_on.is_some_and(|c| c.as_str() >= from && c.as_str() <= to) {
+        if r.closed_on
+            .is_some_and(|c| c.as_str() >= from && c.as_str() <= to)
+        {
             match r.status {
                 EnrolmentStatus::Completed => f.completed += 1,
                 EnrolmentStatus::Abandoned => f.abandoned += 1,

@@ -50,11 +50,12 @@ fn decode(rows: Vec<OpportunityRow>) -> Result<Vec<StoredOpportunity>> {
 
 /// One opportunity by id.
 pub(crate) async fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<StoredOpportunity>> {
-    let row: Option<OpportunityRow> =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM opportunities WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(conn)
-            .await?;
+    let row: Option<OpportunityRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM opportunities WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
     row.map(StoredOpportunity::try_from).transpose()
 }
 
@@ -208,7 +209,9 @@ pub(crate) async fn list(
     } else {
         format!("WHERE {}", clauses.join(" AND "))
     };
-    let sql = format!("SELECT {COLUMNS} FROM opportunities {where_} ORDER BY start_date, id LIMIT {limit}");
+    let sql = format!(
+        "SELECT {COLUMNS} FROM opportunities {where_} ORDER BY start_date, id LIMIT {limit}"
+    );
     let mut query = sqlx::query_as(&sql);
     for b in &binds {
         query = query.bind(b);

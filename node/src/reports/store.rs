@@ -398,7 +398,10 @@ pub async fn upsert_network_figures(
 }
 
 /// The members' published figures of `period` (their JSON), by origin.
-pub async fn network_figures_of(conn: &mut sqlx::AnyConnection, period: &str) -> Result<Vec<String>> {
+pub async fn network_figures_of(
+    conn: &mut sqlx::AnyConnection,
+    period: &str,
+) -> Result<Vec<String>> {
     Ok(
         sqlx::query_scalar("SELECT body FROM network_figures WHERE period = $1 ORDER BY origin")
             .bind(period)

@@ -566,13 +566,14 @@ async fn an_employer_is_refused_by_the_opportunity_service_whichever_adapter_cal
         let intruder = crate::support::actor_of(&node, &employer).await;
         let input: vivier_node::opportunities::OpportunityInput =
             serde_json::from_value(training_body()).expect("input");
-        let forbidden = |r: vivier_node::error::Result<vivier_node::opportunities::StoredOpportunity>| {
-            let err = r.expect_err("an employer is refused");
-            assert!(
-                matches!(err, vivier_node::error::Error::Forbidden),
-                "{err:?}"
-            );
-        };
+        let forbidden =
+            |r: vivier_node::error::Result<vivier_node::opportunities::StoredOpportunity>| {
+                let err = r.expect_err("an employer is refused");
+                assert!(
+                    matches!(err, vivier_node::error::Error::Forbidden),
+                    "{err:?}"
+                );
+            };
         forbidden(vivier_node::opportunities::create(&node.state, &intruder, input.clone()).await);
         forbidden(vivier_node::opportunities::update(&node.state, &intruder, &t, input).await);
         forbidden(
