@@ -495,3 +495,36 @@ pub(crate) async fn reads_of(
     }
     Ok(q.fetch_all(conn).await?)
 }
+
+#[cfg(test)]
+mod tests {
+    /// The measure of the store boundary (`grep -rlE 'sqlx::query|query_as|
+    /// query_scalar|QueryBuilder' . | grep -v store`) for the features whose
+    /// SQL moved to their stores: none of their other files may hold SQL
+    /// again.
+    #[test]
+    fn no_sql_outside_the_stores_of_these_features() {
+        let files = [
+            ("space.rs", include_str!("../space.rs")),
+            ("space/export.rs", include_str!("export.rs")),
+            ("programmes.rs", include_str!("../programmes.rs")),
+            ("programmes/http.rs", include_str!("../programmes/http.rs")),
+            ("opportunities.rs", include_str!("../opportunities.rs")),
+            (
+                "opportunities/http.rs",
+                include_str!("../opportunities/http.rs"),
+            ),
+            ("stats.rs", include_str!("../stats.rs")),
+            ("reports/network.rs", include_str!("../reports/network.rs")),
+            (
+                "netsearch/interest.rs",
+                include_str!("../netsearch/interest.rs"),
+            ),
+        ];
+        for (name, text) in files {
+            for needle in ["sqlx::query", "query_as", "query_scalar", "QueryBuilder"] {
+                assert!(!text.contains(needle), "{name} holds SQL ({needle})");
+            }
+        }
+    }
+}
