@@ -14,12 +14,13 @@
 //! first. Enrolling, renewing and closing are audited in the change's
 //! transaction; the reports count enrolments and outcomes per programme.
 
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
 use crate::actor::Actor;
 use crate::candidates::PlacementOutcome;
 use crate::error::{Error, FieldError, Result};
 use crate::server::AppState;
-use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
 
 pub mod http;
 pub(crate) mod store;
