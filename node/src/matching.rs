@@ -748,11 +748,10 @@ pub struct CandidateMatch {
 }
 
 impl CandidateMatch {
-    /// The record's fields the score and its explanations use (ROME codes,
-    /// home, travel limit, licences, certifications, vehicle, availability,
-    /// hours, contracts, consent, status, names). Its CV text, job titles,
-    /// skills, contact details, files and dates are not loaded by
-    /// [`match_offer`] and are empty here.
+    /// The record as the ranking read it (what the explanations use:
+    /// ROME codes, home, travel limit, licences, certifications, vehicle,
+    /// availability, hours, contracts). [`match_offer`] does not load its
+    /// files: they are empty here.
     pub fn record(&self) -> &Candidate {
         &self.record
     }
@@ -978,9 +977,9 @@ pub async fn fit_offer(
 
 /// The rows listed by an offer → candidates pass (the union over its
 /// workplaces, each loaded once and shared by the workplaces listing it):
-/// the offer's terms each holds, from the index, and what matching reads of
-/// the records ([`store::listed`]: no CV text nor files), from the
-/// database — both at once. A row missing from the index by now (erased
+/// the offer's terms each holds, from the index, and the records without
+/// their files ([`store::listed`], one statement), from the database —
+/// both at once. A row missing from the index by now (erased
 /// meanwhile) is loaded in full, its terms found by analysis.
 async fn listed_rows(
     state: &AppState,
