@@ -77,9 +77,11 @@
 pub mod gap;
 pub mod legacy;
 pub mod pass;
+mod store;
 pub mod text;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::routing::get;
@@ -87,6 +89,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use vivier_protocol::{OfferPayload, Workplace};
 
+use crate::actor::Actor;
 use crate::auth::{Reason, User};
 use crate::candidates::{Candidate, CandidateStatus, ConsentScope};
 use crate::config::MatchingWeights;
@@ -738,9 +741,20 @@ pub struct CandidateMatch {
     /// trainings that grant it ([`gap`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skills_gap: Option<gap::SkillsGap>,
-    /// Centre of the home commune (for the skills gap's distances).
+    /// What the ranking read of the record (shared by the rows of every
+    /// workplace listing it): see [`CandidateMatch::record`].
     #[serde(skip)]
-    home: Option<Point>,
+    record: Arc<Candidate>,
+}
+
+impl CandidateMatch {
+    /// The record as the ranking read it (what the explanations use:
+    /// ROME codes, home, travel limit, licences, certifications, vehicle,
+    /// availability, hours, contracts). [`match_offer`] does not load its
+    /// files: they are empty here.
+    pub fn record(&self) -> &Candidate {
+        &self.record
+    }
 }
 
 /// The ranking for one workplace.
@@ -796,7 +810,7 @@ fn rank_candidates(
     wp: &Workplace,
     offer_terms: &OfferTerms,
     idf: &Idf,
-    candidates: Vec<Candidate>,
+    candidates: Vec<Arc<Candidate>>,
     held: &HashMap<String, Vec<bool>>,
     near_misses: bool,
     limit: usize,
@@ -804,7 +818,7 @@ fn rank_candidates(
     let w = cx.weights;
     let mut scored: Vec<CandidateMatch> = candidates
         .into_iter()
-        .filter(listable)
+        .filter(|c| listable(c))
         .map(|c| {
             // From the index's postings; a record not indexed yet is
             // analysed here (the same terms, by construction).
@@ -820,13 +834,13 @@ fn rank_candidates(
             let evaluation = evaluate(cx, side, wp, &c, &text);
             CandidateMatch {
                 commune_name: state.refs.commune(&c.commune_insee).map(|x| x.name.clone()),
-                candidate_id: c.id,
-                first_name: c.first_name,
-                last_name: c.last_name,
-                commune_insee: c.commune_insee,
+                candidate_id: c.id.clone(),
+                first_name: c.first_name.clone(),
+                last_name: c.last_name.clone(),
+                commune_insee: c.commune_insee.clone(),
                 evaluation,
                 skills_gap: None,
-                home: c.home,
+                record: c,
             }
         })
         .filter(|m| m.evaluation.relevant)
@@ -961,6 +975,45 @@ pub async fn fit_offer(
     .await?
 }
 
+/// The rows listed by an offer → candidates pass (the union over its
+/// workplaces, each loaded once and shared by the workplaces listing it):
+/// the offer's terms each holds, from the index, and the records without
+/// their files ([`store::listed`], one statement), from the database —
+/// both at once. A row missing from the index by now (erased
+/// meanwhile) is loaded in full, its terms found by analysis.
+async fn listed_rows(
+    state: &AppState,
+    offer_terms: &OfferTerms,
+    found: &[pass::PassResult],
+) -> Result<(HashMap<String, Vec<bool>>, HashMap<String, Arc<Candidate>>)> {
+    let mut ids: Vec<String> = found
+        .iter()
+        .flat_map(|r| r.top.iter().map(|h| h.id.clone()))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let held = {
+        let state = state.clone();
+        let words = offer_terms.terms();
+        let ids = ids.clone();
+        tokio::task::spawn_blocking(move || state.search.candidates.match_terms_held(&ids, &words))
+    };
+    let (held, rows) = tokio::join!(held, store::listed(&state.db, &ids));
+    let held = held??;
+    let mut loaded: HashMap<String, Arc<Candidate>> =
+        rows?.into_iter().map(|(id, c)| (id, Arc::new(c))).collect();
+    let unindexed: Vec<String> = ids
+        .into_iter()
+        .filter(|id| !held.contains_key(id))
+        .collect();
+    if !unindexed.is_empty() {
+        for c in crate::candidates::load_candidates(&state.db, &unindexed).await? {
+            loaded.insert(c.id.clone(), Arc::new(c));
+        }
+    }
+    Ok((held, loaded))
+}
+
 /// Rank this node's consented, active candidates for each workplace of an
 /// offer: one index pass for all workplaces ([`pass`]), then the top rows
 /// loaded and explained.
@@ -998,33 +1051,20 @@ pub async fn match_offer(
         near_misses,
         None,
     );
-    let (idf, found, held) = {
+    let (idf, found) = {
         let state = state.clone();
         let terms = offer_terms.clone();
         tokio::task::spawn_blocking(move || -> Result<_> {
-            let words = terms.terms();
             let (idf, spec) = with_terms(&state, &terms, spec)?;
             let found = pass::candidates_for_offer(&state.search.candidates.match_fields(), spec)?;
-            let mut ids: Vec<String> = found
-                .iter()
-                .flat_map(|r| r.top.iter().map(|h| h.id.clone()))
-                .collect();
-            ids.sort();
-            ids.dedup();
-            let held = state.search.candidates.match_terms_held(&ids, &words)?;
-            Ok((idf, found, held))
+            Ok((idf, found))
         })
         .await??
     };
-    let ids: Vec<String> = held.keys().cloned().collect();
-    let loaded: HashMap<String, Candidate> = crate::candidates::load_candidates(&state.db, &ids)
-        .await?
-        .into_iter()
-        .map(|c| (c.id.clone(), c))
-        .collect();
+    let (held, loaded) = listed_rows(state, &offer_terms, &found).await?;
     let mut out = Vec::with_capacity(workplaces.len());
     for ((index, wp), result) in workplaces.into_iter().zip(found) {
-        let candidates: Vec<Candidate> = result
+        let candidates: Vec<Arc<Candidate>> = result
             .top
             .iter()
             .filter_map(|h| loaded.get(&h.id).cloned())
@@ -1073,26 +1113,62 @@ async fn offer_matches_handler(
     Path(id): Path<String>,
     ApiQuery(params): ApiQuery<MatchParams>,
 ) -> Result<Json<OfferMatches>> {
-    user.require_staff()?;
-    let offer = crate::offers::get_offer(&state.db, &id)
+    let actor = Actor::User(user);
+    Ok(Json(
+        offer_matches(&state, &actor, reason.0.as_deref(), &id, &params).await?,
+    ))
+}
+
+/// Offer `id` → candidates for staff ([`match_offer`]), audited
+/// `offer.matches` ([`offer_matches_of`]).
+pub async fn offer_matches(
+    state: &AppState,
+    actor: &Actor,
+    reason: Option<&str>,
+    id: &str,
+    params: &MatchParams,
+) -> Result<OfferMatches> {
+    actor.staff()?;
+    let offer = crate::offers::get_offer(&state.db, id)
         .await?
         .ok_or(Error::NotFound("offer"))?;
-    let result = match_offer(&state, &offer, &params).await?;
+    offer_matches_of(state, actor, reason, &offer, params, None).await
+}
+
+/// An offer → candidates ranking for staff ([`match_offer`]), audited
+/// `offer.matches` in its own transaction: how many candidates were
+/// listed, whether near misses were asked for, and `via` where it was
+/// shown when not through the API (the offer page: `ui`).
+pub async fn offer_matches_of(
+    state: &AppState,
+    actor: &Actor,
+    reason: Option<&str>,
+    offer: &StoredOffer,
+    params: &MatchParams,
+    via: Option<&str>,
+) -> Result<OfferMatches> {
+    actor.staff()?;
+    let result = match_offer(state, offer, params).await?;
     let listed: usize = result.workplaces.iter().map(|w| w.matches.len()).sum();
-    crate::audit::record(
-        &state.db,
-        Some(&user),
+    let mut details = serde_json::json!({
+        "candidates_listed": listed,
+        "include_near_misses": params.include_near_misses.unwrap_or(false),
+    });
+    if let Some(via) = via {
+        details["via"] = via.into();
+    }
+    let mut tx = state.db.begin().await?;
+    crate::audit::append(
+        &mut tx,
+        actor,
         "offer.matches",
-        "offer",
-        &id,
-        reason.0.as_deref(),
-        serde_json::json!({
-            "candidates_listed": listed,
-            "include_near_misses": params.include_near_misses.unwrap_or(false),
-        }),
+        ("offer", &offer.payload.offer_id),
+        reason,
+        details,
     )
     .await?;
-    Ok(Json(result))
+    tx.commit().await?;
+    Ok(result)
 }
 
 // ---------------------------------------------------------------------------
@@ -1368,7 +1444,7 @@ async fn fill_offer_side_gaps(
         let trainings = gap::trainings_for(
             &missing,
             &known,
-            m.home,
+            m.record.home,
             m.evaluation.travel_limit_km,
             offer.start_date.as_deref(),
             today(state),
@@ -1487,29 +1563,45 @@ async fn candidate_matches_handler(
     Path(id): Path<String>,
     ApiQuery(params): ApiQuery<MatchParams>,
 ) -> Result<Json<CandidateMatches>> {
-    user.require_staff()?;
+    let actor = Actor::User(user);
+    Ok(Json(
+        candidate_matches(&state, &actor, reason.0.as_deref(), &id, &params).await?,
+    ))
+}
+
+/// Candidate `id` (consented) → offers for staff ([`match_candidate`]),
+/// audited `candidate.matches` in its own transaction.
+pub async fn candidate_matches(
+    state: &AppState,
+    actor: &Actor,
+    reason: Option<&str>,
+    id: &str,
+    params: &MatchParams,
+) -> Result<CandidateMatches> {
+    actor.staff()?;
     if params.workplace.is_some() {
         return Err(Error::field("workplace", "only for offer matches"));
     }
-    let c = crate::candidates::get_candidate(&state.db, &id)
+    let c = crate::candidates::get_candidate(&state.db, id)
         .await?
         .filter(|c| c.consent.is_some())
         .ok_or(Error::NotFound("candidate"))?;
-    let result = match_candidate(&state, &c, &params).await?;
-    crate::audit::record(
-        &state.db,
-        Some(&user),
+    let result = match_candidate(state, &c, params).await?;
+    let mut tx = state.db.begin().await?;
+    crate::audit::append(
+        &mut tx,
+        actor,
         "candidate.matches",
-        "candidate",
-        &id,
-        reason.0.as_deref(),
+        ("candidate", id),
+        reason,
         serde_json::json!({
             "offers_listed": result.matches.len(),
             "include_near_misses": params.include_near_misses.unwrap_or(false),
         }),
     )
     .await?;
-    Ok(Json(result))
+    tx.commit().await?;
+    Ok(result)
 }
 
 /// OpenAPI paths of this module.

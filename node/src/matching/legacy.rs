@@ -227,7 +227,7 @@ pub async fn match_offer_preselect(
             wp,
             &offer_terms,
             &idf,
-            candidates,
+            candidates.into_iter().map(std::sync::Arc::new).collect(),
             &held,
             near_misses,
             limit,

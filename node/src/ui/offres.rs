@@ -5,7 +5,6 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use vivier_protocol::{Employer, Salary, SalaryPeriod};
 
 use super::candidats::{commune_hint, commune_label};
@@ -348,50 +347,35 @@ pub(super) async fn detail_page(
     };
     let mut blocks = Vec::new();
     if staff && offer.status == OfferStatus::Open {
-        let m = crate::matching::match_offer(
+        let params = crate::matching::MatchParams {
+            limit: Some(20),
+            include_near_misses: Some(false),
+            workplace: None,
+        };
+        let m = crate::matching::offer_matches_of(
             state,
-            &offer,
-            &crate::matching::MatchParams {
-                limit: Some(20),
-                include_near_misses: Some(false),
-                workplace: None,
-            },
-        )
-        .await?;
-        let listed: usize = m.workplaces.iter().map(|w| w.matches.len()).sum();
-        crate::audit::record(
-            &state.db,
-            Some(user),
-            "offer.matches",
-            "offer",
-            id,
+            &crate::actor::Actor::User(user.clone()),
             None,
-            json!({ "candidates_listed": listed, "include_near_misses": false, "via": "ui" }),
+            &offer,
+            &params,
+            Some("ui"),
         )
         .await?;
-        let ids: Vec<String> = m
-            .workplaces
-            .iter()
-            .flat_map(|w| w.matches.iter().map(|c| c.candidate_id.clone()))
-            .collect();
-        let candidates = crate::candidates::load_candidates(&state.db, &ids).await?;
+        // The ranking's own rows explain themselves: no second load.
         for w in &m.workplaces {
             let rows = w
                 .matches
                 .iter()
-                .filter_map(|cm| {
-                    let c = candidates.iter().find(|c| c.id == cm.candidate_id)?;
-                    Some(CandidateRow {
-                        candidate_id: cm.candidate_id.clone(),
-                        name: format!("{} {}", cm.first_name, cm.last_name),
-                        commune: commune_label(state, &cm.commune_insee),
-                        score: labels::km(cm.evaluation.score),
-                        distance_km: cm.evaluation.distance_km,
-                        eligible: cm.evaluation.eligible,
-                        constraints: labels::constraints(&cm.evaluation),
-                        parts: labels::explain(&cm.evaluation, &offer.payload, c),
-                        referred: referred(&cm.candidate_id),
-                    })
+                .map(|cm| CandidateRow {
+                    candidate_id: cm.candidate_id.clone(),
+                    name: format!("{} {}", cm.first_name, cm.last_name),
+                    commune: commune_label(state, &cm.commune_insee),
+                    score: labels::km(cm.evaluation.score),
+                    distance_km: cm.evaluation.distance_km,
+                    eligible: cm.evaluation.eligible,
+                    constraints: labels::constraints(&cm.evaluation),
+                    parts: labels::explain(&cm.evaluation, &offer.payload, cm.record()),
+                    referred: referred(&cm.candidate_id),
                 })
                 .collect();
             blocks.push(WorkplaceBlock {
