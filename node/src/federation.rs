@@ -248,4 +248,3 @@ pub async fn start(state: &AppState) -> anyhow::Result<()> {
     crate::referrals::spawn_sweeps(state);
     Ok(())
 }
-

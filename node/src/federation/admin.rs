@@ -143,10 +143,7 @@ pub struct DeadLetter {
 }
 
 /// The parked messages, oldest first (admins).
-pub async fn dead_letters(
-    state: &AppState,
-    actor: &Actor,
-) -> Result<Vec<DeadLetter>> {
+pub async fn dead_letters(state: &AppState, actor: &Actor) -> Result<Vec<DeadLetter>> {
     actor.user_with(&[Role::Admin])?;
     store::dead_letters(&state.db, i64::MAX, 0).await
 }

@@ -83,13 +83,14 @@ async fn deliver_to(state: &AppState, member: &vivier_protocol::Member) {
         if *state.shutdown.borrow() || !state.leader.is_leader() {
             return;
         }
-        let batch = match store::next_batch(&state.db, &dest, state.config.federation.batch_size).await {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(error = %e, "loading outbox batch");
-                return;
-            }
-        };
+        let batch =
+            match store::next_batch(&state.db, &dest, state.config.federation.batch_size).await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(error = %e, "loading outbox batch");
+                    return;
+                }
+            };
         if batch.is_empty() {
             return;
         }

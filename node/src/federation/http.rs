@@ -17,7 +17,7 @@ use vivier_protocol::{LogPage, NodeId, TxnBody, MAX_TXN_MESSAGES};
 
 use super::admin::{dead_letters_page, retry, status, status_for, DeadLetter, FederationStatus};
 use super::membership::{accept_membership, MembershipAccepted};
-use super::{inbox, limits, operator, receive, refusals, store, with_resolver};
+use super::{inbox, limits, operator, receive, refusals, store, with_resolver, MAX_TXN_BYTES};
 use crate::actor::Actor;
 use crate::auth::{Role, User};
 use crate::error::{Error, Result};
@@ -154,9 +154,7 @@ async fn txn_handler(
             )
             .await
         };
-        recorded
-            .await
-            .map_err(refusals::unavailable_if_transient)?;
+        recorded.await.map_err(refusals::unavailable_if_transient)?;
         Ok(([("content-type", "application/json")], text).into_response())
     }
     .instrument(span)

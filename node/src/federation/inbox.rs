@@ -31,11 +31,11 @@ use sqlx::{Any, Transaction};
 use tokio::sync::oneshot;
 use vivier_protocol::{MessageKind, MessageResult, NodeId, Payload, Recipient, VerifiedMessage};
 
-use super::refusals::{self, Disposition};
 use super::receive::{
     check_received_offer, store_one, stored_verdict, txn_answer, unverified, verify_options,
     AfterCommit, Effects, Stored,
 };
+use super::refusals::{self, Disposition};
 use super::store::{self, InboxRow};
 use super::with_resolver;
 use crate::error::{Error, Result};
@@ -412,8 +412,8 @@ async fn settle_refused(
         let stored = if known {
             Ok(Stored::Duplicate)
         } else {
-            Err(refusals::classify(e)
-        )};
+            Err(refusals::classify(e))
+        };
         batch.results[item.slot] = stored_verdict(&item.msg, stored, &mut ignored)?;
     }
     Ok(())

@@ -4,7 +4,6 @@
 //! verified on its own and stored in its own savepoint. The bulk path is
 //! [`super::inbox`]; both apply a message through [`store_one`].
 
-use axum::http::StatusCode;
 use serde::Deserialize;
 use sqlx::{Any, Transaction};
 use vivier_protocol::{

@@ -66,12 +66,14 @@ pub(crate) async fn insert_membership(
     document: &str,
     now: i64,
 ) -> Result<()> {
-    sqlx::query("INSERT INTO membership (id, serial, document, received_at) VALUES (1, $1, $2, $3)")
-        .bind(serial)
-        .bind(document)
-        .bind(now)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO membership (id, serial, document, received_at) VALUES (1, $1, $2, $3)",
+    )
+    .bind(serial)
+    .bind(document)
+    .bind(now)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -582,11 +584,12 @@ pub(crate) async fn requeue_dead_letter(
     id: i64,
     now: i64,
 ) -> Result<Option<ParkedRow>> {
-    let row: Option<ParkedRow> =
-        sqlx::query_as("SELECT destination, message_id, kind, body FROM dead_letters WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let row: Option<ParkedRow> = sqlx::query_as(
+        "SELECT destination, message_id, kind, body FROM dead_letters WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
     let Some(row) = row else {
         return Ok(None);
     };
@@ -676,9 +679,7 @@ pub(crate) struct Totals {
 /// Count the tables of the overview.
 pub(crate) async fn totals(db: &Db) -> Result<Totals> {
     let count = |sql: &'static str| async move {
-        sqlx::query_scalar::<_, i64>(sql)
-            .fetch_one(&db.pool)
-            .await
+        sqlx::query_scalar::<_, i64>(sql).fetch_one(&db.pool).await
     };
     Ok(Totals {
         dead_letters: count("SELECT COUNT(*) FROM dead_letters").await?,
@@ -816,7 +817,10 @@ mod tests {
     #[test]
     fn departures_are_stored_by_one_mapping() {
         for d in [Departure::Suspended, Departure::Revoked] {
-            assert_eq!(Departure::try_from(d.as_str().to_string()).expect("parses"), d);
+            assert_eq!(
+                Departure::try_from(d.as_str().to_string()).expect("parses"),
+                d
+            );
         }
         assert_eq!(Departure::Suspended.as_str(), "suspended");
         assert_eq!(Departure::Revoked.as_str(), "revoked");
