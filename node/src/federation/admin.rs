@@ -13,16 +13,20 @@ use crate::auth::Role;
 use crate::error::{Error, Result};
 use crate::server::AppState;
 
-/// One peer's delivery state.
-#[derive(Debug, Serialize)]
+/// One peer's delivery state (a row of the store, completed from the
+/// membership document).
+#[derive(Debug, Serialize, sqlx::FromRow)]
 pub struct PeerStatus {
     /// Node id.
     pub node_id: String,
     /// Display name from the membership document.
+    #[sqlx(skip)]
     pub display_name: Option<String>,
     /// `active`, `suspended`, `revoked`, or `unknown` (not in the document).
+    #[sqlx(skip)]
     pub membership_status: String,
     /// Base URL.
+    #[sqlx(skip)]
     pub base_url: Option<String>,
     /// Messages queued and not yet acknowledged.
     pub outbox_depth: i64,
@@ -79,38 +83,22 @@ pub async fn status_for(state: &AppState, actor: &Actor) -> Result<FederationSta
 /// metrics scrape; people read it through [`status_for`]).
 pub async fn status(state: &AppState) -> Result<FederationStatus> {
     let doc = state.federation.membership();
-    let rows = store::peer_rows(&state.db).await?;
-    let mut peers = Vec::new();
-    for r in rows {
-        let node_id = r.node_id;
+    let mut peers = store::peer_rows(&state.db).await?;
+    for p in &mut peers {
         let member = doc.as_ref().and_then(|d| {
-            NodeId::parse(&node_id)
+            NodeId::parse(&p.node_id)
                 .ok()
                 .and_then(|n| d.document.member(&n).cloned())
         });
-        peers.push(PeerStatus {
-            display_name: member.as_ref().map(|m| m.display_name.clone()),
-            membership_status: match member.as_ref().map(|m| &m.status) {
-                Some(vivier_protocol::MemberStatus::Active) => "active",
-                Some(vivier_protocol::MemberStatus::Suspended { .. }) => "suspended",
-                Some(vivier_protocol::MemberStatus::Revoked { .. }) => "revoked",
-                None => "unknown",
-            }
-            .to_string(),
-            base_url: member.map(|m| m.base_url),
-            outbox_depth: r.depth,
-            acked_seq: r.acked_seq,
-            backoff_ms: r.backoff_ms,
-            next_attempt_at: r.next_attempt_at,
-            failures: r.failures,
-            last_success_at: r.last_success_at,
-            last_contact_at: r.last_contact_at,
-            last_error: r.last_error,
-            log_cursor: r.log_cursor,
-            oldest_queued_at: r.oldest,
-            dead_letters: r.parked,
-            node_id,
-        });
+        p.display_name = member.as_ref().map(|m| m.display_name.clone());
+        p.membership_status = match member.as_ref().map(|m| &m.status) {
+            Some(vivier_protocol::MemberStatus::Active) => "active",
+            Some(vivier_protocol::MemberStatus::Suspended { .. }) => "suspended",
+            Some(vivier_protocol::MemberStatus::Revoked { .. }) => "revoked",
+            None => "unknown",
+        }
+        .to_string();
+        p.base_url = member.map(|m| m.base_url);
     }
     let totals = store::totals(&state.db).await?;
     Ok(FederationStatus {

@@ -19,7 +19,7 @@ use super::admin::{dead_letters_page, retry, status, status_for, DeadLetter, Fed
 use super::membership::{accept_membership, MembershipAccepted};
 use super::{inbox, limits, operator, receive, refusals, store, with_resolver, MAX_TXN_BYTES};
 use crate::actor::Actor;
-use crate::auth::{Role, User};
+use crate::auth::User;
 use crate::error::{Error, Result};
 use crate::http::ApiQuery;
 use crate::server::AppState;
@@ -280,21 +280,24 @@ async fn metrics_handler(
             }),
         _ => false,
     };
-    if !scraper {
+    // The scraper holds the configured secret; anyone else reads the
+    // overview as a user, which the service grants to admins only.
+    let st = if scraper {
+        status(&state).await?
+    } else {
         let user = <User as axum::extract::FromRequestParts<AppState>>::from_request_parts(
             &mut parts, &state,
         )
         .await?;
-        user.require(&[Role::Admin])?;
-    }
-    refresh_gauges(&state).await?;
+        status_for(&state, &Actor::User(user)).await?
+    };
+    refresh_gauges(&state, &st);
     let text = prometheus().map(|h| h.render()).unwrap_or_default();
     Ok(([("content-type", "text/plain; version=0.0.4")], text).into_response())
 }
 
-/// Per-peer and membership gauges, read from the store.
-async fn refresh_gauges(state: &AppState) -> Result<()> {
-    let st = status(state).await?;
+/// Per-peer and membership gauges, from the overview just read.
+fn refresh_gauges(state: &AppState, st: &FederationStatus) {
     for p in &st.peers {
         let peer = p.node_id.clone();
         metrics::gauge!("vivier_peer_outbox_depth", "peer" => peer.clone())
@@ -321,7 +324,6 @@ async fn refresh_gauges(state: &AppState) -> Result<()> {
             },
         );
     }
-    Ok(())
 }
 
 async fn get_membership(State(state): State<AppState>) -> Result<Response> {

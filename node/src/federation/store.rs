@@ -615,47 +615,19 @@ pub(crate) async fn requeue_dead_letter(
 // ---------------------------------------------------------------------------
 // The administration overview
 
-/// One peer's row of the overview: every peer with a row, a queued message
-/// or a dead letter (a peer never reached yet still shows what waits for
-/// it).
-#[derive(Debug, sqlx::FromRow)]
-pub(crate) struct PeerRow {
-    /// Node id.
-    pub node_id: String,
-    /// Last acknowledged outbox sequence.
-    pub acked_seq: i64,
-    /// Current back-off.
-    pub backoff_ms: i64,
-    /// Next attempt (unix ms).
-    pub next_attempt_at: i64,
-    /// Consecutive failures.
-    pub failures: i64,
-    /// Last successful delivery.
-    pub last_success_at: Option<i64>,
-    /// Last time the peer was heard from.
-    pub last_contact_at: Option<i64>,
-    /// Last error.
-    pub last_error: Option<String>,
-    /// Catch-up cursor in the peer's log.
-    pub log_cursor: i64,
-    /// Messages queued and not acknowledged.
-    pub depth: i64,
-    /// Creation time of the oldest of them.
-    pub oldest: Option<i64>,
-    /// Dead letters for the peer.
-    pub parked: i64,
-}
-
-/// The overview's peer rows, by node id.
-pub(crate) async fn peer_rows(db: &Db) -> Result<Vec<PeerRow>> {
+/// The overview's peer rows, by node id: every peer with a row, a queued
+/// message or a dead letter (a peer never reached yet still shows what
+/// waits for it). What the membership document says of each is left for
+/// the caller.
+pub(crate) async fn peer_rows(db: &Db) -> Result<Vec<super::PeerStatus>> {
     Ok(sqlx::query_as(
         "SELECT d.node_id AS node_id, COALESCE(p.acked_seq, 0) AS acked_seq, COALESCE(p.backoff_ms, 0) AS backoff_ms, \
          COALESCE(p.next_attempt_at, 0) AS next_attempt_at, COALESCE(p.failures, 0) AS failures, \
          p.last_success_at AS last_success_at, p.last_contact_at AS last_contact_at, \
          p.last_error AS last_error, COALESCE(p.log_cursor, 0) AS log_cursor, \
-         (SELECT COUNT(*) FROM outbox o WHERE o.destination = d.node_id AND o.seq > COALESCE(p.acked_seq, 0)) AS depth, \
-         (SELECT MIN(o.created_at) FROM outbox o WHERE o.destination = d.node_id AND o.seq > COALESCE(p.acked_seq, 0)) AS oldest, \
-         (SELECT COUNT(*) FROM dead_letters x WHERE x.destination = d.node_id) AS parked \
+         (SELECT COUNT(*) FROM outbox o WHERE o.destination = d.node_id AND o.seq > COALESCE(p.acked_seq, 0)) AS outbox_depth, \
+         (SELECT MIN(o.created_at) FROM outbox o WHERE o.destination = d.node_id AND o.seq > COALESCE(p.acked_seq, 0)) AS oldest_queued_at, \
+         (SELECT COUNT(*) FROM dead_letters x WHERE x.destination = d.node_id) AS dead_letters \
          FROM (SELECT node_id FROM peers UNION SELECT destination FROM outbox UNION SELECT destination FROM dead_letters) d \
          LEFT JOIN peers p ON p.node_id = d.node_id ORDER BY d.node_id",
     )
