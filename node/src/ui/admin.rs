@@ -13,7 +13,7 @@ use minijinja::context;
 use serde::Serialize;
 
 use super::labels;
-use super::{layout, render, FormData, SameOrigin, Session, UiError, UiResult};
+use super::{layout, render, FormData, SameOrigin, Session, UiResult};
 use crate::actor::Actor;
 use crate::auth::users::UserUpdate;
 use crate::auth::{NewUser, Role, User};
@@ -21,10 +21,6 @@ use crate::error::Error;
 use crate::server::AppState;
 
 const ROLES: [Role; 3] = [Role::Counsellor, Role::Employer, Role::Admin];
-
-fn admin(user: &User) -> Result<(), UiError> {
-    user.require(&[Role::Admin]).map_err(UiError)
-}
 
 /// The page's confirmation line for `?fait=…`.
 fn done_fr(code: &str) -> Option<&'static str> {
