@@ -15,17 +15,23 @@
 //!   skips a lower sequence committed after a higher one.
 //! - `reindex` stays as the full rebuild: it records the journal head it
 //!   started from, and the follower re-applies what came after.
+//!
+//! Its SQL is in `journal/store.rs`; the rebuild markers are `node_meta`
+//! keys read and written through `Db::meta` / `Db::set_meta` (`db.rs`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Serialize;
-use sqlx::AnyConnection;
 use tokio::sync::watch;
 
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::server::AppState;
+
+mod store;
+
+pub use store::{append, append_many, head, prune, read_after};
 
 /// What a journal entry asks of the derived structures.
 #[derive(
@@ -58,6 +64,14 @@ pub enum Kind {
     Keys,
 }
 
+impl TryFrom<String> for Kind {
+    type Error = strum::ParseError;
+
+    fn try_from(s: String) -> std::result::Result<Kind, strum::ParseError> {
+        s.parse()
+    }
+}
+
 impl Kind {
     /// Stored form.
     pub fn as_str(self) -> &'static str {
@@ -74,104 +88,6 @@ pub struct Entry {
     pub kind: Kind,
     /// On what.
     pub entity_id: String,
-}
-
-const LOCK_KEY: i64 = 7_261_840_012;
-
-/// On PostgreSQL, the transaction-scoped advisory lock that makes sequence
-/// order commit order (held until the caller commits).
-async fn lock_order(conn: &mut AnyConnection) -> Result<()> {
-    if conn.backend_name().eq_ignore_ascii_case("postgresql") {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(LOCK_KEY)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
-}
-
-/// Append an entry inside the caller's transaction (`&mut *tx`). Returns
-/// its sequence.
-pub async fn append(
-    conn: &mut AnyConnection,
-    kind: Kind,
-    entity_id: &str,
-    now_ms: i64,
-) -> Result<i64> {
-    lock_order(conn).await?;
-    let seq: i64 = sqlx::query_scalar(
-        "INSERT INTO journal (kind, entity_id, created_at) VALUES ($1, $2, $3) RETURNING seq",
-    )
-    .bind(kind.as_str())
-    .bind(entity_id)
-    .bind(now_ms)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(seq)
-}
-
-/// Append one entry of `kind` per id with one statement, inside the
-/// caller's transaction (the ids' order is the sequences' order).
-pub async fn append_many(
-    conn: &mut AnyConnection,
-    kind: Kind,
-    entity_ids: &[String],
-    now_ms: i64,
-) -> Result<()> {
-    if entity_ids.is_empty() {
-        return Ok(());
-    }
-    lock_order(conn).await?;
-    // The kind and the time are bound once.
-    let values = crate::util::sql_values(entity_ids.len(), 1, |n| format!("($1, ${}, $2)", n + 2));
-    let sql = format!("INSERT INTO journal (kind, entity_id, created_at) VALUES {values}");
-    let mut q = sqlx::query(&sql).bind(kind.as_str()).bind(now_ms);
-    for id in entity_ids {
-        q = q.bind(id);
-    }
-    q.execute(&mut *conn).await?;
-    Ok(())
-}
-
-/// The last sequence written (0 when the journal is empty).
-pub async fn head(db: &Db) -> Result<i64> {
-    let seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM journal")
-        .fetch_one(&db.pool)
-        .await?;
-    Ok(seq.unwrap_or(0))
-}
-
-/// Entries after `after`, oldest first.
-pub async fn read_after(db: &Db, after: i64, limit: i64) -> Result<Vec<Entry>> {
-    let rows: Vec<(i64, String, String)> = sqlx::query_as(
-        "SELECT seq, kind, entity_id FROM journal WHERE seq > $1 ORDER BY seq LIMIT $2",
-    )
-    .bind(after)
-    .bind(limit)
-    .fetch_all(&db.pool)
-    .await?;
-    rows.into_iter()
-        .map(|(seq, kind, entity_id)| {
-            let kind = kind
-                .parse()
-                .map_err(|_| Error::Internal(anyhow::anyhow!("unknown journal kind {kind:?}")))?;
-            Ok(Entry {
-                seq,
-                kind,
-                entity_id,
-            })
-        })
-        .collect()
-}
-
-/// Forget entries older than `before_ms` that both indexes have committed.
-pub async fn prune(db: &Db, before_ms: i64, applied: i64) -> Result<u64> {
-    let res = sqlx::query("DELETE FROM journal WHERE created_at < $1 AND seq <= $2")
-        .bind(before_ms)
-        .bind(applied)
-        .execute(&db.pool)
-        .await?;
-    Ok(res.rows_affected())
 }
 
 /// `node_meta` key: the journal position up to which a requested rebuild

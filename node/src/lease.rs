@@ -7,7 +7,7 @@
 //! PostgreSQL session-level advisory lock held on a dedicated connection.
 //! When that process dies its connection closes, the lock is released and
 //! another process takes over within `lease.retry_secs`. On SQLite there is
-//! one process, always the leader.
+//! one process, always the leader. Its SQL is in `lease/store.rs`.
 
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use crate::db::Backend;
 use crate::server::AppState;
 
-const LEASE_KEY: i64 = 7_261_840_013;
+mod store;
 
 /// Whether this process leads, shared with its workers.
 pub struct Leadership {
@@ -111,10 +111,7 @@ async fn hold(
     // A connection of its own, outside the pool: the lock lives as long as
     // it does.
     let mut conn = state.db.pool.acquire().await?.detach();
-    let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-        .bind(LEASE_KEY)
-        .fetch_one(&mut conn)
-        .await?;
+    let got = store::try_take(&mut conn).await?;
     if !got {
         let _ = conn.close().await;
         return Ok(());
@@ -127,15 +124,12 @@ async fn hold(
             () = tokio::time::sleep(check) => {}
             _ = shutdown.changed() => {
                 if *shutdown.borrow() {
-                    let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-                        .bind(LEASE_KEY)
-                        .execute(&mut conn)
-                        .await;
+                    let _ = store::release(&mut conn).await;
                     let _ = conn.close().await;
                     return Ok(());
                 }
             }
         }
-        sqlx::query("SELECT 1").execute(&mut conn).await?;
+        store::ping(&mut conn).await?;
     }
 }

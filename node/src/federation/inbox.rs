@@ -31,15 +31,16 @@ use sqlx::{Any, Transaction};
 use tokio::sync::oneshot;
 use vivier_protocol::{MessageKind, MessageResult, NodeId, Payload, Recipient, VerifiedMessage};
 
-use super::refusals::{self, Disposition};
-use super::{
+use super::receive::{
     check_received_offer, store_one, stored_verdict, txn_answer, unverified, verify_options,
-    with_resolver, AfterCommit, Effects, Stored,
+    AfterCommit, Effects, Stored,
 };
+use super::refusals::{self, Disposition};
+use super::store::{self, InboxRow};
+use super::with_resolver;
 use crate::error::{Error, Result};
 use crate::offers::RemoteOffer;
 use crate::server::AppState;
-use crate::util::{sql_params, sql_values};
 
 /// Messages stored in one group transaction at most (20 full batches).
 const MAX_GROUP_MESSAGES: usize = 1000;
@@ -227,15 +228,13 @@ async fn write_group(state: &AppState, jobs: &mut [Job]) -> Result<Vec<(Answer, 
         let text = match &job.txn {
             Some((origin, txn_id)) => {
                 let text = txn_answer(results.clone())?;
-                sqlx::query(
-                    "INSERT INTO txn_results (origin, txn_id, response, at) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (origin, txn_id) DO NOTHING",
+                store::record_txn_answer(
+                    &mut tx,
+                    origin.as_str(),
+                    txn_id,
+                    &text,
+                    state.clock.now_ms(),
                 )
-                .bind(origin.as_str())
-                .bind(txn_id)
-                .bind(&text)
-                .bind(state.clock.now_ms())
-                .execute(&mut *tx)
                 .await?;
                 Some(text)
             }
@@ -358,32 +357,28 @@ async fn insert_run(
     batch: &Checked,
     run: &[usize],
 ) -> Result<HashSet<String>> {
-    const BINDS: usize = 4;
-    // `received_at` is bound once, as $1.
-    let values = sql_values(run.len(), BINDS, |n| {
-        format!("({}, $1)", sql_params(n + 1, BINDS))
-    });
-    let sql = format!(
-        "INSERT INTO inbox (origin, message_id, kind, body, received_at) VALUES {values} \
-         ON CONFLICT (origin, message_id) DO NOTHING RETURNING message_id"
-    );
-    let mut q = sqlx::query_scalar::<_, String>(&sql).bind(state.clock.now_ms());
-    for &i in run {
-        let msg = &batch.items[i].msg;
-        let env = &msg.envelope;
-        // Offers are broadcasts: their exact bytes are kept (relayable).
-        let body = if env.recipient == Recipient::Network {
-            String::from_utf8_lossy(&msg.raw).into_owned()
-        } else {
-            String::new()
-        };
-        q = q
-            .bind(env.sender.as_str())
-            .bind(&env.id)
-            .bind(env.kind.as_str())
-            .bind(body);
-    }
-    let new: HashSet<String> = q.fetch_all(&mut **sp).await?.into_iter().collect();
+    let rows = run
+        .iter()
+        .map(|&i| {
+            let msg = &batch.items[i].msg;
+            let env = &msg.envelope;
+            InboxRow {
+                origin: env.sender.as_str(),
+                message_id: &env.id,
+                kind: env.kind.as_str(),
+                // Offers are broadcasts: their exact bytes are kept (relayable).
+                body: if env.recipient == Recipient::Network {
+                    String::from_utf8_lossy(&msg.raw).into_owned()
+                } else {
+                    String::new()
+                },
+            }
+        })
+        .collect();
+    let new: HashSet<String> = store::insert_inbox_many(sp, rows, state.clock.now_ms())
+        .await?
+        .into_iter()
+        .collect();
     let offers: Vec<&RemoteOffer> = run
         .iter()
         .filter_map(|&i| match &batch.items[i].prep {
@@ -413,15 +408,11 @@ async fn settle_refused(
             continue;
         };
         let env = &item.msg.envelope;
-        let known: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM inbox WHERE origin = $1 AND message_id = $2")
-                .bind(env.sender.as_str())
-                .bind(&env.id)
-                .fetch_optional(&mut **tx)
-                .await?;
-        let stored = match known {
-            Some(_) => Ok(Stored::Duplicate),
-            None => Err(refusals::classify(e)),
+        let known = store::inbox_has(tx, env.sender.as_str(), &env.id).await?;
+        let stored = if known {
+            Ok(Stored::Duplicate)
+        } else {
+            Err(refusals::classify(e))
         };
         batch.results[item.slot] = stored_verdict(&item.msg, stored, &mut ignored)?;
     }

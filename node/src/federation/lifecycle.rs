@@ -16,10 +16,11 @@
 //! A member reactivated later is simply active again; what was closed or
 //! purged stays so (its offers come back when it publishes them again).
 
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 use vivier_protocol::{MemberStatus, MembershipDocument};
 
 use super::outcomes::{self, RECIPIENT_NOT_MEMBER, THIS_NODE_NOT_MEMBER};
+use super::store::{self, Departure};
 use crate::error::{Error, Result};
 use crate::server::AppState;
 
@@ -92,40 +93,20 @@ pub async fn apply(
         }
         let status = match &m.status {
             MemberStatus::Active => {
-                sqlx::query("DELETE FROM departed_members WHERE node_id = $1")
-                    .bind(node)
-                    .execute(&mut **tx)
-                    .await?;
+                store::forget_departure(tx, node).await?;
                 continue;
             }
-            MemberStatus::Suspended { .. } => "suspended",
-            MemberStatus::Revoked { .. } => "revoked",
+            MemberStatus::Suspended { .. } => Departure::Suspended,
+            MemberStatus::Revoked { .. } => Departure::Revoked,
         };
-        let known: Option<String> =
-            sqlx::query_scalar("SELECT status FROM departed_members WHERE node_id = $1")
-                .bind(node)
-                .fetch_optional(&mut **tx)
-                .await?;
-        if known.as_deref() == Some(status) {
+        let known = store::departure(tx, node).await?;
+        if known == Some(status) {
             continue;
         }
         if known.is_some() {
-            sqlx::query("UPDATE departed_members SET status = $2, serial = $3 WHERE node_id = $1")
-                .bind(node)
-                .bind(status)
-                .bind(doc.serial)
-                .execute(&mut **tx)
-                .await?;
+            store::update_departure(tx, node, status, doc.serial).await?;
         } else {
-            sqlx::query(
-                "INSERT INTO departed_members (node_id, status, since, serial) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(node)
-            .bind(status)
-            .bind(now)
-            .bind(doc.serial)
-            .execute(&mut **tx)
-            .await?;
+            store::insert_departure(tx, node, status, now, doc.serial).await?;
         }
         d.offers_closed += close_offers_of(tx, node, now).await?;
         d.referrals_undeliverable +=
@@ -138,12 +119,12 @@ pub async fn apply(
             "the recipient is no longer an active member of the network",
         )
         .await?;
-        if status == "revoked" {
+        if status == Departure::Revoked {
             d.profiles_purged += purge(state, tx, node, now).await?;
         }
         tracing::warn!(
             member = node,
-            status,
+            status = status.as_str(),
             offers_closed = d.offers_closed,
             "member left the network: its offers closed here"
         );
@@ -169,11 +150,7 @@ async fn purge(
     now: i64,
 ) -> Result<u64> {
     let n = crate::referrals::purge_profiles_from(state, tx, node).await?;
-    sqlx::query("UPDATE departed_members SET profiles_purged_at = $2 WHERE node_id = $1")
-        .bind(node)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+    store::mark_profiles_purged(tx, node, now).await?;
     crate::audit::append(
         tx,
         &crate::actor::Actor::System("member_departure"),
@@ -191,15 +168,7 @@ async fn purge(
 pub async fn purge_due(state: &AppState) -> Result<u64> {
     let days = state.config.federation.suspended_member_purge_days.max(0);
     let now = state.clock.now_ms();
-    let due: Vec<String> = sqlx::query(
-        "SELECT node_id FROM departed_members WHERE status = 'suspended' AND profiles_purged_at IS NULL AND since <= $1",
-    )
-    .bind(now - days * DAY_MS)
-    .fetch_all(&state.db.pool)
-    .await?
-    .iter()
-    .map(|r| r.try_get::<String, _>("node_id"))
-    .collect::<std::result::Result<_, _>>()?;
+    let due = store::suspended_unpurged(&state.db, now - days * DAY_MS).await?;
     let mut total = 0;
     for node in due {
         let mut tx = state.db.begin().await?;

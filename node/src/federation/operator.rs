@@ -15,7 +15,8 @@ use axum::Json;
 use tracing::instrument;
 use vivier_protocol::{NodeReport, OperatorKeys, PeerReport, OPERATOR_STATUS_PATH};
 
-use super::{header_lookup, status};
+use super::http::header_lookup;
+use super::status;
 use crate::error::{Error, Result};
 use crate::server::AppState;
 

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use sqlx::{Any, Transaction};
 use vivier_protocol::MessageKind;
 
+use super::store;
 use crate::error::Result;
 use crate::notifications::{NewNotice, NoticeKind};
 use crate::server::AppState;
@@ -91,19 +92,8 @@ pub async fn park(
     message: &str,
 ) -> Result<()> {
     let now = state.clock.now_ms();
-    sqlx::query(
-        "INSERT INTO dead_letters (destination, message_id, kind, body, error, created_at, parked_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(dest)
-    .bind(message_id)
-    .bind(kind)
-    .bind(body)
-    .bind(dead_letter_text(code, message))
-    .bind(now)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
+    let text = dead_letter_text(code, message);
+    store::insert_dead_letter(tx, dest, message_id, kind, body, &text, now).await?;
     metrics::counter!("vivier_messages_parked_total", "peer" => dest.to_string(), "code" => code.to_string())
         .increment(1);
     apply(state, tx, dest, kind, body, code).await
@@ -183,51 +173,21 @@ pub async fn park_queued(
     code: &str,
     message: &str,
 ) -> Result<u64> {
-    use sqlx::Row;
-    let rows = match dest {
-        Some(d) => {
-            sqlx::query(
-                "SELECT o.destination AS destination, o.seq AS seq, o.message_id AS message_id, o.kind AS kind, o.body AS body \
-                 FROM outbox o WHERE o.destination = $1 \
-                 AND o.seq > COALESCE((SELECT acked_seq FROM peers WHERE node_id = o.destination), 0) ORDER BY o.seq",
-            )
-            .bind(d)
-            .fetch_all(&mut **tx)
-            .await?
-        }
-        None => {
-            sqlx::query(
-                "SELECT o.destination AS destination, o.seq AS seq, o.message_id AS message_id, o.kind AS kind, o.body AS body \
-                 FROM outbox o WHERE o.seq > COALESCE((SELECT acked_seq FROM peers WHERE node_id = o.destination), 0) \
-                 ORDER BY o.seq",
-            )
-            .fetch_all(&mut **tx)
-            .await?
-        }
-    };
+    let rows = store::queued(tx, dest).await?;
     let mut n = 0;
     for r in &rows {
-        let destination: String = r.try_get("destination")?;
-        let seq: i64 = r.try_get("seq")?;
-        let message_id: String = r.try_get("message_id")?;
-        let kind: String = r.try_get("kind")?;
-        let body: String = r.try_get("body")?;
         park(
             state,
             tx,
-            &destination,
-            &message_id,
-            &kind,
-            &body,
+            &r.destination,
+            &r.message_id,
+            &r.kind,
+            &r.body,
             code,
             message,
         )
         .await?;
-        sqlx::query("DELETE FROM outbox WHERE destination = $1 AND seq = $2")
-            .bind(&destination)
-            .bind(seq)
-            .execute(&mut **tx)
-            .await?;
+        store::delete_queued(tx, &r.destination, r.seq).await?;
         n += 1;
     }
     Ok(n)

@@ -177,43 +177,4 @@ mod tests {
         let long = invalid_payload(vec![FieldError::new("d", "x".repeat(5000))]);
         assert!(long.to_string().chars().count() < 2100);
     }
-
-    #[tokio::test]
-    async fn real_database_errors_are_classified_by_their_codes() {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::any::AnyPoolOptions::new()
-            .max_connections(1)
-            .connect("sqlite::memory:")
-            .await
-            .expect("sqlite");
-        sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL UNIQUE)")
-            .execute(&pool)
-            .await
-            .expect("create");
-        sqlx::query("INSERT INTO t (v) VALUES ('a')")
-            .execute(&pool)
-            .await
-            .expect("insert");
-        let dup = sqlx::query("INSERT INTO t (v) VALUES ('a')")
-            .execute(&pool)
-            .await
-            .expect_err("unique violation");
-        assert!(
-            !transient_db(&dup),
-            "a constraint violation is the data's fault"
-        );
-        match classify(Error::Database(dup)) {
-            Disposition::Refuse { code, message } => {
-                assert_eq!(code, "store_error");
-                assert!(message.contains("UNIQUE"), "{message}");
-            }
-            other => panic!("{other:?}"),
-        }
-        pool.close().await;
-        let closed = sqlx::query("SELECT 1")
-            .execute(&pool)
-            .await
-            .expect_err("closed pool");
-        assert!(transient_db(&closed));
-    }
 }

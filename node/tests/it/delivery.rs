@@ -617,3 +617,112 @@ async fn metrics_show_each_peer_and_refusals_by_sender_to_the_scraper() {
         b.stop().await;
     }
 }
+
+/// What the federation's admin actions leave behind: parked messages,
+/// queued messages, `federation.retry` audit rows.
+async fn dead_letter_trail(node: &TestNode) -> (i64, i64, i64) {
+    let pool = &node.state.db.pool;
+    let count = |sql: &'static str| async move {
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(pool)
+            .await
+            .expect("count")
+    };
+    (
+        count("SELECT COUNT(*) FROM dead_letters").await,
+        count("SELECT COUNT(*) FROM outbox").await,
+        count("SELECT COUNT(*) FROM audit_log WHERE action = 'federation.retry'").await,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_counsellor_is_refused_by_the_federation_admin_service_whichever_adapter_calls_it() {
+    for backend in backends() {
+        let node = start_node(&backend).await;
+        let admin = node.user(Role::Admin, "admin@a.fr").await;
+        let counsellor = node.user(Role::Counsellor, "conseil@a.fr").await;
+        // A message parked for a peer this node never reaches.
+        sqlx::query(
+            "INSERT INTO dead_letters (destination, message_id, kind, body, error, created_at, parked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind("node-z")
+        .bind("m-parked")
+        .bind("offer.closed")
+        .bind("{}")
+        .bind("wrong_recipient: not for us")
+        .bind(1_i64)
+        .bind(1_i64)
+        .execute(&node.state.db.pool)
+        .await
+        .expect("dead letter");
+        let (_, listed) = node.get(&admin, "/api/v1/federation/dead-letters").await;
+        let id = listed["items"][0]["id"].as_i64().expect("dead letter id");
+        let before = dead_letter_trail(&node).await;
+        assert_eq!(before, (1, 0, 0));
+        let forbidden = |e: vivier_node::error::Error| {
+            assert!(matches!(e, vivier_node::error::Error::Forbidden), "{e:?}");
+        };
+
+        // The services themselves.
+        let intruder = actor_of(&node, &counsellor).await;
+        forbidden(
+            vivier_node::federation::status_for(&node.state, &intruder)
+                .await
+                .expect_err("status is for admins"),
+        );
+        forbidden(
+            vivier_node::federation::dead_letters(&node.state, &intruder)
+                .await
+                .expect_err("dead letters are for admins"),
+        );
+        forbidden(
+            vivier_node::federation::retry(&node.state, &intruder, id)
+                .await
+                .expect_err("retry is for admins"),
+        );
+
+        // The API.
+        for path in [
+            "/api/v1/federation/status",
+            "/api/v1/federation/dead-letters",
+        ] {
+            let (st, refused) = node.get(&counsellor, path).await;
+            assert_eq!(st, 403, "{path}: {refused}");
+        }
+        let retry_path = format!("/api/v1/federation/dead-letters/{id}/retry");
+        let (st, refused) = node.post(&counsellor, &retry_path, &json!({})).await;
+        assert_eq!(st, 403, "{refused}");
+
+        // The web UI.
+        let cookie = node.ui_cookie("conseil@a.fr").await;
+        let (st, page) = node.ui_get(&cookie, "/ui/admin/reseau").await;
+        assert_eq!(st, 403, "{page}");
+        let page = crate::support::post(
+            &node,
+            Some(&cookie),
+            &format!("/ui/admin/reseau/rebuts/{id}"),
+            &[],
+        )
+        .await;
+        assert_eq!(page.status, 403, "{}", page.body);
+        assert!(page.body.contains("Accès refusé"), "{}", page.body);
+
+        // Nothing moved, nothing recorded.
+        assert_eq!(dead_letter_trail(&node).await, before);
+
+        // The admin, through the same service: re-queued and audited once.
+        let admin_actor = actor_of(&node, &admin).await;
+        vivier_node::federation::retry(&node.state, &admin_actor, id)
+            .await
+            .expect("admin retries");
+        assert_eq!(dead_letter_trail(&node).await, (0, 1, 1));
+        let err = vivier_node::federation::retry(&node.state, &admin_actor, id)
+            .await
+            .expect_err("already retried");
+        assert!(
+            matches!(err, vivier_node::error::Error::NotFound(_)),
+            "{err:?}"
+        );
+    }
+}
