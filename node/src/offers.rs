@@ -68,7 +68,7 @@ pub use model::{
     OfferSearchResults, OfferStatus, RemoteOffer, SearchParams, StoredOffer, WorkplaceInput,
     LICENCE_CATEGORIES,
 };
-pub use query::{search_offers, search_offers_as};
+pub use query::{matches, search_offers, search_offers_as};
 pub use service::{
     close_offer, close_remote_offer, create_offer, delivery_refusals, editable, get_offer,
     get_offers, list_offers, store_remote_offer, store_remote_offers, update_offer,

@@ -1,5 +1,6 @@
 //! Reads over the offer index for the API and the web UI: the search,
-//! audited `offer.search` (a read audit, buffered) for whoever asks. The
+//! audited `offer.search` (a read audit, buffered) for whoever asks; the
+//! candidates matching an offer, for staff, audited `offer.matches`. The
 //! index is a derived view: hits are loaded from the store, so a hit whose
 //! row is gone is dropped.
 
@@ -186,4 +187,36 @@ pub async fn search_offers(state: &AppState, p: &SearchParams) -> Result<OfferSe
         hits,
         facets: results.facets,
     })
+}
+
+/// The candidates matching `offer` per workplace (staff only), as the
+/// offer page and `GET /api/v1/offers/{id}/matches` show them. Audited
+/// `offer.matches` (how many candidates were listed, never who) in its own
+/// transaction; `via` names the adapter.
+pub async fn matches(
+    state: &AppState,
+    actor: &Actor,
+    offer: &StoredOffer,
+    params: &crate::matching::MatchParams,
+    reason: Option<&str>,
+    via: &str,
+) -> Result<crate::matching::OfferMatches> {
+    actor.staff()?;
+    let result = crate::matching::match_offer(state, offer, params).await?;
+    let listed: usize = result.workplaces.iter().map(|w| w.matches.len()).sum();
+    let mut conn = state.db.pool.acquire().await?;
+    crate::audit::append(
+        &mut conn,
+        actor,
+        "offer.matches",
+        ("offer", &offer.payload.offer_id),
+        reason,
+        serde_json::json!({
+            "candidates_listed": listed,
+            "include_near_misses": params.include_near_misses.unwrap_or(false),
+            "via": via,
+        }),
+    )
+    .await?;
+    Ok(result)
 }

@@ -634,8 +634,9 @@ pub(super) async fn record_page(
     let mut gaps: Vec<GapRow> = Vec::new();
     let mut match_summary = None;
     if c.consent.is_some() && meta.anonymised_at.is_none() {
-        let result = crate::matching::match_candidate(
+        let result = crate::candidates::matches(
             state,
+            &actor,
             &c,
             &crate::matching::MatchParams {
                 // Eligible offers come first: room for the near misses
@@ -645,16 +646,8 @@ pub(super) async fn record_page(
                 include_near_misses: Some(true),
                 workplace: None,
             },
-        )
-        .await?;
-        crate::audit::record(
-            &state.db,
-            Some(user),
-            "candidate.matches",
-            "candidate",
-            id,
             None,
-            json!({ "offers_listed": result.matches.len(), "include_near_misses": true, "via": "ui" }),
+            "ui",
         )
         .await?;
         let ids: Vec<String> = result.matches.iter().map(|m| m.offer_id.clone()).collect();

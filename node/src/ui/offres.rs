@@ -5,7 +5,6 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use vivier_protocol::{Employer, Salary, SalaryPeriod};
 
 use super::candidats::{commune_hint, commune_label};
@@ -348,25 +347,17 @@ pub(super) async fn detail_page(
     };
     let mut blocks = Vec::new();
     if staff && offer.status == OfferStatus::Open {
-        let m = crate::matching::match_offer(
+        let m = crate::offers::matches(
             state,
+            &crate::actor::Actor::User(user.clone()),
             &offer,
             &crate::matching::MatchParams {
                 limit: Some(20),
                 include_near_misses: Some(false),
                 workplace: None,
             },
-        )
-        .await?;
-        let listed: usize = m.workplaces.iter().map(|w| w.matches.len()).sum();
-        crate::audit::record(
-            &state.db,
-            Some(user),
-            "offer.matches",
-            "offer",
-            id,
             None,
-            json!({ "candidates_listed": listed, "include_near_misses": false, "via": "ui" }),
+            "ui",
         )
         .await?;
         let ids: Vec<String> = m
