@@ -15,6 +15,16 @@
 //! stay indexed; the `status` filter selects them).
 //!
 //! Retention: see [`retention_sweep`]. Erasure: see [`erase`].
+//!
+//! The folder (dependencies point down: `api` / `crate::ui` / the candidate
+//! space / the CLI's import → service → store → model): `model` (the record
+//! and its vocabulary, input validation; no I/O), `service` (the operations:
+//! each takes the [`crate::actor::Actor`], refuses what it may not do before
+//! changing anything, and audits in the change's transaction — a read in its
+//! own), `retention` (renewal, review list, sweep), `followup` (the « Suivi »
+//! and the « À faire »), `import`, `store` and `followup_store` (all their
+//! SQL, rows as `FromRow` structs) and `api` (the HTTP adapter). This file
+//! only re-exports, so callers name `crate::candidates::…` as before.
 
 pub(crate) mod api;
 pub mod followup;
@@ -24,7 +34,6 @@ mod model;
 mod retention;
 mod service;
 pub(crate) mod store;
-
 
 pub use api::routes;
 pub use model::*;
