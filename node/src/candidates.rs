@@ -36,13 +36,13 @@ mod service;
 pub(crate) mod store;
 
 pub use api::routes;
-pub use model::*;
-pub use service::*;
 pub use import::{import_file, import_into_db, ImportFormat, ImportReport, RejectedRow};
+pub use model::*;
 pub use retention::{
     renew, retention_due, retention_list, retention_sweep, spawn_retention_sweep, RetentionItem,
     SweepReport,
 };
+pub use service::*;
 
 /// The OpenAPI paths of `/api/v1/candidates…`.
 pub(crate) fn openapi() -> utoipa::openapi::OpenApi {

@@ -283,12 +283,7 @@ pub async fn retention_list(
 /// Renew a record's retention (staff): its activity clock restarts now.
 /// Audited `candidate.retention_renew` (the new date, the reason given) in
 /// the same transaction. Returns the new date.
-pub async fn renew(
-    state: &AppState,
-    actor: &Actor,
-    id: &str,
-    reason: Option<&str>,
-) -> Result<i64> {
+pub async fn renew(state: &AppState, actor: &Actor, id: &str, reason: Option<&str>) -> Result<i64> {
     actor.staff()?;
     let now = state.clock.now_ms();
     let due = due_at(state, now);

@@ -9,8 +9,8 @@
 
 use super::model::*;
 use super::{followup, store};
-use Actor;
-use crate::auth::{Role, User};
+use crate::actor::Actor;
+use crate::auth::Role;
 use crate::db::Db;
 use crate::error::{Error, FieldError, Result};
 use crate::search::CandidateDoc;
@@ -100,7 +100,7 @@ pub async fn read(
 /// records): `mine` = only the caller's, `drafts_only` = only records
 /// without consent. Audited `candidate.list` (the page and the ids shown,
 /// with the reason given) in its own transaction.
-pub async fn list(
+pub(crate) async fn list(
     state: &AppState,
     actor: &Actor,
     mine: bool,
@@ -319,11 +319,17 @@ pub(crate) async fn add_certifications(
     Ok(added)
 }
 
-pub(crate) async fn insert_row(tx: &mut sqlx::Transaction<'_, sqlx::Any>, c: &Candidate) -> Result<()> {
+pub(crate) async fn insert_row(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    c: &Candidate,
+) -> Result<()> {
     store::insert(tx, c).await
 }
 
-pub(crate) async fn update_row(tx: &mut sqlx::Transaction<'_, sqlx::Any>, c: &Candidate) -> Result<()> {
+pub(crate) async fn update_row(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    c: &Candidate,
+) -> Result<()> {
     store::update(tx, c).await
 }
 

@@ -10,12 +10,12 @@
 //! and a commune typed by name is resolved — homonyms are offered as a
 //! choice (« Saint-Aignan (41) / (08) / … »), never settled silently.
 
+use crate::actor::Actor;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use minijinja::context;
 use serde::Serialize;
-use crate::actor::Actor;
 
 use super::labels;
 use super::saisie::{self, CommuneProblem};

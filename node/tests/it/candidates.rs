@@ -1987,8 +1987,13 @@ async fn a_record_read_is_audited_once_by_the_read_service_whichever_adapter_cal
             .await
             .map(|_| ())
             .expect_err("an employer may not read a record");
-        assert!(matches!(err, vivier_node::error::Error::Forbidden), "{err:?}");
-        let (st, _) = node.get(&employer, &format!("/api/v1/candidates/{id}")).await;
+        assert!(
+            matches!(err, vivier_node::error::Error::Forbidden),
+            "{err:?}"
+        );
+        let (st, _) = node
+            .get(&employer, &format!("/api/v1/candidates/{id}"))
+            .await;
         assert_eq!(st, 403);
         let employer_cookie = node.ui_cookie("rh@lecture.fr").await;
         for path in [
