@@ -555,10 +555,30 @@ async fn search_handler(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<CandidateSearchPage>> {
     let (p, q) = parse_search(&state, raw.as_deref())?;
-    let search = state.search.clone();
-    let query = q.clone();
-    let results = tokio::task::spawn_blocking(move || search.candidates.search(&query)).await??;
-    let ids: Vec<String> = results.hits.iter().map(|h| h.id.clone()).collect();
+    let results = super::search(
+        &state,
+        &Actor::User(user),
+        &q,
+        reason.as_deref(),
+        |results| {
+            json!({
+                // The free text may name a person: only its length is kept.
+                "q_chars": p.q.as_deref().map_or(0, |s| s.chars().count()),
+                "rome": p.rome,
+                "commune": p.commune,
+                "radius_km": q.near.map(|n| n.1),
+                "licence": p.licence,
+                "available_before": p.available_before,
+                "contract_type": p.contract_type,
+                "status": p.status,
+                "page": p.paging.page,
+                "total": results.total,
+                "hits": results.hits.iter().map(|h| h.id.clone()).collect::<Vec<_>>(),
+            })
+        },
+    )
+    .await??;
+    let total = results.total;
     // The page is built from the index's stored fields: no record is
     // loaded from the database.
     let hits: Vec<SearchHitOut> = results
@@ -582,36 +602,8 @@ async fn search_handler(
             })
         })
         .collect();
-    state
-        .read_audit
-        .record(
-            Some(&user),
-            "candidate.search",
-            "candidate",
-            "*",
-            reason.as_deref(),
-            json!({
-                // The free text may name a person: only its length is kept.
-                "q_chars": p.q.as_deref().map_or(0, |s| s.chars().count()),
-                "rome": p.rome,
-                "commune": p.commune,
-                "radius_km": q.near.map(|n| n.1),
-                "licence": p.licence,
-                "available_before": p.available_before,
-                "contract_type": p.contract_type,
-                "status": p.status,
-                "page": p.paging.page,
-                "total": results.total,
-                "hits": ids,
-            }),
-        )
-        .await?;
     Ok(Json(CandidateSearchPage {
-        page: crate::http::Page::new(
-            hits,
-            i64::try_from(results.total).unwrap_or(i64::MAX),
-            p.paging,
-        ),
+        page: crate::http::Page::new(hits, i64::try_from(total).unwrap_or(i64::MAX), p.paging),
         facets: SearchFacets {
             rome: results.facets,
         },

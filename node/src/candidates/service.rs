@@ -127,6 +127,42 @@ pub(crate) async fn list(
     Ok((total, rows))
 }
 
+/// Search the consented records in the index (staff). The read is
+/// audited `candidate.search` through `state.read_audit` (queued, committed
+/// in the next batch: `audit/reads.rs`) with the `details` the adapter
+/// describes its search by (never the free text, only its length). A
+/// search text past the query language's limits is the inner `Err`, not
+/// audited (nothing was read).
+pub async fn search(
+    state: &AppState,
+    actor: &Actor,
+    q: &crate::search::CandidateQuery,
+    reason: Option<&str>,
+    details: impl FnOnce(&crate::search::SearchResults) -> serde_json::Value,
+) -> Result<std::result::Result<crate::search::SearchResults, crate::search::QueryError>> {
+    let user = actor.staff()?;
+    let search = state.search.clone();
+    let query = q.clone();
+    let results =
+        match tokio::task::spawn_blocking(move || search.candidates.search(&query)).await? {
+            Ok(results) => results,
+            Err(crate::search::SearchError::Query(e)) => return Ok(Err(e)),
+            Err(e) => return Err(e.into()),
+        };
+    state
+        .read_audit
+        .record(
+            Some(user),
+            "candidate.search",
+            "candidate",
+            "*",
+            reason,
+            details(&results),
+        )
+        .await?;
+    Ok(Ok(results))
+}
+
 /// The offers matching record `id` (staff; consented records only), as
 /// the record page and `GET /api/v1/candidates/{id}/matches` show them.
 /// Audited `candidate.matches` (how many offers were listed, never which
