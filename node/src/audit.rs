@@ -7,6 +7,7 @@
 //! erasure leaves no personal trace here.
 
 pub mod reads;
+pub(crate) mod store;
 
 pub use reads::ReadAudit;
 
@@ -14,8 +15,8 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
+use crate::actor::Actor;
 use crate::auth::{Role, User};
 use crate::db::Db;
 use crate::error::Result;
@@ -79,30 +80,31 @@ impl NewEntry {
         }
     }
 
-    /// Inserts the entry (on the pool or inside a transaction).
-    pub(crate) async fn insert<'c, E>(&self, executor: E) -> Result<(), sqlx::Error>
-    where
-        E: sqlx::Executor<'c, Database = sqlx::Any>,
-    {
-        sqlx::query(
-            "INSERT INTO audit_log (at, actor_id, actor_role, action, target_kind, target_id, reason, details) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(self.at)
-        .bind(&self.actor_id)
-        .bind(&self.actor_role)
-        .bind(&self.action)
-        .bind(&self.target_kind)
-        .bind(&self.target_id)
-        .bind(&self.reason)
-        .bind(&self.details)
-        .execute(executor)
-        .await?;
-        Ok(())
+    /// The entry of `actor` (a user, a peer, the node, a person).
+    fn of(
+        actor: &Actor,
+        action: &str,
+        (target_kind, target_id): (&str, &str),
+        reason: Option<&str>,
+        details: serde_json::Value,
+    ) -> NewEntry {
+        let (actor_id, actor_role) = actor.audit_fields();
+        NewEntry {
+            at: now_ms(),
+            actor_id,
+            actor_role,
+            action: action.to_string(),
+            target_kind: target_kind.to_string(),
+            target_id: target_id.to_string(),
+            reason: reason.map(str::to_string),
+            details: details.to_string(),
+        }
     }
 }
 
-/// Append an entry. `actor` None means the node itself (sweeps, federation).
+/// Append an entry on its own (the read of a record, a refusal: there is
+/// no change to join). `actor` None means the node itself (sweeps,
+/// federation). A change audits through [`append`] in its transaction.
 pub async fn record(
     db: &Db,
     actor: Option<&User>,
@@ -112,9 +114,8 @@ pub async fn record(
     reason: Option<&str>,
     details: serde_json::Value,
 ) -> Result<()> {
-    NewEntry::new(actor, action, target_kind, target_id, reason, details)
-        .insert(&db.pool)
-        .await?;
+    let entry = NewEntry::new(actor, action, target_kind, target_id, reason, details);
+    store::insert(&db.pool, &entry).await?;
     Ok(())
 }
 
@@ -122,27 +123,13 @@ pub async fn record(
 /// its audit row commit (or roll back) together.
 pub async fn append(
     conn: &mut sqlx::AnyConnection,
-    actor: &crate::actor::Actor,
+    actor: &Actor,
     action: &str,
     target: (&str, &str),
     reason: Option<&str>,
     details: serde_json::Value,
 ) -> Result<()> {
-    let (actor_id, actor_role) = actor.audit_fields();
-    sqlx::query(
-        "INSERT INTO audit_log (at, actor_id, actor_role, action, target_kind, target_id, reason, details) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(now_ms())
-    .bind(actor_id)
-    .bind(actor_role)
-    .bind(action)
-    .bind(target.0)
-    .bind(target.1)
-    .bind(reason)
-    .bind(details.to_string())
-    .execute(conn)
-    .await?;
+    store::insert(conn, &NewEntry::of(actor, action, target, reason, details)).await?;
     Ok(())
 }
 
@@ -175,78 +162,57 @@ pub async fn list(db: &Db, q: &AuditQuery, paging: PageParams) -> Result<Page<Au
     checks.int("after", q.after, 0, 0, i64::MAX);
     checks.finish()?;
     let after = q.after.unwrap_or(0);
-    let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM audit_log WHERE {FILTER}"))
-        .bind(after)
-        .bind(&q.action)
-        .bind(&q.target_id)
-        .bind(&q.actor_id)
-        .fetch_one(&db.pool)
-        .await?;
-    let items = select(
-        db,
+    let mut conn = db.pool.acquire().await?;
+    let total = store::count_after(&mut conn, q, after).await?;
+    let items = store::select(
+        &mut conn,
         q,
-        ("id > $1", "id"),
-        after,
+        (store::Direction::After, after),
         (paging.per_page, paging.offset()),
     )
     .await?;
     Ok(Page::new(items, total, paging))
 }
 
-/// The filters after the id range `$1`.
-const FILTER: &str = "id > $1 AND ($2 IS NULL OR action = $2) AND ($3 IS NULL OR target_id = $3) \
-                      AND ($4 IS NULL OR actor_id = $4)";
+/// [`list`] as `actor`: admins only; the searches' entries still queued
+/// in `reads` are committed first, so the page has them all.
+pub async fn list_as(
+    db: &Db,
+    reads: &ReadAudit,
+    actor: &Actor,
+    q: &AuditQuery,
+    paging: PageParams,
+) -> Result<Page<AuditEntry>> {
+    actor.user_with(&[Role::Admin])?;
+    reads.flush().await;
+    list(db, q, paging).await
+}
 
 /// Entries newest first, before id `before` (all when `None`): the pages of
 /// the administration's journal.
 pub async fn newest(db: &Db, q: &AuditQuery, before: Option<i64>) -> Result<Vec<AuditEntry>> {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    select(
-        db,
+    let mut conn = db.pool.acquire().await?;
+    store::select(
+        &mut conn,
         q,
-        ("id < $1", "id DESC"),
-        before.unwrap_or(i64::MAX),
+        (store::Direction::Before, before.unwrap_or(i64::MAX)),
         (limit, 0),
     )
     .await
 }
 
-async fn select(
+/// [`newest`] as `actor`: admins only, after the queued read audits.
+pub async fn newest_as(
     db: &Db,
+    reads: &ReadAudit,
+    actor: &Actor,
     q: &AuditQuery,
-    (range, order): (&str, &str),
-    bound: i64,
-    (limit, offset): (i64, i64),
+    before: Option<i64>,
 ) -> Result<Vec<AuditEntry>> {
-    let rows = sqlx::query(&format!(
-        "SELECT id, at, actor_id, actor_role, action, target_kind, target_id, reason, details FROM audit_log \
-         WHERE {range} AND ($2 IS NULL OR action = $2) AND ($3 IS NULL OR target_id = $3) \
-         AND ($4 IS NULL OR actor_id = $4) ORDER BY {order} LIMIT $5 OFFSET $6"
-    ))
-    .bind(bound)
-    .bind(&q.action)
-    .bind(&q.target_id)
-    .bind(&q.actor_id)
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(&db.pool)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            let details: String = r.try_get("details")?;
-            Ok(AuditEntry {
-                id: r.try_get("id")?,
-                at: r.try_get("at")?,
-                actor_id: r.try_get("actor_id")?,
-                actor_role: r.try_get("actor_role")?,
-                action: r.try_get("action")?,
-                target_kind: r.try_get("target_kind")?,
-                target_id: r.try_get("target_id")?,
-                reason: r.try_get("reason")?,
-                details: serde_json::from_str(&details).unwrap_or(serde_json::Value::Null),
-            })
-        })
-        .collect()
+    actor.user_with(&[Role::Admin])?;
+    reads.flush().await;
+    newest(db, q, before).await
 }
 
 #[utoipa::path(get, path = "/api/v1/audit", tag = "admin", params(PageParams, AuditQuery),
@@ -256,10 +222,10 @@ async fn list_handler(
     user: User,
     Paged(paging, q): Paged<AuditQuery>,
 ) -> Result<Json<Page<AuditEntry>>> {
-    user.require(&[Role::Admin])?;
-    // Search entries are group-committed: read them all.
-    state.read_audit.flush().await;
-    Ok(Json(list(&state.db, &q, paging).await?))
+    // Search entries are group-committed: `list_as` reads them all.
+    Ok(Json(
+        list_as(&state.db, &state.read_audit, &Actor::User(user), &q, paging).await?,
+    ))
 }
 
 /// OpenAPI paths of this module.

@@ -22,6 +22,7 @@ pub mod login;
 pub mod password;
 pub mod reset;
 pub mod settings;
+pub(crate) mod store;
 pub mod throttle;
 pub mod tokens;
 pub mod users;
@@ -33,7 +34,6 @@ use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
 use crate::actor::Actor;
 use crate::db::Db;
@@ -58,9 +58,22 @@ pub fn session_cookie_name(node_id: &str) -> String {
     format!("{SESSION_COOKIE}_{node_id}")
 }
 
-/// A user's role on this node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+/// A user's role on this node. Stored by its snake_case name (`as_str`)
+/// and read back through strum's `TryFrom<String>`: one mapping.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Role {
     /// Node administrator.
     Admin,
@@ -73,11 +86,7 @@ pub enum Role {
 impl Role {
     /// Stored form.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Counsellor => "counsellor",
-            Role::Employer => "employer",
-        }
+        self.into()
     }
 
     /// The role in French, lower case, as a message names it
@@ -92,12 +101,24 @@ impl Role {
 
     /// Parse the stored form.
     pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "admin" => Some(Role::Admin),
-            "counsellor" => Some(Role::Counsellor),
-            "employer" => Some(Role::Employer),
-            _ => None,
-        }
+        s.parse().ok()
+    }
+}
+
+impl TryFrom<String> for Role {
+    type Error = strum::ParseError;
+
+    fn try_from(s: String) -> std::result::Result<Role, strum::ParseError> {
+        s.parse()
+    }
+}
+
+/// Who may manage accounts: an admin, or the operator (the node's command
+/// line, `Actor::System`). Anyone else is `Forbidden`.
+pub(crate) fn admin_or_operator(actor: &Actor) -> Result<()> {
+    match actor {
+        Actor::System(_) => Ok(()),
+        _ => actor.user_with(&[Role::Admin]).map(|_| ()),
     }
 }
 
@@ -247,23 +268,6 @@ pub fn hash_password(password: &str) -> Result<String> {
         .map_err(|e| Error::Internal(anyhow::anyhow!("argon2: {e}")))
 }
 
-pub(crate) fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User> {
-    let role: String = row.try_get("role")?;
-    Ok(User {
-        id: row.try_get("id")?,
-        email: row.try_get("email")?,
-        display_name: row.try_get("display_name")?,
-        role: Role::parse(&role)
-            .ok_or_else(|| Error::Internal(anyhow::anyhow!("unknown role {role}")))?,
-        employer_name: row.try_get("employer_name")?,
-        employer_siret: row.try_get("employer_siret")?,
-        disabled: row.try_get::<i64, _>("disabled")? != 0,
-    })
-}
-
-pub(crate) const USER_COLUMNS: &str =
-    "u.id, u.email, u.display_name, u.role, u.employer_name, u.employer_siret, u.disabled";
-
 /// Create a user (validated, the password by `policy`; duplicate e-mail is
 /// a conflict). For the operator's CLI, the demo and tests; people create
 /// accounts through [`create_account`].
@@ -310,36 +314,23 @@ fn random_password() -> String {
     )
 }
 
-async fn insert_user(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    new: &NewUser,
-    hash: &str,
-) -> Result<User> {
+async fn insert_user(conn: &mut sqlx::AnyConnection, new: &NewUser, hash: &str) -> Result<User> {
     let email = new.email.trim().to_lowercase();
     let id = new_id();
-    let res = sqlx::query(
-        "INSERT INTO users (id, email, display_name, role, password_hash, employer_name, employer_siret, disabled, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8)",
+    store::insert_user(
+        conn,
+        &store::NewUserRow {
+            id: &id,
+            email: &email,
+            display_name: new.display_name.trim(),
+            role: new.role,
+            password_hash: hash,
+            employer_name: new.employer_name.as_deref(),
+            employer_siret: new.employer_siret.as_deref(),
+            created_at: now_ms(),
+        },
     )
-    .bind(&id)
-    .bind(&email)
-    .bind(new.display_name.trim())
-    .bind(new.role.as_str())
-    .bind(hash)
-    .bind(&new.employer_name)
-    .bind(&new.employer_siret)
-    .bind(now_ms())
-    .execute(&mut **tx)
-    .await;
-    match res {
-        Ok(_) => {}
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            return Err(Error::Conflict(format!(
-                "a user with e-mail {email} already exists"
-            )))
-        }
-        Err(e) => return Err(e.into()),
-    }
+    .await?;
     Ok(User {
         id,
         email,
@@ -429,33 +420,20 @@ pub async fn create_account(
 
 /// Find a user by e-mail.
 pub async fn user_by_email(db: &Db, email: &str) -> Result<Option<User>> {
-    let row = sqlx::query(&format!(
-        "SELECT {USER_COLUMNS} FROM users u WHERE u.email = $1 AND u.disabled = 0"
-    ))
-    .bind(email.trim().to_lowercase())
-    .fetch_optional(&db.pool)
-    .await?;
-    row.as_ref().map(user_from_row).transpose()
+    let mut conn = db.pool.acquire().await?;
+    store::active_by_email(&mut conn, &email.trim().to_lowercase()).await
 }
 
 /// Find a user by id.
 pub async fn user_by_id(db: &Db, id: &str) -> Result<Option<User>> {
-    let row = sqlx::query(&format!(
-        "SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(&db.pool)
-    .await?;
-    row.as_ref().map(user_from_row).transpose()
+    let mut conn = db.pool.acquire().await?;
+    store::user_by_id(&mut conn, id, None).await
 }
 
 /// A staff member's work phone (`None` when not given).
 pub async fn user_phone(db: &Db, id: &str) -> Result<Option<String>> {
-    let phone: Option<Option<String>> = sqlx::query_scalar("SELECT phone FROM users WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await?;
-    Ok(phone.flatten())
+    let mut conn = db.pool.acquire().await?;
+    store::phone(&mut conn, id).await
 }
 
 /// Set (or clear, with a blank) one's own work phone, the number employers
@@ -472,11 +450,7 @@ pub async fn set_own_phone(db: &Db, user: &User, phone: &str) -> Result<Option<S
         }
     }
     let mut tx = db.begin().await?;
-    sqlx::query("UPDATE users SET phone = $2 WHERE id = $1")
-        .bind(&user.id)
-        .bind(&phone)
-        .execute(&mut *tx)
-        .await?;
+    store::set_phone(&mut tx, &user.id, phone.as_deref()).await?;
     crate::audit::append(
         &mut tx,
         &crate::actor::Actor::User(user.clone()),
@@ -490,14 +464,17 @@ pub async fn set_own_phone(db: &Db, user: &User, phone: &str) -> Result<Option<S
     Ok(phone)
 }
 
-/// List users.
+/// List users (the operator's command line and the node's own pages; people
+/// list them through [`list_users_as`]).
 pub async fn list_users(db: &Db) -> Result<Vec<User>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {USER_COLUMNS} FROM users u ORDER BY u.email"
-    ))
-    .fetch_all(&db.pool)
-    .await?;
-    rows.iter().map(user_from_row).collect()
+    let mut conn = db.pool.acquire().await?;
+    store::list_users(&mut conn).await
+}
+
+/// List users as `actor`: admins (or the operator) only.
+pub async fn list_users_as(db: &Db, actor: &Actor) -> Result<Vec<User>> {
+    admin_or_operator(actor)?;
+    list_users(db).await
 }
 
 /// The raw token of a request, from `Authorization: Bearer` or the session
@@ -624,9 +601,8 @@ async fn list_users_handler(
     user: User,
     crate::http::Paged(paging, _): crate::http::Paged<crate::http::page::NoFilter>,
 ) -> Result<Json<crate::http::Page<User>>> {
-    user.require(&[Role::Admin])?;
     Ok(Json(crate::http::Page::slice(
-        list_users(&state.db).await?,
+        list_users_as(&state.db, &Actor::User(user)).await?,
         paging,
     )))
 }

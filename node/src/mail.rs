@@ -25,6 +25,7 @@
 //! `vivier_mail_retried_total`, `vivier_mail_failed_total{reason}`.
 
 pub mod config;
+pub(crate) mod store;
 pub mod templates;
 
 use std::time::Duration;
@@ -32,7 +33,6 @@ use std::time::Duration;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials as SmtpCredentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use sqlx::Row;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
@@ -179,16 +179,9 @@ impl Mailer {
         if !self.enabled() {
             return Ok(false);
         }
-        let row = sqlx::query("SELECT email, display_name, disabled FROM users WHERE id = $1")
-            .bind(user_id)
-            .fetch_optional(&mut **tx)
-            .await?;
-        let Some(row) = row else { return Ok(false) };
-        let email: String = row.try_get("email")?;
-        let name: String = row.try_get("display_name")?;
-        if row.try_get::<i64, _>("disabled")? != 0 {
+        let Some((email, name)) = crate::auth::store::mail_contact(tx, user_id).await? else {
             return Ok(false);
-        }
+        };
         let mail = build(name.clone());
         let to = Recipient {
             address: &email,
@@ -205,6 +198,15 @@ impl Mailer {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Whether the mail system can use `to`'s address (what [`enqueue`]
+    /// checks first; a caller may ask before writing what the mail is
+    /// about).
+    ///
+    /// [`enqueue`]: Mailer::enqueue
+    pub fn deliverable(&self, to: Recipient<'_>) -> bool {
+        recipient_mailbox(to.address, to.name).is_ok()
     }
 
     /// Render `mail` and queue it for `to` inside the caller's transaction
@@ -225,20 +227,19 @@ impl Mailer {
         let rendered = templates::render(mail, &self.node_name)?;
         let id = crate::util::new_id();
         let now = self.clock.now_ms();
-        sqlx::query(
-            "INSERT INTO mail_outbox (id, kind, recipient, recipient_name, subject, body_text, body_html, \
-             status, attempts, next_attempt_at, locked_until, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, 0, $8)",
+        store::insert(
+            tx,
+            &store::NewMail {
+                id: &id,
+                kind: mail.kind(),
+                recipient: to.address,
+                recipient_name: to.name,
+                subject: &rendered.subject,
+                body_text: &rendered.text,
+                body_html: &rendered.html,
+                now,
+            },
         )
-        .bind(&id)
-        .bind(mail.kind())
-        .bind(to.address)
-        .bind(to.name)
-        .bind(&rendered.subject)
-        .bind(&rendered.text)
-        .bind(&rendered.html)
-        .bind(now)
-        .execute(&mut **tx)
         .await?;
         metrics::counter!("vivier_mail_queued_total", "kind" => mail.kind()).increment(1);
         Ok(Queued::Queued(id))
@@ -271,14 +272,10 @@ impl Mailer {
         let _pass = self.pass.lock().await;
         loop {
             let now = self.clock.now_ms();
-            let ids: Vec<String> = sqlx::query_scalar(
-                "SELECT id FROM mail_outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
-                 AND locked_until <= $1 ORDER BY next_attempt_at, id LIMIT $2",
-            )
-            .bind(now)
-            .bind(BATCH)
-            .fetch_all(&db.pool)
-            .await?;
+            let ids = {
+                let mut conn = db.pool.acquire().await?;
+                store::due(&mut conn, now, BATCH).await?
+            };
             if ids.is_empty() {
                 self.prune(db, now).await?;
                 return Ok(report);
@@ -302,13 +299,8 @@ impl Mailer {
     /// Delete sent and failed rows older than `keep_days`.
     async fn prune(&self, db: &Db, now: i64) -> Result<u64> {
         let keep_ms = i64::from(self.config.keep_days).saturating_mul(86_400_000);
-        Ok(
-            sqlx::query("DELETE FROM mail_outbox WHERE status <> 'pending' AND created_at < $1")
-                .bind(now.saturating_sub(keep_ms))
-                .execute(&db.pool)
-                .await?
-                .rows_affected(),
-        )
+        let mut conn = db.pool.acquire().await?;
+        store::prune(&mut conn, now.saturating_sub(keep_ms)).await
     }
 
     async fn deliver_one(
@@ -318,28 +310,16 @@ impl Mailer {
         id: &str,
     ) -> Result<Outcome> {
         let now = self.clock.now_ms();
-        let claimed = sqlx::query(
-            "UPDATE mail_outbox SET locked_until = $2, attempts = attempts + 1 \
-             WHERE id = $1 AND status = 'pending' AND locked_until <= $3",
-        )
-        .bind(id)
-        .bind(now.saturating_add(LEASE_MS))
-        .bind(now)
-        .execute(&db.pool)
-        .await?;
-        if claimed.rows_affected() != 1 {
+        let mut conn = db.pool.acquire().await?;
+        if !store::claim(&mut conn, id, now.saturating_add(LEASE_MS), now).await? {
             return Ok(Outcome::NotMine);
         }
-        let row = sqlx::query(
-            "SELECT kind, recipient, recipient_name, subject, body_text, body_html, attempts \
-             FROM mail_outbox WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_one(&db.pool)
-        .await?;
-        let kind: String = row.try_get("kind")?;
-        let attempts: i64 = row.try_get("attempts")?;
-        let message = self.message(&row);
+        let row = store::get(&mut conn, id).await?;
+        // Not held across the SMTP exchange.
+        drop(conn);
+        let kind = row.kind.clone();
+        let attempts = row.attempts;
+        let message = self.message(row);
         let result = match message {
             Ok(m) => transport.send(m).await.map(|_| ()).map_err(|e| {
                 let permanent = e.is_permanent();
@@ -348,16 +328,10 @@ impl Mailer {
             Err(e) => Err((true, e)),
         };
         let now = self.clock.now_ms();
+        let mut conn = db.pool.acquire().await?;
         match result {
             Ok(()) => {
-                sqlx::query(
-                    "UPDATE mail_outbox SET status = 'sent', sent_at = $2, locked_until = 0, \
-                     body_text = '', body_html = '', last_error = NULL WHERE id = $1",
-                )
-                .bind(id)
-                .bind(now)
-                .execute(&db.pool)
-                .await?;
+                store::mark_sent(&mut conn, id, now).await?;
                 metrics::counter!("vivier_mail_sent_total").increment(1);
                 tracing::info!(mail_id = id, kind, attempts, "mail sent");
                 Ok(Outcome::Sent)
@@ -366,30 +340,14 @@ impl Mailer {
                 let error: String = error.chars().take(MAX_ERROR_CHARS).collect();
                 let give_up = permanent || attempts >= i64::from(self.config.max_attempts);
                 if give_up {
-                    sqlx::query(
-                        "UPDATE mail_outbox SET status = 'failed', locked_until = 0, \
-                         body_text = '', body_html = '', last_error = $2, failed_at = $3 WHERE id = $1",
-                    )
-                    .bind(id)
-                    .bind(&error)
-                    .bind(now)
-                    .execute(&db.pool)
-                    .await?;
+                    store::mark_failed(&mut conn, id, &error, now).await?;
                     let reason = if permanent { "refused" } else { "attempts" };
                     metrics::counter!("vivier_mail_failed_total", "reason" => reason).increment(1);
                     tracing::warn!(mail_id = id, kind, attempts, error = %error, "mail given up");
                     Ok(Outcome::Failed)
                 } else {
                     let next = now.saturating_add(self.backoff_ms(attempts));
-                    sqlx::query(
-                        "UPDATE mail_outbox SET locked_until = 0, next_attempt_at = $2, last_error = $3 \
-                         WHERE id = $1",
-                    )
-                    .bind(id)
-                    .bind(next)
-                    .bind(&error)
-                    .execute(&db.pool)
-                    .await?;
+                    store::reschedule(&mut conn, id, next, &error).await?;
                     metrics::counter!("vivier_mail_retried_total").increment(1);
                     tracing::warn!(mail_id = id, kind, attempts, next_attempt_at = next, error = %error, "mail not sent; will retry");
                     Ok(Outcome::Retry)
@@ -399,23 +357,17 @@ impl Mailer {
     }
 
     /// The lettre message for an outbox row; an error is permanent.
-    fn message(&self, row: &sqlx::any::AnyRow) -> std::result::Result<Message, String> {
-        let get = |c: &str| row.try_get::<String, _>(c).map_err(|e| e.to_string());
-        let to = recipient_mailbox(
-            &get("recipient")?,
-            row.try_get::<Option<String>, _>("recipient_name")
-                .map_err(|e| e.to_string())?
-                .as_deref(),
-        )?;
+    fn message(&self, row: store::OutboxRow) -> std::result::Result<Message, String> {
+        let to = recipient_mailbox(&row.recipient, row.recipient_name.as_deref())?;
         let from = self.from.clone().ok_or("mail is disabled")?;
         Message::builder()
             .from(from)
             .to(to)
-            .subject(get("subject")?)
+            .subject(row.subject)
             .message_id(None)
             .multipart(MultiPart::alternative_plain_html(
-                get("body_text")?,
-                get("body_html")?,
+                row.body_text,
+                row.body_html,
             ))
             .map_err(|e| e.to_string())
     }
@@ -475,7 +427,7 @@ pub fn spawn_worker(state: &AppState) {
 }
 
 /// An outbox row as listed for operators and tests.
-#[derive(Clone, Debug, serde::Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, serde::Serialize, PartialEq, Eq, sqlx::FromRow)]
 pub struct OutboxEntry {
     /// Id.
     pub id: String,
@@ -495,25 +447,8 @@ pub struct OutboxEntry {
 
 /// Every outbox row, oldest first.
 pub async fn outbox(db: &Db) -> Result<Vec<OutboxEntry>> {
-    let rows = sqlx::query(
-        "SELECT id, kind, recipient, status, attempts, next_attempt_at, last_error \
-         FROM mail_outbox ORDER BY created_at, id",
-    )
-    .fetch_all(&db.pool)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(OutboxEntry {
-                id: r.try_get("id")?,
-                kind: r.try_get("kind")?,
-                recipient: r.try_get("recipient")?,
-                status: r.try_get("status")?,
-                attempts: r.try_get("attempts")?,
-                next_attempt_at: r.try_get("next_attempt_at")?,
-                last_error: r.try_get("last_error")?,
-            })
-        })
-        .collect()
+    let mut conn = db.pool.acquire().await?;
+    store::list(&mut conn).await
 }
 
 #[cfg(test)]

@@ -12,7 +12,9 @@ use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
+
+pub(crate) mod store;
 
 use crate::auth::User;
 use crate::error::{Error, Result};
@@ -78,7 +80,7 @@ pub struct NewNotice {
 }
 
 /// A stored notice.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct Notice {
     /// Identifier.
     pub id: String,
@@ -107,28 +109,10 @@ pub async fn notify(
     tx: &mut Transaction<'_, Any>,
     notice: NewNotice,
 ) -> Result<()> {
-    let exists: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE id = $1")
-        .bind(&notice.user_id)
-        .fetch_optional(&mut **tx)
-        .await?;
-    if exists.is_none() {
+    if !crate::auth::store::user_exists(tx, &notice.user_id).await? {
         return Ok(());
     }
-    let now = state.clock.now_ms();
-    sqlx::query(
-        "INSERT INTO notifications (id, user_id, kind, subject_type, subject_id, message, link, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(crate::util::new_id())
-    .bind(&notice.user_id)
-    .bind(notice.kind.as_str())
-    .bind(notice.subject_type)
-    .bind(&notice.subject_id)
-    .bind(&notice.message)
-    .bind(&notice.link)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
+    store::insert(tx, &notice, state.clock.now_ms()).await?;
     metrics::counter!("vivier_notices_total", "kind" => notice.kind.as_str()).increment(1);
     let link = state.mail.link(&notice.link);
     state
@@ -157,67 +141,27 @@ pub async fn list(state: &AppState, user: &User, unread: bool, limit: i64) -> Re
 
 /// The count of `user`'s notices (only unread ones when `unread`).
 pub async fn count(state: &AppState, user: &User, unread: bool) -> Result<i64> {
-    let filter = if unread { " AND read_at IS NULL" } else { "" };
-    Ok(sqlx::query_scalar(&format!(
-        "SELECT COUNT(*) FROM notifications WHERE user_id = $1{filter}"
-    ))
-    .bind(&user.id)
-    .fetch_one(&state.db.pool)
-    .await?)
+    let mut conn = state.db.pool.acquire().await?;
+    store::count(&mut conn, &user.id, unread).await
 }
 
 async fn select(
     state: &AppState,
     user: &User,
     unread: bool,
-    (limit, offset): (i64, i64),
+    page: (i64, i64),
 ) -> Result<Vec<Notice>> {
-    let filter = if unread { " AND read_at IS NULL" } else { "" };
-    let rows = sqlx::query(&format!(
-        "SELECT id, kind, subject_type, subject_id, message, link, created_at, read_at \
-         FROM notifications WHERE user_id = $1{filter} ORDER BY created_at DESC, id LIMIT $2 OFFSET $3"
-    ))
-    .bind(&user.id)
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(&state.db.pool)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Notice {
-                id: r.try_get("id")?,
-                kind: r.try_get("kind")?,
-                subject_type: r.try_get("subject_type")?,
-                subject_id: r.try_get("subject_id")?,
-                message: r.try_get("message")?,
-                link: r.try_get("link")?,
-                created_at: r.try_get("created_at")?,
-                read_at: r.try_get("read_at")?,
-            })
-        })
-        .collect()
+    let mut conn = state.db.pool.acquire().await?;
+    store::page(&mut conn, &user.id, unread, page).await
 }
 
 /// Mark one of the user's notices as read (another user's is not found).
 pub async fn mark_read(state: &AppState, user: &User, id: &str) -> Result<()> {
-    let res = sqlx::query(
-        "UPDATE notifications SET read_at = $3 WHERE id = $1 AND user_id = $2 AND read_at IS NULL",
-    )
-    .bind(id)
-    .bind(&user.id)
-    .bind(state.clock.now_ms())
-    .execute(&state.db.pool)
-    .await?;
-    if res.rows_affected() == 0 {
-        let exists: Option<String> =
-            sqlx::query_scalar("SELECT id FROM notifications WHERE id = $1 AND user_id = $2")
-                .bind(id)
-                .bind(&user.id)
-                .fetch_optional(&state.db.pool)
-                .await?;
-        if exists.is_none() {
-            return Err(Error::NotFound("notification"));
-        }
+    let mut conn = state.db.pool.acquire().await?;
+    if !store::mark_read(&mut conn, &user.id, id, state.clock.now_ms()).await?
+        && !store::exists(&mut conn, &user.id, id).await?
+    {
+        return Err(Error::NotFound("notification"));
     }
     Ok(())
 }

@@ -142,7 +142,7 @@ async fn write(db: &Db, rows: &mut Vec<NewEntry>) {
 async fn write_once(db: &Db, rows: &[NewEntry]) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
     for r in rows {
-        r.insert(&mut *tx).await?;
+        super::store::insert(&mut *tx, r).await?;
     }
     tx.commit().await
 }
@@ -152,8 +152,8 @@ mod tests {
     use super::*;
 
     async fn count(db: &Db) -> i64 {
-        sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'test.read'")
-            .fetch_one(&db.pool)
+        let mut conn = db.pool.acquire().await.expect("connection");
+        crate::audit::store::count_action(&mut conn, "test.read")
             .await
             .expect("count")
     }

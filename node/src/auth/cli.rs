@@ -14,6 +14,10 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::db::Db;
 
+/// The operator at the node's command line: audited as the node
+/// (`actor_role` `system`, `actor_id` `cli`).
+const OPERATOR: crate::actor::Actor = crate::actor::Actor::System("cli");
+
 /// `vivier-node token …`.
 #[derive(Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -162,7 +166,7 @@ async fn run_token(config: &Config, db: &Db, command: TokenCommand) -> anyhow::R
                 db,
                 &config.auth.tokens,
                 now,
-                None,
+                &OPERATOR,
                 TokenRequest {
                     owner: &owner,
                     name: &name,
@@ -213,7 +217,7 @@ async fn run_token(config: &Config, db: &Db, command: TokenCommand) -> anyhow::R
             }
         }
         TokenCommand::Revoke { id } => {
-            let info = tokens::revoke(db, now, None, &id, "cli")
+            let info = tokens::revoke(db, now, &OPERATOR, &id, "cli")
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))
                 .with_context(|| format!("revoking token {id}"))?;
@@ -251,9 +255,10 @@ async fn run_account(config: &Config, db: &Db, command: AccountCommand) -> anyho
                     None
                 },
             };
-            let updated = users::update_user(db, None, &user.id, &change, reason.as_deref(), "cli")
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let updated =
+                users::update_user(db, &OPERATOR, &user.id, &change, reason.as_deref(), "cli")
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!(
                 "{} is {}{}",
                 updated.email,
@@ -267,7 +272,7 @@ async fn run_account(config: &Config, db: &Db, command: AccountCommand) -> anyho
             users::set_password(
                 db,
                 &PasswordPolicy::from_config(config),
-                None,
+                &OPERATOR,
                 &user,
                 &password,
                 None,
@@ -279,7 +284,7 @@ async fn run_account(config: &Config, db: &Db, command: AccountCommand) -> anyho
         }
         AccountCommand::Unlock { email } => {
             let user = find_any_user(db, &email).await?;
-            let cleared = users::unlock(db, None, &user, "cli")
+            let cleared = users::unlock(db, &OPERATOR, &user, "cli")
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!(

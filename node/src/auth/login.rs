@@ -17,11 +17,11 @@ use std::net::IpAddr;
 
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use argon2::Argon2;
-use sqlx::Row;
 
 use super::throttle::{self, account_key, ceil_secs, normalise_email};
 use super::tokens::{self, IssuedToken, TokenKind};
-use super::{user_from_row, User, SESSION_TTL_MS, USER_COLUMNS};
+use super::{store, User, SESSION_TTL_MS};
+use crate::actor::Actor;
 use crate::error::{Error, Result};
 use crate::server::AppState;
 
@@ -32,6 +32,12 @@ const MAX_EMAIL_BYTES: usize = 254;
 /// takes as long as for a real account (default argon2id parameters).
 const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$3Kq3lJq0r9m3m0sJj6Xl1w";
+
+/// Who the audit log names for an attempt made by someone not signed in
+/// (a failed or refused login, a lockout): nobody is known yet, so the
+/// node's login service itself (`actor_role` `system`, `actor_id`
+/// `login`), never the account the attempt names.
+pub const ANONYMOUS: Actor = Actor::System("login");
 
 /// Where a login comes from, for the audit log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,32 +94,25 @@ pub async fn login(
     let normalised = normalise_email(email);
     // Too long or with control characters (PostgreSQL refuses NUL in
     // text): no account has such an address.
-    let row = if plausible_email(&normalised) {
-        sqlx::query(&format!(
-            "SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.email = $1 AND u.disabled = 0"
-        ))
-        .bind(&normalised)
-        .fetch_optional(&state.db.pool)
-        .await?
+    let found = if plausible_email(&normalised) {
+        let mut conn = state.db.pool.acquire().await?;
+        store::login_account(&mut conn, &normalised).await?
     } else {
         None
     };
-    let user = row.as_ref().map(user_from_row).transpose()?;
-    let account = match (&user, &row) {
-        (Some(u), Some(r)) => Some(Account {
-            kind: "user",
-            id: u.id.clone(),
-            password_hash: Some(r.try_get::<String, _>("password_hash")?),
-        }),
-        _ => None,
-    };
+    let account = found.as_ref().map(|(u, hash)| Account {
+        kind: "user",
+        id: u.id.clone(),
+        password_hash: Some(hash.clone()),
+    });
     check_password(state, client, &key, password, via, account).await?;
-    let Some(user) = user else {
+    let Some((user, _)) = found else {
         return Err(Error::Unauthenticated);
     };
     let now = state.clock.now_ms();
-    let session = tokens::issue(
-        &state.db,
+    let mut tx = state.db.begin().await?;
+    let session = tokens::issue_in(
+        &mut tx,
         now,
         &user.id,
         TokenKind::Session,
@@ -121,16 +120,16 @@ pub async fn login(
         now + SESSION_TTL_MS,
     )
     .await?;
-    crate::audit::record(
-        &state.db,
-        Some(&user),
+    crate::audit::append(
+        &mut tx,
+        &Actor::User(user.clone()),
         "auth.login",
-        "user",
-        &user.id,
+        ("user", &user.id),
         None,
         serde_json::json!({ "address": client.to_string(), "via": via.as_str() }),
     )
     .await?;
+    tx.commit().await?;
     Ok(LoggedIn { session, user })
 }
 
@@ -170,7 +169,19 @@ pub(crate) async fn check_password(
     };
 
     if let Some(until) = throttle::locked_until(&state.db, key, now).await? {
-        audit_failure(state, client, via, target_kind, &target_id, "locked", None).await?;
+        // A refusal, not a change: the audit row alone, in its own
+        // transaction.
+        let mut tx = state.db.begin().await?;
+        audit_failure(
+            &mut tx,
+            client,
+            via,
+            (target_kind, &target_id),
+            "locked",
+            None,
+        )
+        .await?;
+        tx.commit().await?;
         return Err(Error::TooManyAttempts {
             retry_after_secs: ceil_secs(until - now),
         });
@@ -192,34 +203,37 @@ pub(crate) async fn check_password(
         throttle::clear_failures(&state.db, key).await?;
         return Ok(());
     }
-    let failure = throttle::record_failure(&state.db, guard, key, now).await?;
+    // The failure count, the lock and their audit rows: one transaction.
+    let mut tx = state.db.begin().await?;
+    let failure = throttle::record_failure_in(&mut tx, guard, key, now).await?;
     audit_failure(
-        state,
+        &mut tx,
         client,
         via,
-        target_kind,
-        &target_id,
+        (target_kind, &target_id),
         "bad_credentials",
         Some(failure.failures),
     )
     .await?;
+    if let Some(until) = failure.locked_until {
+        crate::audit::append(
+            &mut tx,
+            &ANONYMOUS,
+            "auth.lockout",
+            (target_kind, &target_id),
+            None,
+            serde_json::json!({
+                "address": client.to_string(),
+                "via": via.as_str(),
+                "failures": failure.failures,
+                "locked_until": until,
+            }),
+        )
+        .await?;
+    }
+    tx.commit().await?;
     match failure.locked_until {
         Some(until) => {
-            crate::audit::record(
-                &state.db,
-                None,
-                "auth.lockout",
-                target_kind,
-                &target_id,
-                None,
-                serde_json::json!({
-                    "address": client.to_string(),
-                    "via": via.as_str(),
-                    "failures": failure.failures,
-                    "locked_until": until,
-                }),
-            )
-            .await?;
             tracing::warn!(client = %client, failures = failure.failures, "account locked after failed logins");
             Err(Error::TooManyAttempts {
                 retry_after_secs: ceil_secs(until - now),
@@ -230,20 +244,18 @@ pub(crate) async fn check_password(
 }
 
 async fn audit_failure(
-    state: &AppState,
+    conn: &mut sqlx::AnyConnection,
     client: IpAddr,
     via: Via,
-    target_kind: &str,
-    target_id: &str,
+    target: (&str, &str),
     reason: &str,
     failures: Option<i64>,
 ) -> Result<()> {
-    crate::audit::record(
-        &state.db,
-        None,
+    crate::audit::append(
+        conn,
+        &ANONYMOUS,
         "auth.login_failed",
-        target_kind,
-        target_id,
+        target,
         None,
         serde_json::json!({
             "address": client.to_string(),

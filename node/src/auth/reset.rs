@@ -35,11 +35,11 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
-use sqlx::Row;
 
 use super::login::Via;
-use super::throttle::{self, account_key, normalise_email, ClientAddr};
-use super::{user_from_row, PasswordPolicy, User, USER_COLUMNS};
+use super::throttle::{account_key, normalise_email, ClientAddr};
+use super::{store, PasswordPolicy, User};
+use crate::actor::Actor;
 use crate::error::{ApiJson, Error, FieldError, Result};
 use crate::mail::{Mail, Queued, Recipient};
 use crate::server::AppState;
@@ -51,6 +51,9 @@ const SECRET_KEY: &str = "password_reset_hmac_key";
 const MAC_CONTEXT: &str = "vivier-password-reset-v1";
 /// Longest token accepted (a real one is about 80 characters).
 const MAX_TOKEN_CHARS: usize = 200;
+/// Who the audit log names for a refused link (nobody signed in): the
+/// node's password-reset service (`actor_role` `system`).
+pub const ANONYMOUS: Actor = Actor::System("password_reset");
 /// The path of the web page a link opens.
 pub const RESET_PAGE: &str = "/ui/reinitialisation";
 
@@ -138,27 +141,17 @@ async fn secret_in(conn: &mut sqlx::AnyConnection) -> Result<Vec<u8>> {
         hex::decode(v)
             .map_err(|e| Error::Internal(anyhow::anyhow!("{SECRET_KEY} in node_meta: {e}")))
     };
-    let select = "SELECT value FROM node_meta WHERE key = $1";
-    if let Some(v) = sqlx::query_scalar::<_, String>(select)
-        .bind(SECRET_KEY)
-        .fetch_optional(&mut *conn)
-        .await?
-    {
+    if let Some(v) = store::meta(&mut *conn, SECRET_KEY).await? {
         return read(v);
     }
     let mut fresh = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut fresh);
     // Two processes racing: the first insert wins, both read it back.
-    sqlx::query("INSERT INTO node_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
-        .bind(SECRET_KEY)
-        .bind(hex::encode(fresh))
-        .execute(&mut *conn)
-        .await?;
+    store::meta_insert_if_absent(&mut *conn, SECRET_KEY, &hex::encode(fresh)).await?;
     read(
-        sqlx::query_scalar::<_, String>(select)
-            .bind(SECRET_KEY)
-            .fetch_one(&mut *conn)
-            .await?,
+        store::meta(&mut *conn, SECRET_KEY)
+            .await?
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("{SECRET_KEY} not in node_meta")))?,
     )
 }
 
@@ -219,7 +212,7 @@ async fn verify_signature(state: &AppState, token: &str) -> Result<Verified, Tok
 /// the link; it is not stored). Also for account creation mails.
 pub async fn issue_token(
     state: &AppState,
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     user_id: &str,
     ttl_ms: i64,
 ) -> Result<String> {
@@ -233,23 +226,13 @@ pub async fn issue_token(
         .into_bytes();
     let token = format!("{id}.{expires_at}.{}", b64(&tag));
     // Superseded links, and anyone's links a day past their expiry.
-    sqlx::query(
-        "DELETE FROM password_resets WHERE (user_id = $1 AND used_at IS NULL) OR expires_at < $2",
+    store::prune_resets(&mut *tx, user_id, now.saturating_sub(86_400_000)).await?;
+    store::insert_reset(
+        &mut *tx,
+        (&id, user_id, &sha256_hex(token.as_bytes())),
+        now,
+        expires_at,
     )
-    .bind(user_id)
-    .bind(now.saturating_sub(86_400_000))
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO password_resets (id, user_id, token_hash, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(&id)
-    .bind(user_id)
-    .bind(sha256_hex(token.as_bytes()))
-    .bind(now)
-    .bind(expires_at)
-    .execute(&mut **tx)
     .await?;
     Ok(token)
 }
@@ -261,69 +244,63 @@ pub fn link(state: &AppState, token: &str) -> String {
 
 /// A reset request for `email` from `client`. Never says whether the
 /// account exists; fails only when throttled (429) or on a store error.
+/// The link, its mail and the `auth.password_reset_requested` audit row
+/// are written in one transaction (the actor is the account the request
+/// names, or [`ANONYMOUS`] when none does).
 pub async fn request(state: &AppState, client: IpAddr, email: &str, via: Via) -> Result<()> {
     let key = account_key(email);
     state.login.admit(client, &key)?;
     let now = state.clock.now_ms();
     let normalised = normalise_email(email);
     let user = if normalised.len() <= 254 && !normalised.chars().any(char::is_control) {
-        let row = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users u WHERE u.email = $1 AND u.disabled = 0"
-        ))
-        .bind(&normalised)
-        .fetch_optional(&state.db.pool)
-        .await?;
-        row.as_ref().map(user_from_row).transpose()?
+        let mut conn = state.db.pool.acquire().await?;
+        store::active_by_email(&mut conn, &normalised).await?
     } else {
         None
     };
     let settings = &state.config.auth.password_reset;
+    let mut tx = state.db.begin().await?;
     let outcome = match &user {
         None => "unknown_account",
         Some(_) if !state.mail.enabled() => "mail_disabled",
         Some(u) => {
-            let last: Option<i64> = sqlx::query_scalar(
-                "SELECT MAX(created_at) FROM password_resets WHERE user_id = $1",
-            )
-            .bind(&u.id)
-            .fetch_one(&state.db.pool)
-            .await?;
+            let last = store::last_reset_at(&mut tx, &u.id).await?;
             let resend_ms = i64::from(settings.resend_after_secs) * 1000;
             if last.is_some_and(|t| now - t < resend_ms) {
                 "recently_sent"
             } else {
-                send_link(state, u).await?
+                send_link(state, &mut tx, u).await?
             }
         }
     };
     if outcome == "mail_disabled" {
         tracing::warn!("password reset asked for an account, but mail is disabled on this node");
     }
-    let (kind, id) = match &user {
-        Some(u) => ("user", u.id.clone()),
-        None => ("account", key),
+    let (actor, kind, id) = match &user {
+        Some(u) => (Actor::User(u.clone()), "user", u.id.clone()),
+        None => (ANONYMOUS, "account", key),
     };
-    crate::audit::record(
-        &state.db,
-        user.as_ref(),
+    crate::audit::append(
+        &mut tx,
+        &actor,
         "auth.password_reset_requested",
-        kind,
-        &id,
+        (kind, &id),
         None,
         serde_json::json!({ "address": client.to_string(), "via": via.as_str(), "outcome": outcome }),
     )
-    .await
+    .await?;
+    tx.commit().await?;
+    if outcome == "queued" {
+        state.mail.wake();
+    }
+    Ok(())
 }
 
 /// An admin sends account `user_id` a password reset link (the « send a
 /// reset link » button of the users page): not throttled like the public
 /// form, refused (409 `mail_disabled`) when the node sends no mail,
-/// audited `user.password_reset_sent`.
-pub async fn send_by_admin(
-    state: &AppState,
-    actor: &crate::actor::Actor,
-    user_id: &str,
-) -> Result<()> {
+/// audited `user.password_reset_sent` in the link's transaction.
+pub async fn send_by_admin(state: &AppState, actor: &Actor, user_id: &str) -> Result<()> {
     actor.user_with(&[super::Role::Admin])?;
     if !state.mail.enabled() {
         return Err(Error::Refused {
@@ -341,7 +318,8 @@ pub async fn send_by_admin(
             message: "the account is disabled: re-enable it first".into(),
         });
     }
-    match send_link(state, &user).await? {
+    let mut tx = state.db.begin().await?;
+    match send_link(state, &mut tx, &user).await? {
         "queued" => {}
         "undeliverable" => {
             return Err(Error::field("email", "cannot be mailed to"));
@@ -352,41 +330,51 @@ pub async fn send_by_admin(
             )));
         }
     }
-    crate::audit::record(
-        &state.db,
-        actor.user(),
+    crate::audit::append(
+        &mut tx,
+        actor,
         "user.password_reset_sent",
-        "user",
-        &user.id,
+        ("user", &user.id),
         None,
         serde_json::json!({}),
     )
-    .await
+    .await?;
+    tx.commit().await?;
+    state.mail.wake();
+    Ok(())
 }
 
-/// Issue a link for `user` and queue the mail, in one transaction.
-async fn send_link(state: &AppState, user: &User) -> Result<&'static str> {
+/// Issue a link for `user` and queue the mail in `tx` (the caller commits,
+/// then wakes the mailer when `queued`). Nothing is written unless the
+/// outcome is `queued`.
+async fn send_link(
+    state: &AppState,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user: &User,
+) -> Result<&'static str> {
+    let to = Recipient {
+        address: &user.email,
+        name: Some(&user.display_name),
+    };
+    if !state.mail.enabled() {
+        return Ok("mail_disabled");
+    }
+    if !state.mail.deliverable(to) {
+        return Ok("undeliverable");
+    }
     let minutes = i64::from(state.config.auth.password_reset.link_ttl_minutes);
-    let mut tx = state.db.begin().await?;
-    let token = issue_token(state, &mut tx, &user.id, minutes * 60_000).await?;
+    let token = issue_token(state, tx, &user.id, minutes * 60_000).await?;
     let mail = Mail::PasswordReset {
         display_name: user.display_name.clone(),
         link: link(state, &token),
         valid_minutes: minutes,
     };
-    let to = Recipient {
-        address: &user.email,
-        name: Some(&user.display_name),
-    };
-    match state.mail.enqueue(&mut tx, to, &mail).await {
-        Ok(Queued::Queued(_)) => {}
-        Ok(Queued::Disabled) => return Ok("mail_disabled"),
-        Err(Error::Validation(_)) => return Ok("undeliverable"),
-        Err(e) => return Err(e),
+    match state.mail.enqueue(tx, to, &mail).await? {
+        Queued::Queued(_) => Ok("queued"),
+        Queued::Disabled => Err(Error::Internal(anyhow::anyhow!(
+            "mail disabled while queueing a reset link"
+        ))),
     }
-    tx.commit().await?;
-    state.mail.wake();
-    Ok("queued")
 }
 
 /// The account a token would reset, if it may be used now (the web page
@@ -405,27 +393,23 @@ async fn usable(state: &AppState, v: &Verified, token: &str) -> Result<(User, i6
     if v.expires_at <= now {
         return Err(TokenProblem::Expired.error());
     }
-    let row = sqlx::query(&format!(
-        "SELECT {USER_COLUMNS}, r.token_hash, r.used_at, r.expires_at AS reset_expires_at \
-         FROM password_resets r JOIN users u ON u.id = r.user_id WHERE r.id = $1"
-    ))
-    .bind(&v.id)
-    .fetch_optional(&state.db.pool)
-    .await?;
+    let row = {
+        let mut conn = state.db.pool.acquire().await?;
+        store::reset_by_id(&mut conn, &v.id).await?
+    };
     let Some(row) = row else {
         return Err(TokenProblem::Invalid.error());
     };
-    let hash: String = row.try_get("token_hash")?;
-    if hash != sha256_hex(token.as_bytes()) {
+    if row.token_hash != sha256_hex(token.as_bytes()) {
         return Err(TokenProblem::Invalid.error());
     }
-    if row.try_get::<Option<i64>, _>("used_at")?.is_some() {
+    if row.used_at.is_some() {
         return Err(TokenProblem::Used.error());
     }
-    if row.try_get::<i64, _>("reset_expires_at")? <= now {
+    if row.reset_expires_at <= now {
         return Err(TokenProblem::Expired.error());
     }
-    let user = user_from_row(&row)?;
+    let user = row.user();
     if user.disabled {
         return Err(TokenProblem::Invalid.error());
     }
@@ -446,17 +430,20 @@ pub async fn confirm(
         sha256_hex(format!("password-reset:{}", token.split('.').next().unwrap_or("")).as_bytes());
     state.login.admit(client, &bucket)?;
     let details = |reason: &str| serde_json::json!({ "address": client.to_string(), "via": via.as_str(), "reason": reason });
+    // A refusal changes nothing: its audit row alone, in its own
+    // transaction.
     let refused = |problem: TokenProblem, target: Option<String>| async move {
-        crate::audit::record(
-            &state.db,
-            None,
+        let mut tx = state.db.begin().await?;
+        crate::audit::append(
+            &mut tx,
+            &ANONYMOUS,
             "auth.password_reset_refused",
-            "password_reset",
-            target.as_deref().unwrap_or("-"),
+            ("password_reset", target.as_deref().unwrap_or("-")),
             None,
             details(problem.code()),
         )
         .await?;
+        tx.commit().await?;
         Err::<User, Error>(problem.error())
     };
     let v = match verify_signature(state, token).await {
@@ -474,33 +461,26 @@ pub async fn confirm(
     let hash = super::users::checked_hash(&policy, &user, password, "password").await?;
     let mut tx = state.db.begin().await?;
     let now = state.clock.now_ms();
-    let claimed = sqlx::query(
-        "UPDATE password_resets SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND expires_at > $2",
-    )
-    .bind(&v.id)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    if claimed.rows_affected() != 1 {
+    if !store::claim_reset(&mut tx, &v.id, now).await? {
         // Used by a concurrent request between the check and now.
         drop(tx);
         return refused(TokenProblem::Used, Some(v.id.clone())).await;
     }
     let ended = super::users::store_password(&mut tx, &user.id, &hash, None).await?;
-    tx.commit().await?;
-    throttle::clear_failures(&state.db, &account_key(&user.email)).await?;
-    crate::audit::record(
-        &state.db,
-        Some(&user),
+    // A new password also lifts a lockout.
+    store::clear_failures(&mut tx, &account_key(&user.email)).await?;
+    crate::audit::append(
+        &mut tx,
+        &Actor::User(user.clone()),
         "auth.password_reset",
-        "user",
-        &user.id,
+        ("user", &user.id),
         None,
         serde_json::json!({
             "address": client.to_string(), "via": via.as_str(), "reset_id": v.id, "sessions_ended": ended,
         }),
     )
     .await?;
+    tx.commit().await?;
     Ok(user)
 }
 

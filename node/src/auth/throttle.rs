@@ -25,7 +25,6 @@ use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
-use sqlx::Row;
 
 use crate::auth::settings::{LoginConfig, ProxyNet};
 use crate::clock::{GovernorClock, SharedClock};
@@ -266,18 +265,17 @@ pub struct FailureState {
 
 /// Whether `key` is locked at `now`: the lock's end.
 pub async fn locked_until(db: &Db, key: &str, now: i64) -> Result<Option<i64>> {
-    let until: Option<i64> =
-        sqlx::query_scalar("SELECT locked_until FROM login_failures WHERE account_key = $1")
-            .bind(key)
-            .fetch_optional(&db.pool)
-            .await?;
-    Ok(until.filter(|u| *u > now))
+    let mut conn = db.pool.acquire().await?;
+    Ok(super::store::locked_until(&mut conn, key)
+        .await?
+        .filter(|u| *u > now))
 }
 
-/// Count a failure on `key` at `now`; lock the account when the count
-/// reaches the threshold. Also forgets failures older than the memory.
-pub async fn record_failure(
-    db: &Db,
+/// Count a failure on `key` at `now` in `conn` (the caller's transaction,
+/// where its audit row goes too); lock the account when the count reaches
+/// the threshold. Also forgets failures older than the memory.
+pub async fn record_failure_in(
+    conn: &mut sqlx::AnyConnection,
     throttle: &LoginThrottle,
     key: &str,
     now: i64,
@@ -285,41 +283,17 @@ pub async fn record_failure(
     let memory_ms =
         i64::try_from(throttle.config.failure_memory_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
     let forget_before = now.saturating_sub(memory_ms);
-    let mut tx = db.begin().await?;
-    let row = sqlx::query(
-        "INSERT INTO login_failures (account_key, failures, last_failure_at, locked_until) \
-         VALUES ($1, 1, $2, 0) \
-         ON CONFLICT (account_key) DO UPDATE SET \
-           failures = CASE WHEN login_failures.last_failure_at < $3 THEN 1 \
-                           ELSE login_failures.failures + 1 END, \
-           last_failure_at = $2 \
-         RETURNING failures",
-    )
-    .bind(key)
-    .bind(now)
-    .bind(forget_before)
-    .fetch_one(&mut *tx)
-    .await?;
-    let failures: i64 = row.try_get("failures")?;
+    let failures = super::store::bump_failures(conn, key, now, forget_before).await?;
     let locked_until = match throttle.lock_duration_ms(failures) {
         Some(ms) => {
             let until = now.saturating_add(ms);
-            sqlx::query("UPDATE login_failures SET locked_until = $2 WHERE account_key = $1")
-                .bind(key)
-                .bind(until)
-                .execute(&mut *tx)
-                .await?;
+            super::store::lock_account(conn, key, until).await?;
             Some(until)
         }
         None => None,
     };
     // Housekeeping: rows neither locked nor remembered any more.
-    sqlx::query("DELETE FROM login_failures WHERE last_failure_at < $1 AND locked_until < $2")
-        .bind(forget_before)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    super::store::prune_failures(conn, forget_before, now).await?;
     Ok(FailureState {
         failures,
         locked_until,
@@ -329,11 +303,8 @@ pub async fn record_failure(
 /// Forget the failures of `key` (after a successful login, or when an
 /// administrator unlocks the account). Returns whether there were any.
 pub async fn clear_failures(db: &Db, key: &str) -> Result<bool> {
-    let done = sqlx::query("DELETE FROM login_failures WHERE account_key = $1")
-        .bind(key)
-        .execute(&db.pool)
-        .await?;
-    Ok(done.rows_affected() > 0)
+    let mut conn = db.pool.acquire().await?;
+    super::store::clear_failures(&mut conn, key).await
 }
 
 #[cfg(test)]

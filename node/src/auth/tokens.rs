@@ -19,9 +19,9 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
-use super::{user_from_row, Role, User, USER_COLUMNS};
+use super::{store, Role, User};
+use crate::actor::Actor;
 use crate::db::Db;
 use crate::error::{ApiJson, Error, FieldError, Result};
 use crate::server::AppState;
@@ -93,27 +93,37 @@ pub async fn issue(
     name: Option<&str>,
     expires_at: i64,
 ) -> Result<IssuedToken> {
+    let mut conn = db.pool.acquire().await?;
+    issue_in(&mut conn, now, user_id, kind, name, expires_at).await
+}
+
+/// [`issue`] on `conn` (a caller's transaction).
+pub async fn issue_in(
+    conn: &mut sqlx::AnyConnection,
+    now: i64,
+    user_id: &str,
+    kind: TokenKind,
+    name: Option<&str>,
+    expires_at: i64,
+) -> Result<IssuedToken> {
     let token = new_token("viv");
     let id = new_id();
-    sqlx::query(
-        "INSERT INTO auth_tokens (token_hash, id, user_id, kind, label, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    store::insert_token(
+        conn,
+        &store::NewToken {
+            token_hash: &sha256_hex(token.as_bytes()),
+            id: &id,
+            user_id,
+            kind: kind.as_str(),
+            name,
+            created_at: now,
+            expires_at,
+        },
     )
-    .bind(sha256_hex(token.as_bytes()))
-    .bind(&id)
-    .bind(user_id)
-    .bind(kind.as_str())
-    .bind(name)
-    .bind(now)
-    .bind(expires_at)
-    .execute(&db.pool)
     .await?;
     if kind == TokenKind::Session {
         // Sessions that ended long ago are of no use to anyone.
-        sqlx::query("DELETE FROM auth_tokens WHERE kind = 'session' AND expires_at < $1")
-            .bind(now - 7 * 86_400_000)
-            .execute(&db.pool)
-            .await?;
+        store::prune_sessions(conn, now - 7 * 86_400_000).await?;
     }
     Ok(IssuedToken {
         id,
@@ -167,111 +177,126 @@ pub struct TokenRequest<'a> {
     pub days: Option<i64>,
 }
 
-/// Create a named API token at `now`, audited as done by `actor` (`None`:
-/// the operator, through the CLI).
+/// Create a named API token at `now` as `actor`: the owner themself, or
+/// the operator through the CLI (`Actor::System`); anyone else is refused.
+/// Audited `token.create` in the token's transaction.
 pub async fn create_api_token(
     db: &Db,
     config: &crate::auth::settings::TokenConfig,
     now: i64,
-    actor: Option<&User>,
+    actor: &Actor,
     req: TokenRequest<'_>,
     via: &str,
 ) -> Result<IssuedToken> {
     let owner = req.owner;
+    match actor {
+        Actor::System(_) => {}
+        Actor::User(u) if u.id == owner.id => {}
+        _ => return Err(Error::Forbidden),
+    }
     let name = valid_name(req.name)?;
     let ttl = lifetime_ms(config, req.days)?;
-    let issued = issue(db, now, &owner.id, TokenKind::Api, Some(&name), now + ttl).await?;
-    crate::audit::record(
-        db,
+    let mut tx = db.begin().await?;
+    let issued = issue_in(
+        &mut tx,
+        now,
+        &owner.id,
+        TokenKind::Api,
+        Some(&name),
+        now + ttl,
+    )
+    .await?;
+    crate::audit::append(
+        &mut tx,
         actor,
         "token.create",
-        "token",
-        &issued.id,
+        ("token", &issued.id),
         None,
         serde_json::json!({
             "user_id": owner.id, "name": name, "expires_at": issued.expires_at, "via": via,
         }),
     )
     .await?;
+    tx.commit().await?;
     Ok(issued)
 }
 
-fn info_from_row(r: &sqlx::any::AnyRow, now: i64) -> Result<TokenInfo> {
-    let expires_at: Option<i64> = r.try_get("expires_at")?;
-    Ok(TokenInfo {
-        id: r.try_get("id")?,
-        user_id: r.try_get("user_id")?,
-        name: r.try_get::<Option<String>, _>("label")?.unwrap_or_default(),
-        created_at: r.try_get("created_at")?,
-        expires_at,
-        last_used_at: r.try_get("last_used_at")?,
-        expired: expires_at.is_some_and(|e| e <= now),
-    })
+fn info_from_row(r: store::TokenRow, now: i64) -> TokenInfo {
+    TokenInfo {
+        expired: r.expires_at.is_some_and(|e| e <= now),
+        id: r.id,
+        user_id: r.user_id,
+        name: r.label.unwrap_or_default(),
+        created_at: r.created_at,
+        expires_at: r.expires_at,
+        last_used_at: r.last_used_at,
+    }
 }
-
-const INFO_COLUMNS: &str = "id, user_id, label, created_at, expires_at, last_used_at";
 
 /// The API tokens of `user_id`, newest first.
 pub async fn list(db: &Db, user_id: &str, now: i64) -> Result<Vec<TokenInfo>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {INFO_COLUMNS} FROM auth_tokens WHERE user_id = $1 AND kind = 'api' \
-         ORDER BY created_at DESC, id DESC"
-    ))
-    .bind(user_id)
-    .fetch_all(&db.pool)
-    .await?;
-    rows.iter().map(|r| info_from_row(r, now)).collect()
+    let mut conn = db.pool.acquire().await?;
+    Ok(store::api_tokens_of(&mut conn, user_id)
+        .await?
+        .into_iter()
+        .map(|r| info_from_row(r, now))
+        .collect())
+}
+
+/// The API tokens of `owner` (the caller's own when `None`) as `actor`:
+/// one's own, or anyone's for an admin (or the operator).
+pub async fn list_as(
+    db: &Db,
+    actor: &Actor,
+    owner: Option<&str>,
+    now: i64,
+) -> Result<Vec<TokenInfo>> {
+    let own = actor.user().map(|u| u.id.as_str());
+    let owner = match (owner, own) {
+        (Some(id), Some(me)) if id == me => me,
+        (Some(id), _) => {
+            super::admin_or_operator(actor)?;
+            id
+        }
+        (None, Some(me)) => me,
+        (None, None) => return Err(Error::Forbidden),
+    };
+    list(db, owner, now).await
 }
 
 /// Revoke the API token `id`. A user may revoke their own; an admin
-/// anyone's (`actor` `None`: the operator through the CLI). Anything else
-/// is `NotFound`, so token ids cannot be probed.
-pub async fn revoke(
-    db: &Db,
-    now: i64,
-    actor: Option<&User>,
-    id: &str,
-    via: &str,
-) -> Result<TokenInfo> {
-    let row = sqlx::query(&format!(
-        "SELECT {INFO_COLUMNS} FROM auth_tokens WHERE id = $1 AND kind = 'api'"
-    ))
-    .bind(id)
-    .fetch_optional(&db.pool)
-    .await?;
-    let info = match row {
-        Some(r) => info_from_row(&r, now)?,
+/// anyone's (and the operator, `Actor::System`, through the CLI). Anything
+/// else is `NotFound`, so token ids cannot be probed. Audited
+/// `token.revoke` in the revocation's transaction.
+pub async fn revoke(db: &Db, now: i64, actor: &Actor, id: &str, via: &str) -> Result<TokenInfo> {
+    let mut tx = db.begin().await?;
+    let info = match store::api_token(&mut tx, id).await? {
+        Some(r) => info_from_row(r, now),
         None => return Err(Error::NotFound("token")),
     };
-    if let Some(a) = actor {
-        if a.role != Role::Admin && a.id != info.user_id {
-            return Err(Error::NotFound("token"));
-        }
+    match actor {
+        Actor::System(_) => {}
+        Actor::User(a) if a.role == Role::Admin || a.id == info.user_id => {}
+        _ => return Err(Error::NotFound("token")),
     }
-    sqlx::query("DELETE FROM auth_tokens WHERE id = $1")
-        .bind(id)
-        .execute(&db.pool)
-        .await?;
-    crate::audit::record(
-        db,
+    store::delete_token(&mut tx, id).await?;
+    crate::audit::append(
+        &mut tx,
         actor,
         "token.revoke",
-        "token",
-        id,
+        ("token", id),
         None,
         serde_json::json!({ "user_id": info.user_id, "name": info.name, "via": via }),
     )
     .await?;
+    tx.commit().await?;
     Ok(info)
 }
 
 /// Revoke a token by its secret (logout). Unknown secrets are ignored.
 pub async fn revoke_secret(db: &Db, token: &str) -> Result<()> {
-    sqlx::query("DELETE FROM auth_tokens WHERE token_hash = $1")
-        .bind(sha256_hex(token.as_bytes()))
-        .execute(&db.pool)
-        .await?;
-    Ok(())
+    let mut conn = db.pool.acquire().await?;
+    store::delete_token_by_hash(&mut conn, &sha256_hex(token.as_bytes())).await
 }
 
 /// Resolve a bearer or session token to its user at `now` (expired
@@ -279,25 +304,14 @@ pub async fn revoke_secret(db: &Db, token: &str) -> Result<()> {
 /// last used, to the minute.
 pub async fn user_for_token(db: &Db, token: &str, now: i64) -> Result<Option<User>> {
     let hash = sha256_hex(token.as_bytes());
-    let row = sqlx::query(&format!(
-        "SELECT {USER_COLUMNS}, t.last_used_at AS token_last_used FROM auth_tokens t \
-         JOIN users u ON u.id = t.user_id \
-         WHERE t.token_hash = $1 AND u.disabled = 0 AND (t.expires_at IS NULL OR t.expires_at > $2)"
-    ))
-    .bind(&hash)
-    .bind(now)
-    .fetch_optional(&db.pool)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let last: Option<i64> = row.try_get("token_last_used")?;
+    let mut conn = db.pool.acquire().await?;
+    let Some((user, last)) = store::user_for_token_hash(&mut conn, &hash, now).await? else {
+        return Ok(None);
+    };
     if last.is_none_or(|l| now - l >= LAST_USED_PRECISION_MS) {
-        sqlx::query("UPDATE auth_tokens SET last_used_at = $2 WHERE token_hash = $1")
-            .bind(&hash)
-            .bind(now)
-            .execute(&db.pool)
-            .await?;
+        store::touch_token(&mut conn, &hash, now).await?;
     }
-    user_from_row(&row).map(Some)
+    Ok(Some(user))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -322,7 +336,7 @@ async fn create_handler(
         &state.db,
         &state.config.auth.tokens,
         state.clock.now_ms(),
-        Some(&user),
+        &Actor::User(user.clone()),
         TokenRequest {
             owner: &user,
             name: &req.name,
@@ -350,17 +364,14 @@ async fn list_handler(
     user: User,
     crate::http::Paged(paging, q): crate::http::Paged<ListQuery>,
 ) -> Result<Json<crate::http::Page<TokenInfo>>> {
-    let owner = match q.user_id {
-        Some(id) if id != user.id => {
-            user.require(&[Role::Admin])?;
-            id
-        }
-        _ => user.id.clone(),
-    };
-    Ok(Json(crate::http::Page::slice(
-        list(&state.db, &owner, state.clock.now_ms()).await?,
-        paging,
-    )))
+    let tokens = list_as(
+        &state.db,
+        &Actor::User(user),
+        q.user_id.as_deref(),
+        state.clock.now_ms(),
+    )
+    .await?;
+    Ok(Json(crate::http::Page::slice(tokens, paging)))
 }
 
 #[utoipa::path(delete, path = "/api/v1/auth/tokens/{id}", tag = "auth", params(("id" = String, Path, description = "Token id")),
@@ -370,7 +381,14 @@ async fn revoke_handler(
     user: User,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    revoke(&state.db, state.clock.now_ms(), Some(&user), &id, "api").await?;
+    revoke(
+        &state.db,
+        state.clock.now_ms(),
+        &Actor::User(user),
+        &id,
+        "api",
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -18,12 +18,12 @@ use axum::http::StatusCode;
 use axum::routing::{patch, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
 use super::throttle::{self, ClientAddr};
-use super::{hash_password, user_by_id, user_from_row, Reason, Role, User, USER_COLUMNS};
+use super::{admin_or_operator, hash_password, store, Reason, Role, User};
 use super::{PasswordOwner, PasswordPolicy};
-use crate::db::{Backend, Db};
+use crate::actor::Actor;
+use crate::db::Db;
 use crate::error::{ApiJson, Error, Result};
 use crate::server::AppState;
 
@@ -43,39 +43,26 @@ fn active_admin(role: Role, disabled: bool) -> bool {
     role == Role::Admin && !disabled
 }
 
-/// Change an account's role or status. `actor` must be an admin (`None`:
-/// the operator through the CLI). Audited with the reason given.
+/// Change an account's role or status. `actor` must be an admin (or the
+/// operator through the CLI, `Actor::System`): anyone else is refused
+/// before anything is read or written. Audited `user.update` with the
+/// reason given, in the change's transaction.
 pub async fn update_user(
     db: &Db,
-    actor: Option<&User>,
+    actor: &Actor,
     id: &str,
     change: &UserUpdate,
     reason: Option<&str>,
     via: &str,
 ) -> Result<User> {
-    if let Some(a) = actor {
-        a.require(&[Role::Admin])?;
-    }
-    let pg = db.backend == Backend::Postgres;
-    let lock = if pg { " FOR UPDATE" } else { "" };
+    admin_or_operator(actor)?;
     let mut tx = db.begin().await?;
     // Lock the active admins (PostgreSQL; SQLite's write transaction is
     // already exclusive) so two demotions cannot both pass the check below.
-    sqlx::query(&format!(
-        "SELECT id FROM users WHERE role = 'admin' AND disabled = 0{lock}"
-    ))
-    .fetch_all(&mut *tx)
-    .await?;
-    let row = sqlx::query(&format!(
-        "SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1{lock}"
-    ))
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let before = match row {
-        Some(r) => user_from_row(&r)?,
-        None => return Err(Error::NotFound("user")),
-    };
+    store::lock_active_admins(&mut tx, db.backend).await?;
+    let before = store::user_by_id(&mut tx, id, Some(db.backend))
+        .await?
+        .ok_or(Error::NotFound("user"))?;
     let role = change.role.unwrap_or(before.role);
     let disabled = change.disabled.unwrap_or(before.disabled);
     if role == before.role && disabled == before.disabled {
@@ -92,42 +79,26 @@ pub async fn update_user(
             "an employer account needs an employer name; create a new employer account instead",
         ));
     }
-    if active_admin(before.role, before.disabled) && !active_admin(role, disabled) {
-        let others: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0 AND id <> $1",
-        )
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-        if others == 0 {
-            return Err(Error::Refused {
-                code: "last_admin",
-                message: "the last active administrator can be neither demoted nor disabled".into(),
-            });
-        }
+    if active_admin(before.role, before.disabled)
+        && !active_admin(role, disabled)
+        && store::other_active_admins(&mut tx, id).await? == 0
+    {
+        return Err(Error::Refused {
+            code: "last_admin",
+            message: "the last active administrator can be neither demoted nor disabled".into(),
+        });
     }
-    sqlx::query("UPDATE users SET role = $2, disabled = $3 WHERE id = $1")
-        .bind(id)
-        .bind(role.as_str())
-        .bind(crate::db::b(disabled))
-        .execute(&mut *tx)
-        .await?;
+    store::set_role_and_status(&mut tx, id, role, disabled).await?;
     let revoked = if disabled && !before.disabled {
-        sqlx::query("DELETE FROM auth_tokens WHERE user_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
+        store::delete_tokens_of(&mut tx, id).await?
     } else {
         0
     };
-    tx.commit().await?;
-    crate::audit::record(
-        db,
+    crate::audit::append(
+        &mut tx,
         actor,
         "user.update",
-        "user",
-        id,
+        ("user", id),
         reason,
         serde_json::json!({
             "before": { "role": before.role, "disabled": before.disabled },
@@ -137,6 +108,7 @@ pub async fn update_user(
         }),
     )
     .await?;
+    tx.commit().await?;
     Ok(User {
         role,
         disabled,
@@ -171,10 +143,11 @@ pub async fn checked_hash(
     .await?
 }
 
-/// Store `hash` as `user_id`'s password in `tx` and end their sessions
-/// except `keep_session` (a token secret). Returns the sessions ended.
+/// Store `hash` as `user_id`'s password in `conn` (a transaction) and end
+/// their sessions except `keep_session` (a token secret). Returns the
+/// sessions ended.
 pub async fn store_password(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    conn: &mut sqlx::AnyConnection,
     user_id: &str,
     hash: &str,
     keep_session: Option<&str>,
@@ -182,69 +155,79 @@ pub async fn store_password(
     let keep = keep_session
         .map(|t| crate::util::sha256_hex(t.as_bytes()))
         .unwrap_or_default();
-    sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
-        .bind(user_id)
-        .bind(hash)
-        .execute(&mut **tx)
-        .await?;
-    Ok(sqlx::query(
-        "DELETE FROM auth_tokens WHERE user_id = $1 AND kind = 'session' AND token_hash <> $2",
-    )
-    .bind(user_id)
-    .bind(&keep)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected())
+    store::set_password_hash(conn, user_id, hash).await?;
+    store::end_sessions_except(conn, user_id, &keep).await
+}
+
+/// Whether `actor` may set `user`'s password: the account holder, or the
+/// operator (`Actor::System`, `vivier-node user password`).
+fn own_or_operator(actor: &Actor, user: &User) -> Result<()> {
+    match actor {
+        Actor::System(_) => Ok(()),
+        Actor::User(u) if u.id == user.id => Ok(()),
+        _ => Err(Error::Forbidden),
+    }
 }
 
 /// Set `user`'s password (checked by the node's policy), end their
-/// sessions except `keep_session` (a token secret), audit it as done by
-/// `actor` (`None`: the operator).
+/// sessions except `keep_session` (a token secret) and lift a lockout, as
+/// `actor` (the account holder, or the operator): one transaction with its
+/// `user.password_change` audit row.
 pub async fn set_password(
     db: &Db,
     policy: &PasswordPolicy,
-    actor: Option<&User>,
+    actor: &Actor,
     user: &User,
     new_password: &str,
     keep_session: Option<&str>,
     via: &str,
 ) -> Result<()> {
+    own_or_operator(actor, user)?;
     let hash = checked_hash(policy, user, new_password, "new_password").await?;
     let mut tx = db.begin().await?;
     let ended = store_password(&mut tx, &user.id, &hash, keep_session).await?;
-    tx.commit().await?;
     // A new password also lifts a lockout.
-    throttle::clear_failures(db, &throttle::account_key(&user.email)).await?;
-    crate::audit::record(
-        db,
+    store::clear_failures(&mut tx, &throttle::account_key(&user.email)).await?;
+    crate::audit::append(
+        &mut tx,
         actor,
         "user.password_change",
-        "user",
-        &user.id,
+        ("user", &user.id),
         None,
         serde_json::json!({ "sessions_ended": ended, "via": via }),
     )
-    .await
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
-/// Lift a login lockout on `user` (admin, or the operator when `actor` is
-/// `None`). Returns whether there was anything to lift.
-pub async fn unlock(db: &Db, actor: Option<&User>, user: &User, via: &str) -> Result<bool> {
-    if let Some(a) = actor {
-        a.require(&[Role::Admin])?;
-    }
-    let cleared = throttle::clear_failures(db, &throttle::account_key(&user.email)).await?;
-    crate::audit::record(
-        db,
+/// Lift a login lockout on `user` (an admin, or the operator). Returns
+/// whether there was anything to lift; audited `auth.unlock` in the same
+/// transaction.
+pub async fn unlock(db: &Db, actor: &Actor, user: &User, via: &str) -> Result<bool> {
+    admin_or_operator(actor)?;
+    let mut tx = db.begin().await?;
+    let cleared = store::clear_failures(&mut tx, &throttle::account_key(&user.email)).await?;
+    crate::audit::append(
+        &mut tx,
         actor,
         "auth.unlock",
-        "user",
-        &user.id,
+        ("user", &user.id),
         None,
         serde_json::json!({ "cleared": cleared, "via": via }),
     )
     .await?;
+    tx.commit().await?;
     Ok(cleared)
+}
+
+/// [`unlock`] the account `id` (refused before the account is looked up).
+pub async fn unlock_by_id(db: &Db, actor: &Actor, id: &str, via: &str) -> Result<bool> {
+    admin_or_operator(actor)?;
+    let target = super::user_by_id(db, id)
+        .await?
+        .ok_or(Error::NotFound("user"))?;
+    unlock(db, actor, &target, via).await
 }
 
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "auth", params(("id" = String, Path, description = "Account id")),
@@ -257,10 +240,9 @@ async fn update_handler(
     Path(id): Path<String>,
     ApiJson(change): ApiJson<UserUpdate>,
 ) -> Result<Json<User>> {
-    user.require(&[Role::Admin])?;
     let updated = update_user(
         &state.db,
-        Some(&user),
+        &Actor::User(user),
         &id,
         &change,
         reason.as_deref(),
@@ -277,11 +259,7 @@ async fn unlock_handler(
     user: User,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    user.require(&[Role::Admin])?;
-    let target = user_by_id(&state.db, &id)
-        .await?
-        .ok_or(Error::NotFound("user"))?;
-    unlock(&state.db, Some(&user), &target, "api").await?;
+    unlock_by_id(&state.db, &Actor::User(user), &id, "api").await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -303,11 +281,10 @@ pub async fn check_current_password(
     state
         .login
         .admit(client, &throttle::account_key(&user.email))?;
-    let hash: String = sqlx::query("SELECT password_hash FROM users WHERE id = $1")
-        .bind(&user.id)
-        .fetch_one(&state.db.pool)
-        .await?
-        .try_get("password_hash")?;
+    let hash = {
+        let mut conn = state.db.pool.acquire().await?;
+        store::password_hash(&mut conn, &user.id).await?
+    };
     let pw = password.to_string();
     let _slot = state.login.verification_slot().await?;
     let ok = tokio::task::spawn_blocking(move || super::verify_password(&pw, &hash)).await?;
@@ -335,7 +312,7 @@ async fn change_password_handler(
     set_password(
         &state.db,
         &PasswordPolicy::from_config(&state.config),
-        Some(&user),
+        &Actor::User(user.clone()),
         &user,
         &req.new_password,
         current.as_deref(),

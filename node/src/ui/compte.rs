@@ -188,7 +188,7 @@ pub(super) async fn password_submit(
     crate::auth::users::set_password(
         &state.db,
         &policy,
-        Some(&user),
+        &crate::actor::Actor::User(user.clone()),
         &user,
         new,
         keep.as_deref(),

@@ -1071,3 +1071,168 @@ async fn the_password_page_explains_a_weak_password_in_french() {
         node.stop().await;
     }
 }
+
+/// Rows of `audit_log` and of `users`.
+async fn audit_and_users(node: &TestNode) -> (i64, i64) {
+    let audit: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
+        .fetch_one(&node.state.db.pool)
+        .await
+        .unwrap();
+    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(&node.state.db.pool)
+        .await
+        .unwrap();
+    (audit, users)
+}
+
+/// Posts `form` to `path` with `cookie` and expects the French 403 page.
+async fn refused_form(node: &TestNode, cookie: &str, path: &str, form: &[(&str, &str)]) {
+    let page = crate::support::post(node, Some(cookie), path, form).await;
+    assert_eq!(page.status, 403, "{path}: {}", page.body);
+    assert!(page.body.contains("Accès refusé"), "{path}: {}", page.body);
+}
+
+/// A counsellor is refused by the accounts service itself — creating an
+/// account, disabling one, lifting a lockout — whichever adapter calls it:
+/// a direct call, the API or the administration's web forms. Nothing is
+/// written and the audit log is unchanged; the same service lets an admin,
+/// audited with the change.
+#[tokio::test]
+async fn a_counsellor_is_refused_by_the_user_service_whichever_adapter_calls_it() {
+    use vivier_node::auth::users::UserUpdate;
+    use vivier_node::auth::NewUser;
+    use vivier_node::error::Error;
+
+    for backend in backends() {
+        let clock = ManualClock::starting_now();
+        let node = node_with(&backend, &clock, |_| {}).await;
+        let admin = node.user(Role::Admin, "admin@mission-emploi.fr").await;
+        let counsellor = node.user(Role::Counsellor, COUNSELLOR).await;
+        let lea = node.user(Role::Counsellor, "lea@mission-emploi.fr").await;
+        let lea_id = user_id(&node, "lea@mission-emploi.fr").await;
+        let actor = crate::support::actor_of(&node, &counsellor).await;
+        let cookie = node.ui_cookie(COUNSELLOR).await;
+        let before = audit_and_users(&node).await;
+        let new_user = || NewUser {
+            email: "intrus@mission-emploi.fr".into(),
+            display_name: "Intrus".into(),
+            role: Role::Admin,
+            password: PASSWORD.into(),
+            employer_name: None,
+            employer_siret: None,
+        };
+        let disable = UserUpdate {
+            disabled: Some(true),
+            ..UserUpdate::default()
+        };
+
+        // Direct calls of the service.
+        let err = vivier_node::auth::create_account(&node.state, &actor, new_user())
+            .await
+            .expect_err("a counsellor may not create an account");
+        assert!(matches!(err, Error::Forbidden), "{err:?}");
+        let err = vivier_node::auth::users::update_user(
+            &node.state.db,
+            &actor,
+            &lea_id,
+            &disable,
+            None,
+            "test",
+        )
+        .await
+        .expect_err("a counsellor may not disable an account");
+        assert!(matches!(err, Error::Forbidden), "{err:?}");
+        let err = vivier_node::auth::users::unlock_by_id(&node.state.db, &actor, &lea_id, "test")
+            .await
+            .expect_err("a counsellor may not unlock an account");
+        assert!(matches!(err, Error::Forbidden), "{err:?}");
+        let err = vivier_node::auth::list_users_as(&node.state.db, &actor)
+            .await
+            .expect_err("a counsellor may not list the accounts");
+        assert!(matches!(err, Error::Forbidden), "{err:?}");
+
+        // The API.
+        let (st, body) = node
+            .post(
+                &counsellor,
+                "/api/v1/users",
+                &json!({ "email": "intrus@mission-emploi.fr", "display_name": "Intrus",
+                         "role": "admin", "password": PASSWORD }),
+            )
+            .await;
+        assert_eq!(st, 403, "{body}");
+        assert_eq!(body["code"], "forbidden", "{body}");
+        let (st, body) = node
+            .send_json(
+                reqwest::Method::PATCH,
+                &counsellor,
+                &format!("/api/v1/users/{lea_id}"),
+                &json!({ "disabled": true }),
+            )
+            .await;
+        assert_eq!(st, 403, "{body}");
+        assert_eq!(body["code"], "forbidden", "{body}");
+        let (st, body) = node
+            .post(
+                &counsellor,
+                &format!("/api/v1/users/{lea_id}/unlock"),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(st, 403, "{body}");
+
+        // The administration's web forms.
+        refused_form(
+            &node,
+            &cookie,
+            "/ui/admin/utilisateurs",
+            &[
+                ("nom", "Intrus"),
+                ("courriel", "intrus@mission-emploi.fr"),
+                ("role", "admin"),
+                ("mot_de_passe", PASSWORD),
+            ],
+        )
+        .await;
+        refused_form(
+            &node,
+            &cookie,
+            &format!("/ui/admin/utilisateurs/{lea_id}"),
+            &[("action", "desactiver")],
+        )
+        .await;
+
+        // Nothing written, nothing audited: Léa still works.
+        assert_eq!(audit_and_users(&node).await, before, "{backend:?}");
+        assert!(
+            vivier_node::auth::user_by_email(&node.state.db, "intrus@mission-emploi.fr")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(node.get(&lea, "/api/v1/me").await.0, 200);
+
+        // The same service lets an admin, audited in the change's
+        // transaction.
+        let admin_actor = crate::support::actor_of(&node, &admin).await;
+        let updated = vivier_node::auth::users::update_user(
+            &node.state.db,
+            &admin_actor,
+            &lea_id,
+            &disable,
+            None,
+            "test",
+        )
+        .await
+        .expect("an admin disables an account");
+        assert!(updated.disabled);
+        assert_eq!(node.get(&lea, "/api/v1/me").await.0, 401);
+        let after = audit_and_users(&node).await;
+        assert_eq!(after, (before.0 + 1, before.1));
+        let updates = audit(&node, "user.update").await;
+        assert_eq!(updates.len(), 1);
+        assert_eq!(updates[0].1, lea_id);
+        assert_eq!(updates[0].2["via"], "test");
+        node.stop().await;
+    }
+}
