@@ -23,9 +23,10 @@
 //! | POST | `/api/v1/opportunities/{id}/close` | close a local one |
 
 pub mod http;
+pub(crate) mod store;
 
 use serde::{Deserialize, Serialize};
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 use vivier_protocol::{
     MessageKind, NodeId, OpportunityClosed, OpportunityPayload, OpportunityPlace, OpportunityType,
 };
@@ -55,8 +56,20 @@ pub const MAX_TRAINING_DAYS: i64 = 3 * 366;
 pub const MAX_IMMERSION_DAYS: i64 = 31;
 
 /// `open` or `closed`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum OpportunityStatus {
     /// Open to referrals.
     Open,
@@ -65,14 +78,17 @@ pub enum OpportunityStatus {
 }
 
 impl OpportunityStatus {
-    fn parse(s: &str) -> Result<OpportunityStatus> {
-        match s {
-            "open" => Ok(OpportunityStatus::Open),
-            "closed" => Ok(OpportunityStatus::Closed),
-            other => Err(Error::Internal(anyhow::anyhow!(
-                "unknown opportunity status {other}"
-            ))),
-        }
+    /// Stored form.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+impl TryFrom<String> for OpportunityStatus {
+    type Error = strum::ParseError;
+
+    fn try_from(s: String) -> std::result::Result<OpportunityStatus, strum::ParseError> {
+        s.parse()
     }
 }
 
@@ -360,113 +376,15 @@ pub fn check_received(
 // ---------------------------------------------------------------------------
 // Store
 
-const COLUMNS: &str = "payload, status, is_local, owner_user_id, closed_at, closed_reason";
-
-fn from_row(r: &sqlx::any::AnyRow) -> Result<StoredOpportunity> {
-    let payload: String = r.try_get("payload")?;
-    let payload: OpportunityPayload = serde_json::from_str(&payload)
-        .map_err(|e| Error::Internal(anyhow::anyhow!("stored opportunity payload: {e}")))?;
-    let status: String = r.try_get("status")?;
-    let is_local: i64 = r.try_get("is_local")?;
-    Ok(StoredOpportunity {
-        payload,
-        status: OpportunityStatus::parse(&status)?,
-        is_local: is_local != 0,
-        owner_user_id: r.try_get("owner_user_id")?,
-        closed_at: r.try_get("closed_at")?,
-        closed_reason: r.try_get("closed_reason")?,
-    })
-}
-
 /// One opportunity by id, in a transaction.
-pub async fn get_tx(tx: &mut Transaction<'_, Any>, id: &str) -> Result<Option<StoredOpportunity>> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM opportunities WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(&mut **tx)
-    .await?;
-    row.as_ref().map(from_row).transpose()
+pub async fn get_tx(tx: &mut sqlx::AnyConnection, id: &str) -> Result<Option<StoredOpportunity>> {
+    store::get(tx, id).await
 }
 
 /// One opportunity by id.
 pub async fn get(state: &AppState, id: &str) -> Result<Option<StoredOpportunity>> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM opportunities WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(&state.db.pool)
-    .await?;
-    row.as_ref().map(from_row).transpose()
-}
-
-fn payload_json(p: &OpportunityPayload) -> Result<String> {
-    serde_json::to_string(p)
-        .map_err(|e| Error::Internal(anyhow::anyhow!("opportunity payload: {e}")))
-}
-
-/// Insert or replace the row of `p` (and its certification rows).
-async fn write_row(
-    tx: &mut Transaction<'_, Any>,
-    p: &OpportunityPayload,
-    is_local: bool,
-    owner: Option<&str>,
-    now: i64,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO opportunities (id, origin_node, is_local, owner_user_id, opportunity_type, status, payload, \
-         title, organisation, start_date, end_date, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8, $9, $10, $11, $11) \
-         ON CONFLICT (id) DO UPDATE SET payload = excluded.payload, title = excluded.title, \
-         organisation = excluded.organisation, start_date = excluded.start_date, \
-         end_date = excluded.end_date, opportunity_type = excluded.opportunity_type, \
-         updated_at = excluded.updated_at",
-    )
-    .bind(&p.opportunity_id)
-    .bind(p.origin_node.as_str())
-    .bind(i64::from(is_local))
-    .bind(owner)
-    .bind(p.opportunity_type.as_str())
-    .bind(payload_json(p)?)
-    .bind(&p.title)
-    .bind(&p.organisation)
-    .bind(&p.start_date)
-    .bind(&p.end_date)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query("DELETE FROM opportunity_certifications WHERE opportunity_id = $1")
-        .bind(&p.opportunity_id)
-        .execute(&mut **tx)
-        .await?;
-    for code in &p.certifications_granted {
-        sqlx::query(
-            "INSERT INTO opportunity_certifications (opportunity_id, code) VALUES ($1, $2)",
-        )
-        .bind(&p.opportunity_id)
-        .bind(code)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
-}
-
-async fn close_row(
-    tx: &mut Transaction<'_, Any>,
-    id: &str,
-    reason: Option<&str>,
-    at: i64,
-) -> Result<u64> {
-    Ok(sqlx::query(
-        "UPDATE opportunities SET status = 'closed', closed_at = $2, closed_reason = $3, updated_at = $2 \
-         WHERE id = $1 AND status = 'open'",
-    )
-    .bind(id)
-    .bind(at)
-    .bind(reason)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected())
+    let mut conn = state.db.pool.acquire().await?;
+    store::get(&mut conn, id).await
 }
 
 /// Open trainings granting any of `codes` (local and received).
@@ -477,19 +395,8 @@ pub async fn trainings_granting(
     if codes.is_empty() {
         return Ok(Vec::new());
     }
-    let marks: Vec<String> = (0..codes.len()).map(|i| format!("${}", i + 1)).collect();
-    let sql = format!(
-        "SELECT {COLUMNS} FROM opportunities WHERE status = 'open' AND opportunity_type = 'training' \
-         AND id IN (SELECT opportunity_id FROM opportunity_certifications WHERE code IN ({})) \
-         ORDER BY start_date, id",
-        marks.join(", ")
-    );
-    let mut q = sqlx::query(&sql);
-    for c in codes {
-        q = q.bind(c);
-    }
-    let rows = q.fetch_all(&state.db.pool).await?;
-    rows.iter().map(from_row).collect()
+    let mut conn = state.db.pool.acquire().await?;
+    store::trainings_granting(&mut conn, codes).await
 }
 
 /// Filters of `GET /api/v1/opportunities`.
@@ -522,47 +429,30 @@ pub async fn list(
     q: &ListQuery,
 ) -> Result<Vec<StoredOpportunity>> {
     require_staff(actor)?;
+    use store::Filter;
     let mut errs = Vec::new();
-    let mut clauses: Vec<String> = Vec::new();
-    let mut binds: Vec<String> = Vec::new();
-    // `?` in `sql` stands for the next placeholders, each bound to `value`.
-    fn bind(clauses: &mut Vec<String>, binds: &mut Vec<String>, sql: &str, value: &str) {
-        let mut out = String::new();
-        for (i, part) in sql.split('?').enumerate() {
-            if i > 0 {
-                binds.push(value.to_string());
-                out.push_str(&format!("${}", binds.len()));
-            }
-            out.push_str(part);
-        }
-        clauses.push(out);
-    }
+    let mut filters = Vec::new();
     match q.status.as_deref().unwrap_or("open") {
         "all" => {}
-        s @ ("open" | "closed") => bind(&mut clauses, &mut binds, "status = ?", s),
+        "open" => filters.push(Filter::Status(OpportunityStatus::Open)),
+        "closed" => filters.push(Filter::Status(OpportunityStatus::Closed)),
         _ => errs.push(FieldError::new("status", "open, closed or all")),
     }
     match q.kind.as_deref() {
         None | Some("") => {}
-        Some(k @ ("training" | "immersion")) => {
-            bind(&mut clauses, &mut binds, "opportunity_type = ?", k)
-        }
+        Some("training") => filters.push(Filter::Type(OpportunityType::Training)),
+        Some("immersion") => filters.push(Filter::Type(OpportunityType::Immersion)),
         Some(_) => errs.push(FieldError::new("type", "training or immersion")),
     }
     match q.origin.as_deref() {
         None | Some("") => {}
-        Some("local") => clauses.push("is_local = 1".into()),
-        Some("network") => clauses.push("is_local = 0".into()),
+        Some("local") => filters.push(Filter::Local(true)),
+        Some("network") => filters.push(Filter::Local(false)),
         Some(_) => errs.push(FieldError::new("origin", "local or network")),
     }
     if let Some(c) = q.certification.as_deref().filter(|c| !c.trim().is_empty()) {
         match crate::referentials::Certifications::global().normalise(c) {
-            Some(code) => bind(
-                &mut clauses,
-                &mut binds,
-                "id IN (SELECT opportunity_id FROM opportunity_certifications WHERE code = ?)",
-                &code,
-            ),
+            Some(code) => filters.push(Filter::Certification(code)),
             None => errs.push(FieldError::new(
                 "certification",
                 "unknown certification (see GET /api/v1/certifications)",
@@ -574,31 +464,15 @@ pub async fn list(
             errs.push(FieldError::new("q", "at most 200 characters"));
         } else {
             let pattern = format!("%{}%", t.to_lowercase().replace(['%', '_', '\\'], " "));
-            bind(
-                &mut clauses,
-                &mut binds,
-                "(LOWER(title) LIKE ? OR LOWER(organisation) LIKE ?)",
-                &pattern,
-            );
+            filters.push(Filter::Words(pattern));
         }
     }
     if !errs.is_empty() {
         return Err(Error::Validation(errs));
     }
-    let where_ = if clauses.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", clauses.join(" AND "))
-    };
-    let sql = format!(
-        "SELECT {COLUMNS} FROM opportunities {where_} ORDER BY start_date, id LIMIT {LIST_LIMIT}"
-    );
-    let mut query = sqlx::query(&sql);
-    for b in &binds {
-        query = query.bind(b);
-    }
-    let rows = query.fetch_all(&state.db.pool).await?;
-    let mut out: Vec<StoredOpportunity> = rows.iter().map(from_row).collect::<Result<_>>()?;
+    let mut conn = state.db.pool.acquire().await?;
+    let mut out = store::list(&mut conn, &filters, LIST_LIMIT).await?;
+    drop(conn);
     if let Some(code) = q.rome_code.as_deref().filter(|c| !c.trim().is_empty()) {
         let code = code.trim().to_ascii_uppercase();
         out.retain(|o| o.payload.rome_codes.contains(&code));
@@ -642,7 +516,7 @@ pub async fn create(
         return Err(Error::Validation(errs));
     }
     let mut tx = state.db.begin().await?;
-    write_row(&mut tx, &payload, true, Some(&user.id), now).await?;
+    store::write(&mut tx, &payload, true, Some(&user.id), now).await?;
     crate::federation::enqueue_broadcast(
         state,
         &mut tx,
@@ -668,7 +542,7 @@ pub async fn create(
 }
 
 /// A local open opportunity, or why it cannot be changed here.
-async fn editable(tx: &mut Transaction<'_, Any>, id: &str) -> Result<StoredOpportunity> {
+async fn editable(tx: &mut sqlx::AnyConnection, id: &str) -> Result<StoredOpportunity> {
     let o = get_tx(tx, id)
         .await?
         .ok_or(Error::NotFound("opportunity"))?;
@@ -710,7 +584,7 @@ pub async fn update(
     if !errs.is_empty() {
         return Err(Error::Validation(errs));
     }
-    write_row(&mut tx, &payload, true, None, now).await?;
+    store::write(&mut tx, &payload, true, None, now).await?;
     crate::federation::enqueue_broadcast(state, &mut tx, MessageKind::OpportunityUpdated, &payload)
         .await?;
     crate::audit::append(
@@ -744,7 +618,7 @@ pub async fn close(
     let mut tx = state.db.begin().await?;
     editable(&mut tx, id).await?;
     let now = now_ms();
-    close_row(&mut tx, id, reason.as_deref(), now).await?;
+    store::close(&mut tx, id, reason.as_deref(), now).await?;
     // Pending referrals to it are answered (refused, `position_filled`),
     // and their referring nodes told, in this transaction.
     crate::referrals::refuse_pending_on_closed_offer(state, &mut tx, id, "session clôturée")
@@ -810,7 +684,7 @@ pub async fn receive_published(
             return Ok(());
         }
     }
-    write_row(tx, &p, false, None, state.clock.now_ms()).await
+    store::write(tx, &p, false, None, state.clock.now_ms()).await
 }
 
 /// A received `opportunity.closed` (from the origin only; unknown ids are
@@ -846,7 +720,7 @@ pub async fn receive_closed(
             ),
         )),
         Some(_) => {
-            close_row(tx, &c.opportunity_id, c.reason.as_deref(), c.closed_at).await?;
+            store::close(tx, &c.opportunity_id, c.reason.as_deref(), c.closed_at).await?;
             Ok(())
         }
         None => Ok(()),
@@ -882,7 +756,7 @@ pub async fn for_candidate(
     candidate_id: &str,
 ) -> Result<Vec<CandidateOpportunity>> {
     use crate::referentials::RomeRelation;
-    let user = require_staff(actor)?;
+    require_staff(actor)?;
     let c = crate::candidates::get_candidate(&state.db, candidate_id)
         .await?
         .ok_or(Error::NotFound("candidate"))?;
@@ -954,15 +828,17 @@ pub async fn for_candidate(
                 &b.opportunity.payload.opportunity_id,
             ))
     });
-    crate::audit::record(
-        &state.db,
-        Some(user),
+    // A read: no change to join, so its own short transaction.
+    let mut tx = state.db.begin().await?;
+    crate::audit::append(
+        &mut tx,
+        actor,
         "candidate.opportunities",
-        "candidate",
-        candidate_id,
+        ("candidate", candidate_id),
         None,
         serde_json::json!({ "listed": out.len() }),
     )
     .await?;
+    tx.commit().await?;
     Ok(out.into_iter().map(|(_, o)| o).collect())
 }

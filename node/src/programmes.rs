@@ -16,7 +16,6 @@
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
 use crate::actor::Actor;
 use crate::candidates::PlacementOutcome;
@@ -24,6 +23,7 @@ use crate::error::{Error, FieldError, Result};
 use crate::server::AppState;
 
 pub mod http;
+pub(crate) mod store;
 
 /// One programme, as configured.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,6 +180,21 @@ pub enum EnrolmentStatus {
     Abandoned,
 }
 
+impl EnrolmentStatus {
+    /// Stored form.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+impl TryFrom<String> for EnrolmentStatus {
+    type Error = strum::ParseError;
+
+    fn try_from(s: String) -> std::result::Result<EnrolmentStatus, strum::ParseError> {
+        s.parse()
+    }
+}
+
 /// An enrolment, with what is due.
 #[derive(Debug, Clone, Serialize)]
 pub struct Enrolment {
@@ -229,61 +244,38 @@ fn programme<'a>(state: &'a AppState, code: &str) -> Result<&'a Programme> {
         .ok_or_else(|| Error::field("programme", "unknown programme"))
 }
 
-const ENROLMENT_COLUMNS: &str = "e.id AS id, e.candidate_id AS candidate_id, e.programme_code AS programme_code, \
-     e.started_on AS started_on, e.ends_on AS ends_on, e.renewals_used AS renewals_used, e.status AS status, \
-     e.outcome AS outcome, e.closed_on AS closed_on, \
-     (SELECT MAX(f.happened_on) FROM followups f WHERE f.candidate_id = e.candidate_id \
-        AND f.kind IN ('interview', 'call') AND f.happened_on >= e.started_on) AS last_individual, \
-     (SELECT MAX(f.happened_on) FROM followups f WHERE f.candidate_id = e.candidate_id \
-        AND f.kind = 'workshop' AND f.happened_on >= e.started_on) AS last_group, \
-     (SELECT COUNT(*) FROM followups f WHERE f.candidate_id = e.candidate_id \
-        AND f.kind IN ('interview', 'call') AND f.happened_on >= e.started_on) AS individual_held, \
-     (SELECT COUNT(*) FROM followups f WHERE f.candidate_id = e.candidate_id \
-        AND f.kind = 'workshop' AND f.happened_on >= e.started_on) AS group_held, \
-     (SELECT COUNT(*) FROM followups f WHERE f.candidate_id = e.candidate_id \
-        AND f.kind = 'immersion' AND f.happened_on >= e.started_on) AS immersions_held";
-
-fn enrolment_of(state: &AppState, r: &sqlx::any::AnyRow, today: NaiveDate) -> Result<Enrolment> {
-    let code: String = r.try_get("programme_code")?;
+fn enrolment_of(state: &AppState, r: store::EnrolmentRow, today: NaiveDate) -> Enrolment {
+    let code = r.programme_code;
     let p = state.config.programmes.iter().find(|p| p.code == code);
-    let status: String = r.try_get("status")?;
-    let status: EnrolmentStatus = status
-        .parse()
-        .map_err(|_| Error::Internal(anyhow::anyhow!("bad enrolment status {status:?}")))?;
-    let started_on: String = r.try_get("started_on")?;
-    let ends_on: String = r.try_get("ends_on")?;
-    let last = |k: &str| -> Result<Option<NaiveDate>> {
-        Ok(r.try_get::<Option<String>, _>(k)?.as_deref().and_then(day))
-    };
-    let due = match (p, status, day(&started_on), day(&ends_on)) {
+    let due = match (p, r.status, day(&r.started_on), day(&r.ends_on)) {
         (Some(p), EnrolmentStatus::Active, Some(s), Some(e)) => due_items(
             p,
             s,
             e,
-            last("last_individual")?,
-            last("last_group")?,
+            r.last_individual.as_deref().and_then(day),
+            r.last_group.as_deref().and_then(day),
             today,
         ),
         _ => Vec::new(),
     };
-    Ok(Enrolment {
-        id: r.try_get("id")?,
-        candidate_id: r.try_get("candidate_id")?,
+    Enrolment {
+        id: r.id,
+        candidate_id: r.candidate_id,
         programme_name: p.map(|p| p.name.clone()).unwrap_or_else(|| code.clone()),
         renewals_allowed: p.map(|p| p.renewals).unwrap_or(0),
         immersions_expected: p.map(|p| p.immersions).unwrap_or(0),
         programme: code,
-        started_on,
-        ends_on,
-        renewals_used: r.try_get("renewals_used")?,
-        status,
-        outcome: r.try_get("outcome")?,
-        closed_on: r.try_get("closed_on")?,
-        individual_held: r.try_get("individual_held")?,
-        group_held: r.try_get("group_held")?,
-        immersions_held: r.try_get("immersions_held")?,
+        started_on: r.started_on,
+        ends_on: r.ends_on,
+        renewals_used: r.renewals_used,
+        status: r.status,
+        outcome: r.outcome,
+        closed_on: r.closed_on,
+        individual_held: r.individual_held,
+        group_held: r.group_held,
+        immersions_held: r.immersions_held,
         due,
-    })
+    }
 }
 
 /// A candidate's enrolments, newest first (staff; the record must exist).
@@ -293,30 +285,27 @@ pub async fn of_candidate(
     candidate_id: &str,
 ) -> Result<Vec<Enrolment>> {
     actor.staff()?;
-    let rows = sqlx::query(&format!(
-        "SELECT {ENROLMENT_COLUMNS} FROM programme_enrolments e WHERE e.candidate_id = $1 \
-         ORDER BY e.started_on DESC, e.id"
-    ))
-    .bind(candidate_id)
-    .fetch_all(&state.db.pool)
-    .await?;
+    let mut conn = state.db.pool.acquire().await?;
+    crate::candidates::store::anonymised_at(&mut conn, candidate_id)
+        .await?
+        .ok_or(Error::NotFound("candidate"))?;
+    let rows = store::of_candidate(&mut conn, candidate_id).await?;
     let today = today(state);
-    rows.iter().map(|r| enrolment_of(state, r, today)).collect()
+    Ok(rows
+        .into_iter()
+        .map(|r| enrolment_of(state, r, today))
+        .collect())
 }
 
 async fn load_for_update(
     state: &AppState,
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     id: &str,
 ) -> Result<Enrolment> {
-    let r = sqlx::query(&format!(
-        "SELECT {ENROLMENT_COLUMNS} FROM programme_enrolments e WHERE e.id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(&mut **tx)
-    .await?
-    .ok_or(Error::NotFound("enrolment"))?;
-    enrolment_of(state, &r, today(state))
+    let r = store::get(tx, id)
+        .await?
+        .ok_or(Error::NotFound("enrolment"))?;
+    Ok(enrolment_of(state, r, today(state)))
 }
 
 /// Enrol a person.
@@ -366,14 +355,7 @@ pub async fn enrol(
     if anonymised_at.is_some() {
         return Err(Error::Conflict("this record was anonymised".into()));
     }
-    let active: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM programme_enrolments WHERE candidate_id = $1 AND programme_code = $2 \
-         AND status = 'active'",
-    )
-    .bind(candidate_id)
-    .bind(&p.code)
-    .fetch_one(&mut *tx)
-    .await?;
+    let active = store::count_active(&mut tx, candidate_id, &p.code).await?;
     if active > 0 {
         return Err(Error::Refused {
             code: "already_enrolled",
@@ -382,18 +364,18 @@ pub async fn enrol(
     }
     let id = crate::util::new_id();
     let now = state.clock.now_ms();
-    sqlx::query(
-        "INSERT INTO programme_enrolments (id, candidate_id, programme_code, started_on, ends_on, \
-         renewals_used, status, counsellor_id, created_at) VALUES ($1, $2, $3, $4, $5, 0, 'active', $6, $7)",
+    store::insert(
+        &mut tx,
+        &store::NewRow {
+            id: &id,
+            candidate_id,
+            programme_code: &p.code,
+            started_on: &started.format("%Y-%m-%d").to_string(),
+            ends_on: &ends.format("%Y-%m-%d").to_string(),
+            counsellor_id: &user.id,
+            created_at: now,
+        },
     )
-    .bind(&id)
-    .bind(candidate_id)
-    .bind(&p.code)
-    .bind(started.format("%Y-%m-%d").to_string())
-    .bind(ends.format("%Y-%m-%d").to_string())
-    .bind(&user.id)
-    .bind(now)
-    .execute(&mut *tx)
     .await?;
     crate::audit::append(
         &mut tx,
@@ -430,13 +412,7 @@ pub async fn renew(state: &AppState, actor: &Actor, id: &str) -> Result<Enrolmen
         });
     }
     let ends = day(&e.ends_on).unwrap_or_else(|| today(state)) + chrono::Duration::weeks(p.weeks);
-    sqlx::query(
-        "UPDATE programme_enrolments SET ends_on = $2, renewals_used = renewals_used + 1 WHERE id = $1",
-    )
-    .bind(id)
-    .bind(ends.format("%Y-%m-%d").to_string())
-    .execute(&mut *tx)
-    .await?;
+    store::renew(&mut tx, id, &ends.format("%Y-%m-%d").to_string()).await?;
     crate::audit::append(
         &mut tx,
         actor,
@@ -483,15 +459,7 @@ pub async fn close(state: &AppState, actor: &Actor, id: &str, c: Closing) -> Res
     }
     let outcome = c.outcome.map(|o| o.as_str()).unwrap_or("none");
     let closed_on = today(state).format("%Y-%m-%d").to_string();
-    sqlx::query(
-        "UPDATE programme_enrolments SET status = $2, outcome = $3, closed_on = $4 WHERE id = $1",
-    )
-    .bind(id)
-    .bind(<&'static str>::from(c.status))
-    .bind(outcome)
-    .bind(&closed_on)
-    .execute(&mut *tx)
-    .await?;
+    store::close(&mut tx, id, c.status, outcome, &closed_on).await?;
     crate::audit::append(
         &mut tx,
         actor,
@@ -510,11 +478,7 @@ pub async fn close(state: &AppState, actor: &Actor, id: &str, c: Closing) -> Res
 /// Delete a record's enrolments (erasure, anonymisation), in the caller's
 /// transaction.
 pub async fn purge(conn: &mut sqlx::AnyConnection, candidate_id: &str) -> Result<()> {
-    sqlx::query("DELETE FROM programme_enrolments WHERE candidate_id = $1")
-        .bind(candidate_id)
-        .execute(conn)
-        .await?;
-    Ok(())
+    store::purge(conn, candidate_id).await
 }
 
 /// An item of the « À faire »: what is due in an enrolment of one of the
@@ -535,22 +499,15 @@ pub struct TodoItem {
 /// overdue first.
 pub async fn todo(state: &AppState, actor: &Actor, horizon_days: i64) -> Result<Vec<TodoItem>> {
     let user = actor.staff()?;
-    let rows = sqlx::query(&format!(
-        "SELECT {ENROLMENT_COLUMNS}, c.first_name AS first_name, c.last_name AS last_name \
-         FROM programme_enrolments e JOIN candidates c ON c.id = e.candidate_id \
-         WHERE e.status = 'active' AND (e.counsellor_id = $1 OR c.counsellor_id = $1) \
-         AND c.anonymised_at IS NULL ORDER BY e.ends_on LIMIT 200"
-    ))
-    .bind(&user.id)
-    .fetch_all(&state.db.pool)
-    .await?;
+    let mut conn = state.db.pool.acquire().await?;
+    let rows = store::active_of_counsellor(&mut conn, &user.id).await?;
+    drop(conn);
     let today = today(state);
     let horizon = today + chrono::Duration::days(horizon_days);
     let mut out = Vec::new();
-    for r in &rows {
-        let e = enrolment_of(state, r, today)?;
-        let first: String = r.try_get("first_name")?;
-        let last: String = r.try_get("last_name")?;
+    for r in rows {
+        let (first, last) = (r.first_name, r.last_name);
+        let e = enrolment_of(state, r.enrolment, today);
         for d in e.due.iter().filter(|d| d.due_on <= horizon) {
             out.push(TodoItem {
                 enrolment_id: e.id.clone(),
@@ -591,15 +548,8 @@ pub struct ProgrammeFigures {
 pub async fn figures(state: &AppState, from: &str, to: &str) -> Result<Vec<ProgrammeFigures>> {
     // Only the rows a figure counts: started or closed in the period, or
     // still under way.
-    let rows = sqlx::query(
-        "SELECT programme_code, started_on, status, outcome, closed_on FROM programme_enrolments \
-         WHERE status = 'active' OR (started_on >= $1 AND started_on <= $2) \
-         OR (closed_on >= $1 AND closed_on <= $2)",
-    )
-    .bind(from)
-    .bind(to)
-    .fetch_all(&state.db.pool)
-    .await?;
+    let mut conn = state.db.pool.acquire().await?;
+    let rows = store::for_figures(&mut conn, from, to).await?;
     let mut out: Vec<ProgrammeFigures> = state
         .config
         .programmes
@@ -611,28 +561,24 @@ pub async fn figures(state: &AppState, from: &str, to: &str) -> Result<Vec<Progr
         })
         .collect();
     for r in rows {
-        let code: String = r.try_get("programme_code")?;
-        let Some(f) = out.iter_mut().find(|f| f.code == code) else {
+        let Some(f) = out.iter_mut().find(|f| f.code == r.programme_code) else {
             continue;
         };
-        let started: String = r.try_get("started_on")?;
-        let status: String = r.try_get("status")?;
-        let closed: Option<String> = r.try_get("closed_on")?;
-        if started.as_str() >= from && started.as_str() <= to {
+        if r.started_on.as_str() >= from && r.started_on.as_str() <= to {
             f.enrolled += 1;
         }
-        if status == "active" {
+        if r.status == EnrolmentStatus::Active {
             f.active += 1;
         }
-        if closed.is_some_and(|c| c.as_str() >= from && c.as_str() <= to) {
-            match status.as_str() {
-                "completed" => f.completed += 1,
-                "abandoned" => f.abandoned += 1,
-                _ => {}
+        if r.closed_on
+            .is_some_and(|c| c.as_str() >= from && c.as_str() <= to)
+        {
+            match r.status {
+                EnrolmentStatus::Completed => f.completed += 1,
+                EnrolmentStatus::Abandoned => f.abandoned += 1,
+                EnrolmentStatus::Active => {}
             }
-            let outcome: String = r
-                .try_get::<Option<String>, _>("outcome")?
-                .unwrap_or_else(|| "none".into());
+            let outcome: String = r.outcome.unwrap_or_else(|| "none".into());
             if outcome != "none" {
                 f.positive_outcomes += 1;
             }

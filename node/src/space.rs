@@ -33,7 +33,6 @@ use std::net::IpAddr;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
 use crate::actor::Actor;
 use crate::auth::login::{self, Account, Via};
@@ -85,7 +84,7 @@ pub fn cookie_name(node_id: &str) -> String {
 }
 
 /// A person signed in to their candidate space.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, sqlx::FromRow)]
 pub struct CandidateUser {
     /// `candidate_accounts.id` (the audit log's actor id).
     pub account_id: String,
@@ -121,24 +120,8 @@ pub fn token_from_headers(headers: &axum::http::HeaderMap, node_id: &str) -> Opt
 /// The person a session token belongs to at `now` (none once the record
 /// is anonymised for retention: the access ends with the data).
 pub async fn person_for_token(db: &Db, token: &str, now: i64) -> Result<Option<CandidateUser>> {
-    let row = sqlx::query(
-        "SELECT a.id, a.candidate_id, a.email FROM candidate_sessions s \
-         JOIN candidate_accounts a ON a.id = s.account_id \
-         JOIN candidates c ON c.id = a.candidate_id AND c.anonymised_at IS NULL \
-         WHERE s.token_hash = $1 AND s.expires_at > $2",
-    )
-    .bind(sha256_hex(token.as_bytes()))
-    .bind(now)
-    .fetch_optional(&db.pool)
-    .await?;
-    row.map(|r| {
-        Ok(CandidateUser {
-            account_id: r.try_get("id")?,
-            candidate_id: r.try_get("candidate_id")?,
-            email: r.try_get("email")?,
-        })
-    })
-    .transpose()
+    let mut conn = db.pool.acquire().await?;
+    store::person_for_session(&mut conn, &sha256_hex(token.as_bytes()), now).await
 }
 
 impl FromRequestParts<AppState> for CandidateUser {
@@ -211,29 +194,22 @@ async fn issue_session(
 ) -> Result<Session> {
     let token = new_token(TOKEN_PREFIX);
     let expires_at = now + crate::auth::SESSION_TTL_MS;
-    sqlx::query(
-        "INSERT INTO candidate_sessions (token_hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+    store::insert_session(
+        conn,
+        &sha256_hex(token.as_bytes()),
+        account_id,
+        now,
+        expires_at,
     )
-    .bind(sha256_hex(token.as_bytes()))
-    .bind(account_id)
-    .bind(now)
-    .bind(expires_at)
-    .execute(&mut *conn)
     .await?;
-    sqlx::query("DELETE FROM candidate_sessions WHERE expires_at < $1")
-        .bind(now - 7 * DAY_MS)
-        .execute(&mut *conn)
-        .await?;
+    store::delete_sessions_expired_before(conn, now - 7 * DAY_MS).await?;
     Ok(Session { token, expires_at })
 }
 
 /// End a session (logout).
 pub async fn end_session(db: &Db, token: &str) -> Result<()> {
-    sqlx::query("DELETE FROM candidate_sessions WHERE token_hash = $1")
-        .bind(sha256_hex(token.as_bytes()))
-        .execute(&db.pool)
-        .await?;
-    Ok(())
+    let mut conn = db.pool.acquire().await?;
+    store::delete_session(&mut conn, &sha256_hex(token.as_bytes())).await
 }
 
 // ---------------------------------------------------------------------------
@@ -253,12 +229,8 @@ pub struct Invitation {
 
 /// Whether the record already has an account, and its e-mail.
 pub async fn account_of(db: &Db, candidate_id: &str) -> Result<Option<String>> {
-    Ok(
-        sqlx::query_scalar("SELECT email FROM candidate_accounts WHERE candidate_id = $1")
-            .bind(candidate_id)
-            .fetch_optional(&db.pool)
-            .await?,
-    )
+    let mut conn = db.pool.acquire().await?;
+    store::account_email_of(&mut conn, candidate_id).await
 }
 
 fn link_url(state: &AppState, path: &str, token: &str) -> String {
@@ -291,12 +263,7 @@ pub async fn invite(state: &AppState, actor: &Actor, candidate_id: &str) -> Resu
             "the record needs the person's e-mail address: it is their login",
         )]));
     };
-    let taken: Option<String> =
-        sqlx::query_scalar("SELECT candidate_id FROM candidate_accounts WHERE email = $1")
-            .bind(&email)
-            .fetch_optional(&mut *tx)
-            .await?;
-    match taken {
+    match store::record_with_email(&mut tx, &email).await? {
         Some(id) if id == candidate_id => {
             return Err(Error::Conflict(
                 "this person already has access to their space".into(),
@@ -309,12 +276,7 @@ pub async fn invite(state: &AppState, actor: &Actor, candidate_id: &str) -> Resu
         }
         None => {}
     }
-    sqlx::query(
-        "DELETE FROM candidate_links WHERE candidate_id = $1 AND kind = 'invitation' AND used_at IS NULL",
-    )
-    .bind(candidate_id)
-    .execute(&mut *tx)
-    .await?;
+    store::delete_unused_invitations(&mut tx, candidate_id).await?;
     let token = new_token("inv");
     let hours = state.config.candidate_space.invitation_ttl_hours;
     let expires_at = now + hours * HOUR_MS;
@@ -363,7 +325,7 @@ pub async fn invite(state: &AppState, actor: &Actor, candidate_id: &str) -> Resu
 }
 
 async fn insert_link(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    conn: &mut sqlx::AnyConnection,
     token: &str,
     candidate_id: &str,
     kind: &str,
@@ -371,19 +333,19 @@ async fn insert_link(
     now: i64,
     expires_at: i64,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO candidate_links (token_hash, candidate_id, kind, created_by, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+    let created_by = actor.audit_fields().0;
+    store::insert_link(
+        conn,
+        &store::NewLink {
+            token_hash: &sha256_hex(token.as_bytes()),
+            candidate_id,
+            kind,
+            created_by: created_by.as_deref(),
+            created_at: now,
+            expires_at,
+        },
     )
-    .bind(sha256_hex(token.as_bytes()))
-    .bind(candidate_id)
-    .bind(kind)
-    .bind(actor.audit_fields().0)
-    .bind(now)
-    .bind(expires_at)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    .await
 }
 
 /// Codes of a refused link (field `token`).
@@ -393,32 +355,23 @@ fn link_refused(code: &'static str, message: &str) -> Error {
 
 /// Check a link of `kind` inside `tx` and mark it used. Returns the record.
 async fn take_link(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    conn: &mut sqlx::AnyConnection,
     token: &str,
     kind: &str,
     now: i64,
 ) -> Result<String> {
-    let row = sqlx::query(
-        "SELECT candidate_id, expires_at, used_at FROM candidate_links WHERE token_hash = $1 AND kind = $2",
-    )
-    .bind(sha256_hex(token.as_bytes()))
-    .bind(kind)
-    .fetch_optional(&mut **tx)
-    .await?
-    .ok_or_else(|| link_refused("link_invalid", "unknown or replaced link"))?;
-    let used: Option<i64> = row.try_get("used_at")?;
-    if used.is_some() {
+    let hash = sha256_hex(token.as_bytes());
+    let row = store::link(conn, &hash, kind)
+        .await?
+        .ok_or_else(|| link_refused("link_invalid", "unknown or replaced link"))?;
+    if row.used_at.is_some() {
         return Err(link_refused("link_used", "this link has already been used"));
     }
-    if row.try_get::<i64, _>("expires_at")? <= now {
+    if row.expires_at <= now {
         return Err(link_refused("link_expired", "this link has expired"));
     }
-    sqlx::query("UPDATE candidate_links SET used_at = $2 WHERE token_hash = $1")
-        .bind(sha256_hex(token.as_bytes()))
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    Ok(row.try_get("candidate_id")?)
+    store::mark_link_used(conn, &hash, now).await?;
+    Ok(row.candidate_id)
 }
 
 /// What an invitation link shows before it is used: nothing but whether it
@@ -444,13 +397,8 @@ pub async fn accept_invitation(
     // everything in one transaction.
     check_invitation(state, token).await?;
     let candidate_id = {
-        let hash = sha256_hex(token.as_bytes());
-        sqlx::query_scalar::<_, String>(
-            "SELECT candidate_id FROM candidate_links WHERE token_hash = $1",
-        )
-        .bind(hash)
-        .fetch_one(&state.db.pool)
-        .await?
+        let mut conn = state.db.pool.acquire().await?;
+        store::link_record(&mut conn, &sha256_hex(token.as_bytes())).await?
     };
     let c = crate::candidates::get_candidate(&state.db, &candidate_id)
         .await?
@@ -464,31 +412,16 @@ pub async fn accept_invitation(
     };
     let mut tx = state.db.begin().await?;
     let candidate_id = take_link(&mut tx, token, "invitation", now).await?;
-    let account_id = new_id();
-    let inserted = sqlx::query(
-        "INSERT INTO candidate_accounts (id, candidate_id, email, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(&account_id)
-    .bind(&candidate_id)
-    .bind(&email)
-    .bind(&password_hash)
-    .bind(now)
-    .execute(&mut *tx)
-    .await;
-    match inserted {
-        Ok(_) => {}
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            return Err(Error::Conflict(
-                "this person already has access to their space".into(),
-            ))
-        }
-        Err(e) => return Err(e.into()),
-    }
     let person = CandidateUser {
-        account_id,
+        account_id: new_id(),
         candidate_id: candidate_id.clone(),
         email,
     };
+    if !store::insert_account(&mut tx, &person, password_hash.as_deref(), now).await? {
+        return Err(Error::Conflict(
+            "this person already has access to their space".into(),
+        ));
+    }
     let session = issue_session(&mut tx, &person.account_id, now).await?;
     crate::audit::append(
         &mut tx,
@@ -534,33 +467,21 @@ pub async fn login(
     state.login.admit(client, &key)?;
     let normalised = normalise_email(email);
     let row = if login::plausible_email(&normalised) {
-        sqlx::query(
-            "SELECT a.id, a.candidate_id, a.email, a.password_hash FROM candidate_accounts a \
-             JOIN candidates c ON c.id = a.candidate_id AND c.anonymised_at IS NULL WHERE a.email = $1",
-        )
-        .bind(&normalised)
-        .fetch_optional(&state.db.pool)
-        .await?
+        let mut conn = state.db.pool.acquire().await?;
+        store::login_row(&mut conn, &normalised).await?
     } else {
         None
     };
-    let person = row
-        .as_ref()
-        .map(|r| -> Result<CandidateUser> {
-            Ok(CandidateUser {
-                account_id: r.try_get("id")?,
-                candidate_id: r.try_get("candidate_id")?,
-                email: r.try_get("email")?,
-            })
-        })
-        .transpose()?;
-    let account = match (&person, &row) {
-        (Some(p), Some(r)) => Some(Account {
-            kind: "candidate_account",
-            id: p.account_id.clone(),
-            password_hash: r.try_get("password_hash")?,
-        }),
-        _ => None,
+    let (person, account) = match row {
+        Some(r) => {
+            let account = Account {
+                kind: "candidate_account",
+                id: r.person.account_id.clone(),
+                password_hash: r.password_hash,
+            };
+            (Some(r.person), Some(account))
+        }
+        None => (None, None),
     };
     login::check_password(state, client, &key, password, Via::CandidateSpace, account).await?;
     let person = person.ok_or(Error::Unauthenticated)?;
@@ -607,27 +528,15 @@ pub async fn request_login_link(state: &AppState, client: IpAddr, email: &str) -
     let now = state.clock.now_ms();
     let cfg = &state.config.candidate_space;
     let mut tx = state.db.begin().await?;
-    let Some(row) = sqlx::query("SELECT id, candidate_id FROM candidate_accounts WHERE email = $1")
-        .bind(&normalised)
-        .fetch_optional(&mut *tx)
-        .await?
-    else {
+    let Some(account) = store::account_by_email(&mut tx, &normalised).await? else {
         return Ok(());
     };
-    let account_id: String = row.try_get("id")?;
-    let candidate_id: String = row.try_get("candidate_id")?;
-    let last: Option<i64> = sqlx::query_scalar(
-        "SELECT MAX(created_at) FROM candidate_links WHERE candidate_id = $1 AND kind = 'login'",
-    )
-    .bind(&candidate_id)
-    .fetch_one(&mut *tx)
-    .await?;
+    let account_id = account.account_id;
+    let candidate_id = account.candidate_id;
+    let last = store::last_login_link_at(&mut tx, &candidate_id).await?;
     let resent_too_soon = last.is_some_and(|l| now - l < cfg.login_link_resend_secs * 1000);
     if !resent_too_soon {
-        sqlx::query("DELETE FROM candidate_links WHERE candidate_id = $1 AND kind = 'login'")
-            .bind(&candidate_id)
-            .execute(&mut *tx)
-            .await?;
+        store::delete_login_links(&mut tx, &candidate_id).await?;
         let token = new_token("lnk");
         let expires_at = now + cfg.login_link_ttl_minutes * 60_000;
         let person = Actor::Candidate(CandidateUser {
@@ -680,17 +589,10 @@ pub async fn use_login_link(state: &AppState, token: &str) -> Result<(CandidateU
     let now = state.clock.now_ms();
     let mut tx = state.db.begin().await?;
     let candidate_id = take_link(&mut tx, token, "login", now).await?;
-    let row = sqlx::query("SELECT id, email FROM candidate_accounts WHERE candidate_id = $1")
-        .bind(&candidate_id)
-        .fetch_optional(&mut *tx)
+    let person = store::account_of_record(&mut tx, &candidate_id)
         .await?
         .ok_or_else(|| link_refused("link_invalid", "unknown or replaced link"))?;
     tx.commit().await?;
-    let person = CandidateUser {
-        account_id: row.try_get("id")?,
-        candidate_id,
-        email: row.try_get("email")?,
-    };
     start_session(state, person, serde_json::json!({ "via": "link" })).await
 }
 
@@ -748,20 +650,19 @@ pub async fn notice(
     due_at: Option<i64>,
 ) -> Result<()> {
     debug_assert!(NOTICE_KINDS.contains(&kind));
-    sqlx::query(
-        "INSERT INTO candidate_notices (id, candidate_id, kind, offer_id, details, created_at, due_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+    store::insert_notice(
+        conn,
+        &store::NewNotice {
+            id: &new_id(),
+            candidate_id,
+            kind,
+            offer_id,
+            details: &details.to_string(),
+            created_at: now,
+            due_at,
+        },
     )
-    .bind(new_id())
-    .bind(candidate_id)
-    .bind(kind)
-    .bind(offer_id)
-    .bind(details.to_string())
-    .bind(now)
-    .bind(due_at)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    .await
 }
 
 /// Something the person did, for their counsellor.
@@ -784,27 +685,26 @@ pub struct Notice {
     pub name: Option<String>,
 }
 
-fn notice_from_row(r: &sqlx::any::AnyRow) -> Result<Notice> {
-    let details: String = r.try_get("details")?;
-    Ok(Notice {
-        id: r.try_get("id")?,
-        candidate_id: r.try_get("candidate_id")?,
-        kind: r.try_get("kind")?,
-        offer_id: r.try_get("offer_id")?,
-        details: serde_json::from_str(&details).unwrap_or_default(),
-        created_at: r.try_get("created_at")?,
-        due_at: r.try_get("due_at")?,
-        seen_at: r.try_get("seen_at")?,
-        name: None,
-    })
+impl From<store::NoticeRow> for Notice {
+    fn from(r: store::NoticeRow) -> Notice {
+        Notice {
+            id: r.id,
+            candidate_id: r.candidate_id,
+            kind: r.kind,
+            offer_id: r.offer_id,
+            details: serde_json::from_str(&r.details).unwrap_or_default(),
+            created_at: r.created_at,
+            due_at: r.due_at,
+            seen_at: r.seen_at,
+            name: None,
+        }
+    }
 }
 
-const NOTICE_COLUMNS: &str =
-    "n.id, n.candidate_id, n.kind, n.offer_id, n.details, n.created_at, n.due_at, n.seen_at";
-
-/// The notices of one record, newest first (staff, who read the record
-/// already). When `mark_seen`, the ones not yet seen are marked (erasure
-/// requests stay until confirmed: they end with the record).
+/// The notices of one record, newest first (staff; `NotFound` when the
+/// record does not exist). When `mark_seen`, the ones not yet seen are
+/// marked (erasure requests stay until confirmed: they end with the
+/// record).
 pub async fn notices_of(
     state: &AppState,
     actor: &Actor,
@@ -812,25 +712,17 @@ pub async fn notices_of(
     mark_seen: bool,
 ) -> Result<Vec<Notice>> {
     actor.staff()?;
-    let rows = sqlx::query(&format!(
-        "SELECT {NOTICE_COLUMNS} FROM candidate_notices n WHERE n.candidate_id = $1 \
-         ORDER BY n.created_at DESC, n.id DESC LIMIT 50"
-    ))
-    .bind(candidate_id)
-    .fetch_all(&state.db.pool)
-    .await?;
-    let out = rows
-        .iter()
-        .map(notice_from_row)
-        .collect::<Result<Vec<_>>>()?;
+    let mut conn = state.db.pool.acquire().await?;
+    crate::candidates::store::anonymised_at(&mut conn, candidate_id)
+        .await?
+        .ok_or(Error::NotFound("candidate"))?;
+    let out: Vec<Notice> = store::notices_of(&mut conn, candidate_id)
+        .await?
+        .into_iter()
+        .map(Notice::from)
+        .collect();
     if mark_seen {
-        sqlx::query(
-            "UPDATE candidate_notices SET seen_at = $2 WHERE candidate_id = $1 AND seen_at IS NULL AND kind <> 'erasure_request'",
-        )
-        .bind(candidate_id)
-        .bind(state.clock.now_ms())
-        .execute(&state.db.pool)
-        .await?;
+        store::mark_notices_seen(&mut conn, candidate_id, state.clock.now_ms()).await?;
     }
     Ok(out)
 }
@@ -840,28 +732,18 @@ pub async fn notices_of(
 /// first.
 pub async fn pending_for(state: &AppState, actor: &Actor) -> Result<Vec<Notice>> {
     let user = actor.staff()?;
-    let mine = user.role == crate::auth::Role::Counsellor;
-    let sql = format!(
-        "SELECT {NOTICE_COLUMNS}, c.first_name, c.last_name FROM candidate_notices n \
-         JOIN candidates c ON c.id = n.candidate_id \
-         WHERE (n.seen_at IS NULL OR n.kind = 'erasure_request') {} \
-         ORDER BY CASE WHEN n.kind = 'erasure_request' THEN 0 ELSE 1 END, n.due_at, n.created_at DESC LIMIT 100",
-        if mine { "AND c.counsellor_id = $1" } else { "" }
-    );
-    let mut q = sqlx::query(&sql);
-    if mine {
-        q = q.bind(&user.id);
-    }
-    let rows = q.fetch_all(&state.db.pool).await?;
-    rows.iter()
+    let mine = (user.role == crate::auth::Role::Counsellor).then_some(user.id.as_str());
+    let mut conn = state.db.pool.acquire().await?;
+    Ok(store::pending_notices(&mut conn, mine)
+        .await?
+        .into_iter()
         .map(|r| {
-            let mut n = notice_from_row(r)?;
-            let first: String = r.try_get("first_name")?;
-            let last: String = r.try_get("last_name")?;
-            n.name = Some(format!("{first} {last}"));
-            Ok(n)
+            let name = format!("{} {}", r.first_name, r.last_name);
+            let mut n = Notice::from(r.notice);
+            n.name = Some(name);
+            n
         })
-        .collect()
+        .collect())
 }
 
 /// Give or change one's consent (the existing consent path), with a notice
@@ -1039,15 +921,8 @@ pub async fn express_interest(state: &AppState, actor: &Actor, offer_id: &str) -
 /// The offers the person said they were interested in.
 pub async fn interests(state: &AppState, actor: &Actor) -> Result<Vec<String>> {
     let person = actor.candidate()?;
-    Ok(sqlx::query_scalar::<_, Option<String>>(
-        "SELECT offer_id FROM candidate_notices WHERE candidate_id = $1 AND kind = 'interest'",
-    )
-    .bind(&person.candidate_id)
-    .fetch_all(&state.db.pool)
-    .await?
-    .into_iter()
-    .flatten()
-    .collect())
+    let mut conn = state.db.pool.acquire().await?;
+    store::interest_offers(&mut conn, &person.candidate_id).await
 }
 
 /// Ask for erasure: the counsellor confirms within
@@ -1087,15 +962,12 @@ pub async fn request_erasure(state: &AppState, actor: &Actor) -> Result<i64> {
 
 /// The due date of the record's pending erasure request, if any.
 pub async fn erasure_due(state: &AppState, candidate_id: &str) -> Result<Option<i64>> {
-    Ok(sqlx::query_scalar(
-        "SELECT MIN(due_at) FROM candidate_notices WHERE candidate_id = $1 AND kind = 'erasure_request'",
-    )
-    .bind(candidate_id)
-    .fetch_one(&state.db.pool)
-    .await?)
+    let mut conn = state.db.pool.acquire().await?;
+    store::erasure_due(&mut conn, candidate_id).await
 }
 
 pub mod export;
+mod store;
 
 #[utoipa::path(post, path = "/api/v1/candidates/{id}/invitation", tag = "candidates",
     params(("id" = String, Path, description = "Candidate record id")),
@@ -1118,16 +990,8 @@ async fn notices_handler(
     axum::extract::Path(id): axum::extract::Path<String>,
     crate::http::Paged(paging, _): crate::http::Paged<crate::http::page::NoFilter>,
 ) -> Result<axum::Json<crate::http::Page<Notice>>> {
-    let actor = Actor::User(user);
-    actor.staff()?;
-    if crate::candidates::get_candidate(&state.db, &id)
-        .await?
-        .is_none()
-    {
-        return Err(Error::NotFound("candidate"));
-    }
     Ok(axum::Json(crate::http::Page::slice(
-        notices_of(&state, &actor, &id, false).await?,
+        notices_of(&state, &Actor::User(user), &id, false).await?,
         paging,
     )))
 }

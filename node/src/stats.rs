@@ -24,11 +24,13 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
-use sqlx::Row;
 
+use crate::actor::Actor;
 use crate::auth::User;
 use crate::error::Result;
 use crate::server::AppState;
+
+mod store;
 
 /// Candidate figures.
 #[derive(Debug, Clone, Serialize)]
@@ -79,25 +81,6 @@ pub struct Stats {
     pub returns_to_work: ReturnsToWork,
 }
 
-async fn count(state: &AppState, sql: &str) -> Result<i64> {
-    Ok(sqlx::query_scalar::<_, i64>(sql)
-        .fetch_one(&state.db.pool)
-        .await?)
-}
-
-async fn grouped(state: &AppState, sql: &str) -> Result<Vec<(String, String, i64)>> {
-    let rows = sqlx::query(sql).fetch_all(&state.db.pool).await?;
-    rows.iter()
-        .map(|r| {
-            Ok((
-                r.try_get::<String, _>(0)?,
-                r.try_get::<Option<String>, _>(1)?.unwrap_or_default(),
-                r.try_get::<i64, _>(2)?,
-            ))
-        })
-        .collect()
-}
-
 /// Sum of open positions of open offers, local or network (the payload
 /// JSON holds the workplaces, so this is summed here, not in SQL), less the
 /// positions already filled by hires through referrals.
@@ -117,31 +100,23 @@ async fn open_positions(state: &AppState, local: bool) -> Result<i64> {
         .sum())
 }
 
-/// Compute the figures.
-pub async fn compute(state: &AppState) -> Result<Stats> {
-    let mut by_status = BTreeMap::new();
-    for (status, _, n) in grouped(
-        state,
-        "SELECT status, NULL, COUNT(*) FROM candidates WHERE anonymised_at IS NULL GROUP BY status",
-    )
-    .await?
-    {
-        by_status.insert(status, n);
-    }
+/// Compute the figures (staff only).
+pub async fn compute(state: &AppState, actor: &Actor) -> Result<Stats> {
+    actor.staff()?;
+    let mut conn = state.db.pool.acquire().await?;
+    let by_status: BTreeMap<String, i64> = store::candidates_by_status(&mut conn)
+        .await?
+        .into_iter()
+        .collect();
     let candidates = CandidateStats {
         registered: by_status.values().sum(),
-        cvs_online: count(
-            state,
-            "SELECT COUNT(*) FROM candidates WHERE anonymised_at IS NULL AND consent_at IS NOT NULL AND status IN ('active', 'in_referral')",
-        )
-        .await?,
+        cvs_online: store::cvs_online(&mut conn).await?,
         by_status,
     };
-    let employers_registered = count(
-        state,
-        "SELECT COUNT(*) FROM users WHERE role = 'employer' AND disabled = 0",
-    )
-    .await?;
+    let employers_registered = store::employers_registered(&mut conn).await?;
+    let placements = store::home_placements_by_outcome(&mut conn).await?;
+    let hires_through_network = store::hires_through_network(&mut conn).await?;
+    drop(conn);
     let counted = {
         let mut conn = state.db.pool.acquire().await?;
         crate::offers::store::counts(&mut conn).await?
@@ -171,12 +146,7 @@ pub async fn compute(state: &AppState) -> Result<Stats> {
         .map(|o| (o.as_str().to_string(), 0))
         .collect();
     let mut placed = 0;
-    for (outcome, _, n) in grouped(
-        state,
-        "SELECT outcome, NULL, COUNT(*) FROM placements WHERE side = 'home' GROUP BY outcome",
-    )
-    .await?
-    {
+    for (outcome, n) in placements {
         placed += n;
         *by_outcome.entry(outcome).or_default() += n;
     }
@@ -193,11 +163,7 @@ pub async fn compute(state: &AppState) -> Result<Stats> {
         returns_to_work: ReturnsToWork {
             total: placed,
             by_outcome,
-            hires_through_network: count(
-                state,
-                "SELECT COUNT(*) FROM placements WHERE side = 'offer'",
-            )
-            .await?,
+            hires_through_network,
         },
     })
 }
@@ -205,8 +171,7 @@ pub async fn compute(state: &AppState) -> Result<Stats> {
 #[utoipa::path(get, path = "/api/v1/stats", tag = "reports",
     responses((status = 200, description = "This node's figures, now (staff)", body = serde_json::Value)))]
 async fn stats_handler(State(state): State<AppState>, user: User) -> Result<Json<Stats>> {
-    user.require_staff()?;
-    Ok(Json(compute(&state).await?))
+    Ok(Json(compute(&state, &Actor::User(user)).await?))
 }
 
 /// OpenAPI paths of this module.

@@ -563,7 +563,7 @@ async fn dashboard(
         ..base
     };
     if user.require_staff().is_ok() {
-        let stats = crate::stats::compute(&state).await?;
+        let stats = crate::stats::compute(&state, &crate::actor::Actor::User(user.clone())).await?;
         let by_status: Vec<(&str, i64)> = stats
             .candidates
             .by_status

@@ -269,11 +269,7 @@ pub async fn receive(
 }
 
 async fn admins(state: &AppState) -> Result<Vec<String>> {
-    Ok(
-        sqlx::query_scalar("SELECT id FROM users WHERE role = 'admin' AND disabled = 0")
-            .fetch_all(&state.db.pool)
-            .await?,
-    )
+    store::enabled_admins(&state.db).await
 }
 
 /// `POST /api/v1/network-interests/{id}/accept` body.

@@ -646,3 +646,14 @@ pub async fn update_received(
     )
     .await
 }
+
+/// The ids of this node's enabled admins (told of a received interest when
+/// no counsellor is named). A read of `users` kept here until the auth
+/// store offers one.
+pub async fn enabled_admins(db: &Db) -> Result<Vec<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM users WHERE role = 'admin' AND disabled = 0")
+            .fetch_all(&db.pool)
+            .await?,
+    )
+}

@@ -28,7 +28,6 @@ async fn list_handler(
     Staff(user): Staff,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    crate::candidates::ensure_exists(&state.db, &id).await?;
     let items = super::of_candidate(&state, &Actor::User(user), &id).await?;
     Ok(Json(json!({ "items": items })))
 }

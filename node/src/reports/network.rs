@@ -21,7 +21,6 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use vivier_protocol::{FigureCell, MessageKind, NodeId, ReportFigures};
 
 use super::{compute, GroupBy, Report, ReportQuery};
@@ -192,21 +191,15 @@ pub fn check(f: &ReportFigures, now_ms: i64, skew_ms: i64) -> Vec<FieldError> {
 
 async fn store(conn: &mut sqlx::AnyConnection, f: &ReportFigures, received_at: i64) -> Result<()> {
     let body = serde_json::to_string(f).map_err(|e| Error::Internal(e.into()))?;
-    sqlx::query(
-        "INSERT INTO network_figures (origin, period, published_at, body, received_at) \
-         VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (origin, period) DO UPDATE SET published_at = excluded.published_at, \
-         body = excluded.body, received_at = excluded.received_at \
-         WHERE network_figures.published_at < excluded.published_at",
+    super::store::upsert_network_figures(
+        conn,
+        f.origin_node.as_str(),
+        &f.period,
+        f.published_at,
+        &body,
+        received_at,
     )
-    .bind(f.origin_node.as_str())
-    .bind(&f.period)
-    .bind(f.published_at)
-    .bind(body)
-    .bind(received_at)
-    .execute(conn)
-    .await?;
-    Ok(())
+    .await
 }
 
 /// A received `report.figures` (signature verified): checked and kept.
@@ -329,13 +322,12 @@ pub async fn network_report(state: &AppState, actor: &Actor, month: &str) -> Res
     if !month_ok {
         return Err(Error::field("month", "must be a month YYYY-MM"));
     }
-    let rows = sqlx::query("SELECT body FROM network_figures WHERE period = $1 ORDER BY origin")
-        .bind(month)
-        .fetch_all(&state.db.pool)
-        .await?;
+    let rows = {
+        let mut conn = state.db.pool.acquire().await?;
+        super::store::network_figures_of(&mut conn, month).await?
+    };
     let mut members = Vec::new();
-    for r in rows {
-        let body: String = r.try_get(0)?;
+    for body in rows {
         members.push(
             serde_json::from_str::<ReportFigures>(&body)
                 .map_err(|e| Error::Internal(anyhow::anyhow!("network_figures JSON: {e}")))?,

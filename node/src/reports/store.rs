@@ -369,3 +369,43 @@ pub async fn training_links_between(db: &Db, from: &str, to: &str) -> Result<Vec
         })
         .collect()
 }
+
+/// Keep a member's `report.figures` of a period (`body`: its JSON); an
+/// older publication than the one kept changes nothing.
+pub async fn upsert_network_figures(
+    conn: &mut sqlx::AnyConnection,
+    origin: &str,
+    period: &str,
+    published_at: i64,
+    body: &str,
+    received_at: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO network_figures (origin, period, published_at, body, received_at) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (origin, period) DO UPDATE SET published_at = excluded.published_at, \
+         body = excluded.body, received_at = excluded.received_at \
+         WHERE network_figures.published_at < excluded.published_at",
+    )
+    .bind(origin)
+    .bind(period)
+    .bind(published_at)
+    .bind(body)
+    .bind(received_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The members' published figures of `period` (their JSON), by origin.
+pub async fn network_figures_of(
+    conn: &mut sqlx::AnyConnection,
+    period: &str,
+) -> Result<Vec<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT body FROM network_figures WHERE period = $1 ORDER BY origin")
+            .bind(period)
+            .fetch_all(conn)
+            .await?,
+    )
+}

@@ -11,7 +11,6 @@
 //! when), `interests` and `erasure_request`.
 
 use serde::Serialize;
-use sqlx::Row;
 
 use crate::actor::Actor;
 use crate::candidates::Candidate;
@@ -100,8 +99,13 @@ pub struct ReadLine {
     pub reason: Option<String>,
 }
 
-const READ_ACTIONS: &str =
-    "'candidate.read', 'candidate.matches', 'candidate.cv_download', 'candidate.export'";
+/// The audit actions that are reads of the record.
+const READ_ACTIONS: &[&str] = &[
+    "candidate.read",
+    "candidate.matches",
+    "candidate.cv_download",
+    "candidate.export",
+];
 
 /// Build the export of the person's own record. Audited
 /// `candidate.export` (with the format) before anything is returned.
@@ -124,39 +128,36 @@ pub async fn build(state: &AppState, actor: &Actor, format: &'static str) -> Res
         o.remove("sensitive");
     }
 
-    let history = sqlx::query(
-        "SELECT at, actor_role, action, details FROM audit_log \
-         WHERE target_kind = 'candidate' AND target_id = $1 \
-           AND action IN ('candidate.consent', 'candidate.consent_withdrawn') ORDER BY id",
-    )
-    .bind(id)
-    .fetch_all(&state.db.pool)
-    .await?
-    .iter()
-    .map(|r| -> Result<ConsentEvent> {
-        let action: String = r.try_get("action")?;
-        let details: String = r.try_get("details")?;
-        let details: serde_json::Value = serde_json::from_str(&details).unwrap_or_default();
-        let role: Option<String> = r.try_get("actor_role")?;
-        Ok(ConsentEvent {
-            at: r.try_get("at")?,
-            event: if action == "candidate.consent" {
-                "given"
-            } else {
-                "withdrawn"
-            },
-            scope: details
-                .get("scope")
-                .and_then(|s| s.as_str())
-                .map(str::to_string),
-            by: if role.as_deref() == Some("candidate") {
-                "candidate".into()
-            } else {
-                "counsellor".into()
-            },
+    let (history, reads) = {
+        let mut conn = state.db.pool.acquire().await?;
+        (
+            super::store::consent_history(&mut conn, id).await?,
+            super::store::reads_of(&mut conn, id, READ_ACTIONS).await?,
+        )
+    };
+    let history: Vec<ConsentEvent> = history
+        .into_iter()
+        .map(|r| {
+            let details: serde_json::Value = serde_json::from_str(&r.details).unwrap_or_default();
+            ConsentEvent {
+                at: r.at,
+                event: if r.action == "candidate.consent" {
+                    "given"
+                } else {
+                    "withdrawn"
+                },
+                scope: details
+                    .get("scope")
+                    .and_then(|s| s.as_str())
+                    .map(str::to_string),
+                by: if r.actor_role.as_deref() == Some("candidate") {
+                    "candidate".into()
+                } else {
+                    "counsellor".into()
+                },
+            }
         })
-    })
-    .collect::<Result<Vec<_>>>()?;
+        .collect();
 
     let rows = {
         let mut conn = state.db.pool.acquire().await?;
@@ -180,32 +181,20 @@ pub async fn build(state: &AppState, actor: &Actor, format: &'static str) -> Res
         })
         .collect();
 
-    let reads = sqlx::query(&format!(
-        "SELECT a.at, a.actor_id, a.actor_role, a.action, a.reason, u.display_name \
-         FROM audit_log a LEFT JOIN users u ON u.id = a.actor_id \
-         WHERE a.target_kind = 'candidate' AND a.target_id = $1 AND a.action IN ({READ_ACTIONS}) \
-         ORDER BY a.id"
-    ))
-    .bind(id)
-    .fetch_all(&state.db.pool)
-    .await?
-    .iter()
-    .map(|r| -> Result<ReadLine> {
-        let role: Option<String> = r.try_get("actor_role")?;
-        let who: Option<String> = if role.as_deref() == Some("candidate") {
-            Some("vous".into())
-        } else {
-            r.try_get("display_name")?
-        };
-        Ok(ReadLine {
-            at: r.try_get("at")?,
-            action: r.try_get("action")?,
-            role,
-            who,
-            reason: r.try_get("reason")?,
+    let reads: Vec<ReadLine> = reads
+        .into_iter()
+        .map(|r| ReadLine {
+            at: r.at,
+            who: if r.actor_role.as_deref() == Some("candidate") {
+                Some("vous".into())
+            } else {
+                r.display_name
+            },
+            action: r.action,
+            role: r.actor_role,
+            reason: r.reason,
         })
-    })
-    .collect::<Result<Vec<_>>>()?;
+        .collect();
 
     Ok(Export {
         generated_at: state.clock.now_ms(),

@@ -518,3 +518,152 @@ async fn the_pages_render_for_staff_and_refuse_employers() {
         assert_eq!(s, 403);
     }
 }
+
+/// Audit entries of the opportunity changes, broadcasts, and the stored
+/// row of `id` (status, updated_at, payload).
+async fn opportunity_trail(node: &TestNode, id: &str) -> (i64, i64, (String, i64, String)) {
+    let pool = &node.state.db.pool;
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE action IN \
+         ('opportunity.create', 'opportunity.update', 'opportunity.close')",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("audit count");
+    let broadcast: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM broadcast_log")
+        .fetch_one(pool)
+        .await
+        .expect("broadcast count");
+    let row = sqlx::query("SELECT status, updated_at, payload FROM opportunities WHERE id = $1")
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .expect("the opportunity");
+    (
+        audited,
+        broadcast,
+        (row.get("status"), row.get("updated_at"), row.get("payload")),
+    )
+}
+
+#[tokio::test]
+async fn an_employer_is_refused_by_the_opportunity_service_whichever_adapter_calls_it() {
+    for backend in backends() {
+        let node = start_node(&backend).await;
+        let staff = node.user(Role::Counsellor, "conseil@mission.fr").await;
+        let employer = node.user(Role::Employer, "rh@logistique.fr").await;
+        let t = create(&node, &staff, &training_body()).await;
+        let before = opportunity_trail(&node, &t).await;
+        let count = || async {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM opportunities")
+                .fetch_one(&node.state.db.pool)
+                .await
+                .expect("count")
+        };
+        assert_eq!(count().await, 1);
+
+        // The service itself.
+        let intruder = crate::support::actor_of(&node, &employer).await;
+        let input: vivier_node::opportunities::OpportunityInput =
+            serde_json::from_value(training_body()).expect("input");
+        let forbidden =
+            |r: vivier_node::error::Result<vivier_node::opportunities::StoredOpportunity>| {
+                let err = r.expect_err("an employer is refused");
+                assert!(
+                    matches!(err, vivier_node::error::Error::Forbidden),
+                    "{err:?}"
+                );
+            };
+        forbidden(vivier_node::opportunities::create(&node.state, &intruder, input.clone()).await);
+        forbidden(vivier_node::opportunities::update(&node.state, &intruder, &t, input).await);
+        forbidden(
+            vivier_node::opportunities::close(
+                &node.state,
+                &intruder,
+                &t,
+                vivier_node::opportunities::Closing {
+                    reason: Some("complet".into()),
+                },
+            )
+            .await,
+        );
+
+        // The API.
+        let mut body = training_body();
+        body["seats"] = json!(2);
+        for (st, v) in [
+            node.post(&employer, "/api/v1/opportunities", &body).await,
+            node.put(&employer, &format!("/api/v1/opportunities/{t}"), &body)
+                .await,
+            node.post(
+                &employer,
+                &format!("/api/v1/opportunities/{t}/close"),
+                &json!({"reason": "complet"}),
+            )
+            .await,
+        ] {
+            assert_eq!(st, 403, "{v}");
+            assert_eq!(v["code"], "forbidden", "{v}");
+        }
+
+        // The web forms (the pages check nothing themselves: the service
+        // refuses).
+        let cookie = node.ui_cookie("rh@logistique.fr").await;
+        let start = day(10);
+        let end = day(14);
+        let page = crate::support::post(
+            &node,
+            Some(&cookie),
+            "/ui/formations/nouvelle",
+            &[
+                ("type", "training"),
+                ("titre", "CACES R489 catégorie 3"),
+                ("organisme", "AFPA Blois"),
+                ("certifications", "CACES_R489_3"),
+                ("rome", "N1101"),
+                ("commune", "41018"),
+                ("debut", start.as_str()),
+                ("fin", end.as_str()),
+                ("places", "8"),
+            ],
+        )
+        .await;
+        assert_eq!(page.status, 403, "{}", page.body);
+        assert!(page.body.contains("Accès refusé"), "{}", page.body);
+        let page = crate::support::post(
+            &node,
+            Some(&cookie),
+            &format!("/ui/formations/{t}/cloturer"),
+            &[("motif", "complet")],
+        )
+        .await;
+        assert_eq!(page.status, 403, "{}", page.body);
+        assert!(page.body.contains("Accès refusé"), "{}", page.body);
+
+        // Nothing written, nothing audited, nothing broadcast.
+        assert_eq!(count().await, 1);
+        assert_eq!(opportunity_trail(&node, &t).await, before);
+
+        // Staff close it through the same service: one close, audited and
+        // broadcast.
+        let counsellor = crate::support::actor_of(&node, &staff).await;
+        let closed = vivier_node::opportunities::close(
+            &node.state,
+            &counsellor,
+            &t,
+            vivier_node::opportunities::Closing {
+                reason: Some("complet".into()),
+            },
+        )
+        .await
+        .expect("staff close");
+        assert_eq!(
+            closed.status,
+            vivier_node::opportunities::OpportunityStatus::Closed
+        );
+        let after = opportunity_trail(&node, &t).await;
+        assert_eq!((after.0, after.1), (before.0 + 1, before.1 + 1));
+        assert_eq!(after.2 .0, "closed");
+        node.stop().await;
+    }
+}
