@@ -1570,7 +1570,7 @@ async fn candidate_matches_handler(
 }
 
 /// Candidate `id` (consented) → offers for staff ([`match_candidate`]),
-/// audited `candidate.matches` in its own transaction.
+/// audited `candidate.matches` ([`candidate_matches_of`]).
 pub async fn candidate_matches(
     state: &AppState,
     actor: &Actor,
@@ -1586,18 +1586,38 @@ pub async fn candidate_matches(
         .await?
         .filter(|c| c.consent.is_some())
         .ok_or(Error::NotFound("candidate"))?;
-    let result = match_candidate(state, &c, params).await?;
+    candidate_matches_of(state, actor, reason, &c, params, None).await
+}
+
+/// A candidate → offers ranking for staff ([`match_candidate`]), audited
+/// `candidate.matches` in its own transaction: how many offers were
+/// listed, whether near misses were asked for, and `via` where it was
+/// shown when not through the API (the record page: `ui`).
+pub async fn candidate_matches_of(
+    state: &AppState,
+    actor: &Actor,
+    reason: Option<&str>,
+    c: &crate::candidates::Candidate,
+    params: &MatchParams,
+    via: Option<&str>,
+) -> Result<CandidateMatches> {
+    actor.staff()?;
+    let result = match_candidate(state, c, params).await?;
+    let mut details = serde_json::json!({
+        "offers_listed": result.matches.len(),
+        "include_near_misses": params.include_near_misses.unwrap_or(false),
+    });
+    if let Some(via) = via {
+        details["via"] = via.into();
+    }
     let mut tx = state.db.begin().await?;
     crate::audit::append(
         &mut tx,
         actor,
         "candidate.matches",
-        ("candidate", id),
+        ("candidate", &c.id),
         reason,
-        serde_json::json!({
-            "offers_listed": result.matches.len(),
-            "include_near_misses": params.include_near_misses.unwrap_or(false),
-        }),
+        details,
     )
     .await?;
     tx.commit().await?;

@@ -19,7 +19,6 @@ use crate::auth::{Reason, User};
 use crate::error::{ApiJson, Error, FieldError, Result};
 use crate::search::{CandidateQuery, SortBy};
 use crate::server::AppState;
-use crate::util::now_ms;
 
 /// An authenticated admin or counsellor.
 pub struct Staff(pub User);
@@ -70,26 +69,6 @@ fn view(state: &AppState, c: super::Candidate, meta: RecordMeta) -> View {
     }
 }
 
-async fn audit(
-    state: &AppState,
-    user: &User,
-    action: &str,
-    id: &str,
-    reason: Option<&str>,
-    details: serde_json::Value,
-) -> Result<()> {
-    crate::audit::record(
-        &state.db,
-        Some(user),
-        action,
-        "candidate",
-        id,
-        reason,
-        details,
-    )
-    .await
-}
-
 #[utoipa::path(post, path = "/api/v1/candidates", tag = "candidates", request_body = CandidateInput,
     responses((status = 201, description = "The new record", body = View)))]
 async fn create_handler(
@@ -97,16 +76,7 @@ async fn create_handler(
     Staff(user): Staff,
     ApiJson(input): ApiJson<CandidateInput>,
 ) -> Result<(StatusCode, Json<View>)> {
-    let c = super::create(&state, &user, input).await?;
-    audit(
-        &state,
-        &user,
-        "candidate.create",
-        &c.id,
-        None,
-        json!({ "consent": c.consent.is_some() }),
-    )
-    .await?;
+    let c = super::create(&state, &Actor::User(user), input, "api").await?;
     let v = view(&state, c, RecordMeta::default());
     Ok((StatusCode::CREATED, Json(v)))
 }
@@ -119,8 +89,7 @@ async fn read_handler(
     Path(id): Path<String>,
     Reason(reason): Reason,
 ) -> Result<Json<View>> {
-    let actor = crate::actor::Actor::User(user);
-    let (c, meta) = super::read(&state, &actor, &id, reason.as_deref()).await?;
+    let (c, meta) = super::read(&state, &Actor::User(user), &id, reason.as_deref()).await?;
     Ok(Json(view(&state, c, meta)))
 }
 
@@ -132,16 +101,7 @@ async fn update_handler(
     Path(id): Path<String>,
     ApiJson(input): ApiJson<CandidateInput>,
 ) -> Result<Json<View>> {
-    let (c, changed) = super::update(&state, &user, &id, input).await?;
-    audit(
-        &state,
-        &user,
-        "candidate.update",
-        &id,
-        None,
-        json!({ "fields": changed }),
-    )
-    .await?;
+    let (c, _) = super::update(&state, &Actor::User(user), &id, input, "api").await?;
     Ok(Json(view(&state, c, RecordMeta::default())))
 }
 
@@ -160,14 +120,12 @@ async fn reassign_handler(
     Reason(reason): Reason,
     ApiJson(body): ApiJson<ReassignBody>,
 ) -> Result<Json<View>> {
-    let (c, previous) = super::reassign(&state, &user, &id, body.counsellor_id.trim()).await?;
-    audit(
+    let (c, _) = super::reassign(
         &state,
-        &user,
-        "candidate.reassign",
+        &Actor::User(user),
         &id,
+        body.counsellor_id.trim(),
         reason.as_deref(),
-        json!({ "from": previous, "to": c.counsellor_id }),
     )
     .await?;
     Ok(Json(view(&state, c, RecordMeta::default())))
@@ -187,16 +145,7 @@ async fn consent_handler(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ConsentBody>,
 ) -> Result<Json<View>> {
-    let c = super::give_consent(&state, &user.id, &id, body.scope).await?;
-    audit(
-        &state,
-        &user,
-        "candidate.consent",
-        &id,
-        None,
-        json!({ "scope": body.scope }),
-    )
-    .await?;
+    let c = super::consent(&state, &Actor::User(user), &id, body.scope, "api").await?;
     Ok(Json(view(&state, c, RecordMeta::default())))
 }
 
@@ -327,16 +276,7 @@ async fn placement_handler(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<super::PlacementInput>,
 ) -> Result<(StatusCode, Json<super::Placement>)> {
-    let p = super::record_placement(&state, &user, &id, body).await?;
-    audit(
-        &state,
-        &user,
-        "candidate.placement",
-        &id,
-        None,
-        json!({ "outcome": p.outcome, "placement_id": p.id }),
-    )
-    .await?;
+    let p = super::record_placement(&state, &Actor::User(user), &id, body, "api").await?;
     Ok((StatusCode::CREATED, Json(p)))
 }
 
@@ -348,7 +288,7 @@ async fn use_cv_handler(
     Staff(user): Staff,
     Path((id, file_id)): Path<(String, String)>,
 ) -> Result<Json<serde_json::Value>> {
-    let c = super::use_cv_text(&state, &crate::actor::Actor::User(user), &id, &file_id).await?;
+    let c = super::use_cv_text(&state, &Actor::User(user), &id, &file_id).await?;
     Ok(Json(json!({ "id": c.id, "files": c.files })))
 }
 
@@ -360,7 +300,7 @@ async fn followups_handler(
     Path(id): Path<String>,
     crate::http::Paged(paging, _): crate::http::Paged<crate::http::page::NoFilter>,
 ) -> Result<Json<crate::http::Page<super::followup::FollowUp>>> {
-    let items = super::followup::list(&state, &crate::actor::Actor::User(user), &id).await?;
+    let items = super::followup::list(&state, &Actor::User(user), &id).await?;
     Ok(Json(crate::http::Page::slice(items, paging)))
 }
 
@@ -373,7 +313,7 @@ async fn add_followup_handler(
     Path(id): Path<String>,
     ApiJson(input): ApiJson<super::followup::NewFollowUp>,
 ) -> Result<(StatusCode, Json<super::followup::FollowUp>)> {
-    let f = super::followup::add(&state, &crate::actor::Actor::User(user), &id, input).await?;
+    let f = super::followup::add(&state, &Actor::User(user), &id, input).await?;
     Ok((StatusCode::CREATED, Json(f)))
 }
 
@@ -385,7 +325,7 @@ async fn followup_done_handler(
     Staff(user): Staff,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    super::followup::complete_step(&state, &crate::actor::Actor::User(user), &id).await?;
+    super::followup::complete_step(&state, &Actor::User(user), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -396,7 +336,7 @@ async fn todo_handler(
     Staff(user): Staff,
 ) -> Result<Json<super::followup::Todo>> {
     Ok(Json(
-        super::followup::todo(&state, &crate::actor::Actor::User(user)).await?,
+        super::followup::todo(&state, &Actor::User(user)).await?,
     ))
 }
 
@@ -408,16 +348,7 @@ async fn renew_handler(
     Path(id): Path<String>,
     Reason(reason): Reason,
 ) -> Result<Json<serde_json::Value>> {
-    let due = super::renew(&state, &id).await?;
-    audit(
-        &state,
-        &user,
-        "candidate.retention_renew",
-        &id,
-        reason.as_deref(),
-        json!({ "due_at": due }),
-    )
-    .await?;
+    let due = super::renew(&state, &Actor::User(user), &id, reason.as_deref()).await?;
     Ok(Json(json!({ "id": id, "retention_due_at": due })))
 }
 
@@ -428,17 +359,7 @@ async fn retention_handler(
     Staff(user): Staff,
     Reason(reason): Reason,
 ) -> Result<Json<serde_json::Value>> {
-    let items = super::retention_due(&state, &user, now_ms()).await?;
-    crate::audit::record(
-        &state.db,
-        Some(&user),
-        "candidate.retention_list",
-        "candidate",
-        "*",
-        reason.as_deref(),
-        json!({ "count": items.len(), "ids": items.iter().map(|i| i.id.clone()).collect::<Vec<_>>() }),
-    )
-    .await?;
+    let items = super::retention_list(&state, &Actor::User(user), reason.as_deref()).await?;
     Ok(Json(json!({
         "inactive_months": state.config.retention.inactive_months,
         "reminder_days": state.config.retention.reminder_days,
@@ -634,10 +555,30 @@ async fn search_handler(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<CandidateSearchPage>> {
     let (p, q) = parse_search(&state, raw.as_deref())?;
-    let search = state.search.clone();
-    let query = q.clone();
-    let results = tokio::task::spawn_blocking(move || search.candidates.search(&query)).await??;
-    let ids: Vec<String> = results.hits.iter().map(|h| h.id.clone()).collect();
+    let results = super::search(
+        &state,
+        &Actor::User(user),
+        &q,
+        reason.as_deref(),
+        |results| {
+            json!({
+                // The free text may name a person: only its length is kept.
+                "q_chars": p.q.as_deref().map_or(0, |s| s.chars().count()),
+                "rome": p.rome,
+                "commune": p.commune,
+                "radius_km": q.near.map(|n| n.1),
+                "licence": p.licence,
+                "available_before": p.available_before,
+                "contract_type": p.contract_type,
+                "status": p.status,
+                "page": p.paging.page,
+                "total": results.total,
+                "hits": results.hits.iter().map(|h| h.id.clone()).collect::<Vec<_>>(),
+            })
+        },
+    )
+    .await??;
+    let total = results.total;
     // The page is built from the index's stored fields: no record is
     // loaded from the database.
     let hits: Vec<SearchHitOut> = results
@@ -661,36 +602,8 @@ async fn search_handler(
             })
         })
         .collect();
-    state
-        .read_audit
-        .record(
-            Some(&user),
-            "candidate.search",
-            "candidate",
-            "*",
-            reason.as_deref(),
-            json!({
-                // The free text may name a person: only its length is kept.
-                "q_chars": p.q.as_deref().map_or(0, |s| s.chars().count()),
-                "rome": p.rome,
-                "commune": p.commune,
-                "radius_km": q.near.map(|n| n.1),
-                "licence": p.licence,
-                "available_before": p.available_before,
-                "contract_type": p.contract_type,
-                "status": p.status,
-                "page": p.paging.page,
-                "total": results.total,
-                "hits": ids,
-            }),
-        )
-        .await?;
     Ok(Json(CandidateSearchPage {
-        page: crate::http::Page::new(
-            hits,
-            i64::try_from(results.total).unwrap_or(i64::MAX),
-            p.paging,
-        ),
+        page: crate::http::Page::new(hits, i64::try_from(total).unwrap_or(i64::MAX), p.paging),
         facets: SearchFacets {
             rome: results.facets,
         },
@@ -750,14 +663,15 @@ async fn list_handler(
     Reason(reason): Reason,
     crate::http::Paged(paging, q): crate::http::Paged<ListParams>,
 ) -> Result<Json<crate::http::Page<ListItem>>> {
-    let filter = super::store::ListFilter {
-        counsellor_id: q.mine.unwrap_or(false).then_some(user.id.as_str()),
-        drafts_only: q.draft.unwrap_or(false),
-    };
-    let (total, rows) = {
-        let mut conn = state.db.pool.acquire().await?;
-        super::store::list(&mut conn, filter, paging.per_page, paging.offset()).await?
-    };
+    let (total, rows) = super::list(
+        &state,
+        &Actor::User(user),
+        q.mine.unwrap_or(false),
+        q.draft.unwrap_or(false),
+        paging,
+        reason.as_deref(),
+    )
+    .await?;
     let items: Vec<ListItem> = rows
         .into_iter()
         .map(|r| ListItem {
@@ -774,16 +688,6 @@ async fn list_handler(
             updated_at: r.updated_at,
         })
         .collect();
-    crate::audit::record(
-        &state.db,
-        Some(&user),
-        "candidate.list",
-        "candidate",
-        "*",
-        reason.as_deref(),
-        json!({ "page": paging.page, "ids": items.iter().map(|r| r.id.clone()).collect::<Vec<_>>() }),
-    )
-    .await?;
     Ok(Json(crate::http::Page::new(items, total, paging)))
 }
 

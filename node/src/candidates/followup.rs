@@ -15,7 +15,6 @@
 //! erasure and anonymisation delete them.
 
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
 use crate::actor::Actor;
 use crate::auth::{Role, User};
@@ -287,23 +286,23 @@ pub async fn add(
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_string);
-    sqlx::query(
-        "INSERT INTO followups (id, candidate_id, author_id, author_name, kind, happened_on, body, restricted, \
-         next_step, next_step_on, next_step_done_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11)",
+    super::followup_store::insert(
+        &mut tx,
+        &super::followup_store::FollowUpRow {
+            id: id.clone(),
+            candidate_id: candidate_id.to_string(),
+            author_id: Some(user.id.clone()),
+            author_name: user.display_name.clone(),
+            kind,
+            happened_on: happened_on.clone(),
+            body: input.body.trim().to_string(),
+            restricted: i64::from(input.restricted),
+            next_step: next_step.clone(),
+            next_step_on: next_step_on.clone(),
+            next_step_done_at: None,
+            created_at: now,
+        },
     )
-    .bind(&id)
-    .bind(candidate_id)
-    .bind(&user.id)
-    .bind(&user.display_name)
-    .bind(kind.as_str())
-    .bind(&happened_on)
-    .bind(input.body.trim())
-    .bind(i64::from(input.restricted))
-    .bind(&next_step)
-    .bind(&next_step_on)
-    .bind(now)
-    .execute(&mut *tx)
     .await?;
     // Follow-up is activity: the retention clock restarts.
     super::store::touch(&mut tx, candidate_id, now, false).await?;
@@ -334,29 +333,21 @@ pub async fn add(
     })
 }
 
-const COLUMNS: &str =
-    "id, candidate_id, author_id, author_name, kind, happened_on, body, restricted, \
-    next_step, next_step_on, next_step_done_at, created_at";
-
-fn from_row(r: &sqlx::any::AnyRow, user: &User) -> Result<FollowUp> {
-    let kind: String = r.try_get("kind")?;
-    let author: Option<String> = r.try_get("author_id")?;
-    Ok(FollowUp {
-        id: r.try_get("id")?,
-        candidate_id: r.try_get("candidate_id")?,
-        author_name: r.try_get("author_name")?,
-        mine: author.as_deref() == Some(user.id.as_str()),
-        kind: kind
-            .parse()
-            .map_err(|_| Error::Internal(anyhow::anyhow!("stored follow-up kind {kind}")))?,
-        happened_on: r.try_get("happened_on")?,
-        body: r.try_get("body")?,
-        restricted: r.try_get::<i64, _>("restricted")? != 0,
-        next_step: r.try_get("next_step")?,
-        next_step_on: r.try_get("next_step_on")?,
-        next_step_done_at: r.try_get("next_step_done_at")?,
-        created_at: r.try_get("created_at")?,
-    })
+fn from_row(r: super::followup_store::FollowUpRow, user: &User) -> FollowUp {
+    FollowUp {
+        mine: r.author_id.as_deref() == Some(user.id.as_str()),
+        id: r.id,
+        candidate_id: r.candidate_id,
+        author_name: r.author_name,
+        kind: r.kind,
+        happened_on: r.happened_on,
+        body: r.body,
+        restricted: r.restricted != 0,
+        next_step: r.next_step,
+        next_step_on: r.next_step_on,
+        next_step_done_at: r.next_step_done_at,
+        created_at: r.created_at,
+    }
 }
 
 /// The entries of record `candidate_id` the actor may see, newest first
@@ -365,19 +356,13 @@ pub async fn list(state: &AppState, actor: &Actor, candidate_id: &str) -> Result
     let user = actor.staff()?;
     let mut conn = state.db.pool.acquire().await?;
     let owner = assigned(&mut conn, candidate_id).await?;
-    let restricted = if sees_restricted(user, owner.as_deref()) {
-        ""
-    } else {
-        " AND restricted = 0"
-    };
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM followups WHERE candidate_id = $1{restricted} \
-         ORDER BY happened_on DESC, created_at DESC"
-    ))
-    .bind(candidate_id)
-    .fetch_all(&mut *conn)
+    let rows = super::followup_store::of_candidate(
+        &mut conn,
+        candidate_id,
+        sees_restricted(user, owner.as_deref()),
+    )
     .await?;
-    rows.iter().map(|r| from_row(r, user)).collect()
+    Ok(rows.into_iter().map(|r| from_row(r, user)).collect())
 }
 
 /// Mark the next step of entry `id` done (its author, the record's assigned
@@ -385,19 +370,17 @@ pub async fn list(state: &AppState, actor: &Actor, candidate_id: &str) -> Result
 pub async fn complete_step(state: &AppState, actor: &Actor, id: &str) -> Result<String> {
     let user = actor.staff()?;
     let mut tx = state.db.begin().await?;
-    let row = sqlx::query(
-        "SELECT f.candidate_id AS candidate_id, f.author_id AS author_id, f.restricted AS restricted, \
-         f.next_step_on AS next_step_on, f.next_step_done_at AS done, c.counsellor_id AS counsellor_id \
-         FROM followups f JOIN candidates c ON c.id = f.candidate_id WHERE f.id = $1",
-    )
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(Error::NotFound("follow-up"))?;
-    let candidate_id: String = row.try_get("candidate_id")?;
-    let author: Option<String> = row.try_get("author_id")?;
-    let owner: Option<String> = row.try_get("counsellor_id")?;
-    let restricted = row.try_get::<i64, _>("restricted")? != 0;
+    let super::followup_store::StepRow {
+        candidate_id,
+        author_id: author,
+        restricted,
+        next_step_on: step,
+        done,
+        counsellor_id: owner,
+    } = super::followup_store::step(&mut tx, id)
+        .await?
+        .ok_or(Error::NotFound("follow-up"))?;
+    let restricted = restricted != 0;
     if restricted && !sees_restricted(user, owner.as_deref()) {
         return Err(Error::NotFound("follow-up"));
     }
@@ -406,8 +389,6 @@ pub async fn complete_step(state: &AppState, actor: &Actor, id: &str) -> Result<
     if !allowed {
         return Err(Error::Forbidden);
     }
-    let step: Option<String> = row.try_get("next_step_on")?;
-    let done: Option<i64> = row.try_get("done")?;
     if step.is_none() {
         return Err(Error::Refused {
             code: "no_next_step",
@@ -415,11 +396,7 @@ pub async fn complete_step(state: &AppState, actor: &Actor, id: &str) -> Result<
         });
     }
     if done.is_none() {
-        sqlx::query("UPDATE followups SET next_step_done_at = $2 WHERE id = $1")
-            .bind(id)
-            .bind(state.clock.now_ms())
-            .execute(&mut *tx)
-            .await?;
+        super::followup_store::mark_step_done(&mut tx, id, state.clock.now_ms()).await?;
         crate::audit::append(
             &mut tx,
             actor,
@@ -437,11 +414,7 @@ pub async fn complete_step(state: &AppState, actor: &Actor, id: &str) -> Result<
 /// Delete every entry of a record (erasure, anonymisation), in the
 /// caller's transaction.
 pub async fn purge(tx: &mut sqlx::AnyConnection, candidate_id: &str) -> Result<()> {
-    sqlx::query("DELETE FROM followups WHERE candidate_id = $1")
-        .bind(candidate_id)
-        .execute(tx)
-        .await?;
-    Ok(())
+    super::followup_store::purge(tx, candidate_id).await
 }
 
 // ---------------------------------------------------------------------------
@@ -526,16 +499,14 @@ pub const HORIZON_DAYS: i64 = 7;
 pub const STALE_DAYS: i64 = 7;
 const TODO_LIMIT: i64 = 50;
 
-fn person(r: &sqlx::any::AnyRow) -> Result<Option<Person>> {
-    let id: Option<String> = r.try_get("candidate_id")?;
-    let first: Option<String> = r.try_get("first_name")?;
-    let last: Option<String> = r.try_get("last_name")?;
-    Ok(id.map(|candidate_id| Person {
+/// « Prénom Nom » of a record (either name may be missing).
+fn person(candidate_id: String, first: Option<String>, last: Option<String>) -> Person {
+    Person {
         candidate_id,
         name: format!("{} {}", first.unwrap_or_default(), last.unwrap_or_default())
             .trim()
             .to_string(),
-    }))
+    }
 }
 
 /// What waits for the acting counsellor (or admin): their own caseload.
@@ -549,30 +520,17 @@ pub async fn todo(state: &AppState, actor: &Actor) -> Result<Todo> {
     let now = state.clock.now_ms();
     let mut conn = state.db.pool.acquire().await?;
     let mut out = Todo::default();
-    let rows = sqlx::query(
-        "SELECT f.id AS id, f.candidate_id AS candidate_id, c.first_name AS first_name, c.last_name AS last_name, \
-         f.next_step AS next_step, f.next_step_on AS next_step_on, f.restricted AS restricted, c.counsellor_id AS counsellor_id \
-         FROM followups f JOIN candidates c ON c.id = f.candidate_id \
-         WHERE f.next_step_on IS NOT NULL AND f.next_step_done_at IS NULL AND f.next_step_on <= $2 \
-         AND (f.author_id = $1 OR c.counsellor_id = $1) AND c.anonymised_at IS NULL \
-         ORDER BY f.next_step_on, f.created_at LIMIT $3",
-    )
-    .bind(&user.id)
-    .bind(&horizon)
-    .bind(TODO_LIMIT)
-    .fetch_all(&mut *conn)
-    .await?;
-    for r in &rows {
-        let due: String = r.try_get("next_step_on")?;
-        let Some(person) = person(r)? else { continue };
+    let rows = super::followup_store::due_steps(&mut conn, &user.id, &horizon, TODO_LIMIT).await?;
+    for r in rows {
+        let Some(candidate_id) = r.candidate_id else {
+            continue;
+        };
         out.steps.push(DueStep {
-            followup_id: r.try_get("id")?,
-            person,
-            next_step: r
-                .try_get::<Option<String>, _>("next_step")?
-                .unwrap_or_default(),
-            overdue: due < today_s,
-            due_on: due,
+            followup_id: r.id,
+            person: person(candidate_id, r.first_name, r.last_name),
+            next_step: r.next_step.unwrap_or_default(),
+            overdue: r.next_step_on < today_s,
+            due_on: r.next_step_on,
         });
     }
     for (which, since) in [
@@ -593,16 +551,9 @@ pub async fn todo(state: &AppState, actor: &Actor) -> Result<Todo> {
             let w = Waiting {
                 referral_id: r.id,
                 offer_title: r.offer_title,
-                person: r.candidate_id.map(|candidate_id| Person {
-                    candidate_id,
-                    name: format!(
-                        "{} {}",
-                        r.first_name.unwrap_or_default(),
-                        r.last_name.unwrap_or_default()
-                    )
-                    .trim()
-                    .to_string(),
-                }),
+                person: r
+                    .candidate_id
+                    .map(|candidate_id| person(candidate_id, r.first_name, r.last_name)),
                 status: r.status,
                 since: r.updated_at,
             };
@@ -615,12 +566,9 @@ pub async fn todo(state: &AppState, actor: &Actor) -> Result<Todo> {
     use super::store::Caseload;
     for which in [Caseload::Reminded, Caseload::WithoutCv] {
         let rows = super::store::caseload(&mut conn, &user.id, which, TODO_LIMIT).await?;
-        let people = rows.into_iter().map(|r| Person {
-            candidate_id: r.candidate_id,
-            name: format!("{} {}", r.first_name, r.last_name)
-                .trim()
-                .to_string(),
-        });
+        let people = rows
+            .into_iter()
+            .map(|r| person(r.candidate_id, Some(r.first_name), Some(r.last_name)));
         match which {
             Caseload::Reminded => out.retention.extend(people),
             Caseload::WithoutCv => out.without_cv.extend(people),

@@ -22,9 +22,11 @@ use chrono::{Months, TimeZone, Utc};
 use serde::Serialize;
 
 use super::{load, remove_files_dir, store, unindex_now, StoredProfile};
+use crate::actor::Actor;
 use crate::auth::{Role, User};
 use crate::error::{Error, Result};
 use crate::server::AppState;
+use crate::util::now_ms;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -81,16 +83,6 @@ pub async fn retention_sweep(state: &AppState, now_ms: i64) -> Result<SweepRepor
     for id in ids {
         if anonymise(state, &id, now_ms, cutoff).await? {
             report.anonymised += 1;
-            crate::audit::record(
-                &state.db,
-                None,
-                "candidate.anonymise",
-                "candidate",
-                &id,
-                Some("retention period expired"),
-                serde_json::json!({ "inactive_months": state.config.retention.inactive_months }),
-            )
-            .await?;
         }
     }
     let rcut = reminder_cutoff(state, now_ms);
@@ -113,7 +105,7 @@ pub async fn retention_sweep(state: &AppState, now_ms: i64) -> Result<SweepRepor
             let due = due_at(state, last);
             crate::audit::append(
                 &mut tx,
-                &crate::actor::Actor::System("retention"),
+                &Actor::System("retention"),
                 "candidate.retention_reminder",
                 ("candidate", &id),
                 None,
@@ -156,8 +148,9 @@ pub async fn retention_sweep(state: &AppState, now_ms: i64) -> Result<SweepRepor
     Ok(report)
 }
 
-/// Anonymise one record if it is still past `cutoff`. Returns whether it
-/// was.
+/// Anonymise one record if it is still past `cutoff`, audited
+/// `candidate.anonymise` (actor: the node's retention sweep) in the same
+/// transaction. Returns whether it was.
 async fn anonymise(state: &AppState, id: &str, now: i64, cutoff: i64) -> Result<bool> {
     let Some((c, meta)) = load(&state.db, id).await? else {
         return Ok(false);
@@ -185,6 +178,15 @@ async fn anonymise(state: &AppState, id: &str, now: i64, cutoff: i64) -> Result<
     crate::netsearch::store::purge(&mut tx, id).await?;
     store::anonymise(&mut tx, id, &kept, status, now).await?;
     let seq = super::journal_purge(&mut tx, id).await?;
+    crate::audit::append(
+        &mut tx,
+        &Actor::System("retention"),
+        "candidate.anonymise",
+        ("candidate", id),
+        Some("retention period expired"),
+        serde_json::json!({ "inactive_months": state.config.retention.inactive_months }),
+    )
+    .await?;
     tx.commit().await?;
     remove_files_dir(state, id).await;
     unindex_now(state, seq).await;
@@ -255,14 +257,51 @@ pub async fn retention_due(state: &AppState, user: &User, now: i64) -> Result<Ve
     Ok(out)
 }
 
-/// Renew a record's retention: its activity clock restarts now.
-pub async fn renew(state: &AppState, id: &str) -> Result<i64> {
-    let now = state.clock.now_ms();
+/// The records due for review at the node's time (staff), as the review
+/// list shows them. Audited `candidate.retention_list` (how many, which
+/// ids, the reason given) in its own transaction.
+pub async fn retention_list(
+    state: &AppState,
+    actor: &Actor,
+    reason: Option<&str>,
+) -> Result<Vec<RetentionItem>> {
+    let user = actor.staff()?;
+    let items = retention_due(state, user, now_ms()).await?;
     let mut conn = state.db.pool.acquire().await?;
-    if !store::touch(&mut conn, id, now, true).await? {
+    crate::audit::append(
+        &mut conn,
+        actor,
+        "candidate.retention_list",
+        ("candidate", "*"),
+        reason,
+        serde_json::json!({ "count": items.len(), "ids": items.iter().map(|i| i.id.clone()).collect::<Vec<_>>() }),
+    )
+    .await?;
+    Ok(items)
+}
+
+/// Renew a record's retention (staff): its activity clock restarts now.
+/// Audited `candidate.retention_renew` (the new date, the reason given) in
+/// the same transaction. Returns the new date.
+pub async fn renew(state: &AppState, actor: &Actor, id: &str, reason: Option<&str>) -> Result<i64> {
+    actor.staff()?;
+    let now = state.clock.now_ms();
+    let due = due_at(state, now);
+    let mut tx = state.db.begin().await?;
+    if !store::touch(&mut tx, id, now, true).await? {
         return Err(Error::NotFound("candidate"));
     }
-    Ok(due_at(state, now))
+    crate::audit::append(
+        &mut tx,
+        actor,
+        "candidate.retention_renew",
+        ("candidate", id),
+        reason,
+        serde_json::json!({ "due_at": due }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(due)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Reads over the offer index for the API and the web UI: the search,
-//! audited `offer.search` (a read audit, buffered) for whoever asks. The
+//! audited `offer.search` (a read audit, buffered) for whoever asks; the
+//! candidates matching an offer, for staff, audited `offer.matches`. The
 //! index is a derived view: hits are loaded from the store, so a hit whose
 //! row is gone is dropped.
 
@@ -187,3 +188,4 @@ pub async fn search_offers(state: &AppState, p: &SearchParams) -> Result<OfferSe
         facets: results.facets,
     })
 }
+

@@ -520,6 +520,28 @@ mod tests {
                 "netsearch/interest.rs",
                 include_str!("../netsearch/interest.rs"),
             ),
+            ("candidates.rs", include_str!("../candidates.rs")),
+            (
+                "candidates/model.rs",
+                include_str!("../candidates/model.rs"),
+            ),
+            (
+                "candidates/service.rs",
+                include_str!("../candidates/service.rs"),
+            ),
+            ("candidates/api.rs", include_str!("../candidates/api.rs")),
+            (
+                "candidates/followup.rs",
+                include_str!("../candidates/followup.rs"),
+            ),
+            (
+                "candidates/retention.rs",
+                include_str!("../candidates/retention.rs"),
+            ),
+            (
+                "candidates/import.rs",
+                include_str!("../candidates/import.rs"),
+            ),
         ];
         for (name, text) in files {
             for needle in ["sqlx::query", "query_as", "query_scalar", "QueryBuilder"] {

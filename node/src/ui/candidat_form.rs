@@ -10,12 +10,12 @@
 //! and a commune typed by name is resolved — homonyms are offered as a
 //! choice (« Saint-Aignan (41) / (08) / … »), never settled silently.
 
+use crate::actor::Actor;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use minijinja::context;
 use serde::Serialize;
-use serde_json::json;
 
 use super::labels;
 use super::saisie::{self, CommuneProblem};
@@ -532,39 +532,15 @@ async fn save(
     let saved = if !parsed.errors.is_empty() {
         Err(every_error(state, &parsed.input))
     } else if let Some((id, _)) = record {
-        match crate::candidates::update(state, user, id, parsed.input).await {
-            Ok((_, changed)) => {
-                crate::audit::record(
-                    &state.db,
-                    Some(user),
-                    "candidate.update",
-                    "candidate",
-                    id,
-                    None,
-                    json!({ "fields": changed, "via": "ui" }),
-                )
-                .await?;
-                Ok(format!("/ui/candidats/{id}?ok=modifie"))
-            }
-            Err(e) => Err(e),
-        }
+        let actor = Actor::User(user.clone());
+        crate::candidates::update(state, &actor, id, parsed.input, "ui")
+            .await
+            .map(|_| format!("/ui/candidats/{id}?ok=modifie"))
     } else {
-        match crate::candidates::create(state, user, parsed.input).await {
-            Ok(c) => {
-                crate::audit::record(
-                    &state.db,
-                    Some(user),
-                    "candidate.create",
-                    "candidate",
-                    &c.id,
-                    None,
-                    json!({ "consent": c.consent.is_some(), "via": "ui" }),
-                )
-                .await?;
-                Ok(format!("/ui/candidats/{}?ok=cree", c.id))
-            }
-            Err(e) => Err(e),
-        }
+        let actor = Actor::User(user.clone());
+        crate::candidates::create(state, &actor, parsed.input, "ui")
+            .await
+            .map(|c| format!("/ui/candidats/{}?ok=cree", c.id))
     };
     match saved {
         Ok(to) => Ok(Redirect::to(&to).into_response()),

@@ -291,15 +291,28 @@ pub async fn search(
     let mut rows = Vec::new();
     let mut total = 0usize;
     if let Some(q) = query {
-        let search = state.search.clone();
-        let query = q.clone();
-        let results = tokio::task::spawn_blocking(move || search.candidates.search(&query))
-            .await
-            .map_err(Error::from)?;
-        match results {
+        let actor = crate::actor::Actor::User(user.clone());
+        let searched = crate::candidates::search(&state, &actor, &q, None, |results| {
+            json!({
+                "via": "ui",
+                // The free text may name a person: only its length is kept.
+                "q_chars": q.text.as_deref().map_or(0, |s| s.chars().count()),
+                "rome": q.rome_codes,
+                "commune": Some(&form.commune).filter(|s| !s.is_empty()),
+                "radius_km": q.near.map(|n| n.1),
+                "licence": q.licence,
+                "available_before_days": q.available_before_days,
+                "contract_type": q.contract_type,
+                "status": q.status,
+                "page": page,
+                "total": results.total,
+                "hits": results.hits.iter().map(|h| h.id.clone()).collect::<Vec<_>>(),
+            })
+        })
+        .await?;
+        match searched {
             Ok(results) => {
                 total = results.total;
-                let ids: Vec<String> = results.hits.iter().map(|h| h.id.clone()).collect();
                 // Rows from the index's stored fields (no record loading).
                 for h in &results.hits {
                     let Some(c) = &h.summary else {
@@ -328,36 +341,10 @@ pub async fn search(
                         },
                     });
                 }
-                state
-                    .read_audit
-                    .record(
-                        Some(&user),
-                        "candidate.search",
-                        "candidate",
-                        "*",
-                        None,
-                        json!({
-                            "via": "ui",
-                            // The free text may name a person: only its length is kept.
-                            "q_chars": q.text.as_deref().map_or(0, |s| s.chars().count()),
-                            "rome": q.rome_codes,
-                            "commune": Some(&form.commune).filter(|s| !s.is_empty()),
-                            "radius_km": q.near.map(|n| n.1),
-                            "licence": q.licence,
-                            "available_before_days": q.available_before_days,
-                            "contract_type": q.contract_type,
-                            "status": q.status,
-                            "page": page,
-                            "total": total,
-                            "hits": ids,
-                        }),
-                    )
-                    .await?;
             }
-            Err(crate::search::SearchError::Query(e)) => {
+            Err(e) => {
                 errors.insert("texte".into(), e.message_fr());
             }
-            Err(e) => return Err(Error::from(e).into()),
         }
     }
     let page_link = |p: usize| search_link(&form, None, Some(p));
@@ -634,8 +621,10 @@ pub(super) async fn record_page(
     let mut gaps: Vec<GapRow> = Vec::new();
     let mut match_summary = None;
     if c.consent.is_some() && meta.anonymised_at.is_none() {
-        let result = crate::matching::match_candidate(
+        let result = crate::matching::candidate_matches_of(
             state,
+            &actor,
+            None,
             &c,
             &crate::matching::MatchParams {
                 // Eligible offers come first: room for the near misses
@@ -645,16 +634,7 @@ pub(super) async fn record_page(
                 include_near_misses: Some(true),
                 workplace: None,
             },
-        )
-        .await?;
-        crate::audit::record(
-            &state.db,
-            Some(user),
-            "candidate.matches",
-            "candidate",
-            id,
-            None,
-            json!({ "offers_listed": result.matches.len(), "include_near_misses": true, "via": "ui" }),
+            Some("ui"),
         )
         .await?;
         let ids: Vec<String> = result.matches.iter().map(|m| m.offer_id.clone()).collect();

@@ -1,14 +1,14 @@
 //! Actions on a candidate record (staff only): CV upload and download,
-//! consent given or withdrawn, return to work, RGPD erasure. Each calls the
-//! domain function of `candidates` and writes the same audit entry as the
-//! JSON API handler (`candidates/api.rs`), with `"via": "ui"`.
+//! consent given or withdrawn, return to work, RGPD erasure. Each is a thin
+//! adapter over the same service function of `candidates` as the JSON API
+//! handler (`candidates/api.rs`), which checks who may act and writes the
+//! audit entry (with `"via": "ui"`) in the change's transaction.
 
 use axum::extract::{Multipart, Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::context;
 use serde::Serialize;
-use serde_json::json;
 
 use super::candidats::record_page;
 use super::{layout, render, FormData, SameOrigin, Session, UiResult};
@@ -59,25 +59,6 @@ fn size_fr(bytes: i64) -> String {
     } else {
         format!("{:.1} Mo", bytes as f64 / (1024.0 * 1024.0)).replace('.', ",")
     }
-}
-
-async fn audit(
-    state: &AppState,
-    user: &User,
-    action: &str,
-    id: &str,
-    details: serde_json::Value,
-) -> Result<(), Error> {
-    crate::audit::record(
-        &state.db,
-        Some(user),
-        action,
-        "candidate",
-        id,
-        None,
-        details,
-    )
-    .await
 }
 
 /// The record page again, with `message` next to the form `form`, under
@@ -263,7 +244,6 @@ pub async fn consent(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> UiResult {
-    user.require_staff()?;
     let f = FormData::parse(&body);
     match f.get("action") {
         "retirer" => {
@@ -286,15 +266,7 @@ pub async fn consent(
                     )
                     .await,
                 };
-            crate::candidates::give_consent(&state, &user.id, &id, scope).await?;
-            audit(
-                &state,
-                &user,
-                "candidate.consent",
-                &id,
-                json!({ "scope": scope, "via": "ui" }),
-            )
-            .await?;
+            crate::candidates::consent(&state, &Actor::User(user), &id, scope, "ui").await?;
             Ok(Redirect::to(&format!("/ui/candidats/{id}?ok=consentement")).into_response())
         }
     }
@@ -310,7 +282,6 @@ pub async fn placement(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> UiResult {
-    user.require_staff()?;
     let f = FormData::parse(&body);
     let outcome: Option<PlacementOutcome> =
         serde_json::from_value(serde_json::Value::String(f.get("issue").to_string())).ok();
@@ -337,19 +308,9 @@ pub async fn placement(
         channel: f.opt("canal").and_then(|c| c.parse().ok()),
         rome_code: None,
     };
-    match crate::candidates::record_placement(&state, &user, &id, input).await
-    {
-        Ok(p) => {
-            audit(
-                &state,
-                &user,
-                "candidate.placement",
-                &id,
-                json!({ "outcome": p.outcome, "placement_id": p.id, "via": "ui" }),
-            )
-            .await?;
-            Ok(Redirect::to(&format!("/ui/candidats/{id}?ok=retour")).into_response())
-        }
+    let actor = Actor::User(user.clone());
+    match crate::candidates::record_placement(&state, &actor, &id, input, "ui").await {
+        Ok(_) => Ok(Redirect::to(&format!("/ui/candidats/{id}?ok=retour")).into_response()),
         Err(Error::Validation(_)) => {
             record_with_error(
                 &state,
@@ -625,23 +586,11 @@ pub async fn erase_form(
     Session(user): Session,
     Path(id): Path<String>,
 ) -> UiResult {
-    user.require_staff()?;
-    let c = crate::candidates::get_candidate(&state.db, &id)
-        .await?
-        .ok_or(Error::NotFound("candidate"))?;
-    crate::audit::record(
-        &state.db,
-        Some(&user),
-        "candidate.read",
-        "candidate",
-        &id,
-        None,
-        json!({ "sensitive": false, "via": "ui" }),
-    )
-    .await?;
+    let actor = Actor::User(user.clone());
+    let (c, _) = crate::candidates::read(&state, &actor, &id, None).await?;
     let referrals = crate::referrals::list(
         &state,
-        &crate::actor::Actor::User(user.clone()),
+        &actor,
         &crate::referrals::ListQuery {
             candidate_id: Some(id.clone()),
             limit: Some(200),
@@ -684,7 +633,6 @@ pub async fn erase(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> UiResult {
-    user.require_staff()?;
     let f = FormData::parse(&body);
     if f.get("confirmer") != "oui" {
         return Ok(Redirect::to(&format!("/ui/candidats/{id}/supprimer")).into_response());
@@ -736,7 +684,6 @@ pub async fn use_cv_text(
     _same: SameOrigin,
     Path((id, file_id)): Path<(String, String)>,
 ) -> UiResult {
-    user.require_staff()?;
     match crate::candidates::use_cv_text(
         &state,
         &crate::actor::Actor::User(user.clone()),

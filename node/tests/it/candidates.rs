@@ -1915,3 +1915,131 @@ async fn candidate_operations_are_refused_to_an_employer_by_the_service_itself()
         node.stop().await;
     }
 }
+
+/// A record read from the web UI (the record page, the erasure
+/// confirmation) and from the API goes through the same service function,
+/// `candidates::read`: each writes exactly one `candidate.read` entry of
+/// the same shape (actor, role, target, details). An employer is refused
+/// by that service whichever adapter calls it, and nothing is audited.
+/// The other staff actions audit in the service too: the UI's consent and
+/// the API's write the same entry but for `via`.
+#[tokio::test]
+async fn a_record_read_is_audited_once_by_the_read_service_whichever_adapter_calls_it() {
+    for backend in backends() {
+        let node = start_node(&backend).await;
+        let admin = node.user(Role::Admin, "admin@mission.fr").await;
+        let staff = node.user(Role::Counsellor, "lecture@mission.fr").await;
+        let employer = node.user(Role::Employer, "rh@lecture.fr").await;
+        let id = create(
+            &node,
+            &staff,
+            body("Lucie", "Perrin", "41018", &["N1101"], "Cariste"),
+            None,
+        )
+        .await;
+        let reads = || async {
+            audit_actions(&node, &admin, &id)
+                .await
+                .into_iter()
+                .filter(|e| e["action"] == "candidate.read")
+                .collect::<Vec<_>>()
+        };
+        let shape = |e: &Value| {
+            json!({
+                "actor_id": e["actor_id"],
+                "actor_role": e["actor_role"],
+                "target_kind": e["target_kind"],
+                "target_id": e["target_id"],
+                "details": e["details"],
+            })
+        };
+        assert!(reads().await.is_empty());
+
+        let (st, v) = node.get(&staff, &format!("/api/v1/candidates/{id}")).await;
+        assert_eq!(st, 200, "{v}");
+        let after_api = reads().await;
+        assert_eq!(after_api.len(), 1, "{after_api:?}");
+        let api_shape = shape(&after_api[0]);
+        assert_eq!(api_shape["actor_role"], "counsellor");
+        assert_eq!(api_shape["details"], json!({ "sensitive": true }));
+
+        let cookie = node.ui_cookie("lecture@mission.fr").await;
+        for path in [
+            format!("/ui/candidats/{id}"),
+            format!("/ui/candidats/{id}/supprimer"),
+        ] {
+            let before = reads().await.len();
+            let page = crate::support::get(&node, Some(&cookie), &path).await;
+            assert_eq!(page.status, 200, "{path}: {}", page.body);
+            let after = reads().await;
+            assert_eq!(after.len(), before + 1, "{path}: exactly one read entry");
+            let newest = after
+                .iter()
+                .find(|e| !after_api.iter().any(|a| a["id"] == e["id"]))
+                .expect("the new entry");
+            assert_eq!(shape(newest), api_shape, "{path}");
+        }
+
+        // An employer: refused by the service, through the API and the UI.
+        let count = reads().await.len();
+        let intruder = crate::support::actor_of(&node, &employer).await;
+        let err = vivier_node::candidates::read(&node.state, &intruder, &id, None)
+            .await
+            .map(|_| ())
+            .expect_err("an employer may not read a record");
+        assert!(
+            matches!(err, vivier_node::error::Error::Forbidden),
+            "{err:?}"
+        );
+        let (st, _) = node
+            .get(&employer, &format!("/api/v1/candidates/{id}"))
+            .await;
+        assert_eq!(st, 403);
+        let employer_cookie = node.ui_cookie("rh@lecture.fr").await;
+        for path in [
+            format!("/ui/candidats/{id}"),
+            format!("/ui/candidats/{id}/supprimer"),
+        ] {
+            let page = crate::support::get(&node, Some(&employer_cookie), &path).await;
+            assert_eq!(page.status, 403, "{path}: {}", page.body);
+        }
+        assert_eq!(reads().await.len(), count, "a refusal writes nothing");
+
+        // A change: the UI's consent and the API's are the same service,
+        // audited in its transaction, the adapter named in `via`.
+        let page = crate::support::post(
+            &node,
+            Some(&cookie),
+            &format!("/ui/candidats/{id}/consentement"),
+            &[("action", "donner"), ("portee", "local")],
+        )
+        .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let (st, _) = node
+            .post(
+                &staff,
+                &format!("/api/v1/candidates/{id}/consent"),
+                &json!({"scope": "network"}),
+            )
+            .await;
+        assert_eq!(st, 200);
+        let consents: Vec<Value> = audit_actions(&node, &admin, &id)
+            .await
+            .into_iter()
+            .filter(|e| e["action"] == "candidate.consent")
+            .map(|e| e["details"].clone())
+            .collect();
+        assert_eq!(consents.len(), 2, "{consents:?}");
+        assert!(consents.contains(&json!({"scope": "local", "via": "ui"})));
+        assert!(consents.contains(&json!({"scope": "network", "via": "api"})));
+        let page = crate::support::post(
+            &node,
+            Some(&employer_cookie),
+            &format!("/ui/candidats/{id}/consentement"),
+            &[("action", "donner"), ("portee", "local")],
+        )
+        .await;
+        assert_eq!(page.status, 403, "{}", page.body);
+        node.stop().await;
+    }
+}
