@@ -269,12 +269,22 @@ pub fn hash_password(password: &str) -> Result<String> {
 }
 
 /// Create a user (validated, the password by `policy`; duplicate e-mail is
-/// a conflict). For the operator's CLI, the demo and tests; people create
-/// accounts through [`create_account`].
+/// a conflict). For the operator's CLI, the demo and tests, who act as the
+/// node itself: audited `user.create` by the system actor in the same
+/// transaction; people create accounts through [`create_account`].
 pub async fn create_user(db: &Db, policy: &PasswordPolicy, new: NewUser) -> Result<User> {
     let (new, hash) = checked_new_user(policy, new, true).await?;
     let mut tx = db.begin().await?;
     let user = insert_user(&mut tx, &new, &hash).await?;
+    crate::audit::append(
+        &mut tx,
+        &Actor::System("cli"),
+        "user.create",
+        ("user", &user.id),
+        None,
+        serde_json::json!({"role": user.role, "password": "set"}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(user)
 }

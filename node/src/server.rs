@@ -296,10 +296,7 @@ struct Health {
 }
 
 async fn health(State(state): State<AppState>) -> (axum::http::StatusCode, Json<Health>) {
-    let ok = sqlx::query_scalar::<_, i64>("SELECT 1")
-        .fetch_one(&state.db.pool)
-        .await
-        .is_ok();
+    let ok = state.db.ping().await;
     let code = if ok {
         axum::http::StatusCode::OK
     } else {

@@ -786,37 +786,6 @@ mod tests {
     use crate::error::Error;
     use crate::federation::refusals::{classify, transient_db, Disposition};
 
-    /// The measure of the store boundary (`grep -rlE 'sqlx::query|query_as|
-    /// query_scalar|QueryBuilder' . | grep -v store`) for the federation,
-    /// the journal and the lease: none of their other files may hold SQL
-    /// again.
-    #[test]
-    fn no_sql_outside_the_federation_journal_and_lease_stores() {
-        let files = [
-            ("federation.rs", include_str!("../federation.rs")),
-            ("federation/admin.rs", include_str!("admin.rs")),
-            ("federation/catchup.rs", include_str!("catchup.rs")),
-            ("federation/delivery.rs", include_str!("delivery.rs")),
-            ("federation/http.rs", include_str!("http.rs")),
-            ("federation/inbox.rs", include_str!("inbox.rs")),
-            ("federation/lifecycle.rs", include_str!("lifecycle.rs")),
-            ("federation/limits.rs", include_str!("limits.rs")),
-            ("federation/membership.rs", include_str!("membership.rs")),
-            ("federation/operator.rs", include_str!("operator.rs")),
-            ("federation/outbox.rs", include_str!("outbox.rs")),
-            ("federation/outcomes.rs", include_str!("outcomes.rs")),
-            ("federation/receive.rs", include_str!("receive.rs")),
-            ("federation/refusals.rs", include_str!("refusals.rs")),
-            ("journal.rs", include_str!("../journal.rs")),
-            ("lease.rs", include_str!("../lease.rs")),
-        ];
-        for (name, text) in files {
-            for needle in ["sqlx::query", "query_as", "query_scalar", "QueryBuilder"] {
-                assert!(!text.contains(needle), "{name} holds SQL ({needle})");
-            }
-        }
-    }
-
     #[test]
     fn departures_are_stored_by_one_mapping() {
         for d in [Departure::Suspended, Departure::Revoked] {

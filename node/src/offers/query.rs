@@ -188,4 +188,3 @@ pub async fn search_offers(state: &AppState, p: &SearchParams) -> Result<OfferSe
         facets: results.facets,
     })
 }
-
