@@ -102,23 +102,6 @@ impl NewEntry {
     }
 }
 
-/// Append an entry on its own (the read of a record, a refusal: there is
-/// no change to join). `actor` None means the node itself (sweeps,
-/// federation). A change audits through [`append`] in its transaction.
-pub async fn record(
-    db: &Db,
-    actor: Option<&User>,
-    action: &str,
-    target_kind: &str,
-    target_id: &str,
-    reason: Option<&str>,
-    details: serde_json::Value,
-) -> Result<()> {
-    let entry = NewEntry::new(actor, action, target_kind, target_id, reason, details);
-    store::insert(&db.pool, &entry).await?;
-    Ok(())
-}
-
 /// Append an entry inside the caller's transaction, so that the change and
 /// its audit row commit (or roll back) together.
 pub async fn append(

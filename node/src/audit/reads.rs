@@ -19,7 +19,7 @@
 //! can lose is the entries of the searches answered since the last batch
 //! commit: at most [`QUEUE`] entries, in practice those of the linger
 //! window and the commit in progress. Changes and reads of a record keep their synchronous
-//! audit (`audit::record`, in the same request).
+//! audit (`audit::append`, in their service's transaction).
 
 use std::time::Duration;
 

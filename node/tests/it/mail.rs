@@ -641,9 +641,14 @@ async fn accounts_referrals_and_retention_are_told_by_mail() {
             login(&node, "lea@mission-emploi.fr", NEW_PASSWORD).await,
             200
         );
+        // The admin account made by the operator (the test's set-up) is
+        // audited as the node; the account the admin made, as the admin.
         let created_audit = audit_actions(&node, &admin, "user.create").await;
-        assert_eq!(created_audit.len(), 1, "{created_audit:?}");
-        assert_eq!(created_audit[0]["details"]["password"], "by_mail");
+        assert_eq!(created_audit.len(), 2, "{created_audit:?}");
+        assert_eq!(created_audit[0]["actor_role"], "system");
+        assert_eq!(created_audit[0]["actor_id"], "cli");
+        assert_eq!(created_audit[1]["actor_role"], "admin");
+        assert_eq!(created_audit[1]["details"]["password"], "by_mail");
 
         // A referral: the employer is told, then the counsellor.
         let employer = node.user(Role::Employer, "rh@boulangerie.fr").await;
