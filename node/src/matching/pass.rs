@@ -94,10 +94,22 @@ pub struct PassResult {
     pub top: Vec<PassHit>,
 }
 
+/// A row kept by a segment's heap. The id is held as its term ordinal in
+/// the segment's id column: ordinals follow the ids' byte order, so ties on
+/// the key break exactly as by id, and the id string (a read of the column's
+/// compressed dictionary) is resolved once per kept row, at harvest, instead
+/// of each time a row enters a heap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct SegHit {
+    key: Key,
+    ord: u64,
+    workplace: usize,
+}
+
 /// A bounded heap: the worst kept row on top; ties on the key broken by id.
 struct Heap {
     limit: usize,
-    heap: BinaryHeap<PassHit>,
+    heap: BinaryHeap<SegHit>,
 }
 
 impl Heap {
@@ -108,8 +120,8 @@ impl Heap {
         }
     }
 
-    /// Offers a row; `id` is read only when the row may enter.
-    fn offer(&mut self, key: Key, workplace: usize, id: impl FnOnce() -> Option<String>) {
+    /// Offers a row; its id ordinal is read only when the row may enter.
+    fn offer(&mut self, key: Key, workplace: usize, ord: impl FnOnce() -> Option<u64>) {
         if self.limit == 0 {
             return;
         }
@@ -119,10 +131,14 @@ impl Heap {
                 _ => {}
             }
         }
-        let Some(id) = id() else {
+        let Some(ord) = ord() else {
             return;
         };
-        let hit = PassHit { key, id, workplace };
+        let hit = SegHit {
+            key,
+            ord,
+            workplace,
+        };
         if self.heap.len() < self.limit {
             self.heap.push(hit);
         } else if let Some(mut worst) = self.heap.peek_mut() {
@@ -132,7 +148,7 @@ impl Heap {
         }
     }
 
-    fn into_sorted(self) -> Vec<PassHit> {
+    fn into_sorted(self) -> Vec<SegHit> {
         self.heap.into_sorted_vec()
     }
 }
@@ -334,6 +350,40 @@ impl Tables {
 
     fn id(&self, doc: DocId) -> Option<String> {
         read_id(self.id.as_ref(), doc)
+    }
+
+    fn id_ord(&self, doc: DocId) -> Option<u64> {
+        self.id.as_ref()?.term_ords(doc).next()
+    }
+
+    /// The kept rows of a segment's heaps with their ids: each distinct
+    /// ordinal read once (a row kept for several workplaces too); a row
+    /// whose id cannot be read is dropped, as before.
+    fn resolve(&self, heaps: Vec<Vec<SegHit>>) -> Vec<Vec<PassHit>> {
+        let ords: std::collections::BTreeSet<u64> = heaps.iter().flatten().map(|h| h.ord).collect();
+        let mut ids = std::collections::HashMap::with_capacity(ords.len());
+        if let Some(col) = self.id.as_ref() {
+            for ord in ords {
+                let mut s = String::new();
+                if col.ord_to_str(ord, &mut s).ok() == Some(true) {
+                    ids.insert(ord, s);
+                }
+            }
+        }
+        heaps
+            .into_iter()
+            .map(|hits| {
+                hits.into_iter()
+                    .filter_map(|h| {
+                        Some(PassHit {
+                            key: h.key,
+                            id: ids.get(&h.ord)?.clone(),
+                            workplace: h.workplace,
+                        })
+                    })
+                    .collect()
+            })
+            .collect()
     }
 }
 
@@ -720,7 +770,7 @@ impl SegmentCollector for CandidateSegment {
                 }
             }
             let key = rank_key_of(eligible, score, distance_km);
-            self.heaps[i].offer(key, wp.index, || tables.id(doc));
+            self.heaps[i].offer(key, wp.index, || tables.id_ord(doc));
         }
         if let (Some(mut hit), Some(state)) = (fit, self.fit.as_mut()) {
             if let Some(id) = tables.id(doc) {
@@ -732,13 +782,15 @@ impl SegmentCollector for CandidateSegment {
     }
 
     fn harvest(self) -> Vec<PassResult> {
-        self.heaps
+        let kept = self.heaps.into_iter().map(Heap::into_sorted).collect();
+        self.tables
+            .resolve(kept)
             .into_iter()
             .zip(self.counts_per_wp)
-            .map(|(h, (considered, excluded))| PassResult {
+            .map(|(top, (considered, excluded))| PassResult {
                 considered,
                 excluded,
-                top: h.into_sorted(),
+                top,
             })
             .collect()
     }
@@ -1118,14 +1170,19 @@ impl SegmentCollector for OfferSegment {
             }
         }
         let tables = &self.tables;
-        self.heap.offer(key, workplace, || tables.id(doc));
+        self.heap.offer(key, workplace, || tables.id_ord(doc));
     }
 
     fn harvest(self) -> PassResult {
         PassResult {
             considered: self.considered,
             excluded: self.excluded,
-            top: self.heap.into_sorted(),
+            top: self
+                .tables
+                .resolve(vec![self.heap.into_sorted()])
+                .into_iter()
+                .flatten()
+                .collect(),
         }
     }
 }
