@@ -30,8 +30,7 @@
 //! larger); for a candidate with a known home, offers with a workplace
 //! within their travel limit (or that radius, for near misses).
 
-use std::collections::{BTreeSet, BinaryHeap, HashMap};
-use std::hash::BuildHasherDefault;
+use std::collections::{BTreeSet, BinaryHeap};
 use std::sync::Arc;
 
 use tantivy::collector::{Collector, SegmentCollector};
@@ -431,49 +430,6 @@ fn may_be_within(a: Point, b: Point, km: f64) -> bool {
     ((a.lat_micro - b.lat_micro).abs() as f64) / 1e6 * KM_PER_DEGREE <= km
 }
 
-/// The workplaces of `spec` a home is considered at, in order, with the
-/// distance when both centres are known: within the pre-selection radius of
-/// a workplace with a known centre, anywhere for a workplace whose centre
-/// is unknown; a home whose point is unknown only at the latter.
-fn considered_at(spec: &OfferSpec, home: Option<Point>) -> Vec<(usize, Option<f64>)> {
-    spec.workplaces
-        .iter()
-        .enumerate()
-        .filter_map(|(i, wp)| match (wp.point, home) {
-            (Some(p), Some(h)) => {
-                if !may_be_within(p, h, spec.radius_km) {
-                    return None;
-                }
-                let d = haversine_km(h, p);
-                (d <= spec.radius_km).then_some((i, Some(d)))
-            }
-            (Some(_), None) => None,
-            (None, _) => Some((i, None)),
-        })
-        .collect()
-}
-
-/// A hasher for packed points (already well spread: a multiply and a
-/// rotation are enough for a per-pass table).
-#[derive(Default)]
-struct PointHasher(u64);
-
-impl std::hash::Hasher for PointHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = (self.0 ^ v)
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            .rotate_left(29);
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Offer → candidates
 // ---------------------------------------------------------------------------
@@ -572,13 +528,8 @@ struct CandidateSegment {
     network: Option<Column<bool>>,
     heaps: Vec<Heap>,
     counts_per_wp: Vec<(usize, usize)>,
-    /// Home point (`None`: unknown) → its slot in `near_lists`.
-    near: HashMap<Option<u64>, usize, BuildHasherDefault<PointHasher>>,
-    /// Per home point seen in this segment: the workplaces it is
-    /// considered at ([`considered_at`]). Homes are commune centres, so a
-    /// pass computes each distance once per commune and workplace, not
-    /// once per person and workplace.
-    near_lists: Vec<Vec<(usize, Option<f64>)>>,
+    /// Per workplace, for the document being collected (reused).
+    geo: Vec<Option<Option<f64>>>,
     fit: Option<FitState>,
 }
 
@@ -646,8 +597,7 @@ impl Collector for CandidateCollector {
             network: fast.column_opt::<bool>(F_NETWORK)?,
             heaps: (0..n).map(|_| Heap::new(spec.limit)).collect(),
             counts_per_wp: vec![(0, 0); n],
-            near: HashMap::default(),
-            near_lists: Vec::new(),
+            geo: Vec::with_capacity(n),
             spec,
         })
     }
@@ -682,20 +632,33 @@ impl SegmentCollector for CandidateSegment {
         let Some((relation, sum)) = self.tables.relevant(doc, w.min_matched_terms) else {
             return;
         };
-        let home = self.pt.as_ref().and_then(|c| c.first(doc));
-        let slot = match self.near.get(&home) {
-            Some(&slot) => slot,
-            None => {
-                let slot = self.near_lists.len();
-                self.near_lists
-                    .push(considered_at(spec, home.map(crate::search::unpack_point)));
-                self.near.insert(home, slot);
-                slot
+        let home = self
+            .pt
+            .as_ref()
+            .and_then(|c| c.first(doc))
+            .map(crate::search::unpack_point);
+        // Pre-selection first (the cheapest rejection): within the radius
+        // of a workplace with a known centre (the home's commune centre),
+        // anywhere for a workplace whose centre is unknown. `None` = not
+        // considered at this workplace, `Some(d)` = considered, `d` the
+        // distance when both centres are known.
+        let mut geo = std::mem::take(&mut self.geo);
+        geo.clear();
+        geo.extend(spec.workplaces.iter().map(|wp| match (wp.point, home) {
+            (Some(p), Some(h)) => {
+                if !may_be_within(p, h, spec.radius_km) {
+                    return None;
+                }
+                let d = haversine_km(h, p);
+                (d <= spec.radius_km).then_some(Some(d))
             }
-        };
-        let Some(near) = self.near_lists.get(slot).filter(|l| !l.is_empty()) else {
+            (Some(_), None) => None,
+            (None, _) => Some(None),
+        }));
+        if geo.iter().all(Option::is_none) {
+            self.geo = geo;
             return;
-        };
+        }
         let text = text_value(sum, w.text_saturation);
         let commune = self.commune.as_ref().and_then(|c| c.first(doc));
         let limit = travel_limit_of(
@@ -784,8 +747,8 @@ impl SegmentCollector for CandidateSegment {
             }
         }) && relation != RomeRelation::None;
         let mut fit: Option<FitHit> = None;
-        for &(i, known) in near {
-            let Some(wp) = spec.workplaces.get(i) else {
+        for (i, wp) in spec.workplaces.iter().enumerate() {
+            let Some(known) = geo[i] else {
                 continue;
             };
             let distance_km = if commune == Some(wp.commune_key) {
@@ -850,6 +813,7 @@ impl SegmentCollector for CandidateSegment {
                 state.hits.push(hit);
             }
         }
+        self.geo = geo;
     }
 
     fn harvest(self) -> Vec<PassResult> {
