@@ -787,15 +787,7 @@ pub struct OfferMatches {
 
 /// ROME codes related to any of `codes` (the passes' ROME clauses).
 fn related_codes(refs: &Referentials, codes: &[String]) -> Vec<String> {
-    refs.rome_codes()
-        .iter()
-        .filter(|r| {
-            codes
-                .iter()
-                .any(|c| refs.rome_relation(&r.code, c) != RomeRelation::None)
-        })
-        .map(|r| r.code.clone())
-        .collect()
+    refs.rome_codes_related_to(codes)
 }
 
 /// Evaluates loaded candidates at one workplace (full explanations) and

@@ -721,24 +721,40 @@ impl Referentials {
     /// malformed code is related to nothing. Codes absent from the
     /// referential can still be `Same` or `SameDomain`.
     pub fn rome_relation(&self, a: &str, b: &str) -> RomeRelation {
-        let a = a.trim().to_ascii_uppercase();
-        let b = b.trim().to_ascii_uppercase();
+        let a = upper_code(a);
+        let b = upper_code(b);
         if !is_rome_code(&a) || !is_rome_code(&b) {
             return RomeRelation::None;
         }
-        if a == b {
-            return RomeRelation::Same;
+        relation_of(&a, self.rome_parent(&a), &b, self.rome_parent(&b))
+    }
+
+    /// The ROME codes related to any of `codes` ([`Self::rome_relation`]
+    /// not `None`), in the referential's order: one walk of the codes, each
+    /// of `codes` normalised and looked up once.
+    pub fn rome_codes_related_to(&self, codes: &[String]) -> Vec<String> {
+        let wanted: Vec<(std::borrow::Cow<'_, str>, Option<&str>)> = codes
+            .iter()
+            .map(|c| upper_code(c))
+            .filter(|c| is_rome_code(c))
+            .map(|c| {
+                let parent = self.rome_parent(&c);
+                (c, parent)
+            })
+            .collect();
+        if wanted.is_empty() {
+            return Vec::new();
         }
-        if let (Some(pa), Some(pb)) = (self.rome_parent(&a), self.rome_parent(&b)) {
-            if pa == pb {
-                return RomeRelation::SameParent;
-            }
-        }
-        if a.get(..3) == b.get(..3) {
-            RomeRelation::SameDomain
-        } else {
-            RomeRelation::None
-        }
+        self.romes
+            .iter()
+            .filter(|r| is_rome_code(&r.code))
+            .filter(|r| {
+                wanted.iter().any(|(c, parent)| {
+                    relation_of(&r.code, Some(r.parent.as_str()), c, *parent) != RomeRelation::None
+                })
+            })
+            .map(|r| r.code.clone())
+            .collect()
     }
 }
 
@@ -806,6 +822,34 @@ fn is_code_like(q: &str) -> bool {
 }
 
 /// A full ROME code: an ASCII upper-case letter and four digits.
+/// A code trimmed and in upper case (borrowed when it already is).
+fn upper_code(code: &str) -> std::borrow::Cow<'_, str> {
+    let code = code.trim();
+    if code.bytes().any(|b| b.is_ascii_lowercase()) {
+        std::borrow::Cow::Owned(code.to_ascii_uppercase())
+    } else {
+        std::borrow::Cow::Borrowed(code)
+    }
+}
+
+/// The relation of two valid, upper-case codes with their parents (when
+/// the referential knows them).
+fn relation_of(a: &str, pa: Option<&str>, b: &str, pb: Option<&str>) -> RomeRelation {
+    if a == b {
+        return RomeRelation::Same;
+    }
+    if let (Some(pa), Some(pb)) = (pa, pb) {
+        if pa == pb {
+            return RomeRelation::SameParent;
+        }
+    }
+    if a.get(..3) == b.get(..3) {
+        RomeRelation::SameDomain
+    } else {
+        RomeRelation::None
+    }
+}
+
 fn is_rome_code(code: &str) -> bool {
     let b = code.as_bytes();
     b.len() == 5 && b[0].is_ascii_uppercase() && b[1..].iter().all(u8::is_ascii_digit)
@@ -997,6 +1041,35 @@ mod tests {
 
     fn codes(s: &[RomeSuggestion]) -> Vec<&str> {
         s.iter().map(|s| s.code.as_str()).collect()
+    }
+
+    #[test]
+    fn related_codes_are_the_pairwise_relations() {
+        let cases: [&[&str]; 6] = [
+            &["N1101"],
+            &[" j1501 "],
+            &["K1302", "N4101"],
+            &["Z9999"],
+            &["not a code"],
+            &[],
+        ];
+        for case in cases {
+            let wanted: Vec<String> = case.iter().map(|c| (*c).to_string()).collect();
+            let pairwise: Vec<String> = r()
+                .rome_codes()
+                .iter()
+                .filter(|code| {
+                    wanted
+                        .iter()
+                        .any(|c| r().rome_relation(&code.code, c) != RomeRelation::None)
+                })
+                .map(|code| code.code.clone())
+                .collect();
+            assert_eq!(r().rome_codes_related_to(&wanted), pairwise, "{case:?}");
+        }
+        assert!(r()
+            .rome_codes_related_to(&["N1101".to_string()])
+            .contains(&"N1101".to_string()));
     }
 
     #[test]

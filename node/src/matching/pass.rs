@@ -35,9 +35,9 @@ use std::sync::Arc;
 
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Column, StrColumn};
-use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
+use tantivy::fastfield::AliveBitSet;
 use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::{DocId, DocSet, Score, SegmentOrdinal, SegmentReader, Term, TERMINATED};
+use tantivy::{DocId, DocSet, Score, Searcher, SegmentOrdinal, SegmentReader, Term, TERMINATED};
 
 use super::text::{term_weight, text_value};
 use super::{
@@ -50,8 +50,8 @@ use crate::offers::licence_satisfies;
 use crate::referentials::{Certifications, Referentials, RomeRelation};
 use crate::search::match_fields::{
     F_AVAILABLE, F_CERT, F_COMMUNE_KEY, F_CONTRACT, F_HAS_VEHICLE, F_HOURS, F_LICENCE, F_LOCAL,
-    F_NETWORK, F_OFFER_LICENCE, F_PT_ONLY, F_PUBLISHED, F_START, F_TRAVEL, F_VEHICLE, F_WP_COMMUNE,
-    F_WP_PT, UNKNOWN_POINT,
+    F_NETWORK, F_OFFER_LICENCE, F_PT_ONLY, F_PUBLISHED, F_START, F_STATUS, F_TRAVEL, F_VEHICLE,
+    F_WP_COMMUNE, F_WP_PT, UNKNOWN_POINT,
 };
 use crate::search::{CandidateMatchFields, OfferMatchFields, SearchError};
 
@@ -237,6 +237,9 @@ struct Tables {
     cert_bits: Vec<u32>,
     contract: Option<StrColumn>,
     contract_ok: Vec<bool>,
+    /// Per status ordinal: one of the statuses the pass lists.
+    status: Option<StrColumn>,
+    status_ok: Vec<bool>,
     id: Option<StrColumn>,
 }
 
@@ -255,6 +258,7 @@ impl Tables {
         rome_field: Field,
         related: &[String],
         licence_field: &str,
+        statuses: &[&str],
         rules: Rules<R, L, C, K>,
     ) -> tantivy::Result<Tables>
     where
@@ -294,6 +298,7 @@ impl Tables {
         let licence = fast.str(licence_field)?;
         let cert = fast.str(F_CERT)?;
         let contract = fast.str(F_CONTRACT)?;
+        let status = fast.str(F_STATUS)?;
         Ok(Tables {
             sums,
             counts,
@@ -304,6 +309,8 @@ impl Tables {
             cert,
             contract_ok: ord_table(contract.as_ref(), rules.contract)?,
             contract,
+            status_ok: ord_table(status.as_ref(), |t| statuses.contains(&t))?,
+            status,
             id: fast.str(F_ID)?,
         })
     }
@@ -318,6 +325,33 @@ impl Tables {
             return None;
         }
         Some((relation, self.sums.get(d).copied().unwrap_or(0)))
+    }
+
+    /// The documents of a segment the pass visits, in order: alive, of a
+    /// listed status, and above the relevance floor (a related ROME code,
+    /// or `min_matched` terms) — read from the dense arrays, so a pass
+    /// costs what the offer's terms and codes find, not the segment's
+    /// size in postings to walk.
+    fn pass_docs(&self, alive: Option<&AliveBitSet>, min_matched: usize) -> Vec<DocId> {
+        let min = u16::try_from(min_matched).unwrap_or(u16::MAX);
+        let mut docs = Vec::new();
+        for (d, (&relation, &count)) in self.rome_rel.iter().zip(&self.counts).enumerate() {
+            if relation == RomeRelation::None && count < min {
+                continue;
+            }
+            let Ok(doc) = DocId::try_from(d) else {
+                break;
+            };
+            if alive.is_some_and(|a| !a.is_alive(doc)) {
+                continue;
+            }
+            let listed = ords(self.status.as_ref(), doc)
+                .any(|o| self.status_ok.get(o).copied().unwrap_or(false));
+            if listed {
+                docs.push(doc);
+            }
+        }
+        docs
     }
 
     fn has_licence(&self, doc: DocId) -> bool {
@@ -517,6 +551,7 @@ impl Collector for CandidateCollector {
             self.rome,
             &spec.related,
             F_LICENCE,
+            LISTABLE_STATUSES,
             Rules {
                 rome: |t: &str| refs.rome_relation(t, &spec.rome_code),
                 licence: |t: &str| {
@@ -802,10 +837,9 @@ pub fn candidates_for_offer(
     fields: &CandidateMatchFields,
     spec: OfferSpec,
 ) -> Result<Vec<PassResult>, SearchError> {
-    let clauses = !spec.terms.is_empty() || !spec.related.is_empty();
-    let Some(query) = pass_query(clauses, fields.status, LISTABLE_STATUSES) else {
+    if spec.terms.is_empty() && spec.related.is_empty() {
         return Ok(vec![PassResult::default(); spec.workplaces.len()]);
-    };
+    }
     if spec.workplaces.is_empty() {
         return Ok(Vec::new());
     }
@@ -814,7 +848,7 @@ pub fn candidates_for_offer(
         match_text: fields.match_text,
         rome: fields.rome,
     };
-    Ok(fields.searcher.search(&*query, &collector)?)
+    Ok(run_pass(&fields.searcher, &collector)?)
 }
 
 /// The fit-mode collector: the offer → candidates pass, harvesting the
@@ -864,10 +898,9 @@ pub fn candidates_fitting(
     fields: &CandidateMatchFields,
     spec: OfferSpec,
 ) -> Result<Vec<FitHit>, SearchError> {
-    let clauses = !spec.terms.is_empty() || !spec.related.is_empty();
-    let Some(query) = pass_query(clauses, fields.status, LISTABLE_STATUSES) else {
+    if spec.terms.is_empty() && spec.related.is_empty() {
         return Ok(Vec::new());
-    };
+    }
     if spec.workplaces.is_empty() || spec.fit.is_none() {
         return Ok(Vec::new());
     }
@@ -876,34 +909,70 @@ pub fn candidates_fitting(
         match_text: fields.match_text,
         rome: fields.rome,
     });
-    Ok(fields.searcher.search(&*query, &collector)?)
+    Ok(run_pass(&fields.searcher, &collector)?)
 }
 
 /// The candidate statuses matching lists (see [`super::listable`]): people
 /// already referred to one offer may be referred to others.
 const LISTABLE_STATUSES: &[&str] = &["active", "in_referral"];
 
-/// The documents of one of `statuses`, or `None` when there is no term and no
-/// related code (nothing can be relevant). The collector itself skips the
-/// documents below the relevance floor from its dense per-segment arrays
-/// (two look-ups each), which costs less than a union of the postings
-/// walked a second time.
-fn pass_query(has_clauses: bool, status_field: Field, statuses: &[&str]) -> Option<Box<dyn Query>> {
-    has_clauses.then(|| match statuses {
-        [one] => term_query(status_field, one),
-        many => Box::new(BooleanQuery::new(
-            many.iter()
-                .map(|s| (Occur::Should, term_query(status_field, s)))
-                .collect(),
-        )) as Box<dyn Query>,
-    })
+/// A segment collector of a pass: its tables say which documents it visits.
+trait PassSegment: SegmentCollector {
+    fn tables(&self) -> &Tables;
+    fn min_matched(&self) -> usize;
 }
 
-fn term_query(field: Field, text: &str) -> Box<dyn Query> {
-    Box::new(TermQuery::new(
-        Term::from_field_text(field, text),
-        IndexRecordOption::Basic,
-    ))
+/// Runs a pass collector over every segment of `searcher`, visiting only
+/// the documents of [`Tables::pass_docs`] (alive, of a listed status, above
+/// the relevance floor) — not every document of a listed status, as a
+/// status query would: at 1M candidates most of them share no term and no
+/// code with the offer.
+fn run_pass<C>(searcher: &Searcher, collector: &C) -> tantivy::Result<C::Fruit>
+where
+    C: Collector,
+    C::Child: PassSegment,
+{
+    let segments = searcher.segment_readers();
+    let mut fruits = Vec::with_capacity(segments.len());
+    for (ord, segment) in segments.iter().enumerate() {
+        let ord = SegmentOrdinal::try_from(ord).unwrap_or(SegmentOrdinal::MAX);
+        let mut child = collector.for_segment(ord, segment)?;
+        let docs = child
+            .tables()
+            .pass_docs(segment.alive_bitset(), child.min_matched());
+        for doc in docs {
+            child.collect(doc, 0.0);
+        }
+        fruits.push(child.harvest());
+    }
+    collector.merge_fruits(fruits)
+}
+
+impl PassSegment for CandidateSegment {
+    fn tables(&self) -> &Tables {
+        &self.tables
+    }
+    fn min_matched(&self) -> usize {
+        self.spec.weights.min_matched_terms
+    }
+}
+
+impl PassSegment for FitSegment {
+    fn tables(&self) -> &Tables {
+        &self.0.tables
+    }
+    fn min_matched(&self) -> usize {
+        self.0.spec.weights.min_matched_terms
+    }
+}
+
+impl PassSegment for OfferSegment {
+    fn tables(&self) -> &Tables {
+        &self.tables
+    }
+    fn min_matched(&self) -> usize {
+        self.spec.weights.min_matched_terms
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -996,6 +1065,7 @@ impl Collector for OfferCollector {
             self.rome,
             &spec.related,
             F_OFFER_LICENCE,
+            &["open"],
             Rules {
                 rome: |t: &str| super::best_relation(refs, &spec.rome_codes, t),
                 licence: |t: &str| {
@@ -1192,16 +1262,15 @@ pub fn offers_for_candidate(
     fields: &OfferMatchFields,
     spec: CandidateSpec,
 ) -> Result<PassResult, SearchError> {
-    let clauses = !spec.terms.is_empty() || !spec.related.is_empty();
-    let Some(query) = pass_query(clauses, fields.status, &["open"]) else {
+    if spec.terms.is_empty() && spec.related.is_empty() {
         return Ok(PassResult::default());
-    };
+    }
     let collector = OfferCollector {
         spec: Arc::new(spec),
         terms: fields.terms,
         rome: fields.rome,
     };
-    Ok(fields.searcher.search(&*query, &collector)?)
+    Ok(run_pass(&fields.searcher, &collector)?)
 }
 
 /// Which of `terms` occur in any of the offer index's matching-term fields.

@@ -327,7 +327,6 @@ impl CandidateIndex {
             searcher: self.engine().searcher(),
             match_text: self.fields.match_text,
             rome: self.fields.rome,
-            status: self.fields.status,
         }
     }
 

@@ -92,7 +92,6 @@ pub struct CandidateMatchFields {
     /// Job titles, skills and CV: the text side of matching.
     pub match_text: Field,
     pub rome: Field,
-    pub status: Field,
 }
 
 /// What the offer pass needs from the offer index.
@@ -101,7 +100,6 @@ pub struct OfferMatchFields {
     /// Term fields by factor: (field, factor).
     pub terms: [(Field, f64); 3],
     pub rome: Field,
-    pub status: Field,
 }
 
 #[cfg(test)]

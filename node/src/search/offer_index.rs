@@ -199,7 +199,6 @@ impl OfferIndex {
                 (f.terms_description, 1.0),
             ],
             rome: f.rome,
-            status: f.status,
         }
     }
 
