@@ -785,11 +785,6 @@ pub struct OfferMatches {
     pub workplaces: Vec<WorkplaceMatches>,
 }
 
-/// ROME codes related to any of `codes` (the passes' ROME clauses).
-fn related_codes(refs: &Referentials, codes: &[String]) -> Vec<String> {
-    refs.rome_codes_related_to(codes)
-}
-
 /// Evaluates loaded candidates at one workplace (full explanations) and
 /// ranks them: relevant pairs only, eligible ones (then near misses when
 /// asked), best `limit` first. Also returns how many were relevant and,
@@ -886,7 +881,7 @@ fn offer_spec(
     pass::OfferSpec {
         weights: w.clone(),
         rome_code: p.rome_code.clone(),
-        related: related_codes(refs, std::slice::from_ref(&p.rome_code)),
+        related: refs.rome_codes_related_to(std::slice::from_ref(&p.rome_code)),
         terms: Vec::new(),
         driving_licence: p.driving_licence.clone(),
         required_certifications: p.required_certifications.clone(),
@@ -1322,7 +1317,7 @@ pub async fn match_candidate(
     let spec = pass::CandidateSpec {
         weights: w.clone(),
         rome_codes: c.rome_codes.clone(),
-        related: related_codes(state.refs, &c.rome_codes),
+        related: state.refs.rome_codes_related_to(&c.rome_codes),
         terms: Vec::new(),
         home: c.home,
         commune_key: crate::search::commune_key(&c.commune_insee),

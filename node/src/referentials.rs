@@ -821,7 +821,6 @@ fn is_code_like(q: &str) -> bool {
     b[from..].iter().all(u8::is_ascii_digit)
 }
 
-/// A full ROME code: an ASCII upper-case letter and four digits.
 /// A code trimmed and in upper case (borrowed when it already is).
 fn upper_code(code: &str) -> std::borrow::Cow<'_, str> {
     let code = code.trim();
@@ -850,6 +849,7 @@ fn relation_of(a: &str, pa: Option<&str>, b: &str, pb: Option<&str>) -> RomeRela
     }
 }
 
+/// A full ROME code: an ASCII upper-case letter and four digits.
 fn is_rome_code(code: &str) -> bool {
     let b = code.as_bytes();
     b.len() == 5 && b[0].is_ascii_uppercase() && b[1..].iter().all(u8::is_ascii_digit)

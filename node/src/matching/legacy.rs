@@ -12,9 +12,9 @@ use vivier_protocol::OfferPayload;
 
 use super::text::OfferTerms;
 use super::{
-    index_idf, rank_candidates, rank_offers, related_codes, today, workplace_point,
-    CandidateMatches, CandidateRun, Context, MatchParams, OfferMatches, OfferSide,
-    WorkplaceMatches, PRESELECT_RADIUS_KM,
+    index_idf, rank_candidates, rank_offers, today, workplace_point, CandidateMatches,
+    CandidateRun, Context, MatchParams, OfferMatches, OfferSide, WorkplaceMatches,
+    PRESELECT_RADIUS_KM,
 };
 use crate::candidates::Candidate;
 use crate::error::Result;
@@ -183,7 +183,9 @@ pub async fn match_offer_preselect(
 ) -> Result<OfferMatches> {
     let (limit, near_misses) = params.checked_for(&offer.payload)?;
     let p = &offer.payload;
-    let related = related_codes(state.refs, std::slice::from_ref(&p.rome_code));
+    let related = state
+        .refs
+        .rome_codes_related_to(std::slice::from_ref(&p.rome_code));
     let cap = (limit * 20).max(1000);
     let w = state.config.matching.clone();
     let cx = Context {
@@ -341,7 +343,7 @@ pub async fn match_candidate_preselect(
         Ok(run) => run,
         Err(empty) => return Ok(empty),
     };
-    let related = related_codes(state.refs, &c.rome_codes);
+    let related = state.refs.rome_codes_related_to(&c.rome_codes);
     let cap = (limit * 20).max(1000);
     let ids = {
         let state = state.clone();
