@@ -955,7 +955,7 @@ pub async fn fit_offer(
     tokio::task::spawn_blocking(move || -> Result<_> {
         let (_, spec) = with_terms(&state, &terms, spec)?;
         Ok(pass::candidates_fitting(
-            &state.search.candidates.match_fields(),
+            &state.search.candidates.match_fields()?,
             spec,
         )?)
     })
@@ -1043,7 +1043,7 @@ pub async fn match_offer(
         let terms = offer_terms.clone();
         tokio::task::spawn_blocking(move || -> Result<_> {
             let (idf, spec) = with_terms(&state, &terms, spec)?;
-            let found = pass::candidates_for_offer(&state.search.candidates.match_fields(), spec)?;
+            let found = pass::candidates_for_offer(&state.search.candidates.match_fields()?, spec)?;
             Ok((idf, found))
         })
         .await??
@@ -1346,7 +1346,7 @@ pub async fn match_candidate(
         let state = state.clone();
         let own_terms = candidate_terms(c);
         tokio::task::spawn_blocking(move || -> Result<_> {
-            let fields = state.search.offers.match_fields();
+            let fields = state.search.offers.match_fields()?;
             let mut present = pass::offer_terms_present(&fields, own_terms)?;
             present.sort();
             let idf = index_idf(&state, &present)?;

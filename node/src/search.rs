@@ -53,6 +53,7 @@ mod candidate_index;
 mod collect;
 mod engine;
 mod geo_filter;
+pub mod id_table;
 mod lexicon;
 pub mod match_fields;
 mod offer_index;

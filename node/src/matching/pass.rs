@@ -45,9 +45,10 @@ use super::{
     total_score, travel_limit_of, PartValues, VEHICLE_NEEDED_KM,
 };
 use crate::config::MatchingWeights;
-use crate::geo::{haversine_km, Point};
+use crate::geo::{bounding_box, haversine_km, BoundingBox, Point};
 use crate::offers::licence_satisfies;
 use crate::referentials::{Certifications, Referentials, RomeRelation};
+use crate::search::id_table::SegmentIds;
 use crate::search::match_fields::{
     F_AVAILABLE, F_CERT, F_COMMUNE_KEY, F_CONTRACT, F_HAS_VEHICLE, F_HOURS, F_LICENCE, F_LOCAL,
     F_NETWORK, F_OFFER_LICENCE, F_PT_ONLY, F_PUBLISHED, F_START, F_STATUS, F_TRAVEL, F_VEHICLE,
@@ -55,10 +56,7 @@ use crate::search::match_fields::{
 };
 use crate::search::{CandidateMatchFields, OfferMatchFields, SearchError};
 
-const F_ID: &str = "id";
 const F_PT: &str = "pt";
-/// Kilometres per degree of latitude (a lower bound of the distance).
-const KM_PER_DEGREE: f64 = 111.0;
 
 /// Ordering key of a listed pair ([`super::rank_key_of`]).
 pub type Key = (bool, i64, i64);
@@ -96,9 +94,9 @@ pub struct PassResult {
 
 /// A row kept by a segment's heap. The id is held as its term ordinal in
 /// the segment's id column: ordinals follow the ids' byte order, so ties on
-/// the key break exactly as by id, and the id string (a read of the column's
-/// compressed dictionary) is resolved once per kept row, at harvest, instead
-/// of each time a row enters a heap.
+/// the key break exactly as by id, and the id string is resolved once per
+/// kept row, at harvest (from the segment's decoded ids,
+/// [`crate::search::id_table`]), instead of each time a row enters a heap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct SegHit {
     key: Key,
@@ -184,13 +182,6 @@ fn ords(col: Option<&StrColumn>, doc: DocId) -> impl Iterator<Item = usize> + '_
         .map(|o| o as usize)
 }
 
-fn read_id(col: Option<&StrColumn>, doc: DocId) -> Option<String> {
-    let col = col?;
-    let ord = col.term_ords(doc).next()?;
-    let mut s = String::new();
-    col.ord_to_str(ord, &mut s).ok()?.then_some(s)
-}
-
 /// Walks the postings of `terms` in `field`, adding each term's weight to
 /// the documents holding it (text sums and matched-term counts, dense per
 /// segment).
@@ -222,7 +213,7 @@ fn accumulate(
 
 /// What both collectors read per segment: text sums and matched-term
 /// counts (dense), the per-ordinal rule tables of the str columns, and the
-/// id column.
+/// segment's ids.
 struct Tables {
     sums: Vec<i64>,
     counts: Vec<u16>,
@@ -240,7 +231,8 @@ struct Tables {
     /// Per status ordinal: one of the statuses the pass lists.
     status: Option<StrColumn>,
     status_ok: Vec<bool>,
-    id: Option<StrColumn>,
+    /// The segment's ids (decoded once per segment).
+    ids: Option<SegmentIds>,
 }
 
 /// The rules evaluated once per term of a segment's dictionaries.
@@ -311,8 +303,13 @@ impl Tables {
             contract,
             status_ok: ord_table(status.as_ref(), |t| statuses.contains(&t))?,
             status,
-            id: fast.str(F_ID)?,
+            ids: None,
         })
+    }
+
+    /// The segment's ids, to read the kept rows' ids.
+    fn with_ids(self, ids: Option<SegmentIds>) -> Tables {
+        Tables { ids, ..self }
     }
 
     /// The best ROME relation and the text sum of a document above the
@@ -383,27 +380,17 @@ impl Tables {
     }
 
     fn id(&self, doc: DocId) -> Option<String> {
-        read_id(self.id.as_ref(), doc)
+        self.ids.as_ref()?.of(doc).map(str::to_string)
     }
 
     fn id_ord(&self, doc: DocId) -> Option<u64> {
-        self.id.as_ref()?.term_ords(doc).next()
+        self.ids.as_ref()?.column.term_ords(doc).next()
     }
 
-    /// The kept rows of a segment's heaps with their ids: each distinct
-    /// ordinal read once (a row kept for several workplaces too); a row
-    /// whose id cannot be read is dropped, as before.
+    /// The kept rows of a segment's heaps with their ids (a row whose id
+    /// cannot be read is dropped, as before).
     fn resolve(&self, heaps: Vec<Vec<SegHit>>) -> Vec<Vec<PassHit>> {
-        let ords: std::collections::BTreeSet<u64> = heaps.iter().flatten().map(|h| h.ord).collect();
-        let mut ids = std::collections::HashMap::with_capacity(ords.len());
-        if let Some(col) = self.id.as_ref() {
-            for ord in ords {
-                let mut s = String::new();
-                if col.ord_to_str(ord, &mut s).ok() == Some(true) {
-                    ids.insert(ord, s);
-                }
-            }
-        }
+        let table = self.ids.as_ref().map(|i| &i.table);
         heaps
             .into_iter()
             .map(|hits| {
@@ -411,7 +398,7 @@ impl Tables {
                     .filter_map(|h| {
                         Some(PassHit {
                             key: h.key,
-                            id: ids.get(&h.ord)?.clone(),
+                            id: table?.get(h.ord)?.to_string(),
                             workplace: h.workplace,
                         })
                     })
@@ -423,11 +410,6 @@ impl Tables {
 
 fn point_of(v: u64) -> Option<Point> {
     (v != UNKNOWN_POINT).then(|| crate::search::unpack_point(v))
-}
-
-/// A lower bound check: whether `a` and `b` may be within `km`.
-fn may_be_within(a: Point, b: Point, km: f64) -> bool {
-    ((a.lat_micro - b.lat_micro).abs() as f64) / 1e6 * KM_PER_DEGREE <= km
 }
 
 // ---------------------------------------------------------------------------
@@ -513,6 +495,7 @@ struct CandidateCollector {
     spec: Arc<OfferSpec>,
     match_text: Field,
     rome: Field,
+    ids: Vec<Option<SegmentIds>>,
 }
 
 struct CandidateSegment {
@@ -526,6 +509,9 @@ struct CandidateSegment {
     available: Option<Column<i64>>,
     hours: Option<Column<i64>>,
     network: Option<Column<bool>>,
+    /// Per workplace with a known centre: the box around it holding every
+    /// point within the radius (a cheap rejection before the haversine).
+    boxes: Vec<Option<BoundingBox>>,
     heaps: Vec<Heap>,
     counts_per_wp: Vec<(usize, usize)>,
     /// Per workplace, for the document being collected (reused).
@@ -539,7 +525,7 @@ impl Collector for CandidateCollector {
 
     fn for_segment(
         &self,
-        _ord: SegmentOrdinal,
+        ord: SegmentOrdinal,
         segment: &SegmentReader,
     ) -> tantivy::Result<CandidateSegment> {
         let spec = self.spec.clone();
@@ -570,7 +556,8 @@ impl Collector for CandidateCollector {
                 },
                 contract: |t: &str| t == spec.contract_type,
             },
-        )?;
+        )?
+        .with_ids(self.ids.get(ord as usize).cloned().flatten());
         let fast = segment.fast_fields();
         let n = spec.workplaces.len();
         let fit = match &spec.fit {
@@ -595,6 +582,11 @@ impl Collector for CandidateCollector {
             available: fast.column_opt::<i64>(F_AVAILABLE)?,
             hours: fast.column_opt::<i64>(F_HOURS)?,
             network: fast.column_opt::<bool>(F_NETWORK)?,
+            boxes: spec
+                .workplaces
+                .iter()
+                .map(|wp| wp.point.map(|p| bounding_box(p, spec.radius_km)))
+                .collect(),
             heaps: (0..n).map(|_| Heap::new(spec.limit)).collect(),
             counts_per_wp: vec![(0, 0); n],
             geo: Vec::with_capacity(n),
@@ -644,16 +636,18 @@ impl SegmentCollector for CandidateSegment {
         // distance when both centres are known.
         let mut geo = std::mem::take(&mut self.geo);
         geo.clear();
-        geo.extend(spec.workplaces.iter().map(|wp| match (wp.point, home) {
-            (Some(p), Some(h)) => {
-                if !may_be_within(p, h, spec.radius_km) {
-                    return None;
+        geo.extend(spec.workplaces.iter().zip(&self.boxes).map(|(wp, bbox)| {
+            match (wp.point, home) {
+                (Some(p), Some(h)) => {
+                    if !bbox.is_some_and(|b| b.contains(h)) {
+                        return None;
+                    }
+                    let d = haversine_km(h, p);
+                    (d <= spec.radius_km).then_some(Some(d))
                 }
-                let d = haversine_km(h, p);
-                (d <= spec.radius_km).then_some(Some(d))
+                (Some(_), None) => None,
+                (None, _) => Some(None),
             }
-            (Some(_), None) => None,
-            (None, _) => Some(None),
         }));
         if geo.iter().all(Option::is_none) {
             self.geo = geo;
@@ -847,6 +841,7 @@ pub fn candidates_for_offer(
         spec: Arc::new(spec),
         match_text: fields.match_text,
         rome: fields.rome,
+        ids: fields.ids.clone(),
     };
     Ok(run_pass(&fields.searcher, &collector)?)
 }
@@ -908,6 +903,7 @@ pub fn candidates_fitting(
         spec: Arc::new(OfferSpec { limit: 0, ..spec }),
         match_text: fields.match_text,
         rome: fields.rome,
+        ids: fields.ids.clone(),
     });
     Ok(run_pass(&fields.searcher, &collector)?)
 }
@@ -1017,6 +1013,7 @@ struct OfferCollector {
     spec: Arc<CandidateSpec>,
     terms: [(Field, f64); 3],
     rome: Field,
+    ids: Vec<Option<SegmentIds>>,
 }
 
 struct OfferSegment {
@@ -1034,6 +1031,8 @@ struct OfferSegment {
     excluded: usize,
     points: Vec<u64>,
     communes: Vec<u64>,
+    /// The box around home holding every point within the radius.
+    home_box: Option<BoundingBox>,
 }
 
 impl Collector for OfferCollector {
@@ -1042,7 +1041,7 @@ impl Collector for OfferCollector {
 
     fn for_segment(
         &self,
-        _ord: SegmentOrdinal,
+        ord: SegmentOrdinal,
         segment: &SegmentReader,
     ) -> tantivy::Result<OfferSegment> {
         let spec = self.spec.clone();
@@ -1078,9 +1077,11 @@ impl Collector for OfferCollector {
                     spec.contract_types.is_empty() || spec.contract_types.iter().any(|c| c == t)
                 },
             },
-        )?;
+        )?
+        .with_ids(self.ids.get(ord as usize).cloned().flatten());
         let fast = segment.fast_fields();
         Ok(OfferSegment {
+            home_box: spec.home.map(|h| bounding_box(h, spec.radius_km)),
             tables,
             wp_pt: fast.column_opt::<u64>(F_WP_PT)?,
             wp_commune: fast.column_opt::<u64>(F_WP_COMMUNE)?,
@@ -1125,10 +1126,12 @@ impl SegmentCollector for OfferSegment {
             self.communes.extend(c.values_for_doc(doc));
         }
         // Pre-selection: a workplace within the radius of a known home.
-        if let Some(h) = spec.home {
-            let near = self.points.iter().filter_map(|&v| point_of(v)).any(|p| {
-                may_be_within(p, h, spec.radius_km) && haversine_km(h, p) <= spec.radius_km
-            });
+        if let (Some(h), Some(bbox)) = (spec.home, self.home_box) {
+            let near = self
+                .points
+                .iter()
+                .filter_map(|&v| point_of(v))
+                .any(|p| bbox.contains(p) && haversine_km(h, p) <= spec.radius_km);
             if !near {
                 return;
             }
@@ -1269,6 +1272,7 @@ pub fn offers_for_candidate(
         spec: Arc::new(spec),
         terms: fields.terms,
         rome: fields.rome,
+        ids: fields.ids.clone(),
     };
     Ok(run_pass(&fields.searcher, &collector)?)
 }

@@ -322,12 +322,14 @@ impl CandidateIndex {
 
     /// The searcher and fields of matching's index pass
     /// ([`crate::matching::pass`]).
-    pub fn match_fields(&self) -> CandidateMatchFields {
-        CandidateMatchFields {
-            searcher: self.engine().searcher(),
+    pub fn match_fields(&self) -> Result<CandidateMatchFields, SearchError> {
+        let searcher = self.engine().searcher();
+        Ok(CandidateMatchFields {
+            ids: self.engine().segment_ids(&searcher)?,
+            searcher,
             match_text: self.fields.match_text,
             rome: self.fields.rome,
-        }
+        })
     }
 
     fn summary(&self, doc: &TantivyDocument) -> CandidateSummary {

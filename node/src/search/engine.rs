@@ -22,6 +22,7 @@ use tantivy::{
 
 use super::analysis::{analysed, register_analyzers};
 use super::collect::{pack_point, RankCollector, Ranked};
+use super::id_table::{IdTables, SegmentIds};
 use super::query_build::{Builder, Built, SearchFields};
 use super::query_lang;
 use super::snippet::{leading, Highlighter};
@@ -74,6 +75,8 @@ pub(crate) struct Engine {
     wake: Condvar,
     interval: Duration,
     id_field: Field,
+    /// The ids of the live segments, decoded once per segment.
+    ids: IdTables,
     dir: std::path::PathBuf,
 }
 
@@ -181,6 +184,7 @@ impl EngineHandle {
             wake: Condvar::new(),
             interval: options.commit_interval,
             id_field,
+            ids: IdTables::default(),
             dir: dir.to_path_buf(),
         });
         let for_thread = Arc::clone(&engine);
@@ -384,9 +388,9 @@ impl Engine {
     pub(crate) fn all_ids(&self) -> Result<Vec<String>, SearchError> {
         let searcher = self.searcher();
         let mut out = Vec::with_capacity(usize::try_from(searcher.num_docs()).unwrap_or(0));
-        let mut buf = String::new();
-        for reader in searcher.segment_readers() {
-            let Some(col) = reader.fast_fields().str(F_ID)? else {
+        let ids = self.segment_ids(&searcher)?;
+        for (reader, ids) in searcher.segment_readers().iter().zip(&ids) {
+            let Some(ids) = ids else {
                 continue;
             };
             let alive = reader.alive_bitset();
@@ -394,10 +398,8 @@ impl Engine {
                 if alive.is_some_and(|a| !a.is_alive(doc)) {
                     continue;
                 }
-                if let Some(ord) = col.term_ords(doc).next() {
-                    buf.clear();
-                    col.ord_to_str(ord, &mut buf)?;
-                    out.push(buf.clone());
+                if let Some(id) = ids.of(doc) {
+                    out.push(id.to_string());
                 }
             }
         }
@@ -553,26 +555,19 @@ impl Engine {
     /// Reads document ids from the `id` fast field (columnar), without
     /// touching the compressed document store: matching pre-selects
     /// thousands of candidates and needs only their ids.
-    fn id_reader(
+    /// Per segment of `searcher`, its ids ([`super::id_table`]).
+    pub(crate) fn segment_ids(
+        &self,
         searcher: &Searcher,
-    ) -> Result<Vec<Option<tantivy::columnar::StrColumn>>, SearchError> {
-        searcher
-            .segment_readers()
-            .iter()
-            .map(|r| r.fast_fields().str(F_ID).map_err(SearchError::from))
-            .collect()
+    ) -> Result<Vec<Option<SegmentIds>>, SearchError> {
+        Ok(self.ids.for_searcher(searcher, F_ID)?)
     }
 
-    fn read_id(
-        columns: &[Option<tantivy::columnar::StrColumn>],
-        addr: tantivy::DocAddress,
-        buf: &mut String,
-    ) -> Option<String> {
-        let col = columns.get(addr.segment_ord as usize)?.as_ref()?;
-        let ord = col.term_ords(addr.doc_id).next()?;
-        buf.clear();
-        col.ord_to_str(ord, buf).ok()?;
-        Some(buf.clone())
+    fn read_id(ids: &[Option<SegmentIds>], addr: tantivy::DocAddress) -> Option<String> {
+        ids.get(addr.segment_ord as usize)?
+            .as_ref()?
+            .of(addr.doc_id)
+            .map(str::to_string)
     }
 
     fn stored_str(doc: &TantivyDocument, field: Field) -> String {
@@ -608,9 +603,8 @@ impl Engine {
         let ids = if read_doc {
             Vec::new()
         } else {
-            Self::id_reader(searcher)?
+            self.segment_ids(searcher)?
         };
-        let mut buf = String::new();
         for ranked in fruit.top.iter().skip(exec.offset).take(exec.limit) {
             let Ranked {
                 addr,
@@ -622,7 +616,7 @@ impl Engine {
             } else {
                 None
             };
-            let id = match (&doc, Self::read_id(&ids, addr, &mut buf)) {
+            let id = match (&doc, Self::read_id(&ids, addr)) {
                 (Some(d), _) => Self::stored_str(d, self.id_field),
                 (None, Some(id)) => id,
                 (None, None) => {
@@ -693,10 +687,9 @@ impl Engine {
         let searcher = self.searcher();
         let top = searcher.search(&*query, &TopDocs::with_limit(limit))?;
         let mut out = HashMap::with_capacity(top.len());
-        let ids = Self::id_reader(&searcher)?;
-        let mut buf = String::new();
+        let ids = self.segment_ids(&searcher)?;
         for (score, addr) in top {
-            let id = match Self::read_id(&ids, addr, &mut buf) {
+            let id = match Self::read_id(&ids, addr) {
                 Some(id) => id,
                 None => {
                     let doc: TantivyDocument = searcher.doc(addr)?;
@@ -730,8 +723,7 @@ impl Engine {
                 v.push(d.doc_id);
             }
         }
-        let columns = Self::id_reader(&searcher)?;
-        let mut buf = String::new();
+        let columns = self.segment_ids(&searcher)?;
         for (ord, docs) in by_segment.iter_mut().enumerate() {
             if docs.is_empty() {
                 continue;
@@ -756,7 +748,7 @@ impl Engine {
             }
             for (doc, f) in docs.iter().zip(flags) {
                 let addr = tantivy::DocAddress::new(ord as u32, *doc);
-                if let Some(id) = Self::read_id(&columns, addr, &mut buf) {
+                if let Some(id) = Self::read_id(&columns, addr) {
                     out.insert(id, f);
                 }
             }

@@ -30,6 +30,8 @@
 use tantivy::schema::Field;
 use tantivy::Searcher;
 
+use super::id_table::SegmentIds;
+
 /// `commune_key` of the home commune (candidates).
 pub const F_COMMUNE_KEY: &str = "m_commune";
 /// Own travel limit in km, -1 when none (candidates).
@@ -89,6 +91,8 @@ pub fn commune_key(insee: &str) -> u64 {
 /// What the candidate pass needs from the candidate index.
 pub struct CandidateMatchFields {
     pub searcher: Searcher,
+    /// Per segment ordinal of `searcher`, its ids.
+    pub ids: Vec<Option<SegmentIds>>,
     /// Job titles, skills and CV: the text side of matching.
     pub match_text: Field,
     pub rome: Field,
@@ -97,6 +101,8 @@ pub struct CandidateMatchFields {
 /// What the offer pass needs from the offer index.
 pub struct OfferMatchFields {
     pub searcher: Searcher,
+    /// Per segment ordinal of `searcher`, its ids.
+    pub ids: Vec<Option<SegmentIds>>,
     /// Term fields by factor: (field, factor).
     pub terms: [(Field, f64); 3],
     pub rome: Field,

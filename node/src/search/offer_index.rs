@@ -189,17 +189,19 @@ impl OfferIndex {
 
     /// The searcher and fields of matching's index pass
     /// ([`crate::matching::pass`]).
-    pub fn match_fields(&self) -> OfferMatchFields {
+    pub fn match_fields(&self) -> Result<OfferMatchFields, SearchError> {
         let f = &self.fields;
-        OfferMatchFields {
-            searcher: self.engine().searcher(),
+        let searcher = self.engine().searcher();
+        Ok(OfferMatchFields {
+            ids: self.engine().segment_ids(&searcher)?,
+            searcher,
             terms: [
                 (f.terms_title, 2.0),
                 (f.terms_label, 1.5),
                 (f.terms_description, 1.0),
             ],
             rome: f.rome,
-        }
+        })
     }
 
     /// Adds or replaces the offer `doc.id`.
