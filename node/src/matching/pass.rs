@@ -758,6 +758,14 @@ impl SegmentCollector for CandidateSegment {
                     wp_failed = true;
                 }
             }
+            // An ineligible pair is only counted unless near misses are
+            // listed (the fit mode keeps eligible pairs only): no score.
+            if wp_failed && !spec.near_misses {
+                let counts = &mut self.counts_per_wp[i];
+                counts.0 += 1;
+                counts.1 += 1;
+                continue;
+            }
             let needs_vehicle = spec.vehicle_required
                 || spec.driving_licence.is_some()
                 || distance_km.is_some_and(|d| d > VEHICLE_NEEDED_KM);
@@ -1202,6 +1210,9 @@ impl SegmentCollector for OfferSegment {
             vehicle: 0.0,
         };
         let mut best: Option<(Key, usize)> = None;
+        // An eligible workplace ranks before any ineligible one, so without
+        // near misses the ineligible ones are only noted, not scored.
+        let mut ineligible_seen = false;
         for (i, (&pt, &commune)) in self.points.iter().zip(&self.communes).enumerate() {
             let distance_km = if commune == spec.commune_key {
                 Some(0.0)
@@ -1219,6 +1230,12 @@ impl SegmentCollector for OfferSegment {
                     wp_failed = true;
                 }
             }
+            // An ineligible pair is only counted unless near misses are
+            // listed (the fit mode keeps eligible pairs only): no score.
+            if wp_failed && !spec.near_misses {
+                ineligible_seen = true;
+                continue;
+            }
             let needs_vehicle = vehicle_required
                 || requires_licence
                 || distance_km.is_some_and(|d| d > VEHICLE_NEEDED_KM);
@@ -1233,6 +1250,10 @@ impl SegmentCollector for OfferSegment {
             }
         }
         let Some((key, workplace)) = best else {
+            if ineligible_seen {
+                self.considered += 1;
+                self.excluded += 1;
+            }
             return;
         };
         self.considered += 1;
