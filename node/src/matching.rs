@@ -1123,7 +1123,7 @@ pub async fn offer_matches(
 }
 
 /// An offer → candidates ranking for staff ([`match_offer`]), audited
-/// `offer.matches` in its own transaction: how many candidates were
+/// `offer.matches` through the read-audit writer: how many candidates were
 /// listed, whether near misses were asked for, and `via` where it was
 /// shown when not through the API (the offer page: `ui`).
 pub async fn offer_matches_of(
@@ -1134,7 +1134,7 @@ pub async fn offer_matches_of(
     params: &MatchParams,
     via: Option<&str>,
 ) -> Result<OfferMatches> {
-    actor.staff()?;
+    let user = actor.staff()?;
     let result = match_offer(state, offer, params).await?;
     let listed: usize = result.workplaces.iter().map(|w| w.matches.len()).sum();
     let mut details = serde_json::json!({
@@ -1144,17 +1144,20 @@ pub async fn offer_matches_of(
     if let Some(via) = via {
         details["via"] = via.into();
     }
-    let mut tx = state.db.begin().await?;
-    crate::audit::append(
-        &mut tx,
-        actor,
-        "offer.matches",
-        ("offer", &offer.payload.offer_id),
-        reason,
-        details,
-    )
-    .await?;
-    tx.commit().await?;
+    // A list of candidates, like a search page: audited through the
+    // read-audit writer (queued before the answer, committed in the next
+    // batch, `audit/reads.rs`), not one transaction and flush per ranking.
+    state
+        .read_audit
+        .record(
+            Some(user),
+            "offer.matches",
+            "offer",
+            &offer.payload.offer_id,
+            reason,
+            details,
+        )
+        .await?;
     Ok(result)
 }
 

@@ -1,4 +1,6 @@
-//! Group commit for the audit entries of read events (searches).
+//! Group commit for the audit entries of read events that list many
+//! records: searches (`candidate.search`) and an offer's ranked candidates
+//! (`offer.matches`).
 //!
 //! A search is answered without waiting for its audit entry to reach the
 //! disk: the handler queues the entry (waiting only if the queue is full)

@@ -320,6 +320,8 @@ async fn offer_matches_rank_and_explain() {
             )
             .await;
         assert_eq!(st, 403);
+        // Queued by the read-audit writer: committed by its next batch.
+        node.state.read_audit.flush().await;
         let audited: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM audit_log WHERE action = 'offer.matches' AND target_id = $1",
         )

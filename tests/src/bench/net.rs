@@ -93,6 +93,32 @@ pub struct MatchingReport {
     /// The same offers through `GET /api/v1/offers/{id}/matches?limit=20`
     /// (posted through the API first), when measured.
     pub http: Option<Latency>,
+    /// The slowest timed rankings in process, slowest first: what was
+    /// ranked (offer title and workplaces, or candidate), candidates or
+    /// offers considered, milliseconds.
+    pub slowest: Vec<Slow>,
+}
+
+/// One of the slowest rankings of a matching pass.
+#[derive(Debug, Clone, Serialize)]
+pub struct Slow {
+    pub what: String,
+    pub considered: usize,
+    pub ms: f64,
+}
+
+/// The `n` slowest of `(what, considered, elapsed)`, slowest first.
+fn slowest(mut timed: Vec<(String, usize, std::time::Duration)>, n: usize) -> Vec<Slow> {
+    timed.sort_by(|a, b| b.2.cmp(&a.2));
+    timed
+        .into_iter()
+        .take(n)
+        .map(|(what, considered, d)| Slow {
+            what,
+            considered,
+            ms: d.as_secs_f64() * 1000.0,
+        })
+        .collect()
 }
 
 /// The generator's ground truth for one listed candidate at one workplace
@@ -289,14 +315,34 @@ async fn offers_to_candidates(
         limit: Some(20),
         ..MatchParams::default()
     };
+    // Warm-up, untimed: the warm offer, then every timed offer once (as
+    // the search bench's relevance pass does), so that the timed pass
+    // measures a running node, not the first touch of the index's pages
+    // and the database's (the first ranking after start took 30 ms
+    // against 6 ms warm at 100k).
     path.offer(state, warm, &params).await?;
+    for offer in offers {
+        path.offer(state, offer, &params).await?;
+    }
     let mut lat = Vec::new();
     let (mut wps, mut considered, mut listed, mut same) = (0usize, 0usize, 0usize, 0usize);
     let mut relevant = 0usize;
+    let mut timed = Vec::with_capacity(offers.len());
     for offer in offers {
         let t = Instant::now();
         let m = path.offer(state, offer, &params).await?;
-        lat.push(t.elapsed());
+        let elapsed = t.elapsed();
+        lat.push(elapsed);
+        timed.push((
+            format!(
+                "{} ({}, {} workplace(s))",
+                offer.payload.title,
+                offer.payload.rome_code,
+                m.workplaces.len()
+            ),
+            m.workplaces.iter().map(|w| w.considered).sum(),
+            elapsed,
+        ));
         for w in &m.workplaces {
             wps += 1;
             considered += w.considered;
@@ -328,6 +374,7 @@ async fn offers_to_candidates(
         top20_relevant: relevant as f64 / listed.max(1) as f64,
         mean_listed: listed as f64 / wps.max(1) as f64,
         http: None,
+        slowest: slowest(timed, 5),
     })
 }
 
@@ -426,6 +473,7 @@ pub async fn candidate_matching(
         top20_relevant: relevant as f64 / listed.max(1) as f64,
         mean_listed: listed as f64 / k.max(1) as f64,
         http: None,
+        slowest: Vec::new(),
     })
 }
 

@@ -121,6 +121,16 @@ pub fn matching_table(rows: &[MatchingReport]) -> String {
             r.top20_relevant * 100.0
         ));
     }
+    for r in rows.iter().filter(|r| !r.slowest.is_empty()) {
+        s.push_str(&format!(
+            "\nSlowest in process, {} ({} candidates; ms, candidates considered): ",
+            r.kind, r.size
+        ));
+        for x in &r.slowest {
+            s.push_str(&format!("{} {:.1} ms, {}; ", x.what, x.ms, x.considered));
+        }
+        s.push('\n');
+    }
     s
 }
 
