@@ -109,7 +109,7 @@ pub struct Slow {
 
 /// The `n` slowest of `(what, considered, elapsed)`, slowest first.
 fn slowest(mut timed: Vec<(String, usize, std::time::Duration)>, n: usize) -> Vec<Slow> {
-    timed.sort_by(|a, b| b.2.cmp(&a.2));
+    timed.sort_by_key(|t| std::cmp::Reverse(t.2));
     timed
         .into_iter()
         .take(n)
