@@ -1230,8 +1230,6 @@ impl SegmentCollector for OfferSegment {
                     wp_failed = true;
                 }
             }
-            // An ineligible pair is only counted unless near misses are
-            // listed (the fit mode keeps eligible pairs only): no score.
             if wp_failed && !spec.near_misses {
                 ineligible_seen = true;
                 continue;

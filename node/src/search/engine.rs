@@ -565,10 +565,9 @@ impl Engine {
         Ok(self.searcher().search(&query, &Count)? > 0)
     }
 
-    /// Reads document ids from the `id` fast field (columnar), without
-    /// touching the compressed document store: matching pre-selects
-    /// thousands of candidates and needs only their ids.
-    /// Per segment of `searcher`, its ids ([`super::id_table`]).
+    /// Per segment of `searcher`, its ids ([`super::id_table`]): ids read
+    /// without the document store nor the id column's compressed
+    /// dictionary.
     pub(crate) fn segment_ids(
         &self,
         searcher: &Searcher,

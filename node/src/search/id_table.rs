@@ -97,42 +97,34 @@ impl IdTables {
         id_field: &str,
     ) -> tantivy::Result<Vec<Option<SegmentIds>>> {
         let readers = searcher.segment_readers();
-        let mut out = Vec::with_capacity(readers.len());
-        let mut missing = Vec::new();
+        // Each segment's id column and its table when already decoded.
+        let mut found = Vec::with_capacity(readers.len());
         {
             let cache = self.by_segment.lock().unwrap_or_else(|p| p.into_inner());
-            for (i, r) in readers.iter().enumerate() {
-                let Some(column) = r.fast_fields().str(id_field)? else {
-                    out.push(None);
-                    continue;
-                };
-                match cache.get(&r.segment_id()) {
-                    Some(t) => out.push(Some(SegmentIds {
-                        column,
-                        table: Arc::clone(t),
-                    })),
-                    None => {
-                        missing.push((i, r.segment_id(), column.clone()));
-                        out.push(Some(SegmentIds {
-                            column,
-                            table: Arc::default(),
-                        }));
-                    }
+            for r in readers {
+                let column = r.fast_fields().str(id_field)?;
+                let table = cache.get(&r.segment_id()).cloned();
+                found.push(column.map(|c| (c, table)));
+            }
+        }
+        // The missing ones are decoded outside the lock (a large segment
+        // takes a while); two searches racing on a new segment both decode
+        // it, harmlessly.
+        let mut built = Vec::new();
+        let mut out = Vec::with_capacity(readers.len());
+        for (r, f) in readers.iter().zip(found) {
+            out.push(match f {
+                None => None,
+                Some((column, Some(table))) => Some(SegmentIds { column, table }),
+                Some((column, None)) => {
+                    let table = Arc::new(IdTable::build(&column)?);
+                    built.push((r.segment_id(), Arc::clone(&table)));
+                    Some(SegmentIds { column, table })
                 }
-            }
+            });
         }
-        if missing.is_empty() {
+        if built.is_empty() {
             return Ok(out);
-        }
-        // Built outside the lock (a large segment takes a while); two
-        // searches racing on a new segment both build it, harmlessly.
-        let mut built = Vec::with_capacity(missing.len());
-        for (i, id, column) in missing {
-            let table = Arc::new(IdTable::build(&column)?);
-            if let Some(Some(s)) = out.get_mut(i) {
-                s.table = Arc::clone(&table);
-            }
-            built.push((id, table));
         }
         let mut cache = self.by_segment.lock().unwrap_or_else(|p| p.into_inner());
         cache.extend(built);
