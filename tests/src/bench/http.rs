@@ -212,11 +212,12 @@ impl Target {
 impl Target {
     /// Vivier only: posts `offers` (bodies of `POST /api/v1/offers`)
     /// through the API, then times `GET /api/v1/offers/{id}/matches?limit=20`
-    /// once per offer (after one untimed warm-up call). Each answer must be
-    /// a 200 with every listed candidate explained.
+    /// `rounds` times per offer (after one untimed warm-up call). Each
+    /// answer must be a 200 with every listed candidate explained.
     pub async fn matching(
         &self,
         offers: &[serde_json::Value],
+        rounds: usize,
     ) -> anyhow::Result<Option<super::Latency>> {
         let Some((token, _)) = &self.vivier else {
             return Ok(None);
@@ -249,8 +250,8 @@ impl Target {
         if let Some(first) = ids.first() {
             get(first).await?.bytes().await?;
         }
-        let mut samples = Vec::with_capacity(ids.len());
-        for id in &ids {
+        let mut samples = Vec::with_capacity(ids.len() * rounds.max(1));
+        for id in std::iter::repeat_n(&ids, rounds.max(1)).flatten() {
             let t = Instant::now();
             let resp = get(id).await?;
             let status = resp.status();

@@ -67,6 +67,10 @@ struct Args {
     /// Open offers loaded for candidate → offers (0 = skip).
     #[arg(long, default_value_t = 10_000)]
     open_offers: u64,
+    /// Times each offer → candidates ranking is made (in process and
+    /// through HTTP): more samples for the p99 of a few offers.
+    #[arg(long, default_value_t = 1)]
+    match_rounds: usize,
     /// Candidates matched against the open offers.
     #[arg(long, default_value_t = 200)]
     match_candidates: usize,
@@ -293,7 +297,17 @@ async fn main() -> anyhow::Result<()> {
                         path.name(),
                         args.match_offers
                     );
-                    rows.push(net::matching(state, &corpus, ids, args.match_offers, path).await?);
+                    rows.push(
+                        net::matching(
+                            state,
+                            &corpus,
+                            ids,
+                            args.match_offers,
+                            args.match_rounds,
+                            path,
+                        )
+                        .await?,
+                    );
                     eprintln!("   {:?}", rows.last().map(|r| &r.latency));
                 }
                 for &path in paths {
@@ -310,6 +324,7 @@ async fn main() -> anyhow::Result<()> {
                             ids,
                             args.wide_offers,
                             args.wide_workplaces,
+                            args.match_rounds,
                             path,
                         )
                         .await?,
@@ -364,7 +379,7 @@ async fn main() -> anyhow::Result<()> {
                 let bodies = (0..args.match_offers)
                     .map(|i| serde_json::to_value(corpus.gen.offer(i)))
                     .collect::<Result<Vec<_>, _>>()?;
-                rows[0].http = target.matching(&bodies).await?;
+                rows[0].http = target.matching(&bodies, args.match_rounds).await?;
                 let wide = (0..args.wide_offers)
                     .map(|i| {
                         let mut v = serde_json::to_value(corpus.gen.offer(i))?;
@@ -376,7 +391,7 @@ async fn main() -> anyhow::Result<()> {
                         Ok(v)
                     })
                     .collect::<anyhow::Result<Vec<_>>>()?;
-                let h = target.matching(&wide).await?;
+                let h = target.matching(&wide, args.match_rounds).await?;
                 if let Some(r) = rows.iter_mut().find(|r| {
                     r.kind.contains("workplaces") && r.path == net::MatchPath::IndexPass.name()
                 }) {
