@@ -11,13 +11,19 @@
 //!   over the active candidates. Per segment it first walks the postings of
 //!   the offer's matching terms (`match_text`) into dense arrays of text sums
 //!   (fixed point) and matched-term counts, and the postings of the ROME
-//!   codes related to the offer's into a dense array of relations; the str
-//!   columns it needs become tables per term ordinal (licence satisfied,
-//!   certifications granted, contract accepted). A document below the
-//!   relevance floor costs two array look-ups; one outside the radius of
-//!   every workplace, one more column read. The others are scored at every
-//!   workplace of the offer (one pass for a 57-workplace offer) and offered
-//!   to that workplace's heap (key, then candidate id).
+//!   codes related to the offer's into a dense array of relations (pooled
+//!   arrays; only the documents the postings touched are visited and
+//!   reset, [`Dense`]); the str columns it needs become tables per term
+//!   ordinal (licence satisfied, certifications granted, contract
+//!   accepted). A document below the relevance floor is never visited.
+//!   The workplaces within whose radius a home lies, and its distances to
+//!   them, are computed once per commune ([`Places`]: homes are commune
+//!   centres), so one outside every radius costs one column read and a
+//!   table look-up; one beyond its own travel limit at every workplace
+//!   (most of the 150 km pre-selection) three reads, and is only counted.
+//!   The others are scored at each workplace where they are considered
+//!   (one pass for a 57-workplace offer) and offered to that workplace's
+//!   heap (key, then candidate id).
 //! - **Candidate → offers** ([`offers_for_candidate`]): the same over the
 //!   open offers, the text side from the candidate's terms found in the
 //!   offers' matching-term fields (one field per factor) and the ROME codes
@@ -189,8 +195,7 @@ fn accumulate(
     segment: &SegmentReader,
     field: Field,
     terms: &[(String, i64)],
-    sums: &mut [i64],
-    counts: &mut [u16],
+    dense: &mut Dense,
 ) -> tantivy::Result<()> {
     let inverted = segment.inverted_index(field)?;
     for (term, weight) in terms {
@@ -201,9 +206,10 @@ fn accumulate(
         let mut doc = postings.doc();
         while doc != TERMINATED {
             let d = doc as usize;
-            if let (Some(s), Some(c)) = (sums.get_mut(d), counts.get_mut(d)) {
+            if let (Some(s), Some(c)) = (dense.sums.get_mut(d), dense.counts.get_mut(d)) {
                 *s += weight;
                 *c = c.saturating_add(1);
+                dense.touch(d);
             }
             doc = postings.advance();
         }
@@ -211,15 +217,97 @@ fn accumulate(
     Ok(())
 }
 
+/// A segment's dense arrays: per document, the text sum, the number of
+/// matched terms and the best ROME relation, with a bitset of the
+/// documents any posting touched. The arrays are taken from a small pool
+/// and given back with only the touched entries reset
+/// ([`Dense::give_back`]): at 1M candidates, zeroing ~11 MB per ranking and
+/// scanning a million entries for the few thousand touched cost more than
+/// the pass itself.
+struct Dense {
+    sums: Vec<i64>,
+    counts: Vec<u16>,
+    rome_rel: Vec<RomeRelation>,
+    /// Bit `d`: document `d` was touched by a posting.
+    touched: Vec<u64>,
+}
+
+/// Dense arrays kept between rankings (at most [`DENSE_POOL_MAX`]; rankings
+/// running at once beyond that allocate their own).
+static DENSE_POOL: std::sync::Mutex<Vec<Dense>> = std::sync::Mutex::new(Vec::new());
+const DENSE_POOL_MAX: usize = 4;
+
+impl Dense {
+    /// Clean arrays for `max` documents (every entry zero, no bit set).
+    fn take(max: usize) -> Dense {
+        let pooled = DENSE_POOL.lock().ok().and_then(|mut p| p.pop());
+        let mut d = pooled.unwrap_or(Dense {
+            sums: Vec::new(),
+            counts: Vec::new(),
+            rome_rel: Vec::new(),
+            touched: Vec::new(),
+        });
+        // Entries kept from an earlier use are clean; new ones are zeroed.
+        d.sums.resize(max, 0);
+        d.counts.resize(max, 0);
+        d.rome_rel.resize(max, RomeRelation::None);
+        d.touched.resize(max.div_ceil(64), 0);
+        d
+    }
+
+    fn touch(&mut self, d: usize) {
+        if let Some(w) = self.touched.get_mut(d / 64) {
+            *w |= 1 << (d % 64);
+        }
+    }
+
+    /// The touched documents, in order.
+    fn touched(&self) -> impl Iterator<Item = usize> + '_ {
+        self.touched.iter().enumerate().flat_map(|(i, &w)| {
+            let mut bits = w;
+            std::iter::from_fn(move || {
+                (bits != 0).then(|| {
+                    let b = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    i * 64 + b
+                })
+            })
+        })
+    }
+
+    /// Resets the touched entries and returns the arrays to the pool.
+    fn give_back(mut self) {
+        for w in 0..self.touched.len() {
+            let mut bits = std::mem::take(&mut self.touched[w]);
+            while bits != 0 {
+                let d = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if let Some(s) = self.sums.get_mut(d) {
+                    *s = 0;
+                }
+                if let Some(c) = self.counts.get_mut(d) {
+                    *c = 0;
+                }
+                if let Some(r) = self.rome_rel.get_mut(d) {
+                    *r = RomeRelation::None;
+                }
+            }
+        }
+        if let Ok(mut pool) = DENSE_POOL.lock() {
+            if pool.len() < DENSE_POOL_MAX {
+                pool.push(self);
+            }
+        }
+    }
+}
+
 /// What both collectors read per segment: text sums and matched-term
 /// counts (dense), the per-ordinal rule tables of the str columns, and the
 /// segment's ids.
 struct Tables {
-    sums: Vec<i64>,
-    counts: Vec<u16>,
-    /// Per document: the best ROME relation (dense, from the related
-    /// codes' postings).
-    rome_rel: Vec<RomeRelation>,
+    /// Text sums, matched-term counts and the best ROME relation (from the
+    /// related codes' postings), per document; `None` only once dropped.
+    dense: Option<Dense>,
     licence: Option<StrColumn>,
     licence_ok: Vec<bool>,
     cert: Option<StrColumn>,
@@ -259,15 +347,12 @@ impl Tables {
         C: Fn(&str) -> u32,
         K: Fn(&str) -> bool,
     {
-        let max = segment.max_doc() as usize;
-        let mut sums = vec![0i64; max];
-        let mut counts = vec![0u16; max];
+        let mut dense = Dense::take(segment.max_doc() as usize);
         for (field, terms) in text {
-            accumulate(segment, *field, terms, &mut sums, &mut counts)?;
+            accumulate(segment, *field, terms, &mut dense)?;
         }
         // The best relation of each document, from the postings of the
         // related codes (a document holds its codes as terms).
-        let mut rome_rel = vec![RomeRelation::None; max];
         let inverted = segment.inverted_index(rome_field)?;
         for code in related {
             let relation = (rules.rome)(code);
@@ -278,10 +363,12 @@ impl Tables {
             };
             let mut doc = postings.doc();
             while doc != TERMINATED {
-                if let Some(r) = rome_rel.get_mut(doc as usize) {
+                let d = doc as usize;
+                if let Some(r) = dense.rome_rel.get_mut(d) {
                     if relation.strength() > r.strength() {
                         *r = relation;
                     }
+                    dense.touch(d);
                 }
                 doc = postings.advance();
             }
@@ -292,9 +379,7 @@ impl Tables {
         let contract = fast.str(F_CONTRACT)?;
         let status = fast.str(F_STATUS)?;
         Ok(Tables {
-            sums,
-            counts,
-            rome_rel,
+            dense: Some(dense),
             licence_ok: ord_table(licence.as_ref(), rules.licence)?,
             licence,
             cert_bits: ord_table(cert.as_ref(), rules.cert)?,
@@ -308,32 +393,44 @@ impl Tables {
     }
 
     /// The segment's ids, to read the kept rows' ids.
-    fn with_ids(self, ids: Option<SegmentIds>) -> Tables {
-        Tables { ids, ..self }
+    fn with_ids(mut self, ids: Option<SegmentIds>) -> Tables {
+        self.ids = ids;
+        self
     }
 
     /// The best ROME relation and the text sum of a document above the
     /// relevance floor (a relation, or `min_matched` terms); `None` below.
     fn relevant(&self, doc: DocId, min_matched: usize) -> Option<(RomeRelation, i64)> {
         let d = doc as usize;
-        let relation = self.rome_rel.get(d).copied().unwrap_or(RomeRelation::None);
-        let matched = usize::from(self.counts.get(d).copied().unwrap_or(0));
+        let dense = self.dense.as_ref()?;
+        let relation = dense.rome_rel.get(d).copied().unwrap_or(RomeRelation::None);
+        let matched = usize::from(dense.counts.get(d).copied().unwrap_or(0));
         if relation == RomeRelation::None && matched < min_matched {
             return None;
         }
-        Some((relation, self.sums.get(d).copied().unwrap_or(0)))
+        Some((relation, dense.sums.get(d).copied().unwrap_or(0)))
     }
 
-    /// The documents of a segment the pass visits, in order: alive, of a
-    /// listed status, and above the relevance floor (a related ROME code,
-    /// or `min_matched` terms) — read from the dense arrays, so a pass
-    /// costs what the offer's terms and codes find, not the segment's
-    /// size in postings to walk.
-    fn pass_docs(&self, alive: Option<&AliveBitSet>, min_matched: usize) -> Vec<DocId> {
+    /// The documents of a segment the pass visits, in order: alive, above
+    /// the relevance floor (a related ROME code, or `min_matched` terms),
+    /// and of a listed status unless the collector checks it itself
+    /// (`check_status` false: later, after cheaper rejections) — the
+    /// documents touched by the offer's terms and codes, so a pass costs
+    /// what they find, not the segment's size.
+    fn pass_docs(
+        &self,
+        alive: Option<&AliveBitSet>,
+        min_matched: usize,
+        check_status: bool,
+    ) -> Vec<DocId> {
+        let Some(dense) = self.dense.as_ref() else {
+            return Vec::new();
+        };
         let min = u16::try_from(min_matched).unwrap_or(u16::MAX);
         let mut docs = Vec::new();
-        for (d, (&relation, &count)) in self.rome_rel.iter().zip(&self.counts).enumerate() {
-            if relation == RomeRelation::None && count < min {
+        for d in dense.touched() {
+            let relation = dense.rome_rel.get(d).copied().unwrap_or(RomeRelation::None);
+            if relation == RomeRelation::None && dense.counts.get(d).copied().unwrap_or(0) < min {
                 continue;
             }
             let Ok(doc) = DocId::try_from(d) else {
@@ -342,13 +439,16 @@ impl Tables {
             if alive.is_some_and(|a| !a.is_alive(doc)) {
                 continue;
             }
-            let listed = ords(self.status.as_ref(), doc)
-                .any(|o| self.status_ok.get(o).copied().unwrap_or(false));
-            if listed {
+            if !check_status || self.listed(doc) {
                 docs.push(doc);
             }
         }
         docs
+    }
+
+    /// Of a status the pass lists.
+    fn listed(&self, doc: DocId) -> bool {
+        ords(self.status.as_ref(), doc).any(|o| self.status_ok.get(o).copied().unwrap_or(false))
     }
 
     fn has_licence(&self, doc: DocId) -> bool {
@@ -405,6 +505,14 @@ impl Tables {
                     .collect()
             })
             .collect()
+    }
+}
+
+impl Drop for Tables {
+    fn drop(&mut self) {
+        if let Some(dense) = self.dense.take() {
+            dense.give_back();
+        }
     }
 }
 
@@ -491,11 +599,171 @@ struct FitState {
     hits: Vec<FitHit>,
 }
 
+/// One workplace (with a known centre) where the homes of a commune are
+/// considered: its position in the spec and the distance as ranked
+/// (0 in the workplace's own commune).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Place {
+    wp: u32,
+    distance_km: f64,
+}
+
+/// Dense slot of a commune key holding a 5-character INSEE code
+/// (département `00`–`99`, `2A`, `2B`, then three digits); `None` for any
+/// other key, whose documents are placed one by one.
+fn insee_slot(key: u64) -> Option<usize> {
+    if key >> 48 != 0 || key & 0xff != 5 {
+        return None;
+    }
+    let bytes = (key >> 8).to_be_bytes();
+    let code = bytes.get(3..8)?;
+    let digit = |b: u8| b.is_ascii_digit().then(|| usize::from(b - b'0'));
+    let dept = match (code[0], code[1]) {
+        (b'2', b'A') => 100,
+        (b'2', b'B') => 101,
+        (a, b) => digit(a)? * 10 + digit(b)?,
+    };
+    let rest = code[2..]
+        .iter()
+        .try_fold(0usize, |acc, &b| Some(acc * 10 + digit(b)?))?;
+    Some(dept * 1000 + rest)
+}
+
+/// Number of [`insee_slot`]s.
+const INSEE_SLOTS: usize = 102_000;
+
+/// Where the homes of each commune are considered, for one ranking,
+/// computed on the first home of the commune the pass meets. A home is
+/// its commune's centre (the referential's point for the code, set when
+/// the candidate is indexed), so every home of a commune is within the
+/// same workplaces' radius at the same distances: the bounding boxes and
+/// haversines of an offer's workplaces are computed once per commune
+/// instead of once per candidate (the difference at 1M candidates, or for
+/// a 57-workplace offer).
+struct Places {
+    /// Per slot: 0 not yet met, `k + 1`: `ranges[k]`.
+    state: Vec<u32>,
+    /// Start and end in `at`.
+    ranges: Vec<(u32, u32)>,
+    at: Vec<Place>,
+}
+
+impl Places {
+    fn new() -> Places {
+        Places {
+            state: vec![0; INSEE_SLOTS],
+            ranges: Vec::new(),
+            at: Vec::new(),
+        }
+    }
+
+    fn get(&self, slot: usize) -> Option<&[Place]> {
+        let k = self.state.get(slot).copied().filter(|k| *k != 0)?;
+        let (start, end) = self.ranges.get(k as usize - 1).copied()?;
+        self.at.get(start as usize..end as usize)
+    }
+
+    fn insert(&mut self, slot: usize, places: &[Place]) {
+        let (Ok(start), Ok(k)) = (
+            u32::try_from(self.at.len()),
+            u32::try_from(self.ranges.len()),
+        ) else {
+            return;
+        };
+        self.at.extend_from_slice(places);
+        let end = u32::try_from(self.at.len()).unwrap_or(u32::MAX);
+        if let Some(s) = self.state.get_mut(slot) {
+            self.ranges.push((start, end));
+            *s = k + 1;
+        }
+    }
+}
+
+/// A segment's use of the ranking's [`Places`], given back to the
+/// collector when the segment is dropped (segments are collected one
+/// after the other; one collected alongside starts its own).
+struct PlacesLease {
+    places: Places,
+    home: Arc<std::sync::Mutex<Option<Places>>>,
+}
+
+impl PlacesLease {
+    fn take(home: &Arc<std::sync::Mutex<Option<Places>>>) -> PlacesLease {
+        let places = home.lock().ok().and_then(|mut p| p.take());
+        PlacesLease {
+            places: places.unwrap_or_else(Places::new),
+            home: home.clone(),
+        }
+    }
+}
+
+impl Drop for PlacesLease {
+    fn drop(&mut self) {
+        if let Ok(mut home) = self.home.lock() {
+            *home = Some(std::mem::replace(
+                &mut self.places,
+                Places {
+                    state: Vec::new(),
+                    ranges: Vec::new(),
+                    at: Vec::new(),
+                },
+            ));
+        }
+    }
+}
+
+/// The workplaces with a known centre where a home is considered (within
+/// the radius; the box first), in the spec's order, into `out`.
+fn place_home(
+    spec: &OfferSpec,
+    boxes: &[Option<BoundingBox>],
+    home: Option<Point>,
+    commune: Option<u64>,
+    out: &mut Vec<Place>,
+) {
+    out.clear();
+    let Some(h) = home else {
+        return;
+    };
+    for (i, (wp, bbox)) in spec.workplaces.iter().zip(boxes).enumerate() {
+        let (Some(p), Some(b)) = (wp.point, bbox) else {
+            continue;
+        };
+        if !b.contains(h) {
+            continue;
+        }
+        let d = haversine_km(h, p);
+        if d <= spec.radius_km {
+            out.push(Place {
+                wp: u32::try_from(i).unwrap_or(u32::MAX),
+                distance_km: if commune == Some(wp.commune_key) {
+                    0.0
+                } else {
+                    d
+                },
+            });
+        }
+    }
+}
+
 struct CandidateCollector {
     spec: Arc<OfferSpec>,
     match_text: Field,
     rome: Field,
     ids: Vec<Option<SegmentIds>>,
+    places: Arc<std::sync::Mutex<Option<Places>>>,
+}
+
+impl CandidateCollector {
+    fn new(fields: &CandidateMatchFields, spec: OfferSpec) -> CandidateCollector {
+        CandidateCollector {
+            spec: Arc::new(spec),
+            match_text: fields.match_text,
+            rome: fields.rome,
+            ids: fields.ids.clone(),
+            places: Arc::new(std::sync::Mutex::new(None)),
+        }
+    }
 }
 
 struct CandidateSegment {
@@ -512,10 +780,14 @@ struct CandidateSegment {
     /// Per workplace with a known centre: the box around it holding every
     /// point within the radius (a cheap rejection before the haversine).
     boxes: Vec<Option<BoundingBox>>,
+    /// Workplaces whose centre is not known: every candidate is
+    /// considered there, without a distance.
+    unknown_wps: Vec<usize>,
+    places: PlacesLease,
+    /// The places of a home without a commune slot (reused).
+    scratch: Vec<Place>,
     heaps: Vec<Heap>,
     counts_per_wp: Vec<(usize, usize)>,
-    /// Per workplace, for the document being collected (reused).
-    geo: Vec<Option<Option<f64>>>,
     fit: Option<FitState>,
 }
 
@@ -587,9 +859,17 @@ impl Collector for CandidateCollector {
                 .iter()
                 .map(|wp| wp.point.map(|p| bounding_box(p, spec.radius_km)))
                 .collect(),
+            unknown_wps: spec
+                .workplaces
+                .iter()
+                .enumerate()
+                .filter(|(_, wp)| wp.point.is_none())
+                .map(|(i, _)| i)
+                .collect(),
+            places: PlacesLease::take(&self.places),
+            scratch: Vec::new(),
             heaps: (0..n).map(|_| Heap::new(spec.limit)).collect(),
             counts_per_wp: vec![(0, 0); n],
-            geo: Vec::with_capacity(n),
             spec,
         })
     }
@@ -619,65 +899,88 @@ impl SegmentCollector for CandidateSegment {
     type Fruit = Vec<PassResult>;
 
     fn collect(&mut self, doc: DocId, _score: Score) {
-        let spec = &*self.spec;
+        let CandidateSegment {
+            spec,
+            tables,
+            pt,
+            commune,
+            travel,
+            pt_only,
+            vehicle,
+            available,
+            hours,
+            network,
+            boxes,
+            unknown_wps,
+            places,
+            scratch,
+            heaps,
+            counts_per_wp,
+            fit: fit_state,
+        } = self;
+        let spec = &**spec;
         let w = &spec.weights;
-        let Some((relation, sum)) = self.tables.relevant(doc, w.min_matched_terms) else {
+        let Some((relation, sum)) = tables.relevant(doc, w.min_matched_terms) else {
             return;
         };
-        let home = self
-            .pt
-            .as_ref()
-            .and_then(|c| c.first(doc))
-            .map(crate::search::unpack_point);
-        // Pre-selection first (the cheapest rejection): within the radius
-        // of a workplace with a known centre (the home's commune centre),
-        // anywhere for a workplace whose centre is unknown. `None` = not
-        // considered at this workplace, `Some(d)` = considered, `d` the
-        // distance when both centres are known.
-        let mut geo = std::mem::take(&mut self.geo);
-        geo.clear();
-        geo.extend(spec.workplaces.iter().zip(&self.boxes).map(|(wp, bbox)| {
-            match (wp.point, home) {
-                (Some(p), Some(h)) => {
-                    if !bbox.is_some_and(|b| b.contains(h)) {
-                        return None;
-                    }
-                    let d = haversine_km(h, p);
-                    (d <= spec.radius_km).then_some(Some(d))
+        // Pre-selection first (the cheapest rejection): the workplaces
+        // with a known centre within whose radius the home is (from its
+        // commune's places), and every workplace whose centre is unknown.
+        let commune = commune.as_ref().and_then(|c| c.first(doc));
+        let home_of = || {
+            pt.as_ref()
+                .and_then(|c| c.first(doc))
+                .map(crate::search::unpack_point)
+        };
+        let near: &[Place] = match commune.and_then(insee_slot) {
+            Some(slot) => {
+                if places.places.get(slot).is_none() {
+                    place_home(spec, boxes, home_of(), commune, scratch);
+                    places.places.insert(slot, scratch);
                 }
-                (Some(_), None) => None,
-                (None, _) => Some(None),
+                places.places.get(slot).unwrap_or(&[])
             }
-        }));
-        if geo.iter().all(Option::is_none) {
-            self.geo = geo;
+            None => {
+                place_home(spec, boxes, home_of(), commune, scratch);
+                scratch
+            }
+        };
+        if near.is_empty() && unknown_wps.is_empty() {
             return;
         }
-        let text = text_value(sum, w.text_saturation);
-        let commune = self.commune.as_ref().and_then(|c| c.first(doc));
+        if !tables.listed(doc) {
+            return;
+        }
         let limit = travel_limit_of(
             w,
-            self.travel
+            travel
                 .as_ref()
                 .and_then(|c| c.first(doc))
                 .filter(|t| *t >= 0),
-            self.pt_only
-                .as_ref()
-                .and_then(|c| c.first(doc))
-                .unwrap_or(false),
+            pt_only.as_ref().and_then(|c| c.first(doc)).unwrap_or(false),
         );
-        let has_vehicle = self
-            .vehicle
-            .as_ref()
-            .and_then(|c| c.first(doc))
-            .unwrap_or(false);
+        // Beyond the candidate's own limit at every place: without near
+        // misses (the fit mode keeps eligible pairs only) such pairs are
+        // only counted, so nothing else of the candidate is read.
+        if !spec.near_misses && unknown_wps.is_empty() && near.iter().all(|p| p.distance_km > limit)
+        {
+            for p in near {
+                if let Some(counts) = counts_per_wp.get_mut(p.wp as usize) {
+                    counts.0 += 1;
+                    counts.1 += 1;
+                }
+            }
+            return;
+        }
+        let text = text_value(sum, w.text_saturation);
+        let has_vehicle = vehicle.as_ref().and_then(|c| c.first(doc)).unwrap_or(false);
         // Workplace-independent constraints and parts.
         let mut failed = false;
-        if spec.driving_licence.is_some() && !self.tables.licence_ok(doc) {
+        if spec.driving_licence.is_some() && !tables.licence_ok(doc) {
             failed = true;
         }
         if !spec.required_certifications.is_empty() {
-            let granted = self.tables.cert_union(doc);
+            let granted = tables.cert_union(doc);
             let all = if spec.required_certifications.len() >= 32 {
                 u32::MAX
             } else {
@@ -690,8 +993,7 @@ impl SegmentCollector for CandidateSegment {
         if spec.vehicle_required && !has_vehicle {
             failed = true;
         }
-        let available = self
-            .available
+        let available = available
             .as_ref()
             .and_then(|c| c.first(doc))
             .filter(|d| *d != i64::MIN);
@@ -700,24 +1002,18 @@ impl SegmentCollector for CandidateSegment {
         if late > grace {
             failed = true;
         }
-        if spec.network
-            && !self
-                .network
-                .as_ref()
-                .and_then(|c| c.first(doc))
-                .unwrap_or(false)
-        {
+        if spec.network && !network.as_ref().and_then(|c| c.first(doc)).unwrap_or(false) {
             failed = true;
         }
         let hours = hours_value(
-            self.hours
+            hours
                 .as_ref()
                 .and_then(|c| c.first(doc))
                 .filter(|h| *h >= 0),
             spec.weekly_hours,
         );
         // No preference accepts every contract type.
-        let contract = if self.tables.contract_ok(doc, true) {
+        let contract = if tables.contract_ok(doc, true) {
             1.0
         } else {
             0.0
@@ -731,9 +1027,8 @@ impl SegmentCollector for CandidateSegment {
             contract,
             vehicle: 0.0,
         };
-        let tables = &self.tables;
         // Fit mode: the contract filter, then the best fit over places.
-        let fit_contract = self.fit.as_ref().is_some_and(|f| {
+        let fit_contract = fit_state.as_ref().is_some_and(|f| {
             f.any_contract || {
                 let mut values = ords(tables.contract.as_ref(), doc).peekable();
                 values.peek().is_none()
@@ -741,14 +1036,11 @@ impl SegmentCollector for CandidateSegment {
             }
         }) && relation != RomeRelation::None;
         let mut fit: Option<FitHit> = None;
-        for (i, wp) in spec.workplaces.iter().enumerate() {
-            let Some(known) = geo[i] else {
+        let at_places = near.iter().map(|p| (p.wp as usize, Some(p.distance_km)));
+        let at_unknown = unknown_wps.iter().map(|&i| (i, None));
+        for (i, distance_km) in at_places.chain(at_unknown) {
+            let Some(wp) = spec.workplaces.get(i) else {
                 continue;
-            };
-            let distance_km = if commune == Some(wp.commune_key) {
-                Some(0.0)
-            } else {
-                known
             };
             let mut values = base;
             let mut wp_failed = failed;
@@ -761,7 +1053,7 @@ impl SegmentCollector for CandidateSegment {
             // An ineligible pair is only counted unless near misses are
             // listed (the fit mode keeps eligible pairs only): no score.
             if wp_failed && !spec.near_misses {
-                let counts = &mut self.counts_per_wp[i];
+                let counts = &mut counts_per_wp[i];
                 counts.0 += 1;
                 counts.1 += 1;
                 continue;
@@ -777,8 +1069,7 @@ impl SegmentCollector for CandidateSegment {
             let score = total_score(&values, w);
             let eligible = !wp_failed;
             if fit_contract && eligible {
-                let radius = self
-                    .fit
+                let radius = fit_state
                     .as_ref()
                     .and_then(|f| f.radii_km.get(i).copied())
                     .unwrap_or(0.0);
@@ -798,7 +1089,7 @@ impl SegmentCollector for CandidateSegment {
                     }
                 }
             }
-            let counts = &mut self.counts_per_wp[i];
+            let counts = &mut counts_per_wp[i];
             counts.0 += 1;
             if !eligible {
                 counts.1 += 1;
@@ -807,15 +1098,14 @@ impl SegmentCollector for CandidateSegment {
                 }
             }
             let key = rank_key_of(eligible, score, distance_km);
-            self.heaps[i].offer(key, wp.index, || tables.id_ord(doc));
+            heaps[i].offer(key, wp.index, || tables.id_ord(doc));
         }
-        if let (Some(mut hit), Some(state)) = (fit, self.fit.as_mut()) {
+        if let (Some(mut hit), Some(state)) = (fit, fit_state.as_mut()) {
             if let Some(id) = tables.id(doc) {
                 hit.id = id;
                 state.hits.push(hit);
             }
         }
-        self.geo = geo;
     }
 
     fn harvest(self) -> Vec<PassResult> {
@@ -845,12 +1135,7 @@ pub fn candidates_for_offer(
     if spec.workplaces.is_empty() {
         return Ok(Vec::new());
     }
-    let collector = CandidateCollector {
-        spec: Arc::new(spec),
-        match_text: fields.match_text,
-        rome: fields.rome,
-        ids: fields.ids.clone(),
-    };
+    let collector = CandidateCollector::new(fields, spec);
     Ok(run_pass(&fields.searcher, &collector)?)
 }
 
@@ -907,12 +1192,10 @@ pub fn candidates_fitting(
     if spec.workplaces.is_empty() || spec.fit.is_none() {
         return Ok(Vec::new());
     }
-    let collector = FitCollector(CandidateCollector {
-        spec: Arc::new(OfferSpec { limit: 0, ..spec }),
-        match_text: fields.match_text,
-        rome: fields.rome,
-        ids: fields.ids.clone(),
-    });
+    let collector = FitCollector(CandidateCollector::new(
+        fields,
+        OfferSpec { limit: 0, ..spec },
+    ));
     Ok(run_pass(&fields.searcher, &collector)?)
 }
 
@@ -924,6 +1207,11 @@ const LISTABLE_STATUSES: &[&str] = &["active", "in_referral"];
 trait PassSegment: SegmentCollector {
     fn tables(&self) -> &Tables;
     fn min_matched(&self) -> usize;
+    /// The collector reads the status itself, after its cheaper
+    /// rejections ([`Tables::listed`]), instead of [`Tables::pass_docs`].
+    fn status_in_collect(&self) -> bool {
+        false
+    }
 }
 
 /// Runs a pass collector over every segment of `searcher`, visiting only
@@ -941,9 +1229,11 @@ where
     for (ord, segment) in segments.iter().enumerate() {
         let ord = SegmentOrdinal::try_from(ord).unwrap_or(SegmentOrdinal::MAX);
         let mut child = collector.for_segment(ord, segment)?;
-        let docs = child
-            .tables()
-            .pass_docs(segment.alive_bitset(), child.min_matched());
+        let docs = child.tables().pass_docs(
+            segment.alive_bitset(),
+            child.min_matched(),
+            !child.status_in_collect(),
+        );
         for doc in docs {
             child.collect(doc, 0.0);
         }
@@ -959,6 +1249,9 @@ impl PassSegment for CandidateSegment {
     fn min_matched(&self) -> usize {
         self.spec.weights.min_matched_terms
     }
+    fn status_in_collect(&self) -> bool {
+        true
+    }
 }
 
 impl PassSegment for FitSegment {
@@ -967,6 +1260,9 @@ impl PassSegment for FitSegment {
     }
     fn min_matched(&self) -> usize {
         self.0.spec.weights.min_matched_terms
+    }
+    fn status_in_collect(&self) -> bool {
+        true
     }
 }
 
@@ -1324,4 +1620,119 @@ pub fn offer_terms_present(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::search::commune_key;
+
+    #[test]
+    fn insee_slots_are_dense_and_distinct() {
+        let refs = Referentials::global();
+        let mut seen = std::collections::HashSet::new();
+        for c in refs.communes() {
+            let slot = insee_slot(commune_key(&c.insee))
+                .unwrap_or_else(|| panic!("no slot for {}", c.insee));
+            assert!(slot < INSEE_SLOTS, "{} → {slot}", c.insee);
+            assert!(seen.insert(slot), "{} shares slot {slot}", c.insee);
+        }
+        assert_eq!(insee_slot(commune_key("2A004")), Some(100_004));
+        assert_eq!(insee_slot(commune_key("2B033")), Some(101_033));
+        assert_eq!(insee_slot(commune_key("97411")), Some(97_411));
+        for other in ["", "4101", "410181", "2C004", "2a004", "41O18", "évian"] {
+            assert_eq!(insee_slot(commune_key(other)), None, "{other:?}");
+        }
+        // Hashed keys (codes longer than 7 bytes) never take a slot.
+        assert_eq!(insee_slot(commune_key("a-very-long-code")), None);
+    }
+
+    fn spec_at(workplaces: &[(&str, Option<Point>)], radius_km: f64) -> OfferSpec {
+        OfferSpec {
+            weights: MatchingWeights::default(),
+            rome_code: "J1501".into(),
+            related: Vec::new(),
+            terms: Vec::new(),
+            driving_licence: None,
+            required_certifications: Vec::new(),
+            vehicle_required: false,
+            reference_day: 0,
+            weekly_hours: None,
+            contract_type: "CDI".into(),
+            network: false,
+            workplaces: workplaces
+                .iter()
+                .enumerate()
+                .map(|(index, (insee, point))| WorkplaceSpec {
+                    index,
+                    point: *point,
+                    commune_key: commune_key(insee),
+                })
+                .collect(),
+            radius_km,
+            limit: 20,
+            near_misses: false,
+            fit: None,
+        }
+    }
+
+    /// The places kept per commune are what each home of the commune
+    /// finds on its own: the same workplaces, bit-identical distances (0
+    /// in the workplace's commune), whatever home came first.
+    #[test]
+    fn places_per_commune_agree_with_each_home() {
+        let refs = Referentials::global();
+        let point = |insee: &str| refs.commune(insee).and_then(|c| c.point);
+        let spec = spec_at(
+            &[
+                ("41018", point("41018")),
+                ("45234", point("45234")),
+                ("99999", None),
+                ("37261", point("37261")),
+            ],
+            80.0,
+        );
+        let boxes: Vec<_> = spec
+            .workplaces
+            .iter()
+            .map(|wp| wp.point.map(|p| bounding_box(p, spec.radius_km)))
+            .collect();
+        let mut places = Places::new();
+        let mut scratch = Vec::new();
+        let mut near_some = 0;
+        for c in refs.communes() {
+            let key = commune_key(&c.insee);
+            let slot = insee_slot(key).expect("slot");
+            place_home(&spec, &boxes, c.point, Some(key), &mut scratch);
+            places.insert(slot, &scratch);
+            let mut expected = Vec::new();
+            if let Some(h) = c.point {
+                for (i, wp) in spec.workplaces.iter().enumerate() {
+                    let Some(p) = wp.point else { continue };
+                    let d = haversine_km(h, p);
+                    if d <= spec.radius_km {
+                        let shown = if wp.commune_key == key { 0.0 } else { d };
+                        expected.push(Place {
+                            wp: i as u32,
+                            distance_km: shown,
+                        });
+                    }
+                }
+            }
+            near_some += usize::from(!expected.is_empty());
+            assert_eq!(places.get(slot), Some(expected.as_slice()), "{}", c.insee);
+        }
+        assert!(near_some > 100, "{near_some} communes near the workplaces");
+        let blois = places
+            .get(insee_slot(commune_key("41018")).expect("slot"))
+            .expect("placed");
+        assert_eq!(
+            blois.first(),
+            Some(&Place {
+                wp: 0,
+                distance_km: 0.0
+            }),
+            "Blois is at 0 km from its own workplace"
+        );
+    }
 }
