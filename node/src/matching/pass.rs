@@ -224,12 +224,27 @@ fn accumulate(
 /// ([`Dense::give_back`]): at 1M candidates, zeroing ~11 MB per ranking and
 /// scanning a million entries for the few thousand touched cost more than
 /// the pass itself.
+#[derive(Default)]
 struct Dense {
     sums: Vec<i64>,
     counts: Vec<u16>,
     rome_rel: Vec<RomeRelation>,
     /// Bit `d`: document `d` was touched by a posting.
     touched: Vec<u64>,
+}
+
+/// The positions of the set bits of `words`, in order.
+fn set_bits(words: &[u64]) -> impl Iterator<Item = usize> + '_ {
+    words.iter().enumerate().flat_map(|(i, &w)| {
+        let mut bits = w;
+        std::iter::from_fn(move || {
+            (bits != 0).then(|| {
+                let b = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                i * 64 + b
+            })
+        })
+    })
 }
 
 /// Dense arrays kept between rankings (at most [`DENSE_POOL_MAX`]; rankings
@@ -241,12 +256,7 @@ impl Dense {
     /// Clean arrays for `max` documents (every entry zero, no bit set).
     fn take(max: usize) -> Dense {
         let pooled = DENSE_POOL.lock().ok().and_then(|mut p| p.pop());
-        let mut d = pooled.unwrap_or(Dense {
-            sums: Vec::new(),
-            counts: Vec::new(),
-            rome_rel: Vec::new(),
-            touched: Vec::new(),
-        });
+        let mut d = pooled.unwrap_or_default();
         // Entries kept from an earlier use are clean; new ones are zeroed.
         d.sums.resize(max, 0);
         d.counts.resize(max, 0);
@@ -263,36 +273,23 @@ impl Dense {
 
     /// The touched documents, in order.
     fn touched(&self) -> impl Iterator<Item = usize> + '_ {
-        self.touched.iter().enumerate().flat_map(|(i, &w)| {
-            let mut bits = w;
-            std::iter::from_fn(move || {
-                (bits != 0).then(|| {
-                    let b = bits.trailing_zeros() as usize;
-                    bits &= bits - 1;
-                    i * 64 + b
-                })
-            })
-        })
+        set_bits(&self.touched)
     }
 
     /// Resets the touched entries and returns the arrays to the pool.
     fn give_back(mut self) {
-        for w in 0..self.touched.len() {
-            let mut bits = std::mem::take(&mut self.touched[w]);
-            while bits != 0 {
-                let d = w * 64 + bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                if let Some(s) = self.sums.get_mut(d) {
-                    *s = 0;
-                }
-                if let Some(c) = self.counts.get_mut(d) {
-                    *c = 0;
-                }
-                if let Some(r) = self.rome_rel.get_mut(d) {
-                    *r = RomeRelation::None;
-                }
+        for d in set_bits(&self.touched) {
+            if let Some(s) = self.sums.get_mut(d) {
+                *s = 0;
+            }
+            if let Some(c) = self.counts.get_mut(d) {
+                *c = 0;
+            }
+            if let Some(r) = self.rome_rel.get_mut(d) {
+                *r = RomeRelation::None;
             }
         }
+        self.touched.fill(0);
         if let Ok(mut pool) = DENSE_POOL.lock() {
             if pool.len() < DENSE_POOL_MAX {
                 pool.push(self);
@@ -640,6 +637,7 @@ const INSEE_SLOTS: usize = 102_000;
 /// haversines of an offer's workplaces are computed once per commune
 /// instead of once per candidate (the difference at 1M candidates, or for
 /// a 57-workplace offer).
+#[derive(Default)]
 struct Places {
     /// Per slot: 0 not yet met, `k + 1`: `ranges[k]`.
     state: Vec<u32>,
@@ -649,7 +647,8 @@ struct Places {
 }
 
 impl Places {
-    fn new() -> Places {
+    /// A slot per INSEE code, none met yet (the default is empty: a lease's placeholder).
+    fn sized() -> Places {
         Places {
             state: vec![0; INSEE_SLOTS],
             ranges: Vec::new(),
@@ -691,7 +690,7 @@ impl PlacesLease {
     fn take(home: &Arc<std::sync::Mutex<Option<Places>>>) -> PlacesLease {
         let places = home.lock().ok().and_then(|mut p| p.take());
         PlacesLease {
-            places: places.unwrap_or_else(Places::new),
+            places: places.unwrap_or_else(Places::sized),
             home: home.clone(),
         }
     }
@@ -700,14 +699,7 @@ impl PlacesLease {
 impl Drop for PlacesLease {
     fn drop(&mut self) {
         if let Ok(mut home) = self.home.lock() {
-            *home = Some(std::mem::replace(
-                &mut self.places,
-                Places {
-                    state: Vec::new(),
-                    ranges: Vec::new(),
-                    at: Vec::new(),
-                },
-            ));
+            *home = Some(std::mem::take(&mut self.places));
         }
     }
 }
@@ -1697,7 +1689,7 @@ mod tests {
             .iter()
             .map(|wp| wp.point.map(|p| bounding_box(p, spec.radius_km)))
             .collect();
-        let mut places = Places::new();
+        let mut places = Places::sized();
         let mut scratch = Vec::new();
         let mut near_some = 0;
         for c in refs.communes() {
