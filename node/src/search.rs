@@ -349,6 +349,20 @@ pub struct SearchOptions {
     /// burst of received offers is accepted first and indexed right after
     /// (the index follows the journal either way).
     pub index_nice: i32,
+    /// Threads one matching pass may use ([`pass_threads`]; ≥ 1).
+    pub pass_threads: usize,
+}
+
+/// The threads a matching pass may use: `configured`, or one per core (at
+/// most 4) when 0.
+pub fn pass_threads(configured: usize) -> usize {
+    match configured {
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(4),
+        n => n,
+    }
 }
 
 impl Default for SearchOptions {
@@ -358,6 +372,7 @@ impl Default for SearchOptions {
             writer_threads: None,
             commit_interval: Duration::from_millis(200),
             index_nice: 10,
+            pass_threads: pass_threads(0),
         }
     }
 }

@@ -266,9 +266,7 @@ impl Dense {
     }
 
     fn touch(&mut self, d: usize) {
-        if let Some(w) = self.touched.get_mut(d / 64) {
-            *w |= 1 << (d % 64);
-        }
+        set_bit(&mut self.touched, d);
     }
 
     /// The touched documents, in order.
@@ -639,30 +637,65 @@ const INSEE_SLOTS: usize = 102_000;
 /// a 57-workplace offer).
 #[derive(Default)]
 struct Places {
-    /// Per slot: 0 not yet met, `k + 1`: `ranges[k]`.
+    /// Bit per slot: the commune was met (its places computed).
+    met: Vec<u64>,
+    /// Bit per slot: met, and within the radius of a workplace. The two
+    /// bitsets (12.5 KB each) stay in the nearest cache, so a home outside
+    /// every radius (most of the touched documents at 1M) is rejected
+    /// without reading the larger tables below, whose random reads were
+    /// most of the pass's time.
+    near: Vec<u64>,
+    /// Per slot within a radius: `k + 1`, `ranges[k]` its places.
     state: Vec<u32>,
     /// Start and end in `at`.
     ranges: Vec<(u32, u32)>,
     at: Vec<Place>,
 }
 
+/// Whether bit `i` of `words` is set.
+fn bit(words: &[u64], i: usize) -> bool {
+    words.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+}
+
+fn set_bit(words: &mut [u64], i: usize) {
+    if let Some(w) = words.get_mut(i / 64) {
+        *w |= 1 << (i % 64);
+    }
+}
+
 impl Places {
     /// A slot per INSEE code, none met yet (the default is empty: a lease's placeholder).
     fn sized() -> Places {
         Places {
+            met: vec![0; INSEE_SLOTS.div_ceil(64)],
+            near: vec![0; INSEE_SLOTS.div_ceil(64)],
             state: vec![0; INSEE_SLOTS],
             ranges: Vec::new(),
             at: Vec::new(),
         }
     }
 
+    /// The places of a commune met before (empty: outside every radius).
     fn get(&self, slot: usize) -> Option<&[Place]> {
+        if !bit(&self.met, slot) {
+            return None;
+        }
+        if !bit(&self.near, slot) {
+            return Some(&[]);
+        }
         let k = self.state.get(slot).copied().filter(|k| *k != 0)?;
         let (start, end) = self.ranges.get(k as usize - 1).copied()?;
         self.at.get(start as usize..end as usize)
     }
 
     fn insert(&mut self, slot: usize, places: &[Place]) {
+        if slot >= self.state.len() {
+            return;
+        }
+        if places.is_empty() {
+            set_bit(&mut self.met, slot);
+            return;
+        }
         let (Ok(start), Ok(k)) = (
             u32::try_from(self.at.len()),
             u32::try_from(self.ranges.len()),
@@ -674,6 +707,8 @@ impl Places {
         if let Some(s) = self.state.get_mut(slot) {
             self.ranges.push((start, end));
             *s = k + 1;
+            set_bit(&mut self.met, slot);
+            set_bit(&mut self.near, slot);
         }
     }
 }
@@ -760,7 +795,8 @@ impl CandidateCollector {
 
 struct CandidateSegment {
     spec: Arc<OfferSpec>,
-    tables: Tables,
+    /// Shared by the siblings collecting other ranges of the segment.
+    tables: Arc<Tables>,
     pt: Option<Column<u64>>,
     commune: Option<Column<u64>>,
     travel: Option<Column<i64>>,
@@ -837,7 +873,7 @@ impl Collector for CandidateCollector {
         };
         Ok(CandidateSegment {
             fit,
-            tables,
+            tables: Arc::new(tables),
             pt: fast.column_opt::<u64>(F_PT)?,
             commune: fast.column_opt::<u64>(F_COMMUNE_KEY)?,
             travel: fast.column_opt::<i64>(F_TRAVEL)?,
@@ -1128,7 +1164,11 @@ pub fn candidates_for_offer(
         return Ok(Vec::new());
     }
     let collector = CandidateCollector::new(fields, spec);
-    Ok(run_pass(&fields.searcher, &collector)?)
+    Ok(run_pass(
+        &fields.searcher,
+        &collector,
+        (fields.threads, fields.split_min_docs),
+    )?)
 }
 
 /// The fit-mode collector: the offer → candidates pass, harvesting the
@@ -1188,7 +1228,11 @@ pub fn candidates_fitting(
         fields,
         OfferSpec { limit: 0, ..spec },
     ));
-    Ok(run_pass(&fields.searcher, &collector)?)
+    Ok(run_pass(
+        &fields.searcher,
+        &collector,
+        (fields.threads, fields.split_min_docs),
+    )?)
 }
 
 /// The candidate statuses matching lists (see [`super::listable`]): people
@@ -1199,6 +1243,15 @@ const LISTABLE_STATUSES: &[&str] = &["active", "in_referral"];
 trait PassSegment: SegmentCollector {
     fn tables(&self) -> &Tables;
     fn min_matched(&self) -> usize;
+    /// A collector of another range of the same segment's documents (the
+    /// same tables; its own heaps, counts and places), for a pass split
+    /// across threads; `None`: this collector is not split.
+    fn sibling(&self) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        None
+    }
     /// The collector reads the status itself, after its cheaper
     /// rejections ([`Tables::listed`]), instead of [`Tables::pass_docs`].
     fn status_in_collect(&self) -> bool {
@@ -1206,15 +1259,29 @@ trait PassSegment: SegmentCollector {
     }
 }
 
+/// Documents per thread below which a segment's pass is not split (a
+/// thread costs tens of microseconds; a document, tens of nanoseconds).
+pub const SPLIT_MIN_DOCS: usize = 8_192;
+
 /// Runs a pass collector over every segment of `searcher`, visiting only
 /// the documents of [`Tables::pass_docs`] (alive, of a listed status, above
 /// the relevance floor) — not every document of a listed status, as a
 /// status query would: at 1M candidates most of them share no term and no
 /// code with the offer.
-fn run_pass<C>(searcher: &Searcher, collector: &C) -> tantivy::Result<C::Fruit>
+///
+/// A segment with many such documents is split into up to `threads`
+/// ranges of documents, each collected by a sibling
+/// ([`PassSegment::sibling`]) on its own thread; the fruits are merged as
+/// those of separate segments, in document order, so the result is the
+/// one a single thread finds (heaps keep the best rows by key then id).
+fn run_pass<C>(
+    searcher: &Searcher,
+    collector: &C,
+    (threads, split_min_docs): (usize, usize),
+) -> tantivy::Result<C::Fruit>
 where
     C: Collector,
-    C::Child: PassSegment,
+    C::Child: PassSegment + Send,
 {
     let segments = searcher.segment_readers();
     let mut fruits = Vec::with_capacity(segments.len());
@@ -1226,10 +1293,41 @@ where
             child.min_matched(),
             !child.status_in_collect(),
         );
-        for doc in docs {
-            child.collect(doc, 0.0);
+        let parts = threads.min(docs.len() / split_min_docs.max(1)).max(1);
+        let siblings: Vec<C::Child> = (1..parts).map_while(|_| child.sibling()).collect();
+        if siblings.is_empty() {
+            for doc in docs {
+                child.collect(doc, 0.0);
+            }
+            fruits.push(child.harvest());
+            continue;
         }
-        fruits.push(child.harvest());
+        let mut ranges = docs.chunks(docs.len().div_ceil(siblings.len() + 1));
+        let first = ranges.next().unwrap_or(&[]);
+        std::thread::scope(|s| {
+            let running: Vec<_> = siblings
+                .into_iter()
+                .zip(ranges)
+                .map(|(mut sibling, range)| {
+                    s.spawn(move || {
+                        for &doc in range {
+                            sibling.collect(doc, 0.0);
+                        }
+                        sibling.harvest()
+                    })
+                })
+                .collect();
+            for &doc in first {
+                child.collect(doc, 0.0);
+            }
+            fruits.push(child.harvest());
+            for thread in running {
+                match thread.join() {
+                    Ok(fruit) => fruits.push(fruit),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+        });
     }
     collector.merge_fruits(fruits)
 }
@@ -1244,6 +1342,34 @@ impl PassSegment for CandidateSegment {
     fn status_in_collect(&self) -> bool {
         true
     }
+    fn sibling(&self) -> Option<CandidateSegment> {
+        Some(CandidateSegment {
+            spec: self.spec.clone(),
+            tables: self.tables.clone(),
+            pt: self.pt.clone(),
+            commune: self.commune.clone(),
+            travel: self.travel.clone(),
+            pt_only: self.pt_only.clone(),
+            vehicle: self.vehicle.clone(),
+            available: self.available.clone(),
+            hours: self.hours.clone(),
+            network: self.network.clone(),
+            boxes: self.boxes.clone(),
+            unknown_wps: self.unknown_wps.clone(),
+            places: PlacesLease::take(&self.places.home),
+            scratch: Vec::new(),
+            heaps: (0..self.heaps.len())
+                .map(|_| Heap::new(self.spec.limit))
+                .collect(),
+            counts_per_wp: vec![(0, 0); self.counts_per_wp.len()],
+            fit: self.fit.as_ref().map(|f| FitState {
+                radii_km: f.radii_km.clone(),
+                contract_ok: f.contract_ok.clone(),
+                any_contract: f.any_contract,
+                hits: Vec::new(),
+            }),
+        })
+    }
 }
 
 impl PassSegment for FitSegment {
@@ -1255,6 +1381,9 @@ impl PassSegment for FitSegment {
     }
     fn status_in_collect(&self) -> bool {
         true
+    }
+    fn sibling(&self) -> Option<FitSegment> {
+        self.0.sibling().map(FitSegment)
     }
 }
 
@@ -1581,7 +1710,7 @@ pub fn offers_for_candidate(
         rome: fields.rome,
         ids: fields.ids.clone(),
     };
-    Ok(run_pass(&fields.searcher, &collector)?)
+    Ok(run_pass(&fields.searcher, &collector, (1, SPLIT_MIN_DOCS))?)
 }
 
 /// Which of `terms` occur in any of the offer index's matching-term fields.
@@ -1726,5 +1855,158 @@ mod tests {
             }),
             "Blois is at 0 km from its own workplace"
         );
+    }
+
+    /// A pass split by document range across threads finds what one
+    /// thread finds: the same considered and excluded counts per
+    /// workplace, the same rows in the same order (with and without near
+    /// misses), and in fit mode the same candidates in document order.
+    #[test]
+    fn a_split_pass_finds_what_one_thread_finds() {
+        use crate::search::{analyze, CandidateDoc, CandidateIndex, SearchOptions, FR};
+        let refs = Referentials::global();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let options = SearchOptions {
+            writer_heap_bytes: 15_000_000,
+            writer_threads: Some(1),
+            index_nice: 0,
+            ..SearchOptions::default()
+        };
+        let (index, _) =
+            CandidateIndex::open_with(&dir.path().join("candidates"), options).expect("open");
+        let communes: Vec<_> = refs
+            .communes()
+            .iter()
+            .filter(|c| ["41", "45", "37", "72"].contains(&c.insee.get(..2).unwrap_or("")))
+            .filter(|c| c.point.is_some())
+            .step_by(7)
+            .take(120)
+            .collect();
+        let mut seed: u64 = 0x5eed;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let pick = |words: &[&'static str], i: u64| words[i as usize % words.len()].to_string();
+        let codes = ["N1101", "N1105", "N1103", "K1302", "F1703"];
+        let titles = [
+            "Cariste",
+            "Manutentionnaire",
+            "Préparateur de commandes",
+            "Aide à domicile",
+        ];
+        let words = [
+            "chariot",
+            "entrepôt",
+            "stocks",
+            "manutention",
+            "caces",
+            "soins",
+            "béton",
+        ];
+        let statuses = ["active", "active", "active", "in_referral", "placed"];
+        for i in 0..900 {
+            let commune = communes[next(communes.len() as u64) as usize];
+            let doc = CandidateDoc {
+                id: format!("c{i:04}"),
+                full_name: format!("Candidat {i}"),
+                status: pick(&statuses, next(5)),
+                job_titles: vec![pick(&titles, next(4))],
+                cv_text: (0..3)
+                    .map(|_| pick(&words, next(7)))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                rome_codes: vec![pick(&codes, next(5))],
+                commune_insee: commune.insee.clone(),
+                point: commune.point,
+                driving_licences: if next(2) == 0 {
+                    vec!["B".into()]
+                } else {
+                    Vec::new()
+                },
+                has_vehicle: next(3) != 0,
+                available_from_days: (next(4) == 0).then(|| next(200) as i64),
+                contract_types: if next(3) == 0 {
+                    vec!["CDI".into()]
+                } else {
+                    Vec::new()
+                },
+                max_travel_km: (next(3) != 0).then(|| 5 + next(60) as i64),
+                public_transport_only: next(6) == 0,
+                certifications: if next(4) == 0 {
+                    vec!["CACES_R489_3".into()]
+                } else {
+                    Vec::new()
+                },
+                network_consent: next(2) == 0,
+                ..CandidateDoc::default()
+            };
+            index.upsert(&doc).expect("upsert");
+        }
+        index.commit_now().expect("commit");
+        let point = |insee: &str| refs.commune(insee).and_then(|c| c.point);
+        let mut spec = spec_at(
+            &[
+                ("41018", point("41018")),
+                ("45234", point("45234")),
+                ("99999", None),
+                ("37261", point("37261")),
+            ],
+            150.0,
+        );
+        spec.rome_code = "N1101".into();
+        spec.related = refs.rome_codes_related_to(&["N1101".to_string()]);
+        spec.terms = analyze(FR, "cariste chariot entrepôt stocks caces")
+            .into_iter()
+            .map(|t| (t, 40))
+            .collect();
+        spec.driving_licence = Some("B".into());
+        spec.reference_day = 100;
+        spec.limit = 15;
+        let fields = |threads: usize| {
+            let mut f = index.match_fields().expect("fields");
+            f.threads = threads;
+            f.split_min_docs = 1;
+            f
+        };
+        let docs: usize = fields(1)
+            .searcher
+            .segment_readers()
+            .iter()
+            .map(|s| s.num_docs() as usize)
+            .sum();
+        assert_eq!(docs, 900);
+        for near_misses in [false, true] {
+            let spec = OfferSpec {
+                near_misses,
+                ..spec.clone()
+            };
+            let one = candidates_for_offer(&fields(1), spec.clone()).expect("one thread");
+            assert!(
+                one.iter().any(|r| r.considered > 50 && r.top.len() == 15),
+                "{one:?}"
+            );
+            for threads in [2, 3] {
+                let split = candidates_for_offer(&fields(threads), spec.clone()).expect("split");
+                assert_eq!(split.len(), one.len());
+                for (a, b) in one.iter().zip(&split) {
+                    assert_eq!((a.considered, a.excluded), (b.considered, b.excluded));
+                    assert_eq!(a.top, b.top, "{threads} threads, near misses {near_misses}");
+                }
+            }
+        }
+        let fit = OfferSpec {
+            fit: Some(FitSpec {
+                radii_km: vec![30.0, 40.0, 0.0, 25.0],
+                contract_types: vec!["CDI".into()],
+            }),
+            ..spec
+        };
+        let one = candidates_fitting(&fields(1), fit.clone()).expect("fit, one thread");
+        assert!(one.len() > 10, "{}", one.len());
+        let split = candidates_fitting(&fields(2), fit).expect("fit, split");
+        assert_eq!(one, split);
     }
 }

@@ -329,6 +329,8 @@ impl CandidateIndex {
             searcher,
             match_text: self.fields.match_text,
             rome: self.fields.rome,
+            threads: self.engine().pass_threads,
+            split_min_docs: crate::matching::pass::SPLIT_MIN_DOCS,
         })
     }
 

@@ -78,6 +78,8 @@ pub(crate) struct Engine {
     /// The ids of the live segments, decoded once per segment.
     ids: IdTables,
     dir: std::path::PathBuf,
+    /// Threads one matching pass may use ([`SearchOptions::pass_threads`]).
+    pub(crate) pass_threads: usize,
 }
 
 /// Owner of an [`Engine`] and of its committer thread; shuts down on drop.
@@ -186,6 +188,7 @@ impl EngineHandle {
             id_field,
             ids: IdTables::default(),
             dir: dir.to_path_buf(),
+            pass_threads: options.pass_threads.max(1),
         });
         let for_thread = Arc::clone(&engine);
         let committer = std::thread::Builder::new()

@@ -96,6 +96,10 @@ pub struct CandidateMatchFields {
     /// Job titles, skills and CV: the text side of matching.
     pub match_text: Field,
     pub rome: Field,
+    /// Threads the pass may use ([`super::SearchOptions::pass_threads`]).
+    pub threads: usize,
+    /// Documents per thread below which a segment is not split.
+    pub split_min_docs: usize,
 }
 
 /// What the offer pass needs from the offer index.
