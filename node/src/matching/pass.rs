@@ -269,9 +269,11 @@ impl Dense {
         set_bit(&mut self.touched, d);
     }
 
-    /// The touched documents, in order.
-    fn touched(&self) -> impl Iterator<Item = usize> + '_ {
-        set_bits(&self.touched)
+    /// The touched documents of a range of bitset words, in order.
+    fn touched_in(&self, words: std::ops::Range<usize>) -> impl Iterator<Item = usize> + '_ {
+        let end = words.end.min(self.touched.len());
+        let start = words.start.min(end);
+        set_bits(self.touched.get(start..end).unwrap_or(&[])).map(move |d| d + start * 64)
     }
 
     /// Resets the touched entries and returns the arrays to the pool.
@@ -412,18 +414,21 @@ impl Tables {
     /// (`check_status` false: later, after cheaper rejections) — the
     /// documents touched by the offer's terms and codes, so a pass costs
     /// what they find, not the segment's size.
+    /// Only the documents of `words`, a range of the touched bitset's
+    /// words ([`Tables::touched_ranges`]), are looked at.
     fn pass_docs(
         &self,
         alive: Option<&AliveBitSet>,
         min_matched: usize,
         check_status: bool,
+        words: std::ops::Range<usize>,
     ) -> Vec<DocId> {
         let Some(dense) = self.dense.as_ref() else {
             return Vec::new();
         };
         let min = u16::try_from(min_matched).unwrap_or(u16::MAX);
         let mut docs = Vec::new();
-        for d in dense.touched() {
+        for d in dense.touched_in(words) {
             let relation = dense.rome_rel.get(d).copied().unwrap_or(RomeRelation::None);
             if relation == RomeRelation::None && dense.counts.get(d).copied().unwrap_or(0) < min {
                 continue;
@@ -439,6 +444,33 @@ impl Tables {
             }
         }
         docs
+    }
+
+    /// The number of touched documents.
+    fn touched_count(&self) -> usize {
+        self.dense.as_ref().map_or(0, |d| {
+            d.touched.iter().map(|w| w.count_ones() as usize).sum()
+        })
+    }
+
+    /// The touched bitset's words cut into at most `parts` consecutive
+    /// ranges holding about as many touched documents each (the whole
+    /// bitset for one part).
+    fn touched_ranges(&self, parts: usize) -> Vec<std::ops::Range<usize>> {
+        let words = self.dense.as_ref().map_or(&[][..], |d| &d.touched[..]);
+        let parts = parts.max(1);
+        let total = self.touched_count();
+        let mut out = Vec::with_capacity(parts);
+        let (mut start, mut seen) = (0, 0);
+        for (i, w) in words.iter().enumerate() {
+            seen += w.count_ones() as usize;
+            if out.len() + 1 < parts && seen * parts >= total * (out.len() + 1) {
+                out.push(start..i + 1);
+                start = i + 1;
+            }
+        }
+        out.push(start..words.len());
+        out
     }
 
     /// Of a status the pass lists.
@@ -1288,38 +1320,47 @@ where
     for (ord, segment) in segments.iter().enumerate() {
         let ord = SegmentOrdinal::try_from(ord).unwrap_or(SegmentOrdinal::MAX);
         let mut child = collector.for_segment(ord, segment)?;
-        let docs = child.tables().pass_docs(
-            segment.alive_bitset(),
-            child.min_matched(),
-            !child.status_in_collect(),
-        );
-        let parts = threads.min(docs.len() / split_min_docs.max(1)).max(1);
+        let alive = segment.alive_bitset();
+        let (min_matched, check_status) = (child.min_matched(), !child.status_in_collect());
+        let touched = child.tables().touched_count();
+        let parts = threads.min(touched / split_min_docs.max(1)).max(1);
         let siblings: Vec<C::Child> = (1..parts).map_while(|_| child.sibling()).collect();
         if siblings.is_empty() {
+            let docs = child
+                .tables()
+                .pass_docs(alive, min_matched, check_status, 0..usize::MAX);
             for doc in docs {
                 child.collect(doc, 0.0);
             }
             fruits.push(child.harvest());
             continue;
         }
-        let mut ranges = docs.chunks(docs.len().div_ceil(siblings.len() + 1));
-        let first = ranges.next().unwrap_or(&[]);
+        // Each thread selects and collects the documents of its range.
+        let mut ranges = child
+            .tables()
+            .touched_ranges(siblings.len() + 1)
+            .into_iter();
+        let first = ranges.next().unwrap_or(0..0);
+        let collect = |c: &mut C::Child, words: std::ops::Range<usize>| {
+            let docs = c
+                .tables()
+                .pass_docs(alive, min_matched, check_status, words);
+            for doc in docs {
+                c.collect(doc, 0.0);
+            }
+        };
         std::thread::scope(|s| {
             let running: Vec<_> = siblings
                 .into_iter()
                 .zip(ranges)
-                .map(|(mut sibling, range)| {
+                .map(|(mut sibling, words)| {
                     s.spawn(move || {
-                        for &doc in range {
-                            sibling.collect(doc, 0.0);
-                        }
+                        collect(&mut sibling, words);
                         sibling.harvest()
                     })
                 })
                 .collect();
-            for &doc in first {
-                child.collect(doc, 0.0);
-            }
+            collect(&mut child, first);
             fruits.push(child.harvest());
             for thread in running {
                 match thread.join() {
