@@ -188,107 +188,33 @@ fn ords(col: Option<&StrColumn>, doc: DocId) -> impl Iterator<Item = usize> + '_
         .map(|o| o as usize)
 }
 
-/// Documents `base..base + sums.len()` of a segment's dense arrays,
-/// written by one thread of the postings walk ([`walk_postings`]); `base`
-/// is a multiple of 64, so the touched bits are whole words.
-struct DenseRange<'a> {
-    base: usize,
-    sums: &'a mut [i64],
-    counts: &'a mut [u16],
-    rome_rel: &'a mut [RomeRelation],
-    touched: &'a mut [u64],
-}
-
-/// The postings of `term` in `field` from document `from` on (`None`:
-/// no such term).
-fn postings_from(
-    inverted: &tantivy::InvertedIndexReader,
-    field: Field,
-    term: &str,
-    from: usize,
-) -> tantivy::Result<Option<(tantivy::postings::SegmentPostings, DocId)>> {
-    let term = Term::from_field_text(field, term);
-    let Some(mut postings) = inverted.read_postings(&term, IndexRecordOption::Basic)? else {
-        return Ok(None);
-    };
-    let first = match DocId::try_from(from) {
-        Ok(0) => postings.doc(),
-        Ok(from) => postings.seek(from),
-        Err(_) => TERMINATED,
-    };
-    Ok(Some((postings, first)))
-}
-
-/// Walks the postings of the offer's terms (adding each term's weight to
-/// the text sums and counting matched terms) and of the related ROME codes
-/// (keeping each document's best relation) over one range of documents,
-/// marking the documents touched.
-fn walk_postings(
+/// Walks the postings of `terms` in `field`, adding each term's weight to
+/// the documents holding it (text sums and matched-term counts, dense per
+/// segment).
+fn accumulate(
     segment: &SegmentReader,
-    text: &[(Field, Vec<(String, i64)>)],
-    rome_field: Field,
-    related: &[(String, RomeRelation)],
-    out: &mut DenseRange<'_>,
+    field: Field,
+    terms: &[(String, i64)],
+    dense: &mut Dense,
 ) -> tantivy::Result<()> {
-    let end = out.base + out.sums.len();
-    for (field, terms) in text {
-        let inverted = segment.inverted_index(*field)?;
-        for (term, weight) in terms {
-            let Some((mut postings, mut doc)) = postings_from(&inverted, *field, term, out.base)?
-            else {
-                continue;
-            };
-            while doc != TERMINATED && (doc as usize) < end {
-                let d = doc as usize - out.base;
-                if let (Some(s), Some(c)) = (out.sums.get_mut(d), out.counts.get_mut(d)) {
-                    *s += weight;
-                    *c = c.saturating_add(1);
-                    set_bit(out.touched, d);
-                }
-                doc = postings.advance();
-            }
-        }
-    }
-    // A document holds its codes as terms.
-    let inverted = segment.inverted_index(rome_field)?;
-    for (code, relation) in related {
-        let Some((mut postings, mut doc)) = postings_from(&inverted, rome_field, code, out.base)?
-        else {
+    let inverted = segment.inverted_index(field)?;
+    for (term, weight) in terms {
+        let term = Term::from_field_text(field, term);
+        let Some(mut postings) = inverted.read_postings(&term, IndexRecordOption::Basic)? else {
             continue;
         };
-        while doc != TERMINATED && (doc as usize) < end {
-            let d = doc as usize - out.base;
-            if let Some(r) = out.rome_rel.get_mut(d) {
-                if relation.strength() > r.strength() {
-                    *r = *relation;
-                }
-                set_bit(out.touched, d);
+        let mut doc = postings.doc();
+        while doc != TERMINATED {
+            let d = doc as usize;
+            if let (Some(s), Some(c)) = (dense.sums.get_mut(d), dense.counts.get_mut(d)) {
+                *s += weight;
+                *c = c.saturating_add(1);
+                dense.touch(d);
             }
             doc = postings.advance();
         }
     }
     Ok(())
-}
-
-/// The number of postings a walk reads (the terms' document frequencies).
-fn postings_count(
-    segment: &SegmentReader,
-    text: &[(Field, Vec<(String, i64)>)],
-    rome_field: Field,
-    related: &[(String, RomeRelation)],
-) -> tantivy::Result<usize> {
-    let mut n = 0usize;
-    let fields = text
-        .iter()
-        .flat_map(|(f, terms)| terms.iter().map(move |(t, _)| (*f, t)))
-        .chain(related.iter().map(|(c, _)| (rome_field, c)));
-    for (field, term) in fields {
-        let inverted = segment.inverted_index(field)?;
-        if let Some(info) = inverted.get_term_info(&Term::from_field_text(field, term))? {
-            n += info.doc_freq as usize;
-        }
-    }
-    Ok(n)
 }
 
 /// A segment's dense arrays: per document, the text sum, the number of
@@ -339,47 +265,15 @@ impl Dense {
         d
     }
 
+    fn touch(&mut self, d: usize) {
+        set_bit(&mut self.touched, d);
+    }
+
     /// The touched documents of a range of bitset words, in order.
     fn touched_in(&self, words: std::ops::Range<usize>) -> impl Iterator<Item = usize> + '_ {
         let end = words.end.min(self.touched.len());
         let start = words.start.min(end);
         set_bits(self.touched.get(start..end).unwrap_or(&[])).map(move |d| d + start * 64)
-    }
-
-    /// The arrays cut into consecutive ranges at `cuts` (ascending
-    /// multiples of 64 within the arrays).
-    fn ranges(&mut self, cuts: &[usize]) -> Vec<DenseRange<'_>> {
-        let mut out = Vec::with_capacity(cuts.len() + 1);
-        let mut sums = &mut self.sums[..];
-        let mut counts = &mut self.counts[..];
-        let mut rome_rel = &mut self.rome_rel[..];
-        let mut touched = &mut self.touched[..];
-        let mut base = 0;
-        for &cut in cuts {
-            let at = cut.saturating_sub(base).min(sums.len()) / 64 * 64;
-            let (s, s_rest) = std::mem::take(&mut sums).split_at_mut(at);
-            // The three arrays have the same length; the bitset one word per 64.
-            let (c, c_rest) = std::mem::take(&mut counts).split_at_mut(at);
-            let (r, r_rest) = std::mem::take(&mut rome_rel).split_at_mut(at);
-            let (t, t_rest) = std::mem::take(&mut touched).split_at_mut(at / 64);
-            out.push(DenseRange {
-                base,
-                sums: s,
-                counts: c,
-                rome_rel: r,
-                touched: t,
-            });
-            (sums, counts, rome_rel, touched) = (s_rest, c_rest, r_rest, t_rest);
-            base += at;
-        }
-        out.push(DenseRange {
-            base,
-            sums,
-            counts,
-            rome_rel,
-            touched,
-        });
-        out
     }
 
     /// Resets the touched entries and returns the arrays to the pool.
@@ -443,7 +337,6 @@ impl Tables {
         licence_field: &str,
         statuses: &[&str],
         rules: Rules<R, L, C, K>,
-        walk: (usize, usize),
     ) -> tantivy::Result<Tables>
     where
         R: Fn(&str) -> RomeRelation,
@@ -451,46 +344,32 @@ impl Tables {
         C: Fn(&str) -> u32,
         K: Fn(&str) -> bool,
     {
-        let related: Vec<(String, RomeRelation)> = related
-            .iter()
-            .map(|c| (c.clone(), (rules.rome)(c)))
-            .collect();
-        let max = segment.max_doc() as usize;
-        let mut dense = Dense::take(max);
-        // A long walk is cut by document range across threads, each
-        // writing its own range of the arrays.
-        let (threads, split_min_docs) = walk;
-        let parts = if threads > 1 {
-            let postings = postings_count(segment, text, rome_field, &related)?;
-            threads.min(postings / (4 * split_min_docs.max(1))).max(1)
-        } else {
-            1
-        };
-        let mut cuts: Vec<usize> = (1..parts).map(|k| max * k / parts / 64 * 64).collect();
-        cuts.dedup();
-        cuts.retain(|c| *c > 0);
-        let mut ranges = dense.ranges(&cuts);
-        let related = &related;
-        std::thread::scope(|s| -> tantivy::Result<()> {
-            let mut each = ranges.iter_mut();
-            let first = each.next();
-            let running: Vec<_> = each
-                .map(|range| {
-                    s.spawn(move || walk_postings(segment, text, rome_field, related, range))
-                })
-                .collect();
-            if let Some(range) = first {
-                walk_postings(segment, text, rome_field, related, range)?;
-            }
-            for thread in running {
-                match thread.join() {
-                    Ok(walked) => walked?,
-                    Err(panic) => std::panic::resume_unwind(panic),
+        let mut dense = Dense::take(segment.max_doc() as usize);
+        for (field, terms) in text {
+            accumulate(segment, *field, terms, &mut dense)?;
+        }
+        // The best relation of each document, from the postings of the
+        // related codes (a document holds its codes as terms).
+        let inverted = segment.inverted_index(rome_field)?;
+        for code in related {
+            let relation = (rules.rome)(code);
+            let term = Term::from_field_text(rome_field, code);
+            let Some(mut postings) = inverted.read_postings(&term, IndexRecordOption::Basic)?
+            else {
+                continue;
+            };
+            let mut doc = postings.doc();
+            while doc != TERMINATED {
+                let d = doc as usize;
+                if let Some(r) = dense.rome_rel.get_mut(d) {
+                    if relation.strength() > r.strength() {
+                        *r = relation;
+                    }
+                    dense.touch(d);
                 }
+                doc = postings.advance();
             }
-            Ok(())
-        })?;
-        drop(ranges);
+        }
         let fast = segment.fast_fields();
         let licence = fast.str(licence_field)?;
         let cert = fast.str(F_CERT)?;
@@ -932,8 +811,6 @@ struct CandidateCollector {
     rome: Field,
     ids: Vec<Option<SegmentIds>>,
     places: Arc<std::sync::Mutex<Option<Places>>>,
-    /// Threads and documents per thread of a split postings walk.
-    walk: (usize, usize),
 }
 
 impl CandidateCollector {
@@ -944,7 +821,6 @@ impl CandidateCollector {
             rome: fields.rome,
             ids: fields.ids.clone(),
             places: Arc::new(std::sync::Mutex::new(None)),
-            walk: (fields.threads, fields.split_min_docs),
         }
     }
 }
@@ -1012,7 +888,6 @@ impl Collector for CandidateCollector {
                 },
                 contract: |t: &str| t == spec.contract_type,
             },
-            self.walk,
         )?
         .with_ids(self.ids.get(ord as usize).cloned().flatten());
         let fast = segment.fast_fields();
@@ -1668,7 +1543,6 @@ impl Collector for OfferCollector {
                     spec.contract_types.is_empty() || spec.contract_types.iter().any(|c| c == t)
                 },
             },
-            (1, SPLIT_MIN_DOCS),
         )?
         .with_ids(self.ids.get(ord as usize).cloned().flatten());
         let fast = segment.fast_fields();
