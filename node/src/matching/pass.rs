@@ -24,6 +24,11 @@
 //!   The others are scored at each workplace where they are considered
 //!   (one pass for a 57-workplace offer) and offered to that workplace's
 //!   heap (key, then candidate id).
+//!   A segment with many documents to visit is cut by document range
+//!   across threads (`[search] pass_threads`, [`run_pass`]): each range is
+//!   selected and scored by a sibling collector sharing the segment's
+//!   tables, into its own heaps, and the heaps are merged as those of
+//!   separate segments — the same rows and counts as one thread.
 //! - **Candidate → offers** ([`offers_for_candidate`]): the same over the
 //!   open offers, the text side from the candidate's terms found in the
 //!   offers' matching-term fields (one field per factor) and the ROME codes
