@@ -61,11 +61,11 @@ use crate::offers::licence_satisfies;
 use crate::referentials::{Certifications, Referentials, RomeRelation};
 use crate::search::id_table::SegmentIds;
 use crate::search::match_fields::{
-    F_AVAILABLE, F_CERT, F_COMMUNE_KEY, F_CONTRACT, F_HAS_VEHICLE, F_HOURS, F_LICENCE, F_LOCAL,
-    F_NETWORK, F_OFFER_LICENCE, F_PT_ONLY, F_PUBLISHED, F_START, F_STATUS, F_TRAVEL, F_VEHICLE,
-    F_WP_COMMUNE, F_WP_PT, UNKNOWN_POINT,
+    F_AVAILABLE, F_CERT, F_CONTRACT, F_HAS_VEHICLE, F_HOURS, F_LICENCE, F_LOCAL, F_NETWORK,
+    F_OFFER_LICENCE, F_PUBLISHED, F_START, F_STATUS, F_VEHICLE, F_WP_COMMUNE, F_WP_PT,
+    UNKNOWN_POINT,
 };
-use crate::search::{CandidateMatchFields, OfferMatchFields, SearchError};
+use crate::search::{CandidateMatchFields, OfferMatchFields, SearchError, Visits};
 
 const F_PT: &str = "pt";
 
@@ -816,6 +816,7 @@ struct CandidateCollector {
     rome: Field,
     ids: Vec<Option<SegmentIds>>,
     places: Arc<std::sync::Mutex<Option<Places>>>,
+    visits: Vec<Arc<Visits>>,
 }
 
 impl CandidateCollector {
@@ -826,6 +827,7 @@ impl CandidateCollector {
             rome: fields.rome,
             ids: fields.ids.clone(),
             places: Arc::new(std::sync::Mutex::new(None)),
+            visits: fields.visits.clone(),
         }
     }
 }
@@ -835,9 +837,9 @@ struct CandidateSegment {
     /// Shared by the siblings collecting other ranges of the segment.
     tables: Arc<Tables>,
     pt: Option<Column<u64>>,
-    commune: Option<Column<u64>>,
-    travel: Option<Column<i64>>,
-    pt_only: Option<Column<bool>>,
+    /// Commune, travel limit, public transport only and status per
+    /// document ([`Visits`]).
+    visits: Arc<Visits>,
     vehicle: Option<Column<bool>>,
     available: Option<Column<i64>>,
     hours: Option<Column<i64>>,
@@ -912,9 +914,7 @@ impl Collector for CandidateCollector {
             fit,
             tables: Arc::new(tables),
             pt: fast.column_opt::<u64>(F_PT)?,
-            commune: fast.column_opt::<u64>(F_COMMUNE_KEY)?,
-            travel: fast.column_opt::<i64>(F_TRAVEL)?,
-            pt_only: fast.column_opt::<bool>(F_PT_ONLY)?,
+            visits: self.visits.get(ord as usize).cloned().unwrap_or_default(),
             vehicle: fast.column_opt::<bool>(F_HAS_VEHICLE)?,
             available: fast.column_opt::<i64>(F_AVAILABLE)?,
             hours: fast.column_opt::<i64>(F_HOURS)?,
@@ -968,9 +968,7 @@ impl SegmentCollector for CandidateSegment {
             spec,
             tables,
             pt,
-            commune,
-            travel,
-            pt_only,
+            visits,
             vehicle,
             available,
             hours,
@@ -991,7 +989,8 @@ impl SegmentCollector for CandidateSegment {
         // Pre-selection first (the cheapest rejection): the workplaces
         // with a known centre within whose radius the home is (from its
         // commune's places), and every workplace whose centre is unknown.
-        let commune = commune.as_ref().and_then(|c| c.first(doc));
+        let visit = visits.get(doc);
+        let commune = visit.commune();
         let home_of = || {
             pt.as_ref()
                 .and_then(|c| c.first(doc))
@@ -1013,17 +1012,15 @@ impl SegmentCollector for CandidateSegment {
         if near.is_empty() && unknown_wps.is_empty() {
             return;
         }
-        if !tables.listed(doc) {
+        if !tables
+            .status_ok
+            .get(usize::from(visit.status))
+            .copied()
+            .unwrap_or(false)
+        {
             return;
         }
-        let limit = travel_limit_of(
-            w,
-            travel
-                .as_ref()
-                .and_then(|c| c.first(doc))
-                .filter(|t| *t >= 0),
-            pt_only.as_ref().and_then(|c| c.first(doc)).unwrap_or(false),
-        );
+        let limit = travel_limit_of(w, visit.travel(), visit.pt_only());
         // Beyond the candidate's own limit at every place: without near
         // misses (the fit mode keeps eligible pairs only) such pairs are
         // only counted, so nothing else of the candidate is read.
@@ -1393,9 +1390,7 @@ impl PassSegment for CandidateSegment {
             spec: self.spec.clone(),
             tables: self.tables.clone(),
             pt: self.pt.clone(),
-            commune: self.commune.clone(),
-            travel: self.travel.clone(),
-            pt_only: self.pt_only.clone(),
+            visits: self.visits.clone(),
             vehicle: self.vehicle.clone(),
             available: self.available.clone(),
             hours: self.hours.clone(),

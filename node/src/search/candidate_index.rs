@@ -211,6 +211,8 @@ pub struct CandidateIndex {
     handle: EngineHandle,
     fields: Fields,
     search_fields: SearchFields,
+    /// What matching reads of each document, per segment.
+    visits: super::id_table::PerSegment<super::match_fields::Visits>,
 }
 
 impl CandidateIndex {
@@ -247,6 +249,7 @@ impl CandidateIndex {
                 handle,
                 fields,
                 search_fields,
+                visits: Default::default(),
             },
             needs_rebuild,
         ))
@@ -324,6 +327,14 @@ impl CandidateIndex {
     /// ([`crate::matching::pass`]).
     pub fn match_fields(&self) -> Result<CandidateMatchFields, SearchError> {
         let searcher = self.engine().searcher();
+        let visits = self
+            .visits
+            .for_searcher(&searcher, |r| {
+                super::match_fields::Visits::build(r).map(Some)
+            })?
+            .into_iter()
+            .map(Option::unwrap_or_default)
+            .collect();
         Ok(CandidateMatchFields {
             ids: self.engine().segment_ids(&searcher)?,
             searcher,
@@ -331,6 +342,7 @@ impl CandidateIndex {
             rome: self.fields.rome,
             threads: self.engine().pass_threads,
             split_min_docs: crate::matching::pass::SPLIT_MIN_DOCS,
+            visits,
         })
     }
 

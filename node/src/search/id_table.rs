@@ -81,46 +81,52 @@ impl SegmentIds {
     }
 }
 
-/// The id tables of an index's live segments.
-#[derive(Default)]
-pub(crate) struct IdTables {
-    by_segment: Mutex<HashMap<SegmentId, Arc<IdTable>>>,
+/// Values derived from a segment once and shared by every search on it
+/// until it is merged away (a segment never changes once written;
+/// deletions only hide documents).
+pub(crate) struct PerSegment<T> {
+    by_segment: Mutex<HashMap<SegmentId, Arc<T>>>,
 }
 
-impl IdTables {
-    /// Per segment ordinal of `searcher`: its ids (`None` for a segment
-    /// without an id column). Tables of segments that are no longer in the
-    /// searcher are dropped once they outnumber the live ones.
+impl<T> Default for PerSegment<T> {
+    fn default() -> Self {
+        PerSegment {
+            by_segment: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<T> PerSegment<T> {
+    /// Per segment ordinal of `searcher`: its value (`build` returns `None`
+    /// for a segment without one, which is not kept). Values of segments
+    /// that are no longer in the searcher are dropped once they outnumber
+    /// the live ones.
     pub(crate) fn for_searcher(
         &self,
         searcher: &Searcher,
-        id_field: &str,
-    ) -> tantivy::Result<Vec<Option<SegmentIds>>> {
+        build: impl Fn(&tantivy::SegmentReader) -> tantivy::Result<Option<T>>,
+    ) -> tantivy::Result<Vec<Option<Arc<T>>>> {
         let readers = searcher.segment_readers();
-        // Each segment's id column and its table when already decoded.
-        let mut found = Vec::with_capacity(readers.len());
-        {
+        let found: Vec<Option<Arc<T>>> = {
             let cache = self.by_segment.lock().unwrap_or_else(|p| p.into_inner());
-            for r in readers {
-                let column = r.fast_fields().str(id_field)?;
-                let table = cache.get(&r.segment_id()).cloned();
-                found.push(column.map(|c| (c, table)));
-            }
-        }
-        // The missing ones are decoded outside the lock (a large segment
-        // takes a while); two searches racing on a new segment both decode
+            readers
+                .iter()
+                .map(|r| cache.get(&r.segment_id()).cloned())
+                .collect()
+        };
+        // The missing ones are built outside the lock (a large segment
+        // takes a while); two searches racing on a new segment both build
         // it, harmlessly.
         let mut built = Vec::new();
         let mut out = Vec::with_capacity(readers.len());
         for (r, f) in readers.iter().zip(found) {
             out.push(match f {
-                None => None,
-                Some((column, Some(table))) => Some(SegmentIds { column, table }),
-                Some((column, None)) => {
-                    let table = Arc::new(IdTable::build(&column)?);
-                    built.push((r.segment_id(), Arc::clone(&table)));
-                    Some(SegmentIds { column, table })
-                }
+                Some(value) => Some(value),
+                None => build(r)?.map(|value| {
+                    let value = Arc::new(value);
+                    built.push((r.segment_id(), Arc::clone(&value)));
+                    value
+                }),
             });
         }
         if built.is_empty() {
@@ -132,6 +138,37 @@ impl IdTables {
             let live: std::collections::HashSet<SegmentId> =
                 readers.iter().map(|r| r.segment_id()).collect();
             cache.retain(|id, _| live.contains(id));
+        }
+        Ok(out)
+    }
+}
+
+/// The id tables of an index's live segments.
+#[derive(Default)]
+pub(crate) struct IdTables {
+    tables: PerSegment<IdTable>,
+}
+
+impl IdTables {
+    /// Per segment ordinal of `searcher`: its ids (`None` for a segment
+    /// without an id column).
+    pub(crate) fn for_searcher(
+        &self,
+        searcher: &Searcher,
+        id_field: &str,
+    ) -> tantivy::Result<Vec<Option<SegmentIds>>> {
+        let tables =
+            self.tables
+                .for_searcher(searcher, |r| match r.fast_fields().str(id_field)? {
+                    Some(column) => Ok(Some(IdTable::build(&column)?)),
+                    None => Ok(None),
+                })?;
+        let mut out = Vec::with_capacity(tables.len());
+        for (r, table) in searcher.segment_readers().iter().zip(tables) {
+            out.push(match (r.fast_fields().str(id_field)?, table) {
+                (Some(column), Some(table)) => Some(SegmentIds { column, table }),
+                _ => None,
+            });
         }
         Ok(out)
     }

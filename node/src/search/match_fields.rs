@@ -88,6 +88,103 @@ pub fn commune_key(insee: &str) -> u64 {
     }
 }
 
+/// What the offer → candidates pass reads of every document it visits
+/// (commune, own travel limit, public transport only, status), decoded
+/// from the columns once per segment into one array: the pass reads one
+/// 16-byte entry per document, in document order, instead of four column
+/// look-ups (two in optional columns, one in a str column).
+#[derive(Debug, Default)]
+pub struct Visits {
+    pub rows: Vec<Visit>,
+}
+
+/// One document of [`Visits`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Visit {
+    /// [`F_COMMUNE_KEY`], when [`Visit::HAS_COMMUNE`].
+    pub commune: u64,
+    /// [`F_TRAVEL`] (km, saturated to `i32`), -1 when none.
+    pub travel: i32,
+    /// Ordinal of the status in the segment's `status` dictionary
+    /// ([`Visit::NO_STATUS`] when none).
+    pub status: u16,
+    pub flags: u8,
+}
+
+impl Default for Visit {
+    fn default() -> Self {
+        Visit {
+            commune: 0,
+            travel: -1,
+            status: Visit::NO_STATUS,
+            flags: 0,
+        }
+    }
+}
+
+impl Visit {
+    pub const HAS_COMMUNE: u8 = 1;
+    pub const PT_ONLY: u8 = 2;
+    /// No status, or an ordinal beyond `u16` (a status dictionary holds a
+    /// handful of values).
+    pub const NO_STATUS: u16 = u16::MAX;
+
+    pub fn commune(&self) -> Option<u64> {
+        (self.flags & Visit::HAS_COMMUNE != 0).then_some(self.commune)
+    }
+
+    /// Own travel limit (km), if any.
+    pub fn travel(&self) -> Option<i64> {
+        (self.travel >= 0).then_some(i64::from(self.travel))
+    }
+
+    pub fn pt_only(&self) -> bool {
+        self.flags & Visit::PT_ONLY != 0
+    }
+}
+
+impl Visits {
+    /// Reads the columns of every document of a segment.
+    pub fn build(segment: &tantivy::SegmentReader) -> tantivy::Result<Visits> {
+        let fast = segment.fast_fields();
+        let commune = fast.column_opt::<u64>(F_COMMUNE_KEY)?;
+        let travel = fast.column_opt::<i64>(F_TRAVEL)?;
+        let pt_only = fast.column_opt::<bool>(F_PT_ONLY)?;
+        let status = fast.str(F_STATUS)?;
+        let rows = (0..segment.max_doc())
+            .map(|doc| {
+                let mut v = Visit::default();
+                if let Some(c) = commune.as_ref().and_then(|c| c.first(doc)) {
+                    v.commune = c;
+                    v.flags |= Visit::HAS_COMMUNE;
+                }
+                if let Some(t) = travel.as_ref().and_then(|c| c.first(doc)) {
+                    v.travel = if t < 0 {
+                        -1
+                    } else {
+                        i32::try_from(t).unwrap_or(i32::MAX)
+                    };
+                }
+                if pt_only.as_ref().and_then(|c| c.first(doc)).unwrap_or(false) {
+                    v.flags |= Visit::PT_ONLY;
+                }
+                if let Some(o) = status.as_ref().and_then(|s| s.term_ords(doc).next()) {
+                    v.status = u16::try_from(o)
+                        .ok()
+                        .filter(|o| *o != Visit::NO_STATUS)
+                        .unwrap_or(Visit::NO_STATUS);
+                }
+                v
+            })
+            .collect();
+        Ok(Visits { rows })
+    }
+
+    pub fn get(&self, doc: tantivy::DocId) -> Visit {
+        self.rows.get(doc as usize).copied().unwrap_or_default()
+    }
+}
+
 /// What the candidate pass needs from the candidate index.
 pub struct CandidateMatchFields {
     pub searcher: Searcher,
@@ -100,6 +197,8 @@ pub struct CandidateMatchFields {
     pub threads: usize,
     /// Documents per thread below which a segment is not split.
     pub split_min_docs: usize,
+    /// Per segment ordinal of `searcher`, its [`Visits`].
+    pub visits: Vec<std::sync::Arc<Visits>>,
 }
 
 /// What the offer pass needs from the offer index.
