@@ -459,12 +459,11 @@ impl Tables {
     }
 
     /// The touched bitset's words cut into at most `parts` consecutive
-    /// ranges holding about as many touched documents each (the whole
-    /// bitset for one part).
-    fn touched_ranges(&self, parts: usize) -> Vec<std::ops::Range<usize>> {
+    /// ranges holding about as many of the `total` touched documents
+    /// ([`Tables::touched_count`]) each (the whole bitset for one part).
+    fn touched_ranges(&self, parts: usize, total: usize) -> Vec<std::ops::Range<usize>> {
         let words = self.dense.as_ref().map_or(&[][..], |d| &d.touched[..]);
         let parts = parts.max(1);
-        let total = self.touched_count();
         let mut out = Vec::with_capacity(parts);
         let (mut start, mut seen) = (0, 0);
         for (i, w) in words.iter().enumerate() {
@@ -623,6 +622,7 @@ pub struct FitHit {
 }
 
 /// Per segment, in fit mode.
+#[derive(Clone)]
 struct FitState {
     radii_km: Vec<f64>,
     /// Per contract ordinal: one of the types offered.
@@ -1340,7 +1340,7 @@ where
         // Each thread selects and collects the documents of its range.
         let mut ranges = child
             .tables()
-            .touched_ranges(siblings.len() + 1)
+            .touched_ranges(siblings.len() + 1, touched)
             .into_iter();
         let first = ranges.next().unwrap_or(0..0);
         let collect = |c: &mut C::Child, words: std::ops::Range<usize>| {
@@ -1403,12 +1403,8 @@ impl PassSegment for CandidateSegment {
                 .map(|_| Heap::new(self.spec.limit))
                 .collect(),
             counts_per_wp: vec![(0, 0); self.counts_per_wp.len()],
-            fit: self.fit.as_ref().map(|f| FitState {
-                radii_km: f.radii_km.clone(),
-                contract_ok: f.contract_ok.clone(),
-                any_contract: f.any_contract,
-                hits: Vec::new(),
-            }),
+            // Siblings are made before any document is collected: no hits yet.
+            fit: self.fit.clone(),
         })
     }
 }
