@@ -262,9 +262,10 @@ pub struct SearchConfig {
     /// window; a crash can lose the entries of that window (reading the
     /// audit log and stopping the node commit them at once).
     pub audit_linger_ms: u64,
-    /// Threads one matching pass may use over a large segment (0 = one per
-    /// core, at most 4; 1 = never split). A pass visiting many documents
-    /// splits them by document range, each thread scoring its own range
+    /// Threads one matching pass or one search may use over a large
+    /// segment (0 = one per core, at most 4; 1 = never split). A pass
+    /// visiting many documents, or a search over a segment of 131,072
+    /// documents or more, splits them by document range, each thread scoring its own range
     /// into its own heaps, and the heaps are merged: the same result, the
     /// wait shortened on an idle machine.
     pub pass_threads: usize,
@@ -294,6 +295,7 @@ impl SearchConfig {
             commit_interval: std::time::Duration::from_millis(self.commit_interval_ms.max(10)),
             index_nice: self.index_nice,
             pass_threads: crate::search::pass_threads(self.pass_threads),
+            ..crate::search::SearchOptions::default()
         }
     }
 }

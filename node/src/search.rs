@@ -351,8 +351,13 @@ pub struct SearchOptions {
     /// burst of received offers is accepted first and indexed right after
     /// (the index follows the journal either way).
     pub index_nice: i32,
-    /// Threads one matching pass may use ([`pass_threads`]; ≥ 1).
+    /// Threads one matching pass or one search may use ([`pass_threads`];
+    /// ≥ 1).
     pub pass_threads: usize,
+    /// Documents per thread below which a search does not split a segment
+    /// across threads (not configurable: tests lower it to exercise the
+    /// split on small indexes).
+    pub split_min_docs: u32,
 }
 
 /// The threads a matching pass may use: `configured`, or one per core (at
@@ -375,6 +380,7 @@ impl Default for SearchOptions {
             commit_interval: Duration::from_millis(200),
             index_nice: 10,
             pass_threads: pass_threads(0),
+            split_min_docs: collect::SPLIT_MIN_DOCS,
         }
     }
 }

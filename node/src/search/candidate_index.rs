@@ -255,7 +255,7 @@ impl CandidateIndex {
         ))
     }
 
-    fn engine(&self) -> &Engine {
+    pub(crate) fn engine(&self) -> &Engine {
         &self.handle.engine
     }
 

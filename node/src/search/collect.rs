@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, BinaryHeap};
 
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Column, StrColumn};
-use tantivy::{DocAddress, DocId, Score, SegmentOrdinal, SegmentReader};
+use tantivy::query::{EnableScoring, Query};
+use tantivy::{DocAddress, DocId, DocSet, Score, Searcher, SegmentOrdinal, SegmentReader};
 
 use super::engine::{F_PT, F_ROME, F_UPDATED_AT};
 use crate::geo::{haversine_km, Point, MAX_LAT_MICRO, MAX_LON_MICRO};
@@ -274,6 +275,81 @@ impl SegmentCollector for RankSegmentCollector {
             top: self.heap.into_vec(),
         }
     }
+}
+
+/// Documents per thread below which a segment is searched by one thread
+/// (a thread and a scorer cost tens of microseconds; a matching document,
+/// tens of nanoseconds).
+pub(crate) const SPLIT_MIN_DOCS: u32 = 65_536;
+
+/// `searcher.search(query, collector)`, with each segment of at least
+/// `2 × min_docs` documents cut into up to `threads` ranges of document ids,
+/// each scored by its own scorer and collector on its own thread (the first
+/// on this one). The fruits are merged as those of separate segments:
+/// [`RankCollector::merge_fruits`] adds the totals and facets and orders
+/// the kept entries by key then address, so the answer is the one a single
+/// thread finds.
+pub(crate) fn search_split(
+    searcher: &Searcher,
+    query: &dyn Query,
+    collector: &RankCollector,
+    (threads, min_docs): (usize, u32),
+) -> tantivy::Result<RankFruit> {
+    let scoring = if collector.requires_scoring() {
+        EnableScoring::enabled_from_searcher(searcher)
+    } else {
+        EnableScoring::disabled_from_searcher(searcher)
+    };
+    let weight = query.weight(scoring)?;
+    let mut fruits = Vec::new();
+    for (ord, reader) in searcher.segment_readers().iter().enumerate() {
+        let ord = SegmentOrdinal::try_from(ord).unwrap_or(SegmentOrdinal::MAX);
+        let max_doc = reader.max_doc();
+        let parts = usize::try_from(max_doc / min_docs.max(1))
+            .unwrap_or(usize::MAX)
+            .min(threads)
+            .max(1);
+        if parts == 1 {
+            fruits.push(collector.collect_segment(&*weight, ord, reader)?);
+            continue;
+        }
+        let per = max_doc.div_ceil(u32::try_from(parts).unwrap_or(1));
+        let range = |k: u32| (k * per).min(max_doc)..((k + 1) * per).min(max_doc);
+        let collect = |docs: std::ops::Range<DocId>| -> tantivy::Result<SegmentFruit> {
+            let mut child = collector.for_segment(ord, reader)?;
+            let scoring = collector.requires_scoring();
+            let alive = reader.alive_bitset();
+            let mut scorer = weight.scorer(reader, 1.0)?;
+            let mut doc = scorer.doc();
+            if doc < docs.start {
+                doc = scorer.seek(docs.start);
+            }
+            while doc < docs.end {
+                if alive.is_none_or(|a| a.is_alive(doc)) {
+                    child.collect(doc, if scoring { scorer.score() } else { 0.0 });
+                }
+                doc = scorer.advance();
+            }
+            Ok(child.harvest())
+        };
+        std::thread::scope(|s| -> tantivy::Result<()> {
+            let running: Vec<_> = (1..u32::try_from(parts).unwrap_or(1))
+                .map(|k| {
+                    let docs = range(k);
+                    s.spawn(move || collect(docs))
+                })
+                .collect();
+            fruits.push(collect(range(0))?);
+            for thread in running {
+                match thread.join() {
+                    Ok(fruit) => fruits.push(fruit?),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            Ok(())
+        })?;
+    }
+    collector.merge_fruits(fruits)
 }
 
 #[cfg(test)]

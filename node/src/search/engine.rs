@@ -21,7 +21,7 @@ use tantivy::{
 };
 
 use super::analysis::{analysed, register_analyzers};
-use super::collect::{pack_point, RankCollector, Ranked};
+use super::collect::{pack_point, search_split, RankCollector, Ranked};
 use super::id_table::{IdTables, SegmentIds};
 use super::query_build::{Builder, Built, SearchFields};
 use super::query_lang;
@@ -80,6 +80,8 @@ pub(crate) struct Engine {
     dir: std::path::PathBuf,
     /// Threads one matching pass may use ([`SearchOptions::pass_threads`]).
     pub(crate) pass_threads: usize,
+    /// [`SearchOptions::split_min_docs`].
+    split_min_docs: u32,
 }
 
 /// Owner of an [`Engine`] and of its committer thread; shuts down on drop.
@@ -189,6 +191,7 @@ impl EngineHandle {
             ids: IdTables::default(),
             dir: dir.to_path_buf(),
             pass_threads: options.pass_threads.max(1),
+            split_min_docs: options.split_min_docs.max(1),
         });
         let for_thread = Arc::clone(&engine);
         let committer = std::thread::Builder::new()
@@ -606,7 +609,12 @@ impl Engine {
             keep: exec.offset.saturating_add(exec.limit),
             scoring: exec.scoring,
         };
-        let fruit = searcher.search(&*exec.query, &collector)?;
+        let fruit = search_split(
+            searcher,
+            &*exec.query,
+            &collector,
+            (self.pass_threads, self.split_min_docs),
+        )?;
         let highlighter = exec
             .highlight
             .filter(|t| !t.is_empty())

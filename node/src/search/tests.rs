@@ -11,6 +11,7 @@ fn options() -> SearchOptions {
         commit_interval: Duration::from_millis(200),
         index_nice: 0,
         pass_threads: 2,
+        ..SearchOptions::default()
     }
 }
 
@@ -1000,4 +1001,142 @@ fn bench_synthetic_candidatheque() {
         std::thread::sleep(Duration::from_millis(5));
     }
     eprintln!("upsert → visible: {:?}", start.elapsed());
+}
+
+/// A search split across threads by document range (every segment cut,
+/// three threads) answers exactly what one thread answers: the same hits
+/// in the same order with the same scores and distances, total and facets,
+/// for text, soft-AND, radius, filtered, distance-sorted and paged queries.
+#[test]
+fn a_split_search_answers_what_one_thread_answers() {
+    let communes = [
+        "41018", "41269", "45234", "03185", "37261", "41194", "18033",
+    ];
+    let titles = [
+        (
+            "Cariste",
+            "N1101",
+            "Cariste en entrepôt, CACES 3, chariots élévateurs.",
+        ),
+        (
+            "Aide à domicile",
+            "K1304",
+            "Aide à domicile auprès de personnes âgées, ménage, courses.",
+        ),
+        (
+            "Agent d'entretien",
+            "K2204",
+            "Agent d'entretien des locaux, nettoyage, autolaveuse.",
+        ),
+        (
+            "Préparateur de commandes",
+            "N1103",
+            "Préparation de commandes, cariste occasionnel.",
+        ),
+        (
+            "Serveur",
+            "G1803",
+            "Serveur en salle, service en restauration, bar.",
+        ),
+    ];
+    let docs: Vec<CandidateDoc> = (0..600)
+        .map(|i| {
+            let (title, code, text) = titles[i % titles.len()];
+            let mut d = cand(&format!("c{i:04}"));
+            d.job_titles = strings(&[title]);
+            d.rome_codes = strings(&[code]);
+            d.cv_text = format!(
+                "{text} Expérience {} ans. {}",
+                i % 13,
+                "entrepôt ".repeat(i % 4)
+            );
+            if i % 7 == 0 {
+                d.cv_text.push_str(" Agent d'entretien le week-end.");
+            }
+            home(&mut d, communes[i % communes.len()]);
+            if i % 11 == 0 {
+                d.status = "archived".into();
+            }
+            d.updated_at = (i % 17) as i64;
+            d
+        })
+        .collect();
+    // One index, opened twice: the same segments searched by one thread,
+    // then with every segment cut in three.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let open = |split_min_docs: u32, threads: usize| {
+        let opts = SearchOptions {
+            pass_threads: threads,
+            split_min_docs,
+            ..options()
+        };
+        CandidateIndex::open_with(&dir.path().join("candidates"), opts)
+            .expect("open")
+            .0
+    };
+    let one = open(u32::MAX, 1);
+    for d in &docs {
+        one.upsert(d).expect("upsert");
+    }
+    one.commit_now().expect("commit");
+    let mut queries = vec![
+        q("cariste"),
+        q("agent d'entretien"),
+        q("aide domicile entrepôt"),
+        q("serveur OU cariste"),
+        q("entrepôt -cariste"),
+        CandidateQuery {
+            near: Some((blois(), 40.0)),
+            ..q("cariste entrepôt")
+        },
+        CandidateQuery {
+            near: Some((blois(), 120.0)),
+            sort: SortBy::Distance,
+            ..q("agent")
+        },
+        CandidateQuery {
+            status: Some("all".into()),
+            rome_codes: strings(&["K2204", "N1101"]),
+            ..CandidateQuery::default()
+        },
+    ];
+    queries.push(CandidateQuery {
+        offset: 15,
+        limit: 10,
+        ..q("cariste")
+    });
+    let answers = |index: &CandidateIndex| {
+        queries
+            .iter()
+            .map(|query| {
+                let r = index.search(query).expect("search");
+                assert!(r.total > 0, "{query:?} finds nothing");
+                let hits = r
+                    .hits
+                    .iter()
+                    .map(|h| {
+                        (
+                            h.id.clone(),
+                            h.score.to_bits(),
+                            h.distance_km.map(f64::to_bits),
+                        )
+                    })
+                    .collect::<Vec<_>>();
+                (r.total, r.facets, hits)
+            })
+            .collect::<Vec<_>>()
+    };
+    let by_one = answers(&one);
+    one.shutdown();
+    drop(one);
+    let split = open(1, 3);
+    assert!(split
+        .engine()
+        .searcher()
+        .segment_readers()
+        .iter()
+        .any(|r| r.max_doc() >= 3));
+    for (query, (a, b)) in queries.iter().zip(by_one.iter().zip(answers(&split))) {
+        assert_eq!(*a, b, "{query:?}");
+    }
 }
