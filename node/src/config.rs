@@ -265,9 +265,9 @@ pub struct SearchConfig {
     /// Threads one matching pass or one search may use over a large
     /// segment (0 = one per core, at most 4; 1 = never split). A pass
     /// visiting many documents, or a search over a segment of 131,072
-    /// documents or more, splits them by document range, each thread scoring its own range
-    /// into its own heaps, and the heaps are merged: the same result, the
-    /// wait shortened on an idle machine.
+    /// documents or more, splits them by document range, each thread
+    /// scoring its own range into its own heaps, and the heaps are merged:
+    /// the same result, the wait shortened on an idle machine.
     pub pass_threads: usize,
 }
 

@@ -59,6 +59,7 @@ use crate::config::MatchingWeights;
 use crate::geo::{bounding_box, haversine_km, BoundingBox, Point};
 use crate::offers::licence_satisfies;
 use crate::referentials::{Certifications, Referentials, RomeRelation};
+use crate::search::background::on_threads;
 use crate::search::id_table::SegmentIds;
 use crate::search::match_fields::{
     F_AVAILABLE, F_CERT, F_CONTRACT, F_HAS_VEHICLE, F_HOURS, F_LICENCE, F_LOCAL, F_NETWORK,
@@ -1321,56 +1322,28 @@ where
     let mut fruits = Vec::with_capacity(segments.len());
     for (ord, segment) in segments.iter().enumerate() {
         let ord = SegmentOrdinal::try_from(ord).unwrap_or(SegmentOrdinal::MAX);
-        let mut child = collector.for_segment(ord, segment)?;
+        let child = collector.for_segment(ord, segment)?;
         let alive = segment.alive_bitset();
         let (min_matched, check_status) = (child.min_matched(), !child.status_in_collect());
         let touched = child.tables().touched_count();
         let parts = threads.min(touched / split_min_docs.max(1)).max(1);
         let siblings: Vec<C::Child> = (1..parts).map_while(|_| child.sibling()).collect();
-        if siblings.is_empty() {
-            let docs = child
-                .tables()
-                .pass_docs(alive, min_matched, check_status, 0..usize::MAX);
-            for doc in docs {
-                child.collect(doc, 0.0);
-            }
-            fruits.push(child.harvest());
-            continue;
-        }
         // Each thread selects and collects the documents of its range.
-        let mut ranges = child
-            .tables()
-            .touched_ranges(siblings.len() + 1, touched)
-            .into_iter();
-        let first = ranges.next().unwrap_or(0..0);
-        let collect = |c: &mut C::Child, words: std::ops::Range<usize>| {
+        let ranges = if siblings.is_empty() {
+            std::iter::once(0..usize::MAX).collect()
+        } else {
+            child.tables().touched_ranges(siblings.len() + 1, touched)
+        };
+        let parts = std::iter::once(child).chain(siblings).zip(ranges);
+        fruits.extend(on_threads(parts.collect(), |(mut c, words)| {
             let docs = c
                 .tables()
                 .pass_docs(alive, min_matched, check_status, words);
             for doc in docs {
                 c.collect(doc, 0.0);
             }
-        };
-        std::thread::scope(|s| {
-            let running: Vec<_> = siblings
-                .into_iter()
-                .zip(ranges)
-                .map(|(mut sibling, words)| {
-                    s.spawn(move || {
-                        collect(&mut sibling, words);
-                        sibling.harvest()
-                    })
-                })
-                .collect();
-            collect(&mut child, first);
-            fruits.push(child.harvest());
-            for thread in running {
-                match thread.join() {
-                    Ok(fruit) => fruits.push(fruit),
-                    Err(panic) => std::panic::resume_unwind(panic),
-                }
-            }
-        });
+            c.harvest()
+        }));
     }
     collector.merge_fruits(fruits)
 }

@@ -54,6 +54,29 @@ pub(crate) fn at_priority<T: Send>(nice: i32, f: impl FnOnce() -> T + Send) -> T
     })
 }
 
+/// `f` of each item, the first on this thread and each other on a thread
+/// of its own, the results in the items' order (a panic on any thread is
+/// resumed here): one query's work split across cores.
+pub(crate) fn on_threads<I: Send, R: Send>(items: Vec<I>, f: impl Fn(I) -> R + Sync) -> Vec<R> {
+    let mut items = items.into_iter();
+    let Some(first) = items.next() else {
+        return Vec::new();
+    };
+    let f = &f;
+    std::thread::scope(|s| {
+        let running: Vec<_> = items.map(|item| s.spawn(move || f(item))).collect();
+        let mut results = Vec::with_capacity(running.len() + 1);
+        results.push(f(first));
+        for thread in running {
+            match thread.join() {
+                Ok(r) => results.push(r),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        results
+    })
+}
+
 type Job = Box<dyn FnOnce() + Send>;
 
 /// One long-lived thread at the indexing niceness, running the follower's

@@ -12,6 +12,7 @@ use tantivy::columnar::{Column, StrColumn};
 use tantivy::query::{EnableScoring, Query};
 use tantivy::{DocAddress, DocId, DocSet, Score, Searcher, SegmentOrdinal, SegmentReader};
 
+use super::background::on_threads;
 use super::engine::{F_PT, F_ROME, F_UPDATED_AT};
 use crate::geo::{haversine_km, Point, MAX_LAT_MICRO, MAX_LON_MICRO};
 
@@ -314,11 +315,13 @@ pub(crate) fn search_split(
             continue;
         }
         let per = max_doc.div_ceil(u32::try_from(parts).unwrap_or(1));
-        let range = |k: u32| (k * per).min(max_doc)..((k + 1) * per).min(max_doc);
+        let ranges = (0..u32::try_from(parts).unwrap_or(1))
+            .map(|k| (k * per).min(max_doc)..((k + 1) * per).min(max_doc))
+            .collect();
+        let scoring = collector.requires_scoring();
+        let alive = reader.alive_bitset();
         let collect = |docs: std::ops::Range<DocId>| -> tantivy::Result<SegmentFruit> {
             let mut child = collector.for_segment(ord, reader)?;
-            let scoring = collector.requires_scoring();
-            let alive = reader.alive_bitset();
             let mut scorer = weight.scorer(reader, 1.0)?;
             let mut doc = scorer.doc();
             if doc < docs.start {
@@ -332,22 +335,9 @@ pub(crate) fn search_split(
             }
             Ok(child.harvest())
         };
-        std::thread::scope(|s| -> tantivy::Result<()> {
-            let running: Vec<_> = (1..u32::try_from(parts).unwrap_or(1))
-                .map(|k| {
-                    let docs = range(k);
-                    s.spawn(move || collect(docs))
-                })
-                .collect();
-            fruits.push(collect(range(0))?);
-            for thread in running {
-                match thread.join() {
-                    Ok(fruit) => fruits.push(fruit?),
-                    Err(panic) => std::panic::resume_unwind(panic),
-                }
-            }
-            Ok(())
-        })?;
+        for fruit in on_threads(ranges, collect) {
+            fruits.push(fruit?);
+        }
     }
     collector.merge_fruits(fruits)
 }

@@ -78,7 +78,8 @@ pub(crate) struct Engine {
     /// The ids of the live segments, decoded once per segment.
     ids: IdTables,
     dir: std::path::PathBuf,
-    /// Threads one matching pass may use ([`SearchOptions::pass_threads`]).
+    /// Threads one matching pass or one search may use
+    /// ([`SearchOptions::pass_threads`]).
     pub(crate) pass_threads: usize,
     /// [`SearchOptions::split_min_docs`].
     split_min_docs: u32,
