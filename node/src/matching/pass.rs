@@ -1334,8 +1334,8 @@ where
         } else {
             child.tables().touched_ranges(siblings.len() + 1, touched)
         };
-        let parts = std::iter::once(child).chain(siblings).zip(ranges);
-        fruits.extend(on_threads(parts.collect(), |(mut c, words)| {
+        let work = std::iter::once(child).chain(siblings).zip(ranges);
+        fruits.extend(on_threads(work.collect(), |(mut c, words)| {
             let docs = c
                 .tables()
                 .pass_docs(alive, min_matched, check_status, words);

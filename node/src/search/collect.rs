@@ -314,11 +314,12 @@ pub(crate) fn search_split(
             fruits.push(collector.collect_segment(&*weight, ord, reader)?);
             continue;
         }
-        let per = max_doc.div_ceil(u32::try_from(parts).unwrap_or(1));
-        let ranges = (0..u32::try_from(parts).unwrap_or(1))
+        let parts = u32::try_from(parts).unwrap_or(1);
+        let per = max_doc.div_ceil(parts);
+        let ranges = (0..parts)
             .map(|k| (k * per).min(max_doc)..((k + 1) * per).min(max_doc))
             .collect();
-        let scoring = collector.requires_scoring();
+        let scored = collector.requires_scoring();
         let alive = reader.alive_bitset();
         let collect = |docs: std::ops::Range<DocId>| -> tantivy::Result<SegmentFruit> {
             let mut child = collector.for_segment(ord, reader)?;
@@ -329,7 +330,7 @@ pub(crate) fn search_split(
             }
             while doc < docs.end {
                 if alive.is_none_or(|a| a.is_alive(doc)) {
-                    child.collect(doc, if scoring { scorer.score() } else { 0.0 });
+                    child.collect(doc, if scored { scorer.score() } else { 0.0 });
                 }
                 doc = scorer.advance();
             }
