@@ -45,6 +45,11 @@ pub enum DbError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+/// How much of a SQLite database file each connection maps into memory
+/// for reading (`PRAGMA mmap_size`): the file's pages are then read from
+/// the operating system's cache without a system call each.
+const SQLITE_MMAP_BYTES: u64 = 1 << 30;
+
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -70,6 +75,11 @@ impl Db {
                     .max_connections(8)
                     .min_connections(1)
                     .acquire_timeout(Duration::from_secs(30))
+                    // A SQLite connection is a file in this process: there
+                    // is nothing to test before lending it (sqlx's test is
+                    // a round trip to the connection's thread per acquire,
+                    // i.e. per statement of a request). PostgreSQL keeps it.
+                    .test_before_acquire(false)
                     .after_connect(move |conn, _meta| {
                         let sync = sync.clone();
                         Box::pin(async move {
@@ -80,6 +90,13 @@ impl Db {
                             conn.execute("PRAGMA foreign_keys = ON").await?;
                             // Erased personal data must not linger in free pages.
                             conn.execute("PRAGMA secure_delete = ON").await?;
+                            // Reads through a memory map of the file instead of
+                            // a `pread` per page missing from the connection's
+                            // own page cache (writes still go through the WAL).
+                            conn.execute(
+                                format!("PRAGMA mmap_size = {SQLITE_MMAP_BYTES}").as_str(),
+                            )
+                            .await?;
                             Ok(())
                         })
                     })

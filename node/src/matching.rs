@@ -964,40 +964,43 @@ pub async fn fit_offer(
 
 /// The rows listed by an offer → candidates pass (the union over its
 /// workplaces, each loaded once and shared by the workplaces listing it):
-/// the offer's terms each holds, from the index, and the records without
-/// their files ([`store::listed`], one statement), from the database —
-/// both at once. A row missing from the index by now (erased
-/// meanwhile) is loaded in full, its terms found by analysis.
+/// the offer's terms each holds, from the index the pass ran on
+/// (`searcher`, at the documents it found: the same index as the ranking,
+/// no id looked up again), and the records without their files
+/// ([`store::listed`], with their texts), from the database — both at
+/// once. A row erased meanwhile is missing from the database's answer and
+/// is not listed.
 async fn listed_rows(
     state: &AppState,
     offer_terms: &OfferTerms,
     found: &[pass::PassResult],
+    searcher: tantivy::Searcher,
 ) -> Result<(HashMap<String, Vec<bool>>, HashMap<String, Arc<Candidate>>)> {
-    let mut ids: Vec<String> = found
+    let mut docs: Vec<(tantivy::DocAddress, String)> = found
         .iter()
-        .flat_map(|r| r.top.iter().map(|h| h.id.clone()))
+        .flat_map(|r| r.top.iter().map(|h| (h.doc, h.id.clone())))
         .collect();
-    ids.sort();
-    ids.dedup();
+    docs.sort();
+    docs.dedup();
+    let ids: Vec<String> = {
+        let mut ids: Vec<String> = docs.iter().map(|(_, id)| id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    };
     let held = {
         let state = state.clone();
         let words = offer_terms.terms();
-        let ids = ids.clone();
-        tokio::task::spawn_blocking(move || state.search.candidates.match_terms_held(&ids, &words))
+        tokio::task::spawn_blocking(move || {
+            state
+                .search
+                .candidates
+                .match_terms_held_at(&searcher, &docs, &words)
+        })
     };
     let (held, rows) = tokio::join!(held, store::listed(&state.db, &ids));
     let held = held??;
-    let mut loaded: HashMap<String, Arc<Candidate>> =
-        rows?.into_iter().map(|(id, c)| (id, Arc::new(c))).collect();
-    let unindexed: Vec<String> = ids
-        .into_iter()
-        .filter(|id| !held.contains_key(id))
-        .collect();
-    if !unindexed.is_empty() {
-        for c in crate::candidates::load_candidates(&state.db, &unindexed).await? {
-            loaded.insert(c.id.clone(), Arc::new(c));
-        }
-    }
+    let loaded = rows?.into_iter().map(|(id, c)| (id, Arc::new(c))).collect();
     Ok((held, loaded))
 }
 
@@ -1038,17 +1041,18 @@ pub async fn match_offer(
         near_misses,
         None,
     );
-    let (idf, found) = {
+    let (idf, found, searcher) = {
         let state = state.clone();
         let terms = offer_terms.clone();
         tokio::task::spawn_blocking(move || -> Result<_> {
             let (idf, spec) = with_terms(&state, &terms, spec)?;
-            let found = pass::candidates_for_offer(&state.search.candidates.match_fields()?, spec)?;
-            Ok((idf, found))
+            let fields = state.search.candidates.match_fields()?;
+            let found = pass::candidates_for_offer(&fields, spec)?;
+            Ok((idf, found, fields.searcher))
         })
         .await??
     };
-    let (held, loaded) = listed_rows(state, &offer_terms, &found).await?;
+    let (held, loaded) = listed_rows(state, &offer_terms, &found, searcher).await?;
     let mut out = Vec::with_capacity(workplaces.len());
     for ((index, wp), result) in workplaces.into_iter().zip(found) {
         let candidates: Vec<Arc<Candidate>> = result

@@ -80,6 +80,10 @@ pub struct PassHit {
     pub id: String,
     /// For candidate → offers: the workplace used.
     pub workplace: usize,
+    /// The document in the searcher the pass ran on
+    /// ([`CandidateMatchFields::searcher`]): what else the index holds of
+    /// the row is read from there without looking the id up again.
+    pub doc: tantivy::DocAddress,
 }
 
 impl PassHit {
@@ -114,6 +118,7 @@ struct SegHit {
     key: Key,
     ord: u64,
     workplace: usize,
+    doc: DocId,
 }
 
 /// A bounded heap: the worst kept row on top; ties on the key broken by id.
@@ -131,7 +136,7 @@ impl Heap {
     }
 
     /// Offers a row; its id ordinal is read only when the row may enter.
-    fn offer(&mut self, key: Key, workplace: usize, ord: impl FnOnce() -> Option<u64>) {
+    fn offer(&mut self, key: Key, workplace: usize, doc: DocId, ord: impl FnOnce() -> Option<u64>) {
         if self.limit == 0 {
             return;
         }
@@ -148,6 +153,7 @@ impl Heap {
             key,
             ord,
             workplace,
+            doc,
         };
         if self.heap.len() < self.limit {
             self.heap.push(hit);
@@ -324,6 +330,8 @@ struct Tables {
     status_ok: Vec<bool>,
     /// The segment's ids (decoded once per segment).
     ids: Option<SegmentIds>,
+    /// The segment's ordinal in the searcher.
+    segment_ord: SegmentOrdinal,
 }
 
 /// The rules evaluated once per term of a segment's dictionaries.
@@ -392,11 +400,13 @@ impl Tables {
             status_ok: ord_table(status.as_ref(), |t| statuses.contains(&t))?,
             status,
             ids: None,
+            segment_ord: 0,
         })
     }
 
     /// The segment's ids, to read the kept rows' ids.
-    fn with_ids(mut self, ids: Option<SegmentIds>) -> Tables {
+    fn with_ids(mut self, segment_ord: SegmentOrdinal, ids: Option<SegmentIds>) -> Tables {
+        self.segment_ord = segment_ord;
         self.ids = ids;
         self
     }
@@ -532,6 +542,7 @@ impl Tables {
                             key: h.key,
                             id: table?.get(h.ord)?.to_string(),
                             workplace: h.workplace,
+                            doc: tantivy::DocAddress::new(self.segment_ord, h.doc),
                         })
                     })
                     .collect()
@@ -897,7 +908,7 @@ impl Collector for CandidateCollector {
                 contract: |t: &str| t == spec.contract_type,
             },
         )?
-        .with_ids(self.ids.get(ord as usize).cloned().flatten());
+        .with_ids(ord, self.ids.get(ord as usize).cloned().flatten());
         let fast = segment.fast_fields();
         let n = spec.workplaces.len();
         let fit = match &spec.fit {
@@ -1161,7 +1172,7 @@ impl SegmentCollector for CandidateSegment {
                 }
             }
             let key = rank_key_of(eligible, score, distance_km);
-            heaps[i].offer(key, wp.index, || tables.id_ord(doc));
+            heaps[i].offer(key, wp.index, doc, || tables.id_ord(doc));
         }
         if let (Some(mut hit), Some(state)) = (fit, fit_state.as_mut()) {
             if let Some(id) = tables.id(doc) {
@@ -1513,7 +1524,7 @@ impl Collector for OfferCollector {
                 },
             },
         )?
-        .with_ids(self.ids.get(ord as usize).cloned().flatten());
+        .with_ids(ord, self.ids.get(ord as usize).cloned().flatten());
         let fast = segment.fast_fields();
         Ok(OfferSegment {
             home_box: spec.home.map(|h| bounding_box(h, spec.radius_km)),
@@ -1689,7 +1700,7 @@ impl SegmentCollector for OfferSegment {
             }
         }
         let tables = &self.tables;
-        self.heap.offer(key, workplace, || tables.id_ord(doc));
+        self.heap.offer(key, workplace, doc, || tables.id_ord(doc));
     }
 
     fn harvest(self) -> PassResult {
@@ -1954,6 +1965,10 @@ mod tests {
                 ..CandidateDoc::default()
             };
             index.upsert(&doc).expect("upsert");
+            if i == 449 {
+                // Two segments: the rows' addresses name their segment.
+                index.commit_now().expect("commit");
+            }
         }
         index.commit_now().expect("commit");
         let point = |insee: &str| refs.commune(insee).and_then(|c| c.point);
@@ -1998,6 +2013,23 @@ mod tests {
                 one.iter().any(|r| r.considered > 50 && r.top.len() == 15),
                 "{one:?}"
             );
+            // The rows' documents are theirs: the terms each holds, read at
+            // its address in the pass's searcher, are those found by id.
+            let f = fields(1);
+            let rows = candidates_for_offer(&f, spec.clone()).expect("rows");
+            let docs: Vec<(tantivy::DocAddress, String)> = rows
+                .iter()
+                .flat_map(|r| r.top.iter().map(|h| (h.doc, h.id.clone())))
+                .collect();
+            let ids: Vec<String> = docs.iter().map(|(_, id)| id.clone()).collect();
+            let words: Vec<String> = spec.terms.iter().map(|(t, _)| t.clone()).collect();
+            let at = index
+                .match_terms_held_at(&f.searcher, &docs, &words)
+                .expect("held at");
+            let by_id = index.match_terms_held(&ids, &words).expect("held by id");
+            assert!(at.values().any(|h| h.iter().any(|x| *x)), "{at:?}");
+            assert!(at.values().any(|h| h.iter().any(|x| !*x)), "{at:?}");
+            assert_eq!(at, by_id);
             for threads in [2, 3] {
                 let split = candidates_for_offer(&fields(threads), spec.clone()).expect("split");
                 assert_eq!(split.len(), one.len());

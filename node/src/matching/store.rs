@@ -17,6 +17,14 @@ use crate::error::Result;
 /// statement, within SQLite's and PostgreSQL's bind limits.
 const CHUNK: usize = 12_000;
 
+/// A list of at least twice this many ids is read in parts on separate
+/// pooled connections at once ([`PARTS`] at most): on SQLite each
+/// connection has its own thread, and most of a read's time is spent
+/// turning rows into values (sqlx), not in SQLite.
+const PART_MIN: usize = 24;
+/// Most parts one read is cut into.
+const PARTS: usize = 4;
+
 /// The columns of a [`CandidateRow`] (those of `candidates::store`).
 const COLUMNS: &str =
     "id, external_id, first_name, last_name, commune_insee, status, counsellor_id, \
@@ -25,25 +33,34 @@ const COLUMNS: &str =
 
 /// The records `ids` without their files, by id (missing ids are absent).
 pub(crate) async fn listed(db: &Db, ids: &[String]) -> Result<HashMap<String, Candidate>> {
-    let mut out = HashMap::with_capacity(ids.len());
     if ids.is_empty() {
-        return Ok(out);
+        return Ok(HashMap::new());
     }
-    let mut conn = db.pool.acquire().await?;
-    for chunk in ids.chunks(CHUNK) {
-        let list = (1..=chunk.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!("SELECT {COLUMNS} FROM candidates WHERE id IN ({list})");
-        let mut q = sqlx::query_as::<_, CandidateRow>(&sql);
-        for id in chunk {
-            q = q.bind(id);
-        }
-        for row in q.fetch_all(&mut *conn).await? {
-            let (c, _) = row.into_record()?;
-            out.insert(c.id.clone(), c);
-        }
+    let parts = (ids.len() / PART_MIN).clamp(1, PARTS);
+    let per_part = ids.len().div_ceil(parts).min(CHUNK);
+    let reads = ids.chunks(per_part).map(|part| read_part(db, part));
+    let mut out = HashMap::with_capacity(ids.len());
+    for rows in futures::future::try_join_all(reads).await? {
+        out.extend(rows.into_iter().map(|c| (c.id.clone(), c)));
     }
     Ok(out)
+}
+
+/// One statement's rows (at most [`CHUNK`] ids), on a connection of its own.
+async fn read_part(db: &Db, ids: &[String]) -> Result<Vec<Candidate>> {
+    let mut conn = db.pool.acquire().await?;
+    let list = (1..=ids.len())
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!("SELECT {COLUMNS} FROM candidates WHERE id IN ({list})");
+    let mut q = sqlx::query_as::<_, CandidateRow>(&sql);
+    for id in ids {
+        q = q.bind(id);
+    }
+    q.fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|row| Ok(row.into_record()?.0))
+        .collect()
 }

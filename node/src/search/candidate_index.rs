@@ -504,6 +504,19 @@ impl CandidateIndex {
         self.engine().terms_held(self.fields.match_text, ids, terms)
     }
 
+    /// [`CandidateIndex::match_terms_held`] for rows a pass found: their
+    /// addresses in the searcher it ran on (the one of
+    /// [`CandidateIndex::match_fields`]) and their ids, without looking
+    /// the ids up again.
+    pub fn match_terms_held_at(
+        &self,
+        searcher: &tantivy::Searcher,
+        docs: &[(tantivy::DocAddress, String)],
+        terms: &[String],
+    ) -> Result<HashMap<String, Vec<bool>>, SearchError> {
+        super::engine::terms_held_at(searcher, self.fields.match_text, docs, terms)
+    }
+
     /// Whether a document with this id is visible to search.
     pub fn contains(&self, id: &str) -> Result<bool, SearchError> {
         self.engine().contains(id)

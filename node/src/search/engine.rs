@@ -735,49 +735,17 @@ impl Engine {
         ids: &[String],
         terms: &[String],
     ) -> Result<HashMap<String, Vec<bool>>, SearchError> {
-        let mut out = HashMap::with_capacity(ids.len());
         if ids.is_empty() {
-            return Ok(out);
+            return Ok(HashMap::new());
         }
         let searcher = self.searcher();
         let docs = searcher.search(&*self.ids_filter(ids), &tantivy::collector::DocSetCollector)?;
-        let mut by_segment: Vec<Vec<u32>> = vec![Vec::new(); searcher.segment_readers().len()];
-        for d in &docs {
-            if let Some(v) = by_segment.get_mut(d.segment_ord as usize) {
-                v.push(d.doc_id);
-            }
-        }
         let columns = self.segment_ids(&searcher)?;
-        for (ord, docs) in by_segment.iter_mut().enumerate() {
-            if docs.is_empty() {
-                continue;
-            }
-            docs.sort_unstable();
-            let mut flags = vec![vec![false; terms.len()]; docs.len()];
-            let inverted = searcher.segment_readers()[ord].inverted_index(field)?;
-            for (t, term) in terms.iter().enumerate() {
-                let term = Term::from_field_text(field, term);
-                let Some(mut postings) = inverted.read_postings(&term, IndexRecordOption::Basic)?
-                else {
-                    continue;
-                };
-                for (i, &doc) in docs.iter().enumerate() {
-                    if postings.doc() > doc {
-                        continue;
-                    }
-                    if postings.seek(doc) == doc {
-                        flags[i][t] = true;
-                    }
-                }
-            }
-            for (doc, f) in docs.iter().zip(flags) {
-                let addr = tantivy::DocAddress::new(ord as u32, *doc);
-                if let Some(id) = Self::read_id(&columns, addr) {
-                    out.insert(id, f);
-                }
-            }
-        }
-        Ok(out)
+        let found: Vec<(tantivy::DocAddress, String)> = docs
+            .into_iter()
+            .filter_map(|d| Some((d, Self::read_id(&columns, d)?)))
+            .collect();
+        terms_held_at(&searcher, field, &found, terms)
     }
 
     pub(crate) fn ids_filter(&self, ids: &[String]) -> Box<dyn Query> {
@@ -900,4 +868,50 @@ pub(crate) fn free_text_terms(text: &str) -> Vec<String> {
     terms.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.1 .1.cmp(&b.1 .1)));
     terms.truncate(MAX_FREE_TEXT_TERMS);
     terms.into_iter().map(|(t, _)| t).collect()
+}
+
+/// For each document of `docs` (an address in `searcher` and the row's
+/// id), which of `terms` (analysed terms) occur in `field`: the postings
+/// of each term sought in document order, per segment.
+pub(crate) fn terms_held_at(
+    searcher: &Searcher,
+    field: Field,
+    docs: &[(tantivy::DocAddress, String)],
+    terms: &[String],
+) -> Result<HashMap<String, Vec<bool>>, SearchError> {
+    let mut out = HashMap::with_capacity(docs.len());
+    let mut by_segment: Vec<Vec<(u32, &str)>> = vec![Vec::new(); searcher.segment_readers().len()];
+    for (d, id) in docs {
+        if let Some(v) = by_segment.get_mut(d.segment_ord as usize) {
+            v.push((d.doc_id, id.as_str()));
+        }
+    }
+    for (ord, docs) in by_segment.iter_mut().enumerate() {
+        if docs.is_empty() {
+            continue;
+        }
+        docs.sort_unstable();
+        docs.dedup_by_key(|d| d.0);
+        let mut flags = vec![vec![false; terms.len()]; docs.len()];
+        let inverted = searcher.segment_readers()[ord].inverted_index(field)?;
+        for (t, term) in terms.iter().enumerate() {
+            let term = Term::from_field_text(field, term);
+            let Some(mut postings) = inverted.read_postings(&term, IndexRecordOption::Basic)?
+            else {
+                continue;
+            };
+            for (i, &(doc, _)) in docs.iter().enumerate() {
+                if postings.doc() > doc {
+                    continue;
+                }
+                if postings.seek(doc) == doc {
+                    flags[i][t] = true;
+                }
+            }
+        }
+        for ((_, id), f) in docs.iter().zip(flags) {
+            out.insert((*id).to_string(), f);
+        }
+    }
+    Ok(out)
 }
