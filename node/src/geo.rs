@@ -80,11 +80,37 @@ impl Point {
 /// radius [`EARTH_RADIUS_KM`]). Accurate to about 0.5 % against the ellipsoid,
 /// which is plenty for "within 30 km of home".
 pub fn haversine_km(a: Point, b: Point) -> f64 {
-    let lat1 = a.lat().to_radians();
-    let lat2 = b.lat().to_radians();
-    let dlat = lat2 - lat1;
-    let dlon = (b.lon() - a.lon()).to_radians();
-    let h = (dlat / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * (dlon / 2.0).sin().powi(2);
+    haversine_prepared(&a.prepared(), &b.prepared())
+}
+
+/// A point made ready for many distances ([`haversine_prepared`]): its
+/// latitude in radians and that latitude's cosine computed once, so that
+/// a distance from it costs two sines, a square root and an arc sine.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prepared {
+    lat_rad: f64,
+    lon_deg: f64,
+    cos_lat: f64,
+}
+
+impl Point {
+    /// This point made ready for many distances.
+    pub fn prepared(&self) -> Prepared {
+        let lat_rad = self.lat().to_radians();
+        Prepared {
+            lat_rad,
+            lon_deg: self.lon(),
+            cos_lat: lat_rad.cos(),
+        }
+    }
+}
+
+/// [`haversine_km`] between prepared points: the same operations in the
+/// same order, so the same bits.
+pub fn haversine_prepared(a: &Prepared, b: &Prepared) -> f64 {
+    let dlat = b.lat_rad - a.lat_rad;
+    let dlon = (b.lon_deg - a.lon_deg).to_radians();
+    let h = (dlat / 2.0).sin().powi(2) + a.cos_lat * b.cos_lat * (dlon / 2.0).sin().powi(2);
     // Clamp: rounding can push h a hair above 1 for antipodal points.
     let h = h.clamp(0.0, 1.0);
     2.0 * EARTH_RADIUS_KM * h.sqrt().asin()
@@ -185,6 +211,59 @@ pub fn bounding_box(center: Point, radius_km: f64) -> BoundingBox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The haversine as written before points could be prepared.
+    fn haversine_reference(a: Point, b: Point) -> f64 {
+        let lat1 = a.lat().to_radians();
+        let lat2 = b.lat().to_radians();
+        let dlat = lat2 - lat1;
+        let dlon = (b.lon() - a.lon()).to_radians();
+        let h = (dlat / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * (dlon / 2.0).sin().powi(2);
+        2.0 * EARTH_RADIUS_KM * h.clamp(0.0, 1.0).sqrt().asin()
+    }
+
+    #[test]
+    fn prepared_points_give_the_same_bits() {
+        let mut seed: u64 = 0x9e37_79b9;
+        let mut next = |range: i64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 11) % (2 * range as u64 + 1)) as i64 - range
+        };
+        let mut points = vec![
+            BLOIS,
+            ORLEANS,
+            PARIS,
+            Point::new(90_000_000, 0),
+            Point::new(-90_000_000, 180_000_000),
+            Point::new(0, 180_000_000),
+            Point::new(0, -180_000_000),
+        ];
+        for _ in 0..400 {
+            points.push(Point::new(next(90_000_000), next(180_000_000)));
+            // Metropolitan France, where nearly every distance is taken.
+            points.push(Point::new(
+                46_500_000 + next(5_000_000),
+                2_500_000 + next(7_000_000),
+            ));
+        }
+        for a in &points {
+            let pa = a.prepared();
+            for b in points.iter().step_by(3) {
+                let want = haversine_reference(*a, *b);
+                assert_eq!(
+                    haversine_km(*a, *b).to_bits(),
+                    want.to_bits(),
+                    "{a:?} {b:?}"
+                );
+                assert_eq!(
+                    haversine_prepared(&pa, &b.prepared()).to_bits(),
+                    want.to_bits()
+                );
+            }
+        }
+    }
 
     const BLOIS: Point = Point {
         lat_micro: 47_581_630,

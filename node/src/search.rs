@@ -429,3 +429,18 @@ impl SearchIndexes {
         self.offers.shutdown();
     }
 }
+
+/// A candidate index for unit tests elsewhere in the node, in `dir`: small
+/// and single-threaded (tests run in parallel on 2 cores).
+#[cfg(test)]
+pub(crate) fn small_candidate_index(dir: &std::path::Path) -> CandidateIndex {
+    let options = SearchOptions {
+        writer_heap_bytes: 15_000_000,
+        writer_threads: Some(1),
+        index_nice: 0,
+        ..SearchOptions::default()
+    };
+    CandidateIndex::open_with(&dir.join("candidates"), options)
+        .expect("open")
+        .0
+}

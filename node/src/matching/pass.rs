@@ -56,15 +56,14 @@ use super::{
     total_score, travel_limit_of, PartValues, VEHICLE_NEEDED_KM,
 };
 use crate::config::MatchingWeights;
-use crate::geo::{bounding_box, haversine_km, BoundingBox, Point};
+use crate::geo::{bounding_box, haversine_prepared, BoundingBox, Point, Prepared};
 use crate::offers::licence_satisfies;
 use crate::referentials::{Certifications, Referentials, RomeRelation};
 use crate::search::background::on_threads;
 use crate::search::id_table::SegmentIds;
 use crate::search::match_fields::{
-    F_AVAILABLE, F_CERT, F_CONTRACT, F_HAS_VEHICLE, F_HOURS, F_LICENCE, F_LOCAL, F_NETWORK,
-    F_OFFER_LICENCE, F_PUBLISHED, F_START, F_STATUS, F_VEHICLE, F_WP_COMMUNE, F_WP_PT,
-    UNKNOWN_POINT,
+    F_AVAILABLE, F_CERT, F_CONTRACT, F_HOURS, F_LICENCE, F_LOCAL, F_OFFER_LICENCE, F_PUBLISHED,
+    F_START, F_STATUS, F_VEHICLE, F_WP_COMMUNE, F_WP_PT, UNKNOWN_POINT,
 };
 use crate::search::{CandidateMatchFields, OfferMatchFields, SearchError, Visits};
 
@@ -325,6 +324,9 @@ struct Tables {
     cert_bits: Vec<u32>,
     contract: Option<StrColumn>,
     contract_ok: Vec<bool>,
+    /// Bit `o`: `contract_ok[o]`, for the ordinals below 16
+    /// ([`crate::search::Visit::contract_bits`]).
+    contract_mask: u16,
     /// Per status ordinal: one of the statuses the pass lists.
     status: Option<StrColumn>,
     status_ok: Vec<bool>,
@@ -389,13 +391,20 @@ impl Tables {
         let cert = fast.str(F_CERT)?;
         let contract = fast.str(F_CONTRACT)?;
         let status = fast.str(F_STATUS)?;
+        let contract_ok = ord_table(contract.as_ref(), rules.contract)?;
         Ok(Tables {
             dense: Some(dense),
             licence_ok: ord_table(licence.as_ref(), rules.licence)?,
             licence,
             cert_bits: ord_table(cert.as_ref(), rules.cert)?,
             cert,
-            contract_ok: ord_table(contract.as_ref(), rules.contract)?,
+            contract_mask: contract_ok
+                .iter()
+                .take(16)
+                .enumerate()
+                .filter(|(_, ok)| **ok)
+                .fold(0, |mask, (o, _)| mask | (1 << o)),
+            contract_ok,
             contract,
             status_ok: ord_table(status.as_ref(), |t| statuses.contains(&t))?,
             status,
@@ -519,6 +528,16 @@ impl Tables {
         let mut values = ords(self.contract.as_ref(), doc).peekable();
         (none_accepts && values.peek().is_none())
             || values.any(|o| self.contract_ok.get(o).copied().unwrap_or(false))
+    }
+
+    /// [`Tables::contract_ok`] from a document's contract ordinals as
+    /// bits when its [`crate::search::Visit`] holds them (`bits`), from the
+    /// column otherwise.
+    fn contract_accepts(&self, bits: Option<u16>, doc: DocId, none_accepts: bool) -> bool {
+        match bits {
+            Some(bits) => (none_accepts && bits == 0) || bits & self.contract_mask != 0,
+            None => self.contract_ok(doc, none_accepts),
+        }
     }
 
     fn id(&self, doc: DocId) -> Option<String> {
@@ -792,7 +811,7 @@ impl Drop for PlacesLease {
 /// the radius; the box first), in the spec's order, into `out`.
 fn place_home(
     spec: &OfferSpec,
-    boxes: &[Option<BoundingBox>],
+    boxes: &[Option<WorkplaceArea>],
     home: Option<Point>,
     commune: Option<u64>,
     out: &mut Vec<Place>,
@@ -801,14 +820,16 @@ fn place_home(
     let Some(h) = home else {
         return;
     };
-    for (i, (wp, bbox)) in spec.workplaces.iter().zip(boxes).enumerate() {
-        let (Some(p), Some(b)) = (wp.point, bbox) else {
+    let mut prepared: Option<Prepared> = None;
+    for (i, (wp, area)) in spec.workplaces.iter().zip(boxes).enumerate() {
+        let Some(area) = area else {
             continue;
         };
-        if !b.contains(h) {
+        if !area.bbox.contains(h) {
             continue;
         }
-        let d = haversine_km(h, p);
+        let home = prepared.get_or_insert_with(|| h.prepared());
+        let d = haversine_prepared(home, &area.centre);
         if d <= spec.radius_km {
             out.push(Place {
                 wp: u32::try_from(i).unwrap_or(u32::MAX),
@@ -819,6 +840,24 @@ fn place_home(
                 },
             });
         }
+    }
+}
+
+/// A workplace with a known centre, as the pass uses it: the box holding
+/// every point within the radius (a cheap rejection before the distance)
+/// and the centre made ready for distances.
+#[derive(Clone, Copy)]
+struct WorkplaceArea {
+    bbox: BoundingBox,
+    centre: Prepared,
+}
+
+impl WorkplaceArea {
+    fn of(point: Option<Point>, radius_km: f64) -> Option<WorkplaceArea> {
+        point.map(|p| WorkplaceArea {
+            bbox: bounding_box(p, radius_km),
+            centre: p.prepared(),
+        })
     }
 }
 
@@ -849,16 +888,16 @@ struct CandidateSegment {
     /// Shared by the siblings collecting other ranges of the segment.
     tables: Arc<Tables>,
     pt: Option<Column<u64>>,
-    /// Commune, travel limit, public transport only and status per
-    /// document ([`Visits`]).
+    /// What the pass reads of each document (commune, travel limit,
+    /// public transport only, status, vehicle, network consent,
+    /// availability, hours, contracts: [`Visits`]).
     visits: Arc<Visits>,
-    vehicle: Option<Column<bool>>,
+    /// The availability and hours columns, read for a document whose
+    /// [`Visit`] could not hold them ([`Visit::WIDE`]).
     available: Option<Column<i64>>,
     hours: Option<Column<i64>>,
-    network: Option<Column<bool>>,
-    /// Per workplace with a known centre: the box around it holding every
-    /// point within the radius (a cheap rejection before the haversine).
-    boxes: Vec<Option<BoundingBox>>,
+    /// Per workplace with a known centre: its box and prepared centre.
+    boxes: Vec<Option<WorkplaceArea>>,
     /// Workplaces whose centre is not known: every candidate is
     /// considered there, without a distance.
     unknown_wps: Vec<usize>,
@@ -927,14 +966,12 @@ impl Collector for CandidateCollector {
             tables: Arc::new(tables),
             pt: fast.column_opt::<u64>(F_PT)?,
             visits: self.visits.get(ord as usize).cloned().unwrap_or_default(),
-            vehicle: fast.column_opt::<bool>(F_HAS_VEHICLE)?,
             available: fast.column_opt::<i64>(F_AVAILABLE)?,
             hours: fast.column_opt::<i64>(F_HOURS)?,
-            network: fast.column_opt::<bool>(F_NETWORK)?,
             boxes: spec
                 .workplaces
                 .iter()
-                .map(|wp| wp.point.map(|p| bounding_box(p, spec.radius_km)))
+                .map(|wp| WorkplaceArea::of(wp.point, spec.radius_km))
                 .collect(),
             unknown_wps: spec
                 .workplaces
@@ -981,10 +1018,8 @@ impl SegmentCollector for CandidateSegment {
             tables,
             pt,
             visits,
-            vehicle,
             available,
             hours,
-            network,
             boxes,
             unknown_wps,
             places,
@@ -1047,7 +1082,7 @@ impl SegmentCollector for CandidateSegment {
             return;
         }
         let text = text_value(sum, w.text_saturation);
-        let has_vehicle = vehicle.as_ref().and_then(|c| c.first(doc)).unwrap_or(false);
+        let has_vehicle = visit.has_vehicle();
         // Workplace-independent constraints and parts.
         let mut failed = false;
         if spec.driving_licence.is_some() && !tables.licence_ok(doc) {
@@ -1067,27 +1102,29 @@ impl SegmentCollector for CandidateSegment {
         if spec.vehicle_required && !has_vehicle {
             failed = true;
         }
-        let available = available
-            .as_ref()
-            .and_then(|c| c.first(doc))
-            .filter(|d| *d != i64::MIN);
+        let (available, weekly_hours) = visit.day_and_hours().unwrap_or_else(|| {
+            (
+                available
+                    .as_ref()
+                    .and_then(|c| c.first(doc))
+                    .filter(|d| *d != i64::MIN),
+                hours
+                    .as_ref()
+                    .and_then(|c| c.first(doc))
+                    .filter(|h| *h >= 0),
+            )
+        });
         let grace = w.availability_grace_days.max(0);
         let (availability, late) = availability_value(available, spec.reference_day, grace);
         if late > grace {
             failed = true;
         }
-        if spec.network && !network.as_ref().and_then(|c| c.first(doc)).unwrap_or(false) {
+        if spec.network && !visit.network() {
             failed = true;
         }
-        let hours = hours_value(
-            hours
-                .as_ref()
-                .and_then(|c| c.first(doc))
-                .filter(|h| *h >= 0),
-            spec.weekly_hours,
-        );
+        let hours = hours_value(weekly_hours, spec.weekly_hours);
         // No preference accepts every contract type.
-        let contract = if tables.contract_ok(doc, true) {
+        let contract = if tables.contract_accepts(visit.contract_bits(), doc, true) {
             1.0
         } else {
             0.0
@@ -1375,10 +1412,8 @@ impl PassSegment for CandidateSegment {
             tables: self.tables.clone(),
             pt: self.pt.clone(),
             visits: self.visits.clone(),
-            vehicle: self.vehicle.clone(),
             available: self.available.clone(),
             hours: self.hours.clone(),
-            network: self.network.clone(),
             boxes: self.boxes.clone(),
             unknown_wps: self.unknown_wps.clone(),
             places: PlacesLease::take(&self.places.home),
@@ -1479,6 +1514,8 @@ struct OfferSegment {
     communes: Vec<u64>,
     /// The box around home holding every point within the radius.
     home_box: Option<BoundingBox>,
+    /// The candidate's home made ready for distances.
+    home: Option<Prepared>,
 }
 
 impl Collector for OfferCollector {
@@ -1528,6 +1565,7 @@ impl Collector for OfferCollector {
         let fast = segment.fast_fields();
         Ok(OfferSegment {
             home_box: spec.home.map(|h| bounding_box(h, spec.radius_km)),
+            home: spec.home.map(|h| h.prepared()),
             tables,
             wp_pt: fast.column_opt::<u64>(F_WP_PT)?,
             wp_commune: fast.column_opt::<u64>(F_WP_COMMUNE)?,
@@ -1572,12 +1610,10 @@ impl SegmentCollector for OfferSegment {
             self.communes.extend(c.values_for_doc(doc));
         }
         // Pre-selection: a workplace within the radius of a known home.
-        if let (Some(h), Some(bbox)) = (spec.home, self.home_box) {
-            let near = self
-                .points
-                .iter()
-                .filter_map(|&v| point_of(v))
-                .any(|p| bbox.contains(p) && haversine_km(h, p) <= spec.radius_km);
+        if let (Some(h), Some(bbox)) = (self.home, self.home_box) {
+            let near = self.points.iter().filter_map(|&v| point_of(v)).any(|p| {
+                bbox.contains(p) && haversine_prepared(&h, &p.prepared()) <= spec.radius_km
+            });
             if !near {
                 return;
             }
@@ -1655,8 +1691,8 @@ impl SegmentCollector for OfferSegment {
             let distance_km = if commune == spec.commune_key {
                 Some(0.0)
             } else {
-                match (spec.home, point_of(pt)) {
-                    (Some(h), Some(p)) => Some(haversine_km(h, p)),
+                match (self.home, point_of(pt)) {
+                    (Some(h), Some(p)) => Some(haversine_prepared(&h, &p.prepared())),
                     _ => None,
                 }
             };
@@ -1767,6 +1803,7 @@ pub fn offer_terms_present(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::geo::haversine_km;
     use crate::search::commune_key;
 
     #[test]
@@ -1837,7 +1874,7 @@ mod tests {
         let boxes: Vec<_> = spec
             .workplaces
             .iter()
-            .map(|wp| wp.point.map(|p| bounding_box(p, spec.radius_km)))
+            .map(|wp| WorkplaceArea::of(wp.point, spec.radius_km))
             .collect();
         let mut places = Places::sized();
         let mut scratch = Vec::new();
@@ -1884,17 +1921,10 @@ mod tests {
     /// misses), and in fit mode the same candidates in document order.
     #[test]
     fn a_split_pass_finds_what_one_thread_finds() {
-        use crate::search::{analyze, CandidateDoc, CandidateIndex, SearchOptions, FR};
+        use crate::search::{analyze, small_candidate_index, CandidateDoc, FR};
         let refs = Referentials::global();
         let dir = tempfile::tempdir().expect("tempdir");
-        let options = SearchOptions {
-            writer_heap_bytes: 15_000_000,
-            writer_threads: Some(1),
-            index_nice: 0,
-            ..SearchOptions::default()
-        };
-        let (index, _) =
-            CandidateIndex::open_with(&dir.path().join("candidates"), options).expect("open");
+        let index = small_candidate_index(dir.path());
         let communes: Vec<_> = refs
             .communes()
             .iter()

@@ -14,7 +14,7 @@ use tantivy::{DocAddress, DocId, DocSet, Score, Searcher, SegmentOrdinal, Segmen
 
 use super::background::on_threads;
 use super::engine::{F_PT, F_ROME, F_UPDATED_AT};
-use crate::geo::{haversine_km, Point, MAX_LAT_MICRO, MAX_LON_MICRO};
+use crate::geo::{haversine_prepared, Point, Prepared, MAX_LAT_MICRO, MAX_LON_MICRO};
 
 /// Longitude offset bits in a packed point: `(lat + 90°) << 29 | (lon + 180°)`
 /// in micro-degrees (360e6 < 2^29, 180e6 < 2^28).
@@ -108,7 +108,8 @@ pub(crate) struct SegmentFruit {
 
 pub(crate) struct RankSegmentCollector {
     seg: SegmentOrdinal,
-    near: Option<(Point, f64)>,
+    /// The centre (made ready for distances) and radius of a `near` search.
+    near: Option<(Prepared, f64)>,
     by_distance: bool,
     keep: usize,
     pt: Option<Column<u64>>,
@@ -139,7 +140,7 @@ impl Collector for RankCollector {
         let rome_counts = vec![0; rome.as_ref().map_or(0, |c| c.num_terms())];
         Ok(RankSegmentCollector {
             seg: segment_local_id,
-            near: self.near,
+            near: self.near.map(|(centre, r)| (centre.prepared(), r)),
             by_distance: self.by_distance,
             keep: self.keep,
             pt,
@@ -194,7 +195,7 @@ impl SegmentCollector for RankSegmentCollector {
             };
             let nearest = pt
                 .values_for_doc(doc)
-                .map(|v| haversine_km(center, unpack_point(v)))
+                .map(|v| haversine_prepared(&center, &unpack_point(v).prepared()))
                 .fold(f64::INFINITY, f64::min);
             // Also rejects documents without any point (infinite) and NaN.
             if !nearest.is_finite() || nearest > radius_km {

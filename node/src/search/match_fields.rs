@@ -89,10 +89,12 @@ pub fn commune_key(insee: &str) -> u64 {
 }
 
 /// What the offer → candidates pass reads of every document it visits
-/// (commune, own travel limit, public transport only, status), decoded
-/// from the columns once per segment into one array: the pass reads one
-/// 16-byte entry per document, in document order, instead of four column
-/// look-ups (two in optional columns, one in a str column).
+/// (commune, own travel limit, public transport only, status, vehicle,
+/// network consent, availability day, weekly hours, accepted contracts),
+/// decoded from the columns once per segment into one array: the pass
+/// reads one 24-byte entry per document, in document order, instead of
+/// nine column look-ups (most in optional or multi-valued columns, each a
+/// search in the column's index of rows).
 #[derive(Debug, Default)]
 pub struct Visits {
     pub rows: Vec<Visit>,
@@ -105,9 +107,18 @@ pub struct Visit {
     pub commune: u64,
     /// [`F_TRAVEL`] (km, saturated to `i32`), -1 when none.
     pub travel: i32,
+    /// [`F_AVAILABLE`] (day), [`Visit::NO_DAY`] when none or "now";
+    /// unless [`Visit::WIDE`].
+    pub available: i32,
     /// Ordinal of the status in the segment's `status` dictionary
     /// ([`Visit::NO_STATUS`] when none).
     pub status: u16,
+    /// [`F_HOURS`], -1 when none; unless [`Visit::WIDE`].
+    pub hours: i16,
+    /// Bit `o`: the document accepts the contract of ordinal `o` in the
+    /// segment's `contract_type` dictionary; unless
+    /// [`Visit::WIDE_CONTRACTS`].
+    pub contracts: u16,
     pub flags: u8,
 }
 
@@ -116,7 +127,10 @@ impl Default for Visit {
         Visit {
             commune: 0,
             travel: -1,
+            available: Visit::NO_DAY,
             status: Visit::NO_STATUS,
+            hours: -1,
+            contracts: 0,
             flags: 0,
         }
     }
@@ -125,9 +139,19 @@ impl Default for Visit {
 impl Visit {
     pub const HAS_COMMUNE: u8 = 1;
     pub const PT_ONLY: u8 = 2;
+    pub const HAS_VEHICLE: u8 = 4;
+    /// The consent covers the network ([`F_NETWORK`]).
+    pub const NETWORK: u8 = 8;
+    /// The availability day or the weekly hours do not fit their fields:
+    /// read both from the columns.
+    pub const WIDE: u8 = 16;
+    /// A contract ordinal beyond 15: read the contracts from the column.
+    pub const WIDE_CONTRACTS: u8 = 32;
     /// No status, or an ordinal beyond `u16` (a status dictionary holds a
     /// handful of values).
     pub const NO_STATUS: u16 = u16::MAX;
+    /// No availability day, or "now" (`i64::MIN` in the column).
+    pub const NO_DAY: i32 = i32::MIN;
 
     pub fn commune(&self) -> Option<u64> {
         (self.flags & Visit::HAS_COMMUNE != 0).then_some(self.commune)
@@ -141,6 +165,31 @@ impl Visit {
     pub fn pt_only(&self) -> bool {
         self.flags & Visit::PT_ONLY != 0
     }
+
+    pub fn has_vehicle(&self) -> bool {
+        self.flags & Visit::HAS_VEHICLE != 0
+    }
+
+    pub fn network(&self) -> bool {
+        self.flags & Visit::NETWORK != 0
+    }
+
+    /// The availability day and weekly hours as the pass reads them
+    /// (`None`: not given, or "now" for the day), unless [`Visit::WIDE`].
+    pub fn day_and_hours(&self) -> Option<(Option<i64>, Option<i64>)> {
+        (self.flags & Visit::WIDE == 0).then(|| {
+            (
+                (self.available != Visit::NO_DAY).then_some(i64::from(self.available)),
+                (self.hours >= 0).then_some(i64::from(self.hours)),
+            )
+        })
+    }
+
+    /// The contract ordinals accepted, as bits, unless
+    /// [`Visit::WIDE_CONTRACTS`].
+    pub fn contract_bits(&self) -> Option<u16> {
+        (self.flags & Visit::WIDE_CONTRACTS == 0).then_some(self.contracts)
+    }
 }
 
 impl Visits {
@@ -150,7 +199,19 @@ impl Visits {
         let commune = fast.column_opt::<u64>(F_COMMUNE_KEY)?;
         let travel = fast.column_opt::<i64>(F_TRAVEL)?;
         let pt_only = fast.column_opt::<bool>(F_PT_ONLY)?;
+        let vehicle = fast.column_opt::<bool>(F_HAS_VEHICLE)?;
+        let network = fast.column_opt::<bool>(F_NETWORK)?;
+        let available = fast.column_opt::<i64>(F_AVAILABLE)?;
+        let hours = fast.column_opt::<i64>(F_HOURS)?;
         let status = fast.str(F_STATUS)?;
+        let contract = fast.str(F_CONTRACT)?;
+        let flag = |col: &Option<tantivy::columnar::Column<bool>>, doc, bit: u8| {
+            if col.as_ref().and_then(|c| c.first(doc)).unwrap_or(false) {
+                bit
+            } else {
+                0
+            }
+        };
         let rows = (0..segment.max_doc())
             .map(|doc| {
                 let mut v = Visit::default();
@@ -165,8 +226,33 @@ impl Visits {
                         i32::try_from(t).unwrap_or(i32::MAX)
                     };
                 }
-                if pt_only.as_ref().and_then(|c| c.first(doc)).unwrap_or(false) {
-                    v.flags |= Visit::PT_ONLY;
+                v.flags |= flag(&pt_only, doc, Visit::PT_ONLY)
+                    | flag(&vehicle, doc, Visit::HAS_VEHICLE)
+                    | flag(&network, doc, Visit::NETWORK);
+                let day = available
+                    .as_ref()
+                    .and_then(|c| c.first(doc))
+                    .filter(|d| *d != i64::MIN);
+                let weekly = hours
+                    .as_ref()
+                    .and_then(|c| c.first(doc))
+                    .filter(|h| *h >= 0);
+                let day = day.map(|d| i32::try_from(d).ok().filter(|d| *d != Visit::NO_DAY));
+                let weekly = weekly.map(|h| i16::try_from(h).ok());
+                match (day, weekly) {
+                    (Some(None), _) | (_, Some(None)) => v.flags |= Visit::WIDE,
+                    (day, weekly) => {
+                        v.available = day.flatten().unwrap_or(Visit::NO_DAY);
+                        v.hours = weekly.flatten().unwrap_or(-1);
+                    }
+                }
+                if let Some(c) = &contract {
+                    for o in c.term_ords(doc) {
+                        match u32::try_from(o).ok().and_then(|o| 1u16.checked_shl(o)) {
+                            Some(bit) => v.contracts |= bit,
+                            None => v.flags |= Visit::WIDE_CONTRACTS,
+                        }
+                    }
                 }
                 if let Some(o) = status.as_ref().and_then(|s| s.term_ords(doc).next()) {
                     v.status = u16::try_from(o)
@@ -214,6 +300,103 @@ pub struct OfferMatchFields {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every entry says what the columns say, or sends the pass to them.
+    #[test]
+    fn visits_hold_what_the_columns_hold() {
+        use crate::search::{small_candidate_index, CandidateDoc};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let index = small_candidate_index(dir.path());
+        // 20 contract types: ordinals 16 and beyond do not fit the bits.
+        let contracts: Vec<String> = (0..20).map(|i| format!("K{i:02}")).collect();
+        for i in 0..60i64 {
+            let doc = CandidateDoc {
+                id: format!("c{i:02}"),
+                full_name: format!("Candidat {i}"),
+                status: ["active", "placed"][(i % 2) as usize].into(),
+                commune_insee: "41018".into(),
+                has_vehicle: i % 3 == 0,
+                network_consent: i % 4 == 0,
+                public_transport_only: i % 5 == 0,
+                available_from_days: match i % 6 {
+                    0 => None,
+                    1 => Some(i64::MIN),
+                    2 => Some(20_000 + i),
+                    3 => Some(i64::from(i32::MAX) + 5),
+                    4 => Some(i64::from(i32::MIN)),
+                    _ => Some(-3),
+                },
+                weekly_hours: match i % 7 {
+                    0 => None,
+                    1 => Some(35),
+                    2 => Some(40_000),
+                    _ => Some(i),
+                },
+                max_travel_km: (i % 2 == 0).then_some(i),
+                contract_types: (0..(i % 3) as usize)
+                    .map(|k| contracts[(i as usize * 7 + k * 5) % contracts.len()].clone())
+                    .collect(),
+                ..CandidateDoc::default()
+            };
+            index.upsert(&doc).expect("upsert");
+        }
+        index.commit_now().expect("commit");
+        let fields = index.match_fields().expect("fields");
+        let (mut wide, mut wide_contracts, mut narrow) = (0, 0, 0);
+        for (ord, segment) in fields.searcher.segment_readers().iter().enumerate() {
+            let visits = &fields.visits[ord];
+            let fast = segment.fast_fields();
+            let boolean = |name: &str, doc| {
+                fast.column_opt::<bool>(name)
+                    .expect("column")
+                    .and_then(|c| c.first(doc))
+                    .unwrap_or(false)
+            };
+            let number = |name: &str, doc| {
+                fast.column_opt::<i64>(name)
+                    .expect("column")
+                    .and_then(|c| c.first(doc))
+            };
+            let contract = fast.str(F_CONTRACT).expect("column").expect("contracts");
+            for doc in 0..segment.max_doc() {
+                let v = visits.get(doc);
+                assert_eq!(v.has_vehicle(), boolean(F_HAS_VEHICLE, doc));
+                assert_eq!(v.network(), boolean(F_NETWORK, doc));
+                assert_eq!(v.pt_only(), boolean(F_PT_ONLY, doc));
+                assert_eq!(v.travel(), number(F_TRAVEL, doc).filter(|t| *t >= 0));
+                let want = (
+                    number(F_AVAILABLE, doc).filter(|d| *d != i64::MIN),
+                    number(F_HOURS, doc).filter(|h| *h >= 0),
+                );
+                match v.day_and_hours() {
+                    Some(got) => {
+                        assert_eq!(got, want, "doc {doc}");
+                        narrow += 1;
+                    }
+                    None => {
+                        wide += 1;
+                        let day_fits = want
+                            .0
+                            .is_none_or(|d| i32::try_from(d).is_ok_and(|d| d != Visit::NO_DAY));
+                        let hours_fit = want.1.is_none_or(|h| i16::try_from(h).is_ok());
+                        assert!(!(day_fits && hours_fit), "doc {doc}: {want:?}");
+                    }
+                }
+                let ords: Vec<u64> = contract.term_ords(doc).collect();
+                match v.contract_bits() {
+                    Some(bits) => {
+                        let want = ords.iter().fold(0u16, |m, o| m | (1 << o));
+                        assert_eq!(bits, want, "doc {doc}");
+                    }
+                    None => {
+                        wide_contracts += 1;
+                        assert!(ords.iter().any(|o| *o >= 16), "doc {doc}: {ords:?}");
+                    }
+                }
+            }
+        }
+        assert!(wide > 0 && narrow > 0 && wide_contracts > 0);
+    }
 
     #[test]
     fn commune_keys() {
