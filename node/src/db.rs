@@ -48,6 +48,9 @@ pub enum DbError {
 /// How much of a SQLite database file each connection maps into memory
 /// for reading (`PRAGMA mmap_size`): the file's pages are then read from
 /// the operating system's cache without a system call each.
+/// SQLite maps the file read-only and still writes through the WAL; a disk
+/// error under a mapped page ends the process (`SIGBUS`) instead of failing
+/// the statement, one more reason to keep the database on a local disk.
 const SQLITE_MMAP_BYTES: u64 = 1 << 30;
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

@@ -807,7 +807,8 @@ fn rank_candidates(
         .into_iter()
         .filter(|c| listable(c))
         .map(|c| {
-            // From the index's postings; a record not indexed yet is
+            // From the index's postings; a record the caller found no
+            // terms for (the legacy pre-selection: not indexed yet) is
             // analysed here (the same terms, by construction).
             let text = match held.get(&c.id) {
                 Some(flags) => relevance_with(
@@ -969,7 +970,9 @@ pub async fn fit_offer(
 /// no id looked up again), and the records without their files
 /// ([`store::listed`], with their texts), from the database — both at
 /// once. A row erased meanwhile is missing from the database's answer and
-/// is not listed.
+/// is not listed; a row edited since the pass's snapshot is explained with
+/// the terms it held in that snapshot (the ranking's own view: its text
+/// part as ranked) and the rest of its record as read now.
 async fn listed_rows(
     state: &AppState,
     offer_terms: &OfferTerms,

@@ -1917,6 +1917,66 @@ mod tests {
 
     /// A pass split by document range across threads finds what one
     /// thread finds: the same considered and excluded counts per
+    /// Contracts accepted from a document's visit entry (ordinals as bits)
+    /// or from the column (an ordinal beyond 15): the same answer.
+    #[test]
+    fn contracts_from_bits_answer_as_the_column() {
+        use crate::search::{small_candidate_index, CandidateDoc};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let index = small_candidate_index(dir.path());
+        let types: Vec<String> = (0..20).map(|i| format!("K{i:02}")).collect();
+        for i in 0..80usize {
+            let doc = CandidateDoc {
+                id: format!("c{i:02}"),
+                full_name: format!("Candidat {i}"),
+                status: "active".into(),
+                contract_types: (0..i % 4)
+                    .map(|k| types[(i * 7 + k * 3) % types.len()].clone())
+                    .collect(),
+                ..CandidateDoc::default()
+            };
+            index.upsert(&doc).expect("upsert");
+        }
+        index.commit_now().expect("commit");
+        let fields = index.match_fields().expect("fields");
+        let (mut from_bits, mut from_column, mut accepted) = (0, 0, 0);
+        for (ord, segment) in fields.searcher.segment_readers().iter().enumerate() {
+            let tables = Tables::new(
+                segment,
+                &[],
+                fields.rome,
+                &[],
+                F_LICENCE,
+                LISTABLE_STATUSES,
+                Rules {
+                    rome: |_: &str| RomeRelation::None,
+                    licence: |_: &str| false,
+                    cert: |_: &str| 0,
+                    contract: |t: &str| ["K03", "K15", "K17"].contains(&t),
+                },
+            )
+            .expect("tables");
+            let visits = &fields.visits[ord];
+            for doc in 0..segment.max_doc() {
+                let bits = visits.get(doc).contract_bits();
+                match bits {
+                    Some(_) => from_bits += 1,
+                    None => from_column += 1,
+                }
+                for none_accepts in [true, false] {
+                    let want = tables.contract_ok(doc, none_accepts);
+                    assert_eq!(
+                        tables.contract_accepts(bits, doc, none_accepts),
+                        want,
+                        "doc {doc}, {bits:?}, none accepts: {none_accepts}"
+                    );
+                    accepted += usize::from(want && !none_accepts);
+                }
+            }
+        }
+        assert!(from_bits > 10 && from_column > 10 && accepted > 5);
+    }
+
     /// workplace, the same rows in the same order (with and without near
     /// misses), and in fit mode the same candidates in document order.
     #[test]
