@@ -979,12 +979,12 @@ async fn listed_rows(
     found: &[pass::PassResult],
     searcher: tantivy::Searcher,
 ) -> Result<(HashMap<String, Vec<bool>>, HashMap<String, Arc<Candidate>>)> {
-    let mut docs: Vec<(tantivy::DocAddress, String)> = found
+    // A row listed at several workplaces appears once per workplace here;
+    // the terms are read once per document (`terms_held_at`).
+    let docs: Vec<(tantivy::DocAddress, String)> = found
         .iter()
         .flat_map(|r| r.top.iter().map(|h| (h.doc, h.id.clone())))
         .collect();
-    docs.sort();
-    docs.dedup();
     let ids: Vec<String> = {
         let mut ids: Vec<String> = docs.iter().map(|(_, id)| id.clone()).collect();
         ids.sort();

@@ -811,7 +811,7 @@ impl Drop for PlacesLease {
 /// the radius; the box first), in the spec's order, into `out`.
 fn place_home(
     spec: &OfferSpec,
-    boxes: &[Option<WorkplaceArea>],
+    boxes: &[Option<Area>],
     home: Option<Point>,
     commune: Option<u64>,
     out: &mut Vec<Place>,
@@ -843,18 +843,18 @@ fn place_home(
     }
 }
 
-/// A workplace with a known centre, as the pass uses it: the box holding
-/// every point within the radius (a cheap rejection before the distance)
-/// and the centre made ready for distances.
+/// A known centre (a workplace's, or a candidate's home) as a pass uses
+/// it: the box holding every point within the radius (a cheap rejection
+/// before the distance) and the centre made ready for distances.
 #[derive(Clone, Copy)]
-struct WorkplaceArea {
+struct Area {
     bbox: BoundingBox,
     centre: Prepared,
 }
 
-impl WorkplaceArea {
-    fn of(point: Option<Point>, radius_km: f64) -> Option<WorkplaceArea> {
-        point.map(|p| WorkplaceArea {
+impl Area {
+    fn of(point: Option<Point>, radius_km: f64) -> Option<Area> {
+        point.map(|p| Area {
             bbox: bounding_box(p, radius_km),
             centre: p.prepared(),
         })
@@ -897,7 +897,7 @@ struct CandidateSegment {
     available: Option<Column<i64>>,
     hours: Option<Column<i64>>,
     /// Per workplace with a known centre: its box and prepared centre.
-    boxes: Vec<Option<WorkplaceArea>>,
+    boxes: Vec<Option<Area>>,
     /// Workplaces whose centre is not known: every candidate is
     /// considered there, without a distance.
     unknown_wps: Vec<usize>,
@@ -971,7 +971,7 @@ impl Collector for CandidateCollector {
             boxes: spec
                 .workplaces
                 .iter()
-                .map(|wp| WorkplaceArea::of(wp.point, spec.radius_km))
+                .map(|wp| Area::of(wp.point, spec.radius_km))
                 .collect(),
             unknown_wps: spec
                 .workplaces
@@ -1512,10 +1512,8 @@ struct OfferSegment {
     excluded: usize,
     points: Vec<u64>,
     communes: Vec<u64>,
-    /// The box around home holding every point within the radius.
-    home_box: Option<BoundingBox>,
-    /// The candidate's home made ready for distances.
-    home: Option<Prepared>,
+    /// The candidate's home, when known.
+    home: Option<Area>,
 }
 
 impl Collector for OfferCollector {
@@ -1564,8 +1562,7 @@ impl Collector for OfferCollector {
         .with_ids(ord, self.ids.get(ord as usize).cloned().flatten());
         let fast = segment.fast_fields();
         Ok(OfferSegment {
-            home_box: spec.home.map(|h| bounding_box(h, spec.radius_km)),
-            home: spec.home.map(|h| h.prepared()),
+            home: Area::of(spec.home, spec.radius_km),
             tables,
             wp_pt: fast.column_opt::<u64>(F_WP_PT)?,
             wp_commune: fast.column_opt::<u64>(F_WP_COMMUNE)?,
@@ -1610,9 +1607,10 @@ impl SegmentCollector for OfferSegment {
             self.communes.extend(c.values_for_doc(doc));
         }
         // Pre-selection: a workplace within the radius of a known home.
-        if let (Some(h), Some(bbox)) = (self.home, self.home_box) {
+        if let Some(home) = self.home {
             let near = self.points.iter().filter_map(|&v| point_of(v)).any(|p| {
-                bbox.contains(p) && haversine_prepared(&h, &p.prepared()) <= spec.radius_km
+                home.bbox.contains(p)
+                    && haversine_prepared(&home.centre, &p.prepared()) <= spec.radius_km
             });
             if !near {
                 return;
@@ -1692,7 +1690,7 @@ impl SegmentCollector for OfferSegment {
                 Some(0.0)
             } else {
                 match (self.home, point_of(pt)) {
-                    (Some(h), Some(p)) => Some(haversine_prepared(&h, &p.prepared())),
+                    (Some(h), Some(p)) => Some(haversine_prepared(&h.centre, &p.prepared())),
                     _ => None,
                 }
             };
@@ -1874,7 +1872,7 @@ mod tests {
         let boxes: Vec<_> = spec
             .workplaces
             .iter()
-            .map(|wp| WorkplaceArea::of(wp.point, spec.radius_km))
+            .map(|wp| Area::of(wp.point, spec.radius_km))
             .collect();
         let mut places = Places::sized();
         let mut scratch = Vec::new();

@@ -1,9 +1,8 @@
 //! The one read matching makes of `candidates` after an offer → candidates
 //! pass: the rows listed over all the offer's workplaces (a 57-workplace
 //! offer lists up to 1,140), in one statement or a few at once, without
-//! their files (the
-//! CV files are not part of a ranking; the text part comes from the
-//! index). Rows decode as every other read of the table does
+//! their files (the CV files are not part of a ranking; the text part
+//! comes from the index). Rows decode as every other read of the table does
 //! ([`CandidateRow`]).
 
 use std::collections::HashMap;
