@@ -206,6 +206,7 @@ fn accumulate(
     segment: &SegmentReader,
     field: Field,
     terms: &[(String, i64)],
+    within: Option<&[u64]>,
     dense: &mut Dense,
 ) -> tantivy::Result<()> {
     let inverted = segment.inverted_index(field)?;
@@ -217,6 +218,10 @@ fn accumulate(
         let mut doc = postings.doc();
         while doc != TERMINATED {
             let d = doc as usize;
+            if within.is_some_and(|w| !bit(w, d)) {
+                doc = postings.advance();
+                continue;
+            }
             if let (Some(s), Some(c)) = (dense.sums.get_mut(d), dense.counts.get_mut(d)) {
                 *s += weight;
                 *c = c.saturating_add(1);
@@ -345,8 +350,12 @@ struct Rules<R, L, C, K> {
 }
 
 impl Tables {
+    /// `within`: when given, only the documents of its set bits are
+    /// touched (the others are as if no posting held them).
+    #[allow(clippy::too_many_arguments)]
     fn new<R, L, C, K>(
         segment: &SegmentReader,
+        within: Option<&[u64]>,
         text: &[(Field, Vec<(String, i64)>)],
         rome_field: Field,
         related: &[String],
@@ -362,7 +371,7 @@ impl Tables {
     {
         let mut dense = Dense::take(segment.max_doc() as usize);
         for (field, terms) in text {
-            accumulate(segment, *field, terms, &mut dense)?;
+            accumulate(segment, *field, terms, within, &mut dense)?;
         }
         // The best relation of each document, from the postings of the
         // related codes (a document holds its codes as terms).
@@ -377,6 +386,10 @@ impl Tables {
             let mut doc = postings.doc();
             while doc != TERMINATED {
                 let d = doc as usize;
+                if within.is_some_and(|w| !bit(w, d)) {
+                    doc = postings.advance();
+                    continue;
+                }
                 if let Some(r) = dense.rome_rel.get_mut(d) {
                     if relation.strength() > r.strength() {
                         *r = relation;
@@ -921,8 +934,26 @@ impl Collector for CandidateCollector {
         let spec = self.spec.clone();
         let refs = Referentials::global();
         let certs = Certifications::global();
+        let visits = self.visits.get(ord as usize).cloned().unwrap_or_default();
+        let boxes: Vec<Option<Area>> = spec
+            .workplaces
+            .iter()
+            .map(|wp| Area::of(wp.point, spec.radius_km))
+            .collect();
+        // When every workplace has a centre, a candidate is considered
+        // only if their home is within the radius of one: only the
+        // documents of the grid cells meeting the workplaces' boxes are
+        // touched (most of a country's candidates are never visited).
+        let within = boxes.iter().all(Option::is_some).then(|| {
+            let mut words = vec![0u64; (segment.max_doc() as usize).div_ceil(64)];
+            for area in boxes.iter().flatten() {
+                visits.homes.mark(&area.bbox, &mut words);
+            }
+            words
+        });
         let tables = Tables::new(
             segment,
+            within.as_deref(),
             &[(self.match_text, spec.terms.clone())],
             self.rome,
             &spec.related,
@@ -965,14 +996,10 @@ impl Collector for CandidateCollector {
             fit,
             tables: Arc::new(tables),
             pt: fast.column_opt::<u64>(F_PT)?,
-            visits: self.visits.get(ord as usize).cloned().unwrap_or_default(),
+            visits,
             available: fast.column_opt::<i64>(F_AVAILABLE)?,
             hours: fast.column_opt::<i64>(F_HOURS)?,
-            boxes: spec
-                .workplaces
-                .iter()
-                .map(|wp| Area::of(wp.point, spec.radius_km))
-                .collect(),
+            boxes,
             unknown_wps: spec
                 .workplaces
                 .iter()
@@ -1541,6 +1568,7 @@ impl Collector for OfferCollector {
         let refs = Referentials::global();
         let tables = Tables::new(
             segment,
+            None,
             &text,
             self.rome,
             &spec.related,
@@ -1941,6 +1969,7 @@ mod tests {
         for (ord, segment) in fields.searcher.segment_readers().iter().enumerate() {
             let tables = Tables::new(
                 segment,
+                None,
                 &[],
                 fields.rome,
                 &[],
@@ -1986,10 +2015,16 @@ mod tests {
         let communes: Vec<_> = refs
             .communes()
             .iter()
-            .filter(|c| ["41", "45", "37", "72"].contains(&c.insee.get(..2).unwrap_or("")))
+            // Homes near the radius's edge (18, 36, 86, 28, 61) and far
+            // beyond it (13, 67) too.
+            .filter(|c| {
+                [
+                    "13", "18", "28", "36", "37", "41", "45", "61", "67", "72", "86",
+                ]
+                .contains(&c.insee.get(..2).unwrap_or(""))
+            })
             .filter(|c| c.point.is_some())
-            .step_by(7)
-            .take(120)
+            .step_by(9)
             .collect();
         let mut seed: u64 = 0x5eed;
         let mut next = |n: u64| {
@@ -2016,7 +2051,7 @@ mod tests {
             "béton",
         ];
         let statuses = ["active", "active", "active", "in_referral", "placed"];
-        for i in 0..900 {
+        for i in 0..1_500 {
             let commune = communes[next(communes.len() as u64) as usize];
             let doc = CandidateDoc {
                 id: format!("c{i:04}"),
@@ -2053,7 +2088,7 @@ mod tests {
                 ..CandidateDoc::default()
             };
             index.upsert(&doc).expect("upsert");
-            if i == 449 {
+            if i == 749 {
                 // Two segments: the rows' addresses name their segment.
                 index.commit_now().expect("commit");
             }
@@ -2090,7 +2125,7 @@ mod tests {
             .iter()
             .map(|s| s.num_docs() as usize)
             .sum();
-        assert_eq!(docs, 900);
+        assert_eq!(docs, 1_500);
         for near_misses in [false, true] {
             let spec = OfferSpec {
                 near_misses,
@@ -2118,6 +2153,30 @@ mod tests {
             assert!(at.values().any(|h| h.iter().any(|x| *x)), "{at:?}");
             assert!(at.values().any(|h| h.iter().any(|x| !*x)), "{at:?}");
             assert_eq!(at, by_id);
+            // Every workplace with a centre: only the documents of the
+            // grid cells meeting their boxes are visited; the rows of a
+            // pass visiting every document (an unknown centre turns the
+            // grid off) at the same workplaces.
+            let centred = OfferSpec {
+                workplaces: spec
+                    .workplaces
+                    .iter()
+                    .filter(|w| w.point.is_some())
+                    .cloned()
+                    .collect(),
+                ..spec.clone()
+            };
+            let in_cells = candidates_for_offer(&fields(1), centred).expect("grid");
+            let at_centres = one.iter().enumerate().filter(|(i, _)| *i != 2);
+            assert_eq!(in_cells.len(), 3);
+            for (a, (i, b)) in in_cells.iter().zip(at_centres) {
+                assert_eq!(
+                    (a.considered, a.excluded),
+                    (b.considered, b.excluded),
+                    "{i}"
+                );
+                assert_eq!(a.top, b.top, "workplace {i}, near misses {near_misses}");
+            }
             for threads in [2, 3] {
                 let split = candidates_for_offer(&fields(threads), spec.clone()).expect("split");
                 assert_eq!(split.len(), one.len());

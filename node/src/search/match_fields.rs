@@ -31,6 +31,7 @@ use tantivy::schema::Field;
 use tantivy::Searcher;
 
 use super::id_table::SegmentIds;
+use crate::geo::{BoundingBox, Point};
 
 /// `commune_key` of the home commune (candidates).
 pub const F_COMMUNE_KEY: &str = "m_commune";
@@ -98,6 +99,73 @@ pub fn commune_key(insee: &str) -> u64 {
 #[derive(Debug, Default)]
 pub struct Visits {
     pub rows: Vec<Visit>,
+    /// The documents by the grid cell of their home ([`HomeGrid`]).
+    pub homes: HomeGrid,
+}
+
+/// Side of a [`HomeGrid`] cell in micro-degrees (0.25°: about 28 km of
+/// latitude, 19 km of longitude in metropolitan France).
+const CELL_MICRO: i64 = 250_000;
+
+/// The documents of a segment with a home point, grouped by the grid cell
+/// holding it: a pass whose workplaces all have a centre visits only the
+/// documents of the cells meeting their boxes ([`HomeGrid::mark`]) instead
+/// of every document its terms touch anywhere in the country.
+#[derive(Debug, Default)]
+pub struct HomeGrid {
+    /// Cells with at least one home, sorted: (latitude row, longitude column).
+    cells: Vec<(i64, i64)>,
+    /// `docs[starts[i]..starts[i + 1]]`: the documents of `cells[i]`, in order.
+    starts: Vec<usize>,
+    docs: Vec<tantivy::DocId>,
+}
+
+/// The cell row (or column) of a coordinate in micro-degrees.
+fn cell_of(micro: i64) -> i64 {
+    micro.div_euclid(CELL_MICRO)
+}
+
+impl HomeGrid {
+    /// The grid of `(document, home)` pairs.
+    pub fn new(homes: impl IntoIterator<Item = (tantivy::DocId, Point)>) -> HomeGrid {
+        let mut keyed: Vec<((i64, i64), tantivy::DocId)> = homes
+            .into_iter()
+            .map(|(doc, p)| ((cell_of(p.lat_micro), cell_of(p.lon_micro)), doc))
+            .collect();
+        keyed.sort_unstable();
+        let mut grid = HomeGrid {
+            docs: Vec::with_capacity(keyed.len()),
+            ..HomeGrid::default()
+        };
+        for (i, (cell, doc)) in keyed.iter().enumerate() {
+            if grid.cells.last() != Some(cell) {
+                grid.cells.push(*cell);
+                grid.starts.push(i);
+            }
+            grid.docs.push(*doc);
+        }
+        grid.starts.push(grid.docs.len());
+        grid
+    }
+
+    /// Sets bit `d` of `words` for each document `d` of the cells meeting
+    /// `bbox`: every document whose home lies inside the box is marked
+    /// (with others of the same cells, which the pass's distance rejects).
+    pub fn mark(&self, bbox: &BoundingBox, words: &mut [u64]) {
+        let (lon0, lon1) = (cell_of(bbox.min_lon), cell_of(bbox.max_lon));
+        for lat in cell_of(bbox.min_lat)..=cell_of(bbox.max_lat) {
+            let from = self.cells.partition_point(|c| *c < (lat, lon0));
+            let to = self.cells.partition_point(|c| *c <= (lat, lon1));
+            let (Some(&start), Some(&end)) = (self.starts.get(from), self.starts.get(to)) else {
+                continue;
+            };
+            for &d in self.docs.get(start..end).unwrap_or(&[]) {
+                if let Some(w) = words.get_mut(d as usize / 64) {
+                    *w |= 1 << (d % 64);
+                }
+            }
+        }
+    }
 }
 
 /// One document of [`Visits`].
@@ -205,6 +273,7 @@ impl Visits {
         let hours = fast.column_opt::<i64>(F_HOURS)?;
         let status = fast.str(F_STATUS)?;
         let contract = fast.str(F_CONTRACT)?;
+        let pt = fast.column_opt::<u64>(super::engine::F_PT)?;
         let flag = |col: &Option<tantivy::columnar::Column<bool>>, doc, bit: u8| {
             if col.as_ref().and_then(|c| c.first(doc)).unwrap_or(false) {
                 bit
@@ -263,7 +332,12 @@ impl Visits {
                 v
             })
             .collect();
-        Ok(Visits { rows })
+        let homes = HomeGrid::new((0..segment.max_doc()).filter_map(|doc| {
+            pt.as_ref()
+                .and_then(|c| c.first(doc))
+                .map(|v| (doc, super::collect::unpack_point(v)))
+        }));
+        Ok(Visits { rows, homes })
     }
 
     pub fn get(&self, doc: tantivy::DocId) -> Visit {
@@ -300,6 +374,75 @@ pub struct OfferMatchFields {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `mark` sets every document whose home is inside the box, and only
+    /// documents of the cells the box meets; random homes and boxes over
+    /// the whole globe (negative coordinates, cell borders, boxes
+    /// spanning every longitude).
+    #[test]
+    fn a_box_marks_every_home_inside_it() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut coord = |max: i64, rng: &mut rand::rngs::StdRng| -> i64 {
+            // A third of the values on a cell border or next to one.
+            match rng.gen_range(0..3) {
+                0 => {
+                    rng.gen_range(-max / CELL_MICRO..=max / CELL_MICRO) * CELL_MICRO
+                        + rng.gen_range(-1..=1)
+                }
+                _ => rng.gen_range(-max..=max),
+            }
+        };
+        let homes: Vec<(tantivy::DocId, Point)> = (0..3_000u32)
+            .map(|d| {
+                let p = Point {
+                    lat_micro: coord(90_000_000, &mut rng),
+                    lon_micro: coord(180_000_000, &mut rng),
+                };
+                (d * 3 + d % 2, p)
+            })
+            .collect();
+        let grid = HomeGrid::new(homes.iter().copied());
+        let max_doc = 9_000usize;
+        for round in 0..400 {
+            let bbox = if round == 0 {
+                crate::geo::bounding_box(
+                    Point {
+                        lat_micro: 89_900_000,
+                        lon_micro: 0,
+                    },
+                    150.0,
+                )
+            } else {
+                let (a, b) = (coord(90_000_000, &mut rng), coord(90_000_000, &mut rng));
+                let (c, d) = (coord(180_000_000, &mut rng), coord(180_000_000, &mut rng));
+                let span = rng.gen_range(0..4_000_000);
+                BoundingBox {
+                    min_lat: a.min(b),
+                    max_lat: a.min(b) + span.min((a - b).abs()),
+                    min_lon: c.min(d),
+                    max_lon: c.min(d) + span,
+                }
+            };
+            let mut words = vec![0u64; max_doc.div_ceil(64)];
+            grid.mark(&bbox, &mut words);
+            let marked = |d: u32| words[d as usize / 64] & (1 << (d % 64)) != 0;
+            let lats = cell_of(bbox.min_lat)..=cell_of(bbox.max_lat);
+            let lons = cell_of(bbox.min_lon)..=cell_of(bbox.max_lon);
+            for (d, p) in &homes {
+                if bbox.contains(*p) {
+                    assert!(marked(*d), "round {round}: {p:?} in {bbox:?} not marked");
+                }
+                let meets =
+                    lats.contains(&cell_of(p.lat_micro)) && lons.contains(&cell_of(p.lon_micro));
+                assert_eq!(marked(*d), meets, "round {round}: {p:?}, {bbox:?}");
+            }
+            let homed: std::collections::HashSet<u32> = homes.iter().map(|(d, _)| *d).collect();
+            assert!((0..max_doc as u32)
+                .filter(|d| !homed.contains(d))
+                .all(|d| !marked(d)));
+        }
+    }
 
     /// Every entry says what the columns say, or sends the pass to them.
     #[test]
