@@ -48,7 +48,7 @@ use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Column, StrColumn};
 use tantivy::fastfield::AliveBitSet;
 use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::{DocId, DocSet, Score, Searcher, SegmentOrdinal, SegmentReader, Term, TERMINATED};
+use tantivy::{DocId, Score, Searcher, SegmentOrdinal, SegmentReader, Term};
 
 use super::text::{term_weight, text_value};
 use super::{
@@ -212,25 +212,42 @@ fn accumulate(
     let inverted = segment.inverted_index(field)?;
     for (term, weight) in terms {
         let term = Term::from_field_text(field, term);
-        let Some(mut postings) = inverted.read_postings(&term, IndexRecordOption::Basic)? else {
-            continue;
-        };
-        let mut doc = postings.doc();
-        while doc != TERMINATED {
-            let d = doc as usize;
-            if within.is_some_and(|w| !bit(w, d)) {
-                doc = postings.advance();
-                continue;
-            }
+        for_each_posting(&inverted, &term, within, |d| {
             if let (Some(s), Some(c)) = (dense.sums.get_mut(d), dense.counts.get_mut(d)) {
                 *s += weight;
                 *c = c.saturating_add(1);
                 dense.touch(d);
             }
-            doc = postings.advance();
-        }
+        })?;
     }
     Ok(())
+}
+
+/// Calls `f` with each document of `term`'s postings (deleted ones
+/// included), in order, skipping those whose bit is not set in `within`
+/// when given. The postings are read a decoded block at a time.
+fn for_each_posting(
+    inverted: &tantivy::InvertedIndexReader,
+    term: &Term,
+    within: Option<&[u64]>,
+    mut f: impl FnMut(usize),
+) -> tantivy::Result<()> {
+    let Some(mut block) = inverted.read_block_postings(term, IndexRecordOption::Basic)? else {
+        return Ok(());
+    };
+    loop {
+        let docs = block.docs();
+        if docs.is_empty() {
+            return Ok(());
+        }
+        for &doc in docs {
+            let d = doc as usize;
+            if within.is_none_or(|w| bit(w, d)) {
+                f(d);
+            }
+        }
+        block.advance();
+    }
 }
 
 /// A segment's dense arrays: per document, the text sum, the number of
@@ -379,25 +396,14 @@ impl Tables {
         for code in related {
             let relation = (rules.rome)(code);
             let term = Term::from_field_text(rome_field, code);
-            let Some(mut postings) = inverted.read_postings(&term, IndexRecordOption::Basic)?
-            else {
-                continue;
-            };
-            let mut doc = postings.doc();
-            while doc != TERMINATED {
-                let d = doc as usize;
-                if within.is_some_and(|w| !bit(w, d)) {
-                    doc = postings.advance();
-                    continue;
-                }
+            for_each_posting(&inverted, &term, within, |d| {
                 if let Some(r) = dense.rome_rel.get_mut(d) {
                     if relation.strength() > r.strength() {
                         *r = relation;
                     }
                     dense.touch(d);
                 }
-                doc = postings.advance();
-            }
+            })?;
         }
         let fast = segment.fast_fields();
         let licence = fast.str(licence_field)?;

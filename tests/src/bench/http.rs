@@ -251,11 +251,18 @@ impl Target {
             get(first).await?.bytes().await?;
         }
         let mut samples = Vec::with_capacity(ids.len() * rounds.max(1));
+        // The parts of each sample: answer's head received, last byte
+        // received (the body's size), then parsed (the sample).
+        let (mut heads, mut bodies, mut sizes) = (Vec::new(), Vec::new(), Vec::new());
         for id in std::iter::repeat_n(&ids, rounds.max(1)).flatten() {
             let t = Instant::now();
             let resp = get(id).await?;
+            heads.push(t.elapsed());
             let status = resp.status();
-            let body: serde_json::Value = resp.json().await?;
+            let bytes = resp.bytes().await?;
+            bodies.push(t.elapsed());
+            sizes.push(bytes.len());
+            let body: serde_json::Value = serde_json::from_slice(&bytes)?;
             samples.push(t.elapsed());
             anyhow::ensure!(status.is_success(), "matches {status}: {body}");
             for w in body["workplaces"].as_array().context("no workplaces")? {
@@ -264,6 +271,17 @@ impl Target {
                 }
             }
         }
+        let part = |v: &[std::time::Duration]| {
+            let l = super::Latency::of(v);
+            format!("p50 {:.2} / p99 {:.2} ms", l.p50_ms, l.p99_ms)
+        };
+        eprintln!(
+            "   through HTTP: head {}, last byte {}, parsed {}; answers of {:.0} bytes on average",
+            part(&heads),
+            part(&bodies),
+            part(&samples),
+            sizes.iter().sum::<usize>() as f64 / sizes.len().max(1) as f64
+        );
         Ok(Some(super::Latency::of(&samples)))
     }
 
