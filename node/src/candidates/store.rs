@@ -17,8 +17,9 @@ use super::{
 };
 use crate::error::{Error, FieldError, Result};
 
-/// Columns of `candidates` that make a [`CandidateRow`].
-const COLUMNS: &str =
+/// Columns of `candidates` that make a [`CandidateRow`], in its fields'
+/// order (a row also deserialises from a JSON array of these).
+pub(crate) const COLUMNS: &str =
     "id, external_id, first_name, last_name, commune_insee, status, counsellor_id, \
      profile, consent_at, consent_by, consent_scope, created_at, updated_at, last_activity_at, \
      retention_reminded_at, anonymised_at";
@@ -30,8 +31,9 @@ const FILE_COLUMNS: &str =
 /// Most ids bound in one `IN (…)` list.
 const CHUNK: usize = 500;
 
-/// One row of `candidates`.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// One row of `candidates`: from a result row, or from a JSON array of
+/// [`COLUMNS`] in order (a read that aggregates its rows in the database).
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub(crate) struct CandidateRow {
     id: String,
     external_id: Option<String>,
