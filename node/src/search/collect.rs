@@ -14,7 +14,9 @@ use tantivy::{DocAddress, DocId, DocSet, Score, Searcher, SegmentOrdinal, Segmen
 
 use super::background::on_threads;
 use super::engine::{F_PT, F_ROME, F_UPDATED_AT};
-use crate::geo::{haversine_prepared, Point, Prepared, MAX_LAT_MICRO, MAX_LON_MICRO};
+use crate::geo::{
+    bounding_box, haversine_prepared, BoundingBox, Point, Prepared, MAX_LAT_MICRO, MAX_LON_MICRO,
+};
 
 /// Longitude offset bits in a packed point: `(lat + 90°) << 29 | (lon + 180°)`
 /// in micro-degrees (360e6 < 2^29, 180e6 < 2^28).
@@ -108,8 +110,9 @@ pub(crate) struct SegmentFruit {
 
 pub(crate) struct RankSegmentCollector {
     seg: SegmentOrdinal,
-    /// The centre (made ready for distances) and radius of a `near` search.
-    near: Option<(Prepared, f64)>,
+    /// The centre (made ready for distances), radius and the box holding
+    /// every point within it, of a `near` search.
+    near: Option<(Prepared, f64, BoundingBox)>,
     by_distance: bool,
     keep: usize,
     pt: Option<Column<u64>>,
@@ -140,7 +143,9 @@ impl Collector for RankCollector {
         let rome_counts = vec![0; rome.as_ref().map_or(0, |c| c.num_terms())];
         Ok(RankSegmentCollector {
             seg: segment_local_id,
-            near: self.near.map(|(centre, r)| (centre.prepared(), r)),
+            near: self
+                .near
+                .map(|(centre, r)| (centre.prepared(), r, bounding_box(centre, r))),
             by_distance: self.by_distance,
             keep: self.keep,
             pt,
@@ -189,13 +194,18 @@ impl SegmentCollector for RankSegmentCollector {
 
     fn collect(&mut self, doc: DocId, score: Score) {
         let mut distance_km = None;
-        if let Some((center, radius_km)) = self.near {
+        if let Some((center, radius_km, bbox)) = self.near {
             let Some(pt) = &self.pt else {
                 return;
             };
+            // A point outside the box is beyond the radius: no distance is
+            // computed for it (the nearest point within the radius, if
+            // any, is inside the box).
             let nearest = pt
                 .values_for_doc(doc)
-                .map(|v| haversine_prepared(&center, &unpack_point(v).prepared()))
+                .map(unpack_point)
+                .filter(|p| bbox.contains(*p))
+                .map(|p| haversine_prepared(&center, &p.prepared()))
                 .fold(f64::INFINITY, f64::min);
             // Also rejects documents without any point (infinite) and NaN.
             if !nearest.is_finite() || nearest > radius_km {
