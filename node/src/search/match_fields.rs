@@ -383,7 +383,7 @@ mod tests {
     fn a_box_marks_every_home_inside_it() {
         use rand::{Rng, SeedableRng};
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        let mut coord = |max: i64, rng: &mut rand::rngs::StdRng| -> i64 {
+        let coord = |max: i64, rng: &mut rand::rngs::StdRng| -> i64 {
             // A third of the values on a cell border or next to one.
             match rng.gen_range(0..3) {
                 0 => {
