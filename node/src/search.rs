@@ -76,7 +76,7 @@ pub use candidate_index::{CandidateIndex, CANDIDATES_SCHEMA_VERSION};
 pub(crate) use collect::unpack_point;
 pub use lexicon::Lexicon;
 pub use match_fields::{
-    commune_key, CandidateMatchFields, OfferMatchFields, Visit, Visits, UNKNOWN_POINT,
+    commune_key, CandidateMatchFields, HomeGrid, OfferMatchFields, Visit, Visits, UNKNOWN_POINT,
 };
 pub use offer_index::{OfferIndex, OFFERS_SCHEMA_VERSION};
 pub use query_lang::QueryError;

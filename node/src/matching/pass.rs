@@ -8,7 +8,10 @@
 //! found here is the order shown.
 //!
 //! - **Offer → candidates** ([`candidates_for_offer`]): the collector runs
-//!   over the active candidates. Per segment it first walks the postings of
+//!   over the active candidates. When every workplace has a centre, only
+//!   the candidates of the home-grid cells meeting the workplaces' boxes
+//!   are touched ([`crate::search::HomeGrid`], per segment): the others
+//!   live beyond every radius. Per segment it first walks the postings of
 //!   the offer's matching terms (`match_text`) into dense arrays of text sums
 //!   (fixed point) and matched-term counts, and the postings of the ROME
 //!   codes related to the offer's into a dense array of relations (pooled
