@@ -953,6 +953,9 @@ impl Collector for CandidateCollector {
         // only if their home is within the radius of one: only the
         // documents of the grid cells meeting the workplaces' boxes are
         // touched (most of a country's candidates are never visited).
+        // Like the places per commune, this holds the homes of a commune
+        // at one point (its centre, from the referential the index was
+        // built with).
         let within = boxes.iter().all(Option::is_some).then(|| {
             let mut words = vec![0u64; (segment.max_doc() as usize).div_ceil(64)];
             for area in boxes.iter().flatten() {

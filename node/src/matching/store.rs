@@ -11,15 +11,18 @@
 
 use std::collections::HashMap;
 
+use futures::StreamExt;
+
 use crate::candidates::store::{CandidateRow, COLUMNS};
 use crate::candidates::Candidate;
 use crate::db::{Backend, Db};
 use crate::error::{Error, Result};
 
-/// Most ids bound in one `IN (…)` list: every listed row of the largest
-/// ranking the API allows (200 per workplace, 57 workplaces) in one
-/// statement, within SQLite's and PostgreSQL's bind limits.
-const CHUNK: usize = 12_000;
+/// Most ids in one statement: its rows come back as one JSON text, which
+/// must stay well within the largest value SQLite and PostgreSQL hold
+/// (about 1 GB; a record's profile holds a CV of up to 200,000
+/// characters, escaped twice).
+const CHUNK: usize = 200;
 
 /// A list of at least twice this many ids is read in parts on separate
 /// pooled connections at once ([`PARTS`] at most): on SQLite each
@@ -34,16 +37,25 @@ pub(crate) async fn listed(db: &Db, ids: &[String]) -> Result<HashMap<String, Ca
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    // More than PARTS only beyond PARTS × CHUNK ids (more than any
-    // ranking the API allows lists).
+    // Beyond PARTS × CHUNK ids (a ranking of many workplaces), more
+    // statements than PARTS, at most PARTS at once.
     let parts = (ids.len() / PART_MIN)
         .clamp(1, PARTS)
         .max(ids.len().div_ceil(CHUNK));
     let per_part = ids.len().div_ceil(parts);
-    let reads = ids.chunks(per_part).map(|part| read_part(db, part));
+    // Futures owning their part (a stream of borrowing ones is not
+    // `Send` for every lifetime the handler needs).
+    let reads: Vec<_> = ids
+        .chunks(per_part)
+        .map(|part| {
+            let (db, part) = (db.clone(), part.to_vec());
+            async move { read_part(&db, &part).await }
+        })
+        .collect();
+    let mut reads = futures::stream::iter(reads).buffer_unordered(PARTS);
     let mut out = HashMap::with_capacity(ids.len());
-    for rows in futures::future::try_join_all(reads).await? {
-        out.extend(rows.into_iter().map(|c| (c.id.clone(), c)));
+    while let Some(rows) = reads.next().await {
+        out.extend(rows?.into_iter().map(|c| (c.id.clone(), c)));
     }
     Ok(out)
 }
@@ -96,8 +108,8 @@ mod tests {
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
         let db = Db::connect(&url, "full").await.expect("connect");
         let mut conn = db.pool.acquire().await.expect("connection");
-        for i in 0..130i64 {
-            let mut c = crate::candidates::empty_candidate(format!("c{i:03}"), 1_000 + i);
+        for i in 0..900i64 {
+            let mut c = crate::candidates::empty_candidate(format!("c{i:04}"), 1_000 + i);
             c.first_name = format!("Prénom \"{i}\" l'aîné \\ ✓");
             c.last_name = if i % 7 == 0 {
                 String::new()
@@ -127,9 +139,10 @@ mod tests {
                 .await
                 .expect("insert");
         }
-        for n in [0usize, 30, 100, 150] {
-            // Two ids in three, from c000: those from c130 on do not exist.
-            let ids: Vec<String> = (0..n).map(|i| format!("c{:03}", i * 3 / 2)).collect();
+        for n in [0usize, 30, 100, 150, 700] {
+            // Two ids in three, from c0000: those from c0900 on do not
+            // exist (700 ids: more than one statement's).
+            let ids: Vec<String> = (0..n).map(|i| format!("c{:04}", i * 3 / 2)).collect();
             let parts = listed(&db, &ids).await.expect("in parts");
             let one: HashMap<String, Candidate> = read_part(&db, &ids)
                 .await
@@ -144,7 +157,7 @@ mod tests {
                     .into_iter()
                     .map(|c| (c.id.clone(), c))
                     .collect();
-            let present = ids.iter().filter(|id| id.as_str() < "c130").count();
+            let present = ids.iter().filter(|id| id.as_str() < "c0900").count();
             assert_eq!(parts.len(), present, "{n} ids");
             assert_eq!(parts, one, "{n} ids");
             assert_eq!(parts, by_rows, "{n} ids");
