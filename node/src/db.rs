@@ -186,6 +186,12 @@ impl Db {
     }
 }
 
+/// Whether `conn` is a PostgreSQL connection (SQL text that differs by
+/// engine).
+pub fn is_postgres(conn: &sqlx::AnyConnection) -> bool {
+    conn.backend_name().eq_ignore_ascii_case("postgresql")
+}
+
 /// Convert a boolean for storage.
 pub fn b(v: bool) -> i64 {
     i64::from(v)

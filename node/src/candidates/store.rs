@@ -203,7 +203,7 @@ pub(crate) async fn get_for_update(
     conn: &mut AnyConnection,
     id: &str,
 ) -> Result<Option<(Candidate, RecordMeta)>> {
-    let lock = if conn.backend_name().eq_ignore_ascii_case("postgresql") {
+    let lock = if crate::db::is_postgres(conn) {
         " FOR UPDATE"
     } else {
         ""

@@ -12,10 +12,13 @@
 //!    (deduplication: only what was new comes back), one multi-row upsert
 //!    of `offers` returning what changed, one multi-row `journal` insert
 //!    (the index follows the journal; nothing touches tantivy here). The
-//!    run has its own savepoint: if the store refuses any of its rows, the
-//!    savepoint is rolled back and its messages are stored one by one
-//!    ([`super::store_one`]), so the culprit alone is refused. Other kinds
-//!    (referrals, closes, figures) go one by one in order.
+//!    runs are written without savepoints; if the store refuses any row,
+//!    the whole group is rolled back and written again with a savepoint
+//!    per run, a refused run's messages then stored one by one
+//!    ([`super::store_one`]), so the culprit alone is refused ([`Mode`]).
+//!    Other kinds (referrals, closes, figures) go one by one in order,
+//!    each in its savepoint. Verdicts (metrics, logs) are drawn once the
+//!    whole group is stored, so a group written twice counts once.
 //! 3. **Group commit**: batches that arrive while another is being written
 //!    wait for the writer and are then stored together in one transaction
 //!    (one disk flush for all), each with the answer to its txn id
@@ -32,8 +35,8 @@ use tokio::sync::oneshot;
 use vivier_protocol::{MessageKind, MessageResult, NodeId, Payload, Recipient, VerifiedMessage};
 
 use super::receive::{
-    check_received_offer, store_one, stored_verdict, txn_answer, unverified, verify_options,
-    AfterCommit, Effects, Stored,
+    check_received_offer, store_failing, store_one, stored_verdict, txn_answer, unverified,
+    verify_options, AfterCommit, Effects, Stored,
 };
 use super::refusals::{self, Disposition};
 use super::store::{self, InboxRow};
@@ -89,9 +92,29 @@ enum Prep {
     Offer(Box<RemoteOffer>),
     /// Refused by a check: stored nothing (unless it is a duplicate, which
     /// the store tells).
-    Refused(Error),
+    Refused(Refusal),
     /// On its own statements, in order ([`store_one`]).
     One,
+}
+
+/// Why a check refused a message (kept as text: a group may be written
+/// twice, see [`Mode`]).
+struct Refusal {
+    code: &'static str,
+    message: String,
+}
+
+impl From<Error> for Refusal {
+    fn from(e: Error) -> Refusal {
+        match refusals::classify(e) {
+            Disposition::Refuse { code, message } => Refusal { code, message },
+            // The checks do not touch the store; kept for completeness.
+            Disposition::Transient(e) => Refusal {
+                code: "internal_error",
+                message: e.to_string(),
+            },
+        }
+    }
 }
 
 /// Verify, check and store one batch of raw messages; with `txn`, record
@@ -161,11 +184,11 @@ fn prepare(state: &AppState, msg: &VerifiedMessage) -> Prep {
     match check_received_offer(state, &msg.envelope.sender, offer) {
         Ok(true) => match crate::offers::prepare_remote_offer(offer) {
             Ok(o) => Prep::Offer(Box::new(o)),
-            Err(e) => Prep::Refused(e),
+            Err(e) => Prep::Refused(e.into()),
         },
         // Our own offer coming back: only its inbox row.
         Ok(false) => Prep::One,
-        Err(e) => Prep::Refused(e),
+        Err(e) => Prep::Refused(e.into()),
     }
 }
 
@@ -191,7 +214,19 @@ async fn write_queued(state: AppState) {
         // An earlier turn took this task's batch.
         return;
     }
-    match write_group(&state, &mut jobs).await {
+    let written = match write_group(&state, &jobs, Mode::Fast).await {
+        Ok(Some(done)) => Ok(done),
+        // The store refused a row of a run: again, one savepoint per run.
+        Ok(None) => match write_group(&state, &jobs, Mode::Careful).await {
+            Ok(Some(done)) => Ok(done),
+            Ok(None) => Err(Error::Internal(anyhow::anyhow!(
+                "the inbox's careful write asked to be written again"
+            ))),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    match written {
         Ok(done) => {
             for (job, out) in jobs.into_iter().zip(done) {
                 let _ = job.done.send(Ok(out));
@@ -218,13 +253,53 @@ async fn write_queued(state: AppState) {
     }
 }
 
-async fn write_group(state: &AppState, jobs: &mut [Job]) -> Result<Vec<(Answer, Effects)>> {
+/// How a group's runs of offers are written.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    /// Each run's statements straight in the group's transaction. If the
+    /// store refuses a row (the checks before make it rare), the group is
+    /// rolled back and written again [`Mode::Careful`]ly. No savepoint on
+    /// the common path: on SQLite a savepoint copies every page the run
+    /// changes into a statement journal, on PostgreSQL it costs two round
+    /// trips per run.
+    Fast,
+    /// Each run in its own savepoint; a refused run is rolled back and its
+    /// messages stored one by one, so that the culprit alone is refused.
+    Careful,
+}
+
+/// What storing each verified message of a batch gave (item index →
+/// outcome); verdicts are drawn from it once the whole group is stored.
+type Outcomes = Vec<(usize, std::result::Result<Stored, Disposition>)>;
+
+/// Store the group's batches in one transaction, then draw the verdicts
+/// (metrics, logs, effects) and record each batch's txn answer in it.
+/// `None`: a run was refused in [`Mode::Fast`]; nothing was kept.
+async fn write_group(
+    state: &AppState,
+    jobs: &[Job],
+    mode: Mode,
+) -> Result<Option<Vec<(Answer, Effects)>>> {
     let mut tx = state.db.begin().await?;
+    let mut stored = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        match store_batch(state, &mut tx, &job.batch, mode).await? {
+            Some(outcomes) => stored.push(outcomes),
+            // Dropping the transaction rolls it back.
+            None => return Ok(None),
+        }
+    }
     let mut out = Vec::with_capacity(jobs.len());
-    for job in jobs.iter_mut() {
+    for (job, outcomes) in jobs.iter().zip(stored) {
         let mut effects = Effects::default();
-        store_batch(state, &mut tx, &mut job.batch, &mut effects).await?;
-        let results = std::mem::take(&mut job.batch.results);
+        let mut results = job.batch.results.clone();
+        for item in &job.batch.items {
+            effects.saw(state, &item.msg);
+        }
+        for (i, outcome) in outcomes {
+            let item = &job.batch.items[i];
+            results[item.slot] = stored_verdict(&item.msg, outcome, &mut effects)?;
+        }
         let text = match &job.txn {
             Some((origin, txn_id)) => {
                 let text = txn_answer(results.clone())?;
@@ -243,30 +318,32 @@ async fn write_group(state: &AppState, jobs: &mut [Job]) -> Result<Vec<(Answer, 
         out.push((Answer { results, text }, effects));
     }
     tx.commit().await?;
-    Ok(out)
+    Ok(Some(out))
 }
 
-/// Step 2 for one batch, inside the group's transaction.
+/// Step 2 for one batch, inside the group's transaction. `None`: a run was
+/// refused in [`Mode::Fast`].
 async fn store_batch(
     state: &AppState,
     tx: &mut Transaction<'static, Any>,
-    batch: &mut Checked,
-    effects: &mut Effects,
-) -> Result<()> {
+    batch: &Checked,
+    mode: Mode,
+) -> Result<Option<Outcomes>> {
+    let mut outcomes = Vec::with_capacity(batch.items.len());
     let mut run: Vec<usize> = Vec::new();
-    let mut run_keys: HashSet<(String, String)> = HashSet::new();
+    let mut run_keys: HashSet<(&str, &str)> = HashSet::new();
     let mut refused = Vec::new();
-    for i in 0..batch.items.len() {
-        let item = &batch.items[i];
-        effects.saw(state, &item.msg);
+    for (i, item) in batch.items.iter().enumerate() {
         match &item.prep {
             Prep::Offer(o) => {
                 let env = &item.msg.envelope;
-                let message_key = (env.sender.to_string(), env.id.clone());
-                let offer_key = (String::new(), o.offer_id().to_string());
+                let message_key = (env.sender.as_str(), env.id.as_str());
+                let offer_key = ("", o.offer_id());
                 // One statement cannot write the same row twice.
                 if run_keys.contains(&message_key) || run_keys.contains(&offer_key) {
-                    store_run(state, tx, batch, &run, effects).await?;
+                    if !store_run(state, tx, batch, &run, mode, &mut outcomes).await? {
+                        return Ok(None);
+                    }
                     run.clear();
                     run_keys.clear();
                 }
@@ -276,74 +353,92 @@ async fn store_batch(
             }
             Prep::Refused(_) => refused.push(i),
             Prep::One => {
-                store_run(state, tx, batch, &run, effects).await?;
+                if !store_run(state, tx, batch, &run, mode, &mut outcomes).await? {
+                    return Ok(None);
+                }
                 run.clear();
                 run_keys.clear();
-                store_alone(state, tx, batch, i, effects).await?;
+                outcomes.push((i, store_alone(state, tx, &item.msg).await?));
             }
         }
     }
-    store_run(state, tx, batch, &run, effects).await?;
-    settle_refused(tx, batch, refused).await
+    if !store_run(state, tx, batch, &run, mode, &mut outcomes).await? {
+        return Ok(None);
+    }
+    settle_refused(tx, batch, refused, &mut outcomes).await?;
+    Ok(Some(outcomes))
 }
 
-/// One message on its own statements and savepoint.
+/// One message on its own statements and savepoint ([`store_one`]); a
+/// failing store ends the group.
 async fn store_alone(
     state: &AppState,
     tx: &mut Transaction<'static, Any>,
-    batch: &mut Checked,
-    i: usize,
-    effects: &mut Effects,
-) -> Result<()> {
-    let item = &batch.items[i];
-    let stored = store_one(state, tx, &item.msg).await;
-    batch.results[item.slot] = stored_verdict(&item.msg, stored, effects)?;
-    Ok(())
+    msg: &VerifiedMessage,
+) -> Result<std::result::Result<Stored, Disposition>> {
+    match store_one(state, tx, msg).await {
+        Err(Disposition::Transient(e)) => Err(store_failing(msg, &e)),
+        stored => Ok(stored),
+    }
 }
 
-/// A run of offers: three statements in a savepoint; one by one if the
-/// store refuses any of its rows.
+/// A run of offers: three statements ([`insert_run`]). In
+/// [`Mode::Careful`], in a savepoint, and one by one if the store refuses
+/// any of its rows. `false`: the store refused a row in [`Mode::Fast`].
 async fn store_run(
     state: &AppState,
     tx: &mut Transaction<'static, Any>,
-    batch: &mut Checked,
+    batch: &Checked,
     run: &[usize],
-    effects: &mut Effects,
-) -> Result<()> {
+    mode: Mode,
+    outcomes: &mut Outcomes,
+) -> Result<bool> {
     if run.is_empty() {
-        return Ok(());
+        return Ok(true);
     }
-    let mut sp = sqlx::Acquire::begin(&mut **tx).await?;
-    match insert_run(state, &mut sp, batch, run).await {
+    let inserted = match mode {
+        Mode::Fast => insert_run(state, tx, batch, run).await,
+        Mode::Careful => {
+            let mut sp = sqlx::Acquire::begin(&mut **tx).await?;
+            let inserted = insert_run(state, &mut sp, batch, run).await;
+            match &inserted {
+                Ok(_) => sp.commit().await?,
+                Err(_) => sp.rollback().await?,
+            }
+            inserted
+        }
+    };
+    match inserted {
         Ok(new) => {
-            sp.commit().await?;
             for &i in run {
                 let item = &batch.items[i];
                 let stored = match &item.prep {
-                    Prep::Offer(o) if new.contains(&item.msg.envelope.id) => {
+                    Prep::Offer(o) if new.contains(item.msg.envelope.id.as_str()) => {
                         Stored::New(AfterCommit::IndexOffer(o.offer_id().to_string()))
                     }
                     _ => Stored::Duplicate,
                 };
-                let stored = Ok(stored);
-                batch.results[item.slot] = stored_verdict(&item.msg, stored, effects)?;
+                outcomes.push((i, Ok(stored)));
             }
-            Ok(())
+            Ok(true)
         }
         Err(e) => match refusals::classify(e) {
             Disposition::Transient(e) => Err(e),
             Disposition::Refuse { code, message } => {
-                sp.rollback().await?;
                 tracing::info!(
                     messages = run.len(),
                     error = code,
                     reason = %message,
+                    ?mode,
                     "the store refused a run of offers: storing them one by one"
                 );
-                for &i in run {
-                    store_alone(state, tx, batch, i, effects).await?;
+                if mode == Mode::Fast {
+                    return Ok(false);
                 }
-                Ok(())
+                for &i in run {
+                    outcomes.push((i, store_alone(state, tx, &batch.items[i].msg).await?));
+                }
+                Ok(true)
             }
         },
     }
@@ -353,7 +448,7 @@ async fn store_run(
 /// of the new ones. Returns the ids of the new messages.
 async fn insert_run(
     state: &AppState,
-    sp: &mut Transaction<'_, Any>,
+    tx: &mut Transaction<'_, Any>,
     batch: &Checked,
     run: &[usize],
 ) -> Result<HashSet<String>> {
@@ -375,7 +470,7 @@ async fn insert_run(
             }
         })
         .collect();
-    let new: HashSet<String> = store::insert_inbox_many(sp, rows, state.clock.now_ms())
+    let new: HashSet<String> = store::insert_inbox_many(tx, rows, state.clock.now_ms())
         .await?
         .into_iter()
         .collect();
@@ -388,7 +483,7 @@ async fn insert_run(
         .collect();
     if let Some(&first) = run.first() {
         let peer = crate::actor::Actor::Peer(batch.items[first].msg.envelope.sender.clone());
-        crate::offers::store_remote_offers(sp, &peer, &offers).await?;
+        crate::offers::store_remote_offers(tx, &peer, &offers).await?;
     }
     Ok(new)
 }
@@ -398,13 +493,13 @@ async fn insert_run(
 /// the others are refused. Rare: one look-up each.
 async fn settle_refused(
     tx: &mut Transaction<'static, Any>,
-    batch: &mut Checked,
+    batch: &Checked,
     refused: Vec<usize>,
+    outcomes: &mut Outcomes,
 ) -> Result<()> {
-    let mut ignored = Effects::default();
     for i in refused {
-        let item = &mut batch.items[i];
-        let Prep::Refused(e) = std::mem::replace(&mut item.prep, Prep::One) else {
+        let item = &batch.items[i];
+        let Prep::Refused(refusal) = &item.prep else {
             continue;
         };
         let env = &item.msg.envelope;
@@ -412,9 +507,12 @@ async fn settle_refused(
         let stored = if known {
             Ok(Stored::Duplicate)
         } else {
-            Err(refusals::classify(e))
+            Err(Disposition::Refuse {
+                code: refusal.code,
+                message: refusal.message.clone(),
+            })
         };
-        batch.results[item.slot] = stored_verdict(&item.msg, stored, &mut ignored)?;
+        outcomes.push((i, stored));
     }
     Ok(())
 }

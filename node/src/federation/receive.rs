@@ -63,6 +63,12 @@ pub(super) fn unverified(raw: &[u8], i: usize, e: &VerifyError) -> (String, Mess
     (id, MessageResult::refused(e.kind(), e.to_string()))
 }
 
+/// The store failed (not the message): the batch is not stored, 503.
+pub(super) fn store_failing(msg: &VerifiedMessage, e: &Error) -> Error {
+    tracing::warn!(message_id = %msg.envelope.id, error = %e, "store failing: batch not stored");
+    refusals::unavailable(e)
+}
+
 /// The verdict on a verified message from what storing it gave; the store's
 /// own failure ends the batch (`Err`, 503).
 pub(super) fn stored_verdict(
@@ -92,10 +98,7 @@ pub(super) fn stored_verdict(
             );
             (id, MessageResult::refused(code, message))
         }
-        Err(Disposition::Transient(e)) => {
-            tracing::warn!(message_id = %id, error = %e, "store failing: batch not stored");
-            return Err(refusals::unavailable(&e));
-        }
+        Err(Disposition::Transient(e)) => return Err(store_failing(msg, &e)),
     })
 }
 

@@ -445,22 +445,19 @@ pub(crate) async fn insert_inbox_many(
     rows: Vec<InboxRow<'_>>,
     received_at: i64,
 ) -> Result<Vec<String>> {
-    const BINDS: usize = 4;
-    // `received_at` is bound once, as $1.
-    let values = crate::util::sql_values(rows.len(), BINDS, |n| {
-        format!("({}, $1)", crate::util::sql_params(n + 1, BINDS))
-    });
+    let values = crate::util::sql_rows(crate::db::is_postgres(conn), rows.len(), "(?, ?, ?, ?, ?)");
     let sql = format!(
         "INSERT INTO inbox (origin, message_id, kind, body, received_at) VALUES {values} \
          ON CONFLICT (origin, message_id) DO NOTHING RETURNING message_id"
     );
-    let mut q = sqlx::query_scalar::<_, String>(&sql).bind(received_at);
+    let mut q = sqlx::query_scalar::<_, String>(&sql);
     for r in rows {
         q = q
             .bind(r.origin)
             .bind(r.message_id)
             .bind(r.kind)
-            .bind(r.body);
+            .bind(r.body)
+            .bind(received_at);
     }
     Ok(q.fetch_all(conn).await?)
 }

@@ -15,7 +15,7 @@ const LOCK_KEY: i64 = 7_261_840_012;
 /// On PostgreSQL, the transaction-scoped advisory lock that makes sequence
 /// order commit order (held until the caller commits).
 async fn lock_order(conn: &mut AnyConnection) -> Result<()> {
-    if conn.backend_name().eq_ignore_ascii_case("postgresql") {
+    if crate::db::is_postgres(conn) {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(LOCK_KEY)
             .execute(&mut *conn)
@@ -75,12 +75,11 @@ pub async fn append_many(
         return Ok(());
     }
     lock_order(conn).await?;
-    // The kind and the time are bound once.
-    let values = crate::util::sql_values(entity_ids.len(), 1, |n| format!("($1, ${}, $2)", n + 2));
+    let values = crate::util::sql_rows(crate::db::is_postgres(conn), entity_ids.len(), "(?, ?, ?)");
     let sql = format!("INSERT INTO journal (kind, entity_id, created_at) VALUES {values}");
-    let mut q = sqlx::query(&sql).bind(kind.as_str()).bind(now_ms);
+    let mut q = sqlx::query(&sql);
     for id in entity_ids {
-        q = q.bind(id);
+        q = q.bind(kind.as_str()).bind(id).bind(now_ms);
     }
     q.execute(&mut *conn).await?;
     Ok(())

@@ -184,9 +184,6 @@ pub(crate) async fn set_positions_filled(
     Ok(())
 }
 
-/// Columns bound per offer by [`upsert_remote`].
-const REMOTE_OFFER_BINDS: usize = 9;
-
 /// Insert or update received offers with one statement (their ids must be
 /// distinct). An offer is replaced only by a newer version from the same
 /// origin; a local offer is never touched. Returns the ids that changed.
@@ -198,13 +195,11 @@ pub(crate) async fn upsert_remote(
     if offers.is_empty() {
         return Ok(Vec::new());
     }
-    let values = crate::util::sql_values(offers.len(), REMOTE_OFFER_BINDS, |n| {
-        format!(
-            "({}, NULL, 'open', {}, NULL, 0)",
-            crate::util::sql_params(n, 2),
-            crate::util::sql_params(n + 2, REMOTE_OFFER_BINDS - 2)
-        )
-    });
+    let values = crate::util::sql_rows(
+        crate::db::is_postgres(conn),
+        offers.len(),
+        "(?, ?, NULL, 'open', ?, ?, ?, ?, ?, ?, ?, NULL, 0)",
+    );
     let sql = format!(
         "INSERT INTO offers (id, origin_node, owner_user_id, status, payload, title, rome_code, contract_type, \
          employer_name, created_at, updated_at, closed_at, is_local) \

@@ -648,7 +648,7 @@ async fn bad_referral_messages_are_refused_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_error_on_one_message_refuses_only_that_message() {
     for backend in backends() {
-        let (b, hostile, _) = setup(&backend, |_| {}).await;
+        let (b, hostile, other) = setup(&backend, |_| {}).await;
         // The store refuses one title, as it would refuse data it cannot
         // hold (a trigger stands in for any constraint or encoding error).
         let ddl: &[&str] = match backend {
@@ -702,6 +702,46 @@ async fn a_database_error_on_one_message_refuses_only_that_message() {
             .await
             .unwrap();
         assert_eq!(inbox, 0);
+        b.assert_healthy().await;
+
+        // Batches sent at once are written in one transaction (group
+        // commit): a refused row in one of them rolls the group back and
+        // writes it again with a savepoint per run; every other message of
+        // every batch is then stored once and accepted, not `duplicate`.
+        let mut batches: Vec<(&Peer, Vec<Signed>)> = Vec::new();
+        for (n, peer) in [&hostile, &other, &hostile, &other].into_iter().enumerate() {
+            let msgs = (0..5)
+                .map(|i| {
+                    let title = if n == 2 && i == 3 {
+                        "Poste piégé".to_string()
+                    } else {
+                        format!("Groupé {n}-{i}")
+                    };
+                    broadcast(peer, MessageKind::OfferPublished, offer(peer.id, &title))
+                })
+                .collect();
+            batches.push((peer, msgs));
+        }
+        let answers = put_all(&b, &batches).await;
+        for ((_, msgs), (status, answer)) in batches.iter().zip(&answers) {
+            assert_eq!(*status, 200, "{answer}");
+            for m in msgs {
+                let expected = if m.0 == batches[2].1[3].0 {
+                    "refused:store_error"
+                } else {
+                    "accepted:"
+                };
+                assert_eq!(verdict(answer, &m.0), expected, "{answer}");
+            }
+        }
+        let grouped: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM offers o JOIN inbox i ON i.origin = o.origin_node \
+             WHERE o.title LIKE 'Groupé %' AND i.body LIKE '%' || o.id || '%'",
+        )
+        .fetch_one(&b.state.db.pool)
+        .await
+        .unwrap();
+        assert_eq!(grouped, 19, "{}", backend.name());
         b.assert_healthy().await;
 
         // A store that fails altogether: 503, so that the sender backs off.

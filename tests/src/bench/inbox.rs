@@ -243,6 +243,11 @@ pub async fn run(gen: &Generator, r: &InboxRun<'_>) -> anyhow::Result<InboxRepor
     }
     let seconds = t0.elapsed().as_secs_f64();
     let cpu1 = node.cpu_time()?;
+    eprintln!(
+        "   {accepted} accepted in {seconds:.2} s: {:.0} msgs/s, node CPU {:.0} µs/msg; waiting for the index",
+        r.messages as f64 / seconds,
+        cpu1.saturating_sub(cpu0).as_secs_f64() * 1e6 / r.messages.max(1) as f64
+    );
 
     // The index catches up from the journal, after the answers.
     let t1 = Instant::now();
