@@ -10,6 +10,7 @@ pub mod net;
 pub mod netsearch;
 pub mod procs;
 pub mod report;
+pub mod signatures;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

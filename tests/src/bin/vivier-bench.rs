@@ -21,6 +21,9 @@ enum What {
     Search,
     Matching,
     Inbox,
+    /// ed25519: batches verified each alone, with ed25519-dalek's batch,
+    /// and with the node's (`--signature-rounds`).
+    Signatures,
     Fanout,
     /// Offer fan-out across real node processes (needs
     /// `cargo build --release -p vivier-tests --bins`).
@@ -89,6 +92,9 @@ struct Args {
     /// Messages per request.
     #[arg(long, default_value_t = 50)]
     inbox_batch: usize,
+    /// Interleaved rounds of `signatures` (40 batches per method and round).
+    #[arg(long, default_value_t = 15)]
+    signature_rounds: usize,
     /// Also run the bulk path with this other node binary (an earlier
     /// build's `vivier-node-e2e`), in the same run, for comparison.
     #[arg(long)]
@@ -480,6 +486,23 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         save("inbox", &vivier_tests::bench::inbox::table(&rows), &rows)?;
+    }
+    if want(What::Signatures) {
+        use vivier_tests::bench::signatures;
+        let mut rows = Vec::new();
+        for keys in [1, args.inbox_batch] {
+            eprintln!(
+                "-- signatures: batches of {} from {keys} key(s)",
+                args.inbox_batch
+            );
+            rows.extend(signatures::run(
+                keys,
+                args.inbox_batch,
+                40,
+                args.signature_rounds,
+            ));
+        }
+        save("signatures", &signatures::table(&rows), &rows)?;
     }
     if want(What::Fanout) {
         let mut rows = Vec::new();
