@@ -187,9 +187,10 @@ pub struct SignedBytes<'a> {
 /// one bad signature costs its neighbours nothing but a second check.
 ///
 /// One difference remains, for the signer itself only: a key holder could
-/// craft a signature whose `R` carries a small torsion component, which the
-/// cofactorless batch equation may accept where `verify_strict` would not.
-/// Nobody else can produce any signature that passes either check.
+/// craft a signature whose `R` (or a key whose point) carries a small
+/// torsion component, which the cofactorless batch equation may accept
+/// where `verify_strict` would not. Nobody else can produce any signature
+/// that passes either check.
 pub fn verify_strict_many(items: &[SignedBytes<'_>]) -> Vec<bool> {
     let mut ok = vec![false; items.len()];
     let batch = precheck(items);

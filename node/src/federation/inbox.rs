@@ -425,16 +425,21 @@ async fn store_run(
         Err(e) => match refusals::classify(e) {
             Disposition::Transient(e) => Err(e),
             Disposition::Refuse { code, message } => {
+                if mode == Mode::Fast {
+                    tracing::info!(
+                        messages = run.len(),
+                        error = code,
+                        reason = %message,
+                        "the store refused a run of offers: the group is written again, one savepoint per run"
+                    );
+                    return Ok(false);
+                }
                 tracing::info!(
                     messages = run.len(),
                     error = code,
                     reason = %message,
-                    ?mode,
                     "the store refused a run of offers: storing them one by one"
                 );
-                if mode == Mode::Fast {
-                    return Ok(false);
-                }
                 for &i in run {
                     outcomes.push((i, store_alone(state, tx, &batch.items[i].msg).await?));
                 }
