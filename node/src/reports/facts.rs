@@ -336,6 +336,11 @@ mod tests {
         assert_eq!(months_between(d("2026-01-15"), d("2026-07-14")), 6);
         assert_eq!(months_between(d("2026-01-15"), d("2026-07-13")), 5);
         assert_eq!(months_between(d("2026-03-01"), d("2026-03-01")), 0);
+        // A shorter month ends on its last day: 29 December + 2 months,
+        // 31 January + 1 month.
+        assert_eq!(months_between(d("2026-12-29"), d("2027-02-28")), 2);
+        assert_eq!(months_between(d("2026-12-29"), d("2027-02-27")), 1);
+        assert_eq!(months_between(d("2027-01-31"), d("2027-02-28")), 1);
     }
 
     #[test]

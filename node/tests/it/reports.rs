@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use crate::support::{backends, start_node, TestNode};
-use chrono::{Months, NaiveDate};
+use chrono::{Datelike, Months, NaiveDate};
 use serde_json::{json, Value};
 use vivier_node::auth::Role;
 
@@ -280,7 +280,6 @@ async fn seed(node: &TestNode) -> Seeded {
             body["sensitive"] = json!({"rsa_beneficiary": rsa});
         }
         if let Some(age) = p.age {
-            use chrono::Datelike;
             body["birth_year"] = json!(start.year() - age);
         }
         let (st, v) = node.post(token, "/api/v1/candidates", &body).await;
@@ -295,11 +294,15 @@ async fn seed(node: &TestNode) -> Seeded {
             contract["weekly_hours"] = json!(h);
         }
         if let Some(m) = p.months {
-            let end = start
-                .checked_add_months(Months::new(m))
-                .unwrap()
-                .pred_opt()
-                .unwrap();
+            // Date to date: the day before the same day `m` months later;
+            // when that month is too short (29–31 December + 2 months),
+            // its last day.
+            let later = start.checked_add_months(Months::new(m)).unwrap();
+            let end = if later.day() < start.day() {
+                later
+            } else {
+                later.pred_opt().unwrap()
+            };
             contract["end"] = json!(ymd(end));
         }
         let (st, v) = node
@@ -1017,7 +1020,6 @@ async fn hiring_aids_are_assessed_on_every_placement_and_followed() {
         for (i, (outcome, months, hours, rsa, age, want_cied, want_young)) in
             cases.iter().enumerate()
         {
-            use chrono::Datelike;
             let mut body = json!({"first_name": format!("Aide{i}"), "last_name": "Cas",
                 "commune_insee": "41018", "rome_codes": ["N1103"], "cv_text": "Manutention.",
                 "birth_year": base.year() - age});
