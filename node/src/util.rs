@@ -62,17 +62,9 @@ pub fn json_for_html<T: serde::Serialize>(value: &T) -> crate::error::Result<Str
         .replace('&', "\\u0026"))
 }
 
-/// `$first, $first+1, …` (`n` placeholders) for SQL text.
-pub fn sql_params(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The `VALUES` list of a multi-row statement: `row` (one row, each of its
-/// placeholders written `?`, bound row after row in that order) repeated
-/// `rows` times. On PostgreSQL the placeholders are numbered across the rows
+/// The `VALUES` list of a multi-row statement (or an `IN` list, with `row`
+/// = `?`): `row` (one row, each of its placeholders written `?`, bound row
+/// after row in that order) repeated `rows` times. On PostgreSQL the placeholders are numbered across the rows
 /// (`$1`, `$2`, …); on SQLite they stay anonymous: sqlx asks SQLite the name
 /// of each parameter of a statement, and SQLite finds a numbered one by
 /// scanning the statement's list of names, which is quadratic in a
@@ -160,6 +152,7 @@ mod tests {
         );
         assert_eq!(sql_rows(true, 1, "(?)"), "($1)");
         assert_eq!(sql_rows(true, 0, "(?)"), "");
+        assert_eq!(sql_rows(true, 3, "?"), "$1, $2, $3");
     }
 
     #[test]

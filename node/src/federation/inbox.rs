@@ -214,18 +214,16 @@ async fn write_queued(state: AppState) {
         // An earlier turn took this task's batch.
         return;
     }
-    let written = match write_group(&state, &jobs, Mode::Fast).await {
-        Ok(Some(done)) => Ok(done),
+    let written = async {
+        if let Some(done) = write_group(&state, &jobs, Mode::Fast).await? {
+            return Ok(done);
+        }
         // The store refused a row of a run: again, one savepoint per run.
-        Ok(None) => match write_group(&state, &jobs, Mode::Careful).await {
-            Ok(Some(done)) => Ok(done),
-            Ok(None) => Err(Error::Internal(anyhow::anyhow!(
-                "the inbox's careful write asked to be written again"
-            ))),
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
-    };
+        write_group(&state, &jobs, Mode::Careful)
+            .await?
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("the inbox's careful write gave up")))
+    }
+    .await;
     match written {
         Ok(done) => {
             for (job, out) in jobs.into_iter().zip(done) {

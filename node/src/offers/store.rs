@@ -56,7 +56,7 @@ pub(crate) async fn rows_of(conn: &mut AnyConnection, ids: &[String]) -> Result<
     for chunk in ids.chunks(500) {
         let sql = format!(
             "SELECT {COLUMNS} FROM offers WHERE id IN ({})",
-            crate::util::sql_params(1, chunk.len())
+            crate::util::sql_rows(crate::db::is_postgres(conn), chunk.len(), "?")
         );
         let mut q = sqlx::query_as::<_, OfferRow>(&sql);
         for id in chunk {
