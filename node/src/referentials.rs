@@ -329,6 +329,11 @@ pub struct Referentials {
     /// Folded former names of a commune (communes déléguées or associées
     /// of a commune nouvelle), by commune index.
     former: HashMap<usize, Vec<String>>,
+    /// The communes with a centre, as (latitude, longitude) in
+    /// micro-degrees and commune index, sorted by latitude: a box's
+    /// communes are a slice of it, found without reading every commune
+    /// ([`Referentials::communes_in_box`]).
+    by_lat: Vec<(i32, i32, u32)>,
     romes: Vec<RomeCode>,
     by_rome: HashMap<String, usize>,
     rome_texts: Vec<RomeText>,
@@ -395,6 +400,20 @@ impl Referentials {
             v.sort_by_key(|&i| (i < first_arrondissement, i));
         }
 
+        let mut by_lat: Vec<(i32, i32, u32)> = communes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let p = c.point?;
+                Some((
+                    i32::try_from(p.lat_micro).ok()?,
+                    i32::try_from(p.lon_micro).ok()?,
+                    u32::try_from(i).ok()?,
+                ))
+            })
+            .collect();
+        by_lat.sort_unstable();
+
         let (romes, by_rome) = parse_romes()?;
         let mut rome_texts = Vec::with_capacity(romes.len() * 10);
         for (i, r) in romes.iter().enumerate() {
@@ -426,6 +445,7 @@ impl Referentials {
             by_postcode,
             names,
             former,
+            by_lat,
             romes,
             by_rome,
             rome_texts,
@@ -458,6 +478,32 @@ impl Referentials {
     /// All communes then all municipal arrondissements, in INSEE order.
     pub fn communes(&self) -> &[Commune] {
         &self.communes
+    }
+
+    /// The indexes in [`Referentials::communes`] of the communes whose
+    /// centre lies in `bbox` (bounds inclusive), in no particular order:
+    /// a binary search for the box's latitudes in a table sorted by
+    /// latitude, then the longitudes of that band (12 bytes a commune)
+    /// instead of every commune's record.
+    pub fn communes_in_box(
+        &self,
+        bbox: &crate::geo::BoundingBox,
+    ) -> impl Iterator<Item = usize> + '_ {
+        let clamp =
+            |v: i64| i32::try_from(v.clamp(i64::from(i32::MIN), i64::from(i32::MAX))).unwrap_or(0);
+        let (lo, hi) = (clamp(bbox.min_lat), clamp(bbox.max_lat));
+        let (west, east) = (bbox.min_lon, bbox.max_lon);
+        let start = self.by_lat.partition_point(|e| e.0 < lo);
+        let end = self.by_lat.partition_point(|e| e.0 <= hi);
+        self.by_lat
+            .get(start..end.max(start))
+            .unwrap_or(&[])
+            .iter()
+            .filter(move |e| {
+                let lon = i64::from(e.1);
+                lon >= west && lon <= east
+            })
+            .map(|e| e.2 as usize)
     }
 
     /// A commune or municipal arrondissement by INSEE code (case-insensitive

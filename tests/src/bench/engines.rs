@@ -387,6 +387,13 @@ pub fn fts5_query(text: &str) -> String {
 /// importer's CSV (validation, DB rows in 500-row transactions, index
 /// upserts, background commits), then the index committed; then a full
 /// `reindex` from the database is timed separately.
+/// The bench node's settings: the defaults with the `VIVIER_*`
+/// environment variables over them (`VIVIER_SEARCH__AUDIT_LINGER_MS=…`
+/// compares a setting with the same binary).
+fn bench_config() -> anyhow::Result<Config> {
+    Config::load(None).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
 pub async fn load_vivier(
     corpus: &Corpus,
     dir: &Path,
@@ -404,7 +411,7 @@ pub async fn load_vivier(
     let config = Config {
         node_id: "bench-node".into(),
         data_dir: dir.join("data"),
-        ..Config::default()
+        ..bench_config()?
     };
     let (tx, rx) = watch::channel(false);
     let state = vivier_node::server::open_offline(config, rx).await?;
@@ -469,7 +476,7 @@ async fn reuse_vivier(
     let config = Config {
         node_id: "bench-node".into(),
         data_dir: data.clone(),
-        ..Config::default()
+        ..bench_config()?
     };
     let (tx, rx) = watch::channel(false);
     let state = vivier_node::server::open_offline(config, rx).await?;
