@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{
     AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, RangeQuery, TermQuery,
-    TermSetQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption, Schema, Value};
 use tantivy::{
@@ -749,7 +748,8 @@ impl Engine {
     }
 
     pub(crate) fn ids_filter(&self, ids: &[String]) -> Box<dyn Query> {
-        filter(Box::new(TermSetQuery::new(
+        filter(Box::new(super::term_bits::TermBitsQuery::new(
+            self.id_field,
             ids.iter().map(|id| self.id_term(id)),
         )))
     }
@@ -830,7 +830,8 @@ pub(crate) fn term_filter(field: Field, value: &str) -> Box<dyn Query> {
 
 /// Any-of filter on a raw (`STRING`) field.
 pub(crate) fn any_of_filter(field: Field, values: &[String]) -> Box<dyn Query> {
-    filter(Box::new(TermSetQuery::new(
+    filter(Box::new(super::term_bits::TermBitsQuery::new(
+        field,
         values.iter().map(|v| Term::from_field_text(field, v)),
     )))
 }

@@ -2,14 +2,15 @@
 //! commune (the referential's point for its INSEE code), so the candidates
 //! within `r` km of a point are exactly those whose commune centre is: the
 //! communes are computed once per query from the referential (bounding box
-//! first, then haversine) and searched as a term set, which reads only the
-//! postings of those communes instead of visiting every document's
+//! first, then haversine) and searched as a set of terms ([`TermBitsQuery`]), which reads only
+//! the postings of those communes instead of visiting every document's
 //! coordinates.
 
-use tantivy::query::{Query, TermSetQuery};
+use tantivy::query::Query;
 use tantivy::schema::Field;
 use tantivy::Term;
 
+use super::term_bits::TermBitsQuery;
 use crate::geo::{bounding_box, haversine_km, Point};
 use crate::referentials::Referentials;
 
@@ -40,7 +41,8 @@ pub(crate) fn communes_within(refs: &Referentials, center: Point, radius_km: f64
 pub(crate) fn commune_filter(field: Field, center: Point, radius_km: f64) -> Box<dyn Query> {
     let refs = Referentials::global();
     let communes = communes_within(refs, center, radius_km);
-    super::engine::filter(Box::new(TermSetQuery::new(
+    super::engine::filter(Box::new(TermBitsQuery::new(
+        field,
         communes
             .into_iter()
             .map(|c| Term::from_field_text(field, c)),
