@@ -751,7 +751,8 @@ impl CandidateMatch {
     /// The record as the ranking read it (what the explanations use:
     /// ROME codes, home, travel limit, licences, certifications, vehicle,
     /// availability, hours, contracts). [`match_offer`] does not load its
-    /// files: they are empty here.
+    /// files nor its CV text (the text part comes from the index): they
+    /// are empty here.
     pub fn record(&self) -> &Candidate {
         &self.record
     }

@@ -7,7 +7,10 @@
 //! (`json_group_array` on SQLite, `json_agg` on PostgreSQL), so that a
 //! hundred rows cross from the database's thread to the task once instead
 //! of a hundred times, and decode as every other read of the table does
-//! ([`CandidateRow`]).
+//! ([`CandidateRow`]). The profile is read without its CV text
+//! ([`listed_columns`]): a ranking's explanations use the profile's
+//! fields, and the text part comes from the index's postings, so a CV of
+//! several pages would only be escaped, copied and parsed to be dropped.
 
 use std::collections::HashMap;
 
@@ -62,19 +65,33 @@ pub(crate) async fn listed(db: &Db, ids: &[String]) -> Result<HashMap<String, Ca
 
 /// One statement's rows (at most [`CHUNK`] ids), on a connection of its
 /// own, aggregated into one JSON text by the database.
+/// [`COLUMNS`] with the profile's `cv_text` left out by the database (the
+/// rest of the profile's JSON unchanged; still a text column, so the rows
+/// decode as [`CandidateRow`]s, with an empty CV).
+fn listed_columns(backend: Backend) -> String {
+    let profile = match backend {
+        // `||` leaves a plain text, not a JSON value that json_array would
+        // embed as an object.
+        Backend::Sqlite => "'' || json_remove(profile, '$.cv_text')",
+        Backend::Postgres => "(profile::jsonb - 'cv_text')::text",
+    };
+    COLUMNS.replacen("profile,", &format!("{profile},"), 1)
+}
+
 async fn read_part(db: &Db, ids: &[String]) -> Result<Vec<Candidate>> {
     let mut conn = db.pool.acquire().await?;
     let list = (1..=ids.len())
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
         .join(", ");
+    let columns = listed_columns(db.backend);
     let sql = match db.backend {
         Backend::Sqlite => format!(
-            "SELECT json_group_array(json_array({COLUMNS})) FROM candidates WHERE id IN ({list})"
+            "SELECT json_group_array(json_array({columns})) FROM candidates WHERE id IN ({list})"
         ),
         // `json_agg` of no rows is NULL.
         Backend::Postgres => format!(
-            "SELECT json_agg(json_build_array({COLUMNS}))::text FROM candidates \
+            "SELECT json_agg(json_build_array({columns}))::text FROM candidates \
              WHERE id IN ({list})"
         ),
     };
@@ -120,10 +137,11 @@ mod tests {
             c.counsellor_id = (i % 3 == 0).then(|| "u1".to_string());
             c.commune_insee = "41018".into();
             c.cv_text = format!(
-                "Texte {i}\n\t{}",
+                "Texte {i}\n\t\"cv_text\": \\ {}",
                 "é".repeat(usize::try_from(i).unwrap_or(0) * 20)
             );
             c.rome_codes = vec!["N1101".into()];
+            c.skills = vec![format!("cv_text {i}"), "\"cv_text\"".into()];
             c.max_travel_km = (i % 4 != 0).then_some(i);
             c.updated_at = i64::MAX - i;
             c.consent = (i % 5 != 0).then(|| Consent {
@@ -160,8 +178,17 @@ mod tests {
             let present = ids.iter().filter(|id| id.as_str() < "c0900").count();
             assert_eq!(parts.len(), present, "{n} ids");
             assert_eq!(parts, one, "{n} ids");
-            assert_eq!(parts, by_rows, "{n} ids");
-            assert!(parts.values().all(|c| c.cv_text.starts_with("Texte")));
+            // The same records but for the CV text, left out.
+            assert!(by_rows.values().all(|c| c.cv_text.starts_with("Texte")));
+            assert!(parts.values().all(|c| c.cv_text.is_empty()));
+            let without_cv: HashMap<String, Candidate> = by_rows
+                .into_iter()
+                .map(|(id, mut c)| {
+                    c.cv_text.clear();
+                    (id, c)
+                })
+                .collect();
+            assert_eq!(parts, without_cv, "{n} ids");
         }
     }
 }
