@@ -139,6 +139,43 @@ impl BoundingBox {
     }
 }
 
+/// A centre and a radius as distance filters use them: the box holding
+/// every point within the radius (a cheap rejection before any distance)
+/// and the centre made ready for distances.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Area {
+    pub bbox: BoundingBox,
+    pub centre: Prepared,
+    pub radius_km: f64,
+}
+
+impl Area {
+    /// The points within `radius_km` of `centre` ([`bounding_box`] for the box).
+    pub fn around(centre: Point, radius_km: f64) -> Area {
+        Area {
+            bbox: bounding_box(centre, radius_km),
+            centre: centre.prepared(),
+            radius_km,
+        }
+    }
+
+    /// The distance from the centre to `p` (prepared), when `p` lies within
+    /// the radius: `None` outside the box without computing a distance.
+    pub fn distance_within(&self, p: Point, prepared: &mut Option<Prepared>) -> Option<f64> {
+        if !self.bbox.contains(p) {
+            return None;
+        }
+        let p = prepared.get_or_insert_with(|| p.prepared());
+        let d = haversine_prepared(&self.centre, p);
+        (d <= self.radius_km).then_some(d)
+    }
+
+    /// [`Area::distance_within`] for a point used once.
+    pub fn distance_to(&self, p: Point) -> Option<f64> {
+        self.distance_within(p, &mut None)
+    }
+}
+
 /// The smallest latitude/longitude box (plus a rounding margin) that contains
 /// every point whose [`haversine_km`] distance to `center` is at most
 /// `radius_km`. Use it as an indexed pre-filter (`lat BETWEEN … AND lon
@@ -222,15 +259,19 @@ mod tests {
         2.0 * EARTH_RADIUS_KM * h.clamp(0.0, 1.0).sqrt().asin()
     }
 
-    #[test]
-    fn prepared_points_give_the_same_bits() {
-        let mut seed: u64 = 0x9e37_79b9;
-        let mut next = |range: i64| {
+    /// A reproducible draw in `[-range, range]` (an LCG seeded with `seed`).
+    fn uniform(mut seed: u64) -> impl FnMut(i64) -> i64 {
+        move |range: i64| {
             seed = seed
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             ((seed >> 11) % (2 * range as u64 + 1)) as i64 - range
-        };
+        }
+    }
+
+    #[test]
+    fn prepared_points_give_the_same_bits() {
+        let mut next = uniform(0x9e37_79b9);
         let mut points = vec![
             BLOIS,
             ORLEANS,
@@ -261,6 +302,39 @@ mod tests {
                     haversine_prepared(&pa, &b.prepared()).to_bits(),
                     want.to_bits()
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn an_area_gives_the_distance_of_exactly_the_points_within_its_radius() {
+        let mut next = uniform(0x2545_f491);
+        let centres = [
+            BLOIS,
+            MARSEILLE,
+            Point::new(89_900_000, 10_000_000),
+            Point::new(0, 179_900_000),
+        ];
+        for centre in centres {
+            for radius_km in [0.0, 5.0, 30.0, 150.0, 1000.0, -1.0, f64::NAN] {
+                let area = Area::around(centre, radius_km);
+                let mut within = 0;
+                for _ in 0..2_000 {
+                    // Points near the centre, so that both sides of the radius occur.
+                    let p = Point::new(
+                        (centre.lat_micro + next(3_000_000)).clamp(-MAX_LAT_MICRO, MAX_LAT_MICRO),
+                        (centre.lon_micro + next(4_000_000)).clamp(-MAX_LON_MICRO, MAX_LON_MICRO),
+                    );
+                    let d = haversine_km(centre, p);
+                    let want = (d <= radius_km).then_some(d);
+                    assert_eq!(area.distance_to(p), want, "{centre:?} {radius_km} {p:?}");
+                    let mut prepared = None;
+                    assert_eq!(area.distance_within(p, &mut prepared), want);
+                    within += usize::from(want.is_some());
+                }
+                if radius_km >= 150.0 {
+                    assert!(within > 0, "{centre:?} {radius_km}");
+                }
             }
         }
     }

@@ -1,4 +1,6 @@
-//! Small shared helpers: clock, identifiers, tokens, hashing.
+//! Small shared helpers: clock, identifiers, tokens, hashing, bitsets.
+
+pub mod bits;
 
 use base64::Engine as _;
 use rand::RngCore;

@@ -59,7 +59,7 @@ use super::{
     total_score, travel_limit_of, PartValues, VEHICLE_NEEDED_KM,
 };
 use crate::config::MatchingWeights;
-use crate::geo::{bounding_box, haversine_prepared, BoundingBox, Point, Prepared};
+use crate::geo::{haversine_prepared, Area, Point, Prepared};
 use crate::offers::licence_satisfies;
 use crate::referentials::{Certifications, Referentials, RomeRelation};
 use crate::search::background::on_threads;
@@ -69,6 +69,7 @@ use crate::search::match_fields::{
     F_START, F_STATUS, F_VEHICLE, F_WP_COMMUNE, F_WP_PT, UNKNOWN_POINT,
 };
 use crate::search::{CandidateMatchFields, OfferMatchFields, SearchError, Visits};
+use crate::util::bits;
 
 const F_PT: &str = "pt";
 
@@ -245,7 +246,7 @@ fn for_each_posting(
         }
         for &doc in docs {
             let d = doc as usize;
-            if within.is_none_or(|w| bit(w, d)) {
+            if within.is_none_or(|w| bits::get(w, d)) {
                 f(d);
             }
         }
@@ -269,20 +270,6 @@ struct Dense {
     touched: Vec<u64>,
 }
 
-/// The positions of the set bits of `words`, in order.
-fn set_bits(words: &[u64]) -> impl Iterator<Item = usize> + '_ {
-    words.iter().enumerate().flat_map(|(i, &w)| {
-        let mut bits = w;
-        std::iter::from_fn(move || {
-            (bits != 0).then(|| {
-                let b = bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                i * 64 + b
-            })
-        })
-    })
-}
-
 /// Dense arrays kept between rankings (at most [`DENSE_POOL_MAX`]; rankings
 /// running at once beyond that allocate their own).
 static DENSE_POOL: std::sync::Mutex<Vec<Dense>> = std::sync::Mutex::new(Vec::new());
@@ -302,19 +289,19 @@ impl Dense {
     }
 
     fn touch(&mut self, d: usize) {
-        set_bit(&mut self.touched, d);
+        bits::set(&mut self.touched, d);
     }
 
     /// The touched documents of a range of bitset words, in order.
     fn touched_in(&self, words: std::ops::Range<usize>) -> impl Iterator<Item = usize> + '_ {
         let end = words.end.min(self.touched.len());
         let start = words.start.min(end);
-        set_bits(self.touched.get(start..end).unwrap_or(&[])).map(move |d| d + start * 64)
+        bits::ones(self.touched.get(start..end).unwrap_or(&[])).map(move |d| d + start * 64)
     }
 
     /// Resets the touched entries and returns the arrays to the pool.
     fn give_back(mut self) {
-        for d in set_bits(&self.touched) {
+        for d in bits::ones(&self.touched) {
             if let Some(s) = self.sums.get_mut(d) {
                 *s = 0;
             }
@@ -743,16 +730,6 @@ struct Places {
 }
 
 /// Whether bit `i` of `words` is set.
-fn bit(words: &[u64], i: usize) -> bool {
-    words.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
-}
-
-fn set_bit(words: &mut [u64], i: usize) {
-    if let Some(w) = words.get_mut(i / 64) {
-        *w |= 1 << (i % 64);
-    }
-}
-
 impl Places {
     /// A slot per INSEE code, none met yet (the default is empty: a lease's placeholder).
     fn sized() -> Places {
@@ -767,10 +744,10 @@ impl Places {
 
     /// The places of a commune met before (empty: outside every radius).
     fn get(&self, slot: usize) -> Option<&[Place]> {
-        if !bit(&self.met, slot) {
+        if !bits::get(&self.met, slot) {
             return None;
         }
-        if !bit(&self.near, slot) {
+        if !bits::get(&self.near, slot) {
             return Some(&[]);
         }
         let k = self.state.get(slot).copied().filter(|k| *k != 0)?;
@@ -783,7 +760,7 @@ impl Places {
             return;
         }
         if places.is_empty() {
-            set_bit(&mut self.met, slot);
+            bits::set(&mut self.met, slot);
             return;
         }
         let (Ok(start), Ok(k)) = (
@@ -797,8 +774,8 @@ impl Places {
         if let Some(s) = self.state.get_mut(slot) {
             self.ranges.push((start, end));
             *s = k + 1;
-            set_bit(&mut self.met, slot);
-            set_bit(&mut self.near, slot);
+            bits::set(&mut self.met, slot);
+            bits::set(&mut self.near, slot);
         }
     }
 }
@@ -847,12 +824,7 @@ fn place_home(
         let Some(area) = area else {
             continue;
         };
-        if !area.bbox.contains(h) {
-            continue;
-        }
-        let home = prepared.get_or_insert_with(|| h.prepared());
-        let d = haversine_prepared(home, &area.centre);
-        if d <= spec.radius_km {
+        if let Some(d) = area.distance_within(h, &mut prepared) {
             out.push(Place {
                 wp: u32::try_from(i).unwrap_or(u32::MAX),
                 distance_km: if commune == Some(wp.commune_key) {
@@ -862,24 +834,6 @@ fn place_home(
                 },
             });
         }
-    }
-}
-
-/// A known centre (a workplace's, or a candidate's home) as a pass uses
-/// it: the box holding every point within the radius (a cheap rejection
-/// before the distance) and the centre made ready for distances.
-#[derive(Clone, Copy)]
-struct Area {
-    bbox: BoundingBox,
-    centre: Prepared,
-}
-
-impl Area {
-    fn of(point: Option<Point>, radius_km: f64) -> Option<Area> {
-        point.map(|p| Area {
-            bbox: bounding_box(p, radius_km),
-            centre: p.prepared(),
-        })
     }
 }
 
@@ -947,7 +901,7 @@ impl Collector for CandidateCollector {
         let boxes: Vec<Option<Area>> = spec
             .workplaces
             .iter()
-            .map(|wp| Area::of(wp.point, spec.radius_km))
+            .map(|wp| wp.point.map(|p| Area::around(p, spec.radius_km)))
             .collect();
         // When every workplace has a centre, a candidate is considered
         // only if their home is within the radius of one: only the
@@ -1602,7 +1556,7 @@ impl Collector for OfferCollector {
         .with_ids(ord, self.ids.get(ord as usize).cloned().flatten());
         let fast = segment.fast_fields();
         Ok(OfferSegment {
-            home: Area::of(spec.home, spec.radius_km),
+            home: spec.home.map(|p| Area::around(p, spec.radius_km)),
             tables,
             wp_pt: fast.column_opt::<u64>(F_WP_PT)?,
             wp_commune: fast.column_opt::<u64>(F_WP_COMMUNE)?,
@@ -1648,10 +1602,11 @@ impl SegmentCollector for OfferSegment {
         }
         // Pre-selection: a workplace within the radius of a known home.
         if let Some(home) = self.home {
-            let near = self.points.iter().filter_map(|&v| point_of(v)).any(|p| {
-                home.bbox.contains(p)
-                    && haversine_prepared(&home.centre, &p.prepared()) <= spec.radius_km
-            });
+            let near = self
+                .points
+                .iter()
+                .filter_map(|&v| point_of(v))
+                .any(|p| home.distance_to(p).is_some());
             if !near {
                 return;
             }
@@ -1912,7 +1867,7 @@ mod tests {
         let boxes: Vec<_> = spec
             .workplaces
             .iter()
-            .map(|wp| Area::of(wp.point, spec.radius_km))
+            .map(|wp| wp.point.map(|p| Area::around(p, spec.radius_km)))
             .collect();
         let mut places = Places::sized();
         let mut scratch = Vec::new();

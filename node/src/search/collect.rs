@@ -14,9 +14,7 @@ use tantivy::{DocAddress, DocId, DocSet, Score, Searcher, SegmentOrdinal, Segmen
 
 use super::background::on_threads;
 use super::engine::{F_PT, F_ROME, F_UPDATED_AT};
-use crate::geo::{
-    bounding_box, haversine_prepared, BoundingBox, Point, Prepared, MAX_LAT_MICRO, MAX_LON_MICRO,
-};
+use crate::geo::{Area, Point, MAX_LAT_MICRO, MAX_LON_MICRO};
 
 /// Longitude offset bits in a packed point: `(lat + 90°) << 29 | (lon + 180°)`
 /// in micro-degrees (360e6 < 2^29, 180e6 < 2^28).
@@ -110,9 +108,8 @@ pub(crate) struct SegmentFruit {
 
 pub(crate) struct RankSegmentCollector {
     seg: SegmentOrdinal,
-    /// The centre (made ready for distances), radius and the box holding
-    /// every point within it, of a `near` search.
-    near: Option<(Prepared, f64, BoundingBox)>,
+    /// The area of a `near` search.
+    near: Option<Area>,
     by_distance: bool,
     keep: usize,
     pt: Option<Column<u64>>,
@@ -143,9 +140,7 @@ impl Collector for RankCollector {
         let rome_counts = vec![0; rome.as_ref().map_or(0, |c| c.num_terms())];
         Ok(RankSegmentCollector {
             seg: segment_local_id,
-            near: self
-                .near
-                .map(|(centre, r)| (centre.prepared(), r, bounding_box(centre, r))),
+            near: self.near.map(|(centre, r)| Area::around(centre, r)),
             by_distance: self.by_distance,
             keep: self.keep,
             pt,
@@ -194,23 +189,19 @@ impl SegmentCollector for RankSegmentCollector {
 
     fn collect(&mut self, doc: DocId, score: Score) {
         let mut distance_km = None;
-        if let Some((center, radius_km, bbox)) = self.near {
+        if let Some(area) = &self.near {
             let Some(pt) = &self.pt else {
                 return;
             };
-            // A point outside the box is beyond the radius: no distance is
-            // computed for it (the nearest point within the radius, if
-            // any, is inside the box).
+            // The nearest of the document's points within the radius (no
+            // distance computed for a point outside the area's box).
             let nearest = pt
                 .values_for_doc(doc)
-                .map(unpack_point)
-                .filter(|p| bbox.contains(*p))
-                .map(|p| haversine_prepared(&center, &p.prepared()))
-                .fold(f64::INFINITY, f64::min);
-            // Also rejects documents without any point (infinite) and NaN.
-            if !nearest.is_finite() || nearest > radius_km {
+                .filter_map(|v| area.distance_to(unpack_point(v)))
+                .reduce(f64::min);
+            let Some(nearest) = nearest else {
                 return;
-            }
+            };
             distance_km = Some(nearest);
         }
         self.total += 1;

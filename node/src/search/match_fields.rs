@@ -160,9 +160,7 @@ impl HomeGrid {
                 continue;
             };
             for &d in self.docs.get(start..end).unwrap_or(&[]) {
-                if let Some(w) = words.get_mut(d as usize / 64) {
-                    *w |= 1 << (d % 64);
-                }
+                crate::util::bits::set(words, d as usize);
             }
         }
     }
