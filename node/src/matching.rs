@@ -19,13 +19,13 @@
 //! | part | value |
 //! |---|---|
 //! | `rome` | best relation between the candidate's ROME codes and the offer's: same code 1, same historical parent 0.75, same domain (letter + two digits) 0.4, none 0 |
-//! | `text` | `1 − exp(−S / text_saturation)`, `S` = Σ factor × idf over the offer's words found in the candidate's job titles, skills and CV ([`text`]: title words factor 2, ROME label 1.5, description 1; words every offer uses left out); `matched_terms` names them |
+//! | `text` | `1 − exp(−S / text_saturation)`, `S` = Σ factor × idf over the offer's words found in the candidate's job titles, skills and CV ([`text`]: title words factor 2, ROME label 1.5, description 1; words every offer uses, numbers and single letters left out); `matched_terms` names them |
 //! | `distance` | `1 − d / limit`, `d` the great-circle distance from the centre of the home commune to the workplace's, `limit` the candidate's own maximum travel distance (`max_travel_km`, else `default_max_travel_km`; at most `public_transport_max_km` for candidates on public transport only); 0 when either centre is unknown ("distance unknown") |
 //! | `availability` | 1 if available by the offer's `start_date` (else its publication, or today, whichever is later), then falling to 0 over `availability_grace_days` |
 //! | `hours` | 1 − relative gap between the weekly hours wanted and offered; 1 when either is not given |
 //! | `contract` | 1 if the candidate accepts the offer's contract type (no preference = all), else 0 |
 //! | `vehicle` | 1 if the candidate has a vehicle or none is needed; a vehicle is needed when the offer requires one, requires a driving licence, or the workplace is more than 10 km away |
-//! | `licence` | informative (weight 0): required licence held (or implied by a higher category) |
+//! | `licence` | informative (weight 0): required licence held (or implied by a higher category), recorded as a licence or as its `PERMIS_*` certification |
 //! | `certifications` | informative (weight 0): required certifications held, desired ones held ([`crate::referentials::Certifications`], with implications: `CE` ⇒ `C` ⇒ `B`, `SSIAP3` ⇒ `SSIAP2`…) |
 //!
 //! ## Eligibility (hard constraints)
@@ -96,7 +96,8 @@ use crate::config::MatchingWeights;
 use crate::error::{Error, Result};
 use crate::geo::{haversine_km, Point};
 use crate::http::ApiQuery;
-use crate::offers::{licence_satisfies, StoredOffer};
+use crate::offers::StoredOffer;
+use crate::referentials::certifications::licence_code;
 use crate::referentials::{Certifications, Referentials, RomeRelation};
 use crate::server::AppState;
 use text::{candidate_terms, relevance, relevance_with, term_weight, Idf, OfferTerms, TextMatch};
@@ -214,6 +215,23 @@ pub fn reference_day(start_day: Option<i64>, published_at_ms: i64, today: i64) -
     start_day
         .unwrap_or_else(|| published_at_ms.div_euclid(DAY_MS))
         .max(today)
+}
+
+/// The day availability was measured against ([`reference_day`]), in words:
+/// the start date when still ahead, else today (naming a start that has
+/// passed), else the publication (when it lies ahead).
+fn reference_words(
+    start: Option<i64>,
+    start_date: Option<&str>,
+    reference: i64,
+    today: i64,
+) -> String {
+    match (start, start_date) {
+        (Some(day), Some(d)) if day == reference => format!("the start on {d}"),
+        (Some(_), Some(d)) => format!("today (the start on {d} has passed)"),
+        _ if reference == today => "today".to_string(),
+        _ => "the offer's publication".to_string(),
+    }
 }
 
 /// The availability part and the days late (0 when available by the
@@ -476,11 +494,15 @@ pub fn evaluate(
         ),
     };
 
-    // Licence (hard), certifications (hard when required) and vehicle.
+    // Licence (hard), certifications (hard when required) and vehicle. A
+    // licence counts whether recorded as a licence or as its `PERMIS_*`
+    // certification.
+    let certs = Certifications::global();
+    let held = certs.held(&c.certifications, &c.driving_licences);
     let licence = match p.driving_licence.as_deref() {
         None => Part::new(1.0, 0.0, "no licence required"),
         Some(req) => {
-            if c.driving_licences.iter().any(|h| licence_satisfies(h, req)) {
+            if Certifications::meets_licence(&held, req) {
                 Part::new(1.0, 0.0, format!("licence {req} required, held"))
             } else {
                 failed.push(Constraint::new(
@@ -491,12 +513,10 @@ pub fn evaluate(
             }
         }
     };
-    let certs = Certifications::global();
     let certifications =
         if p.required_certifications.is_empty() && p.desired_certifications.is_empty() {
             Part::new(1.0, 0.0, "no certification required")
         } else {
-            let held = certs.held(&c.certifications, &c.driving_licences);
             let mut words = Vec::new();
             let mut missing = 0;
             for req in &p.required_certifications {
@@ -547,10 +567,7 @@ pub fn evaluate(
     // Availability, against the start date (else publication or today).
     let start = p.start_date.as_deref().and_then(crate::util::date_to_days);
     let reference = reference_day(start, p.published_at, cx.today);
-    let reference_words = match (start, p.start_date.as_deref()) {
-        (Some(_), Some(d)) => format!("the start on {d}"),
-        _ => "the offer's publication".to_string(),
-    };
+    let reference_words = reference_words(start, p.start_date.as_deref(), reference, cx.today);
     let grace = w.availability_grace_days.max(0);
     let available_day = c
         .available_from
@@ -685,8 +702,9 @@ fn index_idf(state: &AppState, terms: &[String]) -> Result<Idf> {
 #[serde(deny_unknown_fields)]
 pub struct MatchParams {
     /// Per workplace (offer → candidates) or in all (candidate → offers);
-    /// default 20, max 200.
+    /// default 20, max 200 (and at most [`MAX_ROWS`] rows in all).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<usize>,
     /// List candidates failing a hard constraint too, with the reason.
     #[serde(default)]
@@ -696,18 +714,35 @@ pub struct MatchParams {
     pub workplace: Option<usize>,
 }
 
+/// Most rows one answer of an offer's ranking may hold (`limit` per
+/// workplace ranked): 200 workplaces at the default limit.
+pub const MAX_ROWS: usize = 4_000;
+
 impl MatchParams {
     /// For an offer: the checked `limit`, whether near misses are asked
-    /// for, and `workplace` within the offer's workplaces.
+    /// for, and `workplace` within the offer's workplaces. The rows asked
+    /// for (`limit` × the workplaces ranked) are at most [`MAX_ROWS`].
     pub fn checked_for(&self, p: &OfferPayload) -> Result<(usize, bool)> {
         let limit = self.checked_limit()?;
-        if let Some(i) = self.workplace {
-            if i >= p.workplaces.len() {
+        let ranked = match self.workplace {
+            Some(i) if i >= p.workplaces.len() => {
                 return Err(Error::field(
                     "workplace",
                     format!("the offer has {} workplaces", p.workplaces.len()),
                 ));
             }
+            Some(_) => 1,
+            None => p.workplaces.len().max(1),
+        };
+        if limit.saturating_mul(ranked) > MAX_ROWS {
+            return Err(Error::field(
+                "limit",
+                format!(
+                    "{ranked} workplaces × {limit} rows is more than {MAX_ROWS} rows in one answer: \
+                     ask for one workplace (`workplace`) or a lower limit (at most {})",
+                    MAX_ROWS / ranked
+                ),
+            ));
         }
         Ok((limit, self.include_near_misses.unwrap_or(false)))
     }
@@ -1408,7 +1443,7 @@ fn missing_codes(e: &Evaluation, offer_licence: Option<&str>) -> Vec<String> {
         .iter()
         .filter_map(|f| match f.code {
             "missing_certification" => f.certification.clone(),
-            "missing_licence" => offer_licence.map(|l| format!("PERMIS_{l}")),
+            "missing_licence" => offer_licence.map(licence_code),
             _ => None,
         })
         .collect();
@@ -1432,7 +1467,7 @@ async fn fill_offer_side_gaps(
         return Ok(());
     }
     let mut all: Vec<String> = offer.required_certifications.clone();
-    all.extend(licence.map(|l| format!("PERMIS_{l}")));
+    all.extend(licence.map(licence_code));
     let known = crate::opportunities::trainings_granting(state, &all).await?;
     for m in workplaces.iter_mut().flat_map(|w| w.matches.iter_mut()) {
         let missing = missing_codes(&m.evaluation, licence);
@@ -1635,6 +1670,60 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/candidates/{id}/matches",
             get(candidate_matches_handler),
         )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn availability_is_explained_against_the_day_it_was_measured_from() {
+        let today = crate::util::date_to_days("2026-12-04").unwrap();
+        let day = |d: &str| crate::util::date_to_days(d).unwrap();
+        let words = |start: Option<&str>, published: i64| {
+            let s = start.map(day);
+            reference_words(s, start, reference_day(s, published * DAY_MS, today), today)
+        };
+        assert_eq!(words(Some("2027-01-04"), today), "the start on 2027-01-04");
+        assert_eq!(words(Some("2026-12-04"), today), "the start on 2026-12-04");
+        assert_eq!(
+            words(Some("2025-01-01"), today - 400),
+            "today (the start on 2025-01-01 has passed)"
+        );
+        assert_eq!(words(None, today - 30), "today");
+        assert_eq!(words(None, today + 2), "the offer's publication");
+    }
+
+    #[test]
+    fn an_answer_holds_at_most_max_rows() {
+        let mut p = tests_support::offer("Aide à domicile", "K1302");
+        p.workplaces = vec![p.workplaces[0].clone(); 200];
+        let ask = |limit: usize, workplace: Option<usize>| MatchParams {
+            limit: Some(limit),
+            include_near_misses: Some(true),
+            workplace,
+        };
+        // 200 workplaces at the default limit: the most allowed.
+        assert_eq!(MatchParams::default().checked_for(&p).unwrap(), (20, false));
+        assert_eq!(ask(20, None).checked_for(&p).unwrap(), (20, true));
+        let Err(Error::Validation(errs)) = ask(21, None).checked_for(&p) else {
+            panic!("201 × 21 rows accepted");
+        };
+        assert_eq!(errs[0].field, "limit");
+        assert!(
+            errs[0].message.contains("at most 20"),
+            "{}",
+            errs[0].message
+        );
+        // One workplace: the limit alone counts.
+        assert_eq!(ask(200, Some(199)).checked_for(&p).unwrap(), (200, true));
+        assert!(ask(200, Some(200)).checked_for(&p).is_err());
+        p.workplaces.truncate(20);
+        assert_eq!(ask(200, None).checked_for(&p).unwrap(), (200, true));
+        p.workplaces.push(p.workplaces[0].clone());
+        assert!(ask(200, None).checked_for(&p).is_err());
+    }
 }
 
 /// Shared helpers of the unit tests.

@@ -357,9 +357,7 @@ pub struct CandidateInput {
 pub const EXTERNAL_ID_TAKEN: &str = "external_id_taken";
 
 /// Driving licence categories accepted (French permis).
-pub const LICENCES: &[&str] = &[
-    "AM", "A1", "A2", "A", "B1", "B", "BE", "C1", "C1E", "C", "CE", "D1", "D1E", "D", "DE",
-];
+pub use crate::referentials::certifications::LICENCES;
 
 fn clean_list(v: &[String], max_items: usize, max_len: usize) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();

@@ -60,13 +60,12 @@ use super::{
 };
 use crate::config::MatchingWeights;
 use crate::geo::{haversine_prepared, Area, Point, Prepared};
-use crate::offers::licence_satisfies;
 use crate::referentials::{Certifications, Referentials, RomeRelation};
 use crate::search::background::on_threads;
 use crate::search::id_table::SegmentIds;
 use crate::search::match_fields::{
-    F_AVAILABLE, F_CERT, F_CONTRACT, F_HOURS, F_LICENCE, F_LOCAL, F_OFFER_LICENCE, F_PUBLISHED,
-    F_START, F_STATUS, F_VEHICLE, F_WP_COMMUNE, F_WP_PT, UNKNOWN_POINT,
+    F_AVAILABLE, F_CERT, F_CONTRACT, F_HOURS, F_LOCAL, F_OFFER_LICENCE, F_PUBLISHED, F_START,
+    F_STATUS, F_VEHICLE, F_WP_COMMUNE, F_WP_PT, UNKNOWN_POINT,
 };
 use crate::search::{CandidateMatchFields, OfferMatchFields, SearchError, Visits};
 use crate::util::bits;
@@ -923,14 +922,17 @@ impl Collector for CandidateCollector {
             &[(self.match_text, spec.terms.clone())],
             self.rome,
             &spec.related,
-            F_LICENCE,
+            // The licence is checked on the certifications column, which
+            // holds the licences as their `PERMIS_*` codes too: one
+            // recorded as a certification counts.
+            F_CERT,
             LISTABLE_STATUSES,
             Rules {
                 rome: |t: &str| refs.rome_relation(t, &spec.rome_code),
                 licence: |t: &str| {
-                    spec.driving_licence
-                        .as_deref()
-                        .is_some_and(|req| licence_satisfies(t, req))
+                    spec.driving_licence.as_deref().is_some_and(|req| {
+                        Certifications::meets_licence(&certs.held(&[t.to_string()], &[]), req)
+                    })
                 },
                 cert: |t: &str| {
                     let held = certs.held(&[t.to_string()], &[]);
@@ -1542,11 +1544,8 @@ impl Collector for OfferCollector {
             &["open"],
             Rules {
                 rome: |t: &str| super::best_relation(refs, &spec.rome_codes, t),
-                licence: |t: &str| {
-                    spec.driving_licences
-                        .iter()
-                        .any(|h| licence_satisfies(h, t))
-                },
+                // `held` holds the licences as their `PERMIS_*` codes.
+                licence: |t: &str| Certifications::meets_licence(&spec.held, t),
                 cert: |t: &str| u32::from(Certifications::satisfied(&spec.held, t)),
                 contract: |t: &str| {
                     spec.contract_types.is_empty() || spec.contract_types.iter().any(|c| c == t)
@@ -1940,7 +1939,7 @@ mod tests {
                 &[],
                 fields.rome,
                 &[],
-                F_LICENCE,
+                F_CERT,
                 LISTABLE_STATUSES,
                 Rules {
                     rome: |_: &str| RomeRelation::None,

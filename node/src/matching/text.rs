@@ -143,7 +143,12 @@ impl OfferTerms {
         ] {
             for a in analysed(text) {
                 let term = a.term;
-                if term.chars().all(|c| c.is_ascii_digit()) || generic.contains(&term) {
+                // Numbers, generic words and single letters (the « B » of
+                // « permis B », the « C » of « cat. C ») say nothing of the job.
+                if term.chars().all(|c| c.is_ascii_digit())
+                    || term.chars().nth(1).is_none()
+                    || generic.contains(&term)
+                {
                     continue;
                 }
                 match index.get(&term) {

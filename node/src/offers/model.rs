@@ -17,38 +17,21 @@ use crate::search::OfferDoc;
 // ---------------------------------------------------------------------------
 // Vocabulary
 
-/// Driving licence categories accepted in offers (French permis).
-pub const LICENCE_CATEGORIES: &[&str] = &[
-    "AM", "A1", "A2", "A", "B", "BE", "C1", "C1E", "C", "CE", "D1", "D1E", "D", "DE",
-];
+/// Driving licence categories accepted in offers (French permis): the
+/// same as on records.
+pub use crate::referentials::certifications::LICENCES as LICENCE_CATEGORIES;
 
-/// Whether holding `held` satisfies a requirement of `required`: the same
-/// category, or a higher one that French law conditions on it (every
-/// heavy-vehicle category requires B; `CE` includes `C`, `C1`, `C1E` and `BE`;
-/// `A` includes `A2`, `A1` and `AM`; `B` includes `AM`…).
+/// Whether holding licence `held` satisfies a requirement of `required`:
+/// the same category, or a higher one that French law conditions on it
+/// (every heavy-vehicle category requires B; `CE` includes `C`, `C1`, `C1E`
+/// and `BE`; `A` includes `A2`, `A1` and `AM`; `B` includes `B1` and
+/// `AM`…), by the implications of the certifications referential.
 pub fn licence_satisfies(held: &str, required: &str) -> bool {
-    let held = held.trim().to_ascii_uppercase();
-    let required = required.trim().to_ascii_uppercase();
-    if held == required {
-        return true;
-    }
-    let implied: &[&str] = match held.as_str() {
-        "A" => &["A2", "A1", "AM"],
-        "A2" => &["A1", "AM"],
-        "A1" => &["AM"],
-        "B" => &["AM"],
-        "BE" => &["B", "AM"],
-        "C1" => &["B", "AM"],
-        "C1E" => &["C1", "BE", "B", "AM"],
-        "C" => &["C1", "B", "AM"],
-        "CE" => &["C", "C1", "C1E", "BE", "B", "AM"],
-        "D1" => &["B", "AM"],
-        "D1E" => &["D1", "BE", "B", "AM"],
-        "D" => &["D1", "B", "AM"],
-        "DE" => &["D", "D1", "D1E", "BE", "B", "AM"],
-        _ => &[],
-    };
-    implied.contains(&required.as_str())
+    let certs = crate::referentials::certifications::Certifications::global();
+    crate::referentials::certifications::Certifications::meets_licence(
+        &certs.held(&[], &[held.to_string()]),
+        required,
+    )
 }
 
 /// Life cycle of an offer. Stored as its snake_case name (`strum`), the

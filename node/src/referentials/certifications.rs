@@ -143,11 +143,7 @@ impl Certifications {
         let codes = certifications
             .iter()
             .map(|c| c.trim().to_ascii_uppercase())
-            .chain(
-                licences
-                    .iter()
-                    .map(|l| format!("PERMIS_{}", l.trim().to_ascii_uppercase())),
-            );
+            .chain(licences.iter().map(|l| licence_code(l)));
         for code in codes {
             match self.grants.get(&code) {
                 Some(g) => out.extend(g.iter().cloned()),
@@ -165,10 +161,31 @@ impl Certifications {
         held.contains(&required.trim().to_ascii_uppercase())
     }
 
+    /// Whether what is held ([`Certifications::held`]: certifications and
+    /// licences, implications included) meets a required driving licence:
+    /// a licence that implies it, or its `PERMIS_*` code recorded as a
+    /// certification.
+    pub fn meets_licence(held: &BTreeSet<String>, licence: &str) -> bool {
+        held.contains(&licence_code(licence))
+    }
+
     /// The French label of a code, or the code itself.
     pub fn label<'a>(&'a self, code: &'a str) -> &'a str {
         self.get(code).map(|c| c.label.as_str()).unwrap_or(code)
     }
+}
+
+/// The French driving licence categories (permis), as records and offers
+/// write them; each has its `PERMIS_*` code in the referential, with the
+/// implications between categories.
+pub const LICENCES: &[&str] = &[
+    "AM", "A1", "A2", "A", "B1", "B", "BE", "C1", "C1E", "C", "CE", "D1", "D1E", "D", "DE",
+];
+
+/// The code of driving licence `licence` in the referential (`ce` →
+/// `PERMIS_CE`).
+pub fn licence_code(licence: &str) -> String {
+    format!("PERMIS_{}", licence.trim().to_ascii_uppercase())
 }
 
 /// Check and normalise a list of certification codes: one error per
@@ -252,8 +269,51 @@ mod tests {
     #[test]
     fn licence_categories_have_codes() {
         let c = Certifications::global();
-        for l in crate::offers::LICENCE_CATEGORIES {
-            assert!(c.get(&format!("PERMIS_{l}")).is_some(), "{l}");
+        for l in LICENCES {
+            assert!(c.get(&licence_code(l)).is_some(), "{l}");
         }
+    }
+
+    /// What each category implies under French law (the code de la
+    /// route's categories and their equivalences), written out apart from
+    /// the file.
+    #[test]
+    fn licences_imply_what_the_law_says() {
+        let implied = |held: &str| -> &[&str] {
+            match held {
+                "A" => &["A2", "A1", "AM"],
+                "A2" => &["A1", "AM"],
+                "A1" | "B1" => &["AM"],
+                "B" => &["B1", "AM"],
+                "BE" => &["B", "B1", "AM"],
+                "C1" | "D1" => &["B", "B1", "AM"],
+                "C1E" => &["C1", "BE", "B", "B1", "AM"],
+                "C" => &["C1", "B", "B1", "AM"],
+                "CE" => &["C", "C1", "C1E", "BE", "B", "B1", "AM"],
+                "D1E" => &["D1", "BE", "B", "B1", "AM"],
+                "D" => &["D1", "B", "B1", "AM"],
+                "DE" => &["D", "D1", "D1E", "BE", "B", "B1", "AM"],
+                _ => &[],
+            }
+        };
+        let c = Certifications::global();
+        for held in LICENCES {
+            let from_licence = c.held(&[], &[held.to_lowercase()]);
+            let from_certification = c.held(&[licence_code(held)], &[]);
+            assert_eq!(from_licence, from_certification, "{held}");
+            for req in LICENCES {
+                let want = held == req || implied(held).contains(req);
+                assert_eq!(
+                    Certifications::meets_licence(&from_licence, req),
+                    want,
+                    "{held} for {req}"
+                );
+            }
+        }
+        // A certification that is no licence meets none.
+        let fimo = c.held(&["FIMO_M".into()], &[]);
+        assert!(LICENCES
+            .iter()
+            .all(|l| !Certifications::meets_licence(&fimo, l)));
     }
 }

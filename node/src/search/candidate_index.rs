@@ -311,7 +311,7 @@ impl CandidateIndex {
         for code in codes(&c.certifications).into_iter().chain(
             codes(&c.driving_licences)
                 .iter()
-                .map(|l| format!("PERMIS_{l}")),
+                .map(|l| crate::referentials::certifications::licence_code(l)),
         ) {
             doc.add_text(f.certification, code);
         }

@@ -664,12 +664,35 @@ async fn one_shared_word_does_not_list_anyone() {
             "Chauffeur poids lourd, permis C et CE, FIMO à jour. Livraisons régionales en semi-remorque, permis B depuis 2005.")).await;
         post_candidate(&node, &staff, base("Gisèle", "K1302", &["Aide à domicile"],
             "Aide à domicile auprès de personnes âgées : aide au lever, toilette, préparation des repas, courses.")).await;
+        // « permis B » and one word of the offer: the letter is no second word.
+        post_candidate(
+            &node,
+            &staff,
+            base(
+                "Didier",
+                "N4101",
+                &["Chauffeur livreur"],
+                "Chauffeur livreur, permis B, courses et livraisons en ville.",
+            ),
+        )
+        .await;
         post_candidate(&node, &staff, base("Marc", "F1703", &["Maçon"],
             "Maçon en gros œuvre : coffrage, ferraillage, montage de murs en parpaings, travail de nuit sur chantier ferroviaire.")).await;
         post_candidate(&node, &staff, base("Vincent", "A1405", &["Ouvrier viticole"],
             "Ouvrier viticole : taille, palissage, vendanges, entretien des vignes, tracteur enjambeur.")).await;
         post_candidate(&node, &staff, base("Kevin", "G1602", &["Commis de cuisine"],
             "Commis de cuisine en EHPAD : préparation des repas des résidents, plonge, hygiène HACCP, service du soir.")).await;
+        // Licence BE recorded as a certification, none as a licence: it
+        // meets the offer's licence B (BE ⇒ B) both ways.
+        let mut odile = base(
+            "Odile",
+            "K1302",
+            &["Aide à domicile"],
+            "Aide à domicile : aide au lever, toilette, repas et courses de personnes âgées.",
+        );
+        odile["driving_licences"] = json!([]);
+        odile["certifications"] = json!(["permis_be"]);
+        let odile = post_candidate(&node, &staff, odile).await;
         let mut sonia = base("Sonia", "J1501", &["Aide-soignante"],
             "Aide-soignante diplômée (DEAS), soins d'hygiène et de confort des résidents en EHPAD, travail de nuit.");
         sonia["certifications"] = json!(["deas", "SST"]);
@@ -695,7 +718,7 @@ async fn one_shared_word_does_not_list_anyone() {
             "employer": {"name": "EHPAD Les Tilleuls"},
             "workplaces": [{"commune_insee": "03185", "positions": 1}]
         })).await;
-        wait_docs(&node, 7, 2).await;
+        wait_docs(&node, 9, 2).await;
 
         // « permis » alone: the lorry driver is not listed, not even as a
         // near miss; the home helper is, with the words that matched.
@@ -708,6 +731,7 @@ async fn one_shared_word_does_not_list_anyone() {
         assert_eq!(st, 200, "{r}");
         let list = &r["workplaces"][0]["matches"];
         assert!(find(list, "Lucien").is_none(), "{r:#}");
+        assert!(find(list, "Didier").is_none(), "{r:#}");
         let gisele = find(list, "Gisèle").expect("Gisèle listed");
         assert_eq!(gisele["eligible"], true);
         let words: Vec<&str> = gisele["matched_terms"]
@@ -727,6 +751,20 @@ async fn one_shared_word_does_not_list_anyone() {
             assert!(words.contains(&w), "{w} not in {words:?}");
         }
         assert!(!words.contains(&"permis"), "{words:?}");
+        let o = find(list, "Odile").expect("Odile listed");
+        assert_eq!(o["eligible"], true, "{o:#}");
+        assert!(o["skills_gap"].is_null(), "{o:#}");
+        let (st, r) = node
+            .get(&staff, &format!("/api/v1/candidates/{odile}/matches"))
+            .await;
+        assert_eq!(st, 200, "{r}");
+        let home_help_row = r["matches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["offer_id"] == json!(home_help))
+            .unwrap_or_else(|| panic!("home help not proposed to Odile: {r:#}"));
+        assert_eq!(home_help_row["eligible"], true, "{home_help_row:#}");
         // And the reverse: the home-help offer is not proposed to him.
         let (st, r) = node
             .get(
