@@ -212,7 +212,21 @@ fn analyse_word(
     Some((Kind::Word, s, None))
 }
 
-/// Runs of letters and digits of `text` with their byte offsets.
+/// A character of a word: a letter or digit, or a combining mark within a
+/// word (`é` typed as `e` + U+0301, which [`fold`] then drops).
+pub(crate) fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || unicode_normalization::char::is_combining_mark(c)
+}
+
+/// Whether `text` holds a word too long to be indexed: such a word is in
+/// no document, so a query asking for it finds nothing (rather than
+/// being dropped, which would leave the rest of the query, or nothing).
+pub(crate) fn has_unindexable_word(text: &str) -> bool {
+    words(text).any(|(_, w)| w.len() > MAX_TOKEN_BYTES)
+}
+
+/// Runs of letters and digits (with their combining marks) of `text` with
+/// their byte offsets.
 pub(crate) fn words(text: &str) -> impl Iterator<Item = (usize, &str)> {
     let mut start: Option<usize> = None;
     let mut chars = text
@@ -224,6 +238,8 @@ pub(crate) fn words(text: &str) -> impl Iterator<Item = (usize, &str)> {
                 if start.is_none() {
                     start = Some(i);
                 }
+            } else if start.is_some() && unicode_normalization::char::is_combining_mark(c) {
+                // A mark continues the word it follows (never starts one).
             } else if let Some(s) = start.take() {
                 return Some((s, &text[s..i]));
             }

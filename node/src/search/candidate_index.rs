@@ -28,7 +28,7 @@ use super::{
 
 /// Bump when the schema or the analysis changes: the index is then
 /// recreated and the caller rebuilds it from the database.
-pub const CANDIDATES_SCHEMA_VERSION: &str = "candidates-6";
+pub const CANDIDATES_SCHEMA_VERSION: &str = "candidates-7";
 /// CV characters indexed in the matching field (the same bound as
 /// [`crate::matching::text::MAX_CV_CHARS`]).
 pub const MATCH_CV_CHARS: usize = crate::matching::text::MAX_CV_CHARS;

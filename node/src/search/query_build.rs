@@ -27,12 +27,15 @@ use std::sync::LazyLock;
 
 use levenshtein_automata::{Distance, LevenshteinAutomatonBuilder, DFA};
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, PhraseQuery, Query, TermQuery,
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, EmptyQuery, Occur, PhraseQuery, Query,
+    TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{Searcher, Term};
 
-use super::analysis::{analysed, fold, pair, words, Analysed, Kind};
+use super::analysis::{
+    analysed, fold, has_unindexable_word, is_word_char, pair, words, Analysed, Kind,
+};
 use super::lexicon::{Lexicon, Phrase, MAX_ROME_EXPANSIONS};
 use super::query_lang::{Atom, Conjunction, Group, Query as Parsed};
 use super::soft_and::SoftAndQuery;
@@ -273,6 +276,11 @@ impl<'a> Builder<'a> {
                 continue;
             }
             match &item.atom {
+                // In no document ([`Builder::other`]), not a word to drop.
+                Atom::Word(w) if has_unindexable_word(w) => {
+                    units.push(Unit::Other(&item.atom));
+                    position += 2;
+                }
                 Atom::Word(w) => {
                     let tokens = analysed(w);
                     if !tokens.is_empty() {
@@ -529,8 +537,8 @@ impl<'a> Builder<'a> {
                         alternatives.extend(self.expansion(s, W_SYNONYM));
                     }
                 }
-            } else if letters(&t.folded) >= FUZZY_MIN_LETTERS && self.rare(&t.term) {
-                for variant in self.fuzzy_terms(&t.term, letters(&t.folded)) {
+            } else if fuzzy_letters(t) >= FUZZY_MIN_LETTERS && self.rare(&t.term) {
+                for variant in self.fuzzy_terms(&t.term, fuzzy_letters(t)) {
                     self.highlight.insert(variant.clone());
                     alternatives.push(boosted(term_query(self.fields.main, &variant), W_FUZZY));
                 }
@@ -574,6 +582,8 @@ impl<'a> Builder<'a> {
     /// Phrases, prefixes, alternatives and sub-queries.
     fn other(&mut self, atom: &Atom, expand: bool) -> Result<Option<Box<dyn Query>>, SearchError> {
         Ok(match atom {
+            // A word too long to be indexed is in no document.
+            Atom::Word(w) if has_unindexable_word(w) => Some(Box::new(EmptyQuery)),
             Atom::Word(w) => {
                 let tokens = analysed(w);
                 if expand {
@@ -585,7 +595,7 @@ impl<'a> Builder<'a> {
             Atom::Phrase(p) => self.phrase(p),
             Atom::Either(parts) => {
                 let mut qs = Vec::new();
-                for p in parts {
+                for p in parts.iter().filter(|p| !has_unindexable_word(p)) {
                     let tokens = analysed(p);
                     qs.extend(if expand {
                         self.word_unit(&tokens)
@@ -629,6 +639,17 @@ impl<'a> Builder<'a> {
     /// `cari*`: the most frequent terms of the main field starting with the
     /// folded prefix.
     fn prefix(&mut self, prefix: &str) -> Result<Option<Box<dyn Query>>, SearchError> {
+        // `aide-soi*`, `l'entrep*`: what comes before the last hyphen or
+        // apostrophe is typed words (an elision is nothing), the rest the
+        // prefix.
+        if let Some((i, c)) = prefix.char_indices().rev().find(|(_, c)| !is_word_char(*c)) {
+            let words = self.typed_words(&analysed(&prefix[..i]));
+            let rest = self.prefix(&prefix[i + c.len_utf8()..])?;
+            return Ok(match (words, rest) {
+                (Some(w), Some(r)) => all_of(vec![w, r]),
+                (w, r) => w.or(r),
+            });
+        }
         let p: String = fold(prefix)
             .chars()
             .filter(|c| c.is_alphanumeric())
@@ -637,6 +658,11 @@ impl<'a> Builder<'a> {
             return Ok(None);
         }
         let terms = prefix_terms(self.searcher, self.fields.main, &p, MAX_PREFIX_TERMS)?;
+        if terms.is_empty() {
+            // A prefix of no indexed word: it finds nothing (dropping it
+            // would find everything else).
+            return Ok(Some(Box::new(EmptyQuery)));
+        }
         let qs: Vec<Box<dyn Query>> = terms
             .iter()
             .map(|t| boosted(term_query(self.fields.main, t), W_PREFIX))
@@ -691,6 +717,14 @@ impl<'a> Builder<'a> {
         terms.truncate(MAX_FUZZY_TERMS);
         terms.into_iter().map(|(t, _)| t).collect()
     }
+}
+
+/// The length a word's typo tolerance is decided on: the letters of its
+/// term as well as the word's, as variants are looked for around the term
+/// (the stem: `Tours` is `tour`, four letters, where one typo already
+/// reaches `jour` and `cour`).
+fn fuzzy_letters(t: &Analysed) -> usize {
+    letters(&t.term).min(letters(&t.folded))
 }
 
 /// Appends a word's terms to the phrase of typed words, at their position
@@ -751,6 +785,16 @@ pub(crate) fn prefix_terms(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typos_are_looked_for_on_words_and_stems_of_five_letters() {
+        let letters_of = |w: &str| fuzzy_letters(&analysed(w)[0]);
+        // `Tours` stems to `tour`: one typo away are `jour` and `cour`.
+        assert_eq!(letters_of("Tours"), 4);
+        assert_eq!(letters_of("tonte"), 4);
+        assert!(letters_of("electricein") >= FUZZY_TWO_EDITS_LETTERS);
+        assert!(letters_of("soudeur") >= FUZZY_MIN_LETTERS);
+    }
 
     #[test]
     fn min_match_table() {

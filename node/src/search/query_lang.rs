@@ -29,6 +29,8 @@
 
 use serde::Serialize;
 
+use super::analysis::is_word_char;
+
 /// Longest search text accepted, in characters (checked by the handlers).
 pub const MAX_QUERY_CHARS: usize = 1000;
 /// Most words (terms, phrase words, alternatives, prefixes) in one query.
@@ -206,7 +208,7 @@ fn is_invisible(c: char) -> bool {
 fn is_separator(c: char) -> bool {
     c.is_whitespace()
         || c.is_control()
-        || !(c.is_alphanumeric()
+        || !(is_word_char(c)
             || matches!(
                 c,
                 '-' | '\''
@@ -250,6 +252,13 @@ const INFLECTION_MARKS: &[&str] = &[
     "e", "es", "s", "x", "ne", "nes", "se", "ses", "le", "les", "te", "tes", "ve", "ves", "fe",
     "euse", "euses", "trice", "trices", "rice", "ice", "ère", "ere", "ière", "iere", "eure",
     "eures", "que",
+];
+
+/// Feminine marks of inclusive writing after a dot, middle dot or hyphen
+/// (`agent·e`, `aide-soignant-e`, `conducteur-trice`).
+const INCLUSIVE_MARKS: &[&str] = &[
+    "e", "es", "se", "ses", "euse", "euses", "trice", "trices", "rice", "ère", "ere", "ière",
+    "iere", "eure", "eures", "ne", "nes", "nne", "nnes",
 ];
 
 /// Is `inner` (the text between balanced parentheses) a gender or plural
@@ -333,6 +342,38 @@ fn roles(chars: &[char]) -> (Vec<Role>, usize) {
             roles[b] = Role::Close;
         }
     }
+    // Inclusive writing: `soignant.e`, `agent·e`, `aide-soignant-e`,
+    // `conducteur-trice` (a mark after a dot, middle dot or hyphen ending
+    // the word) are the word itself.
+    for i in 1..chars.len() {
+        let joins = match chars[i] {
+            '-' => roles[i] == Role::Text,
+            '.' | '·' => roles[i] == Role::Space,
+            _ => false,
+        };
+        if !joins || !chars[i - 1].is_alphabetic() || roles[i - 1] != Role::Text {
+            continue;
+        }
+        // The letters after it (a mark is short: at most 7 are looked at).
+        let letters = chars[i + 1..]
+            .iter()
+            .zip(&roles[i + 1..])
+            .take(7)
+            .take_while(|(c, r)| c.is_alphabetic() && **r == Role::Text)
+            .count();
+        let end = i + 1 + letters;
+        let ends_word = chars
+            .get(end)
+            .is_none_or(|c| !is_word_char(*c) && *c != '-' && *c != '*');
+        if (1..=6).contains(&letters) && ends_word {
+            let mark: String = chars[i + 1..end].iter().collect();
+            if INCLUSIVE_MARKS.contains(&mark.to_lowercase().as_str()) {
+                for r in &mut roles[i..end] {
+                    *r = Role::Dropped;
+                }
+            }
+        }
+    }
     // Depth of the grouping parentheses that remain (a dropped pair may hold
     // no grouping pair, as its content is letters only or H/F).
     let mut depth = 0usize;
@@ -365,7 +406,8 @@ fn word_lexeme(raw: &str) -> Option<Lexeme> {
     let negated = w.starts_with('-') && w.chars().any(char::is_alphanumeric);
     w = w.trim_start_matches(['-', '+']);
     // Leading and trailing punctuation other than `*` carries nothing.
-    w = w.trim_matches(|c: char| !c.is_alphanumeric() && c != '*');
+    w = w.trim_start_matches(|c: char| !c.is_alphanumeric() && c != '*');
+    w = w.trim_end_matches(|c: char| !is_word_char(c) && c != '*');
     w = w.trim_start_matches('*');
     if !w.chars().any(char::is_alphanumeric) {
         return None;
@@ -373,7 +415,10 @@ fn word_lexeme(raw: &str) -> Option<Lexeme> {
     let atom = if w.contains('/') {
         let parts: Vec<String> = w
             .split('/')
-            .map(|p| p.trim_matches(|c: char| !c.is_alphanumeric()))
+            .map(|p| {
+                p.trim_start_matches(|c: char| !c.is_alphanumeric())
+                    .trim_end_matches(|c: char| !is_word_char(c))
+            })
             .filter(|p| p.chars().any(char::is_alphanumeric))
             .map(str::to_string)
             .collect();

@@ -199,6 +199,36 @@ fn french_analysis_in_search() {
     );
 }
 
+/// A CV whose accents are combining marks (as some word processors and
+/// PDF extractions write them) is found by either spelling, and gives
+/// snippets.
+#[test]
+fn combining_accents_are_folded_like_precomposed_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = candidates(&dir);
+    let mut d = cand("d");
+    d.cv_text = "Agent de se\u{301}curite\u{301} incendie, expe\u{301}rimente\u{301}e.".into();
+    index.upsert(&d).expect("upsert");
+    index.commit_now().expect("commit");
+    for text in [
+        "sécurité",
+        "securite",
+        "expérimentée",
+        "experimentee",
+        "se\u{301}curite\u{301}",
+    ] {
+        let r = index
+            .search(&CandidateQuery {
+                highlight: true,
+                ..q(text)
+            })
+            .expect("search");
+        assert_eq!(ids(&r), ["d"], "{text}");
+        let snippet = r.hits[0].snippet.as_deref().unwrap_or("");
+        assert!(snippet.contains("<b>"), "{text}: {snippet}");
+    }
+}
+
 #[test]
 fn conjunction_by_default_and_boost() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -339,6 +339,74 @@ async fn typed_syntax_reads_as_french_writing() {
     }
 }
 
+/// Prefixes after a hyphen or an apostrophe, inclusive writing, accents
+/// typed as combining marks, and a word longer than any indexed one (all
+/// found wrong by a counsellor's trial: everyone, or nobody).
+#[tokio::test]
+async fn written_as_people_type_it() {
+    for backend in backends() {
+        let (node, t, keys) = pool_node(&backend).await;
+        let (_, everyone, _) = all_hits(&node, &t, &keys, &[]).await;
+        let aides = sorted(&["c11", "c12", "c50"]);
+        for q in [
+            "aide-soi*",
+            "aide-soign*",
+            "aide-soignant-e",
+            "aide soignant.e",
+            "aide-soignant·e",
+            "aides-soignant·es",
+        ] {
+            let (h, total, _) = all_hits(&node, &t, &keys, &[("q", q)]).await;
+            assert_eq!(top_sorted(&h, 3), aides, "{q}: {h:?}");
+            assert!(total < everyone, "{q}: {total} of {everyone}");
+        }
+        let cleaners = sorted(&["c20", "c21"]);
+        for q in [
+            "agent d'entr*",
+            "agent·e d'entretien",
+            "agent-e d'entretien",
+        ] {
+            assert_eq!(
+                top_sorted(&hits(&node, &t, &keys, q).await, 2),
+                cleaners,
+                "{q}"
+            );
+        }
+        assert_eq!(
+            hits(&node, &t, &keys, "conducteur-trice").await,
+            hits(&node, &t, &keys, "conducteur").await
+        );
+        // « sécurité » and « électricien » with their accents as combining marks.
+        assert_eq!(
+            hits(&node, &t, &keys, "se\u{301}curite\u{301}").await,
+            hits(&node, &t, &keys, "sécurité").await
+        );
+        assert_eq!(
+            hits(&node, &t, &keys, "e\u{301}lectricien").await,
+            hits(&node, &t, &keys, "électricien").await
+        );
+        // Longer than any indexed word, or a prefix of none: nobody.
+        for q in [
+            "x".repeat(41),
+            "zzzq*".to_string(),
+            "aide-zzzq*".to_string(),
+        ] {
+            let (h, total, _) = all_hits(&node, &t, &keys, &[("q", &q)]).await;
+            assert_eq!(total, 0, "{q}: {h:?}");
+        }
+        // With other words, it is one word that does not match.
+        let (h, _, _) = all_hits(
+            &node,
+            &t,
+            &keys,
+            &[("q", &format!("cariste {}", "x".repeat(41)))],
+        )
+        .await;
+        assert!(h.contains(&"c01".to_string()), "{h:?}");
+        node.stop().await;
+    }
+}
+
 /// Stop words are never required and one missing word does not drop a
 /// relevant candidate.
 #[tokio::test]
