@@ -64,7 +64,9 @@
 //!
 //! Who is considered: for a workplace whose commune centre is known, the
 //! candidates whose home is within [`PRESELECT_RADIUS_KM`] (or the default
-//! travel limit if larger); a workplace whose centre is unknown considers
+//! travel limit if larger) or within their own travel limit (up to 500
+//! km: one ready to travel 300 km is eligible 200 km away, as the
+//! candidate → offers direction finds too); a workplace whose centre is unknown considers
 //! every candidate (ROME and text only, distance unknown). For a
 //! candidate with a known home, the offers with a workplace within their
 //! travel limit ([`PRESELECT_RADIUS_KM`] with near misses). `considered`

@@ -838,6 +838,10 @@ fn place_home(
 
 struct CandidateCollector {
     spec: Arc<OfferSpec>,
+    /// How far from a workplace homes are looked for: the spec's radius,
+    /// or the largest travel limit of the index's candidates if larger
+    /// (one willing to travel 200 km is eligible at 161 km).
+    reach_km: f64,
     match_text: Field,
     rome: Field,
     ids: Vec<Option<SegmentIds>>,
@@ -847,7 +851,14 @@ struct CandidateCollector {
 
 impl CandidateCollector {
     fn new(fields: &CandidateMatchFields, spec: OfferSpec) -> CandidateCollector {
+        let largest_limit = fields
+            .visits
+            .iter()
+            .map(|v| v.max_travel)
+            .max()
+            .unwrap_or(-1);
         CandidateCollector {
+            reach_km: spec.radius_km.max(f64::from(largest_limit)),
             spec: Arc::new(spec),
             match_text: fields.match_text,
             rome: fields.rome,
@@ -900,7 +911,7 @@ impl Collector for CandidateCollector {
         let boxes: Vec<Option<Area>> = spec
             .workplaces
             .iter()
-            .map(|wp| wp.point.map(|p| Area::around(p, spec.radius_km)))
+            .map(|wp| wp.point.map(|p| Area::around(p, self.reach_km)))
             .collect();
         // When every workplace has a centre, a candidate is considered
         // only if their home is within the radius of one: only the
@@ -1063,12 +1074,20 @@ impl SegmentCollector for CandidateSegment {
             return;
         }
         let limit = travel_limit_of(w, visit.travel(), visit.pt_only());
+        // A place beyond both the spec's radius and the candidate's own
+        // limit is not considered (the reach covers the largest limit).
+        let considered = |p: &&Place| p.distance_km <= spec.radius_km || p.distance_km <= limit;
         // Beyond the candidate's own limit at every place: without near
         // misses (the fit mode keeps eligible pairs only) such pairs are
         // only counted, so nothing else of the candidate is read.
-        if !spec.near_misses && unknown_wps.is_empty() && near.iter().all(|p| p.distance_km > limit)
+        if !spec.near_misses
+            && unknown_wps.is_empty()
+            && near
+                .iter()
+                .filter(considered)
+                .all(|p| p.distance_km > limit)
         {
-            for p in near {
+            for p in near.iter().filter(considered) {
                 if let Some(counts) = counts_per_wp.get_mut(p.wp as usize) {
                     counts.0 += 1;
                     counts.1 += 1;
@@ -1142,7 +1161,10 @@ impl SegmentCollector for CandidateSegment {
             }
         }) && relation != RomeRelation::None;
         let mut fit: Option<FitHit> = None;
-        let at_places = near.iter().map(|p| (p.wp as usize, Some(p.distance_km)));
+        let at_places = near
+            .iter()
+            .filter(considered)
+            .map(|p| (p.wp as usize, Some(p.distance_km)));
         let at_unknown = unknown_wps.iter().map(|&i| (i, None));
         for (i, distance_km) in at_places.chain(at_unknown) {
             let Some(wp) = spec.workplaces.get(i) else {

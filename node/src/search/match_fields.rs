@@ -99,6 +99,8 @@ pub fn commune_key(insee: &str) -> u64 {
 #[derive(Debug, Default)]
 pub struct Visits {
     pub rows: Vec<Visit>,
+    /// The largest [`Visit::travel`] of the segment (-1 when none).
+    pub max_travel: i32,
     /// The documents by the grid cell of their home ([`HomeGrid`]).
     pub homes: HomeGrid,
 }
@@ -279,7 +281,7 @@ impl Visits {
                 0
             }
         };
-        let rows = (0..segment.max_doc())
+        let rows: Vec<Visit> = (0..segment.max_doc())
             .map(|doc| {
                 let mut v = Visit::default();
                 if let Some(c) = commune.as_ref().and_then(|c| c.first(doc)) {
@@ -335,7 +337,12 @@ impl Visits {
                 .and_then(|c| c.first(doc))
                 .map(|v| (doc, super::collect::unpack_point(v)))
         }));
-        Ok(Visits { rows, homes })
+        let max_travel = rows.iter().map(|v| v.travel).max().unwrap_or(-1);
+        Ok(Visits {
+            rows,
+            homes,
+            max_travel,
+        })
     }
 
     pub fn get(&self, doc: tantivy::DocId) -> Visit {

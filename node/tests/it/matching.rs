@@ -1275,8 +1275,10 @@ async fn oracle_offer(
         let mut rows = Vec::new();
         for c in all.iter().filter(|c| matching::listable(c)) {
             if let Some(pt) = point {
+                // Within the radius, or within the candidate's own limit.
+                let reach = radius.max(matching::travel_limit_km(w, c));
                 match c.home {
-                    Some(h) if vivier_node::geo::haversine_km(h, pt) <= radius => {}
+                    Some(h) if vivier_node::geo::haversine_km(h, pt) <= reach => {}
                     _ => continue,
                 }
             }
@@ -1465,7 +1467,13 @@ async fn the_index_pass_ranks_as_evaluating_every_record() {
         );
         c4["contract_types"] = json!(["MIS", "CDD"]);
         c4["consent_scope"] = json!("network");
-        for body in [c1, c2, c3, c4] {
+        // Parisians ~150–180 km from the Loir-et-Cher workplaces: one ready
+        // to travel 300 km (eligible there both ways), one only 50.
+        let mut c6 = extra("Inès", "75056", "N1101", "Cariste", CARISTE_CV);
+        c6["max_travel_km"] = json!(300);
+        c6["consent_scope"] = json!("network");
+        let c7 = extra("Paul", "75056", "N1101", "Cariste", CARISTE_CV);
+        for body in [c1, c2, c3, c4, c6, c7] {
             post_candidate(&node, &staff, body).await;
         }
         let placed = post_candidate(
@@ -1543,7 +1551,7 @@ async fn the_index_pass_ranks_as_evaluating_every_record() {
         .unwrap();
         tx.commit().await.unwrap();
         vivier_node::journal::wake(&node.state);
-        let candidates = set.ids.len() as u64 + 5;
+        let candidates = set.ids.len() as u64 + 7;
         wait_docs(&node, candidates, 6).await;
         // Both indexes up to the journal's head (the placement included).
         let head = vivier_node::journal::head(&node.state.db).await.unwrap();
@@ -1624,5 +1632,39 @@ async fn the_index_pass_ranks_as_evaluating_every_record() {
         }
         // Not a vacuous comparison: many pairs, near misses among them.
         assert!(compared > 60, "only {compared} rows compared");
+        // Inès (300 km) is listed beyond the 150 km radius, within her
+        // limit; Paul (50 km) only within the radius, as a near miss.
+        let mut far = 0;
+        for o in offers.iter().filter(|o| o.payload.rome_code == "N1101") {
+            let params = vivier_node::matching::MatchParams {
+                limit: Some(200),
+                include_near_misses: Some(true),
+                workplace: None,
+            };
+            let got = vivier_node::matching::match_offer(&node.state, o, &params)
+                .await
+                .unwrap();
+            for m in got.workplaces.iter().flat_map(|w| &w.matches) {
+                if m.first_name == "Paul" {
+                    assert!(
+                        m.evaluation.distance_km.is_some_and(|d| d <= 150.0),
+                        "{:?}",
+                        m.evaluation
+                    );
+                }
+                if m.first_name == "Inès" && m.evaluation.distance_km.is_some_and(|d| d > 150.0) {
+                    far += 1;
+                    assert!(
+                        m.evaluation
+                            .failed_constraints
+                            .iter()
+                            .all(|f| f.code != "beyond_travel_limit"),
+                        "{:?}",
+                        m.evaluation
+                    );
+                }
+            }
+        }
+        assert!(far > 0, "Inès never listed beyond 150 km");
     }
 }
