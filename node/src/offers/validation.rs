@@ -17,6 +17,10 @@ use crate::error::FieldError;
 use crate::referentials::Referentials;
 use crate::validation as v;
 
+/// Earliest and latest `start_date` accepted (days since 1970: 2000-01-01
+/// and 2100-12-31).
+const START_DATE_MIN_DAYS: i64 = 10_957;
+const START_DATE_MAX_DAYS: i64 = 47_846;
 /// Longest title, in characters.
 pub const MAX_TITLE_CHARS: usize = 200;
 /// Longest description, in characters.
@@ -140,6 +144,16 @@ pub fn check_content(refs: &Referentials, p: &OfferPayload) -> Vec<FieldError> {
     }
     v::int_in(&mut errs, "experience_months", p.experience_months, 0..=600);
     v::date(&mut errs, "start_date", p.start_date.as_deref());
+    // A start date a person could mean (0001-01-01 and 9999-12-31 are
+    // typing accidents that would make every candidate late or early).
+    if let Some(day) = p.start_date.as_deref().and_then(crate::util::date_to_days) {
+        if !(START_DATE_MIN_DAYS..=START_DATE_MAX_DAYS).contains(&day) {
+            errs.push(FieldError::new(
+                "start_date",
+                "must be between 2000-01-01 and 2100-12-31",
+            ));
+        }
+    }
     for (field, list) in [
         ("required_certifications", &p.required_certifications),
         ("desired_certifications", &p.desired_certifications),
@@ -463,6 +477,25 @@ mod tests {
         assert!(check_content(refs(), &o).is_empty());
         let size = vivier_protocol::canonical_bytes(&o).unwrap().len();
         assert!(size <= vivier_protocol::MAX_PAYLOAD_BYTES, "{size}");
+    }
+
+    #[test]
+    fn start_dates_are_plausible() {
+        let mut o = offer();
+        for (date, ok) in [
+            ("2000-01-01", true),
+            ("2100-12-31", true),
+            ("1999-12-31", false),
+            ("0001-01-01", false),
+            ("2101-01-01", false),
+            ("9999-12-31", false),
+        ] {
+            o.start_date = Some(date.into());
+            let errs = check_content(refs(), &o);
+            assert_eq!(fields(&errs).is_empty(), ok, "{date}: {errs:?}");
+        }
+        assert_eq!(crate::util::days_to_date(START_DATE_MIN_DAYS), "2000-01-01");
+        assert_eq!(crate::util::days_to_date(START_DATE_MAX_DAYS), "2100-12-31");
     }
 
     #[test]

@@ -446,6 +446,8 @@ struct MatchRow {
     eligible: bool,
     constraints: Vec<String>,
     parts: Vec<labels::Explanation>,
+    /// The status of the candidate's pending referral to this offer.
+    referred: Option<&'static str>,
 }
 
 /// A near miss for want of certifications, with the trainings that grant
@@ -617,6 +619,22 @@ pub(super) async fn record_page(
         &crate::space::notices_of(state, &actor, id, assigned).await?,
     );
     let space_email = crate::space::account_of(&state.db, id).await?;
+    let referrals = super::relations::rows(
+        state,
+        user,
+        &crate::referrals::ListQuery {
+            candidate_id: Some(id.to_string()),
+            limit: Some(50),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let referred = |offer_id: &str| {
+        referrals
+            .iter()
+            .find(|r| r.pending && r.offer_id == offer_id)
+            .map(|r| r.status)
+    };
     let mut matches = Vec::new();
     let mut gaps: Vec<GapRow> = Vec::new();
     let mut match_summary = None;
@@ -672,6 +690,7 @@ pub(super) async fn record_page(
                 eligible: m.evaluation.eligible,
                 constraints: labels::constraints(&m.evaluation),
                 parts: labels::explain(&m.evaluation, &o.payload, &c),
+                referred: referred(&m.offer_id),
             });
         }
         match_summary = Some((
@@ -680,16 +699,6 @@ pub(super) async fn record_page(
             labels::km(result.travel_limit_km),
         ));
     }
-    let referrals = super::relations::rows(
-        state,
-        user,
-        &crate::referrals::ListQuery {
-            candidate_id: Some(id.to_string()),
-            limit: Some(50),
-            ..Default::default()
-        },
-    )
-    .await?;
     let files: Vec<super::fiche::FileRow> = c.files.iter().map(super::fiche::FileRow::of).collect();
     let followups = if meta.anonymised_at.is_none() {
         super::suivi::rows(&crate::candidates::followup::list(state, &actor, id).await?)

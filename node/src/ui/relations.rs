@@ -19,7 +19,7 @@ use crate::server::AppState;
 #[derive(Serialize)]
 pub struct ReferralRow {
     id: String,
-    offer_id: String,
+    pub(super) offer_id: String,
     offer_title: String,
     direction: &'static str,
     pub candidate_id: Option<String>,

@@ -1192,6 +1192,25 @@ async fn start_date_vehicle_certifications_consent_and_status() {
         let jeanne = &page.body[page.body.find(">Jeanne Test</a>").expect("Jeanne's card")..];
         let jeanne = &jeanne[..jeanne.find("</article>").expect("end of card")];
         assert!(jeanne.contains("Proposer pour cette offre"), "{jeanne}");
+        // And on Paul's record: the offer he was proposed for says so
+        // instead of offering to propose him again.
+        let page = crate::support::get(
+            &node,
+            Some(&cookie),
+            &format!("/ui/candidats/{}", ids["early"]),
+        )
+        .await;
+        assert_eq!(page.status, 200);
+        let card = &page.body[page
+            .body
+            .find(&format!("id=\"offre-{local_offer}\""))
+            .expect("the offer's card")..];
+        let card = &card[..card.find("</article>").expect("end of card")];
+        assert!(
+            card.contains("Déjà proposé(e) pour cette offre — Nouvelle"),
+            "{card}"
+        );
+        assert!(!card.contains("Proposer pour cette offre"), "{card}");
         node.stop().await;
     }
 }
