@@ -224,11 +224,12 @@ impl EngineHandle {
         let writer = lock(&engine.writer).take();
         if let Some(mut writer) = writer {
             match engine.commit_with_payload(&mut writer) {
-                Ok(_) => {
+                Ok(seq) => {
                     lock(&engine.state).dirty = false;
                     if let Err(e) = engine.reader.reload() {
                         tracing::warn!(index = engine.name, error = %e, "search reader reload failed");
                     }
+                    engine.published(seq);
                 }
                 Err(e) => {
                     tracing::error!(index = engine.name, error = %e, "final search commit failed")
@@ -365,15 +366,24 @@ impl Engine {
     }
 
     /// Commits with the journal position of what the writer holds as the
-    /// commit's payload (call with the writer lock held).
-    fn commit_with_payload(&self, writer: &mut IndexWriter) -> tantivy::Result<()> {
-        use std::sync::atomic::Ordering;
-        let seq = self.pending_seq.load(Ordering::SeqCst);
+    /// commit's payload (call with the writer lock held); returns that
+    /// position, which the caller publishes ([`Engine::published`]) once
+    /// the reader is reloaded.
+    fn commit_with_payload(&self, writer: &mut IndexWriter) -> tantivy::Result<i64> {
+        let seq = self.pending_seq.load(std::sync::atomic::Ordering::SeqCst);
         let mut prepared = writer.prepare_commit()?;
         prepared.set_payload(&seq.to_string());
         prepared.commit()?;
-        self.committed_seq.store(seq, Ordering::SeqCst);
-        Ok(())
+        Ok(seq)
+    }
+
+    /// Publishes `seq` as committed once the reader has been reloaded
+    /// after its commit: a position said committed is one searches see
+    /// (an index check that finds the index caught up then finds every
+    /// document). Never moves backwards.
+    fn published(&self, seq: i64) {
+        self.committed_seq
+            .fetch_max(seq, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The journal position the index has applied (given to the writer,
@@ -453,16 +463,22 @@ impl Engine {
         let result = {
             let mut guard = lock(&self.writer);
             match guard.as_mut() {
-                Some(w) => self.commit_with_payload(w),
-                None => Ok(()),
+                Some(w) => self.commit_with_payload(w).map(Some),
+                None => Ok(None),
             }
         };
-        if let Err(e) = result {
-            lock(&self.state).dirty = true;
-            return Err(e.into());
-        }
+        let seq = match result {
+            Ok(seq) => seq,
+            Err(e) => {
+                lock(&self.state).dirty = true;
+                return Err(e.into());
+            }
+        };
         lock(&self.state).next_commit_at = Instant::now() + self.interval;
         self.reader.reload()?;
+        if let Some(seq) = seq {
+            self.published(seq);
+        }
         Ok(())
     }
 
@@ -549,6 +565,7 @@ impl Engine {
         progress(count);
         lock(&self.state).next_commit_at = Instant::now() + self.interval;
         self.reader.reload()?;
+        self.published(seq);
         match fs::remove_file(self.dir.join(PENDING_FILE)) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

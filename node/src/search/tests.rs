@@ -1170,3 +1170,43 @@ fn a_split_search_answers_what_one_thread_answers() {
         assert_eq!(*a, b, "{query:?}");
     }
 }
+
+/// A journal position said committed is one searches see: whoever reads
+/// `committed_seq() = s` then searches finds every document applied up to
+/// `s` (an index check polled while the follower commits found the index
+/// caught up yet missing the last commit's documents: the position was
+/// published before the reader was reloaded).
+#[test]
+fn a_committed_position_is_visible_to_searches() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = std::sync::Arc::new(candidates(&dir));
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (index, done) = (index.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut checks = 0u64;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                let committed = index.committed_seq();
+                let visible = index.num_docs();
+                // Document `i` was applied at position `i`.
+                assert!(
+                    visible >= u64::try_from(committed.max(0)).unwrap_or(0),
+                    "position {committed} committed, {visible} documents visible"
+                );
+                checks += 1;
+            }
+            checks
+        })
+    };
+    for i in 1..=100i64 {
+        index.upsert(&cand(&format!("c{i}"))).expect("upsert");
+        index.mark_applied(i).expect("applied");
+        index.commit_now().expect("commit");
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let checks = watcher
+        .join()
+        .expect("the watcher saw a committed position not yet visible");
+    assert!(checks > 0);
+    assert_eq!(index.committed_seq(), 100);
+}
