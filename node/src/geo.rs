@@ -321,9 +321,17 @@ mod tests {
                 let mut within = 0;
                 for _ in 0..2_000 {
                     // Points near the centre, so that both sides of the radius occur.
+                    // Longitudes wrap: near the antimeridian, points on
+                    // both sides of it.
+                    let lon = centre.lon_micro + next(4_000_000);
+                    let lon = if lon > MAX_LON_MICRO {
+                        lon - 2 * MAX_LON_MICRO
+                    } else {
+                        lon
+                    };
                     let p = Point::new(
                         (centre.lat_micro + next(3_000_000)).clamp(-MAX_LAT_MICRO, MAX_LAT_MICRO),
-                        (centre.lon_micro + next(4_000_000)).clamp(-MAX_LON_MICRO, MAX_LON_MICRO),
+                        lon,
                     );
                     let d = haversine_km(centre, p);
                     let want = (d <= radius_km).then_some(d);

@@ -1710,7 +1710,7 @@ mod tests {
         assert_eq!(MatchParams::default().checked_for(&p).unwrap(), (20, false));
         assert_eq!(ask(20, None).checked_for(&p).unwrap(), (20, true));
         let Err(Error::Validation(errs)) = ask(21, None).checked_for(&p) else {
-            panic!("201 × 21 rows accepted");
+            panic!("200 workplaces × 21 rows accepted");
         };
         assert_eq!(errs[0].field, "limit");
         assert!(
@@ -1720,11 +1720,17 @@ mod tests {
         );
         // One workplace: the limit alone counts.
         assert_eq!(ask(200, Some(199)).checked_for(&p).unwrap(), (200, true));
-        assert!(ask(200, Some(200)).checked_for(&p).is_err());
+        let Err(Error::Validation(errs)) = ask(200, Some(200)).checked_for(&p) else {
+            panic!("workplace 200 of 200 accepted");
+        };
+        assert_eq!(errs[0].field, "workplace");
         p.workplaces.truncate(20);
         assert_eq!(ask(200, None).checked_for(&p).unwrap(), (200, true));
         p.workplaces.push(p.workplaces[0].clone());
-        assert!(ask(200, None).checked_for(&p).is_err());
+        let Err(Error::Validation(errs)) = ask(200, None).checked_for(&p) else {
+            panic!("21 workplaces × 200 rows accepted");
+        };
+        assert_eq!(errs[0].field, "limit");
     }
 }
 

@@ -592,7 +592,11 @@ impl<'a> Builder<'a> {
                     self.typed_words(&tokens)
                 }
             }
+            Atom::Phrase(p) if has_unindexable_word(p) => Some(Box::new(EmptyQuery)),
             Atom::Phrase(p) => self.phrase(p),
+            Atom::Either(parts) if parts.iter().all(|p| has_unindexable_word(p)) => {
+                Some(Box::new(EmptyQuery))
+            }
             Atom::Either(parts) => {
                 let mut qs = Vec::new();
                 for p in parts.iter().filter(|p| !has_unindexable_word(p)) {
@@ -643,6 +647,9 @@ impl<'a> Builder<'a> {
         // apostrophe is typed words (an elision is nothing), the rest the
         // prefix.
         if let Some((i, c)) = prefix.char_indices().rev().find(|(_, c)| !is_word_char(*c)) {
+            if has_unindexable_word(&prefix[..i]) {
+                return Ok(Some(Box::new(EmptyQuery)));
+            }
             let words = self.typed_words(&analysed(&prefix[..i]));
             let rest = self.prefix(&prefix[i + c.len_utf8()..])?;
             return Ok(match (words, rest) {

@@ -29,7 +29,8 @@
 
 use serde::Serialize;
 
-use super::analysis::is_word_char;
+use super::analysis::{fold, is_word_char};
+use unicode_normalization::char::is_combining_mark;
 
 /// Longest search text accepted, in characters (checked by the handlers).
 pub const MAX_QUERY_CHARS: usize = 1000;
@@ -351,7 +352,8 @@ fn roles(chars: &[char]) -> (Vec<Role>, usize) {
             '.' | '·' => roles[i] == Role::Space,
             _ => false,
         };
-        if !joins || !chars[i - 1].is_alphabetic() || roles[i - 1] != Role::Text {
+        let letter = |c: char| c.is_alphabetic() || is_combining_mark(c);
+        if !joins || !letter(chars[i - 1]) || roles[i - 1] != Role::Text {
             continue;
         }
         // The letters after it (a mark is short: at most 7 are looked at).
@@ -359,15 +361,15 @@ fn roles(chars: &[char]) -> (Vec<Role>, usize) {
             .iter()
             .zip(&roles[i + 1..])
             .take(7)
-            .take_while(|(c, r)| c.is_alphabetic() && **r == Role::Text)
+            .take_while(|(c, r)| letter(**c) && **r == Role::Text)
             .count();
         let end = i + 1 + letters;
         let ends_word = chars
             .get(end)
             .is_none_or(|c| !is_word_char(*c) && *c != '-' && *c != '*');
         if (1..=6).contains(&letters) && ends_word {
-            let mark: String = chars[i + 1..end].iter().collect();
-            if INCLUSIVE_MARKS.contains(&mark.to_lowercase().as_str()) {
+            let mark = fold(&chars[i + 1..end].iter().collect::<String>());
+            if INCLUSIVE_MARKS.iter().any(|m| fold(m) == mark) {
                 for r in &mut roles[i..end] {
                     *r = Role::Dropped;
                 }

@@ -394,6 +394,21 @@ async fn written_as_people_type_it() {
             let (h, total, _) = all_hits(&node, &t, &keys, &[("q", &q)]).await;
             assert_eq!(total, 0, "{q}: {h:?}");
         }
+        // Also as one of two forms, before a hyphen of a prefix, in a phrase.
+        let long = "x".repeat(41);
+        for q in [
+            format!("{long}/{}", "y".repeat(41)),
+            format!("{long}-soi*"),
+            format!("\"agent {long}\""),
+        ] {
+            let (h, total, _) = all_hits(&node, &t, &keys, &[("q", &q)]).await;
+            assert_eq!(total, 0, "{q}: {h:?}");
+        }
+        // An inclusive mark after an accent written as a combining mark.
+        assert_eq!(
+            hits(&node, &t, &keys, "diplo\u{302}me\u{301}·e").await,
+            hits(&node, &t, &keys, "diplômé").await
+        );
         // With other words, it is one word that does not match.
         let (h, _, _) = all_hits(
             &node,
