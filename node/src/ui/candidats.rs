@@ -629,12 +629,8 @@ pub(super) async fn record_page(
         },
     )
     .await?;
-    let referred = |offer_id: &str| {
-        referrals
-            .iter()
-            .find(|r| r.pending && r.offer_id == offer_id)
-            .map(|r| r.status)
-    };
+    let referred =
+        |offer_id: &str| super::relations::pending_status(&referrals, |r| r.offer_id == offer_id);
     let mut matches = Vec::new();
     let mut gaps: Vec<GapRow> = Vec::new();
     let mut match_summary = None;

@@ -340,10 +340,9 @@ pub(super) async fn detail_page(
     )
     .await?;
     let referred = |candidate_id: &str| {
-        referrals
-            .iter()
-            .find(|r| r.pending && r.candidate_id.as_deref() == Some(candidate_id))
-            .map(|r| r.status)
+        super::relations::pending_status(&referrals, |r| {
+            r.candidate_id.as_deref() == Some(candidate_id)
+        })
     };
     let mut blocks = Vec::new();
     if staff && offer.status == OfferStatus::Open {

@@ -74,6 +74,17 @@ fn status_detail(v: &ReferralView) -> Option<String> {
     }
 }
 
+/// The status of the pending referral of `rows` that `which` picks (the
+/// « Déjà proposé(e) » of a ranking's rows).
+pub(super) fn pending_status(
+    rows: &[ReferralRow],
+    which: impl Fn(&ReferralRow) -> bool,
+) -> Option<&'static str> {
+    rows.iter()
+        .find(|r| r.pending && which(r))
+        .map(|r| r.status)
+}
+
 /// The referrals `user` may see that match `q`, as display rows.
 pub async fn rows(
     state: &crate::server::AppState,
