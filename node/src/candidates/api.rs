@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{CandidateInput, CandidateStatus, ConsentScope, RecordMeta};
+use super::{CandidateInput, CandidateStatus, ConsentScope, RecordMeta, LICENCES};
 use crate::actor::Actor;
 use crate::auth::{Reason, User};
 use crate::error::{ApiJson, Error, FieldError, Result};
@@ -426,7 +426,19 @@ fn parse_search(state: &AppState, raw: Option<&str>) -> Result<(SearchParams, Ca
                     "expected a number of km between 0 and 1000",
                 )),
             },
-            "licence" => p.licence = Some(v.to_uppercase()).filter(|s| !s.is_empty()),
+            "licence" => {
+                let l = v.to_uppercase();
+                if !l.is_empty() && !LICENCES.contains(&l.as_str()) {
+                    errs.push(FieldError::new(
+                        "licence",
+                        format!(
+                            "unknown licence category {v:?} (expected one of {})",
+                            LICENCES.join(", ")
+                        ),
+                    ));
+                }
+                p.licence = Some(l).filter(|s| !s.is_empty())
+            }
             "available_before" => {
                 if crate::util::date_to_days(&v).is_none() {
                     errs.push(FieldError::new(
@@ -540,7 +552,7 @@ struct SearchHitOut {
         ("rome" = Option<String>, Query, description = "ROME codes, comma separated"),
         ("commune" = Option<String>, Query, description = "INSEE code of the centre of a distance search"),
         ("radius_km" = Option<f64>, Query, description = "Radius around `commune` (default 30, at most 1000)"),
-        ("licence" = Option<String>, Query, description = "Driving licence held"),
+        ("licence" = Option<String>, Query, description = "Driving licence held: a licence of this category or one that implies it (CE meets B), or its PERMIS_* certification"),
         ("available_before" = Option<String>, Query, description = "Available by this day, YYYY-MM-DD"),
         ("contract_type" = Option<String>, Query, description = "CDI, CDD, MIS, SAI or ALT"),
         ("status" = Option<String>, Query, description = "active, in_referral, placed, archived or all"),

@@ -169,6 +169,19 @@ impl Certifications {
         held.contains(&licence_code(licence))
     }
 
+    /// Every code whose holding grants `code` (itself included when
+    /// known), in file order: what a search for holders of `code` must
+    /// look for among the codes recorded (`PERMIS_B` → `PERMIS_B`,
+    /// `PERMIS_BE`, `PERMIS_C1`, …, `PERMIS_CE`, `PERMIS_D`…).
+    pub fn granting(&self, code: &str) -> Vec<String> {
+        let code = code.trim().to_ascii_uppercase();
+        self.list
+            .iter()
+            .filter(|c| self.grants.get(&c.code).is_some_and(|g| g.contains(&code)))
+            .map(|c| c.code.clone())
+            .collect()
+    }
+
     /// The French label of a code, or the code itself.
     pub fn label<'a>(&'a self, code: &'a str) -> &'a str {
         self.get(code).map(|c| c.label.as_str()).unwrap_or(code)

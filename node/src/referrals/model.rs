@@ -502,7 +502,8 @@ pub struct ListQuery {
     /// `outbound`, `inbound` or `local`.
     #[serde(default)]
     pub direction: Option<String>,
-    /// A status.
+    /// A status, or `pending` for any of `new`, `processing`,
+    /// `prior_to_hire` and `postponed`.
     #[serde(default)]
     pub status: Option<String>,
     /// One offer.

@@ -832,13 +832,17 @@ pub async fn list(state: &AppState, actor: &Actor, q: &ListQuery) -> Result<Refe
                 .ok_or_else(|| Error::field("direction", "one of outbound, inbound, local"))?,
         );
     }
-    if let Some(s) = q.status.as_deref().filter(|s| !s.is_empty()) {
-        f.status = Some(parse_status(s).ok_or_else(|| {
-            Error::field(
-                "status",
-                "one of new, processing, prior_to_hire, accepted, refused, postponed, cancelled, obsolete",
-            )
-        })?);
+    match q.status.as_deref().filter(|s| !s.is_empty()) {
+        None => {}
+        Some("pending") => f.pending = true,
+        Some(s) => {
+            f.status = Some(parse_status(s).ok_or_else(|| {
+                Error::field(
+                    "status",
+                    "one of new, processing, prior_to_hire, accepted, refused, postponed, cancelled, obsolete, or pending (any of new, processing, prior_to_hire, postponed)",
+                )
+            })?);
+        }
     }
     f.offer_id = q
         .offer_id

@@ -488,6 +488,8 @@ pub(crate) async fn waiting_for_counsellor(
 pub(crate) struct Filter {
     pub direction: Option<Direction>,
     pub status: Option<ReferralStatus>,
+    /// Only the pending ones (new, processing, prior to hire, postponed).
+    pub pending: bool,
     pub offer_id: Option<String>,
     pub candidate_id: Option<String>,
     /// Only the referrals made to this employer's own local offers.
@@ -518,6 +520,9 @@ pub(crate) async fn list(
             binds.push(v);
             conds.push(cond.replace('?', &format!("${}", binds.len())));
         }
+    }
+    if f.pending {
+        conds.push(format!("r.status IN {PENDING_SQL}"));
     }
     let where_ = if conds.is_empty() {
         String::new()

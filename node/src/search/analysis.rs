@@ -225,18 +225,37 @@ pub(crate) fn has_unindexable_word(text: &str) -> bool {
     words(text).any(|(_, w)| w.len() > MAX_TOKEN_BYTES)
 }
 
+/// Letters a word must start with for digits written right after them to
+/// be a word of their own (`CACES3` is `CACES 3`, `SSIAP1` is `SSIAP 1`;
+/// `R489`, `B1V`, `F1602` stay codes).
+const MIN_LETTERS_BEFORE_NUMBER: usize = 3;
+
 /// Runs of letters and digits (with their combining marks) of `text` with
-/// their byte offsets.
+/// their byte offsets. A number written right after a word of at least
+/// [`MIN_LETTERS_BEFORE_NUMBER`] letters starts a word of its own.
 pub(crate) fn words(text: &str) -> impl Iterator<Item = (usize, &str)> {
     let mut start: Option<usize> = None;
+    // Letters of the current word while it holds letters only.
+    let mut letters = 0usize;
     let mut chars = text
         .char_indices()
         .chain(std::iter::once((text.len(), ' ')));
     std::iter::from_fn(move || {
         for (i, c) in chars.by_ref() {
             if c.is_alphanumeric() {
-                if start.is_none() {
+                let Some(s) = start else {
                     start = Some(i);
+                    letters = usize::from(c.is_alphabetic());
+                    continue;
+                };
+                if c.is_alphabetic() {
+                    if letters > 0 {
+                        letters += 1;
+                    }
+                } else if std::mem::take(&mut letters) >= MIN_LETTERS_BEFORE_NUMBER {
+                    // `caces|3`: the number is the next word.
+                    start = Some(i);
+                    return Some((s, &text[s..i]));
                 }
             } else if start.is_some() && unicode_normalization::char::is_combining_mark(c) {
                 // A mark continues the word it follows (never starts one).
@@ -479,6 +498,25 @@ mod tests {
         assert!(fr("des").is_empty());
         assert_eq!(fr("R489 B1V c1e"), ["r489", "b1v", "c1e"]);
         assert_eq!(fr("CACES"), ["caces"]);
+        // A number right after a word of three letters or more is a word
+        // of its own; codes keep their digits.
+        assert_eq!(fr("CACES3"), fr("CACES 3"));
+        assert_eq!(fr("ssiap1"), fr("ssiap 1"));
+        assert_eq!(
+            fr("R489 AB12 3ème CAT3B"),
+            ["r489", "ab12", "3eme", "cat", "3b"]
+        );
+        let w: Vec<_> = words("CACES3, e\u{301}te\u{301}2 x").collect();
+        assert_eq!(
+            w,
+            [
+                (0, "CACES"),
+                (5, "3"),
+                (8, "e\u{301}te\u{301}"),
+                (15, "2"),
+                (17, "x")
+            ]
+        );
         // Elision and stop words.
         assert_eq!(fr("l'entrepôt"), fr("entrepôt"));
         assert_eq!(fr("d’entretien"), fr("entretien"));

@@ -25,10 +25,11 @@ use super::query_build::SearchFields;
 use super::{
     CandidateDoc, CandidateQuery, CandidateSummary, SearchError, SearchOptions, SearchResults,
 };
+use crate::referentials::certifications::Certifications;
 
 /// Bump when the schema or the analysis changes: the index is then
 /// recreated and the caller rebuilds it from the database.
-pub const CANDIDATES_SCHEMA_VERSION: &str = "candidates-7";
+pub const CANDIDATES_SCHEMA_VERSION: &str = "candidates-8";
 /// CV characters indexed in the matching field (the same bound as
 /// [`crate::matching::text::MAX_CV_CHARS`]).
 pub const MATCH_CV_CHARS: usize = crate::matching::text::MAX_CV_CHARS;
@@ -429,7 +430,14 @@ impl CandidateIndex {
             filters.push(commune_filter(f.commune, center, radius_km));
         }
         if let Some(licence) = &q.licence {
-            filters.push(term_filter(f.licence, &code(licence)));
+            // Holders of the licence: any recorded licence or certification
+            // that grants it (`CE` and `PERMIS_B` both meet `B`).
+            let code = crate::referentials::certifications::licence_code(licence);
+            let mut granting = Certifications::global().granting(&code);
+            if granting.is_empty() {
+                granting.push(code);
+            }
+            filters.push(any_of_filter(f.certification, &granting));
         }
         if let Some(day) = q.available_before_days {
             filters.push(filter(Box::new(RangeQuery::new_i64_bounds(

@@ -23,7 +23,7 @@ use super::query_build::SearchFields;
 use super::{OfferDoc, OfferQuery, SearchError, SearchOptions, SearchResults};
 
 /// Bump when the schema or the analysis changes.
-pub const OFFERS_SCHEMA_VERSION: &str = "offers-6";
+pub const OFFERS_SCHEMA_VERSION: &str = "offers-7";
 
 #[derive(Clone, Copy)]
 struct Fields {

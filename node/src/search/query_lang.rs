@@ -287,6 +287,13 @@ fn roles(chars: &[char]) -> (Vec<Role>, usize) {
             roles[i] = Role::Space;
         }
     }
+    // `cariste+magasinier`: a plus between two words joins two words (the
+    // `+` of a URL's space), not one term (`bac+2` stays one).
+    for i in 1..chars.len().saturating_sub(1) {
+        if chars[i] == '+' && chars[i - 1].is_alphabetic() && chars[i + 1].is_alphabetic() {
+            roles[i] = Role::Space;
+        }
+    }
     // Quotes: pair them in order.
     let quotes: Vec<usize> = chars
         .iter()

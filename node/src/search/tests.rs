@@ -1210,3 +1210,41 @@ fn a_committed_position_is_visible_to_searches() {
     assert!(checks > 0);
     assert_eq!(index.committed_seq(), 100);
 }
+
+/// `licence=` finds every holder: a licence that implies the category
+/// (`CE` meets `B` and `C1`) or its `PERMIS_*` code recorded as a
+/// certification; a lower category does not meet a higher one.
+#[test]
+fn licence_filter_finds_holders_of_implying_licences_and_certifications() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = candidates(&dir);
+    let mut a = cand("a");
+    a.driving_licences = strings(&["B"]);
+    let mut b = cand("b");
+    b.driving_licences = strings(&["CE"]);
+    let mut c = cand("c");
+    c.certifications = strings(&["PERMIS_B", "CACES_R489_3"]);
+    let mut d = cand("d");
+    d.driving_licences = strings(&["AM"]);
+    let mut e = cand("e");
+    e.certifications = strings(&["PERMIS_D"]);
+    for doc in [a, b, c, d, e] {
+        index.upsert(&doc).expect("upsert");
+    }
+    index.commit_now().expect("commit");
+    let with = |l: &str| {
+        let r = index
+            .search(&CandidateQuery {
+                licence: Some(l.into()),
+                ..CandidateQuery::default()
+            })
+            .expect("search");
+        sorted_ids(&r)
+    };
+    assert_eq!(with("B"), ["a", "b", "c", "e"]);
+    assert_eq!(with("C1"), ["b"]);
+    assert_eq!(with("CE"), ["b"]);
+    assert_eq!(with("AM"), ["a", "b", "c", "d", "e"]);
+    assert_eq!(with("D"), ["e"]);
+    assert!(with("A").is_empty());
+}

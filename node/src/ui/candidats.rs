@@ -629,8 +629,9 @@ pub(super) async fn record_page(
         },
     )
     .await?;
+    let pending = super::relations::pending_rows(state, user, None, Some(id)).await?;
     let referred =
-        |offer_id: &str| super::relations::pending_status(&referrals, |r| r.offer_id == offer_id);
+        |offer_id: &str| super::relations::pending_status(&pending, |r| r.offer_id == offer_id);
     let mut matches = Vec::new();
     let mut gaps: Vec<GapRow> = Vec::new();
     let mut match_summary = None;

@@ -339,8 +339,9 @@ pub(super) async fn detail_page(
         },
     )
     .await?;
+    let pending = super::relations::pending_rows(state, user, Some(id), None).await?;
     let referred = |candidate_id: &str| {
-        super::relations::pending_status(&referrals, |r| {
+        super::relations::pending_status(&pending, |r| {
             r.candidate_id.as_deref() == Some(candidate_id)
         })
     };

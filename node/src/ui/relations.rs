@@ -85,6 +85,29 @@ pub(super) fn pending_status(
         .map(|r| r.status)
 }
 
+/// Every pending referral `user` may see of an offer or of a candidate
+/// (up to 500: however many older ones a page of [`rows`] leaves out), for
+/// [`pending_status`].
+pub async fn pending_rows(
+    state: &crate::server::AppState,
+    user: &User,
+    offer_id: Option<&str>,
+    candidate_id: Option<&str>,
+) -> Result<Vec<ReferralRow>, Error> {
+    rows(
+        state,
+        user,
+        &crate::referrals::ListQuery {
+            offer_id: offer_id.map(str::to_string),
+            candidate_id: candidate_id.map(str::to_string),
+            status: Some("pending".into()),
+            limit: Some(500),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
 /// The referrals `user` may see that match `q`, as display rows.
 pub async fn rows(
     state: &crate::server::AppState,

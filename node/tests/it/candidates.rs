@@ -876,6 +876,9 @@ async fn search_french_filters_radius_facets_pagination() {
         assert_eq!(v["total"], 3);
         let v = search(&node, &c, "licence=ce").await;
         assert_eq!(hit_ids(&v), vec![vendome.clone()]);
+        // A CE holder meets C1 too (the implications of the referential).
+        let v = search(&node, &c, "licence=c1").await;
+        assert_eq!(hit_ids(&v), vec![vendome.clone()]);
         let v = search(&node, &c, "contract_type=CDI").await;
         assert_eq!(hit_ids(&v), vec![blois.clone()]);
         let v = search(&node, &c, "available_before=2026-02-01&rome=N1101").await;
@@ -940,6 +943,7 @@ async fn search_french_filters_radius_facets_pagination() {
             ("radius_km=10", "radius_km"),
             ("sort=distance", "sort"),
             ("available_before=demain", "available_before"),
+            ("licence=Z", "licence"),
             ("per_page=1000", "per_page"),
             ("colour=blue", "colour"),
         ] {

@@ -1145,6 +1145,30 @@ async fn start_date_vehicle_certifications_consent_and_status() {
             .get(&staff, &format!("/api/v1/candidates/{}", ids["early"]))
             .await;
         assert_eq!(paul["status"], "in_referral", "{paul:#}");
+        // `status=pending` lists the referrals still under way (what the
+        // pages mark « Déjà proposé(e) »), whatever their exact status.
+        let (st, pending) = node
+            .get(
+                &staff,
+                &format!(
+                    "/api/v1/referrals?candidate_id={}&status=pending",
+                    ids["early"]
+                ),
+            )
+            .await;
+        assert_eq!(st, 200, "{pending}");
+        assert_eq!(pending["total"], 1, "{pending:#}");
+        assert_eq!(pending["items"][0]["status"], "new", "{pending:#}");
+        let (_, none) = node
+            .get(
+                &staff,
+                &format!(
+                    "/api/v1/referrals?candidate_id={}&status=pending",
+                    ids["placed"]
+                ),
+            )
+            .await;
+        assert_eq!(none["total"], 0, "{none:#}");
         node.sync_index().await;
         let (_, r) = node
             .get(

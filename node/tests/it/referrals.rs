@@ -478,6 +478,14 @@ async fn local_referral_from_submission_to_hire() {
             )
             .await;
         assert_eq!(list["total"], 1);
+        // Accepted is no longer pending.
+        let (_, list) = node
+            .get(
+                &staff,
+                &format!("/api/v1/referrals?candidate_id={lea}&status=pending"),
+            )
+            .await;
+        assert_eq!(list["total"], 0, "{list:#}");
         let (st, _) = node.get(&staff, "/api/v1/referrals?status=hired").await;
         assert_eq!(st, 400);
         // A placed candidate is no longer referable.

@@ -409,6 +409,15 @@ async fn written_as_people_type_it() {
             hits(&node, &t, &keys, "diplo\u{302}me\u{301}·e").await,
             hits(&node, &t, &keys, "diplômé").await
         );
+        // A number glued to its word, and a plus between two words.
+        // (the glued number is required; apart, it ranks first).
+        let glued = hits(&node, &t, &keys, "CACES3").await;
+        assert_eq!(top_sorted(&glued, 9), sorted(&["c01", "c02", "c04"]));
+        let apart = hits(&node, &t, &keys, "CACES 3").await;
+        assert_eq!(apart[..3], glued[..], "{apart:?}");
+        let both = hits(&node, &t, &keys, "cariste+magasinier").await;
+        assert_eq!(both.first().map(String::as_str), Some("c04"), "{both:?}");
+        assert_eq!(both, hits(&node, &t, &keys, "cariste magasinier").await);
         // With other words, it is one word that does not match.
         let (h, _, _) = all_hits(
             &node,
