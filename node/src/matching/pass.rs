@@ -64,8 +64,8 @@ use crate::referentials::{Certifications, Referentials, RomeRelation};
 use crate::search::background::on_threads;
 use crate::search::id_table::SegmentIds;
 use crate::search::match_fields::{
-    F_AVAILABLE, F_CERT, F_CONTRACT, F_HOURS, F_LOCAL, F_OFFER_LICENCE, F_PUBLISHED, F_START,
-    F_STATUS, F_VEHICLE, F_WP_COMMUNE, F_WP_PT, UNKNOWN_POINT,
+    FAR_TRAVEL_KM, F_AVAILABLE, F_CERT, F_CONTRACT, F_HOURS, F_LOCAL, F_OFFER_LICENCE, F_PUBLISHED,
+    F_START, F_STATUS, F_VEHICLE, F_WP_COMMUNE, F_WP_PT, UNKNOWN_POINT,
 };
 use crate::search::{CandidateMatchFields, OfferMatchFields, SearchError, Visits};
 use crate::util::bits;
@@ -869,6 +869,34 @@ impl CandidateCollector {
     }
 }
 
+/// The documents of a segment (as bits) whose home may be considered for
+/// one of `workplaces` (all with a centre): every home within the radius,
+/// or within [`FAR_TRAVEL_KM`] when larger (a candidate's own limit up to
+/// it), and the far travellers' homes within `reach_km` (the largest
+/// limit). With the other documents of the same grid cells, which the
+/// distance then rejects.
+fn homes_within(
+    visits: &Visits,
+    workplaces: &[WorkplaceSpec],
+    radius_km: f64,
+    reach_km: f64,
+    max_doc: DocId,
+) -> Vec<u64> {
+    let mut words = vec![0u64; (max_doc as usize).div_ceil(64)];
+    let near_km = radius_km.max(f64::from(FAR_TRAVEL_KM)).min(reach_km);
+    for p in workplaces.iter().filter_map(|wp| wp.point) {
+        visits
+            .homes
+            .mark(&Area::around(p, near_km).bbox, &mut words);
+        if reach_km > near_km {
+            visits
+                .far_homes
+                .mark(&Area::around(p, reach_km).bbox, &mut words);
+        }
+    }
+    words
+}
+
 struct CandidateSegment {
     spec: Arc<OfferSpec>,
     /// Shared by the siblings collecting other ranges of the segment.
@@ -921,11 +949,13 @@ impl Collector for CandidateCollector {
         // at one point (its centre, from the referential the index was
         // built with).
         let within = boxes.iter().all(Option::is_some).then(|| {
-            let mut words = vec![0u64; (segment.max_doc() as usize).div_ceil(64)];
-            for area in boxes.iter().flatten() {
-                visits.homes.mark(&area.bbox, &mut words);
-            }
-            words
+            homes_within(
+                &visits,
+                &spec.workplaces,
+                spec.radius_km,
+                self.reach_km,
+                segment.max_doc(),
+            )
         });
         let tables = Tables::new(
             segment,
@@ -1819,6 +1849,54 @@ mod tests {
     use super::*;
     use crate::geo::haversine_km;
     use crate::search::commune_key;
+
+    /// One candidate ready to travel far is looked for as far as their
+    /// limit; the others only within the radius: a Parisian ready to
+    /// travel 500 km is visited for a Lyon workplace (392 km), one ready
+    /// to travel 100 km is not; a radius larger than every limit reaches
+    /// everyone.
+    #[test]
+    fn far_travellers_alone_widen_the_homes_visited() {
+        use crate::search::{HomeGrid, Visit};
+        let at = |lat: f64, lon: f64| Point {
+            lat_micro: (lat * 1e6) as i64,
+            lon_micro: (lon * 1e6) as i64,
+        };
+        let (paris, lyon) = (at(48.8566, 2.3522), at(45.7640, 4.8357));
+        // (home, own limit): 0 and 1 in Paris, 2 in Lyon, 3 in Paris
+        // without a limit.
+        let docs = [(paris, 100), (paris, 500), (lyon, -1), (paris, -1)];
+        let rows: Vec<Visit> = docs
+            .iter()
+            .map(|(_, t)| Visit {
+                travel: *t,
+                ..Visit::default()
+            })
+            .collect();
+        let homes = || docs.iter().enumerate().map(|(d, (p, _))| (d as DocId, *p));
+        let visits = Visits {
+            far_homes: HomeGrid::new(homes().filter(|(d, _)| docs[*d as usize].1 > FAR_TRAVEL_KM)),
+            homes: HomeGrid::new(homes()),
+            max_travel: 500,
+            rows,
+        };
+        let wp = [WorkplaceSpec {
+            index: 0,
+            point: Some(lyon),
+            commune_key: 0,
+        }];
+        let marked = |radius: f64, reach: f64| {
+            let words = homes_within(&visits, &wp, radius, reach, docs.len() as DocId);
+            (0..docs.len())
+                .filter(|d| bits::get(&words, *d))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(marked(150.0, 500.0), [1, 2]);
+        assert_eq!(marked(150.0, 150.0), [2]);
+        assert_eq!(marked(600.0, 600.0), [0, 1, 2, 3]);
+        // A workplace without a limit beyond the radius: as before.
+        assert_eq!(marked(50.0, 50.0), [2]);
+    }
 
     #[test]
     fn insee_slots_are_dense_and_distinct() {

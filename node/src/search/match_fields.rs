@@ -103,7 +103,17 @@ pub struct Visits {
     pub max_travel: i32,
     /// The documents by the grid cell of their home ([`HomeGrid`]).
     pub homes: HomeGrid,
+    /// The documents whose own travel limit exceeds [`FAR_TRAVEL_KM`], by
+    /// the cell of their home: a pass looks for them as far as the largest
+    /// limit, and for the others only as far as its radius or
+    /// [`FAR_TRAVEL_KM`] (one candidate ready to travel 500 km does not
+    /// make every pass visit everyone within 500 km).
+    pub far_homes: HomeGrid,
 }
+
+/// Own travel limit (km) beyond which a document is a far traveller
+/// ([`Visits::far_homes`]).
+pub const FAR_TRAVEL_KM: i32 = 150;
 
 /// Side of a [`HomeGrid`] cell in micro-degrees (0.25°: about 28 km of
 /// latitude, 19 km of longitude in metropolitan France).
@@ -332,15 +342,23 @@ impl Visits {
                 v
             })
             .collect();
-        let homes = HomeGrid::new((0..segment.max_doc()).filter_map(|doc| {
-            pt.as_ref()
-                .and_then(|c| c.first(doc))
-                .map(|v| (doc, super::collect::unpack_point(v)))
+        let points: Vec<(tantivy::DocId, Point)> = (0..segment.max_doc())
+            .filter_map(|doc| {
+                pt.as_ref()
+                    .and_then(|c| c.first(doc))
+                    .map(|v| (doc, super::collect::unpack_point(v)))
+            })
+            .collect();
+        let far_homes = HomeGrid::new(points.iter().copied().filter(|(doc, _)| {
+            rows.get(*doc as usize)
+                .is_some_and(|v| v.travel > FAR_TRAVEL_KM)
         }));
+        let homes = HomeGrid::new(points);
         let max_travel = rows.iter().map(|v| v.travel).max().unwrap_or(-1);
         Ok(Visits {
             rows,
             homes,
+            far_homes,
             max_travel,
         })
     }
