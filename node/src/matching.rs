@@ -1137,7 +1137,8 @@ pub async fn match_offer(
 
 #[utoipa::path(get, path = "/api/v1/offers/{id}/matches", tag = "matching",
     params(("id" = String, Path, description = "Offer id"), MatchParams),
-    responses((status = 200, description = "Candidates ranked for each workplace, with the reasons (staff, audited)", body = serde_json::Value)))]
+    responses((status = 200, description = "Candidates ranked for each workplace, with the reasons (staff, audited)", body = serde_json::Value),
+        (status = 409, description = "The offer is closed (code offer_closed)")))]
 async fn offer_matches_handler(
     State(state): State<AppState>,
     user: User,
@@ -1180,6 +1181,17 @@ pub async fn offer_matches_of(
     via: Option<&str>,
 ) -> Result<OfferMatches> {
     let user = actor.staff()?;
+    if offer.status != crate::offers::OfferStatus::Open {
+        // Nobody can be referred to it any more (as candidate → offers
+        // leaves closed offers out).
+        return Err(Error::Refused {
+            code: "offer_closed",
+            message: format!(
+                "offer {} is closed: its candidates are no longer ranked",
+                offer.payload.offer_id
+            ),
+        });
+    }
     let result = match_offer(state, offer, params).await?;
     let listed: usize = result.workplaces.iter().map(|w| w.matches.len()).sum();
     let mut details = serde_json::json!({

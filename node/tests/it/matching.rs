@@ -339,6 +339,22 @@ async fn offer_matches_rank_and_explain() {
             )
             .await;
         assert_eq!(st, 400);
+        // A closed offer ranks nobody (nobody can be referred to it).
+        let (st, closed) = node
+            .delete(&set.staff, &format!("/api/v1/offers/{}", set.cariste_offer))
+            .await;
+        assert_eq!(
+            (st, closed["status"].as_str()),
+            (200, Some("closed")),
+            "{closed}"
+        );
+        let (st, v) = node
+            .get(
+                &set.staff,
+                &format!("/api/v1/offers/{}/matches", set.cariste_offer),
+            )
+            .await;
+        assert_eq!((st, v["code"].as_str()), (409, Some("offer_closed")), "{v}");
         node.stop().await;
     }
 }
