@@ -119,6 +119,16 @@ impl Corpus {
         })
     }
 
+    /// Gives `n` candidates, spread evenly, an own travel limit of `km`.
+    pub fn far_travellers(&mut self, n: u64, km: i64) {
+        for k in 0..n.min(self.size) {
+            let i = (k * self.size / n.max(1)) as usize;
+            if let Some(c) = self.candidates.get_mut(i) {
+                c.max_travel_km = Some(km);
+            }
+        }
+    }
+
     /// Writes the candidates as the importer's CSV (for Vivier's import path).
     pub fn write_csv(&self, path: &Path) -> anyhow::Result<()> {
         let mut wtr = csv::Writer::from_path(path)?;

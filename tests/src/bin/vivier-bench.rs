@@ -133,6 +133,14 @@ struct Args {
     /// again; loading figures are then not measured.
     #[arg(long)]
     reuse_vivier: bool,
+    /// Candidates of the corpus (spread evenly) given an own travel limit
+    /// of `--far-travel-km` (people ready to move anywhere): how far
+    /// matching looks for homes must not follow them for everyone. Use a
+    /// bench directory of its own (`--reuse-vivier` checks the size only).
+    #[arg(long, default_value_t = 0)]
+    far_travellers: u64,
+    #[arg(long, default_value_t = 500)]
+    far_travel_km: i64,
     /// Fail when Vivier's nDCG@10 (through HTTP) is below this.
     #[arg(long)]
     ndcg_floor: Option<f64>,
@@ -220,7 +228,8 @@ async fn main() -> anyhow::Result<()> {
         }
         eprintln!("== corpus of {size} candidates (seed {:#x})", args.seed);
         let t = std::time::Instant::now();
-        let corpus = Corpus::generate(args.seed, size)?;
+        let mut corpus = Corpus::generate(args.seed, size)?;
+        corpus.far_travellers(args.far_travellers, args.far_travel_km);
         eprintln!(
             "   generated and judged in {:.1} s ({} queries)",
             t.elapsed().as_secs_f64(),
