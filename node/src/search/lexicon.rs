@@ -77,7 +77,9 @@ pub struct Lexicon {
 
 static GLOBAL: LazyLock<Lexicon> = LazyLock::new(Lexicon::build);
 
-/// A one-word form written as an acronym or a code: `PL`, `R489`, `PSC1`.
+/// A one-word form written as an acronym or a code: `PL`, `R489` (`PSC1`
+/// is two words, `PSC` `1`: [`words`] splits a number glued to three
+/// letters or more; its thesaurus entry is keyed by both).
 fn acronym_shaped(form: &str) -> bool {
     let mut it = words(form);
     let (Some((_, w)), None) = (it.next(), it.next()) else {

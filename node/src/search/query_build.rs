@@ -53,6 +53,9 @@ pub(crate) const W_SCATTERED: f32 = 0.5;
 pub(crate) const W_FUZZY: f32 = 0.3;
 /// Weight of a prefix completion.
 pub(crate) const W_PREFIX: f32 = 0.8;
+/// Weight of the words of one typed word (`aide-soignant`, `CACES3`)
+/// found side by side.
+pub(crate) const W_ADJACENT: f32 = 1.0;
 /// Weight of the typed words as a phrase in the title field.
 pub(crate) const W_TITLE_PHRASE: f32 = 1.0;
 /// Most terms a prefix (`cari*`) expands to.
@@ -553,7 +556,19 @@ impl<'a> Builder<'a> {
     fn typed_words(&mut self, tokens: &[Analysed]) -> Option<Box<dyn Query>> {
         let parts: Vec<Box<dyn Query>> =
             tokens.iter().filter_map(|t| self.typed_token(t)).collect();
-        all_of(parts)
+        let all = all_of(parts)?;
+        if tokens.len() < 2 {
+            return Some(all);
+        }
+        // Written as one (`aide-soignant`, `SSIAP1`): side by side ranks
+        // first; apart still counts (`CACES R489 cat. 3` for `CACES3`).
+        let adjacent = PhraseQuery::new_with_offset(
+            tokens
+                .iter()
+                .map(|t| (t.position, Term::from_field_text(self.fields.main, &t.term)))
+                .collect(),
+        );
+        with_optional(all, vec![boosted(Box::new(adjacent), W_ADJACENT)])
     }
 
     /// The word must be in the main field; a match in a title or name
@@ -656,6 +671,23 @@ impl<'a> Builder<'a> {
                 (Some(w), Some(r)) => all_of(vec![w, r]),
                 (w, r) => w.or(r),
             });
+        }
+        // `ssiap1*`: the index holds `ssiap` and `1`; the words before the
+        // last are typed, the last is the prefix (all typed when it is too
+        // short to be one).
+        let parts: Vec<(usize, &str)> = words(prefix).collect();
+        if let [.., (last, rest)] = parts[..] {
+            if last > 0 && rest.chars().count() < 2 {
+                return Ok(self.typed_words(&analysed(prefix)));
+            }
+            if last > 0 {
+                let head = self.typed_words(&analysed(&prefix[..last]));
+                let rest = self.prefix(rest)?;
+                return Ok(match (head, rest) {
+                    (Some(w), Some(r)) => all_of(vec![w, r]),
+                    (w, r) => w.or(r),
+                });
+            }
         }
         let p: String = fold(prefix)
             .chars()

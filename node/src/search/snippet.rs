@@ -135,12 +135,19 @@ impl Highlighter {
             out.push('…');
         }
         let mut at = start;
+        let mut last_hit_end = None;
         for (from, to, _) in hits.iter().filter(|h| h.0 >= start && h.1 <= end) {
-            out.push_str(&html_escape(&scan[at..*from]));
-            out.push_str("<b>");
+            if last_hit_end == Some(*from) {
+                // Glued to the previous match (`SSIAP1`): one highlight.
+                out.truncate(out.len() - "</b>".len());
+            } else {
+                out.push_str(&html_escape(&scan[at..*from]));
+                out.push_str("<b>");
+            }
             out.push_str(&html_escape(&scan[*from..*to]));
             out.push_str("</b>");
             at = *to;
+            last_hit_end = Some(*to);
         }
         out.push_str(&html_escape(&scan[at..end]));
         if end < text.len() {

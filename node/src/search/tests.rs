@@ -1248,3 +1248,48 @@ fn licence_filter_finds_holders_of_implying_licences_and_certifications() {
     assert_eq!(with("D"), ["e"]);
     assert!(with("A").is_empty());
 }
+
+/// A number glued to its word (`SSIAP1`, `CACES3`): the parts side by
+/// side rank first, apart still match; a prefix on such a word finds it;
+/// the snippet highlights it as one word.
+#[test]
+fn glued_numbers_side_by_side_first_prefixes_and_snippets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = candidates(&dir);
+    let mut a = cand("a");
+    a.cv_text = "Agent de sécurité incendie dans un centre commercial, rondes, contrôle \
+                 d'accès, SSIAP1 à jour, permis B, disponible de suite."
+        .into();
+    a.updated_at = 1;
+    let mut b = cand("b");
+    b.cv_text = "SSIAP3, 1 an.".into();
+    b.updated_at = 2;
+    let mut c = cand("c");
+    c.cv_text = "CACES R489 cat. 3.".into();
+    let mut d = cand("d");
+    d.cv_text = "Cariste confirmé en entrepôt frigorifique, préparation de commandes, \
+                 inventaires, CACES3 à jour, permis B."
+        .into();
+    for doc in [a, b, c, d] {
+        index.upsert(&doc).expect("upsert");
+    }
+    index.commit_now().expect("commit");
+    let search = |text: &str| {
+        index
+            .search(&CandidateQuery {
+                highlight: true,
+                ..q(text)
+            })
+            .expect("search")
+    };
+    for text in ["SSIAP1", "ssiap 1", "ssiap1*", "SSIAP1*"] {
+        let r = search(text);
+        assert_eq!(ids(&r).first().map(String::as_str), Some("a"), "{text}");
+    }
+    // Apart still matches, below side by side.
+    assert_eq!(ids(&search("CACES3")), ["d", "c"]);
+    assert_eq!(ids(&search("caces3*")), ["d", "c"]);
+    let r = search("SSIAP1");
+    let snippet = r.hits[0].snippet.as_deref().expect("snippet");
+    assert!(snippet.contains("<b>SSIAP1</b>"), "{snippet}");
+}
