@@ -858,7 +858,11 @@ impl CandidateCollector {
             .max()
             .unwrap_or(-1);
         CandidateCollector {
-            reach_km: spec.radius_km.max(f64::from(largest_limit)),
+            // A candidate without a recorded limit has the default one.
+            reach_km: spec
+                .radius_km
+                .max(f64::from(largest_limit))
+                .max(spec.weights.default_max_travel_km),
             spec: Arc::new(spec),
             match_text: fields.match_text,
             rome: fields.rome,
@@ -952,7 +956,7 @@ impl Collector for CandidateCollector {
             homes_within(
                 &visits,
                 &spec.workplaces,
-                spec.radius_km,
+                spec.radius_km.max(spec.weights.default_max_travel_km),
                 self.reach_km,
                 segment.max_doc(),
             )
