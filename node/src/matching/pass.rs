@@ -842,6 +842,11 @@ struct CandidateCollector {
     /// or the largest travel limit of the index's candidates if larger
     /// (one willing to travel 200 km is eligible at 161 km).
     reach_km: f64,
+    /// How far homes of the others are looked for: the radius, the
+    /// default limit or [`FAR_TRAVEL_KM`], whichever is largest, capped by
+    /// the reach (a candidate's own limit of at most [`FAR_TRAVEL_KM`] is
+    /// within it).
+    near_km: f64,
     match_text: Field,
     rome: Field,
     ids: Vec<Option<SegmentIds>>,
@@ -857,12 +862,14 @@ impl CandidateCollector {
             .map(|v| v.max_travel)
             .max()
             .unwrap_or(-1);
+        let (near_km, reach_km) = near_and_reach(
+            spec.radius_km,
+            spec.weights.default_max_travel_km,
+            largest_limit,
+        );
         CandidateCollector {
-            // A candidate without a recorded limit has the default one.
-            reach_km: spec
-                .radius_km
-                .max(f64::from(largest_limit))
-                .max(spec.weights.default_max_travel_km),
+            reach_km,
+            near_km,
             spec: Arc::new(spec),
             match_text: fields.match_text,
             rome: fields.rome,
@@ -873,30 +880,37 @@ impl CandidateCollector {
     }
 }
 
-/// The documents of a segment (as bits) whose home may be considered for
-/// one of `workplaces` (all with a centre): every home within the radius,
-/// or within [`FAR_TRAVEL_KM`] when larger (a candidate's own limit up to
-/// it), and the far travellers' homes within `reach_km` (the largest
-/// limit). With the other documents of the same grid cells, which the
-/// distance then rejects.
+/// How far from a workplace homes are looked for: (`near_km` for every
+/// candidate, `reach_km` for the far travellers, whose own limit exceeds
+/// [`FAR_TRAVEL_KM`]). A pair is considered within the radius or within the
+/// candidate's own limit (the default one when none is recorded), so
+/// `near_km` covers the radius, the default and [`FAR_TRAVEL_KM`], and
+/// `reach_km` the largest limit of the index.
+fn near_and_reach(radius_km: f64, default_limit_km: f64, largest_limit_km: i32) -> (f64, f64) {
+    let radius_km = radius_km.max(default_limit_km);
+    let reach_km = radius_km.max(f64::from(largest_limit_km));
+    (
+        radius_km.max(f64::from(FAR_TRAVEL_KM)).min(reach_km),
+        reach_km,
+    )
+}
+
+/// The documents of a segment (as bits) whose home may be considered: the
+/// homes within the near `boxes` of the workplaces (all with a centre),
+/// and the far travellers' homes within the `far_boxes`. With the other
+/// documents of the same grid cells, which the distance then rejects.
 fn homes_within(
     visits: &Visits,
-    workplaces: &[WorkplaceSpec],
-    radius_km: f64,
-    reach_km: f64,
+    boxes: &[Option<Area>],
+    far_boxes: Option<&[Option<Area>]>,
     max_doc: DocId,
 ) -> Vec<u64> {
     let mut words = vec![0u64; (max_doc as usize).div_ceil(64)];
-    let near_km = radius_km.max(f64::from(FAR_TRAVEL_KM)).min(reach_km);
-    for p in workplaces.iter().filter_map(|wp| wp.point) {
-        visits
-            .homes
-            .mark(&Area::around(p, near_km).bbox, &mut words);
-        if reach_km > near_km {
-            visits
-                .far_homes
-                .mark(&Area::around(p, reach_km).bbox, &mut words);
-        }
+    for area in boxes.iter().flatten() {
+        visits.homes.mark(&area.bbox, &mut words);
+    }
+    for area in far_boxes.unwrap_or(&[]).iter().flatten() {
+        visits.far_homes.mark(&area.bbox, &mut words);
     }
     words
 }
@@ -914,8 +928,12 @@ struct CandidateSegment {
     /// [`Visit`] could not hold them ([`Visit::WIDE`]).
     available: Option<Column<i64>>,
     hours: Option<Column<i64>>,
-    /// Per workplace with a known centre: its box and prepared centre.
+    /// Per workplace with a known centre: its box and prepared centre
+    /// ([`CandidateCollector::near_km`] around it).
     boxes: Vec<Option<Area>>,
+    /// The same as far as the reach, for the far travellers (own limit
+    /// beyond [`FAR_TRAVEL_KM`]), when the reach is beyond the near boxes.
+    far_boxes: Option<Arc<Vec<Option<Area>>>>,
     /// Workplaces whose centre is not known: every candidate is
     /// considered there, without a distance.
     unknown_wps: Vec<usize>,
@@ -940,11 +958,14 @@ impl Collector for CandidateCollector {
         let refs = Referentials::global();
         let certs = Certifications::global();
         let visits = self.visits.get(ord as usize).cloned().unwrap_or_default();
-        let boxes: Vec<Option<Area>> = spec
-            .workplaces
-            .iter()
-            .map(|wp| wp.point.map(|p| Area::around(p, self.reach_km)))
-            .collect();
+        let areas = |km: f64| -> Vec<Option<Area>> {
+            spec.workplaces
+                .iter()
+                .map(|wp| wp.point.map(|p| Area::around(p, km)))
+                .collect()
+        };
+        let boxes = areas(self.near_km);
+        let far_boxes = (self.reach_km > self.near_km).then(|| Arc::new(areas(self.reach_km)));
         // When every workplace has a centre, a candidate is considered
         // only if their home is within the radius of one: only the
         // documents of the grid cells meeting the workplaces' boxes are
@@ -955,9 +976,8 @@ impl Collector for CandidateCollector {
         let within = boxes.iter().all(Option::is_some).then(|| {
             homes_within(
                 &visits,
-                &spec.workplaces,
-                spec.radius_km.max(spec.weights.default_max_travel_km),
-                self.reach_km,
+                &boxes,
+                far_boxes.as_deref().map(Vec::as_slice),
                 segment.max_doc(),
             )
         });
@@ -1013,6 +1033,7 @@ impl Collector for CandidateCollector {
             available: fast.column_opt::<i64>(F_AVAILABLE)?,
             hours: fast.column_opt::<i64>(F_HOURS)?,
             boxes,
+            far_boxes,
             unknown_wps: spec
                 .workplaces
                 .iter()
@@ -1061,6 +1082,7 @@ impl SegmentCollector for CandidateSegment {
             available,
             hours,
             boxes,
+            far_boxes,
             unknown_wps,
             places,
             scratch,
@@ -1083,15 +1105,24 @@ impl SegmentCollector for CandidateSegment {
                 .and_then(|c| c.first(doc))
                 .map(crate::search::unpack_point)
         };
-        let near: &[Place] = match commune.and_then(insee_slot) {
-            Some(slot) => {
+        let far = far_boxes
+            .as_deref()
+            .filter(|_| visit.travel > FAR_TRAVEL_KM);
+        let near: &[Place] = match (far, commune.and_then(insee_slot)) {
+            // A far traveller's places, as far as the reach: computed for
+            // them alone (a commune's cached places are the near ones).
+            (Some(far), _) => {
+                place_home(spec, far, home_of(), commune, scratch);
+                scratch
+            }
+            (None, Some(slot)) => {
                 if places.places.get(slot).is_none() {
                     place_home(spec, boxes, home_of(), commune, scratch);
                     places.places.insert(slot, scratch);
                 }
                 places.places.get(slot).unwrap_or(&[])
             }
-            None => {
+            (None, None) => {
                 place_home(spec, boxes, home_of(), commune, scratch);
                 scratch
             }
@@ -1466,6 +1497,7 @@ impl PassSegment for CandidateSegment {
             available: self.available.clone(),
             hours: self.hours.clone(),
             boxes: self.boxes.clone(),
+            far_boxes: self.far_boxes.clone(),
             unknown_wps: self.unknown_wps.clone(),
             places: PlacesLease::take(&self.places.home),
             scratch: Vec::new(),
@@ -1889,17 +1921,29 @@ mod tests {
             point: Some(lyon),
             commune_key: 0,
         }];
-        let marked = |radius: f64, reach: f64| {
-            let words = homes_within(&visits, &wp, radius, reach, docs.len() as DocId);
+        // (radius, default limit, largest limit in the index)
+        let marked = |radius: f64, default: f64, largest: i32| {
+            let (near, reach) = near_and_reach(radius, default, largest);
+            let areas = |km: f64| -> Vec<Option<Area>> {
+                wp.iter()
+                    .map(|w| w.point.map(|p| Area::around(p, km)))
+                    .collect()
+            };
+            let far = (reach > near).then(|| areas(reach));
+            let words = homes_within(&visits, &areas(near), far.as_deref(), docs.len() as DocId);
             (0..docs.len())
                 .filter(|d| bits::get(&words, *d))
                 .collect::<Vec<_>>()
         };
-        assert_eq!(marked(150.0, 500.0), [1, 2]);
-        assert_eq!(marked(150.0, 150.0), [2]);
-        assert_eq!(marked(600.0, 600.0), [0, 1, 2, 3]);
-        // A workplace without a limit beyond the radius: as before.
-        assert_eq!(marked(50.0, 50.0), [2]);
+        assert_eq!(marked(150.0, 30.0, 500), [1, 2]);
+        assert_eq!(marked(150.0, 30.0, 100), [2]);
+        assert_eq!(marked(600.0, 30.0, 500), [0, 1, 2, 3]);
+        assert_eq!(marked(50.0, 30.0, 50), [2]);
+        // Without a recorded limit, the default one (here 450 km) counts.
+        assert_eq!(marked(50.0, 450.0, 100), [0, 1, 2, 3]);
+        assert_eq!(near_and_reach(50.0, 30.0, 100), (100.0, 100.0));
+        assert_eq!(near_and_reach(150.0, 30.0, 500), (150.0, 500.0));
+        assert_eq!(near_and_reach(50.0, 200.0, 500), (200.0, 500.0));
     }
 
     #[test]
