@@ -578,6 +578,18 @@ async fn archived_candidates_only_on_request() {
         assert!(body.contains("Martin") && !body.contains("Benhamou"));
         let body = page("/ui/candidats?texte=cariste&statut=all".into()).await;
         assert!(body.contains("Benhamou"));
+        // Nothing found: the page says archived records were not looked at.
+        let body = page("/ui/candidats?texte=Benhamou".into()).await;
+        assert!(body.contains("Aucun candidat ne correspond"), "{body}");
+        assert!(
+            body.contains("les fiches archivées ne sont cherchées qu"),
+            "{body}"
+        );
+        let body = page("/ui/candidats?texte=Benhamou&statut=all".into()).await;
+        assert!(
+            body.contains("Benhamou") && !body.contains("Aucun candidat"),
+            "{body}"
+        );
         node.stop().await;
     }
 }
