@@ -838,9 +838,10 @@ fn place_home(
 
 struct CandidateCollector {
     spec: Arc<OfferSpec>,
-    /// How far from a workplace homes are looked for: the spec's radius,
-    /// or the largest travel limit of the index's candidates if larger
-    /// (one willing to travel 200 km is eligible at 161 km).
+    /// How far from a workplace the far travellers' homes are looked for:
+    /// the spec's radius or the default limit, or the largest travel limit
+    /// of the index's candidates if larger (one willing to travel 200 km is
+    /// eligible at 161 km) ([`near_and_reach`]).
     reach_km: f64,
     /// How far homes of the others are looked for: the radius, the
     /// default limit or [`FAR_TRAVEL_KM`], whichever is largest, capped by
@@ -1105,9 +1106,7 @@ impl SegmentCollector for CandidateSegment {
                 .and_then(|c| c.first(doc))
                 .map(crate::search::unpack_point)
         };
-        let far = far_boxes
-            .as_deref()
-            .filter(|_| visit.travel > FAR_TRAVEL_KM);
+        let far = far_boxes.as_deref().filter(|_| visit.far_traveller());
         let near: &[Place] = match (far, commune.and_then(insee_slot)) {
             // A far traveller's places, as far as the reach: computed for
             // them alone (a commune's cached places are the near ones).

@@ -240,6 +240,11 @@ impl Visit {
         (self.travel >= 0).then_some(i64::from(self.travel))
     }
 
+    /// Own travel limit beyond [`FAR_TRAVEL_KM`] ([`Visits::far_homes`]).
+    pub fn far_traveller(&self) -> bool {
+        self.travel > FAR_TRAVEL_KM
+    }
+
     pub fn pt_only(&self) -> bool {
         self.flags & Visit::PT_ONLY != 0
     }
@@ -349,10 +354,12 @@ impl Visits {
                     .map(|v| (doc, super::collect::unpack_point(v)))
             })
             .collect();
-        let far_homes = HomeGrid::new(points.iter().copied().filter(|(doc, _)| {
-            rows.get(*doc as usize)
-                .is_some_and(|v| v.travel > FAR_TRAVEL_KM)
-        }));
+        let far_homes = HomeGrid::new(
+            points
+                .iter()
+                .copied()
+                .filter(|(doc, _)| rows.get(*doc as usize).is_some_and(Visit::far_traveller)),
+        );
         let homes = HomeGrid::new(points);
         let max_travel = rows.iter().map(|v| v.travel).max().unwrap_or(-1);
         Ok(Visits {
