@@ -119,6 +119,9 @@ pub(crate) struct Builder<'a> {
     pub lexicon: &'a Lexicon,
     highlight: BTreeSet<String>,
     expand: bool,
+    /// Building an exclusion: only which documents match counts (typed
+    /// words without their ranking boosts).
+    excluding: bool,
 }
 
 fn boosted(q: Box<dyn Query>, boost: f32) -> Box<dyn Query> {
@@ -231,6 +234,7 @@ impl<'a> Builder<'a> {
             lexicon: Lexicon::global(),
             highlight: BTreeSet::new(),
             expand: true,
+            excluding: false,
         }
     }
 
@@ -271,11 +275,13 @@ impl<'a> Builder<'a> {
         for item in &g.items {
             if item.negated {
                 // Exclusions match what was typed, nothing expanded.
+                self.excluding = true;
                 let q = match &item.atom {
-                    Atom::Word(w) => self.typed_words(&analysed(w)),
-                    other => self.other(other, false)?,
+                    Atom::Word(w) => Ok(self.typed_words(&analysed(w))),
+                    other => self.other(other, false),
                 };
-                excluded.extend(q);
+                self.excluding = false;
+                excluded.extend(q?);
                 continue;
             }
             match &item.atom {
@@ -557,7 +563,7 @@ impl<'a> Builder<'a> {
         let parts: Vec<Box<dyn Query>> =
             tokens.iter().filter_map(|t| self.typed_token(t)).collect();
         let all = all_of(parts)?;
-        if tokens.len() < 2 {
+        if tokens.len() < 2 || self.excluding {
             return Some(all);
         }
         // Written as one (`aide-soignant`, `SSIAP1`): side by side ranks
@@ -581,6 +587,14 @@ impl<'a> Builder<'a> {
         }
         let mut required = Vec::new();
         let mut optional = Vec::new();
+        if self.excluding {
+            return any_of(
+                forms
+                    .iter()
+                    .map(|f| term_query(self.fields.main, f))
+                    .collect(),
+            );
+        }
         for form in forms {
             self.highlight.insert(form.to_string());
             required.push(term_query(self.fields.main, form));
@@ -665,12 +679,7 @@ impl<'a> Builder<'a> {
             if has_unindexable_word(&prefix[..i]) {
                 return Ok(Some(Box::new(EmptyQuery)));
             }
-            let words = self.typed_words(&analysed(&prefix[..i]));
-            let rest = self.prefix(&prefix[i + c.len_utf8()..])?;
-            return Ok(match (words, rest) {
-                (Some(w), Some(r)) => all_of(vec![w, r]),
-                (w, r) => w.or(r),
-            });
+            return self.typed_then_prefix(&prefix[..i], &prefix[i + c.len_utf8()..]);
         }
         // `ssiap1*`: the index holds `ssiap` and `1`; the words before the
         // last are typed, the last is the prefix (all typed when it is too
@@ -681,12 +690,7 @@ impl<'a> Builder<'a> {
                 return Ok(self.typed_words(&analysed(prefix)));
             }
             if last > 0 {
-                let head = self.typed_words(&analysed(&prefix[..last]));
-                let rest = self.prefix(rest)?;
-                return Ok(match (head, rest) {
-                    (Some(w), Some(r)) => all_of(vec![w, r]),
-                    (w, r) => w.or(r),
-                });
+                return self.typed_then_prefix(&prefix[..last], rest);
             }
         }
         let p: String = fold(prefix)
@@ -708,6 +712,21 @@ impl<'a> Builder<'a> {
             .collect();
         self.highlight.extend(terms);
         Ok(any_of(qs))
+    }
+
+    /// `head` as typed words and `rest` as a prefix, both required (either
+    /// alone when the other gives nothing).
+    fn typed_then_prefix(
+        &mut self,
+        head: &str,
+        rest: &str,
+    ) -> Result<Option<Box<dyn Query>>, SearchError> {
+        let head = self.typed_words(&analysed(head));
+        let rest = self.prefix(rest)?;
+        Ok(match (head, rest) {
+            (Some(w), Some(r)) => all_of(vec![w, r]),
+            (w, r) => w.or(r),
+        })
     }
 
     /// Whether a term is rare enough in the main field to look for typos

@@ -1292,4 +1292,8 @@ fn glued_numbers_side_by_side_first_prefixes_and_snippets() {
     let r = search("SSIAP1");
     let snippet = r.hits[0].snippet.as_deref().expect("snippet");
     assert!(snippet.contains("<b>SSIAP1</b>"), "{snippet}");
+    // Excluded as typed: every part, side by side or not.
+    assert_eq!(sorted_ids(&search("-ssiap1")), ["c", "d"]);
+    assert_eq!(sorted_ids(&search("-ssiap1*")), ["c", "d"]);
+    assert_eq!(sorted_ids(&search("cat -caces3")), Vec::<String>::new());
 }
