@@ -51,7 +51,7 @@ pub const FR_PAIRS: &str = "fr_pairs";
 const MAX_TOKEN_BYTES: usize = 40;
 /// Short capitalised words (`DES`, `AS`) up to this many letters are
 /// treated as possible acronyms.
-const MAX_SHORT_CAPS: usize = 4;
+pub(crate) const MAX_SHORT_CAPS: usize = 4;
 /// Shortest word the gender and participle endings touch.
 const GENDER_MIN_CHARS: usize = 5;
 

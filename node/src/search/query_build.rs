@@ -34,7 +34,7 @@ use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{Searcher, Term};
 
 use super::analysis::{
-    analysed, fold, has_unindexable_word, is_word_char, pair, words, Analysed, Kind,
+    analysed, fold, has_unindexable_word, is_word_char, pair, words, Analysed, Kind, MAX_SHORT_CAPS,
 };
 use super::lexicon::{Lexicon, Phrase, MAX_ROME_EXPANSIONS};
 use super::query_lang::{Atom, Conjunction, Group, Query as Parsed};
@@ -226,6 +226,60 @@ impl tantivy_fst::Automaton for Dfa<'_> {
     }
 }
 
+/// Every text of a parsed query (words, phrases, prefixes, alternatives),
+/// sub-queries included.
+fn for_each_text(q: &mut Parsed, f: &mut impl FnMut(&mut String)) {
+    for c in &mut q.alternatives {
+        for g in &mut c.groups {
+            for item in &mut g.items {
+                match &mut item.atom {
+                    Atom::Word(t) | Atom::Phrase(t) | Atom::Prefix(t) => f(t),
+                    Atom::Either(parts) => parts.iter_mut().for_each(&mut *f),
+                    Atom::Sub(sub) => for_each_text(sub, f),
+                }
+            }
+        }
+    }
+}
+
+/// A query typed with caps lock on — no lower-case letter, and a word
+/// longer than a short acronym (`MAX_SHORT_CAPS`) — read in lower case but
+/// for the words of the acronym dictionary: `OUVRIER DE LA MAÇONNERIE`
+/// asks what `ouvrier de la maçonnerie` asks (its `DE` and `LA` are stop
+/// words, not short words in capitals such as a CV's `DES`), and `AIDE
+/// SOIGNANTE DEAS` keeps `DEAS` an acronym. `None` when the query is not
+/// shouted (`DES`, `CAP AS`, `aide DEAS` stay as typed).
+fn unshouted(q: &Parsed, lexicon: &Lexicon) -> Option<Parsed> {
+    let (mut lower, mut long) = (false, false);
+    let mut probe = q.clone();
+    for_each_text(&mut probe, &mut |t: &mut String| {
+        for (_, w) in words(t) {
+            lower |= w.chars().any(char::is_lowercase);
+            long |= !w.chars().any(char::is_numeric)
+                && w.chars().filter(|c| c.is_alphabetic()).count() > MAX_SHORT_CAPS;
+        }
+    });
+    if lower || !long {
+        return None;
+    }
+    for_each_text(&mut probe, &mut |t: &mut String| {
+        let mut out = String::with_capacity(t.len());
+        let mut at = 0;
+        for (from, w) in words(t) {
+            out.push_str(&t[at..from]);
+            if lexicon.acronym(&fold(w)).is_some() || w.chars().any(char::is_numeric) {
+                out.push_str(w);
+            } else {
+                out.push_str(&w.to_lowercase());
+            }
+            at = from + w.len();
+        }
+        out.push_str(&t[at..]);
+        *t = out;
+    });
+    Some(probe)
+}
+
 impl<'a> Builder<'a> {
     pub fn new(fields: &'a SearchFields, searcher: &'a Searcher) -> Builder<'a> {
         Builder {
@@ -241,6 +295,8 @@ impl<'a> Builder<'a> {
     /// The tantivy query for a parsed query; `None` when nothing in it is
     /// searchable (blank, operators only, stop words only).
     pub fn build(mut self, q: &Parsed) -> Result<Option<Built>, SearchError> {
+        let lowered = unshouted(q, self.lexicon);
+        let q = lowered.as_ref().unwrap_or(q);
         self.expand = count_units(q) <= MAX_EXPANDED_UNITS;
         Ok(self.query(q)?.map(|query| Built {
             query,

@@ -1297,3 +1297,56 @@ fn glued_numbers_side_by_side_first_prefixes_and_snippets() {
     assert_eq!(sorted_ids(&search("-ssiap1*")), ["c", "d"]);
     assert_eq!(sorted_ids(&search("cat -caces3")), Vec::<String>::new());
 }
+
+/// A query typed with caps lock on asks what it asks in lower case: its
+/// short words in capitals (`DE`, `LA`, `AIDE`) are not taken for
+/// acronyms, the dictionary's acronyms (`DEAS`) stay acronyms, and a short
+/// word in capitals alone (`DES`) is still asked as written.
+#[test]
+fn a_query_in_capitals_asks_what_it_asks_in_lower_case() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = candidates(&dir);
+    let texts = [
+        (
+            "a",
+            "Ouvrier de la maçonnerie, gros œuvre, coffrage et ferraillage.",
+        ),
+        (
+            "b",
+            "Aide-soignante diplômée (DEAS), soins d'hygiène en EHPAD.",
+        ),
+        ("c", "Aide à domicile : courses, repas, aide au lever."),
+        ("d", "Médecin, DES de médecine générale."),
+        ("e", "Aide de cuisine, plonge et mise en place."),
+        ("f", "AIDE-SOIGNANTE EN EHPAD, NUITS."),
+    ];
+    for (id, text) in texts {
+        let mut c = cand(id);
+        c.cv_text = text.into();
+        index.upsert(&c).expect("upsert");
+    }
+    index.commit_now().expect("commit");
+    let search = |text: &str| sorted_ids(&index.search(&q(text)).expect("search"));
+    for (caps, lower) in [
+        ("OUVRIER DE LA MAÇONNERIE", "ouvrier de la maçonnerie"),
+        ("OUVRIER DE LA MACONNERIE", "ouvrier de la maconnerie"),
+        ("AIDE SOIGNANTE", "aide soignante"),
+        ("AIDE A DOMICILE", "aide a domicile"),
+        ("AIDE SOIGNANTE -NUITS", "aide soignante -nuits"),
+        ("\"AIDE A DOMICILE\"", "\"aide a domicile\""),
+    ] {
+        assert!(!search(lower).is_empty(), "{lower}");
+        assert_eq!(search(caps), search(lower), "{caps}");
+    }
+    assert_eq!(search("OUVRIER DE LA MAÇONNERIE"), ["a"]);
+    // An acronym of the dictionary stays one in a shouted query.
+    let r = index.search(&q("AIDE SOIGNANTE DEAS")).expect("search");
+    assert_eq!(
+        ids(&r).first().map(String::as_str),
+        Some("b"),
+        "{:?}",
+        ids(&r)
+    );
+    // Not shouted: `DES` alone is the short word as written.
+    assert_eq!(search("DES"), ["d"]);
+}
