@@ -320,6 +320,9 @@ pub struct MatchingWeights {
     pub contract: f64,
     /// Vehicle when the offer needs a licence or is far from home.
     pub vehicle: f64,
+    /// Desired (not required) certifications of the offer held: the share
+    /// held, 1 when the offer desires none.
+    pub certifications: f64,
     /// Travel limit used when a candidate has none recorded (km).
     pub default_max_travel_km: f64,
     /// Travel limit for candidates on public transport only (km), if lower.
@@ -338,13 +341,14 @@ pub struct MatchingWeights {
 impl Default for MatchingWeights {
     fn default() -> Self {
         MatchingWeights {
-            rome: 35.0,
+            rome: 30.0,
             text: 20.0,
             distance: 25.0,
             availability: 5.0,
             hours: 5.0,
             contract: 5.0,
             vehicle: 5.0,
+            certifications: 5.0,
             default_max_travel_km: 30.0,
             public_transport_max_km: 20.0,
             text_saturation: 10.0,

@@ -10,8 +10,8 @@
 //! ## Score
 //! The score is `Σ weight × part`, each part a fraction in 0..=1, weights in
 //! points from `[matching]` in the configuration ([`MatchingWeights`],
-//! defaults: rome 35, text 20, distance 25, availability 5, hours 5,
-//! contract 5, vehicle 5 — 100 in all). Every part is defined on the pair
+//! defaults: rome 30, text 20, distance 25, availability 5, hours 5,
+//! contract 5, vehicle 5, certifications 5 — 100 in all). Every part is defined on the pair
 //! alone (the candidate, the offer's workplace, and for the text part the
 //! document frequencies of the whole candidate index), so a pair has the
 //! same score in both directions and whatever else is listed:
@@ -25,8 +25,8 @@
 //! | `hours` | 1 − relative gap between the weekly hours wanted and offered; 1 when either is not given |
 //! | `contract` | 1 if the candidate accepts the offer's contract type (no preference = all), else 0 |
 //! | `vehicle` | 1 if the candidate has a vehicle or none is needed; a vehicle is needed when the offer requires one, requires a driving licence, or the workplace is more than 10 km away |
+//! | `certifications` | the share of the offer's desired certifications held (1 when it desires none), with implications ([`crate::referentials::Certifications`]: `CE` ⇒ `C` ⇒ `B`, `SSIAP3` ⇒ `SSIAP2`…); required ones are a hard constraint, named in the same part's detail |
 //! | `licence` | informative (weight 0): required licence held (or implied by a higher category), recorded as a licence or as its `PERMIS_*` certification |
-//! | `certifications` | informative (weight 0): required certifications held, desired ones held ([`crate::referentials::Certifications`], with implications: `CE` ⇒ `C` ⇒ `B`, `SSIAP3` ⇒ `SSIAP2`…) |
 //!
 //! ## Eligibility (hard constraints)
 //! A candidate failing one of these is not listed, unless
@@ -170,6 +170,7 @@ pub struct PartValues {
     pub hours: f64,
     pub contract: f64,
     pub vehicle: f64,
+    pub certifications: f64,
 }
 
 /// `Σ weight × part` rounded to 0.1: the one definition of the score (the
@@ -183,11 +184,22 @@ pub fn total_score(v: &PartValues, w: &MatchingWeights) -> f64 {
         (v.hours, w.hours),
         (v.contract, w.contract),
         (v.vehicle, w.vehicle),
+        (v.certifications, w.certifications),
     ]
     .iter()
     .map(|(value, weight)| part_value(*value) * weight)
     .sum::<f64>();
     round1(total)
+}
+
+/// The certifications part: the share of the offer's desired
+/// certifications held (`held` of `desired`), 1 when it desires none.
+pub fn desired_value(held: usize, desired: usize) -> f64 {
+    if desired == 0 {
+        1.0
+    } else {
+        held.min(desired) as f64 / desired as f64
+    }
 }
 
 /// The ROME part: same code 1, same parent 0.75, same domain 0.4.
@@ -302,7 +314,8 @@ pub struct Parts {
     pub vehicle: Part,
     /// Informative (weight 0); a missing licence is a hard constraint.
     pub licence: Part,
-    /// Informative (weight 0); a missing required certification is a hard
+    /// The share of the desired certifications held (weight
+    /// `certifications`); a missing required certification is a hard
     /// constraint.
     pub certifications: Part,
 }
@@ -517,15 +530,14 @@ pub fn evaluate(
     };
     let certifications =
         if p.required_certifications.is_empty() && p.desired_certifications.is_empty() {
-            Part::new(1.0, 0.0, "no certification required")
+            Part::new(1.0, w.certifications, "no certification required")
         } else {
             let mut words = Vec::new();
-            let mut missing = 0;
+            let mut desired_held = 0;
             for req in &p.required_certifications {
                 if Certifications::satisfied(&held, req) {
                     words.push(format!("{req} required, held"));
                 } else {
-                    missing += 1;
                     words.push(format!("{req} required, not held"));
                     failed.push(Constraint {
                         code: "missing_certification",
@@ -536,12 +548,17 @@ pub fn evaluate(
             }
             for d in &p.desired_certifications {
                 if Certifications::satisfied(&held, d) {
+                    desired_held += 1;
                     words.push(format!("{d} appreciated, held"));
                 } else {
                     words.push(format!("{d} appreciated, not held"));
                 }
             }
-            Part::new(if missing == 0 { 1.0 } else { 0.0 }, 0.0, words.join("; "))
+            Part::new(
+                desired_value(desired_held, p.desired_certifications.len()),
+                w.certifications,
+                words.join("; "),
+            )
         };
     let needs_vehicle = vehicle_needed(p, distance_km);
     if p.vehicle_required && !c.has_vehicle {
@@ -663,6 +680,7 @@ pub fn evaluate(
             hours: parts.hours.value,
             contract: parts.contract.value,
             vehicle: parts.vehicle.value,
+            certifications: parts.certifications.value,
         },
         w,
     );
@@ -924,6 +942,7 @@ fn offer_spec(
         terms: Vec::new(),
         driving_licence: p.driving_licence.clone(),
         required_certifications: p.required_certifications.clone(),
+        desired_certifications: p.desired_certifications.clone(),
         vehicle_required: p.vehicle_required,
         reference_day: reference_day(
             p.start_date.as_deref().and_then(crate::util::date_to_days),

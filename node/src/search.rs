@@ -284,6 +284,7 @@ pub struct OfferDoc {
     pub match_terms: Vec<(String, f64)>,
     pub vehicle_required: bool,
     pub required_certifications: Vec<String>,
+    pub desired_certifications: Vec<String>,
     /// Start date in days since 1970.
     pub start_day: Option<i64>,
     pub published_at: i64,

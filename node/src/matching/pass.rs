@@ -55,8 +55,8 @@ use tantivy::{DocId, Score, Searcher, SegmentOrdinal, SegmentReader, Term};
 
 use super::text::{term_weight, text_value};
 use super::{
-    availability_value, distance_value, hours_value, rank_key_of, reference_day, rome_value,
-    total_score, travel_limit_of, PartValues, VEHICLE_NEEDED_KM,
+    availability_value, desired_value, distance_value, hours_value, rank_key_of, reference_day,
+    rome_value, total_score, travel_limit_of, PartValues, VEHICLE_NEEDED_KM,
 };
 use crate::config::MatchingWeights;
 use crate::geo::{haversine_prepared, Area, Point, Prepared};
@@ -64,8 +64,9 @@ use crate::referentials::{Certifications, Referentials, RomeRelation};
 use crate::search::background::on_threads;
 use crate::search::id_table::SegmentIds;
 use crate::search::match_fields::{
-    FAR_TRAVEL_KM, F_AVAILABLE, F_CERT, F_CONTRACT, F_HOURS, F_LOCAL, F_OFFER_LICENCE, F_PUBLISHED,
-    F_START, F_STATUS, F_VEHICLE, F_WP_COMMUNE, F_WP_PT, UNKNOWN_POINT,
+    FAR_TRAVEL_KM, F_AVAILABLE, F_CERT, F_CONTRACT, F_DESIRED_CERT, F_HOURS, F_LOCAL,
+    F_OFFER_LICENCE, F_PUBLISHED, F_START, F_STATUS, F_VEHICLE, F_WP_COMMUNE, F_WP_PT,
+    UNKNOWN_POINT,
 };
 use crate::search::{CandidateMatchFields, OfferMatchFields, SearchError, Visits};
 use crate::util::bits;
@@ -184,6 +185,16 @@ fn merge(results: Vec<PassResult>, limit: usize) -> PassResult {
 }
 
 /// For each term of a str column's dictionary (in ordinal order), `f(term)`.
+/// The first bit of an offer's desired certifications in
+/// [`Tables::cert_bits`] (its required ones are below; either list holds at
+/// most [`crate::referentials::certifications::MAX_CERTIFICATIONS`]).
+const DESIRED_BIT: u32 = 32;
+
+/// The `n` lowest bits set (`n` ≤ [`DESIRED_BIT`]).
+fn low_bits(n: usize) -> u64 {
+    (1u64 << n.min(DESIRED_BIT as usize)) - 1
+}
+
 fn ord_table<T>(col: Option<&StrColumn>, f: impl Fn(&str) -> T) -> tantivy::Result<Vec<T>> {
     let Some(col) = col else {
         return Ok(Vec::new());
@@ -331,8 +342,9 @@ struct Tables {
     licence_ok: Vec<bool>,
     cert: Option<StrColumn>,
     /// Per ordinal: bit `j` set when it grants (or is satisfied by)
-    /// certification `j`.
-    cert_bits: Vec<u32>,
+    /// certification `j` (an offer's required ones from bit 0, its
+    /// desired ones from bit [`DESIRED_BIT`]).
+    cert_bits: Vec<u64>,
     contract: Option<StrColumn>,
     contract_ok: Vec<bool>,
     /// Bit `o`: `contract_ok[o]`, for the ordinals below 16
@@ -372,7 +384,7 @@ impl Tables {
     where
         R: Fn(&str) -> RomeRelation,
         L: Fn(&str) -> bool,
-        C: Fn(&str) -> u32,
+        C: Fn(&str) -> u64,
         K: Fn(&str) -> bool,
     {
         let mut dense = Dense::take(segment.max_doc() as usize);
@@ -519,7 +531,7 @@ impl Tables {
     }
 
     /// The union of the certification bits of a document's values.
-    fn cert_union(&self, doc: DocId) -> u32 {
+    fn cert_union(&self, doc: DocId) -> u64 {
         ords(self.cert.as_ref(), doc)
             .filter_map(|o| self.cert_bits.get(o).copied())
             .fold(0, |a, b| a | b)
@@ -615,6 +627,7 @@ pub struct OfferSpec {
     pub terms: Vec<(String, i64)>,
     pub driving_licence: Option<String>,
     pub required_certifications: Vec<String>,
+    pub desired_certifications: Vec<String>,
     pub vehicle_required: bool,
     /// [`reference_day`] of the offer.
     pub reference_day: i64,
@@ -1002,12 +1015,16 @@ impl Collector for CandidateCollector {
                 },
                 cert: |t: &str| {
                     let held = certs.held(&[t.to_string()], &[]);
-                    spec.required_certifications
-                        .iter()
-                        .take(32)
-                        .enumerate()
-                        .filter(|(_, r)| Certifications::satisfied(&held, r))
-                        .fold(0u32, |acc, (j, _)| acc | (1 << j))
+                    let bits = |codes: &[String], from: u32| {
+                        codes
+                            .iter()
+                            .take(DESIRED_BIT as usize)
+                            .enumerate()
+                            .filter(|(_, r)| Certifications::satisfied(&held, r))
+                            .fold(0u64, |acc, (j, _)| acc | (1 << (from + j as u32)))
+                    };
+                    bits(&spec.required_certifications, 0)
+                        | bits(&spec.desired_certifications, DESIRED_BIT)
                 },
                 contract: |t: &str| t == spec.contract_type,
             },
@@ -1166,17 +1183,24 @@ impl SegmentCollector for CandidateSegment {
         if spec.driving_licence.is_some() && !tables.licence_ok(doc) {
             failed = true;
         }
-        if !spec.required_certifications.is_empty() {
-            let granted = tables.cert_union(doc);
-            let all = if spec.required_certifications.len() >= 32 {
-                u32::MAX
+        let granted =
+            if spec.required_certifications.is_empty() && spec.desired_certifications.is_empty() {
+                0
             } else {
-                (1u32 << spec.required_certifications.len()) - 1
+                tables.cert_union(doc)
             };
-            if granted & all != all || spec.required_certifications.len() > 32 {
+        let required = spec.required_certifications.len();
+        if required > 0 {
+            let all = low_bits(required);
+            if granted & all != all || required > DESIRED_BIT as usize {
                 failed = true;
             }
         }
+        let desired = spec.desired_certifications.len();
+        let certifications = desired_value(
+            ((granted >> DESIRED_BIT) & low_bits(desired)).count_ones() as usize,
+            desired,
+        );
         if spec.vehicle_required && !has_vehicle {
             failed = true;
         }
@@ -1215,6 +1239,7 @@ impl SegmentCollector for CandidateSegment {
             hours,
             contract,
             vehicle: 0.0,
+            certifications,
         };
         // Fit mode: the contract filter, then the best fit over places.
         let fit_contract = fit_state.as_ref().is_some_and(|f| {
@@ -1589,6 +1614,10 @@ struct OfferSegment {
     published: Option<Column<i64>>,
     hours: Option<Column<i64>>,
     local: Option<Column<bool>>,
+    /// The offers' desired certifications, and per ordinal whether the
+    /// candidate holds it.
+    desired: Option<StrColumn>,
+    desired_held: Vec<bool>,
     heap: Heap,
     considered: usize,
     excluded: usize,
@@ -1633,7 +1662,7 @@ impl Collector for OfferCollector {
                 rome: |t: &str| super::best_relation(refs, &spec.rome_codes, t),
                 // `held` holds the licences as their `PERMIS_*` codes.
                 licence: |t: &str| Certifications::meets_licence(&spec.held, t),
-                cert: |t: &str| u32::from(Certifications::satisfied(&spec.held, t)),
+                cert: |t: &str| u64::from(Certifications::satisfied(&spec.held, t)),
                 contract: |t: &str| {
                     spec.contract_types.is_empty() || spec.contract_types.iter().any(|c| c == t)
                 },
@@ -1641,6 +1670,7 @@ impl Collector for OfferCollector {
         )?
         .with_ids(ord, self.ids.get(ord as usize).cloned().flatten());
         let fast = segment.fast_fields();
+        let desired = fast.str(F_DESIRED_CERT)?;
         Ok(OfferSegment {
             home: spec.home.map(|p| Area::around(p, spec.radius_km)),
             tables,
@@ -1648,6 +1678,10 @@ impl Collector for OfferCollector {
             wp_commune: fast.column_opt::<u64>(F_WP_COMMUNE)?,
             vehicle: fast.column_opt::<bool>(F_VEHICLE)?,
             start: fast.column_opt::<i64>(F_START)?,
+            desired_held: ord_table(desired.as_ref(), |t| {
+                Certifications::satisfied(&spec.held, t)
+            })?,
+            desired,
             published: fast.column_opt::<i64>(F_PUBLISHED)?,
             hours: fast.column_opt::<i64>(F_HOURS)?,
             local: fast.column_opt::<bool>(F_LOCAL)?,
@@ -1753,6 +1787,11 @@ impl SegmentCollector for OfferSegment {
         } else {
             0.0
         };
+        let (mut desired, mut held) = (0, 0);
+        for o in ords(self.desired.as_ref(), doc) {
+            desired += 1;
+            held += usize::from(self.desired_held.get(o).copied().unwrap_or(false));
+        }
         let base = PartValues {
             rome: rome_value(relation),
             text: text_value(sum, w.text_saturation),
@@ -1761,6 +1800,7 @@ impl SegmentCollector for OfferSegment {
             hours,
             contract,
             vehicle: 0.0,
+            certifications: desired_value(held, desired),
         };
         let mut best: Option<(Key, usize)> = None;
         // An eligible workplace ranks before any ineligible one, so without
@@ -1973,6 +2013,7 @@ mod tests {
             terms: Vec::new(),
             driving_licence: None,
             required_certifications: Vec::new(),
+            desired_certifications: Vec::new(),
             vehicle_required: false,
             reference_day: 0,
             weekly_hours: None,

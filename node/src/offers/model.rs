@@ -572,6 +572,7 @@ pub fn offer_doc(o: &StoredOffer) -> OfferDoc {
         .collect(),
         vehicle_required: p.vehicle_required,
         required_certifications: p.required_certifications.clone(),
+        desired_certifications: p.desired_certifications.clone(),
         start_day: p.start_date.as_deref().and_then(crate::util::date_to_days),
         published_at: p.published_at,
         weekly_hours: p.weekly_hours,

@@ -15,7 +15,8 @@
 //! Offers: ROME code (`rome`), each workplace in order ([`F_WP_PT`],
 //! [`F_WP_COMMUNE`]: one value per workplace, [`UNKNOWN_POINT`] when the
 //! centre is not known), required licence (`driving_licence`, str),
-//! required certifications ([`F_CERT`]), vehicle required ([`F_VEHICLE`]),
+//! required and desired certifications ([`F_CERT`], [`F_DESIRED_CERT`]),
+//! vehicle required ([`F_VEHICLE`]),
 //! start and publication days ([`F_START`], [`F_PUBLISHED`]), weekly hours
 //! ([`F_HOURS`]), contract type (`contract_type`, str), local or network
 //! ([`F_LOCAL`]), status (`status`, str); the text side is the offer's
@@ -46,6 +47,8 @@ pub const F_NETWORK: &str = "m_network";
 /// Certifications held (candidates, with licences as `PERMIS_*`) or
 /// required (offers).
 pub const F_CERT: &str = "certification";
+/// Desired certifications (offers).
+pub const F_DESIRED_CERT: &str = "m_desired_cert";
 /// Candidates' availability day (i64::MIN = now).
 pub const F_AVAILABLE: &str = "available_from";
 pub const F_HAS_VEHICLE: &str = "has_vehicle";

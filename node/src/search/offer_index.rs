@@ -15,15 +15,15 @@ use super::engine::{
     F_ID, F_LAT, F_LON, F_PT, F_ROME, F_UPDATED_AT,
 };
 use super::match_fields::{
-    commune_key, OfferMatchFields, F_CERT, F_CONTRACT, F_HOURS, F_LOCAL, F_OFFER_LICENCE,
-    F_PUBLISHED, F_START, F_STATUS, F_TERMS_DESCRIPTION, F_TERMS_LABEL, F_TERMS_TITLE, F_VEHICLE,
-    F_WP_COMMUNE, F_WP_PT, UNKNOWN_POINT,
+    commune_key, OfferMatchFields, F_CERT, F_CONTRACT, F_DESIRED_CERT, F_HOURS, F_LOCAL,
+    F_OFFER_LICENCE, F_PUBLISHED, F_START, F_STATUS, F_TERMS_DESCRIPTION, F_TERMS_LABEL,
+    F_TERMS_TITLE, F_VEHICLE, F_WP_COMMUNE, F_WP_PT, UNKNOWN_POINT,
 };
 use super::query_build::SearchFields;
 use super::{OfferDoc, OfferQuery, SearchError, SearchOptions, SearchResults};
 
 /// Bump when the schema or the analysis changes.
-pub const OFFERS_SCHEMA_VERSION: &str = "offers-7";
+pub const OFFERS_SCHEMA_VERSION: &str = "offers-8";
 
 #[derive(Clone, Copy)]
 struct Fields {
@@ -48,6 +48,7 @@ struct Fields {
     terms_label: Field,
     terms_description: Field,
     certification: Field,
+    desired_certification: Field,
     vehicle: Field,
     start: Field,
     published: Field,
@@ -76,6 +77,7 @@ fn schema() -> (Schema, Fields) {
         terms_label: b.add_text_field(F_TERMS_LABEL, STRING),
         terms_description: b.add_text_field(F_TERMS_DESCRIPTION, STRING),
         certification: b.add_text_field(F_CERT, STRING | FAST),
+        desired_certification: b.add_text_field(F_DESIRED_CERT, STRING | FAST),
         vehicle: b.add_bool_field(F_VEHICLE, FAST),
         start: b.add_i64_field(F_START, FAST),
         published: b.add_i64_field(F_PUBLISHED, FAST),
@@ -178,6 +180,9 @@ impl OfferIndex {
         }
         for c in codes(&o.required_certifications) {
             doc.add_text(f.certification, c);
+        }
+        for c in codes(&o.desired_certifications) {
+            doc.add_text(f.desired_certification, c);
         }
         doc.add_bool(f.vehicle, o.vehicle_required);
         doc.add_i64(f.start, o.start_day.unwrap_or(i64::MIN));

@@ -210,7 +210,7 @@ async fn offer_matches_rank_and_explain() {
         assert_eq!(alice["eligible"], true);
         assert_eq!(alice["distance_km"], 0.0);
         assert_eq!(alice["parts"]["rome"]["value"], 1.0);
-        assert_eq!(alice["parts"]["rome"]["weight"], 35.0);
+        assert_eq!(alice["parts"]["rome"]["weight"], 30.0);
         assert_eq!(alice["parts"]["distance"]["value"], 1.0);
         assert_eq!(
             alice["parts"]["licence"]["detail"],
@@ -839,6 +839,113 @@ async fn one_shared_word_does_not_list_anyone() {
             .as_str()
             .unwrap()
             .contains("aide-soignant"));
+        node.stop().await;
+    }
+}
+
+/// A desired certification held counts in the score (its share of the
+/// offer's desired ones), the same both ways; one not held is no
+/// constraint.
+#[tokio::test]
+async fn desired_certifications_held_rank_first_both_ways() {
+    for backend in backends() {
+        let node = start_node(&backend).await;
+        let staff = node
+            .user(Role::Counsellor, "conseiller@mission-emploi.fr")
+            .await;
+        let cariste = |first: &str, certs: &[&str]| {
+            let mut c = candidate(
+                first,
+                "Test",
+                "41018",
+                Some(30),
+                &["B"],
+                true,
+                false,
+                &["N1101"],
+                &["Cariste"],
+                "Cariste en entrepôt : chariot élévateur, préparation de commandes, inventaires.",
+                None,
+            );
+            c["certifications"] = json!(certs);
+            c
+        };
+        // The same person three times but for what they hold: none of the
+        // desired, one of two (SSIAP2 through SSIAP3's implication), both.
+        let none = post_candidate(&node, &staff, cariste("Aline", &["CACES_R489_3"])).await;
+        let one =
+            post_candidate(&node, &staff, cariste("Bruno", &["CACES_R489_3", "SSIAP3"])).await;
+        let both = post_candidate(
+            &node,
+            &staff,
+            cariste("Chloé", &["CACES_R489_3", "SST", "SSIAP2"]),
+        )
+        .await;
+        let offer = post_offer(&node, &staff, json!({
+            "title": "Cariste H/F",
+            "description": "Chariot élévateur, préparation de commandes, inventaires en entrepôt.",
+            "rome_code": "N1101",
+            "contract_type": "CDI",
+            "required_certifications": ["CACES_R489_3"],
+            "desired_certifications": ["SST", "SSIAP2"],
+            "employer": {"name": "Entrepôts du Centre"},
+            "workplaces": [{"commune_insee": "41018", "positions": 1}]
+        })).await;
+        wait_docs(&node, 3, 1).await;
+        let (st, r) = node
+            .get(&staff, &format!("/api/v1/offers/{offer}/matches"))
+            .await;
+        assert_eq!(st, 200, "{r}");
+        let list = &r["workplaces"][0]["matches"];
+        let names: Vec<&str> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["first_name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["Chloé", "Bruno", "Aline"], "{r:#}");
+        let part = |name: &str| find(list, name).unwrap()["parts"]["certifications"].clone();
+        assert_eq!(part("Chloé")["value"], json!(1.0));
+        assert_eq!(part("Bruno")["value"], json!(0.5));
+        assert_eq!(part("Aline")["value"], json!(0.0));
+        assert_eq!(part("Aline")["weight"], json!(5.0));
+        assert!(
+            part("Aline")["detail"]
+                .as_str()
+                .unwrap()
+                .contains("SST appreciated, not held"),
+            "{:#}",
+            part("Aline")
+        );
+        assert_eq!(find(list, "Aline").unwrap()["eligible"], true);
+        let score = |name: &str| find(list, name).unwrap()["score"].as_f64().unwrap();
+        assert!(
+            (score("Chloé") - score("Aline") - 5.0).abs() < 0.05,
+            "{r:#}"
+        );
+        assert!(
+            (score("Bruno") - score("Aline") - 2.5).abs() < 0.05,
+            "{r:#}"
+        );
+        // The same score from each candidate's side.
+        for (id, name) in [(&none, "Aline"), (&one, "Bruno"), (&both, "Chloé")] {
+            let (st, c) = node
+                .get(&staff, &format!("/api/v1/candidates/{id}/matches"))
+                .await;
+            assert_eq!(st, 200, "{c}");
+            let row = c["matches"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["offer_id"] == json!(offer))
+                .unwrap_or_else(|| panic!("offer not proposed to {name}: {c:#}"));
+            assert_eq!(
+                row["score"].as_f64().unwrap(),
+                score(name),
+                "{name}: {row:#}"
+            );
+            assert_eq!(row["parts"]["certifications"], part(name), "{name}");
+        }
         node.stop().await;
     }
 }
