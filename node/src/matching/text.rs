@@ -5,8 +5,10 @@
 //!   of its title (factor 2), its ROME label (1.5) and its description (1),
 //!   each term once with its highest factor, in that order, at most
 //!   [`MAX_OFFER_TERMS`]. Words every offer says (« poste », « permis »,
-//!   « expérience », « H/F »…, [`GENERIC_WORDS`]) and bare numbers are
-//!   left out: they say nothing about the job.
+//!   « expérience », « H/F », « cherche », « formation »…, [`GENERIC_WORDS`]),
+//!   the words of its workplaces' commune names (« Tours », « Saint »,
+//!   « Avertin »: a CV names towns too, which says nothing of the trade) and
+//!   bare numbers are left out: they say nothing about the job.
 //! - The **candidate's terms**: the analysed terms of their job titles,
 //!   skills and CV (first [`MAX_CV_CHARS`] characters); a word is there or
 //!   not (how often a CV repeats it does not count, so a short CV stuffed
@@ -104,6 +106,26 @@ pub const GENERIC_WORDS: &[&str] = &[
     "savoir",
     "être",
     "faire",
+    "cherche",
+    "cherchons",
+    "rejoindre",
+    "rejoignez",
+    "proposons",
+    "offrons",
+    "auprès",
+    "entre",
+    "mise",
+    "motivé",
+    "motivation",
+    "dynamique",
+    "sérieux",
+    "rigoureux",
+    "autonome",
+    "formation",
+    "centre",
+    "ville",
+    "secteur",
+    "région",
 ];
 
 fn generic_terms() -> &'static HashSet<String> {
@@ -134,6 +156,14 @@ impl OfferTerms {
             .map(|r| r.label.as_str())
             .unwrap_or("");
         let generic = generic_terms();
+        // The places of the offer: « Tours » in a CV is no skill.
+        let places: HashSet<String> = p
+            .workplaces
+            .iter()
+            .filter_map(|w| refs.commune(&w.commune_insee))
+            .flat_map(|c| analysed(&c.name))
+            .map(|a| a.term)
+            .collect();
         let mut out: Vec<OfferTerm> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
         for (text, factor) in [
@@ -148,6 +178,7 @@ impl OfferTerms {
                 if term.chars().all(|c| c.is_ascii_digit())
                     || term.chars().nth(1).is_none()
                     || generic.contains(&term)
+                    || places.contains(&term)
                 {
                     continue;
                 }
@@ -352,5 +383,40 @@ mod tests {
             assert!(!words.contains(&w), "{w} in {words:?}");
         }
         assert_eq!(t.0[0].factor, 2.0);
+    }
+
+    /// The towns of the offer and the words of its advertisement's
+    /// boilerplate are no matched terms: a mason whose CV names Saint-Avertin
+    /// and « formation » shares nothing with a care offer there.
+    #[test]
+    fn workplace_towns_and_boilerplate_are_not_offer_terms() {
+        let refs = Referentials::global();
+        let mut p = crate::matching::tests_support::offer("Aide-soignant de nuit H/F", "J1501");
+        p.description = "EHPAD de Saint-Avertin et de Tours cherche aide-soignant motivé : \
+                         soins, toilette, formation assurée, mise en place des repas, \
+                         centre-ville."
+            .into();
+        p.workplaces[0].commune_insee = "37208".into();
+        let mut second = p.workplaces[0].clone();
+        second.commune_insee = "37261".into();
+        p.workplaces.push(second);
+        let t = OfferTerms::of(refs, &p);
+        let words: Vec<&str> = t.0.iter().map(|t| t.word.as_str()).collect();
+        for w in ["soins", "toilette", "ehpad", "repas", "soignant"] {
+            assert!(words.contains(&w), "{w} not in {words:?}");
+        }
+        for w in [
+            "saint",
+            "avertin",
+            "tours",
+            "cherche",
+            "motivé",
+            "formation",
+            "mise",
+            "centre",
+            "ville",
+        ] {
+            assert!(!words.contains(&w), "{w} in {words:?}");
+        }
     }
 }
