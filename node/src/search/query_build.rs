@@ -32,6 +32,7 @@ use tantivy::query::{
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{Searcher, Term};
+use tantivy_fst::{IntoStreamer, Streamer};
 
 use super::analysis::{
     analysed, fold, has_unindexable_word, is_word_char, pair, words, Analysed, Kind, MAX_SHORT_CAPS,
@@ -202,6 +203,30 @@ static LEV1: LazyLock<LevenshteinAutomatonBuilder> =
     LazyLock::new(|| LevenshteinAutomatonBuilder::new(1, true));
 static LEV2: LazyLock<LevenshteinAutomatonBuilder> =
     LazyLock::new(|| LevenshteinAutomatonBuilder::new(2, true));
+
+/// The folded words of at least [`FUZZY_MIN_LETTERS`] letters of the ROME
+/// labels and job titles, both genders (`soignante`, `serveuse`,
+/// `preparatrice`): what a mistyped job word is corrected towards.
+fn job_words() -> Option<&'static tantivy_fst::Map<Vec<u8>>> {
+    static SET: LazyLock<Option<tantivy_fst::Map<Vec<u8>>>> = LazyLock::new(|| {
+        let refs = crate::referentials::Referentials::global();
+        let mut all: BTreeSet<String> = BTreeSet::new();
+        for r in refs.rome_codes() {
+            for text in std::iter::once(&r.label).chain(r.appellations.iter()) {
+                for (_, w) in words(&fold(text)) {
+                    if letters(w) >= FUZZY_MIN_LETTERS && !w.chars().any(char::is_numeric) {
+                        all.insert(w.to_string());
+                    }
+                }
+            }
+        }
+        // Sorted and distinct: the build fails on memory only.
+        tantivy_fst::Map::from_iter(all.into_iter().map(|w| (w, 0u64)))
+            .map_err(|e| tracing::warn!(error = %e, "job words for typos not built"))
+            .ok()
+    });
+    SET.as_ref()
+}
 
 /// A Levenshtein DFA as an FST automaton.
 struct Dfa<'a>(&'a DFA);
@@ -602,8 +627,8 @@ impl<'a> Builder<'a> {
                         alternatives.extend(self.expansion(s, W_SYNONYM));
                     }
                 }
-            } else if fuzzy_letters(t) >= FUZZY_MIN_LETTERS && self.rare(&t.term) {
-                for variant in self.fuzzy_terms(&t.term, fuzzy_letters(t)) {
+            } else if letters(&t.folded) >= FUZZY_MIN_LETTERS && self.rare(&t.term) {
+                for variant in self.typo_variants(t) {
                     self.highlight.insert(variant.clone());
                     alternatives.push(boosted(term_query(self.fields.main, &variant), W_FUZZY));
                 }
@@ -795,6 +820,49 @@ impl<'a> Builder<'a> {
             .unwrap_or(0);
         let threshold = (self.searcher.num_docs() / FUZZY_RARE_FRACTION).max(FUZZY_RARE_MIN);
         df <= threshold
+    }
+
+    /// What a rare typed word may have been meant as: the terms of the
+    /// main field one typo away from its term (two for long words), and
+    /// the terms of the job words one typo away from the word as typed
+    /// ([`job_words`]: a typo can defeat the stemmer, `soigante` stems to
+    /// `soig` and `preparatrise` to `preparatris`, far from `soign` and
+    /// `prepar`), those found in the index, the most frequent first.
+    fn typo_variants(&self, t: &Analysed) -> Vec<String> {
+        let mut found: HashMap<String, u64> = HashMap::new();
+        if fuzzy_letters(t) >= FUZZY_MIN_LETTERS {
+            for term in self.fuzzy_terms(&t.term, fuzzy_letters(t)) {
+                found.insert(term, u64::MAX);
+            }
+        }
+        let builder = if letters(&t.folded) >= FUZZY_TWO_EDITS_LETTERS {
+            &*LEV2
+        } else {
+            &*LEV1
+        };
+        let dfa = builder.build_dfa(&t.folded);
+        let mut stream = job_words().map(|w| w.search(Dfa(&dfa)).into_stream());
+        while let Some((word, _)) = stream.as_mut().and_then(|s| s.next()) {
+            let Ok(word) = std::str::from_utf8(word) else {
+                continue;
+            };
+            for a in analysed(word) {
+                if a.term == t.term || found.contains_key(&a.term) {
+                    continue;
+                }
+                let df = self
+                    .searcher
+                    .doc_freq(&Term::from_field_text(self.fields.main, &a.term))
+                    .unwrap_or(0);
+                if df > 0 {
+                    found.insert(a.term, df);
+                }
+            }
+        }
+        let mut terms: Vec<(String, u64)> = found.into_iter().collect();
+        terms.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        terms.truncate(MAX_FUZZY_TERMS);
+        terms.into_iter().map(|(t, _)| t).collect()
     }
 
     /// Terms of the main field one typo away (two for long words), the

@@ -1350,3 +1350,53 @@ fn a_query_in_capitals_asks_what_it_asks_in_lower_case() {
     // Not shouted: `DES` alone is the short word as written.
     assert_eq!(search("DES"), ["d"]);
 }
+
+/// One typo in a job word finds its holders even where the typo changes
+/// how the word is stemmed (`soigante` stems to `soig`, `preparatrise` to
+/// `preparatris`): the word is corrected against the ROME job words.
+#[test]
+fn typos_in_job_words_the_stemmer_would_miss() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = candidates(&dir);
+    let texts = [
+        (
+            "a",
+            "Aide-soignante en EHPAD, soins d'hygiène et de confort.",
+        ),
+        ("b", "Serveuse en brasserie, service en salle et au bar."),
+        ("c", "Chauffeur livreur, tournées en ville."),
+        (
+            "d",
+            "Préparatrice de commandes en entrepôt, préparation au scanner.",
+        ),
+        ("e", "Agent d'entretien, nettoyage de bureaux."),
+    ];
+    for (id, text) in texts {
+        let mut c = cand(id);
+        c.cv_text = text.into();
+        index.upsert(&c).expect("upsert");
+    }
+    index.commit_now().expect("commit");
+    let first = |text: &str| {
+        let r = index.search(&q(text)).expect("search");
+        ids(&r).first().cloned().unwrap_or_default()
+    };
+    for (typed, expected) in [
+        ("soigante", "a"),
+        ("soignnte", "a"),
+        ("aide soigante", "a"),
+        ("serveusse", "b"),
+        ("servuese", "b"),
+        ("chauffuer", "c"),
+        ("preparatrise", "d"),
+        ("préparatirce", "d"),
+        ("preparatuer", "d"),
+    ] {
+        assert_eq!(first(typed), expected, "{typed}");
+    }
+    // A word that is right is not corrected into another.
+    assert_eq!(
+        sorted_ids(&index.search(&q("entretien")).expect("search")),
+        ["e"]
+    );
+}
