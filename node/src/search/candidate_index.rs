@@ -21,7 +21,7 @@ use super::match_fields::{
     commune_key, CandidateMatchFields, F_AVAILABLE, F_CERT, F_COMMUNE_KEY, F_CONTRACT,
     F_HAS_VEHICLE, F_HOURS, F_LICENCE, F_NETWORK, F_PT_ONLY, F_STATUS, F_TRAVEL,
 };
-use super::query_build::SearchFields;
+use super::query_build::{LicenceTerms, SearchFields};
 use super::{
     CandidateDoc, CandidateQuery, CandidateSummary, SearchError, SearchOptions, SearchResults,
 };
@@ -244,6 +244,7 @@ impl CandidateIndex {
             exact: vec![(fields.full_name, 1.0)],
             rome: Some(fields.rome),
             pairs: Some(fields.pairs),
+            licence: Some((fields.certification, LicenceTerms::Held)),
         };
         Ok((
             CandidateIndex {

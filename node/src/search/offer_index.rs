@@ -19,7 +19,7 @@ use super::match_fields::{
     F_OFFER_LICENCE, F_PUBLISHED, F_START, F_STATUS, F_TERMS_DESCRIPTION, F_TERMS_LABEL,
     F_TERMS_TITLE, F_VEHICLE, F_WP_COMMUNE, F_WP_PT, UNKNOWN_POINT,
 };
-use super::query_build::SearchFields;
+use super::query_build::{LicenceTerms, SearchFields};
 use super::{OfferDoc, OfferQuery, SearchError, SearchOptions, SearchResults};
 
 /// Bump when the schema or the analysis changes.
@@ -119,6 +119,7 @@ impl OfferIndex {
             exact: vec![(fields.employer, 1.0)],
             rome: Some(fields.rome),
             pairs: Some(fields.pairs),
+            licence: Some((fields.licence, LicenceTerms::Required)),
         };
         Ok((
             OfferIndex {

@@ -105,6 +105,18 @@ pub(crate) struct SearchFields {
     /// The word-pair field of the main text (`"fr_pairs"`): multi-word
     /// expansions are searched there, without positions.
     pub pairs: Option<Field>,
+    /// Where « permis C » is looked for, and how.
+    pub licence: Option<(Field, LicenceTerms)>,
+}
+
+/// How an index records driving licences.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LicenceTerms {
+    /// Held: `PERMIS_*` codes, a higher category meeting a lower one
+    /// (candidates: « permis C » finds the holders of C, CE…).
+    Held,
+    /// Required: the category as written (offers).
+    Required,
 }
 
 /// A built query and the terms worth highlighting in a snippet.
@@ -197,6 +209,30 @@ enum Unit<'p> {
     Word(Vec<Analysed>, usize),
     /// Anything else (phrase, prefix, alternatives, sub-query).
     Other(&'p Atom),
+    /// « permis C », « permis PL »: a driving licence category.
+    Licence(&'static str),
+}
+
+/// The licence category meant by the words typed after « permis »
+/// (`C`, `ce`, `PL`, `poids lourd`…), and how many words it took.
+fn licence_after_permis(next: &[&str]) -> Option<(&'static str, usize)> {
+    use crate::referentials::certifications::LICENCES;
+    let word = |i: usize| next.get(i).map(|w| fold(w));
+    let first = word(0)?;
+    if let Some(cat) = LICENCES.iter().find(|c| c.eq_ignore_ascii_case(&first)) {
+        return Some((cat, 1));
+    }
+    let alias = match first.as_str() {
+        "pl" => "C",
+        "spl" => "CE",
+        "vl" => "B",
+        "moto" => "A",
+        "poids" if matches!(word(1).as_deref(), Some("lourd" | "lourds")) => {
+            return Some(("C", 2));
+        }
+        _ => return None,
+    };
+    Some((alias, 1))
 }
 
 static LEV1: LazyLock<LevenshteinAutomatonBuilder> =
@@ -353,7 +389,34 @@ impl<'a> Builder<'a> {
         let mut units: Vec<Unit<'_>> = Vec::new();
         let mut excluded: Vec<Box<dyn Query>> = Vec::new();
         let mut position = 0usize;
-        for item in &g.items {
+        let mut skip = 0usize;
+        for (i, item) in g.items.iter().enumerate() {
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            if let (false, Atom::Word(w), Some(_)) = (item.negated, &item.atom, self.fields.licence)
+            {
+                // « permis C »: holders of the licence, not the word « permis »
+                // that most CVs hold (and a letter or « ce » that the text
+                // analysis drops).
+                let next: Vec<&str> = g.items[i + 1..]
+                    .iter()
+                    .take(2)
+                    .map_while(|it| match (&it.atom, it.negated) {
+                        (Atom::Word(w), false) => Some(w.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                if fold(w) == "permis" {
+                    if let Some((cat, words_taken)) = licence_after_permis(&next) {
+                        units.push(Unit::Licence(cat));
+                        skip = words_taken;
+                        position += 2;
+                        continue;
+                    }
+                }
+            }
             if item.negated {
                 // Exclusions match what was typed, nothing expanded.
                 self.excluding = true;
@@ -469,6 +532,9 @@ impl<'a> Builder<'a> {
                 Unit::Other(atom) => {
                     clauses.extend(self.other(atom, true)?);
                 }
+                Unit::Licence(cat) => {
+                    clauses.extend(self.licence(cat));
+                }
             }
             i += 1;
         }
@@ -499,7 +565,7 @@ impl<'a> Builder<'a> {
                     };
                     Some(expanded.unwrap_or(terms))
                 }
-                Unit::Other(_) => None,
+                Unit::Other(_) | Unit::Licence(_) => None,
             })
             .collect();
         let max_terms = self.lexicon.max_key_terms();
@@ -808,6 +874,35 @@ impl<'a> Builder<'a> {
             (Some(w), Some(r)) => all_of(vec![w, r]),
             (w, r) => w.or(r),
         })
+    }
+
+    /// « permis `cat` »: holders (or offers requiring it), a constant
+    /// score.
+    fn licence(&self, cat: &str) -> Option<Box<dyn Query>> {
+        let (field, how) = self.fields.licence?;
+        let terms = match how {
+            LicenceTerms::Held => {
+                let code = crate::referentials::certifications::licence_code(cat);
+                let mut granting = crate::referentials::Certifications::global().granting(&code);
+                if granting.is_empty() {
+                    granting.push(code);
+                }
+                granting
+            }
+            LicenceTerms::Required => vec![cat.to_string()],
+        };
+        let q = any_of(
+            terms
+                .iter()
+                .map(|t| {
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(field, t),
+                        IndexRecordOption::Basic,
+                    )) as Box<dyn Query>
+                })
+                .collect(),
+        )?;
+        Some(Box::new(ConstScoreQuery::new(q, ROME_CODE_SCORE)))
     }
 
     /// Whether a term is rare enough in the main field to look for typos

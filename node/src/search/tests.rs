@@ -1400,3 +1400,43 @@ fn typos_in_job_words_the_stemmer_would_miss() {
         ["e"]
     );
 }
+
+/// « permis C » finds the holders of the licence (a higher category
+/// included), not every CV that says « permis »; `PL` and « poids lourd »
+/// after « permis » mean C.
+#[test]
+fn permis_and_a_category_finds_the_holders() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = candidates(&dir);
+    let people: [(&str, &[&str], &[&str]); 5] = [
+        ("a", &["B"], &[]),
+        ("b", &["C"], &[]),
+        ("c", &["CE"], &[]),
+        ("d", &[], &["PERMIS_C"]),
+        ("e", &["D"], &[]),
+    ];
+    for (id, licences, certs) in people {
+        let mut c = cand(id);
+        c.cv_text = "Permis B et véhiculé, disponible de suite.".into();
+        c.driving_licences = strings(licences);
+        c.certifications = strings(certs);
+        index.upsert(&c).expect("upsert");
+    }
+    index.commit_now().expect("commit");
+    let search = |text: &str| sorted_ids(&index.search(&q(text)).expect("search"));
+    for text in [
+        "permis C",
+        "permis c",
+        "PERMIS C",
+        "permis PL",
+        "permis poids lourd",
+        "Permis Poids Lourds",
+    ] {
+        assert_eq!(search(text), ["b", "c", "d"], "{text}");
+    }
+    assert_eq!(search("permis ce"), ["c"]);
+    assert_eq!(search("permis D"), ["e"]);
+    assert_eq!(search("permis B").len(), 5);
+    // « permis » alone is still a word of the text.
+    assert_eq!(search("permis").len(), 5);
+}
