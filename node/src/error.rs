@@ -74,6 +74,9 @@ pub enum Error {
     /// The thing does not exist (or is not visible to the caller).
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The path exists, not with this method.
+    #[error("this path does not accept this method")]
+    MethodNotAllowed,
     /// State conflict (duplicate, wrong state transition…).
     #[error("{0}")]
     Conflict(String),
@@ -174,6 +177,7 @@ impl Error {
             Error::Unauthenticated => StatusCode::UNAUTHORIZED,
             Error::Forbidden => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::Conflict(_) | Error::Refused { .. } => StatusCode::CONFLICT,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -197,6 +201,7 @@ impl Error {
             Error::Unauthenticated => "unauthenticated",
             Error::Forbidden => "forbidden",
             Error::NotFound(_) => "not_found",
+            Error::MethodNotAllowed => "method_not_allowed",
             Error::Conflict(_) => "conflict",
             Error::PayloadTooLarge(_) => "payload_too_large",
             Error::UnsupportedMediaType(_) => "unsupported_media_type",
@@ -280,6 +285,7 @@ impl Error {
             Error::Unauthenticated => "Authentification requise",
             Error::Forbidden => "Accès refusé",
             Error::NotFound(_) => "Introuvable",
+            Error::MethodNotAllowed => "Méthode non autorisée",
             Error::Conflict(_) | Error::Refused { .. } => "Action impossible",
             Error::PayloadTooLarge(_) => "Contenu trop volumineux",
             Error::UnsupportedMediaType(_) => "Type de contenu non pris en charge",
@@ -315,6 +321,9 @@ impl Error {
                 "{} n'existe pas ou ne vous est pas visible.",
                 thing_fr(what)
             ),
+            Error::MethodNotAllowed => {
+                "Cette adresse existe mais n'accepte pas cette méthode HTTP.".to_string()
+            }
             Error::TooManyRequests => "Trop de requêtes : réessayez dans un moment.".to_string(),
             Error::TooManyAttempts { retry_after_secs } => {
                 format!("Trop de tentatives de connexion : réessayez dans {retry_after_secs} s.")

@@ -348,6 +348,9 @@ pub fn router(state: AppState) -> Router {
                     crate::demo::mode::scope,
                 )),
         )
+        // A known path with another method: a problem document, not an
+        // empty body.
+        .method_not_allowed_fallback(|| async { crate::error::Error::MethodNotAllowed })
         .route_layer(axum::middleware::from_fn_with_state(
             limits.clone(),
             crate::http::limits::limit_body,

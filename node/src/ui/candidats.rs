@@ -720,11 +720,22 @@ pub(super) async fn record_page(
         Some(o) if !matches.iter().any(|m| &m.offer_id == o) => refer_message.clone(),
         _ => None,
     };
+    // Why nothing is proposed, when the status says it.
+    let matched_out = match c.status {
+        crate::candidates::CandidateStatus::Placed => {
+            Some("Cette personne est en emploi ou en formation : aucune offre ne lui est proposée.")
+        }
+        crate::candidates::CandidateStatus::Archived => {
+            Some("Fiche archivée : aucune offre ne lui est proposée.")
+        }
+        _ => None,
+    };
     render(
         "candidat.html",
         context! {
             c => view,
             matches => matches,
+            matched_out => matched_out,
             gaps => gaps,
             match_summary => match_summary,
             referrals => referrals,

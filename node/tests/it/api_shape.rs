@@ -603,5 +603,20 @@ async fn problems_read_by_a_person_are_in_french() {
         v["detail"].as_str().unwrap().starts_with("JSON mal formé"),
         "{v}"
     );
+    // A known path with a method it does not accept: a problem too.
+    let resp = client
+        .delete(node.url("/api/v1/candidates/search"))
+        .bearer_auth(&employer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 405);
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(
+        (v["code"].as_str(), v["title"].as_str()),
+        (Some("method_not_allowed"), Some("Méthode non autorisée")),
+        "{v}"
+    );
     node.stop().await;
 }
