@@ -14,7 +14,10 @@
 //!   equivalences (cariste ↔ conducteur de chariot élévateur), one group of
 //!   equivalent forms per line with its source. `sigle ambigu` marks
 //!   acronyms that are also ordinary words (`AS`, `CAP`, `BUT`): they count
-//!   as acronyms only when written in capitals.
+//!   as acronyms only when written in capitals. The ROME codes a line's
+//!   source cites (« ROME N4101 », « F1104 / F1208 ») are named by its
+//!   forms too: `PL` and « poids lourd » find the lorry drivers coded
+//!   N4101 whose CV never says « poids lourd ».
 //!
 //! Keys and expansions are sequences of analysed terms (stems and codes,
 //! stop words dropped), so that any spelling of an expression finds its
@@ -27,6 +30,25 @@ use super::analysis::{analyse_with, is_stop_word, words};
 use crate::referentials::Referentials;
 
 const CURATED_CSV: &str = include_str!("../../data/synonymes.csv");
+
+/// The ROME codes (`N4101`) a curated line's source cites after « ROME ».
+fn cited_rome_codes(source: &str) -> Vec<String> {
+    let Some(at) = source.find("ROME ") else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = Vec::new();
+    for (_, w) in words(&source[at..]) {
+        let b = w.as_bytes();
+        if b.len() == 5
+            && b[0].is_ascii_uppercase()
+            && b[1..].iter().all(u8::is_ascii_digit)
+            && !out.iter().any(|c| c == w)
+        {
+            out.push(w.to_string());
+        }
+    }
+    out
+}
 
 /// ROME titles used as expansions of a matched title, per code (the
 /// shortest first: the most general).
@@ -196,7 +218,8 @@ impl Lexicon {
         let refs = Referentials::global();
         let mut lexicon = Lexicon::default();
         // 1. Acronyms, before anything is analysed (they are not stemmed).
-        let mut groups: Vec<Vec<String>> = Vec::new();
+        // Each group's forms, and the ROME codes its source cites.
+        let mut groups: Vec<(Vec<String>, Vec<String>)> = Vec::new();
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
             .from_reader(CURATED_CSV.as_bytes());
@@ -224,7 +247,7 @@ impl Lexicon {
                     );
                 }
             }
-            groups.push(forms);
+            groups.push((forms, cited_rome_codes(record.get(2).unwrap_or(""))));
         }
         let mut rome_forms: Vec<(String, Vec<String>)> = Vec::new();
         for code in refs.rome_codes() {
@@ -241,7 +264,7 @@ impl Lexicon {
                         .acronyms
                         .entry(folded)
                         .or_insert(Acronym { ambiguous });
-                    groups.push(vec![a, expansion]);
+                    groups.push((vec![a, expansion], Vec::new()));
                 }
                 titles.push(text);
             }
@@ -279,15 +302,25 @@ impl Lexicon {
             }
             lexicon.rome_titles.push((code.clone(), keys));
         }
-        for forms in &groups {
+        let by_code: HashMap<String, usize> = lexicon
+            .rome_titles
+            .iter()
+            .enumerate()
+            .map(|(i, (code, _))| (code.clone(), i))
+            .collect();
+        for (forms, cited) in &groups {
             let keys: Vec<Phrase> = forms
                 .iter()
                 .map(|f| key(&lexicon, f))
                 .filter(|k| !k.terms.is_empty() && k.terms.len() <= MAX_KEY_TERMS)
                 .collect();
             // Forms that are equivalent name the same ROME codes
-            // (« maçonnerie » ≡ « maçon », a title of F1703).
-            let mut codes: Vec<usize> = Vec::new();
+            // (« maçonnerie » ≡ « maçon », a title of F1703), and those
+            // their source cites (« PL », « poids lourd »: N4101).
+            let mut codes: Vec<usize> = cited
+                .iter()
+                .filter_map(|c| by_code.get(c).copied())
+                .collect();
             for k in &keys {
                 for &c in lexicon.entries.get(&k.terms).map_or(&[][..], |e| &e.codes) {
                     if !codes.contains(&c) {
@@ -393,6 +426,30 @@ mod tests {
             .any(|(c, titles)| c == "N4101" && has(titles, "conducteur de poids lourd")));
         let ash = l.entry(&k("ASH")).expect("ASH");
         assert!(has(&ash.synonyms, "agent de service hospitalier"));
+        // The codes a curated line's source cites: « PL » and « poids
+        // lourd » name N4101; « cuisine » both codes its source names.
+        let cited = |text: &str| -> Vec<&str> {
+            let mut v: Vec<&str> = l
+                .entry(&k(text))
+                .map(|e| {
+                    e.codes
+                        .iter()
+                        .filter_map(|&i| l.rome(i))
+                        .map(|(c, _)| c.as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            v.sort();
+            v
+        };
+        assert!(cited("PL").contains(&"N4101"), "{:?}", cited("PL"));
+        assert!(cited("poids lourd").contains(&"N4101"));
+        assert!(cited("cuisine").contains(&"G1606") && cited("cuisine").contains(&"G1609"));
+        assert_eq!(
+            cited_rome_codes("ROME F1104 / F1208 (VRD)"),
+            ["F1104", "F1208"]
+        );
+        assert!(cited_rome_codes("Code de la route, art. R221-4 : permis B").is_empty());
         // « Géophysicien (BTP) »: BTP qualifies the title, no expansion.
         let btp = l.entry(&k("BTP")).expect("BTP");
         assert!(!has(&btp.synonyms, "géophysicien"), "{btp:?}");

@@ -1440,3 +1440,26 @@ fn permis_and_a_category_finds_the_holders() {
     // « permis » alone is still a word of the text.
     assert_eq!(search("permis").len(), 5);
 }
+
+/// An acronym of the curated dictionary finds the holders of the ROME code
+/// its source cites, whatever their CV says (`PL`: N4101).
+#[test]
+fn an_acronym_finds_the_holders_of_the_code_it_names() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = candidates(&dir);
+    let mut a = cand("a");
+    a.rome_codes = strings(&["N4101"]);
+    a.cv_text = "Routier en semi-remorque, FIMO à jour, tournées nationales.".into();
+    let mut b = cand("b");
+    b.rome_codes = strings(&["K1304"]);
+    b.cv_text = "Aide à domicile, courses et repas.".into();
+    for c in [a, b] {
+        index.upsert(&c).expect("upsert");
+    }
+    index.commit_now().expect("commit");
+    for text in ["PL", "poids lourd", "chauffeur PL"] {
+        let r = index.search(&q(text)).expect("search");
+        assert_eq!(ids(&r).first().map(String::as_str), Some("a"), "{text}");
+    }
+    assert_eq!(sorted_ids(&index.search(&q("PL")).expect("search")), ["a"]);
+}
