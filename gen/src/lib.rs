@@ -1234,6 +1234,10 @@ pub struct GenCandidate {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_travel_km: Option<i64>,
     pub driving_licences: Vec<String>,
+    /// The certifications the skills, diploma and CV name
+    /// ([`certifications_named`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub certifications: Vec<String>,
     pub has_vehicle: bool,
     pub public_transport_only: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -1588,6 +1592,13 @@ impl Generator {
             phone,
             commune_insee: commune.insee.clone(),
             max_travel_km,
+            certifications: certifications_named(
+                skills
+                    .iter()
+                    .map(String::as_str)
+                    .chain(training_level.as_deref())
+                    .chain(std::iter::once(cv_text.as_str())),
+            ),
             driving_licences: licences,
             has_vehicle,
             public_transport_only,
@@ -1799,6 +1810,54 @@ pub fn days_to_date(days: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// The certification codes (the node's referential) that `texts` name:
+/// « CACES 1, 3 et 5 », « FIMO », « DEAS », « Titre ADVF », « HACCP »,
+/// « SST »… A record then holds what its CV says it holds, and offers
+/// requiring a certification find them. Derived from the text, no draw:
+/// the rest of the corpus is the same with or without it.
+pub fn certifications_named<'a>(texts: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |code: &str| {
+        if !out.iter().any(|c| c == code) {
+            out.push(code.to_string());
+        }
+    };
+    for text in texts {
+        let words: Vec<&str> = text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .collect();
+        for (i, w) in words.iter().enumerate() {
+            match *w {
+                "CACES" => {
+                    // « CACES 1, 3 et 5 »: the categories that follow.
+                    for next in words[i + 1..]
+                        .iter()
+                        .take_while(|n| **n == "et" || n.chars().all(|c| c.is_ascii_digit()))
+                    {
+                        match *next {
+                            "1" => add("CACES_R489_1A"),
+                            "3" => add("CACES_R489_3"),
+                            "5" => add("CACES_R489_5"),
+                            _ => {}
+                        }
+                    }
+                }
+                "FIMO" => add("FIMO_M"),
+                "FCO" => add("FCO_M"),
+                "DEAS" => add("DEAS"),
+                "DEAES" => add("DEAES"),
+                "ADVF" => add("ADVF"),
+                "HACCP" => add("HACCP"),
+                "SST" => add("SST"),
+                _ => {}
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// The CSV header of the import format (the columns written).
 pub const CSV_COLUMNS: &[&str] = &[
     "external_id",
@@ -1809,6 +1868,7 @@ pub const CSV_COLUMNS: &[&str] = &[
     "commune_insee",
     "max_travel_km",
     "driving_licences",
+    "certifications",
     "has_vehicle",
     "public_transport_only",
     "available_from",
@@ -1836,6 +1896,7 @@ pub fn csv_record(c: &GenCandidate) -> Vec<String> {
         c.commune_insee.clone(),
         opt(&c.max_travel_km),
         c.driving_licences.join("|"),
+        c.certifications.join("|"),
         c.has_vehicle.to_string(),
         c.public_transport_only.to_string(),
         c.available_from.clone().unwrap_or_default(),
@@ -1877,6 +1938,48 @@ pub fn write_jsonl(gen: &Generator, n: u64, mut w: impl std::io::Write) -> anyho
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn certifications_are_those_the_texts_name() {
+        assert_eq!(
+            certifications_named([
+                "Titulaire des CACES 1, 3 et 5 à jour.",
+                "Titulaire des permis C et CE, FIMO et FCO à jour.",
+                "DEAS",
+            ]),
+            [
+                "CACES_R489_1A",
+                "CACES_R489_3",
+                "CACES_R489_5",
+                "DEAS",
+                "FCO_M",
+                "FIMO_M"
+            ]
+        );
+        assert!(certifications_named(["Cariste confirmé, inventaires."]).is_empty());
+        assert_eq!(
+            certifications_named(["Normes HACCP", "certificat SST"]),
+            ["HACCP", "SST"]
+        );
+        // Generated records hold what they name: every lorry driver FIMO.
+        let g = Generator::new(7, &Tiny).unwrap();
+        let drivers: Vec<GenCandidate> = (0..2000)
+            .map(|i| g.candidate(i))
+            .filter(|c| c.skills.iter().any(|s| s == "FIMO"))
+            .collect();
+        assert!(!drivers.is_empty());
+        assert!(drivers
+            .iter()
+            .all(|c| c.certifications.contains(&"FIMO_M".to_string())));
+        let header = CSV_COLUMNS
+            .iter()
+            .position(|c| *c == "certifications")
+            .unwrap();
+        assert_eq!(
+            csv_record(&drivers[0])[header],
+            drivers[0].certifications.join("|")
+        );
+    }
 
     /// A referential of the large towns, the Paris arrondissements and a
     /// few villages (the real one is the node's, see `vivier-tests`).
