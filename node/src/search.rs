@@ -95,6 +95,9 @@ pub struct CandidateDoc {
     pub job_titles: Vec<String>,
     pub skills: Vec<String>,
     pub languages: Vec<String>,
+    /// Diploma or level (« DEAS », « Titre pro Agent magasinier »):
+    /// searched like the skills, not a matching term.
+    pub training_level: Option<String>,
     pub cv_text: String,
     /// ROME codes, e.g. `"N1101"` (normalised to upper case when indexed).
     pub rome_codes: Vec<String>,

@@ -759,6 +759,7 @@ pub fn to_doc(c: &Candidate) -> CandidateDoc {
         job_titles: c.job_titles.clone(),
         skills: c.skills.clone(),
         languages: c.languages.clone(),
+        training_level: c.training_level.clone(),
         cv_text: c.cv_text.clone(),
         rome_codes: c.rome_codes.clone(),
         commune_insee: c.commune_insee.clone(),

@@ -29,7 +29,7 @@ use crate::referentials::certifications::Certifications;
 
 /// Bump when the schema or the analysis changes: the index is then
 /// recreated and the caller rebuilds it from the database.
-pub const CANDIDATES_SCHEMA_VERSION: &str = "candidates-8";
+pub const CANDIDATES_SCHEMA_VERSION: &str = "candidates-9";
 /// CV characters indexed in the matching field (the same bound as
 /// [`crate::matching::text::MAX_CV_CHARS`]).
 pub const MATCH_CV_CHARS: usize = crate::matching::text::MAX_CV_CHARS;
@@ -275,6 +275,7 @@ impl CandidateIndex {
             .chain(&c.job_titles)
             .chain(&c.skills)
             .chain(&c.languages)
+            .chain(&c.training_level)
             .chain(std::iter::once(&c.cv_text))
         {
             doc.add_text(f.text, value);

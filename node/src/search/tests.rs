@@ -1463,3 +1463,26 @@ fn an_acronym_finds_the_holders_of_the_code_it_names() {
     }
     assert_eq!(sorted_ids(&index.search(&q("PL")).expect("search")), ["a"]);
 }
+
+/// The diploma is searched like the skills (`DEAS` in the training level
+/// only, « Titre pro Agent magasinier »).
+#[test]
+fn the_diploma_is_searched() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = candidates(&dir);
+    let mut a = cand("a");
+    a.cv_text = "Soins d'hygiène et de confort en EHPAD, nuits.".into();
+    a.training_level = Some("DEAS".into());
+    let mut b = cand("b");
+    b.cv_text = "Réception et rangement des marchandises.".into();
+    b.training_level = Some("Titre pro Agent magasinier".into());
+    let mut c = cand("c");
+    c.cv_text = "Vente en boulangerie.".into();
+    for doc in [a, b, c] {
+        index.upsert(&doc).expect("upsert");
+    }
+    index.commit_now().expect("commit");
+    let search = |text: &str| sorted_ids(&index.search(&q(text)).expect("search"));
+    assert_eq!(search("DEAS"), ["a"]);
+    assert_eq!(search("magasinier"), ["b"]);
+}
