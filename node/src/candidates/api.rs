@@ -420,9 +420,11 @@ fn parse_search(state: &AppState, raw: Option<&str>) -> Result<(SearchParams, Ca
             }
             "commune" => p.commune = Some(v).filter(|s| !s.is_empty()),
             "radius_km" => match v.parse::<f64>() {
-                Ok(r) if r.is_finite() && r > 0.0 && r <= 1000.0 => p.radius_km = Some(r),
-                _ => errs.push(FieldError::new(
+                // 0: the commune itself (its records sit at its centre).
+                Ok(r) if r.is_finite() && (0.0..=1000.0).contains(&r) => p.radius_km = Some(r),
+                _ => errs.push(FieldError::coded(
                     "radius_km",
+                    "out_of_range",
                     "expected a number of km between 0 and 1000",
                 )),
             },

@@ -900,6 +900,15 @@ async fn search_french_filters_radius_facets_pagination() {
         );
         let v = search(&node, &c, "commune=03185&radius_km=20").await;
         assert_eq!(hit_ids(&v), vec![montlucon.clone()]);
+        // 0 km: the commune itself.
+        let v = search(&node, &c, "commune=41018&radius_km=0").await;
+        assert_eq!(hit_ids(&v), vec![blois.clone()], "{v}");
+        let (st, v) = node
+            .get(&c, "/api/v1/candidates/search?commune=41018&radius_km=1001")
+            .await;
+        assert_eq!(st, 400, "{v}");
+        assert_eq!(v["errors"][0]["field"], "radius_km", "{v}");
+        assert_eq!(v["errors"][0]["code"], "out_of_range", "{v}");
 
         // Facets over the whole result set, pagination.
         let v = search(&node, &c, "per_page=1&page=2").await;
