@@ -501,6 +501,16 @@ async fn names_are_escaped() {
         assert!(!found.body.contains("<i>chariots</i>"), "{}", found.body);
         // Only the search module's own marks are HTML.
         assert!(found.body.contains("<b>cariste</b>"), "{}", found.body);
+        // The extract carries its own ellipses: never two in a row.
+        assert!(!found.body.contains("… …"), "{}", found.body);
+        // A page past the last says so, not « Aucun candidat ».
+        let past = get(&node, Some(&cookie), "/ui/candidats?texte=cariste&page=9").await;
+        assert!(
+            past.body.contains("au-delà de la dernière"),
+            "{}",
+            past.body
+        );
+        assert!(!past.body.contains("Aucun candidat ne correspond"));
         node.stop().await;
     }
 }
