@@ -821,7 +821,8 @@ pub async fn refer(
                 _ => String::new(),
             };
             if back_to_offer {
-                super::offres::detail_page(&state, &user, &offer_id, None, Some((id, msg))).await
+                super::offres::detail_page(&state, &user, &offer_id, None, Some((id, msg)), false)
+                    .await
             } else {
                 record_page(&state, &user, &id, None, Some((offer_id, msg)), None, None).await
             }

@@ -313,13 +313,15 @@ fn offer_view(state: &AppState, o: &StoredOffer) -> OfferView {
 }
 
 /// The offer page; `refer_error` is (candidate id, message) after a failed
-/// referral from this page.
+/// referral from this page; `near_misses`: the candidates a constraint
+/// keeps out are listed after the others, the constraint named.
 pub(super) async fn detail_page(
     state: &AppState,
     user: &User,
     id: &str,
     flash: Option<&'static str>,
     refer_error: Option<(String, String)>,
+    near_misses: bool,
 ) -> UiResult {
     let offer = crate::offers::get_offer(&state.db, id)
         .await?
@@ -349,7 +351,7 @@ pub(super) async fn detail_page(
     if staff && offer.status == OfferStatus::Open {
         let params = crate::matching::MatchParams {
             limit: Some(20),
-            include_near_misses: Some(false),
+            include_near_misses: Some(near_misses),
             workplace: None,
         };
         let m = crate::matching::offer_matches_of(
@@ -421,6 +423,7 @@ pub(super) async fn detail_page(
             delivery_refusals => delivery_refusals,
             member_left => member_left,
             blocks => blocks,
+            near_misses => near_misses,
             referrals => referrals,
             flash => flash,
             refer_candidate => refer_candidate,
@@ -445,6 +448,9 @@ async fn owned_by_employer(state: &AppState, offer: &StoredOffer) -> Result<bool
 pub struct DetailParams {
     #[serde(default)]
     pub(super) ok: Option<String>,
+    /// `1`: list the candidates a constraint keeps out too.
+    #[serde(default)]
+    pub(super) ecartes: Option<String>,
 }
 
 /// `GET /ui/offres/{id}`.
@@ -464,7 +470,8 @@ pub async fn detail(
         ),
         _ => None,
     };
-    detail_page(&state, &user, &id, flash, None).await
+    let near_misses = p.ecartes.as_deref() == Some("1");
+    detail_page(&state, &user, &id, flash, None, near_misses).await
 }
 
 /// `POST /ui/offres/{id}/cloturer` (optional `motif`): close a local open

@@ -596,6 +596,49 @@ async fn refer_from_the_record_and_the_employer_answers() {
         assert_eq!(o.status, 200, "{}", o.body);
         assert!(o.body.contains("Karim Benali"));
         assert!(o.body.contains("Offre locale"));
+        // A cariste without the licence is kept out, and shown with what
+        // she lacks when asked for.
+        let (st, lea) = node
+            .post(
+                &staff,
+                "/api/v1/candidates",
+                &json!({
+                    "first_name": "Léa",
+                    "last_name": "Sanspermis",
+                    "commune_insee": "41018",
+                    "rome_codes": ["N1101"],
+                    "cv_text": "Cariste, chariots élévateurs.",
+                    "consent_scope": "local"
+                }),
+            )
+            .await;
+        assert_eq!(st, 201, "{lea}");
+        node.sync_index().await;
+        let o = get(
+            &node,
+            Some(&staff_cookie),
+            &format!("/ui/offres/{offer_id}"),
+        )
+        .await;
+        assert!(!o.body.contains("Sanspermis"), "{}", o.body);
+        assert!(o.body.contains("?ecartes=1"));
+        let o = get(
+            &node,
+            Some(&staff_cookie),
+            &format!("/ui/offres/{offer_id}?ecartes=1"),
+        )
+        .await;
+        assert_eq!(o.status, 200, "{}", o.body);
+        let lea_block = between(&o.body, "Sanspermis", "</article>");
+        assert!(
+            text(lea_block).contains("Écarté(e) : permis requis non détenu"),
+            "{lea_block}"
+        );
+        assert!(
+            !lea_block.contains("Proposer pour cette offre"),
+            "{lea_block}"
+        );
+        assert!(o.body.contains("Masquer les candidats écartés"));
 
         // An empty note is refused, next to the form.
         let empty = post(
