@@ -726,8 +726,10 @@ pub struct MatchParams {
     #[serde(default)]
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<usize>,
-    /// List candidates failing a hard constraint too, with the reason.
-    #[serde(default)]
+    /// List candidates failing a hard constraint too, with the reason
+    /// (`true`/`false`, `1`/`0`).
+    #[serde(default, deserialize_with = "crate::http::params::flag")]
+    #[param(value_type = Option<bool>)]
     pub include_near_misses: Option<bool>,
     /// Only this workplace (index in the offer's `workplaces`).
     #[serde(default)]

@@ -50,6 +50,22 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T> {
     })
 }
 
+/// A yes/no query parameter as people and tools write it: `true`/`false`,
+/// `1`/`0`, `yes`/`no`, `on`/`off` (any case); anything else is refused.
+/// For `#[serde(default, deserialize_with = "crate::http::params::flag")]`
+/// on an `Option<bool>`.
+pub fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<bool>, D::Error> {
+    let raw: String = serde::Deserialize::deserialize(d)?;
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(Some(true)),
+        "false" | "0" | "no" | "off" => Ok(Some(false)),
+        _ => Err(serde::de::Error::custom(format!(
+            "expected true or false (or 1 / 0), not {:?}",
+            raw.chars().take(20).collect::<String>()
+        ))),
+    }
+}
+
 fn field_in_message(msg: &str) -> Option<String> {
     let start = msg.find('`')? + 1;
     let len = msg[start..].find('`')?;

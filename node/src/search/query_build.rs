@@ -922,25 +922,65 @@ impl<'a> Builder<'a> {
     /// the terms of the job words one typo away from the word as typed
     /// ([`job_words`]: a typo can defeat the stemmer, `soigante` stems to
     /// `soig` and `preparatrise` to `preparatris`, far from `soign` and
-    /// `prepar`), those found in the index, the most frequent first.
+    /// `prepar`), those found in the index, the most frequent first. A
+    /// word that begins job words (`compta`, `manut`) is a short form: their
+    /// terms instead.
     fn typo_variants(&self, t: &Analysed) -> Vec<String> {
+        // The beginning of a job word (`compta`, `manut`) is a short form,
+        // not a typo: its completions only (« y compris » is no `compta`).
+        let mut upper = t.folded.as_bytes().to_vec();
+        upper.push(0xFF);
+        let completions: Vec<String> = job_words()
+            .map(|w| {
+                let mut out = Vec::new();
+                let mut stream = w.range().ge(t.folded.as_bytes()).lt(&upper).into_stream();
+                while let Some((word, _)) = stream.next() {
+                    if let Ok(word) = std::str::from_utf8(word) {
+                        out.push(word.to_string());
+                    }
+                }
+                out
+            })
+            .unwrap_or_default();
         let mut found: HashMap<String, u64> = HashMap::new();
-        if fuzzy_letters(t) >= FUZZY_MIN_LETTERS {
-            for term in self.fuzzy_terms(&t.term, fuzzy_letters(t)) {
-                found.insert(term, u64::MAX);
-            }
-        }
-        let builder = if letters(&t.folded) >= FUZZY_TWO_EDITS_LETTERS {
-            &*LEV2
+        if !completions.is_empty() {
+            self.add_found_terms(t, completions.iter().map(String::as_str), &mut found);
         } else {
-            &*LEV1
-        };
-        let dfa = builder.build_dfa(&t.folded);
-        let mut stream = job_words().map(|w| w.search(Dfa(&dfa)).into_stream());
-        while let Some((word, _)) = stream.as_mut().and_then(|s| s.next()) {
-            let Ok(word) = std::str::from_utf8(word) else {
-                continue;
+            if fuzzy_letters(t) >= FUZZY_MIN_LETTERS {
+                for term in self.fuzzy_terms(&t.term, fuzzy_letters(t)) {
+                    found.insert(term, u64::MAX);
+                }
+            }
+            let builder = if letters(&t.folded) >= FUZZY_TWO_EDITS_LETTERS {
+                &*LEV2
+            } else {
+                &*LEV1
             };
+            let dfa = builder.build_dfa(&t.folded);
+            let mut words = Vec::new();
+            let mut stream = job_words().map(|w| w.search(Dfa(&dfa)).into_stream());
+            while let Some((word, _)) = stream.as_mut().and_then(|s| s.next()) {
+                if let Ok(word) = std::str::from_utf8(word) {
+                    words.push(word.to_string());
+                }
+            }
+            self.add_found_terms(t, words.iter().map(String::as_str), &mut found);
+        }
+        let mut terms: Vec<(String, u64)> = found.into_iter().collect();
+        terms.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        terms.truncate(MAX_FUZZY_TERMS);
+        terms.into_iter().map(|(t, _)| t).collect()
+    }
+
+    /// Adds to `found` the analysed terms of `words` that the main field
+    /// holds (with their document frequency), other than `t`'s own.
+    fn add_found_terms<'w>(
+        &self,
+        t: &Analysed,
+        words: impl Iterator<Item = &'w str>,
+        found: &mut HashMap<String, u64>,
+    ) {
+        for word in words {
             for a in analysed(word) {
                 if a.term == t.term || found.contains_key(&a.term) {
                     continue;
@@ -954,10 +994,6 @@ impl<'a> Builder<'a> {
                 }
             }
         }
-        let mut terms: Vec<(String, u64)> = found.into_iter().collect();
-        terms.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        terms.truncate(MAX_FUZZY_TERMS);
-        terms.into_iter().map(|(t, _)| t).collect()
     }
 
     /// Terms of the main field one typo away (two for long words), the

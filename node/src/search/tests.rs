@@ -1486,3 +1486,27 @@ fn the_diploma_is_searched() {
     assert_eq!(search("DEAS"), ["a"]);
     assert_eq!(search("magasinier"), ["b"]);
 }
+
+/// The beginning of a job word is a short form of it (`compta`, `manut`),
+/// not a typo of another word (« y compris »).
+#[test]
+fn the_beginning_of_a_job_word_is_a_short_form() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = candidates(&dir);
+    let texts = [
+        ("a", "Comptable : saisie, rapprochements bancaires, bilans."),
+        ("b", "Maçon, gros œuvre, y compris coffrage."),
+        ("c", "Manutentionnaire en entrepôt, chargement de camions."),
+    ];
+    for (id, text) in texts {
+        let mut c = cand(id);
+        c.cv_text = text.into();
+        index.upsert(&c).expect("upsert");
+    }
+    index.commit_now().expect("commit");
+    let search = |text: &str| sorted_ids(&index.search(&q(text)).expect("search"));
+    assert_eq!(search("compta"), ["a"]);
+    assert_eq!(search("manut"), ["c"]);
+    // A typo is still a typo.
+    assert_eq!(search("comptabel"), ["a"]);
+}

@@ -918,6 +918,21 @@ async fn desired_certifications_held_rank_first_both_ways() {
             part("Aline")
         );
         assert_eq!(find(list, "Aline").unwrap()["eligible"], true);
+        // A yes/no parameter written as people write it.
+        for (flag, ok) in [("1", true), ("TRUE", true), ("0", true), ("maybe", false)] {
+            let (st, v) = node
+                .get(
+                    &staff,
+                    &format!("/api/v1/offers/{offer}/matches?include_near_misses={flag}"),
+                )
+                .await;
+            if ok {
+                assert_eq!(st, 200, "{flag}: {v}");
+            } else {
+                assert_eq!(st, 400, "{flag}: {v}");
+                assert_eq!(v["errors"][0]["field"], "include_near_misses", "{v}");
+            }
+        }
         let score = |name: &str| find(list, name).unwrap()["score"].as_f64().unwrap();
         assert!(
             (score("Chloé") - score("Aline") - 5.0).abs() < 0.05,
