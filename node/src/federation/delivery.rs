@@ -79,6 +79,18 @@ async fn deliver_to(state: &AppState, member: &vivier_protocol::Member) {
         return;
     };
     let dest = member.node_id.as_str().to_string();
+    // The supervisor's scan may predate the failure another worker just
+    // recorded for this destination (that worker left between the scan and
+    // this one's start): still backing off, nothing to try, and no second
+    // failure counted for one outage.
+    match store::next_attempt_at(&state.db, &dest).await {
+        Ok(at) if at > state.clock.now_ms() => return,
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the back-off");
+            return;
+        }
+    }
     loop {
         if *state.shutdown.borrow() || !state.leader.is_leader() {
             return;

@@ -303,6 +303,16 @@ pub(crate) async fn backoff_ms(db: &Db, dest: &str) -> Result<Option<i64>> {
     )
 }
 
+/// When the next delivery to `dest` may be tried (0: now).
+pub(crate) async fn next_attempt_at(db: &Db, dest: &str) -> Result<i64> {
+    let at: Option<i64> =
+        sqlx::query_scalar("SELECT next_attempt_at FROM peers WHERE node_id = $1")
+            .bind(dest)
+            .fetch_optional(&db.pool)
+            .await?;
+    Ok(at.unwrap_or(0))
+}
+
 /// A delivery to `dest` failed: back off `backoff` ms, next attempt at
 /// `next_attempt_at`, one failure more.
 pub(crate) async fn record_failure(
