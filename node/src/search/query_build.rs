@@ -303,6 +303,21 @@ fn for_each_text(q: &mut Parsed, f: &mut impl FnMut(&mut String)) {
     }
 }
 
+/// [`for_each_text`], reading only.
+fn each_text(q: &Parsed, f: &mut impl FnMut(&str)) {
+    for c in &q.alternatives {
+        for g in &c.groups {
+            for item in &g.items {
+                match &item.atom {
+                    Atom::Word(t) | Atom::Phrase(t) | Atom::Prefix(t) => f(t),
+                    Atom::Either(parts) => parts.iter().for_each(|p| f(p)),
+                    Atom::Sub(sub) => each_text(sub, f),
+                }
+            }
+        }
+    }
+}
+
 /// A query typed with caps lock on — no lower-case letter, and a word
 /// longer than a short acronym (`MAX_SHORT_CAPS`) — read in lower case but
 /// for the words of the acronym dictionary: `OUVRIER DE LA MAÇONNERIE`
@@ -311,9 +326,9 @@ fn for_each_text(q: &mut Parsed, f: &mut impl FnMut(&mut String)) {
 /// SOIGNANTE DEAS` keeps `DEAS` an acronym. `None` when the query is not
 /// shouted (`DES`, `CAP AS`, `aide DEAS` stay as typed).
 fn unshouted(q: &Parsed, lexicon: &Lexicon) -> Option<Parsed> {
+    // Most queries hold a lower-case letter: seen on the text, no copy.
     let (mut lower, mut long) = (false, false);
-    let mut probe = q.clone();
-    for_each_text(&mut probe, &mut |t: &mut String| {
+    each_text(q, &mut |t: &str| {
         for (_, w) in words(t) {
             lower |= w.chars().any(char::is_lowercase);
             long |= !w.chars().any(char::is_numeric)
@@ -323,6 +338,7 @@ fn unshouted(q: &Parsed, lexicon: &Lexicon) -> Option<Parsed> {
     if lower || !long {
         return None;
     }
+    let mut probe = q.clone();
     for_each_text(&mut probe, &mut |t: &mut String| {
         let mut out = String::with_capacity(t.len());
         let mut at = 0;
