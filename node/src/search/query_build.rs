@@ -222,17 +222,25 @@ fn licence_after_permis(next: &[&str]) -> Option<(&'static str, usize)> {
     if let Some(cat) = LICENCES.iter().find(|c| c.eq_ignore_ascii_case(&first)) {
         return Some((cat, 1));
     }
-    let alias = match first.as_str() {
-        "pl" => "C",
-        "spl" => "CE",
-        "vl" => "B",
-        "moto" => "A",
-        "poids" if matches!(word(1).as_deref(), Some("lourd" | "lourds")) => {
-            return Some(("C", 2));
-        }
-        _ => return None,
-    };
-    Some((alias, 1))
+    if first == "moto" {
+        return Some(("A", 1));
+    }
+    if first == "poids" && matches!(word(1).as_deref(), Some("lourd" | "lourds")) {
+        return Some(("C", 2));
+    }
+    licence_acronym(&first).map(|cat| (cat, 1))
+}
+
+/// The licence category a vehicle acronym stands for, typed with or
+/// without « permis » (`PL`: C, `SPL`: CE, `VL`: B); `folded` is the word
+/// folded to lower case.
+fn licence_acronym(folded: &str) -> Option<&'static str> {
+    match folded {
+        "pl" => Some("C"),
+        "spl" => Some("CE"),
+        "vl" => Some("B"),
+        _ => None,
+    }
 }
 
 static LEV1: LazyLock<LevenshteinAutomatonBuilder> =
@@ -708,6 +716,11 @@ impl<'a> Builder<'a> {
                     for s in &syns {
                         alternatives.extend(self.expansion(s, W_SYNONYM));
                     }
+                }
+                // `VL`, `PL` alone: also the holders of the licence, below
+                // the CVs that write it.
+                if let Some(cat) = licence_acronym(&t.folded) {
+                    alternatives.extend(self.licence(cat).map(|q| boosted(q, W_SYNONYM)));
                 }
             } else if letters(&t.folded) >= FUZZY_MIN_LETTERS && self.rare(&t.term) {
                 for variant in self.typo_variants(t) {

@@ -1464,6 +1464,40 @@ fn an_acronym_finds_the_holders_of_the_code_it_names() {
     assert_eq!(sorted_ids(&index.search(&q("PL")).expect("search")), ["a"]);
 }
 
+/// A vehicle acronym typed alone (`VL`, `PL`, `SPL`) also finds the
+/// holders of the licence it names, below the CVs that write it.
+#[test]
+fn a_vehicle_acronym_alone_finds_the_licence_holders() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = candidates(&dir);
+    let people: [(&str, &[&str], &str); 5] = [
+        ("a", &["B"], "Livreur, tournées en ville."),
+        ("b", &["CE"], "Routier international."),
+        ("c", &[], "Chauffeur VL, livraisons de colis."),
+        ("d", &[], "Vendeuse en boulangerie."),
+        ("e", &["C"], "Conducteur de benne."),
+    ];
+    for (id, licences, text) in people {
+        let mut c = cand(id);
+        c.cv_text = text.into();
+        c.driving_licences = strings(licences);
+        index.upsert(&c).expect("upsert");
+    }
+    index.commit_now().expect("commit");
+    let r = index.search(&q("VL")).expect("search");
+    assert_eq!(
+        ids(&r).first().map(String::as_str),
+        Some("c"),
+        "the CV that writes it first"
+    );
+    assert_eq!(sorted_ids(&r), ["a", "b", "c", "e"]);
+    assert_eq!(
+        sorted_ids(&index.search(&q("PL")).expect("search")),
+        ["b", "e"]
+    );
+    assert_eq!(sorted_ids(&index.search(&q("SPL")).expect("search")), ["b"]);
+}
+
 /// The diploma is searched like the skills (`DEAS` in the training level
 /// only, « Titre pro Agent magasinier »).
 #[test]
