@@ -502,8 +502,21 @@ fn gap_row(m: &crate::matching::OfferMatch, gap: &crate::matching::gap::SkillsGa
     }
 }
 
+/// An offer a constraint keeps from the record, with why.
+#[derive(Serialize)]
+struct ExcludedRow {
+    offer_id: String,
+    title: String,
+    employer: String,
+    workplace: String,
+    distance_km: Option<f64>,
+    reasons: Vec<String>,
+}
+
 /// Eligible offers listed on a record.
 const RECORD_MATCHES: usize = 20;
+/// Near misses listed on a record with their reasons.
+const RECORD_EXCLUDED_SHOWN: usize = 10;
 /// Near misses looked at beyond them for the skills gap.
 const RECORD_GAPS_LOOKED_AT: usize = 40;
 
@@ -634,6 +647,7 @@ pub(super) async fn record_page(
         |offer_id: &str| super::relations::pending_status(&pending, |r| r.offer_id == offer_id);
     let mut matches = Vec::new();
     let mut gaps: Vec<GapRow> = Vec::new();
+    let mut excluded_offers: Vec<ExcludedRow> = Vec::new();
     let mut match_summary = None;
     if c.consent.is_some() && meta.anonymised_at.is_none() {
         let result = crate::matching::candidate_matches_of(
@@ -658,6 +672,19 @@ pub(super) async fn record_page(
             if !m.evaluation.eligible {
                 if let Some(gap) = &m.skills_gap {
                     gaps.push(gap_row(m, gap));
+                }
+                if excluded_offers.len() < RECORD_EXCLUDED_SHOWN {
+                    excluded_offers.push(ExcludedRow {
+                        offer_id: m.offer_id.clone(),
+                        title: m.title.clone(),
+                        employer: m.employer_name.clone(),
+                        workplace: m
+                            .workplace_label
+                            .clone()
+                            .unwrap_or_else(|| commune_label(state, &m.workplace_commune_insee)),
+                        distance_km: m.evaluation.distance_km,
+                        reasons: labels::constraints(&m.evaluation),
+                    });
                 }
                 continue;
             }
@@ -737,6 +764,7 @@ pub(super) async fn record_page(
             matches => matches,
             matched_out => matched_out,
             gaps => gaps,
+            excluded_offers => excluded_offers,
             match_summary => match_summary,
             referrals => referrals,
             flash => flash,

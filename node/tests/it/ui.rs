@@ -639,6 +639,22 @@ async fn refer_from_the_record_and_the_employer_answers() {
             "{lea_block}"
         );
         assert!(o.body.contains("Masquer les candidats écartés"));
+        // Her record names the offer kept from her, and why.
+        let lea_id = lea["id"].as_str().unwrap();
+        let lea_page = get(
+            &node,
+            Some(&staff_cookie),
+            &format!("/ui/candidats/{lea_id}"),
+        )
+        .await;
+        assert_eq!(lea_page.status, 200, "{}", lea_page.body);
+        let row = between(
+            &lea_page.body,
+            &format!("id=\"ecartee-{offer_id}\""),
+            "</tr>",
+        );
+        assert!(text(row).contains("Cariste H/F"), "{row}");
+        assert!(text(row).contains("permis requis non détenu"), "{row}");
 
         // An empty note is refused, next to the form.
         let empty = post(
