@@ -163,6 +163,36 @@ pub async fn search(
     Ok(Ok(results))
 }
 
+/// How many archived records search `q` (its default status, which
+/// leaves them out) would also find: a counsellor typing an archived
+/// person's name is told so rather than shown near spellings alone. Only a
+/// number is read (no id, no name), so nothing is audited. `None` when `q`
+/// already names a status or has no text.
+pub async fn archived_matches(
+    state: &AppState,
+    actor: &Actor,
+    q: &crate::search::CandidateQuery,
+) -> Result<Option<usize>> {
+    actor.staff()?;
+    if q.status.is_some() || q.text.as_deref().is_none_or(|t| t.trim().is_empty()) {
+        return Ok(None);
+    }
+    let search = state.search.clone();
+    let query = crate::search::CandidateQuery {
+        status: Some(CandidateStatus::Archived.as_str().to_string()),
+        offset: 0,
+        limit: 0,
+        highlight: false,
+        summaries: false,
+        ..q.clone()
+    };
+    match tokio::task::spawn_blocking(move || search.candidates.search(&query)).await? {
+        Ok(results) => Ok(Some(results.total)),
+        Err(crate::search::SearchError::Query(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Index
 

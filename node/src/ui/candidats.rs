@@ -45,7 +45,7 @@ pub(super) fn commune_hint(state: &AppState, typed: &str) -> Option<String> {
 // Search
 
 /// The search form, as typed (echoed back in the form).
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Clone, Serialize)]
 struct SearchForm {
     texte: String,
     rome: String,
@@ -290,8 +290,19 @@ pub async fn search(
     let (form, query, page, mut errors, centre) = parse_search_form(&state, &raw);
     let mut rows = Vec::new();
     let mut total = 0usize;
+    let mut archived = None;
     if let Some(q) = query {
         let actor = crate::actor::Actor::User(user.clone());
+        archived = crate::candidates::archived_matches(&state, &actor, &q)
+            .await?
+            .filter(|n| *n > 0)
+            .map(|n| {
+                let all = SearchForm {
+                    statut: "all".into(),
+                    ..form.clone()
+                };
+                (n, search_link(&all, None, None))
+            });
         let searched = crate::candidates::search(&state, &actor, &q, None, |results| {
             json!({
                 "via": "ui",
@@ -393,6 +404,7 @@ pub async fn search(
             contracts => labels::contract_options(),
             statuses => statuses,
             commune_choices => commune_choices,
+            archived => archived,
             flash => flash,
             ..layout(&user, "candidats", "Rechercher un candidat")
         },

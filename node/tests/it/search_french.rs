@@ -585,11 +585,26 @@ async fn archived_candidates_only_on_request() {
             body.contains("les fiches archivées ne sont cherchées qu"),
             "{body}"
         );
+        // … and that an archived record matches, with the link that shows it.
+        assert!(
+            body.contains("Une fiche archivée correspond aussi à cette recherche"),
+            "{body}"
+        );
+        assert!(body.contains("statut=all"), "{body}");
+        let body = page("/ui/candidats?texte=cariste".into()).await;
+        assert!(
+            body.contains("Une fiche archivée correspond aussi"),
+            "{body}"
+        );
+        // Nothing archived matches: no such line.
+        let body = page("/ui/candidats?texte=boulangerie".into()).await;
+        assert!(!body.contains("archivée correspond"), "{body}");
         let body = page("/ui/candidats?texte=Benhamou&statut=all".into()).await;
         assert!(
             body.contains("Benhamou") && !body.contains("Aucun candidat"),
             "{body}"
         );
+        assert!(!body.contains("archivée correspond"), "{body}");
         node.stop().await;
     }
 }
