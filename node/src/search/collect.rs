@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Column, StrColumn};
-use tantivy::query::{EnableScoring, Query};
+use tantivy::query::{EnableScoring, Query, Scorer};
 use tantivy::{DocAddress, DocId, DocSet, Score, Searcher, SegmentOrdinal, SegmentReader};
 
 use super::background::on_threads;
@@ -283,15 +283,19 @@ impl SegmentCollector for RankSegmentCollector {
 /// Documents per thread below which a segment is searched by one thread
 /// (a thread and a scorer cost tens of microseconds; a matching document,
 /// tens of nanoseconds).
-pub(crate) const SPLIT_MIN_DOCS: u32 = 65_536;
+pub(crate) const SPLIT_MIN_DOCS: u32 = 16_384;
 
-/// `searcher.search(query, collector)`, with each segment of at least
-/// `2 × min_docs` documents cut into up to `threads` ranges of document ids,
-/// each scored by its own scorer and collector on its own thread (the first
-/// on this one). The fruits are merged as those of separate segments:
-/// [`RankCollector::merge_fruits`] adds the totals and facets and orders
-/// the kept entries by key then address, so the answer is the one a single
-/// thread finds.
+/// `searcher.search(query, collector)`, with a segment of at least
+/// `2 × min_docs` documents cut into up to `threads` ranges of document ids
+/// when the query is expected to match at least `min_docs / 4` documents
+/// of it per range (its scorer's size hint: the smallest required posting
+/// list, the longest alternative), each range scored by its own scorer and
+/// collected by its own collector on its own thread (the first on this
+/// one, with the scorer that gave the estimate). A query that matches few
+/// documents pays for no thread; a common job title is split. The fruits
+/// are merged as those of separate segments: [`RankCollector::merge_fruits`]
+/// adds the totals and facets and orders the kept entries by key then
+/// address, so the answer is the one a single thread finds.
 pub(crate) fn search_split(
     searcher: &Searcher,
     query: &dyn Query,
@@ -304,28 +308,36 @@ pub(crate) fn search_split(
         EnableScoring::disabled_from_searcher(searcher)
     };
     let weight = query.weight(scoring)?;
+    let min_docs = min_docs.max(1);
+    let min_matches = (min_docs / 4).max(1);
     let mut fruits = Vec::new();
     for (ord, reader) in searcher.segment_readers().iter().enumerate() {
         let ord = SegmentOrdinal::try_from(ord).unwrap_or(SegmentOrdinal::MAX);
         let max_doc = reader.max_doc();
-        let parts = usize::try_from(max_doc / min_docs.max(1))
-            .unwrap_or(usize::MAX)
-            .min(threads)
-            .max(1);
-        if parts == 1 {
+        let by_size = usize::try_from(max_doc / min_docs).unwrap_or(usize::MAX);
+        if threads < 2 || by_size < 2 {
             fruits.push(collector.collect_segment(&*weight, ord, reader)?);
             continue;
         }
-        let parts = u32::try_from(parts).unwrap_or(1);
-        let per = max_doc.div_ceil(parts);
-        let ranges = (0..parts)
-            .map(|k| (k * per).min(max_doc)..((k + 1) * per).min(max_doc))
-            .collect();
         let scored = collector.requires_scoring();
         let alive = reader.alive_bitset();
-        let collect = |docs: std::ops::Range<DocId>| -> tantivy::Result<SegmentFruit> {
+        let scorer = weight.scorer(reader, 1.0)?;
+        let by_matches = usize::try_from(scorer.size_hint() / min_matches).unwrap_or(usize::MAX);
+        let parts = u32::try_from(threads.min(by_size).min(by_matches).max(1)).unwrap_or(1);
+        let per = max_doc.div_ceil(parts);
+        let ranges: Vec<_> = (0..parts)
+            .map(|k| (k * per).min(max_doc)..((k + 1) * per).min(max_doc))
+            .collect();
+        // The estimating scorer serves the first range.
+        let mut first = Some(scorer);
+        let items: Vec<_> = ranges.into_iter().map(|r| (r, first.take())).collect();
+        let collect = |(docs, given): (std::ops::Range<DocId>, Option<Box<dyn Scorer>>)|
+         -> tantivy::Result<SegmentFruit> {
             let mut child = collector.for_segment(ord, reader)?;
-            let mut scorer = weight.scorer(reader, 1.0)?;
+            let mut scorer = match given {
+                Some(s) => s,
+                None => weight.scorer(reader, 1.0)?,
+            };
             let mut doc = scorer.doc();
             if doc < docs.start {
                 doc = scorer.seek(docs.start);
@@ -338,7 +350,7 @@ pub(crate) fn search_split(
             }
             Ok(child.harvest())
         };
-        for fruit in on_threads(ranges, collect) {
+        for fruit in on_threads(items, collect) {
             fruits.push(fruit?);
         }
     }

@@ -3,7 +3,8 @@
 //! only when its first letters are those of a query term (most words of a
 //! CV are skipped after a three-byte comparison).
 
-use std::collections::{BTreeSet, HashSet};
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::analysis::{analysed, fold, words};
 
@@ -32,6 +33,16 @@ fn key(folded: &str) -> &str {
 /// letters or digits (with their marks) folded. Most words of a text are rejected on this key: folding the
 /// whole word first was 6 % of a search's CPU.
 fn word_key(word: &str) -> WordKey {
+    // Three ASCII bytes first (most words): no mark among them, and a
+    // mark after the third folds to nothing.
+    let b = word.as_bytes();
+    let n = b.len().min(3);
+    if b[..n].is_ascii() {
+        let mut bytes = [0u8; 3];
+        bytes[..n].copy_from_slice(&b[..n]);
+        bytes[..n].make_ascii_lowercase();
+        return WordKey::Ascii(bytes, n);
+    }
     // The first three characters that are not combining marks (those
     // fold to nothing), with their marks.
     let prefix = match word
@@ -71,25 +82,78 @@ impl WordKey {
 /// The query's terms, ready to test words against.
 pub(crate) struct Highlighter {
     terms: BTreeSet<String>,
-    keys: HashSet<String>,
+    /// [`key`]s of the terms in ASCII, packed ([`packed`]): most words of
+    /// a text are rejected by a search in this short list.
+    ascii_keys: Vec<u32>,
+    /// The other keys.
+    other_keys: HashSet<String>,
+    /// Words already analysed, as written, and whether they match: a
+    /// page's texts repeat the same words (the query's own first), and
+    /// analysing one (folding, stemming) costs far more than a lookup.
+    seen: RefCell<HashMap<String, bool>>,
+}
+
+/// Words remembered by one [`Highlighter`] at most.
+const MAX_SEEN: usize = 4096;
+
+/// An ASCII key of at most three bytes as one number (its length in the
+/// high byte, so `ab` and `ab\0` differ).
+fn packed(bytes: &[u8]) -> u32 {
+    let mut v = u32::try_from(bytes.len()).unwrap_or(0) << 24;
+    for (i, b) in bytes.iter().take(3).enumerate() {
+        v |= u32::from(*b) << (8 * i);
+    }
+    v
 }
 
 impl Highlighter {
     pub fn new(terms: &BTreeSet<String>) -> Highlighter {
+        let mut ascii_keys = Vec::new();
+        let mut other_keys = HashSet::new();
+        for t in terms {
+            let k = key(t);
+            if k.is_ascii() {
+                ascii_keys.push(packed(k.as_bytes()));
+            } else {
+                other_keys.insert(k.to_string());
+            }
+        }
+        ascii_keys.sort_unstable();
+        ascii_keys.dedup();
         Highlighter {
-            keys: terms.iter().map(|t| key(t).to_string()).collect(),
             terms: terms.clone(),
+            ascii_keys,
+            other_keys,
+            seen: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// Whether a word's key is one of the terms' keys.
+    fn key_matches(&self, word: &str) -> bool {
+        match word_key(word) {
+            WordKey::Ascii(bytes, n) => self.ascii_keys.contains(&packed(&bytes[..n])),
+            // A key folded from accented letters may be ASCII.
+            WordKey::Other(k) if k.is_ascii() => self.ascii_keys.contains(&packed(k.as_bytes())),
+            WordKey::Other(k) => self.other_keys.contains(&k),
         }
     }
 
     /// Whether a word of the text analyses to one of the terms.
     fn matches(&self, word: &str) -> bool {
-        if !self.keys.contains(word_key(word).as_str()) {
+        if !self.key_matches(word) {
             return false;
         }
-        analysed(word).into_iter().any(|a| {
+        if let Some(known) = self.seen.borrow().get(word) {
+            return *known;
+        }
+        let found = analysed(word).into_iter().any(|a| {
             self.terms.contains(&a.term) || a.other.is_some_and(|o| self.terms.contains(&o))
-        })
+        });
+        let mut seen = self.seen.borrow_mut();
+        if seen.len() < MAX_SEEN {
+            seen.insert(word.to_string(), found);
+        }
+        found
     }
 
     /// An HTML extract (escaped, `<b>` around the matched words) of at
@@ -100,34 +164,34 @@ impl Highlighter {
             return None;
         }
         let scan = &text[..floor_char_boundary(text, MAX_SCAN_BYTES)];
-        let mut hits: Vec<(usize, usize, String)> = Vec::new();
+        // Each match: its bytes, its characters, and which distinct
+        // (folded) word it is.
+        let mut hits: Vec<Match> = Vec::new();
+        let mut words_seen: HashMap<String, usize> = HashMap::new();
+        let (mut chars, mut counted_to) = (0usize, 0usize);
         for (from, w) in words(scan) {
             if self.matches(w) {
-                hits.push((from, from + w.len(), fold(w)));
+                chars += scan[counted_to..from].chars().count();
+                let start_char = chars;
+                chars += w.chars().count();
+                counted_to = from + w.len();
+                let next = words_seen.len();
+                let word = *words_seen.entry(fold(w)).or_insert(next);
+                hits.push(Match {
+                    from,
+                    to: from + w.len(),
+                    start_char,
+                    end_char: chars,
+                    word,
+                });
                 if hits.len() == MAX_MATCHES {
                     break;
                 }
             }
         }
-        if hits.is_empty() {
-            return None;
-        }
-        // The window (in bytes, approximately SNIPPET_CHARS characters)
-        // starting at a match with the most distinct words, earliest first.
+        let best = densest(&hits, words_seen.len(), SNIPPET_CHARS)?;
         let budget = SNIPPET_CHARS;
-        let mut best = (0usize, 0usize);
-        for (i, (from, _, _)) in hits.iter().enumerate() {
-            let end = char_offset(scan, *from, budget);
-            let distinct: HashSet<&str> = hits[i..]
-                .iter()
-                .take_while(|h| h.1 <= end)
-                .map(|h| h.2.as_str())
-                .collect();
-            if distinct.len() > best.1 {
-                best = (i, distinct.len());
-            }
-        }
-        let first = hits[best.0].0;
+        let first = hits[best].from;
         let start = word_start_before(scan, first, LEAD_CHARS);
         let end = word_end_before(scan, char_offset(scan, start, budget));
         let mut out = String::new();
@@ -136,18 +200,18 @@ impl Highlighter {
         }
         let mut at = start;
         let mut last_hit_end = None;
-        for (from, to, _) in hits.iter().filter(|h| h.0 >= start && h.1 <= end) {
-            if last_hit_end == Some(*from) {
+        for h in hits.iter().filter(|h| h.from >= start && h.to <= end) {
+            if last_hit_end == Some(h.from) {
                 // Glued to the previous match (`SSIAP1`): one highlight.
                 out.truncate(out.len() - "</b>".len());
             } else {
-                out.push_str(&html_escape(&scan[at..*from]));
+                out.push_str(&html_escape(&scan[at..h.from]));
                 out.push_str("<b>");
             }
-            out.push_str(&html_escape(&scan[*from..*to]));
+            out.push_str(&html_escape(&scan[h.from..h.to]));
             out.push_str("</b>");
-            at = *to;
-            last_hit_end = Some(*to);
+            at = h.to;
+            last_hit_end = Some(h.to);
         }
         out.push_str(&html_escape(&scan[at..end]));
         if end < text.len() {
@@ -155,6 +219,52 @@ impl Highlighter {
         }
         Some(out)
     }
+}
+
+/// A matched word of a text.
+struct Match {
+    /// Byte offsets.
+    from: usize,
+    to: usize,
+    /// Character offsets.
+    start_char: usize,
+    end_char: usize,
+    /// Which distinct folded word (`0..words`).
+    word: usize,
+}
+
+/// The match that starts the window of `budget` characters holding the
+/// most distinct words (the earliest on a tie): the matches from it whose
+/// end is at most `budget` characters after its start. One pass, the
+/// window's end moving forward only. `None` without matches.
+fn densest(hits: &[Match], words: usize, budget: usize) -> Option<usize> {
+    if hits.is_empty() {
+        return None;
+    }
+    let mut counts = vec![0u32; words];
+    let (mut distinct, mut best, mut best_distinct) = (0usize, 0usize, 0usize);
+    let mut j = 0;
+    for (i, h) in hits.iter().enumerate() {
+        // The window from `i` is empty when `i` itself does not fit.
+        j = j.max(i);
+        while j < hits.len() && hits[j].end_char <= h.start_char + budget {
+            if counts[hits[j].word] == 0 {
+                distinct += 1;
+            }
+            counts[hits[j].word] += 1;
+            j += 1;
+        }
+        if distinct > best_distinct {
+            (best, best_distinct) = (i, distinct);
+        }
+        if j > i {
+            counts[h.word] -= 1;
+            if counts[h.word] == 0 {
+                distinct -= 1;
+            }
+        }
+    }
+    Some(best)
 }
 
 /// The largest char boundary `<= i`.
@@ -266,6 +376,66 @@ mod tests {
         assert!(s.contains("<b>CHARIOTS</b>"), "{s}");
         assert!(s.contains("&lt;en entrepôt&gt;"), "{s}");
         assert!(h.snippet("Rien à voir.").is_none());
+    }
+
+    /// The one-pass window is the one found by trying every match in
+    /// turn (the earlier computation), on texts with repeated words,
+    /// words longer than the window and multi-byte characters.
+    #[test]
+    fn the_densest_window_is_the_one_every_start_would_find() {
+        let vocab = [
+            "agent",
+            "entretien",
+            "é",
+            "ménage",
+            "Agent",
+            "AGENT",
+            "x",
+            "cariste",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        ];
+        let mut seed = 7u64;
+        for budget in [1usize, 5, 12, 40, 180] {
+            for _ in 0..300 {
+                let mut hits = Vec::new();
+                let mut words: HashMap<String, usize> = HashMap::new();
+                let mut chars = 0usize;
+                for _ in 0..(seed % 40) {
+                    seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    let w = vocab[usize::try_from(seed >> 33).unwrap_or(0) % vocab.len()];
+                    chars += usize::try_from(seed >> 60).unwrap_or(0) + 1;
+                    let next = words.len();
+                    let word = *words.entry(fold(w)).or_insert(next);
+                    let n = w.chars().count();
+                    hits.push(Match {
+                        from: 0,
+                        to: 0,
+                        start_char: chars,
+                        end_char: chars + n,
+                        word,
+                    });
+                    chars += n;
+                }
+                // Every start, its window counted afresh (the earlier code).
+                let mut best = (0usize, 0usize);
+                for i in 0..hits.len() {
+                    let d: HashSet<usize> = hits[i..]
+                        .iter()
+                        .take_while(|h| h.end_char <= hits[i].start_char + budget)
+                        .map(|h| h.word)
+                        .collect();
+                    if d.len() > best.1 {
+                        best = (i, d.len());
+                    }
+                }
+                let brute = (!hits.is_empty()).then_some(best.0);
+                assert_eq!(
+                    densest(&hits, words.len(), budget),
+                    brute,
+                    "budget {budget}"
+                );
+            }
+        }
     }
 
     #[test]
