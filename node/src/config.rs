@@ -264,8 +264,9 @@ pub struct SearchConfig {
     pub audit_linger_ms: u64,
     /// Threads one matching pass or one search may use over a large
     /// segment (0 = one per core, at most 4; 1 = never split). A pass
-    /// visiting many documents, or a search over a segment of 131,072
-    /// documents or more, splits them by document range, each thread
+    /// visiting many documents, or a search expected to match 4,096
+    /// documents or more of a segment of 32,768 or more, splits them by
+    /// document range, each thread
     /// scoring its own range into its own heaps, and the heaps are merged:
     /// the same result, the wait shortened on an idle machine.
     pub pass_threads: usize,

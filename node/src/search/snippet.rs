@@ -70,6 +70,7 @@ enum WordKey {
     Other(String),
 }
 
+#[cfg(test)]
 impl WordKey {
     fn as_str(&self) -> &str {
         match self {

@@ -25,6 +25,30 @@ use super::engines::{timed_passes, Engine, HttpFigures, Page, Quality, PAGE, TOP
 use super::Corpus;
 use crate::gen::GenQuery;
 
+/// What the bench reads of Vivier's search page.
+#[derive(Deserialize)]
+struct VivierPage<'a> {
+    total: u64,
+    #[serde(borrow)]
+    facets: VivierFacets<'a>,
+    #[serde(borrow)]
+    items: Vec<VivierHit<'a>>,
+}
+
+#[derive(Deserialize)]
+struct VivierFacets<'a> {
+    #[serde(borrow)]
+    rome: HashMap<&'a str, u64>,
+}
+
+#[derive(Deserialize)]
+struct VivierHit<'a> {
+    #[serde(borrow)]
+    id: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    snippet: std::borrow::Cow<'a, str>,
+}
+
 /// An engine behind an HTTP endpoint.
 pub struct Target {
     pub name: String,
@@ -170,16 +194,24 @@ impl Target {
                     .send()
                     .await?;
                 let status = resp.status();
-                let body: serde_json::Value = resp.json().await?;
-                anyhow::ensure!(status.is_success(), "HTTP {status}: {body}");
-                anyhow::ensure!(body["total"].is_u64(), "no total: {body}");
-                anyhow::ensure!(body["facets"]["rome"].is_object(), "no facets: {body}");
-                let hits = body["items"].as_array().context("no items")?;
-                hits.iter()
+                let bytes = resp.bytes().await?;
+                anyhow::ensure!(
+                    status.is_success(),
+                    "HTTP {status}: {}",
+                    String::from_utf8_lossy(&bytes)
+                );
+                // Read as a typed client would (every field checked is
+                // required: a page without its total, facets or a hit's
+                // snippet is an error).
+                let page: VivierPage<'_> = serde_json::from_slice(&bytes).with_context(|| {
+                    format!("unexpected page: {}", String::from_utf8_lossy(&bytes))
+                })?;
+                let _ = (page.total, page.facets.rome.len());
+                page.items
+                    .iter()
                     .map(|h| {
-                        anyhow::ensure!(h["snippet"].is_string(), "hit without snippet: {h}");
-                        let id = h["id"].as_str().context("hit without id")?;
-                        ids.get(id).copied().context("unknown candidate id")
+                        let _ = &h.snippet;
+                        ids.get(&*h.id).copied().context("unknown candidate id")
                     })
                     .collect()
             }
