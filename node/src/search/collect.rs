@@ -404,7 +404,7 @@ struct Part<'a> {
 /// `parts` dealt to at most `threads` groups: the largest expected first,
 /// each to the group expecting the least so far (empty groups dropped).
 fn deal(mut parts: Vec<Part<'_>>, threads: usize) -> Vec<Vec<Part<'_>>> {
-    parts.sort_by_key(|p| std::cmp::Reverse(p.expected));
+    parts.sort_by(|a, b| b.expected.cmp(&a.expected));
     let mut groups: Vec<(u64, Vec<Part<'_>>)> =
         (0..threads.max(1)).map(|_| (0, Vec::new())).collect();
     for part in parts {
