@@ -285,22 +285,17 @@ impl SegmentCollector for RankSegmentCollector {
 /// tens of nanoseconds).
 pub(crate) const SPLIT_MIN_DOCS: u32 = 16_384;
 
-/// `searcher.search(query, collector)` on up to `threads` threads.
-///
-/// Each segment's scorer first says how many documents the query is
-/// expected to match in it (tantivy's size hint: the smallest required
-/// posting list, the longest alternative). A segment of at least
-/// `2 × min_docs` documents is cut into ranges of document ids, one per
-/// `min_docs / 4` expected matches (at most `threads`), the estimating
-/// scorer serving the first. The segments and ranges are then dealt to
-/// the threads, the largest first to the least loaded (one thread spawned
-/// per thread used, not per segment); when the whole query is expected to
-/// match fewer than `min_docs / 2` documents, or there is one part, it all
-/// runs on this thread. Each part is scored by its own scorer into its own
-/// collector, and the fruits are merged as those of separate segments:
-/// [`RankCollector::merge_fruits`] adds the totals and facets and orders
-/// the kept entries by key then address, so the answer is the one a
-/// single thread finds.
+/// `searcher.search(query, collector)`, with a segment of at least
+/// `2 × min_docs` documents cut into up to `threads` ranges of document ids
+/// when the query is expected to match at least `min_docs / 4` documents
+/// of it per range (its scorer's size hint: the smallest required posting
+/// list, the longest alternative), each range scored by its own scorer and
+/// collected by its own collector on its own thread (the first on this
+/// one, with the scorer that gave the estimate). A query that matches few
+/// documents pays for no thread; a common job title is split. The fruits
+/// are merged as those of separate segments: [`RankCollector::merge_fruits`]
+/// adds the totals and facets and orders the kept entries by key then
+/// address, so the answer is the one a single thread finds.
 pub(crate) fn search_split(
     searcher: &Searcher,
     query: &dyn Query,
@@ -313,147 +308,58 @@ pub(crate) fn search_split(
         EnableScoring::disabled_from_searcher(searcher)
     };
     let weight = query.weight(scoring)?;
-    if threads < 2 {
-        let mut fruits = Vec::new();
-        for (ord, reader) in searcher.segment_readers().iter().enumerate() {
-            let ord = SegmentOrdinal::try_from(ord).unwrap_or(SegmentOrdinal::MAX);
-            fruits.push(collector.collect_segment(&*weight, ord, reader)?);
-        }
-        return collector.merge_fruits(fruits);
-    }
     let min_docs = min_docs.max(1);
     let min_matches = (min_docs / 4).max(1);
-    let mut parts: Vec<Part<'_>> = Vec::new();
-    let mut expected_total = 0u64;
+    let mut fruits = Vec::new();
     for (ord, reader) in searcher.segment_readers().iter().enumerate() {
         let ord = SegmentOrdinal::try_from(ord).unwrap_or(SegmentOrdinal::MAX);
         let max_doc = reader.max_doc();
+        let by_size = usize::try_from(max_doc / min_docs).unwrap_or(usize::MAX);
+        if threads < 2 || by_size < 2 {
+            fruits.push(collector.collect_segment(&*weight, ord, reader)?);
+            continue;
+        }
+        let scored = collector.requires_scoring();
+        let alive = reader.alive_bitset();
         let scorer = weight.scorer(reader, 1.0)?;
-        let hint = scorer.size_hint();
-        expected_total += u64::from(hint);
-        let n = if max_doc / min_docs >= 2 {
-            u32::try_from(threads)
-                .unwrap_or(u32::MAX)
-                .min(max_doc / min_docs)
-                .min(hint / min_matches)
-                .max(1)
-        } else {
-            1
-        };
-        let per = max_doc.div_ceil(n);
+        let by_matches = usize::try_from(scorer.size_hint() / min_matches).unwrap_or(usize::MAX);
+        let parts = u32::try_from(threads.min(by_size).min(by_matches).max(1)).unwrap_or(1);
+        let per = max_doc.div_ceil(parts);
+        let ranges: Vec<_> = (0..parts)
+            .map(|k| (k * per).min(max_doc)..((k + 1) * per).min(max_doc))
+            .collect();
+        // The estimating scorer serves the first range.
         let mut first = Some(scorer);
-        for k in 0..n {
-            parts.push(Part {
-                ord,
-                reader,
-                docs: (k * per).min(max_doc)..((k + 1) * per).min(max_doc),
-                scorer: first.take(),
-                expected: u64::from(hint / n),
-            });
-        }
-    }
-    let scored = collector.requires_scoring();
-    let collect = |part: Part<'_>| -> tantivy::Result<SegmentFruit> {
-        let mut child = collector.for_segment(part.ord, part.reader)?;
-        let mut scorer = match part.scorer {
-            Some(s) => s,
-            None => weight.scorer(part.reader, 1.0)?,
-        };
-        let alive = part.reader.alive_bitset();
-        let mut doc = scorer.doc();
-        if doc < part.docs.start {
-            doc = scorer.seek(part.docs.start);
-        }
-        while doc < part.docs.end {
-            if alive.is_none_or(|a| a.is_alive(doc)) {
-                child.collect(doc, if scored { scorer.score() } else { 0.0 });
+        let items: Vec<_> = ranges.into_iter().map(|r| (r, first.take())).collect();
+        let collect = |(docs, given): (std::ops::Range<DocId>, Option<Box<dyn Scorer>>)|
+         -> tantivy::Result<SegmentFruit> {
+            let mut child = collector.for_segment(ord, reader)?;
+            let mut scorer = match given {
+                Some(s) => s,
+                None => weight.scorer(reader, 1.0)?,
+            };
+            let mut doc = scorer.doc();
+            if doc < docs.start {
+                doc = scorer.seek(docs.start);
             }
-            doc = scorer.advance();
+            while doc < docs.end {
+                if alive.is_none_or(|a| a.is_alive(doc)) {
+                    child.collect(doc, if scored { scorer.score() } else { 0.0 });
+                }
+                doc = scorer.advance();
+            }
+            Ok(child.harvest())
+        };
+        for fruit in on_threads(items, collect) {
+            fruits.push(fruit?);
         }
-        Ok(child.harvest())
-    };
-    let mut fruits = Vec::with_capacity(parts.len());
-    if parts.len() < 2 || expected_total < u64::from(min_docs / 2) {
-        for part in parts {
-            fruits.push(collect(part)?);
-        }
-        return collector.merge_fruits(fruits);
-    }
-    for group in on_threads(deal(parts, threads), |group: Vec<Part<'_>>| {
-        group
-            .into_iter()
-            .map(collect)
-            .collect::<tantivy::Result<Vec<_>>>()
-    }) {
-        fruits.extend(group?);
     }
     collector.merge_fruits(fruits)
-}
-
-/// A range of one segment's documents, scored on one thread.
-struct Part<'a> {
-    ord: SegmentOrdinal,
-    reader: &'a SegmentReader,
-    docs: std::ops::Range<DocId>,
-    /// The scorer that estimated the segment (first range only).
-    scorer: Option<Box<dyn Scorer>>,
-    /// Matches expected in the range.
-    expected: u64,
-}
-
-/// `parts` dealt to at most `threads` groups: the largest expected first,
-/// each to the group expecting the least so far (empty groups dropped).
-fn deal(mut parts: Vec<Part<'_>>, threads: usize) -> Vec<Vec<Part<'_>>> {
-    parts.sort_by(|a, b| b.expected.cmp(&a.expected));
-    let mut groups: Vec<(u64, Vec<Part<'_>>)> =
-        (0..threads.max(1)).map(|_| (0, Vec::new())).collect();
-    for part in parts {
-        if let Some(g) = groups.iter_mut().min_by_key(|g| g.0) {
-            g.0 += part.expected.max(1);
-            g.1.push(part);
-        }
-    }
-    groups
-        .into_iter()
-        .filter(|g| !g.1.is_empty())
-        .map(|g| g.1)
-        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Every part is dealt once, to at most `threads` groups, the largest
-    /// first to the least loaded.
-    #[test]
-    fn parts_are_dealt_to_the_least_loaded_thread() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut schema = tantivy::schema::Schema::builder();
-        let f = schema.add_text_field("t", tantivy::schema::TEXT);
-        let index = tantivy::Index::create_in_dir(dir.path(), schema.build()).expect("index");
-        let mut w: tantivy::IndexWriter = index.writer(15_000_000).expect("writer");
-        w.add_document(tantivy::doc!(f => "a")).expect("add");
-        w.commit().expect("commit");
-        let searcher = index.reader().expect("reader").searcher();
-        let reader = searcher.segment_reader(0);
-        let part = |expected: u64| Part {
-            ord: 0,
-            reader,
-            docs: 0..1,
-            scorer: None,
-            expected,
-        };
-        let groups = deal(vec![part(1), part(9), part(4), part(5), part(3)], 2);
-        let sums: Vec<u64> = groups
-            .iter()
-            .map(|g| g.iter().map(|p| p.expected).sum())
-            .collect();
-        assert_eq!(sums, [12, 10]);
-        assert_eq!(groups.iter().map(Vec::len).sum::<usize>(), 5);
-        assert_eq!(deal(vec![part(2)], 4).len(), 1);
-        assert!(deal(Vec::new(), 2).is_empty());
-    }
 
     #[test]
     fn pack_roundtrip() {
