@@ -265,7 +265,8 @@ pub struct SearchConfig {
     /// Threads one matching pass or one search may use over a large
     /// segment (0 = one per core, at most 4; 1 = never split). A pass
     /// visiting many documents, or a search expected to match 4,096
-    /// documents or more of a segment of 32,768 or more, splits them by
+    /// documents or more of a segment of 32,768 or more (131,072 when the
+    /// index has several segments), splits them by
     /// document range, each thread
     /// scoring its own range into its own heaps, and the heaps are merged:
     /// the same result, the wait shortened on an idle machine.

@@ -286,7 +286,8 @@ impl SegmentCollector for RankSegmentCollector {
 pub(crate) const SPLIT_MIN_DOCS: u32 = 16_384;
 
 /// `searcher.search(query, collector)`, with a segment of at least
-/// `2 × min_docs` documents cut into up to `threads` ranges of document ids
+/// `2 × min_docs` documents (`8 × min_docs` when the index has several
+/// segments) cut into up to `threads` ranges of document ids
 /// when the query is expected to match at least `min_docs / 4` documents
 /// of it per range (its scorer's size hint: the smallest required posting
 /// list, the longest alternative), each range scored by its own scorer and
@@ -308,8 +309,17 @@ pub(crate) fn search_split(
         EnableScoring::disabled_from_searcher(searcher)
     };
     let weight = query.weight(scoring)?;
-    let min_docs = min_docs.max(1);
     let min_matches = (min_docs / 4).max(1);
+    // With several segments, a segment is split from `8 × min_docs`
+    // documents only: at 1M candidates (eight segments of ~125,000), cutting
+    // each cost more CPU than the second core gave back (median 8–10 ms
+    // against 7–9, BENCHMARKS.md).
+    let min_docs = if searcher.segment_readers().len() > 1 {
+        min_docs.saturating_mul(4)
+    } else {
+        min_docs
+    }
+    .max(1);
     let mut fruits = Vec::new();
     for (ord, reader) in searcher.segment_readers().iter().enumerate() {
         let ord = SegmentOrdinal::try_from(ord).unwrap_or(SegmentOrdinal::MAX);
