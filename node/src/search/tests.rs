@@ -22,6 +22,16 @@ fn candidates(dir: &tempfile::TempDir) -> CandidateIndex {
     index
 }
 
+/// Indexes and commits one candidate per `(id, CV text)`.
+fn with_cvs(index: &CandidateIndex, texts: &[(&str, &str)]) {
+    for (id, text) in texts {
+        let mut c = cand(id);
+        c.cv_text = (*text).into();
+        index.upsert(&c).expect("upsert");
+    }
+    index.commit_now().expect("commit");
+}
+
 fn offers(dir: &tempfile::TempDir) -> OfferIndex {
     let (index, needs_rebuild) =
         OfferIndex::open_with(&dir.path().join("offers"), options()).expect("open");
@@ -1320,12 +1330,7 @@ fn a_query_in_capitals_asks_what_it_asks_in_lower_case() {
         ("e", "Aide de cuisine, plonge et mise en place."),
         ("f", "AIDE-SOIGNANTE EN EHPAD, NUITS."),
     ];
-    for (id, text) in texts {
-        let mut c = cand(id);
-        c.cv_text = text.into();
-        index.upsert(&c).expect("upsert");
-    }
-    index.commit_now().expect("commit");
+    with_cvs(&index, &texts);
     let search = |text: &str| sorted_ids(&index.search(&q(text)).expect("search"));
     for (caps, lower) in [
         ("OUVRIER DE LA MAÇONNERIE", "ouvrier de la maçonnerie"),
@@ -1371,12 +1376,7 @@ fn typos_in_job_words_the_stemmer_would_miss() {
         ),
         ("e", "Agent d'entretien, nettoyage de bureaux."),
     ];
-    for (id, text) in texts {
-        let mut c = cand(id);
-        c.cv_text = text.into();
-        index.upsert(&c).expect("upsert");
-    }
-    index.commit_now().expect("commit");
+    with_cvs(&index, &texts);
     let first = |text: &str| {
         let r = index.search(&q(text)).expect("search");
         ids(&r).first().cloned().unwrap_or_default()
@@ -1532,12 +1532,7 @@ fn the_beginning_of_a_job_word_is_a_short_form() {
         ("b", "Maçon, gros œuvre, y compris coffrage."),
         ("c", "Manutentionnaire en entrepôt, chargement de camions."),
     ];
-    for (id, text) in texts {
-        let mut c = cand(id);
-        c.cv_text = text.into();
-        index.upsert(&c).expect("upsert");
-    }
-    index.commit_now().expect("commit");
+    with_cvs(&index, &texts);
     let search = |text: &str| sorted_ids(&index.search(&q(text)).expect("search"));
     assert_eq!(search("compta"), ["a"]);
     assert_eq!(search("manut"), ["c"]);
