@@ -141,14 +141,10 @@ pub async fn search(
     details: impl FnOnce(&crate::search::SearchResults) -> serde_json::Value,
 ) -> Result<std::result::Result<crate::search::SearchResults, crate::search::QueryError>> {
     let user = actor.staff()?;
-    let search = state.search.clone();
-    let query = q.clone();
-    let results =
-        match tokio::task::spawn_blocking(move || search.candidates.search(&query)).await? {
-            Ok(results) => results,
-            Err(crate::search::SearchError::Query(e)) => return Ok(Err(e)),
-            Err(e) => return Err(e.into()),
-        };
+    let results = match index_search(state, q.clone()).await? {
+        Ok(results) => results,
+        Err(e) => return Ok(Err(e)),
+    };
     state
         .read_audit
         .record(
@@ -177,7 +173,6 @@ pub async fn archived_matches(
     if q.status.is_some() || q.text.as_deref().is_none_or(|t| t.trim().is_empty()) {
         return Ok(None);
     }
-    let search = state.search.clone();
     let query = crate::search::CandidateQuery {
         status: Some(CandidateStatus::Archived.as_str().to_string()),
         offset: 0,
@@ -186,9 +181,19 @@ pub async fn archived_matches(
         summaries: false,
         ..q.clone()
     };
-    match tokio::task::spawn_blocking(move || search.candidates.search(&query)).await? {
-        Ok(results) => Ok(Some(results.total)),
-        Err(crate::search::SearchError::Query(_)) => Ok(None),
+    Ok(index_search(state, query).await?.ok().map(|r| r.total))
+}
+
+/// `q` on the candidate index, off the async threads; the inner `Err` is a
+/// search text past the query language's limits.
+async fn index_search(
+    state: &AppState,
+    q: crate::search::CandidateQuery,
+) -> Result<std::result::Result<crate::search::SearchResults, crate::search::QueryError>> {
+    let search = state.search.clone();
+    match tokio::task::spawn_blocking(move || search.candidates.search(&q)).await? {
+        Ok(results) => Ok(Ok(results)),
+        Err(crate::search::SearchError::Query(e)) => Ok(Err(e)),
         Err(e) => Err(e.into()),
     }
 }

@@ -525,6 +525,13 @@ struct ExcludedRow {
     reasons: Vec<String>,
 }
 
+/// Where a matched offer's workplace is: its label, else its commune.
+fn workplace_of(state: &AppState, m: &crate::matching::OfferMatch) -> String {
+    m.workplace_label
+        .clone()
+        .unwrap_or_else(|| commune_label(state, &m.workplace_commune_insee))
+}
+
 /// Eligible offers listed on a record.
 const RECORD_MATCHES: usize = 20;
 /// Near misses listed on a record with their reasons.
@@ -690,10 +697,7 @@ pub(super) async fn record_page(
                         offer_id: m.offer_id.clone(),
                         title: m.title.clone(),
                         employer: m.employer_name.clone(),
-                        workplace: m
-                            .workplace_label
-                            .clone()
-                            .unwrap_or_else(|| commune_label(state, &m.workplace_commune_insee)),
+                        workplace: workplace_of(state, m),
                         distance_km: m.evaluation.distance_km,
                         reasons: labels::constraints(&m.evaluation),
                     });
@@ -717,10 +721,7 @@ pub(super) async fn record_page(
                 },
                 is_local: m.is_local,
                 contract: labels::contract(o.payload.contract_type),
-                workplace: m
-                    .workplace_label
-                    .clone()
-                    .unwrap_or_else(|| commune_label(state, &m.workplace_commune_insee)),
+                workplace: workplace_of(state, m),
                 score: labels::km(m.evaluation.score),
                 distance_km: m.evaluation.distance_km,
                 eligible: m.evaluation.eligible,
