@@ -10,6 +10,7 @@
 //! - [`Background`] is one thread at that niceness where the follower
 //!   builds documents and hands them to the writers.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Mutex;
 
@@ -75,6 +76,44 @@ pub(crate) fn on_threads<I: Send, R: Send>(items: Vec<I>, f: impl Fn(I) -> R + S
         }
         results
     })
+}
+
+/// The threads one query's work may use now: a query splits across the
+/// cores only when the other queries in flight on the same index leave
+/// them free. With two clients on two cores, each query then runs on its
+/// own thread instead of both queries spawning a second thread that waits
+/// for a core. `held` counts the threads the queries in flight hold (one
+/// counter per index).
+#[derive(Debug)]
+pub(crate) struct Cores<'a> {
+    held: &'a AtomicUsize,
+    granted: usize,
+}
+
+impl<'a> Cores<'a> {
+    /// Hold up to `wanted` threads (the configured `pass_threads`): as many
+    /// as the queries in flight leave of them, and always one (the caller's
+    /// own). Released on drop.
+    pub(crate) fn hold(held: &'a AtomicUsize, wanted: usize) -> Cores<'a> {
+        let wanted = wanted.max(1);
+        let mut granted = 1;
+        let _ = held.fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
+            granted = wanted.saturating_sub(now).max(1);
+            Some(now + granted)
+        });
+        Cores { held, granted }
+    }
+
+    /// How many threads this query may use (at least 1).
+    pub(crate) fn granted(&self) -> usize {
+        self.granted
+    }
+}
+
+impl Drop for Cores<'_> {
+    fn drop(&mut self) {
+        self.held.fetch_sub(self.granted, Ordering::AcqRel);
+    }
 }
 
 type Job = Box<dyn FnOnce() + Send>;

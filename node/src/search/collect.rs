@@ -285,23 +285,45 @@ impl SegmentCollector for RankSegmentCollector {
 /// tens of nanoseconds).
 pub(crate) const SPLIT_MIN_DOCS: u32 = 16_384;
 
-/// `searcher.search(query, collector)`, with a segment of at least
-/// `2 × min_docs` documents (`8 × min_docs` when the index has several
-/// segments) cut into up to `threads` ranges of document ids
-/// when the query is expected to match at least `min_docs / 4` documents
-/// of it per range (its scorer's size hint: the smallest required posting
-/// list, the longest alternative), each range scored by its own scorer and
-/// collected by its own collector on its own thread (the first on this
-/// one, with the scorer that gave the estimate). A query that matches few
-/// documents pays for no thread; a common job title is split. The fruits
-/// are merged as those of separate segments: [`RankCollector::merge_fruits`]
-/// adds the totals and facets and orders the kept entries by key then
-/// address, so the answer is the one a single thread finds.
+/// One part of a split search: a segment's documents in `docs`, with the
+/// scorer already made for it (the one that gave the segment's estimate)
+/// or `None` (a range after the first: a scorer of its own is made).
+struct Part<'a> {
+    ord: SegmentOrdinal,
+    reader: &'a SegmentReader,
+    docs: std::ops::Range<DocId>,
+    scorer: Option<Box<dyn Scorer>>,
+    /// Matches expected in the part (its share of the scorer's size hint).
+    expected: u64,
+}
+
+/// `searcher.search(query, collector)` on up to `threads` threads.
+///
+/// - A segment of at least `2 × min_docs` documents (`8 × min_docs` when
+///   the index has several segments) is cut into up to `threads` ranges of
+///   document ids when the query is expected to match at least
+///   `min_docs / 4` documents of it per range (its scorer's size hint: the
+///   smallest required posting list, the longest alternative); each range
+///   after the first has a scorer of its own.
+/// - The parts (whole segments and ranges) are then dealt to the threads,
+///   the largest expected first to the least loaded, each thread collecting
+///   its parts one after the other: an index of several segments uses the
+///   cores without making a scorer more than one per segment.
+/// - A query expected to match fewer than `min_docs / 4` documents in all
+///   pays for no thread, nor does a search while the other searches in
+///   flight on the index already hold the threads (`held`,
+///   [`super::background::Cores`]).
+///
+/// The fruits are merged as those of separate segments:
+/// [`RankCollector::merge_fruits`] adds the totals and facets and orders the
+/// kept entries by key then address, so the answer is the one a single
+/// thread finds.
 pub(crate) fn search_split(
     searcher: &Searcher,
     query: &dyn Query,
     collector: &RankCollector,
     (threads, min_docs): (usize, u32),
+    held: &std::sync::atomic::AtomicUsize,
 ) -> tantivy::Result<RankFruit> {
     let scoring = if collector.requires_scoring() {
         EnableScoring::enabled_from_searcher(searcher)
@@ -309,58 +331,104 @@ pub(crate) fn search_split(
         EnableScoring::disabled_from_searcher(searcher)
     };
     let weight = query.weight(scoring)?;
-    let min_matches = (min_docs / 4).max(1);
-    // With several segments, a segment is split from `8 × min_docs`
-    // documents only: at 1M candidates (eight segments of ~125,000), cutting
-    // each cost more CPU than the second core gave back (median 8–10 ms
-    // against 7–9, BENCHMARKS.md).
-    let min_docs = if searcher.segment_readers().len() > 1 {
-        min_docs.saturating_mul(4)
-    } else {
-        min_docs
+    let readers = searcher.segment_readers();
+    let held = super::background::Cores::hold(held, threads);
+    let threads = held.granted();
+    if threads < 2 {
+        let mut fruits = Vec::with_capacity(readers.len());
+        for (ord, reader) in readers.iter().enumerate() {
+            let ord = SegmentOrdinal::try_from(ord).unwrap_or(SegmentOrdinal::MAX);
+            fruits.push(collector.collect_segment(&*weight, ord, reader)?);
+        }
+        return collector.merge_fruits(fruits);
     }
-    .max(1);
-    let mut fruits = Vec::new();
-    for (ord, reader) in searcher.segment_readers().iter().enumerate() {
+    let min_matches = (min_docs / 4).max(1);
+    // With several segments, a segment is cut from `8 × min_docs`
+    // documents only: at 1M candidates (eight segments of ~125,000),
+    // cutting each cost more CPU (a scorer per range) than the second core
+    // gave back (BENCHMARKS.md); dealing the whole segments does not.
+    let cut_from = if readers.len() > 1 {
+        min_docs.saturating_mul(8)
+    } else {
+        min_docs.saturating_mul(2)
+    }
+    .max(2);
+    let mut parts: Vec<Part<'_>> = Vec::new();
+    for (ord, reader) in readers.iter().enumerate() {
         let ord = SegmentOrdinal::try_from(ord).unwrap_or(SegmentOrdinal::MAX);
         let max_doc = reader.max_doc();
-        let by_size = usize::try_from(max_doc / min_docs).unwrap_or(usize::MAX);
-        if threads < 2 || by_size < 2 {
-            fruits.push(collector.collect_segment(&*weight, ord, reader)?);
-            continue;
-        }
-        let scored = collector.requires_scoring();
-        let alive = reader.alive_bitset();
         let scorer = weight.scorer(reader, 1.0)?;
-        let by_matches = usize::try_from(scorer.size_hint() / min_matches).unwrap_or(usize::MAX);
-        let parts = u32::try_from(threads.min(by_size).min(by_matches).max(1)).unwrap_or(1);
-        let per = max_doc.div_ceil(parts);
-        let ranges: Vec<_> = (0..parts)
-            .map(|k| (k * per).min(max_doc)..((k + 1) * per).min(max_doc))
-            .collect();
-        // The estimating scorer serves the first range.
-        let mut first = Some(scorer);
-        let items: Vec<_> = ranges.into_iter().map(|r| (r, first.take())).collect();
-        let collect = |(docs, given): (std::ops::Range<DocId>, Option<Box<dyn Scorer>>)|
-         -> tantivy::Result<SegmentFruit> {
-            let mut child = collector.for_segment(ord, reader)?;
-            let mut scorer = match given {
-                Some(s) => s,
-                None => weight.scorer(reader, 1.0)?,
-            };
-            let mut doc = scorer.doc();
-            if doc < docs.start {
-                doc = scorer.seek(docs.start);
-            }
-            while doc < docs.end {
-                if alive.is_none_or(|a| a.is_alive(doc)) {
-                    child.collect(doc, if scored { scorer.score() } else { 0.0 });
-                }
-                doc = scorer.advance();
-            }
-            Ok(child.harvest())
+        let hint = scorer.size_hint();
+        let n = if max_doc >= cut_from {
+            u32::try_from(threads)
+                .unwrap_or(u32::MAX)
+                .min(max_doc / (cut_from / 2))
+                .min(hint / min_matches)
+                .max(1)
+        } else {
+            1
         };
-        for fruit in on_threads(items, collect) {
+        let per = max_doc.div_ceil(n);
+        let mut first = Some(scorer);
+        for k in 0..n {
+            parts.push(Part {
+                ord,
+                reader,
+                docs: (k * per).min(max_doc)..((k + 1) * per).min(max_doc),
+                scorer: first.take(),
+                expected: u64::from(hint / n),
+            });
+        }
+    }
+    let expected_total: u64 = parts.iter().map(|p| p.expected).sum();
+    let scored = collector.requires_scoring();
+    let collect = |part: Part<'_>| -> tantivy::Result<SegmentFruit> {
+        let mut child = collector.for_segment(part.ord, part.reader)?;
+        let mut scorer = match part.scorer {
+            Some(s) => s,
+            None => weight.scorer(part.reader, 1.0)?,
+        };
+        let alive = part.reader.alive_bitset();
+        let mut doc = scorer.doc();
+        if doc < part.docs.start {
+            doc = scorer.seek(part.docs.start);
+        }
+        while doc < part.docs.end {
+            if alive.is_none_or(|a| a.is_alive(doc)) {
+                child.collect(doc, if scored { scorer.score() } else { 0.0 });
+            }
+            doc = scorer.advance();
+        }
+        Ok(child.harvest())
+    };
+    if parts.len() < 2 || expected_total < u64::from(min_matches) * 2 {
+        let mut fruits = Vec::with_capacity(parts.len());
+        for part in parts {
+            fruits.push(collect(part)?);
+        }
+        return collector.merge_fruits(fruits);
+    }
+    // Deal the parts: the largest expected first, each to the least loaded
+    // thread; a thread collects its parts in turn.
+    let mut order: Vec<usize> = (0..parts.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(parts[i].expected));
+    let workers = threads.min(parts.len());
+    let mut load = vec![0u64; workers];
+    let mut owner = vec![0usize; parts.len()];
+    for i in order {
+        let w = (0..workers).min_by_key(|&w| (load[w], w)).unwrap_or(0);
+        load[w] += parts[i].expected.max(1);
+        owner[i] = w;
+    }
+    let mut dealt: Vec<Vec<Part<'_>>> = (0..workers).map(|_| Vec::new()).collect();
+    for (part, w) in parts.into_iter().zip(owner) {
+        dealt[w].push(part);
+    }
+    let mut fruits = Vec::new();
+    for done in on_threads(dealt, |mine: Vec<Part<'_>>| {
+        mine.into_iter().map(collect).collect::<Vec<_>>()
+    }) {
+        for fruit in done {
             fruits.push(fruit?);
         }
     }

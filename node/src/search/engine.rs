@@ -82,6 +82,9 @@ pub(crate) struct Engine {
     pub(crate) pass_threads: usize,
     /// [`SearchOptions::split_min_docs`].
     split_min_docs: u32,
+    /// Threads held by the searches in flight
+    /// ([`super::background::Cores`]).
+    held_threads: std::sync::atomic::AtomicUsize,
 }
 
 /// Owner of an [`Engine`] and of its committer thread; shuts down on drop.
@@ -192,6 +195,7 @@ impl EngineHandle {
             dir: dir.to_path_buf(),
             pass_threads: options.pass_threads.max(1),
             split_min_docs: options.split_min_docs.max(1),
+            held_threads: std::sync::atomic::AtomicUsize::new(0),
         });
         let for_thread = Arc::clone(&engine);
         let committer = std::thread::Builder::new()
@@ -631,6 +635,7 @@ impl Engine {
             &*exec.query,
             &collector,
             (self.pass_threads, self.split_min_docs),
+            &self.held_threads,
         )?;
         let highlighter = exec
             .highlight
