@@ -221,12 +221,24 @@ impl SegmentCollector for RankSegmentCollector {
         let (k0, k1) = match (self.by_distance, distance_km) {
             (true, Some(d)) => (d, -f64::from(score)),
             _ => {
+                let k0 = -f64::from(score);
+                // A full heap whose worst entry scores better cannot take
+                // this document: its update time (the tie-break) is not
+                // read. Most documents of a common query end here.
+                if self.heap.len() >= self.keep
+                    && self
+                        .heap
+                        .peek()
+                        .is_some_and(|worst| k0.total_cmp(&worst.k0) == Ordering::Greater)
+                {
+                    return;
+                }
                 let updated = self
                     .updated_at
                     .as_ref()
                     .and_then(|c| c.first(doc))
                     .unwrap_or(0);
-                (-f64::from(score), -(updated as f64))
+                (k0, -(updated as f64))
             }
         };
         let entry = Entry {

@@ -39,7 +39,7 @@ use super::analysis::{
 };
 use super::lexicon::{Lexicon, Phrase, MAX_ROME_EXPANSIONS};
 use super::query_lang::{Atom, Conjunction, Group, Query as Parsed};
-use super::soft_and::SoftAndQuery;
+use super::soft_and::{BoostedQuery, SoftAndQuery};
 use super::SearchError;
 
 /// Weight of a curated synonym or acronym expansion.
@@ -173,9 +173,7 @@ fn with_optional(
     if optional.is_empty() {
         return Some(required);
     }
-    let mut clauses = vec![(Occur::Must, required)];
-    clauses.extend(optional.into_iter().map(|q| (Occur::Should, q)));
-    Some(Box::new(BooleanQuery::new(clauses)))
+    Some(Box::new(BoostedQuery::new(required, optional)))
 }
 
 fn term_query(field: Field, term: &str) -> Box<dyn Query> {

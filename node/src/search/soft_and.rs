@@ -1,8 +1,18 @@
-//! "All words should match": a document matching at least `min_match` of
-//! the clauses is a hit, scored by the sum of its matching clauses times
-//! the square of the share of clauses it matches (coordination), so that
-//! documents missing a word rank well below those that have them all. tantivy 0.22 has no
-//! minimum-should-match; this is a small query of our own.
+//! Two small queries of our own.
+//!
+//! - [`SoftAndQuery`], "all words should match": a document matching at
+//!   least `min_match` of the clauses is a hit, scored by the sum of its
+//!   matching clauses times the square of the share of clauses it matches
+//!   (coordination), so that documents missing a word rank well below those
+//!   that have them all. tantivy 0.22 has no minimum-should-match.
+//! - [`BoostedQuery`], a required clause whose documents score more when
+//!   optional clauses match them too (a word in a title, a name). tantivy's
+//!   boolean query answers `Must` + several `Should` with a union of the
+//!   optional clauses, moved to every required document by a seek that
+//!   refills the union's window of documents: a third of a common word's
+//!   search time. Here each optional scorer is moved to the document being
+//!   scored on its own (a skip in one posting list), and only when a score
+//!   is asked for.
 
 use tantivy::query::{intersect_scorers, EnableScoring, Explanation, Query, Scorer, Weight};
 use tantivy::{DocId, DocSet, Score, SegmentReader, TERMINATED};
@@ -154,8 +164,16 @@ impl DocSet for SoftAndScorer {
         if self.doc == TERMINATED {
             return TERMINATED;
         }
-        let next = self.doc + 1;
-        self.doc = self.find(next);
+        // Every scorer is at or after the current document (`find` moved
+        // those behind to it): the ones on it step forward, a cheaper move
+        // than a seek for a union (its window of documents is kept).
+        let current = self.doc;
+        for s in &mut self.scorers {
+            if s.doc() == current {
+                s.advance();
+            }
+        }
+        self.doc = self.find(current + 1);
         self.doc
     }
 
@@ -193,6 +211,128 @@ impl Scorer for SoftAndScorer {
         }
         let share = matched as Score / self.scorers.len() as Score;
         sum * share * share
+    }
+}
+
+/// `required`, scored `required + Σ optional` over the optional clauses
+/// that match the document (the score of tantivy's `Must` + `Should`
+/// boolean query); the documents are `required`'s.
+#[derive(Debug)]
+pub(crate) struct BoostedQuery {
+    required: Box<dyn Query>,
+    optional: Vec<Box<dyn Query>>,
+}
+
+impl Clone for BoostedQuery {
+    fn clone(&self) -> Self {
+        BoostedQuery {
+            required: self.required.box_clone(),
+            optional: self.optional.iter().map(|c| c.box_clone()).collect(),
+        }
+    }
+}
+
+impl BoostedQuery {
+    pub fn new(required: Box<dyn Query>, optional: Vec<Box<dyn Query>>) -> BoostedQuery {
+        BoostedQuery { required, optional }
+    }
+}
+
+impl Query for BoostedQuery {
+    fn weight(&self, enable_scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        let required = self.required.weight(enable_scoring)?;
+        if !enable_scoring.is_scoring_enabled() || self.optional.is_empty() {
+            // Which documents match is the required clause's answer.
+            return Ok(required);
+        }
+        let optional = self
+            .optional
+            .iter()
+            .map(|c| c.weight(enable_scoring))
+            .collect::<tantivy::Result<Vec<_>>>()?;
+        Ok(Box::new(BoostedWeight { required, optional }))
+    }
+
+    fn query_terms<'a>(&'a self, visitor: &mut dyn FnMut(&'a tantivy::Term, bool)) {
+        self.required.query_terms(visitor);
+        for c in &self.optional {
+            c.query_terms(visitor);
+        }
+    }
+}
+
+struct BoostedWeight {
+    required: Box<dyn Weight>,
+    optional: Vec<Box<dyn Weight>>,
+}
+
+impl Weight for BoostedWeight {
+    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
+        let required = self.required.scorer(reader, boost)?;
+        let mut optional = Vec::with_capacity(self.optional.len());
+        for w in &self.optional {
+            let s = w.scorer(reader, boost)?;
+            // A term absent from the segment: nothing to add, ever.
+            if s.doc() != TERMINATED {
+                optional.push(s);
+            }
+        }
+        if optional.is_empty() || required.doc() == TERMINATED {
+            return Ok(required);
+        }
+        Ok(Box::new(BoostedScorer { required, optional }))
+    }
+
+    fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
+        let mut scorer = self.scorer(reader, 1.0)?;
+        if scorer.seek(doc) != doc {
+            return Err(tantivy::TantivyError::InvalidArgument(format!(
+                "document #{doc} does not match"
+            )));
+        }
+        Ok(Explanation::new(
+            "Boosted (required + matching optional)",
+            scorer.score(),
+        ))
+    }
+}
+
+struct BoostedScorer {
+    required: Box<dyn Scorer>,
+    /// Each behind or at the required scorer's document, moved forward
+    /// only by [`Scorer::score`].
+    optional: Vec<Box<dyn Scorer>>,
+}
+
+impl DocSet for BoostedScorer {
+    fn advance(&mut self) -> DocId {
+        self.required.advance()
+    }
+
+    fn seek(&mut self, target: DocId) -> DocId {
+        self.required.seek(target)
+    }
+
+    fn doc(&self) -> DocId {
+        self.required.doc()
+    }
+
+    fn size_hint(&self) -> u32 {
+        self.required.size_hint()
+    }
+}
+
+impl Scorer for BoostedScorer {
+    fn score(&mut self) -> Score {
+        let doc = self.required.doc();
+        let mut score = self.required.score();
+        for s in &mut self.optional {
+            let at = if s.doc() < doc { s.seek(doc) } else { s.doc() };
+            if at == doc {
+                score += s.score();
+            }
+        }
+        score
     }
 }
 
@@ -239,5 +379,143 @@ mod tests {
         let mut one = run(1);
         one.sort_unstable();
         assert_eq!(one, vec![0, 1, 2, 3, 4]);
+    }
+
+    /// A boosted query finds the required clause's documents and scores
+    /// them as tantivy's `Must` + `Should` boolean query does; without
+    /// scoring it is the required clause.
+    #[test]
+    fn boosted_scores_as_must_plus_should() {
+        use tantivy::collector::{Count, DocSetCollector};
+        use tantivy::query::{BooleanQuery, BoostQuery, Occur};
+        let mut b = Schema::builder();
+        let body = b.add_text_field("body", TEXT);
+        let title = b.add_text_field("title", TEXT);
+        let index = Index::create_in_ram(b.build());
+        let mut w = index
+            .writer_with_num_threads(1, 15_000_000)
+            .expect("writer");
+        let texts = [
+            ("agent entretien", "agent"),
+            ("agent", ""),
+            ("entretien des locaux agent", "agent entretien"),
+            ("cariste", "cariste"),
+            ("agent agent agent", "chef"),
+            ("rien", "agent"),
+        ];
+        for round in 0..300 {
+            for (i, (t, h)) in texts.iter().enumerate() {
+                if (round + i) % 3 != 0 {
+                    w.add_document(doc!(body => *t, title => *h)).expect("add");
+                }
+            }
+        }
+        w.commit().expect("commit");
+        let searcher = index.reader().expect("reader").searcher();
+        let term = |f, t: &str| -> Box<dyn Query> {
+            Box::new(TermQuery::new(
+                Term::from_field_text(f, t),
+                IndexRecordOption::WithFreqs,
+            ))
+        };
+        let optional = || -> Vec<Box<dyn Query>> {
+            vec![
+                Box::new(BoostQuery::new(term(title, "agent"), 2.0)),
+                term(title, "entretien"),
+                term(title, "absent"),
+            ]
+        };
+        let ours = BoostedQuery::new(term(body, "agent"), optional());
+        let mut clauses = vec![(Occur::Must, term(body, "agent"))];
+        clauses.extend(optional().into_iter().map(|q| (Occur::Should, q)));
+        let theirs = BooleanQuery::new(clauses);
+        let top = |q: &dyn Query| {
+            searcher
+                .search(q, &TopDocs::with_limit(2000))
+                .expect("search")
+                .into_iter()
+                .map(|(score, a)| (a, score))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        let (a, b) = (top(&ours), top(&theirs));
+        assert!(a.len() > 500, "{}", a.len());
+        assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+        for (doc, score) in &a {
+            assert!(
+                (score - b[doc]).abs() < 1e-5,
+                "{doc:?}: {score} vs {}",
+                b[doc]
+            );
+        }
+        // Documents with the title words score above those without.
+        let max = a.values().cloned().fold(0.0f32, f32::max);
+        let min = a.values().cloned().fold(f32::MAX, f32::min);
+        assert!(max > min * 1.5, "{min} {max}");
+        // Counting (no scoring) matches the required clause.
+        let count = searcher.search(&ours, &Count).expect("count");
+        let docs = searcher
+            .search(&*term(body, "agent"), &DocSetCollector)
+            .expect("docs");
+        assert_eq!(count, docs.len());
+    }
+
+    /// Stepping the soft AND forward visits the documents a fresh seek
+    /// to each next document finds.
+    #[test]
+    fn advancing_finds_what_seeking_finds() {
+        let mut b = Schema::builder();
+        let body = b.add_text_field("body", TEXT);
+        let index = Index::create_in_ram(b.build());
+        let mut w = index
+            .writer_with_num_threads(1, 15_000_000)
+            .expect("writer");
+        for i in 0..5000u32 {
+            let mut text = String::new();
+            for (k, word) in ["a", "b", "c", "d"].iter().enumerate() {
+                if (i * 7 + k as u32 * 13) % (k as u32 + 2) == 0 || i % 97 == k as u32 {
+                    text.push_str(word);
+                    text.push(' ');
+                }
+            }
+            w.add_document(doc!(body => text)).expect("add");
+        }
+        w.commit().expect("commit");
+        let searcher = index.reader().expect("reader").searcher();
+        let reader = searcher.segment_reader(0);
+        let term = |t: &str| -> Box<dyn Query> {
+            Box::new(TermQuery::new(
+                Term::from_field_text(body, t),
+                IndexRecordOption::WithFreqs,
+            ))
+        };
+        for min in 1..=4 {
+            let q = SoftAndQuery::new(vec![term("a"), term("b"), term("c"), term("d")], min);
+            let weight = q
+                .weight(EnableScoring::enabled_from_searcher(&searcher))
+                .expect("weight");
+            let mut stepped = Vec::new();
+            let mut s = weight.scorer(reader, 1.0).expect("scorer");
+            while s.doc() != TERMINATED {
+                stepped.push((s.doc(), s.score()));
+                s.advance();
+            }
+            let mut sought = Vec::new();
+            let mut target = 0;
+            loop {
+                let mut s = weight.scorer(reader, 1.0).expect("scorer");
+                let doc = if s.doc() >= target {
+                    s.doc()
+                } else {
+                    s.seek(target)
+                };
+                if doc == TERMINATED {
+                    break;
+                }
+                sought.push((doc, s.score()));
+                target = doc + 1;
+            }
+            assert!(!stepped.is_empty());
+            assert_eq!(stepped, sought, "min {min}");
+        }
     }
 }
