@@ -472,7 +472,7 @@ mod tests {
         for i in 0..5000u32 {
             let mut text = String::new();
             for (k, word) in ["a", "b", "c", "d"].iter().enumerate() {
-                if (i * 7 + k as u32 * 13) % (k as u32 + 2) == 0 || i % 97 == k as u32 {
+                if (i * 7 + k as u32 * 13).is_multiple_of(k as u32 + 2) || i % 97 == k as u32 {
                     text.push_str(word);
                     text.push(' ');
                 }
