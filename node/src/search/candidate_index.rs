@@ -29,7 +29,7 @@ use crate::referentials::certifications::Certifications;
 
 /// Bump when the schema or the analysis changes: the index is then
 /// recreated and the caller rebuilds it from the database.
-pub const CANDIDATES_SCHEMA_VERSION: &str = "candidates-9";
+pub const CANDIDATES_SCHEMA_VERSION: &str = "candidates-10";
 /// CV characters indexed in the matching field (the same bound as
 /// [`crate::matching::text::MAX_CV_CHARS`]).
 pub const MATCH_CV_CHARS: usize = crate::matching::text::MAX_CV_CHARS;
@@ -52,6 +52,9 @@ struct Fields {
     text: Field,
     /// Pairs of consecutive words of `text` (multi-word expansions).
     pairs: Field,
+    /// Pairs of consecutive words of each job title (the exact-title
+    /// boost: term look-ups instead of a phrase's positions).
+    title_pairs: Field,
     /// The CV, stored for snippets (searched through `text`).
     cv_text: Field,
     /// Job titles, skills and the CV's first [`MATCH_CV_CHARS`] characters
@@ -107,6 +110,7 @@ fn schema() -> (Schema, Fields) {
         job_titles: b.add_text_field("job_titles", text_options(FR, true)),
         text: b.add_text_field("text", text_options(FR, false)),
         pairs: b.add_text_field("pairs", pairs_options()),
+        title_pairs: b.add_text_field("title_pairs", pairs_options()),
         cv_text: b.add_text_field("cv_text", STORED),
         match_text: b.add_text_field(
             "match_text",
@@ -241,6 +245,7 @@ impl CandidateIndex {
             main: fields.text,
             boosts: vec![(fields.job_titles, TITLE_BOOST)],
             title: Some(fields.job_titles),
+            title_pairs: Some(fields.title_pairs),
             exact: vec![(fields.full_name, 1.0)],
             rome: Some(fields.rome),
             pairs: Some(fields.pairs),
@@ -270,6 +275,7 @@ impl CandidateIndex {
         doc.add_text(f.last_name, &c.last_name);
         for t in &c.job_titles {
             doc.add_text(f.job_titles, t);
+            doc.add_text(f.title_pairs, t);
         }
         for value in std::iter::once(&c.full_name)
             .chain(&c.job_titles)

@@ -311,12 +311,12 @@ struct Part<'a> {
 
 /// `searcher.search(query, collector)` on up to `threads` threads.
 ///
-/// - A segment of at least `2 × min_docs` documents (`8 × min_docs` when
-///   the index has several segments) is cut into up to `threads` ranges of
-///   document ids when the query is expected to match at least
-///   `min_docs / 4` documents of it per range (its scorer's size hint: the
-///   smallest required posting list, the longest alternative); each range
-///   after the first has a scorer of its own.
+/// - A segment of at least `2 × min_docs` documents and more than a
+///   thread's share of the index (a quarter more) is cut into ranges of
+///   about a share (up to `threads`) when the query is expected to match
+///   at least `min_docs / 4` documents of it per range (its scorer's size
+///   hint: the smallest required posting list, the longest alternative);
+///   each range after the first has a scorer of its own.
 /// - The parts (whole segments and ranges) are then dealt to the threads,
 ///   the largest expected first to the least loaded, each thread collecting
 ///   its parts one after the other: an index of several segments uses the
@@ -355,26 +355,26 @@ pub(crate) fn search_split(
         return collector.merge_fruits(fruits);
     }
     let min_matches = (min_docs / 4).max(1);
-    // With several segments, a segment is cut from `8 × min_docs`
-    // documents only: at 1M candidates (eight segments of ~125,000),
-    // cutting each cost more CPU (a scorer per range) than the second core
-    // gave back (BENCHMARKS.md); dealing the whole segments does not.
-    let cut_from = if readers.len() > 1 {
-        min_docs.saturating_mul(8)
-    } else {
-        min_docs.saturating_mul(2)
-    }
-    .max(2);
+    // Each thread's share of the documents: a segment larger than a share
+    // and a quarter is cut into ranges of about a share (a scorer more per
+    // range), the others are dealt whole. Eight segments of 125,000 on two
+    // threads are dealt four and four; one of 807,000 beside two of 100,000
+    // is cut in two; a lone segment of 100,000 in two.
+    let total_docs: u64 = readers.iter().map(|r| u64::from(r.max_doc())).sum();
+    let share = total_docs
+        .div_ceil(u64::try_from(threads).unwrap_or(u64::MAX))
+        .max(1);
     let mut parts: Vec<Part<'_>> = Vec::new();
     for (ord, reader) in readers.iter().enumerate() {
         let ord = SegmentOrdinal::try_from(ord).unwrap_or(SegmentOrdinal::MAX);
         let max_doc = reader.max_doc();
         let scorer = weight.scorer(reader, 1.0)?;
         let hint = scorer.size_hint();
-        let n = if max_doc >= cut_from {
+        let n = if max_doc >= min_docs.saturating_mul(2) && u64::from(max_doc) > share + share / 4 {
+            let by_share = u32::try_from(u64::from(max_doc).div_ceil(share)).unwrap_or(u32::MAX);
             u32::try_from(threads)
                 .unwrap_or(u32::MAX)
-                .min(max_doc / (cut_from / 2))
+                .min(by_share)
                 .min(hint / min_matches)
                 .max(1)
         } else {

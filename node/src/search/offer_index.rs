@@ -116,6 +116,7 @@ impl OfferIndex {
             main: fields.text,
             boosts: vec![(fields.title, 2.0)],
             title: Some(fields.title),
+            title_pairs: None,
             exact: vec![(fields.employer, 1.0)],
             rome: Some(fields.rome),
             pairs: Some(fields.pairs),

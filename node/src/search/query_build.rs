@@ -97,6 +97,10 @@ pub(crate) struct SearchFields {
     pub boosts: Vec<(Field, f32)>,
     /// The title field (phrase boost).
     pub title: Option<Field>,
+    /// The word-pair field of the titles (`"fr_pairs"`): with it, the
+    /// exact-title boost looks up the typed words' consecutive pairs
+    /// instead of reading the title's positions.
+    pub title_pairs: Option<Field>,
     /// Exact (`"fr_exact"`) fields (names) whose match, with the folded
     /// word, adds to the score (their text is in `main` too).
     pub exact: Vec<(Field, f32)>,
@@ -484,20 +488,31 @@ impl<'a> Builder<'a> {
             all.extend(excluded.into_iter().map(|q| (Occur::MustNot, q)));
             return Ok(Some(Box::new(BooleanQuery::new(all))));
         };
+        let title_phrase = match (self.fields.title_pairs, self.fields.title) {
+            _ if !self.expand || phrase_tokens.len() < 2 => None,
+            // Each consecutive pair of the typed words in a title.
+            (Some(pairs), _) => all_of(
+                phrase_tokens
+                    .windows(2)
+                    .map(|w| term_query(pairs, &pair(&w[0].1, &w[1].1)))
+                    .collect(),
+            ),
+            (None, Some(title)) => Some(Box::new(PhraseQuery::new_with_offset(
+                phrase_tokens
+                    .iter()
+                    .map(|(p, t)| (*p, Term::from_field_text(title, t)))
+                    .collect(),
+            )) as Box<dyn Query>),
+            (None, None) => None,
+        };
+        let positive = match title_phrase {
+            Some(q) => Box::new(BoostedQuery::new(
+                positive,
+                vec![boosted(q, W_TITLE_PHRASE)],
+            )) as Box<dyn Query>,
+            None => positive,
+        };
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, positive)];
-        if let (Some(title), true) = (self.fields.title, self.expand && phrase_tokens.len() >= 2) {
-            let terms: Vec<(usize, Term)> = phrase_tokens
-                .iter()
-                .map(|(p, t)| (*p, Term::from_field_text(title, t)))
-                .collect();
-            clauses.push((
-                Occur::Should,
-                boosted(
-                    Box::new(PhraseQuery::new_with_offset(terms)),
-                    W_TITLE_PHRASE,
-                ),
-            ));
-        }
         clauses.extend(excluded.into_iter().map(|q| (Occur::MustNot, q)));
         if clauses.len() == 1 {
             return Ok(clauses.pop().map(|(_, q)| q));

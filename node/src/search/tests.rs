@@ -1539,3 +1539,41 @@ fn the_beginning_of_a_job_word_is_a_short_form() {
     // A typo is still a typo.
     assert_eq!(search("comptabel"), ["a"]);
 }
+
+/// The typed words side by side in a job title rank that title first
+/// (words that are no known expression, and the same words in the other
+/// person's titles, apart, so that only the title boost tells them apart);
+/// a stop word between them changes nothing.
+#[test]
+fn the_typed_words_together_in_a_title_rank_first() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = candidates(&dir);
+    let people = [
+        ("apart", vec!["Italien", "Cuisinier"]),
+        ("together", vec!["Cuisinier italien"]),
+        ("seller", vec!["Vendeur de fromages"]),
+        ("seller-apart", vec!["Fromages", "Vendeur"]),
+    ];
+    for (id, titles) in &people {
+        let mut c = cand(id);
+        c.job_titles = strings(titles);
+        index.upsert(&c).expect("upsert");
+    }
+    index.commit_now().expect("commit");
+    for (text, first) in [
+        ("cuisinier italien", "together"),
+        ("CUISINIER ITALIEN", "together"),
+        ("vendeur fromages", "seller"),
+        ("vendeur de fromages", "seller"),
+    ] {
+        let r = index.search(&q(text)).expect("search");
+        assert_eq!(
+            ids(&r).first().map(String::as_str),
+            Some(first),
+            "{text}: {:?}",
+            ids(&r)
+        );
+        let [a, b] = [&r.hits[0], &r.hits[1]];
+        assert!(a.score > b.score * 1.1, "{text}: {} / {}", a.score, b.score);
+    }
+}
