@@ -262,14 +262,15 @@ pub struct SearchConfig {
     /// window; a crash can lose the entries of that window (reading the
     /// audit log and stopping the node commit them at once).
     pub audit_linger_ms: u64,
-    /// Threads one matching pass or one search may use over a large
-    /// segment (0 = one per core, at most 4; 1 = never split). A pass
-    /// visiting many documents, or a search expected to match 4,096
-    /// documents or more of a segment of 32,768 or more (131,072 when the
-    /// index has several segments), splits them by
-    /// document range, each thread
-    /// scoring its own range into its own heaps, and the heaps are merged:
-    /// the same result, the wait shortened on an idle machine.
+    /// Threads one matching pass or one search may use (0 = one per core,
+    /// at most 4; 1 = never split). A pass visiting many documents splits
+    /// them by document range. A search expected to match 8,192 documents
+    /// or more deals the index's segments to the threads, a segment larger
+    /// than a thread's share (and of 32,768 documents or more) cut by
+    /// document range; a search uses only the threads that the other
+    /// searches in flight leave free. Each thread scores its part into its
+    /// own heaps and counts, merged after: the same result, the wait
+    /// shortened when cores are free.
     pub pass_threads: usize,
 }
 
