@@ -84,17 +84,30 @@ impl Weight for SoftAndWeight {
     }
 
     fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
-        let mut scorer = self.scorer(reader, 1.0)?;
-        if scorer.seek(doc) != doc {
-            return Err(tantivy::TantivyError::InvalidArgument(format!(
-                "document #{doc} does not match"
-            )));
-        }
-        Ok(Explanation::new(
-            "SoftAnd (coordinated sum)",
-            scorer.score(),
-        ))
+        explained(self, reader, doc, "SoftAnd (coordinated sum)")
     }
+}
+
+/// The score of `doc` by `weight`'s scorer, under the name `what` (an error
+/// when `doc` does not match).
+fn explained(
+    weight: &dyn Weight,
+    reader: &SegmentReader,
+    doc: DocId,
+    what: &'static str,
+) -> tantivy::Result<Explanation> {
+    let mut scorer = weight.scorer(reader, 1.0)?;
+    let at = if scorer.doc() < doc {
+        scorer.seek(doc)
+    } else {
+        scorer.doc()
+    };
+    if at != doc {
+        return Err(tantivy::TantivyError::InvalidArgument(format!(
+            "document #{doc} does not match"
+        )));
+    }
+    Ok(Explanation::new(what, scorer.score()))
 }
 
 /// Walks the documents matched by at least `min_match` sub-scorers. With
@@ -284,16 +297,7 @@ impl Weight for BoostedWeight {
     }
 
     fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
-        let mut scorer = self.scorer(reader, 1.0)?;
-        if scorer.seek(doc) != doc {
-            return Err(tantivy::TantivyError::InvalidArgument(format!(
-                "document #{doc} does not match"
-            )));
-        }
-        Ok(Explanation::new(
-            "Boosted (required + matching optional)",
-            scorer.score(),
-        ))
+        explained(self, reader, doc, "Boosted (required + matching optional)")
     }
 }
 
@@ -447,6 +451,17 @@ mod tests {
                 b[doc]
             );
         }
+        // The explanation gives the score; a document without the
+        // required word has none.
+        for (doc, score) in a.iter().take(20) {
+            let e = ours.explain(&searcher, *doc).expect("explain");
+            assert!((e.value() - score).abs() < 1e-5);
+        }
+        let missing = (0..searcher.num_docs() as u32)
+            .map(|d| tantivy::DocAddress::new(0, d))
+            .find(|d| !a.contains_key(d))
+            .expect("a document without the word");
+        assert!(ours.explain(&searcher, missing).is_err());
         // Documents with the title words score above those without.
         let max = a.values().cloned().fold(0.0f32, f32::max);
         let min = a.values().cloned().fold(f32::MAX, f32::min);
