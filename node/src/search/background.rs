@@ -108,6 +108,16 @@ impl<'a> Cores<'a> {
     pub(crate) fn granted(&self) -> usize {
         self.granted
     }
+
+    /// Give back the threads beyond `n` (at least 1 is kept): a query that
+    /// turns out not to split leaves them to the others at once.
+    pub(crate) fn keep(&mut self, n: usize) {
+        let n = n.max(1);
+        if n < self.granted {
+            self.held.fetch_sub(self.granted - n, Ordering::AcqRel);
+            self.granted = n;
+        }
+    }
 }
 
 impl Drop for Cores<'_> {
@@ -188,6 +198,25 @@ mod tests {
         assert_eq!((own, child), (nice, nice));
         // The caller keeps its own.
         assert_eq!(own_nice(), base);
+    }
+
+    #[test]
+    fn cores_are_shared_between_the_queries_in_flight() {
+        let held = AtomicUsize::new(0);
+        let mut first = Cores::hold(&held, 2);
+        assert_eq!(first.granted(), 2);
+        // A second query finds both held: it runs on its own thread.
+        let second = Cores::hold(&held, 2);
+        assert_eq!(second.granted(), 1);
+        drop(second);
+        // The first gives one back: a new query may use it.
+        first.keep(1);
+        let third = Cores::hold(&held, 2);
+        assert_eq!(third.granted(), 1);
+        drop(third);
+        drop(first);
+        assert_eq!(held.load(Ordering::Acquire), 0);
+        assert_eq!(Cores::hold(&held, 2).granted(), 2);
     }
 
     #[tokio::test]

@@ -344,16 +344,8 @@ pub(crate) fn search_split(
     };
     let weight = query.weight(scoring)?;
     let readers = searcher.segment_readers();
-    let held = super::background::Cores::hold(held, threads);
+    let mut held = super::background::Cores::hold(held, threads);
     let threads = held.granted();
-    if threads < 2 {
-        let mut fruits = Vec::with_capacity(readers.len());
-        for (ord, reader) in readers.iter().enumerate() {
-            let ord = SegmentOrdinal::try_from(ord).unwrap_or(SegmentOrdinal::MAX);
-            fruits.push(collector.collect_segment(&*weight, ord, reader)?);
-        }
-        return collector.merge_fruits(fruits);
-    }
     let min_matches = (min_docs / 4).max(1);
     // Each thread's share of the documents: a segment larger than a share
     // and a quarter is cut into ranges of about a share (a scorer more per
@@ -413,7 +405,9 @@ pub(crate) fn search_split(
         }
         Ok(child.harvest())
     };
-    if parts.len() < 2 || expected_total < u64::from(min_matches) * 2 {
+    if threads < 2 || parts.len() < 2 || expected_total < u64::from(min_matches) * 2 {
+        // One thread: the others are left to the searches beside this one.
+        held.keep(1);
         let mut fruits = Vec::with_capacity(parts.len());
         for part in parts {
             fruits.push(collect(part)?);

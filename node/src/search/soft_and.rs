@@ -345,28 +345,46 @@ mod tests {
     use super::*;
     use tantivy::collector::TopDocs;
     use tantivy::query::TermQuery;
-    use tantivy::schema::{IndexRecordOption, Schema, TEXT};
-    use tantivy::{doc, Index, Term};
+    use tantivy::schema::{Field, IndexRecordOption, Schema, TEXT};
+    use tantivy::{Index, Searcher, TantivyDocument, Term};
 
-    #[test]
-    fn at_least_k_of_n_with_coordination() {
+    /// An index in memory of one segment with text fields `names`, holding
+    /// `docs` (one text per field, in order).
+    fn ram_index<'a>(
+        names: &[&str],
+        docs: impl IntoIterator<Item = Vec<&'a str>>,
+    ) -> (Searcher, Vec<Field>) {
         let mut b = Schema::builder();
-        let body = b.add_text_field("body", TEXT);
+        let fields: Vec<Field> = names.iter().map(|n| b.add_text_field(n, TEXT)).collect();
         let index = Index::create_in_ram(b.build());
         let mut w = index
             .writer_with_num_threads(1, 15_000_000)
             .expect("writer");
-        for text in ["a b c", "a b", "a", "b c", "c", "d"] {
-            w.add_document(doc!(body => text)).expect("add");
+        for texts in docs {
+            let mut doc = TantivyDocument::default();
+            for (field, text) in fields.iter().zip(texts) {
+                doc.add_text(*field, text);
+            }
+            w.add_document(doc).expect("add");
         }
         w.commit().expect("commit");
-        let searcher = index.reader().expect("reader").searcher();
-        let term = |t: &str| -> Box<dyn Query> {
-            Box::new(TermQuery::new(
-                Term::from_field_text(body, t),
-                IndexRecordOption::WithFreqs,
-            ))
-        };
+        (index.reader().expect("reader").searcher(), fields)
+    }
+
+    fn term(field: Field, text: &str) -> Box<dyn Query> {
+        Box::new(TermQuery::new(
+            Term::from_field_text(field, text),
+            IndexRecordOption::WithFreqs,
+        ))
+    }
+
+    #[test]
+    fn at_least_k_of_n_with_coordination() {
+        let (searcher, fields) = ram_index(
+            &["body"],
+            ["a b c", "a b", "a", "b c", "c", "d"].map(|t| vec![t]),
+        );
+        let term = |t: &str| term(fields[0], t);
         let run = |min: usize| {
             let q = SoftAndQuery::new(vec![term("a"), term("b"), term("c")], min);
             let top = searcher
@@ -392,13 +410,6 @@ mod tests {
     fn boosted_scores_as_must_plus_should() {
         use tantivy::collector::{Count, DocSetCollector};
         use tantivy::query::{BooleanQuery, BoostQuery, Occur};
-        let mut b = Schema::builder();
-        let body = b.add_text_field("body", TEXT);
-        let title = b.add_text_field("title", TEXT);
-        let index = Index::create_in_ram(b.build());
-        let mut w = index
-            .writer_with_num_threads(1, 15_000_000)
-            .expect("writer");
         let texts = [
             ("agent entretien", "agent"),
             ("agent", ""),
@@ -407,21 +418,17 @@ mod tests {
             ("agent agent agent", "chef"),
             ("rien", "agent"),
         ];
-        for round in 0..300 {
-            for (i, (t, h)) in texts.iter().enumerate() {
-                if (round + i) % 3 != 0 {
-                    w.add_document(doc!(body => *t, title => *h)).expect("add");
-                }
-            }
-        }
-        w.commit().expect("commit");
-        let searcher = index.reader().expect("reader").searcher();
-        let term = |f, t: &str| -> Box<dyn Query> {
-            Box::new(TermQuery::new(
-                Term::from_field_text(f, t),
-                IndexRecordOption::WithFreqs,
-            ))
-        };
+        let (searcher, fields) = ram_index(
+            &["body", "title"],
+            (0..300).flat_map(|round| {
+                texts
+                    .iter()
+                    .enumerate()
+                    .filter(move |(i, _)| (round + i) % 3 != 0)
+                    .map(|(_, (t, h))| vec![*t, *h])
+            }),
+        );
+        let (body, title) = (fields[0], fields[1]);
         let optional = || -> Vec<Box<dyn Query>> {
             vec![
                 Box::new(BoostQuery::new(term(title, "agent"), 2.0)),
@@ -478,31 +485,21 @@ mod tests {
     /// to each next document finds.
     #[test]
     fn advancing_finds_what_seeking_finds() {
-        let mut b = Schema::builder();
-        let body = b.add_text_field("body", TEXT);
-        let index = Index::create_in_ram(b.build());
-        let mut w = index
-            .writer_with_num_threads(1, 15_000_000)
-            .expect("writer");
-        for i in 0..5000u32 {
-            let mut text = String::new();
-            for (k, word) in ["a", "b", "c", "d"].iter().enumerate() {
-                if (i * 7 + k as u32 * 13).is_multiple_of(k as u32 + 2) || i % 97 == k as u32 {
-                    text.push_str(word);
-                    text.push(' ');
+        let texts: Vec<String> = (0..5000u32)
+            .map(|i| {
+                let mut text = String::new();
+                for (k, word) in ["a", "b", "c", "d"].iter().enumerate() {
+                    if (i * 7 + k as u32 * 13).is_multiple_of(k as u32 + 2) || i % 97 == k as u32 {
+                        text.push_str(word);
+                        text.push(' ');
+                    }
                 }
-            }
-            w.add_document(doc!(body => text)).expect("add");
-        }
-        w.commit().expect("commit");
-        let searcher = index.reader().expect("reader").searcher();
+                text
+            })
+            .collect();
+        let (searcher, fields) = ram_index(&["body"], texts.iter().map(|t| vec![t.as_str()]));
         let reader = searcher.segment_reader(0);
-        let term = |t: &str| -> Box<dyn Query> {
-            Box::new(TermQuery::new(
-                Term::from_field_text(body, t),
-                IndexRecordOption::WithFreqs,
-            ))
-        };
+        let term = |t: &str| term(fields[0], t);
         for min in 1..=4 {
             let q = SoftAndQuery::new(vec![term("a"), term("b"), term("c"), term("d")], min);
             let weight = q
