@@ -226,6 +226,10 @@ pub struct SearchResults {
     pub hits: Vec<Hit>,
     /// ROME code → number of matching documents, over the whole result set.
     pub facets: BTreeMap<String, u64>,
+    /// Nobody had most of the words: these are the documents with at least
+    /// one of each group's words, those with the most first
+    /// ([`CandidateIndex::search_relaxing`]).
+    pub relaxed: bool,
 }
 
 /// Search failures.

@@ -593,6 +593,7 @@ async fn search_handler(
     )
     .await??;
     let total = results.total;
+    let relaxed = results.relaxed;
     // The page is built from the index's stored fields: no record is
     // loaded from the database.
     let hits: Vec<SearchHitOut> = results
@@ -621,6 +622,7 @@ async fn search_handler(
         facets: SearchFacets {
             rome: results.facets,
         },
+        relaxed,
     }))
 }
 
@@ -631,6 +633,10 @@ struct CandidateSearchPage {
     #[serde(flatten)]
     page: crate::http::Page<SearchHitOut>,
     facets: SearchFacets,
+    /// Nobody had most of the words typed: the items are those with at
+    /// least one word of each group, the most words first (`total` and
+    /// `facets` count them).
+    relaxed: bool,
 }
 
 /// Counts by ROME code over every match.

@@ -141,7 +141,7 @@ pub async fn search(
     details: impl FnOnce(&crate::search::SearchResults) -> serde_json::Value,
 ) -> Result<std::result::Result<crate::search::SearchResults, crate::search::QueryError>> {
     let user = actor.staff()?;
-    let results = match index_search(state, q.clone()).await? {
+    let results = match index_search(state, q.clone(), true).await? {
         Ok(results) => results,
         Err(e) => return Ok(Err(e)),
     };
@@ -181,17 +181,30 @@ pub async fn archived_matches(
         summaries: false,
         ..q.clone()
     };
-    Ok(index_search(state, query).await?.ok().map(|r| r.total))
+    Ok(index_search(state, query, false)
+        .await?
+        .ok()
+        .map(|r| r.total))
 }
 
 /// `q` on the candidate index, off the async threads; the inner `Err` is a
-/// search text past the query language's limits.
+/// search text past the query language's limits. `relaxing`: tried again
+/// with fewer words required when nobody had most of them
+/// ([`crate::search::CandidateIndex::search_relaxing`]).
 async fn index_search(
     state: &AppState,
     q: crate::search::CandidateQuery,
+    relaxing: bool,
 ) -> Result<std::result::Result<crate::search::SearchResults, crate::search::QueryError>> {
     let search = state.search.clone();
-    match tokio::task::spawn_blocking(move || search.candidates.search(&q)).await? {
+    let run = move || {
+        if relaxing {
+            search.candidates.search_relaxing(&q)
+        } else {
+            search.candidates.search(&q)
+        }
+    };
+    match tokio::task::spawn_blocking(run).await? {
         Ok(results) => Ok(Ok(results)),
         Err(crate::search::SearchError::Query(e)) => Ok(Err(e)),
         Err(e) => Err(e.into()),

@@ -13,8 +13,8 @@ use tantivy::{DocSet, TantivyDocument, Term};
 
 use super::analysis::{FR, FR_EXACT, FR_PAIRS};
 use super::engine::{
-    add_point, any_of_filter, conjunction, filter, term_filter, text_query, Engine, EngineHandle,
-    Exec, F_ID, F_PT, F_ROME, F_UPDATED_AT,
+    add_point, any_of_filter, conjunction, filter, relaxed_text_query, term_filter, text_query,
+    Engine, EngineHandle, Exec, F_ID, F_PT, F_ROME, F_UPDATED_AT,
 };
 use super::geo_filter::commune_filter;
 use super::match_fields::{
@@ -426,9 +426,38 @@ impl CandidateIndex {
     /// Searches the candidathèque. Without a `status`, archived candidates
     /// are left out (`status = "all"` includes them).
     pub fn search(&self, q: &CandidateQuery) -> Result<SearchResults, SearchError> {
+        Ok(self.search_with(q, false)?.0)
+    }
+
+    /// [`CandidateIndex::search`], tried again with each group of words
+    /// needing one of its words only when nobody had most of them (a
+    /// pasted sentence, filler words: `cherche cariste CACES disponible
+    /// rapidement`); the answer then says so ([`SearchResults::relaxed`]).
+    /// What a person typing in a search box gets.
+    pub fn search_relaxing(&self, q: &CandidateQuery) -> Result<SearchResults, SearchError> {
+        let (results, relaxable) = self.search_with(q, false)?;
+        if results.total > 0 || !relaxable {
+            return Ok(results);
+        }
+        let (mut results, _) = self.search_with(q, true)?;
+        results.relaxed = true;
+        Ok(results)
+    }
+
+    /// The search, and whether relaxing its groups of words could find more.
+    fn search_with(
+        &self,
+        q: &CandidateQuery,
+        relaxed: bool,
+    ) -> Result<(SearchResults, bool), SearchError> {
         let f = &self.fields;
         let searcher = self.engine().searcher();
-        let built = text_query(&searcher, &self.search_fields, q.text.as_deref())?;
+        let built = if relaxed {
+            relaxed_text_query(&searcher, &self.search_fields, q.text.as_deref())?
+        } else {
+            text_query(&searcher, &self.search_fields, q.text.as_deref())?
+        };
+        let relaxable = built.as_ref().is_some_and(|b| b.relaxable);
         let mut filters: Vec<Box<dyn Query>> = Vec::new();
         let mut excluded: Vec<Box<dyn Query>> = Vec::new();
         if !q.rome_codes.is_empty() {
@@ -471,14 +500,15 @@ impl CandidateIndex {
             excluded,
         );
         let summarize = |doc: &TantivyDocument| self.summary(doc);
-        self.engine().execute(
+        let results = self.engine().execute(
             &searcher,
             Exec {
                 snippet_field: q.highlight.then_some(f.cv_text),
                 summarize: q.summaries.then_some(&summarize),
                 ..Exec::page(query, built.as_ref(), q.near, q.sort, q.offset, q.limit)
             },
-        )
+        )?;
+        Ok((results, relaxable))
     }
 
     /// BM25 scores of candidates against a free text (an offer's title,

@@ -689,6 +689,7 @@ impl Engine {
             total: fruit.total,
             hits,
             facets: fruit.facets,
+            relaxed: false,
         })
     }
 
@@ -809,6 +810,19 @@ pub(crate) fn text_query(
     };
     let parsed = query_lang::parse(text)?;
     Builder::new(fields, searcher).build(&parsed)
+}
+
+/// [`text_query`] with its groups of words relaxed ([`Builder::relaxed`]).
+pub(crate) fn relaxed_text_query(
+    searcher: &Searcher,
+    fields: &SearchFields,
+    text: Option<&str>,
+) -> Result<Option<Built>, SearchError> {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let parsed = query_lang::parse(text)?;
+    Builder::new(fields, searcher).relaxed().build(&parsed)
 }
 
 /// Wraps a filter so that it does not contribute to the score.

@@ -128,6 +128,9 @@ pub(crate) struct Built {
     pub query: Box<dyn Query>,
     /// Analysed terms (typed and expanded).
     pub highlight: BTreeSet<String>,
+    /// Some group asked for more than one of its words
+    /// ([`Builder::relaxed`] could find more).
+    pub relaxable: bool,
 }
 
 pub(crate) struct Builder<'a> {
@@ -139,6 +142,12 @@ pub(crate) struct Builder<'a> {
     /// Building an exclusion: only which documents match counts (typed
     /// words without their ranking boosts).
     excluding: bool,
+    /// Groups of words need one of their words only (the second try of a
+    /// search that found nobody with most of the words).
+    relaxed: bool,
+    /// A group asked for more than one of its words: relaxing it could
+    /// find more.
+    relaxable: bool,
 }
 
 fn boosted(q: Box<dyn Query>, boost: f32) -> Box<dyn Query> {
@@ -211,26 +220,35 @@ enum Unit<'p> {
     Word(Vec<Analysed>, usize),
     /// Anything else (phrase, prefix, alternatives, sub-query).
     Other(&'p Atom),
-    /// « permis C », « permis PL »: a driving licence category.
-    Licence(&'static str),
 }
 
 /// The licence category meant by the words typed after « permis »
-/// (`C`, `ce`, `PL`, `poids lourd`…), and how many words it took.
-fn licence_after_permis(next: &[&str]) -> Option<(&'static str, usize)> {
+/// (`C`, `ce`, `PL`, `poids lourd`…; `None`: « de conduire », any
+/// category), and how many words it took.
+fn licence_after_permis(next: &[&str]) -> Option<(Option<&'static str>, usize)> {
     use crate::referentials::certifications::LICENCES;
     let word = |i: usize| next.get(i).map(|w| fold(w));
     let first = word(0)?;
+    if first == "de" {
+        // « permis de conduire »; « de » is the category DE only in
+        // capitals (« permis de travail » is no driving licence).
+        if word(1).as_deref() == Some("conduire") {
+            return Some((None, 2));
+        }
+        if next.first().is_some_and(|w| *w != "DE") {
+            return None;
+        }
+    }
     if let Some(cat) = LICENCES.iter().find(|c| c.eq_ignore_ascii_case(&first)) {
-        return Some((cat, 1));
+        return Some((Some(cat), 1));
     }
     if first == "moto" {
-        return Some(("A", 1));
+        return Some((Some("A"), 1));
     }
     if first == "poids" && matches!(word(1).as_deref(), Some("lourd" | "lourds")) {
-        return Some(("C", 2));
+        return Some((Some("C"), 2));
     }
-    licence_acronym(&first).map(|cat| (cat, 1))
+    licence_acronym(&first).map(|cat| (Some(cat), 1))
 }
 
 /// The licence category a vehicle acronym stands for, typed with or
@@ -376,7 +394,18 @@ impl<'a> Builder<'a> {
             highlight: BTreeSet::new(),
             expand: true,
             excluding: false,
+            relaxed: false,
+            relaxable: false,
         }
+    }
+
+    /// Juxtaposed words need one of them only (ranked by how many they
+    /// have): the second try of a search in which nobody had most of the
+    /// words (`cherche cariste CACES disponible rapidement`). Operators
+    /// (`ET`, exclusions), phrases and licences keep their meaning.
+    pub fn relaxed(mut self) -> Builder<'a> {
+        self.relaxed = true;
+        self
     }
 
     /// The tantivy query for a parsed query; `None` when nothing in it is
@@ -385,9 +414,11 @@ impl<'a> Builder<'a> {
         let lowered = unshouted(q, self.lexicon);
         let q = lowered.as_ref().unwrap_or(q);
         self.expand = count_units(q) <= MAX_EXPANDED_UNITS;
-        Ok(self.query(q)?.map(|query| Built {
+        let query = self.query(q)?;
+        Ok(query.map(|query| Built {
             query,
             highlight: self.highlight,
+            relaxable: self.relaxable,
         }))
     }
 
@@ -414,6 +445,7 @@ impl<'a> Builder<'a> {
     fn group(&mut self, g: &Group) -> Result<Option<Box<dyn Query>>, SearchError> {
         let mut units: Vec<Unit<'_>> = Vec::new();
         let mut excluded: Vec<Box<dyn Query>> = Vec::new();
+        let mut required: Vec<Box<dyn Query>> = Vec::new();
         let mut position = 0usize;
         let mut skip = 0usize;
         for (i, item) in g.items.iter().enumerate() {
@@ -436,7 +468,9 @@ impl<'a> Builder<'a> {
                     .collect();
                 if fold(w) == "permis" {
                     if let Some((cat, words_taken)) = licence_after_permis(&next) {
-                        units.push(Unit::Licence(cat));
+                        // A condition, not one more word to match: the
+                        // group's other words never stand in for it.
+                        required.extend(self.licence(cat));
                         skip = words_taken;
                         position += 2;
                         continue;
@@ -478,14 +512,24 @@ impl<'a> Builder<'a> {
         let positive = match clauses.len() {
             0 => None,
             1 => clauses.pop(),
-            n => Some(Box::new(SoftAndQuery::new(clauses, min_match(n))) as Box<dyn Query>),
+            n => {
+                let least = if self.relaxed { 1 } else { min_match(n) };
+                self.relaxable |= least > 1;
+                Some(Box::new(SoftAndQuery::new(clauses, least)) as Box<dyn Query>)
+            }
         };
         let Some(positive) = positive else {
-            if excluded.is_empty() {
+            if excluded.is_empty() && required.is_empty() {
                 return Ok(None);
             }
-            let mut all: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, Box::new(AllQuery))];
+            let mut all: Vec<(Occur, Box<dyn Query>)> = match all_of(required) {
+                Some(r) => vec![(Occur::Must, r)],
+                None => vec![(Occur::Must, Box::new(AllQuery))],
+            };
             all.extend(excluded.into_iter().map(|q| (Occur::MustNot, q)));
+            if all.len() == 1 {
+                return Ok(all.pop().map(|(_, q)| q));
+            }
             return Ok(Some(Box::new(BooleanQuery::new(all))));
         };
         let title_phrase = match (self.fields.title_pairs, self.fields.title) {
@@ -513,6 +557,7 @@ impl<'a> Builder<'a> {
             None => positive,
         };
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, positive)];
+        clauses.extend(required.into_iter().map(|q| (Occur::Must, q)));
         clauses.extend(excluded.into_iter().map(|q| (Occur::MustNot, q)));
         if clauses.len() == 1 {
             return Ok(clauses.pop().map(|(_, q)| q));
@@ -569,9 +614,6 @@ impl<'a> Builder<'a> {
                 Unit::Other(atom) => {
                     clauses.extend(self.other(atom, true)?);
                 }
-                Unit::Licence(cat) => {
-                    clauses.extend(self.licence(cat));
-                }
             }
             i += 1;
         }
@@ -602,7 +644,7 @@ impl<'a> Builder<'a> {
                     };
                     Some(expanded.unwrap_or(terms))
                 }
-                Unit::Other(_) | Unit::Licence(_) => None,
+                Unit::Other(_) => None,
             })
             .collect();
         let max_terms = self.lexicon.max_key_terms();
@@ -733,7 +775,7 @@ impl<'a> Builder<'a> {
                 // `VL`, `PL` alone: also the holders of the licence, below
                 // the CVs that write it.
                 if let Some(cat) = licence_acronym(&t.folded) {
-                    alternatives.extend(self.licence(cat).map(|q| boosted(q, W_SYNONYM)));
+                    alternatives.extend(self.licence(Some(cat)).map(|q| boosted(q, W_SYNONYM)));
                 }
             } else if letters(&t.folded) >= FUZZY_MIN_LETTERS && self.rare(&t.term) {
                 for variant in self.typo_variants(t) {
@@ -919,20 +961,31 @@ impl<'a> Builder<'a> {
     }
 
     /// « permis `cat` »: holders (or offers requiring it), a constant
-    /// score.
-    fn licence(&self, cat: &str) -> Option<Box<dyn Query>> {
+    /// score; `None`: any category (« permis de conduire »).
+    fn licence(&self, cat: Option<&str>) -> Option<Box<dyn Query>> {
+        use crate::referentials::certifications::LICENCES;
         let (field, how) = self.fields.licence?;
-        let terms = match how {
-            LicenceTerms::Held => {
-                let code = crate::referentials::certifications::licence_code(cat);
-                let mut granting = crate::referentials::Certifications::global().granting(&code);
-                if granting.is_empty() {
-                    granting.push(code);
-                }
-                granting
-            }
-            LicenceTerms::Required => vec![cat.to_string()],
+        let cats: Vec<&str> = match cat {
+            Some(c) => vec![c],
+            None => LICENCES.to_vec(),
         };
+        let mut terms: Vec<String> = Vec::new();
+        for cat in cats {
+            match how {
+                LicenceTerms::Held => {
+                    let code = crate::referentials::certifications::licence_code(cat);
+                    let mut granting =
+                        crate::referentials::Certifications::global().granting(&code);
+                    if granting.is_empty() {
+                        granting.push(code);
+                    }
+                    terms.extend(granting);
+                }
+                LicenceTerms::Required => terms.push(cat.to_string()),
+            }
+        }
+        terms.sort_unstable();
+        terms.dedup();
         let q = any_of(
             terms
                 .iter()

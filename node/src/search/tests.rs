@@ -1577,3 +1577,103 @@ fn the_typed_words_together_in_a_title_rank_first() {
         assert!(a.score > b.score * 1.1, "{text}: {} / {}", a.score, b.score);
     }
 }
+
+/// A licence typed beside other words (`maçon permis B`) is a condition
+/// of the search, like the `licence` parameter: the group's « one missing
+/// word » allowance never lets in people who only hold the licence, nor a
+/// mason without it. « permis de conduire » asks for any category.
+#[test]
+fn a_licence_typed_beside_a_job_is_required() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = candidates(&dir);
+    let people: [(&str, &str, &[&str]); 5] = [
+        ("macon-b", "Maçon", &["B"]),
+        ("macon", "Maçon", &[]),
+        ("cariste-b", "Cariste", &["B"]),
+        ("cuisinier-ce", "Cuisinier", &["CE"]),
+        ("vendeur", "Vendeur", &[]),
+    ];
+    for (id, title, licences) in people {
+        let mut c = cand(id);
+        c.job_titles = strings(&[title]);
+        c.cv_text = format!("{title} depuis dix ans, disponible de suite.");
+        c.driving_licences = strings(licences);
+        index.upsert(&c).expect("upsert");
+    }
+    index.commit_now().expect("commit");
+    let search = |text: &str| {
+        let r = index.search(&q(text)).expect("search");
+        assert_eq!(r.total, r.hits.len(), "{text}: total is the hits");
+        sorted_ids(&r)
+    };
+    assert_eq!(search("maçon permis B"), ["macon-b"]);
+    assert_eq!(search("permis B maçon"), ["macon-b"]);
+    assert_eq!(search("cariste permis B"), ["cariste-b"]);
+    // CE meets B.
+    assert_eq!(search("cuisinier permis B"), ["cuisinier-ce"]);
+    assert_eq!(search("cuisinier permis C"), ["cuisinier-ce"]);
+    assert!(search("vendeur permis B").is_empty());
+    assert_eq!(
+        search("permis de conduire"),
+        ["cariste-b", "cuisinier-ce", "macon-b"]
+    );
+    assert_eq!(search("maçon permis de conduire"), ["macon-b"]);
+    // « permis de » is no category DE unless typed so.
+    let mut d = cand("bus");
+    d.job_titles = strings(&["Conducteur de bus"]);
+    d.driving_licences = strings(&["DE"]);
+    index.upsert(&d).expect("upsert");
+    index.commit_now().expect("commit");
+    assert_eq!(search("permis DE"), ["bus"]);
+    assert!(search("permis de travail").is_empty());
+    // Alternatives keep their own conditions.
+    assert_eq!(search("maçon permis B OU vendeur"), ["macon-b", "vendeur"]);
+    // Excluded, not required.
+    assert_eq!(search("maçon -\"permis\""), ["macon", "macon-b"]);
+}
+
+/// Nobody has most of the words (a sentence with filler words): the search
+/// is tried again with one word of each group enough, those with the most
+/// words first, and says so; a search that found someone is not relaxed,
+/// nor are operators.
+#[test]
+fn a_sentence_nobody_matches_whole_finds_those_with_most_words() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = candidates(&dir);
+    let people: [(&str, &str, &str); 3] = [
+        (
+            "lea",
+            "Cariste",
+            "Cariste en entrepôt, CACES R489 catégorie 3.",
+        ),
+        ("marc", "Cariste", "Cariste, préparation de commandes."),
+        (
+            "ines",
+            "Serveuse",
+            "Serveuse en brasserie, service en salle.",
+        ),
+    ];
+    for (id, title, cv) in people {
+        let mut c = cand(id);
+        c.job_titles = strings(&[title]);
+        c.cv_text = cv.into();
+        index.upsert(&c).expect("upsert");
+    }
+    index.commit_now().expect("commit");
+    let text = "cherche cariste CACES disponible rapidement";
+    assert_eq!(index.search(&q(text)).expect("search").total, 0);
+    let r = index.search_relaxing(&q(text)).expect("search");
+    assert!(r.relaxed);
+    assert_eq!(ids(&r), ["lea", "marc"], "the one with more words first");
+    assert_eq!(r.total, 2);
+    // Found whole: not relaxed.
+    let r = index.search_relaxing(&q("cariste CACES")).expect("search");
+    assert!(!r.relaxed);
+    assert_eq!(ids(&r), ["lea", "marc"]);
+    // Nothing to relax: a single word, an explicit ET.
+    for text in ["plombier", "cariste ET plombier"] {
+        let r = index.search_relaxing(&q(text)).expect("search");
+        assert!(!r.relaxed, "{text}");
+        assert_eq!(r.total, 0, "{text}");
+    }
+}

@@ -291,6 +291,7 @@ pub async fn search(
     let mut rows = Vec::new();
     let mut total = 0usize;
     let mut archived = None;
+    let mut relaxed = false;
     if let Some(q) = query {
         let actor = crate::actor::Actor::User(user.clone());
         archived = crate::candidates::archived_matches(&state, &actor, &q)
@@ -324,6 +325,7 @@ pub async fn search(
         match searched {
             Ok(results) => {
                 total = results.total;
+                relaxed = results.relaxed;
                 // Rows from the index's stored fields (no record loading).
                 for h in &results.hits {
                     let Some(c) = &h.summary else {
@@ -405,6 +407,7 @@ pub async fn search(
             statuses => statuses,
             commune_choices => commune_choices,
             archived => archived,
+            relaxed => relaxed,
             flash => flash,
             ..layout(&user, "candidats", "Rechercher un candidat")
         },

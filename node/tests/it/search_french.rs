@@ -712,3 +712,30 @@ async fn offers_web_search_uses_the_search_language() {
         node.stop().await;
     }
 }
+
+/// A sentence in which nobody has most of the words (filler words, as a
+/// counsellor pastes them) still finds those with the most words, and the
+/// answer says the search was widened; a search that finds people whole is
+/// not widened.
+#[tokio::test]
+async fn a_sentence_nobody_matches_whole_is_widened() {
+    for backend in backends() {
+        let (node, t, keys) = pool_node(&backend).await;
+        let (h, total, v) = all_hits(
+            &node,
+            &t,
+            &keys,
+            &[("q", "cherche cariste CACES disponible rapidement svp")],
+        )
+        .await;
+        assert_eq!(v["relaxed"], true, "{v}");
+        assert!(total > 0 && total as usize >= h.len(), "{v}");
+        assert!(
+            ["c01", "c02", "c04", "c52"].contains(&h[0].as_str()),
+            "a cariste with CACES first: {h:?}"
+        );
+        let (_, _, v) = all_hits(&node, &t, &keys, &[("q", "cariste CACES")]).await;
+        assert_eq!(v["relaxed"], false, "{v}");
+        node.stop().await;
+    }
+}
