@@ -393,8 +393,15 @@ fn parse_search(state: &AppState, raw: Option<&str>) -> Result<(SearchParams, Ca
         paging,
         ..SearchParams::default()
     };
+    let mut seen = std::collections::HashSet::new();
     for (k, v) in url::form_urlencoded::parse(rest.as_bytes()) {
         let v = v.trim().to_string();
+        // One value each (`rome` takes a list): a second one is refused,
+        // never silently preferred to the first.
+        if k != "rome" && !seen.insert(k.to_string()) {
+            errs.push(crate::http::page::duplicate(&k));
+            continue;
+        }
         match k.as_ref() {
             "q" => {
                 crate::search::query_lang::check_length(&v)?;
@@ -422,7 +429,12 @@ fn parse_search(state: &AppState, raw: Option<&str>) -> Result<(SearchParams, Ca
             "radius_km" => match v.parse::<f64>() {
                 // 0: the commune itself (its records sit at its centre).
                 Ok(r) if r.is_finite() && (0.0..=1000.0).contains(&r) => p.radius_km = Some(r),
-                _ => errs.push(FieldError::coded(
+                Err(_) => errs.push(FieldError::coded(
+                    "radius_km",
+                    "invalid_type",
+                    "expected a number of km between 0 and 1000",
+                )),
+                Ok(_) => errs.push(FieldError::coded(
                     "radius_km",
                     "out_of_range",
                     "expected a number of km between 0 and 1000",

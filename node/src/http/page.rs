@@ -71,10 +71,10 @@ impl<T> Page<T> {
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Page number, from 1 (default 1, at most 10000).
-    #[param(minimum = 1, maximum = 10000)]
+    #[param(minimum = 1, maximum = 10000, required = false, default = 1)]
     pub page: i64,
     /// Page size (default 50, at most 200).
-    #[param(minimum = 1, maximum = 200)]
+    #[param(minimum = 1, maximum = 200, required = false, default = 50)]
     pub per_page: i64,
 }
 
@@ -126,18 +126,29 @@ pub fn split_query(query: &str) -> (PageParams, String, Vec<FieldError>) {
     let mut page = None;
     let mut per_page = None;
     let mut rest = url::form_urlencoded::Serializer::new(String::new());
+    let mut errs = Vec::new();
     for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
-        match k.as_ref() {
-            "page" => page = Some(v.into_owned()),
-            "per_page" => per_page = Some(v.into_owned()),
+        let slot = match k.as_ref() {
+            "page" => &mut page,
+            "per_page" => &mut per_page,
             _ => {
                 rest.append_pair(&k, &v);
+                continue;
             }
+        };
+        if slot.is_some() {
+            errs.push(duplicate(&k));
         }
+        *slot = Some(v.into_owned());
     }
-    let mut errs = Vec::new();
     let params = PageParams::check(page.as_deref(), per_page.as_deref(), &mut errs);
     (params, rest.finish(), errs)
+}
+
+/// A query parameter given twice where one value is expected (`?q=a&q=b`):
+/// refused rather than one of the values silently kept.
+pub fn duplicate(name: &str) -> FieldError {
+    FieldError::coded(name, "duplicate", "given more than once; give it once")
 }
 
 /// The query extractor of every paged list: the paging and the list's own

@@ -218,7 +218,15 @@ fn parse_search_form(
             errors.insert("statut".into(), "Statut inconnu.".into());
         }
     }
-    let sort = if f.tri == "distance" && near.is_some() {
+    let sort = if f.tri == "distance" {
+        // As the API: a distance needs a centre (a commune in error has
+        // its own message already).
+        if f.commune.trim().is_empty() {
+            errors.insert(
+                "tri".into(),
+                "Le tri par distance demande une commune.".into(),
+            );
+        }
         SortBy::Distance
     } else {
         SortBy::Relevance

@@ -274,3 +274,45 @@ async fn hostile_texts_in_the_web_search_form() {
         node.stop().await;
     }
 }
+
+/// A parameter given twice is refused, never one value silently kept
+/// (`?q=cariste&q=magasinier` searched « magasinier » only); `rome` takes
+/// several. A radius that is no number is of the wrong type, one past the
+/// bounds out of range.
+#[tokio::test]
+async fn repeated_parameters_are_refused_by_name() {
+    let backend = backends().remove(0);
+    let (node, counsellor, _) = seeded(&backend).await;
+    let path = "/api/v1/candidates/search";
+    for (query, field) in [
+        ("q=cariste&q=magasinier", "q"),
+        ("commune=41018&commune=37261", "commune"),
+        ("status=active&status=archived", "status"),
+        ("page=1&page=2", "page"),
+        ("per_page=5&per_page=10", "per_page"),
+    ] {
+        let (st, v) = node.get(&counsellor, &format!("{path}?{query}")).await;
+        assert_eq!(st, 400, "{query}: {v}");
+        let errs = v["errors"].as_array().expect("errors");
+        assert!(
+            errs.iter()
+                .any(|e| e["field"] == field && e["code"] == "duplicate"),
+            "{query}: {v}"
+        );
+    }
+    let (st, v) = node
+        .get(&counsellor, &format!("{path}?rome=N1101&rome=N1103"))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    for (radius, code) in [("abc", "invalid_type"), ("5000", "out_of_range")] {
+        let (st, v) = node
+            .get(
+                &counsellor,
+                &format!("{path}?commune=41018&radius_km={radius}"),
+            )
+            .await;
+        assert_eq!(st, 400, "{v}");
+        assert_eq!(v["errors"][0]["code"], code, "{radius}: {v}");
+    }
+    node.stop().await;
+}

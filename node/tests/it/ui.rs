@@ -266,6 +266,25 @@ async fn counsellor_creates_a_candidate_and_finds_it() {
         assert_eq!(p.status, 200);
         assert!(p.body.contains("Code ROME inconnu"));
         assert!(p.body.contains("id=\"rayon-erreur\""));
+        // Sorting by distance without a commune: said, as the API says it.
+        let p = get(
+            &node,
+            Some(&cookie),
+            "/ui/candidats?texte=cariste&tri=distance",
+        )
+        .await;
+        assert_eq!(p.status, 200);
+        assert!(p.body.contains("id=\"tri-erreur\""), "{}", p.body);
+        assert!(p.body.contains("Le tri par distance demande une commune."));
+        // A sentence nobody matches whole is widened, and the page says so.
+        let p = get(
+            &node,
+            Some(&cookie),
+            "/ui/candidats?texte=cherche+chariots+disponible+rapidement",
+        )
+        .await;
+        assert_eq!(p.status, 200);
+        assert!(p.body.contains("id=\"elargie\""), "{}", p.body);
         node.stop().await;
     }
 }
