@@ -367,7 +367,9 @@ pub struct RotateKeyArgs {
     /// Key id of the new key (must be new for this member), e.g. ed25519:2.
     #[arg(long)]
     pub key_id: String,
-    /// How long the current keys stay valid (days from now).
+    /// How long the current keys stay valid after the new key's start
+    /// (days from `--valid-from-ms`, or from now), as `vivier-node key
+    /// rotate --overlap-days` counts it.
     #[arg(long, default_value_t = 7, value_name = "DAYS")]
     pub overlap_days: i64,
     /// Start of validity of the new key (unix ms; default: now).
@@ -637,9 +639,10 @@ fn member(nd: &NetworkDir, cmd: MemberCommand, now: i64) -> Result<ExitCode> {
                 .checked_mul(DAY_MS)
                 .ok_or_else(|| anyhow!("--overlap-days is too large"))?;
             let what = format!(
-                "new key {} for {node}; older keys valid until {}",
+                "new key {} for {node} from {}; older keys valid until {}",
                 key.key_id,
-                format_ms(now.saturating_add(overlap))
+                format_ms(key.valid_from),
+                format_ms(key.valid_from.max(now).saturating_add(overlap))
             );
             (
                 nd.change(now, &UNLOCK, |d| {

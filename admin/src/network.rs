@@ -683,7 +683,10 @@ pub fn rotate_member_key(
     if m.keys.iter().any(|k| k.public_key == new_key.public_key) {
         bail!("member {node} already has this public key");
     }
-    let end = now.saturating_add(overlap_ms);
+    // The overlap runs from the switch (the new key's start, or now if
+    // that is past), as `vivier-node key rotate --at T --overlap-days D`
+    // counts it: the member always has a valid key.
+    let end = new_key.valid_from.max(now).saturating_add(overlap_ms);
     for k in &mut m.keys {
         let ends_later = !matches!(k.valid_until, Some(u) if u <= end);
         if ends_later {
@@ -903,6 +906,51 @@ mod tests {
                 NOW
             ))
             .is_err());
+    }
+
+    /// A new key that starts later (`--valid-from-ms T`): the old keys stay
+    /// valid until T plus the overlap, never leaving the member without a
+    /// valid key, with a zero overlap too.
+    #[test]
+    fn a_later_switch_keeps_the_old_key_until_the_switch_plus_the_overlap() {
+        for overlap in [0, 7 * DAY_MS] {
+            let tmp = tempfile::tempdir().unwrap();
+            let nd = init(tmp.path());
+            let k1 = node_key();
+            nd.change(NOW, &NOPASS, |d| add_member(d, member("cd41", &k1)))
+                .unwrap();
+            let k2 = SigningKeyPair::generate(KeyId::parse("ed25519:2").unwrap());
+            let n = NodeId::parse("cd41").unwrap();
+            let switch = NOW + 10 * DAY_MS;
+            let nk = MemberKey {
+                key_id: k2.key_id().clone(),
+                public_key: k2.public_key(),
+                valid_from: switch,
+                valid_until: None,
+            };
+            let d = nd
+                .change(NOW, &NOPASS, |d| {
+                    rotate_member_key(d, &n, nk.clone(), overlap, NOW)
+                })
+                .unwrap();
+            let m = d.document.member(&n).unwrap();
+            assert_eq!(m.keys[0].valid_until, Some(switch + overlap));
+            // Every instant from now on has a valid key.
+            for t in [
+                NOW,
+                switch - 1,
+                switch,
+                switch + overlap,
+                switch + 100 * DAY_MS,
+            ] {
+                assert!(
+                    m.keys
+                        .iter()
+                        .any(|k| k.valid_from <= t && k.valid_until.is_none_or(|u| t < u)),
+                    "no valid key at {t}"
+                );
+            }
+        }
     }
 
     #[test]

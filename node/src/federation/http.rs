@@ -240,7 +240,17 @@ static PROMETHEUS: std::sync::OnceLock<Option<metrics_exporter_prometheus::Prome
 fn prometheus() -> Option<&'static metrics_exporter_prometheus::PrometheusHandle> {
     PROMETHEUS
         .get_or_init(|| {
+            // Delivery latency as a histogram (buckets in seconds, from a
+            // loopback answer to the 30 s timeout): what the dashboard's
+            // `histogram_quantile` over `_bucket` reads.
             metrics_exporter_prometheus::PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Full("vivier_delivery_seconds".into()),
+                    &[
+                        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                    ],
+                )
+                .ok()?
                 .install_recorder()
                 .ok()
         })

@@ -585,6 +585,9 @@ async fn metrics_show_each_peer_and_refusals_by_sender_to_the_scraper() {
         for needle in [
             r#"vivier_deliveries_total{outcome="ok",peer="node-b"}"#,
             r#"vivier_peer_outbox_depth{peer="node-b"} 0"#,
+            // A histogram (the dashboard's histogram_quantile reads it).
+            r#"vivier_delivery_seconds_bucket{peer="node-b",le="0.005"}"#,
+            r#"vivier_delivery_seconds_bucket{peer="node-b",le="+Inf"}"#,
             r#"vivier_peer_backoff_until_seconds{peer="node-b"}"#,
             r#"vivier_peer_last_success_seconds{peer="node-b"}"#,
             "vivier_membership_serial 1",
