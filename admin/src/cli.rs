@@ -1213,6 +1213,14 @@ fn publish(nd: &NetworkDir, a: RemoteArgs) -> Result<ExitCode> {
         println!("no members: nothing to publish");
         return Ok(ExitCode::SUCCESS);
     }
+    if doc.document.expires_at <= now_ms() {
+        bail!(
+            "{} expired on {}: nodes refuse an expired document; run `vivier-admin renew`, then \
+             publish",
+            nd.document_path().display(),
+            format_ms(doc.document.expires_at)
+        );
+    }
     let client = Client::new(a.ca_cert.as_deref(), Duration::from_secs(a.timeout_secs))?;
     let serial = doc.document.serial;
     let mut rows = Vec::new();

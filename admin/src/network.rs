@@ -908,6 +908,64 @@ mod tests {
             .is_err());
     }
 
+    /// `vivier-admin status` counts as problems a member whose report
+    /// could not be read (nothing known is no pass) and one whose document
+    /// has expired; a healthy one is not.
+    #[test]
+    fn status_counts_unread_reports_and_expired_documents() {
+        use vivier_protocol::{NodeReport, WellKnown};
+        let tmp = tempfile::tempdir().unwrap();
+        let nd = init(tmp.path());
+        for id in ["aa41", "bb41", "cc41"] {
+            let k = node_key();
+            nd.change(NOW, &NOPASS, |d| add_member(d, member(id, &k)))
+                .unwrap();
+        }
+        let doc = nd.load().unwrap();
+        let serial = doc.document.serial;
+        let well_known = |id: &str| WellKnown {
+            node_id: id.into(),
+            display_name: String::new(),
+            base_url: String::new(),
+            protocol_versions: vec![1],
+            keys: Vec::new(),
+            membership_serial: Some(serial),
+            software: String::new(),
+        };
+        let report = |id: &str, expires_at: i64| NodeReport {
+            node_id: id.into(),
+            membership_expires_at: Some(expires_at),
+            ..NodeReport::default()
+        };
+        let now = NOW + DAY_MS;
+        let answers = vec![
+            crate::status::Answer {
+                well_known: Ok(well_known("aa41")),
+                report: Some(Ok(report("aa41", now + 100 * DAY_MS))),
+            },
+            crate::status::Answer {
+                well_known: Ok(well_known("bb41")),
+                report: Some(Err(anyhow::anyhow!("HTTP 401 Unauthorized: stale"))),
+            },
+            crate::status::Answer {
+                well_known: Ok(well_known("cc41")),
+                report: Some(Ok(report("cc41", now - 1_000))),
+            },
+        ];
+        let o = crate::status::overview(
+            &doc,
+            &answers,
+            |_, _| (true, "yes".into()),
+            |_| "active",
+            now,
+        );
+        assert_eq!(o.problems, 2, "{:?}", o.rows);
+        let notes = |i: usize| o.rows[i].last().unwrap().clone();
+        assert!(!notes(0).contains("EXPIRED"), "{}", notes(0));
+        assert!(notes(1).contains("not read"), "{}", notes(1));
+        assert!(notes(2).contains("EXPIRED"), "{}", notes(2));
+    }
+
     /// A new key that starts later (`--valid-from-ms T`): the old keys stay
     /// valid until T plus the overlap, never leaving the member without a
     /// valid key, with a zero overlap too.

@@ -152,7 +152,14 @@ pub fn overview(
             Some(Ok(r)) => {
                 let expires = match r.membership_expires_at {
                     Some(t) => {
-                        if t - now < EXPIRY_WARNING_MS {
+                        if t <= now {
+                            // Expired: nodes must not go on trusting it.
+                            bad = true;
+                            notes.push(format!(
+                                "membership document EXPIRED {} ago: renew and publish now",
+                                format_duration(now - t)
+                            ));
+                        } else if t - now < EXPIRY_WARNING_MS {
                             notes.push(format!(
                                 "membership expires in {}: renew and publish",
                                 format_duration(t - now)
@@ -177,7 +184,12 @@ pub fn overview(
                 )
             }
             Some(Err(e)) => {
-                notes.push(format!("operator report: {e:#}"));
+                // Nothing read is nothing known: a problem, not a pass.
+                bad = true;
+                notes.push(format!(
+                    "operator report not read: {e:#} (if every node refuses it, check this \
+                     machine's clock and the operator key)"
+                ));
                 ("?".into(), "?".into(), "?".into(), "?".into())
             }
             None => ("-".into(), "-".into(), "-".into(), "-".into()),
