@@ -652,6 +652,9 @@ pub async fn ask(state: &AppState, actor: &Actor, input: SearchInput) -> Result<
             message: "this node holds no membership document: it cannot search the network".into(),
         });
     };
+    // A node that left the network asks nobody (every member would refuse
+    // it): the counsellor is told why at once.
+    crate::federation::ensure_member(state)?;
     let members: Vec<vivier_protocol::Member> = doc
         .document
         .active_members()

@@ -34,7 +34,24 @@ pub(super) async fn supervisor(state: AppState) {
         match store::due_destinations(&state.db, state.clock.now_ms()).await {
             Ok(dests) => {
                 let doc = state.federation.membership();
-                for d in dests {
+                let departed = doc.as_ref().is_some_and(|doc| {
+                    doc.document.member(&state.identity.node_id).is_some()
+                        && !super::lifecycle::self_active(&state, &doc.document)
+                });
+                if departed && !dests.is_empty() {
+                    // This node has left the network: what it queued since
+                    // (closing its own offers, an erasure) can never be
+                    // delivered; parked at once, with its outcome, rather
+                    // than retried until the next document.
+                    match park_departed(&state).await {
+                        Ok(n) => tracing::warn!(
+                            parked = n,
+                            "this node is no longer an active member: queued messages parked"
+                        ),
+                        Err(e) => tracing::warn!(error = %e, "parking the queue failed"),
+                    }
+                }
+                for d in dests.into_iter().filter(|_| !departed) {
                     let active = doc
                         .as_ref()
                         .and_then(|doc| {
@@ -72,6 +89,22 @@ pub(super) async fn supervisor(state: AppState) {
             _ = shutdown.changed() => {},
         }
     }
+}
+
+/// Park everything queued (`this_node_not_member`) on a node that has left
+/// the network.
+async fn park_departed(state: &AppState) -> Result<u64> {
+    let mut tx = state.db.begin().await?;
+    let n = super::outcomes::park_queued(
+        state,
+        &mut tx,
+        None,
+        super::outcomes::THIS_NODE_NOT_MEMBER,
+        "this node is no longer an active member of the network",
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(n)
 }
 
 async fn deliver_to(state: &AppState, member: &vivier_protocol::Member) {

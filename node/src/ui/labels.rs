@@ -306,8 +306,9 @@ pub fn thing(what: &str) -> &'static str {
 pub fn refused(code: &str) -> &'static str {
     match code {
         "node_not_member" => {
-            "Ce nœud n'est plus membre actif du réseau Vivier : il ne peut plus publier d'offre \
-             ni proposer de candidat à une offre d'un autre membre. Contactez l'opérateur du réseau."
+            "Ce nœud n'est plus membre actif du réseau Vivier : il ne peut plus publier d'offre, \
+             proposer de candidat à une offre d'un autre membre ni interroger le réseau. Contactez \
+             l'opérateur du réseau."
         }
         "placement_already_recorded" => {
             "Ce retour à l'emploi est déjà compté : l'embauche a été enregistrée quand \
@@ -322,7 +323,9 @@ pub fn refused(code: &str) -> &'static str {
             "Ce fichier ne contient pas de texte lisible (document scanné, ou déposé avant \
              la conservation des textes) : il ne peut pas servir de texte de recherche."
         }
-        "last_admin" => "Le dernier administrateur actif ne peut être ni désactivé ni changé de rôle.",
+        "last_admin" => {
+            "Le dernier administrateur actif ne peut être ni désactivé ni changé de rôle."
+        }
         "aid_not_eligible" => {
             "Ce retour à l'emploi ne remplit pas les conditions de cette aide : elle ne peut pas \
              être demandée."

@@ -234,6 +234,33 @@ async fn a_revoked_member_leaves_nothing_stranded() {
     // A's offer is still open at C (A is active), but C may not send.
     assert_eq!(s, 409, "{v}");
     assert_eq!(v["type"], "urn:vivier:problem:node_not_member", "{v}");
+    // Nor search the network: refused at once, nobody asked.
+    let (s, v) = c
+        .post(
+            &c_counsellor,
+            "/api/v1/network-searches",
+            &json!({"rome_codes": ["N1101"], "places": [{"commune_insee": "02408", "radius_km": 30}]}),
+        )
+        .await;
+    assert_eq!(s, 409, "{v}");
+    assert_eq!(v["type"], "urn:vivier:problem:node_not_member", "{v}");
+    // C closes its own offer (local work goes on): the message this queues
+    // can never be delivered and is parked at once, not retried.
+    let (s, v) = c.delete(&c_employer, &format!("/api/v1/offers/{oc}")).await;
+    assert!(s == 200 || s == 204, "{s} {v}");
+    let c_admin = c.user("admin", "operateur@petr-laon.fr", None);
+    wait_for(30, "C's new message parked", || async {
+        let (_, st) = c.get(&c_admin, "/api/v1/federation/status").await;
+        let queued: i64 = st["peers"]
+            .as_array()?
+            .iter()
+            .filter_map(|p| p["outbox_depth"].as_i64())
+            .sum();
+        let (_, dl) = c.get(&c_admin, "/api/v1/federation/dead-letters").await;
+        let parked = dl.to_string().contains("this_node_not_member");
+        (queued == 0 && parked).then_some(())
+    })
+    .await;
     // Nothing is left queued anywhere for C, nor at C.
     for (node, admin_email) in [
         (a, "admin@cd41.fr"),
