@@ -533,6 +533,40 @@ fn member_mut<'a>(doc: &'a mut MembershipDocument, node: &NodeId) -> Result<&'a 
 
 /// Adds a member (refusing a duplicate node id, a blank name, a bad URL or
 /// a duplicate key id).
+/// Refuse a public key another member has (or had), or the base URL of
+/// another member still in the network: a copied line would let one node
+/// speak as two.
+fn check_not_anothers(
+    doc: &MembershipDocument,
+    node: &NodeId,
+    keys: &[MemberKey],
+    base_url: Option<&str>,
+) -> Result<()> {
+    for other in doc.members.iter().filter(|o| &o.node_id != node) {
+        if let Some(k) = keys
+            .iter()
+            .find(|k| other.keys.iter().any(|o| o.public_key == k.public_key))
+        {
+            bail!(
+                "public key {} of {node} is already {}'s key: each member has its own key \
+                 (was it copied from the wrong node?)",
+                k.key_id,
+                other.node_id
+            );
+        }
+        let leaving = matches!(other.status, vivier_protocol::MemberStatus::Revoked { .. });
+        if let Some(url) = base_url {
+            if !leaving && other.base_url.trim_end_matches('/') == url.trim_end_matches('/') {
+                bail!(
+                    "{url} is already the address of {}: each member has its own node",
+                    other.node_id
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn add_member(doc: &mut MembershipDocument, member: Member) -> Result<()> {
     if doc.member(&member.node_id).is_some() {
         bail!(
@@ -540,6 +574,7 @@ pub fn add_member(doc: &mut MembershipDocument, member: Member) -> Result<()> {
             member.node_id
         );
     }
+    check_not_anothers(doc, &member.node_id, &member.keys, Some(&member.base_url))?;
     if member.display_name.trim().is_empty() {
         bail!("the display name must not be empty");
     }
@@ -589,8 +624,11 @@ pub fn update_member(doc: &mut MembershipDocument, node: &NodeId, u: MemberUpdat
         m.display_name = n;
     }
     if let Some(url) = u.base_url {
-        m.base_url = check_base_url(&url)?;
+        let url = check_base_url(&url)?;
+        check_not_anothers(doc, node, &[], Some(&url))?;
+        member_mut(doc, node)?.base_url = url;
     }
+    let m = member_mut(doc, node)?;
     if let Some(k) = u.kind {
         m.kind = k;
     }
@@ -673,6 +711,7 @@ pub fn rotate_member_key(
     if overlap_ms < 0 {
         bail!("--overlap-days must not be negative");
     }
+    check_not_anothers(doc, node, std::slice::from_ref(&new_key), None)?;
     let m = member_mut(doc, node)?;
     if m.keys.iter().any(|k| k.key_id == new_key.key_id) {
         bail!(
@@ -906,6 +945,63 @@ mod tests {
                 NOW
             ))
             .is_err());
+    }
+
+    /// A member added (or rotated, or moved) with another member's public
+    /// key or address is refused: one node could speak as two.
+    #[test]
+    fn another_members_key_or_address_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let nd = init(tmp.path());
+        let k1 = node_key();
+        nd.change(NOW, &NOPASS, |d| add_member(d, member("cd41", &k1)))
+            .unwrap();
+        // Same key under another id.
+        let err = nd
+            .change(NOW, &NOPASS, |d| add_member(d, member("cd41-bis", &k1)))
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("already cd41's key"), "{err:#}");
+        // Own key, another member's address.
+        let k2 = node_key();
+        let mut m = member("ml37", &k2);
+        m.base_url = "https://cd41.example.fr/".into();
+        let err = nd
+            .change(NOW, &NOPASS, |d| add_member(d, m.clone()))
+            .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("already the address of cd41"),
+            "{err:#}"
+        );
+        nd.change(NOW, &NOPASS, |d| add_member(d, member("ml37", &k2)))
+            .unwrap();
+        // Rotating to another member's key, moving to its address.
+        let n = NodeId::parse("ml37").unwrap();
+        let stolen = MemberKey {
+            key_id: KeyId::parse("ed25519:2").unwrap(),
+            public_key: k1.public_key(),
+            valid_from: NOW,
+            valid_until: None,
+        };
+        assert!(nd
+            .change(NOW, &NOPASS, |d| rotate_member_key(
+                d,
+                &n,
+                stolen.clone(),
+                0,
+                NOW
+            ))
+            .is_err());
+        assert!(nd
+            .change(NOW, &NOPASS, |d| update_member(
+                d,
+                &n,
+                MemberUpdate {
+                    base_url: Some("https://cd41.example.fr".into()),
+                    ..MemberUpdate::default()
+                }
+            ))
+            .is_err());
+        assert_eq!(nd.load().unwrap().document.members.len(), 2);
     }
 
     /// `vivier-admin status` counts as problems a member whose report
