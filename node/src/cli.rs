@@ -78,7 +78,60 @@ enum KeyCommand {
         /// `--overlap-days` of `vivier-admin member rotate-key`.
         #[arg(long, default_value_t = 7)]
         overlap_days: i64,
+        /// Rotate even though the membership document this node holds does
+        /// not list the new key from `--at` (the other members will refuse
+        /// what it signs until it does).
+        #[arg(long)]
+        force: bool,
     },
+}
+
+/// `key rotate` only once the network knows the new key: the membership
+/// document this node holds must list `next` (same id and public key) as
+/// valid at `at`. Without a document (a node on its own) there is nothing
+/// to check; `force` skips the check.
+fn rotation_listed(
+    doc: Option<&vivier_protocol::SignedMembershipDocument>,
+    node_id: &vivier_protocol::NodeId,
+    next: &vivier_protocol::SigningKeyPair,
+    at: i64,
+    force: bool,
+) -> anyhow::Result<()> {
+    let Some(doc) = doc else { return Ok(()) };
+    let Some(me) = doc.document.member(node_id) else {
+        return Ok(());
+    };
+    let listed = me.keys.iter().find(|k| &k.key_id == next.key_id());
+    let problem = match listed {
+        None => format!(
+            "the membership document this node holds (serial {}) does not list {}",
+            doc.document.serial,
+            next.key_id()
+        ),
+        Some(k) if k.public_key != next.public_key() => format!(
+            "the membership document (serial {}) lists another public key as {}",
+            doc.document.serial,
+            next.key_id()
+        ),
+        Some(k) if k.valid_from > at => format!(
+            "the membership document (serial {}) makes {} valid only from {} ms, after --at {at}",
+            doc.document.serial,
+            next.key_id(),
+            k.valid_from
+        ),
+        Some(_) => return Ok(()),
+    };
+    if force {
+        eprintln!("warning: {problem}; rotating anyway (--force)");
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{problem}: the other members would refuse what this node signs with it. Ask the \
+         operator to run `vivier-admin member rotate-key {node_id} --key-id {} --public-key {} \
+         --valid-from-ms {at}` and publish, then run this again (or pass --force)",
+        next.key_id(),
+        next.public_key().to_b64()
+    )
 }
 
 /// `--at` of `key rotate`.
@@ -145,9 +198,32 @@ async fn key_command(config: &Config, cmd: KeyCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        KeyCommand::Rotate { at, overlap_days } => {
+        KeyCommand::Rotate {
+            at,
+            overlap_days,
+            force,
+        } => {
             let at = parse_at(&at, now)?;
-            let r = crate::keys::rotate(config, &node_id, first, at, overlap_days * 86_400_000)?;
+            let doc = match crate::federation::store::stored_membership(&db).await? {
+                Some(stored) => Some(
+                    vivier_protocol::SignedMembershipDocument::from_bytes(
+                        stored.document.as_bytes(),
+                    )
+                    .map_err(|e| anyhow::anyhow!("stored membership document: {e}"))?,
+                ),
+                None => None,
+            };
+            let listed = |next: &vivier_protocol::SigningKeyPair| {
+                rotation_listed(doc.as_ref(), &node_id, next, at, force)
+            };
+            let r = crate::keys::rotate(
+                config,
+                &node_id,
+                first,
+                at,
+                overlap_days * 86_400_000,
+                listed,
+            )?;
             // A running node (every process on this database) reloads.
             let mut tx = db.begin().await?;
             crate::journal::append(&mut tx, crate::journal::Kind::Keys, &r.key_id, now).await?;

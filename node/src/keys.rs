@@ -261,7 +261,8 @@ pub struct Rotation {
 }
 
 /// `key rotate`: schedule the waiting next key from `at_ms`, the current
-/// key staying valid until `at_ms + overlap_ms`. Writes `keyring.json`
+/// key staying valid until `at_ms + overlap_ms`, once `check` accepts the
+/// next key (the membership document lists it). Writes `keyring.json`
 /// atomically.
 pub fn rotate(
     config: &Config,
@@ -269,6 +270,7 @@ pub fn rotate(
     first_valid_from: i64,
     at_ms: i64,
     overlap_ms: i64,
+    check: impl FnOnce(&SigningKeyPair) -> anyhow::Result<()>,
 ) -> anyhow::Result<Rotation> {
     if overlap_ms < 0 {
         anyhow::bail!("the overlap cannot be negative");
@@ -285,6 +287,7 @@ pub fn rotate(
         );
     }
     let next = read_key(&path, node_id)?;
+    check(&next)?;
     let Some(last) = schedule.keys.iter_mut().max_by_key(|k| k.valid_from) else {
         anyhow::bail!("the key ring is empty");
     };

@@ -511,6 +511,18 @@ async fn a_node_key_rotates_with_an_overlap_and_federation_keeps_working() {
         .trim()
         .to_string();
     assert_eq!(a.well_known().await["keys"].as_array().unwrap().len(), 1);
+    // Out of order: the node refuses to switch to a key the network does
+    // not know yet (the others would refuse what it signs), saying what the
+    // operator must do; nothing changes.
+    let early = a.cli(&["key", "rotate", "--at", "now"], &[]);
+    assert!(!early.status.success());
+    let said = String::from_utf8_lossy(&early.stderr);
+    assert!(
+        said.contains("does not list ed25519:2") && said.contains("member rotate-key cd41"),
+        "{said}"
+    );
+    assert!(cli_ok(a, &["key", "show"]).contains("ed25519:1 "));
+    assert!(!cli_ok(a, &["key", "show"]).contains("ed25519:2"));
 
     // 2. The operator adds it to the document from T and publishes.
     let t = chrono::Utc::now().timestamp_millis();
