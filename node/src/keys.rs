@@ -367,7 +367,7 @@ mod tests {
         .write(config.key_file())
         .unwrap();
         // No next key yet: rotate says what to do.
-        let e = rotate(&config, &node, 100, 5_000, 1_000).unwrap_err();
+        let e = rotate(&config, &node, 100, 5_000, 1_000, |_| Ok(())).unwrap_err();
         assert!(e.to_string().contains("generate-next"), "{e}");
         let next = generate_next(&config, &node, 100).unwrap();
         assert_eq!(next.key_id, "ed25519:2");
@@ -376,8 +376,8 @@ mod tests {
             "one waiting key at a time"
         );
         // Not before the current key.
-        assert!(rotate(&config, &node, 100, 50, 0).is_err());
-        let r = rotate(&config, &node, 100, 5_000, 1_000).unwrap();
+        assert!(rotate(&config, &node, 100, 50, 0, |_| Ok(())).is_err());
+        let r = rotate(&config, &node, 100, 5_000, 1_000, |_| Ok(())).unwrap();
         assert_eq!(
             (r.key_id.as_str(), r.previous_key_id.as_str()),
             ("ed25519:2", "ed25519:1")
