@@ -42,7 +42,8 @@ pub(crate) mod service;
 pub(crate) mod store;
 
 pub(crate) use cascades::{
-    mark_undeliverable, on_offer_member_left, purge_profiles_from, refuse_pending_on_closed_offer,
+    mark_undeliverable, on_offer_member_left, on_this_node_left, purge_profiles_from,
+    refuse_pending_on_closed_offer,
 };
 pub use cascades::{no_answer_sweep, on_candidate_erased, spawn_sweeps};
 pub use http::routes;

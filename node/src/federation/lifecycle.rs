@@ -80,6 +80,14 @@ pub async fn apply(
             "this node is no longer an active member of the network",
         )
         .await?;
+        let others: Vec<String> = doc
+            .members
+            .iter()
+            .filter(|m| m.node_id != state.identity.node_id)
+            .map(|m| m.node_id.to_string())
+            .collect();
+        d.referrals_undeliverable +=
+            crate::referrals::on_this_node_left(state, tx, &others).await?;
         tracing::warn!(
             serial = doc.serial,
             parked = d.messages_parked,

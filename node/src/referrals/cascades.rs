@@ -92,6 +92,67 @@ pub(crate) async fn on_offer_member_left(
     Ok(n)
 }
 
+/// This node left the network: its pending referrals to the offers of
+/// `members` (delivered there, whose profiles those members purge) can no
+/// longer be followed: each becomes `obsolete` (the candidate's status
+/// follows) and its counsellor is told. Those still queued are parked
+/// (`undeliverable`) by the caller first. Returns how many.
+pub(crate) async fn on_this_node_left(
+    state: &AppState,
+    tx: &mut Transaction<'_, Any>,
+    members: &[String],
+) -> Result<u64> {
+    let me = state.identity.node_id.to_string();
+    let mut n = 0;
+    for node in members {
+        for id in store::pending_outbound_to(tx, node).await? {
+            let Some(row) = store::get(tx, &id).await? else {
+                continue;
+            };
+            let system = Author {
+                name: SYSTEM_ACTOR,
+                node: &me,
+                user_id: None,
+                at: now_ms(),
+            };
+            transition(
+                state,
+                tx,
+                &row,
+                &Change::to(
+                    ReferralStatus::Obsolete,
+                    "ce nœud n'est plus membre du réseau : la mise en relation ne peut plus être suivie",
+                ),
+                &system,
+                false,
+            )
+            .await?;
+            if let Some(user_id) = row.counsellor_id.clone() {
+                let title = row.offer_title.as_deref().unwrap_or(&row.offer_id);
+                crate::notifications::notify(
+                    state,
+                    tx,
+                    crate::notifications::NewNotice {
+                        user_id,
+                        kind: crate::notifications::NoticeKind::MemberLeft,
+                        subject_type: "referral",
+                        subject_id: row.id.clone(),
+                        message: format!(
+                            "Votre mise en relation pour l'offre « {title} » ne peut plus être \
+                             suivie : ce nœud n'est plus membre du réseau Vivier (le membre qui \
+                             a reçu la candidature l'a effacée)."
+                        ),
+                        link: format!("/ui/mises-en-relation/{}", row.id),
+                    },
+                )
+                .await?;
+            }
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 /// Member `node` left the network: forget the profiles it referred to this
 /// node's offers (pending ones become `obsolete` first). Returns how many
 /// profiles were purged.

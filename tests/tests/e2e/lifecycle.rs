@@ -206,6 +206,34 @@ async fn a_revoked_member_leaves_nothing_stranded() {
         .await;
     assert_eq!(paul_now["status"], "active", "{paul_now}");
 
+    // At C: the referral it had delivered to A can no longer be followed:
+    // obsolete, Léa back to active, her counsellor told.
+    wait_for(30, "C's delivered referral closed", || async {
+        let (_, v) = c
+            .get(&c_counsellor, &format!("/api/v1/referrals/{from_c}"))
+            .await;
+        (v["status"] == "obsolete").then_some(())
+    })
+    .await;
+    let (_, lea_now) = c
+        .get(
+            &c_counsellor,
+            &format!("/api/v1/candidates/{}", lea["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(lea_now["status"], "active", "{lea_now}");
+    let (_, n) = c
+        .get(&c_counsellor, "/api/v1/notifications?unread=true")
+        .await;
+    assert!(
+        n["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["subject_id"] == from_c.as_str()),
+        "{n}"
+    );
+
     // At C: new federated actions are refused with a clear code; local
     // work goes on.
     let (s, v) = c
