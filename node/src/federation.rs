@@ -57,8 +57,8 @@ mod refusals;
 pub(crate) mod store;
 
 pub use admin::{
-    dead_letters, dead_letters_page, retry, status, status_for, DeadLetter, FederationStatus,
-    PeerStatus,
+    dead_letters, dead_letters_page, dismiss, retry, status, status_for, DeadLetter,
+    FederationStatus, PeerStatus,
 };
 pub use catchup::catch_up_round;
 pub use delivery::{check_peer_url, signed_request};

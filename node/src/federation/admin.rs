@@ -150,6 +150,29 @@ pub async fn dead_letters_page(
 
 /// Put dead letter `id` back in the outbox (admins), audited
 /// `federation.retry` in the same transaction; wakes delivery.
+/// Dismiss dead letter `id`: an administrator has seen it and its outcome
+/// (a referral `undeliverable`, its counsellor told) stands; it leaves the
+/// list, the `vivier_dead_letters` gauge and `vivier-admin status`. Audited
+/// with its destination and error.
+pub async fn dismiss(state: &AppState, actor: &Actor, id: i64) -> Result<()> {
+    actor.user_with(&[Role::Admin])?;
+    let mut tx = state.db.begin().await?;
+    let (destination, message_id, error) = store::dismiss_dead_letter(&mut tx, id)
+        .await?
+        .ok_or(Error::NotFound("dead letter"))?;
+    crate::audit::append(
+        &mut tx,
+        actor,
+        "federation.dismiss",
+        ("message", &message_id),
+        None,
+        serde_json::json!({"destination": destination, "error": error}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 pub async fn retry(state: &AppState, actor: &Actor, id: i64) -> Result<()> {
     actor.user_with(&[Role::Admin])?;
     let mut tx = state.db.begin().await?;

@@ -15,7 +15,9 @@ use serde_json::value::RawValue;
 use tracing::Instrument;
 use vivier_protocol::{LogPage, NodeId, TxnBody, MAX_TXN_MESSAGES};
 
-use super::admin::{dead_letters_page, retry, status, status_for, DeadLetter, FederationStatus};
+use super::admin::{
+    dead_letters_page, dismiss, retry, status, status_for, DeadLetter, FederationStatus,
+};
 use super::membership::{accept_membership, MembershipAccepted};
 use super::{inbox, limits, operator, receive, refusals, store, with_resolver, MAX_TXN_BYTES};
 use crate::actor::Actor;
@@ -234,6 +236,18 @@ async fn retry_dead_letter(
     Ok(StatusCode::ACCEPTED)
 }
 
+#[utoipa::path(delete, path = "/api/v1/federation/dead-letters/{id}", tag = "admin",
+    params(("id" = i64, Path, description = "Dead letter id")),
+    responses((status = 204, description = "Dismissed: its outcome stands (audited)")))]
+async fn dismiss_dead_letter(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<i64>,
+) -> Result<StatusCode> {
+    dismiss(&state, &Actor::User(user), id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 static PROMETHEUS: std::sync::OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
     std::sync::OnceLock::new();
 
@@ -259,7 +273,12 @@ fn prometheus() -> Option<&'static metrics_exporter_prometheus::PrometheusHandle
 
 /// OpenAPI paths of the `/api/v1/federation…` routes.
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(status_handler, dead_letters_handler, retry_dead_letter))]
+#[openapi(paths(
+    status_handler,
+    dead_letters_handler,
+    retry_dead_letter,
+    dismiss_dead_letter
+))]
 pub(crate) struct Doc;
 
 /// Install the Prometheus recorder (idempotent).
@@ -383,6 +402,10 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route(
             "/api/v1/federation/dead-letters/{id}/retry",
             post(retry_dead_letter),
+        )
+        .route(
+            "/api/v1/federation/dead-letters/{id}",
+            axum::routing::delete(dismiss_dead_letter),
         )
         .route("/metrics", get(metrics_handler))
 }

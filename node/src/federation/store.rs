@@ -619,6 +619,26 @@ pub(crate) async fn requeue_dead_letter(
     Ok(Some(row))
 }
 
+/// Remove dead letter `id` for good (an administrator dismissed it: its
+/// outcome is known and applied). `None`: no such letter.
+pub(crate) async fn dismiss_dead_letter(
+    conn: &mut AnyConnection,
+    id: i64,
+) -> Result<Option<(String, String, String)>> {
+    let row: Option<(String, String, String)> =
+        sqlx::query_as("SELECT destination, message_id, error FROM dead_letters WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if row.is_some() {
+        sqlx::query("DELETE FROM dead_letters WHERE id = $1")
+            .bind(id)
+            .execute(conn)
+            .await?;
+    }
+    Ok(row)
+}
+
 // ---------------------------------------------------------------------------
 // The administration overview
 

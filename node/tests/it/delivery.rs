@@ -426,6 +426,26 @@ async fn referral_refused_for_a_closed_offer_is_undeliverable_for_its_counsellor
             .get(&b_counsellor, &format!("/api/v1/referrals/{rid}"))
             .await;
         assert_eq!(r["status"], "undeliverable");
+        // Its outcome stands: the administrator dismisses it (a counsellor
+        // may not), it leaves the list and the counts, audited.
+        let (_, dl) = b.get(&b_admin, "/api/v1/federation/dead-letters").await;
+        let again = dl["items"][0]["id"].as_i64().unwrap();
+        let path = format!("/api/v1/federation/dead-letters/{again}");
+        assert_eq!(b.delete(&b_counsellor, &path).await.0, 403);
+        assert_eq!(b.delete(&b_admin, &path).await.0, 204);
+        assert_eq!(b.delete(&b_admin, &path).await.0, 404);
+        let (_, dl) = b.get(&b_admin, "/api/v1/federation/dead-letters").await;
+        assert_eq!(dl["total"], 0, "{dl}");
+        let (_, st) = b.get(&b_admin, "/api/v1/federation/status").await;
+        assert_eq!(st["dead_letters"], 0, "{st}");
+        let (_, audit) = b
+            .get(&b_admin, "/api/v1/audit?action=federation.dismiss")
+            .await;
+        assert_eq!(audit["total"], 1, "{audit}");
+        let (_, r) = b
+            .get(&b_counsellor, &format!("/api/v1/referrals/{rid}"))
+            .await;
+        assert_eq!(r["status"], "undeliverable");
         a.stop().await;
         b.stop().await;
     }
