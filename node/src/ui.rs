@@ -763,6 +763,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/admin/journal", get(admin::journal))
         .route("/ui/admin/reseau", get(admin::network))
         .route("/ui/admin/reseau/rebuts/{id}", post(admin::retry))
+        .route("/ui/admin/reseau/rebuts/{id}/classer", post(admin::dismiss))
         .route("/ui/rapports/export", get(rapports::download))
         .route("/ui/rapports/publier", post(rapports::publish))
         .route("/ui/reseau", get(reseau::page).post(reseau::ask))

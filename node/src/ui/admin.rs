@@ -34,6 +34,9 @@ fn done_fr(code: &str) -> Option<&'static str> {
         "role" => "Rôle modifié.",
         "lien" => "Lien de réinitialisation envoyé par courriel.",
         "renvoye" => "Message remis dans la file d'envoi.",
+        "classe" => {
+            "Message classé : il quitte la liste et les alertes (son issue reste enregistrée)."
+        }
         _ => return None,
     })
 }
@@ -405,4 +408,16 @@ pub async fn retry(
 ) -> UiResult {
     crate::federation::retry(&state, &Actor::User(user), id).await?;
     Ok(Redirect::to("/ui/admin/reseau?fait=renvoye").into_response())
+}
+
+/// `POST /ui/admin/reseau/rebuts/{id}/classer`: dismiss a parked message
+/// whose outcome stands.
+pub async fn dismiss(
+    State(state): State<AppState>,
+    Session(user): Session,
+    _: SameOrigin,
+    Path(id): Path<i64>,
+) -> UiResult {
+    crate::federation::dismiss(&state, &Actor::User(user), id).await?;
+    Ok(Redirect::to("/ui/admin/reseau?fait=classe").into_response())
 }

@@ -730,6 +730,19 @@ async fn a_counsellor_is_refused_by_the_federation_admin_service_whichever_adapt
         .await;
         assert_eq!(page.status, 403, "{}", page.body);
         assert!(page.body.contains("Accès refusé"), "{}", page.body);
+        let page = crate::support::post(
+            &node,
+            Some(&cookie),
+            &format!("/ui/admin/reseau/rebuts/{id}/classer"),
+            &[],
+        )
+        .await;
+        assert_eq!(page.status, 403, "{}", page.body);
+        forbidden(
+            vivier_node::federation::dismiss(&node.state, &intruder, id)
+                .await
+                .expect_err("dismissing is for admins"),
+        );
 
         // Nothing moved, nothing recorded.
         assert_eq!(dead_letter_trail(&node).await, before);
