@@ -207,6 +207,9 @@ tokio::task_local! {
     /// Whether the page being rendered belongs to a node that is no longer
     /// an active member of the network it holds a document for.
     static NOT_MEMBER_PAGE: bool;
+    /// When the membership document this node holds expired (unix ms), if
+    /// it has: the administrators' banner.
+    static MEMBERSHIP_EXPIRED_AT: Option<i64>;
 }
 
 /// Middleware: pages rendered while handling this request know whether this
@@ -217,7 +220,17 @@ pub async fn membership_scope(
     next: axum::middleware::Next,
 ) -> Response {
     let not_member = crate::federation::ensure_member(&state).is_err();
-    NOT_MEMBER_PAGE.scope(not_member, next.run(req)).await
+    let expired = state
+        .federation
+        .membership()
+        .map(|d| d.document.expires_at)
+        .filter(|at| *at <= state.clock.now_ms());
+    NOT_MEMBER_PAGE
+        .scope(
+            not_member,
+            MEMBERSHIP_EXPIRED_AT.scope(expired, next.run(req)),
+        )
+        .await
 }
 
 /// Render a template to a string (every page knows whether the node runs
@@ -227,6 +240,7 @@ pub fn render_to_string(name: &str, ctx: Value) -> Result<String, Error> {
     let ctx = context! {
         demo => crate::demo::mode::page_in_demo(),
         not_member => NOT_MEMBER_PAGE.try_with(|d| *d).unwrap_or(false),
+        membership_expired_at => MEMBERSHIP_EXPIRED_AT.try_with(|d| *d).unwrap_or(None),
         ..ctx
     };
     environment()

@@ -115,7 +115,7 @@ pub(crate) async fn on_this_node_left(
                 user_id: None,
                 at: now_ms(),
             };
-            transition(
+            let closed = transition(
                 state,
                 tx,
                 &row,
@@ -126,7 +126,19 @@ pub(crate) async fn on_this_node_left(
                 &system,
                 false,
             )
-            .await?;
+            .await;
+            match closed {
+                Ok(_) => {}
+                // Changed meanwhile (the same document applied by another
+                // transaction, a concurrent answer) or in a state that
+                // cannot become obsolete: left as it is, the document is
+                // accepted all the same.
+                Err(Error::Conflict(why)) => {
+                    tracing::info!(referral = %row.id, %why, "referral left as it is");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
             if let Some(user_id) = row.counsellor_id.clone() {
                 let title = row.offer_title.as_deref().unwrap_or(&row.offer_id);
                 crate::notifications::notify(
