@@ -986,17 +986,29 @@ impl<'a> Builder<'a> {
         }
         terms.sort_unstable();
         terms.dedup();
-        let q = any_of(
-            terms
-                .iter()
-                .map(|t| {
-                    Box::new(TermQuery::new(
-                        Term::from_field_text(field, t),
-                        IndexRecordOption::Basic,
-                    )) as Box<dyn Query>
-                })
-                .collect(),
-        )?;
+        let mut any: Vec<Box<dyn Query>> = terms
+            .iter()
+            .map(|t| {
+                Box::new(TermQuery::new(
+                    Term::from_field_text(field, t),
+                    IndexRecordOption::Basic,
+                )) as Box<dyn Query>
+            })
+            .collect();
+        // Or a text that says it (« Permis CE » in a CV whose licences were
+        // never recorded): « permis » and the category (as a code) in the
+        // searchable text.
+        if let Some(cat) = cat {
+            let words: Vec<Box<dyn Query>> = analysed("permis")
+                .into_iter()
+                .chain(analysed(&cat.to_uppercase()))
+                .map(|a| term_query(self.fields.main, &a.term))
+                .collect();
+            if words.len() == 2 {
+                any.extend(all_of(words));
+            }
+        }
+        let q = any_of(any)?;
         Some(Box::new(ConstScoreQuery::new(q, ROME_CODE_SCORE)))
     }
 
