@@ -229,12 +229,45 @@ impl NetworkDir {
         let hp = self.history_path(doc.document.serial);
         match create_atomic(&hp, &bytes) {
             Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => bail!(
-                "{} already exists: another vivier-admin run issued serial {} \
-                 at the same time; nothing was changed, run the command again",
-                hp.display(),
-                doc.document.serial
-            ),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                // Either a concurrent run, or a network.json older than the
+                // history (restored from a backup): say which.
+                let newest = std::fs::read_dir(&hist)
+                    .ok()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| {
+                        e.ok()?
+                            .file_name()
+                            .to_str()?
+                            .strip_suffix(".json")?
+                            .parse::<i64>()
+                            .ok()
+                    })
+                    .max()
+                    .unwrap_or(doc.document.serial);
+                let on_disk = self.load().map(|d| d.document.serial).unwrap_or(newest);
+                // A concurrent run is at most one serial ahead.
+                if newest > on_disk + 1 {
+                    bail!(
+                        "network.json is at serial {on_disk} but the history already holds serial \
+                         {newest} ({}): network.json looks restored from an older copy; nothing \
+                         was changed. Restore the newest document (copy {} over network.json), \
+                         then run the command again",
+                        hist.display(),
+                        self.history_path(newest).display()
+                    );
+                }
+                bail!(
+                    "{} already exists: another vivier-admin run issued serial {} \
+                     at the same time; nothing was changed, run the command again (if no other \
+                     run is active, network.json was restored from an older copy: copy {} over \
+                     it)",
+                    hp.display(),
+                    doc.document.serial,
+                    self.history_path(newest).display()
+                )
+            }
             Err(e) => return Err(e).with_context(|| format!("writing {}", hp.display())),
         }
         let p = self.document_path();
@@ -945,6 +978,29 @@ mod tests {
                 NOW
             ))
             .is_err());
+    }
+
+    /// network.json restored from an older copy: the next change says so
+    /// and names the document to restore, and writes nothing.
+    #[test]
+    fn an_older_network_json_is_named_as_such() {
+        let tmp = tempfile::tempdir().unwrap();
+        let nd = init(tmp.path());
+        for id in ["aa41", "bb41"] {
+            let k = node_key();
+            nd.change(NOW, &NOPASS, |d| add_member(d, member(id, &k)))
+                .unwrap();
+        }
+        assert_eq!(nd.load().unwrap().document.serial, 3);
+        std::fs::copy(nd.history_path(1), nd.document_path()).unwrap();
+        let k = node_key();
+        let err = nd
+            .change(NOW, &NOPASS, |d| add_member(d, member("cc41", &k)))
+            .unwrap_err();
+        let said = format!("{err:#}");
+        assert!(said.contains("restored from an older copy"), "{said}");
+        assert!(said.contains("3.json"), "{said}");
+        assert_eq!(nd.load().unwrap().document.serial, 1);
     }
 
     /// A member added (or rotated, or moved) with another member's public

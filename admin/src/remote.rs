@@ -212,15 +212,25 @@ impl Client {
             };
         }
         match serde_json::from_str::<Problem>(&text) {
-            Ok(p) => PublishOutcome::Refused {
-                status,
-                kind: p
+            Ok(p) => {
+                let kind = p
                     .kind
                     .strip_prefix("urn:vivier:problem:")
                     .unwrap_or(&p.kind)
-                    .to_string(),
-                detail: p.detail,
-            },
+                    .to_string();
+                // The node's detail may repeat the kind (`rollback:
+                // rollback: …`): said once.
+                let prefix = format!("{kind}: ");
+                let mut detail = p.detail.as_str();
+                while let Some(rest) = detail.strip_prefix(&prefix) {
+                    detail = rest;
+                }
+                PublishOutcome::Refused {
+                    status,
+                    detail: detail.to_string(),
+                    kind,
+                }
+            }
             Err(_) => PublishOutcome::Refused {
                 status,
                 kind: format!("http_{status}"),

@@ -308,8 +308,19 @@ async fn membership_lifecycle_against_real_nodes() {
     // --- refusals: each with its own error ----------------------------------
     // Rollback to serial 3.
     let doc3 = std::fs::read(net.join("documents/3.json")).unwrap();
-    let (s, kind, body) = post_document(&nodes[0], doc3).await;
+    let (s, kind, body) = post_document(&nodes[0], doc3.clone()).await;
     assert_eq!((s, kind.as_str()), (409, "rollback"), "{body}");
+    // The operator publishes an older network.json by mistake: refused, the
+    // reason said once.
+    let held = std::fs::read(net.join("network.json")).unwrap();
+    std::fs::write(net.join("network.json"), &doc3).unwrap();
+    let (ok, out, err) = adm(&net, &["publish", "--ca-cert", &ca_pem]);
+    assert!(!ok, "{out}{err}");
+    assert!(
+        out.contains("REFUSED 409 rollback: ") && !out.contains("rollback: rollback"),
+        "{out}{err}"
+    );
+    std::fs::write(net.join("network.json"), &held).unwrap();
 
     // Expired (signed by the real operator key).
     let mut d = next_of(&doc4.document);
