@@ -602,6 +602,7 @@ impl<'a> Builder<'a> {
                 }
                 phrase.extend(span_phrase);
                 alternatives.extend(self.entry_alternatives(key));
+                alternatives.extend(self.short_form_alternatives(key));
                 clauses.extend(any_of(alternatives));
                 i = end;
                 continue;
@@ -723,6 +724,61 @@ impl<'a> Builder<'a> {
             }
         }
         out
+    }
+
+    /// The expression with a part of it written in its one-word short form
+    /// (`chauffeur poids lourd` → `chauffeur pl`, the dictionary pairing
+    /// « poids lourd » with « PL »): a title typed in full finds the titles
+    /// that abbreviate it, as a synonym.
+    fn short_form_alternatives(&mut self, key: &[String]) -> Vec<Box<dyn Query>> {
+        let mut forms: Vec<Vec<String>> = Vec::new();
+        for start in 0..key.len() {
+            for end in start + 2..=key.len() {
+                if start == 0 && end == key.len() {
+                    // The whole expression: its own synonyms already.
+                    continue;
+                }
+                let Some(entry) = self.lexicon.entry(&key[start..end]) else {
+                    continue;
+                };
+                // Only an acronym that stands for exactly this part (`pl`
+                // for « poids lourd »; not `btp` for « travaux publics »).
+                let lexicon = self.lexicon;
+                let stands_for = |a: &str| {
+                    lexicon.acronym(a).is_some()
+                        && lexicon.entry(&[a.to_string()]).is_some_and(|e| {
+                            e.synonyms
+                                .iter()
+                                .find(|s| s.terms.len() > 1)
+                                .is_some_and(|s| s.terms.as_slice() == &key[start..end])
+                        })
+                };
+                for short in entry
+                    .synonyms
+                    .iter()
+                    .filter(|s| s.terms.len() == 1 && stands_for(&s.terms[0]))
+                {
+                    let mut form = key[..start].to_vec();
+                    form.extend(short.terms.iter().cloned());
+                    form.extend(key[end..].iter().cloned());
+                    if !forms.contains(&form) {
+                        forms.push(form);
+                    }
+                }
+            }
+        }
+        // Each word of the form in the text (as the words of the typed
+        // expression count when found apart), below the typed words.
+        let main = self.fields.main;
+        forms
+            .into_iter()
+            .take(MAX_SYNONYMS)
+            .filter_map(|terms| {
+                self.highlight.extend(terms.iter().cloned());
+                all_of(terms.iter().map(|t| term_query(main, t)).collect())
+                    .map(|q| boosted(q, W_SYNONYM))
+            })
+            .collect()
     }
 
     /// An expansion on the main field: one term; several terms: each of

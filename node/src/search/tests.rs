@@ -1686,3 +1686,41 @@ fn a_sentence_nobody_matches_whole_finds_those_with_most_words() {
         assert_eq!(r.total, 0, "{text}");
     }
 }
+
+/// A title typed in full finds the records whose title writes its short
+/// form (`chauffeur poids lourd` → « Chauffeur PL »), ranked with the
+/// words typed, above records that only hold the job's ROME code.
+#[test]
+fn a_long_form_typed_finds_the_short_form_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = candidates(&dir);
+    let people: [(&str, &str, &str); 3] = [
+        ("pl", "Chauffeur PL", "Chauffeur PL en transport régional."),
+        ("code", "Livreur", "Tournées en ville, véhicule léger."),
+        (
+            "routier",
+            "Chauffeur poids lourd",
+            "Chauffeur poids lourd, zone longue.",
+        ),
+    ];
+    for (id, title, cv) in people {
+        let mut c = cand(id);
+        c.job_titles = strings(&[title]);
+        c.rome_codes = strings(&["N4101"]);
+        c.cv_text = cv.into();
+        index.upsert(&c).expect("upsert");
+    }
+    index.commit_now().expect("commit");
+    for text in ["chauffeur poids lourd", "Chauffeur Poids Lourds"] {
+        let r = index.search(&q(text)).expect("search");
+        let got = ids(&r);
+        let at = |id: &str| got.iter().position(|g| g == id).unwrap_or(usize::MAX);
+        assert!(at("pl") < at("code"), "{text}: {got:?}");
+        let score = |id: &str| r.hits.iter().find(|h| h.id == id).map_or(0.0, |h| h.score);
+        assert!(
+            score("pl") > 2.0 * score("code"),
+            "{text}: « Chauffeur PL » only a little above the code alone: {:?}",
+            r.hits.iter().map(|h| (&h.id, h.score)).collect::<Vec<_>>()
+        );
+    }
+}
