@@ -53,25 +53,43 @@ pub(crate) async fn mark_undeliverable(
     )
     .await?;
     store::set_delivery_error(tx, &row.id, code).await?;
-    if let Some(user_id) = row.counsellor_id.clone() {
-        let title = row.offer_title.as_deref().unwrap_or(&row.offer_id);
-        crate::notifications::notify(
-            state,
-            tx,
-            crate::notifications::NewNotice {
-                user_id,
-                kind: crate::notifications::NoticeKind::ReferralUndeliverable,
-                subject_type: "referral",
-                subject_id: row.id.clone(),
-                message: format!(
-                    "Votre mise en relation pour l'offre « {title} » n'a pas pu être transmise : {reason}."
-                ),
-                link: format!("/ui/mises-en-relation/{}", row.id),
-            },
-        )
-        .await?;
-    }
+    tell_counsellor(
+        state,
+        tx,
+        &row,
+        crate::notifications::NoticeKind::ReferralUndeliverable,
+        &format!("n'a pas pu être transmise : {reason}."),
+    )
+    .await?;
     Ok(true)
+}
+
+/// Tell the counsellor of outbound referral `row` (if any) what became of
+/// it: « Votre mise en relation pour l'offre « … » `what` ».
+async fn tell_counsellor(
+    state: &AppState,
+    tx: &mut Transaction<'_, Any>,
+    row: &StoredReferral,
+    kind: crate::notifications::NoticeKind,
+    what: &str,
+) -> Result<()> {
+    let Some(user_id) = row.counsellor_id.clone() else {
+        return Ok(());
+    };
+    let title = row.offer_title.as_deref().unwrap_or(&row.offer_id);
+    crate::notifications::notify(
+        state,
+        tx,
+        crate::notifications::NewNotice {
+            user_id,
+            kind,
+            subject_type: "referral",
+            subject_id: row.id.clone(),
+            message: format!("Votre mise en relation pour l'offre « {title} » {what}"),
+            link: format!("/ui/mises-en-relation/{}", row.id),
+        },
+    )
+    .await
 }
 
 /// Member `node` left the network: this node's pending referrals to its
@@ -139,26 +157,15 @@ pub(crate) async fn on_this_node_left(
                 }
                 Err(e) => return Err(e),
             }
-            if let Some(user_id) = row.counsellor_id.clone() {
-                let title = row.offer_title.as_deref().unwrap_or(&row.offer_id);
-                crate::notifications::notify(
-                    state,
-                    tx,
-                    crate::notifications::NewNotice {
-                        user_id,
-                        kind: crate::notifications::NoticeKind::MemberLeft,
-                        subject_type: "referral",
-                        subject_id: row.id.clone(),
-                        message: format!(
-                            "Votre mise en relation pour l'offre « {title} » ne peut plus être \
-                             suivie : ce nœud n'est plus membre du réseau Vivier (le membre qui \
-                             a reçu la candidature l'a effacée)."
-                        ),
-                        link: format!("/ui/mises-en-relation/{}", row.id),
-                    },
-                )
-                .await?;
-            }
+            tell_counsellor(
+                state,
+                tx,
+                &row,
+                crate::notifications::NoticeKind::MemberLeft,
+                "ne peut plus être suivie : ce nœud n'est plus membre du réseau Vivier (le membre \
+                 qui a reçu la candidature l'a effacée).",
+            )
+            .await?;
             n += 1;
         }
     }

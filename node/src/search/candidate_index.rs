@@ -13,8 +13,8 @@ use tantivy::{DocSet, TantivyDocument, Term};
 
 use super::analysis::{FR, FR_EXACT, FR_PAIRS};
 use super::engine::{
-    add_point, any_of_filter, conjunction, filter, relaxed_text_query, term_filter, text_query,
-    Engine, EngineHandle, Exec, F_ID, F_PT, F_ROME, F_UPDATED_AT,
+    add_point, any_of_filter, conjunction, filter, term_filter, text_query_with, Engine,
+    EngineHandle, Exec, F_ID, F_PT, F_ROME, F_UPDATED_AT,
 };
 use super::geo_filter::commune_filter;
 use super::match_fields::{
@@ -452,11 +452,7 @@ impl CandidateIndex {
     ) -> Result<(SearchResults, bool), SearchError> {
         let f = &self.fields;
         let searcher = self.engine().searcher();
-        let built = if relaxed {
-            relaxed_text_query(&searcher, &self.search_fields, q.text.as_deref())?
-        } else {
-            text_query(&searcher, &self.search_fields, q.text.as_deref())?
-        };
+        let built = text_query_with(&searcher, &self.search_fields, q.text.as_deref(), relaxed)?;
         let relaxable = built.as_ref().is_some_and(|b| b.relaxable);
         let mut filters: Vec<Box<dyn Query>> = Vec::new();
         let mut excluded: Vec<Box<dyn Query>> = Vec::new();

@@ -805,24 +805,27 @@ pub(crate) fn text_query(
     fields: &SearchFields,
     text: Option<&str>,
 ) -> Result<Option<Built>, SearchError> {
-    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
-        return Ok(None);
-    };
-    let parsed = query_lang::parse(text)?;
-    Builder::new(fields, searcher).build(&parsed)
+    text_query_with(searcher, fields, text, false)
 }
 
-/// [`text_query`] with its groups of words relaxed ([`Builder::relaxed`]).
-pub(crate) fn relaxed_text_query(
+/// [`text_query`], its groups of words relaxed when `relaxed`
+/// ([`Builder::relaxed`]).
+pub(crate) fn text_query_with(
     searcher: &Searcher,
     fields: &SearchFields,
     text: Option<&str>,
+    relaxed: bool,
 ) -> Result<Option<Built>, SearchError> {
     let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
     let parsed = query_lang::parse(text)?;
-    Builder::new(fields, searcher).relaxed().build(&parsed)
+    let builder = Builder::new(fields, searcher);
+    if relaxed {
+        builder.relaxed().build(&parsed)
+    } else {
+        builder.build(&parsed)
+    }
 }
 
 /// Wraps a filter so that it does not contribute to the score.
