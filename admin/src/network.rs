@@ -816,6 +816,15 @@ mod tests {
         nd
     }
 
+    /// Adds members `ids` (a fresh key each), one document per member.
+    fn add_members(nd: &NetworkDir, ids: &[&str]) {
+        for id in ids {
+            let k = node_key();
+            nd.change(NOW, &NOPASS, |d| add_member(d, member(id, &k)))
+                .unwrap();
+        }
+    }
+
     #[test]
     fn init_creates_key_document_and_history() {
         use std::os::unix::fs::PermissionsExt;
@@ -986,11 +995,7 @@ mod tests {
     fn an_older_network_json_is_named_as_such() {
         let tmp = tempfile::tempdir().unwrap();
         let nd = init(tmp.path());
-        for id in ["aa41", "bb41"] {
-            let k = node_key();
-            nd.change(NOW, &NOPASS, |d| add_member(d, member(id, &k)))
-                .unwrap();
-        }
+        add_members(&nd, &["aa41", "bb41"]);
         assert_eq!(nd.load().unwrap().document.serial, 3);
         std::fs::copy(nd.history_path(1), nd.document_path()).unwrap();
         let k = node_key();
@@ -1068,11 +1073,7 @@ mod tests {
         use vivier_protocol::{NodeReport, WellKnown};
         let tmp = tempfile::tempdir().unwrap();
         let nd = init(tmp.path());
-        for id in ["aa41", "bb41", "cc41"] {
-            let k = node_key();
-            nd.change(NOW, &NOPASS, |d| add_member(d, member(id, &k)))
-                .unwrap();
-        }
+        add_members(&nd, &["aa41", "bb41", "cc41"]);
         let doc = nd.load().unwrap();
         let serial = doc.document.serial;
         let well_known = |id: &str| WellKnown {

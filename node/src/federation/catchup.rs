@@ -51,9 +51,7 @@ pub async fn catch_up_round(state: &AppState) -> u64 {
     let Some(doc) = state.federation.membership() else {
         return 0;
     };
-    if doc.document.member(&state.identity.node_id).is_some()
-        && !super::lifecycle::self_active(state, &doc.document)
-    {
+    if super::lifecycle::self_departed(state, &doc.document) {
         // Left the network: every member refuses its reads (and logs each
         // one). A reactivation reaches it from the operator's `publish`.
         return 0;

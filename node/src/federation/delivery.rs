@@ -34,10 +34,9 @@ pub(super) async fn supervisor(state: AppState) {
         match store::due_destinations(&state.db, state.clock.now_ms()).await {
             Ok(dests) => {
                 let doc = state.federation.membership();
-                let departed = doc.as_ref().is_some_and(|doc| {
-                    doc.document.member(&state.identity.node_id).is_some()
-                        && !super::lifecycle::self_active(&state, &doc.document)
-                });
+                let departed = doc
+                    .as_ref()
+                    .is_some_and(|doc| super::lifecycle::self_departed(&state, &doc.document));
                 if departed && !dests.is_empty() {
                     // This node has left the network: what it queued since
                     // (closing its own offers, an erasure) can never be

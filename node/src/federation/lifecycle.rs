@@ -46,6 +46,12 @@ pub fn self_active(state: &AppState, doc: &MembershipDocument) -> bool {
         .is_some_and(|m| m.is_active())
 }
 
+/// Whether `doc` lists this node as a member that is no longer active
+/// (suspended or revoked): it has left the network.
+pub fn self_departed(state: &AppState, doc: &MembershipDocument) -> bool {
+    doc.member(&state.identity.node_id).is_some() && !self_active(state, doc)
+}
+
 /// Refuse a new federated action (an offer broadcast, a referral to
 /// another member's offer) when this node holds a membership document that
 /// no longer lists it as active.
@@ -71,7 +77,7 @@ pub async fn apply(
 ) -> Result<Departures> {
     let mut d = Departures::default();
     let now = state.clock.now_ms();
-    if !self_active(state, doc) && doc.member(&state.identity.node_id).is_some() {
+    if self_departed(state, doc) {
         d.messages_parked += outcomes::park_queued(
             state,
             tx,
