@@ -1802,6 +1802,7 @@ pub(crate) mod tests_support {
                 lon_micro: None,
                 positions: 1,
             }],
+            positions_filled: 0,
             published_at: 0,
             updated_at: 0,
         }

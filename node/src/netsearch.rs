@@ -291,6 +291,7 @@ async fn fits(state: &AppState, q: &NetworkQuery) -> Result<Vec<(String, Fit)>> 
                 siret: None,
             },
             workplaces: workplaces.clone(),
+            positions_filled: 0,
             published_at: now,
             updated_at: now,
         };

@@ -156,6 +156,12 @@ pub struct OfferPayload {
     /// Places of work.
     #[serde(default)]
     pub workplaces: Vec<Workplace>,
+    /// Positions already filled by hires through the network (omitted
+    /// when 0). The origin sends `offer.updated` when it changes and
+    /// `offer.closed` once every position is filled; receivers show the
+    /// positions still open.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub positions_filled: i64,
     /// First publication time (unix ms).
     pub published_at: i64,
     /// Last update time (unix ms).
@@ -296,6 +302,10 @@ pub struct CandidateProfile {
 
 fn is_false(b: &bool) -> bool {
     !*b
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 /// Payload of `referral.submitted`: a counsellor co-opts a candidate for

@@ -105,9 +105,11 @@ impl TryFrom<OfferRow> for StoredOffer {
     type Error = Error;
 
     fn try_from(row: OfferRow) -> Result<StoredOffer> {
-        let payload: OfferPayload = serde_json::from_str(&row.payload).map_err(|e| {
+        let mut payload: OfferPayload = serde_json::from_str(&row.payload).map_err(|e| {
             Error::Internal(anyhow::anyhow!("stored offer payload does not parse: {e}"))
         })?;
+        // The column is the count (the origin's hires, or what it last sent).
+        payload.positions_filled = row.positions_filled;
         Ok(StoredOffer {
             payload,
             status: row.status,
@@ -148,7 +150,10 @@ pub struct StoredOffer {
     /// member left the network); none when its origin closed it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub closed_reason: Option<String>,
-    /// Positions filled by hires through referrals (this node's offers).
+    /// Positions filled by hires through referrals: this node's count for
+    /// its own offers, the origin's last word for the others. Serialised
+    /// by the payload (`positions_filled`, omitted when 0).
+    #[serde(skip)]
     pub positions_filled: i64,
 }
 
@@ -161,6 +166,11 @@ impl StoredOffer {
             .map(|w| w.positions.max(0))
             .sum::<i64>()
             .max(1)
+    }
+
+    /// Positions still to fill.
+    pub fn positions_open(&self) -> i64 {
+        (self.positions() - self.positions_filled).max(0)
     }
 }
 /// A member that refused this node's offer for good.
@@ -322,6 +332,7 @@ pub(crate) fn validate_input(
             siret: employer.siret.clone(),
         },
         workplaces,
+        positions_filled: 0,
         published_at: 0,
         updated_at: 0,
     };
@@ -348,6 +359,7 @@ impl ValidOffer {
         OfferPayload {
             offer_id,
             origin_node: origin,
+            positions_filled: 0,
             published_at,
             updated_at,
             ..self.0

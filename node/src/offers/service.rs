@@ -249,12 +249,14 @@ async fn update_local<E: Env>(
     valid: ValidOffer,
 ) -> Result<StoredOffer> {
     let now = now_ms().max(existing.updated_at + 1);
-    let payload = valid.into_payload(
+    let mut payload = valid.into_payload(
         existing.payload.offer_id.clone(),
         existing.payload.origin_node.clone(),
         existing.payload.published_at,
         now,
     );
+    // Hires already made stay counted.
+    payload.positions_filled = existing.positions_filled;
     let mut tx = env.db().begin().await?;
     if !store::update_local(&mut tx, &payload, now).await? {
         return Err(Error::Conflict(
@@ -272,12 +274,29 @@ async fn update_local<E: Env>(
         serde_json::json!({}),
     )
     .await?;
-    tx.commit().await?;
-    Ok(StoredOffer {
+    let mut updated = StoredOffer {
         payload,
         updated_at: now,
         ..existing.clone()
-    })
+    };
+    // Fewer positions than hires made: nothing is left to fill.
+    if updated.positions_open() == 0
+        && close_in_tx(
+            env,
+            &mut tx,
+            &Actor::System("positions_filled"),
+            &updated.payload.offer_id,
+            Some("tous les postes sont pourvus".into()),
+            now + 1,
+        )
+        .await?
+    {
+        updated.status = OfferStatus::Closed;
+        updated.updated_at = now + 1;
+        updated.closed_at = Some(now + 1);
+    }
+    tx.commit().await?;
+    Ok(updated)
 }
 
 /// Close local offer `offer_id` in the caller's transaction: status,
@@ -331,15 +350,34 @@ pub(crate) async fn hires_changed<E: Env>(
         return Ok(false);
     };
     let filled = crate::referrals::store::hires_of_offer(tx, offer_id).await?;
+    if filled == offer.positions_filled {
+        return Ok(false);
+    }
     store::set_positions_filled(tx, offer_id, filled).await?;
-    if offer.status == OfferStatus::Open && filled >= offer.positions() {
+    if offer.status != OfferStatus::Open {
+        return Ok(false);
+    }
+    // The network learns the count (an `offer.updated` with the same
+    // content), then the close when nothing is left.
+    let now = now.max(offer.updated_at + 1);
+    let payload = OfferPayload {
+        positions_filled: filled,
+        updated_at: now,
+        ..offer.payload.clone()
+    };
+    if !store::update_local(tx, &payload, now).await? {
+        return Ok(false);
+    }
+    env.broadcast(tx, Broadcast::Updated(&payload)).await?;
+    journal_index(tx, offer_id).await?;
+    if filled >= offer.positions() {
         return close_in_tx(
             env,
             tx,
             &Actor::System("positions_filled"),
             offer_id,
             Some("tous les postes sont pourvus".into()),
-            now.max(offer.updated_at + 1),
+            now + 1,
         )
         .await;
     }

@@ -198,15 +198,16 @@ pub(crate) async fn upsert_remote(
     let values = crate::util::sql_rows(
         crate::db::is_postgres(conn),
         offers.len(),
-        "(?, ?, NULL, 'open', ?, ?, ?, ?, ?, ?, ?, NULL, 0)",
+        "(?, ?, NULL, 'open', ?, ?, ?, ?, ?, ?, ?, NULL, 0, ?)",
     );
     let sql = format!(
         "INSERT INTO offers (id, origin_node, owner_user_id, status, payload, title, rome_code, contract_type, \
-         employer_name, created_at, updated_at, closed_at, is_local) \
+         employer_name, created_at, updated_at, closed_at, is_local, positions_filled) \
          VALUES {values} \
          ON CONFLICT (id) DO UPDATE SET status = 'open', payload = excluded.payload, title = excluded.title, \
          rome_code = excluded.rome_code, contract_type = excluded.contract_type, \
-         employer_name = excluded.employer_name, updated_at = excluded.updated_at, closed_at = NULL \
+         employer_name = excluded.employer_name, updated_at = excluded.updated_at, closed_at = NULL, \
+         positions_filled = excluded.positions_filled \
          WHERE offers.origin_node = excluded.origin_node AND offers.is_local = 0 \
          AND offers.updated_at < excluded.updated_at \
          RETURNING id"
@@ -223,7 +224,8 @@ pub(crate) async fn upsert_remote(
             .bind(p.contract_type.as_str())
             .bind(&p.employer.name)
             .bind(now)
-            .bind(p.updated_at);
+            .bind(p.updated_at)
+            .bind(p.positions_filled);
     }
     Ok(q.fetch_all(conn).await?)
 }

@@ -210,6 +210,14 @@ pub fn check_content(refs: &Referentials, p: &OfferPayload) -> Vec<FieldError> {
             1..=MAX_POSITIONS,
         );
     }
+    // Never more filled than offered (hires counted by the origin).
+    let positions: i64 = p.workplaces.iter().map(|w| w.positions.max(0)).sum();
+    v::int_in(
+        &mut errs,
+        "positions_filled",
+        Some(p.positions_filled),
+        0..=positions.max(0),
+    );
     errs
 }
 
@@ -349,6 +357,7 @@ mod tests {
                 lon_micro: Some(689_000),
                 positions: 2,
             }],
+            positions_filled: 0,
             published_at: NOW - 1000,
             updated_at: NOW,
         }

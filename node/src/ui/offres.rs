@@ -33,6 +33,8 @@ pub struct OfferRow {
     rome: String,
     places: Vec<String>,
     positions: i64,
+    /// Positions filled by hires through the network.
+    filled: i64,
     origin: String,
     is_local: bool,
     open: bool,
@@ -58,6 +60,7 @@ impl OfferRow {
                 })
                 .collect(),
             positions: p.workplaces.iter().map(|w| w.positions.max(0)).sum(),
+            filled: o.positions_filled,
             origin: if o.is_local {
                 "Locale".to_string()
             } else {
@@ -240,6 +243,9 @@ struct OfferView {
     desired_certifications: Vec<String>,
     experience: Option<String>,
     workplaces: Vec<(String, i64)>,
+    /// Positions filled by hires through the network, and still open.
+    filled: i64,
+    positions_open: i64,
     origin: String,
     is_local: bool,
     open: bool,
@@ -299,6 +305,8 @@ fn offer_view(state: &AppState, o: &StoredOffer) -> OfferView {
                 )
             })
             .collect(),
+        filled: o.positions_filled,
+        positions_open: o.positions_open(),
         origin: if o.is_local {
             "Offre locale".to_string()
         } else {

@@ -240,6 +240,16 @@ async fn each_bad_offer_field_is_refused_alone_and_nothing_changes() {
                 "workplaces[0].positions",
             ),
             (
+                "more positions filled than offered",
+                with(good(), "/positions_filled", json!(99)),
+                "positions_filled",
+            ),
+            (
+                "negative positions filled",
+                with(good(), "/positions_filled", json!(-1)),
+                "positions_filled",
+            ),
+            (
                 "negative salary",
                 with(good(), "/salary/min_cents", json!(-100)),
                 "salary.min_cents",

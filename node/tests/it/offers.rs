@@ -541,6 +541,7 @@ async fn network_offers_are_stored_read_only_and_closed() {
                 lon_micro: Some(0),
                 positions: 1,
             }],
+            positions_filled: 0,
             published_at: 1_000,
             updated_at: 2_000,
         };

@@ -232,6 +232,7 @@ async fn remote_offer(
             lon_micro: None,
             positions: 1,
         }],
+        positions_filled: 0,
         published_at: now,
         updated_at: now,
     };
@@ -1176,6 +1177,106 @@ async fn an_employer_is_refused_by_the_referral_service_whichever_adapter_calls_
         assert_eq!(v.status, ReferralStatus::Cancelled);
         let after = referral_counts(&node, "referral.status").await;
         assert_eq!((after.1, after.2), (before.1 + 1, before.2 + 1));
+        node.stop().await;
+    }
+}
+
+/// A hire on an offer with positions left: the count is broadcast
+/// (`offer.updated` with `positions_filled`), the offer stays open; the
+/// last position closes it. A received offer shows the origin's count, and
+/// an employer lowering the positions below the hires closes the offer.
+#[tokio::test]
+async fn a_partial_hire_tells_the_network_the_positions_filled() {
+    for backend in backends() {
+        let node = start_node(&backend).await;
+        let employer = node.user(Role::Employer, "rh@logistique.fr").await;
+        let mut body = offer_body("Préparateur de commandes", "CDI");
+        body["workplaces"] = json!([
+            {"commune_insee": "41018", "positions": 2},
+            {"commune_insee": "37261", "positions": 1}
+        ]);
+        let (st, v) = node.post(&employer, "/api/v1/offers", &body).await;
+        assert_eq!(st, 201, "{v}");
+        let o = v["offer_id"].as_str().unwrap().to_string();
+        for r in ["ref-1", "ref-2", "ref-3", "ref-4"] {
+            assert_eq!(submit(&node, "node-c", submitted(r, &o, "node-c")).await, "ok");
+        }
+        let accept = json!({"status": "accepted", "contract_type": "CDI", "start_date": "2027-01-04"});
+        let updates = || async {
+            sqlx::query_scalar::<_, String>(
+                "SELECT body FROM broadcast_log WHERE kind = 'offer.updated' ORDER BY seq",
+            )
+            .fetch_all(&node.state.db.pool)
+            .await
+            .unwrap()
+        };
+
+        let (st, v) = node
+            .post(&employer, "/api/v1/referrals/ref-1/status", &accept)
+            .await;
+        assert_eq!(st, 200, "{v}");
+        let (_, v) = node.get(&employer, &format!("/api/v1/offers/{o}")).await;
+        assert_eq!((v["status"].as_str(), v["positions_filled"].as_i64()), (Some("open"), Some(1)), "{v}");
+        let sent = updates().await;
+        assert_eq!(sent.len(), 1, "{backend:?}");
+        assert!(sent[0].contains("\"positions_filled\":1"), "{}", sent[0]);
+        // The offer page says what is left.
+        let cookie = crate::support::ui_login(&node, "rh@logistique.fr").await;
+        let page = crate::support::get(&node, Some(&cookie), &format!("/ui/offres/{o}")).await;
+        assert!(
+            page.body.contains("1 pourvu par le réseau, 2 encore à pourvoir"),
+            "{}",
+            page.body
+        );
+
+        // A refusal changes no count: nothing is broadcast.
+        let (st, _) = node
+            .post(
+                &employer,
+                "/api/v1/referrals/ref-2/status",
+                &json!({"status": "refused", "reason": "lacking_skills"}),
+            )
+            .await;
+        assert_eq!(st, 200);
+        assert_eq!(updates().await.len(), 1);
+
+        // Lowering the positions below… no: to the hires made closes it.
+        let mut edit = body.clone();
+        edit["workplaces"] = json!([{"commune_insee": "41018", "positions": 1}]);
+        let (st, v) = node
+            .put(&employer, &format!("/api/v1/offers/{o}"), &edit)
+            .await;
+        assert_eq!(st, 200, "{v}");
+        assert_eq!(v["status"], "closed", "{v}");
+        assert_eq!(v["positions_filled"], 1, "{v}");
+        let last = updates().await;
+        assert!(last.last().unwrap().contains("\"positions_filled\":1"));
+        let (_, r) = node.get(&employer, "/api/v1/referrals/ref-3").await;
+        assert_eq!((r["status"].as_str(), r["reason"].as_str()), (Some("refused"), Some("position_filled")), "{r}");
+
+        // A received offer shows its origin's count.
+        remote_offer(&node, "node-a", "offer-a1", ContractType::Cdi, None).await;
+        let (_, v) = node.get(&employer, "/api/v1/offers/offer-a1").await;
+        assert!(v.get("positions_filled").is_none(), "0 is omitted: {v}");
+        let stored = vivier_node::offers::get_offer(&node.state.db, "offer-a1")
+            .await
+            .unwrap()
+            .unwrap();
+        let mut p = stored.payload.clone();
+        p.workplaces[0].positions = 3;
+        p.positions_filled = 2;
+        p.updated_at += 1;
+        let mut tx = node.state.db.pool.begin().await.unwrap();
+        vivier_node::offers::store_remote_offer(
+            &mut tx,
+            &vivier_node::actor::Actor::Peer(p.origin_node.clone()),
+            &p,
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let (_, v) = node.get(&employer, "/api/v1/offers/offer-a1").await;
+        assert_eq!((v["status"].as_str(), v["positions_filled"].as_i64()), (Some("open"), Some(2)), "{v}");
         node.stop().await;
     }
 }

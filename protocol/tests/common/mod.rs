@@ -138,6 +138,7 @@ pub fn offer(title: &str) -> OfferPayload {
             lon_micro: Some(-9_007_199_254_740_991),
             positions: 2,
         }],
+        positions_filled: 0,
         published_at: T0 - DAY_MS,
         updated_at: T0,
     }

@@ -341,6 +341,7 @@ fn offer_payload(origin: &str, title: &str) -> Value {
             lon_micro: Some(1_335_000),
             positions: 1,
         }],
+        positions_filled: 0,
         published_at: now,
         updated_at: now,
     })

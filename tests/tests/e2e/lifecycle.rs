@@ -335,12 +335,13 @@ async fn returns_to_work(node: &NodeProcess, admin: &str) -> (i64, i64) {
     )
 }
 
-/// A one-position offer at A, candidates referred by B and C: A's employer
-/// hires B's candidate → the position is filled, the offer closes
-/// everywhere and C's pending referral is refused (`position_filled`); the
-/// hire counts once in the network (a return to work at B, a hire through
-/// the network at A, nothing at C), and recording it again by hand at B is
-/// refused.
+/// A two-position offer at A, candidates referred by B (two) and C: A's
+/// employer hires B's first candidate → one position filled, B and C see
+/// the count and the offer still open; the second hire fills the last
+/// position → the offer closes everywhere and C's pending referral is
+/// refused (`position_filled`); each hire counts once in the network (a
+/// return to work at B, a hire through the network at A, nothing at C),
+/// and recording one again by hand at B is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hire_fills_the_position_closes_the_offer_and_counts_once() {
     let net = Network::start(&["cd41", "mission-tours", "petr-laon"]).await;
@@ -355,13 +356,9 @@ async fn a_hire_fills_the_position_closes_the_offer_and_counts_once() {
     let b_admin = b.user("admin", "admin@tours.fr", None);
     let c_counsellor = c.user("counsellor", "conseil@petr-laon.fr", None);
     let c_admin = c.user("admin", "admin@petr-laon.fr", None);
-    let o = post_ok(
-        a,
-        &employer,
-        "/api/v1/offers",
-        &offer_body("Cariste Blois", "41018"),
-    )
-    .await;
+    let mut two = offer_body("Cariste Blois", "41018");
+    two["workplaces"][0]["positions"] = json!(2);
+    let o = post_ok(a, &employer, "/api/v1/offers", &two).await;
     let oid = o["offer_id"].as_str().unwrap().to_string();
     for (node, token) in [(b, &b_counsellor), (c, &c_counsellor)] {
         wait_for(60, "offer received", || async {
@@ -371,8 +368,9 @@ async fn a_hire_fills_the_position_closes_the_offer_and_counts_once() {
         .await;
     }
     let rb = refer(b, &b_counsellor, &oid, "Yanis", "37261").await;
+    let rb2 = refer(b, &b_counsellor, &oid, "Inès", "37261").await;
     let rc = refer(c, &c_counsellor, &oid, "Chloé", "02408").await;
-    for r in [&rb, &rc] {
+    for r in [&rb, &rb2, &rc] {
         wait_for(60, "referral at A", || async {
             let (s, _) = a.get(&employer, &format!("/api/v1/referrals/{r}")).await;
             (s == 200).then_some(())
@@ -388,9 +386,29 @@ async fn a_hire_fills_the_position_closes_the_offer_and_counts_once() {
         .await;
     assert_eq!(s, 200, "{v}");
 
-    // A: position filled, offer closed, C's referral refused.
+    // One position of two: A, B and C show it filled, the offer open.
     let v = offer_status(a, &employer, &oid).await;
     assert_eq!(v["positions_filled"], 1, "{v}");
+    assert_eq!(v["status"], "open", "{v}");
+    for (node, token) in [(b, &b_counsellor), (c, &c_counsellor)] {
+        wait_for(60, "positions filled received", || async {
+            let (_, v) = node.get(token, &format!("/api/v1/offers/{oid}")).await;
+            (v["positions_filled"] == 1 && v["status"] == "open").then_some(())
+        })
+        .await;
+    }
+    let (s, v) = a
+        .post(
+            &employer,
+            &format!("/api/v1/referrals/{rb2}/status"),
+            &json!({"status": "accepted", "contract_type": "CDI", "start_date": "2027-01-04"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+
+    // A: both positions filled, offer closed, C's referral refused.
+    let v = offer_status(a, &employer, &oid).await;
+    assert_eq!(v["positions_filled"], 2, "{v}");
     assert_eq!(v["status"], "closed", "{v}");
     let (_, v) = a.get(&employer, &format!("/api/v1/referrals/{rc}")).await;
     assert_eq!(v["status"], "refused", "{v}");
@@ -420,8 +438,15 @@ async fn a_hire_fills_the_position_closes_the_offer_and_counts_once() {
 
     // Counted once: a return to work at B (home), a hire through the network
     // at A, nothing at C.
-    assert_eq!(returns_to_work(a, &a_admin).await, (0, 1));
-    assert_eq!(returns_to_work(b, &b_admin).await, (1, 0));
+    wait_for(60, "second hire at B", || async {
+        let (_, v) = b
+            .get(&b_counsellor, &format!("/api/v1/referrals/{rb2}"))
+            .await;
+        (v["status"] == "accepted").then_some(())
+    })
+    .await;
+    assert_eq!(returns_to_work(a, &a_admin).await, (0, 2));
+    assert_eq!(returns_to_work(b, &b_admin).await, (2, 0));
     assert_eq!(returns_to_work(c, &c_admin).await, (0, 0));
     // Recording the same return to work by hand at B is refused, with or
     // without naming the referral.
@@ -446,7 +471,7 @@ async fn a_hire_fills_the_position_closes_the_offer_and_counts_once() {
             "{v}"
         );
     }
-    assert_eq!(returns_to_work(b, &b_admin).await, (1, 0));
+    assert_eq!(returns_to_work(b, &b_admin).await, (2, 0));
 }
 
 /// The stored `offer.published` message of offer `id` in a node's inbox.
