@@ -236,11 +236,16 @@ async fn remote_offer(
         published_at: now,
         updated_at: now,
     };
+    store_received(node, &p).await;
+}
+
+/// Store an offer as received from its origin.
+async fn store_received(node: &TestNode, p: &OfferPayload) {
     let mut tx = node.state.db.pool.begin().await.unwrap();
     vivier_node::offers::store_remote_offer(
         &mut tx,
         &vivier_node::actor::Actor::Peer(p.origin_node.clone()),
-        &p,
+        p,
     )
     .await
     .unwrap();
@@ -1199,9 +1204,13 @@ async fn a_partial_hire_tells_the_network_the_positions_filled() {
         assert_eq!(st, 201, "{v}");
         let o = v["offer_id"].as_str().unwrap().to_string();
         for r in ["ref-1", "ref-2", "ref-3", "ref-4"] {
-            assert_eq!(submit(&node, "node-c", submitted(r, &o, "node-c")).await, "ok");
+            assert_eq!(
+                submit(&node, "node-c", submitted(r, &o, "node-c")).await,
+                "ok"
+            );
         }
-        let accept = json!({"status": "accepted", "contract_type": "CDI", "start_date": "2027-01-04"});
+        let accept =
+            json!({"status": "accepted", "contract_type": "CDI", "start_date": "2027-01-04"});
         let updates = || async {
             sqlx::query_scalar::<_, String>(
                 "SELECT body FROM broadcast_log WHERE kind = 'offer.updated' ORDER BY seq",
@@ -1216,7 +1225,11 @@ async fn a_partial_hire_tells_the_network_the_positions_filled() {
             .await;
         assert_eq!(st, 200, "{v}");
         let (_, v) = node.get(&employer, &format!("/api/v1/offers/{o}")).await;
-        assert_eq!((v["status"].as_str(), v["positions_filled"].as_i64()), (Some("open"), Some(1)), "{v}");
+        assert_eq!(
+            (v["status"].as_str(), v["positions_filled"].as_i64()),
+            (Some("open"), Some(1)),
+            "{v}"
+        );
         let sent = updates().await;
         assert_eq!(sent.len(), 1, "{backend:?}");
         assert!(sent[0].contains("\"positions_filled\":1"), "{}", sent[0]);
@@ -1224,7 +1237,8 @@ async fn a_partial_hire_tells_the_network_the_positions_filled() {
         let cookie = crate::support::ui_login(&node, "rh@logistique.fr").await;
         let page = crate::support::get(&node, Some(&cookie), &format!("/ui/offres/{o}")).await;
         assert!(
-            page.body.contains("1 pourvu par le réseau, 2 encore à pourvoir"),
+            page.body
+                .contains("1 pourvu par le réseau, 2 encore à pourvoir"),
             "{}",
             page.body
         );
@@ -1240,7 +1254,7 @@ async fn a_partial_hire_tells_the_network_the_positions_filled() {
         assert_eq!(st, 200);
         assert_eq!(updates().await.len(), 1);
 
-        // Lowering the positions below… no: to the hires made closes it.
+        // Lowering the positions to the hires made closes it.
         let mut edit = body.clone();
         edit["workplaces"] = json!([{"commune_insee": "41018", "positions": 1}]);
         let (st, v) = node
@@ -1252,7 +1266,11 @@ async fn a_partial_hire_tells_the_network_the_positions_filled() {
         let last = updates().await;
         assert!(last.last().unwrap().contains("\"positions_filled\":1"));
         let (_, r) = node.get(&employer, "/api/v1/referrals/ref-3").await;
-        assert_eq!((r["status"].as_str(), r["reason"].as_str()), (Some("refused"), Some("position_filled")), "{r}");
+        assert_eq!(
+            (r["status"].as_str(), r["reason"].as_str()),
+            (Some("refused"), Some("position_filled")),
+            "{r}"
+        );
 
         // A received offer shows its origin's count.
         remote_offer(&node, "node-a", "offer-a1", ContractType::Cdi, None).await;
@@ -1266,17 +1284,13 @@ async fn a_partial_hire_tells_the_network_the_positions_filled() {
         p.workplaces[0].positions = 3;
         p.positions_filled = 2;
         p.updated_at += 1;
-        let mut tx = node.state.db.pool.begin().await.unwrap();
-        vivier_node::offers::store_remote_offer(
-            &mut tx,
-            &vivier_node::actor::Actor::Peer(p.origin_node.clone()),
-            &p,
-        )
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
+        store_received(&node, &p).await;
         let (_, v) = node.get(&employer, "/api/v1/offers/offer-a1").await;
-        assert_eq!((v["status"].as_str(), v["positions_filled"].as_i64()), (Some("open"), Some(2)), "{v}");
+        assert_eq!(
+            (v["status"].as_str(), v["positions_filled"].as_i64()),
+            (Some("open"), Some(2)),
+            "{v}"
+        );
         node.stop().await;
     }
 }

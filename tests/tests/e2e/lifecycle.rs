@@ -324,6 +324,18 @@ async fn refer(node: &NodeProcess, token: &str, offer: &str, first: &str, insee:
     r["id"].as_str().unwrap().to_string()
 }
 
+/// The employer hires referral `id` (CDI).
+async fn hire(node: &NodeProcess, employer: &str, id: &str) {
+    let (s, v) = node
+        .post(
+            employer,
+            &format!("/api/v1/referrals/{id}/status"),
+            &json!({"status": "accepted", "contract_type": "CDI", "start_date": "2027-01-04"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+}
+
 async fn returns_to_work(node: &NodeProcess, admin: &str) -> (i64, i64) {
     let (s, v) = node.get(admin, "/api/v1/stats").await;
     assert_eq!(s, 200, "{v}");
@@ -377,14 +389,7 @@ async fn a_hire_fills_the_position_closes_the_offer_and_counts_once() {
         })
         .await;
     }
-    let (s, v) = a
-        .post(
-            &employer,
-            &format!("/api/v1/referrals/{rb}/status"),
-            &json!({"status": "accepted", "contract_type": "CDI", "start_date": "2027-01-04"}),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
+    hire(a, &employer, &rb).await;
 
     // One position of two: A, B and C show it filled, the offer open.
     let v = offer_status(a, &employer, &oid).await;
@@ -397,14 +402,7 @@ async fn a_hire_fills_the_position_closes_the_offer_and_counts_once() {
         })
         .await;
     }
-    let (s, v) = a
-        .post(
-            &employer,
-            &format!("/api/v1/referrals/{rb2}/status"),
-            &json!({"status": "accepted", "contract_type": "CDI", "start_date": "2027-01-04"}),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
+    hire(a, &employer, &rb2).await;
 
     // A: both positions filled, offer closed, C's referral refused.
     let v = offer_status(a, &employer, &oid).await;
