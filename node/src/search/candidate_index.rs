@@ -21,7 +21,7 @@ use super::match_fields::{
     commune_key, CandidateMatchFields, F_AVAILABLE, F_CERT, F_COMMUNE_KEY, F_CONTRACT,
     F_HAS_VEHICLE, F_HOURS, F_LICENCE, F_NETWORK, F_PT_ONLY, F_STATUS, F_TRAVEL,
 };
-use super::query_build::{LicenceTerms, SearchFields};
+use super::query_build::{LicenceTerms, SearchFields, Strictness};
 use super::{
     CandidateDoc, CandidateQuery, CandidateSummary, SearchError, SearchOptions, SearchResults,
 };
@@ -208,6 +208,20 @@ pub(crate) fn live_doc_freqs(
         }
     }
     Ok((searcher.num_docs(), out))
+}
+
+/// People having all the words of a search that are enough for it to
+/// count only them (a page and a half of 20): below, people missing a word
+/// (of two, or one of three to five…) are counted and ranked after them.
+pub const ENOUGH_WITH_ALL_WORDS: usize = 30;
+
+/// Whether a search's groups of words could find more with fewer words.
+#[derive(Clone, Copy, Debug)]
+struct Looser {
+    /// [`Strictness::Most`] could find more than [`Strictness::All`].
+    loosenable: bool,
+    /// [`Strictness::One`] could find more than [`Strictness::Most`].
+    relaxable: bool,
 }
 
 /// The candidathèque index (see the module documentation of
@@ -426,34 +440,56 @@ impl CandidateIndex {
     /// Searches the candidathèque. Without a `status`, archived candidates
     /// are left out (`status = "all"` includes them).
     pub fn search(&self, q: &CandidateQuery) -> Result<SearchResults, SearchError> {
-        Ok(self.search_with(q, false)?.0)
+        Ok(self.search_with(q, Strictness::Most)?.0)
     }
 
-    /// [`CandidateIndex::search`], tried again with each group of words
-    /// needing one of its words only when nobody had most of them (a
-    /// pasted sentence, filler words: `cherche cariste CACES disponible
-    /// rapidement`); the answer then says so ([`SearchResults::relaxed`]).
-    /// What a person typing in a search box gets.
+    /// What a person typing in a search box gets: each group of words
+    /// needs
+    /// - all of its words when at least [`ENOUGH_WITH_ALL_WORDS`] people
+    ///   have them all (whatever the page asked: the pages of one search
+    ///   agree): a common pair of words (`agent logistique`) then counts
+    ///   and ranks the people who have both, not everyone with one of
+    ///   them;
+    /// - otherwise most of its words ([`super::query_build::min_match`]: a
+    ///   mason whose CV never says BTP is found by `BTP maçonnerie`);
+    /// - one of its words only when nobody had most of them (a pasted
+    ///   sentence, filler words: `cherche cariste CACES disponible
+    ///   rapidement`); the answer then says so ([`SearchResults::relaxed`]).
     pub fn search_relaxing(&self, q: &CandidateQuery) -> Result<SearchResults, SearchError> {
-        let (results, relaxable) = self.search_with(q, false)?;
-        if results.total > 0 || !relaxable {
+        let (mut results, mut built) = self.search_with(q, Strictness::All)?;
+        if built.loosenable {
+            if results.total >= ENOUGH_WITH_ALL_WORDS {
+                return Ok(results);
+            }
+            (results, built) = self.search_with(q, Strictness::Most)?;
+        }
+        if results.total > 0 || !built.relaxable {
             return Ok(results);
         }
-        let (mut results, _) = self.search_with(q, true)?;
+        let (mut results, _) = self.search_with(q, Strictness::One)?;
         results.relaxed = true;
         Ok(results)
     }
 
-    /// The search, and whether relaxing its groups of words could find more.
+    /// The search, and whether its groups of words could find more with
+    /// fewer of their words.
     fn search_with(
         &self,
         q: &CandidateQuery,
-        relaxed: bool,
-    ) -> Result<(SearchResults, bool), SearchError> {
+        strictness: Strictness,
+    ) -> Result<(SearchResults, Looser), SearchError> {
         let f = &self.fields;
         let searcher = self.engine().searcher();
-        let built = text_query_with(&searcher, &self.search_fields, q.text.as_deref(), relaxed)?;
-        let relaxable = built.as_ref().is_some_and(|b| b.relaxable);
+        let built = text_query_with(
+            &searcher,
+            &self.search_fields,
+            q.text.as_deref(),
+            strictness,
+        )?;
+        let looser = Looser {
+            loosenable: built.as_ref().is_some_and(|b| b.loosenable),
+            relaxable: built.as_ref().is_some_and(|b| b.relaxable),
+        };
         let mut filters: Vec<Box<dyn Query>> = Vec::new();
         let mut excluded: Vec<Box<dyn Query>> = Vec::new();
         if !q.rome_codes.is_empty() {
@@ -504,7 +540,7 @@ impl CandidateIndex {
                 ..Exec::page(query, built.as_ref(), q.near, q.sort, q.offset, q.limit)
             },
         )?;
-        Ok((results, relaxable))
+        Ok((results, looser))
     }
 
     /// BM25 scores of candidates against a free text (an offer's title,

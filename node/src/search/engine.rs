@@ -22,7 +22,7 @@ use tantivy::{
 use super::analysis::{analysed, register_analyzers};
 use super::collect::{pack_point, search_split, RankCollector, Ranked};
 use super::id_table::{IdTables, SegmentIds};
-use super::query_build::{Builder, Built, SearchFields};
+use super::query_build::{Builder, Built, SearchFields, Strictness};
 use super::query_lang;
 use super::snippet::{leading, Highlighter};
 use super::{CandidateSummary, Hit, SearchError, SearchOptions, SearchResults, SortBy};
@@ -805,27 +805,24 @@ pub(crate) fn text_query(
     fields: &SearchFields,
     text: Option<&str>,
 ) -> Result<Option<Built>, SearchError> {
-    text_query_with(searcher, fields, text, false)
+    text_query_with(searcher, fields, text, Strictness::Most)
 }
 
-/// [`text_query`], its groups of words relaxed when `relaxed`
-/// ([`Builder::relaxed`]).
+/// [`text_query`], its groups of words needing all, most or one of their
+/// words ([`Strictness`]).
 pub(crate) fn text_query_with(
     searcher: &Searcher,
     fields: &SearchFields,
     text: Option<&str>,
-    relaxed: bool,
+    strictness: Strictness,
 ) -> Result<Option<Built>, SearchError> {
     let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
     let parsed = query_lang::parse(text)?;
-    let builder = Builder::new(fields, searcher);
-    if relaxed {
-        builder.relaxed().build(&parsed)
-    } else {
-        builder.build(&parsed)
-    }
+    Builder::new(fields, searcher)
+        .strictness(strictness)
+        .build(&parsed)
 }
 
 /// Wraps a filter so that it does not contribute to the score.

@@ -129,8 +129,26 @@ pub(crate) struct Built {
     /// Analysed terms (typed and expanded).
     pub highlight: BTreeSet<String>,
     /// Some group asked for more than one of its words
-    /// ([`Builder::relaxed`] could find more).
+    /// ([`Strictness::One`] could find more than [`Strictness::Most`]).
     pub relaxable: bool,
+    /// Some group could do with fewer than all of its words
+    /// ([`Strictness::Most`] could find more than [`Strictness::All`]).
+    pub loosenable: bool,
+}
+
+/// How many of the units of a group of juxtaposed words a document needs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub(crate) enum Strictness {
+    /// All of them: a candidate search's first try, kept when it finds
+    /// enough people ([`super::candidate_index`]).
+    All,
+    /// Most of them ([`min_match`]).
+    #[default]
+    Most,
+    /// One of them: the last try of a search that found nobody
+    /// (`cherche cariste CACES disponible rapidement`). Operators (`ET`,
+    /// exclusions), phrases and licences keep their meaning.
+    One,
 }
 
 pub(crate) struct Builder<'a> {
@@ -142,12 +160,13 @@ pub(crate) struct Builder<'a> {
     /// Building an exclusion: only which documents match counts (typed
     /// words without their ranking boosts).
     excluding: bool,
-    /// Groups of words need one of their words only (the second try of a
-    /// search that found nobody with most of the words).
-    relaxed: bool,
+    /// How many words of each group a document needs.
+    strictness: Strictness,
     /// A group asked for more than one of its words: relaxing it could
     /// find more.
     relaxable: bool,
+    /// A group could do with fewer than all of its words.
+    loosenable: bool,
 }
 
 fn boosted(q: Box<dyn Query>, boost: f32) -> Box<dyn Query> {
@@ -394,17 +413,16 @@ impl<'a> Builder<'a> {
             highlight: BTreeSet::new(),
             expand: true,
             excluding: false,
-            relaxed: false,
+            strictness: Strictness::Most,
             relaxable: false,
+            loosenable: false,
         }
     }
 
-    /// Juxtaposed words need one of them only (ranked by how many they
-    /// have): the second try of a search in which nobody had most of the
-    /// words (`cherche cariste CACES disponible rapidement`). Operators
-    /// (`ET`, exclusions), phrases and licences keep their meaning.
-    pub fn relaxed(mut self) -> Builder<'a> {
-        self.relaxed = true;
+    /// How many words of each group of juxtaposed words a document needs
+    /// (ranked by how many it has).
+    pub fn strictness(mut self, strictness: Strictness) -> Builder<'a> {
+        self.strictness = strictness;
         self
     }
 
@@ -419,6 +437,7 @@ impl<'a> Builder<'a> {
             query,
             highlight: self.highlight,
             relaxable: self.relaxable,
+            loosenable: self.loosenable,
         }))
     }
 
@@ -513,8 +532,14 @@ impl<'a> Builder<'a> {
             0 => None,
             1 => clauses.pop(),
             n => {
-                let least = if self.relaxed { 1 } else { min_match(n) };
-                self.relaxable |= least > 1;
+                let most = min_match(n);
+                self.relaxable |= most > 1;
+                self.loosenable |= most < n;
+                let least = match self.strictness {
+                    Strictness::All => n,
+                    Strictness::Most => most,
+                    Strictness::One => 1,
+                };
                 Some(Box::new(SoftAndQuery::new(clauses, least)) as Box<dyn Query>)
             }
         };

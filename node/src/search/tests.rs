@@ -1724,3 +1724,74 @@ fn a_long_form_typed_finds_the_short_form_written() {
         );
     }
 }
+
+/// Two words: with few people having both, those with one of them are
+/// counted too (after); with enough people having both, only they are —
+/// on every page alike, facets and total included; and a pair nobody has
+/// at all is widened as before.
+#[test]
+fn all_the_words_when_enough_people_have_them() {
+    use super::candidate_index::ENOUGH_WITH_ALL_WORDS;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = candidates(&dir);
+    let few = 3;
+    let mut cvs: Vec<(String, String)> = (0..few)
+        .map(|i| {
+            (
+                format!("both-{i}"),
+                "Agent logistique en entrepôt.".to_string(),
+            )
+        })
+        .collect();
+    cvs.extend((0..40).map(|i| (format!("agent-{i}"), "Agent d'accueil.".to_string())));
+    cvs.extend((0..5).map(|i| (format!("log-{i}"), "Préparation logistique.".to_string())));
+    let texts: Vec<(&str, &str)> = cvs.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    with_cvs(&index, &texts);
+    let page = |text: &str, offset: usize| {
+        index
+            .search_relaxing(&CandidateQuery {
+                offset,
+                limit: 20,
+                ..q(text)
+            })
+            .expect("search")
+    };
+    // Few have both: one of the two words is enough, both rank first.
+    let r = page("agent logistique", 0);
+    assert_eq!(r.total, few + 40 + 5);
+    assert!(!r.relaxed);
+    assert!(
+        ids(&r)[..few].iter().all(|id| id.starts_with("both-")),
+        "{:?}",
+        ids(&r)
+    );
+
+    // Enough have both: only they are counted, on every page.
+    let more: Vec<(String, String)> = (few..ENOUGH_WITH_ALL_WORDS)
+        .map(|i| {
+            (
+                format!("both-{i}"),
+                "Agent logistique, caces 1.".to_string(),
+            )
+        })
+        .collect();
+    let texts: Vec<(&str, &str)> = more.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    with_cvs(&index, &texts);
+    let first = page("agent logistique", 0);
+    assert_eq!(first.total, ENOUGH_WITH_ALL_WORDS);
+    let second = page("agent logistique", 20);
+    assert_eq!(second.total, ENOUGH_WITH_ALL_WORDS);
+    let mut seen: Vec<String> = ids(&first).into_iter().chain(ids(&second)).collect();
+    assert!(seen.iter().all(|id| id.starts_with("both-")), "{seen:?}");
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), ENOUGH_WITH_ALL_WORDS, "the pages agree");
+    // The plain search (and matching's callers) keep "most of the words".
+    let most = index.search(&q("agent logistique")).expect("search");
+    assert_eq!(most.total, ENOUGH_WITH_ALL_WORDS + 40 + 5);
+
+    // Nobody has most of these words: widened, and said so.
+    let r = page("agent cariste soudeur logistique", 0);
+    assert!(r.relaxed);
+    assert!(r.total >= ENOUGH_WITH_ALL_WORDS + 45, "{}", r.total);
+}

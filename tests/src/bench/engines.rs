@@ -136,7 +136,7 @@ impl Engine {
                     limit: TOP_K,
                     ..CandidateQuery::default()
                 };
-                let res = state.search.candidates.search(&query)?;
+                let res = state.search.candidates.search_relaxing(&query)?;
                 Ok(res
                     .hits
                     .iter()
@@ -240,7 +240,7 @@ impl Engine {
                     summaries: true,
                     ..CandidateQuery::default()
                 };
-                let res = state.search.candidates.search(&query)?;
+                let res = state.search.candidates.search_relaxing(&query)?;
                 Ok(Page {
                     total: res.total as u64,
                     hits: res
