@@ -16,12 +16,13 @@ use super::engine::{
     add_point, any_of_filter, conjunction, filter, term_filter, text_query_with, Engine,
     EngineHandle, Exec, F_ID, F_PT, F_ROME, F_UPDATED_AT,
 };
-use super::geo_filter::commune_filter;
+use super::geo_filter::commune_bits;
 use super::match_fields::{
     commune_key, CandidateMatchFields, F_AVAILABLE, F_CERT, F_COMMUNE_KEY, F_CONTRACT,
     F_HAS_VEHICLE, F_HOURS, F_LICENCE, F_NETWORK, F_PT_ONLY, F_STATUS, F_TRAVEL,
 };
 use super::query_build::{LicenceTerms, SearchFields, Strictness};
+use super::term_bits::TermBitsQuery;
 use super::{
     CandidateDoc, CandidateQuery, CandidateSummary, SearchError, SearchOptions, SearchResults,
 };
@@ -480,11 +481,17 @@ impl CandidateIndex {
     ) -> Result<(SearchResults, Looser), SearchError> {
         let f = &self.fields;
         let searcher = self.engine().searcher();
+        // A radius's documents, read once per segment for the filter and
+        // for the word variants that look at them only.
+        let radius = q
+            .near
+            .map(|(center, radius_km)| commune_bits(f.commune, center, radius_km));
         let built = text_query_with(
             &searcher,
             &self.search_fields,
             q.text.as_deref(),
             strictness,
+            radius.clone(),
         )?;
         let looser = Looser {
             loosenable: built.as_ref().is_some_and(|b| b.loosenable),
@@ -495,8 +502,8 @@ impl CandidateIndex {
         if !q.rome_codes.is_empty() {
             filters.push(any_of_filter(f.rome, &codes(&q.rome_codes)));
         }
-        if let Some((center, radius_km)) = q.near {
-            filters.push(commune_filter(f.commune, center, radius_km));
+        if let Some(bits) = radius {
+            filters.push(filter(Box::new(TermBitsQuery::of(bits))));
         }
         if let Some(licence) = &q.licence {
             // Holders of the licence: any recorded licence or certification

@@ -25,6 +25,7 @@ use super::id_table::{IdTables, SegmentIds};
 use super::query_build::{Builder, Built, SearchFields, Strictness};
 use super::query_lang;
 use super::snippet::{leading, Highlighter};
+use super::term_bits::SegmentBits;
 use super::{CandidateSummary, Hit, SearchError, SearchOptions, SearchResults, SortBy};
 use crate::geo::{bounding_box, Point};
 
@@ -805,16 +806,18 @@ pub(crate) fn text_query(
     fields: &SearchFields,
     text: Option<&str>,
 ) -> Result<Option<Built>, SearchError> {
-    text_query_with(searcher, fields, text, Strictness::Most)
+    text_query_with(searcher, fields, text, Strictness::Most, None)
 }
 
 /// [`text_query`], its groups of words needing all, most or one of their
-/// words ([`Strictness`]).
+/// words ([`Strictness`]), its word variants looking only at the documents
+/// of `within` when the search keeps only those ([`Builder::within`]).
 pub(crate) fn text_query_with(
     searcher: &Searcher,
     fields: &SearchFields,
     text: Option<&str>,
     strictness: Strictness,
+    within: Option<Arc<SegmentBits>>,
 ) -> Result<Option<Built>, SearchError> {
     let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(None);
@@ -822,6 +825,7 @@ pub(crate) fn text_query_with(
     let parsed = query_lang::parse(text)?;
     Builder::new(fields, searcher)
         .strictness(strictness)
+        .within(within)
         .build(&parsed)
 }
 

@@ -2,15 +2,16 @@
 //! commune (the referential's point for its INSEE code), so the candidates
 //! within `r` km of a point are exactly those whose commune centre is: the
 //! communes are computed once per query from the referential (bounding box
-//! first, then haversine) and searched as a set of terms ([`TermBitsQuery`]), which reads only
+//! first, then haversine) and searched as a set of terms ([`SegmentBits`]), which reads only
 //! the postings of those communes instead of visiting every document's
 //! coordinates.
 
-use tantivy::query::Query;
+use std::sync::Arc;
+
 use tantivy::schema::Field;
 use tantivy::Term;
 
-use super::term_bits::TermBitsQuery;
+use super::term_bits::SegmentBits;
 use crate::geo::{bounding_box, haversine_km, Point};
 use crate::referentials::Referentials;
 
@@ -37,16 +38,19 @@ pub(crate) fn communes_within(refs: &Referentials, center: Point, radius_km: f64
         .collect()
 }
 
-/// The term-set filter of a radius on the commune field.
-pub(crate) fn commune_filter(field: Field, center: Point, radius_km: f64) -> Box<dyn Query> {
+/// The documents of the communes within `radius_km` of `center`, per
+/// segment: the radius's filter ([`super::term_bits::TermBitsQuery::of`])
+/// and the word variants searched under it
+/// ([`super::term_bits::WithinQuery`]).
+pub(crate) fn commune_bits(field: Field, center: Point, radius_km: f64) -> Arc<SegmentBits> {
     let refs = Referentials::global();
     let communes = communes_within(refs, center, radius_km);
-    super::engine::filter(Box::new(TermBitsQuery::new(
+    Arc::new(SegmentBits::new(
         field,
         communes
             .into_iter()
             .map(|c| Term::from_field_text(field, c)),
-    )))
+    ))
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@
 //!   of words matching sends) are searched as typed, without expansions.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use levenshtein_automata::{Distance, LevenshteinAutomatonBuilder, DFA};
 use tantivy::query::{
@@ -40,6 +40,7 @@ use super::analysis::{
 use super::lexicon::{Lexicon, Phrase, MAX_ROME_EXPANSIONS};
 use super::query_lang::{Atom, Conjunction, Group, Query as Parsed};
 use super::soft_and::{BoostedQuery, SoftAndQuery};
+use super::term_bits::{SegmentBits, WithinQuery};
 use super::SearchError;
 
 /// Weight of a curated synonym or acronym expansion.
@@ -167,6 +168,9 @@ pub(crate) struct Builder<'a> {
     relaxable: bool,
     /// A group could do with fewer than all of its words.
     loosenable: bool,
+    /// The documents a filter of the search keeps (a radius): the variants
+    /// of a word look at those only ([`WithinQuery`]).
+    within: Option<Arc<SegmentBits>>,
 }
 
 fn boosted(q: Box<dyn Query>, boost: f32) -> Box<dyn Query> {
@@ -416,6 +420,33 @@ impl<'a> Builder<'a> {
             strictness: Strictness::Most,
             relaxable: false,
             loosenable: false,
+            within: None,
+        }
+    }
+
+    /// The search keeps only the documents of `bits` (its radius): the
+    /// unions of a word's variants then score only those.
+    pub fn within(mut self, bits: Option<Arc<SegmentBits>>) -> Builder<'a> {
+        self.within = bits;
+        self
+    }
+
+    /// Any of `qs`; under [`Builder::within`], each of them looking at the
+    /// kept documents only (a union scores every document of its clauses).
+    fn union(&self, qs: Vec<Box<dyn Query>>) -> Option<Box<dyn Query>> {
+        match &self.within {
+            Some(bits) if qs.len() > 1 => any_of(
+                qs.into_iter()
+                    .map(|q| {
+                        if q.downcast_ref::<WithinQuery>().is_some() {
+                            q
+                        } else {
+                            Box::new(WithinQuery::new(q, bits.clone())) as Box<dyn Query>
+                        }
+                    })
+                    .collect(),
+            ),
+            _ => any_of(qs),
         }
     }
 
@@ -448,7 +479,7 @@ impl<'a> Builder<'a> {
                 alternatives.push(q);
             }
         }
-        Ok(any_of(alternatives))
+        Ok(self.union(alternatives))
     }
 
     fn conjunction(&mut self, c: &Conjunction) -> Result<Option<Box<dyn Query>>, SearchError> {
@@ -628,7 +659,7 @@ impl<'a> Builder<'a> {
                 phrase.extend(span_phrase);
                 alternatives.extend(self.entry_alternatives(key));
                 alternatives.extend(self.short_form_alternatives(key));
-                clauses.extend(any_of(alternatives));
+                clauses.extend(self.union(alternatives));
                 i = end;
                 continue;
             }
@@ -865,7 +896,7 @@ impl<'a> Builder<'a> {
                 }
             }
         }
-        any_of(alternatives)
+        self.union(alternatives)
     }
 
     /// The typed terms of a word: one term (both forms of a word in
@@ -900,7 +931,7 @@ impl<'a> Builder<'a> {
         let mut required = Vec::new();
         let mut optional = Vec::new();
         if self.excluding {
-            return any_of(
+            return self.union(
                 forms
                     .iter()
                     .map(|f| term_query(self.fields.main, f))
@@ -917,7 +948,7 @@ impl<'a> Builder<'a> {
         for &(field, boost) in &self.fields.exact {
             optional.push(boosted(term_query(field, &t.folded), boost));
         }
-        with_optional(any_of(required)?, optional)
+        with_optional(self.union(required)?, optional)
     }
 
     /// Phrases, prefixes, alternatives and sub-queries.
@@ -948,7 +979,7 @@ impl<'a> Builder<'a> {
                         self.typed_words(&tokens)
                     });
                 }
-                any_of(qs)
+                self.union(qs)
             }
             Atom::Prefix(p) => self.prefix(p)?,
             Atom::Sub(q) => self.query(q)?,
@@ -1023,7 +1054,7 @@ impl<'a> Builder<'a> {
             .map(|t| boosted(term_query(self.fields.main, t), W_PREFIX))
             .collect();
         self.highlight.extend(terms);
-        Ok(any_of(qs))
+        Ok(self.union(qs))
     }
 
     /// `head` as typed words and `rest` as a prefix, both required (either
@@ -1089,7 +1120,7 @@ impl<'a> Builder<'a> {
                 any.extend(all_of(words));
             }
         }
-        let q = any_of(any)?;
+        let q = self.union(any)?;
         Some(Box::new(ConstScoreQuery::new(q, ROME_CODE_SCORE)))
     }
 
