@@ -281,15 +281,7 @@ async fn update_local<E: Env>(
     };
     // Fewer positions than hires made: nothing is left to fill.
     if updated.positions_open() == 0
-        && close_in_tx(
-            env,
-            &mut tx,
-            &Actor::System("positions_filled"),
-            &updated.payload.offer_id,
-            Some("tous les postes sont pourvus".into()),
-            now + 1,
-        )
-        .await?
+        && close_filled(env, &mut tx, &updated.payload.offer_id, now + 1).await?
     {
         updated.status = OfferStatus::Closed;
         updated.updated_at = now + 1;
@@ -371,17 +363,28 @@ pub(crate) async fn hires_changed<E: Env>(
     env.broadcast(tx, Broadcast::Updated(&payload)).await?;
     journal_index(tx, offer_id).await?;
     if filled >= offer.positions() {
-        return close_in_tx(
-            env,
-            tx,
-            &Actor::System("positions_filled"),
-            offer_id,
-            Some("tous les postes sont pourvus".into()),
-            now + 1,
-        )
-        .await;
+        return close_filled(env, tx, offer_id, now + 1).await;
     }
     Ok(false)
+}
+
+/// Close local offer `offer_id` because no position is left to fill (as
+/// the node itself), in the caller's transaction ([`close_in_tx`]).
+async fn close_filled<E: Env>(
+    env: &E,
+    tx: &mut Transaction<'_, Any>,
+    offer_id: &str,
+    at: i64,
+) -> Result<bool> {
+    close_in_tx(
+        env,
+        tx,
+        &Actor::System("positions_filled"),
+        offer_id,
+        Some("tous les postes sont pourvus".into()),
+        at,
+    )
+    .await
 }
 
 /// Create a local offer from an input (validated, broadcast, indexed,

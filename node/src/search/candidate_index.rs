@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::ops::Bound;
 use std::path::Path;
+use std::sync::Arc;
 
 use tantivy::query::{Query, RangeQuery};
 use tantivy::schema::{
@@ -22,7 +23,7 @@ use super::match_fields::{
     F_HAS_VEHICLE, F_HOURS, F_LICENCE, F_NETWORK, F_PT_ONLY, F_STATUS, F_TRAVEL,
 };
 use super::query_build::{LicenceTerms, SearchFields, Strictness};
-use super::term_bits::TermBitsQuery;
+use super::term_bits::{SegmentBits, TermBitsQuery};
 use super::{
     CandidateDoc, CandidateQuery, CandidateSummary, SearchError, SearchOptions, SearchResults,
 };
@@ -441,7 +442,7 @@ impl CandidateIndex {
     /// Searches the candidathèque. Without a `status`, archived candidates
     /// are left out (`status = "all"` includes them).
     pub fn search(&self, q: &CandidateQuery) -> Result<SearchResults, SearchError> {
-        Ok(self.search_with(q, Strictness::Most)?.0)
+        Ok(self.search_with(q, Strictness::Most, self.radius(q))?.0)
     }
 
     /// What a person typing in a search box gets: each group of words
@@ -457,35 +458,41 @@ impl CandidateIndex {
     ///   sentence, filler words: `cherche cariste CACES disponible
     ///   rapidement`); the answer then says so ([`SearchResults::relaxed`]).
     pub fn search_relaxing(&self, q: &CandidateQuery) -> Result<SearchResults, SearchError> {
-        let (mut results, mut built) = self.search_with(q, Strictness::All)?;
+        // Read once for every try.
+        let radius = self.radius(q);
+        let (mut results, mut built) = self.search_with(q, Strictness::All, radius.clone())?;
         if built.loosenable {
             if results.total >= ENOUGH_WITH_ALL_WORDS {
                 return Ok(results);
             }
-            (results, built) = self.search_with(q, Strictness::Most)?;
+            (results, built) = self.search_with(q, Strictness::Most, radius.clone())?;
         }
         if results.total > 0 || !built.relaxable {
             return Ok(results);
         }
-        let (mut results, _) = self.search_with(q, Strictness::One)?;
+        let (mut results, _) = self.search_with(q, Strictness::One, radius)?;
         results.relaxed = true;
         Ok(results)
     }
 
-    /// The search, and whether its groups of words could find more with
-    /// fewer of their words.
+    /// The documents of the search's radius, read once per segment for
+    /// its filter and for the word variants that look at them only.
+    fn radius(&self, q: &CandidateQuery) -> Option<Arc<SegmentBits>> {
+        q.near
+            .map(|(center, radius_km)| commune_bits(self.fields.commune, center, radius_km))
+    }
+
+    /// The search within `radius` ([`CandidateIndex::radius`]), and
+    /// whether its groups of words could find more with fewer of their
+    /// words.
     fn search_with(
         &self,
         q: &CandidateQuery,
         strictness: Strictness,
+        radius: Option<Arc<SegmentBits>>,
     ) -> Result<(SearchResults, Looser), SearchError> {
         let f = &self.fields;
         let searcher = self.engine().searcher();
-        // A radius's documents, read once per segment for the filter and
-        // for the word variants that look at them only.
-        let radius = q
-            .near
-            .map(|(center, radius_km)| commune_bits(f.commune, center, radius_km));
         let built = text_query_with(
             &searcher,
             &self.search_fields,

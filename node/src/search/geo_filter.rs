@@ -45,7 +45,7 @@ pub(crate) fn communes_within(refs: &Referentials, center: Point, radius_km: f64
 pub(crate) fn commune_bits(field: Field, center: Point, radius_km: f64) -> Arc<SegmentBits> {
     let refs = Referentials::global();
     let communes = communes_within(refs, center, radius_km);
-    Arc::new(SegmentBits::new(
+    Arc::new(SegmentBits::shared(
         field,
         communes
             .into_iter()

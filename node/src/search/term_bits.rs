@@ -24,14 +24,17 @@ pub(crate) struct TermBitsQuery {
     bits: Arc<SegmentBits>,
 }
 
-/// The documents of a term set, read once per segment for one search and
-/// shared: by the filter ([`TermBitsQuery`]) and by the word variants that
-/// look at them only ([`WithinQuery`]).
+/// The documents of a term set per segment. A shared set
+/// ([`SegmentBits::shared`]) is read once per segment for one search and
+/// kept: for the filter ([`TermBitsQuery`]) and the word variants that
+/// look at its documents only ([`WithinQuery`]); a set of one filter alone
+/// is read each time, kept by nobody.
 pub(crate) struct SegmentBits {
     field: Field,
     /// Sorted, without duplicates.
     terms: Arc<[Term]>,
-    read: Mutex<Vec<(SegmentId, Arc<BitSet>)>>,
+    /// Segments read, when shared.
+    read: Option<Mutex<Vec<(SegmentId, Arc<BitSet>)>>>,
 }
 
 impl std::fmt::Debug for SegmentBits {
@@ -44,7 +47,8 @@ impl std::fmt::Debug for SegmentBits {
 }
 
 impl SegmentBits {
-    /// Terms of another field than `field` are ignored.
+    /// A set read each time it is asked for (one filter). Terms of
+    /// another field than `field` are ignored.
     pub(crate) fn new(field: Field, terms: impl IntoIterator<Item = Term>) -> SegmentBits {
         let mut terms: Vec<Term> = terms.into_iter().filter(|t| t.field() == field).collect();
         terms.sort_unstable();
@@ -52,19 +56,35 @@ impl SegmentBits {
         SegmentBits {
             field,
             terms: terms.into(),
-            read: Mutex::new(Vec::new()),
+            read: None,
         }
     }
 
-    /// The documents of segment `reader` holding any of the terms (read on
-    /// the first call for that segment).
+    /// A set read once per segment and kept, for several readers.
+    pub(crate) fn shared(field: Field, terms: impl IntoIterator<Item = Term>) -> SegmentBits {
+        SegmentBits {
+            read: Some(Mutex::new(Vec::new())),
+            ..SegmentBits::new(field, terms)
+        }
+    }
+
+    /// The documents of segment `reader` holding any of the terms (when
+    /// shared, read on the first call for that segment).
     pub(crate) fn of(&self, reader: &SegmentReader) -> tantivy::Result<Arc<BitSet>> {
+        let Some(read) = &self.read else {
+            return Ok(Arc::new(self.read_bits(reader)?));
+        };
+        // A panic while holding the lock left at worst a missing entry.
+        let lock = || {
+            read.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
         let id = reader.segment_id();
-        if let Some((_, bits)) = self.lock().iter().find(|(s, _)| *s == id) {
+        if let Some((_, bits)) = lock().iter().find(|(s, _)| *s == id) {
             return Ok(bits.clone());
         }
         let bits = Arc::new(self.read_bits(reader)?);
-        let mut read = self.lock();
+        let mut read = lock();
         if let Some((_, known)) = read.iter().find(|(s, _)| *s == id) {
             return Ok(known.clone());
         }
@@ -72,11 +92,12 @@ impl SegmentBits {
         Ok(bits)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(SegmentId, Arc<BitSet>)>> {
-        // A panic while holding it left at worst a missing entry.
+    /// Segments read and kept (tests).
+    #[cfg(test)]
+    fn kept(&self) -> usize {
         self.read
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map_or(0, |r| r.lock().map_or(0, |r| r.len()))
     }
 
     fn read_bits(&self, reader: &SegmentReader) -> tantivy::Result<BitSet> {
@@ -131,7 +152,9 @@ struct TermBitsWeight(TermBitsQuery);
 
 impl Weight for TermBitsWeight {
     fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
-        let docs = BitSet::clone(&*self.0.bits.of(reader)?);
+        // A set nobody else reads comes back unshared: no copy.
+        let bits = self.0.bits.of(reader)?;
+        let docs = Arc::try_unwrap(bits).unwrap_or_else(|kept| BitSet::clone(&kept));
         Ok(Box::new(ConstScorer::new(BitSetDocSet::from(docs), boost)))
     }
 
@@ -374,7 +397,7 @@ mod tests {
             ))
         };
         let set = || {
-            Arc::new(SegmentBits::new(
+            Arc::new(SegmentBits::shared(
                 commune,
                 (0..97u32)
                     .filter(|c| c % 5 == 0)
@@ -418,6 +441,6 @@ mod tests {
             ),
         ]);
         assert_eq!(top(&led), expected);
-        assert_eq!(bits.lock().len(), searcher.segment_readers().len());
+        assert_eq!(bits.kept(), searcher.segment_readers().len());
     }
 }

@@ -43,6 +43,20 @@ async fn post_ok(node: &NodeProcess, token: &str, path: &str, body: &Value) -> V
     v
 }
 
+/// The user has an unread notification about `subject` (of `kind`, when
+/// given).
+async fn assert_told(node: &NodeProcess, token: &str, subject: &str, kind: Option<&str>) {
+    let (_, n) = node.get(token, "/api/v1/notifications?unread=true").await;
+    assert!(
+        n["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["subject_id"] == subject && kind.is_none_or(|k| i["kind"] == k)),
+        "{n}"
+    );
+}
+
 async fn offer_status(node: &NodeProcess, token: &str, id: &str) -> Value {
     let (s, v) = node.get(token, &format!("/api/v1/offers/{id}")).await;
     assert_eq!(s, 200, "{v}");
@@ -187,17 +201,7 @@ async fn a_revoked_member_leaves_nothing_stranded() {
         .await;
     assert_eq!(v["status"], "undeliverable", "{v}");
     assert_eq!(v["delivery_error"]["code"], "member_left", "{v}");
-    let (_, n) = a
-        .get(&a_counsellor, "/api/v1/notifications?unread=true")
-        .await;
-    assert!(
-        n["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|i| i["kind"] == "referral_undeliverable" && i["subject_id"] == to_c.as_str()),
-        "{n}"
-    );
+    assert_told(a, &a_counsellor, &to_c, Some("referral_undeliverable")).await;
     let (_, paul_now) = a
         .get(
             &a_counsellor,
@@ -222,17 +226,7 @@ async fn a_revoked_member_leaves_nothing_stranded() {
         )
         .await;
     assert_eq!(lea_now["status"], "active", "{lea_now}");
-    let (_, n) = c
-        .get(&c_counsellor, "/api/v1/notifications?unread=true")
-        .await;
-    assert!(
-        n["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|i| i["subject_id"] == from_c.as_str()),
-        "{n}"
-    );
+    assert_told(c, &c_counsellor, &from_c, None).await;
 
     // At C: new federated actions are refused with a clear code; local
     // work goes on.
