@@ -34,8 +34,11 @@ pub(crate) struct SegmentBits {
     /// Sorted, without duplicates.
     terms: Arc<[Term]>,
     /// Segments read, when shared.
-    read: Option<Mutex<Vec<(SegmentId, Arc<BitSet>)>>>,
+    read: Option<Mutex<Kept>>,
 }
+
+/// The segments a shared set has read, with their documents.
+type Kept = Vec<(SegmentId, Arc<BitSet>)>;
 
 impl std::fmt::Debug for SegmentBits {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
