@@ -124,16 +124,37 @@ pub struct DeadLetter {
     pub message_id: String,
     /// Kind.
     pub kind: String,
-    /// Why the peer refused it.
+    /// Why the peer refused it: `code: the peer's words`.
     pub error: String,
+    /// The refusal's stable code (the part of `error` before `:`), which
+    /// the web UI explains in French ([`super::outcomes::refusal_fr`]).
+    #[sqlx(skip)]
+    pub code: String,
     /// When it was parked.
     pub parked_at: i64,
+}
+
+impl DeadLetter {
+    /// The refusal's code and the peer's own words (`error` without the
+    /// code).
+    pub fn reason(&self) -> (&str, &str) {
+        match self.error.split_once(':') {
+            Some((code, rest)) => (code.trim(), rest.trim()),
+            None => (self.error.trim(), ""),
+        }
+    }
+
+    fn with_code(mut self) -> DeadLetter {
+        self.code = self.reason().0.to_string();
+        self
+    }
 }
 
 /// The parked messages, oldest first (admins).
 pub async fn dead_letters(state: &AppState, actor: &Actor) -> Result<Vec<DeadLetter>> {
     actor.user_with(&[Role::Admin])?;
-    store::dead_letters(&state.db, i64::MAX, 0).await
+    let letters = store::dead_letters(&state.db, i64::MAX, 0).await?;
+    Ok(letters.into_iter().map(DeadLetter::with_code).collect())
 }
 
 /// One page of the parked messages, oldest first (admins).
@@ -144,7 +165,11 @@ pub async fn dead_letters_page(
 ) -> Result<crate::http::Page<DeadLetter>> {
     actor.user_with(&[Role::Admin])?;
     let total = store::dead_letter_count(&state.db).await?;
-    let items = store::dead_letters(&state.db, paging.per_page, paging.offset()).await?;
+    let items = store::dead_letters(&state.db, paging.per_page, paging.offset())
+        .await?
+        .into_iter()
+        .map(DeadLetter::with_code)
+        .collect();
     Ok(crate::http::Page::new(items, total, paging))
 }
 

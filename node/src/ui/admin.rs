@@ -370,6 +370,46 @@ pub async fn journal(
     )
 }
 
+/// A parked message as the network page shows it: why, in French (from
+/// the refusal's code, never the peer's English words, which stay as a
+/// detail).
+#[derive(Serialize)]
+struct LetterRow {
+    id: i64,
+    destination: String,
+    kind: &'static str,
+    kind_code: String,
+    reason: String,
+    code: String,
+    detail: String,
+    parked_at: i64,
+}
+
+impl LetterRow {
+    fn of(l: &crate::federation::DeadLetter) -> LetterRow {
+        let (code, detail) = l.reason();
+        LetterRow {
+            id: l.id,
+            destination: l.destination.clone(),
+            kind: labels::message_kind(&l.kind),
+            kind_code: l.kind.clone(),
+            reason: sentence(&crate::federation::outcomes::refusal_fr(code)),
+            code: code.to_string(),
+            detail: detail.to_string(),
+            parked_at: l.parked_at,
+        }
+    }
+}
+
+/// `text` with its first letter in capitals and a final full stop.
+fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+        None => String::new(),
+    }
+}
+
 /// `GET /ui/admin/reseau`: the same figures as `GET
 /// /api/v1/federation/status`, and the parked messages.
 pub async fn network(
@@ -380,7 +420,11 @@ pub async fn network(
     let q = FormData::parse(q.unwrap_or_default().as_bytes());
     let actor = Actor::User(user.clone());
     let status = crate::federation::status_for(&state, &actor).await?;
-    let letters = crate::federation::dead_letters(&state, &actor).await?;
+    let letters: Vec<LetterRow> = crate::federation::dead_letters(&state, &actor)
+        .await?
+        .iter()
+        .map(LetterRow::of)
+        .collect();
     let doc = state.federation.membership();
     render(
         "admin_reseau.html",

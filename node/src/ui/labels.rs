@@ -289,6 +289,25 @@ pub fn event_comment(c: &str) -> String {
     }
 }
 
+/// What a federation message carries (its `kind`), in French.
+pub fn message_kind(kind: &str) -> &'static str {
+    use vivier_protocol::MessageKind as K;
+    match kind.parse::<K>() {
+        Ok(K::OfferPublished) => "Offre publiée",
+        Ok(K::OfferUpdated) => "Offre modifiée",
+        Ok(K::OfferClosed) => "Offre clôturée",
+        Ok(K::ReferralSubmitted) => "Proposition de candidat",
+        Ok(K::ReferralStatusChanged) => "Suivi d'une proposition",
+        Ok(K::ReferralWithdrawn) => "Retrait d'une proposition (effacement)",
+        Ok(K::MembershipDocument) => "Document d'adhésion",
+        Ok(K::ReportFigures) => "Chiffres pour le réseau",
+        Ok(K::OpportunityPublished) => "Formation ou aide publiée",
+        Ok(K::OpportunityUpdated) => "Formation ou aide modifiée",
+        Ok(K::OpportunityClosed) => "Formation ou aide clôturée",
+        Err(_) => "Message",
+    }
+}
+
 /// `Error::NotFound`'s subject, in French.
 pub fn thing(what: &str) -> &'static str {
     match what {
@@ -301,7 +320,6 @@ pub fn thing(what: &str) -> &'static str {
     }
 }
 
-/// A conflict from the domain, in French when it is a known one.
 /// French text of a typed refusal (`Error::Refused` codes).
 pub fn refused(code: &str) -> &'static str {
     match code {
@@ -344,6 +362,7 @@ pub fn refused(code: &str) -> &'static str {
     }
 }
 
+/// A conflict from the domain, in French when it is a known one.
 pub fn conflict(msg: &str) -> String {
     if msg.contains("has not consented") {
         "Le candidat n'a pas donné son consentement : enregistrez-le avant de le proposer.".into()

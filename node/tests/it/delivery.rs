@@ -403,6 +403,19 @@ async fn referral_refused_for_a_closed_offer_is_undeliverable_for_its_counsellor
             !err["offer_closed: ".len()..].starts_with("offer_closed"),
             "{dl}"
         );
+        assert_eq!(dl[0]["code"], "offer_closed", "{dl}");
+        // The administrator's page says why in French (from the code), the
+        // peer's English words kept as a detail.
+        let cookie = b.ui_cookie("admin@b.fr").await;
+        let (st, html) = b.ui_get(&cookie, "/ui/admin/reseau").await;
+        assert_eq!(st, 200, "{html}");
+        assert!(html.contains("Proposition de candidat"), "{html}");
+        assert!(
+            html.contains("L&#x27;offre a été clôturée par le membre qui la porte")
+                || html.contains("L'offre a été clôturée par le membre qui la porte"),
+            "{html}"
+        );
+        assert!(html.contains("Réponse du membre (code <code>offer_closed</code>)"), "{html}");
         // Retrying parks it again; the referral stays undeliverable.
         let id = dl[0]["id"].as_i64().unwrap();
         let (s, _) = b
