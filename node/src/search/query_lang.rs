@@ -639,6 +639,22 @@ fn simplify(q: Query) -> Atom {
 /// [`MAX_TERMS`] words or [`MAX_DEPTH`] nested parentheses. The length
 /// limit is the caller's ([`check_length`]): internal callers (matching)
 /// pass long generated texts.
+/// The words of `text` written as a prefix too short to be one (fewer
+/// than two letters before the `*`: `c*`, `*`), which the search reads as
+/// the word itself; the web UI says so.
+pub fn short_prefixes(text: &str) -> Vec<String> {
+    text.split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+        .map(|w| w.trim_start_matches(['-', '"']).trim_end_matches('"'))
+        .filter(|w| {
+            w.strip_suffix('*').is_some_and(|stem| {
+                let stem = stem.trim_end_matches('*');
+                !stem.contains('*') && stem.chars().filter(|c| c.is_alphanumeric()).count() < 2
+            })
+        })
+        .map(str::to_string)
+        .collect()
+}
+
 pub fn parse(text: &str) -> Result<Query, QueryError> {
     let chars: Vec<char> = text.chars().filter(|c| !is_invisible(*c)).collect();
     let (roles, depth) = roles(&chars);
@@ -791,6 +807,11 @@ mod tests {
         // Too short to be a prefix: the word itself.
         assert_eq!(one_group("c*"), vec![w("c")]);
         assert_eq!(one_group("ca*ri"), vec![w("ca ri")]);
+        assert_eq!(
+            short_prefixes("c* cari* (a*) -b* * \"d*\" ca*ri"),
+            vec!["c*", "a*", "b*", "*", "d*"]
+        );
+        assert!(short_prefixes("cariste cari* R489").is_empty());
     }
 
     #[test]

@@ -300,6 +300,7 @@ pub async fn search(
     let mut total = 0usize;
     let mut archived = None;
     let mut relaxed = false;
+    let short_prefixes = crate::search::query_lang::short_prefixes(&form.texte);
     if let Some(q) = query {
         let actor = crate::actor::Actor::User(user.clone());
         archived = crate::candidates::archived_matches(&state, &actor, &q)
@@ -416,6 +417,7 @@ pub async fn search(
             commune_choices => commune_choices,
             archived => archived,
             relaxed => relaxed,
+            short_prefixes => short_prefixes,
             flash => flash,
             ..layout(&user, "candidats", "Rechercher un candidat")
         },

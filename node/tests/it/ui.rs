@@ -285,6 +285,20 @@ async fn counsellor_creates_a_candidate_and_finds_it() {
         .await;
         assert_eq!(p.status, 200);
         assert!(p.body.contains("id=\"elargie\""), "{}", p.body);
+        assert!(!p.body.contains("id=\"prefixe-court\""), "{}", p.body);
+        // A prefix too short to be one is read as the word, and the page
+        // says so (a real prefix says nothing).
+        let p = get(&node, Some(&cookie), "/ui/candidats?texte=c*+cariste").await;
+        assert_eq!(p.status, 200);
+        assert!(p.body.contains("id=\"prefixe-court\""), "{}", p.body);
+        assert!(
+            p.body.contains("« c* » : un début de mot doit compter au moins deux lettres"),
+            "{}",
+            p.body
+        );
+        let p = get(&node, Some(&cookie), "/ui/candidats?texte=cari*").await;
+        assert_eq!(p.status, 200);
+        assert!(!p.body.contains("id=\"prefixe-court\""), "{}", p.body);
         node.stop().await;
     }
 }
