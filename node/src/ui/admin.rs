@@ -435,6 +435,11 @@ pub async fn network(
                 status => status,
                 letters => letters,
                 expires_at => doc.as_ref().map(|d| d.document.expires_at),
+                // Whole days left (negative once expired), for the warning
+                // 14 days before, as the operator's alert rule.
+                expires_in_days => doc
+                    .as_ref()
+                    .map(|d| (d.document.expires_at - state.clock.now_ms()).div_euclid(86_400_000)),
                 network_id => doc.as_ref().map(|d| d.document.network_id.clone()),
                 member => crate::federation::ensure_member(&state).is_ok(),
             }

@@ -415,7 +415,10 @@ async fn referral_refused_for_a_closed_offer_is_undeliverable_for_its_counsellor
                 || html.contains("L'offre a été clôturée par le membre qui la porte"),
             "{html}"
         );
-        assert!(html.contains("Réponse du membre (code <code>offer_closed</code>)"), "{html}");
+        assert!(
+            html.contains("Réponse du membre (code <code>offer_closed</code>)"),
+            "{html}"
+        );
         // Retrying parks it again; the referral stays undeliverable.
         let id = dl[0]["id"].as_i64().unwrap();
         let (s, _) = b
@@ -792,4 +795,71 @@ async fn a_counsellor_is_refused_by_the_federation_admin_service_whichever_adapt
             "{err:?}"
         );
     }
+}
+
+/// The network page warns the administrator 14 days before the membership
+/// document expires, and once it has expired, with the operator's command.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_network_page_warns_before_the_membership_document_expires() {
+    for backend in backends() {
+        let operator = SigningKeyPair::generate(KeyId::parse("ed25519:1").unwrap());
+        let clock = vivier_node::clock::ManualClock::starting_now();
+        let a =
+            start_node_with_clock(&backend, clock.shared(), federated("node-a", &operator)).await;
+        let now = clock_now(&clock);
+        let doc = vivier_protocol::MembershipDocument {
+            network_id: "test".into(),
+            serial: 1,
+            issued_at: now,
+            expires_at: now + 30 * 86_400_000,
+            operator_keys: vec![vivier_protocol::OperatorKey {
+                key_id: operator.key_id().clone(),
+                public_key: operator.public_key(),
+            }],
+            threshold: 1,
+            members: vec![member_of(&a)],
+            network_search: None,
+        };
+        let bytes = vivier_protocol::SignedMembershipDocument::sign(doc, &[&operator])
+            .unwrap()
+            .to_bytes()
+            .unwrap();
+        let r = push_membership(&a, bytes).await;
+        assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+        a.user(Role::Admin, "admin@a.fr").await;
+        // A new session each time: the clock moves past a session's life.
+        let page = || async {
+            let cookie = a.ui_cookie("admin@a.fr").await;
+            let (st, html) = a.ui_get(&cookie, "/ui/admin/reseau").await;
+            assert_eq!(st, 200, "{html}");
+            html
+        };
+        let html = page().await;
+        assert!(
+            !html.contains("id=\"adhesion-expire\""),
+            "30 days left: {html}"
+        );
+        clock.advance(std::time::Duration::from_secs(20 * 86_400));
+        let html = page().await;
+        assert!(html.contains("id=\"adhesion-expire\""), "{html}");
+        assert!(
+            html.contains("Le document d&#x27;adhésion expire le")
+                || html.contains("Le document d'adhésion expire le"),
+            "{html}"
+        );
+        assert!(html.contains("<code>vivier-admin renew</code>"), "{html}");
+        clock.advance(std::time::Duration::from_secs(11 * 86_400));
+        let html = page().await;
+        assert!(
+            html.contains("Le document d&#x27;adhésion a expiré le")
+                || html.contains("Le document d'adhésion a expiré le"),
+            "{html}"
+        );
+        a.stop().await;
+    }
+}
+
+fn clock_now(clock: &vivier_node::clock::ManualClock) -> i64 {
+    use vivier_node::clock::Clock;
+    clock.now_ms()
 }

@@ -292,7 +292,8 @@ async fn counsellor_creates_a_candidate_and_finds_it() {
         assert_eq!(p.status, 200);
         assert!(p.body.contains("id=\"prefixe-court\""), "{}", p.body);
         assert!(
-            p.body.contains("« c* » : un début de mot doit compter au moins deux lettres"),
+            p.body
+                .contains("« c* » : un début de mot doit compter au moins deux lettres"),
             "{}",
             p.body
         );
