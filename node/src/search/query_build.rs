@@ -911,13 +911,24 @@ impl<'a> Builder<'a> {
         }
         // Written as one (`aide-soignant`, `SSIAP1`): side by side ranks
         // first; apart still counts (`CACES R489 cat. 3` for `CACES3`).
-        let adjacent = PhraseQuery::new_with_offset(
-            tokens
-                .iter()
-                .map(|t| (t.position, Term::from_field_text(self.fields.main, &t.term)))
-                .collect(),
-        );
-        with_optional(all, vec![boosted(Box::new(adjacent), W_ADJACENT)])
+        // Side by side is each consecutive pair in the word-pair field (a
+        // term look-up each, as for expansions); without that field, a
+        // phrase (positions read for every document holding the words).
+        let adjacent: Box<dyn Query> = match self.fields.pairs {
+            Some(pairs) => all_of(
+                tokens
+                    .windows(2)
+                    .map(|w| term_query(pairs, &pair(&w[0].term, &w[1].term)))
+                    .collect(),
+            )?,
+            None => Box::new(PhraseQuery::new_with_offset(
+                tokens
+                    .iter()
+                    .map(|t| (t.position, Term::from_field_text(self.fields.main, &t.term)))
+                    .collect(),
+            )),
+        };
+        with_optional(all, vec![boosted(adjacent, W_ADJACENT)])
     }
 
     /// The word must be in the main field; a match in a title or name
