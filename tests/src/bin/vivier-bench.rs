@@ -214,11 +214,6 @@ fn save(name: &str, md: &str, json: &impl serde::Serialize) -> anyhow::Result<()
     Ok(())
 }
 
-/// The node's allocator (`vivier-node`), so that the in-process figures
-/// are those of the node's code as it runs.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();

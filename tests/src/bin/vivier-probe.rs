@@ -22,11 +22,6 @@ use vivier_node::search::CandidateQuery;
 
 const ROUNDS: usize = 30;
 
-/// The node's allocator (`vivier-node`), so that the in-process figures
-/// are those of the node's code as it runs.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
