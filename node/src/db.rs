@@ -53,6 +53,19 @@ pub enum DbError {
 /// the statement, one more reason to keep the database on a local disk.
 const SQLITE_MMAP_BYTES: u64 = 1 << 30;
 
+/// WAL pages after which a committing connection checkpoints the WAL
+/// itself (`PRAGMA wal_autocheckpoint`; SQLite's default is 1,000, 4 MB).
+/// A serving node checkpoints in the background ([`Db::checkpoint`],
+/// every [`CHECKPOINT_EVERY`]), so a writer's commit does not copy the WAL
+/// into the database file and flush it (a received burst's commits took
+/// 6–7 ms at p90 with SQLite's default, 3 ms without). This larger bound
+/// (40 MB) only caps the WAL when nothing else checkpoints it (a CLI
+/// import) or the background pass falls behind.
+const SQLITE_AUTOCHECKPOINT_PAGES: u32 = 10_000;
+
+/// How often a serving node checkpoints SQLite's WAL in the background.
+pub const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -91,6 +104,13 @@ impl Db {
                             conn.execute(format!("PRAGMA synchronous = {sync}").as_str())
                                 .await?;
                             conn.execute("PRAGMA foreign_keys = ON").await?;
+                            conn.execute(
+                                format!(
+                                    "PRAGMA wal_autocheckpoint = {SQLITE_AUTOCHECKPOINT_PAGES}"
+                                )
+                                .as_str(),
+                            )
+                            .await?;
                             // Erased personal data must not linger in free pages.
                             conn.execute("PRAGMA secure_delete = ON").await?;
                             // Reads through a memory map of the file instead of
@@ -178,6 +198,21 @@ impl Db {
                 .await?;
         }
         Ok(())
+    }
+
+    /// On SQLite, copy what the WAL holds into the database file without
+    /// waiting for readers or the writer (`PRAGMA wal_checkpoint(PASSIVE)`):
+    /// the serving node's background pass, so that commits do not do it.
+    /// Returns the WAL's frames and how many of them are now in the file
+    /// (`None` on PostgreSQL).
+    pub async fn checkpoint(&self) -> Result<Option<(i64, i64)>, sqlx::Error> {
+        if self.backend != Backend::Sqlite {
+            return Ok(None);
+        }
+        let row: (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Some((row.1, row.2)))
     }
 
     /// Close the pool (flushes SQLite's WAL on the last connection).

@@ -172,12 +172,39 @@ pub async fn open_with_clock(
 ) -> anyhow::Result<AppState> {
     let state = open_offline_with_clock(config, shutdown, clock).await?;
     crate::journal::spawn_follower(&state);
+    spawn_checkpointer(&state);
     crate::lease::spawn(&state);
     crate::federation::start(&state).await?;
     crate::candidates::spawn_retention_sweep(&state);
     crate::netsearch::interest::spawn_retries(&state);
     crate::mail::spawn_worker(&state);
     Ok(state)
+}
+
+/// On SQLite, checkpoint the WAL in the background every
+/// [`crate::db::CHECKPOINT_EVERY`] (see `db.rs`); nothing on PostgreSQL.
+fn spawn_checkpointer(state: &AppState) {
+    if state.db.backend != crate::db::Backend::Sqlite {
+        return;
+    }
+    let st = state.clone();
+    tokio::spawn(async move {
+        let mut shutdown = st.shutdown.clone();
+        let mut tick = tokio::time::interval(crate::db::CHECKPOINT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.changed() => return,
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+            if let Err(e) = st.db.checkpoint().await {
+                tracing::warn!(error = %e, "background WAL checkpoint failed; commits checkpoint past the bound");
+            }
+        }
+    });
 }
 
 /// Open the store, indexes and identity without starting any background

@@ -301,3 +301,41 @@ async fn membership_validity_follows_the_injected_clock() {
         node.stop().await;
     }
 }
+
+/// SQLite's WAL is copied into the database file by the node's background
+/// pass, not by the commits: every connection checkpoints by itself only
+/// past 10,000 WAL pages, and a pass leaves no frame of the WAL behind once
+/// the writes are done. PostgreSQL has nothing to do.
+#[tokio::test]
+async fn the_wal_is_checkpointed_in_the_background_not_by_commits() {
+    for backend in backends() {
+        let node = crate::support::start_node(&backend).await;
+        let token = node
+            .user(Role::Counsellor, "claire@mission-emploi.fr")
+            .await;
+        for i in 0..20 {
+            let (s, v) = node
+                .post(
+                    &token,
+                    "/api/v1/candidates",
+                    &crate::support::candidate_body(&format!("Inès{i}")),
+                )
+                .await;
+            assert_eq!(s, 201, "{v}");
+        }
+        let checkpointed = node.state.db.checkpoint().await.unwrap();
+        match backend {
+            crate::support::Backend::Sqlite => {
+                let pages: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+                    .fetch_one(&node.state.db.pool)
+                    .await
+                    .unwrap();
+                assert_eq!(pages, 10_000);
+                let (frames, copied) = checkpointed.expect("a SQLite checkpoint");
+                assert_eq!(frames, copied, "the whole WAL is in the database file");
+            }
+            crate::support::Backend::Postgres(_) => assert_eq!(checkpointed, None),
+        }
+        node.stop().await;
+    }
+}
