@@ -438,7 +438,7 @@ fn word_lexeme(raw: &str) -> Option<Lexeme> {
         }
     } else if let Some(stem) = w.strip_suffix('*') {
         let stem = stem.trim_end_matches('*');
-        if stem.chars().filter(|c| c.is_alphanumeric()).count() >= 2 && !stem.contains('*') {
+        if long_enough_prefix(stem) && !stem.contains('*') {
             Atom::Prefix(stem.to_string())
         } else {
             Atom::Word(stem.replace('*', " "))
@@ -635,10 +635,13 @@ fn simplify(q: Query) -> Atom {
     Atom::Sub(q)
 }
 
-/// Parses a search text. Never fails on syntax; fails only past
-/// [`MAX_TERMS`] words or [`MAX_DEPTH`] nested parentheses. The length
-/// limit is the caller's ([`check_length`]): internal callers (matching)
-/// pass long generated texts.
+/// Whether `stem` (what comes before a trailing `*`) is long enough to be
+/// searched as a prefix: two letters or digits at least. Shorter, the word
+/// itself is searched ([`short_prefixes`] names those for the web UI).
+fn long_enough_prefix(stem: &str) -> bool {
+    stem.chars().filter(|c| c.is_alphanumeric()).count() >= 2
+}
+
 /// The words of `text` written as a prefix too short to be one (fewer
 /// than two letters before the `*`: `c*`, `*`), which the search reads as
 /// the word itself; the web UI says so.
@@ -648,13 +651,17 @@ pub fn short_prefixes(text: &str) -> Vec<String> {
         .filter(|w| {
             w.strip_suffix('*').is_some_and(|stem| {
                 let stem = stem.trim_end_matches('*');
-                !stem.contains('*') && stem.chars().filter(|c| c.is_alphanumeric()).count() < 2
+                !stem.contains('*') && !long_enough_prefix(stem)
             })
         })
         .map(str::to_string)
         .collect()
 }
 
+/// Parses a search text. Never fails on syntax; fails only past
+/// [`MAX_TERMS`] words or [`MAX_DEPTH`] nested parentheses. The length
+/// limit is the caller's ([`check_length`]): internal callers (matching)
+/// pass long generated texts.
 pub fn parse(text: &str) -> Result<Query, QueryError> {
     let chars: Vec<char> = text.chars().filter(|c| !is_invisible(*c)).collect();
     let (roles, depth) = roles(&chars);
