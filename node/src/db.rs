@@ -22,6 +22,43 @@ pub enum Backend {
     Postgres,
 }
 
+/// A pool of up to `max` SQLite connections, each set up for the node
+/// (`sync`: `FULL` or `NORMAL`).
+fn sqlite_pool(max: u32, sync: &str) -> AnyPoolOptions {
+    let sync = sync.to_string();
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(30))
+        // A SQLite connection is a file in this process: there is nothing
+        // to test before lending it (sqlx's test is a round trip to the
+        // connection's thread per acquire, i.e. per statement of a
+        // request). PostgreSQL keeps it.
+        .test_before_acquire(false)
+        .after_connect(move |conn, _meta| {
+            let sync = sync.clone();
+            Box::pin(async move {
+                conn.execute("PRAGMA busy_timeout = 15000").await?;
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute(format!("PRAGMA synchronous = {sync}").as_str())
+                    .await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                conn.execute(
+                    format!("PRAGMA wal_autocheckpoint = {SQLITE_AUTOCHECKPOINT_PAGES}").as_str(),
+                )
+                .await?;
+                // Erased personal data must not linger in free pages.
+                conn.execute("PRAGMA secure_delete = ON").await?;
+                // Reads through a memory map of the file instead of a
+                // `pread` per page missing from the connection's own page
+                // cache (writes still go through the WAL).
+                conn.execute(format!("PRAGMA mmap_size = {SQLITE_MMAP_BYTES}").as_str())
+                    .await?;
+                Ok(())
+            })
+        })
+}
+
 /// A connection pool and its backend.
 #[derive(Clone, Debug)]
 pub struct Db {
@@ -29,6 +66,15 @@ pub struct Db {
     pub pool: AnyPool,
     /// The engine.
     pub backend: Backend,
+    /// SQLite: the one connection write transactions ([`Db::begin`]) take
+    /// turns on. SQLite has one writer at a time anyway; on one connection
+    /// the writers queue in the pool, first come first served, instead of
+    /// sleeping in SQLite's busy handler, and the connection's page cache
+    /// stays warm: a connection that finds the file changed by another one
+    /// drops its whole cache and reads every page it needs again (a group
+    /// of received offers began 1.7 ms late in 40 % of its transactions).
+    /// `None` on PostgreSQL (the pool).
+    writer: Option<AnyPool>,
 }
 
 /// Database errors at start-up.
@@ -82,59 +128,29 @@ impl Db {
             return Err(DbError::Scheme(crate::config::redact_url(url)));
         };
         let opts = AnyConnectOptions::from_str(url)?;
-        let pool = match backend {
+        let (pool, writer) = match backend {
             Backend::Sqlite => {
                 let sync = sqlite_synchronous.to_ascii_uppercase();
                 // journal_mode is persistent in the file; set it once before
                 // the pool so concurrent connections agree.
-                AnyPoolOptions::new()
-                    .max_connections(8)
-                    .min_connections(1)
-                    .acquire_timeout(Duration::from_secs(30))
-                    // A SQLite connection is a file in this process: there
-                    // is nothing to test before lending it (sqlx's test is
-                    // a round trip to the connection's thread per acquire,
-                    // i.e. per statement of a request). PostgreSQL keeps it.
-                    .test_before_acquire(false)
-                    .after_connect(move |conn, _meta| {
-                        let sync = sync.clone();
-                        Box::pin(async move {
-                            conn.execute("PRAGMA busy_timeout = 15000").await?;
-                            conn.execute("PRAGMA journal_mode = WAL").await?;
-                            conn.execute(format!("PRAGMA synchronous = {sync}").as_str())
-                                .await?;
-                            conn.execute("PRAGMA foreign_keys = ON").await?;
-                            conn.execute(
-                                format!(
-                                    "PRAGMA wal_autocheckpoint = {SQLITE_AUTOCHECKPOINT_PAGES}"
-                                )
-                                .as_str(),
-                            )
-                            .await?;
-                            // Erased personal data must not linger in free pages.
-                            conn.execute("PRAGMA secure_delete = ON").await?;
-                            // Reads through a memory map of the file instead of
-                            // a `pread` per page missing from the connection's
-                            // own page cache (writes still go through the WAL).
-                            conn.execute(
-                                format!("PRAGMA mmap_size = {SQLITE_MMAP_BYTES}").as_str(),
-                            )
-                            .await?;
-                            Ok(())
-                        })
-                    })
-                    .connect_with(opts)
-                    .await?
+                let pool = sqlite_pool(8, &sync).connect_with(opts.clone()).await?;
+                let writer = sqlite_pool(1, &sync).connect_with(opts).await?;
+                (pool, Some(writer))
             }
             Backend::Postgres => {
-                AnyPoolOptions::new()
+                let pool = AnyPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(30))
                     .connect_with(opts)
-                    .await?
+                    .await?;
+                (pool, None)
             }
         };
-        let db = Db { pool, backend };
+        let db = Db {
+            pool,
+            backend,
+            writer,
+        };
         db.migrate().await?;
         Ok(db)
     }
@@ -154,7 +170,10 @@ impl Db {
     /// `SQLITE_BUSY` when another writer committed in between.
     pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
         match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Sqlite => {
+                let writer = self.writer.as_ref().unwrap_or(&self.pool);
+                writer.begin_with("BEGIN IMMEDIATE").await
+            }
             Backend::Postgres => self.pool.begin().await,
         }
     }
@@ -217,6 +236,9 @@ impl Db {
 
     /// Close the pool (flushes SQLite's WAL on the last connection).
     pub async fn close(&self) {
+        if let Some(writer) = &self.writer {
+            writer.close().await;
+        }
         self.pool.close().await;
     }
 }

@@ -473,10 +473,7 @@ async fn insert_run(
             }
         })
         .collect();
-    let new: HashSet<String> = store::insert_inbox_many(tx, rows, state.clock.now_ms())
-        .await?
-        .into_iter()
-        .collect();
+    let new = store::insert_inbox_many(tx, rows, state.clock.now_ms()).await?;
     let offers: Vec<&RemoteOffer> = run
         .iter()
         .filter_map(|&i| match &batch.items[i].prep {

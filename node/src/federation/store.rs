@@ -9,10 +9,12 @@
 //! does not know is still delivered, parked or shown as it is. Nothing here
 //! knows about membership rules, policy or HTTP.
 
+use std::collections::HashSet;
+
 use sqlx::AnyConnection;
 
 use crate::db::{Backend, Db};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// The advisory lock that serialises the transactions appending to the
 /// outbox and the broadcast log (PostgreSQL; see [`lock_sequences`]).
@@ -448,28 +450,87 @@ pub(crate) struct InboxRow<'a> {
     pub body: String,
 }
 
-/// Record received messages with one statement; returns the ids of those
-/// that were new (duplicates are left out by `ON CONFLICT DO NOTHING`).
+/// Record received messages; returns the ids of those that were new
+/// (duplicates are left out by `ON CONFLICT DO NOTHING`).
+///
+/// On PostgreSQL one statement, `RETURNING` the new ones in its answer. On
+/// SQLite two statements, neither returning a row per message: every
+/// returned row would be handed from the statement's thread to the writer
+/// on its own, on the inbox's single writer's path. The messages already
+/// there are looked up (normally none), then the others inserted; the
+/// caller holds SQLite's write lock (`BEGIN IMMEDIATE`), so none can be
+/// stored in between — if the count still differs, the run is refused as a
+/// conflict and the group written again.
 pub(crate) async fn insert_inbox_many(
     conn: &mut AnyConnection,
     rows: Vec<InboxRow<'_>>,
     received_at: i64,
-) -> Result<Vec<String>> {
-    let values = crate::util::sql_rows(crate::db::is_postgres(conn), rows.len(), "(?, ?, ?, ?, ?)");
-    let sql = format!(
-        "INSERT INTO inbox (origin, message_id, kind, body, received_at) VALUES {values} \
-         ON CONFLICT (origin, message_id) DO NOTHING RETURNING message_id"
-    );
-    let mut q = sqlx::query_scalar::<_, String>(&sql);
-    for r in rows {
-        q = q
-            .bind(r.origin)
-            .bind(r.message_id)
-            .bind(r.kind)
-            .bind(r.body)
-            .bind(received_at);
+) -> Result<HashSet<String>> {
+    let postgres = crate::db::is_postgres(conn);
+    if postgres {
+        let sql = insert_inbox_sql(true, rows.len(), " RETURNING message_id");
+        let args = inbox_args(rows, received_at)?;
+        let new: Vec<String> = sqlx::query_scalar_with(&sql, args).fetch_all(conn).await?;
+        return Ok(new.into_iter().collect());
     }
-    Ok(q.fetch_all(conn).await?)
+    let keys = crate::util::sql_rows(false, rows.len(), "(?, ?)");
+    let sql = format!(
+        "SELECT origin, message_id FROM inbox WHERE (origin, message_id) IN (VALUES {keys})"
+    );
+    let mut q = sqlx::query_as::<_, (String, String)>(&sql);
+    for r in &rows {
+        q = q.bind(r.origin).bind(r.message_id);
+    }
+    let known: HashSet<(String, String)> = q.fetch_all(&mut *conn).await?.into_iter().collect();
+    let rows: Vec<InboxRow<'_>> = rows
+        .into_iter()
+        .filter(|r| !known.contains(&(r.origin.to_string(), r.message_id.to_string())))
+        .collect();
+    let new: HashSet<String> = rows.iter().map(|r| r.message_id.to_string()).collect();
+    if rows.is_empty() {
+        return Ok(new);
+    }
+    let expected = rows.len() as u64;
+    let sql = insert_inbox_sql(false, rows.len(), "");
+    let inserted = sqlx::query_with(&sql, inbox_args(rows, received_at)?)
+        .execute(conn)
+        .await?
+        .rows_affected();
+    if inserted != expected {
+        return Err(Error::Conflict(format!(
+            "{} of {expected} received messages were stored by another transaction meanwhile",
+            expected - inserted
+        )));
+    }
+    Ok(new)
+}
+
+/// A multi-row insert of `rows` inbox rows, duplicates left out, then
+/// `tail`.
+fn insert_inbox_sql(postgres: bool, rows: usize, tail: &str) -> String {
+    let values = crate::util::sql_rows(postgres, rows, "(?, ?, ?, ?, ?)");
+    format!(
+        "INSERT INTO inbox (origin, message_id, kind, body, received_at) VALUES {values} \
+         ON CONFLICT (origin, message_id) DO NOTHING{tail}"
+    )
+}
+
+/// The arguments of an [`insert_inbox_sql`] statement for `rows`.
+fn inbox_args<'q>(
+    rows: Vec<InboxRow<'q>>,
+    received_at: i64,
+) -> Result<sqlx::any::AnyArguments<'q>> {
+    use sqlx::Arguments;
+    let mut args = sqlx::any::AnyArguments::default();
+    let bad = |e| Error::Internal(anyhow::anyhow!("inbox arguments: {e}"));
+    for r in rows {
+        args.add(r.origin).map_err(bad)?;
+        args.add(r.message_id).map_err(bad)?;
+        args.add(r.kind).map_err(bad)?;
+        args.add(r.body).map_err(bad)?;
+        args.add(received_at).map_err(bad)?;
+    }
+    Ok(args)
 }
 
 /// Whether message `(origin, message_id)` was received.

@@ -569,27 +569,32 @@ pub async fn store_remote_offer(
 }
 
 /// Insert or update received offers with one statement (their ids must be
-/// distinct), and journal those that changed with one more. An offer is
-/// replaced only by a newer version from the same origin; a local offer is
-/// never touched. Returns the ids that changed.
+/// distinct), and journal them with one more. An offer is replaced only by
+/// a newer version from the same origin; a local offer is never touched.
+/// Every offer given is journaled, changed or not: applying an entry reads
+/// the current row, so an entry for a stale copy only re-indexes what is
+/// there, and no statement has to say which rows changed. Returns how many
+/// changed.
 pub async fn store_remote_offers(
     tx: &mut Transaction<'_, Any>,
     actor: &Actor,
     offers: &[&RemoteOffer],
-) -> Result<Vec<String>> {
+) -> Result<u64> {
     peer_or_system(actor)?;
     if offers.is_empty() {
-        return Ok(Vec::new());
+        return Ok(0);
     }
     let now = now_ms();
     let changed = store::upsert_remote(tx, offers, now).await?;
-    if changed.len() < offers.len() {
+    let given = offers.len() as u64;
+    if changed < given {
         tracing::debug!(
-            ignored = offers.len() - changed.len(),
+            ignored = given - changed,
             "received offers ignored (stale or foreign id)"
         );
     }
-    crate::journal::append_many(tx, crate::journal::Kind::IndexOffer, &changed, now).await?;
+    let ids: Vec<String> = offers.iter().map(|o| o.offer_id().to_string()).collect();
+    crate::journal::append_many(tx, crate::journal::Kind::IndexOffer, &ids, now).await?;
     Ok(changed)
 }
 

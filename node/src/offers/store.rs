@@ -186,14 +186,16 @@ pub(crate) async fn set_positions_filled(
 
 /// Insert or update received offers with one statement (their ids must be
 /// distinct). An offer is replaced only by a newer version from the same
-/// origin; a local offer is never touched. Returns the ids that changed.
+/// origin; a local offer is never touched. Returns how many changed (no
+/// row comes back: on SQLite each would be handed from the statement's
+/// thread to the caller on its own, on the inbox writer's path).
 pub(crate) async fn upsert_remote(
     conn: &mut AnyConnection,
     offers: &[&RemoteOffer],
     now: i64,
-) -> Result<Vec<String>> {
+) -> Result<u64> {
     if offers.is_empty() {
-        return Ok(Vec::new());
+        return Ok(0);
     }
     let values = crate::util::sql_rows(
         crate::db::is_postgres(conn),
@@ -209,10 +211,9 @@ pub(crate) async fn upsert_remote(
          employer_name = excluded.employer_name, updated_at = excluded.updated_at, closed_at = NULL, \
          positions_filled = excluded.positions_filled \
          WHERE offers.origin_node = excluded.origin_node AND offers.is_local = 0 \
-         AND offers.updated_at < excluded.updated_at \
-         RETURNING id"
+         AND offers.updated_at < excluded.updated_at"
     );
-    let mut q = sqlx::query_scalar::<_, String>(&sql);
+    let mut q = sqlx::query(&sql);
     for o in offers {
         let p = &o.payload;
         q = q
@@ -227,7 +228,7 @@ pub(crate) async fn upsert_remote(
             .bind(p.updated_at)
             .bind(p.positions_filled);
     }
-    Ok(q.fetch_all(conn).await?)
+    Ok(q.execute(conn).await?.rows_affected())
 }
 
 /// Close an offer received from `origin` (only if it is that node's offer
