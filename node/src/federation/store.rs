@@ -466,6 +466,9 @@ pub(crate) async fn insert_inbox_many(
     rows: Vec<InboxRow<'_>>,
     received_at: i64,
 ) -> Result<HashSet<String>> {
+    if rows.is_empty() {
+        return Ok(HashSet::new());
+    }
     let postgres = crate::db::is_postgres(conn);
     if postgres {
         let sql = insert_inbox_sql(true, rows.len(), " RETURNING message_id");
