@@ -485,10 +485,14 @@ pub(crate) async fn insert_inbox_many(
         q = q.bind(r.origin).bind(r.message_id);
     }
     let known: HashSet<(String, String)> = q.fetch_all(&mut *conn).await?.into_iter().collect();
-    let rows: Vec<InboxRow<'_>> = rows
-        .into_iter()
-        .filter(|r| !known.contains(&(r.origin.to_string(), r.message_id.to_string())))
-        .collect();
+    // Normally none is known: no key is built per row then.
+    let rows: Vec<InboxRow<'_>> = if known.is_empty() {
+        rows
+    } else {
+        rows.into_iter()
+            .filter(|r| !known.contains(&(r.origin.to_string(), r.message_id.to_string())))
+            .collect()
+    };
     let new: HashSet<String> = rows.iter().map(|r| r.message_id.to_string()).collect();
     if rows.is_empty() {
         return Ok(new);
