@@ -265,12 +265,13 @@ pub struct SearchConfig {
     /// Threads one matching pass or one search may use (0 = one per core,
     /// at most 4; 1 = never split). A pass visiting many documents splits
     /// them by document range. A search expected to match 8,192 documents
-    /// or more deals the index's segments to the threads, a segment larger
-    /// than a thread's share (and of 32,768 documents or more) cut by
-    /// document range; a search uses only the threads that the other
-    /// searches in flight leave free. Each thread scores its part into its
-    /// own heaps and counts, merged after: the same result, the wait
-    /// shortened when cores are free.
+    /// or more (a common job title) is cut into about three parts per
+    /// thread (segments, a large segment by document range); the request's
+    /// own thread and `pass_threads - 1` helper threads per index take the
+    /// parts in turn, so a helper busy with another search joins this one
+    /// as soon as it is free. Each part is scored into its own heaps and
+    /// counts, merged after: the same result, a shorter wait when cores are
+    /// free.
     pub pass_threads: usize,
 }
 

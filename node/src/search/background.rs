@@ -10,7 +10,6 @@
 //! - [`Background`] is one thread at that niceness where the follower
 //!   builds documents and hands them to the writers.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Mutex;
 
@@ -76,54 +75,6 @@ pub(crate) fn on_threads<I: Send, R: Send>(items: Vec<I>, f: impl Fn(I) -> R + S
         }
         results
     })
-}
-
-/// The threads one query's work may use now: a query splits across the
-/// cores only when the other queries in flight on the same index leave
-/// them free. With two clients on two cores, each query then runs on its
-/// own thread instead of both queries spawning a second thread that waits
-/// for a core. `held` counts the threads the queries in flight hold (one
-/// counter per index).
-#[derive(Debug)]
-pub(crate) struct Cores<'a> {
-    held: &'a AtomicUsize,
-    granted: usize,
-}
-
-impl<'a> Cores<'a> {
-    /// Hold up to `wanted` threads (the configured `pass_threads`): as many
-    /// as the queries in flight leave of them, and always one (the caller's
-    /// own). Released on drop.
-    pub(crate) fn hold(held: &'a AtomicUsize, wanted: usize) -> Cores<'a> {
-        let wanted = wanted.max(1);
-        let mut granted = 1;
-        let _ = held.fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
-            granted = wanted.saturating_sub(now).max(1);
-            Some(now + granted)
-        });
-        Cores { held, granted }
-    }
-
-    /// How many threads this query may use (at least 1).
-    pub(crate) fn granted(&self) -> usize {
-        self.granted
-    }
-
-    /// Give back the threads beyond `n` (at least 1 is kept): a query that
-    /// turns out not to split leaves them to the others at once.
-    pub(crate) fn keep(&mut self, n: usize) {
-        let n = n.max(1);
-        if n < self.granted {
-            self.held.fetch_sub(self.granted - n, Ordering::AcqRel);
-            self.granted = n;
-        }
-    }
-}
-
-impl Drop for Cores<'_> {
-    fn drop(&mut self) {
-        self.held.fetch_sub(self.granted, Ordering::AcqRel);
-    }
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -198,25 +149,6 @@ mod tests {
         assert_eq!((own, child), (nice, nice));
         // The caller keeps its own.
         assert_eq!(own_nice(), base);
-    }
-
-    #[test]
-    fn cores_are_shared_between_the_queries_in_flight() {
-        let held = AtomicUsize::new(0);
-        let mut first = Cores::hold(&held, 2);
-        assert_eq!(first.granted(), 2);
-        // A second query finds both held: it runs on its own thread.
-        let second = Cores::hold(&held, 2);
-        assert_eq!(second.granted(), 1);
-        drop(second);
-        // The first gives one back: a new query may use it.
-        first.keep(1);
-        let third = Cores::hold(&held, 2);
-        assert_eq!(third.granted(), 1);
-        drop(third);
-        drop(first);
-        assert_eq!(held.load(Ordering::Acquire), 0);
-        assert_eq!(Cores::hold(&held, 2).granted(), 2);
     }
 
     #[tokio::test]

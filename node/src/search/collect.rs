@@ -12,7 +12,6 @@ use tantivy::columnar::{Column, StrColumn};
 use tantivy::query::{EnableScoring, Query, Scorer};
 use tantivy::{DocAddress, DocId, DocSet, Score, Searcher, SegmentOrdinal, SegmentReader};
 
-use super::background::on_threads;
 use super::engine::{F_PT, F_ROME, F_UPDATED_AT};
 use crate::geo::{Area, Point, MAX_LAT_MICRO, MAX_LON_MICRO};
 
@@ -57,6 +56,7 @@ pub(crate) struct RankFruit {
     pub top: Vec<Ranked>,
 }
 
+#[derive(Clone)]
 pub(crate) struct RankCollector {
     pub near: Option<(Point, f64)>,
     pub by_distance: bool,
@@ -297,45 +297,197 @@ impl SegmentCollector for RankSegmentCollector {
 /// tens of nanoseconds).
 pub(crate) const SPLIT_MIN_DOCS: u32 = 16_384;
 
+/// Parts per thread a long search is cut into: small enough that a core
+/// freed by another search mid-way takes a share of what is left, few
+/// enough that the extra scorers (one per range) stay cheap.
+const PARTS_PER_THREAD: u64 = 3;
+
 /// One part of a split search: a segment's documents in `docs`, with the
 /// scorer already made for it (the one that gave the segment's estimate)
 /// or `None` (a range after the first: a scorer of its own is made).
-struct Part<'a> {
+struct Part {
     ord: SegmentOrdinal,
-    reader: &'a SegmentReader,
     docs: std::ops::Range<DocId>,
     scorer: Option<Box<dyn Scorer>>,
     /// Matches expected in the part (its share of the scorer's size hint).
     expected: u64,
 }
 
-/// `searcher.search(query, collector)` on up to `threads` threads.
+/// Threads that join long searches while they run: see [`search_split`].
+pub(crate) struct Helpers {
+    pool: rayon_core::ThreadPool,
+}
+
+impl Helpers {
+    /// `threads` helper threads named `vivier-{name}-search-N`; `None` for
+    /// none (one core: a search runs on its caller's thread alone).
+    pub(crate) fn new(name: &str, threads: usize) -> Option<Helpers> {
+        if threads == 0 {
+            return None;
+        }
+        let name = name.to_string();
+        let pool = rayon_core::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(move |i| format!("vivier-{name}-search-{i}"))
+            // A part that panics is answered as an error by its search
+            // (see `Finish`); the thread goes on.
+            .panic_handler(|_| tracing::error!("a search helper thread panicked"))
+            .build();
+        match pool {
+            Ok(pool) => Some(Helpers { pool }),
+            Err(e) => {
+                tracing::warn!(error = %e, "no search helper threads: searches run on one thread");
+                None
+            }
+        }
+    }
+
+    fn threads(&self) -> usize {
+        self.pool.current_num_threads()
+    }
+}
+
+/// A split search's parts, shared by its caller and the helpers.
+struct Shared {
+    searcher: Searcher,
+    weight: Box<dyn tantivy::query::Weight>,
+    collector: RankCollector,
+    progress: std::sync::Mutex<Progress>,
+    settled: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct Progress {
+    /// Smallest expected first: the largest is popped first.
+    todo: Vec<Part>,
+    /// Parts taken and not finished.
+    running: usize,
+    fruits: Vec<SegmentFruit>,
+    error: Option<tantivy::TantivyError>,
+}
+
+/// Records a taken part's outcome when dropped, a panic included, so that
+/// the caller never waits for a part that will not finish.
+struct Finish<'a> {
+    shared: &'a Shared,
+    out: Option<tantivy::Result<SegmentFruit>>,
+}
+
+impl Drop for Finish<'_> {
+    fn drop(&mut self) {
+        let mut p = match self.shared.progress.lock() {
+            Ok(p) => p,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        p.running = p.running.saturating_sub(1);
+        match self.out.take() {
+            Some(Ok(fruit)) => p.fruits.push(fruit),
+            Some(Err(e)) => {
+                p.error.get_or_insert(e);
+            }
+            None => {
+                p.error.get_or_insert(tantivy::TantivyError::InternalError(
+                    "a search thread panicked".into(),
+                ));
+            }
+        }
+        drop(p);
+        self.shared.settled.notify_all();
+    }
+}
+
+impl Shared {
+    /// Collect the parts left, the largest first, until none is left or
+    /// one has failed.
+    fn work(&self) {
+        loop {
+            let part = {
+                let mut p = match self.progress.lock() {
+                    Ok(p) => p,
+                    Err(poisoned) => poisoned.into_inner(),
+                };
+                if p.error.is_some() {
+                    return;
+                }
+                let Some(part) = p.todo.pop() else {
+                    return;
+                };
+                p.running += 1;
+                part
+            };
+            let mut finish = Finish {
+                shared: self,
+                out: None,
+            };
+            finish.out = Some(collect_part(
+                &self.searcher,
+                &*self.weight,
+                &self.collector,
+                part,
+            ));
+        }
+    }
+}
+
+/// One part's documents through a segment collector.
+fn collect_part(
+    searcher: &Searcher,
+    weight: &dyn tantivy::query::Weight,
+    collector: &RankCollector,
+    part: Part,
+) -> tantivy::Result<SegmentFruit> {
+    let reader = searcher.segment_reader(part.ord);
+    let mut child = collector.for_segment(part.ord, reader)?;
+    let mut scorer = match part.scorer {
+        Some(s) => s,
+        None => weight.scorer(reader, 1.0)?,
+    };
+    let scored = collector.requires_scoring();
+    let alive = reader.alive_bitset();
+    let mut doc = scorer.doc();
+    if doc < part.docs.start {
+        doc = scorer.seek(part.docs.start);
+    }
+    while doc < part.docs.end {
+        if alive.is_none_or(|a| a.is_alive(doc)) {
+            child.collect(doc, if scored { scorer.score() } else { 0.0 });
+        }
+        doc = scorer.advance();
+    }
+    Ok(child.harvest())
+}
+
+/// `searcher.search(query, collector)`, a long search shared with the
+/// `helpers` threads.
 ///
-/// - A segment of at least `2 × min_docs` documents and more than a
-///   thread's share of the index (a quarter more) is cut into ranges of
-///   about a share (up to `threads`) when the query is expected to match
-///   at least `min_docs / 4` documents of it per range (its scorer's size
-///   hint: the smallest required posting list, the longest alternative);
-///   each range after the first has a scorer of its own.
-/// - The parts (whole segments and ranges) are then dealt to the threads,
-///   the largest expected first to the least loaded, each thread collecting
-///   its parts one after the other: an index of several segments uses the
-///   cores without making a scorer more than one per segment.
-/// - A query expected to match fewer than `min_docs / 4` documents in all
-///   pays for no thread, nor does a search while the other searches in
-///   flight on the index already hold the threads (`held`,
-///   [`super::background::Cores`]).
+/// - A query expected to match fewer than `min_docs / 2` documents in all
+///   (its scorers' size hints: the smallest required posting list, the
+///   longest alternative) is collected on the caller's thread, segment
+///   after segment: a thread hand-off would cost more than it saves.
+/// - A longer one is cut into about `PARTS_PER_THREAD` parts per thread
+///   (`threads`, the configured `pass_threads`): a segment of at least
+///   `2 × min_docs` documents and more than a part's share of the index
+///   is cut into ranges of about a share, as long as each range is
+///   expected to match at least `min_docs / 4` documents (each range after
+///   the first has a scorer of its own); smaller segments are parts whole.
+///   The caller's thread collects the parts, the largest first, and the
+///   helpers, woken for it, take parts from the same list. A helper busy
+///   with another search joins this one when it is done with its part: a
+///   core freed while a long search runs takes a share of what is left of
+///   it, so a long search beside short ones finishes almost as fast as
+///   alone, and two long ones share the cores. The caller waits only for
+///   parts already taken, never for a helper that has not started.
 ///
 /// The fruits are merged as those of separate segments:
 /// [`RankCollector::merge_fruits`] adds the totals and facets and orders the
 /// kept entries by key then address, so the answer is the one a single
-/// thread finds.
+/// thread finds, whoever collected which part.
 pub(crate) fn search_split(
     searcher: &Searcher,
     query: &dyn Query,
     collector: &RankCollector,
     (threads, min_docs): (usize, u32),
-    held: &std::sync::atomic::AtomicUsize,
+    helpers: Option<&Helpers>,
 ) -> tantivy::Result<RankFruit> {
     let scoring = if collector.requires_scoring() {
         EnableScoring::enabled_from_searcher(searcher)
@@ -344,100 +496,94 @@ pub(crate) fn search_split(
     };
     let weight = query.weight(scoring)?;
     let readers = searcher.segment_readers();
-    let mut held = super::background::Cores::hold(held, threads);
-    let threads = held.granted();
     let min_matches = (min_docs / 4).max(1);
-    // Each thread's share of the documents: a segment larger than a share
-    // and a quarter is cut into ranges of about a share (a scorer more per
-    // range), the others are dealt whole. Eight segments of 125,000 on two
-    // threads are dealt four and four; one of 807,000 beside two of 100,000
-    // is cut in two; a lone segment of 100,000 in two.
-    let total_docs: u64 = readers.iter().map(|r| u64::from(r.max_doc())).sum();
-    let share = total_docs
-        .div_ceil(u64::try_from(threads).unwrap_or(u64::MAX))
-        .max(1);
-    let mut parts: Vec<Part<'_>> = Vec::new();
+    let mut first: Vec<(SegmentOrdinal, Box<dyn Scorer>, u32)> = Vec::with_capacity(readers.len());
     for (ord, reader) in readers.iter().enumerate() {
         let ord = SegmentOrdinal::try_from(ord).unwrap_or(SegmentOrdinal::MAX);
-        let max_doc = reader.max_doc();
         let scorer = weight.scorer(reader, 1.0)?;
         let hint = scorer.size_hint();
+        first.push((ord, scorer, hint));
+    }
+    let expected_total: u64 = first.iter().map(|f| u64::from(f.2)).sum();
+    let helpers = helpers.filter(|_| threads >= 2 && expected_total >= u64::from(min_matches) * 2);
+    let Some(helpers) = helpers else {
+        let mut fruits = Vec::with_capacity(first.len());
+        for (ord, scorer, hint) in first {
+            let part = Part {
+                ord,
+                docs: 0..searcher.segment_reader(ord).max_doc(),
+                scorer: Some(scorer),
+                expected: u64::from(hint),
+            };
+            fruits.push(collect_part(searcher, &*weight, collector, part)?);
+        }
+        return collector.merge_fruits(fruits);
+    };
+    let threads = threads.min(helpers.threads() + 1);
+    let total_docs: u64 = readers.iter().map(|r| u64::from(r.max_doc())).sum();
+    let wanted = u64::try_from(threads)
+        .unwrap_or(u64::MAX)
+        .saturating_mul(PARTS_PER_THREAD);
+    let share = total_docs.div_ceil(wanted).max(1);
+    let mut parts: Vec<Part> = Vec::new();
+    for (ord, scorer, hint) in first {
+        let max_doc = searcher.segment_reader(ord).max_doc();
         let n = if max_doc >= min_docs.saturating_mul(2) && u64::from(max_doc) > share + share / 4 {
             let by_share = u32::try_from(u64::from(max_doc).div_ceil(share)).unwrap_or(u32::MAX);
-            u32::try_from(threads)
-                .unwrap_or(u32::MAX)
-                .min(by_share)
-                .min(hint / min_matches)
-                .max(1)
+            by_share.min(hint / min_matches).max(1)
         } else {
             1
         };
         let per = max_doc.div_ceil(n);
-        let mut first = Some(scorer);
+        let mut scorer = Some(scorer);
         for k in 0..n {
             parts.push(Part {
                 ord,
-                reader,
                 docs: (k * per).min(max_doc)..((k + 1) * per).min(max_doc),
-                scorer: first.take(),
+                scorer: scorer.take(),
                 expected: u64::from(hint / n),
             });
         }
     }
-    let expected_total: u64 = parts.iter().map(|p| p.expected).sum();
-    let scored = collector.requires_scoring();
-    let collect = |part: Part<'_>| -> tantivy::Result<SegmentFruit> {
-        let mut child = collector.for_segment(part.ord, part.reader)?;
-        let mut scorer = match part.scorer {
-            Some(s) => s,
-            None => weight.scorer(part.reader, 1.0)?,
-        };
-        let alive = part.reader.alive_bitset();
-        let mut doc = scorer.doc();
-        if doc < part.docs.start {
-            doc = scorer.seek(part.docs.start);
-        }
-        while doc < part.docs.end {
-            if alive.is_none_or(|a| a.is_alive(doc)) {
-                child.collect(doc, if scored { scorer.score() } else { 0.0 });
-            }
-            doc = scorer.advance();
-        }
-        Ok(child.harvest())
-    };
-    if threads < 2 || parts.len() < 2 || expected_total < u64::from(min_matches) * 2 {
-        // One thread: the others are left to the searches beside this one.
-        held.keep(1);
-        let mut fruits = Vec::with_capacity(parts.len());
-        for part in parts {
-            fruits.push(collect(part)?);
-        }
+    if parts.len() < 2 {
+        let fruits = parts
+            .into_iter()
+            .map(|part| collect_part(searcher, &*weight, collector, part))
+            .collect::<tantivy::Result<Vec<_>>>()?;
         return collector.merge_fruits(fruits);
     }
-    // Deal the parts: the largest expected first, each to the least loaded
-    // thread; a thread collects its parts in turn.
-    let mut order: Vec<usize> = (0..parts.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(parts[i].expected));
-    let workers = threads.min(parts.len());
-    let mut load = vec![0u64; workers];
-    let mut owner = vec![0usize; parts.len()];
-    for i in order {
-        let w = (0..workers).min_by_key(|&w| (load[w], w)).unwrap_or(0);
-        load[w] += parts[i].expected.max(1);
-        owner[i] = w;
+    parts.sort_by_key(|p| p.expected);
+    let helping = (threads - 1).min(parts.len() - 1);
+    let shared = std::sync::Arc::new(Shared {
+        searcher: searcher.clone(),
+        weight,
+        collector: collector.clone(),
+        progress: std::sync::Mutex::new(Progress {
+            todo: parts,
+            ..Progress::default()
+        }),
+        settled: std::sync::Condvar::new(),
+    });
+    for _ in 0..helping {
+        let shared = std::sync::Arc::clone(&shared);
+        helpers.pool.spawn(move || shared.work());
     }
-    let mut dealt: Vec<Vec<Part<'_>>> = (0..workers).map(|_| Vec::new()).collect();
-    for (part, w) in parts.into_iter().zip(owner) {
-        dealt[w].push(part);
+    shared.work();
+    let mut p = match shared.progress.lock() {
+        Ok(p) => p,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    while p.running > 0 {
+        p = match shared.settled.wait(p) {
+            Ok(p) => p,
+            Err(poisoned) => poisoned.into_inner(),
+        };
     }
-    let mut fruits = Vec::new();
-    for done in on_threads(dealt, |mine: Vec<Part<'_>>| {
-        mine.into_iter().map(collect).collect::<Vec<_>>()
-    }) {
-        for fruit in done {
-            fruits.push(fruit?);
-        }
+    if let Some(e) = p.error.take() {
+        return Err(e);
     }
+    let fruits = std::mem::take(&mut p.fruits);
+    drop(p);
     collector.merge_fruits(fruits)
 }
 

@@ -20,7 +20,7 @@ use tantivy::{
 };
 
 use super::analysis::{analysed, register_analyzers};
-use super::collect::{pack_point, search_split, RankCollector, Ranked};
+use super::collect::{pack_point, search_split, Helpers, RankCollector, Ranked};
 use super::id_table::{IdTables, SegmentIds};
 use super::query_build::{Builder, Built, SearchFields, Strictness};
 use super::query_lang;
@@ -83,9 +83,9 @@ pub(crate) struct Engine {
     pub(crate) pass_threads: usize,
     /// [`SearchOptions::split_min_docs`].
     split_min_docs: u32,
-    /// Threads held by the searches in flight
-    /// ([`super::background::Cores`]).
-    held_threads: std::sync::atomic::AtomicUsize,
+    /// Threads that join long searches (`pass_threads - 1` of them,
+    /// [`super::collect::search_split`]).
+    helpers: Option<Helpers>,
 }
 
 /// Owner of an [`Engine`] and of its committer thread; shuts down on drop.
@@ -196,7 +196,7 @@ impl EngineHandle {
             dir: dir.to_path_buf(),
             pass_threads: options.pass_threads.max(1),
             split_min_docs: options.split_min_docs.max(1),
-            held_threads: std::sync::atomic::AtomicUsize::new(0),
+            helpers: Helpers::new(name, options.pass_threads.max(1) - 1),
         });
         let for_thread = Arc::clone(&engine);
         let committer = std::thread::Builder::new()
@@ -636,7 +636,7 @@ impl Engine {
             &*exec.query,
             &collector,
             (self.pass_threads, self.split_min_docs),
-            &self.held_threads,
+            self.helpers.as_ref(),
         )?;
         let highlighter = exec
             .highlight
