@@ -282,6 +282,33 @@ impl CandidateIndex {
         &self.handle.engine
     }
 
+    /// The terms a search for `text` looks up in the job-title field and
+    /// in the title word-pair field (tests of the query's shape).
+    #[cfg(test)]
+    pub(crate) fn title_terms_of(&self, text: &str) -> (Vec<String>, Vec<String>) {
+        let searcher = self.engine().searcher();
+        let built = text_query_with(
+            &searcher,
+            &self.search_fields,
+            Some(text),
+            Strictness::Most,
+            None,
+        )
+        .expect("query");
+        let (mut titles, mut pairs) = (Vec::new(), Vec::new());
+        if let Some(b) = built {
+            b.query.query_terms(&mut |t, _| {
+                let text = t.value().as_str().unwrap_or_default().to_string();
+                if t.field() == self.fields.job_titles {
+                    titles.push(text);
+                } else if t.field() == self.fields.title_pairs {
+                    pairs.push(text);
+                }
+            });
+        }
+        (titles, pairs)
+    }
+
     fn to_document(&self, c: &CandidateDoc) -> TantivyDocument {
         let f = &self.fields;
         let mut doc = TantivyDocument::default();

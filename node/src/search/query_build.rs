@@ -161,6 +161,10 @@ pub(crate) struct Builder<'a> {
     /// Building an exclusion: only which documents match counts (typed
     /// words without their ranking boosts).
     excluding: bool,
+    /// Building the words of a known expression of two words or more
+    /// taken one by one: no title or name boost of their own (the
+    /// expression in a title is the group's title phrase boost).
+    scattered: bool,
     /// How many words of each group a document needs.
     strictness: Strictness,
     /// A group asked for more than one of its words: relaxing it could
@@ -417,6 +421,7 @@ impl<'a> Builder<'a> {
             highlight: BTreeSet::new(),
             expand: true,
             excluding: false,
+            scattered: false,
             strictness: Strictness::Most,
             relaxable: false,
             loosenable: false,
@@ -641,12 +646,26 @@ impl<'a> Builder<'a> {
             if let Some(&(start, end, ref key)) = spans.iter().find(|s| s.0 == i) {
                 let mut parts = Vec::new();
                 let mut span_phrase = Vec::new();
+                // Two words or more: the expression in a title is the
+                // group's title phrase boost, so its words taken apart need
+                // no title or name boost of their own (a lookup in each of
+                // those fields for every document holding the words). A
+                // one-word title keeps them.
+                let words: usize = units[start..end]
+                    .iter()
+                    .map(|u| match u {
+                        Unit::Word(tokens, _) => tokens.len(),
+                        Unit::Other(_) => 0,
+                    })
+                    .sum();
+                self.scattered = words >= 2;
                 for u in &units[start..end] {
                     if let Unit::Word(tokens, at) = u {
                         add_phrase(&mut span_phrase, *at, tokens);
                         parts.extend(self.word_unit(tokens));
                     }
                 }
+                self.scattered = false;
                 let mut alternatives: Vec<Box<dyn Query>> = Vec::new();
                 if span_phrase.len() >= 2 {
                     // The words of a known expression taken one by one rank
@@ -952,12 +971,17 @@ impl<'a> Builder<'a> {
         for form in forms {
             self.highlight.insert(form.to_string());
             required.push(term_query(self.fields.main, form));
+            if self.scattered {
+                continue;
+            }
             for &(field, boost) in &self.fields.boosts {
                 optional.push(boosted(term_query(field, form), boost));
             }
         }
-        for &(field, boost) in &self.fields.exact {
-            optional.push(boosted(term_query(field, &t.folded), boost));
+        if !self.scattered {
+            for &(field, boost) in &self.fields.exact {
+                optional.push(boosted(term_query(field, &t.folded), boost));
+            }
         }
         with_optional(self.union(required)?, optional)
     }

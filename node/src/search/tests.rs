@@ -1795,3 +1795,29 @@ fn all_the_words_when_enough_people_have_them() {
     assert!(r.relaxed);
     assert!(r.total >= ENOUGH_WITH_ALL_WORDS + 45, "{}", r.total);
 }
+
+/// The words of a known expression of two words or more, taken apart,
+/// are looked up in the text only: the expression in a title is the title
+/// pair boost. A one-word title and words outside any expression keep
+/// their own title boost.
+#[test]
+fn an_expressions_words_apart_carry_no_title_boost_of_their_own() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = candidates(&dir);
+    let (titles, pairs) = index.title_terms_of("aide à domicile");
+    assert!(
+        !titles.iter().any(|t| t == "aid" || t == "domicil"),
+        "{titles:?}"
+    );
+    assert!(pairs.iter().any(|t| t == "aid domicil"), "{pairs:?}");
+    // A one-word title: its own title boost.
+    let (titles, _) = index.title_terms_of("cariste");
+    assert!(titles.iter().any(|t| t == "carist"), "{titles:?}");
+    // Words that form no known expression: each its title boost.
+    let (titles, _) = index.title_terms_of("jardinier patient");
+    assert!(
+        titles.iter().any(|t| t.starts_with("jardin"))
+            && titles.iter().any(|t| t.starts_with("patient")),
+        "{titles:?}"
+    );
+}
