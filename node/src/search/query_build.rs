@@ -165,6 +165,11 @@ pub(crate) struct Builder<'a> {
     /// taken one by one: no title or name boost of their own (the
     /// expression in a title is the group's title phrase boost).
     scattered: bool,
+    /// The group being built is a title that people hold (each pair of its
+    /// consecutive words is in someone's job titles): its words that are
+    /// no one-word title carry no title or name boost of their own, the
+    /// group's title pair boost ranks the holders of the title.
+    held_title: bool,
     /// How many words of each group a document needs.
     strictness: Strictness,
     /// A group asked for more than one of its words: relaxing it could
@@ -422,6 +427,7 @@ impl<'a> Builder<'a> {
             expand: true,
             excluding: false,
             scattered: false,
+            held_title: false,
             strictness: Strictness::Most,
             relaxable: false,
             loosenable: false,
@@ -563,7 +569,10 @@ impl<'a> Builder<'a> {
                 }
             }
         }
-        let (mut clauses, phrase_tokens) = self.unit_clauses(&units)?;
+        self.held_title = self.held_in_titles(&units);
+        let built = self.unit_clauses(&units);
+        self.held_title = false;
+        let (mut clauses, phrase_tokens) = built?;
         let positive = match clauses.len() {
             0 => None,
             1 => clauses.pop(),
@@ -960,6 +969,8 @@ impl<'a> Builder<'a> {
         }
         let mut required = Vec::new();
         let mut optional = Vec::new();
+        let own_boosts = !self.scattered
+            && !(self.held_title && self.lexicon.entry(std::slice::from_ref(&t.term)).is_none());
         if self.excluding {
             return self.union(
                 forms
@@ -971,14 +982,14 @@ impl<'a> Builder<'a> {
         for form in forms {
             self.highlight.insert(form.to_string());
             required.push(term_query(self.fields.main, form));
-            if self.scattered {
+            if !own_boosts {
                 continue;
             }
             for &(field, boost) in &self.fields.boosts {
                 optional.push(boosted(term_query(field, form), boost));
             }
         }
-        if !self.scattered {
+        if own_boosts {
             for &(field, boost) in &self.fields.exact {
                 optional.push(boosted(term_query(field, &t.folded), boost));
             }
@@ -1162,6 +1173,32 @@ impl<'a> Builder<'a> {
     /// Whether a term is rare enough in the main field to look for typos
     /// (a word that finds little is the one likely mistyped; a frequent
     /// word is left alone, which also keeps common queries fast).
+    /// Whether the typed words of a group (two or more) read as a job
+    /// title that people hold: each consecutive pair of them is in the
+    /// title word-pair field of some document.
+    fn held_in_titles(&self, units: &[Unit<'_>]) -> bool {
+        let Some(pairs) = self.fields.title_pairs else {
+            return false;
+        };
+        if !self.expand {
+            return false;
+        }
+        let terms: Vec<&str> = units
+            .iter()
+            .flat_map(|u| match u {
+                Unit::Word(tokens, _) => tokens.iter().map(|t| t.term.as_str()).collect(),
+                Unit::Other(_) => Vec::new(),
+            })
+            .collect();
+        terms.len() >= 2
+            && terms.windows(2).all(|w| {
+                self.searcher
+                    .doc_freq(&Term::from_field_text(pairs, &pair(w[0], w[1])))
+                    .unwrap_or(0)
+                    > 0
+            })
+    }
+
     fn rare(&self, term: &str) -> bool {
         let df = self
             .searcher

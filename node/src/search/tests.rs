@@ -1821,3 +1821,40 @@ fn an_expressions_words_apart_carry_no_title_boost_of_their_own() {
         "{titles:?}"
     );
 }
+
+/// Words typed together that people hold as a title (`agent d'entretien`,
+/// no thesaurus entry) rank their holders by the title pair: the words
+/// that are no one-word title carry no title boost of their own. Until
+/// someone holds that title, each word keeps its own.
+#[test]
+fn a_held_titles_words_apart_carry_no_title_boost_of_their_own() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = candidates(&dir);
+    let mut c = cand("c1");
+    c.job_titles = strings(&["Agent de sécurité"]);
+    index.upsert(&c).expect("upsert");
+    index.commit_now().expect("commit");
+    let (titles, pairs) = index.title_terms_of("agent d'entretien");
+    assert!(
+        titles.iter().any(|t| t == "agent") && titles.iter().any(|t| t == "entretien"),
+        "{titles:?}"
+    );
+    assert!(pairs.iter().any(|t| t == "agent entretien"), "{pairs:?}");
+    let mut c = cand("c2");
+    c.job_titles = strings(&["Agente d'entretien des locaux"]);
+    index.upsert(&c).expect("upsert");
+    index.commit_now().expect("commit");
+    let (titles, pairs) = index.title_terms_of("agent d'entretien");
+    assert!(
+        !titles.iter().any(|t| t == "agent" || t == "entretien"),
+        "{titles:?}"
+    );
+    assert!(pairs.iter().any(|t| t == "agent entretien"), "{pairs:?}");
+    // A one-word title among them keeps its boost.
+    let mut c = cand("c3");
+    c.job_titles = strings(&["Cariste CACES 3"]);
+    index.upsert(&c).expect("upsert");
+    index.commit_now().expect("commit");
+    let (titles, _) = index.title_terms_of("cariste CACES 3");
+    assert!(titles.iter().any(|t| t == "carist"), "{titles:?}");
+}
