@@ -969,8 +969,10 @@ impl<'a> Builder<'a> {
         }
         let mut required = Vec::new();
         let mut optional = Vec::new();
-        let own_boosts = !self.scattered
-            && !(self.held_title && self.lexicon.entry(std::slice::from_ref(&t.term)).is_none());
+        // A word of an expression taken apart, or of a held title that is no
+        // one-word title itself: the group's title pair boost covers it.
+        let title_word = || self.lexicon.entry(std::slice::from_ref(&t.term)).is_some();
+        let own_boosts = !(self.scattered || (self.held_title && !title_word()));
         if self.excluding {
             return self.union(
                 forms
