@@ -375,10 +375,7 @@ struct Finish<'a> {
 
 impl Drop for Finish<'_> {
     fn drop(&mut self) {
-        let mut p = match self.shared.progress.lock() {
-            Ok(p) => p,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut p = self.shared.progress();
         p.running = p.running.saturating_sub(1);
         match self.out.take() {
             Some(Ok(fruit)) => p.fruits.push(fruit),
@@ -397,15 +394,20 @@ impl Drop for Finish<'_> {
 }
 
 impl Shared {
+    /// The progress, also after a panic on another thread (`Finish` keeps
+    /// it consistent: a panicking part is recorded as an error).
+    fn progress(&self) -> std::sync::MutexGuard<'_, Progress> {
+        self.progress
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Collect the parts left, the largest first, until none is left or
     /// one has failed.
     fn work(&self) {
         loop {
             let part = {
-                let mut p = match self.progress.lock() {
-                    Ok(p) => p,
-                    Err(poisoned) => poisoned.into_inner(),
-                };
+                let mut p = self.progress();
                 if p.error.is_some() {
                     return;
                 }
@@ -569,16 +571,10 @@ pub(crate) fn search_split(
         helpers.pool.spawn(move || shared.work());
     }
     shared.work();
-    let mut p = match shared.progress.lock() {
-        Ok(p) => p,
-        Err(poisoned) => poisoned.into_inner(),
-    };
-    while p.running > 0 {
-        p = match shared.settled.wait(p) {
-            Ok(p) => p,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-    }
+    let mut p = shared
+        .settled
+        .wait_while(shared.progress(), |p| p.running > 0)
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(e) = p.error.take() {
         return Err(e);
     }

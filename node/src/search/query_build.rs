@@ -569,9 +569,12 @@ impl<'a> Builder<'a> {
                 }
             }
         }
-        self.held_title = self.held_in_titles(&units);
+        // A group inside this one's parentheses sets its own, then gives
+        // this one's back.
+        let held = self.held_in_titles(&units);
+        let outer = std::mem::replace(&mut self.held_title, held);
         let built = self.unit_clauses(&units);
-        self.held_title = false;
+        self.held_title = outer;
         let (mut clauses, phrase_tokens) = built?;
         let positive = match clauses.len() {
             0 => None,
@@ -1172,9 +1175,6 @@ impl<'a> Builder<'a> {
         Some(Box::new(ConstScoreQuery::new(q, ROME_CODE_SCORE)))
     }
 
-    /// Whether a term is rare enough in the main field to look for typos
-    /// (a word that finds little is the one likely mistyped; a frequent
-    /// word is left alone, which also keeps common queries fast).
     /// Whether the typed words of a group (two or more) read as a job
     /// title that people hold: each consecutive pair of them is in the
     /// title word-pair field of some document.
@@ -1201,6 +1201,9 @@ impl<'a> Builder<'a> {
             })
     }
 
+    /// Whether a term is rare enough in the main field to look for typos
+    /// (a word that finds little is the one likely mistyped; a frequent
+    /// word is left alone, which also keeps common queries fast).
     fn rare(&self, term: &str) -> bool {
         let df = self
             .searcher

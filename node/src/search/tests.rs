@@ -1850,6 +1850,12 @@ fn a_held_titles_words_apart_carry_no_title_boost_of_their_own() {
         "{titles:?}"
     );
     assert!(pairs.iter().any(|t| t == "agent entretien"), "{pairs:?}");
+    // A group in parentheses before them does not take that away.
+    let (titles, _) = index.title_terms_of("(magasinier OU manutentionnaire) agent d'entretien");
+    assert!(
+        !titles.iter().any(|t| t == "agent" || t == "entretien"),
+        "{titles:?}"
+    );
     // A one-word title among them keeps its boost.
     let mut c = cand("c3");
     c.job_titles = strings(&["Cariste CACES 3"]);
