@@ -51,6 +51,7 @@ mod analysis;
 pub mod background;
 mod candidate_index;
 mod collect;
+mod doc_values;
 mod engine;
 mod geo_filter;
 pub mod id_table;

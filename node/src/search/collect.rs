@@ -6,13 +6,15 @@
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::Arc;
 
 use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::columnar::{Column, StrColumn};
+use tantivy::columnar::Column;
 use tantivy::query::{EnableScoring, Query, Scorer};
 use tantivy::{DocAddress, DocId, DocSet, Score, Searcher, SegmentOrdinal, SegmentReader};
 
-use super::engine::{F_PT, F_ROME, F_UPDATED_AT};
+use super::doc_values::{Codes, Flat, SegmentValues};
+use super::engine::F_UPDATED_AT;
 use crate::geo::{Area, Point, MAX_LAT_MICRO, MAX_LON_MICRO};
 
 /// Longitude offset bits in a packed point: `(lat + 90°) << 29 | (lon + 180°)`
@@ -63,6 +65,9 @@ pub(crate) struct RankCollector {
     /// `offset + limit`.
     pub keep: usize,
     pub scoring: bool,
+    /// The searcher's segments' ROME codes (and points, for `near`),
+    /// decoded once per segment ([`super::doc_values`]).
+    pub values: SegmentValues,
 }
 
 /// Heap entry: smaller is better (`k0`, then `k1`, then doc address).
@@ -112,9 +117,9 @@ pub(crate) struct RankSegmentCollector {
     near: Option<Area>,
     by_distance: bool,
     keep: usize,
-    pt: Option<Column<u64>>,
+    pt: Option<Arc<Flat<u64>>>,
     updated_at: Option<Column<i64>>,
-    rome: Option<StrColumn>,
+    rome: Option<Arc<Codes>>,
     rome_counts: Vec<u64>,
     total: usize,
     /// Max-heap: the worst kept entry on top.
@@ -131,13 +136,14 @@ impl Collector for RankCollector {
         segment: &SegmentReader,
     ) -> tantivy::Result<RankSegmentCollector> {
         let fast = segment.fast_fields();
+        let at = segment_local_id as usize;
         let pt = if self.near.is_some() {
-            fast.column_opt::<u64>(F_PT)?
+            self.values.points.get(at).cloned().flatten()
         } else {
             None
         };
-        let rome = fast.str(F_ROME)?;
-        let rome_counts = vec![0; rome.as_ref().map_or(0, |c| c.num_terms())];
+        let rome = self.values.codes.get(at).cloned().flatten();
+        let rome_counts = vec![0; rome.as_ref().map_or(0, |c| c.names.len())];
         Ok(RankSegmentCollector {
             seg: segment_local_id,
             near: self.near.map(|(centre, r)| Area::around(centre, r)),
@@ -196,8 +202,9 @@ impl SegmentCollector for RankSegmentCollector {
             // The nearest of the document's points within the radius (no
             // distance computed for a point outside the area's box).
             let nearest = pt
-                .values_for_doc(doc)
-                .filter_map(|v| area.distance_to(unpack_point(v)))
+                .of(doc)
+                .iter()
+                .filter_map(|&v| area.distance_to(unpack_point(v)))
                 .reduce(f64::min);
             let Some(nearest) = nearest else {
                 return;
@@ -206,11 +213,8 @@ impl SegmentCollector for RankSegmentCollector {
         }
         self.total += 1;
         if let Some(rome) = &self.rome {
-            for ord in rome.term_ords(doc) {
-                if let Some(count) = usize::try_from(ord)
-                    .ok()
-                    .and_then(|i| self.rome_counts.get_mut(i))
-                {
+            for &ord in rome.ords.of(doc) {
+                if let Some(count) = self.rome_counts.get_mut(ord as usize) {
                     *count += 1;
                 }
             }
@@ -260,27 +264,9 @@ impl SegmentCollector for RankSegmentCollector {
     fn harvest(self) -> SegmentFruit {
         let mut facets = BTreeMap::new();
         if let Some(rome) = &self.rome {
-            // One ordered walk of the dictionary up to the last counted
-            // code: each compressed block is read once (`ord_to_str` per
-            // code would decompress a block per call).
-            let last = self.rome_counts.iter().rposition(|&n| n > 0);
-            if let Some(last) = last {
-                match rome.dictionary().stream() {
-                    Ok(mut stream) => {
-                        while stream.advance() {
-                            let ord = stream.term_ord() as usize;
-                            if ord > last {
-                                break;
-                            }
-                            let n = self.rome_counts.get(ord).copied().unwrap_or(0);
-                            if n > 0 {
-                                if let Ok(code) = std::str::from_utf8(stream.key()) {
-                                    facets.insert(code.to_string(), n);
-                                }
-                            }
-                        }
-                    }
-                    Err(e) => tracing::warn!(error = %e, "cannot read the ROME facet terms"),
+            for (code, &n) in rome.names.iter().zip(&self.rome_counts) {
+                if n > 0 {
+                    facets.insert(code.clone(), n);
                 }
             }
         }
