@@ -39,7 +39,7 @@ use super::analysis::{
 };
 use super::lexicon::{Lexicon, Phrase, MAX_ROME_EXPANSIONS};
 use super::query_lang::{Atom, Conjunction, Group, Query as Parsed};
-use super::soft_and::{BoostedQuery, SoftAndQuery};
+use super::soft_and::{AnyOfQuery, BoostedQuery, SoftAndQuery};
 use super::term_bits::{SegmentBits, WithinQuery};
 use super::SearchError;
 
@@ -190,10 +190,15 @@ fn boosted(q: Box<dyn Query>, boost: f32) -> Box<dyn Query> {
     }
 }
 
+/// Clauses at most in a lazy union ([`AnyOfQuery`]): each step of it
+/// looks at every clause, where tantivy's union walks a window of each.
+const LAZY_UNION_MAX: usize = 8;
+
 fn any_of(mut qs: Vec<Box<dyn Query>>) -> Option<Box<dyn Query>> {
     match qs.len() {
         0 => None,
         1 => qs.pop(),
+        n if n <= LAZY_UNION_MAX => Some(Box::new(AnyOfQuery::new(qs))),
         _ => Some(Box::new(BooleanQuery::new(
             qs.into_iter().map(|q| (Occur::Should, q)).collect(),
         ))),

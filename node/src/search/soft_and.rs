@@ -1,4 +1,4 @@
-//! Two small queries of our own.
+//! Three small queries of our own.
 //!
 //! - [`SoftAndQuery`], "all words should match": a document matching at
 //!   least `min_match` of the clauses is a hit, scored by the sum of its
@@ -13,8 +13,23 @@
 //!   search time. Here each optional scorer is moved to the document being
 //!   scored on its own (a skip in one posting list), and only when a score
 //!   is asked for.
+//! - [`AnyOfQuery`], any of a few clauses (a word's variants), scored by
+//!   the sum of those matching, as tantivy's `Should`-only boolean query.
+//!   tantivy's union fills a window of 4,096 documents ahead, scoring every
+//!   document of every clause as it goes: the fastest way to step through
+//!   all of them, but inside an intersection (every word of the query
+//!   required) the unions that follow the smallest clause are sought to
+//!   its documents, and most of what they scored is dropped. There the
+//!   soft AND asks for lazy unions: the clauses stepped together, a seek
+//!   skipping in each clause's posting list instead of refilling a window,
+//!   a document's score summed only when asked for.
 
-use tantivy::query::{intersect_scorers, EnableScoring, Explanation, Query, Scorer, Weight};
+use std::sync::Arc;
+
+use tantivy::query::{
+    intersect_scorers, BooleanWeight, EnableScoring, Explanation, Occur, Query, Scorer,
+    SumWithCoordsCombiner, Weight,
+};
 use tantivy::{DocId, DocSet, Score, SegmentReader, TERMINATED};
 
 /// At least `min_match` of `clauses` (1 ≤ `min_match` ≤ `clauses.len()`).
@@ -46,7 +61,7 @@ impl Query for SoftAndQuery {
         let weights = self
             .clauses
             .iter()
-            .map(|c| c.weight(enable_scoring))
+            .map(|c| ClauseWeight::of(&**c, enable_scoring))
             .collect::<tantivy::Result<Vec<_>>>()?;
         Ok(Box::new(SoftAndWeight {
             weights,
@@ -62,25 +77,39 @@ impl Query for SoftAndQuery {
 }
 
 struct SoftAndWeight {
-    weights: Vec<Box<dyn Weight>>,
+    weights: Vec<ClauseWeight>,
     min_match: usize,
 }
 
 impl Weight for SoftAndWeight {
     fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
-        let scorers = self
+        let n = self.weights.len();
+        if n == 1 || self.min_match < n {
+            // Every clause stepped through its documents: buffered unions.
+            let scorers = self
+                .weights
+                .iter()
+                .map(|w| w.scorer(reader, boost, false))
+                .collect::<tantivy::Result<Vec<_>>>()?;
+            if n == 1 {
+                return Ok(scorers.into_iter().next().expect("one scorer"));
+            }
+            return Ok(Box::new(SoftAndScorer::new(scorers, self.min_match)));
+        }
+        // Everything required: tantivy's leapfrog intersection, led by its
+        // smallest clause, stepped through its documents (a buffered
+        // union); the others are sought to the leader's documents (lazy
+        // unions).
+        let mut scorers = self
             .weights
             .iter()
-            .map(|w| w.scorer(reader, boost))
+            .map(|w| w.scorer(reader, boost, true))
             .collect::<tantivy::Result<Vec<_>>>()?;
-        if scorers.len() == 1 {
-            return Ok(scorers.into_iter().next().expect("one scorer"));
+        let leader = (0..n).min_by_key(|&i| scorers[i].size_hint());
+        if let Some(i) = leader.filter(|&i| self.weights[i].is_any_of()) {
+            scorers[i] = self.weights[i].scorer(reader, boost, false)?;
         }
-        if self.min_match >= scorers.len() {
-            // Everything required: tantivy's leapfrog intersection.
-            return Ok(intersect_scorers(scorers));
-        }
-        Ok(Box::new(SoftAndScorer::new(scorers, self.min_match)))
+        Ok(intersect_scorers(scorers))
     }
 
     fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
@@ -340,6 +369,252 @@ impl Scorer for BoostedScorer {
     }
 }
 
+/// Any of `clauses` (two or more), scored by the sum of the clauses that
+/// match, in their order (the score of tantivy's `Should`-only boolean
+/// query, to the last bit).
+#[derive(Debug)]
+pub(crate) struct AnyOfQuery {
+    clauses: Vec<Box<dyn Query>>,
+}
+
+impl Clone for AnyOfQuery {
+    fn clone(&self) -> Self {
+        AnyOfQuery {
+            clauses: self.clauses.iter().map(|c| c.box_clone()).collect(),
+        }
+    }
+}
+
+impl AnyOfQuery {
+    pub fn new(clauses: Vec<Box<dyn Query>>) -> AnyOfQuery {
+        AnyOfQuery { clauses }
+    }
+}
+
+impl AnyOfQuery {
+    fn any_of_weight(&self, enable_scoring: EnableScoring<'_>) -> tantivy::Result<AnyOfWeight> {
+        let clauses = self
+            .clauses
+            .iter()
+            .map(|c| ClauseWeight::of(&**c, enable_scoring))
+            .collect::<tantivy::Result<Vec<_>>>()?;
+        let buffered = BooleanWeight::new(
+            clauses
+                .iter()
+                .map(|c| (Occur::Should, Box::new(c.shared()) as Box<dyn Weight>))
+                .collect(),
+            enable_scoring.is_scoring_enabled(),
+            Box::new(SumWithCoordsCombiner::default),
+        );
+        Ok(AnyOfWeight { clauses, buffered })
+    }
+}
+
+impl Query for AnyOfQuery {
+    fn weight(&self, enable_scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        Ok(Box::new(self.any_of_weight(enable_scoring)?))
+    }
+
+    fn query_terms<'a>(&'a self, visitor: &mut dyn FnMut(&'a tantivy::Term, bool)) {
+        for c in &self.clauses {
+            c.query_terms(visitor);
+        }
+    }
+}
+
+/// The weight of one clause, a union's kept apart so that its parent can
+/// ask for it lazy or buffered.
+#[derive(Clone)]
+enum ClauseWeight {
+    AnyOf(Arc<AnyOfWeight>),
+    Other(Arc<dyn Weight>),
+}
+
+impl ClauseWeight {
+    fn of(q: &dyn Query, enable_scoring: EnableScoring<'_>) -> tantivy::Result<ClauseWeight> {
+        Ok(match q.downcast_ref::<AnyOfQuery>() {
+            Some(any) => ClauseWeight::AnyOf(Arc::new(any.any_of_weight(enable_scoring)?)),
+            None => ClauseWeight::Other(Arc::from(q.weight(enable_scoring)?)),
+        })
+    }
+
+    fn is_any_of(&self) -> bool {
+        matches!(self, ClauseWeight::AnyOf(_))
+    }
+
+    /// `lazy`: a union among the clause's own ([`AnyOfScorer`]); otherwise
+    /// tantivy's buffered union.
+    fn scorer(
+        &self,
+        reader: &SegmentReader,
+        boost: Score,
+        lazy: bool,
+    ) -> tantivy::Result<Box<dyn Scorer>> {
+        match self {
+            ClauseWeight::AnyOf(w) => w.scorer_with(reader, boost, lazy),
+            ClauseWeight::Other(w) => w.scorer(reader, boost),
+        }
+    }
+
+    /// The clause as a weight of its own (buffered), for tantivy's boolean
+    /// weight.
+    fn shared(&self) -> SharedWeight {
+        SharedWeight(self.clone())
+    }
+}
+
+/// A clause's weight shared between a lazy union and tantivy's boolean
+/// weight (which owns its children).
+struct SharedWeight(ClauseWeight);
+
+impl Weight for SharedWeight {
+    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
+        self.0.scorer(reader, boost, false)
+    }
+
+    fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
+        match &self.0 {
+            ClauseWeight::AnyOf(w) => w.explain(reader, doc),
+            ClauseWeight::Other(w) => w.explain(reader, doc),
+        }
+    }
+}
+
+struct AnyOfWeight {
+    clauses: Vec<ClauseWeight>,
+    /// tantivy's `Should` boolean weight over the same clauses.
+    buffered: BooleanWeight<SumWithCoordsCombiner>,
+}
+
+impl AnyOfWeight {
+    fn scorer_with(
+        &self,
+        reader: &SegmentReader,
+        boost: Score,
+        lazy: bool,
+    ) -> tantivy::Result<Box<dyn Scorer>> {
+        if !lazy {
+            return self.buffered.scorer(reader, boost);
+        }
+        let mut scorers = Vec::with_capacity(self.clauses.len());
+        for c in &self.clauses {
+            let s = c.scorer(reader, boost, true)?;
+            if s.doc() != TERMINATED {
+                scorers.push(s);
+            }
+        }
+        match scorers.len() {
+            0 => Ok(Box::new(tantivy::query::EmptyScorer)),
+            1 => Ok(scorers.pop().expect("one scorer")),
+            _ => Ok(Box::new(AnyOfScorer::new(scorers))),
+        }
+    }
+}
+
+impl Weight for AnyOfWeight {
+    /// Buffered, as tantivy's union; lazy only when a parent asks for it.
+    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
+        self.scorer_with(reader, boost, false)
+    }
+
+    fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
+        explained(self, reader, doc, "AnyOf (sum of matching)")
+    }
+}
+
+/// The clauses stepped together: the current document is the smallest of
+/// theirs; the clauses on it move on when it is left. Each clause's
+/// document is kept beside it, so a step calls only the clauses on the
+/// current document.
+struct AnyOfScorer {
+    /// Not terminated, in the query's order.
+    scorers: Vec<Box<dyn Scorer>>,
+    /// `scorers[i].doc()`.
+    docs: Vec<DocId>,
+    doc: DocId,
+}
+
+impl AnyOfScorer {
+    fn new(scorers: Vec<Box<dyn Scorer>>) -> AnyOfScorer {
+        let docs = scorers.iter().map(|s| s.doc()).collect();
+        let mut s = AnyOfScorer {
+            scorers,
+            docs,
+            doc: TERMINATED,
+        };
+        s.settle();
+        s
+    }
+
+    /// The smallest document of the clauses; terminated ones dropped.
+    fn settle(&mut self) -> DocId {
+        if self.docs.contains(&TERMINATED) {
+            let mut i = 0;
+            self.scorers.retain(|_| {
+                let keep = self.docs[i] != TERMINATED;
+                i += 1;
+                keep
+            });
+            self.docs.retain(|&d| d != TERMINATED);
+        }
+        self.doc = self.docs.iter().copied().min().unwrap_or(TERMINATED);
+        self.doc
+    }
+}
+
+impl DocSet for AnyOfScorer {
+    fn advance(&mut self) -> DocId {
+        let doc = self.doc;
+        if doc == TERMINATED {
+            return TERMINATED;
+        }
+        for (d, s) in self.docs.iter_mut().zip(&mut self.scorers) {
+            if *d == doc {
+                *d = s.advance();
+            }
+        }
+        self.settle()
+    }
+
+    fn seek(&mut self, target: DocId) -> DocId {
+        if target <= self.doc {
+            return self.doc;
+        }
+        for (d, s) in self.docs.iter_mut().zip(&mut self.scorers) {
+            if *d < target {
+                *d = s.seek(target);
+            }
+        }
+        self.settle()
+    }
+
+    fn doc(&self) -> DocId {
+        self.doc
+    }
+
+    fn size_hint(&self) -> u32 {
+        // As tantivy's union: its largest clause.
+        self.scorers
+            .iter()
+            .map(|s| s.size_hint())
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+impl Scorer for AnyOfScorer {
+    fn score(&mut self) -> Score {
+        let doc = self.doc;
+        let mut sum: Score = 0.0;
+        for (d, s) in self.docs.iter().zip(&mut self.scorers) {
+            if *d == doc {
+                sum += s.score();
+            }
+        }
+        sum
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -479,6 +754,152 @@ mod tests {
             .search(&*term(body, "agent"), &DocSetCollector)
             .expect("docs");
         assert_eq!(count, docs.len());
+    }
+
+    /// The lazy union finds the documents and the scores of tantivy's
+    /// `Should` boolean query, stepped or sought, alone and inside an
+    /// intersection; without scoring it counts the same documents.
+    #[test]
+    fn any_of_is_tantivys_should_union() {
+        use tantivy::collector::{Count, TopDocs};
+        use tantivy::query::{BooleanQuery, BoostQuery, Occur};
+        let texts: Vec<String> = (0..20_000u32)
+            .map(|i| {
+                let mut text = String::new();
+                for (k, word) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+                    let k = k as u32;
+                    if (i * 7 + k * 13).is_multiple_of(k * 3 + 2) || i % 101 == k {
+                        for _ in 0..=(i % (k + 1)) {
+                            text.push_str(word);
+                            text.push(' ');
+                        }
+                    }
+                }
+                text
+            })
+            .collect();
+        let (searcher, fields) = ram_index(&["body"], texts.iter().map(|t| vec![t.as_str()]));
+        let reader = searcher.segment_reader(0);
+        let term = |t: &str| term(fields[0], t);
+        let clauses = || -> Vec<Box<dyn Query>> {
+            vec![
+                term("a"),
+                Box::new(BoostQuery::new(term("b"), 0.6)),
+                term("absent"),
+                term("c"),
+            ]
+        };
+        let ours = AnyOfQuery::new(clauses());
+        let theirs = BooleanQuery::new(clauses().into_iter().map(|q| (Occur::Should, q)).collect());
+        let lazy = || {
+            ours.any_of_weight(EnableScoring::enabled_from_searcher(&searcher))
+                .expect("weight")
+                .scorer_with(reader, 1.0, true)
+                .expect("scorer")
+        };
+        let walk = |mut s: Box<dyn Scorer>| {
+            let mut out = Vec::new();
+            while s.doc() != TERMINATED {
+                out.push((s.doc(), s.score().to_bits()));
+                s.advance();
+            }
+            out
+        };
+        let all = |q: &dyn Query| {
+            let mut s = q
+                .weight(EnableScoring::enabled_from_searcher(&searcher))
+                .expect("weight")
+                .scorer(reader, 1.0)
+                .expect("scorer");
+            let mut out = Vec::new();
+            while s.doc() != TERMINATED {
+                out.push((s.doc(), s.score().to_bits()));
+                s.advance();
+            }
+            out
+        };
+        let stepped = walk(lazy());
+        assert!(stepped.len() > 10_000, "{}", stepped.len());
+        assert_eq!(stepped, all(&theirs));
+        // Buffered unless asked for lazy: tantivy's own union.
+        assert_eq!(all(&ours), stepped);
+        // Sought by strides.
+        for stride in [1u32, 3, 50, 700] {
+            let mut s = lazy();
+            let mut target = 0;
+            let mut sought = Vec::new();
+            loop {
+                let doc = if s.doc() >= target {
+                    s.doc()
+                } else {
+                    s.seek(target)
+                };
+                if doc == TERMINATED {
+                    break;
+                }
+                sought.push((doc, s.score().to_bits()));
+                target = doc + stride;
+            }
+            let expected: Vec<(u32, u32)> = {
+                let mut next = 0;
+                stepped
+                    .iter()
+                    .filter(|(d, _)| {
+                        let keep = *d >= next;
+                        if keep {
+                            next = d + stride;
+                        }
+                        keep
+                    })
+                    .copied()
+                    .collect()
+            };
+            assert_eq!(sought, expected, "stride {stride}");
+        }
+        // Inside an intersection (where the soft AND asks the clauses
+        // that follow for lazy unions), and counted without scores.
+        let a = SoftAndQuery::new(
+            vec![
+                Box::new(AnyOfQuery::new(clauses())),
+                term("d"),
+                Box::new(AnyOfQuery::new(vec![term("e"), term("a")])),
+            ],
+            3,
+        );
+        let b = BooleanQuery::new(vec![
+            (
+                Occur::Must,
+                Box::new(BooleanQuery::new(
+                    clauses().into_iter().map(|q| (Occur::Should, q)).collect(),
+                )) as Box<dyn Query>,
+            ),
+            (Occur::Must, term("d")),
+            (
+                Occur::Must,
+                Box::new(BooleanQuery::new(vec![
+                    (Occur::Should, term("e")),
+                    (Occur::Should, term("a")),
+                ])),
+            ),
+        ]);
+        let top = |q: &dyn Query| {
+            searcher
+                .search(q, &TopDocs::with_limit(50_000))
+                .expect("search")
+                .into_iter()
+                .map(|(score, addr)| (addr.doc_id, score.to_bits()))
+                .collect::<std::collections::BTreeSet<_>>()
+        };
+        assert_eq!(top(&a), top(&b));
+        assert!(!top(&a).is_empty());
+        assert_eq!(
+            searcher.search(&ours, &Count).expect("count"),
+            stepped.len()
+        );
+        let e = ours
+            .explain(&searcher, tantivy::DocAddress::new(0, stepped[3].0))
+            .expect("explain");
+        assert_eq!(e.value().to_bits(), stepped[3].1);
     }
 
     /// Stepping the soft AND forward visits the documents a fresh seek
