@@ -117,6 +117,11 @@ impl Weight for SoftAndWeight {
     }
 }
 
+/// The size hint of a union of `scorers`: its largest clause's.
+fn largest_hint(scorers: &[Box<dyn Scorer>]) -> u32 {
+    scorers.iter().map(|s| s.size_hint()).max().unwrap_or(0)
+}
+
 /// The score of `doc` by `weight`'s scorer, under the name `what` (an error
 /// when `doc` does not match).
 fn explained(
@@ -232,11 +237,7 @@ impl DocSet for SoftAndScorer {
     }
 
     fn size_hint(&self) -> u32 {
-        self.scorers
-            .iter()
-            .map(|s| s.size_hint())
-            .max()
-            .unwrap_or(0)
+        largest_hint(&self.scorers)
     }
 }
 
@@ -593,12 +594,8 @@ impl DocSet for AnyOfScorer {
     }
 
     fn size_hint(&self) -> u32 {
-        // As tantivy's union: its largest clause.
-        self.scorers
-            .iter()
-            .map(|s| s.size_hint())
-            .max()
-            .unwrap_or(0)
+        // As tantivy's union.
+        largest_hint(&self.scorers)
     }
 }
 
