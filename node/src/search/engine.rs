@@ -260,7 +260,7 @@ fn seq_of_payload(payload: Option<&str>) -> i64 {
 /// ([`super::doc_values`]) of segments new to the searcher, so that no
 /// search or ranking pays for it (a merged segment of a million candidates
 /// takes ~0.1 s).
-fn warm_ids(engine: &Engine) {
+fn warm_segments(engine: &Engine) {
     let searcher = engine.searcher();
     if let Err(e) = engine.segment_ids(&searcher) {
         tracing::warn!(index = engine.name, error = %e, "reading the segments' ids failed");
@@ -271,7 +271,7 @@ fn warm_ids(engine: &Engine) {
 }
 
 fn run_committer(engine: &Engine) {
-    warm_ids(engine);
+    warm_segments(engine);
     let mut state = lock(&engine.state);
     loop {
         if state.shutdown {
@@ -295,7 +295,7 @@ fn run_committer(engine: &Engine) {
         }
         drop(state);
         match engine.commit_and_reload() {
-            Ok(()) => warm_ids(engine),
+            Ok(()) => warm_segments(engine),
             Err(e) => {
                 tracing::error!(index = engine.name, error = %e, "background search commit failed");
                 lock(&engine.state).next_commit_at = Instant::now() + COMMIT_RETRY;
