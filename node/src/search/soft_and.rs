@@ -22,7 +22,9 @@
 //!   its documents, and most of what they scored is dropped. There the
 //!   soft AND asks for lazy unions: the clauses stepped together, a seek
 //!   skipping in each clause's posting list instead of refilling a window,
-//!   a document's score summed only when asked for.
+//!   a document's score summed only when asked for. A boosted clause (a
+//!   word's forms, scored up by its title and name postings) passes the
+//!   request on to the union it requires.
 
 use std::sync::Arc;
 
@@ -89,7 +91,7 @@ impl Weight for SoftAndWeight {
             let scorers = self
                 .weights
                 .iter()
-                .map(|w| w.scorer(reader, boost, false))
+                .map(|w| w.scorer_lazy(reader, boost, false))
                 .collect::<tantivy::Result<Vec<_>>>()?;
             if n == 1 {
                 return Ok(scorers.into_iter().next().expect("one scorer"));
@@ -103,11 +105,11 @@ impl Weight for SoftAndWeight {
         let mut scorers = self
             .weights
             .iter()
-            .map(|w| w.scorer(reader, boost, true))
+            .map(|w| w.scorer_lazy(reader, boost, true))
             .collect::<tantivy::Result<Vec<_>>>()?;
         let leader = (0..n).min_by_key(|&i| scorers[i].size_hint());
-        if let Some(i) = leader.filter(|&i| self.weights[i].is_any_of()) {
-            scorers[i] = self.weights[i].scorer(reader, boost, false)?;
+        if let Some(i) = leader.filter(|&i| self.weights[i].has_union()) {
+            scorers[i] = self.weights[i].scorer_lazy(reader, boost, false)?;
         }
         Ok(intersect_scorers(scorers))
     }
@@ -298,9 +300,11 @@ impl BoostedQuery {
     }
 }
 
-impl Query for BoostedQuery {
-    fn weight(&self, enable_scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
-        let required = self.required.weight(enable_scoring)?;
+impl BoostedQuery {
+    /// The weight, kept apart so that a soft AND or a lazy union can ask
+    /// for its required clause's unions lazy ([`ClauseWeight`]).
+    fn boosted_weight(&self, enable_scoring: EnableScoring<'_>) -> tantivy::Result<ClauseWeight> {
+        let required = ClauseWeight::of(&*self.required, enable_scoring)?;
         if !enable_scoring.is_scoring_enabled() || self.optional.is_empty() {
             // Which documents match is the required clause's answer.
             return Ok(required);
@@ -310,7 +314,16 @@ impl Query for BoostedQuery {
             .iter()
             .map(|c| c.weight(enable_scoring))
             .collect::<tantivy::Result<Vec<_>>>()?;
-        Ok(Box::new(BoostedWeight { required, optional }))
+        Ok(ClauseWeight::Boosted(Arc::new(BoostedWeight {
+            required,
+            optional,
+        })))
+    }
+}
+
+impl Query for BoostedQuery {
+    fn weight(&self, enable_scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        Ok(Box::new(self.boosted_weight(enable_scoring)?))
     }
 
     fn query_terms<'a>(&'a self, visitor: &mut dyn FnMut(&'a tantivy::Term, bool)) {
@@ -322,13 +335,19 @@ impl Query for BoostedQuery {
 }
 
 struct BoostedWeight {
-    required: Box<dyn Weight>,
+    required: ClauseWeight,
     optional: Vec<Box<dyn Weight>>,
 }
 
-impl Weight for BoostedWeight {
-    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
-        let required = self.required.scorer(reader, boost)?;
+impl BoostedWeight {
+    /// `lazy`: the required clause's unions lazy ([`ClauseWeight`]).
+    fn scorer_with(
+        &self,
+        reader: &SegmentReader,
+        boost: Score,
+        lazy: bool,
+    ) -> tantivy::Result<Box<dyn Scorer>> {
+        let required = self.required.scorer_lazy(reader, boost, lazy)?;
         let mut optional = Vec::with_capacity(self.optional.len());
         for w in &self.optional {
             let s = w.scorer(reader, boost)?;
@@ -341,6 +360,12 @@ impl Weight for BoostedWeight {
             return Ok(required);
         }
         Ok(Box::new(BoostedScorer { required, optional }))
+    }
+}
+
+impl Weight for BoostedWeight {
+    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
+        self.scorer_with(reader, boost, false)
     }
 
     fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
@@ -423,7 +448,7 @@ impl AnyOfQuery {
         let buffered = BooleanWeight::new(
             clauses
                 .iter()
-                .map(|c| (Occur::Should, Box::new(c.shared()) as Box<dyn Weight>))
+                .map(|c| (Occur::Should, Box::new(c.clone()) as Box<dyn Weight>))
                 .collect(),
             enable_scoring.is_scoring_enabled(),
             Box::new(SumWithCoordsCombiner::default),
@@ -444,29 +469,44 @@ impl Query for AnyOfQuery {
     }
 }
 
-/// The weight of one clause, a union's kept apart so that its parent can
-/// ask for it lazy or buffered.
+/// The weight of one clause, a union's (or a boosted clause's, for the
+/// union it requires) kept apart so that its parent can ask for it lazy
+/// or buffered. As a [`Weight`] of its own it is buffered (tantivy's
+/// boolean weight over a lazy union's clauses owns them this way).
 #[derive(Clone)]
 enum ClauseWeight {
     AnyOf(Arc<AnyOfWeight>),
+    Boosted(Arc<BoostedWeight>),
     Other(Arc<dyn Weight>),
 }
 
 impl ClauseWeight {
     fn of(q: &dyn Query, enable_scoring: EnableScoring<'_>) -> tantivy::Result<ClauseWeight> {
-        Ok(match q.downcast_ref::<AnyOfQuery>() {
-            Some(any) => ClauseWeight::AnyOf(Arc::new(any.any_of_weight(enable_scoring)?)),
-            None => ClauseWeight::Other(Arc::from(q.weight(enable_scoring)?)),
-        })
+        if let Some(any) = q.downcast_ref::<AnyOfQuery>() {
+            return Ok(ClauseWeight::AnyOf(Arc::new(
+                any.any_of_weight(enable_scoring)?,
+            )));
+        }
+        if let Some(boosted) = q.downcast_ref::<BoostedQuery>() {
+            return boosted.boosted_weight(enable_scoring);
+        }
+        Ok(ClauseWeight::Other(Arc::from(q.weight(enable_scoring)?)))
     }
 
-    fn is_any_of(&self) -> bool {
-        matches!(self, ClauseWeight::AnyOf(_))
+    /// A union of ours, or a boosted clause requiring one: lazy and
+    /// buffered scorers differ.
+    fn has_union(&self) -> bool {
+        match self {
+            ClauseWeight::AnyOf(_) => true,
+            ClauseWeight::Boosted(w) => w.required.has_union(),
+            ClauseWeight::Other(_) => false,
+        }
     }
 
-    /// `lazy`: a union among the clause's own ([`AnyOfScorer`]); otherwise
-    /// tantivy's buffered union.
-    fn scorer(
+    /// `lazy`: the unions among the clause's own ([`AnyOfScorer`]), also
+    /// the one a boosted clause requires; otherwise tantivy's buffered
+    /// union.
+    fn scorer_lazy(
         &self,
         reader: &SegmentReader,
         boost: Score,
@@ -474,29 +514,21 @@ impl ClauseWeight {
     ) -> tantivy::Result<Box<dyn Scorer>> {
         match self {
             ClauseWeight::AnyOf(w) => w.scorer_with(reader, boost, lazy),
+            ClauseWeight::Boosted(w) => w.scorer_with(reader, boost, lazy),
             ClauseWeight::Other(w) => w.scorer(reader, boost),
         }
     }
-
-    /// The clause as a weight of its own (buffered), for tantivy's boolean
-    /// weight.
-    fn shared(&self) -> SharedWeight {
-        SharedWeight(self.clone())
-    }
 }
 
-/// A clause's weight shared between a lazy union and tantivy's boolean
-/// weight (which owns its children).
-struct SharedWeight(ClauseWeight);
-
-impl Weight for SharedWeight {
+impl Weight for ClauseWeight {
     fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
-        self.0.scorer(reader, boost, false)
+        self.scorer_lazy(reader, boost, false)
     }
 
     fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
-        match &self.0 {
+        match self {
             ClauseWeight::AnyOf(w) => w.explain(reader, doc),
+            ClauseWeight::Boosted(w) => w.explain(reader, doc),
             ClauseWeight::Other(w) => w.explain(reader, doc),
         }
     }
@@ -520,7 +552,7 @@ impl AnyOfWeight {
         }
         let mut scorers = Vec::with_capacity(self.clauses.len());
         for c in &self.clauses {
-            let s = c.scorer(reader, boost, true)?;
+            let s = c.scorer_lazy(reader, boost, true)?;
             if s.doc() != TERMINATED {
                 scorers.push(s);
             }
@@ -920,6 +952,102 @@ mod tests {
             .explain(&searcher, tantivy::DocAddress::new(0, stepped[3].0))
             .expect("explain");
         assert_eq!(e.value().to_bits(), stepped[3].1);
+    }
+
+    /// A boosted clause requiring a union, followed inside an
+    /// intersection, asks for that union lazy; the documents and scores
+    /// are tantivy's `Must` + `Should` boolean queries', to the bit.
+    #[test]
+    fn boosted_unions_follow_an_intersection_lazily() {
+        use tantivy::collector::TopDocs;
+        use tantivy::query::{BooleanQuery, BoostQuery, Occur};
+        let words = ["a", "b", "c", "d", "e"];
+        let texts: Vec<(String, String)> = (0..20_000u32)
+            .map(|i| {
+                let mut body = String::new();
+                let mut title = String::new();
+                for (k, word) in words.iter().enumerate() {
+                    let k = k as u32;
+                    if (i * 7 + k * 13).is_multiple_of(k * 2 + 2) || i % 89 == k {
+                        body.push_str(word);
+                        body.push(' ');
+                        if i % (k + 3) == 0 {
+                            title.push_str(word);
+                            title.push(' ');
+                        }
+                    }
+                }
+                (body, title)
+            })
+            .collect();
+        let (searcher, fields) = ram_index(
+            &["body", "title"],
+            texts.iter().map(|(b, t)| vec![b.as_str(), t.as_str()]),
+        );
+        let (body, title) = (fields[0], fields[1]);
+        // A word of two forms, boosted by its title postings.
+        let word = |forms: &[&str]| -> Vec<Box<dyn Query>> {
+            forms.iter().map(|f| term(body, f)).collect()
+        };
+        let boosts = |forms: &[&str]| -> Vec<Box<dyn Query>> {
+            forms
+                .iter()
+                .map(|f| Box::new(BoostQuery::new(term(title, f), 1.7)) as Box<dyn Query>)
+                .collect()
+        };
+        let ours_word = |forms: &[&str]| -> Box<dyn Query> {
+            Box::new(BoostedQuery::new(
+                Box::new(AnyOfQuery::new(word(forms))),
+                boosts(forms),
+            ))
+        };
+        let theirs_word = |forms: &[&str]| -> Box<dyn Query> {
+            let mut clauses = vec![(
+                Occur::Must,
+                Box::new(BooleanQuery::new(
+                    word(forms)
+                        .into_iter()
+                        .map(|q| (Occur::Should, q))
+                        .collect(),
+                )) as Box<dyn Query>,
+            )];
+            clauses.extend(boosts(forms).into_iter().map(|q| (Occur::Should, q)));
+            Box::new(BooleanQuery::new(clauses))
+        };
+        let groups: [&[&str]; 3] = [&["a", "b"], &["c"], &["d", "e", "absent"]];
+        let ours = SoftAndQuery::new(groups.iter().map(|g| ours_word(g)).collect(), 3);
+        let theirs = BooleanQuery::new(
+            groups
+                .iter()
+                .map(|g| (Occur::Must, theirs_word(g)))
+                .collect(),
+        );
+        let top = |q: &dyn Query| {
+            searcher
+                .search(q, &TopDocs::with_limit(50_000))
+                .expect("search")
+                .into_iter()
+                .map(|(score, addr)| (addr.doc_id, score.to_bits()))
+                .collect::<std::collections::BTreeSet<_>>()
+        };
+        let (a, b) = (top(&ours), top(&theirs));
+        assert!(a.len() > 500, "{}", a.len());
+        assert_eq!(a, b);
+        // The followers really are lazy: a lazy union scorer under the
+        // boosted clause.
+        let weight = ClauseWeight::of(
+            &*ours_word(&["a", "b"]),
+            EnableScoring::enabled_from_searcher(&searcher),
+        )
+        .expect("weight");
+        assert!(weight.has_union());
+        let reader = searcher.segment_reader(0);
+        let lazy = weight.scorer_lazy(reader, 1.0, true).expect("scorer");
+        let boosted = lazy.downcast_ref::<BoostedScorer>().expect("boosted");
+        assert!(boosted.required.is::<AnyOfScorer>());
+        let buffered = weight.scorer_lazy(reader, 1.0, false).expect("scorer");
+        let boosted = buffered.downcast_ref::<BoostedScorer>().expect("boosted");
+        assert!(!boosted.required.is::<AnyOfScorer>());
     }
 
     /// Stepping the soft AND forward visits the documents a fresh seek
