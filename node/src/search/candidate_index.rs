@@ -286,6 +286,21 @@ impl CandidateIndex {
     /// in the title word-pair field (tests of the query's shape).
     #[cfg(test)]
     pub(crate) fn title_terms_of(&self, text: &str) -> (Vec<String>, Vec<String>) {
+        (
+            self.terms_of(text, self.fields.job_titles),
+            self.terms_of(text, self.fields.title_pairs),
+        )
+    }
+
+    /// The terms a search for `text` looks up in the main text field, once
+    /// per clause that looks each up (tests of the query's shape).
+    #[cfg(test)]
+    pub(crate) fn text_terms_of(&self, text: &str) -> Vec<String> {
+        self.terms_of(text, self.search_fields.main)
+    }
+
+    #[cfg(test)]
+    fn terms_of(&self, text: &str, field: tantivy::schema::Field) -> Vec<String> {
         let searcher = self.engine().searcher();
         let built = text_query_with(
             &searcher,
@@ -295,18 +310,15 @@ impl CandidateIndex {
             None,
         )
         .expect("query");
-        let (mut titles, mut pairs) = (Vec::new(), Vec::new());
+        let mut terms = Vec::new();
         if let Some(b) = built {
             b.query.query_terms(&mut |t, _| {
-                let text = t.value().as_str().unwrap_or_default().to_string();
-                if t.field() == self.fields.job_titles {
-                    titles.push(text);
-                } else if t.field() == self.fields.title_pairs {
-                    pairs.push(text);
+                if t.field() == field {
+                    terms.push(t.value().as_str().unwrap_or_default().to_string());
                 }
             });
         }
-        (titles, pairs)
+        terms
     }
 
     fn to_document(&self, c: &CandidateDoc) -> TantivyDocument {

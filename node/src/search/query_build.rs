@@ -692,9 +692,12 @@ impl<'a> Builder<'a> {
                 } else {
                     alternatives.extend(all_of(parts));
                 }
+                // The typed words are no synonym of themselves (`CACES`
+                // is one of the synonyms of the expression it stands for).
+                let typed: Vec<String> = span_phrase.iter().map(|(_, t)| t.clone()).collect();
                 phrase.extend(span_phrase);
-                alternatives.extend(self.entry_alternatives(key));
-                alternatives.extend(self.short_form_alternatives(key));
+                alternatives.extend(self.entry_alternatives(key, &typed));
+                alternatives.extend(self.short_form_alternatives(key, &typed));
                 clauses.extend(self.union(alternatives));
                 i = end;
                 continue;
@@ -774,13 +777,14 @@ impl<'a> Builder<'a> {
         spans
     }
 
-    /// Synonyms, ROME titles and ROME codes of a thesaurus entry.
-    fn entry_alternatives(&mut self, key: &[String]) -> Vec<Box<dyn Query>> {
+    /// Synonyms, ROME titles and ROME codes of a thesaurus entry, but
+    /// neither the entry itself nor the `typed` terms (searched already).
+    fn entry_alternatives(&mut self, key: &[String], typed: &[String]) -> Vec<Box<dyn Query>> {
         let Some(entry) = self.lexicon.entry(key) else {
             return Vec::new();
         };
         let mut out = Vec::new();
-        let mut seen: Vec<&[String]> = vec![key];
+        let mut seen: Vec<&[String]> = vec![key, typed];
         for syn in entry.synonyms.iter().take(MAX_SYNONYMS) {
             if seen.contains(&syn.terms.as_slice()) {
                 continue;
@@ -821,8 +825,8 @@ impl<'a> Builder<'a> {
     /// The expression with a part of it written in its one-word short form
     /// (`chauffeur poids lourd` → `chauffeur pl`, the dictionary pairing
     /// « poids lourd » with « PL »): a title typed in full finds the titles
-    /// that abbreviate it, as a synonym.
-    fn short_form_alternatives(&mut self, key: &[String]) -> Vec<Box<dyn Query>> {
+    /// that abbreviate it, as a synonym (unless that is how it was `typed`).
+    fn short_form_alternatives(&mut self, key: &[String], typed: &[String]) -> Vec<Box<dyn Query>> {
         let mut forms: Vec<Vec<String>> = Vec::new();
         for start in 0..key.len() {
             for end in start + 2..=key.len() {
@@ -853,7 +857,7 @@ impl<'a> Builder<'a> {
                     let mut form = key[..start].to_vec();
                     form.extend(short.terms.iter().cloned());
                     form.extend(key[end..].iter().cloned());
-                    if !forms.contains(&form) {
+                    if form.as_slice() != typed && !forms.contains(&form) {
                         forms.push(form);
                     }
                 }

@@ -1864,3 +1864,19 @@ fn a_held_titles_words_apart_carry_no_title_boost_of_their_own() {
     let (titles, _) = index.title_terms_of("cariste CACES 3");
     assert!(titles.iter().any(|t| t == "carist"), "{titles:?}");
 }
+
+/// An acronym typed is looked up once in the text, not a second time as a
+/// synonym of the expression it stands for (`CACES` is one of the
+/// synonyms of « certificat d'aptitude à la conduite en sécurité »): the
+/// typed word is not counted twice, nor its postings walked twice.
+#[test]
+fn a_typed_acronym_is_no_synonym_of_itself() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = candidates(&dir);
+    for text in ["CACES", "cariste CACES 3", "SSIAP", "chauffeur PL"] {
+        let terms = index.text_terms_of(text);
+        let mut seen = std::collections::BTreeSet::new();
+        let twice: Vec<&String> = terms.iter().filter(|t| !seen.insert(*t)).collect();
+        assert!(twice.is_empty(), "{text}: {twice:?} in {terms:?}");
+    }
+}
