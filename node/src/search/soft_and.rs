@@ -705,6 +705,16 @@ mod tests {
         ))
     }
 
+    /// Every document `q` finds (up to 50,000) with its score's bits.
+    fn scored_docs(searcher: &Searcher, q: &dyn Query) -> std::collections::BTreeSet<(u32, u32)> {
+        searcher
+            .search(q, &TopDocs::with_limit(50_000))
+            .expect("search")
+            .into_iter()
+            .map(|(score, addr)| (addr.doc_id, score.to_bits()))
+            .collect()
+    }
+
     #[test]
     fn at_least_k_of_n_with_coordination() {
         let (searcher, fields) = ram_index(
@@ -813,7 +823,7 @@ mod tests {
     /// intersection; without scoring it counts the same documents.
     #[test]
     fn any_of_is_tantivys_should_union() {
-        use tantivy::collector::{Count, TopDocs};
+        use tantivy::collector::Count;
         use tantivy::query::{BooleanQuery, BoostQuery, Occur};
         let texts: Vec<String> = (0..20_000u32)
             .map(|i| {
@@ -934,14 +944,7 @@ mod tests {
                 ])),
             ),
         ]);
-        let top = |q: &dyn Query| {
-            searcher
-                .search(q, &TopDocs::with_limit(50_000))
-                .expect("search")
-                .into_iter()
-                .map(|(score, addr)| (addr.doc_id, score.to_bits()))
-                .collect::<std::collections::BTreeSet<_>>()
-        };
+        let top = |q: &dyn Query| scored_docs(&searcher, q);
         assert_eq!(top(&a), top(&b));
         assert!(!top(&a).is_empty());
         assert_eq!(
@@ -959,7 +962,6 @@ mod tests {
     /// are tantivy's `Must` + `Should` boolean queries', to the bit.
     #[test]
     fn boosted_unions_follow_an_intersection_lazily() {
-        use tantivy::collector::TopDocs;
         use tantivy::query::{BooleanQuery, BoostQuery, Occur};
         let words = ["a", "b", "c", "d", "e"];
         let texts: Vec<(String, String)> = (0..20_000u32)
@@ -1022,14 +1024,7 @@ mod tests {
                 .map(|g| (Occur::Must, theirs_word(g)))
                 .collect(),
         );
-        let top = |q: &dyn Query| {
-            searcher
-                .search(q, &TopDocs::with_limit(50_000))
-                .expect("search")
-                .into_iter()
-                .map(|(score, addr)| (addr.doc_id, score.to_bits()))
-                .collect::<std::collections::BTreeSet<_>>()
-        };
+        let top = |q: &dyn Query| scored_docs(&searcher, q);
         let (a, b) = (top(&ours), top(&theirs));
         assert!(a.len() > 500, "{}", a.len());
         assert_eq!(a, b);
