@@ -363,16 +363,6 @@ impl BoostedWeight {
     }
 }
 
-impl Weight for BoostedWeight {
-    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
-        self.scorer_with(reader, boost, false)
-    }
-
-    fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
-        explained(self, reader, doc, "Boosted (required + matching optional)")
-    }
-}
-
 struct BoostedScorer {
     required: Box<dyn Scorer>,
     /// Each behind or at the required scorer's document, moved forward
@@ -459,7 +449,9 @@ impl AnyOfQuery {
 
 impl Query for AnyOfQuery {
     fn weight(&self, enable_scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
-        Ok(Box::new(self.any_of_weight(enable_scoring)?))
+        Ok(Box::new(ClauseWeight::AnyOf(Arc::new(
+            self.any_of_weight(enable_scoring)?,
+        ))))
     }
 
     fn query_terms<'a>(&'a self, visitor: &mut dyn FnMut(&'a tantivy::Term, bool)) {
@@ -521,14 +513,17 @@ impl ClauseWeight {
 }
 
 impl Weight for ClauseWeight {
+    /// Buffered, as tantivy's union; lazy only when a parent asks for it.
     fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
         self.scorer_lazy(reader, boost, false)
     }
 
     fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
         match self {
-            ClauseWeight::AnyOf(w) => w.explain(reader, doc),
-            ClauseWeight::Boosted(w) => w.explain(reader, doc),
+            ClauseWeight::AnyOf(_) => explained(self, reader, doc, "AnyOf (sum of matching)"),
+            ClauseWeight::Boosted(_) => {
+                explained(self, reader, doc, "Boosted (required + matching optional)")
+            }
             ClauseWeight::Other(w) => w.explain(reader, doc),
         }
     }
@@ -562,17 +557,6 @@ impl AnyOfWeight {
             1 => Ok(scorers.pop().expect("one scorer")),
             _ => Ok(Box::new(AnyOfScorer::new(scorers))),
         }
-    }
-}
-
-impl Weight for AnyOfWeight {
-    /// Buffered, as tantivy's union; lazy only when a parent asks for it.
-    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
-        self.scorer_with(reader, boost, false)
-    }
-
-    fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
-        explained(self, reader, doc, "AnyOf (sum of matching)")
     }
 }
 
