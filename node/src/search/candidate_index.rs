@@ -544,7 +544,7 @@ impl CandidateIndex {
             relaxable: built.as_ref().is_some_and(|b| b.relaxable),
         };
         let mut filters: Vec<Box<dyn Query>> = Vec::new();
-        let mut excluded: Vec<Box<dyn Query>> = Vec::new();
+        let mut hidden = None;
         if !q.rome_codes.is_empty() {
             filters.push(any_of_filter(f.rome, &codes(&q.rome_codes)));
         }
@@ -572,24 +572,23 @@ impl CandidateIndex {
             filters.push(term_filter(f.contract, &code(contract)));
         }
         match q.status.as_deref().map(status).as_deref() {
-            None => excluded.push(term_filter(f.status, ARCHIVED)),
+            // Left out by the collector (a bit per document, read once per
+            // segment), not by a `NOT` clause sought at every match.
+            None => hidden = Some(Term::from_field_text(f.status, ARCHIVED)),
             Some("all") => {}
             Some(s) => filters.push(term_filter(f.status, s)),
         }
         if let Some(ids) = &q.ids {
             filters.push(self.engine().ids_filter(ids));
         }
-        let query = conjunction(
-            built.as_ref().map(|b| b.query.box_clone()),
-            filters,
-            excluded,
-        );
+        let query = conjunction(built.as_ref().map(|b| b.query.box_clone()), filters);
         let summarize = |doc: &TantivyDocument| self.summary(doc);
         let results = self.engine().execute(
             &searcher,
             Exec {
                 snippet_field: q.highlight.then_some(f.cv_text),
                 summarize: q.summaries.then_some(&summarize),
+                hidden,
                 ..Exec::page(query, built.as_ref(), q.near, q.sort, q.offset, q.limit)
             },
         )?;

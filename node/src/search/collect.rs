@@ -2,7 +2,8 @@
 //! exact distance filter (haversine on the packed `pt` fast field of the
 //! bounding-box survivors), exact total, ROME facet counts over the whole
 //! filtered set, and the best `offset + limit` documents by relevance or by
-//! distance.
+//! distance. Documents left out by default (archived candidates) are
+//! skipped here, by a bit per document.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -12,6 +13,7 @@ use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::Column;
 use tantivy::query::{EnableScoring, Query, Scorer};
 use tantivy::{DocAddress, DocId, DocSet, Score, Searcher, SegmentOrdinal, SegmentReader};
+use tantivy_common::BitSet;
 
 use super::doc_values::{Codes, Flat, SegmentValues};
 use super::engine::F_UPDATED_AT;
@@ -121,6 +123,8 @@ pub(crate) struct RankSegmentCollector {
     updated_at: Option<Column<i64>>,
     rome: Option<Arc<Codes>>,
     rome_counts: Vec<u64>,
+    /// Documents left out of the search (archived candidates).
+    hidden: Option<Arc<BitSet>>,
     total: usize,
     /// Max-heap: the worst kept entry on top.
     heap: BinaryHeap<Entry>,
@@ -144,6 +148,7 @@ impl Collector for RankCollector {
         };
         let rome = self.values.codes.get(at).cloned().flatten();
         let rome_counts = vec![0; rome.as_ref().map_or(0, |c| c.names.len())];
+        let hidden = self.values.hidden.get(at).cloned().flatten();
         Ok(RankSegmentCollector {
             seg: segment_local_id,
             near: self.near.map(|(centre, r)| Area::around(centre, r)),
@@ -153,6 +158,7 @@ impl Collector for RankCollector {
             updated_at: fast.column_opt::<i64>(F_UPDATED_AT)?,
             rome,
             rome_counts,
+            hidden,
             total: 0,
             heap: BinaryHeap::new(),
         })
@@ -194,6 +200,9 @@ impl SegmentCollector for RankSegmentCollector {
     type Fruit = SegmentFruit;
 
     fn collect(&mut self, doc: DocId, score: Score) {
+        if self.hidden.as_ref().is_some_and(|h| h.contains(doc)) {
+            return;
+        }
         let mut distance_km = None;
         if let Some(area) = &self.near {
             let Some(pt) = &self.pt else {

@@ -10,14 +10,23 @@
 //! once, when the segment first reaches a searcher, and shared by every
 //! search on it until it is merged away ([`PerSegment`]).
 //!
+//! The documents a search leaves out unless asked for (archived
+//! candidates) are read the same way: once per segment, from the term's
+//! postings into a bit set that the collector looks at
+//! ([`DocValues::holding`]), instead of a `NOT` clause whose postings every
+//! search would seek alongside each of its matches.
+//!
 //! Memory: 4 bytes per code and 8 per point, plus 4 bytes per document for
 //! a column where some document has several values (about 16 MB for a
-//! million candidates).
+//! million candidates); one bit per document for a left-out term.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use tantivy::columnar::{Column, StrColumn};
-use tantivy::{DocId, Searcher, SegmentReader};
+use tantivy::schema::IndexRecordOption;
+use tantivy::{DocId, DocSet, Searcher, SegmentReader, Term, TERMINATED};
+use tantivy_common::BitSet;
 
 use super::engine::{F_PT, F_ROME};
 use super::id_table::PerSegment;
@@ -131,6 +140,9 @@ pub(crate) struct SegmentValues {
     pub codes: Vec<Option<Arc<Codes>>>,
     /// Empty unless asked for (a radius search).
     pub points: Vec<Option<Arc<Flat<u64>>>>,
+    /// The documents left out ([`DocValues::holding`]); empty when none
+    /// are.
+    pub hidden: Vec<Option<Arc<BitSet>>>,
 }
 
 /// The decoded values of an index's live segments.
@@ -138,6 +150,9 @@ pub(crate) struct SegmentValues {
 pub(crate) struct DocValues {
     codes: PerSegment<Codes>,
     points: PerSegment<Flat<u64>>,
+    /// The documents holding a term, per term asked for (a default
+    /// exclusion: one or two terms per index, fixed by the code).
+    holding: Mutex<HashMap<Term, Arc<PerSegment<BitSet>>>>,
 }
 
 impl DocValues {
@@ -165,7 +180,54 @@ impl DocValues {
         } else {
             Vec::new()
         };
-        Ok(SegmentValues { codes, points })
+        Ok(SegmentValues {
+            codes,
+            points,
+            hidden: Vec::new(),
+        })
+    }
+
+    /// Decodes everything of `searcher`'s segments new to it: codes,
+    /// points and the documents of every term asked for so far.
+    pub(crate) fn warm(&self, searcher: &Searcher) -> tantivy::Result<()> {
+        self.for_searcher(searcher, true)?;
+        let terms: Vec<Term> = {
+            let by_term = self.holding.lock().unwrap_or_else(|p| p.into_inner());
+            by_term.keys().cloned().collect()
+        };
+        for term in &terms {
+            self.holding(searcher, term)?;
+        }
+        Ok(())
+    }
+
+    /// Per segment ordinal of `searcher`: the documents holding `term`
+    /// (deleted ones included: the collector skips those anyway), `None`
+    /// for a segment where none does.
+    pub(crate) fn holding(
+        &self,
+        searcher: &Searcher,
+        term: &Term,
+    ) -> tantivy::Result<Vec<Option<Arc<BitSet>>>> {
+        let sets = {
+            let mut by_term = self.holding.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(by_term.entry(term.clone()).or_default())
+        };
+        sets.for_searcher(searcher, |r: &SegmentReader| {
+            let postings = r
+                .inverted_index(term.field())?
+                .read_postings(term, IndexRecordOption::Basic)?;
+            let Some(mut postings) = postings else {
+                return Ok(None);
+            };
+            let mut bits = BitSet::with_max_value(r.max_doc());
+            let mut doc = postings.doc();
+            while doc != TERMINATED {
+                bits.insert(doc);
+                doc = postings.advance();
+            }
+            Ok(Some(bits))
+        })
     }
 }
 

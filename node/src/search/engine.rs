@@ -256,8 +256,8 @@ fn seq_of_payload(payload: Option<&str>) -> i64 {
     payload.and_then(|p| p.trim().parse().ok()).unwrap_or(0)
 }
 
-/// Decodes the ids ([`super::id_table`]), ROME codes and points
-/// ([`super::doc_values`]) of segments new to the searcher, so that no
+/// Decodes the ids ([`super::id_table`]), ROME codes, points and left-out
+/// documents ([`super::doc_values`]) of segments new to the searcher, so that no
 /// search or ranking pays for it (a merged segment of a million candidates
 /// takes ~0.1 s).
 fn warm_segments(engine: &Engine) {
@@ -265,8 +265,8 @@ fn warm_segments(engine: &Engine) {
     if let Err(e) = engine.segment_ids(&searcher) {
         tracing::warn!(index = engine.name, error = %e, "reading the segments' ids failed");
     }
-    if let Err(e) = engine.values.for_searcher(&searcher, true) {
-        tracing::warn!(index = engine.name, error = %e, "reading the segments' codes and points failed");
+    if let Err(e) = engine.values.warm(&searcher) {
+        tracing::warn!(index = engine.name, error = %e, "reading the segments' codes, points and left-out documents failed");
     }
 }
 
@@ -324,6 +324,10 @@ pub(crate) struct Exec<'a> {
     pub snippet_field: Option<Field>,
     /// Builds each hit's summary from its stored fields, when wanted.
     pub summarize: Option<Summarize<'a>>,
+    /// Documents holding this term are left out (of the hits, the total
+    /// and the facets): a default exclusion, read once per segment
+    /// ([`DocValues::holding`]).
+    pub hidden: Option<Term>,
 }
 
 impl<'a> Exec<'a> {
@@ -347,6 +351,7 @@ impl<'a> Exec<'a> {
             limit,
             snippet_field: None,
             summarize: None,
+            hidden: None,
         }
     }
 }
@@ -634,12 +639,16 @@ impl Engine {
         searcher: &Searcher,
         exec: Exec<'_>,
     ) -> Result<SearchResults, SearchError> {
+        let mut values = self.values.for_searcher(searcher, exec.near.is_some())?;
+        if let Some(term) = &exec.hidden {
+            values.hidden = self.values.holding(searcher, term)?;
+        }
         let collector = RankCollector {
             near: exec.near,
             by_distance: exec.sort == SortBy::Distance && exec.near.is_some(),
             keep: exec.offset.saturating_add(exec.limit),
             scoring: exec.scoring,
-            values: self.values.for_searcher(searcher, exec.near.is_some())?,
+            values,
         };
         let fruit = search_split(
             searcher,
@@ -844,22 +853,17 @@ pub(crate) fn filter(query: Box<dyn Query>) -> Box<dyn Query> {
     Box::new(ConstScoreQuery::new(query, 0.0))
 }
 
-/// `text AND filters... AND NOT excluded...`; `AllQuery` when there is
-/// nothing.
+/// `text AND filters...`; `AllQuery` when there is nothing. (Documents
+/// left out by default are skipped by the collector: [`Exec::hidden`].)
 pub(crate) fn conjunction(
     text: Option<Box<dyn Query>>,
     filters: Vec<Box<dyn Query>>,
-    excluded: Vec<Box<dyn Query>>,
 ) -> Box<dyn Query> {
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(filters.len() + 1);
     if let Some(text) = text {
         clauses.push((Occur::Must, text));
     }
     clauses.extend(filters.into_iter().map(|f| (Occur::Must, f)));
-    if clauses.is_empty() && !excluded.is_empty() {
-        clauses.push((Occur::Must, Box::new(AllQuery)));
-    }
-    clauses.extend(excluded.into_iter().map(|f| (Occur::MustNot, f)));
     match clauses.len() {
         0 => Box::new(AllQuery),
         1 => clauses

@@ -279,11 +279,7 @@ impl OfferIndex {
         if let Some(origin) = &q.origin_node {
             filters.push(term_filter(f.origin, origin.trim()));
         }
-        let query = conjunction(
-            built.as_ref().map(|b| b.query.box_clone()),
-            filters,
-            Vec::new(),
-        );
+        let query = conjunction(built.as_ref().map(|b| b.query.box_clone()), filters);
         self.engine().execute(
             &searcher,
             Exec {

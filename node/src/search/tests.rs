@@ -445,6 +445,70 @@ fn filters() {
         .all(|h| h.score == 0.0 && h.distance_km.is_none()));
 }
 
+/// Archived candidates are left out unless asked for — of the hits, the
+/// total and the facets, with or without text, in segments that hold some
+/// and segments that hold none — and follow a record archived or brought
+/// back (its document moves to a new segment).
+#[test]
+fn archived_candidates_are_left_out_by_default() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = candidates(&dir);
+    let doc = |i: usize, archived: bool| {
+        let mut d = cand(&format!("c{i:02}"));
+        d.cv_text = format!("Cariste en entrepôt, {i} ans d'expérience.");
+        d.rome_codes = strings(&[if i % 2 == 0 { "N1101" } else { "N1103" }]);
+        if archived {
+            d.status = "archived".into();
+        }
+        d
+    };
+    // Segment 1: c00..c09, c03 and c04 archived; segment 2: c10..c14, none.
+    for i in 0..10 {
+        index.upsert(&doc(i, i == 3 || i == 4)).expect("upsert");
+    }
+    index.commit_now().expect("commit");
+    for i in 10..15 {
+        index.upsert(&doc(i, false)).expect("upsert");
+    }
+    index.commit_now().expect("commit");
+    let check = |archived: &[usize]| {
+        let all = 15;
+        let live: Vec<String> = (0..all)
+            .filter(|i| !archived.contains(i))
+            .map(|i| format!("c{i:02}"))
+            .collect();
+        let even = (0..all).filter(|i| i % 2 == 0 && !archived.contains(i)).count() as u64;
+        for query in [q("cariste"), CandidateQuery::default()] {
+            let query = CandidateQuery { limit: 50, ..query };
+            let r = index.search(&query).expect("search");
+            assert_eq!(sorted_ids(&r), live, "{:?}", query.text);
+            assert_eq!(r.total, live.len());
+            assert_eq!(r.facets.get("N1101").copied(), Some(even), "{:?}", query.text);
+            let r = index
+                .search(&CandidateQuery {
+                    status: Some("all".into()),
+                    ..query.clone()
+                })
+                .expect("search");
+            assert_eq!(r.total, all);
+            let r = index
+                .search(&CandidateQuery {
+                    status: Some("archived".into()),
+                    ..query.clone()
+                })
+                .expect("search");
+            let want: Vec<String> = archived.iter().map(|i| format!("c{i:02}")).collect();
+            assert_eq!(sorted_ids(&r), want);
+        }
+    };
+    check(&[3, 4]);
+    // c12 archived (moves to a new segment), c03 brought back.
+    index.upsert(&doc(12, true)).expect("upsert");
+    index.upsert(&doc(3, false)).expect("upsert");
+    index.commit_now().expect("commit");
+    check(&[4, 12]);
+}
+
 #[test]
 fn near_radius_distances_and_sort() {
     let dir = tempfile::tempdir().expect("tempdir");
