@@ -62,6 +62,7 @@ mod query_build;
 pub mod query_lang;
 mod snippet;
 mod soft_and;
+mod term_and;
 mod term_bits;
 #[cfg(test)]
 mod tests;

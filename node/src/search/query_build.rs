@@ -40,6 +40,7 @@ use super::analysis::{
 use super::lexicon::{Lexicon, Phrase, MAX_ROME_EXPANSIONS};
 use super::query_lang::{Atom, Conjunction, Group, Query as Parsed};
 use super::soft_and::{AnyOfQuery, BoostedQuery, SoftAndQuery};
+use super::term_and::TermsAndQuery;
 use super::term_bits::{SegmentBits, WithinQuery};
 use super::SearchError;
 
@@ -206,6 +207,11 @@ fn any_of(mut qs: Vec<Box<dyn Query>>) -> Option<Box<dyn Query>> {
 }
 
 fn all_of(mut qs: Vec<Box<dyn Query>>) -> Option<Box<dyn Query>> {
+    // Bare terms (an expression's words taken apart): our intersection,
+    // which checks long posting lists against bit sets.
+    if let Some(terms) = TermsAndQuery::of(&qs) {
+        return Some(Box::new(terms));
+    }
     match qs.len() {
         0 => None,
         1 => qs.pop(),
