@@ -267,6 +267,96 @@ impl Scorer for TermsAndScorer {
     }
 }
 
+/// Every one of a few clauses (the words of a query all required): the
+/// rarest clause is stepped through, each of its documents checked against
+/// the bit sets of the others, which are sought only to the documents they
+/// hold. Scores as tantivy's intersection of the same scorers, to the bit.
+pub(crate) struct BitsIntersection {
+    leader: Box<dyn Scorer>,
+    followers: Vec<(Box<dyn Scorer>, Arc<BitSet>)>,
+    doc: DocId,
+}
+
+impl BitsIntersection {
+    /// `leader` is the scorer with the fewest documents; `followers` the
+    /// others, in the order tantivy's intersection would add their
+    /// scores (by size, stable), each with its bit set.
+    pub(crate) fn new(
+        leader: Box<dyn Scorer>,
+        followers: Vec<(Box<dyn Scorer>, Arc<BitSet>)>,
+    ) -> BitsIntersection {
+        let mut s = BitsIntersection {
+            leader,
+            followers,
+            doc: TERMINATED,
+        };
+        let first = s.leader.doc();
+        s.settle(first);
+        s
+    }
+
+    fn settle(&mut self, mut candidate: DocId) -> DocId {
+        'candidates: loop {
+            if candidate == TERMINATED {
+                break;
+            }
+            for (_, bits) in &self.followers {
+                if !bits.contains(candidate) {
+                    candidate = self.leader.advance();
+                    continue 'candidates;
+                }
+            }
+            for (follower, _) in &mut self.followers {
+                let doc = if follower.doc() >= candidate {
+                    follower.doc()
+                } else {
+                    follower.seek(candidate)
+                };
+                if doc != candidate {
+                    // The bits said otherwise: never, but leapfrog anyway.
+                    candidate = self.leader.seek(doc);
+                    continue 'candidates;
+                }
+            }
+            break;
+        }
+        self.doc = candidate;
+        candidate
+    }
+}
+
+impl DocSet for BitsIntersection {
+    fn advance(&mut self) -> DocId {
+        let next = self.leader.advance();
+        self.settle(next)
+    }
+
+    fn seek(&mut self, target: DocId) -> DocId {
+        let next = if self.leader.doc() >= target {
+            self.leader.doc()
+        } else {
+            self.leader.seek(target)
+        };
+        self.settle(next)
+    }
+
+    fn doc(&self) -> DocId {
+        self.doc
+    }
+
+    fn size_hint(&self) -> u32 {
+        self.leader.size_hint()
+    }
+}
+
+impl Scorer for BitsIntersection {
+    fn score(&mut self) -> Score {
+        let mut followers = self.followers.iter_mut();
+        let first = followers.next().map_or(0.0, |(f, _)| f.score());
+        self.leader.score() + first + followers.map(|(f, _)| f.score()).sum::<Score>()
+    }
+}
+
 /// The documents of long posting lists, per segment and term, kept while
 /// they fit in [`DENSE_BUDGET_BITS`] (a segment never changes once written:
 /// deletions only hide documents, which the collector skips). Shared by
@@ -277,12 +367,19 @@ pub(crate) struct DenseSets {
 
 #[derive(Default)]
 struct Kept {
-    sets: HashMap<(SegmentId, Term), Arc<BitSet>>,
+    sets: HashMap<(SegmentId, DenseKey), Arc<BitSet>>,
     bits: u64,
 }
 
+/// What a kept set holds the documents of.
+#[derive(PartialEq, Eq, Hash)]
+enum DenseKey {
+    Term(Term),
+    Clause(Arc<str>),
+}
+
 impl DenseSets {
-    fn global() -> &'static DenseSets {
+    pub(crate) fn global() -> &'static DenseSets {
         static SETS: OnceLock<DenseSets> = OnceLock::new();
         SETS.get_or_init(|| DenseSets {
             kept: Mutex::new(Kept::default()),
@@ -292,12 +389,42 @@ impl DenseSets {
     /// The documents of `term` in the segment of `reader`; `None` when its
     /// postings cannot be read (the term is then sought as tantivy does).
     fn of(&self, reader: &SegmentReader, term: &Term) -> Option<Arc<BitSet>> {
-        let key = (reader.segment_id(), term.clone());
+        self.kept_or(reader, DenseKey::Term(term.clone()), || read_bits(reader, term))
+    }
+
+    /// The documents of a query clause in the segment of `reader`, known by
+    /// `key` (the clause as written, [`Query`]'s `Debug`): read once by
+    /// stepping through `scorer`'s documents; `None` when it cannot be made.
+    pub(crate) fn of_clause(
+        &self,
+        reader: &SegmentReader,
+        key: &Arc<str>,
+        scorer: impl FnOnce() -> tantivy::Result<Box<dyn Scorer>>,
+    ) -> Option<Arc<BitSet>> {
+        self.kept_or(reader, DenseKey::Clause(Arc::clone(key)), || {
+            let mut s = scorer().ok()?;
+            let mut bits = BitSet::with_max_value(reader.max_doc());
+            let mut doc = s.doc();
+            while doc != TERMINATED {
+                bits.insert(doc);
+                doc = s.advance();
+            }
+            Some(bits)
+        })
+    }
+
+    fn kept_or(
+        &self,
+        reader: &SegmentReader,
+        key: DenseKey,
+        read: impl FnOnce() -> Option<BitSet>,
+    ) -> Option<Arc<BitSet>> {
+        let key = (reader.segment_id(), key);
         if let Some(bits) = self.lock().sets.get(&key) {
             return Some(Arc::clone(bits));
         }
         // Read outside the lock; two searches racing both read it.
-        let bits = Arc::new(read_bits(reader, term)?);
+        let bits = Arc::new(read()?);
         let mut kept = self.lock();
         let size = u64::from(reader.max_doc());
         if kept.bits + size > DENSE_BUDGET_BITS {
@@ -442,6 +569,63 @@ mod tests {
             }
             let absent = terms.iter().any(|t| t.value().as_str() == Some("absent"));
             assert_eq!(matched == 0, absent, "{terms:?}: {matched}");
+        }
+    }
+
+    /// The words of a query all required (a soft AND of every clause: a
+    /// boosted word, a word's variants, a bare term): in long segments the
+    /// rarest clause's documents are checked against the others' bit sets,
+    /// with tantivy's documents and scores, to the bit.
+    #[test]
+    fn all_required_clauses_check_bit_sets_with_tantivys_answers() {
+        use super::super::soft_and::{AnyOfQuery, BoostedQuery, SoftAndQuery};
+        let (_index, searcher, body, title) = index();
+        let term = |f, w: &str| -> Box<dyn Query> {
+            Box::new(TermQuery::new(
+                Term::from_field_text(f, w),
+                IndexRecordOption::WithFreqs,
+            ))
+        };
+        let bool_of = |clauses: Vec<(Occur, Box<dyn Query>)>| -> Box<dyn Query> {
+            Box::new(BooleanQuery::new(clauses))
+        };
+        let ours = SoftAndQuery::new(
+            vec![
+                Box::new(AnyOfQuery::new(vec![term(body, "c"), term(body, "d")])),
+                Box::new(BoostedQuery::new(term(body, "b"), vec![term(title, "title")])),
+                term(body, "a"),
+            ],
+            3,
+        );
+        let theirs = bool_of(vec![
+            (
+                Occur::Must,
+                bool_of(vec![
+                    (Occur::Should, term(body, "c")),
+                    (Occur::Should, term(body, "d")),
+                ]),
+            ),
+            (
+                Occur::Must,
+                bool_of(vec![
+                    (Occur::Must, term(body, "b")),
+                    (Occur::Should, term(title, "title")),
+                ]),
+            ),
+            (Occur::Must, term(body, "a")),
+        ]);
+        let scoring = EnableScoring::enabled_from_searcher(&searcher);
+        let ours = ours.weight(scoring).expect("weight");
+        let theirs = theirs.weight(scoring).expect("weight");
+        for reader in searcher.segment_readers() {
+            let scorer = ours.scorer(reader, 1.0).expect("scorer");
+            assert!(scorer.downcast_ref::<BitsIntersection>().is_some());
+            for from in [0, 1, 4_321, 9_999, 14_999, 15_000] {
+                let got = walk(ours.scorer(reader, 1.0).expect("scorer"), from);
+                let want = walk(theirs.scorer(reader, 1.0).expect("scorer"), from);
+                assert_eq!(got, want, "from {from}");
+                assert!(from > 0 || got.len() > 1_000, "{}", got.len());
+            }
         }
     }
 
