@@ -146,16 +146,18 @@ impl SoftAndWeight {
         // tantivy's order: by size, stable; the first leads.
         let mut order: Vec<usize> = (0..scorers.len()).collect();
         order.sort_by_key(|&i| scorers[i].size_hint());
-        let mut bits = Vec::with_capacity(order.len() - 1);
-        for &i in &order[1..] {
-            let kept = DenseSets::global().of_clause(reader, &self.keys[i], || {
-                self.weights[i].scorer_lazy(reader, 1.0, false)
-            });
-            match kept {
-                Some(b) => bits.push(b),
-                None => return Ok(intersect_scorers(scorers)),
-            }
-        }
+        // Every follower asked (each remembers it was), then all or none.
+        let bits: Vec<Option<_>> = order[1..]
+            .iter()
+            .map(|&i| {
+                DenseSets::global().of_clause(reader, &self.keys[i], || {
+                    self.weights[i].scorer_lazy(reader, 1.0, false)
+                })
+            })
+            .collect();
+        let Some(bits) = bits.into_iter().collect::<Option<Vec<_>>>() else {
+            return Ok(intersect_scorers(scorers));
+        };
         let mut slots: Vec<Option<Box<dyn Scorer>>> = scorers.into_iter().map(Some).collect();
         let mut take = |i: usize| slots[i].take().expect("each clause once");
         let leader = take(order[0]);

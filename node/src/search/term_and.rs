@@ -16,7 +16,7 @@
 //! leapfrogs as tantivy does: too few steps to pay for reading a long list
 //! whole.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use tantivy::fieldnorm::FieldNormReader;
@@ -32,6 +32,9 @@ use tantivy_common::BitSet;
 /// A search whose rarest term has at least this many documents in a
 /// segment checks the other terms against bit sets.
 pub(crate) const DENSE_MIN_LEADER: u32 = 4_096;
+
+/// Clauses remembered as asked for once (then forgotten all at once).
+const MAX_SEEN: usize = 16_384;
 
 /// Documents (bits) the kept sets may hold in all: 64 MB, about five hundred
 /// sets of a million-document segment.
@@ -369,10 +372,12 @@ pub(crate) struct DenseSets {
 struct Kept {
     sets: HashMap<(SegmentId, DenseKey), Arc<BitSet>>,
     bits: u64,
+    /// Clauses asked for once, not read yet ([`DenseSets::of_clause`]).
+    seen: HashSet<(SegmentId, DenseKey)>,
 }
 
 /// What a kept set holds the documents of.
-#[derive(PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 enum DenseKey {
     Term(Term),
     Clause(Arc<str>),
@@ -393,15 +398,29 @@ impl DenseSets {
     }
 
     /// The documents of a query clause in the segment of `reader`, known by
-    /// `key` (the clause as written, [`Query`]'s `Debug`): read once by
-    /// stepping through `scorer`'s documents; `None` when it cannot be made.
+    /// `key` (the clause as written, [`Query`]'s `Debug`): read by stepping
+    /// through `scorer`'s documents the second time a search on the segment
+    /// asks for them (a one-off query does not pay for reading a clause
+    /// whole); `None` the first time, or when it cannot be made.
     pub(crate) fn of_clause(
         &self,
         reader: &SegmentReader,
         key: &Arc<str>,
         scorer: impl FnOnce() -> tantivy::Result<Box<dyn Scorer>>,
     ) -> Option<Arc<BitSet>> {
-        self.kept_or(reader, DenseKey::Clause(Arc::clone(key)), || {
+        let key = DenseKey::Clause(Arc::clone(key));
+        {
+            let mut kept = self.lock();
+            let seen = (reader.segment_id(), key.clone());
+            if !kept.sets.contains_key(&seen) && !kept.seen.contains(&seen) {
+                if kept.seen.len() >= MAX_SEEN {
+                    kept.seen.clear();
+                }
+                kept.seen.insert(seen);
+                return None;
+            }
+        }
+        self.kept_or(reader, key, || {
             let mut s = scorer().ok()?;
             let mut bits = BitSet::with_max_value(reader.max_doc());
             let mut doc = s.doc();
@@ -618,8 +637,11 @@ mod tests {
         let ours = ours.weight(scoring).expect("weight");
         let theirs = theirs.weight(scoring).expect("weight");
         for reader in searcher.segment_readers() {
-            let scorer = ours.scorer(reader, 1.0).expect("scorer");
-            assert!(scorer.downcast_ref::<BitsIntersection>().is_some());
+            // A clause is read whole the second time it is asked for.
+            let first = ours.scorer(reader, 1.0).expect("scorer");
+            assert!(first.downcast_ref::<BitsIntersection>().is_none());
+            let second = ours.scorer(reader, 1.0).expect("scorer");
+            assert!(second.downcast_ref::<BitsIntersection>().is_some());
             for from in [0, 1, 4_321, 9_999, 14_999, 15_000] {
                 let got = walk(ours.scorer(reader, 1.0).expect("scorer"), from);
                 let want = walk(theirs.scorer(reader, 1.0).expect("scorer"), from);
