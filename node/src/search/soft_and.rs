@@ -24,7 +24,9 @@
 //!   skipping in each clause's posting list instead of refilling a window,
 //!   a document's score summed only when asked for. A boosted clause (a
 //!   word's forms, scored up by its title and name postings) passes the
-//!   request on to the union it requires.
+//!   request on to the union it requires. In a long search the followers'
+//!   documents are checked against bit sets before any seek
+//!   ([`super::term_and::BitsIntersection`]).
 
 use std::sync::Arc;
 

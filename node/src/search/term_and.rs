@@ -1,20 +1,33 @@
-//! Every one of a few terms ([`TermsAndQuery`]): the words of an expression
-//! taken apart (`préparateur de commandes` → `prepar` ∧ `command`), scored
-//! as tantivy's `Must`-only boolean query of term queries — the sum of each
-//! term's BM25, to the bit.
+//! Intersections that check long posting lists against bit sets.
 //!
-//! tantivy intersects two posting lists by leapfrogging: the rarer list's
-//! next document, a seek in the other, a seek back, until both agree. Two
-//! common words of a million CVs make that a binary search in a block of
-//! the longer list two or three times per match: a fifth of the slowest
-//! searches' instructions. Here the longer lists of a long search are also
-//! read once per segment into a bit set of their documents ([`DenseSets`]):
-//! the rarest list is stepped through, each of its documents is checked
-//! against the others' bits, and the others are sought only to the
-//! documents they do hold, to read their term frequencies for the score.
-//! A short search (its rarest list under [`DENSE_MIN_LEADER`] documents)
-//! leapfrogs as tantivy does: too few steps to pay for reading a long list
-//! whole.
+//! tantivy intersects posting lists by leapfrogging: the rarest list's
+//! next document, a seek in the others, a seek back, until they agree. Two
+//! common words of a million CVs make that a search in a block of the
+//! longer list two or three times per match: a fifth of the slowest
+//! searches' instructions. Here, in a long search (its rarest clause has
+//! at least [`DENSE_MIN_LEADER`] documents in the segment), the documents
+//! of the other clauses are read once per segment into bit sets
+//! ([`DenseSets`]): the rarest clause is stepped through, each of its
+//! documents is checked against the others' bits, and the others are
+//! sought only to the documents they do hold, for their scores. A short
+//! search leapfrogs as tantivy does: too few steps to pay for reading a
+//! long list whole.
+//!
+//! - [`TermsAndQuery`]: every one of a few bare terms (the words of an
+//!   expression taken apart, `préparateur de commandes` → `prepar` ∧
+//!   `command`), scored as tantivy's `Must`-only boolean query of term
+//!   queries, to the bit; the term scorers are our own (tantivy 0.22 does
+//!   not export its `TermScorer`), so nothing goes through a virtual call.
+//!   A term's bit set is kept by term.
+//! - [`BitsIntersection`]: every clause of a soft AND required (each word
+//!   of a query with its variants, [`super::soft_and`]); a clause's bit set
+//!   is kept by the clause as written and read the second time a search on
+//!   the segment asks for it, as a query cache does.
+//!
+//! Memory: one bit per document of the segment per kept set, at most
+//! [`DENSE_BUDGET_BITS`] in all (64 MB: about five hundred sets of a
+//! million-document segment), then they are all dropped and read again as
+//! searches ask.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -394,7 +407,9 @@ impl DenseSets {
     /// The documents of `term` in the segment of `reader`; `None` when its
     /// postings cannot be read (the term is then sought as tantivy does).
     fn of(&self, reader: &SegmentReader, term: &Term) -> Option<Arc<BitSet>> {
-        self.kept_or(reader, DenseKey::Term(term.clone()), || read_bits(reader, term))
+        self.kept_or(reader, DenseKey::Term(term.clone()), || {
+            read_bits(reader, term)
+        })
     }
 
     /// The documents of a query clause in the segment of `reader`, known by
@@ -490,7 +505,12 @@ mod tests {
 
     /// Three segments of 15,000 documents (some deleted), words drawn with
     /// different frequencies, two text fields.
-    fn index() -> (Index, Searcher, tantivy::schema::Field, tantivy::schema::Field) {
+    fn index() -> (
+        Index,
+        Searcher,
+        tantivy::schema::Field,
+        tantivy::schema::Field,
+    ) {
         let mut b = Schema::builder();
         let body = b.add_text_field("body", TEXT);
         let title = b.add_text_field("title", TEXT);
@@ -512,14 +532,12 @@ mod tests {
                 let mut words = Vec::new();
                 for (word, per_mille) in [("a", 600), ("b", 400), ("c", 300), ("d", 20)] {
                     if next() < per_mille {
-                        for _ in 0..=(next() % 3) {
-                            words.push(word);
-                        }
+                        let times = usize::try_from(next() % 3 + 1).unwrap_or(1);
+                        words.extend(std::iter::repeat_n(word, times));
                     }
                 }
-                for _ in 0..(next() % 12) {
-                    words.push("filler");
-                }
+                let fillers = usize::try_from(next() % 12).unwrap_or(0);
+                words.extend(std::iter::repeat_n("filler", fillers));
                 let mut doc = TantivyDocument::default();
                 doc.add_text(body, words.join(" "));
                 doc.add_text(title, if next() < 300 { "a title" } else { "other" });
@@ -544,7 +562,11 @@ mod tests {
     /// Every (document, score bits) of a scorer, from `from` on.
     fn walk(mut s: Box<dyn Scorer>, from: DocId) -> Vec<(DocId, u32)> {
         let mut out = Vec::new();
-        let mut doc = if s.doc() < from { s.seek(from) } else { s.doc() };
+        let mut doc = if s.doc() < from {
+            s.seek(from)
+        } else {
+            s.doc()
+        };
         while doc != TERMINATED {
             out.push((doc, s.score().to_bits()));
             doc = s.advance();
@@ -568,7 +590,9 @@ mod tests {
         ];
         let scoring = EnableScoring::enabled_from_searcher(&searcher);
         for (terms, dense) in &cases {
-            let ours = TermsAndQuery::new(terms.clone()).weight(scoring).expect("weight");
+            let ours = TermsAndQuery::new(terms.clone())
+                .weight(scoring)
+                .expect("weight");
             let theirs = tantivy_and(terms).weight(scoring).expect("weight");
             let mut matched = 0;
             for reader in searcher.segment_readers() {
@@ -611,7 +635,10 @@ mod tests {
         let ours = SoftAndQuery::new(
             vec![
                 Box::new(AnyOfQuery::new(vec![term(body, "c"), term(body, "d")])),
-                Box::new(BoostedQuery::new(term(body, "b"), vec![term(title, "title")])),
+                Box::new(BoostedQuery::new(
+                    term(body, "b"),
+                    vec![term(title, "title")],
+                )),
                 term(body, "a"),
             ],
             3,
@@ -660,7 +687,9 @@ mod tests {
             Term::from_field_text(body, "b"),
         ];
         let unscored = EnableScoring::disabled_from_searcher(&searcher);
-        let ours = TermsAndQuery::new(terms.clone()).weight(unscored).expect("weight");
+        let ours = TermsAndQuery::new(terms.clone())
+            .weight(unscored)
+            .expect("weight");
         let theirs = tantivy_and(&terms).weight(unscored).expect("weight");
         for reader in searcher.segment_readers() {
             let docs = |w: &dyn Weight| {

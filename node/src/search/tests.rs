@@ -456,7 +456,11 @@ fn archived_candidates_are_left_out_by_default() {
     let doc = |i: usize, archived: bool| {
         let mut d = cand(&format!("c{i:02}"));
         d.cv_text = format!("Cariste en entrepôt, {i} ans d'expérience.");
-        d.rome_codes = strings(&[if i % 2 == 0 { "N1101" } else { "N1103" }]);
+        d.rome_codes = strings(&[if i.is_multiple_of(2) {
+            "N1101"
+        } else {
+            "N1103"
+        }]);
         if archived {
             d.status = "archived".into();
         }
@@ -477,13 +481,20 @@ fn archived_candidates_are_left_out_by_default() {
             .filter(|i| !archived.contains(i))
             .map(|i| format!("c{i:02}"))
             .collect();
-        let even = (0..all).filter(|i| i % 2 == 0 && !archived.contains(i)).count() as u64;
+        let even = (0..all)
+            .filter(|i| i.is_multiple_of(2) && !archived.contains(i))
+            .count() as u64;
         for query in [q("cariste"), CandidateQuery::default()] {
             let query = CandidateQuery { limit: 50, ..query };
             let r = index.search(&query).expect("search");
             assert_eq!(sorted_ids(&r), live, "{:?}", query.text);
             assert_eq!(r.total, live.len());
-            assert_eq!(r.facets.get("N1101").copied(), Some(even), "{:?}", query.text);
+            assert_eq!(
+                r.facets.get("N1101").copied(),
+                Some(even),
+                "{:?}",
+                query.text
+            );
             let r = index
                 .search(&CandidateQuery {
                     status: Some("all".into()),
