@@ -24,9 +24,7 @@
 //!   skipping in each clause's posting list instead of refilling a window,
 //!   a document's score summed only when asked for. A boosted clause (a
 //!   word's forms, scored up by its title and name postings) passes the
-//!   request on to the union it requires. In a long search the followers'
-//!   documents are checked against bit sets before any seek
-//!   ([`super::term_and::BitsIntersection`]).
+//!   request on to the union it requires.
 
 use std::sync::Arc;
 
@@ -35,8 +33,6 @@ use tantivy::query::{
     SumWithCoordsCombiner, Weight,
 };
 use tantivy::{DocId, DocSet, Score, SegmentReader, TERMINATED};
-
-use super::term_and::{BitsIntersection, DenseSets, DENSE_MIN_LEADER};
 
 /// At least `min_match` of `clauses` (1 ≤ `min_match` ≤ `clauses.len()`).
 #[derive(Debug)]
@@ -71,11 +67,6 @@ impl Query for SoftAndQuery {
             .collect::<tantivy::Result<Vec<_>>>()?;
         Ok(Box::new(SoftAndWeight {
             weights,
-            keys: self
-                .clauses
-                .iter()
-                .map(|c| Arc::from(format!("{c:?}")))
-                .collect(),
             min_match: self.min_match,
         }))
     }
@@ -89,9 +80,6 @@ impl Query for SoftAndQuery {
 
 struct SoftAndWeight {
     weights: Vec<ClauseWeight>,
-    /// Each clause as written: the key of its documents' bit set
-    /// ([`DenseSets::of_clause`]).
-    keys: Vec<Arc<str>>,
     min_match: usize,
 }
 
@@ -123,48 +111,11 @@ impl Weight for SoftAndWeight {
         if let Some(i) = leader.filter(|&i| self.weights[i].has_union()) {
             scorers[i] = self.weights[i].scorer_lazy(reader, boost, false)?;
         }
-        self.intersect(reader, scorers)
+        Ok(intersect_scorers(scorers))
     }
 
     fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
         explained(self, reader, doc, "SoftAnd (coordinated sum)")
-    }
-}
-
-impl SoftAndWeight {
-    /// The clauses' scorers intersected: tantivy's leapfrog, or, when the
-    /// rarest clause has many documents, its documents checked against the
-    /// others' bit sets ([`BitsIntersection`]); the same documents and
-    /// scores either way.
-    fn intersect(
-        &self,
-        reader: &SegmentReader,
-        scorers: Vec<Box<dyn Scorer>>,
-    ) -> tantivy::Result<Box<dyn Scorer>> {
-        let fewest = scorers.iter().map(|s| s.size_hint()).min().unwrap_or(0);
-        if fewest < DENSE_MIN_LEADER || scorers.iter().any(|s| s.doc() == TERMINATED) {
-            return Ok(intersect_scorers(scorers));
-        }
-        // tantivy's order: by size, stable; the first leads.
-        let mut order: Vec<usize> = (0..scorers.len()).collect();
-        order.sort_by_key(|&i| scorers[i].size_hint());
-        // Every follower asked (each remembers it was), then all or none.
-        let bits: Vec<Option<_>> = order[1..]
-            .iter()
-            .map(|&i| {
-                DenseSets::global().of_clause(reader, &self.keys[i], || {
-                    self.weights[i].scorer_lazy(reader, 1.0, false)
-                })
-            })
-            .collect();
-        let Some(bits) = bits.into_iter().collect::<Option<Vec<_>>>() else {
-            return Ok(intersect_scorers(scorers));
-        };
-        let mut slots: Vec<Option<Box<dyn Scorer>>> = scorers.into_iter().map(Some).collect();
-        let mut take = |i: usize| slots[i].take().expect("each clause once");
-        let leader = take(order[0]);
-        let followers = order[1..].iter().map(|&i| take(i)).zip(bits).collect();
-        Ok(Box::new(BitsIntersection::new(leader, followers)))
     }
 }
 

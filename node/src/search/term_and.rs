@@ -1,35 +1,33 @@
-//! Intersections that check long posting lists against bit sets.
+//! Every one of a few terms ([`TermsAndQuery`]): the words of an expression
+//! taken apart (`préparateur de commandes` → `prepar` ∧ `command`), scored
+//! as tantivy's `Must`-only boolean query of term queries — the sum of each
+//! term's BM25, to the bit.
 //!
-//! tantivy intersects posting lists by leapfrogging: the rarest list's
-//! next document, a seek in the others, a seek back, until they agree. Two
+//! tantivy intersects two posting lists by leapfrogging: the rarer list's
+//! next document, a seek in the other, a seek back, until both agree. Two
 //! common words of a million CVs make that a search in a block of the
 //! longer list two or three times per match: a fifth of the slowest
-//! searches' instructions. Here, in a long search (its rarest clause has
-//! at least [`DENSE_MIN_LEADER`] documents in the segment), the documents
-//! of the other clauses are read once per segment into bit sets
-//! ([`DenseSets`]): the rarest clause is stepped through, each of its
-//! documents is checked against the others' bits, and the others are
-//! sought only to the documents they do hold, for their scores. A short
-//! search leapfrogs as tantivy does: too few steps to pay for reading a
-//! long list whole.
+//! searches' instructions. Here, in a long search (the rarest list has at
+//! least [`DENSE_MIN_LEADER`] documents in the segment), the other terms'
+//! documents are read once per segment into bit sets ([`DenseSets`], kept
+//! by term): the rarest list is stepped through, each of its documents is
+//! checked against the others' bits, and the others are sought only to
+//! the documents they do hold, to read their term frequencies for the
+//! score. A short search leapfrogs as tantivy does: too few steps to pay
+//! for reading a long list whole. The term scorers are our own (tantivy
+//! 0.22 does not export its `TermScorer`), so nothing goes through a
+//! virtual call.
 //!
-//! - [`TermsAndQuery`]: every one of a few bare terms (the words of an
-//!   expression taken apart, `préparateur de commandes` → `prepar` ∧
-//!   `command`), scored as tantivy's `Must`-only boolean query of term
-//!   queries, to the bit; the term scorers are our own (tantivy 0.22 does
-//!   not export its `TermScorer`), so nothing goes through a virtual call.
-//!   A term's bit set is kept by term.
-//! - [`BitsIntersection`]: every clause of a soft AND required (each word
-//!   of a query with its variants, [`super::soft_and`]); a clause's bit set
-//!   is kept by the clause as written and read the second time a search on
-//!   the segment asks for it, as a query cache does.
+//! The same check over a soft AND's clauses (a word with its variants and
+//! boosts, kept by clause) was tried and not kept: the rarest clause is
+//! then a union, whose stepping costs what the bits save.
 //!
 //! Memory: one bit per document of the segment per kept set, at most
 //! [`DENSE_BUDGET_BITS`] in all (64 MB: about five hundred sets of a
 //! million-document segment), then they are all dropped and read again as
 //! searches ask.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use tantivy::fieldnorm::FieldNormReader;
@@ -45,9 +43,6 @@ use tantivy_common::BitSet;
 /// A search whose rarest term has at least this many documents in a
 /// segment checks the other terms against bit sets.
 pub(crate) const DENSE_MIN_LEADER: u32 = 4_096;
-
-/// Clauses remembered as asked for once (then forgotten all at once).
-const MAX_SEEN: usize = 16_384;
 
 /// Documents (bits) the kept sets may hold in all: 64 MB, about five hundred
 /// sets of a million-document segment.
@@ -283,96 +278,6 @@ impl Scorer for TermsAndScorer {
     }
 }
 
-/// Every one of a few clauses (the words of a query all required): the
-/// rarest clause is stepped through, each of its documents checked against
-/// the bit sets of the others, which are sought only to the documents they
-/// hold. Scores as tantivy's intersection of the same scorers, to the bit.
-pub(crate) struct BitsIntersection {
-    leader: Box<dyn Scorer>,
-    followers: Vec<(Box<dyn Scorer>, Arc<BitSet>)>,
-    doc: DocId,
-}
-
-impl BitsIntersection {
-    /// `leader` is the scorer with the fewest documents; `followers` the
-    /// others, in the order tantivy's intersection would add their
-    /// scores (by size, stable), each with its bit set.
-    pub(crate) fn new(
-        leader: Box<dyn Scorer>,
-        followers: Vec<(Box<dyn Scorer>, Arc<BitSet>)>,
-    ) -> BitsIntersection {
-        let mut s = BitsIntersection {
-            leader,
-            followers,
-            doc: TERMINATED,
-        };
-        let first = s.leader.doc();
-        s.settle(first);
-        s
-    }
-
-    fn settle(&mut self, mut candidate: DocId) -> DocId {
-        'candidates: loop {
-            if candidate == TERMINATED {
-                break;
-            }
-            for (_, bits) in &self.followers {
-                if !bits.contains(candidate) {
-                    candidate = self.leader.advance();
-                    continue 'candidates;
-                }
-            }
-            for (follower, _) in &mut self.followers {
-                let doc = if follower.doc() >= candidate {
-                    follower.doc()
-                } else {
-                    follower.seek(candidate)
-                };
-                if doc != candidate {
-                    // The bits said otherwise: never, but leapfrog anyway.
-                    candidate = self.leader.seek(doc);
-                    continue 'candidates;
-                }
-            }
-            break;
-        }
-        self.doc = candidate;
-        candidate
-    }
-}
-
-impl DocSet for BitsIntersection {
-    fn advance(&mut self) -> DocId {
-        let next = self.leader.advance();
-        self.settle(next)
-    }
-
-    fn seek(&mut self, target: DocId) -> DocId {
-        let next = if self.leader.doc() >= target {
-            self.leader.doc()
-        } else {
-            self.leader.seek(target)
-        };
-        self.settle(next)
-    }
-
-    fn doc(&self) -> DocId {
-        self.doc
-    }
-
-    fn size_hint(&self) -> u32 {
-        self.leader.size_hint()
-    }
-}
-
-impl Scorer for BitsIntersection {
-    fn score(&mut self) -> Score {
-        let mut followers = self.followers.iter_mut();
-        let first = followers.next().map_or(0.0, |(f, _)| f.score());
-        self.leader.score() + first + followers.map(|(f, _)| f.score()).sum::<Score>()
-    }
-}
-
 /// The documents of long posting lists, per segment and term, kept while
 /// they fit in [`DENSE_BUDGET_BITS`] (a segment never changes once written:
 /// deletions only hide documents, which the collector skips). Shared by
@@ -383,21 +288,12 @@ pub(crate) struct DenseSets {
 
 #[derive(Default)]
 struct Kept {
-    sets: HashMap<(SegmentId, DenseKey), Arc<BitSet>>,
+    sets: HashMap<(SegmentId, Term), Arc<BitSet>>,
     bits: u64,
-    /// Clauses asked for once, not read yet ([`DenseSets::of_clause`]).
-    seen: HashSet<(SegmentId, DenseKey)>,
-}
-
-/// What a kept set holds the documents of.
-#[derive(Clone, PartialEq, Eq, Hash)]
-enum DenseKey {
-    Term(Term),
-    Clause(Arc<str>),
 }
 
 impl DenseSets {
-    pub(crate) fn global() -> &'static DenseSets {
+    fn global() -> &'static DenseSets {
         static SETS: OnceLock<DenseSets> = OnceLock::new();
         SETS.get_or_init(|| DenseSets {
             kept: Mutex::new(Kept::default()),
@@ -407,58 +303,12 @@ impl DenseSets {
     /// The documents of `term` in the segment of `reader`; `None` when its
     /// postings cannot be read (the term is then sought as tantivy does).
     fn of(&self, reader: &SegmentReader, term: &Term) -> Option<Arc<BitSet>> {
-        self.kept_or(reader, DenseKey::Term(term.clone()), || {
-            read_bits(reader, term)
-        })
-    }
-
-    /// The documents of a query clause in the segment of `reader`, known by
-    /// `key` (the clause as written, [`Query`]'s `Debug`): read by stepping
-    /// through `scorer`'s documents the second time a search on the segment
-    /// asks for them (a one-off query does not pay for reading a clause
-    /// whole); `None` the first time, or when it cannot be made.
-    pub(crate) fn of_clause(
-        &self,
-        reader: &SegmentReader,
-        key: &Arc<str>,
-        scorer: impl FnOnce() -> tantivy::Result<Box<dyn Scorer>>,
-    ) -> Option<Arc<BitSet>> {
-        let key = DenseKey::Clause(Arc::clone(key));
-        {
-            let mut kept = self.lock();
-            let seen = (reader.segment_id(), key.clone());
-            if !kept.sets.contains_key(&seen) && !kept.seen.contains(&seen) {
-                if kept.seen.len() >= MAX_SEEN {
-                    kept.seen.clear();
-                }
-                kept.seen.insert(seen);
-                return None;
-            }
-        }
-        self.kept_or(reader, key, || {
-            let mut s = scorer().ok()?;
-            let mut bits = BitSet::with_max_value(reader.max_doc());
-            let mut doc = s.doc();
-            while doc != TERMINATED {
-                bits.insert(doc);
-                doc = s.advance();
-            }
-            Some(bits)
-        })
-    }
-
-    fn kept_or(
-        &self,
-        reader: &SegmentReader,
-        key: DenseKey,
-        read: impl FnOnce() -> Option<BitSet>,
-    ) -> Option<Arc<BitSet>> {
-        let key = (reader.segment_id(), key);
+        let key = (reader.segment_id(), term.clone());
         if let Some(bits) = self.lock().sets.get(&key) {
             return Some(Arc::clone(bits));
         }
         // Read outside the lock; two searches racing both read it.
-        let bits = Arc::new(read()?);
+        let bits = Arc::new(read_bits(reader, term)?);
         let mut kept = self.lock();
         let size = u64::from(reader.max_doc());
         if kept.bits + size > DENSE_BUDGET_BITS {
@@ -612,69 +462,6 @@ mod tests {
             }
             let absent = terms.iter().any(|t| t.value().as_str() == Some("absent"));
             assert_eq!(matched == 0, absent, "{terms:?}: {matched}");
-        }
-    }
-
-    /// The words of a query all required (a soft AND of every clause: a
-    /// boosted word, a word's variants, a bare term): in long segments the
-    /// rarest clause's documents are checked against the others' bit sets,
-    /// with tantivy's documents and scores, to the bit.
-    #[test]
-    fn all_required_clauses_check_bit_sets_with_tantivys_answers() {
-        use super::super::soft_and::{AnyOfQuery, BoostedQuery, SoftAndQuery};
-        let (_index, searcher, body, title) = index();
-        let term = |f, w: &str| -> Box<dyn Query> {
-            Box::new(TermQuery::new(
-                Term::from_field_text(f, w),
-                IndexRecordOption::WithFreqs,
-            ))
-        };
-        let bool_of = |clauses: Vec<(Occur, Box<dyn Query>)>| -> Box<dyn Query> {
-            Box::new(BooleanQuery::new(clauses))
-        };
-        let ours = SoftAndQuery::new(
-            vec![
-                Box::new(AnyOfQuery::new(vec![term(body, "c"), term(body, "d")])),
-                Box::new(BoostedQuery::new(
-                    term(body, "b"),
-                    vec![term(title, "title")],
-                )),
-                term(body, "a"),
-            ],
-            3,
-        );
-        let theirs = bool_of(vec![
-            (
-                Occur::Must,
-                bool_of(vec![
-                    (Occur::Should, term(body, "c")),
-                    (Occur::Should, term(body, "d")),
-                ]),
-            ),
-            (
-                Occur::Must,
-                bool_of(vec![
-                    (Occur::Must, term(body, "b")),
-                    (Occur::Should, term(title, "title")),
-                ]),
-            ),
-            (Occur::Must, term(body, "a")),
-        ]);
-        let scoring = EnableScoring::enabled_from_searcher(&searcher);
-        let ours = ours.weight(scoring).expect("weight");
-        let theirs = theirs.weight(scoring).expect("weight");
-        for reader in searcher.segment_readers() {
-            // A clause is read whole the second time it is asked for.
-            let first = ours.scorer(reader, 1.0).expect("scorer");
-            assert!(first.downcast_ref::<BitsIntersection>().is_none());
-            let second = ours.scorer(reader, 1.0).expect("scorer");
-            assert!(second.downcast_ref::<BitsIntersection>().is_some());
-            for from in [0, 1, 4_321, 9_999, 14_999, 15_000] {
-                let got = walk(ours.scorer(reader, 1.0).expect("scorer"), from);
-                let want = walk(theirs.scorer(reader, 1.0).expect("scorer"), from);
-                assert_eq!(got, want, "from {from}");
-                assert!(from > 0 || got.len() > 1_000, "{}", got.len());
-            }
         }
     }
 
