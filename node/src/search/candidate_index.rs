@@ -539,11 +539,6 @@ impl CandidateIndex {
             strictness,
             radius.clone(),
         )?;
-        if std::env::var_os("VIVIER_DEBUG_QUERY").is_some() {
-            if let Some(b) = &built {
-                eprintln!("{strictness:?} {:#?}", b.query);
-            }
-        }
         let looser = Looser {
             loosenable: built.as_ref().is_some_and(|b| b.loosenable),
             relaxable: built.as_ref().is_some_and(|b| b.relaxable),

@@ -208,7 +208,9 @@ fn any_of(mut qs: Vec<Box<dyn Query>>) -> Option<Box<dyn Query>> {
 
 fn all_of(mut qs: Vec<Box<dyn Query>>) -> Option<Box<dyn Query>> {
     // Bare terms (an expression's words taken apart): our intersection,
-    // which checks long posting lists against bit sets.
+    // which checks long posting lists against bit sets. It reads term
+    // frequencies: the bare terms here are [`term_query`]'s (those built
+    // without frequencies are wrapped or in unions before they get here).
     if let Some(terms) = TermsAndQuery::of(&qs) {
         return Some(Box::new(terms));
     }
