@@ -465,6 +465,44 @@ mod tests {
         }
     }
 
+    /// Steps and seeks mixed mid-way (as a split search and the boosts
+    /// move a scorer) land where tantivy's do, with the same scores.
+    #[test]
+    fn mixed_steps_and_seeks_land_with_tantivy() {
+        let (_index, searcher, body, title) = index();
+        let t = |f, w: &str| Term::from_field_text(f, w);
+        let scoring = EnableScoring::enabled_from_searcher(&searcher);
+        for terms in [
+            vec![t(body, "a"), t(body, "b")],
+            vec![t(body, "b"), t(title, "title"), t(body, "c")],
+            vec![t(body, "d"), t(body, "a")],
+        ] {
+            let ours = TermsAndQuery::new(terms.clone())
+                .weight(scoring)
+                .expect("weight");
+            let theirs = tantivy_and(&terms).weight(scoring).expect("weight");
+            for reader in searcher.segment_readers() {
+                let mut a = ours.scorer(reader, 1.0).expect("scorer");
+                let mut b = theirs.scorer(reader, 1.0).expect("scorer");
+                let mut k: u32 = 0;
+                while a.doc() != TERMINATED {
+                    assert_eq!(a.doc(), b.doc(), "{terms:?}");
+                    assert_eq!(a.score().to_bits(), b.score().to_bits(), "{terms:?}");
+                    k = k.wrapping_mul(31).wrapping_add(7) % 97;
+                    if k % 3 == 0 {
+                        // A seek to where it is, or a little ahead.
+                        let target = a.doc() + k % 5;
+                        let (x, y) = (a.seek(target), b.seek(target));
+                        assert_eq!(x, y, "{terms:?} seek {target}");
+                    } else {
+                        assert_eq!(a.advance(), b.advance(), "{terms:?}");
+                    }
+                }
+                assert_eq!(b.doc(), TERMINATED);
+            }
+        }
+    }
+
     /// Without scoring, the query is tantivy's (same documents).
     #[test]
     fn unscored_is_tantivys() {
