@@ -489,7 +489,7 @@ mod tests {
                     assert_eq!(a.doc(), b.doc(), "{terms:?}");
                     assert_eq!(a.score().to_bits(), b.score().to_bits(), "{terms:?}");
                     k = k.wrapping_mul(31).wrapping_add(7) % 97;
-                    if k % 3 == 0 {
+                    if k.is_multiple_of(3) {
                         // A seek to where it is, or a little ahead.
                         let target = a.doc() + k % 5;
                         let (x, y) = (a.seek(target), b.seek(target));
