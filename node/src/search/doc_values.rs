@@ -24,12 +24,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use tantivy::columnar::{Column, StrColumn};
-use tantivy::schema::IndexRecordOption;
-use tantivy::{DocId, DocSet, Searcher, SegmentReader, Term, TERMINATED};
+use tantivy::{DocId, Searcher, SegmentReader, Term};
 use tantivy_common::BitSet;
 
 use super::engine::{F_PT, F_ROME};
 use super::id_table::PerSegment;
+use super::term_bits::insert_docs;
 
 /// A value that can stand for "none" in a one-value-per-document array.
 pub(crate) trait Absent: Copy + PartialEq {
@@ -214,19 +214,9 @@ impl DocValues {
             Arc::clone(by_term.entry(term.clone()).or_default())
         };
         sets.for_searcher(searcher, |r: &SegmentReader| {
-            let postings = r
-                .inverted_index(term.field())?
-                .read_postings(term, IndexRecordOption::Basic)?;
-            let Some(mut postings) = postings else {
-                return Ok(None);
-            };
             let mut bits = BitSet::with_max_value(r.max_doc());
-            let mut doc = postings.doc();
-            while doc != TERMINATED {
-                bits.insert(doc);
-                doc = postings.advance();
-            }
-            Ok(Some(bits))
+            let found = insert_docs(&*r.inverted_index(term.field())?, term, &mut bits)?;
+            Ok(found.then_some(bits))
         })
     }
 }

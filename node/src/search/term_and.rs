@@ -40,6 +40,8 @@ use tantivy::schema::IndexRecordOption;
 use tantivy::{DocId, DocSet, Score, SegmentId, SegmentReader, Term, TERMINATED};
 use tantivy_common::BitSet;
 
+use super::term_bits::insert_docs;
+
 /// A search whose rarest term has at least this many documents in a
 /// segment checks the other terms against bit sets.
 pub(crate) const DENSE_MIN_LEADER: u32 = 4_096;
@@ -331,19 +333,9 @@ impl DenseSets {
 /// The documents of `term`'s postings in the segment of `reader` (`None`
 /// when they cannot be read).
 fn read_bits(reader: &SegmentReader, term: &Term) -> Option<BitSet> {
-    let mut postings = reader
-        .inverted_index(term.field())
-        .ok()?
-        .read_postings(term, IndexRecordOption::Basic)
-        .ok()?;
     let mut bits = BitSet::with_max_value(reader.max_doc());
-    if let Some(postings) = &mut postings {
-        let mut doc = postings.doc();
-        while doc != TERMINATED {
-            bits.insert(doc);
-            doc = postings.advance();
-        }
-    }
+    let index = reader.inverted_index(term.field()).ok()?;
+    insert_docs(&index, term, &mut bits).ok()?;
     Some(bits)
 }
 

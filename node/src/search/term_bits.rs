@@ -15,7 +15,10 @@ use tantivy::query::{
     BitSetDocSet, ConstScorer, EnableScoring, Explanation, Query, Scorer, Weight,
 };
 use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::{DocId, DocSet, Score, SegmentId, SegmentReader, TantivyError, Term, TERMINATED};
+use tantivy::{
+    DocId, DocSet, InvertedIndexReader, Score, SegmentId, SegmentReader, TantivyError, Term,
+    TERMINATED,
+};
 use tantivy_common::BitSet;
 
 /// Documents holding any of `terms` (all of field `field`).
@@ -107,24 +110,34 @@ impl SegmentBits {
         let mut docs = BitSet::with_max_value(reader.max_doc());
         let index = reader.inverted_index(self.field)?;
         for term in self.terms.iter() {
-            let Some(info) = index.get_term_info(term)? else {
-                continue;
-            };
-            let mut postings =
-                index.read_block_postings_from_terminfo(&info, IndexRecordOption::Basic)?;
-            loop {
-                let block = postings.docs();
-                if block.is_empty() {
-                    break;
-                }
-                for &doc in block {
-                    docs.insert(doc);
-                }
-                postings.advance();
-            }
+            insert_docs(&index, term, &mut docs)?;
         }
         Ok(docs)
     }
+}
+
+/// Adds the documents of `term`'s postings (deleted ones included) to
+/// `docs`, a block of postings at a time; whether the term is in `index`.
+pub(crate) fn insert_docs(
+    index: &InvertedIndexReader,
+    term: &Term,
+    docs: &mut BitSet,
+) -> tantivy::Result<bool> {
+    let Some(info) = index.get_term_info(term)? else {
+        return Ok(false);
+    };
+    let mut postings = index.read_block_postings_from_terminfo(&info, IndexRecordOption::Basic)?;
+    loop {
+        let block = postings.docs();
+        if block.is_empty() {
+            break;
+        }
+        for &doc in block {
+            docs.insert(doc);
+        }
+        postings.advance();
+    }
+    Ok(true)
 }
 
 impl TermBitsQuery {
