@@ -198,6 +198,13 @@ pub struct FederationConfig {
     /// (group commit). `false`: each message on its own statements (the
     /// previous path, kept to measure the difference in `vivier-bench inbox`).
     pub inbox_bulk: bool,
+    /// Journal entries not yet in the search indexes beyond which the inbox
+    /// refuses new batches (503 `index_behind`, the senders retry later)
+    /// until the index has caught up below it; 0 = no bound. Received
+    /// offers are accepted before they are indexed: this bounds how far
+    /// behind a flood of them can put the index, whose threads only get the
+    /// cores that requests leave.
+    pub inbox_max_index_backlog: u64,
     /// Node-to-node requests per second per client address, charged before
     /// anything is verified (burst: twice this).
     pub address_rate_per_sec: u32,
@@ -227,6 +234,7 @@ impl Default for FederationConfig {
             catch_up_interval_secs: 60,
             inbox_rate_per_sec: 200,
             inbox_bulk: true,
+            inbox_max_index_backlog: 100_000,
             address_rate_per_sec: 1000,
             membership_push_rate_per_sec: 5,
             request_timeout_secs: 30,
@@ -256,6 +264,13 @@ pub struct SearchConfig {
     /// above 0 it uses the CPU that requests leave, so a burst is accepted
     /// first and indexed as soon as the CPU is free.
     pub index_nice: i32,
+    /// Linux: also run the indexing itself (the writers' indexing and
+    /// commit threads, the follower's document building; merges stay at
+    /// `index_nice`) under `SCHED_IDLE`, only on a core that requests leave
+    /// free; a request's thread that wakes takes the core back at once.
+    /// While the index is too far behind, the inbox refuses new batches
+    /// (`[federation] inbox_max_index_backlog`), which gives it the cores.
+    pub index_idle: bool,
     /// How long the writer of the searches' audit entries waits for more
     /// entries before committing a batch (ms; 0 = commit as soon as one is
     /// queued). One disk flush then covers every search answered in that
@@ -284,6 +299,7 @@ impl Default for SearchConfig {
             commit_interval_ms: 200,
             follow_interval_ms: 250,
             index_nice: 10,
+            index_idle: true,
             audit_linger_ms: 10,
             pass_threads: 0,
         }
@@ -298,6 +314,7 @@ impl SearchConfig {
             writer_threads: (self.writer_threads > 0).then_some(self.writer_threads),
             commit_interval: std::time::Duration::from_millis(self.commit_interval_ms.max(10)),
             index_nice: self.index_nice,
+            index_idle: self.index_idle,
             pass_threads: crate::search::pass_threads(self.pass_threads),
             ..crate::search::SearchOptions::default()
         }

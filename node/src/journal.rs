@@ -20,6 +20,7 @@
 //! keys read and written through `Db::meta` / `Db::set_meta` (`db.rs`).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -123,6 +124,9 @@ pub struct Follower {
     /// One applier at a time: two would race (the later could write rows
     /// it read before the other's newer ones).
     applying: tokio::sync::Mutex<()>,
+    /// Entries not yet committed by both indexes, as last measured
+    /// ([`measure_backlog`]).
+    backlog: AtomicI64,
 }
 
 impl Default for Follower {
@@ -131,6 +135,7 @@ impl Default for Follower {
             wake: tokio::sync::Notify::new(),
             applied: watch::channel(0).0,
             applying: tokio::sync::Mutex::new(()),
+            backlog: AtomicI64::new(0),
         }
     }
 }
@@ -145,6 +150,74 @@ impl Follower {
     pub fn applied(&self) -> i64 {
         *self.applied.borrow()
     }
+
+    /// Journal entries not yet committed by both indexes, as last measured
+    /// ([`measure_backlog`]; every `follow_interval_ms` on a serving node).
+    pub fn backlog(&self) -> i64 {
+        self.backlog.load(Ordering::Relaxed)
+    }
+}
+
+/// Measure (and record for [`Follower::backlog`]) how many journal entries
+/// both indexes have yet to commit: the head against the lower of their
+/// committed positions. One look-up of the journal's last sequence.
+pub async fn measure_backlog(state: &AppState) -> Result<i64> {
+    let committed = state
+        .search
+        .candidates
+        .committed_seq()
+        .min(state.search.offers.committed_seq());
+    let backlog = (head(&state.db).await? - committed).max(0);
+    state.follower.backlog.store(backlog, Ordering::Relaxed);
+    metrics::gauge!("vivier_index_backlog").set(backlog as f64);
+    Ok(backlog)
+}
+
+/// Whether the index is too far behind for the inbox to take more
+/// (`[federation] inbox_max_index_backlog`; 0 = no bound).
+pub fn too_far_behind(state: &AppState) -> bool {
+    let max = state.config.federation.inbox_max_index_backlog;
+    max > 0 && u64::try_from(state.follower.backlog()).unwrap_or(0) > max
+}
+
+/// Measure the backlog every `follow_interval_ms`, on a task of its own: the
+/// follower itself waits for the indexing threads, which only get the cores
+/// that requests leave. Logs when the bound is crossed, either way.
+fn spawn_backlog_watch(state: &AppState) {
+    let st = state.clone();
+    tokio::spawn(async move {
+        let mut shutdown = st.shutdown.clone();
+        let every = Duration::from_millis(st.config.search.follow_interval_ms.max(10));
+        let mut behind = false;
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            match measure_backlog(&st).await {
+                Ok(backlog) => {
+                    let now = too_far_behind(&st);
+                    if now && !behind {
+                        tracing::warn!(
+                            backlog,
+                            max = st.config.federation.inbox_max_index_backlog,
+                            "the search index is far behind the journal: the inbox refuses new batches until it catches up"
+                        );
+                    } else if behind && !now {
+                        tracing::info!(
+                            backlog,
+                            "the search index caught up: the inbox takes batches again"
+                        );
+                    }
+                    behind = now;
+                }
+                Err(e) => tracing::warn!(error = %e, "measuring the index backlog failed"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    });
 }
 
 /// Wake the follower after a commit that appended entries.
@@ -204,6 +277,7 @@ pub async fn catch_up(state: &AppState) -> Result<u64> {
 /// Start the follower task: applies new entries as they are committed
 /// (woken by local commits, polling for other processes' commits).
 pub fn spawn_follower(state: &AppState) {
+    spawn_backlog_watch(state);
     let st = state.clone();
     tokio::spawn(async move {
         let mut shutdown = st.shutdown.clone();

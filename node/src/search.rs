@@ -362,6 +362,10 @@ pub struct SearchOptions {
     /// burst of received offers is accepted first and indexed right after
     /// (the index follows the journal either way).
     pub index_nice: i32,
+    /// Also run the indexing itself (the writers' indexing and commit
+    /// threads, the follower's document building; not the merges) under
+    /// `SCHED_IDLE` on Linux: only on a core nothing else wants.
+    pub index_idle: bool,
     /// Threads one matching pass or one search may use ([`pass_threads`];
     /// ≥ 1).
     pub pass_threads: usize,
@@ -390,6 +394,7 @@ impl Default for SearchOptions {
             writer_threads: None,
             commit_interval: Duration::from_millis(200),
             index_nice: 10,
+            index_idle: true,
             pass_threads: pass_threads(0),
             split_min_docs: collect::SPLIT_MIN_DOCS,
         }
@@ -425,7 +430,7 @@ impl SearchIndexes {
             SearchIndexes {
                 candidates,
                 offers,
-                background: background::Background::start(options.index_nice)?,
+                background: background::Background::start(options.index_nice, options.index_idle)?,
             },
             rebuild_candidates,
             rebuild_offers,
@@ -449,6 +454,7 @@ pub(crate) fn small_candidate_index(dir: &std::path::Path) -> CandidateIndex {
         writer_heap_bytes: 15_000_000,
         writer_threads: Some(1),
         index_nice: 0,
+        index_idle: false,
         ..SearchOptions::default()
     };
     CandidateIndex::open_with(&dir.join("candidates"), options)

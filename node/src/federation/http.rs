@@ -122,6 +122,11 @@ async fn txn_handler(
         if let Some(resp) = stored {
             return Ok(([("content-type", "application/json")], resp).into_response());
         }
+        if crate::journal::too_far_behind(&state) {
+            metrics::counter!("vivier_requests_refused_total", "reason" => refusals::INDEX_BEHIND, "sender" => origin.to_string())
+                .increment(1);
+            return Err(refusals::index_behind(state.follower.backlog()));
+        }
         let parsed: TxnBody<'_> = serde_json::from_slice(&body).map_err(|e| {
             Error::BadRequest(format!("txn body: expected {{\"messages\": [...]}}: {e}"))
         })?;

@@ -22,6 +22,9 @@ use crate::error::{Error, FieldError};
 
 /// The problem code of a request refused because the store is unavailable.
 pub const STORE_UNAVAILABLE: &str = "store_unavailable";
+/// The problem code of a batch refused while the search index is too far
+/// behind the journal (`[federation] inbox_max_index_backlog`).
+pub const INDEX_BEHIND: &str = "index_behind";
 
 /// The verdict on an error raised while storing one message.
 #[derive(Debug)]
@@ -71,6 +74,18 @@ pub fn unavailable(e: &Error) -> Error {
         status: StatusCode::SERVICE_UNAVAILABLE,
         code: STORE_UNAVAILABLE,
         message: format!("the store is unavailable, try again later ({e})"),
+    }
+}
+
+/// A batch refused, whole and transiently, while the search index catches
+/// up with what was received before (503: the sender retries it later).
+pub fn index_behind(backlog: i64) -> Error {
+    Error::Federation {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        code: INDEX_BEHIND,
+        message: format!(
+            "the node is indexing what it received ({backlog} entries behind), try again later"
+        ),
     }
 }
 

@@ -2,22 +2,38 @@
 //! can wait while requests (a burst of received offers, searches) need it.
 //!
 //! - [`lower_priority`] renices the calling thread (Linux: niceness is per
-//!   thread, and threads inherit it from the thread that creates them).
+//!   thread, and threads inherit it from the thread that creates them) and,
+//!   with `idle`, moves it to `SCHED_IDLE`: it then runs only on a core
+//!   that nothing else wants, and any request's thread that wakes up takes
+//!   the core from it at once.
 //! - The index writers are created on a thread at that niceness, so
-//!   tantivy's indexing, merge and segment threads inherit it; the
-//!   committer threads lower themselves (tantivy respawns its indexing
-//!   threads from the committing thread).
-//! - [`Background`] is one thread at that niceness where the follower
+//!   tantivy's indexing, merge and segment threads inherit it (merges stay
+//!   at the niceness, never idle: segments must not pile up under a long
+//!   load); the committer threads lower themselves, idle included (tantivy
+//!   respawns its indexing threads from the committing thread, so they
+//!   inherit it).
+//! - [`Background`] is one thread at that priority where the follower
 //!   builds documents and hands them to the writers.
+//!
+//! An idle index can wait as long as the cores are busy: the inbox refuses
+//! new batches while the journal is too far ahead of the index
+//! (`[federation] inbox_max_index_backlog`, see `journal::measure_backlog`),
+//! which frees the cores for it.
 
 use std::sync::mpsc;
 use std::sync::Mutex;
 
 use tokio::sync::oneshot;
 
-/// Lower the calling thread's scheduling priority to `nice` (0 leaves it).
-/// Best effort: a refusal is logged, the work goes on at normal priority.
-pub(crate) fn lower_priority(nice: i32) {
+/// Lower the calling thread's scheduling priority to `nice` (0 leaves it)
+/// and, with `idle`, to `SCHED_IDLE` (Linux; elsewhere the niceness only).
+/// Best effort: a refusal is logged, the work goes on at the priority it
+/// had. Lowering needs no privilege; raising it again would, so it is done
+/// on threads that keep it for their life.
+pub(crate) fn lower_priority(nice: i32, idle: bool) {
+    if idle {
+        idle_self();
+    }
     if nice <= 0 {
         return;
     }
@@ -39,12 +55,29 @@ pub(crate) fn lower_priority(nice: i32) {
     }
 }
 
+/// Move the calling thread to `SCHED_IDLE` (Linux; nothing elsewhere).
+fn idle_self() {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: `param` outlives the call; on Linux pid 0 is the calling
+        // thread, whose policy alone changes.
+        let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+        if rc != 0 {
+            tracing::warn!(
+                error = %std::io::Error::last_os_error(),
+                "could not move an indexing thread to SCHED_IDLE"
+            );
+        }
+    }
+}
+
 /// Run `f` on a new thread at niceness `nice` and return its result (the
 /// threads `f` creates inherit the niceness).
 pub(crate) fn at_priority<T: Send>(nice: i32, f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|s| {
         let handle = s.spawn(|| {
-            lower_priority(nice);
+            lower_priority(nice, false);
             f()
         });
         match handle.join() {
@@ -79,7 +112,7 @@ pub(crate) fn on_threads<I: Send, R: Send>(items: Vec<I>, f: impl Fn(I) -> R + S
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// One long-lived thread at the indexing niceness, running the follower's
+/// One long-lived thread at the indexing priority, running the follower's
 /// blocking work in order.
 pub struct Background {
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
@@ -87,12 +120,12 @@ pub struct Background {
 
 impl Background {
     /// Start the thread.
-    pub fn start(nice: i32) -> std::io::Result<Background> {
+    pub fn start(nice: i32, idle: bool) -> std::io::Result<Background> {
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("vivier-index".into())
             .spawn(move || {
-                lower_priority(nice);
+                lower_priority(nice, idle);
                 // Ends when every sender is gone. A job that panics fails
                 // alone (its caller gets `None`); the thread goes on.
                 for job in rx {
@@ -155,7 +188,7 @@ mod tests {
     async fn background_runs_jobs_in_order_at_its_priority() {
         let base = own_nice();
         let nice = (base + 3).min(19);
-        let bg = Background::start(nice).expect("start");
+        let bg = Background::start(nice, false).expect("start");
         let mut seen = Vec::new();
         for i in 0..5 {
             seen.push(bg.run(move || (i, own_nice())).await.expect("run"));
@@ -163,5 +196,32 @@ mod tests {
         assert_eq!(seen, (0..5).map(|i| (i, nice)).collect::<Vec<_>>());
         bg.shutdown();
         assert!(bg.run(|| ()).await.is_none(), "no job after shutdown");
+    }
+
+    #[cfg(target_os = "linux")]
+    fn own_policy() -> i32 {
+        // SAFETY: no memory effects; pid 0 is the calling thread.
+        unsafe { libc::sched_getscheduler(0) }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn an_idle_background_and_the_threads_it_creates_are_sched_idle() {
+        let base = own_policy();
+        let bg = Background::start(0, true).expect("start");
+        let seen = bg
+            .run(|| {
+                let child = std::thread::spawn(own_policy).join().expect("child");
+                (own_policy(), child)
+            })
+            .await
+            .expect("run");
+        assert_eq!(seen, (libc::SCHED_IDLE, libc::SCHED_IDLE));
+        // Not idle: the normal policy, and the caller keeps its own.
+        let normal = Background::start(0, false).expect("start");
+        assert_eq!(normal.run(own_policy).await, Some(libc::SCHED_OTHER));
+        assert_eq!(own_policy(), base);
+        bg.shutdown();
+        normal.shutdown();
     }
 }

@@ -206,8 +206,9 @@ impl EngineHandle {
         let committer = std::thread::Builder::new()
             .name(format!("vivier-search-commit-{name}"))
             .spawn(move || {
-                // Commits respawn tantivy's indexing threads from here.
-                super::background::lower_priority(options.index_nice);
+                // Commits respawn tantivy's indexing threads from here: they
+                // inherit this thread's priority, idle included.
+                super::background::lower_priority(options.index_nice, options.index_idle);
                 run_committer(&for_thread)
             })?;
         Ok((

@@ -10,6 +10,7 @@ fn options() -> SearchOptions {
         writer_threads: Some(1),
         commit_interval: Duration::from_millis(200),
         index_nice: 0,
+        index_idle: false,
         pass_threads: 2,
         ..SearchOptions::default()
     }

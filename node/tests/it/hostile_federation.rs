@@ -1260,6 +1260,96 @@ async fn after_a_burst_the_index_catches_up_and_equals_the_database() {
     }
 }
 
+/// The inbox accepts offers before they are indexed, and the indexing
+/// threads only get the cores that requests leave: while the index is
+/// further behind the journal than `inbox_max_index_backlog`, a new batch
+/// is refused whole (503 `index_behind`, nothing stored) and the sender's
+/// retry is accepted once the index has caught up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_waits_while_the_index_is_too_far_behind() {
+    for backend in backends() {
+        let (b, hostile, _other) = setup(&backend, |c| {
+            c.federation.inbox_max_index_backlog = 30;
+        })
+        .await;
+        let state = &b.state;
+        let batch = |k: usize| -> Vec<Signed> {
+            (0..40)
+                .map(|i| {
+                    broadcast(
+                        &hostile,
+                        MessageKind::OfferPublished,
+                        offer(hostile.id, &format!("Magasinier lot {k} poste {i}")),
+                    )
+                })
+                .collect()
+        };
+        let raws = |msgs: &[Signed]| -> Vec<Vec<u8>> { msgs.iter().map(|m| m.1.clone()).collect() };
+        let caught_up = || async {
+            eventually(120, || async {
+                (vivier_node::journal::measure_backlog(state).await.unwrap() == 0).then_some(())
+            })
+            .await
+            .unwrap_or_else(|| panic!("{}: the index did not catch up", backend.name()))
+        };
+        caught_up().await;
+        // Hold the indexing thread: nothing received from now on is indexed.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let search = state.search.clone();
+        let holding =
+            tokio::spawn(async move { search.background.run(move || held.recv().is_ok()).await });
+        let before = b.snapshot().await;
+        let first = batch(1);
+        let first_raws = raws(&first);
+        let (status, answer) = put(
+            &b,
+            &hostile,
+            &first_raws.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+        )
+        .await;
+        assert_eq!(status, 200, "{}: {answer}", backend.name());
+        for m in &first {
+            assert_eq!(verdict(&answer, &m.0), "accepted:", "{answer}");
+        }
+        let backlog = vivier_node::journal::measure_backlog(state).await.unwrap();
+        assert!(backlog >= 40, "{}: backlog {backlog}", backend.name());
+
+        // Further than 30 behind: the next batch is refused whole.
+        let second = batch(2);
+        let second_raws = raws(&second);
+        let second_refs: Vec<&[u8]> = second_raws.iter().map(Vec::as_slice).collect();
+        let (status, answer) = put(&b, &hostile, &second_refs).await;
+        assert_eq!(status, 503, "{}: {answer}", backend.name());
+        assert_eq!(answer["code"], "index_behind", "{answer}");
+        only_offers_grew(&b, &before, 40).await;
+        let stored = count_in(
+            &b,
+            "inbox",
+            "message_id",
+            &second.iter().map(|m| m.0.clone()).collect::<Vec<_>>(),
+        )
+        .await;
+        assert_eq!(
+            stored,
+            0,
+            "{}: nothing of the refused batch kept",
+            backend.name()
+        );
+
+        // The index catches up; the same batch is then accepted.
+        release.send(()).unwrap();
+        assert_eq!(holding.await.unwrap(), Some(true));
+        caught_up().await;
+        let (status, answer) = put(&b, &hostile, &second_refs).await;
+        assert_eq!(status, 200, "{}: {answer}", backend.name());
+        for m in &second {
+            assert_eq!(verdict(&answer, &m.0), "accepted:", "{answer}");
+        }
+        only_offers_grew(&b, &before, 80).await;
+        b.stop().await;
+    }
+}
+
 /// A sound training of `origin`, granting CACES R489 cat. 3 (issue 18).
 fn training(origin: &str) -> Value {
     let day = |d: i64| {
