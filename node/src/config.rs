@@ -264,12 +264,14 @@ pub struct SearchConfig {
     /// above 0 it uses the CPU that requests leave, so a burst is accepted
     /// first and indexed as soon as the CPU is free.
     pub index_nice: i32,
-    /// Linux: also run the indexing itself (the writers' indexing and
-    /// commit threads, the follower's document building; merges stay at
+    /// Linux: also run the offer index's indexing (its writer's indexing
+    /// and commit threads, the follower's offer documents; merges stay at
     /// `index_nice`) under `SCHED_IDLE`, only on a core that requests leave
     /// free; a request's thread that wakes takes the core back at once.
-    /// While the index is too far behind, the inbox refuses new batches
-    /// (`[federation] inbox_max_index_backlog`), which gives it the cores.
+    /// Offers are what peers send in bursts; the candidate index (our own
+    /// people's records and their erasures) stays at `index_nice`. While
+    /// the indexes are too far behind, the inbox refuses new batches
+    /// (`[federation] inbox_max_index_backlog`), which gives them the cores.
     pub index_idle: bool,
     /// How long the writer of the searches' audit entries waits for more
     /// entries before committing a batch (ms; 0 = commit as soon as one is

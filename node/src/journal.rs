@@ -386,7 +386,12 @@ async fn apply_batch(state: &AppState) -> Result<u64> {
     if let Some(seq) = rebuild_candidates.max(rebuild_offers) {
         state.db.set_meta(REBUILT_KEY, &seq.to_string()).await?;
     }
-    if last > state.search.candidates.applied_seq() {
+    // The two indexes apply their parts side by side: the offers' (idle
+    // under load) never holds back the candidates'.
+    let candidates_part = async {
+        if last <= state.search.candidates.applied_seq() {
+            return Ok(());
+        }
         let ids: Vec<String> = cand.keys().cloned().collect();
         let purge: Vec<String> = cand
             .iter()
@@ -412,16 +417,19 @@ async fn apply_batch(state: &AppState) -> Result<u64> {
                 Ok(())
             })
             .await
-            .ok_or_else(stopped)??;
-    }
-    if last > state.search.offers.applied_seq() {
+            .ok_or_else(stopped)?
+    };
+    let offers_part = async {
+        if last <= state.search.offers.applied_seq() {
+            return Ok(());
+        }
         let rows = crate::offers::index_rows(&state.db, &offers).await?;
         let search = state.search.clone();
-        // Documents built and indexed on the indexing thread, at its lower
-        // priority: a burst of received offers is accepted first.
+        // Documents built and indexed on the offers' indexing thread, at
+        // its lower priority: a burst of received offers is accepted first.
         state
             .search
-            .background
+            .offers_background
             .run(move || -> Result<()> {
                 let (docs, gone) = crate::offers::docs_of_rows(&offers, &rows)?;
                 for d in &docs {
@@ -434,8 +442,12 @@ async fn apply_batch(state: &AppState) -> Result<u64> {
                 Ok(())
             })
             .await
-            .ok_or_else(stopped)??;
-    }
+            .ok_or_else(stopped)?
+    };
+    let (candidates_done, offers_done): (Result<()>, Result<()>) =
+        tokio::join!(candidates_part, offers_part);
+    candidates_done?;
+    offers_done?;
     publish(state);
     Ok(entries.len() as u64)
 }

@@ -362,9 +362,11 @@ pub struct SearchOptions {
     /// burst of received offers is accepted first and indexed right after
     /// (the index follows the journal either way).
     pub index_nice: i32,
-    /// Also run the indexing itself (the writers' indexing and commit
-    /// threads, the follower's document building; not the merges) under
-    /// `SCHED_IDLE` on Linux: only on a core nothing else wants.
+    /// Also run the offer index's indexing (its writer's indexing and
+    /// commit threads, the follower's offer documents; not the merges)
+    /// under `SCHED_IDLE` on Linux: only on a core nothing else wants. The
+    /// offers are what peers fill in bursts; the candidate index (our own
+    /// people's records, their erasures) stays at `index_nice`.
     pub index_idle: bool,
     /// Threads one matching pass or one search may use ([`pass_threads`];
     /// ≥ 1).
@@ -405,9 +407,11 @@ impl Default for SearchOptions {
 pub struct SearchIndexes {
     pub candidates: CandidateIndex,
     pub offers: OfferIndex,
-    /// The thread, at the indexing priority, where the journal follower
-    /// builds documents and gives them to the writers.
+    /// The thread, at the indexing niceness, where the journal follower
+    /// builds candidate documents and gives them to their writer.
     pub background: background::Background,
+    /// The same for offers, also idle with `index_idle`.
+    pub offers_background: background::Background,
 }
 
 impl SearchIndexes {
@@ -423,14 +427,29 @@ impl SearchIndexes {
         dir: &Path,
         options: SearchOptions,
     ) -> Result<(SearchIndexes, bool, bool), SearchError> {
+        // Never idle: the candidate index follows counsellors' writes and
+        // erasures whatever the load.
+        let candidate_options = SearchOptions {
+            index_idle: false,
+            ..options
+        };
         let (candidates, rebuild_candidates) =
-            CandidateIndex::open_with(&dir.join("candidates"), options)?;
+            CandidateIndex::open_with(&dir.join("candidates"), candidate_options)?;
         let (offers, rebuild_offers) = OfferIndex::open_with(&dir.join("offers"), options)?;
         Ok((
             SearchIndexes {
                 candidates,
                 offers,
-                background: background::Background::start(options.index_nice, options.index_idle)?,
+                background: background::Background::start(
+                    "vivier-index",
+                    options.index_nice,
+                    false,
+                )?,
+                offers_background: background::Background::start(
+                    "vivier-idx-offr",
+                    options.index_nice,
+                    options.index_idle,
+                )?,
             },
             rebuild_candidates,
             rebuild_offers,
@@ -441,6 +460,7 @@ impl SearchIndexes {
     /// Idempotent; also done on drop.
     pub fn shutdown(&self) {
         self.background.shutdown();
+        self.offers_background.shutdown();
         self.candidates.shutdown();
         self.offers.shutdown();
     }

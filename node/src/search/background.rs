@@ -13,7 +13,10 @@
 //!   respawns its indexing threads from the committing thread, so they
 //!   inherit it).
 //! - [`Background`] is one thread at that priority where the follower
-//!   builds documents and hands them to the writers.
+//!   builds documents and hands them to the writers (one per index).
+//! - Only the offer index goes idle (`index_idle`): offers are what peers
+//!   send in bursts; the candidate index holds our own people's records and
+//!   must follow their changes and erasures whatever the load.
 //!
 //! An idle index can wait as long as the cores are busy: the inbox refuses
 //! new batches while the journal is too far ahead of the index
@@ -120,10 +123,10 @@ pub struct Background {
 
 impl Background {
     /// Start the thread.
-    pub fn start(nice: i32, idle: bool) -> std::io::Result<Background> {
+    pub fn start(name: &str, nice: i32, idle: bool) -> std::io::Result<Background> {
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
-            .name("vivier-index".into())
+            .name(name.into())
             .spawn(move || {
                 lower_priority(nice, idle);
                 // Ends when every sender is gone. A job that panics fails
@@ -188,7 +191,7 @@ mod tests {
     async fn background_runs_jobs_in_order_at_its_priority() {
         let base = own_nice();
         let nice = (base + 3).min(19);
-        let bg = Background::start(nice, false).expect("start");
+        let bg = Background::start("t", nice, false).expect("start");
         let mut seen = Vec::new();
         for i in 0..5 {
             seen.push(bg.run(move || (i, own_nice())).await.expect("run"));
@@ -208,7 +211,7 @@ mod tests {
     #[tokio::test]
     async fn an_idle_background_and_the_threads_it_creates_are_sched_idle() {
         let base = own_policy();
-        let bg = Background::start(0, true).expect("start");
+        let bg = Background::start("t", 0, true).expect("start");
         let seen = bg
             .run(|| {
                 let child = std::thread::spawn(own_policy).join().expect("child");
@@ -218,7 +221,7 @@ mod tests {
             .expect("run");
         assert_eq!(seen, (libc::SCHED_IDLE, libc::SCHED_IDLE));
         // Not idle: the normal policy, and the caller keeps its own.
-        let normal = Background::start(0, false).expect("start");
+        let normal = Background::start("t", 0, false).expect("start");
         assert_eq!(normal.run(own_policy).await, Some(libc::SCHED_OTHER));
         assert_eq!(own_policy(), base);
         bg.shutdown();

@@ -1956,3 +1956,31 @@ fn a_typed_acronym_is_no_synonym_of_itself() {
         assert!(twice.is_empty(), "{text}: {twice:?} in {terms:?}");
     }
 }
+
+/// With `index_idle`, the offers' indexing thread is `SCHED_IDLE` and the
+/// candidates' is not: the index of our own people's records (and their
+/// erasures) follows whatever the load.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn only_the_offer_index_goes_idle() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (indexes, _, _) = SearchIndexes::open_with(
+        dir.path(),
+        SearchOptions {
+            index_idle: true,
+            ..options()
+        },
+    )
+    .expect("open");
+    // SAFETY: no memory effects; pid 0 is the calling thread.
+    let policy = || unsafe { libc::sched_getscheduler(0) };
+    assert_eq!(
+        indexes.background.run(policy).await,
+        Some(libc::SCHED_OTHER)
+    );
+    assert_eq!(
+        indexes.offers_background.run(policy).await,
+        Some(libc::SCHED_IDLE)
+    );
+    indexes.shutdown();
+}

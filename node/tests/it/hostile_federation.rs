@@ -1293,11 +1293,16 @@ async fn a_batch_waits_while_the_index_is_too_far_behind() {
             .unwrap_or_else(|| panic!("{}: the index did not catch up", backend.name()))
         };
         caught_up().await;
-        // Hold the indexing thread: nothing received from now on is indexed.
+        // Hold the offers' indexing thread: nothing received from now on is
+        // indexed.
         let (release, held) = std::sync::mpsc::channel::<()>();
         let search = state.search.clone();
-        let holding =
-            tokio::spawn(async move { search.background.run(move || held.recv().is_ok()).await });
+        let holding = tokio::spawn(async move {
+            search
+                .offers_background
+                .run(move || held.recv().is_ok())
+                .await
+        });
         let before = b.snapshot().await;
         let first = batch(1);
         let first_raws = raws(&first);
