@@ -501,12 +501,12 @@ async fn reindex(mut config: Config) -> anyhow::Result<()> {
         Err(e) if is_busy(&e) => {
             let db = open_db(&config).await?;
             eprintln!("the node is running: asking it to rebuild its indexes");
-            let seq = crate::journal::request_rebuild(&db).await?;
+            let (candidates, offers) = crate::journal::request_rebuild(&db).await?;
             let bar = indicatif::ProgressBar::new_spinner();
             bar.enable_steady_tick(std::time::Duration::from_millis(200));
             loop {
-                let done = crate::journal::rebuilt_through(&db).await?;
-                if done >= seq {
+                let (c, o) = crate::journal::rebuilt_through(&db).await?;
+                if c >= candidates && o >= offers {
                     break;
                 }
                 if let Some(p) = db.meta(crate::journal::REBUILD_PROGRESS_KEY).await? {

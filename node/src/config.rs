@@ -200,10 +200,13 @@ pub struct FederationConfig {
     pub inbox_bulk: bool,
     /// Journal entries not yet in the search indexes beyond which the inbox
     /// refuses new batches (503 `index_behind`, the senders retry later)
-    /// until the index has caught up below it; 0 = no bound. Received
+    /// until the indexes have caught up below it; 0 = no bound. Received
     /// offers are accepted before they are indexed: this bounds how far
-    /// behind a flood of them can put the index, whose threads only get the
-    /// cores that requests leave.
+    /// behind a flood of them can put the offer index, whose threads only
+    /// get the cores that requests leave. (A large local import, or an
+    /// index that keeps failing, also holds the inbox back until the
+    /// indexes catch up: the watch logs a warning when the bound is
+    /// crossed.)
     pub inbox_max_index_backlog: u64,
     /// Node-to-node requests per second per client address, charged before
     /// anything is verified (burst: twice this).
@@ -266,12 +269,14 @@ pub struct SearchConfig {
     pub index_nice: i32,
     /// Linux: also run the offer index's indexing (its writer's indexing
     /// and commit threads, the follower's offer documents; merges stay at
-    /// `index_nice`) under `SCHED_IDLE`, only on a core that requests leave
-    /// free; a request's thread that wakes takes the core back at once.
-    /// Offers are what peers send in bursts; the candidate index (our own
-    /// people's records and their erasures) stays at `index_nice`. While
-    /// the indexes are too far behind, the inbox refuses new batches
-    /// (`[federation] inbox_max_index_backlog`), which gives them the cores.
+    /// `index_nice`) under `SCHED_IDLE`, the smallest scheduler weight: it
+    /// gets next to nothing of a core that requests want, and a request's
+    /// thread that wakes takes the core back at once. Offers are what peers
+    /// send in bursts; the candidate index (our own people's records and
+    /// their erasures) stays at `index_nice` and follows the journal on a
+    /// loop of its own. While the indexes are too far behind, the inbox
+    /// refuses new batches (`[federation] inbox_max_index_backlog`), which
+    /// stops a flood of received offers from adding to the lag.
     pub index_idle: bool,
     /// How long the writer of the searches' audit entries waits for more
     /// entries before committing a batch (ms; 0 = commit as soon as one is

@@ -6,7 +6,10 @@
 //!   transaction** as the change ([`append`]). Rows carry ids, not data.
 //! - The follower ([`spawn_follower`]) reads the rows after the position
 //!   each index has applied, loads the current rows, updates the index and
-//!   records the position in the index's commit payload. At start-up (and
+//!   records the position in the index's commit payload. Each index has
+//!   its own loop and cursor ([`Part`]): a burst of received offers, indexed
+//!   at a lower priority, never holds back the candidate index (our own
+//!   people's records, their erasures). At start-up (and
 //!   continuously, also for rows written by other processes on the same
 //!   database: a CLI import, a second node process) it resumes from that
 //!   payload.
@@ -92,38 +95,55 @@ pub struct Entry {
 }
 
 /// `node_meta` key: the journal position up to which a requested rebuild
-/// has been done.
+/// of the candidate index has been done.
 pub const REBUILT_KEY: &str = "index_rebuilt_through";
+/// `node_meta` key: the same for the offer index.
+pub const REBUILT_OFFERS_KEY: &str = "index_rebuilt_through_offers";
 /// `node_meta` key: what a running rebuild is doing (for `reindex`).
 pub const REBUILD_PROGRESS_KEY: &str = "index_rebuild_progress";
 
 /// Ask the node(s) following this database to rebuild both indexes
-/// (`vivier-node reindex` while a node runs). Returns the entry's position.
-pub async fn request_rebuild(db: &Db) -> Result<i64> {
+/// (`vivier-node reindex` while a node runs). Returns the entries'
+/// positions (candidates, offers).
+pub async fn request_rebuild(db: &Db) -> Result<(i64, i64)> {
     let mut tx = db.begin().await?;
     let now = crate::util::now_ms();
-    append(&mut tx, Kind::RebuildCandidates, "*", now).await?;
-    let seq = append(&mut tx, Kind::RebuildOffers, "*", now).await?;
+    let candidates = append(&mut tx, Kind::RebuildCandidates, "*", now).await?;
+    let offers = append(&mut tx, Kind::RebuildOffers, "*", now).await?;
     tx.commit().await?;
-    Ok(seq)
+    Ok((candidates, offers))
 }
 
-/// Up to which journal position a requested rebuild was done.
-pub async fn rebuilt_through(db: &Db) -> Result<i64> {
-    Ok(db
-        .meta(REBUILT_KEY)
-        .await?
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0))
+/// Up to which journal positions requested rebuilds were done
+/// (candidates, offers).
+pub async fn rebuilt_through(db: &Db) -> Result<(i64, i64)> {
+    let read = |v: Option<String>| v.and_then(|v| v.parse().ok()).unwrap_or(0);
+    Ok((
+        read(db.meta(REBUILT_KEY).await?),
+        read(db.meta(REBUILT_OFFERS_KEY).await?),
+    ))
+}
+
+/// One of the two derived indexes, followed on its own cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// The candidate index; also reloads the membership document and the
+    /// key ring when their entries pass.
+    Candidates,
+    /// The offer index.
+    Offers,
 }
 
 /// The follower's state shared with the rest of the node.
 pub struct Follower {
-    wake: tokio::sync::Notify,
+    wake: [tokio::sync::Notify; 2],
+    /// The position both indexes have applied.
     applied: watch::Sender<i64>,
-    /// One applier at a time: two would race (the later could write rows
-    /// it read before the other's newer ones).
-    applying: tokio::sync::Mutex<()>,
+    /// The position the candidate index has applied.
+    candidates_applied: watch::Sender<i64>,
+    /// One applier at a time per index: two would race (the later could
+    /// write rows it read before the other's newer ones).
+    applying: [tokio::sync::Mutex<()>; 2],
     /// Entries not yet committed by both indexes, as last measured
     /// ([`measure_backlog`]).
     backlog: AtomicI64,
@@ -132,9 +152,10 @@ pub struct Follower {
 impl Default for Follower {
     fn default() -> Self {
         Follower {
-            wake: tokio::sync::Notify::new(),
+            wake: [tokio::sync::Notify::new(), tokio::sync::Notify::new()],
             applied: watch::channel(0).0,
-            applying: tokio::sync::Mutex::new(()),
+            candidates_applied: watch::channel(0).0,
+            applying: [tokio::sync::Mutex::new(()), tokio::sync::Mutex::new(())],
             backlog: AtomicI64::new(0),
         }
     }
@@ -143,7 +164,9 @@ impl Default for Follower {
 impl Follower {
     /// Tell the follower that entries were committed.
     pub fn wake(&self) {
-        self.wake.notify_one();
+        for w in &self.wake {
+            w.notify_one();
+        }
     }
 
     /// The position both indexes have applied.
@@ -225,10 +248,10 @@ pub fn wake(state: &AppState) {
     state.follower.wake();
 }
 
-/// Wait until both indexes have applied `seq` (or `within` passes).
-/// Returns whether they did.
-pub async fn wait_applied(state: &AppState, seq: i64, within: Duration) -> bool {
-    let mut rx = state.follower.applied.subscribe();
+/// Wait until the candidate index has applied `seq` (or `within` passes).
+/// Returns whether it did.
+pub async fn wait_candidates_applied(state: &AppState, seq: i64, within: Duration) -> bool {
+    let mut rx = state.follower.candidates_applied.subscribe();
     tokio::time::timeout(within, rx.wait_for(|applied| *applied >= seq))
         .await
         .is_ok_and(|r| r.is_ok())
@@ -266,7 +289,8 @@ const BATCH: i64 = 2000;
 pub async fn catch_up(state: &AppState) -> Result<u64> {
     let mut applied = 0u64;
     loop {
-        let n = apply_batch(state).await?;
+        let n =
+            apply_batch(state, Part::Candidates).await? + apply_batch(state, Part::Offers).await?;
         if n == 0 {
             return Ok(applied);
         }
@@ -278,6 +302,12 @@ pub async fn catch_up(state: &AppState) -> Result<u64> {
 /// (woken by local commits, polling for other processes' commits).
 pub fn spawn_follower(state: &AppState) {
     spawn_backlog_watch(state);
+    follow(state, Part::Candidates);
+    follow(state, Part::Offers);
+}
+
+/// The loop of one index.
+fn follow(state: &AppState, part: Part) {
     let st = state.clone();
     tokio::spawn(async move {
         let mut shutdown = st.shutdown.clone();
@@ -287,7 +317,7 @@ pub fn spawn_follower(state: &AppState) {
             if *shutdown.borrow() {
                 return;
             }
-            match apply_batch(&st).await {
+            match apply_batch(&st, part).await {
                 Ok(n) if n > 0 => {
                     failures = 0;
                     continue;
@@ -295,7 +325,7 @@ pub fn spawn_follower(state: &AppState) {
                 Ok(_) => failures = 0,
                 Err(e) => {
                     failures = failures.saturating_add(1);
-                    tracing::error!(error = %e, failures, "index follower: applying the journal failed; retrying");
+                    tracing::error!(index = ?part, error = %e, failures, "index follower: applying the journal failed; retrying");
                 }
             }
             let pause = if failures == 0 {
@@ -304,7 +334,7 @@ pub fn spawn_follower(state: &AppState) {
                 Duration::from_millis(200 * u64::from(failures.min(50)))
             };
             tokio::select! {
-                () = st.follower.wake.notified() => {}
+                () = st.follower.wake[part as usize].notified() => {}
                 () = tokio::time::sleep(pause) => {}
                 _ = shutdown.changed() => {}
             }
@@ -312,48 +342,49 @@ pub fn spawn_follower(state: &AppState) {
     });
 }
 
-/// Apply the next batch of entries; returns how many were read.
-async fn apply_batch(state: &AppState) -> Result<u64> {
-    let _one_at_a_time = state.follower.applying.lock().await;
-    let cand_at = state.search.candidates.applied_seq();
-    let offer_at = state.search.offers.applied_seq();
-    let from = cand_at.min(offer_at);
-    let entries = read_after(&state.db, from, BATCH).await?;
+/// Apply the next batch of entries to one index; returns how many were
+/// read.
+async fn apply_batch(state: &AppState, part: Part) -> Result<u64> {
+    let _one_at_a_time = state.follower.applying[part as usize].lock().await;
+    let at = match part {
+        Part::Candidates => state.search.candidates.applied_seq(),
+        Part::Offers => state.search.offers.applied_seq(),
+    };
+    let entries = read_after(&state.db, at, BATCH).await?;
     let Some(last) = entries.last().map(|e| e.seq) else {
         publish(state);
         return Ok(0);
     };
-    // What each index still has to do, in order; a rebuild makes earlier
-    // entries of its index moot.
+    match part {
+        Part::Candidates => apply_candidates(state, &entries, last).await?,
+        Part::Offers => apply_offers(state, &entries, last).await?,
+    }
+    publish(state);
+    Ok(entries.len() as u64)
+}
+
+/// The candidate index's part of `entries` (all after its position), in
+/// order; a rebuild makes earlier entries moot. Also reloads the membership
+/// document and the key ring when their entries pass.
+async fn apply_candidates(state: &AppState, entries: &[Entry], last: i64) -> Result<()> {
     let mut cand: BTreeMap<String, bool> = BTreeMap::new(); // id → purge
-    let mut offers: Vec<String> = Vec::new();
-    let mut offer_seen: std::collections::HashSet<String> = std::collections::HashSet::new();
-    let mut rebuild_candidates: Option<i64> = None;
-    let mut rebuild_offers: Option<i64> = None;
+    let mut rebuild: Option<i64> = None;
     let mut membership = false;
     let mut keys = false;
-    for e in &entries {
+    for e in entries {
         match e.kind {
-            Kind::IndexCandidate | Kind::PurgeCandidate if e.seq > cand_at => {
+            Kind::IndexCandidate | Kind::PurgeCandidate => {
                 let purge = e.kind == Kind::PurgeCandidate;
                 let slot = cand.entry(e.entity_id.clone()).or_insert(false);
                 *slot |= purge;
             }
-            Kind::IndexOffer if e.seq > offer_at && offer_seen.insert(e.entity_id.clone()) => {
-                offers.push(e.entity_id.clone());
-            }
-            Kind::RebuildCandidates if e.seq > cand_at => {
+            Kind::RebuildCandidates => {
                 cand.clear();
-                rebuild_candidates = Some(e.seq);
-            }
-            Kind::RebuildOffers if e.seq > offer_at => {
-                offers.clear();
-                offer_seen.clear();
-                rebuild_offers = Some(e.seq);
+                rebuild = Some(e.seq);
             }
             Kind::Membership => membership = true,
             Kind::Keys => keys = true,
-            _ => {}
+            Kind::IndexOffer | Kind::RebuildOffers => {}
         }
     }
     if membership {
@@ -364,7 +395,7 @@ async fn apply_batch(state: &AppState) -> Result<u64> {
             tracing::error!(error = %e, "reloading the node key ring failed; signing with the keys held");
         }
     }
-    if let Some(seq) = rebuild_candidates {
+    if let Some(seq) = rebuild {
         state
             .db
             .set_meta(
@@ -374,82 +405,92 @@ async fn apply_batch(state: &AppState) -> Result<u64> {
             .await?;
         let n = crate::candidates::reindex_at(state, None, seq).await?;
         tracing::info!(documents = n, seq, "candidate index rebuilt on request");
+        state.db.set_meta(REBUILT_KEY, &seq.to_string()).await?;
     }
-    if let Some(seq) = rebuild_offers {
+    if last <= state.search.candidates.applied_seq() {
+        return Ok(());
+    }
+    let ids: Vec<String> = cand.keys().cloned().collect();
+    let purge: Vec<String> = cand
+        .iter()
+        .filter(|(_, p)| **p)
+        .map(|(id, _)| id.clone())
+        .collect();
+    let (docs, gone) = crate::candidates::index_docs(&state.db, &ids).await?;
+    let search = state.search.clone();
+    state
+        .search
+        .background
+        .run(move || -> Result<()> {
+            for d in &docs {
+                search.candidates.upsert(d)?;
+            }
+            for id in &gone {
+                search.candidates.delete(id)?;
+            }
+            search.candidates.mark_applied(last)?;
+            if !purge.is_empty() {
+                search.candidates.purge_deleted()?;
+            }
+            Ok(())
+        })
+        .await
+        .ok_or_else(stopped)?
+}
+
+/// The offer index's part of `entries` (all after its position).
+async fn apply_offers(state: &AppState, entries: &[Entry], last: i64) -> Result<()> {
+    let mut offers: Vec<String> = Vec::new();
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let mut rebuild: Option<i64> = None;
+    for e in entries {
+        match e.kind {
+            Kind::IndexOffer if seen.insert(e.entity_id.as_str()) => {
+                offers.push(e.entity_id.clone());
+            }
+            Kind::RebuildOffers => {
+                offers.clear();
+                seen.clear();
+                rebuild = Some(e.seq);
+            }
+            _ => {}
+        }
+    }
+    if let Some(seq) = rebuild {
         state
             .db
             .set_meta(REBUILD_PROGRESS_KEY, "reconstruction de l'index des offres")
             .await?;
         let n = crate::offers::reindex_at(state, None, seq).await?;
         tracing::info!(documents = n, seq, "offer index rebuilt on request");
-    }
-    if let Some(seq) = rebuild_candidates.max(rebuild_offers) {
-        state.db.set_meta(REBUILT_KEY, &seq.to_string()).await?;
-    }
-    // The two indexes apply their parts side by side: the offers' (idle
-    // under load) never holds back the candidates'.
-    let candidates_part = async {
-        if last <= state.search.candidates.applied_seq() {
-            return Ok(());
-        }
-        let ids: Vec<String> = cand.keys().cloned().collect();
-        let purge: Vec<String> = cand
-            .iter()
-            .filter(|(_, p)| **p)
-            .map(|(id, _)| id.clone())
-            .collect();
-        let (docs, gone) = crate::candidates::index_docs(&state.db, &ids).await?;
-        let search = state.search.clone();
         state
-            .search
-            .background
-            .run(move || -> Result<()> {
-                for d in &docs {
-                    search.candidates.upsert(d)?;
-                }
-                for id in &gone {
-                    search.candidates.delete(id)?;
-                }
-                search.candidates.mark_applied(last)?;
-                if !purge.is_empty() {
-                    search.candidates.purge_deleted()?;
-                }
-                Ok(())
-            })
-            .await
-            .ok_or_else(stopped)?
-    };
-    let offers_part = async {
-        if last <= state.search.offers.applied_seq() {
-            return Ok(());
-        }
-        let rows = crate::offers::index_rows(&state.db, &offers).await?;
-        let search = state.search.clone();
-        // Documents built and indexed on the offers' indexing thread, at
-        // its lower priority: a burst of received offers is accepted first.
-        state
-            .search
-            .offers_background
-            .run(move || -> Result<()> {
-                let (docs, gone) = crate::offers::docs_of_rows(&offers, &rows)?;
-                for d in &docs {
-                    search.offers.upsert(d)?;
-                }
-                for id in &gone {
-                    search.offers.delete(id)?;
-                }
-                search.offers.mark_applied(last)?;
-                Ok(())
-            })
-            .await
-            .ok_or_else(stopped)?
-    };
-    let (candidates_done, offers_done): (Result<()>, Result<()>) =
-        tokio::join!(candidates_part, offers_part);
-    candidates_done?;
-    offers_done?;
-    publish(state);
-    Ok(entries.len() as u64)
+            .db
+            .set_meta(REBUILT_OFFERS_KEY, &seq.to_string())
+            .await?;
+    }
+    if last <= state.search.offers.applied_seq() {
+        return Ok(());
+    }
+    let rows = crate::offers::index_rows(&state.db, &offers).await?;
+    let search = state.search.clone();
+    // Documents built and indexed on the offers' indexing thread, at its
+    // lower priority: a burst of received offers is accepted first.
+    state
+        .search
+        .offers_background
+        .run(move || -> Result<()> {
+            let (docs, gone) = crate::offers::docs_of_rows(&offers, &rows)?;
+            for d in &docs {
+                search.offers.upsert(d)?;
+            }
+            for id in &gone {
+                search.offers.delete(id)?;
+            }
+            search.offers.mark_applied(last)?;
+            Ok(())
+        })
+        .await
+        .ok_or_else(stopped)?
 }
 
 fn stopped() -> Error {
@@ -457,11 +498,16 @@ fn stopped() -> Error {
 }
 
 fn publish(state: &AppState) {
-    let applied = state
-        .search
-        .candidates
-        .applied_seq()
-        .min(state.search.offers.applied_seq());
+    let candidates = state.search.candidates.applied_seq();
+    state.follower.candidates_applied.send_if_modified(|v| {
+        if *v != candidates {
+            *v = candidates;
+            true
+        } else {
+            false
+        }
+    });
+    let applied = candidates.min(state.search.offers.applied_seq());
     state.follower.applied.send_if_modified(|v| {
         if *v != applied {
             *v = applied;

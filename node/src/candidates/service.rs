@@ -237,7 +237,9 @@ pub(crate) async fn journal_purge(
 /// answers. The journal entry is durable either way.
 pub(crate) async fn unindex_now(state: &AppState, seq: i64) {
     crate::journal::wake(state);
-    if !crate::journal::wait_applied(state, seq, std::time::Duration::from_secs(30)).await {
+    if !crate::journal::wait_candidates_applied(state, seq, std::time::Duration::from_secs(30))
+        .await
+    {
         tracing::warn!(
             seq,
             "erasure not yet applied to the search index; the follower will"

@@ -3,25 +3,29 @@
 //!
 //! - [`lower_priority`] renices the calling thread (Linux: niceness is per
 //!   thread, and threads inherit it from the thread that creates them) and,
-//!   with `idle`, moves it to `SCHED_IDLE`: it then runs only on a core
-//!   that nothing else wants, and any request's thread that wakes up takes
-//!   the core from it at once.
+//!   with `idle`, moves it to `SCHED_IDLE`: the smallest scheduler weight
+//!   (3, against 1,024 at niceness 0), so it gets next to nothing of a core
+//!   that a request's thread wants, and such a thread that wakes takes the
+//!   core from it at once.
 //! - The index writers are created on a thread at that niceness, so
 //!   tantivy's indexing, merge and segment threads inherit it (merges stay
 //!   at the niceness, never idle: segments must not pile up under a long
-//!   load); the committer threads lower themselves, idle included (tantivy
-//!   respawns its indexing threads from the committing thread, so they
-//!   inherit it).
+//!   load). Tantivy respawns its indexing threads from whichever thread
+//!   commits: normally the index's committer, which lowers itself (idle
+//!   included for the offer index). A rebuild commits from its own thread;
+//!   the threads it respawns keep that thread's priority until the
+//!   committer's next commit.
 //! - [`Background`] is one thread at that priority where the follower
 //!   builds documents and hands them to the writers (one per index).
 //! - Only the offer index goes idle (`index_idle`): offers are what peers
 //!   send in bursts; the candidate index holds our own people's records and
-//!   must follow their changes and erasures whatever the load.
+//!   must follow their changes and erasures whatever the load (it has its
+//!   own follower loop, see `journal`).
 //!
-//! An idle index can wait as long as the cores are busy: the inbox refuses
-//! new batches while the journal is too far ahead of the index
+//! An idle index can lag as long as the cores are busy: the inbox refuses
+//! new batches while the journal is too far ahead of the indexes
 //! (`[federation] inbox_max_index_backlog`, see `journal::measure_backlog`),
-//! which frees the cores for it.
+//! which stops a flood of received offers from adding to it.
 
 use std::sync::mpsc;
 use std::sync::Mutex;

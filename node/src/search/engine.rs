@@ -204,7 +204,9 @@ impl EngineHandle {
         });
         let for_thread = Arc::clone(&engine);
         let committer = std::thread::Builder::new()
-            .name(format!("vivier-search-commit-{name}"))
+            // "commit-candidat" / "commit-offers" (a thread's name is
+            // cut at 15 bytes).
+            .name(format!("commit-{name}"))
             .spawn(move || {
                 // Commits respawn tantivy's indexing threads from here: they
                 // inherit this thread's priority, idle included.

@@ -1982,5 +1982,32 @@ async fn only_the_offer_index_goes_idle() {
         indexes.offers_background.run(policy).await,
         Some(libc::SCHED_IDLE)
     );
+    // The committers (which respawn tantivy's indexing threads): other
+    // tests of this process open indexes too, none of them idle.
+    let committers = |name: &str| -> Vec<i32> {
+        let mut found = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task")
+            .expect("tasks")
+            .flatten()
+        {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if comm.trim_end() != name {
+                continue;
+            }
+            let Ok(tid) = task.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            // SAFETY: no memory effects; reads another thread's policy.
+            found.push(unsafe { libc::sched_getscheduler(tid) });
+        }
+        found
+    };
+    let offers = committers("commit-offers");
+    assert!(offers.contains(&libc::SCHED_IDLE), "{offers:?}");
+    let candidates = committers("commit-candidat");
+    assert!(
+        !candidates.is_empty() && !candidates.contains(&libc::SCHED_IDLE),
+        "{candidates:?}"
+    );
     indexes.shutdown();
 }
