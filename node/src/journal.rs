@@ -144,6 +144,8 @@ pub struct Follower {
     /// One applier at a time per index: two would race (the later could
     /// write rows it read before the other's newer ones).
     applying: [tokio::sync::Mutex<()>; 2],
+    /// The position each index's loop has finished applying.
+    published: [AtomicI64; 2],
     /// Entries not yet committed by both indexes, as last measured
     /// ([`measure_backlog`]).
     backlog: AtomicI64,
@@ -156,6 +158,7 @@ impl Default for Follower {
             applied: watch::channel(0).0,
             candidates_applied: watch::channel(0).0,
             applying: [tokio::sync::Mutex::new(()), tokio::sync::Mutex::new(())],
+            published: [AtomicI64::new(0), AtomicI64::new(0)],
             backlog: AtomicI64::new(0),
         }
     }
@@ -352,14 +355,14 @@ async fn apply_batch(state: &AppState, part: Part) -> Result<u64> {
     };
     let entries = read_after(&state.db, at, BATCH).await?;
     let Some(last) = entries.last().map(|e| e.seq) else {
-        publish(state);
+        publish(state, part);
         return Ok(0);
     };
     match part {
         Part::Candidates => apply_candidates(state, &entries, last).await?,
         Part::Offers => apply_offers(state, &entries, last).await?,
     }
-    publish(state);
+    publish(state, part);
     Ok(entries.len() as u64)
 }
 
@@ -497,23 +500,32 @@ fn stopped() -> Error {
     Error::Internal(anyhow::anyhow!("the indexing thread stopped"))
 }
 
-fn publish(state: &AppState) {
-    let candidates = state.search.candidates.applied_seq();
-    state.follower.candidates_applied.send_if_modified(|v| {
-        if *v != candidates {
-            *v = candidates;
-            true
-        } else {
-            false
-        }
-    });
-    let applied = candidates.min(state.search.offers.applied_seq());
-    state.follower.applied.send_if_modified(|v| {
-        if *v != applied {
-            *v = applied;
-            true
-        } else {
-            false
-        }
-    });
+/// Publish what `part`'s loop has finished applying (a position is
+/// published only by its own loop, once its whole batch is done: an index's
+/// `applied_seq` moves before the batch's last step, the purge of erased
+/// records, has run).
+fn publish(state: &AppState, part: Part) {
+    let f = &state.follower;
+    let done = match part {
+        Part::Candidates => state.search.candidates.applied_seq(),
+        Part::Offers => state.search.offers.applied_seq(),
+    };
+    f.published[part as usize].store(done, Ordering::SeqCst);
+    let set = |w: &watch::Sender<i64>, to: i64| {
+        w.send_if_modified(|v| {
+            if *v != to {
+                *v = to;
+                true
+            } else {
+                false
+            }
+        });
+    };
+    if part == Part::Candidates {
+        set(&f.candidates_applied, done);
+    }
+    let both = f.published[0]
+        .load(Ordering::SeqCst)
+        .min(f.published[1].load(Ordering::SeqCst));
+    set(&f.applied, both);
 }
