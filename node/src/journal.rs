@@ -137,15 +137,12 @@ enum Part {
 /// The follower's state shared with the rest of the node.
 pub struct Follower {
     wake: [tokio::sync::Notify; 2],
-    /// The position both indexes have applied.
-    applied: watch::Sender<i64>,
-    /// The position the candidate index has applied.
+    /// The position the candidate index's loop has finished applying
+    /// (what an erasure waits for).
     candidates_applied: watch::Sender<i64>,
     /// One applier at a time per index: two would race (the later could
     /// write rows it read before the other's newer ones).
     applying: [tokio::sync::Mutex<()>; 2],
-    /// The position each index's loop has finished applying.
-    published: [AtomicI64; 2],
     /// Entries not yet committed by both indexes, as last measured
     /// ([`measure_backlog`]).
     backlog: AtomicI64,
@@ -155,10 +152,8 @@ impl Default for Follower {
     fn default() -> Self {
         Follower {
             wake: [tokio::sync::Notify::new(), tokio::sync::Notify::new()],
-            applied: watch::channel(0).0,
             candidates_applied: watch::channel(0).0,
             applying: [tokio::sync::Mutex::new(()), tokio::sync::Mutex::new(())],
-            published: [AtomicI64::new(0), AtomicI64::new(0)],
             backlog: AtomicI64::new(0),
         }
     }
@@ -170,11 +165,6 @@ impl Follower {
         for w in &self.wake {
             w.notify_one();
         }
-    }
-
-    /// The position both indexes have applied.
-    pub fn applied(&self) -> i64 {
-        *self.applied.borrow()
     }
 
     /// Journal entries not yet committed by both indexes, as last measured
@@ -355,14 +345,18 @@ async fn apply_batch(state: &AppState, part: Part) -> Result<u64> {
     };
     let entries = read_after(&state.db, at, BATCH).await?;
     let Some(last) = entries.last().map(|e| e.seq) else {
-        publish(state, part);
+        if part == Part::Candidates {
+            publish_candidates(state);
+        }
         return Ok(0);
     };
     match part {
         Part::Candidates => apply_candidates(state, &entries, last).await?,
         Part::Offers => apply_offers(state, &entries, last).await?,
     }
-    publish(state, part);
+    if part == Part::Candidates {
+        publish_candidates(state);
+    }
     Ok(entries.len() as u64)
 }
 
@@ -500,32 +494,18 @@ fn stopped() -> Error {
     Error::Internal(anyhow::anyhow!("the indexing thread stopped"))
 }
 
-/// Publish what `part`'s loop has finished applying (a position is
-/// published only by its own loop, once its whole batch is done: an index's
+/// Publish the position the candidate index's loop has finished applying.
+/// Only that loop publishes it, once its whole batch is done: the index's
 /// `applied_seq` moves before the batch's last step, the purge of erased
-/// records, has run).
-fn publish(state: &AppState, part: Part) {
-    let f = &state.follower;
-    let done = match part {
-        Part::Candidates => state.search.candidates.applied_seq(),
-        Part::Offers => state.search.offers.applied_seq(),
-    };
-    f.published[part as usize].store(done, Ordering::SeqCst);
-    let set = |w: &watch::Sender<i64>, to: i64| {
-        w.send_if_modified(|v| {
-            if *v != to {
-                *v = to;
-                true
-            } else {
-                false
-            }
-        });
-    };
-    if part == Part::Candidates {
-        set(&f.candidates_applied, done);
-    }
-    let both = f.published[0]
-        .load(Ordering::SeqCst)
-        .min(f.published[1].load(Ordering::SeqCst));
-    set(&f.applied, both);
+/// records, has run.
+fn publish_candidates(state: &AppState) {
+    let done = state.search.candidates.applied_seq();
+    state.follower.candidates_applied.send_if_modified(|v| {
+        if *v != done {
+            *v = done;
+            true
+        } else {
+            false
+        }
+    });
 }
