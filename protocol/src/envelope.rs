@@ -290,7 +290,57 @@ pub struct SignedMessage {
     pub bytes: Vec<u8>,
 }
 
-/// Signs a new message: generates a UUIDv7 id (from `created_at_ms`),
+/// The 74 bits of a UUIDv7 after its timestamp, version and variant.
+const ID_RANDOM_BITS: u32 = 74;
+
+/// A message id: a UUIDv7 (RFC 9562) whose timestamp is `created_at_ms`
+/// and whose 74 other bits are random — except that ids made in this
+/// process for the same millisecond follow each other: the previous one's
+/// bits plus a random step (RFC 9562 §6.2, "monotonic random"). The ids of
+/// one sender therefore sort in the order it made them, within a
+/// millisecond too, so that a receiver's index of `(sender, id)` grows at
+/// its end during a burst instead of taking a random page per message. They
+/// stay unique (a step is at least 1) and hard to guess (a step is random).
+fn message_id(created_at_ms: u64) -> uuid::Uuid {
+    use std::sync::{Mutex, PoisonError};
+    static LAST: Mutex<IdSequence> = Mutex::new(IdSequence { last: None });
+    let mut rnd = [0u8; 16];
+    OsRng.fill_bytes(&mut rnd);
+    LAST.lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .next(created_at_ms, u128::from_be_bytes(rnd))
+}
+
+/// The last id made (its millisecond and its 74 bits), see [`message_id`].
+struct IdSequence {
+    last: Option<(u64, u128)>,
+}
+
+impl IdSequence {
+    /// The next id for `ms`, drawing on the 128 random bits `rnd`.
+    fn next(&mut self, ms: u64, rnd: u128) -> uuid::Uuid {
+        // A fresh start leaves the top bit clear: room for 2^73 steps.
+        let fresh = rnd & ((1u128 << (ID_RANDOM_BITS - 1)) - 1);
+        let step = 1 + ((rnd >> 96) & 0xFFFF_FFFF);
+        let bits = match self.last {
+            Some((last_ms, prev)) if last_ms == ms && prev + step < 1u128 << ID_RANDOM_BITS => {
+                prev + step
+            }
+            _ => fresh,
+        };
+        self.last = Some((ms, bits));
+        let rand_a = (bits >> 62) as u16 & 0x0FFF;
+        let rand_b = bits as u64 & ((1 << 62) - 1);
+        let mut bytes = [0u8; 16];
+        bytes[..6].copy_from_slice(&(ms & ((1 << 48) - 1)).to_be_bytes()[2..]);
+        bytes[6..8].copy_from_slice(&(0x7000 | rand_a).to_be_bytes());
+        bytes[8..].copy_from_slice(&((0b10 << 62) | rand_b).to_be_bytes());
+        uuid::Uuid::from_bytes(bytes)
+    }
+}
+
+/// Signs a new message: generates a UUIDv7 id (from `created_at_ms`;
+/// the ids this process makes for one millisecond follow each other),
 /// builds the envelope (`expires_at = created_at_ms + ttl_ms`), checks that
 /// the payload matches `kind`, signs it and serialises it canonically.
 ///
@@ -326,12 +376,7 @@ pub fn sign_message(
     check_value(&payload)?;
     Payload::from_value(kind, &payload)
         .map_err(|e| ProtocolError::InvalidPayload(e.to_string()))?;
-    let mut rnd = [0u8; 10];
-    OsRng.fill_bytes(&mut rnd);
-    let id = uuid::Builder::from_unix_timestamp_millis(created_at_ms as u64, &rnd)
-        .into_uuid()
-        .hyphenated()
-        .to_string();
+    let id = message_id(created_at_ms as u64).hyphenated().to_string();
     let envelope = Envelope {
         version: PROTOCOL_VERSION,
         id,
@@ -792,6 +837,46 @@ fn signed_part(raw: &[u8], envelope: &Envelope) -> Result<Vec<u8>, VerifyError> 
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// Ids made for one millisecond sort in the order they were made, are
+    /// valid UUIDv7 carrying that millisecond, and differ; another
+    /// millisecond starts afresh (its own timestamp first).
+    #[test]
+    fn ids_of_one_millisecond_follow_each_other() {
+        let mut seq = IdSequence { last: None };
+        let mut next = |ms| {
+            let mut rnd = [0u8; 16];
+            OsRng.fill_bytes(&mut rnd);
+            seq.next(ms, u128::from_be_bytes(rnd))
+        };
+        for ms in [0u64, 1_765_000_000_123, (1 << 48) - 1] {
+            let ids: Vec<uuid::Uuid> = (0..2000).map(|_| next(ms)).collect();
+            for pair in ids.windows(2) {
+                assert!(pair[0] < pair[1], "{} then {}", pair[0], pair[1]);
+                let text = |u: &uuid::Uuid| u.hyphenated().to_string();
+                assert!(text(&pair[0]) < text(&pair[1]));
+            }
+            for id in &ids {
+                assert_eq!(id.get_version_num(), 7);
+                assert_eq!(id.get_variant(), uuid::Variant::RFC4122);
+                let (secs, nanos) = id.get_timestamp().unwrap().to_unix();
+                assert_eq!(secs * 1000 + u64::from(nanos) / 1_000_000, ms);
+            }
+        }
+        // Another millisecond starts afresh: its timestamp orders it.
+        let a = next(5);
+        let b = next(6);
+        let c = next(5);
+        assert!(a < b && c < b);
+        assert_ne!(a, c);
+        // The largest bits wrap to a fresh start rather than overflow.
+        let mut seq = IdSequence {
+            last: Some((9, (1u128 << ID_RANDOM_BITS) - 1)),
+        };
+        let id = seq.next(9, 0);
+        assert_eq!(id.get_version_num(), 7);
+        assert_eq!(seq.last, Some((9, 0)));
+    }
 
     /// The signed bytes cut out of the canonical message are the canonical
     /// envelope without `signatures`, whatever the payload holds.
