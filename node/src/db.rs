@@ -7,7 +7,9 @@
 //! `0/1` integers, JSON documents are `TEXT`. `RowNotFound` never leaves this
 //! layer: callers get `Option`s or a domain `NotFound`.
 
+use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -75,6 +77,64 @@ pub struct Db {
     /// of received offers began 1.7 ms late in 40 % of its transactions).
     /// `None` on PostgreSQL (the pool).
     writer: Option<AnyPool>,
+    /// SQLite on a file: the connection of [`Db::write_direct`].
+    direct: Option<Arc<Direct>>,
+}
+
+/// SQLite: a connection outside sqlx for [`Db::write_direct`], opened on
+/// first use with the pool's settings.
+#[derive(Debug)]
+struct Direct {
+    path: PathBuf,
+    /// `FULL` or `NORMAL`.
+    synchronous: String,
+    conn: std::sync::Mutex<Option<rusqlite::Connection>>,
+}
+
+impl Direct {
+    /// Run `f` on the connection (opened if needed), in a `BEGIN
+    /// IMMEDIATE` transaction that `f` commits or drops (rolls back).
+    fn run<T>(&self, f: impl FnOnce(rusqlite::Transaction<'_>) -> T) -> rusqlite::Result<T> {
+        let mut slot = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let conn = match &mut *slot {
+            Some(conn) => conn,
+            empty => empty.insert(self.open()?),
+        };
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        Ok(f(tx))
+    }
+
+    fn open(&self) -> rusqlite::Result<rusqlite::Connection> {
+        use rusqlite::OpenFlags;
+        let conn = rusqlite::Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(Duration::from_secs(15))?;
+        conn.execute_batch(&format!(
+            "PRAGMA synchronous = {}; PRAGMA foreign_keys = ON; \
+             PRAGMA wal_autocheckpoint = {SQLITE_AUTOCHECKPOINT_PAGES}; \
+             PRAGMA secure_delete = ON; PRAGMA mmap_size = {SQLITE_MMAP_BYTES};",
+            self.synchronous
+        ))?;
+        // The inbox's statements, each prepared once.
+        conn.set_prepared_statement_cache_capacity(32);
+        Ok(conn)
+    }
+}
+
+/// Why [`Db::write_direct`] could not run its function.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectError {
+    /// The writer's turn could not be taken.
+    #[error("database: {0}")]
+    Pool(#[from] sqlx::Error),
+    /// Opening the connection or beginning the transaction failed.
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The blocking thread ended without an answer (a panic).
+    #[error("database: the direct writer stopped: {0}")]
+    Stopped(String),
 }
 
 /// Database errors at start-up.
@@ -128,6 +188,7 @@ impl Db {
             return Err(DbError::Scheme(crate::config::redact_url(url)));
         };
         let opts = AnyConnectOptions::from_str(url)?;
+        let mut direct = None;
         let (pool, writer) = match backend {
             Backend::Sqlite => {
                 let sync = sqlite_synchronous.to_ascii_uppercase();
@@ -135,6 +196,7 @@ impl Db {
                 // the pool so concurrent connections agree.
                 let pool = sqlite_pool(8, &sync).connect_with(opts.clone()).await?;
                 let writer = sqlite_pool(1, &sync).connect_with(opts).await?;
+                direct = direct_for(url, &sync);
                 (pool, Some(writer))
             }
             Backend::Postgres => {
@@ -150,6 +212,7 @@ impl Db {
             pool,
             backend,
             writer,
+            direct,
         };
         db.migrate().await?;
         Ok(db)
@@ -176,6 +239,41 @@ impl Db {
             }
             Backend::Postgres => self.pool.begin().await,
         }
+    }
+
+    /// Whether [`Db::write_direct`] runs (SQLite on a file).
+    pub fn has_direct_writer(&self) -> bool {
+        self.direct.is_some() && self.writer.is_some()
+    }
+
+    /// On SQLite (a file), run `f` on a blocking thread in a write
+    /// transaction (`BEGIN IMMEDIATE`) that `f` commits, or drops to roll
+    /// back, on a connection outside sqlx, while holding the writers' turn
+    /// (no [`Db::begin`] transaction runs meanwhile). `f`'s statements run
+    /// one after another on that thread, each prepared once
+    /// (`prepare_cached`), with no hand-off to another thread between them:
+    /// the inbox stores a group of received offers this way (a group's
+    /// dozen sqlx statements each cross from the task to the connection's
+    /// thread and back). `None` on PostgreSQL and in-memory SQLite.
+    pub async fn write_direct<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(rusqlite::Transaction<'_>) -> T + Send + 'static,
+    ) -> Option<Result<T, DirectError>> {
+        let direct = self.direct.clone()?;
+        let writer = self.writer.as_ref()?;
+        Some(
+            async {
+                // The writers' turn: the one connection of the writer pool,
+                // held (idle) until `f` is done.
+                let turn = writer.acquire().await?;
+                let done = tokio::task::spawn_blocking(move || direct.run(f))
+                    .await
+                    .map_err(|e| DirectError::Stopped(e.to_string()))?;
+                drop(turn);
+                Ok(done?)
+            }
+            .await,
+        )
     }
 
     /// Whether the database answers (the health check).
@@ -236,11 +334,33 @@ impl Db {
 
     /// Close the pool (flushes SQLite's WAL on the last connection).
     pub async fn close(&self) {
+        if let Some(direct) = &self.direct {
+            let conn = direct
+                .conn
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            drop(conn);
+        }
         if let Some(writer) = &self.writer {
             writer.close().await;
         }
         self.pool.close().await;
     }
+}
+
+/// The direct writer of a SQLite database at `url`, unless it lives in
+/// memory (each connection would then see a database of its own).
+fn direct_for(url: &str, synchronous: &str) -> Option<Arc<Direct>> {
+    if url.contains(":memory:") || url.contains("mode=memory") {
+        return None;
+    }
+    let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+    Some(Arc::new(Direct {
+        path: opts.get_filename().to_path_buf(),
+        synchronous: synchronous.to_string(),
+        conn: std::sync::Mutex::new(None),
+    }))
 }
 
 /// Whether `conn` is a PostgreSQL connection (SQL text that differs by
@@ -285,6 +405,70 @@ mod tests {
             .await
             .is_err());
         db.close().await;
+    }
+
+    /// The direct writer commits what its function commits, rolls back
+    /// what it drops, and its writes are seen by the pool; it takes the
+    /// writers' turn (a sqlx write transaction in progress holds it back);
+    /// there is none for a database in memory.
+    #[tokio::test]
+    async fn the_direct_writer_commits_rolls_back_and_takes_the_writers_turn() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = Db::connect(&url, "full").await.expect("connect");
+        assert!(db.has_direct_writer());
+        let put = |value: &'static str, keep: bool| {
+            move |tx: rusqlite::Transaction<'_>| {
+                tx.execute(
+                    "INSERT INTO node_meta (key, value) VALUES ('d', ?1) \
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    [value],
+                )
+                .expect("insert");
+                if keep {
+                    tx.commit().expect("commit");
+                }
+            }
+        };
+        db.write_direct(put("1", true))
+            .await
+            .expect("sqlite")
+            .expect("ran");
+        assert_eq!(db.meta("d").await.expect("meta").as_deref(), Some("1"));
+        db.write_direct(put("2", false))
+            .await
+            .expect("sqlite")
+            .expect("ran");
+        assert_eq!(db.meta("d").await.expect("meta").as_deref(), Some("1"));
+
+        // A sqlx write transaction holds the turn: the direct write waits
+        // for its commit, then sees its row.
+        let mut tx = db.begin().await.expect("begin");
+        sqlx::query("INSERT INTO node_meta (key, value) VALUES ('s', 'x')")
+            .execute(&mut *tx)
+            .await
+            .expect("insert");
+        let read = db.write_direct(|tx: rusqlite::Transaction<'_>| {
+            tx.query_row("SELECT value FROM node_meta WHERE key = 's'", [], |r| {
+                r.get::<_, String>(0)
+            })
+        });
+        tokio::pin!(read);
+        let waited = tokio::time::timeout(Duration::from_millis(300), &mut read).await;
+        assert!(
+            waited.is_err(),
+            "the direct writer did not wait for its turn"
+        );
+        tx.commit().await.expect("commit");
+        let seen = read.await.expect("sqlite").expect("ran").expect("row");
+        assert_eq!(seen, "x");
+        db.close().await;
+
+        let memory = Db::connect("sqlite::memory:", "full")
+            .await
+            .expect("connect");
+        assert!(!memory.has_direct_writer());
+        assert!(memory.write_direct(|_tx| ()).await.is_none());
     }
 
     /// The store boundary (issue 11): SQL lives only in the stores —

@@ -411,6 +411,13 @@ impl From<crate::search::QueryError> for Error {
     }
 }
 
+/// SQLite's direct writer ([`crate::db::Db::write_direct`]).
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::Internal(anyhow::Error::new(e).context("database"))
+    }
+}
+
 impl From<tokio::task::JoinError> for Error {
     fn from(e: tokio::task::JoinError) -> Self {
         Error::Internal(anyhow::anyhow!("task failed: {e}"))

@@ -35,6 +35,7 @@ use crate::server::AppState;
 
 mod store;
 
+pub(crate) use store::append_direct;
 pub use store::{append, append_many, head, prune, read_after};
 
 /// What a journal entry asks of the derived structures.

@@ -73,7 +73,7 @@ pub use service::{
     close_offer, close_remote_offer, create_offer, delivery_refusals, editable, get_offer,
     get_offers, list_offers, store_remote_offer, store_remote_offers, update_offer,
 };
-pub(crate) use service::{close_offers_of_departed, hires_changed};
+pub(crate) use service::{close_offers_of_departed, hires_changed, store_remote_offer_direct};
 pub use service::{Broadcast, Env};
 
 /// The node as the offers' services see it.

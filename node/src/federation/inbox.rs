@@ -19,6 +19,14 @@
 //!    Other kinds (referrals, closes, figures) go one by one in order,
 //!    each in its savepoint. Verdicts (metrics, logs) are drawn once the
 //!    whole group is stored, so a group written twice counts once.
+//!    **On SQLite**, a group made only of received offers (a burst's shape)
+//!    is written instead on the database's direct writer
+//!    ([`crate::db::Db::write_direct`], [`write_group_direct`]): per
+//!    message, its inbox row, offer and journal entry with statements
+//!    prepared once, all on one thread with no hand-off between statements
+//!    (sqlx hands each statement to the connection's thread and its answer
+//!    back to the task); if the store refuses a row there, the group is
+//!    rolled back and written with sqlx as above.
 //! 3. **Group commit**: batches that arrive while another is being written
 //!    wait for the writer and are then stored together in one transaction
 //!    (one disk flush for all), each with the answer to its txn id
@@ -28,7 +36,7 @@
 //!    the senders retry.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use sqlx::{Any, Transaction};
 use tokio::sync::oneshot;
@@ -214,9 +222,19 @@ async fn write_queued(state: AppState) {
         // An earlier turn took this task's batch.
         return;
     }
+    let (jobs, direct) = write_group_direct(&state, jobs).await;
     let written = async {
-        if let Some(done) = write_group(&state, &jobs, Mode::Fast).await? {
-            return Ok(done);
+        match direct {
+            Some(Ok(Some(done))) => return Ok(done),
+            // The store refused a row: written again below, with sqlx,
+            // one savepoint per run.
+            Some(Ok(None)) => {}
+            Some(Err(e)) => return Err(e),
+            None => {
+                if let Some(done) = write_group(&state, &jobs, Mode::Fast).await? {
+                    return Ok(done);
+                }
+            }
         }
         // The store refused a row of a run: again, one savepoint per run.
         write_group(&state, &jobs, Mode::Careful)
@@ -289,34 +307,149 @@ async fn write_group(
     }
     let mut out = Vec::with_capacity(jobs.len());
     for (job, outcomes) in jobs.iter().zip(stored) {
-        let mut effects = Effects::default();
-        let mut results = job.batch.results.clone();
-        for item in &job.batch.items {
-            effects.saw(state, &item.msg);
+        let (answer, effects) = verdicts(state, job, outcomes)?;
+        if let (Some((origin, txn_id)), Some(text)) = (&job.txn, &answer.text) {
+            let at = state.clock.now_ms();
+            store::record_txn_answer(&mut tx, origin.as_str(), txn_id, text, at).await?;
         }
-        for (i, outcome) in outcomes {
-            let item = &job.batch.items[i];
-            results[item.slot] = stored_verdict(&item.msg, outcome, &mut effects)?;
-        }
-        let text = match &job.txn {
-            Some((origin, txn_id)) => {
-                let text = txn_answer(results.clone())?;
-                store::record_txn_answer(
-                    &mut tx,
-                    origin.as_str(),
-                    txn_id,
-                    &text,
-                    state.clock.now_ms(),
-                )
-                .await?;
-                Some(text)
-            }
-            None => None,
-        };
-        out.push((Answer { results, text }, effects));
+        out.push((answer, effects));
     }
     tx.commit().await?;
     Ok(Some(out))
+}
+
+/// A stored batch's verdicts (its messages' results, counted in the
+/// metrics and logged; with a txn id, the answer to record with them in
+/// the group's transaction) and what they ask for once it is committed.
+fn verdicts(state: &AppState, job: &Job, outcomes: Outcomes) -> Result<(Answer, Effects)> {
+    let mut effects = Effects::default();
+    let mut results = job.batch.results.clone();
+    for item in &job.batch.items {
+        effects.saw(state, &item.msg);
+    }
+    for (i, outcome) in outcomes {
+        let item = &job.batch.items[i];
+        results[item.slot] = stored_verdict(&item.msg, outcome, &mut effects)?;
+    }
+    let text = match job.txn {
+        Some(_) => Some(txn_answer(results.clone())?),
+        None => None,
+    };
+    Ok((Answer { results, text }, effects))
+}
+
+/// What [`write_group_direct`] gives: `None` when the group is not for it
+/// (PostgreSQL, SQLite in memory, or a message that is not a received
+/// offer); `Some(Ok(None))` when the store refused a row (nothing kept).
+type Direct = Option<Result<Option<Vec<(Answer, Effects)>>>>;
+
+/// Steps 2 and 3 on SQLite for a group of received offers (the shape of a
+/// burst), on the database's direct writer ([`crate::db::Db::write_direct`]):
+/// each message's statements prepared once and run one after another on
+/// one thread — its inbox row (`ON CONFLICT DO NOTHING`: a duplicate
+/// changes nothing), then, if it was new, its offer and journal entry —,
+/// then the verdicts and each batch's txn answer, and one commit.
+async fn write_group_direct(state: &AppState, jobs: Vec<Job>) -> (Vec<Job>, Direct) {
+    let offers_only = jobs.iter().all(|job| {
+        job.batch
+            .items
+            .iter()
+            .all(|item| !matches!(item.prep, Prep::One))
+    });
+    if !offers_only || !state.db.has_direct_writer() {
+        return (jobs, None);
+    }
+    let jobs = Arc::new(jobs);
+    let (st, group) = (state.clone(), Arc::clone(&jobs));
+    let ran = state
+        .db
+        .write_direct(move |tx| match store_group_direct(&st, &tx, &group) {
+            Ok(Some(done)) => tx.commit().map(|()| Some(done)).map_err(Error::from),
+            // Dropping the transaction rolls it back.
+            other => other,
+        })
+        .await;
+    // The closure is gone (run or dropped): the jobs are this task's again.
+    let Ok(jobs) = Arc::try_unwrap(jobs) else {
+        unreachable!("the direct writer kept the inbox's jobs")
+    };
+    let done = match ran {
+        Some(Ok(done)) => done,
+        Some(Err(e)) => Err(refusals::unavailable(&Error::Internal(e.into()))),
+        None => return (jobs, None),
+    };
+    (jobs, Some(done))
+}
+
+/// [`write_group_direct`]'s transaction: `None` if the store refused a row.
+fn store_group_direct(
+    state: &AppState,
+    tx: &rusqlite::Transaction<'_>,
+    jobs: &[Job],
+) -> Result<Option<Vec<(Answer, Effects)>>> {
+    let received_at = state.clock.now_ms();
+    let mut stored = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let mut outcomes = Vec::with_capacity(job.batch.items.len());
+        for (i, item) in job.batch.items.iter().enumerate() {
+            let env = &item.msg.envelope;
+            let outcome = match &item.prep {
+                Prep::Offer(o) => {
+                    let row = inbox_row(&item.msg);
+                    let peer = crate::actor::Actor::Peer(env.sender.clone());
+                    let new = match store::insert_inbox_direct(tx, &row, received_at) {
+                        Ok(new) => new,
+                        Err(e) => return Ok(refused_direct(e.into())),
+                    };
+                    if new {
+                        if let Err(e) = crate::offers::store_remote_offer_direct(tx, &peer, o) {
+                            return Ok(refused_direct(e));
+                        }
+                        Ok(Stored::New(AfterCommit::IndexOffer(
+                            o.offer_id().to_string(),
+                        )))
+                    } else {
+                        Ok(Stored::Duplicate)
+                    }
+                }
+                Prep::Refused(refusal) => {
+                    match store::inbox_has_direct(tx, env.sender.as_str(), &env.id) {
+                        Ok(true) => Ok(Stored::Duplicate),
+                        Ok(false) => Err(Disposition::Refuse {
+                            code: refusal.code,
+                            message: refusal.message.clone(),
+                        }),
+                        Err(e) => return Ok(refused_direct(e.into())),
+                    }
+                }
+                // Left out by [`write_group_direct`].
+                Prep::One => return Ok(None),
+            };
+            outcomes.push((i, outcome));
+        }
+        stored.push(outcomes);
+    }
+    let mut out = Vec::with_capacity(jobs.len());
+    for (job, outcomes) in jobs.iter().zip(stored) {
+        let (answer, effects) = verdicts(state, job, outcomes)?;
+        if let (Some((origin, txn_id)), Some(text)) = (&job.txn, &answer.text) {
+            let at = state.clock.now_ms();
+            store::record_txn_answer_direct(tx, origin.as_str(), txn_id, text, at)?;
+        }
+        out.push((answer, effects));
+    }
+    Ok(Some(out))
+}
+
+/// The direct writer's store refused a row: logged; the group is rolled
+/// back and written again with sqlx, one savepoint per run, so that the
+/// culprit alone is refused.
+fn refused_direct(e: Error) -> Option<Vec<(Answer, Effects)>> {
+    tracing::info!(
+        error = %e,
+        "the store refused a received offer: the group is written again, one savepoint per run"
+    );
+    None
 }
 
 /// Step 2 for one batch, inside the group's transaction. `None`: a run was
@@ -457,21 +590,7 @@ async fn insert_run(
 ) -> Result<HashSet<String>> {
     let rows = run
         .iter()
-        .map(|&i| {
-            let msg = &batch.items[i].msg;
-            let env = &msg.envelope;
-            InboxRow {
-                origin: env.sender.as_str(),
-                message_id: &env.id,
-                kind: env.kind.as_str(),
-                // Offers are broadcasts: their exact bytes are kept (relayable).
-                body: if env.recipient == Recipient::Network {
-                    String::from_utf8_lossy(&msg.raw).into_owned()
-                } else {
-                    String::new()
-                },
-            }
-        })
+        .map(|&i| inbox_row(&batch.items[i].msg))
         .collect();
     let new = store::insert_inbox_many(tx, rows, state.clock.now_ms()).await?;
     let offers: Vec<&RemoteOffer> = run
@@ -486,6 +605,22 @@ async fn insert_run(
         crate::offers::store_remote_offers(tx, &peer, &offers).await?;
     }
     Ok(new)
+}
+
+/// A received message's inbox row.
+fn inbox_row(msg: &VerifiedMessage) -> InboxRow<'_> {
+    let env = &msg.envelope;
+    InboxRow {
+        origin: env.sender.as_str(),
+        message_id: &env.id,
+        kind: env.kind.as_str(),
+        // Offers are broadcasts: their exact bytes are kept (relayable).
+        body: if env.recipient == Recipient::Network {
+            String::from_utf8_lossy(&msg.raw).into_owned()
+        } else {
+            String::new()
+        },
+    }
 }
 
 /// Messages refused by a check: a duplicate of a stored message is still a

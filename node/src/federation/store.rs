@@ -555,6 +555,51 @@ pub(crate) async fn inbox_has(
     Ok(known.is_some())
 }
 
+/// SQLite's direct writer ([`crate::db::Db::write_direct`]): record one
+/// received message unless it is known; whether it was new.
+pub(crate) fn insert_inbox_direct(
+    tx: &rusqlite::Transaction<'_>,
+    row: &InboxRow<'_>,
+    received_at: i64,
+) -> rusqlite::Result<bool> {
+    static SQL: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| insert_inbox_sql(false, 1, ""));
+    let inserted = tx.prepare_cached(&SQL)?.execute(rusqlite::params![
+        row.origin,
+        row.message_id,
+        row.kind,
+        row.body,
+        received_at,
+    ])?;
+    Ok(inserted > 0)
+}
+
+/// [`inbox_has`] on SQLite's direct writer.
+pub(crate) fn inbox_has_direct(
+    tx: &rusqlite::Transaction<'_>,
+    origin: &str,
+    message_id: &str,
+) -> rusqlite::Result<bool> {
+    tx.prepare_cached("SELECT 1 FROM inbox WHERE origin = ?1 AND message_id = ?2")?
+        .exists(rusqlite::params![origin, message_id])
+}
+
+/// [`record_txn_answer`] on SQLite's direct writer.
+pub(crate) fn record_txn_answer_direct(
+    tx: &rusqlite::Transaction<'_>,
+    origin: &str,
+    txn_id: &str,
+    response: &str,
+    at: i64,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO txn_results (origin, txn_id, response, at) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (origin, txn_id) DO NOTHING",
+    )?
+    .execute(rusqlite::params![origin, txn_id, response, at])?;
+    Ok(())
+}
+
 /// The answer recorded for txn `txn_id` of `origin`, if any.
 pub(crate) async fn txn_answer(db: &Db, origin: &str, txn_id: &str) -> Result<Option<String>> {
     Ok(

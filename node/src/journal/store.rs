@@ -85,6 +85,19 @@ pub async fn append_many(
     Ok(())
 }
 
+/// [`append_many`] for one entry on SQLite's direct writer
+/// ([`crate::db::Db::write_direct`]).
+pub(crate) fn append_direct(
+    tx: &rusqlite::Transaction<'_>,
+    kind: Kind,
+    entity_id: &str,
+    now_ms: i64,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached("INSERT INTO journal (kind, entity_id, created_at) VALUES (?1, ?2, ?3)")?
+        .execute(rusqlite::params![kind.as_str(), entity_id, now_ms])?;
+    Ok(())
+}
+
 /// The last sequence written (0 when the journal is empty).
 pub async fn head(db: &Db) -> Result<i64> {
     let seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM journal")

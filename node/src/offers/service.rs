@@ -598,6 +598,21 @@ pub async fn store_remote_offers(
     Ok(changed)
 }
 
+/// [`store_remote_offers`] for one offer on SQLite's direct writer
+/// ([`crate::db::Db::write_direct`]): stored (unless stale or foreign, as
+/// there) and journaled for the index.
+pub(crate) fn store_remote_offer_direct(
+    tx: &rusqlite::Transaction<'_>,
+    actor: &Actor,
+    offer: &RemoteOffer,
+) -> Result<()> {
+    peer_or_system(actor)?;
+    let now = now_ms();
+    store::upsert_remote_direct(tx, offer, now)?;
+    crate::journal::append_direct(tx, crate::journal::Kind::IndexOffer, offer.offer_id(), now)?;
+    Ok(())
+}
+
 /// Close an offer received from `origin` (only if it is that node's offer).
 /// Later updates older than the close are then ignored.
 pub async fn close_remote_offer(

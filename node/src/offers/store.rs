@@ -200,19 +200,9 @@ pub(crate) async fn upsert_remote(
     let values = crate::util::sql_rows(
         crate::db::is_postgres(conn),
         offers.len(),
-        "(?, ?, NULL, 'open', ?, ?, ?, ?, ?, ?, ?, NULL, 0, ?)",
+        REMOTE_OFFER_VALUES,
     );
-    let sql = format!(
-        "INSERT INTO offers (id, origin_node, owner_user_id, status, payload, title, rome_code, contract_type, \
-         employer_name, created_at, updated_at, closed_at, is_local, positions_filled) \
-         VALUES {values} \
-         ON CONFLICT (id) DO UPDATE SET status = 'open', payload = excluded.payload, title = excluded.title, \
-         rome_code = excluded.rome_code, contract_type = excluded.contract_type, \
-         employer_name = excluded.employer_name, updated_at = excluded.updated_at, closed_at = NULL, \
-         positions_filled = excluded.positions_filled \
-         WHERE offers.origin_node = excluded.origin_node AND offers.is_local = 0 \
-         AND offers.updated_at < excluded.updated_at"
-    );
+    let sql = upsert_remote_sql(&values);
     let mut q = sqlx::query(&sql);
     for o in offers {
         let p = &o.payload;
@@ -229,6 +219,49 @@ pub(crate) async fn upsert_remote(
             .bind(p.positions_filled);
     }
     Ok(q.execute(conn).await?.rows_affected())
+}
+
+/// One row of [`upsert_remote`]'s `VALUES`.
+const REMOTE_OFFER_VALUES: &str = "(?, ?, NULL, 'open', ?, ?, ?, ?, ?, ?, ?, NULL, 0, ?)";
+
+/// [`upsert_remote`]'s statement for `values`.
+fn upsert_remote_sql(values: &str) -> String {
+    format!(
+        "INSERT INTO offers (id, origin_node, owner_user_id, status, payload, title, rome_code, contract_type, \
+         employer_name, created_at, updated_at, closed_at, is_local, positions_filled) \
+         VALUES {values} \
+         ON CONFLICT (id) DO UPDATE SET status = 'open', payload = excluded.payload, title = excluded.title, \
+         rome_code = excluded.rome_code, contract_type = excluded.contract_type, \
+         employer_name = excluded.employer_name, updated_at = excluded.updated_at, closed_at = NULL, \
+         positions_filled = excluded.positions_filled \
+         WHERE offers.origin_node = excluded.origin_node AND offers.is_local = 0 \
+         AND offers.updated_at < excluded.updated_at"
+    )
+}
+
+/// [`upsert_remote`] for one offer on SQLite's direct writer
+/// ([`crate::db::Db::write_direct`]); whether the row changed.
+pub(crate) fn upsert_remote_direct(
+    tx: &rusqlite::Transaction<'_>,
+    offer: &RemoteOffer,
+    now: i64,
+) -> rusqlite::Result<bool> {
+    static SQL: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| upsert_remote_sql(REMOTE_OFFER_VALUES));
+    let p = &offer.payload;
+    let changed = tx.prepare_cached(&SQL)?.execute(rusqlite::params![
+        p.offer_id,
+        p.origin_node.as_str(),
+        offer.json,
+        p.title,
+        p.rome_code.trim().to_ascii_uppercase(),
+        p.contract_type.as_str(),
+        p.employer.name,
+        now,
+        p.updated_at,
+        p.positions_filled,
+    ])?;
+    Ok(changed > 0)
 }
 
 /// Close an offer received from `origin` (only if it is that node's offer
