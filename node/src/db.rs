@@ -72,7 +72,8 @@ pub struct Db {
     /// turns on. SQLite has one writer at a time anyway; on one connection
     /// the writers queue in the pool, first come first served, instead of
     /// sleeping in SQLite's busy handler, and the connection's page cache
-    /// stays warm: a connection that finds the file changed by another one
+    /// stays warm (except after [`Db::write_direct`]'s writes): a connection
+    /// that finds the file changed by another one
     /// drops its whole cache and reads every page it needs again (a group
     /// of received offers began 1.7 ms late in 40 % of its transactions).
     /// `None` on PostgreSQL (the pool).
@@ -82,7 +83,8 @@ pub struct Db {
 }
 
 /// SQLite: a connection outside sqlx for [`Db::write_direct`], opened on
-/// first use with the pool's settings.
+/// first use with the pool's pragmas (URLs with other connection options —
+/// `vfs`, `immutable`, `mode=ro` — get none, see [`direct_for`]).
 #[derive(Debug)]
 struct Direct {
     path: PathBuf,
@@ -94,14 +96,29 @@ struct Direct {
 impl Direct {
     /// Run `f` on the connection (opened if needed), in a `BEGIN
     /// IMMEDIATE` transaction that `f` commits or drops (rolls back).
+    /// A connection that failed to begin, or was left inside a
+    /// transaction (a rollback that failed, a panic), is dropped and opened
+    /// again next time.
     fn run<T>(&self, f: impl FnOnce(rusqlite::Transaction<'_>) -> T) -> rusqlite::Result<T> {
         let mut slot = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.as_ref().is_some_and(|c| !c.is_autocommit()) {
+            *slot = None;
+        }
         let conn = match &mut *slot {
             Some(conn) => conn,
             empty => empty.insert(self.open()?),
         };
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        Ok(f(tx))
+        let began = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map(f);
+        let Ok(done) = began else {
+            *slot = None;
+            return began;
+        };
+        if slot.as_ref().is_some_and(|c| !c.is_autocommit()) {
+            *slot = None;
+        }
+        Ok(done)
     }
 
     fn open(&self) -> rusqlite::Result<rusqlite::Connection> {
@@ -255,6 +272,12 @@ impl Db {
     /// the inbox stores a group of received offers this way (a group's
     /// dozen sqlx statements each cross from the task to the connection's
     /// thread and back). `None` on PostgreSQL and in-memory SQLite.
+    ///
+    /// Statements sent straight to [`Db::pool`] (outside a transaction)
+    /// are not held back by the turn; SQLite's busy timeout keeps them
+    /// apart, as for the sqlx writer. A switch between this connection and
+    /// the sqlx writer makes the other drop its page cache (it finds the
+    /// file changed): a burst of offers keeps this one warm.
     pub async fn write_direct<T: Send + 'static>(
         &self,
         f: impl FnOnce(rusqlite::Transaction<'_>) -> T + Send + 'static,
@@ -334,6 +357,11 @@ impl Db {
 
     /// Close the pool (flushes SQLite's WAL on the last connection).
     pub async fn close(&self) {
+        if let Some(writer) = &self.writer {
+            // Waits for the writers' turn to come back: no direct write is
+            // under way (or can start) once it returns.
+            writer.close().await;
+        }
         if let Some(direct) = &self.direct {
             let conn = direct
                 .conn
@@ -342,9 +370,6 @@ impl Db {
                 .take();
             drop(conn);
         }
-        if let Some(writer) = &self.writer {
-            writer.close().await;
-        }
         self.pool.close().await;
     }
 }
@@ -352,7 +377,9 @@ impl Db {
 /// The direct writer of a SQLite database at `url`, unless it lives in
 /// memory (each connection would then see a database of its own).
 fn direct_for(url: &str, synchronous: &str) -> Option<Arc<Direct>> {
-    if url.contains(":memory:") || url.contains("mode=memory") {
+    // In memory, or options the direct connection would not honour.
+    let unsupported = [":memory:", "mode=memory", "mode=ro", "vfs=", "immutable="];
+    if unsupported.iter().any(|o| url.contains(o)) {
         return None;
     }
     let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;

@@ -294,13 +294,18 @@ pub struct SignedMessage {
 const ID_RANDOM_BITS: u32 = 74;
 
 /// A message id: a UUIDv7 (RFC 9562) whose timestamp is `created_at_ms`
-/// and whose 74 other bits are random — except that ids made in this
-/// process for the same millisecond follow each other: the previous one's
-/// bits plus a random step (RFC 9562 §6.2, "monotonic random"). The ids of
-/// one sender therefore sort in the order it made them, within a
-/// millisecond too, so that a receiver's index of `(sender, id)` grows at
-/// its end during a burst instead of taking a random page per message. They
-/// stay unique (a step is at least 1) and hard to guess (a step is random).
+/// and whose 74 other bits are random — except that an id made right after
+/// another one for the same millisecond takes the previous one's bits plus
+/// a random step of 1 to 2^32 (RFC 9562 §6.2, "monotonic random"). The ids
+/// a sender makes in a burst therefore sort in the order it made them,
+/// within a millisecond too, so that a receiver's index of `(sender, id)`
+/// grows at its end instead of taking a random page per message. Only the
+/// last millisecond is remembered: ids made for alternating timestamps each
+/// start afresh (random, as before). Uniqueness: strict within a run of one
+/// millisecond (a fresh start leaves the top bit clear: 2^73 steps before
+/// the bits would wrap to a fresh random start), by randomness otherwise.
+/// Later ids of a run are within 2^32 of an earlier one: nothing relies on
+/// ids being unguessable (receivers use them only to de-duplicate).
 fn message_id(created_at_ms: u64) -> uuid::Uuid {
     use std::sync::{Mutex, PoisonError};
     static LAST: Mutex<IdSequence> = Mutex::new(IdSequence { last: None });

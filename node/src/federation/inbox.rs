@@ -373,12 +373,16 @@ async fn write_group_direct(state: &AppState, jobs: Vec<Job>) -> (Vec<Job>, Dire
     let Ok(jobs) = Arc::try_unwrap(jobs) else {
         unreachable!("the direct writer kept the inbox's jobs")
     };
-    let done = match ran {
-        Some(Ok(done)) => done,
-        Some(Err(e)) => Err(refusals::unavailable(&Error::Internal(e.into()))),
-        None => return (jobs, None),
-    };
-    (jobs, Some(done))
+    match ran {
+        Some(Ok(done)) => (jobs, Some(done)),
+        // Nothing was committed (the turn, the connection or its `BEGIN`
+        // failed, or the function panicked): the sqlx path writes the group.
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "the inbox's direct writer failed: the group goes through sqlx");
+            (jobs, None)
+        }
+        None => (jobs, None),
+    }
 }
 
 /// [`write_group_direct`]'s transaction: `None` if the store refused a row.
@@ -391,39 +395,45 @@ fn store_group_direct(
     let mut stored = Vec::with_capacity(jobs.len());
     for job in jobs {
         let mut outcomes = Vec::with_capacity(job.batch.items.len());
+        // Refused messages are looked up after the offers, as by
+        // [`settle_refused`] (a refused copy of an offer of the same batch
+        // is then a duplicate).
+        let mut refused = Vec::new();
         for (i, item) in job.batch.items.iter().enumerate() {
+            let Prep::Offer(o) = &item.prep else {
+                refused.push(i);
+                continue;
+            };
             let env = &item.msg.envelope;
-            let outcome = match &item.prep {
-                Prep::Offer(o) => {
-                    let row = inbox_row(&item.msg);
-                    let peer = crate::actor::Actor::Peer(env.sender.clone());
-                    let new = match store::insert_inbox_direct(tx, &row, received_at) {
-                        Ok(new) => new,
-                        Err(e) => return Ok(refused_direct(e.into())),
-                    };
-                    if new {
-                        if let Err(e) = crate::offers::store_remote_offer_direct(tx, &peer, o) {
-                            return Ok(refused_direct(e));
-                        }
-                        Ok(Stored::New(AfterCommit::IndexOffer(
-                            o.offer_id().to_string(),
-                        )))
-                    } else {
-                        Ok(Stored::Duplicate)
-                    }
+            let new = match store::insert_inbox_direct(tx, &inbox_row(&item.msg), received_at) {
+                Ok(new) => new,
+                Err(e) => return direct_failed(e.into()),
+            };
+            let stored = if new {
+                let peer = crate::actor::Actor::Peer(env.sender.clone());
+                if let Err(e) = crate::offers::store_remote_offer_direct(tx, &peer, o) {
+                    return direct_failed(e);
                 }
-                Prep::Refused(refusal) => {
-                    match store::inbox_has_direct(tx, env.sender.as_str(), &env.id) {
-                        Ok(true) => Ok(Stored::Duplicate),
-                        Ok(false) => Err(Disposition::Refuse {
-                            code: refusal.code,
-                            message: refusal.message.clone(),
-                        }),
-                        Err(e) => return Ok(refused_direct(e.into())),
-                    }
-                }
+                Stored::New(AfterCommit::IndexOffer(o.offer_id().to_string()))
+            } else {
+                Stored::Duplicate
+            };
+            outcomes.push((i, Ok(stored)));
+        }
+        for i in refused {
+            let item = &job.batch.items[i];
+            let Prep::Refused(refusal) = &item.prep else {
                 // Left out by [`write_group_direct`].
-                Prep::One => return Ok(None),
+                return Ok(None);
+            };
+            let env = &item.msg.envelope;
+            let outcome = match store::inbox_has_direct(tx, env.sender.as_str(), &env.id) {
+                Ok(true) => Ok(Stored::Duplicate),
+                Ok(false) => Err(Disposition::Refuse {
+                    code: refusal.code,
+                    message: refusal.message.clone(),
+                }),
+                Err(e) => return direct_failed(e.into()),
             };
             outcomes.push((i, outcome));
         }
@@ -441,15 +451,41 @@ fn store_group_direct(
     Ok(Some(out))
 }
 
-/// The direct writer's store refused a row: logged; the group is rolled
-/// back and written again with sqlx, one savepoint per run, so that the
-/// culprit alone is refused.
-fn refused_direct(e: Error) -> Option<Vec<(Answer, Effects)>> {
+/// A statement of the direct writer failed (nothing is kept: the
+/// transaction is dropped). A transient failure of the store (busy, disk,
+/// memory) answers 503 as on the sqlx path; anything else (a constraint, a
+/// trigger, data the store refuses) has the group written again with sqlx,
+/// one savepoint per run, so that the culprit alone is refused.
+fn direct_failed(e: Error) -> Result<Option<Vec<(Answer, Effects)>>> {
+    use rusqlite::ErrorCode as C;
+    let code = match &e {
+        Error::Internal(any) => any
+            .downcast_ref::<rusqlite::Error>()
+            .and_then(rusqlite::Error::sqlite_error_code),
+        _ => None,
+    };
+    let transient = code.is_some_and(|c| {
+        matches!(
+            c,
+            C::DatabaseBusy
+                | C::DatabaseLocked
+                | C::SystemIoFailure
+                | C::DiskFull
+                | C::OutOfMemory
+                | C::CannotOpen
+                | C::ReadOnly
+                | C::DatabaseCorrupt
+                | C::NotADatabase
+        )
+    });
+    if transient {
+        return Err(refusals::unavailable(&e));
+    }
     tracing::info!(
         error = %e,
         "the store refused a received offer: the group is written again, one savepoint per run"
     );
-    None
+    Ok(None)
 }
 
 /// Step 2 for one batch, inside the group's transaction. `None`: a run was
