@@ -199,6 +199,192 @@ pub fn is_canonical(v: &Value, raw: &[u8]) -> Result<bool, CanonicalError> {
     Ok(out.as_bytes() == raw)
 }
 
+/// Whether `raw` is canonical JSON, in one pass over the bytes and with no
+/// allocation (but for object keys that hold an escape): the same answer
+/// as [`parse_strict`] succeeding and [`is_canonical`] then holding, for
+/// values nested at most [`MAX_SCAN_DEPTH`] deep (deeper ones answer
+/// `false`; the long way then tells what is wrong). Canonical keys
+/// strictly increase, so a canonical object has no duplicate key.
+///
+/// A receiver checks the common case, a well-formed message, with this;
+/// [`parse_strict`] and [`is_canonical`] name the fault of the others.
+pub fn is_canonical_bytes(raw: &[u8]) -> bool {
+    if std::str::from_utf8(raw).is_err() {
+        return false;
+    }
+    let mut scan = Scan { b: raw, i: 0 };
+    scan.value(0) && scan.i == raw.len()
+}
+
+/// Deepest nesting [`is_canonical_bytes`] follows (serde_json's own limit
+/// is 128).
+pub const MAX_SCAN_DEPTH: usize = 64;
+
+/// [`is_canonical_bytes`]' cursor over UTF-8 bytes.
+struct Scan<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Scan<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn eat(&mut self, c: u8) -> bool {
+        if self.peek() == Some(c) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> bool {
+        match self.peek() {
+            Some(b'{') => depth < MAX_SCAN_DEPTH && self.object(depth + 1),
+            Some(b'[') => depth < MAX_SCAN_DEPTH && self.array(depth + 1),
+            Some(b'"') => self.string().is_some(),
+            Some(b't') => self.literal(b"true"),
+            Some(b'f') => self.literal(b"false"),
+            Some(b'n') => self.literal(b"null"),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ => false,
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> bool {
+        if self.b[self.i..].starts_with(word) {
+            self.i += word.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// An integer written as [`write_value`] writes it: `0` or no leading
+    /// zero, no `-0`, no fraction or exponent (the caller sees those as
+    /// the wrong next byte), within ±(2^53−1).
+    fn number(&mut self) -> bool {
+        let negative = self.eat(b'-');
+        let start = self.i;
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.i += 1;
+        }
+        let digits = &self.b[start..self.i];
+        match digits {
+            [] => false,
+            [b'0'] => !negative,
+            [b'0', ..] => false,
+            _ if digits.len() > 16 => false,
+            _ => {
+                let n = digits
+                    .iter()
+                    .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+                n <= MAX_SAFE_INTEGER as u64
+            }
+        }
+    }
+
+    /// A string as [`write_string`] writes it; its content as it decodes
+    /// (borrowed unless it holds an escape). `None` if not canonical.
+    fn string(&mut self) -> Option<std::borrow::Cow<'a, [u8]>> {
+        let b = self.b;
+        if !self.eat(b'"') {
+            return None;
+        }
+        let start = self.i;
+        let mut escaped = false;
+        loop {
+            match *b.get(self.i)? {
+                b'"' => break,
+                b'\\' => {
+                    let len = match *b.get(self.i + 1)? {
+                        b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't' => 2,
+                        b'u' => {
+                            // Only the control characters without a short
+                            // form, in lower-case hex.
+                            let hex = b.get(self.i + 2..self.i + 6)?;
+                            let lower = |c: u8| matches!(c, b'0'..=b'9' | b'a'..=b'f');
+                            if hex[0] != b'0' || hex[1] != b'0' || hex[2] > b'1' {
+                                return None;
+                            }
+                            if !hex.iter().all(|&c| lower(c)) {
+                                return None;
+                            }
+                            let code =
+                                u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+                            if matches!(code, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d) {
+                                return None;
+                            }
+                            6
+                        }
+                        _ => return None,
+                    };
+                    escaped = true;
+                    self.i += len;
+                }
+                c if c < 0x20 => return None,
+                _ => self.i += 1,
+            }
+        }
+        let content = &b[start..self.i];
+        self.i += 1;
+        if !escaped {
+            return Some(std::borrow::Cow::Borrowed(content));
+        }
+        // Decoded for the key order (escapes are rare in keys).
+        let text = std::str::from_utf8(&b[start - 1..self.i]).ok()?;
+        let decoded: String = serde_json::from_str(text).ok()?;
+        Some(std::borrow::Cow::Owned(decoded.into_bytes()))
+    }
+
+    fn array(&mut self, depth: usize) -> bool {
+        self.i += 1;
+        if self.eat(b']') {
+            return true;
+        }
+        loop {
+            if !self.value(depth) {
+                return false;
+            }
+            if self.eat(b']') {
+                return true;
+            }
+            if !self.eat(b',') {
+                return false;
+            }
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> bool {
+        self.i += 1;
+        if self.eat(b'}') {
+            return true;
+        }
+        let mut previous: Option<std::borrow::Cow<'a, [u8]>> = None;
+        loop {
+            let Some(key) = self.string() else {
+                return false;
+            };
+            // Sorted by code point (the UTF-8 bytes), each key once.
+            if previous.as_ref().is_some_and(|p| *p >= key) {
+                return false;
+            }
+            previous = Some(key);
+            if !self.eat(b':') || !self.value(depth) {
+                return false;
+            }
+            if self.eat(b'}') {
+                return true;
+            }
+            if !self.eat(b',') {
+                return false;
+            }
+        }
+    }
+}
+
 /// Serialises any `Serialize` type to canonical JSON bytes.
 pub fn canonical_bytes<T: serde::Serialize + ?Sized>(t: &T) -> Result<Vec<u8>, CanonicalError> {
     let v = serde_json::to_value(t).map_err(|e| CanonicalError::Syntax(e.to_string()))?;
@@ -442,6 +628,140 @@ mod tests {
             Err(CanonicalError::Syntax(_))
         ));
         assert_eq!(parse_strict(b"\"\xff\""), Err(CanonicalError::NotUtf8));
+    }
+
+    /// The long way's answer: strict parse, then the canonical writer's
+    /// bytes compared.
+    fn canonical_the_long_way(raw: &[u8]) -> bool {
+        parse_strict(raw).is_ok_and(|v| is_canonical(&v, raw) == Ok(true))
+    }
+
+    #[test]
+    fn the_byte_scan_agrees_with_the_long_way_on_edge_cases() {
+        let cases: &[&[u8]] = &[
+            b"{}",
+            b"[]",
+            b"0",
+            b"-1",
+            b"-0",
+            b"01",
+            b"1.0",
+            b"1e3",
+            b"true",
+            b"nul",
+            b"9007199254740991",
+            b"9007199254740992",
+            b"-9007199254740991",
+            b"-9007199254740992",
+            b"12345678901234567",
+            b"\"\"",
+            b"\"a\"",
+            b" {}",
+            b"{} ",
+            b"{\"a\":1}",
+            b"{\"a\" :1}",
+            b"{\"a\":1,\"a\":2}",
+            b"{\"b\":1,\"a\":2}",
+            b"{\"a\":1,\"b\":2}",
+            b"{\"a\":1,}",
+            b"[1,]",
+            b"[1 ,2]",
+            b"{\"a\":[1,{\"c\":null,\"b\":0}]}",
+            b"\"\\u0001\"",
+            b"\"\\u001f\"",
+            b"\"\\u001F\"",
+            b"\"\\u0008\"",
+            b"\"\\b\"",
+            b"\"\\u000a\"",
+            b"\"\\n\"",
+            b"\"\\/\"",
+            b"\"/\"",
+            b"\"\\u0041\"",
+            b"\"\\ud83d\\ude00\"",
+            b"\"\x7f\"",
+            b"\"\x01\"",
+            b"\"\\\"\\\\\"",
+            b"\"\xc3\xa9\"",
+            b"\"\xff\"",
+            b"{\"\\n\":1,\"a\":2}",
+            b"{\"a\":2,\"\\n\":1}",
+            b"{\"\\\"\":1,\"a\":2}",
+            b"{\"a\":1,\"\\u0061\":2}",
+            b"{\"Z\":1,\"a\":2,\"\xc3\xa9\":3}",
+            b"{\"\xc3\xa9\":3,\"a\":2}",
+            b"{\"a\":1}x",
+            b"[",
+            b"\"abc",
+            b"\"\\u00",
+            b"",
+        ];
+        for raw in cases {
+            assert_eq!(
+                is_canonical_bytes(raw),
+                canonical_the_long_way(raw),
+                "{}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        assert!(is_canonical_bytes(deep(MAX_SCAN_DEPTH).as_bytes()));
+        // Deeper: the scan declines, the long way decides.
+        assert!(!is_canonical_bytes(deep(MAX_SCAN_DEPTH + 1).as_bytes()));
+    }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let text = "[a-zé\u{1}\u{1f}\u{7f}\"\\\\/\n\t\u{8}\u{c}\r😀\u{2028} ]{0,8}";
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (MIN_SAFE_INTEGER..=MAX_SAFE_INTEGER).prop_map(|n| Value::from(n)),
+            (-20i64..20).prop_map(Value::from),
+            text.prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map(text, inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Canonical bytes pass the scan; any edit of them gets the long
+        /// way's answer.
+        #[test]
+        fn the_byte_scan_agrees_with_the_long_way(
+            v in json_value(),
+            edits in proptest::collection::vec((0usize..10_000, 0usize..24, 0u8..3), 1..4),
+        ) {
+            let raw = to_canonical_string(&v).unwrap().into_bytes();
+            proptest::prop_assert!(is_canonical_bytes(&raw));
+            let alphabet: &[&[u8]] = &[
+                b"{", b"}", b"[", b"]", b"\"", b"\\", b",", b":", b" ", b"0", b"1", b"9",
+                b"-", b".", b"e", b"u", b"a", b"z", b"\xc3\xa9", b"\n", b"\\u0041", b"\\u0001",
+                b"\"a\":1,", b"null",
+            ];
+            let mut edited = raw.clone();
+            for (at, what, how) in edits {
+                let at = at % (edited.len() + 1);
+                let bytes = alphabet[what];
+                match how {
+                    0 => { edited.splice(at..at, bytes.iter().copied()); }
+                    1 if at < edited.len() => { edited.remove(at); }
+                    _ if at < edited.len() => {
+                        edited.splice(at..at + 1, bytes.iter().copied());
+                    }
+                    _ => {}
+                }
+            }
+            proptest::prop_assert_eq!(
+                is_canonical_bytes(&edited),
+                canonical_the_long_way(&edited),
+                "{}", String::from_utf8_lossy(&edited)
+            );
+        }
     }
 
     #[test]

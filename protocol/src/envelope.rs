@@ -734,6 +734,87 @@ fn prepare(
             max: opts.max_bytes,
         });
     }
+    let (envelope, typed) = match decode_canonical(raw) {
+        Some((envelope, typed)) => (envelope, Some(typed)),
+        None => (decode_checked(raw)?, None),
+    };
+    match uuid::Uuid::parse_str(&envelope.id) {
+        Ok(u) if u.hyphenated().to_string() == envelope.id => {}
+        _ => {
+            return Err(VerifyError::Malformed(
+                "id is not a lower-case hyphenated UUID".into(),
+            ))
+        }
+    }
+    if envelope.expires_at <= envelope.created_at {
+        return Err(VerifyError::Malformed(
+            "expires_at must be after created_at".into(),
+        ));
+    }
+    for (node, sigs) in &envelope.signatures {
+        if node != envelope.sender.as_str() || sigs.len() != 1 {
+            return Err(VerifyError::Malformed(
+                "signatures must contain exactly the sender's signature".into(),
+            ));
+        }
+    }
+    let typed = match typed {
+        Some(typed) => typed,
+        None => Payload::from_value(envelope.kind, &envelope.payload)
+            .map_err(|e| VerifyError::Malformed(format!("payload: {e}")))?,
+    };
+
+    // Recipient.
+    if let (Some(local), Recipient::Node(to)) = (&opts.local_node, &envelope.recipient) {
+        if local != to {
+            return Err(VerifyError::WrongRecipient {
+                expected: local.to_string(),
+                got: to.to_string(),
+            });
+        }
+    }
+
+    // Key and signature.
+    let key = keys.resolve(&envelope.sender, &envelope.key_id, envelope.created_at)?;
+    let sig = envelope
+        .signatures
+        .get(envelope.sender.as_str())
+        .and_then(|m| m.get(envelope.key_id.as_str()))
+        .ok_or(VerifyError::BadSignature)?;
+    let sig: crate::keys::Signature64 = b64url_decode(sig)
+        .and_then(|s| s.try_into().ok())
+        .ok_or(VerifyError::BadSignature)?;
+    let signed = signed_part(raw, &envelope)?;
+    Ok(Pending {
+        envelope,
+        raw: raw.to_vec(),
+        typed,
+        key,
+        signed,
+        sig,
+    })
+}
+
+/// The common case in one pass: a canonical envelope of this version
+/// whose payload decodes ([`crate::canonical::is_canonical_bytes`], then
+/// straight into the types). `None` for anything else, which
+/// [`decode_checked`] then decodes the long way, naming the first fault in
+/// [`verify_message`]'s order; both agree on what they accept.
+fn decode_canonical(raw: &[u8]) -> Option<(Envelope, Payload)> {
+    if !crate::canonical::is_canonical_bytes(raw) {
+        return None;
+    }
+    let envelope: Envelope = serde_json::from_slice(raw).ok()?;
+    if envelope.version != PROTOCOL_VERSION {
+        return None;
+    }
+    let typed = Payload::from_value(envelope.kind, &envelope.payload).ok()?;
+    Some((envelope, typed))
+}
+
+/// The long way: strict JSON, `version`, `kind`, canonical form, then the
+/// envelope's structure, each refused with its own error.
+fn decode_checked(raw: &[u8]) -> Result<Envelope, VerifyError> {
     let value = parse_strict(raw).map_err(|e| VerifyError::Malformed(e.to_string()))?;
     let obj = value
         .as_object()
@@ -766,58 +847,7 @@ fn prepare(
     let envelope: Envelope =
         serde_json::from_value(value).map_err(|e| VerifyError::Malformed(e.to_string()))?;
     debug_assert_eq!(envelope.kind, kind);
-    match uuid::Uuid::parse_str(&envelope.id) {
-        Ok(u) if u.hyphenated().to_string() == envelope.id => {}
-        _ => {
-            return Err(VerifyError::Malformed(
-                "id is not a lower-case hyphenated UUID".into(),
-            ))
-        }
-    }
-    if envelope.expires_at <= envelope.created_at {
-        return Err(VerifyError::Malformed(
-            "expires_at must be after created_at".into(),
-        ));
-    }
-    for (node, sigs) in &envelope.signatures {
-        if node != envelope.sender.as_str() || sigs.len() != 1 {
-            return Err(VerifyError::Malformed(
-                "signatures must contain exactly the sender's signature".into(),
-            ));
-        }
-    }
-    let typed = Payload::from_value(kind, &envelope.payload)
-        .map_err(|e| VerifyError::Malformed(format!("payload: {e}")))?;
-
-    // Recipient.
-    if let (Some(local), Recipient::Node(to)) = (&opts.local_node, &envelope.recipient) {
-        if local != to {
-            return Err(VerifyError::WrongRecipient {
-                expected: local.to_string(),
-                got: to.to_string(),
-            });
-        }
-    }
-
-    // Key and signature.
-    let key = keys.resolve(&envelope.sender, &envelope.key_id, envelope.created_at)?;
-    let sig = envelope
-        .signatures
-        .get(envelope.sender.as_str())
-        .and_then(|m| m.get(envelope.key_id.as_str()))
-        .ok_or(VerifyError::BadSignature)?;
-    let sig: crate::keys::Signature64 = b64url_decode(sig)
-        .and_then(|s| s.try_into().ok())
-        .ok_or(VerifyError::BadSignature)?;
-    let signed = signed_part(raw, &envelope)?;
-    Ok(Pending {
-        envelope,
-        raw: raw.to_vec(),
-        typed,
-        key,
-        signed,
-        sig,
-    })
+    Ok(envelope)
 }
 
 /// What was signed: the canonical envelope without its `signatures`
@@ -881,6 +911,42 @@ mod tests {
         let id = seq.next(9, 0);
         assert_eq!(id.get_version_num(), 7);
         assert_eq!(seq.last, Some((9, 0)));
+    }
+
+    /// A signed message takes the one-pass decoding, which gives what the
+    /// long way gives; a message the one pass declines (not canonical,
+    /// another version, a payload of the wrong shape) goes the long way.
+    #[test]
+    fn the_one_pass_decoding_gives_what_the_long_way_gives() {
+        let key = SigningKeyPair::generate(KeyId::parse("ed25519:1").unwrap());
+        let sender = NodeId::parse("ml-tours").unwrap();
+        let payload = crate::OfferClosed {
+            offer_id: "ml-tours-offre-1".into(),
+            reason: Some("Poste pourvu « \"vite\" »\n✅".into()),
+            closed_at: 5,
+        };
+        let m = sign_message(
+            MessageKind::OfferClosed,
+            &payload,
+            &sender,
+            &key,
+            Recipient::Network,
+            1,
+            10,
+            1000,
+        )
+        .unwrap();
+        let (envelope, typed) = decode_canonical(&m.bytes).unwrap();
+        assert_eq!(envelope, decode_checked(&m.bytes).unwrap());
+        assert_eq!(typed, Payload::OfferClosed(payload));
+
+        let text = String::from_utf8(m.bytes.clone()).unwrap();
+        let spaced = text.replacen(':', ": ", 1);
+        let version_2 = text.replace("\"version\":1}", "\"version\":2}");
+        let wrong_shape = text.replace("\"closed_at\":5", "\"closed_at\":\"5\"");
+        for other in [spaced, version_2, wrong_shape] {
+            assert!(decode_canonical(other.as_bytes()).is_none(), "{other}");
+        }
     }
 
     /// The signed bytes cut out of the canonical message are the canonical
