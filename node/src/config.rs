@@ -276,7 +276,11 @@ pub struct SearchConfig {
     /// their erasures) stays at `index_nice` and follows the journal on a
     /// loop of its own. While the indexes are too far behind, the inbox
     /// refuses new batches (`[federation] inbox_max_index_backlog`), which
-    /// stops a flood of received offers from adding to the lag.
+    /// stops a flood of received offers from adding to the lag. The offer
+    /// index's follower also waits, before reading its next batch of the
+    /// journal and of offers (reads that run at the requests' priority),
+    /// while the inbox holds batches it has not answered: at most a second
+    /// per batch, and not once the backlog is half that bound.
     pub index_idle: bool,
     /// How long the writer of the searches' audit entries waits for more
     /// entries before committing a batch (ms; 0 = commit as soon as one is

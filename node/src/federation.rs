@@ -209,6 +209,12 @@ fn with_resolver<T>(state: &AppState, f: impl FnOnce(&dyn KeyResolver) -> T) -> 
 // ---------------------------------------------------------------------------
 // Wake-ups, erasure, refusals, start
 
+/// Whether the inbox holds received batches it has not answered yet (the
+/// offer index lets them go first, see `journal`).
+pub fn inbox_busy(state: &AppState) -> bool {
+    state.federation.inbox.busy()
+}
+
 /// Wake the delivery workers (call after committing outbox rows).
 pub fn wake(state: &AppState) {
     state.federation.notify.notify_one();

@@ -311,6 +311,9 @@ fn follow(state: &AppState, part: Part) {
             if *shutdown.borrow() {
                 return;
             }
+            if part == Part::Offers && st.config.search.index_idle {
+                yield_to_inbox(&st).await;
+            }
             match apply_batch(&st, part).await {
                 Ok(n) if n > 0 => {
                     failures = 0;
@@ -334,6 +337,38 @@ fn follow(state: &AppState, part: Part) {
             }
         }
     });
+}
+
+/// Longest wait of [`yield_to_inbox`] before one batch of the offer index.
+const MAX_YIELD: Duration = Duration::from_secs(1);
+/// How often [`yield_to_inbox`] looks at the inbox again.
+const YIELD_LOOK: Duration = Duration::from_millis(20);
+
+/// With `index_idle`, the offer index lets a burst of received batches go
+/// first: while the inbox holds batches it has not answered, the follower
+/// waits before reading its next batch (the journal rows and the offers'
+/// rows, which its indexing thread cannot read at its own low priority).
+/// At most [`MAX_YIELD`] per batch, and not once the backlog reaches half
+/// of `[federation] inbox_max_index_backlog`, so that a steady stream is
+/// still indexed and the inbox's bound is not reached by waiting.
+async fn yield_to_inbox(st: &AppState) {
+    let started = tokio::time::Instant::now();
+    while should_yield(
+        crate::federation::inbox_busy(st),
+        st.follower.backlog(),
+        st.config.federation.inbox_max_index_backlog,
+        started.elapsed(),
+    ) {
+        tokio::time::sleep(YIELD_LOOK).await;
+    }
+}
+
+/// [`yield_to_inbox`]'s rule: wait while the inbox is `busy`, for less
+/// than [`MAX_YIELD`], and while the `backlog` is under half the inbox's
+/// `bound` (0: no bound).
+fn should_yield(busy: bool, backlog: i64, bound: u64, waited: Duration) -> bool {
+    let low = bound == 0 || u64::try_from(backlog).unwrap_or(0) < bound / 2;
+    busy && low && waited < MAX_YIELD
 }
 
 /// Apply the next batch of entries to one index; returns how many were
@@ -509,4 +544,23 @@ fn publish_candidates(state: &AppState) {
             false
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The offer index waits only while the inbox holds batches, for less
+    /// than a second, and not once the backlog is half the inbox's bound.
+    #[test]
+    fn the_offer_index_yields_to_the_inbox_within_bounds() {
+        let ms = Duration::from_millis;
+        assert!(should_yield(true, 0, 100_000, ms(0)));
+        assert!(should_yield(true, 49_999, 100_000, ms(999)));
+        assert!(!should_yield(false, 0, 100_000, ms(0)), "inbox idle");
+        assert!(!should_yield(true, 0, 100_000, MAX_YIELD), "waited enough");
+        assert!(!should_yield(true, 50_000, 100_000, ms(0)), "backlog high");
+        assert!(should_yield(true, 1_000_000, 0, ms(0)), "no bound");
+        assert!(!should_yield(true, 15, 30, ms(0)));
+    }
 }

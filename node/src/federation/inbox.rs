@@ -36,6 +36,7 @@
 //!    the senders retry.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use sqlx::{Any, Transaction};
@@ -61,6 +62,33 @@ const MAX_GROUP_MESSAGES: usize = 1000;
 pub(super) struct GroupCommit {
     queue: Mutex<Vec<Job>>,
     writer: tokio::sync::Mutex<()>,
+    /// Batches between their arrival and their answer (checked, queued or
+    /// being written): what [`GroupCommit::busy`] tells the offer index.
+    in_hand: AtomicUsize,
+}
+
+impl GroupCommit {
+    /// Whether the inbox holds batches it has not answered yet.
+    pub(super) fn busy(&self) -> bool {
+        self.in_hand.load(Ordering::Relaxed) > 0
+    }
+}
+
+/// Counts a batch in [`GroupCommit::in_hand`] until dropped (answered,
+/// failed, or its request dropped).
+struct InHand<'a>(&'a AtomicUsize);
+
+impl<'a> InHand<'a> {
+    fn new(count: &'a AtomicUsize) -> InHand<'a> {
+        count.fetch_add(1, Ordering::Relaxed);
+        InHand(count)
+    }
+}
+
+impl Drop for InHand<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// What a stored batch gives its caller.
@@ -132,6 +160,7 @@ pub(super) async fn receive(
     raws: Vec<Vec<u8>>,
     txn: Option<(NodeId, String)>,
 ) -> Result<Answer> {
+    let _in_hand = InHand::new(&state.federation.inbox.in_hand);
     let st = state.clone();
     let batch = tokio::task::spawn_blocking(move || check(&st, &raws))
         .await
@@ -204,7 +233,7 @@ fn prepare(state: &AppState, msg: &VerifiedMessage) -> Prep {
 /// transaction.
 async fn write_queued(state: AppState) {
     let gc = &state.federation.inbox;
-    let _turn = gc.writer.lock().await;
+    let turn = gc.writer.lock().await;
     let mut jobs = Vec::new();
     if let Ok(mut q) = gc.queue.lock() {
         let mut messages = 0;
@@ -242,6 +271,9 @@ async fn write_queued(state: AppState) {
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("the inbox's careful write gave up")))
     }
     .await;
+    // The group is committed (or given up): the next group may be written
+    // while this one's senders are answered and its messages freed.
+    drop(turn);
     match written {
         Ok(done) => {
             for (job, out) in jobs.into_iter().zip(done) {

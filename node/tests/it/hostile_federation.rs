@@ -1190,6 +1190,60 @@ async fn concurrent_batches_share_a_commit_and_each_gets_its_own_answer() {
 /// A signed message: its id and bytes.
 type Signed = (String, Vec<u8>);
 
+/// While a received batch waits for the store, the inbox tells the offer
+/// index that it holds a batch (the index lets it go first); once the
+/// batch is answered, it does not.
+#[tokio::test]
+async fn the_inbox_says_it_is_busy_while_it_holds_a_batch() {
+    for backend in backends() {
+        let (b, hostile, _other) = setup(&backend, |_| {}).await;
+        let state = &b.state;
+        // A first batch: the sender's contact is recorded before the hold.
+        let first = broadcast(
+            &hostile,
+            MessageKind::OfferPublished,
+            offer(hostile.id, "Agent d'entretien"),
+        );
+        let (status, answer) = put(&b, &hostile, &[&first.1]).await;
+        assert_eq!(status, 200, "{}: {answer}", backend.name());
+        assert!(!vivier_node::federation::inbox_busy(state));
+        // Hold the store: on SQLite the writers' turn, on PostgreSQL the
+        // inbox table against inserts.
+        let mut hold = state.db.begin().await.unwrap();
+        if matches!(backend, Backend::Postgres(_)) {
+            sqlx::query("LOCK TABLE inbox IN SHARE ROW EXCLUSIVE MODE")
+                .execute(&mut *hold)
+                .await
+                .unwrap();
+        }
+        let msg = broadcast(
+            &hostile,
+            MessageKind::OfferPublished,
+            offer(hostile.id, "Magasinier cariste"),
+        );
+        let ((status, answer), seen) = tokio::join!(put(&b, &hostile, &[&msg.1]), async {
+            let seen = eventually(60, || async {
+                vivier_node::federation::inbox_busy(state).then_some(())
+            })
+            .await;
+            drop(hold);
+            seen
+        });
+        assert!(
+            seen.is_some(),
+            "{}: the inbox never said it was busy",
+            backend.name()
+        );
+        assert_eq!(status, 200, "{}: {answer}", backend.name());
+        assert_eq!(verdict(&answer, &msg.0), "accepted:", "{answer}");
+        assert!(
+            !vivier_node::federation::inbox_busy(state),
+            "{}: still busy after the answer",
+            backend.name()
+        );
+    }
+}
+
 /// A burst of concurrent batches is answered before it is indexed (the
 /// index follows the journal, at a lower priority); once the node's own
 /// follower has caught up — no catch-up called by the test — the index
