@@ -1221,7 +1221,8 @@ async fn the_inbox_says_it_is_busy_while_it_holds_a_batch() {
             MessageKind::OfferPublished,
             offer(hostile.id, "Magasinier cariste"),
         );
-        let ((status, answer), seen) = tokio::join!(put(&b, &hostile, &[&msg.1]), async {
+        let raws = [msg.1.as_slice()];
+        let ((status, answer), seen) = tokio::join!(put(&b, &hostile, &raws), async {
             let seen = eventually(60, || async {
                 vivier_node::federation::inbox_busy(state).then_some(())
             })
