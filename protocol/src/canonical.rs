@@ -715,7 +715,7 @@ mod tests {
         let leaf = prop_oneof![
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
-            (MIN_SAFE_INTEGER..=MAX_SAFE_INTEGER).prop_map(|n| Value::from(n)),
+            (MIN_SAFE_INTEGER..=MAX_SAFE_INTEGER).prop_map(Value::from),
             (-20i64..20).prop_map(Value::from),
             text.prop_map(Value::String),
         ];
