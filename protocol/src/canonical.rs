@@ -212,7 +212,7 @@ pub fn is_canonical_bytes(raw: &[u8]) -> bool {
     if std::str::from_utf8(raw).is_err() {
         return false;
     }
-    let mut scan = Scan { b: raw, i: 0 };
+    let mut scan = Scan::new(raw);
     scan.value(0) && scan.i == raw.len()
 }
 
@@ -220,26 +220,11 @@ pub fn is_canonical_bytes(raw: &[u8]) -> bool {
 /// is 128).
 pub const MAX_SCAN_DEPTH: usize = 64;
 
-/// [`is_canonical_bytes`]' cursor over UTF-8 bytes.
-struct Scan<'a> {
-    b: &'a [u8],
-    i: usize,
-}
+/// [`is_canonical_bytes`]' cursor over UTF-8 bytes: its methods for
+/// canonical JSON.
+type Scan<'a> = crate::cursor::Cursor<'a>;
 
 impl<'a> Scan<'a> {
-    fn peek(&self) -> Option<u8> {
-        self.b.get(self.i).copied()
-    }
-
-    fn eat(&mut self, c: u8) -> bool {
-        if self.peek() == Some(c) {
-            self.i += 1;
-            true
-        } else {
-            false
-        }
-    }
-
     fn value(&mut self, depth: usize) -> bool {
         match self.peek() {
             Some(b'{') => depth < MAX_SCAN_DEPTH && self.object(depth + 1),
@@ -254,7 +239,7 @@ impl<'a> Scan<'a> {
     }
 
     fn literal(&mut self, word: &[u8]) -> bool {
-        if self.b[self.i..].starts_with(word) {
+        if self.s[self.i..].starts_with(word) {
             self.i += word.len();
             true
         } else {
@@ -271,7 +256,7 @@ impl<'a> Scan<'a> {
         while matches!(self.peek(), Some(b'0'..=b'9')) {
             self.i += 1;
         }
-        let digits = &self.b[start..self.i];
+        let digits = &self.s[start..self.i];
         match digits {
             [] => false,
             [b'0'] => !negative,
@@ -289,7 +274,7 @@ impl<'a> Scan<'a> {
     /// A string as [`write_string`] writes it; its content as it decodes
     /// (borrowed unless it holds an escape). `None` if not canonical.
     fn string(&mut self) -> Option<std::borrow::Cow<'a, [u8]>> {
-        let b = self.b;
+        let b = self.s;
         if !self.eat(b'"') {
             return None;
         }

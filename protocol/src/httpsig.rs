@@ -137,25 +137,12 @@ enum Member {
     InnerList(Vec<(Item, Params)>, Params),
 }
 
-struct Parser<'a> {
-    s: &'a [u8],
-    i: usize,
-}
+/// Structured-field parsing: the cursor's methods for this grammar.
+type Parser<'a> = crate::cursor::Cursor<'a>;
 
 type PResult<T> = Result<T, String>;
 
 impl<'a> Parser<'a> {
-    fn peek(&self) -> Option<u8> {
-        self.s.get(self.i).copied()
-    }
-    fn eat(&mut self, c: u8) -> bool {
-        if self.peek() == Some(c) {
-            self.i += 1;
-            true
-        } else {
-            false
-        }
-    }
     fn skip_sp(&mut self) {
         while self.peek() == Some(b' ') {
             self.i += 1;
@@ -333,11 +320,7 @@ impl<'a> Parser<'a> {
 }
 
 fn parse_dictionary(s: &str) -> PResult<Vec<(String, Member)>> {
-    Parser {
-        s: s.trim().as_bytes(),
-        i: 0,
-    }
-    .dictionary()
+    Parser::new(s.trim().as_bytes()).dictionary()
 }
 
 fn ser_item(out: &mut String, it: &Item) {

@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod canonical;
+mod cursor;
 pub mod envelope;
 pub mod error;
 pub mod httpsig;
