@@ -209,11 +209,13 @@ pub fn is_canonical(v: &Value, raw: &[u8]) -> Result<bool, CanonicalError> {
 /// A receiver checks the common case, a well-formed message, with this;
 /// [`parse_strict`] and [`is_canonical`] name the fault of the others.
 pub fn is_canonical_bytes(raw: &[u8]) -> bool {
-    if std::str::from_utf8(raw).is_err() {
-        return false;
-    }
-    let mut scan = Scan::new(raw);
-    scan.value(0) && scan.i == raw.len()
+    std::str::from_utf8(raw).is_ok_and(is_canonical_text)
+}
+
+/// [`is_canonical_bytes`] for text already known to be UTF-8.
+pub fn is_canonical_text(text: &str) -> bool {
+    let mut scan = Scan::new(text.as_bytes());
+    scan.value(0) && scan.i == text.len()
 }
 
 /// Deepest nesting [`is_canonical_bytes`] follows (serde_json's own limit

@@ -796,15 +796,17 @@ fn prepare(
 }
 
 /// The common case in one pass: a canonical envelope of this version
-/// whose payload decodes ([`crate::canonical::is_canonical_bytes`], then
+/// whose payload decodes ([`crate::canonical::is_canonical_text`], then
 /// straight into the types). `None` for anything else, which
 /// [`decode_checked`] then decodes the long way, naming the first fault in
 /// [`verify_message`]'s order; both agree on what they accept.
 fn decode_canonical(raw: &[u8]) -> Option<(Envelope, Payload)> {
-    if !crate::canonical::is_canonical_bytes(raw) {
+    // UTF-8 checked once: `from_str` does not check it again.
+    let text = std::str::from_utf8(raw).ok()?;
+    if !crate::canonical::is_canonical_text(text) {
         return None;
     }
-    let envelope: Envelope = serde_json::from_slice(raw).ok()?;
+    let envelope: Envelope = serde_json::from_str(text).ok()?;
     if envelope.version != PROTOCOL_VERSION {
         return None;
     }

@@ -432,9 +432,14 @@ fn store_group_direct(
         // is then a duplicate).
         let mut refused = Vec::new();
         for (i, item) in job.batch.items.iter().enumerate() {
-            let Prep::Offer(o) = &item.prep else {
-                refused.push(i);
-                continue;
+            let o = match &item.prep {
+                Prep::Offer(o) => o,
+                Prep::Refused(refusal) => {
+                    refused.push((i, refusal));
+                    continue;
+                }
+                // Left out by [`write_group_direct`].
+                Prep::One => return Ok(None),
             };
             let env = &item.msg.envelope;
             let new = match store::insert_inbox_direct(tx, &inbox_row(&item.msg), received_at) {
@@ -452,13 +457,8 @@ fn store_group_direct(
             };
             outcomes.push((i, Ok(stored)));
         }
-        for i in refused {
-            let item = &job.batch.items[i];
-            let Prep::Refused(refusal) = &item.prep else {
-                // Left out by [`write_group_direct`].
-                return Ok(None);
-            };
-            let env = &item.msg.envelope;
+        for (i, refusal) in refused {
+            let env = &job.batch.items[i].msg.envelope;
             let outcome = match store::inbox_has_direct(tx, env.sender.as_str(), &env.id) {
                 Ok(true) => Ok(Stored::Duplicate),
                 Ok(false) => Err(Disposition::Refuse {
@@ -485,32 +485,19 @@ fn store_group_direct(
 
 /// A statement of the direct writer failed (nothing is kept: the
 /// transaction is dropped). A transient failure of the store (busy, disk,
-/// memory) answers 503 as on the sqlx path; anything else (a constraint, a
+/// memory: [`refusals::transient_sqlite`], the sqlx path's classifier)
+/// answers 503 as on the sqlx path; anything else (a constraint, a
 /// trigger, data the store refuses) has the group written again with sqlx,
 /// one savepoint per run, so that the culprit alone is refused.
 fn direct_failed(e: Error) -> Result<Option<Vec<(Answer, Effects)>>> {
-    use rusqlite::ErrorCode as C;
     let code = match &e {
-        Error::Internal(any) => any
-            .downcast_ref::<rusqlite::Error>()
-            .and_then(rusqlite::Error::sqlite_error_code),
+        Error::Internal(any) => match any.downcast_ref::<rusqlite::Error>() {
+            Some(rusqlite::Error::SqliteFailure(f, _)) => Some(f.extended_code),
+            _ => None,
+        },
         _ => None,
     };
-    let transient = code.is_some_and(|c| {
-        matches!(
-            c,
-            C::DatabaseBusy
-                | C::DatabaseLocked
-                | C::SystemIoFailure
-                | C::DiskFull
-                | C::OutOfMemory
-                | C::CannotOpen
-                | C::ReadOnly
-                | C::DatabaseCorrupt
-                | C::NotADatabase
-        )
-    });
-    if transient {
+    if code.is_some_and(refusals::transient_sqlite) {
         return Err(refusals::unavailable(&e));
     }
     tracing::info!(

@@ -56,16 +56,19 @@ pub fn transient_db(e: &sqlx::Error) -> bool {
             Some(code) if code.len() == 5 => {
                 matches!(&code[..2], "08" | "40" | "53" | "57" | "58")
             }
-            // SQLite (extended) result code: the primary code is the low
-            // byte. BUSY, LOCKED, NOMEM, IOERR, FULL, CANTOPEN, PROTOCOL.
-            Some(code) => code
-                .parse::<i64>()
-                .map(|c| matches!(c & 0xff, 5 | 6 | 7 | 10 | 13 | 14 | 15))
-                .unwrap_or(false),
+            Some(code) => code.parse::<i32>().is_ok_and(transient_sqlite),
             None => false,
         },
         _ => false,
     }
+}
+
+/// Whether a SQLite (extended) result code is about the store rather than
+/// the data (the primary code is the low byte): BUSY, LOCKED, NOMEM,
+/// READONLY, IOERR, CORRUPT, FULL, CANTOPEN, PROTOCOL, NOTADB. For sqlx's
+/// errors and the direct writer's alike.
+pub fn transient_sqlite(code: i32) -> bool {
+    matches!(code & 0xff, 5 | 6 | 7 | 8 | 10 | 11 | 13 | 14 | 15 | 26)
 }
 
 /// The 503 answer for a failing store.
