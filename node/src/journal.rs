@@ -9,7 +9,9 @@
 //!   records the position in the index's commit payload. Each index has
 //!   its own loop and cursor ([`Part`]): a burst of received offers, indexed
 //!   at a lower priority, never holds back the candidate index (our own
-//!   people's records, their erasures). At start-up (and
+//!   people's records, their erasures). Each loop reads only the kinds of
+//!   entry it acts on, and the head to move past the others
+//!   ([`read_kinds_after`]). At start-up (and
 //!   continuously, also for rows written by other processes on the same
 //!   database: a CLI import, a second node process) it resumes from that
 //!   payload.
@@ -36,7 +38,7 @@ use crate::server::AppState;
 mod store;
 
 pub(crate) use store::append_direct;
-pub use store::{append, append_many, head, prune, read_after};
+pub use store::{append, append_many, head, prune, read_kinds_after};
 
 /// What a journal entry asks of the derived structures.
 #[derive(
@@ -133,6 +135,23 @@ enum Part {
     Candidates,
     /// The offer index.
     Offers,
+}
+
+impl Part {
+    /// The kinds of entry this index's loop acts on; it reads only these
+    /// (and the head, to move past the others).
+    fn kinds(self) -> &'static [Kind] {
+        match self {
+            Part::Candidates => &[
+                Kind::IndexCandidate,
+                Kind::PurgeCandidate,
+                Kind::RebuildCandidates,
+                Kind::Membership,
+                Kind::Keys,
+            ],
+            Part::Offers => &[Kind::IndexOffer, Kind::RebuildOffers],
+        }
+    }
 }
 
 /// The follower's state shared with the rest of the node.
@@ -379,7 +398,7 @@ async fn apply_batch(state: &AppState, part: Part) -> Result<u64> {
         Part::Candidates => state.search.candidates.applied_seq(),
         Part::Offers => state.search.offers.applied_seq(),
     };
-    let entries = read_after(&state.db, at, BATCH).await?;
+    let entries = read_kinds_after(&state.db, at, part.kinds(), BATCH).await?;
     let Some(last) = entries.last().map(|e| e.seq) else {
         if part == Part::Candidates {
             publish_candidates(state);
@@ -449,7 +468,11 @@ async fn apply_candidates(state: &AppState, entries: &[Entry], last: i64) -> Res
         .filter(|(_, p)| **p)
         .map(|(id, _)| id.clone())
         .collect();
-    let (docs, gone) = crate::candidates::index_docs(&state.db, &ids).await?;
+    let (docs, gone) = if ids.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        crate::candidates::index_docs(&state.db, &ids).await?
+    };
     let search = state.search.clone();
     state
         .search
@@ -504,7 +527,11 @@ async fn apply_offers(state: &AppState, entries: &[Entry], last: i64) -> Result<
     if last <= state.search.offers.applied_seq() {
         return Ok(());
     }
-    let rows = crate::offers::index_rows(&state.db, &offers).await?;
+    let rows = if offers.is_empty() {
+        Vec::new()
+    } else {
+        crate::offers::index_rows(&state.db, &offers).await?
+    };
     let search = state.search.clone();
     // Documents built and indexed on the offers' indexing thread, at its
     // lower priority: a burst of received offers is accepted first.

@@ -106,15 +106,36 @@ pub async fn head(db: &Db) -> Result<i64> {
     Ok(seq.unwrap_or(0))
 }
 
-/// Entries after `after`, oldest first.
-pub async fn read_after(db: &Db, after: i64, limit: i64) -> Result<Vec<Entry>> {
-    let rows: Vec<JournalRow> = sqlx::query_as(
-        "SELECT seq, kind, entity_id FROM journal WHERE seq > $1 ORDER BY seq LIMIT $2",
-    )
-    .bind(after)
-    .bind(limit)
-    .fetch_all(&db.pool)
-    .await?;
+/// The entries after `after` whose kind is one of `kinds`, oldest first,
+/// at most `limit`, with the journal's last entry whatever its kind: when
+/// fewer than `limit` entries of `kinds` follow, the last one returned is
+/// the head, so a reader's position moves past the entries it does not act
+/// on without reading them. One statement, so one snapshot; sequence order
+/// is commit order (SQLite has one writer; PostgreSQL's appends take
+/// [`lock_order`]), so no entry of `kinds` can appear later below the head
+/// read here.
+pub async fn read_kinds_after(
+    db: &Db,
+    after: i64,
+    kinds: &[Kind],
+    limit: i64,
+) -> Result<Vec<Entry>> {
+    let list = (0..kinds.len())
+        .map(|i| format!("${}", i + 3))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT seq, kind, entity_id FROM journal WHERE seq > $1 \
+         AND (kind IN ({list}) OR seq = (SELECT MAX(seq) FROM journal)) \
+         ORDER BY seq LIMIT $2"
+    );
+    let mut q = sqlx::query_as::<_, JournalRow>(&sql)
+        .bind(after)
+        .bind(limit);
+    for k in kinds {
+        q = q.bind(k.as_str());
+    }
+    let rows = q.fetch_all(&db.pool).await?;
     Ok(rows.into_iter().map(Entry::from).collect())
 }
 

@@ -4,7 +4,7 @@
 //! enforced by the domain functions whichever adapter calls them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::support::{backends, eventually, start_node_with, TestNode, EXTRACTOR};
+use crate::support::{backends, eventually, start_node_with, Backend, TestNode, EXTRACTOR};
 use serde_json::{json, Value};
 use vivier_node::auth::Role;
 
@@ -337,5 +337,87 @@ async fn the_wal_is_checkpointed_in_the_background_not_by_commits() {
             crate::support::Backend::Postgres(_) => assert_eq!(checkpointed, None),
         }
         node.stop().await;
+    }
+}
+
+/// Each index's loop reads only the journal entries it acts on, and the
+/// head to move past the others: on both engines, after a mix of
+/// candidate and offer entries, the candidate loop's read returns its own
+/// entries and the last entry, and one more read from there returns
+/// nothing; a read that reaches its limit stops at its own entries.
+#[tokio::test]
+async fn each_index_reads_its_own_entries_and_moves_past_the_others() {
+    use vivier_node::journal::{append, head, read_kinds_after, Kind};
+    for backend in backends() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = match &backend {
+            Backend::Sqlite => format!("sqlite://{}?mode=rwc", dir.path().join("j.db").display()),
+            Backend::Postgres(admin) => crate::support::fresh_postgres_db(admin).await,
+        };
+        let db = vivier_node::db::Db::connect(&url, "full").await.unwrap();
+        let base = head(&db).await.unwrap();
+        let written = [
+            Kind::IndexCandidate,
+            Kind::IndexOffer,
+            Kind::IndexOffer,
+            Kind::PurgeCandidate,
+            Kind::IndexOffer,
+            Kind::IndexOffer,
+        ];
+        let mut s = Vec::new();
+        for (i, k) in written.iter().enumerate() {
+            let mut tx = db.begin().await.unwrap();
+            s.push(append(&mut *tx, *k, &format!("e{i}"), 1).await.unwrap());
+            tx.commit().await.unwrap();
+        }
+        let read = |after: i64, kinds: &'static [Kind], limit: i64| {
+            let db = &db;
+            async move {
+                read_kinds_after(db, after, kinds, limit)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|e| (e.seq, e.kind))
+                    .collect::<Vec<_>>()
+            }
+        };
+        const CANDIDATES: &[Kind] = &[Kind::IndexCandidate, Kind::PurgeCandidate];
+        const OFFERS: &[Kind] = &[Kind::IndexOffer];
+        let name = backend.name();
+        assert_eq!(
+            read(base, CANDIDATES, 100).await,
+            vec![
+                (s[0], Kind::IndexCandidate),
+                (s[3], Kind::PurgeCandidate),
+                (s[5], Kind::IndexOffer)
+            ],
+            "{name}: its own entries, then the head"
+        );
+        assert_eq!(
+            read(s[5], CANDIDATES, 100).await,
+            vec![],
+            "{name}: past the head"
+        );
+        assert_eq!(
+            read(base, CANDIDATES, 2).await,
+            vec![(s[0], Kind::IndexCandidate), (s[3], Kind::PurgeCandidate)],
+            "{name}: the limit stops at its own entries"
+        );
+        assert_eq!(
+            read(s[0], CANDIDATES, 1).await,
+            vec![(s[3], Kind::PurgeCandidate)],
+            "{name}"
+        );
+        assert_eq!(
+            read(s[3], OFFERS, 100).await,
+            vec![(s[4], Kind::IndexOffer), (s[5], Kind::IndexOffer)],
+            "{name}: the head is returned once"
+        );
+        assert_eq!(
+            read(base, OFFERS, 100).await.len(),
+            4,
+            "{name}: the offer loop skips the candidates' entries"
+        );
+        db.close().await;
     }
 }
