@@ -174,9 +174,13 @@ pub type Signatures = BTreeMap<String, BTreeMap<String, String>>;
 
 /// A message envelope. The signature covers the canonical JSON of the
 /// envelope object without its `signatures` member.
+///
+/// `P` is the payload's form: a [`Value`] for a message being built, the
+/// payload's JSON text as received ([`RawPayload`]) in a
+/// [`VerifiedMessage`], whose payload is also decoded into its type once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Envelope {
+pub struct Envelope<P = Value> {
     /// Envelope format version ([`PROTOCOL_VERSION`]).
     pub version: u32,
     /// Message id: a UUIDv7 in lower-case hyphenated form.
@@ -196,12 +200,31 @@ pub struct Envelope {
     /// Serial of the membership document the sender had when signing.
     pub membership_serial: i64,
     /// Kind-specific payload.
-    pub payload: Value,
+    pub payload: P,
     /// Signatures (exactly one: `signatures[sender][key_id]`).
     pub signatures: Signatures,
 }
 
-impl Envelope {
+impl<P> Envelope<P> {
+    /// The same envelope with `payload` in place of its payload.
+    pub fn with_payload<Q>(self, payload: Q) -> Envelope<Q> {
+        Envelope {
+            version: self.version,
+            id: self.id,
+            kind: self.kind,
+            sender: self.sender,
+            key_id: self.key_id,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            recipient: self.recipient,
+            membership_serial: self.membership_serial,
+            payload,
+            signatures: self.signatures,
+        }
+    }
+}
+
+impl<P: Serialize> Envelope<P> {
     /// The exact bytes that are signed: canonical JSON of the envelope
     /// without `signatures`.
     pub fn signing_bytes(&self) -> Result<Vec<u8>, ProtocolError> {
@@ -213,6 +236,9 @@ impl Envelope {
         Ok(to_canonical_string(&v)?.into_bytes())
     }
 }
+
+/// A received payload's JSON text, as it was in the message.
+pub type RawPayload = Box<serde_json::value::RawValue>;
 
 /// Typed payload of a message, one variant per [`MessageKind`].
 #[derive(Debug, Clone, PartialEq)]
@@ -242,25 +268,35 @@ pub enum Payload {
     OpportunityClosed(OpportunityClosed),
 }
 
+/// `match kind { K => Payload::K(decode?), … }`, `decode` typed per arm.
+macro_rules! payload_of_kind {
+    ($kind:expr, $decode:expr) => {
+        match $kind {
+            MessageKind::OfferPublished => Payload::OfferPublished($decode?),
+            MessageKind::OfferUpdated => Payload::OfferUpdated($decode?),
+            MessageKind::OfferClosed => Payload::OfferClosed($decode?),
+            MessageKind::ReferralSubmitted => Payload::ReferralSubmitted($decode?),
+            MessageKind::ReferralStatusChanged => Payload::ReferralStatusChanged($decode?),
+            MessageKind::ReferralWithdrawn => Payload::ReferralWithdrawn($decode?),
+            MessageKind::MembershipDocument => Payload::MembershipDocument($decode?),
+            MessageKind::ReportFigures => Payload::ReportFigures($decode?),
+            MessageKind::OpportunityPublished => Payload::OpportunityPublished($decode?),
+            MessageKind::OpportunityUpdated => Payload::OpportunityUpdated($decode?),
+            MessageKind::OpportunityClosed => Payload::OpportunityClosed($decode?),
+        }
+    };
+}
+
 impl Payload {
     /// Decodes the payload JSON of a message of the given kind.
     pub fn from_value(kind: MessageKind, v: &Value) -> Result<Payload, serde_json::Error> {
-        fn de<T: DeserializeOwned>(v: &Value) -> Result<T, serde_json::Error> {
-            T::deserialize(v)
-        }
-        Ok(match kind {
-            MessageKind::OfferPublished => Payload::OfferPublished(de(v)?),
-            MessageKind::OfferUpdated => Payload::OfferUpdated(de(v)?),
-            MessageKind::OfferClosed => Payload::OfferClosed(de(v)?),
-            MessageKind::ReferralSubmitted => Payload::ReferralSubmitted(de(v)?),
-            MessageKind::ReferralStatusChanged => Payload::ReferralStatusChanged(de(v)?),
-            MessageKind::ReferralWithdrawn => Payload::ReferralWithdrawn(de(v)?),
-            MessageKind::MembershipDocument => Payload::MembershipDocument(de(v)?),
-            MessageKind::ReportFigures => Payload::ReportFigures(de(v)?),
-            MessageKind::OpportunityPublished => Payload::OpportunityPublished(de(v)?),
-            MessageKind::OpportunityUpdated => Payload::OpportunityUpdated(de(v)?),
-            MessageKind::OpportunityClosed => Payload::OpportunityClosed(de(v)?),
-        })
+        Ok(payload_of_kind!(kind, Deserialize::deserialize(v)))
+    }
+
+    /// Decodes the payload JSON text of a message of the given kind,
+    /// straight into its type (no [`Value`] in between).
+    pub fn from_json(kind: MessageKind, text: &str) -> Result<Payload, serde_json::Error> {
+        Ok(payload_of_kind!(kind, serde_json::from_str(text)))
     }
 
     /// The message kind matching this payload.
@@ -607,8 +643,9 @@ impl VerifyOptions {
 /// A message whose signature, sender and validity were checked.
 #[derive(Debug, Clone)]
 pub struct VerifiedMessage {
-    /// The decoded envelope.
-    pub envelope: Envelope,
+    /// The decoded envelope; its payload is the JSON text received
+    /// ([`VerifiedMessage::typed`] is the payload decoded).
+    pub envelope: Envelope<RawPayload>,
     /// The exact received bytes (to relay unchanged).
     pub raw: Vec<u8>,
     /// The payload decoded into the type of its kind (verification decodes
@@ -625,12 +662,12 @@ impl VerifiedMessage {
 
     /// Decodes the payload into `T` (`Malformed` on mismatch).
     pub fn payload<T: DeserializeOwned>(&self) -> Result<T, VerifyError> {
-        T::deserialize(&self.envelope.payload)
+        serde_json::from_str(self.envelope.payload.get())
             .map_err(|e| VerifyError::Malformed(format!("payload: {e}")))
     }
     /// Decodes the payload into the type of the message kind.
     pub fn typed_payload(&self) -> Result<Payload, VerifyError> {
-        Payload::from_value(self.envelope.kind, &self.envelope.payload)
+        Payload::from_json(self.envelope.kind, self.envelope.payload.get())
             .map_err(|e| VerifyError::Malformed(format!("payload: {e}")))
     }
 }
@@ -694,7 +731,7 @@ pub fn verify_messages(
 
 /// A message checked up to its signature.
 struct Pending {
-    envelope: Envelope,
+    envelope: Envelope<RawPayload>,
     raw: Vec<u8>,
     typed: Payload,
     key: PublicKey,
@@ -735,33 +772,19 @@ fn prepare(
         });
     }
     let (envelope, typed) = match decode_canonical(raw) {
-        Some((envelope, typed)) => (envelope, Some(typed)),
-        None => (decode_checked(raw)?, None),
-    };
-    match uuid::Uuid::parse_str(&envelope.id) {
-        Ok(u) if u.hyphenated().to_string() == envelope.id => {}
-        _ => {
-            return Err(VerifyError::Malformed(
-                "id is not a lower-case hyphenated UUID".into(),
-            ))
+        Some((envelope, typed)) => {
+            check_structure(&envelope)?;
+            (envelope, typed)
         }
-    }
-    if envelope.expires_at <= envelope.created_at {
-        return Err(VerifyError::Malformed(
-            "expires_at must be after created_at".into(),
-        ));
-    }
-    for (node, sigs) in &envelope.signatures {
-        if node != envelope.sender.as_str() || sigs.len() != 1 {
-            return Err(VerifyError::Malformed(
-                "signatures must contain exactly the sender's signature".into(),
-            ));
+        None => {
+            let envelope = decode_checked(raw)?;
+            check_structure(&envelope)?;
+            let typed = Payload::from_value(envelope.kind, &envelope.payload)
+                .map_err(|e| VerifyError::Malformed(format!("payload: {e}")))?;
+            let payload = serde_json::value::to_raw_value(&envelope.payload)
+                .map_err(|e| VerifyError::Malformed(format!("payload: {e}")))?;
+            (envelope.with_payload(payload), typed)
         }
-    }
-    let typed = match typed {
-        Some(typed) => typed,
-        None => Payload::from_value(envelope.kind, &envelope.payload)
-            .map_err(|e| VerifyError::Malformed(format!("payload: {e}")))?,
     };
 
     // Recipient.
@@ -795,22 +818,48 @@ fn prepare(
     })
 }
 
+/// The envelope's structure beyond its types: a lower-case hyphenated
+/// UUID id, `expires_at` after `created_at`, the sender's signature alone.
+fn check_structure<P>(envelope: &Envelope<P>) -> Result<(), VerifyError> {
+    match uuid::Uuid::parse_str(&envelope.id) {
+        Ok(u) if u.hyphenated().to_string() == envelope.id => {}
+        _ => {
+            return Err(VerifyError::Malformed(
+                "id is not a lower-case hyphenated UUID".into(),
+            ))
+        }
+    }
+    if envelope.expires_at <= envelope.created_at {
+        return Err(VerifyError::Malformed(
+            "expires_at must be after created_at".into(),
+        ));
+    }
+    for (node, sigs) in &envelope.signatures {
+        if node != envelope.sender.as_str() || sigs.len() != 1 {
+            return Err(VerifyError::Malformed(
+                "signatures must contain exactly the sender's signature".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The common case in one pass: a canonical envelope of this version
 /// whose payload decodes ([`crate::canonical::is_canonical_text`], then
 /// straight into the types). `None` for anything else, which
 /// [`decode_checked`] then decodes the long way, naming the first fault in
 /// [`verify_message`]'s order; both agree on what they accept.
-fn decode_canonical(raw: &[u8]) -> Option<(Envelope, Payload)> {
+fn decode_canonical(raw: &[u8]) -> Option<(Envelope<RawPayload>, Payload)> {
     // UTF-8 checked once: `from_str` does not check it again.
     let text = std::str::from_utf8(raw).ok()?;
     if !crate::canonical::is_canonical_text(text) {
         return None;
     }
-    let envelope: Envelope = serde_json::from_str(text).ok()?;
+    let envelope: Envelope<RawPayload> = serde_json::from_str(text).ok()?;
     if envelope.version != PROTOCOL_VERSION {
         return None;
     }
-    let typed = Payload::from_value(envelope.kind, &envelope.payload).ok()?;
+    let typed = Payload::from_json(envelope.kind, envelope.payload.get()).ok()?;
     Some((envelope, typed))
 }
 
@@ -856,7 +905,7 @@ fn decode_checked(raw: &[u8]) -> Result<Envelope, VerifyError> {
 /// member, cut out of the canonical `raw` rather than serialised again.
 /// The envelope has no unknown members, so `signatures` is followed by
 /// `version` alone: `raw` ends with `,"signatures":{…},"version":N}`.
-fn signed_part(raw: &[u8], envelope: &Envelope) -> Result<Vec<u8>, VerifyError> {
+fn signed_part<P: Serialize>(raw: &[u8], envelope: &Envelope<P>) -> Result<Vec<u8>, VerifyError> {
     let malformed = |e: crate::canonical::CanonicalError| VerifyError::Malformed(e.to_string());
     let sigs = crate::canonical::canonical_bytes(&envelope.signatures).map_err(malformed)?;
     let version = format!(",\"version\":{}}}", envelope.version);
@@ -939,7 +988,11 @@ mod tests {
         )
         .unwrap();
         let (envelope, typed) = decode_canonical(&m.bytes).unwrap();
-        assert_eq!(envelope, decode_checked(&m.bytes).unwrap());
+        assert_eq!(envelope.payload.get(), m.envelope.payload.to_string());
+        assert_eq!(
+            envelope.with_payload(m.envelope.payload.clone()),
+            decode_checked(&m.bytes).unwrap()
+        );
         assert_eq!(typed, Payload::OfferClosed(payload));
 
         let text = String::from_utf8(m.bytes.clone()).unwrap();

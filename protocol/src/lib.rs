@@ -32,9 +32,9 @@ pub use canonical::{
 };
 pub use envelope::{
     sign_envelope, sign_message, verify_message, verify_messages, Envelope, KeyResolver,
-    MessageKind, Payload, Recipient, Signatures, SignedMessage, StaticKeys, VerifiedMessage,
-    VerifyError, VerifyOptions, ENVELOPE_OVERHEAD_MAX, MAX_MESSAGE_BYTES, MAX_PAYLOAD_BYTES,
-    PROTOCOL_VERSION,
+    MessageKind, Payload, RawPayload, Recipient, Signatures, SignedMessage, StaticKeys,
+    VerifiedMessage, VerifyError, VerifyOptions, ENVELOPE_OVERHEAD_MAX, MAX_MESSAGE_BYTES,
+    MAX_PAYLOAD_BYTES, PROTOCOL_VERSION,
 };
 pub use error::ProtocolError;
 pub use httpsig::{

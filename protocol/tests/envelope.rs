@@ -77,7 +77,12 @@ fn round_trip_all_kinds() {
         assert_eq!(uuid.get_version_num(), 7);
         let opts = VerifyOptions::new(T0 + 1000).for_node(node("petr-montlucon"));
         let v = verify_message(&m.bytes, &resolver, &opts).unwrap();
-        assert_eq!(v.envelope, m.envelope);
+        // The payload as received, its text the signed bytes' own.
+        assert_eq!(
+            v.envelope.payload.get(),
+            to_canonical_string(&payload).unwrap()
+        );
+        assert_eq!(v.envelope.clone().with_payload(payload.clone()), m.envelope);
         assert_eq!(v.raw, m.bytes);
         let typed = v.typed_payload().unwrap();
         assert_eq!(typed.kind(), kind);
