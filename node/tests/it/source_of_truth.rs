@@ -367,7 +367,7 @@ async fn each_index_reads_its_own_entries_and_moves_past_the_others() {
         let mut s = Vec::new();
         for (i, k) in written.iter().enumerate() {
             let mut tx = db.begin().await.unwrap();
-            s.push(append(&mut *tx, *k, &format!("e{i}"), 1).await.unwrap());
+            s.push(append(&mut tx, *k, &format!("e{i}"), 1).await.unwrap());
             tx.commit().await.unwrap();
         }
         let read = |after: i64, kinds: &'static [Kind], limit: i64| {
