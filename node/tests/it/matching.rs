@@ -1122,7 +1122,7 @@ async fn start_date_vehicle_certifications_consent_and_status() {
         let mut payload: vivier_protocol::OfferPayload = serde_json::from_value(payload).unwrap();
         payload.offer_id = "0195a000-0000-7000-8000-00000000cafe".into();
         payload.origin_node = vivier_protocol::NodeId::parse("petr-montlucon").unwrap();
-        let mut tx = node.state.db.pool.begin().await.unwrap();
+        let mut tx = node.state.db.begin().await.unwrap();
         vivier_node::offers::store_remote_offer(
             &mut tx,
             &vivier_node::actor::Actor::Peer(payload.origin_node.clone()),
@@ -1722,7 +1722,7 @@ async fn the_index_pass_ranks_as_evaluating_every_record() {
             "updated_at": now,
         }))
         .unwrap();
-        let mut tx = node.state.db.pool.begin().await.unwrap();
+        let mut tx = node.state.db.begin().await.unwrap();
         vivier_node::offers::store_remote_offer(
             &mut tx,
             &vivier_node::actor::Actor::Peer(remote.origin_node.clone()),

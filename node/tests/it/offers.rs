@@ -545,7 +545,7 @@ async fn network_offers_are_stored_read_only_and_closed() {
             published_at: 1_000,
             updated_at: 2_000,
         };
-        let mut tx = node.state.db.pool.begin().await.unwrap();
+        let mut tx = node.state.db.begin().await.unwrap();
         vivier_node::offers::store_remote_offer(
             &mut tx,
             &vivier_node::actor::Actor::Peer(payload.origin_node.clone()),
@@ -571,7 +571,7 @@ async fn network_offers_are_stored_read_only_and_closed() {
         let mut newer = payload.clone();
         newer.title = "Auxiliaire de vie à domicile".into();
         newer.updated_at = 3_000;
-        let mut tx = node.state.db.pool.begin().await.unwrap();
+        let mut tx = node.state.db.begin().await.unwrap();
         vivier_node::offers::store_remote_offer(
             &mut tx,
             &vivier_node::actor::Actor::Peer(stale.origin_node.clone()),
@@ -625,7 +625,7 @@ async fn network_offers_are_stored_read_only_and_closed() {
             reason: Some("pourvue".into()),
             closed_at: 4_000,
         };
-        let mut tx = node.state.db.pool.begin().await.unwrap();
+        let mut tx = node.state.db.begin().await.unwrap();
         vivier_node::offers::close_remote_offer(
             &mut tx,
             &vivier_node::actor::Actor::System("test"),
@@ -644,7 +644,7 @@ async fn network_offers_are_stored_read_only_and_closed() {
             vivier_node::offers::OfferStatus::Open,
             "another node cannot close it"
         );
-        let mut tx = node.state.db.pool.begin().await.unwrap();
+        let mut tx = node.state.db.begin().await.unwrap();
         vivier_node::offers::close_remote_offer(
             &mut tx,
             &vivier_node::actor::Actor::System("test"),
@@ -673,7 +673,7 @@ async fn network_offers_are_stored_read_only_and_closed() {
         let mut hijack = payload.clone();
         hijack.offer_id = local["offer_id"].as_str().unwrap().to_string();
         hijack.updated_at = i64::MAX / 2;
-        let mut tx = node.state.db.pool.begin().await.unwrap();
+        let mut tx = node.state.db.begin().await.unwrap();
         vivier_node::offers::store_remote_offer(
             &mut tx,
             &vivier_node::actor::Actor::Peer(hijack.origin_node.clone()),

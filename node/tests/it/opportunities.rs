@@ -240,7 +240,7 @@ async fn staff_publish_search_update_and_close_employers_get_nothing() {
         .unwrap();
         assert_eq!(audit, 3, "create, update, close");
         // A received copy (another member's) is read-only here.
-        let mut tx = node.state.db.pool.begin().await.unwrap();
+        let mut tx = node.state.db.begin().await.unwrap();
         let now = chrono::Utc::now().timestamp_millis();
         let theirs: vivier_protocol::OpportunityPayload = serde_json::from_value(json!({
             "opportunity_id": "cd41-f-1", "origin_node": "cd41", "opportunity_type": "training",

@@ -112,7 +112,7 @@ fn code(r: Result<vivier_node::federation::AfterCommit, Error>) -> &'static str 
 }
 
 async fn submit(node: &TestNode, sender: &str, r: ReferralSubmitted) -> &'static str {
-    let mut tx = node.state.db.pool.begin().await.unwrap();
+    let mut tx = node.state.db.begin().await.unwrap();
     let sender = NodeId::parse(sender).unwrap();
     let res = vivier_node::referrals::receive_submitted(&node.state, &mut tx, &sender, r).await;
     if res.is_ok() {
@@ -122,7 +122,7 @@ async fn submit(node: &TestNode, sender: &str, r: ReferralSubmitted) -> &'static
 }
 
 async fn status_changed(node: &TestNode, sender: &str, c: ReferralStatusChanged) -> &'static str {
-    let mut tx = node.state.db.pool.begin().await.unwrap();
+    let mut tx = node.state.db.begin().await.unwrap();
     let sender = NodeId::parse(sender).unwrap();
     let res =
         vivier_node::referrals::receive_status_changed(&node.state, &mut tx, &sender, c).await;
@@ -133,7 +133,7 @@ async fn status_changed(node: &TestNode, sender: &str, c: ReferralStatusChanged)
 }
 
 async fn withdrawn(node: &TestNode, sender: &str, w: ReferralWithdrawn) -> &'static str {
-    let mut tx = node.state.db.pool.begin().await.unwrap();
+    let mut tx = node.state.db.begin().await.unwrap();
     let sender = NodeId::parse(sender).unwrap();
     let res = vivier_node::referrals::receive_withdrawn(&node.state, &mut tx, &sender, w).await;
     if res.is_ok() {
@@ -241,7 +241,7 @@ async fn remote_offer(
 
 /// Store an offer as received from its origin.
 async fn store_received(node: &TestNode, p: &OfferPayload) {
-    let mut tx = node.state.db.pool.begin().await.unwrap();
+    let mut tx = node.state.db.begin().await.unwrap();
     vivier_node::offers::store_remote_offer(
         &mut tx,
         &vivier_node::actor::Actor::Peer(p.origin_node.clone()),
