@@ -662,13 +662,12 @@ impl VerifiedMessage {
 
     /// Decodes the payload into `T` (`Malformed` on mismatch).
     pub fn payload<T: DeserializeOwned>(&self) -> Result<T, VerifyError> {
-        serde_json::from_str(self.envelope.payload.get())
-            .map_err(|e| VerifyError::Malformed(format!("payload: {e}")))
+        serde_json::from_str(self.envelope.payload.get()).map_err(malformed_payload)
     }
-    /// Decodes the payload into the type of the message kind.
+    /// The payload in the type of the message kind: a copy of
+    /// [`VerifiedMessage::typed`], decoded once by the verification.
     pub fn typed_payload(&self) -> Result<Payload, VerifyError> {
-        Payload::from_json(self.envelope.kind, self.envelope.payload.get())
-            .map_err(|e| VerifyError::Malformed(format!("payload: {e}")))
+        Ok(self.typed.clone())
     }
 }
 
@@ -779,10 +778,10 @@ fn prepare(
         None => {
             let envelope = decode_checked(raw)?;
             check_structure(&envelope)?;
-            let typed = Payload::from_value(envelope.kind, &envelope.payload)
-                .map_err(|e| VerifyError::Malformed(format!("payload: {e}")))?;
-            let payload = serde_json::value::to_raw_value(&envelope.payload)
-                .map_err(|e| VerifyError::Malformed(format!("payload: {e}")))?;
+            let typed =
+                Payload::from_value(envelope.kind, &envelope.payload).map_err(malformed_payload)?;
+            let payload =
+                serde_json::value::to_raw_value(&envelope.payload).map_err(malformed_payload)?;
             (envelope.with_payload(payload), typed)
         }
     };
@@ -816,6 +815,11 @@ fn prepare(
         signed,
         sig,
     })
+}
+
+/// A payload that does not decode into its kind's type.
+fn malformed_payload(e: serde_json::Error) -> VerifyError {
+    VerifyError::Malformed(format!("payload: {e}"))
 }
 
 /// The envelope's structure beyond its types: a lower-case hyphenated

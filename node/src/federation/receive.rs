@@ -260,9 +260,8 @@ async fn store_in(
     if !new {
         return Ok(Stored::Duplicate);
     }
-    let payload = msg
-        .typed_payload()
-        .map_err(|e| refusal("malformed", e.to_string()))?;
+    // Decoded once, by the verification.
+    let payload = msg.typed().clone();
     Ok(Stored::New(apply(state, sp, msg, payload).await?))
 }
 
