@@ -854,3 +854,96 @@ async fn an_employer_is_refused_by_the_offer_service_whichever_adapter_calls_it(
         node.stop().await;
     }
 }
+
+/// The owner and external-id indexes hold only the offers that have one
+/// (received offers have neither, so storing one adds nothing to them):
+/// the lookups still use them, and an external id is still unique.
+#[tokio::test]
+async fn owner_and_external_id_indexes_skip_offers_without_one() {
+    for backend in backends() {
+        let node = start_node(&backend).await;
+        let pool = &node.state.db.pool;
+        let insert = |id: &'static str, owner: Option<&'static str>, ext: Option<&'static str>| {
+            sqlx::query(
+                "INSERT INTO offers (id, origin_node, owner_user_id, status, payload, title, \
+                 rome_code, contract_type, employer_name, created_at, updated_at, is_local, external_id) \
+                 VALUES ($1, 'n', $2, 'open', '{}', 't', 'N1101', 'CDI', 'e', 1, 1, $3, $4)",
+            )
+            .bind(id)
+            .bind(owner)
+            .bind(i64::from(owner.is_some()))
+            .bind(ext)
+            .execute(pool)
+        };
+        insert("net-1", None, None).await.expect("a received offer");
+        insert("net-2", None, None)
+            .await
+            .expect("another received offer");
+        insert("own-1", Some("u1"), Some("ft:1"))
+            .await
+            .expect("an imported offer");
+        let dup = insert("own-2", Some("u2"), Some("ft:1")).await;
+        assert!(
+            dup.is_err(),
+            "{}: an external id stays unique",
+            backend.name()
+        );
+        let owned: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM offers WHERE owner_user_id = $1 ORDER BY id")
+                .bind("u1")
+                .fetch_all(pool)
+                .await
+                .expect("by owner");
+        assert_eq!(owned, ["own-1"]);
+        let by_ext: Option<String> =
+            sqlx::query_scalar("SELECT id FROM offers WHERE external_id = $1")
+                .bind("ft:1")
+                .fetch_optional(pool)
+                .await
+                .expect("by external id");
+        assert_eq!(by_ext.as_deref(), Some("own-1"));
+        match backend {
+            crate::support::Backend::Sqlite => {
+                let defs: Vec<String> = sqlx::query_scalar(
+                    "SELECT sql FROM sqlite_master WHERE name IN ('offers_owner', 'offers_external_id')",
+                )
+                .fetch_all(pool)
+                .await
+                .expect("index definitions");
+                assert_eq!(defs.len(), 2, "{defs:?}");
+                assert!(defs.iter().all(|d| d.contains("IS NOT NULL")), "{defs:?}");
+                for (sql, index) in [
+                    (
+                        "SELECT id FROM offers WHERE owner_user_id = 'u1'",
+                        "offers_owner",
+                    ),
+                    (
+                        "SELECT id FROM offers WHERE external_id = 'ft:1'",
+                        "offers_external_id",
+                    ),
+                ] {
+                    let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+                        .fetch_all(pool)
+                        .await
+                        .expect("plan");
+                    let plan: Vec<String> = rows
+                        .iter()
+                        .map(|r| sqlx::Row::get::<String, _>(r, "detail"))
+                        .collect();
+                    assert!(plan.iter().any(|d| d.contains(index)), "{sql}: {plan:?}");
+                }
+            }
+            crate::support::Backend::Postgres(_) => {
+                let defs: Vec<String> = sqlx::query_scalar(
+                    "SELECT indexdef FROM pg_indexes WHERE indexname IN ('offers_owner', 'offers_external_id')",
+                )
+                .fetch_all(pool)
+                .await
+                .expect("index definitions");
+                assert_eq!(defs.len(), 2, "{defs:?}");
+                assert!(defs.iter().all(|d| d.contains("IS NOT NULL")), "{defs:?}");
+            }
+        }
+        node.stop().await;
+    }
+}
