@@ -902,46 +902,38 @@ async fn owner_and_external_id_indexes_skip_offers_without_one() {
                 .await
                 .expect("by external id");
         assert_eq!(by_ext.as_deref(), Some("own-1"));
-        match backend {
-            crate::support::Backend::Sqlite => {
-                let defs: Vec<String> = sqlx::query_scalar(
-                    "SELECT sql FROM sqlite_master WHERE name IN ('offers_owner', 'offers_external_id')",
-                )
-                .fetch_all(pool)
-                .await
-                .expect("index definitions");
-                assert_eq!(defs.len(), 2, "{defs:?}");
-                assert!(defs.iter().all(|d| d.contains("IS NOT NULL")), "{defs:?}");
-                for (sql, index) in [
-                    (
-                        "SELECT id FROM offers WHERE owner_user_id = 'u1'",
-                        "offers_owner",
-                    ),
-                    (
-                        "SELECT id FROM offers WHERE external_id = 'ft:1'",
-                        "offers_external_id",
-                    ),
-                ] {
-                    let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
-                        .fetch_all(pool)
-                        .await
-                        .expect("plan");
-                    let plan: Vec<String> = rows
-                        .iter()
-                        .map(|r| sqlx::Row::get::<String, _>(r, "detail"))
-                        .collect();
-                    assert!(plan.iter().any(|d| d.contains(index)), "{sql}: {plan:?}");
-                }
-            }
-            crate::support::Backend::Postgres(_) => {
-                let defs: Vec<String> = sqlx::query_scalar(
-                    "SELECT indexdef FROM pg_indexes WHERE indexname IN ('offers_owner', 'offers_external_id')",
-                )
-                .fetch_all(pool)
-                .await
-                .expect("index definitions");
-                assert_eq!(defs.len(), 2, "{defs:?}");
-                assert!(defs.iter().all(|d| d.contains("IS NOT NULL")), "{defs:?}");
+        let sqlite = matches!(backend, crate::support::Backend::Sqlite);
+        let defs_sql = if sqlite {
+            "SELECT sql FROM sqlite_master WHERE name IN ('offers_owner', 'offers_external_id')"
+        } else {
+            "SELECT indexdef FROM pg_indexes WHERE indexname IN ('offers_owner', 'offers_external_id')"
+        };
+        let defs: Vec<String> = sqlx::query_scalar(defs_sql)
+            .fetch_all(pool)
+            .await
+            .expect("index definitions");
+        assert_eq!(defs.len(), 2, "{defs:?}");
+        assert!(defs.iter().all(|d| d.contains("IS NOT NULL")), "{defs:?}");
+        if sqlite {
+            for (sql, index) in [
+                (
+                    "SELECT id FROM offers WHERE owner_user_id = 'u1'",
+                    "offers_owner",
+                ),
+                (
+                    "SELECT id FROM offers WHERE external_id = 'ft:1'",
+                    "offers_external_id",
+                ),
+            ] {
+                let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+                    .fetch_all(pool)
+                    .await
+                    .expect("plan");
+                let plan: Vec<String> = rows
+                    .iter()
+                    .map(|r| sqlx::Row::get::<String, _>(r, "detail"))
+                    .collect();
+                assert!(plan.iter().any(|d| d.contains(index)), "{sql}: {plan:?}");
             }
         }
         node.stop().await;
