@@ -664,11 +664,6 @@ impl VerifiedMessage {
     pub fn payload<T: DeserializeOwned>(&self) -> Result<T, VerifyError> {
         serde_json::from_str(self.envelope.payload.get()).map_err(malformed_payload)
     }
-    /// The payload in the type of the message kind: a copy of
-    /// [`VerifiedMessage::typed`], decoded once by the verification.
-    pub fn typed_payload(&self) -> Result<Payload, VerifyError> {
-        Ok(self.typed.clone())
-    }
 }
 
 /// Verifies a received message.

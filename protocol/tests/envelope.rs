@@ -84,7 +84,7 @@ fn round_trip_all_kinds() {
         );
         assert_eq!(v.envelope.clone().with_payload(payload.clone()), m.envelope);
         assert_eq!(v.raw, m.bytes);
-        let typed = v.typed_payload().unwrap();
+        let typed = v.typed();
         assert_eq!(typed.kind(), kind);
         assert_eq!(serde_json::to_value(kind).unwrap(), json!(kind.as_str()));
         assert_eq!(kind.as_str().parse::<MessageKind>().unwrap(), kind);
@@ -101,7 +101,7 @@ fn typed_payload_access() {
         v.payload::<OfferClosed>(),
         Err(VerifyError::Malformed(_))
     ));
-    match v.typed_payload().unwrap() {
+    match v.typed() {
         Payload::OfferPublished(p) => assert_eq!(p.title, "Agent d'entretien à Blois"),
         other => panic!("{other:?}"),
     }
